@@ -1,0 +1,179 @@
+"""Command line: parse, call the library, write. Nothing here simulates by itself.
+
+Exit status: 0 when the command did its job (also when its verdict is
+negative), 2 for bad input (one line naming the file and field, no traceback),
+anything else for an internal error, which keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from migsim import __version__
+from migsim.errors import MigsimError
+from migsim.results import Results
+from migsim.runner import run as run_scenario
+from migsim.scenario import Scenario, load_scenario
+
+__all__ = ["main"]
+
+
+class InputError(click.ClickException):
+    """Bad input: printed as one line, exit status 2."""
+
+    exit_code = 2
+
+
+def bundled_scenarios_dir() -> Path:
+    """The repository's ``scenarios/`` folder (migsim is installed editable)."""
+    return Path(__file__).resolve().parent.parent / "scenarios"
+
+
+def parse_sets(values: tuple[str, ...]) -> dict[str, str]:
+    """``--set key=value`` pairs; values are parsed later with yaml.safe_load."""
+    overrides: dict[str, str] = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"--set {item!r}: expected FIELD=VALUE")
+        overrides[key.strip()] = value.strip()
+    return overrides
+
+
+def load(path: str, sets: tuple[str, ...] = ()) -> Scenario:
+    """Load a scenario for a command, turning bad input into exit status 2."""
+    try:
+        return load_scenario(path, parse_sets(sets) or None)
+    except MigsimError as exc:
+        raise InputError(str(exc)) from exc
+
+
+# --------------------------------------------------------------------------- options
+def simulation_options(func):
+    """The options every simulating command shares: -n, --seed, -j, --set."""
+    options = [
+        click.option("-n", "--replications", type=click.IntRange(min=1), default=200,
+                     show_default=True, help="Seeded replications to run."),
+        click.option("--seed", type=click.IntRange(min=0), default=None,
+                     help="Run seed (default: the scenario's seed)."),
+        click.option("-j", "--workers", type=click.IntRange(min=1), default=1,
+                     show_default=True, help="Worker processes; results do not depend on it."),
+        click.option("--set", "sets", multiple=True, metavar="FIELD=VALUE",
+                     help="Override a scenario field by dotted path (repeatable)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+# --------------------------------------------------------------------------- text
+def _fmt_int(value: Any) -> str:
+    return "-" if value is None else f"{value:,.0f}"
+
+
+def summary_text(results: Results) -> str:
+    """The planner's summary: clearance dates with spread, then risk totals."""
+    summary = results.summary
+    sc = results.scenario
+    lines = [
+        f"{sc.name}: {summary['replications']} replications, seed {summary['seed']}, "
+        f"{sc.installations:,} installations, {sc.start_date} to {sc.end_date}",
+        "",
+        f"{'Backlog cleared':<36}{'P10':>14}{'P50':>14}{'P90':>14}{'cleared':>10}",
+    ]
+
+    def clearance_row(label: str, dates: dict[str, str], share: float) -> str:
+        return (f"  {label:<34}{dates['p10']:>14}{dates['p50']:>14}{dates['p90']:>14}"
+                f"{share:>10.0%}")
+
+    lines.append(clearance_row("all cohorts", summary["clearance_date"],
+                               summary["cleared_share"]))
+    for name, cohort in summary["cohorts"].items():
+        lines.append(clearance_row(name, cohort["clearance_date"],
+                                   cohort["cleared_share"]))
+    if summary["cleared_share"] < 1:
+        lines.append("  (a date 'after' the horizon end means some replications did not "
+                     "clear; their mean clearance day is undefined)")
+    lines += ["", f"{'Risks (totals per replication)':<36}{'P50':>14}{'P90':>14}{'mean':>14}"]
+    for label, name in (
+        ("devices left dumb", "dumb"),
+        ("  of which active", "active_dumb"),
+        ("installations abandoned", "abandoned"),
+        ("active interrupted installation-days", "active_interrupted_installation_days"),
+        ("peak failure backlog", "peak_failure_backlog"),
+    ):
+        stats = summary["figures"][name]
+        lines.append(f"  {label:<34}{_fmt_int(stats['p50']):>14}{_fmt_int(stats['p90']):>14}"
+                     f"{_fmt_int(stats['mean']):>14}")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- commands
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="migsim")
+def main() -> None:
+    """migsim: when does the SMETS1 migration backlog clear, and at what risk?"""
+
+
+@main.command()
+@click.argument("scenario")
+@simulation_options
+@click.option("-o", "--outdir", type=click.Path(file_okay=False), default=None,
+              help="Write daily.parquet, replications.csv, summary.json, scenario.yaml "
+                   "and backlog.png here.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing OUTDIR.")
+@click.option("--no-daily", is_flag=True, help="Do not write daily.parquet.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True, help="json: the summary as JSON on stdout, table on stderr.")
+def run(scenario, replications, seed, workers, sets, outdir, overwrite, no_daily, fmt):
+    """Run seeded replications of SCENARIO and summarise when the backlog clears."""
+    sc = load(scenario, sets)
+    if outdir and Path(outdir).exists() and not overwrite:
+        raise InputError(f"{outdir}: exists (use --overwrite to replace it)")
+    results = run_scenario(sc, replications=replications, seed=seed, workers=workers)
+    text = summary_text(results)
+    if outdir:
+        results.write(outdir, overwrite=overwrite, daily=not no_daily)
+        text += f"\n\nWritten to {outdir}/"
+    if fmt == "json":
+        click.echo(text, err=True)
+        click.echo(json.dumps(results.summary, indent=2))
+    else:
+        click.echo(text)
+
+
+@main.command()
+@click.argument("scenario")
+@click.option("--set", "sets", multiple=True, metavar="FIELD=VALUE",
+              help="Override a scenario field by dotted path (repeatable).")
+def validate(scenario, sets):
+    """Check SCENARIO and say what is wrong with it, if anything."""
+    sc = load(scenario, sets)
+    click.echo(f"{scenario}: valid: {sc.name}, {len(sc.cohorts)} cohorts, "
+               f"{sc.installations:,} installations, {sc.horizon_days} days")
+
+
+@main.command()
+def scenarios():
+    """List the bundled scenarios with their descriptions."""
+    root = bundled_scenarios_dir()
+    paths = sorted(root.rglob("*.yaml")) if root.is_dir() else []
+    if not paths:
+        click.echo("no bundled scenarios found", err=True)
+        return
+    for path in paths:
+        try:
+            sc = load_scenario(path)
+            about = " ".join(sc.description.split())
+        except MigsimError:
+            continue  # not a scenario (e.g. a question file)
+        click.echo(f"{path.relative_to(root.parent)}\n    {about}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,16 @@
+"""Errors: the two kinds migsim raises.
+
+`MigsimError` and its subclasses are *bad input*: the user can fix them, the CLI
+prints one line and exits 2. Anything else is a bug and keeps its traceback.
+This module imports nothing so every other module can use it.
+"""
+
+__all__ = ["MigsimError", "ScenarioError"]
+
+
+class MigsimError(Exception):
+    """Root of every user-facing error."""
+
+
+class ScenarioError(MigsimError, ValueError):
+    """A scenario (or an override of one) is invalid; the message names file and field."""

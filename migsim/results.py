@@ -1,0 +1,419 @@
+"""Results: what many replications of one scenario produced, and their statistics.
+
+`Results` holds the per-replication logs of a run and derives, on demand:
+
+- ``daily``: the tidy day-by-day frame (one row per replication x date x cohort);
+- ``replications``: one row per replication with the clearance date and figures;
+- ``cohort_replications``: the same per cohort;
+- ``summary``: statistics of every figure, plus provenance (seed, count, version,
+  resolved scenario and its sha256).
+
+Statistics are the mean and inverted-CDF (type 1) quantiles, never interpolated,
+so every reported date is one a replication produced. A replication that does
+not clear counts as +inf: a quantile that falls on it is reported as "after" the
+horizon end, and the mean clearance day is then undefined (``None``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from migsim import __version__
+from migsim.engine import FLOWS, STATES, RunLog
+from migsim.plots import backlog_fan_chart, plt
+from migsim.scenario import Scenario
+
+__all__ = [
+    "FIGURES",
+    "STATISTICS",
+    "Results",
+    "quantile",
+    "statistics",
+]
+
+STATISTICS = ("mean", "p5", "p10", "p50", "p80", "p85", "p90", "p95")
+_QUANTILES = {"p5": 0.05, "p10": 0.10, "p50": 0.50, "p80": 0.80, "p85": 0.85,
+              "p90": 0.90, "p95": 0.95}
+_IN_FLIGHT = ("pending", "queued", "stalled", "rolled_back", "impaired")
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A named per-replication figure: its definition and how to compute it."""
+
+    name: str
+    unit: str
+    definition: str
+    compute: Callable[[dict[str, np.ndarray], np.ndarray], np.ndarray] | None
+
+
+def _last(columns: dict[str, np.ndarray], name: str) -> np.ndarray:
+    return columns[name][-1]
+
+
+def _active_sum(values: np.ndarray, active: np.ndarray) -> np.ndarray:
+    return np.where(active, values, 0)
+
+
+#: Every per-replication figure. Per cohort each is the cohort's own value; the
+#: overall value is the figure of the replication's total, never a sum of
+#: per-cohort quantiles. Arrays are (days, cohorts); results are per cohort.
+FIGURES: dict[str, Figure] = {
+    f.name: f
+    for f in [
+        Figure("clearance_day", "days",
+               "days from start_date to the first end of day at which the backlog "
+               "counts as cleared (+inf when not within the horizon)",
+               None),  # read from the log
+        Figure("migrated", "installations",
+               "installations migrated (including impaired) at the horizon end",
+               lambda c, a: _last(c, "migrated") + _last(c, "impaired")),
+        Figure("dumb", "installations", "devices left dumb at the horizon end",
+               lambda c, a: _last(c, "dumb")),
+        Figure("active_dumb", "installations",
+               "active installations left dumb at the horizon end",
+               lambda c, a: _active_sum(_last(c, "dumb"), a)),
+        Figure("dormant_dumb", "installations",
+               "dormant installations left dumb at the horizon end",
+               lambda c, a: _active_sum(_last(c, "dumb"), ~a)),
+        Figure("abandoned", "installations",
+               "installations abandoned after failing their last allowed attempt",
+               lambda c, a: _last(c, "abandoned")),
+        Figure("active_interrupted_installation_days", "installation-days",
+               "sum over days of active installations impaired or stalled at the "
+               "end of the day (a household without smart service that day)",
+               lambda c, a: _active_sum((c["impaired"] + c["stalled"]).sum(axis=0), a)),
+        Figure("peak_failure_backlog", "installations",
+               "largest end-of-day count of stalled + rolled_back installations",
+               lambda c, a: (c["stalled"] + c["rolled_back"]).max(axis=0)),
+        Figure("attempts", "attempts", "migration attempts made, retries included",
+               lambda c, a: c["attempts"].sum(axis=0)),
+        Figure("unresolved", "installations",
+               "installations still pending, queued, stalled, rolled back or "
+               "impaired at the horizon end",
+               lambda c, a: sum(_last(c, s) for s in _IN_FLIGHT)),
+    ]
+}
+_PEAK_FIGURES = {"peak_failure_backlog"}  # overall = peak of the daily total
+
+
+# --------------------------------------------------------------------------- stats
+def quantile(values: Sequence[float] | np.ndarray, q: float) -> float:
+    """Inverted-CDF (type 1) quantile: the smallest x with F(x) >= q.
+
+    Works with +inf (a replication that did not clear); never interpolates.
+    """
+    ordered = np.sort(np.asarray(values, dtype=float))
+    if not len(ordered):
+        return math.nan
+    index = max(0, math.ceil(q * len(ordered) - 1e-12) - 1)
+    return float(ordered[index])
+
+
+def statistics(values: Sequence[float] | np.ndarray) -> dict[str, float | None]:
+    """Mean and type-1 quantiles; the mean is ``None`` when any value is +inf."""
+    array = np.asarray(values, dtype=float)
+    mean = float(array.mean()) if len(array) and np.isfinite(array).all() else None
+    out: dict[str, float | None] = {"mean": mean}
+    for name, q in _QUANTILES.items():
+        out[name] = quantile(array, q)
+    return out
+
+
+def _json_number(value: float | None) -> float | int | None:
+    """JSON-safe: +inf and nan become None; whole floats become ints."""
+    if value is None or not math.isfinite(value):
+        return None
+    return int(value) if float(value).is_integer() else round(float(value), 6)
+
+
+# --------------------------------------------------------------------------- results
+class Results:
+    """The outcome of `migsim.run`: per-replication logs and what derives from them.
+
+    Parameters
+    ----------
+    scenario
+        The resolved scenario that was run.
+    seed
+        The run seed; replication k used streams derived from ``(seed, k)``.
+    logs
+        One `RunLog` per replication, in replication order.
+    timing
+        Wall-clock facts (kept out of every table so results stay reproducible).
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        seed: int,
+        logs: list[RunLog],
+        timing: dict[str, Any] | None = None,
+    ):
+        self.scenario = scenario
+        self.seed = seed
+        self.logs = sorted(logs, key=lambda log: log.replication)
+        self.timing = dict(timing or {})
+        self._active = np.array([c.mode == "active" for c in scenario.cohorts])
+
+    # ------------------------------------------------------------------ basics
+    @property
+    def n_replications(self) -> int:
+        return len(self.logs)
+
+    @property
+    def replication_ids(self) -> np.ndarray:
+        return np.array([log.replication for log in self.logs], dtype=np.int64)
+
+    @property
+    def cohort_names(self) -> list[str]:
+        return [c.name for c in self.scenario.cohorts]
+
+    @cached_property
+    def dates(self) -> pd.DatetimeIndex:
+        return pd.date_range(self.scenario.start_date, periods=self.scenario.horizon_days)
+
+    def clearance_days(self, cohort: str | None = None) -> np.ndarray:
+        """Clearance day per replication (+inf when not cleared), overall or of a cohort."""
+        if cohort is None:
+            days = [log.clearance_day for log in self.logs]
+        else:
+            index = self.cohort_names.index(cohort)
+            days = [log.cohort_clearance_days[index] for log in self.logs]
+        return np.array([math.inf if d is None else d for d in days], dtype=float)
+
+    def stacked(self, column: str) -> np.ndarray:
+        """A cohort column of every replication: array (replications, days, cohorts)."""
+        return np.stack([log.cohort_columns[column] for log in self.logs])
+
+    # ------------------------------------------------------------------ figures
+    @cached_property
+    def _figure_values(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """Per-replication figures: overall {name: (R,)} and per cohort {name: (R, C)}."""
+        overall: dict[str, list[float]] = {name: [] for name in FIGURES}
+        cohorts: dict[str, list[np.ndarray]] = {name: [] for name in FIGURES}
+        for log in self.logs:
+            columns = log.cohort_columns
+            for name, figure in FIGURES.items():
+                if name == "clearance_day":
+                    per_cohort = np.array(
+                        [math.inf if d is None else d for d in log.cohort_clearance_days],
+                        dtype=float,
+                    )
+                    total = math.inf if log.clearance_day is None else log.clearance_day
+                elif name in _PEAK_FIGURES:
+                    per_cohort = figure.compute(columns, self._active).astype(float)
+                    daily_total = {k: v.sum(axis=1, keepdims=True) for k, v in
+                                   columns.items()}
+                    total = float(figure.compute(daily_total, np.array([True]))[0])
+                else:
+                    per_cohort = figure.compute(columns, self._active).astype(float)
+                    total = float(per_cohort.sum())
+                overall[name].append(total)
+                cohorts[name].append(per_cohort)
+        return (
+            {k: np.array(v, dtype=float) for k, v in overall.items()},
+            {k: np.stack(v) for k, v in cohorts.items()},
+        )
+
+    def figure(self, name: str, cohort: str | None = None) -> np.ndarray:
+        """Values of one figure per replication, overall or for one cohort."""
+        overall, per_cohort = self._figure_values
+        if cohort is None:
+            return overall[name]
+        return per_cohort[name][:, self.cohort_names.index(cohort)]
+
+    # ------------------------------------------------------------------ tables
+    @cached_property
+    def daily(self) -> pd.DataFrame:
+        """One row per replication x date x cohort: end-of-day states and the day's flows."""
+        n_reps, n_days, n_cohorts = self.n_replications, len(self.dates), len(
+            self.cohort_names
+        )
+        frame = pd.DataFrame(
+            {
+                "replication": np.repeat(self.replication_ids, n_days * n_cohorts),
+                "date": np.tile(np.repeat(self.dates.values, n_cohorts), n_reps),
+                "cohort": pd.Categorical.from_codes(
+                    np.tile(np.arange(n_cohorts), n_reps * n_days),
+                    categories=self.cohort_names,
+                ),
+            }
+        )
+        for column in (*STATES, *FLOWS, *self._extra_cohort_columns()):
+            frame[column] = self.stacked(column).reshape(-1)
+        for column in self._day_columns():
+            values = np.stack([log.day_columns[column] for log in self.logs])
+            frame[column] = np.repeat(values.reshape(-1), n_cohorts)
+        return frame
+
+    def _extra_cohort_columns(self) -> list[str]:
+        first = self.logs[0].cohort_columns if self.logs else {}
+        return [k for k in first if k not in STATES and k not in FLOWS]
+
+    def _day_columns(self) -> list[str]:
+        return list(self.logs[0].day_columns) if self.logs else []
+
+    def _clearance_dates(self, days: np.ndarray) -> list[date | None]:
+        return [
+            None if not math.isfinite(d) else self.scenario.date_of(int(d)) for d in days
+        ]
+
+    @cached_property
+    def replications(self) -> pd.DataFrame:
+        """One row per replication: clearance date and day, then every figure."""
+        overall, _ = self._figure_values
+        days = overall["clearance_day"]
+        frame = pd.DataFrame({"replication": self.replication_ids})
+        frame["clearance_date"] = pd.to_datetime(self._clearance_dates(days))
+        frame["clearance_day"] = pd.array(
+            [None if not math.isfinite(d) else int(d) for d in days], dtype="Int64"
+        )
+        for name in FIGURES:
+            if name != "clearance_day":
+                frame[name] = overall[name]
+        return frame
+
+    @cached_property
+    def cohort_replications(self) -> pd.DataFrame:
+        """As `replications`, one row per replication x cohort."""
+        frames = []
+        for cohort in self.cohort_names:
+            days = self.figure("clearance_day", cohort)
+            frame = pd.DataFrame({"replication": self.replication_ids, "cohort": cohort})
+            frame["clearance_date"] = pd.to_datetime(self._clearance_dates(days))
+            frame["clearance_day"] = pd.array(
+                [None if not math.isfinite(d) else int(d) for d in days], dtype="Int64"
+            )
+            for name in FIGURES:
+                if name != "clearance_day":
+                    frame[name] = self.figure(name, cohort)
+            frames.append(frame)
+        return pd.concat(frames, ignore_index=True)
+
+    def backlog_bands(self, cohort: str | None = None) -> pd.DataFrame:
+        """Remaining installations per date: P10, P50 and P90 across replications.
+
+        "Remaining" is everything not yet resolved (pending, queued, stalled,
+        rolled back or impaired). Quantiles are type 1, taken per date.
+        """
+        remaining = sum(self.stacked(state) for state in _IN_FLIGHT)  # (R, D, C)
+        if cohort is None:
+            series = remaining.sum(axis=2)
+        else:
+            series = remaining[:, :, self.cohort_names.index(cohort)]
+        ordered = np.sort(series, axis=0)
+        n = len(ordered)
+        bands = {
+            name: ordered[max(0, math.ceil(q * n - 1e-12) - 1)]
+            for name, q in (("p10", 0.1), ("p50", 0.5), ("p90", 0.9))
+        }
+        return pd.DataFrame({"date": self.dates, **bands})
+
+    # ------------------------------------------------------------------ summary
+    def _date_statistics(self, days: np.ndarray) -> dict[str, str | None]:
+        """Clearance dates per statistic, ISO; "after <horizon end>" when not cleared."""
+        out: dict[str, str | None] = {}
+        for name, value in statistics(days).items():
+            if name == "mean":
+                continue
+            if value is None or not math.isfinite(value):
+                out[name] = f"after {self.scenario.end_date.isoformat()}"
+            else:
+                out[name] = self.scenario.date_of(int(value)).isoformat()
+        return out
+
+    def _figure_statistics(self, cohort: str | None) -> dict[str, dict[str, Any]]:
+        return {
+            name: {k: _json_number(v) for k, v in statistics(self.figure(name, cohort)).items()}
+            for name in FIGURES
+        }
+
+    @cached_property
+    def summary(self) -> dict[str, Any]:
+        """Statistics of every figure with provenance; what summary.json holds."""
+        days = self.clearance_days()
+        cohorts = {}
+        for cohort in self.cohort_names:
+            cohort_days = self.clearance_days(cohort)
+            cohorts[cohort] = {
+                "cleared_share": float(np.isfinite(cohort_days).mean()),
+                "clearance_date": self._date_statistics(cohort_days),
+                "figures": self._figure_statistics(cohort),
+            }
+        return {
+            "migsim_version": __version__,
+            "seed": self.seed,
+            "replications": self.n_replications,
+            "scenario_sha256": self.scenario.sha256,
+            "scenario": self.scenario.to_dict(),
+            "start_date": self.scenario.start_date.isoformat(),
+            "end_date": self.scenario.end_date.isoformat(),
+            "installations": self.scenario.installations,
+            "cleared_share": float(np.isfinite(days).mean()) if len(days) else None,
+            "clearance_date": self._date_statistics(days),
+            "figures": self._figure_statistics(None),
+            "cohorts": cohorts,
+            "timing": self.timing,
+        }
+
+    # ------------------------------------------------------------------ output
+    def write(self, directory: str | Path, *, overwrite: bool = False,
+              daily: bool = True) -> Path:
+        """Write every output file to ``directory`` atomically.
+
+        Files go to a temporary sibling directory that is renamed into place only
+        when complete, so a failed write never leaves a directory that looks like
+        a result. An existing directory is replaced only with ``overwrite``.
+        """
+        target = Path(directory)
+        if target.exists() and not overwrite:
+            raise FileExistsError(f"{target} exists (use --overwrite to replace it)")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+        umask = os.umask(0)
+        os.umask(umask)
+        staging.chmod(0o777 & ~umask)  # mkdtemp makes it private; results are not
+        try:
+            if daily:
+                self.daily.to_parquet(staging / "daily.parquet", index=False)
+            self.replications.to_csv(staging / "replications.csv", index=False)
+            self.cohort_replications.to_csv(
+                staging / "cohort_replications.csv", index=False
+            )
+            (staging / "summary.json").write_text(
+                json.dumps(self.summary, indent=2) + "\n", encoding="utf-8"
+            )
+            (staging / "scenario.yaml").write_text(self.scenario.to_yaml(), encoding="utf-8")
+            figure = backlog_fan_chart(self.backlog_bands(), self.scenario.name)
+            figure.savefig(staging / "backlog.png", dpi=110)
+            plt.close(figure)
+            _replace_dir(staging, target)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return target
+
+
+def _replace_dir(staging: Path, target: Path) -> None:
+    """Move a finished staging directory into place, replacing any old one."""
+    if target.exists():
+        trash = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
+        os.replace(target, trash / "old")
+        os.replace(staging, target)
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        os.replace(staging, target)

@@ -1,0 +1,572 @@
+"""Scenario: the planner's description of a migration programme, as validated data.
+
+A scenario is read from YAML with ``yaml.safe_load`` (never code), optionally
+extending another file, validated in full by pydantic models that own every
+default, and then frozen. Everything downstream (engine, runner, results) reads
+these models and nothing else. Fields are addressed by *dotted paths*
+(``cohorts.elster_dormant.outcomes.success``) in ``--set`` overrides, sweeps and
+``sources``; list items that carry a ``name`` (cohorts, later rules and gates) are
+addressed by that name.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+from collections.abc import Mapping
+from datetime import date, timedelta
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import numpy as np
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeInt,
+    PositiveInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from scipy import stats
+
+from migsim.errors import ScenarioError
+
+__all__ = [
+    "OUTCOMES",
+    "Calendar",
+    "Capacity",
+    "Cohort",
+    "Delay",
+    "Outcomes",
+    "Scenario",
+    "load_scenario",
+]
+
+#: First-level outcomes of one attempt, in the order used everywhere.
+OUTCOMES = ("success", "stall", "rollback", "fix_forward", "dumb")
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+_RATE_TOLERANCE = 1e-9
+#: Lognormal delays are cut at this quantile; the tail mass goes on the last day.
+LOGNORMAL_CUT = 0.9999
+
+
+class _Model(BaseModel):
+    """Base for every scenario model: immutable, unknown keys are errors."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# --------------------------------------------------------------------------- delays
+class _DelayBase(_Model):
+    """A delay in whole calendar days (at least 1), drawn in groups as counts.
+
+    ``pmf()`` gives the discrete distribution on days; the engine draws a batch of
+    ``n`` delays as one multinomial over it, so cost does not grow with ``n``.
+    """
+
+    def pmf(self) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``(days, probabilities)``: days ascending, probabilities sum to 1."""
+        raise NotImplementedError
+
+    @property
+    def mean(self) -> float:
+        days, probs = self.pmf()
+        return float(days @ probs)
+
+
+def _ceil_pmf(cdf, low_day: int, high_day: int) -> tuple[np.ndarray, np.ndarray]:
+    """Discretise a continuous delay by rounding up: P(D=k) = F(k) - F(k-1).
+
+    Days below 1 are folded onto day 1, mass above ``high_day`` onto ``high_day``.
+    """
+    low_day = max(1, low_day)
+    high_day = max(low_day, high_day)
+    days = np.arange(low_day, high_day + 1)
+    upper = cdf(days.astype(float))
+    upper[-1] = 1.0
+    lower = np.concatenate(([0.0], upper[:-1]))
+    probs = np.clip(upper - lower, 0.0, None)
+    probs /= probs.sum()
+    keep = probs > 0
+    return days[keep], probs[keep]
+
+
+class FixedDelay(_DelayBase):
+    """Always ``days`` days."""
+
+    dist: Literal["fixed"]
+    days: PositiveInt
+
+    def pmf(self) -> tuple[np.ndarray, np.ndarray]:
+        return np.array([self.days]), np.array([1.0])
+
+
+class UniformDelay(_DelayBase):
+    """Any whole day from ``low`` to ``high`` inclusive, equally likely."""
+
+    dist: Literal["uniform"]
+    low: PositiveInt
+    high: PositiveInt
+
+    @model_validator(mode="after")
+    def _ordered(self) -> UniformDelay:
+        if self.high < self.low:
+            raise ValueError(f"high ({self.high}) is below low ({self.low})")
+        return self
+
+    def pmf(self) -> tuple[np.ndarray, np.ndarray]:
+        days = np.arange(self.low, self.high + 1)
+        return days, np.full(len(days), 1.0 / len(days))
+
+
+class TriangularDelay(_DelayBase):
+    """Continuous triangular(low, mode, high), rounded up to whole days (minimum 1)."""
+
+    dist: Literal["triangular"]
+    low: Annotated[float, Field(ge=1)]
+    mode: float
+    high: float
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TriangularDelay:
+        if not self.low <= self.mode <= self.high:
+            raise ValueError(
+                f"mode ({self.mode}) must lie in [low, high] = [{self.low}, {self.high}]"
+            )
+        return self
+
+    def pmf(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.high == self.low:
+            return np.array([math.ceil(self.low)]), np.array([1.0])
+        width = self.high - self.low
+        dist = stats.triang(c=(self.mode - self.low) / width, loc=self.low, scale=width)
+        return _ceil_pmf(dist.cdf, math.ceil(self.low), math.ceil(self.high))
+
+
+class LognormalDelay(_DelayBase):
+    """Lognormal with the given median (days) and sigma (of the log), rounded up.
+
+    Cut at its 0.9999 quantile, with the tail mass on the last day, so the
+    support is finite and grouped draws stay cheap.
+    """
+
+    dist: Literal["lognormal"]
+    median: Annotated[float, Field(ge=1)]
+    sigma: Annotated[float, Field(gt=0)]
+
+    def pmf(self) -> tuple[np.ndarray, np.ndarray]:
+        dist = stats.lognorm(s=self.sigma, scale=self.median)
+        last = math.ceil(float(dist.ppf(LOGNORMAL_CUT)))
+        return _ceil_pmf(dist.cdf, 1, last)
+
+
+Delay = Annotated[
+    FixedDelay | UniformDelay | TriangularDelay | LognormalDelay,
+    Field(discriminator="dist"),
+]
+
+
+# --------------------------------------------------------------------------- parts
+class Calendar(_Model):
+    """Which days migrations may run."""
+
+    working_days: list[Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]] = Field(
+        default_factory=lambda: ["Mon", "Tue", "Wed", "Thu", "Fri"]
+    )
+    closures: list[date] = Field(default_factory=list)  # dates with no migrations
+
+    @field_validator("working_days")
+    @classmethod
+    def _unique_days(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("working_days lists a day twice")
+        return value
+
+
+class Capacity(_Model):
+    """How many installations may be attempted per working day, and how shared."""
+
+    daily_cap: NonNegativeInt
+    allocation: Literal["pro_rata", "priority"] = "pro_rata"
+
+
+class Outcomes(_Model):
+    """First-level outcome rates of one attempt; the five sum to 1."""
+
+    success: Probability
+    stall: Probability
+    rollback: Probability
+    fix_forward: Probability
+    dumb: Probability
+
+    @model_validator(mode="after")
+    def _sum_to_one(self) -> Outcomes:
+        total = sum(getattr(self, name) for name in OUTCOMES)
+        if abs(total - 1.0) > _RATE_TOLERANCE:
+            raise ValueError(f"rates sum to {total:.12g}, not 1")
+        return self
+
+    def as_array(self) -> np.ndarray:
+        """Rates in `OUTCOMES` order, renormalised to sum exactly to 1."""
+        rates = np.array([getattr(self, name) for name in OUTCOMES], dtype=float)
+        return rates / rates.sum()
+
+
+class StallSpec(_Model):
+    """A stalled attempt waits, then completes (migrated) or fails (a rollback)."""
+
+    resolves_after_days: Delay
+    then_success: Probability
+    release_on: date | None = None  # common cause: no stall resolves before this date
+
+
+class RollbackSpec(_Model):
+    """A rolled-back installation rejoins the queue after this delay."""
+
+    retry_after_days: Delay
+
+
+class FixForwardSpec(_Model):
+    """A fixed-forward installation is migrated but impaired until restored."""
+
+    restored_after_days: Delay
+
+
+class Cohort(_Model):
+    """Installations that share a device model combination, mode and rates."""
+
+    name: str = Field(min_length=1)
+    installations: NonNegativeInt
+    mode: Literal["dormant", "active"]
+    eligible_from: date | None = None  # None: the scenario's start_date
+    max_attempts: PositiveInt = 5
+    outcomes: Outcomes
+    stall: StallSpec | None = None
+    rollback: RollbackSpec | None = None
+    fix_forward: FixForwardSpec | None = None
+
+    @model_validator(mode="after")
+    def _delays_where_needed(self) -> Cohort:
+        for outcome in ("stall", "rollback", "fix_forward"):
+            if getattr(self.outcomes, outcome) > 0 and getattr(self, outcome) is None:
+                raise ValueError(
+                    f"section '{outcome}' is required when outcomes.{outcome} > 0"
+                )
+        if self.stall is not None and self.stall.then_success < 1 and (
+            self.rollback is None
+        ):
+            raise ValueError(
+                "section 'rollback' is required: failed stalls roll back and retry"
+            )
+        return self
+
+
+# --------------------------------------------------------------------------- scenario
+class Scenario(_Model):
+    """A whole migration scenario: calendar, capacity, cohorts and their sources."""
+
+    name: str = Field(min_length=1)
+    description: str = ""
+    start_date: date
+    horizon_days: PositiveInt
+    seed: NonNegativeInt = 0
+    calendar: Calendar = Field(default_factory=Calendar)
+    capacity: Capacity
+    clearance_share: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
+    meters_per_installation: Annotated[float, Field(gt=0.0)] | None = None
+    cohorts: list[Cohort] = Field(min_length=1)
+    sources: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("cohorts")
+    @classmethod
+    def _unique_names(cls, cohorts: list[Cohort]) -> list[Cohort]:
+        names = [c.name for c in cohorts]
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        if duplicated:
+            raise ValueError(f"cohort names must be unique: {', '.join(duplicated)}")
+        return cohorts
+
+    @model_validator(mode="after")
+    def _sources_name_fields(self) -> Scenario:
+        known = set(_flatten(self.model_dump(mode="json", exclude={"sources"})))
+        prefixes = {k.rsplit(".", i)[0] for k in known for i in range(k.count(".") + 1)}
+        unknown = [key for key in self.sources if key not in known | prefixes]
+        if unknown:
+            raise ValueError(f"sources names no field: {', '.join(sorted(unknown))}")
+        return self
+
+    # ------------------------------------------------------------------ derived
+    @property
+    def end_date(self) -> date:
+        """The last simulated date (inclusive)."""
+        return self.start_date + timedelta(days=self.horizon_days - 1)
+
+    @property
+    def installations(self) -> int:
+        return sum(c.installations for c in self.cohorts)
+
+    def cohort(self, name: str) -> Cohort:
+        for cohort in self.cohorts:
+            if cohort.name == name:
+                return cohort
+        raise KeyError(name)
+
+    def day_of(self, when: date) -> int:
+        """Day index of a date on the simulation clock (0 = start_date)."""
+        return (when - self.start_date).days
+
+    def date_of(self, day: int) -> date:
+        return self.start_date + timedelta(days=int(day))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved scenario as plain JSON-able data (dates as ISO strings)."""
+        return self.model_dump(mode="json")
+
+    def flat(self) -> dict[str, Any]:
+        """Every field as ``{dotted.path: value}``; named list items by name."""
+        return _flatten(self.to_dict())
+
+    def canonical_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+    @cached_property
+    def sha256(self) -> str:
+        """Hash of the resolved scenario's canonical JSON: identifies the inputs."""
+        return hashlib.sha256(self.canonical_json().encode()).hexdigest()
+
+    def to_yaml(self) -> str:
+        """A YAML document that `load_scenario` reads back to an equal scenario."""
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+
+    def with_overrides(
+        self, overrides: Mapping[str, Any], *, origin: str = "--set"
+    ) -> Scenario:
+        """A new scenario with dotted-path fields replaced, then re-validated.
+
+        Setting one outcome rate rescales the other four in proportion so the five
+        still sum to 1. String values are parsed with ``yaml.safe_load`` (so
+        ``"5000"`` is an int and ``"2020-01-06"`` a date).
+        """
+        data = self.to_dict()
+        for key, value in overrides.items():
+            set_field(data, key, value, origin=origin)
+        return _validate(data, origin)
+
+
+# --------------------------------------------------------------------------- paths
+def _is_named_list(value: Any) -> bool:
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(isinstance(item, dict) and "name" in item for item in value)
+    )
+
+
+def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    """Flatten nested dicts (and named lists, by name) into dotted keys."""
+    out: dict[str, Any] = {}
+    if isinstance(data, dict) and data:
+        items = data.items()
+    elif _is_named_list(data):
+        items = ((item["name"], item) for item in data)
+    else:
+        return {prefix: data}
+    for key, value in items:
+        path = f"{prefix}.{key}" if prefix else str(key)
+        out.update(_flatten(value, path))
+    return out
+
+
+def _child(node: Any, part: str, key: str, origin: str) -> Any:
+    """One step of a dotted path: a dict key, a named list item, or a list index."""
+    if isinstance(node, dict):
+        if part not in node:
+            raise ScenarioError(f"{origin}: {key}: no such field '{part}'")
+        return node[part]
+    if isinstance(node, list):
+        for item in node:
+            if isinstance(item, dict) and item.get("name") == part:
+                return item
+        if part.isdigit() and int(part) < len(node):
+            return node[int(part)]
+        raise ScenarioError(f"{origin}: {key}: no item named '{part}'")
+    raise ScenarioError(f"{origin}: {key}: '{part}' is below a value, not a section")
+
+
+def set_field(data: dict[str, Any], key: str, value: Any, *, origin: str) -> None:
+    """Set a dotted-path field of a scenario dict in place (it must exist).
+
+    Setting ``...outcomes.<rate>`` rescales the sibling rates in proportion.
+    """
+    if isinstance(value, str):
+        try:
+            value = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            raise ScenarioError(f"{origin}: {key}: unreadable value {value!r}") from exc
+    if isinstance(value, date):
+        value = value.isoformat()
+    parts = key.split(".")
+    node: Any = data
+    for part in parts[:-1]:
+        node = _child(node, part, key, origin)
+    last = parts[-1]
+    if isinstance(node, list):
+        target = _child(node, last, key, origin)
+        node[node.index(target)] = value
+        return
+    _child(node, last, key, origin)  # must exist
+    if len(parts) >= 2 and parts[-2] == "outcomes" and last in OUTCOMES:
+        _rescale_outcomes(node, last, value, key, origin)
+    else:
+        node[last] = value
+
+
+def _rescale_outcomes(
+    rates: dict[str, Any], name: str, value: Any, key: str, origin: str
+) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ScenarioError(f"{origin}: {key}: a rate must be a number, got {value!r}")
+    if not 0.0 <= value <= 1.0:
+        raise ScenarioError(f"{origin}: {key}: rate {value} is outside [0, 1]")
+    others = [n for n in OUTCOMES if n != name]
+    rest = sum(float(rates[n]) for n in others)
+    if rest <= 0 and value < 1:
+        raise ScenarioError(
+            f"{origin}: {key}: cannot rescale the other rates, they are all 0"
+        )
+    scale = (1.0 - value) / rest if rest > 0 else 0.0
+    for other in others:
+        rates[other] = float(rates[other]) * scale
+    rates[name] = float(value)
+
+
+# --------------------------------------------------------------------------- loading
+def _error_path(loc: tuple[Any, ...], data: Any) -> str:
+    """Turn a pydantic error location into a dotted path, naming list items."""
+    parts: list[str] = []
+    node = data
+    for part in loc:
+        if isinstance(part, int) and isinstance(node, list) and part < len(node):
+            item = node[part]
+            name = item.get("name") if isinstance(item, dict) else None
+            parts.append(str(name) if name else str(part))
+            node = item
+            continue
+        if isinstance(part, str) and part in {
+            "fixed",
+            "uniform",
+            "triangular",
+            "lognormal",
+        } and isinstance(node, dict) and node.get("dist") == part:
+            continue  # discriminated-union tag, not a field
+        parts.append(str(part))
+        node = node.get(part) if isinstance(node, dict) else None
+    return ".".join(parts) or "(top level)"
+
+
+def _validate(data: Any, origin: str) -> Scenario:
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{origin}: a scenario must be a mapping of fields")
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        messages = []
+        for error in exc.errors():
+            message = error["msg"].removeprefix("Value error, ")
+            if error["type"] == "extra_forbidden":
+                message = "unknown field"
+            messages.append(f"{_error_path(error['loc'], data)}: {message}")
+        raise ScenarioError(f"{origin}: {'; '.join(messages)}") from None
+
+
+def _merge(base: Any, override: Any) -> Any:
+    """Deep merge for ``extends``: maps merge, named lists merge by name, else replace."""
+    if isinstance(base, dict) and isinstance(override, dict):
+        merged = dict(base)
+        for key, value in override.items():
+            merged[key] = _merge(base[key], value) if key in base else value
+        return merged
+    if _is_named_list(base) and _is_named_list(override):
+        merged_list = [copy.deepcopy(item) for item in base]
+        names = [item["name"] for item in merged_list]
+        for item in override:
+            if item["name"] in names:
+                index = names.index(item["name"])
+                merged_list[index] = _merge(merged_list[index], item)
+            else:
+                merged_list.append(item)
+                names.append(item["name"])
+        return merged_list
+    return copy.deepcopy(override)
+
+
+def _read_document(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """Read one YAML file and resolve its ``extends`` chain (paths relative to it)."""
+    path = path.resolve()
+    if path in chain:
+        cycle = " -> ".join(p.name for p in (*chain, path))
+        raise ScenarioError(f"{chain[0].name}: extends: cycle {cycle}")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScenarioError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(f"{path}: cannot read: {exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ScenarioError(f"{path.name}: YAML error{where}: {problem}") from None
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{path.name}: a scenario must be a mapping of fields")
+    parent = data.pop("extends", None)
+    if parent is None:
+        return data
+    if not isinstance(parent, str):
+        raise ScenarioError(f"{path.name}: extends: must be a file path")
+    base = _read_document(path.parent / parent, (*chain, path))
+    return _merge(base, data)
+
+
+def load_scenario(
+    source: str | Path | Mapping[str, Any] | Scenario,
+    overrides: Mapping[str, Any] | None = None,
+) -> Scenario:
+    """Load and validate a scenario from a YAML path or a dict.
+
+    Parameters
+    ----------
+    source
+        Path to a YAML file, a mapping with the same shape, or a `Scenario`.
+    overrides
+        Optional ``{dotted.path: value}`` applied before validation (as ``--set``).
+
+    Raises
+    ------
+    ScenarioError
+        With one line naming the file and the dotted field that is wrong.
+    """
+    if isinstance(source, Scenario):
+        return source.with_overrides(overrides) if overrides else source
+    if isinstance(source, Mapping):
+        origin = str(source.get("name", "scenario"))
+        data = copy.deepcopy(dict(source))
+        if "extends" in data:
+            raise ScenarioError(f"{origin}: extends: only a scenario file may extend")
+    else:
+        path = Path(source)
+        origin = path.name
+        data = _read_document(path)
+    scenario = _validate(data, origin)
+    if overrides:
+        scenario = scenario.with_overrides(overrides, origin=f"{origin}: --set")
+    return scenario
