@@ -304,24 +304,46 @@ class Results:
             frames.append(frame)
         return pd.concat(frames, ignore_index=True)
 
-    def backlog_bands(self, cohort: str | None = None) -> pd.DataFrame:
-        """Remaining installations per date: P10, P50 and P90 across replications.
+    def series(self, name: str) -> np.ndarray:
+        """A daily series of every replication: array (replications, days, cohorts).
 
-        "Remaining" is everything not yet resolved (pending, queued, stalled,
-        rolled back or impaired). Quantiles are type 1, taken per date.
+        ``name`` is a `.daily` column, or ``"remaining"`` (installations not yet
+        resolved: pending, queued, stalled, rolled back or impaired), or
+        ``"cumulative_migrated"`` (migrated + impaired).
         """
-        remaining = sum(self.stacked(state) for state in _IN_FLIGHT)  # (R, D, C)
+        if name == "remaining":
+            return sum(self.stacked(state) for state in _IN_FLIGHT)
+        if name == "cumulative_migrated":
+            return self.stacked("migrated") + self.stacked("impaired")
+        return self.stacked(name)
+
+    def bands(
+        self,
+        name: str,
+        cohort: str | None = None,
+        quantiles: Sequence[float] = (0.1, 0.5, 0.9),
+    ) -> pd.DataFrame:
+        """Per-date type-1 quantiles across replications of a daily series.
+
+        Overall bands are quantiles of each replication's all-cohort total, never
+        sums of per-cohort quantiles. Columns: ``date`` then ``p10, p50, ...``.
+        """
+        values = self.series(name)
         if cohort is None:
-            series = remaining.sum(axis=2)
+            values = values.sum(axis=2)
         else:
-            series = remaining[:, :, self.cohort_names.index(cohort)]
-        ordered = np.sort(series, axis=0)
+            values = values[:, :, self.cohort_names.index(cohort)]
+        ordered = np.sort(values, axis=0)
         n = len(ordered)
-        bands = {
-            name: ordered[max(0, math.ceil(q * n - 1e-12) - 1)]
-            for name, q in (("p10", 0.1), ("p50", 0.5), ("p90", 0.9))
+        columns = {
+            f"p{round(q * 100)}": ordered[max(0, math.ceil(q * n - 1e-12) - 1)]
+            for q in quantiles
         }
-        return pd.DataFrame({"date": self.dates, **bands})
+        return pd.DataFrame({"date": self.dates, **columns})
+
+    def backlog_bands(self, cohort: str | None = None) -> pd.DataFrame:
+        """Remaining installations per date: P10, P50 and P90 across replications."""
+        return self.bands("remaining", cohort)
 
     # ------------------------------------------------------------------ summary
     def _date_statistics(self, days: np.ndarray) -> dict[str, str | None]:
