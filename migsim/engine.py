@@ -21,6 +21,7 @@ files, printing or pandas.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections import deque
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from enum import Enum
 import numpy as np
 import simpy
 
-from migsim.scenario import OUTCOMES, WEEKDAYS, Cohort, Scenario
+from migsim.scenario import OUTCOMES, WEEKDAYS, Cohort, Delay, Scenario
 
 __all__ = [
     "FLOWS",
@@ -196,12 +197,10 @@ class _CohortState:
         self.stall_result_rng = streams.get(cohort.name, "stall_result")
         self.retry_rng = streams.get(cohort.name, "retry_delay")
         self.restore_rng = streams.get(cohort.name, "restore_delay")
-        self.stall_pmf = cohort.stall.resolves_after_days.pmf() if cohort.stall else None
-        self.retry_pmf = (
-            cohort.rollback.retry_after_days.pmf() if cohort.rollback else None
-        )
+        self.stall_pmf = _pmf(cohort.stall.resolves_after_days) if cohort.stall else None
+        self.retry_pmf = _pmf(cohort.rollback.retry_after_days) if cohort.rollback else None
         self.restore_pmf = (
-            cohort.fix_forward.restored_after_days.pmf() if cohort.fix_forward else None
+            _pmf(cohort.fix_forward.restored_after_days) if cohort.fix_forward else None
         )
         self.release_day = (
             scenario.day_of(cohort.stall.release_on)
@@ -258,14 +257,15 @@ class _CohortState:
 
     # ---------------------------------------------------------------- phases
     def resolve_stalls(self, day: int) -> None:
-        by_attempt = self.stall_due[day]
-        groups = np.flatnonzero(by_attempt)
-        if not len(groups):
+        by_attempt = self.stall_due[day].tolist()  # Python ints: cheap to scan
+        if not any(by_attempt):
             return
         failed = np.zeros(self.size, dtype=np.int64)
         n_completed = n_failed = 0
-        for attempt in groups:  # scalar draws: far cheaper than array broadcasting
-            n = int(by_attempt[attempt])
+        for attempt, n in enumerate(by_attempt):
+            if not n:
+                continue
+            # scalar draws: far cheaper than array broadcasting
             ok = int(self.stall_result_rng.binomial(n, self.then_success))
             n_completed += ok
             n_failed += n - ok
@@ -279,12 +279,12 @@ class _CohortState:
 
     def release(self, day: int) -> None:
         """Retries due today rejoin the queue; restorations; eligibility."""
-        by_attempts = self.retry_due[day]
-        n_due = int(by_attempts.sum())
+        by_attempts = self.retry_due[day].tolist()
+        n_due = sum(by_attempts)
         if n_due:
             self.rolled_back -= n_due
             self.retry_queued += n_due
-            self.retries.append([day, by_attempts.copy()])
+            self.retries.append([day, by_attempts])
         restored = int(self.restore_due[day])
         if restored:
             self.impaired -= restored
@@ -302,17 +302,17 @@ class _CohortState:
         """
         batch = np.zeros(self.size, dtype=np.int64)
         while count and self.retries:
-            counts = self.retries[0][1]
+            counts = self.retries[0][1]  # a list of Python ints
             for made in range(self.size - 1, 0, -1):
                 if not count:
                     break
-                moved = min(count, int(counts[made]))
+                moved = min(count, counts[made])
                 if moved:
                     counts[made] -= moved
                     batch[made + 1] += moved
                     count -= moved
                     self.retry_queued -= moved
-            if not counts.any():
+            if not any(counts):
                 self.retries.popleft()
         moved = min(count, self.fresh)
         self.fresh -= moved
@@ -324,12 +324,10 @@ class _CohortState:
         n = int(batch.sum())
         if not n:
             return
-        groups = np.flatnonzero(batch)
         by_outcome = np.zeros((len(OUTCOMES), self.size), dtype=np.int64)
-        for attempt in groups:
-            by_outcome[:, attempt] = self.outcome_rng.multinomial(
-                int(batch[attempt]), self.rates
-            )
+        for attempt, count in enumerate(batch.tolist()):
+            if count:
+                by_outcome[:, attempt] = self.outcome_rng.multinomial(count, self.rates)
         success, stall, rollback, fix_forward, dumb = (
             int(x) for x in by_outcome.sum(axis=1)
         )
@@ -384,6 +382,20 @@ class _CohortState:
         return self.state_row(), flows
 
 
+@functools.lru_cache(maxsize=256)
+def _pmf(delay: Delay) -> tuple[np.ndarray, np.ndarray]:
+    """A delay's ``(days, probabilities)``, computed once per distinct delay.
+
+    Delays are frozen (hashable) models; discretising one through scipy costs
+    milliseconds, more than simulating a small replication, so replications share
+    it. The arrays are read-only: nothing may change them in place.
+    """
+    days, probs = delay.pmf()
+    days, probs = np.array(days), np.array(probs, dtype=float)
+    days.flags.writeable = probs.flags.writeable = False
+    return days, probs
+
+
 def _needed(total: int, share: float) -> int:
     """Resolved installations needed to count as cleared (guarding float noise)."""
     return min(total, int(np.ceil(share * total - 1e-9)))
@@ -408,18 +420,33 @@ def _schedule(
     ``not_before`` holds every due day at or after that day (a common cause).
     """
     days, probs = pmf
-    due = day + days  # the ledger has rows up to the horizon + the longest delay
+    if len(days) == 1 and not_before is None:
+        ledger[day + int(days[0])] += by_attempt
+        return
+    first, last = int(days[0]), int(days[-1])
+    if not_before is None and last - first + 1 == len(days):  # consecutive days
+        # the ledger has rows up to the horizon + the longest delay; a slice
+        # view is much cheaper to add to than fancy indexing
+        rows = ledger[day + first : day + last + 1]
+        for attempt, n in enumerate(by_attempt.tolist()):
+            if n:
+                rows[:, attempt] += rng.multinomial(n, probs)
+        return
+    due = day + days
     if not_before is not None:
         due = np.minimum(np.maximum(due, not_before), len(ledger) - 1)
     if len(days) == 1:
         ledger[due[0]] += by_attempt
         return
-    for attempt in np.flatnonzero(by_attempt):
-        counts = rng.multinomial(int(by_attempt[attempt]), probs)
+    for attempt, n in enumerate(by_attempt.tolist()):
+        if not n:
+            continue
+        counts = rng.multinomial(n, probs)
         if not_before is None:
             ledger[due, attempt] += counts
         else:  # due days may coincide after the floor
             np.add.at(ledger[:, attempt], due, counts)
+
 
 
 # --------------------------------------------------------------------------- model
