@@ -1,6 +1,8 @@
 """Results: what many replications of one scenario produced, and their statistics.
 
-`Results` holds the per-replication logs of a run and derives, on demand:
+`Results` holds one row of figures per replication and reaches the daily rows
+(in the logs of a small in-memory run, or in the Parquet file a streamed run
+wrote batch by batch) only on demand:
 
 - ``daily``: the tidy day-by-day frame (one row per replication x date x cohort);
 - ``replications``: one row per replication with the clearance date and figures;
@@ -21,6 +23,7 @@ import math
 import os
 import shutil
 import tempfile
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -30,16 +33,23 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from migsim import __version__
 from migsim.engine import FLOWS, STATES, RunLog
+from migsim.errors import MigsimError
 from migsim.plots import backlog_fan_chart, plt
 from migsim.scenario import Scenario
 
 __all__ = [
     "FIGURES",
     "STATISTICS",
+    "Batch",
+    "DailyWriter",
+    "FigureTable",
     "Results",
+    "daily_frame",
     "quantile",
     "statistics",
 ]
@@ -140,9 +150,265 @@ def _json_number(value: float | None) -> float | int | None:
     return int(value) if float(value).is_integer() else round(float(value), 6)
 
 
+# --------------------------------------------------------------------------- batches
+def _per_cohort_days(days: list[int | None]) -> np.ndarray:
+    return np.array([math.inf if d is None else d for d in days], dtype=float)
+
+
+@dataclass
+class FigureTable:
+    """Per-replication figures of some replications: all a run keeps in memory.
+
+    Attributes
+    ----------
+    replications
+        Replication indices, ascending: array ``(r,)``.
+    overall
+        ``{figure: array (r,)}``: each replication's figure of its total.
+    cohorts
+        ``{figure: array (r, cohorts)}``: each replication's figure per cohort.
+    """
+
+    replications: np.ndarray
+    overall: dict[str, np.ndarray]
+    cohorts: dict[str, np.ndarray]
+
+    @classmethod
+    def from_logs(cls, scenario: Scenario, logs: Sequence[RunLog]) -> FigureTable:
+        """Compute every figure of `FIGURES` for each log (in replication order)."""
+        logs = sorted(logs, key=lambda log: log.replication)
+        active = np.array([c.mode == "active" for c in scenario.cohorts])
+        n_cohorts = len(scenario.cohorts)
+        overall = {name: np.empty(len(logs)) for name in FIGURES}
+        cohorts = {name: np.empty((len(logs), n_cohorts)) for name in FIGURES}
+        for row, log in enumerate(logs):
+            columns = log.cohort_columns
+            for name, figure in FIGURES.items():
+                if name == "clearance_day":
+                    per_cohort = _per_cohort_days(log.cohort_clearance_days)
+                    total = math.inf if log.clearance_day is None else log.clearance_day
+                elif name in _PEAK_FIGURES:
+                    per_cohort = figure.compute(columns, active).astype(float)
+                    daily_total = {k: v.sum(axis=1, keepdims=True) for k, v in
+                                   columns.items()}
+                    total = float(figure.compute(daily_total, np.array([True]))[0])
+                else:
+                    per_cohort = figure.compute(columns, active).astype(float)
+                    total = float(per_cohort.sum())
+                overall[name][row] = total
+                cohorts[name][row] = per_cohort
+        ids = np.array([log.replication for log in logs], dtype=np.int64)
+        return cls(ids, overall, cohorts)
+
+    @classmethod
+    def concat(cls, tables: Sequence[FigureTable]) -> FigureTable:
+        """Join tables of disjoint replications, in replication order."""
+        assert tables, "nothing to join"
+        ids = np.concatenate([t.replications for t in tables])
+        order = np.argsort(ids, kind="stable")
+        assert len(np.unique(ids)) == len(ids), "a replication appears twice"
+        return cls(
+            ids[order],
+            {k: np.concatenate([t.overall[k] for t in tables])[order]
+             for k in tables[0].overall},
+            {k: np.concatenate([t.cohorts[k] for t in tables])[order]
+             for k in tables[0].cohorts},
+        )
+
+
+def daily_frame(scenario: Scenario, logs: Sequence[RunLog]) -> pd.DataFrame:
+    """Tidy daily rows of some replications: one row per replication x date x cohort.
+
+    Columns: ``replication, date, cohort``, the states, the flows, then any extra
+    cohort columns and day columns the engine recorded (a day column repeats on
+    every cohort row of its date).
+    """
+    logs = sorted(logs, key=lambda log: log.replication)
+    names = [c.name for c in scenario.cohorts]
+    # nanoseconds: the unit that survives a Parquet round trip unchanged
+    dates = pd.date_range(scenario.start_date, periods=scenario.horizon_days,
+                          unit="ns")
+    n_reps, n_days, n_cohorts = len(logs), len(dates), len(names)
+    ids = np.array([log.replication for log in logs], dtype=np.int64)
+    frame = pd.DataFrame(
+        {
+            "replication": np.repeat(ids, n_days * n_cohorts),
+            "date": np.tile(np.repeat(dates.values, n_cohorts), n_reps),
+            "cohort": pd.Categorical.from_codes(
+                np.tile(np.arange(n_cohorts), n_reps * n_days), categories=names
+            ),
+        }
+    )
+    first = logs[0] if logs else None
+    extra = [k for k in (first.cohort_columns if first else {})
+             if k not in STATES and k not in FLOWS]
+    for column in (*STATES, *FLOWS, *extra):
+        frame[column] = np.stack(
+            [log.cohort_columns[column] for log in logs]
+        ).reshape(-1) if logs else np.array([], dtype=np.int64)
+    for column in (first.day_columns if first else {}):
+        values = np.stack([log.day_columns[column] for log in logs])
+        frame[column] = np.repeat(values.reshape(-1), n_cohorts)
+    return frame
+
+
+@dataclass
+class Batch:
+    """What a worker sends back for a batch of replications: figures and daily rows.
+
+    ``daily`` is a pyarrow table of `daily_frame` rows, or ``None`` when the run
+    keeps no daily rows. ``day_columns`` names the columns that hold one value per
+    date (repeated on every cohort row).
+    """
+
+    figures: FigureTable
+    daily: pa.Table | None
+    day_columns: list[str]
+
+    @classmethod
+    def from_logs(cls, scenario: Scenario, logs: Sequence[RunLog], daily: bool) -> Batch:
+        table = (
+            pa.Table.from_pandas(daily_frame(scenario, logs), preserve_index=False)
+            if daily else None
+        )
+        days = list(logs[0].day_columns) if logs else []
+        return cls(FigureTable.from_logs(scenario, logs), table, days)
+
+
+class DailyWriter:
+    """Appends batches of daily rows to one Parquet file, one row group per batch.
+
+    Batches must arrive in replication order, so the file reads back sorted by
+    ``replication, date, cohort`` whatever the worker count.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._writer: pq.ParquetWriter | None = None
+
+    def append(self, table: pa.Table) -> None:
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self.path, table.schema)
+        self._writer.write_table(table, row_group_size=max(1, table.num_rows))
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+
+# --------------------------------------------------------------------------- sources
+def _reduce(block: np.ndarray, cohort: int | None, per_date: bool) -> np.ndarray:
+    """``(reps, days, cohorts)`` -> ``(reps, days)``: a cohort, or the total.
+
+    A ``per_date`` column holds one value per date repeated on every cohort row:
+    it is taken once, never summed over cohorts.
+    """
+    if per_date:
+        return block[:, :, 0]
+    return block.sum(axis=2) if cohort is None else block[:, :, cohort]
+
+
+class _LogSource:
+    """Daily series held in memory as the replications' logs."""
+
+    def __init__(self, scenario: Scenario, logs: list[RunLog]):
+        self.scenario = scenario
+        self.logs = logs
+        self.n_cohorts = len(scenario.cohorts)
+
+    def frame(self) -> pd.DataFrame:
+        return daily_frame(self.scenario, self.logs)
+
+    def stacked(self, column: str) -> np.ndarray:
+        if self.logs and column not in self.logs[0].cohort_columns:
+            values = np.stack([log.day_columns[column] for log in self.logs])
+            return np.repeat(values[:, :, None], self.n_cohorts, axis=2)
+        return np.stack([log.cohort_columns[column] for log in self.logs])
+
+    def matrix(self, columns: Sequence[str], cohort: int | None) -> np.ndarray:
+        per_date = set(self.logs[0].day_columns) if self.logs else set()
+        return sum(
+            _reduce(self.stacked(c), cohort, c in per_date) for c in columns
+        )
+
+
+class _FileSource:
+    """Daily series in a Parquet file written by `DailyWriter`, read chunk by chunk.
+
+    Rows are in ``replication, date, cohort`` order, so whole replications are
+    consecutive blocks of ``days x cohorts`` rows; each chunk is reduced to rows
+    of the ``(replications, days)`` matrix of the wanted series before the next is
+    read, so at most one chunk of daily rows is in memory.
+    """
+
+    def __init__(self, path: Path, n_days: int, n_cohorts: int, n_reps: int,
+                 day_columns: Sequence[str]):
+        self.path = path
+        self.n_days, self.n_cohorts, self.n_reps = n_days, n_cohorts, n_reps
+        self.day_columns = set(day_columns)
+
+    def frame(self) -> pd.DataFrame:
+        return pd.read_parquet(self.path)
+
+    def _blocks(self, columns: Sequence[str]):
+        """``{column: (reps, days, cohorts)}`` for consecutive whole replications."""
+        per_rep = self.n_days * self.n_cohorts
+        parquet = pq.ParquetFile(self.path)
+        size = per_rep * max(1, (1 << 16) // per_rep)
+        carry: dict[str, np.ndarray] = {}
+        for batch in parquet.iter_batches(batch_size=size, columns=list(columns)):
+            values = {c: batch.column(c).to_numpy() for c in columns}
+            if carry:
+                values = {c: np.concatenate([carry[c], values[c]]) for c in columns}
+            whole = len(values[columns[0]]) // per_rep
+            carry = {c: v[whole * per_rep:] for c, v in values.items()}
+            if whole:
+                yield {
+                    c: v[: whole * per_rep].reshape(whole, self.n_days, self.n_cohorts)
+                    for c, v in values.items()
+                }
+        assert not carry or not len(carry[columns[0]]), "daily file ends mid-replication"
+
+    def stacked(self, column: str) -> np.ndarray:
+        return np.concatenate([block[column] for block in self._blocks([column])])
+
+    def matrix(self, columns: Sequence[str], cohort: int | None) -> np.ndarray:
+        out: np.ndarray | None = None
+        filled = 0
+        for block in self._blocks(columns):
+            reduced = sum(
+                _reduce(block[c], cohort, c in self.day_columns) for c in columns
+            )
+            if out is None:
+                out = np.empty((self.n_reps, self.n_days), dtype=reduced.dtype)
+            out[filled: filled + len(reduced)] = reduced
+            filled += len(reduced)
+        assert out is not None and filled == self.n_reps, "daily file is incomplete"
+        return out
+
+
+class _NoSource:
+    """A run that kept no daily rows (``run(..., daily=False)``)."""
+
+    def _refuse(self, *args: Any) -> Any:
+        raise MigsimError(
+            "this run kept no daily rows (it ran with daily=False): daily series "
+            "and bands are not available"
+        )
+
+    frame = matrix = stacked = _refuse
+
+
 # --------------------------------------------------------------------------- results
 class Results:
-    """The outcome of `migsim.run`: per-replication logs and what derives from them.
+    """The outcome of `migsim.run`: per-replication figures, and daily rows on demand.
+
+    A `Results` holds in memory only one row of figures per replication. Its daily
+    rows live either in the replications' logs (when built from logs, for small
+    runs and tests) or in a Parquet file the runner streamed them to (`daily`
+    reads it back on access; `bands` reduces it chunk by chunk), so memory does not
+    grow with the daily rows of many replications.
 
     Parameters
     ----------
@@ -151,32 +417,72 @@ class Results:
     seed
         The run seed; replication k used streams derived from ``(seed, k)``.
     logs
-        One `RunLog` per replication, in replication order.
+        One `RunLog` per replication; ``None`` when ``figures`` is given.
     timing
         Wall-clock facts (kept out of every table so results stay reproducible).
+    figures
+        Precomputed figures (what the runner passes instead of logs).
+    daily_path
+        The Parquet file of daily rows that goes with ``figures``; ``None``: no
+        daily rows were kept.
+    day_columns
+        Which columns of ``daily_path`` hold one value per date.
+    owned_dir
+        A temporary directory (holding the spill file) removed with this object.
     """
 
     def __init__(
         self,
         scenario: Scenario,
         seed: int,
-        logs: list[RunLog],
+        logs: list[RunLog] | None = None,
         timing: dict[str, Any] | None = None,
+        *,
+        figures: FigureTable | None = None,
+        daily_path: str | Path | None = None,
+        day_columns: Sequence[str] = (),
+        owned_dir: str | Path | None = None,
     ):
         self.scenario = scenario
         self.seed = seed
-        self.logs = sorted(logs, key=lambda log: log.replication)
         self.timing = dict(timing or {})
         self._active = np.array([c.mode == "active" for c in scenario.cohorts])
+        if logs is not None:
+            assert figures is None and daily_path is None, "logs or figures, not both"
+            self._logs: list[RunLog] | None = sorted(logs, key=lambda log: log.replication)
+            self._table = FigureTable.from_logs(scenario, self._logs)
+            self._source: Any = _LogSource(scenario, self._logs)
+        else:
+            assert figures is not None, "give logs or figures"
+            self._logs = None
+            self._table = figures
+            self.daily_path = Path(daily_path) if daily_path is not None else None
+            self._source = (
+                _FileSource(self.daily_path, scenario.horizon_days, len(scenario.cohorts),
+                            len(figures.replications), day_columns)
+                if self.daily_path is not None else _NoSource()
+            )
+        if logs is not None:
+            self.daily_path = None
+        if owned_dir is not None:
+            weakref.finalize(self, shutil.rmtree, str(owned_dir), True)
 
     # ------------------------------------------------------------------ basics
     @property
+    def logs(self) -> list[RunLog]:
+        """The replications' logs, when this `Results` was built from logs."""
+        if self._logs is None:
+            raise MigsimError("this run streamed its daily rows to a file and kept "
+                              "no logs: use .daily, .bands or .figure")
+        return self._logs
+
+    @property
     def n_replications(self) -> int:
-        return len(self.logs)
+        return len(self._table.replications)
 
     @property
     def replication_ids(self) -> np.ndarray:
-        return np.array([log.replication for log in self.logs], dtype=np.int64)
+        return self._table.replications.copy()
 
     @property
     def cohort_names(self) -> list[str]:
@@ -188,84 +494,35 @@ class Results:
 
     def clearance_days(self, cohort: str | None = None) -> np.ndarray:
         """Clearance day per replication (+inf when not cleared), overall or of a cohort."""
-        if cohort is None:
-            days = [log.clearance_day for log in self.logs]
-        else:
-            index = self.cohort_names.index(cohort)
-            days = [log.cohort_clearance_days[index] for log in self.logs]
-        return np.array([math.inf if d is None else d for d in days], dtype=float)
+        return self.figure("clearance_day", cohort).copy()
 
     def stacked(self, column: str) -> np.ndarray:
-        """A cohort column of every replication: array (replications, days, cohorts)."""
-        return np.stack([log.cohort_columns[column] for log in self.logs])
+        """A daily column of every replication: array (replications, days, cohorts).
+
+        Loads the whole column into memory; `bands` does not need to.
+        """
+        return self._source.stacked(column)
 
     # ------------------------------------------------------------------ figures
-    @cached_property
-    def _figure_values(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-        """Per-replication figures: overall {name: (R,)} and per cohort {name: (R, C)}."""
-        overall: dict[str, list[float]] = {name: [] for name in FIGURES}
-        cohorts: dict[str, list[np.ndarray]] = {name: [] for name in FIGURES}
-        for log in self.logs:
-            columns = log.cohort_columns
-            for name, figure in FIGURES.items():
-                if name == "clearance_day":
-                    per_cohort = np.array(
-                        [math.inf if d is None else d for d in log.cohort_clearance_days],
-                        dtype=float,
-                    )
-                    total = math.inf if log.clearance_day is None else log.clearance_day
-                elif name in _PEAK_FIGURES:
-                    per_cohort = figure.compute(columns, self._active).astype(float)
-                    daily_total = {k: v.sum(axis=1, keepdims=True) for k, v in
-                                   columns.items()}
-                    total = float(figure.compute(daily_total, np.array([True]))[0])
-                else:
-                    per_cohort = figure.compute(columns, self._active).astype(float)
-                    total = float(per_cohort.sum())
-                overall[name].append(total)
-                cohorts[name].append(per_cohort)
-        return (
-            {k: np.array(v, dtype=float) for k, v in overall.items()},
-            {k: np.stack(v) for k, v in cohorts.items()},
-        )
-
     def figure(self, name: str, cohort: str | None = None) -> np.ndarray:
         """Values of one figure per replication, overall or for one cohort."""
-        overall, per_cohort = self._figure_values
         if cohort is None:
-            return overall[name]
-        return per_cohort[name][:, self.cohort_names.index(cohort)]
+            return self._table.overall[name]
+        return self._table.cohorts[name][:, self.cohort_names.index(cohort)]
 
     # ------------------------------------------------------------------ tables
-    @cached_property
+    @property
     def daily(self) -> pd.DataFrame:
-        """One row per replication x date x cohort: end-of-day states and the day's flows."""
-        n_reps, n_days, n_cohorts = self.n_replications, len(self.dates), len(
-            self.cohort_names
-        )
-        frame = pd.DataFrame(
-            {
-                "replication": np.repeat(self.replication_ids, n_days * n_cohorts),
-                "date": np.tile(np.repeat(self.dates.values, n_cohorts), n_reps),
-                "cohort": pd.Categorical.from_codes(
-                    np.tile(np.arange(n_cohorts), n_reps * n_days),
-                    categories=self.cohort_names,
-                ),
-            }
-        )
-        for column in (*STATES, *FLOWS, *self._extra_cohort_columns()):
-            frame[column] = self.stacked(column).reshape(-1)
-        for column in self._day_columns():
-            values = np.stack([log.day_columns[column] for log in self.logs])
-            frame[column] = np.repeat(values.reshape(-1), n_cohorts)
-        return frame
+        """One row per replication x date x cohort: end-of-day states and the day's flows.
 
-    def _extra_cohort_columns(self) -> list[str]:
-        first = self.logs[0].cohort_columns if self.logs else {}
-        return [k for k in first if k not in STATES and k not in FLOWS]
-
-    def _day_columns(self) -> list[str]:
-        return list(self.logs[0].day_columns) if self.logs else []
+        For a streamed run this reads ``daily.parquet`` (or the spill file) back on
+        every access: keep the frame if you need it twice.
+        """
+        if self._logs is not None:
+            if "_daily" not in self.__dict__:
+                self.__dict__["_daily"] = self._source.frame()
+            return self.__dict__["_daily"]
+        return self._source.frame()
 
     def _clearance_dates(self, days: np.ndarray) -> list[date | None]:
         return [
@@ -275,8 +532,7 @@ class Results:
     @cached_property
     def replications(self) -> pd.DataFrame:
         """One row per replication: clearance date and day, then every figure."""
-        overall, _ = self._figure_values
-        days = overall["clearance_day"]
+        days = self.figure("clearance_day")
         frame = pd.DataFrame({"replication": self.replication_ids})
         frame["clearance_date"] = pd.to_datetime(self._clearance_dates(days))
         frame["clearance_day"] = pd.array(
@@ -284,7 +540,7 @@ class Results:
         )
         for name in FIGURES:
             if name != "clearance_day":
-                frame[name] = overall[name]
+                frame[name] = self.figure(name)
         return frame
 
     @cached_property
@@ -304,18 +560,22 @@ class Results:
             frames.append(frame)
         return pd.concat(frames, ignore_index=True)
 
+    @staticmethod
+    def _series_columns(name: str) -> tuple[str, ...]:
+        if name == "remaining":
+            return _IN_FLIGHT
+        if name == "cumulative_migrated":
+            return ("migrated", "impaired")
+        return (name,)
+
     def series(self, name: str) -> np.ndarray:
         """A daily series of every replication: array (replications, days, cohorts).
 
         ``name`` is a `.daily` column, or ``"remaining"`` (installations not yet
         resolved: pending, queued, stalled, rolled back or impaired), or
-        ``"cumulative_migrated"`` (migrated + impaired).
+        ``"cumulative_migrated"`` (migrated + impaired). Loads the whole series.
         """
-        if name == "remaining":
-            return sum(self.stacked(state) for state in _IN_FLIGHT)
-        if name == "cumulative_migrated":
-            return self.stacked("migrated") + self.stacked("impaired")
-        return self.stacked(name)
+        return sum(self.stacked(column) for column in self._series_columns(name))
 
     def bands(
         self,
@@ -327,13 +587,12 @@ class Results:
 
         Overall bands are quantiles of each replication's all-cohort total, never
         sums of per-cohort quantiles. Columns: ``date`` then ``p10, p50, ...``.
+        Only the ``(replications, days)`` matrix of the series is held, never the
+        daily rows.
         """
-        values = self.series(name)
-        if cohort is None:
-            values = values.sum(axis=2)
-        else:
-            values = values[:, :, self.cohort_names.index(cohort)]
-        ordered = np.sort(values, axis=0)
+        index = None if cohort is None else self.cohort_names.index(cohort)
+        ordered = self._source.matrix(self._series_columns(name), index)
+        ordered.sort(axis=0)  # in place: the matrix is ours
         n = len(ordered)
         columns = {
             f"p{round(q * 100)}": ordered[max(0, math.ceil(q * n - 1e-12) - 1)]
@@ -392,6 +651,11 @@ class Results:
             "timing": self.timing,
         }
 
+    @property
+    def has_daily(self) -> bool:
+        """Whether daily rows were kept (so `daily`, `bands` and backlog.png work)."""
+        return not isinstance(self._source, _NoSource)
+
     # ------------------------------------------------------------------ output
     def write(self, directory: str | Path, *, overwrite: bool = False,
               daily: bool = True) -> Path:
@@ -399,7 +663,10 @@ class Results:
 
         Files go to a temporary sibling directory that is renamed into place only
         when complete, so a failed write never leaves a directory that looks like
-        a result. An existing directory is replaced only with ``overwrite``.
+        a result. An existing directory is replaced only with ``overwrite``. A
+        streamed ``daily.parquet`` is hard-linked (or copied) from the run's file,
+        never rebuilt in memory. A run that kept no daily rows writes neither
+        ``daily.parquet`` nor ``backlog.png``.
         """
         target = Path(directory)
         if target.exists() and not overwrite:
@@ -410,8 +677,11 @@ class Results:
         os.umask(umask)
         staging.chmod(0o777 & ~umask)  # mkdtemp makes it private; results are not
         try:
-            if daily:
-                self.daily.to_parquet(staging / "daily.parquet", index=False)
+            if daily and self.has_daily:
+                if self.daily_path is not None:
+                    _link_or_copy(self.daily_path, staging / "daily.parquet")
+                else:
+                    self.daily.to_parquet(staging / "daily.parquet", index=False)
             self.replications.to_csv(staging / "replications.csv", index=False)
             self.cohort_replications.to_csv(
                 staging / "cohort_replications.csv", index=False
@@ -420,14 +690,23 @@ class Results:
                 json.dumps(self.summary, indent=2) + "\n", encoding="utf-8"
             )
             (staging / "scenario.yaml").write_text(self.scenario.to_yaml(), encoding="utf-8")
-            figure = backlog_fan_chart(self.backlog_bands(), self.scenario.name)
-            figure.savefig(staging / "backlog.png", dpi=110)
-            plt.close(figure)
+            if self.has_daily:
+                figure = backlog_fan_chart(self.backlog_bands(), self.scenario.name)
+                figure.savefig(staging / "backlog.png", dpi=110)
+                plt.close(figure)
             _replace_dir(staging, target)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
         return target
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    """Hard-link a finished file (same file system), else copy it."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
 
 
 def _replace_dir(staging: Path, target: Path) -> None:
