@@ -36,6 +36,8 @@ __all__ = ["Executor", "executor", "run", "run_batch", "simulate_batch"]
 BATCH_ROWS = 50_000
 #: Batches per run, at least (when there are enough replications): keeps workers busy.
 MIN_BATCHES = 16
+#: Seconds to wait for a Dask scheduler before giving up.
+CONNECT_TIMEOUT = 20
 
 
 def run_batch(scenario: Scenario, seed: int, replications: list[int]) -> list[RunLog]:
@@ -164,23 +166,23 @@ class _Dask(Executor):
 
     def __init__(self, address: str):
         try:
-            from distributed import Client
+            from distributed import Client, as_completed
         except ImportError as exc:  # pragma: no cover - distributed is a dependency
             raise MigsimError("--scheduler needs the 'distributed' package") from exc
         try:
-            self._client = Client(address, timeout=30, set_as_default=False)
+            self._client = Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
         except (OSError, TimeoutError, ValueError) as exc:
             raise MigsimError(f"--scheduler {address}: cannot connect: {exc}") from None
-        threads = self._client.nthreads()
-        self.workers = max(1, sum(threads.values()))
+        self.workers = max(1, sum(self._client.nthreads().values()))
+        self._finished = as_completed(loop=self._client.loop)
 
     def _submit(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
-        return self._client.submit(fn, *args, pure=False)
+        future = self._client.submit(fn, *args, pure=False)
+        self._finished.add(future)
+        return future
 
     def _wait_first(self, pending: set[Any]) -> set[Any]:
-        from distributed import wait as dask_wait
-
-        return set(dask_wait(list(pending), return_when="FIRST_COMPLETED").done)
+        return {next(self._finished)}
 
     def close(self) -> None:
         self._client.close()
