@@ -41,7 +41,8 @@ def test_cohorts_are_ioc_moc_foc_edmi_split_dormant_and_active():
     # MOC, "the last cohort to finish", starts last
     moc_start = min(sc.cohort("moc_dormant").eligible_from,
                     sc.cohort("moc_active").eligible_from)
-    assert all(c.eligible_from <= moc_start for c in sc.cohorts)
+    assert all(c.eligible_from <= moc_start for c in sc.cohorts
+               if not c.name.startswith("moc"))
 
 
 def test_every_cohort_figure_is_cited_or_marked_as_assumption():
