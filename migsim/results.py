@@ -50,6 +50,7 @@ __all__ = [
     "FigureTable",
     "Results",
     "daily_frame",
+    "daily_table",
     "quantile",
     "statistics",
 ]
@@ -252,6 +253,40 @@ def daily_frame(scenario: Scenario, logs: Sequence[RunLog]) -> pd.DataFrame:
     return frame
 
 
+def daily_table(scenario: Scenario, logs: Sequence[RunLog]) -> pa.Table:
+    """`daily_frame` as an Arrow table, built straight from the arrays (no pandas).
+
+    The cohort is a dictionary column (read back as a pandas category), the date
+    a nanosecond timestamp, counts stay int64; pandas reads it back equal to
+    `daily_frame`.
+    """
+    logs = sorted(logs, key=lambda log: log.replication)
+    names = [c.name for c in scenario.cohorts]
+    n_days, n_cohorts = scenario.horizon_days, len(names)
+    ids = np.array([log.replication for log in logs], dtype=np.int64)
+    dates = np.datetime64(scenario.start_date, "ns") + np.arange(
+        n_days, dtype="timedelta64[D]"
+    ).astype("timedelta64[ns]")
+    codes = np.tile(np.arange(n_cohorts, dtype=np.int8 if n_cohorts < 128 else np.int32),
+                    len(logs) * n_days)
+    columns = {
+        "replication": pa.array(np.repeat(ids, n_days * n_cohorts)),
+        "date": pa.array(np.tile(np.repeat(dates, n_cohorts), len(logs))),
+        "cohort": pa.DictionaryArray.from_arrays(pa.array(codes), pa.array(names)),
+    }
+    first = logs[0] if logs else None
+    extra = [k for k in (first.cohort_columns if first else {})
+             if k not in STATES and k not in FLOWS]
+    for column in (*STATES, *FLOWS, *extra):
+        values = (np.stack([log.cohort_columns[column] for log in logs]).reshape(-1)
+                  if logs else np.array([], dtype=np.int64))
+        columns[column] = pa.array(values)
+    for column in (first.day_columns if first else {}):
+        values = np.stack([log.day_columns[column] for log in logs])
+        columns[column] = pa.array(np.repeat(values.reshape(-1), n_cohorts))
+    return pa.table(columns)
+
+
 @dataclass
 class Batch:
     """What a worker sends back for a batch of replications: figures and daily rows.
@@ -267,10 +302,7 @@ class Batch:
 
     @classmethod
     def from_logs(cls, scenario: Scenario, logs: Sequence[RunLog], daily: bool) -> Batch:
-        table = (
-            pa.Table.from_pandas(daily_frame(scenario, logs), preserve_index=False)
-            if daily else None
-        )
+        table = daily_table(scenario, logs) if daily else None
         days = list(logs[0].day_columns) if logs else []
         return cls(FigureTable.from_logs(scenario, logs), table, days)
 
