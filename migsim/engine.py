@@ -321,16 +321,15 @@ class _CohortState:
 
     def attempt(self, batch: np.ndarray, day: int) -> None:
         """Draw the batch's first-level outcomes and schedule what follows."""
-        n = int(batch.sum())
+        counts = batch.tolist()  # Python ints: numpy reductions of tiny arrays are slow
+        n = sum(counts)
         if not n:
             return
         by_outcome = np.zeros((len(OUTCOMES), self.size), dtype=np.int64)
-        for attempt, count in enumerate(batch.tolist()):
+        for attempt, count in enumerate(counts):
             if count:
                 by_outcome[:, attempt] = self.outcome_rng.multinomial(count, self.rates)
-        success, stall, rollback, fix_forward, dumb = (
-            int(x) for x in by_outcome.sum(axis=1)
-        )
+        success, stall, rollback, fix_forward, dumb = by_outcome.sum(axis=1).tolist()
         flows = self.flows
         flows["attempts"] += n
         flows["successes"] += success
@@ -355,7 +354,7 @@ class _CohortState:
             self.restore_due[day + days] += counts
 
     def _stall(self, by_attempt: np.ndarray, day: int) -> None:
-        self.stalled += int(by_attempt.sum())
+        self.stalled += sum(by_attempt.tolist())
         _schedule(
             self.stall_due, self.stall_rng, by_attempt, self.stall_pmf, day,
             self.release_day,
@@ -370,7 +369,7 @@ class _CohortState:
             self.flows["abandons"] += abandoned
             by_attempt = by_attempt.copy()
             by_attempt[last] = 0
-        waiting = int(by_attempt.sum())
+        waiting = sum(by_attempt.tolist())
         if not waiting:
             return
         self.rolled_back += waiting
