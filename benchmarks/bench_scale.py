@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -122,7 +121,8 @@ def breakdown(scenario, reps: int, seed: int) -> dict[str, float]:
         writer = DailyWriter(Path(folder) / "daily.parquet")
         for first in range(0, reps, size):
             t0 = time.perf_counter()
-            logs = run_batch(scenario, seed, list(range(first, min(reps, first + size))))
+            ids = list(range(first, min(reps, first + size)))
+            logs = run_batch(scenario, seed, ids)
             t1 = time.perf_counter()
             FigureTable.from_logs(scenario, logs)
             t2 = time.perf_counter()
@@ -189,7 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  {rows[-1].label}: {rows[-1].seconds:.2f}s", flush=True)
 
     t0 = time.perf_counter()
-    migsim.run(fleet, replications=args.fleet_reps, seed=args.seed, workers=args.workers)
+    migsim.run(fleet, replications=args.fleet_reps, seed=args.seed,
+               workers=args.workers)
     rows.append(Stage(f"full fleet workers={args.workers}", args.fleet_reps,
                       time.perf_counter() - t0, peak_rss_mib()))
     print(f"  {rows[-1].label}: {rows[-1].seconds:.2f}s", flush=True)

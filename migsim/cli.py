@@ -17,8 +17,8 @@ import click
 
 from migsim import __version__
 from migsim.errors import MigsimError
-from migsim.results import Results
 from migsim.plots import plt, sweep_chart
+from migsim.results import Results
 from migsim.runner import run as run_scenario
 from migsim.scenario import Scenario, load_scenario
 from migsim.sweep import (
@@ -227,7 +227,7 @@ def sweep_text(table, fields: list[str], figure: str, scenario: Scenario) -> str
 @click.option("--lhs", type=click.IntRange(min=1), default=None, metavar="K",
               help="Latin hypercube of K points over the --range fields.")
 @click.option("--range", "ranges", multiple=True, metavar="FIELD=LOW:HIGH",
-              help="A field's range for --lhs (repeatable); integer fields are rounded.")
+              help="A field's range for --lhs (repeatable); integers are rounded.")
 @click.option("-o", "--outdir", required=True, type=click.Path(file_okay=False),
               help="The sweep store; rerunning the same sweep resumes it.")
 @click.option("--fresh", is_flag=True,
@@ -290,7 +290,8 @@ def sweep(scenario, replications, seed, workers, sets, grid, lhs, ranges, outdir
     plt.close(figure)
     click.echo(sweep_text(table, fields, chart_figure, sc))
     counts = table["status"].value_counts().to_dict()
-    click.echo(f"\n{len(table)} points ({', '.join(f'{v} {k}' for k, v in counts.items())}), "
+    tally = ", ".join(f"{v} {k}" for k, v in counts.items())
+    click.echo(f"\n{len(table)} points ({tally}), "
                f"{definition.replications} replications each, seed {definition.seed}. "
                f"Written to {outdir}/ (sweep.parquet, sweep.png, manifest.json)")
 

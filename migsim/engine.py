@@ -197,8 +197,9 @@ class _CohortState:
         self.stall_result_rng = streams.get(cohort.name, "stall_result")
         self.retry_rng = streams.get(cohort.name, "retry_delay")
         self.restore_rng = streams.get(cohort.name, "restore_delay")
-        self.stall_pmf = _pmf(cohort.stall.resolves_after_days) if cohort.stall else None
-        self.retry_pmf = _pmf(cohort.rollback.retry_after_days) if cohort.rollback else None
+        stall, rollback = cohort.stall, cohort.rollback
+        self.stall_pmf = _pmf(stall.resolves_after_days) if stall else None
+        self.retry_pmf = _pmf(rollback.retry_after_days) if rollback else None
         self.restore_pmf = (
             _pmf(cohort.fix_forward.restored_after_days) if cohort.fix_forward else None
         )

@@ -267,7 +267,8 @@ def daily_table(scenario: Scenario, logs: Sequence[RunLog]) -> pa.Table:
     dates = np.datetime64(scenario.start_date, "ns") + np.arange(
         n_days, dtype="timedelta64[D]"
     ).astype("timedelta64[ns]")
-    codes = np.tile(np.arange(n_cohorts, dtype=np.int8 if n_cohorts < 128 else np.int32),
+    code_type = np.int8 if n_cohorts < 128 else np.int32
+    codes = np.tile(np.arange(n_cohorts, dtype=code_type),
                     len(logs) * n_days)
     columns = {
         "replication": pa.array(np.repeat(ids, n_days * n_cohorts)),
@@ -301,7 +302,9 @@ class Batch:
     day_columns: list[str]
 
     @classmethod
-    def from_logs(cls, scenario: Scenario, logs: Sequence[RunLog], daily: bool) -> Batch:
+    def from_logs(
+        cls, scenario: Scenario, logs: Sequence[RunLog], daily: bool
+    ) -> Batch:
         table = daily_table(scenario, logs) if daily else None
         days = list(logs[0].day_columns) if logs else []
         return cls(FigureTable.from_logs(scenario, logs), table, days)
@@ -400,7 +403,7 @@ class _FileSource:
                     c: v[: whole * per_rep].reshape(whole, self.n_days, self.n_cohorts)
                     for c, v in values.items()
                 }
-        assert not carry or not len(carry[columns[0]]), "daily file ends mid-replication"
+        assert not carry or not len(carry[columns[0]]), "file ends mid-replication"
 
     def stacked(self, column: str) -> np.ndarray:
         return np.concatenate([block[column] for block in self._blocks([column])])
@@ -481,7 +484,9 @@ class Results:
         self._active = np.array([c.mode == "active" for c in scenario.cohorts])
         if logs is not None:
             assert figures is None and daily_path is None, "logs or figures, not both"
-            self._logs: list[RunLog] | None = sorted(logs, key=lambda log: log.replication)
+            self._logs: list[RunLog] | None = sorted(
+                logs, key=lambda log: log.replication
+            )
             self._table = FigureTable.from_logs(scenario, self._logs)
             self._source: Any = _LogSource(scenario, self._logs)
         else:
@@ -490,8 +495,9 @@ class Results:
             self._table = figures
             self.daily_path = Path(daily_path) if daily_path is not None else None
             self._source = (
-                _FileSource(self.daily_path, scenario.horizon_days, len(scenario.cohorts),
-                            len(figures.replications), day_columns)
+                _FileSource(self.daily_path, scenario.horizon_days,
+                            len(scenario.cohorts), len(figures.replications),
+                            day_columns)
                 if self.daily_path is not None else _NoSource()
             )
         if logs is not None:
@@ -545,7 +551,7 @@ class Results:
     # ------------------------------------------------------------------ tables
     @property
     def daily(self) -> pd.DataFrame:
-        """One row per replication x date x cohort: end-of-day states and the day's flows.
+        """One row per replication x date x cohort: end-of-day states, the day's flows.
 
         For a streamed run this reads ``daily.parquet`` (or the spill file) back on
         every access: keep the frame if you need it twice.

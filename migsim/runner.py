@@ -170,7 +170,8 @@ class _Dask(Executor):
         except ImportError as exc:  # pragma: no cover - distributed is a dependency
             raise MigsimError("--scheduler needs the 'distributed' package") from exc
         try:
-            self._client = Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
+            self._client = Client(address, timeout=CONNECT_TIMEOUT,
+                                  set_as_default=False)
         except (OSError, TimeoutError, ValueError) as exc:
             raise MigsimError(f"--scheduler {address}: cannot connect: {exc}") from None
         self.workers = max(1, sum(self._client.nthreads().values()))
@@ -245,7 +246,8 @@ def run(
     progress
         Called with the number of replications each finished batch adds.
     batch_size
-        Replications per batch (default: `default_batch_size`); results never depend on it.
+        Replications per batch (default: `default_batch_size`); results never
+        depend on it.
 
     Returns
     -------
@@ -261,7 +263,9 @@ def run(
     size = batch_size or default_batch_size(scenario, replications)
     batches = [ids[i : i + size] for i in range(0, len(ids), size)]
     workers = min(workers, len(batches))
-    owned = Path(tempfile.mkdtemp(prefix="migsim-daily-", dir=spill_dir)) if daily else None
+    owned = None
+    if daily:
+        owned = Path(tempfile.mkdtemp(prefix="migsim-daily-", dir=spill_dir))
     path = owned / "daily.parquet" if owned else None
     writer = DailyWriter(path) if path else None
     started = time.perf_counter()

@@ -116,7 +116,10 @@ def parse_range(item: str) -> tuple[str, tuple[float, float]]:
 def grid_points(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
     """Full factorial of the grid, the first field varying slowest."""
     fields = list(grid)
-    return [dict(zip(fields, combo)) for combo in itertools.product(*grid.values())]
+    return [
+        dict(zip(fields, combo, strict=True))
+        for combo in itertools.product(*grid.values())
+    ]
 
 
 def lhs_points(
@@ -178,7 +181,9 @@ class SweepDefinition:
 
     def __post_init__(self) -> None:
         if bool(self.grid) == (self.lhs is not None):
-            raise MigsimError("a sweep needs either --grid or --lhs with --range, not both")
+            raise MigsimError(
+                "a sweep needs either --grid or --lhs with --range, not both"
+            )
         if self.lhs is not None and not self.ranges:
             raise MigsimError("--lhs needs at least one --range FIELD=LOW:HIGH")
         if self.ranges and self.lhs is None:
@@ -189,7 +194,9 @@ class SweepDefinition:
         prefixes = {k.rsplit(".", i)[0] for k in known for i in range(k.count(".") + 1)}
         for name in self.fields:
             if name not in known and name not in prefixes:
-                raise ScenarioError(f"{self.scenario.name}: sweep field {name}: no such field")
+                raise ScenarioError(
+                    f"{self.scenario.name}: sweep field {name}: no such field"
+                )
         for name in self.ranges:
             if not isinstance(known.get(name), int | float) or isinstance(
                 known.get(name), bool

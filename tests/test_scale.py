@@ -71,7 +71,8 @@ def test_streamed_daily_equals_in_memory_daily(tiny):
                 streamed.bands(series, cohort, (0.05, 0.5, 0.8, 1.0)),
                 in_memory.bands(series, cohort, (0.05, 0.5, 0.8, 1.0)),
             )
-    np.testing.assert_array_equal(streamed.stacked("queued"), in_memory.stacked("queued"))
+    np.testing.assert_array_equal(streamed.stacked("queued"),
+                                  in_memory.stacked("queued"))
     summary = dict(streamed.summary, timing=None)
     assert summary == dict(in_memory.summary, timing=None)
 

@@ -129,20 +129,22 @@ def test_points_use_common_random_numbers(tmp_path):
     sc = migsim.load_scenario(TINY)
     definition = SweepDefinition(
         sc, replications=4, seed=11,
-        grid={"capacity.daily_cap": [150, 250], "cohorts.alpha.outcomes.success": [0.9]},
+        grid={"capacity.daily_cap": [150, 250],
+              "cohorts.alpha.outcomes.success": [0.9]},
     )
     table = run_sweep(definition, tmp_path / "store")
     assert list(table.columns) == ["point", "capacity.daily_cap",
                                    "cohorts.alpha.outcomes.success",
                                    *figure_columns(), "status", "error"]
     assert not [c for c in table.columns if "second" in c or "time" in c]
-    for values, (_, row) in zip(definition.points(), table.iterrows()):
+    for values, (_, row) in zip(definition.points(), table.iterrows(), strict=True):
         direct = migsim.run(sc.with_overrides(values), replications=4, seed=11,
                             daily=False)
         for name in FIGURES:
             for stat, value in statistics(direct.figure(name)).items():
                 got = row[f"{name}_{stat}"]
-                assert (math.isnan(got) if value is None else got == value), (name, stat)
+                expected = math.isnan(got) if value is None else got == value
+                assert expected, (name, stat)
 
 
 def test_invalid_points_are_recorded_and_not_fatal(tiny_path, tmp_path):
