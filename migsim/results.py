@@ -505,6 +505,65 @@ class Results:
         if owned_dir is not None:
             weakref.finalize(self, shutil.rmtree, str(owned_dir), True)
 
+    @classmethod
+    def combine(cls, parts: Sequence[Results], *, spill_dir: str | Path | None = None
+                ) -> Results:
+        """One `Results` from runs of disjoint replications of one scenario and seed.
+
+        Runs that continue the numbering (``run(..., first_replication=k)``)
+        combine to exactly what one run of the total count gives (timing apart).
+        Parts built from logs combine in memory; streamed parts are merged row
+        group by row group into a new spill file (in ``spill_dir``), so memory
+        stays flat here too.
+
+        Raises
+        ------
+        ValueError
+            When the parts differ in scenario or seed, share a replication, or
+            mix parts with and without daily rows.
+        """
+        if not parts:
+            raise ValueError("nothing to combine")
+        first = parts[0]
+        for part in parts[1:]:
+            if part.scenario.sha256 != first.scenario.sha256 or part.seed != first.seed:
+                raise ValueError("can only combine runs of one scenario and seed")
+        ids = np.concatenate([p._table.replications for p in parts])
+        if len(np.unique(ids)) != len(ids):
+            raise ValueError("the parts share a replication")
+        seconds = sum(p.timing.get("simulate_seconds", 0.0) for p in parts)
+        timing = {
+            **first.timing,
+            "simulate_seconds": round(seconds, 4),
+            "seconds_per_replication": round(seconds / len(ids), 6),
+            "batches": len(parts),
+        }
+        if all(p._logs is not None for p in parts):
+            logs = [log for p in parts for log in p._logs or []]
+            return cls(first.scenario, first.seed, logs, timing)
+        figures = FigureTable.concat([p._table for p in parts])
+        if not all(p.daily_path is not None for p in parts):
+            if any(p.has_daily for p in parts):
+                raise ValueError("cannot combine runs with and without daily rows")
+            return cls(first.scenario, first.seed, timing=timing, figures=figures)
+        owned = Path(tempfile.mkdtemp(prefix="migsim-daily-", dir=spill_dir))
+        path = owned / "daily.parquet"
+        groups = []  # (first replication, file, row group)
+        for part in parts:
+            parquet = pq.ParquetFile(part.daily_path)
+            for index in range(parquet.num_row_groups):
+                head = parquet.read_row_group(index, columns=["replication"])
+                groups.append((int(head.column(0)[0].as_py()), part.daily_path, index))
+        writer = DailyWriter(path)
+        try:
+            for _, source, index in sorted(groups):
+                writer.append(pq.ParquetFile(source).read_row_group(index))
+        finally:
+            writer.close()
+        day_columns = sorted(set().union(*(p._source.day_columns for p in parts)))
+        return cls(first.scenario, first.seed, timing=timing, figures=figures,
+                   daily_path=path, day_columns=day_columns, owned_dir=owned)
+
     # ------------------------------------------------------------------ basics
     @property
     def logs(self) -> list[RunLog]:

@@ -208,3 +208,23 @@ def test_unreachable_scheduler_is_bad_input(tiny, tmp_path, monkeypatch):
     )
     assert result.exit_code == 2
     assert "cannot connect" in result.output
+
+
+def test_combined_streamed_runs_equal_one_run(tiny):
+    whole = migsim.run(tiny, replications=6, seed=7, batch_size=2)
+    parts = [migsim.run(tiny, replications=2, seed=7, first_replication=4),
+             migsim.run(tiny, replications=4, seed=7, first_replication=0,
+                        batch_size=3)]
+    combined = Results.combine(parts)
+    pd.testing.assert_frame_equal(combined.daily, whole.daily)
+    pd.testing.assert_frame_equal(combined.replications, whole.replications)
+    pd.testing.assert_frame_equal(combined.backlog_bands(), whole.backlog_bands())
+    assert combined.timing["batches"] == 2
+    in_memory = Results.combine([Results(tiny, 7, run_batch(tiny, 7, [0, 1])),
+                                 Results(tiny, 7, run_batch(tiny, 7, [2]))])
+    pd.testing.assert_frame_equal(
+        in_memory.daily, whole.daily[whole.daily.replication < 3])
+    with pytest.raises(ValueError, match="share a replication"):
+        Results.combine([parts[0], parts[0]])
+    with pytest.raises(ValueError, match="one scenario and seed"):
+        Results.combine([parts[0], migsim.run(tiny, replications=1, seed=8)])
