@@ -213,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
                 memory.append((n, wall, largest, tree))
                 tree_text = "-" if tree is None else f"{tree:.0f} MiB"
                 print(f"  n={n:>6}: {wall:7.1f}s wall, largest process {largest:.0f} "
-                      f"MiB, process tree {tree_text}, daily.parquet {size:.0f} MiB",
+                      f"MiB, process tree {tree_text}, daily.parquet {size:.1f} MiB",
                       flush=True)
 
     print()
