@@ -482,26 +482,24 @@ class Results:
         self.seed = seed
         self.timing = dict(timing or {})
         self._active = np.array([c.mode == "active" for c in scenario.cohorts])
+        #: The Parquet file of daily rows (``daily.parquet`` or the spill file).
+        self.daily_path = Path(daily_path) if daily_path is not None else None
+        self._logs: list[RunLog] | None = None
+        self._source: Any
         if logs is not None:
             assert figures is None and daily_path is None, "logs or figures, not both"
-            self._logs: list[RunLog] | None = sorted(
-                logs, key=lambda log: log.replication
-            )
+            self._logs = sorted(logs, key=lambda log: log.replication)
             self._table = FigureTable.from_logs(scenario, self._logs)
-            self._source: Any = _LogSource(scenario, self._logs)
+            self._source = _LogSource(scenario, self._logs)
         else:
             assert figures is not None, "give logs or figures"
-            self._logs = None
             self._table = figures
-            self.daily_path = Path(daily_path) if daily_path is not None else None
-            self._source = (
-                _FileSource(self.daily_path, scenario.horizon_days,
-                            len(scenario.cohorts), len(figures.replications),
-                            day_columns)
-                if self.daily_path is not None else _NoSource()
-            )
-        if logs is not None:
-            self.daily_path = None
+            self._source = _NoSource()
+            if self.daily_path is not None:
+                self._source = _FileSource(
+                    self.daily_path, scenario.horizon_days, len(scenario.cohorts),
+                    len(figures.replications), day_columns,
+                )
         if owned_dir is not None:
             weakref.finalize(self, shutil.rmtree, str(owned_dir), True)
 
