@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import subprocess
 import sys
 import tempfile
@@ -48,6 +49,15 @@ from bench_foundation import Stage, peak_rss_mib, time_reference  # noqa: E402
 
 BASELINE = REPO_ROOT / "scenarios" / "nov2019_epcl.yaml"
 FLEET = REPO_ROOT / "scenarios" / "smets1_full_fleet.yaml"
+
+
+def cpu_seconds() -> float:
+    """CPU time (user + system) of this process and its waited-for children."""
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        total += usage.ru_utime + usage.ru_stime
+    return total
 
 
 # --------------------------------------------------------------------------- memory
@@ -173,26 +183,32 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"  reference: {args.reference_reps} baseline rep(s) in a child process",
           flush=True)
+    cpu: dict[str, float] = {}
+    c0 = cpu_seconds()
     reference, _ = time_reference(BASELINE, args)
+    cpu[reference.label] = cpu_seconds() - c0  # includes its start-up
 
     migsim.run(baseline, replications=1, seed=args.seed)  # warm-up, not counted
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), cpu_seconds()
     migsim.run(baseline, replications=args.migsim_reps, seed=args.seed, workers=1)
     rows.append(Stage("baseline workers=1", args.migsim_reps,
                       time.perf_counter() - t0, peak_rss_mib()))
     print(f"  {rows[-1].label}: {rows[-1].seconds:.2f}s", flush=True)
 
-    t0 = time.perf_counter()
+    cpu[rows[-1].label] = cpu_seconds() - c0
+    t0, c0 = time.perf_counter(), cpu_seconds()
     migsim.run(baseline, replications=args.reps, seed=args.seed, workers=args.workers)
     rows.append(Stage(f"baseline workers={args.workers}", args.reps,
                       time.perf_counter() - t0, peak_rss_mib()))
     print(f"  {rows[-1].label}: {rows[-1].seconds:.2f}s", flush=True)
 
-    t0 = time.perf_counter()
+    cpu[rows[-1].label] = cpu_seconds() - c0
+    t0, c0 = time.perf_counter(), cpu_seconds()
     migsim.run(fleet, replications=args.fleet_reps, seed=args.seed,
                workers=args.workers)
     rows.append(Stage(f"full fleet workers={args.workers}", args.fleet_reps,
                       time.perf_counter() - t0, peak_rss_mib()))
+    cpu[rows[-1].label] = cpu_seconds() - c0
     print(f"  {rows[-1].label}: {rows[-1].seconds:.2f}s", flush=True)
 
     print("\nWhere the time goes (workers=1, piece by piece):")
@@ -218,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print()
     header = (f"{'stage':<30}{'reps':>7}{'wall s':>9}{'s/rep':>9}{'reps/s':>9}"
-              f"{'speed-up':>10}{'peak RSS':>10}")
+              f"{'speed-up':>10}{'peak RSS':>10}{'CPU s':>9}")
     print(header)
     print("-" * len(header))
     for stage in [reference, *rows]:
@@ -226,9 +242,13 @@ def main(argv: list[str] | None = None) -> int:
         rss = "-" if stage.peak_rss_mib is None else f"{stage.peak_rss_mib:.0f} MiB"
         print(f"{stage.label:<30}{stage.reps:>7}{stage.seconds:>9.2f}"
               f"{stage.per_rep:>9.4f}{stage.reps_per_second:>9.1f}"
-              f"{speedup:>9.0f}x{rss:>10}")
+              f"{speedup:>9.0f}x{rss:>10}{cpu[stage.label]:>9.1f}")
     print("speed-up = reference s/rep / stage s/rep (for parallel stages: wall / reps);"
-          "\nthe fleet row's speed-up compares against the *baseline* reference.")
+          "\nthe fleet row's speed-up compares against the *baseline* reference;"
+          "\nCPU s = user + system seconds of this process and its workers (less "
+          "sensitive\nto other load than wall time).")
+    print(f"load average now {os.getloadavg()[0]:.1f} (2 CPUs: above 2 means others "
+          "share them)")
 
     serial, parallel, whole_fleet = rows
     print("\nTargets:")

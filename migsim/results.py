@@ -392,7 +392,9 @@ class _FileSource:
         parquet = pq.ParquetFile(self.path)
         size = per_rep * max(1, (1 << 16) // per_rep)
         carry: dict[str, np.ndarray] = {}
-        for batch in parquet.iter_batches(batch_size=size, columns=list(columns)):
+        # one thread: a decoding thread pool keeps more freed memory resident
+        for batch in parquet.iter_batches(batch_size=size, columns=list(columns),
+                                          use_threads=False):
             values = {c: batch.column(c).to_numpy() for c in columns}
             if carry:
                 values = {c: np.concatenate([carry[c], values[c]]) for c in columns}
@@ -409,6 +411,7 @@ class _FileSource:
         return np.concatenate([block[column] for block in self._blocks([column])])
 
     def matrix(self, columns: Sequence[str], cohort: int | None) -> np.ndarray:
+        """The ``(replications, days)`` series; int32 while the counts fit in it."""
         out: np.ndarray | None = None
         filled = 0
         for block in self._blocks(columns):
@@ -416,11 +419,20 @@ class _FileSource:
                 _reduce(block[c], cohort, c in self.day_columns) for c in columns
             )
             if out is None:
-                out = np.empty((self.n_reps, self.n_days), dtype=reduced.dtype)
+                narrow = reduced.dtype.kind == "i" and reduced.dtype.itemsize > 4
+                out = np.empty((self.n_reps, self.n_days),
+                               dtype=np.int32 if narrow else reduced.dtype)
+            if out.dtype == np.int32 and len(reduced) and (
+                reduced.max() > _INT32_MAX or reduced.min() < -_INT32_MAX
+            ):
+                out = out.astype(reduced.dtype)
             out[filled: filled + len(reduced)] = reduced
             filled += len(reduced)
         assert out is not None and filled == self.n_reps, "daily file is incomplete"
         return out
+
+
+_INT32_MAX = np.iinfo(np.int32).max
 
 
 class _NoSource:
@@ -689,8 +701,10 @@ class Results:
         ordered = self._source.matrix(self._series_columns(name), index)
         ordered.sort(axis=0)  # in place: the matrix is ours
         n = len(ordered)
+        widen = np.int64 if ordered.dtype.kind == "i" else ordered.dtype
         columns = {
             f"p{round(q * 100)}": ordered[max(0, math.ceil(q * n - 1e-12) - 1)]
+            .astype(widen)
             for q in quantiles
         }
         return pd.DataFrame({"date": self.dates, **columns})

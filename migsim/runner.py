@@ -33,7 +33,7 @@ from migsim.scenario import Scenario, load_scenario
 __all__ = ["Executor", "executor", "run", "run_batch", "simulate_batch"]
 
 #: Daily rows per batch, at most: bounds the memory a batch in flight takes.
-BATCH_ROWS = 50_000
+BATCH_ROWS = 20_000
 #: Batches per run, at least (when there are enough replications): keeps workers busy.
 MIN_BATCHES = 16
 #: Seconds to wait for a Dask scheduler before giving up.

@@ -113,7 +113,7 @@ def test_continued_numbering_equals_one_run(tiny):
 def test_batch_size_bounds_rows_and_ignores_workers(tiny):
     fleet = migsim.load_scenario("scenarios/smets1_full_fleet.yaml")
     rows = fleet.horizon_days * len(fleet.cohorts)
-    assert default_batch_size(fleet, 10_000) * rows <= 50_000
+    assert default_batch_size(fleet, 10_000) * rows <= max(rows, 20_000)
     assert default_batch_size(tiny, 1) == 1
     assert default_batch_size(tiny, 160) == 10
 
