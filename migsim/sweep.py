@@ -334,8 +334,9 @@ class _Store:
                 "use --fresh to replace it or choose another -o"
             )
         self.points_dir.mkdir(parents=True, exist_ok=True)
-        for stray in self.points_dir.glob(".*.tmp-*"):  # a write cut short by a kill
-            stray.unlink(missing_ok=True)
+        for folder in (self.root, self.points_dir):  # writes cut short by a kill
+            for stray in folder.glob(".*.tmp-*"):
+                stray.unlink(missing_ok=True)
         if not self.manifest:
             self.manifest = {
                 "migsim_version": __version__,
