@@ -251,3 +251,12 @@ def test_resume_after_sigkill_gives_identical_files(tmp_path):
     manifest = json.loads((killed / "manifest.json").read_text())
     assert [p["status"] for p in manifest["points"]] == ["done"] * 6
     assert len(manifest["timings"]["runs"]) == 1  # the killed run never recorded one
+
+
+def test_sweep_sits_between_runner_and_cli_in_the_module_flow():
+    package = ROOT / "migsim"
+    left = ["errors", "scenario", "engine", "plots", "results", "runner"]
+    source = (package / "sweep.py").read_text()
+    assert "migsim.cli" not in source and "migsim.report" not in source
+    for name in left:
+        assert "migsim.sweep" not in (package / f"{name}.py").read_text(), name
