@@ -10,7 +10,7 @@ the replication count and the file is the same for any worker count.
 
 Where batches run is an *executor*: this process (``workers=1``), a local process
 pool (``workers=N``) or an existing Dask distributed cluster (``scheduler=
-"tcp://HOST:PORT"``). `migsim.sweep` uses the same executors for its points.
+"tcp://HOST:PORT"``). Sweeps use the same executors for their points.
 """
 
 from __future__ import annotations
