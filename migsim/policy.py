@@ -516,6 +516,8 @@ class Policy:
             return above / below if below else math.nan
         if name == "dumb_count":
             return float(self._totals(start, day)[column["dumbs"]])
+        if name == "attempt_count":
+            return float(self._totals(start, day)[column["attempts"]])
         if name == "active_fix_forward_count":
             return float(self.flows[start:day, self.active, column["fix_forwards"]].sum())
         if name == "stalled_backlog":
@@ -551,5 +553,5 @@ class Policy:
 
 assert set(_RATE_METRICS) | {
     "dumb_count", "active_fix_forward_count", "stalled_backlog",
-    "active_failure_rate_upper",
+    "active_failure_rate_upper", "attempt_count",
 } == set(METRICS)

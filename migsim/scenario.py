@@ -36,8 +36,10 @@ from pydantic import (
     ConfigDict,
     Field,
     NonNegativeInt,
+    PlainSerializer,
     PlainValidator,
     PositiveInt,
+    SerializationInfo,
     ValidationError,
     field_validator,
     model_validator,
@@ -78,6 +80,7 @@ METRICS = (
     "dumb_count",  # devices left dumb
     "active_fix_forward_count",  # fix forwards of active installations
     "stalled_backlog",  # largest end-of-day stalled count
+    "attempt_count",  # attempts made (a guard against tiny samples)
     "active_failure_rate_upper",  # Clopper-Pearson upper bound, cumulative
 )
 #: Metrics whose condition states a ``confidence``.
@@ -284,8 +287,18 @@ def _parse_date_spec(value: Any) -> date | TriangularDate | UniformDate | str:
 
 #: A date that may be uncertain: a date, ``{dist: triangular|uniform, ...}`` over
 #: dates (drawn once per replication), or the name of a gate (the day it opens).
+def _dump_date_spec(value: Any, info: SerializationInfo) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode=info.mode)
+    if isinstance(value, date) and info.mode == "json":
+        return value.isoformat()
+    return value
+
+
 DateSpec = Annotated[
-    date | TriangularDate | UniformDate | str, PlainValidator(_parse_date_spec)
+    date | TriangularDate | UniformDate | str,
+    PlainValidator(_parse_date_spec),
+    PlainSerializer(_dump_date_spec, return_type=Any),
 ]
 
 
