@@ -200,8 +200,9 @@ class _CohortState:
         self.active = cohort.mode == "active"
         self.size = cohort.max_attempts + 1
         self.rates = cohort.outcomes.as_array()
-        # {day: installations becoming eligible}; deferred shares not before `until`
-        self.eligibility = dates.eligibility(cohort)
+        # {day > 0: installations becoming eligible that day} (ramp policy: gates,
+        # deferred shares); the rest are eligible from the start
+        self.eligibility = {d: n for d, n in dates.eligibility(cohort).items() if d > 0}
         self.outcome_rng = streams.get(cohort.name, "outcomes")
         self.stall_rng = streams.get(cohort.name, "stall_delay")
         self.stall_result_rng = streams.get(cohort.name, "stall_result")
@@ -218,7 +219,7 @@ class _CohortState:
         self.then_success = cohort.stall.then_success if cohort.stall else 1.0
         total = cohort.installations
         self.need = _needed(total, scenario.clearance_share)
-        self.pending = sum(n for day, n in self.eligibility.items() if day > 0)
+        self.pending = sum(self.eligibility.values())
         self.fresh = total - self.pending
         # ready retries: deque of [due_day, counts by attempts made], oldest first
         self.retries: deque[list] = deque()

@@ -35,8 +35,8 @@ from scipy import special
 
 from migsim.scenario import (
     METRICS,
-    Cohort,
     WEEKDAYS,
+    Cohort,
     Rule,
     Scenario,
     TriangularDate,
@@ -65,8 +65,14 @@ _RATE_METRICS = {  # numerator flows / denominator flows, over the window
     "first_attempt_success_rate": (("successes",), ("attempts",)),
     "eventual_success_rate": (
         ("successes", "stall_completions"),
-        ("successes", "rollbacks", "fix_forwards", "dumbs", "stall_completions",
-         "stall_failures"),
+        (
+            "successes",
+            "rollbacks",
+            "fix_forwards",
+            "dumbs",
+            "stall_completions",
+            "stall_failures",
+        ),
     ),
     "stall_rate": (("stalls",), ("attempts",)),
     "rollback_rate": (("rollbacks",), ("attempts",)),
@@ -106,8 +112,9 @@ def working_days(scenario: Scenario) -> np.ndarray:
     """Boolean per simulated day: a working weekday, not a closure or bank holiday."""
     allowed = {WEEKDAYS.index(name) for name in scenario.calendar.working_days}
     closed = set(scenario.calendar.closures) | set(
-        bank_holidays(scenario.calendar.bank_holidays, scenario.start_date,
-                      scenario.end_date)
+        bank_holidays(
+            scenario.calendar.bank_holidays, scenario.start_date, scenario.end_date
+        )
     )
     closures = {scenario.day_of(d) for d in closed}
     return np.array(
@@ -148,14 +155,16 @@ class ResolvedDates:
         prefix = f"cohorts.{cohort.name}"
         start = _or_never(self.day(f"{prefix}.eligible_from", 0))
         out = {start: cohort.installations}
-        for item, count in zip(cohort.deferred, cohort.deferred_counts()):
-            day = max(start, _or_never(self.day(f"{prefix}.deferred.{item.name}.until")))
+        for item, count in zip(cohort.deferred, cohort.deferred_counts(), strict=True):
+            day = max(
+                start, _or_never(self.day(f"{prefix}.deferred.{item.name}.until"))
+            )
             out[start] -= count
             out[day] = out.get(day, 0) + count
         return out
 
     def stall_release_day(self, cohort: Cohort) -> int | None:
-        """The day before which no stall of the cohort resolves (``None``: no such day)."""
+        """The day before which no stall of the cohort resolves (``None``: none)."""
         if cohort.stall is None or cohort.stall.release_on is None:
             return None
         return _or_never(self.day(f"cohorts.{cohort.name}.stall.release_on"))
@@ -165,8 +174,9 @@ def _or_never(day: int | None) -> int:
     return NEVER if day is None else day
 
 
-def _draw_day(spec: TriangularDate | UniformDate, rng: np.random.Generator,
-              scenario: Scenario) -> int:
+def _draw_day(
+    spec: TriangularDate | UniformDate, rng: np.random.Generator, scenario: Scenario
+) -> int:
     low, high = scenario.day_of(spec.low), scenario.day_of(spec.high)
     if isinstance(spec, UniformDate):
         return int(rng.integers(low, high + 1))
@@ -218,7 +228,9 @@ def resolve_dates(scenario: Scenario, streams) -> ResolvedDates:
                 if condition.fixed_on is not None:
                     met.append(resolve(f"{path}.fixed_on"))
                     continue
-                accepted = streams.get(path, "accepted").random() < condition.probability
+                accepted = (
+                    streams.get(path, "accepted").random() < condition.probability
+                )
                 on = resolve(f"{path}.accepted_on")
                 met.append(on if accepted else None)
             known = [m for m in met if m is not None]
@@ -255,7 +267,7 @@ def incident_days(scenario: Scenario, streams) -> np.ndarray:
     durations = streams.get("go_no_go", "incident_duration").choice(
         days, size=len(starts), p=probs
     )
-    for start, duration in zip(starts, durations):
+    for start, duration in zip(starts, durations, strict=True):
         open_[start : start + int(duration)] = True
     return open_
 
@@ -335,18 +347,26 @@ class Policy:
             span = slice(first, last + 1)
             lower = freeze.cap_factor < self.factor[span]
             self.factor[span] = np.where(lower, freeze.cap_factor, self.factor[span])
-            self.freeze_label[span] = np.where(lower, freeze.name, self.freeze_label[span])
+            self.freeze_label[span] = np.where(
+                lower, freeze.name, self.freeze_label[span]
+            )
         steps = []
         for index, step in enumerate(capacity.schedule):
             day = dates.day(f"capacity.schedule.{step.name or index}.from")
             if day is not None and day < n:
                 label = step.name or f"schedule.{index}"
-                steps.append((max(0, day), index, _Step(max(0, day), step.daily_cap, label)))
+                steps.append(
+                    (max(0, day), index, _Step(max(0, day), step.daily_cap, label))
+                )
         self.steps = [s for _, _, s in sorted(steps, key=lambda t: t[:2])]
         self.daily_cap = np.zeros(n, dtype=np.int64)
         self.cap_rule = np.full(n, "", dtype=object)
         self.rule_fired = np.full(n, "", dtype=object)
-        self.level, self.level_label, self.level_since = capacity.daily_cap, "daily_cap", 0
+        self.level, self.level_label, self.level_since = (
+            capacity.daily_cap,
+            "daily_cap",
+            0,
+        )
         self.ceiling: int | None = None  # the schedule step in force, if any
         self.next_step = 0
         self.halt_until = self.hold_until = 0
@@ -375,7 +395,9 @@ class Policy:
             level[step.day :] = step.cap
             label[step.day :] = step.label
         frozen = self.factor < 1
-        cap = np.where(frozen, np.floor(level * self.factor + 1e-9).astype(np.int64), level)
+        cap = np.where(
+            frozen, np.floor(level * self.factor + 1e-9).astype(np.int64), level
+        )
         label = np.where(frozen, self.freeze_label, label)
         cap[self.no_go] = 0
         label[self.no_go] = "no_go"
@@ -385,7 +407,7 @@ class Policy:
 
     # ------------------------------------------------------------------ the hook
     def cap(self, day: int) -> int:
-        """The cap for day ``day`` (0 when no attempts may run); call once per day, in order."""
+        """The cap for day ``day`` (0: no attempts); call once per day, in order."""
         self.last_day = day
         if not self.rules:
             return int(self.daily_cap[day])
@@ -398,7 +420,9 @@ class Policy:
         return self._set_cap(day)
 
     def _apply_steps(self, day: int) -> None:
-        while self.next_step < len(self.steps) and self.steps[self.next_step].day <= day:
+        while (
+            self.next_step < len(self.steps) and self.steps[self.next_step].day <= day
+        ):
             step = self.steps[self.next_step]
             self.level, self.level_label, self.level_since = step.cap, step.label, day
             self.ceiling = step.cap
@@ -454,17 +478,20 @@ class Policy:
         if rule.kind in ("halt", "hold"):
             return -1
         if rule.kind == "cut":
+            assert rule.cap is not None  # the schema requires it
             return rule.cap if rule.cap < self.level else None
         bounds = [b for b in (rule.max_cap, self.ceiling) if b is not None]
         if rule.action == "raise_to":
+            assert rule.cap is not None
             target = rule.cap
         else:
+            assert rule.factor is not None
             target = math.floor(self.level * rule.factor + 1e-9)
         new = min([target, *bounds])
         return new if new > self.level else None
 
     def _after_working_days(self, day: int, count: int) -> int:
-        """The day after the ``count``-th working day counted from ``day`` (a working day)."""
+        """The day after the ``count``-th working day from ``day`` (a working day)."""
         last = self.working_before[day] + count - 1
         if last >= len(self.working_index):
             return self.scenario.horizon_days
@@ -474,6 +501,8 @@ class Policy:
         state = self.rule_state[rule.name]
         state.firings += 1
         self.rule_fired[day] = rule.name
+        if rule.kind in ("halt", "hold"):
+            assert rule.days is not None  # the schema requires it
         if rule.kind == "halt":
             self.halt_until = self._after_working_days(day, rule.days)
             self.halt_rule = rule.name
@@ -501,8 +530,9 @@ class Policy:
             totals = self._cache[start] = self.flows[start:day].sum(axis=(0, 1))
         return totals
 
-    def metric(self, name: str, start: int, day: int,
-               confidence: float | None = None) -> float:
+    def metric(
+        self, name: str, start: int, day: int, confidence: float | None = None
+    ) -> float:
         """A rule metric over days ``start`` .. ``day - 1`` (see docs/ramp-policy.md).
 
         Rates are NaN when their denominator is 0 (so no condition holds).
@@ -519,13 +549,16 @@ class Policy:
         if name == "attempt_count":
             return float(self._totals(start, day)[column["attempts"]])
         if name == "active_fix_forward_count":
-            return float(self.flows[start:day, self.active, column["fix_forwards"]].sum())
+            return float(
+                self.flows[start:day, self.active, column["fix_forwards"]].sum()
+            )
         if name == "stalled_backlog":
             return float(self.states[start:day, :, self._stalled].sum(axis=1).max())
         if name == "active_failure_rate_upper":
             past = self.flows[:day, self.active]
             failures = int(past[:, :, [column["dumbs"], column["fix_forwards"]]].sum())
             trials = int(past[:, :, column["attempts"]].sum())
+            assert confidence is not None  # the schema requires it
             return clopper_pearson_upper(failures, trials, confidence)
         raise AssertionError(f"metric {name} not implemented")  # pragma: no cover
 
@@ -552,6 +585,9 @@ class Policy:
 
 
 assert set(_RATE_METRICS) | {
-    "dumb_count", "active_fix_forward_count", "stalled_backlog",
-    "active_failure_rate_upper", "attempt_count",
+    "dumb_count",
+    "active_fix_forward_count",
+    "stalled_backlog",
+    "active_failure_rate_upper",
+    "attempt_count",
 } == set(METRICS)

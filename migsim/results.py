@@ -259,7 +259,8 @@ class Results:
         for column in self._day_columns():
             values = np.stack([log.day_columns[column] for log in self.logs])
             values = np.repeat(values.reshape(-1), n_cohorts)
-            frame[column] = pd.Categorical(values) if values.dtype.kind in "OU" else values
+            text = values.dtype.kind in "OU"
+            frame[column] = pd.Categorical(values) if text else values
         return frame
 
     def _extra_cohort_columns(self) -> list[str]:
@@ -321,7 +322,8 @@ class Results:
             out[f"{rule.name}_firings"] = self.rule_firings(rule.name)
         for gate in self.scenario.gates:
             days = self.gate_days(gate.name)
-            out[f"{gate.name}_opening_date"] = pd.to_datetime(self._clearance_dates(days))
+            dates = self._clearance_dates(days)
+            out[f"{gate.name}_opening_date"] = pd.to_datetime(dates)
         return out
 
     def _policy_summary(self) -> dict[str, Any]:

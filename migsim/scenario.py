@@ -226,7 +226,8 @@ class TriangularDate(_Model):
     def _ordered(self) -> TriangularDate:
         if not self.low <= self.mode <= self.high:
             raise ValueError(
-                f"mode ({self.mode}) must lie in [low, high] = [{self.low}, {self.high}]"
+                f"mode ({self.mode}) must lie in [low, high] = "
+                f"[{self.low}, {self.high}]"
             )
         return self
 
@@ -768,7 +769,9 @@ class Scenario(_Model):
                 f"(they label cap_rule): {', '.join(clash)}"
             )
         if reserved:
-            raise ValueError(f"reserved cap_rule label used as a name: {', '.join(reserved)}")
+            raise ValueError(
+                f"reserved cap_rule label used as a name: {', '.join(reserved)}"
+            )
         return self
 
     @model_validator(mode="after")
