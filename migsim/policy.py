@@ -503,13 +503,11 @@ class Policy:
         self.rule_fired[day] = rule.name
         if rule.kind in ("halt", "hold"):
             assert rule.days is not None  # the schema requires it
-        if rule.kind == "halt":
-            self.halt_until = self._after_working_days(day, rule.days)
-            self.halt_rule = rule.name
-            state.action_end = self.halt_until
-        elif rule.kind == "hold":
             end = self._after_working_days(day, rule.days)
-            self.hold_until = max(self.hold_until, end)
+            if rule.kind == "halt":
+                self.halt_until, self.halt_rule = end, rule.name
+            else:
+                self.hold_until = max(self.hold_until, end)
             state.action_end = end
         else:
             self.level, self.level_label, self.level_since = new_level, rule.name, day

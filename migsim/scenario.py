@@ -247,7 +247,7 @@ class UniformDate(_Model):
         return self
 
 
-_DATE_DISTS: dict[str, type[_Model]] = {
+_DATE_DISTS: dict[str, type[TriangularDate] | type[UniformDate]] = {
     "triangular": TriangularDate,
     "uniform": UniformDate,
 }
