@@ -77,6 +77,8 @@ _RATE_METRICS = {  # numerator flows / denominator flows, over the window
     "stall_rate": (("stalls",), ("attempts",)),
     "rollback_rate": (("rollbacks",), ("attempts",)),
 }
+#: Metrics that read the active cohorts' flows apart.
+_ACTIVE_METRICS = ("active_fix_forward_count", "active_failure_rate_upper")
 _COMPARE = {
     "<": float.__lt__,
     "<=": float.__le__,
@@ -376,12 +378,18 @@ class Policy:
         self.rule_state = {r.name: _RuleState() for r in self.rules}
         if self.rules:
             self.active = np.array([c.mode == "active" for c in scenario.cohorts])
-            self.attempt_days: list[int] = []
+            self.attempt_days: list[int] = []  # days with attempts, ascending
             self.working_before = np.concatenate(([0], np.cumsum(self.working)))
             self.working_index = np.flatnonzero(self.working)
+            self.windows = {r.name: r.window for r in self.rules}
             self._column = {name: i for i, name in enumerate(flow_names)}
             self._stalled = state_names.index("stalled")
-            self._cache: dict[int, np.ndarray] = {}
+            # flows summed over cohorts and over days before k, as Python ints:
+            # a window's total is one subtraction (all cohorts; active cohorts)
+            self._cum = [[0] * len(flow_names)]
+            self._active_cum = [[0] * len(flow_names)]
+            metrics = {c.metric for r in self.rules for c in r.when}
+            self._track_active = bool(metrics & set(_ACTIVE_METRICS))
         else:
             self._precompute()
 
@@ -411,13 +419,24 @@ class Policy:
         self.last_day = day
         if not self.rules:
             return int(self.daily_cap[day])
-        if day and self.flows[day - 1, :, 0].any():
-            self.attempt_days.append(day - 1)
-        self._cache.clear()
+        if day:
+            self._ingest(day - 1)
         self._apply_steps(day)
         if self.working[day] and day >= self.halt_until:
             self._check_rules(day)
         return self._set_cap(day)
+
+    def _ingest(self, day: int) -> None:
+        """Add the flows of day ``day`` (complete) to the running totals."""
+        row = self.flows[day].sum(axis=0).tolist()
+        last = self._cum[-1]
+        self._cum.append([a + b for a, b in zip(last, row, strict=True)])
+        if row[0]:
+            self.attempt_days.append(day)
+        if self._track_active:
+            row = self.flows[day, self.active].sum(axis=0).tolist()
+            last = self._active_cum[-1]
+            self._active_cum.append([a + b for a, b in zip(last, row, strict=True)])
 
     def _apply_steps(self, day: int) -> None:
         while (
@@ -454,7 +473,7 @@ class Policy:
             new_days = len(self.attempt_days) - bisect.bisect_left(
                 self.attempt_days, state.action_end
             )
-            if new_days < rule.window:
+            if new_days < self.windows[rule.name]:
                 continue  # not yet window new attempt days since its last action
             if rule.kind == "raise" and day < self.hold_until:
                 continue
@@ -521,12 +540,13 @@ class Policy:
         value = self.metric(condition.metric, start, day, condition.confidence)
         return not math.isnan(value) and _COMPARE[condition.op](value, condition.value)
 
-    def _totals(self, start: int, day: int) -> np.ndarray:
-        """Flows of every cohort summed over days ``start`` .. ``day - 1``."""
-        totals = self._cache.get(start)
-        if totals is None:
-            totals = self._cache[start] = self.flows[start:day].sum(axis=(0, 1))
-        return totals
+    def _window_sum(
+        self, names: tuple[str, ...], start: int, day: int, active: bool = False
+    ) -> int:
+        """Flows ``names`` summed over days ``start`` .. ``day - 1`` and cohorts."""
+        cum = self._active_cum if active else self._cum
+        now, then = cum[day], cum[start]
+        return sum(now[self._column[n]] - then[self._column[n]] for n in names)
 
     def metric(
         self, name: str, start: int, day: int, confidence: float | None = None
@@ -535,27 +555,22 @@ class Policy:
 
         Rates are NaN when their denominator is 0 (so no condition holds).
         """
-        column = self._column
         if name in _RATE_METRICS:
             numerator, denominator = _RATE_METRICS[name]
-            totals = self._totals(start, day)
-            below = sum(int(totals[column[c]]) for c in denominator)
-            above = sum(int(totals[column[c]]) for c in numerator)
+            below = self._window_sum(denominator, start, day)
+            above = self._window_sum(numerator, start, day)
             return above / below if below else math.nan
         if name == "dumb_count":
-            return float(self._totals(start, day)[column["dumbs"]])
+            return float(self._window_sum(("dumbs",), start, day))
         if name == "attempt_count":
-            return float(self._totals(start, day)[column["attempts"]])
+            return float(self._window_sum(("attempts",), start, day))
         if name == "active_fix_forward_count":
-            return float(
-                self.flows[start:day, self.active, column["fix_forwards"]].sum()
-            )
+            return float(self._window_sum(("fix_forwards",), start, day, active=True))
         if name == "stalled_backlog":
             return float(self.states[start:day, :, self._stalled].sum(axis=1).max())
         if name == "active_failure_rate_upper":
-            past = self.flows[:day, self.active]
-            failures = int(past[:, :, [column["dumbs"], column["fix_forwards"]]].sum())
-            trials = int(past[:, :, column["attempts"]].sum())
+            failures = self._window_sum(("dumbs", "fix_forwards"), 0, day, active=True)
+            trials = self._window_sum(("attempts",), 0, day, active=True)
             assert confidence is not None  # the schema requires it
             return clopper_pearson_upper(failures, trials, confidence)
         raise AssertionError(f"metric {name} not implemented")  # pragma: no cover
