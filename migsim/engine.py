@@ -456,9 +456,7 @@ class _Model:
     def _days(self):
         for day in range(self.scenario.horizon_days):
             self._step(day)
-            if all(c.done for c in self.cohorts) and not any(
-                c.pending for c in self.cohorts
-            ):
+            if all(c.done for c in self.cohorts):  # nothing left in flight
                 self._fill_from(day + 1)
                 return
             yield self.env.timeout(1)

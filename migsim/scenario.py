@@ -993,32 +993,37 @@ def _merge(base: Any, override: Any) -> Any:
 
 
 def _read_document(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
-    """Read one YAML file and resolve its ``extends`` chain (paths relative to it)."""
-    path = path.resolve()
-    if path in chain:
-        cycle = " -> ".join(p.name for p in (*chain, path))
+    """Read one YAML file and resolve its ``extends`` chain (paths relative to it).
+
+    Messages name the file as the user gave it (or as ``extends`` reached it).
+    """
+    shown = str(path)
+    resolved = path.resolve()
+    if resolved in chain:
+        cycle = " -> ".join(p.name for p in (*chain, resolved))
         raise ScenarioError(f"{chain[0].name}: extends: cycle {cycle}")
     try:
-        text = path.read_text(encoding="utf-8")
+        text = resolved.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ScenarioError(f"{path}: no such file") from None
+        raise ScenarioError(f"{shown}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError(f"{path}: cannot read: {exc}") from None
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise ScenarioError(f"{shown}: cannot read: {reason}") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ScenarioError(f"{path.name}: YAML error{where}: {problem}") from None
+        raise ScenarioError(f"{shown}: YAML error{where}: {problem}") from None
     if not isinstance(data, dict):
-        raise ScenarioError(f"{path.name}: a scenario must be a mapping of fields")
+        raise ScenarioError(f"{shown}: a scenario must be a mapping of fields")
     parent = data.pop("extends", None)
     if parent is None:
         return data
     if not isinstance(parent, str):
-        raise ScenarioError(f"{path.name}: extends: must be a file path")
-    base = _read_document(path.parent / parent, (*chain, path))
+        raise ScenarioError(f"{shown}: extends: must be a file path")
+    base = _read_document(path.parent / parent, (*chain, resolved))
     return _merge(base, data)
 
 
@@ -1049,7 +1054,7 @@ def load_scenario(
             raise ScenarioError(f"{origin}: extends: only a scenario file may extend")
     else:
         path = Path(source)
-        origin = path.name
+        origin = str(path)
         data = _read_document(path)
     scenario = _validate(data, origin)
     if overrides:
