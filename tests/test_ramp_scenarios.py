@@ -284,7 +284,7 @@ def test_bad_definitions_give_one_line_and_exit_2(tmp_path, data, expected):
     assert result.exit_code == 2, result.output
     assert expected in result.output
     assert result.output.strip().count("\n") == 0
-    assert result.output.startswith("Error: bad.yaml: ")
+    assert result.output.startswith(f"Error: {path}: ")
 
 
 def test_set_addresses_rules_and_calendar_by_name():
