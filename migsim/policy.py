@@ -195,7 +195,7 @@ def resolve_dates(scenario: Scenario, streams) -> ResolvedDates:
     scenario
         The scenario.
     streams
-        The replication's `migsim.engine.Streams`: a date field draws from
+        The replication's random streams (the engine's ``Streams``): a date field draws from
         ``streams.get(path, "date")``, an acceptance from
         ``streams.get(condition path, "accepted")``.
     """
@@ -311,7 +311,7 @@ class Policy:
     scenario
         The scenario.
     streams
-        The replication's `migsim.engine.Streams` (go/no-go incidents).
+        The replication's random streams (go/no-go incidents).
     dates
         The replication's `ResolvedDates` (schedule steps, rule gates).
     flows, states
