@@ -54,7 +54,8 @@ def every_section_on(baseline: migsim.Scenario) -> migsim.Scenario:
     data = copy.deepcopy(baseline.to_dict())
     always_true = {"metric": "attempt_count", "window": 1, "op": ">=", "value": 0}
     data["calendar"]["freezes"] = [
-        {"name": "christmas", "from": "2019-12-23", "to": "2020-01-03", "cap_factor": 1.0}
+        {"name": "christmas", "from": "2019-12-23", "to": "2020-01-03",
+         "cap_factor": 1.0}
     ]
     data["capacity"]["schedule"] = [
         {"name": "plan", "from": "2020-06-01", "daily_cap": 2000}  # after clearance
@@ -144,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
 
     reference = best["foundation (nov2019_epcl)"]
     print()
-    header = f"{'stage':<28}{'reps':>6}{'s/rep':>10}{'ratio':>8}{'median clearance':>18}"
+    header = (f"{'stage':<28}{'reps':>6}{'s/rep':>10}{'ratio':>8}"
+              f"{'median clearance':>18}")
     print(header)
     print("-" * len(header))
     for label, per_rep in best.items():
