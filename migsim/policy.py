@@ -45,6 +45,7 @@ from migsim.scenario import (
 )
 
 __all__ = [
+    "DAY_COLUMNS",
     "NEVER",
     "Policy",
     "ResolvedDates",
@@ -589,12 +590,14 @@ class Policy:
                 self._set_cap(day)
         no_go = self.no_go.copy()
         no_go[self.last_day + 1 :] = False
-        return {
+        columns = {
             "daily_cap": self.daily_cap,
             "cap_rule": self.cap_rule.astype(str),
             "no_go": no_go,
             "rule_fired": self.rule_fired.astype(str),
         }
+        assert tuple(columns) == DAY_COLUMNS
+        return columns
 
 
 assert set(_RATE_METRICS) | {
