@@ -8,7 +8,8 @@ wrote batch by batch) only on demand:
 - ``replications``: one row per replication with the clearance date and figures;
 - ``cohort_replications``: the same per cohort;
 - ``summary``: statistics of every figure, plus provenance (seed, count, version,
-  resolved scenario and its sha256).
+  resolved scenario and its sha256), and under ``policy`` the ramp policy's
+  counts: no-go days, each rule's firings, each gate's opening date.
 
 Statistics are the mean and inverted-CDF (type 1) quantiles, never interpolated,
 so every reported date is one a replication produced. A replication that does
@@ -25,7 +26,7 @@ import shutil
 import tempfile
 import weakref
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
 from pathlib import Path
@@ -37,7 +38,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from migsim import __version__
-from migsim.engine import FLOWS, STATES, RunLog
+from migsim.engine import FLOWS, STATES, RunLog, run_replication
 from migsim.errors import MigsimError
 from migsim.plots import backlog_fan_chart, plt
 from migsim.scenario import Scenario
@@ -168,11 +169,16 @@ class FigureTable:
         ``{figure: array (r,)}``: each replication's figure of its total.
     cohorts
         ``{figure: array (r, cohorts)}``: each replication's figure per cohort.
+    extras
+        ``{name: array (r,)}``: the ramp policy's counts per replication:
+        ``no_go_days``, ``rule_firings.<rule>`` and ``gate_day.<gate>`` (+inf:
+        not opened within the horizon).
     """
 
     replications: np.ndarray
     overall: dict[str, np.ndarray]
     cohorts: dict[str, np.ndarray]
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
 
     @classmethod
     def from_logs(cls, scenario: Scenario, logs: Sequence[RunLog]) -> FigureTable:
@@ -199,7 +205,7 @@ class FigureTable:
                 overall[name][row] = total
                 cohorts[name][row] = per_cohort
         ids = np.array([log.replication for log in logs], dtype=np.int64)
-        return cls(ids, overall, cohorts)
+        return cls(ids, overall, cohorts, _policy_extras(scenario, logs))
 
     @classmethod
     def concat(cls, tables: Sequence[FigureTable]) -> FigureTable:
@@ -214,7 +220,32 @@ class FigureTable:
              for k in tables[0].overall},
             {k: np.concatenate([t.cohorts[k] for t in tables])[order]
              for k in tables[0].cohorts},
+            {k: np.concatenate([t.extras[k] for t in tables])[order]
+             for k in tables[0].extras},
         )
+
+
+def _policy_extras(scenario: Scenario, logs: Sequence[RunLog]) -> dict[str, np.ndarray]:
+    """Per replication: no-go days, each rule's firings, each gate's opening day."""
+    horizon = scenario.horizon_days
+
+    def day_count(log: RunLog, column: str, value: Any = True) -> int:
+        values = log.day_columns.get(column)
+        return 0 if values is None else int((values == value).sum())
+
+    extras = {"no_go_days": np.array([day_count(log, "no_go") for log in logs],
+                                     dtype=float)}
+    for rule in scenario.capacity.rules:
+        extras[f"rule_firings.{rule.name}"] = np.array(
+            [day_count(log, "rule_fired", rule.name) for log in logs], dtype=float
+        )
+    for gate in scenario.gates:
+        days = [log.gate_days.get(gate.name) for log in logs]
+        extras[f"gate_day.{gate.name}"] = np.array(
+            [math.inf if d is None or d >= horizon else max(d, 0) for d in days],
+            dtype=float,
+        )
+    return extras
 
 
 def daily_frame(scenario: Scenario, logs: Sequence[RunLog]) -> pd.DataFrame:
@@ -249,7 +280,9 @@ def daily_frame(scenario: Scenario, logs: Sequence[RunLog]) -> pd.DataFrame:
         ).reshape(-1) if logs else np.array([], dtype=np.int64)
     for column in (first.day_columns if first else {}):
         values = np.stack([log.day_columns[column] for log in logs])
-        frame[column] = np.repeat(values.reshape(-1), n_cohorts)
+        values = np.repeat(values.reshape(-1), n_cohorts)
+        text = values.dtype.kind in "OU"
+        frame[column] = pd.Categorical(values) if text else values
     return frame
 
 
@@ -284,7 +317,10 @@ def daily_table(scenario: Scenario, logs: Sequence[RunLog]) -> pa.Table:
         columns[column] = pa.array(values)
     for column in (first.day_columns if first else {}):
         values = np.stack([log.day_columns[column] for log in logs])
-        columns[column] = pa.array(np.repeat(values.reshape(-1), n_cohorts))
+        array = pa.array(np.repeat(values.reshape(-1), n_cohorts))
+        if values.dtype.kind in "OU":  # text: a category, as in `daily_frame`
+            array = array.dictionary_encode()
+        columns[column] = array
     return pa.table(columns)
 
 
@@ -384,7 +420,16 @@ class _FileSource:
         self.day_columns = set(day_columns)
 
     def frame(self) -> pd.DataFrame:
-        return pd.read_parquet(self.path)
+        frame = pd.read_parquet(self.path)
+        for column in self.day_columns:
+            if isinstance(frame[column].dtype, pd.CategoricalDtype):
+                # row groups carry their own dictionaries: sort the union, as
+                # `daily_frame`'s categories are
+                categories = frame[column].cat.categories
+                frame[column] = frame[column].cat.reorder_categories(
+                    sorted(categories)
+                )
+        return frame
 
     def _blocks(self, columns: Sequence[str]):
         """``{column: (reps, days, cohorts)}`` for consecutive whole replications."""
@@ -577,11 +622,20 @@ class Results:
     # ------------------------------------------------------------------ basics
     @property
     def logs(self) -> list[RunLog]:
-        """The replications' logs, when this `Results` was built from logs."""
-        if self._logs is None:
-            raise MigsimError("this run streamed its daily rows to a file and kept "
-                              "no logs: use .daily, .bands or .figure")
-        return self._logs
+        """The replications' logs, in replication order.
+
+        A streamed run keeps no logs; asking for them re-simulates its
+        replications (replication k is a pure function of the scenario, the seed
+        and k, so they are exactly the logs the run had) and keeps them.
+        """
+        if self._logs is not None:
+            return self._logs
+        if "_resimulated" not in self.__dict__:
+            self.__dict__["_resimulated"] = [
+                run_replication(self.scenario, self.seed, int(k))
+                for k in self._table.replications
+            ]
+        return self.__dict__["_resimulated"]
 
     @property
     def n_replications(self) -> int:
@@ -648,7 +702,53 @@ class Results:
         for name in FIGURES:
             if name != "clearance_day":
                 frame[name] = self.figure(name)
+        for name, values in self._policy_values().items():
+            frame[name] = values
         return frame
+
+    # ------------------------------------------------------------------ policy
+    def no_go_days(self) -> np.ndarray:
+        """No-go days (working days stopped by an incident) per replication."""
+        return self._table.extras["no_go_days"].astype(np.int64)
+
+    def rule_firings(self, rule: str) -> np.ndarray:
+        """How often a capacity rule fired, per replication."""
+        return self._table.extras[f"rule_firings.{rule}"].astype(np.int64)
+
+    def gate_days(self, gate: str) -> np.ndarray:
+        """The day each replication opened a gate (+inf: not within the horizon)."""
+        return self._table.extras[f"gate_day.{gate}"].copy()
+
+    def _policy_values(self) -> dict[str, Any]:
+        """`replications` columns of the ramp policy: no-go days, firings, gates."""
+        out: dict[str, Any] = {"no_go_days": self.no_go_days()}
+        for rule in self.scenario.capacity.rules:
+            out[f"{rule.name}_firings"] = self.rule_firings(rule.name)
+        for gate in self.scenario.gates:
+            days = self.gate_days(gate.name)
+            dates = self._clearance_dates(days)
+            out[f"{gate.name}_opening_date"] = pd.to_datetime(dates)
+        return out
+
+    def _policy_summary(self) -> dict[str, Any]:
+        def stats(values: np.ndarray) -> dict[str, Any]:
+            return {k: _json_number(v) for k, v in statistics(values).items()}
+
+        gates = {}
+        for gate in self.scenario.gates:
+            days = self.gate_days(gate.name)
+            gates[gate.name] = {
+                "opened_share": float(np.isfinite(days).mean()) if len(days) else None,
+                "opening_date": self._date_statistics(days),
+            }
+        return {
+            "no_go_days": stats(self.no_go_days()),
+            "rule_firings": {
+                rule.name: stats(self.rule_firings(rule.name))
+                for rule in self.scenario.capacity.rules
+            },
+            "gates": gates,
+        }
 
     @cached_property
     def cohort_replications(self) -> pd.DataFrame:
@@ -757,6 +857,7 @@ class Results:
             "clearance_date": self._date_statistics(days),
             "figures": self._figure_statistics(None),
             "cohorts": cohorts,
+            "policy": self._policy_summary(),
             "timing": self.timing,
         }
 
