@@ -53,16 +53,30 @@ def test_every_cohort_figure_is_cited_or_marked_as_assumption():
         for field in ("installations", "eligible_from"):
             assert f"cohorts.{cohort.name}.{field}" in sc.sources
     for key in ("capacity.daily_cap", "meters_per_installation", "start_date",
-                "horizon_days", "calendar.closures"):
+                "horizon_days", "calendar.bank_holidays"):
         assert key in sc.sources
+    for step in sc.capacity.schedule:
+        assert any(k.startswith(f"capacity.schedule.{step.name}") for k in sc.sources)
+
+
+def test_capacity_ramps_from_the_2019_cap_to_the_proven_peak():
+    sc = fleet()
+    caps = [sc.capacity.daily_cap] + [s.daily_cap for s in sc.capacity.schedule]
+    assert caps[0] == 2000  # seed paper
+    assert caps == sorted(caps)
+    assert caps[-1] * sc.meters_per_installation == 30_000  # meters per working day
 
 
 def test_one_fleet_replication_conserves_installations():
     sc = fleet()
     results = migsim.run(sc, replications=1, seed=0)
     daily = results.daily
+    caps = set(daily["daily_cap"].unique()) - {0}  # 0: weekends and bank holidays
+    assert caps == {2000, 5000, 10000, 18750}
     states = ["pending", "queued", "stalled", "rolled_back", "impaired", "migrated",
               "dumb", "abandoned"]
     per_day = daily.groupby("date")[states].sum().sum(axis=1).to_numpy()
     np.testing.assert_array_equal(per_day, sc.installations)
-    assert daily["attempts"].groupby(daily["date"]).sum().max() <= sc.capacity.daily_cap
+    attempts = daily.groupby("date")["attempts"].sum()
+    caps = daily.groupby("date")["daily_cap"].first()
+    assert (attempts <= caps).all()
