@@ -288,14 +288,7 @@ def test_bad_set_exits_2_naming_the_field(tmp_path, setting, field, command):
     assert_bad_input(invoke(*args), field)
 
 
-# ====================================================================== known bugs
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: summary_text pads clearance dates to 14 characters but 'after "
-    "YYYY-MM-DD' has 16, so not-cleared cells run together; the 36-character "
-    "label 'active interrupted installation-days' overflows its 34-character "
-    "column and shifts that row's numbers",
-)
+# ============================================= formerly known bugs, now fixed
 def test_the_table_keeps_its_columns_apart_and_aligned(tmp_path):
     data = _base()
     data["horizon_days"] = 3  # too short to clear: a negative verdict, still exit 0
@@ -315,12 +308,6 @@ def test_the_table_keeps_its_columns_apart_and_aligned(tmp_path):
         assert first_value.end() == p50_end, line
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a newline inside a user-supplied key, cohort name or dist tag is "
-    "copied raw into the ScenarioError message, so the CLI prints more than one "
-    "line (escape control characters when building the message)",
-)
 @pytest.mark.parametrize("where", ["key", "cohort name", "dist tag"])
 def test_an_error_stays_one_line_when_the_input_holds_a_newline(tmp_path, where):
     data = _base()
