@@ -271,7 +271,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  [{'ok' if ok else 'MISSED'}] {text}")
     print(f"  on an idle machine (CPU s / {args.workers} workers, a lower bound): "
           f"{args.reps} baseline reps ~{cpu[parallel.label] / args.workers:.1f} s, "
-          f"{args.fleet_reps} full-fleet reps ~{cpu[whole_fleet.label] / args.workers:.1f} s")
+          f"{args.fleet_reps} full-fleet reps "
+          f"~{cpu[whole_fleet.label] / args.workers:.1f} s")
     print("(timings on a shared machine vary with its load; the speed-up is a ratio "
           "measured in this run)")
     return 0
