@@ -427,7 +427,7 @@ def _charts(run: RunLike, summary: dict, scale: float, units: str) -> str:
 
 
 def _risk_section(run: RunLike, summary: dict, index: int, scale: float,
-                  units: str) -> str:
+                  units: str, charts: bool = True) -> str:
     sc = run.scenario
     names = [n for n in RISK_FIGURES if n in summary["figures"]]
     rows = []
@@ -454,7 +454,8 @@ def _risk_section(run: RunLike, summary: dict, index: int, scale: float,
             run.figure(name) * scale
         for name in names if name in _UNIT_OF
     }
-    out.append(_img(risk_chart(values, sc.name), "Risk figures across replications"))
+    if charts:
+        out.append(_img(risk_chart(values, sc.name), "Risk figures across replications"))
     return "".join(out)
 
 
@@ -534,6 +535,7 @@ def render_report(
     units: str = "installations",
     by: Sequence[date] = (),
     command: str | None = None,
+    charts: bool = True,
 ) -> str:
     """The OPSG report of one or more finished runs, as one HTML string.
 
@@ -549,6 +551,8 @@ def render_report(
         Dates for P(cleared by that date), added to those the runs already have.
     command
         The command line that made the report, for the provenance section.
+    charts
+        Draw the charts (the slow part); ``False`` gives the tables alone.
 
     Raises
     ------
@@ -586,10 +590,11 @@ def render_report(
     body.append("<h2>3. Forecasts</h2>")
     for i, (run, summary) in enumerate(zip(runs, summaries)):
         body.append(_forecast_section(run, summary, i, scales[i], units))
-        body.append(_charts(run, summary, scales[i], units))
+        if charts:
+            body.append(_charts(run, summary, scales[i], units))
     body.append("<h2>4. Risks</h2>")
     for i, (run, summary) in enumerate(zip(runs, summaries)):
-        body.append(_risk_section(run, summary, i, scales[i], units))
+        body.append(_risk_section(run, summary, i, scales[i], units, charts))
     body.append("<h2>5. Comparison</h2>")
     if comparison is not None:
         body.append(_comparison_section(runs, comparison, scales[0], units))
