@@ -43,6 +43,22 @@ def _date_axis(ax, until=None) -> None:
     ax.set_axisbelow(True)
 
 
+def _active_until(bands: pd.DataFrame) -> pd.Timestamp:
+    """Where the chart can end: a margin after the P90 backlog last changes.
+
+    A year-long horizon with a backlog cleared in three months would otherwise
+    leave most of the chart a flat line at zero.
+    """
+    dates = bands["date"]
+    upper = bands["p90"].to_numpy()
+    changes = (upper[1:] != upper[:-1]).nonzero()[0]
+    if not len(changes):
+        return dates.iloc[-1]
+    last = changes[-1] + 1
+    margin = max(7, int(0.15 * last))
+    return dates.iloc[min(len(dates) - 1, last + margin)]
+
+
 def backlog_fan_chart(bands: pd.DataFrame, title: str, unit: str = "installations",
                       until=None) -> Figure:
     """Fan chart of installations not yet resolved: P10-P90 band and the median.
@@ -66,8 +82,9 @@ def backlog_fan_chart(bands: pd.DataFrame, title: str, unit: str = "installation
     ax.set_ylabel(f"{unit} not yet resolved")
     ax.set_xlabel("date")
     ax.set_ylim(bottom=0)
+    ax.set_xlim(bands["date"].iloc[0], _active_until(bands) if until is None else until)
     _thousands(ax)
-    _date_axis(ax, until)
+    _date_axis(ax)
     ax.legend(frameon=False)
     return fig
 
