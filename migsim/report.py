@@ -78,7 +78,8 @@ th,td{border:1px solid #bbb;padding:.25em .55em;text-align:left;vertical-align:t
 th{background:#eee}td.n{text-align:right;font-variant-numeric:tabular-nums}
 p.answer{font-size:1.25em;background:#f2f2f2;border-left:5px solid #333;
 padding:.6em .9em}img{max-width:100%;height:auto;border:1px solid #ddd;margin:.4em 0}
-.note{color:#444;font-size:.9em}code{font-size:.9em}
+.note{color:#444;font-size:.9em}code{font-size:.9em;word-break:break-all}
+td{overflow-wrap:break-word}
 """
 
 
@@ -173,11 +174,34 @@ def _summary(run: RunLike, by: Sequence[date]) -> dict[str, Any]:
     return summary
 
 
+def _when(spec: Any) -> str:
+    """A schedule step's start: a date, a gate's name, or an uncertain date."""
+    if isinstance(spec, date):
+        return format_date(spec)
+    if isinstance(spec, str):
+        try:
+            return format_date(date.fromisoformat(spec))
+        except ValueError:
+            return spec
+    return "an uncertain date"
+
+
 def _capacity_phrase(scenario: Scenario, scale: float, units: str) -> str:
-    cap = scenario.capacity.daily_cap
-    if units == "meters":
-        return f"{cap:,} installations/day (about {cap * scale:,.0f} meters)"
-    return f"{cap:,}/day"
+    """``2,000/day``, with the schedule's steps and the number of ramp rules."""
+
+    def per_day(cap: int) -> str:
+        if units == "meters":
+            return f"{cap:,} installations/day (about {cap * scale:,.0f} meters)"
+        return f"{cap:,}/day"
+
+    capacity = scenario.capacity
+    phrase = per_day(capacity.daily_cap)
+    for step in capacity.schedule:
+        phrase += f", then {per_day(step.daily_cap)} from {_when(step.from_)}"
+    if capacity.rules:
+        count = len(capacity.rules)
+        phrase += f" (adjusted by {count} ramp rule{'s' if count > 1 else ''})"
+    return phrase
 
 
 def _answer(runs: Sequence[RunLike], summaries: Sequence[dict], comparison: dict | None,
@@ -263,12 +287,20 @@ def _assumption_rows(scenario: Scenario) -> list[tuple[str, str, str]]:
         if isinstance(node, dict) and "dist" not in node:
             for child, value in node.items():
                 walk(value, f"{key}.{child}" if key else child)
-        elif (isinstance(node, list) and node
-              and all(isinstance(i, dict) and "name" in i for i in node)):
-            for item in node:
+        elif isinstance(node, list) and node and all(isinstance(i, dict) for i in node):
+            for i, item in enumerate(node):
+                label = item.get("name") or str(i)
+                scalar = all(not isinstance(v, dict | list) for v in item.values())
+                if scalar and "dist" not in item:  # e.g. a rule's condition: one row
+                    text = ", ".join(f"{k} {v}" for k, v in item.items()
+                                     if k != "name" and v is not None)
+                    rows.append((f"{key}.{label}", text, source(f"{key}.{label}")))
+                    continue
                 for child, value in item.items():
                     if child != "name":
-                        walk(value, f"{key}.{item['name']}.{child}")
+                        walk(value, f"{key}.{label}.{child}")
+        elif node is None and source(key).startswith("assumption (no source"):
+            return  # an optional field left unset: nothing assumed
         else:
             rows.append((key, _describe(node), source(key)))
 
@@ -350,6 +382,19 @@ def _forecast_section(run: RunLike, summary: dict, index: int, scale: float,
         "\"needs more replications\" means too few replications to bound that side."
         "</p>"
     )
+    gates = (summary.get("policy") or {}).get("gates") or {}
+    if gates:
+        gate_rows = [
+            [_e(name), *(_span(f"policy.gates.{name}.opening_date.{k}",
+                               gate["opening_date"][k],
+                               format_date(gate["opening_date"][k]), index)
+                         for k in ("p10", "p50", "p90")),
+             _span(f"policy.gates.{name}.opened_share", gate["opened_share"],
+                   f"{gate['opened_share']:.0%}", index)]
+            for name, gate in gates.items()
+        ]
+        out.append(_table(["gate opens", "P10", "P50", "P90", "opened"], gate_rows,
+                          [False, True, True, True, True]))
     if summary.get("p_clear_by"):
         by_rows = []
         for when, p in summary["p_clear_by"].items():
@@ -373,6 +418,25 @@ def _forecast_section(run: RunLike, summary: dict, index: int, scale: float,
             f"({'met' if precision['met'] else 'not met by the maximum count'}).</p>"
         )
     return "".join(out)
+
+
+def _plan(sc: Scenario, dates: pd.DatetimeIndex, scale: float) -> pd.DataFrame | None:
+    """Cumulative installations at a flat cap if every attempt succeeded.
+
+    Only for a flat cap with plain eligibility dates: under a schedule, rules,
+    gates or incidents the cap in force is itself uncertain, so no single line.
+    """
+    starts = [c.eligible_from or sc.start_date for c in sc.cohorts]
+    flat = (not sc.capacity.schedule and not sc.capacity.rules
+            and getattr(sc, "go_no_go", None) is None
+            and all(isinstance(d, date) for d in starts))
+    if not flat:
+        return None
+    first_day = min(sc.day_of(d) for d in starts)
+    can_attempt = working_days(sc) & (np.arange(sc.horizon_days) >= first_day)
+    planned = np.minimum(np.cumsum(can_attempt) * sc.capacity.daily_cap,
+                         sc.installations) * scale
+    return pd.DataFrame({"date": dates, "planned": planned})
 
 
 def _charts(run: RunLike, summary: dict, scale: float, units: str) -> str:
@@ -402,12 +466,7 @@ def _charts(run: RunLike, summary: dict, scale: float, units: str) -> str:
                                           f"{sc.name}, {cohort}", unit, until),
                         f"Backlog fan chart, {cohort}"))
     total = sc.installations * scale
-    working = working_days(sc)
-    first_day = min(sc.day_of(c.eligible_from or sc.start_date) for c in sc.cohorts)
-    can_attempt = working & (np.arange(sc.horizon_days) >= first_day)
-    planned = np.minimum(np.cumsum(can_attempt) * sc.capacity.daily_cap,
-                         sc.installations) * scale
-    plan = pd.DataFrame({"date": run.dates, "planned": planned})  # type: ignore[attr-defined]
+    plan = _plan(sc, run.dates, scale)  # type: ignore[attr-defined]
     out.append(_img(cumulative_migrated_chart(
         scaled(run.bands("cumulative_migrated")), sc.name, total, plan, unit, until),  # type: ignore[attr-defined]
         "Cumulative migrated against the target"))
@@ -445,6 +504,15 @@ def _risk_section(run: RunLike, summary: dict, index: int, scale: float,
                   format_count(stats["mean"], scale), index)
             + '<br><span class="note">95% CI '
             + _e(_interval_text(interval, "count", scale)) + "</span>",
+        ])
+    go_no_go = getattr(sc, "go_no_go", None)
+    policy = summary.get("policy") or {}
+    if go_no_go is not None and "no_go_days" in policy:
+        stats = policy["no_go_days"]
+        rows.append([
+            _e(RISK_FIGURES["no_go_days"]), "working days",
+            *(_span(f"policy.no_go_days.{k}", stats[k], format_count(stats[k]), index)
+              for k in ("p50", "p90", "mean")),
         ])
     out = [f"<h3>{_e(sc.name)}</h3>",
            _table(["risk", "unit", "P50", "P90", "mean"], rows,

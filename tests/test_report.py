@@ -62,14 +62,16 @@ def _lookup(summary: dict, key: str):
 
 def _expected_text(key: str, value, scale: float = 1.0) -> str:
     last = key.split(".")[-1]
-    if ".clearance_date." in f".{key}":
+    if ".clearance_date." in f".{key}" or ".opening_date." in key:
         return format_date(value)
-    if last == "cleared_share" or key.startswith("p_clear_by"):
+    if last in ("cleared_share", "opened_share") or key.startswith("p_clear_by"):
         return f"{value:.0%}"
     if key == "figures.clearance_day.mean":
         return f"{value:,.1f}"
     if key.startswith("figures."):
         return format_count(value, scale)
+    if key.startswith("policy.no_go_days."):
+        return format_count(value)
     if key == "replications":
         return f"{value:,}"
     return str(value)
