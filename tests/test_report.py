@@ -219,3 +219,18 @@ def test_report_renders_in_headless_chromium(report_html, tmp_path):
     answer = re.search(r'id="answer">(.*?)</p>', dom, re.S)
     assert answer and "the backlog of 1,500 installations" in answer.group(1)
     assert "clears by" in answer.group(1)
+
+
+def test_report_of_a_ramp_with_gates_and_incidents(tmp_path):
+    """Gate dates and no-go days from the policy summary also equal summary.json."""
+    from conftest import SCENARIOS
+
+    sc = migsim.load_scenario(SCENARIOS / "nov2019_conditions.yaml")
+    results = annotate(migsim.run(sc, 3, seed=0))
+    results.write(tmp_path / "run", daily=False)
+    saved = load_run(tmp_path / "run")
+    page = render_report([saved], charts=False)
+    keys = {k for k, *_ in SPAN.findall(page)}
+    assert "policy.no_go_days.p50" in keys
+    assert any(k.startswith("policy.gates.") for k in keys)
+    assert _check_numbers(page, [tmp_path / "run"]) > 30
