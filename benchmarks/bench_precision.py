@@ -87,28 +87,45 @@ def rule_hrd(hw: np.ndarray, days: float) -> tuple[int, int]:
     return cap, cap
 
 
-def score(name: str, counts: list[int], streams: np.ndarray, truth: float, sd: float,
-          days: float) -> str:
+def score(
+    name: str,
+    counts: list[int],
+    streams: np.ndarray,
+    truth: float,
+    sd: float,
+    days: float,
+) -> str:
     counts_a = np.array(counts)
-    premature = np.mean(stats.t.ppf(0.975, counts_a - 1) * sd / np.sqrt(counts_a) > days)
+    premature = np.mean(
+        stats.t.ppf(0.975, counts_a - 1) * sd / np.sqrt(counts_a) > days
+    )
     covered = []
-    for stream, n in zip(streams, counts_a):
+    for stream, n in zip(streams, counts_a, strict=True):
         ci = mean_ci95(stream[:n])
         covered.append(ci is not None and ci[0] <= truth <= ci[1])
-    return (f"{name:<26}{counts_a.min():>6}{counts_a.mean():>10.1f}"
-            f"{np.quantile(counts_a, 0.9):>8.0f}"
-            f"{premature:>12.1%}{np.mean(covered):>11.1%}")
+    return (
+        f"{name:<26}{counts_a.min():>6}{counts_a.mean():>10.1f}"
+        f"{np.quantile(counts_a, 0.9):>8.0f}"
+        f"{premature:>12.1%}{np.mean(covered):>11.1%}"
+    )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenario", default=str(ROOT / "scenarios/nov2019_epcl.yaml"))
-    parser.add_argument("--set", dest="sets", action="append", default=[],
-                        metavar="FIELD=VALUE")
-    parser.add_argument("--pool", type=int, default=1000, help="replications in the pool")
+    parser.add_argument(
+        "--set", dest="sets", action="append", default=[], metavar="FIELD=VALUE"
+    )
+    parser.add_argument(
+        "--pool", type=int, default=1000, help="replications in the pool"
+    )
     parser.add_argument("--trials", type=int, default=2000)
-    parser.add_argument("--days", type=float, action="append",
-                        help="half-width targets (repeatable; default 0.5, 1, 2)")
+    parser.add_argument(
+        "--days",
+        type=float,
+        action="append",
+        help="half-width targets (repeatable; default 0.5, 1, 2)",
+    )
     parser.add_argument("--cap", type=int, default=5000, help="maximum replications")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("-j", "--workers", type=int, default=1)
@@ -116,22 +133,33 @@ def main() -> int:
     overrides = dict(item.split("=", 1) for item in args.sets) or None
     scenario = migsim.load_scenario(args.scenario, overrides)
     started = time.perf_counter()
-    pool = migsim.run(scenario, replications=args.pool, seed=args.seed,
-                      workers=args.workers).clearance_days()
+    pool = migsim.run(
+        scenario, replications=args.pool, seed=args.seed, workers=args.workers
+    ).clearance_days()
     if not np.isfinite(pool).all():
-        print("some pool replications do not clear; the mean is undefined", file=sys.stderr)
+        print(
+            "some pool replications do not clear; the mean is undefined",
+            file=sys.stderr,
+        )
         return 1
     truth, sd = float(pool.mean()), float(pool.std(ddof=1))
-    print(f"pool: {args.pool} replications of {scenario.name} in "
-          f"{time.perf_counter() - started:.1f} s; mean clearance day {truth:.2f}, "
-          f"sd {sd:.2f}, {len(np.unique(pool))} distinct values")
+    print(
+        f"pool: {args.pool} replications of {scenario.name} in "
+        f"{time.perf_counter() - started:.1f} s; mean clearance day {truth:.2f}, "
+        f"sd {sd:.2f}, {len(np.unique(pool))} distinct values"
+    )
     rng = np.random.default_rng(12345)
     streams = rng.choice(pool, size=(args.trials, args.cap), replace=True)
     widths = half_widths(streams)
     for days in args.days or [0.5, 1.0, 2.0]:
         ideal = math.ceil((1.96 * sd / days) ** 2)
-        print(f"\ntarget half-width {days} days (fixed-n ideal with the pool sd: {ideal})")
-        print(f"{'rule':<26}{'min N':>6}{'mean N':>10}{'P90 N':>8}{'premature':>12}{'coverage':>11}")
+        print(
+            f"\ntarget half-width {days} days (fixed-n ideal with the pool sd: {ideal})"
+        )
+        print(
+            f"{'rule':<26}{'min N':>6}{'mean N':>10}{'P90 N':>8}"
+            f"{'premature':>12}{'coverage':>11}"
+        )
         for batch in (10, 20, 50):
             counts = [rule_batch(w, days, batch) for w in widths]
             print(score(f"batch({batch})", counts, streams, truth, sd, days))

@@ -124,7 +124,7 @@ def summary_text(results: Results) -> str:
 
 
 def _uncertainty_lines(summary: dict[str, Any]) -> list[str]:
-    """Monte Carlo uncertainty, P(clear by date) and precision, when the summary has them."""
+    """Monte Carlo uncertainty, P(clear by date) and precision, if the summary has them."""
     lines: list[str] = []
     ci = summary.get("ci95")
     if ci:
@@ -133,9 +133,11 @@ def _uncertainty_lines(summary: dict[str, Any]) -> list[str]:
         def bound(value: str | None) -> str:
             return "needs more replications" if value is None else value
 
-        lines.append(f"  95% CI of the P50 date: {bound(dates['p50'][0])} to "
-                     f"{bound(dates['p50'][1])}; of the P90 date: {bound(dates['p90'][0])}"
-                     f" to {bound(dates['p90'][1])}")
+        lines.append(
+            f"  95% CI of the P50 date: {bound(dates['p50'][0])} to "
+            f"{bound(dates['p50'][1])}; of the P90 date: {bound(dates['p90'][0])}"
+            f" to {bound(dates['p90'][1])}"
+        )
         mean = summary["figures"]["clearance_day"]["mean"]
         interval = ci["figures"]["clearance_day"]["mean"]
         if mean is not None and interval is not None:
@@ -152,9 +154,11 @@ def _uncertainty_lines(summary: dict[str, Any]) -> list[str]:
                        "not clear")
         goal = precision["goal"][precision["target"]]
         verdict = "met" if precision["met"] else "NOT met (maximum count reached)"
-        lines.append(f"  precision: {precision['replications']} replications needed for "
-                     f"a 95% CI half-width of {goal} on the {target}: {verdict} "
-                     f"(half-width {precision['half_width']})")
+        lines.append(
+            f"  precision: {precision['replications']} replications needed for "
+            f"a 95% CI half-width of {goal} on the {target}: {verdict} "
+            f"(half-width {precision['half_width']})"
+        )
     return lines
 
 
@@ -230,8 +234,8 @@ def main() -> None:
 @by_option
 @click.option("--precision", type=click.FloatRange(min=0, min_open=True), default=None,
               metavar="DAYS",
-              help="Run batches of -n replications (default 20) until the 95% CI of the "
-                   "mean clearance day is within +-DAYS.")
+              help="Run batches of -n replications (default 20) until the 95% CI "
+                   "of the mean clearance day is within +-DAYS.")
 @click.option("--precision-share", type=click.FloatRange(0, 1, min_open=True),
               default=0.05, show_default=True,
               help="With --precision, when some replications do not clear: the "
@@ -256,8 +260,10 @@ def run(ctx, scenario, replications, seed, workers, sets, outdir, overwrite, no_
         source = ctx.get_parameter_source("replications")
         batch = replications if source is click.core.ParameterSource.COMMANDLINE else 20
         if batch < 2 or batch > max_replications:
-            raise InputError(f"--precision: batch size -n {batch} must be between 2 and "
-                             f"--max-replications {max_replications}")
+            raise InputError(
+                f"--precision: batch size -n {batch} must be between 2 and "
+                f"--max-replications {max_replications}"
+            )
         results = run_to_precision(sc, precision, batch=batch, seed=seed,
                                    workers=workers, max_replications=max_replications,
                                    share=precision_share)
@@ -279,8 +285,11 @@ def comparison_text(comparison: dict[str, Any]) -> str:
     first = comparison["first"]
     crn = ("common random numbers" if comparison["common_random_numbers"]
            else "independent seeds")
-    lines = [f"Compared with {first}: {comparison['replications']} paired replications, "
-             f"seed {comparison['seed']}, {crn}. Negative = earlier or lower.", ""]
+    lines = [
+        f"Compared with {first}: {comparison['replications']} paired replications, "
+        f"seed {comparison['seed']}, {crn}. Negative = earlier or lower.",
+        "",
+    ]
 
     def cell(item: dict[str, Any]) -> str:
         if item["diff"] is None:
@@ -306,8 +315,10 @@ def comparison_text(comparison: dict[str, Any]) -> str:
             ("peak_failure_backlog", "peak failure backlog"),
         ):
             stats = entry["figures"][figure]
-            lines.append(f"  {label:<38}{cell(stats['p50']):>24}{cell(stats['p90']):>22}"
-                         f"{cell(stats['mean']):>26}")
+            lines.append(
+                f"  {label:<38}{cell(stats['p50']):>24}{cell(stats['p90']):>22}"
+                f"{cell(stats['mean']):>26}"
+            )
         lines.append(f"  clears before {first}: {entry['p_clears_before_first']:.0%}, "
                      f"same day: {entry['p_clears_same_day']:.0%}, "
                      f"after: {entry['p_clears_after_first']:.0%}")
@@ -335,8 +346,10 @@ def compare(scenarios, replications, seed, workers, sets, outdir, overwrite, fmt
     names = [sc.name for sc in loaded]
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
-        raise InputError(f"scenario names must differ to compare: {', '.join(duplicated)}"
-                         " (rename one)")
+        raise InputError(
+            f"scenario names must differ to compare: {', '.join(duplicated)} "
+            "(rename one)"
+        )
     seed = loaded[0].seed if seed is None else seed
     runs, comparison = compare_scenarios(loaded, replications, seed, workers)
     command = _command_line()

@@ -92,8 +92,9 @@ def paired_difference(
         return diff, (ci if ci is not None else (diff, diff))
     with np.errstate(invalid="ignore"):
         diff = quantile(other, q) - quantile(first, q)
-        boot = (_type1_rows(np.sort(other[indices], axis=1), q)
-                - _type1_rows(np.sort(first[indices], axis=1), q))
+        boot = _type1_rows(np.sort(other[indices], axis=1), q) - _type1_rows(
+            np.sort(first[indices], axis=1), q
+        )
     if math.isnan(diff):
         return None, None
     if np.isnan(boot).any():
@@ -103,7 +104,7 @@ def paired_difference(
 
 
 def clearance_order(first: np.ndarray, other: np.ndarray) -> dict[str, float]:
-    """P(other clears before / on the same day as / after first), over paired replications."""
+    """P(other clears before / on the same day as / after first), over the pairs."""
     first = np.asarray(first, dtype=float)
     other = np.asarray(other, dtype=float)
     return {
@@ -114,7 +115,9 @@ def clearance_order(first: np.ndarray, other: np.ndarray) -> dict[str, float]:
 
 
 def _bootstrap_indices(n: int, seed: int, resamples: int) -> np.ndarray:
-    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(_BOOTSTRAP_KEY,)))
+    rng = np.random.default_rng(
+        np.random.SeedSequence(seed, spawn_key=(_BOOTSTRAP_KEY,))
+    )
     return rng.integers(0, n, size=(resamples, n))
 
 
@@ -146,7 +149,9 @@ def compare_runs(
         raise MigsimError("runs to compare must have the same number of replications")
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
-        raise MigsimError(f"scenario names must differ to compare: {', '.join(duplicated)}")
+        raise MigsimError(
+            f"scenario names must differ to compare: {', '.join(duplicated)}"
+        )
     base = runs[0]
     n = base.n_replications
     indices = _bootstrap_indices(n, base.seed, resamples)
@@ -158,8 +163,11 @@ def compare_runs(
             figures[name] = {}
             for statistic in STATISTICS:
                 q = statistic_quantile(statistic)
-                value = (float(ours.mean()) if np.isfinite(ours).all() else None) \
-                    if q is None else quantile(ours, q)
+                value = (
+                    (float(ours.mean()) if np.isfinite(ours).all() else None)
+                    if q is None
+                    else quantile(ours, q)
+                )
                 diff, ci = paired_difference(theirs, ours, statistic, indices)
                 figures[name][statistic] = {
                     "value": _json(value),
@@ -202,8 +210,12 @@ def compare(
         The `Results` of each scenario, and `compare_runs` of them.
     """
     runs = [
-        run(sc, replications=replications,
-            seed=seed if common_random_numbers else seed + i, workers=workers)
+        run(
+            sc,
+            replications=replications,
+            seed=seed if common_random_numbers else seed + i,
+            workers=workers,
+        )
         for i, sc in enumerate(scenarios)
     ]
     return runs, compare_runs(runs, resamples=resamples)

@@ -90,9 +90,11 @@ def mean_ci95(values: Sequence[float] | np.ndarray) -> tuple[float, float] | Non
     if len(array) < 2 or not np.isfinite(array).all():
         return None
     mean = float(array.mean())
-    half = float(_stats.t.ppf(0.5 + LEVEL / 2, len(array) - 1)) * float(
-        array.std(ddof=1)
-    ) / math.sqrt(len(array))
+    half = (
+        float(_stats.t.ppf(0.5 + LEVEL / 2, len(array) - 1))
+        * float(array.std(ddof=1))
+        / math.sqrt(len(array))
+    )
     return (mean - half, mean + half)
 
 
@@ -192,7 +194,9 @@ def _date_text(scenario: Scenario, day: float | None) -> str | None:
     return scenario.date_of(int(day)).isoformat()
 
 
-def _date_intervals(scenario: Scenario, days: np.ndarray) -> dict[str, list[str | None]]:
+def _date_intervals(
+    scenario: Scenario, days: np.ndarray
+) -> dict[str, list[str | None]]:
     out = {}
     for statistic in STATISTICS:
         q = statistic_quantile(statistic)
@@ -222,8 +226,9 @@ def ci95_section(run: RunLike) -> dict[str, Any]:
     days = run.clearance_days()
     out: dict[str, Any] = {
         "level": LEVEL,
-        "cleared_share": list(_round(proportion_ci95(int(np.isfinite(days).sum()),
-                                                     len(days)))),
+        "cleared_share": list(
+            _round(proportion_ci95(int(np.isfinite(days).sum()), len(days)))
+        ),
         "clearance_date": _date_intervals(run.scenario, days),
         "figures": _figure_intervals(run, None),
         "cohorts": {},
@@ -231,8 +236,13 @@ def ci95_section(run: RunLike) -> dict[str, Any]:
     for cohort in run.cohort_names:
         cohort_days = run.clearance_days(cohort)
         out["cohorts"][cohort] = {
-            "cleared_share": list(_round(proportion_ci95(
-                int(np.isfinite(cohort_days).sum()), len(cohort_days)))),
+            "cleared_share": list(
+                _round(
+                    proportion_ci95(
+                        int(np.isfinite(cohort_days).sum()), len(cohort_days)
+                    )
+                )
+            ),
             "clearance_date": _date_intervals(run.scenario, cohort_days),
             "figures": _figure_intervals(run, cohort),
         }
@@ -304,4 +314,3 @@ def half_width(interval: tuple[float, float] | None) -> float:
     if interval is None:
         return math.inf
     return (interval[1] - interval[0]) / 2
-

@@ -221,7 +221,7 @@ def risk_chart(values: Mapping[str, np.ndarray], title: str) -> Figure:
     rows = math.ceil(n / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(8, 2.6 * rows), layout="constrained",
                              squeeze=False)
-    for ax, (label, data) in zip(axes.flat, values.items()):
+    for ax, (label, data) in zip(axes.flat, values.items(), strict=False):
         data = np.asarray(data, dtype=float)
         data = data[np.isfinite(data)]
         if len(data) and np.ptp(data) == 0:

@@ -50,21 +50,27 @@ class Check:
         return {
             "replications": self.replications,
             "target": self.target,
-            "half_width": None if not math.isfinite(self.half_width)
+            "half_width": None
+            if not math.isfinite(self.half_width)
             else round(self.half_width, 6),
             "met": self.met,
         }
 
 
 def check(days: np.ndarray, days_goal: float, share_goal: float) -> Check:
-    """Precision of clearance days: the mean's CI, or the cleared share's when any is +inf."""
+    """Precision: CI of the mean clearance day, or of the share cleared if some fail."""
     days = np.asarray(days, dtype=float)
     if np.isfinite(days).all():
-        return Check("mean_clearance_day", half_width(mean_ci95(days)), days_goal,
-                     len(days))
+        return Check(
+            "mean_clearance_day", half_width(mean_ci95(days)), days_goal, len(days)
+        )
     cleared = int(np.isfinite(days).sum())
-    return Check("cleared_share", half_width(proportion_ci95(cleared, len(days))),
-                 share_goal, len(days))
+    return Check(
+        "cleared_share",
+        half_width(proportion_ci95(cleared, len(days))),
+        share_goal,
+        len(days),
+    )
 
 
 def run_to_precision(
@@ -114,8 +120,13 @@ def run_to_precision(
     done = 0
     while True:
         size = min(batch, max_replications - done)
-        part = run(scenario, replications=size, seed=seed, workers=workers,
-                   first_replication=done)
+        part = run(
+            scenario,
+            replications=size,
+            seed=seed,
+            workers=workers,
+            first_replication=done,
+        )
         parts.append(part)
         done += size
         clearance = np.concatenate([p.clearance_days() for p in parts])
@@ -126,14 +137,17 @@ def run_to_precision(
             break
     results = Results.combine(parts)
     last = checks[-1]
-    results.annotate("precision", {
-        "target": last.target,
-        "goal": {"mean_clearance_day": days, "cleared_share": share},
-        "half_width": last.as_dict()["half_width"],
-        "met": last.met,
-        "replications": done,
-        "batch": batch,
-        "max_replications": max_replications,
-        "batches": [c.as_dict() for c in checks],
-    })
+    results.annotate(
+        "precision",
+        {
+            "target": last.target,
+            "goal": {"mean_clearance_day": days, "cleared_share": share},
+            "half_width": last.as_dict()["half_width"],
+            "met": last.met,
+            "replications": done,
+            "batch": batch,
+            "max_replications": max_replications,
+            "batches": [c.as_dict() for c in checks],
+        },
+    )
     return results

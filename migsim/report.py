@@ -49,7 +49,9 @@ UNITS = ("installations", "meters")
 #: Risk figures in the report, in order, with the planners' words. Figures that
 #: a run does not have (operations sections not in this version) are skipped.
 RISK_FIGURES = {
-    "active_interrupted_installation_days": "active installation-days without smart service",
+    "active_interrupted_installation_days": (
+        "active installation-days without smart service"
+    ),
     "dumb": "devices left dumb",
     "active_dumb": "active devices left dumb",
     "dormant_dumb": "dormant devices left dumb",
@@ -85,7 +87,10 @@ td{overflow-wrap:break-word}
 
 # --------------------------------------------------------------------------- format
 def format_date(value: str | date | None) -> str:
-    """``2020-02-14`` -> ``14 Feb 2020``; ``after 2020-11-22`` -> ``after 22 Nov 2020``."""
+    """``2020-02-14`` -> ``14 Feb 2020``; ``after 2020-11-22`` -> ``after 22 Nov 2020``.
+
+    ``None`` (an interval side too few replications can bound) reads as such.
+    """
     if value is None:
         return "needs more replications"
     if isinstance(value, date):
@@ -129,8 +134,7 @@ def _e(text: Any) -> str:
 def _span(key: str, value: Any, text: str, run: int | None = None) -> str:
     raw = "null" if value is None else value
     attr = "" if run is None else f' data-run="{run}"'
-    return (f'<span data-key="{_e(key)}" data-value="{_e(raw)}"{attr}>'
-            f"{_e(text)}</span>")
+    return f'<span data-key="{_e(key)}" data-value="{_e(raw)}"{attr}>{_e(text)}</span>'
 
 
 def _date_span(summary: dict, key: str, run: int) -> str:
@@ -204,38 +208,53 @@ def _capacity_phrase(scenario: Scenario, scale: float, units: str) -> str:
     return phrase
 
 
-def _answer(runs: Sequence[RunLike], summaries: Sequence[dict], comparison: dict | None,
-            scale: float, units: str) -> str:
+def _answer(
+    runs: Sequence[RunLike],
+    summaries: Sequence[dict],
+    comparison: dict | None,
+    scale: float,
+    units: str,
+) -> str:
     first, s0 = runs[0], summaries[0]
     total = first.scenario.installations
     unit = _unit_word("installations", units)
     sentence = (
         f"At {_e(_capacity_phrase(first.scenario, scale, units))} the backlog of "
-        f"{_e(format_count(total, scale))} {unit} ({_e(first.scenario.name)}) clears by "
+        f"{_e(format_count(total, scale))} {unit} ({_e(first.scenario.name)}) "
+        "clears by "
         f"{_date_span(s0, 'clearance_date.p50', 0)} (P50), "
         f"{_date_span(s0, 'clearance_date.p90', 0)} (P90)"
     )
     if s0["cleared_share"] < 1:
         not_cleared = 1 - s0["cleared_share"]
-        sentence += (f"; in {not_cleared:.0%} of replications it does not clear by "
-                     f"{_e(format_date(first.scenario.end_date))}")
+        sentence += (
+            f"; in {not_cleared:.0%} of replications it does not clear by "
+            f"{_e(format_date(first.scenario.end_date))}"
+        )
     sentence += "."
     if len(runs) > 1 and comparison is not None:
         parts = []
-        for i, (run, summary) in enumerate(zip(runs[1:], summaries[1:]), start=1):
+        for i, (run, summary) in enumerate(
+            zip(runs[1:], summaries[1:], strict=True), start=1
+        ):
             diff = comparison["scenarios"][run.scenario.name]["figures"]
             p50 = diff["clearance_day"]["p50"]["diff"]
-            shift = ("" if p50 is None else
-                     f" ({'+' if p50 > 0 else ''}{p50:,.0f} days)")
+            shift = "" if p50 is None else f" ({'+' if p50 > 0 else ''}{p50:,.0f} days)"
             costs = []
-            for name in ("active_interrupted_installation_days", "dumb",
-                         "peak_failure_backlog", "abandoned"):
+            for name in (
+                "active_interrupted_installation_days",
+                "dumb",
+                "peak_failure_backlog",
+                "abandoned",
+            ):
                 d = diff[name]["p50"]["diff"]
                 if d is not None and d > 0:
-                    costs.append(f"+{format_count(d, scale)} "
-                                 f"{_e(RISK_FIGURES[name])}")
-            cost = ("at the cost of " + ", ".join(costs) + " (P50)") if costs else \
-                "with no increase in the risk figures at P50"
+                    costs.append(f"+{format_count(d, scale)} {_e(RISK_FIGURES[name])}")
+            cost = (
+                ("at the cost of " + ", ".join(costs) + " (P50)")
+                if costs
+                else "with no increase in the risk figures at P50"
+            )
             parts.append(
                 f"{_e(run.scenario.name)} at "
                 f"{_e(_capacity_phrase(run.scenario, scale, units))} brings P50 to "
@@ -244,19 +263,30 @@ def _answer(runs: Sequence[RunLike], summaries: Sequence[dict], comparison: dict
             )
         return sentence + " " + " ".join(parts)
     figures = s0["figures"]
-    dumb = _span("figures.dumb.p50", figures["dumb"]["p50"],
-                 format_count(figures["dumb"]["p50"], scale), 0)
-    days = _span("figures.active_interrupted_installation_days.p50",
-                 figures["active_interrupted_installation_days"]["p50"],
-                 format_count(figures["active_interrupted_installation_days"]["p50"],
-                              scale), 0)
-    peak = _span("figures.peak_failure_backlog.p90",
-                 figures["peak_failure_backlog"]["p90"],
-                 format_count(figures["peak_failure_backlog"]["p90"], scale), 0)
-    return (sentence + f" On the way it leaves {dumb} devices dumb and "
-            f"{days} {_e(_unit_word('installation', units))}-days of active smart "
-            f"service interrupted (P50), with up to {peak} {unit} stalled or rolled "
-            "back at once (P90).")
+    dumb = _span(
+        "figures.dumb.p50",
+        figures["dumb"]["p50"],
+        format_count(figures["dumb"]["p50"], scale),
+        0,
+    )
+    days = _span(
+        "figures.active_interrupted_installation_days.p50",
+        figures["active_interrupted_installation_days"]["p50"],
+        format_count(figures["active_interrupted_installation_days"]["p50"], scale),
+        0,
+    )
+    peak = _span(
+        "figures.peak_failure_backlog.p90",
+        figures["peak_failure_backlog"]["p90"],
+        format_count(figures["peak_failure_backlog"]["p90"], scale),
+        0,
+    )
+    return (
+        sentence + f" On the way it leaves {dumb} devices dumb and "
+        f"{days} {_e(_unit_word('installation', units))}-days of active smart "
+        f"service interrupted (P50), with up to {peak} {unit} stalled or rolled "
+        "back at once (P90)."
+    )
 
 
 def _describe(value: Any) -> str:
@@ -292,8 +322,11 @@ def _assumption_rows(scenario: Scenario) -> list[tuple[str, str, str]]:
                 label = item.get("name") or str(i)
                 scalar = all(not isinstance(v, dict | list) for v in item.values())
                 if scalar and "dist" not in item:  # e.g. a rule's condition: one row
-                    text = ", ".join(f"{k} {v}" for k, v in item.items()
-                                     if k != "name" and v is not None)
+                    text = ", ".join(
+                        f"{k} {v}"
+                        for k, v in item.items()
+                        if k != "name" and v is not None
+                    )
                     rows.append((f"{key}.{label}", text, source(f"{key}.{label}")))
                     continue
                 for child, value in item.items():
@@ -311,8 +344,11 @@ def _assumption_rows(scenario: Scenario) -> list[tuple[str, str, str]]:
     return rows
 
 
-def _table(header: Sequence[str], rows: Iterable[Sequence[str]],
-           numeric: Sequence[bool] | None = None) -> str:
+def _table(
+    header: Sequence[str],
+    rows: Iterable[Sequence[str]],
+    numeric: Sequence[bool] | None = None,
+) -> str:
     numeric = numeric or [False] * len(header)
     out = ["<table><tr>" + "".join(f"<th>{_e(h)}</th>" for h in header) + "</tr>"]
     for row in rows:
@@ -334,8 +370,9 @@ def _interval_text(interval: list | None, kind: str, scale: float = 1.0) -> str:
     return f"{format_count(low, scale)} to {format_count(high, scale)}"
 
 
-def _forecast_section(run: RunLike, summary: dict, index: int, scale: float,
-                      units: str) -> str:
+def _forecast_section(
+    run: RunLike, summary: dict, index: int, scale: float, units: str
+) -> str:
     sc = run.scenario
     out = [f"<h3>{_e(sc.name)}</h3>"]
     ci = summary["ci95"]
@@ -346,26 +383,44 @@ def _forecast_section(run: RunLike, summary: dict, index: int, scale: float,
         cells = [_e(label)]
         for stat in _QUANTILE_STATS:
             cells.append(
-                _span(f"{prefix}clearance_date.{stat}", node["clearance_date"][stat],
-                      format_date(node["clearance_date"][stat]), index)
+                _span(
+                    f"{prefix}clearance_date.{stat}",
+                    node["clearance_date"][stat],
+                    format_date(node["clearance_date"][stat]),
+                    index,
+                )
                 + '<br><span class="note">95% CI '
                 + _e(_interval_text(ci_node["clearance_date"][stat], "date"))
                 + "</span>"
             )
-        cells.append(_span(f"{prefix}cleared_share", node["cleared_share"],
-                           f"{node['cleared_share']:.0%}", index))
+        cells.append(
+            _span(
+                f"{prefix}cleared_share",
+                node["cleared_share"],
+                f"{node['cleared_share']:.0%}",
+                index,
+            )
+        )
         return cells
 
     rows.append(row("all cohorts", "", summary, ci))
     for cohort in run.cohort_names:
-        rows.append(row(cohort, f"cohorts.{cohort}.", summary["cohorts"][cohort],
-                        ci["cohorts"][cohort]))
+        rows.append(
+            row(
+                cohort,
+                f"cohorts.{cohort}.",
+                summary["cohorts"][cohort],
+                ci["cohorts"][cohort],
+            )
+        )
     out.append(_table(header, rows, [False] + [True] * (len(header) - 1)))
     mean = summary["figures"]["clearance_day"]["mean"]
     if mean is None:
-        out.append('<p class="note">The mean clearance day is undefined: some '
-                   "replications do not clear within the horizon (a date shown as "
-                   "\"after\" the horizon end falls on one of them).</p>")
+        out.append(
+            '<p class="note">The mean clearance day is undefined: some '
+            "replications do not clear within the horizon (a date shown as "
+            '"after" the horizon end falls on one of them).</p>'
+        )
     else:
         interval = ci["figures"]["clearance_day"]["mean"]
         out.append(
@@ -379,40 +434,68 @@ def _forecast_section(run: RunLike, summary: dict, index: int, scale: float,
         '<p class="note">Dates are inverted-CDF (type 1) quantiles across '
         f"{run.n_replications} replications, so each is a date a replication "
         "produced. The 95% intervals are distribution-free (order statistics); "
-        "\"needs more replications\" means too few replications to bound that side."
+        '"needs more replications" means too few replications to bound that side.'
         "</p>"
     )
     gates = (summary.get("policy") or {}).get("gates") or {}
     if gates:
         gate_rows = [
-            [_e(name), *(_span(f"policy.gates.{name}.opening_date.{k}",
-                               gate["opening_date"][k],
-                               format_date(gate["opening_date"][k]), index)
-                         for k in ("p10", "p50", "p90")),
-             _span(f"policy.gates.{name}.opened_share", gate["opened_share"],
-                   f"{gate['opened_share']:.0%}", index)]
+            [
+                _e(name),
+                *(
+                    _span(
+                        f"policy.gates.{name}.opening_date.{k}",
+                        gate["opening_date"][k],
+                        format_date(gate["opening_date"][k]),
+                        index,
+                    )
+                    for k in ("p10", "p50", "p90")
+                ),
+                _span(
+                    f"policy.gates.{name}.opened_share",
+                    gate["opened_share"],
+                    f"{gate['opened_share']:.0%}",
+                    index,
+                ),
+            ]
             for name, gate in gates.items()
         ]
-        out.append(_table(["gate opens", "P10", "P50", "P90", "opened"], gate_rows,
-                          [False, True, True, True, True]))
+        out.append(
+            _table(
+                ["gate opens", "P10", "P50", "P90", "opened"],
+                gate_rows,
+                [False, True, True, True, True],
+            )
+        )
     if summary.get("p_clear_by"):
         by_rows = []
         for when, p in summary["p_clear_by"].items():
             interval = summary.get("p_clear_by_ci95", {}).get(when)
-            by_rows.append([
-                _e(format_date(when)),
-                _span(f"p_clear_by.{when}", p, f"{p:.0%}", index),
-                _e("-" if interval is None else f"{interval[0]:.0%} to {interval[1]:.0%}"),
-            ])
-        out.append(_table(["cleared by", "probability", "95% CI"], by_rows,
-                          [False, True, True]))
+            by_rows.append(
+                [
+                    _e(format_date(when)),
+                    _span(f"p_clear_by.{when}", p, f"{p:.0%}", index),
+                    _e(
+                        "-"
+                        if interval is None
+                        else f"{interval[0]:.0%} to {interval[1]:.0%}"
+                    ),
+                ]
+            )
+        out.append(
+            _table(
+                ["cleared by", "probability", "95% CI"], by_rows, [False, True, True]
+            )
+        )
     precision = summary.get("precision")
     if precision:
-        target = ("the mean clearance day" if precision["target"] ==
-                  "mean_clearance_day" else
-                  "P(cleared by the horizon end), as some replications do not clear")
+        target = (
+            "the mean clearance day"
+            if precision["target"] == "mean_clearance_day"
+            else "P(cleared by the horizon end), as some replications do not clear"
+        )
         out.append(
-            f"<p class=\"note\">Replications: {precision['replications']}, run in "
+            f'<p class="note">Replications: {precision["replications"]}, run in '
             f"batches of {precision['batch']} until the 95% CI half-width of {target} "
             f"was {precision['goal'][precision['target']]} or less "
             f"({'met' if precision['met'] else 'not met by the maximum count'}).</p>"
@@ -427,15 +510,20 @@ def _plan(sc: Scenario, dates: pd.DatetimeIndex, scale: float) -> pd.DataFrame |
     gates or incidents the cap in force is itself uncertain, so no single line.
     """
     starts = [c.eligible_from or sc.start_date for c in sc.cohorts]
-    flat = (not sc.capacity.schedule and not sc.capacity.rules
-            and getattr(sc, "go_no_go", None) is None
-            and all(isinstance(d, date) for d in starts))
+    flat = (
+        not sc.capacity.schedule
+        and not sc.capacity.rules
+        and getattr(sc, "go_no_go", None) is None
+        and all(isinstance(d, date) for d in starts)
+    )
     if not flat:
         return None
     first_day = min(sc.day_of(d) for d in starts)
     can_attempt = working_days(sc) & (np.arange(sc.horizon_days) >= first_day)
-    planned = np.minimum(np.cumsum(can_attempt) * sc.capacity.daily_cap,
-                         sc.installations) * scale
+    planned = (
+        np.minimum(np.cumsum(can_attempt) * sc.capacity.daily_cap, sc.installations)
+        * scale
+    )
     return pd.DataFrame({"date": dates, "planned": planned})
 
 
@@ -443,13 +531,18 @@ def _charts(run: RunLike, summary: dict, scale: float, units: str) -> str:
     sc = run.scenario
     unit = _unit_word("installations", units)
     if not getattr(run, "has_daily", True):
-        return ('<p class="note">Daily charts are not available: this run was '
-                "written with --no-daily.</p>")
+        return (
+            '<p class="note">Daily charts are not available: this run was '
+            "written with --no-daily.</p>"
+        )
     out = []
     days = run.clearance_days()
     finite = days[np.isfinite(days)]
-    until = (sc.end_date if len(finite) < len(days) or not len(finite)
-             else min(sc.end_date, sc.date_of(int(finite.max()) + 21)))
+    until = (
+        sc.end_date
+        if len(finite) < len(days) or not len(finite)
+        else min(sc.end_date, sc.date_of(int(finite.max()) + 21))
+    )
 
     def scaled(frame: pd.DataFrame) -> pd.DataFrame:
         frame = frame.copy()
@@ -458,35 +551,82 @@ def _charts(run: RunLike, summary: dict, scale: float, units: str) -> str:
                 frame[column] = frame[column] * scale
         return frame
 
-    out.append(_img(backlog_fan_chart(scaled(run.bands("remaining")),  # type: ignore[attr-defined]
-                                      f"{sc.name}, all cohorts", unit, until),
-                    "Backlog fan chart, all cohorts"))
+    out.append(
+        _img(
+            backlog_fan_chart(
+                scaled(run.bands("remaining")),  # type: ignore[attr-defined]
+                f"{sc.name}, all cohorts",
+                unit,
+                until,
+            ),
+            "Backlog fan chart, all cohorts",
+        )
+    )
     for cohort in run.cohort_names:
-        out.append(_img(backlog_fan_chart(scaled(run.bands("remaining", cohort)),  # type: ignore[attr-defined]
-                                          f"{sc.name}, {cohort}", unit, until),
-                        f"Backlog fan chart, {cohort}"))
+        out.append(
+            _img(
+                backlog_fan_chart(
+                    scaled(run.bands("remaining", cohort)),  # type: ignore[attr-defined]
+                    f"{sc.name}, {cohort}",
+                    unit,
+                    until,
+                ),
+                f"Backlog fan chart, {cohort}",
+            )
+        )
     total = sc.installations * scale
     plan = _plan(sc, run.dates, scale)  # type: ignore[attr-defined]
-    out.append(_img(cumulative_migrated_chart(
-        scaled(run.bands("cumulative_migrated")), sc.name, total, plan, unit, until),  # type: ignore[attr-defined]
-        "Cumulative migrated against the target"))
-    out.append(_img(daily_attempts_chart(
-        scaled(run.bands("attempts")), scaled(run.bands("successes")), sc.name, unit,
-        until),  # type: ignore[attr-defined]
-        "Daily attempts and successes"))
-    dates = pd.Series([sc.date_of(int(d)) if math.isfinite(d) else pd.NaT for d in days])
+    out.append(
+        _img(
+            cumulative_migrated_chart(
+                scaled(run.bands("cumulative_migrated")),
+                sc.name,
+                total,
+                plan,
+                unit,
+                until,
+            ),  # type: ignore[attr-defined]
+            "Cumulative migrated against the target",
+        )
+    )
+    out.append(
+        _img(
+            daily_attempts_chart(
+                scaled(run.bands("attempts")),
+                scaled(run.bands("successes")),
+                sc.name,
+                unit,
+                until,
+            ),  # type: ignore[attr-defined]
+            "Daily attempts and successes",
+        )
+    )
+    dates = pd.Series(
+        [sc.date_of(int(d)) if math.isfinite(d) else pd.NaT for d in days]
+    )
     markers = {}
     for stat in ("p50", "p90"):
         value = summary["clearance_date"][stat]
         markers[f"{stat.upper()} {format_date(value)}"] = (
-            None if value.startswith("after") else date.fromisoformat(value))
-    out.append(_img(clearance_distribution_chart(dates, sc.name, sc.end_date, markers),
-                    "Distribution of clearance dates"))
+            None if value.startswith("after") else date.fromisoformat(value)
+        )
+    out.append(
+        _img(
+            clearance_distribution_chart(dates, sc.name, sc.end_date, markers),
+            "Distribution of clearance dates",
+        )
+    )
     return "".join(out)
 
 
-def _risk_section(run: RunLike, summary: dict, index: int, scale: float,
-                  units: str, charts: bool = True) -> str:
+def _risk_section(
+    run: RunLike,
+    summary: dict,
+    index: int,
+    scale: float,
+    units: str,
+    charts: bool = True,
+) -> str:
     sc = run.scenario
     names = [n for n in RISK_FIGURES if n in summary["figures"]]
     rows = []
@@ -494,105 +634,204 @@ def _risk_section(run: RunLike, summary: dict, index: int, scale: float,
         stats = summary["figures"][name]
         interval = summary["ci95"]["figures"].get(name, {}).get("mean")
         unit = _unit_word(_UNIT_OF.get(name, "count"), units)
-        rows.append([
-            _e(RISK_FIGURES[name]), _e(unit),
-            _span(f"figures.{name}.p50", stats["p50"], format_count(stats["p50"], scale),
-                  index),
-            _span(f"figures.{name}.p90", stats["p90"], format_count(stats["p90"], scale),
-                  index),
-            _span(f"figures.{name}.mean", stats["mean"],
-                  format_count(stats["mean"], scale), index)
-            + '<br><span class="note">95% CI '
-            + _e(_interval_text(interval, "count", scale)) + "</span>",
-        ])
+        rows.append(
+            [
+                _e(RISK_FIGURES[name]),
+                _e(unit),
+                _span(
+                    f"figures.{name}.p50",
+                    stats["p50"],
+                    format_count(stats["p50"], scale),
+                    index,
+                ),
+                _span(
+                    f"figures.{name}.p90",
+                    stats["p90"],
+                    format_count(stats["p90"], scale),
+                    index,
+                ),
+                _span(
+                    f"figures.{name}.mean",
+                    stats["mean"],
+                    format_count(stats["mean"], scale),
+                    index,
+                )
+                + '<br><span class="note">95% CI '
+                + _e(_interval_text(interval, "count", scale))
+                + "</span>",
+            ]
+        )
     go_no_go = getattr(sc, "go_no_go", None)
     policy = summary.get("policy") or {}
     if go_no_go is not None and "no_go_days" in policy:
         stats = policy["no_go_days"]
-        rows.append([
-            _e(RISK_FIGURES["no_go_days"]), "working days",
-            *(_span(f"policy.no_go_days.{k}", stats[k], format_count(stats[k]), index)
-              for k in ("p50", "p90", "mean")),
-        ])
-    out = [f"<h3>{_e(sc.name)}</h3>",
-           _table(["risk", "unit", "P50", "P90", "mean"], rows,
-                  [False, False, True, True, True])]
-    values = {
-        f"{RISK_FIGURES[name]} ({_unit_word(_UNIT_OF.get(name, 'count'), units)})":
-            run.figure(name) * scale
-        for name in names if name in _UNIT_OF
-    }
+        rows.append(
+            [
+                _e(RISK_FIGURES["no_go_days"]),
+                "working days",
+                *(
+                    _span(
+                        f"policy.no_go_days.{k}",
+                        stats[k],
+                        format_count(stats[k]),
+                        index,
+                    )
+                    for k in ("p50", "p90", "mean")
+                ),
+            ]
+        )
+    out = [
+        f"<h3>{_e(sc.name)}</h3>",
+        _table(
+            ["risk", "unit", "P50", "P90", "mean"],
+            rows,
+            [False, False, True, True, True],
+        ),
+    ]
+    values = {}
+    for name in names:
+        if name in _UNIT_OF:
+            unit = _unit_word(_UNIT_OF[name], units)
+            values[f"{RISK_FIGURES[name]} ({unit})"] = run.figure(name) * scale
     if charts:
-        out.append(_img(risk_chart(values, sc.name), "Risk figures across replications"))
+        out.append(
+            _img(risk_chart(values, sc.name), "Risk figures across replications")
+        )
     return "".join(out)
 
 
-def _comparison_section(runs: Sequence[RunLike], comparison: dict, scale: float,
-                        units: str) -> str:
+def _comparison_section(
+    runs: Sequence[RunLike], comparison: dict, scale: float, units: str
+) -> str:
     first = comparison["first"]
-    out = [f"<p>Each scenario against <b>{_e(first)}</b>, replication by replication "
-           f"({comparison['replications']} pairs). "]
+    out = [
+        f"<p>Each scenario against <b>{_e(first)}</b>, replication by replication "
+        f"({comparison['replications']} pairs). "
+    ]
     if comparison["common_random_numbers"]:
-        out.append("All runs used seed "
-                   f"{comparison['seed']}, so replication k of each faced the same "
-                   "random numbers (common random numbers).")
+        out.append(
+            "All runs used seed "
+            f"{comparison['seed']}, so replication k of each faced the same "
+            "random numbers (common random numbers)."
+        )
     else:
-        out.append("The runs used different seeds: the pairs are independent, so "
-                   "the intervals are wider than with common random numbers.")
-    out.append(" Negative differences mean earlier or lower. Intervals are 95%: "
-               "Student-t for means, a seeded paired bootstrap for quantiles.</p>")
-    header = ["scenario", "figure", "P50 difference", "P90 difference",
-              "mean difference"]
+        out.append(
+            "The runs used different seeds: the pairs are independent, so "
+            "the intervals are wider than with common random numbers."
+        )
+    out.append(
+        " Negative differences mean earlier or lower. Intervals are 95%: "
+        "Student-t for means, a seeded paired bootstrap for quantiles.</p>"
+    )
+    header = [
+        "scenario",
+        "figure",
+        "P50 difference",
+        "P90 difference",
+        "mean difference",
+    ]
     rows = []
     for run in runs[1:]:
         entry = comparison["scenarios"][run.scenario.name]
-        for name in ["clearance_day", *[n for n in RISK_FIGURES if n in entry["figures"]
-                                        and n in _UNIT_OF]]:
-            cells = [_e(run.scenario.name),
-                     _e("clearance (days)" if name == "clearance_day"
-                        else RISK_FIGURES[name])]
+        for name in [
+            "clearance_day",
+            *[n for n in RISK_FIGURES if n in entry["figures"] and n in _UNIT_OF],
+        ]:
+            cells = [
+                _e(run.scenario.name),
+                _e(
+                    "clearance (days)"
+                    if name == "clearance_day"
+                    else RISK_FIGURES[name]
+                ),
+            ]
             factor = 1.0 if name == "clearance_day" else scale
             for stat in ("p50", "p90", "mean"):
                 item = entry["figures"][name][stat]
                 diff = item["diff"]
                 text = "undefined" if diff is None else f"{diff * factor:+,.0f}"
-                cells.append(_e(text) + '<br><span class="note">95% CI '
-                             + _e(_interval_text(item["ci95"], "count", factor))
-                             + "</span>")
+                cells.append(
+                    _e(text)
+                    + '<br><span class="note">95% CI '
+                    + _e(_interval_text(item["ci95"], "count", factor))
+                    + "</span>"
+                )
             rows.append(cells)
     out.append(_table(header, rows, [False, False, True, True, True]))
     order_rows = [
-        [_e(run.scenario.name),
-         *(f"{comparison['scenarios'][run.scenario.name][k]:.0%}"
-           for k in ("p_clears_before_first", "p_clears_same_day",
-                     "p_clears_after_first"))]
+        [
+            _e(run.scenario.name),
+            *(
+                f"{comparison['scenarios'][run.scenario.name][k]:.0%}"
+                for k in (
+                    "p_clears_before_first",
+                    "p_clears_same_day",
+                    "p_clears_after_first",
+                )
+            ),
+        ]
         for run in runs[1:]
     ]
-    out.append(_table(["scenario", f"clears before {first}", "same day",
-                       f"after {first}"], order_rows, [False, True, True, True]))
+    out.append(
+        _table(
+            ["scenario", f"clears before {first}", "same day", f"after {first}"],
+            order_rows,
+            [False, True, True, True],
+        )
+    )
     return "".join(out)
 
 
-def _provenance(runs: Sequence[RunLike], summaries: Sequence[dict],
-                command: str | None) -> str:
+def _provenance(
+    runs: Sequence[RunLike], summaries: Sequence[dict], command: str | None
+) -> str:
     rows = []
-    for i, (run, summary) in enumerate(zip(runs, summaries)):
-        rows.append([
-            _e(run.scenario.name),
-            _span("migsim_version", summary["migsim_version"],
-                  summary["migsim_version"], i),
-            "<code>" + _e(summary.get("command") or "not recorded") + "</code>",
-            _span("seed", summary["seed"], str(summary["seed"]), i),
-            _span("replications", summary["replications"],
-                  f"{summary['replications']:,}", i),
-            "<code>" + _span("scenario_sha256", summary["scenario_sha256"],
-                             summary["scenario_sha256"], i) + "</code>",
-            _e(str(getattr(run, "directory", "in memory"))),
-        ])
-    table = _table(["scenario", "migsim version", "command", "seed", "replications",
-                    "scenario sha256", "run directory"], rows)
-    made = (f"<p>Report made by migsim {_e(__version__)}"
-            + (f" with <code>{_e(command)}</code>" if command else "") + ".</p>")
+    for i, (run, summary) in enumerate(zip(runs, summaries, strict=True)):
+        rows.append(
+            [
+                _e(run.scenario.name),
+                _span(
+                    "migsim_version",
+                    summary["migsim_version"],
+                    summary["migsim_version"],
+                    i,
+                ),
+                "<code>" + _e(summary.get("command") or "not recorded") + "</code>",
+                _span("seed", summary["seed"], str(summary["seed"]), i),
+                _span(
+                    "replications",
+                    summary["replications"],
+                    f"{summary['replications']:,}",
+                    i,
+                ),
+                "<code>"
+                + _span(
+                    "scenario_sha256",
+                    summary["scenario_sha256"],
+                    summary["scenario_sha256"],
+                    i,
+                )
+                + "</code>",
+                _e(str(getattr(run, "directory", "in memory"))),
+            ]
+        )
+    table = _table(
+        [
+            "scenario",
+            "migsim version",
+            "command",
+            "seed",
+            "replications",
+            "scenario sha256",
+            "run directory",
+        ],
+        rows,
+    )
+    made = (
+        f"<p>Report made by migsim {_e(__version__)}"
+        + (f" with <code>{_e(command)}</code>" if command else "")
+        + ".</p>"
+    )
     return table + made
 
 
@@ -652,27 +891,32 @@ def render_report(
         body.append(f"<h3>{_e(sc.name)}</h3>")
         if sc.description:
             body.append(f"<p>{_e(' '.join(sc.description.split()))}</p>")
-        body.append(_table(["field", "value", "source"],
-                           [[_e(k), _e(v), _e(s)] for k, v, s in
-                            _assumption_rows(sc)]))
+        body.append(
+            _table(
+                ["field", "value", "source"],
+                [[_e(k), _e(v), _e(s)] for k, v, s in _assumption_rows(sc)],
+            )
+        )
     body.append("<h2>3. Forecasts</h2>")
-    for i, (run, summary) in enumerate(zip(runs, summaries)):
+    for i, (run, summary) in enumerate(zip(runs, summaries, strict=True)):
         body.append(_forecast_section(run, summary, i, scales[i], units))
         if charts:
             body.append(_charts(run, summary, scales[i], units))
     body.append("<h2>4. Risks</h2>")
-    for i, (run, summary) in enumerate(zip(runs, summaries)):
+    for i, (run, summary) in enumerate(zip(runs, summaries, strict=True)):
         body.append(_risk_section(run, summary, i, scales[i], units, charts))
     body.append("<h2>5. Comparison</h2>")
     if comparison is not None:
         body.append(_comparison_section(runs, comparison, scales[0], units))
     else:
-        body.append('<p class="note">One scenario: nothing to compare. Give several '
-                    "runs or scenario files to compare them.</p>")
+        body.append(
+            '<p class="note">One scenario: nothing to compare. Give several '
+            "runs or scenario files to compare them.</p>"
+        )
     body.append("<h2>6. Provenance</h2>")
     body.append(_provenance(runs, summaries, command))
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>"
         + "\n".join(body)
         + "</body></html>\n"

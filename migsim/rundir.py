@@ -53,13 +53,17 @@ class SavedRun:
     def __init__(self, directory: str | Path):
         self.directory = Path(directory)
         if not is_run_directory(self.directory):
-            raise MigsimError(f"{self.directory}: not a run directory (no summary.json)")
+            raise MigsimError(
+                f"{self.directory}: not a run directory (no summary.json)"
+            )
         try:
             self.summary: dict[str, Any] = json.loads(
                 (self.directory / "summary.json").read_text(encoding="utf-8")
             )
         except (OSError, ValueError) as exc:
-            raise MigsimError(f"{self.directory}/summary.json: unreadable: {exc}") from None
+            raise MigsimError(
+                f"{self.directory}/summary.json: unreadable: {exc}"
+            ) from None
         self.scenario: Scenario = load_scenario(self.directory / "scenario.yaml")
         if self.scenario.sha256 != self.summary.get("scenario_sha256"):
             raise MigsimError(
@@ -82,7 +86,9 @@ class SavedRun:
 
     @cached_property
     def dates(self) -> pd.DatetimeIndex:
-        return pd.date_range(self.scenario.start_date, periods=self.scenario.horizon_days)
+        return pd.date_range(
+            self.scenario.start_date, periods=self.scenario.horizon_days
+        )
 
     @property
     def has_daily(self) -> bool:
@@ -91,7 +97,9 @@ class SavedRun:
 
     @cached_property
     def _replications(self) -> pd.DataFrame:
-        return pd.read_csv(self.directory / "replications.csv").sort_values("replication")
+        return pd.read_csv(self.directory / "replications.csv").sort_values(
+            "replication"
+        )
 
     @cached_property
     def _cohort_replications(self) -> pd.DataFrame:
@@ -109,8 +117,10 @@ class SavedRun:
 
     # ------------------------------------------------------------------ figures
     def clearance_days(self, cohort: str | None = None) -> np.ndarray:
-        """Clearance day per replication (+inf when not cleared), overall or of a cohort."""
-        days = self._frame(cohort)["clearance_day"].to_numpy(dtype=float, na_value=np.nan)
+        """Clearance day per replication (+inf: not cleared), overall or of a cohort."""
+        days = self._frame(cohort)["clearance_day"].to_numpy(
+            dtype=float, na_value=np.nan
+        )
         return np.where(np.isnan(days), math.inf, days)
 
     def figure(self, name: str, cohort: str | None = None) -> np.ndarray:
@@ -149,8 +159,13 @@ class SavedRun:
         if cohort is not None:
             frame = frame[frame["cohort"] == cohort]
         frame = frame.assign(value=frame[list(parts)].sum(axis=1))
-        table = frame.pivot_table(index="replication", columns="date", values="value",
-                                  aggfunc="sum", observed=True)
+        table = frame.pivot_table(
+            index="replication",
+            columns="date",
+            values="value",
+            aggfunc="sum",
+            observed=True,
+        )
         table = table.reindex(columns=self.dates)
         ordered = np.sort(table.to_numpy(), axis=0)
         n = len(ordered)

@@ -214,10 +214,17 @@ _TINY: dict[str, Any] = {
             "name": "active_a",
             "installations": 600,
             "mode": "active",
-            "outcomes": {"success": 0.85, "stall": 0.1, "rollback": 0.03,
-                         "fix_forward": 0.01, "dumb": 0.01},
-            "stall": {"resolves_after_days": {"dist": "uniform", "low": 2, "high": 10},
-                      "then_success": 0.7},
+            "outcomes": {
+                "success": 0.85,
+                "stall": 0.1,
+                "rollback": 0.03,
+                "fix_forward": 0.01,
+                "dumb": 0.01,
+            },
+            "stall": {
+                "resolves_after_days": {"dist": "uniform", "low": 2, "high": 10},
+                "then_success": 0.7,
+            },
             "rollback": {"retry_after_days": {"dist": "uniform", "low": 3, "high": 8}},
             "fix_forward": {"restored_after_days": {"dist": "fixed", "days": 2}},
         },
@@ -225,10 +232,17 @@ _TINY: dict[str, Any] = {
             "name": "dormant_b",
             "installations": 900,
             "mode": "dormant",
-            "outcomes": {"success": 0.9, "stall": 0.06, "rollback": 0.03,
-                         "fix_forward": 0.005, "dumb": 0.005},
-            "stall": {"resolves_after_days": {"dist": "uniform", "low": 2, "high": 10},
-                      "then_success": 0.7},
+            "outcomes": {
+                "success": 0.9,
+                "stall": 0.06,
+                "rollback": 0.03,
+                "fix_forward": 0.005,
+                "dumb": 0.005,
+            },
+            "stall": {
+                "resolves_after_days": {"dist": "uniform", "low": 2, "high": 10},
+                "then_success": 0.7,
+            },
             "rollback": {"retry_after_days": {"dist": "uniform", "low": 3, "high": 8}},
             "fix_forward": {"restored_after_days": {"dist": "fixed", "days": 2}},
         },
@@ -260,8 +274,10 @@ def tiny_scenario() -> Scenario:
 @pytest.fixture
 def tiny_yaml(tmp_path):
     """Write scenario YAML files into tmp_path; returns a writer."""
-    def write(name: str = "tiny", overrides: dict[str, Any] | None = None,
-              **changes: Any):
+
+    def write(
+        name: str = "tiny", overrides: dict[str, Any] | None = None, **changes: Any
+    ):
         sc = tiny(overrides, name=name, **changes)
         path = tmp_path / f"{name}.yaml"
         path.write_text(yaml.safe_dump(sc.to_dict(), sort_keys=False))

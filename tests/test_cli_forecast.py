@@ -11,22 +11,54 @@ from migsim.cli import main
 
 def test_run_json_has_p_clear_by_and_intervals(tiny_yaml, tmp_path):
     path = tiny_yaml()
-    result = CliRunner().invoke(main, ["run", str(path), "-n", "6", "--seed", "1",
-                                       "--by", "2020-01-06", "--by", "2020-05-01",
-                                       "--format", "json", "-o", str(tmp_path / "out")])
+    result = CliRunner().invoke(
+        main,
+        [
+            "run",
+            str(path),
+            "-n",
+            "6",
+            "--seed",
+            "1",
+            "--by",
+            "2020-01-06",
+            "--by",
+            "2020-05-01",
+            "--format",
+            "json",
+            "-o",
+            str(tmp_path / "out"),
+        ],
+    )
     assert result.exit_code == 0, result.stderr
     summary = json.loads(result.stdout)  # stdout is pure JSON; the table is on stderr
     assert summary["p_clear_by"] == {"2020-01-06": 0.0, "2020-05-01": 1.0}
     assert "ci95" in summary and summary["command"].startswith("migsim run")
-    assert "Backlog cleared" in result.stderr and "P(cleared by 2020-05-01)" in result.stderr
+    assert (
+        "Backlog cleared" in result.stderr
+        and "P(cleared by 2020-05-01)" in result.stderr
+    )
     written = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert written["p_clear_by"] == summary["p_clear_by"]
     assert written["ci95"] == summary["ci95"]
 
 
 def test_run_precision_reports_the_count(tiny_yaml):
-    result = CliRunner().invoke(main, ["run", str(tiny_yaml()), "--precision", "3",
-                                       "-n", "4", "--seed", "2", "--format", "json"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "run",
+            str(tiny_yaml()),
+            "--precision",
+            "3",
+            "-n",
+            "4",
+            "--seed",
+            "2",
+            "--format",
+            "json",
+        ],
+    )
     assert result.exit_code == 0, result.stderr
     info = json.loads(result.stdout)["precision"]
     assert info["met"] and info["batch"] == 4
@@ -35,8 +67,9 @@ def test_run_precision_reports_the_count(tiny_yaml):
 
 
 def test_run_by_after_horizon_is_bad_input(tiny_yaml):
-    result = CliRunner().invoke(main, ["run", str(tiny_yaml()), "-n", "2",
-                                       "--by", "2030-01-01"])
+    result = CliRunner().invoke(
+        main, ["run", str(tiny_yaml()), "-n", "2", "--by", "2030-01-01"]
+    )
     assert result.exit_code == 2
     assert "after the horizon end" in result.output
     assert "Traceback" not in result.output
@@ -46,19 +79,38 @@ def test_compare_json_and_outdir(tiny_yaml, tmp_path):
     base = tiny_yaml("base")
     faster = tiny_yaml("faster", {"capacity.daily_cap": 150})
     out = tmp_path / "cmp"
-    result = CliRunner().invoke(main, ["compare", str(base), str(faster), "-n", "5",
-                                       "--seed", "2", "--format", "json", "-o", str(out)])
+    result = CliRunner().invoke(
+        main,
+        [
+            "compare",
+            str(base),
+            str(faster),
+            "-n",
+            "5",
+            "--seed",
+            "2",
+            "--format",
+            "json",
+            "-o",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.stderr
     comparison = json.loads(result.stdout)
     entry = comparison["scenarios"]["faster"]
     assert entry["figures"]["clearance_day"]["p50"]["diff"] < 0
     low, high = entry["figures"]["clearance_day"]["mean"]["ci95"]
     assert low <= entry["figures"]["clearance_day"]["mean"]["diff"] <= high
-    assert {"p_clears_before_first", "p_clears_same_day",
-            "p_clears_after_first"} <= set(entry)
+    assert {
+        "p_clears_before_first",
+        "p_clears_same_day",
+        "p_clears_after_first",
+    } <= set(entry)
     assert "Compared with base" in result.stderr
-    assert json.loads((out / "comparison.json").read_text())["scenarios"] == \
-        comparison["scenarios"]
+    assert (
+        json.loads((out / "comparison.json").read_text())["scenarios"]
+        == comparison["scenarios"]
+    )
     assert (out / "base" / "summary.json").is_file()
     assert (out / "faster" / "summary.json").is_file()
 
@@ -70,6 +122,7 @@ def test_compare_same_names_is_bad_input(tiny_yaml, tmp_path):
 
 
 def test_report_of_missing_input_is_bad_input(tmp_path):
-    result = CliRunner().invoke(main, ["report", str(tmp_path / "nope.yaml"), "-o",
-                                       str(tmp_path / "r.html")])
+    result = CliRunner().invoke(
+        main, ["report", str(tmp_path / "nope.yaml"), "-o", str(tmp_path / "r.html")]
+    )
     assert result.exit_code == 2 and "no such file" in result.output

@@ -1,4 +1,4 @@
-"""Comparison: paired differences, their intervals, and what common random numbers buy."""
+"""Comparison: paired differences, their intervals, what common random numbers buy."""
 
 from __future__ import annotations
 
@@ -46,15 +46,21 @@ def test_paired_difference_by_hand():
     diff, (low, high) = paired_difference(first, other, "p50", indices)
     assert diff == 15.0 - 12.0 and low <= diff <= high
     # a mean with a non-cleared replication is undefined
-    assert paired_difference(np.array([1.0, INF]), np.array([1.0, 2.0]), "mean",
-                             _bootstrap_indices(2, 0, 10)) == (None, None)
+    assert paired_difference(
+        np.array([1.0, INF]), np.array([1.0, 2.0]), "mean", _bootstrap_indices(2, 0, 10)
+    ) == (None, None)
 
 
 def _shifted(days: int, name: str = "later"):
     """The tiny scenario with every cohort eligible ``days`` later (a whole week)."""
     when = f"2020-01-{6 + days:02d}"
-    return tiny({"cohorts.active_a.eligible_from": when,
-                 "cohorts.dormant_b.eligible_from": when}, name=name)
+    return tiny(
+        {
+            "cohorts.active_a.eligible_from": when,
+            "cohorts.dormant_b.eligible_from": when,
+        },
+        name=name,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +92,11 @@ def test_json_shape_is_pinned(shifted_pair):
             assert set(stats) == set(STATISTICS)
             for item in stats.values():
                 assert set(item) == {"value", "diff", "ci95"}
-        for key in ("p_clears_before_first", "p_clears_same_day", "p_clears_after_first"):
+        for key in (
+            "p_clears_before_first",
+            "p_clears_same_day",
+            "p_clears_after_first",
+        ):
             assert 0.0 <= entry[key] <= 1.0
     base = comparison["scenarios"]["tiny"]
     assert base["p_clears_same_day"] == 1.0
@@ -94,15 +104,17 @@ def test_json_shape_is_pinned(shifted_pair):
 
 
 def test_common_random_numbers_narrow_the_interval(shifted_pair):
-    """Same seed: the paired CI of the change is far narrower than with independent seeds."""
+    """Same seed: the paired CI of a change is narrower than with independent seeds."""
     _, crn = shifted_pair
-    _, independent = compare([tiny(), _shifted(14)], replications=8, seed=4,
-                             common_random_numbers=False)
+    _, independent = compare(
+        [tiny(), _shifted(14)], replications=8, seed=4, common_random_numbers=False
+    )
     assert not independent["common_random_numbers"]
 
     def width(comparison, stat):
         low, high = comparison["scenarios"]["later"]["figures"]["clearance_day"][stat][
-            "ci95"]
+            "ci95"
+        ]
         return high - low
 
     for stat in ("mean", "p50"):

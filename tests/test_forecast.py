@@ -137,7 +137,9 @@ def test_annotate_adds_sections_to_the_summary(tiny_run):
     days = tiny_run.clearance_days()
     middle = sc.date_of(int(np.median(days)))
     extra = p_clear_by_sections(tiny_run, [middle])
-    assert extra["p_clear_by"][middle.isoformat()] == float((days <= sc.day_of(middle)).mean())
+    assert extra["p_clear_by"][middle.isoformat()] == float(
+        (days <= sc.day_of(middle)).mean()
+    )
     ci = summary["ci95"]
     assert ci == ci95_section(tiny_run)
     # the interval of every quantile date brackets the reported date

@@ -7,17 +7,25 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / \
-    "opsg_backlog_projection.ipynb"
+NOTEBOOK = (
+    Path(__file__).resolve().parent.parent
+    / "notebooks"
+    / "opsg_backlog_projection.ipynb"
+)
 
 
 def test_notebook_runs_clean(monkeypatch):
     monkeypatch.setenv("MIGSIM_NOTEBOOK_REPLICATIONS", "4")
     notebook = nbformat.read(NOTEBOOK, as_version=4)
-    NotebookClient(notebook, timeout=300, kernel_name="python3",
-                   resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
-    outputs = [o for cell in notebook.cells if cell.cell_type == "code"
-               for o in cell.outputs]
+    NotebookClient(
+        notebook,
+        timeout=300,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(NOTEBOOK.parent)}},
+    ).execute()
+    outputs = [
+        o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs
+    ]
     assert not [o for o in outputs if o.output_type == "error"]
     assert not [o for o in outputs if o.get("name") == "stderr"]
     text = "".join(o.get("text", "") for o in outputs)

@@ -1,4 +1,4 @@
-"""Precision loop: batches continue the numbering and stop at the first batch on target."""
+"""Precision loop: batches continue the numbering, stop at the first batch on target."""
 
 from __future__ import annotations
 
@@ -69,8 +69,11 @@ def test_stops_at_the_first_batch_with_a_scripted_sequence(monkeypatch):
     monkeypatch.setattr(precision_module, "check", scripted)
     results = run_to_precision(tiny(), 1.0, batch=2, seed=0, max_replications=20)
     assert results.n_replications == 6
-    assert [b["met"] for b in results.summary["precision"]["batches"]] == [False, False,
-                                                                           True]
+    assert [b["met"] for b in results.summary["precision"]["batches"]] == [
+        False,
+        False,
+        True,
+    ]
 
 
 def test_stops_at_the_maximum_and_says_the_target_was_not_met():
@@ -82,8 +85,9 @@ def test_stops_at_the_maximum_and_says_the_target_was_not_met():
 
 def test_targets_the_cleared_share_when_some_do_not_clear():
     short = tiny(horizon_days=30)  # too short for most replications to clear
-    results = run_to_precision(short, 1.0, batch=5, seed=0, max_replications=10,
-                               share=0.5)
+    results = run_to_precision(
+        short, 1.0, batch=5, seed=0, max_replications=10, share=0.5
+    )
     info = results.summary["precision"]
     assert info["target"] == "cleared_share"
     assert not np.isfinite(results.clearance_days()).all()

@@ -7,7 +7,6 @@ import json
 import re
 import shutil
 import subprocess
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -38,8 +37,21 @@ def run_dirs(tmp_path_factory):
         path = root / f"{sc.name}.yaml"
         path.write_text(yaml.safe_dump(sc.to_dict(), sort_keys=False))
         out = root / sc.name
-        result = runner.invoke(main, ["run", str(path), "-n", "10", "--seed", "3",
-                                      "-o", str(out), "--by", "2020-02-14"])
+        result = runner.invoke(
+            main,
+            [
+                "run",
+                str(path),
+                "-n",
+                "10",
+                "--seed",
+                "3",
+                "-o",
+                str(out),
+                "--by",
+                "2020-02-14",
+            ],
+        )
         assert result.exit_code == 0, result.output
         dirs.append(out)
     return dirs
@@ -93,18 +105,33 @@ def test_report_numbers_equal_summary_json(report_html, run_dirs):
     checked = _check_numbers(page, run_dirs)
     keys = {k for k, *_ in SPAN.findall(page)}
     # the headline dates, per-cohort dates, risks, P(clear by) and provenance
-    for key in ("clearance_date.p50", "clearance_date.p90", "clearance_date.p95",
-                "cohorts.active_a.clearance_date.p80", "figures.dumb.p90",
-                "figures.peak_failure_backlog.mean", "p_clear_by.2020-02-14",
-                "seed", "replications", "scenario_sha256", "migsim_version"):
+    for key in (
+        "clearance_date.p50",
+        "clearance_date.p90",
+        "clearance_date.p95",
+        "cohorts.active_a.clearance_date.p80",
+        "figures.dumb.p90",
+        "figures.peak_failure_backlog.mean",
+        "p_clear_by.2020-02-14",
+        "seed",
+        "replications",
+        "scenario_sha256",
+        "migsim_version",
+    ):
         assert key in keys
     assert checked > 60
 
 
 def test_report_sections_and_self_contained(report_html):
     page = report_html.read_text()
-    for heading in ("1. The question and the answer", "2. Assumptions", "3. Forecasts",
-                    "4. Risks", "5. Comparison", "6. Provenance"):
+    for heading in (
+        "1. The question and the answer",
+        "2. Assumptions",
+        "3. Forecasts",
+        "4. Risks",
+        "5. Comparison",
+        "6. Provenance",
+    ):
         assert heading in page
     answer = re.search(r'id="answer">(.*?)</p>', page, re.S).group(1)
     assert "clears by" in answer and "faster at 150/day brings P50 to" in answer
@@ -121,16 +148,21 @@ def test_assumptions_table_lists_every_field_with_its_source():
     assert rows["capacity.daily_cap"] == ("100", "assumption: a round number for tests")
     # a source given for a section covers its fields
     assert rows["cohorts.active_a.outcomes.stall"][1] == "seed paper (test reading)"
-    assert rows["cohorts.dormant_b.outcomes.success"][1] == "assumption (no source given)"
-    assert rows["cohorts.active_a.stall.resolves_after_days"][0] == \
-        "uniform (low 2, high 10) days"
+    assert (
+        rows["cohorts.dormant_b.outcomes.success"][1] == "assumption (no source given)"
+    )
+    assert (
+        rows["cohorts.active_a.stall.resolves_after_days"][0]
+        == "uniform (low 2, high 10) days"
+    )
     assert "name" not in rows and "sources" not in rows
 
 
 def test_report_in_meters_scales_counts_not_dates(run_dirs, tmp_path):
     out = tmp_path / "m.html"
-    result = CliRunner().invoke(main, ["report", str(run_dirs[0]), "-o", str(out),
-                                       "--units", "meters"])
+    result = CliRunner().invoke(
+        main, ["report", str(run_dirs[0]), "-o", str(out), "--units", "meters"]
+    )
     assert result.exit_code == 0, result.output
     page = out.read_text()
     assert _check_numbers(page, run_dirs[:1], scale=1.6) > 30
@@ -144,8 +176,19 @@ def test_meters_without_meters_per_installation_is_bad_input(tmp_path):
     data["meters_per_installation"] = None
     path = tmp_path / "no_meters.yaml"
     path.write_text(yaml.safe_dump(data))
-    result = CliRunner().invoke(main, ["report", str(path), "-n", "2", "-o",
-                                       str(tmp_path / "r.html"), "--units", "meters"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "report",
+            str(path),
+            "-n",
+            "2",
+            "-o",
+            str(tmp_path / "r.html"),
+            "--units",
+            "meters",
+        ],
+    )
     assert result.exit_code == 2
     assert "meters_per_installation" in result.output
     assert not (tmp_path / "r_runs").exists()  # checked before running anything
@@ -166,23 +209,32 @@ def test_report_from_scenario_files_runs_them_beside_it(tiny_yaml, tmp_path):
 
 def test_render_from_results_equals_render_from_directory(run_dirs):
     saved = load_run(run_dirs[0])
-    results = annotate(migsim.run(saved.scenario, 10, seed=3), [pd.Timestamp("2020-02-14").date()])
+    results = annotate(
+        migsim.run(saved.scenario, 10, seed=3), [pd.Timestamp("2020-02-14").date()]
+    )
     results.annotate("command", saved.summary["command"])
     assert SPAN.findall(render_report([results], charts=False)) == SPAN.findall(
-        render_report([saved], charts=False))
+        render_report([saved], charts=False)
+    )
 
 
 def test_saved_run_answers_like_results(run_dirs):
     saved = load_run(run_dirs[0])
     results = migsim.run(saved.scenario, 10, seed=3)
     for cohort in (None, *saved.cohort_names):
-        assert np.array_equal(saved.clearance_days(cohort), results.clearance_days(cohort))
+        assert np.array_equal(
+            saved.clearance_days(cohort), results.clearance_days(cohort)
+        )
         for name in ("dumb", "peak_failure_backlog", "clearance_day"):
-            assert np.array_equal(saved.figure(name, cohort), results.figure(name, cohort))
+            assert np.array_equal(
+                saved.figure(name, cohort), results.figure(name, cohort)
+            )
         for series in ("remaining", "cumulative_migrated", "attempts"):
-            pd.testing.assert_frame_equal(saved.bands(series, cohort),
-                                          results.bands(series, cohort),
-                                          check_dtype=False)
+            pd.testing.assert_frame_equal(
+                saved.bands(series, cohort),
+                results.bands(series, cohort),
+                check_dtype=False,
+            )
 
 
 # --------------------------------------------------------------------------- browser
@@ -197,16 +249,31 @@ def _browser() -> str | None:
 def test_report_renders_in_headless_chromium(report_html, tmp_path):
     browser = _browser()
     if browser is None:
-        pytest.skip("no Chromium binary on PATH (.ci/run installs Debian's chromium; "
-                    "this machine could not)")
-    flags = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-             "--no-first-run", "--disable-background-networking",
-             "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1200,2000"]
+        pytest.skip(
+            "no Chromium binary on PATH (.ci/run installs Debian's chromium; "
+            "this machine could not)"
+        )
+    flags = [
+        browser,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--window-size=1200,2000",
+    ]
     url = report_html.resolve().as_uri()
     shot = tmp_path / "shot.png"
-    subprocess.run([*flags, f"--screenshot={shot}", url], check=True, timeout=120,
-                   capture_output=True)
+    subprocess.run(
+        [*flags, f"--screenshot={shot}", url],
+        check=True,
+        timeout=120,
+        capture_output=True,
+    )
     import matplotlib.image
 
     pixels = matplotlib.image.imread(shot)[..., :3]
@@ -214,8 +281,13 @@ def test_report_renders_in_headless_chromium(report_html, tmp_path):
     grey = pixels.mean(axis=2)
     assert (grey < 0.5).mean() > 0.005  # text and charts, not a blank page
     assert grey.std() > 0.05
-    dom = subprocess.run([*flags, "--dump-dom", url], check=True, timeout=120,
-                         capture_output=True, text=True).stdout
+    dom = subprocess.run(
+        [*flags, "--dump-dom", url],
+        check=True,
+        timeout=120,
+        capture_output=True,
+        text=True,
+    ).stdout
     answer = re.search(r'id="answer">(.*?)</p>', dom, re.S)
     assert answer and "the backlog of 1,500 installations" in answer.group(1)
     assert "clears by" in answer.group(1)
