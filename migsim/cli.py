@@ -361,6 +361,10 @@ def compare(scenarios, replications, seed, workers, sets, outdir, overwrite, fmt
     if outdir:
         target = Path(outdir)
         if target.exists() and overwrite:
+            if any(target.iterdir()) and not (target / "comparison.json").exists():
+                raise InputError(
+                    f"{outdir}: not the output of migsim compare; not replacing it"
+                )
             shutil.rmtree(target)
         target.mkdir(parents=True)
         for results in runs:

@@ -28,6 +28,7 @@ from datetime import date
 from typing import Any, Protocol
 
 import numpy as np
+import pandas as pd
 from scipy import stats as _stats
 
 from migsim.errors import MigsimError
@@ -69,6 +70,16 @@ class RunLike(Protocol):
     def figure(self, name: str, cohort: str | None = None) -> np.ndarray: ...
 
     def clearance_days(self, cohort: str | None = None) -> np.ndarray: ...
+
+    def bands(
+        self, name: str, cohort: str | None = None, quantiles: Sequence[float] = ...
+    ) -> pd.DataFrame: ...
+
+    @property
+    def dates(self) -> pd.DatetimeIndex: ...
+
+    @property
+    def summary(self) -> dict[str, Any]: ...
 
 
 # --------------------------------------------------------------------------- intervals

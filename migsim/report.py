@@ -166,7 +166,7 @@ def _img(fig, alt: str) -> str:
 # --------------------------------------------------------------------------- parts
 def _summary(run: RunLike, by: Sequence[date]) -> dict[str, Any]:
     """The run's summary, with the forecast sections computed if it lacks them."""
-    summary = dict(run.summary)  # type: ignore[attr-defined]
+    summary = dict(run.summary)
     if "ci95" not in summary:
         summary["ci95"] = ci95_section(run)
     if by:
@@ -518,7 +518,7 @@ def _plan(sc: Scenario, dates: pd.DatetimeIndex, scale: float) -> pd.DataFrame |
     )
     if not flat:
         return None
-    first_day = min(sc.day_of(d) for d in starts)
+    first_day = min(sc.day_of(d) for d in starts if isinstance(d, date))
     can_attempt = working_days(sc) & (np.arange(sc.horizon_days) >= first_day)
     planned = (
         np.minimum(np.cumsum(can_attempt) * sc.capacity.daily_cap, sc.installations)
@@ -554,7 +554,7 @@ def _charts(run: RunLike, summary: dict, scale: float, units: str) -> str:
     out.append(
         _img(
             backlog_fan_chart(
-                scaled(run.bands("remaining")),  # type: ignore[attr-defined]
+                scaled(run.bands("remaining")),
                 f"{sc.name}, all cohorts",
                 unit,
                 until,
@@ -566,7 +566,7 @@ def _charts(run: RunLike, summary: dict, scale: float, units: str) -> str:
         out.append(
             _img(
                 backlog_fan_chart(
-                    scaled(run.bands("remaining", cohort)),  # type: ignore[attr-defined]
+                    scaled(run.bands("remaining", cohort)),
                     f"{sc.name}, {cohort}",
                     unit,
                     until,
@@ -575,7 +575,7 @@ def _charts(run: RunLike, summary: dict, scale: float, units: str) -> str:
             )
         )
     total = sc.installations * scale
-    plan = _plan(sc, run.dates, scale)  # type: ignore[attr-defined]
+    plan = _plan(sc, run.dates, scale)
     out.append(
         _img(
             cumulative_migrated_chart(
@@ -585,7 +585,7 @@ def _charts(run: RunLike, summary: dict, scale: float, units: str) -> str:
                 plan,
                 unit,
                 until,
-            ),  # type: ignore[attr-defined]
+            ),
             "Cumulative migrated against the target",
         )
     )
@@ -597,7 +597,7 @@ def _charts(run: RunLike, summary: dict, scale: float, units: str) -> str:
                 sc.name,
                 unit,
                 until,
-            ),  # type: ignore[attr-defined]
+            ),
             "Daily attempts and successes",
         )
     )
