@@ -126,3 +126,16 @@ def test_report_of_missing_input_is_bad_input(tmp_path):
         main, ["report", str(tmp_path / "nope.yaml"), "-o", str(tmp_path / "r.html")]
     )
     assert result.exit_code == 2 and "no such file" in result.output
+
+
+def test_compare_overwrite_replaces_only_a_compare_output(tiny_yaml, tmp_path):
+    base, other = tiny_yaml("base"), tiny_yaml("other", {"capacity.daily_cap": 150})
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "notes.txt").write_text("keep me")
+    args = ["compare", str(base), str(other), "-n", "2", "-o", str(precious)]
+    refused = CliRunner().invoke(main, args)
+    assert refused.exit_code == 2 and "exists" in refused.output
+    refused = CliRunner().invoke(main, [*args, "--overwrite"])
+    assert refused.exit_code == 2 and "not the output of migsim compare" in refused.output
+    assert (precious / "notes.txt").read_text() == "keep me"
