@@ -539,6 +539,7 @@ class Results:
         self.seed = seed
         self.timing = dict(timing or {})
         self._active = np.array([c.mode == "active" for c in scenario.cohorts])
+        self._sections: dict[str, Any] = {}
         #: The Parquet file of daily rows (``daily.parquet`` or the spill file).
         self.daily_path = Path(daily_path) if daily_path is not None else None
         self._logs: list[RunLog] | None = None
@@ -618,6 +619,17 @@ class Results:
         day_columns = sorted(set().union(*(p._source.day_columns for p in parts)))
         return cls(first.scenario, first.seed, timing=timing, figures=figures,
                    daily_path=path, day_columns=day_columns, owned_dir=owned)
+
+    def annotate(self, key: str, value: Any) -> None:
+        """Add a section to `summary` (and so to summary.json), e.g. ``ci95``.
+
+        Later layers (forecast, precision) use this; a key of the base summary
+        cannot be replaced.
+        """
+        if key in self._base_summary:
+            raise ValueError(f"summary already has {key!r}")
+        self._sections[key] = value
+        self.__dict__.pop("summary", None)
 
     # ------------------------------------------------------------------ basics
     @property
@@ -834,7 +846,14 @@ class Results:
 
     @cached_property
     def summary(self) -> dict[str, Any]:
-        """Statistics of every figure with provenance; what summary.json holds."""
+        """Statistics of every figure with provenance; what summary.json holds.
+
+        Sections added with `annotate` follow the base keys.
+        """
+        return {**self._base_summary, **self._sections}
+
+    @cached_property
+    def _base_summary(self) -> dict[str, Any]:
         days = self.clearance_days()
         cohorts = {}
         for cohort in self.cohort_names:

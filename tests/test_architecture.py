@@ -22,7 +22,11 @@ FLOW = [
     "plots",
     "results",
     "runner",
-    "sweep",
+    "sweep",  # grid and Latin hypercube sweeps into a resumable store
+    "forecast",  # intervals and P(clear by date) from a finished run
+    "precision",  # batches of replications until the forecast is precise enough
+    "compare",  # common-random-number comparisons of scenarios
+    "rundir",  # a finished run read back from its directory
     "report",
     "cli",
 ]
