@@ -41,6 +41,7 @@ from migsim import __version__
 from migsim.engine import FLOWS, STATES, RunLog, run_replication
 from migsim.errors import MigsimError
 from migsim.plots import backlog_fan_chart, plt
+from migsim.policy import DAY_COLUMNS
 from migsim.scenario import Scenario
 
 __all__ = [
@@ -52,6 +53,7 @@ __all__ = [
     "Results",
     "daily_frame",
     "daily_table",
+    "file_bands",
     "quantile",
     "statistics",
 ]
@@ -779,14 +781,6 @@ class Results:
             frames.append(frame)
         return pd.concat(frames, ignore_index=True)
 
-    @staticmethod
-    def _series_columns(name: str) -> tuple[str, ...]:
-        if name == "remaining":
-            return _IN_FLIGHT
-        if name == "cumulative_migrated":
-            return ("migrated", "impaired")
-        return (name,)
-
     def series(self, name: str) -> np.ndarray:
         """A daily series of every replication: array (replications, days, cohorts).
 
@@ -794,7 +788,7 @@ class Results:
         resolved: pending, queued, stalled, rolled back or impaired), or
         ``"cumulative_migrated"`` (migrated + impaired). Loads the whole series.
         """
-        return sum(self.stacked(column) for column in self._series_columns(name))
+        return sum(self.stacked(column) for column in _series_columns(name))
 
     def bands(
         self,
@@ -810,16 +804,8 @@ class Results:
         daily rows.
         """
         index = None if cohort is None else self.cohort_names.index(cohort)
-        ordered = self._source.matrix(self._series_columns(name), index)
-        ordered.sort(axis=0)  # in place: the matrix is ours
-        n = len(ordered)
-        widen = np.int64 if ordered.dtype.kind == "i" else ordered.dtype
-        columns = {
-            f"p{round(q * 100)}": ordered[max(0, math.ceil(q * n - 1e-12) - 1)]
-            .astype(widen)
-            for q in quantiles
-        }
-        return pd.DataFrame({"date": self.dates, **columns})
+        matrix = self._source.matrix(_series_columns(name), index)
+        return _bands(matrix, self.dates, quantiles)
 
     def backlog_bands(self, cohort: str | None = None) -> pd.DataFrame:
         """Remaining installations per date: P10, P50 and P90 across replications."""
@@ -928,6 +914,51 @@ class Results:
             shutil.rmtree(staging, ignore_errors=True)
             raise
         return target
+
+
+def _series_columns(name: str) -> tuple[str, ...]:
+    """The daily columns a series sums: ``remaining``, ``cumulative_migrated``."""
+    if name == "remaining":
+        return _IN_FLIGHT
+    if name == "cumulative_migrated":
+        return ("migrated", "impaired")
+    return (name,)
+
+
+def _bands(
+    matrix: np.ndarray, dates: pd.DatetimeIndex, quantiles: Sequence[float]
+) -> pd.DataFrame:
+    """Type-1 quantiles per date of a ``(replications, days)`` matrix (sorted in
+    place: the caller hands it over)."""
+    matrix.sort(axis=0)
+    n = len(matrix)
+    widen = np.int64 if matrix.dtype.kind == "i" else matrix.dtype
+    columns = {
+        f"p{round(q * 100)}": matrix[max(0, math.ceil(q * n - 1e-12) - 1)].astype(widen)
+        for q in quantiles
+    }
+    return pd.DataFrame({"date": dates, **columns})
+
+
+def file_bands(
+    path: str | Path,
+    scenario: Scenario,
+    replications: int,
+    name: str,
+    cohort: str | None = None,
+    quantiles: Sequence[float] = (0.1, 0.5, 0.9),
+) -> pd.DataFrame:
+    """`Results.bands` of a ``daily.parquet`` on disk, read chunk by chunk.
+
+    Only the ``(replications, days)`` matrix of the series is held. The policy's
+    day columns (one value per date) are counted once, not once per cohort.
+    """
+    names = [c.name for c in scenario.cohorts]
+    index = None if cohort is None else names.index(cohort)
+    source = _FileSource(Path(path), scenario.horizon_days, len(names), replications,
+                         DAY_COLUMNS)
+    dates = pd.date_range(scenario.start_date, periods=scenario.horizon_days)
+    return _bands(source.matrix(_series_columns(name), index), dates, quantiles)
 
 
 def _link_or_copy(source: Path, target: Path) -> None:

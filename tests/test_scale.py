@@ -241,3 +241,14 @@ def test_combined_streamed_runs_equal_one_run(tiny):
         Results.combine([parts[0], parts[0]])
     with pytest.raises(ValueError, match="one scenario and seed"):
         Results.combine([parts[0], migsim.run(tiny, replications=1, seed=8)])
+
+
+def test_saved_run_bands_equal_results_bands(tiny, tmp_path):
+    from migsim.rundir import load_run
+
+    results = migsim.run(tiny, replications=5, seed=3, batch_size=2)
+    saved = load_run(results.write(tmp_path / "run"))
+    for series in ("remaining", "cumulative_migrated", "daily_cap"):
+        for cohort in (None, "beta"):
+            pd.testing.assert_frame_equal(saved.bands(series, cohort),
+                                          results.bands(series, cohort))
