@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from migsim import __version__
+from migsim.engine import FLOWS, STATES
 from migsim.errors import MigsimError
 from migsim.results import Results
 from migsim.runner import run as run_scenario
@@ -76,6 +77,39 @@ def _fmt_int(value: Any) -> str:
     return "-" if value is None else f"{value:,.0f}"
 
 
+#: Summary rows of the operations figures: (row it follows, label, figure, column
+#: that shows its section is used; None: any operations section).
+_OPERATIONS_ROWS = (
+    ("active_dumb", "    of which prepayment (grave)", "active_prepayment_dumb",
+     "prepayment_dumb"),
+    ("abandoned", "  of which excluded (never remote)", "excluded", "excluded"),
+    ("active_interrupted_installation_days", "active dumb installation-days",
+     "active_dumb_installation_days", None),
+    ("active_dumb_installation_days", "largest daily active interrupted",
+     "max_daily_active_interrupted", None),
+    ("peak_failure_backlog", "active hit by latent defects", "active_hit_by_defects",
+     "defect_hits"),
+    ("active_hit_by_defects", "dormant hit by latent defects", "dormant_hit_by_defects",
+     "defect_hits"),
+    ("peak_failure_backlog", "peak ELS case backlog", "peak_els_backlog",
+     "els_cases_open"),
+    ("peak_els_backlog", "CoS loss alerts not sent", "cos_alerts_lost",
+     "cos_alerts_lost"),
+    ("peak_els_backlog", "PPMID join failures", "ppmid_join_failures",
+     "ppmid_join_failures"),
+)
+
+
+def _operations_columns(results: Results) -> set[str]:
+    """Operations columns the run produced (empty for a foundation scenario)."""
+    if not results.logs:
+        return set()
+    log = results.logs[0]
+    return {name for name in log.cohort_columns if name not in STATES + FLOWS} | set(
+        log.day_columns
+    )
+
+
 def summary_text(results: Results) -> str:
     """The planner's summary: clearance dates with spread, then risk totals."""
     summary = results.summary
@@ -100,13 +134,21 @@ def summary_text(results: Results) -> str:
         lines.append("  (a date 'after' the horizon end means some replications did not "
                      "clear; their mean clearance day is undefined)")
     lines += ["", f"{'Risks (totals per replication)':<36}{'P50':>14}{'P90':>14}{'mean':>14}"]
-    for label, name in (
+    rows = [
         ("devices left dumb", "dumb"),
         ("  of which active", "active_dumb"),
         ("installations abandoned", "abandoned"),
         ("active interrupted installation-days", "active_interrupted_installation_days"),
         ("peak failure backlog", "peak_failure_backlog"),
-    ):
+    ]
+    used = _operations_columns(results)
+    for after, label, name, column in _OPERATIONS_ROWS:
+        if column in used or (column is None and used):
+            at = next(i for i, row in enumerate(rows) if row[1] == after) + 1
+            while at < len(rows) and rows[at][0].startswith("  "):
+                at += 1  # keep "of which" rows under their total
+            rows.insert(at, (label, name))
+    for label, name in rows:
         stats = summary["figures"][name]
         lines.append(f"  {label:<34}{_fmt_int(stats['p50']):>14}{_fmt_int(stats['p90']):>14}"
                      f"{_fmt_int(stats['mean']):>14}")

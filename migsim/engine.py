@@ -9,11 +9,18 @@ ledgers keyed by due day. Cost grows with days x cohorts x distinct delays.
 
 The day (a SimPy process ticking once per calendar day) runs in this order:
 
+0. ELS / MCC work open cases (only with an ``els`` section; see `operations`);
 1. stall resolutions due today (completion or failure -> rollback/abandon);
-2. retries rejoining the queue, restorations, cohorts becoming eligible;
+2. retries rejoining the queue, restorations, remote dumb recoveries, cohorts
+   becoming eligible;
 3. on a working day that is not a closure: the day's capacity is shared between
    cohorts and each cohort's batch is attempted;
-4. the end-of-day state of every cohort is recorded.
+4. the end-of-day state of every cohort is recorded (then operations detect
+   defects and draw consumer exposure).
+
+A cohort is simulated as one or more *segments* (`operations.Segment`: supplier
+splits, hard cases, exclusions), each with its own queue and ledgers; without
+those sections a cohort is exactly one segment and runs as the foundation did.
 
 The engine is a pure function of (scenario, replication streams): no globals,
 files, printing or pandas.
@@ -29,6 +36,14 @@ from enum import Enum
 import numpy as np
 import simpy
 
+from migsim.operations import (
+    DefectRecord,
+    Operations,
+    Segment,
+    cached_pmf,
+    hit_by_defects,
+    share_pro_rata,
+)
 from migsim.scenario import OUTCOMES, WEEKDAYS, Cohort, Scenario
 
 __all__ = [
@@ -118,36 +133,6 @@ class Streams:
         return generator
 
 
-# --------------------------------------------------------------------------- sharing
-def share_pro_rata(total: int, weights: list[int], limits: list[int]) -> list[int]:
-    """Share ``total`` units in proportion to ``weights``, never above ``limits``.
-
-    Each gets floor(total * w / sum(w)); the remainder goes one unit at a time by
-    largest fractional part (ties in list order). A share above its limit is
-    capped and the surplus re-shared the same way among the others (water-filling).
-    """
-    shares = [0] * len(weights)
-    open_ = [i for i, (w, lim) in enumerate(zip(weights, limits)) if w > 0 and lim > 0]
-    remaining = total
-    while remaining > 0 and open_:
-        weight_sum = sum(weights[i] for i in open_)
-        base = {i: remaining * weights[i] // weight_sum for i in open_}
-        left = remaining - sum(base.values())
-        by_fraction = sorted(open_, key=lambda i: (-(remaining * weights[i] % weight_sum), i))
-        for i in by_fraction[:left]:
-            base[i] += 1
-        capped = [i for i in open_ if shares[i] + base[i] >= limits[i]]
-        if not capped:
-            for i in open_:
-                shares[i] += base[i]
-            return shares
-        for i in capped:
-            remaining -= limits[i] - shares[i]
-            shares[i] = limits[i]
-        open_ = [i for i in open_ if i not in capped]
-    return shares
-
-
 # --------------------------------------------------------------------------- records
 @dataclass
 class RunLog:
@@ -162,10 +147,12 @@ class RunLog:
         each day, then the day's flows (see `STATES`, `FLOWS`).
     day_columns
         ``{column: array (days,)}``: scenario-wide daily values (empty in the
-        foundation; ramp policy adds the cap in force).
+        foundation; ramp policy adds the cap in force, operations the ELS backlog).
     clearance_day, cohort_clearance_days
         First end of day at which the scenario (each cohort) counts as cleared;
         ``None`` when not within the horizon.
+    defects
+        What each latent defect did (`operations.DefectRecord`); empty without any.
     """
 
     replication: int
@@ -173,35 +160,41 @@ class RunLog:
     day_columns: dict[str, np.ndarray] = field(default_factory=dict)
     clearance_day: int | None = None
     cohort_clearance_days: list[int | None] = field(default_factory=list)
+    defects: list[DefectRecord] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- cohorts
 class _CohortState:
-    """Counts and due-day ledgers of one cohort; never one object per installation.
+    """Counts and due-day ledgers of one cohort segment; never one object per installation.
 
     Attempt counts are arrays indexed by attempts made (0..max_attempts), so an
-    installation's history is only the number of its attempts.
+    installation's history is only the number of its attempts. ``index`` is the
+    cohort's index: the cohort's row is the sum of its segments' rows.
     """
 
-    def __init__(self, cohort: Cohort, index: int, scenario: Scenario, streams: Streams):
+    def __init__(self, cohort: Cohort, segment: Segment, scenario: Scenario,
+                 streams: Streams, ops: Operations):
         self.cohort = cohort
-        self.index = index
+        self.segment = segment
+        self.index = segment.cohort
         self.active = cohort.mode == "active"
         self.size = cohort.max_attempts + 1
-        self.rates = cohort.outcomes.as_array()
+        self.rates = segment.rates
+        self.stressed_rates = segment.stressed_rates
         eligible = cohort.eligible_from or scenario.start_date
         self.eligible_day = scenario.day_of(eligible)
-        self.outcome_rng = streams.get(cohort.name, "outcomes")
-        self.stall_rng = streams.get(cohort.name, "stall_delay")
-        self.stall_result_rng = streams.get(cohort.name, "stall_result")
-        self.retry_rng = streams.get(cohort.name, "retry_delay")
-        self.restore_rng = streams.get(cohort.name, "restore_delay")
-        self.stall_pmf = cohort.stall.resolves_after_days.pmf() if cohort.stall else None
+        owner = segment.owner
+        self.outcome_rng = streams.get(owner, "outcomes")
+        self.stall_rng = streams.get(owner, "stall_delay")
+        self.stall_result_rng = streams.get(owner, "stall_result")
+        self.retry_rng = streams.get(owner, "retry_delay")
+        self.restore_rng = streams.get(owner, "restore_delay")
+        self.stall_pmf = cached_pmf(cohort.stall.resolves_after_days) if cohort.stall else None
         self.retry_pmf = (
-            cohort.rollback.retry_after_days.pmf() if cohort.rollback else None
+            cached_pmf(cohort.rollback.retry_after_days) if cohort.rollback else None
         )
         self.restore_pmf = (
-            cohort.fix_forward.restored_after_days.pmf() if cohort.fix_forward else None
+            cached_pmf(cohort.fix_forward.restored_after_days) if cohort.fix_forward else None
         )
         self.release_day = (
             scenario.day_of(cohort.stall.release_on)
@@ -209,10 +202,25 @@ class _CohortState:
             else None
         )
         self.then_success = cohort.stall.then_success if cohort.stall else 1.0
-        total = cohort.installations
-        self.need = _needed(total, scenario.clearance_share)
+        total = segment.installations
+        self.total = total
         self.pending = total if self.eligible_day > 0 else 0
         self.fresh = total - self.pending
+        # operations (see migsim.operations): all inert without their sections
+        self.els = ops.desk
+        self.defects = ops.defects_for(segment)
+        self.excluded_up_front = segment.excluded == "up_front"
+        recovery = cohort.dumb if cohort.dumb and cohort.dumb.recovered_share else None
+        self.recovered_share = recovery.recovered_share if recovery else 0.0
+        self.recover_pmf = cached_pmf(recovery.recovered_after_days) if recovery else None
+        if recovery:
+            self.recovery_rng = streams.get(owner, "dumb_recovery")
+            self.recovery_delay_rng = streams.get(owner, "recovery_delay")
+        self.prepayment_share = cohort.prepayment_share if not segment.excluded else 0.0
+        if self.prepayment_share:
+            self.prepayment_rng = streams.get(owner, "prepayment")
+        self.awaiting_recovery = self.awaiting_site_visit = self.prepayment_dumb = 0
+        self.defect_hits = self.stressed_attempts = self.dumb_recoveries = 0
         # ready retries: deque of [due_day, counts by attempts made], oldest first
         self.retries: deque[list] = deque()
         self.retry_queued = 0
@@ -220,15 +228,20 @@ class _CohortState:
         # attempts made, restorations; the last row collects anything beyond
         longest = max(
             int(pmf[0][-1])
-            for pmf in (self.stall_pmf, self.retry_pmf, self.restore_pmf, _ONE_DAY)
+            for pmf in (self.stall_pmf, self.retry_pmf, self.restore_pmf,
+                        self.recover_pmf, _ONE_DAY)
             if pmf is not None
         )
         rows = scenario.horizon_days + longest + 1
         self.stall_due = np.zeros((rows, self.size), dtype=np.int64)
         self.retry_due = np.zeros((rows, self.size), dtype=np.int64)
         self.restore_due = np.zeros(rows, dtype=np.int64)
+        if recovery:
+            self.recover_due = np.zeros((rows, self.size), dtype=np.int64)
         self.stalled = self.rolled_back = self.impaired = 0
         self.migrated = self.dumb = self.abandoned = 0
+        if self.excluded_up_front and not self.pending:
+            self.abandoned, self.fresh = self.fresh, 0
         self.flows = dict.fromkeys(FLOWS, 0)
 
     # ---------------------------------------------------------------- queries
@@ -238,11 +251,12 @@ class _CohortState:
 
     @property
     def resolved(self) -> int:
-        return self.migrated + self.dumb + self.abandoned
+        """Migrated, dumb or abandoned; a dumb device awaiting remote recovery is not."""
+        return self.migrated + self.dumb + self.abandoned - self.awaiting_recovery
 
     @property
     def done(self) -> bool:
-        return self.resolved == self.cohort.installations
+        return self.resolved == self.total
 
     def state_row(self) -> list[int]:
         return [
@@ -258,6 +272,8 @@ class _CohortState:
 
     # ---------------------------------------------------------------- phases
     def resolve_stalls(self, day: int) -> None:
+        if not self.stalled:
+            return
         by_attempt = self.stall_due[day]
         groups = np.flatnonzero(by_attempt)
         if not len(groups):
@@ -279,19 +295,32 @@ class _CohortState:
 
     def release(self, day: int) -> None:
         """Retries due today rejoin the queue; restorations; eligibility."""
-        by_attempts = self.retry_due[day]
-        n_due = int(by_attempts.sum())
-        if n_due:
-            self.rolled_back -= n_due
-            self.retry_queued += n_due
-            self.retries.append([day, by_attempts.copy()])
-        restored = int(self.restore_due[day])
-        if restored:
-            self.impaired -= restored
-            self.migrated += restored
-            self.flows["restorations"] += restored
+        if self.rolled_back:
+            by_attempts = self.retry_due[day]
+            n_due = int(by_attempts.sum())
+            if n_due:
+                self.rolled_back -= n_due
+                self.retry_queued += n_due
+                self.retries.append([day, by_attempts.copy()])
+        if self.impaired:
+            restored = int(self.restore_due[day])
+            if restored:
+                self.impaired -= restored
+                self.migrated += restored
+                self.flows["restorations"] += restored
+        if self.recover_pmf is not None and self.awaiting_recovery:
+            recovered = self.recover_due[day]
+            n_recovered = int(recovered.sum())
+            if n_recovered:  # back to rolled_back, retried like a rollback
+                self.dumb -= n_recovered
+                self.awaiting_recovery -= n_recovered
+                self.dumb_recoveries += n_recovered
+                self._fail(recovered.copy(), day)
         if day == self.eligible_day and self.pending:
-            self.fresh += self.pending
+            if self.excluded_up_front:
+                self.abandoned += self.pending
+            else:
+                self.fresh += self.pending
             self.pending = 0
 
     def take(self, count: int) -> np.ndarray:
@@ -319,17 +348,31 @@ class _CohortState:
         batch[1] += moved
         return batch
 
-    def attempt(self, batch: np.ndarray, day: int) -> None:
-        """Draw the batch's first-level outcomes and schedule what follows."""
+    def attempt(self, batch: np.ndarray, day: int, stressed: bool = False) -> None:
+        """Draw the batch's first-level outcomes and schedule what follows.
+
+        Live latent defects first take their hits out of the batch; ``stressed``
+        draws the rest at the volume-stressed rates.
+        """
         n = int(batch.sum())
         if not n:
             return
+        rates = self.rates
+        if stressed:
+            rates = self.stressed_rates
+            self.stressed_attempts += n
+        hit = None
+        if self.defects:
+            batch, hit = hit_by_defects(self.defects, batch, day)
         groups = np.flatnonzero(batch)
         by_outcome = np.zeros((len(OUTCOMES), self.size), dtype=np.int64)
         for attempt in groups:
             by_outcome[:, attempt] = self.outcome_rng.multinomial(
-                int(batch[attempt]), self.rates
+                int(batch[attempt]), rates
             )
+        if hit is not None:
+            by_outcome += hit
+            self.defect_hits += int(hit.sum())
         success, stall, rollback, fix_forward, dumb = (
             int(x) for x in by_outcome.sum(axis=1)
         )
@@ -341,27 +384,73 @@ class _CohortState:
         flows["fix_forwards"] += fix_forward
         flows["dumbs"] += dumb
         self.migrated += success
-        self.dumb += dumb
+        if dumb:
+            self._dumb(by_outcome[4], day)
         if stall:
             self._stall(by_outcome[1], day)
         if rollback:
+            self.els.raise_cases(day, "rollback", rollback, self)
             self._fail(by_outcome[2], day)
         if fix_forward:
             self.impaired += fix_forward
-            days, probs = self.restore_pmf
-            counts = (
-                self.restore_rng.multinomial(fix_forward, probs)
-                if len(days) > 1
-                else [fix_forward]
-            )
-            self.restore_due[day + days] += counts
+            if not self.els.raise_cases(day, "fix_forward", fix_forward, self,
+                                        by_outcome[3]):
+                self._restore(fix_forward, day, day)
+
+    def _restore(self, count: int, raised_day: int, not_before: int) -> None:
+        """Schedule the restoration of ``count`` fix forwards raised on ``raised_day``."""
+        days, probs = self.restore_pmf
+        counts = (
+            self.restore_rng.multinomial(count, probs) if len(days) > 1 else [count]
+        )
+        due = raised_day + days
+        if not_before > raised_day:  # worked late by ELS: not before that day
+            np.add.at(self.restore_due, np.maximum(due, not_before), counts)
+        else:
+            self.restore_due[due] += counts
 
     def _stall(self, by_attempt: np.ndarray, day: int) -> None:
-        self.stalled += int(by_attempt.sum())
+        n = int(by_attempt.sum())
+        self.stalled += n
+        if self.els.raise_cases(day, "stall", n, self, by_attempt):
+            return  # scheduled when ELS works the case (`worked`)
         _schedule(
             self.stall_due, self.stall_rng, by_attempt, self.stall_pmf, day,
             self.release_day,
         )
+
+    def _dumb(self, by_attempt: np.ndarray, day: int) -> None:
+        """Dumb devices: a share recovered remotely later, the rest await a site visit."""
+        n = int(by_attempt.sum())
+        self.dumb += n
+        self.els.raise_cases(day, "dumb", n, self)
+        left = n
+        if self.recover_pmf is not None:
+            recovered = np.zeros(self.size, dtype=np.int64)
+            for attempt in np.flatnonzero(by_attempt):
+                recovered[attempt] = self.recovery_rng.binomial(
+                    int(by_attempt[attempt]), self.recovered_share
+                )
+            n_recovered = int(recovered.sum())
+            if n_recovered:
+                self.awaiting_recovery += n_recovered
+                _schedule(self.recover_due, self.recovery_delay_rng, recovered,
+                          self.recover_pmf, day)
+                left -= n_recovered
+        self.awaiting_site_visit += left
+        if self.prepayment_share and left:
+            self.prepayment_dumb += int(
+                self.prepayment_rng.binomial(left, self.prepayment_share)
+            )
+
+    def worked(self, kind: str, raised_day: int, by_attempt: np.ndarray, day: int) -> None:
+        """ELS worked these cases today: resolve on the later of delay end and today."""
+        if kind == "stall":
+            floor = day if self.release_day is None else max(day, self.release_day)
+            _schedule(self.stall_due, self.stall_rng, by_attempt, self.stall_pmf,
+                      raised_day, floor)
+        else:
+            self._restore(int(by_attempt.sum()), raised_day, day)
 
     def _fail(self, by_attempt: np.ndarray, day: int) -> None:
         """Failed attempts (rollbacks, failed stalls): abandon the last, retry the rest."""
@@ -382,6 +471,19 @@ class _CohortState:
         flows = [self.flows[name] for name in FLOWS]
         self.flows = dict.fromkeys(FLOWS, 0)
         return self.state_row(), flows
+
+    def operations_row(self) -> dict[str, int]:
+        """Sub-counts and the day's operations flows (which are then reset)."""
+        row = {
+            "awaiting_site_visit": self.awaiting_site_visit,
+            "prepayment_dumb": self.prepayment_dumb,
+            "excluded": self.abandoned if self.segment.excluded else 0,
+            "defect_hits": self.defect_hits,
+            "stressed_attempts": self.stressed_attempts,
+            "dumb_recoveries": self.dumb_recoveries,
+        }
+        self.defect_hits = self.stressed_attempts = self.dumb_recoveries = 0
+        return row
 
 
 def _needed(total: int, share: float) -> int:
@@ -441,14 +543,22 @@ class _Model:
     def __init__(self, env: simpy.Environment, scenario: Scenario, streams: Streams):
         self.env = env
         self.scenario = scenario
-        self.cohorts = [
-            _CohortState(c, i, scenario, streams) for i, c in enumerate(scenario.cohorts)
-        ]
         self.working = working_days(scenario)
-        n_days, n_cohorts = scenario.horizon_days, len(self.cohorts)
+        self.ops = Operations(scenario, streams, self.working)
+        self.cohorts = [  # one state per segment (per cohort without operations)
+            _CohortState(scenario.cohorts[s.cohort], s, scenario, streams, self.ops)
+            for s in self.ops.segments
+        ]
+        n_days, n_cohorts = scenario.horizon_days, len(scenario.cohorts)
         self.states = np.zeros((n_days, n_cohorts, len(STATES)), dtype=np.int64)
         self.flows = np.zeros((n_days, n_cohorts, len(FLOWS)), dtype=np.int64)
         self.need = _needed(scenario.installations, scenario.clearance_share)
+        self.cohort_need = [
+            _needed(c.installations, scenario.clearance_share) for c in scenario.cohorts
+        ]
+        self.member = np.zeros((n_cohorts, len(self.cohorts)), dtype=np.int64)
+        for j, cohort in enumerate(self.cohorts):
+            self.member[cohort.index, j] = 1  # cohort x segment
         self.clearance_day: int | None = None
         self.cohort_clearance: list[int | None] = [None] * n_cohorts
         env.process(self._days())
@@ -458,12 +568,13 @@ class _Model:
             self._step(day)
             if all(c.done for c in self.cohorts) and not any(
                 c.pending for c in self.cohorts
-            ):
+            ) and self.ops.quiet():
                 self._fill_from(day + 1)
                 return
             yield self.env.timeout(1)
 
     def _step(self, day: int) -> None:
+        self.ops.start_of_day(day)
         for cohort in self.cohorts:
             cohort.resolve_stalls(day)
         for cohort in self.cohorts:
@@ -474,42 +585,43 @@ class _Model:
 
     def _attempts(self, day: int, cap: int) -> None:
         queues = [c.queued for c in self.cohorts]
-        if self.scenario.capacity.allocation == "priority":
-            shares, left = [], cap
-            for queued in queues:
-                shares.append(min(queued, left))
-                left -= shares[-1]
-        else:
-            shares = share_pro_rata(cap, queues, queues)
-        for cohort, share in zip(self.cohorts, shares):
+        shares = self.ops.allocate(day, cap, queues)
+        stressed = self.ops.stressed(day, shares)
+        for cohort, share, hot in zip(self.cohorts, shares, stressed):
             if share:
-                cohort.attempt(cohort.take(share), day)
+                cohort.attempt(cohort.take(share), day, hot)
 
     def _record(self, day: int) -> None:
-        resolved = 0
-        for i, cohort in enumerate(self.cohorts):
-            state, flows = cohort.end_of_day()
-            self.states[day, i] = state
-            self.flows[day, i] = flows
-            resolved += cohort.resolved
-            if self.cohort_clearance[i] is None and cohort.resolved >= cohort.need:
+        rows = [cohort.end_of_day() for cohort in self.cohorts]
+        # a cohort's row is the sum of its segments' rows
+        self.states[day] = self.member @ np.array([state for state, _ in rows])
+        self.flows[day] = self.member @ np.array([flow for _, flow in rows])
+        self.ops.record(day, self.cohorts, self.states[day], self.flows[day])
+        resolved = self.member @ np.array([cohort.resolved for cohort in self.cohorts])
+        for i, (done, need) in enumerate(zip(resolved.tolist(), self.cohort_need)):
+            if self.cohort_clearance[i] is None and done >= need:
                 self.cohort_clearance[i] = day
-        if self.clearance_day is None and resolved >= self.need:
+        if self.clearance_day is None and int(resolved.sum()) >= self.need:
             self.clearance_day = day
 
     def _fill_from(self, day: int) -> None:
         """Nothing is left in flight: later days repeat the final state, no flows."""
         if day < self.scenario.horizon_days:
             self.states[day:] = self.states[day - 1]
+            self.ops.fill_from(day, self.cohorts)
 
     def collect(self, replication: int) -> RunLog:
         columns = {name: self.states[:, :, j] for j, name in enumerate(STATES)}
         columns.update({name: self.flows[:, :, j] for j, name in enumerate(FLOWS)})
+        extra_cohort, extra_day = self.ops.columns()
+        columns.update(extra_cohort)
         return RunLog(
             replication=replication,
             cohort_columns=columns,
+            day_columns=extra_day,
             clearance_day=self.clearance_day,
             cohort_clearance_days=list(self.cohort_clearance),
+            defects=self.ops.defect_records(),
         )
 
 
