@@ -146,7 +146,7 @@ def msm_shares(cap: int, demands: list[int], dmin: int) -> list[int]:
     >>> msm_shares(1000, [50, 300, 2000], 100)
     [50, 171, 779]
     >>> msm_shares(200, [500, 500, 40], 100)
-    [83, 84, 33]
+    [84, 83, 33]
     """
     floors = [min(dmin, d) for d in demands]
     if sum(floors) >= cap:
