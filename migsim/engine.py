@@ -216,7 +216,7 @@ class _CohortState:
         if recovery:
             self.recovery_rng = streams.get(owner, "dumb_recovery")
             self.recovery_delay_rng = streams.get(owner, "recovery_delay")
-        self.prepayment_share = cohort.prepayment_share if not segment.excluded else 0.0
+        self.prepayment_share = (cohort.prepayment_share or 0.0) if not segment.excluded else 0.0
         if self.prepayment_share:
             self.prepayment_rng = streams.get(owner, "prepayment")
         self.awaiting_recovery = self.awaiting_site_visit = self.prepayment_dumb = 0
@@ -566,9 +566,7 @@ class _Model:
     def _days(self):
         for day in range(self.scenario.horizon_days):
             self._step(day)
-            if all(c.done for c in self.cohorts) and not any(
-                c.pending for c in self.cohorts
-            ) and self.ops.quiet():
+            if all(c.done for c in self.cohorts) and self.ops.quiet():  # nothing in flight
                 self._fill_from(day + 1)
                 return
             yield self.env.timeout(1)

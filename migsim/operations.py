@@ -537,7 +537,7 @@ class Operations:
         ]
         self.ppmid = [
             (c, streams.get(cohort.name, "ppmid_join"),
-             cohort.prepayment_share * cohort.ppmid_join.failure_share,
+             (cohort.prepayment_share or 0.0) * cohort.ppmid_join.failure_share,
              _until(scenario, cohort.ppmid_join.until))
             for c, cohort in enumerate(scenario.cohorts) if cohort.ppmid_join
         ]
@@ -554,7 +554,7 @@ class Operations:
         wanted = {
             "operational": bool(sc.suppliers),
             "awaiting_site_visit": any(c.dumb is not None for c in cohorts),
-            "prepayment_dumb": any(c.prepayment_share > 0 for c in cohorts),
+            "prepayment_dumb": any(c.prepayment_share for c in cohorts),
             "excluded": any(c.excluded is not None for c in cohorts),
             "els_cases_open": sc.els is not None,
             "defect_halt": bool(self._all_defects),

@@ -29,6 +29,22 @@ def _date_axis(ax) -> None:
     ax.set_axisbelow(True)
 
 
+def _active_until(bands: pd.DataFrame) -> pd.Timestamp:
+    """Where the chart can end: a margin after the P90 backlog last changes.
+
+    A year-long horizon with a backlog cleared in three months would otherwise
+    leave most of the chart a flat line at zero.
+    """
+    dates = bands["date"]
+    upper = bands["p90"].to_numpy()
+    changes = (upper[1:] != upper[:-1]).nonzero()[0]
+    if not len(changes):
+        return dates.iloc[-1]
+    last = changes[-1] + 1
+    margin = max(7, int(0.15 * last))
+    return dates.iloc[min(len(dates) - 1, last + margin)]
+
+
 def backlog_fan_chart(bands: pd.DataFrame, title: str, unit: str = "installations") -> Figure:
     """Fan chart of installations not yet resolved: P10-P90 band and the median.
 
@@ -48,6 +64,7 @@ def backlog_fan_chart(bands: pd.DataFrame, title: str, unit: str = "installation
     ax.set_ylabel(f"{unit} not yet resolved")
     ax.set_xlabel("date")
     ax.set_ylim(bottom=0)
+    ax.set_xlim(bands["date"].iloc[0], _active_until(bands))
     ax.yaxis.set_major_formatter(matplotlib.ticker.StrMethodFormatter("{x:,.0f}"))
     _date_axis(ax)
     ax.legend(frameon=False)

@@ -301,7 +301,7 @@ class Capacity(_Model):
 
     daily_cap: NonNegativeInt
     allocation: Literal["pro_rata", "priority", "msm"] = "pro_rata"
-    dmin: NonNegativeInt = 100  # msm: each supplier's flat allocation (DMIN)
+    dmin: NonNegativeInt | None = None  # msm (required): each supplier's flat allocation
     achieved_share: ShareDist | None = None  # None: the whole cap is usable every day
 
 
@@ -483,7 +483,7 @@ class Cohort(_Model):
     latent_defects: list[LatentDefect] = Field(default_factory=list)
     volume_failures: VolumeFailures | None = None
     suppliers: dict[str, Probability] = Field(default_factory=dict)  # name -> share
-    prepayment_share: Probability = 0.0
+    prepayment_share: Probability | None = None  # active only; None: not modelled
     change_of_supplier: ChangeOfSupplier | None = None
     ppmid_join: PpmidJoin | None = None
 
@@ -550,11 +550,11 @@ class Cohort(_Model):
             if abs(total - 1.0) > _RATE_TOLERANCE:
                 raise ValueError(f"suppliers: shares sum to {total:.12g}, not 1")
         if self.mode != "active":
-            if self.prepayment_share > 0:
+            if self.prepayment_share:
                 raise ValueError("prepayment_share applies to active cohorts only")
             if self.ppmid_join is not None:
                 raise ValueError("ppmid_join applies to active cohorts only")
-        elif self.ppmid_join is not None and self.prepayment_share == 0:
+        elif self.ppmid_join is not None and not self.prepayment_share:
             raise ValueError("ppmid_join needs prepayment_share > 0 (PPMIDs join prepayment meters)")
 
 
@@ -638,6 +638,11 @@ class Scenario(_Model):
                     f"{', '.join(unknown)} in suppliers"
                 )
         if self.capacity.allocation == "msm":
+            if self.capacity.dmin is None:
+                raise ValueError(
+                    "capacity.dmin: required with allocation msm (MSM 4.0 sets DMIN, "
+                    "the flat allocation, at 100 installations a day)"
+                )
             unsplit = [c.name for c in self.cohorts if not c.suppliers]
             if unsplit:
                 raise ValueError(
@@ -866,32 +871,37 @@ def _merge(base: Any, override: Any) -> Any:
 
 
 def _read_document(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
-    """Read one YAML file and resolve its ``extends`` chain (paths relative to it)."""
-    path = path.resolve()
-    if path in chain:
-        cycle = " -> ".join(p.name for p in (*chain, path))
+    """Read one YAML file and resolve its ``extends`` chain (paths relative to it).
+
+    Messages name the file as the user gave it (or as ``extends`` reached it).
+    """
+    shown = str(path)
+    resolved = path.resolve()
+    if resolved in chain:
+        cycle = " -> ".join(p.name for p in (*chain, resolved))
         raise ScenarioError(f"{chain[0].name}: extends: cycle {cycle}")
     try:
-        text = path.read_text(encoding="utf-8")
+        text = resolved.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ScenarioError(f"{path}: no such file") from None
+        raise ScenarioError(f"{shown}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError(f"{path}: cannot read: {exc}") from None
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise ScenarioError(f"{shown}: cannot read: {reason}") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ScenarioError(f"{path.name}: YAML error{where}: {problem}") from None
+        raise ScenarioError(f"{shown}: YAML error{where}: {problem}") from None
     if not isinstance(data, dict):
-        raise ScenarioError(f"{path.name}: a scenario must be a mapping of fields")
+        raise ScenarioError(f"{shown}: a scenario must be a mapping of fields")
     parent = data.pop("extends", None)
     if parent is None:
         return data
     if not isinstance(parent, str):
-        raise ScenarioError(f"{path.name}: extends: must be a file path")
-    base = _read_document(path.parent / parent, (*chain, path))
+        raise ScenarioError(f"{shown}: extends: must be a file path")
+    base = _read_document(path.parent / parent, (*chain, resolved))
     return _merge(base, data)
 
 
@@ -922,7 +932,7 @@ def load_scenario(
             raise ScenarioError(f"{origin}: extends: only a scenario file may extend")
     else:
         path = Path(source)
-        origin = path.name
+        origin = str(path)
         data = _read_document(path)
     scenario = _validate(data, origin)
     if overrides:
