@@ -169,7 +169,10 @@ class _CohortState:
 
     Attempt counts are arrays indexed by attempts made (0..max_attempts), so an
     installation's history is only the number of its attempts. ``index`` is the
-    cohort's index: the cohort's row is the sum of its segments' rows.
+    cohort's index: the cohort's row is the sum of its segments' rows. A segment's
+    sub-populations (`operations.SegmentClass`: normal, hard, excluded) share its
+    queue and ledgers: class k uses columns ``k * size + attempts made``, so
+    they cost extra draws only when they have installations in a column.
     """
 
     def __init__(self, cohort: Cohort, segment: Segment, scenario: Scenario,
@@ -179,8 +182,10 @@ class _CohortState:
         self.index = segment.cohort
         self.active = cohort.mode == "active"
         self.size = cohort.max_attempts + 1
-        self.rates = segment.rates
-        self.stressed_rates = segment.stressed_rates
+        classes = segment.classes
+        self.width = self.size * len(classes)  # columns: class x attempts made
+        self.rates = [c.rates for c in classes]
+        self.stressed_rates = [c.stressed_rates for c in classes]
         eligible = cohort.eligible_from or scenario.start_date
         self.eligible_day = scenario.day_of(eligible)
         owner = segment.owner
@@ -204,24 +209,35 @@ class _CohortState:
         self.then_success = cohort.stall.then_success if cohort.stall else 1.0
         total = segment.installations
         self.total = total
-        self.pending = total if self.eligible_day > 0 else 0
-        self.fresh = total - self.pending
+        later = self.eligible_day > 0
+        self.pending_by_class = [c.installations if later else 0 for c in classes]
+        self.fresh = [0 if later else c.installations for c in classes]  # by class
+        self.pending = sum(self.pending_by_class)
         # operations (see migsim.operations): all inert without their sections
         self.els = ops.desk
         self.defects = ops.defects_for(segment)
-        self.excluded_up_front = segment.excluded == "up_front"
+        kinds = [c.excluded for c in classes]
+        self.excluded_class = next((k for k, e in enumerate(kinds) if e), None)
+        self.excluded_up_front = "up_front" in kinds
+        self.last_columns = [k * self.size + cohort.max_attempts for k in range(len(kinds))]
+        self.defect_columns = (  # columns a latent defect can hit (None: all)
+            None if self.excluded_class is None else np.array(
+                [k != self.excluded_class for k in range(len(kinds)) for _ in range(self.size)]
+            )
+        )
         recovery = cohort.dumb if cohort.dumb and cohort.dumb.recovered_share else None
         self.recovered_share = recovery.recovered_share if recovery else 0.0
         self.recover_pmf = cached_pmf(recovery.recovered_after_days) if recovery else None
         if recovery:
             self.recovery_rng = streams.get(owner, "dumb_recovery")
             self.recovery_delay_rng = streams.get(owner, "recovery_delay")
-        self.prepayment_share = (cohort.prepayment_share or 0.0) if not segment.excluded else 0.0
+        self.prepayment_share = cohort.prepayment_share or 0.0  # excluded: never dumb
         if self.prepayment_share:
             self.prepayment_rng = streams.get(owner, "prepayment")
         self.awaiting_recovery = self.awaiting_site_visit = self.prepayment_dumb = 0
         self.defect_hits = self.stressed_attempts = self.dumb_recoveries = 0
-        # ready retries: deque of [due_day, counts by attempts made], oldest first
+        self.excluded = 0  # abandoned of the excluded class
+        # ready retries: deque of [due_day, counts by column], oldest first
         self.retries: deque[list] = deque()
         self.retry_queued = 0
         # due-day ledgers, rows = day: stalls by attempt number, rollbacks by
@@ -233,21 +249,28 @@ class _CohortState:
             if pmf is not None
         )
         rows = scenario.horizon_days + longest + 1
-        self.stall_due = np.zeros((rows, self.size), dtype=np.int64)
-        self.retry_due = np.zeros((rows, self.size), dtype=np.int64)
+        self.stall_due = np.zeros((rows, self.width), dtype=np.int64)
+        self.retry_due = np.zeros((rows, self.width), dtype=np.int64)
         self.restore_due = np.zeros(rows, dtype=np.int64)
         if recovery:
-            self.recover_due = np.zeros((rows, self.size), dtype=np.int64)
+            self.recover_due = np.zeros((rows, self.width), dtype=np.int64)
         self.stalled = self.rolled_back = self.impaired = 0
         self.migrated = self.dumb = self.abandoned = 0
-        if self.excluded_up_front and not self.pending:
-            self.abandoned, self.fresh = self.fresh, 0
+        if self.excluded_up_front and not later:
+            self._exclude_up_front()
         self.flows = dict.fromkeys(FLOWS, 0)
+
+    def _exclude_up_front(self) -> None:
+        """The excluded class is abandoned without an attempt (sub-count ``excluded``)."""
+        k = self.excluded_class
+        self.abandoned += self.fresh[k]
+        self.excluded += self.fresh[k]
+        self.fresh[k] = 0
 
     # ---------------------------------------------------------------- queries
     @property
     def queued(self) -> int:
-        return self.fresh + self.retry_queued
+        return sum(self.fresh) + self.retry_queued
 
     @property
     def resolved(self) -> int:
@@ -278,7 +301,7 @@ class _CohortState:
         groups = np.flatnonzero(by_attempt)
         if not len(groups):
             return
-        failed = np.zeros(self.size, dtype=np.int64)
+        failed = np.zeros(self.width, dtype=np.int64)
         n_completed = n_failed = 0
         for attempt in groups:  # scalar draws: far cheaper than array broadcasting
             n = int(by_attempt[attempt])
@@ -317,35 +340,44 @@ class _CohortState:
                 self.dumb_recoveries += n_recovered
                 self._fail(recovered.copy(), day)
         if day == self.eligible_day and self.pending:
-            if self.excluded_up_front:
-                self.abandoned += self.pending
-            else:
-                self.fresh += self.pending
+            self.fresh = [f + p for f, p in zip(self.fresh, self.pending_by_class)]
+            self.pending_by_class = [0] * len(self.fresh)
             self.pending = 0
+            if self.excluded_up_front:
+                self._exclude_up_front()
 
     def take(self, count: int) -> np.ndarray:
         """Remove ``count`` from the queue; return them by attempt number.
 
         Due retries go first, oldest due first (within one due day, those with
-        more attempts made first), then first attempts.
+        more attempts made first, then by class), then first attempts, shared
+        between classes in proportion to their first-attempt queues.
         """
-        batch = np.zeros(self.size, dtype=np.int64)
+        size = self.size
+        batch = np.zeros(self.width, dtype=np.int64)
         while count and self.retries:
             counts = self.retries[0][1]
-            for made in range(self.size - 1, 0, -1):
-                if not count:
-                    break
-                moved = min(count, int(counts[made]))
-                if moved:
-                    counts[made] -= moved
-                    batch[made + 1] += moved
-                    count -= moved
-                    self.retry_queued -= moved
+            for made in range(size - 1, 0, -1):
+                for column in range(made, self.width, size):
+                    if not count:
+                        break
+                    moved = min(count, int(counts[column]))
+                    if moved:
+                        counts[column] -= moved
+                        batch[column + 1] += moved
+                        count -= moved
+                        self.retry_queued -= moved
             if not counts.any():
                 self.retries.popleft()
-        moved = min(count, self.fresh)
-        self.fresh -= moved
-        batch[1] += moved
+        fresh = self.fresh
+        if len(fresh) == 1:
+            moved = min(count, fresh[0])
+            fresh[0] -= moved
+            batch[1] += moved
+        elif count:
+            for k, moved in enumerate(share_pro_rata(count, fresh, fresh)):
+                fresh[k] -= moved
+                batch[k * size + 1] += moved
         return batch
 
     def attempt(self, batch: np.ndarray, day: int, stressed: bool = False) -> None:
@@ -363,12 +395,13 @@ class _CohortState:
             self.stressed_attempts += n
         hit = None
         if self.defects:
-            batch, hit = hit_by_defects(self.defects, batch, day)
+            batch, hit = hit_by_defects(self.defects, batch, day, self.defect_columns)
         groups = np.flatnonzero(batch)
-        by_outcome = np.zeros((len(OUTCOMES), self.size), dtype=np.int64)
-        for attempt in groups:
+        by_outcome = np.zeros((len(OUTCOMES), self.width), dtype=np.int64)
+        size = self.size
+        for attempt in groups:  # a column: class attempt // size
             by_outcome[:, attempt] = self.outcome_rng.multinomial(
-                int(batch[attempt]), rates
+                int(batch[attempt]), rates[attempt // size]
             )
         if hit is not None:
             by_outcome += hit
@@ -426,7 +459,7 @@ class _CohortState:
         self.els.raise_cases(day, "dumb", n, self)
         left = n
         if self.recover_pmf is not None:
-            recovered = np.zeros(self.size, dtype=np.int64)
+            recovered = np.zeros(self.width, dtype=np.int64)
             for attempt in np.flatnonzero(by_attempt):
                 recovered[attempt] = self.recovery_rng.binomial(
                     int(by_attempt[attempt]), self.recovered_share
@@ -454,13 +487,15 @@ class _CohortState:
 
     def _fail(self, by_attempt: np.ndarray, day: int) -> None:
         """Failed attempts (rollbacks, failed stalls): abandon the last, retry the rest."""
-        last = self.cohort.max_attempts
-        abandoned = int(by_attempt[last])
+        lasts = self.last_columns
+        abandoned = int(by_attempt[lasts].sum())
         if abandoned:
             self.abandoned += abandoned
             self.flows["abandons"] += abandoned
+            if self.excluded_class is not None:
+                self.excluded += int(by_attempt[lasts[self.excluded_class]])
             by_attempt = by_attempt.copy()
-            by_attempt[last] = 0
+            by_attempt[lasts] = 0
         waiting = int(by_attempt.sum())
         if not waiting:
             return
@@ -477,7 +512,7 @@ class _CohortState:
         row = {
             "awaiting_site_visit": self.awaiting_site_visit,
             "prepayment_dumb": self.prepayment_dumb,
-            "excluded": self.abandoned if self.segment.excluded else 0,
+            "excluded": self.excluded,
             "defect_hits": self.defect_hits,
             "stressed_attempts": self.stressed_attempts,
             "dumb_recoveries": self.dumb_recoveries,

@@ -50,6 +50,7 @@ __all__ = [
     "DefectRecord",
     "Operations",
     "Segment",
+    "SegmentClass",
     "cached_pmf",
     "largest_remainder",
     "msm_shares",
@@ -158,44 +159,61 @@ def msm_shares(cap: int, demands: list[int], dmin: int) -> list[int]:
 
 # --------------------------------------------------------------------------- segments
 @dataclass(frozen=True)
+class SegmentClass:
+    """One sub-population of a segment: normal, hard or excluded installations.
+
+    Attributes
+    ----------
+    kind
+        ``normal``, ``hard`` (the cohort's ``hard.outcomes``) or ``excluded``
+        (every attempt rolls back).
+    installations
+        Its count (largest remainder over the cohort's supplier x class cells).
+    rates, stressed_rates
+        First-level outcome rates, and the rates on a volume-stressed day.
+    excluded
+        ``None``, or how the class is excluded: ``attempted`` / ``up_front``.
+    """
+
+    kind: str
+    installations: int
+    rates: np.ndarray
+    stressed_rates: np.ndarray
+    excluded: str | None = None
+
+
+@dataclass(frozen=True)
 class Segment:
-    """A sub-population of a cohort with its own queue, rates and ledgers.
+    """The part of a cohort one supplier serves (the whole cohort when unsplit).
+
+    Each segment has its own queue and ledgers in the engine; its classes
+    (normal, hard, excluded) share them, each in its own columns.
 
     Attributes
     ----------
     cohort
         Index of its cohort in the scenario.
     label
-        ``""`` for the whole cohort; otherwise ``supplier``, ``hard``, ``excluded``
-        or ``supplier/hard`` and so on.
+        ``""`` for an unsplit cohort; otherwise the supplier's name.
     owner
         Owner name of its random streams: the cohort's name for the cohort's
-        main (or only) segment, ``cohort/label`` otherwise, so adding a
-        sub-population never shifts the main segment's draws.
-    installations
-        Its share of the cohort (largest remainder over supplier x class).
-    rates, stressed_rates
-        First-level outcome rates, and the rates on a volume-stressed day.
+        first segment, ``cohort/supplier`` for the others.
+    classes
+        Its sub-populations, normal first; classes with no installations are
+        dropped (a segment keeps at least one).
     supplier
         Index into ``scenario.suppliers``; -1 when the cohort is not split.
-    excluded
-        ``None``, or how the segment is excluded: ``attempted`` / ``up_front``.
     """
 
     cohort: int
     label: str
     owner: str
-    installations: int
-    rates: np.ndarray
-    stressed_rates: np.ndarray
+    classes: tuple[SegmentClass, ...]
     supplier: int = -1
-    excluded: str | None = None
 
     @property
-    def kind(self) -> str:
-        return "excluded" if self.excluded else (
-            "hard" if self.label.endswith("hard") else "normal"
-        )
+    def installations(self) -> int:
+        return sum(c.installations for c in self.classes)
 
 
 def _classes(cohort: Cohort) -> list[tuple[str, float]]:
@@ -210,10 +228,10 @@ def _classes(cohort: Cohort) -> list[tuple[str, float]]:
 
 
 def plan_segments(scenario: Scenario) -> list[Segment]:
-    """Every cohort's segments, in cohort order, then supplier, then class.
+    """Every cohort's segments, in cohort order, then supplier order.
 
-    A cohort is split over (supplier x class) cells in one largest-remainder
-    split of its installations; cells with no installations are dropped, but a
+    A cohort's installations are split over its (supplier x class) cells in one
+    largest-remainder split; suppliers without installations are dropped, but a
     cohort always keeps at least one segment.
     """
     supplier_index = {s.name: i for i, s in enumerate(scenario.suppliers)}
@@ -221,35 +239,37 @@ def plan_segments(scenario: Scenario) -> list[Segment]:
     for c, cohort in enumerate(scenario.cohorts):
         suppliers = list(cohort.suppliers.items()) or [("", 1.0)]
         classes = _classes(cohort)
-        cells = [(s, share, k, k_share) for s, share in suppliers for k, k_share in classes]
-        counts = largest_remainder(cohort.installations, [a * b for _, a, _, b in cells])
+        cells = [a * b for _, a in suppliers for _, b in classes]
+        counts = iter(largest_remainder(cohort.installations, cells))
         increase = cohort.volume_failures.increase if cohort.volume_failures else None
         made = []
-        for (supplier, _, kind, _), count in zip(cells, counts):
-            if kind == "hard":
-                rates = cohort.hard.outcomes.as_array()
-            elif kind == "excluded":
-                rates = _EXCLUDED_RATES
-            else:
-                rates = cohort.outcomes.as_array()
-            stressed = rates if increase is None or kind == "excluded" else increase.apply(rates)
-            parts = [p for p in (supplier, "" if kind == "normal" else kind) if p]
-            label = "/".join(parts)
-            main = not made and kind == "normal"
+        for supplier, _ in suppliers:
+            parts = []
+            for kind, _ in classes:
+                count = next(counts)
+                if kind == "hard":
+                    rates = cohort.hard.outcomes.as_array()
+                elif kind == "excluded":
+                    rates = _EXCLUDED_RATES
+                else:
+                    rates = cohort.outcomes.as_array()
+                stressed = (
+                    rates if increase is None or kind == "excluded" else increase.apply(rates)
+                )
+                excluded = cohort.excluded.when if kind == "excluded" else None
+                parts.append(SegmentClass(kind, count, rates, stressed, excluded))
+            kept = tuple(p for p in parts if p.installations) or tuple(parts[:1])
             made.append(
                 Segment(
                     cohort=c,
-                    label=label,
-                    owner=cohort.name if main else f"{cohort.name}/{label}",
-                    installations=count,
-                    rates=rates,
-                    stressed_rates=stressed,
+                    label=supplier,
+                    owner=cohort.name if not made else f"{cohort.name}/{supplier}",
+                    classes=kept,
                     supplier=supplier_index.get(supplier, -1),
-                    excluded=cohort.excluded.when if kind == "excluded" else None,
                 )
             )
-        kept = [s for s in made if s.installations] or made[:1]
-        segments.extend(kept)
+        kept_segments = [s for s in made if s.installations] or made[:1]
+        segments.extend(kept_segments)
     return segments
 
 
@@ -339,29 +359,35 @@ class _Defect:
 
 
 def hit_by_defects(
-    defects: list[_Defect], batch: np.ndarray, day: int
+    defects: list[_Defect], batch: np.ndarray, day: int, columns: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Draw the installations of a batch that live defects hit.
 
     Returns the batch left for the ordinary outcome draw and the hits as an
-    array (outcomes x attempt number), or ``None`` when no defect is live. Each
-    live defect hits ``Binomial(n, hit_share)`` of what earlier defects left.
+    array (outcomes x column), or ``None`` when no defect is live. Each live
+    defect hits ``Binomial(n, hit_share)`` of what earlier defects left, in the
+    ``columns`` it can reach (a boolean mask; ``None``: all). Excluded
+    installations are never reached: their attempts always roll back.
     """
     live = [d for d in defects if d.live(day)]
     if not live:
         return batch, None
     rest = batch.copy()
+    reachable = rest.copy() if columns is None else np.where(columns, rest, 0)
+    if not reachable.any():
+        return batch, None
     hit = np.zeros((len(OUTCOMES), len(batch)), dtype=np.int64)
     for defect in live:
         if defect.first_exposed is None:
             defect.first_exposed = day
         if not defect.hit_share:
             continue
-        for attempt in np.flatnonzero(rest):
+        for attempt in np.flatnonzero(reachable):
             n = int(defect.rng.binomial(int(rest[attempt]), defect.hit_share))
             if n:
                 hit[defect.outcome, attempt] += n
                 rest[attempt] -= n
+                reachable[attempt] -= n
                 defect.hits += n
     return rest, hit
 
@@ -598,8 +624,6 @@ class Operations:
 
     def defects_for(self, segment: Segment) -> list[_Defect]:
         """The defects (existing in this replication) a segment's attempts meet."""
-        if segment.excluded:
-            return []
         return [d for d in self.defects[segment.cohort] if d.exists]
 
     # ---------------------------------------------------------------- days

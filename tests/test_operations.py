@@ -377,8 +377,9 @@ def test_hard_cases_have_their_own_rates():
     assert col(log, "migrated")[-1] == 800
     assert col(log, "abandoned")[-1] == 200
     assert col(log, "rollbacks").sum() == 400
-    segments = plan_segments(sc)
-    assert [(s.label, s.installations) for s in segments] == [("", 800), ("hard", 200)]
+    [segment] = plan_segments(sc)
+    assert [(c.kind, c.installations) for c in segment.classes] == [("normal", 800),
+                                                                    ("hard", 200)]
 
 
 def test_segments_split_by_largest_remainder():
