@@ -13,14 +13,17 @@ The day (a SimPy process ticking once per calendar day) runs in this order:
 1. stall resolutions due today (completion or failure -> rollback/abandon);
 2. retries rejoining the queue, restorations, remote dumb recoveries, cohorts
    becoming eligible;
-3. on a working day that is not a closure: the day's capacity is shared between
-   cohorts and each cohort's batch is attempted;
+3. the day's cap comes from the ramp policy (`migsim.policy`: calendar,
+   schedule, rules, go/no-go; 0 on a day without migrations); operations may
+   lower it to the share achieved that day; the cap is shared between cohorts
+   (and their segments) and each segment's batch is attempted;
 4. the end-of-day state of every cohort is recorded (then operations detect
    defects and draw consumer exposure).
 
-A cohort is simulated as one or more *segments* (`operations.Segment`: supplier
-splits, hard cases, exclusions), each with its own queue and ledgers; without
-those sections a cohort is exactly one segment and runs as the foundation did.
+A cohort is simulated as one or more *segments* (`operations.Segment`: its
+supplier splits, each holding its hard and excluded classes), each with its own
+queue and ledgers; without those sections a cohort is exactly one segment and
+runs as the foundation did.
 
 The engine is a pure function of (scenario, replication streams): no globals,
 files, printing or pandas.
@@ -44,7 +47,8 @@ from migsim.operations import (
     hit_by_defects,
     share_pro_rata,
 )
-from migsim.scenario import OUTCOMES, WEEKDAYS, Cohort, Scenario
+from migsim.policy import Policy, ResolvedDates, resolve_dates, working_days
+from migsim.scenario import OUTCOMES, Cohort, Scenario
 
 __all__ = [
     "FLOWS",
@@ -55,6 +59,7 @@ __all__ = [
     "replication_seed",
     "run_replication",
     "share_pro_rata",
+    "working_days",
 ]
 
 #: The partition: every installation is in exactly one state at the end of a day.
@@ -146,8 +151,9 @@ class RunLog:
         ``{column: int64 array (days, cohorts)}``: the eight states at the end of
         each day, then the day's flows (see `STATES`, `FLOWS`).
     day_columns
-        ``{column: array (days,)}``: scenario-wide daily values (empty in the
-        foundation; ramp policy adds the cap in force, operations the ELS backlog).
+        ``{column: array (days,)}``: scenario-wide daily values: the ramp
+        policy's ``daily_cap``, ``cap_rule``, ``no_go`` and ``rule_fired``;
+        operations add the ELS backlog and the achieved cap.
     clearance_day, cohort_clearance_days
         First end of day at which the scenario (each cohort) counts as cleared;
         ``None`` when not within the horizon.
@@ -160,6 +166,7 @@ class RunLog:
     day_columns: dict[str, np.ndarray] = field(default_factory=dict)
     clearance_day: int | None = None
     cohort_clearance_days: list[int | None] = field(default_factory=list)
+    gate_days: dict[str, int | None] = field(default_factory=dict)  # None: never
     defects: list[DefectRecord] = field(default_factory=list)
 
 
@@ -175,8 +182,15 @@ class _CohortState:
     they cost extra draws only when they have installations in a column.
     """
 
-    def __init__(self, cohort: Cohort, segment: Segment, scenario: Scenario,
-                 streams: Streams, ops: Operations):
+    def __init__(
+        self,
+        cohort: Cohort,
+        segment: Segment,
+        scenario: Scenario,
+        streams: Streams,
+        dates: ResolvedDates,
+        ops: Operations,
+    ):
         self.cohort = cohort
         self.segment = segment
         self.index = segment.cohort
@@ -186,8 +200,6 @@ class _CohortState:
         self.width = self.size * len(classes)  # columns: class x attempts made
         self.rates = [c.rates for c in classes]
         self.stressed_rates = [c.stressed_rates for c in classes]
-        eligible = cohort.eligible_from or scenario.start_date
-        self.eligible_day = scenario.day_of(eligible)
         owner = segment.owner
         self.outcome_rng = streams.get(owner, "outcomes")
         self.stall_rng = streams.get(owner, "stall_delay")
@@ -201,17 +213,19 @@ class _CohortState:
         self.restore_pmf = (
             cached_pmf(cohort.fix_forward.restored_after_days) if cohort.fix_forward else None
         )
-        self.release_day = (
-            scenario.day_of(cohort.stall.release_on)
-            if cohort.stall and cohort.stall.release_on
-            else None
-        )
+        self.release_day = dates.stall_release_day(cohort)
         self.then_success = cohort.stall.then_success if cohort.stall else 1.0
         total = segment.installations
         self.total = total
-        later = self.eligible_day > 0
-        self.pending_by_class = [c.installations if later else 0 for c in classes]
-        self.fresh = [0 if later else c.installations for c in classes]  # by class
+        # {day > 0: installations of each class becoming eligible that day} (ramp
+        # policy: gates, deferred shares); the rest are eligible from the start
+        self.eligibility = {d: n for d, n in ops.eligibility(segment).items() if d > 0}
+        self.pending_by_class = [
+            sum(n[k] for n in self.eligibility.values()) for k in range(len(classes))
+        ]
+        self.fresh = [  # first attempts queued, by class
+            c.installations - p for c, p in zip(classes, self.pending_by_class)
+        ]
         self.pending = sum(self.pending_by_class)
         # operations (see migsim.operations): all inert without their sections
         self.els = ops.desk
@@ -219,10 +233,15 @@ class _CohortState:
         kinds = [c.excluded for c in classes]
         self.excluded_class = next((k for k, e in enumerate(kinds) if e), None)
         self.excluded_up_front = "up_front" in kinds
-        self.last_columns = [k * self.size + cohort.max_attempts for k in range(len(kinds))]
+        self.last_columns = [
+            k * self.size + cohort.max_attempts for k in range(len(kinds))
+        ]
         self.defect_columns = (  # columns a latent defect can hit (None: all)
-            None if self.excluded_class is None else np.array(
-                [k != self.excluded_class for k in range(len(kinds)) for _ in range(self.size)]
+            None
+            if self.excluded_class is None
+            else np.array(
+                [k != self.excluded_class for k in range(len(kinds))
+                 for _ in range(self.size)]
             )
         )
         recovery = cohort.dumb if cohort.dumb and cohort.dumb.recovered_share else None
@@ -256,7 +275,7 @@ class _CohortState:
             self.recover_due = np.zeros((rows, self.width), dtype=np.int64)
         self.stalled = self.rolled_back = self.impaired = 0
         self.migrated = self.dumb = self.abandoned = 0
-        if self.excluded_up_front and not later:
+        if self.excluded_up_front:
             self._exclude_up_front()
         self.flows = dict.fromkeys(FLOWS, 0)
 
@@ -339,10 +358,11 @@ class _CohortState:
                 self.awaiting_recovery -= n_recovered
                 self.dumb_recoveries += n_recovered
                 self._fail(recovered.copy(), day)
-        if day == self.eligible_day and self.pending:
-            self.fresh = [f + p for f, p in zip(self.fresh, self.pending_by_class)]
-            self.pending_by_class = [0] * len(self.fresh)
-            self.pending = 0
+        if self.pending and day in self.eligibility:
+            counts = self.eligibility[day]
+            self.fresh = [f + n for f, n in zip(self.fresh, counts)]
+            self.pending_by_class = [p - n for p, n in zip(self.pending_by_class, counts)]
+            self.pending -= sum(counts)
             if self.excluded_up_front:
                 self._exclude_up_front()
 
@@ -560,33 +580,26 @@ def _schedule(
 
 
 # --------------------------------------------------------------------------- model
-def working_days(scenario: Scenario) -> np.ndarray:
-    """Boolean per simulated day: a working weekday that is not a closure."""
-    allowed = {WEEKDAYS.index(name) for name in scenario.calendar.working_days}
-    closures = {scenario.day_of(d) for d in scenario.calendar.closures}
-    return np.array(
-        [
-            scenario.date_of(day).weekday() in allowed and day not in closures
-            for day in range(scenario.horizon_days)
-        ]
-    )
-
-
 class _Model:
     """The replication's world: cohort states, the calendar and the recorders."""
 
     def __init__(self, env: simpy.Environment, scenario: Scenario, streams: Streams):
         self.env = env
         self.scenario = scenario
-        self.working = working_days(scenario)
-        self.ops = Operations(scenario, streams, self.working)
+        self.dates = resolve_dates(scenario, streams)
+        self.ops = Operations(scenario, streams, working_days(scenario), self.dates)
         self.cohorts = [  # one state per segment (per cohort without operations)
-            _CohortState(scenario.cohorts[s.cohort], s, scenario, streams, self.ops)
+            _CohortState(
+                scenario.cohorts[s.cohort], s, scenario, streams, self.dates, self.ops
+            )
             for s in self.ops.segments
         ]
         n_days, n_cohorts = scenario.horizon_days, len(scenario.cohorts)
         self.states = np.zeros((n_days, n_cohorts, len(STATES)), dtype=np.int64)
         self.flows = np.zeros((n_days, n_cohorts, len(FLOWS)), dtype=np.int64)
+        self.policy = Policy(
+            scenario, streams, self.dates, self.flows, self.states, FLOWS, STATES
+        )
         self.need = _needed(scenario.installations, scenario.clearance_share)
         self.cohort_need = [
             _needed(c.installations, scenario.clearance_share) for c in scenario.cohorts
@@ -612,8 +625,9 @@ class _Model:
             cohort.resolve_stalls(day)
         for cohort in self.cohorts:
             cohort.release(day)
-        if self.working[day]:
-            self._attempts(day, self.scenario.capacity.daily_cap)
+        cap = self.policy.cap(day)
+        if cap:
+            self._attempts(day, cap)
         self._record(day)
 
     def _attempts(self, day: int, cap: int) -> None:
@@ -651,9 +665,10 @@ class _Model:
         return RunLog(
             replication=replication,
             cohort_columns=columns,
-            day_columns=extra_day,
+            day_columns={**self.policy.day_columns(), **extra_day},
             clearance_day=self.clearance_day,
             cohort_clearance_days=list(self.cohort_clearance),
+            gate_days=dict(self.dates.gate_days),
             defects=self.ops.defect_records(),
         )
 

@@ -158,7 +158,7 @@ def msm_shares(cap: int, demands: list[int], dmin: int) -> list[int]:
 
 
 # --------------------------------------------------------------------------- segments
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class SegmentClass:
     """One sub-population of a segment: normal, hard or excluded installations.
 
@@ -182,7 +182,7 @@ class SegmentClass:
     excluded: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Segment:
     """The part of a cohort one supplier serves (the whole cohort when unsplit).
 
@@ -492,13 +492,18 @@ class Operations:
     streams
         The replication's `engine.Streams` (anything with ``get(owner, purpose)``).
     working
-        Boolean per day: a working day that is not a closure.
+        Boolean per day: a working day that is not a closure or bank holiday
+        (ELS / MCC work on these days).
+    dates
+        The replication's `policy.ResolvedDates` (anything with ``day(path)`` and
+        ``eligibility(cohort)``): supplier readiness, fix dates, eligibility.
     """
 
-    def __init__(self, scenario: Scenario, streams, working: np.ndarray):
+    def __init__(self, scenario: Scenario, streams, working: np.ndarray, dates):
         self.scenario = scenario
         self.working = working
         self.segments = plan_segments(scenario)
+        self._eligibility = _split_eligibility(scenario, self.segments, dates)
         n_days, n_cohorts = scenario.horizon_days, len(scenario.cohorts)
         self.n_cohorts = n_cohorts
         self.active = [c.mode == "active" for c in scenario.cohorts]
@@ -532,9 +537,10 @@ class Operations:
             if share is not None else None
         )
         self.last_cap: int | None = None
-        # suppliers
+        # suppliers (a gate that never opens: never ready)
         self.ready_day = [
-            -1 if s.business_ready is None else scenario.day_of(s.business_ready)
+            -1 if s.business_ready is None
+            else _day(dates, f"suppliers.{s.name}.business_ready", scenario)
             for s in scenario.suppliers
         ]
         self.nominations = [
@@ -549,7 +555,7 @@ class Operations:
         self.volume = [
             (c, cohort.volume_failures,
              None if cohort.volume_failures.until is None
-             else scenario.day_of(cohort.volume_failures.until))
+             else dates.day(f"cohorts.{cohort.name}.volume_failures.until"))
             for c, cohort in enumerate(scenario.cohorts) if cohort.volume_failures
         ]
         self._calm = [False] * len(self.segments)
@@ -558,13 +564,13 @@ class Operations:
             (c, streams.get(cohort.name, "change_of_supplier"),
              cohort.change_of_supplier.annual_rate / 365.0
              * cohort.change_of_supplier.alert_loss_share,
-             _until(scenario, cohort.change_of_supplier.until))
+             _until(scenario, dates, f"cohorts.{cohort.name}.change_of_supplier.until"))
             for c, cohort in enumerate(scenario.cohorts) if cohort.change_of_supplier
         ]
         self.ppmid = [
             (c, streams.get(cohort.name, "ppmid_join"),
              (cohort.prepayment_share or 0.0) * cohort.ppmid_join.failure_share,
-             _until(scenario, cohort.ppmid_join.until))
+             _until(scenario, dates, f"cohorts.{cohort.name}.ppmid_join.until"))
             for c, cohort in enumerate(scenario.cohorts) if cohort.ppmid_join
         ]
         self.simple = (
@@ -621,6 +627,10 @@ class Operations:
     def defect_records(self) -> list[DefectRecord]:
         horizon = self.scenario.horizon_days
         return [d.record(horizon) for d in self._all_defects]
+
+    def eligibility(self, segment: Segment) -> dict[int, list[int]]:
+        """``{day: installations of each class}`` of a segment becoming eligible."""
+        return self._eligibility[self.segments.index(segment)]
 
     def defects_for(self, segment: Segment) -> list[_Defect]:
         """The defects (existing in this replication) a segment's attempts meet."""
@@ -796,6 +806,36 @@ class Operations:
                 )
 
 
-def _until(scenario: Scenario, when) -> int:
-    """Day index of a fix date; past the horizon when there is none."""
-    return scenario.horizon_days + 1 if when is None else scenario.day_of(when)
+def _day(dates, path: str, scenario: Scenario) -> int:
+    """The resolved day of a date field; past the horizon for a gate never opening."""
+    day = dates.day(path)
+    return scenario.horizon_days + 1 if day is None else day
+
+
+def _until(scenario: Scenario, dates, path: str) -> int:
+    """Day index of a fix date; past the horizon when there is none (or never)."""
+    return _day(dates, path, scenario)
+
+
+def _split_eligibility(
+    scenario: Scenario, segments: list[Segment], dates
+) -> list[dict[int, list[int]]]:
+    """Share each cohort's eligibility days between its segments' classes, exactly.
+
+    Day by day (ascending), the installations becoming eligible are shared in
+    proportion to what each (segment, class) cell still has pending, by largest
+    remainder; so each cell's days sum to its installations and a cohort's day
+    totals are unchanged. A cohort with one segment and one class keeps its own.
+    """
+    out: list[dict[int, list[int]]] = [{} for _ in segments]
+    for c, cohort in enumerate(scenario.cohorts):
+        cells = [(i, k) for i, s in enumerate(segments) if s.cohort == c
+                 for k in range(len(s.classes))]
+        left = [segments[i].classes[k].installations for i, k in cells]
+        for day, count in sorted(dates.eligibility(cohort).items()):
+            split = share_pro_rata(count, left, left) if len(cells) > 1 else [count]
+            for (i, k), n in zip(cells, split):
+                counts = out[i].setdefault(day, [0] * len(segments[i].classes))
+                counts[k] += n
+            left = [a - b for a, b in zip(left, split)]
+    return out
