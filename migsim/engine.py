@@ -598,7 +598,8 @@ class _Model:
         self.states = np.zeros((n_days, n_cohorts, len(STATES)), dtype=np.int64)
         self.flows = np.zeros((n_days, n_cohorts, len(FLOWS)), dtype=np.int64)
         self.policy = Policy(
-            scenario, streams, self.dates, self.flows, self.states, FLOWS, STATES
+            scenario, streams, self.dates, self.flows, self.states, FLOWS, STATES,
+            els_backlog=self.ops.days.get("els_backlog"),
         )
         self.need = _needed(scenario.installations, scenario.clearance_share)
         self.cohort_need = [

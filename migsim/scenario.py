@@ -93,6 +93,7 @@ METRICS = (
     "stalled_backlog",  # largest end-of-day stalled count
     "attempt_count",  # attempts made (a guard against tiny samples)
     "active_failure_rate_upper",  # Clopper-Pearson upper bound, cumulative
+    "els_backlog",  # largest end-of-day ELS/MCC case backlog (needs an els section)
 )
 #: Metrics whose condition states a ``confidence``.
 CONFIDENCE_METRICS = ("active_failure_rate_upper",)
@@ -1063,6 +1064,16 @@ class Scenario(_Model):
                 raise ValueError(
                     "capacity.allocation: msm shares the cap between suppliers, so every "
                     f"cohort needs a suppliers split (missing: {', '.join(unsplit)})"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _els_metric_needs_els(self) -> Scenario:
+        for rule in self.capacity.rules:
+            if self.els is None and any(c.metric == "els_backlog" for c in rule.when):
+                raise ValueError(
+                    f"capacity.rules.{rule.name}.when: metric els_backlog needs an "
+                    "els section (ELS/MCC capacity)"
                 )
         return self
 

@@ -657,3 +657,51 @@ def test_cli_runs_the_operations_scenario(tmp_path):
     again = migsim.load_scenario(tmp_path / "out" / "scenario.yaml")
     assert again.sha256 == migsim.load_scenario(
         ROOT / "scenarios" / "nov2019_operations.yaml").sha256
+
+
+# --------------------------------------------------------------------------- policy
+def test_els_backlog_is_a_rule_metric():
+    outcomes = {"success": 0.0, "stall": 0.0, "rollback": 0.0, "fix_forward": 0.0,
+                "dumb": 1.0}
+    rule = {"name": "els_halt", "action": "halt_days", "days": 2,
+            "when": [{"metric": "els_backlog", "window": 1, "op": ">", "value": 50}]}
+    sc = scenario([cohort(n=10_000, outcomes=outcomes)], cap=100, horizon=10,
+                  capacity={"daily_cap": 100, "rules": [rule]},
+                  els={"daily_capacity": 10})
+    log = one(sc)
+    assert log.day_columns["els_backlog"][0] == 100
+    assert log.day_columns["rule_fired"][1] == "els_halt"
+    assert col(log, "attempts")[:4].tolist() == [100, 0, 0, 100]
+
+
+def test_els_backlog_metric_needs_an_els_section(tmp_path):
+    rule = {"name": "els_halt", "action": "halt_days", "days": 2,
+            "when": [{"metric": "els_backlog", "op": ">", "value": 50}]}
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(bad_document("capacity", {"daily_cap": 10,
+                                                             "rules": [rule]})))
+    result = CliRunner().invoke(main, ["validate", str(path)])
+    assert result.exit_code == 2
+    assert "metric els_backlog needs an els section" in result.output
+
+
+def test_readiness_and_settings_change_may_be_gates_or_drawn_dates():
+    gates = [{"name": "ready", "opens_on": {"dist": "uniform", "low": "2020-01-08",
+                                           "high": "2020-01-20"}},
+             {"name": "settings", "opens_on": "2020-01-12"}]
+    stall = {"resolves_after_days": {"dist": "fixed", "days": 1}, "then_success": 1.0}
+    sc = scenario([cohort("act", n=20_000, suppliers={"late": 1.0}, stall=stall,
+                          volume_failures={"above_attempts": 0, "until": "settings",
+                                           "increase": {"stall": 0.5}})],
+                  cap=100, horizon=30, gates=gates,
+                  suppliers=[{"name": "late", "business_ready": "ready"}])
+    days = set()
+    for replication in range(6):
+        log = one(sc, replication)
+        ready = log.gate_days["ready"]
+        days.add(ready)
+        attempts = col(log, "attempts")
+        assert not attempts[:ready].any() and attempts[ready] == 100
+        stressed = col(log, "stressed_attempts")
+        assert (stressed[ready:6] == 100).all() and not stressed[6:].any()
+    assert len(days) > 1  # drawn per replication
