@@ -661,12 +661,13 @@ class _Model:
     def collect(self, replication: int) -> RunLog:
         columns = {name: self.states[:, :, j] for j, name in enumerate(STATES)}
         columns.update({name: self.flows[:, :, j] for j, name in enumerate(FLOWS)})
-        extra_cohort, extra_day = self.ops.columns()
+        policy = self.policy.day_columns()
+        extra_cohort, extra_day = self.ops.columns(policy["daily_cap"])
         columns.update(extra_cohort)
         return RunLog(
             replication=replication,
             cohort_columns=columns,
-            day_columns={**self.policy.day_columns(), **extra_day},
+            day_columns={**policy, **extra_day},
             clearance_day=self.clearance_day,
             cohort_clearance_days=list(self.cohort_clearance),
             gate_days=dict(self.dates.gate_days),

@@ -536,7 +536,6 @@ class Operations:
             share.sample(streams.get("capacity", "achieved_share"), n_days)
             if share is not None else None
         )
-        self.last_cap: int | None = None
         # suppliers (a gate that never opens: never ready)
         self.ready_day = [
             -1 if s.business_ready is None
@@ -620,8 +619,18 @@ class Operations:
             if name in self.levels or name in self.flows
         ]
 
-    def columns(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-        """Extra ``(cohort_columns, day_columns)`` for the run log."""
+    def columns(
+        self, daily_cap: np.ndarray
+    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """Extra ``(cohort_columns, day_columns)`` for the run log.
+
+        ``daily_cap`` is the ramp policy's cap of every day; ``achieved_cap`` is
+        it times the day's achieved share, rounded down, as `allocate` used it.
+        """
+        if "achieved_cap" in self.days:
+            self.days["achieved_cap"] = np.floor(
+                daily_cap * self.achieved + 1e-9
+            ).astype(np.int64)
         return {**self.levels, **self.flows}, dict(self.days)
 
     def defect_records(self) -> list[DefectRecord]:
@@ -654,9 +663,7 @@ class Operations:
     def allocate(self, day: int, cap: int, queues: list[int]) -> list[int]:
         """Attempts per segment today, given the cap in force and each segment's queue."""
         if self.achieved is not None:
-            self.last_cap = cap
             cap = int(np.floor(cap * self.achieved[day] + 1e-9))
-            self.days["achieved_cap"][day] = cap
         if self.simple:
             return self._share(cap, queues)
         available = list(queues)
@@ -790,9 +797,6 @@ class Operations:
             for t in range(day, horizon):
                 for c in self.halted(t):
                     self.levels["defect_halt"][t, c] = 1
-        if "achieved_cap" in self.days and self.last_cap is not None:
-            caps = np.floor(self.last_cap * self.achieved[day:] + 1e-9).astype(np.int64)
-            self.days["achieved_cap"][day:] = np.where(self.working[day:], caps, 0)
         migrated = {}
         for state in states:
             migrated[state.index] = migrated.get(state.index, 0) + state.migrated + (
