@@ -54,7 +54,9 @@ import migsim  # noqa: E402
 BASELINE = REPO_ROOT / "scenarios" / "nov2019_epcl.yaml"
 OPERATIONS = REPO_ROOT / "scenarios" / "nov2019_operations.yaml"
 
-PPMID = {"cohorts.itron_active.ppmid_join": {"failure_share": 0.05, "until": "2020-02-03"}}
+PPMID = {
+    "cohorts.itron_active.ppmid_join": {"failure_share": 0.05, "until": "2020-02-03"}
+}
 
 
 def same_pace(sub_populations: bool = True) -> migsim.Scenario:
@@ -62,16 +64,29 @@ def same_pace(sub_populations: bool = True) -> migsim.Scenario:
     base = migsim.load_scenario(BASELINE).to_dict()
     ops = migsim.load_scenario(OPERATIONS).to_dict()
     base["name"] = "sections_same_pace"
-    base["capacity"].update(allocation="msm", dmin=100,
-                            achieved_share={"dist": "fixed", "value": 1.0})
+    base["capacity"].update(
+        allocation="msm", dmin=100, achieved_share={"dist": "fixed", "value": 1.0}
+    )
     base["suppliers"] = [
-        {"name": "supplier_a", "business_ready": "2019-12-16", "daily_nomination": 1600},
-        {"name": "supplier_b", "business_ready": "2020-01-06", "daily_nomination": 1600},
+        {
+            "name": "supplier_a",
+            "business_ready": "2019-12-16",
+            "daily_nomination": 1600,
+        },
+        {
+            "name": "supplier_b",
+            "business_ready": "2020-01-06",
+            "daily_nomination": 1600,
+        },
     ]
-    base["els"] = {"daily_capacity": 300,
-                   "cases_from": ["stall", "rollback", "fix_forward", "dumb"]}
+    base["els"] = {
+        "daily_capacity": 300,
+        "cases_from": ["stall", "rollback", "fix_forward", "dumb"],
+    }
     source = {c["name"]: c for c in ops["cohorts"]}
-    for cohort, supplier in zip(base["cohorts"], ("supplier_a", "supplier_b")):
+    for cohort, supplier in zip(
+        base["cohorts"], ("supplier_a", "supplier_b"), strict=True
+    ):
         extra = source[cohort["name"]]
         cohort["suppliers"] = {supplier: 1.0}
         keys = ["dumb", "volume_failures", "change_of_supplier"]
@@ -80,8 +95,9 @@ def same_pace(sub_populations: bool = True) -> migsim.Scenario:
             cohort[key] = extra[key]
         cohort["volume_failures"]["above_attempts"] = 1500  # it triggers at this pace
     active = base["cohorts"][0]
-    active["latent_defects"] = [dict(source["itron_active"]["latent_defects"][0],
-                                     exists_probability=1.0)]
+    active["latent_defects"] = [
+        dict(source["itron_active"]["latent_defects"][0], exists_probability=1.0)
+    ]
     active["prepayment_share"] = 0.2
     active["ppmid_join"] = PPMID["cohorts.itron_active.ppmid_join"]
     base["sources"] = {}
@@ -98,11 +114,12 @@ def variants() -> dict[str, migsim.Scenario]:
 
 
 def simulated_days(results) -> float:
-    """Mean days simulated per replication: to clearance (then filled), or the horizon."""
+    """Mean days simulated per replication: to clearance, or the whole horizon."""
     days = results.clearance_days()
     horizon = results.scenario.horizon_days
-    return statistics.mean(min(horizon, d + 1) if d != float("inf") else horizon
-                           for d in days)
+    return statistics.mean(
+        min(horizon, d + 1) if d != float("inf") else horizon for d in days
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -112,8 +129,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
-    print(f"python {platform.python_version()} on {platform.machine()}, "
-          f"{os.cpu_count()} CPUs, migsim {migsim.__version__}")
+    print(
+        f"python {platform.python_version()} on {platform.machine()}, "
+        f"{os.cpu_count()} CPUs, migsim {migsim.__version__}"
+    )
     scenarios = variants()
     for scenario in scenarios.values():  # warm-up: imports, pmf tables
         migsim.run(scenario, replications=1, seed=args.seed)
@@ -129,17 +148,21 @@ def main(argv: list[str] | None = None) -> int:
 
     reference = statistics.median(cpu["foundation"])
     per_day_reference = reference / days["foundation"]
-    header = (f"{'variant':<24}{'CPU s/rep':>11}{'ratio':>8}{'days/rep':>10}"
-              f"{'CPU ms/day':>12}{'ratio/day':>11}")
+    header = (
+        f"{'variant':<24}{'CPU s/rep':>11}{'ratio':>8}{'days/rep':>10}"
+        f"{'CPU ms/day':>12}{'ratio/day':>11}"
+    )
     print()
     print(header)
     print("-" * len(header))
     for name in scenarios:
         per_rep = statistics.median(cpu[name])
         per_day = per_rep / days[name]
-        print(f"{name:<24}{per_rep:>11.4f}{per_rep / reference:>7.2f}x"
-              f"{days[name]:>10.1f}{per_day * 1000:>12.3f}"
-              f"{per_day / per_day_reference:>10.2f}x")
+        print(
+            f"{name:<24}{per_rep:>11.4f}{per_rep / reference:>7.2f}x"
+            f"{days[name]:>10.1f}{per_day * 1000:>12.3f}"
+            f"{per_day / per_day_reference:>10.2f}x"
+        )
     print("ratio = CPU s/rep / foundation's; ratio/day = the same per simulated day")
     return 0
 

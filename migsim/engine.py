@@ -172,7 +172,7 @@ class RunLog:
 
 # --------------------------------------------------------------------------- cohorts
 class _CohortState:
-    """Counts and due-day ledgers of one cohort segment; never one object per installation.
+    """Counts and due-day ledgers of one cohort segment, no object per installation.
 
     Attempt counts are arrays indexed by attempts made (0..max_attempts), so an
     installation's history is only the number of its attempts. ``index`` is the
@@ -206,12 +206,13 @@ class _CohortState:
         self.stall_result_rng = streams.get(owner, "stall_result")
         self.retry_rng = streams.get(owner, "retry_delay")
         self.restore_rng = streams.get(owner, "restore_delay")
-        self.stall_pmf = cached_pmf(cohort.stall.resolves_after_days) if cohort.stall else None
+        stall, fix_forward = cohort.stall, cohort.fix_forward
+        self.stall_pmf = cached_pmf(stall.resolves_after_days) if stall else None
         self.retry_pmf = (
             cached_pmf(cohort.rollback.retry_after_days) if cohort.rollback else None
         )
         self.restore_pmf = (
-            cached_pmf(cohort.fix_forward.restored_after_days) if cohort.fix_forward else None
+            cached_pmf(fix_forward.restored_after_days) if fix_forward else None
         )
         self.release_day = dates.stall_release_day(cohort)
         self.then_success = cohort.stall.then_success if cohort.stall else 1.0
@@ -246,7 +247,9 @@ class _CohortState:
         )
         recovery = cohort.dumb if cohort.dumb and cohort.dumb.recovered_share else None
         self.recovered_share = recovery.recovered_share if recovery else 0.0
-        self.recover_pmf = cached_pmf(recovery.recovered_after_days) if recovery else None
+        self.recover_pmf = (
+            cached_pmf(recovery.recovered_after_days) if recovery else None
+        )
         if recovery:
             self.recovery_rng = streams.get(owner, "dumb_recovery")
             self.recovery_delay_rng = streams.get(owner, "recovery_delay")
@@ -280,7 +283,7 @@ class _CohortState:
         self.flows = dict.fromkeys(FLOWS, 0)
 
     def _exclude_up_front(self) -> None:
-        """The excluded class is abandoned without an attempt (sub-count ``excluded``)."""
+        """The excluded class is abandoned without an attempt (in ``excluded``)."""
         k = self.excluded_class
         self.abandoned += self.fresh[k]
         self.excluded += self.fresh[k]
@@ -293,7 +296,7 @@ class _CohortState:
 
     @property
     def resolved(self) -> int:
-        """Migrated, dumb or abandoned; a dumb device awaiting remote recovery is not."""
+        """Migrated, dumb or abandoned (a dumb device awaiting remote recovery: not)."""
         return self.migrated + self.dumb + self.abandoned - self.awaiting_recovery
 
     @property
@@ -361,7 +364,9 @@ class _CohortState:
         if self.pending and day in self.eligibility:
             counts = self.eligibility[day]
             self.fresh = [f + n for f, n in zip(self.fresh, counts)]
-            self.pending_by_class = [p - n for p, n in zip(self.pending_by_class, counts)]
+            self.pending_by_class = [
+                p - n for p, n in zip(self.pending_by_class, counts, strict=True)
+            ]
             self.pending -= sum(counts)
             if self.excluded_up_front:
                 self._exclude_up_front()
@@ -451,7 +456,7 @@ class _CohortState:
                 self._restore(fix_forward, day, day)
 
     def _restore(self, count: int, raised_day: int, not_before: int) -> None:
-        """Schedule the restoration of ``count`` fix forwards raised on ``raised_day``."""
+        """Schedule restoring ``count`` fix forwards raised on ``raised_day``."""
         days, probs = self.restore_pmf
         counts = (
             self.restore_rng.multinomial(count, probs) if len(days) > 1 else [count]
@@ -473,7 +478,7 @@ class _CohortState:
         )
 
     def _dumb(self, by_attempt: np.ndarray, day: int) -> None:
-        """Dumb devices: a share recovered remotely later, the rest await a site visit."""
+        """Dumb devices: a share recovered remotely later; the rest await a visit."""
         n = int(by_attempt.sum())
         self.dumb += n
         self.els.raise_cases(day, "dumb", n, self)
@@ -496,7 +501,9 @@ class _CohortState:
                 self.prepayment_rng.binomial(left, self.prepayment_share)
             )
 
-    def worked(self, kind: str, raised_day: int, by_attempt: np.ndarray, day: int) -> None:
+    def worked(
+        self, kind: str, raised_day: int, by_attempt: np.ndarray, day: int
+    ) -> None:
         """ELS worked these cases today: resolve on the later of delay end and today."""
         if kind == "stall":
             floor = day if self.release_day is None else max(day, self.release_day)
@@ -615,7 +622,7 @@ class _Model:
     def _days(self):
         for day in range(self.scenario.horizon_days):
             self._step(day)
-            if all(c.done for c in self.cohorts) and self.ops.quiet():  # nothing in flight
+            if all(c.done for c in self.cohorts) and self.ops.quiet():  # all resolved
                 self._fill_from(day + 1)
                 return
             yield self.env.timeout(1)

@@ -104,13 +104,19 @@ def share_pro_rata(total: int, weights: list[int], limits: list[int]) -> list[in
     capped and the surplus re-shared the same way among the others (water-filling).
     """
     shares = [0] * len(weights)
-    open_ = [i for i, (w, lim) in enumerate(zip(weights, limits)) if w > 0 and lim > 0]
+    open_ = [
+        i
+        for i, (w, lim) in enumerate(zip(weights, limits, strict=True))
+        if w > 0 and lim > 0
+    ]
     remaining = total
     while remaining > 0 and open_:
         weight_sum = sum(weights[i] for i in open_)
         base = {i: remaining * weights[i] // weight_sum for i in open_}
         left = remaining - sum(base.values())
-        by_fraction = sorted(open_, key=lambda i: (-(remaining * weights[i] % weight_sum), i))
+        by_fraction = sorted(
+            open_, key=lambda i: (-(remaining * weights[i] % weight_sum), i)
+        )
         for i in by_fraction[:left]:
             base[i] += 1
         capped = [i for i in open_ if shares[i] + base[i] >= limits[i]]
@@ -152,9 +158,9 @@ def msm_shares(cap: int, demands: list[int], dmin: int) -> list[int]:
     floors = [min(dmin, d) for d in demands]
     if sum(floors) >= cap:
         return share_pro_rata(cap, floors, floors)
-    remaining = [d - f for d, f in zip(demands, floors)]
+    remaining = [d - f for d, f in zip(demands, floors, strict=True)]
     extra = share_pro_rata(cap - sum(floors), remaining, remaining)
-    return [f + e for f, e in zip(floors, extra)]
+    return [f + e for f, e in zip(floors, extra, strict=True)]
 
 
 # --------------------------------------------------------------------------- segments
@@ -254,7 +260,9 @@ def plan_segments(scenario: Scenario) -> list[Segment]:
                 else:
                     rates = cohort.outcomes.as_array()
                 stressed = (
-                    rates if increase is None or kind == "excluded" else increase.apply(rates)
+                    rates
+                    if increase is None or kind == "excluded"
+                    else increase.apply(rates)
                 )
                 excluded = cohort.excluded.when if kind == "excluded" else None
                 parts.append(SegmentClass(kind, count, rates, stressed, excluded))
@@ -344,9 +352,11 @@ class _Defect:
             self.found_day = day + spec.detection_lag_days
 
     def record(self, horizon_days: int) -> DefectRecord:
-        found = self.found_day if (
-            self.found_day is not None and self.found_day < horizon_days
-        ) else None
+        found = (
+            self.found_day
+            if (self.found_day is not None and self.found_day < horizon_days)
+            else None
+        )
         return DefectRecord(
             cohort=self.cohort_name,
             defect=self.spec.name,
@@ -359,7 +369,10 @@ class _Defect:
 
 
 def hit_by_defects(
-    defects: list[_Defect], batch: np.ndarray, day: int, columns: np.ndarray | None = None
+    defects: list[_Defect],
+    batch: np.ndarray,
+    day: int,
+    columns: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Draw the installations of a batch that live defects hit.
 
@@ -429,8 +442,9 @@ class ElsDesk:
     the day worked. Rollback and dumb cases are load only.
     """
 
-    def __init__(self, capacity: int, kinds: list[str], working: np.ndarray,
-                 n_cohorts: int):
+    def __init__(
+        self, capacity: int, kinds: list[str], working: np.ndarray, n_cohorts: int
+    ):
         self.capacity = capacity
         self.kinds = frozenset(kinds)
         self.gated = self.kinds & {"stall", "fix_forward"}
@@ -441,7 +455,9 @@ class ElsDesk:
         self.raised = 0  # today
         self.worked = 0  # today
 
-    def raise_cases(self, day: int, kind: str, count: int, state, by_attempt=None) -> bool:
+    def raise_cases(
+        self, day: int, kind: str, count: int, state, by_attempt=None
+    ) -> bool:
         """Queue ``count`` cases; True when the desk will hand them back when worked."""
         if kind not in self.kinds or not count:
             return False
@@ -508,7 +524,8 @@ class Operations:
         self.n_cohorts = n_cohorts
         self.active = [c.mode == "active" for c in scenario.cohorts]
         self.by_cohort = [
-            [i for i, s in enumerate(self.segments) if s.cohort == c] for c in range(n_cohorts)
+            [i for i, s in enumerate(self.segments) if s.cohort == c]
+            for c in range(n_cohorts)
         ]
         self.by_supplier = [
             [i for i, s in enumerate(self.segments) if s.supplier == j]
@@ -520,12 +537,20 @@ class Operations:
         els = scenario.els
         self.desk = (
             ElsDesk(els.daily_capacity, els.cases_from, working, n_cohorts)
-            if els is not None else _NoDesk()
+            if els is not None
+            else _NoDesk()
         )
         # latent defects: existence and fix delay drawn once, up front
         self.defects = [
-            [_Defect(spec, c, cohort.name, streams.get(cohort.name, f"defect:{spec.name}"))
-             for spec in cohort.latent_defects]
+            [
+                _Defect(
+                    spec,
+                    c,
+                    cohort.name,
+                    streams.get(cohort.name, f"defect:{spec.name}"),
+                )
+                for spec in cohort.latent_defects
+            ]
             for c, cohort in enumerate(scenario.cohorts)
         ]
         self._all_defects = [d for ds in self.defects for d in ds]
@@ -534,46 +559,68 @@ class Operations:
         share = scenario.capacity.achieved_share
         self.achieved = (
             share.sample(streams.get("capacity", "achieved_share"), n_days)
-            if share is not None else None
+            if share is not None
+            else None
         )
         # suppliers (a gate that never opens: never ready)
         self.ready_day = [
-            -1 if s.business_ready is None
+            -1
+            if s.business_ready is None
             else _day(dates, f"suppliers.{s.name}.business_ready", scenario)
             for s in scenario.suppliers
         ]
         self.nominations = [
-            (j, s.daily_nomination) for j, s in enumerate(scenario.suppliers)
+            (j, s.daily_nomination)
+            for j, s in enumerate(scenario.suppliers)
             if s.daily_nomination is not None and self.by_supplier[j]
         ]
         self._waits_for_supplier = [
-            seg.supplier >= 0 and self.active[seg.cohort] and self.ready_day[seg.supplier] > 0
+            seg.supplier >= 0
+            and self.active[seg.cohort]
+            and self.ready_day[seg.supplier] > 0
             for seg in self.segments
         ]
         # volume-dependent failures
         self.volume = [
-            (c, cohort.volume_failures,
-             None if cohort.volume_failures.until is None
-             else dates.day(f"cohorts.{cohort.name}.volume_failures.until"))
-            for c, cohort in enumerate(scenario.cohorts) if cohort.volume_failures
+            (
+                c,
+                cohort.volume_failures,
+                None
+                if cohort.volume_failures.until is None
+                else dates.day(f"cohorts.{cohort.name}.volume_failures.until"),
+            )
+            for c, cohort in enumerate(scenario.cohorts)
+            if cohort.volume_failures
         ]
         self._calm = [False] * len(self.segments)
         # consumer exposure
         self.cos = [
-            (c, streams.get(cohort.name, "change_of_supplier"),
-             cohort.change_of_supplier.annual_rate / 365.0
-             * cohort.change_of_supplier.alert_loss_share,
-             _until(scenario, dates, f"cohorts.{cohort.name}.change_of_supplier.until"))
-            for c, cohort in enumerate(scenario.cohorts) if cohort.change_of_supplier
+            (
+                c,
+                streams.get(cohort.name, "change_of_supplier"),
+                cohort.change_of_supplier.annual_rate
+                / 365.0
+                * cohort.change_of_supplier.alert_loss_share,
+                _until(
+                    scenario, dates, f"cohorts.{cohort.name}.change_of_supplier.until"
+                ),
+            )
+            for c, cohort in enumerate(scenario.cohorts)
+            if cohort.change_of_supplier
         ]
         self.ppmid = [
-            (c, streams.get(cohort.name, "ppmid_join"),
-             (cohort.prepayment_share or 0.0) * cohort.ppmid_join.failure_share,
-             _until(scenario, dates, f"cohorts.{cohort.name}.ppmid_join.until"))
-            for c, cohort in enumerate(scenario.cohorts) if cohort.ppmid_join
+            (
+                c,
+                streams.get(cohort.name, "ppmid_join"),
+                (cohort.prepayment_share or 0.0) * cohort.ppmid_join.failure_share,
+                _until(scenario, dates, f"cohorts.{cohort.name}.ppmid_join.until"),
+            )
+            for c, cohort in enumerate(scenario.cohorts)
+            if cohort.ppmid_join
         ]
         self.simple = (
-            len(self.segments) == n_cohorts and not scenario.suppliers
+            len(self.segments) == n_cohorts
+            and not scenario.suppliers
             and not self._all_defects
         )
         self._build_columns(n_days, n_cohorts)
@@ -599,11 +646,13 @@ class Operations:
         }
         self.levels = {
             name: np.zeros((n_days, n_cohorts), dtype=np.int64)
-            for name in OPERATIONS_LEVELS if wanted[name]
+            for name in OPERATIONS_LEVELS
+            if wanted[name]
         }
         self.flows = {
             name: np.zeros((n_days, n_cohorts), dtype=np.int64)
-            for name in OPERATIONS_FLOWS if wanted[name]
+            for name in OPERATIONS_FLOWS
+            if wanted[name]
         }
         day_names: list[str] = []
         if sc.els is not None:
@@ -614,8 +663,15 @@ class Operations:
         self.recording = bool(self.levels or self.flows or self.days)
         # what each segment row carries, for `record`
         self._segment_fields = [
-            name for name in ("awaiting_site_visit", "prepayment_dumb", "excluded",
-                              "defect_hits", "stressed_attempts", "dumb_recoveries")
+            name
+            for name in (
+                "awaiting_site_visit",
+                "prepayment_dumb",
+                "excluded",
+                "defect_hits",
+                "stressed_attempts",
+                "dumb_recoveries",
+            )
             if name in self.levels or name in self.flows
         ]
 
@@ -661,7 +717,7 @@ class Operations:
         return out
 
     def allocate(self, day: int, cap: int, queues: list[int]) -> list[int]:
-        """Attempts per segment today, given the cap in force and each segment's queue."""
+        """Attempts per segment today, given the cap in force and the queues."""
         if self.achieved is not None:
             cap = int(np.floor(cap * self.achieved[day] + 1e-9))
         if self.simple:
@@ -671,14 +727,19 @@ class Operations:
         for i, segment in enumerate(self.segments):
             if available[i] and (
                 segment.cohort in halted
-                or (self._waits_for_supplier[i] and day < self.ready_day[segment.supplier])
+                or (
+                    self._waits_for_supplier[i]
+                    and day < self.ready_day[segment.supplier]
+                )
             ):
                 available[i] = 0
         for j, nomination in self.nominations:
             members = self.by_supplier[j]
             wanted = [available[i] for i in members]
             if sum(wanted) > nomination:
-                for i, n in zip(members, share_pro_rata(nomination, wanted, wanted)):
+                for i, n in zip(
+                    members, share_pro_rata(nomination, wanted, wanted), strict=True
+                ):
                     available[i] = n
         shares = [0] * len(self.segments)
         if self.allocation == "msm":
@@ -688,14 +749,16 @@ class Operations:
         else:
             groups = self.by_cohort
             totals = self._share(cap, [sum(available[i] for i in g) for g in groups])
-        for members, total in zip(groups, totals):
+        for members, total in zip(groups, totals, strict=True):
             if not total:
                 continue
             if len(members) == 1:
                 shares[members[0]] = total
             else:
                 wanted = [available[i] for i in members]
-                for i, n in zip(members, share_pro_rata(total, wanted, wanted)):
+                for i, n in zip(
+                    members, share_pro_rata(total, wanted, wanted), strict=True
+                ):
                     shares[i] = n
         return shares
 
@@ -725,8 +788,9 @@ class Operations:
                     out[i] = True
         return out
 
-    def record(self, day: int, states: list, state_rows: np.ndarray,
-               flow_rows: np.ndarray) -> None:
+    def record(
+        self, day: int, states: list, state_rows: np.ndarray, flow_rows: np.ndarray
+    ) -> None:
         """End of day: detect defects, draw exposure, record the extra columns.
 
         ``states`` are the engine's segment states (in `segments` order);
@@ -745,8 +809,11 @@ class Operations:
                 for name in fields:
                     value = row[name]
                     if value:
-                        (self.levels.get(name) if name in self.levels
-                         else self.flows[name])[day, c] += value
+                        (
+                            self.levels.get(name)
+                            if name in self.levels
+                            else self.flows[name]
+                        )[day, c] += value
         if "operational" in self.levels:
             operational = self.levels["operational"][day]
             for state in states:
@@ -765,7 +832,9 @@ class Operations:
             desk.raised = desk.worked = 0
         for c, rng, rate, until_day in self.cos:
             if day < until_day:
-                exposed = int(state_rows[c, 4] + state_rows[c, 5])  # impaired + migrated
+                exposed = int(
+                    state_rows[c, 4] + state_rows[c, 5]
+                )  # impaired + migrated
                 if exposed:
                     self.flows["cos_alerts_lost"][day, c] = rng.binomial(exposed, rate)
         for c, rng, rate, until_day in self.ppmid:
@@ -780,7 +849,7 @@ class Operations:
         return not self.desk.open
 
     def fill_from(self, day: int, states: list) -> None:
-        """The replication stopped early at ``day``: extend levels, draw what remains."""
+        """The run stopped early at ``day``: extend levels, draw what remains."""
         horizon = self.scenario.horizon_days
         if day >= horizon:
             return
@@ -792,15 +861,17 @@ class Operations:
             for state in states:  # the copied row counts segments ready by then
                 supplier = state.segment.supplier
                 if supplier >= 0 and self.ready_day[supplier] >= day:
-                    operational[self.ready_day[supplier]:, state.index] += state.migrated
+                    operational[self.ready_day[supplier] :, state.index] += (
+                        state.migrated
+                    )
         if "defect_halt" in self.levels:
             for t in range(day, horizon):
                 for c in self.halted(t):
                     self.levels["defect_halt"][t, c] = 1
         migrated = {}
         for state in states:
-            migrated[state.index] = migrated.get(state.index, 0) + state.migrated + (
-                state.impaired
+            migrated[state.index] = (
+                migrated.get(state.index, 0) + state.migrated + (state.impaired)
             )
         for c, rng, rate, until_day in self.cos:
             last = min(horizon, until_day)
@@ -833,13 +904,17 @@ def _split_eligibility(
     """
     out: list[dict[int, list[int]]] = [{} for _ in segments]
     for c, cohort in enumerate(scenario.cohorts):
-        cells = [(i, k) for i, s in enumerate(segments) if s.cohort == c
-                 for k in range(len(s.classes))]
+        cells = [
+            (i, k)
+            for i, s in enumerate(segments)
+            if s.cohort == c
+            for k in range(len(s.classes))
+        ]
         left = [segments[i].classes[k].installations for i, k in cells]
         for day, count in sorted(dates.eligibility(cohort).items()):
             split = share_pro_rata(count, left, left) if len(cells) > 1 else [count]
-            for (i, k), n in zip(cells, split):
+            for (i, k), n in zip(cells, split, strict=True):
                 counts = out[i].setdefault(day, [0] * len(segments[i].classes))
                 counts[k] += n
-            left = [a - b for a, b in zip(left, split)]
+            left = [a - b for a, b in zip(left, split, strict=True)]
     return out

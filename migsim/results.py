@@ -146,7 +146,8 @@ FIGURES: dict[str, Figure] = {
         Figure("max_daily_active_interrupted", "installations",
                "largest end-of-day count of active installations impaired or "
                "stalled (the interrupted households on the worst day)",
-               lambda c, a: _PEAK_SERIES["max_daily_active_interrupted"](c, a).max(axis=0)),
+               lambda c, a: _PEAK_SERIES["max_daily_active_interrupted"](c, a).max(
+                   axis=0)),
         Figure("peak_els_backlog", "cases",
                "largest end-of-day count of ELS/MCC cases raised and not yet worked",
                lambda c, a: _PEAK_SERIES["peak_els_backlog"](c, a).max(axis=0)),

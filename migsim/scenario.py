@@ -284,7 +284,8 @@ class TriangularShare(_ShareBase):
     def _ordered(self) -> TriangularShare:
         if not self.low <= self.mode <= self.high:
             raise ValueError(
-                f"mode ({self.mode}) must lie in [low, high] = [{self.low}, {self.high}]"
+                f"mode ({self.mode}) must lie in [low, high] = "
+                f"[{self.low}, {self.high}]"
             )
         return self
 
@@ -562,7 +563,7 @@ class Capacity(_Model):
 
     daily_cap: NonNegativeInt
     allocation: Literal["pro_rata", "priority", "msm"] = "pro_rata"
-    dmin: NonNegativeInt | None = None  # msm (required): each supplier's flat allocation
+    dmin: NonNegativeInt | None = None  # msm (required): a supplier's flat allocation
     achieved_share: ShareDist | None = None  # None: the whole cap is usable every day
     schedule: list[ScheduleStep] = Field(default_factory=list)
     rules: list[Rule] = Field(default_factory=list)
@@ -768,7 +769,9 @@ class DumbSpec(_Model):
     @model_validator(mode="after")
     def _delay_if_recovered(self) -> DumbSpec:
         if self.recovered_share > 0 and self.recovered_after_days is None:
-            raise ValueError("recovered_after_days is required when recovered_share > 0")
+            raise ValueError(
+                "recovered_after_days is required when recovered_share > 0"
+            )
         return self
 
 
@@ -794,7 +797,7 @@ class Exclusion(_Model):
 class ChangeOfSupplier(_Model):
     """Change-of-supplier events on migrated installations, some losing their alert."""
 
-    annual_rate: Annotated[float, Field(ge=0.0, le=10.0)]  # events per installation-year
+    annual_rate: Annotated[float, Field(ge=0.0, le=10.0)]  # per installation-year
     alert_loss_share: Probability = 1.0 / 3.0  # issue 61224: 1 in 3 alerts not sent
     until: DateSpec | None = None  # the fix; None: not fixed in the horizon
 
@@ -879,13 +882,15 @@ class Cohort(_Model):
         return self
 
     def _outcomes_used(self) -> list[tuple[str, str]]:
-        """Outcomes the operations sections can produce, with the field producing them."""
+        """Outcomes the operations sections can produce, with the field that does."""
         used: list[tuple[str, str]] = []
         if self.hard is not None:
-            used += [(o, "hard.outcomes") for o in OUTCOMES if getattr(self.hard.outcomes, o)]
+            rates = self.hard.outcomes
+            used += [(o, "hard.outcomes") for o in OUTCOMES if getattr(rates, o)]
         if self.volume_failures is not None:
             inc = self.volume_failures.increase
-            used += [(o, "volume_failures.increase") for o in OUTCOMES[1:] if getattr(inc, o)]
+            where = "volume_failures.increase"
+            used += [(o, where) for o in OUTCOMES[1:] if getattr(inc, o)]
         used += [(d.outcome, f"latent_defects.{d.name}") for d in self.latent_defects]
         if self.excluded is not None and self.excluded.when == "attempted" and (
             self.max_attempts > 1
@@ -908,8 +913,9 @@ class Cohort(_Model):
             raise ValueError(f"latent_defects names must be unique: {', '.join(twice)}")
         if self.volume_failures is not None:
             total = self.volume_failures.increase.total
+            hard_rates = self.hard.outcomes if self.hard else None
             for label, rates in (("outcomes", self.outcomes),
-                                 ("hard.outcomes", self.hard.outcomes if self.hard else None)):
+                                 ("hard.outcomes", hard_rates)):
                 if rates is not None and rates.success + _RATE_TOLERANCE < total:
                     raise ValueError(
                         f"volume_failures.increase: adds {total:.6g}, more than "
@@ -925,7 +931,9 @@ class Cohort(_Model):
             if self.ppmid_join is not None:
                 raise ValueError("ppmid_join applies to active cohorts only")
         elif self.ppmid_join is not None and not self.prepayment_share:
-            raise ValueError("ppmid_join needs prepayment_share > 0 (PPMIDs join prepayment meters)")
+            raise ValueError(
+                "ppmid_join needs prepayment_share > 0 (PPMIDs join prepayment meters)"
+            )
 
 
 class Supplier(_Model):
@@ -1062,8 +1070,9 @@ class Scenario(_Model):
             unsplit = [c.name for c in self.cohorts if not c.suppliers]
             if unsplit:
                 raise ValueError(
-                    "capacity.allocation: msm shares the cap between suppliers, so every "
-                    f"cohort needs a suppliers split (missing: {', '.join(unsplit)})"
+                    "capacity.allocation: msm shares the cap between suppliers, so "
+                    "every cohort needs a suppliers split "
+                    f"(missing: {', '.join(unsplit)})"
                 )
         return self
 
@@ -1125,7 +1134,8 @@ class Scenario(_Model):
                     out[f"{prefix}.{section}.until"] = spec.until
         for supplier in self.suppliers:
             if supplier.business_ready is not None:
-                out[f"suppliers.{supplier.name}.business_ready"] = supplier.business_ready
+                path = f"suppliers.{supplier.name}.business_ready"
+                out[path] = supplier.business_ready
         for index, step in enumerate(self.capacity.schedule):
             out[f"capacity.schedule.{step.name or index}.from"] = step.from_
         for gate in self.gates:
