@@ -4,6 +4,7 @@ errors, and a resolved scenario.yaml that reproduces its run."""
 from __future__ import annotations
 
 import json
+import re
 
 import pandas as pd
 import pytest
@@ -285,3 +286,37 @@ def test_bad_set_exits_2_naming_the_field(tmp_path, setting, field, command):
     path = write_yaml(tmp_path / "s.yaml", _base())
     args = [command, path, "--set", setting] + (["-n", 1] if command == "run" else [])
     assert_bad_input(invoke(*args), field)
+
+
+# ============================================= formerly known bugs, now fixed
+def test_the_table_keeps_its_columns_apart_and_aligned(tmp_path):
+    data = _base()
+    data["horizon_days"] = 3  # too short to clear: a negative verdict, still exit 0
+    path = write_yaml(tmp_path / "short.yaml", data)
+    result = invoke("run", path, "-n", 2)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    row = next(line for line in lines if line.startswith("  all cohorts"))
+    assert len(re.findall(r"(?:^|\s)after \d{4}-\d{2}-\d{2}", row)) == 3, row
+    header = next(line for line in lines if line.startswith("Risks"))
+    p50_end = header.index("P50") + 3
+    start = lines.index(header) + 1
+    for line in lines[start:]:
+        if not line.strip():
+            break
+        first_value = re.search(r"\S+(?=\s+\S+\s+\S+$)", line)
+        assert first_value.end() == p50_end, line
+
+
+@pytest.mark.parametrize("where", ["key", "cohort name", "dist tag"])
+def test_an_error_stays_one_line_when_the_input_holds_a_newline(tmp_path, where):
+    data = _base()
+    if where == "key":
+        data["cohorts"][0]["col\nour"] = 1
+    elif where == "cohort name":
+        data["cohorts"][0]["name"] = "a\nb"
+        data["cohorts"][0]["installations"] = -1
+    else:
+        data["cohorts"][0]["rollback"]["retry_after_days"] = {"dist": "wei\nbull"}
+    path = write_yaml(tmp_path / "newline.yaml", data)
+    assert_bad_input(invoke("validate", path), str(path))

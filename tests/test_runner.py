@@ -9,7 +9,7 @@ import pytest
 from conftest import cohort, day, lognormal, outcomes, scenario, triangular, uniform
 
 import migsim
-from migsim.engine import FLOWS, STATES
+from migsim.engine import FLOWS, STATES, replication_seed
 from migsim.results import statistics
 
 RATES = outcomes(success=0.9, stall=0.06, rollback=0.02, fix_forward=0.015, dumb=0.005)
@@ -155,3 +155,11 @@ def test_raising_the_cap_never_clears_later_under_common_seeds():
             assert stats[high][name] <= stats[low][name], (low, high, name)
     assert stats[2000]["mean"] < stats[1000]["mean"] - 10
     assert stats[4000]["mean"] < stats[2000]["mean"]
+
+
+@pytest.mark.parametrize(("seed", "k"), [(0, 0), (0, 7), (20191113, 3)])
+def test_replication_k_draws_from_the_kth_child_of_the_run_seed(seed, k):
+    child = np.random.SeedSequence(seed).spawn(k + 1)[k]
+    ours = replication_seed(seed, k)
+    assert ours.entropy == child.entropy and ours.spawn_key == child.spawn_key
+    assert np.array_equal(ours.generate_state(4), child.generate_state(4))

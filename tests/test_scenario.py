@@ -396,6 +396,16 @@ BAD_INPUTS = {
         "cohorts.c.outcomes.sucess",
     ),
     "sources names no cohort": (_set("sources", {"cohorts.d": "typo"}), "cohorts.d"),
+    "max_attempts 0": (_set("cohort.max_attempts", 0), "cohorts.c.max_attempts"),
+    "horizon_days 0": (_set("horizon_days", 0), "horizon_days"),
+    "closures not a list": (
+        _set("calendar.closures", "2024-01-05"),
+        "calendar.closures",
+    ),
+    "rate not a number": (
+        _set("cohort.outcomes.stall", "some"),
+        "cohorts.c.outcomes.stall",
+    ),
     "missing required field": (lambda d: d.pop("horizon_days"), "horizon_days"),
     "section needed by a rate": (lambda d: d["cohorts"][0].pop("stall"), "cohorts.c"),
     "duplicate cohort names": (
