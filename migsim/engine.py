@@ -462,7 +462,7 @@ class _CohortState:
             self.restore_rng.multinomial(count, probs) if len(days) > 1 else [count]
         )
         due = raised_day + days
-        if not_before > raised_day:  # worked late by ELS: not before that day
+        if not_before > due[0]:  # worked late by ELS: not before that day
             np.add.at(self.restore_due, np.maximum(due, not_before), counts)
         else:
             self.restore_due[due] += counts
@@ -507,6 +507,8 @@ class _CohortState:
         """ELS worked these cases today: resolve on the later of delay end and today."""
         if kind == "stall":
             floor = day if self.release_day is None else max(day, self.release_day)
+            if raised_day + int(self.stall_pmf[0][0]) >= floor:
+                floor = None  # no delay ends before it: the plain (faster) path
             _schedule(self.stall_due, self.stall_rng, by_attempt, self.stall_pmf,
                       raised_day, floor)
         else:
@@ -594,20 +596,24 @@ class _Model:
         self.env = env
         self.scenario = scenario
         self.dates = resolve_dates(scenario, streams)
-        self.ops = Operations(scenario, streams, working_days(scenario), self.dates)
+        n_days, n_cohorts = scenario.horizon_days, len(scenario.cohorts)
+        self.states = np.zeros((n_days, n_cohorts, len(STATES)), dtype=np.int64)
+        self.flows = np.zeros((n_days, n_cohorts, len(FLOWS)), dtype=np.int64)
+        # the ELS case backlog: written by operations, read by rule metrics
+        els_backlog = np.zeros(n_days, dtype=np.int64) if scenario.els else None
+        self.policy = Policy(
+            scenario, streams, self.dates, self.flows, self.states, FLOWS, STATES,
+            els_backlog=els_backlog,
+        )
+        self.ops = Operations(
+            scenario, streams, self.policy.working, self.dates, els_backlog
+        )
         self.cohorts = [  # one state per segment (per cohort without operations)
             _CohortState(
                 scenario.cohorts[s.cohort], s, scenario, streams, self.dates, self.ops
             )
             for s in self.ops.segments
         ]
-        n_days, n_cohorts = scenario.horizon_days, len(scenario.cohorts)
-        self.states = np.zeros((n_days, n_cohorts, len(STATES)), dtype=np.int64)
-        self.flows = np.zeros((n_days, n_cohorts, len(FLOWS)), dtype=np.int64)
-        self.policy = Policy(
-            scenario, streams, self.dates, self.flows, self.states, FLOWS, STATES,
-            els_backlog=self.ops.days.get("els_backlog"),
-        )
         self.need = _needed(scenario.installations, scenario.clearance_share)
         self.cohort_need = [
             _needed(c.installations, scenario.clearance_share) for c in scenario.cohorts

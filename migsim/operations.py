@@ -28,9 +28,9 @@ Hard cases, exclusions and supplier splits make a cohort a set of *segments*
 cohort's row in ``.daily`` is the sum of its segments. Everything here is
 batch level: counts and FIFO batches, never an object per installation or case.
 
-Place in the module flow: errors -> scenario -> operations -> engine. This
-module reads only scenario models; the engine hands it its streams and states
-(duck-typed) and calls its hooks.
+Place in the module flow: errors -> scenario -> policy -> operations -> engine.
+This module reads only scenario models; the engine hands it its streams, its
+resolved dates and its segment states (duck-typed) and calls its hooks.
 """
 
 from __future__ import annotations
@@ -513,9 +513,19 @@ class Operations:
     dates
         The replication's `policy.ResolvedDates` (anything with ``day(path)`` and
         ``eligibility(cohort)``): supplier readiness, fix dates, eligibility.
+    els_backlog
+        An array ``(days,)`` to record the ELS backlog in (the engine shares it
+        with the ramp policy's ``els_backlog`` metric); ``None``: a new one.
     """
 
-    def __init__(self, scenario: Scenario, streams, working: np.ndarray, dates):
+    def __init__(
+        self,
+        scenario: Scenario,
+        streams,
+        working: np.ndarray,
+        dates,
+        els_backlog: np.ndarray | None = None,
+    ):
         self.scenario = scenario
         self.working = working
         self.segments = plan_segments(scenario)
@@ -623,10 +633,12 @@ class Operations:
             and not scenario.suppliers
             and not self._all_defects
         )
-        self._build_columns(n_days, n_cohorts)
+        self._build_columns(n_days, n_cohorts, els_backlog)
 
     # ---------------------------------------------------------------- columns
-    def _build_columns(self, n_days: int, n_cohorts: int) -> None:
+    def _build_columns(
+        self, n_days: int, n_cohorts: int, els_backlog: np.ndarray | None
+    ) -> None:
         sc = self.scenario
         cohorts = sc.cohorts
         wanted = {
@@ -660,6 +672,8 @@ class Operations:
         if self.achieved is not None:
             day_names.append("achieved_cap")
         self.days = {name: np.zeros(n_days, dtype=np.int64) for name in day_names}
+        if els_backlog is not None and "els_backlog" in self.days:
+            self.days["els_backlog"] = els_backlog  # shared with the policy's metric
         self.recording = bool(self.levels or self.flows or self.days)
         # what each segment row carries, for `record`
         self._segment_fields = [
