@@ -23,6 +23,10 @@ FLOW = [
     "plots",
     "results",
     "runner",
+    "forecast",  # intervals and P(clear by date) from a finished run
+    "precision",  # batches of replications until the forecast is precise enough
+    "compare",  # common-random-number comparisons of scenarios
+    "rundir",  # a finished run read back from its directory
     "report",
     "cli",
 ]
