@@ -21,7 +21,7 @@ from migsim import __version__
 from migsim.compare import compare as compare_scenarios
 from migsim.errors import MigsimError
 from migsim.forecast import annotate, check_by_dates
-from migsim.operations import OPERATIONS_FLOWS, OPERATIONS_LEVELS
+from migsim.operations import figures_in_use
 from migsim.precision import run_to_precision
 from migsim.report import UNITS, render_report, unit_scale
 from migsim.results import Results
@@ -116,35 +116,21 @@ def _table(title: str, headers: list[str], rows: list[list[str]]) -> list[str]:
     return [head, *body]
 
 
-#: Summary rows of the operations figures: (row it follows, label, figure, column
-#: that shows its section is used; None: any operations section).
+#: Summary rows of the operations figures, each after the row it details, shown
+#: when the scenario's sections use it (`operations.figures_in_use`).
 _OPERATIONS_ROWS = (
-    ("active_dumb", "    of which prepayment (grave)", "active_prepayment_dumb",
-     "prepayment_dumb"),
-    ("abandoned", "  of which excluded (never remote)", "excluded", "excluded"),
+    ("active_dumb", "    of which prepayment (grave)", "active_prepayment_dumb"),
+    ("abandoned", "  of which excluded (never remote)", "excluded"),
     ("active_interrupted_installation_days", "active dumb installation-days",
-     "active_dumb_installation_days", None),
+     "active_dumb_installation_days"),
     ("active_dumb_installation_days", "largest daily active interrupted",
-     "max_daily_active_interrupted", None),
-    ("peak_failure_backlog", "active hit by latent defects", "active_hit_by_defects",
-     "defect_hits"),
-    ("active_hit_by_defects", "dormant hit by latent defects", "dormant_hit_by_defects",
-     "defect_hits"),
-    ("peak_failure_backlog", "peak ELS case backlog", "peak_els_backlog",
-     "els_cases_open"),
-    ("peak_els_backlog", "CoS loss alerts not sent", "cos_alerts_lost",
-     "cos_alerts_lost"),
-    ("peak_els_backlog", "PPMID join failures", "ppmid_join_failures",
-     "ppmid_join_failures"),
+     "max_daily_active_interrupted"),
+    ("peak_failure_backlog", "active hit by latent defects", "active_hit_by_defects"),
+    ("peak_failure_backlog", "dormant hit by latent defects", "dormant_hit_by_defects"),
+    ("peak_failure_backlog", "peak ELS case backlog", "peak_els_backlog"),
+    ("peak_els_backlog", "CoS loss alerts not sent", "cos_alerts_lost"),
+    ("peak_els_backlog", "PPMID join failures", "ppmid_join_failures"),
 )
-
-
-def _operations_columns(results: Results) -> set[str]:
-    """Operations columns the run produced (empty without operations sections)."""
-    if not results.logs:
-        return set()
-    log = results.logs[0]
-    return set(OPERATIONS_LEVELS + OPERATIONS_FLOWS) & set(log.cohort_columns)
 
 
 def summary_text(results: Results) -> str:
@@ -176,9 +162,9 @@ def summary_text(results: Results) -> str:
         ("active interrupted installation-days", "active_interrupted_installation_days"),
         ("peak failure backlog", "peak_failure_backlog"),
     ]
-    used = _operations_columns(results)
-    for after, label, name, column in _OPERATIONS_ROWS:
-        if column in used or (column is None and used):
+    used = figures_in_use(results.scenario)
+    for after, label, name in _OPERATIONS_ROWS:
+        if name in used:
             at = next(i for i, row in enumerate(rows_spec) if row[1] == after) + 1
             while at < len(rows_spec) and rows_spec[at][0].startswith("  "):
                 at += 1  # keep "of which" rows under their total

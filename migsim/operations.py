@@ -45,6 +45,7 @@ import numpy as np
 from migsim.scenario import OUTCOMES, Cohort, LatentDefect, Scenario
 
 __all__ = [
+    "OPERATIONS_FIGURES",
     "OPERATIONS_FLOWS",
     "OPERATIONS_LEVELS",
     "DefectRecord",
@@ -52,6 +53,7 @@ __all__ = [
     "Segment",
     "SegmentClass",
     "cached_pmf",
+    "figures_in_use",
     "largest_remainder",
     "msm_shares",
     "plan_segments",
@@ -79,7 +81,51 @@ OPERATIONS_FLOWS = (
     "cos_alerts_lost",  # change-of-supplier events whose loss alert is not sent
     "ppmid_join_failures",  # PPMID joins failing on newly migrated prepayment sites
 )
+#: The figures operations add to `results.FIGURES` (0 when a section is unused).
+OPERATIONS_FIGURES = (
+    "active_hit_by_defects",
+    "dormant_hit_by_defects",
+    "active_dumb_installation_days",
+    "max_daily_active_interrupted",
+    "peak_els_backlog",
+    "active_prepayment_dumb",
+    "cos_alerts_lost",
+    "ppmid_join_failures",
+    "excluded",
+)
 _EXCLUDED_RATES = np.array([0.0, 0.0, 1.0, 0.0, 0.0])  # every attempt rolls back
+
+
+def figures_in_use(scenario: Scenario) -> frozenset[str]:
+    """The operations figures a scenario's sections can make non-zero.
+
+    Summaries and reports show these and skip the rest: a scenario without an
+    operations section gets none (its output stays the foundation's).
+    """
+    cohorts = scenario.cohorts
+    used: set[str] = set()
+    for mode in ("active", "dormant"):
+        if any(c.latent_defects for c in cohorts if c.mode == mode):
+            used.add(f"{mode}_hit_by_defects")
+    if scenario.els is not None:
+        used.add("peak_els_backlog")
+    if any(c.prepayment_share for c in cohorts):
+        used.add("active_prepayment_dumb")
+    if any(c.change_of_supplier for c in cohorts):
+        used.add("cos_alerts_lost")
+    if any(c.ppmid_join for c in cohorts):
+        used.add("ppmid_join_failures")
+    if any(c.excluded for c in cohorts):
+        used.add("excluded")
+    sections = (
+        used
+        or scenario.suppliers
+        or scenario.capacity.achieved_share
+        or any(c.hard or c.dumb or c.volume_failures for c in cohorts)
+    )
+    if sections:  # foundation quantities worth showing once operations are on
+        used |= {"active_dumb_installation_days", "max_daily_active_interrupted"}
+    return frozenset(used)
 
 
 # --------------------------------------------------------------------------- sharing

@@ -1091,3 +1091,19 @@ def test_readiness_and_settings_change_may_be_gates_or_drawn_dates():
         stressed = col(log, "stressed_attempts")
         assert (stressed[ready:6] == 100).all() and not stressed[6:].any()
     assert len(days) > 1  # drawn per replication
+
+
+def test_summary_and_report_show_operations_figures_only_when_used():
+    from migsim.operations import figures_in_use
+    from migsim.report import render_report
+
+    plain = migsim.run(GOLDEN / "foundation_tiny.yaml", replications=3, seed=3)
+    assert figures_in_use(plain.scenario) == frozenset()
+    html = render_report([plain], charts=False)
+    assert "ELS/MCC" not in html and "latent defect" not in html
+    sc = everything_scenario(0, 150, 0.05, 100, "msm")
+    busy = migsim.run(sc.with_overrides({"cohorts.dor.latent_defects": []}), 3)
+    used = figures_in_use(busy.scenario)
+    assert "dormant_hit_by_defects" not in used and "active_hit_by_defects" in used
+    html = render_report([busy], charts=False)
+    assert "peak ELS/MCC case backlog" in html and "cases" in html
