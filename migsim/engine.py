@@ -457,6 +457,9 @@ class _CohortState:
     def _restore(self, count: int, raised_day: int, not_before: int) -> None:
         """Schedule restoring ``count`` fix forwards raised on ``raised_day``."""
         days, probs = self.restore_pmf
+        if len(days) == 1 and not_before <= raised_day + int(days[0]):
+            self.restore_due[raised_day + int(days[0])] += count  # a fixed delay
+            return
         counts = (
             self.restore_rng.multinomial(count, probs) if len(days) > 1 else [count]
         )
