@@ -29,7 +29,14 @@ from enum import Enum
 import numpy as np
 import simpy
 
-from migsim.scenario import OUTCOMES, WEEKDAYS, Cohort, Scenario
+from migsim.scenario import (
+    OUTCOMES,
+    WEEKDAYS,
+    Cohort,
+    InitialState,
+    Scenario,
+    draw_probability,
+)
 
 __all__ = [
     "FLOWS",
@@ -38,8 +45,10 @@ __all__ = [
     "RunLog",
     "Streams",
     "replication_seed",
+    "residual_pmf",
     "run_replication",
     "share_pro_rata",
+    "state_after",
 ]
 
 #: The partition: every installation is in exactly one state at the end of a day.
@@ -188,7 +197,9 @@ class _CohortState:
         self.index = index
         self.active = cohort.mode == "active"
         self.size = cohort.max_attempts + 1
-        self.rates = cohort.outcomes.as_array()
+        # known rates are used as they are; uncertain (Dirichlet) ones are drawn
+        # once per replication from the cohort's own parameter stream
+        self.rates = cohort.outcomes.as_array(streams.get(cohort.name, "parameters"))
         eligible = cohort.eligible_from or scenario.start_date
         self.eligible_day = scenario.day_of(eligible)
         self.outcome_rng = streams.get(cohort.name, "outcomes")
@@ -208,7 +219,13 @@ class _CohortState:
             if cohort.stall and cohort.stall.release_on
             else None
         )
-        self.then_success = cohort.stall.then_success if cohort.stall else 1.0
+        self.then_success = (
+            draw_probability(
+                cohort.stall.then_success, streams.get(cohort.name, "stall_parameters")
+            )
+            if cohort.stall
+            else 1.0
+        )
         total = cohort.installations
         self.need = _needed(total, scenario.clearance_share)
         self.pending = total if self.eligible_day > 0 else 0
@@ -223,6 +240,8 @@ class _CohortState:
             for pmf in (self.stall_pmf, self.retry_pmf, self.restore_pmf, _ONE_DAY)
             if pmf is not None
         )
+        if cohort.initial_state is not None:
+            longest = max(longest, cohort.initial_state.longest_wait)
         rows = scenario.horizon_days + longest + 1
         self.stall_due = np.zeros((rows, self.size), dtype=np.int64)
         self.retry_due = np.zeros((rows, self.size), dtype=np.int64)
@@ -230,6 +249,92 @@ class _CohortState:
         self.stalled = self.rolled_back = self.impaired = 0
         self.migrated = self.dumb = self.abandoned = 0
         self.flows = dict.fromkeys(FLOWS, 0)
+        if cohort.initial_state is not None:
+            self._start_from(cohort.initial_state, streams.get(cohort.name, "initial_state"))
+
+    # ---------------------------------------------------------------- mid-programme
+    def _start_from(self, state: InitialState, rng: np.random.Generator) -> None:
+        """Take up a state given at the end of the day before day 0.
+
+        Groups keep their attempts made and due day (``days_until_due`` d is due on
+        day d - 1). A bare count of an in-flight state has no detail: queued ones are
+        first attempts; stalled, rolled-back and impaired ones made one attempt and
+        their days until due are drawn from the residual of their delay (one
+        multinomial from the cohort's ``initial_state`` stream).
+        """
+        self.pending = state.pending
+        self.migrated, self.dumb, self.abandoned = state.migrated, state.dumb, state.abandoned
+        queued = state.queued if isinstance(state.queued, list) else [
+            _Group(state.queued, 0, 0)
+        ]
+        self.fresh = sum(g.count for g in queued if g.attempts_made == 0)
+        retries = sorted((g for g in queued if g.attempts_made and g.count),
+                         key=lambda g: g.days_until_due)
+        for group in retries:
+            if not self.retries or self.retries[-1][0] != group.days_until_due - 1:
+                self.retries.append(
+                    [group.days_until_due - 1, np.zeros(self.size, dtype=np.int64)]
+                )
+            self.retries[-1][1][group.attempts_made] += group.count
+            self.retry_queued += group.count
+        self.stalled = state.count("stalled")
+        self._place(self.stall_due, state.stalled, self.stall_pmf, rng, self.release_day)
+        self.rolled_back = state.count("rolled_back")
+        self._place(self.retry_due, state.rolled_back, self.retry_pmf, rng)
+        self.impaired = state.count("impaired")
+        restore = self.restore_due[:, None]  # a view: restorations have no attempts
+        self._place(restore, state.impaired, self.restore_pmf, rng)
+
+    def _place(self, ledger, groups, pmf, rng, not_before: int | None = None) -> None:
+        if isinstance(groups, int):
+            if not groups:
+                return
+            days, probs = residual_pmf(pmf)
+            counts = rng.multinomial(groups, probs) if len(days) > 1 else [groups]
+            groups = [_Group(int(n), 1, int(d)) for d, n in zip(days, counts) if n]
+        for group in groups:
+            due = group.days_until_due - 1
+            if not_before is not None:
+                due = max(due, not_before)
+            column = getattr(group, "attempts_made", 0) if ledger.shape[1] > 1 else 0
+            ledger[min(due, len(ledger) - 1), column] += group.count
+
+    def export_state(self, day: int) -> dict:
+        """The cohort's state at the end of ``day``, as an ``initial_state`` mapping.
+
+        In-flight states are listed by (attempts made, days until due), counting
+        days from ``day``: a run started the next day from it continues this one.
+        """
+        queued = [{"count": self.fresh, "attempts_made": 0, "days_until_due": 0}]
+        for due, counts in self.retries:
+            queued += [
+                {"count": int(n), "attempts_made": made, "days_until_due": due - day}
+                for made, n in enumerate(counts)
+                if n
+            ]
+
+        def waiting(ledger: np.ndarray) -> list[dict]:
+            rows = ledger[day + 1 :]
+            return [
+                {"count": int(rows[r, a]), "attempts_made": int(a),
+                 "days_until_due": int(r + 1)}
+                for r, a in zip(*np.nonzero(rows))
+            ]
+
+        later = self.restore_due[day + 1 :]
+        return {
+            "pending": self.pending,
+            "queued": [g for g in queued if g["count"]],
+            "stalled": waiting(self.stall_due),
+            "rolled_back": waiting(self.retry_due),
+            "impaired": [
+                {"count": int(later[r]), "days_until_due": int(r + 1)}
+                for r in np.flatnonzero(later)
+            ],
+            "migrated": self.migrated,
+            "dumb": self.dumb,
+            "abandoned": self.abandoned,
+        }
 
     # ---------------------------------------------------------------- queries
     @property
@@ -384,6 +489,28 @@ class _CohortState:
         return self.state_row(), flows
 
 
+@dataclass(frozen=True)
+class _Group:
+    count: int
+    attempts_made: int
+    days_until_due: int
+
+
+def residual_pmf(pmf: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Days still to wait of something in flight, when only the count is known.
+
+    Under a steady inflow, an item seen in flight has r more days to wait with
+    probability proportional to P(D >= r), r = 1 .. the longest delay (the
+    residual, or equilibrium, distribution of the delay D).
+    """
+    days, probs = pmf
+    last = int(days[-1])
+    mass = np.zeros(last + 1)
+    mass[days] = probs
+    survival = mass[::-1].cumsum()[::-1][1:]  # P(D >= r) for r = 1 .. last
+    return np.arange(1, last + 1), survival / survival.sum()
+
+
 def _needed(total: int, share: float) -> int:
     """Resolved installations needed to count as cleared (guarding float noise)."""
     return min(total, int(np.ceil(share * total - 1e-9)))
@@ -500,6 +627,13 @@ class _Model:
         if day < self.scenario.horizon_days:
             self.states[day:] = self.states[day - 1]
 
+    def export_state(self, day: int) -> dict:
+        """Every cohort's state at the end of ``day`` (see `state_after`)."""
+        return {
+            "date": self.scenario.date_of(day),
+            "cohorts": {c.cohort.name: c.export_state(day) for c in self.cohorts},
+        }
+
     def collect(self, replication: int) -> RunLog:
         columns = {name: self.states[:, :, j] for j, name in enumerate(STATES)}
         columns.update({name: self.flows[:, :, j] for j, name in enumerate(FLOWS)})
@@ -521,3 +655,20 @@ def run_replication(scenario: Scenario, seed: int, replication: int) -> RunLog:
     model = _Model(env, scenario, Streams(seed, replication))
     env.run(until=scenario.horizon_days)
     return model.collect(replication)
+
+
+def state_after(scenario: Scenario, seed: int, replication: int, day: int) -> dict:
+    """The state at the end of ``day`` of replication ``replication``.
+
+    The replication is simulated again up to that day (it draws the same numbers),
+    and its state exported as ``{"date", "cohorts": {name: initial_state}}``: the
+    partition, with queued retries, stalls, rollbacks and restorations by (attempts
+    made, days until due). `Scenario.starting_from` turns it into a scenario that
+    continues the run from the next day.
+    """
+    if not 0 <= day < scenario.horizon_days:
+        raise ValueError(f"day {day} is outside the horizon (0..{scenario.horizon_days - 1})")
+    env = simpy.Environment()
+    model = _Model(env, scenario, Streams(seed, replication))
+    env.run(until=day + 1)
+    return model.export_state(day)

@@ -15,6 +15,7 @@ import copy
 import hashlib
 import json
 import math
+import re
 from collections.abc import Mapping
 from datetime import date, timedelta
 from functools import cached_property
@@ -26,11 +27,16 @@ import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
+    NonNegativeFloat,
     NonNegativeInt,
+    NonPositiveInt,
     PositiveInt,
+    Tag,
     ValidationError,
     field_validator,
+    model_serializer,
     model_validator,
 )
 from scipy import stats
@@ -42,7 +48,11 @@ __all__ = [
     "Calendar",
     "Capacity",
     "Cohort",
+    "BetaProbability",
     "Delay",
+    "DirichletOutcomes",
+    "InitialState",
+    "OutcomeRates",
     "Outcomes",
     "Scenario",
     "load_scenario",
@@ -197,7 +207,7 @@ class Capacity(_Model):
     allocation: Literal["pro_rata", "priority"] = "pro_rata"
 
 
-class Outcomes(_Model):
+class OutcomeRates(_Model):
     """First-level outcome rates of one attempt; the five sum to 1."""
 
     success: Probability
@@ -207,23 +217,144 @@ class Outcomes(_Model):
     dumb: Probability
 
     @model_validator(mode="after")
-    def _sum_to_one(self) -> Outcomes:
+    def _sum_to_one(self) -> OutcomeRates:
         total = sum(getattr(self, name) for name in OUTCOMES)
         if abs(total - 1.0) > _RATE_TOLERANCE:
             raise ValueError(f"rates sum to {total:.12g}, not 1")
         return self
 
-    def as_array(self) -> np.ndarray:
+    def mean(self) -> np.ndarray:
         """Rates in `OUTCOMES` order, renormalised to sum exactly to 1."""
         rates = np.array([getattr(self, name) for name in OUTCOMES], dtype=float)
         return rates / rates.sum()
+
+    def as_array(self, rng: np.random.Generator | None = None) -> np.ndarray:
+        """The rates in `OUTCOMES` order (``rng`` is unused: the rates are known)."""
+        return self.mean()
+
+    def possible(self, outcome: str) -> bool:
+        """Whether an attempt can have this outcome."""
+        return getattr(self, outcome) > 0
+
+
+class DirichletAlpha(_Model):
+    """Concentration of a Dirichlet over the five outcome rates (pseudo-attempts)."""
+
+    success: NonNegativeFloat
+    stall: NonNegativeFloat
+    rollback: NonNegativeFloat
+    fix_forward: NonNegativeFloat
+    dumb: NonNegativeFloat
+
+    @model_validator(mode="after")
+    def _some_mass(self) -> DirichletAlpha:
+        if not any(getattr(self, name) > 0 for name in OUTCOMES):
+            raise ValueError("at least one alpha must be above 0")
+        return self
+
+
+class DirichletOutcomes(_Model):
+    """Uncertain outcome rates: Dirichlet(alpha), drawn once per replication.
+
+    What `migsim calibrate` writes: alpha = prior strength x prior rate + observed
+    counts. An outcome with alpha 0 never happens.
+    """
+
+    dist: Literal["dirichlet"]
+    alpha: DirichletAlpha
+
+    def mean(self) -> np.ndarray:
+        alpha = np.array([getattr(self.alpha, name) for name in OUTCOMES], dtype=float)
+        return alpha / alpha.sum()
+
+    def as_array(self, rng: np.random.Generator | None = None) -> np.ndarray:
+        """One draw of the rates from ``rng`` (without one: the mean rates)."""
+        if rng is None:
+            return self.mean()
+        alpha = np.array([getattr(self.alpha, name) for name in OUTCOMES], dtype=float)
+        draws = np.zeros(len(OUTCOMES))
+        positive = alpha > 0  # a zero alpha is an outcome that never happens
+        draws[positive] = rng.standard_gamma(alpha[positive])
+        total = draws.sum()
+        if total <= 0:  # every gamma underflowed (tiny alphas): fall back to the mean
+            return self.mean()
+        return draws / total
+
+    def possible(self, outcome: str) -> bool:
+        return getattr(self.alpha, outcome) > 0
+
+
+def _dist_tag(tag: str, plain: str):
+    """A discriminator: mappings with a ``dist`` key are ``tag``, the rest ``plain``."""
+
+    def discriminate(value: Any) -> str:
+        if isinstance(value, Mapping):
+            return tag if "dist" in value else plain
+        if isinstance(value, BaseModel):
+            return tag if hasattr(value, "dist") else plain
+        return plain
+
+    return discriminate
+
+
+#: Outcome rates: five known rates, or a Dirichlet over them (drawn per replication).
+Outcomes = Annotated[
+    Annotated[OutcomeRates, Tag("rates")] | Annotated[DirichletOutcomes, Tag("dirichlet")],
+    Discriminator(_dist_tag("dirichlet", "rates")),
+]
+
+
+class BetaProbability(_Model):
+    """An uncertain probability: Beta(alpha, beta), drawn once per replication."""
+
+    dist: Literal["beta"]
+    alpha: NonNegativeFloat
+    beta: NonNegativeFloat
+
+    @model_validator(mode="after")
+    def _some_mass(self) -> BetaProbability:
+        if self.alpha + self.beta <= 0:
+            raise ValueError("alpha + beta must be above 0")
+        return self
+
+    @property
+    def mean(self) -> float:
+        return self.alpha / (self.alpha + self.beta)
+
+    def draw(self, rng: np.random.Generator) -> float:
+        if self.beta == 0:
+            return 1.0
+        if self.alpha == 0:
+            return 0.0
+        return float(rng.beta(self.alpha, self.beta))
+
+
+#: A probability that is known (a number) or uncertain (a Beta, drawn per replication).
+UncertainProbability = Annotated[
+    Annotated[Probability, Tag("value")] | Annotated[BetaProbability, Tag("beta")],
+    Discriminator(_dist_tag("beta", "value")),
+]
+
+
+def probability_mean(value: float | BetaProbability) -> float:
+    """The mean of a known or uncertain probability."""
+    return value.mean if isinstance(value, BetaProbability) else float(value)
+
+
+def draw_probability(
+    value: float | BetaProbability, rng: np.random.Generator | None
+) -> float:
+    """A known probability as is; an uncertain one drawn from ``rng`` (or its mean)."""
+    if isinstance(value, BetaProbability):
+        return value.draw(rng) if rng is not None else value.mean
+    return float(value)
 
 
 class StallSpec(_Model):
     """A stalled attempt waits, then completes (migrated) or fails (a rollback)."""
 
     resolves_after_days: Delay
-    then_success: Probability
+    then_success: UncertainProbability
     release_on: date | None = None  # common cause: no stall resolves before this date
 
 
@@ -239,6 +370,88 @@ class FixForwardSpec(_Model):
     restored_after_days: Delay
 
 
+class QueuedGroup(_Model):
+    """Queued installations with the same history: attempts made so far, and for a
+    retry how long it has been due (``days_until_due`` <= 0; 0 = due on the day of
+    the state). Retries are served oldest due first."""
+
+    count: NonNegativeInt
+    attempts_made: NonNegativeInt = 0
+    days_until_due: NonPositiveInt = 0
+
+
+class WaitingGroup(_Model):
+    """Stalled or rolled-back installations due on the same day with the same history.
+
+    ``days_until_due`` counts from the day of the state: 1 = due on ``start_date``.
+    ``attempts_made`` includes the attempt that stalled or rolled back.
+    """
+
+    count: NonNegativeInt
+    attempts_made: PositiveInt = 1
+    days_until_due: PositiveInt
+
+
+class ImpairedGroup(_Model):
+    """Impaired (fixed-forward) installations restored on the same day."""
+
+    count: NonNegativeInt
+    days_until_due: PositiveInt
+
+
+def _count_or_groups(group: type[_Model]) -> Any:
+    """A state's count (an int) or its list of groups, told apart before validation."""
+    return Annotated[
+        Annotated[NonNegativeInt, Tag("count")] | Annotated[list[group], Tag("groups")],
+        Discriminator(lambda v: "groups" if isinstance(v, list) else "count"),
+    ]
+
+
+class InitialState(_Model):
+    """A cohort's state at the end of the day before ``start_date``: a mid-programme start.
+
+    Every state of the partition, summing to ``installations``. In-flight states are
+    a count (coarse: the detail is drawn per replication, see the calibration and
+    forecasting reference) or a list of groups by (attempts made, days until due).
+    """
+
+    pending: NonNegativeInt = 0
+    queued: _count_or_groups(QueuedGroup) = 0
+    stalled: _count_or_groups(WaitingGroup) = 0
+    rolled_back: _count_or_groups(WaitingGroup) = 0
+    impaired: _count_or_groups(ImpairedGroup) = 0
+    migrated: NonNegativeInt = 0
+    dumb: NonNegativeInt = 0
+    abandoned: NonNegativeInt = 0
+
+    def count(self, state: str) -> int:
+        """Installations in one state of the partition."""
+        value = getattr(self, state)
+        return value if isinstance(value, int) else sum(g.count for g in value)
+
+    @property
+    def total(self) -> int:
+        return sum(self.count(state) for state in _PARTITION)
+
+    @property
+    def longest_wait(self) -> int:
+        """The latest due day among the detailed groups (0 when none)."""
+        days = [
+            g.days_until_due
+            for state in ("stalled", "rolled_back", "impaired")
+            if isinstance(getattr(self, state), list)
+            for g in getattr(self, state)
+        ]
+        return max(days, default=0)
+
+
+#: The partition of states, as the engine names them (kept here for validation).
+_PARTITION = (
+    "pending", "queued", "stalled", "rolled_back", "impaired", "migrated", "dumb",
+    "abandoned",
+)
+
+
 class Cohort(_Model):
     """Installations that share a device model combination, mode and rates."""
 
@@ -251,20 +464,70 @@ class Cohort(_Model):
     stall: StallSpec | None = None
     rollback: RollbackSpec | None = None
     fix_forward: FixForwardSpec | None = None
+    initial_state: InitialState | None = None  # None: everything queued (or pending)
+
+    @model_serializer(mode="wrap")
+    def _omit_unused(self, handler: Any) -> dict[str, Any]:
+        """Leave out an absent ``initial_state``, so a scenario that does not use it
+        dumps (and hashes) exactly as before the field existed."""
+        data = handler(self)
+        if data.get("initial_state", ...) is None:
+            del data["initial_state"]
+        return data
 
     @model_validator(mode="after")
     def _delays_where_needed(self) -> Cohort:
         for outcome in ("stall", "rollback", "fix_forward"):
-            if getattr(self.outcomes, outcome) > 0 and getattr(self, outcome) is None:
+            if self.outcomes.possible(outcome) and getattr(self, outcome) is None:
                 raise ValueError(
                     f"section '{outcome}' is required when outcomes.{outcome} > 0"
                 )
-        if self.stall is not None and self.stall.then_success < 1 and (
+        if self.stall is not None and probability_mean(self.stall.then_success) < 1 and (
             self.rollback is None
         ):
             raise ValueError(
                 "section 'rollback' is required: failed stalls roll back and retry"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _initial_state_fits(self) -> Cohort:
+        state = self.initial_state
+        if state is None:
+            return self
+        if state.total != self.installations:
+            raise ValueError(
+                f"initial_state: the states sum to {state.total:,}, not the "
+                f"{self.installations:,} installations"
+            )
+        limits = {
+            "queued": self.max_attempts - 1,
+            "stalled": self.max_attempts,
+            "rolled_back": self.max_attempts - 1,
+        }
+        for name, limit in limits.items():
+            groups = getattr(state, name)
+            if isinstance(groups, list):
+                for group in groups:
+                    if group.attempts_made > limit:
+                        raise ValueError(
+                            f"initial_state.{name}: attempts_made {group.attempts_made} "
+                            f"is above {limit} (max_attempts {self.max_attempts})"
+                        )
+        if isinstance(state.rolled_back, int) and state.rolled_back and (
+            self.max_attempts < 2
+        ):
+            raise ValueError(
+                "initial_state.rolled_back: with max_attempts 1 nothing waits to retry"
+            )
+        for name in ("stalled", "rolled_back", "impaired"):
+            section = {"stalled": "stall", "rolled_back": "rollback",
+                       "impaired": "fix_forward"}[name]
+            if state.count(name) and getattr(self, section) is None:
+                raise ValueError(
+                    f"initial_state.{name}: section '{section}' is required for "
+                    f"{name} installations"
+                )
         return self
 
 
@@ -292,6 +555,19 @@ class Scenario(_Model):
         if duplicated:
             raise ValueError(f"cohort names must be unique: {', '.join(duplicated)}")
         return cohorts
+
+    @model_validator(mode="after")
+    def _pending_only_when_eligible_later(self) -> Scenario:
+        for cohort in self.cohorts:
+            state = cohort.initial_state
+            eligible = cohort.eligible_from or self.start_date
+            if state is not None and state.pending and eligible <= self.start_date:
+                raise ValueError(
+                    f"cohorts.{cohort.name}.initial_state.pending: {state.pending:,} "
+                    f"pending, but the cohort is eligible from {eligible} (not after "
+                    f"start_date {self.start_date})"
+                )
+        return self
 
     @model_validator(mode="after")
     def _sources_name_fields(self) -> Scenario:
@@ -344,6 +620,33 @@ class Scenario(_Model):
     def to_yaml(self) -> str:
         """A YAML document that `load_scenario` reads back to an equal scenario."""
         return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+
+    def starting_from(self, state: Mapping[str, Any]) -> Scenario:
+        """A scenario that continues from a state, to the same horizon end.
+
+        ``state`` is ``{"date": d, "cohorts": {name: initial_state}}`` as
+        `Results.state_on` gives (the end of day ``d``); the new scenario starts on
+        the day after ``d`` with each cohort's ``initial_state`` set, and ends on
+        this scenario's ``end_date``.
+        """
+        when = state["date"]
+        when = date.fromisoformat(when) if isinstance(when, str) else when
+        start = when + timedelta(days=1)
+        origin = f"{self.name}: state on {when}"
+        if not self.start_date <= start <= self.end_date:
+            raise ScenarioError(
+                f"{origin}: the day after it is outside {self.start_date}..{self.end_date}"
+            )
+        data = self.to_dict()
+        data["start_date"] = start.isoformat()
+        data["horizon_days"] = (self.end_date - start).days + 1
+        cohorts = state["cohorts"]
+        missing = [c["name"] for c in data["cohorts"] if c["name"] not in cohorts]
+        if missing:
+            raise ScenarioError(f"{origin}: no state for cohort {', '.join(missing)}")
+        for cohort in data["cohorts"]:
+            cohort["initial_state"] = copy.deepcopy(dict(cohorts[cohort["name"]]))
+        return _validate(data, origin)
 
     def with_overrides(
         self, overrides: Mapping[str, Any], *, origin: str = "--set"
@@ -448,6 +751,15 @@ def _rescale_outcomes(
 
 
 # --------------------------------------------------------------------------- loading
+#: Tags of the unions a field may take, by field name: never part of a dotted path.
+_UNION_TAGS = {
+    "outcomes": ("rates", "dirichlet"),
+    "then_success": ("value", "beta"),
+    **{state: ("count", "groups") for state in ("queued", "stalled", "rolled_back",
+                                                 "impaired")},
+}
+
+
 def _error_path(loc: tuple[Any, ...], data: Any) -> str:
     """Turn a pydantic error location into a dotted path, naming list items."""
     parts: list[str] = []
@@ -466,9 +778,14 @@ def _error_path(loc: tuple[Any, ...], data: Any) -> str:
             "lognormal",
         } and isinstance(node, dict) and node.get("dist") == part:
             continue  # discriminated-union tag, not a field
+        if parts and part in _UNION_TAGS.get(parts[-1], ()):
+            continue  # a tag of a union (rates or Dirichlet, count or groups)
         parts.append(str(part))
         node = node.get(part) if isinstance(node, dict) else None
     return ".".join(parts) or "(top level)"
+
+
+_NAMES_A_FIELD = re.compile(r"^[\w]+(\.[\w-]+)+: ")
 
 
 def _validate(data: Any, origin: str) -> Scenario:
@@ -482,6 +799,9 @@ def _validate(data: Any, origin: str) -> Scenario:
             message = error["msg"].removeprefix("Value error, ")
             if error["type"] == "extra_forbidden":
                 message = "unknown field"
+            if not error["loc"] and _NAMES_A_FIELD.match(message):
+                messages.append(message)  # a scenario-wide check naming its own field
+                continue
             messages.append(f"{_error_path(error['loc'], data)}: {message}")
         raise ScenarioError(f"{origin}: {'; '.join(messages)}") from None
 
