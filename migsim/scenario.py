@@ -561,11 +561,11 @@ class Scenario(_Model):
         for cohort in self.cohorts:
             state = cohort.initial_state
             eligible = cohort.eligible_from or self.start_date
-            if state is not None and state.pending and eligible <= self.start_date:
+            if state is not None and state.pending and eligible < self.start_date:
                 raise ValueError(
                     f"cohorts.{cohort.name}.initial_state.pending: {state.pending:,} "
-                    f"pending, but the cohort is eligible from {eligible} (not after "
-                    f"start_date {self.start_date})"
+                    f"pending, but the cohort was eligible from {eligible}, before "
+                    f"start_date {self.start_date}"
                 )
         return self
 

@@ -1,0 +1,358 @@
+"""Actuals: what really happened, read from a file and validated in full.
+
+Two shapes are accepted, as CSV or Parquet (by the file's suffix):
+
+- **daily flows**: one row per date x cohort with any of the flow columns of
+  `Results.daily` (``attempts, successes, stalls, rollbacks, fix_forwards, dumbs,
+  stall_completions, stall_failures, restorations, abandons``) and optionally the
+  end-of-day states (``pending, queued, ..., abandoned``). A column may be missing
+  where it was not reported. The ``.daily`` of any migsim run is valid actuals (a
+  ``replication`` column selects one replication; other columns are ignored).
+- **coarse**: ``date, cumulative_migrated`` (migrated + impaired at the end of that
+  day), optionally per ``cohort``, e.g. monthly programme totals. They update no
+  rates; backtests score forecasts against them.
+
+Counts are installations, or meters (``unit="meters"``), converted with the
+scenario's ``meters_per_installation``. Every problem is an `ActualsError` whose
+one-line message names the file, the row (1 = the first row under the header) and
+the column.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from migsim.engine import FLOWS, STATES
+from migsim.errors import ActualsError
+from migsim.scenario import Scenario
+
+__all__ = ["COARSE_COLUMN", "OUTCOME_COLUMNS", "Actuals", "read_actuals"]
+
+#: The first-level outcome columns, in `OUTCOMES` order; they sum to ``attempts``.
+OUTCOME_COLUMNS = ("successes", "stalls", "rollbacks", "fix_forwards", "dumbs")
+COARSE_COLUMN = "cumulative_migrated"
+_COUNT_COLUMNS = (*FLOWS, *STATES, COARSE_COLUMN)
+_PARQUET = {".parquet", ".pq"}
+Unit = Literal["installations", "meters"]
+
+
+@dataclass(frozen=True)
+class Actuals:
+    """Validated actuals, in installations.
+
+    Attributes
+    ----------
+    path
+        The file as the user named it.
+    kind
+        ``"flows"`` (daily flows and maybe states) or ``"coarse"``
+        (``cumulative_migrated`` only).
+    unit
+        The unit of the file (``installations`` or ``meters``); ``frame`` holds
+        installations either way (meters divided by ``meters_per_installation``).
+    frame
+        One row per date x cohort: ``date`` (datetime64), ``cohort`` (a cohort
+        name, or ``None`` for a programme-wide coarse file) and the count columns
+        present, as floats.
+    columns
+        The count columns present, in `_COUNT_COLUMNS` order.
+    note
+        What reading chose, in words (e.g. which replication of a run's daily).
+    """
+
+    path: str
+    kind: Literal["flows", "coarse"]
+    unit: Unit
+    frame: pd.DataFrame
+    columns: tuple[str, ...]
+    note: str = ""
+
+    # ------------------------------------------------------------------ queries
+    def has(self, *columns: str) -> bool:
+        return all(c in self.columns for c in columns)
+
+    @property
+    def per_cohort(self) -> bool:
+        return bool(self.frame["cohort"].notna().all())
+
+    @property
+    def first_date(self) -> date:
+        return self.frame["date"].min().date()
+
+    @property
+    def last_date(self) -> date:
+        return self.frame["date"].max().date()
+
+    @property
+    def n_attempts(self) -> int:
+        """Attempts reported in the actuals (0 when not reported)."""
+        return int(round(self.frame["attempts"].sum())) if self.has("attempts") else 0
+
+    def up_to(self, when: date) -> Actuals:
+        """The rows dated on or before ``when``."""
+        return replace(self, frame=self.frame[self.frame["date"] <= pd.Timestamp(when)])
+
+    def after(self, when: date) -> Actuals:
+        """The rows dated after ``when``."""
+        return replace(self, frame=self.frame[self.frame["date"] > pd.Timestamp(when)])
+
+    def cohort_frame(self, cohort: str) -> pd.DataFrame:
+        return self.frame[self.frame["cohort"] == cohort]
+
+    def can_track_migrated(self) -> bool:
+        """Whether cumulative migrated (migrated + impaired) follows from the file."""
+        return self.kind == "coarse" or self.has("migrated", "impaired") or self.has(
+            "successes", "stall_completions", "fix_forwards"
+        )
+
+    def cumulative_migrated(self, by_cohort: bool = False) -> pd.DataFrame:
+        """Migrated + impaired at the end of each reported date.
+
+        From ``cumulative_migrated`` (coarse), the end-of-day states, or else the
+        running sum of successes, stall completions and fix forwards (daily flows
+        are then taken to start at the programme's start, with nothing migrated
+        before the first row). Programme-wide totals carry each cohort's last
+        reported figure forward. Columns ``date`` (and ``cohort``),
+        ``cumulative_migrated``.
+        """
+        frame = self.frame
+        if self.kind == "coarse":
+            values = frame[COARSE_COLUMN]
+        elif self.has("migrated", "impaired"):
+            values = frame["migrated"] + frame["impaired"]
+        elif self.has("successes", "stall_completions", "fix_forwards"):
+            gained = frame["successes"] + frame["stall_completions"] + frame["fix_forwards"]
+            values = gained.groupby(frame["cohort"], dropna=False, sort=False).cumsum()
+        else:
+            raise ActualsError(
+                f"{self.path}: cumulative migrated cannot be derived: the file has "
+                "neither cumulative_migrated, nor migrated and impaired, nor successes, "
+                "stall_completions and fix_forwards"
+            )
+        tidy = pd.DataFrame(
+            {"date": frame["date"], "cohort": frame["cohort"],
+             COARSE_COLUMN: values.astype(float)}
+        )
+        if by_cohort or not self.per_cohort:
+            out = tidy if by_cohort else tidy.drop(columns="cohort")
+            return out.reset_index(drop=True)
+        wide = tidy.pivot(index="date", columns="cohort", values=COARSE_COLUMN)
+        total = wide.sort_index().ffill().fillna(0.0).sum(axis=1)
+        return pd.DataFrame({"date": total.index, COARSE_COLUMN: total.to_numpy()})
+
+    def describe(self) -> str:
+        """One line: what the file holds."""
+        cohorts = self.frame["cohort"].dropna().unique()
+        where = f"{len(cohorts)} cohort{'s' * (len(cohorts) != 1)}" if len(cohorts) else (
+            "programme totals")
+        what = "daily flows" if self.kind == "flows" else "coarse cumulative migrated"
+        return (f"{self.path}: {what}, {where}, {len(self.frame):,} rows, "
+                f"{self.first_date} to {self.last_date}, in {self.unit}")
+
+
+# --------------------------------------------------------------------------- reading
+def read_actuals(
+    path: str | Path,
+    scenario: Scenario,
+    unit: Unit = "installations",
+    replication: int | None = None,
+) -> Actuals:
+    """Read and validate an actuals file against a scenario.
+
+    Parameters
+    ----------
+    path
+        A ``.csv`` or ``.parquet`` file (see the module docstring for its shape).
+    scenario
+        Names the cohorts and gives ``meters_per_installation`` and ``start_date``.
+    unit
+        ``installations`` (default) or ``meters``.
+    replication
+        For a run's ``.daily`` holding several replications: the one to use
+        (default: the lowest).
+
+    Raises
+    ------
+    ActualsError
+        One line naming the file, the row and the column: an unreadable file, an
+        unknown cohort, a negative or fractional count, the five first-level
+        outcomes summing to more than ``attempts``, a date out of order, repeated
+        or before the scenario's start.
+    """
+    shown = str(path)
+    raw = _read_raw(Path(path), shown)
+    raw.columns = [str(c).strip() for c in raw.columns]
+    raw = raw.reset_index(drop=True)
+    raw.index = raw.index + 1  # row numbers as a reader counts them
+    note = ""
+    if "replication" in raw.columns:
+        raw, note = _one_replication(raw, shown, replication)
+    if "date" not in raw.columns:
+        raise ActualsError(f"{shown}: column date: missing (columns: "
+                           f"{', '.join(raw.columns) or 'none'})")
+    present = tuple(c for c in _COUNT_COLUMNS if c in raw.columns)
+    coarse = COARSE_COLUMN in present
+    if coarse and len(present) > 1:
+        raise ActualsError(
+            f"{shown}: column {COARSE_COLUMN}: a coarse file has only date, cohort and "
+            f"{COARSE_COLUMN}; this one also has {', '.join(present[:-1])}")
+    if not present:
+        raise ActualsError(
+            f"{shown}: no count columns: expected daily flows ({', '.join(FLOWS)}) "
+            f"or {COARSE_COLUMN}")
+    if raw.empty:
+        raise ActualsError(f"{shown}: no rows")
+    frame = pd.DataFrame(index=raw.index)
+    frame["date"] = _dates(raw["date"], shown, scenario)
+    frame["cohort"] = _cohorts(raw, shown, scenario, coarse)
+    for column in present:
+        frame[column] = _counts(raw[column], shown, column)
+    if "attempts" in present and any(c in present for c in OUTCOME_COLUMNS):
+        _outcomes_within_attempts(frame, shown, present)
+    _dates_in_order(frame, shown)
+    if unit == "meters":
+        if scenario.meters_per_installation is None:
+            raise ActualsError(
+                f"{shown}: counts in meters need the scenario's meters_per_installation")
+        frame[list(present)] = frame[list(present)] / scenario.meters_per_installation
+    elif unit != "installations":
+        raise ActualsError(f"{shown}: unknown unit {unit!r} (installations or meters)")
+    return Actuals(shown, "coarse" if coarse else "flows", unit,
+                   frame.reset_index(drop=True), present, note)
+
+
+def _read_raw(path: Path, shown: str) -> pd.DataFrame:
+    if not path.exists():
+        raise ActualsError(f"{shown}: no such file")
+    try:
+        if path.suffix.lower() in _PARQUET:
+            return pd.read_parquet(path)
+        return pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    except pd.errors.EmptyDataError:
+        raise ActualsError(f"{shown}: empty file") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        reason = " ".join(str(exc).split())
+        raise ActualsError(f"{shown}: cannot read: {reason}") from None
+    except (OSError, ValueError, ImportError) as exc:  # pyarrow's errors are these
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise ActualsError(f"{shown}: cannot read: {reason}") from None
+
+
+def _one_replication(
+    raw: pd.DataFrame, shown: str, replication: int | None
+) -> tuple[pd.DataFrame, str]:
+    values = pd.to_numeric(raw["replication"], errors="coerce")
+    bad = values.isna() | (values != values.round())
+    if bad.any():
+        row = bad.idxmax()
+        raise ActualsError(f"{shown}: row {row}, column replication: not a whole number: "
+                           f"{raw['replication'][row]!r}")
+    ids = sorted(int(v) for v in values.unique())
+    chosen = ids[0] if replication is None else replication
+    if chosen not in ids:
+        raise ActualsError(f"{shown}: column replication: no replication {chosen} "
+                           f"(the file has {ids[0]}..{ids[-1]})")
+    note = ""
+    if len(ids) > 1:
+        note = f"{shown} holds {len(ids)} replications; using replication {chosen}"
+    return raw[values == chosen], note
+
+
+def _dates(column: pd.Series, shown: str, scenario: Scenario) -> pd.Series:
+    if pd.api.types.is_datetime64_any_dtype(column):
+        dates = column
+    else:
+        text = column.astype(str).str.strip()
+        dates = pd.to_datetime(text, format="ISO8601", errors="coerce")
+    if dates.dt.tz is not None:
+        dates = dates.dt.tz_localize(None)
+    bad = dates.isna()
+    if bad.any():
+        row = bad.idxmax()
+        raise ActualsError(f"{shown}: row {row}, column date: not a date: "
+                           f"{column[row]!r} (write YYYY-MM-DD)")
+    dates = dates.dt.normalize()
+    early = dates < pd.Timestamp(scenario.start_date)
+    if early.any():
+        row = early.idxmax()
+        raise ActualsError(f"{shown}: row {row}, column date: {dates[row].date()} is before "
+                           f"the scenario's start_date {scenario.start_date}")
+    return dates
+
+
+def _cohorts(raw: pd.DataFrame, shown: str, scenario: Scenario, coarse: bool) -> pd.Series:
+    names = [c.name for c in scenario.cohorts]
+    if "cohort" not in raw.columns:
+        if coarse:
+            return pd.Series(None, index=raw.index, dtype=object)  # programme totals
+        if len(names) == 1:
+            return pd.Series(names[0], index=raw.index, dtype=object)
+        raise ActualsError(f"{shown}: column cohort: missing (the scenario has "
+                           f"{len(names)} cohorts: {', '.join(names)})")
+    cohorts = raw["cohort"].astype(str).str.strip()
+    unknown = ~cohorts.isin(names)
+    if unknown.any():
+        row = unknown.idxmax()
+        raise ActualsError(f"{shown}: row {row}, column cohort: unknown cohort "
+                           f"{raw['cohort'][row]!r} (the scenario has {', '.join(names)})")
+    return cohorts.astype(object)
+
+
+def _counts(column: pd.Series, shown: str, name: str) -> pd.Series:
+    text = column.astype(str).str.strip() if column.dtype == object else column
+    values = pd.to_numeric(text, errors="coerce").astype(float)
+    missing = values.isna()
+    if missing.any():
+        row = missing.idxmax()
+        shown_value = column[row]
+        if isinstance(shown_value, str) and not shown_value.strip():
+            reason = "empty (leave a column out where it was not reported)"
+        else:
+            reason = f"not a number: {shown_value!r}"
+        raise ActualsError(f"{shown}: row {row}, column {name}: {reason}")
+    negative = values < 0
+    if negative.any():
+        row = negative.idxmax()
+        raise ActualsError(f"{shown}: row {row}, column {name}: negative count "
+                           f"{_plain(values[row])}")
+    fractional = ~np.isfinite(values) | (values != np.round(values))
+    if fractional.any():
+        row = fractional.idxmax()
+        raise ActualsError(f"{shown}: row {row}, column {name}: not a whole number: "
+                           f"{_plain(values[row])}")
+    return values
+
+
+def _plain(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def _outcomes_within_attempts(frame: pd.DataFrame, shown: str, present: tuple) -> None:
+    outcomes = [c for c in OUTCOME_COLUMNS if c in present]
+    total = frame[outcomes].sum(axis=1)
+    over = total > frame["attempts"]
+    if over.any():
+        row = over.idxmax()
+        raise ActualsError(
+            f"{shown}: row {row}, column attempts: {', '.join(outcomes)} sum to "
+            f"{_plain(total[row])}, more than attempts ({_plain(frame['attempts'][row])})")
+
+
+def _dates_in_order(frame: pd.DataFrame, shown: str) -> None:
+    key = frame["cohort"].fillna("")
+    previous = frame["date"].groupby(key, sort=False).shift(1)
+    bad = previous.notna() & (frame["date"] <= previous)
+    if not bad.any():
+        return
+    row = bad.idxmax()
+    when, before = frame["date"][row].date(), previous[row].date()
+    whose = f" for cohort {frame['cohort'][row]}" if frame["cohort"][row] else ""
+    problem = "repeats" if when == before else f"follows {before}"
+    raise ActualsError(f"{shown}: row {row}, column date: {when} {problem}{whose} "
+                       "(dates must increase)")
