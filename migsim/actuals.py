@@ -146,6 +146,31 @@ class Actuals:
         total = wide.sort_index().ffill().fillna(0.0).sum(axis=1)
         return pd.DataFrame({"date": total.index, COARSE_COLUMN: total.to_numpy()})
 
+    def remaining(self, installations: int) -> pd.DataFrame:
+        """Installations not yet resolved at the end of each date, all cohorts.
+
+        From the end-of-day states when reported (pending + queued + stalled +
+        rolled back + impaired); from daily flows, ``installations`` less the
+        running sum of those that left (successes, stall completions, restorations,
+        dumbs, abandons); from coarse figures, ``installations`` less cumulative
+        migrated (dumb and abandoned installations unknown, taken as none).
+        """
+        frame = self.frame
+        in_flight = ("pending", "queued", "stalled", "rolled_back", "impaired")
+        left = ("successes", "stall_completions", "restorations", "dumbs", "abandons")
+        if self.kind == "flows" and self.has(*in_flight) and self.per_cohort:
+            tidy = frame[["date", "cohort"]].assign(value=frame[list(in_flight)].sum(axis=1))
+            wide = tidy.pivot(index="date", columns="cohort", values="value").sort_index()
+            total = wide.ffill().sum(axis=1)  # a cohort not yet reported: see below
+            return pd.DataFrame({"date": total.index, "remaining": total.to_numpy()})
+        if self.kind == "flows" and self.has(*left):
+            gone = frame[list(left)].sum(axis=1).groupby(frame["date"]).sum().sort_index()
+            return pd.DataFrame({"date": gone.index,
+                                 "remaining": installations - gone.cumsum().to_numpy()})
+        migrated = self.cumulative_migrated()
+        return pd.DataFrame({"date": migrated["date"],
+                             "remaining": installations - migrated[COARSE_COLUMN]})
+
     def describe(self) -> str:
         """One line: what the file holds."""
         cohorts = self.frame["cohort"].dropna().unique()

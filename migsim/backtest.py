@@ -1,0 +1,623 @@
+"""Forecasts from what happened, and backtests that score them.
+
+A forecast *as of* a date D:
+
+1. calibrates the scenario on the actuals dated up to D (`migsim.calibrate`);
+2. takes the state at the end of D from the actuals (`state_from_actuals`);
+3. runs the calibrated scenario forward from the day after D, with the rates'
+   posterior drawn once per replication, to the scenario's horizon end.
+
+A backtest makes forecasts as of one or more dates (by default the scenario's
+start, i.e. the forecast a planner would have made before anything happened) and
+scores each against the actual cumulative migrated on every later reported date:
+the share of points inside the P10-P90 and P5-P95 bands, the median absolute
+error of the P50 in installations and in days, the continuous ranked probability
+score (`scoringrules.crps_ensemble`) and a PIT histogram. A point after the
+horizon end counts as outside the bands.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scoringrules
+from scipy import stats
+
+from migsim import __version__
+from migsim.actuals import Actuals
+from migsim.calibrate import DEFAULT_PRIOR_STRENGTH, Calibration, calibrate
+from migsim.engine import STATES
+from migsim.errors import ActualsError, MigsimError
+from migsim.plots import backtest_chart, forecast_fan_chart, plt
+from migsim.results import Results, quantile
+from migsim.runner import run
+from migsim.scenario import Scenario, load_scenario
+
+__all__ = [
+    "Backtest",
+    "Forecast",
+    "backtest",
+    "forecast_as_of",
+    "state_from_actuals",
+]
+
+_IN_FLIGHT = ("stalled", "rolled_back", "impaired")
+_PIT_BINS = 10
+#: One-sided binomial test level for calling a band over- or underconfident.
+_VERDICT_LEVEL = 0.05
+
+
+# --------------------------------------------------------------------------- state
+def state_from_actuals(
+    scenario: Scenario, actuals: Actuals, as_of: date
+) -> tuple[dict[str, Any], list[str]]:
+    """The state at the end of ``as_of`` from the actuals, as `Results.state_on` gives.
+
+    - With end-of-day states: each cohort's last reported states on or before
+      ``as_of``.
+    - With daily flows only: the states rebuilt from running sums; the installations
+      waiting to retry are those failed on day ``as_of - j`` times P(retry delay > j)
+      (expected), the rest of the unresolved are queued.
+    - With coarse figures: migrated as reported (a programme total shared between the
+      cohorts in proportion to their eligible installations); everything else
+      eligible is queued, nothing in flight, dumb or abandoned.
+
+    In-flight installations are known as counts only: the engine draws their days
+    until due from the residual of their delay distributions, taking stalled and
+    rolled-back ones to have made one attempt and queued ones none.
+
+    Returns
+    -------
+    (state, notes)
+        ``{"date", "cohorts": {name: initial_state}}`` and what was assumed, in words.
+    """
+    notes: list[str] = []
+    used = actuals.up_to(as_of)
+    cohorts: dict[str, dict[str, int]] = {}
+    if used.kind == "flows" and used.has(*STATES) and used.per_cohort:
+        for cohort in scenario.cohorts:
+            cohorts[cohort.name] = _from_states(scenario, cohort, used, as_of, notes)
+        notes.append("in-flight installations are known as counts: their days until "
+                     "due are drawn from the residual of the delay distributions")
+    elif used.kind == "flows" and used.has(
+        "successes", "stalls", "rollbacks", "fix_forwards", "dumbs", "stall_completions",
+        "stall_failures", "restorations", "abandons"
+    ) and used.per_cohort:
+        for cohort in scenario.cohorts:
+            cohorts[cohort.name] = _from_flows(scenario, cohort, used, as_of)
+        notes.append("no end-of-day states: the state on the as-of date is rebuilt from "
+                     "the flows (rolled back vs queued split by the retry delay, in "
+                     "expectation); in-flight days until due drawn from the residual of "
+                     "the delay distributions")
+    else:
+        cohorts = _from_coarse(scenario, used, as_of)
+        notes.append("coarse actuals: only cumulative migrated is known on the as-of "
+                     "date; every other eligible installation is taken as queued, none "
+                     "in flight, dumb or abandoned")
+    return {"date": as_of, "cohorts": cohorts}, notes
+
+
+def _eligible_after(scenario: Scenario, cohort, as_of: date) -> bool:
+    """Whether the cohort is still pending at the end of ``as_of``."""
+    return (cohort.eligible_from or scenario.start_date) > as_of
+
+
+def _fit_total(counts: dict[str, int], cohort, actuals: Actuals, as_of: date,
+               absorb: str) -> dict[str, int]:
+    """Make the states sum to the cohort's installations (rounding of meters)."""
+    gap = cohort.installations - sum(counts.values())
+    if gap and actuals.unit == "installations" and absorb != "rebuilt":
+        raise ActualsError(
+            f"{actuals.path}: cohort {cohort.name}: the states on {as_of} sum to "
+            f"{sum(counts.values()):,}, not the cohort's {cohort.installations:,} "
+            "installations")
+    target = "pending" if counts.get("pending") else "queued"
+    counts[target] = counts.get(target, 0) + gap
+    if counts[target] < 0:
+        raise ActualsError(
+            f"{actuals.path}: cohort {cohort.name}: the actuals up to {as_of} account for "
+            f"{-gap:,} more installations than the cohort's {cohort.installations:,}")
+    return counts
+
+
+def _from_states(scenario, cohort, actuals: Actuals, as_of: date, notes) -> dict:
+    rows = actuals.cohort_frame(cohort.name)
+    if rows.empty:
+        return _untouched(scenario, cohort, as_of)
+    last = rows.iloc[-1]
+    if last["date"].date() != as_of:
+        notes.append(f"{cohort.name}: states last reported on {last['date'].date()}, "
+                     f"taken as the state on {as_of}")
+    counts = {s: int(round(float(last[s]))) for s in STATES}
+    if counts["pending"] and not _eligible_after(scenario, cohort, as_of):
+        counts["queued"] += counts.pop("pending")
+        counts["pending"] = 0
+    return _fit_total(counts, cohort, actuals, as_of, "states")
+
+
+def _untouched(scenario: Scenario, cohort, as_of: date) -> dict[str, int]:
+    pending = _eligible_after(scenario, cohort, as_of)
+    n = cohort.installations
+    return {"pending": n if pending else 0, "queued": 0 if pending else n}
+
+
+def _from_flows(scenario, cohort, actuals: Actuals, as_of: date) -> dict:
+    rows = actuals.cohort_frame(cohort.name)
+    if rows.empty:
+        return _untouched(scenario, cohort, as_of)
+    total = rows.sum(numeric_only=True)
+    migrated = total["successes"] + total["stall_completions"] + total["restorations"]
+    impaired = total["fix_forwards"] - total["restorations"]
+    stalled = total["stalls"] - total["stall_completions"] - total["stall_failures"]
+    counts = {
+        "pending": cohort.installations if _eligible_after(scenario, cohort, as_of) else 0,
+        "stalled": stalled, "impaired": impaired, "migrated": migrated,
+        "dumb": total["dumbs"], "abandoned": total["abandons"],
+    }
+    waiting = 0.0
+    if cohort.rollback is not None:
+        days, probs = cohort.rollback.retry_after_days.pmf()
+        failed = (rows["rollbacks"] + rows["stall_failures"]).to_numpy()
+        ago = (pd.Timestamp(as_of) - rows["date"]).dt.days.to_numpy()
+        still = np.array([probs[days > j].sum() for j in ago])  # P(retry delay > j)
+        waiting = float((failed * still).sum())  # abandons ignored: a small overcount
+    counts = {k: int(round(float(v))) for k, v in counts.items()}
+    if min(counts.values()) < 0:
+        bad = min(counts, key=counts.get)
+        raise ActualsError(f"{actuals.path}: cohort {cohort.name}: the flows up to {as_of} "
+                           f"leave {counts[bad]:,} {bad}: they do not add up")
+    unresolved = cohort.installations - sum(counts.values())
+    counts["rolled_back"] = max(0, min(int(round(waiting)), unresolved))
+    counts["queued"] = 0
+    return _fit_total(counts, cohort, actuals, as_of, "rebuilt")
+
+
+def _from_coarse(scenario: Scenario, actuals: Actuals, as_of: date) -> dict:
+    cohorts = {c.name: _untouched(scenario, c, as_of) for c in scenario.cohorts}
+    if actuals.frame.empty:
+        return cohorts
+    if actuals.per_cohort:
+        figures = actuals.cumulative_migrated(by_cohort=True)
+        migrated = {name: float(group["cumulative_migrated"].iloc[-1])
+                    for name, group in figures.groupby("cohort", sort=False)}
+    else:
+        total = float(actuals.cumulative_migrated()["cumulative_migrated"].iloc[-1])
+        eligible = {c.name: (0 if cohorts[c.name]["pending"] else c.installations)
+                    for c in scenario.cohorts}
+        weight = sum(eligible.values())
+        migrated = {name: total * n / weight if weight else 0.0
+                    for name, n in eligible.items()}
+    for cohort in scenario.cohorts:
+        state = cohorts[cohort.name]
+        done = min(int(round(migrated.get(cohort.name, 0.0))), cohort.installations)
+        if state["pending"] and done:
+            state["pending"], state["queued"] = 0, cohort.installations
+        state["migrated"] = done
+        if state["pending"]:
+            state["pending"] -= done
+        else:
+            state["queued"] -= done
+    return cohorts
+
+
+# --------------------------------------------------------------------------- forecast
+class ForecastResults(Results):
+    """`Results` of a forecast: the summary also says what was learned and from what."""
+
+    def __init__(self, results: Results, forecast: dict[str, Any]):
+        super().__init__(results.scenario, results.seed, results.logs, results.timing)
+        self.forecast = forecast
+
+    @cached_property
+    def summary(self) -> dict[str, Any]:
+        out = dict(Results.summary.func(self))
+        out["forecast"] = self.forecast
+        return out
+
+
+@dataclass
+class Forecast:
+    """A forecast as of a date: what was learned, the state, and the simulated future.
+
+    Attributes
+    ----------
+    as_of
+        The last date of actuals used (``None``: from the scenario's start, none used).
+    calibration
+        The update of the rates on the actuals up to ``as_of``.
+    scenario
+        What was run: the calibrated scenario starting the day after ``as_of`` from
+        the state on ``as_of`` (or from its start).
+    results
+        The simulated replications.
+    """
+
+    as_of: date | None
+    prior: Scenario
+    calibration: Calibration
+    scenario: Scenario
+    results: ForecastResults
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def start_date(self) -> date:
+        return self.scenario.start_date
+
+    def cumulative_migrated(self) -> np.ndarray:
+        """(replications, days) cumulative migrated, all cohorts, from ``start_date``."""
+        return self.results.series("cumulative_migrated").sum(axis=2)
+
+    def summary_text(self) -> str:
+        lines = [self.calibration.learned()]
+        if self.as_of is not None:
+            lines.append(f"Forecast from the state on {self.as_of} (the actuals), run from "
+                         f"{self.start_date} to {self.scenario.end_date}.")
+        lines += [f"Note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+
+def _check_as_of(scenario: Scenario, as_of: date) -> None:
+    if not scenario.start_date <= as_of < scenario.end_date:
+        raise MigsimError(f"--as-of {as_of}: must be on or after the scenario's start "
+                          f"{scenario.start_date} and before its end {scenario.end_date}")
+
+
+def forecast_as_of(
+    scenario: Scenario | str,
+    actuals: Actuals,
+    as_of: date | None,
+    replications: int = 200,
+    seed: int | None = None,
+    workers: int = 1,
+    prior_strength: float = DEFAULT_PRIOR_STRENGTH,
+) -> Forecast:
+    """Calibrate on the actuals up to ``as_of``, start from its state, run forward.
+
+    ``as_of=None`` forecasts from the scenario's start with no actuals (the rates
+    keep their prior, drawn per replication with ``prior_strength``).
+    """
+    prior = load_scenario(scenario)
+    seed = prior.seed if seed is None else int(seed)
+    if as_of is None:  # nothing learned: the scenario as it is
+        calibration = calibrate(prior, actuals.up_to(prior.start_date - timedelta(days=1)),
+                                prior_strength)
+        forward, notes = prior, ["from the scenario's start: no actuals used, the "
+                                 "scenario's rates as they are"]
+    else:
+        _check_as_of(prior, as_of)
+        calibration = calibrate(prior, actuals, prior_strength, as_of=as_of)
+        state, notes = state_from_actuals(calibration.scenario, actuals, as_of)
+        forward = calibration.scenario.starting_from(state)
+    results = run(forward, replications=replications, seed=seed, workers=workers)
+    info = {
+        "as_of": as_of.isoformat() if as_of else None,
+        "actuals": actuals.path,
+        "actuals_unit": actuals.unit,
+        "n_attempts_learned_from": calibration.n_attempts,
+        "learned": calibration.learned(),
+        "notes": [*calibration.notes, *notes],
+        "calibration": calibration.summary(),
+    }
+    return Forecast(as_of, prior, calibration, forward, ForecastResults(results, info),
+                    [*calibration.notes, *notes])
+
+
+def write_forecast(forecast: Forecast, directory: str | Path, *, overwrite: bool = False,
+                   daily: bool = True) -> Path:
+    """The usual run outputs, with ``backlog.png`` showing actuals then the forecast,
+    plus ``calibration.json`` and ``calibrated.yaml``; written atomically."""
+    target = Path(directory)
+    if target.exists() and not overwrite:
+        raise FileExistsError(f"{target} exists (use --overwrite to replace it)")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        out = staging / "forecast"
+        forecast.results.write(out, daily=daily)
+        actual = forecast.calibration.actuals
+        if forecast.as_of is not None:
+            actual = actual.up_to(forecast.as_of)
+        remaining = (actual.remaining(forecast.prior.installations) if not actual.frame.empty
+                     else pd.DataFrame({"date": [], "remaining": []}))
+        bands = forecast.results.bands("remaining", quantiles=(0.05, 0.1, 0.5, 0.9, 0.95))
+        if len(remaining) and forecast.as_of is not None:  # join the fan to the actuals
+            last = remaining.iloc[[-1]]
+            joint = {c: last["remaining"].to_numpy() for c in bands.columns if c != "date"}
+            bands = pd.concat([pd.DataFrame({"date": last["date"].to_numpy(), **joint}),
+                               bands], ignore_index=True)
+        chart = forecast_fan_chart(remaining, bands, forecast.as_of or forecast.start_date,
+                                   forecast.prior.name)
+        chart.savefig(out / "backlog.png", dpi=110)
+        plt.close(chart)
+        (out / "calibration.json").write_text(
+            json.dumps(forecast.calibration.summary(), indent=2) + "\n", encoding="utf-8")
+        (out / "calibrated.yaml").write_text(forecast.calibration.scenario.to_yaml(),
+                                             encoding="utf-8")
+        _move_into_place(out, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def _move_into_place(source: Path, target: Path) -> None:
+    if target.exists():
+        trash = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
+        os.replace(target, trash / "old")
+        os.replace(source, target)
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        os.replace(source, target)
+
+
+# --------------------------------------------------------------------------- backtest
+@dataclass
+class Backtest:
+    """Forecasts as of one or more dates, scored against the later actuals."""
+
+    scenario: Scenario
+    actuals: Actuals
+    forecasts: list[Forecast]
+    points: pd.DataFrame  # one row per (as_of, actual point after it)
+    replications: int
+    seed: int
+
+    @cached_property
+    def figures(self) -> dict[str, Any]:
+        """Pooled over every as-of date: coverage, errors, CRPS, PIT, the verdict."""
+        return _score(self.points)
+
+    def per_as_of(self) -> list[dict[str, Any]]:
+        out = []
+        for forecast in self.forecasts:
+            label = _label(forecast, self.scenario)
+            figures = _score(self.points[self.points["as_of"] == label])
+            figures["as_of"] = label
+            figures["learned"] = forecast.calibration.learned()
+            figures["n_attempts_learned_from"] = forecast.calibration.n_attempts
+            figures["notes"] = forecast.notes
+            out.append(figures)
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        """What ``backtest.json`` holds."""
+        return {
+            "migsim_version": __version__,
+            "scenario": self.scenario.name,
+            "scenario_sha256": self.scenario.sha256,
+            "actuals": self.actuals.path,
+            "actuals_kind": self.actuals.kind,
+            "actuals_unit": self.actuals.unit,
+            "seed": self.seed,
+            "replications": self.replications,
+            "as_of": [_label(f, self.scenario) for f in self.forecasts],
+            **self.figures,
+            "forecasts": self.per_as_of(),
+        }
+
+    def text(self) -> str:
+        f = self.figures
+        lines = [f"Backtest of {self.scenario.name} against {self.actuals.describe()}",
+                 f"{self.replications} replications per forecast, seed {self.seed}; "
+                 f"forecasts as of {', '.join(_label(x, self.scenario) for x in self.forecasts)}",
+                 ""]
+        if not f["n_points"]:
+            lines.append(f["verdict"])
+            return "\n".join(lines)
+        lines += [
+            f"  actual points scored                {f['n_points']:>10,}"
+            + (f"  ({f['n_beyond_horizon']} after the horizon end, counted outside)"
+               if f["n_beyond_horizon"] else ""),
+            f"  inside P10-P90 (nominal 80%)        {f['coverage_p10_p90']:>10.0%}",
+            f"  inside P5-P95 (nominal 90%)         {f['coverage_p5_p95']:>10.0%}",
+            f"  median abs. error of P50            {_num(f['mae_installations']):>10}"
+            " installations",
+            f"  median abs. error of P50            {_num(f['mae_days']):>10} days"
+            + ("" if f["mae_days"] is not None else
+               " (the P50 curve never reaches most actual points)"),
+            f"  mean CRPS                           {_num(f['crps_mean']):>10}"
+            " installations",
+            "", f["verdict"]]
+        return "\n".join(lines)
+
+    def write(self, directory: str | Path, *, overwrite: bool = False) -> Path:
+        """``backtest.json``, ``backtest_points.csv`` and ``backtest.png``, atomically."""
+        target = Path(directory)
+        if target.exists() and not overwrite:
+            raise FileExistsError(f"{target} exists (use --overwrite to replace it)")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+        try:
+            out = staging / "backtest"
+            out.mkdir()
+            (out / "backtest.json").write_text(json.dumps(self.summary(), indent=2) + "\n",
+                                               encoding="utf-8")
+            self.points.to_csv(out / "backtest_points.csv", index=False)
+            chart = backtest_chart(self._panels(), self.figures["pit_histogram"]["counts"],
+                                   self.scenario.name)
+            chart.savefig(out / "backtest.png", dpi=110)
+            plt.close(chart)
+            _move_into_place(out, target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return target
+
+    def _panels(self) -> list[dict[str, Any]]:
+        migrated = (self.actuals.cumulative_migrated() if self.actuals.can_track_migrated()
+                    else pd.DataFrame({"date": [], "cumulative_migrated": []}))
+        panels = []
+        for forecast in self.forecasts:
+            cut = pd.Timestamp(forecast.as_of or self.scenario.start_date)
+            bands = forecast.results.bands("cumulative_migrated",
+                                           quantiles=(0.05, 0.1, 0.5, 0.9, 0.95))
+            panels.append({
+                "as_of": _label(forecast, self.scenario),
+                "bands": bands,
+                "before": migrated[migrated["date"] <= cut],
+                "after": migrated[migrated["date"] > cut],
+            })
+        return panels
+
+
+def _label(forecast: Forecast, scenario: Scenario) -> str:
+    return (forecast.as_of or scenario.start_date).isoformat()
+
+
+def _num(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.1f}"
+
+
+def backtest(
+    scenario: Scenario | str,
+    actuals: Actuals,
+    as_of: list[date] | None = None,
+    replications: int = 200,
+    seed: int | None = None,
+    workers: int = 1,
+    prior_strength: float = DEFAULT_PRIOR_STRENGTH,
+) -> Backtest:
+    """Forecast as of each date and score every later actual point.
+
+    Parameters
+    ----------
+    as_of
+        Dates the forecasts are made on (default: the scenario's start, with no
+        actuals used). A date equal to the start also means "from the start".
+    """
+    sc = load_scenario(scenario)
+    seed = sc.seed if seed is None else int(seed)
+    if not actuals.can_track_migrated():
+        actuals.cumulative_migrated()  # raises the ActualsError that says why
+    dates: list[date | None] = [None] if not as_of else [
+        None if d == sc.start_date else d for d in sorted(set(as_of))]
+    observed = actuals.cumulative_migrated()
+    forecasts, frames = [], []
+    for when in dates:
+        forecast = forecast_as_of(sc, actuals, when, replications, seed, workers,
+                                  prior_strength)
+        forecasts.append(forecast)
+        frames.append(_points(forecast, observed, sc))
+    points = pd.concat(frames, ignore_index=True)
+    return Backtest(sc, actuals, forecasts, points, replications, seed)
+
+
+def _points(forecast: Forecast, observed: pd.DataFrame, scenario: Scenario) -> pd.DataFrame:
+    """Every actual point after the as-of date with the forecast's view of it."""
+    cut = forecast.as_of or scenario.start_date
+    later = observed[observed["date"] > pd.Timestamp(cut)]
+    paths = forecast.cumulative_migrated()
+    p50_curve = np.array([quantile(paths[:, d], 0.5) for d in range(paths.shape[1])])
+    start = pd.Timestamp(forecast.start_date)
+    rows: list[dict[str, Any]] = []
+    ensembles: list[np.ndarray] = []
+    observed_values: list[float] = []
+    for when, actual in zip(later["date"], later["cumulative_migrated"]):
+        day = (when - start).days
+        row: dict[str, Any] = {"as_of": cut.isoformat(), "date": when.date().isoformat(),
+                               "actual": float(actual)}
+        if day >= paths.shape[1]:
+            row.update(beyond_horizon=True)
+            rows.append(row)
+            continue
+        values = paths[:, day].astype(float)
+        qs = {f"p{round(q * 100)}": quantile(values, q) for q in (0.05, 0.1, 0.5, 0.9, 0.95)}
+        reached = np.flatnonzero(p50_curve >= actual)
+        row.update(qs, beyond_horizon=False,
+                   error_installations=qs["p50"] - actual,
+                   error_days=(float(reached[0] - day) if len(reached) else math.inf),
+                   pit=float(((values < actual).sum() + 0.5 * (values == actual).sum())
+                             / len(values)))
+        rows.append(row)
+        ensembles.append(values)
+        observed_values.append(float(actual))
+    columns = ["as_of", "date", "actual", "p5", "p10", "p50", "p90", "p95",
+               "beyond_horizon", "error_installations", "error_days", "crps", "pit"]
+    frame = pd.DataFrame(rows, columns=columns)
+    if ensembles:  # one vectorised call: the CRPS of each point's ensemble
+        crps = scoringrules.crps_ensemble(np.array(observed_values), np.stack(ensembles))
+        frame.loc[~frame["beyond_horizon"].astype(bool), "crps"] = np.asarray(crps, float)
+    return frame
+
+
+def _score(points: pd.DataFrame) -> dict[str, Any]:
+    n = len(points)
+    inside = points[~points["beyond_horizon"].astype(bool)] if n else points
+    in80 = ((inside["p10"] <= inside["actual"]) & (inside["actual"] <= inside["p90"])).sum()
+    in90 = ((inside["p5"] <= inside["actual"]) & (inside["actual"] <= inside["p95"])).sum()
+    above = int((inside["actual"] > inside["p90"]).sum())
+    below = int((inside["actual"] < inside["p10"]).sum())
+    pit_counts = np.histogram(inside["pit"].to_numpy(float), bins=_PIT_BINS,
+                              range=(0.0, 1.0))[0] if len(inside) else np.zeros(_PIT_BINS)
+    days = inside["error_days"].abs().to_numpy(float) if len(inside) else np.array([])
+    figures = {
+        "n_points": int(n),
+        "n_beyond_horizon": int(n - len(inside)),
+        "coverage_p10_p90": float(in80 / n) if n else None,
+        "coverage_p5_p95": float(in90 / n) if n else None,
+        "points_above_p90": above,
+        "points_below_p10": below,
+        "mae_installations": _finite(np.median(np.abs(inside["error_installations"]))
+                                     if len(inside) else None),
+        "mae_days": _finite(float(np.median(days)) if len(days) else None),
+        "crps_mean": _finite(float(inside["crps"].mean()) if len(inside) else None),
+        "pit_histogram": {
+            "edges": [round(i / _PIT_BINS, 2) for i in range(_PIT_BINS + 1)],
+            "counts": [int(c) for c in pit_counts],
+        },
+    }
+    figures.update(_verdict(n, int(in80), above, below))
+    return figures
+
+
+def _finite(value: float | None) -> float | None:
+    if value is None or not math.isfinite(float(value)):
+        return None
+    return round(float(value), 4)
+
+
+def _verdict(n: int, inside: int, above: int, below: int) -> dict[str, Any]:
+    """Over- or underconfidence of the 80% band, in words (one-sided binomial tests).
+
+    Points of one path are autocorrelated, so the test is a guide, not an exact
+    level: the words say how far from 80% the coverage is, and which way it missed.
+    """
+    if not n:
+        return {"overconfident": None, "verdict": "No actual point after the as-of date: "
+                "nothing to score."}
+    share = inside / n
+    low = stats.binom.cdf(inside, n, 0.8)
+    high = stats.binom.sf(inside - 1, n, 0.8)
+    missed = above + below
+    side = ""
+    if missed:
+        if above >= 0.75 * missed:
+            side = " The programme ran ahead of the forecast: most misses are above the band."
+        elif below >= 0.75 * missed:
+            side = " The programme ran behind the forecast: most misses are below the band."
+    if share < 0.8 and low < _VERDICT_LEVEL:
+        text = (f"Overconfident: the P10-P90 band, nominally 80%, covers only {share:.0%} "
+                f"of the {n:,} actual points; the real spread is wider than forecast, or "
+                "the forecast is biased." + side)
+        over = True
+    elif share > 0.8 and high < _VERDICT_LEVEL:
+        text = (f"Underconfident: the P10-P90 band covers {share:.0%} of the {n:,} actual "
+                "points, more than its nominal 80%; the forecast is wider than it needs "
+                "to be.")
+        over = False
+    else:
+        text = (f"Consistent with its stated uncertainty: the P10-P90 band covers "
+                f"{share:.0%} of the {n:,} actual points (nominal 80%)." + side)
+        over = False
+    return {"overconfident": over, "verdict": text}
