@@ -213,11 +213,11 @@ def read_actuals(
     shown = str(path)
     raw = _read_raw(Path(path), shown)
     raw.columns = [str(c).strip() for c in raw.columns]
-    raw = raw.reset_index(drop=True)
-    raw.index = raw.index + 1  # row numbers as a reader counts them
+    rows = np.arange(1, len(raw) + 1)  # row numbers as a reader counts them
     note = ""
     if "replication" in raw.columns:
-        raw, note = _one_replication(raw, shown, replication)
+        keep, note = _one_replication(raw["replication"], rows, shown, replication)
+        raw, rows = raw[keep], rows[keep]
     if "date" not in raw.columns:
         raise ActualsError(f"{shown}: column date: missing (columns: "
                            f"{', '.join(raw.columns) or 'none'})")
@@ -233,23 +233,25 @@ def read_actuals(
             f"or {COARSE_COLUMN}")
     if raw.empty:
         raise ActualsError(f"{shown}: no rows")
-    frame = pd.DataFrame(index=raw.index)
-    frame["date"] = _dates(raw["date"], shown, scenario)
-    frame["cohort"] = _cohorts(raw, shown, scenario, coarse)
+    columns: dict[str, np.ndarray] = {
+        "date": _dates(raw["date"], rows, shown, scenario),
+        "cohort": _cohorts(raw, rows, shown, scenario, coarse),
+    }
     for column in present:
-        frame[column] = _counts(raw[column], shown, column)
+        columns[column] = _counts(raw[column], rows, shown, column)
     if "attempts" in present and any(c in present for c in OUTCOME_COLUMNS):
-        _outcomes_within_attempts(frame, shown, present)
-    _dates_in_order(frame, shown)
+        _outcomes_within_attempts(columns, rows, shown, present)
+    _dates_in_order(columns, rows, shown)
     if unit == "meters":
         if scenario.meters_per_installation is None:
             raise ActualsError(
                 f"{shown}: counts in meters need the scenario's meters_per_installation")
-        frame[list(present)] = frame[list(present)] / scenario.meters_per_installation
+        for column in present:
+            columns[column] = columns[column] / scenario.meters_per_installation
     elif unit != "installations":
         raise ActualsError(f"{shown}: unknown unit {unit!r} (installations or meters)")
-    return Actuals(shown, "coarse" if coarse else "flows", unit,
-                   frame.reset_index(drop=True), present, note)
+    frame = pd.DataFrame(columns)
+    return Actuals(shown, "coarse" if coarse else "flows", unit, frame, present, note)
 
 
 def _read_raw(path: Path, shown: str) -> pd.DataFrame:
@@ -269,16 +271,20 @@ def _read_raw(path: Path, shown: str) -> pd.DataFrame:
         raise ActualsError(f"{shown}: cannot read: {reason}") from None
 
 
+def _first(bad: np.ndarray) -> int:
+    return int(np.flatnonzero(bad)[0])
+
+
 def _one_replication(
-    raw: pd.DataFrame, shown: str, replication: int | None
-) -> tuple[pd.DataFrame, str]:
-    values = pd.to_numeric(raw["replication"], errors="coerce")
-    bad = values.isna() | (values != values.round())
+    column: pd.Series, rows: np.ndarray, shown: str, replication: int | None
+) -> tuple[np.ndarray, str]:
+    values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=float)
+    bad = np.isnan(values) | (values != np.round(values))
     if bad.any():
-        row = bad.idxmax()
-        raise ActualsError(f"{shown}: row {row}, column replication: not a whole number: "
-                           f"{raw['replication'][row]!r}")
-    ids = sorted(int(v) for v in values.unique())
+        i = _first(bad)
+        raise ActualsError(f"{shown}: row {rows[i]}, column replication: not a whole "
+                           f"number: {column.iloc[i]!r}")
+    ids = sorted(int(v) for v in np.unique(values))
     chosen = ids[0] if replication is None else replication
     if chosen not in ids:
         raise ActualsError(f"{shown}: column replication: no replication {chosen} "
@@ -286,71 +292,77 @@ def _one_replication(
     note = ""
     if len(ids) > 1:
         note = f"{shown} holds {len(ids)} replications; using replication {chosen}"
-    return raw[values == chosen], note
+    return values == chosen, note
 
 
-def _dates(column: pd.Series, shown: str, scenario: Scenario) -> pd.Series:
+def _dates(column: pd.Series, rows: np.ndarray, shown: str, scenario: Scenario) -> np.ndarray:
     if pd.api.types.is_datetime64_any_dtype(column):
-        dates = column
+        dates = pd.Series(column.to_numpy())
     else:
         text = column.astype(str).str.strip()
-        dates = pd.to_datetime(text, format="ISO8601", errors="coerce")
+        dates = pd.to_datetime(text, format="ISO8601", errors="coerce").reset_index(drop=True)
     if dates.dt.tz is not None:
         dates = dates.dt.tz_localize(None)
-    bad = dates.isna()
+    bad = dates.isna().to_numpy()
     if bad.any():
-        row = bad.idxmax()
-        raise ActualsError(f"{shown}: row {row}, column date: not a date: "
-                           f"{column[row]!r} (write YYYY-MM-DD)")
-    dates = dates.dt.normalize()
-    early = dates < pd.Timestamp(scenario.start_date)
+        i = _first(bad)
+        raise ActualsError(f"{shown}: row {rows[i]}, column date: not a date: "
+                           f"{column.iloc[i]!r} (write YYYY-MM-DD)")
+    values = dates.dt.normalize().to_numpy(dtype="datetime64[ns]")
+    early = values < np.datetime64(scenario.start_date, "ns")
     if early.any():
-        row = early.idxmax()
-        raise ActualsError(f"{shown}: row {row}, column date: {dates[row].date()} is before "
-                           f"the scenario's start_date {scenario.start_date}")
-    return dates
+        i = _first(early)
+        raise ActualsError(f"{shown}: row {rows[i]}, column date: "
+                           f"{pd.Timestamp(values[i]).date()} is before the scenario's "
+                           f"start_date {scenario.start_date}")
+    return values
 
 
-def _cohorts(raw: pd.DataFrame, shown: str, scenario: Scenario, coarse: bool) -> pd.Series:
+def _cohorts(raw: pd.DataFrame, rows: np.ndarray, shown: str, scenario: Scenario,
+             coarse: bool) -> np.ndarray:
     names = [c.name for c in scenario.cohorts]
     if "cohort" not in raw.columns:
         if coarse:
-            return pd.Series(None, index=raw.index, dtype=object)  # programme totals
+            return np.full(len(raw), None, dtype=object)  # programme totals
         if len(names) == 1:
-            return pd.Series(names[0], index=raw.index, dtype=object)
+            return np.full(len(raw), names[0], dtype=object)
         raise ActualsError(f"{shown}: column cohort: missing (the scenario has "
                            f"{len(names)} cohorts: {', '.join(names)})")
-    cohorts = raw["cohort"].astype(str).str.strip()
-    unknown = ~cohorts.isin(names)
+    cohorts = raw["cohort"].astype(str).str.strip().to_numpy(dtype=object)
+    unknown = ~np.isin(cohorts, names)
     if unknown.any():
-        row = unknown.idxmax()
-        raise ActualsError(f"{shown}: row {row}, column cohort: unknown cohort "
-                           f"{raw['cohort'][row]!r} (the scenario has {', '.join(names)})")
-    return cohorts.astype(object)
+        i = _first(unknown)
+        raise ActualsError(f"{shown}: row {rows[i]}, column cohort: unknown cohort "
+                           f"{raw['cohort'].iloc[i]!r} (the scenario has "
+                           f"{', '.join(names)})")
+    return cohorts
 
 
-def _counts(column: pd.Series, shown: str, name: str) -> pd.Series:
-    text = column.astype(str).str.strip() if column.dtype == object else column
-    values = pd.to_numeric(text, errors="coerce").astype(float)
-    missing = values.isna()
+def _counts(column: pd.Series, rows: np.ndarray, shown: str, name: str) -> np.ndarray:
+    if pd.api.types.is_numeric_dtype(column):
+        values = column.to_numpy(dtype=float)
+    else:
+        values = pd.to_numeric(column.astype(str).str.strip(), errors="coerce").to_numpy(
+            dtype=float)
+    missing = np.isnan(values)
     if missing.any():
-        row = missing.idxmax()
-        shown_value = column[row]
+        i = _first(missing)
+        shown_value = column.iloc[i]
         if isinstance(shown_value, str) and not shown_value.strip():
             reason = "empty (leave a column out where it was not reported)"
         else:
             reason = f"not a number: {shown_value!r}"
-        raise ActualsError(f"{shown}: row {row}, column {name}: {reason}")
+        raise ActualsError(f"{shown}: row {rows[i]}, column {name}: {reason}")
     negative = values < 0
     if negative.any():
-        row = negative.idxmax()
-        raise ActualsError(f"{shown}: row {row}, column {name}: negative count "
-                           f"{_plain(values[row])}")
+        i = _first(negative)
+        raise ActualsError(f"{shown}: row {rows[i]}, column {name}: negative count "
+                           f"{_plain(values[i])}")
     fractional = ~np.isfinite(values) | (values != np.round(values))
     if fractional.any():
-        row = fractional.idxmax()
-        raise ActualsError(f"{shown}: row {row}, column {name}: not a whole number: "
-                           f"{_plain(values[row])}")
+        i = _first(fractional)
+        raise ActualsError(f"{shown}: row {rows[i]}, column {name}: not a whole number: "
+                           f"{_plain(values[i])}")
     return values
 
 
@@ -358,26 +370,29 @@ def _plain(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
-def _outcomes_within_attempts(frame: pd.DataFrame, shown: str, present: tuple) -> None:
+def _outcomes_within_attempts(columns: dict[str, np.ndarray], rows: np.ndarray, shown: str,
+                              present: tuple) -> None:
     outcomes = [c for c in OUTCOME_COLUMNS if c in present]
-    total = frame[outcomes].sum(axis=1)
-    over = total > frame["attempts"]
+    total = sum(columns[c] for c in outcomes)
+    over = total > columns["attempts"]
     if over.any():
-        row = over.idxmax()
+        i = _first(over)
         raise ActualsError(
-            f"{shown}: row {row}, column attempts: {', '.join(outcomes)} sum to "
-            f"{_plain(total[row])}, more than attempts ({_plain(frame['attempts'][row])})")
+            f"{shown}: row {rows[i]}, column attempts: {', '.join(outcomes)} sum to "
+            f"{_plain(total[i])}, more than attempts ({_plain(columns['attempts'][i])})")
 
 
-def _dates_in_order(frame: pd.DataFrame, shown: str) -> None:
-    key = frame["cohort"].fillna("")
-    previous = frame["date"].groupby(key, sort=False).shift(1)
-    bad = previous.notna() & (frame["date"] <= previous)
+def _dates_in_order(columns: dict[str, np.ndarray], rows: np.ndarray, shown: str) -> None:
+    dates = pd.Series(columns["date"])
+    key = pd.Series(columns["cohort"]).fillna("")
+    previous = dates.groupby(key, sort=False).shift(1)
+    bad = (previous.notna() & (dates <= previous)).to_numpy()
     if not bad.any():
         return
-    row = bad.idxmax()
-    when, before = frame["date"][row].date(), previous[row].date()
-    whose = f" for cohort {frame['cohort'][row]}" if frame["cohort"][row] else ""
+    i = _first(bad)
+    when, before = pd.Timestamp(dates[i]).date(), pd.Timestamp(previous[i]).date()
+    cohort = columns["cohort"][i]
+    whose = f" for cohort {cohort}" if cohort else ""
     problem = "repeats" if when == before else f"follows {before}"
-    raise ActualsError(f"{shown}: row {row}, column date: {when} {problem}{whose} "
+    raise ActualsError(f"{shown}: row {rows[i]}, column date: {when} {problem}{whose} "
                        "(dates must increase)")

@@ -415,11 +415,13 @@ def _expected_resolutions(starts: np.ndarray, delay: dict[str, Any], n_days: int
                           not_before: int | None = None) -> np.ndarray:
     """Expected resolutions per day of items started per day with this delay."""
     days, probs = _DELAY_ADAPTER.validate_python(delay).pmf()
+    if not_before is None:  # a convolution of the starts with the delay's pmf
+        kernel = np.zeros(int(days[-1]) + 1)
+        kernel[days] = probs
+        return np.convolve(starts, kernel)[:n_days]
     out = np.zeros(n_days)
     for start in np.flatnonzero(starts):
-        due = start + days
-        if not_before is not None:
-            due = np.maximum(due, not_before)
+        due = np.maximum(start + days, not_before)
         keep = due < n_days
         np.add.at(out, due[keep], starts[start] * probs[keep])
     return out
