@@ -1,0 +1,169 @@
+"""Mid-programme starts: a run continued from the state of day k of another run
+continues it (exactly when nothing is random, in distribution otherwise); coarse
+counts draw their detail from the residual of the delays; bad states are errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import cohort, day, fixed, load, outcomes, scenario, simulate, uniform
+from scipy import stats
+
+import migsim
+from migsim.engine import STATES, residual_pmf, run_replication
+
+
+def _deterministic():
+    return scenario(
+        cohort("s", 200, rates=outcomes(stall=1.0),
+               stall={"resolves_after_days": fixed(3), "then_success": 1.0}),
+        cohort("r", 100, rates=outcomes(rollback=1.0), max_attempts=3,
+               rollback={"retry_after_days": fixed(2)}),
+        cohort("late", 60, eligible_from=day(7)),
+        cap=40, horizon_days=30,
+    )
+
+
+def test_deterministic_continuation_is_exact():
+    sc = load(_deterministic())
+    results = migsim.run(sc, replications=1, seed=0)
+    log = results.logs[0]
+    for k in (2, 5, 6, 9):
+        state = results.state_on(day(k), 0)
+        continued = sc.starting_from(state)
+        assert continued.start_date == day(k + 1) and continued.end_date == sc.end_date
+        other = run_replication(continued, seed=123, replication=7)
+        for name in STATES:
+            assert (other.cohort_columns[name] == log.cohort_columns[name][k + 1:]).all(), (
+                k, name)
+        assert other.clearance_day + k + 1 == log.clearance_day
+
+
+def test_state_on_lists_in_flight_groups_and_sums_to_installations():
+    sc = load(_deterministic())
+    results = migsim.run(sc, replications=1, seed=0)
+    state = results.state_on("2024-01-05", 0)  # day 4, a Friday
+    r = state["cohorts"]["r"]
+    assert {g["attempts_made"] for g in r["rolled_back"]} | {
+        g["attempts_made"] for g in r["queued"]} <= {0, 1, 2}
+    assert all(g["days_until_due"] >= 1 for g in r["rolled_back"])
+    assert all(g["days_until_due"] <= 0 for g in r["queued"])
+    s = state["cohorts"]["s"]
+    assert sorted(g["days_until_due"] for g in s["stalled"]) == [1, 2, 3]
+    late = state["cohorts"]["late"]
+    assert late["pending"] == 60
+    for name, cohort_state in state["cohorts"].items():
+        total = sum(v if isinstance(v, int) else sum(g["count"] for g in v)
+                    for v in cohort_state.values())
+        assert total == sc.cohort(name).installations
+
+
+def _stochastic():
+    return scenario(
+        cohort("a", 1200, rates=outcomes(success=0.8, stall=0.1, rollback=0.07,
+                                         fix_forward=0.02, dumb=0.01),
+               max_attempts=3,
+               stall={"resolves_after_days": uniform(1, 6), "then_success": 0.6},
+               rollback={"retry_after_days": uniform(1, 5)},
+               fix_forward={"restored_after_days": uniform(2, 5)}),
+        cohort("b", 400, rates=outcomes(success=0.9, rollback=0.1), eligible_from=day(9),
+               rollback={"retry_after_days": uniform(2, 4)}),
+        cap=150, horizon_days=45,
+    )
+
+
+def _continued_clearance(results, sc, k, edit=None):
+    days = []
+    for replication in results.replication_ids:
+        state = results.state_on(day(k), int(replication))
+        if edit is not None:
+            edit(state)
+        log = run_replication(sc.starting_from(state), seed=99, replication=int(replication))
+        days.append(np.inf if log.clearance_day is None else log.clearance_day + k + 1)
+    return np.array(days)
+
+
+def test_continuation_has_the_same_clearance_distribution():
+    """Each replication continued from its own state of day k (new random numbers):
+    the continued clearance dates and the original ones are one distribution."""
+    sc = load(_stochastic())
+    results = migsim.run(sc, replications=100, seed=1)
+    k = 12
+    original = results.clearance_days()
+    continued = _continued_clearance(results, sc, k)
+    assert np.isfinite(original).all() and np.isfinite(continued).all()
+    assert stats.mannwhitneyu(original, continued).pvalue > 0.01
+    assert stats.ks_2samp(original, continued).pvalue > 0.01
+
+    def four_days_late(state):  # a wrong state: in-flight work due 4 days later
+        for cohort_state in state["cohorts"].values():
+            for name in ("stalled", "rolled_back", "impaired"):
+                for group in cohort_state[name]:
+                    group["days_until_due"] += 4
+
+    wrong = _continued_clearance(results, sc, k, four_days_late)
+    assert stats.mannwhitneyu(original, wrong).pvalue < 0.001  # the test can tell
+
+
+def test_residual_pmf_of_delays():
+    days, probs = residual_pmf((np.array([4]), np.array([1.0])))
+    assert days.tolist() == [1, 2, 3, 4] and probs == pytest.approx([0.25] * 4)
+    days, probs = residual_pmf((np.array([1, 2, 3]), np.array([1, 1, 1]) / 3))
+    assert probs == pytest.approx([3 / 6, 2 / 6, 1 / 6])
+
+
+def test_coarse_counts_draw_days_until_due_from_the_residual():
+    data = scenario(cohort("a", 4000, rates=outcomes(stall=1.0),
+                           stall={"resolves_after_days": fixed(4), "then_success": 1.0}),
+                    cap=0, horizon_days=10)
+    data["cohorts"][0]["initial_state"] = {"stalled": 4000}
+    completions = simulate(data).cohort_columns["stall_completions"][:, 0]
+    assert completions[:4].sum() == 4000 and completions[4:].sum() == 0
+    assert np.abs(completions[:4] - 1000).max() < 120  # multinomial(4000, 1/4 each)
+    again = simulate(data).cohort_columns["stall_completions"][:, 0]
+    assert (again == completions).all()  # drawn from a seeded stream
+
+
+def test_detailed_initial_state_is_taken_up_exactly():
+    data = scenario(cohort("a", 100, rates=outcomes(rollback=1.0), max_attempts=3,
+                           rollback={"retry_after_days": fixed(5)}),
+                    cap=100, horizon_days=12)
+    data["cohorts"][0]["initial_state"] = {
+        "queued": [{"count": 10, "attempts_made": 2, "days_until_due": -1}],
+        "rolled_back": [{"count": 20, "attempts_made": 1, "days_until_due": 3}],
+        "migrated": 70,
+    }
+    log = simulate(data)
+    attempts = log.cohort_columns["attempts"][:, 0]
+    abandons = log.cohort_columns["abandons"][:, 0]
+    assert attempts[0] == 10 and abandons[0] == 10  # third attempt: abandoned
+    assert attempts[2] == 20 and abandons[2] == 0  # due on day 2, second attempt
+    assert attempts[7] == 20 and abandons[7] == 20  # retried after 5 days, abandoned
+
+
+@pytest.mark.parametrize("state, message", [
+    ({"queued": 50, "migrated": 40}, "sum to 90, not the 100 installations"),
+    ({"queued": 60, "rolled_back": [{"count": 40, "attempts_made": 5, "days_until_due": 1}]},
+     "attempts_made 5 is above 4"),
+    ({"queued": 60, "stalled": [{"count": 40, "days_until_due": 0}]},
+     "initial_state.stalled.0.days_until_due"),
+    ({"pending": 100, "eligible_from": "2023-12-20"}, "initial_state.pending"),
+    ({"queued": 90, "impaired": 10}, "section 'fix_forward' is required"),
+])
+def test_bad_initial_states_are_scenario_errors(state, message):
+    data = scenario(cohort("c", 100, rates=outcomes(success=0.9, stall=0.1)))
+    state = dict(state)
+    if "eligible_from" in state:  # eligible before start_date: nothing may be pending
+        data["cohorts"][0]["eligible_from"] = state.pop("eligible_from")
+    data["cohorts"][0]["initial_state"] = state
+    with pytest.raises(migsim.ScenarioError, match=message) as info:
+        load(data)
+    assert "\n" not in str(info.value)
+
+
+def test_starting_from_a_date_outside_the_horizon_is_an_error():
+    sc = load(_deterministic())
+    state = migsim.run(sc, replications=1).state_on(day(3), 0)
+    state["date"] = sc.end_date
+    with pytest.raises(migsim.ScenarioError, match="outside"):
+        sc.starting_from(state)
