@@ -49,7 +49,10 @@ __all__ = [
     "Forecast",
     "backtest",
     "forecast_as_of",
+    "score",
+    "score_points",
     "state_from_actuals",
+    "write_forecast",
 ]
 
 _IN_FLIGHT = ("stalled", "rolled_back", "impaired")
@@ -375,13 +378,13 @@ class Backtest:
     @cached_property
     def figures(self) -> dict[str, Any]:
         """Pooled over every as-of date: coverage, errors, CRPS, PIT, the verdict."""
-        return _score(self.points)
+        return score(self.points)
 
     def per_as_of(self) -> list[dict[str, Any]]:
         out = []
         for forecast in self.forecasts:
             label = _label(forecast, self.scenario)
-            figures = _score(self.points[self.points["as_of"] == label])
+            figures = score(self.points[self.points["as_of"] == label])
             figures["as_of"] = label
             figures["learned"] = forecast.calibration.learned()
             figures["n_attempts_learned_from"] = forecast.calibration.n_attempts
@@ -508,14 +511,28 @@ def backtest(
         forecast = forecast_as_of(sc, actuals, when, replications, seed, workers,
                                   prior_strength)
         forecasts.append(forecast)
-        frames.append(_points(forecast, observed, sc))
+        frames.append(score_points(forecast, observed))
     points = pd.concat(frames, ignore_index=True)
     return Backtest(sc, actuals, forecasts, points, replications, seed)
 
 
-def _points(forecast: Forecast, observed: pd.DataFrame, scenario: Scenario) -> pd.DataFrame:
-    """Every actual point after the as-of date with the forecast's view of it."""
-    cut = forecast.as_of or scenario.start_date
+def score_points(forecast: Forecast, observed: pd.DataFrame) -> pd.DataFrame:
+    """Every actual point after the as-of date with the forecast's view of it.
+
+    Parameters
+    ----------
+    observed
+        ``date, cumulative_migrated`` (all cohorts), e.g. `Actuals.cumulative_migrated`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per point: ``as_of, date, actual``, the forecast's ``p5 .. p95``
+        on that date, ``beyond_horizon``, ``error_installations`` (P50 - actual),
+        ``error_days`` (first day the P50 curve reaches the actual, minus the
+        point's day), ``crps`` and ``pit`` (mid-PIT: ties count half).
+    """
+    cut = forecast.as_of or forecast.prior.start_date
     later = observed[observed["date"] > pd.Timestamp(cut)]
     paths = forecast.cumulative_migrated()
     p50_curve = np.array([quantile(paths[:, d], 0.5) for d in range(paths.shape[1])])
@@ -551,23 +568,35 @@ def _points(forecast: Forecast, observed: pd.DataFrame, scenario: Scenario) -> p
     return frame
 
 
-def _score(points: pd.DataFrame) -> dict[str, Any]:
+def score(points: pd.DataFrame) -> dict[str, Any]:
+    """Coverage, errors, CRPS, PIT histogram and the verdict of scored points.
+
+    ``points`` as `score_points` gives (several forecasts' points may be pooled:
+    they are told apart by ``as_of``). A point after the horizon end counts as
+    outside both bands and has no error, CRPS or PIT.
+    """
     n = len(points)
-    inside = points[~points["beyond_horizon"].astype(bool)] if n else points
-    in80 = ((inside["p10"] <= inside["actual"]) & (inside["actual"] <= inside["p90"])).sum()
-    in90 = ((inside["p5"] <= inside["actual"]) & (inside["actual"] <= inside["p95"])).sum()
+    beyond = points["beyond_horizon"].astype(bool).to_numpy() if n else np.zeros(0, bool)
+    inside = points[~beyond] if n else points
+    in80_mask = ((points["p10"] <= points["actual"]) & (points["actual"] <= points["p90"])
+                 & ~beyond) if n else pd.Series(dtype=bool)
+    in80 = int(in80_mask.sum())
+    in90 = int(((inside["p5"] <= inside["actual"]) & (inside["actual"] <= inside["p95"]))
+               .sum())
     above = int((inside["actual"] > inside["p90"]).sum())
     below = int((inside["actual"] < inside["p10"]).sum())
     pit_counts = np.histogram(inside["pit"].to_numpy(float), bins=_PIT_BINS,
                               range=(0.0, 1.0))[0] if len(inside) else np.zeros(_PIT_BINS)
     days = inside["error_days"].abs().to_numpy(float) if len(inside) else np.array([])
+    n_effective = _effective_n(points["as_of"], in80_mask) if n else 0.0
     figures = {
         "n_points": int(n),
-        "n_beyond_horizon": int(n - len(inside)),
+        "n_beyond_horizon": int(beyond.sum()),
         "coverage_p10_p90": float(in80 / n) if n else None,
         "coverage_p5_p95": float(in90 / n) if n else None,
         "points_above_p90": above,
         "points_below_p10": below,
+        "n_effective": round(n_effective, 2),
         "mae_installations": _finite(np.median(np.abs(inside["error_installations"]))
                                      if len(inside) else None),
         "mae_days": _finite(float(np.median(days)) if len(days) else None),
@@ -577,8 +606,27 @@ def _score(points: pd.DataFrame) -> dict[str, Any]:
             "counts": [int(c) for c in pit_counts],
         },
     }
-    figures.update(_verdict(n, int(in80), above, below))
+    figures.update(_verdict(n, in80, n_effective, above, below))
     return figures
+
+
+def _effective_n(groups: pd.Series, inside: pd.Series) -> float:
+    """Independent points the inside/outside record is worth, per forecast summed.
+
+    Points of one path are autocorrelated: with lag-1 autocorrelation r of the
+    inside indicator, n points weigh like n (1 - r) / (1 + r) (an AR(1)
+    approximation), at least 1 per forecast; a constant record counts as 1.
+    """
+    total = 0.0
+    for _, flags in inside.astype(float).groupby(groups.to_numpy(), sort=False):
+        x = flags.to_numpy()
+        if len(x) < 3 or x.std() == 0:
+            total += 1.0 if len(x) else 0.0
+            continue
+        r = float(np.corrcoef(x[:-1], x[1:])[0, 1]) if x[:-1].std() and x[1:].std() else 1.0
+        r = min(max(r, 0.0), 0.999)
+        total += min(len(x), max(1.0, len(x) * (1 - r) / (1 + r)))
+    return total
 
 
 def _finite(value: float | None) -> float | None:
@@ -587,18 +635,27 @@ def _finite(value: float | None) -> float | None:
     return round(float(value), 4)
 
 
-def _verdict(n: int, inside: int, above: int, below: int) -> dict[str, Any]:
-    """Over- or underconfidence of the 80% band, in words (one-sided binomial tests).
+#: Below this P10-P90 coverage a forecaster is called overconfident whatever the test.
+_FAR_BELOW = 0.5
 
-    Points of one path are autocorrelated, so the test is a guide, not an exact
-    level: the words say how far from 80% the coverage is, and which way it missed.
+
+def _verdict(n: int, inside: int, n_effective: float, above: int, below: int
+             ) -> dict[str, Any]:
+    """Over- or underconfidence of the 80% band, in words.
+
+    A one-sided binomial test of the coverage against 80% on the effective number
+    of points (see `_effective_n`), at the 5% level; a coverage below 50% is
+    called overconfident whatever the test, as the covered share is then "far
+    fewer" than 80% by any reading.
     """
     if not n:
         return {"overconfident": None, "verdict": "No actual point after the as-of date: "
                 "nothing to score."}
     share = inside / n
-    low = stats.binom.cdf(inside, n, 0.8)
-    high = stats.binom.sf(inside - 1, n, 0.8)
+    m = max(1, round(n_effective))
+    k = round(share * m)
+    low = stats.binom.cdf(k, m, 0.8)
+    high = stats.binom.sf(k - 1, m, 0.8)
     missed = above + below
     side = ""
     if missed:
@@ -606,18 +663,21 @@ def _verdict(n: int, inside: int, above: int, below: int) -> dict[str, Any]:
             side = " The programme ran ahead of the forecast: most misses are above the band."
         elif below >= 0.75 * missed:
             side = " The programme ran behind the forecast: most misses are below the band."
-    if share < 0.8 and low < _VERDICT_LEVEL:
+    worth = (f" (correlated: worth about {max(1, round(n_effective))} independent "
+             f"point{'s' * (round(n_effective) > 1)})")
+    if share < 0.8 and (low < _VERDICT_LEVEL or share < _FAR_BELOW):
         text = (f"Overconfident: the P10-P90 band, nominally 80%, covers only {share:.0%} "
-                f"of the {n:,} actual points; the real spread is wider than forecast, or "
-                "the forecast is biased." + side)
+                f"of the {n:,} actual points{worth}; the real outcome is outside what the "
+                "forecast allowed for, or the forecast is biased." + side)
         over = True
     elif share > 0.8 and high < _VERDICT_LEVEL:
         text = (f"Underconfident: the P10-P90 band covers {share:.0%} of the {n:,} actual "
-                "points, more than its nominal 80%; the forecast is wider than it needs "
-                "to be.")
+                f"points{worth}, more than its nominal 80%; the forecast is wider than it "
+                "needs to be.")
         over = False
     else:
         text = (f"Consistent with its stated uncertainty: the P10-P90 band covers "
-                f"{share:.0%} of the {n:,} actual points (nominal 80%)." + side)
+                f"{share:.0%} of the {n:,} actual points{worth}, against a nominal 80%."
+                + side)
         over = False
     return {"overconfident": over, "verdict": text}
