@@ -107,8 +107,10 @@ class Actuals:
 
     def can_track_migrated(self) -> bool:
         """Whether cumulative migrated (migrated + impaired) follows from the file."""
-        return self.kind == "coarse" or self.has("migrated", "impaired") or self.has(
-            "successes", "stall_completions", "fix_forwards"
+        return (
+            self.kind == "coarse"
+            or self.has("migrated", "impaired")
+            or self.has("successes", "stall_completions", "fix_forwards")
         )
 
     def cumulative_migrated(self, by_cohort: bool = False) -> pd.DataFrame:
@@ -127,17 +129,23 @@ class Actuals:
         elif self.has("migrated", "impaired"):
             values = frame["migrated"] + frame["impaired"]
         elif self.has("successes", "stall_completions", "fix_forwards"):
-            gained = frame["successes"] + frame["stall_completions"] + frame["fix_forwards"]
+            gained = (
+                frame["successes"] + frame["stall_completions"] + frame["fix_forwards"]
+            )
             values = gained.groupby(frame["cohort"], dropna=False, sort=False).cumsum()
         else:
             raise ActualsError(
                 f"{self.path}: cumulative migrated cannot be derived: the file has "
-                "neither cumulative_migrated, nor migrated and impaired, nor successes, "
+                "neither cumulative_migrated, nor migrated and impaired, nor "
+                "successes, "
                 "stall_completions and fix_forwards"
             )
         tidy = pd.DataFrame(
-            {"date": frame["date"], "cohort": frame["cohort"],
-             COARSE_COLUMN: values.astype(float)}
+            {
+                "date": frame["date"],
+                "cohort": frame["cohort"],
+                COARSE_COLUMN: values.astype(float),
+            }
         )
         if by_cohort or not self.per_cohort:
             out = tidy if by_cohort else tidy.drop(columns="cohort")
@@ -159,26 +167,45 @@ class Actuals:
         in_flight = ("pending", "queued", "stalled", "rolled_back", "impaired")
         left = ("successes", "stall_completions", "restorations", "dumbs", "abandons")
         if self.kind == "flows" and self.has(*in_flight) and self.per_cohort:
-            tidy = frame[["date", "cohort"]].assign(value=frame[list(in_flight)].sum(axis=1))
-            wide = tidy.pivot(index="date", columns="cohort", values="value").sort_index()
+            tidy = frame[["date", "cohort"]].assign(
+                value=frame[list(in_flight)].sum(axis=1)
+            )
+            wide = tidy.pivot(
+                index="date", columns="cohort", values="value"
+            ).sort_index()
             total = wide.ffill().sum(axis=1)  # a cohort not yet reported: see below
             return pd.DataFrame({"date": total.index, "remaining": total.to_numpy()})
         if self.kind == "flows" and self.has(*left):
-            gone = frame[list(left)].sum(axis=1).groupby(frame["date"]).sum().sort_index()
-            return pd.DataFrame({"date": gone.index,
-                                 "remaining": installations - gone.cumsum().to_numpy()})
+            gone = (
+                frame[list(left)].sum(axis=1).groupby(frame["date"]).sum().sort_index()
+            )
+            return pd.DataFrame(
+                {
+                    "date": gone.index,
+                    "remaining": installations - gone.cumsum().to_numpy(),
+                }
+            )
         migrated = self.cumulative_migrated()
-        return pd.DataFrame({"date": migrated["date"],
-                             "remaining": installations - migrated[COARSE_COLUMN]})
+        return pd.DataFrame(
+            {
+                "date": migrated["date"],
+                "remaining": installations - migrated[COARSE_COLUMN],
+            }
+        )
 
     def describe(self) -> str:
         """One line: what the file holds."""
         cohorts = self.frame["cohort"].dropna().unique()
-        where = f"{len(cohorts)} cohort{'s' * (len(cohorts) != 1)}" if len(cohorts) else (
-            "programme totals")
+        where = (
+            f"{len(cohorts)} cohort{'s' * (len(cohorts) != 1)}"
+            if len(cohorts)
+            else ("programme totals")
+        )
         what = "daily flows" if self.kind == "flows" else "coarse cumulative migrated"
-        return (f"{self.path}: {what}, {where}, {len(self.frame):,} rows, "
-                f"{self.first_date} to {self.last_date}, in {self.unit}")
+        return (
+            f"{self.path}: {what}, {where}, {len(self.frame):,} rows, "
+            f"{self.first_date} to {self.last_date}, in {self.unit}"
+        )
 
 
 # --------------------------------------------------------------------------- reading
@@ -219,18 +246,22 @@ def read_actuals(
         keep, note = _one_replication(raw["replication"], rows, shown, replication)
         raw, rows = raw[keep], rows[keep]
     if "date" not in raw.columns:
-        raise ActualsError(f"{shown}: column date: missing (columns: "
-                           f"{', '.join(raw.columns) or 'none'})")
+        raise ActualsError(
+            f"{shown}: column date: missing (columns: "
+            f"{', '.join(raw.columns) or 'none'})"
+        )
     present = tuple(c for c in _COUNT_COLUMNS if c in raw.columns)
     coarse = COARSE_COLUMN in present
     if coarse and len(present) > 1:
         raise ActualsError(
             f"{shown}: column {COARSE_COLUMN}: a coarse file has only date, cohort and "
-            f"{COARSE_COLUMN}; this one also has {', '.join(present[:-1])}")
+            f"{COARSE_COLUMN}; this one also has {', '.join(present[:-1])}"
+        )
     if not present:
         raise ActualsError(
             f"{shown}: no count columns: expected daily flows ({', '.join(FLOWS)}) "
-            f"or {COARSE_COLUMN}")
+            f"or {COARSE_COLUMN}"
+        )
     if raw.empty:
         raise ActualsError(f"{shown}: no rows")
     columns: dict[str, np.ndarray] = {
@@ -245,7 +276,8 @@ def read_actuals(
     if unit == "meters":
         if scenario.meters_per_installation is None:
             raise ActualsError(
-                f"{shown}: counts in meters need the scenario's meters_per_installation")
+                f"{shown}: counts in meters need the scenario's meters_per_installation"
+            )
         for column in present:
             columns[column] = columns[column] / scenario.meters_per_installation
     elif unit != "installations":
@@ -260,7 +292,9 @@ def _read_raw(path: Path, shown: str) -> pd.DataFrame:
     try:
         if path.suffix.lower() in _PARQUET:
             return pd.read_parquet(path)
-        return pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+        return pd.read_csv(
+            path, dtype=str, keep_default_na=False, skipinitialspace=True
+        )
     except pd.errors.EmptyDataError:
         raise ActualsError(f"{shown}: empty file") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
@@ -282,59 +316,76 @@ def _one_replication(
     bad = np.isnan(values) | (values != np.round(values))
     if bad.any():
         i = _first(bad)
-        raise ActualsError(f"{shown}: row {rows[i]}, column replication: not a whole "
-                           f"number: {column.iloc[i]!r}")
+        raise ActualsError(
+            f"{shown}: row {rows[i]}, column replication: not a whole "
+            f"number: {column.iloc[i]!r}"
+        )
     ids = sorted(int(v) for v in np.unique(values))
     chosen = ids[0] if replication is None else replication
     if chosen not in ids:
-        raise ActualsError(f"{shown}: column replication: no replication {chosen} "
-                           f"(the file has {ids[0]}..{ids[-1]})")
+        raise ActualsError(
+            f"{shown}: column replication: no replication {chosen} "
+            f"(the file has {ids[0]}..{ids[-1]})"
+        )
     note = ""
     if len(ids) > 1:
         note = f"{shown} holds {len(ids)} replications; using replication {chosen}"
     return values == chosen, note
 
 
-def _dates(column: pd.Series, rows: np.ndarray, shown: str, scenario: Scenario) -> np.ndarray:
+def _dates(
+    column: pd.Series, rows: np.ndarray, shown: str, scenario: Scenario
+) -> np.ndarray:
     if pd.api.types.is_datetime64_any_dtype(column):
         dates = pd.Series(column.to_numpy())
     else:
         text = column.astype(str).str.strip()
-        dates = pd.to_datetime(text, format="ISO8601", errors="coerce").reset_index(drop=True)
+        dates = pd.to_datetime(text, format="ISO8601", errors="coerce").reset_index(
+            drop=True
+        )
     if dates.dt.tz is not None:
         dates = dates.dt.tz_localize(None)
     bad = dates.isna().to_numpy()
     if bad.any():
         i = _first(bad)
-        raise ActualsError(f"{shown}: row {rows[i]}, column date: not a date: "
-                           f"{column.iloc[i]!r} (write YYYY-MM-DD)")
+        raise ActualsError(
+            f"{shown}: row {rows[i]}, column date: not a date: "
+            f"{column.iloc[i]!r} (write YYYY-MM-DD)"
+        )
     values = dates.dt.normalize().to_numpy(dtype="datetime64[ns]")
     early = values < np.datetime64(scenario.start_date, "ns")
     if early.any():
         i = _first(early)
-        raise ActualsError(f"{shown}: row {rows[i]}, column date: "
-                           f"{pd.Timestamp(values[i]).date()} is before the scenario's "
-                           f"start_date {scenario.start_date}")
+        raise ActualsError(
+            f"{shown}: row {rows[i]}, column date: "
+            f"{pd.Timestamp(values[i]).date()} is before the scenario's "
+            f"start_date {scenario.start_date}"
+        )
     return values
 
 
-def _cohorts(raw: pd.DataFrame, rows: np.ndarray, shown: str, scenario: Scenario,
-             coarse: bool) -> np.ndarray:
+def _cohorts(
+    raw: pd.DataFrame, rows: np.ndarray, shown: str, scenario: Scenario, coarse: bool
+) -> np.ndarray:
     names = [c.name for c in scenario.cohorts]
     if "cohort" not in raw.columns:
         if coarse:
             return np.full(len(raw), None, dtype=object)  # programme totals
         if len(names) == 1:
             return np.full(len(raw), names[0], dtype=object)
-        raise ActualsError(f"{shown}: column cohort: missing (the scenario has "
-                           f"{len(names)} cohorts: {', '.join(names)})")
+        raise ActualsError(
+            f"{shown}: column cohort: missing (the scenario has "
+            f"{len(names)} cohorts: {', '.join(names)})"
+        )
     cohorts = raw["cohort"].astype(str).str.strip().to_numpy(dtype=object)
     unknown = ~np.isin(cohorts, names)
     if unknown.any():
         i = _first(unknown)
-        raise ActualsError(f"{shown}: row {rows[i]}, column cohort: unknown cohort "
-                           f"{raw['cohort'].iloc[i]!r} (the scenario has "
-                           f"{', '.join(names)})")
+        raise ActualsError(
+            f"{shown}: row {rows[i]}, column cohort: unknown cohort "
+            f"{raw['cohort'].iloc[i]!r} (the scenario has "
+            f"{', '.join(names)})"
+        )
     return cohorts
 
 
@@ -342,8 +393,9 @@ def _counts(column: pd.Series, rows: np.ndarray, shown: str, name: str) -> np.nd
     if pd.api.types.is_numeric_dtype(column):
         values = column.to_numpy(dtype=float)
     else:
-        values = pd.to_numeric(column.astype(str).str.strip(), errors="coerce").to_numpy(
-            dtype=float)
+        values = pd.to_numeric(
+            column.astype(str).str.strip(), errors="coerce"
+        ).to_numpy(dtype=float)
     missing = np.isnan(values)
     if missing.any():
         i = _first(missing)
@@ -356,13 +408,16 @@ def _counts(column: pd.Series, rows: np.ndarray, shown: str, name: str) -> np.nd
     negative = values < 0
     if negative.any():
         i = _first(negative)
-        raise ActualsError(f"{shown}: row {rows[i]}, column {name}: negative count "
-                           f"{_plain(values[i])}")
+        raise ActualsError(
+            f"{shown}: row {rows[i]}, column {name}: negative count {_plain(values[i])}"
+        )
     fractional = ~np.isfinite(values) | (values != np.round(values))
     if fractional.any():
         i = _first(fractional)
-        raise ActualsError(f"{shown}: row {rows[i]}, column {name}: not a whole number: "
-                           f"{_plain(values[i])}")
+        raise ActualsError(
+            f"{shown}: row {rows[i]}, column {name}: not a whole number: "
+            f"{_plain(values[i])}"
+        )
     return values
 
 
@@ -370,8 +425,9 @@ def _plain(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
-def _outcomes_within_attempts(columns: dict[str, np.ndarray], rows: np.ndarray, shown: str,
-                              present: tuple) -> None:
+def _outcomes_within_attempts(
+    columns: dict[str, np.ndarray], rows: np.ndarray, shown: str, present: tuple
+) -> None:
     outcomes = [c for c in OUTCOME_COLUMNS if c in present]
     total = sum(columns[c] for c in outcomes)
     over = total > columns["attempts"]
@@ -379,10 +435,13 @@ def _outcomes_within_attempts(columns: dict[str, np.ndarray], rows: np.ndarray, 
         i = _first(over)
         raise ActualsError(
             f"{shown}: row {rows[i]}, column attempts: {', '.join(outcomes)} sum to "
-            f"{_plain(total[i])}, more than attempts ({_plain(columns['attempts'][i])})")
+            f"{_plain(total[i])}, more than attempts ({_plain(columns['attempts'][i])})"
+        )
 
 
-def _dates_in_order(columns: dict[str, np.ndarray], rows: np.ndarray, shown: str) -> None:
+def _dates_in_order(
+    columns: dict[str, np.ndarray], rows: np.ndarray, shown: str
+) -> None:
     dates = pd.Series(columns["date"])
     key = pd.Series(columns["cohort"]).fillna("")
     previous = dates.groupby(key, sort=False).shift(1)
@@ -394,5 +453,7 @@ def _dates_in_order(columns: dict[str, np.ndarray], rows: np.ndarray, shown: str
     cohort = columns["cohort"][i]
     whose = f" for cohort {cohort}" if cohort else ""
     problem = "repeats" if when == before else f"follows {before}"
-    raise ActualsError(f"{shown}: row {rows[i]}, column date: {when} {problem}{whose} "
-                       "(dates must increase)")
+    raise ActualsError(
+        f"{shown}: row {rows[i]}, column date: {when} {problem}{whose} "
+        "(dates must increase)"
+    )

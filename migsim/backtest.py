@@ -91,23 +91,40 @@ def state_from_actuals(
     if used.kind == "flows" and used.has(*STATES) and used.per_cohort:
         for cohort in scenario.cohorts:
             cohorts[cohort.name] = _from_states(scenario, cohort, used, as_of, notes)
-        notes.append("in-flight installations are known as counts: their days until "
-                     "due are drawn from the residual of the delay distributions")
-    elif used.kind == "flows" and used.has(
-        "successes", "stalls", "rollbacks", "fix_forwards", "dumbs", "stall_completions",
-        "stall_failures", "restorations", "abandons"
-    ) and used.per_cohort:
+        notes.append(
+            "in-flight installations are known as counts: their days until "
+            "due are drawn from the residual of the delay distributions"
+        )
+    elif (
+        used.kind == "flows"
+        and used.has(
+            "successes",
+            "stalls",
+            "rollbacks",
+            "fix_forwards",
+            "dumbs",
+            "stall_completions",
+            "stall_failures",
+            "restorations",
+            "abandons",
+        )
+        and used.per_cohort
+    ):
         for cohort in scenario.cohorts:
             cohorts[cohort.name] = _from_flows(scenario, cohort, used, as_of)
-        notes.append("no end-of-day states: the state on the as-of date is rebuilt from "
-                     "the flows (rolled back vs queued split by the retry delay, in "
-                     "expectation); in-flight days until due drawn from the residual of "
-                     "the delay distributions")
+        notes.append(
+            "no end-of-day states: the state on the as-of date is rebuilt from "
+            "the flows (rolled back vs queued split by the retry delay, in "
+            "expectation); in-flight days until due drawn from the residual of "
+            "the delay distributions"
+        )
     else:
         cohorts = _from_coarse(scenario, used, as_of)
-        notes.append("coarse actuals: only cumulative migrated is known on the as-of "
-                     "date; every other eligible installation is taken as queued, none "
-                     "in flight, dumb or abandoned")
+        notes.append(
+            "coarse actuals: only cumulative migrated is known on the as-of "
+            "date; every other eligible installation is taken as queued, none "
+            "in flight, dumb or abandoned"
+        )
     return {"date": as_of, "cohorts": cohorts}, notes
 
 
@@ -116,21 +133,25 @@ def _eligible_after(scenario: Scenario, cohort, as_of: date) -> bool:
     return (cohort.eligible_from or scenario.start_date) > as_of
 
 
-def _fit_total(counts: dict[str, int], cohort, actuals: Actuals, as_of: date,
-               absorb: str) -> dict[str, int]:
+def _fit_total(
+    counts: dict[str, int], cohort, actuals: Actuals, as_of: date, absorb: str
+) -> dict[str, int]:
     """Make the states sum to the cohort's installations (rounding of meters)."""
     gap = cohort.installations - sum(counts.values())
     if gap and actuals.unit == "installations" and absorb != "rebuilt":
         raise ActualsError(
             f"{actuals.path}: cohort {cohort.name}: the states on {as_of} sum to "
             f"{sum(counts.values()):,}, not the cohort's {cohort.installations:,} "
-            "installations")
+            "installations"
+        )
     target = "pending" if counts.get("pending") else "queued"
     counts[target] = counts.get(target, 0) + gap
     if counts[target] < 0:
         raise ActualsError(
-            f"{actuals.path}: cohort {cohort.name}: the actuals up to {as_of} account for "
-            f"{-gap:,} more installations than the cohort's {cohort.installations:,}")
+            f"{actuals.path}: cohort {cohort.name}: the actuals up to {as_of} "
+            "account for "
+            f"{-gap:,} more installations than the cohort's {cohort.installations:,}"
+        )
     return counts
 
 
@@ -140,8 +161,10 @@ def _from_states(scenario, cohort, actuals: Actuals, as_of: date, notes) -> dict
         return _untouched(scenario, cohort, as_of)
     last = rows.iloc[-1]
     if last["date"].date() != as_of:
-        notes.append(f"{cohort.name}: states last reported on {last['date'].date()}, "
-                     f"taken as the state on {as_of}")
+        notes.append(
+            f"{cohort.name}: states last reported on {last['date'].date()}, "
+            f"taken as the state on {as_of}"
+        )
     counts = {s: int(round(float(last[s]))) for s in STATES}
     if counts["pending"] and not _eligible_after(scenario, cohort, as_of):
         counts["queued"] += counts.pop("pending")
@@ -164,9 +187,14 @@ def _from_flows(scenario, cohort, actuals: Actuals, as_of: date) -> dict:
     impaired = total["fix_forwards"] - total["restorations"]
     stalled = total["stalls"] - total["stall_completions"] - total["stall_failures"]
     counts = {
-        "pending": cohort.installations if _eligible_after(scenario, cohort, as_of) else 0,
-        "stalled": stalled, "impaired": impaired, "migrated": migrated,
-        "dumb": total["dumbs"], "abandoned": total["abandons"],
+        "pending": cohort.installations
+        if _eligible_after(scenario, cohort, as_of)
+        else 0,
+        "stalled": stalled,
+        "impaired": impaired,
+        "migrated": migrated,
+        "dumb": total["dumbs"],
+        "abandoned": total["abandons"],
     }
     waiting = 0.0
     if cohort.rollback is not None:
@@ -178,8 +206,10 @@ def _from_flows(scenario, cohort, actuals: Actuals, as_of: date) -> dict:
     counts = {k: int(round(float(v))) for k, v in counts.items()}
     if min(counts.values()) < 0:
         bad = min(counts, key=counts.get)
-        raise ActualsError(f"{actuals.path}: cohort {cohort.name}: the flows up to {as_of} "
-                           f"leave {counts[bad]:,} {bad}: they do not add up")
+        raise ActualsError(
+            f"{actuals.path}: cohort {cohort.name}: the flows up to {as_of} "
+            f"leave {counts[bad]:,} {bad}: they do not add up"
+        )
     unresolved = cohort.installations - sum(counts.values())
     counts["rolled_back"] = max(0, min(int(round(waiting)), unresolved))
     counts["queued"] = 0
@@ -192,15 +222,20 @@ def _from_coarse(scenario: Scenario, actuals: Actuals, as_of: date) -> dict:
         return cohorts
     if actuals.per_cohort:
         figures = actuals.cumulative_migrated(by_cohort=True)
-        migrated = {name: float(group["cumulative_migrated"].iloc[-1])
-                    for name, group in figures.groupby("cohort", sort=False)}
+        migrated = {
+            name: float(group["cumulative_migrated"].iloc[-1])
+            for name, group in figures.groupby("cohort", sort=False)
+        }
     else:
         total = float(actuals.cumulative_migrated()["cumulative_migrated"].iloc[-1])
-        eligible = {c.name: (0 if cohorts[c.name]["pending"] else c.installations)
-                    for c in scenario.cohorts}
+        eligible = {
+            c.name: (0 if cohorts[c.name]["pending"] else c.installations)
+            for c in scenario.cohorts
+        }
         weight = sum(eligible.values())
-        migrated = {name: total * n / weight if weight else 0.0
-                    for name, n in eligible.items()}
+        migrated = {
+            name: total * n / weight if weight else 0.0 for name, n in eligible.items()
+        }
     for cohort in scenario.cohorts:
         state = cohorts[cohort.name]
         done = min(int(round(migrated.get(cohort.name, 0.0))), cohort.installations)
@@ -258,22 +293,26 @@ class Forecast:
         return self.scenario.start_date
 
     def cumulative_migrated(self) -> np.ndarray:
-        """(replications, days) cumulative migrated, all cohorts, from ``start_date``."""
+        """(replications, days) cumulative migrated, all cohorts, from the start."""
         return self.results.series("cumulative_migrated").sum(axis=2)
 
     def summary_text(self) -> str:
         lines = [self.calibration.learned()]
         if self.as_of is not None:
-            lines.append(f"Forecast from the state on {self.as_of} (the actuals), run from "
-                         f"{self.start_date} to {self.scenario.end_date}.")
+            lines.append(
+                f"Forecast from the state on {self.as_of} (the actuals), run from "
+                f"{self.start_date} to {self.scenario.end_date}."
+            )
         lines += [f"Note: {n}" for n in self.notes]
         return "\n".join(lines)
 
 
 def _check_as_of(scenario: Scenario, as_of: date) -> None:
     if not scenario.start_date <= as_of < scenario.end_date:
-        raise MigsimError(f"--as-of {as_of}: must be on or after the scenario's start "
-                          f"{scenario.start_date} and before its end {scenario.end_date}")
+        raise MigsimError(
+            f"--as-of {as_of}: must be on or after the scenario's start "
+            f"{scenario.start_date} and before its end {scenario.end_date}"
+        )
 
 
 def forecast_as_of(
@@ -293,10 +332,16 @@ def forecast_as_of(
     prior = load_scenario(scenario)
     seed = prior.seed if seed is None else int(seed)
     if as_of is None:  # nothing learned: the scenario as it is
-        calibration = calibrate(prior, actuals.up_to(prior.start_date - timedelta(days=1)),
-                                prior_strength)
-        forward, notes = prior, ["from the scenario's start: no actuals used, the "
-                                 "scenario's rates as they are"]
+        calibration = calibrate(
+            prior, actuals.up_to(prior.start_date - timedelta(days=1)), prior_strength
+        )
+        forward, notes = (
+            prior,
+            [
+                "from the scenario's start: no actuals used, the "
+                "scenario's rates as they are"
+            ],
+        )
     else:
         _check_as_of(prior, as_of)
         calibration = calibrate(prior, actuals, prior_strength, as_of=as_of)
@@ -312,12 +357,23 @@ def forecast_as_of(
         "notes": [*calibration.notes, *notes],
         "calibration": calibration.summary(),
     }
-    return Forecast(as_of, prior, calibration, forward, ForecastResults(results, info),
-                    [*calibration.notes, *notes])
+    return Forecast(
+        as_of,
+        prior,
+        calibration,
+        forward,
+        ForecastResults(results, info),
+        [*calibration.notes, *notes],
+    )
 
 
-def write_forecast(forecast: Forecast, directory: str | Path, *, overwrite: bool = False,
-                   daily: bool = True) -> Path:
+def write_forecast(
+    forecast: Forecast,
+    directory: str | Path,
+    *,
+    overwrite: bool = False,
+    daily: bool = True,
+) -> Path:
     """The usual run outputs, with ``backlog.png`` showing actuals then the forecast,
     plus ``calibration.json`` and ``calibrated.yaml``; written atomically."""
     target = Path(directory)
@@ -331,22 +387,35 @@ def write_forecast(forecast: Forecast, directory: str | Path, *, overwrite: bool
         actual = forecast.calibration.actuals
         if forecast.as_of is not None:
             actual = actual.up_to(forecast.as_of)
-        remaining = (actual.remaining(forecast.prior.installations) if not actual.frame.empty
-                     else pd.DataFrame({"date": [], "remaining": []}))
-        bands = forecast.results.bands("remaining", quantiles=(0.05, 0.1, 0.5, 0.9, 0.95))
+        remaining = (
+            actual.remaining(forecast.prior.installations)
+            if not actual.frame.empty
+            else pd.DataFrame({"date": [], "remaining": []})
+        )
+        bands = forecast.results.bands(
+            "remaining", quantiles=(0.05, 0.1, 0.5, 0.9, 0.95)
+        )
         if len(remaining) and forecast.as_of is not None:  # join the fan to the actuals
             last = remaining.iloc[[-1]]
-            joint = {c: last["remaining"].to_numpy() for c in bands.columns if c != "date"}
-            bands = pd.concat([pd.DataFrame({"date": last["date"].to_numpy(), **joint}),
-                               bands], ignore_index=True)
-        chart = forecast_fan_chart(remaining, bands, forecast.as_of or forecast.start_date,
-                                   forecast.prior.name)
+            joint = {
+                c: last["remaining"].to_numpy() for c in bands.columns if c != "date"
+            }
+            bands = pd.concat(
+                [pd.DataFrame({"date": last["date"].to_numpy(), **joint}), bands],
+                ignore_index=True,
+            )
+        chart = forecast_fan_chart(
+            remaining, bands, forecast.as_of or forecast.start_date, forecast.prior.name
+        )
         chart.savefig(out / "backlog.png", dpi=110)
         plt.close(chart)
         (out / "calibration.json").write_text(
-            json.dumps(forecast.calibration.summary(), indent=2) + "\n", encoding="utf-8")
-        (out / "calibrated.yaml").write_text(forecast.calibration.scenario.to_yaml(),
-                                             encoding="utf-8")
+            json.dumps(forecast.calibration.summary(), indent=2) + "\n",
+            encoding="utf-8",
+        )
+        (out / "calibrated.yaml").write_text(
+            forecast.calibration.scenario.to_yaml(), encoding="utf-8"
+        )
         _move_into_place(out, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -410,31 +479,42 @@ class Backtest:
 
     def text(self) -> str:
         f = self.figures
-        lines = [f"Backtest of {self.scenario.name} against {self.actuals.describe()}",
-                 f"{self.replications} replications per forecast, seed {self.seed}; "
-                 f"forecasts as of {', '.join(_label(x, self.scenario) for x in self.forecasts)}",
-                 ""]
+        lines = [
+            f"Backtest of {self.scenario.name} against {self.actuals.describe()}",
+            f"{self.replications} replications per forecast, seed {self.seed}; "
+            "forecasts as of "
+            + ", ".join(_label(x, self.scenario) for x in self.forecasts),
+            "",
+        ]
         if not f["n_points"]:
             lines.append(f["verdict"])
             return "\n".join(lines)
         lines += [
             f"  actual points scored                {f['n_points']:>10,}"
-            + (f"  ({f['n_beyond_horizon']} after the horizon end, counted outside)"
-               if f["n_beyond_horizon"] else ""),
+            + (
+                f"  ({f['n_beyond_horizon']} after the horizon end, counted outside)"
+                if f["n_beyond_horizon"]
+                else ""
+            ),
             f"  inside P10-P90 (nominal 80%)        {f['coverage_p10_p90']:>10.0%}",
             f"  inside P5-P95 (nominal 90%)         {f['coverage_p5_p95']:>10.0%}",
             f"  median abs. error of P50            {_num(f['mae_installations']):>10}"
             " installations",
             f"  median abs. error of P50            {_num(f['mae_days']):>10} days"
-            + ("" if f["mae_days"] is not None else
-               " (the P50 curve never reaches most actual points)"),
+            + (
+                ""
+                if f["mae_days"] is not None
+                else " (the P50 curve never reaches most actual points)"
+            ),
             f"  mean CRPS                           {_num(f['crps_mean']):>10}"
             " installations",
-            "", f["verdict"]]
+            "",
+            f["verdict"],
+        ]
         return "\n".join(lines)
 
     def write(self, directory: str | Path, *, overwrite: bool = False) -> Path:
-        """``backtest.json``, ``backtest_points.csv`` and ``backtest.png``, atomically."""
+        """Write backtest.json, backtest_points.csv and backtest.png atomically."""
         target = Path(directory)
         if target.exists() and not overwrite:
             raise FileExistsError(f"{target} exists (use --overwrite to replace it)")
@@ -443,11 +523,15 @@ class Backtest:
         try:
             out = staging / "backtest"
             out.mkdir()
-            (out / "backtest.json").write_text(json.dumps(self.summary(), indent=2) + "\n",
-                                               encoding="utf-8")
+            (out / "backtest.json").write_text(
+                json.dumps(self.summary(), indent=2) + "\n", encoding="utf-8"
+            )
             self.points.to_csv(out / "backtest_points.csv", index=False)
-            chart = backtest_chart(self._panels(), self.figures["pit_histogram"]["counts"],
-                                   self.scenario.name)
+            chart = backtest_chart(
+                self._panels(),
+                self.figures["pit_histogram"]["counts"],
+                self.scenario.name,
+            )
             chart.savefig(out / "backtest.png", dpi=110)
             plt.close(chart)
             _move_into_place(out, target)
@@ -456,19 +540,25 @@ class Backtest:
         return target
 
     def _panels(self) -> list[dict[str, Any]]:
-        migrated = (self.actuals.cumulative_migrated() if self.actuals.can_track_migrated()
-                    else pd.DataFrame({"date": [], "cumulative_migrated": []}))
+        migrated = (
+            self.actuals.cumulative_migrated()
+            if self.actuals.can_track_migrated()
+            else pd.DataFrame({"date": [], "cumulative_migrated": []})
+        )
         panels = []
         for forecast in self.forecasts:
             cut = pd.Timestamp(forecast.as_of or self.scenario.start_date)
-            bands = forecast.results.bands("cumulative_migrated",
-                                           quantiles=(0.05, 0.1, 0.5, 0.9, 0.95))
-            panels.append({
-                "as_of": _label(forecast, self.scenario),
-                "bands": bands,
-                "before": migrated[migrated["date"] <= cut],
-                "after": migrated[migrated["date"] > cut],
-            })
+            bands = forecast.results.bands(
+                "cumulative_migrated", quantiles=(0.05, 0.1, 0.5, 0.9, 0.95)
+            )
+            panels.append(
+                {
+                    "as_of": _label(forecast, self.scenario),
+                    "bands": bands,
+                    "before": migrated[migrated["date"] <= cut],
+                    "after": migrated[migrated["date"] > cut],
+                }
+            )
         return panels
 
 
@@ -503,13 +593,17 @@ def backtest(
     seed = sc.seed if seed is None else int(seed)
     if not actuals.can_track_migrated():
         actuals.cumulative_migrated()  # raises the ActualsError that says why
-    dates: list[date | None] = [None] if not as_of else [
-        None if d == sc.start_date else d for d in sorted(set(as_of))]
+    dates: list[date | None] = (
+        [None]
+        if not as_of
+        else [None if d == sc.start_date else d for d in sorted(set(as_of))]
+    )
     observed = actuals.cumulative_migrated()
     forecasts, frames = [], []
     for when in dates:
-        forecast = forecast_as_of(sc, actuals, when, replications, seed, workers,
-                                  prior_strength)
+        forecast = forecast_as_of(
+            sc, actuals, when, replications, seed, workers, prior_strength
+        )
         forecasts.append(forecast)
         frames.append(score_points(forecast, observed))
     points = pd.concat(frames, ignore_index=True)
@@ -540,31 +634,58 @@ def score_points(forecast: Forecast, observed: pd.DataFrame) -> pd.DataFrame:
     rows: list[dict[str, Any]] = []
     ensembles: list[np.ndarray] = []
     observed_values: list[float] = []
-    for when, actual in zip(later["date"], later["cumulative_migrated"]):
+    for when, actual in zip(later["date"], later["cumulative_migrated"], strict=True):
         day = (when - start).days
-        row: dict[str, Any] = {"as_of": cut.isoformat(), "date": when.date().isoformat(),
-                               "actual": float(actual)}
+        row: dict[str, Any] = {
+            "as_of": cut.isoformat(),
+            "date": when.date().isoformat(),
+            "actual": float(actual),
+        }
         if day >= paths.shape[1]:
             row.update(beyond_horizon=True)
             rows.append(row)
             continue
         values = paths[:, day].astype(float)
-        qs = {f"p{round(q * 100)}": quantile(values, q) for q in (0.05, 0.1, 0.5, 0.9, 0.95)}
+        qs = {
+            f"p{round(q * 100)}": quantile(values, q)
+            for q in (0.05, 0.1, 0.5, 0.9, 0.95)
+        }
         reached = np.flatnonzero(p50_curve >= actual)
-        row.update(qs, beyond_horizon=False,
-                   error_installations=qs["p50"] - actual,
-                   error_days=(float(reached[0] - day) if len(reached) else math.inf),
-                   pit=float(((values < actual).sum() + 0.5 * (values == actual).sum())
-                             / len(values)))
+        row.update(
+            qs,
+            beyond_horizon=False,
+            error_installations=qs["p50"] - actual,
+            error_days=(float(reached[0] - day) if len(reached) else math.inf),
+            pit=float(
+                ((values < actual).sum() + 0.5 * (values == actual).sum()) / len(values)
+            ),
+        )
         rows.append(row)
         ensembles.append(values)
         observed_values.append(float(actual))
-    columns = ["as_of", "date", "actual", "p5", "p10", "p50", "p90", "p95",
-               "beyond_horizon", "error_installations", "error_days", "crps", "pit"]
+    columns = [
+        "as_of",
+        "date",
+        "actual",
+        "p5",
+        "p10",
+        "p50",
+        "p90",
+        "p95",
+        "beyond_horizon",
+        "error_installations",
+        "error_days",
+        "crps",
+        "pit",
+    ]
     frame = pd.DataFrame(rows, columns=columns)
     if ensembles:  # one vectorised call: the CRPS of each point's ensemble
-        crps = scoringrules.crps_ensemble(np.array(observed_values), np.stack(ensembles))
-        frame.loc[~frame["beyond_horizon"].astype(bool), "crps"] = np.asarray(crps, float)
+        crps = scoringrules.crps_ensemble(
+            np.array(observed_values), np.stack(ensembles)
+        )
+        frame.loc[~frame["beyond_horizon"].astype(bool), "crps"] = np.asarray(
+            crps, float
+        )
     return frame
 
 
@@ -576,17 +697,30 @@ def score(points: pd.DataFrame) -> dict[str, Any]:
     outside both bands and has no error, CRPS or PIT.
     """
     n = len(points)
-    beyond = points["beyond_horizon"].astype(bool).to_numpy() if n else np.zeros(0, bool)
+    beyond = (
+        points["beyond_horizon"].astype(bool).to_numpy() if n else np.zeros(0, bool)
+    )
     inside = points[~beyond] if n else points
-    in80_mask = ((points["p10"] <= points["actual"]) & (points["actual"] <= points["p90"])
-                 & ~beyond) if n else pd.Series(dtype=bool)
+    in80_mask = (
+        (
+            (points["p10"] <= points["actual"])
+            & (points["actual"] <= points["p90"])
+            & ~beyond
+        )
+        if n
+        else pd.Series(dtype=bool)
+    )
     in80 = int(in80_mask.sum())
-    in90 = int(((inside["p5"] <= inside["actual"]) & (inside["actual"] <= inside["p95"]))
-               .sum())
+    in90 = int(
+        ((inside["p5"] <= inside["actual"]) & (inside["actual"] <= inside["p95"])).sum()
+    )
     above = int((inside["actual"] > inside["p90"]).sum())
     below = int((inside["actual"] < inside["p10"]).sum())
-    pit_counts = np.histogram(inside["pit"].to_numpy(float), bins=_PIT_BINS,
-                              range=(0.0, 1.0))[0] if len(inside) else np.zeros(_PIT_BINS)
+    pit_counts = (
+        np.histogram(inside["pit"].to_numpy(float), bins=_PIT_BINS, range=(0.0, 1.0))[0]
+        if len(inside)
+        else np.zeros(_PIT_BINS)
+    )
     days = inside["error_days"].abs().to_numpy(float) if len(inside) else np.array([])
     n_effective = _effective_n(points["as_of"], in80_mask) if n else 0.0
     figures = {
@@ -597,8 +731,9 @@ def score(points: pd.DataFrame) -> dict[str, Any]:
         "points_above_p90": above,
         "points_below_p10": below,
         "n_effective": round(n_effective, 2),
-        "mae_installations": _finite(np.median(np.abs(inside["error_installations"]))
-                                     if len(inside) else None),
+        "mae_installations": _finite(
+            np.median(np.abs(inside["error_installations"])) if len(inside) else None
+        ),
         "mae_days": _finite(float(np.median(days)) if len(days) else None),
         "crps_mean": _finite(float(inside["crps"].mean()) if len(inside) else None),
         "pit_histogram": {
@@ -623,7 +758,11 @@ def _effective_n(groups: pd.Series, inside: pd.Series) -> float:
         if len(x) < 3 or x.std() == 0:
             total += 1.0 if len(x) else 0.0
             continue
-        r = float(np.corrcoef(x[:-1], x[1:])[0, 1]) if x[:-1].std() and x[1:].std() else 1.0
+        r = (
+            float(np.corrcoef(x[:-1], x[1:])[0, 1])
+            if x[:-1].std() and x[1:].std()
+            else 1.0
+        )
         r = min(max(r, 0.0), 0.999)
         total += min(len(x), max(1.0, len(x) * (1 - r) / (1 + r)))
     return total
@@ -639,8 +778,9 @@ def _finite(value: float | None) -> float | None:
 _FAR_BELOW = 0.5
 
 
-def _verdict(n: int, inside: int, n_effective: float, above: int, below: int
-             ) -> dict[str, Any]:
+def _verdict(
+    n: int, inside: int, n_effective: float, above: int, below: int
+) -> dict[str, Any]:
     """Over- or underconfidence of the 80% band, in words.
 
     A one-sided binomial test of the coverage against 80% on the effective number
@@ -649,8 +789,10 @@ def _verdict(n: int, inside: int, n_effective: float, above: int, below: int
     fewer" than 80% by any reading.
     """
     if not n:
-        return {"overconfident": None, "verdict": "No actual point after the as-of date: "
-                "nothing to score."}
+        return {
+            "overconfident": None,
+            "verdict": "No actual point after the as-of date: nothing to score.",
+        }
     share = inside / n
     m = max(1, round(n_effective))
     k = round(share * m)
@@ -660,24 +802,38 @@ def _verdict(n: int, inside: int, n_effective: float, above: int, below: int
     side = ""
     if missed:
         if above >= 0.75 * missed:
-            side = " The programme ran ahead of the forecast: most misses are above the band."
+            side = (
+                " The programme ran ahead of the forecast: most misses are above "
+                "the band."
+            )
         elif below >= 0.75 * missed:
-            side = " The programme ran behind the forecast: most misses are below the band."
-    worth = (f" (correlated: worth about {max(1, round(n_effective))} independent "
-             f"point{'s' * (round(n_effective) > 1)})")
+            side = (
+                " The programme ran behind the forecast: most misses are below "
+                "the band."
+            )
+    worth = (
+        f" (correlated: worth about {max(1, round(n_effective))} independent "
+        f"point{'s' * (round(n_effective) > 1)})"
+    )
     if share < 0.8 and (low < _VERDICT_LEVEL or share < _FAR_BELOW):
-        text = (f"Overconfident: the P10-P90 band, nominally 80%, covers only {share:.0%} "
-                f"of the {n:,} actual points{worth}; the real outcome is outside what the "
-                "forecast allowed for, or the forecast is biased." + side)
+        text = (
+            f"Overconfident: the P10-P90 band, nominally 80%, covers only {share:.0%} "
+            f"of the {n:,} actual points{worth}; the real outcome is outside what the "
+            "forecast allowed for, or the forecast is biased." + side
+        )
         over = True
     elif share > 0.8 and high < _VERDICT_LEVEL:
-        text = (f"Underconfident: the P10-P90 band covers {share:.0%} of the {n:,} actual "
-                f"points{worth}, more than its nominal 80%; the forecast is wider than it "
-                "needs to be.")
+        text = (
+            f"Underconfident: the P10-P90 band covers {share:.0%} of the {n:,} actual "
+            f"points{worth}, more than its nominal 80%; the forecast is wider than it "
+            "needs to be."
+        )
         over = False
     else:
-        text = (f"Consistent with its stated uncertainty: the P10-P90 band covers "
-                f"{share:.0%} of the {n:,} actual points{worth}, against a nominal 80%."
-                + side)
+        text = (
+            f"Consistent with its stated uncertainty: the P10-P90 band covers "
+            f"{share:.0%} of the {n:,} actual points{worth}, against a nominal 80%."
+            + side
+        )
         over = False
     return {"overconfident": over, "verdict": text}

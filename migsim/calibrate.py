@@ -131,9 +131,11 @@ class Calibration:
     def learned(self) -> str:
         """One sentence: what was learned from how many attempts."""
         if not self.updated:
-            return (f"Nothing learned: {self.actuals.path} has no reported attempts "
-                    f"and outcomes{' up to ' + str(self.as_of) if self.as_of else ''}; "
-                    "the rates keep their prior.")
+            return (
+                f"Nothing learned: {self.actuals.path} has no reported attempts "
+                f"and outcomes{' up to ' + str(self.as_of) if self.as_of else ''}; "
+                "the rates keep their prior."
+            )
         parts = []
         for cohort in dict.fromkeys(e.cohort for e in self.estimates):
             rows = {e.rate: e for e in self.estimates if e.cohort == cohort}
@@ -141,17 +143,24 @@ class Calibration:
             if not success.n:
                 parts.append(f"{cohort}: no attempts, prior kept")
                 continue
-            text = (f"{cohort}: success {success.posterior_mean:.1%} "
-                    f"[{success.posterior_low:.1%}, {success.posterior_high:.1%}] from "
-                    f"{success.n:,} attempts (prior {success.prior_mean:.1%})")
+            text = (
+                f"{cohort}: success {success.posterior_mean:.1%} "
+                f"[{success.posterior_low:.1%}, {success.posterior_high:.1%}] from "
+                f"{success.n:,} attempts (prior {success.prior_mean:.1%})"
+            )
             stall = rows.get("then_success")
             if stall is not None and stall.n:
-                text += (f", stalls then succeed {stall.posterior_mean:.1%} from "
-                         f"{stall.n:,} resolutions")
+                text += (
+                    f", stalls then succeed {stall.posterior_mean:.1%} from "
+                    f"{stall.n:,} resolutions"
+                )
             parts.append(text)
         until = f" up to {self.as_of}" if self.as_of else ""
-        return (f"Learned from {self.n_attempts:,} attempts in {self.actuals.path}{until}: "
-                + "; ".join(parts) + ".")
+        return (
+            f"Learned from {self.n_attempts:,} attempts in {self.actuals.path}{until}: "
+            + "; ".join(parts)
+            + "."
+        )
 
     def summary(self) -> dict[str, Any]:
         """JSON-able: prior, posteriors with 95% intervals, attempts behind each."""
@@ -170,11 +179,17 @@ class Calibration:
             "n_attempts": self.n_attempts,
             "learned": self.learned(),
             "rates": [
-                {k: (round(v, 6) if isinstance(v, float) else v) for k, v in e.__dict__.items()}
+                {
+                    k: (round(v, 6) if isinstance(v, float) else v)
+                    for k, v in e.__dict__.items()
+                }
                 for e in self.estimates
             ],
             "delays": [
-                {k: (round(v, 6) if isinstance(v, float) else v) for k, v in d.__dict__.items()}
+                {
+                    k: (round(v, 6) if isinstance(v, float) else v)
+                    for k, v in d.__dict__.items()
+                }
                 for d in self.delays
             ],
             "notes": list(self.notes),
@@ -183,12 +198,17 @@ class Calibration:
 
     def text(self) -> str:
         """The planner's summary: one row per rate, then delays, notes and the check."""
-        lines = [f"Calibrated {self.prior.name} on {self.actuals.describe()}"
-                 + (f", up to {self.as_of}" if self.as_of else ""),
-                 f"Prior: the scenario's rates, worth {self.prior_strength:g} "
-                 "pseudo-attempts per cohort", ""]
-        header = (f"  {'cohort':<18}{'rate':<14}{'prior mean [95%]':>26}"
-                  f"{'posterior mean [95%]':>28}{'behind':>22}")
+        lines = [
+            f"Calibrated {self.prior.name} on {self.actuals.describe()}"
+            + (f", up to {self.as_of}" if self.as_of else ""),
+            f"Prior: the scenario's rates, worth {self.prior_strength:g} "
+            "pseudo-attempts per cohort",
+            "",
+        ]
+        header = (
+            f"  {'cohort':<18}{'rate':<14}{'prior mean [95%]':>26}"
+            f"{'posterior mean [95%]':>28}{'behind':>22}"
+        )
         lines.append(header)
         for e in self.estimates:
             unit = "resolutions" if e.rate == "then_success" else "attempts"
@@ -196,19 +216,24 @@ class Calibration:
                 f"  {e.cohort:<18}{e.rate:<14}"
                 f"{_interval(e.prior_mean, e.prior_low, e.prior_high):>26}"
                 f"{_interval(e.posterior_mean, e.posterior_low, e.posterior_high):>28}"
-                f"{f'{e.n:,} {unit}':>22}")
+                f"{f'{e.n:,} {unit}':>22}"
+            )
         for d in self.delays:
-            lines.append(f"  {d.cohort:<18}{d.delay:<14} mean {d.prior_mean_days:.1f} -> "
-                         f"{d.posterior_mean_days:.1f} days (scale {d.scale:.2f} "
-                         f"[{d.low:.2f}, {d.high:.2f}], {d.n:,} resolutions)")
+            lines.append(
+                f"  {d.cohort:<18}{d.delay:<14} mean {d.prior_mean_days:.1f} -> "
+                f"{d.posterior_mean_days:.1f} days (scale {d.scale:.2f} "
+                f"[{d.low:.2f}, {d.high:.2f}], {d.n:,} resolutions)"
+            )
         lines += ["", self.learned()]
         lines += [f"Note: {note}" for note in self.notes]
         if self.check:
             lines.append(
                 f"Posterior predictive check: {self.check['inside_p5_p95']} of "
-                f"{self.check['n_points']} actual points inside the simulated P5-P95 band "
+                f"{self.check['n_points']} actual points inside the simulated P5-P95 "
+                "band "
                 f"of cumulative migrated ({self.check['coverage_p5_p95']:.0%}), "
-                f"{self.check['coverage_p10_p90']:.0%} inside P10-P90.")
+                f"{self.check['coverage_p10_p90']:.0%} inside P10-P90."
+            )
         return "\n".join(lines)
 
 
@@ -228,34 +253,45 @@ def _beta_interval(a: float, b: float) -> tuple[float, float, float]:
 
 
 def _outcome_counts(
-    frame: pd.DataFrame, actuals: Actuals, prior: np.ndarray, cohort: str,
+    frame: pd.DataFrame,
+    actuals: Actuals,
+    prior: np.ndarray,
+    cohort: str,
     notes: list[str],
 ) -> tuple[np.ndarray, int] | None:
     """Observed counts per outcome and the attempts behind them, or None (no update)."""
     present = [c for c in OUTCOME_COLUMNS if actuals.has(c)]
-    counts = np.array([frame[c].sum() if c in present else 0.0 for c in OUTCOME_COLUMNS])
+    counts = np.array(
+        [frame[c].sum() if c in present else 0.0 for c in OUTCOME_COLUMNS]
+    )
     if len(present) == len(OUTCOME_COLUMNS):
         n = frame["attempts"].sum() if actuals.has("attempts") else counts.sum()
         return counts, int(round(n))
     if not actuals.has("attempts"):
         if present:
-            notes.append(f"{cohort}: outcome rates not updated: without attempts, the "
-                         f"missing columns ({', '.join(set(OUTCOME_COLUMNS) - set(present))}) "
-                         "cannot be inferred")
+            notes.append(
+                f"{cohort}: outcome rates not updated: without attempts, the "
+                f"missing columns ({', '.join(set(OUTCOME_COLUMNS) - set(present))}) "
+                "cannot be inferred"
+            )
         return None
     n = float(frame["attempts"].sum())
     missing = [i for i, c in enumerate(OUTCOME_COLUMNS) if c not in present]
     lump = n - counts.sum()
     weights = prior[missing]
     if lump > 0 and weights.sum() <= 0:
-        notes.append(f"{cohort}: outcome rates not updated: {lump:,.0f} attempts have "
-                     "unreported outcomes that the prior rules out")
+        notes.append(
+            f"{cohort}: outcome rates not updated: {lump:,.0f} attempts have "
+            "unreported outcomes that the prior rules out"
+        )
         return None
     if lump > 0:
         counts[missing] = lump * weights / weights.sum()
-        notes.append(f"{cohort}: {', '.join(OUTCOME_COLUMNS[i] for i in missing)} not "
-                     f"reported: their {lump:,.0f} attempts are split in proportion to the "
-                     "prior rates (approximate)")
+        notes.append(
+            f"{cohort}: {', '.join(OUTCOME_COLUMNS[i] for i in missing)} not "
+            f"reported: their {lump:,.0f} attempts are split in proportion to the "
+            "prior rates (approximate)"
+        )
     return counts, int(round(n))
 
 
@@ -302,9 +338,11 @@ def calibrate(
     sources = dict(data.get("sources", {}))
     coarse = used.kind == "coarse"
     if coarse:
-        notes.append(f"{actuals.path} holds coarse cumulative figures only: no rate is "
-                     "updated (the scenario's rates are kept as they are)")
-    for cohort_data, cohort in zip(data["cohorts"], scenario.cohorts):
+        notes.append(
+            f"{actuals.path} holds coarse cumulative figures only: no rate is "
+            "updated (the scenario's rates are kept as they are)"
+        )
+    for cohort_data, cohort in zip(data["cohorts"], scenario.cohorts, strict=True):
         name = cohort.name
         prior = cohort.outcomes.mean()
         frame = used.cohort_frame(name) if not coarse else used.frame.iloc[:0]
@@ -314,32 +352,57 @@ def calibrate(
         alpha_prior = prior_strength * prior
         alpha = alpha_prior + counts
         for i, outcome in enumerate(OUTCOMES):
-            pm, pl, ph = _beta_interval(alpha_prior[i], alpha_prior.sum() - alpha_prior[i])
+            pm, pl, ph = _beta_interval(
+                alpha_prior[i], alpha_prior.sum() - alpha_prior[i]
+            )
             qm, ql, qh = _beta_interval(alpha[i], alpha.sum() - alpha[i])
-            estimates.append(Estimate(name, outcome, pm, pl, ph, qm, ql, qh, n,
-                                      float(counts[i])))
+            estimates.append(
+                Estimate(name, outcome, pm, pl, ph, qm, ql, qh, n, float(counts[i]))
+            )
         if not coarse:
             cohort_data["outcomes"] = {
                 "dist": "dirichlet",
-                "alpha": {o: _tidy(a) for o, a in zip(OUTCOMES, alpha)},
+                "alpha": {o: _tidy(a) for o, a in zip(OUTCOMES, alpha, strict=True)},
             }
             old = [k for k in sources if k.startswith(f"cohorts.{name}.outcomes")]
             was = "; ".join(f"{k.rsplit('.', 1)[-1]}: {sources.pop(k)}" for k in old)
             sources[f"cohorts.{name}.outcomes"] = (
                 f"calibrated by migsim {__version__} from {n:,} attempts in "
-                f"{actuals.path}" + (f" up to {as_of}" if as_of else "")
-                + f"; prior {prior_strength:g} pseudo-attempts centred on the scenario's "
-                "rates" + (f" ({was})" if was else ""))
+                f"{actuals.path}"
+                + (f" up to {as_of}" if as_of else "")
+                + f"; prior {prior_strength:g} pseudo-attempts centred on the "
+                "scenario's "
+                "rates" + (f" ({was})" if was else "")
+            )
         if cohort.stall is not None:
-            _update_then_success(cohort, cohort_data, frame, used, prior_strength,
-                                 estimates, notes, sources, coarse, as_of)
+            _update_then_success(
+                cohort,
+                cohort_data,
+                frame,
+                used,
+                prior_strength,
+                estimates,
+                notes,
+                sources,
+                coarse,
+                as_of,
+            )
         if not coarse:
-            delays += _fit_delays(cohort, cohort_data, frame, used, scenario, notes,
-                                  sources)
+            delays += _fit_delays(
+                cohort, cohort_data, frame, used, scenario, notes, sources
+            )
     data["sources"] = sources
     calibrated = load_scenario(data)
-    return Calibration(scenario, calibrated, actuals, as_of, float(prior_strength),
-                       estimates, delays, notes)
+    return Calibration(
+        scenario,
+        calibrated,
+        actuals,
+        as_of,
+        float(prior_strength),
+        estimates,
+        delays,
+        notes,
+    )
 
 
 def _tidy(value: float) -> float:
@@ -354,11 +417,22 @@ def _check_sections(cohort, counts: np.ndarray, path: str) -> None:
             raise ActualsError(
                 f"{path}: cohort {cohort.name}: the actuals show {counts[i]:,.0f} "
                 f"{OUTCOME_COLUMNS[i]} but the scenario has no '{section}' section "
-                "(its delay): add one to calibrate")
+                "(its delay): add one to calibrate"
+            )
 
 
-def _update_then_success(cohort, cohort_data, frame, actuals, strength, estimates,
-                         notes, sources, coarse, as_of) -> None:
+def _update_then_success(
+    cohort,
+    cohort_data,
+    frame,
+    actuals,
+    strength,
+    estimates,
+    notes,
+    sources,
+    coarse,
+    as_of,
+) -> None:
     name = cohort.name
     prior_t = probability_mean(cohort.stall.then_success)
     a0, b0 = strength * prior_t, strength * (1 - prior_t)
@@ -368,24 +442,45 @@ def _update_then_success(cohort, cohort_data, frame, actuals, strength, estimate
     if failed > 0 and cohort.rollback is None:
         raise ActualsError(
             f"{actuals.path}: cohort {name}: the actuals show {failed:,.0f} "
-            "stall_failures but the scenario has no 'rollback' section: add one")
+            "stall_failures but the scenario has no 'rollback' section: add one"
+        )
     pm, pl, ph = _beta_interval(a0, b0)
     qm, ql, qh = _beta_interval(a0 + done, b0 + failed)
-    estimates.append(Estimate(name, "then_success", pm, pl, ph, qm, ql, qh,
-                              int(round(done + failed)), done))
+    estimates.append(
+        Estimate(
+            name,
+            "then_success",
+            pm,
+            pl,
+            ph,
+            qm,
+            ql,
+            qh,
+            int(round(done + failed)),
+            done,
+        )
+    )
     if coarse:
         return
     if not known:
-        notes.append(f"{name}: stall then_success keeps its prior (stall completions "
-                     "and failures not reported)")
+        notes.append(
+            f"{name}: stall then_success keeps its prior (stall completions "
+            "and failures not reported)"
+        )
         return
     cohort_data["stall"]["then_success"] = {
-        "dist": "beta", "alpha": _tidy(a0 + done), "beta": _tidy(b0 + failed)}
+        "dist": "beta",
+        "alpha": _tidy(a0 + done),
+        "beta": _tidy(b0 + failed),
+    }
     key = f"cohorts.{name}.stall.then_success"
-    sources[key] = (f"calibrated from {done + failed:,.0f} stall resolutions in "
-                    f"{actuals.path}" + (f" up to {as_of}" if as_of else "")
-                    + f"; prior {strength:g} pseudo-resolutions"
-                    + (f" ({sources[key]})" if key in sources else ""))
+    sources[key] = (
+        f"calibrated from {done + failed:,.0f} stall resolutions in "
+        f"{actuals.path}"
+        + (f" up to {as_of}" if as_of else "")
+        + f"; prior {strength:g} pseudo-resolutions"
+        + (f" ({sources[key]})" if key in sources else "")
+    )
 
 
 # --------------------------------------------------------------------------- delays
@@ -400,8 +495,10 @@ def _scaled(delay: dict[str, Any], scale: float) -> dict[str, Any]:
     elif delay["dist"] == "triangular":
         low = max(1.0, delay["low"] * scale)
         out["low"], out["mode"], out["high"] = (
-            _tidy(low), _tidy(max(low, delay["mode"] * scale)),
-            _tidy(max(low, delay["high"] * scale)))
+            _tidy(low),
+            _tidy(max(low, delay["mode"] * scale)),
+            _tidy(max(low, delay["high"] * scale)),
+        )
     elif delay["dist"] == "lognormal":
         out["median"] = _tidy(max(1.0, delay["median"] * scale))
     return out
@@ -411,8 +508,12 @@ def _delay_mean(delay: dict[str, Any]) -> float:
     return _DELAY_ADAPTER.validate_python(delay).mean
 
 
-def _expected_resolutions(starts: np.ndarray, delay: dict[str, Any], n_days: int,
-                          not_before: int | None = None) -> np.ndarray:
+def _expected_resolutions(
+    starts: np.ndarray,
+    delay: dict[str, Any],
+    n_days: int,
+    not_before: int | None = None,
+) -> np.ndarray:
     """Expected resolutions per day of items started per day with this delay."""
     days, probs = _DELAY_ADAPTER.validate_python(delay).pmf()
     if not_before is None:  # a convolution of the starts with the delay's pmf
@@ -431,25 +532,36 @@ def _fit_delays(cohort, cohort_data, frame, actuals, scenario, notes, sources):
     """Fit the scale of the stall and fix-forward delays where the actuals allow."""
     out = []
     specs = (
-        ("stall", "resolves_after_days", "stalls", ("stall_completions", "stall_failures")),
+        (
+            "stall",
+            "resolves_after_days",
+            "stalls",
+            ("stall_completions", "stall_failures"),
+        ),
         ("fix_forward", "restored_after_days", "fix_forwards", ("restorations",)),
     )
     for section, field_name, started, ended in specs:
         if getattr(cohort, section) is None:
             continue
         if not actuals.has(started, *ended) or frame.empty:
-            notes.append(f"{cohort.name}: {section} delay kept (the actuals do not report "
-                         f"{started} and {' and '.join(ended)})")
+            notes.append(
+                f"{cohort.name}: {section} delay kept (the actuals do not report "
+                f"{started} and {' and '.join(ended)})"
+            )
             continue
-        day_index = (frame["date"] - pd.Timestamp(scenario.start_date)).dt.days.to_numpy()
+        day_index = (
+            frame["date"] - pd.Timestamp(scenario.start_date)
+        ).dt.days.to_numpy()
         n_days = int(day_index.max()) + 1
         starts = np.zeros(n_days)
         ends = np.zeros(n_days)
         np.add.at(starts, day_index, frame[started].to_numpy())
         np.add.at(ends, day_index, frame[list(ended)].sum(axis=1).to_numpy())
         if ends.sum() < _MIN_RESOLUTIONS:
-            notes.append(f"{cohort.name}: {section} delay kept (only {ends.sum():,.0f} "
-                         f"resolutions reported, fewer than {_MIN_RESOLUTIONS})")
+            notes.append(
+                f"{cohort.name}: {section} delay kept (only {ends.sum():,.0f} "
+                f"resolutions reported, fewer than {_MIN_RESOLUTIONS})"
+            )
             continue
         delay = cohort_data[section][field_name]
         release = None
@@ -457,22 +569,36 @@ def _fit_delays(cohort, cohort_data, frame, actuals, scenario, notes, sources):
             release = scenario.day_of(cohort.stall.release_on)
         fit = _fit_scale(starts, ends, delay, release)
         if fit is None:
-            notes.append(f"{cohort.name}: {section} delay kept (not identified by the "
-                         "actuals: the likelihood is flat in its scale)")
+            notes.append(
+                f"{cohort.name}: {section} delay kept (not identified by the "
+                "actuals: the likelihood is flat in its scale)"
+            )
             continue
         scale, low, high = fit
         new = _scaled(delay, scale)
         cohort_data[section][field_name] = new
         sources[f"cohorts.{cohort.name}.{section}.{field_name}"] = (
             f"scale {scale:.2f} (95% {low:.2f}-{high:.2f}) of the scenario's delay, "
-            f"fitted to {ends.sum():,.0f} resolutions in {actuals.path}")
-        out.append(DelayEstimate(cohort.name, f"{section}_delay", scale, low, high,
-                                 int(ends.sum()), _delay_mean(delay), _delay_mean(new)))
+            f"fitted to {ends.sum():,.0f} resolutions in {actuals.path}"
+        )
+        out.append(
+            DelayEstimate(
+                cohort.name,
+                f"{section}_delay",
+                scale,
+                low,
+                high,
+                int(ends.sum()),
+                _delay_mean(delay),
+                _delay_mean(new),
+            )
+        )
     return out
 
 
-def _fit_scale(starts: np.ndarray, ends: np.ndarray, delay: dict[str, Any],
-               release: int | None) -> tuple[float, float, float] | None:
+def _fit_scale(
+    starts: np.ndarray, ends: np.ndarray, delay: dict[str, Any], release: int | None
+) -> tuple[float, float, float] | None:
     """Maximum-likelihood scale of a delay, resolutions taken as Poisson counts.
 
     The profile log-likelihood is evaluated on a grid of scales (0.25x to 4x); the
@@ -482,22 +608,28 @@ def _fit_scale(starts: np.ndarray, ends: np.ndarray, delay: dict[str, Any],
     grid = np.exp(np.linspace(math.log(0.25), math.log(4.0), 81))
     loglik = np.empty(len(grid))
     for i, scale in enumerate(grid):
-        expected = _expected_resolutions(starts, _scaled(delay, scale), len(ends), release)
+        expected = _expected_resolutions(
+            starts, _scaled(delay, scale), len(ends), release
+        )
         expected = np.maximum(expected, 1e-9)
         loglik[i] = float(np.sum(ends * np.log(expected) - expected))
     if loglik.max() - loglik.min() < 2.0:
         return None
     best = int(np.argmax(loglik))
     if best > 0 and best < len(grid) - 1:  # refine between the neighbours
+
         def negative(log_scale: float) -> float:
-            expected = _expected_resolutions(starts, _scaled(delay, math.exp(log_scale)),
-                                             len(ends), release)
+            expected = _expected_resolutions(
+                starts, _scaled(delay, math.exp(log_scale)), len(ends), release
+            )
             expected = np.maximum(expected, 1e-9)
             return -float(np.sum(ends * np.log(expected) - expected))
 
         result = optimize.minimize_scalar(
-            negative, bounds=(math.log(grid[best - 1]), math.log(grid[best + 1])),
-            method="bounded")
+            negative,
+            bounds=(math.log(grid[best - 1]), math.log(grid[best + 1])),
+            method="bounded",
+        )
         scale = math.exp(result.x)
         peak = max(-result.fun, loglik[best])
     else:
@@ -521,8 +653,9 @@ def posterior_check(
     P10-P90 bands. Returns the figures (also stored on the calibration) and the
     chart.
     """
-    results = run(calibration.scenario, replications=replications, seed=seed,
-                  workers=workers)
+    results = run(
+        calibration.scenario, replications=replications, seed=seed, workers=workers
+    )
     figures, bands, points = _check_figures(calibration, results)
     calibration.check = figures
     chart = posterior_check_chart(bands, points, calibration.prior.name)
@@ -539,7 +672,7 @@ def _check_figures(calibration: Calibration, results: Results):
     n = inside90 = inside80 = 0
     if points is not None:
         days = (points["date"] - pd.Timestamp(results.scenario.start_date)).dt.days
-        for day, actual in zip(days, points["cumulative_migrated"]):
+        for day, actual in zip(days, points["cumulative_migrated"], strict=True):
             n += 1
             if day >= series.shape[1]:
                 continue

@@ -18,8 +18,8 @@ from migsim import __version__
 from migsim.actuals import Actuals, read_actuals
 from migsim.backtest import backtest as run_backtest
 from migsim.backtest import forecast_as_of, write_forecast
-from migsim.calibrate import DEFAULT_PRIOR_STRENGTH, calibrate as run_calibrate
-from migsim.calibrate import posterior_check
+from migsim.calibrate import DEFAULT_PRIOR_STRENGTH, posterior_check
+from migsim.calibrate import calibrate as run_calibrate
 from migsim.errors import MigsimError
 from migsim.plots import plt
 from migsim.results import Results
@@ -186,18 +186,20 @@ def actuals_options(func):
     """The options of commands that read actuals."""
     options = [
         click.option("--actuals", "actuals_path", required=True, metavar="FILE",
-                     help="Actuals: CSV or Parquet, daily flows per date x cohort or "
-                          "date, cumulative_migrated (see docs/calibration-and-forecasting.md)."),
+                     help="Actuals: CSV or Parquet, daily flows per date x cohort, or "
+                          "date, cumulative_migrated (see "
+                          "docs/calibration-and-forecasting.md)."),
         click.option("--actuals-unit", type=click.Choice(["installations", "meters"]),
                      default="installations", show_default=True,
                      help="Unit of the actuals' counts; meters are converted with the "
                           "scenario's meters_per_installation."),
         click.option("--actuals-replication", type=click.IntRange(min=0), default=None,
-                     help="For a run's daily output holding several replications: the one "
-                          "to use (default: the lowest)."),
+                     help="For a run's daily output holding several replications: "
+                          "the one to use (default: the lowest)."),
         click.option("--prior-strength", type=click.FloatRange(min=0, min_open=True),
                      default=DEFAULT_PRIOR_STRENGTH, show_default=True,
-                     help="How many attempts the scenario's rates are worth, per cohort."),
+                     help="How many attempts the scenario's rates are worth, per "
+                          "cohort."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -272,7 +274,8 @@ def calibrate(scenario, actuals_path, actuals_unit, actuals_replication, prior_s
 @click.argument("scenario")
 @actuals_options
 @click.option("--as-of", type=_DATE, required=True,
-              help="The last date of actuals to use: the forecast starts the day after.")
+              help="The last date of actuals to use: the forecast starts the day "
+                   "after.")
 @simulation_options
 @click.option("-o", "--outdir", type=click.Path(file_okay=False), default=None,
               help="Write the usual run outputs here (backlog.png shows actuals then "
@@ -280,10 +283,12 @@ def calibrate(scenario, actuals_path, actuals_unit, actuals_replication, prior_s
 @click.option("--overwrite", is_flag=True, help="Replace an existing OUTDIR.")
 @click.option("--no-daily", is_flag=True, help="Do not write daily.parquet.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
-              show_default=True, help="json: the summary as JSON on stdout, table on stderr.")
+              show_default=True,
+              help="json: the summary as JSON on stdout, table on stderr.")
 def forecast(scenario, actuals_path, actuals_unit, actuals_replication, prior_strength,
-             as_of, replications, seed, workers, sets, outdir, overwrite, no_daily, fmt):
-    """Forecast SCENARIO from the actuals up to a date: calibrate, start, run forward."""
+             as_of, replications, seed, workers, sets, outdir, overwrite, no_daily,
+             fmt):
+    """Forecast SCENARIO from actuals up to a date: calibrate, start, run forward."""
     sc = load(scenario, sets)
     _refuse_existing(outdir, overwrite)
     actuals = load_actuals(actuals_path, sc, actuals_unit, actuals_replication)
@@ -307,7 +312,8 @@ def forecast(scenario, actuals_path, actuals_unit, actuals_replication, prior_st
 @click.argument("scenario")
 @actuals_options
 @click.option("--as-of", "as_of", type=_DATE, multiple=True,
-              help="A date to forecast from (repeatable; default: the scenario's start).")
+              help="A date to forecast from (repeatable; default: the scenario's "
+                   "start).")
 @simulation_options
 @click.option("-o", "--outdir", type=click.Path(file_okay=False), default=None,
               help="Write backtest.json, backtest_points.csv and backtest.png here.")
@@ -321,8 +327,9 @@ def backtest(scenario, actuals_path, actuals_unit, actuals_replication, prior_st
     _refuse_existing(outdir, overwrite)
     actuals = load_actuals(actuals_path, sc, actuals_unit, actuals_replication)
     try:
-        result = run_backtest(sc, actuals, [d.date() for d in as_of], replications, seed,
-                              workers, prior_strength)
+        dates = [d.date() for d in as_of]
+        result = run_backtest(sc, actuals, dates, replications, seed, workers,
+                              prior_strength)
     except MigsimError as exc:
         raise InputError(str(exc)) from exc
     text = result.text()

@@ -250,7 +250,8 @@ class _CohortState:
         self.migrated = self.dumb = self.abandoned = 0
         self.flows = dict.fromkeys(FLOWS, 0)
         if cohort.initial_state is not None:
-            self._start_from(cohort.initial_state, streams.get(cohort.name, "initial_state"))
+            rng = streams.get(cohort.name, "initial_state")
+            self._start_from(cohort.initial_state, rng)
 
     # ---------------------------------------------------------------- mid-programme
     def _start_from(self, state: InitialState, rng: np.random.Generator) -> None:
@@ -263,7 +264,8 @@ class _CohortState:
         multinomial from the cohort's ``initial_state`` stream).
         """
         self.pending = state.pending
-        self.migrated, self.dumb, self.abandoned = state.migrated, state.dumb, state.abandoned
+        self.migrated, self.dumb = state.migrated, state.dumb
+        self.abandoned = state.abandoned
         queued = state.queued if isinstance(state.queued, list) else [
             _Group(state.queued, 0, 0)
         ]
@@ -278,7 +280,9 @@ class _CohortState:
             self.retries[-1][1][group.attempts_made] += group.count
             self.retry_queued += group.count
         self.stalled = state.count("stalled")
-        self._place(self.stall_due, state.stalled, self.stall_pmf, rng, self.release_day)
+        self._place(
+            self.stall_due, state.stalled, self.stall_pmf, rng, self.release_day
+        )
         self.rolled_back = state.count("rolled_back")
         self._place(self.retry_due, state.rolled_back, self.retry_pmf, rng)
         self.impaired = state.count("impaired")
@@ -667,7 +671,9 @@ def state_after(scenario: Scenario, seed: int, replication: int, day: int) -> di
     continues the run from the next day.
     """
     if not 0 <= day < scenario.horizon_days:
-        raise ValueError(f"day {day} is outside the horizon (0..{scenario.horizon_days - 1})")
+        raise ValueError(
+            f"day {day} is outside the horizon (0..{scenario.horizon_days - 1})"
+        )
     env = simpy.Environment()
     model = _Model(env, scenario, Streams(seed, replication))
     env.run(until=day + 1)

@@ -85,8 +85,8 @@ OUTER_BAND_COLOUR = "0.87"
 def _fan(ax, bands: pd.DataFrame) -> None:
     """P5-P95 (light), P10-P90 (darker) and the median of a banded series."""
     if "p5" in bands and "p95" in bands:
-        ax.fill_between(bands["date"], bands["p5"], bands["p95"], color=OUTER_BAND_COLOUR,
-                        label="P5-P95", linewidth=0)
+        ax.fill_between(bands["date"], bands["p5"], bands["p95"],
+                        color=OUTER_BAND_COLOUR, label="P5-P95", linewidth=0)
     ax.fill_between(bands["date"], bands["p10"], bands["p90"], color=BAND_COLOUR,
                     label="P10-P90", linewidth=0)
     ax.plot(bands["date"], bands["p50"], color=LINE_COLOUR, linewidth=1.6,
@@ -112,8 +112,9 @@ def posterior_check_chart(
     if points is not None and len(points):
         ax.plot(points["date"], points["cumulative_migrated"], "o", color=ACTUAL_COLOUR,
                 markersize=3, label="actuals")
-        end = min(end, points["date"].max() + (points["date"].max() - bands["date"].iloc[0])
-                  * 0.15 + pd.Timedelta(days=7))
+        last = points["date"].max()
+        span = last - bands["date"].iloc[0]
+        end = min(end, last + span * 0.15 + pd.Timedelta(days=7))
     ax.set_xlim(bands["date"].iloc[0], end)
     ax.set_title(f"Posterior predictive check: {title}")
     ax.set_ylabel(f"{unit} migrated (cumulative)")
@@ -174,14 +175,15 @@ def backtest_chart(panels: list[dict], pit_counts, title: str,
         Counts of the probability integral transform in ten equal bins.
     """
     n = len(panels)
-    fig, axes = plt.subplots(1, n + 1, figsize=(4.6 * n + 3.2, 4.0), layout="constrained",
+    fig, axes = plt.subplots(1, n + 1, figsize=(4.6 * n + 3.2, 4.0),
+                             layout="constrained",
                              gridspec_kw={"width_ratios": [3] * n + [2]})
     for ax, panel in zip(axes[:-1], panels):
         _fan(ax, panel["bands"])
         before, after = panel["before"], panel["after"]
         if len(before):
-            ax.plot(before["date"], before["cumulative_migrated"], "o", color=ACTUAL_COLOUR,
-                    markersize=3, label="actuals used")
+            ax.plot(before["date"], before["cumulative_migrated"], "o",
+                    color=ACTUAL_COLOUR, markersize=3, label="actuals used")
         if len(after):
             ax.plot(after["date"], after["cumulative_migrated"], "o", mfc="white",
                     color=ACTUAL_COLOUR, markersize=3.5, label="actuals scored")

@@ -218,7 +218,8 @@ class Results:
         if log is not None:  # the re-simulation must agree with the recorded run
             for index, name in enumerate(self.cohort_names):
                 recorded = [int(log.cohort_columns[s][day, index]) for s in STATES]
-                assert recorded == [_count(state["cohorts"][name][s]) for s in STATES], (
+                exported = [_count(state["cohorts"][name][s]) for s in STATES]
+                assert recorded == exported, (
                     f"state_on({when}, {replication}) disagrees with the run's log")
         return state
 

@@ -299,7 +299,8 @@ def _dist_tag(tag: str, plain: str):
 
 #: Outcome rates: five known rates, or a Dirichlet over them (drawn per replication).
 Outcomes = Annotated[
-    Annotated[OutcomeRates, Tag("rates")] | Annotated[DirichletOutcomes, Tag("dirichlet")],
+    Annotated[OutcomeRates, Tag("rates")]
+    | Annotated[DirichletOutcomes, Tag("dirichlet")],
     Discriminator(_dist_tag("dirichlet", "rates")),
 ]
 
@@ -408,7 +409,7 @@ def _count_or_groups(group: type[_Model]) -> Any:
 
 
 class InitialState(_Model):
-    """A cohort's state at the end of the day before ``start_date``: a mid-programme start.
+    """A cohort's state at the end of the day before ``start_date``: a mid-way start.
 
     Every state of the partition, summing to ``installations``. In-flight states are
     a count (coarse: the detail is drawn per replication, see the calibration and
@@ -482,9 +483,8 @@ class Cohort(_Model):
                 raise ValueError(
                     f"section '{outcome}' is required when outcomes.{outcome} > 0"
                 )
-        if self.stall is not None and probability_mean(self.stall.then_success) < 1 and (
-            self.rollback is None
-        ):
+        fails = self.stall is not None and probability_mean(self.stall.then_success) < 1
+        if fails and self.rollback is None:
             raise ValueError(
                 "section 'rollback' is required: failed stalls roll back and retry"
             )
@@ -511,8 +511,9 @@ class Cohort(_Model):
                 for group in groups:
                     if group.attempts_made > limit:
                         raise ValueError(
-                            f"initial_state.{name}: attempts_made {group.attempts_made} "
-                            f"is above {limit} (max_attempts {self.max_attempts})"
+                            f"initial_state.{name}: attempts_made "
+                            f"{group.attempts_made} is above {limit} (max_attempts "
+                            f"{self.max_attempts})"
                         )
         if isinstance(state.rolled_back, int) and state.rolled_back and (
             self.max_attempts < 2
@@ -635,7 +636,8 @@ class Scenario(_Model):
         origin = f"{self.name}: state on {when}"
         if not self.start_date <= start <= self.end_date:
             raise ScenarioError(
-                f"{origin}: the day after it is outside {self.start_date}..{self.end_date}"
+                f"{origin}: the day after it is outside "
+                f"{self.start_date}..{self.end_date}"
             )
         data = self.to_dict()
         data["start_date"] = start.isoformat()

@@ -22,7 +22,9 @@ def two_cohorts():
     return scenario(
         cohort("a", 600, rates=outcomes(success=0.8, stall=0.1, rollback=0.1)),
         cohort("b", 300, eligible_from=day(3)),
-        cap=100, horizon_days=20, meters_per_installation=1.6,
+        cap=100,
+        horizon_days=20,
+        meters_per_installation=1.6,
     )
 
 
@@ -45,17 +47,22 @@ def test_the_daily_output_of_a_run_is_valid_actuals(tmp_path, two_cohorts, run_d
     one2 = run_daily[run_daily["replication"] == 2]
     one2.to_csv(tmp_path / "rep2.csv", index=False)
     assert read_actuals(tmp_path / "rep2.csv", sc).frame["successes"].sum() == (
-        one2["successes"].sum())
+        one2["successes"].sum()
+    )
     assert read_actuals(path, sc, replication=2).frame["successes"].sum() == (
-        one2["successes"].sum())
+        one2["successes"].sum()
+    )
 
 
-def test_cumulative_migrated_agrees_between_states_and_flows(tmp_path, two_cohorts,
-                                                             run_daily):
+def test_cumulative_migrated_agrees_between_states_and_flows(
+    tmp_path, two_cohorts, run_daily
+):
     sc = load(two_cohorts)
     one = run_daily[run_daily["replication"] == 1]
     with_states = read_actuals(_csv(tmp_path / "s.csv", one), sc)
-    flows_only = read_actuals(_csv(tmp_path / "f.csv", one.drop(columns=list(STATES))), sc)
+    flows_only = read_actuals(
+        _csv(tmp_path / "f.csv", one.drop(columns=list(STATES))), sc
+    )
     a = with_states.cumulative_migrated()
     b = flows_only.cumulative_migrated()
     assert a["cumulative_migrated"].tolist() == b["cumulative_migrated"].tolist()
@@ -64,8 +71,14 @@ def test_cumulative_migrated_agrees_between_states_and_flows(tmp_path, two_cohor
 
 
 def test_missing_columns_are_allowed(tmp_path, two_cohorts):
-    frame = pd.DataFrame({"date": ["2024-01-01", "2024-01-02"], "cohort": ["a", "a"],
-                          "attempts": [100, 100], "successes": [80, 85]})
+    frame = pd.DataFrame(
+        {
+            "date": ["2024-01-01", "2024-01-02"],
+            "cohort": ["a", "a"],
+            "attempts": [100, 100],
+            "successes": [80, 85],
+        }
+    )
     actuals = read_actuals(_csv(tmp_path / "few.csv", frame), load(two_cohorts))
     assert actuals.columns == ("attempts", "successes")
     assert not actuals.can_track_migrated()
@@ -73,13 +86,22 @@ def test_missing_columns_are_allowed(tmp_path, two_cohorts):
 
 def test_coarse_files_programme_wide_and_per_cohort(tmp_path, two_cohorts):
     sc = load(two_cohorts)
-    total = pd.DataFrame({"date": ["2024-01-31", "2024-02-29"],
-                          "cumulative_migrated": [160, 480]})
+    total = pd.DataFrame(
+        {"date": ["2024-01-31", "2024-02-29"], "cumulative_migrated": [160, 480]}
+    )
     actuals = read_actuals(_csv(tmp_path / "t.csv", total), sc, unit="meters")
     assert actuals.kind == "coarse" and not actuals.per_cohort
-    assert actuals.cumulative_migrated()["cumulative_migrated"].tolist() == [100.0, 300.0]
-    per = pd.DataFrame({"date": ["2024-01-10", "2024-01-10", "2024-01-20"],
-                        "cohort": ["a", "b", "a"], "cumulative_migrated": [50, 10, 90]})
+    assert actuals.cumulative_migrated()["cumulative_migrated"].tolist() == [
+        100.0,
+        300.0,
+    ]
+    per = pd.DataFrame(
+        {
+            "date": ["2024-01-10", "2024-01-10", "2024-01-20"],
+            "cohort": ["a", "b", "a"],
+            "cumulative_migrated": [50, 10, 90],
+        }
+    )
     actuals = read_actuals(_csv(tmp_path / "p.csv", per), sc)
     totals = actuals.cumulative_migrated()
     assert totals["cumulative_migrated"].tolist() == [60.0, 100.0]  # b carried forward
@@ -93,24 +115,37 @@ def _csv(path, frame: pd.DataFrame):
 GOOD = "date,cohort,attempts,successes,stalls,rollbacks,fix_forwards,dumbs\n"
 ROW1 = "2024-01-01,a,100,80,10,10,0,0\n"
 BAD_FILES = {
-    "unknown cohort": (GOOD + ROW1 + "2024-01-02,zz,100,80,10,10,0,0\n",
-                       "row 2, column cohort"),
-    "negative count": (GOOD + ROW1 + "2024-01-02,a,100,80,-10,10,0,0\n",
-                       "row 2, column stalls"),
-    "outcomes above attempts": (GOOD + ROW1 + "2024-01-02,a,100,90,10,10,0,0\n",
-                                "row 2, column attempts"),
-    "date out of order": (GOOD + ROW1 + "2024-01-03,a,1,1,0,0,0,0\n"
-                          "2024-01-02,a,1,1,0,0,0,0\n", "row 3, column date"),
+    "unknown cohort": (
+        GOOD + ROW1 + "2024-01-02,zz,100,80,10,10,0,0\n",
+        "row 2, column cohort",
+    ),
+    "negative count": (
+        GOOD + ROW1 + "2024-01-02,a,100,80,-10,10,0,0\n",
+        "row 2, column stalls",
+    ),
+    "outcomes above attempts": (
+        GOOD + ROW1 + "2024-01-02,a,100,90,10,10,0,0\n",
+        "row 2, column attempts",
+    ),
+    "date out of order": (
+        GOOD + ROW1 + "2024-01-03,a,1,1,0,0,0,0\n2024-01-02,a,1,1,0,0,0,0\n",
+        "row 3, column date",
+    ),
     "date repeated": (GOOD + ROW1 + ROW1, "row 2, column date"),
     "not a date": (GOOD + "Jan 1st,a,100,80,10,10,0,0\n", "row 1, column date"),
-    "not a number": (GOOD + "2024-01-01,a,lots,80,10,10,0,0\n", "row 1, column attempts"),
+    "not a number": (
+        GOOD + "2024-01-01,a,lots,80,10,10,0,0\n",
+        "row 1, column attempts",
+    ),
     "fraction": (GOOD + "2024-01-01,a,100.5,80,10,10,0,0\n", "row 1, column attempts"),
     "empty cell": (GOOD + "2024-01-01,a,100,,10,10,0,0\n", "row 1, column successes"),
     "before start": (GOOD + "2023-12-31,a,100,80,10,10,0,0\n", "row 1, column date"),
     "no date column": ("cohort,attempts\na,1\n", "column date"),
     "no count column": ("date,cohort\n2024-01-01,a\n", "no count columns"),
-    "mixed shapes": ("date,cumulative_migrated,attempts\n2024-01-01,5,5\n",
-                     "column cumulative_migrated"),
+    "mixed shapes": (
+        "date,cumulative_migrated,attempts\n2024-01-01,5,5\n",
+        "column cumulative_migrated",
+    ),
     "empty file": ("", "empty file"),
 }
 
@@ -139,22 +174,35 @@ def test_unreadable_and_missing_files(tmp_path, two_cohorts):
 
 def test_meters_need_meters_per_installation(tmp_path):
     sc = load(scenario(cohort("a", 100)))
-    path = _csv(tmp_path / "m.csv", pd.DataFrame({"date": ["2024-01-05"],
-                                                  "cumulative_migrated": [16]}))
+    path = _csv(
+        tmp_path / "m.csv",
+        pd.DataFrame({"date": ["2024-01-05"], "cumulative_migrated": [16]}),
+    )
     with pytest.raises(ActualsError, match="meters_per_installation"):
         read_actuals(path, sc, unit="meters")
 
 
 @pytest.mark.parametrize("command", ["calibrate", "forecast", "backtest"])
-@pytest.mark.parametrize("case", ["unknown cohort", "outcomes above attempts",
-                                  "date repeated", "not a date"])
-def test_cli_bad_actuals_exit_2_one_line_no_output(tmp_path, two_cohorts, command, case):
+@pytest.mark.parametrize(
+    "case", ["unknown cohort", "outcomes above attempts", "date repeated", "not a date"]
+)
+def test_cli_bad_actuals_exit_2_one_line_no_output(
+    tmp_path, two_cohorts, command, case
+):
     scenario_path = write_yaml(tmp_path / "sc.yaml", two_cohorts)
     actuals = tmp_path / "actuals.csv"
     actuals.write_text(BAD_FILES[case][0])
     out = tmp_path / ("out.yaml" if command == "calibrate" else "out")
-    args = [command, str(scenario_path), "--actuals", str(actuals), "-o", str(out),
-            "-n", "2"]
+    args = [
+        command,
+        str(scenario_path),
+        "--actuals",
+        str(actuals),
+        "-o",
+        str(out),
+        "-n",
+        "2",
+    ]
     if command == "forecast":
         args += ["--as-of", "2024-01-05"]
     result = CliRunner().invoke(main, args)
@@ -169,9 +217,21 @@ def test_cli_as_of_outside_the_horizon_is_bad_input(tmp_path, two_cohorts):
     scenario_path = write_yaml(tmp_path / "sc.yaml", two_cohorts)
     actuals = tmp_path / "actuals.csv"
     actuals.write_text(GOOD + ROW1)
-    result = CliRunner().invoke(main, ["forecast", str(scenario_path), "--actuals",
-                                       str(actuals), "--as-of", "2025-01-01", "-n", "2",
-                                       "-o", str(tmp_path / "out")])
+    result = CliRunner().invoke(
+        main,
+        [
+            "forecast",
+            str(scenario_path),
+            "--actuals",
+            str(actuals),
+            "--as-of",
+            "2025-01-01",
+            "-n",
+            "2",
+            "-o",
+            str(tmp_path / "out"),
+        ],
+    )
     assert result.exit_code == 2 and "--as-of 2025-01-01" in result.output
     assert not (tmp_path / "out").exists()
     assert date(2024, 1, 1) == load(two_cohorts).start_date

@@ -20,10 +20,16 @@ from migsim.cli import main
 
 def _programme(cap: int = 120):
     return scenario(
-        cohort("a", 1500, rates=outcomes(success=0.85, stall=0.08, rollback=0.05, dumb=0.02),
-               stall={"resolves_after_days": uniform(1, 5), "then_success": 0.7},
-               rollback={"retry_after_days": uniform(1, 4)}),
-        cap=cap, horizon_days=25, meters_per_installation=2.0,
+        cohort(
+            "a",
+            1500,
+            rates=outcomes(success=0.85, stall=0.08, rollback=0.05, dumb=0.02),
+            stall={"resolves_after_days": uniform(1, 5), "then_success": 0.7},
+            rollback={"retry_after_days": uniform(1, 4)},
+        ),
+        cap=cap,
+        horizon_days=25,
+        meters_per_installation=2.0,
     )
 
 
@@ -49,11 +55,18 @@ def _write_daily(results, replication, path):
     return path
 
 
-def test_own_paths_are_covered_at_about_the_nominal_rate(tmp_path, programme, own_paths):
+def test_own_paths_are_covered_at_about_the_nominal_rate(
+    tmp_path, programme, own_paths
+):
     actuals = read_actuals(_write_daily(own_paths, 0, tmp_path / "a.csv"), programme)
     forecast = forecast_as_of(programme, actuals, None, replications=100, seed=1)
-    points = pd.concat([score_points(forecast, _observed(own_paths, r))
-                        for r in range(own_paths.n_replications)], ignore_index=True)
+    points = pd.concat(
+        [
+            score_points(forecast, _observed(own_paths, r))
+            for r in range(own_paths.n_replications)
+        ],
+        ignore_index=True,
+    )
     figures = score(points)
     assert figures["n_points"] == 30 * 24  # every date after the start, each path
     assert 0.70 <= figures["coverage_p10_p90"] <= 0.95, figures["coverage_p10_p90"]
@@ -73,28 +86,62 @@ def test_a_much_faster_programme_is_flagged(tmp_path, programme):
     assert figures["coverage_p10_p90"] < 0.5
     assert figures["overconfident"] is True
     assert figures["points_above_p90"] > 10 * max(1, figures["points_below_p10"])
-    assert "Overconfident" in figures["verdict"] and "ahead of the forecast" in (
-        figures["verdict"])
+    assert (
+        "Overconfident" in figures["verdict"]
+        and "ahead of the forecast" in (figures["verdict"])
+    )
 
 
-def test_cli_backtest_writes_json_with_the_documented_keys(tmp_path, programme, own_paths):
+def test_cli_backtest_writes_json_with_the_documented_keys(
+    tmp_path, programme, own_paths
+):
     scenario_path = write_yaml(tmp_path / "sc.yaml", _programme())
     # coarse monthly-ish programme totals in meters, one point beyond the horizon
     observed = _observed(own_paths, 3).iloc[[6, 13, 20]]
-    coarse = pd.DataFrame({"date": list(observed["date"].dt.date) + [day(40)],
-                           "cumulative_migrated": list(observed["cumulative_migrated"] * 2)
-                           + [3000]})
+    coarse = pd.DataFrame(
+        {
+            "date": list(observed["date"].dt.date) + [day(40)],
+            "cumulative_migrated": list(observed["cumulative_migrated"] * 2) + [3000],
+        }
+    )
     coarse.to_csv(tmp_path / "monthly.csv", index=False)
     out = tmp_path / "bt"
-    result = CliRunner().invoke(main, [
-        "backtest", str(scenario_path), "--actuals", str(tmp_path / "monthly.csv"),
-        "--actuals-unit", "meters", "--as-of", "2024-01-01", "--as-of", "2024-01-10",
-        "-n", "30", "--seed", "2", "-o", str(out), "--format", "json"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "backtest",
+            str(scenario_path),
+            "--actuals",
+            str(tmp_path / "monthly.csv"),
+            "--actuals-unit",
+            "meters",
+            "--as-of",
+            "2024-01-01",
+            "--as-of",
+            "2024-01-10",
+            "-n",
+            "30",
+            "--seed",
+            "2",
+            "-o",
+            str(out),
+            "--format",
+            "json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "backtest.json").read_text())
     assert summary["as_of"] == ["2024-01-01", "2024-01-10"]
-    for key in ("n_points", "coverage_p10_p90", "coverage_p5_p95", "crps_mean",
-                "mae_installations", "mae_days", "pit_histogram", "verdict"):
+    for key in (
+        "n_points",
+        "coverage_p10_p90",
+        "coverage_p5_p95",
+        "crps_mean",
+        "mae_installations",
+        "mae_days",
+        "pit_histogram",
+        "verdict",
+    ):
         assert key in summary, key
     # points on 7, 14, 21 Jan and 10 Feb (after the horizon end, 25 Jan): as of the
     # start all 4 count, as of 10 Jan the last 3
@@ -116,30 +163,58 @@ def test_forecast_starts_from_the_actuals_state(tmp_path, programme, own_paths):
     state = forecast.scenario.cohort("a").initial_state
     row = own_paths.daily[(own_paths.daily["replication"] == 5)].iloc[9]
     assert state.migrated == row["migrated"] and state.stalled == row["stalled"]
-    assert forecast.calibration.n_attempts == own_paths.stacked("attempts")[5, :10].sum()
+    assert (
+        forecast.calibration.n_attempts == own_paths.stacked("attempts")[5, :10].sum()
+    )
     assert forecast.scenario.cohort("a").outcomes.dist == "dirichlet"
     # the first forecast day starts where the actuals ended
     first = forecast.results.series("cumulative_migrated").sum(axis=2)[:, 0]
     assert (first >= row["migrated"] + row["impaired"]).all()
 
 
-def test_cli_forecast_writes_the_usual_outputs_and_what_was_learned(tmp_path, own_paths):
+def test_cli_forecast_writes_the_usual_outputs_and_what_was_learned(
+    tmp_path, own_paths
+):
     scenario_path = write_yaml(tmp_path / "sc.yaml", _programme())
     actuals = _write_daily(own_paths, 1, tmp_path / "actuals.csv")
     out = tmp_path / "fc"
-    result = CliRunner().invoke(main, [
-        "forecast", str(scenario_path), "--actuals", str(actuals), "--as-of",
-        "2024-01-08", "-n", "10", "--seed", "4", "-o", str(out)])
+    result = CliRunner().invoke(
+        main,
+        [
+            "forecast",
+            str(scenario_path),
+            "--actuals",
+            str(actuals),
+            "--as-of",
+            "2024-01-08",
+            "-n",
+            "10",
+            "--seed",
+            "4",
+            "-o",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "Learned from" in result.output and "attempts" in result.output
-    for name in ("daily.parquet", "replications.csv", "summary.json", "scenario.yaml",
-                 "backlog.png", "calibration.json", "calibrated.yaml"):
+    for name in (
+        "daily.parquet",
+        "replications.csv",
+        "summary.json",
+        "scenario.yaml",
+        "backlog.png",
+        "calibration.json",
+        "calibrated.yaml",
+    ):
         assert (out / name).exists(), name
     summary = json.loads((out / "summary.json").read_text())
     assert summary["forecast"]["as_of"] == "2024-01-08"
     assert summary["forecast"]["n_attempts_learned_from"] > 0
     assert summary["start_date"] == "2024-01-09"
     # scenario.yaml reproduces the forecast run
-    rerun = migsim.run(migsim.load_scenario(out / "scenario.yaml"), replications=10, seed=4)
+    rerun = migsim.run(
+        migsim.load_scenario(out / "scenario.yaml"), replications=10, seed=4
+    )
     assert rerun.replications["migrated"].tolist() == (
-        pd.read_csv(out / "replications.csv")["migrated"].tolist())
+        pd.read_csv(out / "replications.csv")["migrated"].tolist()
+    )

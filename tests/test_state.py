@@ -15,12 +15,22 @@ from migsim.engine import STATES, residual_pmf, run_replication
 
 def _deterministic():
     return scenario(
-        cohort("s", 200, rates=outcomes(stall=1.0),
-               stall={"resolves_after_days": fixed(3), "then_success": 1.0}),
-        cohort("r", 100, rates=outcomes(rollback=1.0), max_attempts=3,
-               rollback={"retry_after_days": fixed(2)}),
+        cohort(
+            "s",
+            200,
+            rates=outcomes(stall=1.0),
+            stall={"resolves_after_days": fixed(3), "then_success": 1.0},
+        ),
+        cohort(
+            "r",
+            100,
+            rates=outcomes(rollback=1.0),
+            max_attempts=3,
+            rollback={"retry_after_days": fixed(2)},
+        ),
         cohort("late", 60, eligible_from=day(7)),
-        cap=40, horizon_days=30,
+        cap=40,
+        horizon_days=30,
     )
 
 
@@ -34,8 +44,9 @@ def test_deterministic_continuation_is_exact():
         assert continued.start_date == day(k + 1) and continued.end_date == sc.end_date
         other = run_replication(continued, seed=123, replication=7)
         for name in STATES:
-            assert (other.cohort_columns[name] == log.cohort_columns[name][k + 1:]).all(), (
-                k, name)
+            assert (
+                other.cohort_columns[name] == log.cohort_columns[name][k + 1 :]
+            ).all(), (k, name)
         assert other.clearance_day + k + 1 == log.clearance_day
 
 
@@ -45,7 +56,8 @@ def test_state_on_lists_in_flight_groups_and_sums_to_installations():
     state = results.state_on("2024-01-05", 0)  # day 4, a Friday
     r = state["cohorts"]["r"]
     assert {g["attempts_made"] for g in r["rolled_back"]} | {
-        g["attempts_made"] for g in r["queued"]} <= {0, 1, 2}
+        g["attempts_made"] for g in r["queued"]
+    } <= {0, 1, 2}
     assert all(g["days_until_due"] >= 1 for g in r["rolled_back"])
     assert all(g["days_until_due"] <= 0 for g in r["queued"])
     s = state["cohorts"]["s"]
@@ -53,22 +65,35 @@ def test_state_on_lists_in_flight_groups_and_sums_to_installations():
     late = state["cohorts"]["late"]
     assert late["pending"] == 60
     for name, cohort_state in state["cohorts"].items():
-        total = sum(v if isinstance(v, int) else sum(g["count"] for g in v)
-                    for v in cohort_state.values())
+        total = sum(
+            v if isinstance(v, int) else sum(g["count"] for g in v)
+            for v in cohort_state.values()
+        )
         assert total == sc.cohort(name).installations
 
 
 def _stochastic():
     return scenario(
-        cohort("a", 1200, rates=outcomes(success=0.8, stall=0.1, rollback=0.07,
-                                         fix_forward=0.02, dumb=0.01),
-               max_attempts=3,
-               stall={"resolves_after_days": uniform(1, 6), "then_success": 0.6},
-               rollback={"retry_after_days": uniform(1, 5)},
-               fix_forward={"restored_after_days": uniform(2, 5)}),
-        cohort("b", 400, rates=outcomes(success=0.9, rollback=0.1), eligible_from=day(9),
-               rollback={"retry_after_days": uniform(2, 4)}),
-        cap=150, horizon_days=45,
+        cohort(
+            "a",
+            1200,
+            rates=outcomes(
+                success=0.8, stall=0.1, rollback=0.07, fix_forward=0.02, dumb=0.01
+            ),
+            max_attempts=3,
+            stall={"resolves_after_days": uniform(1, 6), "then_success": 0.6},
+            rollback={"retry_after_days": uniform(1, 5)},
+            fix_forward={"restored_after_days": uniform(2, 5)},
+        ),
+        cohort(
+            "b",
+            400,
+            rates=outcomes(success=0.9, rollback=0.1),
+            eligible_from=day(9),
+            rollback={"retry_after_days": uniform(2, 4)},
+        ),
+        cap=150,
+        horizon_days=45,
     )
 
 
@@ -78,7 +103,9 @@ def _continued_clearance(results, sc, k, edit=None):
         state = results.state_on(day(k), int(replication))
         if edit is not None:
             edit(state)
-        log = run_replication(sc.starting_from(state), seed=99, replication=int(replication))
+        log = run_replication(
+            sc.starting_from(state), seed=99, replication=int(replication)
+        )
         days.append(np.inf if log.clearance_day is None else log.clearance_day + k + 1)
     return np.array(days)
 
@@ -113,9 +140,16 @@ def test_residual_pmf_of_delays():
 
 
 def test_coarse_counts_draw_days_until_due_from_the_residual():
-    data = scenario(cohort("a", 4000, rates=outcomes(stall=1.0),
-                           stall={"resolves_after_days": fixed(4), "then_success": 1.0}),
-                    cap=0, horizon_days=10)
+    data = scenario(
+        cohort(
+            "a",
+            4000,
+            rates=outcomes(stall=1.0),
+            stall={"resolves_after_days": fixed(4), "then_success": 1.0},
+        ),
+        cap=0,
+        horizon_days=10,
+    )
     data["cohorts"][0]["initial_state"] = {"stalled": 4000}
     completions = simulate(data).cohort_columns["stall_completions"][:, 0]
     assert completions[:4].sum() == 4000 and completions[4:].sum() == 0
@@ -125,9 +159,17 @@ def test_coarse_counts_draw_days_until_due_from_the_residual():
 
 
 def test_detailed_initial_state_is_taken_up_exactly():
-    data = scenario(cohort("a", 100, rates=outcomes(rollback=1.0), max_attempts=3,
-                           rollback={"retry_after_days": fixed(5)}),
-                    cap=100, horizon_days=12)
+    data = scenario(
+        cohort(
+            "a",
+            100,
+            rates=outcomes(rollback=1.0),
+            max_attempts=3,
+            rollback={"retry_after_days": fixed(5)},
+        ),
+        cap=100,
+        horizon_days=12,
+    )
     data["cohorts"][0]["initial_state"] = {
         "queued": [{"count": 10, "attempts_made": 2, "days_until_due": -1}],
         "rolled_back": [{"count": 20, "attempts_made": 1, "days_until_due": 3}],
@@ -141,15 +183,25 @@ def test_detailed_initial_state_is_taken_up_exactly():
     assert attempts[7] == 20 and abandons[7] == 20  # retried after 5 days, abandoned
 
 
-@pytest.mark.parametrize("state, message", [
-    ({"queued": 50, "migrated": 40}, "sum to 90, not the 100 installations"),
-    ({"queued": 60, "rolled_back": [{"count": 40, "attempts_made": 5, "days_until_due": 1}]},
-     "attempts_made 5 is above 4"),
-    ({"queued": 60, "stalled": [{"count": 40, "days_until_due": 0}]},
-     "initial_state.stalled.0.days_until_due"),
-    ({"pending": 100, "eligible_from": "2023-12-20"}, "initial_state.pending"),
-    ({"queued": 90, "impaired": 10}, "section 'fix_forward' is required"),
-])
+@pytest.mark.parametrize(
+    "state, message",
+    [
+        ({"queued": 50, "migrated": 40}, "sum to 90, not the 100 installations"),
+        (
+            {
+                "queued": 60,
+                "rolled_back": [{"count": 40, "attempts_made": 5, "days_until_due": 1}],
+            },
+            "attempts_made 5 is above 4",
+        ),
+        (
+            {"queued": 60, "stalled": [{"count": 40, "days_until_due": 0}]},
+            "initial_state.stalled.0.days_until_due",
+        ),
+        ({"pending": 100, "eligible_from": "2023-12-20"}, "initial_state.pending"),
+        ({"queued": 90, "impaired": 10}, "section 'fix_forward' is required"),
+    ],
+)
 def test_bad_initial_states_are_scenario_errors(state, message):
     data = scenario(cohort("c", 100, rates=outcomes(success=0.9, stall=0.1)))
     state = dict(state)
