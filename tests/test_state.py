@@ -7,6 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import cohort, day, fixed, load, outcomes, scenario, simulate, uniform
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from scipy import stats
 
 import migsim
@@ -219,3 +221,63 @@ def test_starting_from_a_date_outside_the_horizon_is_an_error():
     state["date"] = sc.end_date
     with pytest.raises(migsim.ScenarioError, match="outside"):
         sc.starting_from(state)
+
+
+@settings(
+    derandomize=True,
+    deadline=None,
+    max_examples=25,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(
+    split=st.lists(st.integers(0, 60), min_size=7, max_size=7),
+    detailed=st.booleans(),
+    due=st.integers(1, 8),
+    made=st.integers(1, 2),
+)
+def test_conservation_from_any_initial_state(split, detailed, due, made):
+    """Every day the states still sum to installations, and flows stay consistent."""
+    queued, stalled, rolled_back, impaired, migrated, dumb, abandoned = split
+    state = {
+        "queued": queued,
+        "migrated": migrated,
+        "dumb": dumb,
+        "abandoned": abandoned,
+    }
+    if detailed:
+        state["stalled"] = [
+            {"count": stalled, "attempts_made": made + 1, "days_until_due": due}
+        ]
+        state["rolled_back"] = [
+            {"count": rolled_back, "attempts_made": made, "days_until_due": due + 1}
+        ]
+        state["impaired"] = [{"count": impaired, "days_until_due": due}]
+    else:
+        state.update(stalled=stalled, rolled_back=rolled_back, impaired=impaired)
+    total = sum(split)
+    data = scenario(
+        cohort(
+            "a",
+            total,
+            rates=outcomes(
+                success=0.7, stall=0.1, rollback=0.1, fix_forward=0.05, dumb=0.05
+            ),
+            max_attempts=3,
+            stall={"resolves_after_days": uniform(1, 4), "then_success": 0.5},
+            rollback={"retry_after_days": uniform(1, 3)},
+            fix_forward={"restored_after_days": fixed(2)},
+        ),
+        cap=25,
+        horizon_days=20,
+    )
+    data["cohorts"][0]["initial_state"] = state
+    log = simulate(data, seed=due)
+    states = sum(log.cohort_columns[name] for name in STATES)
+    assert (states == total).all()
+    first = {name: log.cohort_columns[name][0, 0] for name in STATES}
+    assert first["dumb"] >= dumb and first["abandoned"] >= abandoned
+    outcomes_sum = sum(
+        log.cohort_columns[c]
+        for c in ("successes", "stalls", "rollbacks", "fix_forwards", "dumbs")
+    )
+    assert (outcomes_sum == log.cohort_columns["attempts"]).all()
