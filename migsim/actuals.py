@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import date
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -103,7 +104,15 @@ class Actuals:
         return replace(self, frame=self.frame[self.frame["date"] > pd.Timestamp(when)])
 
     def cohort_frame(self, cohort: str) -> pd.DataFrame:
-        return self.frame[self.frame["cohort"] == cohort]
+        """The rows of one cohort (empty when it has none)."""
+        frame = self._by_cohort.get(cohort)
+        return frame if frame is not None else self.frame.iloc[:0]
+
+    @cached_property
+    def _by_cohort(self) -> dict[str, pd.DataFrame]:
+        if self.frame["cohort"].isna().all():
+            return {}
+        return {str(k): g for k, g in self.frame.groupby("cohort", sort=False)}
 
     def can_track_migrated(self) -> bool:
         """Whether cumulative migrated (migrated + impaired) follows from the file."""

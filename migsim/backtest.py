@@ -18,6 +18,7 @@ horizon end counts as outside the bands.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -62,6 +63,12 @@ _VERDICT_LEVEL = 0.05
 
 
 # --------------------------------------------------------------------------- state
+@functools.lru_cache(maxsize=128)
+def _pmf(delay: Any) -> tuple[np.ndarray, np.ndarray]:
+    """A delay's pmf, computed once per distinct (frozen, hashable) delay."""
+    return delay.pmf()
+
+
 def state_from_actuals(
     scenario: Scenario, actuals: Actuals, as_of: date
 ) -> tuple[dict[str, Any], list[str]]:
@@ -92,8 +99,9 @@ def state_from_actuals(
         for cohort in scenario.cohorts:
             cohorts[cohort.name] = _from_states(scenario, cohort, used, as_of, notes)
         notes.append(
-            "in-flight installations are known as counts: their days until "
-            "due are drawn from the residual of the delay distributions"
+            "in-flight installations are known as counts: their days until due are "
+            "shared by the delays' residual given when they entered (from the "
+            "reported flows), or, without flows, drawn from the steady-state residual"
         )
     elif (
         used.kind == "flows"
@@ -115,8 +123,8 @@ def state_from_actuals(
         notes.append(
             "no end-of-day states: the state on the as-of date is rebuilt from "
             "the flows (rolled back vs queued split by the retry delay, in "
-            "expectation); in-flight days until due drawn from the residual of "
-            "the delay distributions"
+            "expectation); in-flight days until due shared by the delays' residual "
+            "given when they entered"
         )
     else:
         cohorts = _from_coarse(scenario, used, as_of)
@@ -169,7 +177,72 @@ def _from_states(scenario, cohort, actuals: Actuals, as_of: date, notes) -> dict
     if counts["pending"] and not _eligible_after(scenario, cohort, as_of):
         counts["queued"] += counts.pop("pending")
         counts["pending"] = 0
-    return _fit_total(counts, cohort, actuals, as_of, "states")
+    counts = _fit_total(counts, cohort, actuals, as_of, "states")
+    return _by_age(scenario, cohort, rows, as_of, counts)
+
+
+#: Where each in-flight state comes from, and the delay it waits.
+_INFLOW = {
+    "stalled": (("stalls",), "stall", "resolves_after_days"),
+    "rolled_back": (("rollbacks", "stall_failures"), "rollback", "retry_after_days"),
+    "impaired": (("fix_forwards",), "fix_forward", "restored_after_days"),
+}
+
+
+def _by_age(
+    scenario: Scenario, cohort, rows: pd.DataFrame, as_of: date, counts: dict[str, Any]
+) -> dict[str, Any]:
+    """Give in-flight counts their days until due from the history of their inflow.
+
+    An installation that entered a state on day ``as_of - a`` and is still there
+    has a delay longer than ``a``; its days until due follow the delay's residual
+    given that age. Over the reported inflow (stalls; rollbacks and stall failures
+    less abandons; fix forwards) this weighs each due day by the count that entered
+    each day times the probability of that delay (``release_on`` applied to
+    stalls), and shares the reported count in proportion (largest remainders).
+    They are taken to have made one attempt. A state whose inflow is not reported
+    keeps its bare count, and the engine draws the detail from the steady-state
+    residual instead.
+    """
+    out = dict(counts)
+    ages = (pd.Timestamp(as_of) - rows["date"]).dt.days.to_numpy()
+    available = set(rows.columns)
+    for state, (columns, section, field_name) in _INFLOW.items():
+        n = out.get(state, 0)
+        spec = getattr(cohort, section)
+        if not n or spec is None or not available.issuperset(columns):
+            continue
+        if state == "rolled_back" and cohort.max_attempts < 2:
+            continue
+        inflow = sum(rows[c].to_numpy(float) for c in columns)
+        if state == "rolled_back" and "abandons" in available:
+            inflow = np.clip(inflow - rows["abandons"].to_numpy(float), 0, None)
+        days, probs = _pmf(getattr(spec, field_name))
+        entered = inflow > 0
+        # due day relative to as_of (1 = the next day), one row per day of inflow
+        due = days[None, :] - ages[entered, None]
+        if state == "stalled" and spec.release_on is not None:
+            due = np.maximum(due, (spec.release_on - as_of).days)
+        mass = inflow[entered, None] * probs[None, :]
+        waiting = due >= 1
+        if not waiting.any():
+            continue
+        keys, where = np.unique(due[waiting], return_inverse=True)
+        weights = np.bincount(where, weights=mass[waiting])
+        share = weights * n / weights.sum()
+        whole = np.floor(share).astype(int)
+        order = np.argsort(-(share - whole), kind="stable")
+        whole[order[: n - whole.sum()]] += 1
+        groups = [
+            {"count": int(c), "days_until_due": int(k)}
+            for k, c in zip(keys, whole, strict=True)
+            if c
+        ]
+        if state != "impaired":
+            for group in groups:
+                group["attempts_made"] = 1
+        out[state] = groups
+    return out
 
 
 def _untouched(scenario: Scenario, cohort, as_of: date) -> dict[str, int]:
@@ -213,7 +286,8 @@ def _from_flows(scenario, cohort, actuals: Actuals, as_of: date) -> dict:
     unresolved = cohort.installations - sum(counts.values())
     counts["rolled_back"] = max(0, min(int(round(waiting)), unresolved))
     counts["queued"] = 0
-    return _fit_total(counts, cohort, actuals, as_of, "rebuilt")
+    counts = _fit_total(counts, cohort, actuals, as_of, "rebuilt")
+    return _by_age(scenario, cohort, rows, as_of, counts)
 
 
 def _from_coarse(scenario: Scenario, actuals: Actuals, as_of: date) -> dict:

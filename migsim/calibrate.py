@@ -24,6 +24,7 @@ so parameter uncertainty widens every forecast made from it. Coarse actuals
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from datetime import date
@@ -89,7 +90,11 @@ class Estimate:
 
 @dataclass(frozen=True)
 class DelayEstimate:
-    """A delay's fitted scale (1 = as in the scenario), from ``n`` resolutions."""
+    """A delay's fitted scale (1 = as in the scenario), from ``n`` resolutions.
+
+    ``adopted``: the calibrated scenario uses the scaled delay, because the 95%
+    interval of the scale excludes 1; otherwise the scenario's delay is kept.
+    """
 
     cohort: str
     delay: str
@@ -99,6 +104,7 @@ class DelayEstimate:
     n: int
     prior_mean_days: float
     posterior_mean_days: float
+    adopted: bool = True
 
 
 @dataclass
@@ -508,6 +514,13 @@ def _delay_mean(delay: dict[str, Any]) -> float:
     return _DELAY_ADAPTER.validate_python(delay).mean
 
 
+@functools.lru_cache(maxsize=512)
+def _delay_pmf(items: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """The pmf of a delay given as sorted (key, value) pairs (cached: the scale grid
+    repeats delays once rounded to whole days)."""
+    return _DELAY_ADAPTER.validate_python(dict(items)).pmf()
+
+
 def _expected_resolutions(
     starts: np.ndarray,
     delay: dict[str, Any],
@@ -515,7 +528,7 @@ def _expected_resolutions(
     not_before: int | None = None,
 ) -> np.ndarray:
     """Expected resolutions per day of items started per day with this delay."""
-    days, probs = _DELAY_ADAPTER.validate_python(delay).pmf()
+    days, probs = _delay_pmf(tuple(sorted(delay.items())))
     if not_before is None:  # a convolution of the starts with the delay's pmf
         kernel = np.zeros(int(days[-1]) + 1)
         kernel[days] = probs
@@ -575,12 +588,19 @@ def _fit_delays(cohort, cohort_data, frame, actuals, scenario, notes, sources):
             )
             continue
         scale, low, high = fit
-        new = _scaled(delay, scale)
-        cohort_data[section][field_name] = new
-        sources[f"cohorts.{cohort.name}.{section}.{field_name}"] = (
-            f"scale {scale:.2f} (95% {low:.2f}-{high:.2f}) of the scenario's delay, "
-            f"fitted to {ends.sum():,.0f} resolutions in {actuals.path}"
-        )
+        adopted = not low <= 1.0 <= high
+        new = _scaled(delay, scale) if adopted else delay
+        if adopted:  # the actuals show the scenario's delay is off
+            cohort_data[section][field_name] = new
+            sources[f"cohorts.{cohort.name}.{section}.{field_name}"] = (
+                f"scale {scale:.2f} (95% {low:.2f}-{high:.2f}) of the scenario's "
+                f"delay, fitted to {ends.sum():,.0f} resolutions in {actuals.path}"
+            )
+        else:
+            notes.append(
+                f"{cohort.name}: {section} delay kept: the actuals agree with it "
+                f"(fitted scale {scale:.2f}, 95% {low:.2f}-{high:.2f}, includes 1)"
+            )
         out.append(
             DelayEstimate(
                 cohort.name,
@@ -591,6 +611,7 @@ def _fit_delays(cohort, cohort_data, frame, actuals, scenario, notes, sources):
                 int(ends.sum()),
                 _delay_mean(delay),
                 _delay_mean(new),
+                adopted,
             )
         )
     return out

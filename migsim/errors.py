@@ -17,4 +17,4 @@ class ScenarioError(MigsimError, ValueError):
 
 
 class ActualsError(MigsimError, ValueError):
-    """An actuals file is unreadable or invalid; the message names file, row and column."""
+    """An actuals file is unreadable or invalid; the message names file, row, column."""

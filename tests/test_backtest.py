@@ -162,7 +162,8 @@ def test_forecast_starts_from_the_actuals_state(tmp_path, programme, own_paths):
     assert forecast.scenario.start_date == day(10)
     state = forecast.scenario.cohort("a").initial_state
     row = own_paths.daily[(own_paths.daily["replication"] == 5)].iloc[9]
-    assert state.migrated == row["migrated"] and state.stalled == row["stalled"]
+    assert state.migrated == row["migrated"]
+    assert state.count("stalled") == row["stalled"] and isinstance(state.stalled, list)
     assert (
         forecast.calibration.n_attempts == own_paths.stacked("attempts")[5, :10].sum()
     )
@@ -218,3 +219,25 @@ def test_cli_forecast_writes_the_usual_outputs_and_what_was_learned(
     assert rerun.replications["migrated"].tolist() == (
         pd.read_csv(out / "replications.csv")["migrated"].tolist()
     )
+
+
+def test_forecasts_from_each_path_continue_the_programme(tmp_path):
+    """Forecast each of 50 paths from its actuals of day 12, one replication each:
+    the forecast clearance dates have the distribution of the paths' own."""
+    from scipy import stats
+    from test_state import _stochastic
+
+    sc = load(_stochastic())
+    results = migsim.run(sc, replications=50, seed=1)
+    path = tmp_path / "daily.parquet"
+    results.daily.to_parquet(path, index=False)
+    k = 12
+    forecast = []
+    for replication in range(50):
+        actuals = read_actuals(path, sc, replication=replication)
+        one = forecast_as_of(sc, actuals, day(k), replications=1, seed=50 + replication)
+        forecast.append(one.results.clearance_days()[0] + k + 1)
+    original = results.clearance_days()
+    assert np.isfinite(forecast).all()
+    assert stats.mannwhitneyu(original, forecast).pvalue > 0.01
+    assert stats.ks_2samp(original, forecast).pvalue > 0.01
