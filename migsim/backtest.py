@@ -43,7 +43,7 @@ from migsim.errors import ActualsError, MigsimError
 from migsim.plots import backtest_chart, forecast_fan_chart, plt
 from migsim.results import Results, quantile
 from migsim.runner import run
-from migsim.scenario import Scenario, load_scenario
+from migsim.scenario import OUTCOMES, Scenario, load_scenario, probability_mean
 
 __all__ = [
     "Backtest",
@@ -80,8 +80,9 @@ def state_from_actuals(
       waiting to retry are those failed on day ``as_of - j`` times P(retry delay > j)
       (expected), the rest of the unresolved are queued.
     - With coarse figures: migrated as reported (a programme total shared between the
-      cohorts in proportion to their eligible installations); everything else
-      eligible is queued, nothing in flight, dumb or abandoned.
+      cohorts in proportion to their eligible installations), devices left dumb
+      estimated alongside at the scenario's rates; everything else eligible is
+      queued, nothing in flight or abandoned.
 
     In-flight installations are known as counts only: the engine draws their days
     until due from the residual of their delay distributions, taking stalled and
@@ -130,8 +131,9 @@ def state_from_actuals(
         cohorts = _from_coarse(scenario, used, as_of)
         notes.append(
             "coarse actuals: only cumulative migrated is known on the as-of "
-            "date; every other eligible installation is taken as queued, none "
-            "in flight, dumb or abandoned"
+            "date; devices left dumb are estimated from it at the scenario's "
+            "rates, every other eligible installation is taken as queued, none "
+            "in flight or abandoned"
         )
     return {"date": as_of, "cohorts": cohorts}, notes
 
@@ -315,11 +317,18 @@ def _from_coarse(scenario: Scenario, actuals: Actuals, as_of: date) -> dict:
         done = min(int(round(migrated.get(cohort.name, 0.0))), cohort.installations)
         if state["pending"] and done:
             state["pending"], state["queued"] = 0, cohort.installations
-        state["migrated"] = done
+        # devices left dumb alongside them, at the scenario's rates: per attempt
+        # that ended, dumb / (success + fix forward + stall x then_success)
+        rates = dict(zip(OUTCOMES, cohort.outcomes.mean(), strict=True))
+        then = probability_mean(cohort.stall.then_success) if cohort.stall else 1.0
+        good = rates["success"] + rates["fix_forward"] + rates["stall"] * then
+        dumb = int(round(done * rates["dumb"] / good)) if good > 0 else 0
+        dumb = min(dumb, cohort.installations - done)
+        state["migrated"], state["dumb"] = done, dumb
         if state["pending"]:
-            state["pending"] -= done
+            state["pending"] -= done + dumb
         else:
-            state["queued"] -= done
+            state["queued"] -= done + dumb
     return cohorts
 
 
