@@ -656,6 +656,7 @@ class _Model:
         return {
             "date": self.scenario.date_of(day),
             "cohorts": {c.cohort.name: c.export_state(day) for c in self.cohorts},
+            "operations_state": self.policy.export_state(day),
         }
 
     def collect(self, replication: int) -> RunLog:
@@ -687,10 +688,11 @@ def state_after(scenario: Scenario, seed: int, replication: int, day: int) -> di
     """The state at the end of ``day`` of replication ``replication``.
 
     The replication is simulated again up to that day (it draws the same numbers),
-    and its state exported as ``{"date", "cohorts": {name: initial_state}}``: the
-    partition, with queued retries, stalls, rollbacks and restorations by (attempts
-    made, days until due). `Scenario.starting_from` turns it into a scenario that
-    continues the run from the next day.
+    and its state exported as ``{"date", "cohorts": {name: initial_state},
+    "operations_state"}``: the partition, with queued retries, stalls, rollbacks
+    and restorations by (attempts made, days until due), and the ramp policy's
+    state (`Policy.export_state`). `Scenario.starting_from` turns it into a
+    scenario that continues the run from the next day.
     """
     if not 0 <= day < scenario.horizon_days:
         raise ValueError(

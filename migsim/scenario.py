@@ -66,6 +66,7 @@ __all__ = [
     "DirichletOutcomes",
     "Gate",
     "InitialState",
+    "OperationsState",
     "OutcomeRates",
     "Outcomes",
     "Rule",
@@ -947,6 +948,52 @@ def _gate_cycle(gates: dict[str, Gate]) -> list[str] | None:
 RESERVED_CAP_LABELS = ("daily_cap", "closed", "no_go")
 
 
+# --------------------------------------------------------------------------- mid-way
+class PolicyDay(_Model):
+    """One day of a ramp policy's window history: the day's flows summed over all
+    cohorts (``flows``) and over the active cohorts (``active``), by flow column
+    name, and the stalled installations at its end."""
+
+    flows: dict[str, NonNegativeInt] = Field(default_factory=dict)
+    active: dict[str, NonNegativeInt] = Field(default_factory=dict)
+    stalled: NonNegativeInt = 0
+
+
+class RuleState(_Model):
+    """Where a capacity rule stands: the day its last action ended (relative to
+    ``start_date``: 0 or below is in the past) and how often it fired so far."""
+
+    action_end: int = 0
+    firings: NonNegativeInt = 0
+
+
+class OperationsState(_Model):
+    """The scenario-wide state at the end of the day before ``start_date``.
+
+    Set with each cohort's ``initial_state`` (what `Results.state_on` exports),
+    it lets a run continue another: the cap in force and for how long, the
+    schedule step in force, halts and holds still running, each rule's re-arm
+    state and the window history its metrics read, an open incident, and the
+    gates and uncertain dates already passed (those not yet passed are drawn
+    conditioned on not having happened before ``start_date``). Day numbers count
+    from ``start_date`` (day 0).
+    """
+
+    cap: NonNegativeInt  # the cap level in force (before freezes, halts, no-go)
+    cap_rule: str = "daily_cap"  # what set it (labels .daily's cap_rule)
+    days_at_cap: NonNegativeInt = 0  # working days at that level so far
+    ceiling: NonNegativeInt | None = None  # the schedule step in force, if any
+    halt_until: int = 0  # first day free of a running halt (0: none)
+    halt_rule: str = ""
+    hold_until: int = 0  # first day free of a running hold (0: none)
+    rules: dict[str, RuleState] = Field(default_factory=dict)
+    history: list[PolicyDay] = Field(default_factory=list)  # last days, oldest first
+    before_history: PolicyDay = Field(default_factory=PolicyDay)  # totals before it
+    incident_open_days: NonNegativeInt = 0  # an incident open this long (0: none)
+    gates_open: dict[str, date] = Field(default_factory=dict)  # opened on
+    dates_passed: dict[str, date] = Field(default_factory=dict)  # drawn, passed
+
+
 # --------------------------------------------------------------------------- scenario
 class Scenario(_Model):
     """A whole migration scenario: calendar, capacity, cohorts and their sources."""
@@ -963,7 +1010,48 @@ class Scenario(_Model):
     cohorts: list[Cohort] = Field(min_length=1)
     go_no_go: GoNoGo | None = None
     gates: list[Gate] = Field(default_factory=list)
+    operations_state: OperationsState | None = None  # None: a programme's first day
     sources: dict[str, str] = Field(default_factory=dict)
+
+    @model_serializer(mode="wrap")
+    def _omit_unused(self, handler: Any) -> dict[str, Any]:
+        """Leave out an absent ``operations_state`` (as ``initial_state``)."""
+        data = handler(self)
+        if data.get("operations_state", ...) is None:
+            del data["operations_state"]
+        return data
+
+    @model_validator(mode="after")
+    def _operations_state_names_exist(self) -> Scenario:
+        state = self.operations_state
+        if state is None:
+            return self
+        rules = {r.name for r in self.capacity.rules}
+        unknown = sorted(set(state.rules) - rules)
+        if unknown:
+            raise ValueError(
+                f"operations_state.rules: unknown rule {', '.join(unknown)}"
+            )
+        gates = {g.name for g in self.gates}
+        unknown = sorted(set(state.gates_open) - gates)
+        if unknown:
+            raise ValueError(
+                f"operations_state.gates_open: unknown gate {', '.join(unknown)}"
+            )
+        fields = self.date_fields()
+        unknown = sorted(set(state.dates_passed) - set(fields))
+        if unknown:
+            raise ValueError(
+                f"operations_state.dates_passed: no date field {', '.join(unknown)}"
+            )
+        late = [k for k, v in {**state.gates_open, **state.dates_passed}.items()
+                if v >= self.start_date]
+        if late:
+            raise ValueError(
+                f"operations_state: {', '.join(sorted(late))} passed on or after "
+                f"start_date {self.start_date}"
+            )
+        return self
 
     @field_validator("cohorts")
     @classmethod
@@ -1107,10 +1195,11 @@ class Scenario(_Model):
     def starting_from(self, state: Mapping[str, Any]) -> Scenario:
         """A scenario that continues from a state, to the same horizon end.
 
-        ``state`` is ``{"date": d, "cohorts": {name: initial_state}}`` as
-        `Results.state_on` gives (the end of day ``d``); the new scenario starts on
-        the day after ``d`` with each cohort's ``initial_state`` set, and ends on
-        this scenario's ``end_date``.
+        ``state`` is ``{"date": d, "cohorts": {name: initial_state},
+        "operations_state": ...}`` as `Results.state_on` gives (the end of day
+        ``d``); the new scenario starts on the day after ``d`` with each cohort's
+        ``initial_state`` (and the ``operations_state``) set, and ends on this
+        scenario's ``end_date``.
         """
         when = state["date"]
         when = date.fromisoformat(when) if isinstance(when, str) else when
@@ -1130,6 +1219,9 @@ class Scenario(_Model):
             raise ScenarioError(f"{origin}: no state for cohort {', '.join(missing)}")
         for cohort in data["cohorts"]:
             cohort["initial_state"] = copy.deepcopy(dict(cohorts[cohort["name"]]))
+        data.pop("operations_state", None)
+        if state.get("operations_state") is not None:
+            data["operations_state"] = copy.deepcopy(dict(state["operations_state"]))
         return _validate(data, origin)
 
     def with_overrides(

@@ -4,6 +4,8 @@ counts draw their detail from the residual of the delays; bad states are errors.
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 from conftest import cohort, day, fixed, load, outcomes, scenario, simulate, uniform
@@ -99,10 +101,14 @@ def _stochastic():
     )
 
 
-def _continued_clearance(results, sc, k, edit=None):
+def _continued_clearance(results, sc, k, edit=None, states=None):
+    """Continue each replication from its own state of day k with new numbers."""
     days = []
     for replication in results.replication_ids:
-        state = results.state_on(day(k), int(replication))
+        if states is None:
+            state = results.state_on(day(k), int(replication))
+        else:
+            state = copy.deepcopy(states[int(replication)])
         if edit is not None:
             edit(state)
         log = run_replication(
@@ -281,3 +287,152 @@ def test_conservation_from_any_initial_state(split, detailed, due, made):
         for c in ("successes", "stalls", "rollbacks", "fix_forwards", "dumbs")
     )
     assert (outcomes_sum == log.cohort_columns["attempts"]).all()
+
+
+# =========================================================================== policy
+def _dates(**days: tuple[int, int, int] | tuple[int, int]) -> dict:
+    """Uncertain dates as uniform (two days) or triangular (three) distributions."""
+    out = {}
+    for name, spec in days.items():
+        keys = ("low", "high") if len(spec) == 2 else ("low", "mode", "high")
+        kind = "uniform" if len(spec) == 2 else "triangular"
+        out[name] = {
+            "dist": kind,
+            **{k: day(v).isoformat() for k, v in zip(keys, spec, strict=True)},
+        }
+    return out
+
+
+def _policy_scenario():
+    """Every ramp-policy section that carries state: rules (a halt and a ramp with
+    a gate, days at cap, a window history and a cumulative evidence metric), a
+    schedule step, incidents, gates (a date, an any_of with acceptance), a gated
+    cohort, a deferred share and an uncertain stall release."""
+    d = _dates(
+        release=(2, 20),
+        entry=(3, 10, 25),
+        accepts=(5, 15),
+        fixed=(10, 22),
+        automation=(5, 30),
+    )
+    data = scenario(
+        cohort(
+            "a",
+            5000,
+            rates=outcomes(success=0.88, stall=0.07, rollback=0.05),
+            max_attempts=3,
+            stall={
+                "resolves_after_days": uniform(1, 5),
+                "then_success": 0.7,
+                "release_on": d["release"],
+            },
+            rollback={"retry_after_days": uniform(1, 4)},
+        ),
+        cohort(
+            "b",
+            2500,
+            mode="active",
+            rates=outcomes(success=0.9, rollback=0.08, fix_forward=0.02),
+            rollback={"retry_after_days": uniform(2, 5)},
+            fix_forward={"restored_after_days": uniform(1, 3)},
+        ),
+        cap=150,
+        horizon_days=80,
+    )
+    data["cohorts"][1]["eligible_from"] = "entry"
+    data["cohorts"][0]["deferred"] = [{"name": "split", "share": 0.1, "until": "late"}]
+    data["gates"] = [
+        {"name": "entry", "opens_on": d["entry"]},
+        {
+            "name": "late",
+            "any_of": [
+                {"name": "accepts", "accepted_on": d["accepts"], "probability": 0.5},
+                {"name": "fixed", "fixed_on": d["fixed"]},
+            ],
+        },
+        {"name": "automation", "opens_on": d["automation"]},
+    ]
+    data["go_no_go"] = {
+        "incident_probability": 0.05,
+        "incident_duration_days": uniform(1, 3),
+    }
+    data["capacity"]["schedule"] = [
+        {"name": "step", "from": day(45).isoformat(), "daily_cap": 700}
+    ]
+    data["capacity"]["rules"] = [
+        {
+            "name": "stall_halt",
+            "action": "halt_days",
+            "days": 2,
+            "when": [
+                {"metric": "stall_rate", "window": 2, "op": ">", "value": 0.09},
+                {"metric": "attempt_count", "window": 2, "op": ">=", "value": 200},
+            ],
+        },
+        {
+            "name": "ramp",
+            "action": "step_factor",
+            "factor": 1.4,
+            "max_cap": 600,
+            "requires": {"gate": "automation", "min_days_at_cap": 3},
+            "when": [
+                {
+                    "metric": "eventual_success_rate",
+                    "window": 4,
+                    "op": ">=",
+                    "value": 0.8,
+                },
+                {"metric": "stalled_backlog", "window": 2, "op": "<", "value": 200},
+                {
+                    "metric": "active_failure_rate_upper",
+                    "window": 1,
+                    "op": "<",
+                    "value": 0.08,
+                    "confidence": 0.9,
+                },
+            ],
+        },
+    ]
+    return data
+
+
+def test_continuation_carries_the_ramp_policy_state():
+    """With every policy section on, runs continued from day 22 (cap raised by the
+    ramp, gates open, rules mid-window) clear as the originals do; continued
+    without the operations_state (the policy starting over) they clear later."""
+    sc = load(_policy_scenario())
+    results = migsim.run(sc, replications=80, seed=1)
+    assert (results.daily["rule_fired"] == "ramp").sum() > 80  # the ramp matters
+    original = results.clearance_days()
+    k = 22
+    states = {int(r): results.state_on(day(k), int(r)) for r in results.replication_ids}
+    continued = _continued_clearance(results, sc, k, states=states)
+    assert stats.mannwhitneyu(original, continued).pvalue > 0.01
+    assert stats.ks_2samp(original, continued).pvalue > 0.01
+
+    def forget_policy(state):
+        state.pop("operations_state")
+
+    wrong = _continued_clearance(results, sc, k, forget_policy, states)
+    assert stats.ks_2samp(original, wrong).pvalue < 0.001
+    assert np.median(wrong) > np.median(original)
+
+
+def test_operations_state_round_trips_and_names_are_checked():
+    sc = load(_policy_scenario())
+    results = migsim.run(sc, replications=1, seed=3)
+    state = results.state_on(day(22), 0)
+    ops = state["operations_state"]
+    assert ops["history"] and set(ops["rules"]) == {"stall_halt", "ramp"}
+    continued = sc.starting_from(state)
+    assert continued.operations_state.cap == ops["cap"]
+    again = migsim.load_scenario(continued.to_dict())  # the YAML form validates
+    assert again.operations_state == continued.operations_state
+    bad = continued.to_dict()
+    bad["operations_state"]["rules"]["nope"] = {"action_end": 0}
+    with pytest.raises(migsim.ScenarioError, match="operations_state.rules: unknown"):
+        load(bad)
+    bad = continued.to_dict()
+    bad["operations_state"]["gates_open"]["entry"] = continued.start_date.isoformat()
+    with pytest.raises(migsim.ScenarioError, match="on or after start_date"):
+        load(bad)
