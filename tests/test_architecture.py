@@ -19,9 +19,12 @@ FLOW = [
     "scenario",
     "policy",
     "engine",
+    "actuals",
     "plots",
     "results",
     "runner",
+    "calibrate",
+    "backtest",
     "report",
     "cli",
 ]
