@@ -33,11 +33,19 @@ from migsim.engine import FLOWS, STATES
 from migsim.errors import ActualsError
 from migsim.scenario import Scenario
 
-__all__ = ["COARSE_COLUMN", "OUTCOME_COLUMNS", "Actuals", "read_actuals"]
+__all__ = [
+    "COARSE_COLUMN",
+    "OUTCOME_COLUMNS",
+    "POLICY_COLUMNS",
+    "Actuals",
+    "read_actuals",
+]
 
 #: The first-level outcome columns, in `OUTCOMES` order; they sum to ``attempts``.
 OUTCOME_COLUMNS = ("successes", "stalls", "rollbacks", "fix_forwards", "dumbs")
 COARSE_COLUMN = "cumulative_migrated"
+#: The ramp policy's day columns of `.daily` (the same on every cohort's row).
+POLICY_COLUMNS = ("daily_cap", "cap_rule", "no_go", "rule_fired")
 _COUNT_COLUMNS = (*FLOWS, *STATES, COARSE_COLUMN)
 _PARQUET = {".parquet", ".pq"}
 Unit = Literal["installations", "meters"]
@@ -65,6 +73,10 @@ class Actuals:
         The count columns present, in `_COUNT_COLUMNS` order.
     note
         What reading chose, in words (e.g. which replication of a run's daily).
+    policy_columns
+        The ramp policy's day columns present (`POLICY_COLUMNS`: ``daily_cap``,
+        ``cap_rule``, ``no_go``, ``rule_fired``, as a run's ``.daily`` has them):
+        a forecast reads the policy's state from them.
     """
 
     path: str
@@ -73,6 +85,7 @@ class Actuals:
     frame: pd.DataFrame
     columns: tuple[str, ...]
     note: str = ""
+    policy_columns: tuple[str, ...] = ()
 
     # ------------------------------------------------------------------ queries
     def has(self, *columns: str) -> bool:
@@ -291,8 +304,31 @@ def read_actuals(
             columns[column] = columns[column] / scenario.meters_per_installation
     elif unit != "installations":
         raise ActualsError(f"{shown}: unknown unit {unit!r} (installations or meters)")
+    policy = tuple(c for c in POLICY_COLUMNS if c in raw.columns and not coarse)
+    if "daily_cap" in policy:
+        columns["daily_cap"] = _counts(raw["daily_cap"], rows, shown, "daily_cap")
+    for column in ("cap_rule", "rule_fired"):
+        if column in policy:
+            text = raw[column].astype(object).where(raw[column].notna(), "")
+            columns[column] = text.astype(str).str.strip().to_numpy(dtype=object)
+    if "no_go" in policy:
+        columns["no_go"] = _flags(raw["no_go"], rows, shown)
     frame = pd.DataFrame(columns)
-    return Actuals(shown, "coarse" if coarse else "flows", unit, frame, present, note)
+    return Actuals(shown, "coarse" if coarse else "flows", unit, frame, present, note,
+                   policy)
+
+
+def _flags(column: pd.Series, rows: np.ndarray, shown: str) -> np.ndarray:
+    if pd.api.types.is_bool_dtype(column):
+        return column.to_numpy(dtype=bool)
+    text = column.astype(str).str.strip().str.lower()
+    truth = {"true": True, "1": True, "false": False, "0": False, "": False}
+    bad = ~text.isin(list(truth))
+    if bad.any():
+        i = _first(bad.to_numpy())
+        raise ActualsError(f"{shown}: row {rows[i]}, column no_go: not true or false: "
+                           f"{column.iloc[i]!r}")
+    return text.map(truth).to_numpy(dtype=bool)
 
 
 def _read_raw(path: Path, shown: str) -> pd.DataFrame:

@@ -38,9 +38,10 @@ from scipy import stats
 from migsim import __version__
 from migsim.actuals import Actuals
 from migsim.calibrate import DEFAULT_PRIOR_STRENGTH, Calibration, calibrate
-from migsim.engine import STATES
+from migsim.engine import FLOWS, STATES
 from migsim.errors import ActualsError, MigsimError
 from migsim.plots import backtest_chart, forecast_fan_chart, plt
+from migsim.policy import working_days
 from migsim.results import Results, quantile
 from migsim.runner import run
 from migsim.scenario import OUTCOMES, Scenario, load_scenario, probability_mean
@@ -135,12 +136,202 @@ def state_from_actuals(
             "rates, every other eligible installation is taken as queued, none "
             "in flight or abandoned"
         )
-    return {"date": as_of, "cohorts": cohorts}, notes
+    state: dict[str, Any] = {"date": as_of, "cohorts": cohorts}
+    operations = _policy_state(scenario, used, as_of, notes)
+    if operations is not None:
+        state["operations_state"] = operations
+    return state, notes
 
 
-def _eligible_after(scenario: Scenario, cohort, as_of: date) -> bool:
-    """Whether the cohort is still pending at the end of ``as_of``."""
-    return (cohort.eligible_from or scenario.start_date) > as_of
+def _policy_state(
+    scenario: Scenario, actuals: Actuals, as_of: date, notes: list[str]
+) -> dict[str, Any] | None:
+    """The ramp policy's state on ``as_of`` from the actuals' day columns.
+
+    Needs ``daily_cap`` and ``cap_rule`` (as a run's ``.daily`` has them): the
+    level in force is the cap of the last day labelled by a level (the scenario's
+    ``daily_cap``, a schedule step, a raise or cut rule), in force since the first
+    day of its last run; ``rule_fired`` gives each rule's firings and re-arm
+    (halts and holds still running); the flows give the window history and
+    ``no_go`` an open incident. Gates and uncertain dates are not in the actuals:
+    they are drawn from their distributions (``condition_dates: false``).
+    """
+    capacity = scenario.capacity
+    if actuals.kind != "flows" or actuals.frame.empty:
+        return None
+    if not {"daily_cap", "cap_rule"} <= set(actuals.policy_columns):
+        if capacity.rules or capacity.schedule:
+            notes.append(
+                "the actuals do not report daily_cap and cap_rule: the "
+                "forecast's cap starts from the scenario's, rules unfired"
+            )
+        return None
+    frame = actuals.frame
+    days = frame.groupby("date", sort=True).first()
+    index = ((days.index - pd.Timestamp(scenario.start_date)).days).to_numpy()
+    after = scenario.day_of(as_of) + 1
+    working = working_days(scenario)
+    steps = {
+        step.name or f"schedule.{i}": step for i, step in enumerate(capacity.schedule)
+    }
+    rules = {r.name: r for r in capacity.rules}
+    levels = {
+        "daily_cap",
+        *steps,
+        *(n for n, r in rules.items() if r.kind in ("raise", "cut")),
+    }
+    labels = days["cap_rule"].to_numpy(dtype=object)
+    caps = days["daily_cap"].to_numpy(dtype=float)
+    fired_column = (
+        days["rule_fired"].to_numpy(dtype=object)
+        if "rule_fired" in actuals.policy_columns
+        else None
+    )
+    step_days = {
+        scenario.day_of(step.from_): (name, step.daily_cap)
+        for name, step in steps.items()
+        if isinstance(step.from_, date)
+    }
+    # replay the level: schedule steps, raises and cuts as fired (their effect
+    # computed as the policy does, for a day that was closed by no-go or a
+    # freeze), re-synced to the reported cap on days labelled by the level
+    cap, label, since, ceiling = capacity.daily_cap, "daily_cap", 0, None
+    for row, day in enumerate(index.tolist()):
+        if day in step_days:
+            label, cap = step_days[day]
+            since, ceiling = day, cap
+        fired = fired_column[row] if fired_column is not None else ""
+        rule = rules.get(fired)
+        if rule is not None and rule.kind in ("raise", "cut"):
+            cap, label, since = _level_after(rule, cap, ceiling), rule.name, day
+        if labels[row] == label and labels[row] in levels:
+            cap = int(caps[row])
+    at_cap = int(working[max(0, since) : after].sum())
+    working_index = np.flatnonzero(working)
+
+    def action_end(rule, fired: int) -> int:
+        if rule.kind in ("halt", "hold"):
+            done = np.flatnonzero(working_index >= fired)[: rule.days]
+            return int(working_index[done[-1]]) + 1 if len(done) else len(working)
+        return fired
+
+    rule_states, halt_until, halt_rule, hold_until = {}, 0, "", 0
+    for name, rule in rules.items():
+        fired = [] if fired_column is None else index[fired_column == name].tolist()
+        end = action_end(rule, fired[-1]) if fired else 0
+        rule_states[name] = {"action_end": end - after, "firings": len(fired)}
+        if fired and rule.kind == "halt" and end > after and end - after > halt_until:
+            halt_until, halt_rule = end - after, name
+        if fired and rule.kind == "hold" and end > after:
+            hold_until = max(hold_until, end - after)
+    history, before = _actuals_history(scenario, actuals, as_of, rules)
+    open_days = 0
+    if "no_go" in actuals.policy_columns:
+        no_go = dict(
+            zip(index.tolist(), days["no_go"].to_numpy(dtype=bool), strict=True)
+        )
+        day = after - 1
+        while day >= 0 and not working[day]:  # closed days: open if the last
+            day -= 1  # working day before them was a no-go day
+        if day >= 0 and no_go.get(day, False):
+            open_days = after - 1 - day
+            while day >= 0 and (no_go.get(day, False) or not working[day]):
+                open_days += 1
+                day -= 1
+    notes.append(
+        "the ramp policy's state is read from the actuals' daily_cap, "
+        "cap_rule and rule_fired; gates and uncertain dates are not in the "
+        "actuals and are drawn from their distributions"
+    )
+    return {
+        "cap": cap,
+        "cap_rule": label,
+        "days_at_cap": at_cap,
+        "ceiling": ceiling,
+        "halt_until": halt_until,
+        "halt_rule": halt_rule,
+        "hold_until": hold_until,
+        "rules": rule_states,
+        "history": history,
+        "before_history": before,
+        "incident_open_days": open_days,
+        "condition_dates": False,
+    }
+
+
+def _level_after(rule, level: int, ceiling: int | None) -> int:
+    """The level a raise or cut sets (as `Policy` does: rounded down, bounded)."""
+    if rule.kind == "cut":
+        return min(level, rule.cap)
+    bounds = [b for b in (rule.max_cap, ceiling) if b is not None]
+    target = (
+        rule.cap
+        if rule.action == "raise_to"
+        else math.floor(level * rule.factor + 1e-9)
+    )
+    return max(level, min([target, *bounds]))
+
+
+def _actuals_history(scenario, actuals: Actuals, as_of: date, rules) -> tuple:
+    """The window history a policy's rules read, from the actuals' flows."""
+    window = max((r.window for r in rules.values()), default=0)
+    if not window:
+        return [], {}
+    frame = actuals.frame
+    flows = [c for c in FLOWS if actuals.has(c)]
+    active_names = {c.name for c in scenario.cohorts if c.mode == "active"}
+    total = frame.groupby("date")[flows].sum()
+    active = frame[frame["cohort"].isin(active_names)].groupby("date")[flows].sum()
+    stalled = (
+        frame.groupby("date")["stalled"].sum()
+        if actuals.has("stalled")
+        else pd.Series(dtype=float)
+    )
+    start = pd.Timestamp(scenario.start_date)
+    dates = pd.date_range(start, pd.Timestamp(as_of))
+    total = total.reindex(dates, fill_value=0)
+    active = active.reindex(dates, fill_value=0)
+    stalled = stalled.reindex(dates, fill_value=0)
+    tried = (
+        np.flatnonzero(total["attempts"].to_numpy() > 0)
+        if "attempts" in flows
+        else np.array([], dtype=int)
+    )
+    if not len(tried):
+        return [], {}
+    first = int(tried[-window] if len(tried) >= window else tried[0])
+
+    def counts(row) -> dict[str, int]:
+        return {n: int(round(float(v))) for n, v in row.items() if v}
+
+    history = [
+        {
+            "flows": counts(total.iloc[i]),
+            "active": counts(active.iloc[i]),
+            "stalled": int(round(float(stalled.iloc[i]))),
+        }
+        for i in range(first, len(dates))
+    ]
+    before = {
+        "flows": counts(total.iloc[:first].sum()),
+        "active": counts(active.iloc[:first].sum()),
+        "stalled": 0,
+    }
+    return history, before
+
+
+def _eligible_after(
+    scenario: Scenario, cohort, as_of: date, rows: pd.DataFrame | None = None
+) -> bool:
+    """Whether the cohort is still pending at the end of ``as_of``.
+
+    An uncertain or gated ``eligible_from`` is taken as passed once the actuals
+    report attempts of the cohort.
+    """
+    spec = cohort.eligible_from
+    if spec is None or isinstance(spec, date):
+        return (spec or scenario.start_date) > as_of
+    return rows is None or "attempts" not in rows or not (rows["attempts"] > 0).any()
 
 
 def _fit_total(
@@ -176,7 +367,7 @@ def _from_states(scenario, cohort, actuals: Actuals, as_of: date, notes) -> dict
             f"taken as the state on {as_of}"
         )
     counts = {s: int(round(float(last[s]))) for s in STATES}
-    if counts["pending"] and not _eligible_after(scenario, cohort, as_of):
+    if counts["pending"] and not _eligible_after(scenario, cohort, as_of, rows):
         counts["queued"] += counts.pop("pending")
         counts["pending"] = 0
     counts = _fit_total(counts, cohort, actuals, as_of, "states")
@@ -223,7 +414,7 @@ def _by_age(
         entered = inflow > 0
         # due day relative to as_of (1 = the next day), one row per day of inflow
         due = days[None, :] - ages[entered, None]
-        if state == "stalled" and spec.release_on is not None:
+        if state == "stalled" and isinstance(spec.release_on, date):
             due = np.maximum(due, (spec.release_on - as_of).days)
         mass = inflow[entered, None] * probs[None, :]
         waiting = due >= 1
@@ -263,7 +454,7 @@ def _from_flows(scenario, cohort, actuals: Actuals, as_of: date) -> dict:
     stalled = total["stalls"] - total["stall_completions"] - total["stall_failures"]
     counts = {
         "pending": cohort.installations
-        if _eligible_after(scenario, cohort, as_of)
+        if _eligible_after(scenario, cohort, as_of, rows)
         else 0,
         "stalled": stalled,
         "impaired": impaired,

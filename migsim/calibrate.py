@@ -578,8 +578,8 @@ def _fit_delays(cohort, cohort_data, frame, actuals, scenario, notes, sources):
             continue
         delay = cohort_data[section][field_name]
         release = None
-        if section == "stall" and cohort.stall.release_on is not None:
-            release = scenario.day_of(cohort.stall.release_on)
+        if section == "stall" and isinstance(cohort.stall.release_on, date):
+            release = scenario.day_of(cohort.stall.release_on)  # uncertain: ignored
         fit = _fit_scale(starts, ends, delay, release)
         if fit is None:
             notes.append(

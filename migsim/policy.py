@@ -226,6 +226,8 @@ def resolve_dates(scenario: Scenario, streams) -> ResolvedDates:
     if state is not None:
         days.update({p: scenario.day_of(d) for p, d in state.dates_passed.items()})
         gate_days.update({g: scenario.day_of(d) for g, d in state.gates_open.items()})
+        if not state.condition_dates:
+            state = None  # what else passed is unknown: draw as usual
     known_paths = set(days)
 
     def resolve(path: str) -> int | None:

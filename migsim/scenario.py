@@ -992,6 +992,9 @@ class OperationsState(_Model):
     incident_open_days: NonNegativeInt = 0  # an incident open this long (0: none)
     gates_open: dict[str, date] = Field(default_factory=dict)  # opened on
     dates_passed: dict[str, date] = Field(default_factory=dict)  # drawn, passed
+    # True: gates and uncertain dates not listed above had not passed by the state
+    # (drawn conditioned on that); False: unknown (drawn from their distributions)
+    condition_dates: bool = True
 
 
 # --------------------------------------------------------------------------- scenario

@@ -241,3 +241,40 @@ def test_forecasts_from_each_path_continue_the_programme(tmp_path):
     assert np.isfinite(forecast).all()
     assert stats.mannwhitneyu(original, forecast).pvalue > 0.01
     assert stats.ks_2samp(original, forecast).pvalue > 0.01
+
+
+def test_the_policy_state_is_read_from_a_runs_daily(tmp_path):
+    """From a run's .daily (daily_cap, cap_rule, rule_fired, no_go and the flows),
+    the forecast's operations_state is the run's own, gates and dates aside."""
+    from test_state import _policy_scenario
+
+    from migsim.backtest import state_from_actuals
+
+    sc = load(_policy_scenario())
+    results = migsim.run(sc, replications=3, seed=1)
+    path = tmp_path / "daily.parquet"
+    results.daily.to_parquet(path, index=False)
+    fields = (
+        "cap",
+        "cap_rule",
+        "days_at_cap",
+        "ceiling",
+        "halt_until",
+        "halt_rule",
+        "hold_until",
+        "rules",
+        "history",
+        "before_history",
+    )
+    for replication in range(3):
+        actuals = read_actuals(path, sc, replication=replication)
+        for k in (10, 22, 41):
+            exact = results.state_on(day(k), replication)["operations_state"]
+            state, notes = state_from_actuals(sc, actuals, day(k))
+            read = state["operations_state"]
+            assert {f: read[f] for f in fields} == {f: exact[f] for f in fields}, (
+                replication,
+                k,
+            )
+            assert read["condition_dates"] is False
+    assert any("daily_cap, cap_rule and rule_fired" in note for note in notes)
