@@ -203,11 +203,12 @@ class Results:
     def state_on(self, when: date | str, replication: int) -> dict[str, Any]:
         """The state of one replication at the end of a date, to start a run from.
 
-        ``{"date", "cohorts": {name: initial_state}}``: every state of the
-        partition, with in-flight installations by (attempts made, days until
-        due). ``scenario.starting_from(state)`` continues the replication from the
-        next day; its clearance dates have the distribution of this run's from then
-        on. The replication is re-simulated to that date from its own streams.
+        ``{"date", "cohorts": {name: initial_state}, "operations_state"}``: every
+        state of the partition, with in-flight installations by (attempts made,
+        days until due), and the ramp policy's state. ``scenario.starting_from(
+        state)`` continues the replication from the next day; its clearance dates
+        have the distribution of this run's from then on. The replication is
+        re-simulated to that date from its own streams.
         """
         when = date.fromisoformat(when) if isinstance(when, str) else when
         day = self.scenario.day_of(when)
