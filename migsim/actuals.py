@@ -314,8 +314,9 @@ def read_actuals(
     if "no_go" in policy:
         columns["no_go"] = _flags(raw["no_go"], rows, shown)
     frame = pd.DataFrame(columns)
-    return Actuals(shown, "coarse" if coarse else "flows", unit, frame, present, note,
-                   policy)
+    return Actuals(
+        shown, "coarse" if coarse else "flows", unit, frame, present, note, policy
+    )
 
 
 def _flags(column: pd.Series, rows: np.ndarray, shown: str) -> np.ndarray:
@@ -326,8 +327,10 @@ def _flags(column: pd.Series, rows: np.ndarray, shown: str) -> np.ndarray:
     bad = ~text.isin(list(truth))
     if bad.any():
         i = _first(bad.to_numpy())
-        raise ActualsError(f"{shown}: row {rows[i]}, column no_go: not true or false: "
-                           f"{column.iloc[i]!r}")
+        raise ActualsError(
+            f"{shown}: row {rows[i]}, column no_go: not true or false: "
+            f"{column.iloc[i]!r}"
+        )
     return text.map(truth).to_numpy(dtype=bool)
 
 

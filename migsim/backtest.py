@@ -44,7 +44,13 @@ from migsim.plots import backtest_chart, forecast_fan_chart, plt
 from migsim.policy import working_days
 from migsim.results import Results, quantile
 from migsim.runner import run
-from migsim.scenario import OUTCOMES, Scenario, load_scenario, probability_mean
+from migsim.scenario import (
+    OUTCOMES,
+    Scenario,
+    gate_reference,
+    load_scenario,
+    probability_mean,
+)
 
 __all__ = [
     "Backtest",
@@ -159,15 +165,16 @@ def _policy_state(
     capacity = scenario.capacity
     if actuals.kind != "flows" or actuals.frame.empty:
         return None
-    if not {"daily_cap", "cap_rule"} <= set(actuals.policy_columns):
-        if capacity.rules or capacity.schedule:
-            notes.append(
-                "the actuals do not report daily_cap and cap_rule: the "
-                "forecast's cap starts from the scenario's, rules unfired"
-            )
-        return None
+    reported = {"daily_cap", "cap_rule"} <= set(actuals.policy_columns)
+    if not reported and (capacity.rules or capacity.schedule):
+        notes.append(
+            "the actuals do not report daily_cap and cap_rule: the forecast's cap is "
+            "the scenario's (and its schedule's) on the as-of date, rules unfired"
+        )
     frame = actuals.frame
     days = frame.groupby("date", sort=True).first()
+    if not reported:
+        days = days.assign(cap_rule="", daily_cap=np.nan)
     index = ((days.index - pd.Timestamp(scenario.start_date)).days).to_numpy()
     after = scenario.day_of(as_of) + 1
     working = working_days(scenario)
@@ -238,12 +245,19 @@ def _policy_state(
             while day >= 0 and (no_go.get(day, False) or not working[day]):
                 open_days += 1
                 day -= 1
-    notes.append(
-        "the ramp policy's state is read from the actuals' daily_cap, "
-        "cap_rule and rule_fired; gates and uncertain dates are not in the "
-        "actuals and are drawn from their distributions"
+    if reported:
+        notes.append(
+            "the ramp policy's state is read from the actuals' daily_cap, "
+            "cap_rule and rule_fired"
+        )
+    gates_open, gates_closed, passed, pending = _eligibility_dates(
+        scenario, actuals, as_of, notes
     )
     return {
+        "gates_open": gates_open,
+        "gates_closed": gates_closed,
+        "dates_passed": passed,
+        "dates_pending": pending,
         "cap": cap,
         "cap_rule": label,
         "days_at_cap": at_cap,
@@ -257,6 +271,66 @@ def _policy_state(
         "incident_open_days": open_days,
         "condition_dates": False,
     }
+
+
+def _eligibility_dates(scenario: Scenario, actuals: Actuals, as_of: date, notes):
+    """Gates and uncertain dates of cohort eligibility, read from ``pending``.
+
+    A cohort whose ``eligible_from`` is a gate or a date distribution became
+    eligible on the first reported day its pending count fell below its
+    installations (then that gate opened, or that date passed, on that day); if
+    none fell by ``as_of``, it had not. A single deferred share whose ``until``
+    is uncertain passed when pending reached 0. Other gates and dates are not in
+    the actuals and are drawn from their distributions.
+    """
+    gates_open: dict[str, date] = {}
+    passed: dict[str, date] = {}
+    gates_closed: list[str] = []
+    pending_paths: list[str] = []
+    if not actuals.has("pending"):
+        return gates_open, gates_closed, passed, pending_paths
+
+    def record(path: str, spec, when: date | None) -> None:
+        gate = gate_reference(spec)
+        if gate is not None:
+            if when is None:
+                gates_closed.append(gate)
+            else:
+                gates_open.setdefault(gate, when)
+        elif not isinstance(spec, date):
+            if when is None:
+                pending_paths.append(path)
+            else:
+                passed[path] = when
+
+    for cohort in scenario.cohorts:
+        rows = actuals.cohort_frame(cohort.name)
+        if rows.empty:
+            continue
+        left = rows["pending"].to_numpy(float)
+        dates = rows["date"].dt.date.to_numpy()
+        prefix = f"cohorts.{cohort.name}"
+        spec = cohort.eligible_from
+        if spec is not None and not isinstance(spec, date):
+            fell = np.flatnonzero(left < cohort.installations)
+            record(
+                f"{prefix}.eligible_from", spec, dates[fell[0]] if len(fell) else None
+            )
+        if len(cohort.deferred) == 1 and not isinstance(cohort.deferred[0].until, date):
+            item = cohort.deferred[0]
+            emptied = np.flatnonzero(left == 0)
+            record(
+                f"{prefix}.deferred.{item.name}.until",
+                item.until,
+                dates[emptied[0]] if len(emptied) else None,
+            )
+    if gates_open or gates_closed or passed or pending_paths:
+        notes.append(
+            "gates and uncertain dates of eligibility are read from the pending "
+            "counts; the others are drawn from their distributions"
+        )
+    closed = sorted(set(gates_closed) - set(gates_open))  # open for one: open
+    return gates_open, closed, passed, pending_paths
 
 
 def _level_after(rule, level: int, ceiling: int | None) -> int:

@@ -177,18 +177,6 @@ class ResolvedDates:
 _REDRAWS = 200
 
 
-def _gate_paths(gate) -> list[str]:
-    """The dotted paths of a gate's own date fields."""
-    if gate.opens_on is not None:
-        return [f"gates.{gate.name}.opens_on"]
-    kind = "all_of" if gate.all_of else "any_of"
-    return [
-        f"gates.{gate.name}.{kind}.{c.name}."
-        + ("fixed_on" if c.fixed_on else "accepted_on")
-        for c in gate.conditions
-    ]
-
-
 def _or_never(day: int | None) -> int:
     return NEVER if day is None else day
 
@@ -220,15 +208,6 @@ def resolve_dates(scenario: Scenario, streams) -> ResolvedDates:
     gates = {g.name: g for g in scenario.gates}
     days: dict[str, int | None] = {}
     gate_days: dict[str, int | None] = {}
-    # a mid-programme start: what passed is known; the rest had not happened
-    # before day 0 and is drawn conditioned on that (rejection, bounded)
-    state = scenario.operations_state
-    if state is not None:
-        days.update({p: scenario.day_of(d) for p, d in state.dates_passed.items()})
-        gate_days.update({g: scenario.day_of(d) for g, d in state.gates_open.items()})
-        if not state.condition_dates:
-            state = None  # what else passed is unknown: draw as usual
-    known_paths = set(days)
 
     def resolve(path: str) -> int | None:
         if path not in days:
@@ -239,32 +218,12 @@ def resolve_dates(scenario: Scenario, streams) -> ResolvedDates:
             elif isinstance(spec, date):
                 days[path] = scenario.day_of(spec)
             else:
-                rng = streams.get(path, "date")
-                day = _draw_day(spec, rng, scenario)
-                for _ in range(_REDRAWS if state is not None else 0):
-                    if day >= 0:
-                        break
-                    day = _draw_day(spec, rng, scenario)
-                days[path] = day if state is None else max(day, 0)
+                days[path] = _draw_day(spec, streams.get(path, "date"), scenario)
         return days[path]
 
     def open_gate(name: str) -> int | None:
         if name in gate_days:
             return gate_days[name]
-        if state is None:
-            return compose_gate(name)
-        for _ in range(_REDRAWS):  # not open before day 0: redraw what is unknown
-            day = compose_gate(name)
-            if day is None or day >= 0:
-                return day
-            for path in _gate_paths(gates[name]):
-                if path not in known_paths:
-                    days.pop(path, None)
-            gate_days.pop(name, None)
-        gate_days[name] = 0 if day is not None else None
-        return gate_days[name]
-
-    def compose_gate(name: str) -> int | None:
         gate = gates[name]
         if gate.opens_on is not None:
             day = resolve(f"gates.{name}.opens_on")
@@ -289,10 +248,62 @@ def resolve_dates(scenario: Scenario, streams) -> ResolvedDates:
         gate_days[name] = day
         return day
 
-    for path in fields:
-        resolve(path)
-    for name in gates:
-        open_gate(name)
+    state = scenario.operations_state
+    passed = (
+        {}
+        if state is None
+        else {p: scenario.day_of(d) for p, d in state.dates_passed.items()}
+    )
+    opened = (
+        {}
+        if state is None
+        else {g: scenario.day_of(d) for g, d in state.gates_open.items()}
+    )
+    if state is None or not (
+        state.condition_dates or state.dates_pending or state.gates_closed
+    ):
+        days.update(passed)
+        gate_days.update(opened)
+        for path in fields:
+            resolve(path)
+        for name in gates:
+            open_gate(name)
+        return ResolvedDates(days, gate_days)
+    # A mid-programme start: what passed is known; what had not happened by day 0
+    # (everything else with condition_dates, or the listed dates and gates) is
+    # drawn conditioned on that, jointly: all unknown dates are redrawn (their
+    # streams going on) until every such date and gate falls on or after day 0.
+    uncertain = [
+        p
+        for p, spec in fields.items()
+        if p not in passed
+        and not isinstance(spec, date)
+        and gate_reference(spec) is None
+    ]
+    watched_paths = uncertain if state.condition_dates else list(state.dates_pending)
+    watched_gates = (
+        [g for g in gates if g not in opened]
+        if state.condition_dates
+        else list(state.gates_closed)
+    )
+    for _ in range(_REDRAWS):
+        days.clear()
+        gate_days.clear()
+        days.update(passed)
+        gate_days.update(opened)
+        for path in fields:
+            resolve(path)
+        for name in gates:
+            open_gate(name)
+        if all(days[p] is None or days[p] >= 0 for p in watched_paths) and all(
+            gate_days[g] is None or gate_days[g] >= 0 for g in watched_gates
+        ):
+            break
+    for path in watched_paths:  # no draw satisfied it: not before day 0 at least
+        days[path] = max(days[path], 0)
+    for name in watched_gates:
+        if gate_days[name] is not None:
+            gate_days[name] = max(gate_days[name], 0)
     return ResolvedDates(days, gate_days)
 
 
@@ -509,9 +520,10 @@ class Policy:
         after = day + 1
         if self.rules:
             level, label, ceiling = self.level, self.level_label, self.ceiling
-            at_cap = int(
-                self.working_before[after] - self.working_before[self.level_since]
-            ) + self._at_cap_before
+            at_cap = (
+                int(self.working_before[after] - self.working_before[self.level_since])
+                + self._at_cap_before
+            )
         else:  # the plan decides: replay the steps up to ``day``
             level, label, ceiling = self.level, self.level_label, self.ceiling
             at_cap = 0
@@ -525,7 +537,8 @@ class Policy:
         passed = {  # uncertain dates drawn and passed (plain dates and gates aside)
             path: self.scenario.date_of(d)
             for path, d in self.dates.days.items()
-            if d is not None and d <= day
+            if d is not None
+            and d <= day
             and not isinstance(fields[path], date)
             and gate_reference(fields[path]) is None
         }
@@ -587,10 +600,12 @@ class Policy:
         active = list(self._active_cum[0])
         for past in range(-self._h, first):
             row = self._day_row(past)
-            totals = [t + row["flows"].get(n, 0) for t, n in zip(totals, names,
-                                                                 strict=True)]
-            active = [t + row["active"].get(n, 0) for t, n in zip(active, names,
-                                                                  strict=True)]
+            totals = [
+                t + row["flows"].get(n, 0) for t, n in zip(totals, names, strict=True)
+            ]
+            active = [
+                t + row["active"].get(n, 0) for t, n in zip(active, names, strict=True)
+            ]
         before = {
             "flows": {n: v for n, v in zip(names, totals, strict=True) if v},
             "active": {n: v for n, v in zip(names, active, strict=True) if v},

@@ -993,8 +993,11 @@ class OperationsState(_Model):
     gates_open: dict[str, date] = Field(default_factory=dict)  # opened on
     dates_passed: dict[str, date] = Field(default_factory=dict)  # drawn, passed
     # True: gates and uncertain dates not listed above had not passed by the state
-    # (drawn conditioned on that); False: unknown (drawn from their distributions)
+    # (drawn conditioned on that); False: unknown (drawn from their distributions),
+    # except those listed as not passed yet:
     condition_dates: bool = True
+    gates_closed: list[str] = Field(default_factory=list)
+    dates_pending: list[str] = Field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- scenario
@@ -1041,11 +1044,17 @@ class Scenario(_Model):
             raise ValueError(
                 f"operations_state.gates_open: unknown gate {', '.join(unknown)}"
             )
-        fields = self.date_fields()
-        unknown = sorted(set(state.dates_passed) - set(fields))
+        unknown = sorted(set(state.gates_closed) - gates)
         if unknown:
             raise ValueError(
-                f"operations_state.dates_passed: no date field {', '.join(unknown)}"
+                f"operations_state.gates_closed: unknown gate {', '.join(unknown)}"
+            )
+        fields = self.date_fields()
+        named = set(state.dates_passed) | set(state.dates_pending)
+        unknown = sorted(named - set(fields))
+        if unknown:
+            raise ValueError(
+                f"operations_state: no date field {', '.join(unknown)}"
             )
         late = [k for k, v in {**state.gates_open, **state.dates_passed}.items()
                 if v >= self.start_date]

@@ -277,4 +277,11 @@ def test_the_policy_state_is_read_from_a_runs_daily(tmp_path):
                 k,
             )
             assert read["condition_dates"] is False
+            # the eligibility gates, read from the pending counts
+            for gate in ("entry", "late"):
+                opened = exact["gates_open"].get(gate)
+                if opened is None:
+                    assert gate in read["gates_closed"], (replication, k, gate)
+                else:
+                    assert read["gates_open"][gate] == opened, (replication, k, gate)
     assert any("daily_cap, cap_rule and rule_fired" in note for note in notes)
