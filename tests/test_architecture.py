@@ -23,8 +23,12 @@ FLOW = [
     "plots",
     "results",
     "runner",
-    "calibrate",
-    "backtest",
+    "forecast",  # intervals and P(clear by date) from a finished run
+    "precision",  # batches of replications until the forecast is precise enough
+    "compare",  # common-random-number comparisons of scenarios
+    "rundir",  # a finished run read back from its directory
+    "calibrate",  # rates learned from actuals, posterior predictive check
+    "backtest",  # forecasts as of a date from actuals, and their scores
     "report",
     "cli",
 ]
