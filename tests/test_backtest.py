@@ -212,6 +212,12 @@ def test_cli_forecast_writes_the_usual_outputs_and_what_was_learned(
     assert summary["forecast"]["as_of"] == "2024-01-08"
     assert summary["forecast"]["n_attempts_learned_from"] > 0
     assert summary["start_date"] == "2024-01-09"
+    # the report takes the forecast directory and says what was learned
+    from migsim.report import render_report
+    from migsim.rundir import load_run
+
+    html = render_report([load_run(out)], charts=False)
+    assert "Forecast from actuals" in html and "Learned from" in html
     # scenario.yaml reproduces the forecast run
     rerun = migsim.run(
         migsim.load_scenario(out / "scenario.yaml"), replications=10, seed=4
