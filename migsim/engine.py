@@ -33,7 +33,9 @@ import simpy
 from migsim.policy import Policy, ResolvedDates, resolve_dates, working_days
 from migsim.scenario import (
     OUTCOMES,
+    BetaProbability,
     Cohort,
+    DirichletOutcomes,
     InitialState,
     Scenario,
     draw_probability,
@@ -209,7 +211,10 @@ class _CohortState:
         self.size = cohort.max_attempts + 1
         # known rates are used as they are; uncertain (Dirichlet) ones are drawn
         # once per replication from the cohort's own parameter stream
-        self.rates = cohort.outcomes.as_array(streams.get(cohort.name, "parameters"))
+        uncertain = isinstance(cohort.outcomes, DirichletOutcomes)
+        self.rates = cohort.outcomes.as_array(
+            streams.get(cohort.name, "parameters") if uncertain else None
+        )
         # {day > 0: installations becoming eligible that day} (ramp policy: gates,
         # deferred shares); the rest are eligible from the start
         self.eligibility = {d: n for d, n in dates.eligibility(cohort).items() if d > 0}
@@ -226,13 +231,15 @@ class _CohortState:
             cohort.fix_forward.restored_after_days.pmf() if cohort.fix_forward else None
         )
         self.release_day = dates.stall_release_day(cohort)
-        self.then_success = (
-            draw_probability(
-                cohort.stall.then_success, streams.get(cohort.name, "stall_parameters")
+        self.then_success = 1.0
+        if cohort.stall is not None:
+            then = cohort.stall.then_success
+            rng = (
+                streams.get(cohort.name, "stall_parameters")
+                if isinstance(then, BetaProbability)
+                else None
             )
-            if cohort.stall
-            else 1.0
-        )
+            self.then_success = draw_probability(then, rng)
         total = cohort.installations
         self.need = _needed(total, scenario.clearance_share)
         self.pending = sum(self.eligibility.values())
