@@ -45,7 +45,7 @@ __all__ = [
 OUTCOME_COLUMNS = ("successes", "stalls", "rollbacks", "fix_forwards", "dumbs")
 COARSE_COLUMN = "cumulative_migrated"
 #: The ramp policy's day columns of `.daily` (the same on every cohort's row).
-POLICY_COLUMNS = ("daily_cap", "cap_rule", "no_go", "rule_fired")
+POLICY_COLUMNS = ("daily_cap", "cap_rule", "no_go", "rule_fired", "els_backlog")
 _COUNT_COLUMNS = (*FLOWS, *STATES, COARSE_COLUMN)
 _PARQUET = {".parquet", ".pq"}
 Unit = Literal["installations", "meters"]
@@ -75,8 +75,8 @@ class Actuals:
         What reading chose, in words (e.g. which replication of a run's daily).
     policy_columns
         The ramp policy's day columns present (`POLICY_COLUMNS`: ``daily_cap``,
-        ``cap_rule``, ``no_go``, ``rule_fired``, as a run's ``.daily`` has them):
-        a forecast reads the policy's state from them.
+        ``cap_rule``, ``no_go``, ``rule_fired``, ``els_backlog``, as a run's
+        ``.daily`` has them): a forecast reads the policy's state from them.
     """
 
     path: str
@@ -305,8 +305,9 @@ def read_actuals(
     elif unit != "installations":
         raise ActualsError(f"{shown}: unknown unit {unit!r} (installations or meters)")
     policy = tuple(c for c in POLICY_COLUMNS if c in raw.columns and not coarse)
-    if "daily_cap" in policy:
-        columns["daily_cap"] = _counts(raw["daily_cap"], rows, shown, "daily_cap")
+    for column in ("daily_cap", "els_backlog"):
+        if column in policy:
+            columns[column] = _counts(raw[column], rows, shown, column)
     for column in ("cap_rule", "rule_fired"):
         if column in policy:
             text = raw[column].astype(object).where(raw[column].notna(), "")

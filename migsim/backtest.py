@@ -378,11 +378,17 @@ def _actuals_history(scenario, actuals: Actuals, as_of: date, rules) -> tuple:
     def counts(row) -> dict[str, int]:
         return {n: int(round(float(v))) for n, v in row.items() if v}
 
+    els = (
+        frame.groupby("date")["els_backlog"].first()
+        if "els_backlog" in actuals.policy_columns
+        else pd.Series(dtype=float)
+    ).reindex(dates, fill_value=0)
     history = [
         {
             "flows": counts(total.iloc[i]),
             "active": counts(active.iloc[i]),
             "stalled": int(round(float(stalled.iloc[i]))),
+            "els_backlog": int(round(float(els.iloc[i]))),
         }
         for i in range(first, len(dates))
     ]

@@ -392,6 +392,10 @@ class Policy:
         rule metrics: day d's row is complete once day d has ended.
     flow_names, state_names
         The names along their last axis (``attempts`` must come first).
+    els_backlog
+        The ELS/MCC case backlog at the end of each day (``(days,)``, filled by
+        the engine's operations as days end; read for the ``els_backlog``
+        metric), or ``None`` without an ``els`` section.
     """
 
     def __init__(
@@ -403,10 +407,12 @@ class Policy:
         states: np.ndarray,
         flow_names: tuple[str, ...],
         state_names: tuple[str, ...],
+        els_backlog: np.ndarray | None = None,
     ):
         assert flow_names[0] == "attempts"
         self.scenario, self.dates = scenario, dates
         self.flows, self.states = flows, states
+        self.els_backlog = els_backlog
         n = scenario.horizon_days
         capacity = scenario.capacity
         self.last_day = -1
@@ -461,6 +467,7 @@ class Policy:
         self.active = np.array([c.mode == "active" for c in scenario.cohorts])
         self._h = 0  # days of history before day 0 (a mid-programme start)
         self._history_stalled: list[int] = []
+        self._history_els: list[int] = []
         if start is not None:
             self._take_up(start)
         if self.rules:
@@ -509,6 +516,7 @@ class Policy:
             if past.flows.get("attempts", 0):
                 self.attempt_days.append(offset - self._h)
         self._history_stalled = [past.stalled for past in start.history]
+        self._history_els = [past.els_backlog for past in start.history]
 
     def export_state(self, day: int) -> dict:
         """The policy's state at the end of ``day``, as an ``operations_state``.
@@ -577,14 +585,17 @@ class Policy:
             pairs = zip(self._active_cum[i], self._active_cum[i + 1], strict=True)
             active = [b - a for a, b in pairs]
             stalled = self._history_stalled[i]
+            els = self._history_els[i]
         else:
             flows = self.flows[day].sum(axis=0).tolist()
             active = self.flows[day, self.active].sum(axis=0).tolist()
             stalled = int(self.states[day, :, self._stalled].sum())
+            els = int(self.els_backlog[day]) if self.els_backlog is not None else 0
         return {
             "flows": {n: int(v) for n, v in zip(names, flows, strict=True) if v},
             "active": {n: int(v) for n, v in zip(names, active, strict=True) if v},
             "stalled": stalled,
+            "els_backlog": els,
         }
 
     def _export_history(self, day: int) -> tuple[list[dict], dict]:
@@ -793,6 +804,11 @@ class Policy:
             past = self._history_stalled[start + self._h :] if start < 0 else []
             recent = self.states[max(0, start) : day, :, self._stalled].sum(axis=1)
             return float(max([*past, *recent.tolist()]))
+        if name == "els_backlog":
+            assert self.els_backlog is not None  # the schema requires an els section
+            past = self._history_els[start + self._h :] if start < 0 else []
+            recent = self.els_backlog[max(0, start) : day].tolist()
+            return float(max([*past, *recent]))
         if name == "active_failure_rate_upper":  # since the programme's start
             first = -self._h
             failures = self._window_sum(
@@ -833,4 +849,5 @@ assert set(_RATE_METRICS) | {
     "stalled_backlog",
     "active_failure_rate_upper",
     "attempt_count",
+    "els_backlog",
 } == set(METRICS)
