@@ -436,3 +436,70 @@ def test_operations_state_round_trips_and_names_are_checked():
     bad["operations_state"]["gates_open"]["entry"] = continued.start_date.isoformat()
     with pytest.raises(migsim.ScenarioError, match="on or after start_date"):
         load(bad)
+
+
+# =========================================================================== segments
+def _segmented():
+    """A cohort split between two suppliers, with hard cases and exclusions."""
+    data = scenario(
+        cohort(
+            "a",
+            2000,
+            rates=outcomes(success=0.85, stall=0.1, rollback=0.05),
+            max_attempts=3,
+            stall={"resolves_after_days": uniform(1, 4), "then_success": 0.6},
+            rollback={"retry_after_days": uniform(1, 3)},
+        ),
+        cap=150,
+        horizon_days=60,
+    )
+    data["suppliers"] = [{"name": "s1"}, {"name": "s2"}]
+    data["cohorts"][0]["suppliers"] = {"s1": 0.6, "s2": 0.4}
+    data["cohorts"][0]["hard"] = {
+        "share": 0.1,
+        "outcomes": outcomes(success=0.5, stall=0.2, rollback=0.3),
+    }
+    data["cohorts"][0]["excluded"] = {"share": 0.02, "when": "attempted"}
+    return data
+
+
+def test_uncertain_rates_are_one_draw_for_all_of_a_cohorts_segments():
+    import simpy
+
+    from migsim.engine import Streams, _Model
+
+    data = _segmented()
+    data["cohorts"][0]["outcomes"] = {
+        "dist": "dirichlet",
+        "alpha": {"success": 8, "stall": 1, "rollback": 1, "fix_forward": 0, "dumb": 0},
+    }
+    data["cohorts"][0]["hard"]["outcomes"] = {
+        "dist": "dirichlet",
+        "alpha": {"success": 5, "stall": 2, "rollback": 3, "fix_forward": 0, "dumb": 0},
+    }
+    model = _Model(simpy.Environment(), load(data), Streams(3, 0))
+    segments = model.cohorts
+    assert len(segments) == 2
+    normal = [s.rates[0] for s in segments]
+    hard = [s.rates[1] for s in segments]
+    assert np.array_equal(normal[0], normal[1]) and np.array_equal(hard[0], hard[1])
+    assert not np.allclose(normal[0], [0.8, 0.1, 0.1, 0, 0])  # drawn, not the mean
+    other = _Model(simpy.Environment(), load(data), Streams(3, 1))
+    assert not np.array_equal(other.cohorts[0].rates[0], normal[0])
+
+
+def test_a_segmented_cohort_continues_from_its_state():
+    """Suppliers, hard cases and exclusions: the state is shared between the parts
+    in proportion (an approximation); the continuation conserves installations and
+    clears in the same weeks as the original."""
+    sc = load(_segmented())
+    results = migsim.run(sc, replications=30, seed=2)
+    k = 10
+    continued = _continued_clearance(results, sc, k)
+    original = results.clearance_days()
+    assert np.isfinite(continued).all()
+    assert abs(np.median(continued) - np.median(original)) <= 3
+    state = results.state_on(day(k), 0)
+    log = run_replication(sc.starting_from(state), seed=5, replication=0)
+    states = sum(log.cohort_columns[name] for name in STATES)
+    assert (states == 2000).all()
