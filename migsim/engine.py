@@ -380,6 +380,8 @@ class _CohortState:
                 for d, n in zip(days, counts, strict=True) if n
             ]
         for group in _groups(groups, attempts_made=1, days_until_due=1):
+            if group.held:
+                continue  # its ELS case comes back through the desk's queue
             due = group.days_until_due - 1
             if not_before is not None:
                 due = max(due, not_before)
@@ -417,15 +419,28 @@ class _CohortState:
             ]
 
         later = self.restore_due[day + 1 :]
+        held_stalls = np.zeros(size, dtype=np.int64)
+        held_impaired = 0
+        for _raised, kind, _n, state, held in getattr(self.els, "queue", ()):
+            if state is self and held is not None:
+                if kind == "stall":
+                    np.add.at(held_stalls, np.arange(self.width) % size, held)
+                else:
+                    held_impaired += int(held.sum())
         return {
             "pending": self.pending,
             "queued": [g for g in queued if g["count"]],
-            "stalled": waiting(self.stall_due),
+            "stalled": waiting(self.stall_due) + [
+                {"count": int(n), "attempts_made": made, "days_until_due": 1,
+                 "held": True}
+                for made, n in enumerate(held_stalls.tolist()) if n
+            ],
             "rolled_back": waiting(self.retry_due),
             "impaired": [
                 {"count": int(later[r]), "days_until_due": int(r + 1)}
                 for r in np.flatnonzero(later)
-            ],
+            ] + ([{"count": held_impaired, "days_until_due": 1, "held": True}]
+                 if held_impaired else []),
             "migrated": self.migrated,
             "dumb": self.dumb,
             "abandoned": self.abandoned,
@@ -731,6 +746,7 @@ class _Group:
     count: int
     attempts_made: int
     days_until_due: int
+    held: bool = False  # held by an ELS desk (see `ElsCase`): not in a ledger
 
 
 def _groups(value, **defaults: int) -> list[_Group]:
@@ -743,7 +759,8 @@ def _groups(value, **defaults: int) -> list[_Group]:
             lambda k, d=None, g=group: getattr(g, k, d))
         out.append(_Group(int(get("count")),
                           int(get("attempts_made", defaults["attempts_made"])),
-                          int(get("days_until_due", defaults["days_until_due"]))))
+                          int(get("days_until_due", defaults["days_until_due"])),
+                          bool(get("held", False))))
     return out
 
 
@@ -777,11 +794,15 @@ def _split_state(state: InitialState, sizes: list[int]) -> list[dict]:
         for part in parts:
             part[name] = []
         for group in _groups(value, attempts_made=0, days_until_due=0):
-            for part, n in zip(parts, largest_remainder(group.count, sizes),
-                               strict=True):
+            shares = (  # held cases come back to the cohort's first part
+                [group.count] + [0] * (len(sizes) - 1)
+                if group.held else largest_remainder(group.count, sizes)
+            )
+            for part, n in zip(parts, shares, strict=True):
                 if n:
                     part[name].append({"count": n, "attempts_made": group.attempts_made,
-                                       "days_until_due": group.days_until_due})
+                                       "days_until_due": group.days_until_due,
+                                       "held": group.held})
     for part, size in zip(parts, sizes, strict=True):
         gap = size - sum(_count(part[name]) for name in _PARTITION)
         queued = part["queued"]
@@ -900,6 +921,9 @@ class _Model:
             )
             for j, s in enumerate(self.ops.segments)
         ]
+        start = scenario.operations_state
+        if start is not None and start.els_queue:
+            self._reopen_cases(start.els_queue)
         self.need = _needed(scenario.installations, scenario.clearance_share)
         self.cohort_need = [
             _needed(c.installations, scenario.clearance_share) for c in scenario.cohorts
@@ -957,6 +981,43 @@ class _Model:
             self.states[day:] = self.states[day - 1]
             self.ops.fill_from(day, self.cohorts)
 
+    def _reopen_cases(self, cases) -> None:
+        """Put a mid-programme start's open ELS cases back on the desk, in order.
+
+        Each goes to its cohort's first segment; held installations are placed in
+        that segment's class-0 columns by attempts made (an approximation for a
+        cohort of several parts).
+        """
+        desk = self.ops.desk
+        first = {}
+        for segment in self.cohorts:
+            first.setdefault(segment.cohort.name, segment)
+        for case in cases:
+            if not hasattr(desk, "queue") or case.cohort not in first:
+                continue
+            state = first[case.cohort]
+            held = None
+            if case.kind in ("stall", "fix_forward"):
+                held = np.zeros(state.width, dtype=np.int64)
+                for made, n in case.attempts.items():
+                    held[min(int(made), state.size - 1)] += n
+            desk.queue.append([case.raised - 1, case.kind, case.count, state, held])
+            desk.open += case.count
+            desk.open_by_cohort[state.index] += case.count
+
+    def _open_cases(self, day: int) -> list[dict]:
+        """The ELS desk's open cases at the end of ``day``, oldest first."""
+        out = []
+        for raised, kind, count, state, held in getattr(self.ops.desk, "queue", ()):
+            attempts: dict[int, int] = {}
+            if held is not None:
+                folded = np.zeros(state.size, dtype=np.int64)
+                np.add.at(folded, np.arange(state.width) % state.size, held)
+                attempts = {m: int(n) for m, n in enumerate(folded.tolist()) if n}
+            out.append({"cohort": state.cohort.name, "kind": kind, "count": int(count),
+                        "raised": raised - day, "attempts": attempts})
+        return out
+
     def export_state(self, day: int) -> dict:
         """Every cohort's state at the end of ``day`` (see `state_after`)."""
         cohorts: dict[str, dict] = {}
@@ -968,7 +1029,10 @@ class _Model:
         return {
             "date": self.scenario.date_of(day),
             "cohorts": cohorts,
-            "operations_state": self.policy.export_state(day),
+            "operations_state": {
+                **self.policy.export_state(day),
+                "els_queue": self._open_cases(day),
+            },
         }
 
     def collect(self, replication: int) -> RunLog:
@@ -1011,13 +1075,14 @@ def _merge_states(a: dict, b: dict) -> dict:
             continue
         merged: dict[tuple, int] = {}
         for group in [*a[name], *b[name]]:
-            key = (group.get("attempts_made"), group["days_until_due"])
+            key = (group.get("attempts_made"), group["days_until_due"],
+                   bool(group.get("held", False)))
             merged[key] = merged.get(key, 0) + group["count"]
         out[name] = [
             {"count": n, **({"attempts_made": m} if m is not None else {}),
-             "days_until_due": d}
-            for (m, d), n in sorted(merged.items(), key=lambda kv: (kv[0][1],
-                                                                   kv[0][0] or 0))
+             "days_until_due": d, **({"held": True} if held else {})}
+            for (m, d, held), n in sorted(
+                merged.items(), key=lambda kv: (kv[0][2], kv[0][1], kv[0][0] or 0))
         ]
     return out
 

@@ -976,6 +976,7 @@ class WaitingGroup(_Model):
     count: NonNegativeInt
     attempts_made: PositiveInt = 1
     days_until_due: PositiveInt
+    held: bool = False  # its ELS case not worked yet: due day drawn when it is
 
 
 class ImpairedGroup(_Model):
@@ -983,6 +984,7 @@ class ImpairedGroup(_Model):
 
     count: NonNegativeInt
     days_until_due: PositiveInt
+    held: bool = False  # its ELS case not worked yet: due day drawn when it is
 
 
 def _count_or_groups(group: type[_Model]) -> Any:
@@ -1307,6 +1309,19 @@ class RuleState(_Model):
     firings: NonNegativeInt = 0
 
 
+class ElsCase(_Model):
+    """A batch of open ELS / MCC cases, not yet worked: raised ``-raised`` days
+    before the state's day (0: on it). Stall and fix-forward cases hold their
+    installations (``attempts``: counts by attempts made; they are the ``held``
+    groups of the cohort's ``initial_state``)."""
+
+    cohort: str
+    kind: Literal["stall", "fix_forward", "rollback", "dumb"]
+    count: PositiveInt
+    raised: NonPositiveInt
+    attempts: dict[int, NonNegativeInt] = Field(default_factory=dict)
+
+
 class OperationsState(_Model):
     """The scenario-wide state at the end of the day before ``start_date``.
 
@@ -1338,6 +1353,7 @@ class OperationsState(_Model):
     condition_dates: bool = True
     gates_closed: list[str] = Field(default_factory=list)
     dates_pending: list[str] = Field(default_factory=list)
+    els_queue: list[ElsCase] = Field(default_factory=list)  # oldest first
 
 
 # --------------------------------------------------------------------------- scenario
@@ -1379,6 +1395,12 @@ class Scenario(_Model):
         if unknown:
             raise ValueError(
                 f"operations_state.rules: unknown rule {', '.join(unknown)}"
+            )
+        cohorts = {c.name for c in self.cohorts}
+        unknown = sorted({case.cohort for case in state.els_queue} - cohorts)
+        if unknown:
+            raise ValueError(
+                f"operations_state.els_queue: unknown cohort {', '.join(unknown)}"
             )
         gates = {g.name for g in self.gates}
         unknown = sorted(set(state.gates_open) - gates)

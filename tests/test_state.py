@@ -503,3 +503,42 @@ def test_a_segmented_cohort_continues_from_its_state():
     log = run_replication(sc.starting_from(state), seed=5, replication=0)
     states = sum(log.cohort_columns[name] for name in STATES)
     assert (states == 2000).all()
+
+
+def test_continuation_carries_the_els_queue():
+    """ELS working 20 cases a day gates stall resolutions and restorations: runs
+    continued from day 8 clear as the originals do, with the desk's open cases
+    and the installations they hold carried; without them, far earlier."""
+    data = scenario(
+        cohort(
+            "a",
+            3000,
+            rates=outcomes(success=0.8, stall=0.1, rollback=0.05, fix_forward=0.05),
+            stall={"resolves_after_days": uniform(1, 4), "then_success": 0.7},
+            rollback={"retry_after_days": uniform(1, 3)},
+            fix_forward={"restored_after_days": uniform(1, 3)},
+        ),
+        cap=300,
+        horizon_days=60,
+    )
+    data["els"] = {
+        "daily_capacity": 20,
+        "cases_from": ["stall", "fix_forward", "rollback"],
+    }
+    sc = load(data)
+    results = migsim.run(sc, replications=40, seed=1)
+    k = 8
+    states = {int(r): results.state_on(day(k), int(r)) for r in results.replication_ids}
+    assert states[0]["operations_state"]["els_queue"]
+    original = results.clearance_days()
+    continued = _continued_clearance(results, sc, k, states=states)
+    assert stats.mannwhitneyu(original, continued).pvalue > 0.01
+
+    def drop_queue(state):
+        state["operations_state"]["els_queue"] = []
+        for name in ("stalled", "impaired"):
+            for group in state["cohorts"]["a"][name]:
+                group["held"] = False
+
+    wrong = _continued_clearance(results, sc, k, drop_queue, states)
+    assert np.median(wrong) < np.median(original) - 5
