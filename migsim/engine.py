@@ -1032,6 +1032,7 @@ class _Model:
             "operations_state": {
                 **self.policy.export_state(day),
                 "els_queue": self._open_cases(day),
+                "defects": self.ops.defect_state(day),
             },
         }
 

@@ -1322,6 +1322,20 @@ class ElsCase(_Model):
     attempts: dict[int, NonNegativeInt] = Field(default_factory=dict)
 
 
+class DefectState(_Model):
+    """A latent defect as a replication left it: whether it exists, the
+    installations it hit so far, the day it was first exposed and found (relative
+    to ``start_date``; ``None``: not yet) and its drawn fix delay in days."""
+
+    cohort: str
+    defect: str
+    exists: bool
+    hits: NonNegativeInt = 0
+    first_exposed: int | None = None
+    found_day: int | None = None
+    fix_days: PositiveInt = 1
+
+
 class OperationsState(_Model):
     """The scenario-wide state at the end of the day before ``start_date``.
 
@@ -1354,6 +1368,7 @@ class OperationsState(_Model):
     gates_closed: list[str] = Field(default_factory=list)
     dates_pending: list[str] = Field(default_factory=list)
     els_queue: list[ElsCase] = Field(default_factory=list)  # oldest first
+    defects: list[DefectState] = Field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- scenario
@@ -1397,6 +1412,13 @@ class Scenario(_Model):
                 f"operations_state.rules: unknown rule {', '.join(unknown)}"
             )
         cohorts = {c.name for c in self.cohorts}
+        defects = {(c.name, d.name) for c in self.cohorts for d in c.latent_defects}
+        unknown = sorted(f"{d.cohort}.{d.defect}" for d in state.defects
+                         if (d.cohort, d.defect) not in defects)
+        if unknown:
+            raise ValueError(
+                f"operations_state.defects: unknown defect {', '.join(unknown)}"
+            )
         unknown = sorted({case.cohort for case in state.els_queue} - cohorts)
         if unknown:
             raise ValueError(

@@ -542,3 +542,45 @@ def test_continuation_carries_the_els_queue():
 
     wrong = _continued_clearance(results, sc, k, drop_queue, states)
     assert np.median(wrong) < np.median(original) - 5
+
+
+def test_continuation_carries_latent_defects():
+    """A defect found before the state's day keeps its halt in the continued run:
+    the cohort is not attempted until its fix, as in the original."""
+    data = scenario(
+        cohort(
+            "a",
+            4000,
+            mode="active",
+            rates=outcomes(success=0.9, rollback=0.1),
+            rollback={"retry_after_days": uniform(1, 3)},
+        ),
+        cap=300,
+        horizon_days=60,
+    )
+    data["cohorts"][0]["latent_defects"] = [
+        {
+            "name": "fw",
+            "exists_probability": 1.0,
+            "hit_share": 0.05,
+            "outcome": "dumb",
+            "detected_after_cases": 40,
+            "halt": "cohort",
+            "fix_after_days": uniform(5, 15),
+        }
+    ]
+    sc = load(data)
+    results = migsim.run(sc, replications=1, seed=1)
+    k = 6
+    state = results.state_on(day(k), 0)
+    (defect,) = state["operations_state"]["defects"]
+    assert (
+        defect["exists"] and defect["found_day"] is not None and defect["found_day"] < 0
+    )
+    log = run_replication(sc.starting_from(state), seed=9, replication=0)
+    attempts = log.cohort_columns["attempts"][:, 0]
+    resume = defect["found_day"] + defect["fix_days"] + 1  # first day attempted again
+    assert resume > 0 and attempts[:resume].sum() == 0
+    assert attempts[resume : resume + 7].sum() > 0  # the halt ends with the fix
+    (record,) = log.defects
+    assert record.installations_hit >= defect["hits"]
