@@ -339,7 +339,15 @@ class _CohortState:
         self.eligibility = _pending_schedule(self.eligibility, self.pending_by_class)
         self.migrated = sum(part["migrated"] for part in parts)
         self.dumb = sum(part["dumb"] for part in parts)
-        self.awaiting_site_visit = self.dumb  # recoveries in flight are not carried
+        for part in parts:
+            for group in _groups(part.get("recovering", []), attempts_made=1,
+                                 days_until_due=1):
+                if self.recover_pmf is None:
+                    break  # no recovery in this scenario: they await a site visit
+                due = min(group.days_until_due - 1, len(self.recover_due) - 1)
+                self.recover_due[due, group.attempts_made] += group.count
+                self.awaiting_recovery += group.count
+        self.awaiting_site_visit = self.dumb - self.awaiting_recovery
         self.abandoned = sum(part["abandoned"] for part in parts)
         if self.excluded_class is not None:
             self.excluded = parts[self.excluded_class]["abandoned"]
@@ -418,6 +426,9 @@ class _CohortState:
                 for r, a in zip(*np.nonzero(folded), strict=True)
             ]
 
+        recovering = (
+            waiting(self.recover_due) if self.recover_pmf is not None else []
+        )
         later = self.restore_due[day + 1 :]
         held_stalls = np.zeros(size, dtype=np.int64)
         held_impaired = 0
@@ -444,6 +455,7 @@ class _CohortState:
             "migrated": self.migrated,
             "dumb": self.dumb,
             "abandoned": self.abandoned,
+            **({"recovering": recovering} if recovering else {}),
         }
 
     # ---------------------------------------------------------------- queries
@@ -784,7 +796,7 @@ def _split_state(state: InitialState, sizes: list[int]) -> list[dict]:
     """
     plain = {name: getattr(state, name) for name in _PARTITION}
     if len(sizes) == 1:
-        return [plain]
+        return [{**plain, "recovering": state.recovering}]
     parts: list[dict] = [{} for _ in sizes]
     for name, value in plain.items():
         if isinstance(value, int):
@@ -803,6 +815,14 @@ def _split_state(state: InitialState, sizes: list[int]) -> list[dict]:
                     part[name].append({"count": n, "attempts_made": group.attempts_made,
                                        "days_until_due": group.days_until_due,
                                        "held": group.held})
+    recovering = _groups(state.recovering, attempts_made=1, days_until_due=1)
+    for group in recovering:
+        for part, n in zip(parts, largest_remainder(group.count, sizes), strict=True):
+            room = part["dumb"] - _count(part.get("recovering", []))
+            if min(n, room) > 0:
+                part.setdefault("recovering", []).append(
+                    {"count": min(n, room), "attempts_made": group.attempts_made,
+                     "days_until_due": group.days_until_due})
     for part, size in zip(parts, sizes, strict=True):
         gap = size - sum(_count(part[name]) for name in _PARTITION)
         queued = part["queued"]
@@ -1070,7 +1090,11 @@ def _part_states(scenario: Scenario, segments) -> list[list[dict] | None]:
 def _merge_states(a: dict, b: dict) -> dict:
     """Two parts' exported states as one: counts added, groups merged."""
     out = {}
-    for name in _PARTITION:
+    for name in (*_PARTITION, "recovering"):
+        if name not in a and name not in b:
+            continue
+        a.setdefault(name, [])
+        b.setdefault(name, [])
         if isinstance(a[name], int):
             out[name] = a[name] + b[name]
             continue

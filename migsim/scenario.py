@@ -1011,6 +1011,17 @@ class InitialState(_Model):
     migrated: NonNegativeInt = 0
     dumb: NonNegativeInt = 0
     abandoned: NonNegativeInt = 0
+    # of the dumb: devices awaiting remote recovery (a cohort's dumb section)
+    recovering: list[WaitingGroup] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _recovering_of_dumb(self) -> InitialState:
+        waiting = sum(g.count for g in self.recovering)
+        if waiting > self.dumb:
+            raise ValueError(
+                f"recovering: {waiting:,} is more than the {self.dumb:,} dumb"
+            )
+        return self
 
     def count(self, state: str) -> int:
         """Installations in one state of the partition."""
@@ -1026,7 +1037,7 @@ class InitialState(_Model):
         """The latest due day among the detailed groups (0 when none)."""
         days = [
             g.days_until_due
-            for state in ("stalled", "rolled_back", "impaired")
+            for state in ("stalled", "rolled_back", "impaired", "recovering")
             if isinstance(getattr(self, state), list)
             for g in getattr(self, state)
         ]

@@ -584,3 +584,32 @@ def test_continuation_carries_latent_defects():
     assert attempts[resume : resume + 7].sum() > 0  # the halt ends with the fix
     (record,) = log.defects
     assert record.installations_hit >= defect["hits"]
+
+
+def test_dumb_devices_awaiting_recovery_are_carried():
+    data = scenario(
+        cohort(
+            "a",
+            3000,
+            rates=outcomes(success=0.8, rollback=0.1, dumb=0.1),
+            max_attempts=4,
+            rollback={"retry_after_days": uniform(1, 3)},
+        ),
+        cap=300,
+        horizon_days=40,
+    )
+    data["cohorts"][0]["dumb"] = {
+        "recovered_share": 0.7,
+        "recovered_after_days": uniform(5, 15),
+    }
+    sc = load(data)
+    results = migsim.run(sc, replications=1, seed=1)
+    state = results.state_on(day(8), 0)
+    recovering = state["cohorts"]["a"]["recovering"]
+    assert 0 < sum(g["count"] for g in recovering) <= state["cohorts"]["a"]["dumb"]
+    log = run_replication(sc.starting_from(state), seed=3, replication=0)
+    assert (sum(log.cohort_columns[n] for n in STATES) == 3000).all()
+    # the devices recovered in the continued run are at least those carried
+    assert log.cohort_columns["dumb_recoveries"].sum() >= sum(
+        g["count"] for g in recovering
+    )
