@@ -228,18 +228,18 @@ def test_cli_forecast_writes_the_usual_outputs_and_what_was_learned(
 
 
 def test_forecasts_from_each_path_continue_the_programme(tmp_path):
-    """Forecast each of 50 paths from its actuals of day 12, one replication each:
+    """Forecast each of 40 paths from its actuals of day 12, one replication each:
     the forecast clearance dates have the distribution of the paths' own."""
     from scipy import stats
     from test_state import _stochastic
 
     sc = load(_stochastic())
-    results = migsim.run(sc, replications=50, seed=1)
+    results = migsim.run(sc, replications=40, seed=1)
     path = tmp_path / "daily.parquet"
     results.daily.to_parquet(path, index=False)
     k = 12
     forecast = []
-    for replication in range(50):
+    for replication in range(40):
         actuals = read_actuals(path, sc, replication=replication)
         one = forecast_as_of(sc, actuals, day(k), replications=1, seed=50 + replication)
         forecast.append(one.results.clearance_days()[0] + k + 1)
