@@ -825,6 +825,9 @@ def _split_state(state: InitialState, sizes: list[int]) -> list[dict]:
                      "days_until_due": group.days_until_due})
     for part, size in zip(parts, sizes, strict=True):
         gap = size - sum(_count(part[name]) for name in _PARTITION)
+        if isinstance(part["queued"], int):  # a bare count: first attempts
+            part["queued"] = [{"count": part["queued"], "attempts_made": 0,
+                               "days_until_due": 0}]
         queued = part["queued"]
         fresh = sum(g["count"] for g in queued if not g["attempts_made"])
         queued[:] = [g for g in queued if g["attempts_made"]]

@@ -291,3 +291,24 @@ def test_the_policy_state_is_read_from_a_runs_daily(tmp_path):
                 else:
                     assert read["gates_open"][gate] == opened, (replication, k, gate)
     assert any("daily_cap, cap_rule and rule_fired" in note for note in notes)
+
+
+def test_a_segmented_programme_forecasts_from_its_actuals(tmp_path):
+    """Suppliers, hard cases, exclusions and ELS: bare counts from the actuals are
+    shared between a cohort's parts and the forecast conserves installations."""
+    from test_state import _segmented
+
+    from migsim.engine import STATES
+
+    data = _segmented()
+    data["els"] = {"daily_capacity": 30, "cases_from": ["stall", "rollback"]}
+    sc = load(data)
+    results = migsim.run(sc, replications=1, seed=4)
+    path = tmp_path / "daily.parquet"
+    results.daily.to_parquet(path, index=False)
+    forecast = forecast_as_of(
+        sc, read_actuals(path, sc), day(10), replications=2, seed=1
+    )
+    for log in forecast.results.logs:
+        assert (sum(log.cohort_columns[n] for n in STATES) == 2000).all()
+    assert np.isfinite(forecast.results.clearance_days()).all()
