@@ -39,7 +39,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from migsim import __version__
-from migsim.engine import FLOWS, STATES, RunLog, run_replication
+from migsim.engine import FLOWS, STATES, RunLog, run_replication, state_after
 from migsim.errors import MigsimError
 from migsim.operations import DefectRecord
 from migsim.plots import backlog_fan_chart, plt
@@ -563,6 +563,10 @@ class _NoSource:
     frame = matrix = stacked = _refuse
 
 
+def _count(value: int | list[dict[str, int]]) -> int:
+    return value if isinstance(value, int) else sum(g["count"] for g in value)
+
+
 # --------------------------------------------------------------------------- results
 class Results:
     """The outcome of `migsim.run`: per-replication figures, and daily rows on demand.
@@ -739,6 +743,51 @@ class Results:
     def clearance_days(self, cohort: str | None = None) -> np.ndarray:
         """Clearance day per replication (+inf when not cleared), overall or of a cohort."""
         return self.figure("clearance_day", cohort).copy()
+
+    def state_on(self, when: date | str, replication: int) -> dict[str, Any]:
+        """The state of one replication at the end of a date, to start a run from.
+
+        ``{"date", "cohorts": {name: initial_state}, "operations_state"}``: every
+        state of the partition, with in-flight installations by (attempts made,
+        days until due), and the ramp policy's state. ``scenario.starting_from(
+        state)`` continues the replication from the next day; its clearance dates
+        have the distribution of this run's from then on. The replication is
+        re-simulated to that date from its own streams.
+        """
+        when = date.fromisoformat(when) if isinstance(when, str) else when
+        day = self.scenario.day_of(when)
+        if not 0 <= day < self.scenario.horizon_days:
+            raise ValueError(f"{when} is outside {self.scenario.start_date}.."
+                             f"{self.scenario.end_date}")
+        state = state_after(self.scenario, self.seed, replication, day)
+        recorded = self._recorded_states(replication, day)
+        if recorded is not None:  # the re-simulation must agree with the recorded run
+            for index, name in enumerate(self.cohort_names):
+                exported = [_count(state["cohorts"][name][s]) for s in STATES]
+                assert recorded[index] == exported, (
+                    f"state_on({when}, {replication}) disagrees with the run's log")
+        return state
+
+    def _recorded_states(self, replication: int, day: int) -> list[list[int]] | None:
+        """The states of one replication's cohorts at the end of a day, as run:
+        from the logs, or read from the daily file (one date of one replication);
+        ``None`` when the run kept neither or does not have that replication."""
+        if self._logs is not None:
+            log = next((g for g in self._logs if g.replication == replication), None)
+            if log is None:
+                return None
+            return [[int(log.cohort_columns[s][day, i]) for s in STATES]
+                    for i in range(len(self.cohort_names))]
+        if self.daily_path is None or replication not in self._table.replications:
+            return None
+        rows = pq.read_table(
+            self.daily_path, columns=["cohort", *STATES],
+            filters=[("replication", "==", replication),
+                     ("date", "==", pd.Timestamp(self.scenario.date_of(day)))],
+        ).to_pandas()
+        rows["cohort"] = rows["cohort"].astype(str)
+        rows = rows.set_index("cohort").loc[self.cohort_names]
+        return [[int(v) for v in row] for row in rows[list(STATES)].to_numpy()]
 
     def stacked(self, column: str) -> np.ndarray:
         """A daily column of every replication: array (replications, days, cohorts).

@@ -20,6 +20,7 @@ FLOW = [
     "policy",
     "operations",
     "engine",
+    "actuals",
     "plots",
     "results",
     "runner",
@@ -28,6 +29,8 @@ FLOW = [
     "precision",  # batches of replications until the forecast is precise enough
     "compare",  # common-random-number comparisons of scenarios
     "rundir",  # a finished run read back from its directory
+    "calibrate",  # rates learned from actuals, posterior predictive check
+    "backtest",  # forecasts as of a date from actuals, and their scores
     "report",
     "cli",
 ]
