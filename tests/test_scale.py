@@ -55,7 +55,8 @@ def tiny():
 
 def test_streamed_daily_equals_in_memory_daily(tiny):
     streamed = migsim.run(tiny, replications=7, seed=5, batch_size=3)
-    in_memory = Results(tiny, 5, run_batch(tiny, 5, list(range(7))))
+    seeded = tiny.with_overrides({"seed": 5})  # a run records the seed it used
+    in_memory = Results(seeded, 5, run_batch(seeded, 5, list(range(7))))
     assert streamed.daily_path is not None and streamed.daily_path.exists()
     pd.testing.assert_frame_equal(streamed.daily, in_memory.daily)
     # read raw, text day columns (cap_rule, ...) are categories in the order
