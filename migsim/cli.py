@@ -15,10 +15,13 @@ from typing import Any
 import click
 
 from migsim import __version__
+from migsim.decide import Candidate, decide as decide_question, load_question
 from migsim.errors import MigsimError
 from migsim.results import Results
 from migsim.runner import run as run_scenario
 from migsim.scenario import Scenario, load_scenario
+from migsim.sensitivity import parse_range
+from migsim.sensitivity import sensitivity as measure_sensitivity
 
 __all__ = ["main"]
 
@@ -156,6 +159,107 @@ def validate(scenario, sets):
     sc = load(scenario, sets)
     click.echo(f"{scenario}: valid: {sc.name}, {len(sc.cohorts)} cohorts, "
                f"{sc.installations:,} installations, {sc.horizon_days} days")
+
+
+def _candidate_line(candidate: Candidate) -> str:
+    levers = ", ".join(f"{k}={v}" for k, v in candidate.levers.items())
+    verdict = "safe" if candidate.safe else "unsafe: " + ", ".join(
+        f"{c.label} {c.status}" for c in candidate.broke)
+    return (f"  candidate {candidate.index}: {levers}: {verdict} "
+            f"({candidate.replications} replications)")
+
+
+@main.command()
+@click.argument("question")
+@click.option("-n", "--replications", type=click.IntRange(min=1), default=200,
+              show_default=True, help="Replications every candidate gets first.")
+@click.option("--seed", type=click.IntRange(min=0), default=None,
+              help="Run seed (default: the scenario's seed).")
+@click.option("-j", "--workers", type=click.IntRange(min=1), default=1,
+              show_default=True, help="Worker processes; results do not depend on it.")
+@click.option("--max-replications", type=click.IntRange(min=1), default=None,
+              help="Double a candidate's replications while its evidence is not "
+                   "decisive, up to this many (default: 4 x N).")
+@click.option("--trials", type=click.IntRange(min=1), default=40, show_default=True,
+              help="Several levers: Optuna trials.")
+@click.option("--sampler", type=click.Choice(["tpe", "nsga2"]), default="tpe",
+              show_default=True, help="Several levers: Optuna's sampler.")
+@click.option("-o", "--outdir", type=click.Path(file_okay=False), default=None,
+              help="Write decision.json, candidates.csv and frontier.png here; "
+                   "finished batches are kept so a killed run resumes.")
+@click.option("--fresh", is_flag=True,
+              help="Discard finished batches of another definition in OUTDIR.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True, help="json: decision.json on stdout, text on stderr.")
+def decide(question, replications, seed, workers, max_replications, trials, sampler,
+           outdir, fresh, fmt):
+    """Find the fastest ramp whose risks stay inside the budget of QUESTION.
+
+    Exits 0 whether or not a safe candidate exists; 2 for a bad question.
+    """
+    try:
+        loaded = load_question(question)
+        result = decide_question(
+            loaded, replications, seed, workers, max_replications=max_replications,
+            trials=trials, sampler=sampler, directory=outdir, fresh=fresh,
+            progress=lambda c: click.echo(_candidate_line(c), err=True),
+        )
+    except MigsimError as exc:
+        raise InputError(str(exc)) from exc
+    text = result.text()
+    if outdir:
+        result.write(outdir)
+        text += f"\n\nWritten to {outdir}/"
+    if fmt == "json":
+        click.echo(text, err=True)
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        click.echo(text)
+
+
+@main.command()
+@click.argument("scenario")
+@click.option("--range", "ranges", multiple=True, metavar="FIELD=LOW:HIGH",
+              help="A field and its low and high values (repeatable).")
+@click.option("--method", type=click.Choice(["oat", "sobol"]), default="oat",
+              show_default=True, help="One at a time (tornado) or Sobol indices.")
+@simulation_options
+@click.option("--samples", type=click.IntRange(min=2), default=64, show_default=True,
+              help="Sobol: base samples N, a power of 2; N x (fields + 2) points.")
+@click.option("--figure", "figures", multiple=True, metavar="NAME_STATISTIC",
+              help="Figures to measure (default: clearance_day_p50 and the P90 of "
+                   "every risk figure).")
+@click.option("-o", "--outdir", type=click.Path(file_okay=False), default=None,
+              help="Write sensitivity.csv, sensitivity.json and the chart here.")
+@click.option("--overwrite", is_flag=True, help="Replace files in an existing OUTDIR.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True, help="json: sensitivity.json on stdout.")
+def sensitivity(scenario, ranges, method, replications, seed, workers, sets, samples,
+                figures, outdir, overwrite, fmt):
+    """Measure how much each --range field moves the clearance day and each risk."""
+    sc = load(scenario, sets)
+    if outdir and Path(outdir).exists() and any(Path(outdir).iterdir()) and not overwrite:
+        raise InputError(f"{outdir}: exists (use --overwrite to replace it)")
+    try:
+        parsed = [parse_range(sc, text) for text in ranges]
+        result = measure_sensitivity(sc, parsed, method, replications, seed, workers,
+                                     samples=samples, figures=figures or None)
+    except MigsimError as exc:
+        raise InputError(str(exc)) from exc
+    columns = ["figure", "field", "value_low", "value_high", "swing"]
+    if method == "sobol":
+        columns += ["s1", "st"]
+    text = (f"{sc.name}: {method}, {result.points} points x {replications} replications "
+            f"(seed {result.seed})\n\n"
+            + result.table[columns].to_string(index=False, float_format="{:,.4g}".format))
+    if outdir:
+        result.write(outdir, overwrite=True)
+        text += f"\n\nWritten to {outdir}/"
+    if fmt == "json":
+        click.echo(text, err=True)
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        click.echo(text)
 
 
 @main.command()

@@ -5,7 +5,7 @@ prints one line and exits 2. Anything else is a bug and keeps its traceback.
 This module imports nothing so every other module can use it.
 """
 
-__all__ = ["MigsimError", "ScenarioError"]
+__all__ = ["MigsimError", "QuestionError", "ScenarioError"]
 
 
 class MigsimError(Exception):
@@ -14,3 +14,7 @@ class MigsimError(Exception):
 
 class ScenarioError(MigsimError, ValueError):
     """A scenario (or an override of one) is invalid; the message names file and field."""
+
+
+class QuestionError(MigsimError, ValueError):
+    """A decision question is invalid; the message names file and key."""
