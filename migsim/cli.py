@@ -15,7 +15,8 @@ from typing import Any
 import click
 
 from migsim import __version__
-from migsim.decide import Candidate, decide as decide_question, load_question
+from migsim.decide import Candidate, load_question
+from migsim.decide import decide as decide_question
 from migsim.errors import MigsimError
 from migsim.results import Results
 from migsim.runner import run as run_scenario
@@ -161,6 +162,12 @@ def validate(scenario, sets):
                f"{sc.installations:,} installations, {sc.horizon_days} days")
 
 
+def _fmt_float(value: float) -> str:
+    if abs(value) >= 100 or float(value).is_integer():
+        return f"{value:,.0f}"
+    return f"{value:.3g}"
+
+
 def _candidate_line(candidate: Candidate) -> str:
     levers = ", ".join(f"{k}={v}" for k, v in candidate.levers.items())
     verdict = "safe" if candidate.safe else "unsafe: " + ", ".join(
@@ -238,7 +245,8 @@ def sensitivity(scenario, ranges, method, replications, seed, workers, sets, sam
                 figures, outdir, overwrite, fmt):
     """Measure how much each --range field moves the clearance day and each risk."""
     sc = load(scenario, sets)
-    if outdir and Path(outdir).exists() and any(Path(outdir).iterdir()) and not overwrite:
+    target = Path(outdir) if outdir else None
+    if target and target.exists() and any(target.iterdir()) and not overwrite:
         raise InputError(f"{outdir}: exists (use --overwrite to replace it)")
     try:
         parsed = [parse_range(sc, text) for text in ranges]
@@ -249,9 +257,9 @@ def sensitivity(scenario, ranges, method, replications, seed, workers, sets, sam
     columns = ["figure", "field", "value_low", "value_high", "swing"]
     if method == "sobol":
         columns += ["s1", "st"]
-    text = (f"{sc.name}: {method}, {result.points} points x {replications} replications "
-            f"(seed {result.seed})\n\n"
-            + result.table[columns].to_string(index=False, float_format="{:,.4g}".format))
+    table = result.table[columns].to_string(index=False, float_format=_fmt_float)
+    text = (f"{sc.name}: {method}, {result.points} points x {replications} "
+            f"replications (seed {result.seed})\n\n{table}")
     if outdir:
         result.write(outdir, overwrite=True)
         text += f"\n\nWritten to {outdir}/"

@@ -1,4 +1,4 @@
-"""Decide: the best lever values whose risks stay inside a budget, with stated confidence.
+"""Decide: the best lever values whose risks stay inside a budget, with confidence.
 
 OPSG asked DCC "on what basis will you increase volumes, and when?". A *question*
 file answers it as data: a scenario, the *levers* a planner may move (any number or
@@ -29,8 +29,8 @@ assumption is then checked on every evaluated candidate and, where it fails,
 every candidate on the grid is evaluated. Several levers: Optuna's TPE sampler
 with constraints (see ``docs/decision-support.md`` for why).
 
-Module flow: after ``runner`` (it simulates through ``runner.run_batch``) and
-before ``sensitivity``, ``report`` and ``cli``.
+Module flow: after ``study`` (which simulates through ``runner``), before
+``sensitivity``, ``report`` and ``cli``.
 """
 
 from __future__ import annotations
@@ -39,12 +39,10 @@ import datetime as dt
 import hashlib
 import json
 import math
-import os
-import tempfile
 import time
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -58,35 +56,39 @@ from scipy import stats
 from migsim import __version__
 from migsim.errors import MigsimError, QuestionError, ScenarioError
 from migsim.plots import frontier_chart, plt
-from migsim.results import FIGURES, STATISTICS, Results, quantile
-from migsim.runner import run_batch
-from migsim.scenario import Scenario, get_field, load_scenario
+from migsim.results import FIGURES, STATISTICS, quantile
+from migsim.scenario import Scenario, load_scenario
+from migsim.study import (
+    MIGRATED_BY,
+    FieldAxis,
+    Simulator,
+    atomic_write,
+    field_axis,
+    fmt_date,
+    statistic_of,
+)
 
 __all__ = [
     "BudgetCheck",
     "Candidate",
     "Decision",
-    "FieldAxis",
     "Question",
     "QuestionSpec",
     "clopper_pearson",
     "decide",
-    "field_axis",
+    "judge",
     "load_question",
     "quantile_bounds",
-    "Simulator",
-    "replication_figures",
 ]
 
 Statistic = Literal["mean", "p5", "p10", "p50", "p80", "p85", "p90", "p95"]
 QuantileStatistic = Literal["p5", "p10", "p50", "p80", "p85", "p90", "p95"]
 assert STATISTICS == ("mean", "p5", "p10", "p50", "p80", "p85", "p90", "p95")
 #: The objective may also be installations migrated (incl. impaired) by a date.
-MIGRATED_BY = "migrated_by"
 #: Planners' words for figures in the answer; others are shown by name.
 PHRASES = {
     "active_hit_by_defects": "active installations hit by a defect before it is found",
-    "dormant_hit_by_defects": "dormant installations hit by a defect before it is found",
+    "dormant_hit_by_defects": "dormant installations hit by a defect before found",
     "active_interrupted_installation_days": "active installation-days interrupted",
     "max_daily_active_interrupted": "active installations interrupted on the worst day",
     "peak_els_backlog": "ELS cases waiting at the peak",
@@ -149,21 +151,13 @@ def quantile_bounds(
     return lower, upper
 
 
-def statistic_of(values: Sequence[float] | np.ndarray, name: str) -> float:
-    """A figure's statistic over replications: mean (+inf if any is) or type-1 quantile."""
-    array = np.asarray(values, dtype=float)
-    if name == "mean":
-        return float(array.mean()) if np.isfinite(array).all() else math.inf
-    return quantile(array, int(name[1:]) / 100)
-
-
 # --------------------------------------------------------------------------- schema
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class LeverSpec(_Model):
-    """A field a planner may move: from ``low`` to ``high`` in ``step`` (days for dates)."""
+    """A field a planner may move: ``low`` to ``high`` in ``step`` (days for dates)."""
 
     low: dt.date | int | float
     high: dt.date | int | float
@@ -217,7 +211,8 @@ class ObjectiveSpec(_Model):
 
 
 class BudgetSpec(_Model):
-    """One risk OPSG accepts: a quantile at most ``max``, or a chance at most ``max_probability``."""
+    """One risk OPSG accepts: a quantile at most ``max``, or a chance at most
+    ``max_probability`` that the figure exceeds ``exceeds``."""
 
     figure: str
     statistic: QuantileStatistic | None = None
@@ -274,75 +269,6 @@ class QuestionSpec(_Model):
 
 def _known_figures() -> str:
     return ", ".join(FIGURES)
-
-
-# --------------------------------------------------------------------------- fields
-@dataclass(frozen=True)
-class FieldAxis:
-    """A scenario field moved along a number line (dates as day ordinals)."""
-
-    path: str
-    kind: Literal["int", "float", "date"]
-    current: Any
-
-    def to_number(self, value: Any) -> float:
-        return float(value.toordinal()) if self.kind == "date" else float(value)
-
-    def from_number(self, number: float) -> Any:
-        if self.kind == "date":
-            return dt.date.fromordinal(int(round(number)))
-        if self.kind == "int":
-            return int(round(number))
-        return float(round(number, 12))
-
-    def format(self, value: Any) -> str:
-        if self.kind == "date":
-            return _fmt_date(value)
-        if self.kind == "int":
-            return f"{int(value):,}"
-        return f"{float(value):g}"
-
-    def to_json(self, value: Any) -> Any:
-        return value.isoformat() if self.kind == "date" else value
-
-
-def field_axis(
-    scenario: Scenario,
-    path: str,
-    sample: Any = None,
-    *,
-    where: str,
-    error: type[MigsimError] = QuestionError,
-) -> FieldAxis:
-    """Check that ``path`` names a number or date field of the scenario; say which.
-
-    ``sample`` (a value the caller will set) decides the kind of a field that is
-    unset (None) in the scenario. Errors name ``where`` (file and key).
-    """
-    try:
-        current = get_field(scenario.to_dict(), path, origin=where)
-    except ScenarioError as exc:
-        message = str(exc).removeprefix(f"{where}: {path}: ")
-        raise error(f"{where}: not a scenario field ({message})") from None
-    if current is None:
-        current = sample
-    if isinstance(current, bool):
-        raise error(f"{where}: a yes/no field cannot be a range")
-    if isinstance(current, int):
-        return FieldAxis(path, "int", current)
-    if isinstance(current, float):
-        return FieldAxis(path, "float", current)
-    if isinstance(current, dt.date):
-        return FieldAxis(path, "date", current)
-    if isinstance(current, str):
-        try:
-            return FieldAxis(path, "date", dt.date.fromisoformat(current))
-        except ValueError:
-            pass
-    shape = {dict: "a section", list: "a list"}.get(
-        type(current), "not a number or date"
-    )
-    raise error(f"{where}: {shape}, not a number or date field")
 
 
 @dataclass(frozen=True)
@@ -489,7 +415,9 @@ def load_question(
     levers = []
     for path, lever_spec in spec.levers.items():
         where = f"{origin}: levers.{path}"
-        axis = field_axis(scenario, path, lever_spec.low, where=where)
+        axis = field_axis(
+            scenario, path, lever_spec.low, where=where, error=QuestionError
+        )
         if (axis.kind == "date") != isinstance(lever_spec.low, dt.date):
             kind = "a date" if axis.kind == "date" else "a number"
             raise QuestionError(
@@ -514,108 +442,6 @@ def load_question(
             f"{scenario.start_date} to {scenario.end_date}"
         )
     return Question(spec, scenario, tuple(levers), origin)
-
-
-# --------------------------------------------------------------------------- figures
-def replication_figures(
-    scenario: Scenario,
-    seed: int,
-    replications: Iterable[int],
-    migrated_by: dt.date | None = None,
-) -> pd.DataFrame:
-    """Simulate replications and keep only their figures: one row per replication.
-
-    Columns: ``replication``, every figure of `results.FIGURES` (overall), and
-    ``migrated_by`` (migrated incl. impaired at the end of that date) when given.
-    """
-    logs = run_batch(scenario, seed, list(replications))
-    results = Results(scenario, seed, logs)
-    frame = pd.DataFrame({"replication": results.replication_ids})
-    for name in FIGURES:
-        frame[name] = results.figure(name)
-    if migrated_by is not None:
-        day = scenario.day_of(migrated_by)
-        done = (
-            results.stacked("migrated")[:, day, :]
-            + results.stacked("impaired")[:, day, :]
-        )
-        frame[MIGRATED_BY] = done.sum(axis=1).astype(float)
-    return frame
-
-
-def _figures_bundle(
-    tasks: list[tuple[Scenario, int, list[int], dt.date | None]],
-) -> list[pd.DataFrame]:
-    return [replication_figures(*task) for task in tasks]
-
-
-class Simulator:
-    """Runs replication ranges of many scenarios, in this process or on a pool.
-
-    Jobs are cut into contiguous replication chunks and packed into bundles of
-    about the same size, so every worker stays busy whether there are a few large
-    jobs (decide) or many small ones (Sobol); chunks are put back in replication
-    order, so results do not depend on the worker count. A context manager.
-    """
-
-    def __init__(self, workers: int = 1, executor: Executor | None = None):
-        self.workers = max(1, workers)
-        self._own = executor is None and self.workers > 1
-        self._executor = ProcessPoolExecutor(self.workers) if self._own else executor
-
-    def __enter__(self) -> Simulator:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._own and self._executor is not None:
-            self._executor.shutdown()
-
-    def run(
-        self,
-        jobs: Sequence[tuple[Scenario, int, int, int]],
-        migrated_by: dt.date | None = None,
-    ) -> list[pd.DataFrame]:
-        """Figures of each ``(scenario, seed, first_replication, replications)`` job."""
-        if not jobs:
-            return []
-        if self._executor is None:
-            return [
-                replication_figures(sc, seed, range(first, first + n), migrated_by)
-                for sc, seed, first, n in jobs
-            ]
-        total = sum(job[3] for job in jobs)
-        size = max(1, math.ceil(total / (self.workers * 3)))
-        chunks = [
-            (
-                index,
-                (
-                    sc,
-                    seed,
-                    list(range(start, min(first + n, start + size))),
-                    migrated_by,
-                ),
-            )
-            for index, (sc, seed, first, n) in enumerate(jobs)
-            for start in range(first, first + n, size)
-        ]
-        bundles: list[list[tuple[int, Any]]] = [[]]
-        for chunk in chunks:
-            if sum(len(task[2]) for _, task in bundles[-1]) + len(chunk[1][2]) > size:
-                bundles.append([])
-            bundles[-1].append(chunk)
-        futures = [
-            (
-                bundle,
-                self._executor.submit(_figures_bundle, [task for _, task in bundle]),
-            )
-            for bundle in bundles
-            if bundle
-        ]
-        parts: list[list[pd.DataFrame]] = [[] for _ in jobs]
-        for bundle, future in futures:
-            for (index, _), frame in zip(bundle, future.result()):
-                parts[index].append(frame)
-        return [pd.concat(frames, ignore_index=True) for frames in parts]
 
 
 # --------------------------------------------------------------------------- judging
@@ -728,7 +554,7 @@ class Candidate:
         return (max(shares), sum(shares))
 
     def unsafe_key(self) -> tuple[int, float, float]:
-        """Lower is less unsafe: budgets broken, then the bounds' shares of the limits."""
+        """Lower is less unsafe: budgets broken, then bounds as shares of limits."""
         shares = [check.usage(check.bound) for check in self.checks]
         return (len(self.broke), max(shares), sum(shares))
 
@@ -777,7 +603,8 @@ class _Store:
                 self.manifest = old
         elif self.directory.exists() and any(self.directory.iterdir()):
             raise MigsimError(
-                f"{self.directory}: exists and is not a decide directory (choose another)"
+                f"{self.directory}: exists and is not a decide directory "
+                "(choose another)"
             )
         (self.directory / "points").mkdir(parents=True, exist_ok=True)
         self._save_manifest()
@@ -820,20 +647,6 @@ class _Store:
             self.directory / "manifest.json",
             lambda tmp: tmp.write_text(text, encoding="utf-8"),
         )
-
-
-def atomic_write(path: Path, write: Callable[[Path], Any]) -> None:
-    """Write via a temporary sibling and rename, so a kill never leaves half a file."""
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        write(tmp)
-        tmp.chmod(0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -889,7 +702,9 @@ class _Evaluator:
                 (self.question.scenario_at(todo[key]), self.seed, *wanted[key])
                 for key in missing
             ]
-            for key, frame in zip(missing, self.simulator.run(jobs, migrated_by)):
+            for key, frame in zip(
+                missing, self.simulator.run(jobs, migrated_by), strict=True
+            ):
                 first, n = wanted[key]
                 self.store.put(key, todo[key], first, n, frame)
                 frames[key] = _concat(frames.get(key), frame)
@@ -946,7 +761,7 @@ def _objective_key(question: Question, candidate: Candidate) -> float:
 
 
 def _search_one(ev: _Evaluator, lever: Lever) -> Search:
-    """Bisection on a monotone lever, checked; every grid value where it does not hold."""
+    """Bisection on a monotone lever, checked; every grid value where it fails."""
     grid = lever.values
     path = lever.path
     last = len(grid) - 1
@@ -972,10 +787,11 @@ def _search_one(ev: _Evaluator, lever: Lever) -> Search:
             else:
                 outside = middle
         region = (0 if safe_low else last, inside)
+        _probe(ev, lever, outside, last if safe_low else 0)
     elif safe_low:
         region = (0, last)
-    elif last >= 2:
-        at(last // 2)  # a check: under monotone risk it is unsafe too
+    else:
+        _probe(ev, lever, 0, last)
     if region is not None and region[0] != region[1]:
         end, edge = region
         if objective(edge) < objective(end):
@@ -1007,6 +823,14 @@ def _search_one(ev: _Evaluator, lever: Lever) -> Search:
     )
 
 
+def _probe(ev: _Evaluator, lever: Lever, first: int, last: int) -> None:
+    """Check a range monotonicity says is unsafe at its thirds (not yet evaluated)."""
+    low, high = sorted((first, last))
+    span = high - low
+    picks = sorted({low + round(span * k / 3) for k in (1, 2)} - {low, high})
+    ev.many([{lever.path: lever.values[i]} for i in picks])
+
+
 def _monotone_problems(ev: _Evaluator, lever: Lever) -> list[str]:
     """What contradicts monotonicity among the evaluated candidates, if anything."""
     ordered = sorted(
@@ -1032,22 +856,12 @@ def _search_many(ev: _Evaluator, trials: int, seed: int, sampler: str) -> Search
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     levers = ev.question.levers
 
-    def constraints(trial: optuna.trial.FrozenTrial) -> Sequence[float]:
-        return trial.user_attrs["constraints"]
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        if sampler == "nsga2":
-            chosen: optuna.samplers.BaseSampler = optuna.samplers.NSGAIISampler(
-                seed=seed, constraints_func=constraints
-            )
-        else:
-            chosen = optuna.samplers.TPESampler(
-                seed=seed,
-                constraints_func=constraints,
-                multivariate=True,
-                n_startup_trials=max(4, min(10, trials // 3)),
-            )
+    if sampler == "nsga2":
+        chosen: optuna.samplers.BaseSampler = optuna.samplers.NSGAIISampler(seed=seed)
+    else:
+        chosen = optuna.samplers.TPESampler(
+            seed=seed, multivariate=True, n_startup_trials=max(4, min(10, trials // 3))
+        )
     study = optuna.create_study(direction="minimize", sampler=chosen)
     study.enqueue_trial({lever.path: 0 for lever in levers})
     study.enqueue_trial({lever.path: len(lever.values) - 1 for lever in levers})
@@ -1060,13 +874,10 @@ def _search_many(ev: _Evaluator, trials: int, seed: int, sampler: str) -> Search
             for lever in levers
         }
         candidate = ev.one(values)
-        trial.set_user_attr(
-            "constraints",
-            [
-                _finite(check.usage(check.bound) - check.usage(check.limit))
-                for check in candidate.checks
-            ],
-        )
+        for check in candidate.checks:  # feasible when <= 0
+            trial.set_constraint(
+                check.label, _finite(check.usage(check.bound) - check.usage(check.limit))
+            )
         return _finite(_objective_key(ev.question, candidate))
 
     with warnings.catch_warnings():
@@ -1133,9 +944,9 @@ class Decision:
         for name in ("p50", "p90"):
             day = candidate.statistic("clearance_day", name)
             when = (
-                f"after {_fmt_date(self.question.scenario.end_date)}"
+                f"after {fmt_date(self.question.scenario.end_date)}"
                 if not math.isfinite(day)
-                else _fmt_date(self.question.scenario.date_of(int(day)))
+                else fmt_date(self.question.scenario.date_of(int(day)))
             )
             parts.append(f"{when} ({name.upper()})")
         return "the backlog clears by " + ", ".join(parts)
@@ -1146,7 +957,7 @@ class Decision:
             return ""
         value = candidate.statistic(objective.figure, objective.statistic)
         what = (
-            f"migrated by {_fmt_date(objective.date)}"
+            f"migrated by {fmt_date(objective.date)}"
             if objective.date
             else PHRASES.get(objective.figure, objective.figure)
         )
@@ -1184,7 +995,8 @@ class Decision:
         q = self.question
         lines = [
             f"{q.name}: {len(self.candidates)} candidates evaluated, {self.spent:,} "
-            f"replications (seed {self.seed}), every budget at {q.confidence:.0%} confidence",
+            f"replications (seed {self.seed}), every budget at "
+            f"{q.confidence:.0%} confidence",
             "",
         ]
         if self.answer is not None:
@@ -1328,7 +1140,7 @@ class Decision:
         return pd.DataFrame(rows)
 
     def frontier(self):
-        """Objective against each risk figure over the candidates (a matplotlib Figure)."""
+        """Objective against each risk figure over the candidates (a Figure)."""
         q = self.question
         budgets = [(b.label, b.limit, _budget_axis_label(b)) for b in q.budgets]
         return frontier_chart(
@@ -1519,10 +1331,6 @@ def _choose(
 
 
 # --------------------------------------------------------------------------- format
-def _fmt_date(when: dt.date) -> str:
-    return f"{when.day} {when:%b %Y}"
-
-
 def _fmt_number(value: float) -> str:
     if not math.isfinite(value):
         return "unbounded" if value > 0 else "-"

@@ -1,4 +1,4 @@
-"""Sensitivity: which scenario fields move the clearance day and the risks, and how much.
+"""Sensitivity: which fields move the clearance day and the risks, and how much.
 
 Two methods, both on figures named as in tables (``clearance_day_p50``,
 ``peak_failure_backlog_p90``), each computed over ``n`` replications with common
@@ -18,7 +18,7 @@ A figure that is +inf in a replication (a backlog not cleared) is +inf in the
 OAT table; Sobol needs finite outputs, so there a clearance day that is not
 within the horizon counts as the horizon's length (said in the JSON).
 
-Module flow: after ``decide`` (it reuses its field checks and its simulator).
+Module flow: after ``study`` (field checks, the simulator) and ``decide``.
 """
 
 from __future__ import annotations
@@ -37,11 +37,11 @@ import pandas as pd
 import yaml
 
 from migsim import __version__
-from migsim.decide import FieldAxis, Simulator, atomic_write, field_axis, statistic_of
 from migsim.errors import MigsimError, ScenarioError
 from migsim.plots import plt, sobol_chart, tornado_chart
 from migsim.results import FIGURES, STATISTICS
 from migsim.scenario import Scenario
+from migsim.study import FieldAxis, Simulator, atomic_write, field_axis, statistic_of
 
 __all__ = ["FieldRange", "Sensitivity", "default_figures", "parse_range", "sensitivity"]
 
@@ -330,7 +330,7 @@ def _oat(scenario, ranges, figures, replications, seed, simulator):
 
 
 def _rank(table: pd.DataFrame, figures: list[str], by: str) -> pd.DataFrame:
-    """Within each figure (in the given order), largest ``by`` first, ties in field order."""
+    """Within each figure (given order), largest ``by`` first, ties in field order."""
     table = table.assign(
         _figure=table["figure"].map({f: i for i, f in enumerate(figures)})
     )
@@ -355,7 +355,10 @@ def _sobol(scenario, ranges, figures, replications, seed, simulator, samples):
     points = sobol_sample.sample(problem, samples, calc_second_order=False, seed=seed)
     jobs = [
         (
-            _set(scenario, {r: r.axis.from_number(x) for r, x in zip(ranges, row)}),
+            _set(
+                scenario,
+                {r: r.axis.from_number(x) for r, x in zip(ranges, row, strict=True)},
+            ),
             seed,
             0,
             replications,
