@@ -930,6 +930,7 @@ class Decision:
                     )
                 except TypeError:
                     word = "Set"
+                word = word if not parts else word.lower()
                 parts.append(f"{word} {name} to {lever.phrase(value)}")
             else:
                 parts.append(
@@ -1014,10 +1015,12 @@ class Decision:
                     f"{self._levers_phrase(self.beyond, False)} breaks it: {broke}."
                 )
             else:
-                lines.append(
-                    "No evaluated candidate with a better objective broke a "
-                    "budget: the answer is at the end of the lever's range."
+                where = (
+                    "the answer is at the end of the lever's range"
+                    if len(q.levers) == 1
+                    else "no candidate evaluated with as good an objective is unsafe"
                 )
+                lines.append(f"Nothing beyond it breaks a budget: {where}.")
         else:
             lines.append(
                 f"No candidate is safe: none of the {len(self.candidates)} "

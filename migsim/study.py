@@ -145,16 +145,16 @@ def replication_figures(
     """
     logs = run_batch(scenario, seed, list(replications))
     results = Results(scenario, seed, logs)
-    frame = pd.DataFrame({"replication": results.replication_ids})
-    for name in FIGURES:
-        frame[name] = results.figure(name)
+    columns: dict[str, np.ndarray] = {"replication": results.replication_ids}
+    columns.update({name: results.figure(name) for name in FIGURES})
     if migrated_by is not None:
         day = scenario.day_of(migrated_by)
         done = (
             results.stacked("migrated")[:, day, :]
             + results.stacked("impaired")[:, day, :]
         )
-        frame[MIGRATED_BY] = done.sum(axis=1).astype(float)
+        columns[MIGRATED_BY] = done.sum(axis=1).astype(float)
+    frame = pd.DataFrame(columns)
     return frame
 
 

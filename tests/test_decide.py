@@ -212,7 +212,7 @@ def test_a_whole_range_inside_the_budget_answers_its_best_end(tmp_path):
     decision = decide(load_question(path), replications=30, seed=0)
     assert decision.answer.levers == {"capacity.daily_cap": 5000}
     assert decision.beyond is None
-    assert "end of the lever's range" in decision.text()
+    assert "the answer is at the end of the lever's range" in decision.text()
 
 
 def test_doubling_continues_the_replication_numbering(tmp_path):
