@@ -1,0 +1,190 @@
+"""Tiny scenario builders shared by the tests.
+
+Scenarios are built as plain dicts (the YAML shape) and validated with
+``migsim.load_scenario(dict)``, so every test also exercises the schema. The
+builders fill only what a test does not care about; a test states what matters.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+
+import migsim
+from migsim.engine import RunLog, run_replication
+from migsim.scenario import OUTCOMES, Scenario
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIOS = ROOT / "scenarios"
+BASELINE = SCENARIOS / "nov2019_epcl.yaml"
+VALIDATION = SCENARIOS / "validation" / "itron_dormant_2019.yaml"
+
+#: A Monday: day 0 of most test scenarios.
+MONDAY = date(2024, 1, 1)
+ALL_DAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+
+
+# --------------------------------------------------------------------------- delays
+def fixed(days: int) -> dict[str, Any]:
+    return {"dist": "fixed", "days": days}
+
+
+def uniform(low: int, high: int) -> dict[str, Any]:
+    return {"dist": "uniform", "low": low, "high": high}
+
+
+def triangular(low: float, mode: float, high: float) -> dict[str, Any]:
+    return {"dist": "triangular", "low": low, "mode": mode, "high": high}
+
+
+def lognormal(median: float, sigma: float) -> dict[str, Any]:
+    return {"dist": "lognormal", "median": median, "sigma": sigma}
+
+
+# --------------------------------------------------------------------------- parts
+def outcomes(**rates: float) -> dict[str, float]:
+    """All five outcome rates; those not given are 0 (default: all success)."""
+    unknown = set(rates) - set(OUTCOMES)
+    assert not unknown, unknown
+    if not rates:
+        rates = {"success": 1.0}
+    return {name: float(rates.get(name, 0.0)) for name in OUTCOMES}
+
+
+def cohort(
+    name: str = "c",
+    installations: int = 1000,
+    *,
+    mode: str = "dormant",
+    rates: dict[str, float] | None = None,
+    max_attempts: int = 5,
+    eligible_from: date | None = None,
+    stall: dict[str, Any] | None = None,
+    rollback: dict[str, Any] | None = None,
+    fix_forward: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One cohort as a dict; ``rates`` from `outcomes` (default all success).
+
+    Sections needed by a non-zero rate get a default (stall: fixed 2 days, then
+    all succeed; rollback: retry after 3 days; fix forward: restored after 2).
+    """
+    rates = rates or outcomes()
+    data: dict[str, Any] = {
+        "name": name,
+        "installations": installations,
+        "mode": mode,
+        "max_attempts": max_attempts,
+        "outcomes": rates,
+    }
+    if eligible_from is not None:
+        data["eligible_from"] = eligible_from.isoformat()
+    if stall is None and rates["stall"] > 0:
+        stall = {"resolves_after_days": fixed(2), "then_success": 1.0}
+    if rollback is None and (
+        rates["rollback"] > 0 or (stall is not None and stall["then_success"] < 1)
+    ):
+        rollback = {"retry_after_days": fixed(3)}
+    if fix_forward is None and rates["fix_forward"] > 0:
+        fix_forward = {"restored_after_days": fixed(2)}
+    for key, section in (
+        ("stall", stall),
+        ("rollback", rollback),
+        ("fix_forward", fix_forward),
+    ):
+        if section is not None:
+            data[key] = section
+    return data
+
+
+def scenario(
+    *cohorts: dict[str, Any],
+    cap: int = 1000,
+    allocation: str = "pro_rata",
+    start_date: date = MONDAY,
+    horizon_days: int = 60,
+    working_days: list[str] | None = None,
+    closures: list[date] = (),
+    clearance_share: float | None = None,
+    seed: int = 0,
+    name: str = "tiny",
+    **extra: Any,
+) -> dict[str, Any]:
+    """A whole scenario dict (default: one all-success cohort of 1,000)."""
+    data: dict[str, Any] = {
+        "name": name,
+        "start_date": start_date.isoformat(),
+        "horizon_days": horizon_days,
+        "seed": seed,
+        "calendar": {
+            "working_days": list(working_days or ALL_DAYS[:5]),
+            "closures": [d.isoformat() for d in closures],
+        },
+        "capacity": {"daily_cap": cap, "allocation": allocation},
+        "cohorts": list(cohorts) or [cohort()],
+    }
+    if clearance_share is not None:
+        data["clearance_share"] = clearance_share
+    data.update(extra)
+    return data
+
+
+def load(data: dict[str, Any]) -> Scenario:
+    return migsim.load_scenario(data)
+
+
+def simulate(data: dict[str, Any] | Scenario, seed: int = 0, replication: int = 0) -> RunLog:
+    """One replication straight from the engine."""
+    sc = data if isinstance(data, Scenario) else load(data)
+    return run_replication(sc, seed, replication)
+
+
+def column(log: RunLog, name: str, index: int = 0) -> np.ndarray:
+    """One cohort's daily series from a run log."""
+    return log.cohort_columns[name][:, index]
+
+
+def day(offset: int, start: date = MONDAY) -> date:
+    return start + timedelta(days=offset)
+
+
+def write_yaml(path: Path, data: Any) -> Path:
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+# --------------------------------------------------------------------------- fixtures
+@pytest.fixture
+def rich_scenario() -> dict[str, Any]:
+    """Two small cohorts using every section: closures, eligibility, release_on."""
+    return scenario(
+        cohort(
+            "active_a",
+            400,
+            mode="active",
+            rates=outcomes(success=0.8, stall=0.1, rollback=0.05, fix_forward=0.03,
+                           dumb=0.02),
+            max_attempts=3,
+            stall={"resolves_after_days": uniform(1, 4), "then_success": 0.7,
+                   "release_on": day(9).isoformat()},
+            rollback={"retry_after_days": triangular(1, 2, 5)},
+            fix_forward={"restored_after_days": lognormal(2, 0.5)},
+        ),
+        cohort(
+            "dormant_b",
+            300,
+            rates=outcomes(success=0.85, stall=0.1, rollback=0.05),
+            eligible_from=day(3),
+            stall={"resolves_after_days": fixed(2), "then_success": 0.5},
+            rollback={"retry_after_days": uniform(2, 4)},
+        ),
+        cap=90,
+        horizon_days=40,
+        closures=[day(2), day(15)],
+        name="rich",
+        sources={"capacity.daily_cap": "assumption: small enough to bind"},
+    )
