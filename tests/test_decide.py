@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 from click.testing import CliRunner
+from conftest import ALL_DAYS, cohort, fixed, outcomes, scenario, write_yaml
 from scipy import stats
 
 from migsim.cli import main
@@ -36,28 +36,12 @@ from migsim.decide import (
 from migsim.errors import QuestionError
 from migsim.study import FieldAxis, replication_figures
 
-ALL_DAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
-
-
 def all_stall_scenario(installations: int = 20000, days: int = 5) -> dict[str, Any]:
-    return {
-        "name": "all_stall",
-        "start_date": "2024-01-01",
-        "horizon_days": 60,
-        "calendar": {"working_days": ALL_DAYS},
-        "capacity": {"daily_cap": 1000},
-        "cohorts": [
-            {
-                "name": "c",
-                "installations": installations,
-                "mode": "active",
-                "outcomes": {"success": 0.0, "stall": 1.0, "rollback": 0.0,
-                             "fix_forward": 0.0, "dumb": 0.0},
-                "stall": {"resolves_after_days": {"dist": "fixed", "days": days},
-                          "then_success": 1.0},
-            }
-        ],
-    }
+    return scenario(
+        cohort("c", installations, mode="active", rates=outcomes(stall=1.0),
+               stall={"resolves_after_days": fixed(days), "then_success": 1.0}),
+        working_days=ALL_DAYS, name="all_stall",
+    )
 
 
 def question_dict(**changes: Any) -> dict[str, Any]:
@@ -74,13 +58,10 @@ def question_dict(**changes: Any) -> dict[str, Any]:
     return data
 
 
-def write_question(folder: Path, scenario: dict[str, Any] | None = None,
+def write_question(folder: Path, data: dict[str, Any] | None = None,
                    **changes: Any) -> Path:
-    (folder / "scenario.yaml").write_text(
-        yaml.safe_dump(scenario or all_stall_scenario(), sort_keys=False))
-    path = folder / "question.yaml"
-    path.write_text(yaml.safe_dump(question_dict(**changes), sort_keys=False))
-    return path
+    write_yaml(folder / "scenario.yaml", data or all_stall_scenario())
+    return write_yaml(folder / "question.yaml", question_dict(**changes))
 
 
 # --------------------------------------------------------------------------- bounds
@@ -218,15 +199,9 @@ def test_a_whole_range_inside_the_budget_answers_its_best_end(tmp_path):
 def test_doubling_continues_the_replication_numbering(tmp_path):
     # 10 installations, dumb rate r: P(any dumb) = 1 - (1 - r)^10, budget 0.3,
     # so r <= 0.035; candidates near it need more replications to be judged
-    scenario = {
-        "name": "dumb_risk", "start_date": "2024-01-01", "horizon_days": 5,
-        "capacity": {"daily_cap": 10},
-        "cohorts": [{"name": "c", "installations": 10, "mode": "active",
-                     "outcomes": {"success": 1.0, "stall": 0.0, "rollback": 0.0,
-                                  "fix_forward": 0.0, "dumb": 0.0}}],
-    }
+    tiny = scenario(cohort("c", 10, mode="active"), cap=10, horizon_days=5)
     path = write_question(
-        tmp_path, scenario,
+        tmp_path, tiny,
         levers={"cohorts.c.outcomes.dumb": {"low": 0.0, "high": 0.2, "step": 0.01}},
         objective={"maximise": "dumb", "statistic": "mean"},
         risk_budget=[{"figure": "dumb", "exceeds": 0, "max_probability": 0.3}])

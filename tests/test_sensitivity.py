@@ -9,43 +9,31 @@ fails) cannot move anything.
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
-import yaml
 from click.testing import CliRunner
+from conftest import ALL_DAYS, cohort, scenario, write_yaml
 
 from migsim.cli import main
 from migsim.errors import MigsimError
 from migsim.scenario import load_scenario
 from migsim.sensitivity import parse_range, sensitivity
 
-ALL_DAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 NO_EFFECT_CLOSURE = "calendar.closures.0=2024-06-01:2024-07-01"  # after the horizon
 
 
-def all_success(**changes: Any) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "name": "all_success",
-        "start_date": "2024-01-01",
-        "horizon_days": 40,
-        "calendar": {"working_days": ALL_DAYS, "closures": ["2024-05-01"]},
-        "capacity": {"daily_cap": 1000},
-        "cohorts": [{"name": "c", "installations": 10000, "mode": "dormant",
-                     "outcomes": {"success": 1.0, "stall": 0.0, "rollback": 0.0,
-                                  "fix_forward": 0.0, "dumb": 0.0}}],
-    }
-    data.update(changes)
-    return data
+def all_success() -> dict[str, Any]:
+    return scenario(cohort("c", 10000), working_days=ALL_DAYS, horizon_days=40,
+                    closures=[date(2024, 5, 1)], name="all_success")
 
 
 @pytest.fixture
 def scenario_file(tmp_path: Path) -> Path:
-    path = tmp_path / "scenario.yaml"
-    path.write_text(yaml.safe_dump(all_success(), sort_keys=False))
-    return path
+    return write_yaml(tmp_path / "scenario.yaml", all_success())
 
 
 def test_tornado_swings_are_the_hand_computed_ones_and_no_effect_ranks_last(
