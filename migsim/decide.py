@@ -386,11 +386,10 @@ def load_question(
         origin = str(data.get("name", "question"))
         folder = Path(base) if base is not None else Path.cwd()
     else:
-        path = Path(source)
-        origin = str(path)
-        folder = path.parent
+        origin = str(source)
+        folder = Path(source).parent
         try:
-            text = path.read_text(encoding="utf-8")
+            text = Path(source).read_text(encoding="utf-8")
         except FileNotFoundError:
             raise QuestionError(f"{origin}: no such file") from None
         except (OSError, UnicodeDecodeError) as exc:
@@ -876,7 +875,8 @@ def _search_many(ev: _Evaluator, trials: int, seed: int, sampler: str) -> Search
         candidate = ev.one(values)
         for check in candidate.checks:  # feasible when <= 0
             trial.set_constraint(
-                check.label, _finite(check.usage(check.bound) - check.usage(check.limit))
+                check.label,
+                _finite(check.usage(check.bound) - check.usage(check.limit)),
             )
         return _finite(_objective_key(ev.question, candidate))
 
@@ -914,7 +914,7 @@ class Decision:
 
     # ------------------------------------------------------------------ text
     def _levers_phrase(self, candidate: Candidate, verb: bool) -> str:
-        parts = []
+        parts: list[str] = []
         for lever in self.question.levers:
             value = candidate.levers[lever.path]
             name = lever.label or lever.path
@@ -1058,6 +1058,12 @@ class Decision:
             "broke": [check.label for check in candidate.broke],
         }
 
+    def _shown(self) -> Candidate:
+        """The answer, or the least unsafe when there is none."""
+        shown = self.answer or self.least_unsafe
+        assert shown is not None, "a decision evaluates at least one candidate"
+        return shown
+
     def _date_or_after(self, day: float) -> str:
         sc = self.question.scenario
         return (
@@ -1086,7 +1092,7 @@ class Decision:
                 if answer is None
                 else _json(answer.statistic(objective.figure, objective.statistic)),
             },
-            "budgets": [c.to_dict() for c in (answer or self.least_unsafe).checks],
+            "budgets": [c.to_dict() for c in self._shown().checks],
             "confidence": q.confidence,
             "answer_candidate": self._candidate_dict(answer),
             "next_candidate": self._candidate_dict(self.beyond),

@@ -125,8 +125,12 @@ def field_axis(
             return FieldAxis(path, "date", dt.date.fromisoformat(current))
         except ValueError:
             pass
-    shape = {dict: "a section", list: "a list"}.get(
-        type(current), "not a number or date"
+    shape = (
+        "a section"
+        if isinstance(current, dict)
+        else "a list"
+        if isinstance(current, list)
+        else "not a number or date"
     )
     raise error(f"{where}: {shape}, not a number or date field")
 
