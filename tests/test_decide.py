@@ -378,3 +378,40 @@ def test_bad_questions_exit_2_with_one_line_naming_file_and_key(tmp_path, change
 def test_load_question_raises_question_error_for_a_mapping():
     with pytest.raises(QuestionError, match="cap_basis: confidence"):
         load_question(question_dict(confidence=1.5))
+
+
+# --------------------------------------------------------------------------- volume
+def _volume_dependent_dumb() -> dict[str, Any]:
+    """Active installations that go dumb (5%) only on days above 3,000 attempts."""
+    data = scenario(cohort("c", 60000, mode="active"), cap=1000, horizon_days=60,
+                    working_days=ALL_DAYS, name="volume_dumb")
+    data["cohorts"][0]["volume_failures"] = {
+        "above_attempts": 3000, "counted": "all", "increase": {"dumb": 0.05}}
+    return data
+
+
+def test_decide_finds_the_cap_above_which_active_devices_go_dumb(tmp_path):
+    from migsim.errors import ScenarioError
+    from migsim.scenario import load_scenario
+
+    try:
+        load_scenario(_volume_dependent_dumb())
+    except ScenarioError as exc:  # pragma: no cover - until operations land
+        pytest.skip(f"needs volume-dependent outcomes (issue 6): {exc}")
+    path = write_question(
+        tmp_path, _volume_dependent_dumb(),
+        levers={"capacity.daily_cap": {"low": 1000, "high": 6000, "step": 250}},
+        risk_budget=[{"figure": "active_dumb", "exceeds": 0, "max_probability": 0.05}])
+    decision = decide(load_question(path), replications=60, seed=0)
+    assert decision.answer is not None
+    cap = decision.answer.levers["capacity.daily_cap"]
+    assert 3000 - 250 <= cap <= 3000
+    assert decision.beyond.levers["capacity.daily_cap"] == cap + 250
+    assert decision.beyond.broke[0].label == "p_active_dumb_gt_0"
+    # no budget is met when even the lowest cap must show P(any dumb) <= 1%
+    strict = write_question(
+        tmp_path, _volume_dependent_dumb(),
+        levers={"capacity.daily_cap": {"low": 1000, "high": 6000, "step": 250}},
+        risk_budget=[{"figure": "active_dumb", "exceeds": 0, "max_probability": 0.01}])
+    none = decide(load_question(strict), replications=60, seed=0)
+    assert none.answer is None and none.least_unsafe is not None
