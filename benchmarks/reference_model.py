@@ -18,7 +18,8 @@ Time is in whole days; day ``d`` is ``start_date + d``. Each day:
 1. at ``t = d`` (integer times), installations whose stall resolves, whose
    retry delay ends or whose fix-forward restoration is due act first;
 2. at ``t = d + 0.5`` the dispatcher process hands out attempt tokens, up to
-   ``daily_cap`` across all cohorts, on working days that are not closures.
+   ``daily_cap`` across all cohorts, on working days that are not closures
+   (nor bank holidays, when ``calendar.bank_holidays`` names a region).
 
 The half-day offset is what guarantees step 1 happens before step 2 without
 relying on SimPy's event ordering within a timestep.
@@ -199,6 +200,16 @@ class ReferenceResult:
     days_simulated: int
 
 
+def _bank_holidays(region: str) -> set[dt.date]:
+    """Great Britain bank holidays (scenario key calendar.bank_holidays)."""
+    if region == "none":
+        return set()
+    import holidays  # a migsim dependency; only needed when a scenario uses it
+
+    subdiv = {"england": "ENG", "scotland": "SCT"}[region]
+    return set(holidays.country_holidays("GB", subdiv=subdiv, years=range(2000, 2051)))
+
+
 class ReferenceModel:
     """One replication of the per-installation model."""
 
@@ -212,6 +223,7 @@ class ReferenceModel:
         working = calendar.get("working_days", WEEKDAYS[:5])
         self.working_weekdays = {WEEKDAYS.index(day[:3].title()) for day in working}
         self.closures = {_as_date(day) for day in calendar.get("closures") or []}
+        self.closures |= _bank_holidays(calendar.get("bank_holidays", "none"))
         capacity = scenario["capacity"]
         self.daily_cap = int(capacity["daily_cap"])
         self.allocation = capacity.get("allocation", "pro_rata")

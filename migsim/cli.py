@@ -114,7 +114,34 @@ def summary_text(results: Results) -> str:
         stats = summary["figures"][name]
         lines.append(f"  {label:<34}{_fmt_int(stats['p50']):>14}{_fmt_int(stats['p90']):>14}"
                      f"{_fmt_int(stats['mean']):>14}")
+    lines += _policy_lines(results)
     return "\n".join(lines)
+
+
+def _policy_lines(results: Results) -> list[str]:
+    """Ramp policy: no-go days, rule firings and gate dates, if the scenario has them."""
+    sc, policy = results.scenario, results.summary["policy"]
+    counts = []
+    if sc.go_no_go is not None:
+        counts.append(("no-go days", policy["no_go_days"]))
+    counts += [(f"rule {name} fired", stats)
+               for name, stats in policy["rule_firings"].items()]
+    lines: list[str] = []
+    if counts:
+        lines += ["", f"{'Ramp policy (per replication)':<36}"
+                      f"{'P50':>14}{'P90':>14}{'mean':>14}"]
+        for label, stats in counts:
+            mean = "-" if stats["mean"] is None else f"{stats['mean']:.1f}"
+            lines.append(f"  {label:<34}{_fmt_int(stats['p50']):>14}"
+                         f"{_fmt_int(stats['p90']):>14}{mean:>14}")
+    if policy["gates"]:
+        lines += ["", f"{'Gate opens':<36}{'P10':>14}{'P50':>14}{'P90':>14}"
+                      f"{'opened':>10}"]
+        for name, gate in policy["gates"].items():
+            dates = gate["opening_date"]
+            lines.append(f"  {name:<34}{dates['p10']:>14}{dates['p50']:>14}"
+                         f"{dates['p90']:>14}{gate['opened_share']:>10.0%}")
+    return lines
 
 
 # --------------------------------------------------------------------------- commands

@@ -11,8 +11,9 @@ The day (a SimPy process ticking once per calendar day) runs in this order:
 
 1. stall resolutions due today (completion or failure -> rollback/abandon);
 2. retries rejoining the queue, restorations, cohorts becoming eligible;
-3. on a working day that is not a closure: the day's capacity is shared between
-   cohorts and each cohort's batch is attempted;
+3. the day's cap comes from the ramp policy (`migsim.policy`: calendar,
+   schedule, rules, go/no-go; 0 on a day without migrations); the cap is shared
+   between cohorts and each cohort's batch is attempted;
 4. the end-of-day state of every cohort is recorded.
 
 The engine is a pure function of (scenario, replication streams): no globals,
@@ -29,7 +30,8 @@ from enum import Enum
 import numpy as np
 import simpy
 
-from migsim.scenario import OUTCOMES, WEEKDAYS, Cohort, Scenario
+from migsim.policy import Policy, ResolvedDates, resolve_dates, working_days
+from migsim.scenario import OUTCOMES, Cohort, Scenario
 
 __all__ = [
     "FLOWS",
@@ -40,6 +42,7 @@ __all__ = [
     "replication_seed",
     "run_replication",
     "share_pro_rata",
+    "working_days",
 ]
 
 #: The partition: every installation is in exactly one state at the end of a day.
@@ -161,8 +164,8 @@ class RunLog:
         ``{column: int64 array (days, cohorts)}``: the eight states at the end of
         each day, then the day's flows (see `STATES`, `FLOWS`).
     day_columns
-        ``{column: array (days,)}``: scenario-wide daily values (empty in the
-        foundation; ramp policy adds the cap in force).
+        ``{column: array (days,)}``: scenario-wide daily values: the ramp
+        policy's ``daily_cap``, ``cap_rule``, ``no_go`` and ``rule_fired``.
     clearance_day, cohort_clearance_days
         First end of day at which the scenario (each cohort) counts as cleared;
         ``None`` when not within the horizon.
@@ -173,6 +176,7 @@ class RunLog:
     day_columns: dict[str, np.ndarray] = field(default_factory=dict)
     clearance_day: int | None = None
     cohort_clearance_days: list[int | None] = field(default_factory=list)
+    gate_days: dict[str, int | None] = field(default_factory=dict)  # None: never
 
 
 # --------------------------------------------------------------------------- cohorts
@@ -183,14 +187,22 @@ class _CohortState:
     installation's history is only the number of its attempts.
     """
 
-    def __init__(self, cohort: Cohort, index: int, scenario: Scenario, streams: Streams):
+    def __init__(
+        self,
+        cohort: Cohort,
+        index: int,
+        scenario: Scenario,
+        streams: Streams,
+        dates: ResolvedDates,
+    ):
         self.cohort = cohort
         self.index = index
         self.active = cohort.mode == "active"
         self.size = cohort.max_attempts + 1
         self.rates = cohort.outcomes.as_array()
-        eligible = cohort.eligible_from or scenario.start_date
-        self.eligible_day = scenario.day_of(eligible)
+        # {day > 0: installations becoming eligible that day} (ramp policy: gates,
+        # deferred shares); the rest are eligible from the start
+        self.eligibility = {d: n for d, n in dates.eligibility(cohort).items() if d > 0}
         self.outcome_rng = streams.get(cohort.name, "outcomes")
         self.stall_rng = streams.get(cohort.name, "stall_delay")
         self.stall_result_rng = streams.get(cohort.name, "stall_result")
@@ -203,15 +215,11 @@ class _CohortState:
         self.restore_pmf = (
             cohort.fix_forward.restored_after_days.pmf() if cohort.fix_forward else None
         )
-        self.release_day = (
-            scenario.day_of(cohort.stall.release_on)
-            if cohort.stall and cohort.stall.release_on
-            else None
-        )
+        self.release_day = dates.stall_release_day(cohort)
         self.then_success = cohort.stall.then_success if cohort.stall else 1.0
         total = cohort.installations
         self.need = _needed(total, scenario.clearance_share)
-        self.pending = total if self.eligible_day > 0 else 0
+        self.pending = sum(self.eligibility.values())
         self.fresh = total - self.pending
         # ready retries: deque of [due_day, counts by attempts made], oldest first
         self.retries: deque[list] = deque()
@@ -290,9 +298,9 @@ class _CohortState:
             self.impaired -= restored
             self.migrated += restored
             self.flows["restorations"] += restored
-        if day == self.eligible_day and self.pending:
-            self.fresh += self.pending
-            self.pending = 0
+        if self.pending and day in self.eligibility:
+            self.fresh += self.eligibility[day]
+            self.pending -= self.eligibility[day]
 
     def take(self, count: int) -> np.ndarray:
         """Remove ``count`` from the queue; return them by attempt number.
@@ -423,31 +431,23 @@ def _schedule(
 
 
 # --------------------------------------------------------------------------- model
-def working_days(scenario: Scenario) -> np.ndarray:
-    """Boolean per simulated day: a working weekday that is not a closure."""
-    allowed = {WEEKDAYS.index(name) for name in scenario.calendar.working_days}
-    closures = {scenario.day_of(d) for d in scenario.calendar.closures}
-    return np.array(
-        [
-            scenario.date_of(day).weekday() in allowed and day not in closures
-            for day in range(scenario.horizon_days)
-        ]
-    )
-
-
 class _Model:
     """The replication's world: cohort states, the calendar and the recorders."""
 
     def __init__(self, env: simpy.Environment, scenario: Scenario, streams: Streams):
         self.env = env
         self.scenario = scenario
+        self.dates = resolve_dates(scenario, streams)
         self.cohorts = [
-            _CohortState(c, i, scenario, streams) for i, c in enumerate(scenario.cohorts)
+            _CohortState(c, i, scenario, streams, self.dates)
+            for i, c in enumerate(scenario.cohorts)
         ]
-        self.working = working_days(scenario)
         n_days, n_cohorts = scenario.horizon_days, len(self.cohorts)
         self.states = np.zeros((n_days, n_cohorts, len(STATES)), dtype=np.int64)
         self.flows = np.zeros((n_days, n_cohorts, len(FLOWS)), dtype=np.int64)
+        self.policy = Policy(
+            scenario, streams, self.dates, self.flows, self.states, FLOWS, STATES
+        )
         self.need = _needed(scenario.installations, scenario.clearance_share)
         self.clearance_day: int | None = None
         self.cohort_clearance: list[int | None] = [None] * n_cohorts
@@ -466,8 +466,9 @@ class _Model:
             cohort.resolve_stalls(day)
         for cohort in self.cohorts:
             cohort.release(day)
-        if self.working[day]:
-            self._attempts(day, self.scenario.capacity.daily_cap)
+        cap = self.policy.cap(day)
+        if cap:
+            self._attempts(day, cap)
         self._record(day)
 
     def _attempts(self, day: int, cap: int) -> None:
@@ -506,8 +507,10 @@ class _Model:
         return RunLog(
             replication=replication,
             cohort_columns=columns,
+            day_columns=self.policy.day_columns(),
             clearance_day=self.clearance_day,
             cohort_clearance_days=list(self.cohort_clearance),
+            gate_days=dict(self.dates.gate_days),
         )
 
 

@@ -6,7 +6,8 @@
 - ``replications``: one row per replication with the clearance date and figures;
 - ``cohort_replications``: the same per cohort;
 - ``summary``: statistics of every figure, plus provenance (seed, count, version,
-  resolved scenario and its sha256).
+  resolved scenario and its sha256), and under ``policy`` the ramp policy's
+  counts: no-go days, each rule's firings, each gate's opening date.
 
 Statistics are the mean and inverted-CDF (type 1) quantiles, never interpolated,
 so every reported date is one a replication produced. A replication that does
@@ -257,7 +258,9 @@ class Results:
             frame[column] = self.stacked(column).reshape(-1)
         for column in self._day_columns():
             values = np.stack([log.day_columns[column] for log in self.logs])
-            frame[column] = np.repeat(values.reshape(-1), n_cohorts)
+            values = np.repeat(values.reshape(-1), n_cohorts)
+            text = values.dtype.kind in "OU"
+            frame[column] = pd.Categorical(values) if text else values
         return frame
 
     def _extra_cohort_columns(self) -> list[str]:
@@ -285,7 +288,63 @@ class Results:
         for name in FIGURES:
             if name != "clearance_day":
                 frame[name] = overall[name]
+        for name, values in self._policy_values().items():
+            frame[name] = values
         return frame
+
+    # ------------------------------------------------------------------ policy
+    def no_go_days(self) -> np.ndarray:
+        """No-go days (working days stopped by an incident) per replication."""
+        return np.array(
+            [int(log.day_columns["no_go"].sum()) for log in self.logs], dtype=np.int64
+        )
+
+    def rule_firings(self, rule: str) -> np.ndarray:
+        """How often a capacity rule fired, per replication."""
+        return np.array(
+            [int((log.day_columns["rule_fired"] == rule).sum()) for log in self.logs],
+            dtype=np.int64,
+        )
+
+    def gate_days(self, gate: str) -> np.ndarray:
+        """The day each replication opened a gate (+inf: not within the horizon)."""
+        horizon = self.scenario.horizon_days
+        days = [log.gate_days.get(gate) for log in self.logs]
+        return np.array(
+            [math.inf if d is None or d >= horizon else max(d, 0) for d in days],
+            dtype=float,
+        )
+
+    def _policy_values(self) -> dict[str, Any]:
+        """`replications` columns of the ramp policy: no-go days, firings, gates."""
+        out: dict[str, Any] = {"no_go_days": self.no_go_days()}
+        for rule in self.scenario.capacity.rules:
+            out[f"{rule.name}_firings"] = self.rule_firings(rule.name)
+        for gate in self.scenario.gates:
+            days = self.gate_days(gate.name)
+            dates = self._clearance_dates(days)
+            out[f"{gate.name}_opening_date"] = pd.to_datetime(dates)
+        return out
+
+    def _policy_summary(self) -> dict[str, Any]:
+        def stats(values: np.ndarray) -> dict[str, Any]:
+            return {k: _json_number(v) for k, v in statistics(values).items()}
+
+        gates = {}
+        for gate in self.scenario.gates:
+            days = self.gate_days(gate.name)
+            gates[gate.name] = {
+                "opened_share": float(np.isfinite(days).mean()) if len(days) else None,
+                "opening_date": self._date_statistics(days),
+            }
+        return {
+            "no_go_days": stats(self.no_go_days()),
+            "rule_firings": {
+                rule.name: stats(self.rule_firings(rule.name))
+                for rule in self.scenario.capacity.rules
+            },
+            "gates": gates,
+        }
 
     @cached_property
     def cohort_replications(self) -> pd.DataFrame:
@@ -389,6 +448,7 @@ class Results:
             "clearance_date": self._date_statistics(days),
             "figures": self._figure_statistics(None),
             "cohorts": cohorts,
+            "policy": self._policy_summary(),
             "timing": self.timing,
         }
 

@@ -5,8 +5,15 @@ extending another file, validated in full by pydantic models that own every
 default, and then frozen. Everything downstream (engine, runner, results) reads
 these models and nothing else. Fields are addressed by *dotted paths*
 (``cohorts.elster_dormant.outcomes.success``) in ``--set`` overrides, sweeps and
-``sources``; list items that carry a ``name`` (cohorts, later rules and gates) are
-addressed by that name.
+``sources``; list items that carry a ``name`` (cohorts, capacity rules, gates,
+freezes) are addressed by that name.
+
+Ramp policy (docs/ramp-policy.md) is optional data here too: bank holidays and
+change freezes in ``calendar``, a ``capacity.schedule`` and ``capacity.rules``,
+``go_no_go`` incidents and named ``gates``. Dates that may be uncertain
+(`DateSpec`: a cohort's ``eligible_from``, ``stall.release_on``, a schedule
+step's ``from``, a gate's opening) are a date, a date distribution drawn once per
+replication, or the name of a gate; `migsim.policy` resolves them per replication.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import copy
 import hashlib
 import json
 import math
+import re
 from collections.abc import Mapping
 from datetime import date, timedelta
 from functools import cached_property
@@ -28,7 +36,10 @@ from pydantic import (
     ConfigDict,
     Field,
     NonNegativeInt,
+    PlainSerializer,
+    PlainValidator,
     PositiveInt,
+    SerializationInfo,
     ValidationError,
     field_validator,
     model_validator,
@@ -38,12 +49,17 @@ from scipy import stats
 from migsim.errors import ScenarioError
 
 __all__ = [
+    "ACTIONS",
+    "METRICS",
     "OUTCOMES",
     "Calendar",
     "Capacity",
     "Cohort",
+    "DateSpec",
     "Delay",
+    "Gate",
     "Outcomes",
+    "Rule",
     "Scenario",
     "get_field",
     "load_scenario",
@@ -56,6 +72,29 @@ Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 _RATE_TOLERANCE = 1e-9
 #: Lognormal delays are cut at this quantile; the tail mass goes on the last day.
 LOGNORMAL_CUT = 0.9999
+#: Metrics a capacity rule may test (definitions in docs/ramp-policy.md).
+METRICS = (
+    "first_attempt_success_rate",  # successes / attempts
+    "eventual_success_rate",  # (successes + stall completions) / resolved attempts
+    "stall_rate",  # stalls / attempts
+    "rollback_rate",  # rollbacks / attempts
+    "dumb_count",  # devices left dumb
+    "active_fix_forward_count",  # fix forwards of active installations
+    "stalled_backlog",  # largest end-of-day stalled count
+    "attempt_count",  # attempts made (a guard against tiny samples)
+    "active_failure_rate_upper",  # Clopper-Pearson upper bound, cumulative
+)
+#: Metrics whose condition states a ``confidence``.
+CONFIDENCE_METRICS = ("active_failure_rate_upper",)
+#: Rule actions, by precedence kind (halt beats cut beats hold beats raise).
+ACTIONS = {
+    "halt_days": "halt",
+    "cut_to": "cut",
+    "hold": "hold",
+    "raise_to": "raise",
+    "step_factor": "raise",
+}
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class _Model(BaseModel):
@@ -174,7 +213,121 @@ Delay = Annotated[
 ]
 
 
+# --------------------------------------------------------------------------- dates
+class TriangularDate(_Model):
+    """A date drawn once per replication: triangular(low, mode, high) on the day
+    clock, rounded to the nearest day (so ``low`` and ``high`` are reachable)."""
+
+    dist: Literal["triangular"]
+    low: date
+    mode: date
+    high: date
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TriangularDate:
+        if not self.low <= self.mode <= self.high:
+            raise ValueError(
+                f"mode ({self.mode}) must lie in [low, high] = "
+                f"[{self.low}, {self.high}]"
+            )
+        return self
+
+
+class UniformDate(_Model):
+    """A date drawn once per replication: any day from ``low`` to ``high``
+    inclusive, equally likely."""
+
+    dist: Literal["uniform"]
+    low: date
+    high: date
+
+    @model_validator(mode="after")
+    def _ordered(self) -> UniformDate:
+        if self.high < self.low:
+            raise ValueError(f"high ({self.high}) is before low ({self.low})")
+        return self
+
+
+_DATE_DISTS: dict[str, type[TriangularDate] | type[UniformDate]] = {
+    "triangular": TriangularDate,
+    "uniform": UniformDate,
+}
+_LOOKS_LIKE_DATE = re.compile(r"^[0-9]{4}-")
+
+
+def _parse_date_spec(value: Any) -> date | TriangularDate | UniformDate | str:
+    """A date, a date distribution (``{dist: ...}``) or a gate's name."""
+    if isinstance(value, TriangularDate | UniformDate):
+        return value
+    if isinstance(value, dict):
+        kind = value.get("dist")
+        if kind not in _DATE_DISTS:
+            known = ", ".join(_DATE_DISTS)
+            raise ValueError(f"unknown date dist {kind!r} (known: {known})")
+        try:
+            return _DATE_DISTS[kind].model_validate(value)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            where = ".".join(str(part) for part in error["loc"])
+            message = error["msg"].removeprefix("Value error, ")
+            if error["type"] == "extra_forbidden":
+                message = "unknown field"
+            raise ValueError(f"{where}: {message}" if where else message) from None
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            if _LOOKS_LIKE_DATE.match(value) or not _NAME.match(value):
+                raise ValueError(
+                    f"{value!r} is neither a date (YYYY-MM-DD) nor a gate name"
+                ) from None
+            return value
+    raise ValueError("expected a date, a date distribution {dist: ...} or a gate name")
+
+
+#: A date that may be uncertain: a date, ``{dist: triangular|uniform, ...}`` over
+#: dates (drawn once per replication), or the name of a gate (the day it opens).
+def _dump_date_spec(value: Any, info: SerializationInfo) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode=info.mode)
+    if isinstance(value, date) and info.mode == "json":
+        return value.isoformat()
+    return value
+
+
+DateSpec = Annotated[
+    date | TriangularDate | UniformDate | str,
+    PlainValidator(_parse_date_spec),
+    PlainSerializer(_dump_date_spec, return_type=Any),
+]
+
+
+def gate_reference(spec: Any) -> str | None:
+    """The gate a `DateSpec` names, or ``None`` for a date or a distribution."""
+    return spec if isinstance(spec, str) else None
+
+
 # --------------------------------------------------------------------------- parts
+class Freeze(_Model):
+    """A change freeze: from ``from`` to ``to`` inclusive, the day's cap is
+    multiplied by ``cap_factor`` (0: no migrations), rounded down."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", serialize_by_alias=True)
+
+    name: str = Field(min_length=1)
+    from_: date = Field(alias="from")
+    to: date
+    cap_factor: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Freeze:
+        if self.to < self.from_:
+            raise ValueError(f"to ({self.to}) is before from ({self.from_})")
+        return self
+
+
 class Calendar(_Model):
     """Which days migrations may run."""
 
@@ -182,6 +335,9 @@ class Calendar(_Model):
         default_factory=lambda: ["Mon", "Tue", "Wed", "Thu", "Fri"]
     )
     closures: list[date] = Field(default_factory=list)  # dates with no migrations
+    # Great Britain bank holidays (from the `holidays` package): no migrations
+    bank_holidays: Literal["england", "scotland", "none"] = "none"
+    freezes: list[Freeze] = Field(default_factory=list)
 
     @field_validator("working_days")
     @classmethod
@@ -190,12 +346,197 @@ class Calendar(_Model):
             raise ValueError("working_days lists a day twice")
         return value
 
+    @field_validator("freezes")
+    @classmethod
+    def _unique_freezes(cls, freezes: list[Freeze]) -> list[Freeze]:
+        _check_unique("freeze", [f.name for f in freezes])
+        return freezes
+
+
+class ScheduleStep(_Model):
+    """A planned step change of the cap: ``daily_cap`` from date ``from`` on.
+
+    The step sets the cap on its date (whatever rules did before) and, while it
+    is in force, is the most a rule's step-up may reach.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", serialize_by_alias=True)
+
+    name: str | None = None  # labels the step in .daily's cap_rule
+    from_: DateSpec = Field(alias="from")
+    daily_cap: NonNegativeInt
+
+
+class Condition(_Model):
+    """One test of a rule: ``metric`` over the last ``window`` attempt days
+    compared with ``value`` by ``op``."""
+
+    metric: str
+    window: PositiveInt = 1
+    op: Literal["<", "<=", ">", ">="]
+    value: float
+    confidence: Annotated[float, Field(gt=0.0, lt=1.0)] | None = None
+
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, metric: str) -> str:
+        if metric not in METRICS:
+            raise ValueError(f"unknown metric {metric!r} (known: {', '.join(METRICS)})")
+        return metric
+
+    @model_validator(mode="after")
+    def _confidence_where_needed(self) -> Condition:
+        needs = self.metric in CONFIDENCE_METRICS
+        if needs and self.confidence is None:
+            raise ValueError(f"metric {self.metric} needs a confidence, e.g. 0.95")
+        if not needs and self.confidence is not None:
+            raise ValueError(f"metric {self.metric} takes no confidence")
+        return self
+
+
+class Requires(_Model):
+    """What must be true, besides the conditions, before a rule may fire."""
+
+    gate: str | None = None  # the gate must have opened
+    min_days_at_cap: NonNegativeInt = 0  # working days since the cap last changed
+
+
+#: Parameters each action needs; every other action parameter must be absent.
+_ACTION_PARAMETERS = {
+    "raise_to": ("cap",),
+    "step_factor": ("factor",),
+    "hold": ("days",),
+    "cut_to": ("cap",),
+    "halt_days": ("days",),
+}
+_OPTIONAL_PARAMETERS = {"raise_to": ("max_cap",), "step_factor": ("max_cap",)}
+
+
+class Rule(_Model):
+    """An evidence-based capacity rule: when every condition holds (and its
+    ``requires``), take ``action`` with the parameters given on the rule."""
+
+    name: str = Field(min_length=1)
+    when: list[Condition] = Field(default_factory=list)
+    requires: Requires = Field(default_factory=Requires)
+    action: Literal["raise_to", "step_factor", "hold", "cut_to", "halt_days"]
+    cap: NonNegativeInt | None = None  # raise_to, cut_to: the new cap
+    factor: Annotated[float, Field(gt=1.0)] | None = None  # step_factor
+    max_cap: NonNegativeInt | None = None  # raise_to, step_factor: never above
+    days: PositiveInt | None = None  # halt_days, hold: working days it lasts
+
+    @model_validator(mode="after")
+    def _parameters_fit_action(self) -> Rule:
+        needed = _ACTION_PARAMETERS[self.action]
+        allowed = needed + _OPTIONAL_PARAMETERS.get(self.action, ())
+        missing = [p for p in needed if getattr(self, p) is None]
+        if missing:
+            raise ValueError(f"action {self.action} needs {', '.join(missing)}")
+        extra = [
+            p for p in ("cap", "factor", "max_cap", "days")
+            if p not in allowed and getattr(self, p) is not None
+        ]
+        if extra:
+            raise ValueError(f"action {self.action} takes no {', '.join(extra)}")
+        return self
+
+    @property
+    def kind(self) -> str:
+        """``halt``, ``cut``, ``hold`` or ``raise``: decides precedence."""
+        return ACTIONS[self.action]
+
+    @property
+    def window(self) -> int:
+        """New attempt days needed before the rule may fire again."""
+        return max((c.window for c in self.when), default=0)
+
 
 class Capacity(_Model):
     """How many installations may be attempted per working day, and how shared."""
 
     daily_cap: NonNegativeInt
     allocation: Literal["pro_rata", "priority"] = "pro_rata"
+    schedule: list[ScheduleStep] = Field(default_factory=list)
+    rules: list[Rule] = Field(default_factory=list)
+
+    @field_validator("rules")
+    @classmethod
+    def _unique_rules(cls, rules: list[Rule]) -> list[Rule]:
+        _check_unique("rule", [r.name for r in rules])
+        return rules
+
+    @field_validator("schedule")
+    @classmethod
+    def _unique_steps(cls, steps: list[ScheduleStep]) -> list[ScheduleStep]:
+        _check_unique("schedule step", [s.name for s in steps if s.name])
+        return steps
+
+
+def _check_unique(kind: str, names: list[str]) -> None:
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise ValueError(f"{kind} names must be unique: {', '.join(duplicated)}")
+
+
+class GoNoGo(_Model):
+    """Daily go/no-go on SMETS2 impact: incidents start on a calendar day with
+    ``incident_probability`` and last ``incident_duration_days``; no migrations
+    while one is open."""
+
+    incident_probability: Probability
+    incident_duration_days: Delay
+
+
+class GateCondition(_Model):
+    """One condition of a gate: met on a fix date (``fixed_on``), or by
+    acceptance: on ``accepted_on`` with ``probability`` (drawn per replication;
+    otherwise never)."""
+
+    name: str = Field(min_length=1)
+    fixed_on: DateSpec | None = None
+    accepted_on: DateSpec | None = None
+    probability: Probability | None = None
+
+    @model_validator(mode="after")
+    def _one_way(self) -> GateCondition:
+        if (self.fixed_on is None) == (self.accepted_on is None):
+            raise ValueError("give exactly one of fixed_on, accepted_on")
+        if self.accepted_on is not None and self.probability is None:
+            raise ValueError("accepted_on needs a probability")
+        if self.fixed_on is not None and self.probability is not None:
+            raise ValueError("a fix takes no probability (use accepted_on)")
+        return self
+
+
+class Gate(_Model):
+    """A named condition with an uncertain date: opens on ``opens_on``, or when
+    ``all_of`` (every one) or ``any_of`` (the first) of its conditions is met."""
+
+    name: str = Field(min_length=1)
+    description: str = ""
+    opens_on: DateSpec | None = None
+    all_of: list[GateCondition] | None = None
+    any_of: list[GateCondition] | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _identifier(cls, name: str) -> str:
+        if not _NAME.match(name):
+            raise ValueError(f"gate name {name!r} must be letters, digits and _")
+        return name
+
+    @model_validator(mode="after")
+    def _one_way(self) -> Gate:
+        given = [k for k in ("opens_on", "all_of", "any_of") if getattr(self, k)]
+        if len(given) != 1:
+            raise ValueError("give exactly one of opens_on, all_of, any_of")
+        conditions = self.conditions
+        _check_unique("condition", [c.name for c in conditions])
+        return self
+
+    @property
+    def conditions(self) -> list[GateCondition]:
+        return list(self.all_of or self.any_of or [])
 
 
 class Outcomes(_Model):
@@ -225,7 +566,7 @@ class StallSpec(_Model):
 
     resolves_after_days: Delay
     then_success: Probability
-    release_on: date | None = None  # common cause: no stall resolves before this date
+    release_on: DateSpec | None = None  # common cause: no stall resolves before it
 
 
 class RollbackSpec(_Model):
@@ -240,18 +581,46 @@ class FixForwardSpec(_Model):
     restored_after_days: Delay
 
 
+class DeferredShare(_Model):
+    """A share of a cohort not migratable before ``until`` (e.g. split supply)."""
+
+    name: str = Field(min_length=1)
+    share: Probability
+    until: DateSpec
+
+
 class Cohort(_Model):
     """Installations that share a device model combination, mode and rates."""
 
     name: str = Field(min_length=1)
     installations: NonNegativeInt
     mode: Literal["dormant", "active"]
-    eligible_from: date | None = None  # None: the scenario's start_date
+    eligible_from: DateSpec | None = None  # None: the scenario's start_date
+    deferred: list[DeferredShare] = Field(default_factory=list)
     max_attempts: PositiveInt = 5
     outcomes: Outcomes
     stall: StallSpec | None = None
     rollback: RollbackSpec | None = None
     fix_forward: FixForwardSpec | None = None
+
+    @field_validator("deferred")
+    @classmethod
+    def _shares_fit(cls, deferred: list[DeferredShare]) -> list[DeferredShare]:
+        _check_unique("deferred share", [d.name for d in deferred])
+        total = sum(d.share for d in deferred)
+        if total > 1.0 + _RATE_TOLERANCE:
+            raise ValueError(f"deferred shares sum to {total:.12g}, above 1")
+        return deferred
+
+    def deferred_counts(self) -> list[int]:
+        """Installations in each deferred share (rounded to nearest; never above
+        the cohort)."""
+        counts, left = [], self.installations
+        for item in self.deferred:
+            count = min(left, math.floor(item.share * self.installations + 0.5))
+            counts.append(count)
+            left -= count
+        return counts
 
     @model_validator(mode="after")
     def _delays_where_needed(self) -> Cohort:
@@ -269,6 +638,53 @@ class Cohort(_Model):
         return self
 
 
+def _gate_date_fields(gate: Gate) -> dict[str, Any]:
+    prefix = f"gates.{gate.name}"
+    if gate.opens_on is not None:
+        return {f"{prefix}.opens_on": gate.opens_on}
+    kind = "all_of" if gate.all_of else "any_of"
+    out = {}
+    for condition in gate.conditions:
+        field = "fixed_on" if condition.fixed_on is not None else "accepted_on"
+        out[f"{prefix}.{kind}.{condition.name}.{field}"] = getattr(condition, field)
+    return out
+
+
+def _gate_references(gate: Gate) -> list[str]:
+    names = (gate_reference(spec) for spec in _gate_date_fields(gate).values())
+    return [name for name in names if name is not None]
+
+
+def _gate_cycle(gates: dict[str, Gate]) -> list[str] | None:
+    """A cycle of gates opening on each other (as names, first repeated), if any."""
+    visiting: list[str] = []
+    done: set[str] = set()
+
+    def visit(name: str) -> list[str] | None:
+        visiting.append(name)
+        for nxt in _gate_references(gates[name]):
+            if nxt in visiting:
+                return [*visiting[visiting.index(nxt):], nxt]
+            if nxt not in done and nxt in gates:
+                found = visit(nxt)
+                if found:
+                    return found
+        visiting.pop()
+        done.add(name)
+        return None
+
+    for name in gates:
+        if name not in done:
+            found = visit(name)
+            if found:
+                return found
+    return None
+
+
+#: cap_rule labels migsim itself uses (so no rule, step or freeze may take them).
+RESERVED_CAP_LABELS = ("daily_cap", "closed", "no_go")
+
+
 # --------------------------------------------------------------------------- scenario
 class Scenario(_Model):
     """A whole migration scenario: calendar, capacity, cohorts and their sources."""
@@ -283,16 +699,81 @@ class Scenario(_Model):
     clearance_share: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
     meters_per_installation: Annotated[float, Field(gt=0.0)] | None = None
     cohorts: list[Cohort] = Field(min_length=1)
+    go_no_go: GoNoGo | None = None
+    gates: list[Gate] = Field(default_factory=list)
     sources: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("cohorts")
     @classmethod
     def _unique_names(cls, cohorts: list[Cohort]) -> list[Cohort]:
-        names = [c.name for c in cohorts]
-        duplicated = sorted({n for n in names if names.count(n) > 1})
-        if duplicated:
-            raise ValueError(f"cohort names must be unique: {', '.join(duplicated)}")
+        _check_unique("cohort", [c.name for c in cohorts])
         return cohorts
+
+    @field_validator("gates")
+    @classmethod
+    def _unique_gates(cls, gates: list[Gate]) -> list[Gate]:
+        _check_unique("gate", [g.name for g in gates])
+        return gates
+
+    @model_validator(mode="after")
+    def _gates_exist_without_cycles(self) -> Scenario:
+        gates = {g.name: g for g in self.gates}
+        references = [
+            (path, gate_reference(spec)) for path, spec in self.date_fields().items()
+        ]
+        references += [
+            (f"capacity.rules.{r.name}.requires.gate", r.requires.gate)
+            for r in self.capacity.rules
+        ]
+        for path, name in references:
+            if name is not None and name not in gates:
+                raise ValueError(f"{path}: unknown gate {name!r}")
+        cycle = _gate_cycle(gates)
+        if cycle:
+            raise ValueError(
+                f"gates.{cycle[0]}: gates open on each other in a cycle: "
+                + " -> ".join(cycle)
+            )
+        return self
+
+    def date_fields(self) -> dict[str, Any]:
+        """Every `DateSpec` field that is set, as ``{dotted.path: spec}``.
+
+        The paths name the fields (and, in `migsim.policy`, the random streams
+        their draws use), with named list items by name.
+        """
+        out: dict[str, Any] = {}
+        for cohort in self.cohorts:
+            prefix = f"cohorts.{cohort.name}"
+            if cohort.eligible_from is not None:
+                out[f"{prefix}.eligible_from"] = cohort.eligible_from
+            if cohort.stall is not None and cohort.stall.release_on is not None:
+                out[f"{prefix}.stall.release_on"] = cohort.stall.release_on
+            for item in cohort.deferred:
+                out[f"{prefix}.deferred.{item.name}.until"] = item.until
+        for index, step in enumerate(self.capacity.schedule):
+            out[f"capacity.schedule.{step.name or index}.from"] = step.from_
+        for gate in self.gates:
+            out.update(_gate_date_fields(gate))
+        return out
+
+    @model_validator(mode="after")
+    def _rule_and_step_names_distinct(self) -> Scenario:
+        labels = [r.name for r in self.capacity.rules]
+        labels += [s.name for s in self.capacity.schedule if s.name]
+        labels += [f.name for f in self.calendar.freezes]
+        clash = sorted({n for n in labels if labels.count(n) > 1} & set(labels))
+        reserved = sorted(set(labels) & set(RESERVED_CAP_LABELS))
+        if clash:
+            raise ValueError(
+                "capacity rules, schedule steps and freezes need distinct names "
+                f"(they label cap_rule): {', '.join(clash)}"
+            )
+        if reserved:
+            raise ValueError(
+                f"reserved cap_rule label used as a name: {', '.join(reserved)}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _sources_name_fields(self) -> Scenario:
@@ -366,7 +847,8 @@ def _is_named_list(value: Any) -> bool:
     return (
         isinstance(value, list)
         and bool(value)
-        and all(isinstance(item, dict) and "name" in item for item in value)
+        and all(isinstance(item, dict) and isinstance(item.get("name"), str)
+                for item in value)
     )
 
 
@@ -497,6 +979,9 @@ def _validate(data: Any, origin: str) -> Scenario:
             message = error["msg"].removeprefix("Value error, ")
             if error["type"] == "extra_forbidden":
                 message = "unknown field"
+            if not error["loc"]:  # a whole-scenario check names its own field
+                messages.append(message)
+                continue
             messages.append(f"{_error_path(error['loc'], data)}: {message}")
         raise ScenarioError(f"{origin}: {'; '.join(messages)}") from None
 

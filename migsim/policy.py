@@ -1,0 +1,609 @@
+"""Ramp policy at run time: the calendar, uncertain dates and gates, go/no-go
+days, and the capacity schedule and rules of one replication.
+
+The scenario states a ramp policy as data (docs/ramp-policy.md); this module
+turns it into what the engine needs, and nothing else:
+
+- `resolve_dates`: every uncertain date of the scenario (a date, a date
+  distribution or a gate's name) as a day on the clock, drawn once per
+  replication, each from its own stream named by the field's dotted path, so a
+  new gate never shifts another date's draw. Gates open on their ``opens_on``
+  date, or on the latest (``all_of``) or earliest (``any_of``) day their
+  conditions are met; a gate that never opens gives ``None``.
+- `Policy`: the cap of each day. At the start of every day the engine asks
+  `Policy.cap`; the policy applies schedule steps, checks the rules on working
+  days on figures to the end of the previous day (read from the engine's own
+  state and flow arrays), and answers 0 on closed, halted and no-go days.
+
+It sits between scenario and engine in the module flow (errors -> scenario ->
+policy -> engine -> ...): it imports only from those on its left. A scenario
+without ramp-policy sections gets a policy precomputed once per replication,
+with no random draws, so its numbers are exactly those of the foundation.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from dataclasses import dataclass
+from datetime import date
+from functools import lru_cache
+
+import holidays
+import numpy as np
+from scipy import special
+
+from migsim.scenario import (
+    METRICS,
+    WEEKDAYS,
+    Cohort,
+    Rule,
+    Scenario,
+    TriangularDate,
+    UniformDate,
+    gate_reference,
+)
+
+__all__ = [
+    "DAY_COLUMNS",
+    "NEVER",
+    "Policy",
+    "ResolvedDates",
+    "bank_holidays",
+    "clopper_pearson_upper",
+    "incident_days",
+    "resolve_dates",
+    "working_days",
+]
+
+#: `.daily` day columns the policy adds.
+DAY_COLUMNS = ("daily_cap", "cap_rule", "no_go", "rule_fired")
+#: Subdivision codes of Great Britain's bank-holiday calendars in `holidays`.
+_REGIONS = {"england": "ENG", "scotland": "SCT"}
+#: Precedence of action kinds: the first that fires on a day wins.
+_PRECEDENCE = ("halt", "cut", "hold", "raise")
+_RATE_METRICS = {  # numerator flows / denominator flows, over the window
+    "first_attempt_success_rate": (("successes",), ("attempts",)),
+    "eventual_success_rate": (
+        ("successes", "stall_completions"),
+        (
+            "successes",
+            "rollbacks",
+            "fix_forwards",
+            "dumbs",
+            "stall_completions",
+            "stall_failures",
+        ),
+    ),
+    "stall_rate": (("stalls",), ("attempts",)),
+    "rollback_rate": (("rollbacks",), ("attempts",)),
+}
+#: Metrics that read the active cohorts' flows apart.
+_ACTIVE_METRICS = ("active_fix_forward_count", "active_failure_rate_upper")
+_COMPARE = {
+    "<": float.__lt__,
+    "<=": float.__le__,
+    ">": float.__gt__,
+    ">=": float.__ge__,
+}
+#: A day far beyond any horizon: "never" for a gate that does not open.
+NEVER = 10**9
+
+
+# --------------------------------------------------------------------------- calendar
+@lru_cache(maxsize=32)
+def _bank_holiday_set(region: str, first_year: int, last_year: int) -> frozenset[date]:
+    if region == "none":
+        return frozenset()
+    calendar = holidays.country_holidays(
+        "GB", subdiv=_REGIONS[region], years=range(first_year, last_year + 1)
+    )
+    return frozenset(calendar)
+
+
+def bank_holidays(region: str, first: date, last: date) -> list[date]:
+    """Great Britain bank holidays of ``region`` from ``first`` to ``last``.
+
+    >>> [str(d) for d in bank_holidays("scotland", date(2020, 1, 1), date(2020, 1, 31))]
+    ['2020-01-01', '2020-01-02']
+    """
+    days = _bank_holiday_set(region, first.year, last.year)
+    return sorted(d for d in days if first <= d <= last)
+
+
+def working_days(scenario: Scenario) -> np.ndarray:
+    """Boolean per simulated day: a working weekday, not a closure or bank holiday."""
+    allowed = {WEEKDAYS.index(name) for name in scenario.calendar.working_days}
+    closed = set(scenario.calendar.closures) | set(
+        bank_holidays(
+            scenario.calendar.bank_holidays, scenario.start_date, scenario.end_date
+        )
+    )
+    closures = {scenario.day_of(d) for d in closed}
+    return np.array(
+        [
+            scenario.date_of(day).weekday() in allowed and day not in closures
+            for day in range(scenario.horizon_days)
+        ]
+    )
+
+
+# --------------------------------------------------------------------------- dates
+@dataclass(frozen=True)
+class ResolvedDates:
+    """The uncertain dates of one replication, as days on the clock.
+
+    Attributes
+    ----------
+    days
+        ``{dotted.path: day}`` for every date field of the scenario
+        (`Scenario.date_fields`); ``None`` when it names a gate that never opens.
+    gate_days
+        ``{gate: day}``: the day each gate opens, ``None`` when it never does.
+    """
+
+    days: dict[str, int | None]
+    gate_days: dict[str, int | None]
+
+    def day(self, path: str, default: int | None = None) -> int | None:
+        """The resolved day of a date field; ``default`` when the field is unset."""
+        return self.days[path] if path in self.days else default
+
+    def eligibility(self, cohort: Cohort) -> dict[int, int]:
+        """``{day: installations}`` of a cohort becoming eligible.
+
+        All on its ``eligible_from`` day (0 when unset), except deferred shares,
+        not before their ``until``; a gate that never opens gives `NEVER`.
+        """
+        prefix = f"cohorts.{cohort.name}"
+        start = _or_never(self.day(f"{prefix}.eligible_from", 0))
+        out = {start: cohort.installations}
+        for item, count in zip(cohort.deferred, cohort.deferred_counts(), strict=True):
+            day = max(
+                start, _or_never(self.day(f"{prefix}.deferred.{item.name}.until"))
+            )
+            out[start] -= count
+            out[day] = out.get(day, 0) + count
+        return out
+
+    def stall_release_day(self, cohort: Cohort) -> int | None:
+        """The day before which no stall of the cohort resolves (``None``: none)."""
+        if cohort.stall is None or cohort.stall.release_on is None:
+            return None
+        return _or_never(self.day(f"cohorts.{cohort.name}.stall.release_on"))
+
+
+def _or_never(day: int | None) -> int:
+    return NEVER if day is None else day
+
+
+def _draw_day(
+    spec: TriangularDate | UniformDate, rng: np.random.Generator, scenario: Scenario
+) -> int:
+    low, high = scenario.day_of(spec.low), scenario.day_of(spec.high)
+    if isinstance(spec, UniformDate):
+        return int(rng.integers(low, high + 1))
+    if high == low:
+        return low
+    return math.floor(rng.triangular(low, scenario.day_of(spec.mode), high) + 0.5)
+
+
+def resolve_dates(scenario: Scenario, streams) -> ResolvedDates:
+    """Draw every uncertain date of one replication and open the gates.
+
+    Parameters
+    ----------
+    scenario
+        The scenario.
+    streams
+        The replication's random streams (the engine's ``Streams``): a date field draws from
+        ``streams.get(path, "date")``, an acceptance from
+        ``streams.get(condition path, "accepted")``.
+    """
+    fields = scenario.date_fields()
+    gates = {g.name: g for g in scenario.gates}
+    days: dict[str, int | None] = {}
+    gate_days: dict[str, int | None] = {}
+
+    def resolve(path: str) -> int | None:
+        if path not in days:
+            spec = fields[path]
+            name = gate_reference(spec)
+            if name is not None:
+                days[path] = open_gate(name)
+            elif isinstance(spec, date):
+                days[path] = scenario.day_of(spec)
+            else:
+                days[path] = _draw_day(spec, streams.get(path, "date"), scenario)
+        return days[path]
+
+    def open_gate(name: str) -> int | None:
+        if name in gate_days:
+            return gate_days[name]
+        gate = gates[name]
+        if gate.opens_on is not None:
+            day = resolve(f"gates.{name}.opens_on")
+        else:
+            kind = "all_of" if gate.all_of else "any_of"
+            met: list[int | None] = []
+            for condition in gate.conditions:
+                path = f"gates.{name}.{kind}.{condition.name}"
+                if condition.fixed_on is not None:
+                    met.append(resolve(f"{path}.fixed_on"))
+                    continue
+                accepted = (
+                    streams.get(path, "accepted").random() < condition.probability
+                )
+                on = resolve(f"{path}.accepted_on")
+                met.append(on if accepted else None)
+            known = [m for m in met if m is not None]
+            if kind == "all_of":
+                day = max(known) if len(known) == len(met) else None
+            else:
+                day = min(known) if known else None
+        gate_days[name] = day
+        return day
+
+    for path in fields:
+        resolve(path)
+    for name in gates:
+        open_gate(name)
+    return ResolvedDates(days, gate_days)
+
+
+# --------------------------------------------------------------------------- incidents
+def incident_days(scenario: Scenario, streams) -> np.ndarray:
+    """Boolean per day: an incident open (no migrations). All False without go_no_go.
+
+    On each calendar day an incident starts with ``incident_probability``
+    (whether or not one is open) and stays open for its drawn duration.
+    """
+    n = scenario.horizon_days
+    open_ = np.zeros(n, dtype=bool)
+    spec = scenario.go_no_go
+    if spec is None:
+        return open_
+    starts = np.flatnonzero(
+        streams.get("go_no_go", "incident_start").random(n) < spec.incident_probability
+    )
+    days, probs = spec.incident_duration_days.pmf()
+    durations = streams.get("go_no_go", "incident_duration").choice(
+        days, size=len(starts), p=probs
+    )
+    for start, duration in zip(starts, durations, strict=True):
+        open_[start : start + int(duration)] = True
+    return open_
+
+
+# --------------------------------------------------------------------------- evidence
+def clopper_pearson_upper(failures: int, trials: int, confidence: float) -> float:
+    """One-sided Clopper-Pearson upper bound on a failure rate.
+
+    The smallest p with P(X <= failures | trials, p) <= 1 - confidence, i.e. the
+    ``confidence`` quantile of Beta(failures + 1, trials - failures); 1 when
+    there are no trials or every trial failed.
+
+    >>> round(clopper_pearson_upper(0, 2995, 0.95), 6)  # "rule of three"
+    0.001
+    """
+    if trials <= 0 or failures >= trials:
+        return 1.0
+    return float(special.betaincinv(failures + 1, trials - failures, confidence))
+
+
+@dataclass
+class _RuleState:
+    action_end: int = 0  # first day after the rule's last action
+    firings: int = 0
+
+
+@dataclass
+class _Step:
+    day: int
+    cap: int
+    label: str
+
+
+class Policy:
+    """The cap of every day of one replication.
+
+    Parameters
+    ----------
+    scenario
+        The scenario.
+    streams
+        The replication's random streams (go/no-go incidents).
+    dates
+        The replication's `ResolvedDates` (schedule steps, rule gates).
+    flows, states
+        The engine's ``(days, cohorts, k)`` arrays, read (never written) for
+        rule metrics: day d's row is complete once day d has ended.
+    flow_names, state_names
+        The names along their last axis (``attempts`` must come first).
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        streams,
+        dates: ResolvedDates,
+        flows: np.ndarray,
+        states: np.ndarray,
+        flow_names: tuple[str, ...],
+        state_names: tuple[str, ...],
+    ):
+        assert flow_names[0] == "attempts"
+        self.scenario, self.dates = scenario, dates
+        self.flows, self.states = flows, states
+        n = scenario.horizon_days
+        capacity = scenario.capacity
+        self.last_day = -1
+        self.working = working_days(scenario)
+        self.no_go = incident_days(scenario, streams) & self.working
+        self.factor = np.ones(n)
+        self.freeze_label = np.full(n, "", dtype=object)
+        for freeze in scenario.calendar.freezes:  # the lowest factor wins
+            first = max(0, scenario.day_of(freeze.from_))
+            last = min(n - 1, scenario.day_of(freeze.to))
+            if last < first:
+                continue
+            span = slice(first, last + 1)
+            lower = freeze.cap_factor < self.factor[span]
+            self.factor[span] = np.where(lower, freeze.cap_factor, self.factor[span])
+            self.freeze_label[span] = np.where(
+                lower, freeze.name, self.freeze_label[span]
+            )
+        steps = []
+        for index, step in enumerate(capacity.schedule):
+            day = dates.day(f"capacity.schedule.{step.name or index}.from")
+            if day is not None and day < n:
+                label = step.name or f"schedule.{index}"
+                steps.append(
+                    (max(0, day), index, _Step(max(0, day), step.daily_cap, label))
+                )
+        self.steps = [s for _, _, s in sorted(steps, key=lambda t: t[:2])]
+        self.daily_cap = np.zeros(n, dtype=np.int64)
+        self.cap_rule = np.full(n, "", dtype=object)
+        self.rule_fired = np.full(n, "", dtype=object)
+        self.level, self.level_label, self.level_since = (
+            capacity.daily_cap,
+            "daily_cap",
+            0,
+        )
+        self.ceiling: int | None = None  # the schedule step in force, if any
+        self.next_step = 0
+        self.halt_until = self.hold_until = 0
+        self.halt_rule = ""
+        # by precedence, stable so file order decides within a kind
+        self.rules = sorted(capacity.rules, key=lambda r: _PRECEDENCE.index(r.kind))
+        self.rule_state = {r.name: _RuleState() for r in self.rules}
+        if self.rules:
+            self.active = np.array([c.mode == "active" for c in scenario.cohorts])
+            self.attempt_days: list[int] = []  # days with attempts, ascending
+            self.working_before = np.concatenate(([0], np.cumsum(self.working)))
+            self.working_index = np.flatnonzero(self.working)
+            self.windows = {r.name: r.window for r in self.rules}
+            self._column = {name: i for i, name in enumerate(flow_names)}
+            self._stalled = state_names.index("stalled")
+            # flows summed over cohorts and over days before k, as Python ints:
+            # a window's total is one subtraction (all cohorts; active cohorts)
+            self._cum = [[0] * len(flow_names)]
+            self._active_cum = [[0] * len(flow_names)]
+            metrics = {c.metric for r in self.rules for c in r.when}
+            self._track_active = bool(metrics & set(_ACTIVE_METRICS))
+        else:
+            self._precompute()
+
+    # ------------------------------------------------------------------ no rules
+    def _precompute(self) -> None:
+        """Without rules every day's cap is known up front."""
+        n = self.scenario.horizon_days
+        level = np.full(n, self.level, dtype=np.int64)
+        label = np.full(n, self.level_label, dtype=object)
+        for step in self.steps:
+            level[step.day :] = step.cap
+            label[step.day :] = step.label
+        frozen = self.factor < 1
+        cap = np.where(
+            frozen, np.floor(level * self.factor + 1e-9).astype(np.int64), level
+        )
+        label = np.where(frozen, self.freeze_label, label)
+        cap[self.no_go] = 0
+        label[self.no_go] = "no_go"
+        cap[~self.working] = 0
+        label[~self.working] = "closed"
+        self.daily_cap, self.cap_rule = cap, label
+
+    # ------------------------------------------------------------------ the hook
+    def cap(self, day: int) -> int:
+        """The cap for day ``day`` (0: no attempts); call once per day, in order."""
+        self.last_day = day
+        if not self.rules:
+            return int(self.daily_cap[day])
+        if day:
+            self._ingest(day - 1)
+        self._apply_steps(day)
+        if self.working[day] and day >= self.halt_until:
+            self._check_rules(day)
+        return self._set_cap(day)
+
+    def _ingest(self, day: int) -> None:
+        """Add the flows of day ``day`` (complete) to the running totals."""
+        row = self.flows[day].sum(axis=0).tolist()
+        last = self._cum[-1]
+        self._cum.append([a + b for a, b in zip(last, row, strict=True)])
+        if row[0]:
+            self.attempt_days.append(day)
+        if self._track_active:
+            row = self.flows[day, self.active].sum(axis=0).tolist()
+            last = self._active_cum[-1]
+            self._active_cum.append([a + b for a, b in zip(last, row, strict=True)])
+
+    def _apply_steps(self, day: int) -> None:
+        while (
+            self.next_step < len(self.steps) and self.steps[self.next_step].day <= day
+        ):
+            step = self.steps[self.next_step]
+            self.level, self.level_label, self.level_since = step.cap, step.label, day
+            self.ceiling = step.cap
+            self.next_step += 1
+
+    def _set_cap(self, day: int) -> int:
+        if not self.working[day]:
+            cap, label = 0, "closed"
+        elif day < self.halt_until:
+            cap, label = 0, self.halt_rule
+        elif self.no_go[day]:
+            cap, label = 0, "no_go"
+        elif self.factor[day] < 1:
+            cap = math.floor(self.level * self.factor[day] + 1e-9)
+            label = self.freeze_label[day]
+        else:
+            cap, label = self.level, self.level_label
+        self.daily_cap[day] = cap
+        self.cap_rule[day] = label
+        return cap
+
+    # ------------------------------------------------------------------ rules
+    def _check_rules(self, day: int) -> None:
+        """Fire the first rule, by precedence then file order, that may fire today."""
+        for rule in self.rules:
+            state = self.rule_state[rule.name]
+            if day < state.action_end:
+                continue  # its hold is still running
+            new_days = len(self.attempt_days) - bisect.bisect_left(
+                self.attempt_days, state.action_end
+            )
+            if new_days < self.windows[rule.name]:
+                continue  # not yet window new attempt days since its last action
+            if rule.kind == "raise" and day < self.hold_until:
+                continue
+            gate = rule.requires.gate
+            if gate is not None:
+                opened = self.dates.gate_days[gate]
+                if opened is None or opened > day:
+                    continue
+            at_cap = self.working_before[day] - self.working_before[self.level_since]
+            if at_cap < rule.requires.min_days_at_cap:
+                continue
+            new_level = self._effect(rule)
+            if new_level is None:
+                continue  # nothing to raise or cut: not a firing
+            if all(self._holds(condition, day) for condition in rule.when):
+                self._fire(rule, day, new_level)
+                return
+
+    def _effect(self, rule: Rule) -> int | None:
+        """The level a raise or cut would set (None: no change); halts and holds: -1."""
+        if rule.kind in ("halt", "hold"):
+            return -1
+        if rule.kind == "cut":
+            assert rule.cap is not None  # the schema requires it
+            return rule.cap if rule.cap < self.level else None
+        bounds = [b for b in (rule.max_cap, self.ceiling) if b is not None]
+        if rule.action == "raise_to":
+            assert rule.cap is not None
+            target = rule.cap
+        else:
+            assert rule.factor is not None
+            target = math.floor(self.level * rule.factor + 1e-9)
+        new = min([target, *bounds])
+        return new if new > self.level else None
+
+    def _after_working_days(self, day: int, count: int) -> int:
+        """The day after the ``count``-th working day from ``day`` (a working day)."""
+        last = self.working_before[day] + count - 1
+        if last >= len(self.working_index):
+            return self.scenario.horizon_days
+        return int(self.working_index[last]) + 1
+
+    def _fire(self, rule: Rule, day: int, new_level: int) -> None:
+        state = self.rule_state[rule.name]
+        state.firings += 1
+        self.rule_fired[day] = rule.name
+        if rule.kind in ("halt", "hold"):
+            assert rule.days is not None  # the schema requires it
+            end = self._after_working_days(day, rule.days)
+            if rule.kind == "halt":
+                self.halt_until, self.halt_rule = end, rule.name
+            else:
+                self.hold_until = max(self.hold_until, end)
+            state.action_end = end
+        else:
+            self.level, self.level_label, self.level_since = new_level, rule.name, day
+            state.action_end = day
+
+    # ------------------------------------------------------------------ metrics
+    def _holds(self, condition, day: int) -> bool:
+        if len(self.attempt_days) < condition.window:
+            return False  # an empty (or partial) window never fires
+        start = self.attempt_days[-condition.window]
+        value = self.metric(condition.metric, start, day, condition.confidence)
+        return not math.isnan(value) and _COMPARE[condition.op](value, condition.value)
+
+    def _window_sum(
+        self, names: tuple[str, ...], start: int, day: int, active: bool = False
+    ) -> int:
+        """Flows ``names`` summed over days ``start`` .. ``day - 1`` and cohorts."""
+        cum = self._active_cum if active else self._cum
+        now, then = cum[day], cum[start]
+        return sum(now[self._column[n]] - then[self._column[n]] for n in names)
+
+    def metric(
+        self, name: str, start: int, day: int, confidence: float | None = None
+    ) -> float:
+        """A rule metric over days ``start`` .. ``day - 1`` (see docs/ramp-policy.md).
+
+        Rates are NaN when their denominator is 0 (so no condition holds).
+        """
+        if name in _RATE_METRICS:
+            numerator, denominator = _RATE_METRICS[name]
+            below = self._window_sum(denominator, start, day)
+            above = self._window_sum(numerator, start, day)
+            return above / below if below else math.nan
+        if name == "dumb_count":
+            return float(self._window_sum(("dumbs",), start, day))
+        if name == "attempt_count":
+            return float(self._window_sum(("attempts",), start, day))
+        if name == "active_fix_forward_count":
+            return float(self._window_sum(("fix_forwards",), start, day, active=True))
+        if name == "stalled_backlog":
+            return float(self.states[start:day, :, self._stalled].sum(axis=1).max())
+        if name == "active_failure_rate_upper":
+            failures = self._window_sum(("dumbs", "fix_forwards"), 0, day, active=True)
+            trials = self._window_sum(("attempts",), 0, day, active=True)
+            assert confidence is not None  # the schema requires it
+            return clopper_pearson_upper(failures, trials, confidence)
+        raise AssertionError(f"metric {name} not implemented")  # pragma: no cover
+
+    # ------------------------------------------------------------------ output
+    def day_columns(self) -> dict[str, np.ndarray]:
+        """``daily_cap``, ``cap_rule``, ``no_go`` and ``rule_fired`` for every day.
+
+        Days after the engine stopped (nothing left to migrate) keep the cap the
+        plan gives them, with no rule checked and no no-go day counted.
+        """
+        n = self.scenario.horizon_days
+        if self.rules:
+            for day in range(self.last_day + 1, n):
+                self._apply_steps(day)
+                self._set_cap(day)
+        no_go = self.no_go.copy()
+        no_go[self.last_day + 1 :] = False
+        columns = {
+            "daily_cap": self.daily_cap,
+            "cap_rule": self.cap_rule.astype(str),
+            "no_go": no_go,
+            "rule_fired": self.rule_fired.astype(str),
+        }
+        assert tuple(columns) == DAY_COLUMNS
+        return columns
+
+
+assert set(_RATE_METRICS) | {
+    "dumb_count",
+    "active_fix_forward_count",
+    "stalled_backlog",
+    "active_failure_rate_upper",
+    "attempt_count",
+} == set(METRICS)
