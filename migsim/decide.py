@@ -1016,7 +1016,7 @@ class Decision:
                 )
             else:
                 where = (
-                    "the answer is at the end of the lever's range"
+                    "every value in the lever's range is within the budget"
                     if len(q.levers) == 1
                     else "no candidate evaluated with as good an objective is unsafe"
                 )
@@ -1313,9 +1313,11 @@ def _choose(
         safe, key=lambda c: (_objective_key(question, c), c.risk_key(), c.index)
     )
     best = _objective_key(question, answer)
-    beyond_pool = [
-        c for c in candidates if not c.safe and _objective_key(question, c) <= best
-    ]
+    unsafe = [c for c in candidates if not c.safe]
+    if len(question.levers) == 1:
+        beyond_pool = unsafe  # the step (beyond the answer) that breaks a budget
+    else:
+        beyond_pool = [c for c in unsafe if _objective_key(question, c) <= best]
     if not beyond_pool:
         return answer, None, None
 
@@ -1336,7 +1338,9 @@ def _choose(
             ) ** 2
         return total
 
-    return answer, None, min(beyond_pool, key=lambda c: (distance(c), c.index))
+    return answer, None, min(
+        beyond_pool, key=lambda c: (distance(c), _objective_key(question, c), c.index)
+    )
 
 
 # --------------------------------------------------------------------------- format

@@ -193,7 +193,7 @@ def test_a_whole_range_inside_the_budget_answers_its_best_end(tmp_path):
     decision = decide(load_question(path), replications=30, seed=0)
     assert decision.answer.levers == {"capacity.daily_cap": 5000}
     assert decision.beyond is None
-    assert "the answer is at the end of the lever's range" in decision.text()
+    assert "every value in the lever's range is within the budget" in decision.text()
 
 
 def test_doubling_continues_the_replication_numbering(tmp_path):
