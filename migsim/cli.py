@@ -28,9 +28,22 @@ __all__ = ["main"]
 
 
 class InputError(click.ClickException):
-    """Bad input: printed as one line, exit status 2."""
+    """Bad input: printed as one line, exit status 2.
+
+    Control characters from the input (a newline in a key or value) are shown
+    escaped, so the message stays one line.
+    """
 
     exit_code = 2
+
+    def __init__(self, message: str):
+        super().__init__(_one_line(message))
+
+
+def _one_line(text: str) -> str:
+    return "".join(
+        ch if ch.isprintable() else ch.encode("unicode_escape").decode() for ch in text
+    )
 
 
 def bundled_scenarios_dir() -> Path:
@@ -80,6 +93,24 @@ def _fmt_int(value: Any) -> str:
     return "-" if value is None else f"{value:,.0f}"
 
 
+def _table(title: str, headers: list[str], rows: list[list[str]]) -> list[str]:
+    """A plain-text table whose columns fit their widest cell (dates, 'after ...')."""
+    label_width = max([len(title)] + [len(row[0]) + 2 for row in rows]) + 2
+    widths = [
+        max([len(headers[j])] + [len(row[j + 1]) for row in rows]) + 2
+        for j in range(len(headers))
+    ]
+    head = f"{title:<{label_width}}" + "".join(
+        f"{h:>{w}}" for h, w in zip(headers, widths)
+    )
+    body = [
+        f"  {row[0]:<{label_width - 2}}"
+        + "".join(f"{cell:>{w}}" for cell, w in zip(row[1:], widths))
+        for row in rows
+    ]
+    return [head, *body]
+
+
 def summary_text(results: Results) -> str:
     """The planner's summary: clearance dates with spread, then risk totals."""
     summary = results.summary
@@ -88,22 +119,20 @@ def summary_text(results: Results) -> str:
         f"{sc.name}: {summary['replications']} replications, seed {summary['seed']}, "
         f"{sc.installations:,} installations, {sc.start_date} to {sc.end_date}",
         "",
-        f"{'Backlog cleared':<36}{'P10':>14}{'P50':>14}{'P90':>14}{'cleared':>10}",
     ]
 
-    def clearance_row(label: str, dates: dict[str, str], share: float) -> str:
-        return (f"  {label:<34}{dates['p10']:>14}{dates['p50']:>14}{dates['p90']:>14}"
-                f"{share:>10.0%}")
+    def clearance_row(label: str, dates: dict[str, str], share: float) -> list[str]:
+        return [label, dates["p10"], dates["p50"], dates["p90"], f"{share:.0%}"]
 
-    lines.append(clearance_row("all cohorts", summary["clearance_date"],
-                               summary["cleared_share"]))
-    for name, cohort in summary["cohorts"].items():
-        lines.append(clearance_row(name, cohort["clearance_date"],
-                                   cohort["cleared_share"]))
+    rows = [clearance_row("all cohorts", summary["clearance_date"],
+                          summary["cleared_share"])]
+    rows += [clearance_row(name, cohort["clearance_date"], cohort["cleared_share"])
+             for name, cohort in summary["cohorts"].items()]
+    lines += _table("Backlog cleared", ["P10", "P50", "P90", "cleared"], rows)
     if summary["cleared_share"] < 1:
         lines.append("  (a date 'after' the horizon end means some replications did not "
                      "clear; their mean clearance day is undefined)")
-    lines += ["", f"{'Risks (totals per replication)':<36}{'P50':>14}{'P90':>14}{'mean':>14}"]
+    rows = []
     for label, name in (
         ("devices left dumb", "dumb"),
         ("  of which active", "active_dumb"),
@@ -112,8 +141,9 @@ def summary_text(results: Results) -> str:
         ("peak failure backlog", "peak_failure_backlog"),
     ):
         stats = summary["figures"][name]
-        lines.append(f"  {label:<34}{_fmt_int(stats['p50']):>14}{_fmt_int(stats['p90']):>14}"
-                     f"{_fmt_int(stats['mean']):>14}")
+        rows.append([label, _fmt_int(stats["p50"]), _fmt_int(stats["p90"]),
+                     _fmt_int(stats["mean"])])
+    lines += ["", *_table("Risks (totals per replication)", ["P50", "P90", "mean"], rows)]
     lines += _policy_lines(results)
     return "\n".join(lines)
 
@@ -128,19 +158,20 @@ def _policy_lines(results: Results) -> list[str]:
                for name, stats in policy["rule_firings"].items()]
     lines: list[str] = []
     if counts:
-        lines += ["", f"{'Ramp policy (per replication)':<36}"
-                      f"{'P50':>14}{'P90':>14}{'mean':>14}"]
-        for label, stats in counts:
-            mean = "-" if stats["mean"] is None else f"{stats['mean']:.1f}"
-            lines.append(f"  {label:<34}{_fmt_int(stats['p50']):>14}"
-                         f"{_fmt_int(stats['p90']):>14}{mean:>14}")
+        rows = [
+            [label, _fmt_int(stats["p50"]), _fmt_int(stats["p90"]),
+             "-" if stats["mean"] is None else f"{stats['mean']:.1f}"]
+            for label, stats in counts
+        ]
+        lines += ["", *_table("Ramp policy (per replication)", ["P50", "P90", "mean"],
+                              rows)]
     if policy["gates"]:
-        lines += ["", f"{'Gate opens':<36}{'P10':>14}{'P50':>14}{'P90':>14}"
-                      f"{'opened':>10}"]
-        for name, gate in policy["gates"].items():
-            dates = gate["opening_date"]
-            lines.append(f"  {name:<34}{dates['p10']:>14}{dates['p50']:>14}"
-                         f"{dates['p90']:>14}{gate['opened_share']:>10.0%}")
+        rows = [
+            [name, gate["opening_date"]["p10"], gate["opening_date"]["p50"],
+             gate["opening_date"]["p90"], f"{gate['opened_share']:.0%}"]
+            for name, gate in policy["gates"].items()
+        ]
+        lines += ["", *_table("Gate opens", ["P10", "P50", "P90", "opened"], rows)]
     return lines
 
 

@@ -29,7 +29,7 @@ MONDAY = date(2024, 1, 1)
 ALL_DAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 
 
-# --------------------------------------------------------------------------- delays
+# ------------------------------------------------------------------------------- delays
 def fixed(days: int) -> dict[str, Any]:
     return {"dist": "fixed", "days": days}
 
@@ -46,7 +46,7 @@ def lognormal(median: float, sigma: float) -> dict[str, Any]:
     return {"dist": "lognormal", "median": median, "sigma": sigma}
 
 
-# --------------------------------------------------------------------------- parts
+# -------------------------------------------------------------------------------- parts
 def outcomes(**rates: float) -> dict[str, float]:
     """All five outcome rates; those not given are 0 (default: all success)."""
     unknown = set(rates) - set(OUTCOMES)
@@ -137,7 +137,9 @@ def load(data: dict[str, Any]) -> Scenario:
     return migsim.load_scenario(data)
 
 
-def simulate(data: dict[str, Any] | Scenario, seed: int = 0, replication: int = 0) -> RunLog:
+def simulate(
+    data: dict[str, Any] | Scenario, seed: int = 0, replication: int = 0
+) -> RunLog:
     """One replication straight from the engine."""
     sc = data if isinstance(data, Scenario) else load(data)
     return run_replication(sc, seed, replication)
@@ -157,7 +159,7 @@ def write_yaml(path: Path, data: Any) -> Path:
     return path
 
 
-# --------------------------------------------------------------------------- fixtures
+# ----------------------------------------------------------------------------- fixtures
 @pytest.fixture
 def rich_scenario() -> dict[str, Any]:
     """Two small cohorts using every section: closures, eligibility, release_on."""
@@ -166,11 +168,15 @@ def rich_scenario() -> dict[str, Any]:
             "active_a",
             400,
             mode="active",
-            rates=outcomes(success=0.8, stall=0.1, rollback=0.05, fix_forward=0.03,
-                           dumb=0.02),
+            rates=outcomes(
+                success=0.8, stall=0.1, rollback=0.05, fix_forward=0.03, dumb=0.02
+            ),
             max_attempts=3,
-            stall={"resolves_after_days": uniform(1, 4), "then_success": 0.7,
-                   "release_on": day(9).isoformat()},
+            stall={
+                "resolves_after_days": uniform(1, 4),
+                "then_success": 0.7,
+                "release_on": day(9).isoformat(),
+            },
             rollback={"retry_after_days": triangular(1, 2, 5)},
             fix_forward={"restored_after_days": lognormal(2, 0.5)},
         ),

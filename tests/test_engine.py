@@ -40,7 +40,7 @@ QUICK = settings(
 )
 
 
-# =========================================================================== analytic
+# ============================================================================= analytic
 def test_all_success_clears_at_end_of_tenth_working_day():
     """success = 1, N = 10,000, cap = 1,000 from a Monday, no closures."""
     sc = load(scenario(cohort(installations=10_000), cap=1000, horizon_days=30))
@@ -56,18 +56,27 @@ def test_all_success_clears_at_end_of_tenth_working_day():
     assert migrated[11:].tolist() == [10_000] * 19
     results = migsim.run(sc, replications=3, seed=5)
     assert results.replications["clearance_day"].tolist() == [11, 11, 11]
-    assert results.replications["clearance_date"].dt.date.tolist() == [date(2024, 1, 12)] * 3
+    assert (
+        results.replications["clearance_date"].dt.date.tolist()
+        == [date(2024, 1, 12)] * 3
+    )
 
 
 @pytest.mark.parametrize("delay", [1, 4, 9])
 def test_stall_with_fixed_delay_migrates_exactly_that_many_days_later(delay):
     """Stall = 1, fixed delay d, then_success = 1: migrated d days after the attempt,
     on any calendar day (weekends included)."""
-    sc = load(scenario(
-        cohort(installations=100, rates=outcomes(stall=1.0),
-               stall={"resolves_after_days": fixed(delay), "then_success": 1.0}),
-        cap=25, horizon_days=30,
-    ))
+    sc = load(
+        scenario(
+            cohort(
+                installations=100,
+                rates=outcomes(stall=1.0),
+                stall={"resolves_after_days": fixed(delay), "then_success": 1.0},
+            ),
+            cap=25,
+            horizon_days=30,
+        )
+    )
     log = simulate(sc)
     attempts = column(log, "attempts")
     assert attempts[:4].tolist() == [25, 25, 25, 25]  # Mon..Thu
@@ -75,7 +84,10 @@ def test_stall_with_fixed_delay_migrates_exactly_that_many_days_later(delay):
     shifted = np.concatenate([np.zeros(delay, dtype=int), attempts[:-delay]])
     assert column(log, "stall_completions").tolist() == shifted.tolist()
     assert column(log, "migrated").tolist() == np.cumsum(shifted).tolist()
-    assert column(log, "stalled").tolist() == (np.cumsum(attempts) - np.cumsum(shifted)).tolist()
+    assert (
+        column(log, "stalled").tolist()
+        == (np.cumsum(attempts) - np.cumsum(shifted)).tolist()
+    )
     assert column(log, "stall_failures").sum() == 0
     assert log.clearance_day == 3 + delay
 
@@ -84,11 +96,19 @@ def test_geometric_retries_average_two_attempts_per_installation():
     """success = rollback = 0.5, retry after 1 day, ample cap and max_attempts:
     attempts per installation are geometric(1/2), mean 2 (within 1%)."""
     n, reps = 200_000, 5
-    sc = load(scenario(
-        cohort(installations=n, rates=outcomes(success=0.5, rollback=0.5), max_attempts=60,
-               rollback={"retry_after_days": fixed(1)}),
-        cap=10 * n, horizon_days=80, working_days=ALL_DAYS,
-    ))
+    sc = load(
+        scenario(
+            cohort(
+                installations=n,
+                rates=outcomes(success=0.5, rollback=0.5),
+                max_attempts=60,
+                rollback={"retry_after_days": fixed(1)},
+            ),
+            cap=10 * n,
+            horizon_days=80,
+            working_days=ALL_DAYS,
+        )
+    )
     results = migsim.run(sc, replications=reps, seed=3)
     daily = results.daily
     assert daily.groupby("replication")["migrated"].last().eq(n).all()
@@ -103,11 +123,18 @@ def test_cap_below_queue_is_used_in_full_on_working_days_only():
     """Attempts equal the cap on every working day while the queue exceeds it, and
     are zero on weekends and closures."""
     closure = day(9)  # a Wednesday
-    sc = load(scenario(
-        cohort(installations=10_000, rates=outcomes(success=0.9, rollback=0.1),
-               rollback={"retry_after_days": fixed(3)}),
-        cap=500, horizon_days=21, closures=[closure],
-    ))
+    sc = load(
+        scenario(
+            cohort(
+                installations=10_000,
+                rates=outcomes(success=0.9, rollback=0.1),
+                rollback={"retry_after_days": fixed(3)},
+            ),
+            cap=500,
+            horizon_days=21,
+            closures=[closure],
+        )
+    )
     log = simulate(sc)
     attempts = column(log, "attempts")
     open_days = working_days(sc)
@@ -121,11 +148,19 @@ def test_cap_below_queue_is_used_in_full_on_working_days_only():
 def test_all_rollback_abandons_on_second_failure_and_serves_retries_first():
     """rollback = 1, max_attempts = 2, retry after 1 day, cap 40, N = 100, every
     day a working day: worked by hand."""
-    sc = load(scenario(
-        cohort(installations=100, rates=outcomes(rollback=1.0), max_attempts=2,
-               rollback={"retry_after_days": fixed(1)}),
-        cap=40, horizon_days=10, working_days=ALL_DAYS,
-    ))
+    sc = load(
+        scenario(
+            cohort(
+                installations=100,
+                rates=outcomes(rollback=1.0),
+                max_attempts=2,
+                rollback={"retry_after_days": fixed(1)},
+            ),
+            cap=40,
+            horizon_days=10,
+            working_days=ALL_DAYS,
+        )
+    )
     log = simulate(sc)
     assert column(log, "attempts")[:7].tolist() == [40, 40, 40, 40, 20, 20, 0]
     assert column(log, "rollbacks")[:7].tolist() == [40, 40, 40, 40, 20, 20, 0]
@@ -140,11 +175,19 @@ def test_all_rollback_abandons_on_second_failure_and_serves_retries_first():
 def test_due_retries_go_before_first_attempts_when_both_wait():
     """Retry after 2 days: on day 2 the 40 due retries take the cap although 20
     installations still wait for their first attempt."""
-    sc = load(scenario(
-        cohort(installations=100, rates=outcomes(rollback=1.0), max_attempts=2,
-               rollback={"retry_after_days": fixed(2)}),
-        cap=40, horizon_days=10, working_days=ALL_DAYS,
-    ))
+    sc = load(
+        scenario(
+            cohort(
+                installations=100,
+                rates=outcomes(rollback=1.0),
+                max_attempts=2,
+                rollback={"retry_after_days": fixed(2)},
+            ),
+            cap=40,
+            horizon_days=10,
+            working_days=ALL_DAYS,
+        )
+    )
     log = simulate(sc)
     assert column(log, "abandons")[:7].tolist() == [0, 0, 40, 40, 0, 0, 20]
     assert column(log, "queued")[:7].tolist() == [60, 20, 20, 20, 0, 0, 0]
@@ -152,12 +195,20 @@ def test_due_retries_go_before_first_attempts_when_both_wait():
 
 
 def test_failed_stalls_roll_back_counted_as_stall_failures_and_can_abandon():
-    sc = load(scenario(
-        cohort(installations=50, rates=outcomes(stall=1.0), max_attempts=2,
-               stall={"resolves_after_days": fixed(3), "then_success": 0.0},
-               rollback={"retry_after_days": fixed(2)}),
-        cap=1000, horizon_days=12, working_days=ALL_DAYS,
-    ))
+    sc = load(
+        scenario(
+            cohort(
+                installations=50,
+                rates=outcomes(stall=1.0),
+                max_attempts=2,
+                stall={"resolves_after_days": fixed(3), "then_success": 0.0},
+                rollback={"retry_after_days": fixed(2)},
+            ),
+            cap=1000,
+            horizon_days=12,
+            working_days=ALL_DAYS,
+        )
+    )
     log = simulate(sc)
     assert column(log, "stall_failures").tolist()[:9] == [0, 0, 0, 50, 0, 0, 0, 0, 50]
     assert column(log, "rollbacks").sum() == 0
@@ -169,12 +220,21 @@ def test_failed_stalls_roll_back_counted_as_stall_failures_and_can_abandon():
 
 def test_release_on_holds_stalls_until_that_date():
     release = 10
-    sc = load(scenario(
-        cohort(installations=100, rates=outcomes(stall=1.0),
-               stall={"resolves_after_days": fixed(2), "then_success": 1.0,
-                      "release_on": day(release).isoformat()}),
-        cap=1000, horizon_days=20,
-    ))
+    sc = load(
+        scenario(
+            cohort(
+                installations=100,
+                rates=outcomes(stall=1.0),
+                stall={
+                    "resolves_after_days": fixed(2),
+                    "then_success": 1.0,
+                    "release_on": day(release).isoformat(),
+                },
+            ),
+            cap=1000,
+            horizon_days=20,
+        )
+    )
     log = simulate(sc)
     completions = column(log, "stall_completions")
     assert completions[:release].sum() == 0 and completions[release] == 100
@@ -186,18 +246,28 @@ def test_release_on_floors_a_delay_distribution_at_the_release_date():
     """Uniform 2..10 from day 0, released on day 5: those drawn 2..5 all resolve
     on day 5, the rest on their own day; none before."""
     n = 90_000
-    sc = load(scenario(
-        cohort(installations=n, rates=outcomes(stall=1.0),
-               stall={"resolves_after_days": uniform(2, 10), "then_success": 1.0,
-                      "release_on": day(5).isoformat()}),
-        cap=n, horizon_days=20, working_days=ALL_DAYS,
-    ))
+    sc = load(
+        scenario(
+            cohort(
+                installations=n,
+                rates=outcomes(stall=1.0),
+                stall={
+                    "resolves_after_days": uniform(2, 10),
+                    "then_success": 1.0,
+                    "release_on": day(5).isoformat(),
+                },
+            ),
+            cap=n,
+            horizon_days=20,
+            working_days=ALL_DAYS,
+        )
+    )
     completions = column(simulate(sc), "stall_completions")
     assert completions[:5].sum() == 0 and completions[11:].sum() == 0
     assert completions.sum() == n
     expected = [4 / 9 * n] + [n / 9] * 5  # days 5..10
     sd = [math.sqrt(n * p * (1 - p)) for p in (4 / 9, 1 / 9)]
-    for got, want in zip(completions[5:11], expected):
+    for got, want in zip(completions[5:11], expected, strict=True):
         assert abs(got - want) < 5 * (sd[0] if want > n / 9 else sd[1])
 
 
@@ -207,8 +277,11 @@ def test_release_on_before_any_resolution_changes_nothing():
         if release:
             stall["release_on"] = MONDAY.isoformat()
         return scenario(
-            cohort(installations=500, rates=outcomes(success=0.7, stall=0.3), stall=stall),
-            cap=100, horizon_days=30,
+            cohort(
+                installations=500, rates=outcomes(success=0.7, stall=0.3), stall=stall
+            ),
+            cap=100,
+            horizon_days=30,
         )
 
     a, b = simulate(build(False), seed=4), simulate(build(True), seed=4)
@@ -217,11 +290,18 @@ def test_release_on_before_any_resolution_changes_nothing():
 
 
 def test_fix_forward_is_impaired_until_restored():
-    sc = load(scenario(
-        cohort(installations=30, rates=outcomes(fix_forward=1.0),
-               fix_forward={"restored_after_days": fixed(3)}),
-        cap=10, horizon_days=12, working_days=ALL_DAYS,
-    ))
+    sc = load(
+        scenario(
+            cohort(
+                installations=30,
+                rates=outcomes(fix_forward=1.0),
+                fix_forward={"restored_after_days": fixed(3)},
+            ),
+            cap=10,
+            horizon_days=12,
+            working_days=ALL_DAYS,
+        )
+    )
     log = simulate(sc)
     assert column(log, "fix_forwards")[:4].tolist() == [10, 10, 10, 0]
     assert column(log, "restorations")[:7].tolist() == [0, 0, 0, 10, 10, 10, 0]
@@ -248,8 +328,9 @@ def test_pending_until_eligible_from():
 
 def test_clearance_share_below_one_clears_at_that_share():
     def cleared(share):
-        return simulate(scenario(cohort(installations=10_000), cap=1000,
-                                 clearance_share=share)).clearance_day
+        return simulate(
+            scenario(cohort(installations=10_000), cap=1000, clearance_share=share)
+        ).clearance_day
 
     assert cleared(0.5) == 4  # 5,000 resolved at the end of Friday
     assert cleared(0.55) == 7  # 5,500 needs the 6th working day: Monday
@@ -290,48 +371,64 @@ def test_share_pro_rata_by_hand(total, weights, limits, expected):
 
 @given(
     total=st.integers(0, 500),
-    pairs=st.lists(st.tuples(st.integers(0, 300), st.integers(0, 300)), min_size=1,
-                   max_size=5),
+    pairs=st.lists(
+        st.tuples(st.integers(0, 300), st.integers(0, 300)), min_size=1, max_size=5
+    ),
 )
 @QUICK
 def test_share_pro_rata_never_exceeds_limits_and_uses_the_total(total, pairs):
     weights = [w for w, _ in pairs]
     limits = [lim for _, lim in pairs]
     shares = share_pro_rata(total, weights, limits)
-    assert all(0 <= s <= lim for s, lim in zip(shares, limits))
-    usable = sum(lim for w, lim in zip(weights, limits) if w > 0)
+    assert all(0 <= s <= lim for s, lim in zip(shares, limits, strict=True))
+    usable = sum(lim for w, lim in zip(weights, limits, strict=True) if w > 0)
     assert sum(shares) == min(total, usable)
 
 
 def test_pro_rata_shares_the_cap_by_eligible_queue():
-    log = simulate(scenario(
-        cohort("a", 5), cohort("b", 3), cohort("c", 2), cap=7, working_days=ALL_DAYS,
-    ))
+    log = simulate(
+        scenario(
+            cohort("a", 5),
+            cohort("b", 3),
+            cohort("c", 2),
+            cap=7,
+            working_days=ALL_DAYS,
+        )
+    )
     assert log.cohort_columns["attempts"][0].tolist() == [4, 2, 1]
     assert log.cohort_columns["attempts"][1].tolist() == [1, 1, 1]
 
 
 def test_pro_rata_ignores_cohorts_not_yet_eligible():
-    log = simulate(scenario(
-        cohort("a", 1000), cohort("b", 1000, eligible_from=day(2)), cap=300,
-        working_days=ALL_DAYS,
-    ))
+    log = simulate(
+        scenario(
+            cohort("a", 1000),
+            cohort("b", 1000, eligible_from=day(2)),
+            cap=300,
+            working_days=ALL_DAYS,
+        )
+    )
     attempts = log.cohort_columns["attempts"]
     assert attempts[:2].tolist() == [[300, 0], [300, 0]]
     assert attempts[2].tolist() == [86, 214]  # 85.7 + 1 and 214.3 of 300 (400 : 1000)
 
 
 def test_priority_serves_cohorts_in_file_order():
-    log = simulate(scenario(
-        cohort("a", 1000), cohort("b", 1000), cap=300, allocation="priority",
-        working_days=ALL_DAYS,
-    ))
+    log = simulate(
+        scenario(
+            cohort("a", 1000),
+            cohort("b", 1000),
+            cap=300,
+            allocation="priority",
+            working_days=ALL_DAYS,
+        )
+    )
     attempts = log.cohort_columns["attempts"]
     assert attempts[:, 0].tolist()[:5] == [300, 300, 300, 100, 0]
     assert attempts[:, 1].tolist()[:8] == [0, 0, 0, 200, 300, 300, 200, 0]
 
 
-# =========================================================================== delays
+# =============================================================================== delays
 def _chi_square(observed: np.ndarray, n: int, probs: np.ndarray) -> float:
     expected = n * probs
     return float(((observed - expected) ** 2 / expected).sum())
@@ -342,38 +439,57 @@ def test_grouped_retry_delays_follow_the_triangular_pmf():
     retried, so abandons by day are the retry-delay distribution."""
     n = 200_000
     delay = triangular(3, 7, 15)
-    sc = load(scenario(
-        cohort(installations=n, rates=outcomes(rollback=1.0), max_attempts=2,
-               rollback={"retry_after_days": delay}),
-        cap=n, horizon_days=20, working_days=ALL_DAYS,
-    ))
+    sc = load(
+        scenario(
+            cohort(
+                installations=n,
+                rates=outcomes(rollback=1.0),
+                max_attempts=2,
+                rollback={"retry_after_days": delay},
+            ),
+            cap=n,
+            horizon_days=20,
+            working_days=ALL_DAYS,
+        )
+    )
     abandons = column(simulate(sc, seed=1), "abandons")
     days, probs = sc.cohorts[0].rollback.retry_after_days.pmf()
     assert abandons.sum() == n
-    assert abandons[: days[0]].sum() == 0 and abandons[days[-1] + 1:].sum() == 0
+    assert abandons[: days[0]].sum() == 0 and abandons[days[-1] + 1 :].sum() == 0
     assert _chi_square(abandons[days], n, probs) < 40  # 11 dof: p < 1e-4
 
 
 def test_grouped_stall_delays_follow_the_lognormal_pmf():
     n = 200_000
-    sc = load(scenario(
-        cohort(installations=n, rates=outcomes(stall=1.0),
-               stall={"resolves_after_days": lognormal(3, 0.6), "then_success": 1.0}),
-        cap=n, horizon_days=60, working_days=ALL_DAYS,
-    ))
+    sc = load(
+        scenario(
+            cohort(
+                installations=n,
+                rates=outcomes(stall=1.0),
+                stall={"resolves_after_days": lognormal(3, 0.6), "then_success": 1.0},
+            ),
+            cap=n,
+            horizon_days=60,
+            working_days=ALL_DAYS,
+        )
+    )
     completions = column(simulate(sc, seed=2), "stall_completions")
     days, probs = sc.cohorts[0].stall.resolves_after_days.pmf()
     assert completions.sum() == n and completions[0] == 0
     keep = probs * n > 20  # chi-square only where cells are well filled
     dof = int(keep.sum()) - 1
-    assert _chi_square(completions[days][keep], int(completions[days][keep].sum()),
-                       probs[keep] / probs[keep].sum()) < dof + 6 * math.sqrt(2 * dof)
+    assert _chi_square(
+        completions[days][keep],
+        int(completions[days][keep].sum()),
+        probs[keep] / probs[keep].sum(),
+    ) < dof + 6 * math.sqrt(2 * dof)
 
 
 def test_outcome_counts_follow_the_rates():
     n = 200_000
-    rates = outcomes(success=0.93, stall=0.068, rollback=0.0005, fix_forward=0.001,
-                     dumb=0.0005)
+    rates = outcomes(
+        success=0.93, stall=0.068, rollback=0.0005, fix_forward=0.001, dumb=0.0005
+    )
     log = simulate(scenario(cohort(installations=n, rates=rates), cap=n), seed=9)
     observed = np.array([column(log, f)[0] for f in FIRST_LEVEL])
     probs = np.array([rates[o] for o in OUTCOMES])
@@ -381,7 +497,7 @@ def test_outcome_counts_follow_the_rates():
     assert _chi_square(observed, n, probs) < 25  # 4 dof: p < 1e-4
 
 
-# =========================================================================== reference
+# ============================================================================ reference
 def _hamilton(cap: int, queues: list[int]) -> list[int]:
     """Largest-remainder shares of ``cap`` in proportion to ``queues`` (exact)."""
     total = sum(queues)
@@ -422,8 +538,12 @@ def reference_run(sc: Scenario) -> tuple[dict[str, np.ndarray], int | None, list
     for c in sc.cohorts:
         eligible = sc.day_of(c.eligible_from or sc.start_date)
         first = "pending" if eligible > 0 else "queued"
-        people.append([{"state": first, "made": 0, "due": None, "ready": None}
-                       for _ in range(c.installations)])
+        people.append(
+            [
+                {"state": first, "made": 0, "due": None, "ready": None}
+                for _ in range(c.installations)
+            ]
+        )
     open_day = [
         WEEKDAYS[sc.date_of(d).weekday()] in sc.calendar.working_days
         and sc.date_of(d) not in sc.calendar.closures
@@ -462,8 +582,11 @@ def reference_run(sc: Scenario) -> tuple[dict[str, np.ndarray], int | None, list
         if open_day[d]:
             queues = [[p for p in group if p["state"] == "queued"] for group in people]
             shares = _allocate(sc, [len(q) for q in queues])
-            for i, (c, queue, share) in enumerate(zip(sc.cohorts, queues, shares)):
-                queue.sort(key=lambda p: (p["ready"] is None, p["ready"] or 0, -p["made"]))
+            batches = zip(sc.cohorts, queues, shares, strict=True)
+            for i, (c, queue, share) in enumerate(batches):
+                queue.sort(
+                    key=lambda p: (p["ready"] is None, p["ready"] or 0, -p["made"])
+                )
                 outcome = next(o for o in OUTCOMES if getattr(c.outcomes, o) == 1)
                 for p in queue[:share]:
                     p["made"] += 1
@@ -492,14 +615,16 @@ def reference_run(sc: Scenario) -> tuple[dict[str, np.ndarray], int | None, list
         for i, c in enumerate(sc.cohorts):
             for s in STATES:
                 states[s][d, i] = sum(p["state"] == s for p in people[i])
-            resolved = sum(p["state"] in ("migrated", "dumb", "abandoned") for p in people[i])
+            resolved = sum(
+                p["state"] in ("migrated", "dumb", "abandoned") for p in people[i]
+            )
             resolved_all += resolved
             share = Fraction(str(sc.clearance_share))
             if cohort_clearance[i] is None and resolved >= share * c.installations:
                 cohort_clearance[i] = d
-        if clearance is None and resolved_all >= Fraction(str(sc.clearance_share)) * sum(
-            c.installations for c in sc.cohorts
-        ):
+        if clearance is None and resolved_all >= Fraction(
+            str(sc.clearance_share)
+        ) * sum(c.installations for c in sc.cohorts):
             clearance = d
     return {**states, **flows}, clearance, cohort_clearance
 
@@ -512,39 +637,53 @@ def deterministic_scenarios(draw) -> Scenario:
     for k in range(draw(st.integers(1, 3))):
         eligible = draw(st.none() | st.integers(-3, 20))
         release = draw(st.none() | st.integers(-2, 25))
-        stall = {"resolves_after_days": fixed(draw(st.integers(1, 5))),
-                 "then_success": float(draw(st.integers(0, 1)))}
+        stall = {
+            "resolves_after_days": fixed(draw(st.integers(1, 5))),
+            "then_success": float(draw(st.integers(0, 1))),
+        }
         if release is not None:
             stall["release_on"] = (start + timedelta(days=release)).isoformat()
-        cohorts.append(cohort(
-            f"c{k}",
-            draw(st.integers(0, 40)),
-            mode=draw(st.sampled_from(["dormant", "active"])),
-            rates=outcomes(**{draw(st.sampled_from(OUTCOMES)): 1.0}),
-            max_attempts=draw(st.integers(1, 3)),
-            eligible_from=None if eligible is None else start + timedelta(days=eligible),
-            stall=stall,
-            rollback={"retry_after_days": fixed(draw(st.integers(1, 5)))},
-            fix_forward={"restored_after_days": fixed(draw(st.integers(1, 4)))},
-        ))
+        cohorts.append(
+            cohort(
+                f"c{k}",
+                draw(st.integers(0, 40)),
+                mode=draw(st.sampled_from(["dormant", "active"])),
+                rates=outcomes(**{draw(st.sampled_from(OUTCOMES)): 1.0}),
+                max_attempts=draw(st.integers(1, 3)),
+                eligible_from=None
+                if eligible is None
+                else start + timedelta(days=eligible),
+                stall=stall,
+                rollback={"retry_after_days": fixed(draw(st.integers(1, 5)))},
+                fix_forward={"restored_after_days": fixed(draw(st.integers(1, 4)))},
+            )
+        )
     working = draw(st.lists(st.sampled_from(ALL_DAYS), unique=True, max_size=7))
     closures = draw(st.lists(st.integers(0, 30), max_size=4, unique=True))
-    return load(scenario(
-        *cohorts,
-        cap=draw(st.integers(0, 30)),
-        allocation=draw(st.sampled_from(["pro_rata", "priority"])),
-        start_date=start,
-        horizon_days=horizon,
-        working_days=working or ["Mon"],
-        closures=[start + timedelta(days=c) for c in closures],
-        clearance_share=draw(st.sampled_from([1.0, 0.5, 0.9, 0.25])),
-    ))
+    return load(
+        scenario(
+            *cohorts,
+            cap=draw(st.integers(0, 30)),
+            allocation=draw(st.sampled_from(["pro_rata", "priority"])),
+            start_date=start,
+            horizon_days=horizon,
+            working_days=working or ["Mon"],
+            closures=[start + timedelta(days=c) for c in closures],
+            clearance_share=draw(st.sampled_from([1.0, 0.5, 0.9, 0.25])),
+        )
+    )
 
 
 @given(sc=deterministic_scenarios(), seed=st.integers(0, 2**32 - 1))
-@settings(derandomize=True, deadline=None, max_examples=60,
-          suppress_health_check=[HealthCheck.too_slow])
-def test_engine_matches_a_per_installation_reference_on_deterministic_scenarios(sc, seed):
+@settings(
+    derandomize=True,
+    deadline=None,
+    max_examples=60,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+def test_engine_matches_a_per_installation_reference_on_deterministic_scenarios(
+    sc, seed
+):
     log = simulate(sc, seed=seed)
     expected, clearance, cohort_clearance = reference_run(sc)
     for name in (*STATES, *FLOWS):
@@ -553,10 +692,12 @@ def test_engine_matches_a_per_installation_reference_on_deterministic_scenarios(
     assert log.cohort_clearance_days == cohort_clearance
 
 
-# =========================================================================== conservation
+# ========================================================================= conservation
 _delays = st.one_of(
     st.builds(fixed, st.integers(1, 6)),
-    st.integers(1, 5).flatmap(lambda lo: st.builds(uniform, st.just(lo), st.integers(lo, lo + 6))),
+    st.integers(1, 5).flatmap(
+        lambda lo: st.builds(uniform, st.just(lo), st.integers(lo, lo + 6))
+    ),
     st.tuples(st.floats(1, 4), st.floats(0, 1), st.floats(0, 8)).map(
         lambda t: triangular(t[0], t[0] + t[1] * t[2], t[0] + t[2])
     ),
@@ -571,36 +712,46 @@ def random_scenarios(draw) -> Scenario:
     cohorts = []
     for k in range(draw(st.integers(1, 3))):
         weights = draw(st.lists(st.integers(0, 10), min_size=5, max_size=5).filter(any))
-        rates = {o: w / sum(weights) for o, w in zip(OUTCOMES, weights)}
-        stall = {"resolves_after_days": draw(_delays),
-                 "then_success": draw(st.floats(0, 1))}
+        rates = {o: w / sum(weights) for o, w in zip(OUTCOMES, weights, strict=True)}
+        stall = {
+            "resolves_after_days": draw(_delays),
+            "then_success": draw(st.floats(0, 1)),
+        }
         release = draw(st.none() | st.integers(-2, 40))
         if release is not None:
             stall["release_on"] = (start + timedelta(days=release)).isoformat()
         eligible = draw(st.none() | st.integers(-5, 40))
-        cohorts.append(cohort(
-            f"c{k}",
-            draw(st.integers(0, 3000)),
-            mode=draw(st.sampled_from(["dormant", "active"])),
-            rates=rates,
-            max_attempts=draw(st.integers(1, 4)),
-            eligible_from=None if eligible is None else start + timedelta(days=eligible),
-            stall=stall,
-            rollback={"retry_after_days": draw(_delays)},
-            fix_forward={"restored_after_days": draw(_delays)},
-        ))
-    working = draw(st.lists(st.sampled_from(ALL_DAYS), unique=True, min_size=1, max_size=7))
+        cohorts.append(
+            cohort(
+                f"c{k}",
+                draw(st.integers(0, 3000)),
+                mode=draw(st.sampled_from(["dormant", "active"])),
+                rates=rates,
+                max_attempts=draw(st.integers(1, 4)),
+                eligible_from=None
+                if eligible is None
+                else start + timedelta(days=eligible),
+                stall=stall,
+                rollback={"retry_after_days": draw(_delays)},
+                fix_forward={"restored_after_days": draw(_delays)},
+            )
+        )
+    working = draw(
+        st.lists(st.sampled_from(ALL_DAYS), unique=True, min_size=1, max_size=7)
+    )
     closures = draw(st.lists(st.integers(0, 60), max_size=5, unique=True))
-    return load(scenario(
-        *cohorts,
-        cap=draw(st.integers(0, 1500)),
-        allocation=draw(st.sampled_from(["pro_rata", "priority"])),
-        start_date=start,
-        horizon_days=horizon,
-        working_days=working,
-        closures=[start + timedelta(days=c) for c in closures],
-        clearance_share=draw(st.sampled_from([1.0, 0.5, 0.95])),
-    ))
+    return load(
+        scenario(
+            *cohorts,
+            cap=draw(st.integers(0, 1500)),
+            allocation=draw(st.sampled_from(["pro_rata", "priority"])),
+            start_date=start,
+            horizon_days=horizon,
+            working_days=working,
+            closures=[start + timedelta(days=c) for c in closures],
+            clearance_share=draw(st.sampled_from([1.0, 0.5, 0.95])),
+        )
+    )
 
 
 def _check_conservation(sc: Scenario, log) -> None:
@@ -629,22 +780,33 @@ def _check_conservation(sc: Scenario, log) -> None:
     before["queued"] = before["queued"].copy()
     before["queued"][0] = sizes  # before day 0: everything waits (pending or queued)
     change = {s: cols[s] - before[s] for s in STATES}
-    assert (change["migrated"] == cols["successes"] + cols["stall_completions"]
-            + cols["restorations"]).all()
+    assert (
+        change["migrated"]
+        == cols["successes"] + cols["stall_completions"] + cols["restorations"]
+    ).all()
     assert (change["impaired"] == cols["fix_forwards"] - cols["restorations"]).all()
     assert (change["dumb"] == cols["dumbs"]).all()
     assert (change["abandoned"] == cols["abandons"]).all()
-    assert (change["stalled"] == cols["stalls"] - cols["stall_completions"]
-            - cols["stall_failures"]).all()
+    assert (
+        change["stalled"]
+        == cols["stalls"] - cols["stall_completions"] - cols["stall_failures"]
+    ).all()
     waiting = change["pending"] + change["queued"] + change["rolled_back"]
-    assert (waiting == cols["rollbacks"] + cols["stall_failures"] - cols["abandons"]
-            - cols["attempts"]).all()
+    assert (
+        waiting
+        == cols["rollbacks"]
+        + cols["stall_failures"]
+        - cols["abandons"]
+        - cols["attempts"]
+    ).all()
     assert (cols["abandons"] <= cols["rollbacks"] + cols["stall_failures"]).all()
     # eligibility and release dates
     for i, c in enumerate(sc.cohorts):
         eligible = sc.day_of(c.eligible_from or sc.start_date)
         days = np.arange(n_days)
-        assert (cols["pending"][:, i] == np.where(days < eligible, c.installations, 0)).all()
+        assert (
+            cols["pending"][:, i] == np.where(days < eligible, c.installations, 0)
+        ).all()
         assert cols["attempts"][days < eligible, i].sum() == 0
         if c.stall.release_on is not None:
             held = days < sc.day_of(c.stall.release_on)
@@ -665,8 +827,9 @@ def _check_conservation(sc: Scenario, log) -> None:
         first_day(resolved[:, i], sizes[i]) for i in range(len(sizes))
     ]
     if sc.clearance_share == 1 and log.clearance_day is not None:
-        in_flight = sum(cols[s] for s in ("pending", "queued", "stalled", "rolled_back",
-                                          "impaired"))
+        in_flight = sum(
+            cols[s] for s in ("pending", "queued", "stalled", "rolled_back", "impaired")
+        )
         assert (in_flight[log.clearance_day] == 0).all()
 
 
@@ -677,8 +840,12 @@ def test_conservation_on_random_valid_scenarios(sc, seed):
 
 
 @given(sc=random_scenarios())
-@settings(derandomize=True, deadline=None, max_examples=10,
-          suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    derandomize=True,
+    deadline=None,
+    max_examples=10,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 def test_daily_frame_partitions_every_row(sc):
     daily = migsim.run(sc, replications=2, seed=1).daily
     sizes = {c.name: c.installations for c in sc.cohorts}
@@ -688,7 +855,7 @@ def test_daily_frame_partitions_every_row(sc):
     assert (daily[list(FIRST_LEVEL)].sum(axis=1) == daily["attempts"]).all()
 
 
-# =========================================================================== streams
+# ============================================================================== streams
 def test_streams_are_keyed_by_name_not_by_order():
     a, b = Streams(7, 3), Streams(7, 3)
     first = a.get("x", "outcomes").random(3)

@@ -9,7 +9,7 @@ import pytest
 from conftest import cohort, day, lognormal, outcomes, scenario, triangular, uniform
 
 import migsim
-from migsim.engine import FLOWS, STATES
+from migsim.engine import FLOWS, STATES, replication_seed
 from migsim.results import statistics
 
 RATES = outcomes(success=0.9, stall=0.06, rollback=0.02, fix_forward=0.015, dumb=0.005)
@@ -17,7 +17,9 @@ RATES = outcomes(success=0.9, stall=0.06, rollback=0.02, fix_forward=0.015, dumb
 
 def _noisy(name: str, installations: int, **kw) -> dict:
     return cohort(
-        name, installations, rates=RATES,
+        name,
+        installations,
+        rates=RATES,
         stall={"resolves_after_days": uniform(2, 6), "then_success": 0.7},
         rollback={"retry_after_days": triangular(2, 4, 9)},
         fix_forward={"restored_after_days": lognormal(2, 0.4)},
@@ -27,8 +29,13 @@ def _noisy(name: str, installations: int, **kw) -> dict:
 
 @pytest.fixture
 def two_cohorts() -> dict:
-    return scenario(_noisy("a", 3000, mode="active"), _noisy("b", 2000, eligible_from=day(4)),
-                    cap=400, horizon_days=50, closures=[day(10)])
+    return scenario(
+        _noisy("a", 3000, mode="active"),
+        _noisy("b", 2000, eligible_from=day(4)),
+        cap=400,
+        horizon_days=50,
+        closures=[day(10)],
+    )
 
 
 def test_same_seed_gives_an_identical_daily_frame(two_cohorts):
@@ -54,7 +61,9 @@ def test_different_seeds_differ(two_cohorts):
 
 def test_replications_differ_from_each_other(two_cohorts):
     daily = migsim.run(two_cohorts, replications=2, seed=1).daily
-    first, second = (daily[daily.replication == k][list(STATES)].to_numpy() for k in (0, 1))
+    first, second = (
+        daily[daily.replication == k][list(STATES)].to_numpy() for k in (0, 1)
+    )
     assert not np.array_equal(first, second)
 
 
@@ -84,8 +93,13 @@ def test_adding_a_cohort_leaves_another_cohorts_draws_unchanged(allocation):
     order, cohort ``a`` sees exactly the same numbers."""
     cap = 10_000 if allocation == "pro_rata" else 300
     alone = scenario(_noisy("a", 3000), cap=cap, allocation=allocation, horizon_days=50)
-    both = scenario(_noisy("a", 3000), _noisy("b", 2000), cap=cap, allocation=allocation,
-                    horizon_days=50)
+    both = scenario(
+        _noisy("a", 3000),
+        _noisy("b", 2000),
+        cap=cap,
+        allocation=allocation,
+        horizon_days=50,
+    )
     a = migsim.run(alone, replications=3, seed=8).daily
     b = migsim.run(both, replications=3, seed=8).daily
     b = b[b.cohort == "a"].reset_index(drop=True)
@@ -100,8 +114,10 @@ def test_a_cohort_keeps_its_draws_whatever_its_position():
     b = migsim.run(second, replications=2, seed=4).daily
     columns = list(STATES) + list(FLOWS)
     for name in ("a", "b"):
-        assert np.array_equal(a[a.cohort == name][columns].to_numpy(),
-                              b[b.cohort == name][columns].to_numpy())
+        assert np.array_equal(
+            a[a.cohort == name][columns].to_numpy(),
+            b[b.cohort == name][columns].to_numpy(),
+        )
 
 
 def test_bad_run_arguments_are_rejected(two_cohorts):
@@ -122,8 +138,12 @@ def test_run_accepts_a_path():
 def test_raising_the_cap_never_clears_later_under_common_seeds():
     """Mean and quantiles of the clearance day over 30 common-seed replications do
     not rise with the cap (1,000 -> 2,000 -> 4,000), and fall from 1,000 to 2,000."""
-    base = scenario(_noisy("a", 24_000, mode="active"), _noisy("b", 30_000),
-                    horizon_days=150, closures=[day(3), day(17)])
+    base = scenario(
+        _noisy("a", 12_000, mode="active"),
+        _noisy("b", 10_000),
+        horizon_days=80,
+        closures=[day(3), day(17)],
+    )
     stats = {}
     for cap in (1000, 2000, 4000):
         base["capacity"]["daily_cap"] = cap
@@ -135,3 +155,11 @@ def test_raising_the_cap_never_clears_later_under_common_seeds():
             assert stats[high][name] <= stats[low][name], (low, high, name)
     assert stats[2000]["mean"] < stats[1000]["mean"] - 10
     assert stats[4000]["mean"] < stats[2000]["mean"]
+
+
+@pytest.mark.parametrize(("seed", "k"), [(0, 0), (0, 7), (20191113, 3)])
+def test_replication_k_draws_from_the_kth_child_of_the_run_seed(seed, k):
+    child = np.random.SeedSequence(seed).spawn(k + 1)[k]
+    ours = replication_seed(seed, k)
+    assert ours.entropy == child.entropy and ours.spawn_key == child.spawn_key
+    assert np.array_equal(ours.generate_state(4), child.generate_state(4))

@@ -1,0 +1,322 @@
+"""Command line, in-process with click's CliRunner: outputs, exit codes, one-line
+errors, and a resolved scenario.yaml that reproduces its run."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pandas as pd
+import pytest
+import yaml
+from click.testing import CliRunner
+from conftest import BASELINE, VALIDATION, write_yaml
+from test_scenario import BAD_INPUTS, _base
+
+import migsim
+from migsim.cli import main
+from migsim.results import FIGURES, STATISTICS
+from migsim.scenario import OUTCOMES
+
+OUTPUT_FILES = (
+    "daily.parquet",
+    "replications.csv",
+    "summary.json",
+    "scenario.yaml",
+    "backlog.png",
+)
+SUMMARY_KEYS = (
+    "seed",
+    "replications",
+    "scenario_sha256",
+    "migsim_version",
+    "scenario",
+    "figures",
+    "timing",
+)
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def assert_bad_input(result, *fragments: str) -> str:
+    """Exit 2, exactly one line of output, no traceback; returns the line."""
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    assert "Traceback" not in result.output
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+    return lines[0]
+
+
+# ============================================================================= baseline
+@pytest.fixture(scope="module")
+def baseline_run(tmp_path_factory):
+    outdir = tmp_path_factory.mktemp("cli") / "tmp"
+    result = invoke("run", BASELINE, "-n", 20, "-o", outdir, "--format", "json")
+    assert result.exit_code == 0, result.output
+    return result, outdir
+
+
+def test_run_writes_every_output_file(baseline_run):
+    _, outdir = baseline_run
+    for name in OUTPUT_FILES:
+        assert (outdir / name).is_file(), name
+    assert (outdir / "backlog.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    daily = pd.read_parquet(outdir / "daily.parquet")
+    assert len(daily) == 20 * 365 * 2
+
+
+def test_summary_json_has_the_contract_keys(baseline_run):
+    _, outdir = baseline_run
+    summary = json.loads((outdir / "summary.json").read_text())
+    for key in SUMMARY_KEYS:
+        assert key in summary, key
+    assert summary["replications"] == 20 and summary["seed"] == 0
+    assert summary["migsim_version"] == migsim.__version__
+    assert summary["scenario"]["name"] == "nov2019_epcl"
+    for name in (
+        "clearance_day",
+        "active_interrupted_installation_days",
+        "active_dumb",
+        "dormant_dumb",
+        "abandoned",
+        "peak_failure_backlog",
+    ):
+        assert tuple(summary["figures"][name]) == STATISTICS, name
+    assert "simulate_seconds" in json.dumps(summary["timing"])
+
+
+def test_replications_csv_columns(baseline_run):
+    _, outdir = baseline_run
+    table = pd.read_csv(outdir / "replications.csv")
+    figures = [f for f in FIGURES if f != "clearance_day"]
+    assert list(table.columns[: 3 + len(figures)]) == [
+        "replication",
+        "clearance_date",
+        "clearance_day",
+        *figures,
+    ]
+    for word in ("time", "second", "runtime", "wall", "elapsed"):
+        assert not [c for c in table.columns if word in c]
+    assert table["replication"].tolist() == list(range(20))
+
+
+def test_format_json_prints_parseable_json_on_stdout(baseline_run):
+    result, outdir = baseline_run
+    printed = json.loads(result.stdout)
+    written = json.loads((outdir / "summary.json").read_text())
+    assert printed["figures"] == written["figures"]
+    assert printed["scenario_sha256"] == written["scenario_sha256"]
+
+
+def test_scenario_yaml_is_the_resolved_scenario(baseline_run):
+    _, outdir = baseline_run
+    written = migsim.load_scenario(outdir / "scenario.yaml")
+    assert written == migsim.load_scenario(BASELINE)
+    summary = json.loads((outdir / "summary.json").read_text())
+    assert written.sha256 == summary["scenario_sha256"]
+
+
+def test_run_refuses_an_existing_outdir(baseline_run):
+    _, outdir = baseline_run
+    before = (outdir / "replications.csv").read_bytes()
+    assert_bad_input(invoke("run", BASELINE, "-n", 1, "-o", outdir), str(outdir))
+    assert (outdir / "replications.csv").read_bytes() == before
+
+
+# ============================================================================ tiny runs
+@pytest.fixture
+def tiny_file(tmp_path, rich_scenario):
+    return write_yaml(tmp_path / "tiny.yaml", rich_scenario)
+
+
+def test_overwrite_replaces_an_existing_outdir(tiny_file, tmp_path):
+    outdir = tmp_path / "out"
+    outdir.mkdir()
+    (outdir / "old.txt").write_text("old")
+    result = invoke("run", tiny_file, "-n", 2, "-o", outdir, "--overwrite")
+    assert result.exit_code == 0, result.output
+    assert not (outdir / "old.txt").exists() and (outdir / "summary.json").exists()
+
+
+def test_the_table_summarises_clearance_and_risks(tiny_file):
+    result = invoke("run", tiny_file, "-n", 3)
+    assert result.exit_code == 0, result.output
+    text = result.output
+    for fragment in (
+        "P10",
+        "P50",
+        "P90",
+        "all cohorts",
+        "active_a",
+        "dormant_b",
+        "dumb",
+        "abandoned",
+        "interrupted",
+    ):
+        assert fragment in text, fragment
+
+
+def test_set_rescales_rates_and_scenario_yaml_reproduces_the_run(tiny_file, tmp_path):
+    first, second = tmp_path / "first", tmp_path / "second"
+    result = invoke(
+        "run",
+        tiny_file,
+        "-n",
+        4,
+        "-o",
+        first,
+        "--set",
+        "cohorts.active_a.outcomes.success=0.85",
+        "--set",
+        "capacity.daily_cap=120",
+    )
+    assert result.exit_code == 0, result.output
+    resolved = yaml.safe_load((first / "scenario.yaml").read_text())
+    assert resolved["capacity"]["daily_cap"] == 120
+    rates = resolved["cohorts"][0]["outcomes"]
+    original = yaml.safe_load(tiny_file.read_text())["cohorts"][0]["outcomes"]
+    assert rates["success"] == 0.85
+    assert sum(rates.values()) == pytest.approx(1.0, abs=1e-12)
+    for name in OUTCOMES[1:]:
+        assert rates[name] == pytest.approx(original[name] * 0.15 / (1 - 0.8))
+    result = invoke("run", first / "scenario.yaml", "-n", 4, "-o", second)
+    assert result.exit_code == 0, result.output
+    assert (first / "replications.csv").read_bytes() == (
+        second / "replications.csv"
+    ).read_bytes()
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(first / "daily.parquet"),
+        pd.read_parquet(second / "daily.parquet"),
+    )
+    sha = [
+        json.loads((d / "summary.json").read_text())["scenario_sha256"]
+        for d in (first, second)
+    ]
+    assert sha[0] == sha[1]
+
+
+def test_seed_option_is_recorded_and_reproduces(tiny_file, tmp_path):
+    runs = []
+    for name in ("a", "b"):
+        result = invoke("run", tiny_file, "-n", 3, "--seed", 7, "-o", tmp_path / name)
+        assert result.exit_code == 0, result.output
+        runs.append((tmp_path / name / "replications.csv").read_bytes())
+    assert runs[0] == runs[1]
+    assert json.loads((tmp_path / "a" / "summary.json").read_text())["seed"] == 7
+    other = invoke("run", tiny_file, "-n", 3, "--seed", 8, "-o", tmp_path / "c")
+    assert other.exit_code == 0
+    assert (tmp_path / "c" / "replications.csv").read_bytes() != runs[0]
+
+
+def test_an_internal_error_keeps_its_traceback(tiny_file, monkeypatch):
+    import migsim.cli as cli
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(cli, "run_scenario", broken)
+    result = invoke("run", tiny_file, "-n", 1)
+    assert result.exit_code not in (0, 2)
+    assert isinstance(result.exception, RuntimeError)
+
+
+# ======================================================================= other commands
+def test_validate_accepts_a_good_scenario():
+    for path in (BASELINE, VALIDATION):
+        result = invoke("validate", path)
+        assert result.exit_code == 0, result.output
+        assert "valid" in result.output
+
+
+def test_scenarios_lists_the_bundled_ones_with_descriptions():
+    result = invoke("scenarios")
+    assert result.exit_code == 0
+    assert "nov2019_epcl.yaml" in result.output
+    assert "itron_dormant_2019.yaml" in result.output
+    assert "2,000-a-day" in result.output  # a description, not only names
+
+
+def test_version():
+    result = invoke("--version")
+    assert result.exit_code == 0 and migsim.__version__ in result.output
+
+
+# ============================================================================ bad input
+@pytest.mark.parametrize("command", ["run", "validate"])
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_scenario_exits_2_with_one_line(tmp_path, case, command):
+    edit, field = BAD_INPUTS[case]
+    data = _base()
+    edit(data)
+    path = write_yaml(tmp_path / "bad.yaml", data)
+    args = [command, path] + (["-n", 1] if command == "run" else [])
+    assert_bad_input(invoke(*args), str(path), field)
+
+
+@pytest.mark.parametrize("command", ["run", "validate"])
+def test_missing_file_exits_2(tmp_path, command):
+    assert_bad_input(invoke(command, tmp_path / "absent.yaml"), "absent.yaml")
+
+
+@pytest.mark.parametrize("text", ["name: x\n  bad: [\n", "a: [1, 2\n", "just text\n"])
+def test_unreadable_yaml_exits_2(tmp_path, text):
+    path = tmp_path / "broken.yaml"
+    path.write_text(text)
+    assert_bad_input(invoke("run", path, "-n", 1), str(path))
+
+
+@pytest.mark.parametrize(
+    ("setting", "field"),
+    [
+        ("cohorts.nope.installations=3", "cohorts.nope"),
+        ("cohorts.c.colour=3", "cohorts.c.colour"),
+        ("capacity.daily_cap=lots", "capacity.daily_cap"),
+        ("capacity.daily_cap=-5", "capacity.daily_cap"),
+        ("cohorts.c.outcomes.success=1.5", "cohorts.c.outcomes.success"),
+        ("cohorts.c.mode=sleepy", "cohorts.c.mode"),
+        ("nonsense", "nonsense"),
+    ],
+)
+@pytest.mark.parametrize("command", ["run", "validate"])
+def test_bad_set_exits_2_naming_the_field(tmp_path, setting, field, command):
+    path = write_yaml(tmp_path / "s.yaml", _base())
+    args = [command, path, "--set", setting] + (["-n", 1] if command == "run" else [])
+    assert_bad_input(invoke(*args), field)
+
+
+# ============================================= formerly known bugs, now fixed
+def test_the_table_keeps_its_columns_apart_and_aligned(tmp_path):
+    data = _base()
+    data["horizon_days"] = 3  # too short to clear: a negative verdict, still exit 0
+    path = write_yaml(tmp_path / "short.yaml", data)
+    result = invoke("run", path, "-n", 2)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    row = next(line for line in lines if line.startswith("  all cohorts"))
+    assert len(re.findall(r"(?:^|\s)after \d{4}-\d{2}-\d{2}", row)) == 3, row
+    header = next(line for line in lines if line.startswith("Risks"))
+    p50_end = header.index("P50") + 3
+    start = lines.index(header) + 1
+    for line in lines[start:]:
+        if not line.strip():
+            break
+        first_value = re.search(r"\S+(?=\s+\S+\s+\S+$)", line)
+        assert first_value.end() == p50_end, line
+
+
+@pytest.mark.parametrize("where", ["key", "cohort name", "dist tag"])
+def test_an_error_stays_one_line_when_the_input_holds_a_newline(tmp_path, where):
+    data = _base()
+    if where == "key":
+        data["cohorts"][0]["col\nour"] = 1
+    elif where == "cohort name":
+        data["cohorts"][0]["name"] = "a\nb"
+        data["cohorts"][0]["installations"] = -1
+    else:
+        data["cohorts"][0]["rollback"]["retry_after_days"] = {"dist": "wei\nbull"}
+    path = write_yaml(tmp_path / "newline.yaml", data)
+    assert_bad_input(invoke("validate", path), str(path))
