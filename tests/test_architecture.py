@@ -22,6 +22,9 @@ FLOW = [
     "plots",
     "results",
     "runner",
+    "study",  # many variants of a scenario, kept as per-replication figures
+    "decide",  # questions, confidence bounds, the search, the decision
+    "sensitivity",  # one-at-a-time swings and Sobol indices
     "report",
     "cli",
 ]

@@ -115,13 +115,3 @@ def test_sobol_needs_a_power_of_two_and_known_figures():
     with pytest.raises(MigsimError, match="NAME_STATISTIC"):
         sensitivity(scenario, ranges, "oat", figures=["clearance_day_p99"])
 
-
-def test_study_decide_and_sensitivity_import_only_from_their_left():
-    package = Path(__file__).resolve().parent.parent / "migsim"
-    later = {"study": ["decide", "sensitivity", "report", "cli"],
-             "decide": ["sensitivity", "report", "cli"],
-             "sensitivity": ["report", "cli"]}
-    for name, right in later.items():
-        source = (package / f"{name}.py").read_text()
-        assert not [m for m in right if f"migsim.{m} " in source
-                    or f"migsim.{m}\n" in source or f"from migsim.{m} import" in source]
