@@ -8,17 +8,25 @@ anything else for an internal error, which keeps its traceback.
 from __future__ import annotations
 
 import json
+import shlex
+import shutil
 import sys
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import click
 
 from migsim import __version__
+from migsim.compare import compare as compare_scenarios
 from migsim.decide import Candidate, load_question
 from migsim.decide import decide as decide_question
 from migsim.errors import MigsimError
+from migsim.forecast import annotate, check_by_dates
+from migsim.precision import run_to_precision
+from migsim.report import UNITS, render_report, unit_scale
 from migsim.results import Results
+from migsim.rundir import is_run_directory, load_run
 from migsim.runner import run as run_scenario
 from migsim.scenario import Scenario, load_scenario
 from migsim.sensitivity import parse_range
@@ -132,6 +140,7 @@ def summary_text(results: Results) -> str:
     if summary["cleared_share"] < 1:
         lines.append("  (a date 'after' the horizon end means some replications did not "
                      "clear; their mean clearance day is undefined)")
+    lines += _uncertainty_lines(summary)
     rows = []
     for label, name in (
         ("devices left dumb", "dumb"),
@@ -146,6 +155,71 @@ def summary_text(results: Results) -> str:
     lines += ["", *_table("Risks (totals per replication)", ["P50", "P90", "mean"], rows)]
     lines += _policy_lines(results)
     return "\n".join(lines)
+
+
+def _uncertainty_lines(summary: dict[str, Any]) -> list[str]:
+    """Monte Carlo uncertainty, P(clear by date) and precision, if the summary has them."""
+    lines: list[str] = []
+    ci = summary.get("ci95")
+    if ci:
+        dates = ci["clearance_date"]
+
+        def bound(value: str | None) -> str:
+            return "needs more replications" if value is None else value
+
+        lines.append(
+            f"  95% CI of the P50 date: {bound(dates['p50'][0])} to "
+            f"{bound(dates['p50'][1])}; of the P90 date: {bound(dates['p90'][0])}"
+            f" to {bound(dates['p90'][1])}"
+        )
+        mean = summary["figures"]["clearance_day"]["mean"]
+        interval = ci["figures"]["clearance_day"]["mean"]
+        if mean is not None and interval is not None:
+            lines.append(f"  mean clearance day {mean:,.1f} (95% CI {interval[0]:,.1f} "
+                         f"to {interval[1]:,.1f})")
+    for when, p in summary.get("p_clear_by", {}).items():
+        interval = summary.get("p_clear_by_ci95", {}).get(when)
+        extra = f" (95% CI {interval[0]:.0%} to {interval[1]:.0%})" if interval else ""
+        lines.append(f"  P(cleared by {when}) = {p:.1%}{extra}")
+    precision = summary.get("precision")
+    if precision:
+        target = ("mean clearance day" if precision["target"] == "mean_clearance_day"
+                  else "P(cleared by the horizon end), since some replications do "
+                       "not clear")
+        goal = precision["goal"][precision["target"]]
+        verdict = "met" if precision["met"] else "NOT met (maximum count reached)"
+        lines.append(
+            f"  precision: {precision['replications']} replications needed for "
+            f"a 95% CI half-width of {goal} on the {target}: {verdict} "
+            f"(half-width {precision['half_width']})"
+        )
+    return lines
+
+
+def _command_line() -> str:
+    """The command as typed: ``migsim`` and the arguments the group received."""
+    ctx = click.get_current_context(silent=True)
+    argv = ctx.meta.get("migsim.argv") if ctx is not None else None
+    if argv is None:
+        argv = sys.argv[1:]
+    return shlex.join(["migsim", *argv])
+
+
+def _by_dates(values: tuple[Any, ...]) -> list[date]:
+    return [v.date() if hasattr(v, "date") else v for v in values]
+
+
+by_option = click.option(
+    "--by", "by", multiple=True, type=click.DateTime(formats=["%Y-%m-%d"]),
+    metavar="DATE", help="Also give P(backlog cleared by DATE) (repeatable).")
+
+
+class _Group(click.Group):
+    """The command group; remembers the arguments for provenance."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta["migsim.argv"] = list(args)
+        return super().parse_args(ctx, args)
 
 
 def _policy_lines(results: Results) -> list[str]:
@@ -176,7 +250,7 @@ def _policy_lines(results: Results) -> list[str]:
 
 
 # --------------------------------------------------------------------------- commands
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="migsim")
 def main() -> None:
     """migsim: when does the SMETS1 migration backlog clear, and at what risk?"""
@@ -192,12 +266,44 @@ def main() -> None:
 @click.option("--no-daily", is_flag=True, help="Do not write daily.parquet.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
               show_default=True, help="json: the summary as JSON on stdout, table on stderr.")
-def run(scenario, replications, seed, workers, sets, outdir, overwrite, no_daily, fmt):
+@by_option
+@click.option("--precision", type=click.FloatRange(min=0, min_open=True), default=None,
+              metavar="DAYS",
+              help="Run batches of -n replications (default 20) until the 95% CI "
+                   "of the mean clearance day is within +-DAYS.")
+@click.option("--precision-share", type=click.FloatRange(0, 1, min_open=True),
+              default=0.05, show_default=True,
+              help="With --precision, when some replications do not clear: the "
+                   "half-width target for P(cleared by the horizon end).")
+@click.option("--max-replications", type=click.IntRange(min=2), default=2000,
+              show_default=True, help="With --precision: stop here whatever the width.")
+@click.pass_context
+def run(ctx, scenario, replications, seed, workers, sets, outdir, overwrite, no_daily,
+        fmt, by, precision, precision_share, max_replications):
     """Run seeded replications of SCENARIO and summarise when the backlog clears."""
     sc = load(scenario, sets)
     if outdir and Path(outdir).exists() and not overwrite:
         raise InputError(f"{outdir}: exists (use --overwrite to replace it)")
-    results = run_scenario(sc, replications=replications, seed=seed, workers=workers)
+    by = _by_dates(by)
+    try:
+        check_by_dates(sc, by)
+    except MigsimError as exc:
+        raise InputError(str(exc)) from exc
+    if precision is None:
+        results = run_scenario(sc, replications=replications, seed=seed, workers=workers)
+    else:
+        source = ctx.get_parameter_source("replications")
+        batch = replications if source is click.core.ParameterSource.COMMANDLINE else 20
+        if batch < 2 or batch > max_replications:
+            raise InputError(
+                f"--precision: batch size -n {batch} must be between 2 and "
+                f"--max-replications {max_replications}"
+            )
+        results = run_to_precision(sc, precision, batch=batch, seed=seed,
+                                   workers=workers, max_replications=max_replications,
+                                   share=precision_share)
+    annotate(results, by)
+    results.annotate("command", _command_line())
     text = summary_text(results)
     if outdir:
         results.write(outdir, overwrite=overwrite, daily=not no_daily)
@@ -207,6 +313,161 @@ def run(scenario, replications, seed, workers, sets, outdir, overwrite, no_daily
         click.echo(json.dumps(results.summary, indent=2))
     else:
         click.echo(text)
+
+
+def comparison_text(comparison: dict[str, Any]) -> str:
+    """Each scenario against the first: paired differences with 95% CIs."""
+    first = comparison["first"]
+    crn = ("common random numbers" if comparison["common_random_numbers"]
+           else "independent seeds")
+    lines = [
+        f"Compared with {first}: {comparison['replications']} paired replications, "
+        f"seed {comparison['seed']}, {crn}. Negative = earlier or lower.",
+        "",
+    ]
+
+    def number(value: float) -> str:
+        text = f"{value:+,.1f}"
+        return text[:-2] if text.endswith(".0") else text
+
+    def cell(item: dict[str, Any]) -> str:
+        if item["diff"] is None:
+            return "undefined"
+        ci = item["ci95"]
+        bounds = "" if ci is None else " [{}, {}]".format(
+            *("?" if v is None else number(v) for v in ci))
+        return f"{number(item['diff'])}{bounds}"
+
+    for name, entry in comparison["scenarios"].items():
+        if name == first:
+            continue
+        rows = []
+        for figure, label in (
+            ("clearance_day", "clearance day (days)"),
+            ("dumb", "devices left dumb"),
+            ("active_dumb", "  of which active"),
+            ("abandoned", "installations abandoned"),
+            ("active_interrupted_installation_days",
+             "active interrupted installation-days"),
+            ("peak_failure_backlog", "peak failure backlog"),
+        ):
+            stats = entry["figures"][figure]
+            rows.append([label, cell(stats["p50"]), cell(stats["p90"]),
+                         cell(stats["mean"])])
+        lines += _table(f"{name} minus {first} [95% CI]",
+                        ["P50", "P90", "mean"], rows)
+        lines.append(f"  clears before {first}: {entry['p_clears_before_first']:.0%}, "
+                     f"same day: {entry['p_clears_same_day']:.0%}, "
+                     f"after: {entry['p_clears_after_first']:.0%}")
+        lines.append("")
+    return "\n".join(lines).rstrip()
+
+
+@main.command()
+@click.argument("scenarios", nargs=-1, required=True)
+@simulation_options
+@click.option("-o", "--outdir", type=click.Path(file_okay=False), default=None,
+              help="Write each scenario's run to OUTDIR/<name>/ and comparison.json.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing OUTDIR.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True,
+              help="json: the comparison as JSON on stdout, table on stderr.")
+def compare(scenarios, replications, seed, workers, sets, outdir, overwrite, fmt):
+    """Run SCENARIOS with common random numbers and compare each with the first.
+
+    --set applies to every scenario. The seed defaults to the first scenario's.
+    """
+    loaded = [load(path, sets) for path in scenarios]
+    if outdir and Path(outdir).exists() and not overwrite:
+        raise InputError(f"{outdir}: exists (use --overwrite to replace it)")
+    names = [sc.name for sc in loaded]
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise InputError(
+            f"scenario names must differ to compare: {', '.join(duplicated)} "
+            "(rename one)"
+        )
+    seed = loaded[0].seed if seed is None else seed
+    runs, comparison = compare_scenarios(loaded, replications, seed, workers)
+    command = _command_line()
+    for results in runs:
+        annotate(results)
+        results.annotate("command", command)
+    comparison = {"command": command, **comparison}
+    text = comparison_text(comparison)
+    if outdir:
+        target = Path(outdir)
+        if target.exists() and overwrite:
+            if any(target.iterdir()) and not (target / "comparison.json").exists():
+                raise InputError(
+                    f"{outdir}: not the output of migsim compare; not replacing it"
+                )
+            shutil.rmtree(target)
+        target.mkdir(parents=True)
+        for results in runs:
+            results.write(target / results.scenario.name)
+        (target / "comparison.json").write_text(json.dumps(comparison, indent=2) + "\n",
+                                                encoding="utf-8")
+        text += f"\n\nWritten to {outdir}/"
+    if fmt == "json":
+        click.echo(text, err=True)
+        click.echo(json.dumps(comparison, indent=2))
+    else:
+        click.echo(text)
+
+
+@main.command()
+@click.argument("inputs", nargs=-1, required=True, metavar="RUN_OR_SCENARIO...")
+@simulation_options
+@click.option("-o", "--output", "output", type=click.Path(dir_okay=False),
+              required=True, help="The HTML file to write.")
+@click.option("--overwrite", is_flag=True,
+              help="Replace an existing report and the runs beside it.")
+@click.option("--units", type=click.Choice(UNITS), default="installations",
+              show_default=True,
+              help="meters: counts times the scenario's meters_per_installation.")
+@by_option
+def report(inputs, replications, seed, workers, sets, output, overwrite, units, by):
+    """Write a self-contained HTML report for OPSG of runs or scenarios.
+
+    Each input is a run directory (from `migsim run -o`) or a scenario file;
+    scenario files are run first (-n, --seed, -j, --set) into
+    <report name>_runs/<scenario name>/ beside the report.
+    """
+    target = Path(output)
+    if target.exists() and not overwrite:
+        raise InputError(f"{output}: exists (use --overwrite to replace it)")
+    by = _by_dates(by)
+    runs_dir = target.with_name(target.stem + "_runs")
+    runs: list[Any] = []
+    try:
+        scenario_inputs = [p for p in inputs if not is_run_directory(p)]
+        loaded = {p: load(p, sets) for p in scenario_inputs}
+        for sc in loaded.values():
+            unit_scale(sc, units)
+            check_by_dates(sc, by)
+        for path in inputs:
+            if path in loaded:
+                sc = loaded[path]
+                where = runs_dir / sc.name
+                if where.exists() and not overwrite:
+                    raise InputError(f"{where}: exists (use --overwrite to replace it)")
+                results = run_scenario(sc, replications=replications, seed=seed,
+                                       workers=workers)
+                annotate(results, by)
+                results.annotate("command", _command_line())
+                results.write(where, overwrite=overwrite)
+                runs.append(load_run(where))
+            else:
+                runs.append(load_run(path))
+        page = render_report(runs, units=units, by=by, command=_command_line())
+    except MigsimError as exc:
+        raise InputError(str(exc)) from exc
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.partial")
+    partial.write_text(page, encoding="utf-8")
+    partial.replace(target)
+    click.echo(f"Report written to {output} ({len(runs)} run(s), {len(page):,} bytes)")
 
 
 @main.command()

@@ -10,18 +10,35 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import math  # noqa: E402
+from collections.abc import Mapping  # noqa: E402
+
 import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-__all__ = ["backlog_fan_chart", "frontier_chart", "plt", "sobol_chart", "tornado_chart"]
+__all__ = [
+    "backlog_fan_chart",
+    "clearance_distribution_chart",
+    "cumulative_migrated_chart",
+    "daily_attempts_chart",
+    "frontier_chart",
+    "plt",
+    "risk_chart",
+    "sobol_chart",
+    "tornado_chart",
+]
 
 BAND_COLOUR = "0.75"
 LINE_COLOUR = "0.1"
 
 
-def _date_axis(ax) -> None:
+def _date_axis(ax, until=None) -> None:
+    if until is not None:
+        ax.set_xlim(right=pd.Timestamp(until))
     locator = mdates.AutoDateLocator()
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
@@ -45,7 +62,8 @@ def _active_until(bands: pd.DataFrame) -> pd.Timestamp:
     return dates.iloc[min(len(dates) - 1, last + margin)]
 
 
-def backlog_fan_chart(bands: pd.DataFrame, title: str, unit: str = "installations") -> Figure:
+def backlog_fan_chart(bands: pd.DataFrame, title: str, unit: str = "installations",
+                      until=None) -> Figure:
     """Fan chart of installations not yet resolved: P10-P90 band and the median.
 
     Parameters
@@ -54,6 +72,9 @@ def backlog_fan_chart(bands: pd.DataFrame, title: str, unit: str = "installation
         Columns ``date, p10, p50, p90`` (e.g. `Results.backlog_bands`).
     title
         Scenario name, shown in the title.
+    until
+        Last date shown (default: the end of ``bands``), e.g. soon after the
+        latest clearance so the interesting months fill the chart.
     """
     fig, ax = plt.subplots(figsize=(8, 4.2), layout="constrained")
     ax.fill_between(bands["date"], bands["p10"], bands["p90"], color=BAND_COLOUR,
@@ -64,11 +85,170 @@ def backlog_fan_chart(bands: pd.DataFrame, title: str, unit: str = "installation
     ax.set_ylabel(f"{unit} not yet resolved")
     ax.set_xlabel("date")
     ax.set_ylim(bottom=0)
-    ax.set_xlim(bands["date"].iloc[0], _active_until(bands))
-    ax.yaxis.set_major_formatter(matplotlib.ticker.StrMethodFormatter("{x:,.0f}"))
+    ax.set_xlim(bands["date"].iloc[0], _active_until(bands) if until is None else until)
+    _thousands(ax)
     _date_axis(ax)
     ax.legend(frameon=False)
     return fig
+
+
+def _thousands(ax) -> None:
+    ax.yaxis.set_major_formatter(matplotlib.ticker.StrMethodFormatter("{x:,.0f}"))
+
+
+def cumulative_migrated_chart(
+    bands: pd.DataFrame,
+    title: str,
+    target: float,
+    plan: pd.DataFrame | None = None,
+    unit: str = "installations",
+    until=None,
+) -> Figure:
+    """Cumulative migrated (P10-P90 band, median) against the target to migrate.
+
+    Parameters
+    ----------
+    bands
+        Columns ``date, p10, p50, p90`` of cumulative migrated.
+    target
+        The count that clears the backlog: a horizontal dashed line.
+    plan
+        Optional ``date, planned`` frame: the most the cap allows if every attempt
+        succeeded (a dotted line), to show how far failures and retries lag it.
+    """
+    fig, ax = plt.subplots(figsize=(8, 4.2), layout="constrained")
+    ax.fill_between(bands["date"], bands["p10"], bands["p90"], color=BAND_COLOUR,
+                    label="P10-P90 of replications", linewidth=0)
+    ax.plot(bands["date"], bands["p50"], color=LINE_COLOUR, linewidth=1.8,
+            label="median (P50)")
+    ax.axhline(target, color="0.35", linestyle="--", linewidth=1.2,
+               label=f"target: {target:,.0f} {unit}")
+    if plan is not None:
+        ax.plot(plan["date"], plan["planned"], color="0.45", linestyle=":",
+                linewidth=1.4, label="at full daily cap, every attempt a success")
+    ax.set_title(f"Migrated so far against the target: {title}")
+    ax.set_ylabel(f"{unit} migrated (cumulative)")
+    ax.set_xlabel("date")
+    ax.set_ylim(0, target * 1.08 if target > 0 else 1)
+    _thousands(ax)
+    _date_axis(ax, until)
+    ax.legend(frameon=False, loc="lower right")
+    return fig
+
+
+def daily_attempts_chart(
+    attempts: pd.DataFrame, successes: pd.DataFrame, title: str,
+    unit: str = "installations", until=None,
+) -> Figure:
+    """Daily attempts and first-time successes: medians with P10-P90 bands.
+
+    Both frames have columns ``date, p10, p50, p90``. Days on which no
+    replication attempted anything (weekends, closures) are left out so the
+    lines join working days. Attempts are a solid dark line over a light band,
+    successes a dashed line over a darker band, so the two stay apart in
+    greyscale.
+    """
+    busy = (attempts["p90"] > 0).to_numpy()
+    attempts, successes = attempts[busy], successes[busy]
+    fig, ax = plt.subplots(figsize=(8, 4.2), layout="constrained")
+    ax.fill_between(attempts["date"], attempts["p10"], attempts["p90"], color="0.85",
+                    linewidth=0, label="attempts, P10-P90")
+    ax.fill_between(successes["date"], successes["p10"], successes["p90"],
+                    color="0.65", linewidth=0, label="successes, P10-P90")
+    ax.plot(attempts["date"], attempts["p50"], color=LINE_COLOUR, linewidth=1.2,
+            label="attempts, median")
+    ax.plot(successes["date"], successes["p50"], color="0.3", linewidth=1.2,
+            linestyle="--", label="successes at that attempt, median")
+    ax.set_title(f"Migration attempts and successes per working day: {title}")
+    ax.set_ylabel(f"{unit} per day")
+    ax.set_xlabel("date")
+    ax.set_ylim(bottom=0, top=max(1.0, float(attempts["p90"].max()) * 1.35)
+                if len(attempts) else 1.0)
+    _thousands(ax)
+    _date_axis(ax, until)
+    ax.legend(frameon=False, loc="upper right")
+    return fig
+
+
+def clearance_distribution_chart(
+    dates: pd.Series, title: str, end_date, markers: Mapping[str, object] | None = None,
+) -> Figure:
+    """How often each clearance date came up across replications.
+
+    Parameters
+    ----------
+    dates
+        Clearance date per replication; ``NaT`` for one that did not clear.
+    end_date
+        The horizon end, named in the note about replications that did not clear.
+    markers
+        ``{label: date}`` drawn as vertical lines (e.g. P50 and P90).
+    """
+    fig, ax = plt.subplots(figsize=(8, 3.8), layout="constrained")
+    cleared = pd.to_datetime(dates.dropna())
+    counts = cleared.value_counts().sort_index()
+    total = len(dates)
+    if len(counts):
+        ax.bar(counts.index, counts.to_numpy() / total * 100, width=0.9,
+               color="0.45", label="share of replications clearing that day")
+    styles = ["--", ":", "-."]
+    for i, (label, when) in enumerate((markers or {}).items()):
+        if when is not None and not pd.isna(when):
+            ax.axvline(pd.Timestamp(when), color=LINE_COLOUR,
+                       linestyle=styles[i % len(styles)], linewidth=1.3, label=label)
+    not_cleared = total - len(cleared)
+    if not_cleared:
+        ax.text(0.99, 0.95, f"{not_cleared} of {total} replications not cleared "
+                f"by {end_date:%d %b %Y}", transform=ax.transAxes, ha="right",
+                va="top", fontsize=9)
+    ax.set_title(f"When the backlog clears: {title}")
+    ax.set_ylabel("% of replications")
+    ax.set_xlabel("clearance date")
+    ax.set_ylim(bottom=0, top=(counts.max() / total * 100 * 1.45) if len(counts) else 1)
+    _date_axis(ax)
+    ax.legend(frameon=False, loc="upper left", fontsize=9)
+    return fig
+
+
+def risk_chart(values: Mapping[str, np.ndarray], title: str) -> Figure:
+    """Small multiples: the spread of each risk figure across replications.
+
+    Parameters
+    ----------
+    values
+        ``{label with unit: per-replication values}``; each panel is a histogram
+        with the median (P50, dashed) and P90 (dotted) marked.
+    """
+    n = max(1, len(values))
+    cols = 2 if n > 1 else 1
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(8, 2.6 * rows), layout="constrained",
+                             squeeze=False)
+    for ax, (label, data) in zip(axes.flat, values.items(), strict=False):
+        data = np.asarray(data, dtype=float)
+        data = data[np.isfinite(data)]
+        if len(data) and np.ptp(data) == 0:
+            ax.text(0.5, 0.5, f"every replication: {data[0]:,.0f}",
+                    transform=ax.transAxes, ha="center", va="center")
+            ax.set_yticks([])
+            ax.set_xticks([])
+        elif len(data):
+            ax.hist(data, bins=min(20, max(1, len(np.unique(data)))), color="0.55",
+                    edgecolor="white", linewidth=0.5)
+            ordered = np.sort(data)
+            for q, style, name in ((0.5, "--", "P50"), (0.9, ":", "P90")):
+                value = ordered[max(0, math.ceil(q * len(ordered) - 1e-12) - 1)]
+                ax.axvline(value, color=LINE_COLOUR, linestyle=style, linewidth=1.3,
+                           label=f"{name} {value:,.0f}")
+            ax.legend(frameon=False, fontsize=8)
+        ax.set_title(label, fontsize=10)
+        ax.set_ylabel("replications")
+        ax.xaxis.set_major_formatter(matplotlib.ticker.StrMethodFormatter("{x:,.0f}"))
+        ax.grid(True, color="0.9", linewidth=0.6)
+        ax.set_axisbelow(True)
+    for ax in list(axes.flat)[len(values):]:
+        ax.set_visible(False)
+    fig.suptitle(f"Risks across replications: {title}")
 
 
 # --------------------------------------------------------------------------- decisions

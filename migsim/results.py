@@ -169,6 +169,48 @@ class Results:
         self.logs = sorted(logs, key=lambda log: log.replication)
         self.timing = dict(timing or {})
         self._active = np.array([c.mode == "active" for c in scenario.cohorts])
+        self._sections: dict[str, Any] = {}
+
+    @classmethod
+    def combine(cls, parts: Sequence[Results]) -> Results:
+        """One `Results` from runs of disjoint replication batches of one scenario.
+
+        Batches that continue the numbering (``run(..., first_replication=k)``)
+        combine to exactly what one run of the total count gives (timing apart).
+
+        Raises
+        ------
+        ValueError
+            When the parts differ in scenario or seed, or share a replication.
+        """
+        if not parts:
+            raise ValueError("nothing to combine")
+        first = parts[0]
+        for part in parts[1:]:
+            if part.scenario.sha256 != first.scenario.sha256 or part.seed != first.seed:
+                raise ValueError("can only combine runs of one scenario and seed")
+        logs = [log for part in parts for log in part.logs]
+        if len({log.replication for log in logs}) != len(logs):
+            raise ValueError("the parts share a replication")
+        seconds = sum(p.timing.get("simulate_seconds", 0.0) for p in parts)
+        timing = {
+            **first.timing,
+            "simulate_seconds": round(seconds, 4),
+            "seconds_per_replication": round(seconds / len(logs), 6),
+            "batches": len(parts),
+        }
+        return cls(first.scenario, first.seed, logs, timing)
+
+    def annotate(self, key: str, value: Any) -> None:
+        """Add a section to `summary` (and so to summary.json), e.g. ``ci95``.
+
+        Later layers (forecast, precision) use this; a key of the base summary
+        cannot be replaced.
+        """
+        if key in self._base_summary:
+            raise ValueError(f"summary already has {key!r}")
+        self._sections[key] = value
+        self.__dict__.pop("summary", None)
 
     # ------------------------------------------------------------------ basics
     @property
@@ -425,7 +467,14 @@ class Results:
 
     @cached_property
     def summary(self) -> dict[str, Any]:
-        """Statistics of every figure with provenance; what summary.json holds."""
+        """Statistics of every figure with provenance; what summary.json holds.
+
+        Sections added with `annotate` follow the base keys.
+        """
+        return {**self._base_summary, **self._sections}
+
+    @cached_property
+    def _base_summary(self) -> dict[str, Any]:
         days = self.clearance_days()
         cohorts = {}
         for cohort in self.cohort_names:

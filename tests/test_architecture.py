@@ -22,6 +22,10 @@ FLOW = [
     "plots",
     "results",
     "runner",
+    "forecast",  # intervals and P(clear by date) from a finished run
+    "precision",  # batches of replications until the forecast is precise enough
+    "compare",  # common-random-number comparisons of scenarios
+    "rundir",  # a finished run read back from its directory
     "study",  # many variants of a scenario, kept as per-replication figures
     "decide",  # questions, confidence bounds, the search, the decision
     "sensitivity",  # one-at-a-time swings and Sobol indices

@@ -1,0 +1,221 @@
+"""Compare: scenarios run with common random numbers, differences with their CIs.
+
+Replication k of every scenario draws from the same streams (the engine keys
+them by run seed, replication and stable names), so run with one seed the
+scenarios face the same luck, replication by replication. A difference is then
+measured on *pairs*: for each figure and statistic, this scenario's value minus
+the first scenario's, with a 95% interval:
+
+- for the mean, the Student-t interval of the per-replication differences;
+- for a quantile (type 1, as everywhere), a seeded *paired bootstrap*: resample
+  replication indices with replacement, the same indices for both scenarios,
+  and take the 2.5% and 97.5% type-1 quantiles of the resampled differences.
+
+And, from the paired clearance days, the probabilities that a scenario clears
+before, on the same day as, or after the first (two replications that both fail
+to clear within the horizon count as the same day).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from migsim.errors import MigsimError
+from migsim.forecast import RunLike, mean_ci95, statistic_quantile
+from migsim.results import FIGURES, STATISTICS, quantile
+from migsim.runner import run
+from migsim.scenario import Scenario
+
+__all__ = [
+    "BOOTSTRAP_RESAMPLES",
+    "clearance_order",
+    "compare",
+    "compare_runs",
+    "paired_difference",
+]
+
+#: Paired bootstrap resamples for the intervals of quantile differences.
+BOOTSTRAP_RESAMPLES = 2000
+#: spawn key of the bootstrap's own stream (apart from every simulation stream)
+_BOOTSTRAP_KEY = 0xB007
+
+
+def _json(value: float | None) -> float | int | None:
+    if value is None or not math.isfinite(value):
+        return None
+    return int(value) if float(value).is_integer() else round(float(value), 6)
+
+
+def _type1_rows(ordered: np.ndarray, q: float) -> np.ndarray:
+    """Type-1 quantile of each row of an ascending-sorted 2-D array."""
+    n = ordered.shape[1]
+    return ordered[:, max(0, math.ceil(q * n - 1e-12) - 1)]
+
+
+def paired_difference(
+    first: np.ndarray,
+    other: np.ndarray,
+    statistic: str,
+    indices: np.ndarray,
+) -> tuple[float | None, tuple[float | None, float | None] | None]:
+    """``statistic(other) - statistic(first)`` and its 95% interval, on paired values.
+
+    Parameters
+    ----------
+    first, other
+        Per-replication values of one figure, replication k at position k in both.
+    statistic
+        ``"mean"`` or a quantile name (``"p50"``).
+    indices
+        Bootstrap resamples of replication positions, shape (B, n), shared by all
+        figures so the intervals are consistent with each other.
+
+    Returns
+    -------
+    (diff, ci95)
+        ``None`` where undefined (a mean with a replication that did not clear,
+        or a quantile difference of two non-cleared values).
+    """
+    first = np.asarray(first, dtype=float)
+    other = np.asarray(other, dtype=float)
+    q = statistic_quantile(statistic)
+    if q is None:
+        if not (np.isfinite(first).all() and np.isfinite(other).all()):
+            return None, None
+        differences = other - first
+        diff = float(differences.mean())
+        ci = mean_ci95(differences)
+        return diff, (ci if ci is not None else (diff, diff))
+    with np.errstate(invalid="ignore"):
+        diff = quantile(other, q) - quantile(first, q)
+        boot = _type1_rows(np.sort(other[indices], axis=1), q) - _type1_rows(
+            np.sort(first[indices], axis=1), q
+        )
+    if math.isnan(diff):
+        return None, None
+    if np.isnan(boot).any():
+        return diff, None
+    ordered = np.sort(boot)
+    return diff, (quantile(ordered, 0.025), quantile(ordered, 0.975))
+
+
+def clearance_order(first: np.ndarray, other: np.ndarray) -> dict[str, float]:
+    """P(other clears before / on the same day as / after first), over the pairs."""
+    first = np.asarray(first, dtype=float)
+    other = np.asarray(other, dtype=float)
+    return {
+        "p_clears_before_first": float((other < first).mean()),
+        "p_clears_same_day": float((other == first).mean()),
+        "p_clears_after_first": float((other > first).mean()),
+    }
+
+
+def _bootstrap_indices(n: int, seed: int, resamples: int) -> np.ndarray:
+    rng = np.random.default_rng(
+        np.random.SeedSequence(seed, spawn_key=(_BOOTSTRAP_KEY,))
+    )
+    return rng.integers(0, n, size=(resamples, n))
+
+
+def compare_runs(
+    runs: Sequence[RunLike], *, resamples: int = BOOTSTRAP_RESAMPLES
+) -> dict[str, Any]:
+    """Paired differences of every run against the first.
+
+    Runs are paired by position: replication k of each is compared with
+    replication k of the first, so they must have the same replication count.
+    Common random numbers hold when every run used the same seed (reported as
+    ``common_random_numbers``); otherwise the pairs are independent and the
+    intervals are still valid, only wider.
+
+    Returns
+    -------
+    dict
+        ``first`` (name), ``seed``, ``replications``, ``common_random_numbers``,
+        ``bootstrap_resamples`` and ``scenarios``: per scenario name its
+        ``scenario_sha256``, ``seed``, ``figures`` ({figure: {statistic:
+        {"value", "diff", "ci95"}}}) and ``p_clears_before_first``,
+        ``p_clears_same_day``, ``p_clears_after_first``.
+    """
+    if len(runs) < 1:
+        raise ValueError("nothing to compare")
+    names = [r.scenario.name for r in runs]
+    counts = {r.n_replications for r in runs}
+    if len(counts) != 1:
+        raise MigsimError("runs to compare must have the same number of replications")
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise MigsimError(
+            f"scenario names must differ to compare: {', '.join(duplicated)}"
+        )
+    base = runs[0]
+    n = base.n_replications
+    indices = _bootstrap_indices(n, base.seed, resamples)
+    scenarios: dict[str, Any] = {}
+    for current in runs:
+        figures: dict[str, Any] = {}
+        for name in FIGURES:
+            ours, theirs = current.figure(name), base.figure(name)
+            figures[name] = {}
+            for statistic in STATISTICS:
+                q = statistic_quantile(statistic)
+                value = (
+                    (float(ours.mean()) if np.isfinite(ours).all() else None)
+                    if q is None
+                    else quantile(ours, q)
+                )
+                diff, ci = paired_difference(theirs, ours, statistic, indices)
+                figures[name][statistic] = {
+                    "value": _json(value),
+                    "diff": _json(diff),
+                    "ci95": None if ci is None else [_json(ci[0]), _json(ci[1])],
+                }
+        scenarios[current.scenario.name] = {
+            "scenario_sha256": current.scenario.sha256,
+            "seed": current.seed,
+            "figures": figures,
+            **clearance_order(base.clearance_days(), current.clearance_days()),
+        }
+    return {
+        "first": base.scenario.name,
+        "seed": base.seed,
+        "replications": n,
+        "common_random_numbers": len({r.seed for r in runs}) == 1,
+        "bootstrap_resamples": resamples,
+        "scenarios": scenarios,
+    }
+
+
+def compare(
+    scenarios: Sequence[Scenario],
+    replications: int,
+    seed: int,
+    workers: int = 1,
+    *,
+    common_random_numbers: bool = True,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+) -> tuple[list[Any], dict[str, Any]]:
+    """Run every scenario with one seed (common random numbers) and compare them.
+
+    ``common_random_numbers=False`` gives scenario i the seed ``seed + i``
+    instead: independent runs, only to show what common random numbers buy.
+
+    Returns
+    -------
+    (runs, comparison)
+        The `Results` of each scenario, and `compare_runs` of them.
+    """
+    runs = [
+        run(
+            sc,
+            replications=replications,
+            seed=seed if common_random_numbers else seed + i,
+            workers=workers,
+        )
+        for i, sc in enumerate(scenarios)
+    ]
+    return runs, compare_runs(runs, resamples=resamples)

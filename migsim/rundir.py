@@ -1,0 +1,181 @@
+"""Run directories: a finished run read back from the files ``migsim run -o`` wrote.
+
+`SavedRun` answers the same questions as `Results` (``summary``, ``figure``,
+``clearance_days``, ``bands``, ``dates``, ``cohort_names``, ``scenario``,
+``seed``, ``n_replications``) from ``summary.json``, ``scenario.yaml``,
+``replications.csv``, ``cohort_replications.csv`` and, for daily bands,
+``daily.parquet``. It never simulates, so a report of a run shows exactly the
+numbers of its ``summary.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from migsim.errors import MigsimError
+from migsim.scenario import Scenario, load_scenario
+
+__all__ = ["SavedRun", "is_run_directory", "load_run"]
+
+#: ``remaining`` = installations not yet resolved (as `Results.series`).
+_REMAINING = ("pending", "queued", "stalled", "rolled_back", "impaired")
+_MIGRATED = ("migrated", "impaired")
+
+
+def is_run_directory(path: str | Path) -> bool:
+    """A directory holding a ``summary.json`` (as ``migsim run -o`` writes)."""
+    return (Path(path) / "summary.json").is_file()
+
+
+class SavedRun:
+    """A finished run read from its directory.
+
+    Parameters
+    ----------
+    directory
+        What ``migsim run -o`` (or `Results.write`) wrote.
+
+    Raises
+    ------
+    MigsimError
+        When a file is missing, or ``scenario.yaml`` no longer matches the
+        ``scenario_sha256`` of ``summary.json``.
+    """
+
+    def __init__(self, directory: str | Path):
+        self.directory = Path(directory)
+        if not is_run_directory(self.directory):
+            raise MigsimError(
+                f"{self.directory}: not a run directory (no summary.json)"
+            )
+        try:
+            self.summary: dict[str, Any] = json.loads(
+                (self.directory / "summary.json").read_text(encoding="utf-8")
+            )
+        except (OSError, ValueError) as exc:
+            raise MigsimError(
+                f"{self.directory}/summary.json: unreadable: {exc}"
+            ) from None
+        self.scenario: Scenario = load_scenario(self.directory / "scenario.yaml")
+        if self.scenario.sha256 != self.summary.get("scenario_sha256"):
+            raise MigsimError(
+                f"{self.directory}/scenario.yaml: does not match the run's "
+                "scenario_sha256 (edited after the run?)"
+            )
+        self.seed: int = int(self.summary["seed"])
+        for name in ("replications.csv", "cohort_replications.csv"):
+            if not (self.directory / name).is_file():
+                raise MigsimError(f"{self.directory}: {name} is missing")
+
+    # ------------------------------------------------------------------ basics
+    @property
+    def n_replications(self) -> int:
+        return int(self.summary["replications"])
+
+    @property
+    def cohort_names(self) -> list[str]:
+        return [c.name for c in self.scenario.cohorts]
+
+    @cached_property
+    def dates(self) -> pd.DatetimeIndex:
+        return pd.date_range(
+            self.scenario.start_date, periods=self.scenario.horizon_days
+        )
+
+    @property
+    def has_daily(self) -> bool:
+        """Whether ``daily.parquet`` was written (not with ``--no-daily``)."""
+        return (self.directory / "daily.parquet").exists()
+
+    @cached_property
+    def _replications(self) -> pd.DataFrame:
+        return pd.read_csv(self.directory / "replications.csv").sort_values(
+            "replication"
+        )
+
+    @cached_property
+    def _cohort_replications(self) -> pd.DataFrame:
+        return pd.read_csv(self.directory / "cohort_replications.csv").sort_values(
+            ["cohort", "replication"]
+        )
+
+    def _frame(self, cohort: str | None) -> pd.DataFrame:
+        if cohort is None:
+            return self._replications
+        if cohort not in self.cohort_names:
+            raise KeyError(cohort)
+        frame = self._cohort_replications
+        return frame[frame["cohort"] == cohort]
+
+    # ------------------------------------------------------------------ figures
+    def clearance_days(self, cohort: str | None = None) -> np.ndarray:
+        """Clearance day per replication (+inf: not cleared), overall or of a cohort."""
+        days = self._frame(cohort)["clearance_day"].to_numpy(
+            dtype=float, na_value=np.nan
+        )
+        return np.where(np.isnan(days), math.inf, days)
+
+    def figure(self, name: str, cohort: str | None = None) -> np.ndarray:
+        """Values of one figure per replication, overall or for one cohort."""
+        if name == "clearance_day":
+            return self.clearance_days(cohort)
+        return self._frame(cohort)[name].to_numpy(dtype=float)
+
+    # ------------------------------------------------------------------ bands
+    def _daily(self, columns: Sequence[str]) -> pd.DataFrame:
+        if not self.has_daily:
+            raise MigsimError(
+                f"{self.directory}: no daily.parquet (the run used --no-daily)"
+            )
+        return pd.read_parquet(
+            self.directory / "daily.parquet",
+            columns=["replication", "date", "cohort", *columns],
+        )
+
+    def bands(
+        self,
+        name: str,
+        cohort: str | None = None,
+        quantiles: Sequence[float] = (0.1, 0.5, 0.9),
+    ) -> pd.DataFrame:
+        """Per-date type-1 quantiles across replications of a daily series.
+
+        As `Results.bands`: ``name`` is a daily column, ``"remaining"`` or
+        ``"cumulative_migrated"``; overall bands are quantiles of each
+        replication's all-cohort total. Columns: ``date`` then ``p10, p50, ...``.
+        """
+        parts = {"remaining": _REMAINING, "cumulative_migrated": _MIGRATED}.get(
+            name, (name,)
+        )
+        frame = self._daily(parts)
+        if cohort is not None:
+            frame = frame[frame["cohort"] == cohort]
+        frame = frame.assign(value=frame[list(parts)].sum(axis=1))
+        table = frame.pivot_table(
+            index="replication",
+            columns="date",
+            values="value",
+            aggfunc="sum",
+            observed=True,
+        )
+        table = table.reindex(columns=self.dates)
+        ordered = np.sort(table.to_numpy(), axis=0)
+        n = len(ordered)
+        columns = {
+            f"p{round(q * 100)}": ordered[max(0, math.ceil(q * n - 1e-12) - 1)]
+            for q in quantiles
+        }
+        return pd.DataFrame({"date": self.dates, **columns})
+
+
+def load_run(directory: str | Path) -> SavedRun:
+    """Read a run directory; see `SavedRun`."""
+    return SavedRun(directory)

@@ -1,0 +1,133 @@
+"""Comparison: paired differences, their intervals, what common random numbers buy."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from conftest import tiny
+
+from migsim.compare import (
+    _bootstrap_indices,
+    clearance_order,
+    compare,
+    compare_runs,
+    paired_difference,
+)
+from migsim.errors import MigsimError
+from migsim.results import FIGURES, STATISTICS
+
+INF = math.inf
+
+
+def test_clearance_order_by_hand():
+    first = np.array([10, 12, 14, INF, INF])
+    other = np.array([9, 12, 15, 20, INF])
+    assert clearance_order(first, other) == {
+        "p_clears_before_first": 0.4,  # 9 < 10, 20 < inf
+        "p_clears_same_day": 0.4,  # 12 == 12, both not cleared
+        "p_clears_after_first": 0.2,
+    }
+
+
+def test_paired_difference_by_hand():
+    first = np.array([10.0, 12.0, 14.0, 16.0])
+    other = first + np.array([1.0, 3.0, 1.0, 3.0])
+    indices = _bootstrap_indices(4, 0, 500)
+    diff, (low, high) = paired_difference(first, other, "mean", indices)
+    assert diff == 2.0
+    assert low < 2.0 < high
+    from scipy import stats
+
+    half = stats.t.ppf(0.975, 3) * np.std([1, 3, 1, 3], ddof=1) / 2
+    assert (low, high) == (pytest.approx(2 - half), pytest.approx(2 + half))
+    # type-1 medians (2nd of 4): 12 and 15 (other is 11, 15, 15, 19) -> 3
+    diff, (low, high) = paired_difference(first, other, "p50", indices)
+    assert diff == 15.0 - 12.0 and low <= diff <= high
+    # a mean with a non-cleared replication is undefined
+    assert paired_difference(
+        np.array([1.0, INF]), np.array([1.0, 2.0]), "mean", _bootstrap_indices(2, 0, 10)
+    ) == (None, None)
+
+
+def _shifted(days: int, name: str = "later"):
+    """The tiny scenario with every cohort eligible ``days`` later (a whole week)."""
+    when = f"2020-01-{6 + days:02d}"
+    return tiny(
+        {
+            "cohorts.active_a.eligible_from": when,
+            "cohorts.dormant_b.eligible_from": when,
+        },
+        name=name,
+    )
+
+
+@pytest.fixture(scope="module")
+def shifted_pair():
+    return compare([tiny(), _shifted(14)], replications=8, seed=4)
+
+
+def test_known_difference_is_covered(shifted_pair):
+    """Starting two weeks later (same weekdays) shifts every replication by 14 days."""
+    runs, comparison = shifted_pair
+    assert np.array_equal(runs[1].clearance_days(), runs[0].clearance_days() + 14)
+    entry = comparison["scenarios"]["later"]
+    for stat in STATISTICS:
+        item = entry["figures"]["clearance_day"][stat]
+        assert item["diff"] == 14
+        low, high = item["ci95"]
+        assert low <= 14 <= high
+    assert entry["p_clears_after_first"] == 1.0
+    assert entry["p_clears_before_first"] == 0.0
+
+
+def test_json_shape_is_pinned(shifted_pair):
+    _, comparison = shifted_pair
+    assert comparison["first"] == "tiny" and comparison["common_random_numbers"]
+    assert set(comparison["scenarios"]) == {"tiny", "later"}
+    for entry in comparison["scenarios"].values():
+        assert set(entry["figures"]) == set(FIGURES)
+        for stats in entry["figures"].values():
+            assert set(stats) == set(STATISTICS)
+            for item in stats.values():
+                assert set(item) == {"value", "diff", "ci95"}
+        for key in (
+            "p_clears_before_first",
+            "p_clears_same_day",
+            "p_clears_after_first",
+        ):
+            assert 0.0 <= entry[key] <= 1.0
+    base = comparison["scenarios"]["tiny"]
+    assert base["p_clears_same_day"] == 1.0
+    assert base["figures"]["clearance_day"]["p50"]["diff"] == 0
+
+
+def test_common_random_numbers_narrow_the_interval(shifted_pair):
+    """Same seed: the paired CI of a change is narrower than with independent seeds."""
+    _, crn = shifted_pair
+    _, independent = compare(
+        [tiny(), _shifted(14)], replications=8, seed=4, common_random_numbers=False
+    )
+    assert not independent["common_random_numbers"]
+
+    def width(comparison, stat):
+        low, high = comparison["scenarios"]["later"]["figures"]["clearance_day"][stat][
+            "ci95"
+        ]
+        return high - low
+
+    for stat in ("mean", "p50"):
+        assert width(crn, stat) < width(independent, stat)
+    assert width(independent, "mean") > 0
+
+
+def test_bootstrap_is_seeded(shifted_pair):
+    runs, comparison = shifted_pair
+    again = compare_runs(runs)
+    assert again == comparison
+
+
+def test_names_must_differ():
+    with pytest.raises(MigsimError, match="names must differ"):
+        compare([tiny(), tiny()], replications=2, seed=0)

@@ -1,0 +1,165 @@
+"""Forecast statistics: hand-computed quantiles, intervals and P(clear by date)."""
+
+from __future__ import annotations
+
+import math
+from datetime import date
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats
+
+import migsim
+from migsim.errors import MigsimError
+from migsim.forecast import (
+    annotate,
+    ci95_section,
+    mean_ci95,
+    p_clear_by,
+    p_clear_by_sections,
+    proportion_ci95,
+    quantile_ci95,
+    quantile_ranks,
+)
+from migsim.results import quantile
+
+INF = math.inf
+# ten replications' clearance days, one not cleared
+DAYS = np.array([12, 10, 15, 10, 11, 20, 13, 11, 14, INF])
+
+
+def test_type1_quantiles_by_hand():
+    # sorted: 10 10 11 11 12 13 14 15 20 inf ; type 1 = x_(ceil(n q))
+    assert quantile(DAYS, 0.10) == 10
+    assert quantile(DAYS, 0.50) == 12  # ceil(5) = 5th
+    assert quantile(DAYS, 0.80) == 15  # 8th
+    assert quantile(DAYS, 0.85) == 20  # ceil(8.5) = 9th
+    assert quantile(DAYS, 0.90) == 20  # 9th
+    assert quantile(DAYS, 0.95) == INF  # 10th: not cleared
+
+
+def test_p_clear_by_by_hand():
+    assert p_clear_by(DAYS, 9) == 0.0
+    assert p_clear_by(DAYS, 10) == 0.2
+    assert p_clear_by(DAYS, 12) == 0.5
+    assert p_clear_by(DAYS, 19) == 0.8
+    assert p_clear_by(DAYS, 10_000) == 0.9  # the non-cleared one never counts
+
+
+@settings(derandomize=True, deadline=None, max_examples=40)
+@given(st.lists(st.integers(0, 200), min_size=1, max_size=30))
+def test_p_clear_by_is_0_before_earliest_and_1_after_latest(days):
+    array = np.array(days, dtype=float)
+    assert p_clear_by(array, int(array.min()) - 1) == 0.0
+    assert p_clear_by(array, int(array.max())) == 1.0
+    # monotone in the date
+    values = [p_clear_by(array, d) for d in range(-1, 202)]
+    assert values == sorted(values)
+
+
+def test_mean_ci95_by_hand_and_undefined():
+    low, high = mean_ci95([10, 12, 14])
+    half = stats.t.ppf(0.975, 2) * 2 / math.sqrt(3)
+    assert low == pytest.approx(12 - half) and high == pytest.approx(12 + half)
+    assert mean_ci95(DAYS) is None  # a replication did not clear: no mean
+    assert mean_ci95([5]) is None
+    assert mean_ci95([7, 7, 7]) == (7, 7)
+
+
+def test_quantile_ranks_known_values():
+    # classic table values for the median: n=20 -> (6, 15), n=10 -> (2, 9)
+    assert quantile_ranks(20, 0.5) == (6, 15)
+    assert quantile_ranks(10, 0.5) == (2, 9)
+    # too few replications for the upper side of P95
+    assert quantile_ranks(20, 0.95) == (17, None)
+    assert quantile_ranks(5, 0.5) == (None, None)
+
+
+@settings(derandomize=True, deadline=None, max_examples=60)
+@given(n=st.integers(8, 400), q=st.sampled_from([0.05, 0.1, 0.5, 0.8, 0.85, 0.9, 0.95]))
+def test_quantile_ranks_cover_at_least_95_percent(n, q):
+    low, high = quantile_ranks(n, q)
+    lower_tail = stats.binom.cdf(low - 1, n, q) if low is not None else 0.0
+    upper_tail = 1 - stats.binom.cdf(high - 1, n, q) if high is not None else 0.0
+    assert lower_tail <= 0.025 + 1e-9 and upper_tail <= 0.025 + 1e-9
+    # the point estimate lies inside whenever both sides exist
+    point = max(1, math.ceil(q * n - 1e-12))
+    if low is not None:
+        assert low <= point
+    if high is not None:
+        assert point <= high
+
+
+def test_quantile_ci95_on_a_fixed_set():
+    values = np.arange(1, 21, dtype=float)  # 1..20
+    assert quantile_ci95(values, 0.5) == (6.0, 15.0)
+    assert quantile_ci95(values, 0.95) == (17.0, None)
+
+
+def test_quantile_interval_covers_in_repeated_sampling():
+    """Distribution-free: >= 95% coverage of the true median of an exponential."""
+    rng = np.random.default_rng(7)
+    true_median = math.log(2)
+    hits = 0
+    for _ in range(400):
+        low, high = quantile_ci95(rng.exponential(size=30), 0.5)
+        hits += low <= true_median <= high
+    assert hits / 400 >= 0.93  # nominal >= 0.95; 400 trials: sd ~1.1%
+
+
+def test_proportion_ci95_wilson_by_hand():
+    low, high = proportion_ci95(8, 10)
+    z = stats.norm.ppf(0.975)
+    centre = (0.8 + z * z / 20) / (1 + z * z / 10)
+    half = z / (1 + z * z / 10) * math.sqrt(0.8 * 0.2 / 10 + z * z / 400)
+    assert (low, high) == (pytest.approx(centre - half), pytest.approx(centre + half))
+    assert proportion_ci95(0, 10)[0] == 0.0 and proportion_ci95(10, 10)[1] == 1.0
+    assert proportion_ci95(10, 10)[0] < 1.0  # never zero width
+
+
+@pytest.fixture(scope="module")
+def tiny_run():
+    from conftest import tiny
+
+    return migsim.run(tiny(), replications=12, seed=2)
+
+
+def test_annotate_adds_sections_to_the_summary(tiny_run):
+    sc = tiny_run.scenario
+    before, after = date(2019, 12, 1), sc.end_date
+    annotate(tiny_run, by=[after, before])
+    summary = tiny_run.summary
+    assert list(summary["p_clear_by"]) == [before.isoformat(), after.isoformat()]
+    assert summary["p_clear_by"][before.isoformat()] == 0.0
+    assert summary["p_clear_by"][after.isoformat()] == summary["cleared_share"]
+    days = tiny_run.clearance_days()
+    middle = sc.date_of(int(np.median(days)))
+    extra = p_clear_by_sections(tiny_run, [middle])
+    assert extra["p_clear_by"][middle.isoformat()] == float(
+        (days <= sc.day_of(middle)).mean()
+    )
+    ci = summary["ci95"]
+    assert ci == ci95_section(tiny_run)
+    # the interval of every quantile date brackets the reported date
+    for stat in ("p10", "p50", "p90"):
+        low, high = ci["clearance_date"][stat]
+        reported = summary["clearance_date"][stat]
+        assert low is None or low <= reported
+        assert high is None or reported <= high
+    mean = summary["figures"]["clearance_day"]["mean"]
+    low, high = ci["figures"]["clearance_day"]["mean"]
+    assert low <= mean <= high
+    assert set(ci["cohorts"]) == set(tiny_run.cohort_names)
+
+
+def test_by_date_after_the_horizon_is_an_error(tiny_run):
+    late = tiny_run.scenario.end_date.replace(year=tiny_run.scenario.end_date.year + 1)
+    with pytest.raises(MigsimError, match="after the horizon end"):
+        p_clear_by_sections(tiny_run, [late])
+
+
+def test_annotate_cannot_replace_a_base_key(tiny_run):
+    with pytest.raises(ValueError):
+        tiny_run.annotate("figures", {})
