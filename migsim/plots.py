@@ -249,6 +249,7 @@ def risk_chart(values: Mapping[str, np.ndarray], title: str) -> Figure:
     for ax in list(axes.flat)[len(values):]:
         ax.set_visible(False)
     fig.suptitle(f"Risks across replications: {title}")
+    return fig
 
 
 # --------------------------------------------------------------------------- decisions
