@@ -19,7 +19,12 @@ import click
 
 from migsim import __version__
 from migsim.compare import compare as compare_scenarios
-from migsim.decide import Candidate, load_question
+from migsim.decide import (
+    Candidate,
+    is_decision_directory,
+    load_decision,
+    load_question,
+)
 from migsim.decide import decide as decide_question
 from migsim.errors import MigsimError
 from migsim.forecast import annotate, check_by_dates
@@ -427,7 +432,12 @@ def compare(scenarios, replications, seed, workers, sets, outdir, overwrite, fmt
               show_default=True,
               help="meters: counts times the scenario's meters_per_installation.")
 @by_option
-def report(inputs, replications, seed, workers, sets, output, overwrite, units, by):
+@click.option("--question", "question", default=None, metavar="QUESTION",
+              help="Add 'Basis for increasing volumes': a decision directory (from "
+                   "migsim decide -o) or a question file, decided first (-n, --seed, "
+                   "-j) into <report name>_decision/ beside the report.")
+def report(inputs, replications, seed, workers, sets, output, overwrite, units, by,
+           question):
     """Write a self-contained HTML report for OPSG of runs or scenarios.
 
     Each input is a run directory (from `migsim run -o`) or a scenario file;
@@ -460,7 +470,12 @@ def report(inputs, replications, seed, workers, sets, output, overwrite, units, 
                 runs.append(load_run(where))
             else:
                 runs.append(load_run(path))
-        page = render_report(runs, units=units, by=by, command=_command_line())
+        decision = None
+        if question is not None:
+            decision = _decision_for_report(question, target, replications, seed,
+                                            workers, overwrite)
+        page = render_report(runs, units=units, by=by, command=_command_line(),
+                             decision=decision)
     except MigsimError as exc:
         raise InputError(str(exc)) from exc
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -541,6 +556,18 @@ def decide(question, replications, seed, workers, max_replications, trials, samp
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:
         click.echo(text)
+
+
+def _decision_for_report(question: str, target: Path, replications: int,
+                         seed: int | None, workers: int, overwrite: bool):
+    """A decision directory as given, or a question decided beside the report."""
+    if is_decision_directory(question):
+        return load_decision(question)
+    where = target.with_name(target.stem + "_decision")
+    result = decide_question(load_question(question), replications, seed, workers,
+                             directory=where, fresh=overwrite)
+    result.write(where)
+    return load_decision(where)
 
 
 @main.command()

@@ -74,9 +74,12 @@ __all__ = [
     "Decision",
     "Question",
     "QuestionSpec",
+    "SavedDecision",
     "clopper_pearson",
     "decide",
+    "is_decision_directory",
     "judge",
+    "load_decision",
     "load_question",
     "quantile_bounds",
 ]
@@ -1195,6 +1198,61 @@ def _budget_axis_label(budget: BudgetSpec) -> str:
     if budget.kind == "chance":
         return f"P({budget.figure} > {budget.exceeds:,g})"
     return f"{budget.figure} {str(budget.statistic).upper()}"
+
+
+# --------------------------------------------------------------------------- saved
+@dataclass(frozen=True)
+class SavedDecision:
+    """A decision read back from its directory (what a report renders).
+
+    Attributes
+    ----------
+    directory
+        Where ``decision.json``, ``candidates.csv`` and ``frontier.png`` are.
+    data
+        ``decision.json`` as a dict.
+    candidates
+        ``candidates.csv`` as a frame.
+    frontier_png
+        The bytes of ``frontier.png``.
+    """
+
+    directory: Path
+    data: dict[str, Any]
+    candidates: pd.DataFrame
+    frontier_png: bytes
+
+
+def is_decision_directory(path: str | Path) -> bool:
+    """Whether ``path`` holds a finished decision (``decision.json`` and friends)."""
+    folder = Path(path)
+    return folder.is_dir() and all(
+        (folder / name).exists()
+        for name in ("decision.json", "candidates.csv", "frontier.png")
+    )
+
+
+def load_decision(path: str | Path) -> SavedDecision:
+    """Read a finished decision directory written by `Decision.write`.
+
+    Raises
+    ------
+    MigsimError
+        When the directory does not hold a finished decision.
+    """
+    folder = Path(path)
+    if not is_decision_directory(folder):
+        raise MigsimError(
+            f"{path}: not a decision directory (no decision.json, candidates.csv "
+            "and frontier.png; run migsim decide -o first)"
+        )
+    data = json.loads((folder / "decision.json").read_text(encoding="utf-8"))
+    return SavedDecision(
+        folder,
+        data,
+        pd.read_csv(folder / "candidates.csv"),
+        (folder / "frontier.png").read_bytes(),
+    )
 
 
 # --------------------------------------------------------------------------- entry

@@ -415,3 +415,35 @@ def test_decide_finds_the_cap_above_which_active_devices_go_dumb(tmp_path):
         risk_budget=[{"figure": "active_dumb", "exceeds": 0, "max_probability": 0.01}])
     none = decide(load_question(strict), replications=60, seed=0)
     assert none.answer is None and none.least_unsafe is not None
+
+
+# --------------------------------------------------------------------------- report
+def test_report_adds_the_basis_for_increasing_volumes(answered, tmp_path):
+    folder, out, decision = answered
+    page_path = tmp_path / "report.html"
+    result = CliRunner().invoke(main, [
+        "report", str(folder / "scenario.yaml"), "-n", "3", "--question", str(out),
+        "-o", str(page_path)])
+    assert result.exit_code == 0, result.output
+    page = page_path.read_text()
+    basis = page[page.index('<h2 id="basis">'):page.index("<h2>2. Assumptions")]
+    assert "Basis for increasing volumes" in basis
+    assert "Raise capacity.daily_cap to 2,000 a day" in basis
+    assert "2,100 a day breaks it" in basis
+    assert basis.count("<tr>") == 1 + decision["candidates_evaluated"]
+    assert basis.count("data:image/png;base64,") == 1
+    assert decision["question_sha256"] in basis
+
+
+def test_report_decides_a_question_file_beside_the_report(tmp_path):
+    path = write_question(tmp_path, risk_budget=[
+        {"figure": "peak_failure_backlog", "statistic": "p50", "max": 10000}])
+    page_path = tmp_path / "out" / "report.html"
+    result = CliRunner().invoke(main, [
+        "report", str(tmp_path / "scenario.yaml"), "-n", "5", "--question", str(path),
+        "-o", str(page_path)])
+    assert result.exit_code == 0, result.output
+    saved = json.loads((tmp_path / "out" / "report_decision" / "decision.json")
+                       .read_text())
+    assert saved["answer"] == {"capacity.daily_cap": 2000}
+    assert "Raise capacity.daily_cap to 2,000 a day" in page_path.read_text()
