@@ -28,6 +28,7 @@ from migsim.decide import (
 from migsim.decide import decide as decide_question
 from migsim.errors import MigsimError
 from migsim.forecast import annotate, check_by_dates
+from migsim.operations import figures_in_use
 from migsim.precision import run_to_precision
 from migsim.report import UNITS, render_report, unit_scale
 from migsim.results import Results
@@ -124,6 +125,23 @@ def _table(title: str, headers: list[str], rows: list[list[str]]) -> list[str]:
     return [head, *body]
 
 
+#: Summary rows of the operations figures, each after the row it details, shown
+#: when the scenario's sections use it (`operations.figures_in_use`).
+_OPERATIONS_ROWS = (
+    ("active_dumb", "    of which prepayment (grave)", "active_prepayment_dumb"),
+    ("abandoned", "  of which excluded (never remote)", "excluded"),
+    ("active_interrupted_installation_days", "active dumb installation-days",
+     "active_dumb_installation_days"),
+    ("active_dumb_installation_days", "largest daily active interrupted",
+     "max_daily_active_interrupted"),
+    ("peak_failure_backlog", "active hit by latent defects", "active_hit_by_defects"),
+    ("peak_failure_backlog", "dormant hit by latent defects", "dormant_hit_by_defects"),
+    ("peak_failure_backlog", "peak ELS case backlog", "peak_els_backlog"),
+    ("peak_els_backlog", "CoS loss alerts not sent", "cos_alerts_lost"),
+    ("peak_els_backlog", "PPMID join failures", "ppmid_join_failures"),
+)
+
+
 def summary_text(results: Results) -> str:
     """The planner's summary: clearance dates with spread, then risk totals."""
     summary = results.summary
@@ -146,14 +164,22 @@ def summary_text(results: Results) -> str:
         lines.append("  (a date 'after' the horizon end means some replications did not "
                      "clear; their mean clearance day is undefined)")
     lines += _uncertainty_lines(summary)
-    rows = []
-    for label, name in (
+    rows_spec = [
         ("devices left dumb", "dumb"),
         ("  of which active", "active_dumb"),
         ("installations abandoned", "abandoned"),
         ("active interrupted installation-days", "active_interrupted_installation_days"),
         ("peak failure backlog", "peak_failure_backlog"),
-    ):
+    ]
+    used = figures_in_use(results.scenario)
+    for after, label, name in _OPERATIONS_ROWS:
+        if name in used:
+            at = next(i for i, row in enumerate(rows_spec) if row[1] == after) + 1
+            while at < len(rows_spec) and rows_spec[at][0].startswith("  "):
+                at += 1  # keep "of which" rows under their total
+            rows_spec.insert(at, (label, name))
+    rows = []
+    for label, name in rows_spec:
         stats = summary["figures"][name]
         rows.append([label, _fmt_int(stats["p50"]), _fmt_int(stats["p90"]),
                      _fmt_int(stats["mean"])])

@@ -9,12 +9,21 @@ ledgers keyed by due day. Cost grows with days x cohorts x distinct delays.
 
 The day (a SimPy process ticking once per calendar day) runs in this order:
 
+0. ELS / MCC work open cases (only with an ``els`` section; see `operations`);
 1. stall resolutions due today (completion or failure -> rollback/abandon);
-2. retries rejoining the queue, restorations, cohorts becoming eligible;
+2. retries rejoining the queue, restorations, remote dumb recoveries, cohorts
+   becoming eligible;
 3. the day's cap comes from the ramp policy (`migsim.policy`: calendar,
-   schedule, rules, go/no-go; 0 on a day without migrations); the cap is shared
-   between cohorts and each cohort's batch is attempted;
-4. the end-of-day state of every cohort is recorded.
+   schedule, rules, go/no-go; 0 on a day without migrations); operations may
+   lower it to the share achieved that day; the cap is shared between cohorts
+   (and their segments) and each segment's batch is attempted;
+4. the end-of-day state of every cohort is recorded (then operations detect
+   defects and draw consumer exposure).
+
+A cohort is simulated as one or more *segments* (`operations.Segment`: its
+supplier splits, each holding its hard and excluded classes), each with its own
+queue and ledgers; without those sections a cohort is exactly one segment and
+runs as the foundation did.
 
 The engine is a pure function of (scenario, replication streams): no globals,
 files, printing or pandas.
@@ -30,6 +39,14 @@ from enum import Enum
 import numpy as np
 import simpy
 
+from migsim.operations import (
+    DefectRecord,
+    Operations,
+    Segment,
+    cached_pmf,
+    hit_by_defects,
+    share_pro_rata,
+)
 from migsim.policy import Policy, ResolvedDates, resolve_dates, working_days
 from migsim.scenario import OUTCOMES, Cohort, Scenario
 
@@ -121,36 +138,6 @@ class Streams:
         return generator
 
 
-# --------------------------------------------------------------------------- sharing
-def share_pro_rata(total: int, weights: list[int], limits: list[int]) -> list[int]:
-    """Share ``total`` units in proportion to ``weights``, never above ``limits``.
-
-    Each gets floor(total * w / sum(w)); the remainder goes one unit at a time by
-    largest fractional part (ties in list order). A share above its limit is
-    capped and the surplus re-shared the same way among the others (water-filling).
-    """
-    shares = [0] * len(weights)
-    open_ = [i for i, (w, lim) in enumerate(zip(weights, limits)) if w > 0 and lim > 0]
-    remaining = total
-    while remaining > 0 and open_:
-        weight_sum = sum(weights[i] for i in open_)
-        base = {i: remaining * weights[i] // weight_sum for i in open_}
-        left = remaining - sum(base.values())
-        by_fraction = sorted(open_, key=lambda i: (-(remaining * weights[i] % weight_sum), i))
-        for i in by_fraction[:left]:
-            base[i] += 1
-        capped = [i for i in open_ if shares[i] + base[i] >= limits[i]]
-        if not capped:
-            for i in open_:
-                shares[i] += base[i]
-            return shares
-        for i in capped:
-            remaining -= limits[i] - shares[i]
-            shares[i] = limits[i]
-        open_ = [i for i in open_ if i not in capped]
-    return shares
-
-
 # --------------------------------------------------------------------------- records
 @dataclass
 class RunLog:
@@ -165,10 +152,13 @@ class RunLog:
         each day, then the day's flows (see `STATES`, `FLOWS`).
     day_columns
         ``{column: array (days,)}``: scenario-wide daily values: the ramp
-        policy's ``daily_cap``, ``cap_rule``, ``no_go`` and ``rule_fired``.
+        policy's ``daily_cap``, ``cap_rule``, ``no_go`` and ``rule_fired``;
+        operations add the ELS backlog and the achieved cap.
     clearance_day, cohort_clearance_days
         First end of day at which the scenario (each cohort) counts as cleared;
         ``None`` when not within the horizon.
+    defects
+        What each latent defect did (`operations.DefectRecord`); empty without any.
     """
 
     replication: int
@@ -177,80 +167,141 @@ class RunLog:
     clearance_day: int | None = None
     cohort_clearance_days: list[int | None] = field(default_factory=list)
     gate_days: dict[str, int | None] = field(default_factory=dict)  # None: never
+    defects: list[DefectRecord] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- cohorts
 class _CohortState:
-    """Counts and due-day ledgers of one cohort; never one object per installation.
+    """Counts and due-day ledgers of one cohort segment, no object per installation.
 
     Attempt counts are arrays indexed by attempts made (0..max_attempts), so an
-    installation's history is only the number of its attempts.
+    installation's history is only the number of its attempts. ``index`` is the
+    cohort's index: the cohort's row is the sum of its segments' rows. A segment's
+    sub-populations (`operations.SegmentClass`: normal, hard, excluded) share its
+    queue and ledgers: class k uses columns ``k * size + attempts made``, so
+    they cost extra draws only when they have installations in a column.
     """
 
     def __init__(
         self,
         cohort: Cohort,
-        index: int,
+        segment: Segment,
         scenario: Scenario,
         streams: Streams,
         dates: ResolvedDates,
+        ops: Operations,
     ):
         self.cohort = cohort
-        self.index = index
+        self.segment = segment
+        self.index = segment.cohort
         self.active = cohort.mode == "active"
         self.size = cohort.max_attempts + 1
-        self.rates = cohort.outcomes.as_array()
-        # {day > 0: installations becoming eligible that day} (ramp policy: gates,
-        # deferred shares); the rest are eligible from the start
-        self.eligibility = {d: n for d, n in dates.eligibility(cohort).items() if d > 0}
-        self.outcome_rng = streams.get(cohort.name, "outcomes")
-        self.stall_rng = streams.get(cohort.name, "stall_delay")
-        self.stall_result_rng = streams.get(cohort.name, "stall_result")
-        self.retry_rng = streams.get(cohort.name, "retry_delay")
-        self.restore_rng = streams.get(cohort.name, "restore_delay")
-        self.stall_pmf = cohort.stall.resolves_after_days.pmf() if cohort.stall else None
+        classes = segment.classes
+        self.width = self.size * len(classes)  # columns: class x attempts made
+        self.rates = [c.rates for c in classes]
+        self.stressed_rates = [c.stressed_rates for c in classes]
+        owner = segment.owner
+        self.outcome_rng = streams.get(owner, "outcomes")
+        self.stall_rng = streams.get(owner, "stall_delay")
+        self.stall_result_rng = streams.get(owner, "stall_result")
+        self.retry_rng = streams.get(owner, "retry_delay")
+        self.restore_rng = streams.get(owner, "restore_delay")
+        stall, fix_forward = cohort.stall, cohort.fix_forward
+        self.stall_pmf = cached_pmf(stall.resolves_after_days) if stall else None
         self.retry_pmf = (
-            cohort.rollback.retry_after_days.pmf() if cohort.rollback else None
+            cached_pmf(cohort.rollback.retry_after_days) if cohort.rollback else None
         )
         self.restore_pmf = (
-            cohort.fix_forward.restored_after_days.pmf() if cohort.fix_forward else None
+            cached_pmf(fix_forward.restored_after_days) if fix_forward else None
         )
         self.release_day = dates.stall_release_day(cohort)
         self.then_success = cohort.stall.then_success if cohort.stall else 1.0
-        total = cohort.installations
-        self.need = _needed(total, scenario.clearance_share)
-        self.pending = sum(self.eligibility.values())
-        self.fresh = total - self.pending
-        # ready retries: deque of [due_day, counts by attempts made], oldest first
+        total = segment.installations
+        self.total = total
+        # {day > 0: installations of each class becoming eligible that day} (ramp
+        # policy: gates, deferred shares); the rest are eligible from the start
+        self.eligibility = {d: n for d, n in ops.eligibility(segment).items() if d > 0}
+        self.pending_by_class = [
+            sum(n[k] for n in self.eligibility.values()) for k in range(len(classes))
+        ]
+        self.fresh = [  # first attempts queued, by class
+            c.installations - p for c, p in zip(classes, self.pending_by_class)
+        ]
+        self.pending = sum(self.pending_by_class)
+        # operations (see migsim.operations): all inert without their sections
+        self.els = ops.desk
+        self.defects = ops.defects_for(segment)
+        kinds = [c.excluded for c in classes]
+        self.excluded_class = next((k for k, e in enumerate(kinds) if e), None)
+        self.excluded_up_front = "up_front" in kinds
+        self.last_columns = [
+            k * self.size + cohort.max_attempts for k in range(len(kinds))
+        ]
+        self.defect_columns = (  # columns a latent defect can hit (None: all)
+            None
+            if self.excluded_class is None
+            else np.array(
+                [k != self.excluded_class for k in range(len(kinds))
+                 for _ in range(self.size)]
+            )
+        )
+        recovery = cohort.dumb if cohort.dumb and cohort.dumb.recovered_share else None
+        self.recovered_share = recovery.recovered_share if recovery else 0.0
+        self.recover_pmf = (
+            cached_pmf(recovery.recovered_after_days) if recovery else None
+        )
+        if recovery:
+            self.recovery_rng = streams.get(owner, "dumb_recovery")
+            self.recovery_delay_rng = streams.get(owner, "recovery_delay")
+        self.prepayment_share = cohort.prepayment_share or 0.0  # excluded: never dumb
+        if self.prepayment_share:
+            self.prepayment_rng = streams.get(owner, "prepayment")
+        self.awaiting_recovery = self.awaiting_site_visit = self.prepayment_dumb = 0
+        self.defect_hits = self.stressed_attempts = self.dumb_recoveries = 0
+        self.excluded = 0  # abandoned of the excluded class
+        # ready retries: deque of [due_day, counts by column], oldest first
         self.retries: deque[list] = deque()
         self.retry_queued = 0
         # due-day ledgers, rows = day: stalls by attempt number, rollbacks by
         # attempts made, restorations; the last row collects anything beyond
         longest = max(
             int(pmf[0][-1])
-            for pmf in (self.stall_pmf, self.retry_pmf, self.restore_pmf, _ONE_DAY)
+            for pmf in (self.stall_pmf, self.retry_pmf, self.restore_pmf,
+                        self.recover_pmf, _ONE_DAY)
             if pmf is not None
         )
         rows = scenario.horizon_days + longest + 1
-        self.stall_due = np.zeros((rows, self.size), dtype=np.int64)
-        self.retry_due = np.zeros((rows, self.size), dtype=np.int64)
+        self.stall_due = np.zeros((rows, self.width), dtype=np.int64)
+        self.retry_due = np.zeros((rows, self.width), dtype=np.int64)
         self.restore_due = np.zeros(rows, dtype=np.int64)
+        if recovery:
+            self.recover_due = np.zeros((rows, self.width), dtype=np.int64)
         self.stalled = self.rolled_back = self.impaired = 0
         self.migrated = self.dumb = self.abandoned = 0
+        if self.excluded_up_front:
+            self._exclude_up_front()
         self.flows = dict.fromkeys(FLOWS, 0)
+
+    def _exclude_up_front(self) -> None:
+        """The excluded class is abandoned without an attempt (in ``excluded``)."""
+        k = self.excluded_class
+        self.abandoned += self.fresh[k]
+        self.excluded += self.fresh[k]
+        self.fresh[k] = 0
 
     # ---------------------------------------------------------------- queries
     @property
     def queued(self) -> int:
-        return self.fresh + self.retry_queued
+        return sum(self.fresh) + self.retry_queued
 
     @property
     def resolved(self) -> int:
-        return self.migrated + self.dumb + self.abandoned
+        """Migrated, dumb or abandoned (a dumb device awaiting remote recovery: not)."""
+        return self.migrated + self.dumb + self.abandoned - self.awaiting_recovery
 
     @property
     def done(self) -> bool:
-        return self.resolved == self.cohort.installations
+        return self.resolved == self.total
 
     def state_row(self) -> list[int]:
         return [
@@ -266,11 +317,13 @@ class _CohortState:
 
     # ---------------------------------------------------------------- phases
     def resolve_stalls(self, day: int) -> None:
+        if not self.stalled:
+            return
         by_attempt = self.stall_due[day]
         groups = np.flatnonzero(by_attempt)
         if not len(groups):
             return
-        failed = np.zeros(self.size, dtype=np.int64)
+        failed = np.zeros(self.width, dtype=np.int64)
         n_completed = n_failed = 0
         for attempt in groups:  # scalar draws: far cheaper than array broadcasting
             n = int(by_attempt[attempt])
@@ -287,57 +340,97 @@ class _CohortState:
 
     def release(self, day: int) -> None:
         """Retries due today rejoin the queue; restorations; eligibility."""
-        by_attempts = self.retry_due[day]
-        n_due = int(by_attempts.sum())
-        if n_due:
-            self.rolled_back -= n_due
-            self.retry_queued += n_due
-            self.retries.append([day, by_attempts.copy()])
-        restored = int(self.restore_due[day])
-        if restored:
-            self.impaired -= restored
-            self.migrated += restored
-            self.flows["restorations"] += restored
+        if self.rolled_back:
+            by_attempts = self.retry_due[day]
+            n_due = int(by_attempts.sum())
+            if n_due:
+                self.rolled_back -= n_due
+                self.retry_queued += n_due
+                self.retries.append([day, by_attempts.copy()])
+        if self.impaired:
+            restored = int(self.restore_due[day])
+            if restored:
+                self.impaired -= restored
+                self.migrated += restored
+                self.flows["restorations"] += restored
+        if self.recover_pmf is not None and self.awaiting_recovery:
+            recovered = self.recover_due[day]
+            n_recovered = int(recovered.sum())
+            if n_recovered:  # back to rolled_back, retried like a rollback
+                self.dumb -= n_recovered
+                self.awaiting_recovery -= n_recovered
+                self.dumb_recoveries += n_recovered
+                self._fail(recovered.copy(), day)
         if self.pending and day in self.eligibility:
-            self.fresh += self.eligibility[day]
-            self.pending -= self.eligibility[day]
+            counts = self.eligibility[day]
+            self.fresh = [f + n for f, n in zip(self.fresh, counts)]
+            self.pending_by_class = [
+                p - n for p, n in zip(self.pending_by_class, counts, strict=True)
+            ]
+            self.pending -= sum(counts)
+            if self.excluded_up_front:
+                self._exclude_up_front()
 
     def take(self, count: int) -> np.ndarray:
         """Remove ``count`` from the queue; return them by attempt number.
 
         Due retries go first, oldest due first (within one due day, those with
-        more attempts made first), then first attempts.
+        more attempts made first, then by class), then first attempts, shared
+        between classes in proportion to their first-attempt queues.
         """
-        batch = np.zeros(self.size, dtype=np.int64)
+        size = self.size
+        batch = np.zeros(self.width, dtype=np.int64)
         while count and self.retries:
             counts = self.retries[0][1]
-            for made in range(self.size - 1, 0, -1):
-                if not count:
-                    break
-                moved = min(count, int(counts[made]))
-                if moved:
-                    counts[made] -= moved
-                    batch[made + 1] += moved
-                    count -= moved
-                    self.retry_queued -= moved
+            for made in range(size - 1, 0, -1):
+                for column in range(made, self.width, size):
+                    if not count:
+                        break
+                    moved = min(count, int(counts[column]))
+                    if moved:
+                        counts[column] -= moved
+                        batch[column + 1] += moved
+                        count -= moved
+                        self.retry_queued -= moved
             if not counts.any():
                 self.retries.popleft()
-        moved = min(count, self.fresh)
-        self.fresh -= moved
-        batch[1] += moved
+        fresh = self.fresh
+        if len(fresh) == 1:
+            moved = min(count, fresh[0])
+            fresh[0] -= moved
+            batch[1] += moved
+        elif count:
+            for k, moved in enumerate(share_pro_rata(count, fresh, fresh)):
+                fresh[k] -= moved
+                batch[k * size + 1] += moved
         return batch
 
-    def attempt(self, batch: np.ndarray, day: int) -> None:
-        """Draw the batch's first-level outcomes and schedule what follows."""
+    def attempt(self, batch: np.ndarray, day: int, stressed: bool = False) -> None:
+        """Draw the batch's first-level outcomes and schedule what follows.
+
+        Live latent defects first take their hits out of the batch; ``stressed``
+        draws the rest at the volume-stressed rates.
+        """
         n = int(batch.sum())
         if not n:
             return
+        rates = self.rates
+        if stressed:
+            rates = self.stressed_rates
+            self.stressed_attempts += n
+        hit = None
+        if self.defects:
+            batch, hit = hit_by_defects(self.defects, batch, day, self.defect_columns)
         groups = np.flatnonzero(batch)
-        by_outcome = np.zeros((len(OUTCOMES), self.size), dtype=np.int64)
-        for attempt in groups:
+        by_outcome = np.zeros((len(OUTCOMES), self.width), dtype=np.int64)
+        size = self.size
+        for attempt in groups:  # a column: class attempt // size
             by_outcome[:, attempt] = self.outcome_rng.multinomial(
-                int(batch[attempt]), self.rates
+                int(batch[attempt]), rates[attempt // size]
             )
+        if hit is not None:
+            by_outcome += hit
+            self.defect_hits += int(hit.sum())
         success, stall, rollback, fix_forward, dumb = (
             int(x) for x in by_outcome.sum(axis=1)
         )
@@ -349,37 +442,89 @@ class _CohortState:
         flows["fix_forwards"] += fix_forward
         flows["dumbs"] += dumb
         self.migrated += success
-        self.dumb += dumb
+        if dumb:
+            self._dumb(by_outcome[4], day)
         if stall:
             self._stall(by_outcome[1], day)
         if rollback:
+            self.els.raise_cases(day, "rollback", rollback, self)
             self._fail(by_outcome[2], day)
         if fix_forward:
             self.impaired += fix_forward
-            days, probs = self.restore_pmf
-            counts = (
-                self.restore_rng.multinomial(fix_forward, probs)
-                if len(days) > 1
-                else [fix_forward]
-            )
-            self.restore_due[day + days] += counts
+            if not self.els.raise_cases(day, "fix_forward", fix_forward, self,
+                                        by_outcome[3]):
+                self._restore(fix_forward, day, day)
+
+    def _restore(self, count: int, raised_day: int, not_before: int) -> None:
+        """Schedule restoring ``count`` fix forwards raised on ``raised_day``."""
+        days, probs = self.restore_pmf
+        counts = (
+            self.restore_rng.multinomial(count, probs) if len(days) > 1 else [count]
+        )
+        due = raised_day + days
+        if not_before > due[0]:  # worked late by ELS: not before that day
+            np.add.at(self.restore_due, np.maximum(due, not_before), counts)
+        else:
+            self.restore_due[due] += counts
 
     def _stall(self, by_attempt: np.ndarray, day: int) -> None:
-        self.stalled += int(by_attempt.sum())
+        n = int(by_attempt.sum())
+        self.stalled += n
+        if self.els.raise_cases(day, "stall", n, self, by_attempt):
+            return  # scheduled when ELS works the case (`worked`)
         _schedule(
             self.stall_due, self.stall_rng, by_attempt, self.stall_pmf, day,
             self.release_day,
         )
 
+    def _dumb(self, by_attempt: np.ndarray, day: int) -> None:
+        """Dumb devices: a share recovered remotely later; the rest await a visit."""
+        n = int(by_attempt.sum())
+        self.dumb += n
+        self.els.raise_cases(day, "dumb", n, self)
+        left = n
+        if self.recover_pmf is not None:
+            recovered = np.zeros(self.width, dtype=np.int64)
+            for attempt in np.flatnonzero(by_attempt):
+                recovered[attempt] = self.recovery_rng.binomial(
+                    int(by_attempt[attempt]), self.recovered_share
+                )
+            n_recovered = int(recovered.sum())
+            if n_recovered:
+                self.awaiting_recovery += n_recovered
+                _schedule(self.recover_due, self.recovery_delay_rng, recovered,
+                          self.recover_pmf, day)
+                left -= n_recovered
+        self.awaiting_site_visit += left
+        if self.prepayment_share and left:
+            self.prepayment_dumb += int(
+                self.prepayment_rng.binomial(left, self.prepayment_share)
+            )
+
+    def worked(
+        self, kind: str, raised_day: int, by_attempt: np.ndarray, day: int
+    ) -> None:
+        """ELS worked these cases today: resolve on the later of delay end and today."""
+        if kind == "stall":
+            floor = day if self.release_day is None else max(day, self.release_day)
+            if raised_day + int(self.stall_pmf[0][0]) >= floor:
+                floor = None  # no delay ends before it: the plain (faster) path
+            _schedule(self.stall_due, self.stall_rng, by_attempt, self.stall_pmf,
+                      raised_day, floor)
+        else:
+            self._restore(int(by_attempt.sum()), raised_day, day)
+
     def _fail(self, by_attempt: np.ndarray, day: int) -> None:
         """Failed attempts (rollbacks, failed stalls): abandon the last, retry the rest."""
-        last = self.cohort.max_attempts
-        abandoned = int(by_attempt[last])
+        lasts = self.last_columns
+        abandoned = int(by_attempt[lasts].sum())
         if abandoned:
             self.abandoned += abandoned
             self.flows["abandons"] += abandoned
+            if self.excluded_class is not None:
+                self.excluded += int(by_attempt[lasts[self.excluded_class]])
             by_attempt = by_attempt.copy()
-            by_attempt[last] = 0
+            by_attempt[lasts] = 0
         waiting = int(by_attempt.sum())
         if not waiting:
             return
@@ -390,6 +535,19 @@ class _CohortState:
         flows = [self.flows[name] for name in FLOWS]
         self.flows = dict.fromkeys(FLOWS, 0)
         return self.state_row(), flows
+
+    def operations_row(self) -> dict[str, int]:
+        """Sub-counts and the day's operations flows (which are then reset)."""
+        row = {
+            "awaiting_site_visit": self.awaiting_site_visit,
+            "prepayment_dumb": self.prepayment_dumb,
+            "excluded": self.excluded,
+            "defect_hits": self.defect_hits,
+            "stressed_attempts": self.stressed_attempts,
+            "dumb_recoveries": self.dumb_recoveries,
+        }
+        self.defect_hits = self.stressed_attempts = self.dumb_recoveries = 0
+        return row
 
 
 def _needed(total: int, share: float) -> int:
@@ -438,17 +596,31 @@ class _Model:
         self.env = env
         self.scenario = scenario
         self.dates = resolve_dates(scenario, streams)
-        self.cohorts = [
-            _CohortState(c, i, scenario, streams, self.dates)
-            for i, c in enumerate(scenario.cohorts)
-        ]
-        n_days, n_cohorts = scenario.horizon_days, len(self.cohorts)
+        n_days, n_cohorts = scenario.horizon_days, len(scenario.cohorts)
         self.states = np.zeros((n_days, n_cohorts, len(STATES)), dtype=np.int64)
         self.flows = np.zeros((n_days, n_cohorts, len(FLOWS)), dtype=np.int64)
+        # the ELS case backlog: written by operations, read by rule metrics
+        els_backlog = np.zeros(n_days, dtype=np.int64) if scenario.els else None
         self.policy = Policy(
-            scenario, streams, self.dates, self.flows, self.states, FLOWS, STATES
+            scenario, streams, self.dates, self.flows, self.states, FLOWS, STATES,
+            els_backlog=els_backlog,
         )
+        self.ops = Operations(
+            scenario, streams, self.policy.working, self.dates, els_backlog
+        )
+        self.cohorts = [  # one state per segment (per cohort without operations)
+            _CohortState(
+                scenario.cohorts[s.cohort], s, scenario, streams, self.dates, self.ops
+            )
+            for s in self.ops.segments
+        ]
         self.need = _needed(scenario.installations, scenario.clearance_share)
+        self.cohort_need = [
+            _needed(c.installations, scenario.clearance_share) for c in scenario.cohorts
+        ]
+        self.member = np.zeros((n_cohorts, len(self.cohorts)), dtype=np.int64)
+        for j, cohort in enumerate(self.cohorts):
+            self.member[cohort.index, j] = 1  # cohort x segment
         self.clearance_day: int | None = None
         self.cohort_clearance: list[int | None] = [None] * n_cohorts
         env.process(self._days())
@@ -456,12 +628,13 @@ class _Model:
     def _days(self):
         for day in range(self.scenario.horizon_days):
             self._step(day)
-            if all(c.done for c in self.cohorts):  # nothing left in flight
+            if all(c.done for c in self.cohorts) and self.ops.quiet():  # all resolved
                 self._fill_from(day + 1)
                 return
             yield self.env.timeout(1)
 
     def _step(self, day: int) -> None:
+        self.ops.start_of_day(day)
         for cohort in self.cohorts:
             cohort.resolve_stalls(day)
         for cohort in self.cohorts:
@@ -473,44 +646,45 @@ class _Model:
 
     def _attempts(self, day: int, cap: int) -> None:
         queues = [c.queued for c in self.cohorts]
-        if self.scenario.capacity.allocation == "priority":
-            shares, left = [], cap
-            for queued in queues:
-                shares.append(min(queued, left))
-                left -= shares[-1]
-        else:
-            shares = share_pro_rata(cap, queues, queues)
-        for cohort, share in zip(self.cohorts, shares):
+        shares = self.ops.allocate(day, cap, queues)
+        stressed = self.ops.stressed(day, shares)
+        for cohort, share, hot in zip(self.cohorts, shares, stressed):
             if share:
-                cohort.attempt(cohort.take(share), day)
+                cohort.attempt(cohort.take(share), day, hot)
 
     def _record(self, day: int) -> None:
-        resolved = 0
-        for i, cohort in enumerate(self.cohorts):
-            state, flows = cohort.end_of_day()
-            self.states[day, i] = state
-            self.flows[day, i] = flows
-            resolved += cohort.resolved
-            if self.cohort_clearance[i] is None and cohort.resolved >= cohort.need:
+        rows = [cohort.end_of_day() for cohort in self.cohorts]
+        # a cohort's row is the sum of its segments' rows
+        self.states[day] = self.member @ np.array([state for state, _ in rows])
+        self.flows[day] = self.member @ np.array([flow for _, flow in rows])
+        self.ops.record(day, self.cohorts, self.states[day], self.flows[day])
+        resolved = self.member @ np.array([cohort.resolved for cohort in self.cohorts])
+        for i, (done, need) in enumerate(zip(resolved.tolist(), self.cohort_need)):
+            if self.cohort_clearance[i] is None and done >= need:
                 self.cohort_clearance[i] = day
-        if self.clearance_day is None and resolved >= self.need:
+        if self.clearance_day is None and int(resolved.sum()) >= self.need:
             self.clearance_day = day
 
     def _fill_from(self, day: int) -> None:
         """Nothing is left in flight: later days repeat the final state, no flows."""
         if day < self.scenario.horizon_days:
             self.states[day:] = self.states[day - 1]
+            self.ops.fill_from(day, self.cohorts)
 
     def collect(self, replication: int) -> RunLog:
         columns = {name: self.states[:, :, j] for j, name in enumerate(STATES)}
         columns.update({name: self.flows[:, :, j] for j, name in enumerate(FLOWS)})
+        policy = self.policy.day_columns()
+        extra_cohort, extra_day = self.ops.columns(policy["daily_cap"])
+        columns.update(extra_cohort)
         return RunLog(
             replication=replication,
             cohort_columns=columns,
-            day_columns=self.policy.day_columns(),
+            day_columns={**policy, **extra_day},
             clearance_day=self.clearance_day,
             cohort_clearance_days=list(self.cohort_clearance),
             gate_days=dict(self.dates.gate_days),
+            defects=self.ops.defect_records(),
         )
 
 

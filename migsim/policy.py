@@ -320,6 +320,10 @@ class Policy:
         rule metrics: day d's row is complete once day d has ended.
     flow_names, state_names
         The names along their last axis (``attempts`` must come first).
+    els_backlog
+        The ELS/MCC case backlog at the end of each day (``(days,)``, filled by
+        the engine's operations as days end; read for the ``els_backlog``
+        metric), or ``None`` without an ``els`` section.
     """
 
     def __init__(
@@ -331,10 +335,12 @@ class Policy:
         states: np.ndarray,
         flow_names: tuple[str, ...],
         state_names: tuple[str, ...],
+        els_backlog: np.ndarray | None = None,
     ):
         assert flow_names[0] == "attempts"
         self.scenario, self.dates = scenario, dates
         self.flows, self.states = flows, states
+        self.els_backlog = els_backlog
         n = scenario.horizon_days
         capacity = scenario.capacity
         self.last_day = -1
@@ -569,6 +575,9 @@ class Policy:
             return float(self._window_sum(("fix_forwards",), start, day, active=True))
         if name == "stalled_backlog":
             return float(self.states[start:day, :, self._stalled].sum(axis=1).max())
+        if name == "els_backlog":
+            assert self.els_backlog is not None  # the schema requires an els section
+            return float(self.els_backlog[start:day].max())
         if name == "active_failure_rate_upper":
             failures = self._window_sum(("dumbs", "fix_forwards"), 0, day, active=True)
             trials = self._window_sum(("attempts",), 0, day, active=True)
@@ -606,4 +615,5 @@ assert set(_RATE_METRICS) | {
     "stalled_backlog",
     "active_failure_rate_upper",
     "attempt_count",
+    "els_backlog",
 } == set(METRICS)

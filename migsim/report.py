@@ -34,6 +34,7 @@ from migsim.forecast import (
     ci95_section,
     p_clear_by_sections,
 )
+from migsim.operations import OPERATIONS_FIGURES, figures_in_use
 from migsim.plots import (
     backlog_fan_chart,
     clearance_distribution_chart,
@@ -58,7 +59,16 @@ RISK_FIGURES = {
     "dormant_dumb": "dormant devices left dumb",
     "abandoned": "installations abandoned",
     "peak_failure_backlog": "peak failure backlog (stalled + rolled back)",
-    "els_case_backlog": "ELS case backlog",
+    # operations (docs/operations-risk.md): shown when the scenario uses them
+    "max_daily_active_interrupted": "interrupted active installations, worst day",
+    "active_dumb_installation_days": "active installation-days dumb",
+    "active_prepayment_dumb": "active prepayment devices left dumb",
+    "active_hit_by_defects": "active installations hit by a latent defect",
+    "dormant_hit_by_defects": "dormant installations hit by a latent defect",
+    "excluded": "installations never migratable remotely",
+    "peak_els_backlog": "peak ELS/MCC case backlog",
+    "cos_alerts_lost": "change-of-supplier loss alerts not sent",
+    "ppmid_join_failures": "PPMID join failures",
     "no_go_days": "no-go days",
 }
 _UNIT_OF = {
@@ -69,7 +79,24 @@ _UNIT_OF = {
     "abandoned": "installations",
     "peak_failure_backlog": "installations",
     "migrated": "installations",
+    "max_daily_active_interrupted": "installations",
+    "active_dumb_installation_days": "installation-days",
+    "active_prepayment_dumb": "installations",
+    "active_hit_by_defects": "installations",
+    "dormant_hit_by_defects": "installations",
+    "excluded": "installations",
 }
+#: Risk figures that are not counts of installations: never scaled to meters.
+_OTHER_UNITS = {
+    "peak_els_backlog": "cases",
+    "cos_alerts_lost": "events",
+    "ppmid_join_failures": "joins",
+}
+
+
+def _shown(name: str, scenario: Scenario) -> bool:
+    """A risk figure the report shows for a scenario (operations: only when used)."""
+    return name not in OPERATIONS_FIGURES or name in figures_in_use(scenario)
 _QUANTILE_STATS = ("p10", "p50", "p80", "p85", "p90", "p95")
 _CSS = """
 body{font-family:Georgia,'Times New Roman',serif;color:#111;background:#fff;
@@ -629,12 +656,15 @@ def _risk_section(
     charts: bool = True,
 ) -> str:
     sc = run.scenario
-    names = [n for n in RISK_FIGURES if n in summary["figures"]]
+    names = [n for n in RISK_FIGURES if n in summary["figures"] and _shown(n, sc)]
     rows = []
     for name in names:
         stats = summary["figures"][name]
         interval = summary["ci95"]["figures"].get(name, {}).get("mean")
-        unit = _unit_word(_UNIT_OF.get(name, "count"), units)
+        if name in _OTHER_UNITS:  # not installations: never scaled to meters
+            unit, row_scale = _OTHER_UNITS[name], 1.0
+        else:
+            unit, row_scale = _unit_word(_UNIT_OF.get(name, "count"), units), scale
         rows.append(
             [
                 _e(RISK_FIGURES[name]),
@@ -642,23 +672,23 @@ def _risk_section(
                 _span(
                     f"figures.{name}.p50",
                     stats["p50"],
-                    format_count(stats["p50"], scale),
+                    format_count(stats["p50"], row_scale),
                     index,
                 ),
                 _span(
                     f"figures.{name}.p90",
                     stats["p90"],
-                    format_count(stats["p90"], scale),
+                    format_count(stats["p90"], row_scale),
                     index,
                 ),
                 _span(
                     f"figures.{name}.mean",
                     stats["mean"],
-                    format_count(stats["mean"], scale),
+                    format_count(stats["mean"], row_scale),
                     index,
                 )
                 + '<br><span class="note">95% CI '
-                + _e(_interval_text(interval, "count", scale))
+                + _e(_interval_text(interval, "count", row_scale))
                 + "</span>",
             ]
         )
@@ -736,7 +766,13 @@ def _comparison_section(
         entry = comparison["scenarios"][run.scenario.name]
         for name in [
             "clearance_day",
-            *[n for n in RISK_FIGURES if n in entry["figures"] and n in _UNIT_OF],
+            *[
+                n
+                for n in RISK_FIGURES
+                if n in entry["figures"]
+                and n in _UNIT_OF
+                and _shown(n, run.scenario)
+            ],
         ]:
             cells = [
                 _e(run.scenario.name),

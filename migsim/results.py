@@ -5,6 +5,7 @@
 - ``daily``: the tidy day-by-day frame (one row per replication x date x cohort);
 - ``replications``: one row per replication with the clearance date and figures;
 - ``cohort_replications``: the same per cohort;
+- ``defects``: one row per replication x latent defect (only with latent defects);
 - ``summary``: statistics of every figure, plus provenance (seed, count, version,
   resolved scenario and its sha256), and under ``policy`` the ramp policy's
   counts: no-go days, each rule's firings, each gate's opening date.
@@ -34,6 +35,7 @@ import pandas as pd
 
 from migsim import __version__
 from migsim.engine import FLOWS, STATES, RunLog
+from migsim.operations import DefectRecord
 from migsim.plots import backlog_fan_chart, plt
 from migsim.scenario import Scenario
 
@@ -67,6 +69,28 @@ def _last(columns: dict[str, np.ndarray], name: str) -> np.ndarray:
 
 def _active_sum(values: np.ndarray, active: np.ndarray) -> np.ndarray:
     return np.where(active, values, 0)
+
+
+def _column(columns: dict[str, np.ndarray], name: str) -> np.ndarray:
+    """A cohort column, or zeros when its operations section is not used."""
+    if name in columns:
+        return columns[name]
+    return np.zeros_like(columns["attempts"])
+
+
+def _total(columns: dict[str, np.ndarray], name: str) -> np.ndarray:
+    return _column(columns, name).sum(axis=0)
+
+
+#: Peak figures: a daily series per cohort; per cohort its largest day, overall
+#: the largest day of the all-cohort total (never a sum of per-cohort peaks).
+_PEAK_SERIES: dict[str, Callable[[dict[str, np.ndarray], np.ndarray], np.ndarray]] = {
+    "peak_failure_backlog": lambda c, a: c["stalled"] + c["rolled_back"],
+    "max_daily_active_interrupted": lambda c, a: np.where(
+        a, c["impaired"] + c["stalled"], 0
+    ),
+    "peak_els_backlog": lambda c, a: _column(c, "els_cases_open"),
+}
 
 
 #: Every per-replication figure. Per cohort each is the cohort's own value; the
@@ -106,9 +130,49 @@ FIGURES: dict[str, Figure] = {
                "installations still pending, queued, stalled, rolled back or "
                "impaired at the horizon end",
                lambda c, a: sum(_last(c, s) for s in _IN_FLIGHT)),
+        # ---- operations (docs/operations-risk.md); 0 when a section is not used
+        Figure("active_hit_by_defects", "installations",
+               "attempts on active installations given a latent defect's outcome "
+               "before the defect was found",
+               lambda c, a: _active_sum(_total(c, "defect_hits"), a)),
+        Figure("dormant_hit_by_defects", "installations",
+               "attempts on dormant installations given a latent defect's outcome "
+               "before the defect was found",
+               lambda c, a: _active_sum(_total(c, "defect_hits"), ~a)),
+        Figure("active_dumb_installation_days", "installation-days",
+               "sum over days of active installations dumb at the end of the day "
+               "(until recovered remotely, or to the horizon end)",
+               lambda c, a: _active_sum(c["dumb"].sum(axis=0), a)),
+        Figure("max_daily_active_interrupted", "installations",
+               "largest end-of-day count of active installations impaired or "
+               "stalled (the interrupted households on the worst day)",
+               lambda c, a: _PEAK_SERIES["max_daily_active_interrupted"](c, a).max(
+                   axis=0)),
+        Figure("peak_els_backlog", "cases",
+               "largest end-of-day count of ELS/MCC cases raised and not yet worked",
+               lambda c, a: _PEAK_SERIES["peak_els_backlog"](c, a).max(axis=0)),
+        Figure("active_prepayment_dumb", "installations",
+               "active prepayment installations left dumb (awaiting a site visit) at "
+               "the horizon end: the paper's 'grave' case",
+               lambda c, a: _active_sum(_last(c, "prepayment_dumb")
+                                        if "prepayment_dumb" in c
+                                        else np.zeros_like(a, dtype=np.int64), a)),
+        Figure("cos_alerts_lost", "events",
+               "change-of-supplier events on migrated installations whose loss alert "
+               "was not sent (issue 61224, until its fix)",
+               lambda c, a: _total(c, "cos_alerts_lost")),
+        Figure("ppmid_join_failures", "joins",
+               "PPMID joins that failed on newly migrated active prepayment "
+               "installations (issue 91342, until its fix)",
+               lambda c, a: _total(c, "ppmid_join_failures")),
+        Figure("excluded", "installations",
+               "installations that can never be migrated remotely, abandoned at the "
+               "horizon end (of abandoned)",
+               lambda c, a: _last(c, "excluded") if "excluded" in c
+               else np.zeros_like(a, dtype=np.int64)),
     ]
 }
-_PEAK_FIGURES = {"peak_failure_backlog"}  # overall = peak of the daily total
+_PEAK_FIGURES = set(_PEAK_SERIES)  # overall = peak of the daily total
 
 
 # --------------------------------------------------------------------------- stats
@@ -258,10 +322,9 @@ class Results:
                     )
                     total = math.inf if log.clearance_day is None else log.clearance_day
                 elif name in _PEAK_FIGURES:
-                    per_cohort = figure.compute(columns, self._active).astype(float)
-                    daily_total = {k: v.sum(axis=1, keepdims=True) for k, v in
-                                   columns.items()}
-                    total = float(figure.compute(daily_total, np.array([True]))[0])
+                    series = _PEAK_SERIES[name](columns, self._active)
+                    per_cohort = series.max(axis=0).astype(float)
+                    total = float(series.sum(axis=1).max())
                 else:
                     per_cohort = figure.compute(columns, self._active).astype(float)
                     total = float(per_cohort.sum())
@@ -405,6 +468,73 @@ class Results:
             frames.append(frame)
         return pd.concat(frames, ignore_index=True)
 
+    @cached_property
+    def defects(self) -> pd.DataFrame:
+        """One row per replication x latent defect: did it exist, when found, hits.
+
+        Columns ``replication, cohort, defect, exists, exposed_from_date,
+        found_date, found_day, resumed_date, installations_hit`` (dates empty
+        when it never happened within the horizon). Empty without latent defects.
+        """
+        rows = []
+        for log in self.logs:
+            for record in log.defects:
+                rows.append(self._defect_row(log.replication, record))
+        columns = ["replication", "cohort", "defect", "exists", "exposed_from_date",
+                   "found_date", "found_day", "resumed_date", "installations_hit"]
+        frame = pd.DataFrame(rows, columns=columns)
+        for column in ("exposed_from_date", "found_date", "resumed_date"):
+            frame[column] = pd.to_datetime(frame[column])
+        frame["found_day"] = frame["found_day"].astype("Int64")
+        frame["exists"] = frame["exists"].astype(bool)
+        frame["installations_hit"] = frame["installations_hit"].astype(np.int64)
+        return frame
+
+    def _defect_row(self, replication: int, record: DefectRecord) -> dict[str, Any]:
+        def when(day: int | None) -> date | None:
+            return None if day is None else self.scenario.date_of(day)
+
+        return {
+            "replication": replication,
+            "cohort": record.cohort,
+            "defect": record.defect,
+            "exists": record.exists,
+            "exposed_from_date": when(record.exposed_from_day),
+            "found_date": when(record.found_day),
+            "found_day": record.found_day,
+            "resumed_date": when(record.resumed_day),
+            "installations_hit": record.installations_hit,
+        }
+
+    def _defect_summary(self) -> dict[str, Any]:
+        """Per defect: share of replications where it existed / was found, hits."""
+        out: dict[str, Any] = {}
+        frame = self.defects
+        for (cohort, defect), rows in frame.groupby(["cohort", "defect"], sort=False):
+            existed = rows[rows["exists"]]
+            found = existed["found_day"].dropna()
+            out[f"{cohort}.{defect}"] = {
+                "existed_share": float(rows["exists"].mean()),
+                "found_share_of_existing": (
+                    float(len(found) / len(existed)) if len(existed) else None
+                ),
+                "installations_hit": {
+                    k: _json_number(v)
+                    for k, v in statistics(rows["installations_hit"]).items()
+                },
+                "installations_hit_when_existing": {
+                    k: _json_number(v)
+                    for k, v in statistics(existed["installations_hit"]).items()
+                } if len(existed) else None,
+                "found_day_when_existing": {
+                    k: _json_number(v)
+                    for k, v in statistics(
+                        existed["found_day"].astype(float).fillna(math.inf)
+                    ).items()
+                } if len(existed) else None,
+            }
+        return out
+
     def series(self, name: str) -> np.ndarray:
         """A daily series of every replication: array (replications, days, cohorts).
 
@@ -498,6 +628,7 @@ class Results:
             "figures": self._figure_statistics(None),
             "cohorts": cohorts,
             "policy": self._policy_summary(),
+            "defects": self._defect_summary(),
             "timing": self.timing,
         }
 
@@ -525,6 +656,8 @@ class Results:
             self.cohort_replications.to_csv(
                 staging / "cohort_replications.csv", index=False
             )
+            if any(log.defects for log in self.logs):
+                self.defects.to_csv(staging / "defects.csv", index=False)
             (staging / "summary.json").write_text(
                 json.dumps(self.summary, indent=2) + "\n", encoding="utf-8"
             )

@@ -54,12 +54,23 @@ __all__ = [
     "OUTCOMES",
     "Calendar",
     "Capacity",
+    "ChangeOfSupplier",
     "Cohort",
     "DateSpec",
     "Delay",
+    "DumbSpec",
+    "Els",
+    "Exclusion",
     "Gate",
+    "HardCases",
+    "LatentDefect",
     "Outcomes",
+    "PpmidJoin",
+    "RateIncrease",
     "Rule",
+    "ShareDist",
+    "Supplier",
+    "VolumeFailures",
     "Scenario",
     "get_field",
     "load_scenario",
@@ -83,6 +94,7 @@ METRICS = (
     "stalled_backlog",  # largest end-of-day stalled count
     "attempt_count",  # attempts made (a guard against tiny samples)
     "active_failure_rate_upper",  # Clopper-Pearson upper bound, cumulative
+    "els_backlog",  # largest end-of-day ELS/MCC case backlog (needs an els section)
 )
 #: Metrics whose condition states a ``confidence``.
 CONFIDENCE_METRICS = ("active_failure_rate_upper",)
@@ -209,6 +221,102 @@ class LognormalDelay(_DelayBase):
 
 Delay = Annotated[
     FixedDelay | UniformDelay | TriangularDelay | LognormalDelay,
+    Field(discriminator="dist"),
+]
+
+
+# --------------------------------------------------------------------------- shares
+class _ShareBase(_Model):
+    """A share in [0, 1] drawn afresh each day (e.g. the share of the cap achieved)."""
+
+    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        """``size`` independent draws, each in [0, 1]."""
+        raise NotImplementedError
+
+    @property
+    def mean(self) -> float:
+        raise NotImplementedError
+
+
+class FixedShare(_ShareBase):
+    """Always ``value``."""
+
+    dist: Literal["fixed"]
+    value: Probability
+
+    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        return np.full(size, self.value)
+
+    @property
+    def mean(self) -> float:
+        return self.value
+
+
+class UniformShare(_ShareBase):
+    """Any value from ``low`` to ``high``, equally likely."""
+
+    dist: Literal["uniform"]
+    low: Probability
+    high: Probability
+
+    @model_validator(mode="after")
+    def _ordered(self) -> UniformShare:
+        if self.high < self.low:
+            raise ValueError(f"high ({self.high}) is below low ({self.low})")
+        return self
+
+    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        return rng.uniform(self.low, self.high, size)
+
+    @property
+    def mean(self) -> float:
+        return (self.low + self.high) / 2
+
+
+class TriangularShare(_ShareBase):
+    """Triangular(low, mode, high) on [0, 1]."""
+
+    dist: Literal["triangular"]
+    low: Probability
+    mode: Probability
+    high: Probability
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TriangularShare:
+        if not self.low <= self.mode <= self.high:
+            raise ValueError(
+                f"mode ({self.mode}) must lie in [low, high] = "
+                f"[{self.low}, {self.high}]"
+            )
+        return self
+
+    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        if self.high == self.low:
+            return np.full(size, self.low)
+        return rng.triangular(self.low, self.mode, self.high, size)
+
+    @property
+    def mean(self) -> float:
+        return (self.low + self.mode + self.high) / 3
+
+
+class BetaShare(_ShareBase):
+    """Beta(alpha, beta): mean alpha / (alpha + beta)."""
+
+    dist: Literal["beta"]
+    alpha: Annotated[float, Field(gt=0)]
+    beta: Annotated[float, Field(gt=0)]
+
+    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        return rng.beta(self.alpha, self.beta, size)
+
+    @property
+    def mean(self) -> float:
+        return self.alpha / (self.alpha + self.beta)
+
+
+ShareDist = Annotated[
+    FixedShare | UniformShare | TriangularShare | BetaShare,
     Field(discriminator="dist"),
 ]
 
@@ -455,7 +563,9 @@ class Capacity(_Model):
     """How many installations may be attempted per working day, and how shared."""
 
     daily_cap: NonNegativeInt
-    allocation: Literal["pro_rata", "priority"] = "pro_rata"
+    allocation: Literal["pro_rata", "priority", "msm"] = "pro_rata"
+    dmin: NonNegativeInt | None = None  # msm (required): a supplier's flat allocation
+    achieved_share: ShareDist | None = None  # None: the whole cap is usable every day
     schedule: list[ScheduleStep] = Field(default_factory=list)
     rules: list[Rule] = Field(default_factory=list)
 
@@ -581,6 +691,125 @@ class FixForwardSpec(_Model):
     restored_after_days: Delay
 
 
+class RateIncrease(_Model):
+    """Additions to first-level rates; success gives way by their sum."""
+
+    stall: Probability = 0.0
+    rollback: Probability = 0.0
+    fix_forward: Probability = 0.0
+    dumb: Probability = 0.0
+
+    @property
+    def total(self) -> float:
+        return self.stall + self.rollback + self.fix_forward + self.dumb
+
+    def apply(self, rates: np.ndarray) -> np.ndarray:
+        """Rates (`OUTCOMES` order) with the increases added and success reduced."""
+        added = np.array([0.0, self.stall, self.rollback, self.fix_forward, self.dumb])
+        out = rates + added
+        out[0] = max(0.0, rates[0] - self.total)
+        return out / out.sum()
+
+
+class LatentDefect(_Model):
+    """A defect that may exist in a new migration type, hitting a share of attempts.
+
+    Drawn once per replication. While it exists and is undetected it gives
+    ``hit_share`` of the cohort's attempts the ``outcome``. It is found at the end
+    of the first day on which its cumulative cases reach ``detected_after_cases``
+    or on which it has been exposed ``detected_after_days`` days, plus
+    ``detection_lag_days``; from the next day migrations halt (the cohort, or
+    all cohorts) for ``fix_after_days``, and afterwards it hits nothing.
+    """
+
+    name: str = Field(min_length=1)
+    exists_probability: Probability
+    hit_share: Probability
+    outcome: Literal["dumb", "fix_forward", "stall"]
+    detected_after_cases: PositiveInt | None = None
+    detected_after_days: PositiveInt | None = None
+    detection_lag_days: NonNegativeInt = 0
+    halt: Literal["cohort", "all"] = "cohort"
+    fix_after_days: Delay
+
+    @model_validator(mode="after")
+    def _found_somehow(self) -> LatentDefect:
+        if self.detected_after_cases is None and self.detected_after_days is None:
+            raise ValueError(
+                "give detected_after_cases or detected_after_days (or both)"
+            )
+        return self
+
+
+class VolumeFailures(_Model):
+    """Outcome rates that rise on days with more than ``above_attempts`` attempts.
+
+    The day's attempts are counted over all cohorts (``counted: all``, since
+    anomaly detection is DCC-wide) or the cohort's own. Until ``until`` (a
+    settings change; ``None``: never within the horizon) a stressed day's rates
+    are the cohort's plus ``increase``, success giving way.
+    """
+
+    above_attempts: NonNegativeInt
+    counted: Literal["all", "cohort"] = "all"
+    increase: RateIncrease
+    until: DateSpec | None = None
+
+
+class DumbSpec(_Model):
+    """What happens to dumb devices: a share is recovered remotely after a delay.
+
+    Recovered devices go back to ``rolled_back`` and are retried like a rollback
+    (a dumb result on the last allowed attempt is then abandoned); the rest await
+    a site visit (sub-count ``awaiting_site_visit`` of ``dumb``).
+    """
+
+    recovered_share: Probability = 0.0
+    recovered_after_days: Delay | None = None
+
+    @model_validator(mode="after")
+    def _delay_if_recovered(self) -> DumbSpec:
+        if self.recovered_share > 0 and self.recovered_after_days is None:
+            raise ValueError(
+                "recovered_after_days is required when recovered_share > 0"
+            )
+        return self
+
+
+class HardCases(_Model):
+    """A share of the cohort with its own (worse) first-level outcome rates."""
+
+    share: Probability
+    outcomes: Outcomes
+
+
+class Exclusion(_Model):
+    """A share that can never be migrated remotely (no WAN coverage, missing keys).
+
+    ``attempted``: they are attempted, roll back every time and are abandoned
+    after ``max_attempts``; ``up_front``: abandoned on the cohort's eligible day
+    without an attempt. Either way they are counted in ``excluded`` (of ``abandoned``).
+    """
+
+    share: Probability
+    when: Literal["attempted", "up_front"] = "attempted"
+
+
+class ChangeOfSupplier(_Model):
+    """Change-of-supplier events on migrated installations, some losing their alert."""
+
+    annual_rate: Annotated[float, Field(ge=0.0, le=10.0)]  # per installation-year
+    alert_loss_share: Probability = 1.0 / 3.0  # issue 61224: 1 in 3 alerts not sent
+    until: DateSpec | None = None  # the fix; None: not fixed in the horizon
+
+
+class PpmidJoin(_Model):
+    """PPMID joins that fail for newly migrated active prepayment installations."""
+
+    failure_share: Probability
+    until: DateSpec | None = None  # the fix (issue 91342); None: never fixed
+
+
 class DeferredShare(_Model):
     """A share of a cohort not migratable before ``until`` (e.g. split supply)."""
 
@@ -602,6 +831,16 @@ class Cohort(_Model):
     stall: StallSpec | None = None
     rollback: RollbackSpec | None = None
     fix_forward: FixForwardSpec | None = None
+    # operations (all optional; see docs/operations-risk.md)
+    dumb: DumbSpec | None = None
+    hard: HardCases | None = None
+    excluded: Exclusion | None = None
+    latent_defects: list[LatentDefect] = Field(default_factory=list)
+    volume_failures: VolumeFailures | None = None
+    suppliers: dict[str, Probability] = Field(default_factory=dict)  # name -> share
+    prepayment_share: Probability | None = None  # active only; None: not modelled
+    change_of_supplier: ChangeOfSupplier | None = None
+    ppmid_join: PpmidJoin | None = None
 
     @field_validator("deferred")
     @classmethod
@@ -629,13 +868,106 @@ class Cohort(_Model):
                 raise ValueError(
                     f"section '{outcome}' is required when outcomes.{outcome} > 0"
                 )
+        for outcome, where in self._outcomes_used():
+            if outcome in ("stall", "rollback", "fix_forward") and (
+                getattr(self, outcome) is None
+            ):
+                raise ValueError(f"section '{outcome}' is required by {where}")
         if self.stall is not None and self.stall.then_success < 1 and (
             self.rollback is None
         ):
             raise ValueError(
                 "section 'rollback' is required: failed stalls roll back and retry"
             )
+        self._check_operations()
         return self
+
+    def _outcomes_used(self) -> list[tuple[str, str]]:
+        """Outcomes the operations sections can produce, with the field that does."""
+        used: list[tuple[str, str]] = []
+        if self.hard is not None:
+            rates = self.hard.outcomes
+            used += [(o, "hard.outcomes") for o in OUTCOMES if getattr(rates, o)]
+        if self.volume_failures is not None:
+            inc = self.volume_failures.increase
+            where = "volume_failures.increase"
+            used += [(o, where) for o in OUTCOMES[1:] if getattr(inc, o)]
+        used += [(d.outcome, f"latent_defects.{d.name}") for d in self.latent_defects]
+        if self.excluded is not None and self.excluded.when == "attempted" and (
+            self.max_attempts > 1
+        ):
+            used.append(("rollback", "excluded (attempted: they roll back and retry)"))
+        if self.dumb is not None and self.dumb.recovered_share > 0 and (
+            self.max_attempts > 1
+        ):
+            used.append(("rollback", "dumb.recovered_share (recovered devices retry)"))
+        return used
+
+    def _check_operations(self) -> None:
+        hard = self.hard.share if self.hard else 0.0
+        excluded = self.excluded.share if self.excluded else 0.0
+        if hard + excluded > 1 + _RATE_TOLERANCE:
+            raise ValueError(f"hard.share + excluded.share = {hard + excluded:.6g} > 1")
+        names = [d.name for d in self.latent_defects]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"latent_defects names must be unique: {', '.join(twice)}")
+        if self.volume_failures is not None:
+            total = self.volume_failures.increase.total
+            hard_rates = self.hard.outcomes if self.hard else None
+            for label, rates in (("outcomes", self.outcomes),
+                                 ("hard.outcomes", hard_rates)):
+                if rates is not None and rates.success + _RATE_TOLERANCE < total:
+                    raise ValueError(
+                        f"volume_failures.increase: adds {total:.6g}, more than "
+                        f"{label}.success ({rates.success:.6g}) can give way"
+                    )
+        if self.suppliers:
+            total = sum(self.suppliers.values())
+            if abs(total - 1.0) > _RATE_TOLERANCE:
+                raise ValueError(f"suppliers: shares sum to {total:.12g}, not 1")
+        if self.mode != "active":
+            if self.prepayment_share:
+                raise ValueError("prepayment_share applies to active cohorts only")
+            if self.ppmid_join is not None:
+                raise ValueError("ppmid_join applies to active cohorts only")
+        elif self.ppmid_join is not None and not self.prepayment_share:
+            raise ValueError(
+                "ppmid_join needs prepayment_share > 0 (PPMIDs join prepayment meters)"
+            )
+
+
+class Supplier(_Model):
+    """An energy supplier: its business readiness and daily migration demand.
+
+    A migrated installation is *operational* only once its supplier is ready; an
+    *active* installation is not attempted before then (it would lose service).
+    """
+
+    name: str = Field(min_length=1)
+    business_ready: DateSpec | None = None  # None: ready from the start
+    daily_nomination: NonNegativeInt | None = None  # None: demand = eligible queue
+
+
+class Els(_Model):
+    """Early Life Support and the Migration Control Centre as limited capacity.
+
+    Each first-level outcome named in ``cases_from`` raises one case per
+    installation; cases are worked first in, first out, ``daily_capacity`` per
+    working day, from the day after they are raised.
+    """
+
+    daily_capacity: PositiveInt
+    cases_from: list[Literal["stall", "rollback", "fix_forward", "dumb"]] = Field(
+        default_factory=lambda: ["stall", "rollback", "fix_forward", "dumb"]
+    )
+
+    @field_validator("cases_from")
+    @classmethod
+    def _unique_kinds(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("cases_from lists an outcome twice")
+        return value
 
 
 def _gate_date_fields(gate: Gate) -> dict[str, Any]:
@@ -701,6 +1033,8 @@ class Scenario(_Model):
     cohorts: list[Cohort] = Field(min_length=1)
     go_no_go: GoNoGo | None = None
     gates: list[Gate] = Field(default_factory=list)
+    suppliers: list[Supplier] = Field(default_factory=list)
+    els: Els | None = None
     sources: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("cohorts")
@@ -708,6 +1042,50 @@ class Scenario(_Model):
     def _unique_names(cls, cohorts: list[Cohort]) -> list[Cohort]:
         _check_unique("cohort", [c.name for c in cohorts])
         return cohorts
+
+    @field_validator("suppliers")
+    @classmethod
+    def _unique_suppliers(cls, suppliers: list[Supplier]) -> list[Supplier]:
+        names = [s.name for s in suppliers]
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        if duplicated:
+            raise ValueError(f"supplier names must be unique: {', '.join(duplicated)}")
+        return suppliers
+
+    @model_validator(mode="after")
+    def _suppliers_known(self) -> Scenario:
+        known = {s.name for s in self.suppliers}
+        for cohort in self.cohorts:
+            unknown = sorted(set(cohort.suppliers) - known)
+            if unknown:
+                raise ValueError(
+                    f"cohorts.{cohort.name}.suppliers: no supplier named "
+                    f"{', '.join(unknown)} in suppliers"
+                )
+        if self.capacity.allocation == "msm":
+            if self.capacity.dmin is None:
+                raise ValueError(
+                    "capacity.dmin: required with allocation msm (MSM 4.0 sets DMIN, "
+                    "the flat allocation, at 100 installations a day)"
+                )
+            unsplit = [c.name for c in self.cohorts if not c.suppliers]
+            if unsplit:
+                raise ValueError(
+                    "capacity.allocation: msm shares the cap between suppliers, so "
+                    "every cohort needs a suppliers split "
+                    f"(missing: {', '.join(unsplit)})"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _els_metric_needs_els(self) -> Scenario:
+        for rule in self.capacity.rules:
+            if self.els is None and any(c.metric == "els_backlog" for c in rule.when):
+                raise ValueError(
+                    f"capacity.rules.{rule.name}.when: metric els_backlog needs an "
+                    "els section (ELS/MCC capacity)"
+                )
+        return self
 
     @field_validator("gates")
     @classmethod
@@ -751,6 +1129,14 @@ class Scenario(_Model):
                 out[f"{prefix}.stall.release_on"] = cohort.stall.release_on
             for item in cohort.deferred:
                 out[f"{prefix}.deferred.{item.name}.until"] = item.until
+            for section in ("volume_failures", "change_of_supplier", "ppmid_join"):
+                spec = getattr(cohort, section)
+                if spec is not None and spec.until is not None:
+                    out[f"{prefix}.{section}.until"] = spec.until
+        for supplier in self.suppliers:
+            if supplier.business_ready is not None:
+                path = f"suppliers.{supplier.name}.business_ready"
+                out[path] = supplier.business_ready
         for index, step in enumerate(self.capacity.schedule):
             out[f"capacity.schedule.{step.name or index}.from"] = step.from_
         for gate in self.gates:
@@ -961,6 +1347,7 @@ def _error_path(loc: tuple[Any, ...], data: Any) -> str:
             "uniform",
             "triangular",
             "lognormal",
+            "beta",
         } and isinstance(node, dict) and node.get("dist") == part:
             continue  # discriminated-union tag, not a field
         parts.append(str(part))

@@ -18,6 +18,7 @@ FLOW = [
     "errors",
     "scenario",
     "policy",
+    "operations",
     "engine",
     "plots",
     "results",
