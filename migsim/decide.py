@@ -796,9 +796,11 @@ def _search_one(ev: _Evaluator, lever: Lever) -> Search:
         _probe(ev, lever, 0, last)
     if region is not None and region[0] != region[1]:
         end, edge = region
-        if objective(edge) < objective(end):
-            # the best is at the edge; ties toward the safe end carry lower risk
-            worse, equal = end, edge
+        inward = edge - 1 if edge > end else edge + 1
+        if objective(edge) < objective(end) and objective(inward) == objective(edge):
+            # the best is at the edge and ties inward: the lowest risk among the
+            # ties is the tied value farthest from the edge (monotone objective)
+            worse, equal = end, inward
             while abs(equal - worse) > 1:
                 middle = (worse + equal) // 2
                 if objective(middle) == objective(edge):
@@ -920,7 +922,7 @@ class Decision:
         parts: list[str] = []
         for lever in self.question.levers:
             value = candidate.levers[lever.path]
-            name = lever.label or lever.path
+            name = lever.label or _lever_name(lever.path)
             if verb:
                 current = lever.axis.current
                 try:
@@ -933,8 +935,9 @@ class Decision:
                     )
                 except TypeError:
                     word = "Set"
+                preposition = "at" if word == "Keep" else "to"
                 word = word if not parts else word.lower()
-                parts.append(f"{word} {name} to {lever.phrase(value)}")
+                parts.append(f"{word} {name} {preposition} {lever.phrase(value)}")
             else:
                 parts.append(
                     f"{name} {lever.phrase(value)}"
@@ -1192,6 +1195,16 @@ class Decision:
             ),
         )
         return target
+
+
+def _lever_name(path: str) -> str:
+    """A lever in planners' words where the path is a known kind, else the path."""
+    parts = path.split(".")
+    if path == "capacity.daily_cap":
+        return "the daily cap (capacity.daily_cap)"
+    if len(parts) == 4 and parts[:2] == ["capacity", "rules"] and parts[3] == "max_cap":
+        return f"the cap rule {parts[2]} may reach ({path})"
+    return path
 
 
 def _budget_axis_label(budget: BudgetSpec) -> str:

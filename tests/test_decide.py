@@ -127,7 +127,7 @@ def test_decide_finds_the_known_cap_and_the_step_that_breaks_it(answered):
                 "scenario_sha256", "confidence", "candidates_evaluated"):
         assert key in decision
     assert decision["replications"]["initial"] == 30
-    assert "Raise capacity.daily_cap to 2,000 a day" in decision["text"]
+    assert "Raise the daily cap (capacity.daily_cap) to 2,000 a day" in decision["text"]
     assert "2,100 a day breaks it" in decision["text"]
 
 
@@ -428,7 +428,7 @@ def test_report_adds_the_basis_for_increasing_volumes(answered, tmp_path):
     page = page_path.read_text()
     basis = page[page.index('<h2 id="basis">'):page.index("<h2>2. Assumptions")]
     assert "Basis for increasing volumes" in basis
-    assert "Raise capacity.daily_cap to 2,000 a day" in basis
+    assert "Raise the daily cap (capacity.daily_cap) to 2,000 a day" in basis
     assert "2,100 a day breaks it" in basis
     assert basis.count("<tr>") == 1 + decision["candidates_evaluated"]
     assert basis.count("data:image/png;base64,") == 1
@@ -446,4 +446,4 @@ def test_report_decides_a_question_file_beside_the_report(tmp_path):
     saved = json.loads((tmp_path / "out" / "report_decision" / "decision.json")
                        .read_text())
     assert saved["answer"] == {"capacity.daily_cap": 2000}
-    assert "Raise capacity.daily_cap to 2,000 a day" in page_path.read_text()
+    assert "Raise the daily cap (capacity.daily_cap) to 2,000 a day" in page_path.read_text()
