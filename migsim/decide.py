@@ -652,8 +652,20 @@ class _Store:
 
 
 # --------------------------------------------------------------------------- evaluation
+#: The smallest screen worth taking: below it every candidate gets ``-n`` at once.
+_MIN_SCREEN = 30
+
+
 class _Evaluator:
-    """Evaluates candidates with common random numbers and sequential doubling."""
+    """Evaluates candidates with common random numbers and sequential doubling.
+
+    Each candidate first runs a *screen* of a quarter of ``replications`` (when
+    that is at least 30): if a budget is then already surely broken (its lower
+    bound over the limit) the candidate is unsafe and costs no more. Otherwise
+    it runs to ``replications`` (every candidate that may be safe has those, the
+    common random numbers the objective is compared on) and, while a budget is
+    undecided, doubles up to ``max_replications``, continuing the numbering.
+    """
 
     def __init__(
         self,
@@ -674,6 +686,9 @@ class _Evaluator:
         self.progress = progress
         self.candidates: dict[str, Candidate] = {}
         self.spent = 0
+        # a screen of a quarter of the replications settles surely unsafe candidates
+        quarter = replications // 4
+        self.screen = quarter if quarter >= _MIN_SCREEN else replications
 
     @property
     def evaluated(self) -> list[Candidate]:
@@ -690,7 +705,7 @@ class _Evaluator:
             if key not in self.candidates and key not in todo:
                 todo[key] = dict(levers)
         frames: dict[str, pd.DataFrame] = {}
-        wanted = {key: (0, self.replications) for key in todo}
+        wanted = {key: (0, self.screen) for key in todo}
         migrated_by = self.question.objective.date
         while wanted:
             missing = []
@@ -717,9 +732,11 @@ class _Evaluator:
                     continue
                 checks = judge(frame, self.question.budgets, self.question.confidence)
                 n = len(frame)
-                settled = all(c.status == "within" for c in checks) or any(
-                    c.lower > c.limit for c in checks
-                )
+                surely_over = any(c.lower > c.limit for c in checks)
+                if n < self.replications and not surely_over:
+                    wanted[key] = (n, self.replications - n)  # past the screen
+                    continue
+                settled = surely_over or all(c.status == "within" for c in checks)
                 if settled or n >= self.max_replications:
                     candidate = Candidate(
                         len(self.candidates),
@@ -915,6 +932,7 @@ class Decision:
     replications: int
     max_replications: int
     spent: int
+    screen: int
     timing: dict[str, Any]
 
     # ------------------------------------------------------------------ text
@@ -1111,6 +1129,7 @@ class Decision:
             "candidates_evaluated": len(self.candidates),
             "seed": self.seed,
             "replications": {
+                "screen": self.screen,
                 "initial": self.replications,
                 "max": self.max_replications,
                 "answer": None if answer is None else answer.replications,
@@ -1368,6 +1387,7 @@ def decide(
         replications,
         max_replications,
         ev.spent,
+        ev.screen,
         timing,
     )
 

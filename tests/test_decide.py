@@ -447,3 +447,14 @@ def test_report_decides_a_question_file_beside_the_report(tmp_path):
                        .read_text())
     assert saved["answer"] == {"capacity.daily_cap": 2000}
     assert "Raise the daily cap (capacity.daily_cap) to 2,000 a day" in page_path.read_text()
+
+
+def test_a_screen_settles_surely_unsafe_candidates_cheaply(tmp_path):
+    path = write_question(tmp_path)
+    decision = decide(load_question(path), replications=120, seed=0)
+    assert decision.answer.levers == {"capacity.daily_cap": 2000}
+    for candidate in decision.candidates:  # deterministic: bounds are the values
+        expected = 120 if candidate.safe else 30
+        assert candidate.replications == expected, candidate.levers
+    assert decision.to_dict()["replications"]["screen"] == 30
+    assert decision.spent == sum(c.replications for c in decision.candidates)
