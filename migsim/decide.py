@@ -544,7 +544,13 @@ class Candidate:
 
     @property
     def broke(self) -> list[BudgetCheck]:
-        return [check for check in self.checks if check.status != "within"]
+        """The budgets it broke (estimate over the limit), else those not shown met.
+
+        A candidate stopped at the screen because one budget was surely over
+        has the others undecided; those are not what broke it.
+        """
+        broken = [check for check in self.checks if check.status == "broken"]
+        return broken or [check for check in self.checks if check.status != "within"]
 
     def statistic(self, figure: str, name: str, *, common: bool = False) -> float:
         values = self.frame[figure].to_numpy(dtype=float)
@@ -558,7 +564,8 @@ class Candidate:
     def unsafe_key(self) -> tuple[int, float, float]:
         """Lower is less unsafe: budgets broken, then bounds as shares of limits."""
         shares = [check.usage(check.bound) for check in self.checks]
-        return (len(self.broke), max(shares), sum(shares))
+        not_met = sum(check.status != "within" for check in self.checks)
+        return (not_met, max(shares), sum(shares))
 
 
 def _key(levers: Mapping[str, Any]) -> str:
