@@ -458,3 +458,21 @@ def test_a_screen_settles_surely_unsafe_candidates_cheaply(tmp_path):
         assert candidate.replications == expected, candidate.levers
     assert decision.to_dict()["replications"]["screen"] == 30
     assert decision.spent == sum(c.replications for c in decision.candidates)
+
+
+def test_the_bundled_question_is_valid_and_asks_about_the_automation_cap():
+    from conftest import SCENARIOS
+
+    question = load_question(SCENARIOS / "questions" / "opsg_ramp_basis.yaml")
+    assert question.scenario.name == "nov2019_cautious_ramp_elster_active"
+    (lever,) = question.levers
+    assert lever.path == "capacity.rules.automation_step.max_cap"
+    assert (lever.values[0], lever.values[-1], len(lever.values)) == (4000, 30000, 27)
+    figures = {b.figure for b in question.budgets}
+    assert {"active_interrupted_installation_days", "active_hit_by_defects",
+            "max_daily_active_interrupted", "peak_els_backlog"} == figures
+    elster = question.scenario.cohort("elster_active")
+    assert elster.installations == 500000 and elster.mode == "active"
+    assert str(elster.eligible_from) == "2020-02-21"
+    assert elster.latent_defects and elster.volume_failures
+    assert question.scenario.els is not None
