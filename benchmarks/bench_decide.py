@@ -14,8 +14,8 @@ one run:
 
 Usage::
 
-    python benchmarks/bench_decide.py [--question scenarios/questions/opsg_ramp_basis.yaml]
-        [-n 200] [--seed 0] [-j 2] [--max-replications 800]
+    python benchmarks/bench_decide.py [--question QUESTION.yaml] [-n 200]
+        [--seed 0] [-j 2] [--max-replications 800]
 """
 
 from __future__ import annotations
@@ -48,36 +48,52 @@ def main(argv: list[str] | None = None) -> int:
 
     question = load_question(args.question)
     grid = math.prod(len(lever.values) for lever in question.levers)
-    print(f"migsim {migsim.__version__}, Python {platform.python_version()}, "
-          f"{os.cpu_count()} CPUs, {platform.machine()}")
-    print(f"question {args.question} (grid of {grid} candidates), -n "
-          f"{args.replications}, seed {args.seed}, -j {args.workers}")
+    print(
+        f"migsim {migsim.__version__}, Python {platform.python_version()}, "
+        f"{os.cpu_count()} CPUs, {platform.machine()}"
+    )
+    print(
+        f"question {args.question} (grid of {grid} candidates), -n "
+        f"{args.replications}, seed {args.seed}, -j {args.workers}"
+    )
 
     started = time.perf_counter()
-    decision = decide(question, args.replications, args.seed, args.workers,
-                      max_replications=args.max_replications)
+    decision = decide(
+        question,
+        args.replications,
+        args.seed,
+        args.workers,
+        max_replications=args.max_replications,
+    )
     wall = time.perf_counter() - started
     print()
     print(decision.text())
     print()
-    print(f"decide: {wall:.1f} s wall, {len(decision.candidates)} candidates evaluated, "
-          f"{decision.spent:,} replications spent "
-          f"({'within' if wall <= TARGET_SECONDS else 'OVER'} the "
-          f"{TARGET_SECONDS:.0f} s target)")
+    print(
+        f"decide: {wall:.1f} s wall, {len(decision.candidates)} candidates evaluated, "
+        f"{decision.spent:,} replications spent "
+        f"({'within' if wall <= TARGET_SECONDS else 'OVER'} the "
+        f"{TARGET_SECONDS:.0f} s target)"
+    )
 
     started = time.perf_counter()
-    migsim.run(question.scenario, args.replications, seed=args.seed,
-               workers=args.workers)
+    migsim.run(
+        question.scenario, args.replications, seed=args.seed, workers=args.workers
+    )
     reference = time.perf_counter() - started
     per_replication = reference / args.replications
     exhaustive = grid * args.replications
-    print(f"reference: migsim run of the scenario, {args.replications} replications "
-          f"-j {args.workers}: {reference:.1f} s ({per_replication * 1000:.1f} ms per "
-          f"replication)")
-    print(f"every grid value at -n: {exhaustive:,} replications, about "
-          f"{exhaustive * per_replication:.0f} s; the search spent "
-          f"{decision.spent / exhaustive:.2f}x those replications and "
-          f"{wall / (exhaustive * per_replication):.2f}x that time")
+    print(
+        f"reference: migsim run of the scenario, {args.replications} replications "
+        f"-j {args.workers}: {reference:.1f} s ({per_replication * 1000:.1f} ms per "
+        f"replication)"
+    )
+    print(
+        f"every grid value at -n: {exhaustive:,} replications, about "
+        f"{exhaustive * per_replication:.0f} s; the search spent "
+        f"{decision.spent / exhaustive:.2f}x those replications and "
+        f"{wall / (exhaustive * per_replication):.2f}x that time"
+    )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS (this process): {peak:.0f} MiB")
     return 0

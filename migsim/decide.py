@@ -1436,8 +1436,13 @@ def _choose(
             ) ** 2
         return total
 
-    return answer, None, min(
-        beyond_pool, key=lambda c: (distance(c), _objective_key(question, c), c.index)
+    return (
+        answer,
+        None,
+        min(
+            beyond_pool,
+            key=lambda c: (distance(c), _objective_key(question, c), c.index),
+        ),
     )
 
 

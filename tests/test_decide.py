@@ -36,11 +36,18 @@ from migsim.decide import (
 from migsim.errors import QuestionError
 from migsim.study import FieldAxis, replication_figures
 
+
 def all_stall_scenario(installations: int = 20000, days: int = 5) -> dict[str, Any]:
     return scenario(
-        cohort("c", installations, mode="active", rates=outcomes(stall=1.0),
-               stall={"resolves_after_days": fixed(days), "then_success": 1.0}),
-        working_days=ALL_DAYS, name="all_stall",
+        cohort(
+            "c",
+            installations,
+            mode="active",
+            rates=outcomes(stall=1.0),
+            stall={"resolves_after_days": fixed(days), "then_success": 1.0},
+        ),
+        working_days=ALL_DAYS,
+        name="all_stall",
     )
 
 
@@ -50,16 +57,18 @@ def question_dict(**changes: Any) -> dict[str, Any]:
         "scenario": "scenario.yaml",
         "levers": {"capacity.daily_cap": {"low": 500, "high": 5000, "step": 100}},
         "objective": {"minimise": "clearance_day", "statistic": "p50"},
-        "risk_budget": [{"figure": "peak_failure_backlog", "statistic": "p90",
-                         "max": 10000}],
+        "risk_budget": [
+            {"figure": "peak_failure_backlog", "statistic": "p90", "max": 10000}
+        ],
         "confidence": 0.95,
     }
     data.update(changes)
     return data
 
 
-def write_question(folder: Path, data: dict[str, Any] | None = None,
-                   **changes: Any) -> Path:
+def write_question(
+    folder: Path, data: dict[str, Any] | None = None, **changes: Any
+) -> Path:
     write_yaml(folder / "scenario.yaml", data or all_stall_scenario())
     return write_yaml(folder / "question.yaml", question_dict(**changes))
 
@@ -102,8 +111,21 @@ def answered(tmp_path_factory):
     folder = tmp_path_factory.mktemp("decide")
     path = write_question(folder)
     out = folder / "out"
-    result = CliRunner().invoke(main, ["decide", str(path), "-n", "30", "--seed", "0",
-                                       "-o", str(out), "--format", "json"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "decide",
+            str(path),
+            "-n",
+            "30",
+            "--seed",
+            "0",
+            "-o",
+            str(out),
+            "--format",
+            "json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     return folder, out, json.loads(result.stdout)
 
@@ -116,15 +138,27 @@ def test_decide_finds_the_known_cap_and_the_step_that_breaks_it(answered):
     assert nxt["levers"] == {"capacity.daily_cap": 2100}
     assert nxt["broke"] == ["peak_failure_backlog_p90"]
     budget = decision["budgets"][0]
-    assert (budget["estimate"], budget["bound"], budget["status"]) == (10000, 10000,
-                                                                      "within")
+    assert (budget["estimate"], budget["bound"], budget["status"]) == (
+        10000,
+        10000,
+        "within",
+    )
     assert decision["objective"]["value"] == 14  # ceil(20000 / 2000) + 4
     assert decision["search"] == {
-        "method": "bisection", "monotone": True,
+        "method": "bisection",
+        "monotone": True,
         "note": "risk and objective were monotone in the lever over every evaluated "
-                "candidate"}
-    for key in ("seed", "replications", "migsim_version", "question_sha256",
-                "scenario_sha256", "confidence", "candidates_evaluated"):
+        "candidate",
+    }
+    for key in (
+        "seed",
+        "replications",
+        "migsim_version",
+        "question_sha256",
+        "scenario_sha256",
+        "confidence",
+        "candidates_evaluated",
+    ):
         assert key in decision
     assert decision["replications"]["initial"] == 30
     assert "Raise the daily cap (capacity.daily_cap) to 2,000 a day" in decision["text"]
@@ -134,15 +168,19 @@ def test_decide_finds_the_known_cap_and_the_step_that_breaks_it(answered):
 def test_decide_writes_every_candidate_and_the_frontier(answered):
     _, out, decision = answered
     assert json.loads((out / "decision.json").read_text()) | {"timing": None} == (
-        decision | {"timing": None})
+        decision | {"timing": None}
+    )
     frame = pd.read_csv(out / "candidates.csv")
     assert len(frame) == decision["candidates_evaluated"]
     assert frame["capacity.daily_cap"].is_unique
     safe = frame.set_index("capacity.daily_cap")["verdict"] == "safe"
     assert safe.sort_index().tolist() == sorted(safe.tolist(), reverse=True)
     assert frame.loc[frame["is_answer"], "capacity.daily_cap"].tolist() == [2000]
-    assert (frame["peak_failure_backlog_p90"] == 5 * frame["capacity.daily_cap"]).where(
-        frame["capacity.daily_cap"] <= 4000, True).all()
+    assert (
+        (frame["peak_failure_backlog_p90"] == 5 * frame["capacity.daily_cap"])
+        .where(frame["capacity.daily_cap"] <= 4000, True)
+        .all()
+    )
     assert (out / "frontier.png").stat().st_size > 10_000
     assert (out / "manifest.json").exists()
 
@@ -152,19 +190,36 @@ def test_the_answer_rechecked_with_migsim_run(answered):
     runner = CliRunner()
     peaks = {}
     for cap in (2000, 2100):
-        result = runner.invoke(main, ["run", str(folder / "scenario.yaml"), "-n", "30",
-                                      "--seed", "0", "--set", f"capacity.daily_cap={cap}",
-                                      "--format", "json"])
+        result = runner.invoke(
+            main,
+            [
+                "run",
+                str(folder / "scenario.yaml"),
+                "-n",
+                "30",
+                "--seed",
+                "0",
+                "--set",
+                f"capacity.daily_cap={cap}",
+                "--format",
+                "json",
+            ],
+        )
         assert result.exit_code == 0, result.output
         peaks[cap] = json.loads(result.stdout)["figures"]["peak_failure_backlog"]["p90"]
     assert peaks[2000] <= 10000 < peaks[2100]
 
 
 def test_no_safe_candidate_is_reported_with_the_least_unsafe(tmp_path):
-    path = write_question(tmp_path, risk_budget=[
-        {"figure": "peak_failure_backlog", "statistic": "p90", "max": 100}])
-    result = CliRunner().invoke(main, ["decide", str(path), "-n", "10", "--format",
-                                       "json"])
+    path = write_question(
+        tmp_path,
+        risk_budget=[
+            {"figure": "peak_failure_backlog", "statistic": "p90", "max": 100}
+        ],
+    )
+    result = CliRunner().invoke(
+        main, ["decide", str(path), "-n", "10", "--format", "json"]
+    )
     assert result.exit_code == 0, result.output
     decision = json.loads(result.stdout)
     assert decision["answer"] is None
@@ -176,20 +231,31 @@ def test_no_safe_candidate_is_reported_with_the_least_unsafe(tmp_path):
 
 def test_ties_in_the_objective_go_to_the_lower_risk(tmp_path):
     # caps 2,000 to 2,200 all clear on day 14; their peaks are 5c, so 2,000 wins
-    path = write_question(tmp_path, risk_budget=[
-        {"figure": "peak_failure_backlog", "statistic": "p90", "max": 11000}],
-        levers={"capacity.daily_cap": {"low": 1000, "high": 3000, "step": 100}})
+    path = write_question(
+        tmp_path,
+        risk_budget=[
+            {"figure": "peak_failure_backlog", "statistic": "p90", "max": 11000}
+        ],
+        levers={"capacity.daily_cap": {"low": 1000, "high": 3000, "step": 100}},
+    )
     decision = decide(load_question(path), replications=30, seed=0)
     assert decision.answer.levers == {"capacity.daily_cap": 2000}
     assert decision.beyond.levers == {"capacity.daily_cap": 2300}
-    tied = [c for c in decision.candidates if c.safe
-            and c.statistic("clearance_day", "p50") == 14]
+    tied = [
+        c
+        for c in decision.candidates
+        if c.safe and c.statistic("clearance_day", "p50") == 14
+    ]
     assert {c.levers["capacity.daily_cap"] for c in tied} >= {2000, 2200}
 
 
 def test_a_whole_range_inside_the_budget_answers_its_best_end(tmp_path):
-    path = write_question(tmp_path, risk_budget=[
-        {"figure": "peak_failure_backlog", "statistic": "p90", "max": 1e9}])
+    path = write_question(
+        tmp_path,
+        risk_budget=[
+            {"figure": "peak_failure_backlog", "statistic": "p90", "max": 1e9}
+        ],
+    )
     decision = decide(load_question(path), replications=30, seed=0)
     assert decision.answer.levers == {"capacity.daily_cap": 5000}
     assert decision.beyond is None
@@ -201,18 +267,21 @@ def test_doubling_continues_the_replication_numbering(tmp_path):
     # so r <= 0.035; candidates near it need more replications to be judged
     tiny = scenario(cohort("c", 10, mode="active"), cap=10, horizon_days=5)
     path = write_question(
-        tmp_path, tiny,
+        tmp_path,
+        tiny,
         levers={"cohorts.c.outcomes.dumb": {"low": 0.0, "high": 0.2, "step": 0.01}},
         objective={"maximise": "dumb", "statistic": "mean"},
-        risk_budget=[{"figure": "dumb", "exceeds": 0, "max_probability": 0.3}])
+        risk_budget=[{"figure": "dumb", "exceeds": 0, "max_probability": 0.3}],
+    )
     question = load_question(path)
     decision = decide(question, replications=25, seed=3, max_replications=200)
     counts = {c.replications for c in decision.candidates}
     assert counts <= {25, 50, 100, 200} and len(counts) > 1
     doubled = max(decision.candidates, key=lambda c: c.replications)
     assert doubled.frame["replication"].tolist() == list(range(doubled.replications))
-    direct = replication_figures(question.scenario_at(doubled.levers), 3,
-                                 range(doubled.replications))
+    direct = replication_figures(
+        question.scenario_at(doubled.levers), 3, range(doubled.replications)
+    )
     pd.testing.assert_frame_equal(doubled.frame, direct)
     answer = decision.answer
     assert answer is not None and answer.checks[0].bound <= 0.3
@@ -225,8 +294,9 @@ class _Stub:
     def __init__(self, safe: set[int], n_values: int):
         self.safe = safe
         self.candidates: dict[int, Candidate] = {}
-        self.question = type("Q", (), {"objective": ObjectiveSpec(
-            maximise="migrated", statistic="mean")})()
+        self.question = type(
+            "Q", (), {"objective": ObjectiveSpec(maximise="migrated", statistic="mean")}
+        )()
         self.budget = BudgetSpec(figure="dumb", statistic="p50", max=0)
 
     def one(self, levers):
@@ -237,11 +307,19 @@ class _Stub:
         for levers in many:
             value = levers["x"]
             if value not in self.candidates:
-                frame = pd.DataFrame({"migrated": [float(value)] * 30,
-                                      "dumb": [0.0 if value in self.safe else 1.0] * 30})
+                frame = pd.DataFrame(
+                    {
+                        "migrated": [float(value)] * 30,
+                        "dumb": [0.0 if value in self.safe else 1.0] * 30,
+                    }
+                )
                 self.candidates[value] = Candidate(
-                    len(self.candidates), dict(levers), frame,
-                    judge(frame, [self.budget], 0.95), 30)
+                    len(self.candidates),
+                    dict(levers),
+                    frame,
+                    judge(frame, [self.budget], 0.95),
+                    30,
+                )
             out.append(self.candidates[value])
         return out
 
@@ -281,8 +359,13 @@ def test_a_killed_decide_resumes_with_the_same_answer(tmp_path):
             raise Killed
 
     with pytest.raises(Killed):
-        decide(question, replications=4, seed=0, directory=tmp_path / "again",
-               progress=kill_after_three)
+        decide(
+            question,
+            replications=4,
+            seed=0,
+            directory=tmp_path / "again",
+            progress=kill_after_three,
+        )
     done = sorted(p.name for p in (tmp_path / "again" / "points").iterdir())
     every = sorted(p.name for p in (tmp_path / "whole" / "points").iterdir())
     assert 0 < len(done) < len(every)
@@ -297,13 +380,17 @@ def test_a_store_of_another_definition_is_refused_unless_fresh(tmp_path):
     path = write_question(tmp_path)
     out = tmp_path / "out"
     runner = CliRunner()
-    assert runner.invoke(main, ["decide", str(path), "-n", "3", "-o", str(out)]
-                         ).exit_code == 0
+    assert (
+        runner.invoke(main, ["decide", str(path), "-n", "3", "-o", str(out)]).exit_code
+        == 0
+    )
     refused = runner.invoke(main, ["decide", str(path), "-n", "4", "-o", str(out)])
     assert refused.exit_code == 2
     assert "replications" in refused.output and "--fresh" in refused.output
-    fresh = runner.invoke(main, ["decide", str(path), "-n", "4", "-o", str(out),
-                                 "--fresh", "--format", "json"])
+    fresh = runner.invoke(
+        main,
+        ["decide", str(path), "-n", "4", "-o", str(out), "--fresh", "--format", "json"],
+    )
     assert fresh.exit_code == 0, fresh.output
     assert json.loads(fresh.stdout)["replications"]["initial"] == 4
 
@@ -318,12 +405,20 @@ def test_workers_do_not_change_the_decision(tmp_path):
 def test_several_levers_use_optuna_and_answer_a_safe_candidate(tmp_path):
     # peak stalled = days x cap (while installations last); clearance ~ N/cap + days
     path = write_question(
-        tmp_path, all_stall_scenario(installations=4000),
-        levers={"capacity.daily_cap": {"low": 200, "high": 2000, "step": 200},
-                "cohorts.c.stall.resolves_after_days.days": {"low": 1, "high": 6,
-                                                              "step": 1}},
-        risk_budget=[{"figure": "peak_failure_backlog", "statistic": "p50",
-                      "max": 2000}])
+        tmp_path,
+        all_stall_scenario(installations=4000),
+        levers={
+            "capacity.daily_cap": {"low": 200, "high": 2000, "step": 200},
+            "cohorts.c.stall.resolves_after_days.days": {
+                "low": 1,
+                "high": 6,
+                "step": 1,
+            },
+        },
+        risk_budget=[
+            {"figure": "peak_failure_backlog", "statistic": "p50", "max": 2000}
+        ],
+    )
     question = load_question(path)
     first = decide(question, replications=5, seed=0, trials=12)
     again = decide(question, replications=5, seed=0, trials=12)
@@ -340,27 +435,60 @@ def test_several_levers_use_optuna_and_answer_a_safe_candidate(tmp_path):
 @pytest.mark.parametrize(
     ("changes", "key"),
     [
-        ({"risk_budget": [{"figure": "no_such_figure", "statistic": "p90", "max": 1}]},
-         "risk_budget.0: no figure named 'no_such_figure'"),
-        ({"levers": {"capacity.no_such_field": {"low": 1, "high": 2, "step": 1}}},
-         "levers.capacity.no_such_field: not a scenario field"),
-        ({"levers": {"capacity.daily_cap": {"low": 3000, "high": 2000, "step": 100}}},
-         "levers.capacity.daily_cap: low (3000) is above high (2000): an empty range"),
+        (
+            {
+                "risk_budget": [
+                    {"figure": "no_such_figure", "statistic": "p90", "max": 1}
+                ]
+            },
+            "risk_budget.0: no figure named 'no_such_figure'",
+        ),
+        (
+            {"levers": {"capacity.no_such_field": {"low": 1, "high": 2, "step": 1}}},
+            "levers.capacity.no_such_field: not a scenario field",
+        ),
+        (
+            {
+                "levers": {
+                    "capacity.daily_cap": {"low": 3000, "high": 2000, "step": 100}
+                }
+            },
+            "levers.capacity.daily_cap: low (3000) is above high (2000): an empty "
+            "range",
+        ),
         ({"levers": {}}, "levers: Dictionary should have at least 1 item"),
-        ({"levers": {"cohorts.c.stall": {"low": 1, "high": 2, "step": 1}}},
-         "levers.cohorts.c.stall: a section, not a number or date field"),
-        ({"levers": {"capacity.daily_cap": {"low": 10, "high": 20, "step": 0.5}}},
-         "levers.capacity.daily_cap.step: must be whole numbers"),
-        ({"levers": {"capacity.daily_cap": {"low": -10, "high": 20, "step": 10}}},
-         "levers.capacity.daily_cap.low"),
-        ({"objective": {"minimise": "no_such_figure"}},
-         "objective: no figure named 'no_such_figure'"),
-        ({"objective": {"maximise": "migrated_by", "date": "2030-01-01"}},
-         "objective.date: 2030-01-01 is outside"),
-        ({"risk_budget": [{"figure": "dumb", "statistic": "p90", "max": 1,
-                           "exceeds": 3}]}, "risk_budget.0: give either"),
-        ({"risk_budget": [{"figure": "dumb", "statistic": "mean", "max": 1}]},
-         "risk_budget.0.statistic"),
+        (
+            {"levers": {"cohorts.c.stall": {"low": 1, "high": 2, "step": 1}}},
+            "levers.cohorts.c.stall: a section, not a number or date field",
+        ),
+        (
+            {"levers": {"capacity.daily_cap": {"low": 10, "high": 20, "step": 0.5}}},
+            "levers.capacity.daily_cap.step: must be whole numbers",
+        ),
+        (
+            {"levers": {"capacity.daily_cap": {"low": -10, "high": 20, "step": 10}}},
+            "levers.capacity.daily_cap.low",
+        ),
+        (
+            {"objective": {"minimise": "no_such_figure"}},
+            "objective: no figure named 'no_such_figure'",
+        ),
+        (
+            {"objective": {"maximise": "migrated_by", "date": "2030-01-01"}},
+            "objective.date: 2030-01-01 is outside",
+        ),
+        (
+            {
+                "risk_budget": [
+                    {"figure": "dumb", "statistic": "p90", "max": 1, "exceeds": 3}
+                ]
+            },
+            "risk_budget.0: give either",
+        ),
+        (
+            {"risk_budget": [{"figure": "dumb", "statistic": "mean", "max": 1}]},
+            "risk_budget.0.statistic",
+        ),
         ({"colour": "blue"}, "colour: unknown key"),
         ({"scenario": "missing.yaml"}, "scenario: "),
     ],
@@ -383,10 +511,18 @@ def test_load_question_raises_question_error_for_a_mapping():
 # --------------------------------------------------------------------------- volume
 def _volume_dependent_dumb() -> dict[str, Any]:
     """Active installations that go dumb (5%) only on days above 3,000 attempts."""
-    data = scenario(cohort("c", 60000, mode="active"), cap=1000, horizon_days=60,
-                    working_days=ALL_DAYS, name="volume_dumb")
+    data = scenario(
+        cohort("c", 60000, mode="active"),
+        cap=1000,
+        horizon_days=60,
+        working_days=ALL_DAYS,
+        name="volume_dumb",
+    )
     data["cohorts"][0]["volume_failures"] = {
-        "above_attempts": 3000, "counted": "all", "increase": {"dumb": 0.05}}
+        "above_attempts": 3000,
+        "counted": "all",
+        "increase": {"dumb": 0.05},
+    }
     return data
 
 
@@ -399,9 +535,11 @@ def test_decide_finds_the_cap_above_which_active_devices_go_dumb(tmp_path):
     except ScenarioError as exc:  # pragma: no cover - until operations land
         pytest.skip(f"needs volume-dependent outcomes (issue 6): {exc}")
     path = write_question(
-        tmp_path, _volume_dependent_dumb(),
+        tmp_path,
+        _volume_dependent_dumb(),
         levers={"capacity.daily_cap": {"low": 1000, "high": 6000, "step": 250}},
-        risk_budget=[{"figure": "active_dumb", "exceeds": 0, "max_probability": 0.05}])
+        risk_budget=[{"figure": "active_dumb", "exceeds": 0, "max_probability": 0.05}],
+    )
     decision = decide(load_question(path), replications=60, seed=0)
     assert decision.answer is not None
     cap = decision.answer.levers["capacity.daily_cap"]
@@ -410,9 +548,11 @@ def test_decide_finds_the_cap_above_which_active_devices_go_dumb(tmp_path):
     assert decision.beyond.broke[0].label == "p_active_dumb_gt_0"
     # no budget is met when even the lowest cap must show P(any dumb) <= 1%
     strict = write_question(
-        tmp_path, _volume_dependent_dumb(),
+        tmp_path,
+        _volume_dependent_dumb(),
         levers={"capacity.daily_cap": {"low": 1000, "high": 6000, "step": 250}},
-        risk_budget=[{"figure": "active_dumb", "exceeds": 0, "max_probability": 0.01}])
+        risk_budget=[{"figure": "active_dumb", "exceeds": 0, "max_probability": 0.01}],
+    )
     none = decide(load_question(strict), replications=60, seed=0)
     assert none.answer is None and none.least_unsafe is not None
 
@@ -421,12 +561,22 @@ def test_decide_finds_the_cap_above_which_active_devices_go_dumb(tmp_path):
 def test_report_adds_the_basis_for_increasing_volumes(answered, tmp_path):
     folder, out, decision = answered
     page_path = tmp_path / "report.html"
-    result = CliRunner().invoke(main, [
-        "report", str(folder / "scenario.yaml"), "-n", "3", "--question", str(out),
-        "-o", str(page_path)])
+    result = CliRunner().invoke(
+        main,
+        [
+            "report",
+            str(folder / "scenario.yaml"),
+            "-n",
+            "3",
+            "--question",
+            str(out),
+            "-o",
+            str(page_path),
+        ],
+    )
     assert result.exit_code == 0, result.output
     page = page_path.read_text()
-    basis = page[page.index('<h2 id="basis">'):page.index("<h2>2. Assumptions")]
+    basis = page[page.index('<h2 id="basis">') : page.index("<h2>2. Assumptions")]
     assert "Basis for increasing volumes" in basis
     assert "Raise the daily cap (capacity.daily_cap) to 2,000 a day" in basis
     assert "2,100 a day breaks it" in basis
@@ -436,17 +586,35 @@ def test_report_adds_the_basis_for_increasing_volumes(answered, tmp_path):
 
 
 def test_report_decides_a_question_file_beside_the_report(tmp_path):
-    path = write_question(tmp_path, risk_budget=[
-        {"figure": "peak_failure_backlog", "statistic": "p50", "max": 10000}])
+    path = write_question(
+        tmp_path,
+        risk_budget=[
+            {"figure": "peak_failure_backlog", "statistic": "p50", "max": 10000}
+        ],
+    )
     page_path = tmp_path / "out" / "report.html"
-    result = CliRunner().invoke(main, [
-        "report", str(tmp_path / "scenario.yaml"), "-n", "5", "--question", str(path),
-        "-o", str(page_path)])
+    result = CliRunner().invoke(
+        main,
+        [
+            "report",
+            str(tmp_path / "scenario.yaml"),
+            "-n",
+            "5",
+            "--question",
+            str(path),
+            "-o",
+            str(page_path),
+        ],
+    )
     assert result.exit_code == 0, result.output
-    saved = json.loads((tmp_path / "out" / "report_decision" / "decision.json")
-                       .read_text())
+    saved = json.loads(
+        (tmp_path / "out" / "report_decision" / "decision.json").read_text()
+    )
     assert saved["answer"] == {"capacity.daily_cap": 2000}
-    assert "Raise the daily cap (capacity.daily_cap) to 2,000 a day" in page_path.read_text()
+    assert (
+        "Raise the daily cap (capacity.daily_cap) to 2,000 a day"
+        in page_path.read_text()
+    )
 
 
 def test_a_screen_settles_surely_unsafe_candidates_cheaply(tmp_path):
@@ -469,8 +637,12 @@ def test_the_bundled_question_is_valid_and_asks_about_the_automation_cap():
     assert lever.path == "capacity.rules.automation_step.max_cap"
     assert (lever.values[0], lever.values[-1], len(lever.values)) == (4000, 30000, 27)
     figures = {b.figure for b in question.budgets}
-    assert {"active_interrupted_installation_days", "active_hit_by_defects",
-            "max_daily_active_interrupted", "peak_els_backlog"} == figures
+    assert {
+        "active_interrupted_installation_days",
+        "active_hit_by_defects",
+        "max_daily_active_interrupted",
+        "peak_els_backlog",
+    } == figures
     elster = question.scenario.cohort("elster_active")
     assert elster.installations == 500000 and elster.mode == "active"
     assert str(elster.eligible_from) == "2020-02-21"

@@ -27,8 +27,13 @@ NO_EFFECT_CLOSURE = "calendar.closures.0=2024-06-01:2024-07-01"  # after the hor
 
 
 def all_success() -> dict[str, Any]:
-    return scenario(cohort("c", 10000), working_days=ALL_DAYS, horizon_days=40,
-                    closures=[date(2024, 5, 1)], name="all_success")
+    return scenario(
+        cohort("c", 10000),
+        working_days=ALL_DAYS,
+        horizon_days=40,
+        closures=[date(2024, 5, 1)],
+        name="all_success",
+    )
 
 
 @pytest.fixture
@@ -40,16 +45,38 @@ def test_tornado_swings_are_the_hand_computed_ones_and_no_effect_ranks_last(
     scenario_file, tmp_path
 ):
     out = tmp_path / "oat"
-    result = CliRunner().invoke(main, [
-        "sensitivity", str(scenario_file),
-        "--range", NO_EFFECT_CLOSURE,
-        "--range", "capacity.daily_cap=500:2000",
-        "--figure", "clearance_day_p50", "--figure", "peak_failure_backlog_p90",
-        "--figure", "abandoned_p90", "-n", "2", "--seed", "0", "-o", str(out)])
+    result = CliRunner().invoke(
+        main,
+        [
+            "sensitivity",
+            str(scenario_file),
+            "--range",
+            NO_EFFECT_CLOSURE,
+            "--range",
+            "capacity.daily_cap=500:2000",
+            "--figure",
+            "clearance_day_p50",
+            "--figure",
+            "peak_failure_backlog_p90",
+            "--figure",
+            "abandoned_p90",
+            "-n",
+            "2",
+            "--seed",
+            "0",
+            "-o",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     table = pd.read_csv(out / "sensitivity.csv")
-    assert list(table.columns[:5]) == ["field", "figure", "value_low", "value_high",
-                                       "swing"]
+    assert list(table.columns[:5]) == [
+        "field",
+        "figure",
+        "value_low",
+        "value_high",
+        "swing",
+    ]
     clearance = table[table["figure"] == "clearance_day_p50"]
     assert clearance["field"].tolist() == ["capacity.daily_cap", "calendar.closures.0"]
     top = clearance.iloc[0]
@@ -69,15 +96,38 @@ def test_tornado_swings_are_the_hand_computed_ones_and_no_effect_ranks_last(
 
 def test_sobol_total_index_is_one_for_the_only_field_that_matters():
     scenario = load_scenario(all_success())
-    ranges = [parse_range(scenario, text) for text in (
-        NO_EFFECT_CLOSURE, "capacity.daily_cap=500:2000", "cohorts.c.max_attempts=1:9")]
-    result = sensitivity(scenario, ranges, "sobol", replications=1, seed=0,
-                         samples=64, figures=["clearance_day_p50", "dumb_p90"])
+    ranges = [
+        parse_range(scenario, text)
+        for text in (
+            NO_EFFECT_CLOSURE,
+            "capacity.daily_cap=500:2000",
+            "cohorts.c.max_attempts=1:9",
+        )
+    ]
+    result = sensitivity(
+        scenario,
+        ranges,
+        "sobol",
+        replications=1,
+        seed=0,
+        samples=64,
+        figures=["clearance_day_p50", "dumb_p90"],
+    )
     assert result.points == 64 * (3 + 2)
     table = result.table.set_index(["figure", "field"])
     assert list(result.table.columns) == [
-        "field", "figure", "value_low", "value_high", "swing", "s1", "s1_ci", "st",
-        "st_ci", "field_low", "field_high"]
+        "field",
+        "figure",
+        "value_low",
+        "value_high",
+        "swing",
+        "s1",
+        "s1_ci",
+        "st",
+        "st_ci",
+        "field_low",
+        "field_high",
+    ]
     cap = table.loc[("clearance_day_p50", "capacity.daily_cap")]
     assert cap["st"] == pytest.approx(1, abs=0.1)
     assert cap["s1"] == pytest.approx(1, abs=0.15)
@@ -100,8 +150,9 @@ def test_sobol_total_index_is_one_for_the_only_field_that_matters():
     ],
 )
 def test_bad_ranges_exit_2_with_one_line(scenario_file, text, message):
-    result = CliRunner().invoke(main, ["sensitivity", str(scenario_file), "--range",
-                                       text, "-n", "1"])
+    result = CliRunner().invoke(
+        main, ["sensitivity", str(scenario_file), "--range", text, "-n", "1"]
+    )
     assert result.exit_code == 2, result.output
     assert "\n" not in result.output.strip()
     assert message in result.output
@@ -114,4 +165,3 @@ def test_sobol_needs_a_power_of_two_and_known_figures():
         sensitivity(scenario, ranges, "sobol", samples=48)
     with pytest.raises(MigsimError, match="NAME_STATISTIC"):
         sensitivity(scenario, ranges, "oat", figures=["clearance_day_p99"])
-
