@@ -512,9 +512,9 @@ def test_load_question_raises_question_error_for_a_mapping():
 def _volume_dependent_dumb() -> dict[str, Any]:
     """Active installations that go dumb (5%) only on days above 3,000 attempts."""
     data = scenario(
-        cohort("c", 60000, mode="active"),
+        cohort("c", 30000, mode="active"),
         cap=1000,
-        horizon_days=60,
+        horizon_days=40,
         working_days=ALL_DAYS,
         name="volume_dumb",
     )
@@ -538,23 +538,25 @@ def test_decide_finds_the_cap_above_which_active_devices_go_dumb(tmp_path):
         tmp_path,
         _volume_dependent_dumb(),
         levers={"capacity.daily_cap": {"low": 1000, "high": 6000, "step": 250}},
-        risk_budget=[{"figure": "active_dumb", "exceeds": 0, "max_probability": 0.05}],
+        risk_budget=[{"figure": "active_dumb", "exceeds": 0, "max_probability": 0.1}],
     )
-    decision = decide(load_question(path), replications=60, seed=0)
+    decision = decide(load_question(path), replications=30, seed=0)
     assert decision.answer is not None
     cap = decision.answer.levers["capacity.daily_cap"]
     assert 3000 - 250 <= cap <= 3000
     assert decision.beyond.levers["capacity.daily_cap"] == cap + 250
     assert decision.beyond.broke[0].label == "p_active_dumb_gt_0"
-    # no budget is met when even the lowest cap must show P(any dumb) <= 1%
+    # 30 replications cannot show P(any dumb) <= 1% (the bound is 9.5% at best)
     strict = write_question(
         tmp_path,
         _volume_dependent_dumb(),
         levers={"capacity.daily_cap": {"low": 1000, "high": 6000, "step": 250}},
         risk_budget=[{"figure": "active_dumb", "exceeds": 0, "max_probability": 0.01}],
     )
-    none = decide(load_question(strict), replications=60, seed=0)
-    assert none.answer is None and none.least_unsafe is not None
+    none = decide(load_question(strict), replications=30, seed=0, max_replications=30)
+    assert none.answer is None
+    assert none.least_unsafe.levers == {"capacity.daily_cap": 1000}
+    assert none.least_unsafe.checks[0].status == "unproven"
 
 
 # --------------------------------------------------------------------------- report
