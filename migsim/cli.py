@@ -556,10 +556,13 @@ def _candidate_line(candidate: Candidate) -> str:
                    "finished batches are kept so a killed run resumes.")
 @click.option("--fresh", is_flag=True,
               help="Discard finished batches of another definition in OUTDIR.")
+@click.option("--scheduler", default=None, metavar="tcp://HOST:PORT",
+              help="Run on an existing Dask cluster instead of local processes; "
+                   "results are identical.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
               show_default=True, help="json: decision.json on stdout, text on stderr.")
 def decide(question, replications, seed, workers, max_replications, trials, sampler,
-           outdir, fresh, fmt):
+           outdir, fresh, scheduler, fmt):
     """Find the fastest ramp whose risks stay inside the budget of QUESTION.
 
     Exits 0 whether or not a safe candidate exists; 2 for a bad question.
@@ -569,6 +572,7 @@ def decide(question, replications, seed, workers, max_replications, trials, samp
         result = decide_question(
             loaded, replications, seed, workers, max_replications=max_replications,
             trials=trials, sampler=sampler, directory=outdir, fresh=fresh,
+            scheduler=scheduler,
             progress=lambda c: click.echo(_candidate_line(c), err=True),
         )
     except MigsimError as exc:
@@ -611,10 +615,13 @@ def _decision_for_report(question: str, target: Path, replications: int,
 @click.option("-o", "--outdir", type=click.Path(file_okay=False), default=None,
               help="Write sensitivity.csv, sensitivity.json and the chart here.")
 @click.option("--overwrite", is_flag=True, help="Replace files in an existing OUTDIR.")
+@click.option("--scheduler", default=None, metavar="tcp://HOST:PORT",
+              help="Run on an existing Dask cluster instead of local processes; "
+                   "results are identical.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
               show_default=True, help="json: sensitivity.json on stdout.")
 def sensitivity(scenario, ranges, method, replications, seed, workers, sets, samples,
-                figures, outdir, overwrite, fmt):
+                figures, outdir, overwrite, scheduler, fmt):
     """Measure how much each --range field moves the clearance day and each risk."""
     sc = load(scenario, sets)
     target = Path(outdir) if outdir else None
@@ -623,7 +630,8 @@ def sensitivity(scenario, ranges, method, replications, seed, workers, sets, sam
     try:
         parsed = [parse_range(sc, text) for text in ranges]
         result = measure_sensitivity(sc, parsed, method, replications, seed, workers,
-                                     samples=samples, figures=figures or None)
+                                     samples=samples, figures=figures or None,
+                                     scheduler=scheduler)
     except MigsimError as exc:
         raise InputError(str(exc)) from exc
     columns = ["figure", "field", "value_low", "value_high", "swing"]

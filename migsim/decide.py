@@ -1307,6 +1307,7 @@ def decide(
     directory: str | Path | None = None,
     fresh: bool = False,
     executor: Executor | None = None,
+    scheduler: str | None = None,
     progress: Callable[[Candidate], None] | None = None,
 ) -> Decision:
     """Find the best lever values whose risks stay inside the budget.
@@ -1334,8 +1335,11 @@ def decide(
     fresh
         Discard a store of another definition instead of refusing it.
     executor
-        A `concurrent.futures.Executor` to run batches on (e.g. Dask's), instead
-        of a local process pool.
+        A `concurrent.futures.Executor` to run batches on, instead of a local
+        process pool.
+    scheduler
+        Address of a running Dask scheduler (``tcp://HOST:PORT``) to run the
+        batches on instead; results are identical.
     progress
         Called with each candidate once it is judged.
 
@@ -1372,7 +1376,7 @@ def decide(
         definition |= {"trials": trials, "sampler": sampler}
     store = _Store(directory, definition, fresh)
     started = time.perf_counter()
-    with Simulator(workers, executor) as simulator:
+    with Simulator(workers, executor, scheduler=scheduler) as simulator:
         ev = _Evaluator(
             question, seed, replications, max_replications, simulator, store, progress
         )

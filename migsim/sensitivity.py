@@ -224,6 +224,7 @@ def sensitivity(
     samples: int = 64,
     figures: Sequence[str] | None = None,
     executor: Executor | None = None,
+    scheduler: str | None = None,
 ) -> Sensitivity:
     """Measure how much each field moves each figure.
 
@@ -246,7 +247,9 @@ def sensitivity(
     figures
         ``name_statistic`` figures (default: `default_figures`).
     executor
-        An Executor (e.g. Dask's) instead of a local process pool.
+        A `concurrent.futures.Executor` instead of a local process pool.
+    scheduler
+        Address of a running Dask scheduler to run the points on instead.
     """
     if not ranges:
         raise MigsimError("give at least one --range FIELD=LOW:HIGH")
@@ -258,7 +261,7 @@ def sensitivity(
         _split_figure(name)
     seed = scenario.seed if seed is None else int(seed)
     started = time.perf_counter()
-    with Simulator(workers, executor) as simulator:
+    with Simulator(workers, executor, scheduler=scheduler) as simulator:
         if method == "oat":
             table, base, points = _oat(
                 scenario, list(ranges), figures, replications, seed, simulator

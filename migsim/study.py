@@ -8,8 +8,8 @@ of a few fields. This module holds what they share:
 - `replication_figures`: simulate replications and keep one row of figures per
   replication (never the daily logs, so a study's memory stays small);
 - `Simulator`: run replication ranges of many scenario variants in this process,
-  on a local process pool or on any `concurrent.futures.Executor` (e.g. Dask's),
-  with results that do not depend on where they ran;
+  on a local process pool, on an existing Dask cluster (``scheduler``) or on any
+  `concurrent.futures.Executor`, with results that do not depend on where they ran;
 - `atomic_write`: write a file via a temporary sibling and a rename.
 
 Module flow: after ``runner``; ``decide`` and ``sensitivity`` import it.
@@ -168,6 +168,22 @@ def _figures_bundle(
     return [replication_figures(*task) for task in tasks]
 
 
+#: Seconds to wait for a Dask scheduler to answer.
+CONNECT_TIMEOUT = 20
+
+
+def _dask_client(address: str) -> Any:
+    """A client of an existing Dask distributed cluster (its workers run migsim)."""
+    try:
+        from distributed import Client
+    except ImportError:  # pragma: no cover - distributed is a dependency
+        raise MigsimError("--scheduler needs the 'distributed' package") from None
+    try:
+        return Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise MigsimError(f"--scheduler {address}: cannot connect: {exc}") from None
+
+
 class Simulator:
     """Runs replication ranges of many scenarios, in this process or on a pool.
 
@@ -177,8 +193,19 @@ class Simulator:
     order, so results do not depend on the worker count. A context manager.
     """
 
-    def __init__(self, workers: int = 1, executor: Executor | None = None):
+    def __init__(
+        self,
+        workers: int = 1,
+        executor: Executor | None = None,
+        *,
+        scheduler: str | None = None,
+    ):
         self.workers = max(1, workers)
+        self._client: Any = None
+        if scheduler:
+            self._client = _dask_client(scheduler)
+            executor = self._client.get_executor()
+            self.workers = max(1, sum(self._client.nthreads().values()))
         self._own = executor is None and self.workers > 1
         self._executor = ProcessPoolExecutor(self.workers) if self._own else executor
 
@@ -188,6 +215,8 @@ class Simulator:
     def __exit__(self, *exc: object) -> None:
         if self._own and self._executor is not None:
             self._executor.shutdown()
+        if self._client is not None:
+            self._client.close()
 
     def run(
         self,

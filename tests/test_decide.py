@@ -650,3 +650,31 @@ def test_the_bundled_question_is_valid_and_asks_about_the_automation_cap():
     assert str(elster.eligible_from) == "2020-02-21"
     assert elster.latent_defects and elster.volume_failures
     assert question.scenario.els is not None
+
+
+def test_a_dask_cluster_gives_the_same_decision(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    path = write_question(tmp_path)
+    local = decide(load_question(path), replications=30, seed=2)
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
+    ) as cluster:
+        on_dask = decide(
+            load_question(path),
+            replications=30,
+            seed=2,
+            scheduler=cluster.scheduler_address,
+        )
+    assert on_dask.to_dict() | {"timing": 0} == local.to_dict() | {"timing": 0}
+
+
+def test_an_unreachable_scheduler_is_one_line_exit_2(tmp_path, monkeypatch):
+    import migsim.study
+
+    monkeypatch.setattr(migsim.study, "CONNECT_TIMEOUT", 1)
+    path = write_question(tmp_path)
+    result = CliRunner().invoke(
+        main, ["decide", str(path), "-n", "2", "--scheduler", "tcp://127.0.0.1:9"]
+    )
+    assert result.exit_code == 2, result.output
+    assert "cannot connect" in result.output and "\n" not in result.output.strip()
