@@ -18,6 +18,11 @@ from typing import Any
 import click
 
 from migsim import __version__
+from migsim.actuals import Actuals, read_actuals
+from migsim.backtest import backtest as run_backtest
+from migsim.backtest import forecast_as_of, write_forecast
+from migsim.calibrate import DEFAULT_PRIOR_STRENGTH, posterior_check
+from migsim.calibrate import calibrate as run_calibrate
 from migsim.compare import compare as compare_scenarios
 from migsim.decide import (
     Candidate,
@@ -29,6 +34,7 @@ from migsim.decide import decide as decide_question
 from migsim.errors import MigsimError
 from migsim.forecast import annotate, check_by_dates
 from migsim.operations import figures_in_use
+from migsim.plots import plt
 from migsim.precision import run_to_precision
 from migsim.report import UNITS, render_report, unit_scale
 from migsim.results import Results
@@ -665,6 +671,168 @@ def scenarios():
         except MigsimError:
             continue  # not a scenario (e.g. a question file)
         click.echo(f"{path.relative_to(root.parent)}\n    {about}")
+
+
+# --------------------------------------------------------------------------- actuals
+def actuals_options(func):
+    """The options of commands that read actuals."""
+    options = [
+        click.option("--actuals", "actuals_path", required=True, metavar="FILE",
+                     help="Actuals: CSV or Parquet, daily flows per date x cohort, or "
+                          "date, cumulative_migrated (see "
+                          "docs/calibration-and-forecasting.md)."),
+        click.option("--actuals-unit", type=click.Choice(["installations", "meters"]),
+                     default="installations", show_default=True,
+                     help="Unit of the actuals' counts; meters are converted with the "
+                          "scenario's meters_per_installation."),
+        click.option("--actuals-replication", type=click.IntRange(min=0), default=None,
+                     help="For a run's daily output holding several replications: "
+                          "the one to use (default: the lowest)."),
+        click.option("--prior-strength", type=click.FloatRange(min=0, min_open=True),
+                     default=DEFAULT_PRIOR_STRENGTH, show_default=True,
+                     help="How many attempts the scenario's rates are worth, per "
+                          "cohort."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def load_actuals(path: str, scenario: Scenario, unit: str, replication) -> Actuals:
+    try:
+        return read_actuals(path, scenario, unit, replication)
+    except MigsimError as exc:
+        raise InputError(str(exc)) from exc
+
+
+def _refuse_existing(path: str | None, overwrite: bool) -> None:
+    if path and Path(path).exists() and not overwrite:
+        raise InputError(f"{path}: exists (use --overwrite to replace it)")
+
+
+_DATE = click.DateTime(formats=["%Y-%m-%d"])
+
+
+@main.command()
+@click.argument("scenario")
+@actuals_options
+@click.option("--as-of", type=_DATE, default=None,
+              help="Use only the actuals dated on or before this date.")
+@simulation_options
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="The calibrated scenario (YAML); the summary goes beside it as "
+                   "<name>.calibration.json and the check chart as <name>.check.png.")
+@click.option("--overwrite", is_flag=True, help="Replace existing output files.")
+@click.option("--no-check", is_flag=True,
+              help="Skip the posterior predictive check (no simulation).")
+def calibrate(scenario, actuals_path, actuals_unit, actuals_replication, prior_strength,
+              as_of, replications, seed, workers, sets, output, overwrite, no_check):
+    """Learn SCENARIO's rates from actuals; write the calibrated scenario."""
+    sc = load(scenario, sets)
+    target = Path(output)
+    stem = target.with_suffix("")
+    paths = [target, Path(f"{stem}.calibration.json"), Path(f"{stem}.check.png")]
+    for path in paths:
+        _refuse_existing(str(path), overwrite)
+    actuals = load_actuals(actuals_path, sc, actuals_unit, actuals_replication)
+    try:
+        result = run_calibrate(sc, actuals, prior_strength,
+                               as_of=as_of.date() if as_of else None)
+    except MigsimError as exc:
+        raise InputError(str(exc)) from exc
+    chart = None
+    if not no_check:
+        _, chart = posterior_check(result, replications, seed, workers)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staged = [path.with_name(f".{path.name}.tmp") for path in paths]
+    try:
+        staged[0].write_text(result.scenario.to_yaml(), encoding="utf-8")
+        staged[1].write_text(json.dumps(result.summary(), indent=2) + "\n",
+                             encoding="utf-8")
+        if chart is not None:
+            chart.savefig(staged[2], dpi=110, format="png")
+            plt.close(chart)
+        for tmp, path in zip(staged, paths):
+            if tmp.exists():
+                tmp.replace(path)
+    finally:
+        for tmp in staged:
+            tmp.unlink(missing_ok=True)
+    written = [str(p) for p in paths if p.exists()]
+    click.echo(result.text() + f"\n\nWritten {', '.join(written)}")
+
+
+@main.command()
+@click.argument("scenario")
+@actuals_options
+@click.option("--as-of", type=_DATE, required=True,
+              help="The last date of actuals to use: the forecast starts the day "
+                   "after.")
+@simulation_options
+@click.option("-o", "--outdir", type=click.Path(file_okay=False), default=None,
+              help="Write the usual run outputs here (backlog.png shows actuals then "
+                   "the forecast), plus calibration.json and calibrated.yaml.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing OUTDIR.")
+@click.option("--no-daily", is_flag=True, help="Do not write daily.parquet.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True,
+              help="json: the summary as JSON on stdout, table on stderr.")
+def forecast(scenario, actuals_path, actuals_unit, actuals_replication, prior_strength,
+             as_of, replications, seed, workers, sets, outdir, overwrite, no_daily,
+             fmt):
+    """Forecast SCENARIO from actuals up to a date: calibrate, start, run forward."""
+    sc = load(scenario, sets)
+    _refuse_existing(outdir, overwrite)
+    actuals = load_actuals(actuals_path, sc, actuals_unit, actuals_replication)
+    try:
+        result = forecast_as_of(sc, actuals, as_of.date(), replications, seed, workers,
+                                prior_strength)
+    except MigsimError as exc:
+        raise InputError(str(exc)) from exc
+    text = result.summary_text() + "\n\n" + summary_text(result.results)
+    if outdir:
+        write_forecast(result, outdir, overwrite=overwrite, daily=not no_daily)
+        text += f"\n\nWritten to {outdir}/"
+    if fmt == "json":
+        click.echo(text, err=True)
+        click.echo(json.dumps(result.results.summary, indent=2))
+    else:
+        click.echo(text)
+
+
+@main.command()
+@click.argument("scenario")
+@actuals_options
+@click.option("--as-of", "as_of", type=_DATE, multiple=True,
+              help="A date to forecast from (repeatable; default: the scenario's "
+                   "start).")
+@simulation_options
+@click.option("-o", "--outdir", type=click.Path(file_okay=False), default=None,
+              help="Write backtest.json, backtest_points.csv and backtest.png here.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing OUTDIR.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True, help="json: backtest.json on stdout, table on stderr.")
+def backtest(scenario, actuals_path, actuals_unit, actuals_replication, prior_strength,
+             as_of, replications, seed, workers, sets, outdir, overwrite, fmt):
+    """Score SCENARIO's forecasts against what actually happened."""
+    sc = load(scenario, sets)
+    _refuse_existing(outdir, overwrite)
+    actuals = load_actuals(actuals_path, sc, actuals_unit, actuals_replication)
+    try:
+        dates = [d.date() for d in as_of]
+        result = run_backtest(sc, actuals, dates, replications, seed, workers,
+                              prior_strength)
+    except MigsimError as exc:
+        raise InputError(str(exc)) from exc
+    text = result.text()
+    if outdir:
+        result.write(outdir, overwrite=overwrite)
+        text += f"\n\nWritten to {outdir}/"
+    if fmt == "json":
+        click.echo(text, err=True)
+        click.echo(json.dumps(result.summary(), indent=2))
+    else:
+        click.echo(text)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -45,10 +45,19 @@ from migsim.operations import (
     Segment,
     cached_pmf,
     hit_by_defects,
+    largest_remainder,
     share_pro_rata,
 )
 from migsim.policy import Policy, ResolvedDates, resolve_dates, working_days
-from migsim.scenario import OUTCOMES, Cohort, Scenario
+from migsim.scenario import (
+    OUTCOMES,
+    BetaProbability,
+    Cohort,
+    DirichletOutcomes,
+    InitialState,
+    Scenario,
+    draw_probability,
+)
 
 __all__ = [
     "FLOWS",
@@ -57,8 +66,10 @@ __all__ = [
     "RunLog",
     "Streams",
     "replication_seed",
+    "residual_pmf",
     "run_replication",
     "share_pro_rata",
+    "state_after",
     "working_days",
 ]
 
@@ -190,6 +201,8 @@ class _CohortState:
         streams: Streams,
         dates: ResolvedDates,
         ops: Operations,
+        parameters: _Parameters | None = None,
+        start: list[dict] | None = None,
     ):
         self.cohort = cohort
         self.segment = segment
@@ -200,6 +213,15 @@ class _CohortState:
         self.width = self.size * len(classes)  # columns: class x attempts made
         self.rates = [c.rates for c in classes]
         self.stressed_rates = [c.stressed_rates for c in classes]
+        if parameters is not None:  # uncertain rates, drawn once for the cohort
+            for k, c in enumerate(classes):
+                drawn = parameters.rates.get(c.kind)
+                if drawn is not None:
+                    increase = cohort.volume_failures
+                    self.rates[k] = drawn
+                    self.stressed_rates[k] = (
+                        drawn if increase is None else increase.increase.apply(drawn)
+                    )
         owner = segment.owner
         self.outcome_rng = streams.get(owner, "outcomes")
         self.stall_rng = streams.get(owner, "stall_delay")
@@ -215,7 +237,13 @@ class _CohortState:
             cached_pmf(fix_forward.restored_after_days) if fix_forward else None
         )
         self.release_day = dates.stall_release_day(cohort)
-        self.then_success = cohort.stall.then_success if cohort.stall else 1.0
+        self.then_success = 1.0
+        if cohort.stall is not None:
+            self.then_success = (
+                parameters.then_success
+                if parameters is not None and parameters.then_success is not None
+                else draw_probability(cohort.stall.then_success, None)
+            )
         total = segment.installations
         self.total = total
         # {day > 0: installations of each class becoming eligible that day} (ramp
@@ -270,6 +298,8 @@ class _CohortState:
                         self.recover_pmf, _ONE_DAY)
             if pmf is not None
         )
+        if cohort.initial_state is not None:
+            longest = max(longest, cohort.initial_state.longest_wait)
         rows = scenario.horizon_days + longest + 1
         self.stall_due = np.zeros((rows, self.width), dtype=np.int64)
         self.retry_due = np.zeros((rows, self.width), dtype=np.int64)
@@ -281,6 +311,8 @@ class _CohortState:
         if self.excluded_up_front:
             self._exclude_up_front()
         self.flows = dict.fromkeys(FLOWS, 0)
+        if start is not None:
+            self._start_from(start, streams.get(segment.owner, "initial_state"))
 
     def _exclude_up_front(self) -> None:
         """The excluded class is abandoned without an attempt (in ``excluded``)."""
@@ -288,6 +320,143 @@ class _CohortState:
         self.abandoned += self.fresh[k]
         self.excluded += self.fresh[k]
         self.fresh[k] = 0
+
+    # ---------------------------------------------------------------- mid-programme
+    def _start_from(self, parts: list[dict], rng: np.random.Generator) -> None:
+        """Take up a state given at the end of the day before day 0.
+
+        ``parts`` holds one state per class of the segment (see `_split_state`),
+        each an ``initial_state`` mapping. Groups keep their attempts made and
+        due day (``days_until_due`` d is due on day d - 1). A bare count of an
+        in-flight state has no detail: queued ones are first attempts; stalled,
+        rolled-back and impaired ones made one attempt and their days until due
+        are drawn from the residual of their delay (one multinomial from the
+        segment's ``initial_state`` stream).
+        """
+        size = self.size
+        self.pending_by_class = [part["pending"] for part in parts]
+        self.pending = sum(self.pending_by_class)
+        self.eligibility = _pending_schedule(self.eligibility, self.pending_by_class)
+        self.migrated = sum(part["migrated"] for part in parts)
+        self.dumb = sum(part["dumb"] for part in parts)
+        for part in parts:
+            for group in _groups(part.get("recovering", []), attempts_made=1,
+                                 days_until_due=1):
+                if self.recover_pmf is None:
+                    break  # no recovery in this scenario: they await a site visit
+                due = min(group.days_until_due - 1, len(self.recover_due) - 1)
+                self.recover_due[due, group.attempts_made] += group.count
+                self.awaiting_recovery += group.count
+        self.awaiting_site_visit = self.dumb - self.awaiting_recovery
+        self.abandoned = sum(part["abandoned"] for part in parts)
+        if self.excluded_class is not None:
+            self.excluded = parts[self.excluded_class]["abandoned"]
+        retries: dict[int, np.ndarray] = {}
+        self.fresh = [0] * len(parts)
+        for k, part in enumerate(parts):
+            for group in _groups(part["queued"], attempts_made=0, days_until_due=0):
+                if not group.attempts_made:
+                    self.fresh[k] += group.count
+                    continue
+                row = retries.setdefault(
+                    group.days_until_due - 1, np.zeros(self.width, dtype=np.int64)
+                )
+                row[k * size + group.attempts_made] += group.count
+                self.retry_queued += group.count
+        self.retries = deque([due, retries[due]] for due in sorted(retries))
+        for k, part in enumerate(parts):
+            base = k * size
+            self.stalled += _count(part["stalled"])
+            self._place(self.stall_due, part["stalled"], self.stall_pmf, rng, base,
+                        self.release_day)
+            self.rolled_back += _count(part["rolled_back"])
+            self._place(self.retry_due, part["rolled_back"], self.retry_pmf, rng, base)
+            self.impaired += _count(part["impaired"])
+            restore = self.restore_due[:, None]  # restorations have no columns
+            self._place(restore, part["impaired"], self.restore_pmf, rng, None)
+        if self.excluded_up_front:
+            self._exclude_up_front()
+
+    def _place(self, ledger, groups, pmf, rng, base, not_before=None) -> None:
+        if isinstance(groups, int):
+            if not groups:
+                return
+            days, probs = residual_pmf(pmf)
+            counts = rng.multinomial(groups, probs) if len(days) > 1 else [groups]
+            groups = [
+                {"count": int(n), "attempts_made": 1, "days_until_due": int(d)}
+                for d, n in zip(days, counts, strict=True) if n
+            ]
+        for group in _groups(groups, attempts_made=1, days_until_due=1):
+            if group.held:
+                continue  # its ELS case comes back through the desk's queue
+            due = group.days_until_due - 1
+            if not_before is not None:
+                due = max(due, not_before)
+            column = 0 if base is None else base + group.attempts_made
+            ledger[min(due, len(ledger) - 1), column] += group.count
+
+    def export_state(self, day: int) -> dict:
+        """The segment's state at the end of ``day``, as an ``initial_state`` mapping.
+
+        In-flight states are listed by (attempts made, days until due), counting
+        days from ``day``: a run started the next day from it continues this one.
+        Classes are summed (a cohort of several parts is shared again on the way
+        in, see `_split_state`).
+        """
+        size = self.size
+        queued = [{"count": sum(self.fresh), "attempts_made": 0, "days_until_due": 0}]
+        for due, counts in self.retries:
+            by_made = np.zeros(size, dtype=np.int64)
+            np.add.at(by_made, np.arange(self.width) % size, counts)
+            queued += [
+                {"count": int(n), "attempts_made": made, "days_until_due": due - day}
+                for made, n in enumerate(by_made.tolist())
+                if n
+            ]
+
+        def waiting(ledger: np.ndarray) -> list[dict]:
+            rows = ledger[day + 1 :]
+            folded = np.zeros((len(rows), size), dtype=np.int64)
+            for column in np.flatnonzero(rows.any(axis=0)):
+                folded[:, column % size] += rows[:, column]
+            return [
+                {"count": int(folded[r, a]), "attempts_made": int(a),
+                 "days_until_due": int(r + 1)}
+                for r, a in zip(*np.nonzero(folded), strict=True)
+            ]
+
+        recovering = (
+            waiting(self.recover_due) if self.recover_pmf is not None else []
+        )
+        later = self.restore_due[day + 1 :]
+        held_stalls = np.zeros(size, dtype=np.int64)
+        held_impaired = 0
+        for _raised, kind, _n, state, held in getattr(self.els, "queue", ()):
+            if state is self and held is not None:
+                if kind == "stall":
+                    np.add.at(held_stalls, np.arange(self.width) % size, held)
+                else:
+                    held_impaired += int(held.sum())
+        return {
+            "pending": self.pending,
+            "queued": [g for g in queued if g["count"]],
+            "stalled": waiting(self.stall_due) + [
+                {"count": int(n), "attempts_made": made, "days_until_due": 1,
+                 "held": True}
+                for made, n in enumerate(held_stalls.tolist()) if n
+            ],
+            "rolled_back": waiting(self.retry_due),
+            "impaired": [
+                {"count": int(later[r]), "days_until_due": int(r + 1)}
+                for r in np.flatnonzero(later)
+            ] + ([{"count": held_impaired, "days_until_due": 1, "held": True}]
+                 if held_impaired else []),
+            "migrated": self.migrated,
+            "dumb": self.dumb,
+            "abandoned": self.abandoned,
+            **({"recovering": recovering} if recovering else {}),
+        }
 
     # ---------------------------------------------------------------- queries
     @property
@@ -550,6 +719,164 @@ class _CohortState:
         return row
 
 
+@dataclass(frozen=True)
+class _Parameters:
+    """A cohort's uncertain parameters, drawn once per replication for all its
+    segments: outcome rates by class kind (``normal``, ``hard``) and
+    ``then_success``; ``None`` where the scenario states them as known."""
+
+    rates: dict[str, np.ndarray]
+    then_success: float | None
+
+
+def _draw_parameters(cohort: Cohort, streams: Streams) -> _Parameters | None:
+    """Draw a cohort's uncertain rates (Dirichlet, Beta) from its own streams.
+
+    ``parameters`` (outcome rates), ``hard_parameters`` (the hard cases' rates)
+    and ``stall_parameters`` (``then_success``); a cohort with known rates draws
+    nothing and gets ``None``.
+    """
+    rates: dict[str, np.ndarray] = {}
+    if isinstance(cohort.outcomes, DirichletOutcomes):
+        rates["normal"] = cohort.outcomes.as_array(
+            streams.get(cohort.name, "parameters")
+        )
+    hard = cohort.hard.outcomes if cohort.hard is not None else None
+    if isinstance(hard, DirichletOutcomes):
+        rates["hard"] = hard.as_array(streams.get(cohort.name, "hard_parameters"))
+    then = cohort.stall.then_success if cohort.stall is not None else None
+    drawn = None
+    if isinstance(then, BetaProbability):
+        drawn = then.draw(streams.get(cohort.name, "stall_parameters"))
+    if not rates and drawn is None:
+        return None
+    return _Parameters(rates, drawn)
+
+
+@dataclass(frozen=True)
+class _Group:
+    count: int
+    attempts_made: int
+    days_until_due: int
+    held: bool = False  # held by an ELS desk (see `ElsCase`): not in a ledger
+
+
+def _groups(value, **defaults: int) -> list[_Group]:
+    """A state's groups (models or mappings), or a bare count as one group."""
+    if isinstance(value, int):
+        return [_Group(value, defaults["attempts_made"], defaults["days_until_due"])]
+    out = []
+    for group in value:
+        get = group.get if isinstance(group, dict) else (
+            lambda k, d=None, g=group: getattr(g, k, d))
+        out.append(_Group(int(get("count")),
+                          int(get("attempts_made", defaults["attempts_made"])),
+                          int(get("days_until_due", defaults["days_until_due"])),
+                          bool(get("held", False))))
+    return out
+
+
+def _count(value) -> int:
+    return value if isinstance(value, int) else sum(g.count for g in _groups(
+        value, attempts_made=0, days_until_due=0))
+
+
+_PARTITION = ("pending", "queued", "stalled", "rolled_back", "impaired", "migrated",
+              "dumb", "abandoned")
+
+
+def _split_state(state: InitialState, sizes: list[int]) -> list[dict]:
+    """Share a cohort's initial state between its parts (segment x class).
+
+    One part: the state as it is. Several (suppliers, hard cases, exclusions):
+    every count and every group is shared in proportion to the parts'
+    installations (largest remainder), then each part's queued first attempts
+    take up the rounding so its states sum to its installations. An
+    approximation: the state does not say which part an installation is in.
+    """
+    plain = {name: getattr(state, name) for name in _PARTITION}
+    if len(sizes) == 1:
+        return [{**plain, "recovering": state.recovering}]
+    parts: list[dict] = [{} for _ in sizes]
+    for name, value in plain.items():
+        if isinstance(value, int):
+            for part, n in zip(parts, largest_remainder(value, sizes), strict=True):
+                part[name] = n
+            continue
+        for part in parts:
+            part[name] = []
+        for group in _groups(value, attempts_made=0, days_until_due=0):
+            shares = (  # held cases come back to the cohort's first part
+                [group.count] + [0] * (len(sizes) - 1)
+                if group.held else largest_remainder(group.count, sizes)
+            )
+            for part, n in zip(parts, shares, strict=True):
+                if n:
+                    part[name].append({"count": n, "attempts_made": group.attempts_made,
+                                       "days_until_due": group.days_until_due,
+                                       "held": group.held})
+    recovering = _groups(state.recovering, attempts_made=1, days_until_due=1)
+    for group in recovering:
+        for part, n in zip(parts, largest_remainder(group.count, sizes), strict=True):
+            room = part["dumb"] - _count(part.get("recovering", []))
+            if min(n, room) > 0:
+                part.setdefault("recovering", []).append(
+                    {"count": min(n, room), "attempts_made": group.attempts_made,
+                     "days_until_due": group.days_until_due})
+    for part, size in zip(parts, sizes, strict=True):
+        gap = size - sum(_count(part[name]) for name in _PARTITION)
+        if isinstance(part["queued"], int):  # a bare count: first attempts
+            part["queued"] = [{"count": part["queued"], "attempts_made": 0,
+                               "days_until_due": 0}]
+        queued = part["queued"]
+        fresh = sum(g["count"] for g in queued if not g["attempts_made"])
+        queued[:] = [g for g in queued if g["attempts_made"]]
+        fresh += gap  # first attempts take up the rounding...
+        if fresh < 0:  # ...and pending what they cannot
+            part["pending"] = max(0, part["pending"] + fresh)
+            fresh = 0
+        if fresh:
+            queued.insert(0, {"count": fresh, "attempts_made": 0, "days_until_due": 0})
+    return parts
+
+
+def _pending_schedule(
+    eligibility: dict[int, list[int]], pending: list[int]
+) -> dict[int, list[int]]:
+    """When the pending installations of a mid-programme state become eligible.
+
+    Per class, the scenario's eligibility days after the start, latest first,
+    take up the pending count (what became eligible earlier already left
+    ``pending``); any pending left over (eligible on or before the start) is
+    released on day 0.
+    """
+    out: dict[int, list[int]] = {}
+    for k, left in enumerate(pending):
+        for day in sorted(eligibility, reverse=True):
+            take = min(left, eligibility[day][k])
+            if take:
+                out.setdefault(day, [0] * len(pending))[k] += take
+                left -= take
+        if left:
+            out.setdefault(0, [0] * len(pending))[k] += left
+    return out
+
+
+def residual_pmf(pmf: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Days still to wait of something in flight, when only the count is known.
+
+    Under a steady inflow, an item seen in flight has r more days to wait with
+    probability proportional to P(D >= r), r = 1 .. the longest delay (the
+    residual, or equilibrium, distribution of the delay D).
+    """
+    days, probs = pmf
+    last = int(days[-1])
+    mass = np.zeros(last + 1)
+    mass[days] = probs
+    survival = mass[::-1].cumsum()[::-1][1:]  # P(D >= r) for r = 1 .. last
+    return np.arange(1, last + 1), survival / survival.sum()
+
+
 def _needed(total: int, share: float) -> int:
     """Resolved installations needed to count as cleared (guarding float noise)."""
     return min(total, int(np.ceil(share * total - 1e-9)))
@@ -608,12 +935,18 @@ class _Model:
         self.ops = Operations(
             scenario, streams, self.policy.working, self.dates, els_backlog
         )
+        parameters = [_draw_parameters(c, streams) for c in scenario.cohorts]
+        starts = _part_states(scenario, self.ops.segments)
         self.cohorts = [  # one state per segment (per cohort without operations)
             _CohortState(
-                scenario.cohorts[s.cohort], s, scenario, streams, self.dates, self.ops
+                scenario.cohorts[s.cohort], s, scenario, streams, self.dates, self.ops,
+                parameters[s.cohort], starts[j],
             )
-            for s in self.ops.segments
+            for j, s in enumerate(self.ops.segments)
         ]
+        start = scenario.operations_state
+        if start is not None and start.els_queue:
+            self._reopen_cases(start.els_queue)
         self.need = _needed(scenario.installations, scenario.clearance_share)
         self.cohort_need = [
             _needed(c.installations, scenario.clearance_share) for c in scenario.cohorts
@@ -671,6 +1004,61 @@ class _Model:
             self.states[day:] = self.states[day - 1]
             self.ops.fill_from(day, self.cohorts)
 
+    def _reopen_cases(self, cases) -> None:
+        """Put a mid-programme start's open ELS cases back on the desk, in order.
+
+        Each goes to its cohort's first segment; held installations are placed in
+        that segment's class-0 columns by attempts made (an approximation for a
+        cohort of several parts).
+        """
+        desk = self.ops.desk
+        first = {}
+        for segment in self.cohorts:
+            first.setdefault(segment.cohort.name, segment)
+        for case in cases:
+            if not hasattr(desk, "queue") or case.cohort not in first:
+                continue
+            state = first[case.cohort]
+            held = None
+            if case.kind in ("stall", "fix_forward"):
+                held = np.zeros(state.width, dtype=np.int64)
+                for made, n in case.attempts.items():
+                    held[min(int(made), state.size - 1)] += n
+            desk.queue.append([case.raised - 1, case.kind, case.count, state, held])
+            desk.open += case.count
+            desk.open_by_cohort[state.index] += case.count
+
+    def _open_cases(self, day: int) -> list[dict]:
+        """The ELS desk's open cases at the end of ``day``, oldest first."""
+        out = []
+        for raised, kind, count, state, held in getattr(self.ops.desk, "queue", ()):
+            attempts: dict[int, int] = {}
+            if held is not None:
+                folded = np.zeros(state.size, dtype=np.int64)
+                np.add.at(folded, np.arange(state.width) % state.size, held)
+                attempts = {m: int(n) for m, n in enumerate(folded.tolist()) if n}
+            out.append({"cohort": state.cohort.name, "kind": kind, "count": int(count),
+                        "raised": raised - day, "attempts": attempts})
+        return out
+
+    def export_state(self, day: int) -> dict:
+        """Every cohort's state at the end of ``day`` (see `state_after`)."""
+        cohorts: dict[str, dict] = {}
+        for segment in self.cohorts:
+            part = segment.export_state(day)
+            name = segment.cohort.name
+            cohorts[name] = part if name not in cohorts else _merge_states(
+                cohorts[name], part)
+        return {
+            "date": self.scenario.date_of(day),
+            "cohorts": cohorts,
+            "operations_state": {
+                **self.policy.export_state(day),
+                "els_queue": self._open_cases(day),
+                "defects": self.ops.defect_state(day),
+            },
+        }
+
     def collect(self, replication: int) -> RunLog:
         columns = {name: self.states[:, :, j] for j, name in enumerate(STATES)}
         columns.update({name: self.flows[:, :, j] for j, name in enumerate(FLOWS)})
@@ -688,6 +1076,45 @@ class _Model:
         )
 
 
+def _part_states(scenario: Scenario, segments) -> list[list[dict] | None]:
+    """Each segment's share of its cohort's ``initial_state``, by class."""
+    out: list[list[dict] | None] = [None] * len(segments)
+    for c, cohort in enumerate(scenario.cohorts):
+        if cohort.initial_state is None:
+            continue
+        mine = [j for j, s in enumerate(segments) if s.cohort == c]
+        sizes = [k.installations for j in mine for k in segments[j].classes]
+        parts = iter(_split_state(cohort.initial_state, sizes))
+        for j in mine:
+            out[j] = [next(parts) for _ in segments[j].classes]
+    return out
+
+
+def _merge_states(a: dict, b: dict) -> dict:
+    """Two parts' exported states as one: counts added, groups merged."""
+    out = {}
+    for name in (*_PARTITION, "recovering"):
+        if name not in a and name not in b:
+            continue
+        a.setdefault(name, [])
+        b.setdefault(name, [])
+        if isinstance(a[name], int):
+            out[name] = a[name] + b[name]
+            continue
+        merged: dict[tuple, int] = {}
+        for group in [*a[name], *b[name]]:
+            key = (group.get("attempts_made"), group["days_until_due"],
+                   bool(group.get("held", False)))
+            merged[key] = merged.get(key, 0) + group["count"]
+        out[name] = [
+            {"count": n, **({"attempts_made": m} if m is not None else {}),
+             "days_until_due": d, **({"held": True} if held else {})}
+            for (m, d, held), n in sorted(
+                merged.items(), key=lambda kv: (kv[0][2], kv[0][1], kv[0][0] or 0))
+        ]
+    return out
+
+
 def run_replication(scenario: Scenario, seed: int, replication: int) -> RunLog:
     """Simulate replication ``replication`` of ``scenario`` under run seed ``seed``.
 
@@ -698,3 +1125,23 @@ def run_replication(scenario: Scenario, seed: int, replication: int) -> RunLog:
     model = _Model(env, scenario, Streams(seed, replication))
     env.run(until=scenario.horizon_days)
     return model.collect(replication)
+
+
+def state_after(scenario: Scenario, seed: int, replication: int, day: int) -> dict:
+    """The state at the end of ``day`` of replication ``replication``.
+
+    The replication is simulated again up to that day (it draws the same numbers),
+    and its state exported as ``{"date", "cohorts": {name: initial_state},
+    "operations_state"}``: the partition, with queued retries, stalls, rollbacks
+    and restorations by (attempts made, days until due), and the ramp policy's
+    state (`Policy.export_state`). `Scenario.starting_from` turns it into a
+    scenario that continues the run from the next day.
+    """
+    if not 0 <= day < scenario.horizon_days:
+        raise ValueError(
+            f"day {day} is outside the horizon (0..{scenario.horizon_days - 1})"
+        )
+    env = simpy.Environment()
+    model = _Model(env, scenario, Streams(seed, replication))
+    env.run(until=day + 1)
+    return model.export_state(day)

@@ -5,7 +5,7 @@ prints one line and exits 2. Anything else is a bug and keeps its traceback.
 This module imports nothing so every other module can use it.
 """
 
-__all__ = ["MigsimError", "QuestionError", "ScenarioError"]
+__all__ = ["ActualsError", "MigsimError", "QuestionError", "ScenarioError"]
 
 
 class MigsimError(Exception):
@@ -14,6 +14,10 @@ class MigsimError(Exception):
 
 class ScenarioError(MigsimError, ValueError):
     """A scenario (or an override of one) is invalid; the message names file and field."""
+
+
+class ActualsError(MigsimError, ValueError):
+    """An actuals file is unreadable or invalid; the message names file, row, column."""
 
 
 class QuestionError(MigsimError, ValueError):

@@ -610,6 +610,9 @@ class Operations:
             for c, cohort in enumerate(scenario.cohorts)
         ]
         self._all_defects = [d for ds in self.defects for d in ds]
+        start = scenario.operations_state  # a mid-programme start, or None
+        if start is not None and start.defects:
+            self._take_up_defects(start.defects)
         self._existing = [d for d in self._all_defects if d.exists]
         # throughput: the share of the cap achieved, one draw per day
         share = scenario.capacity.achieved_share
@@ -748,6 +751,39 @@ class Operations:
                 daily_cap * self.achieved + 1e-9
             ).astype(np.int64)
         return {**self.levels, **self.flows}, dict(self.days)
+
+    def _take_up_defects(self, states) -> None:
+        """Defects as a mid-programme state left them (days from the new day 0)."""
+        known = {(d.cohort_name, d.spec.name): d for d in self._all_defects}
+        for state in states:
+            defect = known.get((state.cohort, state.defect))
+            if defect is None:
+                continue
+            defect.exists, defect.hits = state.exists, state.hits
+            defect.first_exposed = state.first_exposed
+            defect.found_day = state.found_day
+            defect.fix_days = state.fix_days
+
+    def defect_state(self, day: int) -> list[dict[str, Any]]:
+        """Every latent defect at the end of ``day``, days counted from ``day + 1``.
+
+        Its existence and fix delay are as drawn for the replication (carried, so
+        a continued run keeps them, found or not).
+        """
+        after = day + 1
+        return [
+            {
+                "cohort": d.cohort_name,
+                "defect": d.spec.name,
+                "exists": d.exists,
+                "hits": d.hits,
+                "first_exposed": None if d.first_exposed is None
+                else d.first_exposed - after,
+                "found_day": None if d.found_day is None else d.found_day - after,
+                "fix_days": d.fix_days,
+            }
+            for d in self._all_defects
+        ]
 
     def defect_records(self) -> list[DefectRecord]:
         horizon = self.scenario.horizon_days

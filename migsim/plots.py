@@ -22,11 +22,14 @@ from matplotlib.figure import Figure  # noqa: E402
 
 __all__ = [
     "backlog_fan_chart",
+    "backtest_chart",
     "clearance_distribution_chart",
     "cumulative_migrated_chart",
     "daily_attempts_chart",
+    "forecast_fan_chart",
     "frontier_chart",
     "plt",
+    "posterior_check_chart",
     "risk_chart",
     "sobol_chart",
     "tornado_chart",
@@ -249,6 +252,141 @@ def risk_chart(values: Mapping[str, np.ndarray], title: str) -> Figure:
     for ax in list(axes.flat)[len(values):]:
         ax.set_visible(False)
     fig.suptitle(f"Risks across replications: {title}")
+    return fig
+
+
+# --------------------------------------------------------------------------- actuals
+ACTUAL_COLOUR = "0.0"
+OUTER_BAND_COLOUR = "0.87"
+
+
+def _fan(ax, bands: pd.DataFrame) -> None:
+    """P5-P95 (light), P10-P90 (darker) and the median of a banded series."""
+    if "p5" in bands and "p95" in bands:
+        ax.fill_between(bands["date"], bands["p5"], bands["p95"],
+                        color=OUTER_BAND_COLOUR, label="P5-P95", linewidth=0)
+    ax.fill_between(bands["date"], bands["p10"], bands["p90"], color=BAND_COLOUR,
+                    label="P10-P90", linewidth=0)
+    ax.plot(bands["date"], bands["p50"], color=LINE_COLOUR, linewidth=1.6,
+            label="median (P50)")
+
+
+def posterior_check_chart(
+    bands: pd.DataFrame, points: pd.DataFrame | None, title: str,
+    unit: str = "installations",
+) -> Figure:
+    """Posterior predictive check: actual cumulative migrated against simulated bands.
+
+    Parameters
+    ----------
+    bands
+        ``date, p5, p10, p50, p90, p95`` of cumulative migrated (calibrated scenario).
+    points
+        ``date, cumulative_migrated`` of the actuals (or None when not derivable).
+    """
+    fig, ax = plt.subplots(figsize=(8, 4.2), layout="constrained")
+    _fan(ax, bands)
+    end = bands["date"].iloc[-1]
+    if points is not None and len(points):
+        ax.plot(points["date"], points["cumulative_migrated"], "o", color=ACTUAL_COLOUR,
+                markersize=3, label="actuals")
+        last = points["date"].max()
+        span = last - bands["date"].iloc[0]
+        end = min(end, last + span * 0.15 + pd.Timedelta(days=7))
+    ax.set_xlim(bands["date"].iloc[0], end)
+    ax.set_title(f"Posterior predictive check: {title}")
+    ax.set_ylabel(f"{unit} migrated (cumulative)")
+    ax.set_xlabel("date")
+    ax.set_ylim(bottom=0)
+    ax.yaxis.set_major_formatter(matplotlib.ticker.StrMethodFormatter("{x:,.0f}"))
+    _date_axis(ax)
+    ax.legend(frameon=False, loc="upper left")
+    return fig
+
+
+def forecast_fan_chart(
+    actual: pd.DataFrame, bands: pd.DataFrame, as_of, title: str,
+    unit: str = "installations",
+) -> Figure:
+    """Backlog still to migrate: actuals up to the as-of date, then the forecast fan.
+
+    Parameters
+    ----------
+    actual
+        ``date, remaining`` (installations not yet resolved, from the actuals).
+    bands
+        ``date, p10, p50, p90`` (and optionally ``p5, p95``) of the forecast backlog.
+    as_of
+        The date the forecast was made (a vertical line).
+    """
+    fig, ax = plt.subplots(figsize=(8, 4.2), layout="constrained")
+    _fan(ax, bands)
+    if len(actual):
+        ax.plot(actual["date"], actual["remaining"], color=ACTUAL_COLOUR, linewidth=1.4,
+                marker="o", markersize=2.5, label="actuals")
+    ax.axvline(pd.Timestamp(as_of), color="0.4", linestyle="--", linewidth=0.9)
+    ax.annotate(f"as of {pd.Timestamp(as_of).date()}", (pd.Timestamp(as_of), 1),
+                xycoords=("data", "axes fraction"), xytext=(4, -12),
+                textcoords="offset points", fontsize=8, color="0.3")
+    start = actual["date"].iloc[0] if len(actual) else bands["date"].iloc[0]
+    ax.set_xlim(start, _active_until(bands))
+    ax.set_title(f"Backlog still to migrate, actuals then forecast: {title}")
+    ax.set_ylabel(f"{unit} not yet resolved")
+    ax.set_xlabel("date")
+    ax.set_ylim(bottom=0)
+    ax.yaxis.set_major_formatter(matplotlib.ticker.StrMethodFormatter("{x:,.0f}"))
+    _date_axis(ax)
+    ax.legend(frameon=False)
+    return fig
+
+
+def backtest_chart(panels: list[dict], pit_counts, title: str,
+                   unit: str = "installations") -> Figure:
+    """Backtest: per as-of date the forecast band with the actual points, and the PIT.
+
+    Parameters
+    ----------
+    panels
+        One per as-of date: ``{"as_of", "bands" (date, p5, p10, p50, p90, p95 of
+        cumulative migrated), "before" and "after" (date, cumulative_migrated)}``.
+    pit_counts
+        Counts of the probability integral transform in ten equal bins.
+    """
+    n = len(panels)
+    fig, axes = plt.subplots(1, n + 1, figsize=(4.6 * n + 3.2, 4.0),
+                             layout="constrained",
+                             gridspec_kw={"width_ratios": [3] * n + [2]})
+    for ax, panel in zip(axes[:-1], panels):
+        _fan(ax, panel["bands"])
+        before, after = panel["before"], panel["after"]
+        if len(before):
+            ax.plot(before["date"], before["cumulative_migrated"], "o",
+                    color=ACTUAL_COLOUR, markersize=3, label="actuals used")
+        if len(after):
+            ax.plot(after["date"], after["cumulative_migrated"], "o", mfc="white",
+                    color=ACTUAL_COLOUR, markersize=3.5, label="actuals scored")
+        ax.axvline(pd.Timestamp(panel["as_of"]), color="0.4", linestyle="--",
+                   linewidth=0.9)
+        ax.set_title(f"forecast as of {panel['as_of']}", fontsize=10)
+        ax.set_ylabel(f"{unit} migrated (cumulative)")
+        ax.set_ylim(bottom=0)
+        ax.yaxis.set_major_formatter(matplotlib.ticker.StrMethodFormatter("{x:,.0f}"))
+        _date_axis(ax)
+        ax.legend(frameon=False, fontsize=8, loc="upper left")
+    ax = axes[-1]
+    edges = [i / len(pit_counts) for i in range(len(pit_counts) + 1)]
+    ax.bar(edges[:-1], pit_counts, width=1 / len(pit_counts), align="edge",
+           color=BAND_COLOUR, edgecolor=LINE_COLOUR, linewidth=0.6)
+    total = sum(pit_counts)
+    if total:
+        ax.axhline(total / len(pit_counts), color=LINE_COLOUR, linestyle=":",
+                   linewidth=1, label="flat = calibrated")
+        ax.legend(frameon=False, fontsize=8)
+    ax.set_xlim(0, 1)
+    ax.set_title("PIT histogram", fontsize=10)
+    ax.set_xlabel("forecast CDF at the actual")
+    ax.set_ylabel("actual points")
+    fig.suptitle(f"Backtest: {title}")
     return fig
 
 

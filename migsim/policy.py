@@ -173,6 +173,10 @@ class ResolvedDates:
         return _or_never(self.day(f"cohorts.{cohort.name}.stall.release_on"))
 
 
+#: Redraws of a date that must not fall before a mid-programme start.
+_REDRAWS = 200
+
+
 def _or_never(day: int | None) -> int:
     return NEVER if day is None else day
 
@@ -244,10 +248,62 @@ def resolve_dates(scenario: Scenario, streams) -> ResolvedDates:
         gate_days[name] = day
         return day
 
-    for path in fields:
-        resolve(path)
-    for name in gates:
-        open_gate(name)
+    state = scenario.operations_state
+    passed = (
+        {}
+        if state is None
+        else {p: scenario.day_of(d) for p, d in state.dates_passed.items()}
+    )
+    opened = (
+        {}
+        if state is None
+        else {g: scenario.day_of(d) for g, d in state.gates_open.items()}
+    )
+    if state is None or not (
+        state.condition_dates or state.dates_pending or state.gates_closed
+    ):
+        days.update(passed)
+        gate_days.update(opened)
+        for path in fields:
+            resolve(path)
+        for name in gates:
+            open_gate(name)
+        return ResolvedDates(days, gate_days)
+    # A mid-programme start: what passed is known; what had not happened by day 0
+    # (everything else with condition_dates, or the listed dates and gates) is
+    # drawn conditioned on that, jointly: all unknown dates are redrawn (their
+    # streams going on) until every such date and gate falls on or after day 0.
+    uncertain = [
+        p
+        for p, spec in fields.items()
+        if p not in passed
+        and not isinstance(spec, date)
+        and gate_reference(spec) is None
+    ]
+    watched_paths = uncertain if state.condition_dates else list(state.dates_pending)
+    watched_gates = (
+        [g for g in gates if g not in opened]
+        if state.condition_dates
+        else list(state.gates_closed)
+    )
+    for _ in range(_REDRAWS):
+        days.clear()
+        gate_days.clear()
+        days.update(passed)
+        gate_days.update(opened)
+        for path in fields:
+            resolve(path)
+        for name in gates:
+            open_gate(name)
+        if all(days[p] is None or days[p] >= 0 for p in watched_paths) and all(
+            gate_days[g] is None or gate_days[g] >= 0 for g in watched_gates
+        ):
+            break
+    for path in watched_paths:  # no draw satisfied it: not before day 0 at least
+        days[path] = max(days[path], 0)
+    for name in watched_gates:
+        if gate_days[name] is not None:
+            gate_days[name] = max(gate_days[name], 0)
     return ResolvedDates(days, gate_days)
 
 
@@ -273,6 +329,22 @@ def incident_days(scenario: Scenario, streams) -> np.ndarray:
     for start, duration in zip(starts, durations, strict=True):
         open_[start : start + int(duration)] = True
     return open_
+
+
+def _incident_left(scenario: Scenario, streams, start) -> int:
+    """Days an incident open for ``incident_open_days`` at the start stays open.
+
+    Its remaining days r follow the duration's residual given its age a:
+    P(r) proportional to P(D = a + r), r >= 0 (one open period is taken as one
+    incident). Drawn from the ``go_no_go`` ``incident_open`` stream.
+    """
+    days, probs = scenario.go_no_go.incident_duration_days.pmf()
+    age = start.incident_open_days
+    keep = days >= age
+    if not keep.any():
+        return 0
+    rng = streams.get("go_no_go", "incident_open")
+    return int(rng.choice(days[keep] - age, p=probs[keep] / probs[keep].sum()))
 
 
 # --------------------------------------------------------------------------- evidence
@@ -345,7 +417,11 @@ class Policy:
         capacity = scenario.capacity
         self.last_day = -1
         self.working = working_days(scenario)
-        self.no_go = incident_days(scenario, streams) & self.working
+        start = scenario.operations_state  # a mid-programme start, or None
+        self.incident = incident_days(scenario, streams)
+        if start is not None and start.incident_open_days and scenario.go_no_go:
+            self.incident[: _incident_left(scenario, streams, start)] = True
+        self.no_go = self.incident & self.working
         self.factor = np.ones(n)
         self.freeze_label = np.full(n, "", dtype=object)
         for freeze in scenario.calendar.freezes:  # the lowest factor wins
@@ -362,6 +438,8 @@ class Policy:
         steps = []
         for index, step in enumerate(capacity.schedule):
             day = dates.day(f"capacity.schedule.{step.name or index}.from")
+            if start is not None and day is not None and day < 0:
+                continue  # in force before a mid-programme start: see `ceiling`
             if day is not None and day < n:
                 label = step.name or f"schedule.{index}"
                 steps.append(
@@ -380,11 +458,19 @@ class Policy:
         self.next_step = 0
         self.halt_until = self.hold_until = 0
         self.halt_rule = ""
+        # working days at the level before day 0 (a mid-programme start)
+        self._at_cap_before = 0
         # by precedence, stable so file order decides within a kind
         self.rules = sorted(capacity.rules, key=lambda r: _PRECEDENCE.index(r.kind))
         self.rule_state = {r.name: _RuleState() for r in self.rules}
+        self.flow_names, self.state_names = flow_names, state_names
+        self.active = np.array([c.mode == "active" for c in scenario.cohorts])
+        self._h = 0  # days of history before day 0 (a mid-programme start)
+        self._history_stalled: list[int] = []
+        self._history_els: list[int] = []
+        if start is not None:
+            self._take_up(start)
         if self.rules:
-            self.active = np.array([c.mode == "active" for c in scenario.cohorts])
             self.attempt_days: list[int] = []  # days with attempts, ascending
             self.working_before = np.concatenate(([0], np.cumsum(self.working)))
             self.working_index = np.flatnonzero(self.working)
@@ -397,8 +483,146 @@ class Policy:
             self._active_cum = [[0] * len(flow_names)]
             metrics = {c.metric for r in self.rules for c in r.when}
             self._track_active = bool(metrics & set(_ACTIVE_METRICS))
+            if start is not None:
+                self._take_up_history(start)
         else:
             self._precompute()
+
+    # ------------------------------------------------------------------ mid-way
+    def _take_up(self, start) -> None:
+        """Start from an `OperationsState`: the cap in force, halts, holds, rules."""
+        self.level, self.level_label, self.level_since = start.cap, start.cap_rule, 0
+        self._at_cap_before = start.days_at_cap
+        self.ceiling = start.ceiling
+        self.halt_until, self.halt_rule = start.halt_until, start.halt_rule
+        self.hold_until = start.hold_until
+        for name, rule in start.rules.items():
+            self.rule_state[name] = _RuleState(rule.action_end, rule.firings)
+
+    def _take_up_history(self, start) -> None:
+        """The window history: days -h .. -1 before day 0, as running totals."""
+        names = self.flow_names
+        self._h = len(start.history)
+        first = start.before_history
+        self._cum = [[first.flows.get(n, 0) for n in names]]
+        self._active_cum = [[first.active.get(n, 0) for n in names]]
+        for offset, past in enumerate(start.history):
+            row = [past.flows.get(n, 0) for n in names]
+            self._cum.append([a + b for a, b in zip(self._cum[-1], row, strict=True)])
+            row = [past.active.get(n, 0) for n in names]
+            self._active_cum.append(
+                [a + b for a, b in zip(self._active_cum[-1], row, strict=True)]
+            )
+            if past.flows.get("attempts", 0):
+                self.attempt_days.append(offset - self._h)
+        self._history_stalled = [past.stalled for past in start.history]
+        self._history_els = [past.els_backlog for past in start.history]
+
+    def export_state(self, day: int) -> dict:
+        """The policy's state at the end of ``day``, as an ``operations_state``.
+
+        Day numbers count from the next day (day + 1 is day 0 of a run continued
+        from it). The history holds every day from the ``window``-th last day
+        with attempts (the longest window of any rule) to ``day``.
+        """
+        after = day + 1
+        if self.rules:
+            level, label, ceiling = self.level, self.level_label, self.ceiling
+            at_cap = (
+                int(self.working_before[after] - self.working_before[self.level_since])
+                + self._at_cap_before
+            )
+        else:  # the plan decides: replay the steps up to ``day``
+            level, label, ceiling = self.level, self.level_label, self.ceiling
+            at_cap = 0
+            for step in self.steps:
+                if step.day <= day:
+                    level, label, ceiling = step.cap, step.label, step.cap
+        open_days = 0
+        while open_days <= day and self.incident[day - open_days]:
+            open_days += 1
+        fields = self.scenario.date_fields()
+        passed = {  # uncertain dates drawn and passed (plain dates and gates aside)
+            path: self.scenario.date_of(d)
+            for path, d in self.dates.days.items()
+            if d is not None
+            and d <= day
+            and not isinstance(fields[path], date)
+            and gate_reference(fields[path]) is None
+        }
+        out = {
+            "cap": int(level),
+            "cap_rule": str(label),
+            "days_at_cap": at_cap,
+            "ceiling": ceiling,
+            "halt_until": max(0, self.halt_until - after),
+            "halt_rule": self.halt_rule if self.halt_until > after else "",
+            "hold_until": max(0, self.hold_until - after),
+            "rules": {
+                name: {"action_end": rule.action_end - after, "firings": rule.firings}
+                for name, rule in self.rule_state.items()
+            },
+            "history": [],
+            "before_history": {},
+            "incident_open_days": open_days,
+            "gates_open": {
+                g: self.scenario.date_of(d)
+                for g, d in self.dates.gate_days.items()
+                if d is not None and d <= day
+            },
+            "dates_passed": passed,
+        }
+        if self.rules:
+            out["history"], out["before_history"] = self._export_history(day)
+        return out
+
+    def _day_row(self, day: int) -> dict:
+        """One day's flows (all and active cohorts) and stalled, history included."""
+        names = self.flow_names
+        if day < 0:
+            i = day + self._h
+            flows = [b - a for a, b in zip(self._cum[i], self._cum[i + 1], strict=True)]
+            pairs = zip(self._active_cum[i], self._active_cum[i + 1], strict=True)
+            active = [b - a for a, b in pairs]
+            stalled = self._history_stalled[i]
+            els = self._history_els[i]
+        else:
+            flows = self.flows[day].sum(axis=0).tolist()
+            active = self.flows[day, self.active].sum(axis=0).tolist()
+            stalled = int(self.states[day, :, self._stalled].sum())
+            els = int(self.els_backlog[day]) if self.els_backlog is not None else 0
+        return {
+            "flows": {n: int(v) for n, v in zip(names, flows, strict=True) if v},
+            "active": {n: int(v) for n, v in zip(names, active, strict=True) if v},
+            "stalled": stalled,
+            "els_backlog": els,
+        }
+
+    def _export_history(self, day: int) -> tuple[list[dict], dict]:
+        attempted = self.flows[: day + 1, :, 0].sum(axis=1)
+        attempts = [d for d in self.attempt_days if d < 0]
+        attempts += np.flatnonzero(attempted).tolist()
+        window = max(self.windows.values(), default=0)
+        if not attempts or not window:
+            return [], {}
+        first = attempts[-window] if len(attempts) >= window else attempts[0]
+        names = self.flow_names
+        totals = list(self._cum[0])
+        active = list(self._active_cum[0])
+        for past in range(-self._h, first):
+            row = self._day_row(past)
+            totals = [
+                t + row["flows"].get(n, 0) for t, n in zip(totals, names, strict=True)
+            ]
+            active = [
+                t + row["active"].get(n, 0) for t, n in zip(active, names, strict=True)
+            ]
+        before = {
+            "flows": {n: v for n, v in zip(names, totals, strict=True) if v},
+            "active": {n: v for n, v in zip(names, active, strict=True) if v},
+            "stalled": 0,
+        }
+        return [self._day_row(d) for d in range(first, day + 1)], before
 
     # ------------------------------------------------------------------ no rules
     def _precompute(self) -> None:
@@ -451,6 +675,7 @@ class Policy:
         ):
             step = self.steps[self.next_step]
             self.level, self.level_label, self.level_since = step.cap, step.label, day
+            self._at_cap_before = 0
             self.ceiling = step.cap
             self.next_step += 1
 
@@ -490,6 +715,7 @@ class Policy:
                 if opened is None or opened > day:
                     continue
             at_cap = self.working_before[day] - self.working_before[self.level_since]
+            at_cap += self._at_cap_before
             if at_cap < rule.requires.min_days_at_cap:
                 continue
             new_level = self._effect(rule)
@@ -537,6 +763,7 @@ class Policy:
             state.action_end = end
         else:
             self.level, self.level_label, self.level_since = new_level, rule.name, day
+            self._at_cap_before = 0
             state.action_end = day
 
     # ------------------------------------------------------------------ metrics
@@ -552,7 +779,7 @@ class Policy:
     ) -> int:
         """Flows ``names`` summed over days ``start`` .. ``day - 1`` and cohorts."""
         cum = self._active_cum if active else self._cum
-        now, then = cum[day], cum[start]
+        now, then = cum[day + self._h], cum[start + self._h]
         return sum(now[self._column[n]] - then[self._column[n]] for n in names)
 
     def metric(
@@ -574,13 +801,20 @@ class Policy:
         if name == "active_fix_forward_count":
             return float(self._window_sum(("fix_forwards",), start, day, active=True))
         if name == "stalled_backlog":
-            return float(self.states[start:day, :, self._stalled].sum(axis=1).max())
+            past = self._history_stalled[start + self._h :] if start < 0 else []
+            recent = self.states[max(0, start) : day, :, self._stalled].sum(axis=1)
+            return float(max([*past, *recent.tolist()]))
         if name == "els_backlog":
             assert self.els_backlog is not None  # the schema requires an els section
-            return float(self.els_backlog[start:day].max())
-        if name == "active_failure_rate_upper":
-            failures = self._window_sum(("dumbs", "fix_forwards"), 0, day, active=True)
-            trials = self._window_sum(("attempts",), 0, day, active=True)
+            past = self._history_els[start + self._h :] if start < 0 else []
+            recent = self.els_backlog[max(0, start) : day].tolist()
+            return float(max([*past, *recent]))
+        if name == "active_failure_rate_upper":  # since the programme's start
+            first = -self._h
+            failures = self._window_sum(
+                ("dumbs", "fix_forwards"), first, day, active=True
+            )
+            trials = self._window_sum(("attempts",), first, day, active=True)
             assert confidence is not None  # the schema requires it
             return clopper_pearson_upper(failures, trials, confidence)
         raise AssertionError(f"metric {name} not implemented")  # pragma: no cover

@@ -19,6 +19,7 @@ import io
 import math
 from collections.abc import Iterable, Sequence
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -192,6 +193,30 @@ def _img(fig, alt: str) -> str:
 
 
 # --------------------------------------------------------------------------- parts
+def _from_actuals(run: RunLike, summary: dict[str, Any]) -> str:
+    """For a ``migsim forecast`` directory: what it learned, and its fan chart.
+
+    The chart (``backlog.png``: actuals up to the as-of date, then the forecast)
+    is embedded as the forecast wrote it.
+    """
+    info = summary.get("forecast")
+    if not info:
+        return ""
+    parts = [
+        f'<p class="note">Forecast from actuals ({_e(info["actuals"])}) as of '
+        f"{_e(format_date(info['as_of']))}: {_e(info['learned'])}</p>"
+    ]
+    directory = getattr(run, "directory", None)
+    chart = None if directory is None else Path(directory) / "backlog.png"
+    if chart is not None and chart.is_file():
+        data = base64.b64encode(chart.read_bytes()).decode("ascii")
+        parts.append(
+            '<img alt="backlog: actuals then forecast" '
+            f'src="data:image/png;base64,{data}">'
+        )
+    return "\n".join(parts)
+
+
 def _summary(run: RunLike, by: Sequence[date]) -> dict[str, Any]:
     """The run's summary, with the forecast sections computed if it lacks them."""
     summary = dict(run.summary)
@@ -1007,6 +1032,7 @@ def render_report(
         )
     body.append("<h2>3. Forecasts</h2>")
     for i, (run, summary) in enumerate(zip(runs, summaries, strict=True)):
+        body.append(_from_actuals(run, summary))
         body.append(_forecast_section(run, summary, i, scales[i], units))
         if charts:
             body.append(_charts(run, summary, scales[i], units))

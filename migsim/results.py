@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from migsim import __version__
-from migsim.engine import FLOWS, STATES, RunLog
+from migsim.engine import FLOWS, STATES, RunLog, state_after
 from migsim.operations import DefectRecord
 from migsim.plots import backlog_fan_chart, plt
 from migsim.scenario import Scenario
@@ -205,6 +205,10 @@ def _json_number(value: float | None) -> float | int | None:
     return int(value) if float(value).is_integer() else round(float(value), 6)
 
 
+def _count(value: int | list[dict[str, int]]) -> int:
+    return value if isinstance(value, int) else sum(g["count"] for g in value)
+
+
 # --------------------------------------------------------------------------- results
 class Results:
     """The outcome of `migsim.run`: per-replication logs and what derives from them.
@@ -301,6 +305,31 @@ class Results:
             index = self.cohort_names.index(cohort)
             days = [log.cohort_clearance_days[index] for log in self.logs]
         return np.array([math.inf if d is None else d for d in days], dtype=float)
+
+    def state_on(self, when: date | str, replication: int) -> dict[str, Any]:
+        """The state of one replication at the end of a date, to start a run from.
+
+        ``{"date", "cohorts": {name: initial_state}, "operations_state"}``: every
+        state of the partition, with in-flight installations by (attempts made,
+        days until due), and the ramp policy's state. ``scenario.starting_from(
+        state)`` continues the replication from the next day; its clearance dates
+        have the distribution of this run's from then on. The replication is
+        re-simulated to that date from its own streams.
+        """
+        when = date.fromisoformat(when) if isinstance(when, str) else when
+        day = self.scenario.day_of(when)
+        if not 0 <= day < self.scenario.horizon_days:
+            raise ValueError(f"{when} is outside {self.scenario.start_date}.."
+                             f"{self.scenario.end_date}")
+        state = state_after(self.scenario, self.seed, replication, day)
+        log = next((g for g in self.logs if g.replication == replication), None)
+        if log is not None:  # the re-simulation must agree with the recorded run
+            for index, name in enumerate(self.cohort_names):
+                recorded = [int(log.cohort_columns[s][day, index]) for s in STATES]
+                exported = [_count(state["cohorts"][name][s]) for s in STATES]
+                assert recorded == exported, (
+                    f"state_on({when}, {replication}) disagrees with the run's log")
+        return state
 
     def stacked(self, column: str) -> np.ndarray:
         """A cohort column of every replication: array (replications, days, cohorts)."""

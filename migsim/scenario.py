@@ -34,14 +34,19 @@ import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
+    NonNegativeFloat,
     NonNegativeInt,
+    NonPositiveInt,
     PlainSerializer,
     PlainValidator,
     PositiveInt,
     SerializationInfo,
+    Tag,
     ValidationError,
     field_validator,
+    model_serializer,
     model_validator,
 )
 from scipy import stats
@@ -56,14 +61,19 @@ __all__ = [
     "Capacity",
     "ChangeOfSupplier",
     "Cohort",
+    "BetaProbability",
     "DateSpec",
     "Delay",
+    "DirichletOutcomes",
     "DumbSpec",
     "Els",
     "Exclusion",
     "Gate",
     "HardCases",
+    "InitialState",
     "LatentDefect",
+    "OperationsState",
+    "OutcomeRates",
     "Outcomes",
     "PpmidJoin",
     "RateIncrease",
@@ -649,7 +659,7 @@ class Gate(_Model):
         return list(self.all_of or self.any_of or [])
 
 
-class Outcomes(_Model):
+class OutcomeRates(_Model):
     """First-level outcome rates of one attempt; the five sum to 1."""
 
     success: Probability
@@ -659,23 +669,152 @@ class Outcomes(_Model):
     dumb: Probability
 
     @model_validator(mode="after")
-    def _sum_to_one(self) -> Outcomes:
+    def _sum_to_one(self) -> OutcomeRates:
         total = sum(getattr(self, name) for name in OUTCOMES)
         if abs(total - 1.0) > _RATE_TOLERANCE:
             raise ValueError(f"rates sum to {total:.12g}, not 1")
         return self
 
-    def as_array(self) -> np.ndarray:
+    def mean(self) -> np.ndarray:
         """Rates in `OUTCOMES` order, renormalised to sum exactly to 1."""
         rates = np.array([getattr(self, name) for name in OUTCOMES], dtype=float)
         return rates / rates.sum()
+
+    def as_array(self, rng: np.random.Generator | None = None) -> np.ndarray:
+        """The rates in `OUTCOMES` order (``rng`` is unused: the rates are known)."""
+        return self.mean()
+
+    def possible(self, outcome: str) -> bool:
+        """Whether an attempt can have this outcome."""
+        return getattr(self, outcome) > 0
+
+
+class DirichletAlpha(_Model):
+    """Concentration of a Dirichlet over the five outcome rates (pseudo-attempts)."""
+
+    success: NonNegativeFloat
+    stall: NonNegativeFloat
+    rollback: NonNegativeFloat
+    fix_forward: NonNegativeFloat
+    dumb: NonNegativeFloat
+
+    @model_validator(mode="after")
+    def _some_mass(self) -> DirichletAlpha:
+        if not any(getattr(self, name) > 0 for name in OUTCOMES):
+            raise ValueError("at least one alpha must be above 0")
+        return self
+
+
+class DirichletOutcomes(_Model):
+    """Uncertain outcome rates: Dirichlet(alpha), drawn once per replication.
+
+    What `migsim calibrate` writes: alpha = prior strength x prior rate + observed
+    counts. An outcome with alpha 0 never happens.
+    """
+
+    dist: Literal["dirichlet"]
+    alpha: DirichletAlpha
+
+    def mean(self) -> np.ndarray:
+        alpha = np.array([getattr(self.alpha, name) for name in OUTCOMES], dtype=float)
+        return alpha / alpha.sum()
+
+    def as_array(self, rng: np.random.Generator | None = None) -> np.ndarray:
+        """One draw of the rates from ``rng`` (without one: the mean rates)."""
+        if rng is None:
+            return self.mean()
+        alpha = np.array([getattr(self.alpha, name) for name in OUTCOMES], dtype=float)
+        draws = np.zeros(len(OUTCOMES))
+        positive = alpha > 0  # a zero alpha is an outcome that never happens
+        draws[positive] = rng.standard_gamma(alpha[positive])
+        total = draws.sum()
+        if total <= 0:  # every gamma underflowed (tiny alphas): fall back to the mean
+            return self.mean()
+        return draws / total
+
+    def possible(self, outcome: str) -> bool:
+        return getattr(self.alpha, outcome) > 0
+
+    # the mean rates by name, as known rates have them
+    success = property(lambda self: float(self.mean()[0]))
+    stall = property(lambda self: float(self.mean()[1]))
+    rollback = property(lambda self: float(self.mean()[2]))
+    fix_forward = property(lambda self: float(self.mean()[3]))
+    dumb = property(lambda self: float(self.mean()[4]))
+
+
+def _dist_tag(tag: str, plain: str):
+    """A discriminator: mappings with a ``dist`` key are ``tag``, the rest ``plain``."""
+
+    def discriminate(value: Any) -> str:
+        if isinstance(value, Mapping):
+            return tag if "dist" in value else plain
+        if isinstance(value, BaseModel):
+            return tag if hasattr(value, "dist") else plain
+        return plain
+
+    return discriminate
+
+
+#: Outcome rates: five known rates, or a Dirichlet over them (drawn per replication).
+Outcomes = Annotated[
+    Annotated[OutcomeRates, Tag("rates")]
+    | Annotated[DirichletOutcomes, Tag("dirichlet")],
+    Discriminator(_dist_tag("dirichlet", "rates")),
+]
+
+
+class BetaProbability(_Model):
+    """An uncertain probability: Beta(alpha, beta), drawn once per replication."""
+
+    dist: Literal["beta"]
+    alpha: NonNegativeFloat
+    beta: NonNegativeFloat
+
+    @model_validator(mode="after")
+    def _some_mass(self) -> BetaProbability:
+        if self.alpha + self.beta <= 0:
+            raise ValueError("alpha + beta must be above 0")
+        return self
+
+    @property
+    def mean(self) -> float:
+        return self.alpha / (self.alpha + self.beta)
+
+    def draw(self, rng: np.random.Generator) -> float:
+        if self.beta == 0:
+            return 1.0
+        if self.alpha == 0:
+            return 0.0
+        return float(rng.beta(self.alpha, self.beta))
+
+
+#: A probability that is known (a number) or uncertain (a Beta, drawn per replication).
+UncertainProbability = Annotated[
+    Annotated[Probability, Tag("value")] | Annotated[BetaProbability, Tag("beta")],
+    Discriminator(_dist_tag("beta", "value")),
+]
+
+
+def probability_mean(value: float | BetaProbability) -> float:
+    """The mean of a known or uncertain probability."""
+    return value.mean if isinstance(value, BetaProbability) else float(value)
+
+
+def draw_probability(
+    value: float | BetaProbability, rng: np.random.Generator | None
+) -> float:
+    """A known probability as is; an uncertain one drawn from ``rng`` (or its mean)."""
+    if isinstance(value, BetaProbability):
+        return value.draw(rng) if rng is not None else value.mean
+    return float(value)
 
 
 class StallSpec(_Model):
     """A stalled attempt waits, then completes (migrated) or fails (a rollback)."""
 
     resolves_after_days: Delay
-    then_success: Probability
+    then_success: UncertainProbability
     release_on: DateSpec | None = None  # common cause: no stall resolves before it
 
 
@@ -818,6 +957,101 @@ class DeferredShare(_Model):
     until: DateSpec
 
 
+class QueuedGroup(_Model):
+    """Queued installations with the same history: attempts made so far, and for a
+    retry how long it has been due (``days_until_due`` <= 0; 0 = due on the day of
+    the state). Retries are served oldest due first."""
+
+    count: NonNegativeInt
+    attempts_made: NonNegativeInt = 0
+    days_until_due: NonPositiveInt = 0
+
+
+class WaitingGroup(_Model):
+    """Stalled or rolled-back installations due on the same day with the same history.
+
+    ``days_until_due`` counts from the day of the state: 1 = due on ``start_date``.
+    ``attempts_made`` includes the attempt that stalled or rolled back.
+    """
+
+    count: NonNegativeInt
+    attempts_made: PositiveInt = 1
+    days_until_due: PositiveInt
+    held: bool = False  # its ELS case not worked yet: due day drawn when it is
+
+
+class ImpairedGroup(_Model):
+    """Impaired (fixed-forward) installations restored on the same day."""
+
+    count: NonNegativeInt
+    days_until_due: PositiveInt
+    held: bool = False  # its ELS case not worked yet: due day drawn when it is
+
+
+def _count_or_groups(group: type[_Model]) -> Any:
+    """A state's count (an int) or its list of groups, told apart before validation."""
+    return Annotated[
+        Annotated[NonNegativeInt, Tag("count")] | Annotated[list[group], Tag("groups")],
+        Discriminator(lambda v: "groups" if isinstance(v, list) else "count"),
+    ]
+
+
+class InitialState(_Model):
+    """A cohort's state at the end of the day before ``start_date``: a mid-way start.
+
+    Every state of the partition, summing to ``installations``. In-flight states are
+    a count (coarse: the detail is drawn per replication, see the calibration and
+    forecasting reference) or a list of groups by (attempts made, days until due).
+    """
+
+    pending: NonNegativeInt = 0
+    queued: _count_or_groups(QueuedGroup) = 0
+    stalled: _count_or_groups(WaitingGroup) = 0
+    rolled_back: _count_or_groups(WaitingGroup) = 0
+    impaired: _count_or_groups(ImpairedGroup) = 0
+    migrated: NonNegativeInt = 0
+    dumb: NonNegativeInt = 0
+    abandoned: NonNegativeInt = 0
+    # of the dumb: devices awaiting remote recovery (a cohort's dumb section)
+    recovering: list[WaitingGroup] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _recovering_of_dumb(self) -> InitialState:
+        waiting = sum(g.count for g in self.recovering)
+        if waiting > self.dumb:
+            raise ValueError(
+                f"recovering: {waiting:,} is more than the {self.dumb:,} dumb"
+            )
+        return self
+
+    def count(self, state: str) -> int:
+        """Installations in one state of the partition."""
+        value = getattr(self, state)
+        return value if isinstance(value, int) else sum(g.count for g in value)
+
+    @property
+    def total(self) -> int:
+        return sum(self.count(state) for state in _PARTITION)
+
+    @property
+    def longest_wait(self) -> int:
+        """The latest due day among the detailed groups (0 when none)."""
+        days = [
+            g.days_until_due
+            for state in ("stalled", "rolled_back", "impaired", "recovering")
+            if isinstance(getattr(self, state), list)
+            for g in getattr(self, state)
+        ]
+        return max(days, default=0)
+
+
+#: The partition of states, as the engine names them (kept here for validation).
+_PARTITION = (
+    "pending", "queued", "stalled", "rolled_back", "impaired", "migrated", "dumb",
+    "abandoned",
+)
+
+
 class Cohort(_Model):
     """Installations that share a device model combination, mode and rates."""
 
@@ -841,6 +1075,16 @@ class Cohort(_Model):
     prepayment_share: Probability | None = None  # active only; None: not modelled
     change_of_supplier: ChangeOfSupplier | None = None
     ppmid_join: PpmidJoin | None = None
+    initial_state: InitialState | None = None  # None: everything queued (or pending)
+
+    @model_serializer(mode="wrap")
+    def _omit_unused(self, handler: Any) -> dict[str, Any]:
+        """Leave out an absent ``initial_state``, so a scenario that does not use it
+        dumps (and hashes) exactly as before the field existed."""
+        data = handler(self)
+        if data.get("initial_state", ...) is None:
+            del data["initial_state"]
+        return data
 
     @field_validator("deferred")
     @classmethod
@@ -864,7 +1108,7 @@ class Cohort(_Model):
     @model_validator(mode="after")
     def _delays_where_needed(self) -> Cohort:
         for outcome in ("stall", "rollback", "fix_forward"):
-            if getattr(self.outcomes, outcome) > 0 and getattr(self, outcome) is None:
+            if self.outcomes.possible(outcome) and getattr(self, outcome) is None:
                 raise ValueError(
                     f"section '{outcome}' is required when outcomes.{outcome} > 0"
                 )
@@ -873,13 +1117,53 @@ class Cohort(_Model):
                 getattr(self, outcome) is None
             ):
                 raise ValueError(f"section '{outcome}' is required by {where}")
-        if self.stall is not None and self.stall.then_success < 1 and (
-            self.rollback is None
-        ):
+        fails = self.stall is not None and probability_mean(self.stall.then_success) < 1
+        if fails and self.rollback is None:
             raise ValueError(
                 "section 'rollback' is required: failed stalls roll back and retry"
             )
         self._check_operations()
+        return self
+
+    @model_validator(mode="after")
+    def _initial_state_fits(self) -> Cohort:
+        state = self.initial_state
+        if state is None:
+            return self
+        if state.total != self.installations:
+            raise ValueError(
+                f"initial_state: the states sum to {state.total:,}, not the "
+                f"{self.installations:,} installations"
+            )
+        limits = {
+            "queued": self.max_attempts - 1,
+            "stalled": self.max_attempts,
+            "rolled_back": self.max_attempts - 1,
+        }
+        for name, limit in limits.items():
+            groups = getattr(state, name)
+            if isinstance(groups, list):
+                for group in groups:
+                    if group.attempts_made > limit:
+                        raise ValueError(
+                            f"initial_state.{name}: attempts_made "
+                            f"{group.attempts_made} is above {limit} (max_attempts "
+                            f"{self.max_attempts})"
+                        )
+        if isinstance(state.rolled_back, int) and state.rolled_back and (
+            self.max_attempts < 2
+        ):
+            raise ValueError(
+                "initial_state.rolled_back: with max_attempts 1 nothing waits to retry"
+            )
+        for name in ("stalled", "rolled_back", "impaired"):
+            section = {"stalled": "stall", "rolled_back": "rollback",
+                       "impaired": "fix_forward"}[name]
+            if state.count(name) and getattr(self, section) is None:
+                raise ValueError(
+                    f"initial_state.{name}: section '{section}' is required for "
+                    f"{name} installations"
+                )
         return self
 
     def _outcomes_used(self) -> list[tuple[str, str]]:
@@ -1017,6 +1301,88 @@ def _gate_cycle(gates: dict[str, Gate]) -> list[str] | None:
 RESERVED_CAP_LABELS = ("daily_cap", "closed", "no_go")
 
 
+# --------------------------------------------------------------------------- mid-way
+class PolicyDay(_Model):
+    """One day of a ramp policy's window history: the day's flows summed over all
+    cohorts (``flows``) and over the active cohorts (``active``), by flow column
+    name, and the stalled installations at its end."""
+
+    flows: dict[str, NonNegativeInt] = Field(default_factory=dict)
+    active: dict[str, NonNegativeInt] = Field(default_factory=dict)
+    stalled: NonNegativeInt = 0
+    els_backlog: NonNegativeInt = 0  # ELS cases open at its end (with an els section)
+
+
+class RuleState(_Model):
+    """Where a capacity rule stands: the day its last action ended (relative to
+    ``start_date``: 0 or below is in the past) and how often it fired so far."""
+
+    action_end: int = 0
+    firings: NonNegativeInt = 0
+
+
+class ElsCase(_Model):
+    """A batch of open ELS / MCC cases, not yet worked: raised ``-raised`` days
+    before the state's day (0: on it). Stall and fix-forward cases hold their
+    installations (``attempts``: counts by attempts made; they are the ``held``
+    groups of the cohort's ``initial_state``)."""
+
+    cohort: str
+    kind: Literal["stall", "fix_forward", "rollback", "dumb"]
+    count: PositiveInt
+    raised: NonPositiveInt
+    attempts: dict[int, NonNegativeInt] = Field(default_factory=dict)
+
+
+class DefectState(_Model):
+    """A latent defect as a replication left it: whether it exists, the
+    installations it hit so far, the day it was first exposed and found (relative
+    to ``start_date``; ``None``: not yet) and its drawn fix delay in days."""
+
+    cohort: str
+    defect: str
+    exists: bool
+    hits: NonNegativeInt = 0
+    first_exposed: int | None = None
+    found_day: int | None = None
+    fix_days: PositiveInt = 1
+
+
+class OperationsState(_Model):
+    """The scenario-wide state at the end of the day before ``start_date``.
+
+    Set with each cohort's ``initial_state`` (what `Results.state_on` exports),
+    it lets a run continue another: the cap in force and for how long, the
+    schedule step in force, halts and holds still running, each rule's re-arm
+    state and the window history its metrics read, an open incident, and the
+    gates and uncertain dates already passed (those not yet passed are drawn
+    conditioned on not having happened before ``start_date``). Day numbers count
+    from ``start_date`` (day 0).
+    """
+
+    cap: NonNegativeInt  # the cap level in force (before freezes, halts, no-go)
+    cap_rule: str = "daily_cap"  # what set it (labels .daily's cap_rule)
+    days_at_cap: NonNegativeInt = 0  # working days at that level so far
+    ceiling: NonNegativeInt | None = None  # the schedule step in force, if any
+    halt_until: int = 0  # first day free of a running halt (0: none)
+    halt_rule: str = ""
+    hold_until: int = 0  # first day free of a running hold (0: none)
+    rules: dict[str, RuleState] = Field(default_factory=dict)
+    history: list[PolicyDay] = Field(default_factory=list)  # last days, oldest first
+    before_history: PolicyDay = Field(default_factory=PolicyDay)  # totals before it
+    incident_open_days: NonNegativeInt = 0  # an incident open this long (0: none)
+    gates_open: dict[str, date] = Field(default_factory=dict)  # opened on
+    dates_passed: dict[str, date] = Field(default_factory=dict)  # drawn, passed
+    # True: gates and uncertain dates not listed above had not passed by the state
+    # (drawn conditioned on that); False: unknown (drawn from their distributions),
+    # except those listed as not passed yet:
+    condition_dates: bool = True
+    gates_closed: list[str] = Field(default_factory=list)
+    dates_pending: list[str] = Field(default_factory=list)
+    els_queue: list[ElsCase] = Field(default_factory=list)  # oldest first
+    defects: list[DefectState] = Field(default_factory=list)
+
+
 # --------------------------------------------------------------------------- scenario
 class Scenario(_Model):
     """A whole migration scenario: calendar, capacity, cohorts and their sources."""
@@ -1035,7 +1401,67 @@ class Scenario(_Model):
     gates: list[Gate] = Field(default_factory=list)
     suppliers: list[Supplier] = Field(default_factory=list)
     els: Els | None = None
+    operations_state: OperationsState | None = None  # None: a programme's first day
     sources: dict[str, str] = Field(default_factory=dict)
+
+    @model_serializer(mode="wrap")
+    def _omit_unused(self, handler: Any) -> dict[str, Any]:
+        """Leave out an absent ``operations_state`` (as ``initial_state``)."""
+        data = handler(self)
+        if data.get("operations_state", ...) is None:
+            del data["operations_state"]
+        return data
+
+    @model_validator(mode="after")
+    def _operations_state_names_exist(self) -> Scenario:
+        state = self.operations_state
+        if state is None:
+            return self
+        rules = {r.name for r in self.capacity.rules}
+        unknown = sorted(set(state.rules) - rules)
+        if unknown:
+            raise ValueError(
+                f"operations_state.rules: unknown rule {', '.join(unknown)}"
+            )
+        cohorts = {c.name for c in self.cohorts}
+        defects = {(c.name, d.name) for c in self.cohorts for d in c.latent_defects}
+        unknown = sorted(f"{d.cohort}.{d.defect}" for d in state.defects
+                         if (d.cohort, d.defect) not in defects)
+        if unknown:
+            raise ValueError(
+                f"operations_state.defects: unknown defect {', '.join(unknown)}"
+            )
+        unknown = sorted({case.cohort for case in state.els_queue} - cohorts)
+        if unknown:
+            raise ValueError(
+                f"operations_state.els_queue: unknown cohort {', '.join(unknown)}"
+            )
+        gates = {g.name for g in self.gates}
+        unknown = sorted(set(state.gates_open) - gates)
+        if unknown:
+            raise ValueError(
+                f"operations_state.gates_open: unknown gate {', '.join(unknown)}"
+            )
+        unknown = sorted(set(state.gates_closed) - gates)
+        if unknown:
+            raise ValueError(
+                f"operations_state.gates_closed: unknown gate {', '.join(unknown)}"
+            )
+        fields = self.date_fields()
+        named = set(state.dates_passed) | set(state.dates_pending)
+        unknown = sorted(named - set(fields))
+        if unknown:
+            raise ValueError(
+                f"operations_state: no date field {', '.join(unknown)}"
+            )
+        late = [k for k, v in {**state.gates_open, **state.dates_passed}.items()
+                if v >= self.start_date]
+        if late:
+            raise ValueError(
+                f"operations_state: {', '.join(sorted(late))} passed on or after "
+                f"start_date {self.start_date}"
+            )
+        return self
 
     @field_validator("cohorts")
     @classmethod
@@ -1162,6 +1588,21 @@ class Scenario(_Model):
         return self
 
     @model_validator(mode="after")
+    def _pending_only_when_eligible_later(self) -> Scenario:
+        for cohort in self.cohorts:
+            state = cohort.initial_state
+            eligible = cohort.eligible_from or self.start_date
+            if not isinstance(eligible, date) or cohort.deferred:
+                continue  # uncertain, gated or deferred: pending may wait for them
+            if state is not None and state.pending and eligible < self.start_date:
+                raise ValueError(
+                    f"cohorts.{cohort.name}.initial_state.pending: {state.pending:,} "
+                    f"pending, but the cohort was eligible from {eligible}, before "
+                    f"start_date {self.start_date}"
+                )
+        return self
+
+    @model_validator(mode="after")
     def _sources_name_fields(self) -> Scenario:
         known = set(_flatten(self.model_dump(mode="json", exclude={"sources"})))
         prefixes = {k.rsplit(".", i)[0] for k in known for i in range(k.count(".") + 1)}
@@ -1212,6 +1653,38 @@ class Scenario(_Model):
     def to_yaml(self) -> str:
         """A YAML document that `load_scenario` reads back to an equal scenario."""
         return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+
+    def starting_from(self, state: Mapping[str, Any]) -> Scenario:
+        """A scenario that continues from a state, to the same horizon end.
+
+        ``state`` is ``{"date": d, "cohorts": {name: initial_state},
+        "operations_state": ...}`` as `Results.state_on` gives (the end of day
+        ``d``); the new scenario starts on the day after ``d`` with each cohort's
+        ``initial_state`` (and the ``operations_state``) set, and ends on this
+        scenario's ``end_date``.
+        """
+        when = state["date"]
+        when = date.fromisoformat(when) if isinstance(when, str) else when
+        start = when + timedelta(days=1)
+        origin = f"{self.name}: state on {when}"
+        if not self.start_date <= start <= self.end_date:
+            raise ScenarioError(
+                f"{origin}: the day after it is outside "
+                f"{self.start_date}..{self.end_date}"
+            )
+        data = self.to_dict()
+        data["start_date"] = start.isoformat()
+        data["horizon_days"] = (self.end_date - start).days + 1
+        cohorts = state["cohorts"]
+        missing = [c["name"] for c in data["cohorts"] if c["name"] not in cohorts]
+        if missing:
+            raise ScenarioError(f"{origin}: no state for cohort {', '.join(missing)}")
+        for cohort in data["cohorts"]:
+            cohort["initial_state"] = copy.deepcopy(dict(cohorts[cohort["name"]]))
+        data.pop("operations_state", None)
+        if state.get("operations_state") is not None:
+            data["operations_state"] = copy.deepcopy(dict(state["operations_state"]))
+        return _validate(data, origin)
 
     def with_overrides(
         self, overrides: Mapping[str, Any], *, origin: str = "--set"
@@ -1331,6 +1804,15 @@ def _rescale_outcomes(
 
 
 # --------------------------------------------------------------------------- loading
+#: Tags of the unions a field may take, by field name: never part of a dotted path.
+_UNION_TAGS = {
+    "outcomes": ("rates", "dirichlet"),
+    "then_success": ("value", "beta"),
+    **{state: ("count", "groups") for state in ("queued", "stalled", "rolled_back",
+                                                 "impaired")},
+}
+
+
 def _error_path(loc: tuple[Any, ...], data: Any) -> str:
     """Turn a pydantic error location into a dotted path, naming list items."""
     parts: list[str] = []
@@ -1350,6 +1832,8 @@ def _error_path(loc: tuple[Any, ...], data: Any) -> str:
             "beta",
         } and isinstance(node, dict) and node.get("dist") == part:
             continue  # discriminated-union tag, not a field
+        if parts and part in _UNION_TAGS.get(parts[-1], ()):
+            continue  # a tag of a union (rates or Dirichlet, count or groups)
         parts.append(str(part))
         node = node.get(part) if isinstance(node, dict) else None
     return ".".join(parts) or "(top level)"

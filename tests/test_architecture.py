@@ -20,6 +20,7 @@ FLOW = [
     "policy",
     "operations",
     "engine",
+    "actuals",
     "plots",
     "results",
     "runner",
@@ -27,6 +28,8 @@ FLOW = [
     "precision",  # batches of replications until the forecast is precise enough
     "compare",  # common-random-number comparisons of scenarios
     "rundir",  # a finished run read back from its directory
+    "calibrate",  # rates learned from actuals, posterior predictive check
+    "backtest",  # forecasts as of a date from actuals, and their scores
     "study",  # many variants of a scenario, kept as per-replication figures
     "decide",  # questions, confidence bounds, the search, the decision
     "sensitivity",  # one-at-a-time swings and Sobol indices

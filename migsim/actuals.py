@@ -1,0 +1,508 @@
+"""Actuals: what really happened, read from a file and validated in full.
+
+Two shapes are accepted, as CSV or Parquet (by the file's suffix):
+
+- **daily flows**: one row per date x cohort with any of the flow columns of
+  `Results.daily` (``attempts, successes, stalls, rollbacks, fix_forwards, dumbs,
+  stall_completions, stall_failures, restorations, abandons``) and optionally the
+  end-of-day states (``pending, queued, ..., abandoned``). A column may be missing
+  where it was not reported. The ``.daily`` of any migsim run is valid actuals (a
+  ``replication`` column selects one replication; other columns are ignored).
+- **coarse**: ``date, cumulative_migrated`` (migrated + impaired at the end of that
+  day), optionally per ``cohort``, e.g. monthly programme totals. They update no
+  rates; backtests score forecasts against them.
+
+Counts are installations, or meters (``unit="meters"``), converted with the
+scenario's ``meters_per_installation``. Every problem is an `ActualsError` whose
+one-line message names the file, the row (1 = the first row under the header) and
+the column.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from migsim.engine import FLOWS, STATES
+from migsim.errors import ActualsError
+from migsim.scenario import Scenario
+
+__all__ = [
+    "COARSE_COLUMN",
+    "OUTCOME_COLUMNS",
+    "POLICY_COLUMNS",
+    "Actuals",
+    "read_actuals",
+]
+
+#: The first-level outcome columns, in `OUTCOMES` order; they sum to ``attempts``.
+OUTCOME_COLUMNS = ("successes", "stalls", "rollbacks", "fix_forwards", "dumbs")
+COARSE_COLUMN = "cumulative_migrated"
+#: The ramp policy's day columns of `.daily` (the same on every cohort's row).
+POLICY_COLUMNS = ("daily_cap", "cap_rule", "no_go", "rule_fired", "els_backlog")
+_COUNT_COLUMNS = (*FLOWS, *STATES, COARSE_COLUMN)
+_PARQUET = {".parquet", ".pq"}
+Unit = Literal["installations", "meters"]
+
+
+@dataclass(frozen=True)
+class Actuals:
+    """Validated actuals, in installations.
+
+    Attributes
+    ----------
+    path
+        The file as the user named it.
+    kind
+        ``"flows"`` (daily flows and maybe states) or ``"coarse"``
+        (``cumulative_migrated`` only).
+    unit
+        The unit of the file (``installations`` or ``meters``); ``frame`` holds
+        installations either way (meters divided by ``meters_per_installation``).
+    frame
+        One row per date x cohort: ``date`` (datetime64), ``cohort`` (a cohort
+        name, or ``None`` for a programme-wide coarse file) and the count columns
+        present, as floats.
+    columns
+        The count columns present, in `_COUNT_COLUMNS` order.
+    note
+        What reading chose, in words (e.g. which replication of a run's daily).
+    policy_columns
+        The ramp policy's day columns present (`POLICY_COLUMNS`: ``daily_cap``,
+        ``cap_rule``, ``no_go``, ``rule_fired``, ``els_backlog``, as a run's
+        ``.daily`` has them): a forecast reads the policy's state from them.
+    """
+
+    path: str
+    kind: Literal["flows", "coarse"]
+    unit: Unit
+    frame: pd.DataFrame
+    columns: tuple[str, ...]
+    note: str = ""
+    policy_columns: tuple[str, ...] = ()
+
+    # ------------------------------------------------------------------ queries
+    def has(self, *columns: str) -> bool:
+        return all(c in self.columns for c in columns)
+
+    @property
+    def per_cohort(self) -> bool:
+        return bool(self.frame["cohort"].notna().all())
+
+    @property
+    def first_date(self) -> date:
+        return self.frame["date"].min().date()
+
+    @property
+    def last_date(self) -> date:
+        return self.frame["date"].max().date()
+
+    @property
+    def n_attempts(self) -> int:
+        """Attempts reported in the actuals (0 when not reported)."""
+        return int(round(self.frame["attempts"].sum())) if self.has("attempts") else 0
+
+    def up_to(self, when: date) -> Actuals:
+        """The rows dated on or before ``when``."""
+        return replace(self, frame=self.frame[self.frame["date"] <= pd.Timestamp(when)])
+
+    def after(self, when: date) -> Actuals:
+        """The rows dated after ``when``."""
+        return replace(self, frame=self.frame[self.frame["date"] > pd.Timestamp(when)])
+
+    def cohort_frame(self, cohort: str) -> pd.DataFrame:
+        """The rows of one cohort (empty when it has none)."""
+        frame = self._by_cohort.get(cohort)
+        return frame if frame is not None else self.frame.iloc[:0]
+
+    @cached_property
+    def _by_cohort(self) -> dict[str, pd.DataFrame]:
+        if self.frame["cohort"].isna().all():
+            return {}
+        return {str(k): g for k, g in self.frame.groupby("cohort", sort=False)}
+
+    def can_track_migrated(self) -> bool:
+        """Whether cumulative migrated (migrated + impaired) follows from the file."""
+        return (
+            self.kind == "coarse"
+            or self.has("migrated", "impaired")
+            or self.has("successes", "stall_completions", "fix_forwards")
+        )
+
+    def cumulative_migrated(self, by_cohort: bool = False) -> pd.DataFrame:
+        """Migrated + impaired at the end of each reported date.
+
+        From ``cumulative_migrated`` (coarse), the end-of-day states, or else the
+        running sum of successes, stall completions and fix forwards (daily flows
+        are then taken to start at the programme's start, with nothing migrated
+        before the first row). Programme-wide totals carry each cohort's last
+        reported figure forward. Columns ``date`` (and ``cohort``),
+        ``cumulative_migrated``.
+        """
+        frame = self.frame
+        if self.kind == "coarse":
+            values = frame[COARSE_COLUMN]
+        elif self.has("migrated", "impaired"):
+            values = frame["migrated"] + frame["impaired"]
+        elif self.has("successes", "stall_completions", "fix_forwards"):
+            gained = (
+                frame["successes"] + frame["stall_completions"] + frame["fix_forwards"]
+            )
+            values = gained.groupby(frame["cohort"], dropna=False, sort=False).cumsum()
+        else:
+            raise ActualsError(
+                f"{self.path}: cumulative migrated cannot be derived: the file has "
+                "neither cumulative_migrated, nor migrated and impaired, nor "
+                "successes, "
+                "stall_completions and fix_forwards"
+            )
+        tidy = pd.DataFrame(
+            {
+                "date": frame["date"],
+                "cohort": frame["cohort"],
+                COARSE_COLUMN: values.astype(float),
+            }
+        )
+        if by_cohort or not self.per_cohort:
+            out = tidy if by_cohort else tidy.drop(columns="cohort")
+            return out.reset_index(drop=True)
+        wide = tidy.pivot(index="date", columns="cohort", values=COARSE_COLUMN)
+        total = wide.sort_index().ffill().fillna(0.0).sum(axis=1)
+        return pd.DataFrame({"date": total.index, COARSE_COLUMN: total.to_numpy()})
+
+    def remaining(self, installations: int) -> pd.DataFrame:
+        """Installations not yet resolved at the end of each date, all cohorts.
+
+        From the end-of-day states when reported (pending + queued + stalled +
+        rolled back + impaired); from daily flows, ``installations`` less the
+        running sum of those that left (successes, stall completions, restorations,
+        dumbs, abandons); from coarse figures, ``installations`` less cumulative
+        migrated (dumb and abandoned installations unknown, taken as none).
+        """
+        frame = self.frame
+        in_flight = ("pending", "queued", "stalled", "rolled_back", "impaired")
+        left = ("successes", "stall_completions", "restorations", "dumbs", "abandons")
+        if self.kind == "flows" and self.has(*in_flight) and self.per_cohort:
+            tidy = frame[["date", "cohort"]].assign(
+                value=frame[list(in_flight)].sum(axis=1)
+            )
+            wide = tidy.pivot(
+                index="date", columns="cohort", values="value"
+            ).sort_index()
+            total = wide.ffill().sum(axis=1)  # a cohort not yet reported: see below
+            return pd.DataFrame({"date": total.index, "remaining": total.to_numpy()})
+        if self.kind == "flows" and self.has(*left):
+            gone = (
+                frame[list(left)].sum(axis=1).groupby(frame["date"]).sum().sort_index()
+            )
+            return pd.DataFrame(
+                {
+                    "date": gone.index,
+                    "remaining": installations - gone.cumsum().to_numpy(),
+                }
+            )
+        migrated = self.cumulative_migrated()
+        return pd.DataFrame(
+            {
+                "date": migrated["date"],
+                "remaining": installations - migrated[COARSE_COLUMN],
+            }
+        )
+
+    def describe(self) -> str:
+        """One line: what the file holds."""
+        cohorts = self.frame["cohort"].dropna().unique()
+        where = (
+            f"{len(cohorts)} cohort{'s' * (len(cohorts) != 1)}"
+            if len(cohorts)
+            else ("programme totals")
+        )
+        what = "daily flows" if self.kind == "flows" else "coarse cumulative migrated"
+        return (
+            f"{self.path}: {what}, {where}, {len(self.frame):,} rows, "
+            f"{self.first_date} to {self.last_date}, in {self.unit}"
+        )
+
+
+# --------------------------------------------------------------------------- reading
+def read_actuals(
+    path: str | Path,
+    scenario: Scenario,
+    unit: Unit = "installations",
+    replication: int | None = None,
+) -> Actuals:
+    """Read and validate an actuals file against a scenario.
+
+    Parameters
+    ----------
+    path
+        A ``.csv`` or ``.parquet`` file (see the module docstring for its shape).
+    scenario
+        Names the cohorts and gives ``meters_per_installation`` and ``start_date``.
+    unit
+        ``installations`` (default) or ``meters``.
+    replication
+        For a run's ``.daily`` holding several replications: the one to use
+        (default: the lowest).
+
+    Raises
+    ------
+    ActualsError
+        One line naming the file, the row and the column: an unreadable file, an
+        unknown cohort, a negative or fractional count, the five first-level
+        outcomes summing to more than ``attempts``, a date out of order, repeated
+        or before the scenario's start.
+    """
+    shown = str(path)
+    raw = _read_raw(Path(path), shown)
+    raw.columns = [str(c).strip() for c in raw.columns]
+    rows = np.arange(1, len(raw) + 1)  # row numbers as a reader counts them
+    note = ""
+    if "replication" in raw.columns:
+        keep, note = _one_replication(raw["replication"], rows, shown, replication)
+        raw, rows = raw[keep], rows[keep]
+    if "date" not in raw.columns:
+        raise ActualsError(
+            f"{shown}: column date: missing (columns: "
+            f"{', '.join(raw.columns) or 'none'})"
+        )
+    present = tuple(c for c in _COUNT_COLUMNS if c in raw.columns)
+    coarse = COARSE_COLUMN in present
+    if coarse and len(present) > 1:
+        raise ActualsError(
+            f"{shown}: column {COARSE_COLUMN}: a coarse file has only date, cohort and "
+            f"{COARSE_COLUMN}; this one also has {', '.join(present[:-1])}"
+        )
+    if not present:
+        raise ActualsError(
+            f"{shown}: no count columns: expected daily flows ({', '.join(FLOWS)}) "
+            f"or {COARSE_COLUMN}"
+        )
+    if raw.empty:
+        raise ActualsError(f"{shown}: no rows")
+    columns: dict[str, np.ndarray] = {
+        "date": _dates(raw["date"], rows, shown, scenario),
+        "cohort": _cohorts(raw, rows, shown, scenario, coarse),
+    }
+    for column in present:
+        columns[column] = _counts(raw[column], rows, shown, column)
+    if "attempts" in present and any(c in present for c in OUTCOME_COLUMNS):
+        _outcomes_within_attempts(columns, rows, shown, present)
+    _dates_in_order(columns, rows, shown)
+    if unit == "meters":
+        if scenario.meters_per_installation is None:
+            raise ActualsError(
+                f"{shown}: counts in meters need the scenario's meters_per_installation"
+            )
+        for column in present:
+            columns[column] = columns[column] / scenario.meters_per_installation
+    elif unit != "installations":
+        raise ActualsError(f"{shown}: unknown unit {unit!r} (installations or meters)")
+    policy = tuple(c for c in POLICY_COLUMNS if c in raw.columns and not coarse)
+    for column in ("daily_cap", "els_backlog"):
+        if column in policy:
+            columns[column] = _counts(raw[column], rows, shown, column)
+    for column in ("cap_rule", "rule_fired"):
+        if column in policy:
+            text = raw[column].astype(object).where(raw[column].notna(), "")
+            columns[column] = text.astype(str).str.strip().to_numpy(dtype=object)
+    if "no_go" in policy:
+        columns["no_go"] = _flags(raw["no_go"], rows, shown)
+    frame = pd.DataFrame(columns)
+    return Actuals(
+        shown, "coarse" if coarse else "flows", unit, frame, present, note, policy
+    )
+
+
+def _flags(column: pd.Series, rows: np.ndarray, shown: str) -> np.ndarray:
+    if pd.api.types.is_bool_dtype(column):
+        return column.to_numpy(dtype=bool)
+    text = column.astype(str).str.strip().str.lower()
+    truth = {"true": True, "1": True, "false": False, "0": False, "": False}
+    bad = ~text.isin(list(truth))
+    if bad.any():
+        i = _first(bad.to_numpy())
+        raise ActualsError(
+            f"{shown}: row {rows[i]}, column no_go: not true or false: "
+            f"{column.iloc[i]!r}"
+        )
+    return text.map(truth).to_numpy(dtype=bool)
+
+
+def _read_raw(path: Path, shown: str) -> pd.DataFrame:
+    if not path.exists():
+        raise ActualsError(f"{shown}: no such file")
+    try:
+        if path.suffix.lower() in _PARQUET:
+            return pd.read_parquet(path)
+        return pd.read_csv(
+            path, dtype=str, keep_default_na=False, skipinitialspace=True
+        )
+    except pd.errors.EmptyDataError:
+        raise ActualsError(f"{shown}: empty file") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        reason = " ".join(str(exc).split())
+        raise ActualsError(f"{shown}: cannot read: {reason}") from None
+    except (OSError, ValueError, ImportError) as exc:  # pyarrow's errors are these
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise ActualsError(f"{shown}: cannot read: {reason}") from None
+
+
+def _first(bad: np.ndarray) -> int:
+    return int(np.flatnonzero(bad)[0])
+
+
+def _one_replication(
+    column: pd.Series, rows: np.ndarray, shown: str, replication: int | None
+) -> tuple[np.ndarray, str]:
+    values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=float)
+    bad = np.isnan(values) | (values != np.round(values))
+    if bad.any():
+        i = _first(bad)
+        raise ActualsError(
+            f"{shown}: row {rows[i]}, column replication: not a whole "
+            f"number: {column.iloc[i]!r}"
+        )
+    ids = sorted(int(v) for v in np.unique(values))
+    chosen = ids[0] if replication is None else replication
+    if chosen not in ids:
+        raise ActualsError(
+            f"{shown}: column replication: no replication {chosen} "
+            f"(the file has {ids[0]}..{ids[-1]})"
+        )
+    note = ""
+    if len(ids) > 1:
+        note = f"{shown} holds {len(ids)} replications; using replication {chosen}"
+    return values == chosen, note
+
+
+def _dates(
+    column: pd.Series, rows: np.ndarray, shown: str, scenario: Scenario
+) -> np.ndarray:
+    if pd.api.types.is_datetime64_any_dtype(column):
+        dates = pd.Series(column.to_numpy())
+    else:
+        text = column.astype(str).str.strip()
+        dates = pd.to_datetime(text, format="ISO8601", errors="coerce").reset_index(
+            drop=True
+        )
+    if dates.dt.tz is not None:
+        dates = dates.dt.tz_localize(None)
+    bad = dates.isna().to_numpy()
+    if bad.any():
+        i = _first(bad)
+        raise ActualsError(
+            f"{shown}: row {rows[i]}, column date: not a date: "
+            f"{column.iloc[i]!r} (write YYYY-MM-DD)"
+        )
+    values = dates.dt.normalize().to_numpy(dtype="datetime64[ns]")
+    early = values < np.datetime64(scenario.start_date, "ns")
+    if early.any():
+        i = _first(early)
+        raise ActualsError(
+            f"{shown}: row {rows[i]}, column date: "
+            f"{pd.Timestamp(values[i]).date()} is before the scenario's "
+            f"start_date {scenario.start_date}"
+        )
+    return values
+
+
+def _cohorts(
+    raw: pd.DataFrame, rows: np.ndarray, shown: str, scenario: Scenario, coarse: bool
+) -> np.ndarray:
+    names = [c.name for c in scenario.cohorts]
+    if "cohort" not in raw.columns:
+        if coarse:
+            return np.full(len(raw), None, dtype=object)  # programme totals
+        if len(names) == 1:
+            return np.full(len(raw), names[0], dtype=object)
+        raise ActualsError(
+            f"{shown}: column cohort: missing (the scenario has "
+            f"{len(names)} cohorts: {', '.join(names)})"
+        )
+    cohorts = raw["cohort"].astype(str).str.strip().to_numpy(dtype=object)
+    unknown = ~np.isin(cohorts, names)
+    if unknown.any():
+        i = _first(unknown)
+        raise ActualsError(
+            f"{shown}: row {rows[i]}, column cohort: unknown cohort "
+            f"{raw['cohort'].iloc[i]!r} (the scenario has "
+            f"{', '.join(names)})"
+        )
+    return cohorts
+
+
+def _counts(column: pd.Series, rows: np.ndarray, shown: str, name: str) -> np.ndarray:
+    if pd.api.types.is_numeric_dtype(column):
+        values = column.to_numpy(dtype=float)
+    else:
+        values = pd.to_numeric(
+            column.astype(str).str.strip(), errors="coerce"
+        ).to_numpy(dtype=float)
+    missing = np.isnan(values)
+    if missing.any():
+        i = _first(missing)
+        shown_value = column.iloc[i]
+        if isinstance(shown_value, str) and not shown_value.strip():
+            reason = "empty (leave a column out where it was not reported)"
+        else:
+            reason = f"not a number: {shown_value!r}"
+        raise ActualsError(f"{shown}: row {rows[i]}, column {name}: {reason}")
+    negative = values < 0
+    if negative.any():
+        i = _first(negative)
+        raise ActualsError(
+            f"{shown}: row {rows[i]}, column {name}: negative count {_plain(values[i])}"
+        )
+    fractional = ~np.isfinite(values) | (values != np.round(values))
+    if fractional.any():
+        i = _first(fractional)
+        raise ActualsError(
+            f"{shown}: row {rows[i]}, column {name}: not a whole number: "
+            f"{_plain(values[i])}"
+        )
+    return values
+
+
+def _plain(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def _outcomes_within_attempts(
+    columns: dict[str, np.ndarray], rows: np.ndarray, shown: str, present: tuple
+) -> None:
+    outcomes = [c for c in OUTCOME_COLUMNS if c in present]
+    total = sum(columns[c] for c in outcomes)
+    over = total > columns["attempts"]
+    if over.any():
+        i = _first(over)
+        raise ActualsError(
+            f"{shown}: row {rows[i]}, column attempts: {', '.join(outcomes)} sum to "
+            f"{_plain(total[i])}, more than attempts ({_plain(columns['attempts'][i])})"
+        )
+
+
+def _dates_in_order(
+    columns: dict[str, np.ndarray], rows: np.ndarray, shown: str
+) -> None:
+    dates = pd.Series(columns["date"])
+    key = pd.Series(columns["cohort"]).fillna("")
+    previous = dates.groupby(key, sort=False).shift(1)
+    bad = (previous.notna() & (dates <= previous)).to_numpy()
+    if not bad.any():
+        return
+    i = _first(bad)
+    when, before = pd.Timestamp(dates[i]).date(), pd.Timestamp(previous[i]).date()
+    cohort = columns["cohort"][i]
+    whose = f" for cohort {cohort}" if cohort else ""
+    problem = "repeats" if when == before else f"follows {before}"
+    raise ActualsError(
+        f"{shown}: row {rows[i]}, column date: {when} {problem}{whose} "
+        "(dates must increase)"
+    )

@@ -1,0 +1,237 @@
+"""Actuals: a run's daily output is valid actuals; every bad file is one line naming
+the file, row and column; the CLI exits 2 and leaves no output behind."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from conftest import cohort, day, load, outcomes, scenario, write_yaml
+
+import migsim
+from migsim.actuals import read_actuals
+from migsim.cli import main
+from migsim.engine import FLOWS, STATES
+from migsim.errors import ActualsError, MigsimError
+
+
+@pytest.fixture(scope="module")
+def two_cohorts():
+    return scenario(
+        cohort("a", 600, rates=outcomes(success=0.8, stall=0.1, rollback=0.1)),
+        cohort("b", 300, eligible_from=day(3)),
+        cap=100,
+        horizon_days=20,
+        meters_per_installation=1.6,
+    )
+
+
+@pytest.fixture(scope="module")
+def run_daily(two_cohorts):
+    return migsim.run(load(two_cohorts), replications=3, seed=4).daily
+
+
+def test_the_daily_output_of_a_run_is_valid_actuals(tmp_path, two_cohorts, run_daily):
+    sc = load(two_cohorts)
+    path = tmp_path / "daily.parquet"
+    run_daily.to_parquet(path, index=False)
+    actuals = read_actuals(path, sc)
+    assert actuals.kind == "flows" and actuals.has(*FLOWS, *STATES)
+    assert "3 replications; using replication 0" in actuals.note
+    one = run_daily[run_daily["replication"] == 0]
+    assert len(actuals.frame) == len(one)
+    assert actuals.frame["attempts"].sum() == one["attempts"].sum()
+    # the same replication, chosen, as CSV
+    one2 = run_daily[run_daily["replication"] == 2]
+    one2.to_csv(tmp_path / "rep2.csv", index=False)
+    assert read_actuals(tmp_path / "rep2.csv", sc).frame["successes"].sum() == (
+        one2["successes"].sum()
+    )
+    assert read_actuals(path, sc, replication=2).frame["successes"].sum() == (
+        one2["successes"].sum()
+    )
+
+
+def test_cumulative_migrated_agrees_between_states_and_flows(
+    tmp_path, two_cohorts, run_daily
+):
+    sc = load(two_cohorts)
+    one = run_daily[run_daily["replication"] == 1]
+    with_states = read_actuals(_csv(tmp_path / "s.csv", one), sc)
+    flows_only = read_actuals(
+        _csv(tmp_path / "f.csv", one.drop(columns=list(STATES))), sc
+    )
+    a = with_states.cumulative_migrated()
+    b = flows_only.cumulative_migrated()
+    assert a["cumulative_migrated"].tolist() == b["cumulative_migrated"].tolist()
+    expected = (one["migrated"] + one["impaired"]).groupby(one["date"]).sum()
+    assert a["cumulative_migrated"].tolist() == expected.tolist()
+
+
+def test_missing_columns_are_allowed(tmp_path, two_cohorts):
+    frame = pd.DataFrame(
+        {
+            "date": ["2024-01-01", "2024-01-02"],
+            "cohort": ["a", "a"],
+            "attempts": [100, 100],
+            "successes": [80, 85],
+        }
+    )
+    actuals = read_actuals(_csv(tmp_path / "few.csv", frame), load(two_cohorts))
+    assert actuals.columns == ("attempts", "successes")
+    assert not actuals.can_track_migrated()
+
+
+def test_coarse_files_programme_wide_and_per_cohort(tmp_path, two_cohorts):
+    sc = load(two_cohorts)
+    total = pd.DataFrame(
+        {"date": ["2024-01-31", "2024-02-29"], "cumulative_migrated": [160, 480]}
+    )
+    actuals = read_actuals(_csv(tmp_path / "t.csv", total), sc, unit="meters")
+    assert actuals.kind == "coarse" and not actuals.per_cohort
+    assert actuals.cumulative_migrated()["cumulative_migrated"].tolist() == [
+        100.0,
+        300.0,
+    ]
+    per = pd.DataFrame(
+        {
+            "date": ["2024-01-10", "2024-01-10", "2024-01-20"],
+            "cohort": ["a", "b", "a"],
+            "cumulative_migrated": [50, 10, 90],
+        }
+    )
+    actuals = read_actuals(_csv(tmp_path / "p.csv", per), sc)
+    totals = actuals.cumulative_migrated()
+    assert totals["cumulative_migrated"].tolist() == [60.0, 100.0]  # b carried forward
+
+
+def _csv(path, frame: pd.DataFrame):
+    frame.to_csv(path, index=False)
+    return path
+
+
+GOOD = "date,cohort,attempts,successes,stalls,rollbacks,fix_forwards,dumbs\n"
+ROW1 = "2024-01-01,a,100,80,10,10,0,0\n"
+BAD_FILES = {
+    "unknown cohort": (
+        GOOD + ROW1 + "2024-01-02,zz,100,80,10,10,0,0\n",
+        "row 2, column cohort",
+    ),
+    "negative count": (
+        GOOD + ROW1 + "2024-01-02,a,100,80,-10,10,0,0\n",
+        "row 2, column stalls",
+    ),
+    "outcomes above attempts": (
+        GOOD + ROW1 + "2024-01-02,a,100,90,10,10,0,0\n",
+        "row 2, column attempts",
+    ),
+    "date out of order": (
+        GOOD + ROW1 + "2024-01-03,a,1,1,0,0,0,0\n2024-01-02,a,1,1,0,0,0,0\n",
+        "row 3, column date",
+    ),
+    "date repeated": (GOOD + ROW1 + ROW1, "row 2, column date"),
+    "not a date": (GOOD + "Jan 1st,a,100,80,10,10,0,0\n", "row 1, column date"),
+    "not a number": (
+        GOOD + "2024-01-01,a,lots,80,10,10,0,0\n",
+        "row 1, column attempts",
+    ),
+    "fraction": (GOOD + "2024-01-01,a,100.5,80,10,10,0,0\n", "row 1, column attempts"),
+    "empty cell": (GOOD + "2024-01-01,a,100,,10,10,0,0\n", "row 1, column successes"),
+    "before start": (GOOD + "2023-12-31,a,100,80,10,10,0,0\n", "row 1, column date"),
+    "no date column": ("cohort,attempts\na,1\n", "column date"),
+    "no count column": ("date,cohort\n2024-01-01,a\n", "no count columns"),
+    "mixed shapes": (
+        "date,cumulative_migrated,attempts\n2024-01-01,5,5\n",
+        "column cumulative_migrated",
+    ),
+    "empty file": ("", "empty file"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_FILES))
+def test_bad_actuals_name_file_row_and_column(tmp_path, two_cohorts, case):
+    text, where = BAD_FILES[case]
+    path = tmp_path / "bad_actuals.csv"
+    path.write_text(text)
+    with pytest.raises(ActualsError) as info:
+        read_actuals(path, load(two_cohorts))
+    message = str(info.value)
+    assert message.startswith(f"{path}: ") and where in message, message
+    assert "\n" not in message
+    assert isinstance(info.value, MigsimError)
+
+
+def test_unreadable_and_missing_files(tmp_path, two_cohorts):
+    garbage = tmp_path / "broken.parquet"
+    garbage.write_bytes(b"not parquet at all")
+    with pytest.raises(ActualsError, match=r"broken\.parquet: cannot read"):
+        read_actuals(garbage, load(two_cohorts))
+    with pytest.raises(ActualsError, match=r"nope\.csv: no such file"):
+        read_actuals(tmp_path / "nope.csv", load(two_cohorts))
+
+
+def test_meters_need_meters_per_installation(tmp_path):
+    sc = load(scenario(cohort("a", 100)))
+    path = _csv(
+        tmp_path / "m.csv",
+        pd.DataFrame({"date": ["2024-01-05"], "cumulative_migrated": [16]}),
+    )
+    with pytest.raises(ActualsError, match="meters_per_installation"):
+        read_actuals(path, sc, unit="meters")
+
+
+@pytest.mark.parametrize("command", ["calibrate", "forecast", "backtest"])
+@pytest.mark.parametrize(
+    "case", ["unknown cohort", "outcomes above attempts", "date repeated", "not a date"]
+)
+def test_cli_bad_actuals_exit_2_one_line_no_output(
+    tmp_path, two_cohorts, command, case
+):
+    scenario_path = write_yaml(tmp_path / "sc.yaml", two_cohorts)
+    actuals = tmp_path / "actuals.csv"
+    actuals.write_text(BAD_FILES[case][0])
+    out = tmp_path / ("out.yaml" if command == "calibrate" else "out")
+    args = [
+        command,
+        str(scenario_path),
+        "--actuals",
+        str(actuals),
+        "-o",
+        str(out),
+        "-n",
+        "2",
+    ]
+    if command == "forecast":
+        args += ["--as-of", "2024-01-05"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "actuals.csv: row" in lines[0], result.output
+    assert "Traceback" not in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["actuals.csv", "sc.yaml"]
+
+
+def test_cli_as_of_outside_the_horizon_is_bad_input(tmp_path, two_cohorts):
+    scenario_path = write_yaml(tmp_path / "sc.yaml", two_cohorts)
+    actuals = tmp_path / "actuals.csv"
+    actuals.write_text(GOOD + ROW1)
+    result = CliRunner().invoke(
+        main,
+        [
+            "forecast",
+            str(scenario_path),
+            "--actuals",
+            str(actuals),
+            "--as-of",
+            "2025-01-01",
+            "-n",
+            "2",
+            "-o",
+            str(tmp_path / "out"),
+        ],
+    )
+    assert result.exit_code == 2 and "--as-of 2025-01-01" in result.output
+    assert not (tmp_path / "out").exists()
+    assert date(2024, 1, 1) == load(two_cohorts).start_date

@@ -1,0 +1,314 @@
+"""Forecasts from actuals and backtests: a scenario's own paths are covered at about
+the nominal rate, a much faster programme is flagged, outputs and keys are as
+documented, and the forecast starts from the actuals' state."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from conftest import cohort, day, load, outcomes, scenario, uniform, write_yaml
+
+import migsim
+from migsim.actuals import read_actuals
+from migsim.backtest import backtest, forecast_as_of, score, score_points
+from migsim.cli import main
+
+
+def _programme(cap: int = 120):
+    return scenario(
+        cohort(
+            "a",
+            1500,
+            rates=outcomes(success=0.85, stall=0.08, rollback=0.05, dumb=0.02),
+            stall={"resolves_after_days": uniform(1, 5), "then_success": 0.7},
+            rollback={"retry_after_days": uniform(1, 4)},
+        ),
+        cap=cap,
+        horizon_days=25,
+        meters_per_installation=2.0,
+    )
+
+
+@pytest.fixture(scope="module")
+def programme():
+    return load(_programme())
+
+
+@pytest.fixture(scope="module")
+def own_paths(programme):
+    """Thirty paths of the programme itself (seeds unrelated to the forecast's)."""
+    return migsim.run(programme, replications=30, seed=500)
+
+
+def _observed(results, replication):
+    series = results.series("cumulative_migrated").sum(axis=2)[replication]
+    return pd.DataFrame({"date": results.dates, "cumulative_migrated": series})
+
+
+def _write_daily(results, replication, path):
+    daily = results.daily
+    daily[daily["replication"] == replication].to_csv(path, index=False)
+    return path
+
+
+def test_own_paths_are_covered_at_about_the_nominal_rate(
+    tmp_path, programme, own_paths
+):
+    actuals = read_actuals(_write_daily(own_paths, 0, tmp_path / "a.csv"), programme)
+    forecast = forecast_as_of(programme, actuals, None, replications=100, seed=1)
+    points = pd.concat(
+        [
+            score_points(forecast, _observed(own_paths, r))
+            for r in range(own_paths.n_replications)
+        ],
+        ignore_index=True,
+    )
+    figures = score(points)
+    assert figures["n_points"] == 30 * 24  # every date after the start, each path
+    assert 0.70 <= figures["coverage_p10_p90"] <= 0.95, figures["coverage_p10_p90"]
+    assert 0.80 <= figures["coverage_p5_p95"] <= 0.99, figures["coverage_p5_p95"]
+    assert figures["coverage_p5_p95"] >= figures["coverage_p10_p90"]
+    assert figures["overconfident"] is False
+    # a flat PIT: no tenth of the range holds more than twice its share
+    counts = np.array(figures["pit_histogram"]["counts"])
+    assert counts.sum() == 30 * 24 and counts.max() < 2 * counts.mean()
+
+
+def test_a_much_faster_programme_is_flagged(tmp_path, programme):
+    fast = migsim.run(load(_programme(cap=300)), replications=1, seed=9)
+    actuals = read_actuals(_write_daily(fast, 0, tmp_path / "fast.csv"), programme)
+    result = backtest(programme, actuals, replications=60, seed=1)
+    figures = result.figures
+    assert figures["coverage_p10_p90"] < 0.5
+    assert figures["overconfident"] is True
+    assert figures["points_above_p90"] > 10 * max(1, figures["points_below_p10"])
+    assert (
+        "Overconfident" in figures["verdict"]
+        and "ahead of the forecast" in (figures["verdict"])
+    )
+
+
+def test_cli_backtest_writes_json_with_the_documented_keys(
+    tmp_path, programme, own_paths
+):
+    scenario_path = write_yaml(tmp_path / "sc.yaml", _programme())
+    # coarse monthly-ish programme totals in meters, one point beyond the horizon
+    observed = _observed(own_paths, 3).iloc[[6, 13, 20]]
+    coarse = pd.DataFrame(
+        {
+            "date": list(observed["date"].dt.date) + [day(40)],
+            "cumulative_migrated": list(observed["cumulative_migrated"] * 2) + [3000],
+        }
+    )
+    coarse.to_csv(tmp_path / "monthly.csv", index=False)
+    out = tmp_path / "bt"
+    result = CliRunner().invoke(
+        main,
+        [
+            "backtest",
+            str(scenario_path),
+            "--actuals",
+            str(tmp_path / "monthly.csv"),
+            "--actuals-unit",
+            "meters",
+            "--as-of",
+            "2024-01-01",
+            "--as-of",
+            "2024-01-10",
+            "-n",
+            "30",
+            "--seed",
+            "2",
+            "-o",
+            str(out),
+            "--format",
+            "json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "backtest.json").read_text())
+    assert summary["as_of"] == ["2024-01-01", "2024-01-10"]
+    for key in (
+        "n_points",
+        "coverage_p10_p90",
+        "coverage_p5_p95",
+        "crps_mean",
+        "mae_installations",
+        "mae_days",
+        "pit_histogram",
+        "verdict",
+    ):
+        assert key in summary, key
+    # points on 7, 14, 21 Jan and 10 Feb (after the horizon end, 25 Jan): as of the
+    # start all 4 count, as of 10 Jan the last 3
+    assert summary["n_points"] == 7 and summary["n_beyond_horizon"] == 2
+    assert 0 <= summary["coverage_p10_p90"] <= summary["coverage_p5_p95"] <= 5 / 7
+    assert [f["n_points"] for f in summary["forecasts"]] == [4, 3]
+    assert summary["crps_mean"] >= 0
+    assert (out / "backtest.png").stat().st_size > 0
+    points = pd.read_csv(out / "backtest_points.csv")
+    assert len(points) == 7 and points["beyond_horizon"].sum() == 2
+    assert "coarse" in " ".join(summary["forecasts"][1]["notes"])
+
+
+def test_forecast_starts_from_the_actuals_state(tmp_path, programme, own_paths):
+    path = _write_daily(own_paths, 5, tmp_path / "actuals.csv")
+    actuals = read_actuals(path, programme)
+    forecast = forecast_as_of(programme, actuals, day(9), replications=20, seed=3)
+    assert forecast.scenario.start_date == day(10)
+    state = forecast.scenario.cohort("a").initial_state
+    row = own_paths.daily[(own_paths.daily["replication"] == 5)].iloc[9]
+    assert state.migrated == row["migrated"]
+    assert state.count("stalled") == row["stalled"] and isinstance(state.stalled, list)
+    assert (
+        forecast.calibration.n_attempts == own_paths.stacked("attempts")[5, :10].sum()
+    )
+    assert forecast.scenario.cohort("a").outcomes.dist == "dirichlet"
+    # the first forecast day starts where the actuals ended
+    first = forecast.results.series("cumulative_migrated").sum(axis=2)[:, 0]
+    assert (first >= row["migrated"] + row["impaired"]).all()
+
+
+def test_cli_forecast_writes_the_usual_outputs_and_what_was_learned(
+    tmp_path, own_paths
+):
+    scenario_path = write_yaml(tmp_path / "sc.yaml", _programme())
+    actuals = _write_daily(own_paths, 1, tmp_path / "actuals.csv")
+    out = tmp_path / "fc"
+    result = CliRunner().invoke(
+        main,
+        [
+            "forecast",
+            str(scenario_path),
+            "--actuals",
+            str(actuals),
+            "--as-of",
+            "2024-01-08",
+            "-n",
+            "10",
+            "--seed",
+            "4",
+            "-o",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "Learned from" in result.output and "attempts" in result.output
+    for name in (
+        "daily.parquet",
+        "replications.csv",
+        "summary.json",
+        "scenario.yaml",
+        "backlog.png",
+        "calibration.json",
+        "calibrated.yaml",
+    ):
+        assert (out / name).exists(), name
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["forecast"]["as_of"] == "2024-01-08"
+    assert summary["forecast"]["n_attempts_learned_from"] > 0
+    assert summary["start_date"] == "2024-01-09"
+    # the report takes the forecast directory and says what was learned
+    from migsim.report import render_report
+    from migsim.rundir import load_run
+
+    html = render_report([load_run(out)], charts=False)
+    assert "Forecast from actuals" in html and "Learned from" in html
+    # scenario.yaml reproduces the forecast run
+    rerun = migsim.run(
+        migsim.load_scenario(out / "scenario.yaml"), replications=10, seed=4
+    )
+    assert rerun.replications["migrated"].tolist() == (
+        pd.read_csv(out / "replications.csv")["migrated"].tolist()
+    )
+
+
+def test_forecasts_from_each_path_continue_the_programme(tmp_path):
+    """Forecast each of 40 paths from its actuals of day 12, one replication each:
+    the forecast clearance dates have the distribution of the paths' own."""
+    from scipy import stats
+    from test_state import _stochastic
+
+    sc = load(_stochastic())
+    results = migsim.run(sc, replications=40, seed=1)
+    path = tmp_path / "daily.parquet"
+    results.daily.to_parquet(path, index=False)
+    k = 12
+    forecast = []
+    for replication in range(40):
+        actuals = read_actuals(path, sc, replication=replication)
+        one = forecast_as_of(sc, actuals, day(k), replications=1, seed=50 + replication)
+        forecast.append(one.results.clearance_days()[0] + k + 1)
+    original = results.clearance_days()
+    assert np.isfinite(forecast).all()
+    assert stats.mannwhitneyu(original, forecast).pvalue > 0.01
+    assert stats.ks_2samp(original, forecast).pvalue > 0.01
+
+
+def test_the_policy_state_is_read_from_a_runs_daily(tmp_path):
+    """From a run's .daily (daily_cap, cap_rule, rule_fired, no_go and the flows),
+    the forecast's operations_state is the run's own, gates and dates aside."""
+    from test_state import _policy_scenario
+
+    from migsim.backtest import state_from_actuals
+
+    sc = load(_policy_scenario())
+    results = migsim.run(sc, replications=3, seed=1)
+    path = tmp_path / "daily.parquet"
+    results.daily.to_parquet(path, index=False)
+    fields = (
+        "cap",
+        "cap_rule",
+        "days_at_cap",
+        "ceiling",
+        "halt_until",
+        "halt_rule",
+        "hold_until",
+        "rules",
+        "history",
+        "before_history",
+    )
+    for replication in range(3):
+        actuals = read_actuals(path, sc, replication=replication)
+        for k in (10, 22, 41):
+            exact = results.state_on(day(k), replication)["operations_state"]
+            state, notes = state_from_actuals(sc, actuals, day(k))
+            read = state["operations_state"]
+            assert {f: read[f] for f in fields} == {f: exact[f] for f in fields}, (
+                replication,
+                k,
+            )
+            assert read["condition_dates"] is False
+            # the eligibility gates, read from the pending counts
+            for gate in ("entry", "late"):
+                opened = exact["gates_open"].get(gate)
+                if opened is None:
+                    assert gate in read["gates_closed"], (replication, k, gate)
+                else:
+                    assert read["gates_open"][gate] == opened, (replication, k, gate)
+    assert any("daily_cap, cap_rule and rule_fired" in note for note in notes)
+
+
+def test_a_segmented_programme_forecasts_from_its_actuals(tmp_path):
+    """Suppliers, hard cases, exclusions and ELS: bare counts from the actuals are
+    shared between a cohort's parts and the forecast conserves installations."""
+    from test_state import _segmented
+
+    from migsim.engine import STATES
+
+    data = _segmented()
+    data["els"] = {"daily_capacity": 30, "cases_from": ["stall", "rollback"]}
+    sc = load(data)
+    results = migsim.run(sc, replications=1, seed=4)
+    path = tmp_path / "daily.parquet"
+    results.daily.to_parquet(path, index=False)
+    forecast = forecast_as_of(
+        sc, read_actuals(path, sc), day(10), replications=2, seed=1
+    )
+    for log in forecast.results.logs:
+        assert (sum(log.cohort_columns[n] for n in STATES) == 2000).all()
+    assert np.isfinite(forecast.results.clearance_days()).all()

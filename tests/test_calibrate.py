@@ -1,0 +1,406 @@
+"""Calibration: the conjugate update by hand, recovery of known rates (coverage of the
+95% intervals over seeded trials), narrowing with more days, uncertain rates drawn
+once per replication, and scenarios with plain rates unchanged to the byte."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from conftest import (
+    cohort,
+    day,
+    fixed,
+    load,
+    lognormal,
+    outcomes,
+    scenario,
+    simulate,
+    triangular,
+    uniform,
+    write_yaml,
+)
+
+import migsim
+from migsim.actuals import read_actuals
+from migsim.calibrate import calibrate, posterior_check
+from migsim.cli import main
+from migsim.engine import FLOWS, STATES
+from migsim.errors import ActualsError
+from migsim.scenario import OUTCOMES
+
+PRIOR_RATES = {
+    "success": 0.85,
+    "stall": 0.07,
+    "rollback": 0.04,
+    "fix_forward": 0.02,
+    "dumb": 0.02,
+}
+PRIOR_THEN_SUCCESS = 0.7
+
+
+def _cohort(rates=None, then_success=PRIOR_THEN_SUCCESS, installations=2000, **kw):
+    return cohort(
+        "c",
+        installations,
+        rates=outcomes(**(rates or PRIOR_RATES)),
+        stall={"resolves_after_days": fixed(2), "then_success": then_success},
+        rollback={"retry_after_days": fixed(3)},
+        fix_forward={"restored_after_days": fixed(2)},
+        **kw,
+    )
+
+
+def _actuals(tmp_path, sc, seed, name="actuals.parquet", replication=0):
+    results = migsim.run(sc, replications=1, seed=seed, first_replication=replication)
+    path = tmp_path / name
+    results.daily.to_parquet(path, index=False)
+    return read_actuals(path, sc)
+
+
+# =========================================================================== by hand
+def test_posterior_is_prior_strength_times_rates_plus_counts(tmp_path):
+    sc = load(scenario(_cohort()))
+    frame = pd.DataFrame(
+        {
+            "date": ["2024-01-01", "2024-01-02"],
+            "cohort": ["c", "c"],
+            "attempts": [100, 200],
+            "successes": [90, 170],
+            "stalls": [5, 20],
+            "rollbacks": [3, 6],
+            "fix_forwards": [1, 2],
+            "dumbs": [1, 2],
+            "stall_completions": [0, 4],
+            "stall_failures": [0, 1],
+        }
+    )
+    frame.to_csv(tmp_path / "a.csv", index=False)
+    result = calibrate(sc, read_actuals(tmp_path / "a.csv", sc), prior_strength=50)
+    alpha = result.scenario.cohort("c").outcomes.alpha
+    counts = {"success": 260, "stall": 25, "rollback": 9, "fix_forward": 3, "dumb": 3}
+    for name in OUTCOMES:
+        assert getattr(alpha, name) == pytest.approx(
+            50 * PRIOR_RATES[name] + counts[name]
+        )
+    then = result.scenario.cohort("c").stall.then_success
+    assert (then.alpha, then.beta) == pytest.approx((35 + 4, 15 + 1))
+    table = result.table().set_index("rate")
+    assert table.loc["success", "n"] == 300
+    total = 50 + 300
+    assert table.loc["success", "posterior_mean"] == pytest.approx((42.5 + 260) / total)
+    assert table.loc["then_success", "n"] == 5
+    # the prior's 95% interval is Beta(50 p, 50 (1 - p))'s
+    from scipy import stats
+
+    low, high = stats.beta.ppf([0.025, 0.975], 42.5, 7.5)
+    assert (table.loc["success", "prior_low"], table.loc["success", "prior_high"]) == (
+        pytest.approx((low, high))
+    )
+    assert "calibrated" in result.scenario.sources["cohorts.c.outcomes"]
+
+
+def test_missing_columns_keep_priors_and_say_so(tmp_path):
+    sc = load(scenario(_cohort()))
+    frame = pd.DataFrame(
+        {
+            "date": ["2024-01-01"],
+            "cohort": ["c"],
+            "attempts": [100],
+            "successes": [80],
+            "stalls": [10],
+            "rollbacks": [10],
+        }
+    )
+    frame.to_csv(tmp_path / "a.csv", index=False)
+    result = calibrate(sc, read_actuals(tmp_path / "a.csv", sc))
+    assert result.scenario.cohort("c").stall.then_success == PRIOR_THEN_SUCCESS
+    assert any("then_success keeps its prior" in note for note in result.notes)
+    # fix forwards and dumbs not reported: their (zero) lump is split by the prior
+    alpha = result.scenario.cohort("c").outcomes.alpha
+    assert alpha.fix_forward == pytest.approx(2) and alpha.dumb == pytest.approx(2)
+
+
+def test_coarse_actuals_update_nothing_and_say_so(tmp_path):
+    sc = load(scenario(_cohort()))
+    pd.DataFrame({"date": ["2024-01-31"], "cumulative_migrated": [900]}).to_csv(
+        tmp_path / "c.csv", index=False
+    )
+    result = calibrate(sc, read_actuals(tmp_path / "c.csv", sc))
+    assert result.scenario.cohort("c").outcomes == sc.cohort("c").outcomes
+    assert not result.updated and any("coarse" in note for note in result.notes)
+
+
+def test_an_outcome_without_its_section_is_bad_input(tmp_path):
+    sc = load(scenario(cohort("c", 100)))  # all success: no fix_forward section
+    frame = pd.DataFrame(
+        {
+            "date": ["2024-01-01"],
+            "cohort": ["c"],
+            "attempts": [10],
+            "successes": [9],
+            "fix_forwards": [1],
+        }
+    )
+    frame.to_csv(tmp_path / "a.csv", index=False)
+    with pytest.raises(ActualsError, match="no 'fix_forward' section"):
+        calibrate(sc, read_actuals(tmp_path / "a.csv", sc))
+
+
+# =========================================================================== recovery
+def test_recovery_95_percent_intervals_cover_the_true_rates(tmp_path):
+    """True rates drawn from the prior, one simulated replication as actuals, then
+    calibrate: the 95% posterior intervals must contain the truth ~95% of the time."""
+    prior = scenario(_cohort(), cap=150, horizon_days=21)
+    prior_sc = load(prior)
+    hits, checks = 0, 0
+    for trial in range(40):
+        rng = np.random.default_rng(1000 + trial)
+        rates = rng.dirichlet([100 * PRIOR_RATES[n] for n in OUTCOMES])
+        then = rng.beta(100 * PRIOR_THEN_SUCCESS, 100 * (1 - PRIOR_THEN_SUCCESS))
+        truth = dict(
+            prior, cohorts=[_cohort(dict(zip(OUTCOMES, rates, strict=True)), then)]
+        )
+        truth_sc = load(truth)
+        actuals = _actuals(tmp_path, truth_sc, seed=trial)
+        result = calibrate(prior_sc, actuals, prior_strength=100)
+        true_values = {
+            **dict(zip(OUTCOMES, truth_sc.cohort("c").outcomes.mean(), strict=True)),
+            "then_success": then,
+        }
+        for estimate in result.estimates:
+            checks += 1
+            hits += estimate.covers(true_values[estimate.rate])
+    coverage = hits / checks
+    print(f"coverage {coverage:.3f} over {checks} checks")
+    assert 0.88 <= coverage <= 0.99, coverage
+
+
+def test_intervals_narrow_as_more_days_are_given(tmp_path):
+    sc = load(scenario(_cohort(), cap=100, horizon_days=30))
+    actuals = _actuals(tmp_path, sc, seed=3)
+    widths = []
+    for last in (2, 6, 14):
+        result = calibrate(sc, actuals, as_of=day(last))
+        table = result.table().set_index("rate")
+        widths.append(
+            (table["posterior_high"] - table["posterior_low"])[list(OUTCOMES)]
+        )
+        assert result.n_attempts > 0
+    assert (widths[1] < widths[0]).all() and (widths[2] < widths[1]).all()
+
+
+def test_delay_scale_is_recovered_when_identified(tmp_path):
+    truth = load(
+        scenario(
+            cohort(
+                "c",
+                3000,
+                rates=outcomes(success=0.8, stall=0.2),
+                stall={"resolves_after_days": uniform(3, 7), "then_success": 1.0},
+            ),
+            cap=200,
+            horizon_days=30,
+        )
+    )
+    prior = truth.with_overrides(
+        {
+            "cohorts.c.stall.resolves_after_days.low": 6,
+            "cohorts.c.stall.resolves_after_days.high": 14,
+        }
+    )
+    result = calibrate(prior, _actuals(tmp_path, truth, seed=8))
+    (delay,) = result.delays
+    assert delay.low <= 0.5 <= delay.high
+    stall = result.scenario.cohort("c").stall.resolves_after_days
+    assert (stall.low, stall.high) == (3, 7)
+
+
+# ====================================================================== uncertain rates
+def test_dirichlet_rates_are_drawn_once_per_replication():
+    """Dirichlet(2, ..., 2): replications differ far more than binomial noise would."""
+    alpha = {
+        "success": 2.0,
+        "stall": 0.0,
+        "rollback": 0.0,
+        "fix_forward": 0.0,
+        "dumb": 2.0,
+    }
+    data = scenario(cohort("c", 2000), cap=2000, horizon_days=5)
+    data["cohorts"][0]["outcomes"] = {"dist": "dirichlet", "alpha": alpha}
+    sc = load(data)
+    shares = []
+    for replication in range(30):
+        log = simulate(sc, seed=1, replication=replication)
+        attempts = log.cohort_columns["attempts"].sum()
+        shares.append(log.cohort_columns["dumbs"].sum() / attempts)
+        assert log.cohort_columns["stalls"].sum() == 0  # alpha 0: never
+    # Beta(2, 2) has sd 0.22; a binomial share of 2,000 attempts has sd ~0.011
+    assert np.std(shares) > 0.1
+    assert abs(np.mean(shares) - 0.5) < 0.12
+    again = [
+        simulate(sc, seed=1, replication=r).cohort_columns["dumbs"].sum()
+        for r in range(3)
+    ]
+    assert again == [
+        simulate(sc, seed=1, replication=r).cohort_columns["dumbs"].sum()
+        for r in range(3)
+    ]
+
+
+def test_beta_then_success_is_drawn_per_replication():
+    data = scenario(
+        cohort(
+            "c",
+            2000,
+            rates=outcomes(stall=1.0),
+            stall={
+                "resolves_after_days": fixed(1),
+                "then_success": {"dist": "beta", "alpha": 1, "beta": 1},
+            },
+            rollback={"retry_after_days": fixed(50)},
+        ),
+        cap=2000,
+        horizon_days=5,
+    )
+    shares = [
+        simulate(load(data), 2, r).cohort_columns["stall_completions"].sum() / 2000
+        for r in range(20)
+    ]
+    assert np.std(shares) > 0.15  # uniform(0, 1) has sd 0.29
+
+
+def test_plain_rates_give_the_same_numbers_as_before():
+    """Pinned from the foundation engine before uncertain rates and initial states."""
+    data = scenario(
+        cohort(
+            "active_a",
+            400,
+            mode="active",
+            rates=outcomes(
+                success=0.8, stall=0.1, rollback=0.05, fix_forward=0.03, dumb=0.02
+            ),
+            max_attempts=3,
+            stall={
+                "resolves_after_days": uniform(1, 4),
+                "then_success": 0.7,
+                "release_on": day(9).isoformat(),
+            },
+            rollback={"retry_after_days": triangular(1, 2, 5)},
+            fix_forward={"restored_after_days": lognormal(2, 0.5)},
+        ),
+        cohort(
+            "dormant_b",
+            300,
+            rates=outcomes(success=0.85, stall=0.1, rollback=0.05),
+            eligible_from=day(3),
+            stall={"resolves_after_days": fixed(2), "then_success": 0.5},
+            rollback={"retry_after_days": uniform(2, 4)},
+        ),
+        cap=90,
+        horizon_days=40,
+        closures=[day(2), day(15)],
+        name="rich",
+    )
+    sc = load(data)
+    results = migsim.run(sc, replications=4, seed=11)
+    digest = hashlib.sha256()
+    for column in (*STATES, *FLOWS):
+        digest.update(
+            np.ascontiguousarray(results.stacked(column), dtype=np.int64).tobytes()
+        )
+    assert digest.hexdigest() == (
+        "a03e8e51dd643d3fa0f19a8c6d536e9c07dd8103cea1ec52c4fc4dd5dc7f5d3b"
+    )
+    # and the resolved scenario (so its sha256) does not mention the new fields
+    dumped = sc.to_dict()["cohorts"]
+    assert all("initial_state" not in c for c in dumped)
+    assert dumped[0]["outcomes"] == data["cohorts"][0]["outcomes"]
+
+
+def test_dirichlet_scenario_errors_name_the_field():
+    data = scenario(cohort("c", 10))
+    data["cohorts"][0]["outcomes"] = {
+        "dist": "dirichlet",
+        "alpha": {
+            "success": 1,
+            "stall": 0,
+            "rollback": 0,
+            "fix_forward": 0,
+            "dumb": -1,
+        },
+    }
+    with pytest.raises(
+        migsim.ScenarioError, match=r"cohorts\.c\.outcomes\.alpha\.dumb"
+    ):
+        load(data)
+    data["cohorts"][0]["outcomes"]["alpha"]["dumb"] = 0
+    data["cohorts"][0]["outcomes"]["alpha"]["stall"] = 1  # a stall needs its section
+    with pytest.raises(migsim.ScenarioError, match="section 'stall' is required"):
+        load(data)
+
+
+# =========================================================================== cli
+def test_cli_calibrate_writes_scenario_summary_and_check(tmp_path):
+    data = scenario(_cohort(installations=800), cap=100, horizon_days=20)
+    sc = load(data)
+    scenario_path = write_yaml(tmp_path / "prior.yaml", data)
+    results = migsim.run(sc, replications=1, seed=5)
+    results.daily.to_csv(tmp_path / "actuals.csv", index=False)
+    out = tmp_path / "cal" / "calibrated.yaml"
+    result = CliRunner().invoke(
+        main,
+        [
+            "calibrate",
+            str(scenario_path),
+            "--actuals",
+            str(tmp_path / "actuals.csv"),
+            "-o",
+            str(out),
+            "--prior-strength",
+            "20",
+            "-n",
+            "20",
+            "--seed",
+            "1",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "Posterior predictive check" in result.output and "attempts" in result.output
+    calibrated = migsim.load_scenario(out)
+    assert calibrated.cohort("c").outcomes.dist == "dirichlet"
+    import json
+
+    summary = json.loads((tmp_path / "cal" / "calibrated.calibration.json").read_text())
+    assert summary["prior_strength"] == 20 and summary["n_attempts"] > 0
+    assert summary["posterior_check"]["n_points"] == 20
+    assert (tmp_path / "cal" / "calibrated.check.png").stat().st_size > 0
+    again = CliRunner().invoke(
+        main,
+        [
+            "calibrate",
+            str(scenario_path),
+            "--actuals",
+            str(tmp_path / "actuals.csv"),
+            "-o",
+            str(out),
+            "--no-check",
+        ],
+    )
+    assert again.exit_code == 2 and "exists" in again.output
+    # the calibrated scenario runs
+    assert migsim.run(calibrated, replications=2, seed=1).n_replications == 2
+
+
+def test_posterior_check_counts_points_inside_the_bands(tmp_path):
+    sc = load(scenario(_cohort(installations=800), cap=100, horizon_days=20))
+    result = calibrate(sc, _actuals(tmp_path, sc, seed=6))
+    figures, chart = posterior_check(result, replications=40, seed=2)
+    assert figures["n_points"] == 20
+    assert (
+        figures["coverage_p5_p95"] >= 0.7
+    )  # the actuals come from the scenario itself
+    assert chart is not None
