@@ -440,6 +440,10 @@ def frontier_chart(
     return fig
 
 
+def _tick(value: float, _position: int) -> str:
+    return f"{value:,.0f}" if abs(value) >= 10 or value == 0 else f"{value:.3g}"
+
+
 def _panels(count: int, height: float) -> tuple[Figure, list]:
     columns = 1 if count == 1 else 2
     rows = -(-count // columns)
@@ -480,6 +484,8 @@ def tornado_chart(table: pd.DataFrame, base: dict[str, float] | None = None) -> 
             ax.axvline(base[name], color=LINE_COLOUR, linewidth=1.0, label="all at base")
         ax.set_yticks(positions, rows["field"].tolist(), fontsize="small")
         ax.set_title(name.replace("_", " "), fontsize="medium")
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(4))
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(_tick))
         ax.grid(True, axis="x", color="0.9", linewidth=0.6)
         ax.set_axisbelow(True)
     axes[0].legend(frameon=False, fontsize="x-small")
