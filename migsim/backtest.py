@@ -608,7 +608,12 @@ class ForecastResults(Results):
     """`Results` of a forecast: the summary also says what was learned and from what."""
 
     def __init__(self, results: Results, forecast: dict[str, Any]):
-        super().__init__(results.scenario, results.seed, results.logs, results.timing)
+        # share the run's figures and daily rows (a streamed run keeps no logs:
+        # passing .logs would re-simulate it); keep it alive, as it owns the
+        # spill file
+        self.__dict__.update(results.__dict__)
+        self.__dict__.pop("summary", None)
+        self._wrapped = results
         self.forecast = forecast
 
     @cached_property

@@ -11,7 +11,7 @@ import json
 import shlex
 import shutil
 import sys
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,15 +34,22 @@ from migsim.decide import decide as decide_question
 from migsim.errors import MigsimError
 from migsim.forecast import annotate, check_by_dates
 from migsim.operations import figures_in_use
-from migsim.plots import plt
+from migsim.plots import plt, sweep_chart
 from migsim.precision import run_to_precision
 from migsim.report import UNITS, render_report, unit_scale
 from migsim.results import Results
 from migsim.rundir import is_run_directory, load_run
 from migsim.runner import run as run_scenario
 from migsim.scenario import Scenario, load_scenario
-from migsim.sensitivity import parse_range
+from migsim.sensitivity import parse_range as parse_sensitivity_range
 from migsim.sensitivity import sensitivity as measure_sensitivity
+from migsim.sweep import (
+    SweepDefinition,
+    figure_columns,
+    parse_grid,
+    parse_range,
+    run_sweep,
+)
 
 __all__ = ["main"]
 
@@ -106,6 +113,26 @@ def simulation_options(func):
     for option in reversed(options):
         func = option(func)
     return func
+
+
+def progress_bar(total: int, unit: str, quiet: bool):
+    """A tqdm bar on stderr (done, rate, ETA); silent off a terminal or with --quiet."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit=unit, file=sys.stderr, dynamic_ncols=True,
+                disable=quiet or not sys.stderr.isatty(), leave=False)
+
+
+def scheduler_option(func):
+    return click.option(
+        "--scheduler", metavar="tcp://HOST:PORT", default=None,
+        help="Run on this Dask distributed cluster instead of local processes "
+             "(identical results).")(func)
+
+
+def quiet_option(func):
+    return click.option("-q", "--quiet", is_flag=True,
+                        help="No progress bar.")(func)
 
 
 # --------------------------------------------------------------------------- text
@@ -314,9 +341,11 @@ def main() -> None:
                    "half-width target for P(cleared by the horizon end).")
 @click.option("--max-replications", type=click.IntRange(min=2), default=2000,
               show_default=True, help="With --precision: stop here whatever the width.")
+@scheduler_option
+@quiet_option
 @click.pass_context
 def run(ctx, scenario, replications, seed, workers, sets, outdir, overwrite, no_daily,
-        fmt, by, precision, precision_share, max_replications):
+        fmt, by, precision, precision_share, max_replications, scheduler, quiet):
     """Run seeded replications of SCENARIO and summarise when the backlog clears."""
     sc = load(scenario, sets)
     if outdir and Path(outdir).exists() and not overwrite:
@@ -326,8 +355,19 @@ def run(ctx, scenario, replications, seed, workers, sets, outdir, overwrite, no_
         check_by_dates(sc, by)
     except MigsimError as exc:
         raise InputError(str(exc)) from exc
+    # the spill file sits beside OUTDIR, so daily.parquet is hard-linked, not copied
+    spill_dir = None
+    if outdir:
+        spill_dir = Path(outdir).resolve().parent
+        spill_dir.mkdir(parents=True, exist_ok=True)
     if precision is None:
-        results = run_scenario(sc, replications=replications, seed=seed, workers=workers)
+        with progress_bar(replications, "rep", quiet) as bar:
+            try:
+                results = run_scenario(sc, replications=replications, seed=seed,
+                                       workers=workers, scheduler=scheduler,
+                                       spill_dir=spill_dir, progress=bar.update)
+            except MigsimError as exc:
+                raise InputError(str(exc)) from exc
     else:
         source = ctx.get_parameter_source("replications")
         batch = replications if source is click.core.ParameterSource.COMMANDLINE else 20
@@ -350,6 +390,112 @@ def run(ctx, scenario, replications, seed, workers, sets, outdir, overwrite, no_
         click.echo(json.dumps(results.summary, indent=2))
     else:
         click.echo(text)
+
+
+def _cell(column: str, row, start) -> str:
+    value = row[column]
+    if column.startswith("clearance_day") and isinstance(value, float):
+        if value != value:
+            return "-"
+        if value == float("inf"):
+            return "not cleared"
+        return (start + timedelta(days=int(value))).isoformat()
+    if isinstance(value, float):
+        return f"{value:,.4g}" if abs(value) < 1000 else f"{value:,.0f}"
+    return str(value)
+
+
+def sweep_text(table, fields: list[str], figure: str, scenario: Scenario) -> str:
+    """One line per point: its values, the chosen figure and its status."""
+    columns = ["point", *fields, figure, "status"]
+    rows = [[str(c) for c in columns]]
+    for _, row in table.iterrows():
+        cells = [_cell(c, row, scenario.start_date) for c in columns]
+        if row["status"] == "invalid":
+            cells[-1] = f"invalid: {row['error']}"
+        rows.append(cells)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(columns) - 1)]
+    return "\n".join(
+        "  ".join(cell.rjust(w) for cell, w in zip(r[:-1], widths)) + "  " + r[-1]
+        for r in rows
+    )
+
+
+@main.command()
+@click.argument("scenario")
+@simulation_options
+@click.option("--grid", multiple=True, metavar="FIELD=V1,V2,...",
+              help="A swept field and its values (repeatable: full factorial).")
+@click.option("--lhs", type=click.IntRange(min=1), default=None, metavar="K",
+              help="Latin hypercube of K points over the --range fields.")
+@click.option("--range", "ranges", multiple=True, metavar="FIELD=LOW:HIGH",
+              help="A field's range for --lhs (repeatable); integers are rounded.")
+@click.option("-o", "--outdir", required=True, type=click.Path(file_okay=False),
+              help="The sweep store; rerunning the same sweep resumes it.")
+@click.option("--fresh", is_flag=True,
+              help="Replace a store that holds a different sweep.")
+@click.option("--chart", "chart_figure", default="clearance_day_p50", show_default=True,
+              metavar="FIGURE_STATISTIC", help="The figure column sweep.png draws.")
+@click.option("--chart-x", default=None, metavar="FIELD",
+              help="Swept field on the chart's x axis (default: the first).")
+@click.option("--chart-by", default=None, metavar="FIELD",
+              help="Swept field for the chart's lines (default: the second, if any).")
+@scheduler_option
+@quiet_option
+def sweep(scenario, replications, seed, workers, sets, grid, lhs, ranges, outdir, fresh,
+          chart_figure, chart_x, chart_by, scheduler, quiet):
+    """Run SCENARIO at every point of a grid or Latin hypercube, resumably.
+
+    Writes OUTDIR/manifest.json, OUTDIR/points/<index>.parquet,
+    OUTDIR/sweep.parquet and OUTDIR/sweep.png.
+    """
+    sc = load(scenario, sets)
+    try:
+        parsed_grid = dict(parse_grid(item) for item in grid)
+        parsed_ranges = dict(parse_range(item) for item in ranges)
+        definition = SweepDefinition(
+            scenario=sc, replications=replications,
+            seed=sc.seed if seed is None else seed,
+            grid=parsed_grid, ranges=parsed_ranges, lhs=lhs,
+        )
+    except MigsimError as exc:
+        raise InputError(str(exc)) from exc
+    fields = definition.fields
+    if chart_figure not in figure_columns():
+        raise InputError(f"--chart {chart_figure}: not a figure column "
+                         "(e.g. clearance_day_p50, active_dumb_p90)")
+    x = chart_x or fields[0]
+    by = chart_by or (fields[1] if len(fields) > 1 and fields[1] != x else None)
+    for option, name in (("--chart-x", x), ("--chart-by", by)):
+        if name is not None and name not in fields:
+            raise InputError(f"{option} {name}: not a swept field")
+    bar = None
+
+    def progress(done: int, total: int, reps: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = progress_bar(total, "point", quiet)
+        bar.update(done - bar.n)
+        bar.set_postfix_str(f"{reps:,} replications", refresh=False)
+
+    try:
+        table = run_sweep(definition, outdir, workers=workers, scheduler=scheduler,
+                          fresh=fresh, progress=progress)
+    except MigsimError as exc:
+        raise InputError(str(exc)) from exc
+    finally:
+        if bar is not None:
+            bar.close()
+    figure = sweep_chart(table, chart_figure, x, by, title=sc.name,
+                         start_date=sc.start_date)
+    figure.savefig(Path(outdir) / "sweep.png", dpi=110)
+    plt.close(figure)
+    click.echo(sweep_text(table, fields, chart_figure, sc))
+    counts = table["status"].value_counts().to_dict()
+    tally = ", ".join(f"{v} {k}" for k, v in counts.items())
+    click.echo(f"\n{len(table)} points ({tally}), "
+               f"{definition.replications} replications each, seed {definition.seed}. "
+               f"Written to {outdir}/ (sweep.parquet, sweep.png, manifest.json)")
 
 
 def comparison_text(comparison: dict[str, Any]) -> str:
@@ -634,7 +780,7 @@ def sensitivity(scenario, ranges, method, replications, seed, workers, sets, sam
     if target and target.exists() and any(target.iterdir()) and not overwrite:
         raise InputError(f"{outdir}: exists (use --overwrite to replace it)")
     try:
-        parsed = [parse_range(sc, text) for text in ranges]
+        parsed = [parse_sensitivity_range(sc, text) for text in ranges]
         result = measure_sensitivity(sc, parsed, method, replications, seed, workers,
                                      samples=samples, figures=figures or None,
                                      scheduler=scheduler)

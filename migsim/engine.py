@@ -488,14 +488,15 @@ class _CohortState:
     def resolve_stalls(self, day: int) -> None:
         if not self.stalled:
             return
-        by_attempt = self.stall_due[day]
-        groups = np.flatnonzero(by_attempt)
-        if not len(groups):
+        by_attempt = self.stall_due[day].tolist()  # Python ints: cheap to scan
+        if not any(by_attempt):
             return
         failed = np.zeros(self.width, dtype=np.int64)
         n_completed = n_failed = 0
-        for attempt in groups:  # scalar draws: far cheaper than array broadcasting
-            n = int(by_attempt[attempt])
+        for attempt, n in enumerate(by_attempt):
+            if not n:
+                continue
+            # scalar draws: far cheaper than array broadcasting
             ok = int(self.stall_result_rng.binomial(n, self.then_success))
             n_completed += ok
             n_failed += n - ok
@@ -510,12 +511,12 @@ class _CohortState:
     def release(self, day: int) -> None:
         """Retries due today rejoin the queue; restorations; eligibility."""
         if self.rolled_back:
-            by_attempts = self.retry_due[day]
-            n_due = int(by_attempts.sum())
+            by_attempts = self.retry_due[day].tolist()  # sums of tiny arrays: lists
+            n_due = sum(by_attempts)
             if n_due:
                 self.rolled_back -= n_due
                 self.retry_queued += n_due
-                self.retries.append([day, by_attempts.copy()])
+                self.retries.append([day, by_attempts])
         if self.impaired:
             restored = int(self.restore_due[day])
             if restored:
@@ -550,18 +551,18 @@ class _CohortState:
         size = self.size
         batch = np.zeros(self.width, dtype=np.int64)
         while count and self.retries:
-            counts = self.retries[0][1]
+            counts = self.retries[0][1]  # a list of Python ints
             for made in range(size - 1, 0, -1):
                 for column in range(made, self.width, size):
                     if not count:
                         break
-                    moved = min(count, int(counts[column]))
+                    moved = min(count, counts[column])
                     if moved:
                         counts[column] -= moved
                         batch[column + 1] += moved
                         count -= moved
                         self.retry_queued -= moved
-            if not counts.any():
+            if not any(counts):
                 self.retries.popleft()
         fresh = self.fresh
         if len(fresh) == 1:
@@ -580,7 +581,7 @@ class _CohortState:
         Live latent defects first take their hits out of the batch; ``stressed``
         draws the rest at the volume-stressed rates.
         """
-        n = int(batch.sum())
+        n = sum(batch.tolist())  # Python ints: numpy reductions of tiny arrays are slow
         if not n:
             return
         rates = self.rates
@@ -590,19 +591,17 @@ class _CohortState:
         hit = None
         if self.defects:
             batch, hit = hit_by_defects(self.defects, batch, day, self.defect_columns)
-        groups = np.flatnonzero(batch)
         by_outcome = np.zeros((len(OUTCOMES), self.width), dtype=np.int64)
         size = self.size
-        for attempt in groups:  # a column: class attempt // size
-            by_outcome[:, attempt] = self.outcome_rng.multinomial(
-                int(batch[attempt]), rates[attempt // size]
-            )
+        for attempt, count in enumerate(batch.tolist()):  # class: attempt // size
+            if count:
+                by_outcome[:, attempt] = self.outcome_rng.multinomial(
+                    count, rates[attempt // size]
+                )
         if hit is not None:
             by_outcome += hit
             self.defect_hits += int(hit.sum())
-        success, stall, rollback, fix_forward, dumb = (
-            int(x) for x in by_outcome.sum(axis=1)
-        )
+        success, stall, rollback, fix_forward, dumb = by_outcome.sum(axis=1).tolist()
         flows = self.flows
         flows["attempts"] += n
         flows["successes"] += success
@@ -627,6 +626,9 @@ class _CohortState:
     def _restore(self, count: int, raised_day: int, not_before: int) -> None:
         """Schedule restoring ``count`` fix forwards raised on ``raised_day``."""
         days, probs = self.restore_pmf
+        if len(days) == 1 and not_before <= raised_day + int(days[0]):
+            self.restore_due[raised_day + int(days[0])] += count  # a fixed delay
+            return
         counts = (
             self.restore_rng.multinomial(count, probs) if len(days) > 1 else [count]
         )
@@ -637,7 +639,7 @@ class _CohortState:
             self.restore_due[due] += counts
 
     def _stall(self, by_attempt: np.ndarray, day: int) -> None:
-        n = int(by_attempt.sum())
+        n = sum(by_attempt.tolist())
         self.stalled += n
         if self.els.raise_cases(day, "stall", n, self, by_attempt):
             return  # scheduled when ELS works the case (`worked`)
@@ -686,7 +688,8 @@ class _CohortState:
     def _fail(self, by_attempt: np.ndarray, day: int) -> None:
         """Failed attempts (rollbacks, failed stalls): abandon the last, retry the rest."""
         lasts = self.last_columns
-        abandoned = int(by_attempt[lasts].sum())
+        values = by_attempt.tolist()
+        abandoned = sum(values[i] for i in lasts)
         if abandoned:
             self.abandoned += abandoned
             self.flows["abandons"] += abandoned
@@ -694,7 +697,7 @@ class _CohortState:
                 self.excluded += int(by_attempt[lasts[self.excluded_class]])
             by_attempt = by_attempt.copy()
             by_attempt[lasts] = 0
-        waiting = int(by_attempt.sum())
+        waiting = sum(by_attempt.tolist()) if abandoned else sum(values)
         if not waiting:
             return
         self.rolled_back += waiting
@@ -901,14 +904,28 @@ def _schedule(
     ``not_before`` holds every due day at or after that day (a common cause).
     """
     days, probs = pmf
-    due = day + days  # the ledger has rows up to the horizon + the longest delay
+    if len(days) == 1 and not_before is None:
+        ledger[day + int(days[0])] += by_attempt
+        return
+    first, last = int(days[0]), int(days[-1])
+    if not_before is None and last - first + 1 == len(days):  # consecutive days
+        # the ledger has rows up to the horizon + the longest delay; a slice
+        # view is much cheaper to add to than fancy indexing
+        rows = ledger[day + first : day + last + 1]
+        for attempt, n in enumerate(by_attempt.tolist()):
+            if n:
+                rows[:, attempt] += rng.multinomial(n, probs)
+        return
+    due = day + days
     if not_before is not None:
         due = np.minimum(np.maximum(due, not_before), len(ledger) - 1)
     if len(days) == 1:
         ledger[due[0]] += by_attempt
         return
-    for attempt in np.flatnonzero(by_attempt):
-        counts = rng.multinomial(int(by_attempt[attempt]), probs)
+    for attempt, n in enumerate(by_attempt.tolist()):
+        if not n:
+            continue
+        counts = rng.multinomial(n, probs)
         if not_before is None:
             ledger[due, attempt] += counts
         else:  # due days may coincide after the floor

@@ -32,6 +32,7 @@ __all__ = [
     "posterior_check_chart",
     "risk_chart",
     "sobol_chart",
+    "sweep_chart",
     "tornado_chart",
 ]
 
@@ -387,6 +388,65 @@ def backtest_chart(panels: list[dict], pit_counts, title: str,
     ax.set_xlabel("forecast CDF at the actual")
     ax.set_ylabel("actual points")
     fig.suptitle(f"Backtest: {title}")
+    return fig
+
+
+def sweep_chart(
+    table: pd.DataFrame,
+    figure: str,
+    x: str,
+    by: str | None = None,
+    *,
+    title: str = "",
+    start_date=None,
+) -> Figure:
+    """A sweep's figure against one swept field, one line (or colour) per another.
+
+    Parameters
+    ----------
+    table
+        A sweep table (`sweep.parquet`): swept fields, ``name_statistic`` columns
+        and ``status``; only points with status ``done`` are drawn.
+    figure
+        The column to draw, e.g. ``clearance_day_p50``.
+    x, by
+        Swept fields for the x axis and for the lines (grid) or colours (Latin
+        hypercube, when ``by`` has more than eight values).
+    start_date
+        With a ``clearance_day_*`` figure, draw dates (start_date + days).
+    """
+    done = table[table["status"] == "done"].sort_values(x)
+    as_dates = start_date is not None and figure.startswith("clearance_day")
+
+    def values(frame: pd.DataFrame):
+        y = frame[figure].astype(float)
+        if as_dates:
+            y = y.where(y.abs() != float("inf"))  # not cleared: no point
+            return pd.Timestamp(start_date) + pd.to_timedelta(y, unit="D")
+        return y
+
+    fig, ax = plt.subplots(figsize=(8, 4.2), layout="constrained")
+    if by is None:
+        ax.plot(done[x], values(done), marker="o", color=LINE_COLOUR)
+    elif done[by].nunique() <= 8:
+        greys = [str(g) for g in (0.05, 0.35, 0.55, 0.7, 0.2, 0.45, 0.62, 0.78)]
+        markers = "osD^v<>p"
+        for i, (level, group) in enumerate(done.groupby(by, sort=True)):
+            ax.plot(group[x], values(group), marker=markers[i % 8],
+                    color=greys[i % 8], label=f"{by} = {level}")
+        ax.legend(frameon=False, fontsize="small")
+    else:
+        points = ax.scatter(done[x], values(done), c=done[by], cmap="Greys",
+                            edgecolors="0.2", linewidths=0.5)
+        fig.colorbar(points, ax=ax, label=by)
+    ax.set_xlabel(x)
+    ax.set_ylabel(("date: " if as_dates else "") + figure)
+    ax.set_title(f"{figure} across the sweep{': ' + title if title else ''}")
+    ax.grid(True, color="0.9", linewidth=0.6)
+    ax.set_axisbelow(True)
+    if as_dates:
+        ax.yaxis.set_major_locator(mdates.AutoDateLocator())
+        ax.yaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))
     return fig
 
 

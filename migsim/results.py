@@ -1,6 +1,8 @@
 """Results: what many replications of one scenario produced, and their statistics.
 
-`Results` holds the per-replication logs of a run and derives, on demand:
+`Results` holds one row of figures per replication and reaches the daily rows
+(in the logs of a small in-memory run, or in the Parquet file a streamed run
+wrote batch by batch) only on demand:
 
 - ``daily``: the tidy day-by-day frame (one row per replication x date x cohort);
 - ``replications``: one row per replication with the clearance date and figures;
@@ -23,8 +25,9 @@ import math
 import os
 import shutil
 import tempfile
+import weakref
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
 from pathlib import Path
@@ -32,17 +35,27 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from migsim import __version__
-from migsim.engine import FLOWS, STATES, RunLog, state_after
+from migsim.engine import FLOWS, STATES, RunLog, run_replication, state_after
+from migsim.errors import MigsimError
 from migsim.operations import DefectRecord
 from migsim.plots import backlog_fan_chart, plt
+from migsim.policy import DAY_COLUMNS
 from migsim.scenario import Scenario
 
 __all__ = [
     "FIGURES",
     "STATISTICS",
+    "Batch",
+    "DailyWriter",
+    "FigureTable",
     "Results",
+    "daily_frame",
+    "daily_table",
+    "file_bands",
     "quantile",
     "statistics",
 ]
@@ -205,13 +218,364 @@ def _json_number(value: float | None) -> float | int | None:
     return int(value) if float(value).is_integer() else round(float(value), 6)
 
 
+# --------------------------------------------------------------------------- batches
+def _per_cohort_days(days: list[int | None]) -> np.ndarray:
+    return np.array([math.inf if d is None else d for d in days], dtype=float)
+
+
+@dataclass
+class FigureTable:
+    """Per-replication figures of some replications: all a run keeps in memory.
+
+    Attributes
+    ----------
+    replications
+        Replication indices, ascending: array ``(r,)``.
+    overall
+        ``{figure: array (r,)}``: each replication's figure of its total.
+    cohorts
+        ``{figure: array (r, cohorts)}``: each replication's figure per cohort.
+    extras
+        ``{name: array (r,)}``: the ramp policy's counts per replication:
+        ``no_go_days``, ``rule_firings.<rule>`` and ``gate_day.<gate>`` (+inf:
+        not opened within the horizon).
+    defects
+        ``(replication, DefectRecord)`` per replication and latent defect, in
+        replication order (empty without latent defects).
+    """
+
+    replications: np.ndarray
+    overall: dict[str, np.ndarray]
+    cohorts: dict[str, np.ndarray]
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
+    defects: list[tuple[int, DefectRecord]] = field(default_factory=list)
+
+    @classmethod
+    def from_logs(cls, scenario: Scenario, logs: Sequence[RunLog]) -> FigureTable:
+        """Compute every figure of `FIGURES` for each log (in replication order)."""
+        logs = sorted(logs, key=lambda log: log.replication)
+        active = np.array([c.mode == "active" for c in scenario.cohorts])
+        n_cohorts = len(scenario.cohorts)
+        overall = {name: np.empty(len(logs)) for name in FIGURES}
+        cohorts = {name: np.empty((len(logs), n_cohorts)) for name in FIGURES}
+        for row, log in enumerate(logs):
+            columns = log.cohort_columns
+            for name, figure in FIGURES.items():
+                if name == "clearance_day":
+                    per_cohort = _per_cohort_days(log.cohort_clearance_days)
+                    total = math.inf if log.clearance_day is None else log.clearance_day
+                elif name in _PEAK_FIGURES:
+                    series = _PEAK_SERIES[name](columns, active)
+                    per_cohort = series.max(axis=0).astype(float)
+                    total = float(series.sum(axis=1).max())
+                else:
+                    per_cohort = figure.compute(columns, active).astype(float)
+                    total = float(per_cohort.sum())
+                overall[name][row] = total
+                cohorts[name][row] = per_cohort
+        ids = np.array([log.replication for log in logs], dtype=np.int64)
+        defects = [(log.replication, record) for log in logs for record in log.defects]
+        return cls(ids, overall, cohorts, _policy_extras(scenario, logs), defects)
+
+    @classmethod
+    def concat(cls, tables: Sequence[FigureTable]) -> FigureTable:
+        """Join tables of disjoint replications, in replication order."""
+        assert tables, "nothing to join"
+        ids = np.concatenate([t.replications for t in tables])
+        order = np.argsort(ids, kind="stable")
+        assert len(np.unique(ids)) == len(ids), "a replication appears twice"
+        return cls(
+            ids[order],
+            {k: np.concatenate([t.overall[k] for t in tables])[order]
+             for k in tables[0].overall},
+            {k: np.concatenate([t.cohorts[k] for t in tables])[order]
+             for k in tables[0].cohorts},
+            {k: np.concatenate([t.extras[k] for t in tables])[order]
+             for k in tables[0].extras},
+            sorted((row for t in tables for row in t.defects), key=lambda r: r[0]),
+        )
+
+
+def _policy_extras(scenario: Scenario, logs: Sequence[RunLog]) -> dict[str, np.ndarray]:
+    """Per replication: no-go days, each rule's firings, each gate's opening day."""
+    horizon = scenario.horizon_days
+
+    def day_count(log: RunLog, column: str, value: Any = True) -> int:
+        values = log.day_columns.get(column)
+        return 0 if values is None else int((values == value).sum())
+
+    extras = {"no_go_days": np.array([day_count(log, "no_go") for log in logs],
+                                     dtype=float)}
+    for rule in scenario.capacity.rules:
+        extras[f"rule_firings.{rule.name}"] = np.array(
+            [day_count(log, "rule_fired", rule.name) for log in logs], dtype=float
+        )
+    for gate in scenario.gates:
+        days = [log.gate_days.get(gate.name) for log in logs]
+        extras[f"gate_day.{gate.name}"] = np.array(
+            [math.inf if d is None or d >= horizon else max(d, 0) for d in days],
+            dtype=float,
+        )
+    return extras
+
+
+def daily_frame(scenario: Scenario, logs: Sequence[RunLog]) -> pd.DataFrame:
+    """Tidy daily rows of some replications: one row per replication x date x cohort.
+
+    Columns: ``replication, date, cohort``, the states, the flows, then any extra
+    cohort columns and day columns the engine recorded (a day column repeats on
+    every cohort row of its date).
+    """
+    logs = sorted(logs, key=lambda log: log.replication)
+    names = [c.name for c in scenario.cohorts]
+    # nanoseconds: the unit that survives a Parquet round trip unchanged
+    dates = pd.date_range(scenario.start_date, periods=scenario.horizon_days,
+                          unit="ns")
+    n_reps, n_days, n_cohorts = len(logs), len(dates), len(names)
+    ids = np.array([log.replication for log in logs], dtype=np.int64)
+    frame = pd.DataFrame(
+        {
+            "replication": np.repeat(ids, n_days * n_cohorts),
+            "date": np.tile(np.repeat(dates.values, n_cohorts), n_reps),
+            "cohort": pd.Categorical.from_codes(
+                np.tile(np.arange(n_cohorts), n_reps * n_days), categories=names
+            ),
+        }
+    )
+    first = logs[0] if logs else None
+    extra = [k for k in (first.cohort_columns if first else {})
+             if k not in STATES and k not in FLOWS]
+    for column in (*STATES, *FLOWS, *extra):
+        frame[column] = np.stack(
+            [log.cohort_columns[column] for log in logs]
+        ).reshape(-1) if logs else np.array([], dtype=np.int64)
+    for column in (first.day_columns if first else {}):
+        values = np.stack([log.day_columns[column] for log in logs])
+        values = np.repeat(values.reshape(-1), n_cohorts)
+        text = values.dtype.kind in "OU"
+        frame[column] = pd.Categorical(values) if text else values
+    return frame
+
+
+def daily_table(scenario: Scenario, logs: Sequence[RunLog]) -> pa.Table:
+    """`daily_frame` as an Arrow table, built straight from the arrays (no pandas).
+
+    The cohort is a dictionary column (read back as a pandas category), the date
+    a nanosecond timestamp, counts stay int64; pandas reads it back equal to
+    `daily_frame`.
+    """
+    logs = sorted(logs, key=lambda log: log.replication)
+    names = [c.name for c in scenario.cohorts]
+    n_days, n_cohorts = scenario.horizon_days, len(names)
+    ids = np.array([log.replication for log in logs], dtype=np.int64)
+    dates = np.datetime64(scenario.start_date, "ns") + np.arange(
+        n_days, dtype="timedelta64[D]"
+    ).astype("timedelta64[ns]")
+    code_type = np.int8 if n_cohorts < 128 else np.int32
+    codes = np.tile(np.arange(n_cohorts, dtype=code_type),
+                    len(logs) * n_days)
+    columns = {
+        "replication": pa.array(np.repeat(ids, n_days * n_cohorts)),
+        "date": pa.array(np.tile(np.repeat(dates, n_cohorts), len(logs))),
+        "cohort": pa.DictionaryArray.from_arrays(pa.array(codes), pa.array(names)),
+    }
+    first = logs[0] if logs else None
+    extra = [k for k in (first.cohort_columns if first else {})
+             if k not in STATES and k not in FLOWS]
+    for column in (*STATES, *FLOWS, *extra):
+        values = (np.stack([log.cohort_columns[column] for log in logs]).reshape(-1)
+                  if logs else np.array([], dtype=np.int64))
+        columns[column] = pa.array(values)
+    for column in (first.day_columns if first else {}):
+        values = np.stack([log.day_columns[column] for log in logs])
+        array = pa.array(np.repeat(values.reshape(-1), n_cohorts))
+        if values.dtype.kind in "OU":  # text: a category, as in `daily_frame`
+            array = array.dictionary_encode()
+        columns[column] = array
+    return pa.table(columns)
+
+
+@dataclass
+class Batch:
+    """What a worker sends back for a batch of replications: figures and daily rows.
+
+    ``daily`` is a pyarrow table of `daily_frame` rows, or ``None`` when the run
+    keeps no daily rows. ``day_columns`` names the columns that hold one value per
+    date (repeated on every cohort row).
+    """
+
+    figures: FigureTable
+    daily: pa.Table | None
+    day_columns: list[str]
+
+    @classmethod
+    def from_logs(
+        cls, scenario: Scenario, logs: Sequence[RunLog], daily: bool
+    ) -> Batch:
+        table = daily_table(scenario, logs) if daily else None
+        days = list(logs[0].day_columns) if logs else []
+        return cls(FigureTable.from_logs(scenario, logs), table, days)
+
+
+class DailyWriter:
+    """Appends batches of daily rows to one Parquet file, one row group per batch.
+
+    Batches must arrive in replication order, so the file reads back sorted by
+    ``replication, date, cohort`` whatever the worker count.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._writer: pq.ParquetWriter | None = None
+
+    def append(self, table: pa.Table) -> None:
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self.path, table.schema)
+        self._writer.write_table(table, row_group_size=max(1, table.num_rows))
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+
+# --------------------------------------------------------------------------- sources
+def _reduce(block: np.ndarray, cohort: int | None, per_date: bool) -> np.ndarray:
+    """``(reps, days, cohorts)`` -> ``(reps, days)``: a cohort, or the total.
+
+    A ``per_date`` column holds one value per date repeated on every cohort row:
+    it is taken once, never summed over cohorts.
+    """
+    if per_date:
+        return block[:, :, 0]
+    return block.sum(axis=2) if cohort is None else block[:, :, cohort]
+
+
+class _LogSource:
+    """Daily series held in memory as the replications' logs."""
+
+    def __init__(self, scenario: Scenario, logs: list[RunLog]):
+        self.scenario = scenario
+        self.logs = logs
+        self.n_cohorts = len(scenario.cohorts)
+
+    def frame(self) -> pd.DataFrame:
+        return daily_frame(self.scenario, self.logs)
+
+    def stacked(self, column: str) -> np.ndarray:
+        if self.logs and column not in self.logs[0].cohort_columns:
+            values = np.stack([log.day_columns[column] for log in self.logs])
+            return np.repeat(values[:, :, None], self.n_cohorts, axis=2)
+        return np.stack([log.cohort_columns[column] for log in self.logs])
+
+    def matrix(self, columns: Sequence[str], cohort: int | None) -> np.ndarray:
+        per_date = set(self.logs[0].day_columns) if self.logs else set()
+        return sum(
+            _reduce(self.stacked(c), cohort, c in per_date) for c in columns
+        )
+
+
+class _FileSource:
+    """Daily series in a Parquet file written by `DailyWriter`, read chunk by chunk.
+
+    Rows are in ``replication, date, cohort`` order, so whole replications are
+    consecutive blocks of ``days x cohorts`` rows; each chunk is reduced to rows
+    of the ``(replications, days)`` matrix of the wanted series before the next is
+    read, so at most one chunk of daily rows is in memory.
+    """
+
+    def __init__(self, path: Path, n_days: int, n_cohorts: int, n_reps: int,
+                 day_columns: Sequence[str]):
+        self.path = path
+        self.n_days, self.n_cohorts, self.n_reps = n_days, n_cohorts, n_reps
+        self.day_columns = set(day_columns)
+
+    def frame(self) -> pd.DataFrame:
+        frame = pd.read_parquet(self.path)
+        for column in self.day_columns:
+            if isinstance(frame[column].dtype, pd.CategoricalDtype):
+                # row groups carry their own dictionaries: sort the union, as
+                # `daily_frame`'s categories are
+                categories = frame[column].cat.categories
+                frame[column] = frame[column].cat.reorder_categories(
+                    sorted(categories)
+                )
+        return frame
+
+    def _blocks(self, columns: Sequence[str]):
+        """``{column: (reps, days, cohorts)}`` for consecutive whole replications."""
+        per_rep = self.n_days * self.n_cohorts
+        parquet = pq.ParquetFile(self.path)
+        size = per_rep * max(1, (1 << 16) // per_rep)
+        carry: dict[str, np.ndarray] = {}
+        # one thread: a decoding thread pool keeps more freed memory resident
+        for batch in parquet.iter_batches(batch_size=size, columns=list(columns),
+                                          use_threads=False):
+            values = {c: batch.column(c).to_numpy() for c in columns}
+            if carry:
+                values = {c: np.concatenate([carry[c], values[c]]) for c in columns}
+            whole = len(values[columns[0]]) // per_rep
+            carry = {c: v[whole * per_rep:] for c, v in values.items()}
+            if whole:
+                yield {
+                    c: v[: whole * per_rep].reshape(whole, self.n_days, self.n_cohorts)
+                    for c, v in values.items()
+                }
+        assert not carry or not len(carry[columns[0]]), "file ends mid-replication"
+
+    def stacked(self, column: str) -> np.ndarray:
+        return np.concatenate([block[column] for block in self._blocks([column])])
+
+    def matrix(self, columns: Sequence[str], cohort: int | None) -> np.ndarray:
+        """The ``(replications, days)`` series; int32 while the counts fit in it."""
+        out: np.ndarray | None = None
+        filled = 0
+        for block in self._blocks(columns):
+            reduced = sum(
+                _reduce(block[c], cohort, c in self.day_columns) for c in columns
+            )
+            if out is None:
+                narrow = reduced.dtype.kind == "i" and reduced.dtype.itemsize > 4
+                out = np.empty((self.n_reps, self.n_days),
+                               dtype=np.int32 if narrow else reduced.dtype)
+            if out.dtype == np.int32 and len(reduced) and (
+                reduced.max() > _INT32_MAX or reduced.min() < -_INT32_MAX
+            ):
+                out = out.astype(reduced.dtype)
+            out[filled: filled + len(reduced)] = reduced
+            filled += len(reduced)
+        assert out is not None and filled == self.n_reps, "daily file is incomplete"
+        return out
+
+
+_INT32_MAX = np.iinfo(np.int32).max
+
+
+class _NoSource:
+    """A run that kept no daily rows (``run(..., daily=False)``)."""
+
+    def _refuse(self, *args: Any) -> Any:
+        raise MigsimError(
+            "this run kept no daily rows (it ran with daily=False): daily series "
+            "and bands are not available"
+        )
+
+    frame = matrix = stacked = _refuse
+
+
 def _count(value: int | list[dict[str, int]]) -> int:
     return value if isinstance(value, int) else sum(g["count"] for g in value)
 
 
 # --------------------------------------------------------------------------- results
 class Results:
-    """The outcome of `migsim.run`: per-replication logs and what derives from them.
+    """The outcome of `migsim.run`: per-replication figures, and daily rows on demand.
+
+    A `Results` holds in memory only one row of figures per replication. Its daily
+    rows live either in the replications' logs (when built from logs, for small
+    runs and tests) or in a Parquet file the runner streamed them to (`daily`
+    reads it back on access; `bands` reduces it chunk by chunk), so memory does not
+    grow with the daily rows of many replications.
 
     Parameters
     ----------
@@ -220,36 +584,74 @@ class Results:
     seed
         The run seed; replication k used streams derived from ``(seed, k)``.
     logs
-        One `RunLog` per replication, in replication order.
+        One `RunLog` per replication; ``None`` when ``figures`` is given.
     timing
         Wall-clock facts (kept out of every table so results stay reproducible).
+    figures
+        Precomputed figures (what the runner passes instead of logs).
+    daily_path
+        The Parquet file of daily rows that goes with ``figures``; ``None``: no
+        daily rows were kept.
+    day_columns
+        Which columns of ``daily_path`` hold one value per date.
+    owned_dir
+        A temporary directory (holding the spill file) removed with this object.
     """
 
     def __init__(
         self,
         scenario: Scenario,
         seed: int,
-        logs: list[RunLog],
+        logs: list[RunLog] | None = None,
         timing: dict[str, Any] | None = None,
+        *,
+        figures: FigureTable | None = None,
+        daily_path: str | Path | None = None,
+        day_columns: Sequence[str] = (),
+        owned_dir: str | Path | None = None,
     ):
         self.scenario = scenario
         self.seed = seed
-        self.logs = sorted(logs, key=lambda log: log.replication)
         self.timing = dict(timing or {})
         self._active = np.array([c.mode == "active" for c in scenario.cohorts])
         self._sections: dict[str, Any] = {}
+        #: The Parquet file of daily rows (``daily.parquet`` or the spill file).
+        self.daily_path = Path(daily_path) if daily_path is not None else None
+        self._logs: list[RunLog] | None = None
+        self._source: Any
+        if logs is not None:
+            assert figures is None and daily_path is None, "logs or figures, not both"
+            self._logs = sorted(logs, key=lambda log: log.replication)
+            self._table = FigureTable.from_logs(scenario, self._logs)
+            self._source = _LogSource(scenario, self._logs)
+        else:
+            assert figures is not None, "give logs or figures"
+            self._table = figures
+            self._source = _NoSource()
+            if self.daily_path is not None:
+                self._source = _FileSource(
+                    self.daily_path, scenario.horizon_days, len(scenario.cohorts),
+                    len(figures.replications), day_columns,
+                )
+        if owned_dir is not None:
+            weakref.finalize(self, shutil.rmtree, str(owned_dir), True)
 
     @classmethod
-    def combine(cls, parts: Sequence[Results]) -> Results:
-        """One `Results` from runs of disjoint replication batches of one scenario.
+    def combine(cls, parts: Sequence[Results], *, spill_dir: str | Path | None = None
+                ) -> Results:
+        """One `Results` from runs of disjoint replications of one scenario and seed.
 
-        Batches that continue the numbering (``run(..., first_replication=k)``)
+        Runs that continue the numbering (``run(..., first_replication=k)``)
         combine to exactly what one run of the total count gives (timing apart).
+        Parts built from logs combine in memory; streamed parts are merged row
+        group by row group into a new spill file (in ``spill_dir``), so memory
+        stays flat here too.
 
         Raises
         ------
         ValueError
-            When the parts differ in scenario or seed, or share a replication.
+            When the parts differ in scenario or seed, share a replication, or
+            mix parts with and without daily rows.
         """
         if not parts:
             raise ValueError("nothing to combine")
@@ -257,17 +659,41 @@ class Results:
         for part in parts[1:]:
             if part.scenario.sha256 != first.scenario.sha256 or part.seed != first.seed:
                 raise ValueError("can only combine runs of one scenario and seed")
-        logs = [log for part in parts for log in part.logs]
-        if len({log.replication for log in logs}) != len(logs):
+        ids = np.concatenate([p._table.replications for p in parts])
+        if len(np.unique(ids)) != len(ids):
             raise ValueError("the parts share a replication")
         seconds = sum(p.timing.get("simulate_seconds", 0.0) for p in parts)
         timing = {
             **first.timing,
             "simulate_seconds": round(seconds, 4),
-            "seconds_per_replication": round(seconds / len(logs), 6),
+            "seconds_per_replication": round(seconds / len(ids), 6),
             "batches": len(parts),
         }
-        return cls(first.scenario, first.seed, logs, timing)
+        if all(p._logs is not None for p in parts):
+            logs = [log for p in parts for log in p._logs or []]
+            return cls(first.scenario, first.seed, logs, timing)
+        figures = FigureTable.concat([p._table for p in parts])
+        if not all(p.daily_path is not None for p in parts):
+            if any(p.has_daily for p in parts):
+                raise ValueError("cannot combine runs with and without daily rows")
+            return cls(first.scenario, first.seed, timing=timing, figures=figures)
+        owned = Path(tempfile.mkdtemp(prefix="migsim-daily-", dir=spill_dir))
+        path = owned / "daily.parquet"
+        groups = []  # (first replication, file, row group)
+        for part in parts:
+            parquet = pq.ParquetFile(part.daily_path)
+            for index in range(parquet.num_row_groups):
+                head = parquet.read_row_group(index, columns=["replication"])
+                groups.append((int(head.column(0)[0].as_py()), part.daily_path, index))
+        writer = DailyWriter(path)
+        try:
+            for _, source, index in sorted(groups):
+                writer.append(pq.ParquetFile(source).read_row_group(index))
+        finally:
+            writer.close()
+        day_columns = sorted(set().union(*(p._source.day_columns for p in parts)))
+        return cls(first.scenario, first.seed, timing=timing, figures=figures,
+                   daily_path=path, day_columns=day_columns, owned_dir=owned)
 
     def annotate(self, key: str, value: Any) -> None:
         """Add a section to `summary` (and so to summary.json), e.g. ``ci95``.
@@ -282,12 +708,29 @@ class Results:
 
     # ------------------------------------------------------------------ basics
     @property
+    def logs(self) -> list[RunLog]:
+        """The replications' logs, in replication order.
+
+        A streamed run keeps no logs; asking for them re-simulates its
+        replications (replication k is a pure function of the scenario, the seed
+        and k, so they are exactly the logs the run had) and keeps them.
+        """
+        if self._logs is not None:
+            return self._logs
+        if "_resimulated" not in self.__dict__:
+            self.__dict__["_resimulated"] = [
+                run_replication(self.scenario, self.seed, int(k))
+                for k in self._table.replications
+            ]
+        return self.__dict__["_resimulated"]
+
+    @property
     def n_replications(self) -> int:
-        return len(self.logs)
+        return len(self._table.replications)
 
     @property
     def replication_ids(self) -> np.ndarray:
-        return np.array([log.replication for log in self.logs], dtype=np.int64)
+        return self._table.replications.copy()
 
     @property
     def cohort_names(self) -> list[str]:
@@ -299,12 +742,7 @@ class Results:
 
     def clearance_days(self, cohort: str | None = None) -> np.ndarray:
         """Clearance day per replication (+inf when not cleared), overall or of a cohort."""
-        if cohort is None:
-            days = [log.clearance_day for log in self.logs]
-        else:
-            index = self.cohort_names.index(cohort)
-            days = [log.cohort_clearance_days[index] for log in self.logs]
-        return np.array([math.inf if d is None else d for d in days], dtype=float)
+        return self.figure("clearance_day", cohort).copy()
 
     def state_on(self, when: date | str, replication: int) -> dict[str, Any]:
         """The state of one replication at the end of a date, to start a run from.
@@ -322,87 +760,62 @@ class Results:
             raise ValueError(f"{when} is outside {self.scenario.start_date}.."
                              f"{self.scenario.end_date}")
         state = state_after(self.scenario, self.seed, replication, day)
-        log = next((g for g in self.logs if g.replication == replication), None)
-        if log is not None:  # the re-simulation must agree with the recorded run
+        recorded = self._recorded_states(replication, day)
+        if recorded is not None:  # the re-simulation must agree with the recorded run
             for index, name in enumerate(self.cohort_names):
-                recorded = [int(log.cohort_columns[s][day, index]) for s in STATES]
                 exported = [_count(state["cohorts"][name][s]) for s in STATES]
-                assert recorded == exported, (
+                assert recorded[index] == exported, (
                     f"state_on({when}, {replication}) disagrees with the run's log")
         return state
 
+    def _recorded_states(self, replication: int, day: int) -> list[list[int]] | None:
+        """The states of one replication's cohorts at the end of a day, as run:
+        from the logs, or read from the daily file (one date of one replication);
+        ``None`` when the run kept neither or does not have that replication."""
+        if self._logs is not None:
+            log = next((g for g in self._logs if g.replication == replication), None)
+            if log is None:
+                return None
+            return [[int(log.cohort_columns[s][day, i]) for s in STATES]
+                    for i in range(len(self.cohort_names))]
+        if self.daily_path is None or replication not in self._table.replications:
+            return None
+        rows = pq.read_table(
+            self.daily_path, columns=["cohort", *STATES],
+            filters=[("replication", "==", replication),
+                     ("date", "==", pd.Timestamp(self.scenario.date_of(day)))],
+        ).to_pandas()
+        rows["cohort"] = rows["cohort"].astype(str)
+        rows = rows.set_index("cohort").loc[self.cohort_names]
+        return [[int(v) for v in row] for row in rows[list(STATES)].to_numpy()]
+
     def stacked(self, column: str) -> np.ndarray:
-        """A cohort column of every replication: array (replications, days, cohorts)."""
-        return np.stack([log.cohort_columns[column] for log in self.logs])
+        """A daily column of every replication: array (replications, days, cohorts).
+
+        Loads the whole column into memory; `bands` does not need to.
+        """
+        return self._source.stacked(column)
 
     # ------------------------------------------------------------------ figures
-    @cached_property
-    def _figure_values(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-        """Per-replication figures: overall {name: (R,)} and per cohort {name: (R, C)}."""
-        overall: dict[str, list[float]] = {name: [] for name in FIGURES}
-        cohorts: dict[str, list[np.ndarray]] = {name: [] for name in FIGURES}
-        for log in self.logs:
-            columns = log.cohort_columns
-            for name, figure in FIGURES.items():
-                if name == "clearance_day":
-                    per_cohort = np.array(
-                        [math.inf if d is None else d for d in log.cohort_clearance_days],
-                        dtype=float,
-                    )
-                    total = math.inf if log.clearance_day is None else log.clearance_day
-                elif name in _PEAK_FIGURES:
-                    series = _PEAK_SERIES[name](columns, self._active)
-                    per_cohort = series.max(axis=0).astype(float)
-                    total = float(series.sum(axis=1).max())
-                else:
-                    per_cohort = figure.compute(columns, self._active).astype(float)
-                    total = float(per_cohort.sum())
-                overall[name].append(total)
-                cohorts[name].append(per_cohort)
-        return (
-            {k: np.array(v, dtype=float) for k, v in overall.items()},
-            {k: np.stack(v) for k, v in cohorts.items()},
-        )
-
     def figure(self, name: str, cohort: str | None = None) -> np.ndarray:
         """Values of one figure per replication, overall or for one cohort."""
-        overall, per_cohort = self._figure_values
         if cohort is None:
-            return overall[name]
-        return per_cohort[name][:, self.cohort_names.index(cohort)]
+            return self._table.overall[name]
+        return self._table.cohorts[name][:, self.cohort_names.index(cohort)]
 
     # ------------------------------------------------------------------ tables
-    @cached_property
+    @property
     def daily(self) -> pd.DataFrame:
-        """One row per replication x date x cohort: end-of-day states and the day's flows."""
-        n_reps, n_days, n_cohorts = self.n_replications, len(self.dates), len(
-            self.cohort_names
-        )
-        frame = pd.DataFrame(
-            {
-                "replication": np.repeat(self.replication_ids, n_days * n_cohorts),
-                "date": np.tile(np.repeat(self.dates.values, n_cohorts), n_reps),
-                "cohort": pd.Categorical.from_codes(
-                    np.tile(np.arange(n_cohorts), n_reps * n_days),
-                    categories=self.cohort_names,
-                ),
-            }
-        )
-        for column in (*STATES, *FLOWS, *self._extra_cohort_columns()):
-            frame[column] = self.stacked(column).reshape(-1)
-        for column in self._day_columns():
-            values = np.stack([log.day_columns[column] for log in self.logs])
-            values = np.repeat(values.reshape(-1), n_cohorts)
-            text = values.dtype.kind in "OU"
-            frame[column] = pd.Categorical(values) if text else values
-        return frame
+        """One row per replication x date x cohort: end-of-day states, the day's flows.
 
-    def _extra_cohort_columns(self) -> list[str]:
-        first = self.logs[0].cohort_columns if self.logs else {}
-        return [k for k in first if k not in STATES and k not in FLOWS]
-
-    def _day_columns(self) -> list[str]:
-        return list(self.logs[0].day_columns) if self.logs else []
+        For a streamed run this reads ``daily.parquet`` (or the spill file) back on
+        every access: keep the frame if you need it twice.
+        """
+        if self._logs is not None:
+            if "_daily" not in self.__dict__:
+                self.__dict__["_daily"] = self._source.frame()
+            return self.__dict__["_daily"]
+        return self._source.frame()
 
     def _clearance_dates(self, days: np.ndarray) -> list[date | None]:
         return [
@@ -412,8 +825,7 @@ class Results:
     @cached_property
     def replications(self) -> pd.DataFrame:
         """One row per replication: clearance date and day, then every figure."""
-        overall, _ = self._figure_values
-        days = overall["clearance_day"]
+        days = self.figure("clearance_day")
         frame = pd.DataFrame({"replication": self.replication_ids})
         frame["clearance_date"] = pd.to_datetime(self._clearance_dates(days))
         frame["clearance_day"] = pd.array(
@@ -421,7 +833,7 @@ class Results:
         )
         for name in FIGURES:
             if name != "clearance_day":
-                frame[name] = overall[name]
+                frame[name] = self.figure(name)
         for name, values in self._policy_values().items():
             frame[name] = values
         return frame
@@ -429,25 +841,15 @@ class Results:
     # ------------------------------------------------------------------ policy
     def no_go_days(self) -> np.ndarray:
         """No-go days (working days stopped by an incident) per replication."""
-        return np.array(
-            [int(log.day_columns["no_go"].sum()) for log in self.logs], dtype=np.int64
-        )
+        return self._table.extras["no_go_days"].astype(np.int64)
 
     def rule_firings(self, rule: str) -> np.ndarray:
         """How often a capacity rule fired, per replication."""
-        return np.array(
-            [int((log.day_columns["rule_fired"] == rule).sum()) for log in self.logs],
-            dtype=np.int64,
-        )
+        return self._table.extras[f"rule_firings.{rule}"].astype(np.int64)
 
     def gate_days(self, gate: str) -> np.ndarray:
         """The day each replication opened a gate (+inf: not within the horizon)."""
-        horizon = self.scenario.horizon_days
-        days = [log.gate_days.get(gate) for log in self.logs]
-        return np.array(
-            [math.inf if d is None or d >= horizon else max(d, 0) for d in days],
-            dtype=float,
-        )
+        return self._table.extras[f"gate_day.{gate}"].copy()
 
     def _policy_values(self) -> dict[str, Any]:
         """`replications` columns of the ramp policy: no-go days, firings, gates."""
@@ -505,10 +907,8 @@ class Results:
         found_date, found_day, resumed_date, installations_hit`` (dates empty
         when it never happened within the horizon). Empty without latent defects.
         """
-        rows = []
-        for log in self.logs:
-            for record in log.defects:
-                rows.append(self._defect_row(log.replication, record))
+        rows = [self._defect_row(replication, record)
+                for replication, record in self._table.defects]
         columns = ["replication", "cohort", "defect", "exists", "exposed_from_date",
                    "found_date", "found_day", "resumed_date", "installations_hit"]
         frame = pd.DataFrame(rows, columns=columns)
@@ -569,13 +969,9 @@ class Results:
 
         ``name`` is a `.daily` column, or ``"remaining"`` (installations not yet
         resolved: pending, queued, stalled, rolled back or impaired), or
-        ``"cumulative_migrated"`` (migrated + impaired).
+        ``"cumulative_migrated"`` (migrated + impaired). Loads the whole series.
         """
-        if name == "remaining":
-            return sum(self.stacked(state) for state in _IN_FLIGHT)
-        if name == "cumulative_migrated":
-            return self.stacked("migrated") + self.stacked("impaired")
-        return self.stacked(name)
+        return sum(self.stacked(column) for column in _series_columns(name))
 
     def bands(
         self,
@@ -587,19 +983,12 @@ class Results:
 
         Overall bands are quantiles of each replication's all-cohort total, never
         sums of per-cohort quantiles. Columns: ``date`` then ``p10, p50, ...``.
+        Only the ``(replications, days)`` matrix of the series is held, never the
+        daily rows.
         """
-        values = self.series(name)
-        if cohort is None:
-            values = values.sum(axis=2)
-        else:
-            values = values[:, :, self.cohort_names.index(cohort)]
-        ordered = np.sort(values, axis=0)
-        n = len(ordered)
-        columns = {
-            f"p{round(q * 100)}": ordered[max(0, math.ceil(q * n - 1e-12) - 1)]
-            for q in quantiles
-        }
-        return pd.DataFrame({"date": self.dates, **columns})
+        index = None if cohort is None else self.cohort_names.index(cohort)
+        matrix = self._source.matrix(_series_columns(name), index)
+        return _bands(matrix, self.dates, quantiles)
 
     def backlog_bands(self, cohort: str | None = None) -> pd.DataFrame:
         """Remaining installations per date: P10, P50 and P90 across replications."""
@@ -661,6 +1050,11 @@ class Results:
             "timing": self.timing,
         }
 
+    @property
+    def has_daily(self) -> bool:
+        """Whether daily rows were kept (so `daily`, `bands` and backlog.png work)."""
+        return not isinstance(self._source, _NoSource)
+
     # ------------------------------------------------------------------ output
     def write(self, directory: str | Path, *, overwrite: bool = False,
               daily: bool = True) -> Path:
@@ -668,7 +1062,10 @@ class Results:
 
         Files go to a temporary sibling directory that is renamed into place only
         when complete, so a failed write never leaves a directory that looks like
-        a result. An existing directory is replaced only with ``overwrite``.
+        a result. An existing directory is replaced only with ``overwrite``. A
+        streamed ``daily.parquet`` is hard-linked (or copied) from the run's file,
+        never rebuilt in memory. A run that kept no daily rows writes neither
+        ``daily.parquet`` nor ``backlog.png``.
         """
         target = Path(directory)
         if target.exists() and not overwrite:
@@ -679,26 +1076,83 @@ class Results:
         os.umask(umask)
         staging.chmod(0o777 & ~umask)  # mkdtemp makes it private; results are not
         try:
-            if daily:
-                self.daily.to_parquet(staging / "daily.parquet", index=False)
+            if daily and self.has_daily:
+                if self.daily_path is not None:
+                    _link_or_copy(self.daily_path, staging / "daily.parquet")
+                else:
+                    self.daily.to_parquet(staging / "daily.parquet", index=False)
             self.replications.to_csv(staging / "replications.csv", index=False)
             self.cohort_replications.to_csv(
                 staging / "cohort_replications.csv", index=False
             )
-            if any(log.defects for log in self.logs):
+            if self._table.defects:
                 self.defects.to_csv(staging / "defects.csv", index=False)
             (staging / "summary.json").write_text(
                 json.dumps(self.summary, indent=2) + "\n", encoding="utf-8"
             )
             (staging / "scenario.yaml").write_text(self.scenario.to_yaml(), encoding="utf-8")
-            figure = backlog_fan_chart(self.backlog_bands(), self.scenario.name)
-            figure.savefig(staging / "backlog.png", dpi=110)
-            plt.close(figure)
+            if self.has_daily:
+                figure = backlog_fan_chart(self.backlog_bands(), self.scenario.name)
+                figure.savefig(staging / "backlog.png", dpi=110)
+                plt.close(figure)
             _replace_dir(staging, target)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
         return target
+
+
+def _series_columns(name: str) -> tuple[str, ...]:
+    """The daily columns a series sums: ``remaining``, ``cumulative_migrated``."""
+    if name == "remaining":
+        return _IN_FLIGHT
+    if name == "cumulative_migrated":
+        return ("migrated", "impaired")
+    return (name,)
+
+
+def _bands(
+    matrix: np.ndarray, dates: pd.DatetimeIndex, quantiles: Sequence[float]
+) -> pd.DataFrame:
+    """Type-1 quantiles per date of a ``(replications, days)`` matrix (sorted in
+    place: the caller hands it over)."""
+    matrix.sort(axis=0)
+    n = len(matrix)
+    widen = np.int64 if matrix.dtype.kind == "i" else matrix.dtype
+    columns = {
+        f"p{round(q * 100)}": matrix[max(0, math.ceil(q * n - 1e-12) - 1)].astype(widen)
+        for q in quantiles
+    }
+    return pd.DataFrame({"date": dates, **columns})
+
+
+def file_bands(
+    path: str | Path,
+    scenario: Scenario,
+    replications: int,
+    name: str,
+    cohort: str | None = None,
+    quantiles: Sequence[float] = (0.1, 0.5, 0.9),
+) -> pd.DataFrame:
+    """`Results.bands` of a ``daily.parquet`` on disk, read chunk by chunk.
+
+    Only the ``(replications, days)`` matrix of the series is held. The policy's
+    day columns (one value per date) are counted once, not once per cohort.
+    """
+    names = [c.name for c in scenario.cohorts]
+    index = None if cohort is None else names.index(cohort)
+    source = _FileSource(Path(path), scenario.horizon_days, len(names), replications,
+                         DAY_COLUMNS)
+    dates = pd.date_range(scenario.start_date, periods=scenario.horizon_days)
+    return _bands(source.matrix(_series_columns(name), index), dates, quantiles)
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    """Hard-link a finished file (same file system), else copy it."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
 
 
 def _replace_dir(staging: Path, target: Path) -> None:

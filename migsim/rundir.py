@@ -21,13 +21,10 @@ import numpy as np
 import pandas as pd
 
 from migsim.errors import MigsimError
+from migsim.results import file_bands
 from migsim.scenario import Scenario, load_scenario
 
 __all__ = ["SavedRun", "is_run_directory", "load_run"]
-
-#: ``remaining`` = installations not yet resolved (as `Results.series`).
-_REMAINING = ("pending", "queued", "stalled", "rolled_back", "impaired")
-_MIGRATED = ("migrated", "impaired")
 
 
 def is_run_directory(path: str | Path) -> bool:
@@ -130,16 +127,6 @@ class SavedRun:
         return self._frame(cohort)[name].to_numpy(dtype=float)
 
     # ------------------------------------------------------------------ bands
-    def _daily(self, columns: Sequence[str]) -> pd.DataFrame:
-        if not self.has_daily:
-            raise MigsimError(
-                f"{self.directory}: no daily.parquet (the run used --no-daily)"
-            )
-        return pd.read_parquet(
-            self.directory / "daily.parquet",
-            columns=["replication", "date", "cohort", *columns],
-        )
-
     def bands(
         self,
         name: str,
@@ -152,28 +139,13 @@ class SavedRun:
         ``"cumulative_migrated"``; overall bands are quantiles of each
         replication's all-cohort total. Columns: ``date`` then ``p10, p50, ...``.
         """
-        parts = {"remaining": _REMAINING, "cumulative_migrated": _MIGRATED}.get(
-            name, (name,)
-        )
-        frame = self._daily(parts)
-        if cohort is not None:
-            frame = frame[frame["cohort"] == cohort]
-        frame = frame.assign(value=frame[list(parts)].sum(axis=1))
-        table = frame.pivot_table(
-            index="replication",
-            columns="date",
-            values="value",
-            aggfunc="sum",
-            observed=True,
-        )
-        table = table.reindex(columns=self.dates)
-        ordered = np.sort(table.to_numpy(), axis=0)
-        n = len(ordered)
-        columns = {
-            f"p{round(q * 100)}": ordered[max(0, math.ceil(q * n - 1e-12) - 1)]
-            for q in quantiles
-        }
-        return pd.DataFrame({"date": self.dates, **columns})
+        if not self.has_daily:
+            raise MigsimError(
+                f"{self.directory}: no daily.parquet (the run used --no-daily)"
+            )
+        # chunk by chunk: memory does not grow with the daily rows of the run
+        return file_bands(self.directory / "daily.parquet", self.scenario,
+                          self.n_replications, name, cohort, quantiles)
 
 
 def load_run(directory: str | Path) -> SavedRun:

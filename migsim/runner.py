@@ -1,25 +1,43 @@
-"""Runner: many seeded replications of one scenario, on one or more processes.
+"""Runner: many seeded replications of one scenario, on processes or a Dask cluster.
 
 Replication k always draws from streams derived from ``(seed, k)``, so its
 numbers do not depend on the worker count, on how replications are batched, or
-on which other replications run. Workers receive contiguous batches of
-replication indices and results are put back in replication order.
+on which other replications run. Replications run in contiguous batches whose
+size depends only on the scenario and the count (never on the workers); each
+finished batch comes back as its figures plus its daily rows, and the daily rows
+are appended to one Parquet file in replication order, so memory stays flat in
+the replication count and the file is the same for any worker count.
+
+Where batches run is an *executor*: this process (``workers=1``), a local process
+pool (``workers=N``) or an existing Dask distributed cluster (``scheduler=
+"tcp://HOST:PORT"``). Sweeps use the same executors for their points.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import shutil
+import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
 from migsim.engine import RunLog, run_replication
-from migsim.results import Results
+from migsim.errors import MigsimError
+from migsim.results import Batch, DailyWriter, FigureTable, Results
 from migsim.scenario import Scenario, load_scenario
 
-__all__ = ["run", "run_batch"]
+__all__ = ["Executor", "executor", "run", "run_batch", "simulate_batch"]
+
+#: Daily rows per batch, at most: bounds the memory a batch in flight takes.
+BATCH_ROWS = 20_000
+#: Batches per run, at least (when there are enough replications): keeps workers busy.
+MIN_BATCHES = 16
+#: Seconds to wait for a Dask scheduler before giving up.
+CONNECT_TIMEOUT = 20
 
 
 def run_batch(scenario: Scenario, seed: int, replications: list[int]) -> list[RunLog]:
@@ -27,13 +45,167 @@ def run_batch(scenario: Scenario, seed: int, replications: list[int]) -> list[Ru
     return [run_replication(scenario, seed, k) for k in replications]
 
 
-def _batches(replications: range, workers: int) -> list[list[int]]:
-    """Contiguous batches, a few per worker so a slow batch does not idle the rest."""
-    size = max(1, math.ceil(len(replications) / (workers * 4)))
-    ids = list(replications)
-    return [ids[i : i + size] for i in range(0, len(ids), size)]
+def simulate_batch(
+    scenario: Scenario, seed: int, replications: list[int], daily: bool = True
+) -> Batch:
+    """Simulate a batch and reduce it to what the parent keeps: figures, daily rows."""
+    return Batch.from_logs(scenario, run_batch(scenario, seed, replications), daily)
 
 
+def default_batch_size(scenario: Scenario, replications: int) -> int:
+    """Replications per batch: a function of the scenario and the count only."""
+    rows = scenario.horizon_days * len(scenario.cohorts)
+    by_memory = max(1, BATCH_ROWS // rows)
+    return max(1, min(by_memory, math.ceil(replications / MIN_BATCHES)))
+
+
+# --------------------------------------------------------------------------- executors
+class Executor:
+    """Runs calls somewhere and yields their results as they finish.
+
+    `imap` keeps at most ``window`` calls in flight, so finished results that wait
+    to be consumed never pile up in memory.
+    """
+
+    workers = 1
+
+    def __enter__(self) -> Executor:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release workers or connections."""
+
+    def _submit(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+        raise NotImplementedError
+
+    def _wait_first(self, pending: set[Any]) -> set[Any]:
+        raise NotImplementedError
+
+    def imap(
+        self,
+        fn: Callable[..., Any],
+        calls: Iterable[tuple[Any, ...]],
+        *,
+        ordered: bool = True,
+        window: int | None = None,
+    ) -> Iterator[tuple[int, Any]]:
+        """Yield ``(index, fn(*args))`` for each call, in order or as they finish."""
+        window = window or max(2, 2 * self.workers)
+        queue = iter(enumerate(calls))
+        pending: dict[Any, int] = {}
+        finished: dict[int, Any] = {}
+        following = 0
+
+        def top_up() -> None:
+            while len(pending) + len(finished) < window:
+                item = next(queue, None)
+                if item is None:
+                    return
+                index, args = item
+                pending[self._submit(fn, args)] = index
+
+        top_up()
+        while pending or finished:
+            if ordered and following in finished:
+                yield following, finished.pop(following)
+                following += 1
+                top_up()
+                continue
+            for future in self._wait_first(set(pending)):
+                index = pending.pop(future)
+                result = future.result()
+                if ordered:
+                    finished[index] = result
+                else:
+                    yield index, result
+            top_up()
+
+
+class _Inline(Executor):
+    """Each call runs in this process, when its result is asked for."""
+
+    class _Done:
+        def __init__(self, value: Any):
+            self.value = value
+
+        def result(self) -> Any:
+            return self.value
+
+    def _submit(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+        return self._Done(fn(*args))
+
+    def _wait_first(self, pending: set[Any]) -> set[Any]:
+        return {next(iter(pending))}
+
+    def imap(self, fn, calls, *, ordered=True, window=None):  # noqa: D102
+        yield from super().imap(fn, calls, ordered=ordered, window=1)
+
+
+class _Processes(Executor):
+    """A local process pool."""
+
+    def __init__(self, workers: int):
+        self.workers = workers
+        self._pool = ProcessPoolExecutor(max_workers=workers)
+
+    def _submit(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Future:
+        return self._pool.submit(fn, *args)
+
+    def _wait_first(self, pending: set[Any]) -> set[Any]:
+        return wait(pending, return_when=FIRST_COMPLETED).done
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+class _Dask(Executor):
+    """An existing Dask distributed cluster, reached through its scheduler."""
+
+    def __init__(self, address: str):
+        try:
+            from distributed import Client, as_completed
+        except ImportError as exc:  # pragma: no cover - distributed is a dependency
+            raise MigsimError("--scheduler needs the 'distributed' package") from exc
+        try:
+            self._client = Client(address, timeout=CONNECT_TIMEOUT,
+                                  set_as_default=False)
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise MigsimError(f"--scheduler {address}: cannot connect: {exc}") from None
+        self.workers = max(1, sum(self._client.nthreads().values()))
+        self._finished = as_completed(loop=self._client.loop)
+
+    def _submit(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+        future = self._client.submit(fn, *args, pure=False)
+        self._finished.add(future)
+        return future
+
+    def _wait_first(self, pending: set[Any]) -> set[Any]:
+        return {next(self._finished)}
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def executor(workers: int = 1, scheduler: str | None = None) -> Executor:
+    """Where to run: a Dask cluster if ``scheduler`` is given, else local processes.
+
+    Parameters
+    ----------
+    workers
+        Local processes; 1 runs everything in this process.
+    scheduler
+        Address of a running Dask scheduler (``tcp://HOST:PORT``); its workers
+        must have migsim installed.
+    """
+    if scheduler:
+        return _Dask(scheduler)
+    return _Inline() if workers == 1 else _Processes(workers)
+
+
+# --------------------------------------------------------------------------- run
 def run(
     scenario: Scenario | str | Path | dict[str, Any],
     replications: int = 100,
@@ -41,6 +213,11 @@ def run(
     workers: int = 1,
     *,
     first_replication: int = 0,
+    daily: bool = True,
+    spill_dir: str | Path | None = None,
+    scheduler: str | None = None,
+    progress: Callable[[int], None] | None = None,
+    batch_size: int | None = None,
 ) -> Results:
     """Run ``replications`` seeded replications of a scenario.
 
@@ -57,6 +234,20 @@ def run(
     first_replication
         Index of the first replication, so a later batch continues the numbering
         and a run of 100 then 100 more equals one run of 200.
+    daily
+        Keep the daily rows, streamed to a spill file (``Results.daily`` reads it
+        back); ``False`` keeps only the figures (sweeps do this).
+    spill_dir
+        Where the spill file's temporary directory goes (default: the system's
+        temporary directory). It is removed with the `Results`.
+    scheduler
+        Address of a Dask distributed scheduler to run the batches on instead of
+        local processes; results are identical.
+    progress
+        Called with the number of replications each finished batch adds.
+    batch_size
+        Replications per batch (default: `default_batch_size`); results never
+        depend on it.
 
     Returns
     -------
@@ -68,25 +259,52 @@ def run(
     if workers < 1:
         raise ValueError("workers must be at least 1")
     seed = scenario.seed if seed is None else int(seed)
-    ids = range(first_replication, first_replication + replications)
+    ids = list(range(first_replication, first_replication + replications))
+    size = batch_size or default_batch_size(scenario, replications)
+    batches = [ids[i : i + size] for i in range(0, len(ids), size)]
+    workers = min(workers, len(batches))
+    owned = None
+    if daily:
+        owned = Path(tempfile.mkdtemp(prefix="migsim-daily-", dir=spill_dir))
+    path = owned / "daily.parquet" if owned else None
+    writer = DailyWriter(path) if path else None
     started = time.perf_counter()
-    workers = min(workers, replications)
-    if workers == 1:
-        logs = run_batch(scenario, seed, list(ids))
-    else:
-        logs = []
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = [
-                pool.submit(run_batch, scenario, seed, batch)
-                for batch in _batches(ids, workers)
-            ]
-            for future in futures:
-                logs.extend(future.result())
+    tables: list[FigureTable] = []
+    day_columns: list[str] = []
+    try:
+        with executor(workers, scheduler) as pool:
+            calls = [(scenario, seed, batch, daily) for batch in batches]
+            for _, batch in pool.imap(simulate_batch, calls, ordered=True):
+                tables.append(batch.figures)
+                day_columns = batch.day_columns
+                if writer is not None and batch.daily is not None:
+                    writer.append(batch.daily)
+                if progress is not None:
+                    progress(len(batch.figures.replications))
+            used = pool.workers
+        if writer is not None:
+            writer.close()
+    except BaseException:
+        if writer is not None:
+            writer.close()
+        if owned is not None:
+            shutil.rmtree(owned, ignore_errors=True)
+        raise
     elapsed = time.perf_counter() - started
     timing = {
         "simulate_seconds": round(elapsed, 4),
-        "workers": workers,
+        "workers": used,
         "cpu_count": os.cpu_count(),
         "seconds_per_replication": round(elapsed / replications, 6),
     }
-    return Results(scenario, seed, logs, timing)
+    if scheduler:
+        timing["scheduler"] = scheduler
+    return Results(
+        scenario,
+        seed,
+        timing=timing,
+        figures=FigureTable.concat(tables),
+        daily_path=path,
+        day_columns=day_columns,
+        owned_dir=owned,
+    )

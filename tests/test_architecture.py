@@ -24,6 +24,7 @@ FLOW = [
     "plots",
     "results",
     "runner",
+    "sweep",  # grid and Latin hypercube sweeps into a resumable store
     "forecast",  # intervals and P(clear by date) from a finished run
     "precision",  # batches of replications until the forecast is precise enough
     "compare",  # common-random-number comparisons of scenarios

@@ -1,0 +1,485 @@
+"""Sweeps: one scenario run at many parameter points, kept in a resumable store.
+
+A sweep varies scenario fields, addressed by dotted path like ``--set``:
+
+- a *grid* gives each field a list of values and runs the full factorial (the
+  first field varies slowest);
+- a *Latin hypercube* (``lhs``) of K points splits each field's range into K equal
+  strata and takes one uniform draw in each, strata matched at random across
+  fields; fields whose scenario value is an integer are rounded. Its draws come
+  from their own stream of the sweep seed, never from a replication's.
+
+Every point runs the same replications with the same seed, so replication k of
+every point draws from the same streams (common random numbers): differences
+between points are the parameters', not the noise's.
+
+The store is a directory: ``manifest.json`` (definition, seed, migsim version,
+points with status and timings), one ``points/<index>.parquet`` per finished point
+(written atomically, so a point is done exactly when its file exists) and, when
+all are finished, ``sweep.parquet``: one row per point, the swept fields as
+columns named by dotted path, the figures as ``name_statistic`` columns, then
+``status`` (``done`` or ``invalid``) and ``error``. No wall-clock column appears
+in a table, so a sweep killed and rerun ends with exactly the files of one that
+never stopped. Rerunning against a store of another definition is refused unless
+``fresh``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+import os
+import shutil
+import time
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from migsim import __version__
+from migsim.errors import MigsimError, ScenarioError
+from migsim.results import FIGURES, STATISTICS, statistics
+from migsim.runner import executor, run
+from migsim.scenario import Scenario
+
+__all__ = [
+    "SweepDefinition",
+    "figure_columns",
+    "grid_points",
+    "lhs_points",
+    "parse_grid",
+    "parse_range",
+    "read_sweep",
+    "run_point",
+    "run_sweep",
+]
+
+MANIFEST = "manifest.json"
+POINTS = "points"
+TABLE = "sweep.parquet"
+
+
+def figure_columns() -> list[str]:
+    """The figure columns of a sweep table: ``name_statistic`` for every figure."""
+    return [f"{name}_{stat}" for name in FIGURES for stat in STATISTICS]
+
+
+# --------------------------------------------------------------------------- definition
+def _plain(value: Any) -> Any:
+    """A JSON-able value (dates as ISO strings) so definitions compare exactly."""
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return _plain(yaml.safe_load(text))
+    except yaml.YAMLError:
+        return text
+
+
+def parse_grid(item: str) -> tuple[str, list[Any]]:
+    """``FIELD=v1,v2,...`` -> ``(field, [values])``, values read as YAML scalars."""
+    key, sep, values = item.partition("=")
+    parts = [v.strip() for v in values.split(",")]
+    if not sep or not key.strip() or not any(parts) or not all(parts):
+        raise MigsimError(f"--grid {item!r}: expected FIELD=VALUE,VALUE,...")
+    return key.strip(), [_parse_value(v) for v in parts]
+
+
+def parse_range(item: str) -> tuple[str, tuple[float, float]]:
+    """``FIELD=LOW:HIGH`` -> ``(field, (low, high))``."""
+    key, sep, bounds = item.partition("=")
+    low, colon, high = bounds.partition(":")
+    try:
+        pair = (float(low), float(high))
+    except ValueError:
+        pair = None
+    if not sep or not colon or not key.strip() or pair is None:
+        raise MigsimError(f"--range {item!r}: expected FIELD=LOW:HIGH (numbers)")
+    if not math.isfinite(pair[0]) or not math.isfinite(pair[1]) or pair[1] < pair[0]:
+        raise MigsimError(f"--range {item!r}: need finite LOW <= HIGH")
+    return key.strip(), pair
+
+
+def grid_points(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
+    """Full factorial of the grid, the first field varying slowest."""
+    fields = list(grid)
+    return [
+        dict(zip(fields, combo, strict=True))
+        for combo in itertools.product(*grid.values())
+    ]
+
+
+def lhs_points(
+    ranges: Mapping[str, tuple[float, float]],
+    k: int,
+    rng: np.random.Generator,
+    integer_fields: Sequence[str] = (),
+) -> list[dict[str, Any]]:
+    """A Latin hypercube of ``k`` points: each range in ``k`` strata, one draw each.
+
+    Stratum j of a range ``[low, high]`` is ``[low + j w, low + (j+1) w)`` with
+    ``w = (high - low) / k``; each field's strata are matched to points by an
+    independent random permutation. Values of ``integer_fields`` are rounded.
+    """
+    if k < 1:
+        raise MigsimError("--lhs: need at least one point")
+    columns: dict[str, list[Any]] = {}
+    for name, (low, high) in ranges.items():
+        strata = rng.permutation(k)
+        draws = (strata + rng.random(k)) / k
+        values = low + draws * (high - low)
+        if name in integer_fields:
+            columns[name] = [int(round(v)) for v in values]
+        else:
+            columns[name] = [float(v) for v in values]
+    return [{name: columns[name][i] for name in ranges} for i in range(k)]
+
+
+def _key(name: str) -> int:
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "little")
+
+
+def _lhs_rng(seed: int) -> np.random.Generator:
+    """The Latin hypercube's own stream: never one a replication draws from.
+
+    Replications use spawn keys ``(k,)`` and ``(k, owner, purpose)``; this one is
+    ``(key("sweep"), key("latin_hypercube"))``, of another length.
+    """
+    sequence = np.random.SeedSequence(
+        seed, spawn_key=(_key("sweep"), _key("latin_hypercube"))
+    )
+    return np.random.default_rng(sequence)
+
+
+@dataclass(frozen=True)
+class SweepDefinition:
+    """What a sweep is: the base scenario, its dimensions, count and seed.
+
+    Two runs with equal definitions produce equal stores; a store only resumes a
+    sweep of its own definition.
+    """
+
+    scenario: Scenario
+    replications: int
+    seed: int
+    grid: dict[str, list[Any]] = field(default_factory=dict)
+    ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
+    lhs: int | None = None
+
+    def __post_init__(self) -> None:
+        if bool(self.grid) == (self.lhs is not None):
+            raise MigsimError(
+                "a sweep needs either --grid or --lhs with --range, not both"
+            )
+        if self.lhs is not None and not self.ranges:
+            raise MigsimError("--lhs needs at least one --range FIELD=LOW:HIGH")
+        if self.ranges and self.lhs is None:
+            raise MigsimError("--range needs --lhs K")
+        if self.replications < 1:
+            raise MigsimError("a sweep needs at least one replication per point")
+        known = self.scenario.flat()
+        prefixes = {k.rsplit(".", i)[0] for k in known for i in range(k.count(".") + 1)}
+        for name in self.fields:
+            if name not in known and name not in prefixes:
+                raise ScenarioError(
+                    f"{self.scenario.name}: sweep field {name}: no such field"
+                )
+        for name in self.ranges:
+            if not isinstance(known.get(name), int | float) or isinstance(
+                known.get(name), bool
+            ):
+                raise ScenarioError(
+                    f"{self.scenario.name}: --range {name}: not a numeric field"
+                )
+
+    @property
+    def fields(self) -> list[str]:
+        return list(self.grid) if self.grid else list(self.ranges)
+
+    def points(self) -> list[dict[str, Any]]:
+        """The sweep's points, in index order."""
+        if self.grid:
+            return grid_points(self.grid)
+        flat = self.scenario.flat()
+        integers = [n for n in self.ranges if type(flat.get(n)) is int]
+        return lhs_points(self.ranges, self.lhs or 0, _lhs_rng(self.seed), integers)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The definition as JSON data (what ``manifest.json`` stores and compares)."""
+        return {
+            "scenario_name": self.scenario.name,
+            "scenario_sha256": self.scenario.sha256,
+            "replications": self.replications,
+            "seed": self.seed,
+            "grid": {k: [_plain(v) for v in vs] for k, vs in self.grid.items()},
+            "lhs": None if self.lhs is None else {
+                "points": self.lhs,
+                "ranges": {k: list(v) for k, v in self.ranges.items()},
+            },
+        }
+
+
+# --------------------------------------------------------------------------- points
+def run_point(
+    scenario: Scenario, index: int, values: dict[str, Any], replications: int, seed: int
+) -> dict[str, Any]:
+    """Run one point; never raises: an invalid or failing point is a record.
+
+    Returns ``{index, values, status, error, figures, seconds}`` where ``status``
+    is ``done``, ``invalid`` (the values make the scenario invalid; ``error`` says
+    why) or ``failed`` (an internal error; ``error`` holds its traceback).
+    """
+    started = time.perf_counter()
+    record: dict[str, Any] = {"index": index, "values": values, "figures": {},
+                              "status": "done", "error": None}
+    try:
+        point = scenario.with_overrides(values, origin=f"point {index}")
+    except ScenarioError as exc:
+        record.update(status="invalid", error=str(exc))
+    else:
+        try:
+            results = run(point, replications, seed=seed, workers=1, daily=False)
+            record["figures"] = {
+                f"{name}_{stat}": (math.nan if value is None else float(value))
+                for name in FIGURES
+                for stat, value in statistics(results.figure(name)).items()
+            }
+        except Exception:  # per-point failures are data (style rule 11)
+            record.update(status="failed", error=traceback.format_exc())
+    record["seconds"] = round(time.perf_counter() - started, 4)
+    return record
+
+
+def _point_frame(record: dict[str, Any], fields: Sequence[str]) -> pd.DataFrame:
+    """The one-row table of a finished point, columns in `sweep.parquet` order."""
+    row: dict[str, Any] = {"point": record["index"]}
+    for name in fields:
+        row[name] = record["values"][name]
+    for column in figure_columns():
+        row[column] = float(record["figures"].get(column, math.nan))
+    row["status"] = record["status"]
+    row["error"] = record["error"]
+    frame = pd.DataFrame([row])
+    frame["point"] = frame["point"].astype("int64")
+    frame["status"] = frame["status"].astype(object)
+    frame["error"] = frame["error"].astype(object)
+    return frame
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(temporary, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+
+
+def _atomic_parquet(frame: pd.DataFrame, path: Path) -> None:
+    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    frame.to_parquet(temporary, index=False)
+    with open(temporary, "rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+
+
+# --------------------------------------------------------------------------- store
+class _Store:
+    """The sweep directory: manifest, finished points, final table."""
+
+    def __init__(self, root: Path, definition: SweepDefinition, points: list[dict]):
+        self.root = root
+        self.definition = definition
+        self.points = points
+        self.manifest: dict[str, Any] = {}
+
+    @property
+    def points_dir(self) -> Path:
+        return self.root / POINTS
+
+    def point_path(self, index: int) -> Path:
+        return self.points_dir / f"{index}.parquet"
+
+    def open(self, fresh: bool) -> None:
+        """Create, resume or (with ``fresh``) replace the store."""
+        wanted = json.loads(json.dumps(self.definition.to_dict()))
+        manifest_path = self.root / MANIFEST
+        if self.root.exists() and fresh:
+            shutil.rmtree(self.root)
+        elif manifest_path.exists():
+            stored = json.loads(manifest_path.read_text(encoding="utf-8"))
+            if stored.get("definition") != wanted:
+                raise MigsimError(
+                    f"{self.root}: holds a different sweep "
+                    f"({_difference(stored.get('definition') or {}, wanted)}); "
+                    "rerun with --fresh to replace it"
+                )
+            self.manifest = stored
+        elif self.root.exists() and any(self.root.iterdir()):
+            raise MigsimError(
+                f"{self.root}: exists and is not a sweep store (no {MANIFEST}); "
+                "use --fresh to replace it or choose another -o"
+            )
+        self.points_dir.mkdir(parents=True, exist_ok=True)
+        for folder in (self.root, self.points_dir):  # writes cut short by a kill
+            for stray in folder.glob(".*.tmp-*"):
+                stray.unlink(missing_ok=True)
+        if not self.manifest:
+            self.manifest = {
+                "migsim_version": __version__,
+                "definition": wanted,
+                "points": [
+                    {"index": i, "values": {k: _plain(v) for k, v in values.items()},
+                     "status": "pending", "error": None, "seconds": None}
+                    for i, values in enumerate(self.points)
+                ],
+                "timings": {"runs": []},
+            }
+        for entry in self.manifest["points"]:
+            if self.point_path(entry["index"]).exists():
+                if entry["status"] not in ("done", "invalid"):
+                    # finished after the manifest was last written: read its status
+                    status = pd.read_parquet(self.point_path(entry["index"]),
+                                             columns=["status"])["status"].iloc[0]
+                    entry["status"] = status
+            elif entry["status"] in ("done", "invalid", "running"):
+                entry["status"] = "pending"
+        self.manifest["migsim_version"] = __version__
+        self.save()
+
+    def todo(self) -> list[int]:
+        return [e["index"] for e in self.manifest["points"]
+                if not self.point_path(e["index"]).exists()]
+
+    def record(self, result: dict[str, Any]) -> None:
+        """Store a point's result: its file first, then the manifest."""
+        if result["status"] in ("done", "invalid"):
+            frame = _point_frame(result, self.definition.fields)
+            _atomic_parquet(frame, self.point_path(result["index"]))
+        entry = self.manifest["points"][result["index"]]
+        entry.update(status=result["status"], error=result["error"],
+                     seconds=result["seconds"])
+        self.save()
+
+    def save(self) -> None:
+        text = json.dumps(self.manifest, indent=2, allow_nan=False) + "\n"
+        _atomic_write_bytes(self.root / MANIFEST, text.encode())
+
+    def table(self) -> pd.DataFrame:
+        frames = [pd.read_parquet(self.point_path(i)) for i in range(len(self.points))]
+        table = pd.concat(frames, ignore_index=True)
+        _atomic_parquet(table, self.root / TABLE)
+        return table
+
+
+def _difference(stored: Mapping[str, Any], wanted: Mapping[str, Any]) -> str:
+    names = {
+        "scenario_sha256": "scenario", "scenario_name": "scenario name",
+        "replications": "-n", "seed": "seed", "grid": "grid", "lhs": "lhs",
+    }
+    changed = [names.get(k, k) for k in wanted if stored.get(k) != wanted.get(k)]
+    return "differs in " + ", ".join(changed) if changed else "different definition"
+
+
+def read_sweep(store: str | Path) -> pd.DataFrame:
+    """The table of a finished sweep store (``sweep.parquet``)."""
+    path = Path(store) / TABLE
+    if not path.exists():
+        raise MigsimError(f"{store}: no {TABLE} (the sweep has not finished)")
+    return pd.read_parquet(path)
+
+
+def run_sweep(
+    definition: SweepDefinition,
+    store: str | Path,
+    *,
+    workers: int = 1,
+    scheduler: str | None = None,
+    fresh: bool = False,
+    progress: Callable[[int, int, int], None] | None = None,
+) -> pd.DataFrame:
+    """Run (or resume) a sweep into ``store`` and return its table.
+
+    Points already finished in the store are skipped. Points run in parallel on
+    ``workers`` local processes or on a Dask cluster (``scheduler``); each
+    point's replications run one after another in its worker.
+
+    Parameters
+    ----------
+    definition
+        The sweep.
+    store
+        Its directory (created if missing).
+    workers, scheduler
+        Where points run (see `migsim.runner.executor`).
+    fresh
+        Replace a store that holds another sweep instead of refusing.
+    progress
+        Called as ``progress(points_done, points_to_run, replications_done)``
+        once before the first point and after each point of this run.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per point (`sweep.parquet`).
+
+    Raises
+    ------
+    MigsimError
+        The store holds another sweep (and not ``fresh``), or bad dimensions.
+    RuntimeError
+        A point failed with an internal error (its traceback is in the manifest);
+        the other points were still run and stored.
+    """
+    root = Path(store)
+    points = definition.points()
+    sweep_store = _Store(root, definition, points)
+    sweep_store.open(fresh)
+    todo = sweep_store.todo()
+    started = time.perf_counter()
+    failures: list[dict[str, Any]] = []
+    if progress is not None:
+        progress(0, len(todo), 0)
+    if todo:
+        workers = max(1, min(workers, len(todo)))
+        with executor(workers, scheduler) as pool:
+            calls = [
+                (definition.scenario, i, points[i], definition.replications,
+                 definition.seed)
+                for i in todo
+            ]
+            finished = 0
+            for _, result in pool.imap(run_point, calls, ordered=False):
+                sweep_store.record(result)
+                finished += 1
+                if result["status"] == "failed":
+                    failures.append(result)
+                if progress is not None:
+                    progress(finished, len(todo), finished * definition.replications)
+    sweep_store.manifest["timings"]["runs"].append({
+        "points_run": len(todo),
+        "seconds": round(time.perf_counter() - started, 4),
+        "workers": workers,
+        "scheduler": scheduler,
+    })
+    sweep_store.save()
+    if failures:
+        first = failures[0]
+        raise RuntimeError(
+            f"{len(failures)} sweep point(s) failed; point {first['index']}:\n"
+            f"{first['error']}"
+        )
+    return sweep_store.table()

@@ -1,0 +1,262 @@
+"""Sweeps: grid and Latin hypercube points, the store, resume after a kill."""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+import migsim
+from migsim.cli import main
+from migsim.errors import MigsimError
+from migsim.results import FIGURES, statistics
+from migsim.sweep import (
+    SweepDefinition,
+    figure_columns,
+    grid_points,
+    lhs_points,
+    parse_grid,
+    parse_range,
+    read_sweep,
+    run_sweep,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = {
+    "name": "tiny_sweep",
+    "start_date": "2020-01-06",
+    "horizon_days": 30,
+    "capacity": {"daily_cap": 200},
+    "cohorts": [
+        {
+            "name": "alpha",
+            "installations": 2000,
+            "mode": "active",
+            "outcomes": {"success": 0.9, "stall": 0.05, "rollback": 0.04,
+                         "fix_forward": 0.005, "dumb": 0.005},
+            "stall": {"resolves_after_days": {"dist": "uniform", "low": 1, "high": 3},
+                      "then_success": 0.8},
+            "rollback": {"retry_after_days": {"dist": "fixed", "days": 2}},
+            "fix_forward": {"restored_after_days": {"dist": "fixed", "days": 1}},
+        },
+    ],
+}
+
+
+@pytest.fixture
+def tiny_path(tmp_path):
+    path = tmp_path / "tiny.yaml"
+    path.write_text(json.dumps(TINY))
+    return path
+
+
+# --------------------------------------------------------------------------- points
+def test_grid_is_the_full_factorial_first_field_slowest():
+    points = grid_points({"a": [1, 2], "b": ["x", "y", "z"]})
+    assert points == [
+        {"a": 1, "b": "x"}, {"a": 1, "b": "y"}, {"a": 1, "b": "z"},
+        {"a": 2, "b": "x"}, {"a": 2, "b": "y"}, {"a": 2, "b": "z"},
+    ]
+
+
+def test_parse_grid_and_range():
+    assert parse_grid("capacity.daily_cap=2000, 5000") == (
+        "capacity.daily_cap", [2000, 5000])
+    assert parse_grid("x.y=0.9,2020-01-06") == ("x.y", [0.9, "2020-01-06"])
+    assert parse_range("capacity.daily_cap=2000:20000") == (
+        "capacity.daily_cap", (2000.0, 20000.0))
+    for bad in ("nofield", "a=", "a=1,,2"):
+        with pytest.raises(MigsimError):
+            parse_grid(bad)
+    for bad in ("a=1", "a=x:2", "a=5:1", "=1:2"):
+        with pytest.raises(MigsimError):
+            parse_range(bad)
+
+
+@pytest.mark.parametrize("k", [1, 2, 7, 50])
+def test_lhs_puts_one_point_in_each_stratum(k):
+    ranges = {"a": (0.0, 10.0), "b": (100.0, 103.0), "c": (-1.0, 1.0)}
+    points = lhs_points(ranges, k, np.random.default_rng(k))
+    assert len(points) == k
+    for name, (low, high) in ranges.items():
+        values = np.array([p[name] for p in points])
+        assert ((values >= low) & (values <= high)).all()
+        strata = np.floor((values - low) / (high - low) * k).astype(int)
+        assert sorted(strata) == list(range(k)), name
+
+
+def test_lhs_rounds_integer_fields_and_is_seeded():
+    sc = migsim.load_scenario(TINY)
+    definition = SweepDefinition(
+        sc, replications=1, seed=3, lhs=5,
+        ranges={"capacity.daily_cap": (100, 600),
+                "cohorts.alpha.outcomes.success": (0.8, 0.95)},
+    )
+    points = definition.points()
+    caps = [p["capacity.daily_cap"] for p in points]
+    assert all(type(c) is int for c in caps)
+    assert sorted((c - 100) * 5 // 500 for c in caps) == [0, 1, 2, 3, 4]
+    assert all(type(p["cohorts.alpha.outcomes.success"]) is float for p in points)
+    assert definition.points() == points  # its own seeded stream
+    other = SweepDefinition(sc, 1, 4, lhs=5, ranges=definition.ranges)
+    assert other.points() != points
+
+
+def test_definition_errors():
+    sc = migsim.load_scenario(TINY)
+    with pytest.raises(MigsimError, match="either --grid or --lhs"):
+        SweepDefinition(sc, 1, 0)
+    with pytest.raises(MigsimError, match="either --grid or --lhs"):
+        SweepDefinition(sc, 1, 0, grid={"capacity.daily_cap": [1]}, lhs=2,
+                        ranges={"capacity.daily_cap": (1, 2)})
+    with pytest.raises(MigsimError, match="no such field"):
+        SweepDefinition(sc, 1, 0, grid={"capacity.nope": [1]})
+    with pytest.raises(MigsimError, match="not a numeric field"):
+        SweepDefinition(sc, 1, 0, lhs=2, ranges={"capacity.allocation": (1, 2)})
+
+
+# --------------------------------------------------------------------------- store
+def test_points_use_common_random_numbers(tmp_path):
+    sc = migsim.load_scenario(TINY)
+    definition = SweepDefinition(
+        sc, replications=4, seed=11,
+        grid={"capacity.daily_cap": [150, 250],
+              "cohorts.alpha.outcomes.success": [0.9]},
+    )
+    table = run_sweep(definition, tmp_path / "store")
+    assert list(table.columns) == ["point", "capacity.daily_cap",
+                                   "cohorts.alpha.outcomes.success",
+                                   *figure_columns(), "status", "error"]
+    assert not [c for c in table.columns if "second" in c or "time" in c]
+    for values, (_, row) in zip(definition.points(), table.iterrows(), strict=True):
+        direct = migsim.run(sc.with_overrides(values), replications=4, seed=11,
+                            daily=False)
+        for name in FIGURES:
+            for stat, value in statistics(direct.figure(name)).items():
+                got = row[f"{name}_{stat}"]
+                expected = math.isnan(got) if value is None else got == value
+                assert expected, (name, stat)
+
+
+def test_invalid_points_are_recorded_and_not_fatal(tiny_path, tmp_path):
+    store = tmp_path / "store"
+    result = CliRunner().invoke(main, [
+        "sweep", str(tiny_path), "--grid", "cohorts.alpha.outcomes.success=0.9,1.5",
+        "--grid", "cohorts.alpha.max_attempts=0,2", "-n", "2", "-o", str(store),
+    ])
+    assert result.exit_code == 0, result.output
+    table = read_sweep(store)
+    assert list(table["status"]) == ["invalid", "done", "invalid", "invalid"]
+    assert "rate 1.5 is outside [0, 1]" in table["error"][2]
+    assert "max_attempts" in table["error"][0]
+    assert table["error"][1] is None or pd.isna(table["error"][1])
+    assert np.isnan(table.loc[0, "clearance_day_p50"])
+    manifest = json.loads((store / "manifest.json").read_text())
+    assert [p["status"] for p in manifest["points"]] == list(table["status"])
+    assert manifest["definition"]["replications"] == 2
+    assert (store / "sweep.png").exists()
+    assert "invalid: point 2" in result.output
+
+
+def test_changed_definition_is_refused_unless_fresh(tiny_path, tmp_path):
+    store = tmp_path / "store"
+    base = ["sweep", str(tiny_path), "--grid", "capacity.daily_cap=150,250", "-o",
+            str(store), "--seed", "1"]
+    assert CliRunner().invoke(main, [*base, "-n", "2"]).exit_code == 0
+    again = CliRunner().invoke(main, [*base, "-n", "2"])
+    assert again.exit_code == 0  # same definition: nothing left to do
+    for change in (["-n", "3"], ["-n", "2", "--set", "capacity.allocation=priority"]):
+        refused = CliRunner().invoke(main, [*base, *change])
+        assert refused.exit_code == 2, refused.output
+        assert "holds a different sweep" in refused.output
+        assert "--fresh" in refused.output
+    other_values = CliRunner().invoke(main, [
+        "sweep", str(tiny_path), "--grid", "capacity.daily_cap=150,300", "-o",
+        str(store), "--seed", "1", "-n", "2"])
+    assert other_values.exit_code == 2 and "grid" in other_values.output
+    fresh = CliRunner().invoke(main, [*base, "-n", "3", "--fresh"])
+    assert fresh.exit_code == 0, fresh.output
+    assert json.loads((store / "manifest.json").read_text())["definition"][
+        "replications"] == 3
+
+
+def test_store_that_is_not_a_sweep_is_refused(tiny_path, tmp_path):
+    store = tmp_path / "store"
+    store.mkdir()
+    (store / "keep.txt").write_text("mine")
+    result = CliRunner().invoke(main, ["sweep", str(tiny_path), "--grid",
+                                       "capacity.daily_cap=150", "-o", str(store)])
+    assert result.exit_code == 2 and "not a sweep store" in result.output
+
+
+def test_bad_chart_and_field_are_bad_input(tiny_path, tmp_path):
+    args = ["sweep", str(tiny_path), "-o", str(tmp_path / "s")]
+    for extra, message in (
+        (["--grid", "capacity.daily_cap=1", "--chart", "nope_p50"], "not a figure"),
+        (["--grid", "capacity.daily_cap=1", "--chart-x", "seed"], "not a swept field"),
+        (["--grid", "capacity.nope=1"], "no such field"),
+        (["--lhs", "3"], "--range"),
+    ):
+        result = CliRunner().invoke(main, [*args, *extra])
+        assert result.exit_code == 2, (extra, result.output)
+        assert message in result.output
+        assert "Traceback" not in result.output
+
+
+def test_resume_after_sigkill_gives_identical_files(tmp_path):
+    """A sweep killed (SIGKILL) mid-way and rerun ends as one that never stopped."""
+    scenario = str(ROOT / "scenarios" / "nov2019_epcl.yaml")
+    grid = ["--grid", "capacity.daily_cap=800,1000,1200,1400,1600,1800"]
+    args = ["sweep", scenario, *grid, "-n", "4", "--seed", "3", "-q"]
+    killed, whole = tmp_path / "killed", tmp_path / "whole"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "migsim.cli", *args, "-o", str(killed)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tmp_path,
+    )
+    points = killed / "points"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and process.poll() is None:
+        if points.is_dir() and list(points.glob("[0-9]*.parquet")):
+            break
+        time.sleep(0.005)
+    assert process.poll() is None, process.stderr.read().decode()
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    process.stderr.close()
+    finished_at_kill = sorted(p.name for p in points.glob("[0-9]*.parquet"))
+    assert 1 <= len(finished_at_kill) < 6
+    assert not (killed / "sweep.parquet").exists()
+
+    resumed = CliRunner().invoke(main, [*args, "-o", str(killed)])
+    assert resumed.exit_code == 0, resumed.output
+    assert CliRunner().invoke(main, [*args, "-o", str(whole)]).exit_code == 0
+    for index in range(6):
+        name = f"{index}.parquet"
+        assert (points / name).read_bytes() == (whole / "points" / name).read_bytes()
+    assert (killed / "sweep.parquet").read_bytes() == (
+        whole / "sweep.parquet").read_bytes()
+    table = read_sweep(killed)
+    assert list(table["point"]) == list(range(6))
+    assert (table["status"] == "done").all()
+    assert not list(points.glob(".*"))  # no temporary file left behind
+    manifest = json.loads((killed / "manifest.json").read_text())
+    assert [p["status"] for p in manifest["points"]] == ["done"] * 6
+    assert len(manifest["timings"]["runs"]) == 1  # the killed run never recorded one
+
+
+def test_sweep_sits_between_runner_and_cli_in_the_module_flow():
+    package = ROOT / "migsim"
+    left = ["errors", "scenario", "engine", "plots", "results", "runner"]
+    source = (package / "sweep.py").read_text()
+    assert "migsim.cli" not in source and "migsim.report" not in source
+    for name in left:
+        assert "migsim.sweep" not in (package / f"{name}.py").read_text(), name
