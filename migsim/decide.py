@@ -42,7 +42,6 @@ import math
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -1306,7 +1305,6 @@ def decide(
     sampler: Literal["tpe", "nsga2"] = "tpe",
     directory: str | Path | None = None,
     fresh: bool = False,
-    executor: Executor | None = None,
     scheduler: str | None = None,
     progress: Callable[[Candidate], None] | None = None,
 ) -> Decision:
@@ -1334,9 +1332,6 @@ def decide(
         killed run resumes; ``None`` keeps them in memory.
     fresh
         Discard a store of another definition instead of refusing it.
-    executor
-        A `concurrent.futures.Executor` to run batches on, instead of a local
-        process pool.
     scheduler
         Address of a running Dask scheduler (``tcp://HOST:PORT``) to run the
         batches on instead; results are identical.
@@ -1376,7 +1371,7 @@ def decide(
         definition |= {"trials": trials, "sampler": sampler}
     store = _Store(directory, definition, fresh)
     started = time.perf_counter()
-    with Simulator(workers, executor, scheduler=scheduler) as simulator:
+    with Simulator(workers, scheduler=scheduler) as simulator:
         ev = _Evaluator(
             question, seed, replications, max_replications, simulator, store, progress
         )

@@ -27,7 +27,6 @@ import json
 import math
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -223,7 +222,6 @@ def sensitivity(
     *,
     samples: int = 64,
     figures: Sequence[str] | None = None,
-    executor: Executor | None = None,
     scheduler: str | None = None,
 ) -> Sensitivity:
     """Measure how much each field moves each figure.
@@ -246,8 +244,6 @@ def sensitivity(
         Sobol: base samples N, a power of 2 (points = N (k + 2)).
     figures
         ``name_statistic`` figures (default: `default_figures`).
-    executor
-        A `concurrent.futures.Executor` instead of a local process pool.
     scheduler
         Address of a running Dask scheduler to run the points on instead.
     """
@@ -261,7 +257,7 @@ def sensitivity(
         _split_figure(name)
     seed = scenario.seed if seed is None else int(seed)
     started = time.perf_counter()
-    with Simulator(workers, executor, scheduler=scheduler) as simulator:
+    with Simulator(workers, scheduler=scheduler) as simulator:
         if method == "oat":
             table, base, points = _oat(
                 scenario, list(ranges), figures, replications, seed, simulator

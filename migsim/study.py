@@ -8,8 +8,8 @@ of a few fields. This module holds what they share:
 - `replication_figures`: simulate replications and keep one row of figures per
   replication (never the daily logs, so a study's memory stays small);
 - `Simulator`: run replication ranges of many scenario variants in this process,
-  on a local process pool, on an existing Dask cluster (``scheduler``) or on any
-  `concurrent.futures.Executor`, with results that do not depend on where they ran;
+  on a local process pool or on an existing Dask cluster (``scheduler``), with
+  results that do not depend on where they ran;
 - `atomic_write`: write a file via a temporary sibling and a rename.
 
 Module flow: after ``runner``; ``decide`` and ``sensitivity`` import it.
@@ -22,7 +22,6 @@ import math
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -32,7 +31,7 @@ import pandas as pd
 
 from migsim.errors import MigsimError, ScenarioError
 from migsim.results import FIGURES, Results, quantile
-from migsim.runner import run_batch
+from migsim.runner import executor, run_batch
 from migsim.scenario import Scenario, get_field
 
 __all__ = [
@@ -168,55 +167,26 @@ def _figures_bundle(
     return [replication_figures(*task) for task in tasks]
 
 
-#: Seconds to wait for a Dask scheduler to answer.
-CONNECT_TIMEOUT = 20
-
-
-def _dask_client(address: str) -> Any:
-    """A client of an existing Dask distributed cluster (its workers run migsim)."""
-    try:
-        from distributed import Client
-    except ImportError:  # pragma: no cover - distributed is a dependency
-        raise MigsimError("--scheduler needs the 'distributed' package") from None
-    try:
-        return Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
-    except (OSError, TimeoutError, ValueError) as exc:
-        raise MigsimError(f"--scheduler {address}: cannot connect: {exc}") from None
-
-
 class Simulator:
-    """Runs replication ranges of many scenarios, in this process or on a pool.
+    """Runs replication ranges of many scenarios, in this process or elsewhere.
 
-    Jobs are cut into contiguous replication chunks and packed into bundles of
-    about the same size, so every worker stays busy whether there are a few large
-    jobs (decide) or many small ones (Sobol); chunks are put back in replication
-    order, so results do not depend on the worker count. A context manager.
+    Where is `migsim.runner.executor`'s choice: this process (one worker), a local
+    process pool, or an existing Dask cluster (``scheduler``). Jobs are cut into
+    contiguous replication chunks and packed into bundles of about the same size,
+    so every worker stays busy whether there are a few large jobs (decide) or many
+    small ones (Sobol); chunks are put back in replication order, so results do
+    not depend on where they ran. A context manager.
     """
 
-    def __init__(
-        self,
-        workers: int = 1,
-        executor: Executor | None = None,
-        *,
-        scheduler: str | None = None,
-    ):
-        self.workers = max(1, workers)
-        self._client: Any = None
-        if scheduler:
-            self._client = _dask_client(scheduler)
-            executor = self._client.get_executor()
-            self.workers = max(1, sum(self._client.nthreads().values()))
-        self._own = executor is None and self.workers > 1
-        self._executor = ProcessPoolExecutor(self.workers) if self._own else executor
+    def __init__(self, workers: int = 1, *, scheduler: str | None = None):
+        self._pool = executor(max(1, workers), scheduler)
+        self.workers = self._pool.workers
 
     def __enter__(self) -> Simulator:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._own and self._executor is not None:
-            self._executor.shutdown()
-        if self._client is not None:
-            self._client.close()
+        self._pool.close()
 
     def run(
         self,
@@ -226,11 +196,6 @@ class Simulator:
         """Figures of each ``(scenario, seed, first_replication, replications)`` job."""
         if not jobs:
             return []
-        if self._executor is None:
-            return [
-                replication_figures(sc, seed, range(first, first + n), migrated_by)
-                for sc, seed, first, n in jobs
-            ]
         total = sum(job[3] for job in jobs)
         size = max(1, math.ceil(total / (self.workers * 3)))
         chunks = [
@@ -251,17 +216,10 @@ class Simulator:
             if sum(len(task[2]) for _, task in bundles[-1]) + len(chunk[1][2]) > size:
                 bundles.append([])
             bundles[-1].append(chunk)
-        futures = [
-            (
-                bundle,
-                self._executor.submit(_figures_bundle, [task for _, task in bundle]),
-            )
-            for bundle in bundles
-            if bundle
-        ]
+        calls = [([task for _, task in bundle],) for bundle in bundles]
         parts: list[list[pd.DataFrame]] = [[] for _ in jobs]
-        for bundle, future in futures:
-            for (index, _), frame in zip(bundle, future.result(), strict=True):
+        for number, frames in self._pool.imap(_figures_bundle, calls):
+            for (index, _), frame in zip(bundles[number], frames, strict=True):
                 parts[index].append(frame)
         return [pd.concat(frames, ignore_index=True) for frames in parts]
 

@@ -669,9 +669,9 @@ def test_a_dask_cluster_gives_the_same_decision(tmp_path):
 
 
 def test_an_unreachable_scheduler_is_one_line_exit_2(tmp_path, monkeypatch):
-    import migsim.study
+    import migsim.runner
 
-    monkeypatch.setattr(migsim.study, "CONNECT_TIMEOUT", 1)
+    monkeypatch.setattr(migsim.runner, "CONNECT_TIMEOUT", 1)
     path = write_question(tmp_path)
     result = CliRunner().invoke(
         main, ["decide", str(path), "-n", "2", "--scheduler", "tcp://127.0.0.1:9"]
