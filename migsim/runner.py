@@ -259,6 +259,10 @@ def run(
     if workers < 1:
         raise ValueError("workers must be at least 1")
     seed = scenario.seed if seed is None else int(seed)
+    if seed != scenario.seed:
+        # the resolved scenario records the seed used, so its scenario.yaml
+        # reproduces this run without --seed
+        scenario = scenario.with_overrides({"seed": seed})
     ids = list(range(first_replication, first_replication + replications))
     size = batch_size or default_batch_size(scenario, replications)
     batches = [ids[i : i + size] for i in range(0, len(ids), size)]

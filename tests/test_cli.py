@@ -320,3 +320,20 @@ def test_an_error_stays_one_line_when_the_input_holds_a_newline(tmp_path, where)
         data["cohorts"][0]["rollback"]["retry_after_days"] = {"dist": "wei\nbull"}
     path = write_yaml(tmp_path / "newline.yaml", data)
     assert_bad_input(invoke("validate", path), str(path))
+
+
+def test_scenario_yaml_of_a_seeded_run_reproduces_it_without_the_seed(tiny_file, tmp_path):
+    first, second = tmp_path / "first", tmp_path / "second"
+    result = invoke("run", tiny_file, "-n", 3, "--seed", 7, "-o", first)
+    assert result.exit_code == 0, result.output
+    assert yaml.safe_load((first / "scenario.yaml").read_text())["seed"] == 7
+    result = invoke("run", first / "scenario.yaml", "-n", 3, "-o", second)
+    assert result.exit_code == 0, result.output
+    assert (first / "replications.csv").read_bytes() == (
+        second / "replications.csv"
+    ).read_bytes()
+    default = invoke("run", tiny_file, "-n", 3, "-o", tmp_path / "default")
+    assert default.exit_code == 0, default.output
+    assert (first / "replications.csv").read_bytes() != (
+        tmp_path / "default" / "replications.csv"
+    ).read_bytes()
