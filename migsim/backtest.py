@@ -113,17 +113,7 @@ def state_from_actuals(
         )
     elif (
         used.kind == "flows"
-        and used.has(
-            "successes",
-            "stalls",
-            "rollbacks",
-            "fix_forwards",
-            "dumbs",
-            "stall_completions",
-            "stall_failures",
-            "restorations",
-            "abandons",
-        )
+        and used.has(*FLOWS[1:])  # every flow after attempts
         and used.per_cohort
     ):
         for cohort in scenario.cohorts:
