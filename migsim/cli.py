@@ -24,6 +24,13 @@ from migsim.backtest import forecast_as_of, write_forecast
 from migsim.calibrate import DEFAULT_PRIOR_STRENGTH, posterior_check
 from migsim.calibrate import calibrate as run_calibrate
 from migsim.compare import compare as compare_scenarios
+from migsim.decide import (
+    Candidate,
+    is_decision_directory,
+    load_decision,
+    load_question,
+)
+from migsim.decide import decide as decide_question
 from migsim.errors import MigsimError
 from migsim.forecast import annotate, check_by_dates
 from migsim.operations import figures_in_use
@@ -34,6 +41,8 @@ from migsim.results import Results
 from migsim.rundir import is_run_directory, load_run
 from migsim.runner import run as run_scenario
 from migsim.scenario import Scenario, load_scenario
+from migsim.sensitivity import parse_range as parse_sensitivity_range
+from migsim.sensitivity import sensitivity as measure_sensitivity
 from migsim.sweep import (
     SweepDefinition,
     figure_columns,
@@ -601,7 +610,12 @@ def compare(scenarios, replications, seed, workers, sets, outdir, overwrite, fmt
               show_default=True,
               help="meters: counts times the scenario's meters_per_installation.")
 @by_option
-def report(inputs, replications, seed, workers, sets, output, overwrite, units, by):
+@click.option("--question", "question", default=None, metavar="QUESTION",
+              help="Add 'Basis for increasing volumes': a decision directory (from "
+                   "migsim decide -o) or a question file, decided first (-n, --seed, "
+                   "-j) into <report name>_decision/ beside the report.")
+def report(inputs, replications, seed, workers, sets, output, overwrite, units, by,
+           question):
     """Write a self-contained HTML report for OPSG of runs or scenarios.
 
     Each input is a run directory (from `migsim run -o`) or a scenario file;
@@ -634,7 +648,12 @@ def report(inputs, replications, seed, workers, sets, output, overwrite, units, 
                 runs.append(load_run(where))
             else:
                 runs.append(load_run(path))
-        page = render_report(runs, units=units, by=by, command=_command_line())
+        decision = None
+        if question is not None:
+            decision = _decision_for_report(question, target, replications, seed,
+                                            workers, overwrite)
+        page = render_report(runs, units=units, by=by, command=_command_line(),
+                             decision=decision)
     except MigsimError as exc:
         raise InputError(str(exc)) from exc
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -653,6 +672,134 @@ def validate(scenario, sets):
     sc = load(scenario, sets)
     click.echo(f"{scenario}: valid: {sc.name}, {len(sc.cohorts)} cohorts, "
                f"{sc.installations:,} installations, {sc.horizon_days} days")
+
+
+def _fmt_float(value: float) -> str:
+    if abs(value) >= 100 or float(value).is_integer():
+        return f"{value:,.0f}"
+    return f"{value:.3g}"
+
+
+def _candidate_line(candidate: Candidate) -> str:
+    levers = ", ".join(f"{k}={v}" for k, v in candidate.levers.items())
+    verdict = "safe" if candidate.safe else "unsafe: " + ", ".join(
+        f"{c.label} {c.status}" for c in candidate.broke)
+    return (f"  candidate {candidate.index}: {levers}: {verdict} "
+            f"({candidate.replications} replications)")
+
+
+@main.command()
+@click.argument("question")
+@click.option("-n", "--replications", type=click.IntRange(min=1), default=200,
+              show_default=True, help="Replications every candidate gets first.")
+@click.option("--seed", type=click.IntRange(min=0), default=None,
+              help="Run seed (default: the scenario's seed).")
+@click.option("-j", "--workers", type=click.IntRange(min=1), default=1,
+              show_default=True, help="Worker processes; results do not depend on it.")
+@click.option("--max-replications", type=click.IntRange(min=1), default=None,
+              help="Double a candidate's replications while its evidence is not "
+                   "decisive, up to this many (default: 4 x N).")
+@click.option("--trials", type=click.IntRange(min=1), default=40, show_default=True,
+              help="Several levers: Optuna trials.")
+@click.option("--sampler", type=click.Choice(["tpe", "nsga2"]), default="tpe",
+              show_default=True, help="Several levers: Optuna's sampler.")
+@click.option("-o", "--outdir", type=click.Path(file_okay=False), default=None,
+              help="Write decision.json, candidates.csv and frontier.png here; "
+                   "finished batches are kept so a killed run resumes.")
+@click.option("--fresh", is_flag=True,
+              help="Discard finished batches of another definition in OUTDIR.")
+@click.option("--scheduler", default=None, metavar="tcp://HOST:PORT",
+              help="Run on an existing Dask cluster instead of local processes; "
+                   "results are identical.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True, help="json: decision.json on stdout, text on stderr.")
+def decide(question, replications, seed, workers, max_replications, trials, sampler,
+           outdir, fresh, scheduler, fmt):
+    """Find the fastest ramp whose risks stay inside the budget of QUESTION.
+
+    Exits 0 whether or not a safe candidate exists; 2 for a bad question.
+    """
+    try:
+        loaded = load_question(question)
+        result = decide_question(
+            loaded, replications, seed, workers, max_replications=max_replications,
+            trials=trials, sampler=sampler, directory=outdir, fresh=fresh,
+            scheduler=scheduler,
+            progress=lambda c: click.echo(_candidate_line(c), err=True),
+        )
+    except MigsimError as exc:
+        raise InputError(str(exc)) from exc
+    text = result.text()
+    if outdir:
+        result.write(outdir)
+        text += f"\n\nWritten to {outdir}/"
+    if fmt == "json":
+        click.echo(text, err=True)
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        click.echo(text)
+
+
+def _decision_for_report(question: str, target: Path, replications: int,
+                         seed: int | None, workers: int, overwrite: bool):
+    """A decision directory as given, or a question decided beside the report."""
+    if is_decision_directory(question):
+        return load_decision(question)
+    where = target.with_name(target.stem + "_decision")
+    result = decide_question(load_question(question), replications, seed, workers,
+                             directory=where, fresh=overwrite)
+    result.write(where)
+    return load_decision(where)
+
+
+@main.command()
+@click.argument("scenario")
+@click.option("--range", "ranges", multiple=True, metavar="FIELD=LOW:HIGH",
+              help="A field and its low and high values (repeatable).")
+@click.option("--method", type=click.Choice(["oat", "sobol"]), default="oat",
+              show_default=True, help="One at a time (tornado) or Sobol indices.")
+@simulation_options
+@click.option("--samples", type=click.IntRange(min=2), default=64, show_default=True,
+              help="Sobol: base samples N, a power of 2; N x (fields + 2) points.")
+@click.option("--figure", "figures", multiple=True, metavar="NAME_STATISTIC",
+              help="Figures to measure (default: clearance_day_p50 and the P90 of "
+                   "every risk figure).")
+@click.option("-o", "--outdir", type=click.Path(file_okay=False), default=None,
+              help="Write sensitivity.csv, sensitivity.json and the chart here.")
+@click.option("--overwrite", is_flag=True, help="Replace files in an existing OUTDIR.")
+@click.option("--scheduler", default=None, metavar="tcp://HOST:PORT",
+              help="Run on an existing Dask cluster instead of local processes; "
+                   "results are identical.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True, help="json: sensitivity.json on stdout.")
+def sensitivity(scenario, ranges, method, replications, seed, workers, sets, samples,
+                figures, outdir, overwrite, scheduler, fmt):
+    """Measure how much each --range field moves the clearance day and each risk."""
+    sc = load(scenario, sets)
+    target = Path(outdir) if outdir else None
+    if target and target.exists() and any(target.iterdir()) and not overwrite:
+        raise InputError(f"{outdir}: exists (use --overwrite to replace it)")
+    try:
+        parsed = [parse_sensitivity_range(sc, text) for text in ranges]
+        result = measure_sensitivity(sc, parsed, method, replications, seed, workers,
+                                     samples=samples, figures=figures or None,
+                                     scheduler=scheduler)
+    except MigsimError as exc:
+        raise InputError(str(exc)) from exc
+    columns = ["figure", "field", "value_low", "value_high", "swing"]
+    if method == "sobol":
+        columns += ["s1", "st"]
+    table = result.table[columns].to_string(index=False, float_format=_fmt_float)
+    text = (f"{sc.name}: {method}, {result.points} points x {replications} "
+            f"replications (seed {result.seed})\n\n{table}")
+    if outdir:
+        result.write(outdir, overwrite=True)
+        text += f"\n\nWritten to {outdir}/"
+    if fmt == "json":
+        click.echo(text, err=True)
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        click.echo(text)
 
 
 @main.command()

@@ -5,7 +5,7 @@ prints one line and exits 2. Anything else is a bug and keeps its traceback.
 This module imports nothing so every other module can use it.
 """
 
-__all__ = ["ActualsError", "MigsimError", "ScenarioError"]
+__all__ = ["ActualsError", "MigsimError", "QuestionError", "ScenarioError"]
 
 
 class MigsimError(Exception):
@@ -18,3 +18,7 @@ class ScenarioError(MigsimError, ValueError):
 
 class ActualsError(MigsimError, ValueError):
     """An actuals file is unreadable or invalid; the message names file, row, column."""
+
+
+class QuestionError(MigsimError, ValueError):
+    """A decision question is invalid; the message names file and key."""

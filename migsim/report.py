@@ -27,6 +27,7 @@ import pandas as pd
 
 from migsim import __version__
 from migsim.compare import compare_runs
+from migsim.decide import SavedDecision
 from migsim.engine import working_days
 from migsim.errors import MigsimError
 from migsim.forecast import (
@@ -896,6 +897,71 @@ def _provenance(
     return table + made
 
 
+# --------------------------------------------------------------------------- basis
+def _basis_section(decision: SavedDecision) -> str:
+    """The answer of `migsim decide`, its frontier and the evidence per candidate."""
+    data = decision.data
+    text = data["text"].split("\n")
+    answer = [line.strip() for line in text[2:] if line.strip()]
+    search = answer.pop() if answer and answer[-1].startswith("Search:") else ""
+    frame = decision.candidates
+    levers = list(data["levers"])
+    budgets = [b["label"] for b in data["budgets"]]
+    objective = f"{data['objective']['figure']}_{data['objective']['statistic']}"
+    columns = ["candidate", *levers, "replications", objective]
+    for label in budgets:
+        columns += [label, f"{label}_bound"]
+    columns += ["verdict", "broke"]
+    ordered = frame.sort_values([*levers, "candidate"])
+    rows = []
+    for _, row in ordered.iterrows():
+        cells = []
+        for column in columns:
+            value = row[column]
+            if column.startswith("p_") and isinstance(value, float):
+                cells.append(_e(f"{value:.1%}"))
+            elif isinstance(value, int | float | np.number) and not isinstance(
+                value, bool
+            ):
+                cells.append(_e(_number(float(value))))
+            else:
+                cells.append(_e("" if pd.isna(value) else value))
+        if bool(row["is_answer"]):
+            cells = [f"<b>{c}</b>" for c in cells]
+        rows.append(cells)
+    numeric = [c not in ("verdict", "broke") for c in columns]
+    png = base64.b64encode(decision.frontier_png).decode("ascii")
+    replications = data["replications"]
+    return "\n".join([
+        '<h2 id="basis">Basis for increasing volumes</h2>',
+        f"<p>The question <code>{_e(data['question'])}</code>: the best "
+        f"{_e(', '.join(levers))} whose risks stay inside the budget, every budget "
+        f"judged on its {data['confidence']:.0%} upper confidence bound "
+        "(Clopper-Pearson for a chance, an order statistic for a quantile).</p>",
+        '<p class="answer" id="basis-answer">'
+        + "<br>".join(_e(line) for line in answer)
+        + "</p>",
+        '<img alt="frontier: objective against each risk figure" '
+        f'src="data:image/png;base64,{png}">',
+        "<h3>Evidence: every candidate evaluated</h3>",
+        _table(columns, rows, numeric),
+        f'<p class="note">{_e(search)} {data["candidates_evaluated"]} candidates, '
+        f"{replications['spent']:,} replications (at first "
+        f"{replications['initial']:,} each, doubled up to {replications['max']:,} "
+        f"where the evidence was not decisive), seed {data['seed']}; question "
+        f"sha256 <code>{_e(data['question_sha256'])}</code>, scenario sha256 "
+        f"<code>{_e(data['scenario_sha256'])}</code>.</p>",
+    ])
+
+
+def _number(value: float) -> str:
+    if not math.isfinite(value):
+        return "unbounded" if value > 0 else "-"
+    if value.is_integer():
+        return f"{value:,.0f}"
+    return f"{value:,.3g}" if abs(value) < 100 else f"{value:,.0f}"
+
+
 # --------------------------------------------------------------------------- page
 def render_report(
     runs: Sequence[RunLike],
@@ -904,6 +970,7 @@ def render_report(
     by: Sequence[date] = (),
     command: str | None = None,
     charts: bool = True,
+    decision: SavedDecision | None = None,
 ) -> str:
     """The OPSG report of one or more finished runs, as one HTML string.
 
@@ -921,6 +988,9 @@ def render_report(
         The command line that made the report, for the provenance section.
     charts
         Draw the charts (the slow part); ``False`` gives the tables alone.
+    decision
+        A finished decision (`migsim.decide.load_decision`): adds the section
+        "Basis for increasing volumes" with its answer, frontier and evidence.
 
     Raises
     ------
@@ -945,8 +1015,10 @@ def render_report(
         "When does the backlog clear, how sure is that, and what does it risk?</p>",
         f'<p class="answer" id="answer">'
         f"{_answer(runs, summaries, comparison, scales[0], units)}</p>",
-        "<h2>2. Assumptions</h2>",
     ]
+    if decision is not None:
+        body.append(_basis_section(decision))
+    body.append("<h2>2. Assumptions</h2>")
     for run in runs:
         sc = run.scenario
         body.append(f"<h3>{_e(sc.name)}</h3>")

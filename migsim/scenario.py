@@ -82,6 +82,7 @@ __all__ = [
     "Supplier",
     "VolumeFailures",
     "Scenario",
+    "get_field",
     "load_scenario",
 ]
 
@@ -1767,6 +1768,20 @@ def set_field(data: dict[str, Any], key: str, value: Any, *, origin: str) -> Non
         _rescale_outcomes(node, last, value, key, origin)
     else:
         node[last] = value
+
+
+def get_field(data: dict[str, Any], key: str, *, origin: str) -> Any:
+    """The value at a dotted path of a scenario dict (as `set_field` addresses it).
+
+    Raises
+    ------
+    ScenarioError
+        When the path names no field.
+    """
+    node: Any = data
+    for part in key.split("."):
+        node = _child(node, part, key, origin)
+    return node
 
 
 def _rescale_outcomes(

@@ -31,6 +31,9 @@ FLOW = [
     "rundir",  # a finished run read back from its directory
     "calibrate",  # rates learned from actuals, posterior predictive check
     "backtest",  # forecasts as of a date from actuals, and their scores
+    "study",  # many variants of a scenario, kept as per-replication figures
+    "decide",  # questions, confidence bounds, the search, the decision
+    "sensitivity",  # one-at-a-time swings and Sobol indices
     "report",
     "cli",
 ]

@@ -1,0 +1,404 @@
+"""Sensitivity: which fields move the clearance day and the risks, and how much.
+
+Two methods, both on figures named as in tables (``clearance_day_p50``,
+``peak_failure_backlog_p90``), each computed over ``n`` replications with common
+random numbers (replication k of every point uses the same streams):
+
+- ``oat`` (one at a time): each field at its low and at its high value with the
+  rest at base. The *swing* is ``|value_high - value_low|``; a tornado chart
+  shows the fields largest swing first. Cost: (2k + 1) points for k fields.
+- ``sobol``: first-order (S1) and total (ST) Sobol indices with 95% confidence
+  intervals, from SALib's Saltelli sampling (on a Sobol sequence) and analysis,
+  second-order indices off. Cost: N (k + 2) points for N base samples and k
+  fields, each point ``n`` replications. ``value_low`` and ``value_high`` are
+  then the mean figure over the points with the field in the lowest and in the
+  highest quarter of its range, and ``swing`` their difference's size.
+
+A figure that is +inf in a replication (a backlog not cleared) is +inf in the
+OAT table; Sobol needs finite outputs, so there a clearance day that is not
+within the horizon counts as the horizon's length (said in the JSON).
+
+Module flow: after ``study`` (field checks, the simulator) and ``decide``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from migsim import __version__
+from migsim.errors import MigsimError, ScenarioError
+from migsim.plots import plt, sobol_chart, tornado_chart
+from migsim.results import FIGURES, STATISTICS
+from migsim.scenario import Scenario
+from migsim.study import FieldAxis, Simulator, atomic_write, field_axis, statistic_of
+
+__all__ = ["FieldRange", "Sensitivity", "default_figures", "parse_range", "sensitivity"]
+
+#: Figures left out of the default list: not risks (clearance_day is there at P50).
+_NOT_RISKS = ("clearance_day", "migrated", "attempts")
+
+
+def default_figures() -> list[str]:
+    """``clearance_day_p50`` and the P90 of every risk figure in `results.FIGURES`."""
+    return ["clearance_day_p50"] + [
+        f"{name}_p90" for name in FIGURES if name not in _NOT_RISKS
+    ]
+
+
+def _split_figure(name: str) -> tuple[str, str]:
+    figure, _, statistic = name.rpartition("_")
+    if figure not in FIGURES or statistic not in STATISTICS:
+        raise MigsimError(
+            f"--figure {name}: expected NAME_STATISTIC with a figure of "
+            f"{', '.join(FIGURES)} and a statistic of {', '.join(STATISTICS)}"
+        )
+    return figure, statistic
+
+
+@dataclass(frozen=True)
+class FieldRange:
+    """One field's low and high values (typed as the field is)."""
+
+    axis: FieldAxis
+    low: Any
+    high: Any
+
+    @property
+    def path(self) -> str:
+        return self.axis.path
+
+
+def parse_range(scenario: Scenario, text: str) -> FieldRange:
+    """``FIELD=LOW:HIGH`` checked against the scenario (values read as YAML).
+
+    Raises
+    ------
+    MigsimError
+        One line naming the option and the field.
+    """
+    path, sep, span = text.partition("=")
+    low_text, colon, high_text = span.partition(":")
+    where = f"--range {path.strip()}"
+    if not sep or not colon or not path.strip():
+        raise MigsimError(f"--range {text!r}: expected FIELD=LOW:HIGH")
+    try:
+        low, high = yaml.safe_load(low_text), yaml.safe_load(high_text)
+    except yaml.YAMLError:
+        raise MigsimError(f"{where}: unreadable values {span!r}") from None
+    axis = field_axis(scenario, path.strip(), low, where=where, error=MigsimError)
+    try:
+        low, high = (
+            axis.from_number(axis.to_number(low)),
+            axis.from_number(axis.to_number(high)),
+        )
+    except (TypeError, ValueError, AttributeError):
+        kind = "dates" if axis.kind == "date" else "numbers"
+        raise MigsimError(f"{where}: low and high must be {kind}") from None
+    if axis.to_number(low) > axis.to_number(high):
+        raise MigsimError(
+            f"{where}: low ({low}) is above high ({high}): an empty range"
+        )
+    for value in (low, high):
+        try:
+            scenario.with_overrides({axis.path: axis.to_json(value)}, origin=where)
+        except ScenarioError as exc:
+            raise MigsimError(str(exc)) from None
+    return FieldRange(axis, low, high)
+
+
+@dataclass
+class Sensitivity:
+    """A sensitivity study's table and provenance."""
+
+    method: Literal["oat", "sobol"]
+    scenario: Scenario
+    ranges: list[FieldRange]
+    figures: list[str]
+    table: pd.DataFrame
+    base: dict[str, float | None]
+    seed: int
+    replications: int
+    points: int
+    samples: int | None
+    timing: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        """What sensitivity.json holds."""
+        rows = json.loads(self.table.to_json(orient="records"))
+        out: dict[str, Any] = {
+            "method": self.method,
+            "scenario": self.scenario.name,
+            "fields": {
+                r.path: {"low": r.axis.to_json(r.low), "high": r.axis.to_json(r.high)}
+                for r in self.ranges
+            },
+            "figures": self.figures,
+            "rows": rows,
+            "seed": self.seed,
+            "replications": self.replications,
+            "points": self.points,
+            "model_runs": self.points * self.replications,
+            "migsim_version": __version__,
+            "scenario_sha256": self.scenario.sha256,
+            "timing": self.timing,
+        }
+        if self.method == "oat":
+            out["base"] = {k: _json(v) for k, v in self.base.items()}
+        else:
+            out["samples"] = self.samples
+            out["note"] = (
+                "a clearance day not within the horizon counts as the "
+                "horizon's length; second-order indices are off"
+            )
+        return out
+
+    def chart(self):
+        """Tornado (oat) or Sobol index bars (sobol), one panel per figure."""
+        if self.method == "oat":
+            return tornado_chart(self.table, self.base)
+        return sobol_chart(self.table)
+
+    def write(self, directory: str | Path, *, overwrite: bool = False) -> Path:
+        """Write sensitivity.csv, sensitivity.json and tornado.png or sobol.png."""
+        target = Path(directory)
+        if target.exists() and any(target.iterdir()) and not overwrite:
+            raise FileExistsError(f"{target} exists (use --overwrite to replace it)")
+        target.mkdir(parents=True, exist_ok=True)
+        atomic_write(
+            target / "sensitivity.csv", lambda tmp: self.table.to_csv(tmp, index=False)
+        )
+        text = json.dumps(self.to_dict(), indent=2) + "\n"
+        atomic_write(
+            target / "sensitivity.json",
+            lambda tmp: tmp.write_text(text, encoding="utf-8"),
+        )
+        figure = self.chart()
+        name = "tornado.png" if self.method == "oat" else "sobol.png"
+        atomic_write(
+            target / name, lambda tmp: figure.savefig(tmp, dpi=110, format="png")
+        )
+        plt.close(figure)
+        atomic_write(
+            target / "scenario.yaml",
+            lambda tmp: tmp.write_text(self.scenario.to_yaml(), encoding="utf-8"),
+        )
+        return target
+
+
+def _json(value: float | None) -> float | None:
+    if value is None or not math.isfinite(value):
+        return None
+    return round(float(value), 6)
+
+
+def _value(frame: pd.DataFrame, name: str) -> float:
+    figure, statistic = _split_figure(name)
+    return statistic_of(frame[figure].to_numpy(dtype=float), statistic)
+
+
+def _swing(low: float, high: float) -> float:
+    if low == high:  # also both +inf: the field does not move it
+        return 0.0
+    return abs(high - low)
+
+
+def sensitivity(
+    scenario: Scenario,
+    ranges: Sequence[FieldRange],
+    method: Literal["oat", "sobol"] = "oat",
+    replications: int = 50,
+    seed: int | None = None,
+    workers: int = 1,
+    *,
+    samples: int = 64,
+    figures: Sequence[str] | None = None,
+    scheduler: str | None = None,
+) -> Sensitivity:
+    """Measure how much each field moves each figure.
+
+    Parameters
+    ----------
+    scenario
+        The base scenario.
+    ranges
+        Fields with their low and high values (see `parse_range`).
+    method
+        ``oat`` or ``sobol``.
+    replications
+        Replications per point (common random numbers across points).
+    seed
+        Run seed; ``None`` takes the scenario's own.
+    workers
+        Processes; results do not depend on it.
+    samples
+        Sobol: base samples N, a power of 2 (points = N (k + 2)).
+    figures
+        ``name_statistic`` figures (default: `default_figures`).
+    scheduler
+        Address of a running Dask scheduler to run the points on instead.
+    """
+    if not ranges:
+        raise MigsimError("give at least one --range FIELD=LOW:HIGH")
+    paths = [r.path for r in ranges]
+    if len(set(paths)) != len(paths):
+        raise MigsimError("--range: a field is given twice")
+    figures = list(figures or default_figures())
+    for name in figures:
+        _split_figure(name)
+    seed = scenario.seed if seed is None else int(seed)
+    started = time.perf_counter()
+    with Simulator(workers, scheduler=scheduler) as simulator:
+        if method == "oat":
+            table, base, points = _oat(
+                scenario, list(ranges), figures, replications, seed, simulator
+            )
+            n_samples = None
+        elif method == "sobol":
+            if samples < 2 or samples & (samples - 1):
+                raise MigsimError(
+                    f"--samples {samples}: must be a power of 2 (e.g. 64)"
+                )
+            table, points = _sobol(
+                scenario, list(ranges), figures, replications, seed, simulator, samples
+            )
+            base, n_samples = {}, samples
+        else:
+            raise MigsimError(f"--method {method}: expected oat or sobol")
+    timing = {"seconds": round(time.perf_counter() - started, 3), "workers": workers}
+    return Sensitivity(
+        method,
+        scenario,
+        list(ranges),
+        figures,
+        table,
+        base,
+        seed,
+        replications,
+        points,
+        n_samples,
+        timing,
+    )
+
+
+def _set(scenario: Scenario, values: Mapping[FieldRange, Any]) -> Scenario:
+    return scenario.with_overrides(
+        {r.path: r.axis.to_json(value) for r, value in values.items()},
+        origin="sensitivity",
+    )
+
+
+def _oat(scenario, ranges, figures, replications, seed, simulator):
+    jobs = [(scenario, seed, 0, replications)]
+    for r in ranges:
+        jobs += [
+            (_set(scenario, {r: r.low}), seed, 0, replications),
+            (_set(scenario, {r: r.high}), seed, 0, replications),
+        ]
+    frames = simulator.run(jobs)
+    base = {name: _value(frames[0], name) for name in figures}
+    rows = []
+    for i, r in enumerate(ranges):
+        low_frame, high_frame = frames[1 + 2 * i], frames[2 + 2 * i]
+        for name in figures:
+            low, high = _value(low_frame, name), _value(high_frame, name)
+            rows.append(
+                {
+                    "field": r.path,
+                    "figure": name,
+                    "value_low": low,
+                    "value_high": high,
+                    "swing": _swing(low, high),
+                    "field_low": r.axis.to_json(r.low),
+                    "field_high": r.axis.to_json(r.high),
+                    "value_base": base[name],
+                    "order": i,
+                }
+            )
+    table = _rank(pd.DataFrame(rows), figures, "swing")
+    return table, base, len(jobs)
+
+
+def _rank(table: pd.DataFrame, figures: list[str], by: str) -> pd.DataFrame:
+    """Within each figure (given order), largest ``by`` first, ties in field order."""
+    table = table.assign(
+        _figure=table["figure"].map({f: i for i, f in enumerate(figures)})
+    )
+    table = table.sort_values(
+        ["_figure", by, "order"], ascending=[True, False, True], kind="stable"
+    )
+    return table.drop(columns=["_figure", "order"]).reset_index(drop=True)
+
+
+def _sobol(scenario, ranges, figures, replications, seed, simulator, samples):
+    from SALib.analyze import sobol as sobol_analyze
+    from SALib.sample import sobol as sobol_sample
+
+    problem = {
+        "num_vars": len(ranges),
+        "names": [r.path for r in ranges],
+        "bounds": [[r.axis.to_number(r.low), r.axis.to_number(r.high)] for r in ranges],
+    }
+    for bounds in problem["bounds"]:
+        if bounds[0] == bounds[1]:
+            bounds[1] = bounds[0] + 1e-9  # SALib needs a width; the value stays put
+    points = sobol_sample.sample(problem, samples, calc_second_order=False, seed=seed)
+    jobs = [
+        (
+            _set(
+                scenario,
+                {r: r.axis.from_number(x) for r, x in zip(ranges, row, strict=True)},
+            ),
+            seed,
+            0,
+            replications,
+        )
+        for row in points
+    ]
+    frames = simulator.run(jobs)
+    rows = []
+    for name in figures:
+        outputs = np.array([_value(frame, name) for frame in frames], dtype=float)
+        if name.startswith("clearance_day_"):
+            outputs = np.where(np.isfinite(outputs), outputs, scenario.horizon_days)
+        if np.ptp(outputs) == 0:
+            indices = {
+                key: np.zeros(len(ranges)) for key in ("S1", "S1_conf", "ST", "ST_conf")
+            }
+        else:
+            indices = sobol_analyze.analyze(
+                problem, outputs, calc_second_order=False, conf_level=0.95, seed=seed
+            )
+        for i, r in enumerate(ranges):
+            column = points[:, i]
+            width = problem["bounds"][i][1] - problem["bounds"][i][0]
+            lowest = column <= problem["bounds"][i][0] + width / 4
+            highest = column >= problem["bounds"][i][1] - width / 4
+            low = float(outputs[lowest].mean()) if lowest.any() else math.nan
+            high = float(outputs[highest].mean()) if highest.any() else math.nan
+            rows.append(
+                {
+                    "field": r.path,
+                    "figure": name,
+                    "value_low": low,
+                    "value_high": high,
+                    "swing": _swing(low, high),
+                    "s1": float(indices["S1"][i]),
+                    "s1_ci": float(indices["S1_conf"][i]),
+                    "st": float(indices["ST"][i]),
+                    "st_ci": float(indices["ST_conf"][i]),
+                    "field_low": r.axis.to_json(r.low),
+                    "field_high": r.axis.to_json(r.high),
+                    "order": i,
+                }
+            )
+    return _rank(pd.DataFrame(rows), figures, "st"), len(jobs)

@@ -1,0 +1,167 @@
+"""Sensitivity: tornado swings and Sobol indices on scenarios whose answer is known.
+
+The scenario is deterministic: 10,000 installations that all succeed, every day a
+working day, so with a cap of c a day the backlog clears on day ceil(10,000 / c) - 1
+whatever the seed. A closure after the horizon and the attempt limit (nobody
+fails) cannot move anything.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from conftest import ALL_DAYS, cohort, scenario, write_yaml
+
+from migsim.cli import main
+from migsim.errors import MigsimError
+from migsim.scenario import load_scenario
+from migsim.sensitivity import parse_range, sensitivity
+
+NO_EFFECT_CLOSURE = "calendar.closures.0=2024-06-01:2024-07-01"  # after the horizon
+
+
+def all_success() -> dict[str, Any]:
+    return scenario(
+        cohort("c", 10000),
+        working_days=ALL_DAYS,
+        horizon_days=40,
+        closures=[date(2024, 5, 1)],
+        name="all_success",
+    )
+
+
+@pytest.fixture
+def scenario_file(tmp_path: Path) -> Path:
+    return write_yaml(tmp_path / "scenario.yaml", all_success())
+
+
+def test_tornado_swings_are_the_hand_computed_ones_and_no_effect_ranks_last(
+    scenario_file, tmp_path
+):
+    out = tmp_path / "oat"
+    result = CliRunner().invoke(
+        main,
+        [
+            "sensitivity",
+            str(scenario_file),
+            "--range",
+            NO_EFFECT_CLOSURE,
+            "--range",
+            "capacity.daily_cap=500:2000",
+            "--figure",
+            "clearance_day_p50",
+            "--figure",
+            "peak_failure_backlog_p90",
+            "--figure",
+            "abandoned_p90",
+            "-n",
+            "2",
+            "--seed",
+            "0",
+            "-o",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out / "sensitivity.csv")
+    assert list(table.columns[:5]) == [
+        "field",
+        "figure",
+        "value_low",
+        "value_high",
+        "swing",
+    ]
+    clearance = table[table["figure"] == "clearance_day_p50"]
+    assert clearance["field"].tolist() == ["capacity.daily_cap", "calendar.closures.0"]
+    top = clearance.iloc[0]
+    assert (top["value_low"], top["value_high"], top["swing"]) == (19, 4, 15)
+    assert clearance.iloc[1]["swing"] == 0
+    for _, rows in table.groupby("figure", sort=False):
+        closure = rows[rows["field"] == "calendar.closures.0"]
+        assert (closure["swing"] == 0).all()
+        assert rows["swing"].iloc[-1] == 0  # zero swing is last in every figure
+    assert len(table) == 2 * 3
+    data = json.loads((out / "sensitivity.json").read_text())
+    assert data["method"] == "oat" and data["points"] == 5
+    assert data["base"]["clearance_day_p50"] == 9
+    assert data["fields"]["capacity.daily_cap"] == {"low": 500, "high": 2000}
+    assert (out / "tornado.png").stat().st_size > 10_000
+
+
+def test_sobol_total_index_is_one_for_the_only_field_that_matters():
+    scenario = load_scenario(all_success())
+    ranges = [
+        parse_range(scenario, text)
+        for text in (
+            NO_EFFECT_CLOSURE,
+            "capacity.daily_cap=500:2000",
+            "cohorts.c.max_attempts=1:9",
+        )
+    ]
+    result = sensitivity(
+        scenario,
+        ranges,
+        "sobol",
+        replications=1,
+        seed=0,
+        samples=64,
+        figures=["clearance_day_p50", "dumb_p90"],
+    )
+    assert result.points == 64 * (3 + 2)
+    table = result.table.set_index(["figure", "field"])
+    assert list(result.table.columns) == [
+        "field",
+        "figure",
+        "value_low",
+        "value_high",
+        "swing",
+        "s1",
+        "s1_ci",
+        "st",
+        "st_ci",
+        "field_low",
+        "field_high",
+    ]
+    cap = table.loc[("clearance_day_p50", "capacity.daily_cap")]
+    assert cap["st"] == pytest.approx(1, abs=0.1)
+    assert cap["s1"] == pytest.approx(1, abs=0.15)
+    assert cap["value_low"] > cap["value_high"]  # a lower cap clears later
+    for field in ("calendar.closures.0", "cohorts.c.max_attempts"):
+        row = table.loc[("clearance_day_p50", field)]
+        assert abs(row["st"]) < 0.05 and abs(row["s1"]) < 0.05
+    assert (table.loc["dumb_p90", ["s1", "st", "swing"]] == 0).all().all()
+    assert result.table["field"].iloc[0] == "capacity.daily_cap"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("capacity.no_such=1:2", "--range capacity.no_such: not a scenario field"),
+        ("capacity.daily_cap=3000:2000", "low (3000) is above high (2000)"),
+        ("capacity.daily_cap=2000", "expected FIELD=LOW:HIGH"),
+        ("cohorts.c.outcomes=0:1", "a section, not a number or date field"),
+        ("capacity.daily_cap=-5:10", "--range capacity.daily_cap"),
+    ],
+)
+def test_bad_ranges_exit_2_with_one_line(scenario_file, text, message):
+    result = CliRunner().invoke(
+        main, ["sensitivity", str(scenario_file), "--range", text, "-n", "1"]
+    )
+    assert result.exit_code == 2, result.output
+    assert "\n" not in result.output.strip()
+    assert message in result.output
+
+
+def test_sobol_needs_a_power_of_two_and_known_figures():
+    scenario = load_scenario(all_success())
+    ranges = [parse_range(scenario, "capacity.daily_cap=500:2000")]
+    with pytest.raises(MigsimError, match="power of 2"):
+        sensitivity(scenario, ranges, "sobol", samples=48)
+    with pytest.raises(MigsimError, match="NAME_STATISTIC"):
+        sensitivity(scenario, ranges, "oat", figures=["clearance_day_p99"])
