@@ -313,6 +313,18 @@ def _policy_lines(results: Results) -> list[str]:
     return lines
 
 
+def _emit(text: str, payload: Any, fmt: str) -> None:
+    """Print a command's result: the table, or JSON on stdout and the table on stderr.
+
+    ``payload`` is only serialised for ``--format json``.
+    """
+    if fmt == "json":
+        click.echo(text, err=True)
+        click.echo(json.dumps(payload, indent=2))
+    else:
+        click.echo(text)
+
+
 # --------------------------------------------------------------------------- commands
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="migsim")
@@ -385,11 +397,7 @@ def run(ctx, scenario, replications, seed, workers, sets, outdir, overwrite, no_
     if outdir:
         results.write(outdir, overwrite=overwrite, daily=not no_daily)
         text += f"\n\nWritten to {outdir}/"
-    if fmt == "json":
-        click.echo(text, err=True)
-        click.echo(json.dumps(results.summary, indent=2))
-    else:
-        click.echo(text)
+    _emit(text, results.summary, fmt)
 
 
 def _cell(column: str, row, start) -> str:
@@ -592,11 +600,7 @@ def compare(scenarios, replications, seed, workers, sets, outdir, overwrite, fmt
         (target / "comparison.json").write_text(json.dumps(comparison, indent=2) + "\n",
                                                 encoding="utf-8")
         text += f"\n\nWritten to {outdir}/"
-    if fmt == "json":
-        click.echo(text, err=True)
-        click.echo(json.dumps(comparison, indent=2))
-    else:
-        click.echo(text)
+    _emit(text, comparison, fmt)
 
 
 @main.command()
@@ -733,11 +737,7 @@ def decide(question, replications, seed, workers, max_replications, trials, samp
     if outdir:
         result.write(outdir)
         text += f"\n\nWritten to {outdir}/"
-    if fmt == "json":
-        click.echo(text, err=True)
-        click.echo(json.dumps(result.to_dict(), indent=2))
-    else:
-        click.echo(text)
+    _emit(text, result.to_dict(), fmt)
 
 
 def _decision_for_report(question: str, target: Path, replications: int,
@@ -795,11 +795,7 @@ def sensitivity(scenario, ranges, method, replications, seed, workers, sets, sam
     if outdir:
         result.write(outdir, overwrite=True)
         text += f"\n\nWritten to {outdir}/"
-    if fmt == "json":
-        click.echo(text, err=True)
-        click.echo(json.dumps(result.to_dict(), indent=2))
-    else:
-        click.echo(text)
+    _emit(text, result.to_dict(), fmt)
 
 
 @main.command()
@@ -939,11 +935,7 @@ def forecast(scenario, actuals_path, actuals_unit, actuals_replication, prior_st
     if outdir:
         write_forecast(result, outdir, overwrite=overwrite, daily=not no_daily)
         text += f"\n\nWritten to {outdir}/"
-    if fmt == "json":
-        click.echo(text, err=True)
-        click.echo(json.dumps(result.results.summary, indent=2))
-    else:
-        click.echo(text)
+    _emit(text, result.results.summary, fmt)
 
 
 @main.command()
@@ -974,11 +966,7 @@ def backtest(scenario, actuals_path, actuals_unit, actuals_replication, prior_st
     if outdir:
         result.write(outdir, overwrite=overwrite)
         text += f"\n\nWritten to {outdir}/"
-    if fmt == "json":
-        click.echo(text, err=True)
-        click.echo(json.dumps(result.summary(), indent=2))
-    else:
-        click.echo(text)
+    _emit(text, result.summary(), fmt)
 
 
 if __name__ == "__main__":  # pragma: no cover
