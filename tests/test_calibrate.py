@@ -15,11 +15,9 @@ from conftest import (
     day,
     fixed,
     load,
-    lognormal,
     outcomes,
     scenario,
     simulate,
-    triangular,
     uniform,
     write_yaml,
 )
@@ -273,38 +271,9 @@ def test_beta_then_success_is_drawn_per_replication():
     assert np.std(shares) > 0.15  # uniform(0, 1) has sd 0.29
 
 
-def test_plain_rates_give_the_same_numbers_as_before():
+def test_plain_rates_give_the_same_numbers_as_before(rich_scenario):
     """Pinned from the foundation engine before uncertain rates and initial states."""
-    data = scenario(
-        cohort(
-            "active_a",
-            400,
-            mode="active",
-            rates=outcomes(
-                success=0.8, stall=0.1, rollback=0.05, fix_forward=0.03, dumb=0.02
-            ),
-            max_attempts=3,
-            stall={
-                "resolves_after_days": uniform(1, 4),
-                "then_success": 0.7,
-                "release_on": day(9).isoformat(),
-            },
-            rollback={"retry_after_days": triangular(1, 2, 5)},
-            fix_forward={"restored_after_days": lognormal(2, 0.5)},
-        ),
-        cohort(
-            "dormant_b",
-            300,
-            rates=outcomes(success=0.85, stall=0.1, rollback=0.05),
-            eligible_from=day(3),
-            stall={"resolves_after_days": fixed(2), "then_success": 0.5},
-            rollback={"retry_after_days": uniform(2, 4)},
-        ),
-        cap=90,
-        horizon_days=40,
-        closures=[day(2), day(15)],
-        name="rich",
-    )
+    data = rich_scenario
     sc = load(data)
     results = migsim.run(sc, replications=4, seed=11)
     digest = hashlib.sha256()
