@@ -21,7 +21,6 @@ from __future__ import annotations
 import functools
 import json
 import math
-import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -42,7 +41,7 @@ from migsim.engine import FLOWS, STATES
 from migsim.errors import ActualsError, MigsimError
 from migsim.plots import backtest_chart, forecast_fan_chart, plt
 from migsim.policy import working_days
-from migsim.results import Results, quantile
+from migsim.results import Results, quantile, replace_dir
 from migsim.runner import run
 from migsim.scenario import (
     OUTCOMES,
@@ -765,20 +764,10 @@ def write_forecast(
         (out / "calibrated.yaml").write_text(
             forecast.calibration.scenario.to_yaml(), encoding="utf-8"
         )
-        _move_into_place(out, target)
+        replace_dir(out, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
-
-
-def _move_into_place(source: Path, target: Path) -> None:
-    if target.exists():
-        trash = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
-        os.replace(target, trash / "old")
-        os.replace(source, target)
-        shutil.rmtree(trash, ignore_errors=True)
-    else:
-        os.replace(source, target)
 
 
 # --------------------------------------------------------------------------- backtest
@@ -883,7 +872,7 @@ class Backtest:
             )
             chart.savefig(out / "backtest.png", dpi=110)
             plt.close(chart)
-            _move_into_place(out, target)
+            replace_dir(out, target)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return target

@@ -55,6 +55,7 @@ __all__ = [
     "Results",
     "daily_frame",
     "daily_table",
+    "replace_dir",
     "file_bands",
     "quantile",
     "statistics",
@@ -1095,7 +1096,7 @@ class Results:
                 figure = backlog_fan_chart(self.backlog_bands(), self.scenario.name)
                 figure.savefig(staging / "backlog.png", dpi=110)
                 plt.close(figure)
-            _replace_dir(staging, target)
+            replace_dir(staging, target)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
@@ -1155,8 +1156,11 @@ def _link_or_copy(source: Path, target: Path) -> None:
         shutil.copyfile(source, target)
 
 
-def _replace_dir(staging: Path, target: Path) -> None:
-    """Move a finished staging directory into place, replacing any old one."""
+def replace_dir(staging: Path, target: Path) -> None:
+    """Move a finished staging directory into place, replacing any old one.
+
+    Shared by every command that writes an output directory atomically.
+    """
     if target.exists():
         trash = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
         os.replace(target, trash / "old")
