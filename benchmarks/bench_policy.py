@@ -54,49 +54,110 @@ def every_section_on(baseline: migsim.Scenario) -> migsim.Scenario:
     data = copy.deepcopy(baseline.to_dict())
     always_true = {"metric": "attempt_count", "window": 1, "op": ">=", "value": 0}
     data["calendar"]["freezes"] = [
-        {"name": "christmas", "from": "2019-12-23", "to": "2020-01-03",
-         "cap_factor": 1.0}
+        {
+            "name": "christmas",
+            "from": "2019-12-23",
+            "to": "2020-01-03",
+            "cap_factor": 1.0,
+        }
     ]
     data["capacity"]["schedule"] = [
         {"name": "plan", "from": "2020-06-01", "daily_cap": 2000}  # after clearance
     ]
     data["capacity"]["rules"] = [
-        {"name": "halt", "action": "halt_days", "days": 3,
-         "when": [{"metric": "stall_rate", "window": 5, "op": ">", "value": 0.5},
-                  {"metric": "attempt_count", "window": 5, "op": ">=", "value": 1000}]},
-        {"name": "cut", "action": "cut_to", "cap": 1000,
-         "when": [{"metric": "stalled_backlog", "window": 1, "op": ">", "value": 1e9}]},
-        {"name": "hold", "action": "hold", "days": 2,
-         "when": [{"metric": "dumb_count", "window": 10, "op": ">", "value": 1e9},
-                  {"metric": "active_fix_forward_count", "window": 10, "op": ">",
-                   "value": 1e9}]},
-        {"name": "automation_step", "action": "step_factor", "factor": 1.5,
-         "max_cap": 10000,
-         "requires": {"gate": "automation", "min_days_at_cap": 1},
-         "when": [always_true,
-                  {"metric": "eventual_success_rate", "window": 10, "op": ">=",
-                   "value": 0.97},
-                  {"metric": "first_attempt_success_rate", "window": 10, "op": ">=",
-                   "value": 0.9},
-                  {"metric": "rollback_rate", "window": 10, "op": "<", "value": 0.01},
-                  {"metric": "active_failure_rate_upper", "op": "<", "value": 0.0,
-                   "confidence": 0.95}]},  # a bound is never below 0: never fires
+        {
+            "name": "halt",
+            "action": "halt_days",
+            "days": 3,
+            "when": [
+                {"metric": "stall_rate", "window": 5, "op": ">", "value": 0.5},
+                {"metric": "attempt_count", "window": 5, "op": ">=", "value": 1000},
+            ],
+        },
+        {
+            "name": "cut",
+            "action": "cut_to",
+            "cap": 1000,
+            "when": [
+                {"metric": "stalled_backlog", "window": 1, "op": ">", "value": 1e9}
+            ],
+        },
+        {
+            "name": "hold",
+            "action": "hold",
+            "days": 2,
+            "when": [
+                {"metric": "dumb_count", "window": 10, "op": ">", "value": 1e9},
+                {
+                    "metric": "active_fix_forward_count",
+                    "window": 10,
+                    "op": ">",
+                    "value": 1e9,
+                },
+            ],
+        },
+        {
+            "name": "automation_step",
+            "action": "step_factor",
+            "factor": 1.5,
+            "max_cap": 10000,
+            "requires": {"gate": "automation", "min_days_at_cap": 1},
+            "when": [
+                always_true,
+                {
+                    "metric": "eventual_success_rate",
+                    "window": 10,
+                    "op": ">=",
+                    "value": 0.97,
+                },
+                {
+                    "metric": "first_attempt_success_rate",
+                    "window": 10,
+                    "op": ">=",
+                    "value": 0.9,
+                },
+                {"metric": "rollback_rate", "window": 10, "op": "<", "value": 0.01},
+                {
+                    "metric": "active_failure_rate_upper",
+                    "op": "<",
+                    "value": 0.0,
+                    "confidence": 0.95,
+                },
+            ],
+        },  # a bound is never below 0: never fires
     ]
-    data["go_no_go"] = {"incident_probability": 0.0,
-                        "incident_duration_days": {"dist": "uniform", "low": 1,
-                                                   "high": 2}}
+    data["go_no_go"] = {
+        "incident_probability": 0.0,
+        "incident_duration_days": {"dist": "uniform", "low": 1, "high": 2},
+    }
     data["gates"] = [
-        {"name": "fix", "opens_on": {"dist": "uniform", "low": "2019-12-09",
-                                     "high": "2019-12-09"}},
-        {"name": "entry", "all_of": [
-            {"name": "fix", "fixed_on": "fix"},
-            {"name": "forum", "accepted_on": "2019-12-02", "probability": 1.0}]},
-        {"name": "automation", "any_of": [
-            {"name": "bat", "accepted_on": {"dist": "triangular", "low": "2019-12-09",
-                                            "mode": "2020-01-06",
-                                            "high": "2020-02-03"},
-             "probability": 0.7},
-            {"name": "retest", "fixed_on": "2020-02-24"}]},
+        {
+            "name": "fix",
+            "opens_on": {"dist": "uniform", "low": "2019-12-09", "high": "2019-12-09"},
+        },
+        {
+            "name": "entry",
+            "all_of": [
+                {"name": "fix", "fixed_on": "fix"},
+                {"name": "forum", "accepted_on": "2019-12-02", "probability": 1.0},
+            ],
+        },
+        {
+            "name": "automation",
+            "any_of": [
+                {
+                    "name": "bat",
+                    "accepted_on": {
+                        "dist": "triangular",
+                        "low": "2019-12-09",
+                        "mode": "2020-01-06",
+                        "high": "2020-02-03",
+                    },
+                    "probability": 0.7,
+                },
+                {"name": "retest", "fixed_on": "2020-02-24"},
+            ],
+        },
     ]
     for cohort in data["cohorts"]:
         cohort["eligible_from"] = "entry"
@@ -129,8 +190,10 @@ def main(argv: list[str] | None = None) -> int:
             SCENARIOS / "nov2019_aggressive_ramp.yaml"
         ),
     }
-    print(f"migsim {migsim.__version__}, python {platform.python_version()}, "
-          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"migsim {migsim.__version__}, python {platform.python_version()}, "
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
+    )
     for scenario in stages.values():  # warm-up: imports, caches, first calls
         migsim.run(scenario, replications=1, seed=args.seed)
     best: dict[str, float] = {}
@@ -145,18 +208,23 @@ def main(argv: list[str] | None = None) -> int:
 
     reference = best["foundation (nov2019_epcl)"]
     print()
-    header = (f"{'stage':<28}{'reps':>6}{'s/rep':>10}{'ratio':>8}"
-              f"{'median clearance':>18}")
+    header = (
+        f"{'stage':<28}{'reps':>6}{'s/rep':>10}{'ratio':>8}{'median clearance':>18}"
+    )
     print(header)
     print("-" * len(header))
     for label, per_rep in best.items():
-        print(f"{label:<28}{args.reps:>6}{per_rep:>10.4f}{per_rep / reference:>7.2f}x"
-              f"{medians[label]:>18.0f}")
+        print(
+            f"{label:<28}{args.reps:>6}{per_rep:>10.4f}{per_rep / reference:>7.2f}x"
+            f"{medians[label]:>18.0f}"
+        )
     ratio = best["every section on"] / reference
     verdict = "within" if ratio <= TARGET else "ABOVE"
-    print(f"\nevery section on: {ratio:.2f}x the foundation per replication "
-          f"({verdict} the {TARGET:.0f}x target); best of {args.rounds} rounds; "
-          f"load average now {os.getloadavg()[0]:.1f}")
+    print(
+        f"\nevery section on: {ratio:.2f}x the foundation per replication "
+        f"({verdict} the {TARGET:.0f}x target); best of {args.rounds} rounds; "
+        f"load average now {os.getloadavg()[0]:.1f}"
+    )
     return 0 if ratio <= TARGET else 1
 
 

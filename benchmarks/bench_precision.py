@@ -40,14 +40,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import migsim  # noqa: E402
-from migsim.forecast import mean_ci95  # noqa: E402
+from migsim.evidence.forecast import mean_ci95  # noqa: E402
 
 
 def half_widths(streams: np.ndarray) -> np.ndarray:
     """95% CI half-width of the mean after n = 1..cap replications, per stream.
 
     Column n-1 holds the half-width after n; +inf for n = 1. (The same t interval
-    as `migsim.forecast.mean_ci95`, computed incrementally.)
+    as `migsim.evidence.forecast.mean_ci95`, computed incrementally.)
     """
     n = np.arange(1, streams.shape[1] + 1)
     total = np.cumsum(streams, axis=1)

@@ -91,7 +91,15 @@ def run_cli_measured(args: list[str]) -> tuple[float, float, float | None]:
         "r = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
         "print(json.dumps({'rc': p.returncode, 'maxrss_kib': r}))\n"
     )
-    command = [sys.executable, "-c", wrapper, sys.executable, "-m", "migsim.cli", *args]
+    command = [
+        sys.executable,
+        "-c",
+        wrapper,
+        sys.executable,
+        "-m",
+        "migsim.cli.main",
+        *args,
+    ]
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     peak_tree = 0
@@ -121,11 +129,12 @@ def run_cli_measured(args: list[str]) -> tuple[float, float, float | None]:
 # --------------------------------------------------------------------------- breakdown
 def breakdown(scenario, reps: int, seed: int) -> dict[str, float]:
     """Seconds per piece of a workers=1 run, batch by batch as the runner does."""
-    from migsim.results import DailyWriter, FigureTable, daily_table
-    from migsim.runner import default_batch_size, run_batch
+    from migsim.results.results import DailyWriter, FigureTable, daily_table
+    from migsim.runner.runner import default_batch_size, run_batch
 
-    parts = dict.fromkeys(("engine", "figures", "daily rows to Arrow",
-                           "Parquet write"), 0.0)
+    parts = dict.fromkeys(
+        ("engine", "figures", "daily rows to Arrow", "Parquet write"), 0.0
+    )
     size = default_batch_size(scenario, reps)
     with tempfile.TemporaryDirectory() as folder:
         writer = DailyWriter(Path(folder) / "daily.parquet")
@@ -150,8 +159,9 @@ def breakdown(scenario, reps: int, seed: int) -> dict[str, float]:
 
 def print_breakdown(label: str, parts: dict[str, float], reps: int) -> None:
     total = sum(parts.values())
-    cells = ", ".join(f"{k} {v / reps * 1000:.1f} ms ({v / total:.0%})"
-                      for k, v in parts.items())
+    cells = ", ".join(
+        f"{k} {v / reps * 1000:.1f} ms ({v / total:.0%})" for k, v in parts.items()
+    )
     print(f"  {label}, per replication: {cells}")
 
 
@@ -174,15 +184,19 @@ def main(argv: list[str] | None = None) -> int:
 
     import migsim
 
-    print(f"python {platform.python_version()} on {platform.machine()}, "
-          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; "
-          f"migsim {migsim.__version__}")
+    print(
+        f"python {platform.python_version()} on {platform.machine()}, "
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; "
+        f"migsim {migsim.__version__}"
+    )
     baseline = migsim.load_scenario(BASELINE)
     fleet = migsim.load_scenario(FLEET)
     rows: list[Stage] = []
 
-    print(f"  reference: {args.reference_reps} baseline rep(s) in a child process",
-          flush=True)
+    print(
+        f"  reference: {args.reference_reps} baseline rep(s) in a child process",
+        flush=True,
+    )
     cpu: dict[str, float] = {}
     c0 = cpu_seconds()
     reference, _ = time_reference(BASELINE, args)
@@ -191,23 +205,42 @@ def main(argv: list[str] | None = None) -> int:
     migsim.run(baseline, replications=1, seed=args.seed)  # warm-up, not counted
     t0, c0 = time.perf_counter(), cpu_seconds()
     migsim.run(baseline, replications=args.migsim_reps, seed=args.seed, workers=1)
-    rows.append(Stage("baseline workers=1", args.migsim_reps,
-                      time.perf_counter() - t0, peak_rss_mib()))
+    rows.append(
+        Stage(
+            "baseline workers=1",
+            args.migsim_reps,
+            time.perf_counter() - t0,
+            peak_rss_mib(),
+        )
+    )
     print(f"  {rows[-1].label}: {rows[-1].seconds:.2f}s", flush=True)
 
     cpu[rows[-1].label] = cpu_seconds() - c0
     t0, c0 = time.perf_counter(), cpu_seconds()
     migsim.run(baseline, replications=args.reps, seed=args.seed, workers=args.workers)
-    rows.append(Stage(f"baseline workers={args.workers}", args.reps,
-                      time.perf_counter() - t0, peak_rss_mib()))
+    rows.append(
+        Stage(
+            f"baseline workers={args.workers}",
+            args.reps,
+            time.perf_counter() - t0,
+            peak_rss_mib(),
+        )
+    )
     print(f"  {rows[-1].label}: {rows[-1].seconds:.2f}s", flush=True)
 
     cpu[rows[-1].label] = cpu_seconds() - c0
     t0, c0 = time.perf_counter(), cpu_seconds()
-    migsim.run(fleet, replications=args.fleet_reps, seed=args.seed,
-               workers=args.workers)
-    rows.append(Stage(f"full fleet workers={args.workers}", args.fleet_reps,
-                      time.perf_counter() - t0, peak_rss_mib()))
+    migsim.run(
+        fleet, replications=args.fleet_reps, seed=args.seed, workers=args.workers
+    )
+    rows.append(
+        Stage(
+            f"full fleet workers={args.workers}",
+            args.fleet_reps,
+            time.perf_counter() - t0,
+            peak_rss_mib(),
+        )
+    )
     cpu[rows[-1].label] = cpu_seconds() - c0
     print(f"  {rows[-1].label}: {rows[-1].seconds:.2f}s", flush=True)
 
@@ -217,64 +250,106 @@ def main(argv: list[str] | None = None) -> int:
 
     memory = []
     if not args.skip_memory:
-        print("\nPeak memory of `migsim run` (subprocess, baseline, "
-              f"-j {args.workers}, -o OUTDIR with daily.parquet):", flush=True)
+        print(
+            "\nPeak memory of `migsim run` (subprocess, baseline, "
+            f"-j {args.workers}, -o OUTDIR with daily.parquet):",
+            flush=True,
+        )
         with tempfile.TemporaryDirectory() as folder:
             for n in (args.memory_small, args.memory_large):
                 out = Path(folder) / f"run{n}"
                 wall, largest, tree = run_cli_measured(
-                    ["run", str(BASELINE), "-n", str(n), "--seed", str(args.seed),
-                     "-j", str(args.workers), "-o", str(out), "-q"])
+                    [
+                        "run",
+                        str(BASELINE),
+                        "-n",
+                        str(n),
+                        "--seed",
+                        str(args.seed),
+                        "-j",
+                        str(args.workers),
+                        "-o",
+                        str(out),
+                        "-q",
+                    ]
+                )
                 size = (out / "daily.parquet").stat().st_size / 2**20
                 memory.append((n, wall, largest, tree))
                 tree_text = "-" if tree is None else f"{tree:.0f} MiB"
-                print(f"  n={n:>6}: {wall:7.1f}s wall, largest process {largest:.0f} "
-                      f"MiB, process tree {tree_text}, daily.parquet {size:.1f} MiB",
-                      flush=True)
+                print(
+                    f"  n={n:>6}: {wall:7.1f}s wall, largest process {largest:.0f} "
+                    f"MiB, process tree {tree_text}, daily.parquet {size:.1f} MiB",
+                    flush=True,
+                )
 
     print()
-    header = (f"{'stage':<30}{'reps':>7}{'wall s':>9}{'s/rep':>9}{'reps/s':>9}"
-              f"{'speed-up':>10}{'peak RSS':>10}{'CPU s':>9}")
+    header = (
+        f"{'stage':<30}{'reps':>7}{'wall s':>9}{'s/rep':>9}{'reps/s':>9}"
+        f"{'speed-up':>10}{'peak RSS':>10}{'CPU s':>9}"
+    )
     print(header)
     print("-" * len(header))
     for stage in [reference, *rows]:
         speedup = reference.per_rep / stage.per_rep
         rss = "-" if stage.peak_rss_mib is None else f"{stage.peak_rss_mib:.0f} MiB"
-        print(f"{stage.label:<30}{stage.reps:>7}{stage.seconds:>9.2f}"
-              f"{stage.per_rep:>9.4f}{stage.reps_per_second:>9.1f}"
-              f"{speedup:>9.0f}x{rss:>10}{cpu[stage.label]:>9.1f}")
-    print("speed-up = reference s/rep / stage s/rep (for parallel stages: wall / reps);"
-          "\nthe fleet row's speed-up compares against the *baseline* reference;"
-          "\nCPU s = user + system seconds of this process and its workers (less "
-          "sensitive\nto other load than wall time).")
-    print(f"load average now {os.getloadavg()[0]:.1f} (2 CPUs: above 2 means others "
-          "share them)")
+        print(
+            f"{stage.label:<30}{stage.reps:>7}{stage.seconds:>9.2f}"
+            f"{stage.per_rep:>9.4f}{stage.reps_per_second:>9.1f}"
+            f"{speedup:>9.0f}x{rss:>10}{cpu[stage.label]:>9.1f}"
+        )
+    print(
+        "speed-up = reference s/rep / stage s/rep (for parallel stages: wall / reps);"
+        "\nthe fleet row's speed-up compares against the *baseline* reference;"
+        "\nCPU s = user + system seconds of this process and its workers (less "
+        "sensitive\nto other load than wall time)."
+    )
+    print(
+        f"load average now {os.getloadavg()[0]:.1f} (2 CPUs: above 2 means others "
+        "share them)"
+    )
 
     serial, parallel, whole_fleet = rows
     print("\nTargets:")
     checks = [
-        (f"speed-up workers=1 >= 100x: {reference.per_rep / serial.per_rep:.0f}x",
-         reference.per_rep / serial.per_rep >= 100),
-        (f"{args.reps} baseline reps with -j {args.workers} <= 10 s: "
-         f"{parallel.seconds:.1f} s", parallel.seconds <= 10),
-        (f"{args.fleet_reps} full-fleet reps with -j {args.workers} <= 30 s: "
-         f"{whole_fleet.seconds:.1f} s", whole_fleet.seconds <= 30),
+        (
+            f"speed-up workers=1 >= 100x: {reference.per_rep / serial.per_rep:.0f}x",
+            reference.per_rep / serial.per_rep >= 100,
+        ),
+        (
+            f"{args.reps} baseline reps with -j {args.workers} <= 10 s: "
+            f"{parallel.seconds:.1f} s",
+            parallel.seconds <= 10,
+        ),
+        (
+            f"{args.fleet_reps} full-fleet reps with -j {args.workers} <= 30 s: "
+            f"{whole_fleet.seconds:.1f} s",
+            whole_fleet.seconds <= 30,
+        ),
     ]
     if len(memory) == 2:
         (_, _, small, small_tree), (_, _, large, large_tree) = memory
         ratio = large / small
         tree_ratio = (large_tree / small_tree) if small_tree and large_tree else None
         extra = "" if tree_ratio is None else f" (process tree {tree_ratio:.2f})"
-        checks.append((f"peak memory {args.memory_large} / {args.memory_small} reps "
-                       f"<= 1.5: {ratio:.2f}{extra}", ratio <= 1.5))
+        checks.append(
+            (
+                f"peak memory {args.memory_large} / {args.memory_small} reps "
+                f"<= 1.5: {ratio:.2f}{extra}",
+                ratio <= 1.5,
+            )
+        )
     for text, ok in checks:
         print(f"  [{'ok' if ok else 'MISSED'}] {text}")
-    print(f"  on an idle machine (CPU s / {args.workers} workers, a lower bound): "
-          f"{args.reps} baseline reps ~{cpu[parallel.label] / args.workers:.1f} s, "
-          f"{args.fleet_reps} full-fleet reps "
-          f"~{cpu[whole_fleet.label] / args.workers:.1f} s")
-    print("(timings on a shared machine vary with its load; the speed-up is a ratio "
-          "measured in this run)")
+    print(
+        f"  on an idle machine (CPU s / {args.workers} workers, a lower bound): "
+        f"{args.reps} baseline reps ~{cpu[parallel.label] / args.workers:.1f} s, "
+        f"{args.fleet_reps} full-fleet reps "
+        f"~{cpu[whole_fleet.label] / args.workers:.1f} s"
+    )
+    print(
+        "(timings on a shared machine vary with its load; the speed-up is a ratio "
+        "measured in this run)"
+    )
     return 0
 
 

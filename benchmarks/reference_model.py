@@ -174,9 +174,7 @@ def _parse_cohort(raw: dict[str, Any], start: dt.date) -> Cohort:
         stall_delay=Delay(stall["resolves_after_days"]) if stall else None,
         then_success=float(stall.get("then_success", 1.0)),
         release_day=(_as_date(release) - start).days if release else 0,
-        retry_delay=(
-            Delay(rollback["retry_after_days"]) if rollback else NEXT_DAY
-        ),
+        retry_delay=(Delay(rollback["retry_after_days"]) if rollback else NEXT_DAY),
         restore_delay=(
             Delay(fix_forward["restored_after_days"]) if fix_forward else None
         ),

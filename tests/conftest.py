@@ -17,8 +17,8 @@ import pytest
 import yaml
 
 import migsim
-from migsim.engine import RunLog, run_replication
-from migsim.scenario import OUTCOMES, Scenario, load_scenario
+from migsim.model.scenario import OUTCOMES, Scenario, load_scenario
+from migsim.sim.engine import RunLog, run_replication
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"

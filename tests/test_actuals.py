@@ -11,10 +11,10 @@ from click.testing import CliRunner
 from conftest import cohort, day, load, outcomes, scenario, write_yaml
 
 import migsim
-from migsim.actuals import read_actuals
-from migsim.cli import main
-from migsim.engine import FLOWS, STATES
-from migsim.errors import ActualsError, MigsimError
+from migsim.cli.main import main
+from migsim.common.errors import ActualsError, MigsimError
+from migsim.evidence.actuals import read_actuals
+from migsim.sim.engine import FLOWS, STATES
 
 
 @pytest.fixture(scope="module")

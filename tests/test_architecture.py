@@ -1,12 +1,14 @@
-"""Architecture: modules import one way along FLOW; nothing imports the CLI.
+"""Architecture: layers import one way along LAYERS; nothing heavy on import.
 
-A module may import (absolutely) only from modules to its left. A new module must
-be placed in FLOW (say where it sits); modules not written yet are skipped.
+A module may import (absolutely) only from its own layer or the layers above it
+in LAYERS. A new layer must be placed in LAYERS (say where it sits).
 """
 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,48 +16,28 @@ import pytest
 import migsim
 
 PKG = Path(migsim.__file__).resolve().parent
-FLOW = [
-    "errors",
-    "scenario",
-    "policy",
-    "operations",
-    "engine",
-    "actuals",
-    "plots",
-    "results",
-    "runner",
-    "sweep",  # grid and Latin hypercube sweeps into a resumable store
-    "forecast",  # intervals and P(clear by date) from a finished run
-    "precision",  # batches of replications until the forecast is precise enough
-    "compare",  # common-random-number comparisons of scenarios
-    "rundir",  # a finished run read back from its directory
-    "calibrate",  # rates learned from actuals, posterior predictive check
-    "backtest",  # forecasts as of a date from actuals, and their scores
-    "study",  # many variants of a scenario, kept as per-replication figures
-    "decide",  # questions, confidence bounds, the search, the decision
-    "sensitivity",  # one-at-a-time swings and Sobol indices
-    "report",
-    "cli",
+LAYERS = [
+    "common",  # errors, statistics, YAML reading, atomic output folders, stores
+    "model",  # the scenario schema and its one loader
+    "sim",  # one replication: engine, policy and operations at run time
+    "results",  # the results container and saved run directories
+    "runner",  # replications on local processes or Dask; precision targets
+    "evidence",  # actuals, calibration, state from actuals, forecasts, backtests
+    "experiments",  # study, sweep, compare, sensitivity, decide
+    "output",  # charts and the OPSG report
+    "cli",  # the migsim command
 ]
-EXISTING = [name for name in FLOW if (PKG / f"{name}.py").exists()]
+MAX_LINES = 800
 
 
-def _modules() -> list[str]:
-    """Top-level modules and subpackages of migsim (not __init__ / __main__)."""
-    names = {p.stem for p in PKG.glob("*.py") if not p.stem.startswith("__")}
-    names |= {
+def _layers() -> list[str]:
+    return sorted(
         p.name for p in PKG.iterdir() if p.is_dir() and (p / "__init__.py").exists()
-    }
-    return sorted(names)
-
-
-def _source_files(name: str) -> list[Path]:
-    path = PKG / f"{name}.py"
-    return [path] if path.exists() else sorted((PKG / name).rglob("*.py"))
+    )
 
 
 def _imports(path: Path) -> list[tuple[str, int]]:
-    """Every migsim module a file imports, as (module, level); level > 0 is relative."""
+    """Every module a file imports, as (module, level); level > 0 is relative."""
     found = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
@@ -71,59 +53,88 @@ def _imports(path: Path) -> list[tuple[str, int]]:
     return found
 
 
-def _migsim_modules(path: Path) -> set[str]:
-    out = set()
-    for module, _level in _imports(path):
-        if module.startswith("migsim."):
-            out.add(module.split(".")[1])
-    return out
+def _top_level_imports(path: Path) -> set[str]:
+    """Modules imported at module level (not inside functions): paid on import."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names = set()
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            names.add(node.module or "")
+    return names
 
 
-def test_the_existing_modules_are_found():
-    assert {"errors", "scenario", "engine", "results", "runner", "cli"} <= set(EXISTING)
+def _migsim_layers(path: Path) -> set[str]:
+    return {
+        module.split(".")[1]
+        for module, _level in _imports(path)
+        if module.startswith("migsim.") and module.split(".")[1] in LAYERS
+    }
 
 
-def test_every_module_has_a_place_in_the_flow():
-    unplaced = [name for name in _modules() if name not in FLOW]
-    assert not unplaced, f"add {unplaced} to FLOW in tests/test_architecture.py"
+def test_migsim_is_only_layers():
+    loose = sorted(
+        p.name for p in PKG.glob("*.py") if p.name not in ("__init__.py", "__main__.py")
+    )
+    assert not loose, f"put {loose} into a layer"
+    assert _layers() == sorted(LAYERS)
 
 
-@pytest.mark.parametrize("name", EXISTING)
-def test_imports_flow_one_way(name):
-    later = set(FLOW[FLOW.index(name) + 1 :]) | {name}
-    for path in _source_files(name):
-        wrong = _migsim_modules(path) & later
-        assert not wrong, f"{name} imports {sorted(wrong)} (to its right in FLOW)"
+@pytest.mark.parametrize("layer", LAYERS)
+def test_imports_flow_one_way(layer):
+    below = set(LAYERS[LAYERS.index(layer) + 1 :])
+    for path in sorted((PKG / layer).rglob("*.py")):
+        wrong = _migsim_layers(path) & below
+        assert not wrong, f"{path.relative_to(PKG)} imports {sorted(wrong)} (below it)"
 
 
-@pytest.mark.parametrize("name", _modules())
-def test_imports_are_absolute(name):
-    for path in _source_files(name):
+@pytest.mark.parametrize("layer", LAYERS)
+def test_imports_are_absolute(layer):
+    for path in (PKG / layer).rglob("*.py"):
         relative = [m for m, level in _imports(path) if level]
         assert not relative, f"{path.name}: relative imports {relative}"
 
 
-def test_nothing_imports_the_cli():
-    for path in PKG.rglob("*.py"):
-        if path.stem in ("cli", "__main__"):
-            continue
-        assert "cli" not in _migsim_modules(path), path.name
+def test_no_module_is_over_the_size_limit():
+    long = {
+        str(p.relative_to(PKG)): n
+        for p in PKG.rglob("*.py")
+        if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES
+    }
+    assert not long, f"modules over {MAX_LINES} lines: {long}"
 
 
-def test_errors_imports_nothing():
-    assert _imports(PKG / "errors.py") == []
+def test_common_imports_no_layer():
+    for path in (PKG / "common").rglob("*.py"):
+        assert _migsim_layers(path) <= {"common"}, path.name
 
 
 def test_only_the_cli_uses_click():
     for path in PKG.rglob("*.py"):
-        if path.stem in ("cli", "__main__") or "cli" in path.parts[len(PKG.parts) : -1]:
+        if "cli" in path.relative_to(PKG).parts:
             continue
         assert "click" not in {m.split(".")[0] for m, _ in _imports(path)}, path.name
 
 
-def test_the_engine_is_free_of_tables_plots_and_files():
-    roots = {m.split(".")[0] for m, _ in _imports(PKG / "engine.py")}
-    assert not roots & {"pandas", "matplotlib", "click", "yaml", "os", "pathlib"}
+def test_the_simulation_is_free_of_tables_plots_and_files():
+    for path in (PKG / "sim").rglob("*.py"):
+        roots = {m.split(".")[0] for m, _ in _imports(path)}
+        assert not roots & {"pandas", "matplotlib", "click", "yaml", "os", "pathlib"}
+
+
+def test_only_the_output_layer_draws():
+    for path in PKG.rglob("*.py"):
+        if "output" in path.relative_to(PKG).parts:
+            continue
+        roots = {m.split(".")[0] for m, _ in _imports(path)}
+        assert "matplotlib" not in roots, path.relative_to(PKG)
+
+
+def test_matplotlib_loads_only_when_drawing():
+    for path in (PKG / "output").rglob("*.py"):
+        top = {m.split(".")[0] for m in _top_level_imports(path)}
+        assert "matplotlib" not in top, path.relative_to(PKG)
 
 
 def test_the_package_reexports_by_name():
@@ -131,3 +142,26 @@ def test_the_package_reexports_by_name():
     assert "import *" not in source
     for name in migsim.__all__:
         assert hasattr(migsim, name), name
+
+
+def _fresh(code: str) -> str:
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def test_import_migsim_leaves_the_matplotlib_backend_alone():
+    code = (
+        "import matplotlib; matplotlib.use('svg'); import sys, migsim;"
+        "migsim.Scenario; print(matplotlib.get_backend())"
+    )
+    assert _fresh(code) == "svg"
+
+
+def test_import_migsim_loads_nothing_heavy():
+    code = (
+        "import sys, migsim, migsim.cli.main;"
+        "print(sorted(m for m in ('matplotlib', 'pandas', 'scipy', 'distributed')"
+        " if m in sys.modules))"
+    )
+    assert _fresh(code) == "[]"

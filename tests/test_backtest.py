@@ -13,9 +13,9 @@ from click.testing import CliRunner
 from conftest import cohort, day, load, outcomes, scenario, uniform, write_yaml
 
 import migsim
-from migsim.actuals import read_actuals
-from migsim.backtest import backtest, forecast_as_of, score, score_points
-from migsim.cli import main
+from migsim.cli.main import main
+from migsim.evidence.actuals import read_actuals
+from migsim.evidence.backtest import backtest, forecast_as_of, score, score_points
 
 
 def _programme(cap: int = 120):
@@ -213,8 +213,8 @@ def test_cli_forecast_writes_the_usual_outputs_and_what_was_learned(
     assert summary["forecast"]["n_attempts_learned_from"] > 0
     assert summary["start_date"] == "2024-01-09"
     # the report takes the forecast directory and says what was learned
-    from migsim.report import render_report
-    from migsim.rundir import load_run
+    from migsim.output.report import render_report
+    from migsim.results.rundir import load_run
 
     html = render_report([load_run(out)], charts=False)
     assert "Forecast from actuals" in html and "Learned from" in html
@@ -254,7 +254,7 @@ def test_the_policy_state_is_read_from_a_runs_daily(tmp_path):
     the forecast's operations_state is the run's own, gates and dates aside."""
     from test_state import _policy_scenario
 
-    from migsim.backtest import state_from_actuals
+    from migsim.evidence.backtest import state_from_actuals
 
     sc = load(_policy_scenario())
     results = migsim.run(sc, replications=3, seed=1)
@@ -298,7 +298,7 @@ def test_a_segmented_programme_forecasts_from_its_actuals(tmp_path):
     shared between a cohort's parts and the forecast conserves installations."""
     from test_state import _segmented
 
-    from migsim.engine import STATES
+    from migsim.sim.engine import STATES
 
     data = _segmented()
     data["els"] = {"daily_capacity": 30, "cases_from": ["stall", "rollback"]}

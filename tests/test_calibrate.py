@@ -23,12 +23,12 @@ from conftest import (
 )
 
 import migsim
-from migsim.actuals import read_actuals
-from migsim.calibrate import calibrate, posterior_check
-from migsim.cli import main
-from migsim.engine import FLOWS, STATES
-from migsim.errors import ActualsError
-from migsim.scenario import OUTCOMES
+from migsim.cli.main import main
+from migsim.common.errors import ActualsError
+from migsim.evidence.actuals import read_actuals
+from migsim.evidence.calibrate import calibrate, posterior_check
+from migsim.model.scenario import OUTCOMES
+from migsim.sim.engine import FLOWS, STATES
 
 PRIOR_RATES = {
     "success": 0.85,

@@ -14,9 +14,9 @@ from conftest import BASELINE, VALIDATION, write_yaml
 from test_scenario import BAD_INPUTS, _base
 
 import migsim
-from migsim.cli import main
-from migsim.results import FIGURES, STATISTICS
-from migsim.scenario import OUTCOMES
+from migsim.cli.main import main
+from migsim.model.scenario import OUTCOMES
+from migsim.results.results import FIGURES, STATISTICS
 
 OUTPUT_FILES = (
     "daily.parquet",
@@ -213,7 +213,7 @@ def test_seed_option_is_recorded_and_reproduces(tiny_file, tmp_path):
 
 
 def test_an_internal_error_keeps_its_traceback(tiny_file, monkeypatch):
-    import migsim.cli as cli
+    import migsim.cli.main as cli
 
     def broken(*args, **kwargs):
         raise RuntimeError("a bug")
@@ -322,7 +322,9 @@ def test_an_error_stays_one_line_when_the_input_holds_a_newline(tmp_path, where)
     assert_bad_input(invoke("validate", path), str(path))
 
 
-def test_scenario_yaml_of_a_seeded_run_reproduces_it_without_the_seed(tiny_file, tmp_path):
+def test_scenario_yaml_of_a_seeded_run_reproduces_it_without_the_seed(
+    tiny_file, tmp_path
+):
     first, second = tmp_path / "first", tmp_path / "second"
     result = invoke("run", tiny_file, "-n", 3, "--seed", 7, "-o", first)
     assert result.exit_code == 0, result.output

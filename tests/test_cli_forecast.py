@@ -6,7 +6,7 @@ import json
 
 from click.testing import CliRunner
 
-from migsim.cli import main
+from migsim.cli.main import main
 
 
 def test_run_json_has_p_clear_by_and_intervals(tiny_yaml, tmp_path):
@@ -137,5 +137,7 @@ def test_compare_overwrite_replaces_only_a_compare_output(tiny_yaml, tmp_path):
     refused = CliRunner().invoke(main, args)
     assert refused.exit_code == 2 and "exists" in refused.output
     refused = CliRunner().invoke(main, [*args, "--overwrite"])
-    assert refused.exit_code == 2 and "not the output of migsim compare" in refused.output
+    assert (
+        refused.exit_code == 2 and "not the output of migsim compare" in refused.output
+    )
     assert (precious / "notes.txt").read_text() == "keep me"

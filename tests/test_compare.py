@@ -8,15 +8,15 @@ import numpy as np
 import pytest
 from conftest import tiny
 
-from migsim.compare import (
+from migsim.common.errors import MigsimError
+from migsim.experiments.compare import (
     _bootstrap_indices,
     clearance_order,
     compare,
     compare_runs,
     paired_difference,
 )
-from migsim.errors import MigsimError
-from migsim.results import FIGURES, STATISTICS
+from migsim.results.results import FIGURES, STATISTICS
 
 INF = math.inf
 

@@ -22,8 +22,9 @@ from click.testing import CliRunner
 from conftest import ALL_DAYS, cohort, fixed, outcomes, scenario, write_yaml
 from scipy import stats
 
-from migsim.cli import main
-from migsim.decide import (
+from migsim.cli.main import main
+from migsim.common.errors import QuestionError
+from migsim.experiments.decide import (
     BudgetSpec,
     Candidate,
     ObjectiveSpec,
@@ -33,8 +34,7 @@ from migsim.decide import (
     load_question,
     quantile_bounds,
 )
-from migsim.errors import QuestionError
-from migsim.study import FieldAxis, replication_figures
+from migsim.experiments.study import FieldAxis, replication_figures
 
 
 def all_stall_scenario(installations: int = 20000, days: int = 5) -> dict[str, Any]:
@@ -329,7 +329,7 @@ class _Stub:
 
 
 def test_search_falls_back_to_every_value_when_monotonicity_fails():
-    from migsim.decide import Lever, _search_one
+    from migsim.experiments.decide import Lever, _search_one
 
     lever = Lever(FieldAxis("x", "int", 0), tuple(range(10)), None)
     monotone = _Stub({0, 1, 2, 3}, 10)
@@ -527,8 +527,8 @@ def _volume_dependent_dumb() -> dict[str, Any]:
 
 
 def test_decide_finds_the_cap_above_which_active_devices_go_dumb(tmp_path):
-    from migsim.errors import ScenarioError
-    from migsim.scenario import load_scenario
+    from migsim.common.errors import ScenarioError
+    from migsim.model.scenario import load_scenario
 
     try:
         load_scenario(_volume_dependent_dumb())
@@ -669,9 +669,9 @@ def test_a_dask_cluster_gives_the_same_decision(tmp_path):
 
 
 def test_an_unreachable_scheduler_is_one_line_exit_2(tmp_path, monkeypatch):
-    import migsim.runner
+    import migsim.runner.runner
 
-    monkeypatch.setattr(migsim.runner, "CONNECT_TIMEOUT", 1)
+    monkeypatch.setattr(migsim.runner.runner, "CONNECT_TIMEOUT", 1)
     path = write_question(tmp_path)
     result = CliRunner().invoke(
         main, ["decide", str(path), "-n", "2", "--scheduler", "tcp://127.0.0.1:9"]

@@ -35,14 +35,17 @@ def test_cohorts_are_ioc_moc_foc_edmi_split_dormant_and_active():
         size = dormant.installations + active.installations
         assert abs(size / total - share) < 0.001, family
     assert len(sc.cohorts) == 8
-    moc_meters = (sc.cohort("moc_dormant").installations
-                  + sc.cohort("moc_active").installations) * sc.meters_per_installation
+    moc_meters = (
+        sc.cohort("moc_dormant").installations + sc.cohort("moc_active").installations
+    ) * sc.meters_per_installation
     assert moc_meters > 4e6  # "more than four million" meters
     # MOC, "the last cohort to finish", starts last
-    moc_start = min(sc.cohort("moc_dormant").eligible_from,
-                    sc.cohort("moc_active").eligible_from)
-    assert all(c.eligible_from <= moc_start for c in sc.cohorts
-               if not c.name.startswith("moc"))
+    moc_start = min(
+        sc.cohort("moc_dormant").eligible_from, sc.cohort("moc_active").eligible_from
+    )
+    assert all(
+        c.eligible_from <= moc_start for c in sc.cohorts if not c.name.startswith("moc")
+    )
 
 
 def test_every_cohort_figure_is_cited_or_marked_as_assumption():
@@ -52,8 +55,13 @@ def test_every_cohort_figure_is_cited_or_marked_as_assumption():
     for cohort in sc.cohorts:
         for field in ("installations", "eligible_from"):
             assert f"cohorts.{cohort.name}.{field}" in sc.sources
-    for key in ("capacity.daily_cap", "meters_per_installation", "start_date",
-                "horizon_days", "calendar.bank_holidays"):
+    for key in (
+        "capacity.daily_cap",
+        "meters_per_installation",
+        "start_date",
+        "horizon_days",
+        "calendar.bank_holidays",
+    ):
         assert key in sc.sources
     for step in sc.capacity.schedule:
         assert any(k.startswith(f"capacity.schedule.{step.name}") for k in sc.sources)
@@ -73,8 +81,16 @@ def test_one_fleet_replication_conserves_installations():
     daily = results.daily
     caps = set(daily["daily_cap"].unique()) - {0}  # 0: weekends and bank holidays
     assert caps == {2000, 5000, 10000, 18750}
-    states = ["pending", "queued", "stalled", "rolled_back", "impaired", "migrated",
-              "dumb", "abandoned"]
+    states = [
+        "pending",
+        "queued",
+        "stalled",
+        "rolled_back",
+        "impaired",
+        "migrated",
+        "dumb",
+        "abandoned",
+    ]
     per_day = daily.groupby("date")[states].sum().sum(axis=1).to_numpy()
     np.testing.assert_array_equal(per_day, sc.installations)
     attempts = daily.groupby("date")["attempts"].sum()

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from scipy import stats
 
 import migsim
-from migsim.errors import MigsimError
-from migsim.forecast import (
+from migsim.common.errors import MigsimError
+from migsim.evidence.forecast import (
     annotate,
     ci95_section,
     mean_ci95,
@@ -23,7 +23,7 @@ from migsim.forecast import (
     quantile_ci95,
     quantile_ranks,
 )
-from migsim.results import quantile
+from migsim.results.results import quantile
 
 INF = math.inf
 # ten replications' clearance days, one not cleared

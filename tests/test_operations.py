@@ -22,9 +22,9 @@ from hypothesis import strategies as st
 from scipy import stats
 
 import migsim
-from migsim.cli import main
-from migsim.engine import FLOWS, STATES, run_replication
-from migsim.operations import (
+from migsim.cli.main import main
+from migsim.sim.engine import FLOWS, STATES, run_replication
+from migsim.sim.operations import (
     OPERATIONS_FLOWS,
     OPERATIONS_LEVELS,
     largest_remainder,
@@ -1094,8 +1094,8 @@ def test_readiness_and_settings_change_may_be_gates_or_drawn_dates():
 
 
 def test_summary_and_report_show_operations_figures_only_when_used():
-    from migsim.operations import figures_in_use
-    from migsim.report import render_report
+    from migsim.output.report import render_report
+    from migsim.sim.operations import figures_in_use
 
     plain = migsim.run(GOLDEN / "foundation_tiny.yaml", replications=3, seed=3)
     assert figures_in_use(plain.scenario) == frozenset()

@@ -8,9 +8,9 @@ import pytest
 from conftest import tiny
 
 import migsim
-from migsim import precision as precision_module
-from migsim.precision import check, run_to_precision
-from migsim.results import Results
+from migsim.results.results import Results
+from migsim.runner import precision as precision_module
+from migsim.runner.precision import check, run_to_precision
 
 
 def _without_timing(summary):

@@ -14,8 +14,8 @@ import yaml
 from click.testing import CliRunner
 
 import migsim
-from migsim.cli import main
-from migsim.engine import FLOWS, STATES
+from migsim.cli.main import main
+from migsim.sim.engine import FLOWS, STATES
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden"

@@ -15,10 +15,15 @@ from click.testing import CliRunner
 from conftest import tiny
 
 import migsim
-from migsim.cli import main
-from migsim.forecast import annotate
-from migsim.report import _assumption_rows, format_count, format_date, render_report
-from migsim.rundir import load_run
+from migsim.cli.main import main
+from migsim.evidence.forecast import annotate
+from migsim.output.report import (
+    _assumption_rows,
+    format_count,
+    format_date,
+    render_report,
+)
+from migsim.results.rundir import load_run
 
 SPAN = re.compile(
     r'<span data-key="([^"]+)" data-value="([^"]*)" data-run="(\d+)">([^<]*)</span>'

@@ -14,8 +14,8 @@ import pytest
 from conftest import MONDAY, cohort, load, outcomes, scenario
 
 import migsim
-from migsim.engine import FLOWS, STATES, RunLog, run_replication
-from migsim.results import FIGURES, STATISTICS, Results, quantile, statistics
+from migsim.results.results import FIGURES, STATISTICS, Results, quantile, statistics
+from migsim.sim.engine import FLOWS, STATES, RunLog, run_replication
 
 ISSUE_FIGURES = (
     "clearance_day",
@@ -316,7 +316,7 @@ def test_write_refuses_an_existing_directory_and_replaces_it_when_told(
 
 
 def test_a_failed_write_leaves_no_directory(results, tmp_path, monkeypatch):
-    import migsim.results as module
+    import migsim.results.results as module
 
     def broken(*args, **kwargs):
         raise RuntimeError("plot failed")

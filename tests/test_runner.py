@@ -9,8 +9,8 @@ import pytest
 from conftest import cohort, day, lognormal, outcomes, scenario, triangular, uniform
 
 import migsim
-from migsim.engine import FLOWS, STATES, replication_seed
-from migsim.results import statistics
+from migsim.results.results import statistics
+from migsim.sim.engine import FLOWS, STATES, replication_seed
 
 RATES = outcomes(success=0.9, stall=0.06, rollback=0.02, fix_forward=0.015, dumb=0.005)
 

@@ -11,10 +11,10 @@ import pytest
 from click.testing import CliRunner
 
 import migsim
-from migsim.cli import main
-from migsim.errors import MigsimError
-from migsim.results import Results
-from migsim.runner import default_batch_size, run_batch
+from migsim.cli.main import main
+from migsim.common.errors import MigsimError
+from migsim.results.results import Results
+from migsim.runner.runner import default_batch_size, run_batch
 
 TINY = {
     "name": "tiny_scale",
@@ -26,12 +26,25 @@ TINY = {
             "name": "alpha",
             "installations": 3000,
             "mode": "active",
-            "outcomes": {"success": 0.9, "stall": 0.06, "rollback": 0.03,
-                         "fix_forward": 0.005, "dumb": 0.005},
-            "stall": {"resolves_after_days": {"dist": "uniform", "low": 1, "high": 4},
-                      "then_success": 0.7},
-            "rollback": {"retry_after_days": {"dist": "triangular", "low": 2,
-                                              "mode": 3, "high": 6}},
+            "outcomes": {
+                "success": 0.9,
+                "stall": 0.06,
+                "rollback": 0.03,
+                "fix_forward": 0.005,
+                "dumb": 0.005,
+            },
+            "stall": {
+                "resolves_after_days": {"dist": "uniform", "low": 1, "high": 4},
+                "then_success": 0.7,
+            },
+            "rollback": {
+                "retry_after_days": {
+                    "dist": "triangular",
+                    "low": 2,
+                    "mode": 3,
+                    "high": 6,
+                }
+            },
             "fix_forward": {"restored_after_days": {"dist": "fixed", "days": 2}},
         },
         {
@@ -40,8 +53,13 @@ TINY = {
             "mode": "dormant",
             "eligible_from": "2020-01-13",
             "max_attempts": 2,
-            "outcomes": {"success": 0.8, "stall": 0.0, "rollback": 0.2,
-                         "fix_forward": 0.0, "dumb": 0.0},
+            "outcomes": {
+                "success": 0.8,
+                "stall": 0.0,
+                "rollback": 0.2,
+                "fix_forward": 0.0,
+                "dumb": 0.0,
+            },
             "rollback": {"retry_after_days": {"dist": "fixed", "days": 3}},
         },
     ],
@@ -74,8 +92,9 @@ def test_streamed_daily_equals_in_memory_daily(tiny):
                 streamed.bands(series, cohort, (0.05, 0.5, 0.8, 1.0)),
                 in_memory.bands(series, cohort, (0.05, 0.5, 0.8, 1.0)),
             )
-    np.testing.assert_array_equal(streamed.stacked("queued"),
-                                  in_memory.stacked("queued"))
+    np.testing.assert_array_equal(
+        streamed.stacked("queued"), in_memory.stacked("queued")
+    )
     summary = dict(streamed.summary, timing=None)
     assert summary == dict(in_memory.summary, timing=None)
 
@@ -83,9 +102,14 @@ def test_streamed_daily_equals_in_memory_daily(tiny):
 def test_bands_are_exact_type1_quantiles_of_the_file(tiny):
     results = migsim.run(tiny, replications=9, seed=1, batch_size=2)
     daily = results.daily
-    remaining = (daily[["pending", "queued", "stalled", "rolled_back", "impaired"]]
-                 .sum(axis=1).groupby([daily["replication"], daily["date"]]).sum()
-                 .unstack("date").to_numpy())
+    remaining = (
+        daily[["pending", "queued", "stalled", "rolled_back", "impaired"]]
+        .sum(axis=1)
+        .groupby([daily["replication"], daily["date"]])
+        .sum()
+        .unstack("date")
+        .to_numpy()
+    )
     bands = results.bands("remaining", None, (0.1, 0.5, 0.9))
     ordered = np.sort(remaining, axis=0)
     # type 1 with n = 9: q=0.1 -> 1st, 0.5 -> 5th, 0.9 -> 9th smallest
@@ -161,8 +185,9 @@ def test_write_links_the_streamed_file(tiny, tmp_path):
     written = target / "daily.parquet"
     assert written.read_bytes() == results.daily_path.read_bytes()
     assert os.stat(written).st_ino == os.stat(results.daily_path).st_ino  # a hard link
-    pd.testing.assert_frame_equal(pd.read_parquet(written), results.daily,
-                                  check_categorical=False)
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(written), results.daily, check_categorical=False
+    )
 
 
 def test_cli_run_writes_streamed_outputs_quietly(tmp_path):
@@ -174,8 +199,12 @@ def test_cli_run_writes_streamed_outputs_quietly(tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert "rep/s" not in result.output  # no progress bar off a terminal
-    assert {p.name for p in out.iterdir()} >= {"daily.parquet", "backlog.png",
-                                               "summary.json", "replications.csv"}
+    assert {p.name for p in out.iterdir()} >= {
+        "daily.parquet",
+        "backlog.png",
+        "summary.json",
+        "replications.csv",
+    }
     assert not [p for p in tmp_path.iterdir() if p.name.startswith("migsim-daily")]
     no_daily = tmp_path / "run2"
     result = CliRunner().invoke(
@@ -188,33 +217,50 @@ def test_cli_run_writes_streamed_outputs_quietly(tmp_path):
 
 def test_dask_local_cluster_gives_local_results(tiny, tmp_path):
     distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                                  protocol="tcp", dashboard_address=None) as cluster:
+    with distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=False,
+        protocol="tcp",
+        dashboard_address=None,
+    ) as cluster:
         address = cluster.scheduler_address
-        remote = migsim.run(tiny, replications=5, seed=4, scheduler=address,
-                            batch_size=2)
+        remote = migsim.run(
+            tiny, replications=5, seed=4, scheduler=address, batch_size=2
+        )
         local = migsim.run(tiny, replications=5, seed=4)
         pd.testing.assert_frame_equal(remote.daily, local.daily)
         pd.testing.assert_frame_equal(remote.replications, local.replications)
         assert remote.timing["scheduler"] == address
         path = tmp_path / "tiny.yaml"
         path.write_text(json.dumps(TINY))
-        args = ["sweep", str(path), "--grid", "capacity.daily_cap=200,400", "-n", "3",
-                "--seed", "1", "-q"]
+        args = [
+            "sweep",
+            str(path),
+            "--grid",
+            "capacity.daily_cap=200,400",
+            "-n",
+            "3",
+            "--seed",
+            "1",
+            "-q",
+        ]
         on_cluster = CliRunner().invoke(
             main, [*args, "-o", str(tmp_path / "dask"), "--scheduler", address]
         )
         assert on_cluster.exit_code == 0, on_cluster.output
-    on_processes = CliRunner().invoke(main, [*args, "-o", str(tmp_path / "local"),
-                                             "-j", "2"])
+    on_processes = CliRunner().invoke(
+        main, [*args, "-o", str(tmp_path / "local"), "-j", "2"]
+    )
     assert on_processes.exit_code == 0, on_processes.output
-    assert ((tmp_path / "dask" / "sweep.parquet").read_bytes()
-            == (tmp_path / "local" / "sweep.parquet").read_bytes())
+    assert (tmp_path / "dask" / "sweep.parquet").read_bytes() == (
+        tmp_path / "local" / "sweep.parquet"
+    ).read_bytes()
 
 
 def test_unreachable_scheduler_is_bad_input(tiny, tmp_path, monkeypatch):
     pytest.importorskip("distributed")
-    monkeypatch.setattr("migsim.runner.CONNECT_TIMEOUT", 1)
+    monkeypatch.setattr("migsim.runner.runner.CONNECT_TIMEOUT", 1)
     path = tmp_path / "tiny.yaml"
     path.write_text(json.dumps(TINY))
     result = CliRunner().invoke(
@@ -226,18 +272,24 @@ def test_unreachable_scheduler_is_bad_input(tiny, tmp_path, monkeypatch):
 
 def test_combined_streamed_runs_equal_one_run(tiny):
     whole = migsim.run(tiny, replications=6, seed=7, batch_size=2)
-    parts = [migsim.run(tiny, replications=2, seed=7, first_replication=4),
-             migsim.run(tiny, replications=4, seed=7, first_replication=0,
-                        batch_size=3)]
+    parts = [
+        migsim.run(tiny, replications=2, seed=7, first_replication=4),
+        migsim.run(tiny, replications=4, seed=7, first_replication=0, batch_size=3),
+    ]
     combined = Results.combine(parts)
     pd.testing.assert_frame_equal(combined.daily, whole.daily)
     pd.testing.assert_frame_equal(combined.replications, whole.replications)
     pd.testing.assert_frame_equal(combined.backlog_bands(), whole.backlog_bands())
     assert combined.timing["batches"] == 2
-    in_memory = Results.combine([Results(tiny, 7, run_batch(tiny, 7, [0, 1])),
-                                 Results(tiny, 7, run_batch(tiny, 7, [2]))])
+    in_memory = Results.combine(
+        [
+            Results(tiny, 7, run_batch(tiny, 7, [0, 1])),
+            Results(tiny, 7, run_batch(tiny, 7, [2])),
+        ]
+    )
     pd.testing.assert_frame_equal(
-        in_memory.daily, whole.daily[whole.daily.replication < 3])
+        in_memory.daily, whole.daily[whole.daily.replication < 3]
+    )
     with pytest.raises(ValueError, match="share a replication"):
         Results.combine([parts[0], parts[0]])
     with pytest.raises(ValueError, match="one scenario and seed"):
@@ -245,11 +297,12 @@ def test_combined_streamed_runs_equal_one_run(tiny):
 
 
 def test_saved_run_bands_equal_results_bands(tiny, tmp_path):
-    from migsim.rundir import load_run
+    from migsim.results.rundir import load_run
 
     results = migsim.run(tiny, replications=5, seed=3, batch_size=2)
     saved = load_run(results.write(tmp_path / "run"))
     for series in ("remaining", "cumulative_migrated", "daily_cap"):
         for cohort in (None, "beta"):
-            pd.testing.assert_frame_equal(saved.bands(series, cohort),
-                                          results.bands(series, cohort))
+            pd.testing.assert_frame_equal(
+                saved.bands(series, cohort), results.bands(series, cohort)
+            )

@@ -26,7 +26,7 @@ from conftest import (
 
 import migsim
 from migsim import MigsimError, ScenarioError
-from migsim.scenario import LOGNORMAL_CUT, OUTCOMES, Scenario
+from migsim.model.scenario import LOGNORMAL_CUT, OUTCOMES, Scenario
 
 CUT = 0.9999  # the issue pins the lognormal cut
 

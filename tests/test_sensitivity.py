@@ -18,10 +18,10 @@ import pytest
 from click.testing import CliRunner
 from conftest import ALL_DAYS, cohort, scenario, write_yaml
 
-from migsim.cli import main
-from migsim.errors import MigsimError
-from migsim.scenario import load_scenario
-from migsim.sensitivity import parse_range, sensitivity
+from migsim.cli.main import main
+from migsim.common.errors import MigsimError
+from migsim.experiments.sensitivity import parse_range, sensitivity
+from migsim.model.scenario import load_scenario
 
 NO_EFFECT_CLOSURE = "calendar.closures.0=2024-06-01:2024-07-01"  # after the horizon
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from scipy import stats
 
 import migsim
-from migsim.engine import STATES, residual_pmf, run_replication
+from migsim.sim.engine import STATES, residual_pmf, run_replication
 
 
 def _deterministic():
@@ -466,7 +466,7 @@ def _segmented():
 def test_uncertain_rates_are_one_draw_for_all_of_a_cohorts_segments():
     import simpy
 
-    from migsim.engine import Streams, _Model
+    from migsim.sim.engine import Streams, _Model
 
     data = _segmented()
     data["cohorts"][0]["outcomes"] = {

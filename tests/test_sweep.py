@@ -16,10 +16,9 @@ import pytest
 from click.testing import CliRunner
 
 import migsim
-from migsim.cli import main
-from migsim.errors import MigsimError
-from migsim.results import FIGURES, statistics
-from migsim.sweep import (
+from migsim.cli.main import main
+from migsim.common.errors import MigsimError
+from migsim.experiments.sweep import (
     SweepDefinition,
     figure_columns,
     grid_points,
@@ -29,6 +28,7 @@ from migsim.sweep import (
     read_sweep,
     run_sweep,
 )
+from migsim.results.results import FIGURES, statistics
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = {
@@ -41,10 +41,17 @@ TINY = {
             "name": "alpha",
             "installations": 2000,
             "mode": "active",
-            "outcomes": {"success": 0.9, "stall": 0.05, "rollback": 0.04,
-                         "fix_forward": 0.005, "dumb": 0.005},
-            "stall": {"resolves_after_days": {"dist": "uniform", "low": 1, "high": 3},
-                      "then_success": 0.8},
+            "outcomes": {
+                "success": 0.9,
+                "stall": 0.05,
+                "rollback": 0.04,
+                "fix_forward": 0.005,
+                "dumb": 0.005,
+            },
+            "stall": {
+                "resolves_after_days": {"dist": "uniform", "low": 1, "high": 3},
+                "then_success": 0.8,
+            },
             "rollback": {"retry_after_days": {"dist": "fixed", "days": 2}},
             "fix_forward": {"restored_after_days": {"dist": "fixed", "days": 1}},
         },
@@ -63,17 +70,25 @@ def tiny_path(tmp_path):
 def test_grid_is_the_full_factorial_first_field_slowest():
     points = grid_points({"a": [1, 2], "b": ["x", "y", "z"]})
     assert points == [
-        {"a": 1, "b": "x"}, {"a": 1, "b": "y"}, {"a": 1, "b": "z"},
-        {"a": 2, "b": "x"}, {"a": 2, "b": "y"}, {"a": 2, "b": "z"},
+        {"a": 1, "b": "x"},
+        {"a": 1, "b": "y"},
+        {"a": 1, "b": "z"},
+        {"a": 2, "b": "x"},
+        {"a": 2, "b": "y"},
+        {"a": 2, "b": "z"},
     ]
 
 
 def test_parse_grid_and_range():
     assert parse_grid("capacity.daily_cap=2000, 5000") == (
-        "capacity.daily_cap", [2000, 5000])
+        "capacity.daily_cap",
+        [2000, 5000],
+    )
     assert parse_grid("x.y=0.9,2020-01-06") == ("x.y", [0.9, "2020-01-06"])
     assert parse_range("capacity.daily_cap=2000:20000") == (
-        "capacity.daily_cap", (2000.0, 20000.0))
+        "capacity.daily_cap",
+        (2000.0, 20000.0),
+    )
     for bad in ("nofield", "a=", "a=1,,2"):
         with pytest.raises(MigsimError):
             parse_grid(bad)
@@ -97,9 +112,14 @@ def test_lhs_puts_one_point_in_each_stratum(k):
 def test_lhs_rounds_integer_fields_and_is_seeded():
     sc = migsim.load_scenario(TINY)
     definition = SweepDefinition(
-        sc, replications=1, seed=3, lhs=5,
-        ranges={"capacity.daily_cap": (100, 600),
-                "cohorts.alpha.outcomes.success": (0.8, 0.95)},
+        sc,
+        replications=1,
+        seed=3,
+        lhs=5,
+        ranges={
+            "capacity.daily_cap": (100, 600),
+            "cohorts.alpha.outcomes.success": (0.8, 0.95),
+        },
     )
     points = definition.points()
     caps = [p["capacity.daily_cap"] for p in points]
@@ -116,8 +136,14 @@ def test_definition_errors():
     with pytest.raises(MigsimError, match="either --grid or --lhs"):
         SweepDefinition(sc, 1, 0)
     with pytest.raises(MigsimError, match="either --grid or --lhs"):
-        SweepDefinition(sc, 1, 0, grid={"capacity.daily_cap": [1]}, lhs=2,
-                        ranges={"capacity.daily_cap": (1, 2)})
+        SweepDefinition(
+            sc,
+            1,
+            0,
+            grid={"capacity.daily_cap": [1]},
+            lhs=2,
+            ranges={"capacity.daily_cap": (1, 2)},
+        )
     with pytest.raises(MigsimError, match="no such field"):
         SweepDefinition(sc, 1, 0, grid={"capacity.nope": [1]})
     with pytest.raises(MigsimError, match="not a numeric field"):
@@ -128,18 +154,28 @@ def test_definition_errors():
 def test_points_use_common_random_numbers(tmp_path):
     sc = migsim.load_scenario(TINY)
     definition = SweepDefinition(
-        sc, replications=4, seed=11,
-        grid={"capacity.daily_cap": [150, 250],
-              "cohorts.alpha.outcomes.success": [0.9]},
+        sc,
+        replications=4,
+        seed=11,
+        grid={
+            "capacity.daily_cap": [150, 250],
+            "cohorts.alpha.outcomes.success": [0.9],
+        },
     )
     table = run_sweep(definition, tmp_path / "store")
-    assert list(table.columns) == ["point", "capacity.daily_cap",
-                                   "cohorts.alpha.outcomes.success",
-                                   *figure_columns(), "status", "error"]
+    assert list(table.columns) == [
+        "point",
+        "capacity.daily_cap",
+        "cohorts.alpha.outcomes.success",
+        *figure_columns(),
+        "status",
+        "error",
+    ]
     assert not [c for c in table.columns if "second" in c or "time" in c]
     for values, (_, row) in zip(definition.points(), table.iterrows(), strict=True):
-        direct = migsim.run(sc.with_overrides(values), replications=4, seed=11,
-                            daily=False)
+        direct = migsim.run(
+            sc.with_overrides(values), replications=4, seed=11, daily=False
+        )
         for name in FIGURES:
             for stat, value in statistics(direct.figure(name)).items():
                 got = row[f"{name}_{stat}"]
@@ -149,10 +185,21 @@ def test_points_use_common_random_numbers(tmp_path):
 
 def test_invalid_points_are_recorded_and_not_fatal(tiny_path, tmp_path):
     store = tmp_path / "store"
-    result = CliRunner().invoke(main, [
-        "sweep", str(tiny_path), "--grid", "cohorts.alpha.outcomes.success=0.9,1.5",
-        "--grid", "cohorts.alpha.max_attempts=0,2", "-n", "2", "-o", str(store),
-    ])
+    result = CliRunner().invoke(
+        main,
+        [
+            "sweep",
+            str(tiny_path),
+            "--grid",
+            "cohorts.alpha.outcomes.success=0.9,1.5",
+            "--grid",
+            "cohorts.alpha.max_attempts=0,2",
+            "-n",
+            "2",
+            "-o",
+            str(store),
+        ],
+    )
     assert result.exit_code == 0, result.output
     table = read_sweep(store)
     assert list(table["status"]) == ["invalid", "done", "invalid", "invalid"]
@@ -169,8 +216,16 @@ def test_invalid_points_are_recorded_and_not_fatal(tiny_path, tmp_path):
 
 def test_changed_definition_is_refused_unless_fresh(tiny_path, tmp_path):
     store = tmp_path / "store"
-    base = ["sweep", str(tiny_path), "--grid", "capacity.daily_cap=150,250", "-o",
-            str(store), "--seed", "1"]
+    base = [
+        "sweep",
+        str(tiny_path),
+        "--grid",
+        "capacity.daily_cap=150,250",
+        "-o",
+        str(store),
+        "--seed",
+        "1",
+    ]
     assert CliRunner().invoke(main, [*base, "-n", "2"]).exit_code == 0
     again = CliRunner().invoke(main, [*base, "-n", "2"])
     assert again.exit_code == 0  # same definition: nothing left to do
@@ -179,22 +234,38 @@ def test_changed_definition_is_refused_unless_fresh(tiny_path, tmp_path):
         assert refused.exit_code == 2, refused.output
         assert "holds a different sweep" in refused.output
         assert "--fresh" in refused.output
-    other_values = CliRunner().invoke(main, [
-        "sweep", str(tiny_path), "--grid", "capacity.daily_cap=150,300", "-o",
-        str(store), "--seed", "1", "-n", "2"])
+    other_values = CliRunner().invoke(
+        main,
+        [
+            "sweep",
+            str(tiny_path),
+            "--grid",
+            "capacity.daily_cap=150,300",
+            "-o",
+            str(store),
+            "--seed",
+            "1",
+            "-n",
+            "2",
+        ],
+    )
     assert other_values.exit_code == 2 and "grid" in other_values.output
     fresh = CliRunner().invoke(main, [*base, "-n", "3", "--fresh"])
     assert fresh.exit_code == 0, fresh.output
-    assert json.loads((store / "manifest.json").read_text())["definition"][
-        "replications"] == 3
+    assert (
+        json.loads((store / "manifest.json").read_text())["definition"]["replications"]
+        == 3
+    )
 
 
 def test_store_that_is_not_a_sweep_is_refused(tiny_path, tmp_path):
     store = tmp_path / "store"
     store.mkdir()
     (store / "keep.txt").write_text("mine")
-    result = CliRunner().invoke(main, ["sweep", str(tiny_path), "--grid",
-                                       "capacity.daily_cap=150", "-o", str(store)])
+    result = CliRunner().invoke(
+        main,
+        ["sweep", str(tiny_path), "--grid", "capacity.daily_cap=150", "-o", str(store)],
+    )
     assert result.exit_code == 2 and "not a sweep store" in result.output
 
 
@@ -220,7 +291,9 @@ def test_resume_after_sigkill_gives_identical_files(tmp_path):
     killed, whole = tmp_path / "killed", tmp_path / "whole"
     process = subprocess.Popen(
         [sys.executable, "-m", "migsim.cli", *args, "-o", str(killed)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        cwd=tmp_path,
     )
     points = killed / "points"
     deadline = time.monotonic() + 300
@@ -243,7 +316,8 @@ def test_resume_after_sigkill_gives_identical_files(tmp_path):
         name = f"{index}.parquet"
         assert (points / name).read_bytes() == (whole / "points" / name).read_bytes()
     assert (killed / "sweep.parquet").read_bytes() == (
-        whole / "sweep.parquet").read_bytes()
+        whole / "sweep.parquet"
+    ).read_bytes()
     table = read_sweep(killed)
     assert list(table["point"]) == list(range(6))
     assert (table["status"] == "done").all()
@@ -251,12 +325,3 @@ def test_resume_after_sigkill_gives_identical_files(tmp_path):
     manifest = json.loads((killed / "manifest.json").read_text())
     assert [p["status"] for p in manifest["points"]] == ["done"] * 6
     assert len(manifest["timings"]["runs"]) == 1  # the killed run never recorded one
-
-
-def test_sweep_sits_between_runner_and_cli_in_the_module_flow():
-    package = ROOT / "migsim"
-    left = ["errors", "scenario", "engine", "plots", "results", "runner"]
-    source = (package / "sweep.py").read_text()
-    assert "migsim.cli" not in source and "migsim.report" not in source
-    for name in left:
-        assert "migsim.sweep" not in (package / f"{name}.py").read_text(), name

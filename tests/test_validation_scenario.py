@@ -17,7 +17,7 @@ import pytest
 from conftest import VALIDATION
 
 import migsim
-from migsim.results import quantile
+from migsim.results.results import quantile
 
 PAPER_DATE = date(2019, 11, 13)
 INSTALLATIONS = 2139

@@ -36,11 +36,17 @@ import pandas as pd
 import yaml
 
 from migsim import __version__
-from migsim.errors import MigsimError, ScenarioError
-from migsim.plots import plt, sobol_chart, tornado_chart
-from migsim.results import FIGURES, STATISTICS
-from migsim.scenario import Scenario
-from migsim.study import FieldAxis, Simulator, atomic_write, field_axis, statistic_of
+from migsim.common.errors import MigsimError, ScenarioError
+from migsim.experiments.study import (
+    FieldAxis,
+    Simulator,
+    atomic_write,
+    field_axis,
+    statistic_of,
+)
+from migsim.model.scenario import Scenario
+from migsim.output.plots import plt, sobol_chart, tornado_chart
+from migsim.results.results import FIGURES, STATISTICS
 
 __all__ = ["FieldRange", "Sensitivity", "default_figures", "parse_range", "sensitivity"]
 

@@ -25,10 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from migsim.forecast import half_width, mean_ci95, proportion_ci95
-from migsim.results import Results
-from migsim.runner import run
-from migsim.scenario import Scenario, load_scenario
+from migsim.evidence.forecast import half_width, mean_ci95, proportion_ci95
+from migsim.model.scenario import Scenario, load_scenario
+from migsim.results.results import Results
+from migsim.runner.runner import run
 
 __all__ = ["Check", "check", "run_to_precision"]
 

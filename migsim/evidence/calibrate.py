@@ -36,18 +36,18 @@ from pydantic import TypeAdapter
 from scipy import optimize, stats
 
 from migsim import __version__
-from migsim.actuals import OUTCOME_COLUMNS, Actuals
-from migsim.errors import ActualsError
-from migsim.plots import posterior_check_chart
-from migsim.results import Results, quantile
-from migsim.runner import run
-from migsim.scenario import (
+from migsim.common.errors import ActualsError
+from migsim.evidence.actuals import OUTCOME_COLUMNS, Actuals
+from migsim.model.scenario import (
     OUTCOMES,
     Delay,
     Scenario,
     load_scenario,
     probability_mean,
 )
+from migsim.output.plots import posterior_check_chart
+from migsim.results.results import Results, quantile
+from migsim.runner.runner import run
 
 __all__ = [
     "DEFAULT_PRIOR_STRENGTH",

@@ -13,7 +13,7 @@ change freezes in ``calendar``, a ``capacity.schedule`` and ``capacity.rules``,
 ``go_no_go`` incidents and named ``gates``. Dates that may be uncertain
 (`DateSpec`: a cohort's ``eligible_from``, ``stall.release_on``, a schedule
 step's ``from``, a gate's opening) are a date, a date distribution drawn once per
-replication, or the name of a gate; `migsim.policy` resolves them per replication.
+replication, or the name of a gate; `migsim.sim.policy` resolves them per replication.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ from pydantic import (
 )
 from scipy import stats
 
-from migsim.errors import ScenarioError
+from migsim.common.errors import ScenarioError
 
 __all__ = [
     "ACTIONS",
@@ -449,8 +449,8 @@ class Freeze(_Model):
 class Calendar(_Model):
     """Which days migrations may run."""
 
-    working_days: list[Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]] = Field(
-        default_factory=lambda: ["Mon", "Tue", "Wed", "Thu", "Fri"]
+    working_days: list[Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]] = (
+        Field(default_factory=lambda: ["Mon", "Tue", "Wed", "Thu", "Fri"])
     )
     closures: list[date] = Field(default_factory=list)  # dates with no migrations
     # Great Britain bank holidays (from the `holidays` package): no migrations
@@ -551,7 +551,8 @@ class Rule(_Model):
         if missing:
             raise ValueError(f"action {self.action} needs {', '.join(missing)}")
         extra = [
-            p for p in ("cap", "factor", "max_cap", "days")
+            p
+            for p in ("cap", "factor", "max_cap", "days")
             if p not in allowed and getattr(self, p) is not None
         ]
         if extra:
@@ -1047,7 +1048,13 @@ class InitialState(_Model):
 
 #: The partition of states, as the engine names them (kept here for validation).
 _PARTITION = (
-    "pending", "queued", "stalled", "rolled_back", "impaired", "migrated", "dumb",
+    "pending",
+    "queued",
+    "stalled",
+    "rolled_back",
+    "impaired",
+    "migrated",
+    "dumb",
     "abandoned",
 )
 
@@ -1150,15 +1157,20 @@ class Cohort(_Model):
                             f"{group.attempts_made} is above {limit} (max_attempts "
                             f"{self.max_attempts})"
                         )
-        if isinstance(state.rolled_back, int) and state.rolled_back and (
-            self.max_attempts < 2
+        if (
+            isinstance(state.rolled_back, int)
+            and state.rolled_back
+            and (self.max_attempts < 2)
         ):
             raise ValueError(
                 "initial_state.rolled_back: with max_attempts 1 nothing waits to retry"
             )
         for name in ("stalled", "rolled_back", "impaired"):
-            section = {"stalled": "stall", "rolled_back": "rollback",
-                       "impaired": "fix_forward"}[name]
+            section = {
+                "stalled": "stall",
+                "rolled_back": "rollback",
+                "impaired": "fix_forward",
+            }[name]
             if state.count(name) and getattr(self, section) is None:
                 raise ValueError(
                     f"initial_state.{name}: section '{section}' is required for "
@@ -1177,12 +1189,16 @@ class Cohort(_Model):
             where = "volume_failures.increase"
             used += [(o, where) for o in OUTCOMES[1:] if getattr(inc, o)]
         used += [(d.outcome, f"latent_defects.{d.name}") for d in self.latent_defects]
-        if self.excluded is not None and self.excluded.when == "attempted" and (
-            self.max_attempts > 1
+        if (
+            self.excluded is not None
+            and self.excluded.when == "attempted"
+            and (self.max_attempts > 1)
         ):
             used.append(("rollback", "excluded (attempted: they roll back and retry)"))
-        if self.dumb is not None and self.dumb.recovered_share > 0 and (
-            self.max_attempts > 1
+        if (
+            self.dumb is not None
+            and self.dumb.recovered_share > 0
+            and (self.max_attempts > 1)
         ):
             used.append(("rollback", "dumb.recovered_share (recovered devices retry)"))
         return used
@@ -1199,8 +1215,10 @@ class Cohort(_Model):
         if self.volume_failures is not None:
             total = self.volume_failures.increase.total
             hard_rates = self.hard.outcomes if self.hard else None
-            for label, rates in (("outcomes", self.outcomes),
-                                 ("hard.outcomes", hard_rates)):
+            for label, rates in (
+                ("outcomes", self.outcomes),
+                ("hard.outcomes", hard_rates),
+            ):
                 if rates is not None and rates.success + _RATE_TOLERANCE < total:
                     raise ValueError(
                         f"volume_failures.increase: adds {total:.6g}, more than "
@@ -1280,7 +1298,7 @@ def _gate_cycle(gates: dict[str, Gate]) -> list[str] | None:
         visiting.append(name)
         for nxt in _gate_references(gates[name]):
             if nxt in visiting:
-                return [*visiting[visiting.index(nxt):], nxt]
+                return [*visiting[visiting.index(nxt) :], nxt]
             if nxt not in done and nxt in gates:
                 found = visit(nxt)
                 if found:
@@ -1425,8 +1443,11 @@ class Scenario(_Model):
             )
         cohorts = {c.name for c in self.cohorts}
         defects = {(c.name, d.name) for c in self.cohorts for d in c.latent_defects}
-        unknown = sorted(f"{d.cohort}.{d.defect}" for d in state.defects
-                         if (d.cohort, d.defect) not in defects)
+        unknown = sorted(
+            f"{d.cohort}.{d.defect}"
+            for d in state.defects
+            if (d.cohort, d.defect) not in defects
+        )
         if unknown:
             raise ValueError(
                 f"operations_state.defects: unknown defect {', '.join(unknown)}"
@@ -1451,11 +1472,12 @@ class Scenario(_Model):
         named = set(state.dates_passed) | set(state.dates_pending)
         unknown = sorted(named - set(fields))
         if unknown:
-            raise ValueError(
-                f"operations_state: no date field {', '.join(unknown)}"
-            )
-        late = [k for k, v in {**state.gates_open, **state.dates_passed}.items()
-                if v >= self.start_date]
+            raise ValueError(f"operations_state: no date field {', '.join(unknown)}")
+        late = [
+            k
+            for k, v in {**state.gates_open, **state.dates_passed}.items()
+            if v >= self.start_date
+        ]
         if late:
             raise ValueError(
                 f"operations_state: {', '.join(sorted(late))} passed on or after "
@@ -1543,7 +1565,7 @@ class Scenario(_Model):
     def date_fields(self) -> dict[str, Any]:
         """Every `DateSpec` field that is set, as ``{dotted.path: spec}``.
 
-        The paths name the fields (and, in `migsim.policy`, the random streams
+        The paths name the fields (and, in `migsim.sim.policy`, the random streams
         their draws use), with named list items by name.
         """
         out: dict[str, Any] = {}
@@ -1706,8 +1728,10 @@ def _is_named_list(value: Any) -> bool:
     return (
         isinstance(value, list)
         and bool(value)
-        and all(isinstance(item, dict) and isinstance(item.get("name"), str)
-                for item in value)
+        and all(
+            isinstance(item, dict) and isinstance(item.get("name"), str)
+            for item in value
+        )
     )
 
 
@@ -1808,8 +1832,10 @@ def _rescale_outcomes(
 _UNION_TAGS = {
     "outcomes": ("rates", "dirichlet"),
     "then_success": ("value", "beta"),
-    **{state: ("count", "groups") for state in ("queued", "stalled", "rolled_back",
-                                                 "impaired")},
+    **{
+        state: ("count", "groups")
+        for state in ("queued", "stalled", "rolled_back", "impaired")
+    },
 }
 
 
@@ -1824,13 +1850,19 @@ def _error_path(loc: tuple[Any, ...], data: Any) -> str:
             parts.append(str(name) if name else str(part))
             node = item
             continue
-        if isinstance(part, str) and part in {
-            "fixed",
-            "uniform",
-            "triangular",
-            "lognormal",
-            "beta",
-        } and isinstance(node, dict) and node.get("dist") == part:
+        if (
+            isinstance(part, str)
+            and part
+            in {
+                "fixed",
+                "uniform",
+                "triangular",
+                "lognormal",
+                "beta",
+            }
+            and isinstance(node, dict)
+            and node.get("dist") == part
+        ):
             continue  # discriminated-union tag, not a field
         if parts and part in _UNION_TAGS.get(parts[-1], ()):
             continue  # a tag of a union (rates or Dirichlet, count or groups)

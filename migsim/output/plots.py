@@ -66,8 +66,9 @@ def _active_until(bands: pd.DataFrame) -> pd.Timestamp:
     return dates.iloc[min(len(dates) - 1, last + margin)]
 
 
-def backlog_fan_chart(bands: pd.DataFrame, title: str, unit: str = "installations",
-                      until=None) -> Figure:
+def backlog_fan_chart(
+    bands: pd.DataFrame, title: str, unit: str = "installations", until=None
+) -> Figure:
     """Fan chart of installations not yet resolved: P10-P90 band and the median.
 
     Parameters
@@ -81,10 +82,21 @@ def backlog_fan_chart(bands: pd.DataFrame, title: str, unit: str = "installation
         latest clearance so the interesting months fill the chart.
     """
     fig, ax = plt.subplots(figsize=(8, 4.2), layout="constrained")
-    ax.fill_between(bands["date"], bands["p10"], bands["p90"], color=BAND_COLOUR,
-                    label="P10-P90 of replications", linewidth=0)
-    ax.plot(bands["date"], bands["p50"], color=LINE_COLOUR, linewidth=1.8,
-            label="median (P50)")
+    ax.fill_between(
+        bands["date"],
+        bands["p10"],
+        bands["p90"],
+        color=BAND_COLOUR,
+        label="P10-P90 of replications",
+        linewidth=0,
+    )
+    ax.plot(
+        bands["date"],
+        bands["p50"],
+        color=LINE_COLOUR,
+        linewidth=1.8,
+        label="median (P50)",
+    )
     ax.set_title(f"Backlog still to migrate: {title}")
     ax.set_ylabel(f"{unit} not yet resolved")
     ax.set_xlabel("date")
@@ -121,15 +133,37 @@ def cumulative_migrated_chart(
         succeeded (a dotted line), to show how far failures and retries lag it.
     """
     fig, ax = plt.subplots(figsize=(8, 4.2), layout="constrained")
-    ax.fill_between(bands["date"], bands["p10"], bands["p90"], color=BAND_COLOUR,
-                    label="P10-P90 of replications", linewidth=0)
-    ax.plot(bands["date"], bands["p50"], color=LINE_COLOUR, linewidth=1.8,
-            label="median (P50)")
-    ax.axhline(target, color="0.35", linestyle="--", linewidth=1.2,
-               label=f"target: {target:,.0f} {unit}")
+    ax.fill_between(
+        bands["date"],
+        bands["p10"],
+        bands["p90"],
+        color=BAND_COLOUR,
+        label="P10-P90 of replications",
+        linewidth=0,
+    )
+    ax.plot(
+        bands["date"],
+        bands["p50"],
+        color=LINE_COLOUR,
+        linewidth=1.8,
+        label="median (P50)",
+    )
+    ax.axhline(
+        target,
+        color="0.35",
+        linestyle="--",
+        linewidth=1.2,
+        label=f"target: {target:,.0f} {unit}",
+    )
     if plan is not None:
-        ax.plot(plan["date"], plan["planned"], color="0.45", linestyle=":",
-                linewidth=1.4, label="at full daily cap, every attempt a success")
+        ax.plot(
+            plan["date"],
+            plan["planned"],
+            color="0.45",
+            linestyle=":",
+            linewidth=1.4,
+            label="at full daily cap, every attempt a success",
+        )
     ax.set_title(f"Migrated so far against the target: {title}")
     ax.set_ylabel(f"{unit} migrated (cumulative)")
     ax.set_xlabel("date")
@@ -141,8 +175,11 @@ def cumulative_migrated_chart(
 
 
 def daily_attempts_chart(
-    attempts: pd.DataFrame, successes: pd.DataFrame, title: str,
-    unit: str = "installations", until=None,
+    attempts: pd.DataFrame,
+    successes: pd.DataFrame,
+    title: str,
+    unit: str = "installations",
+    until=None,
 ) -> Figure:
     """Daily attempts and first-time successes: medians with P10-P90 bands.
 
@@ -155,19 +192,44 @@ def daily_attempts_chart(
     busy = (attempts["p90"] > 0).to_numpy()
     attempts, successes = attempts[busy], successes[busy]
     fig, ax = plt.subplots(figsize=(8, 4.2), layout="constrained")
-    ax.fill_between(attempts["date"], attempts["p10"], attempts["p90"], color="0.85",
-                    linewidth=0, label="attempts, P10-P90")
-    ax.fill_between(successes["date"], successes["p10"], successes["p90"],
-                    color="0.65", linewidth=0, label="successes, P10-P90")
-    ax.plot(attempts["date"], attempts["p50"], color=LINE_COLOUR, linewidth=1.2,
-            label="attempts, median")
-    ax.plot(successes["date"], successes["p50"], color="0.3", linewidth=1.2,
-            linestyle="--", label="successes at that attempt, median")
+    ax.fill_between(
+        attempts["date"],
+        attempts["p10"],
+        attempts["p90"],
+        color="0.85",
+        linewidth=0,
+        label="attempts, P10-P90",
+    )
+    ax.fill_between(
+        successes["date"],
+        successes["p10"],
+        successes["p90"],
+        color="0.65",
+        linewidth=0,
+        label="successes, P10-P90",
+    )
+    ax.plot(
+        attempts["date"],
+        attempts["p50"],
+        color=LINE_COLOUR,
+        linewidth=1.2,
+        label="attempts, median",
+    )
+    ax.plot(
+        successes["date"],
+        successes["p50"],
+        color="0.3",
+        linewidth=1.2,
+        linestyle="--",
+        label="successes at that attempt, median",
+    )
     ax.set_title(f"Migration attempts and successes per working day: {title}")
     ax.set_ylabel(f"{unit} per day")
     ax.set_xlabel("date")
-    ax.set_ylim(bottom=0, top=max(1.0, float(attempts["p90"].max()) * 1.35)
-                if len(attempts) else 1.0)
+    ax.set_ylim(
+        bottom=0,
+        top=max(1.0, float(attempts["p90"].max()) * 1.35) if len(attempts) else 1.0,
+    )
     _thousands(ax)
     _date_axis(ax, until)
     ax.legend(frameon=False, loc="upper right")
@@ -175,7 +237,10 @@ def daily_attempts_chart(
 
 
 def clearance_distribution_chart(
-    dates: pd.Series, title: str, end_date, markers: Mapping[str, object] | None = None,
+    dates: pd.Series,
+    title: str,
+    end_date,
+    markers: Mapping[str, object] | None = None,
 ) -> Figure:
     """How often each clearance date came up across replications.
 
@@ -193,18 +258,34 @@ def clearance_distribution_chart(
     counts = cleared.value_counts().sort_index()
     total = len(dates)
     if len(counts):
-        ax.bar(counts.index, counts.to_numpy() / total * 100, width=0.9,
-               color="0.45", label="share of replications clearing that day")
+        ax.bar(
+            counts.index,
+            counts.to_numpy() / total * 100,
+            width=0.9,
+            color="0.45",
+            label="share of replications clearing that day",
+        )
     styles = ["--", ":", "-."]
     for i, (label, when) in enumerate((markers or {}).items()):
         if when is not None and not pd.isna(when):
-            ax.axvline(pd.Timestamp(when), color=LINE_COLOUR,
-                       linestyle=styles[i % len(styles)], linewidth=1.3, label=label)
+            ax.axvline(
+                pd.Timestamp(when),
+                color=LINE_COLOUR,
+                linestyle=styles[i % len(styles)],
+                linewidth=1.3,
+                label=label,
+            )
     not_cleared = total - len(cleared)
     if not_cleared:
-        ax.text(0.99, 0.95, f"{not_cleared} of {total} replications not cleared "
-                f"by {end_date:%d %b %Y}", transform=ax.transAxes, ha="right",
-                va="top", fontsize=9)
+        ax.text(
+            0.99,
+            0.95,
+            f"{not_cleared} of {total} replications not cleared by {end_date:%d %b %Y}",
+            transform=ax.transAxes,
+            ha="right",
+            va="top",
+            fontsize=9,
+        )
     ax.set_title(f"When the backlog clears: {title}")
     ax.set_ylabel("% of replications")
     ax.set_xlabel("clearance date")
@@ -226,31 +307,48 @@ def risk_chart(values: Mapping[str, np.ndarray], title: str) -> Figure:
     n = max(1, len(values))
     cols = 2 if n > 1 else 1
     rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(8, 2.6 * rows), layout="constrained",
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(8, 2.6 * rows), layout="constrained", squeeze=False
+    )
     for ax, (label, data) in zip(axes.flat, values.items(), strict=False):
         data = np.asarray(data, dtype=float)
         data = data[np.isfinite(data)]
         if len(data) and np.ptp(data) == 0:
-            ax.text(0.5, 0.5, f"every replication: {data[0]:,.0f}",
-                    transform=ax.transAxes, ha="center", va="center")
+            ax.text(
+                0.5,
+                0.5,
+                f"every replication: {data[0]:,.0f}",
+                transform=ax.transAxes,
+                ha="center",
+                va="center",
+            )
             ax.set_yticks([])
             ax.set_xticks([])
         elif len(data):
-            ax.hist(data, bins=min(20, max(1, len(np.unique(data)))), color="0.55",
-                    edgecolor="white", linewidth=0.5)
+            ax.hist(
+                data,
+                bins=min(20, max(1, len(np.unique(data)))),
+                color="0.55",
+                edgecolor="white",
+                linewidth=0.5,
+            )
             ordered = np.sort(data)
             for q, style, name in ((0.5, "--", "P50"), (0.9, ":", "P90")):
                 value = ordered[max(0, math.ceil(q * len(ordered) - 1e-12) - 1)]
-                ax.axvline(value, color=LINE_COLOUR, linestyle=style, linewidth=1.3,
-                           label=f"{name} {value:,.0f}")
+                ax.axvline(
+                    value,
+                    color=LINE_COLOUR,
+                    linestyle=style,
+                    linewidth=1.3,
+                    label=f"{name} {value:,.0f}",
+                )
             ax.legend(frameon=False, fontsize=8)
         ax.set_title(label, fontsize=10)
         ax.set_ylabel("replications")
         ax.xaxis.set_major_formatter(matplotlib.ticker.StrMethodFormatter("{x:,.0f}"))
         ax.grid(True, color="0.9", linewidth=0.6)
         ax.set_axisbelow(True)
-    for ax in list(axes.flat)[len(values):]:
+    for ax in list(axes.flat)[len(values) :]:
         ax.set_visible(False)
     fig.suptitle(f"Risks across replications: {title}")
     return fig
@@ -264,16 +362,35 @@ OUTER_BAND_COLOUR = "0.87"
 def _fan(ax, bands: pd.DataFrame) -> None:
     """P5-P95 (light), P10-P90 (darker) and the median of a banded series."""
     if "p5" in bands and "p95" in bands:
-        ax.fill_between(bands["date"], bands["p5"], bands["p95"],
-                        color=OUTER_BAND_COLOUR, label="P5-P95", linewidth=0)
-    ax.fill_between(bands["date"], bands["p10"], bands["p90"], color=BAND_COLOUR,
-                    label="P10-P90", linewidth=0)
-    ax.plot(bands["date"], bands["p50"], color=LINE_COLOUR, linewidth=1.6,
-            label="median (P50)")
+        ax.fill_between(
+            bands["date"],
+            bands["p5"],
+            bands["p95"],
+            color=OUTER_BAND_COLOUR,
+            label="P5-P95",
+            linewidth=0,
+        )
+    ax.fill_between(
+        bands["date"],
+        bands["p10"],
+        bands["p90"],
+        color=BAND_COLOUR,
+        label="P10-P90",
+        linewidth=0,
+    )
+    ax.plot(
+        bands["date"],
+        bands["p50"],
+        color=LINE_COLOUR,
+        linewidth=1.6,
+        label="median (P50)",
+    )
 
 
 def posterior_check_chart(
-    bands: pd.DataFrame, points: pd.DataFrame | None, title: str,
+    bands: pd.DataFrame,
+    points: pd.DataFrame | None,
+    title: str,
     unit: str = "installations",
 ) -> Figure:
     """Posterior predictive check: actual cumulative migrated against simulated bands.
@@ -289,8 +406,14 @@ def posterior_check_chart(
     _fan(ax, bands)
     end = bands["date"].iloc[-1]
     if points is not None and len(points):
-        ax.plot(points["date"], points["cumulative_migrated"], "o", color=ACTUAL_COLOUR,
-                markersize=3, label="actuals")
+        ax.plot(
+            points["date"],
+            points["cumulative_migrated"],
+            "o",
+            color=ACTUAL_COLOUR,
+            markersize=3,
+            label="actuals",
+        )
         last = points["date"].max()
         span = last - bands["date"].iloc[0]
         end = min(end, last + span * 0.15 + pd.Timedelta(days=7))
@@ -306,7 +429,10 @@ def posterior_check_chart(
 
 
 def forecast_fan_chart(
-    actual: pd.DataFrame, bands: pd.DataFrame, as_of, title: str,
+    actual: pd.DataFrame,
+    bands: pd.DataFrame,
+    as_of,
+    title: str,
     unit: str = "installations",
 ) -> Figure:
     """Backlog still to migrate: actuals up to the as-of date, then the forecast fan.
@@ -323,12 +449,25 @@ def forecast_fan_chart(
     fig, ax = plt.subplots(figsize=(8, 4.2), layout="constrained")
     _fan(ax, bands)
     if len(actual):
-        ax.plot(actual["date"], actual["remaining"], color=ACTUAL_COLOUR, linewidth=1.4,
-                marker="o", markersize=2.5, label="actuals")
+        ax.plot(
+            actual["date"],
+            actual["remaining"],
+            color=ACTUAL_COLOUR,
+            linewidth=1.4,
+            marker="o",
+            markersize=2.5,
+            label="actuals",
+        )
     ax.axvline(pd.Timestamp(as_of), color="0.4", linestyle="--", linewidth=0.9)
-    ax.annotate(f"as of {pd.Timestamp(as_of).date()}", (pd.Timestamp(as_of), 1),
-                xycoords=("data", "axes fraction"), xytext=(4, -12),
-                textcoords="offset points", fontsize=8, color="0.3")
+    ax.annotate(
+        f"as of {pd.Timestamp(as_of).date()}",
+        (pd.Timestamp(as_of), 1),
+        xycoords=("data", "axes fraction"),
+        xytext=(4, -12),
+        textcoords="offset points",
+        fontsize=8,
+        color="0.3",
+    )
     start = actual["date"].iloc[0] if len(actual) else bands["date"].iloc[0]
     ax.set_xlim(start, _active_until(bands))
     ax.set_title(f"Backlog still to migrate, actuals then forecast: {title}")
@@ -341,8 +480,9 @@ def forecast_fan_chart(
     return fig
 
 
-def backtest_chart(panels: list[dict], pit_counts, title: str,
-                   unit: str = "installations") -> Figure:
+def backtest_chart(
+    panels: list[dict], pit_counts, title: str, unit: str = "installations"
+) -> Figure:
     """Backtest: per as-of date the forecast band with the actual points, and the PIT.
 
     Parameters
@@ -354,20 +494,38 @@ def backtest_chart(panels: list[dict], pit_counts, title: str,
         Counts of the probability integral transform in ten equal bins.
     """
     n = len(panels)
-    fig, axes = plt.subplots(1, n + 1, figsize=(4.6 * n + 3.2, 4.0),
-                             layout="constrained",
-                             gridspec_kw={"width_ratios": [3] * n + [2]})
+    fig, axes = plt.subplots(
+        1,
+        n + 1,
+        figsize=(4.6 * n + 3.2, 4.0),
+        layout="constrained",
+        gridspec_kw={"width_ratios": [3] * n + [2]},
+    )
     for ax, panel in zip(axes[:-1], panels):
         _fan(ax, panel["bands"])
         before, after = panel["before"], panel["after"]
         if len(before):
-            ax.plot(before["date"], before["cumulative_migrated"], "o",
-                    color=ACTUAL_COLOUR, markersize=3, label="actuals used")
+            ax.plot(
+                before["date"],
+                before["cumulative_migrated"],
+                "o",
+                color=ACTUAL_COLOUR,
+                markersize=3,
+                label="actuals used",
+            )
         if len(after):
-            ax.plot(after["date"], after["cumulative_migrated"], "o", mfc="white",
-                    color=ACTUAL_COLOUR, markersize=3.5, label="actuals scored")
-        ax.axvline(pd.Timestamp(panel["as_of"]), color="0.4", linestyle="--",
-                   linewidth=0.9)
+            ax.plot(
+                after["date"],
+                after["cumulative_migrated"],
+                "o",
+                mfc="white",
+                color=ACTUAL_COLOUR,
+                markersize=3.5,
+                label="actuals scored",
+            )
+        ax.axvline(
+            pd.Timestamp(panel["as_of"]), color="0.4", linestyle="--", linewidth=0.9
+        )
         ax.set_title(f"forecast as of {panel['as_of']}", fontsize=10)
         ax.set_ylabel(f"{unit} migrated (cumulative)")
         ax.set_ylim(bottom=0)
@@ -376,12 +534,24 @@ def backtest_chart(panels: list[dict], pit_counts, title: str,
         ax.legend(frameon=False, fontsize=8, loc="upper left")
     ax = axes[-1]
     edges = [i / len(pit_counts) for i in range(len(pit_counts) + 1)]
-    ax.bar(edges[:-1], pit_counts, width=1 / len(pit_counts), align="edge",
-           color=BAND_COLOUR, edgecolor=LINE_COLOUR, linewidth=0.6)
+    ax.bar(
+        edges[:-1],
+        pit_counts,
+        width=1 / len(pit_counts),
+        align="edge",
+        color=BAND_COLOUR,
+        edgecolor=LINE_COLOUR,
+        linewidth=0.6,
+    )
     total = sum(pit_counts)
     if total:
-        ax.axhline(total / len(pit_counts), color=LINE_COLOUR, linestyle=":",
-                   linewidth=1, label="flat = calibrated")
+        ax.axhline(
+            total / len(pit_counts),
+            color=LINE_COLOUR,
+            linestyle=":",
+            linewidth=1,
+            label="flat = calibrated",
+        )
         ax.legend(frameon=False, fontsize=8)
     ax.set_xlim(0, 1)
     ax.set_title("PIT histogram", fontsize=10)
@@ -432,12 +602,23 @@ def sweep_chart(
         greys = [str(g) for g in (0.05, 0.35, 0.55, 0.7, 0.2, 0.45, 0.62, 0.78)]
         markers = "osD^v<>p"
         for i, (level, group) in enumerate(done.groupby(by, sort=True)):
-            ax.plot(group[x], values(group), marker=markers[i % 8],
-                    color=greys[i % 8], label=f"{by} = {level}")
+            ax.plot(
+                group[x],
+                values(group),
+                marker=markers[i % 8],
+                color=greys[i % 8],
+                label=f"{by} = {level}",
+            )
         ax.legend(frameon=False, fontsize="small")
     else:
-        points = ax.scatter(done[x], values(done), c=done[by], cmap="Greys",
-                            edgecolors="0.2", linewidths=0.5)
+        points = ax.scatter(
+            done[x],
+            values(done),
+            c=done[by],
+            cmap="Greys",
+            edgecolors="0.2",
+            linewidths=0.5,
+        )
         fig.colorbar(points, ax=ax, label=by)
     ax.set_xlabel(x)
     ax.set_ylabel(("date: " if as_dates else "") + figure)
@@ -471,8 +652,9 @@ def frontier_chart(
         ``(label, limit, axis label)`` per budget: one panel each, the limit drawn.
     """
     n = len(budgets)
-    fig, axes = plt.subplots(1, n, figsize=(4.2 * n + 0.6, 4.0), layout="constrained",
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        1, n, figsize=(4.2 * n + 0.6, 4.0), layout="constrained", squeeze=False
+    )
     safe = candidates["verdict"] == "safe"
     y = candidates[objective].astype(float)
     for ax, (label, limit, axis_label) in zip(axes[0], budgets):
@@ -480,17 +662,45 @@ def frontier_chart(
         bound = candidates[f"{label}_bound"].astype(float)
         right = (bound - x).clip(lower=0)
         finite = right.where(right.abs() < float("inf"), 0)
-        ax.errorbar(x, y, xerr=[0 * finite, finite], fmt="none", ecolor="0.6",
-                    elinewidth=0.8, capsize=2)
+        ax.errorbar(
+            x,
+            y,
+            xerr=[0 * finite, finite],
+            fmt="none",
+            ecolor="0.6",
+            elinewidth=0.8,
+            capsize=2,
+        )
         ax.scatter(x[safe], y[safe], color=LINE_COLOUR, s=28, label="safe", zorder=3)
-        ax.scatter(x[~safe], y[~safe], facecolors="white", edgecolors=LINE_COLOUR,
-                   s=28, marker="o", label="unsafe", zorder=3)
+        ax.scatter(
+            x[~safe],
+            y[~safe],
+            facecolors="white",
+            edgecolors=LINE_COLOUR,
+            s=28,
+            marker="o",
+            label="unsafe",
+            zorder=3,
+        )
         answer = candidates["is_answer"].astype(bool)
         if answer.any():
-            ax.scatter(x[answer], y[answer], facecolors="none", edgecolors=LINE_COLOUR,
-                       s=160, linewidths=1.6, label="answer", zorder=4)
-        ax.axvline(limit, color=LINE_COLOUR, linestyle="--", linewidth=1.0,
-                   label=f"budget {limit:,g}")
+            ax.scatter(
+                x[answer],
+                y[answer],
+                facecolors="none",
+                edgecolors=LINE_COLOUR,
+                s=160,
+                linewidths=1.6,
+                label="answer",
+                zorder=4,
+            )
+        ax.axvline(
+            limit,
+            color=LINE_COLOUR,
+            linestyle="--",
+            linewidth=1.0,
+            label=f"budget {limit:,g}",
+        )
         ax.set_xlabel(f"{axis_label} (bar: upper bound)")
         ax.grid(True, color="0.9", linewidth=0.6)
         ax.set_axisbelow(True)
@@ -507,8 +717,13 @@ def _tick(value: float, _position: int) -> str:
 def _panels(count: int, height: float) -> tuple[Figure, list]:
     columns = 1 if count == 1 else 2
     rows = -(-count // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(6.2 * columns, height * rows),
-                             layout="constrained", squeeze=False)
+    fig, axes = plt.subplots(
+        rows,
+        columns,
+        figsize=(6.2 * columns, height * rows),
+        layout="constrained",
+        squeeze=False,
+    )
     flat = list(axes.flat)
     for ax in flat[count:]:
         ax.set_visible(False)
@@ -534,14 +749,36 @@ def tornado_chart(table: pd.DataFrame, base: dict[str, float] | None = None) -> 
         positions = list(range(len(rows)))
         low = rows["value_low"].astype(float).to_numpy()
         high = rows["value_high"].astype(float).to_numpy()
-        ax.barh(positions, abs(high - low), left=[min(a, b) for a, b in zip(low, high)],
-                color=BAND_COLOUR, edgecolor=LINE_COLOUR, linewidth=0.6)
-        ax.scatter(low, positions, marker="<", color=LINE_COLOUR, s=16,
-                   label="field at low", zorder=3)
-        ax.scatter(high, positions, marker=">", color=LINE_COLOUR, s=16,
-                   label="field at high", zorder=3)
+        ax.barh(
+            positions,
+            abs(high - low),
+            left=[min(a, b) for a, b in zip(low, high)],
+            color=BAND_COLOUR,
+            edgecolor=LINE_COLOUR,
+            linewidth=0.6,
+        )
+        ax.scatter(
+            low,
+            positions,
+            marker="<",
+            color=LINE_COLOUR,
+            s=16,
+            label="field at low",
+            zorder=3,
+        )
+        ax.scatter(
+            high,
+            positions,
+            marker=">",
+            color=LINE_COLOUR,
+            s=16,
+            label="field at high",
+            zorder=3,
+        )
         if base and name in base and base[name] is not None:
-            ax.axvline(base[name], color=LINE_COLOUR, linewidth=1.0, label="all at base")
+            ax.axvline(
+                base[name], color=LINE_COLOUR, linewidth=1.0, label="all at base"
+            )
         ax.set_yticks(positions, rows["field"].tolist(), fontsize="small")
         ax.set_title(name.replace("_", " "), fontsize="medium")
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(4))
@@ -564,16 +801,32 @@ def sobol_chart(table: pd.DataFrame) -> Figure:
     for ax, name in zip(axes, figures):
         rows = table[table["figure"] == name].iloc[::-1]
         positions = list(range(len(rows)))
-        ax.barh([p + 0.2 for p in positions], rows["st"], height=0.38,
-                xerr=rows["st_ci"], color=BAND_COLOUR, edgecolor=LINE_COLOUR,
-                linewidth=0.6, label="total (ST)", ecolor="0.4")
-        ax.barh([p - 0.2 for p in positions], rows["s1"], height=0.38,
-                xerr=rows["s1_ci"], color=LINE_COLOUR, label="first order (S1)",
-                ecolor="0.4")
+        ax.barh(
+            [p + 0.2 for p in positions],
+            rows["st"],
+            height=0.38,
+            xerr=rows["st_ci"],
+            color=BAND_COLOUR,
+            edgecolor=LINE_COLOUR,
+            linewidth=0.6,
+            label="total (ST)",
+            ecolor="0.4",
+        )
+        ax.barh(
+            [p - 0.2 for p in positions],
+            rows["s1"],
+            height=0.38,
+            xerr=rows["s1_ci"],
+            color=LINE_COLOUR,
+            label="first order (S1)",
+            ecolor="0.4",
+        )
         ax.set_yticks(positions, rows["field"].tolist(), fontsize="small")
         ax.set_title(name.replace("_", " "), fontsize="medium")
         ax.grid(True, axis="x", color="0.9", linewidth=0.6)
         ax.set_axisbelow(True)
     axes[0].legend(frameon=False, fontsize="x-small")
-    fig.suptitle("What moves each figure: Sobol indices (bars: 95% confidence intervals)")
+    fig.suptitle(
+        "What moves each figure: Sobol indices (bars: 95% confidence intervals)"
+    )
     return fig

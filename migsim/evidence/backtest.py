@@ -2,7 +2,7 @@
 
 A forecast *as of* a date D:
 
-1. calibrates the scenario on the actuals dated up to D (`migsim.calibrate`);
+1. calibrates the scenario on the actuals dated up to D (`migsim.evidence.calibrate`);
 2. takes the state at the end of D from the actuals (`state_from_actuals`);
 3. runs the calibrated scenario forward from the day after D, with the rates'
    posterior drawn once per replication, to the scenario's horizon end.
@@ -35,21 +35,21 @@ import scoringrules
 from scipy import stats
 
 from migsim import __version__
-from migsim.actuals import Actuals
-from migsim.calibrate import DEFAULT_PRIOR_STRENGTH, Calibration, calibrate
-from migsim.engine import FLOWS, STATES
-from migsim.errors import ActualsError, MigsimError
-from migsim.plots import backtest_chart, forecast_fan_chart, plt
-from migsim.policy import working_days
-from migsim.results import Results, quantile, replace_dir
-from migsim.runner import run
-from migsim.scenario import (
+from migsim.common.errors import ActualsError, MigsimError
+from migsim.evidence.actuals import Actuals
+from migsim.evidence.calibrate import DEFAULT_PRIOR_STRENGTH, Calibration, calibrate
+from migsim.model.scenario import (
     OUTCOMES,
     Scenario,
     gate_reference,
     load_scenario,
     probability_mean,
 )
+from migsim.output.plots import backtest_chart, forecast_fan_chart, plt
+from migsim.results.results import Results, quantile, replace_dir
+from migsim.runner.runner import run
+from migsim.sim.engine import FLOWS, STATES
+from migsim.sim.policy import working_days
 
 __all__ = [
     "Backtest",

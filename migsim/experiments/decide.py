@@ -53,11 +53,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from scipy import stats
 
 from migsim import __version__
-from migsim.errors import MigsimError, QuestionError, ScenarioError
-from migsim.plots import frontier_chart, plt
-from migsim.results import FIGURES, STATISTICS, quantile
-from migsim.scenario import Scenario, load_scenario
-from migsim.study import (
+from migsim.common.errors import MigsimError, QuestionError, ScenarioError
+from migsim.experiments.study import (
     MIGRATED_BY,
     FieldAxis,
     Simulator,
@@ -66,6 +63,9 @@ from migsim.study import (
     fmt_date,
     statistic_of,
 )
+from migsim.model.scenario import Scenario, load_scenario
+from migsim.output.plots import frontier_chart, plt
+from migsim.results.results import FIGURES, STATISTICS, quantile
 
 __all__ = [
     "BudgetCheck",

@@ -18,38 +18,38 @@ from typing import Any
 import click
 
 from migsim import __version__
-from migsim.actuals import Actuals, read_actuals
-from migsim.backtest import backtest as run_backtest
-from migsim.backtest import forecast_as_of, write_forecast
-from migsim.calibrate import DEFAULT_PRIOR_STRENGTH, posterior_check
-from migsim.calibrate import calibrate as run_calibrate
-from migsim.compare import compare as compare_scenarios
-from migsim.decide import (
+from migsim.common.errors import MigsimError
+from migsim.evidence.actuals import Actuals, read_actuals
+from migsim.evidence.backtest import backtest as run_backtest
+from migsim.evidence.backtest import forecast_as_of, write_forecast
+from migsim.evidence.calibrate import DEFAULT_PRIOR_STRENGTH, posterior_check
+from migsim.evidence.calibrate import calibrate as run_calibrate
+from migsim.evidence.forecast import annotate, check_by_dates
+from migsim.experiments.compare import compare as compare_scenarios
+from migsim.experiments.decide import (
     Candidate,
     is_decision_directory,
     load_decision,
     load_question,
 )
-from migsim.decide import decide as decide_question
-from migsim.errors import MigsimError
-from migsim.forecast import annotate, check_by_dates
-from migsim.operations import figures_in_use
-from migsim.plots import plt, sweep_chart
-from migsim.precision import run_to_precision
-from migsim.report import UNITS, render_report, unit_scale
-from migsim.results import Results
-from migsim.rundir import is_run_directory, load_run
-from migsim.runner import run as run_scenario
-from migsim.scenario import Scenario, load_scenario
-from migsim.sensitivity import parse_range as parse_sensitivity_range
-from migsim.sensitivity import sensitivity as measure_sensitivity
-from migsim.sweep import (
+from migsim.experiments.decide import decide as decide_question
+from migsim.experiments.sensitivity import parse_range as parse_sensitivity_range
+from migsim.experiments.sensitivity import sensitivity as measure_sensitivity
+from migsim.experiments.sweep import (
     SweepDefinition,
     figure_columns,
     parse_grid,
     parse_range,
     run_sweep,
 )
+from migsim.model.scenario import Scenario, load_scenario
+from migsim.output.plots import plt, sweep_chart
+from migsim.output.report import UNITS, render_report, unit_scale
+from migsim.results.results import Results
+from migsim.results.rundir import is_run_directory, load_run
+from migsim.runner.precision import run_to_precision
+from migsim.runner.runner import run as run_scenario
+from migsim.sim.operations import figures_in_use
 
 __all__ = ["main"]
 
@@ -75,7 +75,7 @@ def _one_line(text: str) -> str:
 
 def bundled_scenarios_dir() -> Path:
     """The repository's ``scenarios/`` folder (migsim is installed editable)."""
-    return Path(__file__).resolve().parent.parent / "scenarios"
+    return Path(__file__).resolve().parents[2] / "scenarios"
 
 
 def parse_sets(values: tuple[str, ...]) -> dict[str, str]:
@@ -101,14 +101,35 @@ def load(path: str, sets: tuple[str, ...] = ()) -> Scenario:
 def simulation_options(func):
     """The options every simulating command shares: -n, --seed, -j, --set."""
     options = [
-        click.option("-n", "--replications", type=click.IntRange(min=1), default=200,
-                     show_default=True, help="Seeded replications to run."),
-        click.option("--seed", type=click.IntRange(min=0), default=None,
-                     help="Run seed (default: the scenario's seed)."),
-        click.option("-j", "--workers", type=click.IntRange(min=1), default=1,
-                     show_default=True, help="Worker processes; results do not depend on it."),
-        click.option("--set", "sets", multiple=True, metavar="FIELD=VALUE",
-                     help="Override a scenario field by dotted path (repeatable)."),
+        click.option(
+            "-n",
+            "--replications",
+            type=click.IntRange(min=1),
+            default=200,
+            show_default=True,
+            help="Seeded replications to run.",
+        ),
+        click.option(
+            "--seed",
+            type=click.IntRange(min=0),
+            default=None,
+            help="Run seed (default: the scenario's seed).",
+        ),
+        click.option(
+            "-j",
+            "--workers",
+            type=click.IntRange(min=1),
+            default=1,
+            show_default=True,
+            help="Worker processes; results do not depend on it.",
+        ),
+        click.option(
+            "--set",
+            "sets",
+            multiple=True,
+            metavar="FIELD=VALUE",
+            help="Override a scenario field by dotted path (repeatable).",
+        ),
     ]
     for option in reversed(options):
         func = option(func)
@@ -119,20 +140,28 @@ def progress_bar(total: int, unit: str, quiet: bool):
     """A tqdm bar on stderr (done, rate, ETA); silent off a terminal or with --quiet."""
     from tqdm import tqdm
 
-    return tqdm(total=total, unit=unit, file=sys.stderr, dynamic_ncols=True,
-                disable=quiet or not sys.stderr.isatty(), leave=False)
+    return tqdm(
+        total=total,
+        unit=unit,
+        file=sys.stderr,
+        dynamic_ncols=True,
+        disable=quiet or not sys.stderr.isatty(),
+        leave=False,
+    )
 
 
 def scheduler_option(func):
     return click.option(
-        "--scheduler", metavar="tcp://HOST:PORT", default=None,
+        "--scheduler",
+        metavar="tcp://HOST:PORT",
+        default=None,
         help="Run on this Dask distributed cluster instead of local processes "
-             "(identical results).")(func)
+        "(identical results).",
+    )(func)
 
 
 def quiet_option(func):
-    return click.option("-q", "--quiet", is_flag=True,
-                        help="No progress bar.")(func)
+    return click.option("-q", "--quiet", is_flag=True, help="No progress bar.")(func)
 
 
 # --------------------------------------------------------------------------- text
@@ -163,10 +192,16 @@ def _table(title: str, headers: list[str], rows: list[list[str]]) -> list[str]:
 _OPERATIONS_ROWS = (
     ("active_dumb", "    of which prepayment (grave)", "active_prepayment_dumb"),
     ("abandoned", "  of which excluded (never remote)", "excluded"),
-    ("active_interrupted_installation_days", "active dumb installation-days",
-     "active_dumb_installation_days"),
-    ("active_dumb_installation_days", "largest daily active interrupted",
-     "max_daily_active_interrupted"),
+    (
+        "active_interrupted_installation_days",
+        "active dumb installation-days",
+        "active_dumb_installation_days",
+    ),
+    (
+        "active_dumb_installation_days",
+        "largest daily active interrupted",
+        "max_daily_active_interrupted",
+    ),
     ("peak_failure_backlog", "active hit by latent defects", "active_hit_by_defects"),
     ("peak_failure_backlog", "dormant hit by latent defects", "dormant_hit_by_defects"),
     ("peak_failure_backlog", "peak ELS case backlog", "peak_els_backlog"),
@@ -188,20 +223,30 @@ def summary_text(results: Results) -> str:
     def clearance_row(label: str, dates: dict[str, str], share: float) -> list[str]:
         return [label, dates["p10"], dates["p50"], dates["p90"], f"{share:.0%}"]
 
-    rows = [clearance_row("all cohorts", summary["clearance_date"],
-                          summary["cleared_share"])]
-    rows += [clearance_row(name, cohort["clearance_date"], cohort["cleared_share"])
-             for name, cohort in summary["cohorts"].items()]
+    rows = [
+        clearance_row(
+            "all cohorts", summary["clearance_date"], summary["cleared_share"]
+        )
+    ]
+    rows += [
+        clearance_row(name, cohort["clearance_date"], cohort["cleared_share"])
+        for name, cohort in summary["cohorts"].items()
+    ]
     lines += _table("Backlog cleared", ["P10", "P50", "P90", "cleared"], rows)
     if summary["cleared_share"] < 1:
-        lines.append("  (a date 'after' the horizon end means some replications did not "
-                     "clear; their mean clearance day is undefined)")
+        lines.append(
+            "  (a date 'after' the horizon end means some replications did not "
+            "clear; their mean clearance day is undefined)"
+        )
     lines += _uncertainty_lines(summary)
     rows_spec = [
         ("devices left dumb", "dumb"),
         ("  of which active", "active_dumb"),
         ("installations abandoned", "abandoned"),
-        ("active interrupted installation-days", "active_interrupted_installation_days"),
+        (
+            "active interrupted installation-days",
+            "active_interrupted_installation_days",
+        ),
         ("peak failure backlog", "peak_failure_backlog"),
     ]
     used = figures_in_use(results.scenario)
@@ -214,9 +259,18 @@ def summary_text(results: Results) -> str:
     rows = []
     for label, name in rows_spec:
         stats = summary["figures"][name]
-        rows.append([label, _fmt_int(stats["p50"]), _fmt_int(stats["p90"]),
-                     _fmt_int(stats["mean"])])
-    lines += ["", *_table("Risks (totals per replication)", ["P50", "P90", "mean"], rows)]
+        rows.append(
+            [
+                label,
+                _fmt_int(stats["p50"]),
+                _fmt_int(stats["p90"]),
+                _fmt_int(stats["mean"]),
+            ]
+        )
+    lines += [
+        "",
+        *_table("Risks (totals per replication)", ["P50", "P90", "mean"], rows),
+    ]
     lines += _policy_lines(results)
     return "\n".join(lines)
 
@@ -239,17 +293,21 @@ def _uncertainty_lines(summary: dict[str, Any]) -> list[str]:
         mean = summary["figures"]["clearance_day"]["mean"]
         interval = ci["figures"]["clearance_day"]["mean"]
         if mean is not None and interval is not None:
-            lines.append(f"  mean clearance day {mean:,.1f} (95% CI {interval[0]:,.1f} "
-                         f"to {interval[1]:,.1f})")
+            lines.append(
+                f"  mean clearance day {mean:,.1f} (95% CI {interval[0]:,.1f} "
+                f"to {interval[1]:,.1f})"
+            )
     for when, p in summary.get("p_clear_by", {}).items():
         interval = summary.get("p_clear_by_ci95", {}).get(when)
         extra = f" (95% CI {interval[0]:.0%} to {interval[1]:.0%})" if interval else ""
         lines.append(f"  P(cleared by {when}) = {p:.1%}{extra}")
     precision = summary.get("precision")
     if precision:
-        target = ("mean clearance day" if precision["target"] == "mean_clearance_day"
-                  else "P(cleared by the horizon end), since some replications do "
-                       "not clear")
+        target = (
+            "mean clearance day"
+            if precision["target"] == "mean_clearance_day"
+            else "P(cleared by the horizon end), since some replications do not clear"
+        )
         goal = precision["goal"][precision["target"]]
         verdict = "met" if precision["met"] else "NOT met (maximum count reached)"
         lines.append(
@@ -274,8 +332,13 @@ def _by_dates(values: tuple[Any, ...]) -> list[date]:
 
 
 by_option = click.option(
-    "--by", "by", multiple=True, type=click.DateTime(formats=["%Y-%m-%d"]),
-    metavar="DATE", help="Also give P(backlog cleared by DATE) (repeatable).")
+    "--by",
+    "by",
+    multiple=True,
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    metavar="DATE",
+    help="Also give P(backlog cleared by DATE) (repeatable).",
+)
 
 
 class _Group(click.Group):
@@ -292,21 +355,33 @@ def _policy_lines(results: Results) -> list[str]:
     counts = []
     if sc.go_no_go is not None:
         counts.append(("no-go days", policy["no_go_days"]))
-    counts += [(f"rule {name} fired", stats)
-               for name, stats in policy["rule_firings"].items()]
+    counts += [
+        (f"rule {name} fired", stats) for name, stats in policy["rule_firings"].items()
+    ]
     lines: list[str] = []
     if counts:
         rows = [
-            [label, _fmt_int(stats["p50"]), _fmt_int(stats["p90"]),
-             "-" if stats["mean"] is None else f"{stats['mean']:.1f}"]
+            [
+                label,
+                _fmt_int(stats["p50"]),
+                _fmt_int(stats["p90"]),
+                "-" if stats["mean"] is None else f"{stats['mean']:.1f}",
+            ]
             for label, stats in counts
         ]
-        lines += ["", *_table("Ramp policy (per replication)", ["P50", "P90", "mean"],
-                              rows)]
+        lines += [
+            "",
+            *_table("Ramp policy (per replication)", ["P50", "P90", "mean"], rows),
+        ]
     if policy["gates"]:
         rows = [
-            [name, gate["opening_date"]["p10"], gate["opening_date"]["p50"],
-             gate["opening_date"]["p90"], f"{gate['opened_share']:.0%}"]
+            [
+                name,
+                gate["opening_date"]["p10"],
+                gate["opening_date"]["p50"],
+                gate["opening_date"]["p90"],
+                f"{gate['opened_share']:.0%}",
+            ]
             for name, gate in policy["gates"].items()
         ]
         lines += ["", *_table("Gate opens", ["P10", "P50", "P90", "opened"], rows)]
@@ -335,29 +410,69 @@ def main() -> None:
 @main.command()
 @click.argument("scenario")
 @simulation_options
-@click.option("-o", "--outdir", type=click.Path(file_okay=False), default=None,
-              help="Write daily.parquet, replications.csv, summary.json, scenario.yaml "
-                   "and backlog.png here.")
+@click.option(
+    "-o",
+    "--outdir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Write daily.parquet, replications.csv, summary.json, scenario.yaml "
+    "and backlog.png here.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace an existing OUTDIR.")
 @click.option("--no-daily", is_flag=True, help="Do not write daily.parquet.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
-              show_default=True, help="json: the summary as JSON on stdout, table on stderr.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="json: the summary as JSON on stdout, table on stderr.",
+)
 @by_option
-@click.option("--precision", type=click.FloatRange(min=0, min_open=True), default=None,
-              metavar="DAYS",
-              help="Run batches of -n replications (default 20) until the 95% CI "
-                   "of the mean clearance day is within +-DAYS.")
-@click.option("--precision-share", type=click.FloatRange(0, 1, min_open=True),
-              default=0.05, show_default=True,
-              help="With --precision, when some replications do not clear: the "
-                   "half-width target for P(cleared by the horizon end).")
-@click.option("--max-replications", type=click.IntRange(min=2), default=2000,
-              show_default=True, help="With --precision: stop here whatever the width.")
+@click.option(
+    "--precision",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    metavar="DAYS",
+    help="Run batches of -n replications (default 20) until the 95% CI "
+    "of the mean clearance day is within +-DAYS.",
+)
+@click.option(
+    "--precision-share",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=0.05,
+    show_default=True,
+    help="With --precision, when some replications do not clear: the "
+    "half-width target for P(cleared by the horizon end).",
+)
+@click.option(
+    "--max-replications",
+    type=click.IntRange(min=2),
+    default=2000,
+    show_default=True,
+    help="With --precision: stop here whatever the width.",
+)
 @scheduler_option
 @quiet_option
 @click.pass_context
-def run(ctx, scenario, replications, seed, workers, sets, outdir, overwrite, no_daily,
-        fmt, by, precision, precision_share, max_replications, scheduler, quiet):
+def run(
+    ctx,
+    scenario,
+    replications,
+    seed,
+    workers,
+    sets,
+    outdir,
+    overwrite,
+    no_daily,
+    fmt,
+    by,
+    precision,
+    precision_share,
+    max_replications,
+    scheduler,
+    quiet,
+):
     """Run seeded replications of SCENARIO and summarise when the backlog clears."""
     sc = load(scenario, sets)
     if outdir and Path(outdir).exists() and not overwrite:
@@ -375,9 +490,15 @@ def run(ctx, scenario, replications, seed, workers, sets, outdir, overwrite, no_
     if precision is None:
         with progress_bar(replications, "rep", quiet) as bar:
             try:
-                results = run_scenario(sc, replications=replications, seed=seed,
-                                       workers=workers, scheduler=scheduler,
-                                       spill_dir=spill_dir, progress=bar.update)
+                results = run_scenario(
+                    sc,
+                    replications=replications,
+                    seed=seed,
+                    workers=workers,
+                    scheduler=scheduler,
+                    spill_dir=spill_dir,
+                    progress=bar.update,
+                )
             except MigsimError as exc:
                 raise InputError(str(exc)) from exc
     else:
@@ -388,9 +509,15 @@ def run(ctx, scenario, replications, seed, workers, sets, outdir, overwrite, no_
                 f"--precision: batch size -n {batch} must be between 2 and "
                 f"--max-replications {max_replications}"
             )
-        results = run_to_precision(sc, precision, batch=batch, seed=seed,
-                                   workers=workers, max_replications=max_replications,
-                                   share=precision_share)
+        results = run_to_precision(
+            sc,
+            precision,
+            batch=batch,
+            seed=seed,
+            workers=workers,
+            max_replications=max_replications,
+            share=precision_share,
+        )
     annotate(results, by)
     results.annotate("command", _command_line())
     text = summary_text(results)
@@ -432,26 +559,75 @@ def sweep_text(table, fields: list[str], figure: str, scenario: Scenario) -> str
 @main.command()
 @click.argument("scenario")
 @simulation_options
-@click.option("--grid", multiple=True, metavar="FIELD=V1,V2,...",
-              help="A swept field and its values (repeatable: full factorial).")
-@click.option("--lhs", type=click.IntRange(min=1), default=None, metavar="K",
-              help="Latin hypercube of K points over the --range fields.")
-@click.option("--range", "ranges", multiple=True, metavar="FIELD=LOW:HIGH",
-              help="A field's range for --lhs (repeatable); integers are rounded.")
-@click.option("-o", "--outdir", required=True, type=click.Path(file_okay=False),
-              help="The sweep store; rerunning the same sweep resumes it.")
-@click.option("--fresh", is_flag=True,
-              help="Replace a store that holds a different sweep.")
-@click.option("--chart", "chart_figure", default="clearance_day_p50", show_default=True,
-              metavar="FIGURE_STATISTIC", help="The figure column sweep.png draws.")
-@click.option("--chart-x", default=None, metavar="FIELD",
-              help="Swept field on the chart's x axis (default: the first).")
-@click.option("--chart-by", default=None, metavar="FIELD",
-              help="Swept field for the chart's lines (default: the second, if any).")
+@click.option(
+    "--grid",
+    multiple=True,
+    metavar="FIELD=V1,V2,...",
+    help="A swept field and its values (repeatable: full factorial).",
+)
+@click.option(
+    "--lhs",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="K",
+    help="Latin hypercube of K points over the --range fields.",
+)
+@click.option(
+    "--range",
+    "ranges",
+    multiple=True,
+    metavar="FIELD=LOW:HIGH",
+    help="A field's range for --lhs (repeatable); integers are rounded.",
+)
+@click.option(
+    "-o",
+    "--outdir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="The sweep store; rerunning the same sweep resumes it.",
+)
+@click.option(
+    "--fresh", is_flag=True, help="Replace a store that holds a different sweep."
+)
+@click.option(
+    "--chart",
+    "chart_figure",
+    default="clearance_day_p50",
+    show_default=True,
+    metavar="FIGURE_STATISTIC",
+    help="The figure column sweep.png draws.",
+)
+@click.option(
+    "--chart-x",
+    default=None,
+    metavar="FIELD",
+    help="Swept field on the chart's x axis (default: the first).",
+)
+@click.option(
+    "--chart-by",
+    default=None,
+    metavar="FIELD",
+    help="Swept field for the chart's lines (default: the second, if any).",
+)
 @scheduler_option
 @quiet_option
-def sweep(scenario, replications, seed, workers, sets, grid, lhs, ranges, outdir, fresh,
-          chart_figure, chart_x, chart_by, scheduler, quiet):
+def sweep(
+    scenario,
+    replications,
+    seed,
+    workers,
+    sets,
+    grid,
+    lhs,
+    ranges,
+    outdir,
+    fresh,
+    chart_figure,
+    chart_x,
+    chart_by,
+    scheduler,
+    quiet,
+):
     """Run SCENARIO at every point of a grid or Latin hypercube, resumably.
 
     Writes OUTDIR/manifest.json, OUTDIR/points/<index>.parquet,
@@ -462,16 +638,21 @@ def sweep(scenario, replications, seed, workers, sets, grid, lhs, ranges, outdir
         parsed_grid = dict(parse_grid(item) for item in grid)
         parsed_ranges = dict(parse_range(item) for item in ranges)
         definition = SweepDefinition(
-            scenario=sc, replications=replications,
+            scenario=sc,
+            replications=replications,
             seed=sc.seed if seed is None else seed,
-            grid=parsed_grid, ranges=parsed_ranges, lhs=lhs,
+            grid=parsed_grid,
+            ranges=parsed_ranges,
+            lhs=lhs,
         )
     except MigsimError as exc:
         raise InputError(str(exc)) from exc
     fields = definition.fields
     if chart_figure not in figure_columns():
-        raise InputError(f"--chart {chart_figure}: not a figure column "
-                         "(e.g. clearance_day_p50, active_dumb_p90)")
+        raise InputError(
+            f"--chart {chart_figure}: not a figure column "
+            "(e.g. clearance_day_p50, active_dumb_p90)"
+        )
     x = chart_x or fields[0]
     by = chart_by or (fields[1] if len(fields) > 1 and fields[1] != x else None)
     for option, name in (("--chart-x", x), ("--chart-by", by)):
@@ -487,30 +668,42 @@ def sweep(scenario, replications, seed, workers, sets, grid, lhs, ranges, outdir
         bar.set_postfix_str(f"{reps:,} replications", refresh=False)
 
     try:
-        table = run_sweep(definition, outdir, workers=workers, scheduler=scheduler,
-                          fresh=fresh, progress=progress)
+        table = run_sweep(
+            definition,
+            outdir,
+            workers=workers,
+            scheduler=scheduler,
+            fresh=fresh,
+            progress=progress,
+        )
     except MigsimError as exc:
         raise InputError(str(exc)) from exc
     finally:
         if bar is not None:
             bar.close()
-    figure = sweep_chart(table, chart_figure, x, by, title=sc.name,
-                         start_date=sc.start_date)
+    figure = sweep_chart(
+        table, chart_figure, x, by, title=sc.name, start_date=sc.start_date
+    )
     figure.savefig(Path(outdir) / "sweep.png", dpi=110)
     plt.close(figure)
     click.echo(sweep_text(table, fields, chart_figure, sc))
     counts = table["status"].value_counts().to_dict()
     tally = ", ".join(f"{v} {k}" for k, v in counts.items())
-    click.echo(f"\n{len(table)} points ({tally}), "
-               f"{definition.replications} replications each, seed {definition.seed}. "
-               f"Written to {outdir}/ (sweep.parquet, sweep.png, manifest.json)")
+    click.echo(
+        f"\n{len(table)} points ({tally}), "
+        f"{definition.replications} replications each, seed {definition.seed}. "
+        f"Written to {outdir}/ (sweep.parquet, sweep.png, manifest.json)"
+    )
 
 
 def comparison_text(comparison: dict[str, Any]) -> str:
     """Each scenario against the first: paired differences with 95% CIs."""
     first = comparison["first"]
-    crn = ("common random numbers" if comparison["common_random_numbers"]
-           else "independent seeds")
+    crn = (
+        "common random numbers"
+        if comparison["common_random_numbers"]
+        else "independent seeds"
+    )
     lines = [
         f"Compared with {first}: {comparison['replications']} paired replications, "
         f"seed {comparison['seed']}, {crn}. Negative = earlier or lower.",
@@ -525,8 +718,11 @@ def comparison_text(comparison: dict[str, Any]) -> str:
         if item["diff"] is None:
             return "undefined"
         ci = item["ci95"]
-        bounds = "" if ci is None else " [{}, {}]".format(
-            *("?" if v is None else number(v) for v in ci))
+        bounds = (
+            ""
+            if ci is None
+            else " [{}, {}]".format(*("?" if v is None else number(v) for v in ci))
+        )
         return f"{number(item['diff'])}{bounds}"
 
     for name, entry in comparison["scenarios"].items():
@@ -538,18 +734,22 @@ def comparison_text(comparison: dict[str, Any]) -> str:
             ("dumb", "devices left dumb"),
             ("active_dumb", "  of which active"),
             ("abandoned", "installations abandoned"),
-            ("active_interrupted_installation_days",
-             "active interrupted installation-days"),
+            (
+                "active_interrupted_installation_days",
+                "active interrupted installation-days",
+            ),
             ("peak_failure_backlog", "peak failure backlog"),
         ):
             stats = entry["figures"][figure]
-            rows.append([label, cell(stats["p50"]), cell(stats["p90"]),
-                         cell(stats["mean"])])
-        lines += _table(f"{name} minus {first} [95% CI]",
-                        ["P50", "P90", "mean"], rows)
-        lines.append(f"  clears before {first}: {entry['p_clears_before_first']:.0%}, "
-                     f"same day: {entry['p_clears_same_day']:.0%}, "
-                     f"after: {entry['p_clears_after_first']:.0%}")
+            rows.append(
+                [label, cell(stats["p50"]), cell(stats["p90"]), cell(stats["mean"])]
+            )
+        lines += _table(f"{name} minus {first} [95% CI]", ["P50", "P90", "mean"], rows)
+        lines.append(
+            f"  clears before {first}: {entry['p_clears_before_first']:.0%}, "
+            f"same day: {entry['p_clears_same_day']:.0%}, "
+            f"after: {entry['p_clears_after_first']:.0%}"
+        )
         lines.append("")
     return "\n".join(lines).rstrip()
 
@@ -557,12 +757,22 @@ def comparison_text(comparison: dict[str, Any]) -> str:
 @main.command()
 @click.argument("scenarios", nargs=-1, required=True)
 @simulation_options
-@click.option("-o", "--outdir", type=click.Path(file_okay=False), default=None,
-              help="Write each scenario's run to OUTDIR/<name>/ and comparison.json.")
+@click.option(
+    "-o",
+    "--outdir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Write each scenario's run to OUTDIR/<name>/ and comparison.json.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace an existing OUTDIR.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
-              show_default=True,
-              help="json: the comparison as JSON on stdout, table on stderr.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="json: the comparison as JSON on stdout, table on stderr.",
+)
 def compare(scenarios, replications, seed, workers, sets, outdir, overwrite, fmt):
     """Run SCENARIOS with common random numbers and compare each with the first.
 
@@ -597,8 +807,9 @@ def compare(scenarios, replications, seed, workers, sets, outdir, overwrite, fmt
         target.mkdir(parents=True)
         for results in runs:
             results.write(target / results.scenario.name)
-        (target / "comparison.json").write_text(json.dumps(comparison, indent=2) + "\n",
-                                                encoding="utf-8")
+        (target / "comparison.json").write_text(
+            json.dumps(comparison, indent=2) + "\n", encoding="utf-8"
+        )
         text += f"\n\nWritten to {outdir}/"
     _emit(text, comparison, fmt)
 
@@ -606,20 +817,39 @@ def compare(scenarios, replications, seed, workers, sets, outdir, overwrite, fmt
 @main.command()
 @click.argument("inputs", nargs=-1, required=True, metavar="RUN_OR_SCENARIO...")
 @simulation_options
-@click.option("-o", "--output", "output", type=click.Path(dir_okay=False),
-              required=True, help="The HTML file to write.")
-@click.option("--overwrite", is_flag=True,
-              help="Replace an existing report and the runs beside it.")
-@click.option("--units", type=click.Choice(UNITS), default="installations",
-              show_default=True,
-              help="meters: counts times the scenario's meters_per_installation.")
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    type=click.Path(dir_okay=False),
+    required=True,
+    help="The HTML file to write.",
+)
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace an existing report and the runs beside it.",
+)
+@click.option(
+    "--units",
+    type=click.Choice(UNITS),
+    default="installations",
+    show_default=True,
+    help="meters: counts times the scenario's meters_per_installation.",
+)
 @by_option
-@click.option("--question", "question", default=None, metavar="QUESTION",
-              help="Add 'Basis for increasing volumes': a decision directory (from "
-                   "migsim decide -o) or a question file, decided first (-n, --seed, "
-                   "-j) into <report name>_decision/ beside the report.")
-def report(inputs, replications, seed, workers, sets, output, overwrite, units, by,
-           question):
+@click.option(
+    "--question",
+    "question",
+    default=None,
+    metavar="QUESTION",
+    help="Add 'Basis for increasing volumes': a decision directory (from "
+    "migsim decide -o) or a question file, decided first (-n, --seed, "
+    "-j) into <report name>_decision/ beside the report.",
+)
+def report(
+    inputs, replications, seed, workers, sets, output, overwrite, units, by, question
+):
     """Write a self-contained HTML report for OPSG of runs or scenarios.
 
     Each input is a run directory (from `migsim run -o`) or a scenario file;
@@ -644,8 +874,9 @@ def report(inputs, replications, seed, workers, sets, output, overwrite, units, 
                 where = runs_dir / sc.name
                 if where.exists() and not overwrite:
                     raise InputError(f"{where}: exists (use --overwrite to replace it)")
-                results = run_scenario(sc, replications=replications, seed=seed,
-                                       workers=workers)
+                results = run_scenario(
+                    sc, replications=replications, seed=seed, workers=workers
+                )
                 annotate(results, by)
                 results.annotate("command", _command_line())
                 results.write(where, overwrite=overwrite)
@@ -654,10 +885,12 @@ def report(inputs, replications, seed, workers, sets, output, overwrite, units, 
                 runs.append(load_run(path))
         decision = None
         if question is not None:
-            decision = _decision_for_report(question, target, replications, seed,
-                                            workers, overwrite)
-        page = render_report(runs, units=units, by=by, command=_command_line(),
-                             decision=decision)
+            decision = _decision_for_report(
+                question, target, replications, seed, workers, overwrite
+            )
+        page = render_report(
+            runs, units=units, by=by, command=_command_line(), decision=decision
+        )
     except MigsimError as exc:
         raise InputError(str(exc)) from exc
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -669,13 +902,20 @@ def report(inputs, replications, seed, workers, sets, output, overwrite, units, 
 
 @main.command()
 @click.argument("scenario")
-@click.option("--set", "sets", multiple=True, metavar="FIELD=VALUE",
-              help="Override a scenario field by dotted path (repeatable).")
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="FIELD=VALUE",
+    help="Override a scenario field by dotted path (repeatable).",
+)
 def validate(scenario, sets):
     """Check SCENARIO and say what is wrong with it, if anything."""
     sc = load(scenario, sets)
-    click.echo(f"{scenario}: valid: {sc.name}, {len(sc.cohorts)} cohorts, "
-               f"{sc.installations:,} installations, {sc.horizon_days} days")
+    click.echo(
+        f"{scenario}: valid: {sc.name}, {len(sc.cohorts)} cohorts, "
+        f"{sc.installations:,} installations, {sc.horizon_days} days"
+    )
 
 
 def _fmt_float(value: float) -> str:
@@ -686,39 +926,103 @@ def _fmt_float(value: float) -> str:
 
 def _candidate_line(candidate: Candidate) -> str:
     levers = ", ".join(f"{k}={v}" for k, v in candidate.levers.items())
-    verdict = "safe" if candidate.safe else "unsafe: " + ", ".join(
-        f"{c.label} {c.status}" for c in candidate.broke)
-    return (f"  candidate {candidate.index}: {levers}: {verdict} "
-            f"({candidate.replications} replications)")
+    verdict = (
+        "safe"
+        if candidate.safe
+        else "unsafe: " + ", ".join(f"{c.label} {c.status}" for c in candidate.broke)
+    )
+    return (
+        f"  candidate {candidate.index}: {levers}: {verdict} "
+        f"({candidate.replications} replications)"
+    )
 
 
 @main.command()
 @click.argument("question")
-@click.option("-n", "--replications", type=click.IntRange(min=1), default=200,
-              show_default=True, help="Replications every candidate gets first.")
-@click.option("--seed", type=click.IntRange(min=0), default=None,
-              help="Run seed (default: the scenario's seed).")
-@click.option("-j", "--workers", type=click.IntRange(min=1), default=1,
-              show_default=True, help="Worker processes; results do not depend on it.")
-@click.option("--max-replications", type=click.IntRange(min=1), default=None,
-              help="Double a candidate's replications while its evidence is not "
-                   "decisive, up to this many (default: 4 x N).")
-@click.option("--trials", type=click.IntRange(min=1), default=40, show_default=True,
-              help="Several levers: Optuna trials.")
-@click.option("--sampler", type=click.Choice(["tpe", "nsga2"]), default="tpe",
-              show_default=True, help="Several levers: Optuna's sampler.")
-@click.option("-o", "--outdir", type=click.Path(file_okay=False), default=None,
-              help="Write decision.json, candidates.csv and frontier.png here; "
-                   "finished batches are kept so a killed run resumes.")
-@click.option("--fresh", is_flag=True,
-              help="Discard finished batches of another definition in OUTDIR.")
-@click.option("--scheduler", default=None, metavar="tcp://HOST:PORT",
-              help="Run on an existing Dask cluster instead of local processes; "
-                   "results are identical.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
-              show_default=True, help="json: decision.json on stdout, text on stderr.")
-def decide(question, replications, seed, workers, max_replications, trials, sampler,
-           outdir, fresh, scheduler, fmt):
+@click.option(
+    "-n",
+    "--replications",
+    type=click.IntRange(min=1),
+    default=200,
+    show_default=True,
+    help="Replications every candidate gets first.",
+)
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Run seed (default: the scenario's seed).",
+)
+@click.option(
+    "-j",
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Worker processes; results do not depend on it.",
+)
+@click.option(
+    "--max-replications",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Double a candidate's replications while its evidence is not "
+    "decisive, up to this many (default: 4 x N).",
+)
+@click.option(
+    "--trials",
+    type=click.IntRange(min=1),
+    default=40,
+    show_default=True,
+    help="Several levers: Optuna trials.",
+)
+@click.option(
+    "--sampler",
+    type=click.Choice(["tpe", "nsga2"]),
+    default="tpe",
+    show_default=True,
+    help="Several levers: Optuna's sampler.",
+)
+@click.option(
+    "-o",
+    "--outdir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Write decision.json, candidates.csv and frontier.png here; "
+    "finished batches are kept so a killed run resumes.",
+)
+@click.option(
+    "--fresh",
+    is_flag=True,
+    help="Discard finished batches of another definition in OUTDIR.",
+)
+@click.option(
+    "--scheduler",
+    default=None,
+    metavar="tcp://HOST:PORT",
+    help="Run on an existing Dask cluster instead of local processes; "
+    "results are identical.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="json: decision.json on stdout, text on stderr.",
+)
+def decide(
+    question,
+    replications,
+    seed,
+    workers,
+    max_replications,
+    trials,
+    sampler,
+    outdir,
+    fresh,
+    scheduler,
+    fmt,
+):
     """Find the fastest ramp whose risks stay inside the budget of QUESTION.
 
     Exits 0 whether or not a safe candidate exists; 2 for a bad question.
@@ -726,8 +1030,15 @@ def decide(question, replications, seed, workers, max_replications, trials, samp
     try:
         loaded = load_question(question)
         result = decide_question(
-            loaded, replications, seed, workers, max_replications=max_replications,
-            trials=trials, sampler=sampler, directory=outdir, fresh=fresh,
+            loaded,
+            replications,
+            seed,
+            workers,
+            max_replications=max_replications,
+            trials=trials,
+            sampler=sampler,
+            directory=outdir,
+            fresh=fresh,
             scheduler=scheduler,
             progress=lambda c: click.echo(_candidate_line(c), err=True),
         )
@@ -740,40 +1051,100 @@ def decide(question, replications, seed, workers, max_replications, trials, samp
     _emit(text, result.to_dict(), fmt)
 
 
-def _decision_for_report(question: str, target: Path, replications: int,
-                         seed: int | None, workers: int, overwrite: bool):
+def _decision_for_report(
+    question: str,
+    target: Path,
+    replications: int,
+    seed: int | None,
+    workers: int,
+    overwrite: bool,
+):
     """A decision directory as given, or a question decided beside the report."""
     if is_decision_directory(question):
         return load_decision(question)
     where = target.with_name(target.stem + "_decision")
-    result = decide_question(load_question(question), replications, seed, workers,
-                             directory=where, fresh=overwrite)
+    result = decide_question(
+        load_question(question),
+        replications,
+        seed,
+        workers,
+        directory=where,
+        fresh=overwrite,
+    )
     result.write(where)
     return load_decision(where)
 
 
 @main.command()
 @click.argument("scenario")
-@click.option("--range", "ranges", multiple=True, metavar="FIELD=LOW:HIGH",
-              help="A field and its low and high values (repeatable).")
-@click.option("--method", type=click.Choice(["oat", "sobol"]), default="oat",
-              show_default=True, help="One at a time (tornado) or Sobol indices.")
+@click.option(
+    "--range",
+    "ranges",
+    multiple=True,
+    metavar="FIELD=LOW:HIGH",
+    help="A field and its low and high values (repeatable).",
+)
+@click.option(
+    "--method",
+    type=click.Choice(["oat", "sobol"]),
+    default="oat",
+    show_default=True,
+    help="One at a time (tornado) or Sobol indices.",
+)
 @simulation_options
-@click.option("--samples", type=click.IntRange(min=2), default=64, show_default=True,
-              help="Sobol: base samples N, a power of 2; N x (fields + 2) points.")
-@click.option("--figure", "figures", multiple=True, metavar="NAME_STATISTIC",
-              help="Figures to measure (default: clearance_day_p50 and the P90 of "
-                   "every risk figure).")
-@click.option("-o", "--outdir", type=click.Path(file_okay=False), default=None,
-              help="Write sensitivity.csv, sensitivity.json and the chart here.")
+@click.option(
+    "--samples",
+    type=click.IntRange(min=2),
+    default=64,
+    show_default=True,
+    help="Sobol: base samples N, a power of 2; N x (fields + 2) points.",
+)
+@click.option(
+    "--figure",
+    "figures",
+    multiple=True,
+    metavar="NAME_STATISTIC",
+    help="Figures to measure (default: clearance_day_p50 and the P90 of "
+    "every risk figure).",
+)
+@click.option(
+    "-o",
+    "--outdir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Write sensitivity.csv, sensitivity.json and the chart here.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace files in an existing OUTDIR.")
-@click.option("--scheduler", default=None, metavar="tcp://HOST:PORT",
-              help="Run on an existing Dask cluster instead of local processes; "
-                   "results are identical.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
-              show_default=True, help="json: sensitivity.json on stdout.")
-def sensitivity(scenario, ranges, method, replications, seed, workers, sets, samples,
-                figures, outdir, overwrite, scheduler, fmt):
+@click.option(
+    "--scheduler",
+    default=None,
+    metavar="tcp://HOST:PORT",
+    help="Run on an existing Dask cluster instead of local processes; "
+    "results are identical.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="json: sensitivity.json on stdout.",
+)
+def sensitivity(
+    scenario,
+    ranges,
+    method,
+    replications,
+    seed,
+    workers,
+    sets,
+    samples,
+    figures,
+    outdir,
+    overwrite,
+    scheduler,
+    fmt,
+):
     """Measure how much each --range field moves the clearance day and each risk."""
     sc = load(scenario, sets)
     target = Path(outdir) if outdir else None
@@ -781,17 +1152,27 @@ def sensitivity(scenario, ranges, method, replications, seed, workers, sets, sam
         raise InputError(f"{outdir}: exists (use --overwrite to replace it)")
     try:
         parsed = [parse_sensitivity_range(sc, text) for text in ranges]
-        result = measure_sensitivity(sc, parsed, method, replications, seed, workers,
-                                     samples=samples, figures=figures or None,
-                                     scheduler=scheduler)
+        result = measure_sensitivity(
+            sc,
+            parsed,
+            method,
+            replications,
+            seed,
+            workers,
+            samples=samples,
+            figures=figures or None,
+            scheduler=scheduler,
+        )
     except MigsimError as exc:
         raise InputError(str(exc)) from exc
     columns = ["figure", "field", "value_low", "value_high", "swing"]
     if method == "sobol":
         columns += ["s1", "st"]
     table = result.table[columns].to_string(index=False, float_format=_fmt_float)
-    text = (f"{sc.name}: {method}, {result.points} points x {replications} "
-            f"replications (seed {result.seed})\n\n{table}")
+    text = (
+        f"{sc.name}: {method}, {result.points} points x {replications} "
+        f"replications (seed {result.seed})\n\n{table}"
+    )
     if outdir:
         result.write(outdir, overwrite=True)
         text += f"\n\nWritten to {outdir}/"
@@ -819,21 +1200,37 @@ def scenarios():
 def actuals_options(func):
     """The options of commands that read actuals."""
     options = [
-        click.option("--actuals", "actuals_path", required=True, metavar="FILE",
-                     help="Actuals: CSV or Parquet, daily flows per date x cohort, or "
-                          "date, cumulative_migrated (see "
-                          "docs/calibration-and-forecasting.md)."),
-        click.option("--actuals-unit", type=click.Choice(["installations", "meters"]),
-                     default="installations", show_default=True,
-                     help="Unit of the actuals' counts; meters are converted with the "
-                          "scenario's meters_per_installation."),
-        click.option("--actuals-replication", type=click.IntRange(min=0), default=None,
-                     help="For a run's daily output holding several replications: "
-                          "the one to use (default: the lowest)."),
-        click.option("--prior-strength", type=click.FloatRange(min=0, min_open=True),
-                     default=DEFAULT_PRIOR_STRENGTH, show_default=True,
-                     help="How many attempts the scenario's rates are worth, per "
-                          "cohort."),
+        click.option(
+            "--actuals",
+            "actuals_path",
+            required=True,
+            metavar="FILE",
+            help="Actuals: CSV or Parquet, daily flows per date x cohort, or "
+            "date, cumulative_migrated (see "
+            "docs/calibration-and-forecasting.md).",
+        ),
+        click.option(
+            "--actuals-unit",
+            type=click.Choice(["installations", "meters"]),
+            default="installations",
+            show_default=True,
+            help="Unit of the actuals' counts; meters are converted with the "
+            "scenario's meters_per_installation.",
+        ),
+        click.option(
+            "--actuals-replication",
+            type=click.IntRange(min=0),
+            default=None,
+            help="For a run's daily output holding several replications: "
+            "the one to use (default: the lowest).",
+        ),
+        click.option(
+            "--prior-strength",
+            type=click.FloatRange(min=0, min_open=True),
+            default=DEFAULT_PRIOR_STRENGTH,
+            show_default=True,
+            help="How many attempts the scenario's rates are worth, per cohort.",
+        ),
     ]
     for option in reversed(options):
         func = option(func)
@@ -858,17 +1255,42 @@ _DATE = click.DateTime(formats=["%Y-%m-%d"])
 @main.command()
 @click.argument("scenario")
 @actuals_options
-@click.option("--as-of", type=_DATE, default=None,
-              help="Use only the actuals dated on or before this date.")
+@click.option(
+    "--as-of",
+    type=_DATE,
+    default=None,
+    help="Use only the actuals dated on or before this date.",
+)
 @simulation_options
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
-              help="The calibrated scenario (YAML); the summary goes beside it as "
-                   "<name>.calibration.json and the check chart as <name>.check.png.")
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="The calibrated scenario (YAML); the summary goes beside it as "
+    "<name>.calibration.json and the check chart as <name>.check.png.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
-@click.option("--no-check", is_flag=True,
-              help="Skip the posterior predictive check (no simulation).")
-def calibrate(scenario, actuals_path, actuals_unit, actuals_replication, prior_strength,
-              as_of, replications, seed, workers, sets, output, overwrite, no_check):
+@click.option(
+    "--no-check",
+    is_flag=True,
+    help="Skip the posterior predictive check (no simulation).",
+)
+def calibrate(
+    scenario,
+    actuals_path,
+    actuals_unit,
+    actuals_replication,
+    prior_strength,
+    as_of,
+    replications,
+    seed,
+    workers,
+    sets,
+    output,
+    overwrite,
+    no_check,
+):
     """Learn SCENARIO's rates from actuals; write the calibrated scenario."""
     sc = load(scenario, sets)
     target = Path(output)
@@ -878,8 +1300,9 @@ def calibrate(scenario, actuals_path, actuals_unit, actuals_replication, prior_s
         _refuse_existing(str(path), overwrite)
     actuals = load_actuals(actuals_path, sc, actuals_unit, actuals_replication)
     try:
-        result = run_calibrate(sc, actuals, prior_strength,
-                               as_of=as_of.date() if as_of else None)
+        result = run_calibrate(
+            sc, actuals, prior_strength, as_of=as_of.date() if as_of else None
+        )
     except MigsimError as exc:
         raise InputError(str(exc)) from exc
     chart = None
@@ -889,8 +1312,9 @@ def calibrate(scenario, actuals_path, actuals_unit, actuals_replication, prior_s
     staged = [path.with_name(f".{path.name}.tmp") for path in paths]
     try:
         staged[0].write_text(result.scenario.to_yaml(), encoding="utf-8")
-        staged[1].write_text(json.dumps(result.summary(), indent=2) + "\n",
-                             encoding="utf-8")
+        staged[1].write_text(
+            json.dumps(result.summary(), indent=2) + "\n", encoding="utf-8"
+        )
         if chart is not None:
             chart.savefig(staged[2], dpi=110, format="png")
             plt.close(chart)
@@ -907,28 +1331,55 @@ def calibrate(scenario, actuals_path, actuals_unit, actuals_replication, prior_s
 @main.command()
 @click.argument("scenario")
 @actuals_options
-@click.option("--as-of", type=_DATE, required=True,
-              help="The last date of actuals to use: the forecast starts the day "
-                   "after.")
+@click.option(
+    "--as-of",
+    type=_DATE,
+    required=True,
+    help="The last date of actuals to use: the forecast starts the day after.",
+)
 @simulation_options
-@click.option("-o", "--outdir", type=click.Path(file_okay=False), default=None,
-              help="Write the usual run outputs here (backlog.png shows actuals then "
-                   "the forecast), plus calibration.json and calibrated.yaml.")
+@click.option(
+    "-o",
+    "--outdir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Write the usual run outputs here (backlog.png shows actuals then "
+    "the forecast), plus calibration.json and calibrated.yaml.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace an existing OUTDIR.")
 @click.option("--no-daily", is_flag=True, help="Do not write daily.parquet.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
-              show_default=True,
-              help="json: the summary as JSON on stdout, table on stderr.")
-def forecast(scenario, actuals_path, actuals_unit, actuals_replication, prior_strength,
-             as_of, replications, seed, workers, sets, outdir, overwrite, no_daily,
-             fmt):
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="json: the summary as JSON on stdout, table on stderr.",
+)
+def forecast(
+    scenario,
+    actuals_path,
+    actuals_unit,
+    actuals_replication,
+    prior_strength,
+    as_of,
+    replications,
+    seed,
+    workers,
+    sets,
+    outdir,
+    overwrite,
+    no_daily,
+    fmt,
+):
     """Forecast SCENARIO from actuals up to a date: calibrate, start, run forward."""
     sc = load(scenario, sets)
     _refuse_existing(outdir, overwrite)
     actuals = load_actuals(actuals_path, sc, actuals_unit, actuals_replication)
     try:
-        result = forecast_as_of(sc, actuals, as_of.date(), replications, seed, workers,
-                                prior_strength)
+        result = forecast_as_of(
+            sc, actuals, as_of.date(), replications, seed, workers, prior_strength
+        )
     except MigsimError as exc:
         raise InputError(str(exc)) from exc
     text = result.summary_text() + "\n\n" + summary_text(result.results)
@@ -941,25 +1392,54 @@ def forecast(scenario, actuals_path, actuals_unit, actuals_replication, prior_st
 @main.command()
 @click.argument("scenario")
 @actuals_options
-@click.option("--as-of", "as_of", type=_DATE, multiple=True,
-              help="A date to forecast from (repeatable; default: the scenario's "
-                   "start).")
+@click.option(
+    "--as-of",
+    "as_of",
+    type=_DATE,
+    multiple=True,
+    help="A date to forecast from (repeatable; default: the scenario's start).",
+)
 @simulation_options
-@click.option("-o", "--outdir", type=click.Path(file_okay=False), default=None,
-              help="Write backtest.json, backtest_points.csv and backtest.png here.")
+@click.option(
+    "-o",
+    "--outdir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Write backtest.json, backtest_points.csv and backtest.png here.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace an existing OUTDIR.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
-              show_default=True, help="json: backtest.json on stdout, table on stderr.")
-def backtest(scenario, actuals_path, actuals_unit, actuals_replication, prior_strength,
-             as_of, replications, seed, workers, sets, outdir, overwrite, fmt):
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="json: backtest.json on stdout, table on stderr.",
+)
+def backtest(
+    scenario,
+    actuals_path,
+    actuals_unit,
+    actuals_replication,
+    prior_strength,
+    as_of,
+    replications,
+    seed,
+    workers,
+    sets,
+    outdir,
+    overwrite,
+    fmt,
+):
     """Score SCENARIO's forecasts against what actually happened."""
     sc = load(scenario, sets)
     _refuse_existing(outdir, overwrite)
     actuals = load_actuals(actuals_path, sc, actuals_unit, actuals_replication)
     try:
         dates = [d.date() for d in as_of]
-        result = run_backtest(sc, actuals, dates, replications, seed, workers,
-                              prior_strength)
+        result = run_backtest(
+            sc, actuals, dates, replications, seed, workers, prior_strength
+        )
     except MigsimError as exc:
         raise InputError(str(exc)) from exc
     text = result.text()

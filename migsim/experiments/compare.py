@@ -24,11 +24,11 @@ from typing import Any
 
 import numpy as np
 
-from migsim.errors import MigsimError
-from migsim.forecast import RunLike, mean_ci95, statistic_quantile
-from migsim.results import FIGURES, STATISTICS, quantile
-from migsim.runner import run
-from migsim.scenario import Scenario
+from migsim.common.errors import MigsimError
+from migsim.evidence.forecast import RunLike, mean_ci95, statistic_quantile
+from migsim.model.scenario import Scenario
+from migsim.results.results import FIGURES, STATISTICS, quantile
+from migsim.runner.runner import run
 
 __all__ = [
     "BOOTSTRAP_RESAMPLES",

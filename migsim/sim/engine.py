@@ -13,7 +13,7 @@ The day (a SimPy process ticking once per calendar day) runs in this order:
 1. stall resolutions due today (completion or failure -> rollback/abandon);
 2. retries rejoining the queue, restorations, remote dumb recoveries, cohorts
    becoming eligible;
-3. the day's cap comes from the ramp policy (`migsim.policy`: calendar,
+3. the day's cap comes from the ramp policy (`migsim.sim.policy`: calendar,
    schedule, rules, go/no-go; 0 on a day without migrations); operations may
    lower it to the share achieved that day; the cap is shared between cohorts
    (and their segments) and each segment's batch is attempted;
@@ -39,17 +39,7 @@ from enum import Enum
 import numpy as np
 import simpy
 
-from migsim.operations import (
-    DefectRecord,
-    Operations,
-    Segment,
-    cached_pmf,
-    hit_by_defects,
-    largest_remainder,
-    share_pro_rata,
-)
-from migsim.policy import Policy, ResolvedDates, resolve_dates, working_days
-from migsim.scenario import (
+from migsim.model.scenario import (
     OUTCOMES,
     BetaProbability,
     Cohort,
@@ -58,6 +48,16 @@ from migsim.scenario import (
     Scenario,
     draw_probability,
 )
+from migsim.sim.operations import (
+    DefectRecord,
+    Operations,
+    Segment,
+    cached_pmf,
+    hit_by_defects,
+    largest_remainder,
+    share_pro_rata,
+)
+from migsim.sim.policy import Policy, ResolvedDates, resolve_dates, working_days
 
 __all__ = [
     "FLOWS",
@@ -256,7 +256,7 @@ class _CohortState:
             c.installations - p for c, p in zip(classes, self.pending_by_class)
         ]
         self.pending = sum(self.pending_by_class)
-        # operations (see migsim.operations): all inert without their sections
+        # operations (see migsim.sim.operations): all inert without their sections
         self.els = ops.desk
         self.defects = ops.defects_for(segment)
         kinds = [c.excluded for c in classes]
@@ -269,8 +269,11 @@ class _CohortState:
             None
             if self.excluded_class is None
             else np.array(
-                [k != self.excluded_class for k in range(len(kinds))
-                 for _ in range(self.size)]
+                [
+                    k != self.excluded_class
+                    for k in range(len(kinds))
+                    for _ in range(self.size)
+                ]
             )
         )
         recovery = cohort.dumb if cohort.dumb and cohort.dumb.recovered_share else None
@@ -294,8 +297,13 @@ class _CohortState:
         # attempts made, restorations; the last row collects anything beyond
         longest = max(
             int(pmf[0][-1])
-            for pmf in (self.stall_pmf, self.retry_pmf, self.restore_pmf,
-                        self.recover_pmf, _ONE_DAY)
+            for pmf in (
+                self.stall_pmf,
+                self.retry_pmf,
+                self.restore_pmf,
+                self.recover_pmf,
+                _ONE_DAY,
+            )
             if pmf is not None
         )
         if cohort.initial_state is not None:
@@ -340,8 +348,9 @@ class _CohortState:
         self.migrated = sum(part["migrated"] for part in parts)
         self.dumb = sum(part["dumb"] for part in parts)
         for part in parts:
-            for group in _groups(part.get("recovering", []), attempts_made=1,
-                                 days_until_due=1):
+            for group in _groups(
+                part.get("recovering", []), attempts_made=1, days_until_due=1
+            ):
                 if self.recover_pmf is None:
                     break  # no recovery in this scenario: they await a site visit
                 due = min(group.days_until_due - 1, len(self.recover_due) - 1)
@@ -367,8 +376,14 @@ class _CohortState:
         for k, part in enumerate(parts):
             base = k * size
             self.stalled += _count(part["stalled"])
-            self._place(self.stall_due, part["stalled"], self.stall_pmf, rng, base,
-                        self.release_day)
+            self._place(
+                self.stall_due,
+                part["stalled"],
+                self.stall_pmf,
+                rng,
+                base,
+                self.release_day,
+            )
             self.rolled_back += _count(part["rolled_back"])
             self._place(self.retry_due, part["rolled_back"], self.retry_pmf, rng, base)
             self.impaired += _count(part["impaired"])
@@ -385,7 +400,8 @@ class _CohortState:
             counts = rng.multinomial(groups, probs) if len(days) > 1 else [groups]
             groups = [
                 {"count": int(n), "attempts_made": 1, "days_until_due": int(d)}
-                for d, n in zip(days, counts, strict=True) if n
+                for d, n in zip(days, counts, strict=True)
+                if n
             ]
         for group in _groups(groups, attempts_made=1, days_until_due=1):
             if group.held:
@@ -421,14 +437,15 @@ class _CohortState:
             for column in np.flatnonzero(rows.any(axis=0)):
                 folded[:, column % size] += rows[:, column]
             return [
-                {"count": int(folded[r, a]), "attempts_made": int(a),
-                 "days_until_due": int(r + 1)}
+                {
+                    "count": int(folded[r, a]),
+                    "attempts_made": int(a),
+                    "days_until_due": int(r + 1),
+                }
                 for r, a in zip(*np.nonzero(folded), strict=True)
             ]
 
-        recovering = (
-            waiting(self.recover_due) if self.recover_pmf is not None else []
-        )
+        recovering = waiting(self.recover_due) if self.recover_pmf is not None else []
         later = self.restore_due[day + 1 :]
         held_stalls = np.zeros(size, dtype=np.int64)
         held_impaired = 0
@@ -441,17 +458,27 @@ class _CohortState:
         return {
             "pending": self.pending,
             "queued": [g for g in queued if g["count"]],
-            "stalled": waiting(self.stall_due) + [
-                {"count": int(n), "attempts_made": made, "days_until_due": 1,
-                 "held": True}
-                for made, n in enumerate(held_stalls.tolist()) if n
+            "stalled": waiting(self.stall_due)
+            + [
+                {
+                    "count": int(n),
+                    "attempts_made": made,
+                    "days_until_due": 1,
+                    "held": True,
+                }
+                for made, n in enumerate(held_stalls.tolist())
+                if n
             ],
             "rolled_back": waiting(self.retry_due),
             "impaired": [
                 {"count": int(later[r]), "days_until_due": int(r + 1)}
                 for r in np.flatnonzero(later)
-            ] + ([{"count": held_impaired, "days_until_due": 1, "held": True}]
-                 if held_impaired else []),
+            ]
+            + (
+                [{"count": held_impaired, "days_until_due": 1, "held": True}]
+                if held_impaired
+                else []
+            ),
             "migrated": self.migrated,
             "dumb": self.dumb,
             "abandoned": self.abandoned,
@@ -619,8 +646,9 @@ class _CohortState:
             self._fail(by_outcome[2], day)
         if fix_forward:
             self.impaired += fix_forward
-            if not self.els.raise_cases(day, "fix_forward", fix_forward, self,
-                                        by_outcome[3]):
+            if not self.els.raise_cases(
+                day, "fix_forward", fix_forward, self, by_outcome[3]
+            ):
                 self._restore(fix_forward, day, day)
 
     def _restore(self, count: int, raised_day: int, not_before: int) -> None:
@@ -644,7 +672,11 @@ class _CohortState:
         if self.els.raise_cases(day, "stall", n, self, by_attempt):
             return  # scheduled when ELS works the case (`worked`)
         _schedule(
-            self.stall_due, self.stall_rng, by_attempt, self.stall_pmf, day,
+            self.stall_due,
+            self.stall_rng,
+            by_attempt,
+            self.stall_pmf,
+            day,
             self.release_day,
         )
 
@@ -663,8 +695,13 @@ class _CohortState:
             n_recovered = int(recovered.sum())
             if n_recovered:
                 self.awaiting_recovery += n_recovered
-                _schedule(self.recover_due, self.recovery_delay_rng, recovered,
-                          self.recover_pmf, day)
+                _schedule(
+                    self.recover_due,
+                    self.recovery_delay_rng,
+                    recovered,
+                    self.recover_pmf,
+                    day,
+                )
                 left -= n_recovered
         self.awaiting_site_visit += left
         if self.prepayment_share and left:
@@ -680,8 +717,14 @@ class _CohortState:
             floor = day if self.release_day is None else max(day, self.release_day)
             if raised_day + int(self.stall_pmf[0][0]) >= floor:
                 floor = None  # no delay ends before it: the plain (faster) path
-            _schedule(self.stall_due, self.stall_rng, by_attempt, self.stall_pmf,
-                      raised_day, floor)
+            _schedule(
+                self.stall_due,
+                self.stall_rng,
+                by_attempt,
+                self.stall_pmf,
+                raised_day,
+                floor,
+            )
         else:
             self._restore(int(by_attempt.sum()), raised_day, day)
 
@@ -770,22 +813,40 @@ def _groups(value, **defaults: int) -> list[_Group]:
         return [_Group(value, defaults["attempts_made"], defaults["days_until_due"])]
     out = []
     for group in value:
-        get = group.get if isinstance(group, dict) else (
-            lambda k, d=None, g=group: getattr(g, k, d))
-        out.append(_Group(int(get("count")),
-                          int(get("attempts_made", defaults["attempts_made"])),
-                          int(get("days_until_due", defaults["days_until_due"])),
-                          bool(get("held", False))))
+        get = (
+            group.get
+            if isinstance(group, dict)
+            else (lambda k, d=None, g=group: getattr(g, k, d))
+        )
+        out.append(
+            _Group(
+                int(get("count")),
+                int(get("attempts_made", defaults["attempts_made"])),
+                int(get("days_until_due", defaults["days_until_due"])),
+                bool(get("held", False)),
+            )
+        )
     return out
 
 
 def _count(value) -> int:
-    return value if isinstance(value, int) else sum(g.count for g in _groups(
-        value, attempts_made=0, days_until_due=0))
+    return (
+        value
+        if isinstance(value, int)
+        else sum(g.count for g in _groups(value, attempts_made=0, days_until_due=0))
+    )
 
 
-_PARTITION = ("pending", "queued", "stalled", "rolled_back", "impaired", "migrated",
-              "dumb", "abandoned")
+_PARTITION = (
+    "pending",
+    "queued",
+    "stalled",
+    "rolled_back",
+    "impaired",
+    "migrated",
+    "dumb",
+    "abandoned",
+)
 
 
 def _split_state(state: InitialState, sizes: list[int]) -> list[dict]:
@@ -811,26 +872,37 @@ def _split_state(state: InitialState, sizes: list[int]) -> list[dict]:
         for group in _groups(value, attempts_made=0, days_until_due=0):
             shares = (  # held cases come back to the cohort's first part
                 [group.count] + [0] * (len(sizes) - 1)
-                if group.held else largest_remainder(group.count, sizes)
+                if group.held
+                else largest_remainder(group.count, sizes)
             )
             for part, n in zip(parts, shares, strict=True):
                 if n:
-                    part[name].append({"count": n, "attempts_made": group.attempts_made,
-                                       "days_until_due": group.days_until_due,
-                                       "held": group.held})
+                    part[name].append(
+                        {
+                            "count": n,
+                            "attempts_made": group.attempts_made,
+                            "days_until_due": group.days_until_due,
+                            "held": group.held,
+                        }
+                    )
     recovering = _groups(state.recovering, attempts_made=1, days_until_due=1)
     for group in recovering:
         for part, n in zip(parts, largest_remainder(group.count, sizes), strict=True):
             room = part["dumb"] - _count(part.get("recovering", []))
             if min(n, room) > 0:
                 part.setdefault("recovering", []).append(
-                    {"count": min(n, room), "attempts_made": group.attempts_made,
-                     "days_until_due": group.days_until_due})
+                    {
+                        "count": min(n, room),
+                        "attempts_made": group.attempts_made,
+                        "days_until_due": group.days_until_due,
+                    }
+                )
     for part, size in zip(parts, sizes, strict=True):
         gap = size - sum(_count(part[name]) for name in _PARTITION)
         if isinstance(part["queued"], int):  # a bare count: first attempts
-            part["queued"] = [{"count": part["queued"], "attempts_made": 0,
-                               "days_until_due": 0}]
+            part["queued"] = [
+                {"count": part["queued"], "attempts_made": 0, "days_until_due": 0}
+            ]
         queued = part["queued"]
         fresh = sum(g["count"] for g in queued if not g["attempts_made"])
         queued[:] = [g for g in queued if g["attempts_made"]]
@@ -946,7 +1018,13 @@ class _Model:
         # the ELS case backlog: written by operations, read by rule metrics
         els_backlog = np.zeros(n_days, dtype=np.int64) if scenario.els else None
         self.policy = Policy(
-            scenario, streams, self.dates, self.flows, self.states, FLOWS, STATES,
+            scenario,
+            streams,
+            self.dates,
+            self.flows,
+            self.states,
+            FLOWS,
+            STATES,
             els_backlog=els_backlog,
         )
         self.ops = Operations(
@@ -956,8 +1034,14 @@ class _Model:
         starts = _part_states(scenario, self.ops.segments)
         self.cohorts = [  # one state per segment (per cohort without operations)
             _CohortState(
-                scenario.cohorts[s.cohort], s, scenario, streams, self.dates, self.ops,
-                parameters[s.cohort], starts[j],
+                scenario.cohorts[s.cohort],
+                s,
+                scenario,
+                streams,
+                self.dates,
+                self.ops,
+                parameters[s.cohort],
+                starts[j],
             )
             for j, s in enumerate(self.ops.segments)
         ]
@@ -1054,8 +1138,15 @@ class _Model:
                 folded = np.zeros(state.size, dtype=np.int64)
                 np.add.at(folded, np.arange(state.width) % state.size, held)
                 attempts = {m: int(n) for m, n in enumerate(folded.tolist()) if n}
-            out.append({"cohort": state.cohort.name, "kind": kind, "count": int(count),
-                        "raised": raised - day, "attempts": attempts})
+            out.append(
+                {
+                    "cohort": state.cohort.name,
+                    "kind": kind,
+                    "count": int(count),
+                    "raised": raised - day,
+                    "attempts": attempts,
+                }
+            )
         return out
 
     def export_state(self, day: int) -> dict:
@@ -1064,8 +1155,9 @@ class _Model:
         for segment in self.cohorts:
             part = segment.export_state(day)
             name = segment.cohort.name
-            cohorts[name] = part if name not in cohorts else _merge_states(
-                cohorts[name], part)
+            cohorts[name] = (
+                part if name not in cohorts else _merge_states(cohorts[name], part)
+            )
         return {
             "date": self.scenario.date_of(day),
             "cohorts": cohorts,
@@ -1120,14 +1212,22 @@ def _merge_states(a: dict, b: dict) -> dict:
             continue
         merged: dict[tuple, int] = {}
         for group in [*a[name], *b[name]]:
-            key = (group.get("attempts_made"), group["days_until_due"],
-                   bool(group.get("held", False)))
+            key = (
+                group.get("attempts_made"),
+                group["days_until_due"],
+                bool(group.get("held", False)),
+            )
             merged[key] = merged.get(key, 0) + group["count"]
         out[name] = [
-            {"count": n, **({"attempts_made": m} if m is not None else {}),
-             "days_until_due": d, **({"held": True} if held else {})}
+            {
+                "count": n,
+                **({"attempts_made": m} if m is not None else {}),
+                "days_until_due": d,
+                **({"held": True} if held else {}),
+            }
             for (m, d, held), n in sorted(
-                merged.items(), key=lambda kv: (kv[0][2], kv[0][1], kv[0][0] or 0))
+                merged.items(), key=lambda kv: (kv[0][2], kv[0][1], kv[0][0] or 0)
+            )
         ]
     return out
 

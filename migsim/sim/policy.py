@@ -33,7 +33,7 @@ import holidays
 import numpy as np
 from scipy import special
 
-from migsim.scenario import (
+from migsim.model.scenario import (
     METRICS,
     WEEKDAYS,
     Cohort,

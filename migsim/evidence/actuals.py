@@ -29,9 +29,9 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from migsim.engine import FLOWS, STATES
-from migsim.errors import ActualsError
-from migsim.scenario import Scenario
+from migsim.common.errors import ActualsError
+from migsim.model.scenario import Scenario
+from migsim.sim.engine import FLOWS, STATES
 
 __all__ = [
     "COARSE_COLUMN",

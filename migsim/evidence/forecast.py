@@ -31,9 +31,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats as _stats
 
-from migsim.errors import MigsimError
-from migsim.results import FIGURES, STATISTICS, Results
-from migsim.scenario import Scenario
+from migsim.common.errors import MigsimError
+from migsim.model.scenario import Scenario
+from migsim.results.results import FIGURES, STATISTICS, Results
 
 __all__ = [
     "LEVEL",

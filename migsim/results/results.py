@@ -39,12 +39,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from migsim import __version__
-from migsim.engine import FLOWS, STATES, RunLog, run_replication, state_after
-from migsim.errors import MigsimError
-from migsim.operations import DefectRecord
-from migsim.plots import backlog_fan_chart, plt
-from migsim.policy import DAY_COLUMNS
-from migsim.scenario import Scenario
+from migsim.common.errors import MigsimError
+from migsim.model.scenario import Scenario
+from migsim.output.plots import backlog_fan_chart, plt
+from migsim.sim.engine import FLOWS, STATES, RunLog, run_replication, state_after
+from migsim.sim.operations import DefectRecord
+from migsim.sim.policy import DAY_COLUMNS
 
 __all__ = [
     "FIGURES",
@@ -62,8 +62,15 @@ __all__ = [
 ]
 
 STATISTICS = ("mean", "p5", "p10", "p50", "p80", "p85", "p90", "p95")
-_QUANTILES = {"p5": 0.05, "p10": 0.10, "p50": 0.50, "p80": 0.80, "p85": 0.85,
-              "p90": 0.90, "p95": 0.95}
+_QUANTILES = {
+    "p5": 0.05,
+    "p10": 0.10,
+    "p50": 0.50,
+    "p80": 0.80,
+    "p85": 0.85,
+    "p90": 0.90,
+    "p95": 0.95,
+}
 _IN_FLIGHT = ("pending", "queued", "stalled", "rolled_back", "impaired")
 
 
@@ -113,77 +120,141 @@ _PEAK_SERIES: dict[str, Callable[[dict[str, np.ndarray], np.ndarray], np.ndarray
 FIGURES: dict[str, Figure] = {
     f.name: f
     for f in [
-        Figure("clearance_day", "days",
-               "days from start_date to the first end of day at which the backlog "
-               "counts as cleared (+inf when not within the horizon)",
-               None),  # read from the log
-        Figure("migrated", "installations",
-               "installations migrated (including impaired) at the horizon end",
-               lambda c, a: _last(c, "migrated") + _last(c, "impaired")),
-        Figure("dumb", "installations", "devices left dumb at the horizon end",
-               lambda c, a: _last(c, "dumb")),
-        Figure("active_dumb", "installations",
-               "active installations left dumb at the horizon end",
-               lambda c, a: _active_sum(_last(c, "dumb"), a)),
-        Figure("dormant_dumb", "installations",
-               "dormant installations left dumb at the horizon end",
-               lambda c, a: _active_sum(_last(c, "dumb"), ~a)),
-        Figure("abandoned", "installations",
-               "installations abandoned after failing their last allowed attempt",
-               lambda c, a: _last(c, "abandoned")),
-        Figure("active_interrupted_installation_days", "installation-days",
-               "sum over days of active installations impaired or stalled at the "
-               "end of the day (a household without smart service that day)",
-               lambda c, a: _active_sum((c["impaired"] + c["stalled"]).sum(axis=0), a)),
-        Figure("peak_failure_backlog", "installations",
-               "largest end-of-day count of stalled + rolled_back installations",
-               lambda c, a: (c["stalled"] + c["rolled_back"]).max(axis=0)),
-        Figure("attempts", "attempts", "migration attempts made, retries included",
-               lambda c, a: c["attempts"].sum(axis=0)),
-        Figure("unresolved", "installations",
-               "installations still pending, queued, stalled, rolled back or "
-               "impaired at the horizon end",
-               lambda c, a: sum(_last(c, s) for s in _IN_FLIGHT)),
+        Figure(
+            "clearance_day",
+            "days",
+            "days from start_date to the first end of day at which the backlog "
+            "counts as cleared (+inf when not within the horizon)",
+            None,
+        ),  # read from the log
+        Figure(
+            "migrated",
+            "installations",
+            "installations migrated (including impaired) at the horizon end",
+            lambda c, a: _last(c, "migrated") + _last(c, "impaired"),
+        ),
+        Figure(
+            "dumb",
+            "installations",
+            "devices left dumb at the horizon end",
+            lambda c, a: _last(c, "dumb"),
+        ),
+        Figure(
+            "active_dumb",
+            "installations",
+            "active installations left dumb at the horizon end",
+            lambda c, a: _active_sum(_last(c, "dumb"), a),
+        ),
+        Figure(
+            "dormant_dumb",
+            "installations",
+            "dormant installations left dumb at the horizon end",
+            lambda c, a: _active_sum(_last(c, "dumb"), ~a),
+        ),
+        Figure(
+            "abandoned",
+            "installations",
+            "installations abandoned after failing their last allowed attempt",
+            lambda c, a: _last(c, "abandoned"),
+        ),
+        Figure(
+            "active_interrupted_installation_days",
+            "installation-days",
+            "sum over days of active installations impaired or stalled at the "
+            "end of the day (a household without smart service that day)",
+            lambda c, a: _active_sum((c["impaired"] + c["stalled"]).sum(axis=0), a),
+        ),
+        Figure(
+            "peak_failure_backlog",
+            "installations",
+            "largest end-of-day count of stalled + rolled_back installations",
+            lambda c, a: (c["stalled"] + c["rolled_back"]).max(axis=0),
+        ),
+        Figure(
+            "attempts",
+            "attempts",
+            "migration attempts made, retries included",
+            lambda c, a: c["attempts"].sum(axis=0),
+        ),
+        Figure(
+            "unresolved",
+            "installations",
+            "installations still pending, queued, stalled, rolled back or "
+            "impaired at the horizon end",
+            lambda c, a: sum(_last(c, s) for s in _IN_FLIGHT),
+        ),
         # ---- operations (docs/operations-risk.md); 0 when a section is not used
-        Figure("active_hit_by_defects", "installations",
-               "attempts on active installations given a latent defect's outcome "
-               "before the defect was found",
-               lambda c, a: _active_sum(_total(c, "defect_hits"), a)),
-        Figure("dormant_hit_by_defects", "installations",
-               "attempts on dormant installations given a latent defect's outcome "
-               "before the defect was found",
-               lambda c, a: _active_sum(_total(c, "defect_hits"), ~a)),
-        Figure("active_dumb_installation_days", "installation-days",
-               "sum over days of active installations dumb at the end of the day "
-               "(until recovered remotely, or to the horizon end)",
-               lambda c, a: _active_sum(c["dumb"].sum(axis=0), a)),
-        Figure("max_daily_active_interrupted", "installations",
-               "largest end-of-day count of active installations impaired or "
-               "stalled (the interrupted households on the worst day)",
-               lambda c, a: _PEAK_SERIES["max_daily_active_interrupted"](c, a).max(
-                   axis=0)),
-        Figure("peak_els_backlog", "cases",
-               "largest end-of-day count of ELS/MCC cases raised and not yet worked",
-               lambda c, a: _PEAK_SERIES["peak_els_backlog"](c, a).max(axis=0)),
-        Figure("active_prepayment_dumb", "installations",
-               "active prepayment installations left dumb (awaiting a site visit) at "
-               "the horizon end: the paper's 'grave' case",
-               lambda c, a: _active_sum(_last(c, "prepayment_dumb")
-                                        if "prepayment_dumb" in c
-                                        else np.zeros_like(a, dtype=np.int64), a)),
-        Figure("cos_alerts_lost", "events",
-               "change-of-supplier events on migrated installations whose loss alert "
-               "was not sent (issue 61224, until its fix)",
-               lambda c, a: _total(c, "cos_alerts_lost")),
-        Figure("ppmid_join_failures", "joins",
-               "PPMID joins that failed on newly migrated active prepayment "
-               "installations (issue 91342, until its fix)",
-               lambda c, a: _total(c, "ppmid_join_failures")),
-        Figure("excluded", "installations",
-               "installations that can never be migrated remotely, abandoned at the "
-               "horizon end (of abandoned)",
-               lambda c, a: _last(c, "excluded") if "excluded" in c
-               else np.zeros_like(a, dtype=np.int64)),
+        Figure(
+            "active_hit_by_defects",
+            "installations",
+            "attempts on active installations given a latent defect's outcome "
+            "before the defect was found",
+            lambda c, a: _active_sum(_total(c, "defect_hits"), a),
+        ),
+        Figure(
+            "dormant_hit_by_defects",
+            "installations",
+            "attempts on dormant installations given a latent defect's outcome "
+            "before the defect was found",
+            lambda c, a: _active_sum(_total(c, "defect_hits"), ~a),
+        ),
+        Figure(
+            "active_dumb_installation_days",
+            "installation-days",
+            "sum over days of active installations dumb at the end of the day "
+            "(until recovered remotely, or to the horizon end)",
+            lambda c, a: _active_sum(c["dumb"].sum(axis=0), a),
+        ),
+        Figure(
+            "max_daily_active_interrupted",
+            "installations",
+            "largest end-of-day count of active installations impaired or "
+            "stalled (the interrupted households on the worst day)",
+            lambda c, a: _PEAK_SERIES["max_daily_active_interrupted"](c, a).max(axis=0),
+        ),
+        Figure(
+            "peak_els_backlog",
+            "cases",
+            "largest end-of-day count of ELS/MCC cases raised and not yet worked",
+            lambda c, a: _PEAK_SERIES["peak_els_backlog"](c, a).max(axis=0),
+        ),
+        Figure(
+            "active_prepayment_dumb",
+            "installations",
+            "active prepayment installations left dumb (awaiting a site visit) at "
+            "the horizon end: the paper's 'grave' case",
+            lambda c, a: _active_sum(
+                _last(c, "prepayment_dumb")
+                if "prepayment_dumb" in c
+                else np.zeros_like(a, dtype=np.int64),
+                a,
+            ),
+        ),
+        Figure(
+            "cos_alerts_lost",
+            "events",
+            "change-of-supplier events on migrated installations whose loss alert "
+            "was not sent (issue 61224, until its fix)",
+            lambda c, a: _total(c, "cos_alerts_lost"),
+        ),
+        Figure(
+            "ppmid_join_failures",
+            "joins",
+            "PPMID joins that failed on newly migrated active prepayment "
+            "installations (issue 91342, until its fix)",
+            lambda c, a: _total(c, "ppmid_join_failures"),
+        ),
+        Figure(
+            "excluded",
+            "installations",
+            "installations that can never be migrated remotely, abandoned at the "
+            "horizon end (of abandoned)",
+            lambda c, a: (
+                _last(c, "excluded")
+                if "excluded" in c
+                else np.zeros_like(a, dtype=np.int64)
+            ),
+        ),
     ]
 }
 _PEAK_FIGURES = set(_PEAK_SERIES)  # overall = peak of the daily total
@@ -287,12 +358,18 @@ class FigureTable:
         assert len(np.unique(ids)) == len(ids), "a replication appears twice"
         return cls(
             ids[order],
-            {k: np.concatenate([t.overall[k] for t in tables])[order]
-             for k in tables[0].overall},
-            {k: np.concatenate([t.cohorts[k] for t in tables])[order]
-             for k in tables[0].cohorts},
-            {k: np.concatenate([t.extras[k] for t in tables])[order]
-             for k in tables[0].extras},
+            {
+                k: np.concatenate([t.overall[k] for t in tables])[order]
+                for k in tables[0].overall
+            },
+            {
+                k: np.concatenate([t.cohorts[k] for t in tables])[order]
+                for k in tables[0].cohorts
+            },
+            {
+                k: np.concatenate([t.extras[k] for t in tables])[order]
+                for k in tables[0].extras
+            },
             sorted((row for t in tables for row in t.defects), key=lambda r: r[0]),
         )
 
@@ -305,8 +382,9 @@ def _policy_extras(scenario: Scenario, logs: Sequence[RunLog]) -> dict[str, np.n
         values = log.day_columns.get(column)
         return 0 if values is None else int((values == value).sum())
 
-    extras = {"no_go_days": np.array([day_count(log, "no_go") for log in logs],
-                                     dtype=float)}
+    extras = {
+        "no_go_days": np.array([day_count(log, "no_go") for log in logs], dtype=float)
+    }
     for rule in scenario.capacity.rules:
         extras[f"rule_firings.{rule.name}"] = np.array(
             [day_count(log, "rule_fired", rule.name) for log in logs], dtype=float
@@ -330,8 +408,7 @@ def daily_frame(scenario: Scenario, logs: Sequence[RunLog]) -> pd.DataFrame:
     logs = sorted(logs, key=lambda log: log.replication)
     names = [c.name for c in scenario.cohorts]
     # nanoseconds: the unit that survives a Parquet round trip unchanged
-    dates = pd.date_range(scenario.start_date, periods=scenario.horizon_days,
-                          unit="ns")
+    dates = pd.date_range(scenario.start_date, periods=scenario.horizon_days, unit="ns")
     n_reps, n_days, n_cohorts = len(logs), len(dates), len(names)
     ids = np.array([log.replication for log in logs], dtype=np.int64)
     frame = pd.DataFrame(
@@ -344,13 +421,18 @@ def daily_frame(scenario: Scenario, logs: Sequence[RunLog]) -> pd.DataFrame:
         }
     )
     first = logs[0] if logs else None
-    extra = [k for k in (first.cohort_columns if first else {})
-             if k not in STATES and k not in FLOWS]
+    extra = [
+        k
+        for k in (first.cohort_columns if first else {})
+        if k not in STATES and k not in FLOWS
+    ]
     for column in (*STATES, *FLOWS, *extra):
-        frame[column] = np.stack(
-            [log.cohort_columns[column] for log in logs]
-        ).reshape(-1) if logs else np.array([], dtype=np.int64)
-    for column in (first.day_columns if first else {}):
+        frame[column] = (
+            np.stack([log.cohort_columns[column] for log in logs]).reshape(-1)
+            if logs
+            else np.array([], dtype=np.int64)
+        )
+    for column in first.day_columns if first else {}:
         values = np.stack([log.day_columns[column] for log in logs])
         values = np.repeat(values.reshape(-1), n_cohorts)
         text = values.dtype.kind in "OU"
@@ -373,21 +455,26 @@ def daily_table(scenario: Scenario, logs: Sequence[RunLog]) -> pa.Table:
         n_days, dtype="timedelta64[D]"
     ).astype("timedelta64[ns]")
     code_type = np.int8 if n_cohorts < 128 else np.int32
-    codes = np.tile(np.arange(n_cohorts, dtype=code_type),
-                    len(logs) * n_days)
+    codes = np.tile(np.arange(n_cohorts, dtype=code_type), len(logs) * n_days)
     columns = {
         "replication": pa.array(np.repeat(ids, n_days * n_cohorts)),
         "date": pa.array(np.tile(np.repeat(dates, n_cohorts), len(logs))),
         "cohort": pa.DictionaryArray.from_arrays(pa.array(codes), pa.array(names)),
     }
     first = logs[0] if logs else None
-    extra = [k for k in (first.cohort_columns if first else {})
-             if k not in STATES and k not in FLOWS]
+    extra = [
+        k
+        for k in (first.cohort_columns if first else {})
+        if k not in STATES and k not in FLOWS
+    ]
     for column in (*STATES, *FLOWS, *extra):
-        values = (np.stack([log.cohort_columns[column] for log in logs]).reshape(-1)
-                  if logs else np.array([], dtype=np.int64))
+        values = (
+            np.stack([log.cohort_columns[column] for log in logs]).reshape(-1)
+            if logs
+            else np.array([], dtype=np.int64)
+        )
         columns[column] = pa.array(values)
-    for column in (first.day_columns if first else {}):
+    for column in first.day_columns if first else {}:
         values = np.stack([log.day_columns[column] for log in logs])
         array = pa.array(np.repeat(values.reshape(-1), n_cohorts))
         if values.dtype.kind in "OU":  # text: a category, as in `daily_frame`
@@ -471,9 +558,7 @@ class _LogSource:
 
     def matrix(self, columns: Sequence[str], cohort: int | None) -> np.ndarray:
         per_date = set(self.logs[0].day_columns) if self.logs else set()
-        return sum(
-            _reduce(self.stacked(c), cohort, c in per_date) for c in columns
-        )
+        return sum(_reduce(self.stacked(c), cohort, c in per_date) for c in columns)
 
 
 class _FileSource:
@@ -485,8 +570,14 @@ class _FileSource:
     read, so at most one chunk of daily rows is in memory.
     """
 
-    def __init__(self, path: Path, n_days: int, n_cohorts: int, n_reps: int,
-                 day_columns: Sequence[str]):
+    def __init__(
+        self,
+        path: Path,
+        n_days: int,
+        n_cohorts: int,
+        n_reps: int,
+        day_columns: Sequence[str],
+    ):
         self.path = path
         self.n_days, self.n_cohorts, self.n_reps = n_days, n_cohorts, n_reps
         self.day_columns = set(day_columns)
@@ -498,9 +589,7 @@ class _FileSource:
                 # row groups carry their own dictionaries: sort the union, as
                 # `daily_frame`'s categories are
                 categories = frame[column].cat.categories
-                frame[column] = frame[column].cat.reorder_categories(
-                    sorted(categories)
-                )
+                frame[column] = frame[column].cat.reorder_categories(sorted(categories))
         return frame
 
     def _blocks(self, columns: Sequence[str]):
@@ -510,13 +599,14 @@ class _FileSource:
         size = per_rep * max(1, (1 << 16) // per_rep)
         carry: dict[str, np.ndarray] = {}
         # one thread: a decoding thread pool keeps more freed memory resident
-        for batch in parquet.iter_batches(batch_size=size, columns=list(columns),
-                                          use_threads=False):
+        for batch in parquet.iter_batches(
+            batch_size=size, columns=list(columns), use_threads=False
+        ):
             values = {c: batch.column(c).to_numpy() for c in columns}
             if carry:
                 values = {c: np.concatenate([carry[c], values[c]]) for c in columns}
             whole = len(values[columns[0]]) // per_rep
-            carry = {c: v[whole * per_rep:] for c, v in values.items()}
+            carry = {c: v[whole * per_rep :] for c, v in values.items()}
             if whole:
                 yield {
                     c: v[: whole * per_rep].reshape(whole, self.n_days, self.n_cohorts)
@@ -537,13 +627,17 @@ class _FileSource:
             )
             if out is None:
                 narrow = reduced.dtype.kind == "i" and reduced.dtype.itemsize > 4
-                out = np.empty((self.n_reps, self.n_days),
-                               dtype=np.int32 if narrow else reduced.dtype)
-            if out.dtype == np.int32 and len(reduced) and (
-                reduced.max() > _INT32_MAX or reduced.min() < -_INT32_MAX
+                out = np.empty(
+                    (self.n_reps, self.n_days),
+                    dtype=np.int32 if narrow else reduced.dtype,
+                )
+            if (
+                out.dtype == np.int32
+                and len(reduced)
+                and (reduced.max() > _INT32_MAX or reduced.min() < -_INT32_MAX)
             ):
                 out = out.astype(reduced.dtype)
-            out[filled: filled + len(reduced)] = reduced
+            out[filled : filled + len(reduced)] = reduced
             filled += len(reduced)
         assert out is not None and filled == self.n_reps, "daily file is incomplete"
         return out
@@ -631,15 +725,19 @@ class Results:
             self._source = _NoSource()
             if self.daily_path is not None:
                 self._source = _FileSource(
-                    self.daily_path, scenario.horizon_days, len(scenario.cohorts),
-                    len(figures.replications), day_columns,
+                    self.daily_path,
+                    scenario.horizon_days,
+                    len(scenario.cohorts),
+                    len(figures.replications),
+                    day_columns,
                 )
         if owned_dir is not None:
             weakref.finalize(self, shutil.rmtree, str(owned_dir), True)
 
     @classmethod
-    def combine(cls, parts: Sequence[Results], *, spill_dir: str | Path | None = None
-                ) -> Results:
+    def combine(
+        cls, parts: Sequence[Results], *, spill_dir: str | Path | None = None
+    ) -> Results:
         """One `Results` from runs of disjoint replications of one scenario and seed.
 
         Runs that continue the numbering (``run(..., first_replication=k)``)
@@ -693,8 +791,15 @@ class Results:
         finally:
             writer.close()
         day_columns = sorted(set().union(*(p._source.day_columns for p in parts)))
-        return cls(first.scenario, first.seed, timing=timing, figures=figures,
-                   daily_path=path, day_columns=day_columns, owned_dir=owned)
+        return cls(
+            first.scenario,
+            first.seed,
+            timing=timing,
+            figures=figures,
+            daily_path=path,
+            day_columns=day_columns,
+            owned_dir=owned,
+        )
 
     def annotate(self, key: str, value: Any) -> None:
         """Add a section to `summary` (and so to summary.json), e.g. ``ci95``.
@@ -739,7 +844,9 @@ class Results:
 
     @cached_property
     def dates(self) -> pd.DatetimeIndex:
-        return pd.date_range(self.scenario.start_date, periods=self.scenario.horizon_days)
+        return pd.date_range(
+            self.scenario.start_date, periods=self.scenario.horizon_days
+        )
 
     def clearance_days(self, cohort: str | None = None) -> np.ndarray:
         """Clearance day per replication (+inf when not cleared), overall or of a cohort."""
@@ -758,15 +865,18 @@ class Results:
         when = date.fromisoformat(when) if isinstance(when, str) else when
         day = self.scenario.day_of(when)
         if not 0 <= day < self.scenario.horizon_days:
-            raise ValueError(f"{when} is outside {self.scenario.start_date}.."
-                             f"{self.scenario.end_date}")
+            raise ValueError(
+                f"{when} is outside {self.scenario.start_date}.."
+                f"{self.scenario.end_date}"
+            )
         state = state_after(self.scenario, self.seed, replication, day)
         recorded = self._recorded_states(replication, day)
         if recorded is not None:  # the re-simulation must agree with the recorded run
             for index, name in enumerate(self.cohort_names):
                 exported = [_count(state["cohorts"][name][s]) for s in STATES]
                 assert recorded[index] == exported, (
-                    f"state_on({when}, {replication}) disagrees with the run's log")
+                    f"state_on({when}, {replication}) disagrees with the run's log"
+                )
         return state
 
     def _recorded_states(self, replication: int, day: int) -> list[list[int]] | None:
@@ -777,14 +887,19 @@ class Results:
             log = next((g for g in self._logs if g.replication == replication), None)
             if log is None:
                 return None
-            return [[int(log.cohort_columns[s][day, i]) for s in STATES]
-                    for i in range(len(self.cohort_names))]
+            return [
+                [int(log.cohort_columns[s][day, i]) for s in STATES]
+                for i in range(len(self.cohort_names))
+            ]
         if self.daily_path is None or replication not in self._table.replications:
             return None
         rows = pq.read_table(
-            self.daily_path, columns=["cohort", *STATES],
-            filters=[("replication", "==", replication),
-                     ("date", "==", pd.Timestamp(self.scenario.date_of(day)))],
+            self.daily_path,
+            columns=["cohort", *STATES],
+            filters=[
+                ("replication", "==", replication),
+                ("date", "==", pd.Timestamp(self.scenario.date_of(day))),
+            ],
         ).to_pandas()
         rows["cohort"] = rows["cohort"].astype(str)
         rows = rows.set_index("cohort").loc[self.cohort_names]
@@ -820,7 +935,8 @@ class Results:
 
     def _clearance_dates(self, days: np.ndarray) -> list[date | None]:
         return [
-            None if not math.isfinite(d) else self.scenario.date_of(int(d)) for d in days
+            None if not math.isfinite(d) else self.scenario.date_of(int(d))
+            for d in days
         ]
 
     @cached_property
@@ -889,7 +1005,9 @@ class Results:
         frames = []
         for cohort in self.cohort_names:
             days = self.figure("clearance_day", cohort)
-            frame = pd.DataFrame({"replication": self.replication_ids, "cohort": cohort})
+            frame = pd.DataFrame(
+                {"replication": self.replication_ids, "cohort": cohort}
+            )
             frame["clearance_date"] = pd.to_datetime(self._clearance_dates(days))
             frame["clearance_day"] = pd.array(
                 [None if not math.isfinite(d) else int(d) for d in days], dtype="Int64"
@@ -908,10 +1026,21 @@ class Results:
         found_date, found_day, resumed_date, installations_hit`` (dates empty
         when it never happened within the horizon). Empty without latent defects.
         """
-        rows = [self._defect_row(replication, record)
-                for replication, record in self._table.defects]
-        columns = ["replication", "cohort", "defect", "exists", "exposed_from_date",
-                   "found_date", "found_day", "resumed_date", "installations_hit"]
+        rows = [
+            self._defect_row(replication, record)
+            for replication, record in self._table.defects
+        ]
+        columns = [
+            "replication",
+            "cohort",
+            "defect",
+            "exists",
+            "exposed_from_date",
+            "found_date",
+            "found_day",
+            "resumed_date",
+            "installations_hit",
+        ]
         frame = pd.DataFrame(rows, columns=columns)
         for column in ("exposed_from_date", "found_date", "resumed_date"):
             frame[column] = pd.to_datetime(frame[column])
@@ -955,13 +1084,17 @@ class Results:
                 "installations_hit_when_existing": {
                     k: _json_number(v)
                     for k, v in statistics(existed["installations_hit"]).items()
-                } if len(existed) else None,
+                }
+                if len(existed)
+                else None,
                 "found_day_when_existing": {
                     k: _json_number(v)
                     for k, v in statistics(
                         existed["found_day"].astype(float).fillna(math.inf)
                     ).items()
-                } if len(existed) else None,
+                }
+                if len(existed)
+                else None,
             }
         return out
 
@@ -1010,7 +1143,10 @@ class Results:
 
     def _figure_statistics(self, cohort: str | None) -> dict[str, dict[str, Any]]:
         return {
-            name: {k: _json_number(v) for k, v in statistics(self.figure(name, cohort)).items()}
+            name: {
+                k: _json_number(v)
+                for k, v in statistics(self.figure(name, cohort)).items()
+            }
             for name in FIGURES
         }
 
@@ -1057,8 +1193,9 @@ class Results:
         return not isinstance(self._source, _NoSource)
 
     # ------------------------------------------------------------------ output
-    def write(self, directory: str | Path, *, overwrite: bool = False,
-              daily: bool = True) -> Path:
+    def write(
+        self, directory: str | Path, *, overwrite: bool = False, daily: bool = True
+    ) -> Path:
         """Write every output file to ``directory`` atomically.
 
         Files go to a temporary sibling directory that is renamed into place only
@@ -1091,7 +1228,9 @@ class Results:
             (staging / "summary.json").write_text(
                 json.dumps(self.summary, indent=2) + "\n", encoding="utf-8"
             )
-            (staging / "scenario.yaml").write_text(self.scenario.to_yaml(), encoding="utf-8")
+            (staging / "scenario.yaml").write_text(
+                self.scenario.to_yaml(), encoding="utf-8"
+            )
             if self.has_daily:
                 figure = backlog_fan_chart(self.backlog_bands(), self.scenario.name)
                 figure.savefig(staging / "backlog.png", dpi=110)
@@ -1142,8 +1281,9 @@ def file_bands(
     """
     names = [c.name for c in scenario.cohorts]
     index = None if cohort is None else names.index(cohort)
-    source = _FileSource(Path(path), scenario.horizon_days, len(names), replications,
-                         DAY_COLUMNS)
+    source = _FileSource(
+        Path(path), scenario.horizon_days, len(names), replications, DAY_COLUMNS
+    )
     dates = pd.date_range(scenario.start_date, periods=scenario.horizon_days)
     return _bands(source.matrix(_series_columns(name), index), dates, quantiles)
 

@@ -26,17 +26,16 @@ import numpy as np
 import pandas as pd
 
 from migsim import __version__
-from migsim.compare import compare_runs
-from migsim.decide import SavedDecision
-from migsim.engine import working_days
-from migsim.errors import MigsimError
-from migsim.forecast import (
+from migsim.common.errors import MigsimError
+from migsim.evidence.forecast import (
     RunLike,
     ci95_section,
     p_clear_by_sections,
 )
-from migsim.operations import OPERATIONS_FIGURES, figures_in_use
-from migsim.plots import (
+from migsim.experiments.compare import compare_runs
+from migsim.experiments.decide import SavedDecision
+from migsim.model.scenario import Scenario
+from migsim.output.plots import (
     backlog_fan_chart,
     clearance_distribution_chart,
     cumulative_migrated_chart,
@@ -44,7 +43,8 @@ from migsim.plots import (
     plt,
     risk_chart,
 )
-from migsim.scenario import Scenario
+from migsim.sim.engine import working_days
+from migsim.sim.operations import OPERATIONS_FIGURES, figures_in_use
 
 __all__ = ["RISK_FIGURES", "UNITS", "format_date", "render_report", "unit_scale"]
 
@@ -98,6 +98,8 @@ _OTHER_UNITS = {
 def _shown(name: str, scenario: Scenario) -> bool:
     """A risk figure the report shows for a scenario (operations: only when used)."""
     return name not in OPERATIONS_FIGURES or name in figures_in_use(scenario)
+
+
 _QUANTILE_STATS = ("p10", "p50", "p80", "p85", "p90", "p95")
 _CSS = """
 body{font-family:Georgia,'Times New Roman',serif;color:#111;background:#fff;
@@ -794,9 +796,7 @@ def _comparison_section(
             *[
                 n
                 for n in RISK_FIGURES
-                if n in entry["figures"]
-                and n in _UNIT_OF
-                and _shown(n, run.scenario)
+                if n in entry["figures"] and n in _UNIT_OF and _shown(n, run.scenario)
             ],
         ]:
             cells = [
@@ -932,26 +932,28 @@ def _basis_section(decision: SavedDecision) -> str:
     numeric = [c not in ("verdict", "broke") for c in columns]
     png = base64.b64encode(decision.frontier_png).decode("ascii")
     replications = data["replications"]
-    return "\n".join([
-        '<h2 id="basis">Basis for increasing volumes</h2>',
-        f"<p>The question <code>{_e(data['question'])}</code>: the best "
-        f"{_e(', '.join(levers))} whose risks stay inside the budget, every budget "
-        f"judged on its {data['confidence']:.0%} upper confidence bound "
-        "(Clopper-Pearson for a chance, an order statistic for a quantile).</p>",
-        '<p class="answer" id="basis-answer">'
-        + "<br>".join(_e(line) for line in answer)
-        + "</p>",
-        '<img alt="frontier: objective against each risk figure" '
-        f'src="data:image/png;base64,{png}">',
-        "<h3>Evidence: every candidate evaluated</h3>",
-        _table(columns, rows, numeric),
-        f'<p class="note">{_e(search)} {data["candidates_evaluated"]} candidates, '
-        f"{replications['spent']:,} replications (at first "
-        f"{replications['initial']:,} each, doubled up to {replications['max']:,} "
-        f"where the evidence was not decisive), seed {data['seed']}; question "
-        f"sha256 <code>{_e(data['question_sha256'])}</code>, scenario sha256 "
-        f"<code>{_e(data['scenario_sha256'])}</code>.</p>",
-    ])
+    return "\n".join(
+        [
+            '<h2 id="basis">Basis for increasing volumes</h2>',
+            f"<p>The question <code>{_e(data['question'])}</code>: the best "
+            f"{_e(', '.join(levers))} whose risks stay inside the budget, every budget "
+            f"judged on its {data['confidence']:.0%} upper confidence bound "
+            "(Clopper-Pearson for a chance, an order statistic for a quantile).</p>",
+            '<p class="answer" id="basis-answer">'
+            + "<br>".join(_e(line) for line in answer)
+            + "</p>",
+            '<img alt="frontier: objective against each risk figure" '
+            f'src="data:image/png;base64,{png}">',
+            "<h3>Evidence: every candidate evaluated</h3>",
+            _table(columns, rows, numeric),
+            f'<p class="note">{_e(search)} {data["candidates_evaluated"]} candidates, '
+            f"{replications['spent']:,} replications (at first "
+            f"{replications['initial']:,} each, doubled up to {replications['max']:,} "
+            f"where the evidence was not decisive), seed {data['seed']}; question "
+            f"sha256 <code>{_e(data['question_sha256'])}</code>, scenario sha256 "
+            f"<code>{_e(data['scenario_sha256'])}</code>.</p>",
+        ]
+    )
 
 
 def _number(value: float) -> str:
@@ -977,7 +979,7 @@ def render_report(
     Parameters
     ----------
     runs
-        `Results` or `migsim.rundir.SavedRun` objects; the first is the baseline
+        `Results` or `migsim.results.rundir.SavedRun` objects; the first is the baseline
         of the comparison.
     units
         ``installations`` or ``meters`` (needs ``meters_per_installation`` in
@@ -989,7 +991,7 @@ def render_report(
     charts
         Draw the charts (the slow part); ``False`` gives the tables alone.
     decision
-        A finished decision (`migsim.decide.load_decision`): adds the section
+        A finished decision (`migsim.experiments.decide.load_decision`): adds the section
         "Basis for increasing volumes" with its answer, frontier and evidence.
 
     Raises

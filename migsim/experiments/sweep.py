@@ -45,10 +45,10 @@ import pandas as pd
 import yaml
 
 from migsim import __version__
-from migsim.errors import MigsimError, ScenarioError
-from migsim.results import FIGURES, STATISTICS, statistics
-from migsim.runner import executor, run
-from migsim.scenario import Scenario
+from migsim.common.errors import MigsimError, ScenarioError
+from migsim.model.scenario import Scenario
+from migsim.results.results import FIGURES, STATISTICS, statistics
+from migsim.runner.runner import executor, run
 
 __all__ = [
     "SweepDefinition",
@@ -225,7 +225,9 @@ class SweepDefinition:
             "replications": self.replications,
             "seed": self.seed,
             "grid": {k: [_plain(v) for v in vs] for k, vs in self.grid.items()},
-            "lhs": None if self.lhs is None else {
+            "lhs": None
+            if self.lhs is None
+            else {
                 "points": self.lhs,
                 "ranges": {k: list(v) for k, v in self.ranges.items()},
             },
@@ -243,8 +245,13 @@ def run_point(
     why) or ``failed`` (an internal error; ``error`` holds its traceback).
     """
     started = time.perf_counter()
-    record: dict[str, Any] = {"index": index, "values": values, "figures": {},
-                              "status": "done", "error": None}
+    record: dict[str, Any] = {
+        "index": index,
+        "values": values,
+        "figures": {},
+        "status": "done",
+        "error": None,
+    }
     try:
         point = scenario.with_overrides(values, origin=f"point {index}")
     except ScenarioError as exc:
@@ -342,8 +349,13 @@ class _Store:
                 "migsim_version": __version__,
                 "definition": wanted,
                 "points": [
-                    {"index": i, "values": {k: _plain(v) for k, v in values.items()},
-                     "status": "pending", "error": None, "seconds": None}
+                    {
+                        "index": i,
+                        "values": {k: _plain(v) for k, v in values.items()},
+                        "status": "pending",
+                        "error": None,
+                        "seconds": None,
+                    }
                     for i, values in enumerate(self.points)
                 ],
                 "timings": {"runs": []},
@@ -352,8 +364,9 @@ class _Store:
             if self.point_path(entry["index"]).exists():
                 if entry["status"] not in ("done", "invalid"):
                     # finished after the manifest was last written: read its status
-                    status = pd.read_parquet(self.point_path(entry["index"]),
-                                             columns=["status"])["status"].iloc[0]
+                    status = pd.read_parquet(
+                        self.point_path(entry["index"]), columns=["status"]
+                    )["status"].iloc[0]
                     entry["status"] = status
             elif entry["status"] in ("done", "invalid", "running"):
                 entry["status"] = "pending"
@@ -361,8 +374,11 @@ class _Store:
         self.save()
 
     def todo(self) -> list[int]:
-        return [e["index"] for e in self.manifest["points"]
-                if not self.point_path(e["index"]).exists()]
+        return [
+            e["index"]
+            for e in self.manifest["points"]
+            if not self.point_path(e["index"]).exists()
+        ]
 
     def record(self, result: dict[str, Any]) -> None:
         """Store a point's result: its file first, then the manifest."""
@@ -370,8 +386,9 @@ class _Store:
             frame = _point_frame(result, self.definition.fields)
             _atomic_parquet(frame, self.point_path(result["index"]))
         entry = self.manifest["points"][result["index"]]
-        entry.update(status=result["status"], error=result["error"],
-                     seconds=result["seconds"])
+        entry.update(
+            status=result["status"], error=result["error"], seconds=result["seconds"]
+        )
         self.save()
 
     def save(self) -> None:
@@ -387,8 +404,12 @@ class _Store:
 
 def _difference(stored: Mapping[str, Any], wanted: Mapping[str, Any]) -> str:
     names = {
-        "scenario_sha256": "scenario", "scenario_name": "scenario name",
-        "replications": "-n", "seed": "seed", "grid": "grid", "lhs": "lhs",
+        "scenario_sha256": "scenario",
+        "scenario_name": "scenario name",
+        "replications": "-n",
+        "seed": "seed",
+        "grid": "grid",
+        "lhs": "lhs",
     }
     changed = [names.get(k, k) for k in wanted if stored.get(k) != wanted.get(k)]
     return "differs in " + ", ".join(changed) if changed else "different definition"
@@ -424,7 +445,7 @@ def run_sweep(
     store
         Its directory (created if missing).
     workers, scheduler
-        Where points run (see `migsim.runner.executor`).
+        Where points run (see `migsim.runner.runner.executor`).
     fresh
         Replace a store that holds another sweep instead of refusing.
     progress
@@ -457,8 +478,13 @@ def run_sweep(
         workers = max(1, min(workers, len(todo)))
         with executor(workers, scheduler) as pool:
             calls = [
-                (definition.scenario, i, points[i], definition.replications,
-                 definition.seed)
+                (
+                    definition.scenario,
+                    i,
+                    points[i],
+                    definition.replications,
+                    definition.seed,
+                )
                 for i in todo
             ]
             finished = 0
@@ -469,12 +495,14 @@ def run_sweep(
                     failures.append(result)
                 if progress is not None:
                     progress(finished, len(todo), finished * definition.replications)
-    sweep_store.manifest["timings"]["runs"].append({
-        "points_run": len(todo),
-        "seconds": round(time.perf_counter() - started, 4),
-        "workers": workers,
-        "scheduler": scheduler,
-    })
+    sweep_store.manifest["timings"]["runs"].append(
+        {
+            "points_run": len(todo),
+            "seconds": round(time.perf_counter() - started, 4),
+            "workers": workers,
+            "scheduler": scheduler,
+        }
+    )
     sweep_store.save()
     if failures:
         first = failures[0]

@@ -25,10 +25,10 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from pathlib import Path
 from typing import Any
 
-from migsim.engine import RunLog, run_replication
-from migsim.errors import MigsimError
-from migsim.results import Batch, DailyWriter, FigureTable, Results
-from migsim.scenario import Scenario, load_scenario
+from migsim.common.errors import MigsimError
+from migsim.model.scenario import Scenario, load_scenario
+from migsim.results.results import Batch, DailyWriter, FigureTable, Results
+from migsim.sim.engine import RunLog, run_replication
 
 __all__ = ["Executor", "executor", "run", "run_batch", "simulate_batch"]
 
@@ -170,8 +170,9 @@ class _Dask(Executor):
         except ImportError as exc:  # pragma: no cover - distributed is a dependency
             raise MigsimError("--scheduler needs the 'distributed' package") from exc
         try:
-            self._client = Client(address, timeout=CONNECT_TIMEOUT,
-                                  set_as_default=False)
+            self._client = Client(
+                address, timeout=CONNECT_TIMEOUT, set_as_default=False
+            )
         except (OSError, TimeoutError, ValueError) as exc:
             raise MigsimError(f"--scheduler {address}: cannot connect: {exc}") from None
         self.workers = max(1, sum(self._client.nthreads().values()))

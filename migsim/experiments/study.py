@@ -29,10 +29,10 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from migsim.errors import MigsimError, ScenarioError
-from migsim.results import FIGURES, Results, quantile
-from migsim.runner import executor, run_batch
-from migsim.scenario import Scenario, get_field
+from migsim.common.errors import MigsimError, ScenarioError
+from migsim.model.scenario import Scenario, get_field
+from migsim.results.results import FIGURES, Results, quantile
+from migsim.runner.runner import executor, run_batch
 
 __all__ = [
     "MIGRATED_BY",
@@ -170,7 +170,7 @@ def _figures_bundle(
 class Simulator:
     """Runs replication ranges of many scenarios, in this process or elsewhere.
 
-    Where is `migsim.runner.executor`'s choice: this process (one worker), a local
+    Where is `migsim.runner.runner.executor`'s choice: this process (one worker), a local
     process pool, or an existing Dask cluster (``scheduler``). Jobs are cut into
     contiguous replication chunks and packed into bundles of about the same size,
     so every worker stays busy whether there are a few large jobs (decide) or many

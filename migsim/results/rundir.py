@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from migsim.errors import MigsimError
-from migsim.results import file_bands
-from migsim.scenario import Scenario, load_scenario
+from migsim.common.errors import MigsimError
+from migsim.model.scenario import Scenario, load_scenario
+from migsim.results.results import file_bands
 
 __all__ = ["SavedRun", "is_run_directory", "load_run"]
 
@@ -144,8 +144,14 @@ class SavedRun:
                 f"{self.directory}: no daily.parquet (the run used --no-daily)"
             )
         # chunk by chunk: memory does not grow with the daily rows of the run
-        return file_bands(self.directory / "daily.parquet", self.scenario,
-                          self.n_replications, name, cohort, quantiles)
+        return file_bands(
+            self.directory / "daily.parquet",
+            self.scenario,
+            self.n_replications,
+            name,
+            cohort,
+            quantiles,
+        )
 
 
 def load_run(directory: str | Path) -> SavedRun:

@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from migsim.scenario import OUTCOMES, Cohort, LatentDefect, Scenario
+from migsim.model.scenario import OUTCOMES, Cohort, LatentDefect, Scenario
 
 __all__ = [
     "OPERATIONS_FIGURES",
@@ -777,7 +777,8 @@ class Operations:
                 "defect": d.spec.name,
                 "exists": d.exists,
                 "hits": d.hits,
-                "first_exposed": None if d.first_exposed is None
+                "first_exposed": None
+                if d.first_exposed is None
                 else d.first_exposed - after,
                 "found_day": None if d.found_day is None else d.found_day - after,
                 "fix_days": d.fix_days,

@@ -1,0 +1,5 @@
+"""``python -m migsim``: the same entry point as the ``migsim`` command."""
+
+from migsim.cli.main import main
+
+main()

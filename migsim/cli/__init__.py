@@ -1,0 +1,1 @@
+"""The ``migsim`` command line."""

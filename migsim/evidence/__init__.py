@@ -1,0 +1,1 @@
+"""Learning from actuals: calibration, state from actuals, forecasts, backtests."""

@@ -1,0 +1,1 @@
+"""Many runs of a scenario: studies, sweeps, comparisons, sensitivity, decisions."""

@@ -1,0 +1,1 @@
+"""What people read: charts and the OPSG report."""

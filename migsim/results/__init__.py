@@ -1,0 +1,5 @@
+"""What a run produced: the results container and saved run directories."""
+
+from migsim.results.results import Results
+
+__all__ = ["Results"]

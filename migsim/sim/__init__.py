@@ -1,0 +1,1 @@
+"""One replication at run time: the batch engine, ramp policy and operations."""
