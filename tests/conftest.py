@@ -17,7 +17,8 @@ import pytest
 import yaml
 
 import migsim
-from migsim.model.scenario import OUTCOMES, Scenario, load_scenario
+from migsim.model import Scenario, load_scenario
+from migsim.model.base import OUTCOMES
 from migsim.sim.engine import RunLog, run_replication
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -42,7 +42,9 @@ from typing import Any
 
 import numpy as np
 
-from migsim.model.scenario import OUTCOMES, Cohort, LatentDefect, Scenario
+from migsim.model import Scenario
+from migsim.model.base import OUTCOMES
+from migsim.model.cohort import Cohort, LatentDefect
 
 __all__ = [
     "OPERATIONS_FIGURES",
