@@ -71,7 +71,7 @@ ACTIONS = {
 RESERVED_CAP_LABELS = ("daily_cap", "closed", "no_go")
 
 
-# --------------------------------------------------------------------------- parts
+# --------------------------------------------------------------------------- capacity
 class Freeze(SchemaModel):
     """A change freeze: from ``from`` to ``to`` inclusive, the day's cap is
     multiplied by ``cap_factor`` (0: no migrations), rounded down."""
@@ -300,6 +300,8 @@ class Gate(SchemaModel):
 
 # --------------------------------------------------------------------------- gates
 def gate_date_fields(gate: Gate) -> dict[str, Any]:
+    """A gate's `DateSpec` fields as ``{dotted.path: spec}``, for
+    `Scenario.date_fields`."""
     prefix = f"gates.{gate.name}"
     if gate.opens_on is not None:
         return {f"{prefix}.opens_on": gate.opens_on}
@@ -312,6 +314,7 @@ def gate_date_fields(gate: Gate) -> dict[str, Any]:
 
 
 def _gate_references(gate: Gate) -> list[str]:
+    """The gates this gate opens on (by name)."""
     names = (gate_reference(spec) for spec in gate_date_fields(gate).values())
     return [name for name in names if name is not None]
 
