@@ -17,8 +17,8 @@ import pytest
 import yaml
 
 import migsim
-from migsim.model import Scenario, load_scenario
 from migsim.model.base import OUTCOMES
+from migsim.model.scenario import Scenario, load_scenario
 from migsim.sim.engine import RunLog, run_replication
 
 ROOT = Path(__file__).resolve().parent.parent

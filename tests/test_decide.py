@@ -528,7 +528,7 @@ def _volume_dependent_dumb() -> dict[str, Any]:
 
 def test_decide_finds_the_cap_above_which_active_devices_go_dumb(tmp_path):
     from migsim.common.errors import ScenarioError
-    from migsim.model import load_scenario
+    from migsim.model.scenario import load_scenario
 
     try:
         load_scenario(_volume_dependent_dumb())

@@ -26,9 +26,9 @@ from conftest import (
 
 import migsim
 from migsim import MigsimError, ScenarioError
-from migsim.model import Scenario
 from migsim.model.base import OUTCOMES
 from migsim.model.distributions import LOGNORMAL_CUT
+from migsim.model.scenario import Scenario
 
 CUT = 0.9999  # the issue pins the lognormal cut
 

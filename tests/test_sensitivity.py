@@ -21,7 +21,7 @@ from conftest import ALL_DAYS, cohort, scenario, write_yaml
 from migsim.cli.main import main
 from migsim.common.errors import MigsimError
 from migsim.experiments.sensitivity import parse_range, sensitivity
-from migsim.model import load_scenario
+from migsim.model.scenario import load_scenario
 
 NO_EFFECT_CLOSURE = "calendar.closures.0=2024-06-01:2024-07-01"  # after the horizon
 

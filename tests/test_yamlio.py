@@ -7,7 +7,7 @@ import pytest
 from migsim.common.errors import MigsimError, QuestionError, ScenarioError
 from migsim.common.yamlio import read_yaml
 from migsim.experiments.decide import load_question
-from migsim.model import load_scenario
+from migsim.model.scenario import load_scenario
 
 
 def test_reads_plain_data_safely(tmp_path):

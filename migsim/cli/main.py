@@ -42,7 +42,7 @@ from migsim.experiments.sweep import (
     parse_range,
     run_sweep,
 )
-from migsim.model import Scenario, load_scenario
+from migsim.model.scenario import Scenario, load_scenario
 from migsim.output.plots import plt, sweep_chart
 from migsim.output.report import UNITS, render_report, unit_scale
 from migsim.results.results import Results

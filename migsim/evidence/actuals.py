@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from migsim.common.errors import ActualsError
-from migsim.model import Scenario
+from migsim.model.scenario import Scenario
 from migsim.sim.engine import FLOWS, STATES
 
 __all__ = [

@@ -32,7 +32,7 @@ import pandas as pd
 from scipy import stats as _stats
 
 from migsim.common.errors import MigsimError
-from migsim.model import Scenario
+from migsim.model.scenario import Scenario
 from migsim.results.results import FIGURES, STATISTICS, Results
 
 __all__ = [

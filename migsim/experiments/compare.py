@@ -26,7 +26,7 @@ import numpy as np
 
 from migsim.common.errors import MigsimError
 from migsim.evidence.forecast import RunLike, mean_ci95, statistic_quantile
-from migsim.model import Scenario
+from migsim.model.scenario import Scenario
 from migsim.results.results import FIGURES, STATISTICS, quantile
 from migsim.runner.runner import run
 

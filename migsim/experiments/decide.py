@@ -64,7 +64,7 @@ from migsim.experiments.study import (
     fmt_date,
     statistic_of,
 )
-from migsim.model import Scenario, load_scenario
+from migsim.model.scenario import Scenario, load_scenario
 from migsim.output.plots import frontier_chart, plt
 from migsim.results.results import FIGURES, STATISTICS, quantile
 

@@ -44,7 +44,7 @@ from migsim.experiments.study import (
     field_axis,
     statistic_of,
 )
-from migsim.model import Scenario
+from migsim.model.scenario import Scenario
 from migsim.output.plots import plt, sobol_chart, tornado_chart
 from migsim.results.results import FIGURES, STATISTICS
 

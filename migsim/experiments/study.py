@@ -30,8 +30,8 @@ import numpy as np
 import pandas as pd
 
 from migsim.common.errors import MigsimError, ScenarioError
-from migsim.model import Scenario
 from migsim.model.paths import get_field
+from migsim.model.scenario import Scenario
 from migsim.results.results import FIGURES, Results, quantile
 from migsim.runner.runner import executor, run_batch
 

@@ -46,7 +46,7 @@ import yaml
 
 from migsim import __version__
 from migsim.common.errors import MigsimError, ScenarioError
-from migsim.model import Scenario
+from migsim.model.scenario import Scenario
 from migsim.results.results import FIGURES, STATISTICS, statistics
 from migsim.runner.runner import executor, run
 

@@ -3,11 +3,11 @@
 Modules, from the parts up: `base` (the base model, outcome names),
 `distributions` (delays, shares, uncertain dates, outcome rates, probabilities),
 `policy` (calendar, capacity, rules, gates), `state` (mid-programme state),
-`cohort` (cohorts and their operations risks), `scenario` (`Scenario`), `paths`
-(dotted field paths) and `loader` (`load_scenario`: YAML, ``extends``, overrides).
+`cohort` (cohorts and their operations risks), `scenario` (`Scenario` and
+`load_scenario`), `paths` (dotted field paths) and `files` (scenario YAML files
+and their ``extends`` chains).
 """
 
-from migsim.model.loader import load_scenario
-from migsim.model.scenario import Scenario
+from migsim.model.scenario import Scenario, load_scenario
 
 __all__ = ["Scenario", "load_scenario"]

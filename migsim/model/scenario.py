@@ -4,8 +4,12 @@ A `Scenario` gathers the calendar and capacity (`migsim.model.policy`), the
 cohorts (`migsim.model.cohort`) and, for a run that continues another, the
 mid-programme state (`migsim.model.state`); it checks what spans them (names,
 gates, sources) and derives what every layer downstream reads (dates, flat
-fields, the hash that identifies the inputs). `migsim.model.loader` reads one
-from YAML; `Scenario.with_overrides` and `Scenario.starting_from` make new ones.
+fields, the hash that identifies the inputs).
+
+`load_scenario` is the one way in: a YAML file (read by `migsim.model.files`,
+``extends`` resolved), a mapping or a `Scenario`, with ``--set`` overrides;
+`Scenario.with_overrides` and `Scenario.starting_from` make new scenarios. Every
+error is one `ScenarioError` line naming the file and the dotted field.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import json
 from collections.abc import Mapping
 from datetime import date, timedelta
 from functools import cached_property
+from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
@@ -33,6 +38,7 @@ from migsim.common.errors import ScenarioError
 from migsim.model.base import SchemaModel, check_unique
 from migsim.model.cohort import Cohort, Els, Supplier
 from migsim.model.distributions import gate_reference
+from migsim.model.files import read_scenario_file
 from migsim.model.paths import error_path, flatten, set_field
 from migsim.model.policy import (
     RESERVED_CAP_LABELS,
@@ -45,10 +51,7 @@ from migsim.model.policy import (
 )
 from migsim.model.state import OperationsState
 
-__all__ = [
-    "Scenario",
-    "validate_scenario",
-]
+__all__ = ["Scenario", "load_scenario"]
 
 
 class Scenario(SchemaModel):
@@ -355,7 +358,7 @@ class Scenario(SchemaModel):
         data.pop("operations_state", None)
         if state.get("operations_state") is not None:
             data["operations_state"] = copy.deepcopy(dict(state["operations_state"]))
-        return validate_scenario(data, origin)
+        return _validate(data, origin)
 
     def with_overrides(
         self, overrides: Mapping[str, Any], *, origin: str = "--set"
@@ -369,10 +372,10 @@ class Scenario(SchemaModel):
         data = self.to_dict()
         for key, value in overrides.items():
             set_field(data, key, value, origin=origin)
-        return validate_scenario(data, origin)
+        return _validate(data, origin)
 
 
-def validate_scenario(data: Any, origin: str) -> Scenario:
+def _validate(data: Any, origin: str) -> Scenario:
     """Validate plain data as a `Scenario`; errors name ``origin`` and each
     dotted field that is wrong, on one line."""
     if not isinstance(data, dict):
@@ -390,3 +393,39 @@ def validate_scenario(data: Any, origin: str) -> Scenario:
                 continue
             messages.append(f"{error_path(error['loc'], data)}: {message}")
         raise ScenarioError(f"{origin}: {'; '.join(messages)}") from None
+
+
+# --------------------------------------------------------------------------- loading
+def load_scenario(
+    source: str | Path | Mapping[str, Any] | Scenario,
+    overrides: Mapping[str, Any] | None = None,
+) -> Scenario:
+    """Load and validate a scenario from a YAML path or a dict.
+
+    Parameters
+    ----------
+    source
+        Path to a YAML file, a mapping with the same shape, or a `Scenario`.
+    overrides
+        Optional ``{dotted.path: value}`` applied before validation (as ``--set``).
+
+    Raises
+    ------
+    ScenarioError
+        With one line naming the file and the dotted field that is wrong.
+    """
+    if isinstance(source, Scenario):
+        return source.with_overrides(overrides) if overrides else source
+    if isinstance(source, Mapping):
+        origin = str(source.get("name", "scenario"))
+        data = copy.deepcopy(dict(source))
+        if "extends" in data:
+            raise ScenarioError(f"{origin}: extends: only a scenario file may extend")
+    else:
+        path = Path(source)
+        origin = str(path)
+        data = read_scenario_file(path)
+    scenario = _validate(data, origin)
+    if overrides:
+        scenario = scenario.with_overrides(overrides, origin=f"{origin}: --set")
+    return scenario

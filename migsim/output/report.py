@@ -34,7 +34,7 @@ from migsim.evidence.forecast import (
 )
 from migsim.experiments.compare import compare_runs
 from migsim.experiments.decide import SavedDecision
-from migsim.model import Scenario
+from migsim.model.scenario import Scenario
 from migsim.output.plots import (
     backlog_fan_chart,
     clearance_distribution_chart,

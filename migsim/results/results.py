@@ -40,7 +40,7 @@ import pyarrow.parquet as pq
 
 from migsim import __version__
 from migsim.common.errors import MigsimError
-from migsim.model import Scenario
+from migsim.model.scenario import Scenario
 from migsim.output.plots import backlog_fan_chart, plt
 from migsim.sim.engine import FLOWS, STATES, RunLog, run_replication, state_after
 from migsim.sim.operations import DefectRecord

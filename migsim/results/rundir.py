@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from migsim.common.errors import MigsimError
-from migsim.model import Scenario, load_scenario
+from migsim.model.scenario import Scenario, load_scenario
 from migsim.results.results import file_bands
 
 __all__ = ["SavedRun", "is_run_directory", "load_run"]

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from migsim.evidence.forecast import half_width, mean_ci95, proportion_ci95
-from migsim.model import Scenario, load_scenario
+from migsim.model.scenario import Scenario, load_scenario
 from migsim.results.results import Results
 from migsim.runner.runner import run
 

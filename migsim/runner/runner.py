@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from migsim.common.errors import MigsimError
-from migsim.model import Scenario, load_scenario
+from migsim.model.scenario import Scenario, load_scenario
 from migsim.results.results import Batch, DailyWriter, FigureTable, Results
 from migsim.sim.engine import RunLog, run_replication
 

@@ -39,7 +39,6 @@ from enum import Enum
 import numpy as np
 import simpy
 
-from migsim.model import Scenario
 from migsim.model.base import OUTCOMES
 from migsim.model.cohort import Cohort
 from migsim.model.distributions import (
@@ -47,6 +46,7 @@ from migsim.model.distributions import (
     DirichletOutcomes,
     draw_probability,
 )
+from migsim.model.scenario import Scenario
 from migsim.model.state import InitialState
 from migsim.sim.operations import (
     DefectRecord,

@@ -42,9 +42,9 @@ from typing import Any
 
 import numpy as np
 
-from migsim.model import Scenario
 from migsim.model.base import OUTCOMES
 from migsim.model.cohort import Cohort, LatentDefect
+from migsim.model.scenario import Scenario
 
 __all__ = [
     "OPERATIONS_FIGURES",

@@ -1,26 +1,22 @@
-"""The one scenario loader: YAML files (with ``extends``), mappings and overrides.
+"""Scenario files: one YAML file and the ``extends`` chain under it, as plain data.
 
-A scenario is read from YAML with ``yaml.safe_load`` (never code), optionally
-extending another file, validated in full by the schema models (which own every
-default) and then frozen. Every error is one line naming the file and the
-dotted field that is wrong.
+A scenario file is read with ``yaml.safe_load`` (data, never code; see
+`migsim.common.yamlio`) and may extend another file, relative to itself: maps
+merge, named lists (cohorts, rules, gates...) merge by name, other values are
+replaced. `migsim.model.scenario.load_scenario` validates what this returns.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from migsim.common.errors import ScenarioError
 from migsim.common.yamlio import read_yaml
 from migsim.model.paths import is_named_list
-from migsim.model.scenario import Scenario, validate_scenario
 
-__all__ = [
-    "load_scenario",
-]
+__all__ = ["read_scenario_file"]
 
 
 def _merge(base: Any, override: Any) -> Any:
@@ -45,7 +41,7 @@ def _merge(base: Any, override: Any) -> Any:
     return copy.deepcopy(override)
 
 
-def _read_document(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+def read_scenario_file(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
     """Read one YAML file and resolve its ``extends`` chain (paths relative to it).
 
     Messages name the file as the user gave it (or as ``extends`` reached it).
@@ -63,40 +59,5 @@ def _read_document(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
         return data
     if not isinstance(parent, str):
         raise ScenarioError(f"{shown}: extends: must be a file path")
-    base = _read_document(path.parent / parent, (*chain, resolved))
+    base = read_scenario_file(path.parent / parent, (*chain, resolved))
     return _merge(base, data)
-
-
-def load_scenario(
-    source: str | Path | Mapping[str, Any] | Scenario,
-    overrides: Mapping[str, Any] | None = None,
-) -> Scenario:
-    """Load and validate a scenario from a YAML path or a dict.
-
-    Parameters
-    ----------
-    source
-        Path to a YAML file, a mapping with the same shape, or a `Scenario`.
-    overrides
-        Optional ``{dotted.path: value}`` applied before validation (as ``--set``).
-
-    Raises
-    ------
-    ScenarioError
-        With one line naming the file and the dotted field that is wrong.
-    """
-    if isinstance(source, Scenario):
-        return source.with_overrides(overrides) if overrides else source
-    if isinstance(source, Mapping):
-        origin = str(source.get("name", "scenario"))
-        data = copy.deepcopy(dict(source))
-        if "extends" in data:
-            raise ScenarioError(f"{origin}: extends: only a scenario file may extend")
-    else:
-        path = Path(source)
-        origin = str(path)
-        data = _read_document(path)
-    scenario = validate_scenario(data, origin)
-    if overrides:
-        scenario = scenario.with_overrides(overrides, origin=f"{origin}: --set")
-    return scenario
