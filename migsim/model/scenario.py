@@ -35,23 +35,59 @@ from pydantic import (
 )
 
 from migsim.common.errors import ScenarioError
-from migsim.model.base import SchemaModel, check_unique
-from migsim.model.cohort import Cohort, Els, Supplier
-from migsim.model.distributions import gate_reference
+from migsim.model.base import OUTCOMES, WEEKDAYS, SchemaModel, check_unique
+from migsim.model.cohort import Cohort, Els, LatentDefect, Supplier
+from migsim.model.distributions import (
+    LOGNORMAL_CUT,
+    BetaProbability,
+    Delay,
+    DirichletOutcomes,
+    TriangularDate,
+    UniformDate,
+    draw_probability,
+    gate_reference,
+    probability_mean,
+)
 from migsim.model.files import read_scenario_file
-from migsim.model.paths import error_path, flatten, set_field
+from migsim.model.paths import error_path, flatten, get_field, set_field
 from migsim.model.policy import (
+    METRICS,
     RESERVED_CAP_LABELS,
     Calendar,
     Capacity,
     Gate,
     GoNoGo,
+    Rule,
     gate_cycle,
     gate_date_fields,
 )
-from migsim.model.state import OperationsState
+from migsim.model.state import InitialState, OperationsState
 
-__all__ = ["Scenario", "load_scenario"]
+__all__ = [
+    "Scenario",
+    "load_scenario",
+    # Schema names callers imported from here before the model layer was split:
+    # they live in the modules imported above and stay importable from here, so
+    # code written against the old layout keeps working. New code imports them
+    # from the module that holds them.
+    "LOGNORMAL_CUT",
+    "METRICS",
+    "OUTCOMES",
+    "WEEKDAYS",
+    "BetaProbability",
+    "Cohort",
+    "Delay",
+    "DirichletOutcomes",
+    "InitialState",
+    "LatentDefect",
+    "Rule",
+    "TriangularDate",
+    "UniformDate",
+    "draw_probability",
+    "gate_reference",
+    "get_field",
+    "probability_mean",
+]
 
 
 class Scenario(SchemaModel):
