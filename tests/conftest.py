@@ -17,8 +17,7 @@ import pytest
 import yaml
 
 import migsim
-from migsim.model.base import OUTCOMES
-from migsim.model.scenario import Scenario, load_scenario
+from migsim.model.scenario import OUTCOMES, Scenario, load_scenario
 from migsim.sim.engine import RunLog, run_replication
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -27,7 +27,7 @@ from migsim.cli.main import main
 from migsim.common.errors import ActualsError
 from migsim.evidence.actuals import read_actuals
 from migsim.evidence.calibrate import calibrate, posterior_check
-from migsim.model.base import OUTCOMES
+from migsim.model.scenario import OUTCOMES
 from migsim.sim.engine import FLOWS, STATES
 
 PRIOR_RATES = {

@@ -28,8 +28,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import migsim
-from migsim.model.base import OUTCOMES, WEEKDAYS
-from migsim.model.scenario import Scenario
+from migsim.model.scenario import OUTCOMES, WEEKDAYS, Scenario
 from migsim.sim.engine import FLOWS, STATES, Streams, share_pro_rata, working_days
 
 FIRST_LEVEL = ("successes", "stalls", "rollbacks", "fix_forwards", "dumbs")

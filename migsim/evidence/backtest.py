@@ -38,9 +38,13 @@ from migsim import __version__
 from migsim.common.errors import ActualsError, MigsimError
 from migsim.evidence.actuals import Actuals
 from migsim.evidence.calibrate import DEFAULT_PRIOR_STRENGTH, Calibration, calibrate
-from migsim.model.base import OUTCOMES
-from migsim.model.distributions import gate_reference, probability_mean
-from migsim.model.scenario import Scenario, load_scenario
+from migsim.model.scenario import (
+    OUTCOMES,
+    Scenario,
+    gate_reference,
+    load_scenario,
+    probability_mean,
+)
 from migsim.output.plots import backtest_chart, forecast_fan_chart, plt
 from migsim.results.results import Results, quantile, replace_dir
 from migsim.runner.runner import run

@@ -38,9 +38,13 @@ from scipy import optimize, stats
 from migsim import __version__
 from migsim.common.errors import ActualsError
 from migsim.evidence.actuals import OUTCOME_COLUMNS, Actuals
-from migsim.model.base import OUTCOMES
-from migsim.model.distributions import Delay, probability_mean
-from migsim.model.scenario import Scenario, load_scenario
+from migsim.model.scenario import (
+    OUTCOMES,
+    Delay,
+    Scenario,
+    load_scenario,
+    probability_mean,
+)
 from migsim.output.plots import posterior_check_chart
 from migsim.results.results import Results, quantile
 from migsim.runner.runner import run

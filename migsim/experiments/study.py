@@ -30,8 +30,7 @@ import numpy as np
 import pandas as pd
 
 from migsim.common.errors import MigsimError, ScenarioError
-from migsim.model.paths import get_field
-from migsim.model.scenario import Scenario
+from migsim.model.scenario import Scenario, get_field
 from migsim.results.results import FIGURES, Results, quantile
 from migsim.runner.runner import executor, run_batch
 

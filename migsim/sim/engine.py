@@ -39,15 +39,15 @@ from enum import Enum
 import numpy as np
 import simpy
 
-from migsim.model.base import OUTCOMES
-from migsim.model.cohort import Cohort
-from migsim.model.distributions import (
+from migsim.model.scenario import (
+    OUTCOMES,
     BetaProbability,
+    Cohort,
     DirichletOutcomes,
+    InitialState,
+    Scenario,
     draw_probability,
 )
-from migsim.model.scenario import Scenario
-from migsim.model.state import InitialState
 from migsim.sim.operations import (
     DefectRecord,
     Operations,

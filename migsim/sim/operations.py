@@ -42,9 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from migsim.model.base import OUTCOMES
-from migsim.model.cohort import Cohort, LatentDefect
-from migsim.model.scenario import Scenario
+from migsim.model.scenario import OUTCOMES, Cohort, LatentDefect, Scenario
 
 __all__ = [
     "OPERATIONS_FIGURES",

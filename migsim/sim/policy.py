@@ -33,11 +33,16 @@ import holidays
 import numpy as np
 from scipy import special
 
-from migsim.model.base import WEEKDAYS
-from migsim.model.cohort import Cohort
-from migsim.model.distributions import TriangularDate, UniformDate, gate_reference
-from migsim.model.policy import METRICS, Rule
-from migsim.model.scenario import Scenario
+from migsim.model.scenario import (
+    METRICS,
+    WEEKDAYS,
+    Cohort,
+    Rule,
+    Scenario,
+    TriangularDate,
+    UniformDate,
+    gate_reference,
+)
 
 __all__ = [
     "DAY_COLUMNS",
