@@ -37,6 +37,7 @@ import yaml
 
 from migsim import __version__
 from migsim.common.errors import MigsimError, ScenarioError
+from migsim.common.yamlio import parse_yaml
 from migsim.experiments.study import (
     FieldAxis,
     Simulator,
@@ -98,9 +99,10 @@ def parse_range(scenario: Scenario, text: str) -> FieldRange:
     if not sep or not colon or not path.strip():
         raise MigsimError(f"--range {text!r}: expected FIELD=LOW:HIGH")
     try:
-        low, high = yaml.safe_load(low_text), yaml.safe_load(high_text)
-    except yaml.YAMLError:
-        raise MigsimError(f"{where}: unreadable values {span!r}") from None
+        low, high = parse_yaml(low_text), parse_yaml(high_text)
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise MigsimError(f"{where}: unreadable values {span!r}: {problem}") from None
     axis = field_axis(scenario, path.strip(), low, where=where, error=MigsimError)
     try:
         low, high = (

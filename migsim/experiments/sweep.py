@@ -46,6 +46,7 @@ import yaml
 
 from migsim import __version__
 from migsim.common.errors import MigsimError, ScenarioError
+from migsim.common.yamlio import parse_yaml
 from migsim.model.scenario import Scenario
 from migsim.results.results import FIGURES, STATISTICS, statistics
 from migsim.runner.runner import executor, run
@@ -82,11 +83,13 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _parse_value(text: str) -> Any:
+def _parse_value(text: str, where: str) -> Any:
+    """A grid value read as a scenario file reads it (`parse_yaml`)."""
     try:
-        return _plain(yaml.safe_load(text))
-    except yaml.YAMLError:
-        return text
+        return _plain(parse_yaml(text))
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise MigsimError(f"{where}: unreadable value {text!r}: {problem}") from None
 
 
 def parse_grid(item: str) -> tuple[str, list[Any]]:
@@ -95,7 +98,8 @@ def parse_grid(item: str) -> tuple[str, list[Any]]:
     parts = [v.strip() for v in values.split(",")]
     if not sep or not key.strip() or not any(parts) or not all(parts):
         raise MigsimError(f"--grid {item!r}: expected FIELD=VALUE,VALUE,...")
-    return key.strip(), [_parse_value(v) for v in parts]
+    where = f"--grid {key.strip()}"
+    return key.strip(), [_parse_value(v, where) for v in parts]
 
 
 def parse_range(item: str) -> tuple[str, tuple[float, float]]:

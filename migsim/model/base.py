@@ -8,9 +8,18 @@ a new one) and forbids unknown keys (a misspelt field is an error that names it)
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from migsim.model import limits
 
 __all__ = [
     "NAME",
@@ -34,9 +43,34 @@ NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class SchemaModel(BaseModel):
-    """Base for every scenario model: immutable, unknown keys are errors."""
+    """Base for every scenario model: immutable, unknown keys are errors.
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    Numbers must be finite, and every field is checked against the documented
+    bounds of `migsim.model.limits` (so whatever validates, runs); ``true`` is not
+    a number and a number is not a date.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_silent_conversion(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for name, field in cls.model_fields.items():
+                key = field.alias or name
+                if key in data:
+                    limits.check_input(cls, name, data[key], shown=key)
+        return data
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _within_limits(cls, value: Any, info: ValidationInfo) -> Any:
+        return limits.check_value(cls, info.field_name, value)
+
+    @model_validator(mode="after")
+    def _within_joint_limits(self) -> Any:
+        limits.check_model(self)
+        return self
 
 
 def check_unique(kind: str, names: list[str]) -> None:

@@ -16,7 +16,33 @@ from migsim.common.errors import ScenarioError
 from migsim.common.yamlio import read_yaml
 from migsim.model.paths import is_named_list
 
-__all__ = ["read_scenario_file"]
+__all__ = ["MAX_EXTENDS", "read_scenario_file"]
+
+#: The longest ``extends`` chain followed (bundled scenarios use at most 2).
+MAX_EXTENDS = 16
+
+
+def _listed_twice(data: Any, prefix: str = "") -> str | None:
+    """The dotted path and name of an item listed twice in one named list, if any.
+
+    In a file that extends another, a named list merges into the base's by name,
+    so a name given twice would silently merge into one item.
+    """
+    if isinstance(data, dict):
+        for key, value in data.items():
+            found = _listed_twice(value, f"{prefix}{key}.")
+            if found:
+                return found
+    elif is_named_list(data):
+        names = [item["name"] for item in data]
+        twice = next((n for n in names if names.count(n) > 1), None)
+        if twice is not None:
+            return f"{prefix.rstrip('.')}: '{twice}' is listed twice"
+        for item in data:
+            found = _listed_twice(item, f"{prefix}{item['name']}.")
+            if found:
+                return found
+    return None
 
 
 def _merge(base: Any, override: Any) -> Any:
@@ -47,10 +73,17 @@ def read_scenario_file(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, An
     Messages name the file as the user gave it (or as ``extends`` reached it).
     """
     shown = str(path)
-    resolved = path.resolve()
+    try:
+        resolved = path.resolve()
+    except (OSError, RuntimeError):  # a symbolic link loop: reading says so
+        resolved = path.absolute()
     if resolved in chain:
         cycle = " -> ".join(p.name for p in (*chain, resolved))
         raise ScenarioError(f"{chain[0].name}: extends: cycle {cycle}")
+    if len(chain) >= MAX_EXTENDS:
+        raise ScenarioError(
+            f"{chain[0].name}: extends: a chain of more than {MAX_EXTENDS} files"
+        )
     data = read_yaml(resolved, error=ScenarioError, shown=shown)
     if not isinstance(data, dict):
         raise ScenarioError(f"{shown}: a scenario must be a mapping of fields")
@@ -59,5 +92,8 @@ def read_scenario_file(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, An
         return data
     if not isinstance(parent, str):
         raise ScenarioError(f"{shown}: extends: must be a file path")
+    twice = _listed_twice(data)
+    if twice:
+        raise ScenarioError(f"{shown}: {twice}")
     base = read_scenario_file(path.parent / parent, (*chain, resolved))
     return _merge(base, data)

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from migsim.common.errors import ScenarioError
+from migsim.common.yamlio import parse_yaml
 from migsim.model.base import OUTCOMES
 
 __all__ = [
@@ -73,10 +74,13 @@ def set_field(data: dict[str, Any], key: str, value: Any, *, origin: str) -> Non
     Setting ``...outcomes.<rate>`` rescales the sibling rates in proportion.
     """
     if isinstance(value, str):
-        try:
-            value = yaml.safe_load(value)
+        try:  # read as a scenario file reads it (5e-4 a number, 33:20 an error)
+            value = parse_yaml(value)
         except yaml.YAMLError as exc:
-            raise ScenarioError(f"{origin}: {key}: unreadable value {value!r}") from exc
+            problem = getattr(exc, "problem", None) or "invalid YAML"
+            raise ScenarioError(
+                f"{origin}: {key}: unreadable value {value!r}: {problem}"
+            ) from None
     if isinstance(value, date):
         value = value.isoformat()
     parts = key.split(".")
