@@ -1,0 +1,266 @@
+"""Hardening: hostile input gets one line and exit 2, never a traceback, a hang,
+a wrong number or files left behind (issue 17). Each test here failed before its
+fix."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from conftest import BASELINE, SCENARIOS, cohort, scenario
+
+from migsim.cli.main import main
+from migsim.common.errors import MigsimError, ScenarioError
+from migsim.common.yamlio import MAX_BYTES, parse_yaml, read_yaml
+from migsim.model import limits
+from migsim.model.scenario import load_scenario
+
+EPCL = BASELINE.read_text()
+
+
+def cli(*args, cwd: Path | None = None):
+    here = os.getcwd()
+    if cwd is not None:
+        os.chdir(cwd)
+    try:
+        return CliRunner().invoke(main, [str(a) for a in args])
+    finally:
+        os.chdir(here)
+
+
+def one_line_exit_2(result) -> str:
+    assert result.exit_code == 2, (result.exit_code, result.output, result.exception)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.output
+    return lines[0]
+
+
+def write(tmp_path: Path, text: str, name: str = "sc.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def replace_line(text: str, key: str, value: str) -> str:
+    return "\n".join(
+        f"{key}: {value}" if line.startswith(f"{key}:") else line
+        for line in text.splitlines()
+    )
+
+
+# ================================================================== strict YAML
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("a: 1\nb: 2\na: 3\n", "line 3: duplicate key 'a' (first given at line 1)"),
+        ("a: 33:20\n", "33:20 is a base-60 number"),
+        ("a: 0100\n", "0100: write whole numbers in decimal"),
+        ("a: 0x10\n", "0x10: write whole numbers in decimal"),
+        ("a: 2019-02-30\n", "2019-02-30 is not a real date"),
+        ("a: " + "9" * 5000 + "\n", "too large"),
+        (f"a: {2**63}\n", "too large (at most 2**63 - 1)"),
+        ("a: 1e400\n", "number 1e400 is too large"),
+        ("a: " + "[" * 100 + "]" * 100 + "\n", "nested deeper than 32 levels"),
+        ("a: &a [*a]\n", "an alias refers to itself"),
+    ],
+)
+def test_yaml_surprises_are_errors_with_their_line(tmp_path, text, problem):
+    path = write(tmp_path, text, "x.yaml")
+    with pytest.raises(MigsimError) as info:
+        read_yaml(path)
+    assert problem in str(info.value) and str(info.value).startswith(f"{path}: ")
+
+
+def test_an_alias_bomb_is_refused_quickly(tmp_path):
+    levels = "".join(
+        f"{c}: &{c} [{', '.join([f'*{p}'] * 9)}]\n"
+        for p, c in zip("abcdefgh", "bcdefghi", strict=True)
+    )
+    path = write(tmp_path, "a: &a [x, x, x, x, x, x, x, x, x]\n" + levels)
+    with pytest.raises(MigsimError, match="values once aliases are expanded"):
+        read_yaml(path)
+
+
+def test_numbers_read_as_yaml_1_2_reads_them():
+    data = parse_yaml("a: 5e-4\nb: 1_000\nc: 2.5\nd: '33:20'\ne: .inf\nf: 2019-02-28")
+    assert data["a"] == 0.0005 and data["b"] == 1000 and data["c"] == 2.5
+    assert data["d"] == "33:20" and data["e"] == float("inf")
+    assert data["f"].isoformat() == "2019-02-28"
+
+
+def test_merge_keys_may_still_be_overridden():
+    assert parse_yaml("b: &x {k: 1}\nc:\n  <<: *x\n  k: 2\n")["c"] == {"k": 2}
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory", "device", "too_large", "loop"])
+def test_only_regular_files_of_bounded_size_are_read(tmp_path, kind):
+    path = tmp_path / "sc.yaml"
+    if kind == "fifo":
+        os.mkfifo(path)  # reading it would block forever
+    elif kind == "directory":
+        path.mkdir()
+    elif kind == "device":
+        path = Path("/dev/zero")  # reading it would never end
+    elif kind == "too_large":
+        path.write_text("# comment\n" * (MAX_BYTES // 10 + 1) + EPCL)
+    else:
+        (tmp_path / "other.yaml").symlink_to(path)
+        path.symlink_to(tmp_path / "other.yaml")
+    message = one_line_exit_2(cli("validate", path))
+    assert f"{path}: cannot read: " in message
+
+
+def test_a_long_extends_chain_is_refused(tmp_path):
+    (tmp_path / "s0.yaml").write_text(EPCL)
+    for k in range(1, 40):
+        write(tmp_path, f"extends: s{k - 1}.yaml\nname: s{k}\n", f"s{k}.yaml")
+    message = one_line_exit_2(cli("validate", tmp_path / "s39.yaml"))
+    assert "extends: a chain of more than 16 files" in message
+
+
+def test_a_name_listed_twice_in_an_extending_file_is_an_error(tmp_path):
+    (tmp_path / "base.yaml").write_text(EPCL)
+    extra = "  - {name: extra, installations: %d}\n"
+    write(
+        tmp_path,
+        "extends: base.yaml\ncohorts:\n" + extra % 5 + extra % 7,
+    )
+    message = one_line_exit_2(cli("validate", tmp_path / "sc.yaml"))
+    assert message.endswith("sc.yaml: cohorts: 'extra' is listed twice")
+
+
+def test_a_cohort_overridden_by_name_across_extends_still_merges(tmp_path):
+    (tmp_path / "base.yaml").write_text(EPCL)
+    write(
+        tmp_path,
+        "extends: base.yaml\ncohorts:\n  - {name: itron_active, installations: 5}\n",
+    )
+    sc = load_scenario(tmp_path / "sc.yaml")
+    assert sc.cohort("itron_active").installations == 5
+
+
+# ===================================================== scenario values and --set
+@pytest.mark.parametrize(
+    ("key", "value", "problem"),
+    [
+        ("horizon_days", "true", "horizon_days: true/false is not a value here"),
+        ("start_date", "0", "start_date: a date (YYYY-MM-DD) is needed here"),
+        ("start_date", "2019-02-30", "2019-02-30 is not a real date"),
+        ("start_date", "9999-06-01", "outside the dates a scenario may hold"),
+        ("horizon_days", "1000000000", "horizon_days: 1,000,000,000 is outside"),
+        ("seed", "9" * 5000, "too large"),
+        ("clearance_share", "1e-300", "clearance_share: 1e-300 is outside"),
+    ],
+)
+def test_scenario_values_that_cannot_be_right_are_refused(
+    tmp_path, key, value, problem
+):
+    path = write(tmp_path, replace_line(EPCL, key, value))
+    for args in (["validate", path], ["run", path, "-n", "1"]):
+        message = one_line_exit_2(cli(*args))
+        assert problem in message, message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sc.yaml"]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "problem"),
+    [
+        ("daily_cap: 2000", "daily_cap: 33:20", "33:20 is a base-60 number"),
+        ("installations: 24000", f"installations: {2**63}", "too large"),
+        ("installations: 24000", "installations: 1000000000", "installations"),
+        ("max_attempts: 5", "max_attempts: 1000000000", "max_attempts"),
+        ("{dist: fixed, days: 2}", "{dist: fixed, days: 10000000}", "days"),
+        (
+            "{dist: fixed, days: 2}",
+            "{dist: lognormal, median: 1e308, sigma: 1}",
+            "median",
+        ),
+        (
+            "{dist: fixed, days: 2}",
+            "{dist: lognormal, median: 100, sigma: 3}",
+            "0.9999 quantile",
+        ),
+        (
+            "outcomes: {success: 0.93, stall: 0.068, rollback: 0.0005, "
+            "fix_forward: 0.001, dumb: 0.0005}",
+            "outcomes: {dist: dirichlet, alpha: {success: 1e308, stall: 1e308, "
+            "rollback: 1, fix_forward: 1, dumb: 1}}",
+            "pseudo-attempts",
+        ),
+        ("success: 0.93, stall: 0.068", "success: .nan, stall: 0.068", "finite"),
+    ],
+)
+def test_values_past_their_limit_name_the_field_and_bound(tmp_path, old, new, problem):
+    assert old in EPCL
+    path = write(tmp_path, EPCL.replace(old, new, 1))
+    message = one_line_exit_2(cli("validate", path))
+    assert message.startswith(f"Error: {path}: ") and problem in message, message
+
+
+def test_every_bundled_scenario_fits_the_limits_with_room():
+    for path in sorted(SCENARIOS.rglob("*.yaml")):
+        if "questions" in path.parts:
+            continue
+        sc = load_scenario(path)
+        assert sc.horizon_days * 3 <= limits.MAX_HORIZON_DAYS
+        assert max(c.installations for c in sc.cohorts) * 10 <= 100_000_000
+        assert limits.replication_bytes(sc) < 2**30
+
+
+@pytest.mark.parametrize(
+    ("setting", "problem"),
+    [
+        ("start_date=2019-02-30", "2019-02-30 is not a real date"),
+        ("capacity.daily_cap=33:20", "33:20 is a base-60 number"),
+        ("cohorts.itron_active.installations=true", "true/false is not a value"),
+    ],
+)
+def test_set_values_are_read_as_a_file_reads_them(setting, problem):
+    for command in ("validate", "run"):
+        message = one_line_exit_2(cli(command, BASELINE, "--set", setting))
+        assert problem in message, message
+
+
+def test_set_takes_a_rate_in_exponent_notation_as_a_file_does():
+    result = cli(
+        "validate", BASELINE, "--set", "cohorts.elster_dormant.outcomes.dumb=5e-4"
+    )
+    assert result.exit_code == 0, result.output
+    sc = load_scenario(BASELINE, {"cohorts.elster_dormant.outcomes.dumb": "5e-4"})
+    assert sc.cohort("elster_dormant").outcomes.dumb == pytest.approx(5e-4)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["sweep", "-o", "sw", "--grid", "start_date=2019-02-30,2019-03-01"],
+        ["sensitivity", "-o", "sens", "--range", "start_date=2019-02-30:2019-03-01"],
+    ],
+)
+def test_grids_and_ranges_refuse_impossible_dates(tmp_path, args):
+    command, *rest = args
+    result = cli(command, BASELINE, "-n", "2", *rest, cwd=tmp_path)
+    assert "2019-02-30 is not a real date" in one_line_exit_2(result)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_question_with_an_impossible_date_is_one_line(tmp_path):
+    question = yaml.safe_load(
+        (SCENARIOS / "questions/opsg_ramp_basis.yaml").read_text()
+    )
+    question["scenario"] = str(SCENARIOS / "nov2019_cautious_ramp_elster_active.yaml")
+    text = yaml.safe_dump(question).replace(
+        "confidence: 0.95", "confidence: 0.95\nwhen: 2020-02-30"
+    )
+    path = write(tmp_path, text, "q.yaml")
+    message = one_line_exit_2(cli("decide", path, "-n", "2"))
+    assert "2020-02-30 is not a real date" in message
+
+
+def test_a_scenario_dict_is_checked_against_the_limits_too():
+    with pytest.raises(ScenarioError, match="max_attempts: 101 is outside"):
+        load_scenario(scenario(cohort("c", 10, max_attempts=101)))
