@@ -42,6 +42,7 @@ from migsim.experiments.sweep import (
     parse_range,
     run_sweep,
 )
+from migsim.model.limits import check_memory
 from migsim.model.scenario import Scenario, load_scenario
 from migsim.output.plots import plt, sweep_chart
 from migsim.output.report import UNITS, render_report, unit_scale
@@ -912,6 +913,10 @@ def report(
 def validate(scenario, sets):
     """Check SCENARIO and say what is wrong with it, if anything."""
     sc = load(scenario, sets)
+    try:  # whatever validates, runs: the memory estimate is checked here too
+        check_memory(sc)
+    except MigsimError as exc:
+        raise InputError(str(exc)) from exc
     click.echo(
         f"{scenario}: valid: {sc.name}, {len(sc.cohorts)} cohorts, "
         f"{sc.installations:,} installations, {sc.horizon_days} days"

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from migsim.common.errors import MigsimError
+from migsim.model.limits import check_memory
 from migsim.model.scenario import Scenario, load_scenario
 from migsim.results.results import Batch, DailyWriter, FigureTable, Results
 from migsim.sim.engine import RunLog, run_replication
@@ -37,7 +38,7 @@ BATCH_ROWS = 20_000
 #: Batches per run, at least (when there are enough replications): keeps workers busy.
 MIN_BATCHES = 16
 #: Seconds to wait for a Dask scheduler before giving up.
-CONNECT_TIMEOUT = 20
+CONNECT_TIMEOUT = 10
 
 
 def run_batch(scenario: Scenario, seed: int, replications: list[int]) -> list[RunLog]:
@@ -165,6 +166,7 @@ class _Dask(Executor):
     """An existing Dask distributed cluster, reached through its scheduler."""
 
     def __init__(self, address: str):
+        _check_address(address)
         try:
             from distributed import Client, as_completed
         except ImportError as exc:  # pragma: no cover - distributed is a dependency
@@ -188,6 +190,23 @@ class _Dask(Executor):
 
     def close(self) -> None:
         self._client.close()
+
+
+def _check_address(address: str) -> None:
+    """Refuse what is not a scheduler address before Dask spends its timeout on it."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(address if "://" in address else f"tcp://{address}")
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if parts.scheme not in {"tcp", "tls", "ws", "wss", "ucx"} or not parts.hostname:
+        port = None
+    if port is None:
+        raise MigsimError(
+            f"--scheduler {address}: not a scheduler address (tcp://HOST:PORT)"
+        )
 
 
 def executor(workers: int = 1, scheduler: str | None = None) -> Executor:
@@ -259,6 +278,7 @@ def run(
         raise ValueError("replications must be at least 1")
     if workers < 1:
         raise ValueError("workers must be at least 1")
+    check_memory(scenario, workers)  # before allocating anything
     seed = scenario.seed if seed is None else int(seed)
     if seed != scenario.seed:
         # the resolved scenario records the seed used, so its scenario.yaml
