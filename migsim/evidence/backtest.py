@@ -23,6 +23,7 @@ import json
 import math
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import cached_property
@@ -671,11 +672,13 @@ def forecast_as_of(
     seed: int | None = None,
     workers: int = 1,
     prior_strength: float = DEFAULT_PRIOR_STRENGTH,
+    progress: Callable[[int], None] | None = None,
 ) -> Forecast:
     """Calibrate on the actuals up to ``as_of``, start from its state, run forward.
 
     ``as_of=None`` forecasts from the scenario's start with no actuals (the rates
     keep their prior, drawn per replication with ``prior_strength``).
+    ``progress`` is called with the replications each finished batch adds.
     """
     prior = load_scenario(scenario)
     seed = prior.seed if seed is None else int(seed)
@@ -695,7 +698,13 @@ def forecast_as_of(
         calibration = calibrate(prior, actuals, prior_strength, as_of=as_of)
         state, notes = state_from_actuals(calibration.scenario, actuals, as_of)
         forward = calibration.scenario.starting_from(state)
-    results = run(forward, replications=replications, seed=seed, workers=workers)
+    results = run(
+        forward,
+        replications=replications,
+        seed=seed,
+        workers=workers,
+        progress=progress,
+    )
     info = {
         "as_of": as_of.isoformat() if as_of else None,
         "actuals": actuals.path,
@@ -918,6 +927,7 @@ def backtest(
     seed: int | None = None,
     workers: int = 1,
     prior_strength: float = DEFAULT_PRIOR_STRENGTH,
+    progress: Callable[[int], None] | None = None,
 ) -> Backtest:
     """Forecast as of each date and score every later actual point.
 
@@ -926,6 +936,9 @@ def backtest(
     as_of
         Dates the forecasts are made on (default: the scenario's start, with no
         actuals used). A date equal to the start also means "from the start".
+    progress
+        Called with the replications each finished batch adds, over every
+        forecast (``replications`` per distinct as-of date).
     """
     sc = load_scenario(scenario)
     seed = sc.seed if seed is None else int(seed)
@@ -940,7 +953,7 @@ def backtest(
     forecasts, frames = [], []
     for when in dates:
         forecast = forecast_as_of(
-            sc, actuals, when, replications, seed, workers, prior_strength
+            sc, actuals, when, replications, seed, workers, prior_strength, progress
         )
         forecasts.append(forecast)
         frames.append(score_points(forecast, observed))
