@@ -213,12 +213,12 @@ def test_seed_option_is_recorded_and_reproduces(tiny_file, tmp_path):
 
 
 def test_an_internal_error_keeps_its_traceback(tiny_file, monkeypatch):
-    import migsim.cli.main as cli
+    import migsim.runner.runner as runner
 
     def broken(*args, **kwargs):
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(cli, "run_scenario", broken)
+    monkeypatch.setattr(runner, "run", broken)
     result = invoke("run", tiny_file, "-n", 1)
     assert result.exit_code not in (0, 2)
     assert isinstance(result.exception, RuntimeError)
