@@ -10,7 +10,7 @@ import shlex
 import sys
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import click
 
@@ -72,7 +72,12 @@ def load(path: str, sets: tuple[str, ...] = ()) -> Scenario:
         raise InputError(str(exc)) from exc
 
 
-def load_actuals(path: str, scenario: Scenario, unit: str, replication) -> Actuals:
+def load_actuals(
+    path: str,
+    scenario: Scenario,
+    unit: Literal["installations", "meters"],
+    replication: int | None,
+) -> Actuals:
     """Read a command's actuals, turning bad input into exit status 2."""
     from migsim.evidence.actuals import read_actuals
 

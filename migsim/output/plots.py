@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -40,7 +40,7 @@ def _subplots(
     ncols: int = 1,
     *,
     figsize: tuple[float, float],
-    layout: str = "constrained",
+    layout: Literal["constrained"] = "constrained",
     squeeze: bool = True,
     gridspec_kw: dict[str, Any] | None = None,
 ) -> tuple[Figure, Any]:
