@@ -31,7 +31,7 @@ import pandas as pd
 
 from migsim.common.errors import ActualsError
 from migsim.model.scenario import Scenario
-from migsim.sim.engine import FLOWS, STATES
+from migsim.sim.records import FLOWS, STATES
 
 __all__ = [
     "COARSE_COLUMN",

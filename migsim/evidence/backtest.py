@@ -48,8 +48,8 @@ from migsim.model.scenario import (
 from migsim.output.plots import backtest_chart, forecast_fan_chart, plt
 from migsim.results.results import Results, quantile, replace_dir
 from migsim.runner.runner import run
-from migsim.sim.engine import FLOWS, STATES
-from migsim.sim.policy import working_days
+from migsim.sim.calendar import working_days
+from migsim.sim.records import FLOWS, STATES
 
 __all__ = [
     "Backtest",

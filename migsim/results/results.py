@@ -42,9 +42,10 @@ from migsim import __version__
 from migsim.common.errors import MigsimError
 from migsim.model.scenario import Scenario
 from migsim.output.plots import backlog_fan_chart, plt
-from migsim.sim.engine import FLOWS, STATES, RunLog, run_replication, state_after
-from migsim.sim.operations import DefectRecord
+from migsim.sim.defects import DefectRecord
+from migsim.sim.engine import run_replication, state_after
 from migsim.sim.policy import DAY_COLUMNS
+from migsim.sim.records import FLOWS, STATES, RunLog
 
 __all__ = [
     "FIGURES",
