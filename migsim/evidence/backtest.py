@@ -62,7 +62,6 @@ __all__ = [
     "write_forecast",
 ]
 
-_IN_FLIGHT = ("stalled", "rolled_back", "impaired")
 _PIT_BINS = 10
 #: One-sided binomial test level for calling a band over- or underconfident.
 _VERDICT_LEVEL = 0.05

@@ -15,7 +15,7 @@ import numpy as np
 from migsim.model.scenario import OUTCOMES
 from migsim.sim.defects import DefectRecord
 
-__all__ = ["FLOWS", "STATES", "Outcome", "RunLog"]
+__all__ = ["FLOWS", "IN_FLIGHT", "STATES", "Outcome", "RunLog"]
 
 #: The partition: every installation is in exactly one state at the end of a day.
 STATES = (
@@ -28,6 +28,10 @@ STATES = (
     "dumb",
     "abandoned",  # failed its last allowed attempt
 )
+#: The states not yet resolved (the rest are migrated, dumb and abandoned): what
+#: a run still has to do, the ``unresolved`` figure and the ``remaining`` series.
+IN_FLIGHT = ("pending", "queued", "stalled", "rolled_back", "impaired")
+assert STATES[: len(IN_FLIGHT)] == IN_FLIGHT
 #: Flows of one day: first-level outcomes of the day's attempts, then transitions.
 FLOWS = (
     "attempts",
