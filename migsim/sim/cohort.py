@@ -75,7 +75,7 @@ class CohortState:
     Attempt counts are arrays indexed by attempts made (0..max_attempts), so an
     installation's history is only the number of its attempts. ``index`` is the
     cohort's index: the cohort's row is the sum of its segments' rows. A segment's
-    sub-populations (`operations.SegmentClass`: normal, hard, excluded) share its
+    sub-populations (`segments.SegmentClass`: normal, hard, excluded) share its
     queue and ledgers: class k uses columns ``k * size + attempts made``, so
     they cost extra draws only when they have installations in a column.
     """
