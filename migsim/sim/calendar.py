@@ -14,7 +14,8 @@ from functools import lru_cache
 import holidays
 import numpy as np
 
-from migsim.model.scenario import WEEKDAYS, Scenario
+from migsim.model.base import WEEKDAYS
+from migsim.model.scenario import Scenario
 
 __all__ = ["bank_holidays", "incident_days", "incident_left", "working_days"]
 

@@ -14,14 +14,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from migsim.model.scenario import (
-    OUTCOMES,
+from migsim.model.base import OUTCOMES
+from migsim.model.cohort import Cohort
+from migsim.model.distributions import (
     BetaProbability,
-    Cohort,
     DirichletOutcomes,
-    Scenario,
     draw_probability,
 )
+from migsim.model.scenario import Scenario
 from migsim.sim.allocation import share_pro_rata
 from migsim.sim.dates import ResolvedDates
 from migsim.sim.defects import hit_by_defects

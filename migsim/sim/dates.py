@@ -16,13 +16,9 @@ from datetime import date
 
 import numpy as np
 
-from migsim.model.scenario import (
-    Cohort,
-    Scenario,
-    TriangularDate,
-    UniformDate,
-    gate_reference,
-)
+from migsim.model.cohort import Cohort
+from migsim.model.distributions import TriangularDate, UniformDate, gate_reference
+from migsim.model.scenario import Scenario
 
 __all__ = ["NEVER", "ResolvedDates", "resolve_dates"]
 

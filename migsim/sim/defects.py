@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from migsim.model.scenario import OUTCOMES, LatentDefect
+from migsim.model.base import OUTCOMES
+from migsim.model.cohort import LatentDefect
 from migsim.sim.delays import cached_pmf
 
 __all__ = ["DefectRecord", "LiveDefect", "hit_by_defects"]

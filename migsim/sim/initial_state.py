@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from migsim.model.scenario import InitialState, Scenario
+from migsim.model.scenario import Scenario
+from migsim.model.state import InitialState
 from migsim.sim.allocation import largest_remainder
 from migsim.sim.records import STATES
 

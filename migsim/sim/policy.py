@@ -23,7 +23,9 @@ from datetime import date
 import numpy as np
 from scipy import special
 
-from migsim.model.scenario import METRICS, Rule, Scenario, gate_reference
+from migsim.model.distributions import gate_reference
+from migsim.model.policy import METRICS, Rule
+from migsim.model.scenario import Scenario
 from migsim.sim.calendar import incident_days, incident_left, working_days
 from migsim.sim.dates import ResolvedDates
 

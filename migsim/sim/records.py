@@ -12,7 +12,7 @@ from enum import StrEnum
 
 import numpy as np
 
-from migsim.model.scenario import OUTCOMES
+from migsim.model.base import OUTCOMES
 from migsim.sim.defects import DefectRecord
 
 __all__ = ["FLOWS", "IN_FLIGHT", "STATES", "Outcome", "RunLog"]

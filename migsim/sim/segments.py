@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from migsim.model.scenario import Cohort, Scenario
+from migsim.model.cohort import Cohort
+from migsim.model.scenario import Scenario
 from migsim.sim.allocation import largest_remainder, share_pro_rata
 
 __all__ = ["Segment", "SegmentClass", "plan_segments", "split_eligibility"]
