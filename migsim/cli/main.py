@@ -26,13 +26,10 @@ from migsim.evidence.calibrate import DEFAULT_PRIOR_STRENGTH, posterior_check
 from migsim.evidence.calibrate import calibrate as run_calibrate
 from migsim.evidence.forecast import annotate, check_by_dates
 from migsim.experiments.compare import compare as compare_scenarios
-from migsim.experiments.decide import (
-    Candidate,
-    is_decision_directory,
-    load_decision,
-    load_question,
-)
 from migsim.experiments.decide import decide as decide_question
+from migsim.experiments.decision import is_decision_directory, load_decision
+from migsim.experiments.question import load_question
+from migsim.experiments.search import Candidate
 from migsim.experiments.sensitivity import parse_range as parse_sensitivity_range
 from migsim.experiments.sensitivity import sensitivity as measure_sensitivity
 from migsim.experiments.sweep import (
@@ -43,6 +40,7 @@ from migsim.experiments.sweep import (
     run_sweep,
 )
 from migsim.model.scenario import Scenario, load_scenario
+from migsim.output.experiment_files import write_decision, write_sensitivity
 from migsim.output.plots import plt, sweep_chart
 from migsim.output.report import UNITS, render_report, unit_scale
 from migsim.results.results import Results
@@ -1046,7 +1044,7 @@ def decide(
         raise InputError(str(exc)) from exc
     text = result.text()
     if outdir:
-        result.write(outdir)
+        write_decision(result, outdir)
         text += f"\n\nWritten to {outdir}/"
     _emit(text, result.to_dict(), fmt)
 
@@ -1071,7 +1069,7 @@ def _decision_for_report(
         directory=where,
         fresh=overwrite,
     )
-    result.write(where)
+    write_decision(result, where)
     return load_decision(where)
 
 
@@ -1174,7 +1172,7 @@ def sensitivity(
         f"replications (seed {result.seed})\n\n{table}"
     )
     if outdir:
-        result.write(outdir, overwrite=True)
+        write_sensitivity(result, outdir, overwrite=True)
         text += f"\n\nWritten to {outdir}/"
     _emit(text, result.to_dict(), fmt)
 
