@@ -30,13 +30,7 @@ from migsim.experiments.search import (
 )
 from migsim.experiments.study import fmt_date
 
-__all__ = [
-    "PHRASES",
-    "Decision",
-    "SavedDecision",
-    "is_decision_directory",
-    "load_decision",
-]
+__all__ = ["Decision", "SavedDecision", "is_decision_directory", "load_decision"]
 
 #: Planners' words for figures in the answer; others are shown by name.
 PHRASES = {
