@@ -87,7 +87,8 @@ def decide(
     """
     from migsim.cli.text import candidate_line
     from migsim.experiments.decide import decide as decide_question
-    from migsim.experiments.decide import load_question
+    from migsim.experiments.question import load_question
+    from migsim.output.experiment_files import write_decision
 
     with progress_bar(None, "candidate", quiet) as bar:
 
@@ -115,7 +116,7 @@ def decide(
             raise InputError(str(exc)) from exc
     text = result.text()
     if outdir:
-        result.write(outdir)
+        write_decision(result, outdir)
         text += f"\n\nWritten to {outdir}/"
     emit(text, result.to_dict(), fmt)
 
@@ -177,6 +178,7 @@ def sensitivity(
     from migsim.cli.text import fmt_float
     from migsim.experiments.sensitivity import parse_range as parse_sensitivity_range
     from migsim.experiments.sensitivity import sensitivity as measure_sensitivity
+    from migsim.output.experiment_files import write_sensitivity
 
     sc = load(scenario, sets)
     target = Path(outdir) if outdir else None
@@ -208,6 +210,6 @@ def sensitivity(
         f"replications (seed {result.seed})\n\n{table}"
     )
     if outdir:
-        result.write(outdir, overwrite=True)
+        write_sensitivity(result, outdir, overwrite=True)
         text += f"\n\nWritten to {outdir}/"
     emit(text, result.to_dict(), fmt)

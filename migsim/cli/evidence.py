@@ -67,6 +67,7 @@ def calibrate(
     """Learn SCENARIO's rates from actuals; write the calibrated scenario."""
     from migsim.evidence.calibrate import calibrate as run_calibrate
     from migsim.evidence.calibrate import posterior_check
+    from migsim.output.evidence_files import save_posterior_check
 
     sc = load(scenario, sets)
     target = Path(output)
@@ -81,10 +82,10 @@ def calibrate(
         )
     except MigsimError as exc:
         raise InputError(str(exc)) from exc
-    chart = None
+    check = None
     if not no_check:
         with progress_bar(replications, "rep", quiet) as bar:
-            _, chart = posterior_check(
+            _, check = posterior_check(
                 result, replications, seed, workers, progress=bar.update
             )
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -94,8 +95,8 @@ def calibrate(
         staged[1].write_text(
             json.dumps(result.summary(), indent=2) + "\n", encoding="utf-8"
         )
-        if chart is not None:
-            chart.savefig(staged[2], dpi=110, format="png")
+        if check is not None:
+            save_posterior_check(check, staged[2])
         for tmp, path in zip(staged, paths, strict=True):
             if tmp.exists():
                 tmp.replace(path)
@@ -143,7 +144,8 @@ def forecast(
 ):
     """Forecast SCENARIO from actuals up to a date: calibrate, start, run forward."""
     from migsim.cli.text import summary_text
-    from migsim.evidence.backtest import forecast_as_of, write_forecast
+    from migsim.evidence.forecast import forecast_as_of
+    from migsim.output.evidence_files import write_forecast
 
     sc = load(scenario, sets)
     refuse_existing(outdir, overwrite)
@@ -202,6 +204,7 @@ def backtest(
 ):
     """Score SCENARIO's forecasts against what actually happened."""
     from migsim.evidence.backtest import backtest as run_backtest
+    from migsim.output.evidence_files import write_backtest
 
     sc = load(scenario, sets)
     refuse_existing(outdir, overwrite)
@@ -224,6 +227,6 @@ def backtest(
         raise InputError(str(exc)) from exc
     text = result.text()
     if outdir:
-        result.write(outdir, overwrite=overwrite)
+        write_backtest(result, outdir, overwrite=overwrite)
         text += f"\n\nWritten to {outdir}/"
     emit(text, result.summary(), fmt)

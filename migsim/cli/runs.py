@@ -223,11 +223,9 @@ def _decision_for_report(
 ):
     """A decision directory as given, or a question decided beside the report."""
     from migsim.experiments.decide import decide as decide_question
-    from migsim.experiments.decide import (
-        is_decision_directory,
-        load_decision,
-        load_question,
-    )
+    from migsim.experiments.decision import is_decision_directory, load_decision
+    from migsim.experiments.question import load_question
+    from migsim.output.experiment_files import write_decision
 
     if is_decision_directory(question):
         return load_decision(question)
@@ -240,7 +238,7 @@ def _decision_for_report(
         directory=where,
         fresh=overwrite,
     )
-    result.write(where)
+    write_decision(result, where)
     return load_decision(where)
 
 

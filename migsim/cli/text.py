@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
-    from migsim.experiments.decide import Candidate
+    from migsim.experiments.search import Candidate
     from migsim.model.scenario import Scenario
     from migsim.results.results import Results
 

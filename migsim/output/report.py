@@ -50,7 +50,7 @@ from migsim.output.report_tables import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
-    from migsim.experiments.decide import SavedDecision
+    from migsim.experiments.decision import SavedDecision
 
 __all__ = [
     "RISK_FIGURES",
@@ -102,7 +102,7 @@ def render_report(
     charts
         Draw the charts (the slow part); ``False`` gives the tables alone.
     decision
-        A finished decision (`migsim.experiments.decide.load_decision`): adds the
+        A finished decision (`migsim.experiments.decision.load_decision`): adds the
         section "Basis for increasing volumes" with its answer, frontier and
         evidence.
 

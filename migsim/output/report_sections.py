@@ -35,7 +35,7 @@ from migsim.output.plots import (
     cumulative_migrated_chart,
     daily_attempts_chart,
 )
-from migsim.sim.engine import working_days
+from migsim.sim.calendar import working_days
 from migsim.sim.operations import OPERATIONS_FIGURES, figures_in_use
 
 __all__ = [

@@ -34,7 +34,7 @@ from migsim.output.report_sections import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
-    from migsim.experiments.decide import SavedDecision
+    from migsim.experiments.decision import SavedDecision
 
 __all__ = ["basis_section", "comparison_section", "provenance", "risk_section"]
 
