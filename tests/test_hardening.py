@@ -264,3 +264,28 @@ def test_a_question_with_an_impossible_date_is_one_line(tmp_path):
 def test_a_scenario_dict_is_checked_against_the_limits_too():
     with pytest.raises(ScenarioError, match="max_attempts: 101 is outside"):
         load_scenario(scenario(cohort("c", 10, max_attempts=101)))
+
+
+# ======================================================= memory and schedulers
+def test_a_run_too_big_for_the_machine_is_refused_before_allocating(monkeypatch):
+    monkeypatch.setattr(limits, "free_memory", lambda: 100_000)
+    for args in (["validate", BASELINE], ["run", BASELINE, "-n", "1"]):
+        message = one_line_exit_2(cli(*args))
+        assert "a replication needs about" in message and "free here" in message
+
+
+def test_the_memory_estimate_grows_with_what_a_run_allocates():
+    small = load_scenario(scenario(cohort("c", 10, max_attempts=2), horizon_days=30))
+    longer = small.with_overrides({"horizon_days": 300})
+    more = small.with_overrides({"cohorts.c.max_attempts": 20})
+    assert limits.replication_bytes(longer) > 5 * limits.replication_bytes(small)
+    assert limits.replication_bytes(more) > 4 * limits.replication_bytes(small)
+
+
+def test_a_scheduler_that_is_not_an_address_is_refused_at_once():
+    import time
+
+    started = time.monotonic()
+    message = one_line_exit_2(cli("run", BASELINE, "-n", "1", "--scheduler", "x y"))
+    assert "not a scheduler address" in message
+    assert time.monotonic() - started < 10
