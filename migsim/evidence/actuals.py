@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from migsim.common.errors import ActualsError
+from migsim.model.limits import LATEST_DATE
 from migsim.model.scenario import Scenario
 from migsim.sim.records import FLOWS, IN_FLIGHT, STATES
 
@@ -303,6 +304,8 @@ def read_actuals(
             columns[column] = columns[column] / scenario.meters_per_installation
     elif unit != "installations":
         raise ActualsError(f"{shown}: unknown unit {unit!r} (installations or meters)")
+    _within_cohorts(columns, rows, shown, scenario, present, unit)
+    _resolutions_within_causes(columns, rows, shown, scenario, present)
     policy = tuple(c for c in POLICY_COLUMNS if c in raw.columns and not coarse)
     for column in ("daily_cap", "els_backlog"):
         if column in policy:
@@ -400,16 +403,23 @@ def _dates(
             f"{shown}: row {rows[i]}, column date: not a date: "
             f"{column.iloc[i]!r} (write YYYY-MM-DD)"
         )
-    values = dates.dt.normalize().to_numpy(dtype="datetime64[ns]")
-    early = values < np.datetime64(scenario.start_date, "ns")
+    # compare as days: nanosecond timestamps end in 2262 and would wrap silently
+    days = dates.to_numpy().astype("datetime64[D]")
+    early = days < np.datetime64(scenario.start_date, "D")
     if early.any():
         i = _first(early)
         raise ActualsError(
-            f"{shown}: row {rows[i]}, column date: "
-            f"{pd.Timestamp(values[i]).date()} is before the scenario's "
-            f"start_date {scenario.start_date}"
+            f"{shown}: row {rows[i]}, column date: {days[i]} is before the "
+            f"scenario's start_date {scenario.start_date}"
         )
-    return values
+    late = days > np.datetime64(LATEST_DATE, "D")
+    if late.any():
+        i = _first(late)
+        raise ActualsError(
+            f"{shown}: row {rows[i]}, column date: {days[i]} is after "
+            f"{LATEST_DATE}, the latest date a scenario may hold"
+        )
+    return days.astype("datetime64[ns]")
 
 
 def _cohorts(
@@ -485,6 +495,87 @@ def _outcomes_within_attempts(
             f"{shown}: row {rows[i]}, column attempts: {', '.join(outcomes)} sum to "
             f"{_plain(total[i])}, more than attempts ({_plain(columns['attempts'][i])})"
         )
+
+
+def _within_cohorts(
+    columns: dict[str, np.ndarray],
+    rows: np.ndarray,
+    shown: str,
+    scenario: Scenario,
+    present: tuple,
+    unit: str,
+) -> None:
+    """No count can exceed the installations it is about.
+
+    Each installation is attempted at most once a day, and is in one state at a
+    time, so a day's flow or state of a cohort is at most the cohort's size (the
+    programme's, for programme-wide rows); so is a cumulative count.
+    """
+    sizes = {c.name: c.installations for c in scenario.cohorts}
+    cohorts = columns["cohort"]
+    limit = np.array(
+        [sizes.get(c, scenario.installations) for c in cohorts], dtype=float
+    )
+    whose = np.array(
+        [f"cohort {c}'s" if c in sizes else "the scenario's" for c in cohorts]
+    )
+    slack = 1e-6 * np.maximum(limit, 1.0)  # meters / meters_per_installation
+    for column in present:
+        over = columns[column] > limit + slack
+        if over.any():
+            i = _first(over)
+            value = columns[column][i]
+            if unit == "meters":
+                value *= scenario.meters_per_installation or 1.0
+            raise ActualsError(
+                f"{shown}: row {rows[i]}, column {column}: {_magnitude(value)} "
+                f"{unit} is more than {whose[i]} {limit[i]:,.0f} installations"
+            )
+
+
+def _magnitude(value: float) -> str:
+    return _plain(value) if abs(value) < 1e15 else f"{value:.3g}"
+
+
+#: A resolution and what it resolves: stalls complete or fail, fix forwards are
+#: restored; neither can run ahead of its cause (plus what was there at the start).
+_RESOLVES = (
+    (("stall_completions", "stall_failures"), "stalls", "stalled"),
+    (("restorations",), "fix_forwards", "impaired"),
+)
+
+
+def _resolutions_within_causes(
+    columns: dict[str, np.ndarray],
+    rows: np.ndarray,
+    shown: str,
+    scenario: Scenario,
+    present: tuple,
+) -> None:
+    """Cumulative stall completions (and failures) stay within cumulative stalls,
+    restorations within fix forwards, per cohort, counting the cohort's initial
+    state; checked from the scenario's first day only (earlier causes are unknown)."""
+    cohorts = pd.Series(columns["cohort"]).fillna("")
+    start = np.datetime64(scenario.start_date, "ns")
+    for effects, cause, state in _RESOLVES:
+        if cause not in present or not any(e in present for e in effects):
+            continue
+        done = sum(columns[e] for e in effects if e in present)
+        for name, index in cohorts.groupby(cohorts, sort=False).groups.items():
+            at = np.asarray(index)
+            if not name or columns["date"][at[0]] != start:
+                continue
+            cohort = scenario.cohort(name)
+            before = cohort.initial_state.count(state) if cohort.initial_state else 0
+            over = np.cumsum(done[at]) > np.cumsum(columns[cause][at]) + before
+            if over.any():
+                i = at[_first(over)]
+                named = " + ".join(e for e in effects if e in present)
+                raise ActualsError(
+                    f"{shown}: row {rows[i]}, column {effects[0]}: {named} so far "
+                    f"exceed {cause} so far for cohort {name} (a {state} "
+                    "installation resolves once)"
+                )
 
 
 def _dates_in_order(

@@ -112,13 +112,15 @@ def _kinds(annotation: Any) -> str:
     return str(annotation)
 
 
-def _has_bool(value: Any) -> bool:
+def _has_bool(value: Any, annotation: str) -> bool:
+    """A ``true``/``false`` given for this field, or among a plain list's or
+    mapping's values (a nested model checks its own fields)."""
     if isinstance(value, bool):
         return True
     if isinstance(value, list | tuple):
-        return any(_has_bool(v) for v in value)
-    if isinstance(value, dict):
-        return any(_has_bool(v) for v in value.values())
+        return any(isinstance(v, bool) for v in value)
+    if isinstance(value, dict) and "dict[" in annotation:
+        return any(isinstance(v, bool) for v in value.values())
     return False
 
 
@@ -133,7 +135,7 @@ def check_input(model: type, field: str, value: Any, shown: str = "") -> Any:
         return value
     where = f"{shown or field}: "
     annotation = _kinds(info.annotation)
-    if "bool" not in annotation and _has_bool(value):
+    if "bool" not in annotation and _has_bool(value, annotation):
         raise ValueError(f"{where}true/false is not a value here (a number or text is)")
     wants_date = "datetime.date" in annotation and not any(
         kind in annotation for kind in ("int", "float", "str")
