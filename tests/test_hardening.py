@@ -289,3 +289,82 @@ def test_a_scheduler_that_is_not_an_address_is_refused_at_once():
     message = one_line_exit_2(cli("run", BASELINE, "-n", "1", "--scheduler", "x y"))
     assert "not a scheduler address" in message
     assert time.monotonic() - started < 10
+
+
+# ==================================================================== actuals
+HEADER = "date,cohort,attempts,successes,stalls,rollbacks,fix_forwards,dumbs"
+ACTUALS_SCENARIO = scenario(
+    cohort(
+        "a",
+        600,
+        rates={
+            "success": 0.8,
+            "stall": 0.1,
+            "rollback": 0.1,
+            "fix_forward": 0.0,
+            "dumb": 0.0,
+        },
+    ),
+    cap=100,
+    horizon_days=20,
+    meters_per_installation=1.6,
+)
+IMPLAUSIBLE = {
+    "absurd attempts": (
+        f"{HEADER}\n2024-01-01,a,1000000000000000000000000000000,"
+        "1000000000000000000000000000000,0,0,0,0\n",
+        "row 1, column attempts: 1e+30 installations is more than cohort a's 600",
+    ),
+    "float max": (
+        f"{HEADER}\n2024-01-01,a,100,80,10,10,0,0\n2024-01-02,a,1e308,0,0,0,0,0\n",
+        "row 2, column attempts: 1e+308 installations is more than cohort a's",
+    ),
+    "completions above stalls": (
+        f"{HEADER},stall_completions\n2024-01-01,a,100,80,10,10,0,0,0\n"
+        "2024-01-02,a,100,80,10,10,0,0,25\n",
+        "row 2, column stall_completions: stall_completions so far exceed stalls",
+    ),
+    "cumulative above the cohort": (
+        "date,cumulative_migrated\n2024-01-05,100\n2024-01-08,10000000\n",
+        "row 2, column cumulative_migrated: 10000000 installations is more than "
+        "the scenario's 600",
+    ),
+    "a date past year 2262": (
+        f"{HEADER}\n2024-01-01,a,100,80,10,10,0,0\n9999-12-31,a,1,1,0,0,0,0\n",
+        "row 2, column date: 9999-12-31 is after 2200-12-31",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(IMPLAUSIBLE))
+def test_implausible_actuals_are_refused_with_row_and_column(tmp_path, case):
+    from migsim.evidence.actuals import read_actuals
+
+    text, where = IMPLAUSIBLE[case]
+    path = write(tmp_path, text, "actuals.csv")
+    with pytest.raises(MigsimError) as info:
+        read_actuals(path, load_scenario(ACTUALS_SCENARIO))
+    assert where in str(info.value), str(info.value)
+
+
+def test_meters_are_compared_with_the_cohort_in_meters(tmp_path):
+    from migsim.evidence.actuals import read_actuals
+
+    sc = load_scenario(ACTUALS_SCENARIO)
+    fits = write(tmp_path, "date,cumulative_migrated\n2024-01-05,960\n", "m.csv")
+    assert read_actuals(fits, sc, unit="meters").frame["cumulative_migrated"][0] == 600
+    over = write(tmp_path, "date,cumulative_migrated\n2024-01-05,961\n", "o.csv")
+    with pytest.raises(MigsimError, match="961 meters is more than the scenario's"):
+        read_actuals(over, sc, unit="meters")
+
+
+@pytest.mark.parametrize("command", ["calibrate", "forecast"])
+def test_the_cli_refuses_implausible_actuals_and_writes_nothing(tmp_path, command):
+    sc = write(tmp_path, yaml.safe_dump(ACTUALS_SCENARIO), "sc.yaml")
+    actuals = write(tmp_path, IMPLAUSIBLE["absurd attempts"][0], "actuals.csv")
+    args = [command, sc, "--actuals", actuals, "-n", "2", "-o", tmp_path / "out"]
+    if command == "forecast":
+        args += ["--as-of", "2024-01-05"]
+    message = one_line_exit_2(cli(*args))
+    assert "column attempts" in message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["actuals.csv", "sc.yaml"]
