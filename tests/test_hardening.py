@@ -368,3 +368,64 @@ def test_the_cli_refuses_implausible_actuals_and_writes_nothing(tmp_path, comman
     message = one_line_exit_2(cli(*args))
     assert "column attempts" in message
     assert sorted(p.name for p in tmp_path.iterdir()) == ["actuals.csv", "sc.yaml"]
+
+
+# ================================================================= killed runs
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie waiting to be reaped."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc to find workers")
+@pytest.mark.parametrize("command", ["run", "sweep"])
+def test_workers_end_when_their_parent_is_killed(tmp_path, command):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    long = write(tmp_path, replace_line(EPCL, "horizon_days", "1800"))
+    args = ["-n", "400", "-j", "2", "-q", "-o", tmp_path / "out"]
+    if command == "sweep":
+        args += ["--grid", "capacity.daily_cap=1000,1500,2000,2500"]
+    parent = subprocess.Popen(
+        [sys.executable, "-m", "migsim", command, str(long), *map(str, args)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    workers: list[int] = []
+    try:
+        deadline = time.monotonic() + 60
+        while len(workers) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+            workers = _children(parent.pid)
+        assert len(workers) >= 2, "the workers never started"
+        parent.send_signal(signal.SIGKILL)  # no shutdown code runs in the parent
+        parent.wait()
+        deadline = time.monotonic() + 5
+        while any(_running(w) for w in workers):
+            assert time.monotonic() < deadline, "workers outlived their parent"
+            time.sleep(0.1)
+    finally:
+        parent.kill()
+        for pid in workers:  # only if the test failed: this test's own workers
+            if _running(pid):
+                os.kill(pid, signal.SIGKILL)

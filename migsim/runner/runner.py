@@ -19,6 +19,7 @@ import math
 import os
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from migsim.common.errors import MigsimError
+from migsim.common.lifeline import die_with_parent
 from migsim.model.limits import check_memory
 from migsim.model.scenario import Scenario, load_scenario
 from migsim.results.results import Batch, DailyWriter, FigureTable, Results
@@ -151,7 +153,15 @@ class _Processes(Executor):
 
     def __init__(self, workers: int):
         self.workers = workers
-        self._pool = ProcessPoolExecutor(max_workers=workers)
+        # workers end with this process, even when it is killed (no shutdown runs)
+        self._pool = ProcessPoolExecutor(
+            max_workers=workers,
+            initializer=die_with_parent,
+            initargs=(
+                os.getpid(),
+                threading.current_thread() is threading.main_thread(),
+            ),
+        )
 
     def _submit(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Future:
         return self._pool.submit(fn, *args)

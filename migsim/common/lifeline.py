@@ -1,0 +1,78 @@
+"""Worker processes that end when the process that started them dies.
+
+A killed ``migsim run -j 2`` (SIGKILL, an OOM kill, a closed terminal) gets no
+chance to shut its process pool down, and its workers used to live on for many
+minutes, holding the parent's pipes and finishing work nobody would read. A pool
+started with `die_with_parent` as its initializer gives each worker a daemon
+thread that watches its parent and ends the worker within `INTERVAL` seconds of
+the parent's death (the worker is re-parented, so ``os.getppid()`` changes). On
+Linux the worker also asks the kernel for SIGKILL the moment its parent exits
+(``PR_SET_PDEATHSIG``), when the pool's processes were started from the
+parent's main thread, where that signal cannot fire early.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import signal
+import sys
+import threading
+import time
+
+__all__ = ["INTERVAL", "die_with_parent"]
+
+#: Seconds between a worker's looks at its parent.
+INTERVAL = 0.25
+#: Exit status of a worker whose parent died (EX_SOFTWARE).
+ORPHANED = 70
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent: int, main_thread: bool = False) -> None:
+    """Pool initializer: end this worker when process ``parent`` is gone.
+
+    Parameters
+    ----------
+    parent
+        The pid of the process that starts the pool (``os.getpid()`` there).
+    main_thread
+        Whether the pool's processes are started from the parent's main thread,
+        so the kernel's parent-death signal may be used as well.
+    """
+    forked = os.getppid()  # the parent, or a fork server that dies with it
+    if main_thread and forked == parent and sys.platform.startswith("linux"):
+        _kernel_signal()
+    if not _alive(parent):  # the parent died before this worker started
+        os._exit(ORPHANED)
+    watcher = threading.Thread(
+        target=_watch, args=(parent, forked), name="migsim-lifeline", daemon=True
+    )
+    watcher.start()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, someone else's (cannot be our parent)
+        return True
+    return True
+
+
+def _watch(parent: int, forked: int) -> None:
+    while True:
+        time.sleep(INTERVAL)
+        if os.getppid() != forked or not _alive(parent):
+            os._exit(ORPHANED)
+
+
+def _kernel_signal() -> None:
+    """Ask Linux to SIGKILL this process when the thread that forked it exits."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    except (OSError, AttributeError):  # no libc or no prctl: the watcher suffices
+        pass
