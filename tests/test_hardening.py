@@ -412,6 +412,7 @@ def test_workers_end_when_their_parent_is_killed(tmp_path, command):
         stderr=subprocess.DEVNULL,
     )
     workers: list[int] = []
+    ended = False
     try:
         deadline = time.monotonic() + 60
         while len(workers) < 2 and time.monotonic() < deadline:
@@ -424,8 +425,9 @@ def test_workers_end_when_their_parent_is_killed(tmp_path, command):
         while any(_running(w) for w in workers):
             assert time.monotonic() < deadline, "workers outlived their parent"
             time.sleep(0.1)
+        ended = True
     finally:
         parent.kill()
-        for pid in workers:  # only if the test failed: this test's own workers
+        for pid in [] if ended else workers:  # a failed test: its own workers
             if _running(pid):
                 os.kill(pid, signal.SIGKILL)
