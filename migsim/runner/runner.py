@@ -190,16 +190,23 @@ class _Dask(Executor):
             raise MigsimError(f"--scheduler {address}: cannot connect: {exc}") from None
         self.workers = max(1, sum(self._client.nthreads().values()))
         self._finished = as_completed(loop=self._client.loop)
+        self._submitted: list[Any] = []
 
     def _submit(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
         future = self._client.submit(fn, *args, pure=False)
         self._finished.add(future)
+        self._submitted.append(future)
         return future
 
     def _wait_first(self, pending: set[Any]) -> set[Any]:
         return {next(self._finished)}
 
     def close(self) -> None:
+        """Cancel what is still queued or running (an error or Ctrl-C stopped the
+        run: the cluster must not go on with work nobody will read), then leave."""
+        unfinished = [f for f in self._submitted if not f.done()]
+        if unfinished:
+            self._client.cancel(unfinished, force=True)
         self._client.close()
 
 
@@ -212,9 +219,12 @@ def _check_address(address: str) -> None:
         port = parts.port
     except ValueError:
         port = None
-    if parts.scheme not in {"tcp", "tls", "ws", "wss", "ucx"} or not parts.hostname:
-        port = None
-    if port is None:
+    known = {"tcp", "tls", "ws", "wss", "ucx", "inproc"}
+    if (
+        parts.scheme not in known
+        or not parts.hostname
+        or (port is None and parts.scheme != "inproc")
+    ):
         raise MigsimError(
             f"--scheduler {address}: not a scheduler address (tcp://HOST:PORT)"
         )
