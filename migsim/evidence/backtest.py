@@ -36,6 +36,7 @@ from scipy import stats
 
 from migsim import __version__
 from migsim.common.errors import ActualsError, MigsimError
+from migsim.common.stats import json_number, quantile
 from migsim.evidence.actuals import Actuals
 from migsim.evidence.calibrate import DEFAULT_PRIOR_STRENGTH, Calibration, calibrate
 from migsim.model.scenario import (
@@ -46,7 +47,7 @@ from migsim.model.scenario import (
     probability_mean,
 )
 from migsim.output.plots import backtest_chart, forecast_fan_chart, plt
-from migsim.results.results import Results, quantile, replace_dir
+from migsim.results.results import Results, replace_dir
 from migsim.runner.runner import run
 from migsim.sim.engine import FLOWS, STATES
 from migsim.sim.policy import working_days
@@ -1069,11 +1070,17 @@ def score(points: pd.DataFrame) -> dict[str, Any]:
         "points_above_p90": above,
         "points_below_p10": below,
         "n_effective": round(n_effective, 2),
-        "mae_installations": _finite(
-            np.median(np.abs(inside["error_installations"])) if len(inside) else None
+        "mae_installations": json_number(
+            np.median(np.abs(inside["error_installations"])) if len(inside) else None,
+            4,
+            ints=None,
         ),
-        "mae_days": _finite(float(np.median(days)) if len(days) else None),
-        "crps_mean": _finite(float(inside["crps"].mean()) if len(inside) else None),
+        "mae_days": json_number(
+            float(np.median(days)) if len(days) else None, 4, ints=None
+        ),
+        "crps_mean": json_number(
+            float(inside["crps"].mean()) if len(inside) else None, 4, ints=None
+        ),
         "pit_histogram": {
             "edges": [round(i / _PIT_BINS, 2) for i in range(_PIT_BINS + 1)],
             "counts": [int(c) for c in pit_counts],
@@ -1104,12 +1111,6 @@ def _effective_n(groups: pd.Series, inside: pd.Series) -> float:
         r = min(max(r, 0.0), 0.999)
         total += min(len(x), max(1.0, len(x) * (1 - r) / (1 + r)))
     return total
-
-
-def _finite(value: float | None) -> float | None:
-    if value is None or not math.isfinite(float(value)):
-        return None
-    return round(float(value), 4)
 
 
 #: Below this P10-P90 coverage a forecaster is called overconfident whatever the test.

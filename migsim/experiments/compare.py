@@ -25,9 +25,16 @@ from typing import Any
 import numpy as np
 
 from migsim.common.errors import MigsimError
-from migsim.evidence.forecast import RunLike, mean_ci95, statistic_quantile
+from migsim.common.stats import (
+    json_number,
+    mean_ci95,
+    quantile,
+    quantile_index,
+    statistic_quantile,
+)
+from migsim.evidence.forecast import RunLike
 from migsim.model.scenario import Scenario
-from migsim.results.results import FIGURES, STATISTICS, quantile
+from migsim.results.results import FIGURES, STATISTICS
 from migsim.runner.runner import run
 
 __all__ = [
@@ -44,16 +51,9 @@ BOOTSTRAP_RESAMPLES = 2000
 _BOOTSTRAP_KEY = 0xB007
 
 
-def _json(value: float | None) -> float | int | None:
-    if value is None or not math.isfinite(value):
-        return None
-    return int(value) if float(value).is_integer() else round(float(value), 6)
-
-
 def _type1_rows(ordered: np.ndarray, q: float) -> np.ndarray:
     """Type-1 quantile of each row of an ascending-sorted 2-D array."""
-    n = ordered.shape[1]
-    return ordered[:, max(0, math.ceil(q * n - 1e-12) - 1)]
+    return ordered[:, quantile_index(ordered.shape[1], q)]
 
 
 def paired_difference(
@@ -170,9 +170,9 @@ def compare_runs(
                 )
                 diff, ci = paired_difference(theirs, ours, statistic, indices)
                 figures[name][statistic] = {
-                    "value": _json(value),
-                    "diff": _json(diff),
-                    "ci95": None if ci is None else [_json(ci[0]), _json(ci[1])],
+                    "value": json_number(value),
+                    "diff": json_number(diff),
+                    "ci95": None if ci is None else [json_number(ci[0]), json_number(ci[1])],
                 }
         scenarios[current.scenario.name] = {
             "scenario_sha256": current.scenario.sha256,

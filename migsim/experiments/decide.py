@@ -50,10 +50,12 @@ import numpy as np
 import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from scipy import stats
 
 from migsim import __version__
 from migsim.common.errors import MigsimError, QuestionError, ScenarioError
+from migsim.common.stats import clopper_pearson, quantile, quantile_bounds
+from migsim.common.stats import json_number as _json
+from migsim.common.stats import json_value as _json_value
 from migsim.experiments.study import (
     MIGRATED_BY,
     FieldAxis,
@@ -65,7 +67,7 @@ from migsim.experiments.study import (
 )
 from migsim.model.scenario import Scenario, load_scenario
 from migsim.output.plots import frontier_chart, plt
-from migsim.results.results import FIGURES, STATISTICS, quantile
+from migsim.results.results import FIGURES, STATISTICS
 
 __all__ = [
     "BudgetCheck",
@@ -101,56 +103,6 @@ PHRASES = {
     "dormant_dumb": "dormant devices left dumb",
 }
 _CAP_FIELDS = ("daily_cap", "max_cap")
-
-
-# --------------------------------------------------------------------------- bounds
-def clopper_pearson(count: int, n: int, confidence: float) -> tuple[float, float]:
-    """One-sided exact binomial bounds on a probability from ``count`` of ``n``.
-
-    Returns ``(lower, upper)``: each holds on its own with probability at least
-    ``confidence`` (Clopper-Pearson, via beta quantiles).
-
-    >>> round(clopper_pearson(0, 200, 0.95)[1], 6)   # 1 - 0.05 ** (1 / 200)
-    0.014867
-    """
-    if not 0 <= count <= n or n < 1:
-        raise ValueError(f"need 0 <= count <= n and n >= 1, got {count} of {n}")
-    upper = (
-        1.0 if count == n else float(stats.beta.ppf(confidence, count + 1, n - count))
-    )
-    lower = (
-        0.0
-        if count == 0
-        else float(stats.beta.ppf(1 - confidence, count, n - count + 1))
-    )
-    return lower, upper
-
-
-def quantile_bounds(
-    values: Sequence[float] | np.ndarray, q: float, confidence: float
-) -> tuple[float, float]:
-    """Distribution-free one-sided confidence bounds on the q-quantile.
-
-    The upper bound is the order statistic X_(u), u the smallest index with
-    P(Binomial(n, q) <= u - 1) >= confidence (+inf when no u <= n qualifies);
-    the lower bound is X_(l), l the largest index with P(Binomial(n, q) >= l) >=
-    confidence (-inf when none). Both hold for discrete figures too.
-
-    >>> quantile_bounds(range(1, 30), 0.9, 0.95)     # 1 - 0.9 ** 29 = 0.953
-    (23.0, 29.0)
-    >>> quantile_bounds(range(1, 29), 0.9, 0.95)[1]  # 1 - 0.9 ** 28 = 0.948
-    inf
-    """
-    ordered = np.sort(np.asarray(values, dtype=float))
-    n = len(ordered)
-    cdf = stats.binom.cdf(np.arange(n + 1), n, q)
-    reach = np.flatnonzero(cdf >= confidence - 1e-12)
-    u = int(reach[0]) + 1 if len(reach) else n + 1
-    upper = float(ordered[u - 1]) if u <= n else math.inf
-    below = np.flatnonzero(cdf <= 1 - confidence + 1e-12)
-    lower_index = int(below[-1]) + 1 if len(below) else 0
-    lower = float(ordered[lower_index - 1]) if lower_index >= 1 else -math.inf
-    return lower, upper
 
 
 # --------------------------------------------------------------------------- schema
@@ -1456,17 +1408,3 @@ def _fmt_number(value: float) -> str:
 
 def _pct(value: float) -> str:
     return f"{value * 100:.3g}%"
-
-
-def _json(value: float | None) -> float | int | None:
-    if value is None or not math.isfinite(value):
-        return None
-    return int(value) if float(value).is_integer() else round(float(value), 6)
-
-
-def _json_value(value: Any) -> Any:
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, np.generic):
-        return value.item()
-    return value

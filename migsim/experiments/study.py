@@ -30,8 +30,9 @@ import numpy as np
 import pandas as pd
 
 from migsim.common.errors import MigsimError, ScenarioError
+from migsim.common.stats import quantile
 from migsim.model.scenario import Scenario, get_field
-from migsim.results.results import FIGURES, Results, quantile
+from migsim.results.results import FIGURES, Results
 from migsim.runner.runner import executor, run_batch
 
 __all__ = [

@@ -36,7 +36,6 @@ import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +45,9 @@ import yaml
 
 from migsim import __version__
 from migsim.common.errors import MigsimError, ScenarioError
+from migsim.common.stats import STATISTICS, json_value, statistics
 from migsim.model.scenario import Scenario
-from migsim.results.results import FIGURES, STATISTICS, statistics
+from migsim.results.results import FIGURES
 from migsim.runner.runner import executor, run
 
 __all__ = [
@@ -73,18 +73,9 @@ def figure_columns() -> list[str]:
 
 
 # --------------------------------------------------------------------------- definition
-def _plain(value: Any) -> Any:
-    """A JSON-able value (dates as ISO strings) so definitions compare exactly."""
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
 def _parse_value(text: str) -> Any:
     try:
-        return _plain(yaml.safe_load(text))
+        return json_value(yaml.safe_load(text))
     except yaml.YAMLError:
         return text
 
@@ -224,7 +215,7 @@ class SweepDefinition:
             "scenario_sha256": self.scenario.sha256,
             "replications": self.replications,
             "seed": self.seed,
-            "grid": {k: [_plain(v) for v in vs] for k, vs in self.grid.items()},
+            "grid": {k: [json_value(v) for v in vs] for k, vs in self.grid.items()},
             "lhs": None
             if self.lhs is None
             else {
@@ -351,7 +342,7 @@ class _Store:
                 "points": [
                     {
                         "index": i,
-                        "values": {k: _plain(v) for k, v in values.items()},
+                        "values": {k: json_value(v) for k, v in values.items()},
                         "status": "pending",
                         "error": None,
                         "seconds": None,

@@ -20,6 +20,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from migsim.common.stats import quantile_index  # noqa: E402
+
 __all__ = [
     "backlog_fan_chart",
     "backtest_chart",
@@ -334,7 +336,7 @@ def risk_chart(values: Mapping[str, np.ndarray], title: str) -> Figure:
             )
             ordered = np.sort(data)
             for q, style, name in ((0.5, "--", "P50"), (0.9, ":", "P90")):
-                value = ordered[max(0, math.ceil(q * len(ordered) - 1e-12) - 1)]
+                value = ordered[quantile_index(len(ordered), q)]
                 ax.axvline(
                     value,
                     color=LINE_COLOUR,

@@ -17,7 +17,6 @@ with a relative (percent of the mean) target and a look-ahead: see
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from migsim.evidence.forecast import half_width, mean_ci95, proportion_ci95
+from migsim.common.stats import half_width, json_number, mean_ci95, proportion_ci95
 from migsim.model.scenario import Scenario, load_scenario
 from migsim.results.results import Results
 from migsim.runner.runner import run
@@ -50,9 +49,7 @@ class Check:
         return {
             "replications": self.replications,
             "target": self.target,
-            "half_width": None
-            if not math.isfinite(self.half_width)
-            else round(self.half_width, 6),
+            "half_width": json_number(self.half_width, ints=None),
             "met": self.met,
         }
 

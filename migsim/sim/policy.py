@@ -31,8 +31,8 @@ from functools import lru_cache
 
 import holidays
 import numpy as np
-from scipy import special
 
+from migsim.common.stats import clopper_pearson_upper
 from migsim.model.scenario import (
     METRICS,
     WEEKDAYS,
@@ -345,22 +345,6 @@ def _incident_left(scenario: Scenario, streams, start) -> int:
         return 0
     rng = streams.get("go_no_go", "incident_open")
     return int(rng.choice(days[keep] - age, p=probs[keep] / probs[keep].sum()))
-
-
-# --------------------------------------------------------------------------- evidence
-def clopper_pearson_upper(failures: int, trials: int, confidence: float) -> float:
-    """One-sided Clopper-Pearson upper bound on a failure rate.
-
-    The smallest p with P(X <= failures | trials, p) <= 1 - confidence, i.e. the
-    ``confidence`` quantile of Beta(failures + 1, trials - failures); 1 when
-    there are no trials or every trial failed.
-
-    >>> round(clopper_pearson_upper(0, 2995, 0.95), 6)  # "rule of three"
-    0.001
-    """
-    if trials <= 0 or failures >= trials:
-        return 1.0
-    return float(special.betaincinv(failures + 1, trials - failures, confidence))
 
 
 @dataclass
