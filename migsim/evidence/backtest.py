@@ -21,8 +21,6 @@ from __future__ import annotations
 import functools
 import json
 import math
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import cached_property
@@ -36,6 +34,7 @@ from scipy import stats
 
 from migsim import __version__
 from migsim.common.errors import ActualsError, MigsimError
+from migsim.common.files import output_dir
 from migsim.common.stats import json_number, quantile
 from migsim.evidence.actuals import Actuals
 from migsim.evidence.calibrate import DEFAULT_PRIOR_STRENGTH, Calibration, calibrate
@@ -47,7 +46,7 @@ from migsim.model.scenario import (
     probability_mean,
 )
 from migsim.output.plots import backtest_chart, forecast_fan_chart, plt
-from migsim.results.results import Results, replace_dir
+from migsim.results.results import Results
 from migsim.runner.runner import run
 from migsim.sim.engine import FLOWS, STATES
 from migsim.sim.policy import working_days
@@ -725,13 +724,7 @@ def write_forecast(
 ) -> Path:
     """The usual run outputs, with ``backlog.png`` showing actuals then the forecast,
     plus ``calibration.json`` and ``calibrated.yaml``; written atomically."""
-    target = Path(directory)
-    if target.exists() and not overwrite:
-        raise FileExistsError(f"{target} exists (use --overwrite to replace it)")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        out = staging / "forecast"
+    with output_dir(directory, overwrite=overwrite) as out:
         forecast.results.write(out, daily=daily)
         actual = forecast.calibration.actuals
         if forecast.as_of is not None:
@@ -765,10 +758,7 @@ def write_forecast(
         (out / "calibrated.yaml").write_text(
             forecast.calibration.scenario.to_yaml(), encoding="utf-8"
         )
-        replace_dir(out, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
+    return Path(directory)
 
 
 # --------------------------------------------------------------------------- backtest
@@ -854,14 +844,7 @@ class Backtest:
 
     def write(self, directory: str | Path, *, overwrite: bool = False) -> Path:
         """Write backtest.json, backtest_points.csv and backtest.png atomically."""
-        target = Path(directory)
-        if target.exists() and not overwrite:
-            raise FileExistsError(f"{target} exists (use --overwrite to replace it)")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-        try:
-            out = staging / "backtest"
-            out.mkdir()
+        with output_dir(directory, overwrite=overwrite) as out:
             (out / "backtest.json").write_text(
                 json.dumps(self.summary(), indent=2) + "\n", encoding="utf-8"
             )
@@ -873,10 +856,7 @@ class Backtest:
             )
             chart.savefig(out / "backtest.png", dpi=110)
             plt.close(chart)
-            replace_dir(out, target)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-        return target
+        return Path(directory)
 
     def _panels(self) -> list[dict[str, Any]]:
         migrated = (

@@ -80,6 +80,7 @@ def run_to_precision(
     max_replications: int = 2000,
     share: float = 0.05,
     progress: Callable[[Check], None] | None = None,
+    fail_fast: bool = False,
 ) -> Results:
     """Run batches of replications until the mean clearance day is known to ``days``.
 
@@ -100,6 +101,9 @@ def run_to_precision(
         instead when some replication does not clear.
     progress
         Called with the `Check` after each batch.
+    fail_fast
+        As for `migsim.run`: stop at the first failing replication instead of
+        recording it and going on (the check then counts the others).
 
     Returns
     -------
@@ -123,6 +127,7 @@ def run_to_precision(
             seed=seed,
             workers=workers,
             first_replication=done,
+            fail_fast=fail_fast,
         )
         parts.append(part)
         done += size
