@@ -107,7 +107,7 @@ def statistics(values: Sequence[float] | np.ndarray) -> dict[str, float | None]:
     return out
 
 
-# --------------------------------------------------------------------------- quantile CIs
+# ---------------------------------------------------------------------- quantile CIs
 def quantile_ranks(n: int, q: float) -> tuple[int | None, int | None]:
     """1-based ranks (l, u) of the distribution-free 95% interval for the q-quantile.
 
@@ -212,7 +212,7 @@ def half_width(interval: tuple[float, float] | None) -> float:
     return (interval[1] - interval[0]) / 2
 
 
-# --------------------------------------------------------------------------- probabilities
+# --------------------------------------------------------------------- probabilities
 def proportion_ci95(successes: int, n: int) -> tuple[float, float]:
     """Wilson score 95% interval of a probability estimated as ``successes / n``.
 

@@ -369,7 +369,10 @@ def calibrate(
         if not coarse:
             cohort_data["outcomes"] = {
                 "dist": "dirichlet",
-                "alpha": {o: json_number(a, ints="rounded") for o, a in zip(OUTCOMES, alpha, strict=True)},
+                "alpha": {
+                    o: json_number(a, ints="rounded")
+                    for o, a in zip(OUTCOMES, alpha, strict=True)
+                },
             }
             old = [k for k in sources if k.startswith(f"cohorts.{name}.outcomes")]
             was = "; ".join(f"{k.rsplit('.', 1)[-1]}: {sources.pop(k)}" for k in old)

@@ -172,7 +172,9 @@ def compare_runs(
                 figures[name][statistic] = {
                     "value": json_number(value),
                     "diff": json_number(diff),
-                    "ci95": None if ci is None else [json_number(ci[0]), json_number(ci[1])],
+                    "ci95": None
+                    if ci is None
+                    else [json_number(ci[0]), json_number(ci[1])],
                 }
         scenarios[current.scenario.name] = {
             "scenario_sha256": current.scenario.sha256,

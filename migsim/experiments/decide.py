@@ -53,14 +53,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from migsim import __version__
 from migsim.common.errors import MigsimError, QuestionError, ScenarioError
+from migsim.common.files import output_dir
 from migsim.common.stats import clopper_pearson, quantile, quantile_bounds
 from migsim.common.stats import json_number as _json
 from migsim.common.stats import json_value as _json_value
+from migsim.common.store import ENTRIES, MANIFEST, Store
 from migsim.experiments.study import (
     MIGRATED_BY,
     FieldAxis,
     Simulator,
-    atomic_write,
     field_axis,
     fmt_date,
     statistic_of,
@@ -526,87 +527,25 @@ def _key(levers: Mapping[str, Any]) -> str:
 
 
 # --------------------------------------------------------------------------- store
-class _Store:
-    """Finished replication batches of each candidate, kept so a killed decide resumes.
+def _batch(key: str, first: int, n: int) -> str:
+    """The store's name for a batch of a candidate's replications."""
+    return f"{hashlib.sha256(key.encode()).hexdigest()[:16]}-{first}-{n}"
 
-    ``manifest.json`` holds the definition (question and scenario hashes, seed,
-    counts, version) and, per candidate, its lever values and finished batches;
-    each batch is ``points/<candidate key>-<first>-<n>.parquet``, written
-    atomically. A store of another definition is refused unless ``fresh``.
-    """
 
-    def __init__(
-        self, directory: str | Path | None, definition: dict[str, Any], fresh: bool
-    ):
-        self.directory = None if directory is None else Path(directory)
-        self.definition = definition
-        self.manifest: dict[str, Any] = {"definition": definition, "candidates": {}}
-        if self.directory is None:
-            return
-        manifest = self.directory / "manifest.json"
-        if manifest.exists():
-            old = json.loads(manifest.read_text(encoding="utf-8"))
-            if fresh:
-                for path in (self.directory / "points").glob("*.parquet"):
-                    path.unlink()
-            elif old.get("definition") != definition:
-                changed = sorted(
-                    k
-                    for k in definition | old.get("definition", {})
-                    if definition.get(k) != old.get("definition", {}).get(k)
-                )
-                raise MigsimError(
-                    f"{self.directory}: holds a decision with another "
-                    f"{', '.join(changed)} (use --fresh to start over)"
-                )
-            else:
-                self.manifest = old
-        elif self.directory.exists() and any(self.directory.iterdir()):
-            raise MigsimError(
-                f"{self.directory}: exists and is not a decide directory "
-                "(choose another)"
-            )
-        (self.directory / "points").mkdir(parents=True, exist_ok=True)
-        self._save_manifest()
-
-    def _file(self, key: str, first: int, n: int) -> Path:
-        digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-        assert self.directory is not None
-        return self.directory / "points" / f"{digest}-{first}-{n}.parquet"
-
-    def get(self, key: str, first: int, n: int) -> pd.DataFrame | None:
-        if self.directory is None:
-            return None
-        path = self._file(key, first, n)
-        return pd.read_parquet(path) if path.exists() else None
-
-    def put(
-        self, key: str, levers: dict[str, Any], first: int, n: int, frame: pd.DataFrame
-    ) -> None:
-        if self.directory is None:
-            return
-        path = self._file(key, first, n)
-        atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
-        entry = self.manifest["candidates"].setdefault(
-            key,
-            {"levers": {k: _json_value(v) for k, v in levers.items()}, "batches": []},
-        )
-        entry["batches"].append(
-            {
-                "first_replication": first,
-                "replications": n,
-                "file": f"points/{path.name}",
-            }
-        )
-        self._save_manifest()
-
-    def _save_manifest(self) -> None:
-        assert self.directory is not None
-        text = json.dumps(self.manifest, indent=2) + "\n"
-        atomic_write(
-            self.directory / "manifest.json",
-            lambda tmp: tmp.write_text(text, encoding="utf-8"),
-        )
+def _keep(
+    store: Store, key: str, levers: Mapping[str, Any], first: int, n: int, frame: Any
+) -> None:
+    """Keep a finished batch; the manifest lists each candidate's batches."""
+    path = store.put(_batch(key, first, n), frame)
+    if path is None:
+        return
+    entry = store.manifest["candidates"].setdefault(
+        key, {"levers": {k: _json_value(v) for k, v in levers.items()}, "batches": []}
+    )
+    entry["batches"].append(
+        {"first_replication": first, "replications": n, "file": f"points/{path.name}"}
+    )
+    store.save()
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -632,7 +571,7 @@ class _Evaluator:
         replications: int,
         max_replications: int,
         simulator: Simulator,
-        store: _Store,
+        store: Store,
         progress: Callable[[Candidate], None] | None,
     ):
         self.question = question
@@ -668,7 +607,7 @@ class _Evaluator:
         while wanted:
             missing = []
             for key, (first, n) in wanted.items():
-                stored = self.store.get(key, first, n)
+                stored = self.store.get(_batch(key, first, n))
                 if stored is not None:
                     frames[key] = _concat(frames.get(key), stored)
                 else:
@@ -681,7 +620,7 @@ class _Evaluator:
                 missing, self.simulator.run(jobs, migrated_by), strict=True
             ):
                 first, n = wanted[key]
-                self.store.put(key, todo[key], first, n, frame)
+                _keep(self.store, key, todo[key], first, n, frame)
                 frames[key] = _concat(frames.get(key), frame)
             self.spent += sum(n for _, n in wanted.values())
             wanted = {}
@@ -1142,36 +1081,45 @@ class Decision:
             f"{q.name}: candidates at {q.confidence:.0%} confidence",
         )
 
-    def write(self, directory: str | Path) -> Path:
+    def write(self, directory: str | Path, *, overwrite: bool = False) -> Path:
         """Write decision.json, candidates.csv, frontier.png, question.yaml and
-        scenario.yaml into ``directory`` (each file atomically)."""
-        target = Path(directory)
-        target.mkdir(parents=True, exist_ok=True)
-        text = json.dumps(self.to_dict(), indent=2) + "\n"
-        atomic_write(
-            target / "decision.json", lambda tmp: tmp.write_text(text, encoding="utf-8")
-        )
-        frame = self.candidates_frame()
-        atomic_write(
-            target / "candidates.csv", lambda tmp: frame.to_csv(tmp, index=False)
-        )
-        figure = self.frontier()
-        atomic_write(
-            target / "frontier.png",
-            lambda tmp: figure.savefig(tmp, dpi=110, format="png"),
-        )
-        plt.close(figure)
-        atomic_write(
-            target / "question.yaml",
-            lambda tmp: tmp.write_text(self.question.to_yaml(), encoding="utf-8"),
-        )
-        atomic_write(
-            target / "scenario.yaml",
-            lambda tmp: tmp.write_text(
+        scenario.yaml into ``directory``, atomically (staged, then renamed).
+
+        An existing non-empty folder is replaced only with ``overwrite``, or
+        when it is the store this decision was evaluated in (``decide(...,
+        directory=...)``): its ``manifest.json`` and ``points`` are kept, so a
+        rerun still resumes from them.
+        """
+        keep = ENTRIES if self._evaluated_in(Path(directory)) else ()
+        with output_dir(directory, overwrite=overwrite or bool(keep), keep=keep) as out:
+            text = json.dumps(self.to_dict(), indent=2) + "\n"
+            (out / "decision.json").write_text(text, encoding="utf-8")
+            self.candidates_frame().to_csv(out / "candidates.csv", index=False)
+            figure = self.frontier()
+            figure.savefig(out / "frontier.png", dpi=110, format="png")
+            plt.close(figure)
+            (out / "question.yaml").write_text(
+                self.question.to_yaml(), encoding="utf-8"
+            )
+            (out / "scenario.yaml").write_text(
                 self.question.scenario.to_yaml(), encoding="utf-8"
-            ),
+            )
+        return Path(directory)
+
+    def _evaluated_in(self, folder: Path) -> bool:
+        """Whether ``folder`` holds the store of this decision's definition."""
+        try:
+            manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        stored = manifest.get("definition") or {}
+        return (
+            stored.get("question_sha256") == self.question.sha256
+            and stored.get("scenario_sha256") == self.question.scenario.sha256
+            and stored.get("seed") == self.seed
+            and stored.get("replications") == self.replications
+            and stored.get("max_replications") == self.max_replications
         )
-        return target
 
 
 def _lever_name(path: str) -> str:
@@ -1283,7 +1231,8 @@ def decide(
         Where finished batches are stored (``manifest.json``, ``points/``), so a
         killed run resumes; ``None`` keeps them in memory.
     fresh
-        Discard a store of another definition instead of refusing it.
+        Start over: discard what the store in ``directory`` holds (of this
+        definition or another) instead of resuming or refusing.
     scheduler
         Address of a running Dask scheduler (``tcp://HOST:PORT``) to run the
         batches on instead; results are identical.
@@ -1321,7 +1270,13 @@ def decide(
     }
     if len(question.levers) > 1:
         definition |= {"trials": trials, "sampler": sampler}
-    store = _Store(directory, definition, fresh)
+    store = Store(
+        directory,
+        definition,
+        what="decision",
+        fresh=fresh,
+        blank={"definition": definition, "candidates": {}},
+    )
     started = time.perf_counter()
     with Simulator(workers, scheduler=scheduler) as simulator:
         ev = _Evaluator(

@@ -37,11 +37,11 @@ import yaml
 
 from migsim import __version__
 from migsim.common.errors import MigsimError, ScenarioError
+from migsim.common.files import output_dir
 from migsim.common.stats import json_number
 from migsim.experiments.study import (
     FieldAxis,
     Simulator,
-    atomic_write,
     field_axis,
     statistic_of,
 )
@@ -176,30 +176,21 @@ class Sensitivity:
         return sobol_chart(self.table)
 
     def write(self, directory: str | Path, *, overwrite: bool = False) -> Path:
-        """Write sensitivity.csv, sensitivity.json and tornado.png or sobol.png."""
-        target = Path(directory)
-        if target.exists() and any(target.iterdir()) and not overwrite:
-            raise FileExistsError(f"{target} exists (use --overwrite to replace it)")
-        target.mkdir(parents=True, exist_ok=True)
-        atomic_write(
-            target / "sensitivity.csv", lambda tmp: self.table.to_csv(tmp, index=False)
-        )
-        text = json.dumps(self.to_dict(), indent=2) + "\n"
-        atomic_write(
-            target / "sensitivity.json",
-            lambda tmp: tmp.write_text(text, encoding="utf-8"),
-        )
-        figure = self.chart()
-        name = "tornado.png" if self.method == "oat" else "sobol.png"
-        atomic_write(
-            target / name, lambda tmp: figure.savefig(tmp, dpi=110, format="png")
-        )
-        plt.close(figure)
-        atomic_write(
-            target / "scenario.yaml",
-            lambda tmp: tmp.write_text(self.scenario.to_yaml(), encoding="utf-8"),
-        )
-        return target
+        """Write sensitivity.csv, sensitivity.json, tornado.png or sobol.png and
+        scenario.yaml, atomically (staged, then renamed); an existing non-empty
+        folder is replaced only with ``overwrite``."""
+        with output_dir(directory, overwrite=overwrite) as out:
+            self.table.to_csv(out / "sensitivity.csv", index=False)
+            text = json.dumps(self.to_dict(), indent=2) + "\n"
+            (out / "sensitivity.json").write_text(text, encoding="utf-8")
+            figure = self.chart()
+            name = "tornado.png" if self.method == "oat" else "sobol.png"
+            figure.savefig(out / name, dpi=110, format="png")
+            plt.close(figure)
+            (out / "scenario.yaml").write_text(
+                self.scenario.to_yaml(), encoding="utf-8"
+            )
+        return Path(directory)
 
 
 def _value(frame: pd.DataFrame, name: str) -> float:
