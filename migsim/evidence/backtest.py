@@ -695,7 +695,9 @@ def forecast_as_of(
         calibration = calibrate(prior, actuals, prior_strength, as_of=as_of)
         state, notes = state_from_actuals(calibration.scenario, actuals, as_of)
         forward = calibration.scenario.starting_from(state)
-    results = run(forward, replications=replications, seed=seed, workers=workers)
+    results = run(
+        forward, replications=replications, seed=seed, workers=workers, fail_fast=True
+    )
     info = {
         "as_of": as_of.isoformat() if as_of else None,
         "actuals": actuals.path,

@@ -674,7 +674,11 @@ def posterior_check(
     chart.
     """
     results = run(
-        calibration.scenario, replications=replications, seed=seed, workers=workers
+        calibration.scenario,
+        replications=replications,
+        seed=seed,
+        workers=workers,
+        fail_fast=True,
     )
     figures, bands, points = _check_figures(calibration, results)
     calibration.check = figures

@@ -62,6 +62,7 @@ __all__ = [
     "statistic_quantile",
 ]
 
+
 class RunLike(Protocol):
     """What the statistics need from a run: `Results`, or a run read back from disk."""
 
@@ -230,4 +231,3 @@ def annotate(results: Results, by: Iterable[date] = ()) -> Results:
     for key, value in p_clear_by_sections(results, by).items():
         results.annotate(key, value)
     return results
-

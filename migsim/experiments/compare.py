@@ -18,13 +18,16 @@ to clear within the horizon count as the same day).
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from migsim.common.errors import MigsimError
+from migsim.common.files import output_dir
 from migsim.common.stats import (
     json_number,
     mean_ci95,
@@ -34,7 +37,7 @@ from migsim.common.stats import (
 )
 from migsim.evidence.forecast import RunLike
 from migsim.model.scenario import Scenario
-from migsim.results.results import FIGURES, STATISTICS
+from migsim.results.results import FIGURES, STATISTICS, ChartWriter, Results
 from migsim.runner.runner import run
 
 __all__ = [
@@ -43,6 +46,7 @@ __all__ = [
     "compare",
     "compare_runs",
     "paired_difference",
+    "write_comparison",
 ]
 
 #: Paired bootstrap resamples for the intervals of quantile differences.
@@ -217,7 +221,38 @@ def compare(
             replications=replications,
             seed=seed if common_random_numbers else seed + i,
             workers=workers,
+            fail_fast=True,  # pairs need every replication of every scenario
         )
         for i, sc in enumerate(scenarios)
     ]
     return runs, compare_runs(runs, resamples=resamples)
+
+
+def write_comparison(
+    runs: Sequence[Results],
+    comparison: dict[str, Any],
+    directory: str | Path,
+    *,
+    overwrite: bool = False,
+    charts: ChartWriter | None = None,
+) -> Path:
+    """Write each run to ``<directory>/<scenario name>/`` and ``comparison.json``.
+
+    The folder is written atomically (staged, then renamed into place); an
+    existing non-empty folder is replaced only with ``overwrite``, and never
+    one that is not the output of a comparison (no ``comparison.json``).
+    ``charts`` draws each run's charts (see `Results.write`).
+    """
+    target = Path(directory)
+    if overwrite and target.is_dir() and any(target.iterdir()):
+        if not (target / "comparison.json").exists():
+            raise MigsimError(
+                f"{directory}: not the output of migsim compare; not replacing it"
+            )
+    with output_dir(target, overwrite=overwrite) as out:
+        for results in runs:
+            results.write(out / results.scenario.name, charts=charts)
+        (out / "comparison.json").write_text(
+            json.dumps(comparison, indent=2) + "\n", encoding="utf-8"
+        )
+    return target
