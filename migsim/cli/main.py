@@ -2,14 +2,15 @@
 
 Exit status: 0 when the command did its job (also when its verdict is
 negative), 2 for bad input (one line naming the file and field, no traceback),
-anything else for an internal error, which keeps its traceback.
+3 when ``migsim run`` finished but some replications failed (what succeeded is
+written, with a ``failures`` record), anything else for an internal error, which
+keeps its traceback.
 """
 
 from __future__ import annotations
 
 import json
 import shlex
-import shutil
 import sys
 from datetime import date, timedelta
 from pathlib import Path
@@ -19,6 +20,12 @@ import click
 
 from migsim import __version__
 from migsim.common.errors import MigsimError
+from migsim.common.files import (
+    atomic_text,
+    atomic_write,
+    refuse_existing,
+    write_files,
+)
 from migsim.evidence.actuals import Actuals, read_actuals
 from migsim.evidence.backtest import backtest as run_backtest
 from migsim.evidence.backtest import forecast_as_of, write_forecast
@@ -26,6 +33,7 @@ from migsim.evidence.calibrate import DEFAULT_PRIOR_STRENGTH, posterior_check
 from migsim.evidence.calibrate import calibrate as run_calibrate
 from migsim.evidence.forecast import annotate, check_by_dates
 from migsim.experiments.compare import compare as compare_scenarios
+from migsim.experiments.compare import write_comparison
 from migsim.experiments.decide import (
     Candidate,
     is_decision_directory,
@@ -45,6 +53,7 @@ from migsim.experiments.sweep import (
 from migsim.model.scenario import Scenario, load_scenario
 from migsim.output.plots import plt, sweep_chart
 from migsim.output.report import UNITS, render_report, unit_scale
+from migsim.output.run_charts import write_run_charts
 from migsim.results.results import Results
 from migsim.results.rundir import is_run_directory, load_run
 from migsim.runner.precision import run_to_precision
@@ -52,6 +61,9 @@ from migsim.runner.runner import run as run_scenario
 from migsim.sim.operations import figures_in_use
 
 __all__ = ["main"]
+
+#: Exit status of a run that finished with failed replications.
+REPLICATIONS_FAILED = 3
 
 
 class InputError(click.ClickException):
@@ -452,6 +464,12 @@ def main() -> None:
     show_default=True,
     help="With --precision: stop here whatever the width.",
 )
+@click.option(
+    "--fail-fast",
+    is_flag=True,
+    help="Stop at the first replication that fails (default: record it, go on "
+    "with the others, and exit 3).",
+)
 @scheduler_option
 @quiet_option
 @click.pass_context
@@ -470,13 +488,17 @@ def run(
     precision,
     precision_share,
     max_replications,
+    fail_fast,
     scheduler,
     quiet,
 ):
-    """Run seeded replications of SCENARIO and summarise when the backlog clears."""
+    """Run seeded replications of SCENARIO and summarise when the backlog clears.
+
+    A replication that fails is recorded (failures.json) and the others go on;
+    the run then exits 3. With --fail-fast the first failure stops the run.
+    """
     sc = load(scenario, sets)
-    if outdir and Path(outdir).exists() and not overwrite:
-        raise InputError(f"{outdir}: exists (use --overwrite to replace it)")
+    _refuse_existing(outdir, overwrite)
     by = _by_dates(by)
     try:
         check_by_dates(sc, by)
@@ -498,6 +520,7 @@ def run(
                     scheduler=scheduler,
                     spill_dir=spill_dir,
                     progress=bar.update,
+                    fail_fast=fail_fast,
                 )
             except MigsimError as exc:
                 raise InputError(str(exc)) from exc
@@ -517,14 +540,36 @@ def run(
             workers=workers,
             max_replications=max_replications,
             share=precision_share,
+            fail_fast=fail_fast,
         )
     annotate(results, by)
     results.annotate("command", _command_line())
     text = summary_text(results)
+    if results.failures:
+        text += "\n\n" + _failures_text(results)
     if outdir:
-        results.write(outdir, overwrite=overwrite, daily=not no_daily)
+        results.write(
+            outdir, overwrite=overwrite, daily=not no_daily, charts=write_run_charts
+        )
         text += f"\n\nWritten to {outdir}/"
     _emit(text, results.summary, fmt)
+    if results.failures:
+        ctx.exit(REPLICATIONS_FAILED)
+
+
+def _failures_text(results: Results) -> str:
+    """Which replications failed: the run's numbers are of the others only."""
+    asked = results.n_replications + len(results.failures)
+    lines = [
+        f"INCOMPLETE: {len(results.failures)} of {asked} replications failed; "
+        "the figures above are of the other "
+        f"{results.n_replications} (rerun one alone with its seed and index)."
+    ]
+    lines += [
+        f"  replication {f.replication} (seed {f.seed}): {f.error}"
+        for f in results.failures
+    ]
+    return "\n".join(lines)
 
 
 def _cell(column: str, row, start) -> str:
@@ -684,7 +729,10 @@ def sweep(
     figure = sweep_chart(
         table, chart_figure, x, by, title=sc.name, start_date=sc.start_date
     )
-    figure.savefig(Path(outdir) / "sweep.png", dpi=110)
+    atomic_write(
+        Path(outdir) / "sweep.png",
+        lambda temporary: figure.savefig(temporary, dpi=110, format="png"),
+    )
     plt.close(figure)
     click.echo(sweep_text(table, fields, chart_figure, sc))
     counts = table["status"].value_counts().to_dict()
@@ -779,8 +827,7 @@ def compare(scenarios, replications, seed, workers, sets, outdir, overwrite, fmt
     --set applies to every scenario. The seed defaults to the first scenario's.
     """
     loaded = [load(path, sets) for path in scenarios]
-    if outdir and Path(outdir).exists() and not overwrite:
-        raise InputError(f"{outdir}: exists (use --overwrite to replace it)")
+    _refuse_existing(outdir, overwrite)
     names = [sc.name for sc in loaded]
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
@@ -797,19 +844,12 @@ def compare(scenarios, replications, seed, workers, sets, outdir, overwrite, fmt
     comparison = {"command": command, **comparison}
     text = comparison_text(comparison)
     if outdir:
-        target = Path(outdir)
-        if target.exists() and overwrite:
-            if any(target.iterdir()) and not (target / "comparison.json").exists():
-                raise InputError(
-                    f"{outdir}: not the output of migsim compare; not replacing it"
-                )
-            shutil.rmtree(target)
-        target.mkdir(parents=True)
-        for results in runs:
-            results.write(target / results.scenario.name)
-        (target / "comparison.json").write_text(
-            json.dumps(comparison, indent=2) + "\n", encoding="utf-8"
-        )
+        try:
+            write_comparison(
+                runs, comparison, outdir, overwrite=overwrite, charts=write_run_charts
+            )
+        except MigsimError as exc:
+            raise InputError(str(exc)) from exc
         text += f"\n\nWritten to {outdir}/"
     _emit(text, comparison, fmt)
 
@@ -857,8 +897,7 @@ def report(
     <report name>_runs/<scenario name>/ beside the report.
     """
     target = Path(output)
-    if target.exists() and not overwrite:
-        raise InputError(f"{output}: exists (use --overwrite to replace it)")
+    _refuse_existing(output, overwrite)
     by = _by_dates(by)
     runs_dir = target.with_name(target.stem + "_runs")
     runs: list[Any] = []
@@ -872,14 +911,13 @@ def report(
             if path in loaded:
                 sc = loaded[path]
                 where = runs_dir / sc.name
-                if where.exists() and not overwrite:
-                    raise InputError(f"{where}: exists (use --overwrite to replace it)")
+                _refuse_existing(str(where), overwrite)
                 results = run_scenario(
                     sc, replications=replications, seed=seed, workers=workers
                 )
                 annotate(results, by)
                 results.annotate("command", _command_line())
-                results.write(where, overwrite=overwrite)
+                results.write(where, overwrite=overwrite, charts=write_run_charts)
                 runs.append(load_run(where))
             else:
                 runs.append(load_run(path))
@@ -894,9 +932,7 @@ def report(
     except MigsimError as exc:
         raise InputError(str(exc)) from exc
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.partial")
-    partial.write_text(page, encoding="utf-8")
-    partial.replace(target)
+    atomic_text(target, page)
     click.echo(f"Report written to {output} ({len(runs)} run(s), {len(page):,} bytes)")
 
 
@@ -1114,7 +1150,7 @@ def _decision_for_report(
     default=None,
     help="Write sensitivity.csv, sensitivity.json and the chart here.",
 )
-@click.option("--overwrite", is_flag=True, help="Replace files in an existing OUTDIR.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing OUTDIR.")
 @click.option(
     "--scheduler",
     default=None,
@@ -1147,9 +1183,7 @@ def sensitivity(
 ):
     """Measure how much each --range field moves the clearance day and each risk."""
     sc = load(scenario, sets)
-    target = Path(outdir) if outdir else None
-    if target and target.exists() and any(target.iterdir()) and not overwrite:
-        raise InputError(f"{outdir}: exists (use --overwrite to replace it)")
+    _refuse_existing(outdir, overwrite)
     try:
         parsed = [parse_sensitivity_range(sc, text) for text in ranges]
         result = measure_sensitivity(
@@ -1174,7 +1208,7 @@ def sensitivity(
         f"replications (seed {result.seed})\n\n{table}"
     )
     if outdir:
-        result.write(outdir, overwrite=True)
+        result.write(outdir, overwrite=overwrite)
         text += f"\n\nWritten to {outdir}/"
     _emit(text, result.to_dict(), fmt)
 
@@ -1245,8 +1279,13 @@ def load_actuals(path: str, scenario: Scenario, unit: str, replication) -> Actua
 
 
 def _refuse_existing(path: str | None, overwrite: bool) -> None:
-    if path and Path(path).exists() and not overwrite:
-        raise InputError(f"{path}: exists (use --overwrite to replace it)")
+    """Bad input: an existing result (a file, or a folder with files) without
+    --overwrite; an empty folder is not a result."""
+    try:
+        if path:
+            refuse_existing(path, overwrite)
+    except FileExistsError as exc:
+        raise InputError(str(exc)) from None
 
 
 _DATE = click.DateTime(formats=["%Y-%m-%d"])
@@ -1309,21 +1348,19 @@ def calibrate(
     if not no_check:
         _, chart = posterior_check(result, replications, seed, workers)
     target.parent.mkdir(parents=True, exist_ok=True)
-    staged = [path.with_name(f".{path.name}.tmp") for path in paths]
+    yaml_text = result.scenario.to_yaml()
+    json_text = json.dumps(result.summary(), indent=2) + "\n"
+    writers = {
+        paths[0]: lambda tmp: tmp.write_text(yaml_text, encoding="utf-8"),
+        paths[1]: lambda tmp: tmp.write_text(json_text, encoding="utf-8"),
+    }
+    if chart is not None:
+        writers[paths[2]] = lambda tmp: chart.savefig(tmp, dpi=110, format="png")
     try:
-        staged[0].write_text(result.scenario.to_yaml(), encoding="utf-8")
-        staged[1].write_text(
-            json.dumps(result.summary(), indent=2) + "\n", encoding="utf-8"
-        )
-        if chart is not None:
-            chart.savefig(staged[2], dpi=110, format="png")
-            plt.close(chart)
-        for tmp, path in zip(staged, paths):
-            if tmp.exists():
-                tmp.replace(path)
+        write_files(writers)  # all three, or none
     finally:
-        for tmp in staged:
-            tmp.unlink(missing_ok=True)
+        if chart is not None:
+            plt.close(chart)
     written = [str(p) for p in paths if p.exists()]
     click.echo(result.text() + f"\n\nWritten {', '.join(written)}")
 

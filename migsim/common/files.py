@@ -57,7 +57,7 @@ def refuse_existing(target: str | Path, overwrite: bool) -> None:
         return
     if path.is_dir() and not path.is_symlink() and not any(path.iterdir()):
         return
-    raise FileExistsError(f"{path} exists (use --overwrite to replace it)")
+    raise FileExistsError(f"{path}: exists (use --overwrite to replace it)")
 
 
 @contextmanager
