@@ -14,8 +14,8 @@ import pytest
 from conftest import MONDAY, cohort, load, outcomes, scenario
 
 import migsim
-from migsim.results.results import FIGURES, STATISTICS, Results, quantile, statistics
 from migsim.output.run_charts import write_run_charts
+from migsim.results.results import FIGURES, STATISTICS, Results, quantile, statistics
 from migsim.sim.engine import FLOWS, STATES, RunLog, run_replication
 
 ISSUE_FIGURES = (
