@@ -82,9 +82,9 @@ def output_dir(
         ``points`` when a decision is written into its own store.
     """
     target = Path(target)
-    refuse_existing(target, overwrite)
     target.parent.mkdir(parents=True, exist_ok=True)
-    _clear_stale(target)
+    _clear_stale(target)  # first: it may put back an old folder a kill moved aside
+    refuse_existing(target, overwrite)
     staging = Path(
         tempfile.mkdtemp(prefix=_prefix(target, _STAGING), dir=target.parent)
     )
