@@ -28,19 +28,15 @@ from migsim.common.files import (
 )
 from migsim.evidence.actuals import Actuals, read_actuals
 from migsim.evidence.backtest import backtest as run_backtest
-from migsim.evidence.backtest import forecast_as_of, write_forecast
 from migsim.evidence.calibrate import DEFAULT_PRIOR_STRENGTH, posterior_check
 from migsim.evidence.calibrate import calibrate as run_calibrate
-from migsim.evidence.forecast import annotate, check_by_dates
+from migsim.evidence.forecast import annotate, check_by_dates, forecast_as_of
 from migsim.experiments.compare import compare as compare_scenarios
 from migsim.experiments.compare import write_comparison
-from migsim.experiments.decide import (
-    Candidate,
-    is_decision_directory,
-    load_decision,
-    load_question,
-)
 from migsim.experiments.decide import decide as decide_question
+from migsim.experiments.decision import is_decision_directory, load_decision
+from migsim.experiments.question import load_question
+from migsim.experiments.search import Candidate
 from migsim.experiments.sensitivity import parse_range as parse_sensitivity_range
 from migsim.experiments.sensitivity import sensitivity as measure_sensitivity
 from migsim.experiments.sweep import (
@@ -51,6 +47,12 @@ from migsim.experiments.sweep import (
     run_sweep,
 )
 from migsim.model.scenario import Scenario, load_scenario
+from migsim.output.evidence_files import (
+    save_posterior_check,
+    write_backtest,
+    write_forecast,
+)
+from migsim.output.experiment_files import write_decision, write_sensitivity
 from migsim.output.plots import plt, sweep_chart
 from migsim.output.report import UNITS, render_report, unit_scale
 from migsim.output.run_charts import write_run_charts
@@ -1082,7 +1084,7 @@ def decide(
         raise InputError(str(exc)) from exc
     text = result.text()
     if outdir:
-        result.write(outdir)
+        write_decision(result, outdir)
         text += f"\n\nWritten to {outdir}/"
     _emit(text, result.to_dict(), fmt)
 
@@ -1107,7 +1109,7 @@ def _decision_for_report(
         directory=where,
         fresh=overwrite,
     )
-    result.write(where)
+    write_decision(result, where)
     return load_decision(where)
 
 
@@ -1208,7 +1210,7 @@ def sensitivity(
         f"replications (seed {result.seed})\n\n{table}"
     )
     if outdir:
-        result.write(outdir, overwrite=overwrite)
+        write_sensitivity(result, outdir, overwrite=overwrite)
         text += f"\n\nWritten to {outdir}/"
     _emit(text, result.to_dict(), fmt)
 
@@ -1344,9 +1346,9 @@ def calibrate(
         )
     except MigsimError as exc:
         raise InputError(str(exc)) from exc
-    chart = None
+    check = None
     if not no_check:
-        _, chart = posterior_check(result, replications, seed, workers)
+        _, check = posterior_check(result, replications, seed, workers)
     target.parent.mkdir(parents=True, exist_ok=True)
     yaml_text = result.scenario.to_yaml()
     json_text = json.dumps(result.summary(), indent=2) + "\n"
@@ -1354,13 +1356,9 @@ def calibrate(
         paths[0]: lambda tmp: tmp.write_text(yaml_text, encoding="utf-8"),
         paths[1]: lambda tmp: tmp.write_text(json_text, encoding="utf-8"),
     }
-    if chart is not None:
-        writers[paths[2]] = lambda tmp: chart.savefig(tmp, dpi=110, format="png")
-    try:
-        write_files(writers)  # all three, or none
-    finally:
-        if chart is not None:
-            plt.close(chart)
+    if check is not None:
+        writers[paths[2]] = lambda tmp: save_posterior_check(check, tmp)
+    write_files(writers)  # all of them, or none
     written = [str(p) for p in paths if p.exists()]
     click.echo(result.text() + f"\n\nWritten {', '.join(written)}")
 
@@ -1481,7 +1479,7 @@ def backtest(
         raise InputError(str(exc)) from exc
     text = result.text()
     if outdir:
-        result.write(outdir, overwrite=overwrite)
+        write_backtest(result, outdir, overwrite=overwrite)
         text += f"\n\nWritten to {outdir}/"
     _emit(text, result.summary(), fmt)
 

@@ -18,7 +18,8 @@ A figure that is +inf in a replication (a backlog not cleared) is +inf in the
 OAT table; Sobol needs finite outputs, so there a clearance day that is not
 within the horizon counts as the horizon's length (said in the JSON).
 
-Module flow: after ``study`` (field checks, the simulator) and ``decide``.
+Module flow: after ``study`` (field checks, the simulator) and ``decide``;
+``migsim.output.experiment_files`` draws the chart and writes the folder.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -37,7 +37,6 @@ import yaml
 
 from migsim import __version__
 from migsim.common.errors import MigsimError, ScenarioError
-from migsim.common.files import output_dir
 from migsim.common.stats import json_number
 from migsim.experiments.study import (
     FieldAxis,
@@ -46,7 +45,6 @@ from migsim.experiments.study import (
     statistic_of,
 )
 from migsim.model.scenario import Scenario
-from migsim.output.plots import plt, sobol_chart, tornado_chart
 from migsim.results.results import FIGURES, STATISTICS
 
 __all__ = ["FieldRange", "Sensitivity", "default_figures", "parse_range", "sensitivity"]
@@ -168,29 +166,6 @@ class Sensitivity:
                 "horizon's length; second-order indices are off"
             )
         return out
-
-    def chart(self):
-        """Tornado (oat) or Sobol index bars (sobol), one panel per figure."""
-        if self.method == "oat":
-            return tornado_chart(self.table, self.base)
-        return sobol_chart(self.table)
-
-    def write(self, directory: str | Path, *, overwrite: bool = False) -> Path:
-        """Write sensitivity.csv, sensitivity.json, tornado.png or sobol.png and
-        scenario.yaml, atomically (staged, then renamed); an existing non-empty
-        folder is replaced only with ``overwrite``."""
-        with output_dir(directory, overwrite=overwrite) as out:
-            self.table.to_csv(out / "sensitivity.csv", index=False)
-            text = json.dumps(self.to_dict(), indent=2) + "\n"
-            (out / "sensitivity.json").write_text(text, encoding="utf-8")
-            figure = self.chart()
-            name = "tornado.png" if self.method == "oat" else "sobol.png"
-            figure.savefig(out / name, dpi=110, format="png")
-            plt.close(figure)
-            (out / "scenario.yaml").write_text(
-                self.scenario.to_yaml(), encoding="utf-8"
-            )
-        return Path(directory)
 
 
 def _value(frame: pd.DataFrame, name: str) -> float:
