@@ -26,9 +26,9 @@ import pyarrow.parquet as pq
 from migsim.common.errors import MigsimError
 from migsim.common.stats import quantile_index
 from migsim.model.scenario import Scenario
-from migsim.results.figures import IN_FLIGHT, FigureTable
-from migsim.sim.engine import FLOWS, STATES, RunLog
+from migsim.results.figures import FigureTable
 from migsim.sim.policy import DAY_COLUMNS
+from migsim.sim.records import FLOWS, IN_FLIGHT, STATES, RunLog
 
 __all__ = [
     "Batch",

@@ -19,13 +19,10 @@ from typing import Any
 import numpy as np
 
 from migsim.model.scenario import Scenario
-from migsim.sim.engine import RunLog
-from migsim.sim.operations import DefectRecord
+from migsim.sim.defects import DefectRecord
+from migsim.sim.records import IN_FLIGHT, RunLog
 
-__all__ = ["FIGURES", "IN_FLIGHT", "Figure", "FigureTable"]
-
-#: States of an installation not yet resolved at the end of a day.
-IN_FLIGHT = ("pending", "queued", "stalled", "rolled_back", "impaired")
+__all__ = ["FIGURES", "Figure", "FigureTable"]
 
 
 @dataclass(frozen=True)

@@ -59,8 +59,9 @@ from migsim.results.daily import (
     series_columns,
 )
 from migsim.results.figures import FIGURES, FigureTable
-from migsim.sim.engine import STATES, RunLog, run_replication, state_after
-from migsim.sim.operations import DefectRecord
+from migsim.sim.defects import DefectRecord
+from migsim.sim.engine import run_replication, state_after
+from migsim.sim.records import STATES, RunLog
 
 __all__ = [
     "FIGURES",

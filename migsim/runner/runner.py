@@ -36,7 +36,8 @@ from migsim.model.scenario import Scenario, load_scenario
 from migsim.results.daily import Batch, DailyWriter, Failure
 from migsim.results.figures import FigureTable
 from migsim.results.results import Results
-from migsim.sim.engine import RunLog, run_replication
+from migsim.sim.engine import run_replication
+from migsim.sim.records import RunLog
 
 __all__ = [
     "Executor",
