@@ -270,3 +270,13 @@ def test_the_cli_run_with_a_failure_writes_what_succeeded_and_exits_3(
     assert stopped.exit_code == 1
     assert "replication 2 (seed 2) failed" in str(stopped.exception)
     assert not (tmp_path / "stopped").exists()
+
+
+def test_failures_survive_combining_batches(two_cohorts, monkeypatch):
+    _fail_on(monkeypatch, 4)
+    first = migsim.run(two_cohorts, replications=3, seed=5)
+    second = migsim.run(two_cohorts, replications=3, seed=5, first_replication=3)
+    whole = migsim.Results.combine([first, second])
+    assert [f.replication for f in whole.failures] == [4]
+    assert whole.replication_ids.tolist() == [0, 1, 2, 3, 5]
+    assert whole.summary["failures"]["requested"] == 6
