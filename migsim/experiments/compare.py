@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -204,11 +204,14 @@ def compare(
     *,
     common_random_numbers: bool = True,
     resamples: int = BOOTSTRAP_RESAMPLES,
+    progress: Callable[[int], None] | None = None,
 ) -> tuple[list[Any], dict[str, Any]]:
     """Run every scenario with one seed (common random numbers) and compare them.
 
     ``common_random_numbers=False`` gives scenario i the seed ``seed + i``
     instead: independent runs, only to show what common random numbers buy.
+    ``progress`` is called with the replications each finished batch adds,
+    over all the scenarios' runs (``replications`` x scenarios in all).
 
     Returns
     -------
@@ -222,6 +225,7 @@ def compare(
             seed=seed if common_random_numbers else seed + i,
             workers=workers,
             fail_fast=True,  # pairs need every replication of every scenario
+            progress=progress,
         )
         for i, sc in enumerate(scenarios)
     ]

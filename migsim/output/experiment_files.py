@@ -30,19 +30,14 @@ __all__ = [
 
 
 def _save_png(figure: Figure, path: Path) -> None:
-    """Write a chart as PNG, then free it (pyplot keeps figures alive)."""
-    import matplotlib.pyplot as plt
-
-    try:
-        figure.savefig(path, dpi=110, format="png")
-    finally:
-        plt.close(figure)
+    """Write a chart as PNG (an Agg figure outside pyplot: no closing)."""
+    figure.savefig(path, dpi=110, format="png")
 
 
 # --------------------------------------------------------------------------- decide
 def frontier_figure(decision: Decision) -> Figure:
     """Objective against each risk figure over the candidates (``frontier.png``)."""
-    from migsim.output.plots import frontier_chart
+    from migsim.output.decision_plots import frontier_chart
 
     q = decision.question
     budgets = [(b.label, b.limit, _budget_axis_label(b)) for b in q.budgets]
@@ -102,7 +97,7 @@ def _evaluated_in(decision: Decision, folder: Path) -> bool:
 # ------------------------------------------------------------------------ sensitivity
 def sensitivity_figure(result: Sensitivity) -> Figure:
     """Tornado (oat) or Sobol index bars (sobol), one panel per figure."""
-    from migsim.output.plots import sobol_chart, tornado_chart
+    from migsim.output.decision_plots import sobol_chart, tornado_chart
 
     if result.method == "oat":
         return tornado_chart(result.table, result.base)

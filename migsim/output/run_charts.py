@@ -2,7 +2,8 @@
 
 `Results.write` draws nothing by itself (results sit below the output layer);
 the CLI passes `write_run_charts` as its ``charts`` so a run folder gets its
-``backlog.png``. matplotlib loads only when a chart is drawn.
+``backlog.png``. matplotlib loads only when a chart is drawn, and never through
+pyplot (a caller's backend is left alone).
 """
 
 from __future__ import annotations
@@ -26,10 +27,6 @@ def write_run_charts(results: Results, folder: Path) -> None:
         return
     from migsim.output.plots import backlog_fan_chart
 
+    # an Agg figure outside pyplot: nothing to close after saving
     figure = backlog_fan_chart(results.backlog_bands(), results.scenario.name)
-    try:
-        figure.savefig(Path(folder) / "backlog.png", dpi=110)
-    finally:
-        import matplotlib.pyplot as plt  # loaded (and its backend chosen) by plots
-
-        plt.close(figure)
+    figure.savefig(Path(folder) / "backlog.png", dpi=110)
