@@ -1,7 +1,9 @@
 """Command line: parse, call the library, write. Nothing here simulates by itself.
 
 Exit status: 0 when the command did its job (also when its verdict is
-negative), 2 for bad input (one line naming the file and field, no traceback),
+negative), 2 for bad input (one line naming the file and field, no traceback)
+or an output that cannot be written (a read-only or full disk: one line naming
+the path; nothing is left behind),
 3 when ``migsim run`` finished but some replications failed (what succeeded is
 written, with a ``failures`` record), anything else for an internal error, which
 keeps its traceback.
@@ -23,17 +25,36 @@ from migsim import __version__
 from migsim.cli.decide import decide, sensitivity
 from migsim.cli.evidence import backtest, calibrate, forecast
 from migsim.cli.runs import compare, report, run, scenarios, validate
+from migsim.cli.shared import InputError
 from migsim.cli.sweep import sweep
 
 __all__ = ["main"]
 
 
 class _Group(click.Group):
-    """The command group; remembers the arguments for provenance."""
+    """The command group; remembers the arguments for provenance, and turns
+    what the machine refuses (a read-only or full disk, a path that is a file)
+    and an option's bad value into one line and exit status 2."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         ctx.meta["migsim.argv"] = list(args)
         return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except click.BadParameter as exc:  # one line, not the usage text
+            raise InputError(exc.format_message()) from None
+        except OSError as exc:
+            raise InputError(_os_error(exc)) from None
+
+
+def _os_error(exc: OSError) -> str:
+    """``<path>: <reason>`` for an error the operating system raised."""
+    reason = exc.strerror or " ".join(str(exc).split()) or type(exc).__name__
+    if exc.filename is None:
+        return reason
+    return f"{exc.filename}: {reason}"
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

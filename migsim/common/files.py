@@ -26,7 +26,9 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "RESULT_MARKERS",
     "atomic_text",
+    "is_migsim_output",
     "atomic_write",
     "link_or_copy",
     "output_dir",
@@ -38,6 +40,21 @@ __all__ = [
 _STAGING = "partial"  # .<name>.partial-<pid>-<random>: a folder being written
 _TRASH = "old"  # .<name>.old-<pid>-<random>/old: the folder being replaced
 _TEMPORARY = "tmp"  # .<name>.tmp-<pid>-<random>: a file being written
+#: One file that every folder a migsim command writes holds: ``--overwrite``
+#: replaces only a folder with one of them (never a folder of someone else's).
+RESULT_MARKERS = (
+    "summary.json",  # run, forecast
+    "manifest.json",  # sweep and decide stores
+    "decision.json",  # decide
+    "sensitivity.json",  # sensitivity
+    "comparison.json",  # compare
+    "backtest.json",  # backtest
+)
+
+
+def is_migsim_output(path: str | Path) -> bool:
+    """Whether a folder holds what a migsim command writes (`RESULT_MARKERS`)."""
+    return any((Path(path) / name).is_file() for name in RESULT_MARKERS)
 
 
 # --------------------------------------------------------------------------- folders
@@ -47,17 +64,29 @@ def refuse_existing(target: str | Path, overwrite: bool) -> None:
     An empty folder is not a result and is taken as it is; a file, or a folder
     with anything in it, needs ``overwrite``.
 
+    With ``overwrite``, a file is replaced, and a folder only if migsim wrote
+    it (`is_migsim_output`): ``--overwrite`` never empties a folder of the
+    user's own files.
+
     Raises
     ------
     FileExistsError
-        The target holds something and ``overwrite`` is false.
+        The target holds something and ``overwrite`` is false, or it is a folder
+        that migsim did not write.
     """
     path = Path(target)
-    if overwrite or not (path.exists() or path.is_symlink()):
+    if not (path.exists() or path.is_symlink()):
         return
-    if path.is_dir() and not path.is_symlink() and not any(path.iterdir()):
+    folder = path.is_dir() and not path.is_symlink()
+    if folder and not any(path.iterdir()):
         return
-    raise FileExistsError(f"{path}: exists (use --overwrite to replace it)")
+    if not overwrite:
+        raise FileExistsError(f"{path}: exists (use --overwrite to replace it)")
+    if folder and not is_migsim_output(path):
+        raise FileExistsError(
+            f"{path}: not a folder migsim wrote (it holds none of "
+            f"{', '.join(RESULT_MARKERS)}); not replacing it"
+        )
 
 
 @contextmanager
@@ -81,7 +110,8 @@ def output_dir(
         (hard-linked where possible): a resumable store's ``manifest.json`` and
         ``points`` when a decision is written into its own store.
     """
-    target = Path(target)
+    target = Path(os.path.abspath(target))  # "-o ." has a name and a parent
+    _refuse_enclosing(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     _clear_stale(target)  # first: it may put back an old folder a kill moved aside
     refuse_existing(target, overwrite)
@@ -96,6 +126,16 @@ def output_dir(
         _replace(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)  # gone already when it succeeded
+
+
+def _refuse_enclosing(target: Path) -> None:
+    """A folder that holds the working folder cannot be renamed away from under it."""
+    here = Path(os.path.abspath(os.getcwd()))
+    if target == here or target in here.parents:
+        raise FileExistsError(
+            f"{target}: is the current folder or holds it; name a new folder "
+            "for the output (e.g. -o out)"
+        )
 
 
 def _prefix(target: Path, kind: str) -> str:
