@@ -4,6 +4,7 @@ fix."""
 
 from __future__ import annotations
 
+import gc
 import os
 from pathlib import Path
 
@@ -431,3 +432,56 @@ def test_workers_end_when_their_parent_is_killed(tmp_path, command):
         for pid in [] if ended else workers:  # a failed test: its own workers
             if _running(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+# ============================================================== output folders
+def test_overwrite_refuses_a_folder_migsim_did_not_write(tmp_path):
+    keep = tmp_path / "keep"
+    keep.mkdir()
+    (keep / "precious.txt").write_text("mine")
+    message = one_line_exit_2(
+        cli("run", BASELINE, "-n", "1", "-o", keep, "--overwrite")
+    )
+    assert "not a folder migsim wrote" in message
+    assert [p.name for p in keep.iterdir()] == ["precious.txt"]
+
+
+def test_outdir_naming_the_working_folder_is_one_line(tmp_path):
+    (tmp_path / "summary.json").write_text("{}")  # even a folder migsim wrote
+    result = cli(
+        "run", BASELINE, "-n", "1", "-q", "-o", ".", "--overwrite", cwd=tmp_path
+    )
+    assert "is the current folder or holds it" in one_line_exit_2(result)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["summary.json"]
+
+
+def test_outdir_naming_a_file_is_one_line(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    result = cli("run", BASELINE, "-n", "1", "-o", "afile", cwd=tmp_path)
+    assert "'afile' is a file" in one_line_exit_2(result)
+
+
+@pytest.mark.parametrize("errno", [28, 30])
+def test_a_disk_that_refuses_the_write_is_one_line_and_leaves_nothing(
+    tmp_path, monkeypatch, errno
+):
+    from migsim.results.results import Results
+
+    def refuse(self, directory, *args, **kwargs):
+        raise OSError(errno, os.strerror(errno), str(directory))
+
+    monkeypatch.setattr(Results, "write", refuse)
+    result = cli("run", BASELINE, "-n", "1", "-q", "-o", "out", cwd=tmp_path)
+    assert one_line_exit_2(result) == f"Error: out: {os.strerror(errno)}"
+    del result  # the spill folder goes with the results, at the latest at exit
+    gc.collect()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_rerun_removes_the_spill_folder_a_killed_run_left(tmp_path):
+    stale = tmp_path / "migsim-daily-999999999-abcd"  # no such process
+    stale.mkdir()
+    (stale / "daily.parquet").write_bytes(b"partial")
+    result = cli("run", BASELINE, "-n", "1", "-q", "-o", "out", cwd=tmp_path)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]

@@ -200,7 +200,7 @@ def compare(
     from migsim.output.run_charts import write_run_charts
 
     loaded = [load(path, sets) for path in scenarios]
-    refuse_existing(outdir, overwrite)
+    refuse_existing(outdir, overwrite, foreign=False)  # compare checks its own
     names = [sc.name for sc in loaded]
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:

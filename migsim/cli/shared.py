@@ -88,15 +88,22 @@ def load_actuals(
         raise InputError(str(exc)) from exc
 
 
-def refuse_existing(path: str | Path | None, overwrite: bool) -> None:
+def refuse_existing(
+    path: str | Path | None, overwrite: bool, *, foreign: bool = True
+) -> None:
     """Refuse to replace an existing output unless --overwrite says so.
 
     Bad input (exit 2): a file, or a folder with files in it; an empty folder is
-    not a result (the rule of `migsim.common.files.refuse_existing`).
+    not a result (the rule of `migsim.common.files.refuse_existing`). With
+    --overwrite, a non-empty folder that migsim did not write is refused too
+    (`migsim.common.files.refuse_foreign`), unless ``foreign`` is false
+    because the command checks its own kind of folder (compare).
     """
     try:
         if path:
             files.refuse_existing(path, overwrite)
+            if overwrite and foreign:  # a result, never a folder of the user's
+                files.refuse_foreign(path)
     except FileExistsError as exc:
         raise InputError(str(exc)) from None
 

@@ -33,7 +33,9 @@ __all__ = [
     "link_or_copy",
     "output_dir",
     "refuse_existing",
+    "refuse_foreign",
     "remove_stray_temporaries",
+    "spill_folder",
     "write_files",
 ]
 
@@ -64,25 +66,35 @@ def refuse_existing(target: str | Path, overwrite: bool) -> None:
     An empty folder is not a result and is taken as it is; a file, or a folder
     with anything in it, needs ``overwrite``.
 
-    With ``overwrite``, a file is replaced, and a folder only if migsim wrote
-    it (`is_migsim_output`): ``--overwrite`` never empties a folder of the
-    user's own files.
+    Raises
+    ------
+    FileExistsError
+        The target holds something and ``overwrite`` is false.
+    """
+    path = Path(target)
+    if overwrite or not (path.exists() or path.is_symlink()):
+        return
+    if path.is_dir() and not path.is_symlink() and not any(path.iterdir()):
+        return
+    raise FileExistsError(f"{path}: exists (use --overwrite to replace it)")
+
+
+def refuse_foreign(target: str | Path) -> None:
+    """Refuse to replace a non-empty folder that migsim did not write.
+
+    What ``--overwrite`` checks first: it replaces a result, never a folder of
+    the user's own files (`is_migsim_output`). A file, an empty folder or a
+    missing target passes.
 
     Raises
     ------
     FileExistsError
-        The target holds something and ``overwrite`` is false, or it is a folder
-        that migsim did not write.
+        The target is a non-empty folder holding none of `RESULT_MARKERS`.
     """
     path = Path(target)
-    if not (path.exists() or path.is_symlink()):
+    if not path.is_dir() or path.is_symlink() or not any(path.iterdir()):
         return
-    folder = path.is_dir() and not path.is_symlink()
-    if folder and not any(path.iterdir()):
-        return
-    if not overwrite:
-        raise FileExistsError(f"{path}: exists (use --overwrite to replace it)")
-    if folder and not is_migsim_output(path):
+    if not is_migsim_output(path):
         raise FileExistsError(
             f"{path}: not a folder migsim wrote (it holds none of "
             f"{', '.join(RESULT_MARKERS)}); not replacing it"
@@ -110,7 +122,9 @@ def output_dir(
         (hard-linked where possible): a resumable store's ``manifest.json`` and
         ``points`` when a decision is written into its own store.
     """
-    target = Path(os.path.abspath(target))  # "-o ." has a name and a parent
+    target = Path(target)
+    if target.name in ("", ".", ".."):  # "-o ." : name the folder itself
+        target = Path(os.path.abspath(target))
     _refuse_enclosing(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     _clear_stale(target)  # first: it may put back an old folder a kill moved aside
@@ -131,7 +145,8 @@ def output_dir(
 def _refuse_enclosing(target: Path) -> None:
     """A folder that holds the working folder cannot be renamed away from under it."""
     here = Path(os.path.abspath(os.getcwd()))
-    if target == here or target in here.parents:
+    whole = Path(os.path.abspath(target))
+    if whole == here or whole in here.parents:
         raise FileExistsError(
             f"{target}: is the current folder or holds it; name a new folder "
             "for the output (e.g. -o out)"
@@ -241,6 +256,27 @@ def atomic_text(path: str | Path, text: str) -> None:
 def _flush(path: Path) -> None:
     with open(path, "rb") as handle:
         os.fsync(handle.fileno())
+
+
+_SPILL = "migsim-daily-"  # migsim-daily-<pid>-<random>: a run's streamed daily rows
+
+
+def spill_folder(parent: str | Path | None = None) -> Path:
+    """A new private folder for a run's streamed daily rows, in ``parent`` (default:
+    the system's temporary folder).
+
+    Spill folders that a killed run left there (their process is gone) are
+    removed first, so ``migsim run -o`` after a kill leaves nothing beside OUTDIR.
+    """
+    where = Path(parent) if parent is not None else Path(tempfile.gettempdir())
+    for path in where.glob(f"{_SPILL}[0-9]*-*"):
+        tail = path.name[len(_SPILL) :]
+        pid = tail.partition("-")[0]
+        if not path.is_dir() or not pid.isdigit() or int(pid) == os.getpid():
+            continue  # not a spill folder, or one this process may still read
+        if not _alive(tail):
+            shutil.rmtree(path, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=f"{_SPILL}{os.getpid()}-", dir=where))
 
 
 def remove_stray_temporaries(folder: str | Path) -> None:

@@ -29,7 +29,6 @@ from __future__ import annotations
 import json
 import math
 import shutil
-import tempfile
 import weakref
 from collections.abc import Callable, Sequence
 from datetime import date
@@ -42,7 +41,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from migsim import __version__
-from migsim.common.files import link_or_copy, output_dir
+from migsim.common.files import link_or_copy, output_dir, spill_folder
 from migsim.common.stats import STATISTICS, json_number, quantile, statistics
 from migsim.model.scenario import Scenario
 from migsim.results.daily import (
@@ -215,7 +214,7 @@ class Results:
                 figures=figures,
                 failures=failures,
             )
-        owned = Path(tempfile.mkdtemp(prefix="migsim-daily-", dir=spill_dir))
+        owned = spill_folder(spill_dir)
         path = owned / "daily.parquet"
         groups = []  # (first replication, file, row group)
         for part in parts:

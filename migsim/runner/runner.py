@@ -23,7 +23,6 @@ from __future__ import annotations
 import math
 import os
 import shutil
-import tempfile
 import threading
 import time
 import traceback
@@ -33,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from migsim.common.errors import MigsimError
+from migsim.common.files import spill_folder
 from migsim.common.lifeline import die_with_parent
 from migsim.model.limits import check_memory
 from migsim.model.scenario import Scenario, load_scenario
@@ -385,7 +385,7 @@ def run(
     workers = min(workers, len(batches))
     owned = None
     if daily:
-        owned = Path(tempfile.mkdtemp(prefix="migsim-daily-", dir=spill_dir))
+        owned = spill_folder(spill_dir)
     path = owned / "daily.parquet" if owned else None
     writer = DailyWriter(path) if path else None
     started = time.perf_counter()
