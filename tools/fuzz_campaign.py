@@ -1125,6 +1125,20 @@ def _outside_leftovers(case_dir: Path) -> set[str]:
     return left
 
 
+def _resumable_store(step: Step, case_dir: Path, name: str) -> bool:
+    """A sweep's store (its manifest, finished points) is meant to outlive a
+    failed run, which resumes it: not a leftover. Its temporaries are."""
+    if step.kind != "sweep" or not step.outputs:
+        return False
+    store = step.outputs[0]
+    inside = name == store or name.startswith(f"{store}/")
+    return (
+        inside
+        and (case_dir / store / "manifest.json").is_file()
+        and not Path(name).name.startswith(".")
+    )
+
+
 def _one_line_error(stderr: str) -> tuple[bool, str]:
     lines = [line for line in stderr.splitlines() if line.strip()]
     if "Traceback" in stderr:
@@ -1257,6 +1271,7 @@ def _run_steps_of(case: Case, case_dir: Path, started: float) -> Outcome:
             ok, why = _one_line_error(stderr)
             if not ok:
                 return Outcome(case, "messy_error", why, stderr[-3000:], seconds)
+            new = {n for n in new if not _resumable_store(step, case_dir, n)}
             if new:
                 return Outcome(
                     case,

@@ -308,6 +308,7 @@ def report(
     by = by_dates(by)
     runs_dir = target.with_name(target.stem + "_runs")
     runs: list[Any] = []
+    made = not runs_dir.exists()  # a failed report leaves no empty runs folder
     try:
         scenario_inputs = [p for p in inputs if not is_run_directory(p)]
         loaded = {p: load(p, sets) for p in scenario_inputs}
@@ -340,8 +341,12 @@ def report(
         page = render_report(
             runs, units=units, by=by, command=command_line(), decision=decision
         )
-    except MigsimError as exc:
-        raise InputError(str(exc)) from exc
+    except BaseException as exc:
+        if made and runs_dir.is_dir() and not any(runs_dir.iterdir()):
+            runs_dir.rmdir()
+        if isinstance(exc, MigsimError):
+            raise InputError(str(exc)) from exc
+        raise
     target.parent.mkdir(parents=True, exist_ok=True)
     atomic_text(target, page)
     click.echo(f"Report written to {output} ({len(runs)} run(s), {len(page):,} bytes)")
