@@ -1067,7 +1067,7 @@ def _command(step: Step, case_dir: Path) -> list[str]:
         listing = case_dir.parent / f"{case_dir.name}.full"
         script = (
             'mount -t tmpfs -o size=32k tmpfs ro && { "$@"; rc=$?; '
-            f"ls -A ro > {listing}; exit $rc; }}"
+            f"find ro -mindepth 1 > {listing}; exit $rc; }}"
         )
     else:
         return cmd
@@ -1120,21 +1120,22 @@ def _outside_leftovers(case_dir: Path) -> set[str]:
     left = {f"$TMPDIR/{n}" for n in _snapshot(case_dir.parent / f"{case_dir.name}.tmp")}
     listing = case_dir.parent / f"{case_dir.name}.full"
     if listing.exists():
-        left |= {f"ro/{n}" for n in listing.read_text().split()}
+        left |= set(listing.read_text().split())
         listing.unlink()
     return left
 
 
-def _resumable_store(step: Step, case_dir: Path, name: str) -> bool:
+def _resumable_store(step: Step, case_dir: Path, name: str, new: set[str]) -> bool:
     """A sweep's store (its manifest, finished points) is meant to outlive a
     failed run, which resumes it: not a leftover. Its temporaries are."""
     if step.kind != "sweep" or not step.outputs:
         return False
     store = step.outputs[0]
     inside = name == store or name.startswith(f"{store}/")
+    manifest = f"{store}/manifest.json"
     return (
         inside
-        and (case_dir / store / "manifest.json").is_file()
+        and (manifest in new or (case_dir / manifest).is_file())
         and not Path(name).name.startswith(".")
     )
 
@@ -1271,7 +1272,7 @@ def _run_steps_of(case: Case, case_dir: Path, started: float) -> Outcome:
             ok, why = _one_line_error(stderr)
             if not ok:
                 return Outcome(case, "messy_error", why, stderr[-3000:], seconds)
-            new = {n for n in new if not _resumable_store(step, case_dir, n)}
+            new = {n for n in new if not _resumable_store(step, case_dir, n, new)}
             if new:
                 return Outcome(
                     case,
