@@ -839,7 +839,7 @@ def set_catalogue() -> list[Case]:
         Case(
             "set/catalogue/scheduler_not_url",
             "set",
-            _run_steps("sc.yaml", extra=["--scheduler", "not-a-url"]),
+            _run_steps("sc.yaml", False, extra=["--scheduler", "not-a-url"]),
             {"sc.yaml": fast},
         )
     )
