@@ -34,7 +34,15 @@ import yaml
 
 from migsim.common.errors import MigsimError
 
-__all__ = ["MAX_BYTES", "MAX_DEPTH", "MAX_NODES", "parse_yaml", "read_yaml"]
+__all__ = [
+    "MAX_BYTES",
+    "MAX_DEPTH",
+    "MAX_NODES",
+    "describe",
+    "parse_yaml",
+    "read_yaml",
+    "shown",
+]
 
 #: The largest YAML file read (bytes). Bundled scenarios are at most ~12 KB; a
 #: calibrated full fleet stays far below this.
@@ -134,6 +142,13 @@ class _StrictLoader(_BASE):  # type: ignore[misc, valid-type]
             raise yaml.constructor.ConstructorError(
                 None, None, f"{text} is not a real date", node.start_mark
             ) from None
+
+
+def shown(text: str, width: int = 40) -> str:
+    """``text`` quoted for a one-line message, cut to about ``width`` characters."""
+    if len(text) <= width:
+        return repr(text)
+    return f"{text[:width]!r}... ({len(text):,} characters)"
 
 
 def _short(text: str) -> str:

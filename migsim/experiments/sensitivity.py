@@ -39,6 +39,7 @@ from migsim import __version__
 from migsim.common.errors import MigsimError, ScenarioError
 from migsim.common.stats import json_number
 from migsim.common.yamlio import parse_yaml
+from migsim.common.yamlio import shown as _shown
 from migsim.experiments.study import (
     FieldAxis,
     Simulator,
@@ -101,7 +102,9 @@ def parse_range(scenario: Scenario, text: str) -> FieldRange:
         low, high = parse_yaml(low_text), parse_yaml(high_text)
     except yaml.YAMLError as exc:
         problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise MigsimError(f"{where}: unreadable values {span!r}: {problem}") from None
+        raise MigsimError(
+            f"{where}: unreadable values {_shown(span)}: {problem}"
+        ) from None
     axis = field_axis(scenario, path.strip(), low, where=where, error=MigsimError)
     try:
         low, high = (

@@ -48,6 +48,7 @@ from migsim.common.files import atomic_write
 from migsim.common.stats import STATISTICS, json_value, statistics
 from migsim.common.store import Store
 from migsim.common.yamlio import parse_yaml
+from migsim.common.yamlio import shown as _shown
 from migsim.model.scenario import Scenario
 from migsim.results.results import FIGURES
 from migsim.runner.runner import executor, run
@@ -79,7 +80,9 @@ def _parse_value(text: str, where: str) -> Any:
         return json_value(parse_yaml(text))
     except yaml.YAMLError as exc:
         problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise MigsimError(f"{where}: unreadable value {text!r}: {problem}") from None
+        raise MigsimError(
+            f"{where}: unreadable value {_shown(text)}: {problem}"
+        ) from None
 
 
 def parse_grid(item: str) -> tuple[str, list[Any]]:

@@ -14,6 +14,7 @@ import yaml
 
 from migsim.common.errors import ScenarioError
 from migsim.common.yamlio import parse_yaml
+from migsim.common.yamlio import shown as _shown
 from migsim.model.base import OUTCOMES
 
 __all__ = [
@@ -79,7 +80,7 @@ def set_field(data: dict[str, Any], key: str, value: Any, *, origin: str) -> Non
         except yaml.YAMLError as exc:
             problem = getattr(exc, "problem", None) or "invalid YAML"
             raise ScenarioError(
-                f"{origin}: {key}: unreadable value {value!r}: {problem}"
+                f"{origin}: {key}: unreadable value {_shown(value)}: {problem}"
             ) from None
     if isinstance(value, date):
         value = value.isoformat()
