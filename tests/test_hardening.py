@@ -485,3 +485,17 @@ def test_a_rerun_removes_the_spill_folder_a_killed_run_left(tmp_path):
     result = cli("run", BASELINE, "-n", "1", "-q", "-o", "out", cwd=tmp_path)
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_calibrate_on_actuals_holding_only_attempts_says_there_is_nothing_to_check(
+    tmp_path,
+):
+    sc = write(tmp_path, yaml.safe_dump(ACTUALS_SCENARIO), "sc.yaml")
+    actuals = write(
+        tmp_path, "date,cohort,attempts\n2024-01-01,a,100\n2024-01-02,a,100\n", "a.csv"
+    )
+    result = cli(
+        "calibrate", sc, "--actuals", actuals, "-n", "2", "-o", "cal.yaml", cwd=tmp_path
+    )
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert "nothing to compare" in result.output

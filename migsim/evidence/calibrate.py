@@ -234,7 +234,12 @@ class Calibration:
             )
         lines += ["", self.learned()]
         lines += [f"Note: {note}" for note in self.notes]
-        if self.check:
+        if self.check and not self.check["n_points"]:
+            lines.append(
+                "Posterior predictive check: the actuals cannot track cumulative "
+                "migrated (no successes or states), so there is nothing to compare."
+            )
+        elif self.check:
             lines.append(
                 f"Posterior predictive check: {self.check['inside_p5_p95']} of "
                 f"{self.check['n_points']} actual points inside the simulated P5-P95 "
