@@ -1415,6 +1415,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default=None, help="substring of case names to run")
     parser.add_argument("--failures", default="fuzz-failures.jsonl")
     parser.add_argument("--summary", default=None, help="write the counts as JSON")
+    parser.add_argument(
+        "--all", action="store_true", help="write every case, not only failures"
+    )
     args = parser.parse_args(argv)
 
     scratch = Path(tempfile.mkdtemp(prefix="migsim-fuzz-"))
@@ -1469,7 +1472,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{family:10s}" + "".join(f"{table[family][c]:13d}" for c in categories))
     with open(args.failures, "w") as handle:
         for outcome in outcomes:
-            if outcome.category not in {"ok", "clean_error"}:
+            if args.all or outcome.category not in {"ok", "clean_error"}:
                 handle.write(json.dumps(_record(outcome)) + "\n")
     if args.summary:
         Path(args.summary).write_text(
