@@ -499,3 +499,19 @@ def test_calibrate_on_actuals_holding_only_attempts_says_there_is_nothing_to_che
     )
     assert result.exit_code == 0, (result.output, result.exception)
     assert "nothing to compare" in result.output
+
+
+def test_a_grid_of_maps_is_refused_before_the_sweep_table(tmp_path):
+    result = cli(
+        "sweep",
+        BASELINE,
+        "-n",
+        "2",
+        "-o",
+        "sw",
+        "--grid",
+        "capacity.daily_cap={a: 1},2000",
+        cwd=tmp_path,
+    )
+    assert "is not a single value" in one_line_exit_2(result)
+    assert list(tmp_path.iterdir()) == []

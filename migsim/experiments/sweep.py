@@ -77,12 +77,17 @@ def figure_columns() -> list[str]:
 def _parse_value(text: str, where: str) -> Any:
     """A grid value read as a scenario file reads it (`parse_yaml`)."""
     try:
-        return json_value(parse_yaml(text))
+        value = parse_yaml(text)
     except yaml.YAMLError as exc:
         problem = getattr(exc, "problem", None) or "invalid YAML"
         raise MigsimError(
             f"{where}: unreadable value {_shown(text)}: {problem}"
         ) from None
+    if isinstance(value, dict | list):  # one table column holds one kind of value
+        raise MigsimError(
+            f"{where}: {_shown(text)} is not a single value (a number, date or text)"
+        )
+    return json_value(value)
 
 
 def parse_grid(item: str) -> tuple[str, list[Any]]:
