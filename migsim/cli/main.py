@@ -1196,6 +1196,47 @@ def scenarios():
         click.echo(f"{path.relative_to(root.parent)}\n    {about}")
 
 
+@main.command()
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on; the default answers this machine only.",
+)
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option(
+    "-n",
+    "--replications",
+    type=click.IntRange(min=1),
+    default=40,
+    show_default=True,
+    help="The page's default replications per run.",
+)
+@click.option(
+    "-j",
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Worker processes per run; results do not depend on it.",
+)
+def serve(host, port, replications, workers):
+    """The planner's explorer: a local page to change levers, Run and compare.
+
+    Open the address it prints in a browser. Nothing leaves this machine.
+    """
+    from migsim.app.server import serve as serve_explorer
+
+    serve_explorer(
+        bundled_scenarios_dir(),
+        host,
+        port,
+        replications=replications,
+        workers=workers,
+        announce=click.echo,
+    )
+
+
 # --------------------------------------------------------------------------- actuals
 def actuals_options(func):
     """The options of commands that read actuals."""
