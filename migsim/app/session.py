@@ -7,7 +7,8 @@ one in flight, which stops at its next finished batch and is never shown.
 
 A run is two runs with one seed: the scenario as loaded and the built one, so
 replication k of both meets the same luck (common random numbers). The loaded
-run is kept for the next run with the same scenario, replications and seed.
+run is kept (`LoadedRuns`) for the next run, of any tab, with the same
+scenario, replications and seed: it is the same run whoever made it.
 
 Scenarios come from the bundled folder (chosen by a name from `catalogue`,
 never a path from the browser) or from an upload: YAML text, size-limited,
@@ -34,6 +35,7 @@ __all__ = [
     "MAX_REPLICATIONS",
     "MAX_UPLOAD_BYTES",
     "Catalogue",
+    "LoadedRuns",
     "Run",
     "Session",
     "SessionStore",
@@ -128,6 +130,33 @@ def parse_upload(filename: str, data: bytes) -> Scenario:
 
 
 # --------------------------------------------------------------------------- runs
+class LoadedRuns:
+    """Runs of scenarios as loaded, shared by every tab, the latest few kept.
+
+    A run is a pure function of the scenario (its hash), the replications and
+    the seed, so a tab that finds one here gets exactly what it would compute:
+    sharing it mixes nothing, and the second tab on a scenario answers sooner.
+    """
+
+    def __init__(self, limit: int = 4):
+        self.limit = limit
+        self._runs: OrderedDict[tuple[str, int, int], Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, int, int]) -> Any:
+        with self._lock:
+            found = self._runs.get(key)
+            if found is not None:
+                self._runs.move_to_end(key)
+            return found
+
+    def put(self, key: tuple[str, int, int], results: Any) -> None:
+        with self._lock:
+            self._runs[key] = results
+            while len(self._runs) > self.limit:
+                self._runs.popitem(last=False)
+
+
 @dataclass
 class Run:
     """One press of Run: its progress, then its result and files."""
@@ -170,7 +199,9 @@ class Run:
 class Session:
     """One browser tab: its scenario as loaded and its latest run."""
 
-    def __init__(self, sid: str, base: Scenario, source: str):
+    def __init__(
+        self, sid: str, base: Scenario, source: str, loaded: LoadedRuns | None = None
+    ):
         self.id = sid
         self.base = base
         self.source = source  # where the scenario came from, for the YAML header
@@ -178,7 +209,7 @@ class Session:
         self.current: Run | None = None
         self.counter = 0
         self.touched = time.monotonic()
-        self._loaded_cache: tuple[tuple[str, int, int], Any] | None = None
+        self.loaded_runs = loaded if loaded is not None else LoadedRuns()
 
     def running(self) -> bool:
         return self.current is not None and self.current.state == "running"
@@ -189,7 +220,6 @@ class Session:
             self.base, self.source = base, source
             self.counter += 1
             self.current = None
-            self._loaded_cache = None
 
     def start(
         self, built: Scenario, changes: list[str], replications: int, workers: int = 1
@@ -217,17 +247,15 @@ class Session:
         from migsim.runner.runner import run as simulate
 
         key = (base.sha256, run.replications, base.seed)
-        cached = self._loaded_cache
-        if cached is not None and cached[0] == key:
-            return cached[1]
+        cached = self.loaded_runs.get(key)
+        if cached is not None:
+            return cached
         run.stage = f"running {base.name} as loaded"
         results = simulate(
             base, run.replications, seed=base.seed, workers=workers, progress=tick
         )
         annotate(results)
-        with self.lock:
-            if self._is_current(run):
-                self._loaded_cache = (key, results)
+        self.loaded_runs.put(key, results)
         return results
 
     def _work(self, run: Run, base: Scenario, workers: int) -> None:
@@ -242,12 +270,8 @@ class Session:
             run.done += count
 
         try:
-            cached = self._loaded_cache
-            fresh = cached is None or cached[0] != (
-                base.sha256,
-                run.replications,
-                base.seed,
-            )
+            key = (base.sha256, run.replications, base.seed)
+            fresh = self.loaded_runs.get(key) is None
             run.total = run.replications * (2 if fresh else 1)
             loaded = self._loaded(base, run, workers, tick)
             run.stage = f"running {run.built.name}"
@@ -325,11 +349,12 @@ class SessionStore:
 
     def __init__(self, limit: int = MAX_SESSIONS):
         self.limit = limit
+        self.loaded_runs = LoadedRuns()
         self._sessions: OrderedDict[str, Session] = OrderedDict()
         self._lock = threading.Lock()
 
     def create(self, base: Scenario, source: str) -> Session:
-        session = Session(secrets.token_urlsafe(16), base, source)
+        session = Session(secrets.token_urlsafe(16), base, source, self.loaded_runs)
         with self._lock:
             self._sessions[session.id] = session
             idle = [s for s in self._sessions.values() if not s.running()]
