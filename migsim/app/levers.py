@@ -95,11 +95,12 @@ def _rule_levers(rule: dict[str, Any]) -> list[Lever]:
     out = []
     for i, condition in enumerate(rule["when"]):
         window = condition["window"]
+        metric = condition["metric"].replace("_", " ")
         days = "day" if window == 1 else f"{window} days"
         out.append(
             Lever(
                 path=f"capacity.rules.{rule['name']}.when.{i}.value",
-                label=f"{condition['metric']} {_OPERATORS[condition['op']]}",
+                label=f"{metric} {_OPERATORS[condition['op']]}",
                 section=section,
                 kind="rate" if condition["metric"].endswith("_rate") else "number",
                 value=condition["value"],
@@ -240,7 +241,7 @@ def _lever_overrides(
             continue
         text = "" if raw is None else str(raw).strip()
         if not text:
-            errors.append((path, f"{path}: empty: enter a number ({lever.label})"))
+            errors.append((path, f"{path}: empty: enter a number"))
             continue
         value = _parsed(text)
         if _same(value, lever.value):
@@ -401,8 +402,6 @@ def build(
         steps = _schedule_override(base, schedule, errors)
         if steps is not None:
             overrides[SCHEDULE] = steps
-    if errors:
-        raise FormError(errors)
     paths = [lever.path for lever in levers(base)]
     paths += [
         f"{SCHEDULE}.{i}.{k}"
@@ -416,5 +415,10 @@ def build(
             {"sources": _noted_sources(base, built)}, origin=_ORIGIN
         )
     except ScenarioError as exc:
-        raise FormError(_errors_of(exc, paths)) from None
+        # with the empty fields' messages, so one press of Run names them all
+        named = {path for path, _ in errors}
+        more = [e for e in _errors_of(exc, paths) if e[0] not in named]
+        raise FormError(errors + more) from None
+    if errors:
+        raise FormError(errors)
     return Built(built, _changes(base, built))

@@ -143,7 +143,10 @@ function addStep(step = { name: "", from: "", daily_cap: "" }) {
 }
 
 function numberSteps() {
-  $$("#schedule tbody tr").forEach((row, index) => {
+  const rows = $$("#schedule tbody tr");
+  $("#schedule").classList.toggle("empty", rows.length === 0);
+  $("#no-steps").hidden = rows.length > 0;
+  rows.forEach((row, index) => {
     for (const slot of $$("[data-step-error]", row)) {
       slot.setAttribute("data-error-for", `capacity.schedule.${index}.${slot.dataset.stepError}`);
     }
@@ -235,6 +238,7 @@ async function startRun(event) {
   }
   state.run = reply.data.run;
   $("#results").classList.add("stale");
+  $("#placeholder").hidden = true;
   $("#progress").hidden = false;
   $("#progress-bar").value = 0;
   $("#progress-text").textContent = "starting…";
@@ -269,6 +273,12 @@ function cell(text, className) {
   return element("td", { text, className });
 }
 
+function cellWithInterval(text, interval) {
+  const node = element("td", { text });
+  if (interval) node.append(element("span", { className: "ci", text: interval }));
+  return node;
+}
+
 function showResult(status) {
   const result = status.result;
   const built = result.clearance.built;
@@ -287,15 +297,14 @@ function showResult(status) {
   $("#chart").src = `${base}/chart.png`;
   $("#risks tbody").replaceChildren(...result.risks.map((row) => element("tr", {},
     cell(row.risk), cell(fmtNumber(row.p50)), cell(fmtNumber(row.p90)),
-    cell(`${fmtNumber(row.mean)} ${row.mean_ci95 ? `(${fmtNumber(row.mean_ci95[0])} to ${fmtNumber(row.mean_ci95[1])})` : ""}`),
+    cellWithInterval(fmtNumber(row.mean), fmtInterval(row.mean_ci95, fmtNumber)),
     cell(fmtNumber(row.loaded_p50)))));
   const comparison = result.comparison;
   $("#paired").textContent = `${result.scenario} minus ${comparison.first}, replication by replication: ${comparison.pairs} pairs, both with seed ${comparison.seed} (common random numbers). Negative is earlier or fewer. Intervals are 95%: Student-t for means, a paired bootstrap for quantiles.`;
   $("#comparison tbody").replaceChildren(...comparison.rows.map((row) => element("tr", {},
     cell(row.label), ...["p50", "p90", "mean"].map((k) => {
       const item = row[k];
-      const ci = fmtInterval(item.ci95, fmtSigned);
-      return cell(`${fmtSigned(item.diff)}${ci ? ` (${ci})` : ""}`);
+      return cellWithInterval(fmtSigned(item.diff), fmtInterval(item.ci95, fmtSigned));
     }))));
   const order = comparison.order;
   const pct = (v) => `${Math.round(v * 100)}%`;
