@@ -165,7 +165,7 @@ class Run:
     built: Scenario
     changes: list[str]
     replications: int
-    state: str = "running"  # running, done, failed
+    state: str = "running"  # running, done, failed, superseded
     stage: str = "starting"
     done: int = 0
     total: int = 0
@@ -288,6 +288,7 @@ class Session:
             payload = view.result_payload(loaded, built, comparison)
             chart = view.chart_png(loaded, built)
         except Superseded:
+            run.state = run.stage = "superseded"
             return
         except MigsimError as exc:
             self._finish(run, error=str(exc))
@@ -297,6 +298,7 @@ class Session:
             raise
         with self.lock:
             if not self._is_current(run):
+                run.state = run.stage = "superseded"
                 return
             run.payload, run.chart, run.runs = payload, chart, (loaded, built)
             run.seconds = round(time.perf_counter() - run.started, 2)
