@@ -35,8 +35,8 @@ __all__ = [
 
 #: Statistics the page shows for a figure, in order.
 _SHOWN = ("p50", "p90", "mean")
-#: One drawing at a time: two tabs finish together, and matplotlib's pyplot
-#: state is not safe across threads.
+#: One drawing at a time: two tabs may finish together, and matplotlib's
+#: shared state (fonts, caches) is not promised to be safe across threads.
 _DRAWING = threading.Lock()
 
 
@@ -170,8 +170,7 @@ def _draw(plots, ours, theirs, end: int, loaded_name: str, built_name: str) -> b
     )
     ax.legend(frameon=False)
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    plots.plt.close(fig)
+    fig.savefig(buffer, format="png", dpi=100)  # an Agg figure: nothing to close
     return buffer.getvalue()
 
 

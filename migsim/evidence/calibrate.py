@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -38,6 +39,7 @@ from scipy import optimize, stats
 from migsim import __version__
 from migsim.common.errors import ActualsError
 from migsim.evidence.actuals import OUTCOME_COLUMNS, Actuals
+from migsim.evidence.priors import DEFAULT_PRIOR_STRENGTH
 from migsim.model.scenario import (
     OUTCOMES,
     Delay,
@@ -45,7 +47,6 @@ from migsim.model.scenario import (
     load_scenario,
     probability_mean,
 )
-from migsim.output.plots import posterior_check_chart
 from migsim.results.results import Results, quantile
 from migsim.runner.runner import run
 
@@ -53,11 +54,11 @@ __all__ = [
     "DEFAULT_PRIOR_STRENGTH",
     "Calibration",
     "Estimate",
+    "PosteriorCheck",
     "calibrate",
     "posterior_check",
 ]
 
-DEFAULT_PRIOR_STRENGTH = 100.0
 _SECTION_OF = {"stall": "stall", "rollback": "rollback", "fix_forward": "fix_forward"}
 #: Fewest resolutions from which a delay's scale is fitted.
 _MIN_RESOLUTIONS = 30
@@ -661,26 +662,53 @@ def _fit_scale(
 
 
 # --------------------------------------------------------------------------- check
+@dataclass(frozen=True)
+class PosteriorCheck:
+    """What the check chart (``<name>.check.png``) draws.
+
+    Attributes
+    ----------
+    bands
+        ``date, p5, p10, p50, p90, p95`` of the calibrated scenario's cumulative
+        migrated (all cohorts).
+    points
+        The actuals' ``date, cumulative_migrated``; ``None`` when they cannot
+        track it.
+    name
+        The scenario's name, for the title.
+    """
+
+    bands: pd.DataFrame
+    points: pd.DataFrame | None
+    name: str
+
+
 def posterior_check(
     calibration: Calibration,
     replications: int = 200,
     seed: int | None = None,
     workers: int = 1,
-) -> tuple[dict[str, Any], Any]:
+    progress: Callable[[int], None] | None = None,
+) -> tuple[dict[str, Any], PosteriorCheck]:
     """Posterior predictive check: the actuals against the calibrated scenario's bands.
 
     Runs the calibrated scenario from its start and compares the actual cumulative
     migrated (all cohorts) on each reported date with the simulated P5-P95 and
     P10-P90 bands. Returns the figures (also stored on the calibration) and the
-    chart.
+    bands and points the check chart draws
+    (`migsim.output.evidence_files.posterior_check_figure`). ``progress`` is
+    called with the replications each finished batch adds.
     """
     results = run(
-        calibration.scenario, replications=replications, seed=seed, workers=workers
+        calibration.scenario,
+        replications=replications,
+        seed=seed,
+        workers=workers,
+        progress=progress,
     )
     figures, bands, points = _check_figures(calibration, results)
     calibration.check = figures
-    chart = posterior_check_chart(bands, points, calibration.prior.name)
-    return figures, chart
+    return figures, PosteriorCheck(bands, points, calibration.prior.name)
 
 
 def _check_figures(calibration: Calibration, results: Results):

@@ -18,7 +18,8 @@ A figure that is +inf in a replication (a backlog not cleared) is +inf in the
 OAT table; Sobol needs finite outputs, so there a clearance day that is not
 within the horizon counts as the horizon's length (said in the JSON).
 
-Module flow: after ``study`` (field checks, the simulator) and ``decide``.
+Module flow: after ``study`` (field checks, the simulator) and ``decide``;
+``migsim.output.experiment_files`` draws the chart and writes the folder.
 """
 
 from __future__ import annotations
@@ -26,9 +27,8 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -40,12 +40,10 @@ from migsim.common.errors import MigsimError, ScenarioError
 from migsim.experiments.study import (
     FieldAxis,
     Simulator,
-    atomic_write,
     field_axis,
     statistic_of,
 )
 from migsim.model.scenario import Scenario
-from migsim.output.plots import plt, sobol_chart, tornado_chart
 from migsim.results.results import FIGURES, STATISTICS
 
 __all__ = ["FieldRange", "Sensitivity", "default_figures", "parse_range", "sensitivity"]
@@ -168,38 +166,6 @@ class Sensitivity:
             )
         return out
 
-    def chart(self):
-        """Tornado (oat) or Sobol index bars (sobol), one panel per figure."""
-        if self.method == "oat":
-            return tornado_chart(self.table, self.base)
-        return sobol_chart(self.table)
-
-    def write(self, directory: str | Path, *, overwrite: bool = False) -> Path:
-        """Write sensitivity.csv, sensitivity.json and tornado.png or sobol.png."""
-        target = Path(directory)
-        if target.exists() and any(target.iterdir()) and not overwrite:
-            raise FileExistsError(f"{target} exists (use --overwrite to replace it)")
-        target.mkdir(parents=True, exist_ok=True)
-        atomic_write(
-            target / "sensitivity.csv", lambda tmp: self.table.to_csv(tmp, index=False)
-        )
-        text = json.dumps(self.to_dict(), indent=2) + "\n"
-        atomic_write(
-            target / "sensitivity.json",
-            lambda tmp: tmp.write_text(text, encoding="utf-8"),
-        )
-        figure = self.chart()
-        name = "tornado.png" if self.method == "oat" else "sobol.png"
-        atomic_write(
-            target / name, lambda tmp: figure.savefig(tmp, dpi=110, format="png")
-        )
-        plt.close(figure)
-        atomic_write(
-            target / "scenario.yaml",
-            lambda tmp: tmp.write_text(self.scenario.to_yaml(), encoding="utf-8"),
-        )
-        return target
-
 
 def _json(value: float | None) -> float | None:
     if value is None or not math.isfinite(value):
@@ -229,6 +195,7 @@ def sensitivity(
     samples: int = 64,
     figures: Sequence[str] | None = None,
     scheduler: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Sensitivity:
     """Measure how much each field moves each figure.
 
@@ -252,6 +219,9 @@ def sensitivity(
         ``name_statistic`` figures (default: `default_figures`).
     scheduler
         Address of a running Dask scheduler to run the points on instead.
+    progress
+        Called as ``progress(replications_done, replications_total)`` over all
+        the points (see `Simulator.run`).
     """
     if not ranges:
         raise MigsimError("give at least one --range FIELD=LOW:HIGH")
@@ -266,7 +236,7 @@ def sensitivity(
     with Simulator(workers, scheduler=scheduler) as simulator:
         if method == "oat":
             table, base, points = _oat(
-                scenario, list(ranges), figures, replications, seed, simulator
+                scenario, list(ranges), figures, replications, seed, simulator, progress
             )
             n_samples = None
         elif method == "sobol":
@@ -275,7 +245,14 @@ def sensitivity(
                     f"--samples {samples}: must be a power of 2 (e.g. 64)"
                 )
             table, points = _sobol(
-                scenario, list(ranges), figures, replications, seed, simulator, samples
+                scenario,
+                list(ranges),
+                figures,
+                replications,
+                seed,
+                simulator,
+                samples,
+                progress,
             )
             base, n_samples = {}, samples
         else:
@@ -303,14 +280,14 @@ def _set(scenario: Scenario, values: Mapping[FieldRange, Any]) -> Scenario:
     )
 
 
-def _oat(scenario, ranges, figures, replications, seed, simulator):
+def _oat(scenario, ranges, figures, replications, seed, simulator, progress=None):
     jobs = [(scenario, seed, 0, replications)]
     for r in ranges:
         jobs += [
             (_set(scenario, {r: r.low}), seed, 0, replications),
             (_set(scenario, {r: r.high}), seed, 0, replications),
         ]
-    frames = simulator.run(jobs)
+    frames = simulator.run(jobs, progress=progress)
     base = {name: _value(frames[0], name) for name in figures}
     rows = []
     for i, r in enumerate(ranges):
@@ -345,7 +322,9 @@ def _rank(table: pd.DataFrame, figures: list[str], by: str) -> pd.DataFrame:
     return table.drop(columns=["_figure", "order"]).reset_index(drop=True)
 
 
-def _sobol(scenario, ranges, figures, replications, seed, simulator, samples):
+def _sobol(
+    scenario, ranges, figures, replications, seed, simulator, samples, progress=None
+):
     from SALib.analyze import sobol as sobol_analyze
     from SALib.sample import sobol as sobol_sample
 
@@ -370,7 +349,7 @@ def _sobol(scenario, ranges, figures, replications, seed, simulator, samples):
         )
         for row in points
     ]
-    frames = simulator.run(jobs)
+    frames = simulator.run(jobs, progress=progress)
     rows = []
     for name in figures:
         outputs = np.array([_value(frame, name) for frame in frames], dtype=float)
