@@ -120,6 +120,7 @@ function renderControls(model) {
   }
   $("#schedule tbody").replaceChildren();
   model.schedule.forEach((step) => addStep(step));
+  numberSteps();
   $("#about").textContent = model.description;
   $("#seed-note").textContent = `Seed ${model.seed}: both runs use it, so they meet the same luck replication by replication. ${model.installations.toLocaleString("en-GB")} installations, ${model.start_date} to ${model.end_date}.`;
 }
