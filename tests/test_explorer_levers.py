@@ -232,3 +232,12 @@ def test_the_cli_stays_light_and_serve_is_a_command():
         check=True,
     ).stdout
     assert "--host" in help_text and "--port" in help_text and "127.0.0.1" in help_text
+
+
+def test_a_much_larger_scenario_starts_with_fewer_replications(cautious):
+    from migsim.app.server import suggested_replications
+
+    fleet = migsim.load_scenario(SCENARIOS / "smets1_full_fleet.yaml")
+    assert suggested_replications(cautious, 40) == 40
+    assert suggested_replications(fleet, 40) == 10
+    assert suggested_replications(fleet, 5) == 5  # never more than asked

@@ -41,8 +41,15 @@ from migsim.app.session import (
     parse_upload,
 )
 from migsim.common.errors import MigsimError
+from migsim.model.scenario import Scenario
 
-__all__ = ["DEFAULT_REPLICATIONS", "DEFAULT_SCENARIO", "create_app", "serve"]
+__all__ = [
+    "DEFAULT_REPLICATIONS",
+    "DEFAULT_SCENARIO",
+    "create_app",
+    "serve",
+    "suggested_replications",
+]
 
 #: Replications per run unless the page asks for more: the loaded and the built
 #: run together answer in a few seconds on a 2-core machine.
@@ -71,11 +78,26 @@ def _expired() -> JSONResponse:
     return _errors(("", "this page's session has expired: reload the page"), status=404)
 
 
+#: Cohort-days of a scenario (horizon days x cohorts) that the default
+#: replications are sized for; the engine's cost grows about in proportion.
+_SIZED_FOR = 1500
+_FEWEST = 10
+
+
+def suggested_replications(scenario: Scenario, default: int) -> int:
+    """The page's replications for a scenario: the default, fewer for a scenario
+    much larger than the bundled November 2019 ones (the full fleet runs five
+    years of eight cohorts), so a first run still answers in seconds."""
+    size = scenario.horizon_days * len(scenario.cohorts)
+    scaled = round(default * _SIZED_FOR / size)
+    return max(min(default, _FEWEST), min(default, scaled))
+
+
 def _model(session: Session, replications: int) -> dict[str, Any]:
     return {
         "session": session.id,
         "source": session.source,
-        "replications": replications,
+        "replications": suggested_replications(session.base, replications),
         "max_replications": MAX_REPLICATIONS,
         "model": page_model(session.base),
     }
