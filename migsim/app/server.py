@@ -20,6 +20,7 @@ address, requests for any other host name are refused (DNS rebinding).
 
 from __future__ import annotations
 
+import io
 import ipaddress
 import json
 from importlib import resources
@@ -294,6 +295,22 @@ def _loopback(host: str) -> bool:
         return False
 
 
+def warm_up() -> None:
+    """Import what a run needs (pandas, SciPy, the engine, matplotlib) before the
+    first request, so the first press of Run costs what the others do."""
+    import pandas as pd
+
+    import migsim.app.view  # noqa: F401
+    import migsim.experiments.compare  # noqa: F401
+    import migsim.runner.runner  # noqa: F401
+    from migsim.output import plots
+
+    dates = pd.date_range("2020-01-01", periods=3)
+    bands = pd.DataFrame({"date": dates, "p10": [2, 1, 0], "p50": [2, 1, 0]})
+    bands["p90"] = bands["p50"]
+    plots.backlog_fan_chart(bands, "warm-up").savefig(io.BytesIO(), format="png")
+
+
 def serve(
     scenarios_dir: str | Path,
     host: str = "127.0.0.1",
@@ -307,6 +324,7 @@ def serve(
     import uvicorn
 
     allowed = _LOOPBACK_NAMES if _loopback(host) else None
+    warm_up()
     app = create_app(
         scenarios_dir,
         replications=replications,
