@@ -18,6 +18,7 @@ mapping (so ``extends``, which would open a file, is refused).
 
 from __future__ import annotations
 
+import re
 import secrets
 import threading
 import time
@@ -342,7 +343,8 @@ class Session:
             "report.html": "text/html",
             "chart.png": "image/png",
         }[kind]
-        filename = f"{name}.yaml" if kind == "scenario.yaml" else f"{name}_{kind}"
+        safe = re.sub(r"[^A-Za-z0-9._-]", "_", name)  # an uploaded name, in a header
+        filename = f"{safe}.yaml" if kind == "scenario.yaml" else f"{safe}_{kind}"
         return filename, media, run.files[kind]
 
 

@@ -237,6 +237,7 @@ async function startRun(event) {
     $("#progress").hidden = true;
     return showErrors(reply.data.errors);
   }
+  if (state.run !== null && reply.data.run < state.run) return; // an older press answered late
   state.run = reply.data.run;
   $("#results").classList.add("stale");
   $("#placeholder").hidden = true;
