@@ -135,7 +135,7 @@ function addStep(step = { name: "", from: "", daily_cap: "" }) {
     if (type === "number") { input.min = "0"; input.step = "1"; }
     return element("td", {}, input, element("p", { className: "error", "data-step-error": key, role: "alert" }));
   };
-  const remove = element("button", { type: "button", text: "Remove", className: "small" });
+  const remove = element("button", { type: "button", text: "×", className: "small", title: "Remove this step", "aria-label": "Remove step" });
   remove.addEventListener("click", () => { row.remove(); numberSteps(); });
   row.append(cell("name", "step name", "text"), cell("from", "step from (date or gate)", "text"),
     cell("daily_cap", "step daily cap", "number"), element("td", {}, remove));
