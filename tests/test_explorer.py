@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from functools import cache
 from pathlib import Path
@@ -319,3 +320,14 @@ def test_downloads_arrive_and_parse(server, context, tmp_path):
     assert html.startswith("<!DOCTYPE html>")
     assert "nov2019_cautious_ramp_explored" in html and "5. Comparison" in html
     assert not tab.errors, tab.errors
+
+
+def test_the_server_answers_only_to_its_own_host_names(server):
+    """Bound to 127.0.0.1 it refuses other host names (a DNS-rebinding page)."""
+    ok = urllib.request.Request(server, headers={"Host": "localhost"})
+    with urllib.request.urlopen(ok, timeout=5) as response:
+        assert response.status == 200
+    foreign = urllib.request.Request(server, headers={"Host": "attacker.example"})
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(foreign, timeout=5)
+    assert caught.value.code == 400
