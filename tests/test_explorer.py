@@ -319,6 +319,13 @@ def test_downloads_arrive_and_parse(server, context, tmp_path):
     html = path.read_text(encoding="utf-8")
     assert html.startswith("<!DOCTYPE html>")
     assert "nov2019_cautious_ramp_explored" in html and "5. Comparison" in html
+
+    sid = page.evaluate("state.sid")
+    stale = page.request.get(f"{server}api/session/{sid}/run/999/bands.csv")
+    assert stale.status == 404
+    assert "not this page's latest result" in stale.json()["errors"][0]["message"]
+    other = page.request.get(f"{server}api/session/no-such-tab/run/1/bands.csv")
+    assert other.status == 404
     assert not tab.errors, tab.errors
 
 

@@ -271,7 +271,9 @@ def create_app(
             return Response(status_code=404)
         found = session.file(number, kind)
         if found is None:
-            return _errors(("", f"run {number} is not this page's latest result"), 404)
+            return _errors(
+                ("", f"run {number} is not this page's latest result"), status=404
+            )
         filename, media, data = found
         how = "inline" if kind == "chart.png" else "attachment"
         return Response(

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from migsim.evidence.forecast import RunLike
 from migsim.output.report import RISK_FIGURES, render_report
+from migsim.results import Results
 from migsim.sim.operations import OPERATIONS_FIGURES, figures_in_use
 
 __all__ = [
@@ -40,7 +40,7 @@ _SHOWN = ("p50", "p90", "mean")
 _DRAWING = threading.Lock()
 
 
-def _risk_names(run: RunLike) -> list[str]:
+def _risk_names(run: Results) -> list[str]:
     """Risk figures of the report that this scenario has (operations: when used)."""
     used = figures_in_use(run.scenario)
     return [
@@ -51,7 +51,7 @@ def _risk_names(run: RunLike) -> list[str]:
     ]
 
 
-def _clearance(run: RunLike) -> dict[str, Any]:
+def _clearance(run: Results) -> dict[str, Any]:
     summary = run.summary
     ci = summary.get("ci95", {}).get("clearance_date", {})
     return {
@@ -64,7 +64,7 @@ def _clearance(run: RunLike) -> dict[str, Any]:
     }
 
 
-def _risks(loaded: RunLike, built: RunLike) -> list[dict[str, Any]]:
+def _risks(loaded: Results, built: Results) -> list[dict[str, Any]]:
     rows = []
     for name in _risk_names(built):
         stats = built.summary["figures"][name]
@@ -82,7 +82,7 @@ def _risks(loaded: RunLike, built: RunLike) -> list[dict[str, Any]]:
     return rows
 
 
-def _comparison(built: RunLike, comparison: dict[str, Any]) -> dict[str, Any]:
+def _comparison(built: Results, comparison: dict[str, Any]) -> dict[str, Any]:
     entry = comparison["scenarios"][built.scenario.name]
     rows = []
     for name in ["clearance_day", *_risk_names(built)]:
@@ -116,7 +116,7 @@ def _comparison(built: RunLike, comparison: dict[str, Any]) -> dict[str, Any]:
 
 
 def result_payload(
-    loaded: RunLike, built: RunLike, comparison: dict[str, Any]
+    loaded: Results, built: Results, comparison: dict[str, Any]
 ) -> dict[str, Any]:
     """The figures the page shows, as JSON-able data."""
     return {
@@ -145,7 +145,7 @@ def _active_until(*uppers: np.ndarray) -> int:
     return min(size - 1, last + max(7, int(0.15 * last)))
 
 
-def chart_png(loaded: RunLike, built: RunLike) -> bytes:
+def chart_png(loaded: Results, built: Results) -> bytes:
     """The built scenario's backlog fan chart, the loaded scenario's median over it."""
     from migsim.output import plots
 
@@ -175,7 +175,7 @@ def _draw(plots, ours, theirs, end: int, loaded_name: str, built_name: str) -> b
 
 
 # --------------------------------------------------------------------------- files
-def bands_frame(loaded: RunLike, built: RunLike) -> pd.DataFrame:
+def bands_frame(loaded: Results, built: Results) -> pd.DataFrame:
     """Installations not yet resolved per date: P10/P50/P90 of both runs."""
     ours, theirs = built.backlog_bands(), loaded.backlog_bands()
     frame = pd.DataFrame({"date": ours["date"].dt.date})
@@ -186,7 +186,7 @@ def bands_frame(loaded: RunLike, built: RunLike) -> pd.DataFrame:
     return frame
 
 
-def bands_csv(loaded: RunLike, built: RunLike) -> bytes:
+def bands_csv(loaded: Results, built: Results) -> bytes:
     return bands_frame(loaded, built).to_csv(index=False).encode("utf-8")
 
 
@@ -197,7 +197,7 @@ def _none_if_nan(value: Any) -> Any:
 
 
 def bands_xlsx(
-    loaded: RunLike, built: RunLike, payload: dict[str, Any], changes: list[str]
+    loaded: Results, built: Results, payload: dict[str, Any], changes: list[str]
 ) -> bytes:
     """A workbook: the bands, the clearance dates, the risks, the comparison and
     what was changed, one sheet each (openpyxl)."""
@@ -242,7 +242,7 @@ def bands_xlsx(
     return buffer.getvalue()
 
 
-def scenario_yaml(built: RunLike, loaded_from: str, changes: list[str]) -> str:
+def scenario_yaml(built: Results, loaded_from: str, changes: list[str]) -> str:
     """The built scenario as YAML that `migsim run` reads back, with a header
     saying where it came from and what changed."""
     lines = [
@@ -253,7 +253,7 @@ def scenario_yaml(built: RunLike, loaded_from: str, changes: list[str]) -> str:
     return "\n".join(lines) + "\n" + built.scenario.to_yaml()
 
 
-def report_html(loaded: RunLike, built: RunLike) -> str:
+def report_html(loaded: Results, built: Results) -> str:
     """The OPSG report of both runs, the loaded one first (the comparison's base)."""
     with _DRAWING:
         return render_report([loaded, built], command="migsim serve (explorer)")
