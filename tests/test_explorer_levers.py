@@ -25,9 +25,35 @@ SCENARIOS = ROOT / "scenarios"
 CAUTIOUS = SCENARIOS / "nov2019_cautious_ramp.yaml"
 
 
+RATES = {"success": 0.93, "stall": 0.068, "rollback": 0.0005, "fix_forward": 0.001}
+RATES["dumb"] = 0.0005
+
+
+def _planner(outcomes=None):
+    """The cautious ramp with its rates stated here, so the tests do not move
+    when the bundled file's inputs do (uncertain rates, say)."""
+    data = migsim.load_scenario(CAUTIOUS).to_dict()
+    for cohort in data["cohorts"]:
+        cohort["outcomes"] = dict(RATES)
+        cohort["stall"]["then_success"] = 0.74
+    if outcomes is not None:
+        data["cohorts"][0]["outcomes"] = outcomes
+    data["capacity"]["daily_cap"] = 2000
+    data["capacity"]["schedule"] = []
+    data["sources"] = {"capacity.daily_cap": "seed paper: 2,000 a day"}
+    return migsim.load_scenario(data)
+
+
 @pytest.fixture(scope="module")
 def cautious():
-    return migsim.load_scenario(CAUTIOUS)
+    return _planner()
+
+
+@pytest.fixture(scope="module")
+def uncertain():
+    """itron_active's rates uncertain: Dirichlet with mean RATES, concentration 2000."""
+    alpha = {name: 2000 * rate for name, rate in RATES.items()}
+    return _planner({"dist": "dirichlet", "alpha": alpha})
 
 
 def _errors(base, values, schedule=None):
@@ -82,7 +108,7 @@ def test_cap_schedule_and_a_rate_build_the_scenario_and_say_what_changed(cautiou
     assert any("itron_active: stall: 0.068 →" in c for c in built.changes)
     note = sc.sources["capacity.daily_cap"]
     assert note.startswith("assumption: set in the explorer (loaded value 2,000")
-    assert "seed paper" in note  # the old source is kept inside the note
+    assert "its source: seed paper" in note  # the old source is kept inside the note
 
 
 def test_several_rates_of_a_cohort_are_set_as_typed_and_must_sum_to_1(cautious):
@@ -95,6 +121,35 @@ def test_several_rates_of_a_cohort_are_set_as_typed_and_must_sum_to_1(cautious):
     assert "cohorts.itron_active.outcomes: rates sum to" in message
     rates["cohorts.itron_active.outcomes.rollback"] = "0.0085"
     assert build(cautious, rates).scenario.cohort("itron_active").outcomes.stall == 0.09
+
+
+def test_uncertain_rates_show_their_means_and_move_them_keeping_the_spread(uncertain):
+    found = {lever.path: lever for lever in levers(uncertain)}
+    success = found["cohorts.itron_active.outcomes.success"]
+    assert success.value == 0.93 and "uncertain" in success.section
+    built = build(uncertain, {success.path: "0.95"}).scenario
+    outcomes = built.cohort("itron_active").outcomes
+    alpha = {name: getattr(outcomes.alpha, name) for name in RATES}
+    assert sum(alpha.values()) == pytest.approx(2000)  # the same concentration
+    assert alpha["success"] == pytest.approx(2000 * 0.95)
+    assert alpha["stall"] == pytest.approx(2000 * 0.068 * 0.05 / 0.07)
+    errors = _errors(uncertain, {success.path: "1.5"})
+    assert errors == [(success.path, f"{success.path}: rate 1.5 is outside [0, 1]")]
+    two = {success.path: "0.9", "cohorts.itron_active.outcomes.stall": "0.05"}
+    assert "rates sum to 0.952, not 1" in _errors(uncertain, two)[0][1]
+
+
+def test_an_edited_step_keeps_its_name_and_a_new_step_is_added(cautious):
+    first = build(
+        cautious, {}, [{"name": "jump", "from": "2020-02-03", "daily_cap": "5000"}]
+    )
+    rows = [
+        {"origin": 0, "name": "jump", "from": "2020-02-03", "daily_cap": "6000"},
+        {"origin": None, "name": "", "from": "mcc_automation", "daily_cap": "9000"},
+    ]
+    again = build(first.scenario, {}, rows).scenario
+    steps = [(s.name, str(s.from_), s.daily_cap) for s in again.capacity.schedule]
+    assert steps == [("jump", "2020-02-03", 6000), (None, "mcc_automation", 9000)]
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ runs the scenario as loaded (under another name, so the two can be compared).
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -23,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from migsim.app.rates import is_uncertain, new_outcomes, outcome_values
 from migsim.common.errors import MigsimError, ScenarioError
 from migsim.model.base import OUTCOMES
 from migsim.model.paths import get_field
@@ -125,19 +127,24 @@ def _rule_levers(rule: dict[str, Any]) -> list[Lever]:
     return out
 
 
-def _outcome_levers(cohort: dict[str, Any]) -> list[Lever]:
-    rates = cohort["outcomes"]
-    if not all(isinstance(rates.get(o), int | float) for o in OUTCOMES):
-        return []  # uncertain rates (a Dirichlet): not a single number to set
+def _outcome_levers(model: Any, cohort: dict[str, Any]) -> list[Lever]:
+    values = outcome_values(model.outcomes, cohort["outcomes"])
+    if values is None:
+        return []
+    uncertain = is_uncertain(model.outcomes)
     section = f"Outcome rates: {cohort['name']}"
+    note = "share of attempts; change one and the others rescale to sum to 1"
+    if uncertain:
+        section += " (uncertain: mean rates)"
+        note += "; the rates stay as uncertain as loaded, around the new means"
     out = [
         Lever(
             path=f"cohorts.{cohort['name']}.outcomes.{outcome}",
             label=outcome.replace("_", " "),
             section=section,
             kind="rate",
-            value=rates[outcome],
-            note="share of attempts; change one and the others rescale to sum to 1",
+            value=values[outcome],
+            note=note,
         )
         for outcome in OUTCOMES
     ]
@@ -172,18 +179,21 @@ def levers(scenario: Scenario) -> list[Lever]:
     ]
     for rule in data["capacity"]["rules"]:
         out += _rule_levers(rule)
-    for cohort in data["cohorts"]:
-        out += _outcome_levers(cohort)
+    for model, cohort in zip(scenario.cohorts, data["cohorts"], strict=True):
+        out += _outcome_levers(model, cohort)
     return out
 
 
 def schedule_rows(scenario: Scenario) -> list[dict[str, Any]]:
-    """The capacity schedule as rows of ``name``, ``from`` and ``daily_cap``."""
+    """The capacity schedule as rows of ``name``, ``from`` and ``daily_cap``;
+    ``origin`` is the step's index, so an edited row keeps the step's other
+    fields (an uncertain cap's range, say)."""
     rows = []
-    for step in scenario.to_dict()["capacity"]["schedule"]:
+    for i, step in enumerate(scenario.to_dict()["capacity"]["schedule"]):
         when = step["from"]
         rows.append(
             {
+                "origin": i,
                 "name": step.get("name") or "",
                 "from": when if isinstance(when, str) else json.dumps(when),
                 "daily_cap": step["daily_cap"],
@@ -251,54 +261,65 @@ def _lever_overrides(
             rates.setdefault(cohort, {})[outcome] = value
         else:
             overrides[path] = text
-    for cohort, changed in rates.items():
-        if len(changed) == 1:
-            (outcome, value), *_ = changed.items()
-            overrides[f"{cohort}.outcomes.{outcome}"] = value
-            continue
-        current = dict(get_field(base.to_dict(), f"{cohort}.outcomes", origin=_ORIGIN))
-        typed = {
-            o: _parsed(str(values.get(f"{cohort}.outcomes.{o}", ""))) for o in OUTCOMES
+    data = base.to_dict()
+    for prefix, changed in rates.items():
+        name = prefix.removeprefix("cohorts.")
+        model = base.cohort(name)
+        typed = {  # a rate the page did not send is as loaded
+            o: _parsed(str(values[p])) if p in values else known[p].value
+            for o in OUTCOMES
+            for p in [f"{prefix}.outcomes.{o}"]
         }
-        current.update({o: v for o, v in typed.items() if v is not None})
-        overrides[f"{cohort}.outcomes"] = current
+        plain = get_field(data, f"{prefix}.outcomes", origin=_ORIGIN)
+        overrides.update(
+            new_outcomes(
+                f"{prefix}.outcomes", model.outcomes, plain, changed, typed, errors
+            )
+        )
     return overrides
+
+
+def _step(
+    row: Mapping[str, Any], loaded: list[dict[str, Any]], where: str, errors: list
+) -> dict[str, Any]:
+    """One schedule step from a row: the loaded step it came from (``origin``)
+    with the typed name, date and cap. A typed cap replaces the loaded one and
+    its range (``daily_cap_range``): the planner states the cap."""
+    name = str(row.get("name") or "").strip()
+    when = str(row.get("from") or "").strip()
+    cap = str(row.get("daily_cap") or "").strip()
+    if not when:
+        errors.append((f"{where}.from", f"{where}.from: empty: enter a date or gate"))
+    if not cap:
+        errors.append(
+            (f"{where}.daily_cap", f"{where}.daily_cap: empty: enter a number")
+        )
+    origin = row.get("origin")
+    known = isinstance(origin, int) and not isinstance(origin, bool)
+    step = copy.deepcopy(loaded[origin]) if known and 0 <= origin < len(loaded) else {}
+    parsed = _parsed(when)  # a date, a gate's name or a date distribution
+    step["from"] = parsed if isinstance(parsed, dict) else when
+    value = _parsed(cap)
+    if not _same(value, step.get("daily_cap")):
+        for key in [k for k in step if k.startswith("daily_cap_")]:
+            del step[key]
+    step["daily_cap"] = value
+    if name:
+        step["name"] = name
+    elif "name" in step:
+        step["name"] = None
+    return step
 
 
 def _schedule_override(
     base: Scenario, rows: Sequence[Mapping[str, Any]], errors: list[tuple[str, str]]
 ) -> list[dict[str, Any]] | None:
     """The schedule as typed, or None when it is the loaded one."""
-    steps = []
-    for i, row in enumerate(rows):
-        name = str(row.get("name") or "").strip()
-        when = str(row.get("from") or "").strip()
-        cap = str(row.get("daily_cap") or "").strip()
-        where = f"{SCHEDULE}.{i}"
-        if not when:
-            errors.append(
-                (f"{where}.from", f"{where}.from: empty: enter a date or gate")
-            )
-        if not cap:
-            errors.append(
-                (f"{where}.daily_cap", f"{where}.daily_cap: empty: enter a number")
-            )
-        parsed = _parsed(when)  # a date, a gate's name or a date distribution
-        step: dict[str, Any] = {
-            "from": parsed if isinstance(parsed, dict) else when,
-            "daily_cap": _parsed(cap),
-        }
-        if name:
-            step = {"name": name, **step}
-        steps.append(step)
     loaded = base.to_dict()["capacity"]["schedule"]
-    unchanged = len(steps) == len(loaded) and all(
-        s["from"] == old["from"]
-        and _same(s["daily_cap"], old["daily_cap"])
-        and s.get("name", None) == old.get("name")
-        for s, old in zip(steps, loaded, strict=True)
-    )
-    return None if unchanged else steps
+    steps = [
+        _step(row, loaded, f"{SCHEDULE}.{i}", errors) for i, row in enumerate(rows)
+    ]
+    return None if steps == loaded else steps
 
 
 def _field_of(message: str, paths: Sequence[str]) -> str:
@@ -338,10 +359,10 @@ def _changes(base: Scenario, built: Scenario) -> list[str]:
     """What differs, in the page's words: each lever, the schedule, then any
     other field by its dotted path (the rates a changed rate rescaled are levers)."""
     old, new = base.to_dict(), built.to_dict()
+    after = {lever.path: lever.value for lever in levers(built)}
     out = []
     for lever in levers(base):
-        a = get_field(old, lever.path, origin=_ORIGIN)
-        b = get_field(new, lever.path, origin=_ORIGIN)
+        a, b = lever.value, after.get(lever.path)
         if not _same(a, b):
             out.append(f"{lever.section}: {lever.label}: {_show(a)} → {_show(b)}")
     a_steps, b_steps = old["capacity"]["schedule"], new["capacity"]["schedule"]
@@ -355,17 +376,15 @@ def _changes(base: Scenario, built: Scenario) -> list[str]:
 def _noted_sources(base: Scenario, built: Scenario) -> dict[str, str]:
     """Sources with every changed field marked as set in the explorer, so the
     built scenario (and its report's assumptions) never cites a paper for a
-    value a planner typed."""
+    value a planner typed. Sources of fields that are gone (the evidence of
+    rates replaced by the planner's) are dropped."""
     old, new = base.flat(), built.flat()
-    sources = dict(built.sources)
-    for path in sorted(set(old) | set(new)):
-        if (
-            path == "name"
-            or path.startswith("sources.")
-            or old.get(path) == new.get(path)
-        ):
+    prefixes = {k.rsplit(".", i)[0] for k in new for i in range(k.count(".") + 1)}
+    sources = {k: v for k, v in base.sources.items() if k in prefixes}
+    for path in sorted(new):
+        if path in ("name", "sources") or path.startswith("sources."):
             continue
-        if path not in new:
+        if old.get(path) == new[path]:
             continue
         was = sources.get(path)
         note = f"assumption: set in the explorer (loaded value {_show(old.get(path))}"
@@ -409,6 +428,7 @@ def build(
         for k in ("from", "daily_cap")
     ]
     overrides["name"] = base.name + BUILT_SUFFIX
+    overrides["sources"] = {}  # set below, once the fields they name are known
     try:
         built = base.with_overrides(overrides, origin=_ORIGIN)
         built = built.with_overrides(

@@ -127,7 +127,8 @@ function renderControls(model) {
 
 function addStep(step = { name: "", from: "", daily_cap: "" }) {
   const body = $("#schedule tbody");
-  const row = element("tr");
+  // origin: the loaded step a row came from, so its other fields are kept
+  const row = element("tr", { "data-origin": step.origin ?? "" });
   const cell = (key, label, type) => {
     const input = element("input", {
       type, value: String(step[key] ?? ""), "data-step": key, "aria-label": label,
@@ -158,7 +159,7 @@ function collect() {
   const values = {};
   for (const input of $$("#controls input[data-path]")) values[input.dataset.path] = input.value;
   const schedule = $$("#schedule tbody tr").map((row) => {
-    const step = {};
+    const step = { origin: row.dataset.origin === "" ? null : Number(row.dataset.origin) };
     for (const input of $$("input[data-step]", row)) step[input.dataset.step] = input.value;
     return step;
   });
