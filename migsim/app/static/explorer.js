@@ -118,6 +118,7 @@ function renderControls(model) {
         element("legend", { text: title }), fields));
     }
   }
+  $("#gates").replaceChildren(...model.gates.map((gate) => element("option", { value: gate })));
   $("#schedule tbody").replaceChildren();
   model.schedule.forEach((step) => addStep(step));
   numberSteps();
@@ -134,6 +135,7 @@ function addStep(step = { name: "", from: "", daily_cap: "" }) {
       type, value: String(step[key] ?? ""), "data-step": key, "aria-label": label,
     });
     if (type === "number") { input.min = "0"; input.step = "1"; }
+    if (key === "from") input.setAttribute("list", "gates"); // the scenario's gate names
     return element("td", {}, input, element("p", { className: "error", "data-step-error": key, role: "alert" }));
   };
   const remove = element("button", { type: "button", text: "×", className: "small", title: "Remove this step", "aria-label": "Remove step" });
