@@ -21,7 +21,7 @@ __all__ = ["serve"]
     show_default=True,
     help="Address to listen on; the default answers this machine only.",
 )
-@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
 @click.option(
     "-n",
     "--replications",
