@@ -3,7 +3,7 @@
 // session id (held in memory only, so two tabs never share one).
 "use strict";
 
-const state = { sid: null, run: null, polling: null, model: null };
+const state = { sid: null, run: null, polling: null, model: null, scheduleBox: null };
 const $ = (selector, root = document) => root.querySelector(selector);
 const $$ = (selector, root = document) => Array.from(root.querySelectorAll(selector));
 
@@ -101,6 +101,7 @@ function leverField(lever) {
 
 function renderControls(model) {
   const controls = $("#controls");
+  state.scheduleBox = state.scheduleBox || $("#schedule-box");
   controls.replaceChildren();
   const sections = new Map();
   for (const lever of model.levers) {
@@ -117,6 +118,8 @@ function renderControls(model) {
       controls.append(element("fieldset", { className: "box" },
         element("legend", { text: title }), fields));
     }
+    // the schedule right under the cap: the two say what capacity is planned
+    if (title === "Capacity") controls.append(state.scheduleBox);
   }
   $("#gates").replaceChildren(...model.gates.map((gate) => element("option", { value: gate })));
   $("#schedule tbody").replaceChildren();
