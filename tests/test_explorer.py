@@ -208,11 +208,14 @@ def test_bad_input_is_named_beside_its_field_and_the_server_keeps_serving(
     expect(tab.error(rate)).to_contain_text(f"{rate}: rate 1.5 is outside [0, 1]")
     expect(tab.field(rate)).to_have_attribute("aria-invalid", "true")
     tab.field(rate).fill(tab.field(rate).get_attribute("data-loaded"))
-    # an empty cap
+    # an empty cap, and no replications: both named at once
     tab.cap("")
+    page.get_by_label("Replications").fill("")
     tab.run()
     expect(tab.error("capacity.daily_cap")).to_contain_text("capacity.daily_cap: empty")
+    expect(tab.error("replications")).to_contain_text("replications: empty")
     expect(tab.error(rate)).to_be_empty()
+    page.get_by_label("Replications").fill(str(REPLICATIONS))
     # a schedule step from an unknown gate
     page.get_by_role("button", name="Add step").click()
     page.get_by_label("step from (date or gate)").fill("no_such_gate")

@@ -295,8 +295,8 @@ def _step(
             (f"{where}.daily_cap", f"{where}.daily_cap: empty: enter a number")
         )
     origin = row.get("origin")
-    known = isinstance(origin, int) and not isinstance(origin, bool)
-    step = copy.deepcopy(loaded[origin]) if known and 0 <= origin < len(loaded) else {}
+    index = origin if isinstance(origin, int) and not isinstance(origin, bool) else -1
+    step = copy.deepcopy(loaded[index]) if 0 <= index < len(loaded) else {}
     parsed = _parsed(when)  # a date, a gate's name or a date distribution
     step["from"] = parsed if isinstance(parsed, dict) else when
     value = _parsed(cap)

@@ -65,9 +65,11 @@ def _uncertain_outcomes(
     errors: list[tuple[str, str]],
 ) -> dict[str, Any] | None:
     mean = dict(zip(OUTCOMES, (float(m) for m in outcomes.mean()), strict=True))
-    numbers = {o: _number(f"{prefix}.{o}", v, errors) for o, v in changed.items()}
-    if any(v is None for v in numbers.values()):
+    checked = {o: _number(f"{prefix}.{o}", v, errors) for o, v in changed.items()}
+    numbers = {o: v for o, v in checked.items() if v is not None}
+    if len(numbers) < len(checked):
         return None
+    rates: dict[str, float] = {}
     if len(numbers) == 1:
         (name, value), *_ = numbers.items()
         rest = 1.0 - mean[name]
@@ -82,7 +84,6 @@ def _uncertain_outcomes(
         scale = (1.0 - value) / rest if rest > 0 else 0.0
         rates = {o: (value if o == name else mean[o] * scale) for o in OUTCOMES}
     else:
-        rates = {}
         for o in OUTCOMES:
             number = _number(f"{prefix}.{o}", typed.get(o), errors)
             if number is None:

@@ -246,8 +246,17 @@ def create_app(
         schedule = form.get("schedule")
         if not isinstance(values, dict) or not isinstance(schedule, list | None):
             raise FormError([("", "the request's values are malformed")])
-        count = _replications(form.get("replications"))
-        built = build(session.base, values, schedule)
+        errors = []
+        try:
+            count = _replications(form.get("replications"))
+        except FormError as exc:
+            errors += exc.errors
+        try:
+            built = build(session.base, values, schedule)
+        except FormError as exc:
+            errors += exc.errors
+        if errors:  # every problem at once, each beside its control
+            raise FormError(errors)
         run = session.start(built.scenario, built.changes, count, workers)
         return JSONResponse({"run": run.number}, status_code=202)
 
