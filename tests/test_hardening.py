@@ -515,3 +515,36 @@ def test_a_grid_of_maps_is_refused_before_the_sweep_table(tmp_path):
     )
     assert "is not a single value" in one_line_exit_2(result)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_grid_mixing_text_and_numbers_records_the_bad_point(tmp_path):
+    import pandas as pd
+
+    result = cli(
+        "sweep",
+        BASELINE,
+        "-n",
+        "2",
+        "-q",
+        "-o",
+        "sw",
+        "--grid",
+        "capacity.daily_cap=lots,2000",
+        cwd=tmp_path,
+    )
+    assert result.exit_code == 0, (result.output, result.exception)
+    table = pd.read_parquet(tmp_path / "sw" / "sweep.parquet")
+    assert table["capacity.daily_cap"].tolist() == ["lots", "2000"]
+    assert table["status"].tolist() == ["invalid", "done"]
+
+
+def test_a_date_distribution_named_by_a_map_is_one_line():
+    message = one_line_exit_2(
+        cli(
+            "validate",
+            SCENARIOS / "nov2019_conditions.yaml",
+            "--set",
+            "gates.fix_61224.opens_on.dist={a: 1}",
+        )
+    )
+    assert "unknown date dist" in message

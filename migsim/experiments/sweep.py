@@ -365,6 +365,10 @@ class _Sweep:
     def table(self) -> pd.DataFrame:
         frames = [self.store.get(str(i)) for i in range(len(self.points))]
         table = pd.concat(frames, ignore_index=True)
+        for name in self.definition.fields:  # a grid of text and numbers (one
+            values = table[name].dropna()  # of them invalid) is one column of text
+            if values.dtype == object and len({type(v) for v in values}) > 1:
+                table[name] = table[name].map(lambda v: v if pd.isna(v) else str(v))
         assert self.store.root is not None
         atomic_write(
             self.store.root / TABLE,

@@ -322,7 +322,7 @@ def _parse_date_spec(value: Any) -> date | TriangularDate | UniformDate | str:
         return value
     if isinstance(value, dict):
         kind = value.get("dist")
-        if kind not in _DATE_DISTS:
+        if not isinstance(kind, str) or kind not in _DATE_DISTS:
             known = ", ".join(_DATE_DISTS)
             raise ValueError(f"unknown date dist {kind!r} (known: {known})")
         try:
