@@ -548,3 +548,56 @@ def test_a_date_distribution_named_by_a_map_is_one_line():
         )
     )
     assert "unknown date dist" in message
+
+
+def _sweep_killed_at_write(store: Path, k: int, sweep_args: list[str]) -> bool:
+    """Run a sweep in a forked child that dies (os._exit, like SIGKILL: no cleanup
+    runs) at its k-th rename into place; True if it got that far."""
+    pid = os.fork()
+    if pid == 0:  # the child: count renames, die at the k-th
+        real, count = os.replace, [0]
+
+        def replace(*args, **kwargs):
+            count[0] += 1
+            if count[0] == k:
+                os._exit(99)
+            return real(*args, **kwargs)
+
+        os.replace = replace
+        try:
+            CliRunner().invoke(main, [*sweep_args, "-o", str(store)])
+        finally:
+            os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status) == 99
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork to kill mid-write")
+def test_a_sweep_store_survives_a_kill_at_every_write(tmp_path):
+    """Killed at its first manifest write, between a point and the manifest, or
+    while writing the table, a rerun resumes and ends as a sweep never killed."""
+    tiny = write(tmp_path, replace_line(EPCL, "horizon_days", "60"), "tiny.yaml")
+    args = [
+        "sweep",
+        str(tiny),
+        "-n",
+        "2",
+        "-q",
+        "--grid",
+        "capacity.daily_cap=1000,2000",
+    ]
+    whole = tmp_path / "whole"
+    assert CliRunner().invoke(main, [*args, "-o", str(whole)]).exit_code == 0
+    k = 1
+    while True:
+        store = tmp_path / f"killed{k}"
+        if not _sweep_killed_at_write(store, k, args):
+            break  # the sweep finished before its k-th write: every write tried
+        resumed = CliRunner().invoke(main, [*args, "-o", str(store)])
+        assert resumed.exit_code == 0, (k, resumed.output)
+        assert (store / "sweep.parquet").read_bytes() == (
+            whole / "sweep.parquet"
+        ).read_bytes(), k
+        assert not [p for p in store.rglob(".*")], k  # no temporaries left
+        k += 1
+    assert k > 4  # manifest, points, manifest again, table: each was a kill point

@@ -38,6 +38,24 @@ POINTS = "points"
 ENTRIES = (MANIFEST, POINTS)
 
 
+def _temporary(path: Path) -> bool:
+    return path.name.startswith(".") and ".tmp-" in path.name
+
+
+def _only_a_first_write(root: Path) -> bool:
+    """Whether ``root`` holds nothing, or only what a store killed before its
+    first manifest was in place leaves: an empty ``points`` folder and
+    temporaries. Such a folder is a store that never started, not someone's."""
+    for entry in root.iterdir():
+        if _temporary(entry):
+            continue
+        if entry.name == POINTS and entry.is_dir():
+            if all(_temporary(p) for p in entry.iterdir()):
+                continue
+        return False
+    return True
+
+
 class Store:
     """A resumable store in ``root``, opened (created, resumed or started over).
 
@@ -88,7 +106,7 @@ class Store:
         elif stored is not None:
             self._check(stored.get("definition") or {}, names or {})
             self.manifest = stored
-        elif self.root.exists() and any(self.root.iterdir()):
+        elif self.root.exists() and not _only_a_first_write(self.root):
             raise MigsimError(
                 f"{self.root}: exists and is not a {what} store (no {MANIFEST}); "
                 "choose another folder"
