@@ -377,3 +377,25 @@ def test_posterior_check_counts_points_inside_the_bands(tmp_path):
     assert list(check.bands.columns) == ["date", "p5", "p10", "p50", "p90", "p95"]
     assert len(check.bands) == sc.horizon_days
     assert check.name == sc.name
+
+
+def test_cli_calibrate_on_attempts_only_prints_its_check_without_crashing(tmp_path):
+    """A valid actuals file holding only attempts gives the check no point: the
+    text says so (it used to format ``None`` and exit 1 with a traceback after
+    writing the calibrated scenario)."""
+    data = scenario(_cohort(installations=800), cap=100, horizon_days=20)
+    sc = load(data)
+    scenario_path = write_yaml(tmp_path / "prior.yaml", data)
+    daily = migsim.run(sc, replications=1, seed=5).daily
+    daily[["date", "cohort", "attempts"]].to_csv(tmp_path / "a.csv", index=False)
+    out = tmp_path / "calibrated.yaml"
+    result = CliRunner().invoke(
+        main,
+        ["calibrate", str(scenario_path), "--actuals", str(tmp_path / "a.csv")]
+        + ["-o", str(out), "-n", "4", "--seed", "1"],
+    )
+    assert result.exit_code == 0, result.output
+    assert "no actual point to check" in result.output
+    assert "Written" in result.output and out.exists()
+    summary = (tmp_path / "calibrated.calibration.json").read_text()
+    assert '"n_points": 0' in summary and '"coverage_p5_p95": null' in summary

@@ -233,14 +233,30 @@ class Calibration:
         lines += ["", self.learned()]
         lines += [f"Note: {note}" for note in self.notes]
         if self.check:
-            lines.append(
-                f"Posterior predictive check: {self.check['inside_p5_p95']} of "
-                f"{self.check['n_points']} actual points inside the simulated P5-P95 "
-                "band "
-                f"of cumulative migrated ({self.check['coverage_p5_p95']:.0%}), "
-                f"{self.check['coverage_p10_p90']:.0%} inside P10-P90."
-            )
+            lines.append(_check_text(self.check))
         return "\n".join(lines)
+
+
+def _check_text(check: dict[str, Any]) -> str:
+    """The posterior predictive check in one sentence.
+
+    Actuals that cannot track cumulative migrated (e.g. attempts only) give no
+    point to check, and coverage is then undefined (``None``): say so instead
+    of formatting it.
+    """
+    if not check["n_points"]:
+        return (
+            "Posterior predictive check: no actual point to check (the actuals "
+            "cannot track cumulative migrated: that needs the migrated and "
+            "impaired states, or successes, stall completions and fix forwards, "
+            "or cumulative_migrated)."
+        )
+    return (
+        f"Posterior predictive check: {check['inside_p5_p95']} of "
+        f"{check['n_points']} actual points inside the simulated P5-P95 band "
+        f"of cumulative migrated ({check['coverage_p5_p95']:.0%}), "
+        f"{check['coverage_p10_p90']:.0%} inside P10-P90."
+    )
 
 
 def _interval(mean: float, low: float, high: float) -> str:
