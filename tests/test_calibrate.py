@@ -399,3 +399,83 @@ def test_cli_calibrate_on_attempts_only_prints_its_check_without_crashing(tmp_pa
     assert "Written" in result.output and out.exists()
     summary = (tmp_path / "calibrated.calibration.json").read_text()
     assert '"n_points": 0' in summary and '"coverage_p5_p95": null' in summary
+
+
+# =========================================================================== classes
+OPERATIONS = "scenarios/nov2019_operations.yaml"
+
+
+def _rate(result, cohort_name, rate):
+    return next(
+        e for e in result.estimates if e.cohort == cohort_name and e.rate == rate
+    )
+
+
+def test_calibrate_on_nov2019_operations_keeps_the_classes_apart(tmp_path):
+    """One replication of the operations scenario's own output: the normal class's
+    rates come back as the scenario's. Folding the hard (5%), excluded (1%)
+    classes in gave itron_active success 0.868 against 0.93, and a rollback rate
+    a hundred times the scenario's, which doubled a calibrated run's rollbacks."""
+    sc = migsim.load_scenario(OPERATIONS)
+    result = calibrate(sc, _actuals(tmp_path, sc, seed=1))
+    for c in sc.cohorts:
+        success = _rate(result, c.name, "success")
+        assert abs(success.posterior_mean - c.outcomes.success) < 0.01, c.name
+        rollback = _rate(result, c.name, "rollback")
+        assert rollback.posterior_mean < 3 * c.outcomes.rollback, c.name
+        # the normal class's attempts: about its 94% share, not all of them
+        assert success.n < 0.95 * result.actuals.cohort_frame(c.name)["attempts"].sum()
+    assert any("set aside hard cases" in note for note in result.notes)
+
+
+def _volume_scenario(**extra):
+    extra.setdefault("horizon_days", 25)
+    return scenario(
+        cohort(
+            "c",
+            30_000,
+            rates=outcomes(success=0.93, stall=0.06, rollback=0.01),
+            stall={"resolves_after_days": fixed(2), "then_success": 0.8},
+        ),
+        cap=3000,
+        **extra,
+    )
+
+
+def test_volume_stressed_days_are_set_aside(tmp_path):
+    """Every day above 2,000 attempts stalls 10 points more: those days teach the
+    normal rates nothing (folded in, success would come out near 0.83)."""
+    data = _volume_scenario()
+    data["cohorts"][0]["volume_failures"] = {
+        "above_attempts": 2000,
+        "increase": {"stall": 0.10},
+        "until": day(10).isoformat(),
+    }
+    sc = load(data)
+    actuals = _actuals(tmp_path, sc, seed=3)
+    result = calibrate(sc, actuals)
+    success = _rate(result, "c", "success")
+    assert abs(success.posterior_mean - 0.93) < 0.01
+    stressed = actuals.frame["stressed_attempts"].sum()
+    assert stressed > 0
+    assert success.n == pytest.approx(actuals.n_attempts - stressed, abs=1)
+    # without the stressed_attempts column the rule tells the stressed days
+    plain = actuals.frame.drop(columns="stressed_attempts")
+    plain.to_csv(tmp_path / "plain.csv", index=False)
+    again = calibrate(sc, read_actuals(tmp_path / "plain.csv", sc))
+    assert _rate(again, "c", "success").n == success.n
+
+
+@pytest.mark.parametrize("when", ["attempted", "up_front"])
+def test_hard_and_excluded_classes_are_set_aside(tmp_path, when):
+    data = _volume_scenario(horizon_days=40)
+    data["capacity"]["daily_cap"] = 1500
+    data["cohorts"][0]["hard"] = {
+        "share": 0.1,
+        "outcomes": outcomes(success=0.5, stall=0.2, rollback=0.3),
+    }
+    data["cohorts"][0]["excluded"] = {"share": 0.05, "when": when}
+    sc = load(data)
+    result = calibrate(sc, _actuals(tmp_path, sc, seed=4))
+    for rate, value in (("success", 0.93), ("stall", 0.06), ("rollback", 0.01)):
+        assert abs(_rate(result, "c", rate).posterior_mean - value) < 0.006, rate

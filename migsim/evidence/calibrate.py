@@ -38,6 +38,7 @@ from scipy import optimize, stats
 from migsim import __version__
 from migsim.common.errors import ActualsError
 from migsim.evidence.actuals import OUTCOME_COLUMNS, Actuals
+from migsim.evidence.classes import normal_counts
 from migsim.model.scenario import (
     OUTCOMES,
     Delay,
@@ -274,49 +275,6 @@ def _beta_interval(a: float, b: float) -> tuple[float, float, float]:
     return a / (a + b), float(low), float(high)
 
 
-def _outcome_counts(
-    frame: pd.DataFrame,
-    actuals: Actuals,
-    prior: np.ndarray,
-    cohort: str,
-    notes: list[str],
-) -> tuple[np.ndarray, int] | None:
-    """Observed counts per outcome and the attempts behind them, or None (no update)."""
-    present = [c for c in OUTCOME_COLUMNS if actuals.has(c)]
-    counts = np.array(
-        [frame[c].sum() if c in present else 0.0 for c in OUTCOME_COLUMNS]
-    )
-    if len(present) == len(OUTCOME_COLUMNS):
-        n = frame["attempts"].sum() if actuals.has("attempts") else counts.sum()
-        return counts, int(round(n))
-    if not actuals.has("attempts"):
-        if present:
-            notes.append(
-                f"{cohort}: outcome rates not updated: without attempts, the "
-                f"missing columns ({', '.join(set(OUTCOME_COLUMNS) - set(present))}) "
-                "cannot be inferred"
-            )
-        return None
-    n = float(frame["attempts"].sum())
-    missing = [i for i, c in enumerate(OUTCOME_COLUMNS) if c not in present]
-    lump = n - counts.sum()
-    weights = prior[missing]
-    if lump > 0 and weights.sum() <= 0:
-        notes.append(
-            f"{cohort}: outcome rates not updated: {lump:,.0f} attempts have "
-            "unreported outcomes that the prior rules out"
-        )
-        return None
-    if lump > 0:
-        counts[missing] = lump * weights / weights.sum()
-        notes.append(
-            f"{cohort}: {', '.join(OUTCOME_COLUMNS[i] for i in missing)} not "
-            f"reported: their {lump:,.0f} attempts are split in proportion to the "
-            "prior rates (approximate)"
-        )
-    return counts, int(round(n))
-
-
 def calibrate(
     scenario: Scenario | str,
     actuals: Actuals,
@@ -364,13 +322,20 @@ def calibrate(
             f"{actuals.path} holds coarse cumulative figures only: no rate is "
             "updated (the scenario's rates are kept as they are)"
         )
-    for cohort_data, cohort in zip(data["cohorts"], scenario.cohorts, strict=True):
+    for index, (cohort_data, cohort) in enumerate(
+        zip(data["cohorts"], scenario.cohorts, strict=True)
+    ):
         name = cohort.name
         prior = cohort.outcomes.mean()
         frame = used.cohort_frame(name) if not coarse else used.frame.iloc[:0]
-        counts_n = None if coarse else _outcome_counts(frame, used, prior, name, notes)
+        if not coarse:
+            _check_sections(cohort, frame, used, actuals.path)
+        counts_n = (
+            None
+            if coarse
+            else normal_counts(scenario, index, frame, used, prior, notes)
+        )
         counts, n = counts_n if counts_n is not None else (np.zeros(len(OUTCOMES)), 0)
-        _check_sections(cohort, counts, actuals.path)
         alpha_prior = prior_strength * prior
         alpha = alpha_prior + counts
         for i, outcome in enumerate(OUTCOMES):
@@ -432,12 +397,15 @@ def _tidy(value: float) -> float:
     return int(value) if value.is_integer() else value
 
 
-def _check_sections(cohort, counts: np.ndarray, path: str) -> None:
+def _check_sections(cohort, frame: pd.DataFrame, actuals: Actuals, path: str) -> None:
+    """Every outcome the actuals report needs its section (its delay)."""
     for i, outcome in enumerate(OUTCOMES):
         section = _SECTION_OF.get(outcome)
-        if section and counts[i] > 0 and getattr(cohort, section) is None:
+        column = OUTCOME_COLUMNS[i]
+        seen = float(frame[column].sum()) if actuals.has(column) else 0.0
+        if section and seen > 0 and getattr(cohort, section) is None:
             raise ActualsError(
-                f"{path}: cohort {cohort.name}: the actuals show {counts[i]:,.0f} "
+                f"{path}: cohort {cohort.name}: the actuals show {seen:,.0f} "
                 f"{OUTCOME_COLUMNS[i]} but the scenario has no '{section}' section "
                 "(its delay): add one to calibrate"
             )
