@@ -43,7 +43,8 @@ import pandas as pd
 
 from migsim.evidence.actuals import OUTCOME_COLUMNS, Actuals
 from migsim.model.scenario import Cohort, Scenario, probability_mean
-from migsim.sim.operations import cached_pmf, plan_segments
+from migsim.sim.delays import cached_pmf
+from migsim.sim.segments import plan_segments
 
 __all__ = [
     "ClassSplit",
