@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from migsim.model.scenario import Scenario
 from migsim.model.state import InitialState
-from migsim.sim.allocation import largest_remainder
+from migsim.sim.allocation import largest_remainder, share_pro_rata
 from migsim.sim.records import STATES
 
 __all__ = [
@@ -65,7 +65,13 @@ def count_of(value) -> int:
     )
 
 
-def split_state(state: InitialState, sizes: list[int]) -> list[dict]:
+#: States an excluded installation never reaches: every attempt rolls back.
+_NEVER_EXCLUDED = frozenset({"stalled", "impaired", "migrated", "dumb"})
+
+
+def split_state(
+    state: InitialState, sizes: list[int], kinds: list[str] | None = None
+) -> list[dict]:
     """Share a cohort's initial state between its parts (segment x class).
 
     One part: the state as it is. Several (suppliers, hard cases, exclusions):
@@ -73,14 +79,26 @@ def split_state(state: InitialState, sizes: list[int]) -> list[dict]:
     installations (largest remainder), then each part's queued first attempts
     take up the rounding so its states sum to its installations. An
     approximation: the state does not say which part an installation is in.
+    Two things are known, given the parts' ``kinds``: excluded installations
+    are never stalled, impaired, migrated or dumb, and they make most of the
+    abandoned (every attempt rolls back; up front, all are abandoned at once),
+    so excluded parts take the abandoned first, up to their room.
     """
     plain = {name: getattr(state, name) for name in STATES}
     if len(sizes) == 1:
         return [{**plain, "recovering": state.recovering}]
+    kinds = kinds or ["normal"] * len(sizes)
+    excluded = [kind == "excluded" for kind in kinds]
     parts: list[dict] = [{} for _ in sizes]
     for name, value in plain.items():
+        weights = [
+            0 if x and name in _NEVER_EXCLUDED else size
+            for size, x in zip(sizes, excluded, strict=True)
+        ]
+        if name == "abandoned" and any(excluded):
+            continue  # after the others: see _share_abandoned
         if isinstance(value, int):
-            for part, n in zip(parts, largest_remainder(value, sizes), strict=True):
+            for part, n in zip(parts, largest_remainder(value, weights), strict=True):
                 part[name] = n
             continue
         for part in parts:
@@ -89,7 +107,7 @@ def split_state(state: InitialState, sizes: list[int]) -> list[dict]:
             shares = (  # held cases come back to the cohort's first part
                 [group.count] + [0] * (len(sizes) - 1)
                 if group.held
-                else largest_remainder(group.count, sizes)
+                else largest_remainder(group.count, weights)
             )
             for part, n in zip(parts, shares, strict=True):
                 if n:
@@ -101,9 +119,12 @@ def split_state(state: InitialState, sizes: list[int]) -> list[dict]:
                             "held": group.held,
                         }
                     )
+    if any(excluded):
+        _share_abandoned(parts, plain["abandoned"], sizes, excluded)
     recovering = groups_of(state.recovering, attempts_made=1, days_until_due=1)
+    dumb = [0 if x else size for size, x in zip(sizes, excluded, strict=True)]
     for group in recovering:
-        for part, n in zip(parts, largest_remainder(group.count, sizes), strict=True):
+        for part, n in zip(parts, largest_remainder(group.count, dumb), strict=True):
             room = part["dumb"] - count_of(part.get("recovering", []))
             if min(n, room) > 0:
                 part.setdefault("recovering", []).append(
@@ -131,17 +152,84 @@ def split_state(state: InitialState, sizes: list[int]) -> list[dict]:
     return parts
 
 
+def _share_abandoned(
+    parts: list[dict], abandoned: int, sizes: list[int], excluded: list[bool]
+) -> None:
+    """Excluded parts take the abandoned first (in proportion to their sizes,
+    each up to the room its other states leave); the rest are shared in
+    proportion between the other parts."""
+    room = [
+        max(0, size - _settled(part)) if x else 0
+        for part, size, x in zip(parts, sizes, excluded, strict=True)
+    ]
+    first = share_pro_rata(min(abandoned, sum(room)), room, room)
+    rest = largest_remainder(
+        abandoned - sum(first),
+        [0 if x else s for s, x in zip(sizes, excluded, strict=True)],
+    )
+    for part, a, b in zip(parts, first, rest, strict=True):
+        part["abandoned"] = a + b
+
+
+def _settled(part: dict) -> int:
+    """A part's installations other than its queued first attempts (which take
+    up the rounding) and its abandoned (not shared yet)."""
+    queued = part["queued"]
+    fresh = (
+        queued
+        if isinstance(queued, int)
+        else sum(g["count"] for g in queued if not g["attempts_made"])
+    )
+    return sum(count_of(part[name]) for name in STATES if name != "abandoned") - fresh
+
+
 def part_states(scenario: Scenario, segments) -> list[list[dict] | None]:
-    """Each segment's share of its cohort's ``initial_state``, by class."""
+    """Each segment's share of its cohort's ``initial_state``, by class.
+
+    A state exported by a run lists every part (supplier x class) under
+    ``parts``: each part takes up its own, exactly. Otherwise (or when the parts
+    do not match this scenario's, e.g. other class shares) the state is shared
+    out by `split_state`.
+    """
     out: list[list[dict] | None] = [None] * len(segments)
     for c, cohort in enumerate(scenario.cohorts):
-        if cohort.initial_state is None:
+        state = cohort.initial_state
+        if state is None:
             continue
         mine = [j for j, s in enumerate(segments) if s.cohort == c]
+        exact = _exact_parts(state, [segments[j] for j in mine])
+        if exact is not None:
+            for j, parts in zip(mine, exact, strict=True):
+                out[j] = parts
+            continue
         sizes = [k.installations for j in mine for k in segments[j].classes]
-        parts = iter(split_state(cohort.initial_state, sizes))
+        kinds = [k.kind for j in mine for k in segments[j].classes]
+        parts = iter(split_state(state, sizes, kinds))
         for j in mine:
             out[j] = [next(parts) for _ in segments[j].classes]
+    return out
+
+
+def _exact_parts(state: InitialState, segments) -> list[list[dict]] | None:
+    """The state's own parts for these segments, or ``None`` when they do not
+    match them one to one (same supplier and class, same installations)."""
+    if not state.parts:
+        return None
+    listed = {(p.supplier, p.kind): p for p in state.parts}
+    wanted = [(s.label, k.kind, k.installations) for s in segments for k in s.classes]
+    if len(listed) != len(wanted):
+        return None
+    out = []
+    for segment in segments:
+        parts = []
+        for k in segment.classes:
+            part = listed.get((segment.label, k.kind))
+            if part is None or part.total != k.installations:
+                return None
+            parts.append(
+                {name: getattr(part, name) for name in (*STATES, "recovering")}
+            )
+        out.append(parts)
     return out
 
 
