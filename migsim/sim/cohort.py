@@ -22,11 +22,16 @@ from migsim.model.distributions import (
     draw_probability,
 )
 from migsim.model.scenario import Scenario
-from migsim.sim.allocation import largest_remainder, share_pro_rata
+from migsim.sim.allocation import share_pro_rata
 from migsim.sim.dates import ResolvedDates
 from migsim.sim.defects import hit_by_defects
 from migsim.sim.delays import ONE_DAY, cached_pmf, residual_pmf, schedule
-from migsim.sim.initial_state import count_of, groups_of, pending_schedule
+from migsim.sim.initial_state import (
+    count_of,
+    export_parts,
+    groups_of,
+    pending_schedule,
+)
 from migsim.sim.operations import Operations
 from migsim.sim.records import FLOWS
 from migsim.sim.segments import Segment
@@ -374,132 +379,8 @@ class CohortState:
         }
 
     def export_parts(self, day: int) -> list[dict]:
-        """Each class's state at the end of ``day``, as `export_state` gives the
-        segment's: a run continued from them takes up every class where it was.
-
-        Pending, queued, stalled, rolled-back, recovering and held installations
-        are kept by class (their columns). The resolved states are counted per
-        segment: the excluded class's are its abandoned (it never migrates,
-        stalls or goes dumb); the other classes' resolved installations (their
-        size less what is pending or in flight) are shared between migrated,
-        impaired, dumb awaiting a visit and abandoned in proportion to the
-        segment's. That share cannot change what happens next: a resolved
-        installation's class no longer matters, and the restorations' due days
-        stay the segment's.
-        """
-        size, classes = self.size, self.segment.classes
-        held = self._held_by_column()
-        parts = []
-        for k in range(len(classes)):
-            columns = slice(k * size, (k + 1) * size)
-            queued = [{"count": self.fresh[k], "attempts_made": 0, "days_until_due": 0}]
-            for due, counts in self.retries:
-                queued += [
-                    {
-                        "count": int(n),
-                        "attempts_made": made,
-                        "days_until_due": due - day,
-                    }
-                    for made, n in enumerate(list(counts[columns]))
-                    if n
-                ]
-            stall_held, impaired_held = (
-                held["stall"][columns],
-                held["fix_forward"][columns],
-            )
-            part = {
-                "pending": self.pending_by_class[k],
-                "queued": [g for g in queued if g["count"]],
-                "stalled": _waiting(self.stall_due[day + 1 :, columns])
-                + _held_groups(stall_held),
-                "rolled_back": _waiting(self.retry_due[day + 1 :, columns]),
-                "impaired": (
-                    [
-                        {
-                            "count": int(impaired_held.sum()),
-                            "days_until_due": 1,
-                            "held": True,
-                        }
-                    ]
-                    if impaired_held.any()
-                    else []
-                ),
-                "recovering": (
-                    _waiting(self.recover_due[day + 1 :, columns])
-                    if self.recover_pmf is not None
-                    else []
-                ),
-            }
-            parts.append(part)
-        self._share_resolved(parts, day)
-        return parts
-
-    def _held_by_column(self) -> dict[str, np.ndarray]:
-        """Installations held by open ELS cases of this segment, by column."""
-        out = {
-            "stall": np.zeros(self.width, dtype=np.int64),
-            "fix_forward": np.zeros(self.width, dtype=np.int64),
-        }
-        for _raised, kind, _n, state, held in getattr(self.els, "queue", ()):
-            if state is self and held is not None:
-                out[kind] += held
-        return out
-
-    def _share_resolved(self, parts: list[dict], day: int) -> None:
-        """Give each class its resolved states (see `export_parts`)."""
-        classes = self.segment.classes
-        later = self.restore_due[day + 1 :]
-        impaired = [
-            {"count": int(later[r]), "days_until_due": int(r + 1)}
-            for r in np.flatnonzero(later)
-        ]
-        recovering = [count_of(p["recovering"]) for p in parts]
-        totals = {  # the segment's resolved states, the excluded class's taken out
-            "impaired": sum(g["count"] for g in impaired),
-            "migrated": self.migrated,
-            "dumb": self.dumb - sum(recovering),  # awaiting a site visit
-            "abandoned": self.abandoned - self.excluded,
-        }
-        room = []
-        for k, (c, part) in enumerate(zip(classes, parts, strict=True)):
-            known = sum(
-                count_of(part[name])
-                for name in ("queued", "stalled", "rolled_back", "impaired")
-            )
-            known += part["pending"] + recovering[k]
-            room.append(0 if k == self.excluded_class else c.installations - known)
-        for k, part in enumerate(parts):
-            part.update(migrated=0, dumb=recovering[k], abandoned=0)
-            if k == self.excluded_class:
-                part["abandoned"] = self.excluded
-        left = dict(totals)
-        order = [k for k in range(len(parts)) if k != self.excluded_class]
-        for k in order[1:]:  # the first (normal) class takes what is left
-            share = (
-                largest_remainder(room[k], list(left.values())) if room[k] else [0] * 4
-            )
-            for name, n in zip(totals, share, strict=True):
-                left[name] -= n
-                self._give(parts[k], name, n, impaired)
-        for name, n in left.items():
-            if order:
-                self._give(parts[order[0]], name, n, impaired)
-
-    @staticmethod
-    def _give(part: dict, name: str, n: int, impaired: list[dict]) -> None:
-        """Add ``n`` of a resolved state to a part; impaired ones are taken from
-        the segment's restoration groups, latest due first."""
-        if name != "impaired":
-            part[name] += n
-            return
-        while n:
-            group = impaired[-1]
-            moved = min(n, group["count"])
-            part["impaired"].insert(0, {**group, "count": moved})
-            group["count"] -= moved
-            n -= moved
-            if not group["count"]:
-                impaired.pop()
+        """Each class's state at the end of ``day`` (`initial_state.export_parts`)."""
+        return export_parts(self, day)
 
     # ---------------------------------------------------------------- queries
     @property
@@ -779,24 +660,3 @@ class CohortState:
         }
         self.defect_hits = self.stressed_attempts = self.dumb_recoveries = 0
         return row
-
-
-def _waiting(rows: np.ndarray) -> list[dict]:
-    """Groups of a ledger's future rows of one class's columns (attempts made)."""
-    return [
-        {
-            "count": int(rows[r, a]),
-            "attempts_made": int(a),
-            "days_until_due": int(r + 1),
-        }
-        for r, a in zip(*np.nonzero(rows), strict=True)
-    ]
-
-
-def _held_groups(by_made: np.ndarray) -> list[dict]:
-    """Installations held by ELS cases, by attempts made (due once worked)."""
-    return [
-        {"count": int(n), "attempts_made": made, "days_until_due": 1, "held": True}
-        for made, n in enumerate(by_made.tolist())
-        if n
-    ]

@@ -1,4 +1,5 @@
-"""A mid-programme start: a cohort's initial state shared out, and merged back.
+"""A mid-programme start: a cohort's initial state shared out, and merged back;
+each part's state exported (`export_parts`).
 
 A scenario may start from a state (`Scenario.starting_from`): per cohort, the
 partition of `records.STATES`, in-flight states either as bare counts or as
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from migsim.model.scenario import Scenario
 from migsim.model.state import InitialState
 from migsim.sim.allocation import largest_remainder, share_pro_rata
@@ -19,6 +22,7 @@ from migsim.sim.records import STATES
 __all__ = [
     "Group",
     "count_of",
+    "export_parts",
     "groups_of",
     "merge_states",
     "part_states",
@@ -286,3 +290,155 @@ def merge_states(a: dict, b: dict) -> dict:
             )
         ]
     return out
+
+
+# --------------------------------------------------------------------------- export
+def export_parts(segment, day: int) -> list[dict]:
+    """Each class's state of a segment (a `cohort.CohortState`) at the end of
+    ``day``, as its ``export_state`` gives the segment's: a run continued from
+    them takes up every class where it was.
+
+    Pending, queued, stalled, rolled-back, recovering and held installations
+    are kept by class (their columns). The resolved states are counted per
+    segment: the excluded class's are its abandoned (it never migrates,
+    stalls or goes dumb); the other classes' resolved installations (their
+    size less what is pending or in flight) are shared between migrated,
+    impaired, dumb awaiting a visit and abandoned in proportion to the
+    segment's. That share cannot change what happens next: a resolved
+    installation's class no longer matters, and the restorations' due days
+    stay the segment's.
+    """
+    size, classes = segment.size, segment.segment.classes
+    held = _held_by_column(segment)
+    parts = []
+    for k in range(len(classes)):
+        columns = slice(k * size, (k + 1) * size)
+        queued = [{"count": segment.fresh[k], "attempts_made": 0, "days_until_due": 0}]
+        for due, counts in segment.retries:
+            queued += [
+                {
+                    "count": int(n),
+                    "attempts_made": made,
+                    "days_until_due": due - day,
+                }
+                for made, n in enumerate(list(counts[columns]))
+                if n
+            ]
+        stall_held, impaired_held = (
+            held["stall"][columns],
+            held["fix_forward"][columns],
+        )
+        part = {
+            "pending": segment.pending_by_class[k],
+            "queued": [g for g in queued if g["count"]],
+            "stalled": _waiting(segment.stall_due[day + 1 :, columns])
+            + _held_groups(stall_held),
+            "rolled_back": _waiting(segment.retry_due[day + 1 :, columns]),
+            "impaired": (
+                [
+                    {
+                        "count": int(impaired_held.sum()),
+                        "days_until_due": 1,
+                        "held": True,
+                    }
+                ]
+                if impaired_held.any()
+                else []
+            ),
+            "recovering": (
+                _waiting(segment.recover_due[day + 1 :, columns])
+                if segment.recover_pmf is not None
+                else []
+            ),
+        }
+        parts.append(part)
+    _share_resolved(segment, parts, day)
+    return parts
+
+
+def _held_by_column(segment) -> dict[str, np.ndarray]:
+    """Installations held by open ELS cases of this segment, by column."""
+    out = {
+        "stall": np.zeros(segment.width, dtype=np.int64),
+        "fix_forward": np.zeros(segment.width, dtype=np.int64),
+    }
+    for _raised, kind, _n, state, held in getattr(segment.els, "queue", ()):
+        if state is segment and held is not None:
+            out[kind] += held
+    return out
+
+
+def _share_resolved(segment, parts: list[dict], day: int) -> None:
+    """Give each class its resolved states (see `export_parts`)."""
+    classes = segment.segment.classes
+    later = segment.restore_due[day + 1 :]
+    impaired = [
+        {"count": int(later[r]), "days_until_due": int(r + 1)}
+        for r in np.flatnonzero(later)
+    ]
+    recovering = [count_of(p["recovering"]) for p in parts]
+    totals = {  # the segment's resolved states, the excluded class's taken out
+        "impaired": sum(g["count"] for g in impaired),
+        "migrated": segment.migrated,
+        "dumb": segment.dumb - sum(recovering),  # awaiting a site visit
+        "abandoned": segment.abandoned - segment.excluded,
+    }
+    room = []
+    for k, (c, part) in enumerate(zip(classes, parts, strict=True)):
+        known = sum(
+            count_of(part[name])
+            for name in ("queued", "stalled", "rolled_back", "impaired")
+        )
+        known += part["pending"] + recovering[k]
+        room.append(0 if k == segment.excluded_class else c.installations - known)
+    for k, part in enumerate(parts):
+        part.update(migrated=0, dumb=recovering[k], abandoned=0)
+        if k == segment.excluded_class:
+            part["abandoned"] = segment.excluded
+    left = dict(totals)
+    order = [k for k in range(len(parts)) if k != segment.excluded_class]
+    for k in order[1:]:  # the first (normal) class takes what is left
+        share = largest_remainder(room[k], list(left.values())) if room[k] else [0] * 4
+        for name, n in zip(totals, share, strict=True):
+            left[name] -= n
+            _give(parts[k], name, n, impaired)
+    for name, n in left.items():
+        if order:
+            _give(parts[order[0]], name, n, impaired)
+
+
+def _give(part: dict, name: str, n: int, impaired: list[dict]) -> None:
+    """Add ``n`` of a resolved state to a part; impaired ones are taken from
+    the segment's restoration groups, latest due first."""
+    if name != "impaired":
+        part[name] += n
+        return
+    while n:
+        group = impaired[-1]
+        moved = min(n, group["count"])
+        part["impaired"].insert(0, {**group, "count": moved})
+        group["count"] -= moved
+        n -= moved
+        if not group["count"]:
+            impaired.pop()
+
+
+def _waiting(rows: np.ndarray) -> list[dict]:
+    """Groups of a ledger's future rows of one class's columns (attempts made)."""
+    return [
+        {
+            "count": int(rows[r, a]),
+            "attempts_made": int(a),
+            "days_until_due": int(r + 1),
+        }
+        for r, a in zip(*np.nonzero(rows), strict=True)
+    ]
+
+
+def _held_groups(by_made: np.ndarray) -> list[dict]:
+    """Installations held by ELS cases, by attempts made (due once worked)."""
+    return [
+        {"count": int(n), "attempts_made": made, "days_until_due": 1, "held": True}
+        for made, n in enumerate(by_made.tolist())
+        if n
+    ]
