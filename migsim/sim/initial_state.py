@@ -71,6 +71,9 @@ def count_of(value) -> int:
 
 #: States an excluded installation never reaches: every attempt rolls back.
 _NEVER_EXCLUDED = frozenset({"stalled", "impaired", "migrated", "dumb"})
+#: Where an excluded installation not yet abandoned is: waiting for its retry,
+#: or queued for it. Excluded parts take these first (after the abandoned).
+_EXCLUDED_FIRST = ("abandoned", "rolled_back", "queued")
 
 
 def split_state(
@@ -83,52 +86,35 @@ def split_state(
     installations (largest remainder), then each part's queued first attempts
     take up the rounding so its states sum to its installations. An
     approximation: the state does not say which part an installation is in.
-    Two things are known, given the parts' ``kinds``: excluded installations
-    are never stalled, impaired, migrated or dumb, and they make most of the
-    abandoned (every attempt rolls back; up front, all are abandoned at once),
-    so excluded parts take the abandoned first, up to their room.
+
+    What is known, given the parts' ``kinds``, is used: excluded installations
+    are never stalled, impaired, migrated or dumb, and every attempt of theirs
+    rolls back, so they make most of the abandoned and of the retries in
+    flight. Excluded parts take the abandoned first, then the rolled-back and
+    queued retries, each up to the room their other states leave; the rest is
+    shared between the other parts in proportion.
     """
     plain = {name: getattr(state, name) for name in STATES}
     if len(sizes) == 1:
         return [{**plain, "recovering": state.recovering}]
-    kinds = kinds or ["normal"] * len(sizes)
-    excluded = [kind == "excluded" for kind in kinds]
-    parts: list[dict] = [{} for _ in sizes]
+    excluded = [kind == "excluded" for kind in (kinds or ["normal"] * len(sizes))]
+    others = [0 if x else size for size, x in zip(sizes, excluded, strict=True)]
+    parts: list[dict] = [{name: [] for name in STATES} for _ in sizes]
     for name, value in plain.items():
-        weights = [
-            0 if x and name in _NEVER_EXCLUDED else size
-            for size, x in zip(sizes, excluded, strict=True)
-        ]
-        if name == "abandoned" and any(excluded):
-            continue  # after the others: see _share_abandoned
-        if isinstance(value, int):
-            for part, n in zip(parts, largest_remainder(value, weights), strict=True):
-                part[name] = n
-            continue
-        for part in parts:
-            part[name] = []
-        for group in groups_of(value, attempts_made=0, days_until_due=0):
-            shares = (  # held cases come back to the cohort's first part
-                [group.count] + [0] * (len(sizes) - 1)
-                if group.held
-                else largest_remainder(group.count, weights)
-            )
-            for part, n in zip(parts, shares, strict=True):
-                if n:
-                    part[name].append(
-                        {
-                            "count": n,
-                            "attempts_made": group.attempts_made,
-                            "days_until_due": group.days_until_due,
-                            "held": group.held,
-                        }
-                    )
+        if any(excluded) and name in _EXCLUDED_FIRST:
+            continue  # below, once the room the other states leave is known
+        weights = others if name in _NEVER_EXCLUDED else sizes
+        _share(parts, name, value, weights)
     if any(excluded):
-        _share_abandoned(parts, plain["abandoned"], sizes, excluded)
+        for name in _EXCLUDED_FIRST:
+            room = [
+                max(0, size - _placed(part)) if x else 0
+                for part, size, x in zip(parts, sizes, excluded, strict=True)
+            ]
+            _share(parts, name, plain[name], others, first=room)
     recovering = groups_of(state.recovering, attempts_made=1, days_until_due=1)
-    dumb = [0 if x else size for size, x in zip(sizes, excluded, strict=True)]
     for group in recovering:
-        for part, n in zip(parts, largest_remainder(group.count, dumb), strict=True):
+        for part, n in zip(parts, largest_remainder(group.count, others), strict=True):
             room = part["dumb"] - count_of(part.get("recovering", []))
             if min(n, room) > 0:
                 part.setdefault("recovering", []).append(
@@ -156,35 +142,73 @@ def split_state(
     return parts
 
 
-def _share_abandoned(
-    parts: list[dict], abandoned: int, sizes: list[int], excluded: list[bool]
+def _share(
+    parts: list[dict],
+    name: str,
+    value,
+    weights: list[int],
+    first: list[int] | None = None,
 ) -> None:
-    """Excluded parts take the abandoned first (in proportion to their sizes,
-    each up to the room its other states leave); the rest are shared in
-    proportion between the other parts."""
-    room = [
-        max(0, size - _settled(part)) if x else 0
-        for part, size, x in zip(parts, sizes, excluded, strict=True)
-    ]
-    first = share_pro_rata(min(abandoned, sum(room)), room, room)
-    rest = largest_remainder(
-        abandoned - sum(first),
-        [0 if x else s for s, x in zip(sizes, excluded, strict=True)],
+    """Share one state (a count or groups) between the parts by ``weights``.
+
+    With ``first`` (room per part), those parts first take up to their room,
+    group by group in proportion; the rest goes by ``weights``. Held groups
+    (ELS cases) go to the cohort's first part, as their cases do. First
+    attempts (queued, none made) are left to take up the rounding.
+    """
+    room = list(first) if first is not None else [0] * len(parts)
+    if isinstance(value, int):
+        if name == "queued":
+            value = [{"count": value, "attempts_made": 0, "days_until_due": 0}]
+        else:
+            taken = share_pro_rata(min(value, sum(room)), room, room)
+            rest = largest_remainder(value - sum(taken), weights)
+            for part, a, b in zip(parts, taken, rest, strict=True):
+                part[name] = a + b
+            return
+    groups = groups_of(value, attempts_made=0, days_until_due=0)
+    total = sum(g.count for g in groups if not g.held and g.attempts_made)
+    quota = min(total, sum(room))
+    to_first = (
+        largest_remainder(
+            quota, [g.count if not g.held and g.attempts_made else 0 for g in groups]
+        )
+        if quota
+        else [0] * len(groups)
     )
-    for part, a, b in zip(parts, first, rest, strict=True):
-        part["abandoned"] = a + b
+    for group, head in zip(groups, to_first, strict=True):
+        if group.held:  # held cases come back to the cohort's first part
+            shares = [group.count] + [0] * (len(parts) - 1)
+        elif name == "queued" and not group.attempts_made:
+            shares = largest_remainder(
+                group.count, weights if first is None else [0] * len(parts)
+            )
+        else:
+            taken = share_pro_rata(head, room, room)
+            room = [r - t for r, t in zip(room, taken, strict=True)]
+            rest = largest_remainder(group.count - head, weights)
+            shares = [a + b for a, b in zip(taken, rest, strict=True)]
+        for part, n in zip(parts, shares, strict=True):
+            if n:
+                part[name].append(
+                    {
+                        "count": n,
+                        "attempts_made": group.attempts_made,
+                        "days_until_due": group.days_until_due,
+                        "held": group.held,
+                    }
+                )
 
 
-def _settled(part: dict) -> int:
-    """A part's installations other than its queued first attempts (which take
-    up the rounding) and its abandoned (not shared yet)."""
-    queued = part["queued"]
-    fresh = (
-        queued
-        if isinstance(queued, int)
-        else sum(g["count"] for g in queued if not g["attempts_made"])
+def _placed(part: dict) -> int:
+    """A part's installations placed so far, other than queued first attempts
+    (which take up the rounding)."""
+    return sum(
+        count_of(part[name])
+        if name != "queued"
+        else sum(g["count"] for g in part[name] if g["attempts_made"])
+        for name in STATES
     )
-    return sum(count_of(part[name]) for name in STATES if name != "abandoned") - fresh
 
 
 def part_states(scenario: Scenario, segments) -> list[list[dict] | None]:
