@@ -52,6 +52,13 @@ from pydantic import (
 from scipy import stats
 
 from migsim.common.errors import ScenarioError
+from migsim.model.uncertainty import (
+    AchievedThroughput,
+    OutcomeEvidence,
+    ProgrammeDelay,
+    SizeRange,
+    SlipDate,
+)
 
 __all__ = [
     "ACTIONS",
@@ -366,16 +373,19 @@ class UniformDate(_Model):
         return self
 
 
-_DATE_DISTS: dict[str, type[TriangularDate] | type[UniformDate]] = {
+_DATE_DISTS: dict[str, type[TriangularDate] | type[UniformDate] | type[SlipDate]] = {
     "triangular": TriangularDate,
     "uniform": UniformDate,
+    "slip": SlipDate,  # planned date + heavy-tailed slip (model/uncertainty.py)
 }
 _LOOKS_LIKE_DATE = re.compile(r"^[0-9]{4}-")
 
 
-def _parse_date_spec(value: Any) -> date | TriangularDate | UniformDate | str:
+def _parse_date_spec(
+    value: Any,
+) -> date | TriangularDate | UniformDate | SlipDate | str:
     """A date, a date distribution (``{dist: ...}``) or a gate's name."""
-    if isinstance(value, TriangularDate | UniformDate):
+    if isinstance(value, TriangularDate | UniformDate | SlipDate):
         return value
     if isinstance(value, dict):
         kind = value.get("dist")
@@ -416,7 +426,7 @@ def _dump_date_spec(value: Any, info: SerializationInfo) -> Any:
 
 
 DateSpec = Annotated[
-    date | TriangularDate | UniformDate | str,
+    date | TriangularDate | UniformDate | SlipDate | str,
     PlainValidator(_parse_date_spec),
     PlainSerializer(_dump_date_spec, return_type=Any),
 ]
@@ -577,8 +587,24 @@ class Capacity(_Model):
     allocation: Literal["pro_rata", "priority", "msm"] = "pro_rata"
     dmin: NonNegativeInt | None = None  # msm (required): a supplier's flat allocation
     achieved_share: ShareDist | None = None  # None: the whole cap is usable every day
+    # or a persistent (AR(1)) achieved share around an uncertain mean
+    achieved: AchievedThroughput | None = None
     schedule: list[ScheduleStep] = Field(default_factory=list)
     rules: list[Rule] = Field(default_factory=list)
+
+    @model_serializer(mode="wrap")
+    def _omit_unused(self, handler: Any) -> dict[str, Any]:
+        """Leave out an absent ``achieved`` (a scenario hashes as before it)."""
+        data = handler(self)
+        if data.get("achieved", ...) is None:
+            del data["achieved"]
+        return data
+
+    @model_validator(mode="after")
+    def _one_achieved_share(self) -> Capacity:
+        if self.achieved is not None and self.achieved_share is not None:
+            raise ValueError("give achieved_share or achieved, not both")
+        return self
 
     @field_validator("rules")
     @classmethod
@@ -709,12 +735,43 @@ class DirichletAlpha(_Model):
 class DirichletOutcomes(_Model):
     """Uncertain outcome rates: Dirichlet(alpha), drawn once per replication.
 
-    What `migsim calibrate` writes: alpha = prior strength x prior rate + observed
-    counts. An outcome with alpha 0 never happens.
+    Either ``alpha`` directly (what `migsim calibrate` writes: prior strength x
+    prior rate + observed counts), or a stated ``prior`` (Dirichlet alphas) and
+    the ``evidence`` observed (`OutcomeEvidence`): alpha = prior + counts, the
+    posterior; a dump then keeps prior and evidence, not the sum. An outcome with
+    alpha 0 never happens.
     """
 
     dist: Literal["dirichlet"]
-    alpha: DirichletAlpha
+    alpha: DirichletAlpha | None = None
+    prior: DirichletAlpha | None = None
+    evidence: OutcomeEvidence | None = None
+
+    @model_validator(mode="after")
+    def _alpha_or_evidence(self) -> DirichletOutcomes:
+        if self.evidence is None and self.prior is None:
+            if self.alpha is None:
+                raise ValueError("give alpha, or a prior and its evidence")
+            return self
+        if self.alpha is not None:
+            raise ValueError("give alpha, or a prior and its evidence, not both")
+        if self.prior is None or self.evidence is None:
+            raise ValueError("a prior needs its evidence and evidence its prior")
+        prior = [getattr(self.prior, name) for name in OUTCOMES]
+        counts = self.evidence.counts()
+        alpha = {n: a + c for n, a, c in zip(OUTCOMES, prior, counts, strict=True)}
+        object.__setattr__(self, "alpha", DirichletAlpha(**alpha))  # the posterior
+        return self
+
+    @model_serializer(mode="wrap")
+    def _prior_and_evidence_not_their_sum(self, handler: Any) -> dict[str, Any]:
+        data = handler(self)
+        if self.evidence is not None:
+            del data["alpha"]
+        else:
+            data.pop("prior", None)
+            data.pop("evidence", None)
+        return data
 
     def mean(self) -> np.ndarray:
         alpha = np.array([getattr(self.alpha, name) for name in OUTCOMES], dtype=float)
@@ -1064,6 +1121,8 @@ class Cohort(_Model):
 
     name: str = Field(min_length=1)
     installations: NonNegativeInt
+    # an estimate: drawn per replication (installations is its point value)
+    installations_range: SizeRange | None = None
     mode: Literal["dormant", "active"]
     eligible_from: DateSpec | None = None  # None: the scenario's start_date
     deferred: list[DeferredShare] = Field(default_factory=list)
@@ -1089,9 +1148,21 @@ class Cohort(_Model):
         """Leave out an absent ``initial_state``, so a scenario that does not use it
         dumps (and hashes) exactly as before the field existed."""
         data = handler(self)
-        if data.get("initial_state", ...) is None:
-            del data["initial_state"]
+        for unused in ("initial_state", "installations_range"):
+            if data.get(unused, ...) is None:
+                del data[unused]
         return data
+
+    @model_validator(mode="after")
+    def _size_range_fits(self) -> Cohort:
+        if self.installations_range is not None:
+            self.installations_range.check(self.installations)
+            if self.initial_state is not None:
+                raise ValueError(
+                    "installations_range: a cohort with an initial_state has a "
+                    "known size"
+                )
+        return self
 
     @field_validator("deferred")
     @classmethod
@@ -1420,15 +1491,38 @@ class Scenario(_Model):
     suppliers: list[Supplier] = Field(default_factory=list)
     els: Els | None = None
     operations_state: OperationsState | None = None  # None: a programme's first day
+    # multiplies every date slip marked shared (model/uncertainty.py)
+    programme_delay: ProgrammeDelay | None = None
+    # full: inputs drawn per replication; point: every input at its point value
+    uncertainty: Literal["full", "point"] = "full"
     sources: dict[str, str] = Field(default_factory=dict)
 
     @model_serializer(mode="wrap")
     def _omit_unused(self, handler: Any) -> dict[str, Any]:
-        """Leave out an absent ``operations_state`` (as ``initial_state``)."""
+        """Leave out an absent ``operations_state`` (as ``initial_state``), and the
+        uncertainty fields at their defaults: a scenario hashes as before them."""
         data = handler(self)
         if data.get("operations_state", ...) is None:
             del data["operations_state"]
+        if data.get("programme_delay", ...) is None:
+            del data["programme_delay"]
+        if data.get("uncertainty") == "full":
+            del data["uncertainty"]
         return data
+
+    @model_validator(mode="after")
+    def _shared_slips_need_a_programme_delay(self) -> Scenario:
+        shared = [
+            path
+            for path, spec in self.date_fields().items()
+            if isinstance(spec, SlipDate) and spec.shared
+        ]
+        if shared and self.programme_delay is None:
+            raise ValueError(
+                f"{shared[0]}: a shared slip needs a programme_delay "
+                "(the factor it shares)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _operations_state_names_exist(self) -> Scenario:
@@ -1703,6 +1797,11 @@ class Scenario(_Model):
             raise ScenarioError(f"{origin}: no state for cohort {', '.join(missing)}")
         for cohort in data["cohorts"]:
             cohort["initial_state"] = copy.deepcopy(dict(cohorts[cohort["name"]]))
+            if cohort.pop("installations_range", None) is not None:
+                # the state holds the size this replication drew: now known
+                cohort["installations"] = InitialState.model_validate(
+                    cohort["initial_state"]
+                ).total
         data.pop("operations_state", None)
         if state.get("operations_state") is not None:
             data["operations_state"] = copy.deepcopy(dict(state["operations_state"]))

@@ -48,6 +48,7 @@ from migsim.model.scenario import (
     Scenario,
     draw_probability,
 )
+from migsim.sim.inputs import TwinStreams, record_inputs, resolve_inputs
 from migsim.sim.operations import (
     DefectRecord,
     Operations,
@@ -179,6 +180,8 @@ class RunLog:
     cohort_clearance_days: list[int | None] = field(default_factory=list)
     gate_days: dict[str, int | None] = field(default_factory=dict)  # None: never
     defects: list[DefectRecord] = field(default_factory=list)
+    #: the replication's input draws (`migsim.sim.inputs.record_inputs`)
+    inputs: dict[str, float] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- cohorts
@@ -1010,6 +1013,8 @@ class _Model:
 
     def __init__(self, env: simpy.Environment, scenario: Scenario, streams: Streams):
         self.env = env
+        self.given, self.streams = scenario, streams
+        scenario = resolve_inputs(scenario, streams)  # this replication's sizes
         self.scenario = scenario
         self.dates = resolve_dates(scenario, streams)
         n_days, n_cohorts = scenario.horizon_days, len(scenario.cohorts)
@@ -1031,6 +1036,7 @@ class _Model:
             scenario, streams, self.policy.working, self.dates, els_backlog
         )
         parameters = [_draw_parameters(c, streams) for c in scenario.cohorts]
+        self.parameters = parameters
         starts = _part_states(scenario, self.ops.segments)
         self.cohorts = [  # one state per segment (per cohort without operations)
             _CohortState(
@@ -1182,6 +1188,14 @@ class _Model:
             cohort_clearance_days=list(self.cohort_clearance),
             gate_days=dict(self.dates.gate_days),
             defects=self.ops.defect_records(),
+            inputs=record_inputs(
+                self.given,
+                self.scenario,
+                self.streams,
+                self.dates,
+                self.parameters,
+                self.ops.achieved_mean,
+            ),
         )
 
 
@@ -1232,14 +1246,21 @@ def _merge_states(a: dict, b: dict) -> dict:
     return out
 
 
-def run_replication(scenario: Scenario, seed: int, replication: int) -> RunLog:
+def run_replication(
+    scenario: Scenario, seed: int, replication: int, twin: int = 0
+) -> RunLog:
     """Simulate replication ``replication`` of ``scenario`` under run seed ``seed``.
 
     Replication k draws only from streams derived from ``(seed, k)``, so it gives
     the same numbers whatever the worker count or which other replications run.
+    ``twin`` >= 1 simulates a twin of it: the same input draws, fresh day-to-day
+    randomness (`migsim.sim.inputs.TwinStreams`).
     """
     env = simpy.Environment()
-    model = _Model(env, scenario, Streams(seed, replication))
+    streams = (
+        TwinStreams(seed, replication, twin) if twin else Streams(seed, replication)
+    )
+    model = _Model(env, scenario, streams)
     env.run(until=scenario.horizon_days)
     return model.collect(replication)
 

@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from migsim.model.scenario import OUTCOMES, Cohort, LatentDefect, Scenario
+from migsim.sim.inputs import achieved_path
 
 __all__ = [
     "OPERATIONS_FIGURES",
@@ -121,6 +122,7 @@ def figures_in_use(scenario: Scenario) -> frozenset[str]:
         used
         or scenario.suppliers
         or scenario.capacity.achieved_share
+        or scenario.capacity.achieved
         or any(c.hard or c.dumb or c.volume_failures for c in cohorts)
     )
     if sections:  # foundation quantities worth showing once operations are on
@@ -621,6 +623,11 @@ class Operations:
             if share is not None
             else None
         )
+        self.achieved_mean: float | None = None  # an AR(1) share's drawn mean
+        if scenario.capacity.achieved is not None:  # persistent (sim/inputs.py)
+            self.achieved, self.achieved_mean = achieved_path(
+                scenario.capacity.achieved, streams, n_days
+            )
         # suppliers (a gate that never opens: never ready)
         self.ready_day = [
             -1

@@ -43,6 +43,8 @@ from migsim.model.scenario import (
     UniformDate,
     gate_reference,
 )
+from migsim.model.uncertainty import SlipDate
+from migsim.sim.inputs import slip_day
 
 __all__ = [
     "DAY_COLUMNS",
@@ -217,6 +219,10 @@ def resolve_dates(scenario: Scenario, streams) -> ResolvedDates:
                 days[path] = open_gate(name)
             elif isinstance(spec, date):
                 days[path] = scenario.day_of(spec)
+            elif isinstance(spec, SlipDate):  # planned + slip (sim/inputs.py)
+                days[path] = slip_day(
+                    spec, streams.get(path, "date"), scenario, streams
+                )
             else:
                 days[path] = _draw_day(spec, streams.get(path, "date"), scenario)
         return days[path]
