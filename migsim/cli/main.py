@@ -42,11 +42,13 @@ from migsim.experiments.sweep import (
     parse_range,
     run_sweep,
 )
+from migsim.model.point import point_scenario
 from migsim.model.scenario import Scenario, load_scenario
 from migsim.output.plots import plt, sweep_chart
 from migsim.output.report import UNITS, render_report, unit_scale
 from migsim.results.results import Results
 from migsim.results.rundir import is_run_directory, load_run
+from migsim.results.variance import words as variance_words
 from migsim.runner.precision import run_to_precision
 from migsim.runner.runner import run as run_scenario
 from migsim.sim.operations import figures_in_use
@@ -239,6 +241,7 @@ def summary_text(results: Results) -> str:
             "clear; their mean clearance day is undefined)"
         )
     lines += _uncertainty_lines(summary)
+    lines += _variance_lines(summary)
     rows_spec = [
         ("devices left dumb", "dumb"),
         ("  of which active", "active_dumb"),
@@ -273,6 +276,19 @@ def summary_text(results: Results) -> str:
     ]
     lines += _policy_lines(results)
     return "\n".join(lines)
+
+
+def _variance_lines(summary: dict[str, Any]) -> list[str]:
+    """Where the spread of the clearance day and the risks comes from."""
+    split = summary.get("variance_split")
+    if not split:
+        return []
+    lines = ["", "Where the uncertainty comes from (share of the variance):"]
+    lines.append(f"  clearance day: {variance_words(split['clearance_day'])}")
+    for name, entry in split["figures"].items():
+        if entry.get("inputs_share") is not None:
+            lines.append(f"  {name.replace('_', ' ')}: {variance_words(entry)}")
+    return lines
 
 
 def _uncertainty_lines(summary: dict[str, Any]) -> list[str]:
@@ -430,6 +446,12 @@ def main() -> None:
 )
 @by_option
 @click.option(
+    "--point",
+    is_flag=True,
+    help="Run every uncertain input at its point value (means, planned dates, "
+    "modes; as 'uncertainty: point'): what the uncertainty adds.",
+)
+@click.option(
     "--precision",
     type=click.FloatRange(min=0, min_open=True),
     default=None,
@@ -467,6 +489,7 @@ def run(
     no_daily,
     fmt,
     by,
+    point,
     precision,
     precision_share,
     max_replications,
@@ -475,6 +498,8 @@ def run(
 ):
     """Run seeded replications of SCENARIO and summarise when the backlog clears."""
     sc = load(scenario, sets)
+    if point:
+        sc = point_scenario(sc)
     if outdir and Path(outdir).exists() and not overwrite:
         raise InputError(f"{outdir}: exists (use --overwrite to replace it)")
     by = _by_dates(by)

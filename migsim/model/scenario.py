@@ -1817,6 +1817,7 @@ class Scenario(_Model):
         ``"5000"`` is an int and ``"2020-01-06"`` a date).
         """
         data = self.to_dict()
+        data.setdefault("uncertainty", self.uncertainty)  # --set uncertainty=point
         for key, value in overrides.items():
             set_field(data, key, value, origin=origin)
         return _validate(data, origin)

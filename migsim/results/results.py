@@ -42,7 +42,10 @@ from migsim import __version__
 from migsim.common.errors import MigsimError
 from migsim.model.scenario import Scenario
 from migsim.output.plots import backlog_fan_chart, plt
+from migsim.results.variance import split as variance_split
+from migsim.results.variance import twin_count
 from migsim.sim.engine import FLOWS, STATES, RunLog, run_replication, state_after
+from migsim.sim.inputs import input_label
 from migsim.sim.operations import DefectRecord
 from migsim.sim.policy import DAY_COLUMNS
 
@@ -347,7 +350,10 @@ class FigureTable:
                 cohorts[name][row] = per_cohort
         ids = np.array([log.replication for log in logs], dtype=np.int64)
         defects = [(log.replication, record) for log in logs for record in log.defects]
-        return cls(ids, overall, cohorts, _policy_extras(scenario, logs), defects)
+        extras = _policy_extras(scenario, logs)
+        for key in logs[0].inputs if logs else ():  # input draws (sim/inputs.py)
+            extras[f"input.{key}"] = np.array([log.inputs[key] for log in logs])
+        return cls(ids, overall, cohorts, extras, defects)
 
     @classmethod
     def concat(cls, tables: Sequence[FigureTable]) -> FigureTable:
@@ -955,6 +961,64 @@ class Results:
             frame[name] = values
         return frame
 
+    # ------------------------------------------------------------------ inputs
+    @cached_property
+    def inputs(self) -> pd.DataFrame:
+        """One row per replication: its input draws (`migsim.sim.inputs`).
+
+        Columns ``replication`` then one per input key: dates and gates as days
+        on the clock (+inf: never within the horizon), rates and shares as
+        fractions, sizes as installations. Empty of inputs when nothing is
+        uncertain.
+        """
+        frame = pd.DataFrame({"replication": self.replication_ids})
+        for name, values in self._input_draws().items():
+            frame[name] = values
+        return frame
+
+    def _input_draws(self) -> dict[str, np.ndarray]:
+        extras = self._table.extras
+        return {k[6:]: extras[k] for k in extras if k.startswith("input.")}
+
+    def _twin_figures(self) -> FigureTable | None:
+        """Figures of the twins (same inputs, fresh day-to-day randomness) of the
+        first `variance.twin_count` replications; simulated once, on demand."""
+        if "_twins" not in self.__dict__:
+            count = twin_count(self.n_replications, bool(self._input_draws()))
+            ids = self._table.replications[:count]
+            logs = [run_replication(self.scenario, self.seed, int(k), 1) for k in ids]
+            self.__dict__["_twins"] = (
+                FigureTable.from_logs(self.scenario, logs) if logs else None
+            )
+        return self.__dict__["_twins"]
+
+    def variance_split(self) -> dict[str, Any]:
+        """How much of each figure's variance the inputs explain, and which.
+
+        ``{"clearance_day": split, "figures": {name: split}}`` (see
+        `migsim.results.variance.split`); a replication that does not clear
+        counts at the horizon end (``censored`` says how many did not).
+        """
+        inputs = self._input_draws()
+        twins = self._twin_figures()
+        horizon = float(self.scenario.horizon_days)
+
+        def one(name: str) -> dict[str, Any]:
+            y = np.minimum(self.figure(name), horizon)
+            groups = []
+            if twins is not None:
+                mine = np.minimum(twins.overall[name], horizon)
+                groups = [np.array([a, b]) for a, b in zip(y, mine, strict=False)]
+            return variance_split(y, inputs, groups, input_label)
+
+        clearance = one("clearance_day")
+        clearance["censored"] = float((~np.isfinite(self.clearance_days())).mean())
+        figures = {}
+        for name in FIGURES:
+            if name != "clearance_day" and np.ptp(self.figure(name)) > 0:
+                figures[name] = one(name)
+        return {"clearance_day": clearance, "figures": figures}
+
     # ------------------------------------------------------------------ policy
     def no_go_days(self) -> np.ndarray:
         """No-go days (working days stopped by an incident) per replication."""
@@ -1184,6 +1248,7 @@ class Results:
             "cohorts": cohorts,
             "policy": self._policy_summary(),
             "defects": self._defect_summary(),
+            "variance_split": self.variance_split(),
             "timing": self.timing,
         }
 
@@ -1225,6 +1290,8 @@ class Results:
             )
             if self._table.defects:
                 self.defects.to_csv(staging / "defects.csv", index=False)
+            if self._input_draws():
+                self.inputs.to_csv(staging / "inputs.csv", index=False)
             (staging / "summary.json").write_text(
                 json.dumps(self.summary, indent=2) + "\n", encoding="utf-8"
             )

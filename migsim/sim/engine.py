@@ -48,7 +48,12 @@ from migsim.model.scenario import (
     Scenario,
     draw_probability,
 )
-from migsim.sim.inputs import TwinStreams, record_inputs, resolve_inputs
+from migsim.sim.inputs import (
+    TwinStreams,
+    point_values,
+    record_inputs,
+    resolve_inputs,
+)
 from migsim.sim.operations import (
     DefectRecord,
     Operations,
@@ -1013,6 +1018,7 @@ class _Model:
 
     def __init__(self, env: simpy.Environment, scenario: Scenario, streams: Streams):
         self.env = env
+        scenario = point_values(scenario)  # uncertainty: point fixes the inputs
         self.given, self.streams = scenario, streams
         scenario = resolve_inputs(scenario, streams)  # this replication's sizes
         self.scenario = scenario

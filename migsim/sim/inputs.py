@@ -27,6 +27,7 @@ from datetime import date
 
 import numpy as np
 
+from migsim.model.point import point_scenario
 from migsim.model.scenario import (
     OUTCOMES,
     BetaProbability,
@@ -41,6 +42,7 @@ __all__ = [
     "TwinStreams",
     "achieved_path",
     "input_label",
+    "point_values",
     "programme_factor",
     "record_inputs",
     "resolve_inputs",
@@ -122,6 +124,24 @@ def slip_day(spec: SlipDate, rng: np.random.Generator, scenario: Scenario, strea
     """The day on the clock of a slipped date, drawn from its own stream ``rng``."""
     factor = programme_factor(scenario, streams) if spec.shared else 1.0
     return scenario.day_of(spec.draw(rng, factor))
+
+
+#: Point versions of scenarios run with ``uncertainty: point``, by identity (the
+#: scenario is kept alive with it, so an id is never reused while cached).
+_POINT_CACHE: dict[int, tuple[Scenario, Scenario]] = {}
+
+
+def point_values(scenario: Scenario) -> Scenario:
+    """The scenario to simulate: itself, or with ``uncertainty: point`` its point
+    version (`migsim.model.point.point_scenario`, made once per scenario)."""
+    if scenario.uncertainty != "point":
+        return scenario
+    cached = _POINT_CACHE.get(id(scenario))
+    if cached is None or cached[0] is not scenario:
+        if len(_POINT_CACHE) >= 8:
+            _POINT_CACHE.clear()
+        cached = _POINT_CACHE[id(scenario)] = (scenario, point_scenario(scenario))
+    return cached[1]
 
 
 def resolve_inputs(scenario: Scenario, streams) -> Scenario:
