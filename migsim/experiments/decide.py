@@ -54,6 +54,7 @@ from scipy import stats
 
 from migsim import __version__
 from migsim.common.errors import MigsimError, QuestionError, ScenarioError
+from migsim.common.yamlio import read_yaml
 from migsim.experiments.study import (
     MIGRATED_BY,
     FieldAxis,
@@ -390,18 +391,7 @@ def load_question(
     else:
         origin = str(source)
         folder = Path(source).parent
-        try:
-            text = Path(source).read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise QuestionError(f"{origin}: no such file") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise QuestionError(f"{origin}: cannot read: {exc}") from None
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            at = f" at line {mark.line + 1}" if mark is not None else ""
-            raise QuestionError(f"{origin}: YAML error{at}") from None
+        data = read_yaml(source, error=QuestionError)
     if not isinstance(data, dict):
         raise QuestionError(f"{origin}: a question must be a mapping of keys")
     try:

@@ -18,15 +18,15 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-from migsim.model.scenario import (
-    OUTCOMES,
+from migsim.model.base import OUTCOMES
+from migsim.model.distributions import (
     BetaProbability,
     DirichletOutcomes,
-    Scenario,
     TriangularDate,
     UniformDate,
-    set_field,
 )
+from migsim.model.paths import set_field
+from migsim.model.scenario import Scenario
 from migsim.model.uncertainty import ShareBeta, SlipDate
 
 __all__ = ["date_point", "point_scenario"]

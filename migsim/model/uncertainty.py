@@ -19,7 +19,7 @@ holds the schema pieces of the inputs that are not plain dates or rates:
 
 Each distribution has a *point* value (`point`), what ``uncertainty: point`` (and
 ``migsim run --point``) runs, so a planner sees what the uncertainty adds. The
-models import nothing from the rest of the scenario schema (which imports them).
+models import only the schema's base (the rest of the schema imports them).
 """
 
 from __future__ import annotations
@@ -29,7 +29,10 @@ from datetime import date, timedelta
 from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, model_validator
+from pydantic import Field, NonNegativeInt, model_validator
+
+from migsim.model.base import OUTCOMES as _OUTCOMES
+from migsim.model.base import SchemaModel as _Model
 
 __all__ = [
     "AchievedThroughput",
@@ -42,15 +45,8 @@ __all__ = [
     "stationary_logit_mean",
 ]
 
-_OUTCOMES = ("success", "stall", "rollback", "fix_forward", "dumb")
 #: Gauss-Hermite nodes for E[logistic(mu + s Z)], Z standard normal.
 _HERMITE = np.polynomial.hermite.hermgauss(40)
-
-
-class _Model(BaseModel):
-    """Immutable; unknown keys are errors (as every scenario model)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 # --------------------------------------------------------------------------- rates
