@@ -456,3 +456,70 @@ def test_a_run_records_inputs_and_splits_the_clearance_variance(tmp_path):
     assert split_["top_inputs"]
     results.write(tmp_path / "out")
     assert (tmp_path / "out" / "inputs.csv").exists()
+
+
+# --------------------------------------------------------------------------- more
+def test_not_before_conditions_a_slip_on_what_has_not_happened():
+    spec = SlipDate(
+        dist="slip", planned=day(0), median_days=30, sigma=0.8, not_before=day(40)
+    )
+    rng = np.random.default_rng(6)
+    days = np.array([(spec.draw(rng) - day(0)).days for _ in range(5000)])
+    assert days.min() >= 40
+    law = stats.lognorm(s=0.8, scale=30)  # the lognormal given it is >= 39.5
+    tail = law.sf(39.5)
+    assert np.median(days) == pytest.approx(law.isf(tail / 2), rel=0.05)
+    assert spec.point == day(40)
+
+
+def test_borrowed_evidence_counts_with_its_weight():
+    data = scenario(evidence_cohort())
+    data["cohorts"][0]["outcomes"]["evidence"]["weight"] = 0.25
+    alpha = load(data).cohorts[0].outcomes.alpha
+    assert alpha.success == pytest.approx(1 + 0.25 * 1982)
+    assert alpha.stall == pytest.approx(1 + 0.25 * 156)
+
+
+def test_shared_sizes_move_together_and_keep_their_ranges():
+    data = uncertain_scenario()
+    data["cohorts"][1]["installations_range"] = {
+        "dist": "uniform",
+        "low": 100,
+        "high": 900,
+        "shared": True,
+    }
+    data["cohorts"][0]["installations_range"]["shared"] = True
+    sc = load(data)
+    sizes = np.array(
+        [
+            [
+                run_replication(sc, 0, k).inputs[f"cohorts.{c}.installations"]
+                for c in ("first", "second")
+            ]
+            for k in range(40)
+        ]
+    )
+    assert (sizes[:, 0] >= 200).all() and (sizes[:, 0] <= 500).all()
+    assert (sizes[:, 1] >= 100).all() and (sizes[:, 1] <= 900).all()
+    assert stats.spearmanr(sizes[:, 0], sizes[:, 1])[0] > 0.99
+
+
+def test_a_ramp_step_cap_may_be_a_range():
+    data = scenario(cohort(installations=100_000), cap=100, horizon_days=30)
+    data["capacity"]["schedule"] = [
+        {
+            "name": "scaled",
+            "from": day(7).isoformat(),
+            "daily_cap": 300,
+            "daily_cap_range": {"dist": "triangular", "low": 200, "high": 600},
+        }
+    ]
+    sc = load(data)
+    caps = []
+    for k in range(20):
+        log = run_replication(sc, 0, k)
+        cap = log.inputs["capacity.schedule.scaled.daily_cap"]
+        assert log.day_columns["daily_cap"][7:].max() == cap
+        caps.append(cap)
+    assert min(caps) >= 200 and max(caps) <= 600 and len(set(caps)) > 5
+    assert point_scenario(sc).capacity.schedule[0].daily_cap_range is None

@@ -7,7 +7,8 @@ input at its point value, so a planner sees what the uncertainty adds:
 - dates: a slip's planned date, a triangular date's mode, a uniform date's
   middle day (rounded down); the programme-delay factor goes (no slip to scale);
 - achieved throughput: its mean share (the day-to-day AR(1) process stays);
-- sizes: each cohort's stated ``installations`` (the range goes).
+- sizes and ramp caps: each cohort's stated ``installations`` and each step's
+  ``daily_cap`` (the ranges go).
 
 Day-to-day randomness (attempt outcomes, delays, incidents, latent defects, gate
 acceptances) stays: a point run is still a Monte Carlo run, of the known inputs.
@@ -78,6 +79,8 @@ def point_scenario(scenario: Scenario) -> Scenario:
         set_field(data, path, value, origin=origin)
     for cohort in data["cohorts"]:
         cohort.pop("installations_range", None)
+    for step in data["capacity"].get("schedule", []):
+        step.pop("daily_cap_range", None)
     data.pop("programme_delay", None)
     data["uncertainty"] = "point"
     # shared slips became planned dates, so no programme delay is needed

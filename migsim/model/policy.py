@@ -24,7 +24,7 @@ from pydantic import (
 
 from migsim.model.base import NAME, Probability, SchemaModel, check_unique
 from migsim.model.distributions import DateSpec, Delay, ShareDist, gate_reference
-from migsim.model.uncertainty import AchievedThroughput
+from migsim.model.uncertainty import AchievedThroughput, CapRange
 
 __all__ = [
     "ACTIONS",
@@ -129,6 +129,21 @@ class ScheduleStep(SchemaModel):
     name: str | None = None  # labels the step in .daily's cap_rule
     from_: DateSpec = Field(alias="from")
     daily_cap: NonNegativeInt
+    # an estimate: the cap drawn per replication (daily_cap is its point value)
+    daily_cap_range: CapRange | None = None
+
+    @model_serializer(mode="wrap")
+    def _omit_unused(self, handler: Any) -> dict[str, Any]:
+        data = handler(self)
+        if data.get("daily_cap_range", ...) is None:
+            del data["daily_cap_range"]
+        return data
+
+    @model_validator(mode="after")
+    def _cap_range_fits(self) -> ScheduleStep:
+        if self.daily_cap_range is not None:
+            self.daily_cap_range.check(self.daily_cap)
+        return self
 
 
 class Condition(SchemaModel):

@@ -37,6 +37,7 @@ from migsim.model.base import SchemaModel as _Model
 __all__ = [
     "AchievedThroughput",
     "BlackSwan",
+    "CapRange",
     "OutcomeEvidence",
     "ProgrammeDelay",
     "ShareBeta",
@@ -45,6 +46,8 @@ __all__ = [
     "stationary_logit_mean",
 ]
 
+#: Redraws of a slip that must not fall before its ``not_before``.
+_REDRAWS = 1000
 #: Gauss-Hermite nodes for E[logistic(mu + s Z)], Z standard normal.
 _HERMITE = np.polynomial.hermite.hermgauss(40)
 
@@ -54,8 +57,10 @@ class OutcomeEvidence(_Model):
     """Attempts observed and how they ended: the five counts sum to ``attempts``.
 
     With a stated Dirichlet ``prior`` the cohort's rates are
-    Dirichlet(prior + counts), drawn once per replication: the posterior of
-    multinomial outcomes, whose mean is (prior + counts) / (prior total + attempts).
+    Dirichlet(prior + weight x counts), drawn once per replication: the posterior
+    of multinomial outcomes, whose mean is (prior + counts) / (prior total +
+    attempts) at weight 1. A ``weight`` below 1 discounts evidence borrowed from
+    other devices (a power prior): the mean moves less and the spread stays wider.
     """
 
     attempts: NonNegativeInt
@@ -64,6 +69,9 @@ class OutcomeEvidence(_Model):
     rollback: NonNegativeInt = 0
     fix_forward: NonNegativeInt = 0
     dumb: NonNegativeInt = 0
+    # how much it counts for this cohort (a power prior): 1 for the cohort's own
+    # attempts, less for attempts borrowed from similar devices or modes
+    weight: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
 
     @model_validator(mode="after")
     def _counts_add_up(self) -> OutcomeEvidence:
@@ -75,8 +83,10 @@ class OutcomeEvidence(_Model):
         return self
 
     def counts(self) -> np.ndarray:
-        """The counts in outcome order (success, stall, rollback, fix_forward, dumb)."""
-        return np.array([getattr(self, name) for name in _OUTCOMES], dtype=float)
+        """The weighted counts in outcome order (success, stall, rollback,
+        fix_forward, dumb): what they add to the prior's alphas."""
+        counts = [getattr(self, name) for name in _OUTCOMES]
+        return self.weight * np.array(counts, dtype=float)
 
 
 # --------------------------------------------------------------------------- dates
@@ -105,9 +115,14 @@ class SlipDate(_Model):
     sigma: Annotated[float, Field(ge=0.0)]
     black_swan: BlackSwan | None = None
     shared: bool = False
+    # known not to have happened before this date: drawn conditioned on that
+    not_before: date | None = None
 
     @property
     def point(self) -> date:
+        """The planned date (or ``not_before``, when the plan is already past)."""
+        if self.not_before is not None and self.not_before > self.planned:
+            return self.not_before
         return self.planned
 
     def slip_days(
@@ -124,9 +139,18 @@ class SlipDate(_Model):
         return slip
 
     def draw(self, rng: np.random.Generator, programme_factor: float = 1.0) -> date:
-        """One date: the planned date plus the slip, to the nearest day."""
-        days = math.floor(self.slip_days(rng, programme_factor) + 0.5)
-        return self.planned + timedelta(days=days)
+        """One date: the planned date plus the slip, to the nearest day.
+
+        With ``not_before`` the slip is redrawn (the stream going on) until the
+        date is not before it: the slip's law given what has not happened yet;
+        after `_REDRAWS` misses the date is ``not_before`` itself.
+        """
+        for _ in range(_REDRAWS):
+            days = math.floor(self.slip_days(rng, programme_factor) + 0.5)
+            when = self.planned + timedelta(days=days)
+            if self.not_before is None or when >= self.not_before:
+                return when
+        return self.not_before
 
 
 class ProgrammeDelay(_Model):
@@ -249,18 +273,38 @@ class SizeRange(_Model):
     dist: Literal["triangular", "uniform"]
     low: NonNegativeInt
     high: NonNegativeInt
+    # one scenario-wide quantile for every shared range (the fleet's size moves
+    # all cohorts together); otherwise the cohort's own draw
+    shared: bool = False
 
-    def check(self, installations: int) -> None:
-        if not self.low <= installations <= self.high:
+    def check(self, point: int) -> None:
+        """The point value (the cohort's installations, the step's cap) must lie
+        in the range."""
+        if not self.low <= point <= self.high:
             raise ValueError(
-                f"installations ({installations:,}) must lie in the range "
+                f"the point value ({point:,}) must lie in the range "
                 f"[{self.low:,}, {self.high:,}]"
             )
 
     def draw(self, rng: np.random.Generator, installations: int) -> int:
-        if self.low == self.high:
+        """One size from the cohort's own stream (a unit uniform, then `at`)."""
+        return self.at(rng.random(), installations)
+
+    def at(self, quantile: float, installations: int) -> int:
+        """The size at a quantile in [0, 1): the inverse of the range's CDF."""
+        low, high, mode = float(self.low), float(self.high), float(installations)
+        if high == low:
             return self.low
         if self.dist == "uniform":
-            return int(rng.integers(self.low, self.high + 1))
-        value = rng.triangular(self.low, installations, self.high)
+            return min(self.high, self.low + math.floor(quantile * (high - low + 1)))
+        cut = (mode - low) / (high - low)
+        if quantile < cut:
+            value = low + math.sqrt(quantile * (high - low) * (mode - low))
+        else:
+            value = high - math.sqrt((1 - quantile) * (high - low) * (high - mode))
         return min(self.high, max(self.low, math.floor(value + 0.5)))
+
+
+class CapRange(SizeRange):
+    """A schedule step's cap as a range where the level is an estimate (drawn
+    once per replication; the step's ``daily_cap`` is its point value)."""

@@ -47,6 +47,7 @@ __all__ = [
     "record_inputs",
     "resolve_inputs",
     "slip_day",
+    "step_cap",
 ]
 
 #: Stream purposes that draw inputs (once per replication); every other purpose
@@ -61,6 +62,7 @@ INPUT_PURPOSES = frozenset(
         "size",  # a cohort's installations (a range)
         "programme_delay",  # the programme-wide delay factor
         "achieved_mean",  # the mean achieved share of the cap
+        "level",  # a schedule step's cap (a range)
     }
 )
 #: Spawn-key word that marks a twin's day-to-day streams (never a replication's).
@@ -153,13 +155,19 @@ def resolve_inputs(scenario: Scenario, streams) -> Scenario:
     ranged = [c for c in scenario.cohorts if c.installations_range is not None]
     if not ranged:
         return scenario
+    shared = None  # one quantile for every shared range: the fleet's size
+    if any(c.installations_range.shared for c in ranged):
+        shared = streams.get("fleet", "size").random()
     cohorts = []
     for cohort in scenario.cohorts:
         size = cohort.installations_range
         if size is None:
             cohorts.append(cohort)
             continue
-        drawn = size.draw(streams.get(cohort.name, "size"), cohort.installations)
+        if size.shared:
+            drawn = size.at(shared, cohort.installations)
+        else:
+            drawn = size.draw(streams.get(cohort.name, "size"), cohort.installations)
         cohorts.append(
             cohort.model_copy(
                 update={"installations": drawn, "installations_range": None}
@@ -168,6 +176,18 @@ def resolve_inputs(scenario: Scenario, streams) -> Scenario:
     resolved = scenario.model_copy(update={"cohorts": cohorts})
     resolved.__dict__.pop("sha256", None)  # a cached hash of the original
     return resolved
+
+
+def _step_path(step, index: int) -> str:
+    return f"capacity.schedule.{step.name or index}.daily_cap"
+
+
+def step_cap(step, index: int, streams) -> int:
+    """A schedule step's cap: as stated, or drawn from its range (an input)."""
+    if step.daily_cap_range is None:
+        return step.daily_cap
+    rng = _input_generator(streams, _step_path(step, index), "level")
+    return step.daily_cap_range.draw(rng, step.daily_cap)
 
 
 def achieved_path(
@@ -214,6 +234,9 @@ def input_keys(scenario: Scenario) -> list[str]:
         then = cohort.stall.then_success if cohort.stall is not None else None
         if isinstance(then, BetaProbability):
             keys.append(f"{prefix}.stall.then_success")
+    for index, step in enumerate(scenario.capacity.schedule):
+        if step.daily_cap_range is not None:
+            keys.append(_step_path(step, index))
     keys += _uncertain_dates(scenario)
     keys += [f"gates.{gate.name}" for gate in scenario.gates]
     return keys
@@ -254,6 +277,9 @@ def record_inputs(
                     out[key] = rate
         if drawn_params.then_success is not None:
             out[f"{prefix}.stall.then_success"] = drawn_params.then_success
+    for index, step in enumerate(scenario.capacity.schedule):
+        if step.daily_cap_range is not None:
+            out[_step_path(step, index)] = float(step_cap(step, index, streams))
     for path in _uncertain_dates(scenario):
         day = dates.days.get(path)
         out[path] = math.inf if day is None else float(day)
@@ -285,7 +311,8 @@ def input_label(key: str, labels: Mapping[str, str] | None = None) -> str:
     if parts[0] == "gates" and len(parts) == 2:
         return f"gate {parts[1]} opening"
     if parts[0] == "capacity" and parts[1] == "schedule":
-        return f"ramp step {parts[2]} date"
+        what = "cap" if parts[-1] == "daily_cap" else "date"
+        return f"ramp step {parts[2]} {what}"
     if parts[0] == "suppliers":
         return f"supplier {parts[1]} ready date"
     if parts[0] == "gates":

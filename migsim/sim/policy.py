@@ -44,7 +44,7 @@ from migsim.model.scenario import (
     gate_reference,
 )
 from migsim.model.uncertainty import SlipDate
-from migsim.sim.inputs import slip_day
+from migsim.sim.inputs import slip_day, step_cap
 
 __all__ = [
     "DAY_COLUMNS",
@@ -448,8 +448,8 @@ class Policy:
                 continue  # in force before a mid-programme start: see `ceiling`
             if day is not None and day < n:
                 label = step.name or f"schedule.{index}"
-                steps.append(
-                    (max(0, day), index, _Step(max(0, day), step.daily_cap, label))
+                cap = step_cap(step, index, streams)  # a range: drawn (inputs.py)
+                steps.append((max(0, day), index, _Step(max(0, day), cap, label))
                 )
         self.steps = [s for _, _, s in sorted(steps, key=lambda t: t[:2])]
         self.daily_cap = np.zeros(n, dtype=np.int64)
