@@ -442,6 +442,17 @@ def test_inputs_are_named_in_planners_words():
     assert input_label("cohorts.ioc_active.outcomes.success") == (
         "ioc_active success rate"
     )
+    assert input_label("gates.mcc.opens_on") == "gate mcc date"
+    assert input_label("gates.g.all_of.fix.fixed_on") == "gate g: fix date"
+    assert input_label("gates.g") == "gate g opening"
+    assert input_label("capacity.schedule.top.daily_cap") == "ramp step top cap"
+    for key in (
+        "cohorts.c.stall.release_on",
+        "suppliers.s.business_ready",
+        "cohorts.c.deferred.split.until",
+        "cohorts.c.installations",
+    ):
+        assert input_label(key) != key
 
 
 def test_a_run_records_inputs_and_splits_the_clearance_variance(tmp_path):

@@ -1001,17 +1001,17 @@ class Results:
         """
         inputs = self._input_draws()
         twins = self._twin_figures()
-        horizon = float(self.scenario.horizon_days)
 
-        def one(name: str) -> dict[str, Any]:
-            y = np.minimum(self.figure(name), horizon)
+        def one(name: str, cap: float = math.inf) -> dict[str, Any]:
+            y = np.minimum(self.figure(name), cap)
             groups = []
             if twins is not None:
-                mine = np.minimum(twins.overall[name], horizon)
+                mine = np.minimum(twins.overall[name], cap)
                 groups = [np.array([a, b]) for a, b in zip(y, mine, strict=False)]
             return variance_split(y, inputs, groups, input_label)
 
-        clearance = one("clearance_day")
+        # a replication that does not clear (+inf) counts at the horizon end
+        clearance = one("clearance_day", float(self.scenario.horizon_days))
         clearance["censored"] = float((~np.isfinite(self.clearance_days())).mean())
         figures = {}
         for name in FIGURES:

@@ -315,8 +315,10 @@ def input_label(key: str, labels: Mapping[str, str] | None = None) -> str:
         return f"ramp step {parts[2]} {what}"
     if parts[0] == "suppliers":
         return f"supplier {parts[1]} ready date"
-    if parts[0] == "gates":
+    if parts[0] == "gates" and len(parts) >= 5:  # a condition of the gate
         return f"gate {parts[1]}: {parts[3]} date"
+    if parts[0] == "gates":
+        return f"gate {parts[1]} date"
     if parts[0] == "cohorts":
         cohort, rest = parts[1], ".".join(parts[2:])
         if rest == "eligible_from":
