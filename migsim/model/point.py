@@ -4,7 +4,7 @@
 input at its point value, so a planner sees what the uncertainty adds:
 
 - outcome rates (Dirichlet) and a stall's ``then_success`` (Beta): their means;
-- dates: a slip's planned date, a triangular date's mode, a uniform date's
+- dates: a slip's planned date (or its ``not_before`` if later), a triangular date's mode, a uniform date's
   middle day (rounded down); the programme-delay factor goes (no slip to scale);
 - achieved throughput: its mean share (the day-to-day AR(1) process stays);
 - sizes and ramp caps: each cohort's stated ``installations`` and each step's
@@ -26,7 +26,7 @@ from migsim.model.distributions import (
     TriangularDate,
     UniformDate,
 )
-from migsim.model.paths import set_field
+from migsim.model.paths import flatten, set_field
 from migsim.model.scenario import Scenario
 from migsim.model.uncertainty import ShareBeta, SlipDate
 
@@ -36,7 +36,7 @@ __all__ = ["date_point", "point_scenario"]
 def date_point(spec: Any) -> Any:
     """The point value of a `DateSpec`: a date for a distribution, else as is."""
     if isinstance(spec, SlipDate):
-        return spec.planned
+        return spec.point  # the plan (or not_before, when the plan is past)
     if isinstance(spec, TriangularDate):
         return spec.mode
     if isinstance(spec, UniformDate):
@@ -81,7 +81,14 @@ def point_scenario(scenario: Scenario) -> Scenario:
         cohort.pop("installations_range", None)
     for step in data["capacity"].get("schedule", []):
         step.pop("daily_cap_range", None)
-    data.pop("programme_delay", None)
+    data.pop("programme_delay", None)  # shared slips are planned dates now
     data["uncertainty"] = "point"
-    # shared slips became planned dates, so no programme delay is needed
+    data["sources"] = _sources_still_named(data)
     return Scenario.model_validate(data)
+
+
+def _sources_still_named(data: dict[str, Any]) -> dict[str, str]:
+    """The sources whose field is still there (a range or a prior has gone)."""
+    fields = flatten({k: v for k, v in data.items() if k != "sources"})
+    known = {k.rsplit(".", i)[0] for k in fields for i in range(k.count(".") + 1)}
+    return {k: v for k, v in data.get("sources", {}).items() if k in known}
