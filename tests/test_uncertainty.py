@@ -16,9 +16,10 @@ from migsim.common.errors import ScenarioError
 from migsim.model.point import point_scenario
 from migsim.model.uncertainty import AchievedThroughput, SlipDate
 from migsim.results.variance import first_order_share, split, within_variance
-from migsim.sim.engine import Streams, run_replication
+from migsim.sim.dates import resolve_dates
+from migsim.sim.engine import run_replication
 from migsim.sim.inputs import TwinStreams, input_label
-from migsim.sim.policy import resolve_dates
+from migsim.sim.streams import Streams
 
 PRIOR = {"success": 1, "stall": 1, "rollback": 1, "fix_forward": 1, "dumb": 1}
 EVIDENCE = {"attempts": 2139, "success": 1982, "stall": 156, "dumb": 1}

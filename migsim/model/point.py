@@ -4,8 +4,9 @@
 input at its point value, so a planner sees what the uncertainty adds:
 
 - outcome rates (Dirichlet) and a stall's ``then_success`` (Beta): their means;
-- dates: a slip's planned date (or its ``not_before`` if later), a triangular date's mode, a uniform date's
-  middle day (rounded down); the programme-delay factor goes (no slip to scale);
+- dates: a slip's planned date (or its ``not_before`` if later), a triangular
+  date's mode, a uniform date's middle day (rounded down); the programme-delay
+  factor goes (no slip to scale);
 - achieved throughput: its mean share (the day-to-day AR(1) process stays);
 - sizes and ramp caps: each cohort's stated ``installations`` and each step's
   ``daily_cap`` (the ranges go).

@@ -44,10 +44,11 @@ from migsim.model.scenario import Scenario
 from migsim.output.plots import backlog_fan_chart, plt
 from migsim.results.variance import split as variance_split
 from migsim.results.variance import twin_count
-from migsim.sim.engine import FLOWS, STATES, RunLog, run_replication, state_after
+from migsim.sim.defects import DefectRecord
+from migsim.sim.engine import run_replication, state_after
 from migsim.sim.inputs import input_label
-from migsim.sim.operations import DefectRecord
 from migsim.sim.policy import DAY_COLUMNS
+from migsim.sim.records import FLOWS, IN_FLIGHT, STATES, RunLog
 
 __all__ = [
     "FIGURES",
@@ -74,7 +75,6 @@ _QUANTILES = {
     "p90": 0.90,
     "p95": 0.95,
 }
-_IN_FLIGHT = ("pending", "queued", "stalled", "rolled_back", "impaired")
 
 
 @dataclass(frozen=True)
@@ -184,7 +184,7 @@ FIGURES: dict[str, Figure] = {
             "installations",
             "installations still pending, queued, stalled, rolled back or "
             "impaired at the horizon end",
-            lambda c, a: sum(_last(c, s) for s in _IN_FLIGHT),
+            lambda c, a: sum(_last(c, s) for s in IN_FLIGHT),
         ),
         # ---- operations (docs/operations-risk.md); 0 when a section is not used
         Figure(
@@ -1312,7 +1312,7 @@ class Results:
 def _series_columns(name: str) -> tuple[str, ...]:
     """The daily columns a series sums: ``remaining``, ``cumulative_migrated``."""
     if name == "remaining":
-        return _IN_FLIGHT
+        return IN_FLIGHT
     if name == "cumulative_migrated":
         return ("migrated", "impaired")
     return (name,)

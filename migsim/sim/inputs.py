@@ -27,14 +27,14 @@ from datetime import date
 
 import numpy as np
 
-from migsim.model.point import point_scenario
-from migsim.model.scenario import (
-    OUTCOMES,
+from migsim.model.base import OUTCOMES
+from migsim.model.distributions import (
     BetaProbability,
     DirichletOutcomes,
-    Scenario,
     gate_reference,
 )
+from migsim.model.point import point_scenario
+from migsim.model.scenario import Scenario
 from migsim.model.uncertainty import AchievedThroughput, ShareBeta, SlipDate
 
 __all__ = [
