@@ -42,11 +42,9 @@ from migsim import __version__
 from migsim.common.errors import MigsimError
 from migsim.model.scenario import Scenario
 from migsim.output.plots import backlog_fan_chart, plt
-from migsim.results.variance import split as variance_split
-from migsim.results.variance import twin_count
+from migsim.results.variance import run_split
 from migsim.sim.defects import DefectRecord
 from migsim.sim.engine import run_replication, state_after
-from migsim.sim.inputs import input_label
 from migsim.sim.policy import DAY_COLUMNS
 from migsim.sim.records import FLOWS, IN_FLIGHT, STATES, RunLog
 
@@ -980,44 +978,12 @@ class Results:
         extras = self._table.extras
         return {k[6:]: extras[k] for k in extras if k.startswith("input.")}
 
-    def _twin_figures(self) -> FigureTable | None:
-        """Figures of the twins (same inputs, fresh day-to-day randomness) of the
-        first `variance.twin_count` replications; simulated once, on demand."""
-        if "_twins" not in self.__dict__:
-            count = twin_count(self.n_replications, bool(self._input_draws()))
-            ids = self._table.replications[:count]
-            logs = [run_replication(self.scenario, self.seed, int(k), 1) for k in ids]
-            self.__dict__["_twins"] = (
-                FigureTable.from_logs(self.scenario, logs) if logs else None
-            )
-        return self.__dict__["_twins"]
-
     def variance_split(self) -> dict[str, Any]:
-        """How much of each figure's variance the inputs explain, and which.
-
-        ``{"clearance_day": split, "figures": {name: split}}`` (see
-        `migsim.results.variance.split`); a replication that does not clear
-        counts at the horizon end (``censored`` says how many did not).
-        """
-        inputs = self._input_draws()
-        twins = self._twin_figures()
-
-        def one(name: str, cap: float = math.inf) -> dict[str, Any]:
-            y = np.minimum(self.figure(name), cap)
-            groups = []
-            if twins is not None:
-                mine = np.minimum(twins.overall[name], cap)
-                groups = [np.array([a, b]) for a, b in zip(y, mine, strict=False)]
-            return variance_split(y, inputs, groups, input_label)
-
-        # a replication that does not clear (+inf) counts at the horizon end
-        clearance = one("clearance_day", float(self.scenario.horizon_days))
-        clearance["censored"] = float((~np.isfinite(self.clearance_days())).mean())
-        figures = {}
-        for name in FIGURES:
-            if name != "clearance_day" and np.ptp(self.figure(name)) > 0:
-                figures[name] = one(name)
-        return {"clearance_day": clearance, "figures": figures}
+        """How much of each figure's variance the inputs explain, and which
+        (`migsim.results.variance.run_split`; its twins are simulated once)."""
+        if "_variance_split" not in self.__dict__:
+            self.__dict__["_variance_split"] = run_split(self)
+        return self.__dict__["_variance_split"]
 
     # ------------------------------------------------------------------ policy
     def no_go_days(self) -> np.ndarray:

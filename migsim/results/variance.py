@@ -27,14 +27,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
+from migsim.sim.engine import run_replication
+from migsim.sim.inputs import input_label
+
 __all__ = [
     "first_order_share",
+    "run_split",
     "split",
     "twin_count",
     "within_variance",
+    "words",
 ]
 
 #: Inputs named in a split, at most, and the smallest share worth naming.
@@ -202,3 +208,39 @@ def words(entry: Mapping[str, object]) -> str:
 
 def _round(value: float) -> float | None:
     return None if value is None or not math.isfinite(value) else round(value, 6)
+
+
+def run_split(results: Any) -> dict[str, Any]:
+    """The variance split of a run (`migsim.results.Results`) for its summary.
+
+    ``{"clearance_day": split, "figures": {name: split}}``: the clearance day
+    (a replication that does not clear counts at the horizon end; ``censored``
+    says how many did not) and every figure that varies. The twins of the first
+    `twin_count` replications are simulated here, in this process.
+    """
+    from migsim.results.results import FIGURES, FigureTable  # (a cycle otherwise)
+
+    inputs = results._input_draws()
+    count = twin_count(results.n_replications, bool(inputs))
+    ids = results.replication_ids[:count]
+    scenario, seed = results.scenario, results.seed
+    logs = [run_replication(scenario, seed, int(k), 1) for k in ids]
+    twins = FigureTable.from_logs(scenario, logs).overall if logs else None
+
+    def one(name: str, cap: float = math.inf) -> dict[str, Any]:
+        y = np.minimum(results.figure(name), cap)
+        groups = []
+        if twins is not None:
+            mine = np.minimum(twins[name], cap)
+            groups = [np.array([a, b]) for a, b in zip(y, mine, strict=False)]
+        return split(y, inputs, groups, input_label)
+
+    clearance = one("clearance_day", float(scenario.horizon_days))
+    days = results.clearance_days()
+    clearance["censored"] = float((~np.isfinite(days)).mean()) if len(days) else 0.0
+    figures = {
+        name: one(name)
+        for name in FIGURES
+        if name != "clearance_day" and np.ptp(results.figure(name)) > 0
+    }
+    return {"clearance_day": clearance, "figures": figures}
