@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from migsim.results.figures import FIGURES, FigureTable
 from migsim.sim.engine import run_replication
 from migsim.sim.inputs import input_label
 
@@ -218,8 +219,6 @@ def run_split(results: Any) -> dict[str, Any]:
     says how many did not) and every figure that varies. The twins of the first
     `twin_count` replications are simulated here, in this process.
     """
-    from migsim.results.results import FIGURES, FigureTable  # (a cycle otherwise)
-
     inputs = results._input_draws()
     count = twin_count(results.n_replications, bool(inputs))
     ids = results.replication_ids[:count]
