@@ -535,3 +535,28 @@ def test_a_ramp_step_cap_may_be_a_range():
         caps.append(cap)
     assert min(caps) >= 200 and max(caps) <= 600 and len(set(caps)) > 5
     assert point_scenario(sc).capacity.schedule[0].daily_cap_range is None
+
+
+def test_a_state_of_a_drawn_size_continues_with_that_size():
+    sc = load(uncertain_scenario())
+    results = migsim.run(sc, replications=2)
+    state = results.state_on(day(30), 1)
+    drawn = results.inputs["cohorts.first.installations"].iloc[1]
+    later = sc.starting_from(state)
+    assert later.cohort("first").installations == drawn
+    assert later.cohort("first").installations_range is None
+    log = run_replication(later, 0, 0)
+    total = sum(
+        log.cohort_columns[s][:, 0]
+        for s in (
+            "pending",
+            "queued",
+            "stalled",
+            "rolled_back",
+            "impaired",
+            "migrated",
+            "dumb",
+            "abandoned",
+        )
+    )
+    assert (total == drawn).all()
