@@ -168,10 +168,14 @@ def _variance_lines(summary: dict[str, Any]) -> list[str]:
         return []
     lines = ["", "Where the uncertainty comes from (share of the variance):"]
     lines.append(f"  clearance day: {words(split['clearance_day'])}")
-    for name, entry in split["figures"].items():
-        if entry.get("inputs_share") is not None:
+    for name, entry in split["figures"].items():  # the risks, not the totals
+        if name not in _NOT_RISKS and entry.get("inputs_share") is not None:
             lines.append(f"  {name.replace('_', ' ')}: {words(entry)}")
     return lines
+
+
+#: Figures that are totals of the run rather than risks (summary.json has them).
+_NOT_RISKS = ("migrated", "attempts", "unresolved", "dormant_dumb")
 
 
 def _uncertainty_lines(summary: dict[str, Any]) -> list[str]:

@@ -93,6 +93,22 @@ def _bins(x: np.ndarray, count: int) -> np.ndarray:
     return bins
 
 
+def default_bins(n: int) -> int:
+    """Bins of the given-data estimator: about the square root of the count."""
+    return max(2, round(math.sqrt(n)))
+
+
+def noise_floor(n: int) -> float:
+    """Two standard deviations of a first-order share when the input does nothing.
+
+    With no effect, the between-bin share of k equal-count bins of n values
+    has sd about sqrt(2 (k - 1)) / n around zero (after the ANOVA correction);
+    an input is named only above twice that, so few replications name few
+    inputs rather than noise.
+    """
+    return 2.0 * math.sqrt(2.0 * (default_bins(n) - 1)) / n
+
+
 def first_order_share(x: np.ndarray, y: np.ndarray, bins: int | None = None) -> float:
     """Var(E[Y | X]) / Var(Y) from given data (binned, ANOVA-corrected).
 
@@ -112,7 +128,7 @@ def first_order_share(x: np.ndarray, y: np.ndarray, bins: int | None = None) -> 
     if not finite.all():  # rank a never as later than anything drawn
         top = x[finite].max() + 1 if finite.any() else 0.0
         x = np.where(finite, x, top)
-    count = bins or max(2, round(math.sqrt(n)))
+    count = bins or default_bins(n)
     index = _bins(x, count)
     used = np.unique(index)
     sums = np.bincount(index, weights=y)
@@ -151,9 +167,10 @@ def split(
     -------
     dict
         ``variance``; ``inputs_share`` and ``day_to_day_share`` (summing to 1;
-        ``None`` when Y does not vary); ``inputs_share_se``; ``twins``; and
+        ``None`` when Y does not vary); ``inputs_share_se``; ``twins``;
         ``top_inputs``: the inputs with the largest first-order shares, as
-        ``{"input", "label", "share"}``, largest first.
+        ``{"input", "label", "share"}``, largest first, each above
+        ``named_above`` (`noise_floor`, at least 1%).
     """
     y = np.asarray(y, dtype=float)
     n = len(y)
@@ -180,8 +197,10 @@ def split(
     out["inputs_share_se"] = None if math.isnan(se) else _round(se / variance)
     # an input's first-order share is at most the inputs' share: cap the noise
     shares = {key: min(share, first_order_share(x, y)) for key, x in inputs.items()}
+    floor = max(MIN_SHARE, noise_floor(n))
+    out["named_above"] = _round(floor)
     ranked = sorted(
-        ((s, k) for k, s in shares.items() if s >= MIN_SHARE),
+        ((s, k) for k, s in shares.items() if s >= floor),
         key=lambda item: (-item[0], item[1]),
     )
     out["top_inputs"] = [
