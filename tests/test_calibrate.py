@@ -492,3 +492,73 @@ def test_hard_and_excluded_classes_are_set_aside(tmp_path, when):
     result = calibrate(sc, _actuals(tmp_path, sc, seed=4))
     for rate, value in (("success", 0.93), ("stall", 0.06), ("rollback", 0.01)):
         assert abs(_rate(result, "c", rate).posterior_mean - value) < 0.006, rate
+
+
+# =========================================================================== inputs
+def _throughput_scenario():
+    data = scenario(
+        _cohort(installations=60_000),
+        cap=1000,
+        horizon_days=120,
+    )
+    data["capacity"]["achieved"] = {
+        "dist": "ar1",
+        "mean": {"dist": "beta", "alpha": 2, "beta": 2},
+        "persistence": 0.5,
+        "innovation_sd": 0.3,
+    }
+    return data
+
+
+def test_calibration_learns_the_achieved_throughput(tmp_path):
+    """Daily attempts against the cap update the uncertain mean share achieved
+    (a Beta(2, 2) prior: 0.5, 95% 0.09-0.91): the posterior is centred near the
+    share the replication drew and much narrower."""
+    from scipy import stats
+
+    sc = load(_throughput_scenario())
+    for seed in (1, 2, 3):
+        results = migsim.run(sc, replications=1, seed=seed)
+        results.daily.to_parquet(tmp_path / "own.parquet", index=False)
+        actuals = read_actuals(tmp_path / "own.parquet", sc)
+        result = calibrate(sc, actuals, as_of=day(60))
+        drawn = float(results.inputs["capacity.achieved.mean"].iloc[0])
+        mean = result.scenario.capacity.achieved.mean
+        low, high = stats.beta.ppf([0.005, 0.995], mean.alpha, mean.beta)
+        assert low <= drawn <= high, (seed, drawn, mean)
+        assert abs(mean.mean - drawn) < 0.05, (seed, drawn, mean)
+        assert mean.alpha + mean.beta > 10 * 4  # far stronger than the prior
+        assert any(u.path == "capacity.achieved.mean" for u in result.inputs)
+    assert "capacity.achieved.mean" in result.summary()["inputs"][0]["path"]
+
+
+def test_a_date_that_has_happened_becomes_fixed(tmp_path):
+    """A cohort's uncertain eligibility date is fixed at its first attempt once
+    it has happened; before then it is known not to have happened yet."""
+    data = scenario(
+        _cohort(installations=3000),
+        cohort("late", 2000, rates=outcomes(success=1.0)),
+        cap=200,
+        horizon_days=60,
+    )
+    data["cohorts"][1]["eligible_from"] = {
+        "dist": "slip",
+        "planned": day(5).isoformat(),
+        "median_days": 10,
+        "sigma": 0.5,
+    }
+    sc = load(data)
+    results = migsim.run(sc, replications=1, seed=2)
+    results.daily.to_parquet(tmp_path / "own.parquet", index=False)
+    actuals = read_actuals(tmp_path / "own.parquet", sc)
+    rows = actuals.cohort_frame("late")
+    first = rows[rows["attempts"] > 0]["date"].min().date()
+    after = calibrate(sc, actuals, as_of=first + pd.Timedelta(days=3))
+    assert after.scenario.cohort("late").eligible_from == first
+    before = calibrate(sc, actuals, as_of=first - pd.Timedelta(days=2))
+    spec = before.scenario.cohort("late").eligible_from
+    assert spec.not_before == first - pd.Timedelta(days=1)
+    # the calibrated scenarios run, and the fixed date holds in every replication
+    log = migsim.run(after.scenario, replications=3, seed=1).daily
+    late = log[(log["cohort"] == "late") & (log["attempts"] > 0)]
+    assert late.groupby("replication")["date"].min().dt.date.eq(first).all()

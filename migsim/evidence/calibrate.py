@@ -41,6 +41,7 @@ from migsim.common.errors import ActualsError
 from migsim.common.stats import json_number, quantile
 from migsim.evidence.actuals import OUTCOME_COLUMNS, Actuals
 from migsim.evidence.classes import normal_counts
+from migsim.evidence.inputs import InputUpdate, update_inputs
 from migsim.evidence.priors import DEFAULT_PRIOR_STRENGTH
 from migsim.model.scenario import (
     OUTCOMES,
@@ -123,6 +124,7 @@ class Calibration:
     delays: list[DelayEstimate] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     check: dict[str, Any] | None = None
+    inputs: list[InputUpdate] = field(default_factory=list)
 
     @property
     def n_attempts(self) -> int:
@@ -201,6 +203,7 @@ class Calibration:
                 }
                 for d in self.delays
             ],
+            "inputs": [u.__dict__ for u in self.inputs],
             "notes": list(self.notes),
             "posterior_check": self.check,
         }
@@ -233,6 +236,8 @@ class Calibration:
                 f"{d.posterior_mean_days:.1f} days (scale {d.scale:.2f} "
                 f"[{d.low:.2f}, {d.high:.2f}], {d.n:,} resolutions)"
             )
+        for u in self.inputs:
+            lines.append(f"  {u.path}: {u.before} -> {u.after} ({u.behind})")
         lines += ["", self.learned()]
         lines += [f"Note: {note}" for note in self.notes]
         if self.check:
@@ -383,6 +388,15 @@ def calibrate(
             delays += _fit_delays(
                 cohort, cohort_data, frame, used, scenario, notes, sources
             )
+    inputs = update_inputs(
+        scenario,
+        data,
+        used,
+        as_of or used.last_date,
+        prior_strength,
+        notes,
+        sources,
+    )
     data["sources"] = sources
     calibrated = load_scenario(data)
     return Calibration(
@@ -394,6 +408,7 @@ def calibrate(
         estimates,
         delays,
         notes,
+        inputs=inputs,
     )
 
 
