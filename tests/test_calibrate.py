@@ -562,3 +562,19 @@ def test_a_date_that_has_happened_becomes_fixed(tmp_path):
     log = migsim.run(after.scenario, replications=3, seed=1).daily
     late = log[(log["cohort"] == "late") & (log["attempts"] > 0)]
     assert late.groupby("replication")["date"].min().dt.date.eq(first).all()
+
+
+def test_days_the_nominations_limited_count_as_lower_bounds():
+    """Shares above the suppliers' nominations are seen only as the nominations'
+    share: a censored (Tobit) fit recovers the mean that plain averaging
+    understates."""
+    from migsim.evidence.inputs import _censored_normal
+
+    rng = np.random.default_rng(3)
+    shares = rng.normal(0.6, 0.1, size=400)
+    bound = 0.65
+    seen = np.minimum(shares, bound)
+    mean, sd = _censored_normal(seen, seen >= bound)
+    assert seen.mean() < 0.57
+    assert mean == pytest.approx(0.6, abs=0.015)
+    assert sd == pytest.approx(0.1, abs=0.015)

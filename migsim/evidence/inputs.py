@@ -4,17 +4,20 @@ Besides the outcome rates (`migsim.evidence.calibrate`), actuals say something
 about two kinds of input a November 2019 forecast drew per replication:
 
 - **Achieved throughput.** The share of the day's cap achieved is
-  ``attempts / daily_cap`` on a working day whose queue did not run dry (the
-  programme attempted all it could). With ``capacity.achieved`` (an AR(1) on the
-  logit scale around an uncertain mean share, a Beta), the Beta is updated with
-  the mean of the observed shares, worth n (1 - r) / (1 + r) independent days
-  (r: their lag-1 autocorrelation), by matching the moments of a normal
-  likelihood to the Beta's (the prior's strength, for a mean stated as a number,
-  is ``prior_strength`` pseudo-days). With at least `_MIN_PAIRS` pairs of
-  consecutive days, the persistence and the innovation sd are the observed
-  ones. A plain daily ``achieved_share`` becomes the Beta with the observed
-  shares' mean and variance. The share is a lower bound where something else
-  limited the day (supplier nominations, halts): said in the notes.
+  ``attempts / daily_cap`` on a working day whose queue was far from running
+  dry (the programme attempted all it could), no cohort with work queued was idle (a
+  halt) and every supplier was ready; a day the suppliers' nominations limited
+  is a lower bound (censored: the mean and sd are a Tobit fit). With
+  ``capacity.achieved`` (an AR(1) on the logit scale around an uncertain mean
+  share, a Beta), the Beta is updated with the mean of the observed shares,
+  worth n (1 - r) / (1 + r) independent days (r: their lag-1 autocorrelation),
+  by matching the moments of a normal likelihood to the Beta's (the prior's
+  strength, for a mean stated as a number, is ``prior_strength`` pseudo-days).
+  With at least `_MIN_PAIRS` pairs of consecutive days, the persistence and the
+  innovation sd are the observed ones. A plain daily ``achieved_share`` becomes
+  the Beta with the observed shares' mean and variance. Other limits the
+  actuals cannot show (a supplier's demand below its nomination) make the
+  share a lower bound.
 - **Dates that have happened.** A cohort that has made attempts by the as-of
   date became eligible on or before its first attempt: its uncertain
   ``eligible_from`` (or the ``opens_on`` of the gate it waits for) becomes that
@@ -34,6 +37,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import optimize, stats
 
 from migsim.evidence.actuals import Actuals
 from migsim.model.scenario import Scenario
@@ -44,6 +48,11 @@ __all__ = ["InputUpdate", "update_inputs"]
 #: behind a persistence estimate.
 _MIN_DAYS = 10
 _MIN_PAIRS = 30
+#: A usable day's queue holds at least this many days of the cap: near the end
+#: of the queue one supplier's installations run out and the others'
+#: nominations, not the share achieved, limit the day (the actuals do not say
+#: whose installations are left).
+_QUEUE_DAYS = 5
 #: Observed shares are kept inside (0, 1) on the logit scale.
 _CLIP = 0.005
 
@@ -74,8 +83,19 @@ def update_inputs(
 
 
 # --------------------------------------------------------------------------- throughput
-def _observed_shares(actuals: Actuals, notes: list[str]) -> pd.Series | None:
-    """Each usable day's achieved share, indexed by date (``None``: none)."""
+def _observed_shares(
+    scenario: Scenario, actuals: Actuals, notes: list[str]
+) -> pd.DataFrame | None:
+    """Each usable day's achieved share (``share``, indexed by date) and whether
+    it is only a lower bound (``censored``: the suppliers' nominations, not the
+    share achieved, limited the day); ``None`` when too few days are usable.
+
+    Usable: a working day with a cap and attempts, whose queue held at least
+    `_QUEUE_DAYS` days of the cap (far from running dry), on which every cohort
+    with work queued made attempts (none halted), from the
+    day every supplier with a fixed readiness date is ready (before it, active
+    work waits for its supplier whatever the capacity).
+    """
     frame = actuals.frame
     if actuals.kind != "flows" or not actuals.has("attempts"):
         return None
@@ -88,18 +108,58 @@ def _observed_shares(actuals: Actuals, notes: list[str]) -> pd.Series | None:
     by_day = frame.groupby("date").agg(
         attempts=("attempts", "sum"), cap=("daily_cap", "first")
     )
-    if actuals.has("queued"):  # the queue must not have run dry that day
+    if actuals.has("queued"):  # far from running dry, and no cohort idle
         by_day["queued"] = frame.groupby("date")["queued"].sum()
-        by_day = by_day[by_day["queued"] > 0]
+        idle = (frame["queued"] > 0) & (frame["attempts"] == 0)
+        by_day["idle"] = idle.groupby(frame["date"]).any()
+        deep = by_day["queued"] >= _QUEUE_DAYS * by_day["cap"]
+        by_day = by_day[deep & ~by_day["idle"]]
     else:
         notes.append(
             "achieved throughput: queued not reported, so days whose queue ran dry "
             "are counted too (a lower bound of the share achieved)"
         )
+    ready = [s.business_ready for s in scenario.suppliers]
+    fixed = [d for d in ready if isinstance(d, date)]
+    if fixed:
+        by_day = by_day[by_day.index >= pd.Timestamp(max(fixed))]
     by_day = by_day[(by_day["cap"] > 0) & (by_day["attempts"] > 0)]
     if len(by_day) < _MIN_DAYS:
         return None
-    return (by_day["attempts"] / by_day["cap"]).clip(0.0, 1.0)
+    nominated = [s.daily_nomination for s in scenario.suppliers]
+    ceiling = (
+        sum(nominated) if nominated and all(n is not None for n in nominated) else None
+    )
+    censored = (
+        by_day["attempts"] >= ceiling - len(nominated)
+        if ceiling is not None
+        else pd.Series(False, index=by_day.index)
+    )
+    return pd.DataFrame(
+        {
+            "share": (by_day["attempts"] / by_day["cap"]).clip(0.0, 1.0),
+            "censored": censored.to_numpy(bool),
+        },
+        index=by_day.index,
+    )
+
+
+def _censored_normal(values: np.ndarray, censored: np.ndarray) -> tuple[float, float]:
+    """Mean and sd of a normal fitted to values of which some are lower bounds
+    (a Tobit model, by maximum likelihood); the plain mean and sd without any."""
+    mean, sd = float(values.mean()), float(values.std(ddof=1)) or 1e-3
+    if not censored.any() or censored.all():
+        return mean, sd
+
+    def negative(params: np.ndarray) -> float:
+        mu, log_sd = params
+        sigma = math.exp(log_sd)
+        seen = stats.norm.logpdf(values[~censored], mu, sigma).sum()
+        above = stats.norm.logsf(values[censored], mu, sigma).sum()
+        return -float(seen + above)
+
+    fit = optimize.minimize(negative, [mean, math.log(sd)], method="Nelder-Mead")
+    return float(fit.x[0]), float(math.exp(fit.x[1]))
 
 
 def _beta_text(alpha: float, beta: float) -> str:
@@ -111,11 +171,20 @@ def _throughput(scenario, data, actuals, prior_strength, notes, sources):
     achieved = getattr(capacity, "achieved", None)
     if achieved is None and capacity.achieved_share is None:
         return []
-    shares = _observed_shares(actuals, notes)
-    if shares is None:
+    observed = _observed_shares(scenario, actuals, notes)
+    if observed is None:
         return []
+    shares = observed["share"]
     values = shares.to_numpy(float)
-    n, mean, var = len(values), float(values.mean()), float(values.var(ddof=1))
+    limited = observed["censored"].to_numpy(bool)
+    mean, sd = _censored_normal(values, limited)
+    n, var = len(values), sd * sd
+    if limited.any():
+        notes.append(
+            f"achieved throughput: on {int(limited.sum())} of {n} days the "
+            "suppliers' nominations, not the share achieved, limited the attempts: "
+            "those days count as lower bounds (a censored fit)"
+        )
     logit = np.log(
         np.clip(values, _CLIP, 1 - _CLIP) / (1 - np.clip(values, _CLIP, 1 - _CLIP))
     )
