@@ -125,6 +125,10 @@ def _observed_shares(
         by_day = by_day[by_day.index >= pd.Timestamp(max(fixed))]
     by_day = by_day[(by_day["cap"] > 0) & (by_day["attempts"] > 0)]
     if len(by_day) < _MIN_DAYS:
+        notes.append(
+            f"achieved throughput not updated: only {len(by_day)} days on which the "
+            f"share achieved alone limited the attempts (at least {_MIN_DAYS} needed)"
+        )
         return None
     nominated = [s.daily_nomination for s in scenario.suppliers]
     ceiling = (
