@@ -25,7 +25,7 @@ from conftest import (
 import migsim
 from migsim.cli.main import main
 from migsim.common.errors import ActualsError
-from migsim.evidence.actuals import read_actuals
+from migsim.evidence.actuals import OUTCOME_COLUMNS, read_actuals
 from migsim.evidence.calibrate import calibrate, posterior_check
 from migsim.model.scenario import OUTCOMES
 from migsim.sim.records import FLOWS, STATES
@@ -578,3 +578,33 @@ def test_days_the_nominations_limited_count_as_lower_bounds():
     assert seen.mean() < 0.57 < 0.59 < shares.mean()
     assert mean == pytest.approx(0.6, abs=0.015)
     assert sd == pytest.approx(0.1, abs=0.015)
+
+
+def test_stated_evidence_is_its_own_prior(tmp_path):
+    """Rates stated with evidence (a prior and the attempts seen) are the prior
+    as stated: the posterior adds the actuals' counts to those alphas, instead of
+    re-centring on the mean with --prior-strength pseudo-attempts."""
+    data = scenario(_cohort(installations=800), cap=100, horizon_days=10)
+    evidence = {"attempts": 1000, "success": 900, "stall": 60, "rollback": 40}
+    prior = {"success": 1, "stall": 1, "rollback": 1, "fix_forward": 1, "dumb": 1}
+    data["cohorts"][0]["outcomes"] = {
+        "dist": "dirichlet",
+        "prior": prior,
+        "evidence": evidence,
+    }
+    data["cohorts"][0]["stall"]["then_success"] = {
+        "dist": "beta",
+        "alpha": 7,
+        "beta": 3,
+    }
+    sc = load(data)
+    actuals = _actuals(tmp_path, sc, seed=2)
+    result = calibrate(sc, actuals, prior_strength=100)
+    frame = actuals.cohort_frame("c")
+    alpha = result.scenario.cohort("c").outcomes.alpha
+    for outcome, column in zip(OUTCOMES, OUTCOME_COLUMNS, strict=True):
+        stated = prior[outcome] + evidence.get(outcome, 0)
+        assert getattr(alpha, outcome) == pytest.approx(stated + frame[column].sum())
+    then = result.scenario.cohort("c").stall.then_success
+    assert then.alpha == pytest.approx(7 + frame["stall_completions"].sum())
+    assert then.beta == pytest.approx(3 + frame["stall_failures"].sum())

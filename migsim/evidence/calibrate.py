@@ -3,13 +3,14 @@
 Per cohort, a conjugate Bayesian update:
 
 - **Outcome rates.** Prior Dirichlet(N x p), centred on the scenario's rates p with a
-  strength of N pseudo-attempts (default 100); the attempts' first-level outcomes
-  (successes, stalls, rollbacks, fix forwards, dumbs) are a multinomial sample, so
-  the posterior is Dirichlet(N x p + counts). Each rate's marginal is
-  Beta(alpha_i, sum(alpha) - alpha_i), which gives its mean and 95% interval.
-- **Stall ``then_success``.** Prior Beta(N x t, N x (1 - t)) on the scenario's t,
-  updated with the stall completions and failures when both are reported;
-  otherwise it keeps its prior.
+  strength of N pseudo-attempts (default 100), or the scenario's own Dirichlet when
+  its rates are already uncertain (stated evidence and prior); the attempts'
+  first-level outcomes (successes, stalls, rollbacks, fix forwards, dumbs) are a
+  multinomial sample, so the posterior is Dirichlet(N x p + counts). Each rate's
+  marginal is Beta(alpha_i, sum(alpha) - alpha_i): its mean and 95% interval.
+- **Stall ``then_success``.** Prior Beta(N x t, N x (1 - t)) on the scenario's t
+  (its own Beta when it states one), updated with the stall completions and
+  failures when both are reported; otherwise it keeps its prior.
 - **Delays.** Where the actuals identify one (the stall delay from stalls and their
   resolutions, the fix-forward delay from fix forwards and restorations), a scale
   factor of the scenario's delay is fitted by maximum likelihood (resolutions as
@@ -45,7 +46,9 @@ from migsim.evidence.inputs import InputUpdate, update_inputs
 from migsim.evidence.priors import DEFAULT_PRIOR_STRENGTH
 from migsim.model.scenario import (
     OUTCOMES,
+    BetaProbability,
     Delay,
+    DirichletOutcomes,
     Scenario,
     load_scenario,
     probability_mean,
@@ -343,7 +346,7 @@ def calibrate(
             else normal_counts(scenario, index, frame, used, prior, notes)
         )
         counts, n = counts_n if counts_n is not None else (np.zeros(len(OUTCOMES)), 0)
-        alpha_prior = prior_strength * prior
+        alpha_prior = _prior_alpha(cohort.outcomes, prior, prior_strength)
         alpha = alpha_prior + counts
         for i, outcome in enumerate(OUTCOMES):
             pm, pl, ph = _beta_interval(
@@ -412,6 +415,16 @@ def calibrate(
     )
 
 
+def _prior_alpha(outcomes, prior: np.ndarray, strength: float) -> np.ndarray:
+    """The prior's Dirichlet alphas: the scenario's own when its rates are
+    already uncertain (stated evidence and prior, or an earlier calibration:
+    do not calibrate again on actuals it already holds), else ``strength``
+    pseudo-attempts at its rates."""
+    if isinstance(outcomes, DirichletOutcomes):
+        return np.array([getattr(outcomes.alpha, o) for o in OUTCOMES], dtype=float)
+    return strength * prior
+
+
 def _check_sections(cohort, frame: pd.DataFrame, actuals: Actuals, path: str) -> None:
     """Every outcome the actuals report needs its section (its delay)."""
     for i, outcome in enumerate(OUTCOMES):
@@ -439,8 +452,12 @@ def _update_then_success(
     as_of,
 ) -> None:
     name = cohort.name
-    prior_t = probability_mean(cohort.stall.then_success)
-    a0, b0 = strength * prior_t, strength * (1 - prior_t)
+    then = cohort.stall.then_success
+    if isinstance(then, BetaProbability):  # already uncertain: its own prior
+        a0, b0 = float(then.alpha), float(then.beta)
+    else:
+        prior_t = probability_mean(then)
+        a0, b0 = strength * prior_t, strength * (1 - prior_t)
     known = not coarse and actuals.has("stall_completions", "stall_failures")
     done = float(frame["stall_completions"].sum()) if known else 0.0
     failed = float(frame["stall_failures"].sum()) if known else 0.0
