@@ -498,7 +498,7 @@ def test_calibrate_on_actuals_holding_only_attempts_says_there_is_nothing_to_che
         "calibrate", sc, "--actuals", actuals, "-n", "2", "-o", "cal.yaml", cwd=tmp_path
     )
     assert result.exit_code == 0, (result.output, result.exception)
-    assert "nothing to compare" in result.output
+    assert "no actual point to check" in result.output
 
 
 def test_a_grid_of_maps_is_refused_before_the_sweep_table(tmp_path):
