@@ -19,7 +19,49 @@ from migsim.common.yamlio import MAX_BYTES, parse_yaml, read_yaml
 from migsim.model import limits
 from migsim.model.scenario import load_scenario
 
-EPCL = BASELINE.read_text()
+#: The November 2019 request with known rates (the bundled file's shape may
+#: change; these tests edit this text by its lines).
+EPCL = """\
+name: nov2019_epcl
+description: >-
+  The November 2019 EPCL request as the paper states it: 24,000 active Itron and
+  50,000 dormant Elster installations at the 2,000-a-day cap OPSG accepted.
+start_date: 2019-11-25
+horizon_days: 365
+seed: 0
+calendar:
+  working_days: [Mon, Tue, Wed, Thu, Fri]
+capacity:
+  daily_cap: 2000
+  allocation: pro_rata
+clearance_share: 1.0
+meters_per_installation: 1.6
+cohorts:
+  - name: itron_active
+    installations: 24000
+    mode: active
+    eligible_from: 2019-12-09
+    max_attempts: 5
+    outcomes: {success: 0.93, stall: 0.068, rollback: 0.0005, fix_forward: 0.001, dumb: 0.0005}
+    stall: {resolves_after_days: {dist: uniform, low: 2, high: 10}, then_success: 0.74}
+    rollback: {retry_after_days: {dist: triangular, low: 3, mode: 7, high: 15}}
+    fix_forward: {restored_after_days: {dist: fixed, days: 2}}
+  - name: elster_dormant
+    installations: 50000
+    mode: dormant
+    eligible_from: 2019-12-09
+    max_attempts: 5
+    outcomes: {success: 0.93, stall: 0.068, rollback: 0.0005, fix_forward: 0.001, dumb: 0.0005}
+    stall: {resolves_after_days: {dist: uniform, low: 2, high: 10}, then_success: 0.74}
+    rollback: {retry_after_days: {dist: triangular, low: 3, mode: 7, high: 15}}
+    fix_forward: {restored_after_days: {dist: fixed, days: 2}}
+"""  # noqa: E501
+
+
+@pytest.fixture
+def base(tmp_path) -> Path:
+    """`EPCL` as a scenario file."""
+    return write(tmp_path, EPCL, "base.yaml")
 
 
 def cli(*args, cwd: Path | None = None):
@@ -226,12 +268,11 @@ def test_set_values_are_read_as_a_file_reads_them(setting, problem):
         assert problem in message, message
 
 
-def test_set_takes_a_rate_in_exponent_notation_as_a_file_does():
-    result = cli(
-        "validate", BASELINE, "--set", "cohorts.elster_dormant.outcomes.dumb=5e-4"
-    )
+def test_set_takes_a_rate_in_exponent_notation_as_a_file_does(base):
+    key = "cohorts.elster_dormant.outcomes.dumb"
+    result = cli("validate", base, "--set", f"{key}=5e-4")
     assert result.exit_code == 0, result.output
-    sc = load_scenario(BASELINE, {"cohorts.elster_dormant.outcomes.dumb": "5e-4"})
+    sc = load_scenario(base, {key: "5e-4"})
     assert sc.cohort("elster_dormant").outcomes.dumb == pytest.approx(5e-4)
 
 
@@ -601,3 +642,41 @@ def test_a_sweep_store_survives_a_kill_at_every_write(tmp_path):
         assert not [p for p in store.rglob(".*")], k  # no temporaries left
         k += 1
     assert k > 4  # manifest, points, manifest again, table: each was a kill point
+
+
+def test_uncertain_dates_and_sizes_have_limits_too():
+    sc = load_scenario(BASELINE)  # the bundled file, with its uncertainty
+    slip = "cohorts.itron_active.eligible_from.median_days"
+    for key, value, problem in (
+        (slip, "1e9", "outside the limit 0 to 3,653 days"),
+        ("cohorts.itron_active.eligible_from.sigma", "1e3", "outside the limit 0 to 5"),
+        ("programme_delay.median", "1e300", "outside the limit 0 to 100"),
+    ):
+        with pytest.raises(ScenarioError, match=problem):
+            sc.with_overrides({key: value})
+
+
+def test_a_slip_in_the_far_tail_stays_a_date():
+    from datetime import date
+
+    from migsim.model.uncertainty import SlipDate
+
+    class Extreme:  # a standard normal of 9 (and no black swan draw)
+        def standard_normal(self):
+            return 9.0
+
+        def random(self):
+            return 0.0
+
+    slip = SlipDate.model_validate(
+        {
+            "dist": "slip",
+            "planned": "2200-12-31",
+            "median_days": 3653,
+            "sigma": 5,
+            "black_swan": {"probability": 1, "factor": 100},
+            "shared": True,
+        }
+    )
+    when = slip.draw(Extreme(), programme_factor=1e6)
+    assert date(2200, 12, 31) < when < date(2400, 1, 1)

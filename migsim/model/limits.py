@@ -60,6 +60,7 @@ _DAYS = (1, MAX_DELAY_DAYS, "days (10 years)")
 _PER_DAY = (0, MAX_PER_DAY, "installations a day")
 _CONCENTRATION = (0, MAX_CONCENTRATION, "pseudo-attempts")
 _RUN_DAYS = (0, MAX_HORIZON_DAYS, "days (20 years)")
+_INSTALLATIONS = (0, 100_000_000, "installations in one cohort")
 
 #: ``(model, field) -> (lowest, highest, unit)``: the documented bounds.
 LIMITS: dict[tuple[str, str], tuple[float, float, str]] = {
@@ -67,7 +68,7 @@ LIMITS: dict[tuple[str, str], tuple[float, float, str]] = {
     ("Scenario", "seed"): (0, 2**63 - 1, "(a 64-bit seed)"),
     ("Scenario", "meters_per_installation"): (0, 100, "meters"),
     ("Scenario", "clearance_share"): (0.01, 1, "(a share of the installations)"),
-    ("Cohort", "installations"): (0, 100_000_000, "installations in one cohort"),
+    ("Cohort", "installations"): _INSTALLATIONS,
     ("Cohort", "max_attempts"): (1, 100, "attempts"),
     ("Capacity", "daily_cap"): _PER_DAY,
     ("Capacity", "dmin"): _PER_DAY,
@@ -102,6 +103,17 @@ LIMITS: dict[tuple[str, str], tuple[float, float, str]] = {
     ("BetaProbability", "beta"): _CONCENTRATION,
     ("BetaShare", "alpha"): _CONCENTRATION,
     ("BetaShare", "beta"): _CONCENTRATION,
+    ("ShareBeta", "alpha"): _CONCENTRATION,
+    ("ShareBeta", "beta"): _CONCENTRATION,
+    ("SlipDate", "median_days"): (0, MAX_DELAY_DAYS, "days (10 years)"),
+    ("SlipDate", "sigma"): (0, 5, "(log-days)"),
+    ("BlackSwan", "factor"): (1, 100, "(times the slip)"),
+    ("ProgrammeDelay", "median"): (0, 100, "(a delay factor)"),
+    ("ProgrammeDelay", "sigma"): (0, 5, "(log of the factor)"),
+    ("SizeRange", "low"): _INSTALLATIONS,
+    ("SizeRange", "high"): _INSTALLATIONS,
+    ("CapRange", "low"): _PER_DAY,
+    ("CapRange", "high"): _PER_DAY,
 }
 #: The standard normal quantile of `LOGNORMAL_CUT` (0.9999), where lognormal
 #: delays are cut.

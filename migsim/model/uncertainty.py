@@ -48,6 +48,8 @@ __all__ = [
 
 #: Redraws of a slip that must not fall before its ``not_before``.
 _REDRAWS = 1000
+#: Slips are cut at 100 years: a date past every horizon, never past the calendar.
+_LONGEST_SLIP = 36_525.0
 #: Gauss-Hermite nodes for E[logistic(mu + s Z)], Z standard normal.
 _HERMITE = np.polynomial.hermite.hermgauss(40)
 
@@ -146,7 +148,8 @@ class SlipDate(_Model):
         after `_REDRAWS` misses the date is ``not_before`` itself.
         """
         for _ in range(_REDRAWS):
-            days = math.floor(self.slip_days(rng, programme_factor) + 0.5)
+            slip = min(self.slip_days(rng, programme_factor), _LONGEST_SLIP)
+            days = math.floor(slip + 0.5)
             when = self.planned + timedelta(days=days)
             if self.not_before is None or when >= self.not_before:
                 return when
