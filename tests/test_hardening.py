@@ -542,7 +542,13 @@ def test_calibrate_on_actuals_holding_only_attempts_says_there_is_nothing_to_che
     assert "no actual point to check" in result.output
 
 
-def test_a_grid_of_maps_is_refused_before_the_sweep_table(tmp_path):
+@pytest.mark.parametrize(
+    ("values", "problem"),
+    [("{a: 1},2000", "is not a single value"), (".inf,2000", "not a finite number")],
+)
+def test_a_grid_of_maps_or_infinities_is_refused_before_the_store(
+    tmp_path, values, problem
+):
     result = cli(
         "sweep",
         BASELINE,
@@ -551,10 +557,10 @@ def test_a_grid_of_maps_is_refused_before_the_sweep_table(tmp_path):
         "-o",
         "sw",
         "--grid",
-        "capacity.daily_cap={a: 1},2000",
+        f"capacity.daily_cap={values}",
         cwd=tmp_path,
     )
-    assert "is not a single value" in one_line_exit_2(result)
+    assert problem in one_line_exit_2(result)
     assert list(tmp_path.iterdir()) == []
 
 

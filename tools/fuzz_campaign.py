@@ -167,9 +167,20 @@ def _mean_success(outcomes: dict[str, Any]) -> float | None:
         return None
 
 
+def _ranged(scenario: dict[str, Any]) -> dict[str, tuple[int, int]]:
+    """Cohorts whose size is drawn per replication: name -> (low, high)."""
+    out = {}
+    for cohort in scenario.get("cohorts", []):
+        size = cohort.get("installations_range")
+        if isinstance(size, dict):
+            out[cohort["name"]] = (int(size["low"]), int(size["high"]))
+    return out
+
+
 def check_daily(daily, scenario: dict[str, Any]) -> list[str]:
     """Conservation of a run's daily frame against its scenario (as written)."""
     import numpy as np
+    import pandas as pd
 
     problems: list[str] = []
     sizes = _cohort_sizes(scenario)
@@ -183,10 +194,20 @@ def check_daily(daily, scenario: dict[str, Any]) -> list[str]:
     if (flows < 0).any():
         column = FLOWS[int(np.argwhere(flows < 0)[0][1])]
         problems.append(f"negative flow {column}")
-    expected = daily["cohort"].astype(str).map(sizes).to_numpy(dtype=float)
+    ranged = _ranged(scenario)  # sizes drawn per replication
+    names = daily["cohort"].astype(str)
     totals = states.astype(float).sum(axis=1)
-    if not np.array_equal(totals, expected):
+    fixed = ~names.isin(list(ranged)).to_numpy()
+    expected = names.map(sizes).to_numpy(dtype=float)
+    if not np.array_equal(totals[fixed], expected[fixed]):
         problems.append("states do not partition the cohort on some day")
+    for name, (low, high) in ranged.items():
+        mine = (names == name).to_numpy()
+        sums = pd.Series(totals[mine]).groupby(daily["replication"].to_numpy()[mine])
+        if (sums.nunique() > 1).any():
+            problems.append(f"cohort {name}: its size changes from day to day")
+        elif not sums.first().between(low, high).all():
+            problems.append(f"cohort {name}: a size outside its range")
     first = daily[list(FIRST_LEVEL)].to_numpy().astype(float).sum(axis=1)
     if not np.array_equal(first, daily["attempts"].to_numpy(dtype=float)):
         problems.append("first-level outcomes do not sum to attempts")
@@ -225,7 +246,7 @@ def check_run_output(outdir: Path) -> list[str]:
         return [f"unreadable output: {exc}"]
     _finite_numbers(summary.get("figures", {}), ".figures", problems)
     sizes = _cohort_sizes(scenario)
-    if summary.get("installations") != sum(sizes.values()):
+    if not _ranged(scenario) and summary.get("installations") != sum(sizes.values()):
         problems.append("summary installations differ from the cohorts' sum")
     share = summary.get("cleared_share")
     if not isinstance(share, int | float) or not 0 <= share <= 1:
@@ -259,6 +280,8 @@ def _check_clearance(outdir: Path, daily, scenario: dict[str, Any]) -> list[str]
     reps = pd.read_csv(reps_path)
     share = float(scenario.get("clearance_share", 1.0))
     total = sum(_cohort_sizes(scenario).values())
+    if _ranged(scenario):
+        return []  # the total is drawn per replication
     resolved = (
         daily.assign(resolved=daily["migrated"] + daily["dumb"] + daily["abandoned"])
         .groupby(["replication", "date"], observed=True)["resolved"]

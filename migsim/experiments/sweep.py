@@ -83,6 +83,8 @@ def _parse_value(text: str, where: str) -> Any:
         raise MigsimError(
             f"{where}: unreadable value {_shown(text)}: {problem}"
         ) from None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise MigsimError(f"{where}: {_shown(text)} is not a finite number")
     if isinstance(value, dict | list):  # one table column holds one kind of value
         raise MigsimError(
             f"{where}: {_shown(text)} is not a single value (a number, date or text)"
