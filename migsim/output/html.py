@@ -51,7 +51,7 @@ th{background:#eee}td.n{text-align:right;font-variant-numeric:tabular-nums}
 p.answer{font-size:1.08em;background:#f2f2f2;border-left:5px solid #333;
 padding:.45em .8em;margin:.3em 0 .4em}p.recommendation{border-left-color:#0072B2}
 img{max-width:100%;height:auto;border:1px solid #ddd;margin:.3em 0}
-.note{color:#444;font-size:.85em}.muted{color:#666}code{font-size:.9em;
+.note{color:#444;font-size:.85em}.ci{color:#444;font-size:.78em;white-space:nowrap}.muted{color:#666}code{font-size:.9em;
 word-break:break-all}td{overflow-wrap:break-word}
 table.key{font-size:.86em;margin:.2em 0 .3em}table.key th[scope=row]{font-weight:normal}
 mark{background:#ffe58a;padding:0 .15em}tr.diff th,tr.diff td:first-child{
@@ -193,5 +193,22 @@ def interval_text(interval: list | None, kind: str, scale: float = 1.0) -> str:
         return "undefined"
     low, high = interval
     if kind == "date":
-        return f"{format_date(low)} to {format_date(high)}"
+        return _date_range(low, high)
     return f"{format_count(low, scale)} to {format_count(high, scale)}"
+
+
+def _date_range(low: str | None, high: str | None) -> str:
+    """``25 Feb-2 Mar 2020``: a range of dates, the year said once when shared."""
+    if (
+        low is None
+        or high is None
+        or low.startswith("after")
+        or high.startswith("after")
+    ):
+        return f"{format_date(low)} to {format_date(high)}"
+    a, b = date.fromisoformat(low), date.fromisoformat(high)
+    if a == b:
+        return format_date(a)
+    if a.year == b.year:
+        return f"{a.day} {a:%b}\u2013{format_date(b)}"
+    return f"{format_date(a)}\u2013{format_date(b)}"

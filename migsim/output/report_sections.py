@@ -235,7 +235,7 @@ def forecast_section(
                     format_date(node["clearance_date"][stat]),
                     index,
                 )
-                + '<br><span class="note">95% CI '
+                + '<br><span class="ci">'
                 + escape(interval_text(ci_node["clearance_date"][stat], "date"))
                 + "</span>"
             )
@@ -279,7 +279,8 @@ def forecast_section(
     out.append(
         '<p class="note">Dates are inverted-CDF (type 1) quantiles across '
         f"{run.n_replications} replications, so each is a date a replication "
-        "produced. The 95% intervals are distribution-free (order statistics); "
+        "produced. Under each date, its 95% interval, distribution-free (order "
+        "statistics); "
         '"needs more replications" means too few replications to bound that side.'
         "</p>"
     )
@@ -393,7 +394,7 @@ def charts_section(
         if len(finite) < len(days) or not len(finite)
         else min(sc.end_date, sc.date_of(int(finite.max()) + 21))
     )
-    size = (6.2, 3.3)
+    size = (6.2, 2.9)
 
     def scaled(frame: pd.DataFrame) -> pd.DataFrame:
         frame = frame.copy()
