@@ -577,11 +577,17 @@ def test_report_adds_the_basis_for_increasing_volumes(answered, tmp_path):
     )
     assert result.exit_code == 0, result.output
     page = page_path.read_text()
-    basis = page[page.index('<h2 id="basis">') : page.index("<h2>2. Assumptions")]
+    basis = page[page.index('<h2 id="basis">') : page.index('<h2 id="detail">')]
     assert "Basis for increasing volumes" in basis
-    assert "Raise the daily cap (capacity.daily_cap) to 2,000 a day" in basis
-    assert "2,100 a day breaks it" in basis
+    # the recommendation is on the first screen, in planners' words
+    first = page[: page.index("</section>")]
+    recommendation = first[first.index('id="recommendation"') :]
+    recommendation = recommendation[: recommendation.index("</p>")]
+    assert "Recommended: the daily cap at 2,000 a day." in recommendation
+    assert "The next step, 2,100 a day, would break the budget" in recommendation
+    assert "capacity." not in recommendation and "_" not in recommendation
     assert basis.count("<tr>") == 1 + decision["candidates_evaluated"]
+    assert "capacity.daily_cap" not in basis.split("<table")[1]  # words, not paths
     assert basis.count("data:image/png;base64,") == 1
     assert decision["question_sha256"] in basis
 
@@ -612,10 +618,7 @@ def test_report_decides_a_question_file_beside_the_report(tmp_path):
         (tmp_path / "out" / "report_decision" / "decision.json").read_text()
     )
     assert saved["answer"] == {"capacity.daily_cap": 2000}
-    assert (
-        "Raise the daily cap (capacity.daily_cap) to 2,000 a day"
-        in page_path.read_text()
-    )
+    assert "Recommended: the daily cap at 2,000 a day." in page_path.read_text()
 
 
 def test_a_screen_settles_surely_unsafe_candidates_cheaply(tmp_path):

@@ -123,7 +123,18 @@ def lever_words(path: str, scenario: Scenario | None = None) -> tuple[str, str]:
     """
     parts = path.split(".")
     if path == "capacity.daily_cap":
-        return "the daily cap", "the most installations attempted on a working day"
+        start = ""
+        if scenario is not None:
+            starts = [c.eligible_from for c in scenario.cohorts]
+            first = min(
+                (d for d in starts if isinstance(d, date)), default=scenario.start_date
+            )
+            start = f", from {format_date(max(first, scenario.start_date))}"
+        return (
+            "the daily cap",
+            f"the daily cap sets the most installations attempted on a working day"
+            f"{start}",
+        )
     if len(parts) == 4 and parts[:2] == ["capacity", "rules"]:
         rule_name = parts[2].replace("_", " ")
         rule = None if scenario is None else _rule(scenario, parts[2])
@@ -132,11 +143,15 @@ def lever_words(path: str, scenario: Scenario | None = None) -> tuple[str, str]:
             return f"the highest cap the {rule_name} may reach", does
         return f"the {rule_name}'s {field_words(parts[3])}", does
     if len(parts) == 4 and parts[:2] == ["capacity", "schedule"]:
+        does = f"ramp step {parts[2]} is a planned change of the daily cap"
         if parts[3] == "daily_cap":
-            return f"the cap of ramp step {parts[2]}", "a planned step of the cap"
-        return f"the date ramp step {parts[2]} starts", "a planned step of the cap"
+            return f"the cap of ramp step {parts[2]}", does
+        return f"the date ramp step {parts[2]} starts", does
     if len(parts) == 3 and parts[0] == "cohorts" and parts[2] == "eligible_from":
-        return f"when {parts[1]} may start", f"the first day {parts[1]} is migrated"
+        return (
+            f"when {parts[1]} may start",
+            f"{parts[1]} is migrated from that day (its EPCL entry)",
+        )
     return field_words(path), ""
 
 

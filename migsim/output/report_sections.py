@@ -280,8 +280,7 @@ def forecast_section(
         '<p class="note">Dates are inverted-CDF (type 1) quantiles across '
         f"{run.n_replications} replications, so each is a date a replication "
         "produced. Under each date, its 95% interval, distribution-free (order "
-        "statistics); "
-        '"needs more replications" means too few replications to bound that side.'
+        'statistics); a "?" side needs more replications to bound it.'
         "</p>"
     )
     gates = (summary.get("policy") or {}).get("gates") or {}
