@@ -38,7 +38,7 @@ __all__ = [
     "rule_words",
 ]
 
-_OPS = {">=": "is at least", ">": "is above", "<": "is below", "<=": "is at most"}
+_OPS = {">=": "at least", ">": "above", "<": "below", "<=": "at most"}
 _METRICS = {
     "first_attempt_success_rate": "first-attempt success rate",
     "eventual_success_rate": "eventual success rate",
@@ -98,17 +98,25 @@ def rule_words(rule: Rule, scenario: Scenario) -> str:
     }[rule.action]
     parts = [action]
     if rule.requires.min_days_at_cap:
-        parts.append(f"at most every {rule.requires.min_days_at_cap} working days")
+        parts.append(
+            f"once the cap has held for {rule.requires.min_days_at_cap} working days"
+        )
     if rule.requires.gate:
         gate = next((g for g in scenario.gates if g.name == rule.requires.gate), None)
-        about = getattr(gate, "description", None) or f"gate {rule.requires.gate}"
-        parts.append(f"once this has happened: {about[0].lower()}{about[1:]}")
+        about = getattr(gate, "description", None)
+        if about:  # "MCC tooling automation passes BAT": keep an acronym's capitals
+            lower = about[1:2].islower()
+            about = f"{about[0].lower() if lower else about[0]}{about[1:]}"
+            parts.append(f"once {about} (gate {rule.requires.gate})")
+        else:
+            parts.append(f"once gate {rule.requires.gate} has opened")
     tests = []
     for c in rule.when:
         window = f"{c.window}-day " if c.window > 1 else ""
+        rate = c.metric.endswith("_rate") or c.metric.endswith("_upper")
         tests.append(
             f"the {window}{_METRICS.get(c.metric, c.metric)} "
-            f"{_OPS[c.op]} {_threshold(c.metric, c.value)}"
+            f"{'is' if rate else 'are'} {_OPS[c.op]} {_threshold(c.metric, c.value)}"
         )
     if tests:
         parts.append("while " + " and ".join(tests))
