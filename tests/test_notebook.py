@@ -45,7 +45,7 @@ def test_notebook_is_saved_with_its_outputs():
 
 def test_notebook_words_match_its_code():
     notebook = nbformat.read(NOTEBOOK, as_version=4)
-    words = "\n".join(_cells(notebook, "markdown"))
+    words = " ".join("\n".join(_cells(notebook, "markdown")).split())
     code = "\n".join(_cells(notebook, "code"))
     # the ramp the words describe is the ramp the code builds
     assert "2,000 a day now" in words and "5,000 a day once MCC" in words
