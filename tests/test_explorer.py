@@ -325,7 +325,7 @@ def test_downloads_arrive_and_parse(server, context, tmp_path):
     path = _download(page, "Report (HTML)", tmp_path)
     html = path.read_text(encoding="utf-8")
     assert html.startswith("<!DOCTYPE html>")
-    assert "nov2019_cautious_ramp_explored" in html and "5. Comparison" in html
+    assert "nov2019_cautious_ramp_explored" in html and "Paired comparison" in html
 
     sid = page.evaluate("state.sid")
     stale = page.request.get(f"{server}api/session/{sid}/run/999/bands.csv")
