@@ -204,8 +204,9 @@ def _date_range(low: str | None, high: str | None) -> str:
         or high is None
         or low.startswith("after")
         or high.startswith("after")
-    ):
-        return f"{format_date(low)} to {format_date(high)}"
+    ):  # "?": a side too few replications can bound
+        ends = ["?" if v is None else format_date(v) for v in (low, high)]
+        return f"{ends[0]} to {ends[1]}"
     a, b = date.fromisoformat(low), date.fromisoformat(high)
     if a == b:
         return format_date(a)

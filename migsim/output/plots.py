@@ -186,6 +186,11 @@ def backlog_fan_chart(
     return fig
 
 
+def _legend_size(fig) -> float:
+    """Legend text size: smaller in the report's compact charts, so it covers less."""
+    return 10.0 if fig.get_figheight() > 3.5 else 8.0
+
+
 def _compact(value: float, _position: int = 0) -> str:
     """A tick number short enough for a narrow panel: 9,600, 320k, 1.2M."""
     if abs(value) >= 1e6:
@@ -263,7 +268,7 @@ def cumulative_migrated_chart(
     ax.set_ylim(0, target * 1.08 if target > 0 else 1)
     _thousands(ax)
     _date_axis(ax, until)
-    ax.legend(frameon=False, loc="lower right")
+    ax.legend(frameon=False, loc="lower right", fontsize=_legend_size(fig))
     return fig
 
 
@@ -324,11 +329,13 @@ def daily_attempts_chart(
     ax.set_xlabel("date")
     ax.set_ylim(
         bottom=0,
-        top=max(1.0, float(attempts["p90"].max()) * 1.35) if len(attempts) else 1.0,
+        top=max(1.0, float(attempts["p90"].max()) * (1.35 if figsize[1] > 3.5 else 1.9))
+        if len(attempts)
+        else 1.0,
     )
     _thousands(ax)
     _date_axis(ax, until)
-    ax.legend(frameon=False, loc="upper right")
+    ax.legend(frameon=False, loc="upper right", fontsize=_legend_size(fig), ncol=2)
     return fig
 
 
@@ -390,7 +397,7 @@ def clearance_distribution_chart(
     ax.set_xlabel("clearance date")
     ax.set_ylim(bottom=0, top=(counts.max() / total * 100 * 1.45) if len(counts) else 1)
     _date_axis(ax)
-    ax.legend(frameon=False, loc="upper left", fontsize=9)
+    ax.legend(frameon=False, loc="upper left", fontsize=min(9, _legend_size(fig)))
     return fig
 
 
