@@ -384,7 +384,8 @@ def test_noise_is_no_clear_difference_never_a_cost():
 
 
 def test_verdict_reads_an_interval_across_zero_as_no_clear_difference():
-    from migsim.output.report_first import Verdict, signed
+    from migsim.output.html import signed
+    from migsim.output.report_first import Verdict
 
     unclear = Verdict({"diff": 18, "ci95": [-46, 87]})
     assert unclear.kind == "unclear" and "no clear difference" in unclear.cell()

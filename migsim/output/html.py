@@ -34,6 +34,7 @@ __all__ = [
     "img",
     "interval_text",
     "png_base64",
+    "signed",
     "span",
     "unit_scale",
     "unit_word",
@@ -102,6 +103,14 @@ def format_number(value: float) -> str:
     if value.is_integer():
         return f"{value:,.0f}"
     return f"{value:,.3g}" if abs(value) < 100 else f"{value:,.0f}"
+
+
+def signed(value: float, scale: float = 1.0, digits: int = 0) -> str:
+    """``+12``, ``-3`` or ``0``: a difference with its sign, never ``-0``."""
+    scaled = round(value * scale, digits)
+    if scaled == 0:
+        return "0"
+    return f"{scaled:+,.{digits}f}"
 
 
 def unit_scale(scenario: Scenario, units: str) -> float:

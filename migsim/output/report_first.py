@@ -20,6 +20,7 @@ from migsim.output.html import (
     format_count,
     format_date,
     img,
+    signed,
     span,
     unit_word,
 )
@@ -52,14 +53,6 @@ KEY_RISKS = (
     "abandoned",
 )
 _MAX_KEY_RISKS = 7
-
-
-def signed(value: float, scale: float = 1.0, digits: int = 0) -> str:
-    """``+12``, ``-3`` or ``0``: a difference with its sign, never ``-0``."""
-    scaled = round(value * scale, digits)
-    if scaled == 0:
-        return "0"
-    return f"{scaled:+,.{digits}f}"
 
 
 class Verdict:

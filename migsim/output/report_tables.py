@@ -18,6 +18,7 @@ from migsim.output.html import (
     html_table,
     img,
     interval_text,
+    signed,
     span,
     unit_word,
 )
@@ -77,9 +78,9 @@ def risk_section(
                     format_count(stats["mean"], row_scale),
                     index,
                 )
-                + '<br><span class="note">95% CI '
+                + ' <span class="ci">('
                 + escape(interval_text(interval, "count", row_scale))
-                + "</span>",
+                + ")</span>",
             ]
         )
     go_no_go = getattr(sc, "go_no_go", None)
@@ -103,7 +104,7 @@ def risk_section(
         )
     out = [
         html_table(
-            ["risk", "unit", "P50", "P90", "mean"],
+            ["risk", "unit", "P50", "P90", "mean (95% CI)"],
             rows,
             [False, False, True, True, True],
         ),
@@ -147,9 +148,9 @@ def comparison_section(
     header = [
         "scenario",
         "figure",
-        "P50 difference",
-        "P90 difference",
-        "mean difference",
+        "P50 difference (95% CI)",
+        "P90 difference (95% CI)",
+        "mean difference (95% CI)",
     ]
     rows = []
     for run in runs[1:]:
@@ -174,12 +175,12 @@ def comparison_section(
             for stat in ("p50", "p90", "mean"):
                 item = entry["figures"][name][stat]
                 diff = item["diff"]
-                text = "undefined" if diff is None else f"{diff * factor:+,.0f}"
+                text = "undefined" if diff is None else signed(diff, factor)
                 cells.append(
                     escape(text)
-                    + '<br><span class="note">95% CI '
+                    + ' <span class="ci">('
                     + escape(interval_text(item["ci95"], "count", factor))
-                    + "</span>"
+                    + ")</span>"
                 )
             rows.append(cells)
     out.append(html_table(header, rows, [False, False, True, True, True]))
