@@ -481,49 +481,46 @@ def test_variance_split_says_where_the_uncertainty_comes_from():
     """When a run's summary has a variance split (uncertain inputs), the report
     shows it and names the evidence that would narrow each input."""
     results = migsim.run(tiny(), 4, seed=1)
-    results.annotate(
-        "variance_split",
-        {
-            "clearance_day": {
-                "variance": 40.0,
-                "inputs_share": 0.8,
-                "day_to_day_share": 0.2,
-                "inputs_share_se": 0.05,
-                "twins": 2,
-                "censored": 0.0,
+    results.summary["variance_split"] = {
+        "clearance_day": {
+            "variance": 40.0,
+            "inputs_share": 0.8,
+            "day_to_day_share": 0.2,
+            "inputs_share_se": 0.05,
+            "twins": 2,
+            "censored": 0.0,
+            "top_inputs": [
+                {
+                    "input": "programme_delay",
+                    "label": "programme-wide delay",
+                    "share": 0.5,
+                },
+                {
+                    "input": "cohorts.active_a.outcomes.stall",
+                    "label": "active_a stall rate",
+                    "share": 0.2,
+                },
+            ],
+        },
+        "figures": {
+            "dumb": {
+                "inputs_share": 0.3,
+                "day_to_day_share": 0.7,
                 "top_inputs": [
                     {
-                        "input": "programme_delay",
-                        "label": "programme-wide delay",
-                        "share": 0.5,
-                    },
-                    {
-                        "input": "cohorts.active_a.outcomes.stall",
-                        "label": "active_a stall rate",
-                        "share": 0.2,
-                    },
+                        "input": "cohorts.active_a.outcomes.dumb",
+                        "label": "active_a dumb rate",
+                        "share": 0.3,
+                    }
                 ],
-            },
-            "figures": {
-                "dumb": {
-                    "inputs_share": 0.3,
-                    "day_to_day_share": 0.7,
-                    "top_inputs": [
-                        {
-                            "input": "cohorts.active_a.outcomes.dumb",
-                            "label": "active_a dumb rate",
-                            "share": 0.3,
-                        }
-                    ],
-                }
-            },
+            }
         },
-    )
+    }
     page = render_report([results], charts=False)
     section = page[page.index('id="uncertainty"') : page.index('id="detail"')]
     assert "80%" in section and "20%" in section
     assert "programme-wide delay" in section and "confirmed dates" in section
     assert "outcomes of the next migrations of active_a" in section
-    assert "devices left dumb: inputs 30%; mostly active_a dumb rate" in section
+    assert "active_a stall rate: 20%" in section
     plain = render_report([migsim.run(tiny(), 4, seed=1)], charts=False)
     assert 'id="uncertainty"' not in plain  # nothing to say without a split

@@ -194,10 +194,14 @@ def appendix_section(runs: Sequence[RunLike]) -> str:
             f"<tr{'' if same else ' class=diff'}><td><code>{escape(key)}</code></td>"
             f"{value_cells}<td class='source'>{source}</td></tr>"
         )
+    described = {}
+    for sc in scenarios:  # a description shared by several is said once
+        if sc.description:
+            text = " ".join(sc.description.split())
+            described.setdefault(text, []).append(sc.name)
     descriptions = "".join(
-        f"<p><b>{escape(sc.name)}</b>: {escape(' '.join(sc.description.split()))}</p>"
-        for sc in scenarios
-        if sc.description
+        f"<p><b>{escape(', '.join(names))}</b>: {escape(text)}</p>"
+        for text, names in described.items()
     )
     value_head = head if several else "<th>value</th>"
     return (

@@ -262,27 +262,28 @@ def forecast_section(
     out.append(html_table(header, rows, [False] + [True] * (len(header) - 1)))
     mean = summary["figures"]["clearance_day"]["mean"]
     if mean is None:
-        out.append(
-            '<p class="note">The mean clearance day is undefined: some '
-            "replications do not clear within the horizon (a date shown as "
-            '"after" the horizon end falls on one of them).</p>'
+        text = (
+            "The mean clearance day is undefined: some replications do not clear "
+            'within the horizon (a date shown as "after" the horizon end falls on one '
+            "of them)."
         )
     else:
         interval = ci["figures"]["clearance_day"]["mean"]
-        out.append(
-            "<p>Mean clearance day: "
+        text = (
+            "Mean clearance day: "
             + span("figures.clearance_day.mean", mean, f"{mean:,.1f}", index)
             + f" days after {escape(format_date(sc.start_date))} (95% CI "
             + (escape(f"{interval[0]:,.1f} to {interval[1]:,.1f}") if interval else "-")
-            + ").</p>"
+            + ")."
         )
-    out.append(
-        '<p class="note">Dates are inverted-CDF (type 1) quantiles across '
-        f"{run.n_replications} replications, so each is a date a replication "
-        "produced. Under each date, its 95% interval, distribution-free (order "
-        'statistics); a "?" side needs more replications to bound it.'
-        "</p>"
-    )
+    if index == 0:  # how to read the table, said once
+        text += (
+            f" Dates are inverted-CDF (type 1) quantiles across {run.n_replications} "
+            "replications, so each is a date a replication produced. Under each "
+            "date, its 95% interval, distribution-free (order statistics); a "
+            '"?" side needs more replications to bound it.'
+        )
+    out.append(f'<p class="note">{text}</p>')
     gates = (summary.get("policy") or {}).get("gates") or {}
     if gates:
         gate_rows = [
@@ -393,7 +394,7 @@ def charts_section(
         if len(finite) < len(days) or not len(finite)
         else min(sc.end_date, sc.date_of(int(finite.max()) + 21))
     )
-    size = (6.2, 2.9)
+    size = (6.2, 2.7)
 
     def scaled(frame: pd.DataFrame) -> pd.DataFrame:
         frame = frame.copy()

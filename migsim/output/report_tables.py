@@ -116,7 +116,8 @@ def risk_section(
         if name in UNIT_OF and name not in _PARTS and np.ptp(data) > 0:
             unit = unit_word(UNIT_OF[name], units)
             values[f"{RISK_FIGURES[name]} ({unit})"] = data * scale
-    if charts and values:
+    if charts and values:  # one row of four: the table has every figure
+        values = dict(list(values.items())[:4])
         figure = risk_chart(values, sc.name, colour=colour, columns=4, width=11)
         out.append(img(figure, f"Risk figures across replications: {sc.name}"))
     return "".join(out)

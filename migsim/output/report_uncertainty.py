@@ -14,7 +14,6 @@ from typing import Any
 
 from migsim.evidence.forecast import RunLike
 from migsim.output.html import escape, html_table
-from migsim.output.report_sections import RISK_FIGURES
 
 __all__ = ["evidence_for", "variance_section"]
 
@@ -56,63 +55,55 @@ def _share(value: Any) -> str:
     return "-" if value is None else f"{value:.0%}"
 
 
-def _rows(split: dict[str, Any]) -> list[list[str]]:
-    rows = []
-    for top in split.get("top_inputs", []):
-        rows.append(
-            [
-                escape(top["label"]),
-                escape(_share(top["share"])),
-                escape(evidence_for(top["input"], top["label"])),
-            ]
-        )
-    return rows
-
-
 def variance_section(runs: Sequence[RunLike], summaries: Sequence[dict]) -> str:
-    """The split for each run that has one; nothing when none has."""
-    parts = []
+    """One table: per run with a split, the inputs' share of the spread in the
+    clearance day, day-to-day randomness, the inputs that matter most and the
+    evidence that would narrow each. Nothing when no run has a split."""
+    rows, uncertain = [], False
     for run, summary in zip(runs, summaries, strict=True):
-        split = summary.get("variance_split")
+        split = (summary.get("variance_split") or {}).get("clearance_day")
         if not split:
             continue
-        clearance = split.get("clearance_day") or {}
-        inputs, daily = clearance.get("inputs_share"), clearance.get("day_to_day_share")
-        parts.append(f"<h3>{escape(run.scenario.name)}</h3>")
-        if inputs is None:
-            parts.append('<p class="note">The clearance day does not vary.</p>')
+        # twins are run only when some input is drawn: without, all is day-to-day
+        if not split.get("twins") and not split.get("top_inputs"):
+            rows.append([escape(run.scenario.name), "0%", "100%", "none drawn", ""])
             continue
-        parts.append(
-            f"<p>Of the spread in the clearance day, about <b>{_share(inputs)}</b> "
-            "comes from what is not yet known about the inputs (it narrows as "
-            f"evidence arrives) and <b>{_share(daily)}</b> from day-to-day "
-            "randomness (no evidence removes it).</p>"
+        uncertain = True
+        if split.get("inputs_share") is None:
+            rows.append([escape(run.scenario.name), "-", "-", "does not vary", ""])
+            continue
+        tops = split.get("top_inputs") or []
+        rows.append(
+            [
+                escape(run.scenario.name),
+                f"<b>{escape(_share(split['inputs_share']))}</b>",
+                escape(_share(split.get("day_to_day_share"))),
+                "<br>".join(
+                    f"{escape(t['label'])}: {escape(_share(t['share']))}" for t in tops
+                )
+                or "none above the noise",
+                "<br>".join(escape(evidence_for(t["input"], t["label"])) for t in tops),
+            ]
         )
-        rows = _rows(clearance)
-        if rows:
-            parts.append(
-                html_table(
-                    ["input", "share of the spread", "evidence that would narrow it"],
-                    rows,
-                    [False, True, False],
-                )
-            )
-        risks = []
-        for name, entry in (split.get("figures") or {}).items():
-            if name in RISK_FIGURES and entry.get("inputs_share") is not None:
-                tops = entry.get("top_inputs") or []
-                lead = f"; mostly {tops[0]['label']}" if tops else ""
-                risks.append(
-                    f"{RISK_FIGURES[name]}: inputs {_share(entry['inputs_share'])}"
-                    f"{lead}"
-                )
-        if risks:
-            parts.append('<p class="note">Risks: ' + escape("; ".join(risks)) + ".</p>")
-    if not parts:
+    if not uncertain:
         return ""
     return (
         '<h2 id="uncertainty">Where the uncertainty comes from</h2>'
-        + "".join(parts)
-        + '<p class="note">Shares are first-order: inputs that move together '
-        "each carry their shared part, so they need not add up.</p>"
+        "<p>The spread in each scenario's clearance day splits into what is not yet "
+        "known about the inputs (rates, dates, throughput: it narrows as evidence "
+        "arrives) and day-to-day randomness (no evidence removes it).</p>"
+        + html_table(
+            [
+                "scenario",
+                "from the inputs",
+                "day-to-day",
+                "inputs that matter most (share of the spread)",
+                "evidence that would narrow them",
+            ],
+            rows,
+            [False, True, True, False, False],
+        )
+        + '<p class="note">Shares are first-order: inputs that move together each '
+        "carry their shared part, so they need not add up. The risks' splits are "
+        "in each run's summary.json (variance_split).</p>"
     )
