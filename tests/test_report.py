@@ -348,6 +348,7 @@ def test_two_scenario_report_shows_only_what_differs_up_front(opsg_report):
     differences = page[page.index('id="differences"') : page.index('id="detail"')]
     assert differences.count('<tr class="diff">') == 1
     assert "ramp schedule" in differences and "<mark>" in differences
+    assert "5,000 a day from 6 Jan 2020" in differences
     appendix = page[page.index('id="appendix"') : page.index('id="provenance"')]
     assert appendix.count("<tr") > 40  # every sourced field, once
     assert "seed paper, 13 Nov 2019" in appendix

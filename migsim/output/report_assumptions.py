@@ -90,6 +90,24 @@ def _value(node: Any) -> str:
     return "not set" if node is None else str(node)
 
 
+def _step(step: dict[str, Any]) -> str:
+    """A ramp step as planners say it: "5,000 a day from 6 Jan 2020"."""
+    from datetime import date
+
+    when = step.get("from")
+    if isinstance(when, date):
+        when = f"{when.day} {when:%b %Y}"
+    elif isinstance(when, str):
+        try:
+            day = date.fromisoformat(when)
+            when = f"{day.day} {day:%b %Y}"
+        except ValueError:
+            when = f"when {when} opens"
+    else:
+        when = f"an uncertain date ({_value(when)})"
+    return f"{step.get('daily_cap', 0):,} a day from {when}"
+
+
 def flat_fields(scenario: Scenario) -> dict[str, str]:
     """``{field path: value}``: named entities walked, other lists in one value.
 
@@ -112,6 +130,8 @@ def flat_fields(scenario: Scenario) -> dict[str, str]:
             for item in node:
                 rest = {k: v for k, v in item.items() if k != "name"}
                 walk(rest, f"{key}.{item['name']}")
+        elif key == "capacity.schedule" and node:
+            out[key] = "; ".join(_step(step) for step in node)
         else:
             out[key] = _value(node)
 
@@ -147,6 +167,7 @@ def differences_section(runs: Sequence[RunLike]) -> str:
             '<p class="note">Nothing: the scenarios differ only in name.</p>'
         )
     head = "".join(f"<th>{escape(n)}</th>" for n in names)
+    fields = f"{len(rows)} field" + ("s" if len(rows) > 1 else "")
     body = []
     for key, values in rows:
         cells = "".join(
@@ -164,8 +185,8 @@ def differences_section(runs: Sequence[RunLike]) -> str:
         f'<table class="differences"><tr><th>assumption</th>{head}</tr>'
         + "".join(body)
         + "</table>"
-        + f'<p class="note">Only the {len(rows)} field(s) that differ; every '
-        'assumption with its source is in <a href="#appendix">the appendix</a>.</p>'
+        + f'<p class="note">Only what differs ({fields}); every assumption with '
+        'its source is in <a href="#appendix">the appendix</a>.</p>'
     )
 
 
@@ -204,10 +225,15 @@ def appendix_section(runs: Sequence[RunLike]) -> str:
         for text, names in described.items()
     )
     value_head = head if several else "<th>value</th>"
+    share = 45 / max(1, len(scenarios))
+    columns = f'<col style="width:{share:.1f}%">' * max(1, len(scenarios))
     return (
         '<h2 id="appendix">Appendix: every assumption and its source</h2>'
         + descriptions
-        + '<table class="appendix"><tr><th>field</th>'
+        + '<table class="appendix">'
+        + f'<colgroup><col style="width:22%">{columns}'
+        + '<col style="width:33%"></colgroup>'
+        + "<tr><th>field</th>"
         + value_head
         + "<th>source</th></tr>"
         + "".join(rows)
