@@ -159,7 +159,8 @@ def test_decide_finds_the_known_cap_and_the_step_that_breaks_it(answered):
     ):
         assert key in decision
     assert decision["replications"]["initial"] == 30
-    assert "Raise the daily cap (capacity.daily_cap) to 2,000 a day" in decision["text"]
+    assert "Raise the daily cap to 2,000 a day" in decision["text"]
+    assert "capacity." not in decision["text"]  # planners' words, no field paths
     assert "2,100 a day breaks it" in decision["text"]
 
 
