@@ -215,7 +215,7 @@ def appendix_section(runs: Sequence[RunLike]) -> str:
             f"<tr{'' if same else ' class=diff'}><td><code>{escape(key)}</code></td>"
             f"{value_cells}<td class='source'>{source}</td></tr>"
         )
-    described = {}
+    described: dict[str, list[str]] = {}
     for sc in scenarios:  # a description shared by several is said once
         if sc.description:
             text = " ".join(sc.description.split())

@@ -146,7 +146,11 @@ def lever_words(path: str, scenario: Scenario | None = None) -> tuple[str, str]:
     if len(parts) == 4 and parts[:2] == ["capacity", "rules"]:
         rule_name = parts[2].replace("_", " ")
         rule = None if scenario is None else _rule(scenario, parts[2])
-        does = "" if rule is None else f"the {rule_name} {rule_words(rule, scenario)}"
+        does = (
+            ""
+            if rule is None or scenario is None
+            else f"the {rule_name} {rule_words(rule, scenario)}"
+        )
         if parts[3] == "max_cap":
             return f"the highest cap the {rule_name} may reach", does
         return f"the {rule_name}'s {field_words(parts[3])}", does

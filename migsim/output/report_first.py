@@ -65,8 +65,8 @@ class Verdict:
 
     def __init__(self, item: dict[str, Any] | None):
         item = item or {}
-        self.diff = item.get("diff")
-        self.ci = item.get("ci95")
+        self.diff: Any = item.get("diff")  # a number when kind is not undefined
+        self.ci: Any = item.get("ci95")
         if self.diff is None:
             self.kind = "undefined"
         elif self.ci is None or None in self.ci:
