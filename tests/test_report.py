@@ -398,6 +398,10 @@ def test_verdict_reads_an_interval_across_zero_as_no_clear_difference():
         .startswith("<b>12 days earlier</b>")
     )
     assert Verdict({"diff": 0, "ci95": [0, 0]}).kind == "same"
+    unbounded = Verdict({"diff": -42, "ci95": [None, -10]})  # some never clear
+    assert unbounded.kind == "unbounded" and not unbounded.clear
+    assert "42 days earlier" in unbounded.cell(days=True)
+    assert "<b>" not in unbounded.cell(days=True)
     assert [signed(v) for v in (-0.4, 0.0, -3.0, 2.6)] == ["0", "0", "-3", "+3"]
 
 

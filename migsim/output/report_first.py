@@ -59,7 +59,8 @@ class Verdict:
     """A paired difference judged against its 95% interval.
 
     ``kind`` is ``higher``/``lower`` when the whole interval is on one side of
-    zero, ``same`` when every pair was equal, ``unclear`` when the interval
+    zero, ``same`` when every pair was equal, ``unbounded`` when too few
+    replications clear to bound the interval, ``unclear`` when the interval
     spans zero, ``undefined`` when there is no difference to give.
     """
 
@@ -70,7 +71,7 @@ class Verdict:
         if self.diff is None:
             self.kind = "undefined"
         elif self.ci is None or None in self.ci:
-            self.kind = "unclear"
+            self.kind = "unbounded"  # too few replications clear to bound it
         elif self.ci[0] == self.ci[1] == self.diff == 0:
             self.kind = "same"
         elif self.ci[0] > 0:
@@ -98,6 +99,15 @@ class Verdict:
             return '<span class="muted">undefined</span>'
         if self.kind == "same":
             return '<span class="muted">no difference</span>'
+        if self.kind == "unbounded":
+            word = signed(self.diff, scale)
+            if days:
+                later = "earlier" if self.diff < 0 else "later"
+                word = f"{_days(self.diff)} {later}" if self.diff else "0 days"
+            return (
+                f'<span class="muted">{escape(word)}</span> <span class="note">'
+                "(no interval: too few replications clear)</span>"
+            )
         note = f' <span class="note">({escape(self.interval(scale))})</span>'
         if not self.clear:
             return '<span class="muted">no clear difference</span>' + note
@@ -132,6 +142,9 @@ def _clearance_shift(v: Verdict) -> str:
         return "a shift that cannot be measured (some replications do not clear)"
     if v.kind == "same":
         return "no change"
+    if v.kind == "unbounded":
+        word = "earlier" if v.diff < 0 else "later"
+        return f"{_days(v.diff)} {word}; no interval: too few replications clear"
     if not v.clear:
         return f"no clear difference in P50 ({v.interval()} days)"
     low, high = sorted(abs(x) for x in v.ci)
