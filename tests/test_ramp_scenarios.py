@@ -25,14 +25,14 @@ RAMPS = ("nov2019_cautious_ramp", "nov2019_aggressive_ramp")
 
 # --------------------------------------------------------------------------- unchanged
 def test_a_scenario_without_the_new_sections_gives_the_foundation_numbers():
-    """Golden frame written by the foundation engine before ramp policy."""
-    results = migsim.run(GOLDEN / "tiny_foundation.yaml", replications=2, seed=3)
+    """The golden frames (tests/golden/foundation_golden_*) with no ramp section."""
+    results = migsim.run(GOLDEN / "foundation_golden.yaml", replications=3)
     frame = results.daily[["replication", "date", "cohort", *STATES, *FLOWS]].copy()
     frame["date"] = frame["date"].dt.strftime("%Y-%m-%d")
     frame["cohort"] = frame["cohort"].astype(str)
-    expected = pd.read_csv(GOLDEN / "tiny_foundation_daily.csv")
+    expected = pd.read_csv(GOLDEN / "foundation_golden_daily.csv")
     pd.testing.assert_frame_equal(frame.reset_index(drop=True), expected)
-    replications = pd.read_csv(GOLDEN / "tiny_foundation_replications.csv")
+    replications = pd.read_csv(GOLDEN / "foundation_golden_replications.csv")
     pd.testing.assert_series_equal(
         results.replications["attempts"], replications["attempts"]
     )
