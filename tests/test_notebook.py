@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import nbformat
+import pytest
 from nbclient import NotebookClient
 
 NOTEBOOK = (
@@ -14,6 +15,7 @@ NOTEBOOK = (
 )
 
 
+@pytest.mark.slow
 def test_notebook_runs_clean(monkeypatch):
     monkeypatch.setenv("MIGSIM_NOTEBOOK_REPLICATIONS", "4")
     notebook = nbformat.read(NOTEBOOK, as_version=4)

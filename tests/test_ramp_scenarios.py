@@ -356,6 +356,7 @@ def test_ramps_extend_the_baseline_and_name_the_step_rule(name):
     assert sc.cohort("elster_dormant").eligible_from == "elster_dormant_entry"
 
 
+@pytest.mark.slow
 def test_aggressive_ramp_clears_earlier_than_cautious_under_common_seeds():
     cautious, aggressive = (
         migsim.run(SCENARIOS / f"{name}.yaml", replications=30, seed=0)

@@ -215,6 +215,7 @@ def test_cli_run_writes_streamed_outputs_quietly(tmp_path):
     assert (no_daily / "backlog.png").exists()
 
 
+@pytest.mark.slow
 def test_dask_local_cluster_gives_local_results(tiny, tmp_path):
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(
@@ -258,6 +259,7 @@ def test_dask_local_cluster_gives_local_results(tiny, tmp_path):
     ).read_bytes()
 
 
+@pytest.mark.slow
 def test_unreachable_scheduler_is_bad_input(tiny, tmp_path, monkeypatch):
     pytest.importorskip("distributed")
     monkeypatch.setattr("migsim.runner.runner.CONNECT_TIMEOUT", 1)
