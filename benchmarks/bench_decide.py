@@ -44,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     import migsim
-    from migsim.experiments.decide import decide, load_question
+    from migsim.experiments.decide import decide
+    from migsim.experiments.question import load_question
 
     question = load_question(args.question)
     grid = math.prod(len(lever.values) for lever in question.levers)

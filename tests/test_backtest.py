@@ -15,7 +15,8 @@ from conftest import cohort, day, load, outcomes, scenario, uniform, write_yaml
 import migsim
 from migsim.cli.main import main
 from migsim.evidence.actuals import read_actuals
-from migsim.evidence.backtest import backtest, forecast_as_of, score, score_points
+from migsim.evidence.backtest import backtest, score, score_points
+from migsim.evidence.forecast import forecast_as_of
 
 
 def _programme(cap: int = 120):
@@ -258,7 +259,7 @@ def test_the_policy_state_is_read_from_a_runs_daily(tmp_path):
     the forecast's operations_state is the run's own, gates and dates aside."""
     from test_state import _policy_scenario
 
-    from migsim.evidence.backtest import state_from_actuals
+    from migsim.evidence.state import state_from_actuals
 
     sc = load(_policy_scenario())
     results = migsim.run(sc, replications=3, seed=1)

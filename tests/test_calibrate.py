@@ -368,9 +368,13 @@ def test_cli_calibrate_writes_scenario_summary_and_check(tmp_path):
 def test_posterior_check_counts_points_inside_the_bands(tmp_path):
     sc = load(scenario(_cohort(installations=800), cap=100, horizon_days=20))
     result = calibrate(sc, _actuals(tmp_path, sc, seed=6))
-    figures, chart = posterior_check(result, replications=40, seed=2)
+    figures, check = posterior_check(result, replications=40, seed=2)
     assert figures["n_points"] == 20
     assert (
         figures["coverage_p5_p95"] >= 0.7
     )  # the actuals come from the scenario itself
-    assert chart is not None
+    # what the check chart draws: the bands over the horizon and the 20 points
+    assert len(check.points) == 20
+    assert list(check.bands.columns) == ["date", "p5", "p10", "p50", "p90", "p95"]
+    assert len(check.bands) == sc.horizon_days
+    assert check.name == sc.name

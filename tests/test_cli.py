@@ -15,7 +15,7 @@ from test_scenario import BAD_INPUTS, _base
 
 import migsim
 from migsim.cli.main import main
-from migsim.model.scenario import OUTCOMES
+from migsim.model.base import OUTCOMES
 from migsim.results.results import FIGURES, STATISTICS
 
 OUTPUT_FILES = (

@@ -24,14 +24,12 @@ from scipy import stats
 
 from migsim.cli.main import main
 from migsim.common.errors import QuestionError
-from migsim.experiments.decide import (
-    BudgetSpec,
+from migsim.experiments.decide import decide
+from migsim.experiments.question import BudgetSpec, ObjectiveSpec, load_question
+from migsim.experiments.search import (
     Candidate,
-    ObjectiveSpec,
     clopper_pearson,
-    decide,
     judge,
-    load_question,
     quantile_bounds,
 )
 from migsim.experiments.study import FieldAxis, replication_figures
@@ -329,7 +327,8 @@ class _Stub:
 
 
 def test_search_falls_back_to_every_value_when_monotonicity_fails():
-    from migsim.experiments.decide import Lever, _search_one
+    from migsim.experiments.question import Lever
+    from migsim.experiments.search import _search_one
 
     lever = Lever(FieldAxis("x", "int", 0), tuple(range(10)), None)
     monotone = _Stub({0, 1, 2, 3}, 10)

@@ -26,7 +26,9 @@ from conftest import (
 
 import migsim
 from migsim import MigsimError, ScenarioError
-from migsim.model.scenario import LOGNORMAL_CUT, OUTCOMES, Scenario
+from migsim.model.base import OUTCOMES
+from migsim.model.distributions import LOGNORMAL_CUT
+from migsim.model.scenario import Scenario
 
 CUT = 0.9999  # the issue pins the lognormal cut
 

@@ -21,18 +21,14 @@ from migsim import __version__
 from migsim.common.errors import MigsimError
 from migsim.evidence.actuals import Actuals, read_actuals
 from migsim.evidence.backtest import backtest as run_backtest
-from migsim.evidence.backtest import forecast_as_of, write_forecast
 from migsim.evidence.calibrate import DEFAULT_PRIOR_STRENGTH, posterior_check
 from migsim.evidence.calibrate import calibrate as run_calibrate
-from migsim.evidence.forecast import annotate, check_by_dates
+from migsim.evidence.forecast import annotate, check_by_dates, forecast_as_of
 from migsim.experiments.compare import compare as compare_scenarios
-from migsim.experiments.decide import (
-    Candidate,
-    is_decision_directory,
-    load_decision,
-    load_question,
-)
 from migsim.experiments.decide import decide as decide_question
+from migsim.experiments.decision import is_decision_directory, load_decision
+from migsim.experiments.question import load_question
+from migsim.experiments.search import Candidate
 from migsim.experiments.sensitivity import parse_range as parse_sensitivity_range
 from migsim.experiments.sensitivity import sensitivity as measure_sensitivity
 from migsim.experiments.sweep import (
@@ -43,6 +39,12 @@ from migsim.experiments.sweep import (
     run_sweep,
 )
 from migsim.model.scenario import Scenario, load_scenario
+from migsim.output.evidence_files import (
+    save_posterior_check,
+    write_backtest,
+    write_forecast,
+)
+from migsim.output.experiment_files import write_decision, write_sensitivity
 from migsim.output.plots import plt, sweep_chart
 from migsim.output.report import UNITS, render_report, unit_scale
 from migsim.results.results import Results
@@ -1046,7 +1048,7 @@ def decide(
         raise InputError(str(exc)) from exc
     text = result.text()
     if outdir:
-        result.write(outdir)
+        write_decision(result, outdir)
         text += f"\n\nWritten to {outdir}/"
     _emit(text, result.to_dict(), fmt)
 
@@ -1071,7 +1073,7 @@ def _decision_for_report(
         directory=where,
         fresh=overwrite,
     )
-    result.write(where)
+    write_decision(result, where)
     return load_decision(where)
 
 
@@ -1174,7 +1176,7 @@ def sensitivity(
         f"replications (seed {result.seed})\n\n{table}"
     )
     if outdir:
-        result.write(outdir, overwrite=True)
+        write_sensitivity(result, outdir, overwrite=True)
         text += f"\n\nWritten to {outdir}/"
     _emit(text, result.to_dict(), fmt)
 
@@ -1305,9 +1307,9 @@ def calibrate(
         )
     except MigsimError as exc:
         raise InputError(str(exc)) from exc
-    chart = None
+    check = None
     if not no_check:
-        _, chart = posterior_check(result, replications, seed, workers)
+        _, check = posterior_check(result, replications, seed, workers)
     target.parent.mkdir(parents=True, exist_ok=True)
     staged = [path.with_name(f".{path.name}.tmp") for path in paths]
     try:
@@ -1315,9 +1317,8 @@ def calibrate(
         staged[1].write_text(
             json.dumps(result.summary(), indent=2) + "\n", encoding="utf-8"
         )
-        if chart is not None:
-            chart.savefig(staged[2], dpi=110, format="png")
-            plt.close(chart)
+        if check is not None:
+            save_posterior_check(check, staged[2])
         for tmp, path in zip(staged, paths):
             if tmp.exists():
                 tmp.replace(path)
@@ -1444,7 +1445,7 @@ def backtest(
         raise InputError(str(exc)) from exc
     text = result.text()
     if outdir:
-        result.write(outdir, overwrite=overwrite)
+        write_backtest(result, outdir, overwrite=overwrite)
         text += f"\n\nWritten to {outdir}/"
     _emit(text, result.summary(), fmt)
 

@@ -45,7 +45,6 @@ from migsim.model.scenario import (
     load_scenario,
     probability_mean,
 )
-from migsim.output.plots import posterior_check_chart
 from migsim.results.results import Results, quantile
 from migsim.runner.runner import run
 
@@ -53,6 +52,7 @@ __all__ = [
     "DEFAULT_PRIOR_STRENGTH",
     "Calibration",
     "Estimate",
+    "PosteriorCheck",
     "calibrate",
     "posterior_check",
 ]
@@ -661,26 +661,47 @@ def _fit_scale(
 
 
 # --------------------------------------------------------------------------- check
+@dataclass(frozen=True)
+class PosteriorCheck:
+    """What the check chart (``<name>.check.png``) draws.
+
+    Attributes
+    ----------
+    bands
+        ``date, p5, p10, p50, p90, p95`` of the calibrated scenario's cumulative
+        migrated (all cohorts).
+    points
+        The actuals' ``date, cumulative_migrated``; ``None`` when they cannot
+        track it.
+    name
+        The scenario's name, for the title.
+    """
+
+    bands: pd.DataFrame
+    points: pd.DataFrame | None
+    name: str
+
+
 def posterior_check(
     calibration: Calibration,
     replications: int = 200,
     seed: int | None = None,
     workers: int = 1,
-) -> tuple[dict[str, Any], Any]:
+) -> tuple[dict[str, Any], PosteriorCheck]:
     """Posterior predictive check: the actuals against the calibrated scenario's bands.
 
     Runs the calibrated scenario from its start and compares the actual cumulative
     migrated (all cohorts) on each reported date with the simulated P5-P95 and
     P10-P90 bands. Returns the figures (also stored on the calibration) and the
-    chart.
+    bands and points the check chart draws
+    (`migsim.output.evidence_files.posterior_check_figure`).
     """
     results = run(
         calibration.scenario, replications=replications, seed=seed, workers=workers
     )
     figures, bands, points = _check_figures(calibration, results)
     calibration.check = figures
-    chart = posterior_check_chart(bands, points, calibration.prior.name)
-    return figures, chart
+    return figures, PosteriorCheck(bands, points, calibration.prior.name)
 
 
 def _check_figures(calibration: Calibration, results: Results):

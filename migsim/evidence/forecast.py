@@ -18,13 +18,21 @@ can see whether more replications are needed:
 Everything here reads only the public `Results` API (``figure``,
 ``clearance_days``, ``cohort_names``, ``scenario``, ``n_replications``), so it
 works on a saved run too.
+
+`forecast_as_of` makes a forecast from actuals: it calibrates the scenario on the
+actuals up to a date (`migsim.evidence.calibrate`), takes the state at the end of
+that date (`migsim.evidence.state`) and runs the calibrated scenario forward from
+the day after, the rates' posterior drawn once per replication. `Forecast.fan`
+gives the actual backlog joined to the forecast's bands (``backlog.png``).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from datetime import date
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from functools import cached_property
 from typing import Any, Protocol
 
 import numpy as np
@@ -32,15 +40,22 @@ import pandas as pd
 from scipy import stats as _stats
 
 from migsim.common.errors import MigsimError
-from migsim.model.scenario import Scenario
+from migsim.evidence.actuals import Actuals
+from migsim.evidence.calibrate import DEFAULT_PRIOR_STRENGTH, Calibration, calibrate
+from migsim.evidence.state import state_from_actuals
+from migsim.model.scenario import Scenario, load_scenario
 from migsim.results.results import FIGURES, STATISTICS, Results
+from migsim.runner.runner import run
 
 __all__ = [
     "LEVEL",
+    "Forecast",
+    "ForecastResults",
     "RunLike",
     "annotate",
     "check_by_dates",
     "ci95_section",
+    "forecast_as_of",
     "half_width",
     "mean_ci95",
     "p_clear_by",
@@ -325,3 +340,153 @@ def half_width(interval: tuple[float, float] | None) -> float:
     if interval is None:
         return math.inf
     return (interval[1] - interval[0]) / 2
+
+
+# --------------------------------------------------------------------------- forecast
+class ForecastResults(Results):
+    """`Results` of a forecast: the summary also says what was learned and from what."""
+
+    def __init__(self, results: Results, forecast: dict[str, Any]):
+        # share the run's figures and daily rows (a streamed run keeps no logs:
+        # passing .logs would re-simulate it); keep it alive, as it owns the
+        # spill file
+        self.__dict__.update(results.__dict__)
+        self.__dict__.pop("summary", None)
+        self._wrapped = results
+        self.forecast = forecast
+
+    @cached_property
+    def summary(self) -> dict[str, Any]:
+        out = dict(Results.summary.func(self))
+        out["forecast"] = self.forecast
+        return out
+
+
+@dataclass
+class Forecast:
+    """A forecast as of a date: what was learned, the state, and the simulated future.
+
+    Attributes
+    ----------
+    as_of
+        The last date of actuals used (``None``: from the scenario's start, none used).
+    calibration
+        The update of the rates on the actuals up to ``as_of``.
+    scenario
+        What was run: the calibrated scenario starting the day after ``as_of`` from
+        the state on ``as_of`` (or from its start).
+    results
+        The simulated replications.
+    """
+
+    as_of: date | None
+    prior: Scenario
+    calibration: Calibration
+    scenario: Scenario
+    results: ForecastResults
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def start_date(self) -> date:
+        return self.scenario.start_date
+
+    def cumulative_migrated(self) -> np.ndarray:
+        """(replications, days) cumulative migrated, all cohorts, from the start."""
+        return self.results.series("cumulative_migrated").sum(axis=2)
+
+    def summary_text(self) -> str:
+        lines = [self.calibration.learned()]
+        if self.as_of is not None:
+            lines.append(
+                f"Forecast from the state on {self.as_of} (the actuals), run from "
+                f"{self.start_date} to {self.scenario.end_date}."
+            )
+        lines += [f"Note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+    def fan(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """What ``backlog.png`` draws: the actual backlog, then the forecast's bands.
+
+        Returns ``(remaining, bands)``: the actuals' ``date, remaining`` (up to
+        the as-of date) and the P5..P95 bands of installations remaining, joined
+        to the last actual point so the fan starts where the actuals end.
+        """
+        actual = self.calibration.actuals
+        if self.as_of is not None:
+            actual = actual.up_to(self.as_of)
+        remaining = (
+            actual.remaining(self.prior.installations)
+            if not actual.frame.empty
+            else pd.DataFrame({"date": [], "remaining": []})
+        )
+        bands = self.results.bands("remaining", quantiles=(0.05, 0.1, 0.5, 0.9, 0.95))
+        if len(remaining) and self.as_of is not None:  # join the fan to the actuals
+            last = remaining.iloc[[-1]]
+            joint = {
+                c: last["remaining"].to_numpy() for c in bands.columns if c != "date"
+            }
+            bands = pd.concat(
+                [pd.DataFrame({"date": last["date"].to_numpy(), **joint}), bands],
+                ignore_index=True,
+            )
+        return remaining, bands
+
+
+def _check_as_of(scenario: Scenario, as_of: date) -> None:
+    if not scenario.start_date <= as_of < scenario.end_date:
+        raise MigsimError(
+            f"--as-of {as_of}: must be on or after the scenario's start "
+            f"{scenario.start_date} and before its end {scenario.end_date}"
+        )
+
+
+def forecast_as_of(
+    scenario: Scenario | str,
+    actuals: Actuals,
+    as_of: date | None,
+    replications: int = 200,
+    seed: int | None = None,
+    workers: int = 1,
+    prior_strength: float = DEFAULT_PRIOR_STRENGTH,
+) -> Forecast:
+    """Calibrate on the actuals up to ``as_of``, start from its state, run forward.
+
+    ``as_of=None`` forecasts from the scenario's start with no actuals (the rates
+    keep their prior, drawn per replication with ``prior_strength``).
+    """
+    prior = load_scenario(scenario)
+    seed = prior.seed if seed is None else int(seed)
+    if as_of is None:  # nothing learned: the scenario as it is
+        calibration = calibrate(
+            prior, actuals.up_to(prior.start_date - timedelta(days=1)), prior_strength
+        )
+        forward, notes = (
+            prior,
+            [
+                "from the scenario's start: no actuals used, the "
+                "scenario's rates as they are"
+            ],
+        )
+    else:
+        _check_as_of(prior, as_of)
+        calibration = calibrate(prior, actuals, prior_strength, as_of=as_of)
+        state, notes = state_from_actuals(calibration.scenario, actuals, as_of)
+        forward = calibration.scenario.starting_from(state)
+    results = run(forward, replications=replications, seed=seed, workers=workers)
+    info = {
+        "as_of": as_of.isoformat() if as_of else None,
+        "actuals": actuals.path,
+        "actuals_unit": actuals.unit,
+        "n_attempts_learned_from": calibration.n_attempts,
+        "learned": calibration.learned(),
+        "notes": [*calibration.notes, *notes],
+        "calibration": calibration.summary(),
+    }
+    return Forecast(
+        as_of,
+        prior,
+        calibration,
+        forward,
+        ForecastResults(results, info),
+        [*calibration.notes, *notes],
+    )

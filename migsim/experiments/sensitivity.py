@@ -18,7 +18,8 @@ A figure that is +inf in a replication (a backlog not cleared) is +inf in the
 OAT table; Sobol needs finite outputs, so there a clearance day that is not
 within the horizon counts as the horizon's length (said in the JSON).
 
-Module flow: after ``study`` (field checks, the simulator) and ``decide``.
+Module flow: after ``study`` (field checks, the simulator) and ``decide``;
+``migsim.output.experiment_files`` draws the chart and writes the folder.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -40,12 +40,10 @@ from migsim.common.errors import MigsimError, ScenarioError
 from migsim.experiments.study import (
     FieldAxis,
     Simulator,
-    atomic_write,
     field_axis,
     statistic_of,
 )
 from migsim.model.scenario import Scenario
-from migsim.output.plots import plt, sobol_chart, tornado_chart
 from migsim.results.results import FIGURES, STATISTICS
 
 __all__ = ["FieldRange", "Sensitivity", "default_figures", "parse_range", "sensitivity"]
@@ -167,38 +165,6 @@ class Sensitivity:
                 "horizon's length; second-order indices are off"
             )
         return out
-
-    def chart(self):
-        """Tornado (oat) or Sobol index bars (sobol), one panel per figure."""
-        if self.method == "oat":
-            return tornado_chart(self.table, self.base)
-        return sobol_chart(self.table)
-
-    def write(self, directory: str | Path, *, overwrite: bool = False) -> Path:
-        """Write sensitivity.csv, sensitivity.json and tornado.png or sobol.png."""
-        target = Path(directory)
-        if target.exists() and any(target.iterdir()) and not overwrite:
-            raise FileExistsError(f"{target} exists (use --overwrite to replace it)")
-        target.mkdir(parents=True, exist_ok=True)
-        atomic_write(
-            target / "sensitivity.csv", lambda tmp: self.table.to_csv(tmp, index=False)
-        )
-        text = json.dumps(self.to_dict(), indent=2) + "\n"
-        atomic_write(
-            target / "sensitivity.json",
-            lambda tmp: tmp.write_text(text, encoding="utf-8"),
-        )
-        figure = self.chart()
-        name = "tornado.png" if self.method == "oat" else "sobol.png"
-        atomic_write(
-            target / name, lambda tmp: figure.savefig(tmp, dpi=110, format="png")
-        )
-        plt.close(figure)
-        atomic_write(
-            target / "scenario.yaml",
-            lambda tmp: tmp.write_text(self.scenario.to_yaml(), encoding="utf-8"),
-        )
-        return target
 
 
 def _json(value: float | None) -> float | None:

@@ -33,7 +33,7 @@ from migsim.evidence.forecast import (
     p_clear_by_sections,
 )
 from migsim.experiments.compare import compare_runs
-from migsim.experiments.decide import SavedDecision
+from migsim.experiments.decision import SavedDecision
 from migsim.model.scenario import Scenario
 from migsim.output.plots import (
     backlog_fan_chart,
@@ -991,8 +991,9 @@ def render_report(
     charts
         Draw the charts (the slow part); ``False`` gives the tables alone.
     decision
-        A finished decision (`migsim.experiments.decide.load_decision`): adds the section
-        "Basis for increasing volumes" with its answer, frontier and evidence.
+        A finished decision (`migsim.experiments.decision.load_decision`): adds
+        the section "Basis for increasing volumes" with its answer, frontier and
+        evidence.
 
     Raises
     ------

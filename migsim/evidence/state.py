@@ -1,0 +1,551 @@
+"""The state at the end of a date, rebuilt from actuals: where a forecast starts.
+
+`state_from_actuals` turns what was reported up to a date (end-of-day states,
+daily flows, or coarse cumulative figures) into the ``initial_state`` of every
+cohort and, from the day columns, the ramp policy's state, in the shape
+`Results.state_on` gives, so `Scenario.starting_from` runs forward from it.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from datetime import date
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from migsim.common.errors import ActualsError
+from migsim.evidence.actuals import Actuals
+from migsim.model.scenario import OUTCOMES, Scenario, gate_reference, probability_mean
+from migsim.sim.engine import FLOWS, STATES
+from migsim.sim.policy import working_days
+
+__all__ = ["state_from_actuals"]
+
+_IN_FLIGHT = ("stalled", "rolled_back", "impaired")
+
+
+# --------------------------------------------------------------------------- state
+@functools.lru_cache(maxsize=128)
+def _pmf(delay: Any) -> tuple[np.ndarray, np.ndarray]:
+    """A delay's pmf, computed once per distinct (frozen, hashable) delay."""
+    return delay.pmf()
+
+
+def state_from_actuals(
+    scenario: Scenario, actuals: Actuals, as_of: date
+) -> tuple[dict[str, Any], list[str]]:
+    """The state at the end of ``as_of`` from the actuals, as `Results.state_on` gives.
+
+    - With end-of-day states: each cohort's last reported states on or before
+      ``as_of``.
+    - With daily flows only: the states rebuilt from running sums; the installations
+      waiting to retry are those failed on day ``as_of - j`` times P(retry delay > j)
+      (expected), the rest of the unresolved are queued.
+    - With coarse figures: migrated as reported (a programme total shared between the
+      cohorts in proportion to their eligible installations), devices left dumb
+      estimated alongside at the scenario's rates; everything else eligible is
+      queued, nothing in flight or abandoned.
+
+    In-flight installations are known as counts only: the engine draws their days
+    until due from the residual of their delay distributions, taking stalled and
+    rolled-back ones to have made one attempt and queued ones none.
+
+    Returns
+    -------
+    (state, notes)
+        ``{"date", "cohorts": {name: initial_state}}`` and what was assumed, in words.
+    """
+    notes: list[str] = []
+    used = actuals.up_to(as_of)
+    cohorts: dict[str, dict[str, int]] = {}
+    if used.kind == "flows" and used.has(*STATES) and used.per_cohort:
+        for cohort in scenario.cohorts:
+            cohorts[cohort.name] = _from_states(scenario, cohort, used, as_of, notes)
+        notes.append(
+            "in-flight installations are known as counts: their days until due are "
+            "shared by the delays' residual given when they entered (from the "
+            "reported flows), or, without flows, drawn from the steady-state residual"
+        )
+    elif (
+        used.kind == "flows"
+        and used.has(*FLOWS[1:])  # every flow after attempts
+        and used.per_cohort
+    ):
+        for cohort in scenario.cohorts:
+            cohorts[cohort.name] = _from_flows(scenario, cohort, used, as_of)
+        notes.append(
+            "no end-of-day states: the state on the as-of date is rebuilt from "
+            "the flows (rolled back vs queued split by the retry delay, in "
+            "expectation); in-flight days until due shared by the delays' residual "
+            "given when they entered"
+        )
+    else:
+        cohorts = _from_coarse(scenario, used, as_of)
+        notes.append(
+            "coarse actuals: only cumulative migrated is known on the as-of "
+            "date; devices left dumb are estimated from it at the scenario's "
+            "rates, every other eligible installation is taken as queued, none "
+            "in flight or abandoned"
+        )
+    state: dict[str, Any] = {"date": as_of, "cohorts": cohorts}
+    operations = _policy_state(scenario, used, as_of, notes)
+    if operations is not None:
+        state["operations_state"] = operations
+    return state, notes
+
+
+def _policy_state(
+    scenario: Scenario, actuals: Actuals, as_of: date, notes: list[str]
+) -> dict[str, Any] | None:
+    """The ramp policy's state on ``as_of`` from the actuals' day columns.
+
+    Needs ``daily_cap`` and ``cap_rule`` (as a run's ``.daily`` has them): the
+    level in force is the cap of the last day labelled by a level (the scenario's
+    ``daily_cap``, a schedule step, a raise or cut rule), in force since the first
+    day of its last run; ``rule_fired`` gives each rule's firings and re-arm
+    (halts and holds still running); the flows give the window history and
+    ``no_go`` an open incident. Gates and uncertain dates are not in the actuals:
+    they are drawn from their distributions (``condition_dates: false``).
+    """
+    capacity = scenario.capacity
+    if actuals.kind != "flows" or actuals.frame.empty:
+        return None
+    reported = {"daily_cap", "cap_rule"} <= set(actuals.policy_columns)
+    if not reported and (capacity.rules or capacity.schedule):
+        notes.append(
+            "the actuals do not report daily_cap and cap_rule: the forecast's cap is "
+            "the scenario's (and its schedule's) on the as-of date, rules unfired"
+        )
+    frame = actuals.frame
+    days = frame.groupby("date", sort=True).first()
+    if not reported:
+        days = days.assign(cap_rule="", daily_cap=np.nan)
+    index = ((days.index - pd.Timestamp(scenario.start_date)).days).to_numpy()
+    after = scenario.day_of(as_of) + 1
+    working = working_days(scenario)
+    steps = {
+        step.name or f"schedule.{i}": step for i, step in enumerate(capacity.schedule)
+    }
+    rules = {r.name: r for r in capacity.rules}
+    levels = {
+        "daily_cap",
+        *steps,
+        *(n for n, r in rules.items() if r.kind in ("raise", "cut")),
+    }
+    labels = days["cap_rule"].to_numpy(dtype=object)
+    caps = days["daily_cap"].to_numpy(dtype=float)
+    fired_column = (
+        days["rule_fired"].to_numpy(dtype=object)
+        if "rule_fired" in actuals.policy_columns
+        else None
+    )
+    step_days = {
+        scenario.day_of(step.from_): (name, step.daily_cap)
+        for name, step in steps.items()
+        if isinstance(step.from_, date)
+    }
+    # replay the level: schedule steps, raises and cuts as fired (their effect
+    # computed as the policy does, for a day that was closed by no-go or a
+    # freeze), re-synced to the reported cap on days labelled by the level
+    cap, label, since, ceiling = capacity.daily_cap, "daily_cap", 0, None
+    for row, day in enumerate(index.tolist()):
+        if day in step_days:
+            label, cap = step_days[day]
+            since, ceiling = day, cap
+        fired = fired_column[row] if fired_column is not None else ""
+        rule = rules.get(fired)
+        if rule is not None and rule.kind in ("raise", "cut"):
+            cap, label, since = _level_after(rule, cap, ceiling), rule.name, day
+        if labels[row] == label and labels[row] in levels:
+            cap = int(caps[row])
+    at_cap = int(working[max(0, since) : after].sum())
+    working_index = np.flatnonzero(working)
+
+    def action_end(rule, fired: int) -> int:
+        if rule.kind in ("halt", "hold"):
+            done = np.flatnonzero(working_index >= fired)[: rule.days]
+            return int(working_index[done[-1]]) + 1 if len(done) else len(working)
+        return fired
+
+    rule_states, halt_until, halt_rule, hold_until = {}, 0, "", 0
+    for name, rule in rules.items():
+        fired = [] if fired_column is None else index[fired_column == name].tolist()
+        end = action_end(rule, fired[-1]) if fired else 0
+        rule_states[name] = {"action_end": end - after, "firings": len(fired)}
+        if fired and rule.kind == "halt" and end > after and end - after > halt_until:
+            halt_until, halt_rule = end - after, name
+        if fired and rule.kind == "hold" and end > after:
+            hold_until = max(hold_until, end - after)
+    history, before = _actuals_history(scenario, actuals, as_of, rules)
+    open_days = 0
+    if "no_go" in actuals.policy_columns:
+        no_go = dict(
+            zip(index.tolist(), days["no_go"].to_numpy(dtype=bool), strict=True)
+        )
+        day = after - 1
+        while day >= 0 and not working[day]:  # closed days: open if the last
+            day -= 1  # working day before them was a no-go day
+        if day >= 0 and no_go.get(day, False):
+            open_days = after - 1 - day
+            while day >= 0 and (no_go.get(day, False) or not working[day]):
+                open_days += 1
+                day -= 1
+    if reported:
+        notes.append(
+            "the ramp policy's state is read from the actuals' daily_cap, "
+            "cap_rule and rule_fired"
+        )
+    gates_open, gates_closed, passed, pending = _eligibility_dates(
+        scenario, actuals, as_of, notes
+    )
+    return {
+        "gates_open": gates_open,
+        "gates_closed": gates_closed,
+        "dates_passed": passed,
+        "dates_pending": pending,
+        "cap": cap,
+        "cap_rule": label,
+        "days_at_cap": at_cap,
+        "ceiling": ceiling,
+        "halt_until": halt_until,
+        "halt_rule": halt_rule,
+        "hold_until": hold_until,
+        "rules": rule_states,
+        "history": history,
+        "before_history": before,
+        "incident_open_days": open_days,
+        "condition_dates": False,
+    }
+
+
+def _eligibility_dates(scenario: Scenario, actuals: Actuals, as_of: date, notes):
+    """Gates and uncertain dates of cohort eligibility, read from ``pending``.
+
+    A cohort whose ``eligible_from`` is a gate or a date distribution became
+    eligible on the first reported day its pending count fell below its
+    installations (then that gate opened, or that date passed, on that day); if
+    none fell by ``as_of``, it had not. A single deferred share whose ``until``
+    is uncertain passed when pending reached 0. Other gates and dates are not in
+    the actuals and are drawn from their distributions.
+    """
+    gates_open: dict[str, date] = {}
+    passed: dict[str, date] = {}
+    gates_closed: list[str] = []
+    pending_paths: list[str] = []
+    if not actuals.has("pending"):
+        return gates_open, gates_closed, passed, pending_paths
+
+    def record(path: str, spec, when: date | None) -> None:
+        gate = gate_reference(spec)
+        if gate is not None:
+            if when is None:
+                gates_closed.append(gate)
+            else:
+                gates_open.setdefault(gate, when)
+        elif not isinstance(spec, date):
+            if when is None:
+                pending_paths.append(path)
+            else:
+                passed[path] = when
+
+    for cohort in scenario.cohorts:
+        rows = actuals.cohort_frame(cohort.name)
+        if rows.empty:
+            continue
+        left = rows["pending"].to_numpy(float)
+        dates = rows["date"].dt.date.to_numpy()
+        prefix = f"cohorts.{cohort.name}"
+        spec = cohort.eligible_from
+        if spec is not None and not isinstance(spec, date):
+            fell = np.flatnonzero(left < cohort.installations)
+            record(
+                f"{prefix}.eligible_from", spec, dates[fell[0]] if len(fell) else None
+            )
+        if len(cohort.deferred) == 1 and not isinstance(cohort.deferred[0].until, date):
+            item = cohort.deferred[0]
+            emptied = np.flatnonzero(left == 0)
+            record(
+                f"{prefix}.deferred.{item.name}.until",
+                item.until,
+                dates[emptied[0]] if len(emptied) else None,
+            )
+    if gates_open or gates_closed or passed or pending_paths:
+        notes.append(
+            "gates and uncertain dates of eligibility are read from the pending "
+            "counts; the others are drawn from their distributions"
+        )
+    closed = sorted(set(gates_closed) - set(gates_open))  # open for one: open
+    return gates_open, closed, passed, pending_paths
+
+
+def _level_after(rule, level: int, ceiling: int | None) -> int:
+    """The level a raise or cut sets (as `Policy` does: rounded down, bounded)."""
+    if rule.kind == "cut":
+        return min(level, rule.cap)
+    bounds = [b for b in (rule.max_cap, ceiling) if b is not None]
+    target = (
+        rule.cap
+        if rule.action == "raise_to"
+        else math.floor(level * rule.factor + 1e-9)
+    )
+    return max(level, min([target, *bounds]))
+
+
+def _actuals_history(scenario, actuals: Actuals, as_of: date, rules) -> tuple:
+    """The window history a policy's rules read, from the actuals' flows."""
+    window = max((r.window for r in rules.values()), default=0)
+    if not window:
+        return [], {}
+    frame = actuals.frame
+    flows = [c for c in FLOWS if actuals.has(c)]
+    active_names = {c.name for c in scenario.cohorts if c.mode == "active"}
+    total = frame.groupby("date")[flows].sum()
+    active = frame[frame["cohort"].isin(active_names)].groupby("date")[flows].sum()
+    stalled = (
+        frame.groupby("date")["stalled"].sum()
+        if actuals.has("stalled")
+        else pd.Series(dtype=float)
+    )
+    start = pd.Timestamp(scenario.start_date)
+    dates = pd.date_range(start, pd.Timestamp(as_of))
+    total = total.reindex(dates, fill_value=0)
+    active = active.reindex(dates, fill_value=0)
+    stalled = stalled.reindex(dates, fill_value=0)
+    tried = (
+        np.flatnonzero(total["attempts"].to_numpy() > 0)
+        if "attempts" in flows
+        else np.array([], dtype=int)
+    )
+    if not len(tried):
+        return [], {}
+    first = int(tried[-window] if len(tried) >= window else tried[0])
+
+    def counts(row) -> dict[str, int]:
+        return {n: int(round(float(v))) for n, v in row.items() if v}
+
+    els = (
+        frame.groupby("date")["els_backlog"].first()
+        if "els_backlog" in actuals.policy_columns
+        else pd.Series(dtype=float)
+    ).reindex(dates, fill_value=0)
+    history = [
+        {
+            "flows": counts(total.iloc[i]),
+            "active": counts(active.iloc[i]),
+            "stalled": int(round(float(stalled.iloc[i]))),
+            "els_backlog": int(round(float(els.iloc[i]))),
+        }
+        for i in range(first, len(dates))
+    ]
+    before = {
+        "flows": counts(total.iloc[:first].sum()),
+        "active": counts(active.iloc[:first].sum()),
+        "stalled": 0,
+    }
+    return history, before
+
+
+def _eligible_after(
+    scenario: Scenario, cohort, as_of: date, rows: pd.DataFrame | None = None
+) -> bool:
+    """Whether the cohort is still pending at the end of ``as_of``.
+
+    An uncertain or gated ``eligible_from`` is taken as passed once the actuals
+    report attempts of the cohort.
+    """
+    spec = cohort.eligible_from
+    if spec is None or isinstance(spec, date):
+        return (spec or scenario.start_date) > as_of
+    return rows is None or "attempts" not in rows or not (rows["attempts"] > 0).any()
+
+
+def _fit_total(
+    counts: dict[str, int], cohort, actuals: Actuals, as_of: date, absorb: str
+) -> dict[str, int]:
+    """Make the states sum to the cohort's installations (rounding of meters)."""
+    gap = cohort.installations - sum(counts.values())
+    if gap and actuals.unit == "installations" and absorb != "rebuilt":
+        raise ActualsError(
+            f"{actuals.path}: cohort {cohort.name}: the states on {as_of} sum to "
+            f"{sum(counts.values()):,}, not the cohort's {cohort.installations:,} "
+            "installations"
+        )
+    target = "pending" if counts.get("pending") else "queued"
+    counts[target] = counts.get(target, 0) + gap
+    if counts[target] < 0:
+        raise ActualsError(
+            f"{actuals.path}: cohort {cohort.name}: the actuals up to {as_of} "
+            "account for "
+            f"{-gap:,} more installations than the cohort's {cohort.installations:,}"
+        )
+    return counts
+
+
+def _from_states(scenario, cohort, actuals: Actuals, as_of: date, notes) -> dict:
+    rows = actuals.cohort_frame(cohort.name)
+    if rows.empty:
+        return _untouched(scenario, cohort, as_of)
+    last = rows.iloc[-1]
+    if last["date"].date() != as_of:
+        notes.append(
+            f"{cohort.name}: states last reported on {last['date'].date()}, "
+            f"taken as the state on {as_of}"
+        )
+    counts = {s: int(round(float(last[s]))) for s in STATES}
+    if counts["pending"] and not _eligible_after(scenario, cohort, as_of, rows):
+        counts["queued"] += counts.pop("pending")
+        counts["pending"] = 0
+    counts = _fit_total(counts, cohort, actuals, as_of, "states")
+    return _by_age(scenario, cohort, rows, as_of, counts)
+
+
+#: Where each in-flight state comes from, and the delay it waits.
+_INFLOW = {
+    "stalled": (("stalls",), "stall", "resolves_after_days"),
+    "rolled_back": (("rollbacks", "stall_failures"), "rollback", "retry_after_days"),
+    "impaired": (("fix_forwards",), "fix_forward", "restored_after_days"),
+}
+
+
+def _by_age(
+    scenario: Scenario, cohort, rows: pd.DataFrame, as_of: date, counts: dict[str, Any]
+) -> dict[str, Any]:
+    """Give in-flight counts their days until due from the history of their inflow.
+
+    An installation that entered a state on day ``as_of - a`` and is still there
+    has a delay longer than ``a``; its days until due follow the delay's residual
+    given that age. Over the reported inflow (stalls; rollbacks and stall failures
+    less abandons; fix forwards) this weighs each due day by the count that entered
+    each day times the probability of that delay (``release_on`` applied to
+    stalls), and shares the reported count in proportion (largest remainders).
+    They are taken to have made one attempt. A state whose inflow is not reported
+    keeps its bare count, and the engine draws the detail from the steady-state
+    residual instead.
+    """
+    out = dict(counts)
+    ages = (pd.Timestamp(as_of) - rows["date"]).dt.days.to_numpy()
+    available = set(rows.columns)
+    for state, (columns, section, field_name) in _INFLOW.items():
+        n = out.get(state, 0)
+        spec = getattr(cohort, section)
+        if not n or spec is None or not available.issuperset(columns):
+            continue
+        if state == "rolled_back" and cohort.max_attempts < 2:
+            continue
+        inflow = sum(rows[c].to_numpy(float) for c in columns)
+        if state == "rolled_back" and "abandons" in available:
+            inflow = np.clip(inflow - rows["abandons"].to_numpy(float), 0, None)
+        days, probs = _pmf(getattr(spec, field_name))
+        entered = inflow > 0
+        # due day relative to as_of (1 = the next day), one row per day of inflow
+        due = days[None, :] - ages[entered, None]
+        if state == "stalled" and isinstance(spec.release_on, date):
+            due = np.maximum(due, (spec.release_on - as_of).days)
+        mass = inflow[entered, None] * probs[None, :]
+        waiting = due >= 1
+        if not waiting.any():
+            continue
+        keys, where = np.unique(due[waiting], return_inverse=True)
+        weights = np.bincount(where, weights=mass[waiting])
+        share = weights * n / weights.sum()
+        whole = np.floor(share).astype(int)
+        order = np.argsort(-(share - whole), kind="stable")
+        whole[order[: n - whole.sum()]] += 1
+        groups = [
+            {"count": int(c), "days_until_due": int(k)}
+            for k, c in zip(keys, whole, strict=True)
+            if c
+        ]
+        if state != "impaired":
+            for group in groups:
+                group["attempts_made"] = 1
+        out[state] = groups
+    return out
+
+
+def _untouched(scenario: Scenario, cohort, as_of: date) -> dict[str, int]:
+    pending = _eligible_after(scenario, cohort, as_of)
+    n = cohort.installations
+    return {"pending": n if pending else 0, "queued": 0 if pending else n}
+
+
+def _from_flows(scenario, cohort, actuals: Actuals, as_of: date) -> dict:
+    rows = actuals.cohort_frame(cohort.name)
+    if rows.empty:
+        return _untouched(scenario, cohort, as_of)
+    total = rows.sum(numeric_only=True)
+    migrated = total["successes"] + total["stall_completions"] + total["restorations"]
+    impaired = total["fix_forwards"] - total["restorations"]
+    stalled = total["stalls"] - total["stall_completions"] - total["stall_failures"]
+    counts = {
+        "pending": cohort.installations
+        if _eligible_after(scenario, cohort, as_of, rows)
+        else 0,
+        "stalled": stalled,
+        "impaired": impaired,
+        "migrated": migrated,
+        "dumb": total["dumbs"],
+        "abandoned": total["abandons"],
+    }
+    waiting = 0.0
+    if cohort.rollback is not None:
+        days, probs = cohort.rollback.retry_after_days.pmf()
+        failed = (rows["rollbacks"] + rows["stall_failures"]).to_numpy()
+        ago = (pd.Timestamp(as_of) - rows["date"]).dt.days.to_numpy()
+        still = np.array([probs[days > j].sum() for j in ago])  # P(retry delay > j)
+        waiting = float((failed * still).sum())  # abandons ignored: a small overcount
+    counts = {k: int(round(float(v))) for k, v in counts.items()}
+    if min(counts.values()) < 0:
+        bad = min(counts, key=counts.get)
+        raise ActualsError(
+            f"{actuals.path}: cohort {cohort.name}: the flows up to {as_of} "
+            f"leave {counts[bad]:,} {bad}: they do not add up"
+        )
+    unresolved = cohort.installations - sum(counts.values())
+    counts["rolled_back"] = max(0, min(int(round(waiting)), unresolved))
+    counts["queued"] = 0
+    counts = _fit_total(counts, cohort, actuals, as_of, "rebuilt")
+    return _by_age(scenario, cohort, rows, as_of, counts)
+
+
+def _from_coarse(scenario: Scenario, actuals: Actuals, as_of: date) -> dict:
+    cohorts = {c.name: _untouched(scenario, c, as_of) for c in scenario.cohorts}
+    if actuals.frame.empty:
+        return cohorts
+    if actuals.per_cohort:
+        figures = actuals.cumulative_migrated(by_cohort=True)
+        migrated = {
+            name: float(group["cumulative_migrated"].iloc[-1])
+            for name, group in figures.groupby("cohort", sort=False)
+        }
+    else:
+        total = float(actuals.cumulative_migrated()["cumulative_migrated"].iloc[-1])
+        eligible = {
+            c.name: (0 if cohorts[c.name]["pending"] else c.installations)
+            for c in scenario.cohorts
+        }
+        weight = sum(eligible.values())
+        migrated = {
+            name: total * n / weight if weight else 0.0 for name, n in eligible.items()
+        }
+    for cohort in scenario.cohorts:
+        state = cohorts[cohort.name]
+        done = min(int(round(migrated.get(cohort.name, 0.0))), cohort.installations)
+        if state["pending"] and done:
+            state["pending"], state["queued"] = 0, cohort.installations
+        # devices left dumb alongside them, at the scenario's rates: per attempt
+        # that ended, dumb / (success + fix forward + stall x then_success)
+        rates = dict(zip(OUTCOMES, cohort.outcomes.mean(), strict=True))
+        then = probability_mean(cohort.stall.then_success) if cohort.stall else 1.0
+        good = rates["success"] + rates["fix_forward"] + rates["stall"] * then
+        dumb = int(round(done * rates["dumb"] / good)) if good > 0 else 0
+        dumb = min(dumb, cohort.installations - done)
+        state["migrated"], state["dumb"] = done, dumb
+        if state["pending"]:
+            state["pending"] -= done + dumb
+        else:
+            state["queued"] -= done + dumb
+    return cohorts

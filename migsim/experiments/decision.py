@@ -1,0 +1,383 @@
+"""A decision: the answer to a question, in the planners' words and as data.
+
+`Decision` holds every evaluated candidate, the answer (the best safe one),
+the least unsafe when none is safe and the first step beyond the answer that
+breaks a budget; it gives the text, ``decision.json`` (`Decision.to_dict`) and
+``candidates.csv`` (`Decision.candidates_frame`). The output layer
+(`migsim.output.experiment_files`) writes them with the frontier chart;
+`load_decision` reads a written decision back for the report.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from migsim import __version__
+from migsim.common.errors import MigsimError
+from migsim.experiments.question import Question
+from migsim.experiments.search import (
+    BudgetCheck,
+    Candidate,
+    Search,
+    _json,
+    _json_value,
+)
+from migsim.experiments.study import fmt_date
+
+__all__ = ["Decision", "SavedDecision", "is_decision_directory", "load_decision"]
+
+#: Planners' words for figures in the answer; others are shown by name.
+PHRASES = {
+    "active_hit_by_defects": "active installations hit by a defect before it is found",
+    "dormant_hit_by_defects": "dormant installations hit by a defect before found",
+    "active_interrupted_installation_days": "active installation-days interrupted",
+    "max_daily_active_interrupted": "active installations interrupted on the worst day",
+    "peak_els_backlog": "ELS cases waiting at the peak",
+    "peak_failure_backlog": "installations stalled or rolled back at the peak",
+    "abandoned": "installations abandoned",
+    "dumb": "devices left dumb",
+    "active_dumb": "active devices left dumb",
+    "dormant_dumb": "dormant devices left dumb",
+}
+
+
+# --------------------------------------------------------------------------- decision
+@dataclass
+class Decision:
+    """The answer to a question, with every evaluated candidate and the evidence."""
+
+    question: Question
+    candidates: list[Candidate]
+    answer: Candidate | None
+    least_unsafe: Candidate | None
+    beyond: Candidate | None
+    search: Search
+    seed: int
+    replications: int
+    max_replications: int
+    spent: int
+    screen: int
+    timing: dict[str, Any]
+
+    # ------------------------------------------------------------------ text
+    def _levers_phrase(self, candidate: Candidate, verb: bool) -> str:
+        parts: list[str] = []
+        for lever in self.question.levers:
+            value = candidate.levers[lever.path]
+            name = lever.label or _lever_name(lever.path)
+            if verb:
+                current = lever.axis.current
+                try:
+                    word = (
+                        "Raise"
+                        if value > current
+                        else "Lower"
+                        if value < current
+                        else "Keep"
+                    )
+                except TypeError:
+                    word = "Set"
+                preposition = "at" if word == "Keep" else "to"
+                word = word if not parts else word.lower()
+                parts.append(f"{word} {name} {preposition} {lever.phrase(value)}")
+            else:
+                parts.append(
+                    f"{name} {lever.phrase(value)}"
+                    if len(self.question.levers) > 1 or lever.label
+                    else lever.phrase(value)
+                )
+        return ", ".join(parts)
+
+    def _clearance(self, candidate: Candidate) -> str:
+        parts = []
+        for name in ("p50", "p90"):
+            day = candidate.statistic("clearance_day", name)
+            when = (
+                f"after {fmt_date(self.question.scenario.end_date)}"
+                if not math.isfinite(day)
+                else fmt_date(self.question.scenario.date_of(int(day)))
+            )
+            parts.append(f"{when} ({name.upper()})")
+        return "the backlog clears by " + ", ".join(parts)
+
+    def _objective_text(self, candidate: Candidate) -> str:
+        objective = self.question.objective
+        if objective.figure == "clearance_day":
+            return ""
+        value = candidate.statistic(objective.figure, objective.statistic)
+        what = (
+            f"migrated by {fmt_date(objective.date)}"
+            if objective.date
+            else PHRASES.get(objective.figure, objective.figure)
+        )
+        return f"; {what} {objective.statistic.upper()} {_fmt_number(value)}"
+
+    def _check_text(self, check: BudgetCheck, terse: bool = False) -> str:
+        budget = check.budget
+        level = f"{self.question.confidence:.0%}"
+        what = PHRASES.get(budget.figure, budget.figure)
+        if budget.kind == "chance":
+            head = f"P(more than {budget.exceeds:,g} {what})"
+            est, bound, limit = (
+                f"{check.estimate:.1%}",
+                f"{check.bound:.1%}",
+                _pct(check.limit),
+            )
+        else:
+            head = f"{what} {str(budget.statistic).upper()}"
+            est, bound, limit = (
+                _fmt_number(check.estimate),
+                _fmt_number(check.bound),
+                _fmt_number(check.limit),
+            )
+        if terse:
+            return f"{head} {est} (bound {bound})"
+        verdict = {
+            "within": f"within the {limit} budget",
+            "broken": f"over the {limit} budget",
+            "unproven": f"not shown within the {limit} budget",
+        }[check.status]
+        return f"{head} {est} ({level} bound {bound}), {verdict}."
+
+    def text(self) -> str:
+        """The answer in the planners' words."""
+        q = self.question
+        lines = [
+            f"{q.name}: {len(self.candidates)} candidates evaluated, {self.spent:,} "
+            f"replications (seed {self.seed}), every budget at "
+            f"{q.confidence:.0%} confidence",
+            "",
+        ]
+        if self.answer is not None:
+            a = self.answer
+            lines.append(
+                f"{self._levers_phrase(a, True)}: {self._clearance(a)}"
+                f"{self._objective_text(a)}."
+            )
+            lines += [f"  {self._check_text(check)}" for check in a.checks]
+            if self.beyond is not None:
+                broke = "; ".join(
+                    self._check_text(c, terse=True) for c in self.beyond.broke
+                )
+                lines.append(
+                    f"{self._levers_phrase(self.beyond, False)} breaks it: {broke}."
+                )
+            else:
+                where = (
+                    "every value in the lever's range is within the budget"
+                    if len(q.levers) == 1
+                    else "no candidate evaluated with as good an objective is unsafe"
+                )
+                lines.append(f"Nothing beyond it breaks a budget: {where}.")
+        else:
+            lines.append(
+                f"No candidate is safe: none of the {len(self.candidates)} "
+                f"evaluated meets every budget at {q.confidence:.0%} "
+                "confidence, so there is no answer."
+            )
+            if self.least_unsafe is not None:
+                lu = self.least_unsafe
+                lines.append(
+                    f"The least unsafe is {self._levers_phrase(lu, False)}: "
+                    f"{self._clearance(lu)}."
+                )
+                lines += [f"  {self._check_text(check)}" for check in lu.checks]
+        lines += ["", f"Search: {self.search.method}; {self.search.note}."]
+        return "\n".join(lines)
+
+    # ------------------------------------------------------------------ data
+    def _candidate_dict(self, candidate: Candidate | None) -> dict[str, Any] | None:
+        if candidate is None:
+            return None
+        objective = self.question.objective
+        return {
+            "candidate": candidate.index,
+            "levers": {k: _json_value(v) for k, v in candidate.levers.items()},
+            "replications": candidate.replications,
+            "safe": candidate.safe,
+            "objective": _json(
+                candidate.statistic(objective.figure, objective.statistic)
+            ),
+            "clearance_date": {
+                name: self._date_or_after(candidate.statistic("clearance_day", name))
+                for name in ("p50", "p90")
+            },
+            "budgets": [check.to_dict() for check in candidate.checks],
+            "broke": [check.label for check in candidate.broke],
+        }
+
+    def _shown(self) -> Candidate:
+        """The answer, or the least unsafe when there is none."""
+        shown = self.answer or self.least_unsafe
+        assert shown is not None, "a decision evaluates at least one candidate"
+        return shown
+
+    def _date_or_after(self, day: float) -> str:
+        sc = self.question.scenario
+        return (
+            sc.date_of(int(day)).isoformat()
+            if math.isfinite(day)
+            else f"after {sc.end_date.isoformat()}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """What decision.json holds."""
+        q = self.question
+        answer = self.answer
+        objective = q.objective
+        return {
+            "question": q.name,
+            "answer": None
+            if answer is None
+            else {k: _json_value(v) for k, v in answer.levers.items()},
+            "least_unsafe": self._candidate_dict(self.least_unsafe),
+            "objective": {
+                "figure": objective.figure,
+                "statistic": objective.statistic,
+                "direction": objective.direction,
+                "date": None if objective.date is None else objective.date.isoformat(),
+                "value": None
+                if answer is None
+                else _json(answer.statistic(objective.figure, objective.statistic)),
+            },
+            "budgets": [c.to_dict() for c in self._shown().checks],
+            "confidence": q.confidence,
+            "answer_candidate": self._candidate_dict(answer),
+            "next_candidate": self._candidate_dict(self.beyond),
+            "text": self.text(),
+            "search": {
+                "method": self.search.method,
+                "monotone": self.search.monotone,
+                "note": self.search.note,
+            },
+            "candidates_evaluated": len(self.candidates),
+            "seed": self.seed,
+            "replications": {
+                "screen": self.screen,
+                "initial": self.replications,
+                "max": self.max_replications,
+                "answer": None if answer is None else answer.replications,
+                "spent": self.spent,
+            },
+            "migsim_version": __version__,
+            "question_sha256": q.sha256,
+            "scenario_sha256": q.scenario.sha256,
+            "levers": {
+                lever.path: {
+                    "low": _json_value(lever.values[0]),
+                    "high": _json_value(lever.values[-1]),
+                    "candidates": len(lever.values),
+                }
+                for lever in q.levers
+            },
+            "timing": self.timing,
+        }
+
+    def candidates_frame(self) -> pd.DataFrame:
+        """One row per evaluated candidate: levers, figures, bounds and verdict."""
+        q = self.question
+        objective = q.objective
+        rows = []
+        for c in self.candidates:
+            row: dict[str, Any] = {"candidate": c.index}
+            row.update({k: _json_value(v) for k, v in c.levers.items()})
+            row["replications"] = c.replications
+            row[objective.label] = c.statistic(objective.figure, objective.statistic)
+            for name in ("p50", "p90"):
+                row.setdefault(
+                    f"clearance_day_{name}", c.statistic("clearance_day", name)
+                )
+            for check in c.checks:
+                row[check.label] = check.estimate
+                row[f"{check.label}_bound"] = check.bound
+                row[f"{check.label}_status"] = check.status
+            row["verdict"] = "safe" if c.safe else "unsafe"
+            row["broke"] = ";".join(check.label for check in c.broke)
+            row["is_answer"] = self.answer is not None and c.index == self.answer.index
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+
+def _lever_name(path: str) -> str:
+    """A lever in planners' words where the path is a known kind, else the path."""
+    parts = path.split(".")
+    if path == "capacity.daily_cap":
+        return "the daily cap (capacity.daily_cap)"
+    if len(parts) == 4 and parts[:2] == ["capacity", "rules"] and parts[3] == "max_cap":
+        return f"the cap rule {parts[2]} may reach ({path})"
+    return path
+
+
+# --------------------------------------------------------------------------- saved
+@dataclass(frozen=True)
+class SavedDecision:
+    """A decision read back from its directory (what a report renders).
+
+    Attributes
+    ----------
+    directory
+        Where ``decision.json``, ``candidates.csv`` and ``frontier.png`` are.
+    data
+        ``decision.json`` as a dict.
+    candidates
+        ``candidates.csv`` as a frame.
+    frontier_png
+        The bytes of ``frontier.png``.
+    """
+
+    directory: Path
+    data: dict[str, Any]
+    candidates: pd.DataFrame
+    frontier_png: bytes
+
+
+def is_decision_directory(path: str | Path) -> bool:
+    """Whether ``path`` holds a finished decision (``decision.json`` and friends)."""
+    folder = Path(path)
+    return folder.is_dir() and all(
+        (folder / name).exists()
+        for name in ("decision.json", "candidates.csv", "frontier.png")
+    )
+
+
+def load_decision(path: str | Path) -> SavedDecision:
+    """Read a finished decision directory written by
+    `migsim.output.experiment_files.write_decision`.
+
+    Raises
+    ------
+    MigsimError
+        When the directory does not hold a finished decision.
+    """
+    folder = Path(path)
+    if not is_decision_directory(folder):
+        raise MigsimError(
+            f"{path}: not a decision directory (no decision.json, candidates.csv "
+            "and frontier.png; run migsim decide -o first)"
+        )
+    data = json.loads((folder / "decision.json").read_text(encoding="utf-8"))
+    return SavedDecision(
+        folder,
+        data,
+        pd.read_csv(folder / "candidates.csv"),
+        (folder / "frontier.png").read_bytes(),
+    )
+
+
+# --------------------------------------------------------------------------- format
+def _fmt_number(value: float) -> str:
+    if not math.isfinite(value):
+        return "unbounded" if value > 0 else "-"
+    if float(value).is_integer():
+        return f"{value:,.0f}"
+    return f"{value:,.3g}" if abs(value) < 100 else f"{value:,.0f}"
+
+
+def _pct(value: float) -> str:
+    return f"{value * 100:.3g}%"

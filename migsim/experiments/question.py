@@ -1,0 +1,325 @@
+"""A decision question: its YAML schema, its loader and its lever grids.
+
+A *question* file names a scenario, the *levers* a planner may move (any number
+or date field, addressed as in ``--set``, over ``low..high`` in ``step``), an
+*objective* and a *risk budget*. `load_question` validates it, resolves the
+scenario and builds each lever's grid of candidate values;
+`migsim.experiments.decide` answers it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from migsim.common.errors import QuestionError, ScenarioError
+from migsim.common.yamlio import read_yaml
+from migsim.experiments.study import MIGRATED_BY, FieldAxis, field_axis
+from migsim.model.scenario import Scenario, load_scenario
+from migsim.results.results import FIGURES, STATISTICS
+
+__all__ = [
+    "BudgetSpec",
+    "Lever",
+    "LeverSpec",
+    "ObjectiveSpec",
+    "Question",
+    "QuestionSpec",
+    "load_question",
+]
+
+Statistic = Literal["mean", "p5", "p10", "p50", "p80", "p85", "p90", "p95"]
+QuantileStatistic = Literal["p5", "p10", "p50", "p80", "p85", "p90", "p95"]
+assert STATISTICS == ("mean", "p5", "p10", "p50", "p80", "p85", "p90", "p95")
+#: Lever fields that are installations a day (their values read "5,000 a day").
+_CAP_FIELDS = ("daily_cap", "max_cap")
+
+
+# --------------------------------------------------------------------------- schema
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class LeverSpec(_Model):
+    """A field a planner may move: ``low`` to ``high`` in ``step`` (days for dates)."""
+
+    low: dt.date | int | float
+    high: dt.date | int | float
+    step: Annotated[float, Field(gt=0)]
+    label: str | None = (
+        None  # the planner's name for it, e.g. "the cap after MCC automation"
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LeverSpec:
+        dates = [isinstance(v, dt.date) for v in (self.low, self.high)]
+        if any(dates) and not all(dates):
+            raise ValueError("low and high must both be dates or both numbers")
+        if self.low > self.high:  # type: ignore[operator]
+            raise ValueError(
+                f"low ({self.low}) is above high ({self.high}): an empty range"
+            )
+        return self
+
+
+class ObjectiveSpec(_Model):
+    """What makes one safe candidate better than another."""
+
+    minimise: str | None = None
+    maximise: str | None = None
+    statistic: Statistic = "p50"
+    date: dt.date | None = None  # only for maximise: migrated_by
+
+    @model_validator(mode="after")
+    def _one_figure(self) -> ObjectiveSpec:
+        if (self.minimise is None) == (self.maximise is None):
+            raise ValueError("give exactly one of minimise or maximise")
+        figure = self.figure
+        if figure != MIGRATED_BY and figure not in FIGURES:
+            raise ValueError(f"no figure named '{figure}' (known: {_known_figures()})")
+        if (figure == MIGRATED_BY) != (self.date is not None):
+            raise ValueError("a date is needed for migrated_by, and only for it")
+        return self
+
+    @property
+    def figure(self) -> str:
+        return self.minimise if self.minimise is not None else str(self.maximise)
+
+    @property
+    def direction(self) -> Literal["minimise", "maximise"]:
+        return "minimise" if self.minimise is not None else "maximise"
+
+    @property
+    def label(self) -> str:
+        return f"{self.figure}_{self.statistic}"
+
+
+class BudgetSpec(_Model):
+    """One risk OPSG accepts: a quantile at most ``max``, or a chance at most
+    ``max_probability`` that the figure exceeds ``exceeds``."""
+
+    figure: str
+    statistic: QuantileStatistic | None = None
+    max: float | None = None
+    exceeds: float | None = None
+    max_probability: Annotated[float, Field(ge=0.0, le=1.0)] | None = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> BudgetSpec:
+        if self.figure not in FIGURES:
+            raise ValueError(
+                f"no figure named '{self.figure}' (known: {_known_figures()})"
+            )
+        quantile_form = self.statistic is not None or self.max is not None
+        chance_form = self.exceeds is not None or self.max_probability is not None
+        if quantile_form == chance_form:
+            raise ValueError(
+                "give either statistic and max (a quantile budget) or exceeds and "
+                "max_probability (a chance budget)"
+            )
+        if quantile_form and (self.statistic is None or self.max is None):
+            raise ValueError("a quantile budget needs both statistic and max")
+        if chance_form and (self.exceeds is None or self.max_probability is None):
+            raise ValueError("a chance budget needs both exceeds and max_probability")
+        return self
+
+    @property
+    def kind(self) -> Literal["quantile", "chance"]:
+        return "chance" if self.exceeds is not None else "quantile"
+
+    @property
+    def limit(self) -> float:
+        return float(self.max_probability if self.kind == "chance" else self.max)  # type: ignore[arg-type]
+
+    @property
+    def label(self) -> str:
+        """Column name: ``figure_p90`` or ``p_figure_gt_100``."""
+        if self.kind == "chance":
+            return f"p_{self.figure}_gt_{self.exceeds:g}"
+        return f"{self.figure}_{self.statistic}"
+
+
+class QuestionSpec(_Model):
+    """A decision question as written in its YAML file."""
+
+    name: str = Field(min_length=1)
+    description: str = ""
+    scenario: str = Field(min_length=1)  # path relative to the question file
+    levers: dict[str, LeverSpec] = Field(min_length=1)
+    objective: ObjectiveSpec
+    risk_budget: list[BudgetSpec] = Field(min_length=1)
+    confidence: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.95
+
+
+def _known_figures() -> str:
+    return ", ".join(FIGURES)
+
+
+@dataclass(frozen=True)
+class Lever:
+    """A lever of a question: its field, its grid of candidate values and its label."""
+
+    axis: FieldAxis
+    values: tuple[Any, ...]
+    label: str | None
+
+    @property
+    def path(self) -> str:
+        return self.axis.path
+
+    def phrase(self, value: Any) -> str:
+        unit = " a day" if self.path.rsplit(".", 1)[-1] in _CAP_FIELDS else ""
+        return f"{self.axis.format(value)}{unit}"
+
+
+def _grid(axis: FieldAxis, spec: LeverSpec, where: str) -> tuple[Any, ...]:
+    low, high, step = axis.to_number(spec.low), axis.to_number(spec.high), spec.step
+    if axis.kind in ("int", "date"):
+        for name, value in (("low", low), ("high", high), ("step", step)):
+            if not float(value).is_integer():
+                unit = "days" if axis.kind == "date" else "numbers"
+                raise QuestionError(
+                    f"{where}.{name}: must be whole {unit}, got {value:g}"
+                )
+    count = int(math.floor((high - low) / step + 1e-9)) + 1
+    numbers = [low + i * step for i in range(count)]
+    if high - numbers[-1] > 1e-9 * max(1.0, abs(high)):
+        numbers.append(high)
+    return tuple(axis.from_number(x) for x in numbers)
+
+
+# --------------------------------------------------------------------------- question
+@dataclass(frozen=True)
+class Question:
+    """A validated question with its resolved scenario and lever grids."""
+
+    spec: QuestionSpec
+    scenario: Scenario
+    levers: tuple[Lever, ...]
+    origin: str
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def budgets(self) -> list[BudgetSpec]:
+        return self.spec.risk_budget
+
+    @property
+    def objective(self) -> ObjectiveSpec:
+        return self.spec.objective
+
+    @property
+    def confidence(self) -> float:
+        return self.spec.confidence
+
+    @property
+    def sha256(self) -> str:
+        """Hash of the question's canonical JSON (the scenario has its own hash)."""
+        text = json.dumps(
+            self.spec.model_dump(mode="json"), sort_keys=True, separators=(",", ":")
+        )
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def scenario_at(self, levers: Mapping[str, Any]) -> Scenario:
+        """The scenario with the given lever values set."""
+        axes = {lever.path: lever.axis for lever in self.levers}
+        values = {path: axes[path].to_json(value) for path, value in levers.items()}
+        return self.scenario.with_overrides(values, origin=f"{self.origin}: levers")
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(
+            self.spec.model_dump(mode="json", exclude_none=True),
+            sort_keys=False,
+            allow_unicode=True,
+        )
+
+
+def _question_error(exc: ValidationError, origin: str) -> QuestionError:
+    messages = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown key"
+        messages.append(f"{where}: {message}")
+    return QuestionError(f"{origin}: {'; '.join(messages)}")
+
+
+def load_question(
+    source: str | Path | Mapping[str, Any], *, base: str | Path | None = None
+) -> Question:
+    """Read and validate a question file, its scenario and its levers.
+
+    Parameters
+    ----------
+    source
+        Path to the YAML question, or a mapping of the same shape.
+    base
+        Folder the ``scenario`` path is relative to, for a mapping (default: the
+        current folder); a file's own folder otherwise.
+
+    Raises
+    ------
+    QuestionError, ScenarioError
+        With one line naming the file and the key that is wrong.
+    """
+    if isinstance(source, Mapping):
+        data: Any = dict(source)
+        origin = str(data.get("name", "question"))
+        folder = Path(base) if base is not None else Path.cwd()
+    else:
+        origin = str(source)
+        folder = Path(source).parent
+        data = read_yaml(source, error=QuestionError)
+    if not isinstance(data, dict):
+        raise QuestionError(f"{origin}: a question must be a mapping of keys")
+    try:
+        spec = QuestionSpec.model_validate(data)
+    except ValidationError as exc:
+        raise _question_error(exc, origin) from None
+    scenario_path = folder / spec.scenario
+    try:
+        scenario = load_scenario(scenario_path)
+    except ScenarioError as exc:
+        raise QuestionError(f"{origin}: scenario: {exc}") from None
+    levers = []
+    for path, lever_spec in spec.levers.items():
+        where = f"{origin}: levers.{path}"
+        axis = field_axis(
+            scenario, path, lever_spec.low, where=where, error=QuestionError
+        )
+        if (axis.kind == "date") != isinstance(lever_spec.low, dt.date):
+            kind = "a date" if axis.kind == "date" else "a number"
+            raise QuestionError(
+                f"{where}: the field is {kind}; low and high must be too"
+            )
+        values = _grid(axis, lever_spec, where)
+        for end in ("low", "high"):
+            value = values[0] if end == "low" else values[-1]
+            try:
+                scenario.with_overrides(
+                    {path: axis.to_json(value)}, origin=f"{where}.{end}"
+                )
+            except ScenarioError as exc:
+                raise QuestionError(str(exc)) from None
+        levers.append(Lever(axis, values, lever_spec.label))
+    objective = spec.objective
+    if objective.date is not None and not (
+        scenario.start_date <= objective.date <= scenario.end_date
+    ):
+        raise QuestionError(
+            f"{origin}: objective.date: {objective.date} is outside the scenario's "
+            f"{scenario.start_date} to {scenario.end_date}"
+        )
+    return Question(spec, scenario, tuple(levers), origin)

@@ -1,0 +1,583 @@
+"""Judging and searching candidates: budgets' bounds, the evaluator, the search.
+
+Every candidate (a set of lever values) runs with common random numbers:
+replication k of every candidate uses the same streams. A budget is judged on a
+one-sided confidence bound (`clopper_pearson` for a chance, `quantile_bounds`
+for a quantile), never on the estimate alone. `_Evaluator` screens, completes
+and doubles a candidate's replications until its budgets are decided, keeping
+finished batches in a resumable `_Store`; `_search_one` bisects one lever and
+`_search_many` lets Optuna search several.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import math
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from migsim.common.errors import MigsimError
+from migsim.experiments.question import BudgetSpec, Lever, Question
+from migsim.experiments.study import Simulator, atomic_write, statistic_of
+from migsim.results.results import quantile
+
+__all__ = [
+    "BudgetCheck",
+    "Candidate",
+    "Search",
+    "clopper_pearson",
+    "judge",
+    "quantile_bounds",
+]
+
+
+# --------------------------------------------------------------------------- bounds
+def clopper_pearson(count: int, n: int, confidence: float) -> tuple[float, float]:
+    """One-sided exact binomial bounds on a probability from ``count`` of ``n``.
+
+    Returns ``(lower, upper)``: each holds on its own with probability at least
+    ``confidence`` (Clopper-Pearson, via beta quantiles).
+
+    >>> round(clopper_pearson(0, 200, 0.95)[1], 6)   # 1 - 0.05 ** (1 / 200)
+    0.014867
+    """
+    if not 0 <= count <= n or n < 1:
+        raise ValueError(f"need 0 <= count <= n and n >= 1, got {count} of {n}")
+    upper = (
+        1.0 if count == n else float(stats.beta.ppf(confidence, count + 1, n - count))
+    )
+    lower = (
+        0.0
+        if count == 0
+        else float(stats.beta.ppf(1 - confidence, count, n - count + 1))
+    )
+    return lower, upper
+
+
+def quantile_bounds(
+    values: Sequence[float] | np.ndarray, q: float, confidence: float
+) -> tuple[float, float]:
+    """Distribution-free one-sided confidence bounds on the q-quantile.
+
+    The upper bound is the order statistic X_(u), u the smallest index with
+    P(Binomial(n, q) <= u - 1) >= confidence (+inf when no u <= n qualifies);
+    the lower bound is X_(l), l the largest index with P(Binomial(n, q) >= l) >=
+    confidence (-inf when none). Both hold for discrete figures too.
+
+    >>> quantile_bounds(range(1, 30), 0.9, 0.95)     # 1 - 0.9 ** 29 = 0.953
+    (23.0, 29.0)
+    >>> quantile_bounds(range(1, 29), 0.9, 0.95)[1]  # 1 - 0.9 ** 28 = 0.948
+    inf
+    """
+    ordered = np.sort(np.asarray(values, dtype=float))
+    n = len(ordered)
+    cdf = stats.binom.cdf(np.arange(n + 1), n, q)
+    reach = np.flatnonzero(cdf >= confidence - 1e-12)
+    u = int(reach[0]) + 1 if len(reach) else n + 1
+    upper = float(ordered[u - 1]) if u <= n else math.inf
+    below = np.flatnonzero(cdf <= 1 - confidence + 1e-12)
+    lower_index = int(below[-1]) + 1 if len(below) else 0
+    lower = float(ordered[lower_index - 1]) if lower_index >= 1 else -math.inf
+    return lower, upper
+
+
+# --------------------------------------------------------------------------- judging
+@dataclass(frozen=True)
+class BudgetCheck:
+    """One budget judged on one candidate's replications.
+
+    ``status``: ``within`` (the upper bound is within the limit), ``broken`` (the
+    estimate is over it) or ``unproven`` (the estimate is within, the bound is not).
+    """
+
+    budget: BudgetSpec
+    replications: int
+    estimate: float
+    lower: float
+    bound: float
+    count: int | None  # chance budgets: replications exceeding the threshold
+
+    @property
+    def label(self) -> str:
+        return self.budget.label
+
+    @property
+    def limit(self) -> float:
+        return self.budget.limit
+
+    @property
+    def status(self) -> Literal["within", "broken", "unproven"]:
+        if self.bound <= self.limit:
+            return "within"
+        return "broken" if self.estimate > self.limit else "unproven"
+
+    def usage(self, value: float | None = None) -> float:
+        """A value (default: the estimate) as a share of the limit (for ranking)."""
+        value = self.estimate if value is None else value
+        if self.limit > 0:
+            return value / self.limit
+        return value - self.limit
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"label": self.label, "figure": self.budget.figure}
+        if self.budget.kind == "chance":
+            out.update(
+                exceeds=_json(self.budget.exceeds),
+                max_probability=_json(self.limit),
+                exceedances=self.count,
+            )
+        else:
+            out.update(statistic=self.budget.statistic, max=_json(self.limit))
+        out.update(
+            estimate=_json(self.estimate),
+            bound=_json(self.bound),
+            lower=_json(self.lower),
+            status=self.status,
+            replications=self.replications,
+        )
+        return out
+
+
+def judge(
+    frame: pd.DataFrame, budgets: Sequence[BudgetSpec], confidence: float
+) -> tuple[BudgetCheck, ...]:
+    """Judge each budget on a candidate's per-replication figures."""
+    checks = []
+    n = len(frame)
+    for budget in budgets:
+        values = frame[budget.figure].to_numpy(dtype=float)
+        if budget.kind == "chance":
+            count = int((values > float(budget.exceeds)).sum())  # type: ignore[arg-type]
+            lower, upper = clopper_pearson(count, n, confidence)
+            checks.append(BudgetCheck(budget, n, count / n, lower, upper, count))
+        else:
+            q = int(str(budget.statistic)[1:]) / 100
+            lower, upper = quantile_bounds(values, q, confidence)
+            checks.append(
+                BudgetCheck(budget, n, quantile(values, q), lower, upper, None)
+            )
+    return tuple(checks)
+
+
+@dataclass
+class Candidate:
+    """One evaluated set of lever values: its replications' figures and verdict."""
+
+    index: int
+    levers: dict[str, Any]
+    frame: pd.DataFrame = field(repr=False)
+    checks: tuple[BudgetCheck, ...]
+    common: int  # replications every candidate has (the first `common`)
+
+    @property
+    def replications(self) -> int:
+        return len(self.frame)
+
+    @property
+    def safe(self) -> bool:
+        return all(check.status == "within" for check in self.checks)
+
+    @property
+    def broke(self) -> list[BudgetCheck]:
+        """The budgets it broke (estimate over the limit), else those not shown met.
+
+        A candidate stopped at the screen because one budget was surely over
+        has the others undecided; those are not what broke it.
+        """
+        broken = [check for check in self.checks if check.status == "broken"]
+        return broken or [check for check in self.checks if check.status != "within"]
+
+    def statistic(self, figure: str, name: str, *, common: bool = False) -> float:
+        values = self.frame[figure].to_numpy(dtype=float)
+        return statistic_of(values[: self.common] if common else values, name)
+
+    def risk_key(self) -> tuple[float, float]:
+        """Lower is less risky: the largest share of a budget used, then the sum."""
+        shares = [check.usage() for check in self.checks]
+        return (max(shares), sum(shares))
+
+    def unsafe_key(self) -> tuple[int, float, float]:
+        """Lower is less unsafe: budgets broken, then bounds as shares of limits."""
+        shares = [check.usage(check.bound) for check in self.checks]
+        not_met = sum(check.status != "within" for check in self.checks)
+        return (not_met, max(shares), sum(shares))
+
+
+def _key(levers: Mapping[str, Any]) -> str:
+    return json.dumps(
+        {k: _json_value(v) for k, v in sorted(levers.items())}, sort_keys=True
+    )
+
+
+# --------------------------------------------------------------------------- store
+class _Store:
+    """Finished replication batches of each candidate, kept so a killed decide resumes.
+
+    ``manifest.json`` holds the definition (question and scenario hashes, seed,
+    counts, version) and, per candidate, its lever values and finished batches;
+    each batch is ``points/<candidate key>-<first>-<n>.parquet``, written
+    atomically. A store of another definition is refused unless ``fresh``.
+    """
+
+    def __init__(
+        self, directory: str | Path | None, definition: dict[str, Any], fresh: bool
+    ):
+        self.directory = None if directory is None else Path(directory)
+        self.definition = definition
+        self.manifest: dict[str, Any] = {"definition": definition, "candidates": {}}
+        if self.directory is None:
+            return
+        manifest = self.directory / "manifest.json"
+        if manifest.exists():
+            old = json.loads(manifest.read_text(encoding="utf-8"))
+            if fresh:
+                for path in (self.directory / "points").glob("*.parquet"):
+                    path.unlink()
+            elif old.get("definition") != definition:
+                changed = sorted(
+                    k
+                    for k in definition | old.get("definition", {})
+                    if definition.get(k) != old.get("definition", {}).get(k)
+                )
+                raise MigsimError(
+                    f"{self.directory}: holds a decision with another "
+                    f"{', '.join(changed)} (use --fresh to start over)"
+                )
+            else:
+                self.manifest = old
+        elif self.directory.exists() and any(self.directory.iterdir()):
+            raise MigsimError(
+                f"{self.directory}: exists and is not a decide directory "
+                "(choose another)"
+            )
+        (self.directory / "points").mkdir(parents=True, exist_ok=True)
+        self._save_manifest()
+
+    def _file(self, key: str, first: int, n: int) -> Path:
+        digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+        assert self.directory is not None
+        return self.directory / "points" / f"{digest}-{first}-{n}.parquet"
+
+    def get(self, key: str, first: int, n: int) -> pd.DataFrame | None:
+        if self.directory is None:
+            return None
+        path = self._file(key, first, n)
+        return pd.read_parquet(path) if path.exists() else None
+
+    def put(
+        self, key: str, levers: dict[str, Any], first: int, n: int, frame: pd.DataFrame
+    ) -> None:
+        if self.directory is None:
+            return
+        path = self._file(key, first, n)
+        atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
+        entry = self.manifest["candidates"].setdefault(
+            key,
+            {"levers": {k: _json_value(v) for k, v in levers.items()}, "batches": []},
+        )
+        entry["batches"].append(
+            {
+                "first_replication": first,
+                "replications": n,
+                "file": f"points/{path.name}",
+            }
+        )
+        self._save_manifest()
+
+    def _save_manifest(self) -> None:
+        assert self.directory is not None
+        text = json.dumps(self.manifest, indent=2) + "\n"
+        atomic_write(
+            self.directory / "manifest.json",
+            lambda tmp: tmp.write_text(text, encoding="utf-8"),
+        )
+
+
+# --------------------------------------------------------------------------- evaluation
+#: The smallest screen worth taking: below it every candidate gets ``-n`` at once.
+_MIN_SCREEN = 30
+
+
+class _Evaluator:
+    """Evaluates candidates with common random numbers and sequential doubling.
+
+    Each candidate first runs a *screen* of a quarter of ``replications`` (when
+    that is at least 30): if a budget is then already surely broken (its lower
+    bound over the limit) the candidate is unsafe and costs no more. Otherwise
+    it runs to ``replications`` (every candidate that may be safe has those, the
+    common random numbers the objective is compared on) and, while a budget is
+    undecided, doubles up to ``max_replications``, continuing the numbering.
+    """
+
+    def __init__(
+        self,
+        question: Question,
+        seed: int,
+        replications: int,
+        max_replications: int,
+        simulator: Simulator,
+        store: _Store,
+        progress: Callable[[Candidate], None] | None,
+    ):
+        self.question = question
+        self.seed = seed
+        self.replications = replications
+        self.max_replications = max_replications
+        self.simulator = simulator
+        self.store = store
+        self.progress = progress
+        self.candidates: dict[str, Candidate] = {}
+        self.spent = 0
+        # a screen of a quarter of the replications settles surely unsafe candidates
+        quarter = replications // 4
+        self.screen = quarter if quarter >= _MIN_SCREEN else replications
+
+    @property
+    def evaluated(self) -> list[Candidate]:
+        return sorted(self.candidates.values(), key=lambda c: c.index)
+
+    def one(self, levers: Mapping[str, Any]) -> Candidate:
+        return self.many([levers])[0]
+
+    def many(self, many: Sequence[Mapping[str, Any]]) -> list[Candidate]:
+        """Evaluate candidates together (their batches share the workers)."""
+        todo: dict[str, dict[str, Any]] = {}
+        for levers in many:
+            key = _key(levers)
+            if key not in self.candidates and key not in todo:
+                todo[key] = dict(levers)
+        frames: dict[str, pd.DataFrame] = {}
+        wanted = {key: (0, self.screen) for key in todo}
+        migrated_by = self.question.objective.date
+        while wanted:
+            missing = []
+            for key, (first, n) in wanted.items():
+                stored = self.store.get(key, first, n)
+                if stored is not None:
+                    frames[key] = _concat(frames.get(key), stored)
+                else:
+                    missing.append(key)
+            jobs = [
+                (self.question.scenario_at(todo[key]), self.seed, *wanted[key])
+                for key in missing
+            ]
+            for key, frame in zip(
+                missing, self.simulator.run(jobs, migrated_by), strict=True
+            ):
+                first, n = wanted[key]
+                self.store.put(key, todo[key], first, n, frame)
+                frames[key] = _concat(frames.get(key), frame)
+            self.spent += sum(n for _, n in wanted.values())
+            wanted = {}
+            for key, frame in frames.items():
+                if key in self.candidates:
+                    continue
+                checks = judge(frame, self.question.budgets, self.question.confidence)
+                n = len(frame)
+                surely_over = any(c.lower > c.limit for c in checks)
+                if n < self.replications and not surely_over:
+                    wanted[key] = (n, self.replications - n)  # past the screen
+                    continue
+                settled = surely_over or all(c.status == "within" for c in checks)
+                if settled or n >= self.max_replications:
+                    candidate = Candidate(
+                        len(self.candidates),
+                        todo[key],
+                        frame,
+                        checks,
+                        self.replications,
+                    )
+                    self.candidates[key] = candidate
+                    if self.progress is not None:
+                        self.progress(candidate)
+                else:
+                    wanted[key] = (n, min(2 * n, self.max_replications) - n)
+        return [self.candidates[_key(levers)] for levers in many]
+
+
+def _concat(old: pd.DataFrame | None, new: pd.DataFrame) -> pd.DataFrame:
+    return (
+        new.reset_index(drop=True)
+        if old is None
+        else pd.concat([old, new], ignore_index=True)
+    )
+
+
+# --------------------------------------------------------------------------- search
+@dataclass(frozen=True)
+class Search:
+    """How the candidates were chosen, and whether monotonicity held where assumed."""
+
+    method: str
+    monotone: bool | None
+    note: str
+
+
+def _objective_key(question: Question, candidate: Candidate) -> float:
+    """Lower is better: the objective on the replications every candidate has."""
+    value = candidate.statistic(
+        question.objective.figure, question.objective.statistic, common=True
+    )
+    return value if question.objective.direction == "minimise" else -value
+
+
+def _search_one(ev: _Evaluator, lever: Lever) -> Search:
+    """Bisection on a monotone lever, checked; every grid value where it fails."""
+    grid = lever.values
+    path = lever.path
+    last = len(grid) - 1
+
+    def at(i: int) -> Candidate:
+        return ev.one({path: grid[i]})
+
+    def objective(i: int) -> float:
+        return _objective_key(ev.question, at(i))
+
+    if last == 0:
+        at(0)
+        return Search("single", None, "the lever's range holds one value")
+    ev.many([{path: grid[0]}, {path: grid[last]}])
+    safe_low, safe_high = at(0).safe, at(last).safe
+    region: tuple[int, int] | None = None
+    if safe_low != safe_high:
+        inside, outside = (0, last) if safe_low else (last, 0)
+        while abs(outside - inside) > 1:
+            middle = (inside + outside) // 2
+            if at(middle).safe:
+                inside = middle
+            else:
+                outside = middle
+        region = (0 if safe_low else last, inside)
+        _probe(ev, lever, outside, last if safe_low else 0)
+    elif safe_low:
+        region = (0, last)
+    else:
+        _probe(ev, lever, 0, last)
+    if region is not None and region[0] != region[1]:
+        end, edge = region
+        inward = edge - 1 if edge > end else edge + 1
+        if objective(edge) < objective(end) and objective(inward) == objective(edge):
+            # the best is at the edge and ties inward: the lowest risk among the
+            # ties is the tied value farthest from the edge (monotone objective)
+            worse, equal = end, inward
+            while abs(equal - worse) > 1:
+                middle = (worse + equal) // 2
+                if objective(middle) == objective(edge):
+                    equal = middle
+                else:
+                    worse = middle
+    problems = _monotone_problems(ev, lever)
+    if not problems:
+        return Search(
+            "bisection",
+            True,
+            "risk and objective were monotone in the lever over every "
+            "evaluated candidate",
+        )
+    verdicts_ok = "verdicts" not in problems[0]
+    indices = range(len(grid))
+    if verdicts_ok and region is not None:
+        low, high = sorted(region)
+        indices = range(low, high + 1)
+    ev.many([{path: grid[i]} for i in indices])
+    where = "the safe range" if verdicts_ok and region is not None else "the whole grid"
+    return Search(
+        "exhaustive", False, f"{'; '.join(problems)}: evaluated every value in {where}"
+    )
+
+
+def _probe(ev: _Evaluator, lever: Lever, first: int, last: int) -> None:
+    """Check a range monotonicity says is unsafe at its thirds (not yet evaluated)."""
+    low, high = sorted((first, last))
+    span = high - low
+    picks = sorted({low + round(span * k / 3) for k in (1, 2)} - {low, high})
+    ev.many([{lever.path: lever.values[i]} for i in picks])
+
+
+def _monotone_problems(ev: _Evaluator, lever: Lever) -> list[str]:
+    """What contradicts monotonicity among the evaluated candidates, if anything."""
+    ordered = sorted(
+        ev.evaluated, key=lambda c: lever.axis.to_number(c.levers[lever.path])
+    )
+    problems = []
+    verdicts = [c.safe for c in ordered]
+    if verdicts != sorted(verdicts) and verdicts != sorted(verdicts, reverse=True):
+        problems.append(
+            "verdicts were not monotone in the lever (a safe value lies "
+            "beyond an unsafe one)"
+        )
+    keys = [_objective_key(ev.question, c) for c in ordered if c.safe]
+    if keys != sorted(keys) and keys != sorted(keys, reverse=True):
+        problems.append("the objective was not monotone in the lever over safe values")
+    return problems
+
+
+def _search_many(ev: _Evaluator, trials: int, seed: int, sampler: str) -> Search:
+    """Optuna with constraints over the lever grids (indices, so steps are kept)."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    levers = ev.question.levers
+
+    if sampler == "nsga2":
+        chosen: optuna.samplers.BaseSampler = optuna.samplers.NSGAIISampler(seed=seed)
+    else:
+        chosen = optuna.samplers.TPESampler(
+            seed=seed, multivariate=True, n_startup_trials=max(4, min(10, trials // 3))
+        )
+    study = optuna.create_study(direction="minimize", sampler=chosen)
+    study.enqueue_trial({lever.path: 0 for lever in levers})
+    study.enqueue_trial({lever.path: len(lever.values) - 1 for lever in levers})
+
+    def objective(trial: optuna.trial.Trial) -> float:
+        values = {
+            lever.path: lever.values[
+                trial.suggest_int(lever.path, 0, len(lever.values) - 1)
+            ]
+            for lever in levers
+        }
+        candidate = ev.one(values)
+        for check in candidate.checks:  # feasible when <= 0
+            trial.set_constraint(
+                check.label,
+                _finite(check.usage(check.bound) - check.usage(check.limit)),
+            )
+        return _finite(_objective_key(ev.question, candidate))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        study.optimize(objective, n_trials=trials)
+    name = "NSGA-II" if sampler == "nsga2" else "TPE"
+    return Search(
+        f"optuna-{sampler}",
+        None,
+        f"Optuna {name} with constraints, {trials} trials over the lever grids",
+    )
+
+
+def _finite(value: float) -> float:
+    return float(np.clip(value, -1e12, 1e12))
+
+
+# --------------------------------------------------------------------------- json
+def _json(value: float | None) -> float | int | None:
+    if value is None or not math.isfinite(value):
+        return None
+    return int(value) if float(value).is_integer() else round(float(value), 6)
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

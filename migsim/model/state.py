@@ -1,0 +1,221 @@
+"""Mid-programme state: where a run starts when it continues another.
+
+A cohort's `InitialState` (the partition of its installations, in-flight states
+as counts or groups by history) and the scenario-wide `OperationsState` (the cap
+in force, rules' re-arm state and window history, open ELS cases, latent defects,
+gates and dates already passed). `Results.state_on` exports both and
+`Scenario.starting_from` reads them.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    Discriminator,
+    Field,
+    NonNegativeInt,
+    NonPositiveInt,
+    PositiveInt,
+    Tag,
+    model_validator,
+)
+
+from migsim.model.base import SchemaModel
+
+__all__ = [
+    "DefectState",
+    "ElsCase",
+    "ImpairedGroup",
+    "InitialState",
+    "OperationsState",
+    "PolicyDay",
+    "QueuedGroup",
+    "RuleState",
+    "WaitingGroup",
+]
+
+
+# --------------------------------------------------------------------------- cohorts
+class QueuedGroup(SchemaModel):
+    """Queued installations with the same history: attempts made so far, and for a
+    retry how long it has been due (``days_until_due`` <= 0; 0 = due on the day of
+    the state). Retries are served oldest due first."""
+
+    count: NonNegativeInt
+    attempts_made: NonNegativeInt = 0
+    days_until_due: NonPositiveInt = 0
+
+
+class WaitingGroup(SchemaModel):
+    """Stalled or rolled-back installations due on the same day with the same history.
+
+    ``days_until_due`` counts from the day of the state: 1 = due on ``start_date``.
+    ``attempts_made`` includes the attempt that stalled or rolled back.
+    """
+
+    count: NonNegativeInt
+    attempts_made: PositiveInt = 1
+    days_until_due: PositiveInt
+    held: bool = False  # its ELS case not worked yet: due day drawn when it is
+
+
+class ImpairedGroup(SchemaModel):
+    """Impaired (fixed-forward) installations restored on the same day."""
+
+    count: NonNegativeInt
+    days_until_due: PositiveInt
+    held: bool = False  # its ELS case not worked yet: due day drawn when it is
+
+
+def _count_or_groups(group: type[SchemaModel]) -> Any:
+    """A state's count (an int) or its list of groups, told apart before validation."""
+    return Annotated[
+        Annotated[NonNegativeInt, Tag("count")] | Annotated[list[group], Tag("groups")],
+        Discriminator(lambda v: "groups" if isinstance(v, list) else "count"),
+    ]
+
+
+class InitialState(SchemaModel):
+    """A cohort's state at the end of the day before ``start_date``: a mid-way start.
+
+    Every state of the partition, summing to ``installations``. In-flight states are
+    a count (coarse: the detail is drawn per replication, see the calibration and
+    forecasting reference) or a list of groups by (attempts made, days until due).
+    """
+
+    pending: NonNegativeInt = 0
+    queued: _count_or_groups(QueuedGroup) = 0
+    stalled: _count_or_groups(WaitingGroup) = 0
+    rolled_back: _count_or_groups(WaitingGroup) = 0
+    impaired: _count_or_groups(ImpairedGroup) = 0
+    migrated: NonNegativeInt = 0
+    dumb: NonNegativeInt = 0
+    abandoned: NonNegativeInt = 0
+    # of the dumb: devices awaiting remote recovery (a cohort's dumb section)
+    recovering: list[WaitingGroup] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _recovering_of_dumb(self) -> InitialState:
+        waiting = sum(g.count for g in self.recovering)
+        if waiting > self.dumb:
+            raise ValueError(
+                f"recovering: {waiting:,} is more than the {self.dumb:,} dumb"
+            )
+        return self
+
+    def count(self, state: str) -> int:
+        """Installations in one state of the partition."""
+        value = getattr(self, state)
+        return value if isinstance(value, int) else sum(g.count for g in value)
+
+    @property
+    def total(self) -> int:
+        return sum(self.count(state) for state in _PARTITION)
+
+    @property
+    def longest_wait(self) -> int:
+        """The latest due day among the detailed groups (0 when none)."""
+        days = [
+            g.days_until_due
+            for state in ("stalled", "rolled_back", "impaired", "recovering")
+            if isinstance(getattr(self, state), list)
+            for g in getattr(self, state)
+        ]
+        return max(days, default=0)
+
+
+#: The partition of states, as the engine names them (kept here for validation).
+_PARTITION = (
+    "pending",
+    "queued",
+    "stalled",
+    "rolled_back",
+    "impaired",
+    "migrated",
+    "dumb",
+    "abandoned",
+)
+
+
+# --------------------------------------------------------------------------- operations
+class PolicyDay(SchemaModel):
+    """One day of a ramp policy's window history: the day's flows summed over all
+    cohorts (``flows``) and over the active cohorts (``active``), by flow column
+    name, and the stalled installations at its end."""
+
+    flows: dict[str, NonNegativeInt] = Field(default_factory=dict)
+    active: dict[str, NonNegativeInt] = Field(default_factory=dict)
+    stalled: NonNegativeInt = 0
+    els_backlog: NonNegativeInt = 0  # ELS cases open at its end (with an els section)
+
+
+class RuleState(SchemaModel):
+    """Where a capacity rule stands: the day its last action ended (relative to
+    ``start_date``: 0 or below is in the past) and how often it fired so far."""
+
+    action_end: int = 0
+    firings: NonNegativeInt = 0
+
+
+class ElsCase(SchemaModel):
+    """A batch of open ELS / MCC cases, not yet worked: raised ``-raised`` days
+    before the state's day (0: on it). Stall and fix-forward cases hold their
+    installations (``attempts``: counts by attempts made; they are the ``held``
+    groups of the cohort's ``initial_state``)."""
+
+    cohort: str
+    kind: Literal["stall", "fix_forward", "rollback", "dumb"]
+    count: PositiveInt
+    raised: NonPositiveInt
+    attempts: dict[int, NonNegativeInt] = Field(default_factory=dict)
+
+
+class DefectState(SchemaModel):
+    """A latent defect as a replication left it: whether it exists, the
+    installations it hit so far, the day it was first exposed and found (relative
+    to ``start_date``; ``None``: not yet) and its drawn fix delay in days."""
+
+    cohort: str
+    defect: str
+    exists: bool
+    hits: NonNegativeInt = 0
+    first_exposed: int | None = None
+    found_day: int | None = None
+    fix_days: PositiveInt = 1
+
+
+class OperationsState(SchemaModel):
+    """The scenario-wide state at the end of the day before ``start_date``.
+
+    Set with each cohort's ``initial_state`` (what `Results.state_on` exports),
+    it lets a run continue another: the cap in force and for how long, the
+    schedule step in force, halts and holds still running, each rule's re-arm
+    state and the window history its metrics read, an open incident, and the
+    gates and uncertain dates already passed (those not yet passed are drawn
+    conditioned on not having happened before ``start_date``). Day numbers count
+    from ``start_date`` (day 0).
+    """
+
+    cap: NonNegativeInt  # the cap level in force (before freezes, halts, no-go)
+    cap_rule: str = "daily_cap"  # what set it (labels .daily's cap_rule)
+    days_at_cap: NonNegativeInt = 0  # working days at that level so far
+    ceiling: NonNegativeInt | None = None  # the schedule step in force, if any
+    halt_until: int = 0  # first day free of a running halt (0: none)
+    halt_rule: str = ""
+    hold_until: int = 0  # first day free of a running hold (0: none)
+    rules: dict[str, RuleState] = Field(default_factory=dict)
+    history: list[PolicyDay] = Field(default_factory=list)  # last days, oldest first
+    before_history: PolicyDay = Field(default_factory=PolicyDay)  # totals before it
+    incident_open_days: NonNegativeInt = 0  # an incident open this long (0: none)
+    gates_open: dict[str, date] = Field(default_factory=dict)  # opened on
+    dates_passed: dict[str, date] = Field(default_factory=dict)  # drawn, passed
+    # True: gates and uncertain dates not listed above had not passed by the state
+    # (drawn conditioned on that); False: unknown (drawn from their distributions),
+    # except those listed as not passed yet:
+    condition_dates: bool = True
+    gates_closed: list[str] = Field(default_factory=list)
+    dates_pending: list[str] = Field(default_factory=list)
+    els_queue: list[ElsCase] = Field(default_factory=list)  # oldest first
+    defects: list[DefectState] = Field(default_factory=list)
