@@ -170,8 +170,8 @@ def _figures_bundle(
 class Simulator:
     """Runs replication ranges of many scenarios, in this process or elsewhere.
 
-    Where is `migsim.runner.runner.executor`'s choice: this process (one worker), a local
-    process pool, or an existing Dask cluster (``scheduler``). Jobs are cut into
+    Where is `migsim.runner.runner.executor`'s choice: this process (one worker), a
+    local process pool, or an existing Dask cluster (``scheduler``). Jobs are cut into
     contiguous replication chunks and packed into bundles of about the same size,
     so every worker stays busy whether there are a few large jobs (decide) or many
     small ones (Sobol); chunks are put back in replication order, so results do

@@ -501,7 +501,7 @@ def backtest_chart(
         layout="constrained",
         gridspec_kw={"width_ratios": [3] * n + [2]},
     )
-    for ax, panel in zip(axes[:-1], panels):
+    for ax, panel in zip(axes[:-1], panels, strict=True):
         _fan(ax, panel["bands"])
         before, after = panel["before"], panel["after"]
         if len(before):
@@ -657,7 +657,7 @@ def frontier_chart(
     )
     safe = candidates["verdict"] == "safe"
     y = candidates[objective].astype(float)
-    for ax, (label, limit, axis_label) in zip(axes[0], budgets):
+    for ax, (label, limit, axis_label) in zip(axes[0], budgets, strict=True):
         x = candidates[label].astype(float)
         bound = candidates[f"{label}_bound"].astype(float)
         right = (bound - x).clip(lower=0)
@@ -730,8 +730,10 @@ def _panels(count: int, height: float) -> tuple[Figure, list]:
     return fig, flat[:count]
 
 
-def tornado_chart(table: pd.DataFrame, base: dict[str, float] | None = None) -> Figure:
-    """Tornado per figure: its swing as each field goes from low to high, the rest at base.
+def tornado_chart(
+    table: pd.DataFrame, base: dict[str, float | None] | None = None
+) -> Figure:
+    """Tornado per figure: the swing as each field goes from low to high, rest at base.
 
     Parameters
     ----------
@@ -744,7 +746,7 @@ def tornado_chart(table: pd.DataFrame, base: dict[str, float] | None = None) -> 
     figures = list(dict.fromkeys(table["figure"]))
     n_fields = table["field"].nunique()
     fig, axes = _panels(len(figures), 0.42 * n_fields + 1.5)
-    for ax, name in zip(axes, figures):
+    for ax, name in zip(axes, figures, strict=True):
         rows = table[table["figure"] == name].iloc[::-1]
         positions = list(range(len(rows)))
         low = rows["value_low"].astype(float).to_numpy()
@@ -752,7 +754,7 @@ def tornado_chart(table: pd.DataFrame, base: dict[str, float] | None = None) -> 
         ax.barh(
             positions,
             abs(high - low),
-            left=[min(a, b) for a, b in zip(low, high)],
+            left=[min(a, b) for a, b in zip(low, high, strict=True)],
             color=BAND_COLOUR,
             edgecolor=LINE_COLOUR,
             linewidth=0.6,
@@ -798,7 +800,7 @@ def sobol_chart(table: pd.DataFrame) -> Figure:
     figures = list(dict.fromkeys(table["figure"]))
     n_fields = table["field"].nunique()
     fig, axes = _panels(len(figures), 0.5 * n_fields + 1.5)
-    for ax, name in zip(axes, figures):
+    for ax, name in zip(axes, figures, strict=True):
         rows = table[table["figure"] == name].iloc[::-1]
         positions = list(range(len(rows)))
         ax.barh(

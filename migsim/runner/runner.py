@@ -296,7 +296,7 @@ def run(
             shutil.rmtree(owned, ignore_errors=True)
         raise
     elapsed = time.perf_counter() - started
-    timing = {
+    timing: dict[str, float | int | str | None] = {
         "simulate_seconds": round(elapsed, 4),
         "workers": used,
         "cpu_count": os.cpu_count(),
