@@ -18,7 +18,8 @@ import yaml
 
 import migsim
 from migsim.model.scenario import OUTCOMES, Scenario, load_scenario
-from migsim.sim.engine import RunLog, run_replication
+from migsim.sim.engine import run_replication
+from migsim.sim.records import RunLog
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"

@@ -14,7 +14,7 @@ import migsim
 from migsim.cli.main import main
 from migsim.common.errors import ActualsError, MigsimError
 from migsim.evidence.actuals import read_actuals
-from migsim.sim.engine import FLOWS, STATES
+from migsim.sim.records import FLOWS, STATES
 
 
 @pytest.fixture(scope="module")

@@ -303,7 +303,7 @@ def test_a_segmented_programme_forecasts_from_its_actuals(tmp_path):
     shared between a cohort's parts and the forecast conserves installations."""
     from test_state import _segmented
 
-    from migsim.sim.engine import STATES
+    from migsim.sim.records import STATES
 
     data = _segmented()
     data["els"] = {"daily_capacity": 30, "cases_from": ["stall", "rollback"]}

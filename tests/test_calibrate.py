@@ -28,7 +28,7 @@ from migsim.common.errors import ActualsError
 from migsim.evidence.actuals import read_actuals
 from migsim.evidence.calibrate import calibrate, posterior_check
 from migsim.model.scenario import OUTCOMES
-from migsim.sim.engine import FLOWS, STATES
+from migsim.sim.records import FLOWS, STATES
 
 PRIOR_RATES = {
     "success": 0.85,

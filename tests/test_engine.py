@@ -29,7 +29,10 @@ from hypothesis import strategies as st
 
 import migsim
 from migsim.model.scenario import OUTCOMES, WEEKDAYS, Scenario
-from migsim.sim.engine import FLOWS, STATES, Streams, share_pro_rata, working_days
+from migsim.sim.allocation import share_pro_rata
+from migsim.sim.calendar import working_days
+from migsim.sim.records import FLOWS, STATES
+from migsim.sim.streams import Streams
 
 FIRST_LEVEL = ("successes", "stalls", "rollbacks", "fix_forwards", "dumbs")
 QUICK = settings(

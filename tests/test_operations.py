@@ -23,14 +23,11 @@ from scipy import stats
 
 import migsim
 from migsim.cli.main import main
-from migsim.sim.engine import FLOWS, STATES, run_replication
-from migsim.sim.operations import (
-    OPERATIONS_FLOWS,
-    OPERATIONS_LEVELS,
-    largest_remainder,
-    msm_shares,
-    plan_segments,
-)
+from migsim.sim.allocation import largest_remainder, msm_shares
+from migsim.sim.engine import run_replication
+from migsim.sim.operations import OPERATIONS_FLOWS, OPERATIONS_LEVELS
+from migsim.sim.records import FLOWS, STATES
+from migsim.sim.segments import plan_segments
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden"

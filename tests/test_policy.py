@@ -18,13 +18,11 @@ from hypothesis import strategies as st
 from scipy import stats
 
 import migsim
-from migsim.sim.engine import FLOWS, STATES, Streams
-from migsim.sim.policy import (
-    bank_holidays,
-    clopper_pearson_upper,
-    resolve_dates,
-    working_days,
-)
+from migsim.sim.calendar import bank_holidays, working_days
+from migsim.sim.dates import resolve_dates
+from migsim.sim.policy import clopper_pearson_upper
+from migsim.sim.records import FLOWS, STATES
+from migsim.sim.streams import Streams
 
 MONDAY = date(2019, 11, 25)
 ALL_SUCCESS = {

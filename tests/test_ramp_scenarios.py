@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 import migsim
 from migsim.cli.main import main
-from migsim.sim.engine import FLOWS, STATES
+from migsim.sim.records import FLOWS, STATES
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden"

@@ -15,7 +15,8 @@ from conftest import MONDAY, cohort, load, outcomes, scenario
 
 import migsim
 from migsim.results.results import FIGURES, STATISTICS, Results, quantile, statistics
-from migsim.sim.engine import FLOWS, STATES, RunLog, run_replication
+from migsim.sim.engine import run_replication
+from migsim.sim.records import FLOWS, STATES, RunLog
 
 ISSUE_FIGURES = (
     "clearance_day",

@@ -10,7 +10,8 @@ from conftest import cohort, day, lognormal, outcomes, scenario, triangular, uni
 
 import migsim
 from migsim.results.results import statistics
-from migsim.sim.engine import FLOWS, STATES, replication_seed
+from migsim.sim.records import FLOWS, STATES
+from migsim.sim.streams import replication_seed
 
 RATES = outcomes(success=0.9, stall=0.06, rollback=0.02, fix_forward=0.015, dumb=0.005)
 

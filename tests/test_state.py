@@ -14,7 +14,9 @@ from hypothesis import strategies as st
 from scipy import stats
 
 import migsim
-from migsim.sim.engine import STATES, residual_pmf, run_replication
+from migsim.sim.delays import residual_pmf
+from migsim.sim.engine import run_replication
+from migsim.sim.records import STATES
 
 
 def _deterministic():
@@ -469,7 +471,8 @@ def _segmented():
 def test_uncertain_rates_are_one_draw_for_all_of_a_cohorts_segments():
     import simpy
 
-    from migsim.sim.engine import Streams, _Model
+    from migsim.sim.engine import _Model
+    from migsim.sim.streams import Streams
 
     data = _segmented()
     data["cohorts"][0]["outcomes"] = {

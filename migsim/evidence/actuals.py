@@ -31,7 +31,7 @@ import pandas as pd
 
 from migsim.common.errors import ActualsError
 from migsim.model.scenario import Scenario
-from migsim.sim.engine import FLOWS, STATES
+from migsim.sim.records import FLOWS, IN_FLIGHT, STATES
 
 __all__ = [
     "COARSE_COLUMN",
@@ -186,11 +186,10 @@ class Actuals:
         migrated (dumb and abandoned installations unknown, taken as none).
         """
         frame = self.frame
-        in_flight = ("pending", "queued", "stalled", "rolled_back", "impaired")
         left = ("successes", "stall_completions", "restorations", "dumbs", "abandons")
-        if self.kind == "flows" and self.has(*in_flight) and self.per_cohort:
+        if self.kind == "flows" and self.has(*IN_FLIGHT) and self.per_cohort:
             tidy = frame[["date", "cohort"]].assign(
-                value=frame[list(in_flight)].sum(axis=1)
+                value=frame[list(IN_FLIGHT)].sum(axis=1)
             )
             wide = tidy.pivot(
                 index="date", columns="cohort", values="value"

@@ -19,12 +19,10 @@ import pandas as pd
 from migsim.common.errors import ActualsError
 from migsim.evidence.actuals import Actuals
 from migsim.model.scenario import OUTCOMES, Scenario, gate_reference, probability_mean
-from migsim.sim.engine import FLOWS, STATES
-from migsim.sim.policy import working_days
+from migsim.sim.calendar import working_days
+from migsim.sim.records import FLOWS, STATES
 
 __all__ = ["state_from_actuals"]
-
-_IN_FLIGHT = ("stalled", "rolled_back", "impaired")
 
 
 # --------------------------------------------------------------------------- state

@@ -43,7 +43,7 @@ from migsim.output.plots import (
     plt,
     risk_chart,
 )
-from migsim.sim.engine import working_days
+from migsim.sim.calendar import working_days
 from migsim.sim.operations import OPERATIONS_FIGURES, figures_in_use
 
 __all__ = ["RISK_FIGURES", "UNITS", "format_date", "render_report", "unit_scale"]

@@ -42,9 +42,10 @@ from migsim import __version__
 from migsim.common.errors import MigsimError
 from migsim.model.scenario import Scenario
 from migsim.output.plots import backlog_fan_chart, plt
-from migsim.sim.engine import FLOWS, STATES, RunLog, run_replication, state_after
-from migsim.sim.operations import DefectRecord
+from migsim.sim.defects import DefectRecord
+from migsim.sim.engine import run_replication, state_after
 from migsim.sim.policy import DAY_COLUMNS
+from migsim.sim.records import FLOWS, IN_FLIGHT, STATES, RunLog
 
 __all__ = [
     "FIGURES",
@@ -71,7 +72,6 @@ _QUANTILES = {
     "p90": 0.90,
     "p95": 0.95,
 }
-_IN_FLIGHT = ("pending", "queued", "stalled", "rolled_back", "impaired")
 
 
 @dataclass(frozen=True)
@@ -181,7 +181,7 @@ FIGURES: dict[str, Figure] = {
             "installations",
             "installations still pending, queued, stalled, rolled back or "
             "impaired at the horizon end",
-            lambda c, a: sum(_last(c, s) for s in _IN_FLIGHT),
+            lambda c, a: sum(_last(c, s) for s in IN_FLIGHT),
         ),
         # ---- operations (docs/operations-risk.md); 0 when a section is not used
         Figure(
@@ -1245,7 +1245,7 @@ class Results:
 def _series_columns(name: str) -> tuple[str, ...]:
     """The daily columns a series sums: ``remaining``, ``cumulative_migrated``."""
     if name == "remaining":
-        return _IN_FLIGHT
+        return IN_FLIGHT
     if name == "cumulative_migrated":
         return ("migrated", "impaired")
     return (name,)

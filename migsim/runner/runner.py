@@ -28,7 +28,8 @@ from typing import Any
 from migsim.common.errors import MigsimError
 from migsim.model.scenario import Scenario, load_scenario
 from migsim.results.results import Batch, DailyWriter, FigureTable, Results
-from migsim.sim.engine import RunLog, run_replication
+from migsim.sim.engine import run_replication
+from migsim.sim.records import RunLog
 
 __all__ = ["Executor", "executor", "run", "run_batch", "simulate_batch"]
 

@@ -28,37 +28,33 @@ Hard cases, exclusions and supplier splits make a cohort a set of *segments*
 cohort's row in ``.daily`` is the sum of its segments. Everything here is
 batch level: counts and FIFO batches, never an object per installation or case.
 
-Place in the module flow: errors -> scenario -> policy -> operations -> engine.
-This module reads only scenario models; the engine hands it its streams, its
-resolved dates and its segment states (duck-typed) and calls its hooks.
+The mechanisms live beside this module: `segments` (cohorts split into
+segments and classes), `allocation` (sharing the cap), `defects` (latent
+defects), `els` (the ELS / MCC desk). `Operations` puts them together for one
+replication. It reads only scenario models; the engine hands it its streams,
+its resolved dates and its segment states (duck-typed) and calls its hooks.
 """
 
 from __future__ import annotations
 
-from collections import deque
-from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
-from migsim.model.scenario import OUTCOMES, Cohort, LatentDefect, Scenario
+from migsim.model.scenario import Scenario
+from migsim.sim.allocation import msm_shares, share_pro_rata
+from migsim.sim.defects import DefectRecord, LiveDefect
+from migsim.sim.els import ElsDesk, NoDesk
+from migsim.sim.segments import Segment, plan_segments, split_eligibility
 
 __all__ = [
     "OPERATIONS_FIGURES",
     "OPERATIONS_FLOWS",
     "OPERATIONS_LEVELS",
-    "DefectRecord",
     "Operations",
-    "Segment",
-    "SegmentClass",
-    "cached_pmf",
     "figures_in_use",
-    "largest_remainder",
-    "msm_shares",
-    "plan_segments",
-    "share_pro_rata",
 ]
+
 
 #: Sub-counts (end-of-day levels) per cohort; each appears in ``.daily`` only when
 #: the section that produces it is used. ``operational`` of ``migrated``,
@@ -93,7 +89,6 @@ OPERATIONS_FIGURES = (
     "ppmid_join_failures",
     "excluded",
 )
-_EXCLUDED_RATES = np.array([0.0, 0.0, 1.0, 0.0, 0.0])  # every attempt rolls back
 
 
 def figures_in_use(scenario: Scenario) -> frozenset[str]:
@@ -128,417 +123,6 @@ def figures_in_use(scenario: Scenario) -> frozenset[str]:
     return frozenset(used)
 
 
-# --------------------------------------------------------------------------- sharing
-@lru_cache(maxsize=1024)
-def cached_pmf(delay) -> tuple[np.ndarray, np.ndarray]:
-    """``delay.pmf()`` computed once per distinct delay (read-only arrays).
-
-    Delays are frozen models, so equal delays share one table; building a
-    triangular or lognormal table costs milliseconds, far more than a day.
-    """
-    days, probs = delay.pmf()
-    days.setflags(write=False)
-    probs.setflags(write=False)
-    return days, probs
-
-
-def share_pro_rata(total: int, weights: list[int], limits: list[int]) -> list[int]:
-    """Share ``total`` units in proportion to ``weights``, never above ``limits``.
-
-    Each gets floor(total * w / sum(w)); the remainder goes one unit at a time by
-    largest fractional part (ties in list order). A share above its limit is
-    capped and the surplus re-shared the same way among the others (water-filling).
-    """
-    shares = [0] * len(weights)
-    open_ = [
-        i
-        for i, (w, lim) in enumerate(zip(weights, limits, strict=True))
-        if w > 0 and lim > 0
-    ]
-    remaining = total
-    while remaining > 0 and open_:
-        weight_sum = sum(weights[i] for i in open_)
-        base = {i: remaining * weights[i] // weight_sum for i in open_}
-        left = remaining - sum(base.values())
-        by_fraction = sorted(
-            open_, key=lambda i: (-(remaining * weights[i] % weight_sum), i)
-        )
-        for i in by_fraction[:left]:
-            base[i] += 1
-        capped = [i for i in open_ if shares[i] + base[i] >= limits[i]]
-        if not capped:
-            for i in open_:
-                shares[i] += base[i]
-            return shares
-        for i in capped:
-            remaining -= limits[i] - shares[i]
-            shares[i] = limits[i]
-        open_ = [i for i in open_ if i not in capped]
-    return shares
-
-
-def largest_remainder(total: int, shares: list[float]) -> list[int]:
-    """Split ``total`` by ``shares`` (largest remainder, ties in list order).
-
-    Shares are read to 1e-9, so the split is exact and deterministic.
-    """
-    weights = [round(s * 1e9) for s in shares]
-    if not any(weights):
-        return [0] * len(shares)
-    return share_pro_rata(total, weights, [total] * len(weights))
-
-
-def msm_shares(cap: int, demands: list[int], dmin: int) -> list[int]:
-    """Share a day's cap between suppliers by the Migration Scaling Methodology.
-
-    Each supplier first gets DMIN_i = min(dmin, demand_i); the rest of the cap is
-    shared in proportion to the remaining demand and never above it
-    (water-filling). If the DMINs together exceed the cap, the cap is shared in
-    proportion to them. Integer shares by largest remainder (`share_pro_rata`).
-
-    >>> msm_shares(1000, [50, 300, 2000], 100)
-    [50, 171, 779]
-    >>> msm_shares(200, [500, 500, 40], 100)
-    [84, 83, 33]
-    """
-    floors = [min(dmin, d) for d in demands]
-    if sum(floors) >= cap:
-        return share_pro_rata(cap, floors, floors)
-    remaining = [d - f for d, f in zip(demands, floors, strict=True)]
-    extra = share_pro_rata(cap - sum(floors), remaining, remaining)
-    return [f + e for f, e in zip(floors, extra, strict=True)]
-
-
-# --------------------------------------------------------------------------- segments
-@dataclass(frozen=True, eq=False)
-class SegmentClass:
-    """One sub-population of a segment: normal, hard or excluded installations.
-
-    Attributes
-    ----------
-    kind
-        ``normal``, ``hard`` (the cohort's ``hard.outcomes``) or ``excluded``
-        (every attempt rolls back).
-    installations
-        Its count (largest remainder over the cohort's supplier x class cells).
-    rates, stressed_rates
-        First-level outcome rates, and the rates on a volume-stressed day.
-    excluded
-        ``None``, or how the class is excluded: ``attempted`` / ``up_front``.
-    """
-
-    kind: str
-    installations: int
-    rates: np.ndarray
-    stressed_rates: np.ndarray
-    excluded: str | None = None
-
-
-@dataclass(frozen=True, eq=False)
-class Segment:
-    """The part of a cohort one supplier serves (the whole cohort when unsplit).
-
-    Each segment has its own queue and ledgers in the engine; its classes
-    (normal, hard, excluded) share them, each in its own columns.
-
-    Attributes
-    ----------
-    cohort
-        Index of its cohort in the scenario.
-    label
-        ``""`` for an unsplit cohort; otherwise the supplier's name.
-    owner
-        Owner name of its random streams: the cohort's name for the cohort's
-        first segment, ``cohort/supplier`` for the others.
-    classes
-        Its sub-populations, normal first; classes with no installations are
-        dropped (a segment keeps at least one).
-    supplier
-        Index into ``scenario.suppliers``; -1 when the cohort is not split.
-    """
-
-    cohort: int
-    label: str
-    owner: str
-    classes: tuple[SegmentClass, ...]
-    supplier: int = -1
-
-    @property
-    def installations(self) -> int:
-        return sum(c.installations for c in self.classes)
-
-
-def _classes(cohort: Cohort) -> list[tuple[str, float]]:
-    hard = cohort.hard.share if cohort.hard else 0.0
-    excluded = cohort.excluded.share if cohort.excluded else 0.0
-    classes = [("normal", max(0.0, 1.0 - hard - excluded))]
-    if cohort.hard is not None:
-        classes.append(("hard", hard))
-    if cohort.excluded is not None:
-        classes.append(("excluded", excluded))
-    return classes
-
-
-def plan_segments(scenario: Scenario) -> list[Segment]:
-    """Every cohort's segments, in cohort order, then supplier order.
-
-    A cohort's installations are split over its (supplier x class) cells in one
-    largest-remainder split; suppliers without installations are dropped, but a
-    cohort always keeps at least one segment.
-    """
-    supplier_index = {s.name: i for i, s in enumerate(scenario.suppliers)}
-    segments: list[Segment] = []
-    for c, cohort in enumerate(scenario.cohorts):
-        suppliers = list(cohort.suppliers.items()) or [("", 1.0)]
-        classes = _classes(cohort)
-        cells = [a * b for _, a in suppliers for _, b in classes]
-        counts = iter(largest_remainder(cohort.installations, cells))
-        increase = cohort.volume_failures.increase if cohort.volume_failures else None
-        made = []
-        for supplier, _ in suppliers:
-            parts = []
-            for kind, _ in classes:
-                count = next(counts)
-                if kind == "hard":
-                    rates = cohort.hard.outcomes.as_array()
-                elif kind == "excluded":
-                    rates = _EXCLUDED_RATES
-                else:
-                    rates = cohort.outcomes.as_array()
-                stressed = (
-                    rates
-                    if increase is None or kind == "excluded"
-                    else increase.apply(rates)
-                )
-                excluded = cohort.excluded.when if kind == "excluded" else None
-                parts.append(SegmentClass(kind, count, rates, stressed, excluded))
-            kept = tuple(p for p in parts if p.installations) or tuple(parts[:1])
-            made.append(
-                Segment(
-                    cohort=c,
-                    label=supplier,
-                    owner=cohort.name if not made else f"{cohort.name}/{supplier}",
-                    classes=kept,
-                    supplier=supplier_index.get(supplier, -1),
-                )
-            )
-        kept_segments = [s for s in made if s.installations] or made[:1]
-        segments.extend(kept_segments)
-    return segments
-
-
-# --------------------------------------------------------------------------- defects
-@dataclass(frozen=True)
-class DefectRecord:
-    """What one latent defect did in one replication.
-
-    Attributes
-    ----------
-    cohort, defect
-        Cohort name and defect name.
-    exists
-        Whether the defect existed in this replication (drawn once).
-    exposed_from_day
-        First day the cohort was attempted while it existed (None: never).
-    found_day
-        Day (end of) on which it was found; None when not within the horizon.
-    resumed_day
-        First day migrations may resume after the fix (found + fix delay + 1).
-    installations_hit
-        Installations it gave its outcome before it was found.
-    """
-
-    cohort: str
-    defect: str
-    exists: bool
-    exposed_from_day: int | None
-    found_day: int | None
-    resumed_day: int | None
-    installations_hit: int
-
-
-class _Defect:
-    """Runtime state of one latent defect (existence and fix delay drawn up front)."""
-
-    def __init__(self, spec: LatentDefect, cohort: int, cohort_name: str, rng):
-        self.spec = spec
-        self.cohort = cohort
-        self.cohort_name = cohort_name
-        self.rng = rng
-        self.exists = bool(rng.random() < spec.exists_probability)
-        days, probs = cached_pmf(spec.fix_after_days)
-        self.fix_days = int(days[rng.choice(len(days), p=probs)])
-        self.outcome = OUTCOMES.index(spec.outcome)
-        self.hit_share = spec.hit_share
-        self.hits = 0
-        self.first_exposed: int | None = None
-        self.found_day: int | None = None
-
-    def live(self, day: int) -> bool:
-        """It exists and still hits attempts (up to and including its found day)."""
-        return self.exists and (self.found_day is None or day <= self.found_day)
-
-    def halts(self, day: int) -> bool:
-        found = self.found_day
-        return found is not None and found < day <= found + self.fix_days
-
-    def end_of_day(self, day: int) -> None:
-        if not self.exists or self.found_day is not None:
-            return
-        spec = self.spec
-        by_cases = spec.detected_after_cases is not None and (
-            self.hits >= spec.detected_after_cases
-        )
-        by_days = (
-            spec.detected_after_days is not None
-            and self.first_exposed is not None
-            and day - self.first_exposed + 1 >= spec.detected_after_days
-        )
-        if by_cases or by_days:
-            self.found_day = day + spec.detection_lag_days
-
-    def record(self, horizon_days: int) -> DefectRecord:
-        found = (
-            self.found_day
-            if (self.found_day is not None and self.found_day < horizon_days)
-            else None
-        )
-        return DefectRecord(
-            cohort=self.cohort_name,
-            defect=self.spec.name,
-            exists=self.exists,
-            exposed_from_day=self.first_exposed,
-            found_day=found,
-            resumed_day=None if found is None else found + self.fix_days + 1,
-            installations_hit=self.hits,
-        )
-
-
-def hit_by_defects(
-    defects: list[_Defect],
-    batch: np.ndarray,
-    day: int,
-    columns: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """Draw the installations of a batch that live defects hit.
-
-    Returns the batch left for the ordinary outcome draw and the hits as an
-    array (outcomes x column), or ``None`` when no defect is live. Each live
-    defect hits ``Binomial(n, hit_share)`` of what earlier defects left, in the
-    ``columns`` it can reach (a boolean mask; ``None``: all). Excluded
-    installations are never reached: their attempts always roll back.
-    """
-    live = [d for d in defects if d.live(day)]
-    if not live:
-        return batch, None
-    rest = batch.copy()
-    reachable = rest.copy() if columns is None else np.where(columns, rest, 0)
-    if not reachable.any():
-        return batch, None
-    hit = np.zeros((len(OUTCOMES), len(batch)), dtype=np.int64)
-    for defect in live:
-        if defect.first_exposed is None:
-            defect.first_exposed = day
-        if not defect.hit_share:
-            continue
-        for attempt in np.flatnonzero(reachable):
-            n = int(defect.rng.binomial(int(rest[attempt]), defect.hit_share))
-            if n:
-                hit[defect.outcome, attempt] += n
-                rest[attempt] -= n
-                reachable[attempt] -= n
-                defect.hits += n
-    return rest, hit
-
-
-# --------------------------------------------------------------------------- ELS
-class _NoDesk:
-    """No ELS section: cases are not counted and never gate anything."""
-
-    open = 0
-
-    def raise_cases(self, day, kind, count, state, by_attempt=None) -> bool:
-        return False
-
-    def work(self, day: int) -> None:
-        return None
-
-
-def _split_off(by_attempt: np.ndarray, count: int) -> np.ndarray:
-    """Take ``count`` from counts by attempt number, most attempts made first."""
-    part = np.zeros_like(by_attempt)
-    for attempt in range(len(by_attempt) - 1, -1, -1):
-        moved = min(count, int(by_attempt[attempt]))
-        if moved:
-            part[attempt] = moved
-            by_attempt[attempt] -= moved
-            count -= moved
-            if not count:
-                break
-    return part
-
-
-class ElsDesk:
-    """ELS / MCC: a FIFO of case batches ``[day raised, kind, count, ...]``.
-
-    On each working day, before anything else happens, the desk works up to
-    ``daily_capacity`` cases raised on earlier days, oldest first (a batch may be
-    split). A worked stall or fix-forward batch is handed back to its segment,
-    which schedules its resolution on the later of its drawn delay's end and
-    the day worked. Rollback and dumb cases are load only.
-    """
-
-    def __init__(
-        self, capacity: int, kinds: list[str], working: np.ndarray, n_cohorts: int
-    ):
-        self.capacity = capacity
-        self.kinds = frozenset(kinds)
-        self.gated = self.kinds & {"stall", "fix_forward"}
-        self.working = working
-        self.queue: deque[list[Any]] = deque()
-        self.open = 0
-        self.open_by_cohort = [0] * n_cohorts
-        self.raised = 0  # today
-        self.worked = 0  # today
-
-    def raise_cases(
-        self, day: int, kind: str, count: int, state, by_attempt=None
-    ) -> bool:
-        """Queue ``count`` cases; True when the desk will hand them back when worked."""
-        if kind not in self.kinds or not count:
-            return False
-        gated = kind in self.gated
-        held = by_attempt.copy() if gated else None
-        self.queue.append([day, kind, count, state, held])
-        self.open += count
-        self.open_by_cohort[state.index] += count
-        self.raised += count
-        return gated
-
-    def work(self, day: int) -> None:
-        if not self.open or not self.working[day]:
-            return
-        left = self.capacity
-        while left and self.queue:
-            entry = self.queue[0]
-            raised, kind, count, state, held = entry
-            if raised >= day:
-                break  # raised today: worked from tomorrow
-            taken = min(left, count)
-            if held is not None:
-                part = held if taken == count else _split_off(held, taken)
-                state.worked(kind, raised, part, day)
-            if taken == count:
-                self.queue.popleft()
-            else:
-                entry[2] = count - taken
-            left -= taken
-            self.open -= taken
-            self.open_by_cohort[state.index] -= taken
-            self.worked += taken
-
-
-# --------------------------------------------------------------------------- runtime
 class Operations:
     """One replication's operations: segments, defects, ELS, suppliers, exposure.
 
@@ -552,12 +136,12 @@ class Operations:
     scenario
         The resolved scenario.
     streams
-        The replication's `engine.Streams` (anything with ``get(owner, purpose)``).
+        The replication's `streams.Streams` (anything with ``get(owner, purpose)``).
     working
         Boolean per day: a working day that is not a closure or bank holiday
         (ELS / MCC work on these days).
     dates
-        The replication's `policy.ResolvedDates` (anything with ``day(path)`` and
+        The replication's `dates.ResolvedDates` (anything with ``day(path)`` and
         ``eligibility(cohort)``): supplier readiness, fix dates, eligibility.
     els_backlog
         An array ``(days,)`` to record the ELS backlog in (the engine shares it
@@ -575,7 +159,7 @@ class Operations:
         self.scenario = scenario
         self.working = working
         self.segments = plan_segments(scenario)
-        self._eligibility = _split_eligibility(scenario, self.segments, dates)
+        self._eligibility = split_eligibility(scenario, self.segments, dates)
         n_days, n_cohorts = scenario.horizon_days, len(scenario.cohorts)
         self.n_cohorts = n_cohorts
         self.active = [c.mode == "active" for c in scenario.cohorts]
@@ -594,12 +178,12 @@ class Operations:
         self.desk = (
             ElsDesk(els.daily_capacity, els.cases_from, working, n_cohorts)
             if els is not None
-            else _NoDesk()
+            else NoDesk()
         )
         # latent defects: existence and fix delay drawn once, up front
         self.defects = [
             [
-                _Defect(
+                LiveDefect(
                     spec,
                     c,
                     cohort.name,
@@ -794,7 +378,7 @@ class Operations:
         """``{day: installations of each class}`` of a segment becoming eligible."""
         return self._eligibility[self.segments.index(segment)]
 
-    def defects_for(self, segment: Segment) -> list[_Defect]:
+    def defects_for(self, segment: Segment) -> list[LiveDefect]:
         """The defects (existing in this replication) a segment's attempts meet."""
         return [d for d in self.defects[segment.cohort] if d.exists]
 
@@ -987,31 +571,3 @@ def _day(dates, path: str, scenario: Scenario) -> int:
 def _until(scenario: Scenario, dates, path: str) -> int:
     """Day index of a fix date; past the horizon when there is none (or never)."""
     return _day(dates, path, scenario)
-
-
-def _split_eligibility(
-    scenario: Scenario, segments: list[Segment], dates
-) -> list[dict[int, list[int]]]:
-    """Share each cohort's eligibility days between its segments' classes, exactly.
-
-    Day by day (ascending), the installations becoming eligible are shared in
-    proportion to what each (segment, class) cell still has pending, by largest
-    remainder; so each cell's days sum to its installations and a cohort's day
-    totals are unchanged. A cohort with one segment and one class keeps its own.
-    """
-    out: list[dict[int, list[int]]] = [{} for _ in segments]
-    for c, cohort in enumerate(scenario.cohorts):
-        cells = [
-            (i, k)
-            for i, s in enumerate(segments)
-            if s.cohort == c
-            for k in range(len(s.classes))
-        ]
-        left = [segments[i].classes[k].installations for i, k in cells]
-        for day, count in sorted(dates.eligibility(cohort).items()):
-            split = share_pro_rata(count, left, left) if len(cells) > 1 else [count]
-            for (i, k), n in zip(cells, split, strict=True):
-                counts = out[i].setdefault(day, [0] * len(segments[i].classes))
-                counts[k] += n
-            left = [a - b for a, b in zip(left, split, strict=True)]
-    return out

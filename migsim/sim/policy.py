@@ -1,24 +1,16 @@
-"""Ramp policy at run time: the calendar, uncertain dates and gates, go/no-go
-days, and the capacity schedule and rules of one replication.
+"""Ramp policy at run time: the capacity schedule, rules and go/no-go days.
 
-The scenario states a ramp policy as data (docs/ramp-policy.md); this module
-turns it into what the engine needs, and nothing else:
+The scenario states a ramp policy as data (docs/ramp-policy.md); `Policy` turns
+it into the cap of each day of one replication. At the start of every day the
+engine asks `Policy.cap`; the policy applies schedule steps, checks the rules
+on working days on figures to the end of the previous day (read from the
+engine's own state and flow arrays), and answers 0 on closed, halted and no-go
+days. It reads the replication's calendar (`calendar`: working days, bank
+holidays, incidents) and its uncertain dates and gates (`dates`).
 
-- `resolve_dates`: every uncertain date of the scenario (a date, a date
-  distribution or a gate's name) as a day on the clock, drawn once per
-  replication, each from its own stream named by the field's dotted path, so a
-  new gate never shifts another date's draw. Gates open on their ``opens_on``
-  date, or on the latest (``all_of``) or earliest (``any_of``) day their
-  conditions are met; a gate that never opens gives ``None``.
-- `Policy`: the cap of each day. At the start of every day the engine asks
-  `Policy.cap`; the policy applies schedule steps, checks the rules on working
-  days on figures to the end of the previous day (read from the engine's own
-  state and flow arrays), and answers 0 on closed, halted and no-go days.
-
-It sits between scenario and engine in the module flow (errors -> scenario ->
-policy -> engine -> ...): it imports only from those on its left. A scenario
-without ramp-policy sections gets a policy precomputed once per replication,
-with no random draws, so its numbers are exactly those of the foundation.
+A scenario without ramp-policy sections gets a policy precomputed once per
+replication, with no random draws, so its numbers are exactly those of the
+foundation.
 """
 
 from __future__ import annotations
@@ -27,39 +19,22 @@ import bisect
 import math
 from dataclasses import dataclass
 from datetime import date
-from functools import lru_cache
 
-import holidays
 import numpy as np
 from scipy import special
 
-from migsim.model.scenario import (
-    METRICS,
-    WEEKDAYS,
-    Cohort,
-    Rule,
-    Scenario,
-    TriangularDate,
-    UniformDate,
-    gate_reference,
-)
+from migsim.model.distributions import gate_reference
+from migsim.model.policy import METRICS, Rule
+from migsim.model.scenario import Scenario
+from migsim.sim.calendar import incident_days, incident_left, working_days
+from migsim.sim.dates import ResolvedDates
 
-__all__ = [
-    "DAY_COLUMNS",
-    "NEVER",
-    "Policy",
-    "ResolvedDates",
-    "bank_holidays",
-    "clopper_pearson_upper",
-    "incident_days",
-    "resolve_dates",
-    "working_days",
-]
+__all__ = ["DAY_COLUMNS", "Policy", "clopper_pearson_upper"]
 
 #: `.daily` day columns the policy adds.
 DAY_COLUMNS = ("daily_cap", "cap_rule", "no_go", "rule_fired")
-#: Subdivision codes of Great Britain's bank-holiday calendars in `holidays`.
-_REGIONS = {"england": "ENG", "scotland": "SCT"}
+
+
 #: Precedence of action kinds: the first that fires on a day wins.
 _PRECEDENCE = ("halt", "cut", "hold", "raise")
 _RATE_METRICS = {  # numerator flows / denominator flows, over the window
@@ -86,265 +61,6 @@ _COMPARE = {
     ">": float.__gt__,
     ">=": float.__ge__,
 }
-#: A day far beyond any horizon: "never" for a gate that does not open.
-NEVER = 10**9
-
-
-# --------------------------------------------------------------------------- calendar
-@lru_cache(maxsize=32)
-def _bank_holiday_set(region: str, first_year: int, last_year: int) -> frozenset[date]:
-    if region == "none":
-        return frozenset()
-    calendar = holidays.country_holidays(
-        "GB", subdiv=_REGIONS[region], years=range(first_year, last_year + 1)
-    )
-    return frozenset(calendar)
-
-
-def bank_holidays(region: str, first: date, last: date) -> list[date]:
-    """Great Britain bank holidays of ``region`` from ``first`` to ``last``.
-
-    >>> [str(d) for d in bank_holidays("scotland", date(2020, 1, 1), date(2020, 1, 31))]
-    ['2020-01-01', '2020-01-02']
-    """
-    days = _bank_holiday_set(region, first.year, last.year)
-    return sorted(d for d in days if first <= d <= last)
-
-
-def working_days(scenario: Scenario) -> np.ndarray:
-    """Boolean per simulated day: a working weekday, not a closure or bank holiday."""
-    allowed = {WEEKDAYS.index(name) for name in scenario.calendar.working_days}
-    closed = set(scenario.calendar.closures) | set(
-        bank_holidays(
-            scenario.calendar.bank_holidays, scenario.start_date, scenario.end_date
-        )
-    )
-    closures = {scenario.day_of(d) for d in closed}
-    return np.array(
-        [
-            scenario.date_of(day).weekday() in allowed and day not in closures
-            for day in range(scenario.horizon_days)
-        ]
-    )
-
-
-# --------------------------------------------------------------------------- dates
-@dataclass(frozen=True)
-class ResolvedDates:
-    """The uncertain dates of one replication, as days on the clock.
-
-    Attributes
-    ----------
-    days
-        ``{dotted.path: day}`` for every date field of the scenario
-        (`Scenario.date_fields`); ``None`` when it names a gate that never opens.
-    gate_days
-        ``{gate: day}``: the day each gate opens, ``None`` when it never does.
-    """
-
-    days: dict[str, int | None]
-    gate_days: dict[str, int | None]
-
-    def day(self, path: str, default: int | None = None) -> int | None:
-        """The resolved day of a date field; ``default`` when the field is unset."""
-        return self.days[path] if path in self.days else default
-
-    def eligibility(self, cohort: Cohort) -> dict[int, int]:
-        """``{day: installations}`` of a cohort becoming eligible.
-
-        All on its ``eligible_from`` day (0 when unset), except deferred shares,
-        not before their ``until``; a gate that never opens gives `NEVER`.
-        """
-        prefix = f"cohorts.{cohort.name}"
-        start = _or_never(self.day(f"{prefix}.eligible_from", 0))
-        out = {start: cohort.installations}
-        for item, count in zip(cohort.deferred, cohort.deferred_counts(), strict=True):
-            day = max(
-                start, _or_never(self.day(f"{prefix}.deferred.{item.name}.until"))
-            )
-            out[start] -= count
-            out[day] = out.get(day, 0) + count
-        return out
-
-    def stall_release_day(self, cohort: Cohort) -> int | None:
-        """The day before which no stall of the cohort resolves (``None``: none)."""
-        if cohort.stall is None or cohort.stall.release_on is None:
-            return None
-        return _or_never(self.day(f"cohorts.{cohort.name}.stall.release_on"))
-
-
-#: Redraws of a date that must not fall before a mid-programme start.
-_REDRAWS = 200
-
-
-def _or_never(day: int | None) -> int:
-    return NEVER if day is None else day
-
-
-def _draw_day(
-    spec: TriangularDate | UniformDate, rng: np.random.Generator, scenario: Scenario
-) -> int:
-    low, high = scenario.day_of(spec.low), scenario.day_of(spec.high)
-    if isinstance(spec, UniformDate):
-        return int(rng.integers(low, high + 1))
-    if high == low:
-        return low
-    return math.floor(rng.triangular(low, scenario.day_of(spec.mode), high) + 0.5)
-
-
-def resolve_dates(scenario: Scenario, streams) -> ResolvedDates:
-    """Draw every uncertain date of one replication and open the gates.
-
-    Parameters
-    ----------
-    scenario
-        The scenario.
-    streams
-        The replication's random streams (the engine's ``Streams``): a date field draws from
-        ``streams.get(path, "date")``, an acceptance from
-        ``streams.get(condition path, "accepted")``.
-    """
-    fields = scenario.date_fields()
-    gates = {g.name: g for g in scenario.gates}
-    days: dict[str, int | None] = {}
-    gate_days: dict[str, int | None] = {}
-
-    def resolve(path: str) -> int | None:
-        if path not in days:
-            spec = fields[path]
-            name = gate_reference(spec)
-            if name is not None:
-                days[path] = open_gate(name)
-            elif isinstance(spec, date):
-                days[path] = scenario.day_of(spec)
-            else:
-                days[path] = _draw_day(spec, streams.get(path, "date"), scenario)
-        return days[path]
-
-    def open_gate(name: str) -> int | None:
-        if name in gate_days:
-            return gate_days[name]
-        gate = gates[name]
-        if gate.opens_on is not None:
-            day = resolve(f"gates.{name}.opens_on")
-        else:
-            kind = "all_of" if gate.all_of else "any_of"
-            met: list[int | None] = []
-            for condition in gate.conditions:
-                path = f"gates.{name}.{kind}.{condition.name}"
-                if condition.fixed_on is not None:
-                    met.append(resolve(f"{path}.fixed_on"))
-                    continue
-                accepted = (
-                    streams.get(path, "accepted").random() < condition.probability
-                )
-                on = resolve(f"{path}.accepted_on")
-                met.append(on if accepted else None)
-            known = [m for m in met if m is not None]
-            if kind == "all_of":
-                day = max(known) if len(known) == len(met) else None
-            else:
-                day = min(known) if known else None
-        gate_days[name] = day
-        return day
-
-    state = scenario.operations_state
-    passed = (
-        {}
-        if state is None
-        else {p: scenario.day_of(d) for p, d in state.dates_passed.items()}
-    )
-    opened = (
-        {}
-        if state is None
-        else {g: scenario.day_of(d) for g, d in state.gates_open.items()}
-    )
-    if state is None or not (
-        state.condition_dates or state.dates_pending or state.gates_closed
-    ):
-        days.update(passed)
-        gate_days.update(opened)
-        for path in fields:
-            resolve(path)
-        for name in gates:
-            open_gate(name)
-        return ResolvedDates(days, gate_days)
-    # A mid-programme start: what passed is known; what had not happened by day 0
-    # (everything else with condition_dates, or the listed dates and gates) is
-    # drawn conditioned on that, jointly: all unknown dates are redrawn (their
-    # streams going on) until every such date and gate falls on or after day 0.
-    uncertain = [
-        p
-        for p, spec in fields.items()
-        if p not in passed
-        and not isinstance(spec, date)
-        and gate_reference(spec) is None
-    ]
-    watched_paths = uncertain if state.condition_dates else list(state.dates_pending)
-    watched_gates = (
-        [g for g in gates if g not in opened]
-        if state.condition_dates
-        else list(state.gates_closed)
-    )
-    for _ in range(_REDRAWS):
-        days.clear()
-        gate_days.clear()
-        days.update(passed)
-        gate_days.update(opened)
-        for path in fields:
-            resolve(path)
-        for name in gates:
-            open_gate(name)
-        if all(days[p] is None or days[p] >= 0 for p in watched_paths) and all(
-            gate_days[g] is None or gate_days[g] >= 0 for g in watched_gates
-        ):
-            break
-    for path in watched_paths:  # no draw satisfied it: not before day 0 at least
-        days[path] = max(days[path], 0)
-    for name in watched_gates:
-        if gate_days[name] is not None:
-            gate_days[name] = max(gate_days[name], 0)
-    return ResolvedDates(days, gate_days)
-
-
-# --------------------------------------------------------------------------- incidents
-def incident_days(scenario: Scenario, streams) -> np.ndarray:
-    """Boolean per day: an incident open (no migrations). All False without go_no_go.
-
-    On each calendar day an incident starts with ``incident_probability``
-    (whether or not one is open) and stays open for its drawn duration.
-    """
-    n = scenario.horizon_days
-    open_ = np.zeros(n, dtype=bool)
-    spec = scenario.go_no_go
-    if spec is None:
-        return open_
-    starts = np.flatnonzero(
-        streams.get("go_no_go", "incident_start").random(n) < spec.incident_probability
-    )
-    days, probs = spec.incident_duration_days.pmf()
-    durations = streams.get("go_no_go", "incident_duration").choice(
-        days, size=len(starts), p=probs
-    )
-    for start, duration in zip(starts, durations, strict=True):
-        open_[start : start + int(duration)] = True
-    return open_
-
-
-def _incident_left(scenario: Scenario, streams, start) -> int:
-    """Days an incident open for ``incident_open_days`` at the start stays open.
-
-    Its remaining days r follow the duration's residual given its age a:
-    P(r) proportional to P(D = a + r), r >= 0 (one open period is taken as one
-    incident). Drawn from the ``go_no_go`` ``incident_open`` stream.
-    """
-    days, probs = scenario.go_no_go.incident_duration_days.pmf()
-    age = start.incident_open_days
-    keep = days >= age
-    if not keep.any():
-        return 0
-    rng = streams.get("go_no_go", "incident_open")
-    return int(rng.choice(days[keep] - age, p=probs[keep] / probs[keep].sum()))
 
 
 # --------------------------------------------------------------------------- evidence
@@ -420,7 +136,7 @@ class Policy:
         start = scenario.operations_state  # a mid-programme start, or None
         self.incident = incident_days(scenario, streams)
         if start is not None and start.incident_open_days and scenario.go_no_go:
-            self.incident[: _incident_left(scenario, streams, start)] = True
+            self.incident[: incident_left(scenario, streams, start)] = True
         self.no_go = self.incident & self.working
         self.factor = np.ones(n)
         self.freeze_label = np.full(n, "", dtype=object)

@@ -1,0 +1,77 @@
+"""Sharing whole installations: pro rata with limits, largest remainder, MSM.
+
+The engine never splits an installation: a day's cap, a cohort's installations
+and a supplier's nomination are shared in integers, deterministically (ties in
+list order), so the same scenario and seed always give the same shares.
+"""
+
+from __future__ import annotations
+
+__all__ = ["largest_remainder", "msm_shares", "share_pro_rata"]
+
+
+def share_pro_rata(total: int, weights: list[int], limits: list[int]) -> list[int]:
+    """Share ``total`` units in proportion to ``weights``, never above ``limits``.
+
+    Each gets floor(total * w / sum(w)); the remainder goes one unit at a time by
+    largest fractional part (ties in list order). A share above its limit is
+    capped and the surplus re-shared the same way among the others (water-filling).
+    """
+    shares = [0] * len(weights)
+    open_ = [
+        i
+        for i, (w, lim) in enumerate(zip(weights, limits, strict=True))
+        if w > 0 and lim > 0
+    ]
+    remaining = total
+    while remaining > 0 and open_:
+        weight_sum = sum(weights[i] for i in open_)
+        base = {i: remaining * weights[i] // weight_sum for i in open_}
+        left = remaining - sum(base.values())
+        by_fraction = sorted(
+            open_, key=lambda i: (-(remaining * weights[i] % weight_sum), i)
+        )
+        for i in by_fraction[:left]:
+            base[i] += 1
+        capped = [i for i in open_ if shares[i] + base[i] >= limits[i]]
+        if not capped:
+            for i in open_:
+                shares[i] += base[i]
+            return shares
+        for i in capped:
+            remaining -= limits[i] - shares[i]
+            shares[i] = limits[i]
+        open_ = [i for i in open_ if i not in capped]
+    return shares
+
+
+def largest_remainder(total: int, shares: list[float]) -> list[int]:
+    """Split ``total`` by ``shares`` (largest remainder, ties in list order).
+
+    Shares are read to 1e-9, so the split is exact and deterministic.
+    """
+    weights = [round(s * 1e9) for s in shares]
+    if not any(weights):
+        return [0] * len(shares)
+    return share_pro_rata(total, weights, [total] * len(weights))
+
+
+def msm_shares(cap: int, demands: list[int], dmin: int) -> list[int]:
+    """Share a day's cap between suppliers by the Migration Scaling Methodology.
+
+    Each supplier first gets DMIN_i = min(dmin, demand_i); the rest of the cap is
+    shared in proportion to the remaining demand and never above it
+    (water-filling). If the DMINs together exceed the cap, the cap is shared in
+    proportion to them. Integer shares by largest remainder (`share_pro_rata`).
+
+    >>> msm_shares(1000, [50, 300, 2000], 100)
+    [50, 171, 779]
+    >>> msm_shares(200, [500, 500, 40], 100)
+    [84, 83, 33]
+    """
+    floors = [min(dmin, d) for d in demands]
+    if sum(floors) >= cap:
+        return share_pro_rata(cap, floors, floors)
+    remaining = [d - f for d, f in zip(demands, floors, strict=True)]
+    extra = share_pro_rata(cap - sum(floors), remaining, remaining)
+    return [f + e for f, e in zip(floors, extra, strict=True)]

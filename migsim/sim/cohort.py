@@ -1,0 +1,653 @@
+"""A cohort segment at run time: counts by attempts made and due-day ledgers.
+
+The engine keeps no object per installation: a segment's queue is counts of
+first attempts and of due retries, and each delay (stall, retry, restoration,
+remote recovery) is a ledger of counts by due day and column (class x attempts
+made). `CohortState` runs the day's phases on them: stalls resolve, retries and
+restorations come due, a batch is taken from the queue and its outcomes drawn.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from migsim.model.base import OUTCOMES
+from migsim.model.cohort import Cohort
+from migsim.model.distributions import (
+    BetaProbability,
+    DirichletOutcomes,
+    draw_probability,
+)
+from migsim.model.scenario import Scenario
+from migsim.sim.allocation import share_pro_rata
+from migsim.sim.dates import ResolvedDates
+from migsim.sim.defects import hit_by_defects
+from migsim.sim.delays import ONE_DAY, cached_pmf, residual_pmf, schedule
+from migsim.sim.initial_state import count_of, groups_of, pending_schedule
+from migsim.sim.operations import Operations
+from migsim.sim.records import FLOWS
+from migsim.sim.segments import Segment
+from migsim.sim.streams import Streams
+
+__all__ = ["CohortState", "Parameters", "draw_parameters"]
+
+
+@dataclass(frozen=True)
+class Parameters:
+    """A cohort's uncertain parameters, drawn once per replication for all its
+    segments: outcome rates by class kind (``normal``, ``hard``) and
+    ``then_success``; ``None`` where the scenario states them as known."""
+
+    rates: dict[str, np.ndarray]
+    then_success: float | None
+
+
+def draw_parameters(cohort: Cohort, streams: Streams) -> Parameters | None:
+    """Draw a cohort's uncertain rates (Dirichlet, Beta) from its own streams.
+
+    ``parameters`` (outcome rates), ``hard_parameters`` (the hard cases' rates)
+    and ``stall_parameters`` (``then_success``); a cohort with known rates draws
+    nothing and gets ``None``.
+    """
+    rates: dict[str, np.ndarray] = {}
+    if isinstance(cohort.outcomes, DirichletOutcomes):
+        rates["normal"] = cohort.outcomes.as_array(
+            streams.get(cohort.name, "parameters")
+        )
+    hard = cohort.hard.outcomes if cohort.hard is not None else None
+    if isinstance(hard, DirichletOutcomes):
+        rates["hard"] = hard.as_array(streams.get(cohort.name, "hard_parameters"))
+    then = cohort.stall.then_success if cohort.stall is not None else None
+    drawn = None
+    if isinstance(then, BetaProbability):
+        drawn = then.draw(streams.get(cohort.name, "stall_parameters"))
+    if not rates and drawn is None:
+        return None
+    return Parameters(rates, drawn)
+
+
+class CohortState:
+    """Counts and due-day ledgers of one cohort segment, no object per installation.
+
+    Attempt counts are arrays indexed by attempts made (0..max_attempts), so an
+    installation's history is only the number of its attempts. ``index`` is the
+    cohort's index: the cohort's row is the sum of its segments' rows. A segment's
+    sub-populations (`segments.SegmentClass`: normal, hard, excluded) share its
+    queue and ledgers: class k uses columns ``k * size + attempts made``, so
+    they cost extra draws only when they have installations in a column.
+    """
+
+    def __init__(
+        self,
+        cohort: Cohort,
+        segment: Segment,
+        scenario: Scenario,
+        streams: Streams,
+        dates: ResolvedDates,
+        ops: Operations,
+        parameters: Parameters | None = None,
+        start: list[dict] | None = None,
+    ):
+        self.cohort = cohort
+        self.segment = segment
+        self.index = segment.cohort
+        self.active = cohort.mode == "active"
+        self.size = cohort.max_attempts + 1
+        classes = segment.classes
+        self.width = self.size * len(classes)  # columns: class x attempts made
+        self.rates = [c.rates for c in classes]
+        self.stressed_rates = [c.stressed_rates for c in classes]
+        if parameters is not None:  # uncertain rates, drawn once for the cohort
+            for k, c in enumerate(classes):
+                drawn = parameters.rates.get(c.kind)
+                if drawn is not None:
+                    increase = cohort.volume_failures
+                    self.rates[k] = drawn
+                    self.stressed_rates[k] = (
+                        drawn if increase is None else increase.increase.apply(drawn)
+                    )
+        owner = segment.owner
+        self.outcome_rng = streams.get(owner, "outcomes")
+        self.stall_rng = streams.get(owner, "stall_delay")
+        self.stall_result_rng = streams.get(owner, "stall_result")
+        self.retry_rng = streams.get(owner, "retry_delay")
+        self.restore_rng = streams.get(owner, "restore_delay")
+        stall, fix_forward = cohort.stall, cohort.fix_forward
+        self.stall_pmf = cached_pmf(stall.resolves_after_days) if stall else None
+        self.retry_pmf = (
+            cached_pmf(cohort.rollback.retry_after_days) if cohort.rollback else None
+        )
+        self.restore_pmf = (
+            cached_pmf(fix_forward.restored_after_days) if fix_forward else None
+        )
+        self.release_day = dates.stall_release_day(cohort)
+        self.then_success = 1.0
+        if cohort.stall is not None:
+            self.then_success = (
+                parameters.then_success
+                if parameters is not None and parameters.then_success is not None
+                else draw_probability(cohort.stall.then_success, None)
+            )
+        total = segment.installations
+        self.total = total
+        # {day > 0: installations of each class becoming eligible that day} (ramp
+        # policy: gates, deferred shares); the rest are eligible from the start
+        self.eligibility = {d: n for d, n in ops.eligibility(segment).items() if d > 0}
+        self.pending_by_class = [
+            sum(n[k] for n in self.eligibility.values()) for k in range(len(classes))
+        ]
+        self.fresh = [  # first attempts queued, by class
+            c.installations - p
+            for c, p in zip(classes, self.pending_by_class, strict=True)
+        ]
+        self.pending = sum(self.pending_by_class)
+        # operations (see migsim.sim.operations): all inert without their sections
+        self.els = ops.desk
+        self.defects = ops.defects_for(segment)
+        kinds = [c.excluded for c in classes]
+        self.excluded_class = next((k for k, e in enumerate(kinds) if e), None)
+        self.excluded_up_front = "up_front" in kinds
+        self.last_columns = [
+            k * self.size + cohort.max_attempts for k in range(len(kinds))
+        ]
+        self.defect_columns = (  # columns a latent defect can hit (None: all)
+            None
+            if self.excluded_class is None
+            else np.array(
+                [
+                    k != self.excluded_class
+                    for k in range(len(kinds))
+                    for _ in range(self.size)
+                ]
+            )
+        )
+        recovery = cohort.dumb if cohort.dumb and cohort.dumb.recovered_share else None
+        self.recovered_share = recovery.recovered_share if recovery else 0.0
+        self.recover_pmf = (
+            cached_pmf(recovery.recovered_after_days) if recovery else None
+        )
+        if recovery:
+            self.recovery_rng = streams.get(owner, "dumb_recovery")
+            self.recovery_delay_rng = streams.get(owner, "recovery_delay")
+        self.prepayment_share = cohort.prepayment_share or 0.0  # excluded: never dumb
+        if self.prepayment_share:
+            self.prepayment_rng = streams.get(owner, "prepayment")
+        self.awaiting_recovery = self.awaiting_site_visit = self.prepayment_dumb = 0
+        self.defect_hits = self.stressed_attempts = self.dumb_recoveries = 0
+        self.excluded = 0  # abandoned of the excluded class
+        # ready retries: deque of [due_day, counts by column], oldest first
+        self.retries: deque[list] = deque()
+        self.retry_queued = 0
+        # due-day ledgers, rows = day: stalls by attempt number, rollbacks by
+        # attempts made, restorations; the last row collects anything beyond
+        longest = max(
+            int(pmf[0][-1])
+            for pmf in (
+                self.stall_pmf,
+                self.retry_pmf,
+                self.restore_pmf,
+                self.recover_pmf,
+                ONE_DAY,
+            )
+            if pmf is not None
+        )
+        if cohort.initial_state is not None:
+            longest = max(longest, cohort.initial_state.longest_wait)
+        rows = scenario.horizon_days + longest + 1
+        self.stall_due = np.zeros((rows, self.width), dtype=np.int64)
+        self.retry_due = np.zeros((rows, self.width), dtype=np.int64)
+        self.restore_due = np.zeros(rows, dtype=np.int64)
+        if recovery:
+            self.recover_due = np.zeros((rows, self.width), dtype=np.int64)
+        self.stalled = self.rolled_back = self.impaired = 0
+        self.migrated = self.dumb = self.abandoned = 0
+        if self.excluded_up_front:
+            self._exclude_up_front()
+        self.flows = dict.fromkeys(FLOWS, 0)
+        if start is not None:
+            self._start_from(start, streams.get(segment.owner, "initial_state"))
+
+    def _exclude_up_front(self) -> None:
+        """The excluded class is abandoned without an attempt (in ``excluded``)."""
+        k = self.excluded_class
+        self.abandoned += self.fresh[k]
+        self.excluded += self.fresh[k]
+        self.fresh[k] = 0
+
+    # ---------------------------------------------------------------- mid-programme
+    def _start_from(self, parts: list[dict], rng: np.random.Generator) -> None:
+        """Take up a state given at the end of the day before day 0.
+
+        ``parts`` holds one state per class of the segment (see
+        `initial_state.split_state`), each an ``initial_state`` mapping. Groups
+        keep their attempts made and due day (``days_until_due`` d is due on day
+        d - 1). A bare count of an in-flight state has no detail: queued ones
+        are first attempts; stalled, rolled-back and impaired ones made one
+        attempt and their days until due are drawn from the residual of their
+        delay (one multinomial from the segment's ``initial_state`` stream).
+        """
+        size = self.size
+        self.pending_by_class = [part["pending"] for part in parts]
+        self.pending = sum(self.pending_by_class)
+        self.eligibility = pending_schedule(self.eligibility, self.pending_by_class)
+        self.migrated = sum(part["migrated"] for part in parts)
+        self.dumb = sum(part["dumb"] for part in parts)
+        for part in parts:
+            for group in groups_of(
+                part.get("recovering", []), attempts_made=1, days_until_due=1
+            ):
+                if self.recover_pmf is None:
+                    break  # no recovery in this scenario: they await a site visit
+                due = min(group.days_until_due - 1, len(self.recover_due) - 1)
+                self.recover_due[due, group.attempts_made] += group.count
+                self.awaiting_recovery += group.count
+        self.awaiting_site_visit = self.dumb - self.awaiting_recovery
+        self.abandoned = sum(part["abandoned"] for part in parts)
+        if self.excluded_class is not None:
+            self.excluded = parts[self.excluded_class]["abandoned"]
+        retries: dict[int, np.ndarray] = {}
+        self.fresh = [0] * len(parts)
+        for k, part in enumerate(parts):
+            for group in groups_of(part["queued"], attempts_made=0, days_until_due=0):
+                if not group.attempts_made:
+                    self.fresh[k] += group.count
+                    continue
+                row = retries.setdefault(
+                    group.days_until_due - 1, np.zeros(self.width, dtype=np.int64)
+                )
+                row[k * size + group.attempts_made] += group.count
+                self.retry_queued += group.count
+        self.retries = deque([due, retries[due]] for due in sorted(retries))
+        for k, part in enumerate(parts):
+            base = k * size
+            self.stalled += count_of(part["stalled"])
+            self._place(
+                self.stall_due,
+                part["stalled"],
+                self.stall_pmf,
+                rng,
+                base,
+                self.release_day,
+            )
+            self.rolled_back += count_of(part["rolled_back"])
+            self._place(self.retry_due, part["rolled_back"], self.retry_pmf, rng, base)
+            self.impaired += count_of(part["impaired"])
+            restore = self.restore_due[:, None]  # restorations have no columns
+            self._place(restore, part["impaired"], self.restore_pmf, rng, None)
+        if self.excluded_up_front:
+            self._exclude_up_front()
+
+    def _place(self, ledger, groups, pmf, rng, base, not_before=None) -> None:
+        if isinstance(groups, int):
+            if not groups:
+                return
+            days, probs = residual_pmf(pmf)
+            counts = rng.multinomial(groups, probs) if len(days) > 1 else [groups]
+            groups = [
+                {"count": int(n), "attempts_made": 1, "days_until_due": int(d)}
+                for d, n in zip(days, counts, strict=True)
+                if n
+            ]
+        for group in groups_of(groups, attempts_made=1, days_until_due=1):
+            if group.held:
+                continue  # its ELS case comes back through the desk's queue
+            due = group.days_until_due - 1
+            if not_before is not None:
+                due = max(due, not_before)
+            column = 0 if base is None else base + group.attempts_made
+            ledger[min(due, len(ledger) - 1), column] += group.count
+
+    def export_state(self, day: int) -> dict:
+        """The segment's state at the end of ``day``, as an ``initial_state`` mapping.
+
+        In-flight states are listed by (attempts made, days until due), counting
+        days from ``day``: a run started the next day from it continues this one.
+        Classes are summed (a cohort of several parts is shared again on the way
+        in, see `initial_state.split_state`).
+        """
+        size = self.size
+        queued = [{"count": sum(self.fresh), "attempts_made": 0, "days_until_due": 0}]
+        for due, counts in self.retries:
+            by_made = np.zeros(size, dtype=np.int64)
+            np.add.at(by_made, np.arange(self.width) % size, counts)
+            queued += [
+                {"count": int(n), "attempts_made": made, "days_until_due": due - day}
+                for made, n in enumerate(by_made.tolist())
+                if n
+            ]
+
+        def waiting(ledger: np.ndarray) -> list[dict]:
+            rows = ledger[day + 1 :]
+            folded = np.zeros((len(rows), size), dtype=np.int64)
+            for column in np.flatnonzero(rows.any(axis=0)):
+                folded[:, column % size] += rows[:, column]
+            return [
+                {
+                    "count": int(folded[r, a]),
+                    "attempts_made": int(a),
+                    "days_until_due": int(r + 1),
+                }
+                for r, a in zip(*np.nonzero(folded), strict=True)
+            ]
+
+        recovering = waiting(self.recover_due) if self.recover_pmf is not None else []
+        later = self.restore_due[day + 1 :]
+        held_stalls = np.zeros(size, dtype=np.int64)
+        held_impaired = 0
+        for _raised, kind, _n, state, held in getattr(self.els, "queue", ()):
+            if state is self and held is not None:
+                if kind == "stall":
+                    np.add.at(held_stalls, np.arange(self.width) % size, held)
+                else:
+                    held_impaired += int(held.sum())
+        return {
+            "pending": self.pending,
+            "queued": [g for g in queued if g["count"]],
+            "stalled": waiting(self.stall_due)
+            + [
+                {
+                    "count": int(n),
+                    "attempts_made": made,
+                    "days_until_due": 1,
+                    "held": True,
+                }
+                for made, n in enumerate(held_stalls.tolist())
+                if n
+            ],
+            "rolled_back": waiting(self.retry_due),
+            "impaired": [
+                {"count": int(later[r]), "days_until_due": int(r + 1)}
+                for r in np.flatnonzero(later)
+            ]
+            + (
+                [{"count": held_impaired, "days_until_due": 1, "held": True}]
+                if held_impaired
+                else []
+            ),
+            "migrated": self.migrated,
+            "dumb": self.dumb,
+            "abandoned": self.abandoned,
+            **({"recovering": recovering} if recovering else {}),
+        }
+
+    # ---------------------------------------------------------------- queries
+    @property
+    def queued(self) -> int:
+        return sum(self.fresh) + self.retry_queued
+
+    @property
+    def resolved(self) -> int:
+        """Migrated, dumb or abandoned (a dumb device awaiting remote recovery: not)."""
+        return self.migrated + self.dumb + self.abandoned - self.awaiting_recovery
+
+    @property
+    def done(self) -> bool:
+        return self.resolved == self.total
+
+    def state_row(self) -> list[int]:
+        return [
+            self.pending,
+            self.queued,
+            self.stalled,
+            self.rolled_back,
+            self.impaired,
+            self.migrated,
+            self.dumb,
+            self.abandoned,
+        ]
+
+    # ---------------------------------------------------------------- phases
+    def resolve_stalls(self, day: int) -> None:
+        if not self.stalled:
+            return
+        by_attempt = self.stall_due[day].tolist()  # Python ints: cheap to scan
+        if not any(by_attempt):
+            return
+        failed = np.zeros(self.width, dtype=np.int64)
+        n_completed = n_failed = 0
+        for attempt, n in enumerate(by_attempt):
+            if not n:
+                continue
+            # scalar draws: far cheaper than array broadcasting
+            ok = int(self.stall_result_rng.binomial(n, self.then_success))
+            n_completed += ok
+            n_failed += n - ok
+            failed[attempt] = n - ok
+        self.stalled -= n_completed + n_failed
+        self.migrated += n_completed
+        self.flows["stall_completions"] += n_completed
+        self.flows["stall_failures"] += n_failed
+        if n_failed:
+            self._fail(failed, day)
+
+    def release(self, day: int) -> None:
+        """Retries due today rejoin the queue; restorations; eligibility."""
+        if self.rolled_back:
+            by_attempts = self.retry_due[day].tolist()  # sums of tiny arrays: lists
+            n_due = sum(by_attempts)
+            if n_due:
+                self.rolled_back -= n_due
+                self.retry_queued += n_due
+                self.retries.append([day, by_attempts])
+        if self.impaired:
+            restored = int(self.restore_due[day])
+            if restored:
+                self.impaired -= restored
+                self.migrated += restored
+                self.flows["restorations"] += restored
+        if self.recover_pmf is not None and self.awaiting_recovery:
+            recovered = self.recover_due[day]
+            n_recovered = int(recovered.sum())
+            if n_recovered:  # back to rolled_back, retried like a rollback
+                self.dumb -= n_recovered
+                self.awaiting_recovery -= n_recovered
+                self.dumb_recoveries += n_recovered
+                self._fail(recovered.copy(), day)
+        if self.pending and day in self.eligibility:
+            counts = self.eligibility[day]
+            self.fresh = [f + n for f, n in zip(self.fresh, counts, strict=True)]
+            self.pending_by_class = [
+                p - n for p, n in zip(self.pending_by_class, counts, strict=True)
+            ]
+            self.pending -= sum(counts)
+            if self.excluded_up_front:
+                self._exclude_up_front()
+
+    def take(self, count: int) -> np.ndarray:
+        """Remove ``count`` from the queue; return them by attempt number.
+
+        Due retries go first, oldest due first (within one due day, those with
+        more attempts made first, then by class), then first attempts, shared
+        between classes in proportion to their first-attempt queues.
+        """
+        size = self.size
+        batch = np.zeros(self.width, dtype=np.int64)
+        while count and self.retries:
+            counts = self.retries[0][1]  # a list of Python ints
+            for made in range(size - 1, 0, -1):
+                for column in range(made, self.width, size):
+                    if not count:
+                        break
+                    moved = min(count, counts[column])
+                    if moved:
+                        counts[column] -= moved
+                        batch[column + 1] += moved
+                        count -= moved
+                        self.retry_queued -= moved
+            if not any(counts):
+                self.retries.popleft()
+        fresh = self.fresh
+        if len(fresh) == 1:
+            moved = min(count, fresh[0])
+            fresh[0] -= moved
+            batch[1] += moved
+        elif count:
+            for k, moved in enumerate(share_pro_rata(count, fresh, fresh)):
+                fresh[k] -= moved
+                batch[k * size + 1] += moved
+        return batch
+
+    def attempt(self, batch: np.ndarray, day: int, stressed: bool = False) -> None:
+        """Draw the batch's first-level outcomes and schedule what follows.
+
+        Live latent defects first take their hits out of the batch; ``stressed``
+        draws the rest at the volume-stressed rates.
+        """
+        n = sum(batch.tolist())  # Python ints: numpy reductions of tiny arrays are slow
+        if not n:
+            return
+        rates = self.rates
+        if stressed:
+            rates = self.stressed_rates
+            self.stressed_attempts += n
+        hit = None
+        if self.defects:
+            batch, hit = hit_by_defects(self.defects, batch, day, self.defect_columns)
+        by_outcome = np.zeros((len(OUTCOMES), self.width), dtype=np.int64)
+        size = self.size
+        for attempt, count in enumerate(batch.tolist()):  # class: attempt // size
+            if count:
+                by_outcome[:, attempt] = self.outcome_rng.multinomial(
+                    count, rates[attempt // size]
+                )
+        if hit is not None:
+            by_outcome += hit
+            self.defect_hits += int(hit.sum())
+        success, stall, rollback, fix_forward, dumb = by_outcome.sum(axis=1).tolist()
+        flows = self.flows
+        flows["attempts"] += n
+        flows["successes"] += success
+        flows["stalls"] += stall
+        flows["rollbacks"] += rollback
+        flows["fix_forwards"] += fix_forward
+        flows["dumbs"] += dumb
+        self.migrated += success
+        if dumb:
+            self._dumb(by_outcome[4], day)
+        if stall:
+            self._stall(by_outcome[1], day)
+        if rollback:
+            self.els.raise_cases(day, "rollback", rollback, self)
+            self._fail(by_outcome[2], day)
+        if fix_forward:
+            self.impaired += fix_forward
+            if not self.els.raise_cases(
+                day, "fix_forward", fix_forward, self, by_outcome[3]
+            ):
+                self._restore(fix_forward, day, day)
+
+    def _restore(self, count: int, raised_day: int, not_before: int) -> None:
+        """Schedule restoring ``count`` fix forwards raised on ``raised_day``."""
+        days, probs = self.restore_pmf
+        if len(days) == 1 and not_before <= raised_day + int(days[0]):
+            self.restore_due[raised_day + int(days[0])] += count  # a fixed delay
+            return
+        counts = (
+            self.restore_rng.multinomial(count, probs) if len(days) > 1 else [count]
+        )
+        due = raised_day + days
+        if not_before > due[0]:  # worked late by ELS: not before that day
+            np.add.at(self.restore_due, np.maximum(due, not_before), counts)
+        else:
+            self.restore_due[due] += counts
+
+    def _stall(self, by_attempt: np.ndarray, day: int) -> None:
+        n = sum(by_attempt.tolist())
+        self.stalled += n
+        if self.els.raise_cases(day, "stall", n, self, by_attempt):
+            return  # scheduled when ELS works the case (`worked`)
+        schedule(
+            self.stall_due,
+            self.stall_rng,
+            by_attempt,
+            self.stall_pmf,
+            day,
+            self.release_day,
+        )
+
+    def _dumb(self, by_attempt: np.ndarray, day: int) -> None:
+        """Dumb devices: a share recovered remotely later; the rest await a visit."""
+        n = int(by_attempt.sum())
+        self.dumb += n
+        self.els.raise_cases(day, "dumb", n, self)
+        left = n
+        if self.recover_pmf is not None:
+            recovered = np.zeros(self.width, dtype=np.int64)
+            for attempt in np.flatnonzero(by_attempt):
+                recovered[attempt] = self.recovery_rng.binomial(
+                    int(by_attempt[attempt]), self.recovered_share
+                )
+            n_recovered = int(recovered.sum())
+            if n_recovered:
+                self.awaiting_recovery += n_recovered
+                schedule(
+                    self.recover_due,
+                    self.recovery_delay_rng,
+                    recovered,
+                    self.recover_pmf,
+                    day,
+                )
+                left -= n_recovered
+        self.awaiting_site_visit += left
+        if self.prepayment_share and left:
+            self.prepayment_dumb += int(
+                self.prepayment_rng.binomial(left, self.prepayment_share)
+            )
+
+    def worked(
+        self, kind: str, raised_day: int, by_attempt: np.ndarray, day: int
+    ) -> None:
+        """ELS worked these cases today: resolve on the later of delay end and today."""
+        if kind == "stall":
+            floor = day if self.release_day is None else max(day, self.release_day)
+            if raised_day + int(self.stall_pmf[0][0]) >= floor:
+                floor = None  # no delay ends before it: the plain (faster) path
+            schedule(
+                self.stall_due,
+                self.stall_rng,
+                by_attempt,
+                self.stall_pmf,
+                raised_day,
+                floor,
+            )
+        else:
+            self._restore(int(by_attempt.sum()), raised_day, day)
+
+    def _fail(self, by_attempt: np.ndarray, day: int) -> None:
+        """Rollbacks and failed stalls: abandon the last attempts, retry the rest."""
+        lasts = self.last_columns
+        values = by_attempt.tolist()
+        abandoned = sum(values[i] for i in lasts)
+        if abandoned:
+            self.abandoned += abandoned
+            self.flows["abandons"] += abandoned
+            if self.excluded_class is not None:
+                self.excluded += int(by_attempt[lasts[self.excluded_class]])
+            by_attempt = by_attempt.copy()
+            by_attempt[lasts] = 0
+        waiting = sum(by_attempt.tolist()) if abandoned else sum(values)
+        if not waiting:
+            return
+        self.rolled_back += waiting
+        schedule(self.retry_due, self.retry_rng, by_attempt, self.retry_pmf, day)
+
+    def end_of_day(self) -> tuple[list[int], list[int]]:
+        flows = [self.flows[name] for name in FLOWS]
+        self.flows = dict.fromkeys(FLOWS, 0)
+        return self.state_row(), flows
+
+    def operations_row(self) -> dict[str, int]:
+        """Sub-counts and the day's operations flows (which are then reset)."""
+        row = {
+            "awaiting_site_visit": self.awaiting_site_visit,
+            "prepayment_dumb": self.prepayment_dumb,
+            "excluded": self.excluded,
+            "defect_hits": self.defect_hits,
+            "stressed_attempts": self.stressed_attempts,
+            "dumb_recoveries": self.dumb_recoveries,
+        }
+        self.defect_hits = self.stressed_attempts = self.dumb_recoveries = 0
+        return row

@@ -1,0 +1,143 @@
+"""Latent defects at run time: drawn once, hitting attempts until found.
+
+A latent defect of a new migration type exists in a replication with its
+probability; while live it gives a share of the cohort's attempts its outcome.
+A whole day's batch is exposed before its cases are seen, so a faster pace means
+more installations hit before detection; detection halts the cohort (or all)
+until the fix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from migsim.model.base import OUTCOMES
+from migsim.model.cohort import LatentDefect
+from migsim.sim.delays import cached_pmf
+
+__all__ = ["DefectRecord", "LiveDefect", "hit_by_defects"]
+
+
+@dataclass(frozen=True)
+class DefectRecord:
+    """What one latent defect did in one replication.
+
+    Attributes
+    ----------
+    cohort, defect
+        Cohort name and defect name.
+    exists
+        Whether the defect existed in this replication (drawn once).
+    exposed_from_day
+        First day the cohort was attempted while it existed (None: never).
+    found_day
+        Day (end of) on which it was found; None when not within the horizon.
+    resumed_day
+        First day migrations may resume after the fix (found + fix delay + 1).
+    installations_hit
+        Installations it gave its outcome before it was found.
+    """
+
+    cohort: str
+    defect: str
+    exists: bool
+    exposed_from_day: int | None
+    found_day: int | None
+    resumed_day: int | None
+    installations_hit: int
+
+
+class LiveDefect:
+    """Runtime state of one latent defect (existence and fix delay drawn up front)."""
+
+    def __init__(self, spec: LatentDefect, cohort: int, cohort_name: str, rng):
+        self.spec = spec
+        self.cohort = cohort
+        self.cohort_name = cohort_name
+        self.rng = rng
+        self.exists = bool(rng.random() < spec.exists_probability)
+        days, probs = cached_pmf(spec.fix_after_days)
+        self.fix_days = int(days[rng.choice(len(days), p=probs)])
+        self.outcome = OUTCOMES.index(spec.outcome)
+        self.hit_share = spec.hit_share
+        self.hits = 0
+        self.first_exposed: int | None = None
+        self.found_day: int | None = None
+
+    def live(self, day: int) -> bool:
+        """It exists and still hits attempts (up to and including its found day)."""
+        return self.exists and (self.found_day is None or day <= self.found_day)
+
+    def halts(self, day: int) -> bool:
+        found = self.found_day
+        return found is not None and found < day <= found + self.fix_days
+
+    def end_of_day(self, day: int) -> None:
+        if not self.exists or self.found_day is not None:
+            return
+        spec = self.spec
+        by_cases = spec.detected_after_cases is not None and (
+            self.hits >= spec.detected_after_cases
+        )
+        by_days = (
+            spec.detected_after_days is not None
+            and self.first_exposed is not None
+            and day - self.first_exposed + 1 >= spec.detected_after_days
+        )
+        if by_cases or by_days:
+            self.found_day = day + spec.detection_lag_days
+
+    def record(self, horizon_days: int) -> DefectRecord:
+        found = (
+            self.found_day
+            if (self.found_day is not None and self.found_day < horizon_days)
+            else None
+        )
+        return DefectRecord(
+            cohort=self.cohort_name,
+            defect=self.spec.name,
+            exists=self.exists,
+            exposed_from_day=self.first_exposed,
+            found_day=found,
+            resumed_day=None if found is None else found + self.fix_days + 1,
+            installations_hit=self.hits,
+        )
+
+
+def hit_by_defects(
+    defects: list[LiveDefect],
+    batch: np.ndarray,
+    day: int,
+    columns: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Draw the installations of a batch that live defects hit.
+
+    Returns the batch left for the ordinary outcome draw and the hits as an
+    array (outcomes x column), or ``None`` when no defect is live. Each live
+    defect hits ``Binomial(n, hit_share)`` of what earlier defects left, in the
+    ``columns`` it can reach (a boolean mask; ``None``: all). Excluded
+    installations are never reached: their attempts always roll back.
+    """
+    live = [d for d in defects if d.live(day)]
+    if not live:
+        return batch, None
+    rest = batch.copy()
+    reachable = rest.copy() if columns is None else np.where(columns, rest, 0)
+    if not reachable.any():
+        return batch, None
+    hit = np.zeros((len(OUTCOMES), len(batch)), dtype=np.int64)
+    for defect in live:
+        if defect.first_exposed is None:
+            defect.first_exposed = day
+        if not defect.hit_share:
+            continue
+        for attempt in np.flatnonzero(reachable):
+            n = int(defect.rng.binomial(int(rest[attempt]), defect.hit_share))
+            if n:
+                hit[defect.outcome, attempt] += n
+                rest[attempt] -= n
+                reachable[attempt] -= n
+                defect.hits += n
+    return rest, hit
