@@ -43,6 +43,7 @@ import simpy
 from migsim.model.scenario import Scenario
 from migsim.sim.cohort import CohortState, draw_parameters
 from migsim.sim.dates import resolve_dates
+from migsim.sim.els import ElsDesk
 from migsim.sim.initial_state import merge_states, part_states
 from migsim.sim.operations import Operations
 from migsim.sim.policy import Policy
@@ -168,11 +169,11 @@ class _Model:
         cohort of several parts).
         """
         desk = self.ops.desk
-        first = {}
+        first: dict[str, CohortState] = {}
         for segment in self.cohorts:
             first.setdefault(segment.cohort.name, segment)
         for case in cases:
-            if not hasattr(desk, "queue") or case.cohort not in first:
+            if not isinstance(desk, ElsDesk) or case.cohort not in first:
                 continue
             state = first[case.cohort]
             held = None
