@@ -13,6 +13,7 @@ histogram. A point after the horizon end counts as outside the bands.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from functools import cached_property
@@ -161,6 +162,7 @@ def backtest(
     seed: int | None = None,
     workers: int = 1,
     prior_strength: float = DEFAULT_PRIOR_STRENGTH,
+    progress: Callable[[int], None] | None = None,
 ) -> Backtest:
     """Forecast as of each date and score every later actual point.
 
@@ -169,6 +171,9 @@ def backtest(
     as_of
         Dates the forecasts are made on (default: the scenario's start, with no
         actuals used). A date equal to the start also means "from the start".
+    progress
+        Called with the replications each finished batch adds, over every
+        forecast (``replications`` per distinct as-of date).
     """
     sc = load_scenario(scenario)
     seed = sc.seed if seed is None else int(seed)
@@ -183,7 +188,7 @@ def backtest(
     forecasts, frames = [], []
     for when in dates:
         forecast = forecast_as_of(
-            sc, actuals, when, replications, seed, workers, prior_strength
+            sc, actuals, when, replications, seed, workers, prior_strength, progress
         )
         forecasts.append(forecast)
         frames.append(score_points(forecast, observed))

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -38,6 +39,7 @@ from scipy import optimize, stats
 from migsim import __version__
 from migsim.common.errors import ActualsError
 from migsim.evidence.actuals import OUTCOME_COLUMNS, Actuals
+from migsim.evidence.priors import DEFAULT_PRIOR_STRENGTH
 from migsim.model.scenario import (
     OUTCOMES,
     Delay,
@@ -57,7 +59,6 @@ __all__ = [
     "posterior_check",
 ]
 
-DEFAULT_PRIOR_STRENGTH = 100.0
 _SECTION_OF = {"stall": "stall", "rollback": "rollback", "fix_forward": "fix_forward"}
 #: Fewest resolutions from which a delay's scale is fitted.
 _MIN_RESOLUTIONS = 30
@@ -687,6 +688,7 @@ def posterior_check(
     replications: int = 200,
     seed: int | None = None,
     workers: int = 1,
+    progress: Callable[[int], None] | None = None,
 ) -> tuple[dict[str, Any], PosteriorCheck]:
     """Posterior predictive check: the actuals against the calibrated scenario's bands.
 
@@ -694,10 +696,15 @@ def posterior_check(
     migrated (all cohorts) on each reported date with the simulated P5-P95 and
     P10-P90 bands. Returns the figures (also stored on the calibration) and the
     bands and points the check chart draws
-    (`migsim.output.evidence_files.posterior_check_figure`).
+    (`migsim.output.evidence_files.posterior_check_figure`). ``progress`` is
+    called with the replications each finished batch adds.
     """
     results = run(
-        calibration.scenario, replications=replications, seed=seed, workers=workers
+        calibration.scenario,
+        replications=replications,
+        seed=seed,
+        workers=workers,
+        progress=progress,
     )
     figures, bands, points = _check_figures(calibration, results)
     calibration.check = figures

@@ -29,7 +29,7 @@ gives the actual backlog joined to the forecast's bands (``backlog.png``).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import cached_property
@@ -448,11 +448,13 @@ def forecast_as_of(
     seed: int | None = None,
     workers: int = 1,
     prior_strength: float = DEFAULT_PRIOR_STRENGTH,
+    progress: Callable[[int], None] | None = None,
 ) -> Forecast:
     """Calibrate on the actuals up to ``as_of``, start from its state, run forward.
 
     ``as_of=None`` forecasts from the scenario's start with no actuals (the rates
     keep their prior, drawn per replication with ``prior_strength``).
+    ``progress`` is called with the replications each finished batch adds.
     """
     prior = load_scenario(scenario)
     seed = prior.seed if seed is None else int(seed)
@@ -472,7 +474,13 @@ def forecast_as_of(
         calibration = calibrate(prior, actuals, prior_strength, as_of=as_of)
         state, notes = state_from_actuals(calibration.scenario, actuals, as_of)
         forward = calibration.scenario.starting_from(state)
-    results = run(forward, replications=replications, seed=seed, workers=workers)
+    results = run(
+        forward,
+        replications=replications,
+        seed=seed,
+        workers=workers,
+        progress=progress,
+    )
     info = {
         "as_of": as_of.isoformat() if as_of else None,
         "actuals": actuals.path,

@@ -19,7 +19,7 @@ to clear within the horizon count as the same day).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -198,11 +198,14 @@ def compare(
     *,
     common_random_numbers: bool = True,
     resamples: int = BOOTSTRAP_RESAMPLES,
+    progress: Callable[[int], None] | None = None,
 ) -> tuple[list[Any], dict[str, Any]]:
     """Run every scenario with one seed (common random numbers) and compare them.
 
     ``common_random_numbers=False`` gives scenario i the seed ``seed + i``
     instead: independent runs, only to show what common random numbers buy.
+    ``progress`` is called with the replications each finished batch adds,
+    over all the scenarios' runs (``replications`` x scenarios in all).
 
     Returns
     -------
@@ -215,6 +218,7 @@ def compare(
             replications=replications,
             seed=seed if common_random_numbers else seed + i,
             workers=workers,
+            progress=progress,
         )
         for i, sc in enumerate(scenarios)
     ]

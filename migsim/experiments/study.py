@@ -192,8 +192,13 @@ class Simulator:
         self,
         jobs: Sequence[tuple[Scenario, int, int, int]],
         migrated_by: dt.date | None = None,
+        progress: Callable[[int, int], None] | None = None,
     ) -> list[pd.DataFrame]:
-        """Figures of each ``(scenario, seed, first_replication, replications)`` job."""
+        """Figures of each ``(scenario, seed, first_replication, replications)`` job.
+
+        ``progress(done, total)`` is told the replications finished so far, of
+        all the jobs', first with none done and then after every bundle.
+        """
         if not jobs:
             return []
         total = sum(job[3] for job in jobs)
@@ -218,9 +223,15 @@ class Simulator:
             bundles[-1].append(chunk)
         calls = [([task for _, task in bundle],) for bundle in bundles]
         parts: list[list[pd.DataFrame]] = [[] for _ in jobs]
+        done = 0
+        if progress is not None:
+            progress(done, total)
         for number, frames in self._pool.imap(_figures_bundle, calls):
             for (index, _), frame in zip(bundles[number], frames, strict=True):
                 parts[index].append(frame)
+            if progress is not None:
+                done += sum(len(task[2]) for _, task in bundles[number])
+                progress(done, total)
         return [pd.concat(frames, ignore_index=True) for frames in parts]
 
 

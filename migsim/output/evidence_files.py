@@ -35,13 +35,8 @@ __all__ = [
 
 
 def _save_png(figure: Figure, save: Callable[[Figure], None]) -> None:
-    """Save a chart, then free it (pyplot keeps every figure alive until closed)."""
-    import matplotlib.pyplot as plt
-
-    try:
-        save(figure)
-    finally:
-        plt.close(figure)
+    """Save a chart (an Agg figure outside pyplot: nothing to close after)."""
+    save(figure)
 
 
 @contextmanager

@@ -28,19 +28,14 @@ __all__ = [
 
 
 def _save_png(figure: Figure, path: Path) -> None:
-    """Write a chart as PNG atomically, then free it (pyplot keeps figures alive)."""
-    import matplotlib.pyplot as plt
-
-    try:
-        atomic_write(path, lambda tmp: figure.savefig(tmp, dpi=110, format="png"))
-    finally:
-        plt.close(figure)
+    """Write a chart as PNG atomically (an Agg figure outside pyplot: no closing)."""
+    atomic_write(path, lambda tmp: figure.savefig(tmp, dpi=110, format="png"))
 
 
 # --------------------------------------------------------------------------- decide
 def frontier_figure(decision: Decision) -> Figure:
     """Objective against each risk figure over the candidates (``frontier.png``)."""
-    from migsim.output.plots import frontier_chart
+    from migsim.output.decision_plots import frontier_chart
 
     q = decision.question
     budgets = [(b.label, b.limit, _budget_axis_label(b)) for b in q.budgets]
@@ -77,7 +72,7 @@ def write_decision(decision: Decision, directory: str | Path) -> Path:
 # ------------------------------------------------------------------------ sensitivity
 def sensitivity_figure(result: Sensitivity) -> Figure:
     """Tornado (oat) or Sobol index bars (sobol), one panel per figure."""
-    from migsim.output.plots import sobol_chart, tornado_chart
+    from migsim.output.decision_plots import sobol_chart, tornado_chart
 
     if result.method == "oat":
         return tornado_chart(result.table, result.base)
