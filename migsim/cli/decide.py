@@ -6,8 +6,6 @@ sensitivity measures how much each field moves the clearance day and each risk.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from migsim.cli.options import (
@@ -23,7 +21,7 @@ from migsim.cli.options import (
     workers_option,
 )
 from migsim.cli.progress import progress_bar, say, towards
-from migsim.cli.shared import InputError, emit, load
+from migsim.cli.shared import InputError, emit, load, refuse_existing
 from migsim.common.errors import MigsimError
 
 __all__ = ["decide", "sensitivity"]
@@ -154,7 +152,7 @@ def decide(
     "every risk figure).",
 )
 @outdir_option("Write sensitivity.csv, sensitivity.json and the chart here.")
-@overwrite_option("Replace files in an existing OUTDIR.")
+@overwrite_option()
 @scheduler_option(EXISTING_CLUSTER_HELP)
 @format_option("json: sensitivity.json on stdout.")
 @quiet_option()
@@ -181,9 +179,7 @@ def sensitivity(
     from migsim.output.experiment_files import write_sensitivity
 
     sc = load(scenario, sets)
-    target = Path(outdir) if outdir else None
-    if target and target.exists() and any(target.iterdir()) and not overwrite:
-        raise InputError(f"{outdir}: exists (use --overwrite to replace it)")
+    refuse_existing(outdir, overwrite)
     try:
         parsed = [parse_sensitivity_range(sc, text) for text in ranges]
         with progress_bar(None, "rep", quiet) as bar:
@@ -210,6 +206,6 @@ def sensitivity(
         f"replications (seed {result.seed})\n\n{table}"
     )
     if outdir:
-        write_sensitivity(result, outdir, overwrite=True)
+        write_sensitivity(result, outdir, overwrite=overwrite)
         text += f"\n\nWritten to {outdir}/"
     emit(text, result.to_dict(), fmt)

@@ -19,6 +19,7 @@ from migsim.cli.options import (
 from migsim.cli.progress import progress_bar
 from migsim.cli.shared import InputError, emit, load, load_actuals, refuse_existing
 from migsim.common.errors import MigsimError
+from migsim.common.files import write_files
 
 __all__ = ["backtest", "calibrate", "forecast"]
 
@@ -89,20 +90,15 @@ def calibrate(
                 result, replications, seed, workers, progress=bar.update
             )
     target.parent.mkdir(parents=True, exist_ok=True)
-    staged = [path.with_name(f".{path.name}.tmp") for path in paths]
-    try:
-        staged[0].write_text(result.scenario.to_yaml(), encoding="utf-8")
-        staged[1].write_text(
-            json.dumps(result.summary(), indent=2) + "\n", encoding="utf-8"
-        )
-        if check is not None:
-            save_posterior_check(check, staged[2])
-        for tmp, path in zip(staged, paths, strict=True):
-            if tmp.exists():
-                tmp.replace(path)
-    finally:
-        for tmp in staged:
-            tmp.unlink(missing_ok=True)
+    yaml_text = result.scenario.to_yaml()
+    json_text = json.dumps(result.summary(), indent=2) + "\n"
+    writers = {
+        paths[0]: lambda tmp: tmp.write_text(yaml_text, encoding="utf-8"),
+        paths[1]: lambda tmp: tmp.write_text(json_text, encoding="utf-8"),
+    }
+    if check is not None:
+        writers[paths[2]] = lambda tmp: save_posterior_check(check, tmp)
+    write_files(writers)  # all of them, or none
     written = [str(p) for p in paths if p.exists()]
     click.echo(result.text() + f"\n\nWritten {', '.join(written)}")
 

@@ -2,7 +2,9 @@
 
 Exit status: 0 when the command did its job (also when its verdict is
 negative), 2 for bad input (one line naming the file and field, no traceback),
-anything else for an internal error, which keeps its traceback.
+3 when ``migsim run`` finished but some replications failed (what succeeded is
+written, with a ``failures`` record), anything else for an internal error, which
+keeps its traceback.
 
 One module per family of commands (`migsim.cli.runs`, `migsim.cli.sweep`,
 `migsim.cli.decide`, `migsim.cli.evidence`); options shared between commands

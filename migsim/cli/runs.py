@@ -5,8 +5,6 @@ Each command loads what it needs when called, so ``migsim --help`` stays quick.
 
 from __future__ import annotations
 
-import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +30,13 @@ from migsim.cli.shared import (
     refuse_existing,
 )
 from migsim.common.errors import MigsimError
+from migsim.common.files import atomic_text
 from migsim.output.html import UNITS
 
 __all__ = ["bundled_scenarios_dir", "compare", "report", "run", "scenarios", "validate"]
+
+#: Exit status of a run that finished with failed replications.
+REPLICATIONS_FAILED = 3
 
 
 @click.command()
@@ -71,6 +73,12 @@ __all__ = ["bundled_scenarios_dir", "compare", "report", "run", "scenarios", "va
     show_default=True,
     help="With --precision: stop here whatever the width.",
 )
+@click.option(
+    "--fail-fast",
+    is_flag=True,
+    help="Stop at the first replication that fails (default: record it, go on "
+    "with the others, and exit 3).",
+)
 @scheduler_option()
 @quiet_option()
 @click.pass_context
@@ -89,12 +97,18 @@ def run(
     precision,
     precision_share,
     max_replications,
+    fail_fast,
     scheduler,
     quiet,
 ):
-    """Run seeded replications of SCENARIO and summarise when the backlog clears."""
-    from migsim.cli.text import summary_text
+    """Run seeded replications of SCENARIO and summarise when the backlog clears.
+
+    A replication that fails is recorded (failures.json) and the others go on;
+    the run then exits 3. With --fail-fast the first failure stops the run.
+    """
+    from migsim.cli.text import failures_text, summary_text
     from migsim.evidence.forecast import annotate, check_by_dates
+    from migsim.output.run_charts import write_run_charts
     from migsim.runner.precision import run_to_precision
     from migsim.runner.runner import run as run_scenario
 
@@ -121,6 +135,7 @@ def run(
                     scheduler=scheduler,
                     spill_dir=spill_dir,
                     progress=bar.update,
+                    fail_fast=fail_fast,
                 )
             except MigsimError as exc:
                 raise InputError(str(exc)) from exc
@@ -147,14 +162,21 @@ def run(
                 max_replications=max_replications,
                 share=precision_share,
                 progress=checked,
+                fail_fast=fail_fast,
             )
     annotate(results, by)
     results.annotate("command", command_line())
     text = summary_text(results)
+    if results.failures:
+        text += "\n\n" + failures_text(results)
     if outdir:
-        results.write(outdir, overwrite=overwrite, daily=not no_daily)
+        results.write(
+            outdir, overwrite=overwrite, daily=not no_daily, charts=write_run_charts
+        )
         text += f"\n\nWritten to {outdir}/"
     emit(text, results.summary, fmt)
+    if results.failures:
+        ctx.exit(REPLICATIONS_FAILED)
 
 
 @click.command()
@@ -174,6 +196,8 @@ def compare(
     from migsim.cli.text import comparison_text
     from migsim.evidence.forecast import annotate
     from migsim.experiments.compare import compare as compare_scenarios
+    from migsim.experiments.compare import write_comparison
+    from migsim.output.run_charts import write_run_charts
 
     loaded = [load(path, sets) for path in scenarios]
     refuse_existing(outdir, overwrite)
@@ -196,19 +220,12 @@ def compare(
     comparison = {"command": command, **comparison}
     text = comparison_text(comparison)
     if outdir:
-        target = Path(outdir)
-        if target.exists() and overwrite:
-            if any(target.iterdir()) and not (target / "comparison.json").exists():
-                raise InputError(
-                    f"{outdir}: not the output of migsim compare; not replacing it"
-                )
-            shutil.rmtree(target)
-        target.mkdir(parents=True)
-        for results in runs:
-            results.write(target / results.scenario.name)
-        (target / "comparison.json").write_text(
-            json.dumps(comparison, indent=2) + "\n", encoding="utf-8"
-        )
+        try:
+            write_comparison(
+                runs, comparison, outdir, overwrite=overwrite, charts=write_run_charts
+            )
+        except MigsimError as exc:
+            raise InputError(str(exc)) from exc
         text += f"\n\nWritten to {outdir}/"
     emit(text, comparison, fmt)
 
@@ -282,6 +299,7 @@ def report(
     """
     from migsim.evidence.forecast import annotate, check_by_dates
     from migsim.output.report import render_report, unit_scale
+    from migsim.output.run_charts import write_run_charts
     from migsim.results.rundir import is_run_directory, load_run
     from migsim.runner.runner import run as run_scenario
 
@@ -302,11 +320,15 @@ def report(
                 where = runs_dir / sc.name
                 refuse_existing(where, overwrite)
                 results = run_scenario(
-                    sc, replications=replications, seed=seed, workers=workers
+                    sc,
+                    replications=replications,
+                    seed=seed,
+                    workers=workers,
+                    fail_fast=True,  # a report is never of a partial run
                 )
                 annotate(results, by)
                 results.annotate("command", command_line())
-                results.write(where, overwrite=overwrite)
+                results.write(where, overwrite=overwrite, charts=write_run_charts)
                 runs.append(load_run(where))
             else:
                 runs.append(load_run(path))
@@ -321,9 +343,7 @@ def report(
     except MigsimError as exc:
         raise InputError(str(exc)) from exc
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.partial")
-    partial.write_text(page, encoding="utf-8")
-    partial.replace(target)
+    atomic_text(target, page)
     click.echo(f"Report written to {output} ({len(runs)} run(s), {len(page):,} bytes)")
 
 

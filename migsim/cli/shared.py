@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import click
 
+from migsim.common import files
 from migsim.common.errors import MigsimError
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
@@ -88,9 +89,16 @@ def load_actuals(
 
 
 def refuse_existing(path: str | Path | None, overwrite: bool) -> None:
-    """Refuse to replace an existing output unless --overwrite says so."""
-    if path and Path(path).exists() and not overwrite:
-        raise InputError(f"{path}: exists (use --overwrite to replace it)")
+    """Refuse to replace an existing output unless --overwrite says so.
+
+    Bad input (exit 2): a file, or a folder with files in it; an empty folder is
+    not a result (the rule of `migsim.common.files.refuse_existing`).
+    """
+    try:
+        if path:
+            files.refuse_existing(path, overwrite)
+    except FileExistsError as exc:
+        raise InputError(str(exc)) from None
 
 
 def by_dates(values: tuple[Any, ...]) -> list[date]:

@@ -15,6 +15,7 @@ from migsim.cli.options import (
 from migsim.cli.progress import progress_bar
 from migsim.cli.shared import InputError, load
 from migsim.common.errors import MigsimError
+from migsim.common.files import atomic_write
 
 __all__ = ["sweep"]
 
@@ -151,7 +152,10 @@ def sweep(
     figure = sweep_chart(
         table, chart_figure, x, by, title=sc.name, start_date=sc.start_date
     )
-    figure.savefig(Path(outdir) / "sweep.png", dpi=110)
+    atomic_write(
+        Path(outdir) / "sweep.png",
+        lambda temporary: figure.savefig(temporary, dpi=110, format="png"),
+    )
     click.echo(sweep_text(table, fields, chart_figure, sc))
     counts = table["status"].value_counts().to_dict()
     tally = ", ".join(f"{v} {k}" for k, v in counts.items())

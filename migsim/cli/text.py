@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers only
 __all__ = [
     "candidate_line",
     "comparison_text",
+    "failures_text",
     "fmt_float",
     "summary_text",
     "sweep_text",
@@ -73,6 +74,21 @@ _OPERATIONS_ROWS = (
     ("peak_els_backlog", "CoS loss alerts not sent", "cos_alerts_lost"),
     ("peak_els_backlog", "PPMID join failures", "ppmid_join_failures"),
 )
+
+
+def failures_text(results: Results) -> str:
+    """Which replications failed: the run's numbers are of the others only."""
+    asked = results.n_replications + len(results.failures)
+    lines = [
+        f"INCOMPLETE: {len(results.failures)} of {asked} replications failed; "
+        "the figures above are of the other "
+        f"{results.n_replications} (rerun one alone with its seed and index)."
+    ]
+    lines += [
+        f"  replication {f.replication} (seed {f.seed}): {f.error}"
+        for f in results.failures
+    ]
+    return "\n".join(lines)
 
 
 def summary_text(results: Results) -> str:

@@ -25,11 +25,11 @@ import scoringrules
 from scipy import stats
 
 from migsim import __version__
+from migsim.common.stats import json_number, quantile
 from migsim.evidence.actuals import Actuals
 from migsim.evidence.calibrate import DEFAULT_PRIOR_STRENGTH
 from migsim.evidence.forecast import Forecast, forecast_as_of
 from migsim.model.scenario import Scenario, load_scenario
-from migsim.results.results import quantile
 
 __all__ = ["Backtest", "backtest", "score", "score_points"]
 
@@ -317,11 +317,17 @@ def score(points: pd.DataFrame) -> dict[str, Any]:
         "points_above_p90": above,
         "points_below_p10": below,
         "n_effective": round(n_effective, 2),
-        "mae_installations": _finite(
-            np.median(np.abs(inside["error_installations"])) if len(inside) else None
+        "mae_installations": json_number(
+            np.median(np.abs(inside["error_installations"])) if len(inside) else None,
+            4,
+            ints=None,
         ),
-        "mae_days": _finite(float(np.median(days)) if len(days) else None),
-        "crps_mean": _finite(float(inside["crps"].mean()) if len(inside) else None),
+        "mae_days": json_number(
+            float(np.median(days)) if len(days) else None, 4, ints=None
+        ),
+        "crps_mean": json_number(
+            float(inside["crps"].mean()) if len(inside) else None, 4, ints=None
+        ),
         "pit_histogram": {
             "edges": [round(i / _PIT_BINS, 2) for i in range(_PIT_BINS + 1)],
             "counts": [int(c) for c in pit_counts],
@@ -352,12 +358,6 @@ def _effective_n(groups: pd.Series, inside: pd.Series) -> float:
         r = min(max(r, 0.0), 0.999)
         total += min(len(x), max(1.0, len(x) * (1 - r) / (1 + r)))
     return total
-
-
-def _finite(value: float | None) -> float | None:
-    if value is None or not math.isfinite(float(value)):
-        return None
-    return round(float(value), 4)
 
 
 #: Below this P10-P90 coverage a forecaster is called overconfident whatever the test.

@@ -38,6 +38,7 @@ from scipy import optimize, stats
 
 from migsim import __version__
 from migsim.common.errors import ActualsError
+from migsim.common.stats import json_number, quantile
 from migsim.evidence.actuals import OUTCOME_COLUMNS, Actuals
 from migsim.evidence.priors import DEFAULT_PRIOR_STRENGTH
 from migsim.model.scenario import (
@@ -47,7 +48,7 @@ from migsim.model.scenario import (
     load_scenario,
     probability_mean,
 )
-from migsim.results.results import Results, quantile
+from migsim.results.results import Results
 from migsim.runner.runner import run
 
 __all__ = [
@@ -369,7 +370,10 @@ def calibrate(
         if not coarse:
             cohort_data["outcomes"] = {
                 "dist": "dirichlet",
-                "alpha": {o: _tidy(a) for o, a in zip(OUTCOMES, alpha, strict=True)},
+                "alpha": {
+                    o: json_number(a, ints="rounded")
+                    for o, a in zip(OUTCOMES, alpha, strict=True)
+                },
             }
             old = [k for k in sources if k.startswith(f"cohorts.{name}.outcomes")]
             was = "; ".join(f"{k.rsplit('.', 1)[-1]}: {sources.pop(k)}" for k in old)
@@ -410,11 +414,6 @@ def calibrate(
         delays,
         notes,
     )
-
-
-def _tidy(value: float) -> float:
-    value = round(float(value), 6)
-    return int(value) if value.is_integer() else value
 
 
 def _check_sections(cohort, counts: np.ndarray, path: str) -> None:
@@ -477,8 +476,8 @@ def _update_then_success(
         return
     cohort_data["stall"]["then_success"] = {
         "dist": "beta",
-        "alpha": _tidy(a0 + done),
-        "beta": _tidy(b0 + failed),
+        "alpha": json_number(a0 + done, ints="rounded"),
+        "beta": json_number(b0 + failed, ints="rounded"),
     }
     key = f"cohorts.{name}.stall.then_success"
     sources[key] = (
@@ -502,12 +501,12 @@ def _scaled(delay: dict[str, Any], scale: float) -> dict[str, Any]:
     elif delay["dist"] == "triangular":
         low = max(1.0, delay["low"] * scale)
         out["low"], out["mode"], out["high"] = (
-            _tidy(low),
-            _tidy(max(low, delay["mode"] * scale)),
-            _tidy(max(low, delay["high"] * scale)),
+            json_number(low, ints="rounded"),
+            json_number(max(low, delay["mode"] * scale), ints="rounded"),
+            json_number(max(low, delay["high"] * scale), ints="rounded"),
         )
     elif delay["dist"] == "lognormal":
-        out["median"] = _tidy(max(1.0, delay["median"] * scale))
+        out["median"] = json_number(max(1.0, delay["median"] * scale), ints="rounded")
     return out
 
 
@@ -704,6 +703,7 @@ def posterior_check(
         replications=replications,
         seed=seed,
         workers=workers,
+        fail_fast=True,
         progress=progress,
     )
     figures, bands, points = _check_figures(calibration, results)

@@ -37,6 +37,7 @@ import yaml
 
 from migsim import __version__
 from migsim.common.errors import MigsimError, ScenarioError
+from migsim.common.stats import json_number
 from migsim.experiments.study import (
     FieldAxis,
     Simulator,
@@ -157,7 +158,7 @@ class Sensitivity:
             "timing": self.timing,
         }
         if self.method == "oat":
-            out["base"] = {k: _json(v) for k, v in self.base.items()}
+            out["base"] = {k: json_number(v, ints=None) for k, v in self.base.items()}
         else:
             out["samples"] = self.samples
             out["note"] = (
@@ -165,12 +166,6 @@ class Sensitivity:
                 "horizon's length; second-order indices are off"
             )
         return out
-
-
-def _json(value: float | None) -> float | None:
-    if value is None or not math.isfinite(value):
-        return None
-    return round(float(value), 6)
 
 
 def _value(frame: pd.DataFrame, name: str) -> float:

@@ -9,8 +9,7 @@ of a few fields. This module holds what they share:
   replication (never the daily logs, so a study's memory stays small);
 - `Simulator`: run replication ranges of many scenario variants in this process,
   on a local process pool or on an existing Dask cluster (``scheduler``), with
-  results that do not depend on where they ran;
-- `atomic_write`: write a file via a temporary sibling and a rename.
+  results that do not depend on where they ran.
 
 Module flow: after ``runner``; ``decide`` and ``sensitivity`` import it.
 """
@@ -19,26 +18,23 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import os
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
 from migsim.common.errors import MigsimError, ScenarioError
+from migsim.common.stats import quantile
 from migsim.model.scenario import Scenario, get_field
-from migsim.results.results import FIGURES, Results, quantile
+from migsim.results.results import FIGURES, Results
 from migsim.runner.runner import executor, run_batch
 
 __all__ = [
     "MIGRATED_BY",
     "FieldAxis",
     "Simulator",
-    "atomic_write",
     "field_axis",
     "fmt_date",
     "replication_figures",
@@ -233,17 +229,3 @@ class Simulator:
                 done += sum(len(task[2]) for _, task in bundles[number])
                 progress(done, total)
         return [pd.concat(frames, ignore_index=True) for frames in parts]
-
-
-def atomic_write(path: Path, write: Callable[[Path], Any]) -> None:
-    """Write via a temporary sibling and rename, so a kill never leaves half a file."""
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        write(tmp)
-        tmp.chmod(0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
+from migsim.common.stats import quantile_index
+
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     from matplotlib.figure import Figure
 
@@ -379,7 +381,7 @@ def risk_chart(values: Mapping[str, np.ndarray], title: str) -> Figure:
             )
             ordered = np.sort(data)
             for q, style, name in ((0.5, "--", "P50"), (0.9, ":", "P90")):
-                value = ordered[max(0, math.ceil(q * len(ordered) - 1e-12) - 1)]
+                value = ordered[quantile_index(len(ordered), q)]
                 ax.axvline(
                     value,
                     color=LINE_COLOUR,

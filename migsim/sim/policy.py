@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
-from scipy import special
 
+from migsim.common.stats import clopper_pearson_upper
 from migsim.model.distributions import gate_reference
 from migsim.model.policy import METRICS, Rule
 from migsim.model.scenario import Scenario
@@ -61,22 +61,6 @@ _COMPARE = {
     ">": float.__gt__,
     ">=": float.__ge__,
 }
-
-
-# --------------------------------------------------------------------------- evidence
-def clopper_pearson_upper(failures: int, trials: int, confidence: float) -> float:
-    """One-sided Clopper-Pearson upper bound on a failure rate.
-
-    The smallest p with P(X <= failures | trials, p) <= 1 - confidence, i.e. the
-    ``confidence`` quantile of Beta(failures + 1, trials - failures); 1 when
-    there are no trials or every trial failed.
-
-    >>> round(clopper_pearson_upper(0, 2995, 0.95), 6)  # "rule of three"
-    0.001
-    """
-    if trials <= 0 or failures >= trials:
-        return 1.0
-    return float(special.betaincinv(failures + 1, trials - failures, confidence))
 
 
 @dataclass
