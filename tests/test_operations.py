@@ -734,6 +734,7 @@ def check_conservation(log, sc):
     assert (columns["attempts"].sum(axis=1) <= sc.capacity.daily_cap).all()
 
 
+@pytest.mark.slow
 @settings(derandomize=True, deadline=None, max_examples=25)
 @given(
     seed_shift=st.integers(0, 50),
@@ -976,6 +977,7 @@ def test_bad_definitions_exit_2_with_one_line(tmp_path, field, value, needle):
     assert "bad.yaml" in lines[0]
 
 
+@pytest.mark.slow
 def test_cli_runs_the_operations_scenario(tmp_path):
     result = CliRunner().invoke(
         main,

@@ -5,7 +5,10 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 
+
+@pytest.mark.slow
 def test_drawing_a_chart_leaves_the_backend_and_pyplot_alone():
     code = """
 import matplotlib

@@ -373,6 +373,7 @@ def test_aggressive_ramp_clears_earlier_than_cautious_under_common_seeds():
     assert cautious.daily.daily_cap.max() <= 10000
 
 
+@pytest.mark.slow
 def test_cli_run_reports_and_writes_the_policy(tmp_path):
     outdir = tmp_path / "out"
     result = CliRunner().invoke(
