@@ -7,10 +7,10 @@ written, with a ``failures`` record), anything else for an internal error, which
 keeps its traceback.
 
 One module per family of commands (`migsim.cli.runs`, `migsim.cli.sweep`,
-`migsim.cli.decide`, `migsim.cli.evidence`); options shared between commands
-are declared once in `migsim.cli.options`. Command modules import pandas,
-SciPy, matplotlib and Dask only inside the commands, so ``migsim --help``
-answers without loading them.
+`migsim.cli.decide`, `migsim.cli.evidence`, `migsim.cli.serve`); options
+shared between commands are declared once in `migsim.cli.options`. Command
+modules import pandas, SciPy, matplotlib and Dask only inside the commands, so
+``migsim --help`` answers without loading them.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from migsim import __version__
 from migsim.cli.decide import decide, sensitivity
 from migsim.cli.evidence import backtest, calibrate, forecast
 from migsim.cli.runs import compare, report, run, scenarios, validate
+from migsim.cli.serve import serve
 from migsim.cli.sweep import sweep
 
 __all__ = ["main"]
@@ -54,6 +55,7 @@ for _command in (
     calibrate,
     forecast,
     backtest,
+    serve,
 ):
     main.add_command(_command)
 
