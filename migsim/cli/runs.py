@@ -51,6 +51,12 @@ REPLICATIONS_FAILED = 3
 @format_option("json: the summary as JSON on stdout, table on stderr.")
 @by_option
 @click.option(
+    "--point",
+    is_flag=True,
+    help="Run every uncertain input at its point value (means, planned dates, "
+    "modes; as 'uncertainty: point'): what the uncertainty adds.",
+)
+@click.option(
     "--precision",
     type=click.FloatRange(min=0, min_open=True),
     default=None,
@@ -94,6 +100,7 @@ def run(
     no_daily,
     fmt,
     by,
+    point,
     precision,
     precision_share,
     max_replications,
@@ -108,11 +115,14 @@ def run(
     """
     from migsim.cli.text import failures_text, summary_text
     from migsim.evidence.forecast import annotate, check_by_dates
+    from migsim.model.point import point_scenario
     from migsim.output.run_charts import write_run_charts
     from migsim.runner.precision import run_to_precision
     from migsim.runner.runner import run as run_scenario
 
     sc = load(scenario, sets)
+    if point:
+        sc = point_scenario(sc)
     refuse_existing(outdir, overwrite)
     by = by_dates(by)
     try:

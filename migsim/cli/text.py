@@ -120,6 +120,7 @@ def summary_text(results: Results) -> str:
             "clear; their mean clearance day is undefined)"
         )
     lines += _uncertainty_lines(summary)
+    lines += _variance_lines(summary)
     rows_spec = [
         ("devices left dumb", "dumb"),
         ("  of which active", "active_dumb"),
@@ -156,6 +157,25 @@ def summary_text(results: Results) -> str:
     ]
     lines += _policy_lines(results)
     return "\n".join(lines)
+
+
+def _variance_lines(summary: dict[str, Any]) -> list[str]:
+    """Where the spread of the clearance day and the risks comes from."""
+    from migsim.results.variance import words
+
+    split = summary.get("variance_split")
+    if not split:
+        return []
+    lines = ["", "Where the uncertainty comes from (share of the variance):"]
+    lines.append(f"  clearance day: {words(split['clearance_day'])}")
+    for name, entry in split["figures"].items():  # the risks, not the totals
+        if name not in _NOT_RISKS and entry.get("inputs_share") is not None:
+            lines.append(f"  {name.replace('_', ' ')}: {words(entry)}")
+    return lines
+
+
+#: Figures that are totals of the run rather than risks (summary.json has them).
+_NOT_RISKS = ("migrated", "attempts", "unresolved", "dormant_dumb")
 
 
 def _uncertainty_lines(summary: dict[str, Any]) -> list[str]:

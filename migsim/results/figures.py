@@ -279,7 +279,10 @@ class FigureTable:
                 cohorts[name][row] = per_cohort
         ids = np.array([log.replication for log in logs], dtype=np.int64)
         defects = [(log.replication, record) for log in logs for record in log.defects]
-        return cls(ids, overall, cohorts, _policy_extras(scenario, logs), defects)
+        extras = _policy_extras(scenario, logs)
+        for key in logs[0].inputs if logs else ():  # input draws (sim/inputs.py)
+            extras[f"input.{key}"] = np.array([log.inputs[key] for log in logs])
+        return cls(ids, overall, cohorts, extras, defects)
 
     @classmethod
     def concat(cls, tables: Sequence[FigureTable]) -> FigureTable:

@@ -59,6 +59,7 @@ from migsim.results.daily import (
     series_columns,
 )
 from migsim.results.figures import FIGURES, FigureTable, add_up
+from migsim.results.variance import run_split
 from migsim.sim.defects import DefectRecord
 from migsim.sim.engine import run_replication, state_after
 from migsim.sim.records import STATES, RunLog
@@ -395,6 +396,32 @@ class Results:
             frame[name] = values
         return frame
 
+    # ------------------------------------------------------------------ inputs
+    @cached_property
+    def inputs(self) -> pd.DataFrame:
+        """One row per replication: its input draws (`migsim.sim.inputs`).
+
+        Columns ``replication`` then one per input key: dates and gates as days
+        on the clock (+inf: never within the horizon), rates and shares as
+        fractions, sizes as installations. Empty of inputs when nothing is
+        uncertain.
+        """
+        frame = pd.DataFrame({"replication": self.replication_ids})
+        for name, values in self._input_draws().items():
+            frame[name] = values
+        return frame
+
+    def _input_draws(self) -> dict[str, np.ndarray]:
+        extras = self._table.extras
+        return {k[6:]: extras[k] for k in extras if k.startswith("input.")}
+
+    def variance_split(self) -> dict[str, Any]:
+        """How much of each figure's variance the inputs explain, and which
+        (`migsim.results.variance.run_split`; its twins are simulated once)."""
+        if "_variance_split" not in self.__dict__:
+            self.__dict__["_variance_split"] = run_split(self)
+        return self.__dict__["_variance_split"]
+
     # ------------------------------------------------------------------ policy
     def no_go_days(self) -> np.ndarray:
         """No-go days (working days stopped by an incident) per replication."""
@@ -638,6 +665,7 @@ class Results:
             "cohorts": cohorts,
             "policy": self._policy_summary(),
             "defects": self._defect_summary(),
+            "variance_split": self.variance_split(),
             "timing": self.timing,
         }
 
@@ -682,6 +710,8 @@ class Results:
             )
             if self._table.defects:
                 self.defects.to_csv(staging / "defects.csv", index=False)
+            if self._input_draws():
+                self.inputs.to_csv(staging / "inputs.csv", index=False)
             (staging / "summary.json").write_text(
                 json.dumps(self.summary, indent=2) + "\n", encoding="utf-8"
             )

@@ -28,6 +28,7 @@ from migsim.model.policy import METRICS, Rule
 from migsim.model.scenario import Scenario
 from migsim.sim.calendar import incident_days, incident_left, working_days
 from migsim.sim.dates import ResolvedDates
+from migsim.sim.inputs import step_cap
 
 __all__ = ["DAY_COLUMNS", "Policy", "clopper_pearson_upper"]
 
@@ -142,9 +143,8 @@ class Policy:
                 continue  # in force before a mid-programme start: see `ceiling`
             if day is not None and day < n:
                 label = step.name or f"schedule.{index}"
-                steps.append(
-                    (max(0, day), index, _Step(max(0, day), step.daily_cap, label))
-                )
+                cap = step_cap(step, index, streams)  # a range: drawn (inputs.py)
+                steps.append((max(0, day), index, _Step(max(0, day), cap, label)))
         self.steps = [s for _, _, s in sorted(steps, key=lambda t: t[:2])]
         self.daily_cap = np.zeros(n, dtype=np.int64)
         self.cap_rule = np.full(n, "", dtype=object)
