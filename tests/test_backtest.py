@@ -371,6 +371,7 @@ def _pits(forecast, truths, rng):
     return np.array(pits)
 
 
+@pytest.mark.slow
 def test_forecasts_from_the_start_are_calibrated_on_synthetic_truths(tmp_path):
     """200 synthetic truths, each one replication's path of the scenario's own
     input distributions (its own streams), scored against one shared forecast

@@ -664,6 +664,7 @@ def test_every_part_is_exported_and_taken_up_exactly(when):
     assert any(case.get("by_class") for case in cases) or not cases
 
 
+@pytest.mark.slow
 def test_continued_runs_match_uninterrupted_runs_from_2020_01_24():
     """30 replications continued from each replication's state on 2020-01-24 end
     with the abandoned and migrated of 30 uninterrupted runs, within 4 standard
