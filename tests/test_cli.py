@@ -312,6 +312,7 @@ def test_scenarios_lists_the_bundled_ones_with_descriptions():
     assert "2,000-a-day" in result.output  # a description, not only names
 
 
+@pytest.mark.slow
 def test_scenarios_paths_open_from_any_directory(tmp_path, monkeypatch):
     root = BASELINE.resolve().parents[1]
     monkeypatch.chdir(root)
@@ -368,6 +369,7 @@ def _long_running(command: str, tmp_path, tiny_yaml) -> list[str]:
     return [str(a) for a in by_command[command]]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "command",
     [

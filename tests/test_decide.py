@@ -560,6 +560,7 @@ def test_decide_finds_the_cap_above_which_active_devices_go_dumb(tmp_path):
 
 
 # --------------------------------------------------------------------------- report
+@pytest.mark.slow
 def test_report_adds_the_basis_for_increasing_volumes(answered, tmp_path):
     folder, out, decision = answered
     page_path = tmp_path / "report.html"
@@ -593,6 +594,7 @@ def test_report_adds_the_basis_for_increasing_volumes(answered, tmp_path):
     assert decision["question_sha256"] in basis
 
 
+@pytest.mark.slow
 def test_report_decides_a_question_file_beside_the_report(tmp_path):
     path = write_question(
         tmp_path,
@@ -622,6 +624,7 @@ def test_report_decides_a_question_file_beside_the_report(tmp_path):
     assert "Recommended: the daily cap at 2,000 a day." in page_path.read_text()
 
 
+@pytest.mark.slow
 def test_a_screen_settles_surely_unsafe_candidates_cheaply(tmp_path):
     path = write_question(tmp_path)
     decision = decide(load_question(path), replications=120, seed=0)
@@ -655,6 +658,7 @@ def test_the_bundled_question_is_valid_and_asks_about_the_automation_cap():
     assert question.scenario.els is not None
 
 
+@pytest.mark.slow
 def test_a_dask_cluster_gives_the_same_decision(tmp_path):
     distributed = pytest.importorskip("distributed")
     path = write_question(tmp_path)
@@ -671,6 +675,7 @@ def test_a_dask_cluster_gives_the_same_decision(tmp_path):
     assert on_dask.to_dict() | {"timing": 0} == local.to_dict() | {"timing": 0}
 
 
+@pytest.mark.slow
 def test_an_unreachable_scheduler_is_one_line_exit_2(tmp_path, monkeypatch):
     import migsim.runner.runner
 

@@ -47,6 +47,8 @@ if not os.access(CHROMIUM, os.X_OK):
         f"no Chromium at {CHROMIUM} (apt-get install chromium)", allow_module_level=True
     )
 expect = sync_api.expect
+# A browser and a server process per module: seconds, not milliseconds.
+pytestmark = pytest.mark.slow
 
 
 def _free_port() -> int:

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 
+@pytest.mark.slow
 def test_drawing_a_chart_leaves_the_backend_and_pyplot_alone():
     code = """
 import matplotlib

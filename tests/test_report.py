@@ -104,6 +104,7 @@ def _check_numbers(page: str, run_dirs, scale: float = 1.0) -> int:
     return checked
 
 
+@pytest.mark.slow
 def test_report_numbers_equal_summary_json(report_html, run_dirs):
     page = report_html.read_text()
     checked = _check_numbers(page, run_dirs)
@@ -126,6 +127,7 @@ def test_report_numbers_equal_summary_json(report_html, run_dirs):
     assert checked > 60
 
 
+@pytest.mark.slow
 def test_report_sections_and_self_contained(report_html):
     page = report_html.read_text()
     order = [
@@ -169,6 +171,7 @@ def test_assumptions_table_lists_every_field_with_its_source():
     assert "name" not in rows and "sources" not in rows
 
 
+@pytest.mark.slow
 def test_report_in_meters_scales_counts_not_dates(run_dirs, tmp_path):
     out = tmp_path / "m.html"
     result = CliRunner().invoke(
@@ -205,6 +208,7 @@ def test_meters_without_meters_per_installation_is_bad_input(tmp_path):
     assert not (tmp_path / "r_runs").exists()  # checked before running anything
 
 
+@pytest.mark.slow
 def test_report_from_scenario_files_runs_them_beside_it(tiny_yaml, tmp_path):
     path = tiny_yaml("tiny")
     out = tmp_path / "out" / "opsg.html"
@@ -218,6 +222,7 @@ def test_report_from_scenario_files_runs_them_beside_it(tiny_yaml, tmp_path):
     assert again.exit_code == 2 and "exists" in again.output
 
 
+@pytest.mark.slow
 def test_render_from_results_equals_render_from_directory(run_dirs):
     saved = load_run(run_dirs[0])
     results = annotate(
@@ -229,6 +234,7 @@ def test_render_from_results_equals_render_from_directory(run_dirs):
     )
 
 
+@pytest.mark.slow
 def test_saved_run_answers_like_results(run_dirs):
     saved = load_run(run_dirs[0])
     results = migsim.run(saved.scenario, 10, seed=3)

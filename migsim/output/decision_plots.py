@@ -253,7 +253,9 @@ def _panels(count: int, height: float) -> tuple[Figure, list]:
     return fig, flat[:count]
 
 
-def tornado_chart(table: pd.DataFrame, base: dict[str, float] | None = None) -> Figure:
+def tornado_chart(
+    table: pd.DataFrame, base: dict[str, float | None] | None = None
+) -> Figure:
     """Tornado per figure: its swing as each field goes from low to high.
 
     The other fields stay at base.

@@ -58,7 +58,7 @@ from migsim.results.daily import (
     file_bands,
     series_columns,
 )
-from migsim.results.figures import FIGURES, FigureTable
+from migsim.results.figures import FIGURES, FigureTable, add_up
 from migsim.results.variance import run_split
 from migsim.sim.defects import DefectRecord
 from migsim.sim.engine import run_replication, state_after
@@ -572,7 +572,7 @@ class Results:
         resolved: pending, queued, stalled, rolled back or impaired), or
         ``"cumulative_migrated"`` (migrated + impaired). Loads the whole series.
         """
-        return sum(self.stacked(column) for column in series_columns(name))
+        return add_up(self.stacked(column) for column in series_columns(name))
 
     def bands(
         self,
