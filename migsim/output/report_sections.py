@@ -31,6 +31,7 @@ from migsim.output.plots import (
     cumulative_migrated_chart,
     daily_attempts_chart,
 )
+from migsim.runner.precision import target_words
 from migsim.sim.calendar import working_days
 from migsim.sim.operations import OPERATIONS_FIGURES, figures_in_use
 
@@ -355,11 +356,7 @@ def forecast_section(
         )
     precision = summary.get("precision")
     if precision:
-        target = (
-            "the mean clearance day"
-            if precision["target"] == "mean_clearance_day"
-            else "P(cleared by the horizon end), as some replications do not clear"
-        )
+        target = target_words(precision["target"])
         out.append(
             f'<p class="note">Replications: {precision["replications"]}, run in '
             f"batches of {precision['batch']} until the 95% CI half-width of {target} "
