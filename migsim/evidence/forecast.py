@@ -263,7 +263,7 @@ class ForecastResults(Results):
 
     @cached_property
     def summary(self) -> dict[str, Any]:
-        out = dict(Results.summary.func(self))
+        out = dict(super().summary)
         out["forecast"] = self.forecast
         return out
 

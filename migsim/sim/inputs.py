@@ -36,6 +36,7 @@ from migsim.model.distributions import (
 from migsim.model.point import point_scenario
 from migsim.model.scenario import Scenario
 from migsim.model.uncertainty import AchievedThroughput, ShareBeta, SlipDate
+from migsim.sim.streams import Streams
 
 __all__ = [
     "INPUT_PURPOSES",
@@ -86,21 +87,19 @@ def _input_generator(streams, owner: str, purpose: str) -> np.random.Generator:
     )
 
 
-class TwinStreams:
+class TwinStreams(Streams):
     """Streams of twin ``twin`` (>= 1) of replication ``replication``.
 
     Input purposes (`INPUT_PURPOSES`) give exactly the replication's streams, so
     the twin draws the same inputs; every other purpose gets a fresh stream of
-    its own, so the day-to-day randomness is new.
+    its own, so the day-to-day randomness is new. A `Streams` to the engine.
     """
 
     def __init__(self, seed: int, replication: int, twin: int):
         if twin < 1:
             raise ValueError("a twin is numbered from 1 (0 is the replication)")
-        self.seed = seed
-        self.replication = replication
+        super().__init__(seed, replication)
         self.twin = twin
-        self._generators: dict[tuple[str, str], np.random.Generator] = {}
 
     def get(self, owner: str, purpose: str) -> np.random.Generator:
         key = (owner, purpose)
@@ -152,12 +151,9 @@ def resolve_inputs(scenario: Scenario, streams) -> Scenario:
     Without an ``installations_range`` anywhere the scenario itself comes back
     (no copy, no draw), so such runs cost and draw exactly what they did before.
     """
-    ranged = [c for c in scenario.cohorts if c.installations_range is not None]
-    if not ranged:
+    if all(c.installations_range is None for c in scenario.cohorts):
         return scenario
-    shared = None  # one quantile for every shared range: the fleet's size
-    if any(c.installations_range.shared for c in ranged):
-        shared = streams.get("fleet", "size").random()
+    shared: float | None = None  # the fleet's size: one quantile for every shared range
     cohorts = []
     for cohort in scenario.cohorts:
         size = cohort.installations_range
@@ -165,6 +161,8 @@ def resolve_inputs(scenario: Scenario, streams) -> Scenario:
             cohorts.append(cohort)
             continue
         if size.shared:
+            if shared is None:  # drawn once, from its own stream, when first needed
+                shared = float(streams.get("fleet", "size").random())
             drawn = size.at(shared, cohort.installations)
         else:
             drawn = size.draw(streams.get(cohort.name, "size"), cohort.installations)
