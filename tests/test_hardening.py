@@ -686,3 +686,19 @@ def test_a_slip_in_the_far_tail_stays_a_date():
     )
     when = slip.draw(Extreme(), programme_factor=1e6)
     assert date(2200, 12, 31) < when < date(2400, 1, 1)
+
+
+def test_a_decision_whose_candidates_never_clear_still_draws_its_frontier(tmp_path):
+    question = yaml.safe_load(
+        (SCENARIOS / "questions/opsg_ramp_basis.yaml").read_text()
+    )
+    question["scenario"] = str(SCENARIOS / "nov2019_cautious_ramp_elster_active.yaml")
+    lever = next(iter(question["levers"]))
+    question["levers"][lever] = {"low": 4000, "high": 6000, "step": 2000}
+    question["risk_budget"][0]["max"] = -1  # nothing is safe
+    path = write(tmp_path, yaml.safe_dump(question), "q.yaml")
+    result = cli(
+        "decide", path, "-n", "2", "--max-replications", "2", "-o", "dec", cwd=tmp_path
+    )
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert (tmp_path / "dec" / "frontier.png").stat().st_size > 0

@@ -82,10 +82,11 @@ def frontier_chart(
         bound = candidates[f"{label}_bound"].astype(float)
         right = (bound - x).clip(lower=0)
         finite = right.where(right.abs() < float("inf"), 0)
+        drawn = (y.notna() & x.notna()).to_numpy()  # a candidate that never clears
         ax.errorbar(
-            x,
-            y,
-            xerr=[0 * finite, finite],
+            x[drawn],
+            y[drawn],
+            xerr=[0 * finite[drawn], finite[drawn]],
             fmt="none",
             ecolor="0.6",
             elinewidth=0.8,
