@@ -702,3 +702,21 @@ def test_a_decision_whose_candidates_never_clear_still_draws_its_frontier(tmp_pa
     )
     assert result.exit_code == 0, (result.output, result.exception)
     assert (tmp_path / "dec" / "frontier.png").stat().st_size > 0
+
+
+def test_a_sensitivity_range_of_infinities_is_one_line(tmp_path):
+    result = cli(
+        "sensitivity",
+        BASELINE,
+        "-n",
+        "2",
+        "--samples",
+        "2",
+        "-o",
+        "sens",
+        "--range",
+        "capacity.daily_cap=.inf:.inf",
+        cwd=tmp_path,
+    )
+    assert "low and high must be finite numbers" in one_line_exit_2(result)
+    assert list(tmp_path.iterdir()) == []

@@ -111,8 +111,8 @@ def parse_range(scenario: Scenario, text: str) -> FieldRange:
             axis.from_number(axis.to_number(low)),
             axis.from_number(axis.to_number(high)),
         )
-    except (TypeError, ValueError, AttributeError):
-        kind = "dates" if axis.kind == "date" else "numbers"
+    except (TypeError, ValueError, AttributeError, OverflowError):
+        kind = "dates" if axis.kind == "date" else "finite numbers"
         raise MigsimError(f"{where}: low and high must be {kind}") from None
     if axis.to_number(low) > axis.to_number(high):
         raise MigsimError(
