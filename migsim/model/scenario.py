@@ -62,7 +62,7 @@ from migsim.model.policy import (
     gate_date_fields,
 )
 from migsim.model.state import InitialState, OperationsState
-from migsim.model.uncertainty import ProgrammeDelay, SlipDate
+from migsim.model.uncertainty import ProgrammeDelay, RatioRange, SlipDate
 
 __all__ = [
     "Scenario",
@@ -103,6 +103,8 @@ class Scenario(SchemaModel):
     capacity: Capacity
     clearance_share: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
     meters_per_installation: Annotated[float, Field(gt=0.0)] | None = None
+    # an estimate: drawn per replication (meters_per_installation is its point)
+    meters_per_installation_range: RatioRange | None = None
     cohorts: list[Cohort] = Field(min_length=1)
     go_no_go: GoNoGo | None = None
     gates: list[Gate] = Field(default_factory=list)
@@ -122,8 +124,9 @@ class Scenario(SchemaModel):
         data = handler(self)
         if data.get("operations_state", ...) is None:
             del data["operations_state"]
-        if data.get("programme_delay", ...) is None:
-            del data["programme_delay"]
+        for unused in ("programme_delay", "meters_per_installation_range"):
+            if data.get(unused, ...) is None:
+                del data[unused]
         if data.get("uncertainty") == "full":
             del data["uncertainty"]
         return data
@@ -140,6 +143,30 @@ class Scenario(SchemaModel):
                 f"{shared[0]}: a shared slip needs a programme_delay "
                 "(the factor it shares)"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _meters_ranges_need_a_ratio(self) -> Scenario:
+        """A ratio range needs its point value; a size converted from meters
+        needs the ratio it was converted with."""
+        point = self.meters_per_installation
+        if self.meters_per_installation_range is not None:
+            if point is None:
+                raise ValueError(
+                    "meters_per_installation_range: needs meters_per_installation "
+                    "(its point value)"
+                )
+            try:
+                self.meters_per_installation_range.check(point)
+            except ValueError as exc:
+                raise ValueError(f"meters_per_installation_range: {exc}") from None
+        for cohort in self.cohorts:
+            size = cohort.installations_range
+            if size is not None and size.from_meters and point is None:
+                raise ValueError(
+                    f"cohorts.{cohort.name}.installations_range.from_meters: needs "
+                    "meters_per_installation (the ratio the range was converted at)"
+                )
         return self
 
     @model_validator(mode="after")

@@ -34,6 +34,7 @@ from migsim.output.html import (
     html_table,
     unit_scale,
 )
+from migsim.output.meters import in_units
 from migsim.output.report_sections import (
     RISK_FIGURES,
     answer,
@@ -115,6 +116,7 @@ def render_report(
     if not runs:
         raise MigsimError("a report needs at least one run")
     scales = [unit_scale(run.scenario, units) for run in runs]
+    runs = [in_units(run, units) for run in runs]  # each replication's own ratio
     summaries = [_summary(run, by) for run in runs]
     comparison = compare_runs(runs) if len(runs) > 1 else None
     first = runs[0]

@@ -579,17 +579,19 @@ class Results:
         name: str,
         cohort: str | None = None,
         quantiles: Sequence[float] = (0.1, 0.5, 0.9),
+        scale: np.ndarray | None = None,
     ) -> pd.DataFrame:
         """Per-date type-1 quantiles across replications of a daily series.
 
         Overall bands are quantiles of each replication's all-cohort total, never
         sums of per-cohort quantiles. Columns: ``date`` then ``p10, p50, ...``.
         Only the ``(replications, days)`` matrix of the series is held, never the
-        daily rows.
+        daily rows. ``scale``: a factor per replication, in replication order
+        (e.g. its meters per installation), applied before the quantiles.
         """
         index = None if cohort is None else self.cohort_names.index(cohort)
         matrix = self._source.matrix(series_columns(name), index)
-        return bands_of(matrix, self.dates, quantiles)
+        return bands_of(matrix, self.dates, quantiles, scale)
 
     def backlog_bands(self, cohort: str | None = None) -> pd.DataFrame:
         """Remaining installations per date: P10, P50 and P90 across replications."""

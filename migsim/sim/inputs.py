@@ -7,8 +7,11 @@ day-to-day randomness of attempts, delays and incidents given them. Streams are
 keyed by (owner, purpose) names, so new inputs never shift existing draws, and
 scenarios compared under one seed share their input draws.
 
-- `resolve_inputs`: the scenario with this replication's cohort sizes (a copy
-  only when some cohort states an ``installations_range``);
+- `resolve_inputs`: the scenario with this replication's cohort sizes and
+  meters-per-installation ratio (a copy only when some cohort states an
+  ``installations_range`` or the ratio a range);
+- `meters_ratio`: the replication's meters per installation (a size stated in
+  meters is converted with it, and counts shown in meters use it);
 - `programme_factor`, `slip_day`: the shared programme-delay factor and a
   slipped date (the ramp policy calls these for ``{dist: slip}`` dates);
 - `achieved_path`: the day-by-day achieved share of the cap and its drawn mean;
@@ -42,6 +45,7 @@ __all__ = [
     "TwinStreams",
     "achieved_path",
     "input_label",
+    "meters_ratio",
     "point_values",
     "programme_factor",
     "record_inputs",
@@ -63,6 +67,7 @@ INPUT_PURPOSES = frozenset(
         "programme_delay",  # the programme-wide delay factor
         "achieved_mean",  # the mean achieved share of the cap
         "level",  # a schedule step's cap (a range)
+        "ratio",  # meters per installation (a range)
     }
 )
 #: Spawn-key word that marks a twin's day-to-day streams (never a replication's).
@@ -146,15 +151,32 @@ def point_values(scenario: Scenario) -> Scenario:
     return cached[1]
 
 
-def resolve_inputs(scenario: Scenario, streams) -> Scenario:
-    """The scenario with this replication's cohort sizes drawn (see module).
+def meters_ratio(scenario: Scenario, streams) -> float | None:
+    """The replication's meters per installation: drawn from its range on the
+    input stream ``(meters, ratio)``, else the stated value (``None``: none)."""
+    ratio = scenario.meters_per_installation
+    spec = scenario.meters_per_installation_range
+    if spec is None or ratio is None:
+        return ratio
+    return spec.draw(_input_generator(streams, "meters", "ratio"), ratio)
 
-    Without an ``installations_range`` anywhere the scenario itself comes back
-    (no copy, no draw), so such runs cost and draw exactly what they did before.
+
+def resolve_inputs(scenario: Scenario, streams) -> Scenario:
+    """The scenario with this replication's cohort sizes and ratio drawn.
+
+    A size range ``from_meters`` is meters converted at the point ratio: the
+    drawn size is converted again with the replication's own ratio (x point /
+    drawn), so the cohort's meters stay in the stated range whatever the ratio.
+    Without an ``installations_range`` or a ratio range the scenario itself
+    comes back (no copy, no draw), so such runs cost and draw exactly what they
+    did before.
     """
     ranged = [c for c in scenario.cohorts if c.installations_range is not None]
-    if not ranged:
+    spec = scenario.meters_per_installation_range
+    if not ranged and spec is None:
         return scenario
+    ratio = meters_ratio(scenario, streams)
+    point = scenario.meters_per_installation
     shared = None  # one quantile for every shared range: the fleet's size
     if any(c.installations_range.shared for c in ranged):
         shared = streams.get("fleet", "size").random()
@@ -168,12 +190,17 @@ def resolve_inputs(scenario: Scenario, streams) -> Scenario:
             drawn = size.at(shared, cohort.installations)
         else:
             drawn = size.draw(streams.get(cohort.name, "size"), cohort.installations)
+        if size.from_meters and ratio != point:  # the same meters, this ratio
+            drawn = math.floor(drawn * point / ratio + 0.5)
         cohorts.append(
             cohort.model_copy(
                 update={"installations": drawn, "installations_range": None}
             )
         )
-    resolved = scenario.model_copy(update={"cohorts": cohorts})
+    update = {"cohorts": cohorts}
+    if spec is not None:
+        update.update(meters_per_installation=ratio, meters_per_installation_range=None)
+    resolved = scenario.model_copy(update=update)
     resolved.__dict__.pop("sha256", None)  # a cached hash of the original
     return resolved
 
@@ -216,6 +243,8 @@ def input_keys(scenario: Scenario) -> list[str]:
     keys: list[str] = []
     if scenario.programme_delay is not None:
         keys.append("programme_delay")
+    if scenario.meters_per_installation_range is not None:
+        keys.append("meters_per_installation")
     achieved = scenario.capacity.achieved
     if achieved is not None and isinstance(achieved.mean, ShareBeta):
         keys.append("capacity.achieved.mean")
@@ -257,6 +286,8 @@ def record_inputs(
     keys = set(input_keys(scenario))
     if "programme_delay" in keys:
         out["programme_delay"] = programme_factor(scenario, streams)
+    if "meters_per_installation" in keys:
+        out["meters_per_installation"] = float(resolved.meters_per_installation)
     if "capacity.achieved.mean" in keys and achieved_mean is not None:
         out["capacity.achieved.mean"] = achieved_mean
     for cohort, drawn, drawn_params in zip(
@@ -306,6 +337,8 @@ def input_label(key: str, labels: Mapping[str, str] | None = None) -> str:
     parts = key.split(".")
     if key == "programme_delay":
         return "programme-wide delay"
+    if key == "meters_per_installation":
+        return "meters per installation"
     if key == "capacity.achieved.mean":
         return "achieved throughput (share of the cap)"
     if parts[0] == "gates" and len(parts) == 2:
