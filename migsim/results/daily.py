@@ -163,13 +163,15 @@ class Batch:
     keeps no daily rows (or every replication of the batch failed).
     ``day_columns`` names the columns that hold one value per date (repeated on
     every cohort row). ``failures`` are the replications that raised; the
-    figures and daily rows are those of the others.
+    figures and daily rows are those of the others. ``twins``: the figures of
+    the batch's twins (`migsim.results.variance.twinned`), or ``None``.
     """
 
     figures: FigureTable
     daily: pa.Table | None
     day_columns: list[str]
     failures: list[Failure] = field(default_factory=list)
+    twins: FigureTable | None = None
 
     @classmethod
     def from_logs(
@@ -178,10 +180,18 @@ class Batch:
         logs: Sequence[RunLog],
         daily: bool,
         failures: Sequence[Failure] = (),
+        twins: Sequence[RunLog] = (),
     ) -> Batch:
         table = daily_table(scenario, logs) if daily and logs else None
         days = list(logs[0].day_columns) if logs else []
-        return cls(FigureTable.from_logs(scenario, logs), table, days, list(failures))
+        twin_table = FigureTable.from_logs(scenario, twins) if twins else None
+        return cls(
+            FigureTable.from_logs(scenario, logs),
+            table,
+            days,
+            list(failures),
+            twin_table,
+        )
 
 
 class DailyWriter:

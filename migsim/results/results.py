@@ -120,6 +120,9 @@ class Results:
     failures
         The replications that raised instead of finishing; the figures and daily
         rows are those of the others.
+    twins
+        The figures of the run's twins, simulated with it (the runner's); ``None``:
+        the variance split simulates them when first read.
     """
 
     def __init__(
@@ -134,8 +137,10 @@ class Results:
         day_columns: Sequence[str] = (),
         owned_dir: str | Path | None = None,
         failures: Sequence[Failure] = (),
+        twins: FigureTable | None = None,
     ):
         self.scenario = scenario
+        self._twins = twins
         self.seed = seed
         self.timing = dict(timing or {})
         #: Replications that raised, in replication order (empty: a complete run).
@@ -202,9 +207,14 @@ class Results:
             "seconds_per_replication": round(seconds / max(1, len(every)), 6),
             "batches": len(parts),
         }
+        twins = None  # twins follow the replications (variance.twinned)
+        if all(p._twins is not None for p in parts):
+            twins = FigureTable.concat([p._twins for p in parts])
         if all(p._logs is not None for p in parts):
             logs = [log for p in parts for log in p._logs or []]
-            return cls(first.scenario, first.seed, logs, timing, failures=failures)
+            return cls(
+                first.scenario, first.seed, logs, timing, failures=failures, twins=twins
+            )
         figures = FigureTable.concat([p._table for p in parts])
         if not all(p.daily_path is not None for p in parts):
             if any(p.has_daily for p in parts):
@@ -215,6 +225,7 @@ class Results:
                 timing=timing,
                 figures=figures,
                 failures=failures,
+                twins=twins,
             )
         owned = Path(tempfile.mkdtemp(prefix="migsim-daily-", dir=spill_dir))
         path = owned / "daily.parquet"
@@ -240,6 +251,7 @@ class Results:
             day_columns=day_columns,
             owned_dir=owned,
             failures=failures,
+            twins=twins,
         )
 
     def annotate(self, key: str, value: Any) -> None:
