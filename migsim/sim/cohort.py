@@ -26,7 +26,12 @@ from migsim.sim.allocation import share_pro_rata
 from migsim.sim.dates import ResolvedDates
 from migsim.sim.defects import hit_by_defects
 from migsim.sim.delays import ONE_DAY, cached_pmf, residual_pmf, schedule
-from migsim.sim.initial_state import count_of, groups_of, pending_schedule
+from migsim.sim.initial_state import (
+    count_of,
+    export_parts,
+    groups_of,
+    pending_schedule,
+)
 from migsim.sim.operations import Operations
 from migsim.sim.records import FLOWS
 from migsim.sim.segments import Segment
@@ -235,14 +240,14 @@ class CohortState:
         self.eligibility = pending_schedule(self.eligibility, self.pending_by_class)
         self.migrated = sum(part["migrated"] for part in parts)
         self.dumb = sum(part["dumb"] for part in parts)
-        for part in parts:
+        for k, part in enumerate(parts):
             for group in groups_of(
                 part.get("recovering", []), attempts_made=1, days_until_due=1
             ):
                 if self.recover_pmf is None:
                     break  # no recovery in this scenario: they await a site visit
                 due = min(group.days_until_due - 1, len(self.recover_due) - 1)
-                self.recover_due[due, group.attempts_made] += group.count
+                self.recover_due[due, k * size + group.attempts_made] += group.count
                 self.awaiting_recovery += group.count
         self.awaiting_site_visit = self.dumb - self.awaiting_recovery
         self.abandoned = sum(part["abandoned"] for part in parts)
@@ -372,6 +377,10 @@ class CohortState:
             "abandoned": self.abandoned,
             **({"recovering": recovering} if recovering else {}),
         }
+
+    def export_parts(self, day: int) -> list[dict]:
+        """Each class's state at the end of ``day`` (`initial_state.export_parts`)."""
+        return export_parts(self, day)
 
     # ---------------------------------------------------------------- queries
     @property
