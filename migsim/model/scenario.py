@@ -62,7 +62,12 @@ from migsim.model.policy import (
     gate_date_fields,
 )
 from migsim.model.state import InitialState, OperationsState
-from migsim.model.uncertainty import ProgrammeDelay, RatioRange, SlipDate
+from migsim.model.uncertainty import (
+    InputsFrom,
+    ProgrammeDelay,
+    RatioRange,
+    SlipDate,
+)
 
 __all__ = [
     "Scenario",
@@ -111,6 +116,8 @@ class Scenario(SchemaModel):
     suppliers: list[Supplier] = Field(default_factory=list)
     els: Els | None = None
     operations_state: OperationsState | None = None  # None: a programme's first day
+    # a continuation keeps the input draws of the replication it continues
+    inputs_from: InputsFrom | None = None
     # multiplies every date slip marked shared (model/uncertainty.py)
     programme_delay: ProgrammeDelay | None = None
     # full: inputs drawn per replication; point: every input at its point value
@@ -124,7 +131,11 @@ class Scenario(SchemaModel):
         data = handler(self)
         if data.get("operations_state", ...) is None:
             del data["operations_state"]
-        for unused in ("programme_delay", "meters_per_installation_range"):
+        for unused in (
+            "programme_delay",
+            "meters_per_installation_range",
+            "inputs_from",
+        ):
             if data.get(unused, ...) is None:
                 del data[unused]
         if data.get("uncertainty") == "full":
@@ -422,7 +433,10 @@ class Scenario(SchemaModel):
         "operations_state": ...}`` as `Results.state_on` gives (the end of day
         ``d``); the new scenario starts on the day after ``d`` with each cohort's
         ``initial_state`` (and the ``operations_state``) set, and ends on this
-        scenario's ``end_date``.
+        scenario's ``end_date``. A state that names ``inputs_from`` (a
+        replication's, as `Results.state_on` gives) makes every replication of the
+        new scenario keep that replication's input draws (`InputsFrom`); a state
+        from actuals has none, and the inputs are drawn afresh.
         """
         when = state["date"]
         when = date.fromisoformat(when) if isinstance(when, str) else when
@@ -450,6 +464,10 @@ class Scenario(SchemaModel):
         data.pop("operations_state", None)
         if state.get("operations_state") is not None:
             data["operations_state"] = copy.deepcopy(dict(state["operations_state"]))
+        data.pop("inputs_from", None)
+        if state.get("inputs_from") is not None:
+            # the state is that replication's: its future keeps its inputs
+            data["inputs_from"] = dict(state["inputs_from"])
         return _validate(data, origin)
 
     def with_overrides(

@@ -18,7 +18,9 @@ holds the schema pieces of the inputs that are not plain dates or rates:
 - `SizeRange`: a cohort's installations as a range where the size is an estimate
   (``from_meters``: a size converted from meters with the drawn ratio);
 - `RatioRange`: the meters-per-installation ratio as a range (public counts are
-  in meters, the simulation counts installations).
+  in meters, the simulation counts installations);
+- `InputsFrom`: whose input draws a continued scenario keeps (the replication
+  its state came from).
 
 Each distribution has a *point* value (`point`), what ``uncertainty: point`` (and
 ``migsim run --point``) runs, so a planner sees what the uncertainty adds. The
@@ -41,6 +43,7 @@ __all__ = [
     "AchievedThroughput",
     "BlackSwan",
     "CapRange",
+    "InputsFrom",
     "OutcomeEvidence",
     "ProgrammeDelay",
     "RatioRange",
@@ -370,3 +373,20 @@ class RatioRange(_Model):
         if quantile < cut:
             return low + math.sqrt(quantile * (high - low) * (point - low))
         return high - math.sqrt((1 - quantile) * (high - low) * (high - point))
+
+
+# ---------------------------------------------------------------- continuation
+class InputsFrom(_Model):
+    """The replication whose input draws a continued scenario keeps.
+
+    `Scenario.starting_from` sets it from a state `Results.state_on` exported:
+    the state is replication ``replication``'s (under run seed ``seed``), so its
+    future must have that replication's inputs (outcome rates, dates not reached
+    yet, achieved-throughput level, caps, ratio), not fresh ones. Every
+    replication of the continued run draws its inputs from that replication's
+    input streams and its day-to-day randomness from its own. A distribution
+    calibration changed draws anew from the same stream (the actuals updated it).
+    """
+
+    seed: NonNegativeInt
+    replication: NonNegativeInt

@@ -308,12 +308,14 @@ class Results:
     def state_on(self, when: date | str, replication: int) -> dict[str, Any]:
         """The state of one replication at the end of a date, to start a run from.
 
-        ``{"date", "cohorts": {name: initial_state}, "operations_state"}``: every
-        state of the partition, with in-flight installations by (attempts made,
-        days until due), and the ramp policy's state. ``scenario.starting_from(
-        state)`` continues the replication from the next day; its clearance dates
-        have the distribution of this run's from then on. The replication is
-        re-simulated to that date from its own streams.
+        ``{"date", "cohorts": {name: initial_state}, "operations_state",
+        "inputs_from"}``: every state of the partition, with in-flight
+        installations by (attempts made, days until due), the ramp policy's state
+        and the replication whose input draws its future keeps.
+        ``scenario.starting_from(state)`` continues the replication from the next
+        day, with its inputs (rates, dates not reached, throughput level, caps);
+        its clearance dates have the distribution of this replication's from then
+        on. The replication is re-simulated to that date from its own streams.
         """
         when = date.fromisoformat(when) if isinstance(when, str) else when
         day = self.scenario.day_of(when)

@@ -18,7 +18,9 @@ scenarios compared under one seed share their input draws.
 - `record_inputs`: every input draw of the replication as ``{key: value}``
   (what ``Results.inputs`` and the variance split read);
 - `TwinStreams`: the same inputs with fresh day-to-day randomness: a *twin* of
-  replication k estimates Var(Y | inputs) for the law of total variance.
+  replication k estimates Var(Y | inputs) for the law of total variance;
+- `with_inputs_from`: a continued scenario's streams, whose inputs are those of
+  the replication its state came from (``inputs_from``).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from migsim.model.uncertainty import AchievedThroughput, ShareBeta, SlipDate
 
 __all__ = [
     "INPUT_PURPOSES",
+    "PinnedInputs",
     "TwinStreams",
     "achieved_path",
     "input_label",
@@ -52,6 +55,7 @@ __all__ = [
     "resolve_inputs",
     "slip_day",
     "step_cap",
+    "with_inputs_from",
 ]
 
 #: Stream purposes that draw inputs (once per replication); every other purpose
@@ -85,10 +89,11 @@ def _generator(seed: int, *words: int) -> np.random.Generator:
 
 def _input_generator(streams, owner: str, purpose: str) -> np.random.Generator:
     """A fresh generator of a replication's input stream: the same numbers on
-    every call (and for its twins), so an input drawn in two places agrees."""
-    return _generator(
-        streams.seed, streams.replication, _name_key(owner), _name_key(purpose)
-    )
+    every call (and for its twins), so an input drawn in two places agrees.
+    `PinnedInputs` name another replication's input streams."""
+    seed = getattr(streams, "input_seed", streams.seed)
+    replication = getattr(streams, "input_replication", streams.replication)
+    return _generator(seed, replication, _name_key(owner), _name_key(purpose))
 
 
 class TwinStreams:
@@ -116,6 +121,50 @@ class TwinStreams:
                 words += [_TWIN_TAG, self.twin]
             generator = self._generators[key] = _generator(self.seed, *words)
         return generator
+
+
+class PinnedInputs:
+    """Streams whose input purposes are another replication's.
+
+    A scenario continued from replication k's state (``inputs_from``) runs its
+    replications on these: input purposes (`INPUT_PURPOSES`) give exactly the
+    streams of replication k under its run seed, so the continuation draws k's
+    inputs again (the same spec, the same numbers); every other purpose, and
+    anything else the engine asks of its streams, is the wrapped replication's
+    own day-to-day randomness.
+    """
+
+    def __init__(self, streams, seed: int, replication: int):
+        self._streams = streams
+        self.input_seed = seed
+        self.input_replication = replication
+        self._inputs: dict[tuple[str, str], np.random.Generator] = {}
+
+    def __getattr__(self, name: str):
+        return getattr(self._streams, name)  # seed, replication, per-unit streams
+
+    def get(self, owner: str, purpose: str) -> np.random.Generator:
+        if purpose not in INPUT_PURPOSES:
+            return self._streams.get(owner, purpose)
+        key = (owner, purpose)
+        generator = self._inputs.get(key)
+        if generator is None:
+            generator = self._inputs[key] = _generator(
+                self.input_seed,
+                self.input_replication,
+                _name_key(owner),
+                _name_key(purpose),
+            )
+        return generator
+
+
+def with_inputs_from(scenario: Scenario, streams):
+    """The streams a replication of ``scenario`` runs on: its own, or with
+    ``inputs_from`` the continued replication's inputs (`PinnedInputs`)."""
+    pinned = scenario.inputs_from
+    if pinned is None:
+        return streams
+    return PinnedInputs(streams, pinned.seed, pinned.replication)
 
 
 # --------------------------------------------------------------------------- draws
