@@ -227,3 +227,18 @@ def test_a_backtest_in_meters_converts_each_path_with_its_own_ratio(tmp_path):
     in_installations = read_actuals(path, sc, unit="installations")
     plain = backtest(sc, in_installations, replications=40, seed=1)
     np.testing.assert_array_equal(plain.forecasts[0].cumulative_migrated(), raw)
+
+
+def test_a_display_only_ratio_is_never_credited_in_the_variance_split():
+    from migsim.results.variance import _simulated_inputs
+
+    draws = {"meters_per_installation": np.ones(3), "programme_delay": np.ones(3)}
+    assert list(_simulated_inputs(ranged_tiny(), draws)) == ["programme_delay"]
+    data = tiny_dict(meters_per_installation_range=RATIO)
+    data["cohorts"][0]["installations_range"] = {
+        "dist": "uniform",
+        "low": 500,
+        "high": 700,
+        "from_meters": True,
+    }
+    assert list(_simulated_inputs(load(data), draws)) == list(draws)

@@ -255,6 +255,26 @@ def _round(value: float) -> float | None:
     return None if value is None or not math.isfinite(value) else round(value, 6)
 
 
+def _simulated_inputs(
+    scenario: Any, inputs: Mapping[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """The inputs that can move a figure counted in installations.
+
+    The meters-per-installation ratio changes what is simulated only when some
+    size is stated in meters (``from_meters``); otherwise it only converts counts
+    for display, and naming it would credit it with noise.
+    """
+    converts = any(
+        c.installations_range is not None and c.installations_range.from_meters
+        for c in scenario.cohorts
+    )
+    return {
+        key: values
+        for key, values in inputs.items()
+        if converts or key != "meters_per_installation"
+    }
+
+
 def run_split(results: Any) -> dict[str, Any]:
     """The variance split of a run (`migsim.results.Results`) for its summary.
 
@@ -263,8 +283,8 @@ def run_split(results: Any) -> dict[str, Any]:
     says how many did not) and every figure that varies. The twins are those of
     the `twinned` replications (`twin_table`).
     """
-    inputs = results._input_draws()
     scenario = results.scenario
+    inputs = _simulated_inputs(scenario, results._input_draws())
     twins = twin_table(results) if inputs and results.n_replications >= 2 else None
     rows: list[tuple[int, int]] = []  # (replication's row, its twin's row)
     if twins is not None:
