@@ -56,6 +56,7 @@ def _write_daily(results, replication, path):
     return path
 
 
+@pytest.mark.slow
 def test_own_paths_are_covered_at_about_the_nominal_rate(
     tmp_path, programme, own_paths
 ):
@@ -93,6 +94,7 @@ def test_a_much_faster_programme_is_flagged(tmp_path, programme):
     )
 
 
+@pytest.mark.slow
 def test_cli_backtest_writes_json_with_the_documented_keys(
     tmp_path, programme, own_paths
 ):
@@ -174,6 +176,7 @@ def test_forecast_starts_from_the_actuals_state(tmp_path, programme, own_paths):
     assert (first >= row["migrated"] + row["impaired"]).all()
 
 
+@pytest.mark.slow
 def test_cli_forecast_writes_the_usual_outputs_and_what_was_learned(
     tmp_path, own_paths
 ):
@@ -228,6 +231,7 @@ def test_cli_forecast_writes_the_usual_outputs_and_what_was_learned(
     )
 
 
+@pytest.mark.slow
 def test_forecasts_from_each_path_continue_the_programme(tmp_path):
     """Forecast each of 40 paths from its actuals of day 12, one replication each:
     the forecast clearance dates have the distribution of the paths' own."""
@@ -367,6 +371,7 @@ def _pits(forecast, truths, rng):
     return np.array(pits)
 
 
+@pytest.mark.slow
 def test_forecasts_from_the_start_are_calibrated_on_synthetic_truths(tmp_path):
     """200 synthetic truths, each one replication's path of the scenario's own
     input distributions (its own streams), scored against one shared forecast

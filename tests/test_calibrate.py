@@ -149,6 +149,7 @@ def test_an_outcome_without_its_section_is_bad_input(tmp_path):
 
 
 # =========================================================================== recovery
+@pytest.mark.slow
 def test_recovery_95_percent_intervals_cover_the_true_rates(tmp_path):
     """True rates drawn from the prior, one simulated replication as actuals, then
     calibrate: the 95% posterior intervals must contain the truth ~95% of the time."""

@@ -159,7 +159,8 @@ def test_decide_finds_the_known_cap_and_the_step_that_breaks_it(answered):
     ):
         assert key in decision
     assert decision["replications"]["initial"] == 30
-    assert "Raise the daily cap (capacity.daily_cap) to 2,000 a day" in decision["text"]
+    assert "Raise the daily cap to 2,000 a day" in decision["text"]
+    assert "capacity." not in decision["text"]  # planners' words, no field paths
     assert "2,100 a day breaks it" in decision["text"]
 
 
@@ -559,6 +560,7 @@ def test_decide_finds_the_cap_above_which_active_devices_go_dumb(tmp_path):
 
 
 # --------------------------------------------------------------------------- report
+@pytest.mark.slow
 def test_report_adds_the_basis_for_increasing_volumes(answered, tmp_path):
     folder, out, decision = answered
     page_path = tmp_path / "report.html"
@@ -577,15 +579,22 @@ def test_report_adds_the_basis_for_increasing_volumes(answered, tmp_path):
     )
     assert result.exit_code == 0, result.output
     page = page_path.read_text()
-    basis = page[page.index('<h2 id="basis">') : page.index("<h2>2. Assumptions")]
+    basis = page[page.index('<h2 id="basis">') : page.index('<h2 id="detail">')]
     assert "Basis for increasing volumes" in basis
-    assert "Raise the daily cap (capacity.daily_cap) to 2,000 a day" in basis
-    assert "2,100 a day breaks it" in basis
+    # the recommendation is on the first screen, in planners' words
+    first = page[: page.index("</section>")]
+    recommendation = first[first.index('id="recommendation"') :]
+    recommendation = recommendation[: recommendation.index("</p>")]
+    assert "Recommended: the daily cap at 2,000 a day." in recommendation
+    assert "The next step, 2,100 a day, would break the budget" in recommendation
+    assert "capacity." not in recommendation and "_" not in recommendation
     assert basis.count("<tr>") == 1 + decision["candidates_evaluated"]
+    assert "capacity.daily_cap" not in basis.split("<table")[1]  # words, not paths
     assert basis.count("data:image/png;base64,") == 1
     assert decision["question_sha256"] in basis
 
 
+@pytest.mark.slow
 def test_report_decides_a_question_file_beside_the_report(tmp_path):
     path = write_question(
         tmp_path,
@@ -612,12 +621,10 @@ def test_report_decides_a_question_file_beside_the_report(tmp_path):
         (tmp_path / "out" / "report_decision" / "decision.json").read_text()
     )
     assert saved["answer"] == {"capacity.daily_cap": 2000}
-    assert (
-        "Raise the daily cap (capacity.daily_cap) to 2,000 a day"
-        in page_path.read_text()
-    )
+    assert "Recommended: the daily cap at 2,000 a day." in page_path.read_text()
 
 
+@pytest.mark.slow
 def test_a_screen_settles_surely_unsafe_candidates_cheaply(tmp_path):
     path = write_question(tmp_path)
     decision = decide(load_question(path), replications=120, seed=0)
@@ -652,6 +659,7 @@ def test_the_bundled_question_is_valid_and_asks_about_the_automation_cap():
     assert question.scenario.els is not None
 
 
+@pytest.mark.slow
 def test_a_dask_cluster_gives_the_same_decision(tmp_path):
     distributed = pytest.importorskip("distributed")
     path = write_question(tmp_path)
@@ -668,6 +676,7 @@ def test_a_dask_cluster_gives_the_same_decision(tmp_path):
     assert on_dask.to_dict() | {"timing": 0} == local.to_dict() | {"timing": 0}
 
 
+@pytest.mark.slow
 def test_an_unreachable_scheduler_is_one_line_exit_2(tmp_path, monkeypatch):
     import migsim.runner.runner
 

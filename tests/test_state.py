@@ -120,14 +120,16 @@ def _continued_clearance(results, sc, k, edit=None, states=None):
     return np.array(days)
 
 
+@pytest.mark.slow
 def test_continuation_has_the_same_clearance_distribution():
     """Each replication continued from its own state of day k (new random numbers):
     the continued clearance dates and the original ones are one distribution."""
     sc = load(_stochastic())
     results = migsim.run(sc, replications=100, seed=1)
     k = 12
+    states = {int(r): results.state_on(day(k), int(r)) for r in results.replication_ids}
     original = results.clearance_days()
-    continued = _continued_clearance(results, sc, k)
+    continued = _continued_clearance(results, sc, k, states=states)
     assert np.isfinite(original).all() and np.isfinite(continued).all()
     assert stats.mannwhitneyu(original, continued).pvalue > 0.01
     assert stats.ks_2samp(original, continued).pvalue > 0.01
@@ -138,7 +140,7 @@ def test_continuation_has_the_same_clearance_distribution():
                 for group in cohort_state[name]:
                     group["days_until_due"] += 4
 
-    wrong = _continued_clearance(results, sc, k, four_days_late)
+    wrong = _continued_clearance(results, sc, k, four_days_late, states)
     assert stats.mannwhitneyu(original, wrong).pvalue < 0.001  # the test can tell
 
 
@@ -398,6 +400,7 @@ def _policy_scenario():
     return data
 
 
+@pytest.mark.slow
 def test_continuation_carries_the_ramp_policy_state():
     """With every policy section on, runs continued from day 22 (cap raised by the
     ramp, gates open, rules mid-window) clear as the originals do; continued
@@ -491,6 +494,7 @@ def test_uncertain_rates_are_one_draw_for_all_of_a_cohorts_segments():
     assert not np.array_equal(other.cohorts[0].rates[0], normal[0])
 
 
+@pytest.mark.slow
 def test_a_segmented_cohort_continues_from_its_state():
     """Suppliers, hard cases and exclusions: each part's state is exported and
     taken up; the continuation conserves installations and clears in the same
@@ -508,6 +512,7 @@ def test_a_segmented_cohort_continues_from_its_state():
     assert (states == 2000).all()
 
 
+@pytest.mark.slow
 def test_continuation_carries_the_els_queue():
     """ELS working 20 cases a day gates stall resolutions and restorations: runs
     continued from day 8 clear as the originals do, with the desk's open cases
@@ -659,6 +664,7 @@ def test_every_part_is_exported_and_taken_up_exactly(when):
     assert any(case.get("by_class") for case in cases) or not cases
 
 
+@pytest.mark.slow
 def test_continued_runs_match_uninterrupted_runs_from_2020_01_24():
     """30 replications continued from each replication's state on 2020-01-24 end
     with the abandoned and migrated of 30 uninterrupted runs, within 4 standard

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -92,7 +94,7 @@ def calibrate(
     target.parent.mkdir(parents=True, exist_ok=True)
     yaml_text = result.scenario.to_yaml()
     json_text = json.dumps(result.summary(), indent=2) + "\n"
-    writers = {
+    writers: dict[str | Path, Callable[[Path], Any]] = {
         paths[0]: lambda tmp: tmp.write_text(yaml_text, encoding="utf-8"),
         paths[1]: lambda tmp: tmp.write_text(json_text, encoding="utf-8"),
     }

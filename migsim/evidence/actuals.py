@@ -485,7 +485,7 @@ def _outcomes_within_attempts(
     columns: dict[str, np.ndarray], rows: np.ndarray, shown: str, present: tuple
 ) -> None:
     outcomes = [c for c in OUTCOME_COLUMNS if c in present]
-    total = sum(columns[c] for c in outcomes)
+    total = np.sum([columns[c] for c in outcomes], axis=0)  # at least one present
     over = total > columns["attempts"]
     if over.any():
         i = _first(over)

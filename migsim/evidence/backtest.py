@@ -257,7 +257,7 @@ def _label(forecast: Forecast, scenario: Scenario) -> str:
 
 
 def _num(value: float | None) -> str:
-    if _missing(value):
+    if value is None or _missing(value):
         return "-"
     return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.1f}"
 

@@ -352,7 +352,7 @@ class _Replay:
         self.retry_due = np.zeros((horizon, k_n, size))
         self.stall_due = np.zeros((horizon, k_n, size))
         self.recover_due = np.zeros((horizon, k_n, size))
-        self.ready: deque[list] = deque()
+        self.ready: deque[np.ndarray] = deque()
         fresh = np.array(
             [c.installations if c.attempted else 0 for c in self.classes], float
         )

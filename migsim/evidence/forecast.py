@@ -265,7 +265,7 @@ class ForecastResults(Results):
 
     @cached_property
     def summary(self) -> dict[str, Any]:
-        out = dict(Results.summary.func(self))
+        out = dict(super().summary)
         out["forecast"] = self.forecast
         return out
 
@@ -309,9 +309,10 @@ class Forecast:
         """
         paths = self.results.series("cumulative_migrated").sum(axis=2)
         ratios = meters_ratios(self.results)
-        if self.calibration.actuals.unit != "meters" or ratios is None:
+        point = self.scenario.meters_per_installation
+        if self.calibration.actuals.unit != "meters" or ratios is None or not point:
             return paths
-        factors = ratios / float(self.scenario.meters_per_installation)
+        factors = ratios / float(point)
         if not len(factors) or np.ptp(factors) == 0 and factors[0] == 1:
             return paths
         known = sum(

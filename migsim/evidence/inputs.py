@@ -131,9 +131,8 @@ def _observed_shares(
         )
         return None
     nominated = [s.daily_nomination for s in scenario.suppliers]
-    ceiling = (
-        sum(nominated) if nominated and all(n is not None for n in nominated) else None
-    )
+    known = [n for n in nominated if n is not None]
+    ceiling = sum(known) if nominated and len(known) == len(nominated) else None
     censored = (
         by_day["attempts"] >= ceiling - len(nominated)
         if ceiling is not None

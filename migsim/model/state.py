@@ -71,22 +71,37 @@ class ImpairedGroup(SchemaModel):
     held: bool = False  # its ELS case not worked yet: due day drawn when it is
 
 
-def _count_or_groups(group: type[SchemaModel]) -> Any:
-    """A state's count (an int) or its list of groups, told apart before validation."""
-    return Annotated[
-        Annotated[NonNegativeInt, Tag("count")] | Annotated[list[group], Tag("groups")],
-        Discriminator(lambda v: "groups" if isinstance(v, list) else "count"),
-    ]
+def _count_or_groups(value: Any) -> str:
+    """Tell a count (an int) from a list of groups, before validation."""
+    return "groups" if isinstance(value, list) else "count"
+
+
+# An in-flight state as a count or as its groups (spelled out for type checkers).
+QueuedState = Annotated[
+    Annotated[NonNegativeInt, Tag("count")]
+    | Annotated[list[QueuedGroup], Tag("groups")],
+    Discriminator(_count_or_groups),
+]
+WaitingState = Annotated[
+    Annotated[NonNegativeInt, Tag("count")]
+    | Annotated[list[WaitingGroup], Tag("groups")],
+    Discriminator(_count_or_groups),
+]
+ImpairedState = Annotated[
+    Annotated[NonNegativeInt, Tag("count")]
+    | Annotated[list[ImpairedGroup], Tag("groups")],
+    Discriminator(_count_or_groups),
+]
 
 
 class _Partition(SchemaModel):
     """Every state of the partition; in-flight states a count or groups."""
 
     pending: NonNegativeInt = 0
-    queued: _count_or_groups(QueuedGroup) = 0
-    stalled: _count_or_groups(WaitingGroup) = 0
-    rolled_back: _count_or_groups(WaitingGroup) = 0
-    impaired: _count_or_groups(ImpairedGroup) = 0
+    queued: QueuedState = 0
+    stalled: WaitingState = 0
+    rolled_back: WaitingState = 0
+    impaired: ImpairedState = 0
     migrated: NonNegativeInt = 0
     dumb: NonNegativeInt = 0
     abandoned: NonNegativeInt = 0

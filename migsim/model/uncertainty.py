@@ -152,12 +152,18 @@ class SlipDate(_Model):
         date is not before it: the slip's law given what has not happened yet;
         after `_REDRAWS` misses the date is ``not_before`` itself.
         """
+        if self.not_before is None:
+            return self._slipped(rng, programme_factor)
         for _ in range(_REDRAWS):
-            days = math.floor(self.slip_days(rng, programme_factor) + 0.5)
-            when = self.planned + timedelta(days=days)
-            if self.not_before is None or when >= self.not_before:
+            when = self._slipped(rng, programme_factor)
+            if when >= self.not_before:
                 return when
         return self.not_before
+
+    def _slipped(self, rng: np.random.Generator, programme_factor: float) -> date:
+        """The planned date plus one draw of the slip, to the nearest day."""
+        days = math.floor(self.slip_days(rng, programme_factor) + 0.5)
+        return self.planned + timedelta(days=days)
 
 
 class ProgrammeDelay(_Model):

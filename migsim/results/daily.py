@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 from migsim.common.errors import MigsimError
 from migsim.common.stats import quantile_index
 from migsim.model.scenario import Scenario
-from migsim.results.figures import FigureTable
+from migsim.results.figures import FigureTable, add_up
 from migsim.sim.policy import DAY_COLUMNS
 from migsim.sim.records import FLOWS, IN_FLIGHT, STATES, RunLog
 
@@ -247,7 +247,7 @@ class LogSource:
 
     def matrix(self, columns: Sequence[str], cohort: int | None) -> np.ndarray:
         per_date = set(self.logs[0].day_columns) if self.logs else set()
-        return sum(_reduce(self.stacked(c), cohort, c in per_date) for c in columns)
+        return add_up(_reduce(self.stacked(c), cohort, c in per_date) for c in columns)
 
 
 class FileSource:
@@ -311,7 +311,7 @@ class FileSource:
         out: np.ndarray | None = None
         filled = 0
         for block in self._blocks(columns):
-            reduced = sum(
+            reduced = add_up(
                 _reduce(block[c], cohort, c in self.day_columns) for c in columns
             )
             if out is None:

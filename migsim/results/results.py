@@ -58,7 +58,7 @@ from migsim.results.daily import (
     file_bands,
     series_columns,
 )
-from migsim.results.figures import FIGURES, FigureTable
+from migsim.results.figures import FIGURES, FigureTable, add_up
 from migsim.results.variance import run_split
 from migsim.sim.defects import DefectRecord
 from migsim.sim.engine import run_replication, state_after
@@ -208,8 +208,9 @@ class Results:
             "batches": len(parts),
         }
         twins = None  # twins follow the replications (variance.twinned)
-        if all(p._twins is not None for p in parts):
-            twins = FigureTable.concat([p._twins for p in parts])
+        tables = [p._twins for p in parts if p._twins is not None]
+        if len(tables) == len(parts):
+            twins = FigureTable.concat(tables)
         if all(p._logs is not None for p in parts):
             logs = [log for p in parts for log in p._logs or []]
             return cls(
@@ -586,7 +587,7 @@ class Results:
         resolved: pending, queued, stalled, rolled back or impaired), or
         ``"cumulative_migrated"`` (migrated + impaired). Loads the whole series.
         """
-        return sum(self.stacked(column) for column in series_columns(name))
+        return add_up(self.stacked(column) for column in series_columns(name))
 
     def bands(
         self,

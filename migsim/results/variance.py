@@ -235,15 +235,14 @@ def split(
     return out
 
 
-def words(entry: Mapping[str, object]) -> str:
+def words(entry: Mapping[str, Any]) -> str:
     """One split as a planner reads it: "inputs 93% (final cohort start date:
     45%; ...), day-to-day 7%"."""
     share = entry.get("inputs_share")
     if share is None:
         return "does not vary"
     tops = "; ".join(
-        f"{t['label']}: {t['share']:.0%}"
-        for t in entry.get("top_inputs", [])  # type: ignore[union-attr]
+        f"{t['label']}: {t['share']:.0%}" for t in entry.get("top_inputs", [])
     )
     text = f"inputs {share:.0%}"
     if tops:

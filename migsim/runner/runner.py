@@ -404,7 +404,7 @@ def run(
         if not finished and owned is not None:
             shutil.rmtree(owned, ignore_errors=True)
     elapsed = time.perf_counter() - started
-    timing = {
+    timing: dict[str, float | int | str | None] = {
         "simulate_seconds": round(elapsed, 4),
         "workers": used,
         "cpu_count": os.cpu_count(),

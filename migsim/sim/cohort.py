@@ -154,7 +154,8 @@ class CohortState:
         self.defects = ops.defects_for(segment)
         kinds = [c.excluded for c in classes]
         self.excluded_class = next((k for k, e in enumerate(kinds) if e), None)
-        self.excluded_up_front = "up_front" in kinds
+        # the excluded class, when it is abandoned without an attempt
+        self.up_front_class = self.excluded_class if "up_front" in kinds else None
         self.last_columns = [
             k * self.size + cohort.max_attempts for k in range(len(kinds))
         ]
@@ -209,15 +210,14 @@ class CohortState:
             self.recover_due = np.zeros((rows, self.width), dtype=np.int64)
         self.stalled = self.rolled_back = self.impaired = 0
         self.migrated = self.dumb = self.abandoned = 0
-        if self.excluded_up_front:
-            self._exclude_up_front()
+        if self.up_front_class is not None:
+            self._exclude_up_front(self.up_front_class)
         self.flows = dict.fromkeys(FLOWS, 0)
         if start is not None:
             self._start_from(start, streams.get(segment.owner, "initial_state"))
 
-    def _exclude_up_front(self) -> None:
-        """The excluded class is abandoned without an attempt (in ``excluded``)."""
-        k = self.excluded_class
+    def _exclude_up_front(self, k: int) -> None:
+        """Excluded class ``k`` is abandoned without an attempt (in ``excluded``)."""
         self.abandoned += self.fresh[k]
         self.excluded += self.fresh[k]
         self.fresh[k] = 0
@@ -282,8 +282,8 @@ class CohortState:
             self.impaired += count_of(part["impaired"])
             restore = self.restore_due[:, None]  # restorations have no columns
             self._place(restore, part["impaired"], self.restore_pmf, rng, None)
-        if self.excluded_up_front:
-            self._exclude_up_front()
+        if self.up_front_class is not None:
+            self._exclude_up_front(self.up_front_class)
 
     def _place(self, ledger, groups, pmf, rng, base, not_before=None) -> None:
         if isinstance(groups, int):
@@ -462,8 +462,8 @@ class CohortState:
                 p - n for p, n in zip(self.pending_by_class, counts, strict=True)
             ]
             self.pending -= sum(counts)
-            if self.excluded_up_front:
-                self._exclude_up_front()
+            if self.up_front_class is not None:
+                self._exclude_up_front(self.up_front_class)
 
     def take(self, count: int) -> np.ndarray:
         """Remove ``count`` from the queue; return them by attempt number.
@@ -550,7 +550,7 @@ class CohortState:
 
     def _restore(self, count: int, raised_day: int, not_before: int) -> None:
         """Schedule restoring ``count`` fix forwards raised on ``raised_day``."""
-        days, probs = self.restore_pmf
+        days, probs = _needed(self.restore_pmf, "fix_forward")
         if len(days) == 1 and not_before <= raised_day + int(days[0]):
             self.restore_due[raised_day + int(days[0])] += count  # a fixed delay
             return
@@ -572,7 +572,7 @@ class CohortState:
             self.stall_due,
             self.stall_rng,
             by_attempt,
-            self.stall_pmf,
+            _needed(self.stall_pmf, "stall"),
             day,
             self.release_day,
         )
@@ -611,16 +611,17 @@ class CohortState:
     ) -> None:
         """ELS worked these cases today: resolve on the later of delay end and today."""
         if kind == "stall":
+            pmf = _needed(self.stall_pmf, "stall")
             floor = day if self.release_day is None else max(day, self.release_day)
-            if raised_day + int(self.stall_pmf[0][0]) >= floor:
-                floor = None  # no delay ends before it: the plain (faster) path
+            # no delay ends before the floor: the plain (faster) path
+            plain = raised_day + int(pmf[0][0]) >= floor
             schedule(
                 self.stall_due,
                 self.stall_rng,
                 by_attempt,
-                self.stall_pmf,
+                pmf,
                 raised_day,
-                floor,
+                None if plain else floor,
             )
         else:
             self._restore(int(by_attempt.sum()), raised_day, day)
@@ -641,7 +642,8 @@ class CohortState:
         if not waiting:
             return
         self.rolled_back += waiting
-        schedule(self.retry_due, self.retry_rng, by_attempt, self.retry_pmf, day)
+        pmf = _needed(self.retry_pmf, "rollback")
+        schedule(self.retry_due, self.retry_rng, by_attempt, pmf, day)
 
     def end_of_day(self) -> tuple[list[int], list[int]]:
         flows = [self.flows[name] for name in FLOWS]
@@ -660,3 +662,13 @@ class CohortState:
         }
         self.defect_hits = self.stressed_attempts = self.dumb_recoveries = 0
         return row
+
+
+def _needed(
+    pmf: tuple[np.ndarray, np.ndarray] | None, section: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """The delay of ``section``: there whenever its outcome can happen (the schema
+    requires the section for a non-zero rate), so its absence is a bug."""
+    if pmf is None:
+        raise RuntimeError(f"a {section} happened in a cohort without its delay")
+    return pmf

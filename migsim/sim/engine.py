@@ -43,6 +43,7 @@ import simpy
 from migsim.model.scenario import Scenario
 from migsim.sim.cohort import CohortState, draw_parameters
 from migsim.sim.dates import resolve_dates
+from migsim.sim.els import ElsDesk
 from migsim.sim.initial_state import merge_states, part_states
 from migsim.sim.inputs import (
     TwinStreams,
@@ -195,7 +196,7 @@ class _Model:
             first.setdefault(name, segment)
             segments[(name, segment.segment.label)] = segment
         for case in cases:
-            if not hasattr(desk, "queue") or case.cohort not in first:
+            if not isinstance(desk, ElsDesk) or case.cohort not in first:
                 continue
             state = segments.get((case.cohort, case.supplier), first[case.cohort])
             held = None

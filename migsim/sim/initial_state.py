@@ -11,6 +11,7 @@ and the parts' exported states merged into one per cohort on the way out.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -39,26 +40,26 @@ class Group:
     held: bool = False  # held by an ELS desk (see `els.ElsDesk`): not in a ledger
 
 
-def groups_of(value, **defaults: int) -> list[Group]:
+def groups_of(value: Any, **defaults: int) -> list[Group]:
     """A state's groups (models or mappings), or a bare count as one group."""
     if isinstance(value, int):
         return [Group(value, defaults["attempts_made"], defaults["days_until_due"])]
-    out = []
-    for group in value:
-        get = (
-            group.get
-            if isinstance(group, dict)
-            else (lambda k, d=None, g=group: getattr(g, k, d))
+    return [
+        Group(
+            int(_field(group, "count")),
+            int(_field(group, "attempts_made", defaults["attempts_made"])),
+            int(_field(group, "days_until_due", defaults["days_until_due"])),
+            bool(_field(group, "held", False)),
         )
-        out.append(
-            Group(
-                int(get("count")),
-                int(get("attempts_made", defaults["attempts_made"])),
-                int(get("days_until_due", defaults["days_until_due"])),
-                bool(get("held", False)),
-            )
-        )
-    return out
+        for group in value
+    ]
+
+
+def _field(group: Any, name: str, default: Any = None) -> Any:
+    """A field of a group given as a mapping or as an object (a schema model)."""
+    if isinstance(group, dict):
+        return group.get(name, default)
+    return getattr(group, name, default)
 
 
 def count_of(value) -> int:
@@ -232,9 +233,9 @@ def part_states(scenario: Scenario, segments) -> list[list[dict] | None]:
             continue
         sizes = [k.installations for j in mine for k in segments[j].classes]
         kinds = [k.kind for j in mine for k in segments[j].classes]
-        parts = iter(split_state(state, sizes, kinds))
+        shared = iter(split_state(state, sizes, kinds))
         for j in mine:
-            out[j] = [next(parts) for _ in segments[j].classes]
+            out[j] = [next(shared) for _ in segments[j].classes]
     return out
 
 

@@ -41,6 +41,7 @@ from migsim.model.distributions import (
 from migsim.model.point import point_scenario
 from migsim.model.scenario import Scenario
 from migsim.model.uncertainty import AchievedThroughput, ShareBeta, SlipDate
+from migsim.sim.streams import Streams
 
 __all__ = [
     "INPUT_PURPOSES",
@@ -96,21 +97,19 @@ def _input_generator(streams, owner: str, purpose: str) -> np.random.Generator:
     return _generator(seed, replication, _name_key(owner), _name_key(purpose))
 
 
-class TwinStreams:
+class TwinStreams(Streams):
     """Streams of twin ``twin`` (>= 1) of replication ``replication``.
 
     Input purposes (`INPUT_PURPOSES`) give exactly the replication's streams, so
     the twin draws the same inputs; every other purpose gets a fresh stream of
-    its own, so the day-to-day randomness is new.
+    its own, so the day-to-day randomness is new. A `Streams` to the engine.
     """
 
     def __init__(self, seed: int, replication: int, twin: int):
         if twin < 1:
             raise ValueError("a twin is numbered from 1 (0 is the replication)")
-        self.seed = seed
-        self.replication = replication
+        super().__init__(seed, replication)
         self.twin = twin
-        self._generators: dict[tuple[str, str], np.random.Generator] = {}
 
     def get(self, owner: str, purpose: str) -> np.random.Generator:
         key = (owner, purpose)
@@ -123,25 +122,30 @@ class TwinStreams:
         return generator
 
 
-class PinnedInputs:
+class PinnedInputs(Streams):
     """Streams whose input purposes are another replication's.
 
     A scenario continued from replication k's state (``inputs_from``) runs its
     replications on these: input purposes (`INPUT_PURPOSES`) give exactly the
     streams of replication k under its run seed, so the continuation draws k's
     inputs again (the same spec, the same numbers); every other purpose, and
-    anything else the engine asks of its streams, is the wrapped replication's
-    own day-to-day randomness.
+    everything else the engine asks of its streams (seed, replication, per-unit
+    streams, a twin's own numbers), is the wrapped streams' own.
     """
 
-    def __init__(self, streams, seed: int, replication: int):
+    _OWN = frozenset({"get", "input_seed", "input_replication", "_streams", "_inputs"})
+
+    def __init__(self, streams: Streams, seed: int, replication: int):
+        super().__init__(streams.seed, streams.replication)
         self._streams = streams
         self.input_seed = seed
         self.input_replication = replication
         self._inputs: dict[tuple[str, str], np.random.Generator] = {}
 
-    def __getattr__(self, name: str):
-        return getattr(self._streams, name)  # seed, replication, per-unit streams
+    def __getattribute__(self, name: str):
+        if name in PinnedInputs._OWN or name.startswith("__"):
+            return object.__getattribute__(self, name)
+        return getattr(object.__getattribute__(self, "_streams"), name)
 
     def get(self, owner: str, purpose: str) -> np.random.Generator:
         if purpose not in INPUT_PURPOSES:
@@ -158,7 +162,7 @@ class PinnedInputs:
         return generator
 
 
-def with_inputs_from(scenario: Scenario, streams):
+def with_inputs_from(scenario: Scenario, streams: Streams) -> Streams:
     """The streams a replication of ``scenario`` runs on: its own, or with
     ``inputs_from`` the continued replication's inputs (`PinnedInputs`)."""
     pinned = scenario.inputs_from
@@ -226,9 +230,7 @@ def resolve_inputs(scenario: Scenario, streams) -> Scenario:
         return scenario
     ratio = meters_ratio(scenario, streams)
     point = scenario.meters_per_installation
-    shared = None  # one quantile for every shared range: the fleet's size
-    if any(c.installations_range.shared for c in ranged):
-        shared = streams.get("fleet", "size").random()
+    shared: float | None = None  # the fleet's size: one quantile for every shared range
     cohorts = []
     for cohort in scenario.cohorts:
         size = cohort.installations_range
@@ -236,17 +238,19 @@ def resolve_inputs(scenario: Scenario, streams) -> Scenario:
             cohorts.append(cohort)
             continue
         if size.shared:
+            if shared is None:  # drawn once, from its own stream, when first needed
+                shared = float(streams.get("fleet", "size").random())
             drawn = size.at(shared, cohort.installations)
         else:
             drawn = size.draw(streams.get(cohort.name, "size"), cohort.installations)
-        if size.from_meters and ratio != point:  # the same meters, this ratio
-            drawn = math.floor(drawn * point / ratio + 0.5)
+        if size.from_meters and ratio and point and ratio != point:
+            drawn = math.floor(drawn * point / ratio + 0.5)  # same meters, this ratio
         cohorts.append(
             cohort.model_copy(
                 update={"installations": drawn, "installations_range": None}
             )
         )
-    update = {"cohorts": cohorts}
+    update: dict[str, object] = {"cohorts": cohorts}
     if spec is not None:
         update.update(meters_per_installation=ratio, meters_per_installation_range=None)
     resolved = scenario.model_copy(update=update)
@@ -336,7 +340,7 @@ def record_inputs(
     if "programme_delay" in keys:
         out["programme_delay"] = programme_factor(scenario, streams)
     if "meters_per_installation" in keys:
-        out["meters_per_installation"] = float(resolved.meters_per_installation)
+        out["meters_per_installation"] = float(resolved.meters_per_installation or 0)
     if "capacity.achieved.mean" in keys and achieved_mean is not None:
         out["capacity.achieved.mean"] = achieved_mean
     for cohort, drawn, drawn_params in zip(
