@@ -21,7 +21,7 @@ from migsim.output.report import (
     format_date,
     render_report,
 )
-from migsim.output.report_sections import assumption_rows
+from migsim.output.report_sections import assumption_rows, describe_value
 from migsim.results.rundir import load_run
 
 SPAN = re.compile(
@@ -169,6 +169,30 @@ def test_assumptions_table_lists_every_field_with_its_source():
         == "uniform (low 2, high 10) days"
     )
     assert "name" not in rows and "sources" not in rows
+
+
+def test_a_value_reads_the_same_in_the_appendix_and_the_differences():
+    from migsim.output.report_assumptions import flat_fields
+
+    scenario = tiny()
+    appendix = {key: value for key, value, _ in assumption_rows(scenario)}
+    flat = flat_fields(scenario)
+    for key in set(appendix) & set(flat):
+        assert appendix[key] == flat[key], key
+    # a distribution is in days only where its field counts days
+    share = {"dist": "beta", "alpha": 14.8, "beta": 5.2}
+    assert describe_value(share, "stall.then_success") == "beta (alpha 14.8, beta 5.2)"
+    delay = {"dist": "uniform", "low": 2, "high": 10}
+    assert (
+        describe_value(delay, "x.resolves_after_days")
+        == "uniform (low 2, high 10) days"
+    )
+    assert describe_value(["Mon", "Tue"]) == "Mon, Tue"
+    assert describe_value([{"a": 1}, {"a": 2}]) == "a 1; a 2"
+    assert describe_value(250000) == "250,000"
+    assert describe_value(2.0) == "2"
+    assert describe_value(1 / 3) == repr(1 / 3)  # no digits lost
+    assert describe_value([]) == "none" and describe_value(None) == "not set"
 
 
 @pytest.mark.slow

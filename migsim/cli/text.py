@@ -208,16 +208,14 @@ def _uncertainty_lines(summary: dict[str, Any]) -> list[str]:
         lines.append(f"  P(cleared by {when}) = {p:.1%}{extra}")
     precision = summary.get("precision")
     if precision:
-        target = (
-            "mean clearance day"
-            if precision["target"] == "mean_clearance_day"
-            else "P(cleared by the horizon end), since some replications do not clear"
-        )
+        from migsim.runner.precision import target_words
+
+        target = target_words(precision["target"])
         goal = precision["goal"][precision["target"]]
         verdict = "met" if precision["met"] else "NOT met (maximum count reached)"
         lines.append(
             f"  precision: {precision['replications']} replications needed for "
-            f"a 95% CI half-width of {goal} on the {target}: {verdict} "
+            f"a 95% CI half-width of {goal} on {target}: {verdict} "
             f"(half-width {precision['half_width']})"
         )
     return lines

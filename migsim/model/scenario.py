@@ -244,10 +244,7 @@ class Scenario(SchemaModel):
     @field_validator("suppliers")
     @classmethod
     def _unique_suppliers(cls, suppliers: list[Supplier]) -> list[Supplier]:
-        names = [s.name for s in suppliers]
-        duplicated = sorted({n for n in names if names.count(n) > 1})
-        if duplicated:
-            raise ValueError(f"supplier names must be unique: {', '.join(duplicated)}")
+        check_unique("supplier", [s.name for s in suppliers])
         return suppliers
 
     @model_validator(mode="after")

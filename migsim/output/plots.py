@@ -37,6 +37,14 @@ BAND_COLOUR = "0.75"
 LINE_COLOUR = "0.1"
 
 
+def tint(colour: Any, amount: float) -> tuple[float, float, float]:
+    """``colour`` mixed with white: 0 keeps it, 1 is white (for bands)."""
+    from matplotlib.colors import to_rgb
+
+    r, g, b = to_rgb(colour)
+    return (r + (1 - r) * amount, g + (1 - g) * amount, b + (1 - b) * amount)
+
+
 def _shades(colour: str | None) -> tuple[Any, Any, Any]:
     """(line, band, light band) colours: greys, or a scenario's colour and tints.
 
@@ -44,13 +52,67 @@ def _shades(colour: str | None) -> tuple[Any, Any, Any]:
     """
     if colour is None:
         return LINE_COLOUR, BAND_COLOUR, "0.87"
-    from matplotlib.colors import to_rgb
+    return colour, tint(colour, 0.6), tint(colour, 0.82)
 
-    def mix(amount: float) -> tuple[float, float, float]:
-        r, g, b = to_rgb(colour)
-        return (r + (1 - r) * amount, g + (1 - g) * amount, b + (1 - b) * amount)
 
-    return colour, mix(0.6), mix(0.82)
+def _band(
+    ax,
+    bands: pd.DataFrame,
+    colour: Any,
+    label: str | None = None,
+    *,
+    low: str = "p10",
+    high: str = "p90",
+    alpha: float | None = None,
+) -> None:
+    """A shaded band, with no edge line, between two quantile columns of ``bands``."""
+    style: dict[str, Any] = {} if label is None else {"label": label}
+    if alpha is not None:
+        style["alpha"] = alpha
+    ax.fill_between(
+        bands["date"], bands[low], bands[high], color=colour, linewidth=0, **style
+    )
+
+
+def _median(
+    ax,
+    bands: pd.DataFrame,
+    colour: Any,
+    label: str | None = None,
+    *,
+    linewidth: float = 1.8,
+    linestyle: str | None = None,
+) -> None:
+    """The median (P50) line of a banded series."""
+    style: dict[str, Any] = {} if label is None else {"label": label}
+    if linestyle is not None:
+        style["linestyle"] = linestyle
+    ax.plot(bands["date"], bands["p50"], color=colour, linewidth=linewidth, **style)
+
+
+def _fan(
+    ax,
+    bands: pd.DataFrame,
+    line: Any = LINE_COLOUR,
+    band: Any = BAND_COLOUR,
+    *,
+    label: str | None = "median (P50)",
+    band_label: str | None = "P10-P90 of replications",
+    outer: Any = None,
+    outer_label: str | None = None,
+    alpha: float | None = None,
+    linewidth: float = 1.8,
+    linestyle: str | None = None,
+) -> None:
+    """A fan: the P10-P90 band, over a P5-P95 one in ``outer``, then the median.
+
+    Every fan chart draws these layers in this order, so the median stays on
+    top; ``alpha`` is for the bands only, the median is always opaque.
+    """
+    if outer is not None:
+        _band(ax, bands, outer, outer_label, low="p5", high="p95", alpha=alpha)
+    _band(ax, bands, band, band_label, alpha=alpha)
+    _median(ax, bands, line, label, linewidth=linewidth, linestyle=linestyle)
 
 
 def _subplots(
@@ -160,21 +222,7 @@ def backlog_fan_chart(
     """
     line, band, _ = _shades(colour)
     fig, ax = _subplots(figsize=(8, 4.2), layout="constrained")
-    ax.fill_between(
-        bands["date"],
-        bands["p10"],
-        bands["p90"],
-        color=band,
-        label="P10-P90 of replications",
-        linewidth=0,
-    )
-    ax.plot(
-        bands["date"],
-        bands["p50"],
-        color=line,
-        linewidth=1.8,
-        label="median (P50)",
-    )
+    _fan(ax, bands, line, band)
     _title(ax, f"Backlog still to migrate: {title}")
     ax.set_ylabel(f"{unit} not yet resolved")
     ax.set_xlabel("date")
@@ -231,21 +279,7 @@ def cumulative_migrated_chart(
     """
     line, band, _ = _shades(colour)
     fig, ax = _subplots(figsize=figsize, layout="constrained")
-    ax.fill_between(
-        bands["date"],
-        bands["p10"],
-        bands["p90"],
-        color=band,
-        label="P10-P90 of replications",
-        linewidth=0,
-    )
-    ax.plot(
-        bands["date"],
-        bands["p50"],
-        color=line,
-        linewidth=1.8,
-        label="median (P50)",
-    )
+    _fan(ax, bands, line, band)
     ax.axhline(
         target,
         color="0.35",
@@ -293,36 +327,16 @@ def daily_attempts_chart(
     attempts, successes = attempts[busy], successes[busy]
     line, band, light = _shades(colour)
     fig, ax = _subplots(figsize=figsize, layout="constrained")
-    ax.fill_between(
-        attempts["date"],
-        attempts["p10"],
-        attempts["p90"],
-        color="0.85" if colour is None else light,
-        linewidth=0,
-        label="attempts, P10-P90",
-    )
-    ax.fill_between(
-        successes["date"],
-        successes["p10"],
-        successes["p90"],
-        color="0.65" if colour is None else band,
-        linewidth=0,
-        label="successes, P10-P90",
-    )
-    ax.plot(
-        attempts["date"],
-        attempts["p50"],
-        color=line,
-        linewidth=1.2,
-        label="attempts, median",
-    )
-    ax.plot(
-        successes["date"],
-        successes["p50"],
-        color="0.3" if colour is None else "0.15",
+    _band(ax, attempts, "0.85" if colour is None else light, "attempts, P10-P90")
+    _band(ax, successes, "0.65" if colour is None else band, "successes, P10-P90")
+    _median(ax, attempts, line, "attempts, median", linewidth=1.2)
+    _median(
+        ax,
+        successes,
+        "0.3" if colour is None else "0.15",
+        "successes at that attempt, median",
         linewidth=1.2,
         linestyle="--",
-        label="successes at that attempt, median",
     )
     _title(ax, f"Migration attempts and successes per working day: {title}")
     ax.set_ylabel(f"{unit} per day")
@@ -487,31 +501,16 @@ ACTUAL_COLOUR = "0.0"
 OUTER_BAND_COLOUR = "0.87"
 
 
-def _fan(ax, bands: pd.DataFrame) -> None:
-    """P5-P95 (light), P10-P90 (darker) and the median of a banded series."""
-    if "p5" in bands and "p95" in bands:
-        ax.fill_between(
-            bands["date"],
-            bands["p5"],
-            bands["p95"],
-            color=OUTER_BAND_COLOUR,
-            label="P5-P95",
-            linewidth=0,
-        )
-    ax.fill_between(
-        bands["date"],
-        bands["p10"],
-        bands["p90"],
-        color=BAND_COLOUR,
-        label="P10-P90",
-        linewidth=0,
-    )
-    ax.plot(
-        bands["date"],
-        bands["p50"],
-        color=LINE_COLOUR,
+def _actuals_fan(ax, bands: pd.DataFrame) -> None:
+    """P5-P95 (light, when given), P10-P90 (darker) and the median, in greys."""
+    has_outer = "p5" in bands and "p95" in bands
+    _fan(
+        ax,
+        bands,
+        band_label="P10-P90",
+        outer=OUTER_BAND_COLOUR if has_outer else None,
+        outer_label="P5-P95",
         linewidth=1.6,
-        label="median (P50)",
     )
 
 
@@ -531,7 +530,7 @@ def posterior_check_chart(
         ``date, cumulative_migrated`` of the actuals (or None when not derivable).
     """
     fig, ax = _subplots(figsize=(8, 4.2), layout="constrained")
-    _fan(ax, bands)
+    _actuals_fan(ax, bands)
     end = bands["date"].iloc[-1]
     if points is not None and len(points):
         ax.plot(
@@ -575,7 +574,7 @@ def forecast_fan_chart(
         The date the forecast was made (a vertical line).
     """
     fig, ax = _subplots(figsize=(8, 4.2), layout="constrained")
-    _fan(ax, bands)
+    _actuals_fan(ax, bands)
     if len(actual):
         ax.plot(
             actual["date"],
@@ -630,7 +629,7 @@ def backtest_chart(
         gridspec_kw={"width_ratios": [3] * n + [2]},
     )
     for ax, panel in zip(axes[:-1], panels, strict=True):
-        _fan(ax, panel["bands"])
+        _actuals_fan(ax, panel["bands"])
         before, after = panel["before"], panel["after"]
         if len(before):
             ax.plot(

@@ -14,7 +14,7 @@ from typing import Any
 from migsim.evidence.forecast import RunLike
 from migsim.model.scenario import Scenario
 from migsim.output.html import escape
-from migsim.output.report_sections import assumption_rows
+from migsim.output.report_sections import assumption_rows, describe_value
 
 __all__ = [
     "appendix_section",
@@ -72,24 +72,6 @@ def field_words(path: str) -> str:
     return text
 
 
-def _value(node: Any) -> str:
-    """A field's value in one line: lists and mappings described, not walked."""
-    if isinstance(node, dict) and "dist" in node:
-        params = ", ".join(f"{k} {v}" for k, v in node.items() if k != "dist")
-        return f"{node['dist']} ({params})"
-    if isinstance(node, dict):
-        return ", ".join(f"{k} {_value(v)}" for k, v in node.items() if v is not None)
-    if isinstance(node, list):
-        if not node:
-            return "none"
-        return "; ".join(_value(item) for item in node)
-    if isinstance(node, float):
-        return f"{node:g}"
-    if isinstance(node, int) and not isinstance(node, bool) and abs(node) >= 10000:
-        return f"{node:,}"
-    return "not set" if node is None else str(node)
-
-
 def _step(step: dict[str, Any]) -> str:
     """A ramp step as planners say it: "5,000 a day from 6 Jan 2020"."""
     from datetime import date
@@ -104,7 +86,7 @@ def _step(step: dict[str, Any]) -> str:
         except ValueError:
             when = f"when {when} opens"
     else:
-        when = f"an uncertain date ({_value(when)})"
+        when = f"an uncertain date ({describe_value(when)})"
     return f"{step.get('daily_cap', 0):,} a day from {when}"
 
 
@@ -133,7 +115,7 @@ def flat_fields(scenario: Scenario) -> dict[str, str]:
         elif key == "capacity.schedule" and node:
             out[key] = "; ".join(_step(step) for step in node)
         else:
-            out[key] = _value(node)
+            out[key] = describe_value(node, key)
 
     data = scenario.to_dict()
     for skip in ("name", "description", "sources", "seed"):

@@ -31,6 +31,7 @@ from migsim.output.plots import (
     cumulative_migrated_chart,
     daily_attempts_chart,
 )
+from migsim.runner.precision import target_words
 from migsim.sim.calendar import working_days
 from migsim.sim.operations import OPERATIONS_FIGURES, figures_in_use
 
@@ -41,6 +42,7 @@ __all__ = [
     "assumption_rows",
     "capacity_phrase",
     "charts_section",
+    "describe_value",
     "forecast_section",
     "from_actuals",
     "shown",
@@ -137,15 +139,33 @@ def capacity_phrase(scenario: Scenario, scale: float, units: str) -> str:
     return phrase
 
 
-def _describe(value: Any) -> str:
-    if isinstance(value, dict) and "dist" in value:
-        params = ", ".join(f"{k} {v}" for k, v in value.items() if k != "dist")
-        return f"{value['dist']} ({params}) days"
-    if isinstance(value, list):
-        return ", ".join(str(v) for v in value) if value else "none"
-    if value is None:
-        return "not set"
-    return str(value)
+def describe_value(node: Any, field: str = "") -> str:
+    """A scenario field's value in one line: lists and mappings described, not walked.
+
+    The appendix and the table of what differs both write values with this, so
+    a value reads the same in each. A distribution is named with its parameters,
+    and in days only when its ``field`` counts days (``resolves_after_days``):
+    a share or a date drawn from a distribution is not a number of days.
+    """
+    if isinstance(node, dict) and "dist" in node:
+        params = ", ".join(f"{k} {v}" for k, v in node.items() if k != "dist")
+        unit = " days" if field.endswith("_days") else ""
+        return f"{node['dist']} ({params}){unit}"
+    if isinstance(node, dict):
+        return ", ".join(
+            f"{k} {describe_value(v, k)}" for k, v in node.items() if v is not None
+        )
+    if isinstance(node, list):
+        if not node:
+            return "none"
+        compound = any(isinstance(item, dict | list) for item in node)
+        return ("; " if compound else ", ").join(describe_value(i) for i in node)
+    if isinstance(node, float):
+        short = f"{node:g}"  # 0.3 not 0.30000000000000004, unless it loses digits
+        return short if float(short) == node else repr(node)
+    if isinstance(node, int) and not isinstance(node, bool) and abs(node) >= 10000:
+        return f"{node:,}"
+    return "not set" if node is None else str(node)
 
 
 def assumption_rows(scenario: Scenario) -> list[tuple[str, str, str]]:
@@ -183,7 +203,7 @@ def assumption_rows(scenario: Scenario) -> list[tuple[str, str, str]]:
         elif node is None and source(key).startswith("assumption (no source"):
             return  # an optional field left unset: nothing assumed
         else:
-            rows.append((key, _describe(node), source(key)))
+            rows.append((key, describe_value(node, key), source(key)))
 
     data = scenario.to_dict()
     for skip in ("name", "description", "sources", "seed"):
@@ -336,11 +356,7 @@ def forecast_section(
         )
     precision = summary.get("precision")
     if precision:
-        target = (
-            "the mean clearance day"
-            if precision["target"] == "mean_clearance_day"
-            else "P(cleared by the horizon end), as some replications do not clear"
-        )
+        target = target_words(precision["target"])
         out.append(
             f'<p class="note">Replications: {precision["replications"]}, run in '
             f"batches of {precision['batch']} until the 95% CI half-width of {target} "

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from migsim.output.plots import _subplots
+from migsim.output.plots import _fan, _subplots, tint
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     from matplotlib.figure import Figure
@@ -50,14 +50,6 @@ SCENARIO_COLOURS = (
 def scenario_colour(index: int) -> str:
     """The colour of the report's ``index``-th scenario, the same in every chart."""
     return SCENARIO_COLOURS[index % len(SCENARIO_COLOURS)]
-
-
-def tint(colour: str, amount: float) -> tuple[float, float, float]:
-    """``colour`` mixed with white: 0 keeps it, 1 is white (for bands)."""
-    from matplotlib.colors import to_rgb
-
-    r, g, b = to_rgb(colour)
-    return (r + (1 - r) * amount, g + (1 - g) * amount, b + (1 - b) * amount)
 
 
 def short_date(when: date | pd.Timestamp) -> str:
@@ -126,28 +118,21 @@ def _date_ticks(ax, maxticks: int) -> None:
 
 
 def _draw_fan(ax, item: ScenarioBands, log: bool) -> None:
-    frame = item.bands
+    """One scenario's fan in its colour, with its P50 and P90 clearance dates."""
+    quantiles = ["p5", "p10", "p50", "p90", "p95"]
     floor = 0.8 if log else 0.0  # a zero backlog sits just under 1 on a log axis
-    ax.fill_between(
-        frame["date"],
-        np.maximum(frame["p5"], floor),
-        np.maximum(frame["p95"], floor),
-        color=tint(item.colour, 0.8),
-        alpha=0.55,
-        linewidth=0,
+    frame = item.bands.assign(
+        **{q: np.maximum(item.bands[q], floor) for q in quantiles}
     )
-    ax.fill_between(
-        frame["date"],
-        np.maximum(frame["p10"], floor),
-        np.maximum(frame["p90"], floor),
-        color=tint(item.colour, 0.55),
+    _fan(
+        ax,
+        frame,
+        item.colour,
+        tint(item.colour, 0.55),
+        label=None,
+        band_label=None,
+        outer=tint(item.colour, 0.8),
         alpha=0.55,
-        linewidth=0,
-    )
-    ax.plot(
-        frame["date"],
-        np.maximum(frame["p50"], floor),
-        color=item.colour,
         linewidth=2.0,
     )
     for when, style in ((item.p50, "--"), (item.p90, ":")):
@@ -255,21 +240,16 @@ def cohort_backlog_chart(
     styles = ("-", "--", "-.", ":")
     fig, ax = _subplots(figsize=figsize, layout="constrained")
     for i, (cohort, frame) in enumerate(bands.items()):
-        ax.fill_between(
-            frame["date"],
-            frame["p10"],
-            frame["p90"],
-            color=tint(colour, 0.65),
-            alpha=0.5,
-            linewidth=0,
-        )
-        ax.plot(
-            frame["date"],
-            frame["p50"],
-            color=colour,
-            linestyle=styles[i % len(styles)],
-            linewidth=1.6,
+        _fan(
+            ax,
+            frame,
+            colour,
+            tint(colour, 0.65),
             label=f"{cohort} (median, band P10-P90)",
+            band_label=None,
+            alpha=0.5,
+            linewidth=1.6,
+            linestyle=styles[i % len(styles)],
         )
     first = next(iter(bands.values()))
     ax.set_xlim(first["date"].iloc[0], pd.Timestamp(until or first["date"].iloc[-1]))

@@ -45,6 +45,7 @@ from migsim import __version__
 from migsim.common.files import link_or_copy, output_dir
 from migsim.common.stats import STATISTICS, json_number, quantile, statistics
 from migsim.model.scenario import Scenario
+from migsim.results.base import ScenarioRun
 from migsim.results.daily import (
     Batch,
     DailyWriter,
@@ -89,7 +90,7 @@ def _count(value: int | list[dict[str, int]]) -> int:
 
 
 # --------------------------------------------------------------------------- results
-class Results:
+class Results(ScenarioRun):
     """The outcome of `migsim.run`: per-replication figures, and daily rows on demand.
 
     A `Results` holds in memory only one row of figures per replication. Its daily
@@ -286,21 +287,12 @@ class Results:
 
     @property
     def n_replications(self) -> int:
+        """The replications held: those that finished (failures are not counted)."""
         return len(self._table.replications)
 
     @property
     def replication_ids(self) -> np.ndarray:
         return self._table.replications.copy()
-
-    @property
-    def cohort_names(self) -> list[str]:
-        return [c.name for c in self.scenario.cohorts]
-
-    @cached_property
-    def dates(self) -> pd.DatetimeIndex:
-        return pd.date_range(
-            self.scenario.start_date, periods=self.scenario.horizon_days
-        )
 
     def clearance_days(self, cohort: str | None = None) -> np.ndarray:
         """Clearance day per replication (+inf: not cleared), overall or of a cohort."""

@@ -22,6 +22,7 @@ import pandas as pd
 
 from migsim.common.errors import MigsimError
 from migsim.model.scenario import Scenario, load_scenario
+from migsim.results.base import ScenarioRun
 from migsim.results.daily import file_bands
 
 __all__ = ["SavedRun", "is_run_directory", "load_run"]
@@ -32,7 +33,7 @@ def is_run_directory(path: str | Path) -> bool:
     return (Path(path) / "summary.json").is_file()
 
 
-class SavedRun:
+class SavedRun(ScenarioRun):
     """A finished run read from its directory.
 
     Parameters
@@ -75,17 +76,8 @@ class SavedRun:
     # ------------------------------------------------------------------ basics
     @property
     def n_replications(self) -> int:
+        """The count the run wrote to ``summary.json``, without reading its tables."""
         return int(self.summary["replications"])
-
-    @property
-    def cohort_names(self) -> list[str]:
-        return [c.name for c in self.scenario.cohorts]
-
-    @cached_property
-    def dates(self) -> pd.DatetimeIndex:
-        return pd.date_range(
-            self.scenario.start_date, periods=self.scenario.horizon_days
-        )
 
     @property
     def has_daily(self) -> bool:
