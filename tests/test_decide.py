@@ -645,8 +645,9 @@ def test_the_bundled_question_is_valid_and_asks_about_the_automation_cap():
     assert lever.path == "capacity.rules.automation_step.max_cap"
     assert (lever.values[0], lever.values[-1], len(lever.values)) == (4000, 30000, 27)
     figures = {b.figure for b in question.budgets}
+    # every budget measures what pace risks (the total interrupted installation-
+    # days, set by the uncertain active rates rather than by pace, was dropped)
     assert {
-        "active_interrupted_installation_days",
         "active_hit_by_defects",
         "max_daily_active_interrupted",
         "peak_els_backlog",
@@ -686,3 +687,35 @@ def test_an_unreachable_scheduler_is_one_line_exit_2(tmp_path, monkeypatch):
     )
     assert result.exit_code == 2, result.output
     assert "cannot connect" in result.output and "\n" not in result.output.strip()
+
+
+def test_the_frontier_leaves_out_candidates_that_never_clear():
+    """A slow candidate whose P50 does not clear within the horizon (honest
+    uncertainty makes them common) has no date to draw; the chart is still drawn."""
+    from datetime import date
+
+    import pandas as pd
+
+    from migsim.output.decision_plots import frontier_chart
+
+    caps = [4000, 8000, 12000]
+    frame = pd.DataFrame(
+        {
+            "capacity.rules.automation_step.max_cap": caps,
+            "clearance_day_p50": [float("inf"), 280.0, 250.0],
+            "a_p90": [100.0, 200.0, 300.0],
+            "a_p90_bound": [110.0, 210.0, 320.0],
+            "verdict": ["safe", "safe", "unsafe"],
+            "is_answer": [False, True, False],
+        }
+    )
+    fig = frontier_chart(
+        frame,
+        "clearance_day_p50",
+        [("a_p90", 250.0, "a P90")],
+        "question",
+        start_date=date(2019, 11, 25),
+        lever="capacity.rules.automation_step.max_cap",
+    )
+    points = sum(len(c.get_offsets()) for c in fig.axes[0].collections)
+    assert points >= 2  # the two that clear (and the answer's ring)

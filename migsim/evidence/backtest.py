@@ -171,9 +171,7 @@ class Backtest:
         panels = []
         for forecast in self.forecasts:
             cut = pd.Timestamp(forecast.as_of or self.scenario.start_date)
-            bands = forecast.results.bands(
-                "cumulative_migrated", quantiles=(0.05, 0.1, 0.5, 0.9, 0.95)
-            )
+            bands = forecast.cumulative_bands((0.05, 0.1, 0.5, 0.9, 0.95))
             panels.append(
                 {
                     "as_of": _label(forecast, self.scenario),

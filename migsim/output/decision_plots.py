@@ -68,15 +68,17 @@ def frontier_chart(
     flat = list(axes.flat)
     for ax in flat[n:]:
         ax.set_visible(False)
-    safe = (candidates["verdict"] == "safe").to_numpy()
-    answer = candidates["is_answer"].astype(bool).to_numpy()
     days = candidates[objective].astype(float)
     as_dates = start_date is not None and objective.startswith("clearance_day")
     if as_dates:
-        days = days.where(days.abs() != float("inf"))
+        # a candidate that does not clear within the horizon has no date to draw
+        candidates = candidates[days.abs() != float("inf")]
+        days = candidates[objective].astype(float)
         y = pd.Timestamp(start_date) + pd.to_timedelta(days, unit="D")
     else:
         y = days
+    safe = (candidates["verdict"] == "safe").to_numpy()
+    answer = candidates["is_answer"].astype(bool).to_numpy()
     for ax, (label, limit, axis_label) in zip(flat, budgets, strict=False):
         x = candidates[label].astype(float)
         bound = candidates[f"{label}_bound"].astype(float)

@@ -38,6 +38,7 @@ from migsim.output.html import (
     format_date,
     unit_scale,
 )
+from migsim.output.meters import in_units
 from migsim.output.report_assumptions import appendix_section, differences_section
 from migsim.output.report_basis import (
     basis_section,
@@ -132,6 +133,7 @@ def render_report(
             decision_scenario(decision).name, [r.scenario.name for r in runs]
         )
     scales = [unit_scale(run.scenario, units) for run in runs]
+    runs = [in_units(run, units) for run in runs]  # each replication's own ratio
     summaries = [_summary(run, by) for run in runs]
     comparison = compare_runs(runs) if len(runs) > 1 else None
     names = [r.scenario.name for r in runs]

@@ -120,6 +120,9 @@ class Results(ScenarioRun):
     failures
         The replications that raised instead of finishing; the figures and daily
         rows are those of the others.
+    twins
+        The figures of the run's twins, simulated with it (the runner's); ``None``:
+        the variance split simulates them when first read.
     """
 
     def __init__(
@@ -134,8 +137,10 @@ class Results(ScenarioRun):
         day_columns: Sequence[str] = (),
         owned_dir: str | Path | None = None,
         failures: Sequence[Failure] = (),
+        twins: FigureTable | None = None,
     ):
         self.scenario = scenario
+        self._twins = twins
         self.seed = seed
         self.timing = dict(timing or {})
         #: Replications that raised, in replication order (empty: a complete run).
@@ -202,9 +207,15 @@ class Results(ScenarioRun):
             "seconds_per_replication": round(seconds / max(1, len(every)), 6),
             "batches": len(parts),
         }
+        twins = None  # twins follow the replications (variance.twinned)
+        tables = [p._twins for p in parts if p._twins is not None]
+        if len(tables) == len(parts):
+            twins = FigureTable.concat(tables)
         if all(p._logs is not None for p in parts):
             logs = [log for p in parts for log in p._logs or []]
-            return cls(first.scenario, first.seed, logs, timing, failures=failures)
+            return cls(
+                first.scenario, first.seed, logs, timing, failures=failures, twins=twins
+            )
         figures = FigureTable.concat([p._table for p in parts])
         if not all(p.daily_path is not None for p in parts):
             if any(p.has_daily for p in parts):
@@ -215,6 +226,7 @@ class Results(ScenarioRun):
                 timing=timing,
                 figures=figures,
                 failures=failures,
+                twins=twins,
             )
         owned = spill_folder(spill_dir)
         path = owned / "daily.parquet"
@@ -240,6 +252,7 @@ class Results(ScenarioRun):
             day_columns=day_columns,
             owned_dir=owned,
             failures=failures,
+            twins=twins,
         )
 
     def annotate(self, key: str, value: Any) -> None:
@@ -287,12 +300,14 @@ class Results(ScenarioRun):
     def state_on(self, when: date | str, replication: int) -> dict[str, Any]:
         """The state of one replication at the end of a date, to start a run from.
 
-        ``{"date", "cohorts": {name: initial_state}, "operations_state"}``: every
-        state of the partition, with in-flight installations by (attempts made,
-        days until due), and the ramp policy's state. ``scenario.starting_from(
-        state)`` continues the replication from the next day; its clearance dates
-        have the distribution of this run's from then on. The replication is
-        re-simulated to that date from its own streams.
+        ``{"date", "cohorts": {name: initial_state}, "operations_state",
+        "inputs_from"}``: every state of the partition, with in-flight
+        installations by (attempts made, days until due), the ramp policy's state
+        and the replication whose input draws its future keeps.
+        ``scenario.starting_from(state)`` continues the replication from the next
+        day, with its inputs (rates, dates not reached, throughput level, caps);
+        its clearance dates have the distribution of this replication's from then
+        on. The replication is re-simulated to that date from its own streams.
         """
         when = date.fromisoformat(when) if isinstance(when, str) else when
         day = self.scenario.day_of(when)
@@ -570,17 +585,19 @@ class Results(ScenarioRun):
         name: str,
         cohort: str | None = None,
         quantiles: Sequence[float] = (0.1, 0.5, 0.9),
+        scale: np.ndarray | None = None,
     ) -> pd.DataFrame:
         """Per-date type-1 quantiles across replications of a daily series.
 
         Overall bands are quantiles of each replication's all-cohort total, never
         sums of per-cohort quantiles. Columns: ``date`` then ``p10, p50, ...``.
         Only the ``(replications, days)`` matrix of the series is held, never the
-        daily rows.
+        daily rows. ``scale``: a factor per replication, in replication order
+        (e.g. its meters per installation), applied before the quantiles.
         """
         index = None if cohort is None else self.cohort_names.index(cohort)
         matrix = self._source.matrix(series_columns(name), index)
-        return bands_of(matrix, self.dates, quantiles)
+        return bands_of(matrix, self.dates, quantiles, scale)
 
     def backlog_bands(self, cohort: str | None = None) -> pd.DataFrame:
         """Remaining installations per date: P10, P50 and P90 across replications."""

@@ -10,7 +10,10 @@ clearance day, a risk count) and the inputs X:
 - E[Var(Y | X)] is estimated without bias from *twins*: a twin of replication k
   reuses k's input draws with fresh day-to-day streams, so for each twinned
   replication the sample variance of its group (itself and its twins) is an
-  unbiased estimate of Var(Y | X_k), and their mean one of E[Var(Y | X)];
+  unbiased estimate of Var(Y | X_k), and their mean one of E[Var(Y | X)]. Which
+  replications have a twin depends on k alone (`twinned`: one in ten, and
+  replication 1), so the runner simulates them on its workers with the rest and
+  any worker count, batching or combination of runs gives the same twins;
 - Var(Y) is the sample variance over the replications;
 - the inputs' share is 1 - E[Var(Y | X)] / Var(Y), clipped to [0, 1], with a
   standard error from the spread of the twin groups' variances.
@@ -37,9 +40,13 @@ from migsim.sim.inputs import input_label
 
 __all__ = [
     "first_order_share",
+    "group_share",
+    "input_groups",
     "run_split",
     "split",
     "twin_count",
+    "twin_table",
+    "twinned",
     "within_variance",
     "words",
 ]
@@ -49,15 +56,35 @@ TOP_INPUTS = 5
 MIN_SHARE = 0.01
 
 
-def twin_count(replications: int, has_inputs: bool) -> int:
-    """Replications that get a twin: one in ten (at least 2), none without inputs.
+def twinned(replication: int) -> bool:
+    """Whether replication k gets a twin: k = 0, 10, 20, ... (one in ten) and
+    k = 1, so a small run still has two.
 
-    One twin each adds a tenth to the run's cost; without uncertain inputs every
-    variance is day-to-day, no twin needed.
+    A rule on k alone: the runner's workers, a run continued with
+    ``first_replication`` and `Results.combine` all agree on the twins. Twins
+    add about a tenth to a run's cost; a run without uncertain inputs has none
+    (every variance is day-to-day).
     """
+    return replication % 10 == 0 or replication == 1
+
+
+def twin_count(replications: int, has_inputs: bool) -> int:
+    """Twins of a run of replications 0 .. n-1 (`twinned`; none without inputs)."""
     if not has_inputs or replications < 2:
         return 0
-    return min(replications, max(2, math.ceil(replications / 10)))
+    return sum(twinned(k) for k in range(replications))
+
+
+def twin_table(results: Any) -> FigureTable | None:
+    """The figures of a run's twins: those the runner simulated with the run, or,
+    for `Results` made from logs, simulated here once (the same twins)."""
+    table = getattr(results, "_twins", None)
+    if table is not None:
+        return table
+    ids = [int(k) for k in results.replication_ids if twinned(int(k))]
+    scenario, seed = results.scenario, results.seed
+    logs = [run_replication(scenario, seed, k, 1) for k in ids]
+    return FigureTable.from_logs(scenario, logs) if logs else None
 
 
 def within_variance(groups: Sequence[np.ndarray]) -> tuple[float, float]:
@@ -144,6 +171,41 @@ def first_order_share(x: np.ndarray, y: np.ndarray, bins: int | None = None) -> 
     return float(min(1.0, max(0.0, share)))
 
 
+def input_groups(inputs: Mapping[str, np.ndarray]) -> dict[str, list[str]]:
+    """Inputs drawn together, as one named group: a cohort's outcome rates.
+
+    The rates of one Dirichlet draw move together (they sum to 1), so their
+    separate first-order shares would each carry the others' part and add up to
+    far more than the whole; the planner's question is "how much do this
+    cohort's outcome rates matter", so they are judged as one input.
+    """
+    groups: dict[str, list[str]] = {}
+    for key in inputs:
+        parts = key.split(".")
+        grouped = parts[0] == "cohorts" and parts[-2:-1] == ["outcomes"]
+        groups.setdefault(".".join(parts[:-1]) if grouped else key, []).append(key)
+    return groups
+
+
+def group_share(xs: Sequence[np.ndarray], y: np.ndarray) -> float:
+    """First-order share of a group of inputs (one input: `first_order_share`).
+
+    For several inputs drawn together: the larger of the best single member's
+    binned share and the adjusted R^2 of a linear fit on all members (a lower
+    bound of Var(E[Y | group]) / Var(Y) that is honest about the fitted terms).
+    """
+    single = max(first_order_share(x, y) for x in xs)
+    n = len(y)
+    if len(xs) == 1 or n <= len(xs) + 2:
+        return single
+    design = np.column_stack([np.ones(n), *xs])
+    coef, *_ = np.linalg.lstsq(design, y, rcond=None)
+    rank = np.linalg.matrix_rank(design) - 1
+    r2 = 1.0 - float(np.var(y - design @ coef)) / float(np.var(y))
+    adjusted = 1.0 - (1.0 - r2) * (n - 1) / max(1, n - rank - 1)
+    return max(single, adjusted)
+
+
 def split(
     y: np.ndarray,
     inputs: Mapping[str, np.ndarray],
@@ -196,7 +258,10 @@ def split(
     out["day_to_day_share"] = _round(1.0 - share)
     out["inputs_share_se"] = None if math.isnan(se) else _round(se / variance)
     # an input's first-order share is at most the inputs' share: cap the noise
-    shares = {key: min(share, first_order_share(x, y)) for key, x in inputs.items()}
+    shares = {
+        key: min(share, group_share([inputs[k] for k in keys], y))
+        for key, keys in input_groups(inputs).items()
+    }
     floor = max(MIN_SHARE, noise_floor(n))
     out["named_above"] = _round(floor)
     ranked = sorted(
@@ -229,27 +294,52 @@ def _round(value: float) -> float | None:
     return None if value is None or not math.isfinite(value) else round(value, 6)
 
 
+def _simulated_inputs(
+    scenario: Any, inputs: Mapping[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """The inputs that can move a figure counted in installations.
+
+    The meters-per-installation ratio changes what is simulated only when some
+    size is stated in meters (``from_meters``); otherwise it only converts counts
+    for display, and naming it would credit it with noise.
+    """
+    converts = any(
+        c.installations_range is not None and c.installations_range.from_meters
+        for c in scenario.cohorts
+    )
+    return {
+        key: values
+        for key, values in inputs.items()
+        if converts or key != "meters_per_installation"
+    }
+
+
 def run_split(results: Any) -> dict[str, Any]:
     """The variance split of a run (`migsim.results.Results`) for its summary.
 
     ``{"clearance_day": split, "figures": {name: split}}``: the clearance day
     (a replication that does not clear counts at the horizon end; ``censored``
-    says how many did not) and every figure that varies. The twins of the first
-    `twin_count` replications are simulated here, in this process.
+    says how many did not) and every figure that varies. The twins are those of
+    the `twinned` replications (`twin_table`).
     """
-    inputs = results._input_draws()
-    count = twin_count(results.n_replications, bool(inputs))
-    ids = results.replication_ids[:count]
-    scenario, seed = results.scenario, results.seed
-    logs = [run_replication(scenario, seed, int(k), 1) for k in ids]
-    twins = FigureTable.from_logs(scenario, logs).overall if logs else None
+    scenario = results.scenario
+    inputs = _simulated_inputs(scenario, results._input_draws())
+    twins = twin_table(results) if inputs and results.n_replications >= 2 else None
+    rows: list[tuple[int, int]] = []  # (replication's row, its twin's row)
+    if twins is not None:
+        where = {int(k): i for i, k in enumerate(results.replication_ids)}
+        rows = [
+            (where[int(k)], j)
+            for j, k in enumerate(twins.replications)
+            if int(k) in where
+        ]
 
     def one(name: str, cap: float = math.inf) -> dict[str, Any]:
         y = np.minimum(results.figure(name), cap)
         groups = []
         if twins is not None:
-            mine = np.minimum(twins[name], cap)
-            groups = [np.array([a, b]) for a, b in zip(y, mine, strict=False)]
+            mine = np.minimum(twins.overall[name], cap)
+            groups = [np.array([y[i], mine[j]]) for i, j in rows]
         return split(y, inputs, groups, input_label)
 
     clearance = one("clearance_day", float(scenario.horizon_days))

@@ -50,6 +50,7 @@ from migsim.sim.inputs import (
     point_values,
     record_inputs,
     resolve_inputs,
+    with_inputs_from,
 )
 from migsim.sim.operations import Operations
 from migsim.sim.policy import Policy
@@ -322,7 +323,7 @@ def run_replication(
     streams = (
         TwinStreams(seed, replication, twin) if twin else Streams(seed, replication)
     )
-    model = _Model(env, scenario, streams)
+    model = _Model(env, scenario, with_inputs_from(scenario, streams))
     env.run(until=scenario.horizon_days)
     return model.collect(replication)
 
@@ -332,16 +333,27 @@ def state_after(scenario: Scenario, seed: int, replication: int, day: int) -> di
 
     The replication is simulated again up to that day (it draws the same numbers),
     and its state exported as ``{"date", "cohorts": {name: initial_state},
-    "operations_state"}``: the partition, with queued retries, stalls, rollbacks
-    and restorations by (attempts made, days until due), and the ramp policy's
-    state (`Policy.export_state`). `Scenario.starting_from` turns it into a
-    scenario that continues the run from the next day.
+    "operations_state", "inputs_from"}``: the partition, with queued retries,
+    stalls, rollbacks and restorations by (attempts made, days until due), the
+    ramp policy's state (`Policy.export_state`) and whose input draws the future
+    keeps. `Scenario.starting_from` turns it into a scenario that continues the
+    run from the next day.
     """
     if not 0 <= day < scenario.horizon_days:
         raise ValueError(
             f"day {day} is outside the horizon (0..{scenario.horizon_days - 1})"
         )
     env = simpy.Environment()
-    model = _Model(env, scenario, Streams(seed, replication))
+    model = _Model(
+        env, scenario, with_inputs_from(scenario, Streams(seed, replication))
+    )
     env.run(until=day + 1)
-    return model.export_state(day)
+    state = model.export_state(day)
+    # whose inputs this future has: this replication's, or the one it continues
+    pinned = scenario.inputs_from
+    state["inputs_from"] = (
+        {"seed": seed, "replication": replication}
+        if pinned is None
+        else {"seed": pinned.seed, "replication": pinned.replication}
+    )
+    return state
