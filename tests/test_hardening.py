@@ -695,7 +695,8 @@ def test_a_decision_whose_candidates_never_clear_still_draws_its_frontier(tmp_pa
     question["scenario"] = str(SCENARIOS / "nov2019_cautious_ramp_elster_active.yaml")
     lever = next(iter(question["levers"]))
     question["levers"][lever] = {"low": 4000, "high": 6000, "step": 2000}
-    question["risk_budget"][0]["max"] = -1  # nothing is safe
+    quantile = next(b for b in question["risk_budget"] if "max" in b)
+    quantile["max"] = -1  # nothing is safe
     path = write(tmp_path, yaml.safe_dump(question), "q.yaml")
     result = cli(
         "decide", path, "-n", "2", "--max-replications", "2", "-o", "dec", cwd=tmp_path
