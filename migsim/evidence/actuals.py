@@ -568,7 +568,7 @@ def _resolutions_within_causes(
     for effects, cause, state in _RESOLVES:
         if cause not in present or not any(e in present for e in effects):
             continue
-        done = sum(columns[e] for e in effects if e in present)
+        done = np.sum([columns[e] for e in effects if e in present], axis=0)
         for name, index in cohorts.groupby(cohorts, sort=False).groups.items():
             at = np.asarray(index)
             if not name or columns["date"][at[0]] != start:

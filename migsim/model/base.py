@@ -65,6 +65,7 @@ class SchemaModel(BaseModel):
     @field_validator("*", mode="after")
     @classmethod
     def _within_limits(cls, value: Any, info: ValidationInfo) -> Any:
+        assert info.field_name is not None  # "*" validators always run on a field
         return limits.check_value(cls, info.field_name, value)
 
     @model_validator(mode="after")
