@@ -24,13 +24,13 @@ from migsim.model.distributions import (
 from migsim.model.scenario import Scenario
 from migsim.sim.allocation import share_pro_rata
 from migsim.sim.dates import ResolvedDates
-from migsim.sim.defects import hit_by_defects
-from migsim.sim.delays import ONE_DAY, cached_pmf, residual_pmf, schedule
+from migsim.sim.defects import hit_by_defects, live_defects
+from migsim.sim.delays import ONE_DAY, cached_pmf, delay_edges, residual_pmf, schedule
 from migsim.sim.initial_state import count_of, groups_of, pending_schedule
 from migsim.sim.operations import Operations
 from migsim.sim.records import FLOWS
 from migsim.sim.segments import Segment
-from migsim.sim.streams import Streams
+from migsim.sim.streams import Streams, counts_below, cumulative
 
 __all__ = ["CohortState", "Parameters", "draw_parameters"]
 
@@ -109,12 +109,23 @@ class CohortState:
                     self.stressed_rates[k] = (
                         drawn if increase is None else increase.increase.apply(drawn)
                     )
+        # outcome edges per class: a unit's outcome is the category its uniform
+        # falls in (see `streams.cumulative`)
+        self.edges = [cumulative(r) for r in self.rates]
+        self.stressed_edges = [cumulative(r) for r in self.stressed_rates]
+        # per-unit streams (`streams.UnitStreams`), by column: the k-th unit a
+        # column serves gets the k-th uniform, so changing the cap or the rules
+        # moves when an installation is attempted, not what happens to it
         owner = segment.owner
-        self.outcome_rng = streams.get(owner, "outcomes")
-        self.stall_rng = streams.get(owner, "stall_delay")
-        self.stall_result_rng = streams.get(owner, "stall_result")
-        self.retry_rng = streams.get(owner, "retry_delay")
-        self.restore_rng = streams.get(owner, "restore_delay")
+        units = streams.units
+        self.outcome_units = units(owner, "outcomes")
+        self.stall_units = units(owner, "stall_delay")
+        self.stall_result_units = units(owner, "stall_result")
+        self.retry_units = {  # rollback retry delays, by what sent them back
+            source: units(owner, f"retry_delay:{source}")
+            for source in ("rollback", "stall", "recovery")
+        }
+        self.restore_units = units(owner, "restore_delay")
         stall, fix_forward = cohort.stall, cohort.fix_forward
         self.stall_pmf = cached_pmf(stall.resolves_after_days) if stall else None
         self.retry_pmf = (
@@ -123,6 +134,9 @@ class CohortState:
         self.restore_pmf = (
             cached_pmf(fix_forward.restored_after_days) if fix_forward else None
         )
+        self.stall_edges = delay_edges(self.stall_pmf) if stall else None
+        self.retry_edges = delay_edges(self.retry_pmf) if self.retry_pmf else None
+        self.restore_edges = delay_edges(self.restore_pmf) if fix_forward else None
         self.release_day = dates.stall_release_day(cohort)
         self.then_success = 1.0
         if cohort.stall is not None:
@@ -170,11 +184,11 @@ class CohortState:
             cached_pmf(recovery.recovered_after_days) if recovery else None
         )
         if recovery:
-            self.recovery_rng = streams.get(owner, "dumb_recovery")
-            self.recovery_delay_rng = streams.get(owner, "recovery_delay")
+            self.recovery_units = units(owner, "dumb_recovery")
+            self.recovery_delay_units = units(owner, "recovery_delay")
         self.prepayment_share = cohort.prepayment_share or 0.0  # excluded: never dumb
         if self.prepayment_share:
-            self.prepayment_rng = streams.get(owner, "prepayment")
+            self.prepayment_units = units(owner, "prepayment")
         self.awaiting_recovery = self.awaiting_site_visit = self.prepayment_dumb = 0
         self.defect_hits = self.stressed_attempts = self.dumb_recoveries = 0
         self.excluded = 0  # abandoned of the excluded class
@@ -198,6 +212,8 @@ class CohortState:
             longest = max(longest, cohort.initial_state.longest_wait)
         rows = scenario.horizon_days + longest + 1
         self.stall_due = np.zeros((rows, self.width), dtype=np.int64)
+        # of which fail when they resolve (drawn when the stall is scheduled)
+        self.stall_fail_due = np.zeros((rows, self.width), dtype=np.int64)
         self.retry_due = np.zeros((rows, self.width), dtype=np.int64)
         self.restore_due = np.zeros(rows, dtype=np.int64)
         if recovery:
@@ -271,6 +287,7 @@ class CohortState:
                 rng,
                 base,
                 self.release_day,
+                failing=self.stall_fail_due,
             )
             self.rolled_back += count_of(part["rolled_back"])
             self._place(self.retry_due, part["rolled_back"], self.retry_pmf, rng, base)
@@ -280,7 +297,10 @@ class CohortState:
         if self.excluded_up_front:
             self._exclude_up_front()
 
-    def _place(self, ledger, groups, pmf, rng, base, not_before=None) -> None:
+    def _place(
+        self, ledger, groups, pmf, rng, base, not_before=None, failing=None
+    ) -> None:
+        """Put in-flight groups on a ledger; ``failing``: the stall failures' ledger."""
         if isinstance(groups, int):
             if not groups:
                 return
@@ -298,7 +318,10 @@ class CohortState:
             if not_before is not None:
                 due = max(due, not_before)
             column = 0 if base is None else base + group.attempts_made
-            ledger[min(due, len(ledger) - 1), column] += group.count
+            row = min(due, len(ledger) - 1)
+            ledger[row, column] += group.count
+            if failing is not None:
+                failing[row, column] += self._stall_failures(column, group.count)
 
     def export_state(self, day: int) -> dict:
         """The segment's state at the end of ``day``, as an ``initial_state`` mapping.
@@ -403,25 +426,18 @@ class CohortState:
     def resolve_stalls(self, day: int) -> None:
         if not self.stalled:
             return
-        by_attempt = self.stall_due[day].tolist()  # Python ints: cheap to scan
-        if not any(by_attempt):
+        n_due = sum(self.stall_due[day].tolist())  # Python ints: cheap to sum
+        if not n_due:
             return
-        failed = np.zeros(self.width, dtype=np.int64)
-        n_completed = n_failed = 0
-        for attempt, n in enumerate(by_attempt):
-            if not n:
-                continue
-            # scalar draws: far cheaper than array broadcasting
-            ok = int(self.stall_result_rng.binomial(n, self.then_success))
-            n_completed += ok
-            n_failed += n - ok
-            failed[attempt] = n - ok
-        self.stalled -= n_completed + n_failed
+        failed = self.stall_fail_due[day]  # drawn when they were scheduled
+        n_failed = sum(failed.tolist())
+        n_completed = n_due - n_failed
+        self.stalled -= n_due
         self.migrated += n_completed
         self.flows["stall_completions"] += n_completed
         self.flows["stall_failures"] += n_failed
         if n_failed:
-            self._fail(failed, day)
+            self._fail(failed.copy(), day, "stall")
 
     def release(self, day: int) -> None:
         """Retries due today rejoin the queue; restorations; eligibility."""
@@ -445,7 +461,7 @@ class CohortState:
                 self.dumb -= n_recovered
                 self.awaiting_recovery -= n_recovered
                 self.dumb_recoveries += n_recovered
-                self._fail(recovered.copy(), day)
+                self._fail(recovered.copy(), day, "recovery")
         if self.pending and day in self.eligibility:
             counts = self.eligibility[day]
             self.fresh = [f + n for f, n in zip(self.fresh, counts, strict=True)]
@@ -499,23 +515,26 @@ class CohortState:
         n = sum(batch.tolist())  # Python ints: numpy reductions of tiny arrays are slow
         if not n:
             return
-        rates = self.rates
+        edges = self.edges
         if stressed:
-            rates = self.stressed_rates
+            edges = self.stressed_edges
             self.stressed_attempts += n
-        hit = None
-        if self.defects:
-            batch, hit = hit_by_defects(self.defects, batch, day, self.defect_columns)
+        live = live_defects(self.defects, batch, day, self.defect_columns)
         by_outcome = np.zeros((len(OUTCOMES), self.width), dtype=np.int64)
         size = self.size
-        for attempt, count in enumerate(batch.tolist()):  # class: attempt // size
-            if count:
-                by_outcome[:, attempt] = self.outcome_rng.multinomial(
-                    count, rates[attempt // size]
-                )
-        if hit is not None:
-            by_outcome += hit
-            self.defect_hits += int(hit.sum())
+        units = self.outcome_units
+        for column, count in enumerate(batch.tolist()):  # class: column // size
+            if not count:
+                continue
+            # every unit of the column takes its uniform, hit by a defect or not
+            uniforms = units.take(column, count)
+            if live:
+                hit, spared = hit_by_defects(live, column, count, self.defect_columns)
+                if hit is not None:
+                    by_outcome[:, column] += hit
+                    self.defect_hits += int(hit.sum())
+                    uniforms = uniforms[spared]
+            by_outcome[:, column] += counts_below(uniforms, edges[column // size])
         success, stall, rollback, fix_forward, dumb = by_outcome.sum(axis=1).tolist()
         flows = self.flows
         flows["attempts"] += n
@@ -531,7 +550,7 @@ class CohortState:
             self._stall(by_outcome[1], day)
         if rollback:
             self.els.raise_cases(day, "rollback", rollback, self)
-            self._fail(by_outcome[2], day)
+            self._fail(by_outcome[2], day, "rollback")
         if fix_forward:
             self.impaired += fix_forward
             if not self.els.raise_cases(
@@ -546,7 +565,9 @@ class CohortState:
             self.restore_due[raised_day + int(days[0])] += count  # a fixed delay
             return
         counts = (
-            self.restore_rng.multinomial(count, probs) if len(days) > 1 else [count]
+            counts_below(self.restore_units.take(0, count), self.restore_edges)
+            if len(days) > 1
+            else [count]
         )
         due = raised_day + days
         if not_before > due[0]:  # worked late by ELS: not before that day
@@ -559,14 +580,30 @@ class CohortState:
         self.stalled += n
         if self.els.raise_cases(day, "stall", n, self, by_attempt):
             return  # scheduled when ELS works the case (`worked`)
+        self._schedule_stalls(by_attempt, day, self.release_day)
+
+    def _schedule_stalls(self, by_attempt, day: int, floor: int | None) -> None:
+        """Each stall's resolution day and result, from its own two uniforms."""
+        failing = None
+        if self.then_success < 1.0:
+            failing = (self.stall_fail_due, self.stall_result_units, self.then_success)
         schedule(
             self.stall_due,
-            self.stall_rng,
+            self.stall_units,
             by_attempt,
             self.stall_pmf,
             day,
-            self.release_day,
+            floor,
+            self.stall_edges,
+            failing,
         )
+
+    def _stall_failures(self, column: int, count: int) -> int:
+        """How many of ``count`` stalls in ``column`` fail when they resolve."""
+        if self.then_success >= 1.0:
+            return 0
+        uniforms = self.stall_result_units.take(column, count)
+        return int(np.count_nonzero(uniforms >= self.then_success))
 
     def _dumb(self, by_attempt: np.ndarray, day: int) -> None:
         """Dumb devices: a share recovered remotely later; the rest await a visit."""
@@ -577,15 +614,14 @@ class CohortState:
         if self.recover_pmf is not None:
             recovered = np.zeros(self.width, dtype=np.int64)
             for attempt in np.flatnonzero(by_attempt):
-                recovered[attempt] = self.recovery_rng.binomial(
-                    int(by_attempt[attempt]), self.recovered_share
-                )
+                uniforms = self.recovery_units.take(attempt, int(by_attempt[attempt]))
+                recovered[attempt] = np.count_nonzero(uniforms < self.recovered_share)
             n_recovered = int(recovered.sum())
             if n_recovered:
                 self.awaiting_recovery += n_recovered
                 schedule(
                     self.recover_due,
-                    self.recovery_delay_rng,
+                    self.recovery_delay_units,
                     recovered,
                     self.recover_pmf,
                     day,
@@ -593,8 +629,9 @@ class CohortState:
                 left -= n_recovered
         self.awaiting_site_visit += left
         if self.prepayment_share and left:
+            uniforms = self.prepayment_units.take(0, left)
             self.prepayment_dumb += int(
-                self.prepayment_rng.binomial(left, self.prepayment_share)
+                np.count_nonzero(uniforms < self.prepayment_share)
             )
 
     def worked(
@@ -605,19 +642,16 @@ class CohortState:
             floor = day if self.release_day is None else max(day, self.release_day)
             if raised_day + int(self.stall_pmf[0][0]) >= floor:
                 floor = None  # no delay ends before it: the plain (faster) path
-            schedule(
-                self.stall_due,
-                self.stall_rng,
-                by_attempt,
-                self.stall_pmf,
-                raised_day,
-                floor,
-            )
+            self._schedule_stalls(by_attempt, raised_day, floor)
         else:
             self._restore(int(by_attempt.sum()), raised_day, day)
 
-    def _fail(self, by_attempt: np.ndarray, day: int) -> None:
-        """Rollbacks and failed stalls: abandon the last attempts, retry the rest."""
+    def _fail(self, by_attempt: np.ndarray, day: int, source: str) -> None:
+        """Rollbacks and failed stalls: abandon the last attempts, retry the rest.
+
+        ``source`` (rollback, stall, recovery) names the per-unit stream of
+        their retry delays, so one kind of failure never shifts another's.
+        """
         lasts = self.last_columns
         values = by_attempt.tolist()
         abandoned = sum(values[i] for i in lasts)
@@ -632,7 +666,14 @@ class CohortState:
         if not waiting:
             return
         self.rolled_back += waiting
-        schedule(self.retry_due, self.retry_rng, by_attempt, self.retry_pmf, day)
+        schedule(
+            self.retry_due,
+            self.retry_units[source],
+            by_attempt,
+            self.retry_pmf,
+            day,
+            edges=self.retry_edges,
+        )
 
     def end_of_day(self) -> tuple[list[int], list[int]]:
         flows = [self.flows[name] for name in FLOWS]

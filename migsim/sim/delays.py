@@ -2,8 +2,9 @@
 
 A delay (stall resolution, rollback retry, fix-forward restoration, remote
 recovery, defect fix) is a distribution over whole days. Its table is built once
-per distinct delay; a group of installations is scheduled with one multinomial
-draw over it, onto a ledger of counts by due day, never one item per installation.
+per distinct delay; each installation of a group draws its delay from its own
+uniform (`streams.UnitStreams`), and the group lands on a ledger of counts by
+due day, never one item per installation.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from functools import lru_cache
 
 import numpy as np
 
-__all__ = ["ONE_DAY", "cached_pmf", "residual_pmf", "schedule"]
+from migsim.sim.streams import UnitStreams, cumulative
+
+__all__ = ["ONE_DAY", "cached_pmf", "delay_edges", "residual_pmf", "schedule"]
 
 #: A delay of exactly one day (the shortest any ledger must hold).
 ONE_DAY = (np.array([1]), np.array([1.0]))
@@ -46,45 +49,75 @@ def residual_pmf(pmf: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.nda
     return np.arange(1, last + 1), survival / survival.sum()
 
 
+def delay_edges(pmf: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """The category edges of a delay's day table (see `streams.cumulative`)."""
+    return cumulative(pmf[1])
+
+
 def schedule(
     ledger: np.ndarray,
-    rng: np.random.Generator,
+    units: UnitStreams,
     by_attempt: np.ndarray,
     pmf: tuple[np.ndarray, np.ndarray],
     day: int,
     not_before: int | None = None,
+    edges: np.ndarray | None = None,
+    failing: tuple[np.ndarray, UnitStreams, float] | None = None,
 ) -> None:
     """Add counts (kept by attempt number) to a due-day ledger with drawn delays.
 
-    One multinomial per attempt-number group over the delay's day distribution
-    (scalar draws per group: numpy's array-broadcast path costs ~6x more):
-    cost grows with the number of distinct delays, not with the count.
-    ``not_before`` holds every due day at or after that day (a common cause).
+    Each installation's delay comes from its own uniform (``units``, by column):
+    the k-th installation a column schedules gets the k-th uniform, and its
+    delay is the day table's inverse CDF at it, so a change elsewhere (the cap,
+    another day's count) leaves its delay in place. Counts by delay are then
+    added per column. ``not_before`` holds every due day at or after that day
+    (a common cause). ``edges``: `delay_edges` of ``pmf``, if already computed.
+
+    ``failing`` = (ledger, units, success): each installation also draws, from
+    its own uniform of ``units``, whether it fails when due (at or above
+    ``success``); the failures land on that second ledger at the same due day.
     """
     days, probs = pmf
-    if len(days) == 1 and not_before is None:
+    fixed = len(days) == 1
+    if fixed and not_before is None and failing is None:
         ledger[day + int(days[0])] += by_attempt
         return
-    first, last = int(days[0]), int(days[-1])
-    if not_before is None and last - first + 1 == len(days):  # consecutive days
-        # the ledger has rows up to the horizon + the longest delay; a slice
-        # view is much cheaper to add to than fancy indexing
-        rows = ledger[day + first : day + last + 1]
-        for attempt, n in enumerate(by_attempt.tolist()):
-            if n:
-                rows[:, attempt] += rng.multinomial(n, probs)
-        return
+    if edges is None and not fixed:
+        edges = delay_edges(pmf)
     due = day + days
     if not_before is not None:
         due = np.minimum(np.maximum(due, not_before), len(ledger) - 1)
-    if len(days) == 1:
-        ledger[due[0]] += by_attempt
-        return
+    # consecutive due days: a slice view is much cheaper than fancy indexing
+    span = (
+        slice(int(due[0]), int(due[-1]) + 1)
+        if not fixed and not_before is None and len(due) == due[-1] - due[0] + 1
+        else None
+    )
     for attempt, n in enumerate(by_attempt.tolist()):
         if not n:
             continue
-        counts = rng.multinomial(n, probs)
-        if not_before is None:
-            ledger[due, attempt] += counts
-        else:  # due days may coincide after the floor
-            np.add.at(ledger[:, attempt], due, counts)
+        slots = None
+        if fixed:
+            counts = n
+        else:
+            slots = np.searchsorted(edges, units.take(attempt, n), side="right")
+            counts = np.bincount(slots, minlength=len(days))
+        _add(ledger, attempt, due, counts, span, fixed)
+        if failing is not None:
+            fail_ledger, fail_units, success = failing
+            fails = fail_units.take(attempt, n) >= success
+            if fixed:
+                _add(fail_ledger, attempt, due, int(fails.sum()), span, fixed)
+            elif fails.any():
+                failed = np.bincount(slots[fails], minlength=len(days))
+                _add(fail_ledger, attempt, due, failed, span, fixed)
+
+
+def _add(ledger, column, due, counts, span, fixed) -> None:
+    """Add counts by delay to one column of a ledger at their due days."""
+    if fixed:
+        ledger[due[0], column] += counts
+    elif span is not None:
+        ledger[span, column] += counts
+    else:  # due days may coincide after a floor
+        np.add.at(ledger[:, column], due, counts)
