@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from migsim.model.base import OUTCOMES
 from migsim.model.cohort import Cohort
 from migsim.model.distributions import (
     BetaProbability,
@@ -24,13 +23,15 @@ from migsim.model.distributions import (
 from migsim.model.scenario import Scenario
 from migsim.sim.allocation import share_pro_rata
 from migsim.sim.dates import ResolvedDates
-from migsim.sim.defects import hit_by_defects, live_defects
-from migsim.sim.delays import ONE_DAY, cached_pmf, delay_edges, residual_pmf, schedule
+from migsim.sim.defects import live_defects
+from migsim.sim.delays import ONE_DAY, cached_pmf, residual_pmf, schedule
+from migsim.sim.draws import Groups, draw_outcomes, unit_groups
 from migsim.sim.initial_state import count_of, groups_of, pending_schedule
 from migsim.sim.operations import Operations
 from migsim.sim.records import FLOWS
 from migsim.sim.segments import Segment
-from migsim.sim.streams import Streams, counts_below, cumulative
+from migsim.sim.stalls import StallLedgers
+from migsim.sim.streams import Categories, Streams, below
 
 __all__ = ["CohortState", "Parameters", "draw_parameters"]
 
@@ -109,22 +110,22 @@ class CohortState:
                     self.stressed_rates[k] = (
                         drawn if increase is None else increase.increase.apply(drawn)
                     )
-        # outcome edges per class: a unit's outcome is the category its uniform
-        # falls in (see `streams.cumulative`)
-        self.edges = [cumulative(r) for r in self.rates]
-        self.stressed_edges = [cumulative(r) for r in self.stressed_rates]
-        # per-unit streams (`streams.UnitStreams`), by column: the k-th unit a
-        # column serves gets the k-th uniform, so changing the cap or the rules
-        # moves when an installation is attempted, not what happens to it
+        # outcomes per class, read from each attempt's own uniform
+        self.tables = [Categories(r) for r in self.rates]
+        self.stressed_tables = [Categories(r) for r in self.stressed_rates]
+        # per-unit streams (`streams.UnitStreams`), by column: the k-th attempt a
+        # column makes gets the k-th uniform, and that one uniform decides its
+        # outcome and all that follows (delay, stall result, retry delay), so
+        # changing the cap or the rules moves when an installation is attempted,
+        # not what happens to it. Draws made later than the attempt (stalls and
+        # fix forwards worked by ELS, a recovered dumb device's retry, a
+        # mid-programme start's groups) use streams of their own.
         owner = segment.owner
         units = streams.units
         self.outcome_units = units(owner, "outcomes")
         self.stall_units = units(owner, "stall_delay")
         self.stall_result_units = units(owner, "stall_result")
-        self.retry_units = {  # rollback retry delays, by what sent them back
-            source: units(owner, f"retry_delay:{source}")
-            for source in ("rollback", "stall", "recovery")
-        }
+        self.recovery_retry_units = units(owner, "retry_delay:recovery")
         self.restore_units = units(owner, "restore_delay")
         stall, fix_forward = cohort.stall, cohort.fix_forward
         self.stall_pmf = cached_pmf(stall.resolves_after_days) if stall else None
@@ -134,9 +135,8 @@ class CohortState:
         self.restore_pmf = (
             cached_pmf(fix_forward.restored_after_days) if fix_forward else None
         )
-        self.stall_edges = delay_edges(self.stall_pmf) if stall else None
-        self.retry_edges = delay_edges(self.retry_pmf) if self.retry_pmf else None
-        self.restore_edges = delay_edges(self.restore_pmf) if fix_forward else None
+        self.retry_table = Categories(self.retry_pmf[1]) if self.retry_pmf else None
+        self.restore_table = Categories(self.restore_pmf[1]) if fix_forward else None
         self.release_day = dates.stall_release_day(cohort)
         self.then_success = 1.0
         if cohort.stall is not None:
@@ -211,9 +211,16 @@ class CohortState:
         if cohort.initial_state is not None:
             longest = max(longest, cohort.initial_state.longest_wait)
         rows = scenario.horizon_days + longest + 1
-        self.stall_due = np.zeros((rows, self.width), dtype=np.int64)
-        # of which fail when they resolve (drawn when the stall is scheduled)
-        self.stall_fail_due = np.zeros((rows, self.width), dtype=np.int64)
+        # stalls by due day, with their results and retry delays drawn ahead
+        self.stalls = StallLedgers(
+            rows,
+            self.width,
+            self.stall_pmf if stall else ONE_DAY,
+            self.then_success,
+            self.retry_pmf,
+            self.last_columns,
+        )
+        self.stall_due = self.stalls.due
         self.retry_due = np.zeros((rows, self.width), dtype=np.int64)
         self.restore_due = np.zeros(rows, dtype=np.int64)
         if recovery:
@@ -287,7 +294,7 @@ class CohortState:
                 rng,
                 base,
                 self.release_day,
-                failing=self.stall_fail_due,
+                failing=True,
             )
             self.rolled_back += count_of(part["rolled_back"])
             self._place(self.retry_due, part["rolled_back"], self.retry_pmf, rng, base)
@@ -298,9 +305,9 @@ class CohortState:
             self._exclude_up_front()
 
     def _place(
-        self, ledger, groups, pmf, rng, base, not_before=None, failing=None
+        self, ledger, groups, pmf, rng, base, not_before=None, failing=False
     ) -> None:
-        """Put in-flight groups on a ledger; ``failing``: the stall failures' ledger."""
+        """Put in-flight groups on a ledger (``failing``: stalls, which may fail)."""
         if isinstance(groups, int):
             if not groups:
                 return
@@ -319,9 +326,11 @@ class CohortState:
                 due = max(due, not_before)
             column = 0 if base is None else base + group.attempts_made
             row = min(due, len(ledger) - 1)
-            ledger[row, column] += group.count
-            if failing is not None:
-                failing[row, column] += self._stall_failures(column, group.count)
+            if failing:  # a stall: whether it fails is drawn now
+                uniforms = self.stall_result_units.take(column, group.count)
+                self.stalls.place(row, column, uniforms)
+            else:
+                ledger[row, column] += group.count
 
     def export_state(self, day: int) -> dict:
         """The segment's state at the end of ``day``, as an ``initial_state`` mapping.
@@ -429,7 +438,7 @@ class CohortState:
         n_due = sum(self.stall_due[day].tolist())  # Python ints: cheap to sum
         if not n_due:
             return
-        failed = self.stall_fail_due[day]  # drawn when they were scheduled
+        failed = self.stalls.failing[day]  # drawn when they were scheduled
         n_failed = sum(failed.tolist())
         n_completed = n_due - n_failed
         self.stalled -= n_due
@@ -437,7 +446,14 @@ class CohortState:
         self.flows["stall_completions"] += n_completed
         self.flows["stall_failures"] += n_failed
         if n_failed:
-            self._fail(failed.copy(), day, "stall")
+            self._fail_stalls(failed, day)
+
+    def _fail_stalls(self, failed: np.ndarray, day: int) -> None:
+        """Stalls failing today roll back with the retry delays drawn with them."""
+        waiting = self._abandon(failed)
+        if waiting:
+            self.rolled_back += waiting
+            self.stalls.retry_into(self.retry_due, day)
 
     def release(self, day: int) -> None:
         """Retries due today rejoin the queue; restorations; eligibility."""
@@ -461,7 +477,9 @@ class CohortState:
                 self.dumb -= n_recovered
                 self.awaiting_recovery -= n_recovered
                 self.dumb_recoveries += n_recovered
-                self._fail(recovered.copy(), day, "recovery")
+                self._fail(
+                    recovered, day, unit_groups(self.recovery_retry_units, recovered)
+                )
         if self.pending and day in self.eligibility:
             counts = self.eligibility[day]
             self.fresh = [f + n for f, n in zip(self.fresh, counts, strict=True)]
@@ -507,34 +525,26 @@ class CohortState:
         return batch
 
     def attempt(self, batch: np.ndarray, day: int, stressed: bool = False) -> None:
-        """Draw the batch's first-level outcomes and schedule what follows.
+        """Draw the batch's outcomes and schedule what follows, per attempt.
 
-        Live latent defects first take their hits out of the batch; ``stressed``
-        draws the rest at the volume-stressed rates.
+        Each attempt's outcome and aftermath come from its own uniform
+        (`draws.draw_outcomes`); live latent defects first hit attempts and give
+        them their outcome; ``stressed`` reads the rest at the volume-stressed
+        rates.
         """
         n = sum(batch.tolist())  # Python ints: numpy reductions of tiny arrays are slow
         if not n:
             return
-        edges = self.edges
+        tables = self.tables
         if stressed:
-            edges = self.stressed_edges
+            tables = self.stressed_tables
             self.stressed_attempts += n
         live = live_defects(self.defects, batch, day, self.defect_columns)
-        by_outcome = np.zeros((len(OUTCOMES), self.width), dtype=np.int64)
-        size = self.size
-        units = self.outcome_units
-        for column, count in enumerate(batch.tolist()):  # class: column // size
-            if not count:
-                continue
-            # every unit of the column takes its uniform, hit by a defect or not
-            uniforms = units.take(column, count)
-            if live:
-                hit, spared = hit_by_defects(live, column, count, self.defect_columns)
-                if hit is not None:
-                    by_outcome[:, column] += hit
-                    self.defect_hits += int(hit.sum())
-                    uniforms = uniforms[spared]
-            by_outcome[:, column] += counts_below(uniforms, edges[column // size])
+        drawn = draw_outcomes(
+            batch, self.outcome_units, tables, self.size, live, self.defect_columns
+        )
+        by_outcome, after = drawn.by_outcome, drawn.after
+        self.defect_hits += drawn.hits
         success, stall, rollback, fix_forward, dumb = by_outcome.sum(axis=1).tolist()
         flows = self.flows
         flows["attempts"] += n
@@ -545,113 +555,100 @@ class CohortState:
         flows["dumbs"] += dumb
         self.migrated += success
         if dumb:
-            self._dumb(by_outcome[4], day)
+            self._dumb(by_outcome[4], day, after[4])
         if stall:
-            self._stall(by_outcome[1], day)
+            self.stalled += stall
+            if not self.els.raise_cases(day, "stall", stall, self, by_outcome[1]):
+                self.stalls.schedule(after[1], day, self.release_day)
+            # else: scheduled when ELS works the case (`worked`)
         if rollback:
             self.els.raise_cases(day, "rollback", rollback, self)
-            self._fail(by_outcome[2], day, "rollback")
+            self._fail(by_outcome[2], day, after[2])
         if fix_forward:
             self.impaired += fix_forward
             if not self.els.raise_cases(
                 day, "fix_forward", fix_forward, self, by_outcome[3]
             ):
-                self._restore(fix_forward, day, day)
+                rest = np.concatenate([uniforms for _, uniforms in after[3]])
+                self._restore(fix_forward, day, day, rest)
 
-    def _restore(self, count: int, raised_day: int, not_before: int) -> None:
-        """Schedule restoring ``count`` fix forwards raised on ``raised_day``."""
+    def _restore(
+        self,
+        count: int,
+        raised_day: int,
+        not_before: int,
+        uniforms: np.ndarray | None = None,
+    ) -> None:
+        """Schedule restoring ``count`` fix forwards raised on ``raised_day``.
+
+        ``uniforms``: each one's own (what its attempt left); ``None``: from the
+        restorations stream (fix forwards worked by ELS).
+        """
         days, probs = self.restore_pmf
         if len(days) == 1 and not_before <= raised_day + int(days[0]):
             self.restore_due[raised_day + int(days[0])] += count  # a fixed delay
             return
-        counts = (
-            counts_below(self.restore_units.take(0, count), self.restore_edges)
-            if len(days) > 1
-            else [count]
-        )
+        if len(days) > 1:
+            if uniforms is None:
+                uniforms = self.restore_units.take(0, count)
+            counts = self.restore_table.counts(uniforms)
+        else:
+            counts = [count]
         due = raised_day + days
         if not_before > due[0]:  # worked late by ELS: not before that day
             np.add.at(self.restore_due, np.maximum(due, not_before), counts)
         else:
             self.restore_due[due] += counts
 
-    def _stall(self, by_attempt: np.ndarray, day: int) -> None:
-        n = sum(by_attempt.tolist())
-        self.stalled += n
-        if self.els.raise_cases(day, "stall", n, self, by_attempt):
-            return  # scheduled when ELS works the case (`worked`)
-        self._schedule_stalls(by_attempt, day, self.release_day)
+    def _dumb(self, by_attempt: np.ndarray, day: int, groups: Groups) -> None:
+        """Dumb devices: a share recovered remotely later; the rest await a visit.
 
-    def _schedule_stalls(self, by_attempt, day: int, floor: int | None) -> None:
-        """Each stall's resolution day and result, from its own two uniforms."""
-        failing = None
-        if self.then_success < 1.0:
-            failing = (self.stall_fail_due, self.stall_result_units, self.then_success)
-        schedule(
-            self.stall_due,
-            self.stall_units,
-            by_attempt,
-            self.stall_pmf,
-            day,
-            floor,
-            self.stall_edges,
-            failing,
-        )
-
-    def _stall_failures(self, column: int, count: int) -> int:
-        """How many of ``count`` stalls in ``column`` fail when they resolve."""
-        if self.then_success >= 1.0:
-            return 0
-        uniforms = self.stall_result_units.take(column, count)
-        return int(np.count_nonzero(uniforms >= self.then_success))
-
-    def _dumb(self, by_attempt: np.ndarray, day: int) -> None:
-        """Dumb devices: a share recovered remotely later; the rest await a visit."""
+        Whether a device is recovered, its recovery delay and whether it was in
+        prepayment mode all come from what its attempt left of its uniform.
+        """
         n = int(by_attempt.sum())
         self.dumb += n
         self.els.raise_cases(day, "dumb", n, self)
         left = n
         if self.recover_pmf is not None:
-            recovered = np.zeros(self.width, dtype=np.int64)
-            for attempt in np.flatnonzero(by_attempt):
-                uniforms = self.recovery_units.take(attempt, int(by_attempt[attempt]))
-                recovered[attempt] = np.count_nonzero(uniforms < self.recovered_share)
-            n_recovered = int(recovered.sum())
+            recovering, staying = [], []
+            for column, uniforms in groups:
+                yes, rest = below(uniforms, self.recovered_share)
+                if yes.any():
+                    recovering.append((column, rest[yes]))
+                staying.append((column, rest[~yes]))
+            groups = staying
+            n_recovered = sum(len(rest) for _, rest in recovering)
             if n_recovered:
                 self.awaiting_recovery += n_recovered
-                schedule(
-                    self.recover_due,
-                    self.recovery_delay_units,
-                    recovered,
-                    self.recover_pmf,
-                    day,
-                )
+                schedule(self.recover_due, recovering, self.recover_pmf, day)
                 left -= n_recovered
         self.awaiting_site_visit += left
         if self.prepayment_share and left:
-            uniforms = self.prepayment_units.take(0, left)
-            self.prepayment_dumb += int(
-                np.count_nonzero(uniforms < self.prepayment_share)
+            self.prepayment_dumb += sum(
+                int(np.count_nonzero(rest < self.prepayment_share))
+                for _, rest in groups
             )
 
     def worked(
         self, kind: str, raised_day: int, by_attempt: np.ndarray, day: int
     ) -> None:
-        """ELS worked these cases today: resolve on the later of delay end and today."""
+        """ELS worked these cases today: resolve on the later of delay end and today.
+
+        Their delays and results come from streams of their own (`stall_delay`,
+        `restore_delay`), drawn now.
+        """
         if kind == "stall":
             floor = day if self.release_day is None else max(day, self.release_day)
             if raised_day + int(self.stall_pmf[0][0]) >= floor:
                 floor = None  # no delay ends before it: the plain (faster) path
-            self._schedule_stalls(by_attempt, raised_day, floor)
+            groups = unit_groups(self.stall_units, by_attempt)
+            self.stalls.schedule(groups, raised_day, floor)
         else:
             self._restore(int(by_attempt.sum()), raised_day, day)
 
-    def _fail(self, by_attempt: np.ndarray, day: int, source: str) -> None:
-        """Rollbacks and failed stalls: abandon the last attempts, retry the rest.
-
-        ``source`` (rollback, stall, recovery) names the per-unit stream of
-        their retry delays, so one kind of failure never shifts another's.
-        """
+    def _abandon(self, by_attempt: np.ndarray) -> int:
+        """Abandon the failures on their last attempt; how many are left to retry."""
         lasts = self.last_columns
         values = by_attempt.tolist()
         abandoned = sum(values[i] for i in lasts)
@@ -659,21 +656,19 @@ class CohortState:
             self.abandoned += abandoned
             self.flows["abandons"] += abandoned
             if self.excluded_class is not None:
-                self.excluded += int(by_attempt[lasts[self.excluded_class]])
-            by_attempt = by_attempt.copy()
-            by_attempt[lasts] = 0
-        waiting = sum(by_attempt.tolist()) if abandoned else sum(values)
+                self.excluded += values[lasts[self.excluded_class]]
+        return sum(values) - abandoned
+
+    def _fail(self, by_attempt: np.ndarray, day: int, groups: Groups) -> None:
+        """Rollbacks and recovered dumb devices: abandon the last attempts, retry
+        the rest, each after a delay from its own uniform (``groups``)."""
+        waiting = self._abandon(by_attempt)
         if not waiting:
             return
         self.rolled_back += waiting
-        schedule(
-            self.retry_due,
-            self.retry_units[source],
-            by_attempt,
-            self.retry_pmf,
-            day,
-            edges=self.retry_edges,
-        )
+        last = self.stalls.last
+        groups = [(c, u) for c, u in groups if c not in last]
+        schedule(self.retry_due, groups, self.retry_pmf, day, table=self.retry_table)
 
     def end_of_day(self) -> tuple[list[int], list[int]]:
         flows = [self.flows[name] for name in FLOWS]

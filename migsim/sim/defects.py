@@ -141,25 +141,22 @@ def hit_by_defects(
     column: int,
     count: int,
     columns: np.ndarray | None = None,
-) -> tuple[np.ndarray | None, np.ndarray | None]:
+) -> np.ndarray | None:
     """Which of a column's ``count`` attempts the live defects hit.
 
     Each attempt has its own uniform in each defect's stream (by column, taken
     for every attempt so the k-th attempt keeps its uniform): a defect hits it
-    below ``hit_share`` unless an earlier defect did. Returns the hits by
-    outcome and the mask of attempts spared, or ``(None, None)`` when none is hit.
+    below ``hit_share`` unless an earlier defect did. Returns each attempt's
+    imposed outcome (an index into OUTCOMES; -1: not hit), or ``None`` when none
+    is hit.
     """
     if columns is not None and not columns[column]:
-        return None, None
-    spared = np.ones(count, dtype=bool)
-    hit = np.zeros(len(OUTCOMES), dtype=np.int64)
+        return None
+    struck = np.full(count, -1, dtype=np.intp)
     for defect in live:
-        struck = (defect.units.take(column, count) < defect.hit_share) & spared
-        n = int(np.count_nonzero(struck))
+        hits = (defect.units.take(column, count) < defect.hit_share) & (struck < 0)
+        n = int(np.count_nonzero(hits))
         if n:
-            hit[defect.outcome] += n
+            struck[hits] = defect.outcome
             defect.hits += n
-            spared &= ~struck
-    if not hit.any():
-        return None, None
-    return hit, spared
+    return struck if (struck >= 0).any() else None

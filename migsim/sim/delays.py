@@ -10,12 +10,16 @@ due day, never one item per installation.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from migsim.sim.streams import UnitStreams, cumulative
+from migsim.sim.streams import Categories
 
-__all__ = ["ONE_DAY", "cached_pmf", "delay_edges", "residual_pmf", "schedule"]
+if TYPE_CHECKING:
+    from migsim.sim.draws import Groups
+
+__all__ = ["ONE_DAY", "cached_pmf", "residual_pmf", "schedule"]
 
 #: A delay of exactly one day (the shortest any ledger must hold).
 ONE_DAY = (np.array([1]), np.array([1.0]))
@@ -49,75 +53,46 @@ def residual_pmf(pmf: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.nda
     return np.arange(1, last + 1), survival / survival.sum()
 
 
-def delay_edges(pmf: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-    """The category edges of a delay's day table (see `streams.cumulative`)."""
-    return cumulative(pmf[1])
-
-
 def schedule(
     ledger: np.ndarray,
-    units: UnitStreams,
-    by_attempt: np.ndarray,
+    groups: Groups,
     pmf: tuple[np.ndarray, np.ndarray],
     day: int,
     not_before: int | None = None,
-    edges: np.ndarray | None = None,
-    failing: tuple[np.ndarray, UnitStreams, float] | None = None,
+    table: Categories | None = None,
 ) -> None:
-    """Add counts (kept by attempt number) to a due-day ledger with drawn delays.
+    """Add units to a due-day ledger (rows: days, columns: class x attempts made).
 
-    Each installation's delay comes from its own uniform (``units``, by column):
-    the k-th installation a column schedules gets the k-th uniform, and its
-    delay is the day table's inverse CDF at it, so a change elsewhere (the cap,
-    another day's count) leaves its delay in place. Counts by delay are then
-    added per column. ``not_before`` holds every due day at or after that day
-    (a common cause). ``edges``: `delay_edges` of ``pmf``, if already computed.
-
-    ``failing`` = (ledger, units, success): each installation also draws, from
-    its own uniform of ``units``, whether it fails when due (at or above
-    ``success``); the failures land on that second ledger at the same due day.
+    Each unit's delay is the day table's inverse CDF at its own uniform (from a
+    per-unit stream, or what is left of the uniform that decided its outcome),
+    so a change elsewhere (the cap, another day's count) leaves each delay in
+    place. ``groups``: the units' uniforms by column (`draws.Groups`);
+    ``not_before`` holds every due day at or after that day (a common cause);
+    ``table``: the delay's `Categories`, if already built.
     """
     days, probs = pmf
-    fixed = len(days) == 1
-    if fixed and not_before is None and failing is None:
-        ledger[day + int(days[0])] += by_attempt
+    if len(days) == 1:  # a fixed delay: nothing to draw
+        due = day + int(days[0])
+        if not_before is not None:
+            due = min(max(due, not_before), len(ledger) - 1)
+        for column, uniforms in groups:
+            ledger[due, column] += len(uniforms)
         return
-    if edges is None and not fixed:
-        edges = delay_edges(pmf)
+    if table is None:
+        table = Categories(probs)
     due = day + days
-    if not_before is not None:
+    if not_before is not None:  # due days may coincide after the floor
         due = np.minimum(np.maximum(due, not_before), len(ledger) - 1)
-    # consecutive due days: a slice view is much cheaper than fancy indexing
     span = (
         slice(int(due[0]), int(due[-1]) + 1)
-        if not fixed and not_before is None and len(due) == due[-1] - due[0] + 1
+        if not_before is None and int(days[-1]) - int(days[0]) + 1 == len(days)
         else None
     )
-    for attempt, n in enumerate(by_attempt.tolist()):
-        if not n:
-            continue
-        slots = None
-        if fixed:
-            counts = n
+    for column, uniforms in groups:
+        counts = table.counts(uniforms)
+        if span is not None:  # consecutive days: a slice view is cheapest
+            ledger[span, column] += counts
+        elif not_before is None:
+            ledger[due, column] += counts
         else:
-            slots = np.searchsorted(edges, units.take(attempt, n), side="right")
-            counts = np.bincount(slots, minlength=len(days))
-        _add(ledger, attempt, due, counts, span, fixed)
-        if failing is not None:
-            fail_ledger, fail_units, success = failing
-            fails = fail_units.take(attempt, n) >= success
-            if fixed:
-                _add(fail_ledger, attempt, due, int(fails.sum()), span, fixed)
-            elif fails.any():
-                failed = np.bincount(slots[fails], minlength=len(days))
-                _add(fail_ledger, attempt, due, failed, span, fixed)
-
-
-def _add(ledger, column, due, counts, span, fixed) -> None:
-    """Add counts by delay to one column of a ledger at their due days."""
-    if fixed:
-        ledger[due[0], column] += counts
-    elif span is not None:
-        ledger[span, column] += counts
-    else:  # due days may coincide after a floor
-        np.add.at(ledger[:, column], due, counts)
+            np.add.at(ledger[:, column], due, counts)

@@ -32,12 +32,23 @@ import hashlib
 
 import numpy as np
 
-__all__ = ["Streams", "UnitStreams", "counts_below", "cumulative", "replication_seed"]
+__all__ = [
+    "Categories",
+    "Streams",
+    "UnitStreams",
+    "below",
+    "counts_below",
+    "cumulative",
+    "replication_seed",
+]
 
 #: Words (uniforms) read by a per-unit stream's first refill; later refills double.
 FIRST_CHUNK = 64
-#: The largest chunk a refill reads beyond what the caller asked for.
-MAX_CHUNK = 1 << 16
+#: The largest chunk a refill reads beyond what the caller asked for (it bounds
+#: the uniforms computed and never used).
+MAX_CHUNK = 4096
+#: The largest double below 1: a rescaled uniform is kept on [0, 1).
+BELOW_ONE = np.nextafter(1.0, 0.0)
 
 
 def _name_key(name: str) -> int:
@@ -73,6 +84,55 @@ def counts_below(uniforms: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return np.bincount(
         np.searchsorted(edges, uniforms, side="right"), minlength=len(edges) + 1
     )
+
+
+class Categories:
+    """A probability table read with per-unit uniforms, and what is left of them.
+
+    A unit's category is where its uniform u falls on [0, 1) (inverse CDF).
+    Given its category i, ``(u - low_i) / width_i`` is again uniform on [0, 1)
+    and independent of i: the unit's own uniform for what follows (its delay,
+    whether a stall completes, its retry delay), so one uniform decides an
+    attempt and all of its aftermath without consuming another stream.
+    """
+
+    __slots__ = ("edges", "low", "size", "width")
+
+    def __init__(self, probs: np.ndarray):
+        self.edges = cumulative(probs)
+        self.low = np.concatenate(([0.0], self.edges))
+        width = np.concatenate((self.edges, [1.0])) - self.low
+        self.width = np.where(width > 0, width, 1.0)  # empty ones are never hit
+        self.size = len(self.low)
+
+    def of(self, uniforms: np.ndarray) -> np.ndarray:
+        """Each unit's category."""
+        return self.edges.searchsorted(uniforms, side="right")
+
+    def counts(self, uniforms: np.ndarray) -> np.ndarray:
+        """How many units fall in each category."""
+        return np.bincount(self.of(uniforms), minlength=self.size)
+
+    def within(self, uniforms: np.ndarray, category) -> np.ndarray:
+        """The fresh uniforms of units known to be in ``category`` (or categories)."""
+        rest = (uniforms - self.low[category]) / self.width[category]
+        return np.minimum(rest, BELOW_ONE, out=rest)
+
+    def split(self, uniforms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each unit's category and its fresh uniform for what follows."""
+        categories = self.of(uniforms)
+        return categories, self.within(uniforms, categories)
+
+
+def below(uniforms: np.ndarray, share: float) -> tuple[np.ndarray, np.ndarray]:
+    """Units whose uniform falls below ``share`` (yes), and each one's fresh uniform."""
+    yes = uniforms < share
+    rest = np.where(
+        yes,
+        uniforms / max(share, 1e-300),
+        (uniforms - share) / max(1.0 - share, 1e-300),
+    )
+    return yes, np.minimum(rest, BELOW_ONE, out=rest)
 
 
 class _Source:
