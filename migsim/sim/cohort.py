@@ -25,13 +25,13 @@ from migsim.sim.allocation import share_pro_rata
 from migsim.sim.dates import ResolvedDates
 from migsim.sim.defects import live_defects
 from migsim.sim.delays import ONE_DAY, cached_pmf, residual_pmf, schedule
-from migsim.sim.draws import Groups, draw_outcomes, unit_groups
+from migsim.sim.draws import Aftermath, AttemptTable, draw_batch, draw_counts
 from migsim.sim.initial_state import count_of, groups_of, pending_schedule
 from migsim.sim.operations import Operations
 from migsim.sim.records import FLOWS
 from migsim.sim.segments import Segment
 from migsim.sim.stalls import StallLedgers
-from migsim.sim.streams import Categories, Streams, below
+from migsim.sim.streams import Categories, Streams
 
 __all__ = ["CohortState", "Parameters", "draw_parameters"]
 
@@ -110,16 +110,13 @@ class CohortState:
                     self.stressed_rates[k] = (
                         drawn if increase is None else increase.increase.apply(drawn)
                     )
-        # outcomes per class, read from each attempt's own uniform
-        self.tables = [Categories(r) for r in self.rates]
-        self.stressed_tables = [Categories(r) for r in self.stressed_rates]
         # per-unit streams (`streams.UnitStreams`), by column: the k-th attempt a
         # column makes gets the k-th uniform, and that one uniform decides its
-        # outcome and all that follows (delay, stall result, retry delay), so
-        # changing the cap or the rules moves when an installation is attempted,
-        # not what happens to it. Draws made later than the attempt (stalls and
-        # fix forwards worked by ELS, a recovered dumb device's retry, a
-        # mid-programme start's groups) use streams of their own.
+        # outcome and all that follows (`draws`), so changing the cap or the
+        # rules moves when an installation is attempted, not what happens to it.
+        # Draws made later than the attempt (stalls and fix forwards worked by
+        # ELS, a recovered dumb device's retry, a mid-programme start's groups)
+        # use streams of their own.
         owner = segment.owner
         units = streams.units
         self.outcome_units = units(owner, "outcomes")
@@ -135,8 +132,6 @@ class CohortState:
         self.restore_pmf = (
             cached_pmf(fix_forward.restored_after_days) if fix_forward else None
         )
-        self.retry_table = Categories(self.retry_pmf[1]) if self.retry_pmf else None
-        self.restore_table = Categories(self.restore_pmf[1]) if fix_forward else None
         self.release_day = dates.stall_release_day(cohort)
         self.then_success = 1.0
         if cohort.stall is not None:
@@ -183,12 +178,8 @@ class CohortState:
         self.recover_pmf = (
             cached_pmf(recovery.recovered_after_days) if recovery else None
         )
-        if recovery:
-            self.recovery_units = units(owner, "dumb_recovery")
-            self.recovery_delay_units = units(owner, "recovery_delay")
         self.prepayment_share = cohort.prepayment_share or 0.0  # excluded: never dumb
-        if self.prepayment_share:
-            self.prepayment_units = units(owner, "prepayment")
+        self._build_tables()
         self.awaiting_recovery = self.awaiting_site_visit = self.prepayment_dumb = 0
         self.defect_hits = self.stressed_attempts = self.dumb_recoveries = 0
         self.excluded = 0  # abandoned of the excluded class
@@ -215,9 +206,8 @@ class CohortState:
         self.stalls = StallLedgers(
             rows,
             self.width,
-            self.stall_pmf if stall else ONE_DAY,
-            self.then_success,
-            self.retry_pmf,
+            (self.stall_pmf or ONE_DAY)[0],
+            self.retry_pmf[0] if self.retry_pmf else None,
             self.last_columns,
         )
         self.stall_due = self.stalls.due
@@ -232,6 +222,31 @@ class CohortState:
         self.flows = dict.fromkeys(FLOWS, 0)
         if start is not None:
             self._start_from(start, streams.get(segment.owner, "initial_state"))
+
+    def _build_tables(self) -> None:
+        """Each class's `draws.AttemptTable` (outcomes joined with what follows,
+        normal and volume-stressed), and the aftermath's parts read later."""
+
+        def probs(pmf):
+            return None if pmf is None else pmf[1]
+
+        aftermath = Aftermath.of(
+            probs(self.stall_pmf),
+            self.then_success,
+            probs(self.retry_pmf),
+            probs(self.restore_pmf),
+            self.recovered_share,
+            probs(self.recover_pmf),
+            self.prepayment_share,
+        )
+        self.tables = [AttemptTable(r, aftermath) for r in self.rates]
+        self.stressed_tables = [AttemptTable(r, aftermath) for r in self.stressed_rates]
+        self.stall_shape = aftermath.stall.shape  # (delays, then)
+        self.stall_cells = Categories(aftermath.stall.ravel())  # worked by ELS
+        self.then_cells = Categories(aftermath.stall[0] / aftermath.stall[0].sum())
+        self.retry_cells = Categories(aftermath.rollback)
+        self.restore_cells = Categories(aftermath.fix_forward)
+        self.recovered_cells = len(aftermath.dumb) - 2  # then: prepayment, not
 
     def _exclude_up_front(self) -> None:
         """The excluded class is abandoned without an attempt (in ``excluded``)."""
@@ -328,7 +343,7 @@ class CohortState:
             row = min(due, len(ledger) - 1)
             if failing:  # a stall: whether it fails is drawn now
                 uniforms = self.stall_result_units.take(column, group.count)
-                self.stalls.place(row, column, uniforms)
+                self.stalls.place(row, column, self.then_cells.counts(uniforms))
             else:
                 ledger[row, column] += group.count
 
@@ -477,9 +492,10 @@ class CohortState:
                 self.dumb -= n_recovered
                 self.awaiting_recovery -= n_recovered
                 self.dumb_recoveries += n_recovered
-                self._fail(
-                    recovered, day, unit_groups(self.recovery_retry_units, recovered)
+                retries = draw_counts(
+                    self.recovery_retry_units, recovered, self.retry_cells
                 )
+                self._fail(recovered, day, retries)
         if self.pending and day in self.eligibility:
             counts = self.eligibility[day]
             self.fresh = [f + n for f, n in zip(self.fresh, counts, strict=True)]
@@ -528,7 +544,7 @@ class CohortState:
         """Draw the batch's outcomes and schedule what follows, per attempt.
 
         Each attempt's outcome and aftermath come from its own uniform
-        (`draws.draw_outcomes`); live latent defects first hit attempts and give
+        (`draws.draw_batch`); live latent defects first hit attempts and give
         them their outcome; ``stressed`` reads the rest at the volume-stressed
         rates.
         """
@@ -540,10 +556,10 @@ class CohortState:
             tables = self.stressed_tables
             self.stressed_attempts += n
         live = live_defects(self.defects, batch, day, self.defect_columns)
-        drawn = draw_outcomes(
+        drawn = draw_batch(
             batch, self.outcome_units, tables, self.size, live, self.defect_columns
         )
-        by_outcome, after = drawn.by_outcome, drawn.after
+        by_outcome = drawn.by_outcome
         self.defect_hits += drawn.hits
         success, stall, rollback, fix_forward, dumb = by_outcome.sum(axis=1).tolist()
         flows = self.flows
@@ -554,96 +570,96 @@ class CohortState:
         flows["fix_forwards"] += fix_forward
         flows["dumbs"] += dumb
         self.migrated += success
+
+        def cells(outcome: int) -> list[tuple[int, np.ndarray]]:
+            """Per column, the counts of one outcome's cells."""
+            return [
+                (c, tables[c // self.size].block(counts, outcome))
+                for c, counts in drawn.cells
+                if by_outcome[outcome, c]
+            ]
+
         if dumb:
-            self._dumb(by_outcome[4], day, after[4])
+            self._dumb(by_outcome[4], day, cells(4))
         if stall:
             self.stalled += stall
             if not self.els.raise_cases(day, "stall", stall, self, by_outcome[1]):
-                self.stalls.schedule(after[1], day, self.release_day)
+                for column, counts in cells(1):
+                    table = counts.reshape(self.stall_shape)
+                    self.stalls.schedule(column, table, day, self.release_day)
             # else: scheduled when ELS works the case (`worked`)
         if rollback:
             self.els.raise_cases(day, "rollback", rollback, self)
-            self._fail(by_outcome[2], day, after[2])
+            self._fail(by_outcome[2], day, cells(2))
         if fix_forward:
             self.impaired += fix_forward
             if not self.els.raise_cases(
                 day, "fix_forward", fix_forward, self, by_outcome[3]
             ):
-                rest = np.concatenate([uniforms for _, uniforms in after[3]])
-                self._restore(fix_forward, day, day, rest)
+                restored = sum(counts for _, counts in cells(3))
+                self._restore(fix_forward, day, day, restored)
 
     def _restore(
         self,
         count: int,
         raised_day: int,
         not_before: int,
-        uniforms: np.ndarray | None = None,
+        counts: np.ndarray | None = None,
     ) -> None:
         """Schedule restoring ``count`` fix forwards raised on ``raised_day``.
 
-        ``uniforms``: each one's own (what its attempt left); ``None``: from the
-        restorations stream (fix forwards worked by ELS).
+        ``counts``: by restoration delay, read from their attempts' uniforms;
+        ``None``: drawn now from the restorations stream (worked by ELS).
         """
-        days, probs = self.restore_pmf
+        days = self.restore_pmf[0]
         if len(days) == 1 and not_before <= raised_day + int(days[0]):
             self.restore_due[raised_day + int(days[0])] += count  # a fixed delay
             return
-        if len(days) > 1:
-            if uniforms is None:
-                uniforms = self.restore_units.take(0, count)
-            counts = self.restore_table.counts(uniforms)
-        else:
-            counts = [count]
+        if counts is None:
+            counts = self.restore_cells.counts(self.restore_units.take(0, count))
         due = raised_day + days
         if not_before > due[0]:  # worked late by ELS: not before that day
             np.add.at(self.restore_due, np.maximum(due, not_before), counts)
         else:
             self.restore_due[due] += counts
 
-    def _dumb(self, by_attempt: np.ndarray, day: int, groups: Groups) -> None:
+    def _dumb(self, by_attempt: np.ndarray, day: int, cells: list) -> None:
         """Dumb devices: a share recovered remotely later; the rest await a visit.
 
-        Whether a device is recovered, its recovery delay and whether it was in
-        prepayment mode all come from what its attempt left of its uniform.
+        ``cells``: per column, counts recovered by recovery delay, then awaiting
+        a visit in prepayment mode, then not (read from their attempts' uniforms).
         """
         n = int(by_attempt.sum())
         self.dumb += n
         self.els.raise_cases(day, "dumb", n, self)
-        left = n
+        k = self.recovered_cells
         if self.recover_pmf is not None:
-            recovering, staying = [], []
-            for column, uniforms in groups:
-                yes, rest = below(uniforms, self.recovered_share)
-                if yes.any():
-                    recovering.append((column, rest[yes]))
-                staying.append((column, rest[~yes]))
-            groups = staying
-            n_recovered = sum(len(rest) for _, rest in recovering)
+            recovered = [(c, counts[:k]) for c, counts in cells]
+            n_recovered = sum(int(counts.sum()) for _, counts in recovered)
             if n_recovered:
                 self.awaiting_recovery += n_recovered
-                schedule(self.recover_due, recovering, self.recover_pmf, day)
-                left -= n_recovered
-        self.awaiting_site_visit += left
-        if self.prepayment_share and left:
-            self.prepayment_dumb += sum(
-                int(np.count_nonzero(rest < self.prepayment_share))
-                for _, rest in groups
-            )
+                schedule(self.recover_due, recovered, self.recover_pmf[0], day)
+            n -= n_recovered
+        self.awaiting_site_visit += n
+        self.prepayment_dumb += sum(int(counts[k]) for _, counts in cells)
 
     def worked(
         self, kind: str, raised_day: int, by_attempt: np.ndarray, day: int
     ) -> None:
         """ELS worked these cases today: resolve on the later of delay end and today.
 
-        Their delays and results come from streams of their own (`stall_delay`,
-        `restore_delay`), drawn now.
+        Their delays and results are drawn now, from streams of their own
+        (``stall_delay``, ``restore_delay``).
         """
         if kind == "stall":
             floor = day if self.release_day is None else max(day, self.release_day)
             if raised_day + int(self.stall_pmf[0][0]) >= floor:
                 floor = None  # no delay ends before it: the plain (faster) path
-            groups = unit_groups(self.stall_units, by_attempt)
-            self.stalls.schedule(groups, raised_day, floor)
+            for column, counts in draw_counts(
+                self.stall_units, by_attempt, self.stall_cells
+            ):
+                table = counts.reshape(self.stall_shape)
+                self.stalls.schedule(column, table, raised_day, floor)
         else:
             self._restore(int(by_attempt.sum()), raised_day, day)
 
@@ -659,16 +675,16 @@ class CohortState:
                 self.excluded += values[lasts[self.excluded_class]]
         return sum(values) - abandoned
 
-    def _fail(self, by_attempt: np.ndarray, day: int, groups: Groups) -> None:
+    def _fail(self, by_attempt: np.ndarray, day: int, cells: list) -> None:
         """Rollbacks and recovered dumb devices: abandon the last attempts, retry
-        the rest, each after a delay from its own uniform (``groups``)."""
+        the rest (``cells``: per column, counts by retry delay)."""
         waiting = self._abandon(by_attempt)
         if not waiting:
             return
         self.rolled_back += waiting
         last = self.stalls.last
-        groups = [(c, u) for c, u in groups if c not in last]
-        schedule(self.retry_due, groups, self.retry_pmf, day, table=self.retry_table)
+        cells = [(c, counts) for c, counts in cells if c not in last]
+        schedule(self.retry_due, cells, self.retry_pmf[0], day)
 
     def end_of_day(self) -> tuple[list[int], list[int]]:
         flows = [self.flows[name] for name in FLOWS]

@@ -2,22 +2,16 @@
 
 A delay (stall resolution, rollback retry, fix-forward restoration, remote
 recovery, defect fix) is a distribution over whole days. Its table is built once
-per distinct delay; each installation of a group draws its delay from its own
-uniform (`streams.UnitStreams`), and the group lands on a ledger of counts by
-due day, never one item per installation.
+per distinct delay; each installation's delay is read from its own uniform
+(`draws`), and a group lands on a ledger of counts by due day, never one item
+per installation.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import TYPE_CHECKING
 
 import numpy as np
-
-from migsim.sim.streams import Categories
-
-if TYPE_CHECKING:
-    from migsim.sim.draws import Groups
 
 __all__ = ["ONE_DAY", "cached_pmf", "residual_pmf", "schedule"]
 
@@ -55,42 +49,26 @@ def residual_pmf(pmf: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.nda
 
 def schedule(
     ledger: np.ndarray,
-    groups: Groups,
-    pmf: tuple[np.ndarray, np.ndarray],
+    cells: list[tuple[int, np.ndarray]],
+    days: np.ndarray,
     day: int,
     not_before: int | None = None,
-    table: Categories | None = None,
 ) -> None:
-    """Add units to a due-day ledger (rows: days, columns: class x attempts made).
+    """Add counts by delay to a due-day ledger (rows: days, columns: class x
+    attempts made).
 
-    Each unit's delay is the day table's inverse CDF at its own uniform (from a
-    per-unit stream, or what is left of the uniform that decided its outcome),
-    so a change elsewhere (the cap, another day's count) leaves each delay in
-    place. ``groups``: the units' uniforms by column (`draws.Groups`);
-    ``not_before`` holds every due day at or after that day (a common cause);
-    ``table``: the delay's `Categories`, if already built.
+    ``cells``: per column, the counts of its units by delay (``days``), each
+    unit's delay read from its own uniform (`draws`); ``not_before`` holds every
+    due day at or after that day (a common cause).
     """
-    days, probs = pmf
-    if len(days) == 1:  # a fixed delay: nothing to draw
-        due = day + int(days[0])
-        if not_before is not None:
-            due = min(max(due, not_before), len(ledger) - 1)
-        for column, uniforms in groups:
-            ledger[due, column] += len(uniforms)
-        return
-    if table is None:
-        table = Categories(probs)
     due = day + days
+    span = None
     if not_before is not None:  # due days may coincide after the floor
         due = np.minimum(np.maximum(due, not_before), len(ledger) - 1)
-    span = (
-        slice(int(due[0]), int(due[-1]) + 1)
-        if not_before is None and int(days[-1]) - int(days[0]) + 1 == len(days)
-        else None
-    )
-    for column, uniforms in groups:
-        counts = table.counts(uniforms)
-        if span is not None:  # consecutive days: a slice view is cheapest
+    elif int(days[-1]) - int(days[0]) + 1 == len(days):
+        span = slice(int(due[0]), int(due[-1]) + 1)  # a slice view is cheapest
+    for column, counts in cells:
+        if span is not None:
             ledger[span, column] += counts
         elif not_before is None:
             ledger[due, column] += counts

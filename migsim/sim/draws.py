@@ -1,13 +1,19 @@
-"""Per-unit draws of a day's batch: each attempt's outcome, from its own uniform.
+"""Per-unit draws: one uniform decides an attempt's outcome and all that follows.
 
 The k-th attempt a segment makes in a column (class x attempts made) takes the
-k-th uniform of that column's stream (`streams.UnitStreams`). Its outcome is the
-category the uniform falls in (`streams.Categories`), and what is left of the
-uniform is handed on, so the same uniform also decides the attempt's aftermath
-(a stall's delay and result, a rollback's retry delay, a fix forward's
-restoration, a dumb device's recovery). Units travel as *groups*: a list of
-``(column, uniforms)`` pairs in column order; most days a segment attempts one
-column, so the work is a handful of array operations per column.
+k-th uniform of that column's stream (`streams.UnitStreams`). The uniform is
+read on one categorical table (`AttemptTable`) whose cells are the outcome
+*and* its aftermath: success; stall x resolution delay x (completes, or fails
+and retries after delay r); rollback x retry delay; fix forward x restoration
+delay; dumb x (recovered after delay d, or awaiting a visit, in or out of
+prepayment mode). The cells are laid out outcome by outcome, so reading the
+table is the nested inverse CDF: the outcome from the uniform, then each later
+choice from what is left of it. An installation's attempt therefore has the
+same outcome, delay and result whatever the cap, schedule or rules; they only
+move the day it happens.
+
+A batch is counted, not followed: per column, the cells the attempts fell in
+(`Drawn.cells`), which the segment adds to its due-day ledgers.
 """
 
 from __future__ import annotations
@@ -18,107 +24,168 @@ import numpy as np
 
 from migsim.model.base import OUTCOMES
 from migsim.sim.defects import LiveDefect, hit_by_defects
-from migsim.sim.streams import BELOW_ONE, Categories, UnitStreams
+from migsim.sim.streams import Categories, UnitStreams
 
-__all__ = ["Drawn", "Groups", "draw_outcomes", "unit_groups"]
+__all__ = ["Aftermath", "AttemptTable", "Drawn", "draw_batch", "draw_counts"]
 
-#: Units by column: ``[(column, uniforms), ...]`` in column order.
-Groups = list[tuple[int, np.ndarray]]
+STALL, ROLLBACK, FIX_FORWARD, DUMB = 1, 2, 3, 4
+_ONE = np.ones(1)
+
+
+@dataclass(frozen=True)
+class Aftermath:
+    """What follows each outcome other than success, as probabilities of cells.
+
+    ``stall``: resolution delay x (complete, fail and retry after delay r), a
+    (delays, 1 + retry delays) table; ``rollback``: by retry delay;
+    ``fix_forward``: by restoration delay; ``dumb``: recovered by recovery delay,
+    then (not recovered) in prepayment mode, not in prepayment mode.
+    """
+
+    stall: np.ndarray
+    rollback: np.ndarray
+    fix_forward: np.ndarray
+    dumb: np.ndarray
+
+    @classmethod
+    def of(
+        cls,
+        stall_delay: np.ndarray | None,
+        then_success: float,
+        retry_delay: np.ndarray | None,
+        restore_delay: np.ndarray | None,
+        recovered_share: float,
+        recovery_delay: np.ndarray | None,
+        prepayment_share: float,
+    ) -> Aftermath:
+        """Tables from the delays' day probabilities (``None``: the section is
+        absent and its outcome never happens, or waits one fixed delay)."""
+        retry = _ONE if retry_delay is None else retry_delay
+        then = (
+            np.concatenate([[then_success], (1.0 - then_success) * retry])
+            if then_success < 1.0
+            else np.array([1.0, *([0.0] * len(retry))])
+        )
+        stall = np.outer(_ONE if stall_delay is None else stall_delay, then)
+        recovered = recovered_share * (
+            _ONE if recovery_delay is None else recovery_delay
+        )
+        visit = (1.0 - recovered_share) * np.array(
+            [prepayment_share, 1.0 - prepayment_share]
+        )
+        return cls(
+            stall=stall,
+            rollback=retry,
+            fix_forward=_ONE if restore_delay is None else restore_delay,
+            dumb=np.concatenate([recovered, visit]),
+        )
+
+    def blocks(self) -> list[np.ndarray]:
+        """Each outcome's cells (flat), success first."""
+        return [
+            _ONE,
+            self.stall.ravel(),
+            self.rollback,
+            self.fix_forward,
+            self.dumb,
+        ]
+
+
+class AttemptTable:
+    """One class's outcome rates joined with the segment's aftermath: the cells
+    of one attempt, read with one uniform (see the module docstring)."""
+
+    def __init__(self, rates: np.ndarray, aftermath: Aftermath):
+        blocks = aftermath.blocks()
+        self.sizes = [len(b) for b in blocks]
+        self.starts = np.cumsum([0, *self.sizes[:-1]]).tolist()
+        self.cells = Categories(
+            np.concatenate([p * b for p, b in zip(rates, blocks, strict=True)])
+        )
+        self.success = self.cells.edges[0]  # below it: success, nothing follows
+        # each outcome's cells alone: for attempts a defect gives their outcome
+        self.given = [Categories(b) for b in blocks]
+
+    def block(self, counts: np.ndarray, outcome: int) -> np.ndarray:
+        """The counts of one outcome's cells."""
+        start = self.starts[outcome]
+        return counts[start : start + self.sizes[outcome]]
 
 
 @dataclass(frozen=True)
 class Drawn:
-    """A batch's outcomes.
-
-    Attributes
-    ----------
-    by_outcome
-        Counts, outcomes x columns.
-    after
-        For each outcome other than success (index into OUTCOMES): its units'
-        fresh uniforms as `Groups` (empty when it did not occur).
-    hits
-        Attempts given their outcome by a latent defect.
-    """
+    """A batch's outcomes: counts (outcomes x columns) and, per column that
+    had any failure, the counts of its cells (`AttemptTable`)."""
 
     by_outcome: np.ndarray
-    after: list[Groups]
+    cells: list[tuple[int, np.ndarray]]
     hits: int
 
 
-def unit_groups(units: UnitStreams, by_column: np.ndarray) -> Groups:
-    """Counts by column as groups, each unit its column's next uniform."""
-    return [(c, units.take(c, n)) for c, n in enumerate(by_column.tolist()) if n]
-
-
-def draw_outcomes(
+def draw_batch(
     batch: np.ndarray,
     units: UnitStreams,
-    tables: list[Categories],
+    tables: list[AttemptTable],
     size: int,
     live: list[LiveDefect] | None = None,
     defect_columns: np.ndarray | None = None,
 ) -> Drawn:
-    """Each attempt's outcome from its uniform; ``tables``: outcomes by class.
+    """Each attempt's cell from its uniform; ``tables``: by class.
 
     ``size`` is the columns per class (column // size is the class). Live latent
     defects (`defects.live_defects`) hit attempts from their own streams first;
-    a hit attempt's uniform is handed on whole (it is independent of the hit).
+    a hit attempt's uniform is read on its imposed outcome's cells alone.
     """
     by_outcome = np.zeros((len(OUTCOMES), len(batch)), dtype=np.int64)
-    after: list[Groups] = [[] for _ in OUTCOMES]
+    cells = []
     hits = 0
     for column, n in enumerate(batch.tolist()):
         if not n:
             continue
         uniforms = units.take(column, n)
         table = tables[column // size]
-        # successes need nothing more: only the others are sorted out
-        # (array methods: numpy's function wrappers cost more than the work)
-        failed = (uniforms >= table.edges[0]).nonzero()[0]
-        mine = uniforms[failed]
-        kinds = table.edges.searchsorted(mine, side="right")
-        hit = None
+        failing = uniforms >= table.success
+        struck = None
         if live:
             struck = hit_by_defects(live, column, n, defect_columns)
             if struck is not None:
-                mine, kinds, hit = _with_hits(failed, kinds, uniforms, struck)
-                hits += int(np.count_nonzero(struck >= 0))
-        total = len(kinds)
-        by_outcome[0, column] = n - total
-        if not total:
-            continue
-        counts = np.bincount(kinds, minlength=len(OUTCOMES))
-        by_outcome[1:, column] = counts[1:]
-        counts = counts.tolist()
-        for kind in range(1, len(OUTCOMES)):
-            if not counts[kind]:
-                continue
-            alone = counts[kind] == total  # all failures of one kind
-            theirs = mine if alone else mine[kinds == kind]
-            rest = (theirs - table.low[kind]) / table.width[kind]
-            np.minimum(rest, BELOW_ONE, out=rest)
-            if hit is not None:  # a hit's uniform is handed on whole
-                whole = hit if alone else hit[kinds == kind]
-                rest[whole] = theirs[whole]
-            after[kind].append((column, rest))
-            if alone:
-                break
-    return Drawn(by_outcome, after, hits)
+                failing &= struck < 0
+        mine = uniforms[failing]
+        # (array methods: numpy's function wrappers cost more than the work)
+        counts = np.bincount(
+            table.cells.edges.searchsorted(mine, side="right"),
+            minlength=table.cells.size,
+        )
+        if struck is not None:
+            hits += _add_hits(counts, table, uniforms, struck)
+        totals = np.add.reduceat(counts, table.starts).tolist()
+        failed = sum(totals) - totals[0]
+        totals[0] = n - failed
+        by_outcome[:, column] = totals
+        if failed:
+            cells.append((column, counts))
+    return Drawn(by_outcome, cells, hits)
 
 
-def _with_hits(failed, kinds, uniforms, struck):
-    """Give the attempts a live defect hit its outcome.
+def _add_hits(counts, table, uniforms, struck) -> int:
+    """Count the attempts a defect hit into their imposed outcome's cells."""
+    hit = struck >= 0
+    for outcome in np.unique(struck[hit]).tolist():
+        theirs = uniforms[struck == outcome]
+        start = table.starts[outcome]
+        counts[start : start + table.sizes[outcome]] += table.given[outcome].counts(
+            theirs
+        )
+    return int(np.count_nonzero(hit))
 
-    Returns the failures' uniforms, outcomes and whether each was hit, in
-    position order; a defect whose outcome is success leaves a success.
-    """
-    hit = np.flatnonzero(struck >= 0)
-    keep = ~np.isin(failed, hit)
-    harmful = hit[struck[hit] > 0]
-    positions = np.concatenate([failed[keep], harmful])
-    order = np.argsort(positions, kind="stable")
-    mine = uniforms[positions[order]]
-    kinds = np.concatenate([kinds[keep], struck[harmful]])[order]
-    was_hit = np.concatenate([np.zeros(keep.sum(), bool), np.ones(len(harmful), bool)])
-    return mine, kinds, was_hit[order]
+
+def draw_counts(
+    units: UnitStreams, by_column: np.ndarray, table: Categories
+) -> list[tuple[int, np.ndarray]]:
+    """Counts by column read on ``table``, each unit its column's next uniform
+    (draws made later than the attempt: ELS, recoveries, a mid-programme start)."""
+    return [
+        (c, table.counts(units.take(c, n)))
+        for c, n in enumerate(by_column.tolist())
+        if n
+    ]
