@@ -16,12 +16,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import BASELINE, SCENARIOS, cohort, load, outcomes, scenario
+from conftest import BASELINE, cohort, load, outcomes, scenario
 
 import migsim
 from migsim.sim.streams import Categories, Streams
 
-REFERENCE = Path(__file__).parent / "reference" / "old_engine_replications.csv"
+HERE = Path(__file__).parent / "reference"
+#: The old engine's figures, and the scenarios it ran (frozen copies: the
+#: bundled scenarios may change, the reference does not).
+REFERENCE = HERE / "old_engine_replications.csv"
 
 
 # ============================================================== the stream contract
@@ -141,7 +144,7 @@ def both_engines() -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
     old = pd.read_csv(REFERENCE)
     out = {}
     for name in ("nov2019_epcl", "nov2019_cautious_ramp"):
-        sc = migsim.load_scenario(SCENARIOS / f"{name}.yaml")
+        sc = migsim.load_scenario(HERE / f"{name}.yaml")
         new = migsim.run(sc, replications=400, seed=7, daily=False).replications
         out[name] = (old[old["scenario"] == name], new)
     return out

@@ -5,7 +5,9 @@ fbc4ee5 on main): it records, for each scenario, every replication's clearance
 day and risk totals under a seed no test uses. `tests/test_streams.py` then
 checks that the engine with per-unit streams draws from the same distributions
 (two-sample KS and chi-square tests). Rerunning it on the new engine would
-compare the new engine with itself: do not.
+compare the new engine with itself: do not. The scenarios it ran are kept
+beside it, resolved (``nov2019_epcl.yaml``, ``nov2019_cautious_ramp.yaml``), and
+the check runs those copies.
 
     python tests/reference/make_old_engine_reference.py
 """
