@@ -698,6 +698,19 @@ def sweep(
     )
 
 
+def _pairing_line(pairing: dict[str, Any] | None) -> str:
+    """What pairing bought on the clearance day, in a planner's words."""
+    ratio = None if pairing is None else pairing.get("variance_ratio")
+    if ratio is None:
+        return "  pairing: undefined (a replication did not clear, or no variation)"
+    gain = f", about {1 / ratio:,.0f}x fewer replications" if 0 < ratio < 1 else ""
+    return (
+        f"  pairing: the clearance-day difference varies {ratio:.2f}x as much as "
+        f"with independent streams (correlation {pairing['correlation']:.2f}"
+        f"{gain} for the same precision)"
+    )
+
+
 def comparison_text(comparison: dict[str, Any]) -> str:
     """Each scenario against the first: paired differences with 95% CIs."""
     first = comparison["first"]
@@ -752,6 +765,7 @@ def comparison_text(comparison: dict[str, Any]) -> str:
             f"same day: {entry['p_clears_same_day']:.0%}, "
             f"after: {entry['p_clears_after_first']:.0%}"
         )
+        lines.append(_pairing_line(entry.get("pairing", {}).get("clearance_day")))
         lines.append("")
     return "\n".join(lines).rstrip()
 
