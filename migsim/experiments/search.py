@@ -18,6 +18,7 @@ import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -33,6 +34,7 @@ from migsim.results.results import quantile
 __all__ = [
     "BudgetCheck",
     "Candidate",
+    "Looks",
     "Search",
     "clopper_pearson",
     "judge",
@@ -52,6 +54,12 @@ def clopper_pearson(count: int, n: int, confidence: float) -> tuple[float, float
     """
     if not 0 <= count <= n or n < 1:
         raise ValueError(f"need 0 <= count <= n and n >= 1, got {count} of {n}")
+    return _clopper_pearson(int(count), int(n), float(confidence))
+
+
+@lru_cache(maxsize=4096)
+def _clopper_pearson(count: int, n: int, confidence: float) -> tuple[float, float]:
+    """`clopper_pearson`, remembered: decide judges the same counts again and again."""
     upper = (
         1.0 if count == n else float(stats.beta.ppf(confidence, count + 1, n - count))
     )
@@ -80,14 +88,22 @@ def quantile_bounds(
     """
     ordered = np.sort(np.asarray(values, dtype=float))
     n = len(ordered)
+    lower_index, u = _order_ranks(n, float(q), float(confidence))
+    upper = float(ordered[u - 1]) if u <= n else math.inf
+    lower = float(ordered[lower_index - 1]) if lower_index >= 1 else -math.inf
+    return lower, upper
+
+
+@lru_cache(maxsize=4096)
+def _order_ranks(n: int, q: float, confidence: float) -> tuple[int, int]:
+    """The ranks (1-based; 0 and n + 1: none) of `quantile_bounds`' order
+    statistics, which depend only on n, q and the confidence."""
     cdf = stats.binom.cdf(np.arange(n + 1), n, q)
     reach = np.flatnonzero(cdf >= confidence - 1e-12)
     u = int(reach[0]) + 1 if len(reach) else n + 1
-    upper = float(ordered[u - 1]) if u <= n else math.inf
     below = np.flatnonzero(cdf <= 1 - confidence + 1e-12)
     lower_index = int(below[-1]) + 1 if len(below) else 0
-    lower = float(ordered[lower_index - 1]) if lower_index >= 1 else -math.inf
-    return lower, upper
+    return lower_index, u
 
 
 # --------------------------------------------------------------------------- judging
@@ -302,9 +318,72 @@ class _Store:
         )
 
 
-# --------------------------------------------------------------------------- evaluation
+# --------------------------------------------------------------------------- looks
 #: The smallest screen worth taking: below it every candidate gets ``-n`` at once.
 _MIN_SCREEN = 30
+
+
+@dataclass(frozen=True)
+class Looks:
+    """When a candidate's budgets are judged, and at what confidence each time.
+
+    A candidate is judged at its *screen* (a quarter of ``replications``, when
+    that is at least 30; only a surely broken budget settles it there), then at
+    ``replications`` and, while undecided, at each doubling up to
+    ``max_replications``. Each judging is a look at the evidence, and a budget
+    sitting exactly at its limit would be declared met by *some* look more
+    often than by one: so the error (1 - confidence) is spent over the looks
+    (Bonferroni): every look judges at ``1 - (1 - confidence) / looks``, and the
+    chance of declaring such a budget met at any look stays within
+    1 - confidence.
+    """
+
+    confidence: float
+    replications: int
+    max_replications: int
+
+    @property
+    def screen(self) -> int:
+        quarter = self.replications // 4
+        return quarter if quarter >= _MIN_SCREEN else self.replications
+
+    @property
+    def sizes(self) -> list[int]:
+        """Replication counts at which a candidate may be judged safe."""
+        sizes = [self.replications]
+        while sizes[-1] < self.max_replications:
+            sizes.append(min(2 * sizes[-1], self.max_replications))
+        return sizes
+
+    @property
+    def count(self) -> int:
+        """Looks that may declare a candidate safe or surely unsafe (the screen
+        only settles unsafe ones, and counts too when it is a look of its own)."""
+        return len(self.sizes) + (self.screen < self.replications)
+
+    @property
+    def each(self) -> float:
+        """The confidence of each look."""
+        return 1.0 - (1.0 - self.confidence) / self.count
+
+    def next(
+        self, frame: pd.DataFrame, budgets: Sequence[BudgetSpec]
+    ) -> tuple[tuple[BudgetCheck, ...], int]:
+        """Judge a candidate's replications so far (a look); how many more it
+        needs (0: settled, safe or not, or out of replications)."""
+        checks = judge(frame, budgets, self.each)
+        n = len(frame)
+        surely_over = any(c.lower > c.limit for c in checks)
+        if surely_over:
+            return checks, 0
+        if n < self.replications:
+            return checks, self.replications - n  # past the screen
+        if all(c.status == "within" for c in checks) or n >= self.max_replications:
+            return checks, 0
+        return checks, min(2 * n, self.max_replications) - n
+
+
+# --------------------------------------------------------------------------- evaluation
 
 
 class _Evaluator:
@@ -316,6 +395,7 @@ class _Evaluator:
     it runs to ``replications`` (every candidate that may be safe has those, the
     common random numbers the objective is compared on) and, while a budget is
     undecided, doubles up to ``max_replications``, continuing the numbering.
+    Every look judges at the confidence `Looks` spends on it.
     """
 
     def __init__(
@@ -337,9 +417,9 @@ class _Evaluator:
         self.progress = progress
         self.candidates: dict[str, Candidate] = {}
         self.spent = 0
+        self.looks = Looks(question.confidence, replications, max_replications)
         # a screen of a quarter of the replications settles surely unsafe candidates
-        quarter = replications // 4
-        self.screen = quarter if quarter >= _MIN_SCREEN else replications
+        self.screen = self.looks.screen
 
     @property
     def evaluated(self) -> list[Candidate]:
@@ -381,14 +461,9 @@ class _Evaluator:
             for key, frame in frames.items():
                 if key in self.candidates:
                     continue
-                checks = judge(frame, self.question.budgets, self.question.confidence)
+                checks, more = self.looks.next(frame, self.question.budgets)
                 n = len(frame)
-                surely_over = any(c.lower > c.limit for c in checks)
-                if n < self.replications and not surely_over:
-                    wanted[key] = (n, self.replications - n)  # past the screen
-                    continue
-                settled = surely_over or all(c.status == "within" for c in checks)
-                if settled or n >= self.max_replications:
+                if not more:
                     candidate = Candidate(
                         len(self.candidates),
                         todo[key],
@@ -400,7 +475,7 @@ class _Evaluator:
                     if self.progress is not None:
                         self.progress(candidate)
                 else:
-                    wanted[key] = (n, min(2 * n, self.max_replications) - n)
+                    wanted[key] = (n, more)
         return [self.candidates[_key(levers)] for levers in many]
 
 
