@@ -25,6 +25,7 @@ LAYERS = [
     "evidence",  # actuals, calibration, state from actuals, forecasts, backtests
     "experiments",  # study, sweep, compare, sensitivity, decide
     "output",  # charts and the OPSG report
+    "app",  # the planner's explorer: a local web page (migsim serve)
     "cli",  # the migsim command
 ]
 MAX_LINES = 800

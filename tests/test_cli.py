@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -213,12 +214,12 @@ def test_seed_option_is_recorded_and_reproduces(tiny_file, tmp_path):
 
 
 def test_an_internal_error_keeps_its_traceback(tiny_file, monkeypatch):
-    import migsim.cli.main as cli
+    import migsim.runner.runner as runner
 
     def broken(*args, **kwargs):
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(cli, "run_scenario", broken)
+    monkeypatch.setattr(runner, "run", broken)
     result = invoke("run", tiny_file, "-n", 1)
     assert result.exit_code not in (0, 2)
     assert isinstance(result.exception, RuntimeError)
@@ -238,6 +239,101 @@ def test_scenarios_lists_the_bundled_ones_with_descriptions():
     assert "nov2019_epcl.yaml" in result.output
     assert "itron_dormant_2019.yaml" in result.output
     assert "2,000-a-day" in result.output  # a description, not only names
+
+
+def test_scenarios_paths_open_from_any_directory(tmp_path, monkeypatch):
+    root = BASELINE.resolve().parents[1]
+    monkeypatch.chdir(root)
+    listed = [
+        line for line in invoke("scenarios").output.splitlines() if line[:1] != " "
+    ]
+    assert "scenarios/nov2019_epcl.yaml" in listed  # relative from the repository
+    monkeypatch.chdir(tmp_path)
+    elsewhere = [
+        line for line in invoke("scenarios").output.splitlines() if line[:1] != " "
+    ]
+    assert len(elsewhere) == len(listed)
+    for line in elsewhere:
+        assert Path(line).is_file(), line
+        assert invoke("validate", line).exit_code == 0
+
+
+# ============================================================= progress and --quiet
+def _long_running(command: str, tmp_path, tiny_yaml) -> list[str]:
+    """Arguments that make ``command`` do a little real work on the tiny scenario."""
+    scenario = tiny_yaml()
+    actuals = tmp_path / "actuals.csv"
+    if command in ("forecast", "backtest", "calibrate"):
+        run = migsim.run(migsim.load_scenario(scenario), replications=1, seed=5)
+        run.daily.to_csv(actuals, index=False)
+    question = write_yaml(
+        tmp_path / "question.yaml",
+        {
+            "name": "cap",
+            "scenario": scenario.name,
+            "levers": {"capacity.daily_cap": {"low": 50, "high": 150, "step": 50}},
+            "objective": {"minimise": "clearance_day", "statistic": "p50"},
+            "risk_budget": [
+                {"figure": "peak_failure_backlog", "statistic": "p90", "max": 1e6}
+            ],
+        },
+    )
+    by_command = {
+        "run": ["run", scenario, "-n", 3],
+        "run --precision": ["run", scenario, "--precision", 1, "-n", 2],
+        "compare": ["compare", scenario, tiny_yaml("other"), "-n", 2],
+        "sweep": ["sweep", scenario, "--grid", "capacity.daily_cap=80,120", "-n", 2]
+        + ["-o", tmp_path / "sweep"],
+        "decide": ["decide", question, "-n", 2],
+        "sensitivity": ["sensitivity", scenario, "-n", 2]
+        + ["--range", "capacity.daily_cap=80:120"],
+        "forecast": ["forecast", scenario, "--actuals", actuals, "-n", 2]
+        + ["--as-of", "2020-02-03"],
+        "backtest": ["backtest", scenario, "--actuals", actuals, "-n", 2]
+        + ["--as-of", "2020-02-03"],
+        "calibrate": ["calibrate", scenario, "--actuals", actuals, "-n", 2]
+        + ["-o", tmp_path / "calibrated.yaml", "--overwrite"],
+    }
+    return [str(a) for a in by_command[command]]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "run",
+        "run --precision",
+        "compare",
+        "sweep",
+        "decide",
+        "sensitivity",
+        "forecast",
+        "backtest",
+        "calibrate",
+    ],
+)
+def test_long_running_commands_show_progress_on_a_terminal_unless_quiet(
+    command, tmp_path, tiny_yaml, monkeypatch
+):
+    args = _long_running(command, tmp_path, tiny_yaml)
+    unit = {"sweep": "point", "decide": "candidate"}.get(command, "rep")
+    off_terminal = CliRunner().invoke(main, args)
+    assert off_terminal.exit_code == 0, off_terminal.output
+    assert f"{unit}/s" not in off_terminal.stderr
+    monkeypatch.setattr("migsim.cli.progress.stderr_is_terminal", lambda: True)
+    shown = CliRunner().invoke(main, args)
+    assert shown.exit_code == 0, shown.output
+    assert f"{unit}/s" in shown.stderr  # tqdm's rate: the bar was drawn
+    assert shown.stdout == off_terminal.stdout  # the bar never touches stdout
+    quiet = CliRunner().invoke(main, [*args, "--quiet"])
+    assert quiet.exit_code == 0, quiet.output
+    assert f"{unit}/s" not in quiet.stderr
+    assert quiet.stdout == off_terminal.stdout
+
+
+def test_decide_quiet_drops_the_line_per_candidate(tmp_path, tiny_yaml):
+    args = _long_running("decide", tmp_path, tiny_yaml)
+    assert "candidate 0:" in CliRunner().invoke(main, args).stderr
+    assert "candidate 0:" not in CliRunner().invoke(main, [*args, "-q"]).stderr
 
 
 def test_version():

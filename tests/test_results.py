@@ -14,6 +14,7 @@ import pytest
 from conftest import MONDAY, cohort, load, outcomes, scenario
 
 import migsim
+from migsim.output.run_charts import write_run_charts
 from migsim.results.results import FIGURES, STATISTICS, Results, quantile, statistics
 from migsim.sim.engine import run_replication
 from migsim.sim.records import FLOWS, STATES, RunLog
@@ -293,7 +294,7 @@ def test_write_refuses_an_existing_directory_and_replaces_it_when_told(
     results, tmp_path
 ):
     target = tmp_path / "out"
-    results.write(target)
+    results.write(target, charts=write_run_charts)
     names = sorted(p.name for p in target.iterdir())
     for expected in (
         "backlog.png",
@@ -316,13 +317,30 @@ def test_write_refuses_an_existing_directory_and_replaces_it_when_told(
     ).all()
 
 
-def test_a_failed_write_leaves_no_directory(results, tmp_path, monkeypatch):
-    import migsim.results.results as module
-
-    def broken(*args, **kwargs):
+def test_a_failed_write_leaves_no_directory(results, tmp_path):
+    def broken(results, folder):
+        (folder / "half.png").write_bytes(b"\x89PNG")
         raise RuntimeError("plot failed")
 
-    monkeypatch.setattr(module, "backlog_fan_chart", broken)
     with pytest.raises(RuntimeError):
-        results.write(tmp_path / "out")
+        results.write(tmp_path / "out", charts=broken)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_overwrite_keeps_the_old_directory(results, tmp_path):
+    target = results.write(tmp_path / "out")
+    before = (target / "summary.json").read_bytes()
+
+    def broken(results, folder):
+        raise RuntimeError("plot failed")
+
+    with pytest.raises(RuntimeError):
+        results.write(target, overwrite=True, charts=broken)
+    assert (target / "summary.json").read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_a_library_write_draws_nothing(results, tmp_path):
+    """Charts belong to the output layer: a plain write holds tables only."""
+    target = results.write(tmp_path / "out")
+    assert not list(target.glob("*.png"))

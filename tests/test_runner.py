@@ -3,6 +3,8 @@ and the model responds to capacity in the right direction."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -164,3 +166,117 @@ def test_replication_k_draws_from_the_kth_child_of_the_run_seed(seed, k):
     ours = replication_seed(seed, k)
     assert ours.entropy == child.entropy and ours.spawn_key == child.spawn_key
     assert np.array_equal(ours.generate_state(4), child.generate_state(4))
+
+
+# --------------------------------------------------------------------------- failures
+def _fail_on(monkeypatch, bad: int) -> None:
+    """Make replication ``bad`` raise; every other replication runs as usual."""
+    import migsim.runner.runner as runner
+
+    real = runner.run_replication
+
+    def flaky(scenario, seed, k):
+        if k == bad:
+            raise ZeroDivisionError(f"injected in replication {k}")
+        return real(scenario, seed, k)
+
+    monkeypatch.setattr(runner, "run_replication", flaky)
+
+
+def test_a_failing_replication_is_recorded_and_the_run_goes_on(
+    two_cohorts, monkeypatch, tmp_path
+):
+    clean = migsim.run(two_cohorts, replications=6, seed=5, batch_size=2)
+    _fail_on(monkeypatch, 3)
+    broken = migsim.run(two_cohorts, replications=6, seed=5, batch_size=2)
+    assert [f.replication for f in broken.failures] == [3]
+    failure = broken.failures[0]
+    assert failure.seed == 5
+    assert failure.error == "ZeroDivisionError: injected in replication 3"
+    assert "flaky" in failure.traceback
+    # the others are exactly the replications of a clean run
+    assert broken.replication_ids.tolist() == [0, 1, 2, 4, 5]
+    kept = clean.replications[clean.replications["replication"] != 3]
+    pd.testing.assert_frame_equal(
+        broken.replications, kept.reset_index(drop=True), check_dtype=False
+    )
+    daily = clean.daily[clean.daily["replication"] != 3].reset_index(drop=True)
+    pd.testing.assert_frame_equal(broken.daily, daily, check_categorical=False)
+    # never a result that looks complete
+    assert "failures" not in clean.summary
+    assert broken.summary["failures"] == {
+        "requested": 6,
+        "failed": 1,
+        "replications": [
+            {"replication": 3, "seed": 5, "error": failure.error},
+        ],
+    }
+    assert broken.summary["replications"] == 5
+    out = broken.write(tmp_path / "out")
+    record = json.loads((out / "failures.json").read_text())
+    assert (
+        record[0]["replication"] == 3 and "ZeroDivisionError" in record[0]["traceback"]
+    )
+    assert not (clean.write(tmp_path / "clean") / "failures.json").exists()
+
+
+def test_fail_fast_stops_at_the_first_failure(two_cohorts, monkeypatch):
+    from migsim.runner.runner import ReplicationFailed
+
+    _fail_on(monkeypatch, 1)
+    with pytest.raises(ReplicationFailed, match="replication 1 .seed 5.") as info:
+        migsim.run(two_cohorts, replications=4, seed=5, fail_fast=True)
+    assert isinstance(info.value.__cause__, ZeroDivisionError)
+    assert info.value.failure.replication == 1
+
+
+def test_a_run_where_every_replication_fails_raises(two_cohorts, monkeypatch):
+    from migsim.runner.runner import ReplicationFailed
+
+    _fail_on(monkeypatch, 0)
+    with pytest.raises(ReplicationFailed):
+        migsim.run(two_cohorts, replications=1, seed=5)
+
+
+def test_the_cli_run_with_a_failure_writes_what_succeeded_and_exits_3(
+    two_cohorts, monkeypatch, tmp_path
+):
+    from click.testing import CliRunner
+
+    from migsim.cli.main import main
+
+    path = tmp_path / "two.yaml"
+    path.write_text(json.dumps(two_cohorts))
+    clean_dir, broken_dir = tmp_path / "clean", tmp_path / "broken"
+    args = ["run", str(path), "-n", "5", "--seed", "2", "-q"]
+    assert CliRunner().invoke(main, [*args, "-o", str(clean_dir)]).exit_code == 0
+    _fail_on(monkeypatch, 2)
+    result = CliRunner().invoke(main, [*args, "-o", str(broken_dir)])
+    assert result.exit_code == 3, result.output
+    assert "INCOMPLETE: 1 of 5 replications failed" in result.output
+    assert "replication 2 (seed 2): ZeroDivisionError" in result.output
+    summary = json.loads((broken_dir / "summary.json").read_text())
+    assert summary["failures"]["failed"] == 1 and summary["replications"] == 4
+    assert json.loads((broken_dir / "failures.json").read_text())[0]["seed"] == 2
+    clean = pd.read_csv(clean_dir / "replications.csv")
+    broken = pd.read_csv(broken_dir / "replications.csv")
+    pd.testing.assert_frame_equal(
+        broken, clean[clean["replication"] != 2].reset_index(drop=True)
+    )
+    assert (broken_dir / "backlog.png").exists()
+    stopped = CliRunner().invoke(
+        main, [*args, "-o", str(tmp_path / "stopped"), "--fail-fast"]
+    )
+    assert stopped.exit_code == 1
+    assert "replication 2 (seed 2) failed" in str(stopped.exception)
+    assert not (tmp_path / "stopped").exists()
+
+
+def test_failures_survive_combining_batches(two_cohorts, monkeypatch):
+    _fail_on(monkeypatch, 4)
+    first = migsim.run(two_cohorts, replications=3, seed=5)
+    second = migsim.run(two_cohorts, replications=3, seed=5, first_replication=3)
+    whole = migsim.Results.combine([first, second])
+    assert [f.replication for f in whole.failures] == [4]
+    assert whole.replication_ids.tolist() == [0, 1, 2, 3, 5]
+    assert whole.summary["failures"]["requested"] == 6

@@ -257,7 +257,10 @@ def test_lognormal_with_median_one_puts_half_its_mass_on_day_one():
 
 # ============================================================================ overrides
 def test_setting_one_rate_rescales_the_others_in_proportion():
-    sc = migsim.load_scenario(BASELINE)
+    # the bundled baseline states Dirichlet rates now: its fixed-input version
+    sc = migsim.load_scenario(
+        BASELINE.parents[1] / "tests" / "golden" / "nov2019_epcl_fixed_inputs.yaml"
+    )
     new = sc.with_overrides({"cohorts.elster_dormant.outcomes.success": "0.95"})
     old_rates = sc.cohort("elster_dormant").outcomes
     rates = new.cohort("elster_dormant").outcomes

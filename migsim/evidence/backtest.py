@@ -13,6 +13,7 @@ histogram. A point after the horizon end counts as outside the bands.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from functools import cached_property
@@ -24,11 +25,11 @@ import scoringrules
 from scipy import stats
 
 from migsim import __version__
+from migsim.common.stats import json_number, quantile
 from migsim.evidence.actuals import Actuals
 from migsim.evidence.calibrate import DEFAULT_PRIOR_STRENGTH
 from migsim.evidence.forecast import Forecast, forecast_as_of
 from migsim.model.scenario import Scenario, load_scenario
-from migsim.results.results import quantile
 
 __all__ = ["Backtest", "backtest", "score", "score_points"]
 
@@ -161,6 +162,7 @@ def backtest(
     seed: int | None = None,
     workers: int = 1,
     prior_strength: float = DEFAULT_PRIOR_STRENGTH,
+    progress: Callable[[int], None] | None = None,
 ) -> Backtest:
     """Forecast as of each date and score every later actual point.
 
@@ -169,6 +171,9 @@ def backtest(
     as_of
         Dates the forecasts are made on (default: the scenario's start, with no
         actuals used). A date equal to the start also means "from the start".
+    progress
+        Called with the replications each finished batch adds, over every
+        forecast (``replications`` per distinct as-of date).
     """
     sc = load_scenario(scenario)
     seed = sc.seed if seed is None else int(seed)
@@ -183,7 +188,7 @@ def backtest(
     forecasts, frames = [], []
     for when in dates:
         forecast = forecast_as_of(
-            sc, actuals, when, replications, seed, workers, prior_strength
+            sc, actuals, when, replications, seed, workers, prior_strength, progress
         )
         forecasts.append(forecast)
         frames.append(score_points(forecast, observed))
@@ -312,11 +317,17 @@ def score(points: pd.DataFrame) -> dict[str, Any]:
         "points_above_p90": above,
         "points_below_p10": below,
         "n_effective": round(n_effective, 2),
-        "mae_installations": _finite(
-            np.median(np.abs(inside["error_installations"])) if len(inside) else None
+        "mae_installations": json_number(
+            np.median(np.abs(inside["error_installations"])) if len(inside) else None,
+            4,
+            ints=None,
         ),
-        "mae_days": _finite(float(np.median(days)) if len(days) else None),
-        "crps_mean": _finite(float(inside["crps"].mean()) if len(inside) else None),
+        "mae_days": json_number(
+            float(np.median(days)) if len(days) else None, 4, ints=None
+        ),
+        "crps_mean": json_number(
+            float(inside["crps"].mean()) if len(inside) else None, 4, ints=None
+        ),
         "pit_histogram": {
             "edges": [round(i / _PIT_BINS, 2) for i in range(_PIT_BINS + 1)],
             "counts": [int(c) for c in pit_counts],
@@ -347,12 +358,6 @@ def _effective_n(groups: pd.Series, inside: pd.Series) -> float:
         r = min(max(r, 0.0), 0.999)
         total += min(len(x), max(1.0, len(x) * (1 - r) / (1 + r)))
     return total
-
-
-def _finite(value: float | None) -> float | None:
-    if value is None or not math.isfinite(float(value)):
-        return None
-    return round(float(value), 4)
 
 
 #: Below this P10-P90 coverage a forecaster is called overconfident whatever the test.

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -37,7 +38,9 @@ from scipy import optimize, stats
 
 from migsim import __version__
 from migsim.common.errors import ActualsError
+from migsim.common.stats import json_number, quantile
 from migsim.evidence.actuals import OUTCOME_COLUMNS, Actuals
+from migsim.evidence.priors import DEFAULT_PRIOR_STRENGTH
 from migsim.model.scenario import (
     OUTCOMES,
     Delay,
@@ -45,7 +48,7 @@ from migsim.model.scenario import (
     load_scenario,
     probability_mean,
 )
-from migsim.results.results import Results, quantile
+from migsim.results.results import Results
 from migsim.runner.runner import run
 
 __all__ = [
@@ -57,7 +60,6 @@ __all__ = [
     "posterior_check",
 ]
 
-DEFAULT_PRIOR_STRENGTH = 100.0
 _SECTION_OF = {"stall": "stall", "rollback": "rollback", "fix_forward": "fix_forward"}
 #: Fewest resolutions from which a delay's scale is fitted.
 _MIN_RESOLUTIONS = 30
@@ -368,7 +370,10 @@ def calibrate(
         if not coarse:
             cohort_data["outcomes"] = {
                 "dist": "dirichlet",
-                "alpha": {o: _tidy(a) for o, a in zip(OUTCOMES, alpha, strict=True)},
+                "alpha": {
+                    o: json_number(a, ints="rounded")
+                    for o, a in zip(OUTCOMES, alpha, strict=True)
+                },
             }
             old = [k for k in sources if k.startswith(f"cohorts.{name}.outcomes")]
             was = "; ".join(f"{k.rsplit('.', 1)[-1]}: {sources.pop(k)}" for k in old)
@@ -409,11 +414,6 @@ def calibrate(
         delays,
         notes,
     )
-
-
-def _tidy(value: float) -> float:
-    value = round(float(value), 6)
-    return int(value) if value.is_integer() else value
 
 
 def _check_sections(cohort, counts: np.ndarray, path: str) -> None:
@@ -476,8 +476,8 @@ def _update_then_success(
         return
     cohort_data["stall"]["then_success"] = {
         "dist": "beta",
-        "alpha": _tidy(a0 + done),
-        "beta": _tidy(b0 + failed),
+        "alpha": json_number(a0 + done, ints="rounded"),
+        "beta": json_number(b0 + failed, ints="rounded"),
     }
     key = f"cohorts.{name}.stall.then_success"
     sources[key] = (
@@ -501,12 +501,12 @@ def _scaled(delay: dict[str, Any], scale: float) -> dict[str, Any]:
     elif delay["dist"] == "triangular":
         low = max(1.0, delay["low"] * scale)
         out["low"], out["mode"], out["high"] = (
-            _tidy(low),
-            _tidy(max(low, delay["mode"] * scale)),
-            _tidy(max(low, delay["high"] * scale)),
+            json_number(low, ints="rounded"),
+            json_number(max(low, delay["mode"] * scale), ints="rounded"),
+            json_number(max(low, delay["high"] * scale), ints="rounded"),
         )
     elif delay["dist"] == "lognormal":
-        out["median"] = _tidy(max(1.0, delay["median"] * scale))
+        out["median"] = json_number(max(1.0, delay["median"] * scale), ints="rounded")
     return out
 
 
@@ -687,6 +687,7 @@ def posterior_check(
     replications: int = 200,
     seed: int | None = None,
     workers: int = 1,
+    progress: Callable[[int], None] | None = None,
 ) -> tuple[dict[str, Any], PosteriorCheck]:
     """Posterior predictive check: the actuals against the calibrated scenario's bands.
 
@@ -694,10 +695,16 @@ def posterior_check(
     migrated (all cohorts) on each reported date with the simulated P5-P95 and
     P10-P90 bands. Returns the figures (also stored on the calibration) and the
     bands and points the check chart draws
-    (`migsim.output.evidence_files.posterior_check_figure`).
+    (`migsim.output.evidence_files.posterior_check_figure`). ``progress`` is
+    called with the replications each finished batch adds.
     """
     results = run(
-        calibration.scenario, replications=replications, seed=seed, workers=workers
+        calibration.scenario,
+        replications=replications,
+        seed=seed,
+        workers=workers,
+        fail_fast=True,
+        progress=progress,
     )
     figures, bands, points = _check_figures(calibration, results)
     calibration.check = figures

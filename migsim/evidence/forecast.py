@@ -13,8 +13,10 @@ can see whether more replications are needed:
   score interval (``proportion_ci95``), which stays inside [0, 1] and does not
   collapse to zero width when every replication agrees.
 
-``annotate`` adds these to a run's summary (``ci95``, ``p_clear_by``,
-``p_clear_by_ci95``, ``p_clear_by_cohort``), so ``summary.json`` carries them.
+The intervals are computed in `migsim.common.stats` (re-exported here); this
+module applies them to a run. ``annotate`` adds them to a run's summary
+(``ci95``, ``p_clear_by``, ``p_clear_by_ci95``, ``p_clear_by_cohort``), so
+``summary.json`` carries them.
 Everything here reads only the public `Results` API (``figure``,
 ``clearance_days``, ``cohort_names``, ``scenario``, ``n_replications``), so it
 works on a saved run too.
@@ -29,7 +31,7 @@ gives the actual backlog joined to the forecast's bands (``backlog.png``).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import cached_property
@@ -37,9 +39,18 @@ from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
-from scipy import stats as _stats
 
 from migsim.common.errors import MigsimError
+from migsim.common.stats import (
+    LEVEL,
+    half_width,
+    json_number,
+    mean_ci95,
+    proportion_ci95,
+    quantile_ci95,
+    quantile_ranks,
+    statistic_quantile,
+)
 from migsim.evidence.actuals import Actuals
 from migsim.evidence.calibrate import DEFAULT_PRIOR_STRENGTH, Calibration, calibrate
 from migsim.evidence.state import state_from_actuals
@@ -65,9 +76,6 @@ __all__ = [
     "quantile_ranks",
     "statistic_quantile",
 ]
-
-#: Confidence level of every interval migsim reports.
-LEVEL = 0.95
 
 
 class RunLike(Protocol):
@@ -98,92 +106,6 @@ class RunLike(Protocol):
 
 
 # --------------------------------------------------------------------------- intervals
-def statistic_quantile(name: str) -> float | None:
-    """The probability of a statistic name: ``"p85"`` -> 0.85, ``"mean"`` -> None."""
-    return None if name == "mean" else int(name[1:]) / 100
-
-
-def mean_ci95(values: Sequence[float] | np.ndarray) -> tuple[float, float] | None:
-    """Student-t 95% confidence interval of the mean.
-
-    ``None`` when it is undefined: fewer than two values, or a value is +inf (a
-    replication that did not clear has no clearance day, so no mean).
-
-    >>> [round(x, 3) for x in mean_ci95([10, 12, 14])]
-    [7.032, 16.968]
-    """
-    array = np.asarray(values, dtype=float)
-    if len(array) < 2 or not np.isfinite(array).all():
-        return None
-    mean = float(array.mean())
-    half = (
-        float(_stats.t.ppf(0.5 + LEVEL / 2, len(array) - 1))
-        * float(array.std(ddof=1))
-        / math.sqrt(len(array))
-    )
-    return (mean - half, mean + half)
-
-
-def quantile_ranks(n: int, q: float) -> tuple[int | None, int | None]:
-    """1-based ranks (l, u) of the distribution-free 95% interval for the q-quantile.
-
-    With B ~ Binomial(n, q) the count of replications at or below the true
-    quantile, P(X_(l) <= x_q <= X_(u)) >= P(l <= B <= u - 1). We take the
-    equal-tailed pair: the largest l with P(B <= l - 1) <= 2.5% and the smallest
-    u with P(B <= u - 1) >= 97.5%. A rank that does not exist (too few
-    replications for that tail) is ``None``: that side of the interval is open
-    and more replications are needed.
-
-    >>> quantile_ranks(20, 0.5)
-    (6, 15)
-    >>> quantile_ranks(20, 0.95)
-    (17, None)
-    """
-    tail = (1 - LEVEL) / 2
-    ks = np.arange(n + 1)
-    cdf = _stats.binom.cdf(ks, n, q)
-    below = np.flatnonzero(cdf <= tail + 1e-12)
-    lower = int(below[-1]) + 1 if len(below) else None
-    above = np.flatnonzero(cdf >= 1 - tail - 1e-12)
-    upper = int(above[0]) + 1 if len(above) else None
-    if upper is not None and upper > n:
-        upper = None
-    return lower, upper
-
-
-def quantile_ci95(
-    values: Sequence[float] | np.ndarray, q: float
-) -> tuple[float | None, float | None]:
-    """Distribution-free 95% interval of the type-1 q-quantile: two order statistics.
-
-    Either end is ``None`` when the replications are too few for that tail; an end
-    may be +inf when it falls on a replication that did not clear.
-    """
-    ordered = np.sort(np.asarray(values, dtype=float))
-    lower, upper = quantile_ranks(len(ordered), q)
-    return (
-        None if lower is None else float(ordered[lower - 1]),
-        None if upper is None else float(ordered[upper - 1]),
-    )
-
-
-def proportion_ci95(successes: int, n: int) -> tuple[float, float]:
-    """Wilson score 95% interval of a probability estimated as ``successes / n``.
-
-    >>> [round(x, 4) for x in proportion_ci95(20, 20)]
-    [0.8389, 1.0]
-    """
-    if n <= 0:
-        return (0.0, 1.0)
-    z = float(_stats.norm.ppf(0.5 + LEVEL / 2))
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    low = 0.0 if successes == 0 else max(0.0, centre - half)
-    high = 1.0 if successes == n else min(1.0, centre + half)
-    return (low, high)
-
-
 def p_clear_by(days: Sequence[float] | np.ndarray, day: int) -> float:
     """Share of replications whose clearance day is at or before ``day``.
 
@@ -197,19 +119,13 @@ def p_clear_by(days: Sequence[float] | np.ndarray, day: int) -> float:
 
 
 # --------------------------------------------------------------------------- sections
-def _json(value: float | None) -> float | int | None:
-    if value is None or not math.isfinite(value):
-        return None
-    return int(value) if float(value).is_integer() else round(float(value), 6)
-
-
 def _interval(values: np.ndarray, statistic: str) -> list[float | int | None] | None:
     q = statistic_quantile(statistic)
     if q is None:
         ci = mean_ci95(values)
-        return None if ci is None else [_json(ci[0]), _json(ci[1])]
+        return None if ci is None else [json_number(ci[0]), json_number(ci[1])]
     low, high = quantile_ci95(values, q)
-    return [_json(low), _json(high)]
+    return [json_number(low), json_number(high)]
 
 
 def _date_text(scenario: Scenario, day: float | None) -> str | None:
@@ -252,9 +168,7 @@ def ci95_section(run: RunLike) -> dict[str, Any]:
     days = run.clearance_days()
     out: dict[str, Any] = {
         "level": LEVEL,
-        "cleared_share": list(
-            _round(proportion_ci95(int(np.isfinite(days).sum()), len(days)))
-        ),
+        "cleared_share": _cleared_share(days),
         "clearance_date": _date_intervals(run.scenario, days),
         "figures": _figure_intervals(run, None),
         "cohorts": {},
@@ -262,21 +176,20 @@ def ci95_section(run: RunLike) -> dict[str, Any]:
     for cohort in run.cohort_names:
         cohort_days = run.clearance_days(cohort)
         out["cohorts"][cohort] = {
-            "cleared_share": list(
-                _round(
-                    proportion_ci95(
-                        int(np.isfinite(cohort_days).sum()), len(cohort_days)
-                    )
-                )
-            ),
+            "cleared_share": _cleared_share(cohort_days),
             "clearance_date": _date_intervals(run.scenario, cohort_days),
             "figures": _figure_intervals(run, cohort),
         }
     return out
 
 
-def _round(values: Iterable[float]) -> tuple[float, ...]:
-    return tuple(round(float(v), 6) for v in values)
+def _share_interval(successes: int, n: int) -> list[float | int | None]:
+    """The Wilson interval as summary.json holds it (floats, six decimals)."""
+    return [json_number(v, ints=None) for v in proportion_ci95(successes, n)]
+
+
+def _cleared_share(days: np.ndarray) -> list[float | int | None]:
+    return _share_interval(int(np.isfinite(days).sum()), len(days))
 
 
 def check_by_dates(scenario: Scenario, dates: Iterable[date]) -> list[date]:
@@ -309,7 +222,7 @@ def p_clear_by_sections(run: RunLike, dates: Iterable[date]) -> dict[str, Any]:
         key = when.isoformat()
         value = p_clear_by(days, run.scenario.day_of(when))
         p[key] = value
-        ci[key] = list(_round(proportion_ci95(round(value * n), n)))
+        ci[key] = _share_interval(round(value * n), n)
     for cohort in run.cohort_names:
         cohort_days = run.clearance_days(cohort)
         cohorts[cohort] = {
@@ -333,13 +246,6 @@ def annotate(results: Results, by: Iterable[date] = ()) -> Results:
     for key, value in p_clear_by_sections(results, by).items():
         results.annotate(key, value)
     return results
-
-
-def half_width(interval: tuple[float, float] | None) -> float:
-    """Half the width of an interval; +inf when it is undefined."""
-    if interval is None:
-        return math.inf
-    return (interval[1] - interval[0]) / 2
 
 
 # --------------------------------------------------------------------------- forecast
@@ -448,11 +354,13 @@ def forecast_as_of(
     seed: int | None = None,
     workers: int = 1,
     prior_strength: float = DEFAULT_PRIOR_STRENGTH,
+    progress: Callable[[int], None] | None = None,
 ) -> Forecast:
     """Calibrate on the actuals up to ``as_of``, start from its state, run forward.
 
     ``as_of=None`` forecasts from the scenario's start with no actuals (the rates
     keep their prior, drawn per replication with ``prior_strength``).
+    ``progress`` is called with the replications each finished batch adds.
     """
     prior = load_scenario(scenario)
     seed = prior.seed if seed is None else int(seed)
@@ -472,7 +380,14 @@ def forecast_as_of(
         calibration = calibrate(prior, actuals, prior_strength, as_of=as_of)
         state, notes = state_from_actuals(calibration.scenario, actuals, as_of)
         forward = calibration.scenario.starting_from(state)
-    results = run(forward, replications=replications, seed=seed, workers=workers)
+    results = run(
+        forward,
+        replications=replications,
+        seed=seed,
+        workers=workers,
+        progress=progress,
+        fail_fast=True,
+    )
     info = {
         "as_of": as_of.isoformat() if as_of else None,
         "actuals": actuals.path,

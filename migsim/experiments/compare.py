@@ -23,16 +23,26 @@ comparison needs for the same precision (0.07: about 14 times fewer).
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from migsim.common.errors import MigsimError
-from migsim.evidence.forecast import RunLike, mean_ci95, statistic_quantile
+from migsim.common.files import output_dir
+from migsim.common.stats import (
+    json_number,
+    mean_ci95,
+    quantile,
+    quantile_index,
+    statistic_quantile,
+)
+from migsim.evidence.forecast import RunLike
 from migsim.model.scenario import Scenario
-from migsim.results.results import FIGURES, STATISTICS, quantile
+from migsim.results.results import FIGURES, STATISTICS, ChartWriter, Results
 from migsim.runner.runner import run
 
 __all__ = [
@@ -42,6 +52,7 @@ __all__ = [
     "compare_runs",
     "paired_difference",
     "pairing",
+    "write_comparison",
 ]
 
 #: Paired bootstrap resamples for the intervals of quantile differences.
@@ -50,16 +61,9 @@ BOOTSTRAP_RESAMPLES = 2000
 _BOOTSTRAP_KEY = 0xB007
 
 
-def _json(value: float | None) -> float | int | None:
-    if value is None or not math.isfinite(value):
-        return None
-    return int(value) if float(value).is_integer() else round(float(value), 6)
-
-
 def _type1_rows(ordered: np.ndarray, q: float) -> np.ndarray:
     """Type-1 quantile of each row of an ascending-sorted 2-D array."""
-    n = ordered.shape[1]
-    return ordered[:, max(0, math.ceil(q * n - 1e-12) - 1)]
+    return ordered[:, quantile_index(ordered.shape[1], q)]
 
 
 def paired_difference(
@@ -143,8 +147,8 @@ def pairing(first: np.ndarray, other: np.ndarray) -> dict[str, float | None]:
         else None
     )
     return {
-        "variance_ratio": _json(paired / independent),
-        "correlation": None if correlation is None else _json(correlation),
+        "variance_ratio": json_number(paired / independent),
+        "correlation": None if correlation is None else json_number(correlation),
     }
 
 
@@ -207,9 +211,11 @@ def compare_runs(
                 )
                 diff, ci = paired_difference(theirs, ours, statistic, indices)
                 figures[name][statistic] = {
-                    "value": _json(value),
-                    "diff": _json(diff),
-                    "ci95": None if ci is None else [_json(ci[0]), _json(ci[1])],
+                    "value": json_number(value),
+                    "diff": json_number(diff),
+                    "ci95": None
+                    if ci is None
+                    else [json_number(ci[0]), json_number(ci[1])],
                 }
         scenarios[current.scenario.name] = {
             "scenario_sha256": current.scenario.sha256,
@@ -236,11 +242,14 @@ def compare(
     *,
     common_random_numbers: bool = True,
     resamples: int = BOOTSTRAP_RESAMPLES,
+    progress: Callable[[int], None] | None = None,
 ) -> tuple[list[Any], dict[str, Any]]:
     """Run every scenario with one seed (common random numbers) and compare them.
 
     ``common_random_numbers=False`` gives scenario i the seed ``seed + i``
     instead: independent runs, only to show what common random numbers buy.
+    ``progress`` is called with the replications each finished batch adds,
+    over all the scenarios' runs (``replications`` x scenarios in all).
 
     Returns
     -------
@@ -253,7 +262,39 @@ def compare(
             replications=replications,
             seed=seed if common_random_numbers else seed + i,
             workers=workers,
+            fail_fast=True,  # pairs need every replication of every scenario
+            progress=progress,
         )
         for i, sc in enumerate(scenarios)
     ]
     return runs, compare_runs(runs, resamples=resamples)
+
+
+def write_comparison(
+    runs: Sequence[Results],
+    comparison: dict[str, Any],
+    directory: str | Path,
+    *,
+    overwrite: bool = False,
+    charts: ChartWriter | None = None,
+) -> Path:
+    """Write each run to ``<directory>/<scenario name>/`` and ``comparison.json``.
+
+    The folder is written atomically (staged, then renamed into place); an
+    existing non-empty folder is replaced only with ``overwrite``, and never
+    one that is not the output of a comparison (no ``comparison.json``).
+    ``charts`` draws each run's charts (see `Results.write`).
+    """
+    target = Path(directory)
+    if overwrite and target.is_dir() and any(target.iterdir()):
+        if not (target / "comparison.json").exists():
+            raise MigsimError(
+                f"{directory}: not the output of migsim compare; not replacing it"
+            )
+    with output_dir(target, overwrite=overwrite) as out:
+        for results in runs:
+            results.write(out / results.scenario.name, charts=charts)
+        (out / "comparison.json").write_text(
+            json.dumps(comparison, indent=2) + "\n", encoding="utf-8"
+        )
+    return target

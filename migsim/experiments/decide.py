@@ -46,6 +46,7 @@ from typing import Literal
 
 from migsim import __version__
 from migsim.common.errors import MigsimError
+from migsim.common.store import Store
 from migsim.experiments.decision import Decision
 from migsim.experiments.question import Question, load_question
 from migsim.experiments.search import (
@@ -54,7 +55,6 @@ from migsim.experiments.search import (
     _objective_key,
     _search_many,
     _search_one,
-    _Store,
 )
 from migsim.experiments.study import Simulator
 
@@ -98,7 +98,8 @@ def decide(
         Where finished batches are stored (``manifest.json``, ``points/``), so a
         killed run resumes; ``None`` keeps them in memory.
     fresh
-        Discard a store of another definition instead of refusing it.
+        Start over: discard what the store in ``directory`` holds (of this
+        definition or another) instead of resuming or refusing.
     scheduler
         Address of a running Dask scheduler (``tcp://HOST:PORT``) to run the
         batches on instead; results are identical.
@@ -136,7 +137,13 @@ def decide(
     }
     if len(question.levers) > 1:
         definition |= {"trials": trials, "sampler": sampler}
-    store = _Store(directory, definition, fresh)
+    store = Store(
+        directory,
+        definition,
+        what="decision",
+        fresh=fresh,
+        blank={"definition": definition, "candidates": {}},
+    )
     started = time.perf_counter()
     with Simulator(workers, scheduler=scheduler) as simulator:
         ev = _Evaluator(

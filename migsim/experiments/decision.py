@@ -20,14 +20,10 @@ import pandas as pd
 
 from migsim import __version__
 from migsim.common.errors import MigsimError
+from migsim.common.stats import json_number as _json
+from migsim.common.stats import json_value as _json_value
 from migsim.experiments.question import Question
-from migsim.experiments.search import (
-    BudgetCheck,
-    Candidate,
-    Search,
-    _json,
-    _json_value,
-)
+from migsim.experiments.search import BudgetCheck, Candidate, Search
 from migsim.experiments.study import fmt_date
 
 __all__ = ["Decision", "SavedDecision", "is_decision_directory", "load_decision"]

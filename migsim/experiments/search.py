@@ -5,31 +5,29 @@ replication k of every candidate uses the same streams. A budget is judged on a
 one-sided confidence bound (`clopper_pearson` for a chance, `quantile_bounds`
 for a quantile), never on the estimate alone. `_Evaluator` screens, completes
 and doubles a candidate's replications until its budgets are decided, keeping
-finished batches in a resumable `_Store`; `_search_one` bisects one lever and
-`_search_many` lets Optuna search several.
+finished batches in the resumable store (`migsim.common.store.Store`, shared
+with sweeps); `_search_one` bisects one lever and `_search_many` lets Optuna
+search several. The bounds themselves live in `migsim.common.stats`.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
-import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from migsim.common.errors import MigsimError
+from migsim.common.stats import clopper_pearson, quantile, quantile_bounds
+from migsim.common.stats import json_number as _json
+from migsim.common.stats import json_value as _json_value
+from migsim.common.store import Store
 from migsim.experiments.question import BudgetSpec, Lever, Question
-from migsim.experiments.study import Simulator, atomic_write, statistic_of
-from migsim.results.results import quantile
+from migsim.experiments.study import Simulator, statistic_of
 
 __all__ = [
     "BudgetCheck",
@@ -40,70 +38,6 @@ __all__ = [
     "judge",
     "quantile_bounds",
 ]
-
-
-# --------------------------------------------------------------------------- bounds
-def clopper_pearson(count: int, n: int, confidence: float) -> tuple[float, float]:
-    """One-sided exact binomial bounds on a probability from ``count`` of ``n``.
-
-    Returns ``(lower, upper)``: each holds on its own with probability at least
-    ``confidence`` (Clopper-Pearson, via beta quantiles).
-
-    >>> round(clopper_pearson(0, 200, 0.95)[1], 6)   # 1 - 0.05 ** (1 / 200)
-    0.014867
-    """
-    if not 0 <= count <= n or n < 1:
-        raise ValueError(f"need 0 <= count <= n and n >= 1, got {count} of {n}")
-    return _clopper_pearson(int(count), int(n), float(confidence))
-
-
-@lru_cache(maxsize=4096)
-def _clopper_pearson(count: int, n: int, confidence: float) -> tuple[float, float]:
-    """`clopper_pearson`, remembered: decide judges the same counts again and again."""
-    upper = (
-        1.0 if count == n else float(stats.beta.ppf(confidence, count + 1, n - count))
-    )
-    lower = (
-        0.0
-        if count == 0
-        else float(stats.beta.ppf(1 - confidence, count, n - count + 1))
-    )
-    return lower, upper
-
-
-def quantile_bounds(
-    values: Sequence[float] | np.ndarray, q: float, confidence: float
-) -> tuple[float, float]:
-    """Distribution-free one-sided confidence bounds on the q-quantile.
-
-    The upper bound is the order statistic X_(u), u the smallest index with
-    P(Binomial(n, q) <= u - 1) >= confidence (+inf when no u <= n qualifies);
-    the lower bound is X_(l), l the largest index with P(Binomial(n, q) >= l) >=
-    confidence (-inf when none). Both hold for discrete figures too.
-
-    >>> quantile_bounds(range(1, 30), 0.9, 0.95)     # 1 - 0.9 ** 29 = 0.953
-    (23.0, 29.0)
-    >>> quantile_bounds(range(1, 29), 0.9, 0.95)[1]  # 1 - 0.9 ** 28 = 0.948
-    inf
-    """
-    ordered = np.sort(np.asarray(values, dtype=float))
-    n = len(ordered)
-    lower_index, u = _order_ranks(n, float(q), float(confidence))
-    upper = float(ordered[u - 1]) if u <= n else math.inf
-    lower = float(ordered[lower_index - 1]) if lower_index >= 1 else -math.inf
-    return lower, upper
-
-
-@lru_cache(maxsize=4096)
-def _order_ranks(n: int, q: float, confidence: float) -> tuple[int, int]:
-    """The ranks (1-based; 0 and n + 1: none) of `quantile_bounds`' order
-    statistics, which depend only on n, q and the confidence."""
-    cdf = stats.binom.cdf(np.arange(n + 1), n, q)
-    reach = np.flatnonzero(cdf >= confidence - 1e-12)
-    u = int(reach[0]) + 1 if len(reach) else n + 1
-    below = np.flatnonzero(cdf <= 1 - confidence + 1e-12)
-    lower_index = int(below[-1]) + 1 if len(below) else 0
-    return lower_index, u
 
 
 # --------------------------------------------------------------------------- judging
@@ -235,87 +169,30 @@ def _key(levers: Mapping[str, Any]) -> str:
 
 
 # --------------------------------------------------------------------------- store
-class _Store:
-    """Finished replication batches of each candidate, kept so a killed decide resumes.
+def _batch(key: str, first: int, n: int) -> str:
+    """The store's name for a batch of a candidate's replications."""
+    return f"{hashlib.sha256(key.encode()).hexdigest()[:16]}-{first}-{n}"
 
-    ``manifest.json`` holds the definition (question and scenario hashes, seed,
-    counts, version) and, per candidate, its lever values and finished batches;
-    each batch is ``points/<candidate key>-<first>-<n>.parquet``, written
-    atomically. A store of another definition is refused unless ``fresh``.
-    """
 
-    def __init__(
-        self, directory: str | Path | None, definition: dict[str, Any], fresh: bool
-    ):
-        self.directory = None if directory is None else Path(directory)
-        self.definition = definition
-        self.manifest: dict[str, Any] = {"definition": definition, "candidates": {}}
-        if self.directory is None:
-            return
-        manifest = self.directory / "manifest.json"
-        if manifest.exists():
-            old = json.loads(manifest.read_text(encoding="utf-8"))
-            if fresh:
-                for path in (self.directory / "points").glob("*.parquet"):
-                    path.unlink()
-            elif old.get("definition") != definition:
-                changed = sorted(
-                    k
-                    for k in definition | old.get("definition", {})
-                    if definition.get(k) != old.get("definition", {}).get(k)
-                )
-                raise MigsimError(
-                    f"{self.directory}: holds a decision with another "
-                    f"{', '.join(changed)} (use --fresh to start over)"
-                )
-            else:
-                self.manifest = old
-        elif self.directory.exists() and any(self.directory.iterdir()):
-            raise MigsimError(
-                f"{self.directory}: exists and is not a decide directory "
-                "(choose another)"
-            )
-        (self.directory / "points").mkdir(parents=True, exist_ok=True)
-        self._save_manifest()
-
-    def _file(self, key: str, first: int, n: int) -> Path:
-        digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-        assert self.directory is not None
-        return self.directory / "points" / f"{digest}-{first}-{n}.parquet"
-
-    def get(self, key: str, first: int, n: int) -> pd.DataFrame | None:
-        if self.directory is None:
-            return None
-        path = self._file(key, first, n)
-        return pd.read_parquet(path) if path.exists() else None
-
-    def put(
-        self, key: str, levers: dict[str, Any], first: int, n: int, frame: pd.DataFrame
-    ) -> None:
-        if self.directory is None:
-            return
-        path = self._file(key, first, n)
-        atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
-        entry = self.manifest["candidates"].setdefault(
-            key,
-            {"levers": {k: _json_value(v) for k, v in levers.items()}, "batches": []},
-        )
-        entry["batches"].append(
-            {
-                "first_replication": first,
-                "replications": n,
-                "file": f"points/{path.name}",
-            }
-        )
-        self._save_manifest()
-
-    def _save_manifest(self) -> None:
-        assert self.directory is not None
-        text = json.dumps(self.manifest, indent=2) + "\n"
-        atomic_write(
-            self.directory / "manifest.json",
-            lambda tmp: tmp.write_text(text, encoding="utf-8"),
-        )
+def _keep(
+    store: Store,
+    key: str,
+    levers: Mapping[str, Any],
+    first: int,
+    n: int,
+    frame: pd.DataFrame,
+) -> None:
+    """Keep a finished batch; the manifest lists each candidate's batches."""
+    path = store.put(_batch(key, first, n), frame)
+    if path is None:
+        return
+    entry = store.manifest["candidates"].setdefault(
+        key, {"levers": {k: _json_value(v) for k, v in levers.items()}, "batches": []}
+    )
+    entry["batches"].append(
+        {"first_replication": first, "replications": n, "file": f"points/{path.name}"}
+    )
+    store.save()
 
 
 # --------------------------------------------------------------------------- looks
@@ -405,7 +282,7 @@ class _Evaluator:
         replications: int,
         max_replications: int,
         simulator: Simulator,
-        store: _Store,
+        store: Store,
         progress: Callable[[Candidate], None] | None,
     ):
         self.question = question
@@ -441,7 +318,7 @@ class _Evaluator:
         while wanted:
             missing = []
             for key, (first, n) in wanted.items():
-                stored = self.store.get(key, first, n)
+                stored = self.store.get(_batch(key, first, n))
                 if stored is not None:
                     frames[key] = _concat(frames.get(key), stored)
                 else:
@@ -454,7 +331,7 @@ class _Evaluator:
                 missing, self.simulator.run(jobs, migrated_by), strict=True
             ):
                 first, n = wanted[key]
-                self.store.put(key, todo[key], first, n, frame)
+                _keep(self.store, key, todo[key], first, n, frame)
                 frames[key] = _concat(frames.get(key), frame)
             self.spent += sum(n for _, n in wanted.values())
             wanted = {}
@@ -641,18 +518,3 @@ def _search_many(ev: _Evaluator, trials: int, seed: int, sampler: str) -> Search
 
 def _finite(value: float) -> float:
     return float(np.clip(value, -1e12, 1e12))
-
-
-# --------------------------------------------------------------------------- json
-def _json(value: float | None) -> float | int | None:
-    if value is None or not math.isfinite(value):
-        return None
-    return int(value) if float(value).is_integer() else round(float(value), 6)
-
-
-def _json_value(value: Any) -> Any:
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, np.generic):
-        return value.item()
-    return value

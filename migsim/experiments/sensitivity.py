@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -37,6 +37,7 @@ import yaml
 
 from migsim import __version__
 from migsim.common.errors import MigsimError, ScenarioError
+from migsim.common.stats import json_number
 from migsim.experiments.study import (
     FieldAxis,
     Simulator,
@@ -157,7 +158,7 @@ class Sensitivity:
             "timing": self.timing,
         }
         if self.method == "oat":
-            out["base"] = {k: _json(v) for k, v in self.base.items()}
+            out["base"] = {k: json_number(v, ints=None) for k, v in self.base.items()}
         else:
             out["samples"] = self.samples
             out["note"] = (
@@ -165,12 +166,6 @@ class Sensitivity:
                 "horizon's length; second-order indices are off"
             )
         return out
-
-
-def _json(value: float | None) -> float | None:
-    if value is None or not math.isfinite(value):
-        return None
-    return round(float(value), 6)
 
 
 def _value(frame: pd.DataFrame, name: str) -> float:
@@ -195,6 +190,7 @@ def sensitivity(
     samples: int = 64,
     figures: Sequence[str] | None = None,
     scheduler: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Sensitivity:
     """Measure how much each field moves each figure.
 
@@ -218,6 +214,9 @@ def sensitivity(
         ``name_statistic`` figures (default: `default_figures`).
     scheduler
         Address of a running Dask scheduler to run the points on instead.
+    progress
+        Called as ``progress(replications_done, replications_total)`` over all
+        the points (see `Simulator.run`).
     """
     if not ranges:
         raise MigsimError("give at least one --range FIELD=LOW:HIGH")
@@ -232,7 +231,7 @@ def sensitivity(
     with Simulator(workers, scheduler=scheduler) as simulator:
         if method == "oat":
             table, base, points = _oat(
-                scenario, list(ranges), figures, replications, seed, simulator
+                scenario, list(ranges), figures, replications, seed, simulator, progress
             )
             n_samples = None
         elif method == "sobol":
@@ -241,7 +240,14 @@ def sensitivity(
                     f"--samples {samples}: must be a power of 2 (e.g. 64)"
                 )
             table, points = _sobol(
-                scenario, list(ranges), figures, replications, seed, simulator, samples
+                scenario,
+                list(ranges),
+                figures,
+                replications,
+                seed,
+                simulator,
+                samples,
+                progress,
             )
             base, n_samples = {}, samples
         else:
@@ -269,14 +275,14 @@ def _set(scenario: Scenario, values: Mapping[FieldRange, Any]) -> Scenario:
     )
 
 
-def _oat(scenario, ranges, figures, replications, seed, simulator):
+def _oat(scenario, ranges, figures, replications, seed, simulator, progress=None):
     jobs = [(scenario, seed, 0, replications)]
     for r in ranges:
         jobs += [
             (_set(scenario, {r: r.low}), seed, 0, replications),
             (_set(scenario, {r: r.high}), seed, 0, replications),
         ]
-    frames = simulator.run(jobs)
+    frames = simulator.run(jobs, progress=progress)
     base = {name: _value(frames[0], name) for name in figures}
     rows = []
     for i, r in enumerate(ranges):
@@ -311,7 +317,9 @@ def _rank(table: pd.DataFrame, figures: list[str], by: str) -> pd.DataFrame:
     return table.drop(columns=["_figure", "order"]).reset_index(drop=True)
 
 
-def _sobol(scenario, ranges, figures, replications, seed, simulator, samples):
+def _sobol(
+    scenario, ranges, figures, replications, seed, simulator, samples, progress=None
+):
     from SALib.analyze import sobol as sobol_analyze
     from SALib.sample import sobol as sobol_sample
 
@@ -336,7 +344,7 @@ def _sobol(scenario, ranges, figures, replications, seed, simulator, samples):
         )
         for row in points
     ]
-    frames = simulator.run(jobs)
+    frames = simulator.run(jobs, progress=progress)
     rows = []
     for name in figures:
         outputs = np.array([_value(frame, name) for frame in frames], dtype=float)

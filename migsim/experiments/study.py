@@ -9,8 +9,7 @@ of a few fields. This module holds what they share:
   replication (never the daily logs, so a study's memory stays small);
 - `Simulator`: run replication ranges of many scenario variants in this process,
   on a local process pool or on an existing Dask cluster (``scheduler``), with
-  results that do not depend on where they ran;
-- `atomic_write`: write a file via a temporary sibling and a rename.
+  results that do not depend on where they ran.
 
 Module flow: after ``runner``; ``decide`` and ``sensitivity`` import it.
 """
@@ -19,26 +18,23 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import os
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
 from migsim.common.errors import MigsimError, ScenarioError
+from migsim.common.stats import quantile
 from migsim.model.scenario import Scenario, get_field
-from migsim.results.results import FIGURES, Results, quantile
+from migsim.results.results import FIGURES, Results
 from migsim.runner.runner import executor, run_batch
 
 __all__ = [
     "MIGRATED_BY",
     "FieldAxis",
     "Simulator",
-    "atomic_write",
     "field_axis",
     "fmt_date",
     "replication_figures",
@@ -170,8 +166,8 @@ def _figures_bundle(
 class Simulator:
     """Runs replication ranges of many scenarios, in this process or elsewhere.
 
-    Where is `migsim.runner.runner.executor`'s choice: this process (one worker), a local
-    process pool, or an existing Dask cluster (``scheduler``). Jobs are cut into
+    Where is `migsim.runner.runner.executor`'s choice: this process (one worker), a
+    local process pool, or an existing Dask cluster (``scheduler``). Jobs are cut into
     contiguous replication chunks and packed into bundles of about the same size,
     so every worker stays busy whether there are a few large jobs (decide) or many
     small ones (Sobol); chunks are put back in replication order, so results do
@@ -192,8 +188,13 @@ class Simulator:
         self,
         jobs: Sequence[tuple[Scenario, int, int, int]],
         migrated_by: dt.date | None = None,
+        progress: Callable[[int, int], None] | None = None,
     ) -> list[pd.DataFrame]:
-        """Figures of each ``(scenario, seed, first_replication, replications)`` job."""
+        """Figures of each ``(scenario, seed, first_replication, replications)`` job.
+
+        ``progress(done, total)`` is told the replications finished so far, of
+        all the jobs', first with none done and then after every bundle.
+        """
         if not jobs:
             return []
         total = sum(job[3] for job in jobs)
@@ -218,21 +219,13 @@ class Simulator:
             bundles[-1].append(chunk)
         calls = [([task for _, task in bundle],) for bundle in bundles]
         parts: list[list[pd.DataFrame]] = [[] for _ in jobs]
+        done = 0
+        if progress is not None:
+            progress(done, total)
         for number, frames in self._pool.imap(_figures_bundle, calls):
             for (index, _), frame in zip(bundles[number], frames, strict=True):
                 parts[index].append(frame)
+            if progress is not None:
+                done += sum(len(task[2]) for _, task in bundles[number])
+                progress(done, total)
         return [pd.concat(frames, ignore_index=True) for frames in parts]
-
-
-def atomic_write(path: Path, write: Callable[[Path], Any]) -> None:
-    """Write via a temporary sibling and rename, so a kill never leaves half a file."""
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        write(tmp)
-        tmp.chmod(0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

@@ -21,22 +21,20 @@ columns named by dotted path, the figures as ``name_statistic`` columns, then
 ``status`` (``done`` or ``invalid``) and ``error``. No wall-clock column appears
 in a table, so a sweep killed and rerun ends with exactly the files of one that
 never stopped. Rerunning against a store of another definition is refused unless
-``fresh``.
+``fresh`` (start over); the store is `migsim.common.store.Store`, shared with
+decide. A point whose replication fails is ``failed`` as a whole (its
+statistics would not be of every replication).
 """
 
 from __future__ import annotations
 
 import hashlib
 import itertools
-import json
 import math
-import os
-import shutil
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +44,11 @@ import yaml
 
 from migsim import __version__
 from migsim.common.errors import MigsimError, ScenarioError
+from migsim.common.files import atomic_write
+from migsim.common.stats import STATISTICS, json_value, statistics
+from migsim.common.store import Store
 from migsim.model.scenario import Scenario
-from migsim.results.results import FIGURES, STATISTICS, statistics
+from migsim.results.results import FIGURES
 from migsim.runner.runner import executor, run
 
 __all__ = [
@@ -62,8 +63,6 @@ __all__ = [
     "run_sweep",
 ]
 
-MANIFEST = "manifest.json"
-POINTS = "points"
 TABLE = "sweep.parquet"
 
 
@@ -73,18 +72,9 @@ def figure_columns() -> list[str]:
 
 
 # --------------------------------------------------------------------------- definition
-def _plain(value: Any) -> Any:
-    """A JSON-able value (dates as ISO strings) so definitions compare exactly."""
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
 def _parse_value(text: str) -> Any:
     try:
-        return _plain(yaml.safe_load(text))
+        return json_value(yaml.safe_load(text))
     except yaml.YAMLError:
         return text
 
@@ -224,7 +214,7 @@ class SweepDefinition:
             "scenario_sha256": self.scenario.sha256,
             "replications": self.replications,
             "seed": self.seed,
-            "grid": {k: [_plain(v) for v in vs] for k, vs in self.grid.items()},
+            "grid": {k: [json_value(v) for v in vs] for k, vs in self.grid.items()},
             "lhs": None
             if self.lhs is None
             else {
@@ -258,7 +248,9 @@ def run_point(
         record.update(status="invalid", error=str(exc))
     else:
         try:
-            results = run(point, replications, seed=seed, workers=1, daily=False)
+            results = run(
+                point, replications, seed=seed, workers=1, daily=False, fail_fast=True
+            )
             record["figures"] = {
                 f"{name}_{stat}": (math.nan if value is None else float(value))
                 for name in FIGURES
@@ -286,88 +278,52 @@ def _point_frame(record: dict[str, Any], fields: Sequence[str]) -> pd.DataFrame:
     return frame
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(temporary, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
-
-
-def _atomic_parquet(frame: pd.DataFrame, path: Path) -> None:
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    frame.to_parquet(temporary, index=False)
-    with open(temporary, "rb") as handle:
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
-
-
 # --------------------------------------------------------------------------- store
-class _Store:
-    """The sweep directory: manifest, finished points, final table."""
+#: How a changed definition key is named when a store refuses a rerun.
+_NAMES = {
+    "scenario_sha256": "scenario",
+    "scenario_name": "scenario name",
+    "replications": "-n",
+}
 
-    def __init__(self, root: Path, definition: SweepDefinition, points: list[dict]):
-        self.root = root
+
+class _Sweep:
+    """The sweep's store (`migsim.common.store.Store`): a status per point, one
+    ``points/<index>.parquet`` per finished point, and the final table."""
+
+    def __init__(
+        self, root: Path, definition: SweepDefinition, points: list[dict], fresh: bool
+    ):
         self.definition = definition
         self.points = points
-        self.manifest: dict[str, Any] = {}
-
-    @property
-    def points_dir(self) -> Path:
-        return self.root / POINTS
-
-    def point_path(self, index: int) -> Path:
-        return self.points_dir / f"{index}.parquet"
-
-    def open(self, fresh: bool) -> None:
-        """Create, resume or (with ``fresh``) replace the store."""
-        wanted = json.loads(json.dumps(self.definition.to_dict()))
-        manifest_path = self.root / MANIFEST
-        if self.root.exists() and fresh:
-            shutil.rmtree(self.root)
-        elif manifest_path.exists():
-            stored = json.loads(manifest_path.read_text(encoding="utf-8"))
-            if stored.get("definition") != wanted:
-                raise MigsimError(
-                    f"{self.root}: holds a different sweep "
-                    f"({_difference(stored.get('definition') or {}, wanted)}); "
-                    "rerun with --fresh to replace it"
-                )
-            self.manifest = stored
-        elif self.root.exists() and any(self.root.iterdir()):
-            raise MigsimError(
-                f"{self.root}: exists and is not a sweep store (no {MANIFEST}); "
-                "use --fresh to replace it or choose another -o"
-            )
-        self.points_dir.mkdir(parents=True, exist_ok=True)
-        for folder in (self.root, self.points_dir):  # writes cut short by a kill
-            for stray in folder.glob(".*.tmp-*"):
-                stray.unlink(missing_ok=True)
-        if not self.manifest:
-            self.manifest = {
-                "migsim_version": __version__,
-                "definition": wanted,
-                "points": [
-                    {
-                        "index": i,
-                        "values": {k: _plain(v) for k, v in values.items()},
-                        "status": "pending",
-                        "error": None,
-                        "seconds": None,
-                    }
-                    for i, values in enumerate(self.points)
-                ],
-                "timings": {"runs": []},
-            }
+        wanted = definition.to_dict()
+        blank = {
+            "migsim_version": __version__,
+            "definition": wanted,
+            "points": [
+                {
+                    "index": i,
+                    "values": {k: json_value(v) for k, v in values.items()},
+                    "status": "pending",
+                    "error": None,
+                    "seconds": None,
+                }
+                for i, values in enumerate(points)
+            ],
+            "timings": {"runs": []},
+        }
+        self.store = Store(
+            root, wanted, what="sweep", fresh=fresh, blank=blank, names=_NAMES
+        )
+        self.manifest = self.store.manifest
         for entry in self.manifest["points"]:
-            if self.point_path(entry["index"]).exists():
+            name = str(entry["index"])
+            if self.store.has(name):
                 if entry["status"] not in ("done", "invalid"):
                     # finished after the manifest was last written: read its status
-                    status = pd.read_parquet(
-                        self.point_path(entry["index"]), columns=["status"]
-                    )["status"].iloc[0]
-                    entry["status"] = status
+                    stored = self.store.get(name, columns=["status"])
+                    assert stored is not None
+                    entry["status"] = stored["status"].iloc[0]
             elif entry["status"] in ("done", "invalid", "running"):
                 entry["status"] = "pending"
         self.manifest["migsim_version"] = __version__
@@ -377,14 +333,14 @@ class _Store:
         return [
             e["index"]
             for e in self.manifest["points"]
-            if not self.point_path(e["index"]).exists()
+            if not self.store.has(str(e["index"]))
         ]
 
     def record(self, result: dict[str, Any]) -> None:
         """Store a point's result: its file first, then the manifest."""
         if result["status"] in ("done", "invalid"):
             frame = _point_frame(result, self.definition.fields)
-            _atomic_parquet(frame, self.point_path(result["index"]))
+            self.store.put(str(result["index"]), frame)
         entry = self.manifest["points"][result["index"]]
         entry.update(
             status=result["status"], error=result["error"], seconds=result["seconds"]
@@ -392,27 +348,17 @@ class _Store:
         self.save()
 
     def save(self) -> None:
-        text = json.dumps(self.manifest, indent=2, allow_nan=False) + "\n"
-        _atomic_write_bytes(self.root / MANIFEST, text.encode())
+        self.store.save()
 
     def table(self) -> pd.DataFrame:
-        frames = [pd.read_parquet(self.point_path(i)) for i in range(len(self.points))]
+        frames = [self.store.get(str(i)) for i in range(len(self.points))]
         table = pd.concat(frames, ignore_index=True)
-        _atomic_parquet(table, self.root / TABLE)
+        assert self.store.root is not None
+        atomic_write(
+            self.store.root / TABLE,
+            lambda temporary: table.to_parquet(temporary, index=False),
+        )
         return table
-
-
-def _difference(stored: Mapping[str, Any], wanted: Mapping[str, Any]) -> str:
-    names = {
-        "scenario_sha256": "scenario",
-        "scenario_name": "scenario name",
-        "replications": "-n",
-        "seed": "seed",
-        "grid": "grid",
-        "lhs": "lhs",
-    }
-    changed = [names.get(k, k) for k in wanted if stored.get(k) != wanted.get(k)]
-    return "differs in " + ", ".join(changed) if changed else "different definition"
 
 
 def read_sweep(store: str | Path) -> pd.DataFrame:
@@ -447,7 +393,8 @@ def run_sweep(
     workers, scheduler
         Where points run (see `migsim.runner.runner.executor`).
     fresh
-        Replace a store that holds another sweep instead of refusing.
+        Start over: discard what the store holds (another sweep's, or this
+        one's) instead of resuming or refusing.
     progress
         Called as ``progress(points_done, points_to_run, replications_done)``
         once before the first point and after each point of this run.
@@ -460,15 +407,15 @@ def run_sweep(
     Raises
     ------
     MigsimError
-        The store holds another sweep (and not ``fresh``), or bad dimensions.
+        The store holds another sweep (and not ``fresh``), the folder holds
+        files that are not a sweep store, or bad dimensions.
     RuntimeError
         A point failed with an internal error (its traceback is in the manifest);
         the other points were still run and stored.
     """
     root = Path(store)
     points = definition.points()
-    sweep_store = _Store(root, definition, points)
-    sweep_store.open(fresh)
+    sweep_store = _Sweep(root, definition, points, fresh)
     todo = sweep_store.todo()
     started = time.perf_counter()
     failures: list[dict[str, Any]] = []

@@ -33,6 +33,7 @@ from migsim.model.distributions import (
     probability_mean,
 )
 from migsim.model.state import InitialState
+from migsim.model.uncertainty import SizeRange
 
 __all__ = [
     "ChangeOfSupplier",
@@ -208,6 +209,8 @@ class Cohort(SchemaModel):
 
     name: str = Field(min_length=1)
     installations: NonNegativeInt
+    # an estimate: drawn per replication (installations is its point value)
+    installations_range: SizeRange | None = None
     mode: Literal["dormant", "active"]
     eligible_from: DateSpec | None = None  # None: the scenario's start_date
     deferred: list[DeferredShare] = Field(default_factory=list)
@@ -233,9 +236,21 @@ class Cohort(SchemaModel):
         """Leave out an absent ``initial_state``, so a scenario that does not use it
         dumps (and hashes) exactly as before the field existed."""
         data = handler(self)
-        if data.get("initial_state", ...) is None:
-            del data["initial_state"]
+        for unused in ("initial_state", "installations_range"):
+            if data.get(unused, ...) is None:
+                del data[unused]
         return data
+
+    @model_validator(mode="after")
+    def _size_range_fits(self) -> Cohort:
+        if self.installations_range is not None:
+            self.installations_range.check(self.installations)
+            if self.initial_state is not None:
+                raise ValueError(
+                    "installations_range: a cohort with an initial_state has a "
+                    "known size"
+                )
+        return self
 
     @field_validator("deferred")
     @classmethod

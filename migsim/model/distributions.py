@@ -27,10 +27,12 @@ from pydantic import (
     SerializationInfo,
     Tag,
     ValidationError,
+    model_serializer,
     model_validator,
 )
 
 from migsim.model.base import NAME, OUTCOMES, RATE_TOLERANCE, Probability, SchemaModel
+from migsim.model.uncertainty import OutcomeEvidence, SlipDate
 
 __all__ = [
     "LOGNORMAL_CUT",
@@ -309,16 +311,19 @@ class UniformDate(SchemaModel):
         return self
 
 
-_DATE_DISTS: dict[str, type[TriangularDate] | type[UniformDate]] = {
+_DATE_DISTS: dict[str, type[TriangularDate] | type[UniformDate] | type[SlipDate]] = {
     "triangular": TriangularDate,
     "uniform": UniformDate,
+    "slip": SlipDate,  # planned date + heavy-tailed slip (model/uncertainty.py)
 }
 _LOOKS_LIKE_DATE = re.compile(r"^[0-9]{4}-")
 
 
-def _parse_date_spec(value: Any) -> date | TriangularDate | UniformDate | str:
+def _parse_date_spec(
+    value: Any,
+) -> date | TriangularDate | UniformDate | SlipDate | str:
     """A date, a date distribution (``{dist: ...}``) or a gate's name."""
-    if isinstance(value, TriangularDate | UniformDate):
+    if isinstance(value, TriangularDate | UniformDate | SlipDate):
         return value
     if isinstance(value, dict):
         kind = value.get("dist")
@@ -359,7 +364,7 @@ def _dump_date_spec(value: Any, info: SerializationInfo) -> Any:
 
 
 DateSpec = Annotated[
-    date | TriangularDate | UniformDate | str,
+    date | TriangularDate | UniformDate | SlipDate | str,
     PlainValidator(_parse_date_spec),
     PlainSerializer(_dump_date_spec, return_type=Any),
 ]
@@ -420,12 +425,43 @@ class DirichletAlpha(SchemaModel):
 class DirichletOutcomes(SchemaModel):
     """Uncertain outcome rates: Dirichlet(alpha), drawn once per replication.
 
-    What `migsim calibrate` writes: alpha = prior strength x prior rate + observed
-    counts. An outcome with alpha 0 never happens.
+    Either ``alpha`` directly (what `migsim calibrate` writes: prior strength x
+    prior rate + observed counts), or a stated ``prior`` (Dirichlet alphas) and
+    the ``evidence`` observed (`OutcomeEvidence`): alpha = prior + counts, the
+    posterior; a dump then keeps prior and evidence, not the sum. An outcome with
+    alpha 0 never happens.
     """
 
     dist: Literal["dirichlet"]
-    alpha: DirichletAlpha
+    alpha: DirichletAlpha | None = None
+    prior: DirichletAlpha | None = None
+    evidence: OutcomeEvidence | None = None
+
+    @model_validator(mode="after")
+    def _alpha_or_evidence(self) -> DirichletOutcomes:
+        if self.evidence is None and self.prior is None:
+            if self.alpha is None:
+                raise ValueError("give alpha, or a prior and its evidence")
+            return self
+        if self.alpha is not None:
+            raise ValueError("give alpha, or a prior and its evidence, not both")
+        if self.prior is None or self.evidence is None:
+            raise ValueError("a prior needs its evidence and evidence its prior")
+        prior = [getattr(self.prior, name) for name in OUTCOMES]
+        counts = self.evidence.counts()
+        alpha = {n: a + c for n, a, c in zip(OUTCOMES, prior, counts, strict=True)}
+        object.__setattr__(self, "alpha", DirichletAlpha(**alpha))  # the posterior
+        return self
+
+    @model_serializer(mode="wrap")
+    def _prior_and_evidence_not_their_sum(self, handler: Any) -> dict[str, Any]:
+        data = handler(self)
+        if self.evidence is not None:
+            del data["alpha"]
+        else:
+            data.pop("prior", None)
+            data.pop("evidence", None)
+        return data
 
     def mean(self) -> np.ndarray:
         alpha = np.array([getattr(self.alpha, name) for name in OUTCOMES], dtype=float)

@@ -18,11 +18,13 @@ from pydantic import (
     NonNegativeInt,
     PositiveInt,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
 from migsim.model.base import NAME, Probability, SchemaModel, check_unique
 from migsim.model.distributions import DateSpec, Delay, ShareDist, gate_reference
+from migsim.model.uncertainty import AchievedThroughput, CapRange
 
 __all__ = [
     "ACTIONS",
@@ -127,6 +129,21 @@ class ScheduleStep(SchemaModel):
     name: str | None = None  # labels the step in .daily's cap_rule
     from_: DateSpec = Field(alias="from")
     daily_cap: NonNegativeInt
+    # an estimate: the cap drawn per replication (daily_cap is its point value)
+    daily_cap_range: CapRange | None = None
+
+    @model_serializer(mode="wrap")
+    def _omit_unused(self, handler: Any) -> dict[str, Any]:
+        data = handler(self)
+        if data.get("daily_cap_range", ...) is None:
+            del data["daily_cap_range"]
+        return data
+
+    @model_validator(mode="after")
+    def _cap_range_fits(self) -> ScheduleStep:
+        if self.daily_cap_range is not None:
+            self.daily_cap_range.check(self.daily_cap)
+        return self
 
 
 class Condition(SchemaModel):
@@ -221,8 +238,24 @@ class Capacity(SchemaModel):
     allocation: Literal["pro_rata", "priority", "msm"] = "pro_rata"
     dmin: NonNegativeInt | None = None  # msm (required): a supplier's flat allocation
     achieved_share: ShareDist | None = None  # None: the whole cap is usable every day
+    # or a persistent (AR(1)) achieved share around an uncertain mean
+    achieved: AchievedThroughput | None = None
     schedule: list[ScheduleStep] = Field(default_factory=list)
     rules: list[Rule] = Field(default_factory=list)
+
+    @model_serializer(mode="wrap")
+    def _omit_unused(self, handler: Any) -> dict[str, Any]:
+        """Leave out an absent ``achieved`` (a scenario hashes as before it)."""
+        data = handler(self)
+        if data.get("achieved", ...) is None:
+            del data["achieved"]
+        return data
+
+    @model_validator(mode="after")
+    def _one_achieved_share(self) -> Capacity:
+        if self.achieved is not None and self.achieved_share is not None:
+            raise ValueError("give achieved_share or achieved, not both")
+        return self
 
     @field_validator("rules")
     @classmethod

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from datetime import date, timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -62,6 +62,7 @@ from migsim.model.policy import (
     gate_date_fields,
 )
 from migsim.model.state import InitialState, OperationsState
+from migsim.model.uncertainty import ProgrammeDelay, SlipDate
 
 __all__ = [
     "Scenario",
@@ -108,15 +109,38 @@ class Scenario(SchemaModel):
     suppliers: list[Supplier] = Field(default_factory=list)
     els: Els | None = None
     operations_state: OperationsState | None = None  # None: a programme's first day
+    # multiplies every date slip marked shared (model/uncertainty.py)
+    programme_delay: ProgrammeDelay | None = None
+    # full: inputs drawn per replication; point: every input at its point value
+    uncertainty: Literal["full", "point"] = "full"
     sources: dict[str, str] = Field(default_factory=dict)
 
     @model_serializer(mode="wrap")
     def _omit_unused(self, handler: Any) -> dict[str, Any]:
-        """Leave out an absent ``operations_state`` (as ``initial_state``)."""
+        """Leave out an absent ``operations_state`` (as ``initial_state``), and the
+        uncertainty fields at their defaults: a scenario hashes as before them."""
         data = handler(self)
         if data.get("operations_state", ...) is None:
             del data["operations_state"]
+        if data.get("programme_delay", ...) is None:
+            del data["programme_delay"]
+        if data.get("uncertainty") == "full":
+            del data["uncertainty"]
         return data
+
+    @model_validator(mode="after")
+    def _shared_slips_need_a_programme_delay(self) -> Scenario:
+        shared = [
+            path
+            for path, spec in self.date_fields().items()
+            if isinstance(spec, SlipDate) and spec.shared
+        ]
+        if shared and self.programme_delay is None:
+            raise ValueError(
+                f"{shared[0]}: a shared slip needs a programme_delay "
+                "(the factor it shares)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _operations_state_names_exist(self) -> Scenario:
@@ -391,6 +415,11 @@ class Scenario(SchemaModel):
             raise ScenarioError(f"{origin}: no state for cohort {', '.join(missing)}")
         for cohort in data["cohorts"]:
             cohort["initial_state"] = copy.deepcopy(dict(cohorts[cohort["name"]]))
+            if cohort.pop("installations_range", None) is not None:
+                # the state holds the size this replication drew: now known
+                cohort["installations"] = InitialState.model_validate(
+                    cohort["initial_state"]
+                ).total
         data.pop("operations_state", None)
         if state.get("operations_state") is not None:
             data["operations_state"] = copy.deepcopy(dict(state["operations_state"]))
@@ -406,6 +435,7 @@ class Scenario(SchemaModel):
         ``"5000"`` is an int and ``"2020-01-06"`` a date).
         """
         data = self.to_dict()
+        data.setdefault("uncertainty", self.uncertainty)  # --set uncertainty=point
         for key, value in overrides.items():
             set_field(data, key, value, origin=origin)
         return _validate(data, origin)

@@ -9,17 +9,14 @@ matplotlib loads only when a chart is drawn.
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from migsim.common.files import output_dir
 from migsim.evidence.backtest import Backtest
 from migsim.evidence.calibrate import PosteriorCheck
 from migsim.evidence.forecast import Forecast
-from migsim.results.results import replace_dir
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     from matplotlib.figure import Figure
@@ -35,35 +32,8 @@ __all__ = [
 
 
 def _save_png(figure: Figure, save: Callable[[Figure], None]) -> None:
-    """Save a chart, then free it (pyplot keeps every figure alive until closed)."""
-    import matplotlib.pyplot as plt
-
-    try:
-        save(figure)
-    finally:
-        plt.close(figure)
-
-
-@contextmanager
-def _staged(directory: str | Path, name: str, overwrite: bool) -> Iterator[Path]:
-    """A fresh folder beside ``directory``, moved onto it when the block succeeds.
-
-    Raises
-    ------
-    FileExistsError
-        When ``directory`` exists and ``overwrite`` is not set.
-    """
-    target = Path(directory)
-    if target.exists() and not overwrite:
-        raise FileExistsError(f"{target} exists (use --overwrite to replace it)")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        out = staging / name
-        yield out
-        replace_dir(out, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    """Save a chart (an Agg figure outside pyplot: nothing to close after)."""
+    save(figure)
 
 
 # --------------------------------------------------------------------------- forecast
@@ -86,7 +56,7 @@ def write_forecast(
 ) -> Path:
     """The usual run outputs, with ``backlog.png`` showing actuals then the forecast,
     plus ``calibration.json`` and ``calibrated.yaml``; written atomically."""
-    with _staged(directory, "forecast", overwrite) as out:
+    with output_dir(directory, overwrite=overwrite) as out:
         forecast.results.write(out, daily=daily)
         _save_png(
             forecast_figure(forecast),
@@ -116,8 +86,7 @@ def write_backtest(
     result: Backtest, directory: str | Path, *, overwrite: bool = False
 ) -> Path:
     """Write backtest.json, backtest_points.csv and backtest.png atomically."""
-    with _staged(directory, "backtest", overwrite) as out:
-        out.mkdir()
+    with output_dir(directory, overwrite=overwrite) as out:
         (out / "backtest.json").write_text(
             json.dumps(result.summary(), indent=2) + "\n", encoding="utf-8"
         )

@@ -1,8 +1,9 @@
 """The folders `migsim decide` and `migsim sensitivity` write, charts included.
 
 The experiments return data (`Decision`, `Sensitivity`); this module draws their
-charts and writes every file, each atomically, so a kill never leaves half a
-file. matplotlib loads only when a chart is drawn.
+charts and writes each folder through `migsim.common.files.output_dir` (staged
+beside its target, then renamed into place), so a kill never leaves half a
+folder. matplotlib loads only when a chart is drawn.
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from migsim.common.files import output_dir
+from migsim.common.store import ENTRIES, MANIFEST
 from migsim.experiments.decision import Decision
 from migsim.experiments.question import BudgetSpec
 from migsim.experiments.sensitivity import Sensitivity
-from migsim.experiments.study import atomic_write
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     from matplotlib.figure import Figure
@@ -28,19 +30,14 @@ __all__ = [
 
 
 def _save_png(figure: Figure, path: Path) -> None:
-    """Write a chart as PNG atomically, then free it (pyplot keeps figures alive)."""
-    import matplotlib.pyplot as plt
-
-    try:
-        atomic_write(path, lambda tmp: figure.savefig(tmp, dpi=110, format="png"))
-    finally:
-        plt.close(figure)
+    """Write a chart as PNG (an Agg figure outside pyplot: no closing)."""
+    figure.savefig(path, dpi=110, format="png")
 
 
 # --------------------------------------------------------------------------- decide
 def frontier_figure(decision: Decision) -> Figure:
     """Objective against each risk figure over the candidates (``frontier.png``)."""
-    from migsim.output.plots import frontier_chart
+    from migsim.output.decision_plots import frontier_chart
 
     q = decision.question
     budgets = [(b.label, b.limit, _budget_axis_label(b)) for b in q.budgets]
@@ -58,26 +55,49 @@ def _budget_axis_label(budget: BudgetSpec) -> str:
     return f"{budget.figure} {str(budget.statistic).upper()}"
 
 
-def write_decision(decision: Decision, directory: str | Path) -> Path:
+def write_decision(
+    decision: Decision, directory: str | Path, *, overwrite: bool = False
+) -> Path:
     """Write decision.json, candidates.csv, frontier.png, question.yaml and
-    scenario.yaml into ``directory`` (each file atomically)."""
-    target = Path(directory)
-    target.mkdir(parents=True, exist_ok=True)
-    _write_text(
-        target / "decision.json", json.dumps(decision.to_dict(), indent=2) + "\n"
+    scenario.yaml into ``directory``, atomically (staged, then renamed).
+
+    An existing non-empty folder is replaced only with ``overwrite``, or when it
+    is the store the decision was evaluated in (``decide(..., directory=...)``,
+    as ``migsim decide -o`` does): its ``manifest.json`` and ``points`` are
+    carried over, so a rerun still resumes from them.
+    """
+    keep = ENTRIES if _evaluated_in(decision, Path(directory)) else ()
+    with output_dir(directory, overwrite=overwrite or bool(keep), keep=keep) as out:
+        _write_text(
+            out / "decision.json", json.dumps(decision.to_dict(), indent=2) + "\n"
+        )
+        decision.candidates_frame().to_csv(out / "candidates.csv", index=False)
+        _save_png(frontier_figure(decision), out / "frontier.png")
+        _write_text(out / "question.yaml", decision.question.to_yaml())
+        _write_text(out / "scenario.yaml", decision.question.scenario.to_yaml())
+    return Path(directory)
+
+
+def _evaluated_in(decision: Decision, folder: Path) -> bool:
+    """Whether ``folder`` holds the store of this decision's definition."""
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    stored = manifest.get("definition") or {}
+    return (
+        stored.get("question_sha256") == decision.question.sha256
+        and stored.get("scenario_sha256") == decision.question.scenario.sha256
+        and stored.get("seed") == decision.seed
+        and stored.get("replications") == decision.replications
+        and stored.get("max_replications") == decision.max_replications
     )
-    frame = decision.candidates_frame()
-    atomic_write(target / "candidates.csv", lambda tmp: frame.to_csv(tmp, index=False))
-    _save_png(frontier_figure(decision), target / "frontier.png")
-    _write_text(target / "question.yaml", decision.question.to_yaml())
-    _write_text(target / "scenario.yaml", decision.question.scenario.to_yaml())
-    return target
 
 
 # ------------------------------------------------------------------------ sensitivity
 def sensitivity_figure(result: Sensitivity) -> Figure:
     """Tornado (oat) or Sobol index bars (sobol), one panel per figure."""
-    from migsim.output.plots import sobol_chart, tornado_chart
+    from migsim.output.decision_plots import sobol_chart, tornado_chart
 
     if result.method == "oat":
         return tornado_chart(result.table, result.base)
@@ -88,29 +108,23 @@ def write_sensitivity(
     result: Sensitivity, directory: str | Path, *, overwrite: bool = False
 ) -> Path:
     """Write sensitivity.csv, sensitivity.json, tornado.png or sobol.png and
-    scenario.yaml into ``directory`` (each file atomically).
+    scenario.yaml into ``directory``, atomically (staged, then renamed).
 
     Raises
     ------
     FileExistsError
         When ``directory`` holds files and ``overwrite`` is not set.
     """
-    target = Path(directory)
-    if target.exists() and any(target.iterdir()) and not overwrite:
-        raise FileExistsError(f"{target} exists (use --overwrite to replace it)")
-    target.mkdir(parents=True, exist_ok=True)
-    atomic_write(
-        target / "sensitivity.csv", lambda tmp: result.table.to_csv(tmp, index=False)
-    )
-    _write_text(
-        target / "sensitivity.json", json.dumps(result.to_dict(), indent=2) + "\n"
-    )
-    name = "tornado.png" if result.method == "oat" else "sobol.png"
-    _save_png(sensitivity_figure(result), target / name)
-    _write_text(target / "scenario.yaml", result.scenario.to_yaml())
-    return target
+    with output_dir(directory, overwrite=overwrite) as out:
+        result.table.to_csv(out / "sensitivity.csv", index=False)
+        _write_text(
+            out / "sensitivity.json", json.dumps(result.to_dict(), indent=2) + "\n"
+        )
+        name = "tornado.png" if result.method == "oat" else "sobol.png"
+        _save_png(sensitivity_figure(result), out / name)
+        _write_text(out / "scenario.yaml", result.scenario.to_yaml())
+    return Path(directory)
 
 
 def _write_text(path: Path, text: str) -> None:
-    """Write UTF-8 text atomically."""
-    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    path.write_text(text, encoding="utf-8")

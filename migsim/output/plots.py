@@ -1,24 +1,25 @@
 """Plots: tidy frames in, matplotlib figures out (never shown, never simulated).
 
-Charts use the non-interactive Agg backend, planners' words in titles and axes,
-dates on the x axis, and greys that survive a black-and-white printer.
+Charts are `matplotlib.figure.Figure` objects on the non-interactive Agg canvas,
+made without pyplot: matplotlib loads only when a chart is drawn, and drawing
+never switches the backend of a caller (a Jupyter user keeps theirs) nor leaves
+figures open in pyplot. They use planners' words in titles and axes, dates on
+the x axis, and greys that survive a black-and-white printer.
 """
 
 from __future__ import annotations
 
-import matplotlib
+import math
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal
 
-matplotlib.use("Agg")
+import numpy as np
+import pandas as pd
 
-import math  # noqa: E402
-from collections.abc import Mapping  # noqa: E402
+from migsim.common.stats import quantile_index
 
-import matplotlib.dates as mdates  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import matplotlib.ticker  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+if TYPE_CHECKING:  # pragma: no cover - for type checkers only
+    from matplotlib.figure import Figure
 
 __all__ = [
     "backlog_fan_chart",
@@ -27,20 +28,63 @@ __all__ = [
     "cumulative_migrated_chart",
     "daily_attempts_chart",
     "forecast_fan_chart",
-    "frontier_chart",
-    "plt",
     "posterior_check_chart",
     "risk_chart",
-    "sobol_chart",
     "sweep_chart",
-    "tornado_chart",
 ]
 
 BAND_COLOUR = "0.75"
 LINE_COLOUR = "0.1"
 
 
+def _subplots(
+    nrows: int = 1,
+    ncols: int = 1,
+    *,
+    figsize: tuple[float, float],
+    layout: Literal["constrained"] = "constrained",
+    squeeze: bool = True,
+    gridspec_kw: dict[str, Any] | None = None,
+) -> tuple[Figure, Any]:
+    """A figure and its axes, as ``pyplot.subplots`` gives, without pyplot.
+
+    The figure sits on an Agg canvas and is not registered with pyplot, so it
+    needs no closing and leaves the caller's backend alone.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize, layout=layout)
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(nrows, ncols, squeeze=squeeze, gridspec_kw=gridspec_kw)
+    return fig, axes
+
+
+#: Charts drawn in `migsim.output.decision_plots`, still importable from here.
+_DECISION_CHARTS = ("frontier_chart", "sobol_chart", "tornado_chart")
+
+
+def __getattr__(name: str) -> Any:
+    """Names loaded on first use, never on import.
+
+    ``plt`` is for callers that still close figures with ``plt.close``: charts
+    here are not pyplot figures, so closing them is not needed (and does
+    nothing). The decision and sensitivity charts live in their own module.
+    """
+    if name == "plt":
+        import matplotlib.pyplot
+
+        return matplotlib.pyplot
+    if name in _DECISION_CHARTS:
+        from migsim.output import decision_plots
+
+        return getattr(decision_plots, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def _date_axis(ax, until=None) -> None:
+    import matplotlib.dates as mdates
+
     if until is not None:
         ax.set_xlim(right=pd.Timestamp(until))
     locator = mdates.AutoDateLocator()
@@ -81,7 +125,7 @@ def backlog_fan_chart(
         Last date shown (default: the end of ``bands``), e.g. soon after the
         latest clearance so the interesting months fill the chart.
     """
-    fig, ax = plt.subplots(figsize=(8, 4.2), layout="constrained")
+    fig, ax = _subplots(figsize=(8, 4.2), layout="constrained")
     ax.fill_between(
         bands["date"],
         bands["p10"],
@@ -108,8 +152,11 @@ def backlog_fan_chart(
     return fig
 
 
-def _thousands(ax) -> None:
-    ax.yaxis.set_major_formatter(matplotlib.ticker.StrMethodFormatter("{x:,.0f}"))
+def _thousands(ax, axis: str = "y") -> None:
+    """Thousands separated, no decimals, on the y (or x) axis of ``ax``."""
+    from matplotlib.ticker import StrMethodFormatter
+
+    getattr(ax, f"{axis}axis").set_major_formatter(StrMethodFormatter("{x:,.0f}"))
 
 
 def cumulative_migrated_chart(
@@ -132,7 +179,7 @@ def cumulative_migrated_chart(
         Optional ``date, planned`` frame: the most the cap allows if every attempt
         succeeded (a dotted line), to show how far failures and retries lag it.
     """
-    fig, ax = plt.subplots(figsize=(8, 4.2), layout="constrained")
+    fig, ax = _subplots(figsize=(8, 4.2), layout="constrained")
     ax.fill_between(
         bands["date"],
         bands["p10"],
@@ -191,7 +238,7 @@ def daily_attempts_chart(
     """
     busy = (attempts["p90"] > 0).to_numpy()
     attempts, successes = attempts[busy], successes[busy]
-    fig, ax = plt.subplots(figsize=(8, 4.2), layout="constrained")
+    fig, ax = _subplots(figsize=(8, 4.2), layout="constrained")
     ax.fill_between(
         attempts["date"],
         attempts["p10"],
@@ -253,7 +300,7 @@ def clearance_distribution_chart(
     markers
         ``{label: date}`` drawn as vertical lines (e.g. P50 and P90).
     """
-    fig, ax = plt.subplots(figsize=(8, 3.8), layout="constrained")
+    fig, ax = _subplots(figsize=(8, 3.8), layout="constrained")
     cleared = pd.to_datetime(dates.dropna())
     counts = cleared.value_counts().sort_index()
     total = len(dates)
@@ -307,7 +354,7 @@ def risk_chart(values: Mapping[str, np.ndarray], title: str) -> Figure:
     n = max(1, len(values))
     cols = 2 if n > 1 else 1
     rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(
+    fig, axes = _subplots(
         rows, cols, figsize=(8, 2.6 * rows), layout="constrained", squeeze=False
     )
     for ax, (label, data) in zip(axes.flat, values.items(), strict=False):
@@ -334,7 +381,7 @@ def risk_chart(values: Mapping[str, np.ndarray], title: str) -> Figure:
             )
             ordered = np.sort(data)
             for q, style, name in ((0.5, "--", "P50"), (0.9, ":", "P90")):
-                value = ordered[max(0, math.ceil(q * len(ordered) - 1e-12) - 1)]
+                value = ordered[quantile_index(len(ordered), q)]
                 ax.axvline(
                     value,
                     color=LINE_COLOUR,
@@ -345,7 +392,7 @@ def risk_chart(values: Mapping[str, np.ndarray], title: str) -> Figure:
             ax.legend(frameon=False, fontsize=8)
         ax.set_title(label, fontsize=10)
         ax.set_ylabel("replications")
-        ax.xaxis.set_major_formatter(matplotlib.ticker.StrMethodFormatter("{x:,.0f}"))
+        _thousands(ax, "x")
         ax.grid(True, color="0.9", linewidth=0.6)
         ax.set_axisbelow(True)
     for ax in list(axes.flat)[len(values) :]:
@@ -402,7 +449,7 @@ def posterior_check_chart(
     points
         ``date, cumulative_migrated`` of the actuals (or None when not derivable).
     """
-    fig, ax = plt.subplots(figsize=(8, 4.2), layout="constrained")
+    fig, ax = _subplots(figsize=(8, 4.2), layout="constrained")
     _fan(ax, bands)
     end = bands["date"].iloc[-1]
     if points is not None and len(points):
@@ -422,7 +469,7 @@ def posterior_check_chart(
     ax.set_ylabel(f"{unit} migrated (cumulative)")
     ax.set_xlabel("date")
     ax.set_ylim(bottom=0)
-    ax.yaxis.set_major_formatter(matplotlib.ticker.StrMethodFormatter("{x:,.0f}"))
+    _thousands(ax)
     _date_axis(ax)
     ax.legend(frameon=False, loc="upper left")
     return fig
@@ -446,7 +493,7 @@ def forecast_fan_chart(
     as_of
         The date the forecast was made (a vertical line).
     """
-    fig, ax = plt.subplots(figsize=(8, 4.2), layout="constrained")
+    fig, ax = _subplots(figsize=(8, 4.2), layout="constrained")
     _fan(ax, bands)
     if len(actual):
         ax.plot(
@@ -474,7 +521,7 @@ def forecast_fan_chart(
     ax.set_ylabel(f"{unit} not yet resolved")
     ax.set_xlabel("date")
     ax.set_ylim(bottom=0)
-    ax.yaxis.set_major_formatter(matplotlib.ticker.StrMethodFormatter("{x:,.0f}"))
+    _thousands(ax)
     _date_axis(ax)
     ax.legend(frameon=False)
     return fig
@@ -494,14 +541,14 @@ def backtest_chart(
         Counts of the probability integral transform in ten equal bins.
     """
     n = len(panels)
-    fig, axes = plt.subplots(
+    fig, axes = _subplots(
         1,
         n + 1,
         figsize=(4.6 * n + 3.2, 4.0),
         layout="constrained",
         gridspec_kw={"width_ratios": [3] * n + [2]},
     )
-    for ax, panel in zip(axes[:-1], panels):
+    for ax, panel in zip(axes[:-1], panels, strict=True):
         _fan(ax, panel["bands"])
         before, after = panel["before"], panel["after"]
         if len(before):
@@ -529,7 +576,7 @@ def backtest_chart(
         ax.set_title(f"forecast as of {panel['as_of']}", fontsize=10)
         ax.set_ylabel(f"{unit} migrated (cumulative)")
         ax.set_ylim(bottom=0)
-        ax.yaxis.set_major_formatter(matplotlib.ticker.StrMethodFormatter("{x:,.0f}"))
+        _thousands(ax)
         _date_axis(ax)
         ax.legend(frameon=False, fontsize=8, loc="upper left")
     ax = axes[-1]
@@ -595,7 +642,7 @@ def sweep_chart(
             return pd.Timestamp(start_date) + pd.to_timedelta(y, unit="D")
         return y
 
-    fig, ax = plt.subplots(figsize=(8, 4.2), layout="constrained")
+    fig, ax = _subplots(figsize=(8, 4.2), layout="constrained")
     if by is None:
         ax.plot(done[x], values(done), marker="o", color=LINE_COLOUR)
     elif done[by].nunique() <= 8:
@@ -626,207 +673,8 @@ def sweep_chart(
     ax.grid(True, color="0.9", linewidth=0.6)
     ax.set_axisbelow(True)
     if as_dates:
+        import matplotlib.dates as mdates
+
         ax.yaxis.set_major_locator(mdates.AutoDateLocator())
         ax.yaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))
-    return fig
-
-
-# --------------------------------------------------------------------------- decisions
-def frontier_chart(
-    candidates: pd.DataFrame,
-    objective: str,
-    budgets: list[tuple[str, float, str]],
-    title: str,
-) -> Figure:
-    """Objective against each risk figure over the evaluated candidates.
-
-    Parameters
-    ----------
-    candidates
-        One row per candidate: column ``objective``, per budget ``label`` (the
-        estimate) and ``label_bound`` (its upper confidence bound), ``verdict``
-        (``safe``/``unsafe``) and ``is_answer``.
-    objective
-        The objective's column, e.g. ``clearance_day_p50`` (the y axis).
-    budgets
-        ``(label, limit, axis label)`` per budget: one panel each, the limit drawn.
-    """
-    n = len(budgets)
-    fig, axes = plt.subplots(
-        1, n, figsize=(4.2 * n + 0.6, 4.0), layout="constrained", squeeze=False
-    )
-    safe = candidates["verdict"] == "safe"
-    y = candidates[objective].astype(float)
-    for ax, (label, limit, axis_label) in zip(axes[0], budgets):
-        x = candidates[label].astype(float)
-        bound = candidates[f"{label}_bound"].astype(float)
-        right = (bound - x).clip(lower=0)
-        finite = right.where(right.abs() < float("inf"), 0)
-        ax.errorbar(
-            x,
-            y,
-            xerr=[0 * finite, finite],
-            fmt="none",
-            ecolor="0.6",
-            elinewidth=0.8,
-            capsize=2,
-        )
-        ax.scatter(x[safe], y[safe], color=LINE_COLOUR, s=28, label="safe", zorder=3)
-        ax.scatter(
-            x[~safe],
-            y[~safe],
-            facecolors="white",
-            edgecolors=LINE_COLOUR,
-            s=28,
-            marker="o",
-            label="unsafe",
-            zorder=3,
-        )
-        answer = candidates["is_answer"].astype(bool)
-        if answer.any():
-            ax.scatter(
-                x[answer],
-                y[answer],
-                facecolors="none",
-                edgecolors=LINE_COLOUR,
-                s=160,
-                linewidths=1.6,
-                label="answer",
-                zorder=4,
-            )
-        ax.axvline(
-            limit,
-            color=LINE_COLOUR,
-            linestyle="--",
-            linewidth=1.0,
-            label=f"budget {limit:,g}",
-        )
-        ax.set_xlabel(f"{axis_label} (bar: upper bound)")
-        ax.grid(True, color="0.9", linewidth=0.6)
-        ax.set_axisbelow(True)
-    axes[0][0].set_ylabel(objective.replace("_", " "))
-    axes[0][-1].legend(frameon=False, fontsize="small")
-    fig.suptitle(title)
-    return fig
-
-
-def _tick(value: float, _position: int) -> str:
-    return f"{value:,.0f}" if abs(value) >= 10 or value == 0 else f"{value:.3g}"
-
-
-def _panels(count: int, height: float) -> tuple[Figure, list]:
-    columns = 1 if count == 1 else 2
-    rows = -(-count // columns)
-    fig, axes = plt.subplots(
-        rows,
-        columns,
-        figsize=(6.2 * columns, height * rows),
-        layout="constrained",
-        squeeze=False,
-    )
-    flat = list(axes.flat)
-    for ax in flat[count:]:
-        ax.set_visible(False)
-    return fig, flat[:count]
-
-
-def tornado_chart(table: pd.DataFrame, base: dict[str, float] | None = None) -> Figure:
-    """Tornado per figure: its swing as each field goes from low to high, the rest at base.
-
-    Parameters
-    ----------
-    table
-        ``figure, field, value_low, value_high, swing``; within a figure the rows
-        are drawn in table order from the top (largest swing first).
-    base
-        Per figure, its value with every field at base (the centre line).
-    """
-    figures = list(dict.fromkeys(table["figure"]))
-    n_fields = table["field"].nunique()
-    fig, axes = _panels(len(figures), 0.42 * n_fields + 1.5)
-    for ax, name in zip(axes, figures):
-        rows = table[table["figure"] == name].iloc[::-1]
-        positions = list(range(len(rows)))
-        low = rows["value_low"].astype(float).to_numpy()
-        high = rows["value_high"].astype(float).to_numpy()
-        ax.barh(
-            positions,
-            abs(high - low),
-            left=[min(a, b) for a, b in zip(low, high)],
-            color=BAND_COLOUR,
-            edgecolor=LINE_COLOUR,
-            linewidth=0.6,
-        )
-        ax.scatter(
-            low,
-            positions,
-            marker="<",
-            color=LINE_COLOUR,
-            s=16,
-            label="field at low",
-            zorder=3,
-        )
-        ax.scatter(
-            high,
-            positions,
-            marker=">",
-            color=LINE_COLOUR,
-            s=16,
-            label="field at high",
-            zorder=3,
-        )
-        if base and name in base and base[name] is not None:
-            ax.axvline(
-                base[name], color=LINE_COLOUR, linewidth=1.0, label="all at base"
-            )
-        ax.set_yticks(positions, rows["field"].tolist(), fontsize="small")
-        ax.set_title(name.replace("_", " "), fontsize="medium")
-        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(4))
-        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(_tick))
-        ax.grid(True, axis="x", color="0.9", linewidth=0.6)
-        ax.set_axisbelow(True)
-    axes[0].legend(frameon=False, fontsize="x-small")
-    fig.suptitle("What moves each figure: one field at a time (largest swing on top)")
-    return fig
-
-
-def sobol_chart(table: pd.DataFrame) -> Figure:
-    """First-order and total Sobol indices per figure, with confidence intervals.
-
-    ``table``: ``figure, field, s1, s1_ci, st, st_ci``, largest total index first.
-    """
-    figures = list(dict.fromkeys(table["figure"]))
-    n_fields = table["field"].nunique()
-    fig, axes = _panels(len(figures), 0.5 * n_fields + 1.5)
-    for ax, name in zip(axes, figures):
-        rows = table[table["figure"] == name].iloc[::-1]
-        positions = list(range(len(rows)))
-        ax.barh(
-            [p + 0.2 for p in positions],
-            rows["st"],
-            height=0.38,
-            xerr=rows["st_ci"],
-            color=BAND_COLOUR,
-            edgecolor=LINE_COLOUR,
-            linewidth=0.6,
-            label="total (ST)",
-            ecolor="0.4",
-        )
-        ax.barh(
-            [p - 0.2 for p in positions],
-            rows["s1"],
-            height=0.38,
-            xerr=rows["s1_ci"],
-            color=LINE_COLOUR,
-            label="first order (S1)",
-            ecolor="0.4",
-        )
-        ax.set_yticks(positions, rows["field"].tolist(), fontsize="small")
-        ax.set_title(name.replace("_", " "), fontsize="medium")
-        ax.grid(True, axis="x", color="0.9", linewidth=0.6)
-        ax.set_axisbelow(True)
-    axes[0].legend(frameon=False, fontsize="x-small")
-    fig.suptitle(
-        "What moves each figure: Sobol indices (bars: 95% confidence intervals)"
-    )
     return fig

@@ -22,7 +22,7 @@ import pandas as pd
 
 from migsim.common.errors import MigsimError
 from migsim.model.scenario import Scenario, load_scenario
-from migsim.results.results import file_bands
+from migsim.results.daily import file_bands
 
 __all__ = ["SavedRun", "is_run_directory", "load_run"]
 

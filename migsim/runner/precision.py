@@ -17,7 +17,6 @@ with a relative (percent of the mean) target and a look-ahead: see
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from migsim.evidence.forecast import half_width, mean_ci95, proportion_ci95
+from migsim.common.stats import half_width, json_number, mean_ci95, proportion_ci95
 from migsim.model.scenario import Scenario, load_scenario
 from migsim.results.results import Results
 from migsim.runner.runner import run
@@ -50,9 +49,7 @@ class Check:
         return {
             "replications": self.replications,
             "target": self.target,
-            "half_width": None
-            if not math.isfinite(self.half_width)
-            else round(self.half_width, 6),
+            "half_width": json_number(self.half_width, ints=None),
             "met": self.met,
         }
 
@@ -83,6 +80,7 @@ def run_to_precision(
     max_replications: int = 2000,
     share: float = 0.05,
     progress: Callable[[Check], None] | None = None,
+    fail_fast: bool = False,
 ) -> Results:
     """Run batches of replications until the mean clearance day is known to ``days``.
 
@@ -103,6 +101,9 @@ def run_to_precision(
         instead when some replication does not clear.
     progress
         Called with the `Check` after each batch.
+    fail_fast
+        As for `migsim.run`: stop at the first failing replication instead of
+        recording it and going on (the check then counts the others).
 
     Returns
     -------
@@ -126,6 +127,7 @@ def run_to_precision(
             seed=seed,
             workers=workers,
             first_replication=done,
+            fail_fast=fail_fast,
         )
         parts.append(part)
         done += size

@@ -8,6 +8,11 @@ finished batch comes back as its figures plus its daily rows, and the daily rows
 are appended to one Parquet file in replication order, so memory stays flat in
 the replication count and the file is the same for any worker count.
 
+A replication that raises is a failure, not the end of the run: it is recorded
+(index, seed, error and traceback) and the others go on; the `Results` then
+carry the failures, and its summary and the CLI's exit status say so. With
+``fail_fast`` the first failure stops the run instead (`ReplicationFailed`).
+
 Where batches run is an *executor*: this process (``workers=1``), a local process
 pool (``workers=N``) or an existing Dask distributed cluster (``scheduler=
 "tcp://HOST:PORT"``). Sweeps use the same executors for their points.
@@ -20,6 +25,7 @@ import os
 import shutil
 import tempfile
 import time
+import traceback
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
@@ -27,11 +33,20 @@ from typing import Any
 
 from migsim.common.errors import MigsimError
 from migsim.model.scenario import Scenario, load_scenario
-from migsim.results.results import Batch, DailyWriter, FigureTable, Results
+from migsim.results.daily import Batch, DailyWriter, Failure
+from migsim.results.figures import FigureTable
+from migsim.results.results import Results
 from migsim.sim.engine import run_replication
 from migsim.sim.records import RunLog
 
-__all__ = ["Executor", "executor", "run", "run_batch", "simulate_batch"]
+__all__ = [
+    "Executor",
+    "ReplicationFailed",
+    "executor",
+    "run",
+    "run_batch",
+    "simulate_batch",
+]
 
 #: Daily rows per batch, at most: bounds the memory a batch in flight takes.
 BATCH_ROWS = 20_000
@@ -46,11 +61,58 @@ def run_batch(scenario: Scenario, seed: int, replications: list[int]) -> list[Ru
     return [run_replication(scenario, seed, k) for k in replications]
 
 
+class ReplicationFailed(RuntimeError):
+    """A replication raised and the run was told to stop at the first failure.
+
+    The replication's own exception is the ``__cause__`` (its traceback is
+    kept); `failure` records it as data.
+    """
+
+    def __init__(self, failure: Failure):
+        super().__init__(
+            f"replication {failure.replication} (seed {failure.seed}) failed: "
+            f"{failure.error}"
+        )
+        self.failure = failure
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # rebuilt from the record when it crosses from a worker process
+        return (type(self), (self.failure,))
+
+
+def _failure(seed: int, replication: int, exc: Exception) -> Failure:
+    return Failure(
+        replication=replication,
+        seed=seed,
+        error=f"{type(exc).__name__}: {exc}",
+        traceback="".join(traceback.format_exception(exc)),
+    )
+
+
 def simulate_batch(
-    scenario: Scenario, seed: int, replications: list[int], daily: bool = True
+    scenario: Scenario,
+    seed: int,
+    replications: list[int],
+    daily: bool = True,
+    fail_fast: bool = False,
 ) -> Batch:
-    """Simulate a batch and reduce it to what the parent keeps: figures, daily rows."""
-    return Batch.from_logs(scenario, run_batch(scenario, seed, replications), daily)
+    """Simulate a batch and reduce it to what the parent keeps.
+
+    Figures and daily rows of the replications that finished, and a `Failure`
+    for each one that raised (an ``Exception``: an interrupt still stops the
+    run). With ``fail_fast`` the first failure raises `ReplicationFailed`.
+    """
+    logs: list[RunLog] = []
+    failures: list[Failure] = []
+    for k in replications:
+        try:
+            logs.append(run_replication(scenario, seed, k))
+        except Exception as exc:  # a failing replication is data (issue 12)
+            failure = _failure(seed, k, exc)
+            if fail_fast:
+                raise ReplicationFailed(failure) from exc
+            failures.append(failure)
+    return Batch.from_logs(scenario, logs, daily, failures)
 
 
 def default_batch_size(scenario: Scenario, replications: int) -> int:
@@ -220,6 +282,7 @@ def run(
     scheduler: str | None = None,
     progress: Callable[[int], None] | None = None,
     batch_size: int | None = None,
+    fail_fast: bool = False,
 ) -> Results:
     """Run ``replications`` seeded replications of a scenario.
 
@@ -250,10 +313,21 @@ def run(
     batch_size
         Replications per batch (default: `default_batch_size`); results never
         depend on it.
+    fail_fast
+        Stop at the first replication that raises (`ReplicationFailed`) instead
+        of recording it in ``Results.failures`` and going on.
 
     Returns
     -------
     Results
+        The replications that finished; ``failures`` lists those that did not
+        (and the summary has a ``failures`` section when there are any).
+
+    Raises
+    ------
+    ReplicationFailed
+        With ``fail_fast``, at the first failure; without, when every
+        replication failed (there is nothing to return).
     """
     scenario = load_scenario(scenario)
     if replications < 1:
@@ -276,26 +350,29 @@ def run(
     writer = DailyWriter(path) if path else None
     started = time.perf_counter()
     tables: list[FigureTable] = []
+    failures: list[Failure] = []
     day_columns: list[str] = []
+    finished = False
     try:
         with executor(workers, scheduler) as pool:
-            calls = [(scenario, seed, batch, daily) for batch in batches]
+            calls = [(scenario, seed, batch, daily, fail_fast) for batch in batches]
             for _, batch in pool.imap(simulate_batch, calls, ordered=True):
                 tables.append(batch.figures)
-                day_columns = batch.day_columns
+                failures += batch.failures
+                day_columns = batch.day_columns or day_columns
                 if writer is not None and batch.daily is not None:
                     writer.append(batch.daily)
                 if progress is not None:
-                    progress(len(batch.figures.replications))
+                    progress(len(batch.figures.replications) + len(batch.failures))
             used = pool.workers
+        if len(failures) == replications:
+            raise ReplicationFailed(failures[0])
+        finished = True
+    finally:
         if writer is not None:
             writer.close()
-    except BaseException:
-        if writer is not None:
-            writer.close()
-        if owned is not None:
+        if not finished and owned is not None:
             shutil.rmtree(owned, ignore_errors=True)
-        raise
     elapsed = time.perf_counter() - started
     timing = {
         "simulate_seconds": round(elapsed, 4),
@@ -313,4 +390,5 @@ def run(
         daily_path=path,
         day_columns=day_columns,
         owned_dir=owned,
+        failures=failures,
     )

@@ -19,6 +19,8 @@ import numpy as np
 from migsim.model.cohort import Cohort
 from migsim.model.distributions import TriangularDate, UniformDate, gate_reference
 from migsim.model.scenario import Scenario
+from migsim.model.uncertainty import SlipDate
+from migsim.sim.inputs import slip_day
 
 __all__ = ["NEVER", "ResolvedDates", "resolve_dates"]
 
@@ -114,6 +116,10 @@ def resolve_dates(scenario: Scenario, streams) -> ResolvedDates:
                 days[path] = open_gate(name)
             elif isinstance(spec, date):
                 days[path] = scenario.day_of(spec)
+            elif isinstance(spec, SlipDate):  # planned + slip (sim/inputs.py)
+                days[path] = slip_day(
+                    spec, streams.get(path, "date"), scenario, streams
+                )
             else:
                 days[path] = _draw_day(spec, streams.get(path, "date"), scenario)
         return days[path]

@@ -44,6 +44,12 @@ from migsim.model.scenario import Scenario
 from migsim.sim.cohort import CohortState, draw_parameters
 from migsim.sim.dates import resolve_dates
 from migsim.sim.initial_state import merge_states, part_states
+from migsim.sim.inputs import (
+    TwinStreams,
+    point_values,
+    record_inputs,
+    resolve_inputs,
+)
 from migsim.sim.operations import Operations
 from migsim.sim.policy import Policy
 from migsim.sim.records import FLOWS, STATES, RunLog
@@ -63,6 +69,9 @@ class _Model:
 
     def __init__(self, env: simpy.Environment, scenario: Scenario, streams: Streams):
         self.env = env
+        scenario = point_values(scenario)  # uncertainty: point fixes the inputs
+        self.given, self.streams = scenario, streams
+        scenario = resolve_inputs(scenario, streams)  # this replication's sizes
         self.scenario = scenario
         self.dates = resolve_dates(scenario, streams)
         n_days, n_cohorts = scenario.horizon_days, len(scenario.cohorts)
@@ -84,6 +93,7 @@ class _Model:
             scenario, streams, self.policy.working, self.dates, els_backlog
         )
         parameters = [draw_parameters(c, streams) for c in scenario.cohorts]
+        self.parameters = parameters
         starts = part_states(scenario, self.ops.segments)
         self.cohorts = [  # one state per segment (per cohort without operations)
             CohortState(
@@ -237,17 +247,32 @@ class _Model:
             cohort_clearance_days=list(self.cohort_clearance),
             gate_days=dict(self.dates.gate_days),
             defects=self.ops.defect_records(),
+            inputs=record_inputs(
+                self.given,
+                self.scenario,
+                self.streams,
+                self.dates,
+                self.parameters,
+                self.ops.achieved_mean,
+            ),
         )
 
 
-def run_replication(scenario: Scenario, seed: int, replication: int) -> RunLog:
+def run_replication(
+    scenario: Scenario, seed: int, replication: int, twin: int = 0
+) -> RunLog:
     """Simulate replication ``replication`` of ``scenario`` under run seed ``seed``.
 
     Replication k draws only from streams derived from ``(seed, k)``, so it gives
     the same numbers whatever the worker count or which other replications run.
+    ``twin`` >= 1 simulates a twin of it: the same input draws, fresh day-to-day
+    randomness (`migsim.sim.inputs.TwinStreams`).
     """
     env = simpy.Environment()
-    model = _Model(env, scenario, Streams(seed, replication))
+    streams = (
+        TwinStreams(seed, replication, twin) if twin else Streams(seed, replication)
+    )
+    model = _Model(env, scenario, streams)
     env.run(until=scenario.horizon_days)
     return model.collect(replication)
 

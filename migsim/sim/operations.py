@@ -45,6 +45,7 @@ from migsim.model.scenario import Scenario
 from migsim.sim.allocation import msm_shares, share_pro_rata
 from migsim.sim.defects import DefectRecord, LiveDefect
 from migsim.sim.els import ElsDesk, NoDesk
+from migsim.sim.inputs import achieved_path
 from migsim.sim.segments import Segment, plan_segments, split_eligibility
 
 __all__ = [
@@ -116,6 +117,7 @@ def figures_in_use(scenario: Scenario) -> frozenset[str]:
         used
         or scenario.suppliers
         or scenario.capacity.achieved_share
+        or scenario.capacity.achieved
         or any(c.hard or c.dumb or c.volume_failures for c in cohorts)
     )
     if sections:  # foundation quantities worth showing once operations are on
@@ -206,6 +208,11 @@ class Operations:
             if share is not None
             else None
         )
+        self.achieved_mean: float | None = None  # an AR(1) share's drawn mean
+        if scenario.capacity.achieved is not None:  # persistent (sim/inputs.py)
+            self.achieved, self.achieved_mean = achieved_path(
+                scenario.capacity.achieved, streams, n_days
+            )
         # suppliers (a gate that never opens: never ready)
         self.ready_day = [
             -1

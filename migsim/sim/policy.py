@@ -21,13 +21,14 @@ from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
-from scipy import special
 
+from migsim.common.stats import clopper_pearson_upper
 from migsim.model.distributions import gate_reference
 from migsim.model.policy import METRICS, Rule
 from migsim.model.scenario import Scenario
 from migsim.sim.calendar import incident_days, incident_left, working_days
 from migsim.sim.dates import ResolvedDates
+from migsim.sim.inputs import step_cap
 
 __all__ = ["DAY_COLUMNS", "Policy", "clopper_pearson_upper"]
 
@@ -61,22 +62,6 @@ _COMPARE = {
     ">": float.__gt__,
     ">=": float.__ge__,
 }
-
-
-# --------------------------------------------------------------------------- evidence
-def clopper_pearson_upper(failures: int, trials: int, confidence: float) -> float:
-    """One-sided Clopper-Pearson upper bound on a failure rate.
-
-    The smallest p with P(X <= failures | trials, p) <= 1 - confidence, i.e. the
-    ``confidence`` quantile of Beta(failures + 1, trials - failures); 1 when
-    there are no trials or every trial failed.
-
-    >>> round(clopper_pearson_upper(0, 2995, 0.95), 6)  # "rule of three"
-    0.001
-    """
-    if trials <= 0 or failures >= trials:
-        return 1.0
-    return float(special.betaincinv(failures + 1, trials - failures, confidence))
 
 
 @dataclass
@@ -158,9 +143,8 @@ class Policy:
                 continue  # in force before a mid-programme start: see `ceiling`
             if day is not None and day < n:
                 label = step.name or f"schedule.{index}"
-                steps.append(
-                    (max(0, day), index, _Step(max(0, day), step.daily_cap, label))
-                )
+                cap = step_cap(step, index, streams)  # a range: drawn (inputs.py)
+                steps.append((max(0, day), index, _Step(max(0, day), cap, label)))
         self.steps = [s for _, _, s in sorted(steps, key=lambda t: t[:2])]
         self.daily_cap = np.zeros(n, dtype=np.int64)
         self.cap_rule = np.full(n, "", dtype=object)

@@ -89,3 +89,5 @@ class RunLog:
     cohort_clearance_days: list[int | None] = field(default_factory=list)
     gate_days: dict[str, int | None] = field(default_factory=dict)  # None: never
     defects: list[DefectRecord] = field(default_factory=list)
+    #: the replication's input draws (`migsim.sim.inputs.record_inputs`)
+    inputs: dict[str, float] = field(default_factory=dict)

@@ -142,8 +142,11 @@ class _Source:
     numbers: a read is a pure function of (key, counter, length).
     """
 
-    def __init__(self, seed: int, replication: int):
-        digest = hashlib.sha256(f"migsim:{int(seed)}:{int(replication)}".encode())
+    def __init__(self, seed: int, replication: int, twin: int = 0):
+        name = f"migsim:{int(seed)}:{int(replication)}"
+        if twin:  # a twin's day-to-day randomness is its own
+            name += f":twin:{int(twin)}"
+        digest = hashlib.sha256(name.encode())
         self.key = np.frombuffer(digest.digest()[:16], dtype=np.uint64).copy()
         self.bits = np.random.Philox(key=self.key)
         self.generator = np.random.Generator(self.bits)
@@ -234,6 +237,10 @@ class Streams:
     seed, the replication and its own names (see the module docstring).
     """
 
+    #: 0 for a replication; k >= 1 for its k-th twin (`migsim.sim.inputs`), whose
+    #: per-unit and per-day streams are its own
+    twin = 0
+
     def __init__(self, seed: int, replication: int):
         self.seed = seed
         self.replication = replication
@@ -255,7 +262,7 @@ class Streams:
 
     def _counter(self) -> _Source:
         if self._source is None:
-            self._source = _Source(self.seed, self.replication)
+            self._source = _Source(self.seed, self.replication, self.twin)
         return self._source
 
     def units(self, owner: str, purpose: str) -> UnitStreams:

@@ -1,0 +1,211 @@
+"""``migsim decide`` and ``migsim sensitivity``: the basis for increasing volumes.
+
+decide searches the ramp levers for the fastest ramp within a risk budget;
+sensitivity measures how much each field moves the clearance day and each risk.
+"""
+
+from __future__ import annotations
+
+import click
+
+from migsim.cli.options import (
+    EXISTING_CLUSTER_HELP,
+    format_option,
+    outdir_option,
+    overwrite_option,
+    quiet_option,
+    replications_option,
+    scheduler_option,
+    seed_option,
+    simulation_options,
+    workers_option,
+)
+from migsim.cli.progress import progress_bar, say, towards
+from migsim.cli.shared import InputError, emit, load, refuse_existing
+from migsim.common.errors import MigsimError
+
+__all__ = ["decide", "sensitivity"]
+
+
+@click.command()
+@click.argument("question")
+@replications_option("Replications every candidate gets first.")
+@seed_option()
+@workers_option()
+@click.option(
+    "--max-replications",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Double a candidate's replications while its evidence is not "
+    "decisive, up to this many (default: 4 x N).",
+)
+@click.option(
+    "--trials",
+    type=click.IntRange(min=1),
+    default=40,
+    show_default=True,
+    help="Several levers: Optuna trials.",
+)
+@click.option(
+    "--sampler",
+    type=click.Choice(["tpe", "nsga2"]),
+    default="tpe",
+    show_default=True,
+    help="Several levers: Optuna's sampler.",
+)
+@outdir_option(
+    "Write decision.json, candidates.csv and frontier.png here; "
+    "finished batches are kept so a killed run resumes."
+)
+@click.option(
+    "--fresh",
+    is_flag=True,
+    help="Discard finished batches of another definition in OUTDIR.",
+)
+@scheduler_option(EXISTING_CLUSTER_HELP)
+@format_option("json: decision.json on stdout, text on stderr.")
+@quiet_option("No progress bar, no line per candidate.")
+def decide(
+    question,
+    replications,
+    seed,
+    workers,
+    max_replications,
+    trials,
+    sampler,
+    outdir,
+    fresh,
+    scheduler,
+    fmt,
+    quiet,
+):
+    """Find the fastest ramp whose risks stay inside the budget of QUESTION.
+
+    Exits 0 whether or not a safe candidate exists; 2 for a bad question.
+    """
+    from migsim.cli.text import candidate_line
+    from migsim.experiments.decide import decide as decide_question
+    from migsim.experiments.question import load_question
+    from migsim.output.experiment_files import write_decision
+
+    with progress_bar(None, "candidate", quiet) as bar:
+
+        def evaluated(candidate) -> None:
+            bar.update(1)
+            if not quiet:
+                say(bar, candidate_line(candidate))
+
+        try:
+            loaded = load_question(question)
+            result = decide_question(
+                loaded,
+                replications,
+                seed,
+                workers,
+                max_replications=max_replications,
+                trials=trials,
+                sampler=sampler,
+                directory=outdir,
+                fresh=fresh,
+                scheduler=scheduler,
+                progress=evaluated,
+            )
+        except MigsimError as exc:
+            raise InputError(str(exc)) from exc
+    text = result.text()
+    if outdir:
+        write_decision(result, outdir)
+        text += f"\n\nWritten to {outdir}/"
+    emit(text, result.to_dict(), fmt)
+
+
+@click.command()
+@click.argument("scenario")
+@click.option(
+    "--range",
+    "ranges",
+    multiple=True,
+    metavar="FIELD=LOW:HIGH",
+    help="A field and its low and high values (repeatable).",
+)
+@click.option(
+    "--method",
+    type=click.Choice(["oat", "sobol"]),
+    default="oat",
+    show_default=True,
+    help="One at a time (tornado) or Sobol indices.",
+)
+@simulation_options
+@click.option(
+    "--samples",
+    type=click.IntRange(min=2),
+    default=64,
+    show_default=True,
+    help="Sobol: base samples N, a power of 2; N x (fields + 2) points.",
+)
+@click.option(
+    "--figure",
+    "figures",
+    multiple=True,
+    metavar="NAME_STATISTIC",
+    help="Figures to measure (default: clearance_day_p50 and the P90 of "
+    "every risk figure).",
+)
+@outdir_option("Write sensitivity.csv, sensitivity.json and the chart here.")
+@overwrite_option()
+@scheduler_option(EXISTING_CLUSTER_HELP)
+@format_option("json: sensitivity.json on stdout.")
+@quiet_option()
+def sensitivity(
+    scenario,
+    ranges,
+    method,
+    replications,
+    seed,
+    workers,
+    sets,
+    samples,
+    figures,
+    outdir,
+    overwrite,
+    scheduler,
+    fmt,
+    quiet,
+):
+    """Measure how much each --range field moves the clearance day and each risk."""
+    from migsim.cli.text import fmt_float
+    from migsim.experiments.sensitivity import parse_range as parse_sensitivity_range
+    from migsim.experiments.sensitivity import sensitivity as measure_sensitivity
+    from migsim.output.experiment_files import write_sensitivity
+
+    sc = load(scenario, sets)
+    refuse_existing(outdir, overwrite)
+    try:
+        parsed = [parse_sensitivity_range(sc, text) for text in ranges]
+        with progress_bar(None, "rep", quiet) as bar:
+            result = measure_sensitivity(
+                sc,
+                parsed,
+                method,
+                replications,
+                seed,
+                workers,
+                samples=samples,
+                figures=figures or None,
+                scheduler=scheduler,
+                progress=towards(bar),
+            )
+    except MigsimError as exc:
+        raise InputError(str(exc)) from exc
+    columns = ["figure", "field", "value_low", "value_high", "swing"]
+    if method == "sobol":
+        columns += ["s1", "st"]
+    table = result.table[columns].to_string(index=False, float_format=fmt_float)
+    text = (
+        f"{sc.name}: {method}, {result.points} points x {replications} "
+        f"replications (seed {result.seed})\n\n{table}"
+    )
+    if outdir:
+        write_sensitivity(result, outdir, overwrite=overwrite)
+        text += f"\n\nWritten to {outdir}/"
+    emit(text, result.to_dict(), fmt)

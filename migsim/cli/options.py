@@ -1,0 +1,201 @@
+"""Options that several commands share, each declared once here.
+
+A command's own wording of an option's help (what ``--format json`` prints,
+what ``--overwrite`` replaces) is passed in; the name, type and default are
+the same everywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from migsim.evidence.priors import DEFAULT_PRIOR_STRENGTH
+
+__all__ = [
+    "DATE",
+    "actuals_options",
+    "by_option",
+    "format_option",
+    "outdir_option",
+    "overwrite_option",
+    "quiet_option",
+    "replications_option",
+    "scheduler_option",
+    "seed_option",
+    "sets_option",
+    "simulation_options",
+    "workers_option",
+]
+
+Decorator = Callable[[Any], Any]
+
+#: A date on the command line: 2020-03-01.
+DATE = click.DateTime(formats=["%Y-%m-%d"])
+
+#: The two wordings of --scheduler (run and sweep; decide and sensitivity).
+CLUSTER_HELP = (
+    "Run on this Dask distributed cluster instead of local processes "
+    "(identical results)."
+)
+EXISTING_CLUSTER_HELP = (
+    "Run on an existing Dask cluster instead of local processes; results are identical."
+)
+
+
+def _all(options: list[Decorator]) -> Decorator:
+    """Apply several options so that --help lists them in the order given."""
+
+    def decorate(func):
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return decorate
+
+
+def format_option(help: str) -> Decorator:
+    """``--format table|json``: JSON on stdout for scripts, the table otherwise."""
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(["table", "json"]),
+        default="table",
+        show_default=True,
+        help=help,
+    )
+
+
+def overwrite_option(help: str = "Replace an existing OUTDIR.") -> Decorator:
+    """``--overwrite``: without it, a command refuses to replace its output."""
+    return click.option("--overwrite", is_flag=True, help=help)
+
+
+def quiet_option(help: str = "No progress bar.") -> Decorator:
+    """``-q/--quiet``: no progress on stderr, even on a terminal."""
+    return click.option("-q", "--quiet", is_flag=True, help=help)
+
+
+def replications_option(help: str = "Seeded replications to run.") -> Decorator:
+    """``-n/--replications``."""
+    return click.option(
+        "-n",
+        "--replications",
+        type=click.IntRange(min=1),
+        default=200,
+        show_default=True,
+        help=help,
+    )
+
+
+def seed_option() -> Decorator:
+    """``--seed``: the run seed; by default the scenario's own."""
+    return click.option(
+        "--seed",
+        type=click.IntRange(min=0),
+        default=None,
+        help="Run seed (default: the scenario's seed).",
+    )
+
+
+def workers_option() -> Decorator:
+    """``-j/--workers``: processes; never changes a result."""
+    return click.option(
+        "-j",
+        "--workers",
+        type=click.IntRange(min=1),
+        default=1,
+        show_default=True,
+        help="Worker processes; results do not depend on it.",
+    )
+
+
+def sets_option() -> Decorator:
+    """``--set FIELD=VALUE``: override scenario fields by dotted path."""
+    return click.option(
+        "--set",
+        "sets",
+        multiple=True,
+        metavar="FIELD=VALUE",
+        help="Override a scenario field by dotted path (repeatable).",
+    )
+
+
+def scheduler_option(help: str = CLUSTER_HELP) -> Decorator:
+    """``--scheduler``: a Dask cluster to run on; results are identical."""
+    return click.option(
+        "--scheduler",
+        metavar="tcp://HOST:PORT",
+        default=None,
+        help=help,
+    )
+
+
+def outdir_option(help: str, *, required: bool = False) -> Decorator:
+    """``-o/--outdir``: the folder a command writes."""
+    return click.option(
+        "-o",
+        "--outdir",
+        required=required,
+        type=click.Path(file_okay=False),
+        default=None,
+        help=help,
+    )
+
+
+def simulation_options(func):
+    """The options every simulating command shares: -n, --seed, -j, --set."""
+    return _all(
+        [replications_option(), seed_option(), workers_option(), sets_option()]
+    )(func)
+
+
+by_option = click.option(
+    "--by",
+    "by",
+    multiple=True,
+    type=DATE,
+    metavar="DATE",
+    help="Also give P(backlog cleared by DATE) (repeatable).",
+)
+
+
+def actuals_options(func):
+    """The options of commands that read actuals."""
+    return _all(
+        [
+            click.option(
+                "--actuals",
+                "actuals_path",
+                required=True,
+                metavar="FILE",
+                help="Actuals: CSV or Parquet, daily flows per date x cohort, or "
+                "date, cumulative_migrated (see "
+                "docs/calibration-and-forecasting.md).",
+            ),
+            click.option(
+                "--actuals-unit",
+                type=click.Choice(["installations", "meters"]),
+                default="installations",
+                show_default=True,
+                help="Unit of the actuals' counts; meters are converted with the "
+                "scenario's meters_per_installation.",
+            ),
+            click.option(
+                "--actuals-replication",
+                type=click.IntRange(min=0),
+                default=None,
+                help="For a run's daily output holding several replications: "
+                "the one to use (default: the lowest).",
+            ),
+            click.option(
+                "--prior-strength",
+                type=click.FloatRange(min=0, min_open=True),
+                default=DEFAULT_PRIOR_STRENGTH,
+                show_default=True,
+                help="How many attempts the scenario's rates are worth, per cohort.",
+            ),
+        ]
+    )(func)

@@ -1,0 +1,399 @@
+"""Commands on runs of scenarios: run, compare, report, validate, scenarios.
+
+Each command loads what it needs when called, so ``migsim --help`` stays quick.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from migsim.cli.options import (
+    by_option,
+    format_option,
+    outdir_option,
+    overwrite_option,
+    quiet_option,
+    scheduler_option,
+    sets_option,
+    simulation_options,
+)
+from migsim.cli.progress import progress_bar
+from migsim.cli.shared import (
+    InputError,
+    by_dates,
+    command_line,
+    emit,
+    load,
+    refuse_existing,
+)
+from migsim.common.errors import MigsimError
+from migsim.common.files import atomic_text
+from migsim.output.html import UNITS
+
+__all__ = ["bundled_scenarios_dir", "compare", "report", "run", "scenarios", "validate"]
+
+#: Exit status of a run that finished with failed replications.
+REPLICATIONS_FAILED = 3
+
+
+@click.command()
+@click.argument("scenario")
+@simulation_options
+@outdir_option(
+    "Write daily.parquet, replications.csv, summary.json, scenario.yaml "
+    "and backlog.png here."
+)
+@overwrite_option()
+@click.option("--no-daily", is_flag=True, help="Do not write daily.parquet.")
+@format_option("json: the summary as JSON on stdout, table on stderr.")
+@by_option
+@click.option(
+    "--point",
+    is_flag=True,
+    help="Run every uncertain input at its point value (means, planned dates, "
+    "modes; as 'uncertainty: point'): what the uncertainty adds.",
+)
+@click.option(
+    "--precision",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    metavar="DAYS",
+    help="Run batches of -n replications (default 20) until the 95% CI "
+    "of the mean clearance day is within +-DAYS.",
+)
+@click.option(
+    "--precision-share",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=0.05,
+    show_default=True,
+    help="With --precision, when some replications do not clear: the "
+    "half-width target for P(cleared by the horizon end).",
+)
+@click.option(
+    "--max-replications",
+    type=click.IntRange(min=2),
+    default=2000,
+    show_default=True,
+    help="With --precision: stop here whatever the width.",
+)
+@click.option(
+    "--fail-fast",
+    is_flag=True,
+    help="Stop at the first replication that fails (default: record it, go on "
+    "with the others, and exit 3).",
+)
+@scheduler_option()
+@quiet_option()
+@click.pass_context
+def run(
+    ctx,
+    scenario,
+    replications,
+    seed,
+    workers,
+    sets,
+    outdir,
+    overwrite,
+    no_daily,
+    fmt,
+    by,
+    point,
+    precision,
+    precision_share,
+    max_replications,
+    fail_fast,
+    scheduler,
+    quiet,
+):
+    """Run seeded replications of SCENARIO and summarise when the backlog clears.
+
+    A replication that fails is recorded (failures.json) and the others go on;
+    the run then exits 3. With --fail-fast the first failure stops the run.
+    """
+    from migsim.cli.text import failures_text, summary_text
+    from migsim.evidence.forecast import annotate, check_by_dates
+    from migsim.model.point import point_scenario
+    from migsim.output.run_charts import write_run_charts
+    from migsim.runner.precision import run_to_precision
+    from migsim.runner.runner import run as run_scenario
+
+    sc = load(scenario, sets)
+    if point:
+        sc = point_scenario(sc)
+    refuse_existing(outdir, overwrite)
+    by = by_dates(by)
+    try:
+        check_by_dates(sc, by)
+    except MigsimError as exc:
+        raise InputError(str(exc)) from exc
+    # the spill file sits beside OUTDIR, so daily.parquet is hard-linked, not copied
+    spill_dir = None
+    if outdir:
+        spill_dir = Path(outdir).resolve().parent
+        spill_dir.mkdir(parents=True, exist_ok=True)
+    if precision is None:
+        with progress_bar(replications, "rep", quiet) as bar:
+            try:
+                results = run_scenario(
+                    sc,
+                    replications=replications,
+                    seed=seed,
+                    workers=workers,
+                    scheduler=scheduler,
+                    spill_dir=spill_dir,
+                    progress=bar.update,
+                    fail_fast=fail_fast,
+                )
+            except MigsimError as exc:
+                raise InputError(str(exc)) from exc
+    else:
+        source = ctx.get_parameter_source("replications")
+        batch = replications if source is click.core.ParameterSource.COMMANDLINE else 20
+        if batch < 2 or batch > max_replications:
+            raise InputError(
+                f"--precision: batch size -n {batch} must be between 2 and "
+                f"--max-replications {max_replications}"
+            )
+        with progress_bar(max_replications, "rep", quiet) as bar:
+
+            def checked(check) -> None:
+                bar.update(check.replications - bar.n)
+                bar.set_postfix_str(f"half-width {check.half_width:.3g}")
+
+            results = run_to_precision(
+                sc,
+                precision,
+                batch=batch,
+                seed=seed,
+                workers=workers,
+                max_replications=max_replications,
+                share=precision_share,
+                progress=checked,
+                fail_fast=fail_fast,
+            )
+    annotate(results, by)
+    results.annotate("command", command_line())
+    text = summary_text(results)
+    if results.failures:
+        text += "\n\n" + failures_text(results)
+    if outdir:
+        results.write(
+            outdir, overwrite=overwrite, daily=not no_daily, charts=write_run_charts
+        )
+        text += f"\n\nWritten to {outdir}/"
+    emit(text, results.summary, fmt)
+    if results.failures:
+        ctx.exit(REPLICATIONS_FAILED)
+
+
+@click.command()
+@click.argument("scenarios", nargs=-1, required=True)
+@simulation_options
+@outdir_option("Write each scenario's run to OUTDIR/<name>/ and comparison.json.")
+@overwrite_option()
+@format_option("json: the comparison as JSON on stdout, table on stderr.")
+@quiet_option()
+def compare(
+    scenarios, replications, seed, workers, sets, outdir, overwrite, fmt, quiet
+):
+    """Run SCENARIOS with common random numbers and compare each with the first.
+
+    --set applies to every scenario. The seed defaults to the first scenario's.
+    """
+    from migsim.cli.text import comparison_text
+    from migsim.evidence.forecast import annotate
+    from migsim.experiments.compare import compare as compare_scenarios
+    from migsim.experiments.compare import write_comparison
+    from migsim.output.run_charts import write_run_charts
+
+    loaded = [load(path, sets) for path in scenarios]
+    refuse_existing(outdir, overwrite)
+    names = [sc.name for sc in loaded]
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise InputError(
+            f"scenario names must differ to compare: {', '.join(duplicated)} "
+            "(rename one)"
+        )
+    seed = loaded[0].seed if seed is None else seed
+    with progress_bar(replications * len(loaded), "rep", quiet) as bar:
+        runs, comparison = compare_scenarios(
+            loaded, replications, seed, workers, progress=bar.update
+        )
+    command = command_line()
+    for results in runs:
+        annotate(results)
+        results.annotate("command", command)
+    comparison = {"command": command, **comparison}
+    text = comparison_text(comparison)
+    if outdir:
+        try:
+            write_comparison(
+                runs, comparison, outdir, overwrite=overwrite, charts=write_run_charts
+            )
+        except MigsimError as exc:
+            raise InputError(str(exc)) from exc
+        text += f"\n\nWritten to {outdir}/"
+    emit(text, comparison, fmt)
+
+
+def _decision_for_report(
+    question: str,
+    target: Path,
+    replications: int,
+    seed: int | None,
+    workers: int,
+    overwrite: bool,
+):
+    """A decision directory as given, or a question decided beside the report."""
+    from migsim.experiments.decide import decide as decide_question
+    from migsim.experiments.decision import is_decision_directory, load_decision
+    from migsim.experiments.question import load_question
+    from migsim.output.experiment_files import write_decision
+
+    if is_decision_directory(question):
+        return load_decision(question)
+    where = target.with_name(target.stem + "_decision")
+    result = decide_question(
+        load_question(question),
+        replications,
+        seed,
+        workers,
+        directory=where,
+        fresh=overwrite,
+    )
+    write_decision(result, where)
+    return load_decision(where)
+
+
+@click.command()
+@click.argument("inputs", nargs=-1, required=True, metavar="RUN_OR_SCENARIO...")
+@simulation_options
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    type=click.Path(dir_okay=False),
+    required=True,
+    help="The HTML file to write.",
+)
+@overwrite_option("Replace an existing report and the runs beside it.")
+@click.option(
+    "--units",
+    type=click.Choice(UNITS),
+    default="installations",
+    show_default=True,
+    help="meters: counts times the scenario's meters_per_installation.",
+)
+@by_option
+@click.option(
+    "--question",
+    "question",
+    default=None,
+    metavar="QUESTION",
+    help="Add 'Basis for increasing volumes': a decision directory (from "
+    "migsim decide -o) or a question file, decided first (-n, --seed, "
+    "-j) into <report name>_decision/ beside the report.",
+)
+def report(
+    inputs, replications, seed, workers, sets, output, overwrite, units, by, question
+):
+    """Write a self-contained HTML report for OPSG of runs or scenarios.
+
+    Each input is a run directory (from `migsim run -o`) or a scenario file;
+    scenario files are run first (-n, --seed, -j, --set) into
+    <report name>_runs/<scenario name>/ beside the report.
+    """
+    from migsim.evidence.forecast import annotate, check_by_dates
+    from migsim.output.report import render_report, unit_scale
+    from migsim.output.run_charts import write_run_charts
+    from migsim.results.rundir import is_run_directory, load_run
+    from migsim.runner.runner import run as run_scenario
+
+    target = Path(output)
+    refuse_existing(output, overwrite)
+    by = by_dates(by)
+    runs_dir = target.with_name(target.stem + "_runs")
+    runs: list[Any] = []
+    try:
+        scenario_inputs = [p for p in inputs if not is_run_directory(p)]
+        loaded = {p: load(p, sets) for p in scenario_inputs}
+        for sc in loaded.values():
+            unit_scale(sc, units)
+            check_by_dates(sc, by)
+        for path in inputs:
+            if path in loaded:
+                sc = loaded[path]
+                where = runs_dir / sc.name
+                refuse_existing(where, overwrite)
+                results = run_scenario(
+                    sc,
+                    replications=replications,
+                    seed=seed,
+                    workers=workers,
+                    fail_fast=True,  # a report is never of a partial run
+                )
+                annotate(results, by)
+                results.annotate("command", command_line())
+                results.write(where, overwrite=overwrite, charts=write_run_charts)
+                runs.append(load_run(where))
+            else:
+                runs.append(load_run(path))
+        decision = None
+        if question is not None:
+            decision = _decision_for_report(
+                question, target, replications, seed, workers, overwrite
+            )
+        page = render_report(
+            runs, units=units, by=by, command=command_line(), decision=decision
+        )
+    except MigsimError as exc:
+        raise InputError(str(exc)) from exc
+    target.parent.mkdir(parents=True, exist_ok=True)
+    atomic_text(target, page)
+    click.echo(f"Report written to {output} ({len(runs)} run(s), {len(page):,} bytes)")
+
+
+@click.command()
+@click.argument("scenario")
+@sets_option()
+def validate(scenario, sets):
+    """Check SCENARIO and say what is wrong with it, if anything."""
+    sc = load(scenario, sets)
+    click.echo(
+        f"{scenario}: valid: {sc.name}, {len(sc.cohorts)} cohorts, "
+        f"{sc.installations:,} installations, {sc.horizon_days} days"
+    )
+
+
+def bundled_scenarios_dir() -> Path:
+    """The repository's ``scenarios/`` folder (migsim is installed editable)."""
+    return Path(__file__).resolve().parents[2] / "scenarios"
+
+
+def _shown_path(path: Path) -> str:
+    """``path`` as it works from here: relative under the cwd, else absolute."""
+    here = Path.cwd().resolve()
+    return str(path.relative_to(here)) if path.is_relative_to(here) else str(path)
+
+
+@click.command()
+def scenarios():
+    """List the bundled scenarios with their descriptions."""
+    from migsim.model.scenario import load_scenario
+
+    root = bundled_scenarios_dir()
+    paths = sorted(root.rglob("*.yaml")) if root.is_dir() else []
+    if not paths:
+        click.echo("no bundled scenarios found", err=True)
+        return
+    for path in paths:
+        try:
+            sc = load_scenario(path)
+            about = " ".join(sc.description.split())
+        except MigsimError:
+            continue  # not a scenario (e.g. a question file)
+        click.echo(f"{_shown_path(path)}\n    {about}")

@@ -1,0 +1,127 @@
+"""What every command shares: bad input as exit status 2, loading inputs, printing.
+
+Light on import (click only): the libraries a command needs load inside it.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import click
+
+from migsim.common import files
+from migsim.common.errors import MigsimError
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers only
+    from migsim.evidence.actuals import Actuals
+    from migsim.model.scenario import Scenario
+
+__all__ = [
+    "InputError",
+    "by_dates",
+    "command_line",
+    "emit",
+    "load",
+    "load_actuals",
+    "parse_sets",
+    "refuse_existing",
+]
+
+
+class InputError(click.ClickException):
+    """Bad input: printed as one line, exit status 2.
+
+    Control characters from the input (a newline in a key or value) are shown
+    escaped, so the message stays one line.
+    """
+
+    exit_code = 2
+
+    def __init__(self, message: str):
+        super().__init__(_one_line(message))
+
+
+def _one_line(text: str) -> str:
+    return "".join(
+        ch if ch.isprintable() else ch.encode("unicode_escape").decode() for ch in text
+    )
+
+
+def parse_sets(values: tuple[str, ...]) -> dict[str, str]:
+    """``--set key=value`` pairs; values are parsed later with yaml.safe_load."""
+    overrides: dict[str, str] = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"--set {item!r}: expected FIELD=VALUE")
+        overrides[key.strip()] = value.strip()
+    return overrides
+
+
+def load(path: str, sets: tuple[str, ...] = ()) -> Scenario:
+    """Load a scenario for a command, turning bad input into exit status 2."""
+    from migsim.model.scenario import load_scenario
+
+    try:
+        return load_scenario(path, parse_sets(sets) or None)
+    except MigsimError as exc:
+        raise InputError(str(exc)) from exc
+
+
+def load_actuals(
+    path: str,
+    scenario: Scenario,
+    unit: Literal["installations", "meters"],
+    replication: int | None,
+) -> Actuals:
+    """Read a command's actuals, turning bad input into exit status 2."""
+    from migsim.evidence.actuals import read_actuals
+
+    try:
+        return read_actuals(path, scenario, unit, replication)
+    except MigsimError as exc:
+        raise InputError(str(exc)) from exc
+
+
+def refuse_existing(path: str | Path | None, overwrite: bool) -> None:
+    """Refuse to replace an existing output unless --overwrite says so.
+
+    Bad input (exit 2): a file, or a folder with files in it; an empty folder is
+    not a result (the rule of `migsim.common.files.refuse_existing`).
+    """
+    try:
+        if path:
+            files.refuse_existing(path, overwrite)
+    except FileExistsError as exc:
+        raise InputError(str(exc)) from None
+
+
+def by_dates(values: tuple[Any, ...]) -> list[date]:
+    """``--by`` values (click gives datetimes) as dates."""
+    return [v.date() if hasattr(v, "date") else v for v in values]
+
+
+def command_line() -> str:
+    """The command as typed: ``migsim`` and the arguments the group received."""
+    ctx = click.get_current_context(silent=True)
+    argv = ctx.meta.get("migsim.argv") if ctx is not None else None
+    if argv is None:
+        argv = sys.argv[1:]
+    return shlex.join(["migsim", *argv])
+
+
+def emit(text: str, payload: Any, fmt: str) -> None:
+    """Print a command's result: the table, or JSON on stdout and the table on stderr.
+
+    ``payload`` is only serialised for ``--format json``.
+    """
+    if fmt == "json":
+        click.echo(text, err=True)
+        click.echo(json.dumps(payload, indent=2))
+    else:
+        click.echo(text)

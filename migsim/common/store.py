@@ -1,0 +1,163 @@
+"""Store: a folder of finished work that a killed command resumes from.
+
+A sweep (one file per parameter point) and a decision (one file per batch of a
+candidate's replications) both take long enough to be killed. Each keeps its
+finished pieces here, so a rerun of the same definition skips them and ends
+with exactly the files of a run that never stopped:
+
+- ``manifest.json``: the ``definition`` (what was asked: scenario and question
+  hashes, seed, counts...) and whatever the caller records per piece;
+- ``points/<name>.parquet``: one finished piece each, written atomically (a
+  piece is finished exactly when its file exists).
+
+One meaning of *fresh* for both: start over. With ``fresh`` a folder holding a
+store (of any definition) is emptied first; without it, a store of another
+definition is refused. A folder with files that is not a store (no
+``manifest.json``) is refused either way: it is not ours to empty.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from migsim.common.errors import MigsimError
+from migsim.common.files import atomic_text, atomic_write, remove_stray_temporaries
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers only
+    import pandas as pd
+
+__all__ = ["ENTRIES", "MANIFEST", "POINTS", "Store"]
+
+MANIFEST = "manifest.json"
+POINTS = "points"
+#: What a store adds to its folder (carried over when outputs are written beside it).
+ENTRIES = (MANIFEST, POINTS)
+
+
+class Store:
+    """A resumable store in ``root``, opened (created, resumed or started over).
+
+    Parameters
+    ----------
+    root
+        The folder; ``None`` keeps nothing (every piece is computed afresh).
+    definition
+        What the store holds results of, as JSON data; a store resumes only a
+        definition equal to its own.
+    what
+        What the store is of, for messages ("sweep", "decision").
+    fresh
+        Start over: empty a folder that holds a store, whatever its definition.
+    blank
+        The manifest of a new store (must hold ``definition``); default
+        ``{"definition": definition}``.
+    names
+        How to name a changed definition key in messages (e.g. ``"-n"`` for
+        ``replications``); unnamed keys are shown as they are.
+
+    Raises
+    ------
+    MigsimError
+        ``root`` holds a store of another definition (and not ``fresh``), or
+        files that are not a store.
+    """
+
+    def __init__(
+        self,
+        root: str | Path | None,
+        definition: Mapping[str, Any],
+        *,
+        what: str,
+        fresh: bool = False,
+        blank: Mapping[str, Any] | None = None,
+        names: Mapping[str, str] | None = None,
+    ):
+        self.root = None if root is None else Path(root)
+        self.definition = json.loads(json.dumps(definition))  # as stored and read
+        self.what = what
+        self.manifest: dict[str, Any] = dict(blank or {"definition": definition})
+        if self.root is None:
+            return
+        stored = self._read_manifest()
+        if stored is not None and fresh:
+            shutil.rmtree(self.root)
+        elif stored is not None:
+            self._check(stored.get("definition") or {}, names or {})
+            self.manifest = stored
+        elif self.root.exists() and any(self.root.iterdir()):
+            raise MigsimError(
+                f"{self.root}: exists and is not a {what} store (no {MANIFEST}); "
+                "choose another folder"
+            )
+        self.points.mkdir(parents=True, exist_ok=True)
+        for folder in (self.root, self.points):  # writes cut short by a kill
+            remove_stray_temporaries(folder)
+        self.save()
+
+    def _read_manifest(self) -> dict[str, Any] | None:
+        assert self.root is not None
+        path = self.root / MANIFEST
+        if not path.exists():
+            return None
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise MigsimError(
+                f"{path}: unreadable ({exc}); rerun with --fresh to start over"
+            ) from None
+
+    def _check(self, stored: Mapping[str, Any], names: Mapping[str, str]) -> None:
+        """Refuse a store of another definition, naming what changed."""
+        if stored == self.definition:
+            return
+        keys = [*self.definition, *(k for k in stored if k not in self.definition)]
+        changed = [
+            names.get(k, k) for k in keys if stored.get(k) != self.definition.get(k)
+        ]
+        raise MigsimError(
+            f"{self.root}: holds a different {self.what} (differs in "
+            f"{', '.join(changed)}); rerun with --fresh to start over"
+        )
+
+    # ------------------------------------------------------------------ pieces
+    @property
+    def points(self) -> Path:
+        """The folder of finished pieces."""
+        assert self.root is not None
+        return self.root / POINTS
+
+    def path(self, name: str) -> Path:
+        """The file of piece ``name``."""
+        return self.points / f"{name}.parquet"
+
+    def has(self, name: str) -> bool:
+        """Whether piece ``name`` is finished."""
+        return self.root is not None and self.path(name).exists()
+
+    def get(self, name: str, columns: list[str] | None = None) -> pd.DataFrame | None:
+        """A finished piece, or ``None`` when it is not (or nothing is kept)."""
+        if not self.has(name):
+            return None
+        import pandas as pd
+
+        return pd.read_parquet(self.path(name), columns=columns)
+
+    def put(self, name: str, frame: pd.DataFrame) -> Path | None:
+        """Keep a finished piece (atomically); the manifest is saved by `save`."""
+        if self.root is None:
+            return None
+        path = self.path(name)
+        atomic_write(path, lambda temporary: frame.to_parquet(temporary, index=False))
+        return path
+
+    def save(self) -> None:
+        """Write the manifest (atomically): after a piece, so it never names one
+        that is not on disk."""
+        if self.root is None:
+            return
+        text = json.dumps(self.manifest, indent=2, allow_nan=False) + "\n"
+        atomic_text(self.root / MANIFEST, text)

@@ -1,0 +1,310 @@
+"""Input uncertainty: what a planner cannot know exactly, as stated distributions.
+
+Second-order Monte Carlo draws every uncertain *input* once per replication (from
+its own named random stream, so compared scenarios share the draws), and the
+day-to-day randomness of attempts, delays and incidents inside it. This module
+holds the schema pieces of the inputs that are not plain dates or rates:
+
+- `OutcomeEvidence`: attempts and outcome counts observed (the seed paper's 2,139
+  dormant Itron attempts); with a stated prior they make a cohort's Dirichlet
+  outcome rates (``outcomes: {dist: dirichlet, prior: ..., evidence: ...}``);
+- `SlipDate`: a planned date plus a heavy-tailed (lognormal) slip in days, with an
+  optional "black swan" component that multiplies the slip, and ``shared: true``
+  to scale it by the scenario's programme-wide delay factor;
+- `ProgrammeDelay`: that factor, a lognormal multiplier drawn once per replication,
+  giving dependence between the dates of several cohorts (one cause moves many);
+- `AchievedThroughput`: the share of the day's cap achieved, as an AR(1) process on
+  the logit scale around a mean share that is itself uncertain;
+- `SizeRange`: a cohort's installations as a range where the size is an estimate.
+
+Each distribution has a *point* value (`point`), what ``uncertainty: point`` (and
+``migsim run --point``) runs, so a planner sees what the uncertainty adds. The
+models import only the schema's base (the rest of the schema imports them).
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date, timedelta
+from typing import Annotated, Literal
+
+import numpy as np
+from pydantic import Field, NonNegativeInt, model_validator
+
+from migsim.model.base import OUTCOMES as _OUTCOMES
+from migsim.model.base import SchemaModel as _Model
+
+__all__ = [
+    "AchievedThroughput",
+    "BlackSwan",
+    "CapRange",
+    "OutcomeEvidence",
+    "ProgrammeDelay",
+    "ShareBeta",
+    "SizeRange",
+    "SlipDate",
+    "stationary_logit_mean",
+]
+
+#: Redraws of a slip that must not fall before its ``not_before``.
+_REDRAWS = 1000
+#: Gauss-Hermite nodes for E[logistic(mu + s Z)], Z standard normal.
+_HERMITE = np.polynomial.hermite.hermgauss(40)
+
+
+# --------------------------------------------------------------------------- rates
+class OutcomeEvidence(_Model):
+    """Attempts observed and how they ended: the five counts sum to ``attempts``.
+
+    With a stated Dirichlet ``prior`` the cohort's rates are
+    Dirichlet(prior + weight x counts), drawn once per replication: the posterior
+    of multinomial outcomes, whose mean is (prior + counts) / (prior total +
+    attempts) at weight 1. A ``weight`` below 1 discounts evidence borrowed from
+    other devices (a power prior): the mean moves less and the spread stays wider.
+    """
+
+    attempts: NonNegativeInt
+    success: NonNegativeInt = 0
+    stall: NonNegativeInt = 0
+    rollback: NonNegativeInt = 0
+    fix_forward: NonNegativeInt = 0
+    dumb: NonNegativeInt = 0
+    # how much it counts for this cohort (a power prior): 1 for the cohort's own
+    # attempts, less for attempts borrowed from similar devices or modes
+    weight: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
+
+    @model_validator(mode="after")
+    def _counts_add_up(self) -> OutcomeEvidence:
+        total = sum(getattr(self, name) for name in _OUTCOMES)
+        if total != self.attempts:
+            raise ValueError(
+                f"outcome counts sum to {total:,}, not the {self.attempts:,} attempts"
+            )
+        return self
+
+    def counts(self) -> np.ndarray:
+        """The weighted counts in outcome order (success, stall, rollback,
+        fix_forward, dumb): what they add to the prior's alphas."""
+        counts = [getattr(self, name) for name in _OUTCOMES]
+        return self.weight * np.array(counts, dtype=float)
+
+
+# --------------------------------------------------------------------------- dates
+class BlackSwan(_Model):
+    """A rare, much larger slip: with ``probability`` the slip is ``factor`` times
+    larger (reference class: 1 IT project in 6 overran its schedule by ~70%,
+    Flyvbjerg and Budzier 2011; an assumption that it applies)."""
+
+    probability: Annotated[float, Field(ge=0.0, le=1.0)]
+    factor: Annotated[float, Field(ge=1.0)]
+
+
+class SlipDate(_Model):
+    """A planned date plus a slip: ``median_days`` x exp(``sigma`` x Z) days.
+
+    Drawn once per replication and rounded to the nearest day. The slip is never
+    negative (a plan is rarely early); ``shared: true`` multiplies it by the
+    scenario's ``programme_delay`` factor (the same draw for every shared date),
+    and ``black_swan`` multiplies it by its factor with its probability. The point
+    value is the planned date.
+    """
+
+    dist: Literal["slip"]
+    planned: date
+    median_days: Annotated[float, Field(ge=0.0)]
+    sigma: Annotated[float, Field(ge=0.0)]
+    black_swan: BlackSwan | None = None
+    shared: bool = False
+    # known not to have happened before this date: drawn conditioned on that
+    not_before: date | None = None
+
+    @property
+    def point(self) -> date:
+        """The planned date (or ``not_before``, when the plan is already past)."""
+        if self.not_before is not None and self.not_before > self.planned:
+            return self.not_before
+        return self.planned
+
+    def slip_days(
+        self, rng: np.random.Generator, programme_factor: float = 1.0
+    ) -> float:
+        """One slip in (fractional) days; always draws two numbers from ``rng``."""
+        normal = rng.standard_normal()
+        uniform = rng.random()
+        slip = self.median_days * math.exp(self.sigma * normal)
+        if self.shared:
+            slip *= programme_factor
+        if self.black_swan is not None and uniform < self.black_swan.probability:
+            slip *= self.black_swan.factor
+        return slip
+
+    def draw(self, rng: np.random.Generator, programme_factor: float = 1.0) -> date:
+        """One date: the planned date plus the slip, to the nearest day.
+
+        With ``not_before`` the slip is redrawn (the stream going on) until the
+        date is not before it: the slip's law given what has not happened yet;
+        after `_REDRAWS` misses the date is ``not_before`` itself.
+        """
+        for _ in range(_REDRAWS):
+            days = math.floor(self.slip_days(rng, programme_factor) + 0.5)
+            when = self.planned + timedelta(days=days)
+            if self.not_before is None or when >= self.not_before:
+                return when
+        return self.not_before
+
+
+class ProgrammeDelay(_Model):
+    """A programme-wide delay factor: lognormal(median, sigma), drawn once per
+    replication; it multiplies every slip marked ``shared: true``, so the slips
+    of several cohorts move together when one cause (the programme) moves them.
+    Its point value is the median."""
+
+    dist: Literal["lognormal"]
+    median: Annotated[float, Field(gt=0.0)] = 1.0
+    sigma: Annotated[float, Field(ge=0.0)]
+
+    @property
+    def point(self) -> float:
+        return self.median
+
+    def draw(self, rng: np.random.Generator) -> float:
+        return self.median * math.exp(self.sigma * rng.standard_normal())
+
+
+# --------------------------------------------------------------------------- throughput
+class ShareBeta(_Model):
+    """An uncertain share: Beta(alpha, beta), drawn once per replication."""
+
+    dist: Literal["beta"]
+    alpha: Annotated[float, Field(gt=0.0)]
+    beta: Annotated[float, Field(gt=0.0)]
+
+    @property
+    def mean(self) -> float:
+        return self.alpha / (self.alpha + self.beta)
+
+    def draw(self, rng: np.random.Generator) -> float:
+        return float(rng.beta(self.alpha, self.beta))
+
+
+def _logistic(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _mean_share(mu: float, spread: float) -> float:
+    """E[logistic(mu + spread x Z)], Z standard normal (Gauss-Hermite)."""
+    nodes, weights = _HERMITE
+    values = _logistic(mu + spread * math.sqrt(2.0) * nodes)
+    return float(weights @ values / math.sqrt(math.pi))
+
+
+def stationary_logit_mean(mean_share: float, spread: float) -> float:
+    """The logit-scale level mu whose process has the stated mean share.
+
+    The share is logistic(mu + X) with X stationary normal of sd ``spread``; its
+    mean is not logistic(mu), so mu is solved (bisection on the monotone mean).
+    """
+    share = min(max(mean_share, 1e-6), 1 - 1e-6)
+    if spread == 0:
+        return math.log(share / (1 - share))
+    low, high = -30.0, 30.0
+    for _ in range(60):
+        middle = (low + high) / 2
+        if _mean_share(middle, spread) < share:
+            low = middle
+        else:
+            high = middle
+    return (low + high) / 2
+
+
+class AchievedThroughput(_Model):
+    """The share of the day's cap achieved: an AR(1) process on the logit scale.
+
+    logit(share_t) = mu + x_t with x_t = ``persistence`` x x_(t-1) + e_t,
+    e_t ~ N(0, ``innovation_sd``^2), started from its stationary law, one value
+    per calendar day; mu is set so that the share's long-run mean is ``mean``.
+    ``mean`` is a number or a Beta drawn once per replication (an input). The
+    engine attempts at most floor(cap x share) that day.
+    """
+
+    dist: Literal["ar1"]
+    mean: Annotated[float, Field(gt=0.0, le=1.0)] | ShareBeta
+    persistence: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+    innovation_sd: Annotated[float, Field(ge=0.0)] = 0.0
+
+    @property
+    def point(self) -> float:
+        """The mean share (the Beta's mean when it is uncertain)."""
+        return self.mean.mean if isinstance(self.mean, ShareBeta) else float(self.mean)
+
+    @property
+    def stationary_sd(self) -> float:
+        """The sd of the logit deviation x_t in the long run."""
+        return self.innovation_sd / math.sqrt(1.0 - self.persistence**2)
+
+    def path(
+        self, mean_share: float, rng: np.random.Generator, n_days: int
+    ) -> np.ndarray:
+        """``n_days`` daily shares in [0, 1] around ``mean_share``."""
+        if mean_share >= 1.0 and self.innovation_sd == 0:
+            return np.ones(n_days)
+        spread = self.stationary_sd
+        mu = stationary_logit_mean(mean_share, spread)
+        if spread == 0 or n_days == 0:
+            return np.full(n_days, float(_logistic(np.array(mu))))
+        shocks = rng.standard_normal(n_days) * self.innovation_sd
+        shocks[0] = shocks[0] / self.innovation_sd * spread  # stationary start
+        phi = self.persistence
+        if phi == 0:
+            deviation = shocks
+        else:  # x_t = phi x_(t-1) + e_t as a linear filter (fast, no Python loop)
+            from scipy.signal import lfilter  # lazily: import migsim stays light
+
+            deviation = lfilter([1.0], [1.0, -phi], shocks)
+        return _logistic(mu + deviation)
+
+
+# --------------------------------------------------------------------------- sizes
+class SizeRange(_Model):
+    """A cohort's size as a range where it is an estimate: drawn once per
+    replication, triangular(low, installations, high) or uniform on
+    low..high; the cohort's ``installations`` is its point value (the mode)."""
+
+    dist: Literal["triangular", "uniform"]
+    low: NonNegativeInt
+    high: NonNegativeInt
+    # one scenario-wide quantile for every shared range (the fleet's size moves
+    # all cohorts together); otherwise the cohort's own draw
+    shared: bool = False
+
+    def check(self, point: int) -> None:
+        """The point value (the cohort's installations, the step's cap) must lie
+        in the range."""
+        if not self.low <= point <= self.high:
+            raise ValueError(
+                f"the point value ({point:,}) must lie in the range "
+                f"[{self.low:,}, {self.high:,}]"
+            )
+
+    def draw(self, rng: np.random.Generator, installations: int) -> int:
+        """One size from the cohort's own stream (a unit uniform, then `at`)."""
+        return self.at(rng.random(), installations)
+
+    def at(self, quantile: float, installations: int) -> int:
+        """The size at a quantile in [0, 1): the inverse of the range's CDF."""
+        low, high, mode = float(self.low), float(self.high), float(installations)
+        if high == low:
+            return self.low
+        if self.dist == "uniform":
+            return min(self.high, self.low + math.floor(quantile * (high - low + 1)))
+        cut = (mode - low) / (high - low)
+        if quantile < cut:
+            value = low + math.sqrt(quantile * (high - low) * (mode - low))
+        else:
+            value = high - math.sqrt((1 - quantile) * (high - low) * (high - mode))
+        return min(self.high, max(self.low, math.floor(value + 0.5)))
+
+
+class CapRange(SizeRange):
+    """A schedule step's cap as a range where the level is an estimate (drawn
+    once per replication; the step's ``daily_cap`` is its point value)."""

@@ -1,0 +1,550 @@
+"""The report's first sections: the answer, assumptions, forecasts and charts.
+
+A section is a function from runs (and their summaries) to an HTML string; it
+never simulates. Risk figures are named here in the planners' words.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from migsim.evidence.forecast import RunLike
+from migsim.model.scenario import Scenario
+from migsim.output.html import (
+    date_span,
+    escape,
+    format_count,
+    format_date,
+    html_table,
+    img,
+    interval_text,
+    span,
+    unit_word,
+)
+from migsim.output.plots import (
+    backlog_fan_chart,
+    clearance_distribution_chart,
+    cumulative_migrated_chart,
+    daily_attempts_chart,
+)
+from migsim.sim.calendar import working_days
+from migsim.sim.operations import OPERATIONS_FIGURES, figures_in_use
+
+__all__ = [
+    "OTHER_UNITS",
+    "RISK_FIGURES",
+    "UNIT_OF",
+    "answer",
+    "assumption_rows",
+    "charts_section",
+    "forecast_section",
+    "from_actuals",
+    "shown",
+]
+
+#: Risk figures in the report, in order, with the planners' words. Figures that
+#: a run does not have (operations sections not in this version) are skipped.
+RISK_FIGURES = {
+    "active_interrupted_installation_days": (
+        "active installation-days without smart service"
+    ),
+    "dumb": "devices left dumb",
+    "active_dumb": "active devices left dumb",
+    "dormant_dumb": "dormant devices left dumb",
+    "abandoned": "installations abandoned",
+    "peak_failure_backlog": "peak failure backlog (stalled + rolled back)",
+    # operations (docs/operations-risk.md): shown when the scenario uses them
+    "max_daily_active_interrupted": "interrupted active installations, worst day",
+    "active_dumb_installation_days": "active installation-days dumb",
+    "active_prepayment_dumb": "active prepayment devices left dumb",
+    "active_hit_by_defects": "active installations hit by a latent defect",
+    "dormant_hit_by_defects": "dormant installations hit by a latent defect",
+    "excluded": "installations never migratable remotely",
+    "peak_els_backlog": "peak ELS/MCC case backlog",
+    "cos_alerts_lost": "change-of-supplier loss alerts not sent",
+    "ppmid_join_failures": "PPMID join failures",
+    "no_go_days": "no-go days",
+}
+
+
+UNIT_OF = {
+    "active_interrupted_installation_days": "installation-days",
+    "dumb": "installations",
+    "active_dumb": "installations",
+    "dormant_dumb": "installations",
+    "abandoned": "installations",
+    "peak_failure_backlog": "installations",
+    "migrated": "installations",
+    "max_daily_active_interrupted": "installations",
+    "active_dumb_installation_days": "installation-days",
+    "active_prepayment_dumb": "installations",
+    "active_hit_by_defects": "installations",
+    "dormant_hit_by_defects": "installations",
+    "excluded": "installations",
+}
+
+
+#: Risk figures that are not counts of installations: never scaled to meters.
+OTHER_UNITS = {
+    "peak_els_backlog": "cases",
+    "cos_alerts_lost": "events",
+    "ppmid_join_failures": "joins",
+}
+
+
+def shown(name: str, scenario: Scenario) -> bool:
+    """A risk figure the report shows for a scenario (operations: only when used)."""
+    return name not in OPERATIONS_FIGURES or name in figures_in_use(scenario)
+
+
+_QUANTILE_STATS = ("p10", "p50", "p80", "p85", "p90", "p95")
+
+
+def _when(spec: Any) -> str:
+    """A schedule step's start: a date, a gate's name, or an uncertain date."""
+    if isinstance(spec, date):
+        return format_date(spec)
+    if isinstance(spec, str):
+        try:
+            return format_date(date.fromisoformat(spec))
+        except ValueError:
+            return spec
+    return "an uncertain date"
+
+
+def _capacity_phrase(scenario: Scenario, scale: float, units: str) -> str:
+    """``2,000/day``, with the schedule's steps and the number of ramp rules."""
+
+    def per_day(cap: int) -> str:
+        if units == "meters":
+            return f"{cap:,} installations/day (about {cap * scale:,.0f} meters)"
+        return f"{cap:,}/day"
+
+    capacity = scenario.capacity
+    phrase = per_day(capacity.daily_cap)
+    for step in capacity.schedule:
+        phrase += f", then {per_day(step.daily_cap)} from {_when(step.from_)}"
+    if capacity.rules:
+        count = len(capacity.rules)
+        phrase += f" (adjusted by {count} ramp rule{'s' if count > 1 else ''})"
+    return phrase
+
+
+def answer(
+    runs: Sequence[RunLike],
+    summaries: Sequence[dict],
+    comparison: dict | None,
+    scale: float,
+    units: str,
+) -> str:
+    first, s0 = runs[0], summaries[0]
+    total = first.scenario.installations
+    unit = unit_word("installations", units)
+    sentence = (
+        f"At {escape(_capacity_phrase(first.scenario, scale, units))} the backlog of "
+        f"{escape(format_count(total, scale))} {unit} ({escape(first.scenario.name)}) "
+        "clears by "
+        f"{date_span(s0, 'clearance_date.p50', 0)} (P50), "
+        f"{date_span(s0, 'clearance_date.p90', 0)} (P90)"
+    )
+    if s0["cleared_share"] < 1:
+        not_cleared = 1 - s0["cleared_share"]
+        sentence += (
+            f"; in {not_cleared:.0%} of replications it does not clear by "
+            f"{escape(format_date(first.scenario.end_date))}"
+        )
+    sentence += "."
+    if len(runs) > 1 and comparison is not None:
+        parts = []
+        for i, (run, summary) in enumerate(
+            zip(runs[1:], summaries[1:], strict=True), start=1
+        ):
+            diff = comparison["scenarios"][run.scenario.name]["figures"]
+            p50 = diff["clearance_day"]["p50"]["diff"]
+            shift = "" if p50 is None else f" ({'+' if p50 > 0 else ''}{p50:,.0f} days)"
+            costs = []
+            for name in (
+                "active_interrupted_installation_days",
+                "dumb",
+                "peak_failure_backlog",
+                "abandoned",
+            ):
+                d = diff[name]["p50"]["diff"]
+                if d is not None and d > 0:
+                    costs.append(
+                        f"+{format_count(d, scale)} {escape(RISK_FIGURES[name])}"
+                    )
+            cost = (
+                ("at the cost of " + ", ".join(costs) + " (P50)")
+                if costs
+                else "with no increase in the risk figures at P50"
+            )
+            parts.append(
+                f"{escape(run.scenario.name)} at "
+                f"{escape(_capacity_phrase(run.scenario, scale, units))} brings P50 to "
+                f"{date_span(summary, 'clearance_date.p50', i)}{escape(shift)} "
+                "and P90 to "
+                f"{date_span(summary, 'clearance_date.p90', i)}, {cost}."
+            )
+        return sentence + " " + " ".join(parts)
+    figures = s0["figures"]
+    dumb = span(
+        "figures.dumb.p50",
+        figures["dumb"]["p50"],
+        format_count(figures["dumb"]["p50"], scale),
+        0,
+    )
+    days = span(
+        "figures.active_interrupted_installation_days.p50",
+        figures["active_interrupted_installation_days"]["p50"],
+        format_count(figures["active_interrupted_installation_days"]["p50"], scale),
+        0,
+    )
+    peak = span(
+        "figures.peak_failure_backlog.p90",
+        figures["peak_failure_backlog"]["p90"],
+        format_count(figures["peak_failure_backlog"]["p90"], scale),
+        0,
+    )
+    return (
+        sentence + f" On the way it leaves {dumb} devices dumb and "
+        f"{days} {escape(unit_word('installation', units))}-days of active smart "
+        f"service interrupted (P50), with up to {peak} {unit} stalled or rolled "
+        "back at once (P90)."
+    )
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, dict) and "dist" in value:
+        params = ", ".join(f"{k} {v}" for k, v in value.items() if k != "dist")
+        return f"{value['dist']} ({params}) days"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value) if value else "none"
+    if value is None:
+        return "not set"
+    return str(value)
+
+
+def assumption_rows(scenario: Scenario) -> list[tuple[str, str, str]]:
+    """(field, value, source) for every rate, cap, delay, gate and date."""
+    rows: list[tuple[str, str, str]] = []
+    sources = scenario.sources
+
+    def source(key: str) -> str:
+        parts = key.split(".")
+        for i in range(len(parts), 0, -1):
+            found = sources.get(".".join(parts[:i]))
+            if found:
+                return found
+        return "assumption (no source given)"
+
+    def walk(node: Any, key: str) -> None:
+        if isinstance(node, dict) and "dist" not in node:
+            for child, value in node.items():
+                walk(value, f"{key}.{child}" if key else child)
+        elif isinstance(node, list) and node and all(isinstance(i, dict) for i in node):
+            for i, item in enumerate(node):
+                label = item.get("name") or str(i)
+                scalar = all(not isinstance(v, dict | list) for v in item.values())
+                if scalar and "dist" not in item:  # e.g. a rule's condition: one row
+                    text = ", ".join(
+                        f"{k} {v}"
+                        for k, v in item.items()
+                        if k != "name" and v is not None
+                    )
+                    rows.append((f"{key}.{label}", text, source(f"{key}.{label}")))
+                    continue
+                for child, value in item.items():
+                    if child != "name":
+                        walk(value, f"{key}.{label}.{child}")
+        elif node is None and source(key).startswith("assumption (no source"):
+            return  # an optional field left unset: nothing assumed
+        else:
+            rows.append((key, _describe(node), source(key)))
+
+    data = scenario.to_dict()
+    for skip in ("name", "description", "sources", "seed"):
+        data.pop(skip, None)
+    walk(data, "")
+    return rows
+
+
+def from_actuals(run: RunLike, summary: dict[str, Any]) -> str:
+    """For a ``migsim forecast`` directory: what it learned, and its fan chart.
+
+    The chart (``backlog.png``: actuals up to the as-of date, then the forecast)
+    is embedded as the forecast wrote it.
+    """
+    info = summary.get("forecast")
+    if not info:
+        return ""
+    parts = [
+        f'<p class="note">Forecast from actuals ({escape(info["actuals"])}) as of '
+        f"{escape(format_date(info['as_of']))}: {escape(info['learned'])}</p>"
+    ]
+    directory = getattr(run, "directory", None)
+    chart = None if directory is None else Path(directory) / "backlog.png"
+    if chart is not None and chart.is_file():
+        data = base64.b64encode(chart.read_bytes()).decode("ascii")
+        parts.append(
+            '<img alt="backlog: actuals then forecast" '
+            f'src="data:image/png;base64,{data}">'
+        )
+    return "\n".join(parts)
+
+
+def forecast_section(
+    run: RunLike, summary: dict, index: int, scale: float, units: str
+) -> str:
+    sc = run.scenario
+    out = [f"<h3>{escape(sc.name)}</h3>"]
+    ci = summary["ci95"]
+    header = ["backlog cleared", *[s.upper() for s in _QUANTILE_STATS], "cleared"]
+    rows = []
+
+    def row(label: str, prefix: str, node: dict, ci_node: dict) -> list[str]:
+        cells = [escape(label)]
+        for stat in _QUANTILE_STATS:
+            cells.append(
+                span(
+                    f"{prefix}clearance_date.{stat}",
+                    node["clearance_date"][stat],
+                    format_date(node["clearance_date"][stat]),
+                    index,
+                )
+                + '<br><span class="note">95% CI '
+                + escape(interval_text(ci_node["clearance_date"][stat], "date"))
+                + "</span>"
+            )
+        cells.append(
+            span(
+                f"{prefix}cleared_share",
+                node["cleared_share"],
+                f"{node['cleared_share']:.0%}",
+                index,
+            )
+        )
+        return cells
+
+    rows.append(row("all cohorts", "", summary, ci))
+    for cohort in run.cohort_names:
+        rows.append(
+            row(
+                cohort,
+                f"cohorts.{cohort}.",
+                summary["cohorts"][cohort],
+                ci["cohorts"][cohort],
+            )
+        )
+    out.append(html_table(header, rows, [False] + [True] * (len(header) - 1)))
+    mean = summary["figures"]["clearance_day"]["mean"]
+    if mean is None:
+        out.append(
+            '<p class="note">The mean clearance day is undefined: some '
+            "replications do not clear within the horizon (a date shown as "
+            '"after" the horizon end falls on one of them).</p>'
+        )
+    else:
+        interval = ci["figures"]["clearance_day"]["mean"]
+        out.append(
+            "<p>Mean clearance day: "
+            + span("figures.clearance_day.mean", mean, f"{mean:,.1f}", index)
+            + f" days after {escape(format_date(sc.start_date))} (95% CI "
+            + (escape(f"{interval[0]:,.1f} to {interval[1]:,.1f}") if interval else "-")
+            + ").</p>"
+        )
+    out.append(
+        '<p class="note">Dates are inverted-CDF (type 1) quantiles across '
+        f"{run.n_replications} replications, so each is a date a replication "
+        "produced. The 95% intervals are distribution-free (order statistics); "
+        '"needs more replications" means too few replications to bound that side.'
+        "</p>"
+    )
+    gates = (summary.get("policy") or {}).get("gates") or {}
+    if gates:
+        gate_rows = [
+            [
+                escape(name),
+                *(
+                    span(
+                        f"policy.gates.{name}.opening_date.{k}",
+                        gate["opening_date"][k],
+                        format_date(gate["opening_date"][k]),
+                        index,
+                    )
+                    for k in ("p10", "p50", "p90")
+                ),
+                span(
+                    f"policy.gates.{name}.opened_share",
+                    gate["opened_share"],
+                    f"{gate['opened_share']:.0%}",
+                    index,
+                ),
+            ]
+            for name, gate in gates.items()
+        ]
+        out.append(
+            html_table(
+                ["gate opens", "P10", "P50", "P90", "opened"],
+                gate_rows,
+                [False, True, True, True, True],
+            )
+        )
+    if summary.get("p_clear_by"):
+        by_rows = []
+        for when, p in summary["p_clear_by"].items():
+            interval = summary.get("p_clear_by_ci95", {}).get(when)
+            by_rows.append(
+                [
+                    escape(format_date(when)),
+                    span(f"p_clear_by.{when}", p, f"{p:.0%}", index),
+                    escape(
+                        "-"
+                        if interval is None
+                        else f"{interval[0]:.0%} to {interval[1]:.0%}"
+                    ),
+                ]
+            )
+        out.append(
+            html_table(
+                ["cleared by", "probability", "95% CI"], by_rows, [False, True, True]
+            )
+        )
+    precision = summary.get("precision")
+    if precision:
+        target = (
+            "the mean clearance day"
+            if precision["target"] == "mean_clearance_day"
+            else "P(cleared by the horizon end), as some replications do not clear"
+        )
+        out.append(
+            f'<p class="note">Replications: {precision["replications"]}, run in '
+            f"batches of {precision['batch']} until the 95% CI half-width of {target} "
+            f"was {precision['goal'][precision['target']]} or less "
+            f"({'met' if precision['met'] else 'not met by the maximum count'}).</p>"
+        )
+    return "".join(out)
+
+
+def _plan(sc: Scenario, dates: pd.DatetimeIndex, scale: float) -> pd.DataFrame | None:
+    """Cumulative installations at a flat cap if every attempt succeeded.
+
+    Only for a flat cap with plain eligibility dates: under a schedule, rules,
+    gates or incidents the cap in force is itself uncertain, so no single line.
+    """
+    starts = [c.eligible_from or sc.start_date for c in sc.cohorts]
+    flat = (
+        not sc.capacity.schedule
+        and not sc.capacity.rules
+        and getattr(sc, "go_no_go", None) is None
+        and all(isinstance(d, date) for d in starts)
+    )
+    if not flat:
+        return None
+    first_day = min(sc.day_of(d) for d in starts if isinstance(d, date))
+    can_attempt = working_days(sc) & (np.arange(sc.horizon_days) >= first_day)
+    planned = (
+        np.minimum(np.cumsum(can_attempt) * sc.capacity.daily_cap, sc.installations)
+        * scale
+    )
+    return pd.DataFrame({"date": dates, "planned": planned})
+
+
+def charts_section(run: RunLike, summary: dict, scale: float, units: str) -> str:
+    sc = run.scenario
+    unit = unit_word("installations", units)
+    if not getattr(run, "has_daily", True):
+        return (
+            '<p class="note">Daily charts are not available: this run was '
+            "written with --no-daily.</p>"
+        )
+    out = []
+    days = run.clearance_days()
+    finite = days[np.isfinite(days)]
+    until = (
+        sc.end_date
+        if len(finite) < len(days) or not len(finite)
+        else min(sc.end_date, sc.date_of(int(finite.max()) + 21))
+    )
+
+    def scaled(frame: pd.DataFrame) -> pd.DataFrame:
+        frame = frame.copy()
+        for column in frame.columns:
+            if column != "date":
+                frame[column] = frame[column] * scale
+        return frame
+
+    out.append(
+        img(
+            backlog_fan_chart(
+                scaled(run.bands("remaining")),
+                f"{sc.name}, all cohorts",
+                unit,
+                until,
+            ),
+            "Backlog fan chart, all cohorts",
+        )
+    )
+    for cohort in run.cohort_names:
+        out.append(
+            img(
+                backlog_fan_chart(
+                    scaled(run.bands("remaining", cohort)),
+                    f"{sc.name}, {cohort}",
+                    unit,
+                    until,
+                ),
+                f"Backlog fan chart, {cohort}",
+            )
+        )
+    total = sc.installations * scale
+    plan = _plan(sc, run.dates, scale)
+    out.append(
+        img(
+            cumulative_migrated_chart(
+                scaled(run.bands("cumulative_migrated")),
+                sc.name,
+                total,
+                plan,
+                unit,
+                until,
+            ),
+            "Cumulative migrated against the target",
+        )
+    )
+    out.append(
+        img(
+            daily_attempts_chart(
+                scaled(run.bands("attempts")),
+                scaled(run.bands("successes")),
+                sc.name,
+                unit,
+                until,
+            ),
+            "Daily attempts and successes",
+        )
+    )
+    dates = pd.Series(
+        [sc.date_of(int(d)) if math.isfinite(d) else pd.NaT for d in days]
+    )
+    markers = {}
+    for stat in ("p50", "p90"):
+        value = summary["clearance_date"][stat]
+        markers[f"{stat.upper()} {format_date(value)}"] = (
+            None if value.startswith("after") else date.fromisoformat(value)
+        )
+    out.append(
+        img(
+            clearance_distribution_chart(dates, sc.name, sc.end_date, markers),
+            "Distribution of clearance dates",
+        )
+    )
+    return "".join(out)

@@ -1,0 +1,384 @@
+"""Daily rows: one row per replication x date x cohort, in memory or streamed.
+
+- `daily_frame` / `daily_table`: the tidy rows of some replications' logs, as a
+  pandas frame or an Arrow table built straight from the arrays;
+- `Batch`: what a worker sends back for a batch of replications (figures, daily
+  rows and the replications that failed); `DailyWriter` appends batches to one
+  Parquet file in replication order;
+- sources: where a `Results` reads daily series from (the logs, the Parquet
+  file chunk by chunk, or nothing for a run that kept no daily rows);
+- `file_bands`: per-date type-1 quantile bands of a ``daily.parquet`` on disk,
+  holding only the ``(replications, days)`` matrix of the series.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from migsim.common.errors import MigsimError
+from migsim.common.stats import quantile_index
+from migsim.model.scenario import Scenario
+from migsim.results.figures import FigureTable
+from migsim.sim.policy import DAY_COLUMNS
+from migsim.sim.records import FLOWS, IN_FLIGHT, STATES, RunLog
+
+__all__ = [
+    "Batch",
+    "DailyWriter",
+    "Failure",
+    "FileSource",
+    "LogSource",
+    "NoSource",
+    "daily_frame",
+    "daily_table",
+    "bands_of",
+    "file_bands",
+    "series_columns",
+]
+
+
+def daily_frame(scenario: Scenario, logs: Sequence[RunLog]) -> pd.DataFrame:
+    """Tidy daily rows of some replications: one row per replication x date x cohort.
+
+    Columns: ``replication, date, cohort``, the states, the flows, then any extra
+    cohort columns and day columns the engine recorded (a day column repeats on
+    every cohort row of its date).
+    """
+    logs = sorted(logs, key=lambda log: log.replication)
+    names = [c.name for c in scenario.cohorts]
+    # nanoseconds: the unit that survives a Parquet round trip unchanged
+    dates = pd.date_range(scenario.start_date, periods=scenario.horizon_days, unit="ns")
+    n_reps, n_days, n_cohorts = len(logs), len(dates), len(names)
+    ids = np.array([log.replication for log in logs], dtype=np.int64)
+    frame = pd.DataFrame(
+        {
+            "replication": np.repeat(ids, n_days * n_cohorts),
+            "date": np.tile(np.repeat(dates.values, n_cohorts), n_reps),
+            "cohort": pd.Categorical.from_codes(
+                np.tile(np.arange(n_cohorts), n_reps * n_days), categories=names
+            ),
+        }
+    )
+    first = logs[0] if logs else None
+    extra = [
+        k
+        for k in (first.cohort_columns if first else {})
+        if k not in STATES and k not in FLOWS
+    ]
+    for column in (*STATES, *FLOWS, *extra):
+        frame[column] = (
+            np.stack([log.cohort_columns[column] for log in logs]).reshape(-1)
+            if logs
+            else np.array([], dtype=np.int64)
+        )
+    for column in first.day_columns if first else {}:
+        values = np.stack([log.day_columns[column] for log in logs])
+        values = np.repeat(values.reshape(-1), n_cohorts)
+        text = values.dtype.kind in "OU"
+        frame[column] = pd.Categorical(values) if text else values
+    return frame
+
+
+def daily_table(scenario: Scenario, logs: Sequence[RunLog]) -> pa.Table:
+    """`daily_frame` as an Arrow table, built straight from the arrays (no pandas).
+
+    The cohort is a dictionary column (read back as a pandas category), the date
+    a nanosecond timestamp, counts stay int64; pandas reads it back equal to
+    `daily_frame`.
+    """
+    logs = sorted(logs, key=lambda log: log.replication)
+    names = [c.name for c in scenario.cohorts]
+    n_days, n_cohorts = scenario.horizon_days, len(names)
+    ids = np.array([log.replication for log in logs], dtype=np.int64)
+    dates = np.datetime64(scenario.start_date, "ns") + np.arange(
+        n_days, dtype="timedelta64[D]"
+    ).astype("timedelta64[ns]")
+    code_type = np.int8 if n_cohorts < 128 else np.int32
+    codes = np.tile(np.arange(n_cohorts, dtype=code_type), len(logs) * n_days)
+    columns = {
+        "replication": pa.array(np.repeat(ids, n_days * n_cohorts)),
+        "date": pa.array(np.tile(np.repeat(dates, n_cohorts), len(logs))),
+        "cohort": pa.DictionaryArray.from_arrays(pa.array(codes), pa.array(names)),
+    }
+    first = logs[0] if logs else None
+    extra = [
+        k
+        for k in (first.cohort_columns if first else {})
+        if k not in STATES and k not in FLOWS
+    ]
+    for column in (*STATES, *FLOWS, *extra):
+        values = (
+            np.stack([log.cohort_columns[column] for log in logs]).reshape(-1)
+            if logs
+            else np.array([], dtype=np.int64)
+        )
+        columns[column] = pa.array(values)
+    for column in first.day_columns if first else {}:
+        values = np.stack([log.day_columns[column] for log in logs])
+        array = pa.array(np.repeat(values.reshape(-1), n_cohorts))
+        if values.dtype.kind in "OU":  # text: a category, as in `daily_frame`
+            array = array.dictionary_encode()
+        columns[column] = array
+    return pa.table(columns)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A replication that raised instead of finishing: recorded, not fatal.
+
+    ``error`` is one line (exception type and message); ``traceback`` the whole
+    story. Replication ``replication`` of run seed ``seed`` reproduces it alone
+    (its streams depend on nothing else).
+    """
+
+    replication: int
+    seed: int
+    error: str
+    traceback: str
+
+    def to_dict(self, *, traceback: bool = True) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "replication": self.replication,
+            "seed": self.seed,
+            "error": self.error,
+        }
+        if traceback:
+            out["traceback"] = self.traceback
+        return out
+
+
+@dataclass
+class Batch:
+    """What a worker sends back for a batch of replications: figures and daily rows.
+
+    ``daily`` is a pyarrow table of `daily_frame` rows, or ``None`` when the run
+    keeps no daily rows (or every replication of the batch failed).
+    ``day_columns`` names the columns that hold one value per date (repeated on
+    every cohort row). ``failures`` are the replications that raised; the
+    figures and daily rows are those of the others.
+    """
+
+    figures: FigureTable
+    daily: pa.Table | None
+    day_columns: list[str]
+    failures: list[Failure] = field(default_factory=list)
+
+    @classmethod
+    def from_logs(
+        cls,
+        scenario: Scenario,
+        logs: Sequence[RunLog],
+        daily: bool,
+        failures: Sequence[Failure] = (),
+    ) -> Batch:
+        table = daily_table(scenario, logs) if daily and logs else None
+        days = list(logs[0].day_columns) if logs else []
+        return cls(FigureTable.from_logs(scenario, logs), table, days, list(failures))
+
+
+class DailyWriter:
+    """Appends batches of daily rows to one Parquet file, one row group per batch.
+
+    Batches must arrive in replication order, so the file reads back sorted by
+    ``replication, date, cohort`` whatever the worker count.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._writer: pq.ParquetWriter | None = None
+
+    def append(self, table: pa.Table) -> None:
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self.path, table.schema)
+        self._writer.write_table(table, row_group_size=max(1, table.num_rows))
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+
+# --------------------------------------------------------------------------- sources
+def _reduce(block: np.ndarray, cohort: int | None, per_date: bool) -> np.ndarray:
+    """``(reps, days, cohorts)`` -> ``(reps, days)``: a cohort, or the total.
+
+    A ``per_date`` column holds one value per date repeated on every cohort row:
+    it is taken once, never summed over cohorts.
+    """
+    if per_date:
+        return block[:, :, 0]
+    return block.sum(axis=2) if cohort is None else block[:, :, cohort]
+
+
+class LogSource:
+    """Daily series held in memory as the replications' logs."""
+
+    def __init__(self, scenario: Scenario, logs: list[RunLog]):
+        self.scenario = scenario
+        self.logs = logs
+        self.n_cohorts = len(scenario.cohorts)
+
+    def frame(self) -> pd.DataFrame:
+        return daily_frame(self.scenario, self.logs)
+
+    def stacked(self, column: str) -> np.ndarray:
+        if self.logs and column not in self.logs[0].cohort_columns:
+            values = np.stack([log.day_columns[column] for log in self.logs])
+            return np.repeat(values[:, :, None], self.n_cohorts, axis=2)
+        return np.stack([log.cohort_columns[column] for log in self.logs])
+
+    def matrix(self, columns: Sequence[str], cohort: int | None) -> np.ndarray:
+        per_date = set(self.logs[0].day_columns) if self.logs else set()
+        return sum(_reduce(self.stacked(c), cohort, c in per_date) for c in columns)
+
+
+class FileSource:
+    """Daily series in a Parquet file written by `DailyWriter`, read chunk by chunk.
+
+    Rows are in ``replication, date, cohort`` order, so whole replications are
+    consecutive blocks of ``days x cohorts`` rows; each chunk is reduced to rows
+    of the ``(replications, days)`` matrix of the wanted series before the next is
+    read, so at most one chunk of daily rows is in memory.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        n_days: int,
+        n_cohorts: int,
+        n_reps: int,
+        day_columns: Sequence[str],
+    ):
+        self.path = path
+        self.n_days, self.n_cohorts, self.n_reps = n_days, n_cohorts, n_reps
+        self.day_columns = set(day_columns)
+
+    def frame(self) -> pd.DataFrame:
+        frame = pd.read_parquet(self.path)
+        for column in self.day_columns:
+            if isinstance(frame[column].dtype, pd.CategoricalDtype):
+                # row groups carry their own dictionaries: sort the union, as
+                # `daily_frame`'s categories are
+                categories = frame[column].cat.categories
+                frame[column] = frame[column].cat.reorder_categories(sorted(categories))
+        return frame
+
+    def _blocks(self, columns: Sequence[str]):
+        """``{column: (reps, days, cohorts)}`` for consecutive whole replications."""
+        per_rep = self.n_days * self.n_cohorts
+        parquet = pq.ParquetFile(self.path)
+        size = per_rep * max(1, (1 << 16) // per_rep)
+        carry: dict[str, np.ndarray] = {}
+        # one thread: a decoding thread pool keeps more freed memory resident
+        for batch in parquet.iter_batches(
+            batch_size=size, columns=list(columns), use_threads=False
+        ):
+            values = {c: batch.column(c).to_numpy() for c in columns}
+            if carry:
+                values = {c: np.concatenate([carry[c], values[c]]) for c in columns}
+            whole = len(values[columns[0]]) // per_rep
+            carry = {c: v[whole * per_rep :] for c, v in values.items()}
+            if whole:
+                yield {
+                    c: v[: whole * per_rep].reshape(whole, self.n_days, self.n_cohorts)
+                    for c, v in values.items()
+                }
+        assert not carry or not len(carry[columns[0]]), "file ends mid-replication"
+
+    def stacked(self, column: str) -> np.ndarray:
+        return np.concatenate([block[column] for block in self._blocks([column])])
+
+    def matrix(self, columns: Sequence[str], cohort: int | None) -> np.ndarray:
+        """The ``(replications, days)`` series; int32 while the counts fit in it."""
+        out: np.ndarray | None = None
+        filled = 0
+        for block in self._blocks(columns):
+            reduced = sum(
+                _reduce(block[c], cohort, c in self.day_columns) for c in columns
+            )
+            if out is None:
+                narrow = reduced.dtype.kind == "i" and reduced.dtype.itemsize > 4
+                out = np.empty(
+                    (self.n_reps, self.n_days),
+                    dtype=np.int32 if narrow else reduced.dtype,
+                )
+            if (
+                out.dtype == np.int32
+                and len(reduced)
+                and (reduced.max() > _INT32_MAX or reduced.min() < -_INT32_MAX)
+            ):
+                out = out.astype(reduced.dtype)
+            out[filled : filled + len(reduced)] = reduced
+            filled += len(reduced)
+        assert out is not None and filled == self.n_reps, "daily file is incomplete"
+        return out
+
+
+_INT32_MAX = np.iinfo(np.int32).max
+
+
+class NoSource:
+    """A run that kept no daily rows (``run(..., daily=False)``)."""
+
+    def _refuse(self, *args: Any) -> Any:
+        raise MigsimError(
+            "this run kept no daily rows (it ran with daily=False): daily series "
+            "and bands are not available"
+        )
+
+    frame = matrix = stacked = _refuse
+
+
+# --------------------------------------------------------------------------- bands
+def series_columns(name: str) -> tuple[str, ...]:
+    """The daily columns a series sums: ``remaining``, ``cumulative_migrated``."""
+    if name == "remaining":
+        return IN_FLIGHT
+    if name == "cumulative_migrated":
+        return ("migrated", "impaired")
+    return (name,)
+
+
+def bands_of(
+    matrix: np.ndarray, dates: pd.DatetimeIndex, quantiles: Sequence[float]
+) -> pd.DataFrame:
+    """Type-1 quantiles per date of a ``(replications, days)`` matrix (sorted in
+    place: the caller hands it over)."""
+    matrix.sort(axis=0)
+    n = len(matrix)
+    widen = np.int64 if matrix.dtype.kind == "i" else matrix.dtype
+    columns = {
+        f"p{round(q * 100)}": matrix[quantile_index(n, q)].astype(widen)
+        for q in quantiles
+    }
+    return pd.DataFrame({"date": dates, **columns})
+
+
+def file_bands(
+    path: str | Path,
+    scenario: Scenario,
+    replications: int,
+    name: str,
+    cohort: str | None = None,
+    quantiles: Sequence[float] = (0.1, 0.5, 0.9),
+) -> pd.DataFrame:
+    """`Results.bands` of a ``daily.parquet`` on disk, read chunk by chunk.
+
+    Only the ``(replications, days)`` matrix of the series is held. The policy's
+    day columns (one value per date) are counted once, not once per cohort.
+    """
+    names = [c.name for c in scenario.cohorts]
+    index = None if cohort is None else names.index(cohort)
+    source = FileSource(
+        Path(path), scenario.horizon_days, len(names), replications, DAY_COLUMNS
+    )
+    dates = pd.date_range(scenario.start_date, periods=scenario.horizon_days)
+    return bands_of(source.matrix(series_columns(name), index), dates, quantiles)

@@ -1,0 +1,264 @@
+"""Where the uncertainty comes from: the variance split of a run's figures.
+
+Every replication draws its inputs once (`migsim.sim.inputs`), then day-to-day
+randomness given them. By the law of total variance, for a figure Y (the
+clearance day, a risk count) and the inputs X:
+
+    Var(Y) = Var(E[Y | X]) + E[Var(Y | X)]
+             (the inputs)    (day-to-day randomness)
+
+- E[Var(Y | X)] is estimated without bias from *twins*: a twin of replication k
+  reuses k's input draws with fresh day-to-day streams, so for each twinned
+  replication the sample variance of its group (itself and its twins) is an
+  unbiased estimate of Var(Y | X_k), and their mean one of E[Var(Y | X)];
+- Var(Y) is the sample variance over the replications;
+- the inputs' share is 1 - E[Var(Y | X)] / Var(Y), clipped to [0, 1], with a
+  standard error from the spread of the twin groups' variances.
+
+Which inputs matter most: each input's first-order share Var(E[Y | X_j]) /
+Var(Y), by the given-data (binned) estimator: the replications are sorted by the
+input's draw, cut into bins of equal count, and the between-bin variance of Y,
+less what within-bin noise alone would give (an ANOVA correction), is divided by
+Var(Y). Inputs that move together (two dates scaled by one programme delay)
+each carry their shared part, so first-order shares need not add up.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from migsim.results.figures import FIGURES, FigureTable
+from migsim.sim.engine import run_replication
+from migsim.sim.inputs import input_label
+
+__all__ = [
+    "first_order_share",
+    "run_split",
+    "split",
+    "twin_count",
+    "within_variance",
+    "words",
+]
+
+#: Inputs named in a split, at most, and the smallest share worth naming.
+TOP_INPUTS = 5
+MIN_SHARE = 0.01
+
+
+def twin_count(replications: int, has_inputs: bool) -> int:
+    """Replications that get a twin: one in ten (at least 2), none without inputs.
+
+    One twin each adds a tenth to the run's cost; without uncertain inputs every
+    variance is day-to-day, no twin needed.
+    """
+    if not has_inputs or replications < 2:
+        return 0
+    return min(replications, max(2, math.ceil(replications / 10)))
+
+
+def within_variance(groups: Sequence[np.ndarray]) -> tuple[float, float]:
+    """``(mean, standard error)`` of the groups' sample variances (ddof 1).
+
+    Each group holds the values of one set of inputs (a replication and its
+    twins); its sample variance is unbiased for Var(Y | X) at those inputs, so
+    the mean is unbiased for E[Var(Y | X)].
+    """
+    variances = np.array([np.var(g, ddof=1) for g in groups if len(g) >= 2])
+    if not len(variances):
+        return math.nan, math.nan
+    se = (
+        float(np.std(variances, ddof=1) / math.sqrt(len(variances)))
+        if len(variances) >= 2
+        else math.nan
+    )
+    return float(variances.mean()), se
+
+
+def _bins(x: np.ndarray, count: int) -> np.ndarray:
+    """Bin index per value: equal-count bins by rank, ties always in one bin."""
+    n = len(x)
+    order = np.argsort(x, kind="stable")
+    by_rank = (np.arange(n) * count) // n
+    values, first, inverse = np.unique(x[order], return_index=True, return_inverse=True)
+    if len(values) <= count:  # few distinct values: one bin each
+        sorted_bins = inverse
+    else:
+        sorted_bins = by_rank[first][inverse]
+    bins = np.empty(n, dtype=np.int64)
+    bins[order] = sorted_bins
+    return bins
+
+
+def default_bins(n: int) -> int:
+    """Bins of the given-data estimator: about the square root of the count."""
+    return max(2, round(math.sqrt(n)))
+
+
+def noise_floor(n: int) -> float:
+    """Two standard deviations of a first-order share when the input does nothing.
+
+    With no effect, the between-bin share of k equal-count bins of n values
+    has sd about sqrt(2 (k - 1)) / n around zero (after the ANOVA correction);
+    an input is named only above twice that, so few replications name few
+    inputs rather than noise.
+    """
+    return 2.0 * math.sqrt(2.0 * (default_bins(n) - 1)) / n
+
+
+def first_order_share(x: np.ndarray, y: np.ndarray, bins: int | None = None) -> float:
+    """Var(E[Y | X]) / Var(Y) from given data (binned, ANOVA-corrected).
+
+    ``bins`` defaults to about the square root of the count (at least 2).
+    Infinite draws (a date that never comes) rank last. Returns a value in
+    [0, 1]; 0 when Y does not vary.
+    """
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    n = len(y)
+    if n < 4:
+        return math.nan
+    total = float(((y - y.mean()) ** 2).sum())
+    if total <= 0:
+        return 0.0
+    finite = np.isfinite(x)
+    if not finite.all():  # rank a never as later than anything drawn
+        top = x[finite].max() + 1 if finite.any() else 0.0
+        x = np.where(finite, x, top)
+    count = bins or default_bins(n)
+    index = _bins(x, count)
+    used = np.unique(index)
+    sums = np.bincount(index, weights=y)
+    sizes = np.bincount(index)
+    means = np.divide(sums, sizes, out=np.zeros_like(sums), where=sizes > 0)
+    between = float((sizes * (means - y.mean()) ** 2).sum())
+    within = total - between
+    k = len(used)
+    if k < 2:
+        return 0.0
+    noise = within / (n - k) if n > k else 0.0
+    share = (between - (k - 1) * noise) / total
+    return float(min(1.0, max(0.0, share)))
+
+
+def split(
+    y: np.ndarray,
+    inputs: Mapping[str, np.ndarray],
+    twin_groups: Sequence[np.ndarray],
+    label: Callable[[str], str] = str,
+) -> dict[str, object]:
+    """The variance split of one figure (see module).
+
+    Parameters
+    ----------
+    y
+        The figure per replication (finite: censor +inf before calling).
+    inputs
+        ``{input key: draws per replication}``, aligned with ``y``.
+    twin_groups
+        For each twinned replication, its value and its twins' values.
+    label
+        An input key in a planner's words.
+
+    Returns
+    -------
+    dict
+        ``variance``; ``inputs_share`` and ``day_to_day_share`` (summing to 1;
+        ``None`` when Y does not vary); ``inputs_share_se``; ``twins``;
+        ``top_inputs``: the inputs with the largest first-order shares, as
+        ``{"input", "label", "share"}``, largest first, each above
+        ``named_above`` (`noise_floor`, at least 1%).
+    """
+    y = np.asarray(y, dtype=float)
+    n = len(y)
+    variance = float(np.var(y, ddof=1)) if n >= 2 else math.nan
+    out: dict[str, object] = {
+        "variance": _round(variance),
+        "inputs_share": None,
+        "day_to_day_share": None,
+        "inputs_share_se": None,
+        "twins": len(twin_groups),
+        "top_inputs": [],
+    }
+    if not n >= 2 or not variance > 0:
+        return out
+    if not inputs:  # nothing uncertain but the day-to-day
+        out.update(inputs_share=0.0, day_to_day_share=1.0, inputs_share_se=0.0)
+        return out
+    within, se = within_variance(twin_groups)
+    if math.isnan(within):
+        return out
+    share = min(1.0, max(0.0, 1.0 - within / variance))
+    out["inputs_share"] = _round(share)
+    out["day_to_day_share"] = _round(1.0 - share)
+    out["inputs_share_se"] = None if math.isnan(se) else _round(se / variance)
+    # an input's first-order share is at most the inputs' share: cap the noise
+    shares = {key: min(share, first_order_share(x, y)) for key, x in inputs.items()}
+    floor = max(MIN_SHARE, noise_floor(n))
+    out["named_above"] = _round(floor)
+    ranked = sorted(
+        ((s, k) for k, s in shares.items() if s >= floor),
+        key=lambda item: (-item[0], item[1]),
+    )
+    out["top_inputs"] = [
+        {"input": key, "label": label(key), "share": _round(s)}
+        for s, key in ranked[:TOP_INPUTS]
+    ]
+    return out
+
+
+def words(entry: Mapping[str, object]) -> str:
+    """One split as a planner reads it: "inputs 93% (final cohort start date:
+    45%; ...), day-to-day 7%"."""
+    share = entry.get("inputs_share")
+    if share is None:
+        return "does not vary"
+    tops = "; ".join(
+        f"{t['label']}: {t['share']:.0%}"
+        for t in entry.get("top_inputs", [])  # type: ignore[union-attr]
+    )
+    text = f"inputs {share:.0%}"
+    if tops:
+        text += f" ({tops})"
+    return text + f", day-to-day {entry['day_to_day_share']:.0%}"
+
+
+def _round(value: float) -> float | None:
+    return None if value is None or not math.isfinite(value) else round(value, 6)
+
+
+def run_split(results: Any) -> dict[str, Any]:
+    """The variance split of a run (`migsim.results.Results`) for its summary.
+
+    ``{"clearance_day": split, "figures": {name: split}}``: the clearance day
+    (a replication that does not clear counts at the horizon end; ``censored``
+    says how many did not) and every figure that varies. The twins of the first
+    `twin_count` replications are simulated here, in this process.
+    """
+    inputs = results._input_draws()
+    count = twin_count(results.n_replications, bool(inputs))
+    ids = results.replication_ids[:count]
+    scenario, seed = results.scenario, results.seed
+    logs = [run_replication(scenario, seed, int(k), 1) for k in ids]
+    twins = FigureTable.from_logs(scenario, logs).overall if logs else None
+
+    def one(name: str, cap: float = math.inf) -> dict[str, Any]:
+        y = np.minimum(results.figure(name), cap)
+        groups = []
+        if twins is not None:
+            mine = np.minimum(twins[name], cap)
+            groups = [np.array([a, b]) for a, b in zip(y, mine, strict=False)]
+        return split(y, inputs, groups, input_label)
+
+    clearance = one("clearance_day", float(scenario.horizon_days))
+    days = results.clearance_days()
+    clearance["censored"] = float((~np.isfinite(days)).mean()) if len(days) else 0.0
+    figures = {
+        name: one(name)
+        for name in FIGURES
+        if name != "clearance_day" and np.ptp(results.figure(name)) > 0
+    }
+    return {"clearance_day": clearance, "figures": figures}

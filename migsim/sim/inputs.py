@@ -1,0 +1,338 @@
+"""The uncertain inputs of one replication: drawn once, recorded, shared by twins.
+
+Second-order Monte Carlo: each replication first draws its *inputs* (what a
+planner cannot know exactly: outcome rates, dates, sizes, the programme delay,
+the mean achieved share), each from its own named stream, then simulates the
+day-to-day randomness of attempts, delays and incidents given them. Streams are
+keyed by (owner, purpose) names, so new inputs never shift existing draws, and
+scenarios compared under one seed share their input draws.
+
+- `resolve_inputs`: the scenario with this replication's cohort sizes (a copy
+  only when some cohort states an ``installations_range``);
+- `programme_factor`, `slip_day`: the shared programme-delay factor and a
+  slipped date (the ramp policy calls these for ``{dist: slip}`` dates);
+- `achieved_path`: the day-by-day achieved share of the cap and its drawn mean;
+- `record_inputs`: every input draw of the replication as ``{key: value}``
+  (what ``Results.inputs`` and the variance split read);
+- `TwinStreams`: the same inputs with fresh day-to-day randomness: a *twin* of
+  replication k estimates Var(Y | inputs) for the law of total variance.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Mapping
+from datetime import date
+
+import numpy as np
+
+from migsim.model.base import OUTCOMES
+from migsim.model.distributions import (
+    BetaProbability,
+    DirichletOutcomes,
+    gate_reference,
+)
+from migsim.model.point import point_scenario
+from migsim.model.scenario import Scenario
+from migsim.model.uncertainty import AchievedThroughput, ShareBeta, SlipDate
+from migsim.sim.streams import Streams
+
+__all__ = [
+    "INPUT_PURPOSES",
+    "TwinStreams",
+    "achieved_path",
+    "input_label",
+    "point_values",
+    "programme_factor",
+    "record_inputs",
+    "resolve_inputs",
+    "slip_day",
+    "step_cap",
+]
+
+#: Stream purposes that draw inputs (once per replication); every other purpose
+#: is day-to-day randomness. Twins share the first and redraw the second.
+INPUT_PURPOSES = frozenset(
+    {
+        "parameters",  # a cohort's Dirichlet outcome rates
+        "hard_parameters",  # its hard cases' rates
+        "stall_parameters",  # its stalls' then_success (Beta)
+        "date",  # an uncertain date field
+        "accepted",  # whether a gate condition is accepted
+        "size",  # a cohort's installations (a range)
+        "programme_delay",  # the programme-wide delay factor
+        "achieved_mean",  # the mean achieved share of the cap
+        "level",  # a schedule step's cap (a range)
+    }
+)
+#: Spawn-key word that marks a twin's day-to-day streams (never a replication's).
+_TWIN_TAG = 0x7477696E  # "twin"
+
+
+def _name_key(name: str) -> int:
+    """A stable 32-bit key for a stream name (as the engine's `Streams`)."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "little")
+
+
+def _generator(seed: int, *words: int) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=words))
+
+
+def _input_generator(streams, owner: str, purpose: str) -> np.random.Generator:
+    """A fresh generator of a replication's input stream: the same numbers on
+    every call (and for its twins), so an input drawn in two places agrees."""
+    return _generator(
+        streams.seed, streams.replication, _name_key(owner), _name_key(purpose)
+    )
+
+
+class TwinStreams(Streams):
+    """Streams of twin ``twin`` (>= 1) of replication ``replication``.
+
+    Input purposes (`INPUT_PURPOSES`) give exactly the replication's streams, so
+    the twin draws the same inputs; every other purpose gets a fresh stream of
+    its own, so the day-to-day randomness is new (per-unit and per-day streams
+    too: `Streams` keys them by the twin).
+    """
+
+    def __init__(self, seed: int, replication: int, twin: int):
+        if twin < 1:
+            raise ValueError("a twin is numbered from 1 (0 is the replication)")
+        super().__init__(seed, replication)
+        self.twin = twin
+
+    def get(self, owner: str, purpose: str) -> np.random.Generator:
+        key = (owner, purpose)
+        generator = self._generators.get(key)
+        if generator is None:
+            words = [self.replication, _name_key(owner), _name_key(purpose)]
+            if purpose not in INPUT_PURPOSES:
+                words += [_TWIN_TAG, self.twin]
+            generator = self._generators[key] = _generator(self.seed, *words)
+        return generator
+
+
+# --------------------------------------------------------------------------- draws
+def programme_factor(scenario: Scenario, streams) -> float:
+    """The replication's programme-delay factor (1 without ``programme_delay``)."""
+    delay = scenario.programme_delay
+    if delay is None:
+        return 1.0
+    return delay.draw(_input_generator(streams, "programme", "programme_delay"))
+
+
+def slip_day(spec: SlipDate, rng: np.random.Generator, scenario: Scenario, streams):
+    """The day on the clock of a slipped date, drawn from its own stream ``rng``."""
+    factor = programme_factor(scenario, streams) if spec.shared else 1.0
+    return scenario.day_of(spec.draw(rng, factor))
+
+
+#: Point versions of scenarios run with ``uncertainty: point``, by identity (the
+#: scenario is kept alive with it, so an id is never reused while cached).
+_POINT_CACHE: dict[int, tuple[Scenario, Scenario]] = {}
+
+
+def point_values(scenario: Scenario) -> Scenario:
+    """The scenario to simulate: itself, or with ``uncertainty: point`` its point
+    version (`migsim.model.point.point_scenario`, made once per scenario)."""
+    if scenario.uncertainty != "point":
+        return scenario
+    cached = _POINT_CACHE.get(id(scenario))
+    if cached is None or cached[0] is not scenario:
+        if len(_POINT_CACHE) >= 8:
+            _POINT_CACHE.clear()
+        cached = _POINT_CACHE[id(scenario)] = (scenario, point_scenario(scenario))
+    return cached[1]
+
+
+def resolve_inputs(scenario: Scenario, streams) -> Scenario:
+    """The scenario with this replication's cohort sizes drawn (see module).
+
+    Without an ``installations_range`` anywhere the scenario itself comes back
+    (no copy, no draw), so such runs cost and draw exactly what they did before.
+    """
+    ranged = [c for c in scenario.cohorts if c.installations_range is not None]
+    if not ranged:
+        return scenario
+    shared = None  # one quantile for every shared range: the fleet's size
+    if any(c.installations_range.shared for c in ranged):
+        shared = streams.get("fleet", "size").random()
+    cohorts = []
+    for cohort in scenario.cohorts:
+        size = cohort.installations_range
+        if size is None:
+            cohorts.append(cohort)
+            continue
+        if size.shared:
+            drawn = size.at(shared, cohort.installations)
+        else:
+            drawn = size.draw(streams.get(cohort.name, "size"), cohort.installations)
+        cohorts.append(
+            cohort.model_copy(
+                update={"installations": drawn, "installations_range": None}
+            )
+        )
+    resolved = scenario.model_copy(update={"cohorts": cohorts})
+    resolved.__dict__.pop("sha256", None)  # a cached hash of the original
+    return resolved
+
+
+def _step_path(step, index: int) -> str:
+    return f"capacity.schedule.{step.name or index}.daily_cap"
+
+
+def step_cap(step, index: int, streams) -> int:
+    """A schedule step's cap: as stated, or drawn from its range (an input)."""
+    if step.daily_cap_range is None:
+        return step.daily_cap
+    rng = _input_generator(streams, _step_path(step, index), "level")
+    return step.daily_cap_range.draw(rng, step.daily_cap)
+
+
+def achieved_path(
+    spec: AchievedThroughput, streams, n_days: int
+) -> tuple[np.ndarray, float]:
+    """``(daily shares, mean share)``: the mean drawn once (an input), the path
+    from the day-to-day stream."""
+    mean = spec.mean
+    if isinstance(mean, ShareBeta):
+        mean = mean.draw(streams.get("capacity", "achieved_mean"))
+    path = spec.path(float(mean), streams.get("capacity", "achieved_path"), n_days)
+    return path, float(mean)
+
+
+# --------------------------------------------------------------------------- records
+def _uncertain_dates(scenario: Scenario) -> list[str]:
+    return [
+        path
+        for path, spec in scenario.date_fields().items()
+        if not isinstance(spec, date) and gate_reference(spec) is None
+    ]
+
+
+def input_keys(scenario: Scenario) -> list[str]:
+    """The keys `record_inputs` gives for this scenario, in a stable order."""
+    keys: list[str] = []
+    if scenario.programme_delay is not None:
+        keys.append("programme_delay")
+    achieved = scenario.capacity.achieved
+    if achieved is not None and isinstance(achieved.mean, ShareBeta):
+        keys.append("capacity.achieved.mean")
+    for cohort in scenario.cohorts:
+        prefix = f"cohorts.{cohort.name}"
+        if cohort.installations_range is not None:
+            keys.append(f"{prefix}.installations")
+        for section, outcomes in (
+            ("outcomes", cohort.outcomes),
+            ("hard.outcomes", cohort.hard.outcomes if cohort.hard else None),
+        ):
+            if isinstance(outcomes, DirichletOutcomes):
+                keys += [
+                    f"{prefix}.{section}.{o}" for o in OUTCOMES if outcomes.possible(o)
+                ]
+        then = cohort.stall.then_success if cohort.stall is not None else None
+        if isinstance(then, BetaProbability):
+            keys.append(f"{prefix}.stall.then_success")
+    for index, step in enumerate(scenario.capacity.schedule):
+        if step.daily_cap_range is not None:
+            keys.append(_step_path(step, index))
+    keys += _uncertain_dates(scenario)
+    keys += [f"gates.{gate.name}" for gate in scenario.gates]
+    return keys
+
+
+def record_inputs(
+    scenario: Scenario,
+    resolved: Scenario,
+    streams,
+    dates,
+    parameters: list,
+    achieved_mean: float | None,
+) -> dict[str, float]:
+    """Every input draw of one replication, keyed as `input_keys` (+inf: a date
+    or gate that never comes). ``parameters`` are the engine's per-cohort drawn
+    rates (``None`` where known)."""
+    out: dict[str, float] = {}
+    keys = set(input_keys(scenario))
+    if "programme_delay" in keys:
+        out["programme_delay"] = programme_factor(scenario, streams)
+    if "capacity.achieved.mean" in keys and achieved_mean is not None:
+        out["capacity.achieved.mean"] = achieved_mean
+    for cohort, drawn, drawn_params in zip(
+        scenario.cohorts, resolved.cohorts, parameters, strict=True
+    ):
+        prefix = f"cohorts.{cohort.name}"
+        if f"{prefix}.installations" in keys:
+            out[f"{prefix}.installations"] = float(drawn.installations)
+        if drawn_params is None:
+            continue
+        for kind, section in (("normal", "outcomes"), ("hard", "hard.outcomes")):
+            rates = drawn_params.rates.get(kind)
+            if rates is None:
+                continue
+            for name, rate in zip(OUTCOMES, rates.tolist(), strict=True):
+                key = f"{prefix}.{section}.{name}"
+                if key in keys:
+                    out[key] = rate
+        if drawn_params.then_success is not None:
+            out[f"{prefix}.stall.then_success"] = drawn_params.then_success
+    for index, step in enumerate(scenario.capacity.schedule):
+        if step.daily_cap_range is not None:
+            out[_step_path(step, index)] = float(step_cap(step, index, streams))
+    for path in _uncertain_dates(scenario):
+        day = dates.days.get(path)
+        out[path] = math.inf if day is None else float(day)
+    for gate in scenario.gates:
+        day = dates.gate_days.get(gate.name)
+        out[f"gates.{gate.name}"] = math.inf if day is None else float(day)
+    return {key: out[key] for key in input_keys(scenario) if key in out}
+
+
+# --------------------------------------------------------------------------- words
+_RATE_WORDS = {
+    "success": "success rate",
+    "stall": "stall rate",
+    "rollback": "rollback rate",
+    "fix_forward": "fix-forward rate",
+    "dumb": "dumb rate",
+}
+
+
+def input_label(key: str, labels: Mapping[str, str] | None = None) -> str:
+    """An input key in a planner's words ("foc_active start date")."""
+    if labels and key in labels:
+        return labels[key]
+    parts = key.split(".")
+    if key == "programme_delay":
+        return "programme-wide delay"
+    if key == "capacity.achieved.mean":
+        return "achieved throughput (share of the cap)"
+    if parts[0] == "gates" and len(parts) == 2:
+        return f"gate {parts[1]} opening"
+    if parts[0] == "capacity" and parts[1] == "schedule":
+        what = "cap" if parts[-1] == "daily_cap" else "date"
+        return f"ramp step {parts[2]} {what}"
+    if parts[0] == "suppliers":
+        return f"supplier {parts[1]} ready date"
+    if parts[0] == "gates" and len(parts) >= 5:  # a condition of the gate
+        return f"gate {parts[1]}: {parts[3]} date"
+    if parts[0] == "gates":
+        return f"gate {parts[1]} date"
+    if parts[0] == "cohorts":
+        cohort, rest = parts[1], ".".join(parts[2:])
+        if rest == "eligible_from":
+            return f"{cohort} start date"
+        if rest == "installations":
+            return f"{cohort} size"
+        if rest == "stall.then_success":
+            return f"{cohort} stall completion rate"
+        if rest.startswith("outcomes."):
+            return f"{cohort} {_RATE_WORDS[parts[-1]]}"
+        if rest.startswith("hard.outcomes."):
+            return f"{cohort} hard-case {_RATE_WORDS[parts[-1]]}"
+        if rest.endswith(".until"):
+            return f"{cohort} {rest.removesuffix('.until').replace('.', ' ')} date"
+        if rest == "stall.release_on":
+            return f"{cohort} stall release date"
+    return key

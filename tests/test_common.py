@@ -1,0 +1,201 @@
+"""The shared helpers: statistics, atomic output folders and files, the store."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats
+
+from migsim.common.errors import MigsimError
+from migsim.common.files import output_dir, write_files
+from migsim.common.stats import (
+    clopper_pearson,
+    clopper_pearson_upper,
+    json_number,
+    quantile,
+    quantile_index,
+)
+from migsim.common.store import Store
+
+
+# --------------------------------------------------------------------------- stats
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.integers(-50, 50), min_size=1, max_size=60),
+    st.sampled_from([0.05, 0.1, 0.3, 0.5, 0.8, 0.85, 0.9, 0.95, 1.0]),
+)
+def test_type1_quantile_is_numpys_inverted_cdf(values, q):
+    expected = np.quantile(np.array(values, dtype=float), q, method="inverted_cdf")
+    assert quantile(values, q) == expected
+    assert sorted(values)[quantile_index(len(values), q)] == expected
+
+
+@pytest.mark.parametrize("n", [1, 7, 200, 2995])
+def test_one_clopper_pearson_for_the_policy_and_for_decide(n):
+    for failures in {f for f in (0, 1, n // 3, n - 1) if f < n}:
+        upper = clopper_pearson_upper(failures, n, 0.95)
+        assert upper == clopper_pearson(failures, n, 0.95)[1]
+        assert upper == pytest.approx(stats.beta.ppf(0.95, failures + 1, n - failures))
+    assert clopper_pearson_upper(n, n, 0.95) == 1.0
+    assert clopper_pearson_upper(0, 0, 0.95) == 1.0  # no evidence yet
+
+
+def test_json_numbers_keep_each_files_rounding():
+    assert json_number(None) is None and json_number(float("nan")) is None
+    assert json_number(float("-inf")) is None
+    assert json_number(7.0) == 7 and isinstance(json_number(7.0), int)
+    assert json_number(1 / 3) == 0.333333
+    assert json_number(1 / 3, 4, ints=None) == 0.3333
+    assert isinstance(json_number(7.0, ints=None), float)
+    assert json_number(2.9999999999) == 3.0 and isinstance(
+        json_number(2.9999999999), float
+    )
+    assert json_number(2.9999999999, ints="rounded") == 3
+    assert isinstance(json_number(2.9999999999, ints="rounded"), int)
+    assert json_number(np.float64(2.5)) == 2.5
+
+
+# --------------------------------------------------------------------------- folders
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_a_folder_appears_only_when_complete(tmp_path):
+    target = tmp_path / "out"
+    with output_dir(target) as staging:
+        (staging / "a.txt").write_text("a")
+        assert not target.exists()
+        assert staging.parent == tmp_path and staging.name.startswith(".out.")
+    assert (target / "a.txt").read_text() == "a"
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_an_error_leaves_the_old_folder_and_no_staging(tmp_path):
+    target = tmp_path / "out"
+    target.mkdir()
+    (target / "old.txt").write_text("old")
+    with pytest.raises(RuntimeError), output_dir(target, overwrite=True) as staging:
+        (staging / "new.txt").write_text("new")
+        raise RuntimeError("chart failed")
+    assert sorted(p.name for p in target.iterdir()) == ["old.txt"]
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_a_non_empty_folder_needs_overwrite_an_empty_one_does_not(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with output_dir(empty) as staging:
+        (staging / "a.txt").write_text("a")
+    assert (empty / "a.txt").exists()
+    with pytest.raises(FileExistsError, match="use --overwrite"):
+        with output_dir(empty):
+            pass
+    with output_dir(empty, overwrite=True) as staging:
+        (staging / "b.txt").write_text("b")
+    assert sorted(p.name for p in empty.iterdir()) == ["b.txt"]
+
+
+def test_kept_entries_are_carried_into_the_new_folder(tmp_path):
+    target = tmp_path / "out"
+    (target / "points").mkdir(parents=True)
+    (target / "points" / "1.parquet").write_text("p")
+    (target / "manifest.json").write_text("{}")
+    (target / "decision.json").write_text("old")
+    with output_dir(target, overwrite=True, keep=("manifest.json", "points")) as out:
+        (out / "decision.json").write_text("new")
+    assert (target / "decision.json").read_text() == "new"
+    assert (target / "points" / "1.parquet").read_text() == "p"
+    assert (target / "manifest.json").exists()
+
+
+def test_a_killed_writes_leftovers_are_cleared_and_a_live_ones_kept(tmp_path):
+    target = tmp_path / "out"
+    dead, alive = _dead_pid(), os.getppid()
+    stale = tmp_path / f".out.partial-{dead}-abc"
+    busy = tmp_path / f".out.partial-{alive}-abc"
+    for folder in (stale, busy):
+        folder.mkdir()
+        (folder / "half.csv").write_text("x")
+    with output_dir(target) as staging:
+        (staging / "a.txt").write_text("a")
+    assert not stale.exists() and busy.exists()
+
+
+def test_a_kill_between_the_renames_puts_the_old_folder_back(tmp_path):
+    target = tmp_path / "out"
+    trash = tmp_path / f".out.old-{_dead_pid()}-abc"
+    (trash / "old").mkdir(parents=True)
+    (trash / "old" / "summary.json").write_text("{}")
+    with pytest.raises(FileExistsError):  # the old result is back: not clobbered
+        with output_dir(target):
+            pass
+    with output_dir(target, overwrite=True) as staging:
+        (staging / "a.txt").write_text("a")
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+    assert [p.name for p in target.iterdir()] == ["a.txt"]
+
+
+def test_write_files_writes_all_or_none(tmp_path):
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    a.write_text("old a")
+
+    def broken(path):
+        raise RuntimeError("no")
+
+    with pytest.raises(RuntimeError):
+        write_files({a: lambda p: p.write_text("new a"), b: broken})
+    assert a.read_text() == "old a" and not b.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt"]
+    write_files({a: lambda p: p.write_text("new a"), b: lambda p: p.write_text("b")})
+    assert a.read_text() == "new a" and b.read_text() == "b"
+
+
+# --------------------------------------------------------------------------- store
+def test_a_store_resumes_its_own_definition_and_refuses_another(tmp_path):
+    root = tmp_path / "store"
+    store = Store(root, {"seed": 1, "n": 2}, what="sweep")
+    frame = pd.DataFrame({"x": [1.0, 2.0]})
+    store.put("0", frame)
+    store.manifest["done"] = ["0"]
+    store.save()
+    again = Store(root, {"seed": 1, "n": 2}, what="sweep")
+    assert again.manifest["done"] == ["0"] and again.has("0")
+    pd.testing.assert_frame_equal(again.get("0"), frame)
+    with pytest.raises(MigsimError, match=r"holds a different sweep .differs in -n."):
+        Store(root, {"seed": 1, "n": 3}, what="sweep", names={"n": "-n"})
+    fresh = Store(root, {"seed": 1, "n": 3}, what="sweep", fresh=True)
+    assert not fresh.has("0") and "done" not in fresh.manifest
+    stored = json.loads((root / "manifest.json").read_text())
+    assert stored["definition"] == {"seed": 1, "n": 3}
+
+
+def test_fresh_never_empties_a_folder_that_is_not_a_store(tmp_path):
+    root = tmp_path / "mine"
+    root.mkdir()
+    (root / "keep.txt").write_text("mine")
+    for fresh in (False, True):
+        with pytest.raises(MigsimError, match="not a decision store"):
+            Store(root, {"seed": 1}, what="decision", fresh=fresh)
+    assert (root / "keep.txt").read_text() == "mine"
+
+
+def test_a_store_clears_writes_cut_short_and_none_keeps_nothing(tmp_path):
+    root = tmp_path / "store"
+    Store(root, {"seed": 1}, what="sweep")
+    stray = root / "points" / ".3.parquet.tmp-99999-ab"
+    stray.write_text("half")
+    Store(root, {"seed": 1}, what="sweep")
+    assert not stray.exists()
+    nothing = Store(None, {"seed": 1}, what="decision")
+    assert nothing.put("0", pd.DataFrame({"x": [1]})) is None
+    assert nothing.get("0") is None and not nothing.has("0")

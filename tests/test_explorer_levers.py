@@ -1,0 +1,298 @@
+"""The explorer without a browser: levers, building a scenario, uploads, the
+bundled catalogue and per-tab sessions (a newer run supersedes an older one)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import migsim
+from migsim.app.levers import BUILT_SUFFIX, FormError, build, levers, page_model
+from migsim.app.session import (
+    MAX_UPLOAD_BYTES,
+    Catalogue,
+    SessionStore,
+    parse_upload,
+)
+from migsim.common.errors import ScenarioError
+
+ROOT = Path(__file__).resolve().parents[1]
+SCENARIOS = ROOT / "scenarios"
+CAUTIOUS = SCENARIOS / "nov2019_cautious_ramp.yaml"
+
+
+RATES = {"success": 0.93, "stall": 0.068, "rollback": 0.0005, "fix_forward": 0.001}
+RATES["dumb"] = 0.0005
+
+
+def _planner(outcomes=None):
+    """The cautious ramp with its rates stated here, so the tests do not move
+    when the bundled file's inputs do (uncertain rates, say)."""
+    data = migsim.load_scenario(CAUTIOUS).to_dict()
+    for cohort in data["cohorts"]:
+        cohort["outcomes"] = dict(RATES)
+        cohort["stall"]["then_success"] = 0.74
+    if outcomes is not None:
+        data["cohorts"][0]["outcomes"] = outcomes
+    data["capacity"]["daily_cap"] = 2000
+    data["capacity"]["schedule"] = []
+    data["sources"] = {"capacity.daily_cap": "seed paper: 2,000 a day"}
+    return migsim.load_scenario(data)
+
+
+@pytest.fixture(scope="module")
+def cautious():
+    return _planner()
+
+
+@pytest.fixture(scope="module")
+def uncertain():
+    """itron_active's rates uncertain: Dirichlet with mean RATES, concentration 2000."""
+    alpha = {name: 2000 * rate for name, rate in RATES.items()}
+    return _planner({"dist": "dirichlet", "alpha": alpha})
+
+
+def _errors(base, values, schedule=None):
+    with pytest.raises(FormError) as caught:
+        build(base, values, schedule)
+    return caught.value.errors
+
+
+def test_levers_are_the_cap_the_rule_thresholds_and_the_outcome_rates(cautious):
+    found = {lever.path: lever for lever in levers(cautious)}
+    assert found["capacity.daily_cap"].label == "Daily cap"
+    assert found["capacity.daily_cap"].value == 2000
+    assert found["capacity.rules.stall_halt.when.0.value"].value == 0.08
+    assert found["capacity.rules.automation_step.factor"].value == 1.5
+    assert found["cohorts.itron_active.outcomes.stall"].value == 0.068
+    assert found["cohorts.elster_dormant.stall.then_success"].value == 0.74
+    model = page_model(cautious)
+    assert model["schedule"] == [] and model["seed"] == cautious.seed
+
+
+def test_an_unchanged_page_builds_the_loaded_scenario_under_another_name(cautious):
+    values = {lever.path: str(lever.value) for lever in levers(cautious)}
+    built = build(cautious, values, [])
+    assert built.changes == []
+    assert built.scenario.name == cautious.name + BUILT_SUFFIX
+    ours, theirs = built.scenario.to_dict(), cautious.to_dict()
+    ours.pop("name"), theirs.pop("name")
+    assert ours == theirs
+
+
+def test_cap_schedule_and_a_rate_build_the_scenario_and_say_what_changed(cautious):
+    built = build(
+        cautious,
+        {
+            "capacity.daily_cap": "5000",
+            "cohorts.itron_active.outcomes.success": "0.95",
+            "capacity.rules.stall_halt.when.0.value": "0.1",
+        },
+        [{"name": "automation", "from": "mcc_automation", "daily_cap": "8000"}],
+    )
+    sc = built.scenario
+    assert sc.capacity.daily_cap == 5000
+    assert sc.capacity.rules[0].when[0].value == 0.1
+    assert [(s.name, s.from_, s.daily_cap) for s in sc.capacity.schedule] == [
+        ("automation", "mcc_automation", 8000)
+    ]
+    rates = sc.cohort("itron_active").outcomes
+    assert rates.success == 0.95
+    assert rates.stall == pytest.approx(0.068 * 0.05 / 0.07)  # rescaled
+    assert "Capacity: Daily cap: 2,000 → 5,000" in built.changes
+    assert any(c.startswith("Schedule steps: none → 8,000") for c in built.changes)
+    assert any("itron_active: stall: 0.068 →" in c for c in built.changes)
+    note = sc.sources["capacity.daily_cap"]
+    assert note.startswith("assumption: set in the explorer (loaded value 2,000")
+    assert "its source: seed paper" in note  # the old source is kept inside the note
+
+
+def test_several_rates_of_a_cohort_are_set_as_typed_and_must_sum_to_1(cautious):
+    rates = {
+        f"cohorts.itron_active.outcomes.{o}": v
+        for o, v in [("success", "0.9"), ("stall", "0.09")]
+    }
+    (field, message), *_ = _errors(cautious, rates)
+    assert field.startswith("cohorts.itron_active.outcomes.")
+    assert "cohorts.itron_active.outcomes: rates sum to" in message
+    rates["cohorts.itron_active.outcomes.rollback"] = "0.0085"
+    assert build(cautious, rates).scenario.cohort("itron_active").outcomes.stall == 0.09
+
+
+def test_uncertain_rates_show_their_means_and_move_them_keeping_the_spread(uncertain):
+    found = {lever.path: lever for lever in levers(uncertain)}
+    success = found["cohorts.itron_active.outcomes.success"]
+    assert success.value == 0.93 and "uncertain" in success.section
+    built = build(uncertain, {success.path: "0.95"}).scenario
+    outcomes = built.cohort("itron_active").outcomes
+    alpha = {name: getattr(outcomes.alpha, name) for name in RATES}
+    assert sum(alpha.values()) == pytest.approx(2000)  # the same concentration
+    assert alpha["success"] == pytest.approx(2000 * 0.95)
+    assert alpha["stall"] == pytest.approx(2000 * 0.068 * 0.05 / 0.07)
+    errors = _errors(uncertain, {success.path: "1.5"})
+    assert errors == [(success.path, f"{success.path}: rate 1.5 is outside [0, 1]")]
+    two = {success.path: "0.9", "cohorts.itron_active.outcomes.stall": "0.05"}
+    assert "rates sum to 0.952, not 1" in _errors(uncertain, two)[0][1]
+
+
+def test_an_edited_step_keeps_its_name_and_a_new_step_is_added(cautious):
+    first = build(
+        cautious, {}, [{"name": "jump", "from": "2020-02-03", "daily_cap": "5000"}]
+    )
+    rows = [
+        {"origin": 0, "name": "jump", "from": "2020-02-03", "daily_cap": "6000"},
+        {"origin": None, "name": "", "from": "mcc_automation", "daily_cap": "9000"},
+    ]
+    again = build(first.scenario, {}, rows).scenario
+    steps = [(s.name, str(s.from_), s.daily_cap) for s in again.capacity.schedule]
+    assert steps == [("jump", "2020-02-03", 6000), (None, "mcc_automation", 9000)]
+
+
+@pytest.mark.parametrize(
+    ("values", "schedule", "field", "text"),
+    [
+        ({"capacity.daily_cap": ""}, None, "capacity.daily_cap", "empty"),
+        ({"capacity.daily_cap": "-1"}, None, "capacity.daily_cap", "greater than"),
+        ({"capacity.daily_cap": "lots"}, None, "capacity.daily_cap", "valid integer"),
+        (
+            {"cohorts.elster_dormant.outcomes.dumb": "1.2"},
+            None,
+            "cohorts.elster_dormant.outcomes.dumb",
+            "rate 1.2 is outside [0, 1]",
+        ),
+        (
+            {"capacity.rules.automation_step.factor": "0.5"},
+            None,
+            "capacity.rules.automation_step.factor",
+            "greater than 1",
+        ),
+        ({}, [{"from": "someday", "daily_cap": "1"}], "capacity.schedule.0.from", ""),
+        (
+            {},
+            [{"from": "2020-01-06", "daily_cap": ""}],
+            "capacity.schedule.0.daily_cap",
+            "empty",
+        ),
+        ({"horizon_days": "9"}, None, "", "not a control"),
+    ],
+)
+def test_bad_values_are_named_beside_their_control(
+    cautious, values, schedule, field, text
+):
+    errors = _errors(cautious, values, schedule)
+    assert errors[0][0] == field
+    assert text in errors[0][1]
+    if field:
+        assert errors[0][1].startswith(field)
+
+
+def test_every_bad_field_is_named_at_once(cautious):
+    errors = _errors(
+        cautious,
+        {"capacity.daily_cap": "", "cohorts.itron_active.stall.then_success": "2"},
+    )
+    assert [f for f, _ in errors] == [
+        "capacity.daily_cap",
+        "cohorts.itron_active.stall.then_success",
+    ]
+
+
+# --------------------------------------------------------------------------- uploads
+def test_an_upload_is_read_as_a_scenario():
+    data = (SCENARIOS / "nov2019_epcl.yaml").read_bytes()
+    assert parse_upload("nov2019_epcl.yaml", data).name == "nov2019_epcl"
+
+
+@pytest.mark.parametrize(
+    ("data", "text"),
+    [
+        (b"name: [unclosed\n", "upload x.yaml: YAML error at line 2"),
+        (b"- a list\n", "upload x.yaml: a scenario must be a mapping"),
+        (b"a: &x [1]\nb: *x\n", "anchors and aliases are not accepted"),
+        (b"extends: /etc/passwd\nname: x\n", "extends: an upload cannot extend"),
+        (b"\xff\xfe", "not UTF-8"),
+        (b"name: x\n" + b"#" * MAX_UPLOAD_BYTES, "bytes, more than"),
+    ],
+)
+def test_a_broken_upload_is_refused_with_its_reason(data, text):
+    with pytest.raises(ScenarioError, match="upload x.yaml") as caught:
+        parse_upload("x.yaml", data)
+    assert text in str(caught.value)
+
+
+def test_an_invalid_upload_names_the_field():
+    data = (SCENARIOS / "nov2019_epcl.yaml").read_text(encoding="utf-8")
+    data = data.replace("daily_cap: 2000", "daily_cap: -5")
+    with pytest.raises(ScenarioError, match=r"upload x.yaml: .*capacity.daily_cap"):
+        parse_upload("x.yaml", data.encode())
+
+
+def test_the_catalogue_lists_bundled_scenarios_and_opens_nothing_else():
+    catalogue = Catalogue(SCENARIOS)
+    keys = [entry["key"] for entry in catalogue.entries]
+    assert "nov2019_cautious_ramp.yaml" in keys
+    assert not any(key.startswith("questions/") for key in keys)  # not scenarios
+    assert catalogue.load("nov2019_epcl.yaml").name == "nov2019_epcl"
+    for key in ("../pyproject.toml", "/etc/passwd", str(CAUTIOUS)):
+        with pytest.raises(ScenarioError, match="no bundled scenario"):
+            catalogue.load(key)
+
+
+# --------------------------------------------------------------------------- sessions
+def _wait(session, run, seconds=60.0):
+    deadline = time.monotonic() + seconds
+    while run.state == "running" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return run
+
+
+def test_a_newer_run_supersedes_the_one_in_flight_and_only_it_is_kept():
+    base = migsim.load_scenario(SCENARIOS / "nov2019_epcl.yaml")
+    store = SessionStore()
+    session = store.create(base, "nov2019_epcl.yaml")
+    other = store.create(base, "nov2019_epcl.yaml")
+    assert session.id != other.id and store.get(session.id) is session
+    first = session.start(build(base, {"capacity.daily_cap": "3000"}).scenario, [], 12)
+    second = session.start(build(base, {"capacity.daily_cap": "6000"}).scenario, [], 12)
+    _wait(session, second)
+    _wait(session, first)
+    assert (first.state, second.state) == ("superseded", "done")
+    assert first.payload is None
+    assert session.file(first.number, "bands.csv") is None
+    name, media, data = session.file(second.number, "bands.csv")
+    assert name == "nov2019_epcl_explored_bands.csv" and media == "text/csv"
+    expected = migsim.run(
+        base.with_overrides({"capacity.daily_cap": 6000}), replications=12, seed=0
+    )
+    result = second.status()["result"]
+    assert (
+        result["clearance"]["built"]["p50"] == expected.summary["clearance_date"]["p50"]
+    )
+    assert result["comparison"]["common_random_numbers"] is True
+    assert other.current is None  # the other tab saw nothing of it
+
+
+def test_the_cli_stays_light_and_serve_is_a_command():
+    code = "import sys, migsim.cli.main; print('fastapi' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == "False"
+    help_text = subprocess.run(
+        [sys.executable, "-m", "migsim", "serve", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "--host" in help_text and "--port" in help_text and "127.0.0.1" in help_text
+
+
+def test_a_much_larger_scenario_starts_with_fewer_replications(cautious):
+    from migsim.app.server import suggested_replications
+
+    fleet = migsim.load_scenario(SCENARIOS / "smets1_full_fleet.yaml")
+    assert suggested_replications(cautious, 40) == 40
+    assert suggested_replications(fleet, 40) == 10
+    assert suggested_replications(fleet, 5) == 5  # never more than asked
