@@ -8,9 +8,11 @@ core, no output); it is run as a child process, as is ``migsim run``, so process
 start, Parquet and the PNG are in migsim's time.
 
 Printed, in one run: the probe's wall time, ``migsim run``'s wall time, their
-ratio, and migsim's in-process seconds per replication (``workers=1``, no daily
-rows, after a warm-up) -- the per-replication cost to compare before and after an
-engine change.
+ratio, and migsim's in-process CPU seconds per replication (``workers=1``, no
+daily rows, after a warm-up) -- the per-replication cost to compare before and
+after an engine change (``--scenario`` runs another scenario, e.g. the
+fixed-input ``tests/reference/nov2019_epcl.yaml`` that an older migsim on
+``PYTHONPATH`` can read too).
 
 Usage::
 
@@ -44,15 +46,16 @@ def timed(command: list[str]) -> tuple[float, str]:
     return elapsed, done.stdout
 
 
-def inline_seconds_per_replication(n: int, seed: int) -> float:
-    """migsim's own cost per replication in this process: no pool, no daily rows."""
+def inline_seconds_per_replication(path: Path, n: int, seed: int) -> float:
+    """migsim's own cost per replication in this process: no pool, no daily rows,
+    CPU seconds (steadier than wall time on a shared machine)."""
     import migsim
 
-    scenario = migsim.load_scenario(SCENARIO)
+    scenario = migsim.load_scenario(path)
     migsim.run(scenario, replications=1, seed=seed, daily=False)  # warm-up
-    started = time.perf_counter()
+    started = time.process_time()
     migsim.run(scenario, replications=n, seed=seed, daily=False)
-    return (time.perf_counter() - started) / n
+    return (time.process_time() - started) / n
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,6 +67,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--inline", type=int, default=100, help="in-process replications"
     )
+    parser.add_argument(
+        "--scenario",
+        type=Path,
+        default=SCENARIO,
+        help="scenario for migsim (the probe is always the baseline's barest model)",
+    )
     args = parser.parse_args(argv)
     if not args.probe.exists():
         raise SystemExit(f"no probe at {args.probe}")
@@ -74,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"probe    {probe_s:7.2f} s  ({probe_out.strip()})")
     with tempfile.TemporaryDirectory(prefix="bench-floor-") as tmp:
-        command = [sys.executable, "-m", "migsim", "run", str(SCENARIO)]
+        command = [sys.executable, "-m", "migsim", "run", str(args.scenario)]
         command += ["-n", str(args.replications), "-j", str(args.workers)]
         command += ["--seed", str(args.seed), "-o", str(Path(tmp) / "run")]
         migsim_s, _ = timed(command)
@@ -84,9 +93,9 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.workers}` end to end)"
     )
     print(f"ratio    {ratio:7.1f}x the probe (target <= {TARGET_RATIO:.0f}x)")
-    per_rep = inline_seconds_per_replication(args.inline, args.seed)
+    per_rep = inline_seconds_per_replication(args.scenario, args.inline, args.seed)
     print(
-        f"inline   {1000 * per_rep:7.2f} ms per replication "
+        f"inline   {1000 * per_rep:7.2f} ms CPU per replication "
         f"({args.inline} replications, workers=1, no daily rows)"
     )
     print(f"load average {os.getloadavg()[0]:.1f} at end")
