@@ -25,7 +25,7 @@ from migsim.sim.allocation import share_pro_rata
 from migsim.sim.dates import ResolvedDates
 from migsim.sim.defects import live_defects
 from migsim.sim.delays import ONE_DAY, cached_pmf, residual_pmf, schedule
-from migsim.sim.draws import Aftermath, AttemptTable, draw_batch, draw_counts
+from migsim.sim.draws import attempt_tables, draw_batch, draw_counts
 from migsim.sim.initial_state import count_of, groups_of, pending_schedule
 from migsim.sim.operations import Operations
 from migsim.sim.records import FLOWS
@@ -210,7 +210,6 @@ class CohortState:
             self.retry_pmf[0] if self.retry_pmf else None,
             self.last_columns,
         )
-        self.stall_due = self.stalls.due
         self.retry_due = np.zeros((rows, self.width), dtype=np.int64)
         self.restore_due = np.zeros(rows, dtype=np.int64)
         if recovery:
@@ -228,24 +227,28 @@ class CohortState:
         normal and volume-stressed), and the aftermath's parts read later."""
 
         def probs(pmf):
-            return None if pmf is None else pmf[1]
+            return None if pmf is None else tuple(pmf[1].tolist())
 
-        aftermath = Aftermath.of(
+        def rates(each):
+            return tuple(tuple(np.asarray(r, dtype=float).tolist()) for r in each)
+
+        after = (
             probs(self.stall_pmf),
-            self.then_success,
+            float(self.then_success),
             probs(self.retry_pmf),
             probs(self.restore_pmf),
-            self.recovered_share,
+            float(self.recovered_share),
             probs(self.recover_pmf),
-            self.prepayment_share,
+            float(self.prepayment_share),
         )
-        self.tables = [AttemptTable(r, aftermath) for r in self.rates]
-        self.stressed_tables = [AttemptTable(r, aftermath) for r in self.stressed_rates]
+        self.tables, aftermath = attempt_tables(rates(self.rates), *after)
+        self.stressed_tables = attempt_tables(rates(self.stressed_rates), *after)[0]
         self.stall_shape = aftermath.stall.shape  # (delays, then)
-        self.stall_cells = Categories(aftermath.stall.ravel())  # worked by ELS
+        table = self.tables[0]
+        self.stall_cells = table.given[1]  # stalls worked by ELS
         self.then_cells = Categories(aftermath.stall[0] / aftermath.stall[0].sum())
-        self.retry_cells = Categories(aftermath.rollback)
-        self.restore_cells = Categories(aftermath.fix_forward)
+        self.retry_cells = table.given[2]
+        self.restore_cells = table.given[3]
         self.recovered_cells = len(aftermath.dumb) - 2  # then: prepayment, not
 
     def _exclude_up_front(self) -> None:
@@ -303,7 +306,7 @@ class CohortState:
             base = k * size
             self.stalled += count_of(part["stalled"])
             self._place(
-                self.stall_due,
+                self.stalls.cells[:, 0],  # (its rows: days, columns)
                 part["stalled"],
                 self.stall_pmf,
                 rng,
@@ -393,7 +396,7 @@ class CohortState:
         return {
             "pending": self.pending,
             "queued": [g for g in queued if g["count"]],
-            "stalled": waiting(self.stall_due)
+            "stalled": waiting(self.stalls.due)
             + [
                 {
                     "count": int(n),
@@ -450,11 +453,10 @@ class CohortState:
     def resolve_stalls(self, day: int) -> None:
         if not self.stalled:
             return
-        n_due = sum(self.stall_due[day].tolist())  # Python ints: cheap to sum
+        n_due, failed = self.stalls.resolve(day)  # results drawn when scheduled
         if not n_due:
             return
-        failed = self.stalls.failing[day]  # drawn when they were scheduled
-        n_failed = sum(failed.tolist())
+        n_failed = 0 if failed is None else sum(failed.tolist())
         n_completed = n_due - n_failed
         self.stalled -= n_due
         self.migrated += n_completed
@@ -682,7 +684,7 @@ class CohortState:
         if not waiting:
             return
         self.rolled_back += waiting
-        last = self.stalls.last
+        last = self.last_columns
         cells = [(c, counts) for c, counts in cells if c not in last]
         schedule(self.retry_due, cells, self.retry_pmf[0], day)
 

@@ -19,6 +19,7 @@ A batch is counted, not followed: per column, the cells the attempts fell in
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -26,7 +27,14 @@ from migsim.model.base import OUTCOMES
 from migsim.sim.defects import LiveDefect, hit_by_defects
 from migsim.sim.streams import Categories, UnitStreams
 
-__all__ = ["Aftermath", "AttemptTable", "Drawn", "draw_batch", "draw_counts"]
+__all__ = [
+    "Aftermath",
+    "AttemptTable",
+    "Drawn",
+    "attempt_tables",
+    "draw_batch",
+    "draw_counts",
+]
 
 STALL, ROLLBACK, FIX_FORWARD, DUMB = 1, 2, 3, 4
 _ONE = np.ones(1)
@@ -110,6 +118,39 @@ class AttemptTable:
         """The counts of one outcome's cells."""
         start = self.starts[outcome]
         return counts[start : start + self.sizes[outcome]]
+
+
+def _array(values: tuple[float, ...] | None) -> np.ndarray | None:
+    return None if values is None else np.array(values)
+
+
+@lru_cache(maxsize=256)
+def attempt_tables(
+    rates: tuple[tuple[float, ...], ...],
+    stall_delay: tuple[float, ...] | None,
+    then_success: float,
+    retry_delay: tuple[float, ...] | None,
+    restore_delay: tuple[float, ...] | None,
+    recovered_share: float,
+    recovery_delay: tuple[float, ...] | None,
+    prepayment_share: float,
+) -> tuple[list[AttemptTable], Aftermath]:
+    """An `AttemptTable` per rates (class), and the aftermath they share.
+
+    Built once per distinct set of rates and delays (the arguments are
+    `Aftermath.of`'s, as tuples): building one costs more than a replication's
+    day of draws, and a run's replications mostly share them.
+    """
+    aftermath = Aftermath.of(
+        _array(stall_delay),
+        then_success,
+        _array(retry_delay),
+        _array(restore_delay),
+        recovered_share,
+        _array(recovery_delay),
+        prepayment_share,
+    )
+    return [AttemptTable(np.array(r), aftermath) for r in rates], aftermath
 
 
 @dataclass(frozen=True)
