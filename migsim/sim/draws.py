@@ -192,6 +192,9 @@ def draw_batch(
             if struck is not None:
                 failing &= struck < 0
         mine = uniforms[failing]
+        if struck is None and not len(mine):  # all succeeded: nothing follows
+            by_outcome[0, column] = n
+            continue
         # (array methods: numpy's function wrappers cost more than the work)
         counts = np.bincount(
             table.cells.edges.searchsorted(mine, side="right"),
