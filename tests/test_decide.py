@@ -735,3 +735,19 @@ def test_one_look_at_full_confidence_would_overstate_it():
 
     rate = _declared_safe(Unspent(0.95, 200, 800), AT_THE_LIMIT[0], 2000, seed=11)
     assert rate > 0.06
+
+
+def test_the_decision_reports_its_looks_and_what_it_saved(tmp_path):
+    path = write_question(tmp_path)
+    decision = decide(load_question(path), replications=120, seed=0)
+    replications = decision.to_dict()["replications"]
+    assert replications["looks"] == 4  # screen of 30, then 120, 240, 480
+    assert replications["look_confidence"] == pytest.approx(1 - 0.05 / 4)
+    saved = replications["saved"]
+    grid = len(load_question(path).levers[0].values)
+    assert saved["grid_at_initial"] == grid * 120
+    assert saved["total"] == grid * 120 - decision.spent
+    stopped = [c for c in decision.candidates if c.replications < 120]
+    assert saved["by_screen"] == sum(120 - c.replications for c in stopped)
+    assert saved["by_search"] == (grid - len(decision.candidates)) * 120
+    assert f"saved {saved['total']:,}" in decision.text()
