@@ -4,7 +4,8 @@ The engine keeps no object per installation: a segment's queue is counts of
 first attempts and of due retries, and each delay (stall, retry, restoration,
 remote recovery) is a ledger of counts by due day and column (class x attempts
 made). `CohortState` runs the day's phases on them: stalls resolve, retries and
-restorations come due, a batch is taken from the queue and its outcomes drawn.
+restorations come due, a batch is taken from the queue and its outcomes drawn,
+each attempt's from its own uniform (`draws`).
 """
 
 from __future__ import annotations
