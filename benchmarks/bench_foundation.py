@@ -54,7 +54,7 @@ MIGSIM_MISSING = """\
 migsim is not importable, so only the reference model was timed.
   reason: {reason}
 Install it into the project venv first, from the repository root:
-  /work/venv/bin/pip install -e .
+  .venv/bin/pip install -e .
 The benchmark needs migsim.load_scenario(path) and
 migsim.run(scenario, replications=..., seed=..., workers=...)."""
 

@@ -146,7 +146,7 @@ class Cohort:
 
     def draw_outcome(self, rng: np.random.Generator) -> str:
         u = rng.random()
-        for name, edge in zip(OUTCOMES, self.cum_probs):
+        for name, edge in zip(OUTCOMES, self.cum_probs, strict=True):
             if u < edge:
                 return name
         return OUTCOMES[-1]
@@ -326,7 +326,7 @@ class ReferenceModel:
         for day in range(self.horizon):
             if self.is_attempt_day(day):
                 shares = self.allocate(self.daily_cap)
-                for cohort, share in zip(self.cohorts, shares):
+                for cohort, share in zip(self.cohorts, shares, strict=True):
                     for _ in range(share):
                         heapq.heappop(cohort.queue)[3].succeed()
                     self.attempts += share

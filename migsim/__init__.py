@@ -4,9 +4,12 @@ It answers OPSG's question to DCC, "on what basis will you increase volumes, and
 when?", with seeded batch-level simulations of a planner's scenario.
 
 >>> import migsim
->>> scenario = migsim.load_scenario("scenarios/nov2019_epcl.yaml")  # doctest: +SKIP
->>> results = migsim.run(scenario, replications=200, seed=0)       # doctest: +SKIP
->>> results.summary["clearance_date"]["p50"]                       # doctest: +SKIP
+>>> scenario = migsim.load_scenario("scenarios/nov2019_epcl.yaml")
+>>> [(c.name, c.installations) for c in scenario.cohorts]
+[('itron_active', 24000), ('elster_dormant', 50000)]
+>>> results = migsim.run(scenario, replications=200, seed=0)  # doctest: +SKIP
+>>> results.summary["clearance_date"]["p50"]  # doctest: +SKIP
+'2020-03-05'
 
 The names below load on first use, so ``import migsim`` stays light: it loads
 neither pandas nor matplotlib until a run or a chart needs them.

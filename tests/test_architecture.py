@@ -159,6 +159,7 @@ def test_import_migsim_leaves_the_matplotlib_backend_alone():
     assert _fresh(code) == "svg"
 
 
+@pytest.mark.slow
 def test_import_migsim_loads_nothing_heavy():
     code = (
         "import sys, migsim, migsim.cli.main;"

@@ -56,6 +56,7 @@ def _write_daily(results, replication, path):
     return path
 
 
+@pytest.mark.slow
 def test_own_paths_are_covered_at_about_the_nominal_rate(
     tmp_path, programme, own_paths
 ):
@@ -93,6 +94,7 @@ def test_a_much_faster_programme_is_flagged(tmp_path, programme):
     )
 
 
+@pytest.mark.slow
 def test_cli_backtest_writes_json_with_the_documented_keys(
     tmp_path, programme, own_paths
 ):
@@ -174,6 +176,7 @@ def test_forecast_starts_from_the_actuals_state(tmp_path, programme, own_paths):
     assert (first >= row["migrated"] + row["impaired"]).all()
 
 
+@pytest.mark.slow
 def test_cli_forecast_writes_the_usual_outputs_and_what_was_learned(
     tmp_path, own_paths
 ):
@@ -228,6 +231,7 @@ def test_cli_forecast_writes_the_usual_outputs_and_what_was_learned(
     )
 
 
+@pytest.mark.slow
 def test_forecasts_from_each_path_continue_the_programme(tmp_path):
     """Forecast each of 40 paths from its actuals of day 12, one replication each:
     the forecast clearance dates have the distribution of the paths' own."""
@@ -313,3 +317,162 @@ def test_a_segmented_programme_forecasts_from_its_actuals(tmp_path):
     for log in forecast.results.logs:
         assert (sum(log.cohort_columns[n] for n in STATES) == 2000).all()
     assert np.isfinite(forecast.results.clearance_days()).all()
+
+
+# =========================================================================== sharpness
+def _uncertain(point: bool = False):
+    """A small programme with input uncertainty: Dirichlet outcome rates, an
+    uncertain eligibility date and the share of the cap achieved each day.
+    ``point``: the same at point values (the means, the mode date)."""
+    alpha = {"success": 30, "stall": 3, "rollback": 4, "fix_forward": 1, "dumb": 2}
+    rates = {k: v / sum(alpha.values()) for k, v in alpha.items()}
+    first = cohort(
+        "a",
+        3000,
+        rates=outcomes(**rates),
+        stall={"resolves_after_days": uniform(1, 5), "then_success": 0.7},
+        rollback={"retry_after_days": uniform(1, 4)},
+        fix_forward={"restored_after_days": uniform(1, 3)},
+    )
+    if not point:
+        first["outcomes"] = {"dist": "dirichlet", "alpha": alpha}
+    second = cohort("b", 2000, rates=outcomes(success=0.95, rollback=0.05))
+    second["eligible_from"] = (
+        day(15).isoformat()
+        if point
+        else {
+            "dist": "triangular",
+            "low": day(5).isoformat(),
+            "mode": day(15).isoformat(),
+            "high": day(40).isoformat(),
+        }
+    )
+    data = scenario(first, second, cap=150, horizon_days=60)
+    data["capacity"]["achieved_share"] = (
+        {"dist": "fixed", "value": 0.7}
+        if point
+        else {"dist": "uniform", "low": 0.4, "high": 1.0}
+    )
+    return load(data)
+
+
+def _pits(forecast, truths, rng):
+    """One mid-PIT per synthetic truth, each on a day drawn at random (so the
+    PITs are not those of one day only), through the backtest's own scoring."""
+    paths = truths.series("cumulative_migrated").sum(axis=2)
+    dates = truths.dates
+    days = rng.integers(5, paths.shape[1], size=len(paths))
+    pits = []
+    for path, d in zip(paths, days, strict=True):
+        observed = pd.DataFrame(
+            {"date": [dates[d]], "cumulative_migrated": [float(path[d])]}
+        )
+        pits.append(score_points(forecast, observed)["pit"].iloc[0])
+    return np.array(pits)
+
+
+@pytest.mark.slow
+def test_forecasts_from_the_start_are_calibrated_on_synthetic_truths(tmp_path):
+    """200 synthetic truths, each one replication's path of the scenario's own
+    input distributions (its own streams), scored against one shared forecast
+    ensemble made from the start (valid: truths and ensemble come from the
+    same distribution): their PITs are uniform (KS and chi-square tests, level
+    1%). The same truths against the scenario at its point values are not: a
+    forecast without the inputs' uncertainty is overconfident."""
+    from scipy import stats
+
+    sc = _uncertain()
+    truths = migsim.run(sc, replications=200, seed=4242)
+    _write_daily(truths, 0, tmp_path / "a.csv")
+    actuals = read_actuals(tmp_path / "a.csv", sc)
+    forecast = forecast_as_of(sc, actuals, None, replications=300, seed=7)
+    pits = _pits(forecast, truths, np.random.default_rng(1))
+    ks = stats.kstest(pits, "uniform")
+    counts = np.histogram(pits, bins=10, range=(0, 1))[0]
+    chi2 = stats.chisquare(counts)
+    assert ks.pvalue > 0.01, (ks, counts)
+    assert chi2.pvalue > 0.01, (chi2, counts)
+    point = forecast_as_of(_uncertain(point=True), actuals, None, 300, seed=7)
+    narrow = _pits(point, truths, np.random.default_rng(1))
+    assert stats.kstest(narrow, "uniform").pvalue < 1e-4
+    # the point forecast's band is much narrower: what the uncertainty adds
+    width = score(score_points(forecast, _observed(truths, 0)))
+    thin = score(score_points(point, _observed(truths, 0)))
+    assert thin["band_width_p5_p95"] < 0.5 * width["band_width_p5_p95"]
+
+
+def test_the_naive_forecast_persists_the_recent_daily_rate():
+    from migsim.evidence.backtest import naive_forecast
+
+    dates = [pd.Timestamp(day(d)) for d in range(41)]
+    steady = pd.DataFrame(
+        {"date": dates, "cumulative_migrated": [10.0 * d for d in range(41)]}
+    )
+    assert naive_forecast(steady, day(35)) == (350.0, 10.0)
+    # the rate of the last 28 days only: a faster start does not count
+    faster = steady.assign(
+        cumulative_migrated=[50.0 * d if d < 5 else 200 + 10.0 * d for d in range(41)]
+    )
+    assert naive_forecast(faster, day(40))[1] == pytest.approx(10.0)
+    # monthly points: the rate between the last two; one point: no forecast
+    monthly = steady.iloc[[0, 30]]
+    assert naive_forecast(monthly, day(34)) == (340.0, 10.0)
+    assert naive_forecast(steady.iloc[[0]], day(3)) is None
+
+
+def test_sharpness_and_skill_are_scored_beside_coverage():
+    points = pd.DataFrame(
+        {
+            "as_of": ["2024-01-10"] * 2,
+            "date": ["2024-01-11", "2024-01-12"],
+            "actual": [100.0, 200.0],
+            "p5": [90.0, 150.0],
+            "p10": [95.0, 160.0],
+            "p50": [100.0, 190.0],
+            "p90": [105.0, 210.0],
+            "p95": [110.0, 250.0],
+            "beyond_horizon": [False, False],
+            "error_installations": [0.0, -10.0],
+            "error_days": [0.0, 1.0],
+            "crps": [2.0, 6.0],
+            "pit": [0.5, 0.6],
+            "naive": [120.0, 160.0],
+            "crps_naive": [20.0, 40.0],
+        }
+    )
+    figures = score(points)
+    assert figures["band_width_p5_p95"] == pytest.approx(60.0)  # (20 + 100) / 2
+    assert figures["band_width_p5_p95_relative"] == pytest.approx(0.35)  # .2, .5
+    assert figures["crps_naive_mean"] == pytest.approx(30.0)
+    assert figures["crps_skill"] == pytest.approx(1 - 4.0 / 30.0, abs=1e-4)
+    assert figures["n_naive_points"] == 2
+    # from the start there is no naive forecast: no skill, and the text says why
+    start = score(points.assign(naive=np.nan, crps_naive=np.nan))
+    assert start["crps_skill"] is None and start["n_naive_points"] == 0
+
+
+def test_cli_rolling_backtest_shows_the_forecast_narrowing(tmp_path):
+    data = _programme(cap=40)
+    data["horizon_days"] = 75
+    sc = load(data)
+    path = write_yaml(tmp_path / "sc.yaml", data)
+    own = migsim.run(sc, replications=1, seed=31)
+    _write_daily(own, 0, tmp_path / "a.csv")
+    out = tmp_path / "bt"
+    result = CliRunner().invoke(
+        main,
+        ["backtest", str(path), "--actuals", str(tmp_path / "a.csv")]
+        + ["--every", "month", "-n", "40", "--seed", "3", "-o", str(out), "--quiet"],
+    )
+    assert result.exit_code == 0, result.output
+    # as of the start (1 Jan 2024) and the ends of January and February
+    summary = json.loads((out / "backtest.json").read_text())
+    assert summary["as_of"] == ["2024-01-01", "2024-01-31", "2024-02-29"]
+    assert "How the forecast narrows as actuals arrive" in result.output
+    assert "mean P5-P95 width" in result.output and "CRPS skill" in result.output
+    widths = [f["band_width_p5_p95_relative"] for f in summary["forecasts"]]
+    assert widths[0] > widths[1] > widths[2] > 0  # narrower as actuals arrive
+    assert summary["forecasts"][0]["crps_skill"] is None  # no naive from the start
+    assert summary["forecasts"][1]["crps_skill"] is not None
+    points = pd.read_csv(out / "backtest_points.csv")
+    assert {"naive", "crps_naive"} <= set(points.columns)

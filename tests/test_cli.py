@@ -25,6 +25,9 @@ OUTPUT_FILES = (
     "summary.json",
     "scenario.yaml",
     "backlog.png",
+    "bands.csv",
+    "weekly.csv",
+    "results.xlsx",
 )
 SUMMARY_KEYS = (
     "seed",
@@ -103,6 +106,74 @@ def test_replications_csv_columns(baseline_run):
     for word in ("time", "second", "runtime", "wall", "elapsed"):
         assert not [c for c in table.columns if word in c]
     assert table["replication"].tolist() == list(range(20))
+
+
+def test_bands_csv_and_weekly_projection_for_a_spreadsheet(baseline_run):
+    _, outdir = baseline_run
+    bands = pd.read_csv(outdir / "bands.csv", parse_dates=["date"])
+    stats = ("p5", "p10", "p50", "p90", "p95")
+    assert list(bands.columns) == [
+        "date",
+        "cohort",
+        *(f"backlog_{s}" for s in stats),
+        *(f"cumulative_migrated_{s}" for s in stats),
+    ]
+    assert list(dict.fromkeys(bands["cohort"])) == [
+        "all",
+        "itron_active",
+        "elster_dormant",
+    ]
+    overall = bands[bands["cohort"] == "all"]
+    assert len(overall) == 365 and overall["date"].is_monotonic_increasing
+    # quantiles in order, and what is migrated plus the backlog never exceeds the fleet
+    for prefix in ("backlog", "cumulative_migrated"):
+        values = overall[[f"{prefix}_{s}" for s in stats]].to_numpy()
+        assert (values[:, :-1] <= values[:, 1:]).all()
+    assert overall["backlog_p50"].iloc[0] == 74000
+    assert (overall["cumulative_migrated_p50"] <= 74000).all()
+    # the all-cohort band is of each replication's total, as the run's own bands
+    from migsim.results.rundir import load_run
+
+    run = load_run(outdir)
+    total = run.bands("remaining", quantiles=(0.05, 0.1, 0.5, 0.9, 0.95))
+    assert (overall["backlog_p95"].to_numpy() == total["p95"].to_numpy()).all()
+    cohort = run.bands("cumulative_migrated", "itron_active", quantiles=(0.1,))
+    itron = bands[bands["cohort"] == "itron_active"]
+    assert (itron["cumulative_migrated_p10"].to_numpy() == cohort["p10"]).all()
+    weekly = pd.read_csv(outdir / "weekly.csv", parse_dates=["week_ending"])
+    assert list(weekly.columns) == [
+        "week_ending",
+        "cumulative_migrated_p10",
+        "cumulative_migrated_p50",
+        "cumulative_migrated_p90",
+        "backlog_p10",
+        "backlog_p50",
+        "backlog_p90",
+    ]
+    sundays = weekly["week_ending"].iloc[:-1]
+    assert (sundays.dt.day_of_week == 6).all() and len(weekly) == 53
+    on_sundays = overall.set_index("date").loc[weekly["week_ending"]]
+    assert (
+        on_sundays["backlog_p50"].to_numpy() == weekly["backlog_p50"].to_numpy()
+    ).all()
+
+
+def test_results_xlsx_holds_the_same_tables(baseline_run):
+    _, outdir = baseline_run
+    sheets = pd.read_excel(outdir / "results.xlsx", sheet_name=None)
+    assert list(sheets) == ["summary", "weekly", "bands", "replications"]
+    summary = json.loads((outdir / "summary.json").read_text())
+    first = sheets["summary"].iloc[0]
+    assert first["cohort"] == "all"
+    assert (
+        pd.Timestamp(first["clears_p50"]).date().isoformat()
+        == (summary["clearance_date"]["p50"])
+    )
+    assert first["dumb_p90"] == summary["figures"]["dumb"]["p90"]
+    weekly = pd.read_csv(outdir / "weekly.csv")
+    assert sheets["weekly"]["backlog_p90"].tolist() == weekly["backlog_p90"].tolist()
+    assert len(sheets["bands"]) == len(pd.read_csv(outdir / "bands.csv"))
+    assert len(sheets["replications"]) == 20
 
 
 def test_format_json_prints_parseable_json_on_stdout(baseline_run):
@@ -241,6 +312,7 @@ def test_scenarios_lists_the_bundled_ones_with_descriptions():
     assert "2,000-a-day" in result.output  # a description, not only names
 
 
+@pytest.mark.slow
 def test_scenarios_paths_open_from_any_directory(tmp_path, monkeypatch):
     root = BASELINE.resolve().parents[1]
     monkeypatch.chdir(root)
@@ -297,6 +369,7 @@ def _long_running(command: str, tmp_path, tiny_yaml) -> list[str]:
     return [str(a) for a in by_command[command]]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "command",
     [

@@ -157,3 +157,75 @@ def test_comparison_reports_what_pairing_bought(shifted_pair):
     )
     ratio = independent["scenarios"]["later"]["pairing"]["clearance_day"]
     assert ratio["variance_ratio"] > 0.2
+
+
+# --------------------------------------------------------------------------- CLI
+def test_compare_writes_csv_and_xlsx_prints_own_dates_and_takes_by(tmp_path):
+    """compare -o: comparison.csv and .xlsx beside comparison.json; the table shows
+    each scenario's own dates and P(cleared by); no "-0" anywhere."""
+    import json
+    import re
+
+    import pandas as pd
+    import yaml
+    from click.testing import CliRunner
+
+    from migsim.cli.main import main
+
+    paths = []
+    for sc in (tiny(), tiny({"capacity.daily_cap": 150}, name="faster")):
+        path = tmp_path / f"{sc.name}.yaml"
+        path.write_text(yaml.safe_dump(sc.to_dict(), sort_keys=False))
+        paths.append(str(path))
+    out = tmp_path / "cmp"
+    args = ["compare", *paths, "-n", "8", "--seed", "2", "--by", "2020-02-14"]
+    result = CliRunner().invoke(main, [*args, "-o", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    text = result.output
+    assert not re.search(r"(?<![\w.])[-+]0(?![\d.,])", text), text  # never -0 or +0
+    comparison = json.loads((out / "comparison.json").read_text())
+    summaries = {
+        n: json.loads((out / n / "summary.json").read_text())
+        for n in ("tiny", "faster")
+    }
+    # each scenario's own dates beside the differences
+    head = text[: text.index("faster minus tiny")]
+    for name, summary in summaries.items():
+        line = next(ln for ln in head.splitlines() if ln.strip().startswith(name))
+        p50 = pd.Timestamp(summary["clearance_date"]["p50"])
+        assert f"{p50.day} {p50:%b %Y}" in line
+    by = comparison["p_clear_by"]["2020-02-14"]
+    assert by["tiny"]["p"] == summaries["tiny"]["p_clear_by"]["2020-02-14"]
+    assert "diff" in by["faster"] and "by 2020-02-14" in head
+    # the CSV: every figure and statistic, its value beside the first's, the pair
+    table = pd.read_csv(out / "comparison.csv")
+    assert set(table["scenario"]) == {"faster"}
+    assert len(table) == len(FIGURES) * len(STATISTICS)
+    row = table[(table["figure"] == "clearance_day") & (table["statistic"] == "p50")]
+    item = comparison["scenarios"]["faster"]["figures"]["clearance_day"]["p50"]
+    assert row["diff"].item() == item["diff"]
+    assert [row["ci95_low"].item(), row["ci95_high"].item()] == item["ci95"]
+    assert row["date"].item() == summaries["faster"]["clearance_date"]["p50"]
+    assert row["first_date"].item() == summaries["tiny"]["clearance_date"]["p50"]
+    assert set(table["clear"]) <= {"yes", "no", "undefined"}
+    sheets = pd.read_excel(out / "comparison.xlsx", sheet_name=None)
+    assert list(sheets) == ["scenarios", "differences"]
+    assert sheets["scenarios"]["scenario"].tolist() == ["tiny", "faster"]
+    assert len(sheets["differences"]) == len(table)
+    # the runs keep every file they had, and gain the spreadsheet exports
+    for name in ("summary.json", "backlog.png", "bands.csv", "weekly.csv"):
+        assert (out / "faster" / name).is_file(), name
+
+
+def test_signed_never_prints_minus_zero():
+    from migsim.cli.text import signed
+
+    assert [signed(v) for v in (-0.04, 0.0, -0.0, 0.04, -1.0, 2.5, -12.0)] == [
+        "0",
+        "0",
+        "0",
+        "0",
+        "-1",
+        "+2.5",
+        "-12",
+    ]

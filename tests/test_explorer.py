@@ -47,6 +47,8 @@ if not os.access(CHROMIUM, os.X_OK):
         f"no Chromium at {CHROMIUM} (apt-get install chromium)", allow_module_level=True
     )
 expect = sync_api.expect
+# A browser and a server process per module: seconds, not milliseconds.
+pytestmark = pytest.mark.slow
 
 
 def _free_port() -> int:
@@ -325,7 +327,7 @@ def test_downloads_arrive_and_parse(server, context, tmp_path):
     path = _download(page, "Report (HTML)", tmp_path)
     html = path.read_text(encoding="utf-8")
     assert html.startswith("<!DOCTYPE html>")
-    assert "nov2019_cautious_ramp_explored" in html and "5. Comparison" in html
+    assert "nov2019_cautious_ramp_explored" in html and "Paired comparison" in html
 
     sid = page.evaluate("state.sid")
     stale = page.request.get(f"{server}api/session/{sid}/run/999/bands.csv")

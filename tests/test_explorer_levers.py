@@ -250,6 +250,7 @@ def _wait(session, run, seconds=60.0):
     return run
 
 
+@pytest.mark.slow
 def test_a_newer_run_supersedes_the_one_in_flight_and_only_it_is_kept():
     base = migsim.load_scenario(SCENARIOS / "nov2019_epcl.yaml")
     store = SessionStore()

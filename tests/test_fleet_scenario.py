@@ -11,6 +11,8 @@ import numpy as np
 import migsim
 from migsim.model.point import point_scenario
 from migsim.model.uncertainty import SlipDate
+from migsim.sim.inputs import resolve_inputs
+from migsim.sim.streams import Streams
 
 PATH = Path(__file__).resolve().parent.parent / "scenarios" / "smets1_full_fleet.yaml"
 STATES = [
@@ -127,7 +129,8 @@ def test_one_fleet_replication_conserves_its_drawn_installations():
     per_day = daily.groupby("date")[STATES].sum().sum(axis=1).to_numpy()
     drawn = results.inputs.filter(like=".installations").sum(axis=1).iloc[0]
     np.testing.assert_array_equal(per_day, drawn)
-    assert 13e6 <= drawn * 1.6 <= 15e6
+    ratio = results.inputs["meters_per_installation"].iloc[0]
+    assert 13e6 - 8 <= drawn * ratio <= 15e6 + 8  # rounded per cohort
     attempts = daily.groupby("date")["attempts"].sum()
     caps = daily.groupby("date")["daily_cap"].first()
     assert (attempts <= caps).all()
@@ -136,6 +139,26 @@ def test_one_fleet_replication_conserves_its_drawn_installations():
         for g in ("mcc_automation", "success_holds", "scaled_mcc")
     ]
     assert steps == sorted(steps)  # the gates open in order
+
+
+def test_the_ratio_is_a_range_and_the_fleet_stays_13_to_15_million_meters():
+    sc = fleet()
+    spec = sc.meters_per_installation_range
+    assert (spec.low, sc.meters_per_installation, spec.high) == (1.4, 1.6, 1.9)
+    assert all(c.installations_range.from_meters for c in sc.cohorts)
+    assert "meters_per_installation_range" in sc.sources
+    ratios, meters, sizes = [], [], []
+    for k in range(40):
+        drawn = resolve_inputs(sc, Streams(0, k))
+        ratio = drawn.meters_per_installation
+        size = drawn.installations
+        ratios.append(ratio)
+        sizes.append(size)
+        meters.append(size * ratio)
+    assert 1.4 <= min(ratios) and max(ratios) <= 1.9 and np.ptp(ratios) > 0.2
+    assert 13e6 - 8 <= min(meters) and max(meters) <= 15e6 + 8
+    # the size in installations moves against the ratio: the same meters
+    assert np.corrcoef(ratios, sizes)[0, 1] < -0.7
 
 
 def test_the_point_forecast_uses_the_planned_dates():

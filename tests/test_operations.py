@@ -78,7 +78,7 @@ def col(log, name, cohort_index=0):
 def test_scenario_without_sections_is_unchanged():
     """No operations section: .daily is byte-identical to the foundation's."""
     columns = ["replication", "date", "cohort", *STATES, *FLOWS]
-    results = migsim.run(GOLDEN / "foundation_tiny.yaml", replications=3, seed=3)
+    results = migsim.run(GOLDEN / "foundation_golden.yaml", replications=3)
     operations = set(OPERATIONS_LEVELS + OPERATIONS_FLOWS) | {
         "els_backlog",
         "els_cases_raised",
@@ -86,7 +86,7 @@ def test_scenario_without_sections_is_unchanged():
         "achieved_cap",
     }
     assert not operations & set(results.daily.columns)  # no operations columns appear
-    expected = (GOLDEN / "foundation_tiny_daily.csv").read_text()
+    expected = (GOLDEN / "foundation_golden_daily.csv").read_text()
     assert results.daily[columns].to_csv(index=False) == expected
     results = migsim.run(GOLDEN / "foundation_baseline.yaml", replications=2, seed=11)
     digest = hashlib.sha256(results.daily[columns].to_csv(index=False).encode())
@@ -735,6 +735,7 @@ def check_conservation(log, sc):
     assert (columns["attempts"].sum(axis=1) <= sc.capacity.daily_cap).all()
 
 
+@pytest.mark.slow
 @settings(derandomize=True, deadline=None, max_examples=25)
 @given(
     seed_shift=st.integers(0, 50),
@@ -982,6 +983,7 @@ def test_bad_definitions_exit_2_with_one_line(tmp_path, field, value, needle):
     assert "bad.yaml" in lines[0]
 
 
+@pytest.mark.slow
 def test_cli_runs_the_operations_scenario(tmp_path):
     result = CliRunner().invoke(
         main,
@@ -1100,7 +1102,7 @@ def test_summary_and_report_show_operations_figures_only_when_used():
     from migsim.output.report import render_report
     from migsim.sim.operations import figures_in_use
 
-    plain = migsim.run(GOLDEN / "foundation_tiny.yaml", replications=3, seed=3)
+    plain = migsim.run(GOLDEN / "foundation_golden.yaml", replications=3)
     assert figures_in_use(plain.scenario) == frozenset()
     html = render_report([plain], charts=False)
     assert "ELS/MCC" not in html and "latent defect" not in html

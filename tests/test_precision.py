@@ -91,3 +91,22 @@ def test_targets_the_cleared_share_when_some_do_not_clear():
     info = results.summary["precision"]
     assert info["target"] == "cleared_share"
     assert not np.isfinite(results.clearance_days()).all()
+
+
+def test_the_run_table_and_the_report_name_the_target_alike():
+    from migsim.cli.text import _uncertainty_lines
+    from migsim.runner.precision import target_words
+
+    for target, words in (
+        ("mean_clearance_day", "on the mean clearance day: met"),
+        ("cleared_share", "on P(cleared by the horizon end), as some replications"),
+    ):
+        precision = {
+            "target": target,
+            "goal": {"mean_clearance_day": 1.0, "cleared_share": 0.02},
+            "met": True,
+            "replications": 40,
+            "half_width": 0.5,
+        }
+        line = _uncertainty_lines({"precision": precision})[-1]
+        assert words in line and target_words(target) in line

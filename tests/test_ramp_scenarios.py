@@ -25,14 +25,14 @@ RAMPS = ("nov2019_cautious_ramp", "nov2019_aggressive_ramp")
 
 # --------------------------------------------------------------------------- unchanged
 def test_a_scenario_without_the_new_sections_gives_the_foundation_numbers():
-    """Golden frame written by the foundation engine before ramp policy."""
-    results = migsim.run(GOLDEN / "tiny_foundation.yaml", replications=2, seed=3)
+    """The golden frames (tests/golden/foundation_golden_*) with no ramp section."""
+    results = migsim.run(GOLDEN / "foundation_golden.yaml", replications=3)
     frame = results.daily[["replication", "date", "cohort", *STATES, *FLOWS]].copy()
     frame["date"] = frame["date"].dt.strftime("%Y-%m-%d")
     frame["cohort"] = frame["cohort"].astype(str)
-    expected = pd.read_csv(GOLDEN / "tiny_foundation_daily.csv")
+    expected = pd.read_csv(GOLDEN / "foundation_golden_daily.csv")
     pd.testing.assert_frame_equal(frame.reset_index(drop=True), expected)
-    replications = pd.read_csv(GOLDEN / "tiny_foundation_replications.csv")
+    replications = pd.read_csv(GOLDEN / "foundation_golden_replications.csv")
     pd.testing.assert_series_equal(
         results.replications["attempts"], replications["attempts"]
     )
@@ -360,6 +360,7 @@ def test_ramps_extend_the_baseline_and_name_the_step_rule(name):
     assert sc.cohort("elster_dormant").eligible_from == "elster_dormant_entry"
 
 
+@pytest.mark.slow
 def test_aggressive_ramp_clears_earlier_than_cautious_under_common_seeds():
     cautious, aggressive = (
         migsim.run(SCENARIOS / f"{name}.yaml", replications=30, seed=0)
@@ -376,6 +377,7 @@ def test_aggressive_ramp_clears_earlier_than_cautious_under_common_seeds():
     assert cautious.daily.daily_cap.max() <= 10000
 
 
+@pytest.mark.slow
 def test_cli_run_reports_and_writes_the_policy(tmp_path):
     outdir = tmp_path / "out"
     result = CliRunner().invoke(

@@ -238,6 +238,7 @@ def test_a_run_where_every_replication_fails_raises(two_cohorts, monkeypatch):
         migsim.run(two_cohorts, replications=1, seed=5)
 
 
+@pytest.mark.slow
 def test_the_cli_run_with_a_failure_writes_what_succeeded_and_exits_3(
     two_cohorts, monkeypatch, tmp_path
 ):

@@ -118,6 +118,7 @@ def test_bands_are_exact_type1_quantiles_of_the_file(tiny):
     np.testing.assert_array_equal(bands["p90"], ordered[8])
 
 
+@pytest.mark.slow
 def test_results_do_not_depend_on_workers_or_batch_size(tiny):
     one = migsim.run(tiny, replications=6, seed=2, workers=1)
     two = migsim.run(tiny, replications=6, seed=2, workers=2, batch_size=1)
@@ -190,6 +191,7 @@ def test_write_links_the_streamed_file(tiny, tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_cli_run_writes_streamed_outputs_quietly(tmp_path):
     path = tmp_path / "tiny.yaml"
     path.write_text(json.dumps(TINY))
@@ -215,6 +217,7 @@ def test_cli_run_writes_streamed_outputs_quietly(tmp_path):
     assert (no_daily / "backlog.png").exists()
 
 
+@pytest.mark.slow
 def test_dask_local_cluster_gives_local_results(tiny, tmp_path):
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(
@@ -258,6 +261,7 @@ def test_dask_local_cluster_gives_local_results(tiny, tmp_path):
     ).read_bytes()
 
 
+@pytest.mark.slow
 def test_unreachable_scheduler_is_bad_input(tiny, tmp_path, monkeypatch):
     pytest.importorskip("distributed")
     monkeypatch.setattr("migsim.runner.runner.CONNECT_TIMEOUT", 1)

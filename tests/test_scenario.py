@@ -444,6 +444,13 @@ def test_sources_error_says_it_is_about_sources(tmp_path):
         migsim.load_scenario(write_yaml(tmp_path / "s.yaml", data))
 
 
+def test_suppliers_sharing_a_name_are_refused(tmp_path):
+    data = _base()
+    data["suppliers"] = [{"name": "north"}, {"name": "south"}, {"name": "north"}]
+    with pytest.raises(ScenarioError, match="supplier names must be unique: north$"):
+        migsim.load_scenario(write_yaml(tmp_path / "s.yaml", data))
+
+
 def test_missing_file_is_a_scenario_error(tmp_path):
     with pytest.raises(ScenarioError, match="no_such_scenario.yaml"):
         migsim.load_scenario(tmp_path / "no_such_scenario.yaml")

@@ -94,6 +94,7 @@ def test_tornado_swings_are_the_hand_computed_ones_and_no_effect_ranks_last(
     assert (out / "tornado.png").stat().st_size > 10_000
 
 
+@pytest.mark.slow
 def test_sobol_total_index_is_one_for_the_only_field_that_matters():
     scenario = load_scenario(all_success())
     ranges = [

@@ -120,14 +120,16 @@ def _continued_clearance(results, sc, k, edit=None, states=None):
     return np.array(days)
 
 
+@pytest.mark.slow
 def test_continuation_has_the_same_clearance_distribution():
     """Each replication continued from its own state of day k (new random numbers):
     the continued clearance dates and the original ones are one distribution."""
     sc = load(_stochastic())
     results = migsim.run(sc, replications=100, seed=1)
     k = 12
+    states = {int(r): results.state_on(day(k), int(r)) for r in results.replication_ids}
     original = results.clearance_days()
-    continued = _continued_clearance(results, sc, k)
+    continued = _continued_clearance(results, sc, k, states=states)
     assert np.isfinite(original).all() and np.isfinite(continued).all()
     assert stats.mannwhitneyu(original, continued).pvalue > 0.01
     assert stats.ks_2samp(original, continued).pvalue > 0.01
@@ -138,7 +140,7 @@ def test_continuation_has_the_same_clearance_distribution():
                 for group in cohort_state[name]:
                     group["days_until_due"] += 4
 
-    wrong = _continued_clearance(results, sc, k, four_days_late)
+    wrong = _continued_clearance(results, sc, k, four_days_late, states)
     assert stats.mannwhitneyu(original, wrong).pvalue < 0.001  # the test can tell
 
 
@@ -398,6 +400,7 @@ def _policy_scenario():
     return data
 
 
+@pytest.mark.slow
 def test_continuation_carries_the_ramp_policy_state():
     """With every policy section on, runs continued from day 22 (cap raised by the
     ramp, gates open, rules mid-window) clear as the originals do; continued
@@ -491,10 +494,11 @@ def test_uncertain_rates_are_one_draw_for_all_of_a_cohorts_segments():
     assert not np.array_equal(other.cohorts[0].rates[0], normal[0])
 
 
+@pytest.mark.slow
 def test_a_segmented_cohort_continues_from_its_state():
-    """Suppliers, hard cases and exclusions: the state is shared between the parts
-    in proportion (an approximation); the continuation conserves installations and
-    clears in the same weeks as the original."""
+    """Suppliers, hard cases and exclusions: each part's state is exported and
+    taken up; the continuation conserves installations and clears in the same
+    weeks as the original."""
     sc = load(_segmented())
     results = migsim.run(sc, replications=30, seed=2)
     k = 10
@@ -508,6 +512,7 @@ def test_a_segmented_cohort_continues_from_its_state():
     assert (states == 2000).all()
 
 
+@pytest.mark.slow
 def test_continuation_carries_the_els_queue():
     """ELS working 20 cases a day gates stall resolutions and restorations: runs
     continued from day 8 clear as the originals do, with the desk's open cases
@@ -616,3 +621,91 @@ def test_dumb_devices_awaiting_recovery_are_carried():
     assert log.cohort_columns["dumb_recoveries"].sum() >= sum(
         g["count"] for g in recovering
     )
+
+
+# =========================================================================== parts
+OPERATIONS = "scenarios/nov2019_operations.yaml"
+
+
+def _sorted(value):
+    """A state with every list of groups in one order (for comparing)."""
+    if isinstance(value, dict):
+        return {k: _sorted(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return sorted((_sorted(v) for v in value), key=repr)
+    return value
+
+
+@pytest.mark.parametrize("when", ["2019-12-20", "2020-01-24", "2020-03-10"])
+def test_every_part_is_exported_and_taken_up_exactly(when):
+    """nov2019_operations runs each cohort as 3 suppliers x (normal, hard,
+    excluded): `state_on` lists the nine parts, and a continued run holds each
+    part exactly where it stood (its own export of the day before its start
+    gives the state back, open ELS cases and their classes included)."""
+    import simpy
+
+    from migsim.sim.engine import _Model
+    from migsim.sim.streams import Streams
+
+    sc = migsim.load_scenario(OPERATIONS)
+    state = migsim.run(sc, replications=1, seed=101).state_on(when, 0)
+    for cohort_state in state["cohorts"].values():
+        parts = cohort_state["parts"]
+        assert len(parts) == 9
+        excluded = [p for p in parts if p["kind"] == "excluded"]
+        assert all(p["migrated"] == p["dumb"] == 0 for p in excluded)
+        assert sum(p["abandoned"] for p in excluded) <= cohort_state["abandoned"]
+    continued = sc.starting_from(state)
+    model = _Model(simpy.Environment(), continued, Streams(5, 0))
+    again = model.export_state(-1)
+    assert _sorted(again["cohorts"]) == _sorted(state["cohorts"])
+    cases = state["operations_state"]["els_queue"]
+    assert _sorted(again["operations_state"]["els_queue"]) == _sorted(cases)
+    assert any(case.get("by_class") for case in cases) or not cases
+
+
+@pytest.mark.slow
+def test_continued_runs_match_uninterrupted_runs_from_2020_01_24():
+    """30 replications continued from each replication's state on 2020-01-24 end
+    with the abandoned and migrated of 30 uninterrupted runs, within 4 standard
+    errors. Shared in proportion, the excluded 740 became about 477 and the
+    migrated rose by about 200 (excluded installations were given to normal
+    parts and migrated)."""
+    sc = migsim.load_scenario(OPERATIONS)
+    n = 30
+    base = migsim.run(sc, replications=n, seed=101)
+    reference = migsim.run(sc, replications=n, seed=202).replications
+    continued = [
+        migsim.run(
+            sc.starting_from(base.state_on("2020-01-24", k)),
+            replications=1,
+            seed=300 + k,
+        ).replications.iloc[0]
+        for k in range(n)
+    ]
+    for figure in ("abandoned", "migrated", "excluded"):
+        a = reference[figure].to_numpy(float)
+        b = np.array([row[figure] for row in continued], float)
+        error = np.sqrt(a.var(ddof=1) / n + b.var(ddof=1) / n)
+        assert abs(b.mean() - a.mean()) <= max(4 * error, 0.5), figure
+
+
+def test_a_state_without_parts_keeps_the_excluded_apart():
+    """A state that does not say which part an installation is in (e.g. read
+    from actuals) is shared out knowing that excluded installations never
+    migrate and take the abandoned first: with exclusion up front, no normal
+    installation is abandoned in the continued run."""
+    data = scenario(
+        cohort("c", 1000, rates=outcomes(success=1.0)),
+        cap=100,
+        horizon_days=30,
+    )
+    data["cohorts"][0]["excluded"] = {"share": 0.1, "when": "up_front"}
+    data["cohorts"][0]["hard"] = {"share": 0.2, "outcomes": outcomes(success=1.0)}
+    sc = load(data)
+    state = migsim.run(sc, replications=1, seed=1).state_on(day(3), 0)
+    assert state["cohorts"]["c"]["abandoned"] == 100
+    assert state["cohorts"]["c"].pop("parts")  # as if read from actuals
+    log = run_replication(sc.starting_from(state), seed=2, replication=0)
+    assert log.cohort_columns["abandoned"][-1, 0] == 100
+    assert log.cohort_columns["migrated"][-1, 0] == 900

@@ -183,6 +183,7 @@ def test_points_use_common_random_numbers(tmp_path):
                 assert expected, (name, stat)
 
 
+@pytest.mark.slow
 def test_invalid_points_are_recorded_and_not_fatal(tiny_path, tmp_path):
     store = tmp_path / "store"
     result = CliRunner().invoke(
@@ -214,6 +215,7 @@ def test_invalid_points_are_recorded_and_not_fatal(tiny_path, tmp_path):
     assert "invalid: point 2" in result.output
 
 
+@pytest.mark.slow
 def test_changed_definition_is_refused_unless_fresh(tiny_path, tmp_path):
     store = tmp_path / "store"
     base = [
@@ -283,6 +285,7 @@ def test_bad_chart_and_field_are_bad_input(tiny_path, tmp_path):
         assert "Traceback" not in result.output
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_gives_identical_files(tmp_path):
     """A sweep killed (SIGKILL) mid-way and rerun ends as one that never stopped."""
     scenario = str(ROOT / "scenarios" / "nov2019_epcl.yaml")

@@ -387,6 +387,46 @@ def test_uncertain_runs_are_the_same_for_any_worker_count(tmp_path):
         ).read_bytes()
 
 
+def test_twins_run_on_the_workers_the_same_for_any_worker_count(monkeypatch):
+    import migsim.results.variance as variance
+
+    sc = load(uncertain_scenario())
+    one = migsim.run(sc, replications=23, workers=1)
+    two = migsim.run(sc, replications=23, workers=2, batch_size=3)
+    for results in (one, two):
+        np.testing.assert_array_equal(results._twins.replications, [0, 1, 10, 20])
+
+    def no_simulation(*args, **kwargs):
+        raise AssertionError("the split simulated a twin in the main process")
+
+    monkeypatch.setattr(variance, "run_replication", no_simulation)
+    assert one.variance_split() == two.variance_split()
+    assert one.variance_split()["clearance_day"]["twins"] == 4
+    for name in one._twins.overall:
+        np.testing.assert_array_equal(
+            one._twins.overall[name], two._twins.overall[name]
+        )
+
+
+def test_twins_are_the_same_when_runs_combine_or_come_from_logs():
+    sc = load(uncertain_scenario())
+    whole = migsim.run(sc, replications=24)
+    parts = [
+        migsim.run(sc, replications=12),
+        migsim.run(sc, replications=12, first_replication=12),
+    ]
+    combined = migsim.Results.combine(parts)
+    np.testing.assert_array_equal(combined._twins.replications, [0, 1, 10, 20])
+    assert combined.variance_split() == whole.variance_split()
+    logs = [run_replication(sc, sc.seed, k) for k in range(24)]
+    from_logs = migsim.Results(sc, sc.seed, logs)
+    assert from_logs._twins is None  # simulated when the split is first read
+    assert from_logs.variance_split() == whole.variance_split()
+    # the twin reruns its replication's inputs with fresh day-to-day randomness
+    twin = run_replication(sc, sc.seed, 10, 1)
+    assert twin.inputs == logs[10].inputs
+
+
 # --------------------------------------------------------------------------- estimator
 def _synthetic(n, twins, a=2.0, b=1.0, noise=1.0, seed=0):
     """Y = a X1 + b X2 + noise, X independent standard normal: known shares."""
@@ -462,7 +502,7 @@ def test_a_run_records_inputs_and_splits_the_clearance_variance(tmp_path):
     assert len(inputs) == 40
     assert "programme_delay" in inputs and "cohorts.second.eligible_from" in inputs
     split_ = results.summary["variance_split"]["clearance_day"]
-    assert split_["twins"] == 4
+    assert split_["twins"] == 5  # replications 0, 1, 10, 20 and 30
     assert split_["inputs_share"] + split_["day_to_day_share"] == pytest.approx(1)
     assert split_["inputs_share"] > 0.5  # slips and throughput dominate here
     assert split_["top_inputs"]

@@ -24,6 +24,10 @@ INSTALLATIONS = 2139
 PAPER = {"migrated": round(0.93 * INSTALLATIONS), "stalled": 156, "dumb": 1}
 
 
+# Every test here reads the same 200-replication run of the paper's batch.
+pytestmark = pytest.mark.slow
+
+
 @pytest.fixture(scope="module")
 def results():
     return migsim.run(VALIDATION, replications=200, seed=0)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -92,7 +94,7 @@ def calibrate(
     target.parent.mkdir(parents=True, exist_ok=True)
     yaml_text = result.scenario.to_yaml()
     json_text = json.dumps(result.summary(), indent=2) + "\n"
-    writers = {
+    writers: dict[str | Path, Callable[[Path], Any]] = {
         paths[0]: lambda tmp: tmp.write_text(yaml_text, encoding="utf-8"),
         paths[1]: lambda tmp: tmp.write_text(json_text, encoding="utf-8"),
     }
@@ -177,6 +179,13 @@ def forecast(
     multiple=True,
     help="A date to forecast from (repeatable; default: the scenario's start).",
 )
+@click.option(
+    "--every",
+    type=click.Choice(["month"]),
+    default=None,
+    help="A rolling backtest: also forecast from the start and the last day of "
+    "every month with actuals, and print how the band narrows as they arrive.",
+)
 @simulation_options
 @outdir_option("Write backtest.json, backtest_points.csv and backtest.png here.")
 @overwrite_option()
@@ -189,6 +198,7 @@ def backtest(
     actuals_replication,
     prior_strength,
     as_of,
+    every,
     replications,
     seed,
     workers,
@@ -200,6 +210,7 @@ def backtest(
 ):
     """Score SCENARIO's forecasts against what actually happened."""
     from migsim.evidence.backtest import backtest as run_backtest
+    from migsim.evidence.backtest import monthly_as_of
     from migsim.output.evidence_files import write_backtest
 
     sc = load(scenario, sets)
@@ -207,6 +218,8 @@ def backtest(
     actuals = load_actuals(actuals_path, sc, actuals_unit, actuals_replication)
     try:
         dates = [d.date() for d in as_of]
+        if every:
+            dates += monthly_as_of(sc, actuals, every)
         forecasts = max(1, len(set(dates)))  # one per distinct as-of date
         with progress_bar(replications * forecasts, "rep", quiet) as bar:
             result = run_backtest(

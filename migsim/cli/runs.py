@@ -43,8 +43,8 @@ REPLICATIONS_FAILED = 3
 @click.argument("scenario")
 @simulation_options
 @outdir_option(
-    "Write daily.parquet, replications.csv, summary.json, scenario.yaml "
-    "and backlog.png here."
+    "Write daily.parquet, replications.csv, summary.json, scenario.yaml, "
+    "backlog.png, bands.csv, weekly.csv and results.xlsx here."
 )
 @overwrite_option()
 @click.option("--no-daily", is_flag=True, help="Do not write daily.parquet.")
@@ -116,7 +116,7 @@ def run(
     from migsim.cli.text import failures_text, summary_text
     from migsim.evidence.forecast import annotate, check_by_dates
     from migsim.model.point import point_scenario
-    from migsim.output.run_charts import write_run_charts
+    from migsim.output.spreadsheets import write_run_outputs
     from migsim.runner.precision import run_to_precision
     from migsim.runner.runner import run as run_scenario
 
@@ -181,7 +181,7 @@ def run(
         text += "\n\n" + failures_text(results)
     if outdir:
         results.write(
-            outdir, overwrite=overwrite, daily=not no_daily, charts=write_run_charts
+            outdir, overwrite=overwrite, daily=not no_daily, charts=write_run_outputs
         )
         text += f"\n\nWritten to {outdir}/"
     emit(text, results.summary, fmt)
@@ -192,25 +192,35 @@ def run(
 @click.command()
 @click.argument("scenarios", nargs=-1, required=True)
 @simulation_options
-@outdir_option("Write each scenario's run to OUTDIR/<name>/ and comparison.json.")
+@outdir_option(
+    "Write each scenario's run to OUTDIR/<name>/, comparison.json, "
+    "comparison.csv and comparison.xlsx."
+)
 @overwrite_option()
 @format_option("json: the comparison as JSON on stdout, table on stderr.")
+@by_option
 @quiet_option()
 def compare(
-    scenarios, replications, seed, workers, sets, outdir, overwrite, fmt, quiet
+    scenarios, replications, seed, workers, sets, outdir, overwrite, fmt, by, quiet
 ):
     """Run SCENARIOS with common random numbers and compare each with the first.
 
     --set applies to every scenario. The seed defaults to the first scenario's.
     """
     from migsim.cli.text import comparison_text
-    from migsim.evidence.forecast import annotate
+    from migsim.evidence.forecast import annotate, check_by_dates
     from migsim.experiments.compare import compare as compare_scenarios
-    from migsim.experiments.compare import write_comparison
-    from migsim.output.run_charts import write_run_charts
+    from migsim.experiments.compare import p_clear_by_pairs, write_comparison
+    from migsim.output.spreadsheets import write_comparison_tables, write_run_outputs
 
     loaded = [load(path, sets) for path in scenarios]
     refuse_existing(outdir, overwrite)
+    by = by_dates(by)
+    try:
+        for sc in loaded:
+            check_by_dates(sc, by)
+    except MigsimError as exc:
+        raise InputError(str(exc)) from exc
     names = [sc.name for sc in loaded]
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
@@ -225,14 +235,22 @@ def compare(
         )
     command = command_line()
     for results in runs:
-        annotate(results)
+        annotate(results, by)
         results.annotate("command", command)
     comparison = {"command": command, **comparison}
-    text = comparison_text(comparison)
+    if by:
+        comparison["p_clear_by"] = p_clear_by_pairs(runs, by)
+    summaries = {r.scenario.name: r.summary for r in runs}
+    text = comparison_text(comparison, summaries)
     if outdir:
         try:
             write_comparison(
-                runs, comparison, outdir, overwrite=overwrite, charts=write_run_charts
+                runs,
+                comparison,
+                outdir,
+                overwrite=overwrite,
+                charts=write_run_outputs,
+                files=lambda out: write_comparison_tables(comparison, runs, out, by),
             )
         except MigsimError as exc:
             raise InputError(str(exc)) from exc
@@ -267,6 +285,17 @@ def _decision_for_report(
     )
     write_decision(result, where)
     return load_decision(where)
+
+
+def _question_scenario(question: str) -> str:
+    """The name of the scenario a question (file or decided folder) is about."""
+    from migsim.experiments.decision import is_decision_directory
+    from migsim.experiments.question import load_question
+    from migsim.model.scenario import load_scenario
+
+    if is_decision_directory(question):
+        return load_scenario(Path(question) / "scenario.yaml").name
+    return load_question(question).scenario.name
 
 
 @click.command()
@@ -309,7 +338,8 @@ def report(
     """
     from migsim.evidence.forecast import annotate, check_by_dates
     from migsim.output.report import render_report, unit_scale
-    from migsim.output.run_charts import write_run_charts
+    from migsim.output.report_basis import check_question_scenario
+    from migsim.output.spreadsheets import write_run_outputs
     from migsim.results.rundir import is_run_directory, load_run
     from migsim.runner.runner import run as run_scenario
 
@@ -324,6 +354,12 @@ def report(
         for sc in loaded.values():
             unit_scale(sc, units)
             check_by_dates(sc, by)
+        if question is not None:  # refused before anything runs
+            names = [
+                loaded[p].name if p in loaded else load_run(p).scenario.name
+                for p in inputs
+            ]
+            check_question_scenario(_question_scenario(question), names)
         for path in inputs:
             if path in loaded:
                 sc = loaded[path]
@@ -338,7 +374,7 @@ def report(
                 )
                 annotate(results, by)
                 results.annotate("command", command_line())
-                results.write(where, overwrite=overwrite, charts=write_run_charts)
+                results.write(where, overwrite=overwrite, charts=write_run_outputs)
                 runs.append(load_run(where))
             else:
                 runs.append(load_run(path))

@@ -17,6 +17,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers only
 __all__ = [
     "candidate_line",
     "comparison_text",
+    "scenario_dates_text",
+    "signed",
     "failures_text",
     "fmt_float",
     "summary_text",
@@ -206,16 +208,14 @@ def _uncertainty_lines(summary: dict[str, Any]) -> list[str]:
         lines.append(f"  P(cleared by {when}) = {p:.1%}{extra}")
     precision = summary.get("precision")
     if precision:
-        target = (
-            "mean clearance day"
-            if precision["target"] == "mean_clearance_day"
-            else "P(cleared by the horizon end), since some replications do not clear"
-        )
+        from migsim.runner.precision import target_words
+
+        target = target_words(precision["target"])
         goal = precision["goal"][precision["target"]]
         verdict = "met" if precision["met"] else "NOT met (maximum count reached)"
         lines.append(
             f"  precision: {precision['replications']} replications needed for "
-            f"a 95% CI half-width of {goal} on the {target}: {verdict} "
+            f"a 95% CI half-width of {goal} on {target}: {verdict} "
             f"(half-width {precision['half_width']})"
         )
     return lines
@@ -304,8 +304,50 @@ def _pairing_line(pairing: dict[str, Any] | None) -> str:
     )
 
 
-def comparison_text(comparison: dict[str, Any]) -> str:
-    """Each scenario against the first: paired differences with 95% CIs."""
+def signed(value: float, digits: int = 1) -> str:
+    """A difference with its sign, trailing ".0" dropped, never "-0" or "+0"."""
+    rounded = round(value, digits)
+    if rounded == 0:
+        return "0"
+    text = f"{rounded:+,.{digits}f}"
+    return text[:-2] if digits == 1 and text.endswith(".0") else text
+
+
+def _short_date(value: str | None) -> str:
+    """``2020-03-04`` -> ``4 Mar 2020``; "after ..." and None kept readable."""
+    from datetime import date
+
+    if value is None:
+        return "-"
+    if value.startswith("after "):
+        return "after " + _short_date(value[6:])
+    when = date.fromisoformat(value)
+    return f"{when.day} {when:%b %Y}"
+
+
+def scenario_dates_text(
+    summaries: dict[str, dict[str, Any]], by: dict[str, dict[str, Any]] | None = None
+) -> list[str]:
+    """Each scenario's own clearance dates (P10, P50, P90), cleared share and
+    P(cleared by) each ``--by`` date, one row per scenario."""
+    dates = list(by or {})
+    headers = ["P10", "P50", "P90", "cleared", *(f"by {d}" for d in dates)]
+    rows = []
+    for name, summary in summaries.items():
+        clearance = summary["clearance_date"]
+        row = [name, *(_short_date(clearance[s]) for s in ("p10", "p50", "p90"))]
+        row.append(f"{summary['cleared_share']:.0%}")
+        for when in dates:
+            row.append(f"{by[when][name]['p']:.0%}")  # type: ignore[index]
+        rows.append(row)
+    return text_table("backlog clears", headers, rows)
+
+
+def comparison_text(
+    comparison: dict[str, Any], summaries: dict[str, dict[str, Any]] | None = None
+) -> str:
+    """Each scenario's own dates, then against the first: paired differences with
+    95% CIs (a difference whose interval spans zero is marked "no clear")."""
     first = comparison["first"]
     crn = (
         "common random numbers"
@@ -317,10 +359,10 @@ def comparison_text(comparison: dict[str, Any]) -> str:
         f"seed {comparison['seed']}, {crn}. Negative = earlier or lower.",
         "",
     ]
-
-    def number(value: float) -> str:
-        text = f"{value:+,.1f}"
-        return text[:-2] if text.endswith(".0") else text
+    by = comparison.get("p_clear_by")
+    if summaries:
+        lines += scenario_dates_text(summaries, by)
+        lines.append("")
 
     def cell(item: dict[str, Any]) -> str:
         if item["diff"] is None:
@@ -329,9 +371,9 @@ def comparison_text(comparison: dict[str, Any]) -> str:
         bounds = (
             ""
             if ci is None
-            else " [{}, {}]".format(*("?" if v is None else number(v) for v in ci))
+            else " [{}, {}]".format(*("?" if v is None else signed(v) for v in ci))
         )
-        return f"{number(item['diff'])}{bounds}"
+        return f"{signed(item['diff'])}{bounds}"
 
     for name, entry in comparison["scenarios"].items():
         if name == first:
@@ -351,6 +393,25 @@ def comparison_text(comparison: dict[str, Any]) -> str:
             stats = entry["figures"][figure]
             rows.append(
                 [label, cell(stats["p50"]), cell(stats["p90"]), cell(stats["mean"])]
+            )
+        for when, per in (by or {}).items():
+            item = per[name]
+            rows.append(
+                [
+                    f"P(cleared by {when}) (points)",
+                    "",
+                    "",
+                    cell(
+                        {
+                            "diff": None
+                            if item["diff"] is None
+                            else item["diff"] * 100,
+                            "ci95": None
+                            if item["ci95"] is None
+                            else [v * 100 for v in item["ci95"]],
+                        }
+                    ),
+                ]
             )
         lines += text_table(
             f"{name} minus {first} [95% CI]", ["P50", "P90", "mean"], rows

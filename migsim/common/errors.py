@@ -13,7 +13,7 @@ class MigsimError(Exception):
 
 
 class ScenarioError(MigsimError, ValueError):
-    """A scenario (or an override of one) is invalid; the message names file and field."""
+    """An invalid scenario (or override of one); the message names file and field."""
 
 
 class ActualsError(MigsimError, ValueError):

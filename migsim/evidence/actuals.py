@@ -34,6 +34,7 @@ from migsim.model.scenario import Scenario
 from migsim.sim.records import FLOWS, IN_FLIGHT, STATES
 
 __all__ = [
+    "CLASS_COLUMNS",
     "COARSE_COLUMN",
     "OUTCOME_COLUMNS",
     "POLICY_COLUMNS",
@@ -44,6 +45,9 @@ __all__ = [
 #: The first-level outcome columns, in `OUTCOMES` order; they sum to ``attempts``.
 OUTCOME_COLUMNS = ("successes", "stalls", "rollbacks", "fix_forwards", "dumbs")
 COARSE_COLUMN = "cumulative_migrated"
+#: Optional class columns of `.daily`: attempts made at volume-stressed rates and
+#: latent-defect hits. Calibration sets them aside from the normal class's flows.
+CLASS_COLUMNS = ("stressed_attempts", "defect_hits")
 #: The ramp policy's day columns of `.daily` (the same on every cohort's row).
 POLICY_COLUMNS = ("daily_cap", "cap_rule", "no_go", "rule_fired", "els_backlog")
 _COUNT_COLUMNS = (*FLOWS, *STATES, COARSE_COLUMN)
@@ -68,7 +72,8 @@ class Actuals:
     frame
         One row per date x cohort: ``date`` (datetime64), ``cohort`` (a cohort
         name, or ``None`` for a programme-wide coarse file) and the count columns
-        present, as floats.
+        present, as floats, and any `CLASS_COLUMNS` (``stressed_attempts``,
+        ``defect_hits``) the file has.
     columns
         The count columns present, in `_COUNT_COLUMNS` order.
     note
@@ -294,12 +299,15 @@ def read_actuals(
     if "attempts" in present and any(c in present for c in OUTCOME_COLUMNS):
         _outcomes_within_attempts(columns, rows, shown, present)
     _dates_in_order(columns, rows, shown)
+    extra = tuple(c for c in CLASS_COLUMNS if c in raw.columns and not coarse)
+    for column in extra:
+        columns[column] = _counts(raw[column], rows, shown, column)
     if unit == "meters":
         if scenario.meters_per_installation is None:
             raise ActualsError(
                 f"{shown}: counts in meters need the scenario's meters_per_installation"
             )
-        for column in present:
+        for column in (*present, *extra):
             columns[column] = columns[column] / scenario.meters_per_installation
     elif unit != "installations":
         raise ActualsError(f"{shown}: unknown unit {unit!r} (installations or meters)")
@@ -477,7 +485,7 @@ def _outcomes_within_attempts(
     columns: dict[str, np.ndarray], rows: np.ndarray, shown: str, present: tuple
 ) -> None:
     outcomes = [c for c in OUTCOME_COLUMNS if c in present]
-    total = sum(columns[c] for c in outcomes)
+    total = np.sum([columns[c] for c in outcomes], axis=0)  # at least one present
     over = total > columns["attempts"]
     if over.any():
         i = _first(over)

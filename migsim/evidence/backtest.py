@@ -8,6 +8,25 @@ bands, the median absolute error of the P50 in installations and in days, the
 continuous ranked probability score (`scoringrules.crps_ensemble`) and a PIT
 histogram. A point after the horizon end counts as outside the bands.
 `migsim.output.evidence_files` draws and writes the result.
+
+Calibration alone is not enough: a band wide enough covers everything. So each
+backtest also reports **sharpness**, to be maximised subject to calibration:
+
+- the mean width of the P5-P95 band, in installations and relative to the
+  actual value it should hold (``band_width_p5_p95``,
+  ``band_width_p5_p95_relative``);
+- the CRPS against that of a **naive forecast**, the persistence of the recent
+  daily rate (the actual cumulative migrated on the as-of date plus, per day
+  ahead, its mean daily gain over the last 28 days, capped at the scenario's
+  installations), and the skill
+  ``1 - CRPS / CRPS(naive)`` (1: perfect; 0: no better than the naive; below 0:
+  worse). A point forecast's CRPS is its absolute error. From the scenario's
+  start there is no recent rate, so no naive forecast: skill counts only the
+  points of forecasts made after actuals had arrived.
+
+A rolling backtest (``every="month"``, ``migsim backtest --every month``) makes
+a forecast as of the start and the end of every month with actuals, and
+`Backtest.rolling` tabulates how the band narrows as actuals arrive.
 """
 
 from __future__ import annotations
@@ -15,7 +34,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from functools import cached_property
 from typing import Any
 
@@ -25,15 +44,25 @@ import scoringrules
 from scipy import stats
 
 from migsim import __version__
+from migsim.common.errors import MigsimError
 from migsim.common.stats import json_number, quantile
 from migsim.evidence.actuals import Actuals
 from migsim.evidence.calibrate import DEFAULT_PRIOR_STRENGTH
 from migsim.evidence.forecast import Forecast, forecast_as_of
 from migsim.model.scenario import Scenario, load_scenario
 
-__all__ = ["Backtest", "backtest", "score", "score_points"]
+__all__ = [
+    "Backtest",
+    "backtest",
+    "monthly_as_of",
+    "naive_forecast",
+    "score",
+    "score_points",
+]
 
 _PIT_BINS = 10
+#: The naive forecast persists the mean daily gain over this many days.
+NAIVE_WINDOW_DAYS = 28
 #: One-sided binomial test level for calling a band over- or underconfident.
 _VERDICT_LEVEL = 0.05
 
@@ -112,12 +141,24 @@ class Backtest:
                 if f["mae_days"] is not None
                 else " (the P50 curve never reaches most actual points)"
             ),
-            f"  mean CRPS                           {_num(f['crps_mean']):>10}"
-            " installations",
+            *_sharpness_lines(f),
             "",
             f["verdict"],
         ]
+        if len(self.forecasts) > 1:
+            lines += ["", *_rolling_lines(self.rolling())]
         return "\n".join(lines)
+
+    def rolling(self) -> pd.DataFrame:
+        """One row per as-of date: how the forecast narrows as actuals arrive.
+
+        Columns ``as_of, n_points, band_width_p5_p95_relative,
+        coverage_p5_p95, coverage_p10_p90, crps_mean, crps_skill``.
+        """
+        rows = []
+        for figures in self.per_as_of():
+            rows.append({k: figures[k] for k in _ROLLING_COLUMNS})
+        return pd.DataFrame(rows, columns=list(_ROLLING_COLUMNS))
 
     def panels(self) -> list[dict[str, Any]]:
         """Per forecast, what ``backtest.png`` draws: its as-of date, the bands of
@@ -130,9 +171,7 @@ class Backtest:
         panels = []
         for forecast in self.forecasts:
             cut = pd.Timestamp(forecast.as_of or self.scenario.start_date)
-            bands = forecast.results.bands(
-                "cumulative_migrated", quantiles=(0.05, 0.1, 0.5, 0.9, 0.95)
-            )
+            bands = forecast.cumulative_bands((0.05, 0.1, 0.5, 0.9, 0.95))
             panels.append(
                 {
                     "as_of": _label(forecast, self.scenario),
@@ -144,12 +183,81 @@ class Backtest:
         return panels
 
 
+_ROLLING_COLUMNS = (
+    "as_of",
+    "n_points",
+    "band_width_p5_p95_relative",
+    "coverage_p5_p95",
+    "coverage_p10_p90",
+    "crps_mean",
+    "crps_skill",
+)
+
+
+def _sharpness_lines(f: dict[str, Any]) -> list[str]:
+    """Sharpness beside calibration: band width, CRPS and its skill."""
+    width = f["band_width_p5_p95"]
+    relative = f["band_width_p5_p95_relative"]
+    lines = [
+        f"  mean P5-P95 width                   {_num(width):>10} installations"
+        + (f" ({relative:.1%} of the actual)" if relative is not None else ""),
+        f"  mean CRPS                           {_num(f['crps_mean']):>10}"
+        " installations",
+    ]
+    if f["crps_skill"] is None:
+        why = (
+            "no naive forecast: from the start there is no recent rate to persist"
+            if not f["n_naive_points"]
+            else "the naive forecast hit every point"
+        )
+        lines.append(f"  CRPS skill against a naive forecast {'-':>10}  ({why})")
+        return lines
+    lines += [
+        f"  mean CRPS of the naive forecast     {_num(f['crps_naive_mean']):>10}"
+        f" installations (persisting the last {NAIVE_WINDOW_DAYS} days' rate, "
+        f"{f['n_naive_points']:,} points)",
+        f"  CRPS skill against it               {f['crps_skill']:>10.2f}"
+        "  (1 perfect, 0 no better, below 0 worse)",
+    ]
+    return lines
+
+
+def _rolling_lines(table: pd.DataFrame) -> list[str]:
+    """The rolling table: as-of date against band width, coverage and skill."""
+    lines = [
+        "How the forecast narrows as actuals arrive:",
+        f"  {'as of':<12}{'points':>8}{'P5-P95 width':>14}{'in P5-P95':>11}"
+        f"{'in P10-P90':>12}{'CRPS':>12}{'skill':>8}",
+    ]
+    for row in table.itertuples(index=False):
+        lines.append(
+            f"  {row.as_of:<12}{row.n_points:>8,}"
+            f"{_share(row.band_width_p5_p95_relative):>14}"
+            f"{_share(row.coverage_p5_p95):>11}{_share(row.coverage_p10_p90):>12}"
+            f"{_num(row.crps_mean):>12}"
+            f"{'-' if _missing(row.crps_skill) else f'{row.crps_skill:.2f}':>8}"
+        )
+    lines.append(
+        "  (P5-P95 width relative to the actual; skill of the CRPS against "
+        "the naive forecast)"
+    )
+    return lines
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _share(value: float | None) -> str:
+    return "-" if _missing(value) else f"{value:.0%}"
+
+
 def _label(forecast: Forecast, scenario: Scenario) -> str:
     return (forecast.as_of or scenario.start_date).isoformat()
 
 
 def _num(value: float | None) -> str:
-    if value is None:
+    if value is None or _missing(value):
         return "-"
     return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.1f}"
 
@@ -163,6 +271,7 @@ def backtest(
     workers: int = 1,
     prior_strength: float = DEFAULT_PRIOR_STRENGTH,
     progress: Callable[[int], None] | None = None,
+    every: str | None = None,
 ) -> Backtest:
     """Forecast as of each date and score every later actual point.
 
@@ -171,6 +280,9 @@ def backtest(
     as_of
         Dates the forecasts are made on (default: the scenario's start, with no
         actuals used). A date equal to the start also means "from the start".
+    every
+        ``"month"``: a rolling backtest, adding the start and the last day of
+        every month with actuals (`monthly_as_of`) to ``as_of``.
     progress
         Called with the replications each finished batch adds, over every
         forecast (``replications`` per distinct as-of date).
@@ -179,6 +291,9 @@ def backtest(
     seed = sc.seed if seed is None else int(seed)
     if not actuals.can_track_migrated():
         actuals.cumulative_migrated()  # raises the ActualsError that says why
+    as_of = list(as_of or [])
+    if every is not None:
+        as_of += monthly_as_of(sc, actuals, every)
     dates: list[date | None] = (
         [None]
         if not as_of
@@ -196,6 +311,55 @@ def backtest(
     return Backtest(sc, actuals, forecasts, points, replications, seed)
 
 
+def monthly_as_of(
+    scenario: Scenario, actuals: Actuals, every: str = "month"
+) -> list[date]:
+    """The as-of dates of a rolling backtest: the scenario's start and the last
+    day of every month that ends after it and before the last actual date (and
+    before the scenario's end), so every forecast has later points to score."""
+    if every != "month":
+        raise MigsimError(f"--every {every}: only 'month' is supported")
+    last = min(actuals.last_date, scenario.end_date)
+    out = [scenario.start_date]
+    month_end = _month_end(scenario.start_date)
+    while month_end < last:
+        if month_end > scenario.start_date:
+            out.append(month_end)
+        month_end = _month_end(month_end + timedelta(days=1))
+    return out
+
+
+def _month_end(day: date) -> date:
+    following = date(day.year + day.month // 12, day.month % 12 + 1, 1)
+    return following - timedelta(days=1)
+
+
+def naive_forecast(observed: pd.DataFrame, cut: date) -> tuple[float, float] | None:
+    """The naive forecast as of ``cut``: ``(level, daily rate)``, or ``None``.
+
+    The level is the last actual cumulative migrated on or before ``cut``; the
+    rate is the mean daily gain from the latest point at least
+    `NAIVE_WINDOW_DAYS` days before it (else the earliest) to it. ``None``
+    when fewer than two actual points precede the cut (e.g. from the start).
+    """
+    before = observed[observed["date"] <= pd.Timestamp(cut)].sort_values("date")
+    if len(before) < 2:
+        return None
+    last = before.iloc[-1]
+    window = before[
+        before["date"] <= last["date"] - pd.Timedelta(NAIVE_WINDOW_DAYS, "D")
+    ]
+    first = window.iloc[-1] if len(window) else before.iloc[0]
+    days = (last["date"] - first["date"]).days
+    if days <= 0:
+        return None
+    rate = (last["cumulative_migrated"] - first["cumulative_migrated"]) / days
+    level = float(last["cumulative_migrated"])
+    # the level is the last point's; carry it to the cut at the same rate
+    level += rate * (pd.Timestamp(cut) - last["date"]).days
+    return level, float(rate)
+
+
 def score_points(forecast: Forecast, observed: pd.DataFrame) -> pd.DataFrame:
     """Every actual point after the as-of date with the forecast's view of it.
 
@@ -210,10 +374,13 @@ def score_points(forecast: Forecast, observed: pd.DataFrame) -> pd.DataFrame:
         One row per point: ``as_of, date, actual``, the forecast's ``p5 .. p95``
         on that date, ``beyond_horizon``, ``error_installations`` (P50 - actual),
         ``error_days`` (first day the P50 curve reaches the actual, minus the
-        point's day), ``crps`` and ``pit`` (mid-PIT: ties count half).
+        point's day), ``crps`` and ``pit`` (mid-PIT: ties count half); ``naive``
+        and ``crps_naive``, the naive forecast of the point and its CRPS (its
+        absolute error), empty when there is none (`naive_forecast`).
     """
     cut = forecast.as_of or forecast.prior.start_date
     later = observed[observed["date"] > pd.Timestamp(cut)]
+    naive = naive_forecast(observed, cut) if forecast.as_of is not None else None
     paths = forecast.cumulative_migrated()
     p50_curve = np.array([quantile(paths[:, d], 0.5) for d in range(paths.shape[1])])
     start = pd.Timestamp(forecast.start_date)
@@ -227,6 +394,10 @@ def score_points(forecast: Forecast, observed: pd.DataFrame) -> pd.DataFrame:
             "date": when.date().isoformat(),
             "actual": float(actual),
         }
+        if naive is not None:  # never more than the installations there are
+            guess = naive[0] + naive[1] * (when - pd.Timestamp(cut)).days
+            guess = min(guess, float(forecast.prior.installations))
+            row.update(naive=guess, crps_naive=abs(guess - float(actual)))
         if day >= paths.shape[1]:
             row.update(beyond_horizon=True)
             rows.append(row)
@@ -263,6 +434,8 @@ def score_points(forecast: Forecast, observed: pd.DataFrame) -> pd.DataFrame:
         "error_days",
         "crps",
         "pit",
+        "naive",
+        "crps_naive",
     ]
     frame = pd.DataFrame(rows, columns=columns)
     if ensembles:  # one vectorised call: the CRPS of each point's ensemble
@@ -328,6 +501,7 @@ def score(points: pd.DataFrame) -> dict[str, Any]:
         "crps_mean": json_number(
             float(inside["crps"].mean()) if len(inside) else None, 4, ints=None
         ),
+        **_sharpness(inside),
         "pit_histogram": {
             "edges": [round(i / _PIT_BINS, 2) for i in range(_PIT_BINS + 1)],
             "counts": [int(c) for c in pit_counts],
@@ -335,6 +509,42 @@ def score(points: pd.DataFrame) -> dict[str, Any]:
     }
     figures.update(_verdict(n, in80, n_effective, above, below))
     return figures
+
+
+def _sharpness(inside: pd.DataFrame) -> dict[str, Any]:
+    """Band width (absolute and relative to the actual) and the CRPS skill.
+
+    The relative width counts points with an actual above 0; the skill pools
+    the points that have a naive forecast (the same points in both means).
+    """
+    width = (inside["p95"] - inside["p5"]).to_numpy(float) if len(inside) else []
+    actual = inside["actual"].to_numpy(float) if len(inside) else np.array([])
+    positive = actual > 0
+    relative = (
+        float(np.mean(np.asarray(width)[positive] / actual[positive]))
+        if positive.any()
+        else None
+    )
+    has_naive = (
+        inside["crps_naive"].notna().to_numpy()
+        if len(inside) and "crps_naive" in inside
+        else np.zeros(len(inside), bool)
+    )
+    crps = inside["crps"].to_numpy(float)[has_naive] if has_naive.any() else []
+    naive = inside["crps_naive"].to_numpy(float)[has_naive] if has_naive.any() else []
+    naive_mean = float(np.mean(naive)) if len(naive) else None
+    skill = None  # no naive forecast, or a perfect one (skill undefined)
+    if naive_mean:
+        skill = 1.0 - float(np.mean(crps)) / naive_mean
+    return {
+        "band_width_p5_p95": json_number(
+            float(np.mean(width)) if len(width) else None, 4, ints=None
+        ),
+        "band_width_p5_p95_relative": json_number(relative, 6, ints=None),
+        "n_naive_points": int(has_naive.sum()),
+        "crps_naive_mean": json_number(naive_mean, 4, ints=None),
+        "crps_skill": json_number(skill, 4, ints=None),
+    }
 
 
 def _effective_n(groups: pd.Series, inside: pd.Series) -> float:

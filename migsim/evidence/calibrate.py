@@ -3,13 +3,14 @@
 Per cohort, a conjugate Bayesian update:
 
 - **Outcome rates.** Prior Dirichlet(N x p), centred on the scenario's rates p with a
-  strength of N pseudo-attempts (default 100); the attempts' first-level outcomes
-  (successes, stalls, rollbacks, fix forwards, dumbs) are a multinomial sample, so
-  the posterior is Dirichlet(N x p + counts). Each rate's marginal is
-  Beta(alpha_i, sum(alpha) - alpha_i), which gives its mean and 95% interval.
-- **Stall ``then_success``.** Prior Beta(N x t, N x (1 - t)) on the scenario's t,
-  updated with the stall completions and failures when both are reported;
-  otherwise it keeps its prior.
+  strength of N pseudo-attempts (default 100), or the scenario's own Dirichlet when
+  its rates are already uncertain (stated evidence and prior); the attempts'
+  first-level outcomes (successes, stalls, rollbacks, fix forwards, dumbs) are a
+  multinomial sample, so the posterior is Dirichlet(N x p + counts). Each rate's
+  marginal is Beta(alpha_i, sum(alpha) - alpha_i): its mean and 95% interval.
+- **Stall ``then_success``.** Prior Beta(N x t, N x (1 - t)) on the scenario's t
+  (its own Beta when it states one), updated with the stall completions and
+  failures when both are reported; otherwise it keeps its prior.
 - **Delays.** Where the actuals identify one (the stall delay from stalls and their
   resolutions, the fix-forward delay from fix forwards and restorations), a scale
   factor of the scenario's delay is fitted by maximum likelihood (resolutions as
@@ -40,10 +41,14 @@ from migsim import __version__
 from migsim.common.errors import ActualsError
 from migsim.common.stats import json_number, quantile
 from migsim.evidence.actuals import OUTCOME_COLUMNS, Actuals
+from migsim.evidence.classes import normal_counts
+from migsim.evidence.inputs import InputUpdate, update_inputs
 from migsim.evidence.priors import DEFAULT_PRIOR_STRENGTH
 from migsim.model.scenario import (
     OUTCOMES,
+    BetaProbability,
     Delay,
+    DirichletOutcomes,
     Scenario,
     load_scenario,
     probability_mean,
@@ -122,6 +127,7 @@ class Calibration:
     delays: list[DelayEstimate] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     check: dict[str, Any] | None = None
+    inputs: list[InputUpdate] = field(default_factory=list)
 
     @property
     def n_attempts(self) -> int:
@@ -200,6 +206,7 @@ class Calibration:
                 }
                 for d in self.delays
             ],
+            "inputs": [u.__dict__ for u in self.inputs],
             "notes": list(self.notes),
             "posterior_check": self.check,
         }
@@ -232,17 +239,35 @@ class Calibration:
                 f"{d.posterior_mean_days:.1f} days (scale {d.scale:.2f} "
                 f"[{d.low:.2f}, {d.high:.2f}], {d.n:,} resolutions)"
             )
+        for u in self.inputs:
+            lines.append(f"  {u.path}: {u.before} -> {u.after} ({u.behind})")
         lines += ["", self.learned()]
         lines += [f"Note: {note}" for note in self.notes]
         if self.check:
-            lines.append(
-                f"Posterior predictive check: {self.check['inside_p5_p95']} of "
-                f"{self.check['n_points']} actual points inside the simulated P5-P95 "
-                "band "
-                f"of cumulative migrated ({self.check['coverage_p5_p95']:.0%}), "
-                f"{self.check['coverage_p10_p90']:.0%} inside P10-P90."
-            )
+            lines.append(_check_text(self.check))
         return "\n".join(lines)
+
+
+def _check_text(check: dict[str, Any]) -> str:
+    """The posterior predictive check in one sentence.
+
+    Actuals that cannot track cumulative migrated (e.g. attempts only) give no
+    point to check, and coverage is then undefined (``None``): say so instead
+    of formatting it.
+    """
+    if not check["n_points"]:
+        return (
+            "Posterior predictive check: no actual point to check (the actuals "
+            "cannot track cumulative migrated: that needs the migrated and "
+            "impaired states, or successes, stall completions and fix forwards, "
+            "or cumulative_migrated)."
+        )
+    return (
+        f"Posterior predictive check: {check['inside_p5_p95']} of "
+        f"{check['n_points']} actual points inside the simulated P5-P95 band "
+        f"of cumulative migrated ({check['coverage_p5_p95']:.0%}), "
+        f"{check['coverage_p10_p90']:.0%} inside P10-P90."
+    )
 
 
 def _interval(mean: float, low: float, high: float) -> str:
@@ -258,49 +283,6 @@ def _beta_interval(a: float, b: float) -> tuple[float, float, float]:
         return 0.0, 0.0, 0.0
     low, high = stats.beta.ppf([0.025, 0.975], a, b)
     return a / (a + b), float(low), float(high)
-
-
-def _outcome_counts(
-    frame: pd.DataFrame,
-    actuals: Actuals,
-    prior: np.ndarray,
-    cohort: str,
-    notes: list[str],
-) -> tuple[np.ndarray, int] | None:
-    """Observed counts per outcome and the attempts behind them, or None (no update)."""
-    present = [c for c in OUTCOME_COLUMNS if actuals.has(c)]
-    counts = np.array(
-        [frame[c].sum() if c in present else 0.0 for c in OUTCOME_COLUMNS]
-    )
-    if len(present) == len(OUTCOME_COLUMNS):
-        n = frame["attempts"].sum() if actuals.has("attempts") else counts.sum()
-        return counts, int(round(n))
-    if not actuals.has("attempts"):
-        if present:
-            notes.append(
-                f"{cohort}: outcome rates not updated: without attempts, the "
-                f"missing columns ({', '.join(set(OUTCOME_COLUMNS) - set(present))}) "
-                "cannot be inferred"
-            )
-        return None
-    n = float(frame["attempts"].sum())
-    missing = [i for i, c in enumerate(OUTCOME_COLUMNS) if c not in present]
-    lump = n - counts.sum()
-    weights = prior[missing]
-    if lump > 0 and weights.sum() <= 0:
-        notes.append(
-            f"{cohort}: outcome rates not updated: {lump:,.0f} attempts have "
-            "unreported outcomes that the prior rules out"
-        )
-        return None
-    if lump > 0:
-        counts[missing] = lump * weights / weights.sum()
-        notes.append(
-            f"{cohort}: {', '.join(OUTCOME_COLUMNS[i] for i in missing)} not "
-            f"reported: their {lump:,.0f} attempts are split in proportion to the "
-            "prior rates (approximate)"
-        )
-    return counts, int(round(n))
 
 
 def calibrate(
@@ -350,14 +332,21 @@ def calibrate(
             f"{actuals.path} holds coarse cumulative figures only: no rate is "
             "updated (the scenario's rates are kept as they are)"
         )
-    for cohort_data, cohort in zip(data["cohorts"], scenario.cohorts, strict=True):
+    for index, (cohort_data, cohort) in enumerate(
+        zip(data["cohorts"], scenario.cohorts, strict=True)
+    ):
         name = cohort.name
         prior = cohort.outcomes.mean()
         frame = used.cohort_frame(name) if not coarse else used.frame.iloc[:0]
-        counts_n = None if coarse else _outcome_counts(frame, used, prior, name, notes)
+        if not coarse:
+            _check_sections(cohort, frame, used, actuals.path)
+        counts_n = (
+            None
+            if coarse
+            else normal_counts(scenario, index, frame, used, prior, notes)
+        )
         counts, n = counts_n if counts_n is not None else (np.zeros(len(OUTCOMES)), 0)
-        _check_sections(cohort, counts, actuals.path)
-        alpha_prior = prior_strength * prior
+        alpha_prior = _prior_alpha(cohort.outcomes, prior, prior_strength)
         alpha = alpha_prior + counts
         for i, outcome in enumerate(OUTCOMES):
             pm, pl, ph = _beta_interval(
@@ -402,6 +391,15 @@ def calibrate(
             delays += _fit_delays(
                 cohort, cohort_data, frame, used, scenario, notes, sources
             )
+    inputs = update_inputs(
+        scenario,
+        data,
+        used,
+        as_of or used.last_date,
+        prior_strength,
+        notes,
+        sources,
+    )
     data["sources"] = sources
     calibrated = load_scenario(data)
     return Calibration(
@@ -413,15 +411,29 @@ def calibrate(
         estimates,
         delays,
         notes,
+        inputs=inputs,
     )
 
 
-def _check_sections(cohort, counts: np.ndarray, path: str) -> None:
+def _prior_alpha(outcomes, prior: np.ndarray, strength: float) -> np.ndarray:
+    """The prior's Dirichlet alphas: the scenario's own when its rates are
+    already uncertain (stated evidence and prior, or an earlier calibration:
+    do not calibrate again on actuals it already holds), else ``strength``
+    pseudo-attempts at its rates."""
+    if isinstance(outcomes, DirichletOutcomes):
+        return np.array([getattr(outcomes.alpha, o) for o in OUTCOMES], dtype=float)
+    return strength * prior
+
+
+def _check_sections(cohort, frame: pd.DataFrame, actuals: Actuals, path: str) -> None:
+    """Every outcome the actuals report needs its section (its delay)."""
     for i, outcome in enumerate(OUTCOMES):
         section = _SECTION_OF.get(outcome)
-        if section and counts[i] > 0 and getattr(cohort, section) is None:
+        column = OUTCOME_COLUMNS[i]
+        seen = float(frame[column].sum()) if actuals.has(column) else 0.0
+        if section and seen > 0 and getattr(cohort, section) is None:
             raise ActualsError(
-                f"{path}: cohort {cohort.name}: the actuals show {counts[i]:,.0f} "
+                f"{path}: cohort {cohort.name}: the actuals show {seen:,.0f} "
                 f"{OUTCOME_COLUMNS[i]} but the scenario has no '{section}' section "
                 "(its delay): add one to calibrate"
             )
@@ -440,8 +452,12 @@ def _update_then_success(
     as_of,
 ) -> None:
     name = cohort.name
-    prior_t = probability_mean(cohort.stall.then_success)
-    a0, b0 = strength * prior_t, strength * (1 - prior_t)
+    then = cohort.stall.then_success
+    if isinstance(then, BetaProbability):  # already uncertain: its own prior
+        a0, b0 = float(then.alpha), float(then.beta)
+    else:
+        prior_t = probability_mean(then)
+        a0, b0 = strength * prior_t, strength * (1 - prior_t)
     known = not coarse and actuals.has("stall_completions", "stall_failures")
     done = float(frame["stall_completions"].sum()) if known else 0.0
     failed = float(frame["stall_failures"].sum()) if known else 0.0

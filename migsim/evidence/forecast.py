@@ -55,7 +55,9 @@ from migsim.evidence.actuals import Actuals
 from migsim.evidence.calibrate import DEFAULT_PRIOR_STRENGTH, Calibration, calibrate
 from migsim.evidence.state import state_from_actuals
 from migsim.model.scenario import Scenario, load_scenario
+from migsim.results.daily import bands_of
 from migsim.results.results import FIGURES, STATISTICS, Results
+from migsim.results.units import meters_ratios
 from migsim.runner.runner import run
 
 __all__ = [
@@ -263,7 +265,7 @@ class ForecastResults(Results):
 
     @cached_property
     def summary(self) -> dict[str, Any]:
-        out = dict(Results.summary.func(self))
+        out = dict(super().summary)
         out["forecast"] = self.forecast
         return out
 
@@ -297,8 +299,36 @@ class Forecast:
         return self.scenario.start_date
 
     def cumulative_migrated(self) -> np.ndarray:
-        """(replications, days) cumulative migrated, all cohorts, from the start."""
-        return self.results.series("cumulative_migrated").sum(axis=2)
+        """(replications, days) cumulative migrated, all cohorts, from the start.
+
+        Against actuals in meters, where the ratio is drawn per replication, each
+        replication's migrations after the start are converted with its own ratio
+        (x its ratio / the point ratio, in the point ratio's installations, as
+        the actuals are): the forecast in meters carries the ratio's
+        uncertainty. What had migrated by the start is known and stays as it is.
+        """
+        paths = self.results.series("cumulative_migrated").sum(axis=2)
+        ratios = meters_ratios(self.results)
+        point = self.scenario.meters_per_installation
+        if self.calibration.actuals.unit != "meters" or ratios is None or not point:
+            return paths
+        factors = ratios / float(point)
+        if not len(factors) or np.ptp(factors) == 0 and factors[0] == 1:
+            return paths
+        known = sum(
+            c.initial_state.count("migrated") + c.initial_state.count("impaired")
+            for c in self.scenario.cohorts
+            if c.initial_state is not None
+        )
+        return known + (paths - known) * factors[:, None]
+
+    def cumulative_bands(
+        self, quantiles: Sequence[float] = (0.05, 0.1, 0.5, 0.9, 0.95)
+    ) -> pd.DataFrame:
+        """Type-1 quantiles per date of `cumulative_migrated` (``date, p5, ...``)."""
+        return bands_of(
+            self.cumulative_migrated().astype(float), self.results.dates, quantiles
+        )
 
     def summary_text(self) -> str:
         lines = [self.calibration.learned()]

@@ -497,7 +497,7 @@ def _from_flows(scenario, cohort, actuals: Actuals, as_of: date) -> dict:
         waiting = float((failed * still).sum())  # abandons ignored: a small overcount
     counts = {k: int(round(float(v))) for k, v in counts.items()}
     if min(counts.values()) < 0:
-        bad = min(counts, key=counts.get)
+        bad = min(counts, key=counts.__getitem__)
         raise ActualsError(
             f"{actuals.path}: cohort {cohort.name}: the flows up to {as_of} "
             f"leave {counts[bad]:,} {bad}: they do not add up"

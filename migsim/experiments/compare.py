@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Sequence
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,7 @@ __all__ = [
     "clearance_order",
     "compare",
     "compare_runs",
+    "p_clear_by_pairs",
     "paired_difference",
     "pairing",
     "write_comparison",
@@ -277,13 +279,16 @@ def write_comparison(
     *,
     overwrite: bool = False,
     charts: ChartWriter | None = None,
+    files: Callable[[Path], None] | None = None,
 ) -> Path:
     """Write each run to ``<directory>/<scenario name>/`` and ``comparison.json``.
 
     The folder is written atomically (staged, then renamed into place); an
     existing non-empty folder is replaced only with ``overwrite``, and never
     one that is not the output of a comparison (no ``comparison.json``).
-    ``charts`` draws each run's charts (see `Results.write`).
+    ``charts`` draws each run's charts (see `Results.write`); ``files`` adds
+    files beside ``comparison.json`` (the output layer's CSV and workbook),
+    called with the staging folder so they appear with the rest or not at all.
     """
     target = Path(directory)
     if overwrite and target.is_dir() and any(target.iterdir()):
@@ -297,4 +302,39 @@ def write_comparison(
         (out / "comparison.json").write_text(
             json.dumps(comparison, indent=2) + "\n", encoding="utf-8"
         )
+        if files is not None:
+            files(out)
     return target
+
+
+def p_clear_by_pairs(
+    runs: Sequence[RunLike], dates: Sequence[date]
+) -> dict[str, dict[str, Any]]:
+    """P(cleared by each date) per scenario, and its paired difference from the first.
+
+    Returns ``{iso date: {scenario: {"p", "diff", "ci95"}}}``: ``p`` the share
+    of replications cleared on or before the date, ``diff`` this scenario's
+    share minus the first's over the paired replications, ``ci95`` the
+    Student-t interval of the per-pair differences of the indicators (the
+    first scenario's own entry has no difference).
+    """
+    base = runs[0]
+    out: dict[str, dict[str, Any]] = {}
+    for when in dates:
+        first = (base.clearance_days() <= base.scenario.day_of(when)).astype(float)
+        entry: dict[str, Any] = {}
+        for current in runs:
+            ours = (current.clearance_days() <= current.scenario.day_of(when)).astype(
+                float
+            )
+            item: dict[str, Any] = {"p": json_number(float(ours.mean()))}
+            if current is not base:
+                differences = ours - first
+                ci = mean_ci95(differences)
+                item["diff"] = json_number(float(differences.mean()))
+                item["ci95"] = (
+                    None if ci is None else [json_number(ci[0]), json_number(ci[1])]
+                )
+            entry[current.scenario.name] = item
+        out[when.isoformat()] = entry
+    return out

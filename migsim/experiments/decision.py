@@ -354,13 +354,19 @@ class Decision:
 
 
 def _lever_name(path: str) -> str:
-    """A lever in planners' words where the path is a known kind, else the path."""
+    """A lever in planners' words, never its field path ("the daily cap", "the
+    highest cap the automation step may reach")."""
     parts = path.split(".")
     if path == "capacity.daily_cap":
-        return "the daily cap (capacity.daily_cap)"
+        return "the daily cap"
     if len(parts) == 4 and parts[:2] == ["capacity", "rules"] and parts[3] == "max_cap":
-        return f"the cap rule {parts[2]} may reach ({path})"
-    return path
+        return f"the highest cap the {parts[2].replace('_', ' ')} may reach"
+    if len(parts) == 4 and parts[:2] == ["capacity", "schedule"]:
+        what = "cap" if parts[3] == "daily_cap" else "start date"
+        return f"the {what} of ramp step {parts[2].replace('_', ' ')}"
+    if len(parts) == 3 and parts[0] == "cohorts" and parts[2] == "eligible_from":
+        return f"when {parts[1]} may start"
+    return "the " + " ".join(p.replace("_", " ") for p in parts)
 
 
 # --------------------------------------------------------------------------- saved

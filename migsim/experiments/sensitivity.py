@@ -323,14 +323,15 @@ def _sobol(
     from SALib.analyze import sobol as sobol_analyze
     from SALib.sample import sobol as sobol_sample
 
+    bounds = [[r.axis.to_number(r.low), r.axis.to_number(r.high)] for r in ranges]
+    for pair in bounds:
+        if pair[0] == pair[1]:
+            pair[1] = pair[0] + 1e-9  # SALib needs a width; the value stays put
     problem = {
         "num_vars": len(ranges),
         "names": [r.path for r in ranges],
-        "bounds": [[r.axis.to_number(r.low), r.axis.to_number(r.high)] for r in ranges],
+        "bounds": bounds,
     }
-    for bounds in problem["bounds"]:
-        if bounds[0] == bounds[1]:
-            bounds[1] = bounds[0] + 1e-9  # SALib needs a width; the value stays put
     points = sobol_sample.sample(problem, samples, calc_second_order=False, seed=seed)
     jobs = [
         (
@@ -360,9 +361,9 @@ def _sobol(
             )
         for i, r in enumerate(ranges):
             column = points[:, i]
-            width = problem["bounds"][i][1] - problem["bounds"][i][0]
-            lowest = column <= problem["bounds"][i][0] + width / 4
-            highest = column >= problem["bounds"][i][1] - width / 4
+            width = bounds[i][1] - bounds[i][0]
+            lowest = column <= bounds[i][0] + width / 4
+            highest = column >= bounds[i][1] - width / 4
             low = float(outputs[lowest].mean()) if lowest.any() else math.nan
             high = float(outputs[highest].mean()) if highest.any() else math.nan
             rows.append(

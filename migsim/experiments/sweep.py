@@ -249,7 +249,13 @@ def run_point(
     else:
         try:
             results = run(
-                point, replications, seed=seed, workers=1, daily=False, fail_fast=True
+                point,
+                replications,
+                seed=seed,
+                workers=1,
+                daily=False,
+                fail_fast=True,
+                twins=False,  # a sweep reads figures, never the variance split
             )
             record["figures"] = {
                 f"{name}_{stat}": (math.nan if value is None else float(value))

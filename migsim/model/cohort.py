@@ -410,6 +410,14 @@ class Supplier(SchemaModel):
     daily_nomination: NonNegativeInt | None = None  # None: demand = eligible queue
 
 
+#: The outcomes whose installations raise an ELS/MCC case.
+CaseSource = Literal["stall", "rollback", "fix_forward", "dumb"]
+
+
+def _every_case_source() -> list[CaseSource]:
+    return ["stall", "rollback", "fix_forward", "dumb"]
+
+
 class Els(SchemaModel):
     """Early Life Support and the Migration Control Centre as limited capacity.
 
@@ -419,9 +427,7 @@ class Els(SchemaModel):
     """
 
     daily_capacity: PositiveInt
-    cases_from: list[Literal["stall", "rollback", "fix_forward", "dumb"]] = Field(
-        default_factory=lambda: ["stall", "rollback", "fix_forward", "dumb"]
-    )
+    cases_from: list[CaseSource] = Field(default_factory=_every_case_source)
 
     @field_validator("cases_from")
     @classmethod

@@ -484,11 +484,25 @@ class DirichletOutcomes(SchemaModel):
         return getattr(self.alpha, outcome) > 0
 
     # the mean rates by name, as known rates have them
-    success = property(lambda self: float(self.mean()[0]))
-    stall = property(lambda self: float(self.mean()[1]))
-    rollback = property(lambda self: float(self.mean()[2]))
-    fix_forward = property(lambda self: float(self.mean()[3]))
-    dumb = property(lambda self: float(self.mean()[4]))
+    @property
+    def success(self) -> float:
+        return float(self.mean()[0])
+
+    @property
+    def stall(self) -> float:
+        return float(self.mean()[1])
+
+    @property
+    def rollback(self) -> float:
+        return float(self.mean()[2])
+
+    @property
+    def fix_forward(self) -> float:
+        return float(self.mean()[3])
+
+    @property
+    def dumb(self) -> float:
+        return float(self.mean()[4])
 
 
 def _dist_tag(tag: str, plain: str):

@@ -7,6 +7,7 @@ addressed by that name. Validation errors are reported with the same paths.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
@@ -39,6 +40,7 @@ def is_named_list(value: Any) -> bool:
 def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
     """Flatten nested dicts (and named lists, by name) into dotted keys."""
     out: dict[str, Any] = {}
+    items: Iterable[tuple[Any, Any]]
     if isinstance(data, dict) and data:
         items = data.items()
     elif is_named_list(data):

@@ -83,6 +83,7 @@ def point_scenario(scenario: Scenario) -> Scenario:
     for step in data["capacity"].get("schedule", []):
         step.pop("daily_cap_range", None)
     data.pop("programme_delay", None)  # shared slips are planned dates now
+    data.pop("meters_per_installation_range", None)
     data["uncertainty"] = "point"
     data["sources"] = _sources_still_named(data)
     return Scenario.model_validate(data)

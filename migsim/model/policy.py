@@ -92,12 +92,17 @@ class Freeze(SchemaModel):
         return self
 
 
+Weekday = Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+
+
+def _monday_to_friday() -> list[Weekday]:
+    return ["Mon", "Tue", "Wed", "Thu", "Fri"]
+
+
 class Calendar(SchemaModel):
     """Which days migrations may run."""
 
-    working_days: list[Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]] = (
-        Field(default_factory=lambda: ["Mon", "Tue", "Wed", "Thu", "Fri"])
-    )
+    working_days: list[Weekday] = Field(default_factory=_monday_to_friday)
     closures: list[date] = Field(default_factory=list)  # dates with no migrations
     # Great Britain bank holidays (from the `holidays` package): no migrations
     bank_holidays: Literal["england", "scotland", "none"] = "none"

@@ -62,7 +62,12 @@ from migsim.model.policy import (
     gate_date_fields,
 )
 from migsim.model.state import InitialState, OperationsState
-from migsim.model.uncertainty import ProgrammeDelay, SlipDate
+from migsim.model.uncertainty import (
+    InputsFrom,
+    ProgrammeDelay,
+    RatioRange,
+    SlipDate,
+)
 
 __all__ = [
     "Scenario",
@@ -103,12 +108,16 @@ class Scenario(SchemaModel):
     capacity: Capacity
     clearance_share: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
     meters_per_installation: Annotated[float, Field(gt=0.0)] | None = None
+    # an estimate: drawn per replication (meters_per_installation is its point)
+    meters_per_installation_range: RatioRange | None = None
     cohorts: list[Cohort] = Field(min_length=1)
     go_no_go: GoNoGo | None = None
     gates: list[Gate] = Field(default_factory=list)
     suppliers: list[Supplier] = Field(default_factory=list)
     els: Els | None = None
     operations_state: OperationsState | None = None  # None: a programme's first day
+    # a continuation keeps the input draws of the replication it continues
+    inputs_from: InputsFrom | None = None
     # multiplies every date slip marked shared (model/uncertainty.py)
     programme_delay: ProgrammeDelay | None = None
     # full: inputs drawn per replication; point: every input at its point value
@@ -122,8 +131,13 @@ class Scenario(SchemaModel):
         data = handler(self)
         if data.get("operations_state", ...) is None:
             del data["operations_state"]
-        if data.get("programme_delay", ...) is None:
-            del data["programme_delay"]
+        for unused in (
+            "programme_delay",
+            "meters_per_installation_range",
+            "inputs_from",
+        ):
+            if data.get(unused, ...) is None:
+                del data[unused]
         if data.get("uncertainty") == "full":
             del data["uncertainty"]
         return data
@@ -140,6 +154,30 @@ class Scenario(SchemaModel):
                 f"{shared[0]}: a shared slip needs a programme_delay "
                 "(the factor it shares)"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _meters_ranges_need_a_ratio(self) -> Scenario:
+        """A ratio range needs its point value; a size converted from meters
+        needs the ratio it was converted with."""
+        point = self.meters_per_installation
+        if self.meters_per_installation_range is not None:
+            if point is None:
+                raise ValueError(
+                    "meters_per_installation_range: needs meters_per_installation "
+                    "(its point value)"
+                )
+            try:
+                self.meters_per_installation_range.check(point)
+            except ValueError as exc:
+                raise ValueError(f"meters_per_installation_range: {exc}") from None
+        for cohort in self.cohorts:
+            size = cohort.installations_range
+            if size is not None and size.from_meters and point is None:
+                raise ValueError(
+                    f"cohorts.{cohort.name}.installations_range.from_meters: needs "
+                    "meters_per_installation (the ratio the range was converted at)"
+                )
         return self
 
     @model_validator(mode="after")
@@ -206,10 +244,7 @@ class Scenario(SchemaModel):
     @field_validator("suppliers")
     @classmethod
     def _unique_suppliers(cls, suppliers: list[Supplier]) -> list[Supplier]:
-        names = [s.name for s in suppliers]
-        duplicated = sorted({n for n in names if names.count(n) > 1})
-        if duplicated:
-            raise ValueError(f"supplier names must be unique: {', '.join(duplicated)}")
+        check_unique("supplier", [s.name for s in suppliers])
         return suppliers
 
     @model_validator(mode="after")
@@ -395,7 +430,10 @@ class Scenario(SchemaModel):
         "operations_state": ...}`` as `Results.state_on` gives (the end of day
         ``d``); the new scenario starts on the day after ``d`` with each cohort's
         ``initial_state`` (and the ``operations_state``) set, and ends on this
-        scenario's ``end_date``.
+        scenario's ``end_date``. A state that names ``inputs_from`` (a
+        replication's, as `Results.state_on` gives) makes every replication of the
+        new scenario keep that replication's input draws (`InputsFrom`); a state
+        from actuals has none, and the inputs are drawn afresh.
         """
         when = state["date"]
         when = date.fromisoformat(when) if isinstance(when, str) else when
@@ -423,6 +461,10 @@ class Scenario(SchemaModel):
         data.pop("operations_state", None)
         if state.get("operations_state") is not None:
             data["operations_state"] = copy.deepcopy(dict(state["operations_state"]))
+        data.pop("inputs_from", None)
+        if state.get("inputs_from") is not None:
+            # the state is that replication's: its future keeps its inputs
+            data["inputs_from"] = dict(state["inputs_from"])
         return _validate(data, origin)
 
     def with_overrides(

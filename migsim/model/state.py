@@ -19,6 +19,7 @@ from pydantic import (
     NonPositiveInt,
     PositiveInt,
     Tag,
+    model_serializer,
     model_validator,
 )
 
@@ -30,6 +31,7 @@ __all__ = [
     "ImpairedGroup",
     "InitialState",
     "OperationsState",
+    "PartState",
     "PolicyDay",
     "QueuedGroup",
     "RuleState",
@@ -69,27 +71,37 @@ class ImpairedGroup(SchemaModel):
     held: bool = False  # its ELS case not worked yet: due day drawn when it is
 
 
-def _count_or_groups(group: type[SchemaModel]) -> Any:
-    """A state's count (an int) or its list of groups, told apart before validation."""
-    return Annotated[
-        Annotated[NonNegativeInt, Tag("count")] | Annotated[list[group], Tag("groups")],
-        Discriminator(lambda v: "groups" if isinstance(v, list) else "count"),
-    ]
+def _count_or_groups(value: Any) -> str:
+    """Tell a count (an int) from a list of groups, before validation."""
+    return "groups" if isinstance(value, list) else "count"
 
 
-class InitialState(SchemaModel):
-    """A cohort's state at the end of the day before ``start_date``: a mid-way start.
+# An in-flight state as a count or as its groups (spelled out for type checkers).
+QueuedState = Annotated[
+    Annotated[NonNegativeInt, Tag("count")]
+    | Annotated[list[QueuedGroup], Tag("groups")],
+    Discriminator(_count_or_groups),
+]
+WaitingState = Annotated[
+    Annotated[NonNegativeInt, Tag("count")]
+    | Annotated[list[WaitingGroup], Tag("groups")],
+    Discriminator(_count_or_groups),
+]
+ImpairedState = Annotated[
+    Annotated[NonNegativeInt, Tag("count")]
+    | Annotated[list[ImpairedGroup], Tag("groups")],
+    Discriminator(_count_or_groups),
+]
 
-    Every state of the partition, summing to ``installations``. In-flight states are
-    a count (coarse: the detail is drawn per replication, see the calibration and
-    forecasting reference) or a list of groups by (attempts made, days until due).
-    """
+
+class _Partition(SchemaModel):
+    """Every state of the partition; in-flight states a count or groups."""
 
     pending: NonNegativeInt = 0
-    queued: _count_or_groups(QueuedGroup) = 0
-    stalled: _count_or_groups(WaitingGroup) = 0
-    rolled_back: _count_or_groups(WaitingGroup) = 0
-    impaired: _count_or_groups(ImpairedGroup) = 0
+    queued: QueuedState = 0
+    stalled: WaitingState = 0
+    rolled_back: WaitingState = 0
+    impaired: ImpairedState = 0
     migrated: NonNegativeInt = 0
     dumb: NonNegativeInt = 0
     abandoned: NonNegativeInt = 0
@@ -97,7 +109,7 @@ class InitialState(SchemaModel):
     recovering: list[WaitingGroup] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _recovering_of_dumb(self) -> InitialState:
+    def _recovering_of_dumb(self) -> _Partition:
         waiting = sum(g.count for g in self.recovering)
         if waiting > self.dumb:
             raise ValueError(
@@ -113,6 +125,71 @@ class InitialState(SchemaModel):
     @property
     def total(self) -> int:
         return sum(self.count(state) for state in _PARTITION)
+
+
+class PartState(_Partition):
+    """The state of one part of a cohort: a supplier's segment and one class.
+
+    The engine simulates a cohort as parts (supplier x class: ``normal``,
+    ``hard``, ``excluded``), each with its own queue columns. A run exports each
+    part's state (`Results.state_on`), so a continued run takes up each part
+    where it stood: the excluded installations stay excluded, the hard cases
+    hard. ``supplier`` is ``""`` for a cohort not split between suppliers.
+    """
+
+    supplier: str = ""
+    kind: Literal["normal", "hard", "excluded"] = "normal"
+
+
+class InitialState(_Partition):
+    """A cohort's state at the end of the day before ``start_date``: a mid-way start.
+
+    Every state of the partition, summing to ``installations``. In-flight states are
+    a count (coarse: the detail is drawn per replication, see the calibration and
+    forecasting reference) or a list of groups by (attempts made, days until due).
+
+    ``parts`` (optional) holds the same state per supplier segment and class, as
+    a run exports it; they add up to the cohort's states. Without them (e.g. a
+    state read from actuals) the state is shared between the parts in proportion
+    to their installations, except that excluded installations are never
+    migrated, stalled or dumb and take the abandoned first.
+    """
+
+    parts: list[PartState] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _parts_add_up(self) -> InitialState:
+        if not self.parts:
+            return self
+        keys = [(p.supplier, p.kind) for p in self.parts]
+        if len(set(keys)) != len(keys):
+            raise ValueError("parts: a supplier and class appear twice")
+        for state in (*_PARTITION, "recovering"):
+            whole = (
+                sum(g.count for g in self.recovering)
+                if state == "recovering"
+                else self.count(state)
+            )
+            summed = sum(
+                sum(g.count for g in p.recovering)
+                if state == "recovering"
+                else p.count(state)
+                for p in self.parts
+            )
+            if summed != whole:
+                raise ValueError(
+                    f"parts: their {state} add up to {summed:,}, not {whole:,}"
+                )
+        return self
+
+    @model_serializer(mode="wrap")
+    def _omit_no_parts(self, handler: Any) -> dict[str, Any]:
+        """Leave out empty ``parts``, so a state without them dumps (and hashes)
+        exactly as before the field existed."""
+        data = handler(self)
+        if not data.get("parts", ...):
+            data.pop("parts", None)
+        return data
 
     @property
     def longest_wait(self) -> int:
@@ -170,6 +247,20 @@ class ElsCase(SchemaModel):
     count: PositiveInt
     raised: NonPositiveInt
     attempts: dict[int, NonNegativeInt] = Field(default_factory=dict)
+    # the part it belongs to (cohorts split between suppliers or classes): the
+    # supplier's segment, and the held installations by class, then attempts made
+    supplier: str = ""
+    by_class: dict[str, dict[int, NonNegativeInt]] = Field(default_factory=dict)
+
+    @model_serializer(mode="wrap")
+    def _omit_unsplit(self, handler: Any) -> dict[str, Any]:
+        """Leave out the part of an unsplit cohort's case (dumps as before)."""
+        data = handler(self)
+        if data.get("supplier", ...) == "":
+            del data["supplier"]
+        if not data.get("by_class", ...):
+            data.pop("by_class", None)
+        return data
 
 
 class DefectState(SchemaModel):

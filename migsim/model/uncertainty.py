@@ -15,7 +15,12 @@ holds the schema pieces of the inputs that are not plain dates or rates:
   giving dependence between the dates of several cohorts (one cause moves many);
 - `AchievedThroughput`: the share of the day's cap achieved, as an AR(1) process on
   the logit scale around a mean share that is itself uncertain;
-- `SizeRange`: a cohort's installations as a range where the size is an estimate.
+- `SizeRange`: a cohort's installations as a range where the size is an estimate
+  (``from_meters``: a size converted from meters with the drawn ratio);
+- `RatioRange`: the meters-per-installation ratio as a range (public counts are
+  in meters, the simulation counts installations);
+- `InputsFrom`: whose input draws a continued scenario keeps (the replication
+  its state came from).
 
 Each distribution has a *point* value (`point`), what ``uncertainty: point`` (and
 ``migsim run --point``) runs, so a planner sees what the uncertainty adds. The
@@ -26,10 +31,10 @@ from __future__ import annotations
 
 import math
 from datetime import date, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import Field, NonNegativeInt, model_validator
+from pydantic import Field, NonNegativeInt, model_serializer, model_validator
 
 from migsim.model.base import OUTCOMES as _OUTCOMES
 from migsim.model.base import SchemaModel as _Model
@@ -38,8 +43,10 @@ __all__ = [
     "AchievedThroughput",
     "BlackSwan",
     "CapRange",
+    "InputsFrom",
     "OutcomeEvidence",
     "ProgrammeDelay",
+    "RatioRange",
     "ShareBeta",
     "SizeRange",
     "SlipDate",
@@ -145,12 +152,18 @@ class SlipDate(_Model):
         date is not before it: the slip's law given what has not happened yet;
         after `_REDRAWS` misses the date is ``not_before`` itself.
         """
+        if self.not_before is None:
+            return self._slipped(rng, programme_factor)
         for _ in range(_REDRAWS):
-            days = math.floor(self.slip_days(rng, programme_factor) + 0.5)
-            when = self.planned + timedelta(days=days)
-            if self.not_before is None or when >= self.not_before:
+            when = self._slipped(rng, programme_factor)
+            if when >= self.not_before:
                 return when
         return self.not_before
+
+    def _slipped(self, rng: np.random.Generator, programme_factor: float) -> date:
+        """The planned date plus one draw of the slip, to the nearest day."""
+        days = math.floor(self.slip_days(rng, programme_factor) + 0.5)
+        return self.planned + timedelta(days=days)
 
 
 class ProgrammeDelay(_Model):
@@ -276,6 +289,19 @@ class SizeRange(_Model):
     # one scenario-wide quantile for every shared range (the fleet's size moves
     # all cohorts together); otherwise the cohort's own draw
     shared: bool = False
+    # the range (and the point) are meters converted at the point ratio
+    # (meters_per_installation): each replication converts again with its own
+    # drawn ratio, so the size in meters stays in the stated range
+    from_meters: bool = False
+
+    @model_serializer(mode="wrap")
+    def _omit_unused(self, handler: Any) -> dict[str, Any]:
+        """Leave out ``from_meters`` when false: a range dumps (and hashes) as
+        before the field existed."""
+        data = handler(self)
+        if data.get("from_meters") is False:
+            del data["from_meters"]
+        return data
 
     def check(self, point: int) -> None:
         """The point value (the cohort's installations, the step's cap) must lie
@@ -308,3 +334,65 @@ class SizeRange(_Model):
 class CapRange(SizeRange):
     """A schedule step's cap as a range where the level is an estimate (drawn
     once per replication; the step's ``daily_cap`` is its point value)."""
+
+    @model_validator(mode="after")
+    def _caps_are_installations(self) -> CapRange:
+        if self.from_meters:
+            raise ValueError("from_meters: a cap is stated in installations a day")
+        return self
+
+
+class RatioRange(_Model):
+    """Meters per installation as a range: triangular(low, point, high) or
+    uniform on [low, high], drawn once per replication; the scenario's
+    ``meters_per_installation`` is its point value (the mode).
+
+    Public programme counts are in meters and migsim counts installations: a
+    replication's meters are its installations times its own ratio, so bands in
+    meters carry the ratio's uncertainty as well as the programme's.
+    """
+
+    dist: Literal["triangular", "uniform"]
+    low: Annotated[float, Field(gt=0.0)]
+    high: Annotated[float, Field(gt=0.0)]
+
+    def check(self, point: float) -> None:
+        """The point value (``meters_per_installation``) must lie in the range."""
+        if not self.low <= point <= self.high:
+            raise ValueError(
+                f"the point value ({point:g}) must lie in the range "
+                f"[{self.low:g}, {self.high:g}]"
+            )
+
+    def draw(self, rng: np.random.Generator, point: float) -> float:
+        """One ratio from its own stream (a unit uniform, then `at`)."""
+        return self.at(rng.random(), point)
+
+    def at(self, quantile: float, point: float) -> float:
+        """The ratio at a quantile in [0, 1): the inverse of the range's CDF."""
+        low, high = self.low, self.high
+        if high == low:
+            return low
+        if self.dist == "uniform":
+            return low + quantile * (high - low)
+        cut = (point - low) / (high - low)
+        if quantile < cut:
+            return low + math.sqrt(quantile * (high - low) * (point - low))
+        return high - math.sqrt((1 - quantile) * (high - low) * (high - point))
+
+
+# ---------------------------------------------------------------- continuation
+class InputsFrom(_Model):
+    """The replication whose input draws a continued scenario keeps.
+
+    `Scenario.starting_from` sets it from a state `Results.state_on` exported:
+    the state is replication ``replication``'s (under run seed ``seed``), so its
+    future must have that replication's inputs (outcome rates, dates not reached
+    yet, achieved-throughput level, caps, ratio), not fresh ones. Every
+    replication of the continued run draws its inputs from that replication's
+    input streams and its day-to-day randomness from its own. A distribution
+    calibration changed draws anew from the same stream (the actuals updated it).
+    """
+
+    seed: NonNegativeInt
+    replication: NonNegativeInt

@@ -6,6 +6,7 @@ pyplot, and matplotlib loads only when one is drawn.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -23,27 +24,62 @@ def frontier_chart(
     objective: str,
     budgets: list[tuple[str, float, str]],
     title: str,
+    *,
+    start_date: date | None = None,
+    lever: str | None = None,
+    lever_label: str | None = None,
 ) -> Figure:
     """Objective against each risk figure over the evaluated candidates.
+
+    One panel per budget (two to a row), the budget drawn and labelled, points
+    labelled with their lever value where the label has room (the answer
+    first), one legend for every panel, and dates rather than day numbers.
 
     Parameters
     ----------
     candidates
         One row per candidate: column ``objective``, per budget ``label`` (the
         estimate) and ``label_bound`` (its upper confidence bound), ``verdict``
-        (``safe``/``unsafe``) and ``is_answer``.
+        (``safe``/``unsafe``), ``is_answer`` and the lever's column.
     objective
         The objective's column, e.g. ``clearance_day_p50`` (the y axis).
     budgets
         ``(label, limit, axis label)`` per budget: one panel each, the limit drawn.
+    start_date
+        With a ``clearance_day_*`` objective: draw dates (start + days).
+    lever, lever_label
+        The lever's column (its values label the points) and its name in words.
     """
+    import math
+
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
+
     n = len(budgets)
+    cols = 1 if n == 1 else 2
+    rows = math.ceil(n / cols)
     fig, axes = _subplots(
-        1, n, figsize=(4.2 * n + 0.6, 4.0), layout="constrained", squeeze=False
+        rows,
+        cols,
+        figsize=(5.8 * cols, 3.5 * rows + 1.0),
+        layout="constrained",
+        squeeze=False,
     )
-    safe = candidates["verdict"] == "safe"
-    y = candidates[objective].astype(float)
-    for ax, (label, limit, axis_label) in zip(axes[0], budgets, strict=True):
+    flat = list(axes.flat)
+    for ax in flat[n:]:
+        ax.set_visible(False)
+    days = candidates[objective].astype(float)
+    as_dates = start_date is not None and objective.startswith("clearance_day")
+    if as_dates:
+        # a candidate that does not clear within the horizon has no date to draw
+        candidates = candidates[days.abs() != float("inf")]
+        days = candidates[objective].astype(float)
+        y = pd.Timestamp(start_date) + pd.to_timedelta(days, unit="D")
+    else:
+        y = days
+    safe = (candidates["verdict"] == "safe").to_numpy()
+    answer = candidates["is_answer"].astype(bool).to_numpy()
+    for ax, (label, limit, axis_label) in zip(flat, budgets, strict=False):
         x = candidates[label].astype(float)
         bound = candidates[f"{label}_bound"].astype(float)
         right = (bound - x).clip(lower=0)
@@ -57,43 +93,146 @@ def frontier_chart(
             elinewidth=0.8,
             capsize=2,
         )
-        ax.scatter(x[safe], y[safe], color=LINE_COLOUR, s=28, label="safe", zorder=3)
+        ax.scatter(x[safe], y[safe], color=LINE_COLOUR, s=26, zorder=3)
         ax.scatter(
             x[~safe],
             y[~safe],
             facecolors="white",
             edgecolors=LINE_COLOUR,
-            s=28,
-            marker="o",
-            label="unsafe",
+            s=26,
             zorder=3,
         )
-        answer = candidates["is_answer"].astype(bool)
         if answer.any():
             ax.scatter(
                 x[answer],
                 y[answer],
                 facecolors="none",
-                edgecolors=LINE_COLOUR,
-                s=160,
-                linewidths=1.6,
-                label="answer",
+                edgecolors="#D55E00",
+                s=170,
+                linewidths=1.8,
                 zorder=4,
             )
-        ax.axvline(
-            limit,
-            color=LINE_COLOUR,
-            linestyle="--",
-            linewidth=1.0,
-            label=f"budget {limit:,g}",
+        ax.axvline(limit, color="#D55E00", linestyle="--", linewidth=1.1)
+        chance = axis_label.startswith("P(")
+        shown = f"{limit:.1%}" if chance else f"{limit:,g}"
+        ax.annotate(
+            f"budget {shown}",
+            xy=(limit, 1),
+            xycoords=("data", "axes fraction"),
+            xytext=(-3, -4),
+            textcoords="offset points",
+            ha="right",
+            va="top",
+            rotation=90,
+            fontsize=8,
+            color="#D55E00",
         )
-        ax.set_xlabel(f"{axis_label} (bar: upper bound)")
+        ax.set_title(axis_label, fontsize=10, loc="left")
+        ax.xaxis.set_major_locator(MaxNLocator(4))
+        ax.xaxis.set_major_formatter(
+            PercentFormatter(1.0, decimals=0) if chance else FuncFormatter(_tick)
+        )
         ax.grid(True, color="0.9", linewidth=0.6)
         ax.set_axisbelow(True)
-    axes[0][0].set_ylabel(objective.replace("_", " "))
-    axes[0][-1].legend(frameon=False, fontsize="small")
-    fig.suptitle(title)
+        if as_dates:
+            import matplotlib.dates as mdates
+
+            locator = mdates.AutoDateLocator(minticks=3, maxticks=5)
+            ax.yaxis.set_major_locator(locator)
+            ax.yaxis.set_major_formatter(mdates.DateFormatter("%-d %b %Y"))
+    statistic = objective.rsplit("_", 1)[-1].upper()
+    for ax in flat[:n:cols]:
+        ax.set_ylabel(
+            f"backlog clears ({statistic})" if as_dates else objective.replace("_", " ")
+        )
+    for ax in flat[max(0, n - cols) : n]:
+        ax.set_xlabel("estimate; bar to its upper confidence bound", fontsize=9)
+    handles = [
+        Line2D([], [], marker="o", color=LINE_COLOUR, linestyle="", label="safe"),
+        Line2D(
+            [],
+            [],
+            marker="o",
+            markerfacecolor="white",
+            color=LINE_COLOUR,
+            linestyle="",
+            label="unsafe",
+        ),
+        Line2D(
+            [],
+            [],
+            marker="o",
+            markerfacecolor="none",
+            markeredgecolor="#D55E00",
+            markersize=12,
+            linestyle="",
+            label="the answer",
+        ),
+        Line2D([], [], color="#D55E00", linestyle="--", label="risk budget"),
+    ]
+    heading = (
+        title if lever_label is None else f"{title}\npoints labelled by {lever_label}"
+    )
+    fig.suptitle(heading, fontsize=11)
+    fig.legend(handles=handles, loc="outside lower center", ncol=4, frameon=False)
+    if lever is not None and lever in candidates:
+        _label_points(fig, flat[:n], budgets, candidates, y, lever, answer)
     return fig
+
+
+def _label_points(fig, axes, budgets, candidates, y, lever, answer) -> None:
+    """Label points with their lever value where the label has room.
+
+    The layout is fixed first, so every label is placed where it will be drawn;
+    a label that would touch another text or leave its panel is left out. The
+    answer is labelled first, then the others from the highest value down.
+    """
+    fig.canvas.draw()
+    fig.set_layout_engine("none")
+    renderer = fig.canvas.get_renderer()
+    values = candidates[lever].to_numpy()
+    order = sorted(range(len(values)), key=lambda i: (not answer[i], -float(values[i])))
+    for ax, (label, _limit, _axis) in zip(axes, budgets, strict=False):
+        taken = _text_boxes(fig, renderer)
+        inside = ax.get_window_extent(renderer)
+        x = candidates[label].astype(float).to_numpy()
+        for i in order:
+            if pd.isna(y.iloc[i]) or not pd.notna(x[i]):
+                continue
+            text = ax.annotate(
+                _tick(float(values[i]), 0),
+                (x[i], y.iloc[i]),
+                xytext=(5, 4),
+                textcoords="offset points",
+                fontsize=7.5,
+                color="#D55E00" if answer[i] else "0.25",
+                fontweight="bold" if answer[i] else "normal",
+            )
+            box = text.get_window_extent(renderer)
+            clear = inside.contains(box.x0, box.y0) and inside.contains(box.x1, box.y1)
+            if not clear or any(box.overlaps(other) for other in taken):
+                text.remove()
+                continue
+            taken.append(box)
+
+
+def _text_boxes(fig, renderer) -> list:
+    """Window extents of every text drawn now (tick labels of drawn ticks only)."""
+    from matplotlib.text import Text
+
+    stale = set()
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            low, high = sorted(axis.get_view_interval())
+            slack = (high - low) * 1e-9
+            for tick in axis.get_major_ticks():
+                if not low - slack <= tick.get_loc() <= high + slack:
+                    stale.update({id(tick.label1), id(tick.label2)})
+    return [
+        t.get_window_extent(renderer)
+        for t in fig.findobj(Text)
+        if t.get_visible() and t.get_text().strip() and id(t) not in stale
+    ]
 
 
 def _tick(value: float, _position: int) -> str:
@@ -116,7 +255,9 @@ def _panels(count: int, height: float) -> tuple[Figure, list]:
     return fig, flat[:count]
 
 
-def tornado_chart(table: pd.DataFrame, base: dict[str, float] | None = None) -> Figure:
+def tornado_chart(
+    table: pd.DataFrame, base: dict[str, float | None] | None = None
+) -> Figure:
     """Tornado per figure: its swing as each field goes from low to high.
 
     The other fields stay at base.

@@ -38,21 +38,30 @@ def _save_png(figure: Figure, path: Path) -> None:
 def frontier_figure(decision: Decision) -> Figure:
     """Objective against each risk figure over the candidates (``frontier.png``)."""
     from migsim.output.decision_plots import frontier_chart
+    from migsim.output.report_basis import lever_words
 
     q = decision.question
     budgets = [(b.label, b.limit, _budget_axis_label(b)) for b in q.budgets]
+    lever = q.levers[0].path if len(q.levers) == 1 else None
     return frontier_chart(
         decision.candidates_frame(),
         q.objective.label,
         budgets,
         f"{q.name}: candidates at {q.confidence:.0%} confidence",
+        start_date=q.scenario.start_date,
+        lever=lever,
+        lever_label=None if lever is None else lever_words(lever, q.scenario)[0],
     )
 
 
 def _budget_axis_label(budget: BudgetSpec) -> str:
+    """A budget's panel title in words: "P(more than 100 devices left dumb)"."""
+    from migsim.output.report_sections import RISK_FIGURES
+
+    what = RISK_FIGURES.get(budget.figure, budget.figure.replace("_", " "))
     if budget.kind == "chance":
-        return f"P({budget.figure} > {budget.exceeds:,g})"
-    return f"{budget.figure} {str(budget.statistic).upper()}"
+        return f"P(more than {budget.exceeds:,g} {what})"
+    return f"{what}, {str(budget.statistic).upper()}"
 
 
 def write_decision(

@@ -34,6 +34,7 @@ __all__ = [
     "img",
     "interval_text",
     "png_base64",
+    "signed",
     "span",
     "unit_scale",
     "unit_word",
@@ -41,16 +42,33 @@ __all__ = [
 
 CSS = """
 body{font-family:Georgia,'Times New Roman',serif;color:#111;background:#fff;
-max-width:1000px;margin:2em auto;padding:0 1.2em;line-height:1.45}
-h1{font-size:1.7em;margin-bottom:.2em}h2{border-bottom:1px solid #999;
-padding-bottom:.15em;margin-top:1.8em}h3{margin-bottom:.3em}
-table{border-collapse:collapse;margin:.6em 0 1.2em;font-size:.92em}
-th,td{border:1px solid #bbb;padding:.25em .55em;text-align:left;vertical-align:top}
+max-width:1140px;margin:.8em auto;padding:0 1.2em;line-height:1.4}
+h1{font-size:1.5em;margin:.2em 0 .1em}h2{border-bottom:1px solid #999;
+padding-bottom:.15em;margin-top:1.4em}h3{margin:1em 0 .3em}
+p.meta{color:#444;font-size:.85em;margin:.1em 0 .5em}
+table{border-collapse:collapse;margin:.5em 0 1em;font-size:.88em}
+th,td{border:1px solid #bbb;padding:.2em .5em;text-align:left;vertical-align:top}
 th{background:#eee}td.n{text-align:right;font-variant-numeric:tabular-nums}
-p.answer{font-size:1.25em;background:#f2f2f2;border-left:5px solid #333;
-padding:.6em .9em}img{max-width:100%;height:auto;border:1px solid #ddd;margin:.4em 0}
-.note{color:#444;font-size:.9em}code{font-size:.9em;word-break:break-all}
-td{overflow-wrap:break-word}
+p.answer{font-size:1.08em;background:#f2f2f2;border-left:5px solid #333;
+padding:.45em .8em;margin:.3em 0 .4em}p.recommendation{border-left-color:#0072B2}
+img{max-width:100%;height:auto;border:1px solid #ddd;margin:.3em 0}
+.note{color:#444;font-size:.85em}.ci{color:#444;font-size:.78em;white-space:nowrap}.muted{color:#666}code{font-size:.9em;
+word-break:break-all}td{overflow-wrap:break-word}
+table.key{font-size:.86em;margin:.2em 0 .3em}table.key th[scope=row]{font-weight:normal}
+mark{background:#ffe58a;padding:0 .15em}tr.diff th,tr.diff td:first-child{
+background:#fff6cc}table.appendix{font-size:.78em;table-layout:fixed;width:100%}
+table.appendix td{padding:.1em .4em}table.appendix td.source{color:#333}
+table.evidence{font-size:.78em}
+.grid{display:grid;grid-template-columns:1fr 1fr;gap:.4em}.grid img{margin:0}
+.swatch{display:inline-block;width:.9em;height:.9em;margin-right:.4em;
+vertical-align:-.05em;border-radius:2px}
+@page{size:A4;margin:14mm 12mm}
+@media print{body{max-width:none;margin:0;padding:0;font-size:10pt}
+.first-screen{break-after:page}h2{break-after:avoid}h3{break-after:avoid}
+img{break-inside:avoid;border:none}tr,.grid img{break-inside:avoid}
+p.answer{background:none;border-left-width:3px}a{color:inherit;
+text-decoration:none}mark{background:none;font-weight:bold}
+table.appendix{font-size:7.5pt}}
 """
 
 
@@ -85,6 +103,14 @@ def format_number(value: float) -> str:
     if value.is_integer():
         return f"{value:,.0f}"
     return f"{value:,.3g}" if abs(value) < 100 else f"{value:,.0f}"
+
+
+def signed(value: float, scale: float = 1.0, digits: int = 0) -> str:
+    """``+12``, ``-3`` or ``0``: a difference with its sign, never ``-0``."""
+    scaled = round(value * scale, digits)
+    if scaled == 0:
+        return "0"
+    return f"{scaled:+,.{digits}f}"
 
 
 def unit_scale(scenario: Scenario, units: str) -> float:
@@ -176,5 +202,23 @@ def interval_text(interval: list | None, kind: str, scale: float = 1.0) -> str:
         return "undefined"
     low, high = interval
     if kind == "date":
-        return f"{format_date(low)} to {format_date(high)}"
+        return _date_range(low, high)
     return f"{format_count(low, scale)} to {format_count(high, scale)}"
+
+
+def _date_range(low: str | None, high: str | None) -> str:
+    """``25 Feb-2 Mar 2020``: a range of dates, the year said once when shared."""
+    if (
+        low is None
+        or high is None
+        or low.startswith("after")
+        or high.startswith("after")
+    ):  # "?": a side too few replications can bound
+        ends = ["?" if v is None else format_date(v) for v in (low, high)]
+        return f"{ends[0]} to {ends[1]}"
+    a, b = date.fromisoformat(low), date.fromisoformat(high)
+    if a == b:
+        return format_date(a)
+    if a.year == b.year:
+        return f"{a.day} {a:%b}\u2013{format_date(b)}"
+    return f"{format_date(a)}\u2013{format_date(b)}"

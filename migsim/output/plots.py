@@ -37,6 +37,84 @@ BAND_COLOUR = "0.75"
 LINE_COLOUR = "0.1"
 
 
+def tint(colour: Any, amount: float) -> tuple[float, float, float]:
+    """``colour`` mixed with white: 0 keeps it, 1 is white (for bands)."""
+    from matplotlib.colors import to_rgb
+
+    r, g, b = to_rgb(colour)
+    return (r + (1 - r) * amount, g + (1 - g) * amount, b + (1 - b) * amount)
+
+
+def _shades(colour: str | None) -> tuple[Any, Any, Any]:
+    """(line, band, light band) colours: greys, or a scenario's colour and tints.
+
+    A report passes each scenario's colour so it is the same in every chart.
+    """
+    if colour is None:
+        return LINE_COLOUR, BAND_COLOUR, "0.87"
+    return colour, tint(colour, 0.6), tint(colour, 0.82)
+
+
+def _band(
+    ax,
+    bands: pd.DataFrame,
+    colour: Any,
+    label: str | None = None,
+    *,
+    low: str = "p10",
+    high: str = "p90",
+    alpha: float | None = None,
+) -> None:
+    """A shaded band, with no edge line, between two quantile columns of ``bands``."""
+    style: dict[str, Any] = {} if label is None else {"label": label}
+    if alpha is not None:
+        style["alpha"] = alpha
+    ax.fill_between(
+        bands["date"], bands[low], bands[high], color=colour, linewidth=0, **style
+    )
+
+
+def _median(
+    ax,
+    bands: pd.DataFrame,
+    colour: Any,
+    label: str | None = None,
+    *,
+    linewidth: float = 1.8,
+    linestyle: str | None = None,
+) -> None:
+    """The median (P50) line of a banded series."""
+    style: dict[str, Any] = {} if label is None else {"label": label}
+    if linestyle is not None:
+        style["linestyle"] = linestyle
+    ax.plot(bands["date"], bands["p50"], color=colour, linewidth=linewidth, **style)
+
+
+def _fan(
+    ax,
+    bands: pd.DataFrame,
+    line: Any = LINE_COLOUR,
+    band: Any = BAND_COLOUR,
+    *,
+    label: str | None = "median (P50)",
+    band_label: str | None = "P10-P90 of replications",
+    outer: Any = None,
+    outer_label: str | None = None,
+    alpha: float | None = None,
+    linewidth: float = 1.8,
+    linestyle: str | None = None,
+) -> None:
+    """A fan: the P10-P90 band, over a P5-P95 one in ``outer``, then the median.
+
+    Every fan chart draws these layers in this order, so the median stays on
+    top; ``alpha`` is for the bands only, the median is always opaque.
+    """
+    if outer is not None:
+        _band(ax, bands, outer, outer_label, low="p5", high="p95", alpha=alpha)
+    _band(ax, bands, band, band_label, alpha=alpha)
+    _median(ax, bands, line, label, linewidth=linewidth, linestyle=linestyle)
+
+
 def _subplots(
     nrows: int = 1,
     ncols: int = 1,
@@ -82,12 +160,23 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+def _title(ax, text: str, fontsize: float = 12) -> None:
+    """An axes title wrapped to the figure's width, so it is never clipped."""
+    import textwrap
+
+    width_px = ax.figure.get_figwidth() * ax.figure.dpi
+    chars = max(20, int(width_px / (fontsize * 0.62 * ax.figure.dpi / 72)))
+    ax.set_title("\n".join(textwrap.wrap(text, chars)), fontsize=fontsize)
+
+
 def _date_axis(ax, until=None) -> None:
+    """Dates on the x axis: few enough ticks that their labels never touch."""
     import matplotlib.dates as mdates
 
     if until is not None:
         ax.set_xlim(right=pd.Timestamp(until))
-    locator = mdates.AutoDateLocator()
+    inches = ax.get_position().width * ax.figure.get_figwidth()
+    locator = mdates.AutoDateLocator(minticks=3, maxticks=max(4, int(inches * 1.1)))
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     ax.grid(True, color="0.9", linewidth=0.6)
@@ -111,7 +200,11 @@ def _active_until(bands: pd.DataFrame) -> pd.Timestamp:
 
 
 def backlog_fan_chart(
-    bands: pd.DataFrame, title: str, unit: str = "installations", until=None
+    bands: pd.DataFrame,
+    title: str,
+    unit: str = "installations",
+    until=None,
+    colour: str | None = None,
 ) -> Figure:
     """Fan chart of installations not yet resolved: P10-P90 band and the median.
 
@@ -124,24 +217,13 @@ def backlog_fan_chart(
     until
         Last date shown (default: the end of ``bands``), e.g. soon after the
         latest clearance so the interesting months fill the chart.
+    colour
+        The scenario's colour (default greys).
     """
+    line, band, _ = _shades(colour)
     fig, ax = _subplots(figsize=(8, 4.2), layout="constrained")
-    ax.fill_between(
-        bands["date"],
-        bands["p10"],
-        bands["p90"],
-        color=BAND_COLOUR,
-        label="P10-P90 of replications",
-        linewidth=0,
-    )
-    ax.plot(
-        bands["date"],
-        bands["p50"],
-        color=LINE_COLOUR,
-        linewidth=1.8,
-        label="median (P50)",
-    )
-    ax.set_title(f"Backlog still to migrate: {title}")
+    _fan(ax, bands, line, band)
+    _title(ax, f"Backlog still to migrate: {title}")
     ax.set_ylabel(f"{unit} not yet resolved")
     ax.set_xlabel("date")
     ax.set_ylim(bottom=0)
@@ -150,6 +232,20 @@ def backlog_fan_chart(
     _date_axis(ax)
     ax.legend(frameon=False)
     return fig
+
+
+def _legend_size(fig) -> float:
+    """Legend text size: smaller in the report's compact charts, so it covers less."""
+    return 10.0 if fig.get_figheight() > 3.5 else 8.0
+
+
+def _compact(value: float, _position: int = 0) -> str:
+    """A tick number short enough for a narrow panel: 9,600, 320k, 1.2M."""
+    if abs(value) >= 1e6:
+        return f"{value / 1e6:,.3g}M"
+    if abs(value) >= 1e5:
+        return f"{value / 1e3:,.0f}k"
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.3g}"
 
 
 def _thousands(ax, axis: str = "y") -> None:
@@ -166,6 +262,8 @@ def cumulative_migrated_chart(
     plan: pd.DataFrame | None = None,
     unit: str = "installations",
     until=None,
+    colour: str | None = None,
+    figsize: tuple[float, float] = (8, 4.2),
 ) -> Figure:
     """Cumulative migrated (P10-P90 band, median) against the target to migrate.
 
@@ -179,22 +277,9 @@ def cumulative_migrated_chart(
         Optional ``date, planned`` frame: the most the cap allows if every attempt
         succeeded (a dotted line), to show how far failures and retries lag it.
     """
-    fig, ax = _subplots(figsize=(8, 4.2), layout="constrained")
-    ax.fill_between(
-        bands["date"],
-        bands["p10"],
-        bands["p90"],
-        color=BAND_COLOUR,
-        label="P10-P90 of replications",
-        linewidth=0,
-    )
-    ax.plot(
-        bands["date"],
-        bands["p50"],
-        color=LINE_COLOUR,
-        linewidth=1.8,
-        label="median (P50)",
-    )
+    line, band, _ = _shades(colour)
+    fig, ax = _subplots(figsize=figsize, layout="constrained")
+    _fan(ax, bands, line, band)
     ax.axhline(
         target,
         color="0.35",
@@ -211,13 +296,13 @@ def cumulative_migrated_chart(
             linewidth=1.4,
             label="at full daily cap, every attempt a success",
         )
-    ax.set_title(f"Migrated so far against the target: {title}")
+    _title(ax, f"Migrated so far against the target: {title}")
     ax.set_ylabel(f"{unit} migrated (cumulative)")
     ax.set_xlabel("date")
     ax.set_ylim(0, target * 1.08 if target > 0 else 1)
     _thousands(ax)
     _date_axis(ax, until)
-    ax.legend(frameon=False, loc="lower right")
+    ax.legend(frameon=False, loc="lower right", fontsize=_legend_size(fig))
     return fig
 
 
@@ -227,6 +312,8 @@ def daily_attempts_chart(
     title: str,
     unit: str = "installations",
     until=None,
+    colour: str | None = None,
+    figsize: tuple[float, float] = (8, 4.2),
 ) -> Figure:
     """Daily attempts and first-time successes: medians with P10-P90 bands.
 
@@ -238,48 +325,31 @@ def daily_attempts_chart(
     """
     busy = (attempts["p90"] > 0).to_numpy()
     attempts, successes = attempts[busy], successes[busy]
-    fig, ax = _subplots(figsize=(8, 4.2), layout="constrained")
-    ax.fill_between(
-        attempts["date"],
-        attempts["p10"],
-        attempts["p90"],
-        color="0.85",
-        linewidth=0,
-        label="attempts, P10-P90",
-    )
-    ax.fill_between(
-        successes["date"],
-        successes["p10"],
-        successes["p90"],
-        color="0.65",
-        linewidth=0,
-        label="successes, P10-P90",
-    )
-    ax.plot(
-        attempts["date"],
-        attempts["p50"],
-        color=LINE_COLOUR,
-        linewidth=1.2,
-        label="attempts, median",
-    )
-    ax.plot(
-        successes["date"],
-        successes["p50"],
-        color="0.3",
+    line, band, light = _shades(colour)
+    fig, ax = _subplots(figsize=figsize, layout="constrained")
+    _band(ax, attempts, "0.85" if colour is None else light, "attempts, P10-P90")
+    _band(ax, successes, "0.65" if colour is None else band, "successes, P10-P90")
+    _median(ax, attempts, line, "attempts, median", linewidth=1.2)
+    _median(
+        ax,
+        successes,
+        "0.3" if colour is None else "0.15",
+        "successes at that attempt, median",
         linewidth=1.2,
         linestyle="--",
-        label="successes at that attempt, median",
     )
-    ax.set_title(f"Migration attempts and successes per working day: {title}")
+    _title(ax, f"Migration attempts and successes per working day: {title}")
     ax.set_ylabel(f"{unit} per day")
     ax.set_xlabel("date")
     ax.set_ylim(
         bottom=0,
-        top=max(1.0, float(attempts["p90"].max()) * 1.35) if len(attempts) else 1.0,
+        top=max(1.0, float(attempts["p90"].max()) * (1.35 if figsize[1] > 3.5 else 1.9))
+        if len(attempts)
+        else 1.0,
     )
     _thousands(ax)
     _date_axis(ax, until)
-    ax.legend(frameon=False, loc="upper right")
+    ax.legend(frameon=False, loc="upper right", fontsize=_legend_size(fig), ncol=2)
     return fig
 
 
@@ -288,6 +358,8 @@ def clearance_distribution_chart(
     title: str,
     end_date,
     markers: Mapping[str, object] | None = None,
+    colour: str | None = None,
+    figsize: tuple[float, float] = (8, 3.8),
 ) -> Figure:
     """How often each clearance date came up across replications.
 
@@ -300,7 +372,8 @@ def clearance_distribution_chart(
     markers
         ``{label: date}`` drawn as vertical lines (e.g. P50 and P90).
     """
-    fig, ax = _subplots(figsize=(8, 3.8), layout="constrained")
+    line, band, _ = _shades(colour)
+    fig, ax = _subplots(figsize=figsize, layout="constrained")
     cleared = pd.to_datetime(dates.dropna())
     counts = cleared.value_counts().sort_index()
     total = len(dates)
@@ -309,7 +382,7 @@ def clearance_distribution_chart(
             counts.index,
             counts.to_numpy() / total * 100,
             width=0.9,
-            color="0.45",
+            color="0.45" if colour is None else band,
             label="share of replications clearing that day",
         )
     styles = ["--", ":", "-."]
@@ -333,16 +406,22 @@ def clearance_distribution_chart(
             va="top",
             fontsize=9,
         )
-    ax.set_title(f"When the backlog clears: {title}")
+    _title(ax, f"When the backlog clears: {title}")
     ax.set_ylabel("% of replications")
     ax.set_xlabel("clearance date")
     ax.set_ylim(bottom=0, top=(counts.max() / total * 100 * 1.45) if len(counts) else 1)
     _date_axis(ax)
-    ax.legend(frameon=False, loc="upper left", fontsize=9)
+    ax.legend(frameon=False, loc="upper left", fontsize=min(9, _legend_size(fig)))
     return fig
 
 
-def risk_chart(values: Mapping[str, np.ndarray], title: str) -> Figure:
+def risk_chart(
+    values: Mapping[str, np.ndarray],
+    title: str,
+    colour: str | None = None,
+    columns: int = 2,
+    width: float = 8.0,
+) -> Figure:
     """Small multiples: the spread of each risk figure across replications.
 
     Parameters
@@ -350,13 +429,26 @@ def risk_chart(values: Mapping[str, np.ndarray], title: str) -> Figure:
     values
         ``{label with unit: per-replication values}``; each panel is a histogram
         with the median (P50, dashed) and P90 (dotted) marked.
+    colour
+        The scenario's colour for the bars (default grey).
+    columns, width
+        Panels per row and the figure's width in inches; long labels wrap to
+        the panel's width.
     """
+    import textwrap
+
+    line, band, _ = _shades(colour)
     n = max(1, len(values))
-    cols = 2 if n > 1 else 1
+    cols = min(columns, n)
     rows = math.ceil(n / cols)
     fig, axes = _subplots(
-        rows, cols, figsize=(8, 2.6 * rows), layout="constrained", squeeze=False
+        rows,
+        cols,
+        figsize=(width, 2.5 * rows + 0.4),
+        layout="constrained",
+        squeeze=False,
     )
+    wrap = max(20, int(width / cols * 9))
     for ax, (label, data) in zip(axes.flat, values.items(), strict=False):
         data = np.asarray(data, dtype=float)
         data = data[np.isfinite(data)]
@@ -375,7 +467,7 @@ def risk_chart(values: Mapping[str, np.ndarray], title: str) -> Figure:
             ax.hist(
                 data,
                 bins=min(20, max(1, len(np.unique(data)))),
-                color="0.55",
+                color="0.55" if colour is None else band,
                 edgecolor="white",
                 linewidth=0.5,
             )
@@ -384,15 +476,18 @@ def risk_chart(values: Mapping[str, np.ndarray], title: str) -> Figure:
                 value = ordered[quantile_index(len(ordered), q)]
                 ax.axvline(
                     value,
-                    color=LINE_COLOUR,
+                    color=line,
                     linestyle=style,
                     linewidth=1.3,
                     label=f"{name} {value:,.0f}",
                 )
             ax.legend(frameon=False, fontsize=8)
-        ax.set_title(label, fontsize=10)
-        ax.set_ylabel("replications")
-        _thousands(ax, "x")
+            from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+            ax.xaxis.set_major_locator(MaxNLocator(4))
+            ax.xaxis.set_major_formatter(FuncFormatter(_compact))
+        ax.set_title("\n".join(textwrap.wrap(label, wrap)), fontsize=9)
+        ax.set_ylabel("replications", fontsize=9)
         ax.grid(True, color="0.9", linewidth=0.6)
         ax.set_axisbelow(True)
     for ax in list(axes.flat)[len(values) :]:
@@ -406,31 +501,16 @@ ACTUAL_COLOUR = "0.0"
 OUTER_BAND_COLOUR = "0.87"
 
 
-def _fan(ax, bands: pd.DataFrame) -> None:
-    """P5-P95 (light), P10-P90 (darker) and the median of a banded series."""
-    if "p5" in bands and "p95" in bands:
-        ax.fill_between(
-            bands["date"],
-            bands["p5"],
-            bands["p95"],
-            color=OUTER_BAND_COLOUR,
-            label="P5-P95",
-            linewidth=0,
-        )
-    ax.fill_between(
-        bands["date"],
-        bands["p10"],
-        bands["p90"],
-        color=BAND_COLOUR,
-        label="P10-P90",
-        linewidth=0,
-    )
-    ax.plot(
-        bands["date"],
-        bands["p50"],
-        color=LINE_COLOUR,
+def _actuals_fan(ax, bands: pd.DataFrame) -> None:
+    """P5-P95 (light, when given), P10-P90 (darker) and the median, in greys."""
+    has_outer = "p5" in bands and "p95" in bands
+    _fan(
+        ax,
+        bands,
+        band_label="P10-P90",
+        outer=OUTER_BAND_COLOUR if has_outer else None,
+        outer_label="P5-P95",
         linewidth=1.6,
-        label="median (P50)",
     )
 
 
@@ -450,7 +530,7 @@ def posterior_check_chart(
         ``date, cumulative_migrated`` of the actuals (or None when not derivable).
     """
     fig, ax = _subplots(figsize=(8, 4.2), layout="constrained")
-    _fan(ax, bands)
+    _actuals_fan(ax, bands)
     end = bands["date"].iloc[-1]
     if points is not None and len(points):
         ax.plot(
@@ -465,7 +545,7 @@ def posterior_check_chart(
         span = last - bands["date"].iloc[0]
         end = min(end, last + span * 0.15 + pd.Timedelta(days=7))
     ax.set_xlim(bands["date"].iloc[0], end)
-    ax.set_title(f"Posterior predictive check: {title}")
+    _title(ax, f"Posterior predictive check: {title}")
     ax.set_ylabel(f"{unit} migrated (cumulative)")
     ax.set_xlabel("date")
     ax.set_ylim(bottom=0)
@@ -494,7 +574,7 @@ def forecast_fan_chart(
         The date the forecast was made (a vertical line).
     """
     fig, ax = _subplots(figsize=(8, 4.2), layout="constrained")
-    _fan(ax, bands)
+    _actuals_fan(ax, bands)
     if len(actual):
         ax.plot(
             actual["date"],
@@ -517,7 +597,7 @@ def forecast_fan_chart(
     )
     start = actual["date"].iloc[0] if len(actual) else bands["date"].iloc[0]
     ax.set_xlim(start, _active_until(bands))
-    ax.set_title(f"Backlog still to migrate, actuals then forecast: {title}")
+    _title(ax, f"Backlog still to migrate, actuals then forecast: {title}")
     ax.set_ylabel(f"{unit} not yet resolved")
     ax.set_xlabel("date")
     ax.set_ylim(bottom=0)
@@ -549,7 +629,7 @@ def backtest_chart(
         gridspec_kw={"width_ratios": [3] * n + [2]},
     )
     for ax, panel in zip(axes[:-1], panels, strict=True):
-        _fan(ax, panel["bands"])
+        _actuals_fan(ax, panel["bands"])
         before, after = panel["before"], panel["after"]
         if len(before):
             ax.plot(

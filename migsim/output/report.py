@@ -1,9 +1,14 @@
 """Report: one self-contained HTML page for OPSG, from finished runs.
 
-The page answers the question in two sentences, lists every assumption with its
-source, shows the forecasts and charts, the risks, a comparison when several
-runs are given, and where the numbers came from. Images are PNGs embedded as
-base64, styles are inline: the file opens in any browser with no network.
+The first screen is the answer: when the backlog clears under each scenario in
+plain words, one fan chart of every scenario on shared axes, and the key risks
+with paired differences (noise reads "no clear difference"); with a decision,
+the recommendation against the risk budget. Then what differs between the
+scenarios, the basis of the decision, where the uncertainty comes from, each
+scenario in detail, the paired comparison, an appendix of every sourced
+assumption and the provenance. Images are PNGs embedded as base64, styles are
+inline (with a print stylesheet for A4): the file opens in any browser with no
+network.
 
 A report renders runs; it never simulates (the CLI runs scenario files first).
 Every number taken from a run's summary is printed inside an element carrying
@@ -31,23 +36,30 @@ from migsim.output.html import (
     escape,
     format_count,
     format_date,
-    html_table,
     unit_scale,
 )
+from migsim.output.meters import in_units
+from migsim.output.report_assumptions import appendix_section, differences_section
+from migsim.output.report_basis import (
+    basis_section,
+    check_question_scenario,
+    decision_scenario,
+    recommendation,
+)
+from migsim.output.report_first import fan_figure, headline, key_risks_table
 from migsim.output.report_sections import (
     RISK_FIGURES,
-    answer,
-    assumption_rows,
     charts_section,
     forecast_section,
     from_actuals,
 )
 from migsim.output.report_tables import (
-    basis_section,
     comparison_section,
     provenance,
     risk_section,
 )
+from migsim.output.report_uncertainty import variance_section
+from migsim.output.scenario_charts import scenario_colour
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     from migsim.experiments.decision import SavedDecision
@@ -102,70 +114,78 @@ def render_report(
     charts
         Draw the charts (the slow part); ``False`` gives the tables alone.
     decision
-        A finished decision (`migsim.experiments.decision.load_decision`): adds the
-        section "Basis for increasing volumes" with its answer, frontier and
-        evidence.
+        A finished decision (`migsim.experiments.decision.load_decision`): its
+        recommendation on the first screen, then the section "Basis for
+        increasing volumes" with its frontier and evidence. Its scenario must
+        be among the runs.
 
     Raises
     ------
     MigsimError
-        For ``--units meters`` without ``meters_per_installation``, or runs that
-        cannot be compared (different replication counts, same names).
+        For ``--units meters`` without ``meters_per_installation``, runs that
+        cannot be compared (different replication counts, same names), or a
+        decision about a scenario none of the runs is.
     """
     if not runs:
         raise MigsimError("a report needs at least one run")
+    if decision is not None:
+        check_question_scenario(
+            decision_scenario(decision).name, [r.scenario.name for r in runs]
+        )
     scales = [unit_scale(run.scenario, units) for run in runs]
+    runs = [in_units(run, units) for run in runs]  # each replication's own ratio
     summaries = [_summary(run, by) for run in runs]
     comparison = compare_runs(runs) if len(runs) > 1 else None
-    first = runs[0]
-    title = "Migration forecast: " + ", ".join(r.scenario.name for r in runs)
-    body = [
+    names = [r.scenario.name for r in runs]
+    title = "When the SMETS1 backlog clears: " + ", ".join(names)
+    first = [
         f"<h1>{escape(title)}</h1>",
-        f'<p class="note">SMETS1 migration forecast by migsim {escape(__version__)}, '
-        f"{len(runs)} scenario(s), {first.n_replications:,} replications each. "
-        f"Counts in {escape(units)}.</p>",
-        "<h2>1. The question and the answer</h2>",
-        "<p>OPSG asked DCC: on what basis will volumes increase, and when? "
-        "When does the backlog clear, how sure is that, and what does it risk?</p>",
+        f'<p class="meta">migsim {escape(__version__)}: {len(runs)} scenario(s), '
+        f"{runs[0].n_replications:,} replications each, counts in {escape(units)}. "
+        "OPSG asked DCC: on what basis will volumes increase, and when?</p>",
         f'<p class="answer" id="answer">'
-        f"{answer(runs, summaries, comparison, scales[0], units)}</p>",
+        f"{headline(runs, summaries, comparison, scales, units)}</p>",
     ]
     if decision is not None:
-        body.append(basis_section(decision))
-    body.append("<h2>2. Assumptions</h2>")
-    for run in runs:
-        sc = run.scenario
-        body.append(f"<h3>{escape(sc.name)}</h3>")
-        if sc.description:
-            body.append(f"<p>{escape(' '.join(sc.description.split()))}</p>")
-        body.append(
-            html_table(
-                ["field", "value", "source"],
-                [[escape(k), escape(v), escape(s)] for k, v, s in assumption_rows(sc)],
-            )
+        first.append(
+            f'<p class="answer recommendation" id="recommendation">'
+            f"{recommendation(decision, runs)}</p>"
         )
-    body.append("<h2>3. Forecasts</h2>")
+    if charts:
+        first.append(fan_figure(runs, summaries, scales, units))
+    first.append(key_risks_table(runs, summaries, comparison, scales, units))
+    body = ['<section class="first-screen">', *first, "</section>"]
+    body.append(differences_section(runs))
+    if decision is not None:
+        body.append(basis_section(decision))
+    body.append(variance_section(runs, summaries))
+    body.append('<h2 id="detail">Each scenario in detail</h2>')
     for i, (run, summary) in enumerate(zip(runs, summaries, strict=True)):
+        colour = scenario_colour(i)
+        body.append(
+            f'<h3 class="scenario"><span class="swatch" style="background:{colour}">'
+            f"</span>{escape(run.scenario.name)}</h3>"
+        )
+        if run.scenario.description:
+            body.append(
+                f'<p class="note">{escape(" ".join(run.scenario.description.split()))}'
+                "</p>"
+            )
         body.append(from_actuals(run, summary))
         body.append(forecast_section(run, summary, i, scales[i], units))
+        body.append(risk_section(run, summary, i, scales[i], units, charts, colour))
         if charts:
-            body.append(charts_section(run, summary, scales[i], units))
-    body.append("<h2>4. Risks</h2>")
-    for i, (run, summary) in enumerate(zip(runs, summaries, strict=True)):
-        body.append(risk_section(run, summary, i, scales[i], units, charts))
-    body.append("<h2>5. Comparison</h2>")
+            body.append(charts_section(run, summary, scales[i], units, colour))
     if comparison is not None:
+        body.append('<h2 id="comparison">Paired comparison, every figure</h2>')
         body.append(comparison_section(runs, comparison, scales[0], units))
-    else:
-        body.append(
-            '<p class="note">One scenario: nothing to compare. Give several '
-            "runs or scenario files to compare them.</p>"
-        )
-    body.append("<h2>6. Provenance</h2>")
+    body.append(appendix_section(runs))
+    body.append('<h2 id="provenance">Provenance</h2>')
     body.append(provenance(runs, summaries, command))
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{escape(title)}</title><style>{CSS}</style></head><body>"
-        + "\n".join(body)
+        + "\n".join(part for part in body if part)
         + "</body></html>\n"
     )

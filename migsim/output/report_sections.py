@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import math
-from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -19,9 +18,7 @@ import pandas as pd
 from migsim.evidence.forecast import RunLike
 from migsim.model.scenario import Scenario
 from migsim.output.html import (
-    date_span,
     escape,
-    format_count,
     format_date,
     html_table,
     img,
@@ -30,11 +27,11 @@ from migsim.output.html import (
     unit_word,
 )
 from migsim.output.plots import (
-    backlog_fan_chart,
     clearance_distribution_chart,
     cumulative_migrated_chart,
     daily_attempts_chart,
 )
+from migsim.runner.precision import target_words
 from migsim.sim.calendar import working_days
 from migsim.sim.operations import OPERATIONS_FIGURES, figures_in_use
 
@@ -42,9 +39,10 @@ __all__ = [
     "OTHER_UNITS",
     "RISK_FIGURES",
     "UNIT_OF",
-    "answer",
     "assumption_rows",
+    "capacity_phrase",
     "charts_section",
+    "describe_value",
     "forecast_section",
     "from_actuals",
     "shown",
@@ -120,8 +118,11 @@ def _when(spec: Any) -> str:
     return "an uncertain date"
 
 
-def _capacity_phrase(scenario: Scenario, scale: float, units: str) -> str:
-    """``2,000/day``, with the schedule's steps and the number of ramp rules."""
+def capacity_phrase(scenario: Scenario, scale: float, units: str) -> str:
+    """``2,000/day``, with the schedule's steps and the number of ramp rules.
+
+    Every scenario's cap is said this way, in the headline and the detail.
+    """
 
     def per_day(cap: int) -> str:
         if units == "meters":
@@ -138,99 +139,33 @@ def _capacity_phrase(scenario: Scenario, scale: float, units: str) -> str:
     return phrase
 
 
-def answer(
-    runs: Sequence[RunLike],
-    summaries: Sequence[dict],
-    comparison: dict | None,
-    scale: float,
-    units: str,
-) -> str:
-    first, s0 = runs[0], summaries[0]
-    total = first.scenario.installations
-    unit = unit_word("installations", units)
-    sentence = (
-        f"At {escape(_capacity_phrase(first.scenario, scale, units))} the backlog of "
-        f"{escape(format_count(total, scale))} {unit} ({escape(first.scenario.name)}) "
-        "clears by "
-        f"{date_span(s0, 'clearance_date.p50', 0)} (P50), "
-        f"{date_span(s0, 'clearance_date.p90', 0)} (P90)"
-    )
-    if s0["cleared_share"] < 1:
-        not_cleared = 1 - s0["cleared_share"]
-        sentence += (
-            f"; in {not_cleared:.0%} of replications it does not clear by "
-            f"{escape(format_date(first.scenario.end_date))}"
+def describe_value(node: Any, field: str = "") -> str:
+    """A scenario field's value in one line: lists and mappings described, not walked.
+
+    The appendix and the table of what differs both write values with this, so
+    a value reads the same in each. A distribution is named with its parameters,
+    and in days only when its ``field`` counts days (``resolves_after_days``):
+    a share or a date drawn from a distribution is not a number of days.
+    """
+    if isinstance(node, dict) and "dist" in node:
+        params = ", ".join(f"{k} {v}" for k, v in node.items() if k != "dist")
+        unit = " days" if field.endswith("_days") else ""
+        return f"{node['dist']} ({params}){unit}"
+    if isinstance(node, dict):
+        return ", ".join(
+            f"{k} {describe_value(v, k)}" for k, v in node.items() if v is not None
         )
-    sentence += "."
-    if len(runs) > 1 and comparison is not None:
-        parts = []
-        for i, (run, summary) in enumerate(
-            zip(runs[1:], summaries[1:], strict=True), start=1
-        ):
-            diff = comparison["scenarios"][run.scenario.name]["figures"]
-            p50 = diff["clearance_day"]["p50"]["diff"]
-            shift = "" if p50 is None else f" ({'+' if p50 > 0 else ''}{p50:,.0f} days)"
-            costs = []
-            for name in (
-                "active_interrupted_installation_days",
-                "dumb",
-                "peak_failure_backlog",
-                "abandoned",
-            ):
-                d = diff[name]["p50"]["diff"]
-                if d is not None and d > 0:
-                    costs.append(
-                        f"+{format_count(d, scale)} {escape(RISK_FIGURES[name])}"
-                    )
-            cost = (
-                ("at the cost of " + ", ".join(costs) + " (P50)")
-                if costs
-                else "with no increase in the risk figures at P50"
-            )
-            parts.append(
-                f"{escape(run.scenario.name)} at "
-                f"{escape(_capacity_phrase(run.scenario, scale, units))} brings P50 to "
-                f"{date_span(summary, 'clearance_date.p50', i)}{escape(shift)} "
-                "and P90 to "
-                f"{date_span(summary, 'clearance_date.p90', i)}, {cost}."
-            )
-        return sentence + " " + " ".join(parts)
-    figures = s0["figures"]
-    dumb = span(
-        "figures.dumb.p50",
-        figures["dumb"]["p50"],
-        format_count(figures["dumb"]["p50"], scale),
-        0,
-    )
-    days = span(
-        "figures.active_interrupted_installation_days.p50",
-        figures["active_interrupted_installation_days"]["p50"],
-        format_count(figures["active_interrupted_installation_days"]["p50"], scale),
-        0,
-    )
-    peak = span(
-        "figures.peak_failure_backlog.p90",
-        figures["peak_failure_backlog"]["p90"],
-        format_count(figures["peak_failure_backlog"]["p90"], scale),
-        0,
-    )
-    return (
-        sentence + f" On the way it leaves {dumb} devices dumb and "
-        f"{days} {escape(unit_word('installation', units))}-days of active smart "
-        f"service interrupted (P50), with up to {peak} {unit} stalled or rolled "
-        "back at once (P90)."
-    )
-
-
-def _describe(value: Any) -> str:
-    if isinstance(value, dict) and "dist" in value:
-        params = ", ".join(f"{k} {v}" for k, v in value.items() if k != "dist")
-        return f"{value['dist']} ({params}) days"
-    if isinstance(value, list):
-        return ", ".join(str(v) for v in value) if value else "none"
-    if value is None:
-        return "not set"
-    return str(value)
+    if isinstance(node, list):
+        if not node:
+            return "none"
+        compound = any(isinstance(item, dict | list) for item in node)
+        return ("; " if compound else ", ").join(describe_value(i) for i in node)
+    if isinstance(node, float):
+        short = f"{node:g}"  # 0.3 not 0.30000000000000004, unless it loses digits
+        return short if float(short) == node else repr(node)
+    if isinstance(node, int) and not isinstance(node, bool) and abs(node) >= 10000:
+        return f"{node:,}"
+    return "not set" if node is None else str(node)
 
 
 def assumption_rows(scenario: Scenario) -> list[tuple[str, str, str]]:
@@ -268,7 +203,7 @@ def assumption_rows(scenario: Scenario) -> list[tuple[str, str, str]]:
         elif node is None and source(key).startswith("assumption (no source"):
             return  # an optional field left unset: nothing assumed
         else:
-            rows.append((key, _describe(node), source(key)))
+            rows.append((key, describe_value(node, key), source(key)))
 
     data = scenario.to_dict()
     for skip in ("name", "description", "sources", "seed"):
@@ -305,7 +240,7 @@ def forecast_section(
     run: RunLike, summary: dict, index: int, scale: float, units: str
 ) -> str:
     sc = run.scenario
-    out = [f"<h3>{escape(sc.name)}</h3>"]
+    out: list[str] = []
     ci = summary["ci95"]
     header = ["backlog cleared", *[s.upper() for s in _QUANTILE_STATS], "cleared"]
     rows = []
@@ -320,7 +255,7 @@ def forecast_section(
                     format_date(node["clearance_date"][stat]),
                     index,
                 )
-                + '<br><span class="note">95% CI '
+                + '<br><span class="ci">'
                 + escape(interval_text(ci_node["clearance_date"][stat], "date"))
                 + "</span>"
             )
@@ -347,27 +282,28 @@ def forecast_section(
     out.append(html_table(header, rows, [False] + [True] * (len(header) - 1)))
     mean = summary["figures"]["clearance_day"]["mean"]
     if mean is None:
-        out.append(
-            '<p class="note">The mean clearance day is undefined: some '
-            "replications do not clear within the horizon (a date shown as "
-            '"after" the horizon end falls on one of them).</p>'
+        text = (
+            "The mean clearance day is undefined: some replications do not clear "
+            'within the horizon (a date shown as "after" the horizon end falls on one '
+            "of them)."
         )
     else:
         interval = ci["figures"]["clearance_day"]["mean"]
-        out.append(
-            "<p>Mean clearance day: "
+        text = (
+            "Mean clearance day: "
             + span("figures.clearance_day.mean", mean, f"{mean:,.1f}", index)
             + f" days after {escape(format_date(sc.start_date))} (95% CI "
             + (escape(f"{interval[0]:,.1f} to {interval[1]:,.1f}") if interval else "-")
-            + ").</p>"
+            + ")."
         )
-    out.append(
-        '<p class="note">Dates are inverted-CDF (type 1) quantiles across '
-        f"{run.n_replications} replications, so each is a date a replication "
-        "produced. The 95% intervals are distribution-free (order statistics); "
-        '"needs more replications" means too few replications to bound that side.'
-        "</p>"
-    )
+    if index == 0:  # how to read the table, said once
+        text += (
+            f" Dates are inverted-CDF (type 1) quantiles across {run.n_replications} "
+            "replications, so each is a date a replication produced. Under each "
+            "date, its 95% interval, distribution-free (order statistics); a "
+            '"?" side needs more replications to bound it.'
+        )
+    out.append(f'<p class="note">{text}</p>')
     gates = (summary.get("policy") or {}).get("gates") or {}
     if gates:
         gate_rows = [
@@ -420,11 +356,7 @@ def forecast_section(
         )
     precision = summary.get("precision")
     if precision:
-        target = (
-            "the mean clearance day"
-            if precision["target"] == "mean_clearance_day"
-            else "P(cleared by the horizon end), as some replications do not clear"
-        )
+        target = target_words(precision["target"])
         out.append(
             f'<p class="note">Replications: {precision["replications"]}, run in '
             f"batches of {precision['batch']} until the 95% CI half-width of {target} "
@@ -458,7 +390,12 @@ def _plan(sc: Scenario, dates: pd.DatetimeIndex, scale: float) -> pd.DataFrame |
     return pd.DataFrame({"date": dates, "planned": planned})
 
 
-def charts_section(run: RunLike, summary: dict, scale: float, units: str) -> str:
+def charts_section(
+    run: RunLike, summary: dict, scale: float, units: str, colour: str | None = None
+) -> str:
+    """One scenario's charts, two to a row, in the scenario's colour."""
+    from migsim.output.scenario_charts import cohort_backlog_chart
+
     sc = run.scenario
     unit = unit_word("installations", units)
     if not getattr(run, "has_daily", True):
@@ -466,7 +403,6 @@ def charts_section(run: RunLike, summary: dict, scale: float, units: str) -> str
             '<p class="note">Daily charts are not available: this run was '
             "written with --no-daily.</p>"
         )
-    out = []
     days = run.clearance_days()
     finite = days[np.isfinite(days)]
     until = (
@@ -474,6 +410,7 @@ def charts_section(run: RunLike, summary: dict, scale: float, units: str) -> str
         if len(finite) < len(days) or not len(finite)
         else min(sc.end_date, sc.date_of(int(finite.max()) + 21))
     )
+    size = (6.2, 2.7)
 
     def scaled(frame: pd.DataFrame) -> pd.DataFrame:
         frame = frame.copy()
@@ -482,45 +419,32 @@ def charts_section(run: RunLike, summary: dict, scale: float, units: str) -> str
                 frame[column] = frame[column] * scale
         return frame
 
-    out.append(
+    shade = colour or "#333333"
+    charts = [
         img(
-            backlog_fan_chart(
-                scaled(run.bands("remaining")),
-                f"{sc.name}, all cohorts",
+            cohort_backlog_chart(
+                {c: scaled(run.bands("remaining", c)) for c in run.cohort_names},
+                sc.name,
+                shade,
                 unit,
                 until,
+                figsize=size,
             ),
-            "Backlog fan chart, all cohorts",
-        )
-    )
-    for cohort in run.cohort_names:
-        out.append(
-            img(
-                backlog_fan_chart(
-                    scaled(run.bands("remaining", cohort)),
-                    f"{sc.name}, {cohort}",
-                    unit,
-                    until,
-                ),
-                f"Backlog fan chart, {cohort}",
-            )
-        )
-    total = sc.installations * scale
-    plan = _plan(sc, run.dates, scale)
-    out.append(
+            f"Backlog by cohort: {sc.name}",
+        ),
         img(
             cumulative_migrated_chart(
                 scaled(run.bands("cumulative_migrated")),
                 sc.name,
-                total,
-                plan,
+                sc.installations * scale,
+                _plan(sc, run.dates, scale),
                 unit,
                 until,
+                colour=colour,
+                figsize=size,
             ),
-            "Cumulative migrated against the target",
-        )
-    )
-    out.append(
+            f"Cumulative migrated against the target: {sc.name}",
+        ),
         img(
             daily_attempts_chart(
                 scaled(run.bands("attempts")),
@@ -528,10 +452,12 @@ def charts_section(run: RunLike, summary: dict, scale: float, units: str) -> str
                 sc.name,
                 unit,
                 until,
+                colour=colour,
+                figsize=size,
             ),
-            "Daily attempts and successes",
-        )
-    )
+            f"Daily attempts and successes: {sc.name}",
+        ),
+    ]
     dates = pd.Series(
         [sc.date_of(int(d)) if math.isfinite(d) else pd.NaT for d in days]
     )
@@ -541,10 +467,12 @@ def charts_section(run: RunLike, summary: dict, scale: float, units: str) -> str
         markers[f"{stat.upper()} {format_date(value)}"] = (
             None if value.startswith("after") else date.fromisoformat(value)
         )
-    out.append(
+    charts.append(
         img(
-            clearance_distribution_chart(dates, sc.name, sc.end_date, markers),
-            "Distribution of clearance dates",
+            clearance_distribution_chart(
+                dates, sc.name, sc.end_date, markers, colour=colour, figsize=size
+            ),
+            f"Distribution of clearance dates: {sc.name}",
         )
     )
-    return "".join(out)
+    return '<div class="grid">' + "".join(charts) + "</div>"

@@ -1,4 +1,4 @@
-"""The report's table sections: risks, the comparison, provenance, the basis.
+"""The report's table sections: risks, the comparison, provenance.
 
 Like the other sections (`migsim.output.report_sections`), each turns finished
 runs into HTML and never simulates.
@@ -6,22 +6,19 @@ runs into HTML and never simulates.
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from migsim import __version__
 from migsim.evidence.forecast import RunLike
 from migsim.output.html import (
     escape,
     format_count,
-    format_number,
     html_table,
     img,
     interval_text,
+    signed,
     span,
     unit_word,
 )
@@ -33,10 +30,10 @@ from migsim.output.report_sections import (
     shown,
 )
 
-if TYPE_CHECKING:  # pragma: no cover - for type checkers only
-    from migsim.experiments.decision import SavedDecision
+__all__ = ["comparison_section", "provenance", "risk_section"]
 
-__all__ = ["basis_section", "comparison_section", "provenance", "risk_section"]
+#: Risk figures that are parts of another (``dumb``): in the table, not charted.
+_PARTS = ("active_dumb", "dormant_dumb")
 
 
 def risk_section(
@@ -46,7 +43,9 @@ def risk_section(
     scale: float,
     units: str,
     charts: bool = True,
+    colour: str | None = None,
 ) -> str:
+    """One scenario's risk figures (P50, P90, mean with its 95% CI) and chart."""
     sc = run.scenario
     names = [n for n in RISK_FIGURES if n in summary["figures"] and shown(n, sc)]
     rows = []
@@ -79,9 +78,9 @@ def risk_section(
                     format_count(stats["mean"], row_scale),
                     index,
                 )
-                + '<br><span class="note">95% CI '
+                + ' <span class="ci">('
                 + escape(interval_text(interval, "count", row_scale))
-                + "</span>",
+                + ")</span>",
             ]
         )
     go_no_go = getattr(sc, "go_no_go", None)
@@ -104,20 +103,23 @@ def risk_section(
             ]
         )
     out = [
-        f"<h3>{escape(sc.name)}</h3>",
         html_table(
-            ["risk", "unit", "P50", "P90", "mean"],
+            ["risk", "unit", "P50", "P90", "mean (95% CI)"],
             rows,
             [False, False, True, True, True],
         ),
     ]
     values = {}
     for name in names:
-        if name in UNIT_OF:
+        data = run.figure(name)
+        # the table says what never varies; active/dormant dumb are parts of dumb
+        if name in UNIT_OF and name not in _PARTS and np.ptp(data) > 0:
             unit = unit_word(UNIT_OF[name], units)
-            values[f"{RISK_FIGURES[name]} ({unit})"] = run.figure(name) * scale
-    if charts:
-        out.append(img(risk_chart(values, sc.name), "Risk figures across replications"))
+            values[f"{RISK_FIGURES[name]} ({unit})"] = data * scale
+    if charts and values:  # one row of four: the table has every figure
+        values = dict(list(values.items())[:4])
+        figure = risk_chart(values, sc.name, colour=colour, columns=4, width=11)
+        out.append(img(figure, f"Risk figures across replications: {sc.name}"))
     return "".join(out)
 
 
@@ -147,9 +149,9 @@ def comparison_section(
     header = [
         "scenario",
         "figure",
-        "P50 difference",
-        "P90 difference",
-        "mean difference",
+        "P50 difference (95% CI)",
+        "P90 difference (95% CI)",
+        "mean difference (95% CI)",
     ]
     rows = []
     for run in runs[1:]:
@@ -174,12 +176,12 @@ def comparison_section(
             for stat in ("p50", "p90", "mean"):
                 item = entry["figures"][name][stat]
                 diff = item["diff"]
-                text = "undefined" if diff is None else f"{diff * factor:+,.0f}"
+                text = "undefined" if diff is None else signed(diff, factor)
                 cells.append(
                     escape(text)
-                    + '<br><span class="note">95% CI '
+                    + ' <span class="ci">('
                     + escape(interval_text(item["ci95"], "count", factor))
-                    + "</span>"
+                    + ")</span>"
                 )
             rows.append(cells)
     out.append(html_table(header, rows, [False, False, True, True, True]))
@@ -258,63 +260,3 @@ def provenance(
         + ".</p>"
     )
     return table + made
-
-
-def basis_section(decision: SavedDecision) -> str:
-    """The answer of `migsim decide`, its frontier and the evidence per candidate."""
-    data = decision.data
-    text = data["text"].split("\n")
-    answer = [line.strip() for line in text[2:] if line.strip()]
-    search = answer.pop() if answer and answer[-1].startswith("Search:") else ""
-    frame = decision.candidates
-    levers = list(data["levers"])
-    budgets = [b["label"] for b in data["budgets"]]
-    objective = f"{data['objective']['figure']}_{data['objective']['statistic']}"
-    columns = ["candidate", *levers, "replications", objective]
-    for label in budgets:
-        columns += [label, f"{label}_bound"]
-    columns += ["verdict", "broke"]
-    ordered = frame.sort_values([*levers, "candidate"])
-    rows = []
-    for _, row in ordered.iterrows():
-        cells = []
-        for column in columns:
-            value = row[column]
-            if column.startswith("p_") and isinstance(value, float):
-                cells.append(escape(f"{value:.1%}"))
-            elif isinstance(value, int | float | np.number) and not isinstance(
-                value, bool
-            ):
-                cells.append(escape(format_number(float(value))))
-            else:
-                cells.append(escape("" if pd.isna(value) else value))
-        if bool(row["is_answer"]):
-            cells = [f"<b>{c}</b>" for c in cells]
-        rows.append(cells)
-    numeric = [c not in ("verdict", "broke") for c in columns]
-    png = base64.b64encode(decision.frontier_png).decode("ascii")
-    replications = data["replications"]
-    return "\n".join(
-        [
-            '<h2 id="basis">Basis for increasing volumes</h2>',
-            f"<p>The question <code>{escape(data['question'])}</code>: the best "
-            f"{escape(', '.join(levers))} whose risks stay inside the budget, "
-            f"every budget judged on its {data['confidence']:.0%} upper confidence "
-            "bound (Clopper-Pearson for a chance, an order statistic for a "
-            "quantile).</p>",
-            '<p class="answer" id="basis-answer">'
-            + "<br>".join(escape(line) for line in answer)
-            + "</p>",
-            '<img alt="frontier: objective against each risk figure" '
-            f'src="data:image/png;base64,{png}">',
-            "<h3>Evidence: every candidate evaluated</h3>",
-            html_table(columns, rows, numeric),
-            f'<p class="note">{escape(search)} '
-            f"{data['candidates_evaluated']} candidates, "
-            f"{replications['spent']:,} replications (at first "
-            f"{replications['initial']:,} each, doubled up to {replications['max']:,} "
-            f"where the evidence was not decisive), seed {data['seed']}; question "
-            f"sha256 <code>{escape(data['question_sha256'])}</code>, scenario sha256 "
-            f"<code>{escape(data['scenario_sha256'])}</code>.</p>",
-        ]
-    )

@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 from migsim.common.errors import MigsimError
 from migsim.common.stats import quantile_index
 from migsim.model.scenario import Scenario
-from migsim.results.figures import FigureTable
+from migsim.results.figures import FigureTable, add_up
 from migsim.sim.policy import DAY_COLUMNS
 from migsim.sim.records import FLOWS, IN_FLIGHT, STATES, RunLog
 
@@ -163,13 +163,15 @@ class Batch:
     keeps no daily rows (or every replication of the batch failed).
     ``day_columns`` names the columns that hold one value per date (repeated on
     every cohort row). ``failures`` are the replications that raised; the
-    figures and daily rows are those of the others.
+    figures and daily rows are those of the others. ``twins``: the figures of
+    the batch's twins (`migsim.results.variance.twinned`), or ``None``.
     """
 
     figures: FigureTable
     daily: pa.Table | None
     day_columns: list[str]
     failures: list[Failure] = field(default_factory=list)
+    twins: FigureTable | None = None
 
     @classmethod
     def from_logs(
@@ -178,10 +180,18 @@ class Batch:
         logs: Sequence[RunLog],
         daily: bool,
         failures: Sequence[Failure] = (),
+        twins: Sequence[RunLog] = (),
     ) -> Batch:
         table = daily_table(scenario, logs) if daily and logs else None
         days = list(logs[0].day_columns) if logs else []
-        return cls(FigureTable.from_logs(scenario, logs), table, days, list(failures))
+        twin_table = FigureTable.from_logs(scenario, twins) if twins else None
+        return cls(
+            FigureTable.from_logs(scenario, logs),
+            table,
+            days,
+            list(failures),
+            twin_table,
+        )
 
 
 class DailyWriter:
@@ -237,7 +247,7 @@ class LogSource:
 
     def matrix(self, columns: Sequence[str], cohort: int | None) -> np.ndarray:
         per_date = set(self.logs[0].day_columns) if self.logs else set()
-        return sum(_reduce(self.stacked(c), cohort, c in per_date) for c in columns)
+        return add_up(_reduce(self.stacked(c), cohort, c in per_date) for c in columns)
 
 
 class FileSource:
@@ -301,7 +311,7 @@ class FileSource:
         out: np.ndarray | None = None
         filled = 0
         for block in self._blocks(columns):
-            reduced = sum(
+            reduced = add_up(
                 _reduce(block[c], cohort, c in self.day_columns) for c in columns
             )
             if out is None:
@@ -348,10 +358,20 @@ def series_columns(name: str) -> tuple[str, ...]:
 
 
 def bands_of(
-    matrix: np.ndarray, dates: pd.DatetimeIndex, quantiles: Sequence[float]
+    matrix: np.ndarray,
+    dates: pd.DatetimeIndex,
+    quantiles: Sequence[float],
+    scale: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Type-1 quantiles per date of a ``(replications, days)`` matrix (sorted in
-    place: the caller hands it over)."""
+    place: the caller hands it over).
+
+    ``scale``, one factor per replication (row), multiplies each replication's
+    series before the quantiles: counts in meters at each replication's own
+    meters per installation.
+    """
+    if scale is not None:
+        matrix = matrix * np.asarray(scale, dtype=float)[:, None]
     matrix.sort(axis=0)
     n = len(matrix)
     widen = np.int64 if matrix.dtype.kind == "i" else matrix.dtype
@@ -369,11 +389,13 @@ def file_bands(
     name: str,
     cohort: str | None = None,
     quantiles: Sequence[float] = (0.1, 0.5, 0.9),
+    scale: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """`Results.bands` of a ``daily.parquet`` on disk, read chunk by chunk.
 
     Only the ``(replications, days)`` matrix of the series is held. The policy's
     day columns (one value per date) are counted once, not once per cohort.
+    ``scale``: a factor per replication (see `bands_of`).
     """
     names = [c.name for c in scenario.cohorts]
     index = None if cohort is None else names.index(cohort)
@@ -381,4 +403,5 @@ def file_bands(
         Path(path), scenario.horizon_days, len(names), replications, DAY_COLUMNS
     )
     dates = pd.date_range(scenario.start_date, periods=scenario.horizon_days)
-    return bands_of(source.matrix(series_columns(name), index), dates, quantiles)
+    matrix = source.matrix(series_columns(name), index)
+    return bands_of(matrix, dates, quantiles, scale)

@@ -12,7 +12,7 @@ policy's counts. It is all a run keeps in memory; daily rows live elsewhere
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +22,7 @@ from migsim.model.scenario import Scenario
 from migsim.sim.defects import DefectRecord
 from migsim.sim.records import IN_FLIGHT, RunLog
 
-__all__ = ["FIGURES", "Figure", "FigureTable"]
+__all__ = ["FIGURES", "Figure", "FigureTable", "add_up"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,17 @@ class Figure:
 
 def _last(columns: dict[str, np.ndarray], name: str) -> np.ndarray:
     return columns[name][-1]
+
+
+def add_up(arrays: Iterable[np.ndarray]) -> np.ndarray:
+    """The element-wise sum of one or more arrays, as ``sum(arrays)`` makes it
+    (same dtype), but always an array: an empty input is a mistake, not 0."""
+    total: np.ndarray | None = None
+    for array in arrays:
+        total = 0 + array if total is None else total + array
+    if total is None:
+        raise ValueError("add_up: no arrays to add")
+    return total
 
 
 def _active_sum(values: np.ndarray, active: np.ndarray) -> np.ndarray:
@@ -132,7 +143,7 @@ FIGURES: dict[str, Figure] = {
             "installations",
             "installations still pending, queued, stalled, rolled back or "
             "impaired at the horizon end",
-            lambda c, a: sum(_last(c, s) for s in IN_FLIGHT),
+            lambda c, a: add_up(_last(c, s) for s in IN_FLIGHT),
         ),
         # ---- operations (docs/operations-risk.md); 0 when a section is not used
         Figure(
@@ -254,7 +265,7 @@ class FigureTable:
         for row, log in enumerate(logs):
             columns = log.cohort_columns
             for name, figure in FIGURES.items():
-                if name == "clearance_day":
+                if figure.compute is None:  # clearance_day: read from the log
                     per_cohort = _per_cohort_days(log.cohort_clearance_days)
                     total = math.inf if log.clearance_day is None else log.clearance_day
                 elif name in _PEAK_FIGURES:

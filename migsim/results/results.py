@@ -45,6 +45,7 @@ from migsim import __version__
 from migsim.common.files import link_or_copy, output_dir
 from migsim.common.stats import STATISTICS, json_number, quantile, statistics
 from migsim.model.scenario import Scenario
+from migsim.results.base import ScenarioRun
 from migsim.results.daily import (
     Batch,
     DailyWriter,
@@ -58,7 +59,7 @@ from migsim.results.daily import (
     file_bands,
     series_columns,
 )
-from migsim.results.figures import FIGURES, FigureTable
+from migsim.results.figures import FIGURES, FigureTable, add_up
 from migsim.results.variance import run_split
 from migsim.sim.defects import DefectRecord
 from migsim.sim.engine import run_replication, state_after
@@ -89,7 +90,7 @@ def _count(value: int | list[dict[str, int]]) -> int:
 
 
 # --------------------------------------------------------------------------- results
-class Results:
+class Results(ScenarioRun):
     """The outcome of `migsim.run`: per-replication figures, and daily rows on demand.
 
     A `Results` holds in memory only one row of figures per replication. Its daily
@@ -120,6 +121,9 @@ class Results:
     failures
         The replications that raised instead of finishing; the figures and daily
         rows are those of the others.
+    twins
+        The figures of the run's twins, simulated with it (the runner's); ``None``:
+        the variance split simulates them when first read.
     """
 
     def __init__(
@@ -134,8 +138,10 @@ class Results:
         day_columns: Sequence[str] = (),
         owned_dir: str | Path | None = None,
         failures: Sequence[Failure] = (),
+        twins: FigureTable | None = None,
     ):
         self.scenario = scenario
+        self._twins = twins
         self.seed = seed
         self.timing = dict(timing or {})
         #: Replications that raised, in replication order (empty: a complete run).
@@ -202,9 +208,15 @@ class Results:
             "seconds_per_replication": round(seconds / max(1, len(every)), 6),
             "batches": len(parts),
         }
+        twins = None  # twins follow the replications (variance.twinned)
+        tables = [p._twins for p in parts if p._twins is not None]
+        if len(tables) == len(parts):
+            twins = FigureTable.concat(tables)
         if all(p._logs is not None for p in parts):
             logs = [log for p in parts for log in p._logs or []]
-            return cls(first.scenario, first.seed, logs, timing, failures=failures)
+            return cls(
+                first.scenario, first.seed, logs, timing, failures=failures, twins=twins
+            )
         figures = FigureTable.concat([p._table for p in parts])
         if not all(p.daily_path is not None for p in parts):
             if any(p.has_daily for p in parts):
@@ -215,6 +227,7 @@ class Results:
                 timing=timing,
                 figures=figures,
                 failures=failures,
+                twins=twins,
             )
         owned = Path(tempfile.mkdtemp(prefix="migsim-daily-", dir=spill_dir))
         path = owned / "daily.parquet"
@@ -240,6 +253,7 @@ class Results:
             day_columns=day_columns,
             owned_dir=owned,
             failures=failures,
+            twins=twins,
         )
 
     def annotate(self, key: str, value: Any) -> None:
@@ -273,21 +287,12 @@ class Results:
 
     @property
     def n_replications(self) -> int:
+        """The replications held: those that finished (failures are not counted)."""
         return len(self._table.replications)
 
     @property
     def replication_ids(self) -> np.ndarray:
         return self._table.replications.copy()
-
-    @property
-    def cohort_names(self) -> list[str]:
-        return [c.name for c in self.scenario.cohorts]
-
-    @cached_property
-    def dates(self) -> pd.DatetimeIndex:
-        return pd.date_range(
-            self.scenario.start_date, periods=self.scenario.horizon_days
-        )
 
     def clearance_days(self, cohort: str | None = None) -> np.ndarray:
         """Clearance day per replication (+inf: not cleared), overall or of a cohort."""
@@ -296,12 +301,14 @@ class Results:
     def state_on(self, when: date | str, replication: int) -> dict[str, Any]:
         """The state of one replication at the end of a date, to start a run from.
 
-        ``{"date", "cohorts": {name: initial_state}, "operations_state"}``: every
-        state of the partition, with in-flight installations by (attempts made,
-        days until due), and the ramp policy's state. ``scenario.starting_from(
-        state)`` continues the replication from the next day; its clearance dates
-        have the distribution of this run's from then on. The replication is
-        re-simulated to that date from its own streams.
+        ``{"date", "cohorts": {name: initial_state}, "operations_state",
+        "inputs_from"}``: every state of the partition, with in-flight
+        installations by (attempts made, days until due), the ramp policy's state
+        and the replication whose input draws its future keeps.
+        ``scenario.starting_from(state)`` continues the replication from the next
+        day, with its inputs (rates, dates not reached, throughput level, caps);
+        its clearance dates have the distribution of this replication's from then
+        on. The replication is re-simulated to that date from its own streams.
         """
         when = date.fromisoformat(when) if isinstance(when, str) else when
         day = self.scenario.day_of(when)
@@ -572,24 +579,26 @@ class Results:
         resolved: pending, queued, stalled, rolled back or impaired), or
         ``"cumulative_migrated"`` (migrated + impaired). Loads the whole series.
         """
-        return sum(self.stacked(column) for column in series_columns(name))
+        return add_up(self.stacked(column) for column in series_columns(name))
 
     def bands(
         self,
         name: str,
         cohort: str | None = None,
         quantiles: Sequence[float] = (0.1, 0.5, 0.9),
+        scale: np.ndarray | None = None,
     ) -> pd.DataFrame:
         """Per-date type-1 quantiles across replications of a daily series.
 
         Overall bands are quantiles of each replication's all-cohort total, never
         sums of per-cohort quantiles. Columns: ``date`` then ``p10, p50, ...``.
         Only the ``(replications, days)`` matrix of the series is held, never the
-        daily rows.
+        daily rows. ``scale``: a factor per replication, in replication order
+        (e.g. its meters per installation), applied before the quantiles.
         """
         index = None if cohort is None else self.cohort_names.index(cohort)
         matrix = self._source.matrix(series_columns(name), index)
-        return bands_of(matrix, self.dates, quantiles)
+        return bands_of(matrix, self.dates, quantiles, scale)
 
     def backlog_bands(self, cohort: str | None = None) -> pd.DataFrame:
         """Remaining installations per date: P10, P50 and P90 across replications."""

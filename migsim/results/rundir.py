@@ -2,10 +2,10 @@
 
 `SavedRun` answers the same questions as `Results` (``summary``, ``figure``,
 ``clearance_days``, ``bands``, ``dates``, ``cohort_names``, ``scenario``,
-``seed``, ``n_replications``) from ``summary.json``, ``scenario.yaml``,
-``replications.csv``, ``cohort_replications.csv`` and, for daily bands,
-``daily.parquet``. It never simulates, so a report of a run shows exactly the
-numbers of its ``summary.json``.
+``seed``, ``n_replications``, ``inputs``) from ``summary.json``,
+``scenario.yaml``, ``replications.csv``, ``cohort_replications.csv``,
+``inputs.csv`` and, for daily bands, ``daily.parquet``. It never simulates, so
+a report of a run shows exactly the numbers of its ``summary.json``.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import pandas as pd
 
 from migsim.common.errors import MigsimError
 from migsim.model.scenario import Scenario, load_scenario
+from migsim.results.base import ScenarioRun
 from migsim.results.daily import file_bands
 
 __all__ = ["SavedRun", "is_run_directory", "load_run"]
@@ -32,7 +33,7 @@ def is_run_directory(path: str | Path) -> bool:
     return (Path(path) / "summary.json").is_file()
 
 
-class SavedRun:
+class SavedRun(ScenarioRun):
     """A finished run read from its directory.
 
     Parameters
@@ -75,17 +76,8 @@ class SavedRun:
     # ------------------------------------------------------------------ basics
     @property
     def n_replications(self) -> int:
+        """The count the run wrote to ``summary.json``, without reading its tables."""
         return int(self.summary["replications"])
-
-    @property
-    def cohort_names(self) -> list[str]:
-        return [c.name for c in self.scenario.cohorts]
-
-    @cached_property
-    def dates(self) -> pd.DatetimeIndex:
-        return pd.date_range(
-            self.scenario.start_date, periods=self.scenario.horizon_days
-        )
 
     @property
     def has_daily(self) -> bool:
@@ -132,12 +124,14 @@ class SavedRun:
         name: str,
         cohort: str | None = None,
         quantiles: Sequence[float] = (0.1, 0.5, 0.9),
+        scale: np.ndarray | None = None,
     ) -> pd.DataFrame:
         """Per-date type-1 quantiles across replications of a daily series.
 
         As `Results.bands`: ``name`` is a daily column, ``"remaining"`` or
         ``"cumulative_migrated"``; overall bands are quantiles of each
         replication's all-cohort total. Columns: ``date`` then ``p10, p50, ...``.
+        ``scale``: a factor per replication, in replication order.
         """
         if not self.has_daily:
             raise MigsimError(
@@ -151,7 +145,19 @@ class SavedRun:
             name,
             cohort,
             quantiles,
+            scale,
         )
+
+    # ------------------------------------------------------------------ inputs
+    @cached_property
+    def inputs(self) -> pd.DataFrame:
+        """One row per replication, its input draws, as `Results.inputs`
+        (``inputs.csv``; only ``replication`` when nothing was uncertain)."""
+        path = self.directory / "inputs.csv"
+        if not path.is_file():
+            return self._replications[["replication"]].reset_index(drop=True)
+        frame = pd.read_csv(path).sort_values("replication")
+        return frame.reset_index(drop=True)
 
 
 def load_run(directory: str | Path) -> SavedRun:

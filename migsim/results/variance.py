@@ -10,7 +10,10 @@ clearance day, a risk count) and the inputs X:
 - E[Var(Y | X)] is estimated without bias from *twins*: a twin of replication k
   reuses k's input draws with fresh day-to-day streams, so for each twinned
   replication the sample variance of its group (itself and its twins) is an
-  unbiased estimate of Var(Y | X_k), and their mean one of E[Var(Y | X)];
+  unbiased estimate of Var(Y | X_k), and their mean one of E[Var(Y | X)]. Which
+  replications have a twin depends on k alone (`twinned`: one in ten, and
+  replication 1), so the runner simulates them on its workers with the rest and
+  any worker count, batching or combination of runs gives the same twins;
 - Var(Y) is the sample variance over the replications;
 - the inputs' share is 1 - E[Var(Y | X)] / Var(Y), clipped to [0, 1], with a
   standard error from the spread of the twin groups' variances.
@@ -40,6 +43,8 @@ __all__ = [
     "run_split",
     "split",
     "twin_count",
+    "twin_table",
+    "twinned",
     "within_variance",
     "words",
 ]
@@ -49,15 +54,35 @@ TOP_INPUTS = 5
 MIN_SHARE = 0.01
 
 
-def twin_count(replications: int, has_inputs: bool) -> int:
-    """Replications that get a twin: one in ten (at least 2), none without inputs.
+def twinned(replication: int) -> bool:
+    """Whether replication k gets a twin: k = 0, 10, 20, ... (one in ten) and
+    k = 1, so a small run still has two.
 
-    One twin each adds a tenth to the run's cost; without uncertain inputs every
-    variance is day-to-day, no twin needed.
+    A rule on k alone: the runner's workers, a run continued with
+    ``first_replication`` and `Results.combine` all agree on the twins. Twins
+    add about a tenth to a run's cost; a run without uncertain inputs has none
+    (every variance is day-to-day).
     """
+    return replication % 10 == 0 or replication == 1
+
+
+def twin_count(replications: int, has_inputs: bool) -> int:
+    """Twins of a run of replications 0 .. n-1 (`twinned`; none without inputs)."""
     if not has_inputs or replications < 2:
         return 0
-    return min(replications, max(2, math.ceil(replications / 10)))
+    return sum(twinned(k) for k in range(replications))
+
+
+def twin_table(results: Any) -> FigureTable | None:
+    """The figures of a run's twins: those the runner simulated with the run, or,
+    for `Results` made from logs, simulated here once (the same twins)."""
+    table = getattr(results, "_twins", None)
+    if table is not None:
+        return table
+    ids = [int(k) for k in results.replication_ids if twinned(int(k))]
+    scenario, seed = results.scenario, results.seed
+    logs = [run_replication(scenario, seed, k, 1) for k in ids]
+    return FigureTable.from_logs(scenario, logs) if logs else None
 
 
 def within_variance(groups: Sequence[np.ndarray]) -> tuple[float, float]:
@@ -210,15 +235,14 @@ def split(
     return out
 
 
-def words(entry: Mapping[str, object]) -> str:
+def words(entry: Mapping[str, Any]) -> str:
     """One split as a planner reads it: "inputs 93% (final cohort start date:
     45%; ...), day-to-day 7%"."""
     share = entry.get("inputs_share")
     if share is None:
         return "does not vary"
     tops = "; ".join(
-        f"{t['label']}: {t['share']:.0%}"
-        for t in entry.get("top_inputs", [])  # type: ignore[union-attr]
+        f"{t['label']}: {t['share']:.0%}" for t in entry.get("top_inputs", [])
     )
     text = f"inputs {share:.0%}"
     if tops:
@@ -230,27 +254,52 @@ def _round(value: float) -> float | None:
     return None if value is None or not math.isfinite(value) else round(value, 6)
 
 
+def _simulated_inputs(
+    scenario: Any, inputs: Mapping[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """The inputs that can move a figure counted in installations.
+
+    The meters-per-installation ratio changes what is simulated only when some
+    size is stated in meters (``from_meters``); otherwise it only converts counts
+    for display, and naming it would credit it with noise.
+    """
+    converts = any(
+        c.installations_range is not None and c.installations_range.from_meters
+        for c in scenario.cohorts
+    )
+    return {
+        key: values
+        for key, values in inputs.items()
+        if converts or key != "meters_per_installation"
+    }
+
+
 def run_split(results: Any) -> dict[str, Any]:
     """The variance split of a run (`migsim.results.Results`) for its summary.
 
     ``{"clearance_day": split, "figures": {name: split}}``: the clearance day
     (a replication that does not clear counts at the horizon end; ``censored``
-    says how many did not) and every figure that varies. The twins of the first
-    `twin_count` replications are simulated here, in this process.
+    says how many did not) and every figure that varies. The twins are those of
+    the `twinned` replications (`twin_table`).
     """
-    inputs = results._input_draws()
-    count = twin_count(results.n_replications, bool(inputs))
-    ids = results.replication_ids[:count]
-    scenario, seed = results.scenario, results.seed
-    logs = [run_replication(scenario, seed, int(k), 1) for k in ids]
-    twins = FigureTable.from_logs(scenario, logs).overall if logs else None
+    scenario = results.scenario
+    inputs = _simulated_inputs(scenario, results._input_draws())
+    twins = twin_table(results) if inputs and results.n_replications >= 2 else None
+    rows: list[tuple[int, int]] = []  # (replication's row, its twin's row)
+    if twins is not None:
+        where = {int(k): i for i, k in enumerate(results.replication_ids)}
+        rows = [
+            (where[int(k)], j)
+            for j, k in enumerate(twins.replications)
+            if int(k) in where
+        ]
 
     def one(name: str, cap: float = math.inf) -> dict[str, Any]:
         y = np.minimum(results.figure(name), cap)
         groups = []
         if twins is not None:
-            mine = np.minimum(twins[name], cap)
-            groups = [np.array([a, b]) for a, b in zip(y, mine, strict=False)]
+            mine = np.minimum(twins.overall[name], cap)
+            groups = [np.array([y[i], mine[j]]) for i, j in rows]
         return split(y, inputs, groups, input_label)
 
     clearance = one("clearance_day", float(scenario.horizon_days))

@@ -29,7 +29,7 @@ from migsim.model.scenario import Scenario, load_scenario
 from migsim.results.results import Results
 from migsim.runner.runner import run
 
-__all__ = ["Check", "check", "run_to_precision"]
+__all__ = ["Check", "check", "run_to_precision", "target_words"]
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,17 @@ class Check:
             "half_width": json_number(self.half_width, ints=None),
             "met": self.met,
         }
+
+
+def target_words(target: str) -> str:
+    """The precision target as a reader says it, for the run table and the report.
+
+    The share cleared stands in when some replication does not clear, and the
+    words say so, or a reader would wonder why it is not the mean clearance day.
+    """
+    if target == "mean_clearance_day":
+        return "the mean clearance day"
+    return "P(cleared by the horizon end), as some replications do not clear"
 
 
 def check(days: np.ndarray, days_goal: float, share_goal: float) -> Check:

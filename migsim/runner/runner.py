@@ -8,6 +8,12 @@ finished batch comes back as its figures plus its daily rows, and the daily rows
 are appended to one Parquet file in replication order, so memory stays flat in
 the replication count and the file is the same for any worker count.
 
+Twins (the variance split's day-to-day share: a rerun of replication k with
+its input draws and fresh day-to-day streams, for the replications
+`migsim.results.variance.twinned` names) run in the batch of their replication,
+on the workers, so the split costs the main process nothing and is the same for
+any worker count.
+
 A replication that raises is a failure, not the end of the run: it is recorded
 (index, seed, error and traceback) and the others go on; the `Results` then
 carry the failures, and its summary and the CLI's exit status say so. With
@@ -36,6 +42,7 @@ from migsim.model.scenario import Scenario, load_scenario
 from migsim.results.daily import Batch, DailyWriter, Failure
 from migsim.results.figures import FigureTable
 from migsim.results.results import Results
+from migsim.results.variance import twinned
 from migsim.sim.engine import run_replication
 from migsim.sim.records import RunLog
 
@@ -95,24 +102,36 @@ def simulate_batch(
     replications: list[int],
     daily: bool = True,
     fail_fast: bool = False,
+    twins: bool = False,
 ) -> Batch:
     """Simulate a batch and reduce it to what the parent keeps.
 
     Figures and daily rows of the replications that finished, and a `Failure`
     for each one that raised (an ``Exception``: an interrupt still stops the
     run). With ``fail_fast`` the first failure raises `ReplicationFailed`.
+    With ``twins``, each `twinned` replication that drew inputs is run again as
+    its twin (its figures only); a twin that raises loses its pair, no more.
     """
     logs: list[RunLog] = []
+    twin_logs: list[RunLog] = []
     failures: list[Failure] = []
     for k in replications:
         try:
-            logs.append(run_replication(scenario, seed, k))
+            log = run_replication(scenario, seed, k)
         except Exception as exc:  # a failing replication is data (issue 12)
             failure = _failure(seed, k, exc)
             if fail_fast:
                 raise ReplicationFailed(failure) from exc
             failures.append(failure)
-    return Batch.from_logs(scenario, logs, daily, failures)
+            continue
+        logs.append(log)
+        if twins and log.inputs and twinned(k):
+            try:
+                twin_logs.append(run_replication(scenario, seed, k, 1))
+            except Exception as exc:
+                if fail_fast:
+                    raise ReplicationFailed(_failure(seed, k, exc)) from exc
+    return Batch.from_logs(scenario, logs, daily, failures, twin_logs)
 
 
 def default_batch_size(scenario: Scenario, replications: int) -> int:
@@ -283,6 +302,7 @@ def run(
     progress: Callable[[int], None] | None = None,
     batch_size: int | None = None,
     fail_fast: bool = False,
+    twins: bool = True,
 ) -> Results:
     """Run ``replications`` seeded replications of a scenario.
 
@@ -316,6 +336,11 @@ def run(
     fail_fast
         Stop at the first replication that raises (`ReplicationFailed`) instead
         of recording it in ``Results.failures`` and going on.
+    twins
+        Simulate the variance split's twins with the replications, on the
+        workers (about a tenth more work with uncertain inputs); ``False``
+        leaves them to be simulated here if the split is ever read (sweeps,
+        which never read it).
 
     Returns
     -------
@@ -350,14 +375,19 @@ def run(
     writer = DailyWriter(path) if path else None
     started = time.perf_counter()
     tables: list[FigureTable] = []
+    twin_tables: list[FigureTable] = []
     failures: list[Failure] = []
     day_columns: list[str] = []
     finished = False
     try:
         with executor(workers, scheduler) as pool:
-            calls = [(scenario, seed, batch, daily, fail_fast) for batch in batches]
+            calls = [
+                (scenario, seed, batch, daily, fail_fast, twins) for batch in batches
+            ]
             for _, batch in pool.imap(simulate_batch, calls, ordered=True):
                 tables.append(batch.figures)
+                if batch.twins is not None:
+                    twin_tables.append(batch.twins)
                 failures += batch.failures
                 day_columns = batch.day_columns or day_columns
                 if writer is not None and batch.daily is not None:
@@ -374,7 +404,7 @@ def run(
         if not finished and owned is not None:
             shutil.rmtree(owned, ignore_errors=True)
     elapsed = time.perf_counter() - started
-    timing = {
+    timing: dict[str, float | int | str | None] = {
         "simulate_seconds": round(elapsed, 4),
         "workers": used,
         "cpu_count": os.cpu_count(),
@@ -391,4 +421,5 @@ def run(
         day_columns=day_columns,
         owned_dir=owned,
         failures=failures,
+        twins=FigureTable.concat(twin_tables) if twin_tables else None,
     )

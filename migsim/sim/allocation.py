@@ -7,6 +7,8 @@ list order), so the same scenario and seed always give the same shares.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 __all__ = ["largest_remainder", "msm_shares", "share_pro_rata"]
 
 
@@ -45,7 +47,7 @@ def share_pro_rata(total: int, weights: list[int], limits: list[int]) -> list[in
     return shares
 
 
-def largest_remainder(total: int, shares: list[float]) -> list[int]:
+def largest_remainder(total: int, shares: Sequence[float]) -> list[int]:
     """Split ``total`` by ``shares`` (largest remainder, ties in list order).
 
     Shares are read to 1e-9, so the split is exact and deterministic.

@@ -15,7 +15,9 @@ import holidays
 import numpy as np
 
 from migsim.model.base import WEEKDAYS
+from migsim.model.policy import GoNoGo
 from migsim.model.scenario import Scenario
+from migsim.model.state import OperationsState
 
 __all__ = ["bank_holidays", "incident_days", "incident_left", "working_days"]
 
@@ -83,14 +85,14 @@ def incident_days(scenario: Scenario, streams) -> np.ndarray:
     return open_
 
 
-def incident_left(scenario: Scenario, streams, start) -> int:
+def incident_left(go_no_go: GoNoGo, streams, start: OperationsState) -> int:
     """Days an incident open for ``incident_open_days`` at the start stays open.
 
     Its remaining days r follow the duration's residual given its age a:
     P(r) proportional to P(D = a + r), r >= 0 (one open period is taken as one
     incident). Drawn from the ``go_no_go`` ``incident_open`` stream.
     """
-    days, probs = scenario.go_no_go.incident_duration_days.pmf()
+    days, probs = go_no_go.incident_duration_days.pmf()
     age = start.incident_open_days
     keep = days >= age
     if not keep.any():

@@ -27,7 +27,12 @@ from migsim.sim.dates import ResolvedDates
 from migsim.sim.defects import live_defects
 from migsim.sim.delays import ONE_DAY, cached_pmf, residual_pmf, schedule
 from migsim.sim.draws import attempt_tables, draw_batch, draw_counts
-from migsim.sim.initial_state import count_of, groups_of, pending_schedule
+from migsim.sim.initial_state import (
+    count_of,
+    export_parts,
+    groups_of,
+    pending_schedule,
+)
 from migsim.sim.operations import Operations
 from migsim.sim.records import FLOWS
 from migsim.sim.segments import Segment
@@ -159,7 +164,8 @@ class CohortState:
         self.defects = ops.defects_for(segment)
         kinds = [c.excluded for c in classes]
         self.excluded_class = next((k for k, e in enumerate(kinds) if e), None)
-        self.excluded_up_front = "up_front" in kinds
+        # the excluded class, when it is abandoned without an attempt
+        self.up_front_class = self.excluded_class if "up_front" in kinds else None
         self.last_columns = [
             k * self.size + cohort.max_attempts for k in range(len(kinds))
         ]
@@ -217,8 +223,8 @@ class CohortState:
             self.recover_due = np.zeros((rows, self.width), dtype=np.int64)
         self.stalled = self.rolled_back = self.impaired = 0
         self.migrated = self.dumb = self.abandoned = 0
-        if self.excluded_up_front:
-            self._exclude_up_front()
+        if self.up_front_class is not None:
+            self._exclude_up_front(self.up_front_class)
         self.flows = dict.fromkeys(FLOWS, 0)
         if start is not None:
             self._start_from(start, streams.get(segment.owner, "initial_state"))
@@ -252,9 +258,8 @@ class CohortState:
         self.restore_cells = table.given[3]
         self.recovered_cells = len(aftermath.dumb) - 2  # then: prepayment, not
 
-    def _exclude_up_front(self) -> None:
-        """The excluded class is abandoned without an attempt (in ``excluded``)."""
-        k = self.excluded_class
+    def _exclude_up_front(self, k: int) -> None:
+        """Excluded class ``k`` is abandoned without an attempt (in ``excluded``)."""
         self.abandoned += self.fresh[k]
         self.excluded += self.fresh[k]
         self.fresh[k] = 0
@@ -277,14 +282,14 @@ class CohortState:
         self.eligibility = pending_schedule(self.eligibility, self.pending_by_class)
         self.migrated = sum(part["migrated"] for part in parts)
         self.dumb = sum(part["dumb"] for part in parts)
-        for part in parts:
+        for k, part in enumerate(parts):
             for group in groups_of(
                 part.get("recovering", []), attempts_made=1, days_until_due=1
             ):
                 if self.recover_pmf is None:
                     break  # no recovery in this scenario: they await a site visit
                 due = min(group.days_until_due - 1, len(self.recover_due) - 1)
-                self.recover_due[due, group.attempts_made] += group.count
+                self.recover_due[due, k * size + group.attempts_made] += group.count
                 self.awaiting_recovery += group.count
         self.awaiting_site_visit = self.dumb - self.awaiting_recovery
         self.abandoned = sum(part["abandoned"] for part in parts)
@@ -320,8 +325,8 @@ class CohortState:
             self.impaired += count_of(part["impaired"])
             restore = self.restore_due[:, None]  # restorations have no columns
             self._place(restore, part["impaired"], self.restore_pmf, rng, None)
-        if self.excluded_up_front:
-            self._exclude_up_front()
+        if self.up_front_class is not None:
+            self._exclude_up_front(self.up_front_class)
 
     def _place(
         self, ledger, groups, pmf, rng, base, not_before=None, failing=False
@@ -397,7 +402,7 @@ class CohortState:
         return {
             "pending": self.pending,
             "queued": [g for g in queued if g["count"]],
-            "stalled": waiting(self.stalls.due)
+            "stalled": waiting(self.stall_due)
             + [
                 {
                     "count": int(n),
@@ -424,7 +429,16 @@ class CohortState:
             **({"recovering": recovering} if recovering else {}),
         }
 
+    def export_parts(self, day: int) -> list[dict]:
+        """Each class's state at the end of ``day`` (`initial_state.export_parts`)."""
+        return export_parts(self, day)
+
     # ---------------------------------------------------------------- queries
+    @property
+    def stall_due(self) -> np.ndarray:
+        """Stalls due, by day and column (from the stall ledger; for exports)."""
+        return self.stalls.due
+
     @property
     def queued(self) -> int:
         return sum(self.fresh) + self.retry_queued
@@ -506,8 +520,8 @@ class CohortState:
                 p - n for p, n in zip(self.pending_by_class, counts, strict=True)
             ]
             self.pending -= sum(counts)
-            if self.excluded_up_front:
-                self._exclude_up_front()
+            if self.up_front_class is not None:
+                self._exclude_up_front(self.up_front_class)
 
     def take(self, count: int) -> np.ndarray:
         """Remove ``count`` from the queue; return them by attempt number.
@@ -585,6 +599,7 @@ class CohortState:
         if dumb:
             self._dumb(by_outcome[4], day, cells(4))
         if stall:
+            _needed(self.stall_pmf, "stall")
             self.stalled += stall
             if not self.els.raise_cases(day, "stall", stall, self, by_outcome[1]):
                 for column, counts in cells(1):
@@ -614,7 +629,7 @@ class CohortState:
         ``counts``: by restoration delay, read from their attempts' uniforms;
         ``None``: drawn now from the restorations stream (worked by ELS).
         """
-        days = self.restore_pmf[0]
+        days = _needed(self.restore_pmf, "fix_forward")[0]
         if len(days) == 1 and not_before <= raised_day + int(days[0]):
             self.restore_due[raised_day + int(days[0])] += count  # a fixed delay
             return
@@ -655,14 +670,17 @@ class CohortState:
         (``stall_delay``, ``restore_delay``).
         """
         if kind == "stall":
+            pmf = _needed(self.stall_pmf, "stall")
             floor = day if self.release_day is None else max(day, self.release_day)
-            if raised_day + int(self.stall_pmf[0][0]) >= floor:
-                floor = None  # no delay ends before it: the plain (faster) path
+            # no delay ends before the floor: the plain (faster) path
+            plain = raised_day + int(pmf[0][0]) >= floor
             for column, counts in draw_counts(
                 self.stall_units, by_attempt, self.stall_cells
             ):
                 table = counts.reshape(self.stall_shape)
-                self.stalls.schedule(column, table, raised_day, floor)
+                self.stalls.schedule(
+                    column, table, raised_day, None if plain else floor
+                )
         else:
             self._restore(int(by_attempt.sum()), raised_day, day)
 
@@ -687,7 +705,8 @@ class CohortState:
         self.rolled_back += waiting
         last = self.last_columns
         cells = [(c, counts) for c, counts in cells if c not in last]
-        schedule(self.retry_due, cells, self.retry_pmf[0], day)
+        days = _needed(self.retry_pmf, "rollback")[0]
+        schedule(self.retry_due, cells, days, day)
 
     def end_of_day(self) -> tuple[list[int], list[int]]:
         flows = [self.flows[name] for name in FLOWS]
@@ -706,3 +725,13 @@ class CohortState:
         }
         self.defect_hits = self.stressed_attempts = self.dumb_recoveries = 0
         return row
+
+
+def _needed(
+    pmf: tuple[np.ndarray, np.ndarray] | None, section: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """The delay of ``section``: there whenever its outcome can happen (the schema
+    requires the section for a non-zero rate), so its absence is a bug."""
+    if pmf is None:
+        raise RuntimeError(f"a {section} happened in a cohort without its delay")
+    return pmf

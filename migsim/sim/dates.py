@@ -198,13 +198,19 @@ def resolve_dates(scenario: Scenario, streams) -> ResolvedDates:
             resolve(path)
         for name in gates:
             open_gate(name)
-        if all(days[p] is None or days[p] >= 0 for p in watched_paths) and all(
-            gate_days[g] is None or gate_days[g] >= 0 for g in watched_gates
+        if all(_not_before_start(days[p]) for p in watched_paths) and all(
+            _not_before_start(gate_days[g]) for g in watched_gates
         ):
             break
-    for path in watched_paths:  # no draw satisfied it: not before day 0 at least
-        days[path] = max(days[path], 0)
-    for name in watched_gates:
-        if gate_days[name] is not None:
-            gate_days[name] = max(gate_days[name], 0)
+    # no draw satisfied them: not before day 0 at least
+    for resolved, names in ((days, watched_paths), (gate_days, watched_gates)):
+        for name in names:
+            day = resolved[name]
+            if day is not None:
+                resolved[name] = max(day, 0)
     return ResolvedDates(days, gate_days)
+
+
+def _not_before_start(day: int | None) -> bool:
+    """A date on or after day 0 of a mid-programme start, or one that never comes."""
+    return day is None or day >= 0

@@ -8,6 +8,7 @@ earlier than the day its case is worked, so a backlog slows recovery.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -52,7 +53,7 @@ class ElsDesk:
     """
 
     def __init__(
-        self, capacity: int, kinds: list[str], working: np.ndarray, n_cohorts: int
+        self, capacity: int, kinds: Iterable[str], working: np.ndarray, n_cohorts: int
     ):
         self.capacity = capacity
         self.kinds = frozenset(kinds)

@@ -45,12 +45,14 @@ import simpy
 from migsim.model.scenario import Scenario
 from migsim.sim.cohort import CohortState, draw_parameters
 from migsim.sim.dates import resolve_dates
+from migsim.sim.els import ElsDesk
 from migsim.sim.initial_state import merge_states, part_states
 from migsim.sim.inputs import (
     TwinStreams,
     point_values,
     record_inputs,
     resolve_inputs,
+    with_inputs_from,
 )
 from migsim.sim.operations import Operations
 from migsim.sim.policy import Policy
@@ -172,26 +174,36 @@ class _Model:
             self.states[day:] = self.states[day - 1]
             self.ops.fill_from(day, self.cohorts)
 
+    def _split(self, name: str) -> bool:
+        """Whether a cohort runs as several parts (segments x classes)."""
+        return (
+            sum(len(s.segment.classes) for s in self.cohorts if s.cohort.name == name)
+            > 1
+        )
+
     def _reopen_cases(self, cases) -> None:
         """Put a mid-programme start's open ELS cases back on the desk, in order.
 
-        Each goes to its cohort's first segment; held installations are placed in
-        that segment's class-0 columns by attempts made (an approximation for a
+        Each goes to its part: the segment of its ``supplier`` and, for held
+        installations, the columns of each class in ``by_class``. A case without
+        them (a state not exported by a run) goes to its cohort's first segment,
+        its held installations to the class-0 columns (an approximation for a
         cohort of several parts).
         """
         desk = self.ops.desk
-        first = {}
+        segments: dict[tuple[str, str], CohortState] = {}
+        first: dict[str, CohortState] = {}
         for segment in self.cohorts:
-            first.setdefault(segment.cohort.name, segment)
+            name = segment.cohort.name
+            first.setdefault(name, segment)
+            segments[(name, segment.segment.label)] = segment
         for case in cases:
-            if not hasattr(desk, "queue") or case.cohort not in first:
+            if not isinstance(desk, ElsDesk) or case.cohort not in first:
                 continue
-            state = first[case.cohort]
+            state = segments.get((case.cohort, case.supplier), first[case.cohort])
             held = None
             if case.kind in ("stall", "fix_forward"):
-                held = np.zeros(state.width, dtype=np.int64)
-                for made, n in case.attempts.items():
-                    held[min(int(made), state.size - 1)] += n
+                held = _held(state, case)
             desk.queue.append([case.raised - 1, case.kind, case.count, state, held])
             desk.open += case.count
             desk.open_by_cohort[state.index] += case.count
@@ -201,30 +213,54 @@ class _Model:
         out = []
         for raised, kind, count, state, held in getattr(self.ops.desk, "queue", ()):
             attempts: dict[int, int] = {}
+            by_class: dict[str, dict[int, int]] = {}
             if held is not None:
                 folded = np.zeros(state.size, dtype=np.int64)
                 np.add.at(folded, np.arange(state.width) % state.size, held)
                 attempts = {m: int(n) for m, n in enumerate(folded.tolist()) if n}
-            out.append(
-                {
-                    "cohort": state.cohort.name,
-                    "kind": kind,
-                    "count": int(count),
-                    "raised": raised - day,
-                    "attempts": attempts,
-                }
-            )
+                for k, c in enumerate(state.segment.classes):
+                    made = held[k * state.size : (k + 1) * state.size].tolist()
+                    if any(made):
+                        by_class[c.kind] = {m: int(n) for m, n in enumerate(made) if n}
+            case = {
+                "cohort": state.cohort.name,
+                "kind": kind,
+                "count": int(count),
+                "raised": raised - day,
+                "attempts": attempts,
+            }
+            if self._split(state.cohort.name):
+                if state.segment.label:
+                    case["supplier"] = state.segment.label
+                if by_class:
+                    case["by_class"] = by_class
+            out.append(case)
         return out
 
     def export_state(self, day: int) -> dict:
-        """Every cohort's state at the end of ``day`` (see `state_after`)."""
+        """Every cohort's state at the end of ``day`` (see `state_after`).
+
+        A cohort run as several parts (supplier segments, hard and excluded
+        classes) also lists each part's state under ``parts``, so a run
+        continued from it takes up every part where it stood.
+        """
         cohorts: dict[str, dict] = {}
+        parts: dict[str, list[dict]] = {}
         for segment in self.cohorts:
             part = segment.export_state(day)
             name = segment.cohort.name
             cohorts[name] = (
                 part if name not in cohorts else merge_states(cohorts[name], part)
             )
+            if self._split(name):
+                parts.setdefault(name, []).extend(
+                    {"supplier": segment.segment.label, "kind": c.kind, **state}
+                    for c, state in zip(
+                        segment.segment.classes, segment.export_parts(day), strict=True
+                    )
+                )
+        for name, listed in parts.items():
+            cohorts[name]["parts"] = listed
         return {
             "date": self.scenario.date_of(day),
             "cohorts": cohorts,
@@ -260,6 +296,21 @@ class _Model:
         )
 
 
+def _held(state: CohortState, case) -> np.ndarray:
+    """A reopened case's held installations, by the segment's columns."""
+    held = np.zeros(state.width, dtype=np.int64)
+    kinds = [c.kind for c in state.segment.classes]
+    if case.by_class and all(kind in kinds for kind in case.by_class):
+        for kind, made in case.by_class.items():
+            base = kinds.index(kind) * state.size
+            for m, n in made.items():
+                held[base + min(int(m), state.size - 1)] += n
+        return held
+    for made, n in case.attempts.items():
+        held[min(int(made), state.size - 1)] += n
+    return held
+
+
 def run_replication(
     scenario: Scenario, seed: int, replication: int, twin: int = 0
 ) -> RunLog:
@@ -274,7 +325,7 @@ def run_replication(
     streams = (
         TwinStreams(seed, replication, twin) if twin else Streams(seed, replication)
     )
-    model = _Model(env, scenario, streams)
+    model = _Model(env, scenario, with_inputs_from(scenario, streams))
     env.run(until=scenario.horizon_days)
     return model.collect(replication)
 
@@ -284,16 +335,27 @@ def state_after(scenario: Scenario, seed: int, replication: int, day: int) -> di
 
     The replication is simulated again up to that day (it draws the same numbers),
     and its state exported as ``{"date", "cohorts": {name: initial_state},
-    "operations_state"}``: the partition, with queued retries, stalls, rollbacks
-    and restorations by (attempts made, days until due), and the ramp policy's
-    state (`Policy.export_state`). `Scenario.starting_from` turns it into a
-    scenario that continues the run from the next day.
+    "operations_state", "inputs_from"}``: the partition, with queued retries,
+    stalls, rollbacks and restorations by (attempts made, days until due), the
+    ramp policy's state (`Policy.export_state`) and whose input draws the future
+    keeps. `Scenario.starting_from` turns it into a scenario that continues the
+    run from the next day.
     """
     if not 0 <= day < scenario.horizon_days:
         raise ValueError(
             f"day {day} is outside the horizon (0..{scenario.horizon_days - 1})"
         )
     env = simpy.Environment()
-    model = _Model(env, scenario, Streams(seed, replication))
+    model = _Model(
+        env, scenario, with_inputs_from(scenario, Streams(seed, replication))
+    )
     env.run(until=day + 1)
-    return model.export_state(day)
+    state = model.export_state(day)
+    # whose inputs this future has: this replication's, or the one it continues
+    pinned = scenario.inputs_from
+    state["inputs_from"] = (
+        {"seed": seed, "replication": replication}
+        if pinned is None
+        else {"seed": pinned.seed, "replication": pinned.replication}
+    )
+    return state

@@ -7,15 +7,20 @@ day-to-day randomness of attempts, delays and incidents given them. Streams are
 keyed by (owner, purpose) names, so new inputs never shift existing draws, and
 scenarios compared under one seed share their input draws.
 
-- `resolve_inputs`: the scenario with this replication's cohort sizes (a copy
-  only when some cohort states an ``installations_range``);
+- `resolve_inputs`: the scenario with this replication's cohort sizes and
+  meters-per-installation ratio (a copy only when some cohort states an
+  ``installations_range`` or the ratio a range);
+- `meters_ratio`: the replication's meters per installation (a size stated in
+  meters is converted with it, and counts shown in meters use it);
 - `programme_factor`, `slip_day`: the shared programme-delay factor and a
   slipped date (the ramp policy calls these for ``{dist: slip}`` dates);
 - `achieved_path`: the day-by-day achieved share of the cap and its drawn mean;
 - `record_inputs`: every input draw of the replication as ``{key: value}``
   (what ``Results.inputs`` and the variance split read);
 - `TwinStreams`: the same inputs with fresh day-to-day randomness: a *twin* of
-  replication k estimates Var(Y | inputs) for the law of total variance.
+  replication k estimates Var(Y | inputs) for the law of total variance;
+- `with_inputs_from`: a continued scenario's streams, whose inputs are those of
+  the replication its state came from (``inputs_from``).
 """
 
 from __future__ import annotations
@@ -40,15 +45,18 @@ from migsim.sim.streams import Streams
 
 __all__ = [
     "INPUT_PURPOSES",
+    "PinnedInputs",
     "TwinStreams",
     "achieved_path",
     "input_label",
+    "meters_ratio",
     "point_values",
     "programme_factor",
     "record_inputs",
     "resolve_inputs",
     "slip_day",
     "step_cap",
+    "with_inputs_from",
 ]
 
 #: Stream purposes that draw inputs (once per replication); every other purpose
@@ -64,6 +72,7 @@ INPUT_PURPOSES = frozenset(
         "programme_delay",  # the programme-wide delay factor
         "achieved_mean",  # the mean achieved share of the cap
         "level",  # a schedule step's cap (a range)
+        "ratio",  # meters per installation (a range)
     }
 )
 #: Spawn-key word that marks a twin's day-to-day streams (never a replication's).
@@ -81,10 +90,11 @@ def _generator(seed: int, *words: int) -> np.random.Generator:
 
 def _input_generator(streams, owner: str, purpose: str) -> np.random.Generator:
     """A fresh generator of a replication's input stream: the same numbers on
-    every call (and for its twins), so an input drawn in two places agrees."""
-    return _generator(
-        streams.seed, streams.replication, _name_key(owner), _name_key(purpose)
-    )
+    every call (and for its twins), so an input drawn in two places agrees.
+    `PinnedInputs` name another replication's input streams."""
+    seed = getattr(streams, "input_seed", streams.seed)
+    replication = getattr(streams, "input_replication", streams.replication)
+    return _generator(seed, replication, _name_key(owner), _name_key(purpose))
 
 
 class TwinStreams(Streams):
@@ -93,7 +103,7 @@ class TwinStreams(Streams):
     Input purposes (`INPUT_PURPOSES`) give exactly the replication's streams, so
     the twin draws the same inputs; every other purpose gets a fresh stream of
     its own, so the day-to-day randomness is new (per-unit and per-day streams
-    too: `Streams` keys them by the twin).
+    too: `Streams` keys them by the twin). A `Streams` to the engine.
     """
 
     def __init__(self, seed: int, replication: int, twin: int):
@@ -111,6 +121,55 @@ class TwinStreams(Streams):
                 words += [_TWIN_TAG, self.twin]
             generator = self._generators[key] = _generator(self.seed, *words)
         return generator
+
+
+class PinnedInputs(Streams):
+    """Streams whose input purposes are another replication's.
+
+    A scenario continued from replication k's state (``inputs_from``) runs its
+    replications on these: input purposes (`INPUT_PURPOSES`) give exactly the
+    streams of replication k under its run seed, so the continuation draws k's
+    inputs again (the same spec, the same numbers); every other purpose, and
+    everything else the engine asks of its streams (seed, replication, per-unit
+    streams, a twin's own numbers), is the wrapped streams' own.
+    """
+
+    _OWN = frozenset({"get", "input_seed", "input_replication", "_streams", "_inputs"})
+
+    def __init__(self, streams: Streams, seed: int, replication: int):
+        super().__init__(streams.seed, streams.replication)
+        self._streams = streams
+        self.input_seed = seed
+        self.input_replication = replication
+        self._inputs: dict[tuple[str, str], np.random.Generator] = {}
+
+    def __getattribute__(self, name: str):
+        if name in PinnedInputs._OWN or name.startswith("__"):
+            return object.__getattribute__(self, name)
+        return getattr(object.__getattribute__(self, "_streams"), name)
+
+    def get(self, owner: str, purpose: str) -> np.random.Generator:
+        if purpose not in INPUT_PURPOSES:
+            return self._streams.get(owner, purpose)
+        key = (owner, purpose)
+        generator = self._inputs.get(key)
+        if generator is None:
+            generator = self._inputs[key] = _generator(
+                self.input_seed,
+                self.input_replication,
+                _name_key(owner),
+                _name_key(purpose),
+            )
+        return generator
+
+
+def with_inputs_from(scenario: Scenario, streams: Streams) -> Streams:
+    """The streams a replication of ``scenario`` runs on: its own, or with
+    ``inputs_from`` the continued replication's inputs (`PinnedInputs`)."""
+    pinned = scenario.inputs_from
+    if pinned is None:
+        return streams
+    return PinnedInputs(streams, pinned.seed, pinned.replication)
 
 
 # --------------------------------------------------------------------------- draws
@@ -146,18 +205,33 @@ def point_values(scenario: Scenario) -> Scenario:
     return cached[1]
 
 
-def resolve_inputs(scenario: Scenario, streams) -> Scenario:
-    """The scenario with this replication's cohort sizes drawn (see module).
+def meters_ratio(scenario: Scenario, streams) -> float | None:
+    """The replication's meters per installation: drawn from its range on the
+    input stream ``(meters, ratio)``, else the stated value (``None``: none)."""
+    ratio = scenario.meters_per_installation
+    spec = scenario.meters_per_installation_range
+    if spec is None or ratio is None:
+        return ratio
+    return spec.draw(_input_generator(streams, "meters", "ratio"), ratio)
 
-    Without an ``installations_range`` anywhere the scenario itself comes back
-    (no copy, no draw), so such runs cost and draw exactly what they did before.
+
+def resolve_inputs(scenario: Scenario, streams) -> Scenario:
+    """The scenario with this replication's cohort sizes and ratio drawn.
+
+    A size range ``from_meters`` is meters converted at the point ratio: the
+    drawn size is converted again with the replication's own ratio (x point /
+    drawn), so the cohort's meters stay in the stated range whatever the ratio.
+    Without an ``installations_range`` or a ratio range the scenario itself
+    comes back (no copy, no draw), so such runs cost and draw exactly what they
+    did before.
     """
     ranged = [c for c in scenario.cohorts if c.installations_range is not None]
-    if not ranged:
+    spec = scenario.meters_per_installation_range
+    if not ranged and spec is None:
         return scenario
-    shared = None  # one quantile for every shared range: the fleet's size
-    if any(c.installations_range.shared for c in ranged):
-        shared = streams.get("fleet", "size").random()
+    ratio = meters_ratio(scenario, streams)
+    point = scenario.meters_per_installation
+    shared: float | None = None  # the fleet's size: one quantile for every shared range
     cohorts = []
     for cohort in scenario.cohorts:
         size = cohort.installations_range
@@ -165,15 +239,22 @@ def resolve_inputs(scenario: Scenario, streams) -> Scenario:
             cohorts.append(cohort)
             continue
         if size.shared:
+            if shared is None:  # drawn once, from its own stream, when first needed
+                shared = float(streams.get("fleet", "size").random())
             drawn = size.at(shared, cohort.installations)
         else:
             drawn = size.draw(streams.get(cohort.name, "size"), cohort.installations)
+        if size.from_meters and ratio and point and ratio != point:
+            drawn = math.floor(drawn * point / ratio + 0.5)  # same meters, this ratio
         cohorts.append(
             cohort.model_copy(
                 update={"installations": drawn, "installations_range": None}
             )
         )
-    resolved = scenario.model_copy(update={"cohorts": cohorts})
+    update: dict[str, object] = {"cohorts": cohorts}
+    if spec is not None:
+        update.update(meters_per_installation=ratio, meters_per_installation_range=None)
+    resolved = scenario.model_copy(update=update)
     resolved.__dict__.pop("sha256", None)  # a cached hash of the original
     return resolved
 
@@ -216,6 +297,8 @@ def input_keys(scenario: Scenario) -> list[str]:
     keys: list[str] = []
     if scenario.programme_delay is not None:
         keys.append("programme_delay")
+    if scenario.meters_per_installation_range is not None:
+        keys.append("meters_per_installation")
     achieved = scenario.capacity.achieved
     if achieved is not None and isinstance(achieved.mean, ShareBeta):
         keys.append("capacity.achieved.mean")
@@ -257,6 +340,8 @@ def record_inputs(
     keys = set(input_keys(scenario))
     if "programme_delay" in keys:
         out["programme_delay"] = programme_factor(scenario, streams)
+    if "meters_per_installation" in keys:
+        out["meters_per_installation"] = float(resolved.meters_per_installation or 0)
     if "capacity.achieved.mean" in keys and achieved_mean is not None:
         out["capacity.achieved.mean"] = achieved_mean
     for cohort, drawn, drawn_params in zip(
@@ -306,6 +391,8 @@ def input_label(key: str, labels: Mapping[str, str] | None = None) -> str:
     parts = key.split(".")
     if key == "programme_delay":
         return "programme-wide delay"
+    if key == "meters_per_installation":
+        return "meters per installation"
     if key == "capacity.achieved.mean":
         return "achieved throughput (share of the cap)"
     if parts[0] == "gates" and len(parts) == 2:

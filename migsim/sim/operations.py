@@ -174,7 +174,8 @@ class Operations:
             for j in range(len(scenario.suppliers))
         ]
         self.allocation = scenario.capacity.allocation
-        self.dmin = scenario.capacity.dmin
+        # required with msm (the schema checks it), unused by the other allocations
+        self.dmin = scenario.capacity.dmin if scenario.capacity.dmin is not None else 0
         # ELS / MCC
         els = scenario.els
         self.desk = (
@@ -501,11 +502,12 @@ class Operations:
                 for name in fields:
                     value = row[name]
                     if value:
-                        (
-                            self.levels.get(name)
+                        table = (
+                            self.levels[name]
                             if name in self.levels
                             else self.flows[name]
-                        )[day, c] += value
+                        )
+                        table[day, c] += value
         if "operational" in self.levels:
             operational = self.levels["operational"][day]
             for state in states:
@@ -515,8 +517,8 @@ class Operations:
         if "defect_halt" in self.levels:
             for c in self.halted(day):
                 self.levels["defect_halt"][day, c] = 1
-        if "els_cases_open" in self.levels:
-            desk = self.desk
+        desk = self.desk
+        if "els_cases_open" in self.levels and isinstance(desk, ElsDesk):
             self.levels["els_cases_open"][day] = desk.open_by_cohort
             self.days["els_backlog"][day] = desk.open
             self.days["els_cases_raised"][day] = desk.raised
@@ -563,7 +565,7 @@ class Operations:
             for t in range(day, horizon):
                 for c in self.halted(t):
                     self.levels["defect_halt"][t, c] = 1
-        migrated = {}
+        migrated: dict[int, int] = {}
         for state in states:
             migrated[state.index] = (
                 migrated.get(state.index, 0) + state.migrated + (state.impaired)

@@ -121,7 +121,7 @@ class Policy:
         start = scenario.operations_state  # a mid-programme start, or None
         self.incident = incident_days(scenario, streams)
         if start is not None and start.incident_open_days and scenario.go_no_go:
-            self.incident[: incident_left(scenario, streams, start)] = True
+            self.incident[: incident_left(scenario.go_no_go, streams, start)] = True
         self.no_go = self.incident & self.working
         self.factor = np.ones(n)
         self.freeze_label = np.full(n, "", dtype=object)

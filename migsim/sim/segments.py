@@ -90,6 +90,15 @@ def _classes(cohort: Cohort) -> list[tuple[str, float]]:
     return classes
 
 
+def _class_rates(cohort: Cohort, kind: str) -> tuple[np.ndarray, str | None]:
+    """A class's outcome rates, and when excluded installations are excluded."""
+    if kind == "hard" and cohort.hard is not None:
+        return cohort.hard.outcomes.as_array(), None
+    if kind == "excluded" and cohort.excluded is not None:
+        return _EXCLUDED_RATES, cohort.excluded.when
+    return cohort.outcomes.as_array(), None
+
+
 def plan_segments(scenario: Scenario) -> list[Segment]:
     """Every cohort's segments, in cohort order, then supplier order.
 
@@ -105,23 +114,17 @@ def plan_segments(scenario: Scenario) -> list[Segment]:
         cells = [a * b for _, a in suppliers for _, b in classes]
         counts = iter(largest_remainder(cohort.installations, cells))
         increase = cohort.volume_failures.increase if cohort.volume_failures else None
-        made = []
+        made: list[Segment] = []
         for supplier, _ in suppliers:
             parts = []
             for kind, _ in classes:
                 count = next(counts)
-                if kind == "hard":
-                    rates = cohort.hard.outcomes.as_array()
-                elif kind == "excluded":
-                    rates = _EXCLUDED_RATES
-                else:
-                    rates = cohort.outcomes.as_array()
+                rates, excluded = _class_rates(cohort, kind)
                 stressed = (
                     rates
                     if increase is None or kind == "excluded"
                     else increase.apply(rates)
                 )
-                excluded = cohort.excluded.when if kind == "excluded" else None
                 parts.append(SegmentClass(kind, count, rates, stressed, excluded))
             kept = tuple(p for p in parts if p.installations) or tuple(parts[:1])
             made.append(

@@ -3,10 +3,8 @@
 For a deliberate change of the engine's numbers only (say why in the commit).
 Each file is computed exactly as the test that reads it computes it:
 
-- ``foundation_tiny_daily.csv``, ``foundation_baseline_daily.sha256``:
+- ``foundation_baseline_daily.sha256``:
   tests/test_operations.py::test_scenario_without_sections_is_unchanged;
-- ``tiny_foundation_daily.csv``, ``tiny_foundation_replications.csv``:
-  tests/test_ramp_scenarios.py::test_a_scenario_without_the_new_sections_...;
 - ``foundation_hashes.json``:
   tests/test_ramp_scenarios.py::test_baseline_with_bank_holidays_...
 
@@ -28,33 +26,20 @@ import migsim
 from migsim.sim.records import FLOWS, STATES
 
 GOLDEN = Path(__file__).resolve().parent
-SCENARIOS = GOLDEN.parent.parent / "scenarios"
 COLUMNS = ["replication", "date", "cohort", *STATES, *FLOWS]
 
 
 def operations_files() -> None:
-    results = migsim.run(GOLDEN / "foundation_tiny.yaml", replications=3, seed=3)
-    (GOLDEN / "foundation_tiny_daily.csv").write_text(
-        results.daily[COLUMNS].to_csv(index=False)
-    )
     results = migsim.run(GOLDEN / "foundation_baseline.yaml", replications=2, seed=11)
     digest = hashlib.sha256(results.daily[COLUMNS].to_csv(index=False).encode())
     (GOLDEN / "foundation_baseline_daily.sha256").write_text(digest.hexdigest() + "\n")
 
 
 def ramp_files() -> None:
-    results = migsim.run(GOLDEN / "tiny_foundation.yaml", replications=2, seed=3)
-    frame = results.daily[COLUMNS].copy()
-    frame["date"] = frame["date"].dt.strftime("%Y-%m-%d")
-    frame["cohort"] = frame["cohort"].astype(str)
-    frame.to_csv(GOLDEN / "tiny_foundation_daily.csv", index=False)
-    path = GOLDEN / "tiny_foundation_replications.csv"
-    pinned = path.read_text().splitlines()[0].split(",")
-    results.replications[pinned].to_csv(path, index=False)
     hashes = json.loads((GOLDEN / "foundation_hashes.json").read_text())
     for name, entry in hashes.items():
-        results = migsim.run(
-            SCENARIOS / f"{name}.yaml",
+        results = migsim.run(  # the bundled file's fixed-input version, as the test
+            GOLDEN / f"{name}_fixed_inputs.yaml",
             replications=entry["replications"],
             seed=entry["seed"],
         )

@@ -1,0 +1,458 @@
+"""Keep a cohort's classes apart when learning its normal rates from actuals.
+
+Actuals report a cohort's flows summed over its sub-populations: the normal
+installations, the hard cases (their own worse rates), the excluded ones (every
+attempt rolls back until abandoned), attempts made on volume-stressed days (stalls
+rise) and latent-defect hits. Folding them all into one rate biases the normal
+class: on one replication of ``nov2019_operations``'s own output, itron_active's
+success comes out at 0.868 against the scenario's 0.93, and the calibrated
+scenario then doubles its rollbacks, because the hard and excluded classes are
+still simulated on top of the folded rates.
+
+So calibration learns the normal class's rates from the normal class's flows
+only. The class of an attempt is not reported, so it is inferred (an EM
+algorithm over a mean-field replay of the cohort's queue):
+
+- **Replay.** Day by day, the reported attempts are taken as the engine takes
+  them: due retries first (oldest due first, more attempts made first, then by
+  class), then first attempts shared between classes in proportion to their
+  first-attempt queues. Each class's failures (rollbacks, failed stalls,
+  recovered dumbs) come back as retries after the scenario's delays, so the
+  retry pool fills with hard and excluded installations as it does in a run.
+- **E-step.** Each day's reported outcome counts are shared between classes in
+  proportion to (the class's expected attempts that day) x (its rate of that
+  outcome): the normal class at the current estimate, the hard and excluded
+  classes at the scenario's rates (assumptions, not learned here), all at their
+  stressed rates on a stressed day. The shares found feed the replay's retries.
+- **M-step.** The normal rates are the normal class's counts on calm days over
+  its attempts on those days. Stressed days' counts are set aside (their rates
+  are the stressed ones), and so are reported defect hits.
+
+The normal class's counts on calm days then enter the Dirichlet update as the
+observed multinomial sample.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from migsim.evidence.actuals import OUTCOME_COLUMNS, Actuals
+from migsim.model.scenario import Cohort, Scenario, probability_mean
+from migsim.sim.delays import cached_pmf
+from migsim.sim.segments import plan_segments
+
+__all__ = [
+    "ClassSplit",
+    "has_classes",
+    "normal_class_counts",
+    "normal_counts",
+    "row_counts",
+]
+
+#: EM stops when no normal rate moves by more than this, or after _MAX_ROUNDS.
+_TOLERANCE = 2e-5
+_MAX_ROUNDS = 25
+
+
+@dataclass(frozen=True)
+class ClassSplit:
+    """What the normal class did, as inferred from a cohort's actuals.
+
+    Attributes
+    ----------
+    counts
+        The normal class's first-level outcomes on calm days (`OUTCOMES` order).
+    attempts
+        Their sum: the normal class's attempts on calm days.
+    set_aside
+        Attempts not used, by why: ``hard``, ``excluded`` (their classes),
+        ``stressed`` (the normal class's attempts on volume-stressed days) and
+        ``defect`` (reported latent-defect hits).
+    rounds
+        EM rounds to converge.
+    """
+
+    counts: np.ndarray
+    attempts: float
+    set_aside: dict[str, float]
+    rounds: int
+
+    def describe(self, cohort: str, total: float) -> str:
+        """One sentence for the calibration's notes."""
+        parts = [
+            f"{_WHY[k]} {v:,.0f}" for k, v in self.set_aside.items() if round(v) > 0
+        ]
+        return (
+            f"{cohort}: normal rates learned from the normal class's "
+            f"{self.attempts:,.0f} of {total:,.0f} attempts; set aside "
+            + (", ".join(parts) if parts else "none")
+            + " (classes told apart by EM over a replay of the queue at the "
+            "scenario's hard and excluded rates)"
+        )
+
+
+_WHY = {
+    "hard": "hard cases",
+    "excluded": "excluded",
+    "stressed": "volume-stressed",
+    "defect": "defect hits",
+}
+
+
+def row_counts(
+    frame: pd.DataFrame,
+    actuals: Actuals,
+    prior: np.ndarray,
+    cohort: str,
+    notes: list[str],
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per reported row: first-level outcome counts (rows x `OUTCOMES`) and attempts.
+
+    Outcome columns not reported share each row's unexplained attempts in
+    proportion to the prior rates (approximate, and said in ``notes``); without
+    attempts they cannot be inferred: ``None`` (no update).
+    """
+    present = [c for c in OUTCOME_COLUMNS if actuals.has(c)]
+    counts = np.zeros((len(frame), len(OUTCOME_COLUMNS)))
+    for i, c in enumerate(OUTCOME_COLUMNS):
+        if c in present:
+            counts[:, i] = frame[c].to_numpy(dtype=float)
+    if len(present) == len(OUTCOME_COLUMNS):
+        attempts = (
+            frame["attempts"].to_numpy(dtype=float)
+            if actuals.has("attempts")
+            else counts.sum(axis=1)
+        )
+        return counts, attempts
+    if not actuals.has("attempts"):
+        if present:
+            notes.append(
+                f"{cohort}: outcome rates not updated: without attempts, the "
+                f"missing columns ({', '.join(set(OUTCOME_COLUMNS) - set(present))}) "
+                "cannot be inferred"
+            )
+        return None
+    attempts = frame["attempts"].to_numpy(dtype=float)
+    missing = [i for i, c in enumerate(OUTCOME_COLUMNS) if c not in present]
+    lumps = attempts - counts.sum(axis=1)
+    lump = float(lumps.sum())
+    weights = prior[missing]
+    if lump > 0 and weights.sum() <= 0:
+        notes.append(
+            f"{cohort}: outcome rates not updated: {lump:,.0f} attempts have "
+            "unreported outcomes that the prior rules out"
+        )
+        return None
+    if lump > 0:
+        counts[:, missing] = np.maximum(lumps, 0)[:, None] * weights / weights.sum()
+        notes.append(
+            f"{cohort}: {', '.join(OUTCOME_COLUMNS[i] for i in missing)} not "
+            f"reported: their {lump:,.0f} attempts are split in proportion to the "
+            "prior rates (approximate)"
+        )
+    return counts, attempts
+
+
+def normal_counts(
+    scenario: Scenario,
+    index: int,
+    frame: pd.DataFrame,
+    actuals: Actuals,
+    prior: np.ndarray,
+    notes: list[str],
+) -> tuple[np.ndarray, int] | None:
+    """The counts the normal outcome rates learn from, or None (no update).
+
+    A cohort with hard cases, exclusions, volume-stressed days or latent defects
+    reports their flows mixed with the normal class's: only the normal class's
+    calm-day counts are kept (see the module's docstring), so the calibrated
+    scenario does not simulate those classes twice.
+    """
+    cohort = scenario.cohorts[index]
+    rows = row_counts(frame, actuals, prior, cohort.name, notes)
+    if rows is None:
+        return None
+    counts, attempts = rows
+    if not has_classes(cohort):
+        return counts.sum(axis=0), int(round(attempts.sum()))
+    split = normal_class_counts(scenario, index, frame, counts, actuals.frame)
+    notes.append(split.describe(cohort.name, float(attempts.sum())))
+    return split.counts, int(round(split.attempts))
+
+
+def has_classes(cohort: Cohort) -> bool:
+    """Whether a cohort's flows mix more than its normal class's outcomes."""
+    return bool(
+        cohort.hard is not None
+        or cohort.excluded is not None
+        or cohort.volume_failures is not None
+        or cohort.latent_defects
+    )
+
+
+@dataclass
+class _Class:
+    """One class of the cohort, summed over its supplier segments."""
+
+    kind: str
+    installations: int
+    rates: np.ndarray
+    stressed_rates: np.ndarray
+    attempted: bool  # False: excluded up front, never attempted
+
+
+def _cohort_classes(scenario: Scenario, index: int) -> list[_Class]:
+    out: dict[str, _Class] = {}
+    for segment in plan_segments(scenario):
+        if segment.cohort != index:
+            continue
+        for c in segment.classes:
+            if c.kind in out:
+                out[c.kind].installations += c.installations
+            else:
+                out[c.kind] = _Class(
+                    c.kind,
+                    c.installations,
+                    np.array(c.rates, dtype=float),
+                    np.array(c.stressed_rates, dtype=float),
+                    c.excluded != "up_front",
+                )
+    normal = out.pop("normal", None)
+    return ([normal] if normal is not None else []) + list(out.values())
+
+
+def _stressed_days(
+    cohort: Cohort, scenario: Scenario, frame: pd.DataFrame, every: pd.DataFrame
+) -> np.ndarray:
+    """Per row of ``frame``: was the cohort volume-stressed that day?
+
+    From a reported ``stressed_attempts`` column when there is one (a run's daily
+    has it); else from the rule: the day's attempts (all cohorts' or the
+    cohort's, as ``counted`` says) above ``above_attempts``, before ``until``
+    when that is a fixed date (an uncertain ``until`` is not known: the rule is
+    applied throughout, which sets aside at most a few calm days).
+    """
+    spec = cohort.volume_failures
+    if spec is None:
+        return np.zeros(len(frame), dtype=bool)
+    if "stressed_attempts" in frame.columns:
+        return frame["stressed_attempts"].to_numpy() > 0
+    if spec.counted == "all":
+        totals = every.groupby("date")["attempts"].sum()
+        count = frame["date"].map(totals).to_numpy()
+    else:
+        count = frame["attempts"].to_numpy()
+    out = count > spec.above_attempts
+    if isinstance(spec.until, date):
+        out &= (frame["date"] < pd.Timestamp(spec.until)).to_numpy()
+    return out
+
+
+def normal_class_counts(
+    scenario: Scenario,
+    index: int,
+    frame: pd.DataFrame,
+    counts: np.ndarray,
+    every: pd.DataFrame,
+) -> ClassSplit:
+    """The normal class's calm-day outcome counts of one cohort (see module doc).
+
+    Parameters
+    ----------
+    scenario, index
+        The prior scenario and the cohort's index in it.
+    frame
+        The cohort's actuals rows (``date``, ``attempts`` and optional
+        ``stressed_attempts``, ``defect_hits``), one per reported date.
+    counts
+        Per row, the first-level outcome counts (`OUTCOMES` order).
+    every
+        All cohorts' rows (for a stress rule counted over all cohorts).
+    """
+    cohort = scenario.cohorts[index]
+    classes = _cohort_classes(scenario, index)
+    counts = np.array(counts, dtype=float)
+    attempts = counts.sum(axis=1)
+    if "defect_hits" in frame.columns:  # hits came out of the batch as dumbs
+        hits = np.minimum(frame["defect_hits"].to_numpy(dtype=float), counts[:, 4])
+        counts[:, 4] -= hits
+        attempts = attempts - hits
+        defect = float(hits.sum())
+    else:
+        defect = 0.0
+    stressed = _stressed_days(cohort, scenario, frame, every)
+    day = (frame["date"] - pd.Timestamp(scenario.start_date)).dt.days.to_numpy()
+    keep = day >= 0
+    replay = _Replay(scenario, cohort, classes)
+    estimate = classes[0].rates.copy()
+    calm = ~stressed[keep]
+    rounds, moved = 0, 1.0
+    while moved >= _TOLERANCE and rounds < _MAX_ROUNDS:
+        rounds += 1
+        shares = replay.run(
+            day[keep], attempts[keep], counts[keep], stressed[keep], estimate
+        )
+        normal = shares[calm, 0, :].sum(axis=0)
+        new = normal / normal.sum() if normal.sum() > 0 else estimate
+        moved = float(np.abs(new - estimate).max())
+        estimate = new
+    by_class = shares.sum(axis=(0, 2))
+    set_aside = {c.kind: float(by_class[k]) for k, c in enumerate(classes) if k}
+    set_aside["stressed"] = float(shares[~calm, 0, :].sum())
+    set_aside["defect"] = defect
+    return ClassSplit(normal, float(normal.sum()), set_aside, rounds)
+
+
+class _Replay:
+    """A mean-field replay of one cohort's queue, classes apart (floats, not draws).
+
+    Columns are attempts made (0..max_attempts) per class, as in the engine.
+    """
+
+    def __init__(self, scenario: Scenario, cohort: Cohort, classes: list[_Class]):
+        self.classes = classes
+        self.size = cohort.max_attempts + 1
+        self.retry = (
+            cached_pmf(cohort.rollback.retry_after_days) if cohort.rollback else None
+        )
+        self.stall = (
+            cached_pmf(cohort.stall.resolves_after_days) if cohort.stall else None
+        )
+        self.then_success = (
+            probability_mean(cohort.stall.then_success) if cohort.stall else 1.0
+        )
+        recovery = cohort.dumb if cohort.dumb and cohort.dumb.recovered_share else None
+        self.recovered_share = recovery.recovered_share if recovery else 0.0
+        self.recover = cached_pmf(recovery.recovered_after_days) if recovery else None
+        release = cohort.stall.release_on if cohort.stall else None
+        self.release = scenario.day_of(release) if isinstance(release, date) else None
+        self.increase = (
+            cohort.volume_failures.increase if cohort.volume_failures else None
+        )
+        self.longest = max(
+            [int(p[0][-1]) for p in (self.retry, self.stall, self.recover) if p] + [1]
+        )
+
+    def run(
+        self,
+        days: np.ndarray,
+        attempts: np.ndarray,
+        counts: np.ndarray,
+        stressed: np.ndarray,
+        normal: np.ndarray,
+    ) -> np.ndarray:
+        """Each reported row's outcome counts shared by class: (rows, classes, 5)."""
+        k_n, size = len(self.classes), self.size
+        horizon = (int(days.max()) + 1 if len(days) else 1) + 2 * self.longest + 1
+        self.retry_due = np.zeros((horizon, k_n, size))
+        self.stall_due = np.zeros((horizon, k_n, size))
+        self.recover_due = np.zeros((horizon, k_n, size))
+        self.ready: deque[np.ndarray] = deque()
+        fresh = np.array(
+            [c.installations if c.attempted else 0 for c in self.classes], float
+        )
+        rates = [c.rates for c in self.classes]
+        rates[0] = normal
+        stressed_rates = [c.stressed_rates for c in self.classes]
+        stressed_rates[0] = (
+            normal if self.increase is None else self.increase.apply(normal)
+        )
+        out = np.zeros((len(days), k_n, counts.shape[1]))
+        order = np.argsort(days, kind="stable")
+        last = -1
+        for row in order:
+            day = int(days[row])
+            for between in range(last + 1, day + 1):
+                self._start_of_day(between)
+            last = day
+            batch = self._take(attempts[row], fresh)
+            table = np.array(stressed_rates if stressed[row] else rates)
+            out[row] = self._share(batch, table, counts[row])
+            self._consequences(out[row], batch, day)
+        return out
+
+    # ---------------------------------------------------------------- the day
+    def _start_of_day(self, day: int) -> None:
+        """Stalls resolve (failures retried), retries fall due, dumbs recover."""
+        failed = self.stall_due[day] * (1.0 - self.then_success)
+        self._fail(failed, day)
+        due = self.retry_due[day]
+        if due.any():
+            self.ready.append(due.copy())
+        recovered = self.recover_due[day]
+        if recovered.any():
+            self._fail(recovered.copy(), day)
+
+    def _take(self, count: float, fresh: np.ndarray) -> np.ndarray:
+        """Attempts by (class, attempts made after this one), as `take` orders them."""
+        batch = np.zeros((len(self.classes), self.size))
+        while count > 1e-9 and self.ready:
+            pool = self.ready[0]
+            for made in range(self.size - 1, 0, -1):
+                for k in range(len(self.classes)):
+                    moved = min(count, pool[k, made])
+                    if moved > 0:
+                        pool[k, made] -= moved
+                        batch[k, min(made + 1, self.size - 1)] += moved
+                        count -= moved
+            if pool.sum() <= 1e-9:
+                self.ready.popleft()
+            else:
+                break
+        left = fresh.sum()
+        if count > 0 and left > 0:
+            moved = min(count, left) * fresh / left
+            fresh -= moved
+            batch[:, 1] += moved
+        return batch
+
+    def _share(
+        self, batch: np.ndarray, rates: np.ndarray, observed: np.ndarray
+    ) -> np.ndarray:
+        """The E-step: a day's outcome counts shared in proportion to the classes'
+        expected counts of each outcome; with no expected count anywhere, the
+        outcome goes to the normal class."""
+        expected = batch.sum(axis=1)[:, None] * rates  # classes x outcomes
+        total = expected.sum(axis=0)
+        weights = np.where(total > 0, expected / np.where(total > 0, total, 1), 0.0)
+        weights[0] = np.where(total > 0, weights[0], 1.0)
+        return weights * observed[None, :]
+
+    def _consequences(self, shared: np.ndarray, batch: np.ndarray, day: int) -> None:
+        """Schedule what each class's stalls, rollbacks and dumbs do next."""
+        attempts = batch.sum(axis=1)
+        spread = np.where(
+            attempts[:, None] > 0,
+            batch / np.where(attempts > 0, attempts, 1)[:, None],
+            0,
+        )  # each class's attempts by attempts made
+        _, stall, rollback, _, dumb = (shared[:, i][:, None] * spread for i in range(5))
+        self._fail(rollback, day)
+        if self.stall is not None and stall.any():
+            self._schedule(self.stall_due, stall, self.stall, day, self.release)
+        if self.recover is not None and dumb.any():
+            self._schedule(
+                self.recover_due, dumb * self.recovered_share, self.recover, day
+            )
+
+    def _fail(self, by_made: np.ndarray, day: int) -> None:
+        """Failed attempts: the last allowed is abandoned, the rest retried later."""
+        if self.retry is None or not by_made.any():
+            return
+        retried = by_made.copy()
+        retried[:, self.size - 1] = 0.0
+        self._schedule(self.retry_due, retried, self.retry, day)
+
+    def _schedule(self, ledger, by_made, pmf, day, not_before=None) -> None:
+        days, probs = pmf
+        due = day + days
+        if not_before is not None:
+            due = np.maximum(due, not_before)
+        due = np.minimum(due, len(ledger) - 1)
+        for d, p in zip(due.tolist(), probs.tolist(), strict=True):
+            ledger[d] += by_made * p

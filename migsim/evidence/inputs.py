@@ -1,0 +1,380 @@
+"""Calibration of the input distributions the actuals inform.
+
+Besides the outcome rates (`migsim.evidence.calibrate`), actuals say something
+about two kinds of input a November 2019 forecast drew per replication:
+
+- **Achieved throughput.** The share of the day's cap achieved is
+  ``attempts / daily_cap`` on a working day whose queue was far from running
+  dry (the programme attempted all it could), no cohort with work queued was idle (a
+  halt) and every supplier was ready; a day the suppliers' nominations limited
+  is a lower bound (censored: the mean and sd are a Tobit fit). With
+  ``capacity.achieved`` (an AR(1) on the logit scale around an uncertain mean
+  share, a Beta), the Beta is updated with the mean of the observed shares,
+  worth n (1 - r) / (1 + r) independent days (r: their lag-1 autocorrelation),
+  by matching the moments of a normal likelihood to the Beta's (the prior's
+  strength, for a mean stated as a number, is ``prior_strength`` pseudo-days).
+  With at least `_MIN_PAIRS` pairs of consecutive days, the persistence and the
+  innovation sd are the observed ones. A plain daily ``achieved_share`` becomes
+  the Beta with the observed shares' mean and variance. Other limits the
+  actuals cannot show (a supplier's demand below its nomination) make the
+  share a lower bound.
+- **Dates that have happened.** A cohort that has made attempts by the as-of
+  date became eligible on or before its first attempt: its uncertain
+  ``eligible_from`` (or the ``opens_on`` of the gate it waits for) becomes that
+  day, fixed. A cohort with none yet is known not to have become eligible: a
+  slip date gets ``not_before`` the day after the as-of date, a uniform or
+  triangular date its ``low`` (approximate: the triangle is cut, not
+  conditioned). Other dates keep their distributions (a forecast from a state,
+  `migsim forecast`, conditions them on not having passed).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, stats
+
+from migsim.evidence.actuals import Actuals
+from migsim.model.scenario import Scenario
+
+__all__ = ["InputUpdate", "update_inputs"]
+
+#: Fewest days behind an achieved-share update, and consecutive-day pairs
+#: behind a persistence estimate.
+_MIN_DAYS = 10
+_MIN_PAIRS = 30
+#: A usable day's queue holds at least this many days of the cap: near the end
+#: of the queue one supplier's installations run out and the others'
+#: nominations, not the share achieved, limit the day (the actuals do not say
+#: whose installations are left).
+_QUEUE_DAYS = 5
+#: Observed shares are kept inside (0, 1) on the logit scale.
+_CLIP = 0.005
+
+
+@dataclass(frozen=True)
+class InputUpdate:
+    """One input the actuals informed: what it was, what it is, from what."""
+
+    path: str
+    before: str
+    after: str
+    behind: str
+
+
+def update_inputs(
+    scenario: Scenario,
+    data: dict[str, Any],
+    actuals: Actuals,
+    as_of: date,
+    prior_strength: float,
+    notes: list[str],
+    sources: dict[str, str],
+) -> list[InputUpdate]:
+    """Update ``data`` (the scenario's dict, being calibrated) in place."""
+    updates = _throughput(scenario, data, actuals, prior_strength, notes, sources)
+    updates += _dates(scenario, data, actuals, as_of, notes, sources)
+    return updates
+
+
+# --------------------------------------------------------------------------- throughput
+def _observed_shares(
+    scenario: Scenario, actuals: Actuals, notes: list[str]
+) -> pd.DataFrame | None:
+    """Each usable day's achieved share (``share``, indexed by date) and whether
+    it is only a lower bound (``censored``: the suppliers' nominations, not the
+    share achieved, limited the day); ``None`` when too few days are usable.
+
+    Usable: a working day with a cap and attempts, whose queue held at least
+    `_QUEUE_DAYS` days of the cap (far from running dry), on which every cohort
+    with work queued made attempts (none halted), from the
+    day every supplier with a fixed readiness date is ready (before it, active
+    work waits for its supplier whatever the capacity).
+    """
+    frame = actuals.frame
+    if actuals.kind != "flows" or not actuals.has("attempts"):
+        return None
+    if "daily_cap" not in actuals.policy_columns:
+        notes.append(
+            "achieved throughput not updated: the actuals do not report daily_cap "
+            "(the cap each day's attempts are measured against)"
+        )
+        return None
+    by_day = frame.groupby("date").agg(
+        attempts=("attempts", "sum"), cap=("daily_cap", "first")
+    )
+    if actuals.has("queued"):  # far from running dry, and no cohort idle
+        by_day["queued"] = frame.groupby("date")["queued"].sum()
+        idle = (frame["queued"] > 0) & (frame["attempts"] == 0)
+        by_day["idle"] = idle.groupby(frame["date"]).any()
+        deep = by_day["queued"] >= _QUEUE_DAYS * by_day["cap"]
+        by_day = by_day[deep & ~by_day["idle"]]
+    else:
+        notes.append(
+            "achieved throughput: queued not reported, so days whose queue ran dry "
+            "are counted too (a lower bound of the share achieved)"
+        )
+    ready = [s.business_ready for s in scenario.suppliers]
+    fixed = [d for d in ready if isinstance(d, date)]
+    if fixed:
+        by_day = by_day[by_day.index >= pd.Timestamp(max(fixed))]
+    by_day = by_day[(by_day["cap"] > 0) & (by_day["attempts"] > 0)]
+    if len(by_day) < _MIN_DAYS:
+        notes.append(
+            f"achieved throughput not updated: only {len(by_day)} days on which the "
+            f"share achieved alone limited the attempts (at least {_MIN_DAYS} needed)"
+        )
+        return None
+    nominated = [s.daily_nomination for s in scenario.suppliers]
+    known = [n for n in nominated if n is not None]
+    ceiling = sum(known) if nominated and len(known) == len(nominated) else None
+    censored = (
+        by_day["attempts"] >= ceiling - len(nominated)
+        if ceiling is not None
+        else pd.Series(False, index=by_day.index)
+    )
+    return pd.DataFrame(
+        {
+            "share": (by_day["attempts"] / by_day["cap"]).clip(0.0, 1.0),
+            "censored": censored.to_numpy(bool),
+        },
+        index=by_day.index,
+    )
+
+
+def _censored_normal(values: np.ndarray, censored: np.ndarray) -> tuple[float, float]:
+    """Mean and sd of a normal fitted to values of which some are lower bounds
+    (a Tobit model, by maximum likelihood); the plain mean and sd without any."""
+    mean, sd = float(values.mean()), float(values.std(ddof=1)) or 1e-3
+    if not censored.any() or censored.all():
+        return mean, sd
+
+    def negative(params: np.ndarray) -> float:
+        mu, log_sd = params
+        sigma = math.exp(log_sd)
+        seen = stats.norm.logpdf(values[~censored], mu, sigma).sum()
+        above = stats.norm.logsf(values[censored], mu, sigma).sum()
+        return -float(seen + above)
+
+    fit = optimize.minimize(negative, [mean, math.log(sd)], method="Nelder-Mead")
+    return float(fit.x[0]), float(math.exp(fit.x[1]))
+
+
+def _beta_text(alpha: float, beta: float) -> str:
+    return f"Beta({alpha:.1f}, {beta:.1f}), mean {alpha / (alpha + beta):.3f}"
+
+
+def _throughput(scenario, data, actuals, prior_strength, notes, sources):
+    capacity = scenario.capacity
+    achieved = getattr(capacity, "achieved", None)
+    if achieved is None and capacity.achieved_share is None:
+        return []
+    observed = _observed_shares(scenario, actuals, notes)
+    if observed is None:
+        return []
+    shares = observed["share"]
+    values = shares.to_numpy(float)
+    limited = observed["censored"].to_numpy(bool)
+    mean, sd = _censored_normal(values, limited)
+    n, var = len(values), sd * sd
+    if limited.any():
+        notes.append(
+            f"achieved throughput: on {int(limited.sum())} of {n} days the "
+            "suppliers' nominations, not the share achieved, limited the attempts: "
+            "those days count as lower bounds (a censored fit)"
+        )
+    logit = np.log(
+        np.clip(values, _CLIP, 1 - _CLIP) / (1 - np.clip(values, _CLIP, 1 - _CLIP))
+    )
+    pairs = np.flatnonzero(np.diff(shares.index.to_numpy()) == np.timedelta64(1, "D"))
+    r = (
+        float(np.corrcoef(logit[pairs], logit[pairs + 1])[0, 1])
+        if len(pairs) >= 3 and logit[pairs].std() and logit[pairs + 1].std()
+        else 0.0
+    )
+    r = min(max(r, 0.0), 0.99)
+    n_eff = max(1.0, n * (1 - r) / (1 + r))
+    behind = f"{n} days of attempts against the cap (worth {n_eff:.0f} independent)"
+    if achieved is None:  # a plain daily share: its observed mean and variance
+        alpha, beta = _beta_of(mean, max(var, 1e-6))
+        before = str(capacity.achieved_share.model_dump(mode="json"))
+        data["capacity"]["achieved_share"] = {
+            "dist": "beta",
+            "alpha": round(alpha, 4),
+            "beta": round(beta, 4),
+        }
+        sources["capacity.achieved_share"] = f"calibrated from {behind}"
+        return [
+            InputUpdate(
+                "capacity.achieved_share", before, _beta_text(alpha, beta), behind
+            )
+        ]
+    prior = achieved.mean
+    if isinstance(prior, float | int):
+        a0, b0 = float(prior) * prior_strength, (1 - float(prior)) * prior_strength
+    else:
+        a0, b0 = prior.alpha, prior.beta
+    mu0 = a0 / (a0 + b0)
+    v0 = mu0 * (1 - mu0) / (a0 + b0 + 1)
+    v_data = max(var, 1e-6) / n_eff
+    v1 = 1.0 / (1.0 / v0 + 1.0 / v_data)
+    mu1 = min(max(v1 * (mu0 / v0 + mean / v_data), 1e-4), 1 - 1e-4)
+    alpha, beta = _beta_of(mu1, v1)
+    block = data["capacity"]["achieved"]
+    block["mean"] = {"dist": "beta", "alpha": round(alpha, 4), "beta": round(beta, 4)}
+    updates = [
+        InputUpdate(
+            "capacity.achieved.mean",
+            _beta_text(a0, b0),
+            _beta_text(alpha, beta),
+            behind,
+        )
+    ]
+    sources["capacity.achieved.mean"] = (
+        f"calibrated from {behind}: observed mean share {mean:.3f}"
+    )
+    if len(pairs) >= _MIN_PAIRS:
+        sd = float(logit.std(ddof=1))
+        innovation = sd * math.sqrt(max(1 - r * r, 0.0))
+        was = (
+            f"persistence {achieved.persistence:g}, "
+            f"innovation sd {achieved.innovation_sd:g}"
+        )
+        block["persistence"] = round(r, 4)
+        block["innovation_sd"] = round(innovation, 4)
+        now = f"persistence {r:.2f}, innovation sd {innovation:.2f}"
+        updates.append(
+            InputUpdate(
+                "capacity.achieved (AR(1))",
+                was,
+                now,
+                f"{len(pairs)} pairs of consecutive days",
+            )
+        )
+        sources["capacity.achieved.persistence"] = (
+            "calibrated: lag-1 autocorrelation of the logit share over "
+            f"{len(pairs)} pairs of consecutive days"
+        )
+        sources["capacity.achieved.innovation_sd"] = (
+            "calibrated: the logit share's sd x sqrt(1 - persistence^2)"
+        )
+    return updates
+
+
+def _beta_of(mean: float, var: float) -> tuple[float, float]:
+    """The Beta with this mean and variance (its strength at least 2)."""
+    strength = max(mean * (1 - mean) / var - 1.0, 2.0)
+    return mean * strength, (1 - mean) * strength
+
+
+# --------------------------------------------------------------------------- dates
+def _first_attempts(actuals: Actuals) -> dict[str, date | None]:
+    """Per cohort in the actuals: the first date with attempts (or migrations)."""
+    frame = actuals.frame
+    out: dict[str, date | None] = {}
+    if not actuals.per_cohort:
+        return out
+    column = (
+        "attempts"
+        if actuals.has("attempts")
+        else ("cumulative_migrated" if actuals.kind == "coarse" else None)
+    )
+    if column is None:
+        return out
+    for name, rows in frame.groupby("cohort", sort=False):
+        started = rows[rows[column] > 0]
+        out[str(name)] = started["date"].min().date() if len(started) else None
+    return out
+
+
+def _dates(scenario, data, actuals, as_of, notes, sources) -> list[InputUpdate]:
+    """Eligibility dates (a cohort's own, or its gate's) that have happened
+    become fixed; those that have not are known to be later than ``as_of``."""
+    first = _first_attempts(actuals)
+    targets: dict[str, tuple[dict, str, list[date | None], list[str]]] = {}
+    gates = {g["name"]: g for g in data.get("gates", [])}
+    for cohort, cohort_data in zip(scenario.cohorts, data["cohorts"], strict=True):
+        spec = cohort.eligible_from
+        if cohort.name not in first or spec is None or isinstance(spec, date):
+            continue
+        if isinstance(spec, str):  # it waits for a gate: the gate's date
+            if spec not in gates:
+                continue
+            path, holder, key = f"gates.{spec}.opens_on", gates[spec], "opens_on"
+        else:
+            path, holder = f"cohorts.{cohort.name}.eligible_from", cohort_data
+            key = "eligible_from"
+        entry = targets.setdefault(path, (holder, key, [], []))
+        entry[2].append(first[cohort.name])
+        entry[3].append(cohort.name)
+    updates = []
+    for path, (holder, key, starts, names) in targets.items():
+        before = _date_text(holder[key]) if holder.get(key) else "its conditions"
+        happened = [d for d in starts if d is not None]
+        if happened:  # on or before the first attempt of any cohort waiting for it
+            when = min(happened)
+            holder.pop("all_of", None)
+            holder.pop("any_of", None)
+            holder[key] = when.isoformat()
+            behind = f"first attempt of {', '.join(names)}"
+            updates.append(InputUpdate(path, before, f"{when} (happened)", behind))
+            sources[path] = f"calibrated: {behind} in {actuals.path} on {when}"
+            continue
+        after = as_of + timedelta(days=1)
+        cut = _not_before(holder.get(key), after)
+        if cut is None:  # a gate of conditions, or a fixed date: kept
+            continue
+        holder[key] = cut
+        behind = f"no attempt of {', '.join(names)} up to {as_of}"
+        updates.append(InputUpdate(path, before, _date_text(cut), behind))
+        sources[path] = f"{sources.get(path, '')}; not before {after}: {behind}".lstrip(
+            "; "
+        )
+    return updates
+
+
+def _not_before(spec: Any, after: date) -> Any:
+    """A date distribution known not to fall before ``after`` (``None``: keep)."""
+    if not isinstance(spec, dict):
+        return None
+    out = dict(spec)
+    kind = spec.get("dist")
+    if kind == "slip":
+        old = spec.get("not_before")
+        out["not_before"] = (
+            max(date.fromisoformat(str(old)), after).isoformat()
+            if old
+            else after.isoformat()
+        )
+        return out
+    if kind in ("uniform", "triangular"):
+        high = date.fromisoformat(str(spec["high"]))
+        low = max(date.fromisoformat(str(spec["low"])), after)
+        if low > high:
+            return after.isoformat()  # later than the stated range: at least this
+        out["low"] = low.isoformat()
+        if kind == "triangular":
+            out["mode"] = max(date.fromisoformat(str(spec["mode"])), low).isoformat()
+        return out
+    return None
+
+
+def _date_text(spec: Any) -> str:
+    if isinstance(spec, dict):
+        kind = spec.get("dist")
+        if kind == "slip":
+            extra = (
+                f", not before {spec['not_before']}" if spec.get("not_before") else ""
+            )
+            return (
+                f"planned {spec['planned']} + slip (median "
+                f"{spec['median_days']} days){extra}"
+            )
+        if kind in ("uniform", "triangular"):
+            return f"{kind} {spec['low']}..{spec['high']}"
+    return str(spec)

@@ -1,0 +1,359 @@
+"""The report's first screen: the answer, one chart of every scenario, key risks.
+
+A committee reads the first screen and perhaps nothing else, so it says when
+the backlog clears under each scenario, shows every scenario on shared axes,
+and lists the key risks with paired differences. A difference whose 95%
+interval spans zero is noise at this replication count: it reads "no clear
+difference", never a cost or a gain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from migsim.evidence.forecast import RunLike
+from migsim.output.html import (
+    date_span,
+    escape,
+    format_count,
+    format_date,
+    img,
+    signed,
+    span,
+    unit_word,
+)
+from migsim.output.report_sections import (
+    OTHER_UNITS,
+    RISK_FIGURES,
+    UNIT_OF,
+    capacity_phrase,
+    shown,
+)
+from migsim.sim.operations import OPERATIONS_FIGURES
+
+__all__ = [
+    "KEY_RISKS",
+    "Verdict",
+    "fan_figure",
+    "headline",
+    "key_risks_table",
+    "key_risk_names",
+    "signed",
+    "verdict",
+]
+
+#: The risks every first screen lists (when a run has them), in this order;
+#: operations figures a scenario uses follow.
+KEY_RISKS = (
+    "active_interrupted_installation_days",
+    "dumb",
+    "peak_failure_backlog",
+    "abandoned",
+)
+_MAX_KEY_RISKS = 7
+
+
+class Verdict:
+    """A paired difference judged against its 95% interval.
+
+    ``kind`` is ``higher``/``lower`` when the whole interval is on one side of
+    zero, ``same`` when every pair was equal, ``unbounded`` when too few
+    replications clear to bound the interval, ``unclear`` when the interval
+    spans zero, ``undefined`` when there is no difference to give.
+    """
+
+    def __init__(self, item: dict[str, Any] | None):
+        item = item or {}
+        self.diff: Any = item.get("diff")  # a number when kind is not undefined
+        self.ci: Any = item.get("ci95")
+        if self.diff is None:
+            self.kind = "undefined"
+        elif self.ci is None or None in self.ci:
+            self.kind = "unbounded"  # too few replications clear to bound it
+        elif self.ci[0] == self.ci[1] == self.diff == 0:
+            self.kind = "same"
+        elif self.ci[0] > 0:
+            self.kind = "higher"
+        elif self.ci[1] < 0:
+            self.kind = "lower"
+        else:
+            self.kind = "unclear"
+
+    @property
+    def clear(self) -> bool:
+        return self.kind in ("higher", "lower")
+
+    def interval(self, scale: float = 1.0) -> str:
+        if self.ci is None or None in self.ci:
+            return "interval undefined"
+        return f"95% CI {signed(self.ci[0], scale)} to {signed(self.ci[1], scale)}"
+
+    def cell(self, scale: float = 1.0, days: bool = False) -> str:
+        """HTML: the difference when clear, else "no clear difference".
+
+        ``days``: a difference of dates, said as days earlier or later.
+        """
+        if self.kind == "undefined":
+            return '<span class="muted">undefined</span>'
+        if self.kind == "same":
+            return '<span class="muted">no difference</span>'
+        if self.kind == "unbounded":
+            word = signed(self.diff, scale)
+            if days:
+                later = "earlier" if self.diff < 0 else "later"
+                word = f"{_days(self.diff)} {later}" if self.diff else "0 days"
+            return (
+                f'<span class="muted">{escape(word)}</span> <span class="note">'
+                "(no interval: too few replications clear)</span>"
+            )
+        note = f' <span class="note">({escape(self.interval(scale))})</span>'
+        if not self.clear:
+            return '<span class="muted">no clear difference</span>' + note
+        if days:
+            word = "earlier" if self.diff < 0 else "later"
+            text = f"{_days(self.diff)} {word}"
+        else:
+            text = signed(self.diff, scale)
+        return f"<b>{escape(text)}</b>" + note
+
+
+def verdict(comparison: dict, name: str, figure: str, statistic: str) -> Verdict:
+    """The verdict on one figure of scenario ``name`` against the first."""
+    entry = comparison["scenarios"][name]["figures"].get(figure, {})
+    return Verdict(entry.get(statistic))
+
+
+def _iso(value: str | None) -> date | None:
+    if value is None or value.startswith("after"):
+        return None
+    return date.fromisoformat(value)
+
+
+def _days(n: float) -> str:
+    n = abs(round(n))
+    return f"{n:,} day{'s' if n != 1 else ''}"
+
+
+def _clearance_shift(v: Verdict) -> str:
+    """ "12 days earlier (95% CI 10 to 14 days)" or "no clear difference"."""
+    if v.kind == "undefined":
+        return "a shift that cannot be measured (some replications do not clear)"
+    if v.kind == "same":
+        return "no change"
+    if v.kind == "unbounded":
+        word = "earlier" if v.diff < 0 else "later"
+        return f"{_days(v.diff)} {word}; no interval: too few replications clear"
+    if not v.clear:
+        return f"no clear difference in P50 ({v.interval()} days)"
+    low, high = sorted(abs(x) for x in v.ci)
+    word = "earlier" if v.diff < 0 else "later"
+    return f"{_days(v.diff)} {word}, 95% CI {low:,.0f} to {high:,.0f} days"
+
+
+def headline(
+    runs: Sequence[RunLike],
+    summaries: Sequence[dict],
+    comparison: dict | None,
+    scales: Sequence[float],
+    units: str,
+) -> str:
+    """The answer in plain words (HTML), every number tagged with its key."""
+    first, s0 = runs[0], summaries[0]
+    unit = unit_word("installations", units)
+    sentence = (
+        f"At {escape(capacity_phrase(first.scenario, scales[0], units))} the "
+        f"backlog of {escape(format_count(first.scenario.installations, scales[0]))} "
+        f"{unit} (<b>{escape(first.scenario.name)}</b>) clears by "
+        f"{date_span(s0, 'clearance_date.p50', 0)} (P50), "
+        f"{date_span(s0, 'clearance_date.p90', 0)} (P90)"
+    )
+    if s0["cleared_share"] < 1:
+        sentence += (
+            f"; in {1 - s0['cleared_share']:.0%} of replications it does not clear "
+            f"by {escape(format_date(first.scenario.end_date))}"
+        )
+    sentence += "."
+    if comparison is None or len(runs) == 1:
+        return sentence + _single_risks(s0, scales[0], units)
+    parts = [sentence]
+    for i, (run, summary) in enumerate(
+        zip(runs[1:], summaries[1:], strict=True), start=1
+    ):
+        name = run.scenario.name
+        shift = _clearance_shift(verdict(comparison, name, "clearance_day", "p50"))
+        parts.append(
+            f"<b>{escape(name)}</b> at "
+            f"{escape(capacity_phrase(run.scenario, scales[i], units))} brings P50 to "
+            f"{date_span(summary, 'clearance_date.p50', i)} ({escape(shift)}) and P90 "
+            f"to {date_span(summary, 'clearance_date.p90', i)}; "
+            + _risk_sentence(runs, comparison, i, scales[i], units)
+        )
+    return " ".join(parts)
+
+
+def _single_risks(summary: dict, scale: float, units: str) -> str:
+    figures = summary["figures"]
+
+    def tagged(name: str, stat: str) -> str:
+        value = figures[name][stat]
+        return span(f"figures.{name}.{stat}", value, format_count(value, scale), 0)
+
+    unit = unit_word("installations", units)
+    return (
+        f" On the way it leaves {tagged('dumb', 'p50')} devices dumb and "
+        f"{tagged('active_interrupted_installation_days', 'p50')} "
+        f"{escape(unit_word('installation', units))}-days of active smart service "
+        f"interrupted (P50), with up to {tagged('peak_failure_backlog', 'p90')} "
+        f"{unit} stalled or rolled back at once (P90)."
+    )
+
+
+def _risk_sentence(
+    runs: Sequence[RunLike], comparison: dict, index: int, scale: float, units: str
+) -> str:
+    """Clear differences of the key risks (means of pairs), then the unclear ones."""
+    name = runs[index].scenario.name
+    clear, unclear = [], []
+    for figure in key_risk_names(runs, comparison):
+        v = verdict(comparison, name, figure, "mean")
+        words = RISK_FIGURES[figure]
+        factor = 1.0 if figure in OTHER_UNITS else scale
+        if v.clear:
+            more = "more" if v.diff > 0 else "fewer"
+            clear.append(
+                f"{more} {escape(words)} ({escape(signed(v.diff, factor))} on average, "
+                f"{escape(v.interval(factor))})"
+            )
+        elif v.kind != "undefined":
+            unclear.append(escape(words))
+    out = []
+    if clear:
+        out.append("it brings " + "; ".join(clear))
+    if unclear:
+        lead = "no clear difference in " if clear else "with no clear difference in "
+        out.append(lead + ", ".join(unclear))
+    if not out:
+        return "its risks cannot be compared."
+    return (", ".join(out) if not clear else "; ".join(out)) + "."
+
+
+def key_risk_names(runs: Sequence[RunLike], comparison: dict | None = None) -> list:
+    """The risks the first screen lists: the core four, then operations in use."""
+    names = [n for n in KEY_RISKS if n in runs[0].summary.get("figures", {})]
+    for name in OPERATIONS_FIGURES:
+        if name in RISK_FIGURES and any(
+            shown(name, r.scenario) and name in r.summary.get("figures", {})
+            for r in runs
+        ):
+            names.append(name)
+    return names[:_MAX_KEY_RISKS]
+
+
+def key_risks_table(
+    runs: Sequence[RunLike],
+    summaries: Sequence[dict],
+    comparison: dict | None,
+    scales: Sequence[float],
+    units: str,
+) -> str:
+    """Clearance dates and key risks per scenario, with the paired differences."""
+    names = [r.scenario.name for r in runs]
+    diffs = names[1:] if comparison is not None else []
+    head = ["", *names, *(f"{n} minus {names[0]}" for n in diffs)]
+    rows = []
+    for stat in ("p50", "p90"):
+        cells = [f"clears ({stat.upper()})"]
+        cells += [
+            date_span(s, f"clearance_date.{stat}", i) for i, s in enumerate(summaries)
+        ]
+        for name in diffs:
+            v = verdict(comparison, name, "clearance_day", stat)  # type: ignore[arg-type]
+            cells.append(v.cell(days=True))
+        rows.append(cells)
+    for figure in key_risk_names(runs, comparison):
+        other = figure in OTHER_UNITS
+        unit = OTHER_UNITS[figure] if other else unit_word(UNIT_OF[figure], units)
+        cells = [f"{escape(RISK_FIGURES[figure])} <span class='note'>({unit})</span>"]
+        for i, s in enumerate(summaries):
+            stats = s["figures"].get(figure)
+            if stats is None:
+                cells.append("-")
+                continue
+            factor = 1.0 if other else scales[i]
+            cells.append(
+                span(
+                    f"figures.{figure}.p50",
+                    stats["p50"],
+                    format_count(stats["p50"], factor),
+                    i,
+                )
+                + '<span class="note"> P50, </span>'
+                + span(
+                    f"figures.{figure}.p90",
+                    stats["p90"],
+                    format_count(stats["p90"], factor),
+                    i,
+                )
+                + '<span class="note"> P90</span>'
+            )
+        for name in diffs:
+            v = verdict(comparison, name, figure, "mean")  # type: ignore[arg-type]
+            cells.append(v.cell(1.0 if other else scales[0]))
+        rows.append(cells)
+    header = "".join(f"<th>{escape(h)}</th>" for h in head)
+    body = "".join(
+        "<tr>"
+        + f"<th scope='row'>{cells[0]}</th>"
+        + "".join(f'<td class="n">{c}</td>' for c in cells[1:])
+        + "</tr>"
+        for cells in rows
+    )
+    note = (
+        '<p class="note">Differences are paired, replication by replication: for '
+        "dates the P50 and P90 difference (paired bootstrap), for risks the mean of "
+        "the pairs (Student-t). Where the 95% interval spans zero the runs cannot "
+        "tell the scenarios apart: it reads &ldquo;no clear difference&rdquo;.</p>"
+        if diffs
+        else ""
+    )
+    return f'<table class="key" id="key-risks"><tr>{header}</tr>{body}</table>{note}'
+
+
+def fan_figure(
+    runs: Sequence[RunLike],
+    summaries: Sequence[dict],
+    scales: Sequence[float],
+    units: str,
+) -> str:
+    """The one fan chart of every scenario (an ``<img>``), or a note why not."""
+    from migsim.output.scenario_charts import (
+        ScenarioBands,
+        scenario_colour,
+        scenarios_fan_chart,
+    )
+
+    if not all(getattr(r, "has_daily", True) for r in runs):
+        return (
+            '<p class="note">No fan chart: a run was written with --no-daily, '
+            "so its daily backlog is not kept.</p>"
+        )
+    series = []
+    for i, (run, summary) in enumerate(zip(runs, summaries, strict=True)):
+        bands = run.bands("remaining", quantiles=(0.05, 0.1, 0.5, 0.9, 0.95))
+        for column in ("p5", "p10", "p50", "p90", "p95"):
+            bands[column] = bands[column] * scales[i]
+        series.append(
+            ScenarioBands(
+                run.scenario.name,
+                bands,
+                _iso(summary["clearance_date"]["p50"]),
+                _iso(summary["clearance_date"]["p90"]),
+                scenario_colour(i),
+            )
+        )
+    total = max(r.scenario.installations * scales[i] for i, r in enumerate(runs))
+    figure = scenarios_fan_chart(series, total, unit_word("installations", units))
+    names = ", ".join(r.scenario.name for r in runs)
+    return img(figure, f"Backlog still to migrate, every scenario: {names}")

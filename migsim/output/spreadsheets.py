@@ -1,0 +1,245 @@
+"""Exports for spreadsheets: the bands, a weekly projection, and .xlsx workbooks.
+
+A planner pastes a forecast into the programme's own workbook, so ``migsim run
+-o`` writes beside its usual files:
+
+- ``bands.csv``: per date and cohort (``all`` first, then each cohort), the P5,
+  P10, P50, P90 and P95 across replications of the backlog (installations not
+  yet resolved) and of cumulative migrated;
+- ``weekly.csv``: per week (ending Sunday, and the horizon's last day), P10,
+  P50 and P90 of cumulative migrated and of the backlog, all cohorts;
+- ``results.xlsx``: the same tables with the clearance dates and risk figures
+  (sheets ``summary``, ``weekly``, ``bands``, ``replications``).
+
+``migsim compare -o`` writes ``comparison.csv`` (every figure and statistic of
+each scenario, its value beside the first scenario's, the paired difference and
+its 95% interval) and ``comparison.xlsx`` (with each scenario's own dates).
+Overall bands are quantiles of each replication's all-cohort total, as
+everywhere in migsim; every quantile is type 1 (a value a replication had).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers only
+    from migsim.evidence.forecast import RunLike
+
+__all__ = [
+    "BAND_QUANTILES",
+    "bands_table",
+    "comparison_table",
+    "scenario_dates_table",
+    "summary_table",
+    "weekly_table",
+    "write_comparison_tables",
+    "write_run_tables",
+]
+
+BAND_QUANTILES = (0.05, 0.1, 0.5, 0.9, 0.95)
+_SERIES = {"remaining": "backlog", "cumulative_migrated": "cumulative_migrated"}
+
+
+def bands_table(run: RunLike) -> pd.DataFrame:
+    """``date, cohort, backlog_p5 ... backlog_p95, cumulative_migrated_p5 ...``."""
+    frames = []
+    for cohort in (None, *run.cohort_names):
+        frame = pd.DataFrame({"date": run.dates.date, "cohort": cohort or "all"})
+        for series, prefix in _SERIES.items():
+            bands = run.bands(series, cohort, quantiles=BAND_QUANTILES)
+            for column in bands.columns[1:]:
+                frame[f"{prefix}_{column}"] = bands[column].to_numpy()
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def weekly_table(run: RunLike, bands: pd.DataFrame | None = None) -> pd.DataFrame:
+    """``week_ending`` and P10/P50/P90 of cumulative migrated and of the backlog.
+
+    Each value is the quantile across replications at the week's last day
+    (Sunday, or the horizon's last day for a final part week).
+    """
+    if bands is None:
+        bands = bands_table(run)
+    overall = bands[bands["cohort"] == "all"].reset_index(drop=True)
+    days = pd.to_datetime(overall["date"])
+    keep = (days.dt.day_of_week == 6) | (days.index == len(days) - 1)
+    weekly = overall[keep.to_numpy()]
+    columns = {"date": "week_ending"}
+    out = weekly[["date"]].rename(columns=columns)
+    for prefix in ("cumulative_migrated", "backlog"):
+        for stat in ("p10", "p50", "p90"):
+            out[f"{prefix}_{stat}"] = weekly[f"{prefix}_{stat}"].to_numpy()
+    return out.reset_index(drop=True)
+
+
+def summary_table(run: RunLike) -> pd.DataFrame:
+    """One row per cohort (``all`` first): clearance dates and risk figures."""
+    from migsim.output.report_sections import RISK_FIGURES
+
+    summary = run.summary
+    rows = []
+    nodes = [("all", summary)] + [
+        (name, summary["cohorts"][name]) for name in run.cohort_names
+    ]
+    for cohort, node in nodes:
+        row: dict[str, Any] = {"cohort": cohort}
+        row["cleared_share"] = node["cleared_share"]
+        for stat, value in node["clearance_date"].items():
+            row[f"clears_{stat}"] = _date_or_text(value)
+        for name in RISK_FIGURES:
+            stats = node["figures"].get(name)
+            if stats is None:
+                continue
+            for stat in ("p50", "p90", "mean"):
+                row[f"{name}_{stat}"] = stats.get(stat)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _date_or_text(value: str | None) -> date | str | None:
+    """An ISO date as a date (a spreadsheet date), "after ..." kept as text."""
+    if value is None or value.startswith("after"):
+        return value
+    return date.fromisoformat(value)
+
+
+def write_run_tables(run: RunLike, folder: Path) -> None:
+    """Write ``bands.csv``, ``weekly.csv`` and ``results.xlsx`` into ``folder``.
+
+    Needs the daily rows (a run with ``--no-daily`` kept none in memory gets
+    only the summary sheet).
+    """
+    folder = Path(folder)
+    sheets: dict[str, pd.DataFrame] = {"summary": summary_table(run)}
+    if getattr(run, "has_daily", True):
+        bands = bands_table(run)
+        weekly = weekly_table(run, bands)
+        bands.to_csv(folder / "bands.csv", index=False)
+        weekly.to_csv(folder / "weekly.csv", index=False)
+        sheets["weekly"] = weekly
+        sheets["bands"] = bands
+    replications = getattr(run, "replications", None)
+    if isinstance(replications, pd.DataFrame):
+        sheets["replications"] = replications
+    _write_xlsx(folder / "results.xlsx", sheets)
+
+
+def write_run_outputs(results: Any, folder: Path) -> None:
+    """The output layer's files of a run folder: ``backlog.png`` and the tables.
+
+    Passed by the CLI as `Results.write`'s ``charts``, so they are written into
+    the staging folder and appear with the rest, or not at all.
+    """
+    from migsim.output.run_charts import write_run_charts
+
+    write_run_charts(results, folder)
+    write_run_tables(results, folder)
+
+
+# --------------------------------------------------------------------------- compare
+def comparison_table(
+    comparison: dict[str, Any], runs: Sequence[RunLike]
+) -> pd.DataFrame:
+    """Every figure and statistic of each scenario against the first.
+
+    Columns: ``scenario, figure, statistic, value, first_value, diff,
+    ci95_low, ci95_high, clear`` (``yes`` when the interval excludes zero);
+    clearance rows also give ``date`` and ``first_date``.
+    """
+    first = comparison["first"]
+    scenarios = {r.scenario.name: r.scenario for r in runs}
+    base = comparison["scenarios"][first]["figures"]
+    rows = []
+    for name, entry in comparison["scenarios"].items():
+        if name == first:
+            continue
+        for figure, stats in entry["figures"].items():
+            for stat, item in stats.items():
+                ci = item.get("ci95") or [None, None]
+                row = {
+                    "scenario": name,
+                    "figure": figure,
+                    "statistic": stat,
+                    "value": item.get("value"),
+                    "first_value": base[figure][stat].get("value"),
+                    "diff": item.get("diff"),
+                    "ci95_low": ci[0],
+                    "ci95_high": ci[1],
+                    "clear": _clear(item),
+                    "date": None,
+                    "first_date": None,
+                }
+                if figure == "clearance_day" and stat != "mean":
+                    row["date"] = _day_date(scenarios.get(name), row["value"])
+                    row["first_date"] = _day_date(
+                        scenarios.get(first), row["first_value"]
+                    )
+                rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _clear(item: dict[str, Any]) -> str:
+    ci = item.get("ci95")
+    if item.get("diff") is None or ci is None or None in ci:
+        return "undefined"
+    return "yes" if ci[0] > 0 or ci[1] < 0 else "no"
+
+
+def _day_date(scenario: Any, day: float | None) -> date | None:
+    if scenario is None or day is None:
+        return None
+    return scenario.date_of(int(day))
+
+
+def scenario_dates_table(
+    runs: Sequence[RunLike], by: Sequence[date] = ()
+) -> pd.DataFrame:
+    """Each scenario's own clearance dates (P10, P50, P90), cleared share and
+    P(cleared by) each ``by`` date."""
+    rows = []
+    for run in runs:
+        summary = run.summary
+        row: dict[str, Any] = {"scenario": run.scenario.name}
+        for stat in ("p10", "p50", "p90"):
+            row[f"clears_{stat}"] = _date_or_text(summary["clearance_date"][stat])
+        row["cleared_share"] = summary["cleared_share"]
+        days = run.clearance_days()
+        for when in by:
+            limit = run.scenario.day_of(when)
+            row[f"p_cleared_by_{when.isoformat()}"] = float((days <= limit).mean())
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def write_comparison_tables(
+    comparison: dict[str, Any],
+    runs: Sequence[RunLike],
+    folder: Path,
+    by: Sequence[date] = (),
+) -> None:
+    """Write ``comparison.csv`` and ``comparison.xlsx`` into ``folder``."""
+    folder = Path(folder)
+    table = comparison_table(comparison, runs)
+    table.to_csv(folder / "comparison.csv", index=False)
+    _write_xlsx(
+        folder / "comparison.xlsx",
+        {"scenarios": scenario_dates_table(runs, by), "differences": table},
+    )
+
+
+def _write_xlsx(path: Path, sheets: dict[str, pd.DataFrame]) -> None:
+    """A workbook of ``sheets``; dates are spreadsheet dates, columns sized."""
+    with pd.ExcelWriter(path, engine="openpyxl") as writer:
+        for name, frame in sheets.items():
+            frame.to_excel(writer, sheet_name=name, index=False)
+            sheet = writer.sheets[name]
+            sheet.freeze_panes = "A2"
+            for i, column in enumerate(frame.columns, start=1):
+                width = max(10, min(40, len(str(column)) + 2))
+                sheet.column_dimensions[sheet.cell(1, i).column_letter].width = width

@@ -1,0 +1,244 @@
+"""Meters per installation as a range: drawn once per replication, recorded, and
+used per replication wherever counts are shown in meters (report bands and
+tables, backtests against actuals in meters); a fleet stated in meters keeps its
+size in meters whatever the ratio drawn."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from conftest import cohort, load, outcomes, scenario, tiny_dict, uniform, write_yaml
+
+import migsim
+from migsim.cli.main import main
+from migsim.common.errors import ScenarioError
+from migsim.common.stats import quantile
+from migsim.evidence.actuals import read_actuals
+from migsim.evidence.backtest import backtest
+from migsim.model.point import point_scenario
+from migsim.model.uncertainty import CapRange
+from migsim.output.meters import InMeters, in_units
+from migsim.results.rundir import load_run
+from migsim.results.units import meters_ratios
+from migsim.sim.engine import run_replication
+from migsim.sim.inputs import input_label, resolve_inputs
+from migsim.sim.streams import Streams
+
+RATIO = {"dist": "triangular", "low": 1.4, "high": 1.9}
+
+
+def ranged_tiny(**changes):
+    """The tiny scenario with its ratio a range (its point 1.6)."""
+    return load(tiny_dict(meters_per_installation_range=RATIO, **changes))
+
+
+def test_the_ratio_range_draws_around_its_point_and_is_recorded():
+    sc = ranged_tiny()
+    ratios = [
+        resolve_inputs(sc, Streams(0, k)).meters_per_installation for k in range(400)
+    ]
+    assert 1.4 <= min(ratios) and max(ratios) <= 1.9
+    # triangular(1.4, 1.6, 1.9): mean (1.4 + 1.6 + 1.9) / 3
+    assert abs(np.mean(ratios) - 1.6333) < 0.01
+    log = run_replication(sc, 0, 3)
+    assert log.inputs["meters_per_installation"] == ratios[3]
+    assert input_label("meters_per_installation") == "meters per installation"
+    # the sizes are stated in installations here: the ratio does not move them
+    assert resolve_inputs(sc, Streams(0, 3)).installations == sc.installations
+
+
+def test_the_point_value_is_the_stated_ratio_and_a_scenario_hashes_as_before():
+    sc = ranged_tiny()
+    point = point_scenario(sc)
+    assert point.meters_per_installation == 1.6
+    assert point.meters_per_installation_range is None
+    plain = load(tiny_dict())
+    assert "meters_per_installation_range" not in plain.to_dict()
+    sized = load(
+        tiny_dict(
+            cohorts=[
+                {**c, "installations_range": {"dist": "uniform", "low": 1, "high": 900}}
+                for c in tiny_dict()["cohorts"]
+            ]
+        )
+    )
+    assert "from_meters" not in sized.to_dict()["cohorts"][0]["installations_range"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"meters_per_installation": None}, "needs meters_per_installation"),
+        ({"meters_per_installation": 2.5}, "must lie in the range"),
+    ],
+)
+def test_a_bad_ratio_range_is_one_line_naming_the_field(changes, message):
+    with pytest.raises(ScenarioError, match=message) as error:
+        ranged_tiny(**changes)
+    assert "meters_per_installation" in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_a_size_from_meters_needs_a_ratio_and_a_cap_cannot_be_in_meters():
+    data = tiny_dict(meters_per_installation=None)
+    data["cohorts"][0]["installations_range"] = {
+        "dist": "uniform",
+        "low": 500,
+        "high": 700,
+        "from_meters": True,
+    }
+    with pytest.raises(ScenarioError, match="from_meters"):
+        load(data)
+    with pytest.raises(ValueError, match="installations a day"):
+        CapRange(dist="uniform", low=1, high=2, from_meters=True)
+
+
+def test_a_size_stated_in_meters_is_converted_with_the_drawn_ratio():
+    data = tiny_dict(meters_per_installation_range=RATIO)
+    for c in data["cohorts"]:
+        size = c["installations"]
+        c["installations_range"] = {
+            "dist": "triangular",
+            "low": size - 100,
+            "high": size + 100,
+            "shared": True,
+            "from_meters": True,
+        }
+    sc = load(data)
+    meters, sizes, ratios = [], [], []
+    for k in range(200):
+        drawn = resolve_inputs(sc, Streams(0, k))
+        ratio = drawn.meters_per_installation
+        ratios.append(ratio)
+        sizes.append(drawn.installations)
+        meters.append(drawn.installations * ratio)
+    # the meters stay in the stated range (its installations at the point 1.6)
+    low = (sc.installations - 200) * 1.6
+    high = (sc.installations + 200) * 1.6
+    assert low - 2 * 1.9 <= min(meters) and max(meters) <= high + 2 * 1.9
+    assert max(sizes) > sc.installations + 200  # fewer meters each: more premises
+    assert np.corrcoef(ratios, sizes)[0, 1] < -0.5
+
+
+@pytest.fixture(scope="module")
+def ranged_run(tmp_path_factory):
+    """A run of the tiny scenario with a ratio range, written by `migsim run -o`."""
+    root = tmp_path_factory.mktemp("meters")
+    path = write_yaml(root / "tiny.yaml", ranged_tiny().to_dict())
+    out = root / "run"
+    args = ["run", str(path), "-n", "30", "--seed", "2", "-o", str(out)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_saved_and_live_runs_give_each_replication_its_ratio(ranged_run):
+    saved = load_run(ranged_run)
+    ratios = meters_ratios(saved)
+    assert len(ratios) == 30 and np.ptp(ratios) > 0
+    live = migsim.run(saved.scenario, replications=30, seed=2)
+    np.testing.assert_array_equal(meters_ratios(live), ratios)
+    # one fixed ratio: every replication has it
+    fixed = migsim.run(load(tiny_dict()), replications=3, seed=2)
+    np.testing.assert_array_equal(meters_ratios(fixed), [1.6, 1.6, 1.6])
+    assert in_units(fixed, "meters") is fixed
+    assert in_units(saved, "installations") is saved
+
+
+def test_meter_bands_are_quantiles_of_each_replications_own_meters(ranged_run):
+    saved = load_run(ranged_run)
+    ratios = meters_ratios(saved)
+    view = in_units(saved, "meters")
+    assert isinstance(view, InMeters)
+    paths = migsim.run(saved.scenario, replications=30, seed=2).series(
+        "cumulative_migrated"
+    )
+    meters = paths.sum(axis=2) * ratios[:, None]
+    bands = view.bands("cumulative_migrated", quantiles=(0.05, 0.5, 0.95))
+    for day in (10, 30, 60):
+        for q in (0.05, 0.5, 0.95):
+            expected = quantile(meters[:, day], q)
+            assert bands[f"p{round(q * 100)}"].iloc[day] * 1.6 == pytest.approx(
+                expected
+            )
+    # wider than the installation band times one ratio, mid-programme
+    fixed = saved.bands("cumulative_migrated", quantiles=(0.05, 0.95))
+    day = 40
+    width = (bands["p95"].iloc[day] - bands["p5"].iloc[day]) * 1.6
+    assert width > (fixed["p95"].iloc[day] - fixed["p5"].iloc[day]) * 1.6
+
+
+def test_the_report_in_meters_shows_each_replications_own_meters(ranged_run, tmp_path):
+    saved = load_run(ranged_run)
+    ratios = meters_ratios(saved)
+    out = tmp_path / "m.html"
+    result = CliRunner().invoke(
+        main, ["report", str(ranged_run), "-o", str(out), "--units", "meters"]
+    )
+    assert result.exit_code == 0, result.output
+    page = out.read_text()
+    for name in ("dumb", "peak_failure_backlog"):
+        meters = saved.figure(name) * ratios
+        shown = re.search(
+            rf'data-key="figures\.{name}\.p90" data-value="[^"]*" '
+            rf'data-run="0">([^<]*)<',
+            page,
+        )
+        assert shown is not None, name
+        assert shown.group(1) == f"{quantile(meters, 0.9):,.0f}", name
+
+
+def test_a_backtest_in_meters_converts_each_path_with_its_own_ratio(tmp_path):
+    data = scenario(
+        cohort(
+            "a",
+            1500,
+            rates=outcomes(success=0.85, stall=0.08, rollback=0.05, dumb=0.02),
+            stall={"resolves_after_days": uniform(1, 5), "then_success": 0.7},
+            rollback={"retry_after_days": uniform(1, 4)},
+        ),
+        cap=120,
+        horizon_days=25,
+        meters_per_installation=2.0,
+        meters_per_installation_range={"dist": "uniform", "low": 1.5, "high": 2.5},
+    )
+    sc = load(data)
+    truth = migsim.run(sc, replications=1, seed=900)
+    migrated = truth.series("cumulative_migrated").sum(axis=2)[0]
+    frame = pd.DataFrame({"date": truth.dates, "cumulative_migrated": migrated * 2.0})
+    path = tmp_path / "actuals.csv"
+    frame.iloc[::5].to_csv(path, index=False)
+    actuals = read_actuals(path, sc, unit="meters")
+    result = backtest(sc, actuals, replications=40, seed=1)
+    forecast = result.forecasts[0]
+    ratios = meters_ratios(forecast.results)
+    raw = forecast.results.series("cumulative_migrated").sum(axis=2)
+    np.testing.assert_allclose(
+        forecast.cumulative_migrated(), raw * (ratios / 2.0)[:, None]
+    )
+    point = result.points.iloc[-1]
+    day = (pd.Timestamp(point["date"]) - pd.Timestamp(sc.start_date)).days
+    assert point["p95"] == pytest.approx(quantile(raw[:, day] * ratios / 2.0, 0.95))
+    # in installations the same forecast is not rescaled
+    in_installations = read_actuals(path, sc, unit="installations")
+    plain = backtest(sc, in_installations, replications=40, seed=1)
+    np.testing.assert_array_equal(plain.forecasts[0].cumulative_migrated(), raw)
+
+
+def test_a_display_only_ratio_is_never_credited_in_the_variance_split():
+    from migsim.results.variance import _simulated_inputs
+
+    draws = {"meters_per_installation": np.ones(3), "programme_delay": np.ones(3)}
+    assert list(_simulated_inputs(ranged_tiny(), draws)) == ["programme_delay"]
+    data = tiny_dict(meters_per_installation_range=RATIO)
+    data["cohorts"][0]["installations_range"] = {
+        "dist": "uniform",
+        "low": 500,
+        "high": 700,
+        "from_meters": True,
+    }
+    assert list(_simulated_inputs(load(data), draws)) == list(draws)
