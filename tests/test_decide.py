@@ -718,6 +718,7 @@ AT_THE_LIMIT = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("budget", AT_THE_LIMIT, ids=["p90", "chance"])
 def test_repeated_looks_keep_the_stated_error_rate(budget):
     """A budget sitting exactly at its limit is declared met at most 5% of the
@@ -733,6 +734,7 @@ def test_repeated_looks_keep_the_stated_error_rate(budget):
     assert rate <= 0.05 + 3 * np.sqrt(0.05 * 0.95 / trials)
 
 
+@pytest.mark.slow
 def test_one_look_at_full_confidence_would_overstate_it():
     """Why the error is spent: judging every look at 95% declares a P90 budget
     at its limit met more often than 5% (review measured 8%)."""
@@ -747,6 +749,7 @@ def test_one_look_at_full_confidence_would_overstate_it():
     assert rate > 0.06
 
 
+@pytest.mark.slow
 def test_the_decision_reports_its_looks_and_what_it_saved(tmp_path):
     path = write_question(tmp_path)
     decision = decide(load_question(path), replications=120, seed=0)

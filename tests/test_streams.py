@@ -81,6 +81,7 @@ def test_trailing_categories_of_probability_zero_are_never_drawn():
 
 
 # ================================================================ what pairing buys
+@pytest.mark.slow
 def test_a_first_attempt_keeps_its_outcome_whatever_the_cap():
     """With one attempt each (success or dumb), the dumb devices are the same
     installations under any cap: the counts are equal replication by replication."""
@@ -118,6 +119,7 @@ def _correlation(a: np.ndarray, b: np.ndarray) -> float:
 PAIRED = [HERE / "nov2019_epcl.yaml", BASELINE]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", PAIRED, ids=["fixed_inputs", "bundled"])
 def test_cap_2000_and_2200_pair_with_correlation_at_least_0_9(path):
     """Issue 14's target on nov2019_epcl: 60 replications, one seed."""
@@ -130,6 +132,7 @@ def test_cap_2000_and_2200_pair_with_correlation_at_least_0_9(path):
     assert np.var(b - a, ddof=1) < 0.25 * (np.var(a, ddof=1) + np.var(b, ddof=1))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("path", "n"), [(PAIRED[0], 12), (PAIRED[1], 6)], ids=["fixed_inputs", "bundled"]
 )
@@ -142,6 +145,7 @@ def test_a_higher_cap_never_clears_later_in_99_percent_of_paired_steps(path, n):
     assert later.mean() <= 0.01
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("name", "overrides"),
     [
@@ -191,6 +195,7 @@ def both_engines() -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["nov2019_epcl", "nov2019_cautious_ramp"])
 def test_distributions_match_the_old_engine(both_engines, name):
     from scipy.stats import ks_2samp
