@@ -294,7 +294,7 @@ def sweep_text(table, fields: list[str], figure: str, scenario: Scenario) -> str
 def _pairing_line(pairing: dict[str, Any] | None) -> str:
     """What pairing bought on the clearance day, in a planner's words."""
     ratio = None if pairing is None else pairing.get("variance_ratio")
-    if ratio is None:
+    if pairing is None or ratio is None:
         return "  pairing: undefined (a replication did not clear, or no variation)"
     gain = f", about {1 / ratio:,.0f}x fewer replications" if 0 < ratio < 1 else ""
     return (

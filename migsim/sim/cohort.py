@@ -477,7 +477,7 @@ class CohortState:
         self.migrated += n_completed
         self.flows["stall_completions"] += n_completed
         self.flows["stall_failures"] += n_failed
-        if n_failed:
+        if failed is not None:
             self._fail_stalls(failed, day)
 
     def _fail_stalls(self, failed: np.ndarray, day: int) -> None:
@@ -614,7 +614,7 @@ class CohortState:
             if not self.els.raise_cases(
                 day, "fix_forward", fix_forward, self, by_outcome[3]
             ):
-                restored = sum(counts for _, counts in cells(3))
+                restored = np.sum([counts for _, counts in cells(3)], axis=0)
                 self._restore(fix_forward, day, day, restored)
 
     def _restore(

@@ -572,6 +572,7 @@ class Operations:
             )
         lost = self.flows.get("cos_alerts_lost")
         for c, owner, rate, until_day in self.cos:
+            assert lost is not None  # the column exists with the section
             exposed = migrated.get(c, 0)
             if exposed:
                 for t in range(day, min(horizon, until_day)):

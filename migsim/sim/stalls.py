@@ -94,6 +94,7 @@ class StallLedgers:
             retries = retries.copy()
             retries[:, self.last] = 0
         days = self.retry_days
+        assert days is not None  # a stall can fail only with a rollback section
         if self.retry_span:
             ledger[day + int(days[0]) : day + int(days[-1]) + 1] += retries
         else:
