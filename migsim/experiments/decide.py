@@ -169,8 +169,9 @@ def decide(
         ev.spent,
         ev.screen,
         timing,
-        looks=ev.looks.count,
-        look_confidence=ev.looks.each,
+        looks=len(ev.looks.sizes),
+        look_confidence=ev.looks.safe_confidences,
+        unsafe_confidence=ev.looks.unsafe_confidence,
     )
 
 

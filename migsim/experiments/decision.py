@@ -60,10 +60,11 @@ class Decision:
     spent: int
     screen: int
     timing: dict[str, Any]
-    #: looks at the evidence per candidate and the confidence of each
-    #: (`search.Looks`: the error is spent over them)
+    #: looks that may declare a candidate safe, the confidence of each and of
+    #: the surely-broken checks (`search.Looks`: the error is spent over them)
     looks: int = 1
-    look_confidence: float | None = None
+    look_confidence: list[float] | None = None
+    unsafe_confidence: float | None = None
 
     # ------------------------------------------------------------------ saved
     @property
@@ -224,8 +225,9 @@ class Decision:
         looks = (
             ""
             if self.look_confidence is None
-            else f"; {self.looks} looks per candidate, each at "
-            f"{self.look_confidence:.2%} so that all hold at {q.confidence:.0%}"
+            else f"; up to {self.looks} looks per candidate, at "
+            + ", ".join(f"{c:.2%}" for c in self.look_confidence)
+            + f" so that together they hold at {q.confidence:.0%}"
         )
         lines.append(
             f"Replications: {self.spent:,} against {saved['grid_at_initial']:,} for "
@@ -311,7 +313,10 @@ class Decision:
                 "looks": self.looks,
                 "look_confidence": None
                 if self.look_confidence is None
-                else _json(self.look_confidence),
+                else [_json(c) for c in self.look_confidence],
+                "unsafe_confidence": None
+                if self.unsafe_confidence is None
+                else _json(self.unsafe_confidence),
                 "saved": self.saved,
             },
             "migsim_version": __version__,

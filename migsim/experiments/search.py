@@ -16,7 +16,7 @@ import hashlib
 import json
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -209,10 +209,13 @@ class Looks:
     ``replications`` and, while undecided, at each doubling up to
     ``max_replications``. Each judging is a look at the evidence, and a budget
     sitting exactly at its limit would be declared met by *some* look more
-    often than by one: so the error (1 - confidence) is spent over the looks
-    (Bonferroni): every look judges at ``1 - (1 - confidence) / looks``, and the
-    chance of declaring such a budget met at any look stays within
-    1 - confidence.
+    often than by one: so the error 1 - confidence is spent over the looks
+    that can declare a candidate safe (`sizes`): half of it at the first,
+    where most candidates are decided, the other half shared by the doublings
+    (all of it when there is one look). By Bonferroni, the chance of declaring
+    such a budget met at any look stays within 1 - confidence. A budget is
+    *surely broken* on its lower bound, at 1 - (1 - confidence) / `count` at
+    every look, the screen included: the same guarantee the other way.
     """
 
     confidence: float
@@ -234,13 +237,21 @@ class Looks:
 
     @property
     def count(self) -> int:
-        """Looks that may declare a candidate safe or surely unsafe (the screen
-        only settles unsafe ones, and counts too when it is a look of its own)."""
+        """Every look, the screen too when it is one of its own."""
         return len(self.sizes) + (self.screen < self.replications)
 
     @property
-    def each(self) -> float:
-        """The confidence of each look."""
+    def safe_confidences(self) -> list[float]:
+        """The confidence of the upper bounds at each of `sizes`."""
+        error, looks = 1.0 - self.confidence, len(self.sizes)
+        if looks == 1:
+            return [self.confidence]
+        later = error / 2 / (looks - 1)
+        return [1.0 - error / 2] + [1.0 - later] * (looks - 1)
+
+    @property
+    def unsafe_confidence(self) -> float:
+        """The confidence of the lower bounds, at every look."""
         return 1.0 - (1.0 - self.confidence) / self.count
 
     def next(
@@ -248,10 +259,18 @@ class Looks:
     ) -> tuple[tuple[BudgetCheck, ...], int]:
         """Judge a candidate's replications so far (a look); how many more it
         needs (0: settled, safe or not, or out of replications)."""
-        checks = judge(frame, budgets, self.each)
         n = len(frame)
-        surely_over = any(c.lower > c.limit for c in checks)
-        if surely_over:
+        lower = judge(frame, budgets, self.unsafe_confidence)
+        sizes = self.sizes
+        if n in sizes:
+            upper = judge(frame, budgets, self.safe_confidences[sizes.index(n)])
+            checks = tuple(
+                replace(up, lower=low.lower)
+                for up, low in zip(upper, lower, strict=True)
+            )
+        else:
+            checks = lower
+        if any(c.lower > c.limit for c in checks):  # surely over
             return checks, 0
         if n < self.replications:
             return checks, self.replications - n  # past the screen
