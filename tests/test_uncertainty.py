@@ -600,3 +600,27 @@ def test_a_state_of_a_drawn_size_continues_with_that_size():
         )
     )
     assert (total == drawn).all()
+
+
+def test_a_cohorts_outcome_rates_count_once_in_the_split():
+    """Rates of one Dirichlet draw are judged together, not as overlapping parts.
+
+    Y depends on the stall rate alone; success moves against it (they share a
+    draw). Listed apart, both would carry most of the variance (shares adding
+    to far more than 1); as one group they carry it once.
+    """
+    rng = np.random.default_rng(7)
+    n = 600
+    rates = rng.dirichlet([90.0, 8.0, 1.0, 1.0], size=n)
+    other = rng.uniform(size=n)
+    y = 1000 * rates[:, 1] + 0.5 * rng.standard_normal(n)
+    keys = ["success", "stall", "rollback", "dumb"]
+    inputs = {f"cohorts.a.outcomes.{k}": rates[:, i] for i, k in enumerate(keys)}
+    inputs["capacity.achieved.mean"] = other
+    twins = [np.array([v, v + 0.5 * rng.standard_normal()]) for v in y[:60]]
+    out = split(y, inputs, twins, input_label)
+    tops = {t["input"]: t["share"] for t in out["top_inputs"]}
+    assert list(tops) == ["cohorts.a.outcomes"]
+    assert tops["cohorts.a.outcomes"] > 0.9
+    assert out["top_inputs"][0]["label"] == "a outcome rates"
+    assert sum(tops.values()) <= out["inputs_share"] + 1e-9

@@ -40,6 +40,8 @@ from migsim.sim.inputs import input_label
 
 __all__ = [
     "first_order_share",
+    "group_share",
+    "input_groups",
     "run_split",
     "split",
     "twin_count",
@@ -169,6 +171,41 @@ def first_order_share(x: np.ndarray, y: np.ndarray, bins: int | None = None) -> 
     return float(min(1.0, max(0.0, share)))
 
 
+def input_groups(inputs: Mapping[str, np.ndarray]) -> dict[str, list[str]]:
+    """Inputs drawn together, as one named group: a cohort's outcome rates.
+
+    The rates of one Dirichlet draw move together (they sum to 1), so their
+    separate first-order shares would each carry the others' part and add up to
+    far more than the whole; the planner's question is "how much do this
+    cohort's outcome rates matter", so they are judged as one input.
+    """
+    groups: dict[str, list[str]] = {}
+    for key in inputs:
+        parts = key.split(".")
+        grouped = parts[0] == "cohorts" and parts[-2:-1] == ["outcomes"]
+        groups.setdefault(".".join(parts[:-1]) if grouped else key, []).append(key)
+    return groups
+
+
+def group_share(xs: Sequence[np.ndarray], y: np.ndarray) -> float:
+    """First-order share of a group of inputs (one input: `first_order_share`).
+
+    For several inputs drawn together: the larger of the best single member's
+    binned share and the adjusted R^2 of a linear fit on all members (a lower
+    bound of Var(E[Y | group]) / Var(Y) that is honest about the fitted terms).
+    """
+    single = max(first_order_share(x, y) for x in xs)
+    n = len(y)
+    if len(xs) == 1 or n <= len(xs) + 2:
+        return single
+    design = np.column_stack([np.ones(n), *xs])
+    coef, *_ = np.linalg.lstsq(design, y, rcond=None)
+    rank = np.linalg.matrix_rank(design) - 1
+    r2 = 1.0 - float(np.var(y - design @ coef)) / float(np.var(y))
+    adjusted = 1.0 - (1.0 - r2) * (n - 1) / max(1, n - rank - 1)
+    return max(single, adjusted)
+
+
 def split(
     y: np.ndarray,
     inputs: Mapping[str, np.ndarray],
@@ -221,7 +258,10 @@ def split(
     out["day_to_day_share"] = _round(1.0 - share)
     out["inputs_share_se"] = None if math.isnan(se) else _round(se / variance)
     # an input's first-order share is at most the inputs' share: cap the noise
-    shares = {key: min(share, first_order_share(x, y)) for key, x in inputs.items()}
+    shares = {
+        key: min(share, group_share([inputs[k] for k in keys], y))
+        for key, keys in input_groups(inputs).items()
+    }
     floor = max(MIN_SHARE, noise_floor(n))
     out["named_above"] = _round(floor)
     ranked = sorted(

@@ -414,6 +414,10 @@ def input_label(key: str, labels: Mapping[str, str] | None = None) -> str:
             return f"{cohort} size"
         if rest == "stall.then_success":
             return f"{cohort} stall completion rate"
+        if rest == "outcomes":
+            return f"{cohort} outcome rates"
+        if rest == "hard.outcomes":
+            return f"{cohort} hard-case outcome rates"
         if rest.startswith("outcomes."):
             return f"{cohort} {_RATE_WORDS[parts[-1]]}"
         if rest.startswith("hard.outcomes."):
