@@ -15,6 +15,7 @@ from migsim.experiments.compare import (
     compare,
     compare_runs,
     paired_difference,
+    pairing,
 )
 from migsim.results.results import FIGURES, STATISTICS
 
@@ -131,6 +132,31 @@ def test_bootstrap_is_seeded(shifted_pair):
 def test_names_must_differ():
     with pytest.raises(MigsimError, match="names must differ"):
         compare([tiny(), tiny()], replications=2, seed=0)
+
+
+def test_pairing_by_hand():
+    """Var(other - first) against Var(first) + Var(other), and the correlation."""
+    first = np.array([10.0, 12.0, 14.0, 16.0])
+    shifted = pairing(first, first + 3.0)  # perfectly paired: no variance left
+    assert shifted == {"variance_ratio": 0, "correlation": 1}
+    other = np.array([16.0, 14.0, 12.0, 10.0])  # anti-paired: twice the variance
+    assert pairing(first, other) == {"variance_ratio": 2, "correlation": -1}
+    assert pairing(np.array([1.0, INF]), np.array([1.0, 2.0]))["variance_ratio"] is None
+    assert pairing(np.ones(4), np.ones(4))["variance_ratio"] is None
+
+
+def test_comparison_reports_what_pairing_bought(shifted_pair):
+    """Every scenario entry has a pairing block per figure; common random
+    numbers give a far smaller ratio than independent seeds."""
+    _, crn = shifted_pair
+    entry = crn["scenarios"]["later"]
+    assert set(entry["pairing"]) == set(FIGURES)
+    assert entry["pairing"]["clearance_day"]["variance_ratio"] == 0  # a pure shift
+    _, independent = compare(
+        [tiny(), _shifted(14)], replications=8, seed=4, common_random_numbers=False
+    )
+    ratio = independent["scenarios"]["later"]["pairing"]["clearance_day"]
+    assert ratio["variance_ratio"] > 0.2
 
 
 # --------------------------------------------------------------------------- CLI

@@ -575,7 +575,8 @@ def test_cos_alerts_and_ppmid_failures_until_their_fixes():
                 n=100,
                 prepayment_share=1.0,
                 change_of_supplier={
-                    "annual_rate": 3.65,
+                    # 10 a year: ~7 alerts expected in the 3 days (none: p = 0.001)
+                    "annual_rate": 10.0,
                     "alert_loss_share": 1.0,
                     "until": "2020-01-09",
                 },

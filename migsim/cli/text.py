@@ -291,6 +291,19 @@ def sweep_text(table, fields: list[str], figure: str, scenario: Scenario) -> str
     )
 
 
+def _pairing_line(pairing: dict[str, Any] | None) -> str:
+    """What pairing bought on the clearance day, in a planner's words."""
+    ratio = None if pairing is None else pairing.get("variance_ratio")
+    if pairing is None or ratio is None:
+        return "  pairing: undefined (a replication did not clear, or no variation)"
+    gain = f", about {1 / ratio:,.0f}x fewer replications" if 0 < ratio < 1 else ""
+    return (
+        f"  pairing: the clearance-day difference varies {ratio:.2f}x as much as "
+        f"with independent streams (correlation {pairing['correlation']:.2f}"
+        f"{gain} for the same precision)"
+    )
+
+
 def signed(value: float, digits: int = 1) -> str:
     """A difference with its sign, trailing ".0" dropped, never "-0" or "+0"."""
     rounded = round(value, digits)
@@ -408,6 +421,7 @@ def comparison_text(
             f"same day: {entry['p_clears_same_day']:.0%}, "
             f"after: {entry['p_clears_after_first']:.0%}"
         )
+        lines.append(_pairing_line(entry.get("pairing", {}).get("clearance_day")))
         lines.append("")
     return "\n".join(lines).rstrip()
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any, Literal
 
 import numpy as np
@@ -167,18 +168,29 @@ def quantile_bounds(
     >>> quantile_bounds(range(1, 29), 0.9, 0.95)[1]  # 1 - 0.9 ** 28 = 0.948
     inf
     """
-    from scipy import stats
-
     ordered = np.sort(np.asarray(values, dtype=float))
     n = len(ordered)
+    lower_index, u = _order_ranks(n, float(q), float(confidence))
+    upper = float(ordered[u - 1]) if u <= n else math.inf
+    lower = float(ordered[lower_index - 1]) if lower_index >= 1 else -math.inf
+    return lower, upper
+
+
+@lru_cache(maxsize=4096)
+def _order_ranks(n: int, q: float, confidence: float) -> tuple[int, int]:
+    """The 1-based ranks of `quantile_bounds`' order statistics (0, n + 1: none).
+
+    They depend only on n, q and the confidence, and decide asks for the same
+    few again and again (the binomial CDF costs far more than the sort).
+    """
+    from scipy import stats
+
     cdf = stats.binom.cdf(np.arange(n + 1), n, q)
     reach = np.flatnonzero(cdf >= confidence - _EPS)
     u = int(reach[0]) + 1 if len(reach) else n + 1
-    upper = float(ordered[u - 1]) if u <= n else math.inf
     below = np.flatnonzero(cdf <= 1 - confidence + _EPS)
     lower_index = int(below[-1]) + 1 if len(below) else 0
-    lower = float(ordered[lower_index - 1]) if lower_index >= 1 else -math.inf
-    return lower, upper
+    return lower_index, u
 
 
 # --------------------------------------------------------------------------- means

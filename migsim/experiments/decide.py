@@ -21,7 +21,10 @@ judged on an upper confidence bound, never on the estimate alone:
 
 When the evidence does not yet decide a budget (its bound is above the limit but
 its lower bound is not), the candidate's replications are doubled, continuing the
-replication numbering, up to ``max_replications``.
+replication numbering, up to ``max_replications``. Each judging (the screen, then
+each doubling) is a look at the evidence: the error 1 - confidence is spent over
+the known number of looks (`search.Looks`), so a budget exactly at its limit is
+declared met with probability at most 1 - confidence over all of them.
 
 One lever: a bisection for the edge of the safe range and, within it, for the
 best objective, assuming risk and objective are monotone in the lever; the
@@ -166,6 +169,9 @@ def decide(
         ev.spent,
         ev.screen,
         timing,
+        looks=len(ev.looks.sizes),
+        look_confidence=ev.looks.safe_confidences,
+        unsafe_confidence=ev.looks.unsafe_confidence,
     )
 
 

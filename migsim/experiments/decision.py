@@ -60,6 +60,42 @@ class Decision:
     spent: int
     screen: int
     timing: dict[str, Any]
+    #: looks that may declare a candidate safe, the confidence of each and of
+    #: the surely-broken checks (`search.Looks`: the error is spent over them)
+    looks: int = 1
+    look_confidence: list[float] | None = None
+    unsafe_confidence: float | None = None
+
+    # ------------------------------------------------------------------ saved
+    @property
+    def grid(self) -> int:
+        """Candidates on the levers' grid."""
+        return math.prod(len(lever.values) for lever in self.question.levers)
+
+    @property
+    def saved(self) -> dict[str, int]:
+        """Replications not spent, against every grid value at ``replications``.
+
+        ``by_screen``: candidates settled unsafe at the screen; ``by_search``:
+        grid values never evaluated (each would have cost at least
+        ``replications``); ``total`` can be negative when doubling cost more.
+        With common random numbers that pair, the candidates' risks and
+        objective are monotone in a lever far more often, so the bisection
+        keeps to a few candidates instead of falling back to the whole grid.
+        """
+        full = self.grid * self.replications
+        by_screen = sum(
+            self.replications - c.replications
+            for c in self.candidates
+            if c.replications < self.replications
+        )
+        by_search = (self.grid - len(self.candidates)) * self.replications
+        return {
+            "grid_at_initial": full,
+            "by_screen": by_screen,
+            "by_search": by_search,
+            "total": full - self.spent,
+        }
 
     # ------------------------------------------------------------------ text
     def _levers_phrase(self, candidate: Candidate, verb: bool) -> str:
@@ -185,6 +221,20 @@ class Decision:
                 )
                 lines += [f"  {self._check_text(check)}" for check in lu.checks]
         lines += ["", f"Search: {self.search.method}; {self.search.note}."]
+        saved = self.saved
+        looks = (
+            ""
+            if self.look_confidence is None
+            else f"; up to {self.looks} looks per candidate, at "
+            + ", ".join(f"{c:.2%}" for c in self.look_confidence)
+            + f" so that together they hold at {q.confidence:.0%}"
+        )
+        lines.append(
+            f"Replications: {self.spent:,} against {saved['grid_at_initial']:,} for "
+            f"every grid value at {self.replications:,} (saved {saved['total']:,}: "
+            f"{saved['by_screen']:,} by the screen, {saved['by_search']:,} by the "
+            f"search){looks}."
+        )
         return "\n".join(lines)
 
     # ------------------------------------------------------------------ data
@@ -260,6 +310,14 @@ class Decision:
                 "max": self.max_replications,
                 "answer": None if answer is None else answer.replications,
                 "spent": self.spent,
+                "looks": self.looks,
+                "look_confidence": None
+                if self.look_confidence is None
+                else [_json(c) for c in self.look_confidence],
+                "unsafe_confidence": None
+                if self.unsafe_confidence is None
+                else _json(self.unsafe_confidence),
+                "saved": self.saved,
             },
             "migsim_version": __version__,
             "question_sha256": q.sha256,

@@ -16,7 +16,7 @@ import hashlib
 import json
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -32,6 +32,7 @@ from migsim.experiments.study import Simulator, statistic_of
 __all__ = [
     "BudgetCheck",
     "Candidate",
+    "Looks",
     "Search",
     "clopper_pearson",
     "judge",
@@ -194,9 +195,91 @@ def _keep(
     store.save()
 
 
-# --------------------------------------------------------------------------- evaluation
+# --------------------------------------------------------------------------- looks
 #: The smallest screen worth taking: below it every candidate gets ``-n`` at once.
 _MIN_SCREEN = 30
+
+
+@dataclass(frozen=True)
+class Looks:
+    """When a candidate's budgets are judged, and at what confidence each time.
+
+    A candidate is judged at its *screen* (a quarter of ``replications``, when
+    that is at least 30; only a surely broken budget settles it there), then at
+    ``replications`` and, while undecided, at each doubling up to
+    ``max_replications``. Each judging is a look at the evidence, and a budget
+    sitting exactly at its limit would be declared met by *some* look more
+    often than by one: so the error 1 - confidence is spent over the looks
+    that can declare a candidate safe (`sizes`): half of it at the first,
+    where most candidates are decided, the other half shared by the doublings
+    (all of it when there is one look). By Bonferroni, the chance of declaring
+    such a budget met at any look stays within 1 - confidence. A budget is
+    *surely broken* on its lower bound, at 1 - (1 - confidence) / `count` at
+    every look, the screen included: the same guarantee the other way.
+    """
+
+    confidence: float
+    replications: int
+    max_replications: int
+
+    @property
+    def screen(self) -> int:
+        quarter = self.replications // 4
+        return quarter if quarter >= _MIN_SCREEN else self.replications
+
+    @property
+    def sizes(self) -> list[int]:
+        """Replication counts at which a candidate may be judged safe."""
+        sizes = [self.replications]
+        while sizes[-1] < self.max_replications:
+            sizes.append(min(2 * sizes[-1], self.max_replications))
+        return sizes
+
+    @property
+    def count(self) -> int:
+        """Every look, the screen too when it is one of its own."""
+        return len(self.sizes) + (self.screen < self.replications)
+
+    @property
+    def safe_confidences(self) -> list[float]:
+        """The confidence of the upper bounds at each of `sizes`."""
+        error, looks = 1.0 - self.confidence, len(self.sizes)
+        if looks == 1:
+            return [self.confidence]
+        later = error / 2 / (looks - 1)
+        return [1.0 - error / 2] + [1.0 - later] * (looks - 1)
+
+    @property
+    def unsafe_confidence(self) -> float:
+        """The confidence of the lower bounds, at every look."""
+        return 1.0 - (1.0 - self.confidence) / self.count
+
+    def next(
+        self, frame: pd.DataFrame, budgets: Sequence[BudgetSpec]
+    ) -> tuple[tuple[BudgetCheck, ...], int]:
+        """Judge a candidate's replications so far (a look); how many more it
+        needs (0: settled, safe or not, or out of replications)."""
+        n = len(frame)
+        lower = judge(frame, budgets, self.unsafe_confidence)
+        sizes = self.sizes
+        if n in sizes:
+            upper = judge(frame, budgets, self.safe_confidences[sizes.index(n)])
+            checks = tuple(
+                replace(up, lower=low.lower)
+                for up, low in zip(upper, lower, strict=True)
+            )
+        else:
+            checks = lower
+        if any(c.lower > c.limit for c in checks):  # surely over
+            return checks, 0
+        if n < self.replications:
+            return checks, self.replications - n  # past the screen
+        if all(c.status == "within" for c in checks) or n >= self.max_replications:
+            return checks, 0
+        return checks, min(2 * n, self.max_replications) - n
+
+
+# --------------------------------------------------------------------------- evaluation
 
 
 class _Evaluator:
@@ -208,6 +291,7 @@ class _Evaluator:
     it runs to ``replications`` (every candidate that may be safe has those, the
     common random numbers the objective is compared on) and, while a budget is
     undecided, doubles up to ``max_replications``, continuing the numbering.
+    Every look judges at the confidence `Looks` spends on it.
     """
 
     def __init__(
@@ -229,9 +313,9 @@ class _Evaluator:
         self.progress = progress
         self.candidates: dict[str, Candidate] = {}
         self.spent = 0
+        self.looks = Looks(question.confidence, replications, max_replications)
         # a screen of a quarter of the replications settles surely unsafe candidates
-        quarter = replications // 4
-        self.screen = quarter if quarter >= _MIN_SCREEN else replications
+        self.screen = self.looks.screen
 
     @property
     def evaluated(self) -> list[Candidate]:
@@ -273,14 +357,9 @@ class _Evaluator:
             for key, frame in frames.items():
                 if key in self.candidates:
                     continue
-                checks = judge(frame, self.question.budgets, self.question.confidence)
+                checks, more = self.looks.next(frame, self.question.budgets)
                 n = len(frame)
-                surely_over = any(c.lower > c.limit for c in checks)
-                if n < self.replications and not surely_over:
-                    wanted[key] = (n, self.replications - n)  # past the screen
-                    continue
-                settled = surely_over or all(c.status == "within" for c in checks)
-                if settled or n >= self.max_replications:
+                if not more:
                     candidate = Candidate(
                         len(self.candidates),
                         todo[key],
@@ -292,7 +371,7 @@ class _Evaluator:
                     if self.progress is not None:
                         self.progress(candidate)
                 else:
-                    wanted[key] = (n, min(2 * n, self.max_replications) - n)
+                    wanted[key] = (n, more)
         return [self.candidates[_key(levers)] for levers in many]
 
 

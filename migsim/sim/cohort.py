@@ -4,7 +4,8 @@ The engine keeps no object per installation: a segment's queue is counts of
 first attempts and of due retries, and each delay (stall, retry, restoration,
 remote recovery) is a ledger of counts by due day and column (class x attempts
 made). `CohortState` runs the day's phases on them: stalls resolve, retries and
-restorations come due, a batch is taken from the queue and its outcomes drawn.
+restorations come due, a batch is taken from the queue and its outcomes drawn,
+each attempt's from its own uniform (`draws`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from migsim.model.base import OUTCOMES
 from migsim.model.cohort import Cohort
 from migsim.model.distributions import (
     BetaProbability,
@@ -24,8 +24,9 @@ from migsim.model.distributions import (
 from migsim.model.scenario import Scenario
 from migsim.sim.allocation import share_pro_rata
 from migsim.sim.dates import ResolvedDates
-from migsim.sim.defects import hit_by_defects
+from migsim.sim.defects import live_defects
 from migsim.sim.delays import ONE_DAY, cached_pmf, residual_pmf, schedule
+from migsim.sim.draws import attempt_tables, draw_batch, draw_counts
 from migsim.sim.initial_state import (
     count_of,
     export_parts,
@@ -35,7 +36,8 @@ from migsim.sim.initial_state import (
 from migsim.sim.operations import Operations
 from migsim.sim.records import FLOWS
 from migsim.sim.segments import Segment
-from migsim.sim.streams import Streams
+from migsim.sim.stalls import StallLedgers
+from migsim.sim.streams import Categories, Streams
 
 __all__ = ["CohortState", "Parameters", "draw_parameters"]
 
@@ -114,12 +116,20 @@ class CohortState:
                     self.stressed_rates[k] = (
                         drawn if increase is None else increase.increase.apply(drawn)
                     )
+        # per-unit streams (`streams.UnitStreams`), by column: the k-th attempt a
+        # column makes gets the k-th uniform, and that one uniform decides its
+        # outcome and all that follows (`draws`), so changing the cap or the
+        # rules moves when an installation is attempted, not what happens to it.
+        # Draws made later than the attempt (stalls and fix forwards worked by
+        # ELS, a recovered dumb device's retry, a mid-programme start's groups)
+        # use streams of their own.
         owner = segment.owner
-        self.outcome_rng = streams.get(owner, "outcomes")
-        self.stall_rng = streams.get(owner, "stall_delay")
-        self.stall_result_rng = streams.get(owner, "stall_result")
-        self.retry_rng = streams.get(owner, "retry_delay")
-        self.restore_rng = streams.get(owner, "restore_delay")
+        units = streams.units
+        self.outcome_units = units(owner, "outcomes")
+        self.stall_units = units(owner, "stall_delay")
+        self.stall_result_units = units(owner, "stall_result")
+        self.recovery_retry_units = units(owner, "retry_delay:recovery")
+        self.restore_units = units(owner, "restore_delay")
         stall, fix_forward = cohort.stall, cohort.fix_forward
         self.stall_pmf = cached_pmf(stall.resolves_after_days) if stall else None
         self.retry_pmf = (
@@ -175,12 +185,8 @@ class CohortState:
         self.recover_pmf = (
             cached_pmf(recovery.recovered_after_days) if recovery else None
         )
-        if recovery:
-            self.recovery_rng = streams.get(owner, "dumb_recovery")
-            self.recovery_delay_rng = streams.get(owner, "recovery_delay")
         self.prepayment_share = cohort.prepayment_share or 0.0  # excluded: never dumb
-        if self.prepayment_share:
-            self.prepayment_rng = streams.get(owner, "prepayment")
+        self._build_tables()
         self.awaiting_recovery = self.awaiting_site_visit = self.prepayment_dumb = 0
         self.defect_hits = self.stressed_attempts = self.dumb_recoveries = 0
         self.excluded = 0  # abandoned of the excluded class
@@ -203,7 +209,14 @@ class CohortState:
         if cohort.initial_state is not None:
             longest = max(longest, cohort.initial_state.longest_wait)
         rows = scenario.horizon_days + longest + 1
-        self.stall_due = np.zeros((rows, self.width), dtype=np.int64)
+        # stalls by due day, with their results and retry delays drawn ahead
+        self.stalls = StallLedgers(
+            rows,
+            self.width,
+            (self.stall_pmf or ONE_DAY)[0],
+            self.retry_pmf[0] if self.retry_pmf else None,
+            self.last_columns,
+        )
         self.retry_due = np.zeros((rows, self.width), dtype=np.int64)
         self.restore_due = np.zeros(rows, dtype=np.int64)
         if recovery:
@@ -215,6 +228,35 @@ class CohortState:
         self.flows = dict.fromkeys(FLOWS, 0)
         if start is not None:
             self._start_from(start, streams.get(segment.owner, "initial_state"))
+
+    def _build_tables(self) -> None:
+        """Each class's `draws.AttemptTable` (outcomes joined with what follows,
+        normal and volume-stressed), and the aftermath's parts read later."""
+
+        def probs(pmf):
+            return None if pmf is None else tuple(pmf[1].tolist())
+
+        def rates(each):
+            return tuple(tuple(np.asarray(r, dtype=float).tolist()) for r in each)
+
+        after = (
+            probs(self.stall_pmf),
+            float(self.then_success),
+            probs(self.retry_pmf),
+            probs(self.restore_pmf),
+            float(self.recovered_share),
+            probs(self.recover_pmf),
+            float(self.prepayment_share),
+        )
+        self.tables, aftermath = attempt_tables(rates(self.rates), *after)
+        self.stressed_tables = attempt_tables(rates(self.stressed_rates), *after)[0]
+        self.stall_shape = aftermath.stall.shape  # (delays, then)
+        table = self.tables[0]
+        self.stall_cells = table.given[1]  # stalls worked by ELS
+        self.then_cells = Categories(aftermath.stall[0] / aftermath.stall[0].sum())
+        self.retry_cells = table.given[2]
+        self.restore_cells = table.given[3]
+        self.recovered_cells = len(aftermath.dumb) - 2  # then: prepayment, not
 
     def _exclude_up_front(self, k: int) -> None:
         """Excluded class ``k`` is abandoned without an attempt (in ``excluded``)."""
@@ -270,12 +312,13 @@ class CohortState:
             base = k * size
             self.stalled += count_of(part["stalled"])
             self._place(
-                self.stall_due,
+                self.stalls.cells[:, 0],  # (its rows: days, columns)
                 part["stalled"],
                 self.stall_pmf,
                 rng,
                 base,
                 self.release_day,
+                failing=True,
             )
             self.rolled_back += count_of(part["rolled_back"])
             self._place(self.retry_due, part["rolled_back"], self.retry_pmf, rng, base)
@@ -285,7 +328,10 @@ class CohortState:
         if self.up_front_class is not None:
             self._exclude_up_front(self.up_front_class)
 
-    def _place(self, ledger, groups, pmf, rng, base, not_before=None) -> None:
+    def _place(
+        self, ledger, groups, pmf, rng, base, not_before=None, failing=False
+    ) -> None:
+        """Put in-flight groups on a ledger (``failing``: stalls, which may fail)."""
         if isinstance(groups, int):
             if not groups:
                 return
@@ -303,7 +349,12 @@ class CohortState:
             if not_before is not None:
                 due = max(due, not_before)
             column = 0 if base is None else base + group.attempts_made
-            ledger[min(due, len(ledger) - 1), column] += group.count
+            row = min(due, len(ledger) - 1)
+            if failing:  # a stall: whether it fails is drawn now
+                uniforms = self.stall_result_units.take(column, group.count)
+                self.stalls.place(row, column, self.then_cells.counts(uniforms))
+            else:
+                ledger[row, column] += group.count
 
     def export_state(self, day: int) -> dict:
         """The segment's state at the end of ``day``, as an ``initial_state`` mapping.
@@ -384,6 +435,11 @@ class CohortState:
 
     # ---------------------------------------------------------------- queries
     @property
+    def stall_due(self) -> np.ndarray:
+        """Stalls due, by day and column (from the stall ledger; for exports)."""
+        return self.stalls.due
+
+    @property
     def queued(self) -> int:
         return sum(self.fresh) + self.retry_queued
 
@@ -412,25 +468,24 @@ class CohortState:
     def resolve_stalls(self, day: int) -> None:
         if not self.stalled:
             return
-        by_attempt = self.stall_due[day].tolist()  # Python ints: cheap to scan
-        if not any(by_attempt):
+        n_due, failed = self.stalls.resolve(day)  # results drawn when scheduled
+        if not n_due:
             return
-        failed = np.zeros(self.width, dtype=np.int64)
-        n_completed = n_failed = 0
-        for attempt, n in enumerate(by_attempt):
-            if not n:
-                continue
-            # scalar draws: far cheaper than array broadcasting
-            ok = int(self.stall_result_rng.binomial(n, self.then_success))
-            n_completed += ok
-            n_failed += n - ok
-            failed[attempt] = n - ok
-        self.stalled -= n_completed + n_failed
+        n_failed = 0 if failed is None else sum(failed.tolist())
+        n_completed = n_due - n_failed
+        self.stalled -= n_due
         self.migrated += n_completed
         self.flows["stall_completions"] += n_completed
         self.flows["stall_failures"] += n_failed
-        if n_failed:
-            self._fail(failed, day)
+        if failed is not None:
+            self._fail_stalls(failed, day)
+
+    def _fail_stalls(self, failed: np.ndarray, day: int) -> None:
+        """Stalls failing today roll back with the retry delays drawn with them."""
+        waiting = self._abandon(failed)
+        if waiting:
+            self.rolled_back += waiting
+            self.stalls.retry_into(self.retry_due, day)
 
     def release(self, day: int) -> None:
         """Retries due today rejoin the queue; restorations; eligibility."""
@@ -454,7 +509,10 @@ class CohortState:
                 self.dumb -= n_recovered
                 self.awaiting_recovery -= n_recovered
                 self.dumb_recoveries += n_recovered
-                self._fail(recovered.copy(), day)
+                retries = draw_counts(
+                    self.recovery_retry_units, recovered, self.retry_cells
+                )
+                self._fail(recovered, day, retries)
         if self.pending and day in self.eligibility:
             counts = self.eligibility[day]
             self.fresh = [f + n for f, n in zip(self.fresh, counts, strict=True)]
@@ -500,31 +558,26 @@ class CohortState:
         return batch
 
     def attempt(self, batch: np.ndarray, day: int, stressed: bool = False) -> None:
-        """Draw the batch's first-level outcomes and schedule what follows.
+        """Draw the batch's outcomes and schedule what follows, per attempt.
 
-        Live latent defects first take their hits out of the batch; ``stressed``
-        draws the rest at the volume-stressed rates.
+        Each attempt's outcome and aftermath come from its own uniform
+        (`draws.draw_batch`); live latent defects first hit attempts and give
+        them their outcome; ``stressed`` reads the rest at the volume-stressed
+        rates.
         """
         n = sum(batch.tolist())  # Python ints: numpy reductions of tiny arrays are slow
         if not n:
             return
-        rates = self.rates
+        tables = self.tables
         if stressed:
-            rates = self.stressed_rates
+            tables = self.stressed_tables
             self.stressed_attempts += n
-        hit = None
-        if self.defects:
-            batch, hit = hit_by_defects(self.defects, batch, day, self.defect_columns)
-        by_outcome = np.zeros((len(OUTCOMES), self.width), dtype=np.int64)
-        size = self.size
-        for attempt, count in enumerate(batch.tolist()):  # class: attempt // size
-            if count:
-                by_outcome[:, attempt] = self.outcome_rng.multinomial(
-                    count, rates[attempt // size]
-                )
-        if hit is not None:
-            by_outcome += hit
-            self.defect_hits += int(hit.sum())
+        live = live_defects(self.defects, batch, day, self.defect_columns)
+        drawn = draw_batch(
+            batch, self.outcome_units, tables, self.size, live, self.defect_columns
+        )
+        by_outcome = drawn.by_outcome
+        self.defect_hits += drawn.hits
         success, stall, rollback, fix_forward, dumb = by_outcome.sum(axis=1).tolist()
         flows = self.flows
         flows["attempts"] += n
@@ -534,100 +587,105 @@ class CohortState:
         flows["fix_forwards"] += fix_forward
         flows["dumbs"] += dumb
         self.migrated += success
+
+        def cells(outcome: int) -> list[tuple[int, np.ndarray]]:
+            """Per column, the counts of one outcome's cells."""
+            return [
+                (c, tables[c // self.size].block(counts, outcome))
+                for c, counts in drawn.cells
+                if by_outcome[outcome, c]
+            ]
+
         if dumb:
-            self._dumb(by_outcome[4], day)
+            self._dumb(by_outcome[4], day, cells(4))
         if stall:
-            self._stall(by_outcome[1], day)
+            _needed(self.stall_pmf, "stall")
+            self.stalled += stall
+            if not self.els.raise_cases(day, "stall", stall, self, by_outcome[1]):
+                for column, counts in cells(1):
+                    table = counts.reshape(self.stall_shape)
+                    self.stalls.schedule(column, table, day, self.release_day)
+            # else: scheduled when ELS works the case (`worked`)
         if rollback:
             self.els.raise_cases(day, "rollback", rollback, self)
-            self._fail(by_outcome[2], day)
+            self._fail(by_outcome[2], day, cells(2))
         if fix_forward:
             self.impaired += fix_forward
             if not self.els.raise_cases(
                 day, "fix_forward", fix_forward, self, by_outcome[3]
             ):
-                self._restore(fix_forward, day, day)
+                restored = np.sum([counts for _, counts in cells(3)], axis=0)
+                self._restore(fix_forward, day, day, restored)
 
-    def _restore(self, count: int, raised_day: int, not_before: int) -> None:
-        """Schedule restoring ``count`` fix forwards raised on ``raised_day``."""
-        days, probs = _needed(self.restore_pmf, "fix_forward")
+    def _restore(
+        self,
+        count: int,
+        raised_day: int,
+        not_before: int,
+        counts: np.ndarray | None = None,
+    ) -> None:
+        """Schedule restoring ``count`` fix forwards raised on ``raised_day``.
+
+        ``counts``: by restoration delay, read from their attempts' uniforms;
+        ``None``: drawn now from the restorations stream (worked by ELS).
+        """
+        days = _needed(self.restore_pmf, "fix_forward")[0]
         if len(days) == 1 and not_before <= raised_day + int(days[0]):
             self.restore_due[raised_day + int(days[0])] += count  # a fixed delay
             return
-        counts = (
-            self.restore_rng.multinomial(count, probs) if len(days) > 1 else [count]
-        )
+        if counts is None:
+            counts = self.restore_cells.counts(self.restore_units.take(0, count))
         due = raised_day + days
         if not_before > due[0]:  # worked late by ELS: not before that day
             np.add.at(self.restore_due, np.maximum(due, not_before), counts)
         else:
             self.restore_due[due] += counts
 
-    def _stall(self, by_attempt: np.ndarray, day: int) -> None:
-        n = sum(by_attempt.tolist())
-        self.stalled += n
-        if self.els.raise_cases(day, "stall", n, self, by_attempt):
-            return  # scheduled when ELS works the case (`worked`)
-        schedule(
-            self.stall_due,
-            self.stall_rng,
-            by_attempt,
-            _needed(self.stall_pmf, "stall"),
-            day,
-            self.release_day,
-        )
+    def _dumb(self, by_attempt: np.ndarray, day: int, cells: list) -> None:
+        """Dumb devices: a share recovered remotely later; the rest await a visit.
 
-    def _dumb(self, by_attempt: np.ndarray, day: int) -> None:
-        """Dumb devices: a share recovered remotely later; the rest await a visit."""
+        ``cells``: per column, counts recovered by recovery delay, then awaiting
+        a visit in prepayment mode, then not (read from their attempts' uniforms).
+        """
         n = int(by_attempt.sum())
         self.dumb += n
         self.els.raise_cases(day, "dumb", n, self)
-        left = n
+        k = self.recovered_cells
         if self.recover_pmf is not None:
-            recovered = np.zeros(self.width, dtype=np.int64)
-            for attempt in np.flatnonzero(by_attempt):
-                recovered[attempt] = self.recovery_rng.binomial(
-                    int(by_attempt[attempt]), self.recovered_share
-                )
-            n_recovered = int(recovered.sum())
+            recovered = [(c, counts[:k]) for c, counts in cells]
+            n_recovered = sum(int(counts.sum()) for _, counts in recovered)
             if n_recovered:
                 self.awaiting_recovery += n_recovered
-                schedule(
-                    self.recover_due,
-                    self.recovery_delay_rng,
-                    recovered,
-                    self.recover_pmf,
-                    day,
-                )
-                left -= n_recovered
-        self.awaiting_site_visit += left
-        if self.prepayment_share and left:
-            self.prepayment_dumb += int(
-                self.prepayment_rng.binomial(left, self.prepayment_share)
-            )
+                schedule(self.recover_due, recovered, self.recover_pmf[0], day)
+            n -= n_recovered
+        self.awaiting_site_visit += n
+        self.prepayment_dumb += sum(int(counts[k]) for _, counts in cells)
 
     def worked(
         self, kind: str, raised_day: int, by_attempt: np.ndarray, day: int
     ) -> None:
-        """ELS worked these cases today: resolve on the later of delay end and today."""
+        """ELS worked these cases today: resolve on the later of delay end and today.
+
+        Their delays and results are drawn now, from streams of their own
+        (``stall_delay``, ``restore_delay``).
+        """
         if kind == "stall":
             pmf = _needed(self.stall_pmf, "stall")
             floor = day if self.release_day is None else max(day, self.release_day)
             # no delay ends before the floor: the plain (faster) path
             plain = raised_day + int(pmf[0][0]) >= floor
-            schedule(
-                self.stall_due,
-                self.stall_rng,
-                by_attempt,
-                pmf,
-                raised_day,
-                None if plain else floor,
-            )
+            for column, counts in draw_counts(
+                self.stall_units, by_attempt, self.stall_cells
+            ):
+                table = counts.reshape(self.stall_shape)
+                self.stalls.schedule(
+                    column, table, raised_day, None if plain else floor
+                )
         else:
             self._restore(int(by_attempt.sum()), raised_day, day)
 
-    def _fail(self, by_attempt: np.ndarray, day: int) -> None:
-        """Rollbacks and failed stalls: abandon the last attempts, retry the rest."""
+    def _abandon(self, by_attempt: np.ndarray) -> int:
+        """Abandon the failures on their last attempt; how many are left to retry."""
         lasts = self.last_columns
         values = by_attempt.tolist()
         abandoned = sum(values[i] for i in lasts)
@@ -635,15 +693,20 @@ class CohortState:
             self.abandoned += abandoned
             self.flows["abandons"] += abandoned
             if self.excluded_class is not None:
-                self.excluded += int(by_attempt[lasts[self.excluded_class]])
-            by_attempt = by_attempt.copy()
-            by_attempt[lasts] = 0
-        waiting = sum(by_attempt.tolist()) if abandoned else sum(values)
+                self.excluded += values[lasts[self.excluded_class]]
+        return sum(values) - abandoned
+
+    def _fail(self, by_attempt: np.ndarray, day: int, cells: list) -> None:
+        """Rollbacks and recovered dumb devices: abandon the last attempts, retry
+        the rest (``cells``: per column, counts by retry delay)."""
+        waiting = self._abandon(by_attempt)
         if not waiting:
             return
         self.rolled_back += waiting
-        pmf = _needed(self.retry_pmf, "rollback")
-        schedule(self.retry_due, self.retry_rng, by_attempt, pmf, day)
+        last = self.last_columns
+        cells = [(c, counts) for c, counts in cells if c not in last]
+        days = _needed(self.retry_pmf, "rollback")[0]
+        schedule(self.retry_due, cells, days, day)
 
     def end_of_day(self) -> tuple[list[int], list[int]]:
         flows = [self.flows[name] for name in FLOWS]

@@ -17,7 +17,7 @@ from migsim.model.base import OUTCOMES
 from migsim.model.cohort import LatentDefect
 from migsim.sim.delays import cached_pmf
 
-__all__ = ["DefectRecord", "LiveDefect", "hit_by_defects"]
+__all__ = ["DefectRecord", "LiveDefect", "hit_by_defects", "live_defects"]
 
 
 @dataclass(frozen=True)
@@ -52,11 +52,14 @@ class DefectRecord:
 class LiveDefect:
     """Runtime state of one latent defect (existence and fix delay drawn up front)."""
 
-    def __init__(self, spec: LatentDefect, cohort: int, cohort_name: str, rng):
+    def __init__(
+        self, spec: LatentDefect, cohort: int, cohort_name: str, rng, units=None
+    ):
         self.spec = spec
         self.cohort = cohort
         self.cohort_name = cohort_name
         self.rng = rng
+        self.units = units  # per-attempt uniforms (`streams.UnitStreams`), by column
         self.exists = bool(rng.random() < spec.exists_probability)
         days, probs = cached_pmf(spec.fix_after_days)
         self.fix_days = int(days[rng.choice(len(days), p=probs)])
@@ -106,38 +109,54 @@ class LiveDefect:
         )
 
 
-def hit_by_defects(
+def live_defects(
     defects: list[LiveDefect],
     batch: np.ndarray,
     day: int,
     columns: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """Draw the installations of a batch that live defects hit.
+) -> list[LiveDefect]:
+    """The live defects that can hit some of today's batch (by column counts).
 
-    Returns the batch left for the ordinary outcome draw and the hits as an
-    array (outcomes x column), or ``None`` when no defect is live. Each live
-    defect hits ``Binomial(n, hit_share)`` of what earlier defects left, in the
-    ``columns`` it can reach (a boolean mask; ``None``: all). Excluded
-    installations are never reached: their attempts always roll back.
+    A defect is exposed from the first day a batch holds installations it can
+    reach (``columns``: a boolean mask; ``None``: all); excluded installations
+    are never reached, their attempts always roll back. Returned: those with a
+    hit share, in order.
     """
+    if not defects:
+        return []
     live = [d for d in defects if d.live(day)]
     if not live:
-        return batch, None
-    rest = batch.copy()
-    reachable = rest.copy() if columns is None else np.where(columns, rest, 0)
+        return []
+    reachable = batch if columns is None else np.where(columns, batch, 0)
     if not reachable.any():
-        return batch, None
-    hit = np.zeros((len(OUTCOMES), len(batch)), dtype=np.int64)
+        return []
     for defect in live:
         if defect.first_exposed is None:
             defect.first_exposed = day
-        if not defect.hit_share:
-            continue
-        for attempt in np.flatnonzero(reachable):
-            n = int(defect.rng.binomial(int(rest[attempt]), defect.hit_share))
-            if n:
-                hit[defect.outcome, attempt] += n
-                rest[attempt] -= n
-                reachable[attempt] -= n
-                defect.hits += n
-    return rest, hit
+    return [d for d in live if d.hit_share]
+
+
+def hit_by_defects(
+    live: list[LiveDefect],
+    column: int,
+    count: int,
+    columns: np.ndarray | None = None,
+) -> np.ndarray | None:
+    """Which of a column's ``count`` attempts the live defects hit.
+
+    Each attempt has its own uniform in each defect's stream (by column, taken
+    for every attempt so the k-th attempt keeps its uniform): a defect hits it
+    below ``hit_share`` unless an earlier defect did. Returns each attempt's
+    imposed outcome (an index into OUTCOMES; -1: not hit), or ``None`` when none
+    is hit.
+    """
+    if columns is not None and not columns[column]:
+        return None
+    struck = np.full(count, -1, dtype=np.intp)
+    for defect in live:
+        hits = (defect.units.take(column, count) < defect.hit_share) & (struck < 0)
+        n = int(np.count_nonzero(hits))
+        if n:
+            struck[hits] = defect.outcome
+            defect.hits += n
+    return struck if (struck >= 0).any() else None

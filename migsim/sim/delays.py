@@ -2,8 +2,9 @@
 
 A delay (stall resolution, rollback retry, fix-forward restoration, remote
 recovery, defect fix) is a distribution over whole days. Its table is built once
-per distinct delay; a group of installations is scheduled with one multinomial
-draw over it, onto a ledger of counts by due day, never one item per installation.
+per distinct delay; each installation's delay is read from its own uniform
+(`draws`), and a group lands on a ledger of counts by due day, never one item
+per installation.
 """
 
 from __future__ import annotations
@@ -48,43 +49,28 @@ def residual_pmf(pmf: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.nda
 
 def schedule(
     ledger: np.ndarray,
-    rng: np.random.Generator,
-    by_attempt: np.ndarray,
-    pmf: tuple[np.ndarray, np.ndarray],
+    cells: list[tuple[int, np.ndarray]],
+    days: np.ndarray,
     day: int,
     not_before: int | None = None,
 ) -> None:
-    """Add counts (kept by attempt number) to a due-day ledger with drawn delays.
+    """Add counts by delay to a due-day ledger (rows: days, columns: class x
+    attempts made).
 
-    One multinomial per attempt-number group over the delay's day distribution
-    (scalar draws per group: numpy's array-broadcast path costs ~6x more):
-    cost grows with the number of distinct delays, not with the count.
-    ``not_before`` holds every due day at or after that day (a common cause).
+    ``cells``: per column, the counts of its units by delay (``days``), each
+    unit's delay read from its own uniform (`draws`); ``not_before`` holds every
+    due day at or after that day (a common cause).
     """
-    days, probs = pmf
-    if len(days) == 1 and not_before is None:
-        ledger[day + int(days[0])] += by_attempt
-        return
-    first, last = int(days[0]), int(days[-1])
-    if not_before is None and last - first + 1 == len(days):  # consecutive days
-        # the ledger has rows up to the horizon + the longest delay; a slice
-        # view is much cheaper to add to than fancy indexing
-        rows = ledger[day + first : day + last + 1]
-        for attempt, n in enumerate(by_attempt.tolist()):
-            if n:
-                rows[:, attempt] += rng.multinomial(n, probs)
-        return
     due = day + days
-    if not_before is not None:
+    span = None
+    if not_before is not None:  # due days may coincide after the floor
         due = np.minimum(np.maximum(due, not_before), len(ledger) - 1)
-    if len(days) == 1:
-        ledger[due[0]] += by_attempt
-        return
-    for attempt, n in enumerate(by_attempt.tolist()):
-        if not n:
-            continue
-        counts = rng.multinomial(n, probs)
-        if not_before is None:
-            ledger[due, attempt] += counts
-        else:  # due days may coincide after the floor
-            np.add.at(ledger[:, attempt], due, counts)
+    elif int(days[-1]) - int(days[0]) + 1 == len(days):
+        span = slice(int(due[0]), int(due[-1]) + 1)  # a slice view is cheapest
+    for column, counts in cells:
+        if span is not None:
+            ledger[span, column] += counts
+        elif not_before is None:
+            ledger[due, column] += counts
+        else:
+            np.add.at(ledger[:, column], due, counts)

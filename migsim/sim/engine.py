@@ -2,10 +2,12 @@
 
 Why batches: the SMETS1 fleet is millions of installations, so the engine never
 spends a process (or even a Python object) per installation. Each working day
-each cohort attempts one *batch*; its first-level outcomes are one multinomial
-draw; the delays of a group (stall resolution, rollback retry, fix-forward
-restoration) are one multinomial over the delay's day distribution, kept in
-ledgers keyed by due day. Cost grows with days x cohorts x distinct delays.
+each cohort attempts one *batch*; each attempt in it reads its outcome and
+aftermath (stall resolution and result, retry delay, fix-forward restoration,
+recovery) from its own uniform (`draws`: the k-th attempt of a column takes the
+k-th uniform of its stream, so compared scenarios pair), and the batch is
+counted into ledgers keyed by due day. Cost grows with days x cohorts x columns,
+plus a few nanoseconds per attempt.
 
 The day (a SimPy process ticking once per calendar day) runs in this order:
 

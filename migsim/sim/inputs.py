@@ -102,7 +102,8 @@ class TwinStreams(Streams):
 
     Input purposes (`INPUT_PURPOSES`) give exactly the replication's streams, so
     the twin draws the same inputs; every other purpose gets a fresh stream of
-    its own, so the day-to-day randomness is new. A `Streams` to the engine.
+    its own, so the day-to-day randomness is new (per-unit and per-day streams
+    too: `Streams` keys them by the twin). A `Streams` to the engine.
     """
 
     def __init__(self, seed: int, replication: int, twin: int):

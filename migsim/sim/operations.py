@@ -191,6 +191,7 @@ class Operations:
                     c,
                     cohort.name,
                     streams.get(cohort.name, f"defect:{spec.name}"),
+                    streams.units(cohort.name, f"defect:{spec.name}"),
                 )
                 for spec in cohort.latent_defects
             ]
@@ -245,10 +246,13 @@ class Operations:
         ]
         self._calm = [False] * len(self.segments)
         # consumer exposure
+        # exposure draws: one per day on a count levers change, so each day
+        # draws from its own stream (`Streams.on_day`) and pairs with that day
+        self.streams = streams
         self.cos = [
             (
                 c,
-                streams.get(cohort.name, "change_of_supplier"),
+                cohort.name,
                 cohort.change_of_supplier.annual_rate
                 / 365.0
                 * cohort.change_of_supplier.alert_loss_share,
@@ -262,7 +266,7 @@ class Operations:
         self.ppmid = [
             (
                 c,
-                streams.get(cohort.name, "ppmid_join"),
+                cohort.name,
                 (cohort.prepayment_share or 0.0) * cohort.ppmid_join.failure_share,
                 _until(scenario, dates, f"cohorts.{cohort.name}.ppmid_join.until"),
             )
@@ -520,18 +524,21 @@ class Operations:
             self.days["els_cases_raised"][day] = desk.raised
             self.days["els_cases_worked"][day] = desk.worked
             desk.raised = desk.worked = 0
-        for c, rng, rate, until_day in self.cos:
+        on_day = self.streams.on_day
+        for c, owner, rate, until_day in self.cos:
             if day < until_day:
                 exposed = int(
                     state_rows[c, 4] + state_rows[c, 5]
                 )  # impaired + migrated
                 if exposed:
+                    rng = on_day(owner, "change_of_supplier", day)
                     self.flows["cos_alerts_lost"][day, c] = rng.binomial(exposed, rate)
-        for c, rng, rate, until_day in self.ppmid:
+        for c, owner, rate, until_day in self.ppmid:
             if day < until_day:
                 # newly migrated: successes, fix forwards, completed stalls
                 new = int(flow_rows[c, 1] + flow_rows[c, 4] + flow_rows[c, 6])
                 if new:
+                    rng = on_day(owner, "ppmid_join", day)
                     self.flows["ppmid_join_failures"][day, c] = rng.binomial(new, rate)
 
     def quiet(self) -> bool:
@@ -563,12 +570,14 @@ class Operations:
             migrated[state.index] = (
                 migrated.get(state.index, 0) + state.migrated + (state.impaired)
             )
-        for c, rng, rate, until_day in self.cos:
-            last = min(horizon, until_day)
-            if last > day and migrated.get(c, 0):
-                self.flows["cos_alerts_lost"][day:last, c] = rng.binomial(
-                    migrated[c], rate, size=last - day
-                )
+        lost = self.flows.get("cos_alerts_lost")
+        for c, owner, rate, until_day in self.cos:
+            assert lost is not None  # the column exists with the section
+            exposed = migrated.get(c, 0)
+            if exposed:
+                for t in range(day, min(horizon, until_day)):
+                    rng = self.streams.on_day(owner, "change_of_supplier", t)
+                    lost[t, c] = rng.binomial(exposed, rate)
 
 
 def _day(dates, path: str, scenario: Scenario) -> int:
