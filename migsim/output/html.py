@@ -56,7 +56,8 @@ img{max-width:100%;height:auto;border:1px solid #ddd;margin:.3em 0}
 word-break:break-all}td{overflow-wrap:break-word}
 table.key{font-size:.86em;margin:.2em 0 .3em}table.key th[scope=row]{font-weight:normal}
 mark{background:#ffe58a;padding:0 .15em}tr.diff th,tr.diff td:first-child{
-background:#fff6cc}table.appendix{font-size:.78em;table-layout:fixed;width:100%}
+background:#fff6cc}table.appendix{font-size:.78em;table-layout:fixed;width:100%;
+line-height:1.25}
 table.appendix td{padding:.1em .4em}table.appendix td.source{color:#333}
 table.evidence{font-size:.78em}
 .grid{display:grid;grid-template-columns:1fr 1fr;gap:.4em}.grid img{margin:0}
