@@ -223,8 +223,11 @@ def test_a_backtest_in_meters_converts_each_path_with_its_own_ratio(tmp_path):
     point = result.points.iloc[-1]
     day = (pd.Timestamp(point["date"]) - pd.Timestamp(sc.start_date)).days
     assert point["p95"] == pytest.approx(quantile(raw[:, day] * ratios / 2.0, 0.95))
-    # in installations the same forecast is not rescaled
-    in_installations = read_actuals(path, sc, unit="installations")
+    # in installations the same forecast is not rescaled (the same truth, counted
+    # in installations: a count above the cohort's size would be refused)
+    counted = tmp_path / "installations.csv"
+    frame.assign(cumulative_migrated=migrated).iloc[::5].to_csv(counted, index=False)
+    in_installations = read_actuals(counted, sc, unit="installations")
     plain = backtest(sc, in_installations, replications=40, seed=1)
     np.testing.assert_array_equal(plain.forecasts[0].cumulative_migrated(), raw)
 

@@ -167,12 +167,14 @@ def _mean_success(outcomes: dict[str, Any]) -> float | None:
         return None
 
 
-def _ranged(scenario: dict[str, Any]) -> dict[str, tuple[int, int]]:
+def _ranged(scenario: dict[str, Any]) -> dict[str, tuple[float, float]]:
     """Cohorts whose size is drawn per replication: name -> (low, high)."""
     out = {}
     for cohort in scenario.get("cohorts", []):
         size = cohort.get("installations_range")
-        if isinstance(size, dict):
+        if isinstance(size, dict) and size.get("from_meters"):
+            out[cohort["name"]] = (0, math.inf)  # a range in meters: any size
+        elif isinstance(size, dict):
             out[cohort["name"]] = (int(size["low"]), int(size["high"]))
     return out
 

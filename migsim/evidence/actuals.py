@@ -519,11 +519,13 @@ def _within_cohorts(
     time, so a day's flow or state of a cohort is at most the cohort's size (the
     programme's, for programme-wide rows); so is a cumulative count.
     """
-    sizes = {c.name: c.installations for c in scenario.cohorts}
+    sizes = {c.name: _largest(c) for c in scenario.cohorts}
     cohorts = columns["cohort"]
-    limit = np.array(
-        [sizes.get(c, scenario.installations) for c in cohorts], dtype=float
-    )
+    limit = np.array([sizes.get(c, sum(sizes.values())) for c in cohorts], dtype=float)
+    ratios = scenario.meters_per_installation_range
+    if unit == "meters" and ratios is not None and scenario.meters_per_installation:
+        # converted at the point ratio; the true one may be as high as the range's
+        limit = limit * max(1.0, ratios.high / scenario.meters_per_installation)
     whose = np.array(
         [f"cohort {c}'s" if c in sizes else "the scenario's" for c in cohorts]
     )
@@ -539,6 +541,16 @@ def _within_cohorts(
                 f"{shown}: row {rows[i]}, column {column}: {_magnitude(value)} "
                 f"{unit} is more than {whose[i]} {limit[i]:,.0f} installations"
             )
+
+
+def _largest(cohort) -> int:
+    """A cohort's size, or the top of its range when it is uncertain."""
+    size = getattr(cohort, "installations_range", None)
+    return (
+        max(cohort.installations, size.high)
+        if size is not None
+        else (cohort.installations)
+    )
 
 
 def _magnitude(value: float) -> str:

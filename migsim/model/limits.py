@@ -112,6 +112,8 @@ LIMITS: dict[tuple[str, str], tuple[float, float, str]] = {
     ("ProgrammeDelay", "sigma"): (0, 5, "(log of the factor)"),
     ("SizeRange", "low"): _INSTALLATIONS,
     ("SizeRange", "high"): _INSTALLATIONS,
+    ("RatioRange", "low"): (0, 100, "meters"),
+    ("RatioRange", "high"): (0, 100, "meters"),
     ("CapRange", "low"): _PER_DAY,
     ("CapRange", "high"): _PER_DAY,
 }
