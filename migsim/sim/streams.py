@@ -171,15 +171,18 @@ class _Source:
 class _UnitStream:
     """Uniforms of one (owner, purpose, column): the k-th unit gets the k-th."""
 
-    __slots__ = ("_block", "_buffer", "_chunk", "_column", "_names", "_pos", "_source")
+    __slots__ = ("_buffer", "_chunk", "_generator", "_pos")
 
     def __init__(self, source: _Source, column: int, purpose: int, owner: int):
-        self._source = source
-        self._column = column
-        self._names = (purpose, owner)
+        # The stream's own generator, set once at its first block: every refill
+        # reads whole blocks, so it stays positioned at the next one and no
+        # refill pays for setting a shared generator's state again.
+        counter = np.array([0, column, purpose, owner], dtype=np.uint64)
+        self._generator = np.random.Generator(
+            np.random.Philox(key=source.key, counter=counter)
+        )
         self._buffer = np.empty(0)
         self._pos = 0
-        self._block = 0  # the next block to read (blocks of 4 words)
         self._chunk = FIRST_CHUNK
 
     def take(self, n: int) -> np.ndarray:
@@ -196,9 +199,7 @@ class _UnitStream:
         tail = self._buffer[self._pos :]
         words = max(self._chunk, n - len(tail))
         words += -words % 4  # whole blocks
-        generator = self._source.at(self._block, self._column, *self._names)
-        fresh = generator.random(words)
-        self._block += words // 4
+        fresh = self._generator.random(words)
         self._chunk = min(2 * self._chunk, MAX_CHUNK)
         self._buffer = np.concatenate([tail, fresh]) if len(tail) else fresh
         self._pos = 0
