@@ -47,7 +47,16 @@ class StallLedgers:
         self.cells = np.zeros((rows, then, width), dtype=np.int64)
         self.rows = rows
         self.last = sorted(last_columns)
+        # 0 on a last attempt's columns, 1 elsewhere: one multiplication drops
+        # the abandoned failures (cheaper than a copy and a fancy assignment)
+        self.keep = np.ones(width, dtype=np.int64)
+        self.keep[self.last] = 0
         self.retry_span = retry_days is not None and _consecutive(retry_days)
+        # the delays' first and last days as Python ints: slice bounds
+        self.first, self.final = int(days[0]), int(days[-1])
+        if retry_days is not None:
+            self.retry_first = int(retry_days[0])
+            self.retry_final = int(retry_days[-1])
 
     @property
     def due(self) -> np.ndarray:
@@ -62,12 +71,13 @@ class StallLedgers:
         ``table`` counts them by (resolution delay, then). ``floor``: none
         resolves before that day (a release date, or the day ELS worked it).
         """
+        if floor is None and self.consecutive:  # a slice view: the cheapest addition
+            self.cells[day + self.first : day + self.final + 1, :, column] += table
+            return
         due = day + self.days
         if floor is not None:  # due days may coincide after the floor
             due = np.minimum(np.maximum(due, floor), self.rows - 1)
             np.add.at(self.cells[:, :, column], due, table)
-        elif self.consecutive:  # a slice view: the cheapest addition
-            self.cells[int(due[0]) : int(due[-1]) + 1, :, column] += table
         else:
             self.cells[due, :, column] += table
 
@@ -91,12 +101,11 @@ class StallLedgers:
         (failures from a last attempt are abandoned, so left out)."""
         retries = self.cells[day, 1:]
         if self.last:
-            retries = retries.copy()
-            retries[:, self.last] = 0
+            retries = retries * self.keep
         days = self.retry_days
         assert days is not None  # a stall can fail only with a rollback section
         if self.retry_span:
-            ledger[day + int(days[0]) : day + int(days[-1]) + 1] += retries
+            ledger[day + self.retry_first : day + self.retry_final + 1] += retries
         else:
             ledger[day + days] += retries
 
