@@ -155,9 +155,12 @@ class _Model:
 
     def _record(self, day: int) -> None:
         rows = [cohort.end_of_day() for cohort in self.cohorts]
-        # a cohort's row is the sum of its segments' rows
-        self.states[day] = self.member @ np.array([state for state, _ in rows])
-        self.flows[day] = self.member @ np.array([flow for _, flow in rows])
+        # a cohort's row is the sum of its segments' rows (states and flows
+        # side by side: one array and one product a day)
+        both = self.member @ np.array([state + flow for state, flow in rows])
+        width = self.states.shape[2]
+        self.states[day] = both[:, :width]
+        self.flows[day] = both[:, width:]
         self.ops.record(day, self.cohorts, self.states[day], self.flows[day])
         resolved = self.member @ np.array([cohort.resolved for cohort in self.cohorts])
         for i, (done, need) in enumerate(
