@@ -709,7 +709,7 @@ class CohortState:
         schedule(self.retry_due, cells, days, day)
 
     def end_of_day(self) -> tuple[list[int], list[int]]:
-        flows = [self.flows[name] for name in FLOWS]
+        flows = list(self.flows.values())  # made by dict.fromkeys(FLOWS): in order
         self.flows = dict.fromkeys(FLOWS, 0)
         return self.state_row(), flows
 
