@@ -203,17 +203,20 @@ class InitialState(_Partition):
         return max(days, default=0)
 
 
-#: The partition of states, as the engine names them (kept here for validation).
-_PARTITION = (
-    "pending",
-    "queued",
-    "stalled",
-    "rolled_back",
-    "impaired",
+#: The states an installation can be in, in the engine's order: one
+#: partition, named here (the lowest layer that needs it) and reused by the
+#: simulation (`migsim.sim.records.STATES`).
+STATES = (
+    "pending",  # not yet eligible
+    "queued",  # eligible, waiting for an attempt (first or retry)
+    "stalled",  # attempt stuck mid-way, waiting to complete or fail
+    "rolled_back",  # reversed; waiting for its retry delay
+    "impaired",  # migrated by fix forward, not yet restored
     "migrated",
     "dumb",
-    "abandoned",
+    "abandoned",  # failed its last allowed attempt
 )
+_PARTITION = STATES
 
 
 # --------------------------------------------------------------------------- operations

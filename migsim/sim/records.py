@@ -13,21 +13,13 @@ from enum import StrEnum
 import numpy as np
 
 from migsim.model.base import OUTCOMES
+from migsim.model.state import STATES as MODEL_STATES
 from migsim.sim.defects import DefectRecord
 
 __all__ = ["FLOWS", "IN_FLIGHT", "STATES", "Outcome", "RunLog"]
 
 #: The partition: every installation is in exactly one state at the end of a day.
-STATES = (
-    "pending",  # not yet eligible
-    "queued",  # eligible, waiting for an attempt (first or retry)
-    "stalled",  # attempt stuck mid-way, waiting to complete or fail
-    "rolled_back",  # reversed; waiting for its retry delay
-    "impaired",  # migrated by fix forward, not yet restored
-    "migrated",
-    "dumb",
-    "abandoned",  # failed its last allowed attempt
-)
+STATES = MODEL_STATES
 #: The states not yet resolved (the rest are migrated, dumb and abandoned): what
 #: a run still has to do, the ``unresolved`` figure and the ``remaining`` series.
 IN_FLIGHT = ("pending", "queued", "stalled", "rolled_back", "impaired")
