@@ -114,7 +114,7 @@ def run(
     the run then exits 3. With --fail-fast the first failure stops the run.
     """
     from migsim.cli.text import failures_text, summary_text
-    from migsim.evidence.forecast import annotate, check_by_dates
+    from migsim.evidence.intervals import annotate, check_by_dates
     from migsim.model.point import point_scenario
     from migsim.output.spreadsheets import write_run_outputs
     from migsim.runner.precision import run_to_precision
@@ -208,7 +208,7 @@ def compare(
     --set applies to every scenario. The seed defaults to the first scenario's.
     """
     from migsim.cli.text import comparison_text
-    from migsim.evidence.forecast import annotate, check_by_dates
+    from migsim.evidence.intervals import annotate, check_by_dates
     from migsim.experiments.compare import compare as compare_scenarios
     from migsim.experiments.compare import p_clear_by_pairs, write_comparison
     from migsim.output.spreadsheets import write_comparison_tables, write_run_outputs
@@ -336,7 +336,7 @@ def report(
     scenario files are run first (-n, --seed, -j, --set) into
     <report name>_runs/<scenario name>/ beside the report.
     """
-    from migsim.evidence.forecast import annotate, check_by_dates
+    from migsim.evidence.intervals import annotate, check_by_dates
     from migsim.output.report import render_report, unit_scale
     from migsim.output.report_basis import check_question_scenario
     from migsim.output.spreadsheets import write_run_outputs

@@ -13,13 +13,12 @@ can see whether more replications are needed:
   score interval (``proportion_ci95``), which stays inside [0, 1] and does not
   collapse to zero width when every replication agrees.
 
-The intervals are computed in `migsim.common.stats` (re-exported here); this
-module applies them to a run. ``annotate`` adds them to a run's summary
-(``ci95``, ``p_clear_by``, ``p_clear_by_ci95``, ``p_clear_by_cohort``), so
-``summary.json`` carries them.
-Everything here reads only the public `Results` API (``figure``,
-``clearance_days``, ``cohort_names``, ``scenario``, ``n_replications``), so it
-works on a saved run too.
+The intervals are computed in `migsim.common.stats` (re-exported here);
+`migsim.evidence.intervals` applies them to a run (re-exported here too).
+``annotate`` adds them to a run's summary (``ci95``, ``p_clear_by``,
+``p_clear_by_ci95``, ``p_clear_by_cohort``), so ``summary.json`` carries them;
+it lives apart so that a plain run does not load the calibration this module
+needs.
 
 `forecast_as_of` makes a forecast from actuals: it calibrates the scenario on the
 actuals up to a date (`migsim.evidence.calibrate`), takes the state at the end of
@@ -30,12 +29,11 @@ gives the actual backlog joined to the forecast's bands (``backlog.png``).
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import cached_property
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -44,7 +42,6 @@ from migsim.common.errors import MigsimError
 from migsim.common.stats import (
     LEVEL,
     half_width,
-    json_number,
     mean_ci95,
     proportion_ci95,
     quantile_ci95,
@@ -53,10 +50,18 @@ from migsim.common.stats import (
 )
 from migsim.evidence.actuals import Actuals
 from migsim.evidence.calibrate import DEFAULT_PRIOR_STRENGTH, Calibration, calibrate
+from migsim.evidence.intervals import (
+    RunLike,
+    annotate,
+    check_by_dates,
+    ci95_section,
+    p_clear_by,
+    p_clear_by_sections,
+)
 from migsim.evidence.state import state_from_actuals
 from migsim.model.scenario import Scenario, load_scenario
 from migsim.results.daily import bands_of
-from migsim.results.results import FIGURES, STATISTICS, Results
+from migsim.results.results import Results
 from migsim.results.units import meters_ratios
 from migsim.runner.runner import run
 
@@ -78,176 +83,6 @@ __all__ = [
     "quantile_ranks",
     "statistic_quantile",
 ]
-
-
-class RunLike(Protocol):
-    """What the statistics need from a run: `Results`, or a run read back from disk."""
-
-    scenario: Scenario
-    seed: int
-
-    @property
-    def n_replications(self) -> int: ...
-
-    @property
-    def cohort_names(self) -> list[str]: ...
-
-    def figure(self, name: str, cohort: str | None = None) -> np.ndarray: ...
-
-    def clearance_days(self, cohort: str | None = None) -> np.ndarray: ...
-
-    def bands(
-        self, name: str, cohort: str | None = None, quantiles: Sequence[float] = ...
-    ) -> pd.DataFrame: ...
-
-    @property
-    def dates(self) -> pd.DatetimeIndex: ...
-
-    @property
-    def summary(self) -> dict[str, Any]: ...
-
-
-# --------------------------------------------------------------------------- intervals
-def p_clear_by(days: Sequence[float] | np.ndarray, day: int) -> float:
-    """Share of replications whose clearance day is at or before ``day``.
-
-    A replication that did not clear (+inf) never counts as cleared.
-
-    >>> p_clear_by([3, 5, 5, float("inf")], 5)
-    0.75
-    """
-    array = np.asarray(days, dtype=float)
-    return float((array <= day).mean()) if len(array) else math.nan
-
-
-# --------------------------------------------------------------------------- sections
-def _interval(values: np.ndarray, statistic: str) -> list[float | int | None] | None:
-    q = statistic_quantile(statistic)
-    if q is None:
-        ci = mean_ci95(values)
-        return None if ci is None else [json_number(ci[0]), json_number(ci[1])]
-    low, high = quantile_ci95(values, q)
-    return [json_number(low), json_number(high)]
-
-
-def _date_text(scenario: Scenario, day: float | None) -> str | None:
-    if day is None:
-        return None
-    if not math.isfinite(day):
-        return f"after {scenario.end_date.isoformat()}"
-    return scenario.date_of(int(day)).isoformat()
-
-
-def _date_intervals(
-    scenario: Scenario, days: np.ndarray
-) -> dict[str, list[str | None]]:
-    out = {}
-    for statistic in STATISTICS:
-        q = statistic_quantile(statistic)
-        if q is None:
-            continue
-        low, high = quantile_ci95(days, q)
-        out[statistic] = [_date_text(scenario, low), _date_text(scenario, high)]
-    return out
-
-
-def _figure_intervals(run: RunLike, cohort: str | None) -> dict[str, dict[str, Any]]:
-    return {
-        name: {s: _interval(run.figure(name, cohort), s) for s in STATISTICS}
-        for name in FIGURES
-    }
-
-
-def ci95_section(run: RunLike) -> dict[str, Any]:
-    """The ``ci95`` summary section: 95% intervals of every statistic.
-
-    ``clearance_date`` holds ISO dates (``"after <end>"`` for a replication that
-    did not clear; ``None`` where too few replications bound that side);
-    ``figures`` mirrors the summary's ``figures`` with ``[low, high]`` per
-    statistic (``None`` for a mean that is undefined); ``cleared_share`` is the
-    Wilson interval of the share cleared within the horizon.
-    """
-    days = run.clearance_days()
-    out: dict[str, Any] = {
-        "level": LEVEL,
-        "cleared_share": _cleared_share(days),
-        "clearance_date": _date_intervals(run.scenario, days),
-        "figures": _figure_intervals(run, None),
-        "cohorts": {},
-    }
-    for cohort in run.cohort_names:
-        cohort_days = run.clearance_days(cohort)
-        out["cohorts"][cohort] = {
-            "cleared_share": _cleared_share(cohort_days),
-            "clearance_date": _date_intervals(run.scenario, cohort_days),
-            "figures": _figure_intervals(run, cohort),
-        }
-    return out
-
-
-def _share_interval(successes: int, n: int) -> list[float | int | None]:
-    """The Wilson interval as summary.json holds it (floats, six decimals)."""
-    return [json_number(v, ints=None) for v in proportion_ci95(successes, n)]
-
-
-def _cleared_share(days: np.ndarray) -> list[float | int | None]:
-    return _share_interval(int(np.isfinite(days).sum()), len(days))
-
-
-def check_by_dates(scenario: Scenario, dates: Iterable[date]) -> list[date]:
-    """The ``--by`` dates, sorted and unique; a date after the horizon end is an error.
-
-    After the horizon end a replication that has not cleared may or may not
-    clear by then, so the probability is unknown: extend ``horizon_days``.
-    """
-    out = sorted(set(dates))
-    late = [d for d in out if d > scenario.end_date]
-    if late:
-        raise MigsimError(
-            f"--by {late[0].isoformat()}: after the horizon end "
-            f"{scenario.end_date.isoformat()}; extend horizon_days to ask about it"
-        )
-    return out
-
-
-def p_clear_by_sections(run: RunLike, dates: Iterable[date]) -> dict[str, Any]:
-    """``p_clear_by`` ({ISO date: p}), its Wilson ``p_clear_by_ci95`` and per cohort.
-
-    A date before ``start_date`` gives 0. Dates must not be after the horizon end
-    (see `check_by_dates`).
-    """
-    dates = check_by_dates(run.scenario, dates)
-    days = run.clearance_days()
-    n = len(days)
-    p, ci, cohorts = {}, {}, {}
-    for when in dates:
-        key = when.isoformat()
-        value = p_clear_by(days, run.scenario.day_of(when))
-        p[key] = value
-        ci[key] = _share_interval(round(value * n), n)
-    for cohort in run.cohort_names:
-        cohort_days = run.clearance_days(cohort)
-        cohorts[cohort] = {
-            when.isoformat(): p_clear_by(cohort_days, run.scenario.day_of(when))
-            for when in dates
-        }
-    return {"p_clear_by": p, "p_clear_by_ci95": ci, "p_clear_by_cohort": cohorts}
-
-
-def annotate(results: Results, by: Iterable[date] = ()) -> Results:
-    """Add ``ci95`` and the ``p_clear_by`` sections to a run's summary; returns it.
-
-    Parameters
-    ----------
-    results
-        A finished run.
-    by
-        Dates to give P(cleared by that date) for (``--by``).
-    """
-    results.annotate("ci95", ci95_section(results))
-    for key, value in p_clear_by_sections(results, by).items():
-        results.annotate(key, value)
-    return results
 
 
 # --------------------------------------------------------------------------- forecast
