@@ -15,7 +15,8 @@ Every layer reports the same kinds of numbers, so they are computed here once:
   `clopper_pearson_upper`), which the ramp policy and decide judge budgets on;
 - `json_number` and `json_value`: numbers and values as JSON files hold them.
 
-scipy loads only when an interval is asked for, so ``import migsim`` stays light.
+scipy loads only when an interval is asked for, so ``import migsim`` stays light;
+only ``scipy.special`` (`migsim.common.cdfs`), never the slower ``scipy.stats``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from functools import lru_cache
 from typing import Any, Literal
 
 import numpy as np
+
+from migsim.common.cdfs import binom_cdf, norm_ppf, t_ppf
 
 __all__ = [
     "LEVEL",
@@ -109,6 +112,7 @@ def statistics(values: Sequence[float] | np.ndarray) -> dict[str, float | None]:
 
 
 # ---------------------------------------------------------------------- quantile CIs
+@lru_cache(maxsize=1024)
 def quantile_ranks(n: int, q: float) -> tuple[int | None, int | None]:
     """1-based ranks (l, u) of the distribution-free 95% interval for the q-quantile.
 
@@ -117,17 +121,17 @@ def quantile_ranks(n: int, q: float) -> tuple[int | None, int | None]:
     equal-tailed pair: the largest l with P(B <= l - 1) <= 2.5% and the smallest
     u with P(B <= u - 1) >= 97.5%. A rank that does not exist (too few
     replications for that tail) is ``None``: that side of the interval is open
-    and more replications are needed.
+    and more replications are needed. They depend only on n and q, and a run's
+    summary asks for the same few for every figure and cohort: cached (the
+    binomial CDF costs far more than the sort).
 
     >>> quantile_ranks(20, 0.5)
     (6, 15)
     >>> quantile_ranks(20, 0.95)
     (17, None)
     """
-    from scipy import stats
-
     tail = (1 - LEVEL) / 2
-    cdf = stats.binom.cdf(np.arange(n + 1), n, q)
+    cdf = binom_cdf(n, q)
     below = np.flatnonzero(cdf <= tail + _EPS)
     lower = int(below[-1]) + 1 if len(below) else None
     above = np.flatnonzero(cdf >= 1 - tail - _EPS)
@@ -183,9 +187,7 @@ def _order_ranks(n: int, q: float, confidence: float) -> tuple[int, int]:
     They depend only on n, q and the confidence, and decide asks for the same
     few again and again (the binomial CDF costs far more than the sort).
     """
-    from scipy import stats
-
-    cdf = stats.binom.cdf(np.arange(n + 1), n, q)
+    cdf = binom_cdf(n, q)
     reach = np.flatnonzero(cdf >= confidence - _EPS)
     u = int(reach[0]) + 1 if len(reach) else n + 1
     below = np.flatnonzero(cdf <= 1 - confidence + _EPS)
@@ -206,11 +208,9 @@ def mean_ci95(values: Sequence[float] | np.ndarray) -> tuple[float, float] | Non
     array = np.asarray(values, dtype=float)
     if len(array) < 2 or not np.isfinite(array).all():
         return None
-    from scipy import stats
-
     mean = float(array.mean())
     half = (
-        float(stats.t.ppf(0.5 + LEVEL / 2, len(array) - 1))
+        t_ppf(0.5 + LEVEL / 2, len(array) - 1)
         * float(array.std(ddof=1))
         / math.sqrt(len(array))
     )
@@ -233,9 +233,7 @@ def proportion_ci95(successes: int, n: int) -> tuple[float, float]:
     """
     if n <= 0:
         return (0.0, 1.0)
-    from scipy import stats
-
-    z = float(stats.norm.ppf(0.5 + LEVEL / 2))
+    z = norm_ppf(0.5 + LEVEL / 2)
     p = successes / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))

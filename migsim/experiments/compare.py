@@ -41,7 +41,7 @@ from migsim.common.stats import (
     quantile_index,
     statistic_quantile,
 )
-from migsim.evidence.forecast import RunLike
+from migsim.evidence.intervals import RunLike
 from migsim.model.scenario import Scenario
 from migsim.results.results import FIGURES, STATISTICS, ChartWriter, Results
 from migsim.runner.runner import run

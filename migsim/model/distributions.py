@@ -31,6 +31,7 @@ from pydantic import (
     model_validator,
 )
 
+from migsim.common.cdfs import lognormal_cdf, lognormal_ppf, triangular_cdf
 from migsim.model.base import NAME, OUTCOMES, RATE_TOLERANCE, Probability, SchemaModel
 from migsim.model.uncertainty import OutcomeEvidence, SlipDate
 
@@ -148,11 +149,13 @@ class TriangularDelay(_DelayBase):
     def pmf(self) -> tuple[np.ndarray, np.ndarray]:
         if self.high == self.low:
             return np.array([math.ceil(self.low)]), np.array([1.0])
-        from scipy import stats  # scipy is slow to import; pmfs are cached
-
         width = self.high - self.low
-        dist = stats.triang(c=(self.mode - self.low) / width, loc=self.low, scale=width)
-        return _ceil_pmf(dist.cdf, math.ceil(self.low), math.ceil(self.high))
+        c = (self.mode - self.low) / width
+
+        def cdf(x: np.ndarray) -> np.ndarray:
+            return triangular_cdf(x, c, self.low, width)
+
+        return _ceil_pmf(cdf, math.ceil(self.low), math.ceil(self.high))
 
 
 class LognormalDelay(_DelayBase):
@@ -167,11 +170,12 @@ class LognormalDelay(_DelayBase):
     sigma: Annotated[float, Field(gt=0)]
 
     def pmf(self) -> tuple[np.ndarray, np.ndarray]:
-        from scipy import stats  # scipy is slow to import; pmfs are cached
+        last = math.ceil(lognormal_ppf(LOGNORMAL_CUT, self.sigma, self.median))
 
-        dist = stats.lognorm(s=self.sigma, scale=self.median)
-        last = math.ceil(float(dist.ppf(LOGNORMAL_CUT)))
-        return _ceil_pmf(dist.cdf, 1, last)
+        def cdf(x: np.ndarray) -> np.ndarray:
+            return lognormal_cdf(x, self.sigma, self.median)
+
+        return _ceil_pmf(cdf, 1, last)
 
 
 Delay = Annotated[

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
-    from migsim.evidence.forecast import RunLike
+    from migsim.evidence.intervals import RunLike
 
 __all__ = [
     "BAND_QUANTILES",

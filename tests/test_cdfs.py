@@ -1,0 +1,112 @@
+"""migsim.common.cdfs gives scipy.stats' numbers bit for bit, without scipy.stats.
+
+A delay's table, a quantile's interval ranks and a mean's interval all feed the
+golden files, so equal to the last bit is the test, not close.
+"""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from scipy import signal, stats
+
+from migsim.common.cdfs import (
+    binom_cdf,
+    lognormal_cdf,
+    lognormal_ppf,
+    norm_ppf,
+    t_ppf,
+    triangular_cdf,
+)
+from migsim.model.distributions import LognormalDelay, TriangularDelay
+from migsim.model.uncertainty import AchievedThroughput, _autoregress
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 19, 20, 100, 999, 1000, 4321])
+@pytest.mark.parametrize("p", [0.05, 0.1, 0.5, 0.85, 0.9, 0.95, 0.975, 0.99])
+def test_binomial_cdf_is_scipy_stats(n, p):
+    expected = stats.binom.cdf(np.arange(n + 1), n, p)
+    assert np.array_equal(binom_cdf(n, p), expected)
+
+
+def test_t_and_normal_quantiles_are_scipy_stats():
+    for df in [1, 2, 5, 19, 99, 999, 9999]:
+        assert t_ppf(0.975, df) == float(stats.t.ppf(0.975, df))
+    assert norm_ppf(0.975) == float(stats.norm.ppf(0.975))
+
+
+def test_lognormal_is_scipy_stats():
+    rng = np.random.default_rng(5)
+    for _ in range(200):
+        median, sigma = float(rng.uniform(1, 60)), float(rng.uniform(0.05, 2))
+        dist = stats.lognorm(s=sigma, scale=median)
+        assert lognormal_ppf(0.9999, sigma, median) == float(dist.ppf(0.9999))
+        days = np.arange(1, math.ceil(dist.ppf(0.9999)) + 1).astype(float)
+        assert np.array_equal(lognormal_cdf(days, sigma, median), dist.cdf(days))
+
+
+def test_triangular_is_scipy_stats_at_every_mode():
+    rng = np.random.default_rng(6)
+    for i in range(300):
+        low = float(rng.uniform(1, 20))
+        width = float(rng.uniform(0.5, 40))
+        # the mode at either end (scipy's overlapping branches) and inside
+        c = (0.0, 1.0, float(rng.uniform()))[i % 3]
+        days = np.arange(0, math.ceil(low + width) + 2).astype(float)
+        expected = stats.triang(c=c, loc=low, scale=width).cdf(days)
+        assert np.array_equal(triangular_cdf(days, c, low, width), expected)
+
+
+def _table(cdf, first: int, last: int) -> tuple[np.ndarray, np.ndarray]:
+    """A delay's table from a scipy.stats cdf, rounded up as `_ceil_pmf` does."""
+    days = np.arange(first, last + 1)
+    upper = cdf(days.astype(float))
+    upper[-1] = 1.0
+    probs = np.clip(upper - np.concatenate(([0.0], upper[:-1])), 0.0, None)
+    probs /= probs.sum()
+    return days[probs > 0], probs[probs > 0]
+
+
+def test_delay_tables_keep_their_numbers():
+    """The tables are those scipy.stats made, to the bit."""
+    lognormal = stats.lognorm(s=0.8, scale=4)
+    expected = _table(lognormal.cdf, 1, math.ceil(float(lognormal.ppf(0.9999))))
+    days, probs = LognormalDelay(dist="lognormal", median=4, sigma=0.8).pmf()
+    assert np.array_equal(days, expected[0]) and np.array_equal(probs, expected[1])
+    width = 9.2 - 2
+    triangular = stats.triang(c=(3.5 - 2) / width, loc=2, scale=width)
+    expected = _table(triangular.cdf, 2, 10)
+    days, probs = TriangularDelay(dist="triangular", low=2, mode=3.5, high=9.2).pmf()
+    assert np.array_equal(days, expected[0]) and np.array_equal(probs, expected[1])
+
+
+def test_autoregression_is_the_linear_filter():
+    rng = np.random.default_rng(7)
+    for phi in (0.1, 0.5, 0.8, 0.95, 0.999):
+        shocks = rng.standard_normal(400) * 0.35
+        expected = signal.lfilter([1.0], [1.0, -phi], shocks)
+        assert np.array_equal(_autoregress(shocks, phi), expected)
+
+
+def test_achieved_path_needs_no_scipy():
+    """A replication's throughput path and delay tables load no scipy.stats."""
+    code = (
+        "import sys, numpy as np\n"
+        "from migsim.model.uncertainty import AchievedThroughput\n"
+        "from migsim.model.distributions import LognormalDelay, TriangularDelay\n"
+        "spec = AchievedThroughput(dist='ar1', mean=0.6, persistence=0.8,"
+        " innovation_sd=0.35)\n"
+        "spec.path(0.6, np.random.default_rng(1), 365)\n"
+        "LognormalDelay(dist='lognormal', median=4, sigma=0.8).pmf()\n"
+        "TriangularDelay(dist='triangular', low=2, mode=3, high=9).pmf()\n"
+        "print(sorted(m for m in ('scipy.stats', 'scipy.signal') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"
+    assert AchievedThroughput  # the class the subprocess used
