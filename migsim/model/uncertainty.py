@@ -206,11 +206,20 @@ def _logistic(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def _mean_share(mu: float, spread: float) -> float:
-    """E[logistic(mu + spread x Z)], Z standard normal (Gauss-Hermite)."""
-    nodes, weights = _HERMITE
-    values = _logistic(mu + spread * math.sqrt(2.0) * nodes)
-    return float(weights @ values / math.sqrt(math.pi))
+def _mean_share(mu: float, scaled: np.ndarray, out: np.ndarray) -> float:
+    """E[logistic(mu + spread x Z)], Z standard normal (Gauss-Hermite).
+
+    ``scaled`` is spread x sqrt(2) x the nodes; ``out`` a buffer of their size.
+    The logistic is computed in place (1 / (1 + exp(-x)), the same operations
+    as `_logistic`): the bisection calls this sixty times per replication.
+    """
+    weights = _HERMITE[1]
+    np.add(mu, scaled, out=out)
+    np.negative(out, out=out)
+    np.exp(out, out=out)
+    np.add(1.0, out, out=out)
+    np.divide(1.0, out, out=out)
+    return float(weights @ out / math.sqrt(math.pi))
 
 
 def _autoregress(shocks: np.ndarray, phi: float) -> np.ndarray:
@@ -238,10 +247,12 @@ def stationary_logit_mean(mean_share: float, spread: float) -> float:
     share = min(max(mean_share, 1e-6), 1 - 1e-6)
     if spread == 0:
         return math.log(share / (1 - share))
+    scaled = spread * math.sqrt(2.0) * _HERMITE[0]
+    buffer = np.empty_like(scaled)
     low, high = -30.0, 30.0
     for _ in range(60):
         middle = (low + high) / 2
-        if _mean_share(middle, spread) < share:
+        if _mean_share(middle, scaled, buffer) < share:
             low = middle
         else:
             high = middle

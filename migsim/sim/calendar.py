@@ -8,7 +8,7 @@ incident, while open, stops migrations on a working day too. The ramp policy
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from functools import lru_cache
 
 import holidays
@@ -18,6 +18,7 @@ from migsim.model.base import WEEKDAYS
 from migsim.model.policy import GoNoGo
 from migsim.model.scenario import Scenario
 from migsim.model.state import OperationsState
+from migsim.sim.delays import cached_pmf
 
 __all__ = ["bank_holidays", "incident_days", "incident_left", "working_days"]
 
@@ -46,20 +47,42 @@ def bank_holidays(region: str, first: date, last: date) -> list[date]:
 
 
 def working_days(scenario: Scenario) -> np.ndarray:
-    """Boolean per simulated day: a working weekday, not a closure or bank holiday."""
-    allowed = {WEEKDAYS.index(name) for name in scenario.calendar.working_days}
-    closed = set(scenario.calendar.closures) | set(
-        bank_holidays(
-            scenario.calendar.bank_holidays, scenario.start_date, scenario.end_date
-        )
+    """Boolean per simulated day: a working weekday, not a closure or bank holiday.
+
+    Read-only: one array per calendar and horizon, shared by every replication
+    (each used to build its own, a Python loop over the days).
+    """
+    calendar = scenario.calendar
+    return _working_days(
+        tuple(calendar.working_days),
+        tuple(calendar.closures),
+        calendar.bank_holidays,
+        scenario.start_date,
+        scenario.horizon_days,
     )
-    closures = {scenario.day_of(d) for d in closed}
-    return np.array(
+
+
+@lru_cache(maxsize=64)
+def _working_days(
+    weekdays: tuple[str, ...],
+    closures: tuple[date, ...],
+    region: str,
+    start: date,
+    horizon: int,
+) -> np.ndarray:
+    allowed = {WEEKDAYS.index(name) for name in weekdays}
+    end = start + timedelta(days=horizon - 1)
+    closed = set(closures) | set(bank_holidays(region, start, end))
+    closed_days = {(d - start).days for d in closed}
+    out = np.array(
         [
-            scenario.date_of(day).weekday() in allowed and day not in closures
-            for day in range(scenario.horizon_days)
+            (start + timedelta(days=day)).weekday() in allowed
+            and day not in closed_days
+            for day in range(horizon)
         ]
     )
+    out.setflags(write=False)
+    return out
 
 
 def incident_days(scenario: Scenario, streams) -> np.ndarray:
@@ -76,7 +99,7 @@ def incident_days(scenario: Scenario, streams) -> np.ndarray:
     starts = np.flatnonzero(
         streams.get("go_no_go", "incident_start").random(n) < spec.incident_probability
     )
-    days, probs = spec.incident_duration_days.pmf()
+    days, probs = cached_pmf(spec.incident_duration_days)
     durations = streams.get("go_no_go", "incident_duration").choice(
         days, size=len(starts), p=probs
     )
@@ -92,7 +115,7 @@ def incident_left(go_no_go: GoNoGo, streams, start: OperationsState) -> int:
     P(r) proportional to P(D = a + r), r >= 0 (one open period is taken as one
     incident). Drawn from the ``go_no_go`` ``incident_open`` stream.
     """
-    days, probs = go_no_go.incident_duration_days.pmf()
+    days, probs = cached_pmf(go_no_go.incident_duration_days)
     age = start.incident_open_days
     keep = days >= age
     if not keep.any():

@@ -337,7 +337,8 @@ def record_inputs(
     or gate that never comes). ``parameters`` are the engine's per-cohort drawn
     rates (``None`` where known)."""
     out: dict[str, float] = {}
-    keys = set(input_keys(scenario))
+    ordered = input_keys(scenario)
+    keys = set(ordered)
     if "programme_delay" in keys:
         out["programme_delay"] = programme_factor(scenario, streams)
     if "meters_per_installation" in keys:
@@ -371,7 +372,7 @@ def record_inputs(
     for gate in scenario.gates:
         day = dates.gate_days.get(gate.name)
         out[f"gates.{gate.name}"] = math.inf if day is None else float(day)
-    return {key: out[key] for key in input_keys(scenario) if key in out}
+    return {key: out[key] for key in ordered if key in out}
 
 
 # --------------------------------------------------------------------------- words
