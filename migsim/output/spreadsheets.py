@@ -138,10 +138,10 @@ def write_run_outputs(results: Any, folder: Path) -> None:
     Passed by the CLI as `Results.write`'s ``charts``, so they are written into
     the staging folder and appear with the rest, or not at all.
     """
-    from migsim.output.run_charts import write_run_charts
+    from migsim.output.run_charts import charts_aside
 
-    write_run_charts(results, folder)
-    write_run_tables(results, folder)
+    with charts_aside(results, folder):  # drawn in a forked process meanwhile
+        write_run_tables(results, folder)
 
 
 # --------------------------------------------------------------------------- compare

@@ -47,6 +47,7 @@ from migsim.results.figures import FigureTable
 from migsim.results.results import Results
 from migsim.results.variance import twinned
 from migsim.sim.engine import run_replication
+from migsim.sim.prepare import prepare
 from migsim.sim.records import RunLog
 
 __all__ = [
@@ -413,6 +414,8 @@ def run(
         owned = spill_folder(spill_dir)
     path = owned / "daily.parquet" if owned else None
     writer = DailyWriter(path) if path else None
+    if scheduler is None and workers > 1:
+        prepare(scenario)  # once here: the forked workers share it
     started = time.perf_counter()
     tables: list[FigureTable] = []
     twin_tables: list[FigureTable] = []
