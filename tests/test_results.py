@@ -344,3 +344,20 @@ def test_a_library_write_draws_nothing(results, tmp_path):
     """Charts belong to the output layer: a plain write holds tables only."""
     target = results.write(tmp_path / "out")
     assert not list(target.glob("*.png"))
+
+
+@pytest.mark.parametrize("held", ["file", "logs"])
+def test_cohort_bands_are_each_cohorts_bands_from_one_read(held):
+    """`cohort_bands` gives, in one read, what `bands` gives cohort by cohort."""
+    sc = migsim.load_scenario("scenarios/nov2019_epcl.yaml")
+    if held == "file":
+        results = migsim.run(sc, replications=6, seed=2)
+    else:
+        results = Results(sc, 2, logs=[run_replication(sc, 2, k) for k in range(6)])
+    quantiles = (0.05, 0.5, 0.95)
+    for name in ("remaining", "cumulative_migrated", "attempts", "daily_cap"):
+        every = results.cohort_bands(name, quantiles=quantiles)
+        assert list(every) == [None, *results.cohort_names]
+        for who, frame in every.items():
+            expected = results.bands(name, who, quantiles=quantiles)
+            pd.testing.assert_frame_equal(frame, expected)

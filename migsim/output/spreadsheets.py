@@ -47,13 +47,24 @@ BAND_QUANTILES = (0.05, 0.1, 0.5, 0.9, 0.95)
 _SERIES = {"remaining": "backlog", "cumulative_migrated": "cumulative_migrated"}
 
 
+def _cohort_bands(run: RunLike, series: str) -> dict[str | None, pd.DataFrame]:
+    """A series' bands, overall (``None``) and per cohort: from one read of the
+    daily rows where the run offers it (`Results.cohort_bands`)."""
+    every = getattr(run, "cohort_bands", None)
+    if every is not None:
+        return every(series, quantiles=BAND_QUANTILES)
+    cohorts = (None, *run.cohort_names)
+    return {c: run.bands(series, c, quantiles=BAND_QUANTILES) for c in cohorts}
+
+
 def bands_table(run: RunLike) -> pd.DataFrame:
     """``date, cohort, backlog_p5 ... backlog_p95, cumulative_migrated_p5 ...``."""
+    by_series = {series: _cohort_bands(run, series) for series in _SERIES}
     frames = []
     for cohort in (None, *run.cohort_names):
         frame = pd.DataFrame({"date": run.dates.date, "cohort": cohort or "all"})
         for series, prefix in _SERIES.items():
-            bands = run.bands(series, cohort, quantiles=BAND_QUANTILES)
+            bands = by_series[series][cohort]
             for column in bands.columns[1:]:
                 frame[f"{prefix}_{column}"] = bands[column].to_numpy()
         frames.append(frame)

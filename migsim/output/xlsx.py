@@ -109,7 +109,11 @@ def _number(value: float) -> str:
 
 def _serial(value: dt.date) -> float:
     """Excel's serial day of a date or datetime (openpyxl's ``to_excel``)."""
-    moment = value if hasattr(value, "date") else dt.datetime.combine(value, dt.time())
+    moment = (
+        value
+        if isinstance(value, dt.datetime)  # a pandas Timestamp too
+        else dt.datetime.combine(value, dt.time())
+    )
     days = (moment - _EPOCH).days
     if 0 < days <= 60:
         days -= 1

@@ -31,6 +31,7 @@ from migsim.sim.policy import DAY_COLUMNS
 from migsim.sim.records import FLOWS, IN_FLIGHT, STATES, RunLog
 
 __all__ = [
+    "EACH",
     "Batch",
     "DailyWriter",
     "Failure",
@@ -217,15 +218,27 @@ class DailyWriter:
 
 
 # --------------------------------------------------------------------------- sources
-def _reduce(block: np.ndarray, cohort: int | None, per_date: bool) -> np.ndarray:
-    """``(reps, days, cohorts)`` -> ``(reps, days)``: a cohort, or the total.
+#: `matrix`'s ``cohort`` for every cohort at once: ``(reps, days, cohorts)``.
+EACH = "each"
+
+
+def _reduce(block: np.ndarray, cohort: int | str | None, per_date: bool) -> np.ndarray:
+    """``(reps, days, cohorts)`` -> ``(reps, days)``: a cohort, or the total
+    (or, with `EACH`, the block as it is).
 
     A ``per_date`` column holds one value per date repeated on every cohort row:
-    it is taken once, never summed over cohorts.
+    it is taken once, never summed over cohorts (nor split by cohort).
     """
     if per_date:
+        if cohort == EACH:
+            raise ValueError("a per-date column has no value per cohort")
         return block[:, :, 0]
-    return block.sum(axis=2) if cohort is None else block[:, :, cohort]
+    if cohort == EACH:
+        return block
+    if cohort is None:
+        return block.sum(axis=2)
+    assert isinstance(cohort, int)
+    return block[:, :, cohort]
 
 
 class LogSource:
@@ -245,7 +258,7 @@ class LogSource:
             return np.repeat(values[:, :, None], self.n_cohorts, axis=2)
         return np.stack([log.cohort_columns[column] for log in self.logs])
 
-    def matrix(self, columns: Sequence[str], cohort: int | None) -> np.ndarray:
+    def matrix(self, columns: Sequence[str], cohort: int | str | None) -> np.ndarray:
         per_date = set(self.logs[0].day_columns) if self.logs else set()
         return add_up(_reduce(self.stacked(c), cohort, c in per_date) for c in columns)
 
@@ -306,8 +319,9 @@ class FileSource:
     def stacked(self, column: str) -> np.ndarray:
         return np.concatenate([block[column] for block in self._blocks([column])])
 
-    def matrix(self, columns: Sequence[str], cohort: int | None) -> np.ndarray:
-        """The ``(replications, days)`` series; int32 while the counts fit in it."""
+    def matrix(self, columns: Sequence[str], cohort: int | str | None) -> np.ndarray:
+        """The ``(replications, days)`` series (``(replications, days, cohorts)``
+        for `EACH`); int32 while the counts fit in it."""
         out: np.ndarray | None = None
         filled = 0
         for block in self._blocks(columns):
@@ -317,7 +331,7 @@ class FileSource:
             if out is None:
                 narrow = reduced.dtype.kind == "i" and reduced.dtype.itemsize > 4
                 out = np.empty(
-                    (self.n_reps, self.n_days),
+                    (self.n_reps, *reduced.shape[1:]),
                     dtype=np.int32 if narrow else reduced.dtype,
                 )
             if (
