@@ -20,11 +20,42 @@ def stderr_is_terminal() -> bool:
     return sys.stderr.isatty()
 
 
+class _SilentBar:
+    """What commands use of a tqdm bar, showing nothing: the bar off a terminal
+    or with --quiet, without loading tqdm or starting its monitor thread."""
+
+    disable = True
+
+    def __init__(self, total: int | None):
+        self.total = total
+        self.n = 0
+
+    def __enter__(self) -> _SilentBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+
+    def refresh(self) -> None:
+        """Nothing to redraw."""
+
+    def set_postfix_str(self, text: str = "", refresh: bool = True) -> None:
+        """Nothing to show it on."""
+
+    def close(self) -> None:
+        """Nothing to clear."""
+
+
 def progress_bar(total: int | None, unit: str, quiet: bool) -> Any:
     """A tqdm bar on stderr (done, rate, ETA); silent off a terminal or with --quiet.
 
     ``total=None`` counts without an end (e.g. a decision's candidates).
     """
+    if quiet or not stderr_is_terminal():
+        return _SilentBar(total)
     from tqdm import tqdm
 
     return tqdm(
@@ -32,7 +63,6 @@ def progress_bar(total: int | None, unit: str, quiet: bool) -> Any:
         unit=unit,
         file=sys.stderr,
         dynamic_ncols=True,
-        disable=quiet or not stderr_is_terminal(),
         leave=False,
     )
 
