@@ -297,7 +297,9 @@ class FileSource:
     def _blocks(self, columns: Sequence[str]):
         """``{column: (reps, days, cohorts)}`` for consecutive whole replications."""
         per_rep = self.n_days * self.n_cohorts
-        parquet = pq.ParquetFile(self.path)
+        # no pre-buffering: it reads ahead across row groups, holding tens of
+        # megabytes more for a large run (and is slower on a local file)
+        parquet = pq.ParquetFile(self.path, pre_buffer=False)
         size = per_rep * max(1, (1 << 16) // per_rep)
         carry: dict[str, np.ndarray] = {}
         # one thread: a decoding thread pool keeps more freed memory resident
