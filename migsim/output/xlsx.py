@@ -6,7 +6,9 @@ half a second for a small run, more than a second for a thousand replications,
 and memory that grows with them. A run's sheets are plain tables (text, whole
 and decimal numbers, dates), so this module writes the same XML parts as text
 and zips them the same way: the same workbook, byte for byte apart from the
-times it was written at (the tests compare the two).
+times it was written at (the tests compare the two). A worksheet is encoded and
+compressed row by row as it is made, so a sheet of ten thousand replications
+is never held whole.
 
 What it does not write as openpyxl would (a formula-like or error-like text, a
 character a worksheet may not hold, a time span, a time zone, a sheet without
@@ -33,7 +35,7 @@ import re
 import time
 import warnings
 import zipfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -161,25 +163,28 @@ def _float_cell(value: float) -> str:
     return _number(value)
 
 
-def _column(
-    values: Iterable[Any], kind: str, styles: _Styles
-) -> tuple[list[str], dict[int, int]]:
-    """A column's cells, and the number format of each of its dates by row.
+class _Column:
+    """One column's cells, made as each row is written.
 
-    Whole and decimal numpy columns need no Python call per value beyond the
-    text itself; dates register their formats here, in pandas' order.
+    A numpy column of whole or decimal numbers keeps its values (as Python
+    numbers: their text is made per row, never all held at once); any other
+    column is converted at once (`_general`), which checks every value before
+    anything is written and registers its dates' formats in pandas' order.
     """
-    if kind in "iu":
-        return [_number(v) for v in values], {}
-    if kind == "f":
-        return [_float_cell(v) for v in values], {}
-    cells, formats = [], {}
-    for i, value in enumerate(values):
-        cell, date_kind = _general(value)
-        cells.append(cell)
-        if date_kind is not None:
-            formats[i] = styles.format_id(date_kind)
-    return cells, formats
+
+    def __init__(self, values: Iterable[Any], kind: str, styles: _Styles):
+        self.formats: dict[int, int] = {}  # row index: number format of a date
+        if kind in "iuf":
+            self.values: list[Any] = list(values)
+            self.cell: Callable[[Any], str] = _number if kind in "iu" else _float_cell
+            return
+        cells = []
+        for i, value in enumerate(values):
+            cell, date_kind = _general(value)
+            cells.append(cell)
+            if date_kind is not None:
+                self.formats[i] = styles.format_id(date_kind)
+        self.values, self.cell = cells, str
 
 
 # --------------------------------------------------------------------------- styles
@@ -245,36 +250,36 @@ class _Sheet:
         self.letters = [_column_letter(j) for j in range(1, len(frame.columns) + 1)]
         self.widths = [column_width(c) for c in frame.columns]
         # the header row is one more "column" of cells, read first
-        self.header = _column(list(frame.columns), "O", styles)
+        self.header = _Column(list(frame.columns), "O", styles)
         self.columns = []
         for j in range(frame.shape[1]):
             series = frame.iloc[:, j]
             kind = series.dtype.kind if isinstance(series.dtype, np.dtype) else "O"
             values = series.to_numpy().tolist() if kind in "iuf" else series
-            self.columns.append(_column(values, kind, styles))
+            self.columns.append(_Column(values, kind, styles))
         self.rows = len(frame)
 
     def _row(self, row: int) -> Iterable[tuple[str, int | None]]:
         """Row ``row``'s cells (1 is the header) with their date formats."""
         if row == 1:
-            cells, formats = self.header
-            return ((cell, formats.get(j)) for j, cell in enumerate(cells))
+            header = self.header
+            return ((c, header.formats.get(j)) for j, c in enumerate(header.values))
         i = row - 2
         return (
-            (cells[i], formats.get(i) if formats else None)
-            for cells, formats in self.columns
+            (c.cell(c.values[i]), c.formats.get(i) if c.formats else None)
+            for c in self.columns
         )
 
-    def xml(self, styles: _Styles) -> bytes:
-        """The worksheet part; cell styles are numbered here, row by row."""
+    def xml(self, styles: _Styles) -> Iterator[str]:
+        """The worksheet part, in pieces; cell styles are numbered here, row by row."""
         last = f"{self.letters[-1]}{self.rows + 1}"
         cols = "".join(
             f'<col width="{width:.16g}" customWidth="1" min="{j}" max="{j}" />'
             for j, width in enumerate(self.widths, start=1)
         )
-        parts = [f"{_SHEET_TOP.format(ref=f'A1:{last}')}<cols>{cols}</cols><sheetData>"]
+        yield f"{_SHEET_TOP.format(ref=f'A1:{last}')}<cols>{cols}</cols><sheetData>"
         for row in range(1, self.rows + 2):
-            parts.append(f'<row r="{row}">')
+            parts = [f'<row r="{row}">']
             for letter, (cell, format_id) in zip(
                 self.letters, self._row(row), strict=True
             ):
@@ -284,8 +289,8 @@ class _Sheet:
                     style = styles.style_id(format_id)
                     parts.append(f'<c r="{letter}{row}" s="{style}"{cell}')
             parts.append("</row>")
-        parts.append(f"</sheetData>{_SHEET_TAIL}")
-        return "".join(parts).encode("utf-8")
+            yield "".join(parts)
+        yield f"</sheetData>{_SHEET_TAIL}"
 
 
 # --------------------------------------------------------------------------- package
@@ -300,15 +305,14 @@ def write_workbook(path: str | Path, sheets: dict[str, pd.DataFrame]) -> None:
     if not names or not all(_SHEET_NAME.fullmatch(n) for n in names):
         raise Unsupported(f"sheet names {names}")
     styles = _Styles()
-    built = [_Sheet(frame, styles) for frame in sheets.values()]
-    parts = [sheet.xml(styles) for sheet in built]  # cell styles numbered in order
+    built = [_Sheet(frame, styles) for frame in sheets.values()]  # checks every value
     now = dt.datetime.now(tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as book:
         book.writestr("docProps/app.xml", _APP)
         book.writestr("docProps/core.xml", _CORE.format(now=now))
         book.writestr("xl/theme/theme1.xml", THEME_XML)
-        for index, part in enumerate(parts, start=1):
-            _write_streamed(book, f"xl/worksheets/sheet{index}.xml", part)
+        for index, sheet in enumerate(built, start=1):  # cell styles numbered in order
+            _write_streamed(book, f"xl/worksheets/sheet{index}.xml", sheet.xml(styles))
         book.writestr("xl/styles.xml", styles.xml())
         book.writestr("_rels/.rels", _ROOT_RELS)
         book.writestr("xl/workbook.xml", _workbook_xml(names))
@@ -316,15 +320,22 @@ def write_workbook(path: str | Path, sheets: dict[str, pd.DataFrame]) -> None:
         book.writestr("[Content_Types].xml", _content_types(len(names)))
 
 
-def _write_streamed(book: zipfile.ZipFile, name: str, data: bytes) -> None:
-    """A member as openpyxl adds a worksheet: from a private file, 8 KiB at a time."""
+def _write_streamed(book: zipfile.ZipFile, name: str, pieces: Iterable[str]) -> None:
+    """A member as openpyxl adds a worksheet (a private file's attributes), its
+    text encoded and compressed as it comes, never held whole."""
     info = zipfile.ZipInfo(name, date_time=time.localtime(time.time())[:6])
     info.external_attr = 0o100600 << 16  # a regular file readable by its owner
     info.compress_type = zipfile.ZIP_DEFLATED
-    info.file_size = len(data)
     with book.open(info, "w") as out:
-        for start in range(0, len(data), 8192):
-            out.write(data[start : start + 8192])
+        batch: list[str] = []
+        size = 0
+        for piece in pieces:
+            batch.append(piece)
+            size += len(piece)
+            if size >= 1 << 16:
+                out.write("".join(batch).encode("utf-8"))
+                batch, size = [], 0
+        out.write("".join(batch).encode("utf-8"))
 
 
 def _each(count: int, make: Callable[[int], str]) -> str:
