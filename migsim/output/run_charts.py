@@ -39,17 +39,20 @@ def _draw_backlog(bands: pd.DataFrame, title: str, path: Path) -> None:
     backlog_fan_chart(bands, title).savefig(path, dpi=DPI)
 
 
-def write_run_charts(results: Results, folder: Path) -> None:
+def write_run_charts(
+    results: Results, folder: Path, backlog: pd.DataFrame | None = None
+) -> None:
     """Draw ``backlog.png`` (the backlog fan chart) into ``folder``.
 
     Drawn whenever the run kept daily rows, also when ``daily.parquet`` itself is
     not written (``--no-daily``); a run without daily rows has no backlog to draw.
+    ``backlog``: its bands (at least P10, P50 and P90) where the caller has them.
     """
     if not results.has_daily:
         return
-    _draw_backlog(
-        results.backlog_bands(), results.scenario.name, Path(folder) / BACKLOG_PNG
-    )
+    if backlog is None:
+        backlog = results.backlog_bands()
+    _draw_backlog(backlog, results.scenario.name, Path(folder) / BACKLOG_PNG)
 
 
 def _in_child(bands: pd.DataFrame, title: str, path: Path) -> None:
@@ -75,24 +78,28 @@ def _can_fork() -> bool:
 
 
 @contextmanager
-def charts_aside(results: Any, folder: Path) -> Iterator[None]:
+def charts_aside(
+    results: Any, folder: Path, backlog: pd.DataFrame | None = None
+) -> Iterator[None]:
     """Draw the run's charts (`write_run_charts`) while the body of the ``with``
     writes the rest; they are complete when it exits.
 
-    The bands are read here, then a forked process draws them. Where a process
-    cannot be forked, or the drawing failed there, the chart is drawn in this
-    process after the body (so a failure raises its own error).
+    The bands are read here (unless given as ``backlog``), then a forked
+    process draws them. Where a process cannot be forked, or the drawing failed
+    there, the chart is drawn in this process after the body (so a failure
+    raises its own error).
     """
     child = None
     path = Path(folder) / BACKLOG_PNG
     if results.has_daily and _can_fork():
         import multiprocessing
 
-        bands = results.backlog_bands()
+        if backlog is None:
+            backlog = results.backlog_bands()
         sys.stdout.flush()  # nothing buffered may be written twice
         sys.stderr.flush()
         child = multiprocessing.get_context("fork").Process(
-            target=_in_child, args=(bands, results.scenario.name, path), daemon=True
+            target=_in_child, args=(backlog, results.scenario.name, path), daemon=True
         )
         child.start()
     try:
@@ -101,4 +108,4 @@ def charts_aside(results: Any, folder: Path) -> Iterator[None]:
         if child is not None:
             child.join()
     if child is None or child.exitcode != 0:
-        write_run_charts(results, folder)
+        write_run_charts(results, folder, backlog)

@@ -57,9 +57,17 @@ def _cohort_bands(run: RunLike, series: str) -> dict[str | None, pd.DataFrame]:
     return {c: run.bands(series, c, quantiles=BAND_QUANTILES) for c in cohorts}
 
 
-def bands_table(run: RunLike) -> pd.DataFrame:
-    """``date, cohort, backlog_p5 ... backlog_p95, cumulative_migrated_p5 ...``."""
-    by_series = {series: _cohort_bands(run, series) for series in _SERIES}
+def bands_table(
+    run: RunLike, by_series: dict[str, dict[str | None, pd.DataFrame]] | None = None
+) -> pd.DataFrame:
+    """``date, cohort, backlog_p5 ... backlog_p95, cumulative_migrated_p5 ...``.
+
+    ``by_series``: the series' `_cohort_bands` where the caller has them already.
+    """
+    by_series = dict(by_series or {})
+    for series in _SERIES:
+        if series not in by_series:
+            by_series[series] = _cohort_bands(run, series)
     frames = []
     for cohort in (None, *run.cohort_names):
         frame = pd.DataFrame({"date": run.dates.date, "cohort": cohort or "all"})
@@ -122,16 +130,20 @@ def _date_or_text(value: str | None) -> date | str | None:
     return date.fromisoformat(value)
 
 
-def write_run_tables(run: RunLike, folder: Path) -> None:
+def write_run_tables(
+    run: RunLike,
+    folder: Path,
+    by_series: dict[str, dict[str | None, pd.DataFrame]] | None = None,
+) -> None:
     """Write ``bands.csv``, ``weekly.csv`` and ``results.xlsx`` into ``folder``.
 
     Needs the daily rows (a run with ``--no-daily`` kept none in memory gets
-    only the summary sheet).
+    only the summary sheet). ``by_series``: as `bands_table`'s.
     """
     folder = Path(folder)
     sheets: dict[str, pd.DataFrame] = {"summary": summary_table(run)}
     if getattr(run, "has_daily", True):
-        bands = bands_table(run)
+        bands = bands_table(run, by_series)
         weekly = weekly_table(run, bands)
         bands.to_csv(folder / "bands.csv", index=False)
         weekly.to_csv(folder / "weekly.csv", index=False)
@@ -151,8 +163,12 @@ def write_run_outputs(results: Any, folder: Path) -> None:
     """
     from migsim.output.run_charts import charts_aside
 
-    with charts_aside(results, folder):  # drawn in a forked process meanwhile
-        write_run_tables(results, folder)
+    by_series, backlog = None, None
+    if results.has_daily:  # the backlog's bands: read once, for chart and tables
+        by_series = {"remaining": _cohort_bands(results, "remaining")}
+        backlog = by_series["remaining"][None]
+    with charts_aside(results, folder, backlog):  # drawn in a forked process
+        write_run_tables(results, folder, by_series)
 
 
 # --------------------------------------------------------------------------- compare
