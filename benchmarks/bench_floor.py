@@ -32,7 +32,7 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SCENARIO = REPO_ROOT / "scenarios" / "nov2019_epcl.yaml"
-DEFAULT_PROBE = REPO_ROOT.parent.parent / "shared" / "bench" / "proto_vector.py"
+DEFAULT_PROBE = REPO_ROOT.parent / "shared" / "bench" / "proto_vector.py"
 TARGET_RATIO = 8.0
 
 

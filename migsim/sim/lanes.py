@@ -1,0 +1,387 @@
+"""A cohort across a block of replications: counts and ledgers with a replication axis.
+
+`Lane` is the block engine's `cohort.CohortState`: the same queue, ledgers and
+day phases, each held as one array whose first axis (or second, for ledgers
+whose first axis is the due day) is the replication. A day's phases are
+whole-array operations over the block, so the Python cost of a day is paid once
+per block, not once per replication.
+
+Each attempt still reads its outcome and aftermath from its own uniform: the
+k-th attempt of a column of replication r takes the k-th uniform of r's stream
+(`streams.UnitStreams.generator`), exactly as the scalar engine does, so the two
+engines give the same numbers. Uniforms are multiples of 2**-53, so "u falls at
+or above edge e" is the integer test ``u * 2**53 >= ceil(e * 2**53)``; with the
+replication in the high bits, one `numpy.searchsorted` reads every
+replication's own table at once, exactly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from migsim.sim.cohort import CohortState
+from migsim.sim.records import FLOWS
+
+__all__ = ["Lane", "UNIT"]
+
+#: 2**53: a uniform times UNIT is an exact integer (numpy's doubles are k / 2**53).
+UNIT = float(1 << 53)
+#: Keys of replication r start at r * REPLICATION_KEY (2**54 > any uniform key).
+REPLICATION_KEY = 1 << 54
+#: Replications a block may hold: keys stay within int64.
+MAX_BLOCK = 256
+#: Uniforms a stream reads at its first refill; later refills double, to this.
+FIRST_READ, MAX_READ = 256, 4096
+
+_FLOW = {name: i for i, name in enumerate(FLOWS)}
+
+
+def _edge_keys(edges: np.ndarray) -> np.ndarray:
+    """Integer edges: u >= e exactly when u * UNIT >= the key (see module doc)."""
+    return np.ceil(np.asarray(edges) * UNIT).astype(np.int64)
+
+
+class _Column:
+    """One column's per-unit uniforms for every replication of the block."""
+
+    def __init__(self, generators: list[np.random.Generator]):
+        self.generators = generators
+        self.buffers = [np.empty(0)] * len(generators)
+        self.pos = np.zeros(len(generators), dtype=np.int64)
+        self.size = np.zeros(len(generators), dtype=np.int64)
+        self.read = np.full(len(generators), FIRST_READ, dtype=np.int64)
+
+    def take(self, reps: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        """The next ``counts[i]`` uniforms of replication ``reps[i]``, in order."""
+        for r in np.flatnonzero(self.pos[reps] + counts > self.size[reps]).tolist():
+            self._refill(int(reps[r]), int(counts[r]))
+        pos = self.pos[reps]
+        buffers = self.buffers
+        out = np.concatenate(
+            [
+                buffers[r][p : p + n]
+                for r, p, n in zip(
+                    reps.tolist(), pos.tolist(), counts.tolist(), strict=True
+                )
+            ]
+        )
+        self.pos[reps] = pos + counts
+        return out
+
+    def keep(self, live: np.ndarray) -> None:
+        """Keep only the replications at positions ``live`` (in order)."""
+        self.generators = [self.generators[r] for r in live.tolist()]
+        self.buffers = [self.buffers[r] for r in live.tolist()]
+        self.pos, self.size, self.read = (
+            self.pos[live],
+            self.size[live],
+            self.read[live],
+        )
+
+    def _refill(self, r: int, need: int) -> None:
+        tail = self.buffers[r][self.pos[r] :]
+        words = max(int(self.read[r]), need - len(tail))
+        self.read[r] = min(2 * self.read[r], MAX_READ)
+        fresh = self.generators[r].random(words)
+        self.buffers[r] = np.concatenate([tail, fresh]) if len(tail) else fresh
+        self.pos[r] = 0
+        self.size[r] = len(self.buffers[r])
+
+
+class Lane:
+    """One cohort (a single segment of one class) for R replications.
+
+    Built from the replications' scalar `CohortState` objects, which did the
+    set-up (rates drawn, tables, eligibility, delays); the lane takes their
+    starting counts and tables and runs the days itself.
+    """
+
+    def __init__(self, states: list[CohortState], horizon: int):
+        first = states[0]
+        n = self.n = len(states)
+        self.index = first.index
+        self.size = width = first.width
+        self.last = width - 1  # the last attempt's column: its failures abandon
+        self.total = np.array([s.total for s in states], dtype=np.int64)
+        self.pending = np.array([s.pending for s in states], dtype=np.int64)
+        self.fresh = np.array([s.fresh[0] for s in states], dtype=np.int64)
+        self.eligible = np.zeros((horizon, n), dtype=np.int64)  # (day, rep)
+        for r, state in enumerate(states):
+            for day, counts in state.eligibility.items():
+                if day < horizon:
+                    self.eligible[day, r] += counts[0]
+        self._tables(states)
+        self._delays(first)
+        zeros = np.zeros(n, dtype=np.int64)
+        self.retry_queued = zeros.copy()
+        self.stalled, self.rolled_back = zeros.copy(), zeros.copy()
+        self.impaired, self.migrated = zeros.copy(), zeros.copy()
+        self.dumb, self.abandoned = zeros.copy(), zeros.copy()
+        self.awaiting_site_visit, self.prepayment_dumb = zeros.copy(), zeros.copy()
+        # due-day ledgers as ring buffers (row: day mod `ring`), then column
+        # first: scheduling a column adds one (delays, rep, ...) block
+        ring = self.ring
+        self.stall_cells = np.zeros((ring, width, n, self.then), dtype=np.int64)
+        self.retry_due = np.zeros((ring, width, n), dtype=np.int64)
+        self.restore_due = np.zeros((ring, n), dtype=np.int64)
+        # retries due and not yet taken, oldest due day first: (rep, column) each
+        self.ready: list[np.ndarray] = []
+        self.flows = np.zeros((n, len(FLOWS)), dtype=np.int64)
+        units = [s.outcome_units for s in states]
+        self.columns = [
+            _Column([u.generator(c) for u in units]) if c else None
+            for c in range(width)
+        ]
+
+    def _tables(self, states: list[CohortState]) -> None:
+        """Every replication's attempt table as integer keys (see module doc)."""
+        tables = [s.tables[0] for s in states]
+        first = tables[0]
+        self.starts, self.sizes = first.starts, first.sizes
+        self.cells = first.cells.size
+        for table in tables:
+            if table.sizes != self.sizes:
+                raise ValueError("the block's replications differ in table shape")
+        edges = np.stack([t.cells.edges for t in tables])  # (rep, cells - 1)
+        self.success = edges[:, 0].copy()
+        self.edge_ints = _edge_keys(edges)
+        self._key_edges()
+        self.stall_shape = states[0].stall_shape
+        self.then = self.stall_shape[1]
+        self.prepayment_cell = self.starts[4] + states[0].recovered_cells
+
+    def _key_edges(self) -> None:
+        """One sorted array of every replication's edges, replication r's
+        shifted by r * REPLICATION_KEY: one searchsorted reads all tables."""
+        offset = np.arange(self.n, dtype=np.int64)[:, None] * REPLICATION_KEY
+        self.edge_keys = (self.edge_ints + offset).ravel()
+
+    def _delays(self, first: CohortState) -> None:
+        """Each delay's days, and the ring length: longer than any delay, so a
+        row is read (and cleared) before anything due a ring later lands on it."""
+        self.stall_days = first.stalls.days
+        self.retry_days = first.stalls.retry_days
+        restore = first.restore_pmf
+        self.restore_days = None if restore is None else restore[0]
+        longest = max(
+            int(days[-1])
+            for days in (self.stall_days, self.retry_days, self.restore_days)
+            if days is not None
+        )
+        self.ring = longest + 1
+
+    #: arrays with a replication axis: (name, axis)
+    _BY_REPLICATION = (
+        ("total", 0),
+        ("pending", 0),
+        ("fresh", 0),
+        ("eligible", 1),
+        ("success", 0),
+        ("edge_ints", 0),
+        ("retry_queued", 0),
+        ("stalled", 0),
+        ("rolled_back", 0),
+        ("impaired", 0),
+        ("migrated", 0),
+        ("dumb", 0),
+        ("abandoned", 0),
+        ("awaiting_site_visit", 0),
+        ("prepayment_dumb", 0),
+        ("stall_cells", 2),
+        ("retry_due", 2),
+        ("restore_due", 1),
+        ("flows", 0),
+    )
+
+    def keep(self, live: np.ndarray) -> None:
+        """Keep only the replications at positions ``live``: those that stopped
+        (nothing left in flight) cost nothing on the days after."""
+        for name, axis in self._BY_REPLICATION:
+            setattr(self, name, np.take(getattr(self, name), live, axis=axis))
+        self.ready = [due[live] for due in self.ready]
+        self.n = len(live)
+        self._key_edges()
+        for column in self.columns:
+            if column is not None:
+                column.keep(live)
+
+    # ---------------------------------------------------------------- queries
+    @property
+    def queued(self) -> np.ndarray:
+        return self.fresh + self.retry_queued
+
+    @property
+    def resolved(self) -> np.ndarray:
+        return self.migrated + self.dumb + self.abandoned
+
+    def state_rows(self) -> np.ndarray:
+        """(rep, STATES) at the end of the day."""
+        return np.stack(
+            [
+                self.pending,
+                self.queued,
+                self.stalled,
+                self.rolled_back,
+                self.impaired,
+                self.migrated,
+                self.dumb,
+                self.abandoned,
+            ],
+            axis=1,
+        )
+
+    def end_of_day(self) -> tuple[np.ndarray, np.ndarray]:
+        flows = self.flows
+        self.flows = np.zeros_like(flows)
+        return self.state_rows(), flows
+
+    # ---------------------------------------------------------------- phases
+    def _rows(self, days: np.ndarray, day: int) -> np.ndarray:
+        """Ring rows of a delay's due days from ``day``."""
+        return (day + days) % self.ring
+
+    def resolve_stalls(self, day: int) -> None:
+        """Stalls due today complete or fail (results drawn when scheduled)."""
+        row = day % self.ring
+        today = self.stall_cells[row]  # (column, rep, then)
+        if not today.any():
+            return
+        due = today.sum(axis=2).T  # (rep, column)
+        n_due = due.sum(axis=1)
+        failing = due - today[:, :, 0].T
+        n_failed = failing.sum(axis=1)
+        self.stalled -= n_due
+        self.migrated += n_due - n_failed
+        self.flows[:, _FLOW["stall_completions"]] += n_due - n_failed
+        self.flows[:, _FLOW["stall_failures"]] += n_failed
+        if n_failed.any():
+            self._abandon(failing[:, self.last])
+            self.rolled_back += n_failed - failing[:, self.last]
+            retries = today[:, :, 1:].copy()  # (column, rep, retry delay)
+            retries[self.last] = 0
+            days = self.retry_days
+            assert days is not None  # a stall can fail only with a rollback section
+            self.retry_due[self._rows(days, day)] += retries.transpose(2, 0, 1)
+        today[:] = 0
+
+    def release(self, day: int) -> None:
+        """Retries due today rejoin the queue; restorations; eligibility."""
+        row = day % self.ring
+        due = self.retry_due[row]  # (column, rep)
+        if due.any():
+            n_due = due.sum(axis=0)
+            self.rolled_back -= n_due
+            self.retry_queued += n_due
+            self.ready.append(due.T.copy())
+            due[:] = 0
+        restored = self.restore_due[row]
+        if restored.any():
+            self.impaired -= restored
+            self.migrated += restored
+            self.flows[:, _FLOW["restorations"]] += restored
+            restored[:] = 0
+        eligible = self.eligible[day]
+        if eligible.any():
+            self.fresh += eligible
+            self.pending -= eligible
+
+    def take(self, count: np.ndarray) -> np.ndarray:
+        """Remove ``count[r]`` from each queue: due retries first (oldest due,
+        then most attempts made), then first attempts; (rep, column) batch."""
+        batch = np.zeros((self.n, self.size), dtype=np.int64)
+        if self.ready:
+            window = np.stack(self.ready, axis=1)  # (rep, due day, made)
+            order = window[:, :, ::-1].reshape(self.n, -1)  # most made first
+            before = np.cumsum(order, axis=1) - order
+            taken = np.minimum(order, np.maximum(count[:, None] - before, 0))
+            moved = taken.sum(axis=1)
+            by_due = taken.reshape(window.shape)[:, :, ::-1]
+            window -= by_due
+            batch[:, 1:] += by_due.sum(axis=1)[:, :-1]  # made m: attempt m + 1
+            self.retry_queued -= moved
+            count = count - moved
+            left = np.flatnonzero(window.any(axis=(0, 2)))
+            self.ready = (
+                list(window[:, left[0] :].transpose(1, 0, 2)) if len(left) else []
+            )
+        fresh = np.minimum(count, self.fresh)
+        self.fresh -= fresh
+        batch[:, 1] += fresh
+        return batch
+
+    def attempt(self, batch: np.ndarray, day: int) -> None:
+        """Every column's attempts, read from their own uniforms, and what follows."""
+        attempts = batch.sum(axis=1)
+        self.flows[:, _FLOW["attempts"]] += attempts
+        for column in np.flatnonzero(batch.any(axis=0)).tolist():
+            counts, by_outcome = self._draw(column, batch[:, column])
+            self._schedule(column, counts, by_outcome, day)
+
+    def _draw(self, column: int, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(rep, cells) counts and (rep, outcomes) totals of one column's attempts."""
+        reps = np.flatnonzero(n)
+        column_units = self.columns[column]
+        assert column_units is not None  # column 0 is never attempted
+        counts_of = n[reps]
+        uniforms = column_units.take(reps, counts_of)
+        # the success test in floats, as the scalar engine makes it; only the
+        # failing few (a few percent) get integer keys for their cell
+        failing = np.flatnonzero(uniforms >= np.repeat(self.success[reps], counts_of))
+        ends = np.cumsum(counts_of)
+        who = reps[np.searchsorted(ends, failing, side="right")]
+        keys = (uniforms[failing] * UNIT).astype(np.int64)
+        cells = self.cells
+        cell = np.searchsorted(
+            self.edge_keys, who * REPLICATION_KEY + keys, side="right"
+        ) - who * (cells - 1)
+        counts = np.bincount(who * cells + cell, minlength=self.n * cells).reshape(
+            self.n, cells
+        )
+        by_outcome = np.add.reduceat(counts, self.starts, axis=1)
+        by_outcome[:, 0] = n - by_outcome[:, 1:].sum(axis=1)
+        return counts, by_outcome
+
+    def _block(self, counts: np.ndarray, outcome: int) -> np.ndarray:
+        start = self.starts[outcome]
+        return counts[:, start : start + self.sizes[outcome]]
+
+    def _schedule(
+        self, column: int, counts: np.ndarray, by_outcome: np.ndarray, day: int
+    ) -> None:
+        success, stall, rollback, fix_forward, dumb = by_outcome.T
+        flows = self.flows
+        for name, values in (
+            ("successes", success),
+            ("stalls", stall),
+            ("rollbacks", rollback),
+            ("fix_forwards", fix_forward),
+            ("dumbs", dumb),
+        ):
+            flows[:, _FLOW[name]] += values
+        self.migrated += success
+        if stall.any():
+            self.stalled += stall
+            table = self._block(counts, 1).reshape(self.n, *self.stall_shape)
+            rows = self._rows(self.stall_days, day)
+            self.stall_cells[rows, column] += table.transpose(1, 0, 2)
+        if rollback.any():
+            if column == self.last:
+                self._abandon(rollback)
+            else:
+                self.rolled_back += rollback
+                assert self.retry_days is not None
+                rows = self._rows(self.retry_days, day)
+                self.retry_due[rows, column] += self._block(counts, 2).T
+        if fix_forward.any():
+            self.impaired += fix_forward
+            assert self.restore_days is not None
+            rows = self._rows(self.restore_days, day)
+            self.restore_due[rows] += self._block(counts, 3).T
+        if dumb.any():
+            self.dumb += dumb
+            self.awaiting_site_visit += dumb
+            self.prepayment_dumb += counts[:, self.prepayment_cell]
+
+    def _abandon(self, count: np.ndarray) -> None:
+        self.abandoned += count
+        self.flows[:, _FLOW["abandons"]] += count
