@@ -98,7 +98,9 @@ def test_results_do_not_depend_on_the_block_size():
     whole = run_blocks(sc, 4, ids)
     for size in (1, 4):
         parts = [
-            log for i in range(0, 11, size) for log in run_block(sc, 4, ids[i : i + size])
+            log
+            for i in range(0, 11, size)
+            for log in run_block(sc, 4, ids[i : i + size])
         ]
         for a, b in zip(whole, parts, strict=True):
             assert_same(a, b)
