@@ -88,6 +88,72 @@ class _Column:
         self.size[r] = len(self.buffers[r])
 
 
+class _Ready:
+    """Retries due and not yet taken, by due day (oldest first), for every
+    replication: a queue of (rep, made) rows in one array, so taking reads
+    a view, and only the rows a day's counts can reach."""
+
+    def __init__(self, n: int, width: int):
+        self.rows_held = np.zeros((n, 8, width), dtype=np.int64)
+        self.totals = np.zeros((n, 8), dtype=np.int64)  # per row
+        self.head = self.tail = 0
+
+    @property
+    def rows(self) -> int:
+        return self.tail - self.head
+
+    def append(self, due: np.ndarray) -> None:
+        """Add the (rep, made) retries due today at the back."""
+        if self.tail == self.rows_held.shape[1]:
+            self._make_room()
+        self.rows_held[:, self.tail] = due
+        self.totals[:, self.tail] = due.sum(axis=1)
+        self.tail += 1
+
+    def _make_room(self) -> None:
+        held = self.rows_held[:, self.head : self.tail]
+        totals = self.totals[:, self.head : self.tail]
+        size = max(8, 2 * held.shape[1])
+        self.rows_held = np.zeros((held.shape[0], size, held.shape[2]), np.int64)
+        self.totals = np.zeros((held.shape[0], size), dtype=np.int64)
+        self.rows_held[:, : held.shape[1]] = held
+        self.totals[:, : held.shape[1]] = totals
+        self.head, self.tail = 0, held.shape[1]
+
+    def take(self, count: np.ndarray) -> np.ndarray:
+        """Take up to ``count[r]`` in order (oldest due day, then most attempts
+        made): (rep, made) taken.
+
+        A replication whose count covers all it holds takes it all; only the
+        few whose count ends inside their queue are read row by row.
+        """
+        head, tail = self.head, self.tail
+        held = self.totals[:, head:tail].sum(axis=1)
+        taken = np.zeros((len(count), self.rows_held.shape[2]), dtype=np.int64)
+        whole = np.flatnonzero((count >= held) & (held > 0))
+        if len(whole):
+            taken[whole] = self.rows_held[whole, head:tail].sum(axis=1)
+            self.rows_held[whole, head:tail] = 0
+            self.totals[whole, head:tail] = 0
+        part = np.flatnonzero((count > 0) & (count < held))
+        if len(part):
+            window = self.rows_held[part, head:tail]  # (rep, due day, made)
+            order = window[:, :, ::-1].reshape(len(part), -1)  # most made first
+            before = np.cumsum(order, axis=1) - order
+            took = np.minimum(order, np.maximum(count[part, None] - before, 0))
+            by_due = took.reshape(window.shape)[:, :, ::-1]
+            self.rows_held[part, head:tail] = window - by_due
+            self.totals[part, head:tail] -= by_due.sum(axis=2)
+            taken[part] = by_due.sum(axis=1)
+        left = np.flatnonzero(self.totals[:, head:tail].any(axis=0))
+        self.head = head + int(left[0]) if len(left) else tail
+        return taken
+
+    def keep(self, live: np.ndarray) -> None:
+        self.rows_held = self.rows_held[live]
+        self.totals = self.totals[live]
+
+
 class Lane:
     """One cohort (a single segment of one class) for R replications.
 
@@ -125,7 +191,7 @@ class Lane:
         self.retry_due = np.zeros((ring, width, n), dtype=np.int64)
         self.restore_due = np.zeros((ring, n), dtype=np.int64)
         # retries due and not yet taken, oldest due day first: (rep, column) each
-        self.ready: list[np.ndarray] = []
+        self.ready = _Ready(n, width)
         self.flows = np.zeros((n, len(FLOWS)), dtype=np.int64)
         units = [s.outcome_units for s in states]
         self.columns = [
@@ -198,7 +264,7 @@ class Lane:
         (nothing left in flight) cost nothing on the days after."""
         for name, axis in self._BY_REPLICATION:
             setattr(self, name, np.take(getattr(self, name), live, axis=axis))
-        self.ready = [due[live] for due in self.ready]
+        self.ready.keep(live)
         self.n = len(live)
         self._key_edges()
         for column in self.columns:
@@ -272,7 +338,7 @@ class Lane:
             n_due = due.sum(axis=0)
             self.rolled_back -= n_due
             self.retry_queued += n_due
-            self.ready.append(due.T.copy())
+            self.ready.append(due.T)
             due[:] = 0
         restored = self.restore_due[row]
         if restored.any():
@@ -289,21 +355,12 @@ class Lane:
         """Remove ``count[r]`` from each queue: due retries first (oldest due,
         then most attempts made), then first attempts; (rep, column) batch."""
         batch = np.zeros((self.n, self.size), dtype=np.int64)
-        if self.ready:
-            window = np.stack(self.ready, axis=1)  # (rep, due day, made)
-            order = window[:, :, ::-1].reshape(self.n, -1)  # most made first
-            before = np.cumsum(order, axis=1) - order
-            taken = np.minimum(order, np.maximum(count[:, None] - before, 0))
+        if self.ready.rows:
+            taken = self.ready.take(count)  # (rep, made)
+            batch[:, 1:] += taken[:, :-1]  # made m: attempt m + 1
             moved = taken.sum(axis=1)
-            by_due = taken.reshape(window.shape)[:, :, ::-1]
-            window -= by_due
-            batch[:, 1:] += by_due.sum(axis=1)[:, :-1]  # made m: attempt m + 1
             self.retry_queued -= moved
             count = count - moved
-            left = np.flatnonzero(window.any(axis=(0, 2)))
-            self.ready = (
-                list(window[:, left[0] :].transpose(1, 0, 2)) if len(left) else []
-            )
         fresh = np.minimum(count, self.fresh)
         self.fresh -= fresh
         batch[:, 1] += fresh
