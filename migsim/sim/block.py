@@ -32,13 +32,13 @@ import simpy
 from migsim.model.scenario import Scenario
 from migsim.sim.allocation import share_pro_rata_rows
 from migsim.sim.els import NoDesk
-from migsim.sim.engine import _Model
+from migsim.sim.engine import _Model, run_replication
 from migsim.sim.inputs import TwinStreams, with_inputs_from
 from migsim.sim.lanes import MAX_BLOCK, Lane
 from migsim.sim.records import RunLog
 from migsim.sim.streams import Streams
 
-__all__ = ["MAX_BLOCK", "run_block", "run_blocks", "supports"]
+__all__ = ["MAX_BLOCK", "run_block", "run_blocks", "simulate", "supports"]
 
 #: Drop stopped replications from the lanes once they are 1 in this many.
 COMPACT_EVERY = 8
@@ -254,3 +254,13 @@ def run_blocks(
         for i in range(0, len(ids), MAX_BLOCK)
         for log in run_block(scenario, seed, ids[i : i + MAX_BLOCK], twin)
     ]
+
+
+def simulate(
+    scenario: Scenario, seed: int, replications: list[int], twin: int = 0
+) -> list[RunLog]:
+    """The logs of ``replications``: on blocks when the block engine runs the
+    scenario, else one at a time (the same numbers either way)."""
+    if supports(scenario) is None:
+        return run_blocks(scenario, seed, replications, twin)
+    return [run_replication(scenario, seed, k, twin) for k in replications]
