@@ -71,6 +71,14 @@ def test_twins_give_the_scalar_engines_numbers():
     assert_engines_agree(sc, 7, [0, 10, 20], twin=1)
 
 
+@pytest.mark.slow
+def test_a_stall_release_date_holds_stalls_as_the_scalar_engine_does():
+    """The validation scenario holds its stalls until a release date."""
+    sc = migsim.load_scenario("scenarios/validation/itron_dormant_2019.yaml")
+    assert supports(sc) is None
+    assert_engines_agree(sc, 5, list(range(8)))
+
+
 def test_the_full_fleet_runs_on_blocks():
     """The five-year fleet (schedule, gates, eight cohorts), cut to two years."""
     sc = migsim.load_scenario("scenarios/smets1_full_fleet.yaml", {"horizon_days": 700})
@@ -138,14 +146,14 @@ def test_a_run_uses_blocks_and_keeps_its_numbers(monkeypatch):
 
 
 # ----------------------------------------------------------------------- refusals
+_VOLUME = {"above_attempts": 100, "increase": {"stall": 0.05}}
+
+
 @pytest.mark.parametrize(
     ("change", "reason"),
     [
         ({"els": {"daily_capacity": 10}}, "ELS"),
-        (
-            {"cohorts.0.stall.release_on": "2024-02-01"},
-            "cohort c: a stall release date",
-        ),
+        ({"cohorts.0.volume_failures": _VOLUME}, "cohort c: volume failures"),
     ],
 )
 def test_sections_it_does_not_run_are_refused_with_the_reason(change, reason):

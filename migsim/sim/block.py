@@ -17,11 +17,11 @@ part of the seed contract. `tests/test_block.py` checks it.
 
 What runs here: calendars, closures, freezes, the schedule and its gates,
 go/no-go incidents, the achieved share, pro-rata and priority allocation,
-stalls, rollbacks, fix forwards and dumb outcomes, uncertain rates, dates and
-sizes, twins. Scenarios with a section the block does not run yet (ramp rules,
-ELS, latent defects, suppliers, hard and excluded cases, volume failures,
-remote recovery, a stall release date, consumer exposure, a mid-programme start)
-run on the scalar engine: `supports` says which.
+stalls (and their release dates), rollbacks, fix forwards and dumb outcomes,
+uncertain rates, dates and sizes, twins. Scenarios with a section the block
+does not run yet (ramp rules, ELS, latent defects, suppliers, hard and excluded
+cases, volume failures, remote recovery, consumer exposure, a mid-programme
+start) run on the scalar engine: `supports` says which.
 """
 
 from __future__ import annotations
@@ -78,8 +78,6 @@ def _cohort_reason(cohort) -> str | None:
         return "a mid-programme start"
     if cohort.dumb is not None and cohort.dumb.recovered_share:
         return "remote recovery"
-    if cohort.stall is not None and cohort.stall.release_on is not None:
-        return "a stall release date"
     return None
 
 
@@ -220,7 +218,7 @@ def _check(model: _Model) -> None:
     if len(model.cohorts) != len(model.scenario.cohorts):
         raise ValueError("the block engine runs one segment per cohort")
     for state in model.cohorts:
-        if len(state.segment.classes) != 1 or state.release_day is not None:
+        if len(state.segment.classes) != 1:
             raise ValueError("the block engine runs one class per cohort")
 
 

@@ -192,6 +192,15 @@ class Lane:
         self.restore_due = np.zeros((ring, n), dtype=np.int64)
         # retries due and not yet taken, oldest due day first: (rep, column) each
         self.ready = _Ready(n, width)
+        # a stall release date: stalls due before it wait for it, held aside
+        # (the date may lie beyond the ring), and resolve on it together
+        floors = [s.release_day for s in states]
+        self.floor = np.array([-1 if f is None else f for f in floors], np.int64)
+        self.held = (
+            np.zeros((n, self.then, width), dtype=np.int64)
+            if any(f is not None for f in floors)
+            else None
+        )
         self.flows = np.zeros((n, len(FLOWS)), dtype=np.int64)
         units = [s.outcome_units for s in states]
         self.columns = [
@@ -257,6 +266,7 @@ class Lane:
         ("retry_due", 2),
         ("restore_due", 1),
         ("flows", 0),
+        ("floor", 0),
     )
 
     def keep(self, live: np.ndarray) -> None:
@@ -265,6 +275,8 @@ class Lane:
         for name, axis in self._BY_REPLICATION:
             setattr(self, name, np.take(getattr(self, name), live, axis=axis))
         self.ready.keep(live)
+        if self.held is not None:
+            self.held = self.held[live]
         self.n = len(live)
         self._key_edges()
         for column in self.columns:
@@ -310,6 +322,11 @@ class Lane:
         """Stalls due today complete or fail (results drawn when scheduled)."""
         row = day % self.ring
         today = self.stall_cells[row]  # (column, rep, then)
+        if self.held is not None:
+            released = np.flatnonzero(self.floor == day)
+            if len(released):
+                today[:, released] += self.held[released].transpose(2, 0, 1)
+                self.held[released] = 0
         if not today.any():
             return
         due = today.sum(axis=2).T  # (rep, column)
@@ -419,6 +436,10 @@ class Lane:
         if stall.any():
             self.stalled += stall
             table = self._block(counts, 1).reshape(self.n, *self.stall_shape)
+            if self.held is not None:
+                early = (day + self.stall_days)[None, :] < self.floor[:, None]
+                self.held[:, :, column] += (table * early[:, :, None]).sum(axis=1)
+                table = table * ~early[:, :, None]
             rows = self._rows(self.stall_days, day)
             self.stall_cells[rows, column] += table.transpose(1, 0, 2)
         if rollback.any():
