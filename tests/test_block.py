@@ -71,6 +71,25 @@ def test_twins_give_the_scalar_engines_numbers():
     assert_engines_agree(sc, 7, [0, 10, 20], twin=1)
 
 
+def _without_defects(name: str):
+    """A bundled scenario with its latent defects taken out."""
+    data = migsim.load_scenario(f"scenarios/{name}.yaml").to_dict()
+    for c in data["cohorts"]:
+        c.pop("latent_defects", None)
+    sources = data.get("sources", {})
+    data["sources"] = {k: v for k, v in sources.items() if "latent_defects" not in k}
+    return migsim.load_scenario(data)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["nov2019_cautious_ramp", "nov2019_aggressive_ramp"])
+def test_ramp_rules_and_volume_failures_give_the_scalar_engines_numbers(name):
+    """Each replication's rules read the block's records of earlier days."""
+    sc = _without_defects(name)
+    assert supports(sc) is None
+    assert_engines_agree(sc, 1, list(range(12)))
+
+
 @pytest.mark.slow
 def test_a_stall_release_date_holds_stalls_as_the_scalar_engine_does():
     """The validation scenario holds its stalls until a release date."""
@@ -146,14 +165,21 @@ def test_a_run_uses_blocks_and_keeps_its_numbers(monkeypatch):
 
 
 # ----------------------------------------------------------------------- refusals
-_VOLUME = {"above_attempts": 100, "increase": {"stall": 0.05}}
+_DEFECT = {
+    "name": "d",
+    "exists_probability": 0.5,
+    "hit_share": 0.1,
+    "outcome": "stall",
+    "detected_after_cases": 10,
+    "fix_after_days": {"dist": "fixed", "days": 5},
+}
 
 
 @pytest.mark.parametrize(
     ("change", "reason"),
     [
         ({"els": {"daily_capacity": 10}}, "ELS"),
-        ({"cohorts.0.volume_failures": _VOLUME}, "cohort c: volume failures"),
+        ({"cohorts.0.latent_defects": [_DEFECT]}, "cohort c: latent defects"),
     ],
 )
 def test_sections_it_does_not_run_are_refused_with_the_reason(change, reason):

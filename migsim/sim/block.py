@@ -26,6 +26,8 @@ start) run on the scalar engine: `supports` says which.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import simpy
 
@@ -46,8 +48,6 @@ COMPACT_EVERY = 8
 
 def supports(scenario: Scenario) -> str | None:
     """``None`` when the block engine runs ``scenario``, else the reason it does not."""
-    if scenario.capacity.rules:
-        return "ramp rules"
     if scenario.els is not None:
         return "ELS"
     if scenario.suppliers:
@@ -70,8 +70,6 @@ def _cohort_reason(cohort) -> str | None:
         return "hard or excluded cases"
     if cohort.suppliers:
         return "suppliers"
-    if cohort.volume_failures is not None:
-        return "volume failures"
     if cohort.change_of_supplier is not None or cohort.ppmid_join is not None:
         return "consumer exposure"
     if cohort.initial_state is not None:
@@ -102,24 +100,34 @@ class _Block:
             Lane([m.cohorts[j] for m in self.models], horizon)
             for j in range(len(first.cohorts))
         ]
+        # ramp rules: each replication's policy decides its cap day by day (it
+        # reads the block's records of earlier days); without, caps are known
+        self.rules = bool(first.policy.rules)
         self.cap = np.stack([m.policy.daily_cap for m in self.models], axis=1)
         shares = [m.ops.achieved for m in self.models]
-        self.offered = self.cap  # the cap after the achieved share, as allocated
+        self.achieved = None  # (day, rep): the share of the cap achieved
         if all(share is not None for share in shares):
-            achieved = np.stack(shares, axis=1)  # type: ignore[arg-type]
-            self.offered = np.floor(self.cap * achieved + 1e-9).astype(np.int64)
+            self.achieved = np.stack(shares, axis=1)  # type: ignore[arg-type]
+        self.offered = self._offered(self.cap, self.achieved)
+        self.volume = _volume(self.models)
         self.priority = scenario.capacity.allocation == "priority"
         # results, replication first; each model's arrays become views of them
         self.states = np.zeros((n, horizon, n_cohorts, first.states.shape[2]), int)
         self.flows = np.zeros((n, horizon, n_cohorts, first.flows.shape[2]), int)
+        # operations' extra columns (levels and flows): (rep, day, cohort)
         self.levels = {
             name: np.zeros((n, horizon, n_cohorts), dtype=np.int64)
-            for name in first.ops.levels
+            for name in (*first.ops.levels, *first.ops.flows)
         }
         for r, model in enumerate(self.models):
             model.states, model.flows = self.states[r], self.flows[r]
+            # the ramp rules' metrics read the records of earlier days
+            model.policy.states, model.policy.flows = model.states, model.flows
             for name, array in self.levels.items():
-                model.ops.levels[name] = array[r]
+                table = (
+                    model.ops.levels if name in model.ops.levels else model.ops.flows
+                )
+                table[name] = array[r]
         self.need = np.array([m.need for m in self.models])
         self.cohort_need = np.array([m.cohort_need for m in self.models])  # (rep, c)
         self.clearance = np.full(n, -1)
@@ -152,13 +160,38 @@ class _Block:
         for lane in lanes:
             lane.release(day)
         live = self.live
-        if self.cap[day, live].any():
-            offered = self.offered[day, live]
+        if self.rules:
+            cap = np.array([self.models[r].policy.cap(day) for r in live.tolist()])
+            achieved = None if self.achieved is None else self.achieved[day, live]
+            offered = self._offered(cap, achieved)
+        else:
+            cap, offered = self.cap[day, live], self.offered[day, live]
+        if cap.any():
             shares = self._share(offered, [lane.queued for lane in lanes])
-            for lane, share in zip(lanes, shares.T, strict=True):
+            stressed = self._stressed(day, shares)
+            for j, (lane, share) in enumerate(zip(lanes, shares.T, strict=True)):
                 if share.any():
-                    lane.attempt(lane.take(share), day)
+                    hot = None if stressed is None else stressed[:, j]
+                    lane.attempt(lane.take(share), day, hot)
         self._record(day)
+
+    @staticmethod
+    def _offered(cap: np.ndarray, achieved: np.ndarray | None) -> np.ndarray:
+        """The cap after the achieved share, rounded down as `allocate` does."""
+        if achieved is None:
+            return cap
+        return np.floor(cap * achieved + 1e-9).astype(np.int64)
+
+    def _stressed(self, day: int, shares: np.ndarray) -> np.ndarray | None:
+        """(rep, cohort): attempts made at volume-stressed rates today."""
+        if not self.volume:
+            return None
+        out = np.zeros(shares.shape, dtype=bool)
+        total = shares.sum(axis=1)
+        for cohort, spec, until in self.volume:
+            count = total if spec.counted == "all" else shares[:, cohort]
+            out[:, cohort] |= (count > spec.above_attempts) & (day < until[self.live])
+        return out
 
     def _share(self, cap: np.ndarray, queues: list[np.ndarray]) -> np.ndarray:
         """(rep, cohort) attempts: pro rata (largest remainder) or in priority."""
@@ -179,9 +212,11 @@ class _Block:
             for name, values in (
                 ("awaiting_site_visit", lane.awaiting_site_visit),
                 ("prepayment_dumb", lane.prepayment_dumb),
+                ("stressed_attempts", lane.stressed_attempts),
             ):
                 if name in self.levels:
                     self.levels[name][live, day, lane.index] = values
+            lane.stressed_attempts[:] = 0
             resolved[:, lane.index] += lane.resolved
             done &= lane.resolved == lane.total
         cohorts = self.cohort_clearance[live]
@@ -211,10 +246,28 @@ def _day(value) -> int | None:
     return None if value < 0 else int(value)
 
 
+def _volume(models: list[_Model]) -> list[tuple[int, Any, np.ndarray]]:
+    """Volume failures: (cohort, spec, the day each replication's ends)."""
+    first = models[0].ops.volume
+    return [
+        (
+            cohort,
+            spec,
+            np.array(
+                [
+                    m.ops.volume[i][2] if m.ops.volume[i][2] is not None else 1 << 62
+                    for m in models
+                ]
+            ),
+        )
+        for i, (cohort, spec, _) in enumerate(first)
+    ]
+
+
 def _check(model: _Model) -> None:
     """What `supports` promises, on the replication as built."""
-    if model.policy.rules or not isinstance(model.ops.desk, NoDesk):
-        raise ValueError("the block engine runs neither ramp rules nor ELS")
+    if not isinstance(model.ops.desk, NoDesk):
+        raise ValueError("the block engine does not run ELS")
     if len(model.cohorts) != len(model.scenario.cohorts):
         raise ValueError("the block engine runs one segment per cohort")
     for state in model.cohorts:

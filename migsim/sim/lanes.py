@@ -184,6 +184,7 @@ class Lane:
         self.impaired, self.migrated = zeros.copy(), zeros.copy()
         self.dumb, self.abandoned = zeros.copy(), zeros.copy()
         self.awaiting_site_visit, self.prepayment_dumb = zeros.copy(), zeros.copy()
+        self.stressed_attempts = zeros.copy()  # today's, reset at the end of day
         # due-day ledgers as ring buffers (row: day mod `ring`), then column
         # first: scheduling a column adds one (delays, rep, ...) block
         ring = self.ring
@@ -221,6 +222,11 @@ class Lane:
         self.success = edges[:, 0].copy()
         self.edge_ints = _edge_keys(edges)
         self._key_edges()
+        # volume-stressed rates (`operations.Operations.stressed`), read instead
+        # on a replication's stressed days
+        stressed = np.stack([s.stressed_tables[0].cells.edges for s in states])
+        self.stressed_success = stressed[:, 0].copy()
+        self.stressed_ints = _edge_keys(stressed)
         self.stall_shape = states[0].stall_shape
         self.then = self.stall_shape[1]
         self.prepayment_cell = self.starts[4] + states[0].recovered_cells
@@ -253,6 +259,9 @@ class Lane:
         ("eligible", 1),
         ("success", 0),
         ("edge_ints", 0),
+        ("stressed_success", 0),
+        ("stressed_ints", 0),
+        ("stressed_attempts", 0),
         ("retry_queued", 0),
         ("stalled", 0),
         ("rolled_back", 0),
@@ -383,15 +392,29 @@ class Lane:
         batch[:, 1] += fresh
         return batch
 
-    def attempt(self, batch: np.ndarray, day: int) -> None:
-        """Every column's attempts, read from their own uniforms, and what follows."""
+    def attempt(
+        self, batch: np.ndarray, day: int, stressed: np.ndarray | None = None
+    ) -> None:
+        """Every column's attempts, read from their own uniforms, and what follows;
+        ``stressed[r]``: replication r attempts at its volume-stressed rates."""
         attempts = batch.sum(axis=1)
         self.flows[:, _FLOW["attempts"]] += attempts
+        success, edge_keys = self.success, self.edge_keys
+        if stressed is not None and stressed.any():
+            self.stressed_attempts += np.where(stressed, attempts, 0)
+            success = np.where(stressed, self.stressed_success, success)
+            ints = np.where(stressed[:, None], self.stressed_ints, self.edge_ints)
+            offset = np.arange(self.n, dtype=np.int64)[:, None] * REPLICATION_KEY
+            edge_keys = (ints + offset).ravel()
         for column in np.flatnonzero(batch.any(axis=0)).tolist():
-            counts, by_outcome = self._draw(column, batch[:, column])
+            counts, by_outcome = self._draw(
+                column, batch[:, column], success, edge_keys
+            )
             self._schedule(column, counts, by_outcome, day)
 
-    def _draw(self, column: int, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _draw(
+        self, column: int, n: np.ndarray, success: np.ndarray, edge_keys: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(rep, cells) counts and (rep, outcomes) totals of one column's attempts."""
         reps = np.flatnonzero(n)
         column_units = self.columns[column]
@@ -400,13 +423,13 @@ class Lane:
         uniforms = column_units.take(reps, counts_of)
         # the success test in floats, as the scalar engine makes it; only the
         # failing few (a few percent) get integer keys for their cell
-        failing = np.flatnonzero(uniforms >= np.repeat(self.success[reps], counts_of))
+        failing = np.flatnonzero(uniforms >= np.repeat(success[reps], counts_of))
         ends = np.cumsum(counts_of)
         who = reps[np.searchsorted(ends, failing, side="right")]
         keys = (uniforms[failing] * UNIT).astype(np.int64)
         cells = self.cells
         cell = np.searchsorted(
-            self.edge_keys, who * REPLICATION_KEY + keys, side="right"
+            edge_keys, who * REPLICATION_KEY + keys, side="right"
         ) - who * (cells - 1)
         counts = np.bincount(who * cells + cell, minlength=self.n * cells).reshape(
             self.n, cells
