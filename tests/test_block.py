@@ -90,6 +90,19 @@ def test_ramp_rules_and_volume_failures_give_the_scalar_engines_numbers(name):
     assert_engines_agree(sc, 1, list(range(12)))
 
 
+def test_a_stopped_replications_rules_are_asked_no_more():
+    """Small cohorts clear on different days while others run on: the policy of
+    one that stopped is left as the scalar engine leaves it."""
+    data = _without_defects("nov2019_aggressive_ramp").to_dict()
+    for c in data["cohorts"]:
+        c["installations"] //= 20
+    sc = migsim.load_scenario(data)
+    logs = run_block(sc, 1, list(range(20)))
+    assert len({log.clearance_day for log in logs}) > 5
+    for k, log in enumerate(logs):
+        assert_same(log, run_replication(sc, 1, k))
+
+
 @pytest.mark.slow
 def test_a_stall_release_date_holds_stalls_as_the_scalar_engine_does():
     """The validation scenario holds its stalls until a release date."""

@@ -160,8 +160,14 @@ class _Block:
         for lane in lanes:
             lane.release(day)
         live = self.live
-        if self.rules:
-            cap = np.array([self.models[r].policy.cap(day) for r in live.tolist()])
+        if self.rules:  # a stopped replication's policy is asked no more
+            running = (self.stop[live] < 0).tolist()
+            cap = np.array(
+                [
+                    self.models[r].policy.cap(day) if on else 0
+                    for r, on in zip(live.tolist(), running, strict=True)
+                ]
+            )
             achieved = None if self.achieved is None else self.achieved[day, live]
             offered = self._offered(cap, achieved)
         else:
