@@ -58,8 +58,50 @@ def test_random_scenarios_give_the_scalar_engines_numbers(sc, seed, n):
     assert_engines_agree(sc, seed, list(range(n)))
 
 
+@st.composite
+def scenarios_with_defects(draw):
+    """Random valid scenarios whose cohorts may carry latent defects."""
+    sc = draw(random_scenarios())
+    data = sc.to_dict()
+    for c in data["cohorts"]:
+        for i in range(draw(st.integers(0, 2))):
+            by_cases = draw(st.none() | st.integers(1, 50))
+            c["latent_defects"] = [
+                *c.get("latent_defects", []),
+                {
+                    "name": f"d{i}",
+                    "exists_probability": draw(st.sampled_from([0.0, 0.5, 1.0])),
+                    "hit_share": draw(st.sampled_from([0.0, 0.05, 0.5])),
+                    "outcome": draw(st.sampled_from(["stall", "fix_forward", "dumb"])),
+                    "detected_after_cases": by_cases,
+                    "detected_after_days": draw(st.integers(1, 9))
+                    if by_cases is None
+                    else draw(st.none() | st.integers(1, 9)),
+                    "detection_lag_days": draw(st.integers(0, 3)),
+                    "halt": draw(st.sampled_from(["cohort", "all"])),
+                    "fix_after_days": {"dist": "uniform", "low": 1, "high": 8},
+                },
+            ]
+    return load(data)
+
+
+@QUICK
+@given(scenarios_with_defects(), st.integers(0, 2**31), st.integers(1, 7))
+def test_latent_defects_give_the_scalar_engines_numbers(sc, seed, n):
+    assume(supports(sc) is None)
+    assert_engines_agree(sc, seed, list(range(n)))
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["nov2019_epcl", "nov2019_conditions"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "nov2019_epcl",
+        "nov2019_conditions",
+        "nov2019_cautious_ramp",
+        "nov2019_aggressive_ramp",
+    ],
+)
 def test_bundled_scenarios_give_the_scalar_engines_numbers(name):
     sc = migsim.load_scenario(f"scenarios/{name}.yaml")
     assert supports(sc) is None
@@ -178,21 +220,17 @@ def test_a_run_uses_blocks_and_keeps_its_numbers(monkeypatch):
 
 
 # ----------------------------------------------------------------------- refusals
-_DEFECT = {
-    "name": "d",
-    "exists_probability": 0.5,
-    "hit_share": 0.1,
-    "outcome": "stall",
-    "detected_after_cases": 10,
-    "fix_after_days": {"dist": "fixed", "days": 5},
-}
+_HARD = {"success": 0.5, "stall": 0.5, "rollback": 0, "fix_forward": 0, "dumb": 0}
 
 
 @pytest.mark.parametrize(
     ("change", "reason"),
     [
         ({"els": {"daily_capacity": 10}}, "ELS"),
-        ({"cohorts.0.latent_defects": [_DEFECT]}, "cohort c: latent defects"),
+        (
+            {"cohorts.0.hard": {"share": 0.1, "outcomes": _HARD}},
+            "cohort c: hard or excluded cases",
+        ),
     ],
 )
 def test_sections_it_does_not_run_are_refused_with_the_reason(change, reason):

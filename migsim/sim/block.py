@@ -19,7 +19,7 @@ What runs here: calendars, closures, freezes, the schedule and its gates,
 go/no-go incidents, the achieved share, pro-rata and priority allocation,
 stalls (and their release dates), rollbacks, fix forwards and dumb outcomes,
 uncertain rates, dates and sizes, twins. Scenarios with a section the block
-does not run yet (ramp rules, ELS, latent defects, suppliers, hard and excluded
+does not run yet (ELS, suppliers, hard and excluded
 cases, volume failures, remote recovery, consumer exposure, a mid-programme
 start) run on the scalar engine: `supports` says which.
 """
@@ -37,6 +37,7 @@ from migsim.sim.els import NoDesk
 from migsim.sim.engine import _Model, run_replication
 from migsim.sim.inputs import TwinStreams, with_inputs_from
 from migsim.sim.lanes import MAX_BLOCK, Lane
+from migsim.sim.operations import OPERATIONS_LEVELS
 from migsim.sim.records import RunLog
 from migsim.sim.streams import Streams
 
@@ -64,8 +65,6 @@ def supports(scenario: Scenario) -> str | None:
 
 
 def _cohort_reason(cohort) -> str | None:
-    if cohort.latent_defects:
-        return "latent defects"
     if cohort.hard is not None or cohort.excluded is not None:
         return "hard or excluded cases"
     if cohort.suppliers:
@@ -97,7 +96,11 @@ class _Block:
         n = len(ids)
         n_cohorts = len(scenario.cohorts)
         self.lanes = [
-            Lane([m.cohorts[j] for m in self.models], horizon)
+            Lane(
+                [m.cohorts[j] for m in self.models],
+                horizon,
+                [m.ops.defects[m.cohorts[j].index] for m in self.models],
+            )
             for j in range(len(first.cohorts))
         ]
         # ramp rules: each replication's policy decides its cap day by day (it
@@ -173,7 +176,14 @@ class _Block:
         else:
             cap, offered = self.cap[day, live], self.offered[day, live]
         if cap.any():
-            shares = self._share(offered, [lane.queued for lane in lanes])
+            queues = [lane.queued for lane in lanes]
+            halted = self._halted(day)
+            if halted is not None:  # a found defect halts its cohort (or all)
+                queues = [
+                    np.where(halted[:, lane.index], 0, q)
+                    for lane, q in zip(lanes, queues, strict=True)
+                ]
+            shares = self._share(offered, queues)
             stressed = self._stressed(day, shares)
             for j, (lane, share) in enumerate(zip(lanes, shares.T, strict=True)):
                 if share.any():
@@ -199,6 +209,22 @@ class _Block:
             out[:, cohort] |= (count > spec.above_attempts) & (day < until[self.live])
         return out
 
+    def _halted(self, day: int) -> np.ndarray | None:
+        """(rep, cohort): may not be attempted today, a found defect halting it
+        (`operations.Operations.halted`); ``None`` without latent defects."""
+        with_defects = [lane for lane in self.lanes if lane.defects is not None]
+        if not with_defects:
+            return None
+        out = np.zeros((len(self.live), len(self.cohort_need[0])), dtype=bool)
+        every = np.zeros(len(self.live), dtype=bool)
+        for lane in with_defects:
+            assert lane.defects is not None
+            halts = lane.defects.halts(day)
+            out[:, lane.index] |= halts.any(axis=1)
+            every |= (halts & lane.defects.halts_all).any(axis=1)
+        out[every] = True
+        return out
+
     def _share(self, cap: np.ndarray, queues: list[np.ndarray]) -> np.ndarray:
         """(rep, cohort) attempts: pro rata (largest remainder) or in priority."""
         queued = np.stack(queues, axis=1)
@@ -211,6 +237,13 @@ class _Block:
         live = self.live
         resolved = np.zeros((len(live), self.cohort_need.shape[1]), dtype=np.int64)
         done = np.ones(len(live), dtype=bool)
+        running = self.stop[live] < 0  # a stopped replication detects no more
+        for lane in self.lanes:
+            if lane.defects is not None:
+                lane.defects.detect(day, running)
+        halted = self._halted(day)
+        if halted is not None and "defect_halt" in self.levels:
+            self.levels["defect_halt"][live, day] = halted
         for lane in self.lanes:
             states, flows = lane.end_of_day()
             self.states[live, day, lane.index] = states
@@ -219,10 +252,12 @@ class _Block:
                 ("awaiting_site_visit", lane.awaiting_site_visit),
                 ("prepayment_dumb", lane.prepayment_dumb),
                 ("stressed_attempts", lane.stressed_attempts),
+                ("defect_hits", lane.defect_hits),
             ):
                 if name in self.levels:
                     self.levels[name][live, day, lane.index] = values
             lane.stressed_attempts[:] = 0
+            lane.defect_hits[:] = 0
             resolved[:, lane.index] += lane.resolved
             done &= lane.resolved == lane.total
         cohorts = self.cohort_clearance[live]
@@ -234,14 +269,28 @@ class _Block:
         self.stop[live[done & (self.stop[live] < 0)]] = day
 
     def logs(self) -> list[RunLog]:
+        for lane in self.lanes:
+            if lane.defects is not None:
+                lane.defects.write_back()
+        levels = [
+            array
+            for name, array in self.levels.items()
+            if name in OPERATIONS_LEVELS and name != "defect_halt"
+        ]
+        halt = self.levels.get("defect_halt")
         out = []
         for r, (k, model) in enumerate(zip(self.ids, self.models, strict=True)):
             stop = int(self.stop[r])
             model.policy.last_day = stop if stop >= 0 else self.horizon - 1
             if 0 <= stop < self.horizon - 1:  # nothing left in flight: repeat it
                 self.states[r, stop + 1 :] = self.states[r, stop]
-                for array in self.levels.values():
+                for array in levels:
                     array[r, stop + 1 :] = array[r, stop]
+                if halt is not None:  # halts still run their course
+                    for day in range(stop + 1, self.horizon):
+                        halt[r, day] = 0
+                        for c in model.ops.halted(day):
+                            halt[r, day, c] = 1
             model.clearance_day = _day(self.clearance[r])
             model.cohort_clearance = [_day(d) for d in self.cohort_clearance[r]]
             out.append(model.collect(k))

@@ -20,6 +20,8 @@ from __future__ import annotations
 import numpy as np
 
 from migsim.sim.cohort import CohortState
+from migsim.sim.defects import LiveDefect
+from migsim.sim.lane_defects import LaneDefects
 from migsim.sim.records import FLOWS
 
 __all__ = ["Lane", "UNIT"]
@@ -162,7 +164,12 @@ class Lane:
     starting counts and tables and runs the days itself.
     """
 
-    def __init__(self, states: list[CohortState], horizon: int):
+    def __init__(
+        self,
+        states: list[CohortState],
+        horizon: int,
+        defects: list[list[LiveDefect]] | None = None,
+    ):
         first = states[0]
         n = self.n = len(states)
         self.index = first.index
@@ -203,6 +210,11 @@ class Lane:
             else None
         )
         self.flows = np.zeros((n, len(FLOWS)), dtype=np.int64)
+        self.defect_hits = zeros.copy()  # today's, reset at the end of day
+        # latent defects (`lane_defects`): only where this cohort has any
+        self.defects = (
+            LaneDefects(defects, width, _Column) if defects and defects[0] else None
+        )
         units = [s.outcome_units for s in states]
         self.columns = [
             _Column([u.generator(c) for u in units]) if c else None
@@ -227,6 +239,11 @@ class Lane:
         stressed = np.stack([s.stressed_tables[0].cells.edges for s in states])
         self.stressed_success = stressed[:, 0].copy()
         self.stressed_ints = _edge_keys(stressed)
+        # each outcome's cells alone, for attempts a defect gives their outcome
+        self.given_ints = {
+            o: _edge_keys(np.stack([t.given[o].edges for t in tables]))
+            for o in range(1, len(self.sizes))
+        }
         self.stall_shape = states[0].stall_shape
         self.then = self.stall_shape[1]
         self.prepayment_cell = self.starts[4] + states[0].recovered_cells
@@ -262,6 +279,7 @@ class Lane:
         ("stressed_success", 0),
         ("stressed_ints", 0),
         ("stressed_attempts", 0),
+        ("defect_hits", 0),
         ("retry_queued", 0),
         ("stalled", 0),
         ("rolled_back", 0),
@@ -284,6 +302,7 @@ class Lane:
         for name, axis in self._BY_REPLICATION:
             setattr(self, name, np.take(getattr(self, name), live, axis=axis))
         self.ready.keep(live)
+        self.given_ints = {o: ints[live] for o, ints in self.given_ints.items()}
         if self.held is not None:
             self.held = self.held[live]
         self.n = len(live)
@@ -291,6 +310,8 @@ class Lane:
         for column in self.columns:
             if column is not None:
                 column.keep(live)
+        if self.defects is not None:
+            self.defects.keep(live)
 
     # ---------------------------------------------------------------- queries
     @property
@@ -406,14 +427,22 @@ class Lane:
             ints = np.where(stressed[:, None], self.stressed_ints, self.edge_ints)
             offset = np.arange(self.n, dtype=np.int64)[:, None] * REPLICATION_KEY
             edge_keys = (ints + offset).ravel()
+        live = None
+        if self.defects is not None:
+            live = self.defects.expose(day, attempts > 0)
         for column in np.flatnonzero(batch.any(axis=0)).tolist():
             counts, by_outcome = self._draw(
-                column, batch[:, column], success, edge_keys
+                column, batch[:, column], success, edge_keys, live
             )
             self._schedule(column, counts, by_outcome, day)
 
     def _draw(
-        self, column: int, n: np.ndarray, success: np.ndarray, edge_keys: np.ndarray
+        self,
+        column: int,
+        n: np.ndarray,
+        success: np.ndarray,
+        edge_keys: np.ndarray,
+        live: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """(rep, cells) counts and (rep, outcomes) totals of one column's attempts."""
         reps = np.flatnonzero(n)
@@ -423,7 +452,13 @@ class Lane:
         uniforms = column_units.take(reps, counts_of)
         # the success test in floats, as the scalar engine makes it; only the
         # failing few (a few percent) get integer keys for their cell
-        failing = np.flatnonzero(uniforms >= np.repeat(success[reps], counts_of))
+        above = uniforms >= np.repeat(success[reps], counts_of)
+        struck = None
+        if live is not None and self.defects is not None:
+            struck = self.defects.strike(column, reps, counts_of, live)
+            if struck is not None:
+                above &= struck < 0
+        failing = np.flatnonzero(above)
         ends = np.cumsum(counts_of)
         who = reps[np.searchsorted(ends, failing, side="right")]
         keys = (uniforms[failing] * UNIT).astype(np.int64)
@@ -434,9 +469,37 @@ class Lane:
         counts = np.bincount(who * cells + cell, minlength=self.n * cells).reshape(
             self.n, cells
         )
+        if struck is not None:
+            self._count_hits(
+                counts,
+                uniforms,
+                struck,
+                reps[np.searchsorted(ends, np.arange(len(uniforms)), side="right")],
+            )
         by_outcome = np.add.reduceat(counts, self.starts, axis=1)
         by_outcome[:, 0] = n - by_outcome[:, 1:].sum(axis=1)
         return counts, by_outcome
+
+    def _count_hits(
+        self, counts: np.ndarray, uniforms: np.ndarray, struck: np.ndarray, rep
+    ) -> None:
+        """Attempts a defect hit, read on their imposed outcome's cells alone
+        with their own uniforms (`draws._add_hits`)."""
+        hit = struck >= 0
+        self.defect_hits += np.bincount(rep[hit], minlength=self.n)
+        for outcome in np.unique(struck[hit]).tolist():
+            mine = np.flatnonzero(struck == outcome)
+            who = rep[mine]
+            ints = self.given_ints[outcome]
+            size = ints.shape[1] + 1
+            offset = np.arange(self.n, dtype=np.int64)[:, None] * REPLICATION_KEY
+            keys = (uniforms[mine] * UNIT).astype(np.int64) + who * REPLICATION_KEY
+            cell = np.searchsorted((ints + offset).ravel(), keys, side="right")
+            cell -= who * (size - 1)
+            start = self.starts[outcome]
+            counts[:, start : start + size] += np.bincount(
+                who * size + cell, minlength=self.n * size
+            ).reshape(self.n, size)
 
     def _block(self, counts: np.ndarray, outcome: int) -> np.ndarray:
         start = self.starts[outcome]
