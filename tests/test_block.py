@@ -60,7 +60,8 @@ def test_random_scenarios_give_the_scalar_engines_numbers(sc, seed, n):
 
 @st.composite
 def scenarios_with_defects(draw):
-    """Random valid scenarios whose cohorts may carry latent defects."""
+    """Random valid scenarios whose cohorts may carry latent defects, with or
+    without an ELS desk."""
     sc = draw(random_scenarios())
     data = sc.to_dict()
     for c in data["cohorts"]:
@@ -82,12 +83,18 @@ def scenarios_with_defects(draw):
                     "fix_after_days": {"dist": "uniform", "low": 1, "high": 8},
                 },
             ]
+    if draw(st.booleans()):
+        kinds = ["stall", "rollback", "fix_forward", "dumb"]
+        data["els"] = {
+            "daily_capacity": draw(st.integers(1, 400)),
+            "cases_from": draw(st.lists(st.sampled_from(kinds), unique=True)),
+        }
     return load(data)
 
 
 @QUICK
 @given(scenarios_with_defects(), st.integers(0, 2**31), st.integers(1, 7))
-def test_latent_defects_give_the_scalar_engines_numbers(sc, seed, n):
+def test_defects_and_els_give_the_scalar_engines_numbers(sc, seed, n):
     assume(supports(sc) is None)
     assert_engines_agree(sc, seed, list(range(n)))
 
@@ -100,6 +107,7 @@ def test_latent_defects_give_the_scalar_engines_numbers(sc, seed, n):
         "nov2019_conditions",
         "nov2019_cautious_ramp",
         "nov2019_aggressive_ramp",
+        "nov2019_cautious_ramp_elster_active",
     ],
 )
 def test_bundled_scenarios_give_the_scalar_engines_numbers(name):
@@ -226,7 +234,7 @@ _HARD = {"success": 0.5, "stall": 0.5, "rollback": 0, "fix_forward": 0, "dumb": 
 @pytest.mark.parametrize(
     ("change", "reason"),
     [
-        ({"els": {"daily_capacity": 10}}, "ELS"),
+        ({"suppliers": [{"name": "s"}]}, "suppliers"),
         (
             {"cohorts.0.hard": {"share": 0.1, "outcomes": _HARD}},
             "cohort c: hard or excluded cases",

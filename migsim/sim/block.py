@@ -19,7 +19,7 @@ What runs here: calendars, closures, freezes, the schedule and its gates,
 go/no-go incidents, the achieved share, pro-rata and priority allocation,
 stalls (and their release dates), rollbacks, fix forwards and dumb outcomes,
 uncertain rates, dates and sizes, twins. Scenarios with a section the block
-does not run yet (ELS, suppliers, hard and excluded
+does not run yet (suppliers, hard and excluded
 cases, volume failures, remote recovery, consumer exposure, a mid-programme
 start) run on the scalar engine: `supports` says which.
 """
@@ -33,9 +33,9 @@ import simpy
 
 from migsim.model.scenario import Scenario
 from migsim.sim.allocation import share_pro_rata_rows
-from migsim.sim.els import NoDesk
 from migsim.sim.engine import _Model, run_replication
 from migsim.sim.inputs import TwinStreams, with_inputs_from
+from migsim.sim.lane_els import BlockDesk
 from migsim.sim.lanes import MAX_BLOCK, Lane
 from migsim.sim.operations import OPERATIONS_LEVELS
 from migsim.sim.records import RunLog
@@ -49,8 +49,6 @@ COMPACT_EVERY = 8
 
 def supports(scenario: Scenario) -> str | None:
     """``None`` when the block engine runs ``scenario``, else the reason it does not."""
-    if scenario.els is not None:
-        return "ELS"
     if scenario.suppliers:
         return "suppliers"
     if scenario.operations_state is not None:
@@ -122,7 +120,24 @@ class _Block:
             name: np.zeros((n, horizon, n_cohorts), dtype=np.int64)
             for name in (*first.ops.levels, *first.ops.flows)
         }
+        # operations' day columns (the ELS backlog, cases raised and worked,
+        # the achieved cap): (rep, day)
+        self.day_columns: dict[str, np.ndarray] = {
+            name: np.zeros((n, horizon), dtype=np.int64) for name in first.ops.days
+        }
+        self.desk: BlockDesk | None = None
+        if scenario.els is not None:
+            width = max(lane.size for lane in self.lanes)
+            self.desk = BlockDesk(
+                scenario.els, first.policy.working, n, n_cohorts, width
+            )
+            for lane in self.lanes:
+                lane.desk = self.desk
         for r, model in enumerate(self.models):
+            for name, array in self.day_columns.items():
+                model.ops.days[name] = array[r]
+            if "els_backlog" in self.day_columns:  # a ramp rule's metric reads it
+                model.policy.els_backlog = model.ops.days["els_backlog"]
             model.states, model.flows = self.states[r], self.flows[r]
             # the ramp rules' metrics read the records of earlier days
             model.policy.states, model.policy.flows = model.states, model.flows
@@ -154,10 +169,14 @@ class _Block:
         """Drop the replications that stopped from every lane."""
         for lane in self.lanes:
             lane.keep(keep)
+        if self.desk is not None:
+            self.desk.keep(keep)
         self.live = self.live[keep]
 
     def step(self, day: int) -> None:
         lanes = self.lanes
+        if self.desk is not None:  # ELS / MCC work open cases first
+            self.desk.work(day)
         for lane in lanes:
             lane.resolve_stalls(day)
         for lane in lanes:
@@ -260,6 +279,16 @@ class _Block:
             lane.defect_hits[:] = 0
             resolved[:, lane.index] += lane.resolved
             done &= lane.resolved == lane.total
+        desk = self.desk
+        if desk is not None:
+            if "els_cases_open" in self.levels:
+                self.levels["els_cases_open"][live, day] = desk.open_by_cohort
+            columns = self.day_columns
+            columns["els_backlog"][live, day] = desk.open
+            columns["els_cases_raised"][live, day] = desk.raised
+            columns["els_cases_worked"][live, day] = desk.worked
+            desk.end_of_day()
+            done &= desk.open == 0  # the scalar engine stops only when quiet
         cohorts = self.cohort_clearance[live]
         new = (cohorts < 0) & (resolved >= self.cohort_need[live])
         cohorts[new] = day
@@ -321,8 +350,6 @@ def _volume(models: list[_Model]) -> list[tuple[int, Any, np.ndarray]]:
 
 def _check(model: _Model) -> None:
     """What `supports` promises, on the replication as built."""
-    if not isinstance(model.ops.desk, NoDesk):
-        raise ValueError("the block engine does not run ELS")
     if len(model.cohorts) != len(model.scenario.cohorts):
         raise ValueError("the block engine runs one segment per cohort")
     for state in model.cohorts:

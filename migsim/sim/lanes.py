@@ -22,6 +22,7 @@ import numpy as np
 from migsim.sim.cohort import CohortState
 from migsim.sim.defects import LiveDefect
 from migsim.sim.lane_defects import LaneDefects
+from migsim.sim.lane_els import BlockDesk
 from migsim.sim.records import FLOWS
 
 __all__ = ["Lane", "UNIT"]
@@ -215,6 +216,12 @@ class Lane:
         self.defects = (
             LaneDefects(defects, width, _Column) if defects and defects[0] else None
         )
+        # ELS (`lane_els.BlockDesk`), set by the block; streams read when a
+        # case is worked, by (units, column), made at first use
+        self.desk: BlockDesk | None = None
+        self._stall_units = [s.stall_units for s in states]
+        self._restore_units = [s.restore_units for s in states]
+        self._later: dict[tuple[str, int], _Column] = {}
         units = [s.outcome_units for s in states]
         self.columns = [
             _Column([u.generator(c) for u in units]) if c else None
@@ -312,6 +319,10 @@ class Lane:
                 column.keep(live)
         if self.defects is not None:
             self.defects.keep(live)
+        self._stall_units = [self._stall_units[r] for r in live.tolist()]
+        self._restore_units = [self._restore_units[r] for r in live.tolist()]
+        for stream in self._later.values():
+            stream.keep(live)
 
     # ---------------------------------------------------------------- queries
     @property
@@ -430,11 +441,22 @@ class Lane:
         live = None
         if self.defects is not None:
             live = self.defects.expose(day, attempts > 0)
+        desk = self.desk
+        hold: frozenset[str] = desk.gated if desk is not None else frozenset()
+        outcomes = np.zeros((self.n, 5, self.size), dtype=np.int64)  # by column
         for column in np.flatnonzero(batch.any(axis=0)).tolist():
             counts, by_outcome = self._draw(
                 column, batch[:, column], success, edge_keys, live
             )
-            self._schedule(column, counts, by_outcome, day)
+            self._schedule(column, counts, by_outcome, day, hold)
+            outcomes[:, :, column] = by_outcome
+        if desk is not None:  # cases in the order the scalar engine raises them
+            totals = outcomes.sum(axis=2)
+            for outcome, kind in ((4, "dumb"), (1, "stall"), (2, "rollback")):
+                desk.raise_cases(
+                    day, kind, totals[:, outcome], self, outcomes[:, outcome]
+                )
+            desk.raise_cases(day, "fix_forward", totals[:, 3], self, outcomes[:, 3])
 
     def _draw(
         self,
@@ -470,12 +492,7 @@ class Lane:
             self.n, cells
         )
         if struck is not None:
-            self._count_hits(
-                counts,
-                uniforms,
-                struck,
-                reps[np.searchsorted(ends, np.arange(len(uniforms)), side="right")],
-            )
+            self._count_hits(counts, uniforms, struck, np.repeat(reps, counts_of))
         by_outcome = np.add.reduceat(counts, self.starts, axis=1)
         by_outcome[:, 0] = n - by_outcome[:, 1:].sum(axis=1)
         return counts, by_outcome
@@ -506,8 +523,15 @@ class Lane:
         return counts[:, start : start + self.sizes[outcome]]
 
     def _schedule(
-        self, column: int, counts: np.ndarray, by_outcome: np.ndarray, day: int
+        self,
+        column: int,
+        counts: np.ndarray,
+        by_outcome: np.ndarray,
+        day: int,
+        hold: frozenset[str] = frozenset(),
     ) -> None:
+        """Count a column's outcomes and schedule what follows; kinds in ``hold``
+        wait for ELS to work their case (`worked`)."""
         success, stall, rollback, fix_forward, dumb = by_outcome.T
         flows = self.flows
         for name, values in (
@@ -521,13 +545,9 @@ class Lane:
         self.migrated += success
         if stall.any():
             self.stalled += stall
-            table = self._block(counts, 1).reshape(self.n, *self.stall_shape)
-            if self.held is not None:
-                early = (day + self.stall_days)[None, :] < self.floor[:, None]
-                self.held[:, :, column] += (table * early[:, :, None]).sum(axis=1)
-                table = table * ~early[:, :, None]
-            rows = self._rows(self.stall_days, day)
-            self.stall_cells[rows, column] += table.transpose(1, 0, 2)
+            if "stall" not in hold:
+                table = self._block(counts, 1).reshape(self.n, *self.stall_shape)
+                self._add_stalls(column, table, day, day)
         if rollback.any():
             if column == self.last:
                 self._abandon(rollback)
@@ -539,12 +559,73 @@ class Lane:
         if fix_forward.any():
             self.impaired += fix_forward
             assert self.restore_days is not None
-            rows = self._rows(self.restore_days, day)
-            self.restore_due[rows] += self._block(counts, 3).T
+            if "fix_forward" not in hold:
+                rows = self._rows(self.restore_days, day)
+                self.restore_due[rows] += self._block(counts, 3).T
         if dumb.any():
             self.dumb += dumb
             self.awaiting_site_visit += dumb
             self.prepayment_dumb += counts[:, self.prepayment_cell]
+
+    def _add_stalls(self, column: int, table: np.ndarray, day: int, floor: int) -> None:
+        """Put (rep, delay, then) stalls raised on ``day`` on the ledger: due
+        after their delay, not before ``floor`` (the day ELS worked them) nor
+        before the cohort's release date (held aside until it comes)."""
+        due = day + self.stall_days
+        if self.held is not None:
+            early = (due[None, :] < self.floor[:, None]) & (self.floor[:, None] > floor)
+            self.held[:, :, column] += (table * early[:, :, None]).sum(axis=1)
+            table = table * ~early[:, :, None]
+        if due[0] >= floor:
+            rows = self._rows(self.stall_days, day)
+            self.stall_cells[rows, column] += table.transpose(1, 0, 2)
+            return
+        for d, due_day in enumerate(np.maximum(due, floor).tolist()):
+            self.stall_cells[due_day % self.ring, column] += table[:, d]
+
+    def worked(self, kind: str, raised: int, part: np.ndarray, day: int) -> None:
+        """ELS worked these (rep, column) cases today: their delays drawn now,
+        from streams of their own, resolving on the later of delay end and
+        today (`cohort.CohortState.worked`)."""
+        if kind == "stall":
+            for column in np.flatnonzero(part.any(axis=0)).tolist():
+                counts = self._read("stall", column, part[:, column], 1)
+                table = counts.reshape(self.n, *self.stall_shape)
+                self._add_stalls(column, table, raised, day)
+            return
+        count = part.sum(axis=1)
+        days = self.restore_days
+        assert days is not None
+        if len(days) == 1 and day <= raised + int(days[0]):  # a fixed delay
+            self.restore_due[(raised + int(days[0])) % self.ring] += count
+            return
+        counts = self._read("restore", 0, count, 3)
+        for d, due_day in enumerate(np.maximum(raised + days, day).tolist()):
+            self.restore_due[due_day % self.ring] += counts[:, d]
+
+    def _read(
+        self, purpose: str, column: int, n: np.ndarray, outcome: int
+    ) -> np.ndarray:
+        """(rep, cells) counts of ``n[r]`` units read on one outcome's cells,
+        each unit its column's next uniform in the stall (or restoration)
+        stream (`draws.draw_counts`)."""
+        key = (purpose, column)
+        stream = self._later.get(key)
+        if stream is None:
+            units = self._stall_units if purpose == "stall" else self._restore_units
+            stream = self._later[key] = _Column([u.generator(column) for u in units])
+        reps = np.flatnonzero(n)
+        uniforms = stream.take(reps, n[reps])
+        who = np.repeat(reps, n[reps])
+        ints = self.given_ints[outcome]
+        size = ints.shape[1] + 1
+        offset = np.arange(self.n, dtype=np.int64)[:, None] * REPLICATION_KEY
+        keys = (uniforms * UNIT).astype(np.int64) + who * REPLICATION_KEY
+        cell = np.searchsorted((ints + offset).ravel(), keys, side="right")
+        cell -= who * (size - 1)
+        return np.bincount(who * size + cell, minlength=self.n * size).reshape(
+            self.n, size
+        )
 
     def _abandon(self, count: np.ndarray) -> None:
         self.abandoned += count
