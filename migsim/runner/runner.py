@@ -40,6 +40,7 @@ from typing import Any
 from migsim.common.errors import MigsimError
 from migsim.common.files import spill_folder
 from migsim.common.lifeline import die_with_parent
+from migsim.common.memory import unmap_large_frees
 from migsim.model.limits import check_memory
 from migsim.model.scenario import Scenario, load_scenario
 from migsim.results.daily import Batch, DailyWriter, Failure
@@ -431,6 +432,7 @@ def run(
         owned = spill_folder(spill_dir)
     path = owned / "daily.parquet" if owned else None
     writer = DailyWriter(path) if path else None
+    unmap_large_frees()  # memory flat in the replications (forked workers too)
     if scheduler is None and workers > 1:
         prepare(scenario)  # once here: the forked workers share it
     started = time.perf_counter()
