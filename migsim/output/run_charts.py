@@ -66,11 +66,13 @@ def _in_child(bands: pd.DataFrame, title: str, path: Path) -> None:
 
 
 def _can_fork() -> bool:
-    """Fork only where it is the platform's own way, and only beside background
-    (daemon) threads such as a progress bar's monitor: the child draws and
-    leaves, touching nothing another thread might hold."""
+    """Fork only on Linux (elsewhere a forked process may not draw safely), and
+    only beside background (daemon) threads such as a progress bar's monitor:
+    the child draws and leaves, touching nothing another thread might hold."""
     import multiprocessing
 
+    if not sys.platform.startswith("linux"):
+        return False
     others = [t for t in threading.enumerate() if t is not threading.current_thread()]
     return "fork" in multiprocessing.get_all_start_methods() and all(
         t.daemon for t in others
