@@ -92,6 +92,71 @@ def scenarios_with_defects(draw):
     return load(data)
 
 
+@st.composite
+def scenarios_with_sections(draw):
+    """Random valid scenarios with latent defects and ELS (as above) whose
+    cohorts may also have dumb devices recovered remotely and a prepayment
+    share."""
+    data = draw(scenarios_with_defects()).to_dict()
+    for c in data["cohorts"]:
+        if draw(st.booleans()):
+            c["dumb"] = {
+                "recovered_share": draw(st.sampled_from([0.0, 0.3, 1.0])),
+                "recovered_after_days": draw(
+                    st.sampled_from([fixed(1), fixed(4), uniform(2, 30)])
+                ),
+            }
+        if c["mode"] == "active" and draw(st.booleans()):
+            c["prepayment_share"] = draw(st.sampled_from([0.2, 1.0]))
+    return load(data)
+
+
+@QUICK
+@given(scenarios_with_sections(), st.integers(0, 2**31), st.integers(1, 7))
+def test_operations_sections_give_the_scalar_engines_numbers(sc, seed, n):
+    assume(supports(sc) is None)
+    assert_engines_agree(sc, seed, list(range(n)))
+
+
+@QUICK
+@given(scenarios_with_sections(), st.integers(0, 10**9 - 1), st.data())
+def test_mid_programme_starts_with_sections_give_the_scalar_engines_numbers(
+    sc, seed, data
+):
+    """A run continued from a replication's state, with the sections above
+    (dumb devices still awaiting their remote recovery among them)."""
+    assume(supports(sc) is None and sc.horizon_days > 2)
+    day = data.draw(st.integers(0, sc.horizon_days - 2))
+    later = sc.starting_from(state_after(sc, seed, 0, day))
+    assume(supports(later) is None)
+    assert_engines_agree(later, seed + 1, list(range(4)))
+
+
+def test_dumb_devices_recovered_remotely_retry_as_the_scalar_engine_has_them():
+    """Recovered devices come back through their own retry stream; those on
+    their last attempt are abandoned; a continued run takes up the devices
+    still awaiting recovery."""
+    part = cohort(
+        "a",
+        4000,
+        mode="active",
+        rates=outcomes(success=0.6, rollback=0.1, dumb=0.3),
+        rollback={"retry_after_days": uniform(1, 5)},
+        max_attempts=3,
+    )
+    part["dumb"] = {"recovered_share": 0.6, "recovered_after_days": uniform(2, 9)}
+    part["prepayment_share"] = 0.3
+    sc = load(scenario(part, cap=500, horizon_days=80))
+    assert supports(sc) is None
+    logs = run_block(sc, 5, list(range(6)))
+    for k, log in enumerate(logs):
+        assert_same(log, run_replication(sc, 5, k))
+        assert log.cohort_columns["dumb_recoveries"].sum() > 0
+    later = sc.starting_from(state_after(sc, 5, 0, 12))
+    assert supports(later) is None
+    assert_engines_agree(later, 6, list(range(5)))
+
+
 @QUICK
 @given(scenarios_with_defects(), st.integers(0, 2**31), st.integers(1, 7))
 def test_defects_and_els_give_the_scalar_engines_numbers(sc, seed, n):

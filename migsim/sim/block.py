@@ -17,10 +17,11 @@ part of the seed contract. `tests/test_block.py` checks it.
 
 What runs here: calendars, closures, freezes, the schedule and its gates,
 go/no-go incidents, the achieved share, pro-rata and priority allocation,
-stalls (and their release dates), rollbacks, fix forwards and dumb outcomes,
-uncertain rates, dates and sizes, twins. Scenarios with a section the block
-does not run yet (suppliers, hard and excluded cases, remote recovery, consumer
-exposure) run on the scalar engine: `supports` says which. Mid-programme starts
+stalls (and their release dates), rollbacks, fix forwards and dumb outcomes
+(and their remote recovery), uncertain rates, dates and sizes, twins.
+Scenarios with a section the block does not run yet (suppliers, hard and
+excluded cases, consumer exposure) run on the scalar engine: `supports` says
+which. Mid-programme starts
 (forecasts from actuals) take up each replication's state as the scalar
 engine placed it.
 """
@@ -68,8 +69,6 @@ def _cohort_reason(cohort) -> str | None:
         return "suppliers"
     if cohort.change_of_supplier is not None or cohort.ppmid_join is not None:
         return "consumer exposure"
-    if cohort.dumb is not None and cohort.dumb.recovered_share:
-        return "remote recovery"
     return None
 
 
@@ -272,11 +271,13 @@ class _Block:
                 ("prepayment_dumb", lane.prepayment_dumb),
                 ("stressed_attempts", lane.stressed_attempts),
                 ("defect_hits", lane.defect_hits),
+                ("dumb_recoveries", lane.dumb_recoveries),
             ):
                 if name in self.levels:
                     self.levels[name][live, day, lane.index] = values
             lane.stressed_attempts[:] = 0
             lane.defect_hits[:] = 0
+            lane.dumb_recoveries[:] = 0
             resolved[:, lane.index] += lane.resolved
             done &= lane.resolved == lane.total
         desk = self.desk

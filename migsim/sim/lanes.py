@@ -52,6 +52,8 @@ def _last_due(state: CohortState, horizon: int) -> int:
         return 0
     rows = [0, *_rows_held(state.retry_due, horizon)]
     rows += _rows_held(state.restore_due, horizon)
+    if state.recover_pmf is not None:
+        rows += _rows_held(state.recover_due, horizon)
     floor = state.release_day
     rows += [r for r in _rows_held(state.stalls.cells, horizon) if r != floor]
     return max(rows)
@@ -212,12 +214,18 @@ class Lane:
         self.dumb, self.abandoned = zeros.copy(), zeros.copy()
         self.awaiting_site_visit, self.prepayment_dumb = zeros.copy(), zeros.copy()
         self.stressed_attempts = zeros.copy()  # today's, reset at the end of day
+        # remote recovery of dumb devices: awaiting it (not resolved), and
+        # today's recoveries (reset at the end of day)
+        self.awaiting_recovery, self.dumb_recoveries = zeros.copy(), zeros.copy()
         # due-day ledgers as ring buffers (row: day mod `ring`), then column
         # first: scheduling a column adds one (delays, rep, ...) block
         ring = self.ring
         self.stall_cells = np.zeros((ring, width, n, self.then), dtype=np.int64)
         self.retry_due = np.zeros((ring, width, n), dtype=np.int64)
         self.restore_due = np.zeros((ring, n), dtype=np.int64)
+        self.recover_due = np.zeros(
+            (ring if self.recover_days is not None else 0, width, n), dtype=np.int64
+        )
         # retries due and not yet taken, oldest due day first: (rep, column) each
         self.ready = _Ready(n, width)
         # a stall release date: stalls due before it wait for it, held aside
@@ -242,6 +250,7 @@ class Lane:
         self.desk: BlockDesk | None = None
         self._stall_units = [s.stall_units for s in states]
         self._restore_units = [s.restore_units for s in states]
+        self._recovery_units = [s.recovery_retry_units for s in states]
         self._later: dict[tuple[str, int], _Column] = {}
         units = [s.outcome_units for s in states]
         self.columns = [
@@ -274,7 +283,8 @@ class Lane:
         }
         self.stall_shape = states[0].stall_shape
         self.then = self.stall_shape[1]
-        self.prepayment_cell = self.starts[4] + states[0].recovered_cells
+        self.recovered_cells = states[0].recovered_cells  # cells by recovery delay
+        self.prepayment_cell = self.starts[4] + self.recovered_cells
 
     def _take_up(self, states: list[CohortState], horizon: int) -> None:
         """A mid-programme start: each replication's counts and ledgers as its
@@ -288,6 +298,7 @@ class Lane:
             "dumb",
             "abandoned",
             "awaiting_site_visit",
+            "awaiting_recovery",
         ):
             getattr(self, name)[:] = [getattr(s, name) for s in states]
         for r, state in enumerate(states):
@@ -302,6 +313,9 @@ class Lane:
                 self.retry_due[row, :, r] += state.retry_due[row]
             for row in _rows_held(state.restore_due, horizon):
                 self.restore_due[row, r] += state.restore_due[row]
+            if self.recover_days is not None:
+                for row in _rows_held(state.recover_due, horizon):
+                    self.recover_due[row, :, r] += state.recover_due[row]
         dues = sorted({due for s in states for due, _ in s.retries})
         for due in dues:  # queued retries, oldest due first
             queued = np.zeros((self.n, self.size), dtype=np.int64)
@@ -325,9 +339,16 @@ class Lane:
         self.retry_days = first.stalls.retry_days
         restore = first.restore_pmf
         self.restore_days = None if restore is None else restore[0]
+        recover = first.recover_pmf
+        self.recover_days = None if recover is None else recover[0]
         longest = max(
             int(days[-1])
-            for days in (self.stall_days, self.retry_days, self.restore_days)
+            for days in (
+                self.stall_days,
+                self.retry_days,
+                self.restore_days,
+                self.recover_days,
+            )
             if days is not None
         )
         placed = max(_last_due(state, horizon) for state in states)
@@ -354,9 +375,12 @@ class Lane:
         ("abandoned", 0),
         ("awaiting_site_visit", 0),
         ("prepayment_dumb", 0),
+        ("awaiting_recovery", 0),
+        ("dumb_recoveries", 0),
         ("stall_cells", 2),
         ("retry_due", 2),
         ("restore_due", 1),
+        ("recover_due", 2),
         ("flows", 0),
         ("floor", 0),
     )
@@ -379,6 +403,7 @@ class Lane:
             self.defects.keep(live)
         self._stall_units = [self._stall_units[r] for r in live.tolist()]
         self._restore_units = [self._restore_units[r] for r in live.tolist()]
+        self._recovery_units = [self._recovery_units[r] for r in live.tolist()]
         for stream in self._later.values():
             stream.keep(live)
 
@@ -389,7 +414,8 @@ class Lane:
 
     @property
     def resolved(self) -> np.ndarray:
-        return self.migrated + self.dumb + self.abandoned
+        """Migrated, dumb or abandoned (a dumb device awaiting remote recovery: not)."""
+        return self.migrated + self.dumb + self.abandoned - self.awaiting_recovery
 
     def state_rows(self) -> np.ndarray:
         """(rep, STATES) at the end of the day."""
@@ -462,10 +488,35 @@ class Lane:
             self.migrated += restored
             self.flows[:, _FLOW["restorations"]] += restored
             restored[:] = 0
+        if self.recover_days is not None:
+            self._recover(day)
         eligible = self.eligible[day]
         if eligible.any():
             self.fresh += eligible
             self.pending -= eligible
+
+    def _recover(self, day: int) -> None:
+        """Dumb devices recovered remotely today go back to rolled_back and are
+        retried like a rollback, each retry delay read from its column's next
+        uniform in the recovery stream (`cohort.CohortState.release`); those on
+        their last attempt are abandoned."""
+        recovered = self.recover_due[day % self.ring]  # (column, rep)
+        if not recovered.any():
+            return
+        n_recovered = recovered.sum(axis=0)
+        self.dumb -= n_recovered
+        self.awaiting_recovery -= n_recovered
+        self.dumb_recoveries += n_recovered
+        last = recovered[self.last].copy()
+        self._abandon(last)
+        self.rolled_back += n_recovered - last
+        for column in np.flatnonzero(recovered.any(axis=1)).tolist():
+            counts = self._read("recovery", column, recovered[column], 2)
+            if column != self.last:
+                assert self.retry_days is not None  # required with recovery
+                rows = self._rows(self.retry_days, day)
+                self.retry_due[rows, column] += counts.T
+        recovered[:] = 0
 
     def take(self, count: np.ndarray) -> np.ndarray:
         """Remove ``count[r]`` from each queue: due retries first (oldest due,
@@ -622,8 +673,16 @@ class Lane:
                 self.restore_due[rows] += self._block(counts, 3).T
         if dumb.any():
             self.dumb += dumb
-            self.awaiting_site_visit += dumb
             self.prepayment_dumb += counts[:, self.prepayment_cell]
+            if self.recover_days is None:
+                self.awaiting_site_visit += dumb
+                return
+            recovered = self._block(counts, 4)[:, : self.recovered_cells]
+            n_recovered = recovered.sum(axis=1)
+            self.awaiting_recovery += n_recovered
+            self.awaiting_site_visit += dumb - n_recovered
+            rows = self._rows(self.recover_days, day)
+            self.recover_due[rows, column] += recovered.T
 
     def _add_stalls(self, column: int, table: np.ndarray, day: int, floor: int) -> None:
         """Put (rep, delay, then) stalls raised on ``day`` on the ledger: due
@@ -670,7 +729,11 @@ class Lane:
         key = (purpose, column)
         stream = self._later.get(key)
         if stream is None:
-            units = self._stall_units if purpose == "stall" else self._restore_units
+            units = {
+                "stall": self._stall_units,
+                "restore": self._restore_units,
+                "recovery": self._recovery_units,
+            }[purpose]
             stream = self._later[key] = _Column([u.generator(column) for u in units])
         reps = np.flatnonzero(n)
         uniforms = stream.take(reps, n[reps])
