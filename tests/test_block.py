@@ -10,6 +10,8 @@ yet are refused with the reason.
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 import numpy as np
 import pytest
 from conftest import cohort, fixed, load, outcomes, scenario, uniform
@@ -95,8 +97,8 @@ def scenarios_with_defects(draw):
 @st.composite
 def scenarios_with_sections(draw):
     """Random valid scenarios with latent defects and ELS (as above) whose
-    cohorts may also have dumb devices recovered remotely and a prepayment
-    share."""
+    cohorts may also have dumb devices recovered remotely, a prepayment share
+    and consumer exposure (change of supplier, PPMID joins)."""
     data = draw(scenarios_with_defects()).to_dict()
     for c in data["cohorts"]:
         if draw(st.booleans()):
@@ -108,7 +110,24 @@ def scenarios_with_sections(draw):
             }
         if c["mode"] == "active" and draw(st.booleans()):
             c["prepayment_share"] = draw(st.sampled_from([0.2, 1.0]))
+            if draw(st.booleans()):
+                c["ppmid_join"] = {
+                    "failure_share": draw(st.sampled_from([0.1, 0.5])),
+                    "until": draw(st.none() | _a_day(data)),
+                }
+        if draw(st.booleans()):
+            c["change_of_supplier"] = {
+                "annual_rate": draw(st.sampled_from([0.1, 2.0, 10.0])),
+                "until": draw(st.none() | _a_day(data)),
+            }
     return load(data)
+
+
+def _a_day(data: dict):
+    """A date within (or just past) a scenario's horizon."""
+    start = date.fromisoformat(str(data["start_date"]))
+    days = st.integers(-2, int(data["horizon_days"]) + 2)
+    return days.map(lambda d: (start + timedelta(days=d)).isoformat())
 
 
 @QUICK
@@ -155,6 +174,29 @@ def test_dumb_devices_recovered_remotely_retry_as_the_scalar_engine_has_them():
     later = sc.starting_from(state_after(sc, 5, 0, 12))
     assert supports(later) is None
     assert_engines_agree(later, 6, list(range(5)))
+
+
+def test_consumer_exposure_is_drawn_as_the_scalar_engine_draws_it():
+    """Change-of-supplier losses and PPMID join failures from each day's own
+    stream; losses go on being drawn after a replication stops (small cohorts
+    clear early), until the fix."""
+    active = cohort("a", 300, mode="active", rates=outcomes(success=0.8, dumb=0.2))
+    active["prepayment_share"] = 0.4
+    active["ppmid_join"] = {"failure_share": 0.3}
+    active["change_of_supplier"] = {"annual_rate": 5.0, "until": "2024-02-10"}
+    dormant = cohort("d", 200, rates=outcomes(success=0.7, fix_forward=0.3))
+    dormant["change_of_supplier"] = {"annual_rate": 2.0}
+    sc = load(scenario(active, dormant, cap=60, horizon_days=60))
+    assert supports(sc) is None
+    logs = run_block(sc, 2, list(range(8)))
+    for k, log in enumerate(logs):
+        assert_same(log, run_replication(sc, 2, k))
+        assert log.clearance_day is not None and log.clearance_day < 40
+        lost = log.cohort_columns["cos_alerts_lost"]
+        assert lost[log.clearance_day + 1 :].sum() > 0
+        assert log.cohort_columns["ppmid_join_failures"].sum() > 0
+    later = sc.starting_from(state_after(sc, 2, 0, 5))
+    assert_engines_agree(later, 3, list(range(4)))
 
 
 @QUICK

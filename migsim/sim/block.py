@@ -18,10 +18,9 @@ part of the seed contract. `tests/test_block.py` checks it.
 What runs here: calendars, closures, freezes, the schedule and its gates,
 go/no-go incidents, the achieved share, pro-rata and priority allocation,
 stalls (and their release dates), rollbacks, fix forwards and dumb outcomes
-(and their remote recovery), uncertain rates, dates and sizes, twins.
-Scenarios with a section the block does not run yet (suppliers, hard and
-excluded cases, consumer exposure) run on the scalar engine: `supports` says
-which. Mid-programme starts
+(and their remote recovery), consumer exposure, uncertain rates, dates and
+sizes, twins. Scenarios with a section the block does not run yet (suppliers,
+hard and excluded cases) run on the scalar engine: `supports` says which. Mid-programme starts
 (forecasts from actuals) take up each replication's state as the scalar
 engine placed it.
 """
@@ -67,8 +66,6 @@ def _cohort_reason(cohort) -> str | None:
         return "hard or excluded cases"
     if cohort.suppliers:
         return "suppliers"
-    if cohort.change_of_supplier is not None or cohort.ppmid_join is not None:
-        return "consumer exposure"
     return None
 
 
@@ -121,6 +118,8 @@ class _Block:
         self.day_columns: dict[str, np.ndarray] = {
             name: np.zeros((n, horizon), dtype=np.int64) for name in first.ops.days
         }
+        # consumer exposure: drawn per replication, from streams of the day
+        self.exposed = bool(first.ops.cos or first.ops.ppmid)
         self.desk: BlockDesk | None = None
         if scenario.els is not None:
             width = max(lane.size for lane in self.lanes)
@@ -280,6 +279,8 @@ class _Block:
             lane.dumb_recoveries[:] = 0
             resolved[:, lane.index] += lane.resolved
             done &= lane.resolved == lane.total
+        if self.exposed:
+            self._expose(day)
         desk = self.desk
         if desk is not None:
             if "els_cases_open" in self.levels:
@@ -297,6 +298,40 @@ class _Block:
         cleared = (self.clearance[live] < 0) & (resolved.sum(axis=1) >= self.need[live])
         self.clearance[live[cleared]] = day
         self.stop[live[done & (self.stop[live] < 0)]] = day
+
+    def _expose(self, day: int) -> None:
+        """Consumer exposure drawn for each running replication, from its own
+        stream of the day (`operations.Operations.record`)."""
+        states, flows = self.states[:, day], self.flows[:, day]
+        lost = self.levels.get("cos_alerts_lost")
+        failed = self.levels.get("ppmid_join_failures")
+        for r in self.live.tolist():
+            ops = self.models[r].ops
+            on_day = ops.streams.on_day
+            for c, owner, rate, until_day in ops.cos:
+                exposed = int(states[r, c, 4] + states[r, c, 5])  # impaired + migrated
+                if day < until_day and exposed:
+                    rng = on_day(owner, "change_of_supplier", day)
+                    lost[r, day, c] = rng.binomial(exposed, rate)  # type: ignore[index]
+            for c, owner, rate, until_day in ops.ppmid:
+                # newly migrated: successes, fix forwards, completed stalls
+                new = int(flows[r, c, 1] + flows[r, c, 4] + flows[r, c, 6])
+                if day < until_day and new:
+                    rng = on_day(owner, "ppmid_join", day)
+                    failed[r, day, c] = rng.binomial(new, rate)  # type: ignore[index]
+
+    def _expose_after(self, r: int, stop: int) -> None:
+        """Change-of-supplier losses on the days after replication ``r``
+        stopped, on its final counts (`operations.Operations.fill_from`)."""
+        ops = self.models[r].ops
+        final = self.states[r, stop]
+        lost = self.levels.get("cos_alerts_lost")
+        for c, owner, rate, until_day in ops.cos:
+            exposed = int(final[c, 4] + final[c, 5])
+            if exposed:
+                for t in range(stop + 1, min(self.horizon, until_day)):
+                    rng = ops.streams.on_day(owner, "change_of_supplier", t)
+                    lost[r, t, c] = rng.binomial(exposed, rate)  # type: ignore[index]
 
     def logs(self) -> list[RunLog]:
         for lane in self.lanes:
@@ -316,6 +351,8 @@ class _Block:
                 self.states[r, stop + 1 :] = self.states[r, stop]
                 for array in levels:
                     array[r, stop + 1 :] = array[r, stop]
+                if self.exposed:
+                    self._expose_after(r, stop)
                 if halt is not None:  # halts still run their course
                     for day in range(stop + 1, self.horizon):
                         halt[r, day] = 0
