@@ -20,9 +20,9 @@ go/no-go incidents, the achieved share, pro-rata and priority allocation,
 stalls (and their release dates), rollbacks, fix forwards and dumb outcomes
 (and their remote recovery), consumer exposure, uncertain rates, dates and
 sizes, twins. Scenarios with a section the block does not run yet (suppliers,
-hard and excluded cases) run on the scalar engine: `supports` says which. Mid-programme starts
-(forecasts from actuals) take up each replication's state as the scalar
-engine placed it.
+hard and excluded cases) run on the scalar engine: `supports` says which.
+Mid-programme starts (forecasts from actuals) take up each replication's state
+as the scalar engine placed it.
 """
 
 from __future__ import annotations
