@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from test_engine import random_scenarios
 
 import migsim
+from migsim.model.base import OUTCOMES
 from migsim.sim.allocation import share_pro_rata, share_pro_rata_rows
 from migsim.sim.block import MAX_BLOCK, run_block, run_blocks, supports
 from migsim.sim.engine import run_replication, state_after
@@ -97,8 +98,9 @@ def scenarios_with_defects(draw):
 @st.composite
 def scenarios_with_sections(draw):
     """Random valid scenarios with latent defects and ELS (as above) whose
-    cohorts may also have dumb devices recovered remotely, a prepayment share
-    and consumer exposure (change of supplier, PPMID joins)."""
+    cohorts may also have dumb devices recovered remotely, a prepayment share,
+    hard and excluded cases and consumer exposure (change of supplier, PPMID
+    joins)."""
     data = draw(scenarios_with_defects()).to_dict()
     for c in data["cohorts"]:
         if draw(st.booleans()):
@@ -115,6 +117,21 @@ def scenarios_with_sections(draw):
                     "failure_share": draw(st.sampled_from([0.1, 0.5])),
                     "until": draw(st.none() | _a_day(data)),
                 }
+        if draw(st.booleans()):
+            weights = draw(st.lists(st.integers(0, 10), min_size=5, max_size=5))
+            weights[0] += 1  # volume failures may take success down
+            total = sum(weights)
+            c["hard"] = {
+                "share": draw(st.sampled_from([0.0, 0.1, 0.5])),
+                "outcomes": dict(
+                    zip(OUTCOMES, [w / total for w in weights], strict=True)
+                ),
+            }
+        if draw(st.booleans()):
+            c["excluded"] = {
+                "share": draw(st.sampled_from([0.0, 0.05, 0.4])),
+                "when": draw(st.sampled_from(["attempted", "up_front"])),
+            }
         if draw(st.booleans()):
             c["change_of_supplier"] = {
                 "annual_rate": draw(st.sampled_from([0.1, 2.0, 10.0])),
@@ -197,6 +214,44 @@ def test_consumer_exposure_is_drawn_as_the_scalar_engine_draws_it():
         assert log.cohort_columns["ppmid_join_failures"].sum() > 0
     later = sc.starting_from(state_after(sc, 2, 0, 5))
     assert_engines_agree(later, 3, list(range(4)))
+
+
+@pytest.mark.parametrize("when", ["attempted", "up_front"])
+def test_hard_and_excluded_cases_run_as_the_scalar_engine_runs_them(when):
+    """Classes share the segment's queue (retries by most attempts made, then
+    class; first attempts pro rata), each with its own rates; the excluded
+    class is never hit by a defect and counts in ``excluded``."""
+    part = cohort(
+        "a",
+        3000,
+        rates=outcomes(success=0.7, stall=0.1, rollback=0.15, dumb=0.05),
+        stall={"resolves_after_days": uniform(1, 4), "then_success": 0.5},
+        rollback={"retry_after_days": uniform(1, 6)},
+        max_attempts=3,
+    )
+    part["hard"] = {"share": 0.3, "outcomes": outcomes(success=0.3, rollback=0.7)}
+    part["excluded"] = {"share": 0.1, "when": when}
+    part["latent_defects"] = [
+        {
+            "name": "d",
+            "exists_probability": 1.0,
+            "hit_share": 0.2,
+            "outcome": "stall",
+            "detected_after_days": 9,
+            "fix_after_days": fixed(3),
+        }
+    ]
+    data = scenario(part, cohort("b", 800), cap=300, horizon_days=70)
+    data["els"] = {"daily_capacity": 90, "cases_from": ["stall"]}
+    sc = load(data)
+    assert supports(sc) is None
+    logs = run_block(sc, 8, list(range(6)))
+    for k, log in enumerate(logs):
+        assert_same(log, run_replication(sc, 8, k))
+        assert log.cohort_columns["excluded"][-1, 0] > 250
+    later = sc.starting_from(state_after(sc, 8, 0, 9))
+    assert supports(later) is None
+    assert_engines_agree(later, 9, list(range(4)))
 
 
 @QUICK
@@ -347,17 +402,12 @@ def test_a_run_uses_blocks_and_keeps_its_numbers(monkeypatch):
 
 
 # ----------------------------------------------------------------------- refusals
-_HARD = {"success": 0.5, "stall": 0.5, "rollback": 0, "fix_forward": 0, "dumb": 0}
 
 
 @pytest.mark.parametrize(
     ("change", "reason"),
     [
         ({"suppliers": [{"name": "s"}]}, "suppliers"),
-        (
-            {"cohorts.0.hard": {"share": 0.1, "outcomes": _HARD}},
-            "cohort c: hard or excluded cases",
-        ),
     ],
 )
 def test_sections_it_does_not_run_are_refused_with_the_reason(change, reason):

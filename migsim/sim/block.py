@@ -18,9 +18,9 @@ part of the seed contract. `tests/test_block.py` checks it.
 What runs here: calendars, closures, freezes, the schedule and its gates,
 go/no-go incidents, the achieved share, pro-rata and priority allocation,
 stalls (and their release dates), rollbacks, fix forwards and dumb outcomes
-(and their remote recovery), consumer exposure, uncertain rates, dates and
-sizes, twins. Scenarios with a section the block does not run yet (suppliers,
-hard and excluded cases) run on the scalar engine: `supports` says which.
+(and their remote recovery), hard and excluded cases, consumer exposure,
+uncertain rates, dates and sizes, twins. Scenarios with a section the block
+does not run yet (suppliers) run on the scalar engine: `supports` says which.
 Mid-programme starts (forecasts from actuals) take up each replication's state
 as the scalar engine placed it.
 """
@@ -62,8 +62,6 @@ def supports(scenario: Scenario) -> str | None:
 
 
 def _cohort_reason(cohort) -> str | None:
-    if cohort.hard is not None or cohort.excluded is not None:
-        return "hard or excluded cases"
     if cohort.suppliers:
         return "suppliers"
     return None
@@ -268,6 +266,7 @@ class _Block:
             for name, values in (
                 ("awaiting_site_visit", lane.awaiting_site_visit),
                 ("prepayment_dumb", lane.prepayment_dumb),
+                ("excluded", lane.excluded),
                 ("stressed_attempts", lane.stressed_attempts),
                 ("defect_hits", lane.defect_hits),
                 ("dumb_recoveries", lane.dumb_recoveries),
@@ -390,9 +389,6 @@ def _check(model: _Model) -> None:
     """What `supports` promises, on the replication as built."""
     if len(model.cohorts) != len(model.scenario.cohorts):
         raise ValueError("the block engine runs one segment per cohort")
-    for state in model.cohorts:
-        if len(state.segment.classes) != 1:
-            raise ValueError("the block engine runs one class per cohort")
 
 
 def run_block(
