@@ -4,8 +4,8 @@ A block advances many replications through the day loop together; its results
 must not depend on it: every column, day column, clearance day, gate day and
 input draw of every replication equals `run_replication`'s, for any block size
 and for twins. Random valid scenarios (the engine tests' strategy) and the
-bundled scenarios it runs are checked; scenarios with a section it does not run
-yet are refused with the reason.
+bundled scenarios are checked, with every operations section (suppliers, hard
+and excluded cases, remote recovery, consumer exposure, latent defects, ELS).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from test_engine import random_scenarios
 
 import migsim
 from migsim.model.base import OUTCOMES
+from migsim.sim import block
 from migsim.sim.allocation import share_pro_rata, share_pro_rata_rows
 from migsim.sim.block import MAX_BLOCK, run_block, run_blocks, supports
 from migsim.sim.engine import run_replication, state_after
@@ -46,6 +47,7 @@ def assert_same(block_log, scalar_log) -> None:
     assert block_log.cohort_clearance_days == scalar_log.cohort_clearance_days
     assert block_log.gate_days == scalar_log.gate_days
     assert block_log.inputs == scalar_log.inputs
+    assert block_log.defects == scalar_log.defects
 
 
 def assert_engines_agree(sc, seed: int, ids: list[int], twin: int = 0) -> None:
@@ -100,7 +102,7 @@ def scenarios_with_sections(draw):
     """Random valid scenarios with latent defects and ELS (as above) whose
     cohorts may also have dumb devices recovered remotely, a prepayment share,
     hard and excluded cases and consumer exposure (change of supplier, PPMID
-    joins)."""
+    joins), and be split between suppliers."""
     data = draw(scenarios_with_defects()).to_dict()
     for c in data["cohorts"]:
         if draw(st.booleans()):
@@ -137,7 +139,37 @@ def scenarios_with_sections(draw):
                 "annual_rate": draw(st.sampled_from([0.1, 2.0, 10.0])),
                 "until": draw(st.none() | _a_day(data)),
             }
+    if draw(st.booleans()):
+        _with_suppliers(draw, data)
     return load(data)
+
+
+def _with_suppliers(draw, data: dict) -> None:
+    """Suppliers (business readiness, daily nominations) over the cohorts,
+    the cap shared pro rata, in priority or by msm."""
+    names = ["s0", "s1", "s2"][: draw(st.integers(1, 3))]
+    data["suppliers"] = [
+        {
+            "name": name,
+            "business_ready": draw(st.none() | _a_day(data)),
+            "daily_nomination": draw(st.none() | st.integers(0, 400)),
+        }
+        for name in names
+    ]
+    for c in data["cohorts"]:
+        weights = draw(
+            st.lists(st.integers(0, 5), min_size=len(names), max_size=len(names))
+        )
+        if not any(weights) or draw(st.booleans()):
+            weights[0] += 1
+        total = sum(weights)
+        c["suppliers"] = {n: w / total for n, w in zip(names, weights, strict=True)}
+        if abs(sum(c["suppliers"].values()) - 1.0) > 1e-12:  # keep the sum exact
+            c["suppliers"][names[0]] += 1.0 - sum(c["suppliers"].values())
+    capacity = data["capacity"]
+    capacity["allocation"] = draw(st.sampled_from(["pro_rata", "priority", "msm"]))
+    if capacity["allocation"] == "msm":
+        capacity["dmin"] = draw(st.integers(0, 300))
 
 
 def _a_day(data: dict):
@@ -401,26 +433,27 @@ def test_a_run_uses_blocks_and_keeps_its_numbers(monkeypatch):
     assert blocks.daily.equals(scalar.daily)
 
 
-# ----------------------------------------------------------------------- refusals
+# ----------------------------------------------------------------------- sections
+@pytest.mark.slow
+def test_the_operations_scenario_gives_the_scalar_engines_numbers():
+    """Every operations section at once: suppliers (msm, readiness,
+    nominations), hard and excluded cases, latent defects, ELS, volume
+    failures, remote recovery and consumer exposure."""
+    sc = migsim.load_scenario("scenarios/nov2019_operations.yaml")
+    assert supports(sc) is None
+    assert_engines_agree(sc, 3, list(range(12)))
 
 
-@pytest.mark.parametrize(
-    ("change", "reason"),
-    [
-        ({"suppliers": [{"name": "s"}]}, "suppliers"),
-    ],
-)
-def test_sections_it_does_not_run_are_refused_with_the_reason(change, reason):
-    data = scenario(
-        cohort(
-            rates=outcomes(success=0.9, stall=0.1),
-            stall={"resolves_after_days": fixed(2), "then_success": 1.0},
-        )
-    )
-    sc = load(data).with_overrides(change)
-    assert supports(sc) == reason
-    with pytest.raises(ValueError, match=reason):
-        run_block(sc, 0, [0])
+def test_replications_planned_differently_run_one_at_a_time():
+    """Sizes drawn per replication can leave a class empty in some of them:
+    the block then runs them on the scalar engine, with its numbers."""
+    part = cohort("a", 12, rates=outcomes(success=0.8, rollback=0.2))
+    part["installations_range"] = {"dist": "uniform", "low": 1, "high": 30}
+    part["hard"] = {"share": 0.05, "outcomes": outcomes(success=0.5, rollback=0.5)}
+    sc = load(scenario(part, cap=5, horizon_days=30))
+    with pytest.raises(block._Mismatch):
+        block._Block(sc, 1, list(range(12)), 0)
+    assert_engines_agree(sc, 1, list(range(12)))
 
 
 def test_a_block_holds_at_most_max_block_replications():

@@ -21,7 +21,6 @@ import numpy as np
 
 from migsim.sim.allocation import share_pro_rata_rows
 from migsim.sim.cohort import CohortState
-from migsim.sim.defects import LiveDefect
 from migsim.sim.lane_defects import LaneDefects
 from migsim.sim.lane_els import BlockDesk
 from migsim.sim.lane_queues import (
@@ -73,7 +72,7 @@ class Lane:
         self,
         states: list[CohortState],
         horizon: int,
-        defects: list[list[LiveDefect]] | None = None,
+        defects: LaneDefects | None = None,
     ):
         first = states[0]
         n = self.n = len(states)
@@ -140,10 +139,9 @@ class Lane:
         if any(s.cohort.initial_state is not None for s in states):
             self._take_up(states, horizon)
         self.defect_hits = zeros.copy()  # today's, reset at the end of day
-        # latent defects (`lane_defects`): only where this cohort has any
-        self.defects = (
-            LaneDefects(defects, width, Column) if defects and defects[0] else None
-        )
+        # latent defects (`lane_defects`): only where this cohort has any; the
+        # cohort's segments share them (hits, exposure and streams)
+        self.defects = defects
         # ELS (`lane_els.BlockDesk`), set by the block; streams read when a
         # case is worked, by (units, column), made at first use
         self.desk: BlockDesk | None = None
@@ -310,8 +308,6 @@ class Lane:
         for column in self.columns:
             if column is not None:
                 column.keep(live)
-        if self.defects is not None:
-            self.defects.keep(live)
         self._stall_units = [self._stall_units[r] for r in live.tolist()]
         self._restore_units = [self._restore_units[r] for r in live.tolist()]
         self._recovery_units = [self._recovery_units[r] for r in live.tolist()]
