@@ -23,7 +23,14 @@ import migsim
 from migsim.model.base import OUTCOMES
 from migsim.sim import block
 from migsim.sim.allocation import share_pro_rata, share_pro_rata_rows
-from migsim.sim.block import MAX_BLOCK, run_block, run_blocks, supports
+from migsim.sim.block import (
+    MAX_BLOCK,
+    MIN_BLOCK,
+    run_block,
+    run_blocks,
+    supports,
+    worth_a_block,
+)
 from migsim.sim.engine import run_replication, state_after
 
 QUICK = settings(
@@ -420,14 +427,22 @@ def test_replications_stopping_on_different_days_are_dropped_and_filled():
         assert_same(log, run_replication(sc, 0, k))
 
 
+def test_small_batches_run_one_at_a_time_large_ones_as_blocks():
+    sc = migsim.load_scenario("scenarios/nov2019_epcl.yaml")
+    assert not worth_a_block(sc, MIN_BLOCK - 1)
+    assert worth_a_block(sc, MIN_BLOCK)
+
+
 def test_a_run_uses_blocks_and_keeps_its_numbers(monkeypatch):
     """`migsim.run` on a scenario the block engine runs gives the same tables
     as the scalar engine one replication at a time."""
     import migsim.runner.runner as runner
+    import migsim.sim.block as block
 
     sc = migsim.load_scenario("scenarios/nov2019_epcl.yaml")
+    monkeypatch.setattr(block, "MIN_BLOCK", 2)  # small batches as blocks too
     blocks = migsim.run(sc, replications=6, seed=2, batch_size=3)
-    monkeypatch.setattr(runner, "supports", lambda scenario: "off for the test")
+    monkeypatch.setattr(runner, "worth_a_block", lambda scenario, n: False)
     scalar = migsim.run(sc, replications=6, seed=2, batch_size=3)
     assert blocks.replications.equals(scalar.replications)
     assert blocks.daily.equals(scalar.daily)

@@ -47,8 +47,18 @@ from migsim.sim.operations import OPERATIONS_LEVELS
 from migsim.sim.records import RunLog
 from migsim.sim.streams import Streams
 
-__all__ = ["MAX_BLOCK", "run_block", "run_blocks", "simulate", "supports"]
+__all__ = [
+    "MAX_BLOCK",
+    "MIN_BLOCK",
+    "run_block",
+    "run_blocks",
+    "simulate",
+    "supports",
+    "worth_a_block",
+]
 
+#: Replications below which a batch runs one at a time (see `worth_a_block`).
+MIN_BLOCK = 24
 #: Drop stopped replications from the lanes once they are 1 in this many.
 COMPACT_EVERY = 8
 
@@ -540,11 +550,19 @@ def run_blocks(
     ]
 
 
+def worth_a_block(scenario: Scenario, replications: int) -> bool:
+    """Whether ``replications`` of ``scenario`` run faster as a block than one
+    at a time: the block engine runs it, and there are enough of them to spread
+    a day's fixed cost (measured: blocks win from about 16-32 replications,
+    depending on the scenario's sections)."""
+    return replications >= MIN_BLOCK and supports(scenario) is None
+
+
 def simulate(
     scenario: Scenario, seed: int, replications: list[int], twin: int = 0
 ) -> list[RunLog]:
-    """The logs of ``replications``: on blocks when the block engine runs the
-    scenario, else one at a time (the same numbers either way)."""
-    if supports(scenario) is None:
+    """The logs of ``replications``: on blocks when that is faster
+    (`worth_a_block`), else one at a time (the same numbers either way)."""
+    if worth_a_block(scenario, len(replications)):
         return run_blocks(scenario, seed, replications, twin)
     return [run_replication(scenario, seed, k, twin) for k in replications]
