@@ -163,15 +163,40 @@ def _figures_bundle(
     return [replication_figures(*task) for task in tasks]
 
 
+#: Fewest replications a bundle is cut to (but the last): each bundle costs a
+#: round trip and a small table, so the tail of a batch is not cut finer.
+MIN_BUNDLE = 4
+
+
+def bundle_sizes(total: int, workers: int) -> list[int]:
+    """Replications per bundle for ``total`` replications on ``workers``, largest first.
+
+    Guided self-scheduling: each bundle takes a ``2 x workers``-th of what is
+    left (at least `MIN_BUNDLE`), so the first bundles are large (few round
+    trips) and the last are small, and the workers finish a batch together
+    instead of one waiting for the other's last large bundle: a decision judges
+    after each batch (a look), so every look waits for its slowest worker.
+    """
+    sizes = []
+    left = total
+    least = min(MIN_BUNDLE, math.ceil(total / workers))  # a few: one each
+    while left > 0:
+        size = min(left, max(least, math.ceil(left / (2 * workers))))
+        sizes.append(size)
+        left -= size
+    return sizes
+
+
 class Simulator:
     """Runs replication ranges of many scenarios, in this process or elsewhere.
 
     Where is `migsim.runner.runner.executor`'s choice: this process (one worker), a
-    local process pool, or an existing Dask cluster (``scheduler``). Jobs are cut into
-    contiguous replication chunks and packed into bundles of about the same size,
-    so every worker stays busy whether there are a few large jobs (decide) or many
-    small ones (Sobol); chunks are put back in replication order, so results do
-    not depend on where they ran. A context manager.
+    local process pool, or an existing Dask cluster (``scheduler``). The jobs'
+    replications, laid end to end, are cut into bundles of decreasing size
+    (`bundle_sizes`), so every worker stays busy to the end whether there are a
+    few large jobs (decide) or many small ones (Sobol); bundles come back as
+    they finish and are put back in replication order, so results do not depend
+    on where they ran. A context manager.
     """
 
     def __init__(self, workers: int = 1, *, scheduler: str | None = None):
@@ -198,34 +223,51 @@ class Simulator:
         if not jobs:
             return []
         total = sum(job[3] for job in jobs)
-        size = max(1, math.ceil(total / (self.workers * 3)))
-        chunks = [
-            (
-                index,
-                (
-                    sc,
-                    seed,
-                    list(range(start, min(first + n, start + size))),
-                    migrated_by,
-                ),
-            )
-            for index, (sc, seed, first, n) in enumerate(jobs)
-            for start in range(first, first + n, size)
-        ]
-        bundles: list[list[tuple[int, Any]]] = [[]]
-        for chunk in chunks:
-            if sum(len(task[2]) for _, task in bundles[-1]) + len(chunk[1][2]) > size:
-                bundles.append([])
-            bundles[-1].append(chunk)
+        bundles = _bundles(jobs, bundle_sizes(total, self.workers), migrated_by)
         calls = [([task for _, task in bundle],) for bundle in bundles]
-        parts: list[list[pd.DataFrame]] = [[] for _ in jobs]
+        parts: list[list[tuple[int, pd.DataFrame]]] = [[] for _ in jobs]
         done = 0
         if progress is not None:
             progress(done, total)
-        for number, frames in self._pool.imap(_figures_bundle, calls):
-            for (index, _), frame in zip(bundles[number], frames, strict=True):
-                parts[index].append(frame)
+        for number, frames in self._pool.imap(_figures_bundle, calls, ordered=False):
+            for (index, task), frame in zip(bundles[number], frames, strict=True):
+                parts[index].append((task[2][0], frame))
             if progress is not None:
                 done += sum(len(task[2]) for _, task in bundles[number])
                 progress(done, total)
-        return [pd.concat(frames, ignore_index=True) for frames in parts]
+        return [
+            pd.concat(
+                [frame for _, frame in sorted(part, key=lambda p: p[0])],
+                ignore_index=True,
+            )
+            for part in parts
+        ]
+
+
+def _bundles(
+    jobs: Sequence[tuple[Scenario, int, int, int]],
+    sizes: Sequence[int],
+    migrated_by: dt.date | None,
+) -> list[list[tuple[int, tuple[Scenario, int, list[int], dt.date | None]]]]:
+    """The jobs' replications, laid end to end, cut into bundles of ``sizes``.
+
+    A bundle is a list of ``(job index, (scenario, seed, replications,
+    migrated_by))``: one task per job it reaches into, each a contiguous run of
+    that job's replications.
+    """
+    bundles: list[list[tuple[int, Any]]] = []
+    pending = iter(sizes)
+    room = 0
+    for index, (sc, seed, first, n) in enumerate(jobs):
+        start, end = first, first + n
+        while start < end:
+            if room == 0:
+                room = next(pending)
+                bundles.append([])
+            stop = min(end, start + room)
+            bundles[-1].append(
+                (index, (sc, seed, list(range(start, stop)), migrated_by))
+            )
+            room -= stop - start
+            start = stop
+    return bundles
