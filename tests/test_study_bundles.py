@@ -1,0 +1,94 @@
+"""How a study's replications are cut into bundles for the workers, and what
+a decision prepares before they start.
+
+A decision judges after every batch (a look), so each look waits for its
+slowest worker: bundles shrink towards the end of a batch so the workers finish
+together. Whatever the cut, every job's figures are those of its replications
+in order, the same as simulating them in one go.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from conftest import cohort, outcomes, scenario
+
+from migsim.common import stats
+from migsim.experiments.question import BudgetSpec
+from migsim.experiments.search import Looks
+from migsim.experiments.study import (
+    MIN_BUNDLE,
+    Simulator,
+    _bundles,
+    bundle_sizes,
+    replication_figures,
+)
+from migsim.model.scenario import load_scenario
+
+
+@pytest.mark.parametrize(
+    ("total", "workers"),
+    [(1, 2), (3, 2), (7, 4), (50, 1), (50, 2), (300, 2), (1000, 4)],
+)
+def test_bundles_cover_the_batch_and_shrink_towards_its_end(total, workers):
+    sizes = bundle_sizes(total, workers)
+    assert sum(sizes) == total
+    assert sizes == sorted(sizes, reverse=True)
+    assert len(sizes) >= min(total, workers)  # every worker gets some
+    floor = min(MIN_BUNDLE, -(-total // workers))
+    assert all(size >= floor for size in sizes[:-1])
+    # the last bundles are small, so no worker waits long for another's
+    assert sizes[-1] <= max(floor, -(-total // (2 * workers)))
+
+
+def test_bundles_reach_across_jobs_in_replication_order():
+    jobs = [("a", 0, 0, 5), ("b", 0, 10, 7)]
+    bundles = _bundles(jobs, [4, 5, 3], None)
+    laid = [(index, task[0], task[2]) for bundle in bundles for index, task in bundle]
+    assert laid == [
+        (0, "a", [0, 1, 2, 3]),
+        (0, "a", [4]),
+        (1, "b", [10, 11, 12, 13]),
+        (1, "b", [14, 15, 16]),
+    ]
+    assert [sum(len(task[2]) for _, task in bundle) for bundle in bundles] == [4, 5, 3]
+
+
+def _two_scenarios():
+    base = scenario(
+        cohort("c", 300, mode="active", rates=outcomes(success=0.8, stall=0.2)),
+        cap=40,
+        horizon_days=20,
+    )
+    low = load_scenario(base)
+    return low, low.with_overrides({"capacity.daily_cap": 70})
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_simulated_jobs_equal_their_replications_run_in_one_go(workers):
+    low, high = _two_scenarios()
+    jobs = [(low, 5, 0, 9), (high, 5, 3, 14), (low, 5, 9, 2)]
+    progress: list[tuple[int, int]] = []
+    with Simulator(workers) as simulator:
+        frames = simulator.run(jobs, progress=lambda *a: progress.append(a))
+    for (sc, seed, first, n), frame in zip(jobs, frames, strict=True):
+        direct = replication_figures(sc, seed, range(first, first + n))
+        pd.testing.assert_frame_equal(frame, direct)
+    assert progress[0] == (0, 25) and progress[-1] == (25, 25)
+    assert [done for done, _ in progress] == sorted(done for done, _ in progress)
+
+
+def test_looks_find_their_bounds_ready_after_prepare():
+    budgets = [
+        BudgetSpec(figure="peak_els_backlog", statistic="p90", max=1500),
+        BudgetSpec(figure="dumb", exceeds=100, max_probability=0.05),
+    ]
+    looks = Looks(0.95, 200, 800)
+    looks.prepare(budgets)
+    before = stats._order_ranks.cache_info()
+    for n in (looks.screen, *looks.sizes):
+        frame = pd.DataFrame({"peak_els_backlog": range(n), "dumb": range(n)})
+        looks.next(frame, budgets)
+    after = stats._order_ranks.cache_info()
+    assert after.misses == before.misses  # every look's ranks were made up front
+    assert after.hits > before.hits
