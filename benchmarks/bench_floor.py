@@ -10,9 +10,12 @@ start, Parquet and the PNG are in migsim's time.
 Printed, in one run: the probe's wall time, ``migsim run``'s wall time, their
 ratio, and migsim's in-process CPU seconds per replication (``workers=1``, no
 daily rows, after a warm-up) -- the per-replication cost to compare before and
-after an engine change (``--scenario`` runs another scenario, e.g. the
-fixed-input ``tests/reference/nov2019_epcl.yaml`` that an older migsim on
-``PYTHONPATH`` can read too).
+after an engine change; the block engine's and the scalar engine's CPU per
+replication on the same replications (their numbers are identical); with
+``--fleet-reps 100``, ``migsim run`` of the full fleet against its 6 s target
+(``--scenario`` runs another scenario, e.g. the fixed-input
+``tests/reference/nov2019_epcl.yaml`` that an older migsim on ``PYTHONPATH``
+can read too).
 
 Usage::
 
@@ -32,8 +35,10 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SCENARIO = REPO_ROOT / "scenarios" / "nov2019_epcl.yaml"
-DEFAULT_PROBE = REPO_ROOT.parent.parent / "shared" / "bench" / "proto_vector.py"
+DEFAULT_PROBE = REPO_ROOT.parent / "shared" / "bench" / "proto_vector.py"
 TARGET_RATIO = 8.0
+FLEET = REPO_ROOT / "scenarios" / "smets1_full_fleet.yaml"
+FLEET_TARGET = 6.0
 
 
 def timed(command: list[str]) -> tuple[float, str]:
@@ -58,6 +63,27 @@ def inline_seconds_per_replication(path: Path, n: int, seed: int) -> float:
     return (time.process_time() - started) / n
 
 
+def engine_seconds(path: Path, n: int, seed: int) -> tuple[float, float]:
+    """CPU seconds per replication of the block engine and of the scalar engine
+    (one replication at a time), simulating the same replications."""
+    import migsim
+    from migsim.sim.block import run_blocks, supports
+    from migsim.sim.engine import run_replication
+
+    scenario = migsim.load_scenario(path)
+    if supports(scenario) is not None:
+        raise SystemExit(f"the block engine does not run {path}: {supports(scenario)}")
+    ids = list(range(n))
+    run_blocks(scenario, seed, ids[:2])  # warm-up
+    started = time.process_time()
+    run_blocks(scenario, seed, ids)
+    block = (time.process_time() - started) / n
+    started = time.process_time()
+    for k in ids:
+        run_replication(scenario, seed, k)
+    return block, (time.process_time() - started) / n
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", "--replications", type=int, default=1000)
@@ -72,6 +98,12 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         default=SCENARIO,
         help="scenario for migsim (the probe is always the baseline's barest model)",
+    )
+    parser.add_argument(
+        "--fleet-reps",
+        type=int,
+        default=0,
+        help="also time `migsim run` of this many full-fleet replications",
     )
     args = parser.parse_args(argv)
     if not args.probe.exists():
@@ -98,6 +130,22 @@ def main(argv: list[str] | None = None) -> int:
         f"inline   {1000 * per_rep:7.2f} ms CPU per replication "
         f"({args.inline} replications, workers=1, no daily rows)"
     )
+    block, scalar = engine_seconds(args.scenario, args.inline, args.seed)
+    print(
+        f"engines  block {1000 * block:.2f} ms, scalar {1000 * scalar:.2f} ms CPU per "
+        f"replication: {scalar / block:.1f}x (the same {args.inline} replications, "
+        "the same numbers)"
+    )
+    if args.fleet_reps:
+        with tempfile.TemporaryDirectory(prefix="bench-fleet-") as tmp:
+            command = [sys.executable, "-m", "migsim", "run", str(FLEET)]
+            command += ["-n", str(args.fleet_reps), "-j", str(args.workers)]
+            command += ["--seed", str(args.seed), "-o", str(Path(tmp) / "run")]
+            fleet_s, _ = timed(command)
+        print(
+            f"fleet    {fleet_s:7.2f} s  (`migsim run smets1_full_fleet -n "
+            f"{args.fleet_reps} -j {args.workers}`; target <= {FLEET_TARGET:.0f} s)"
+        )
     print(f"load average {os.getloadavg()[0]:.1f} at end")
     return 0
 

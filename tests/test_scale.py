@@ -141,9 +141,12 @@ def test_continued_numbering_equals_one_run(tiny):
 def test_batch_size_bounds_rows_and_ignores_workers(tiny):
     fleet = migsim.load_scenario("scenarios/smets1_full_fleet.yaml")
     rows = fleet.horizon_days * len(fleet.cohorts)
-    assert default_batch_size(fleet, 10_000) * rows <= max(rows, 20_000)
+    # the fleet runs as blocks: larger batches, still bounded
+    assert default_batch_size(fleet, 10_000) * rows <= max(rows, 500_000)
     assert default_batch_size(tiny, 1) == 1
-    assert default_batch_size(tiny, 160) == 10
+    assert default_batch_size(tiny, 160) == 40
+    ops = migsim.load_scenario("scenarios/nov2019_operations.yaml")  # ELS: scalar
+    assert default_batch_size(ops, 10_000) == 20_000 // (ops.horizon_days * 2)
 
 
 def test_logs_of_a_streamed_run_are_re_simulated_exactly(tiny):

@@ -399,7 +399,7 @@ def test_twins_run_on_the_workers_the_same_for_any_worker_count(monkeypatch):
     def no_simulation(*args, **kwargs):
         raise AssertionError("the split simulated a twin in the main process")
 
-    monkeypatch.setattr(variance, "run_replication", no_simulation)
+    monkeypatch.setattr(variance, "simulate", no_simulation)
     assert one.variance_split() == two.variance_split()
     assert one.variance_split()["clearance_day"]["twins"] == 4
     for name in one._twins.overall:

@@ -60,8 +60,9 @@ from migsim.results.daily import (
 )
 from migsim.results.figures import FIGURES, FigureTable, add_up
 from migsim.results.variance import run_split
+from migsim.sim.block import simulate
 from migsim.sim.defects import DefectRecord
-from migsim.sim.engine import run_replication, state_after
+from migsim.sim.engine import state_after
 from migsim.sim.records import STATES, RunLog
 
 __all__ = [
@@ -278,10 +279,9 @@ class Results(ScenarioRun):
         if self._logs is not None:
             return self._logs
         if "_resimulated" not in self.__dict__:
-            self.__dict__["_resimulated"] = [
-                run_replication(self.scenario, self.seed, int(k))
-                for k in self._table.replications
-            ]
+            self.__dict__["_resimulated"] = simulate(
+                self.scenario, self.seed, [int(k) for k in self._table.replications]
+            )
         return self.__dict__["_resimulated"]
 
     @property

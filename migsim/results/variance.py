@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from migsim.results.figures import FIGURES, FigureTable
-from migsim.sim.engine import run_replication
+from migsim.sim.block import simulate
 from migsim.sim.inputs import input_label
 
 __all__ = [
@@ -83,7 +83,7 @@ def twin_table(results: Any) -> FigureTable | None:
         return table
     ids = [int(k) for k in results.replication_ids if twinned(int(k))]
     scenario, seed = results.scenario, results.seed
-    logs = [run_replication(scenario, seed, k, 1) for k in ids]
+    logs = simulate(scenario, seed, ids, twin=1)
     return FigureTable.from_logs(scenario, logs) if logs else None
 
 

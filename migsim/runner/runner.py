@@ -46,6 +46,7 @@ from migsim.results.daily import Batch, DailyWriter, Failure
 from migsim.results.figures import FigureTable
 from migsim.results.results import Results
 from migsim.results.variance import twinned
+from migsim.sim.block import MAX_BLOCK, run_blocks, supports
 from migsim.sim.engine import run_replication
 from migsim.sim.records import RunLog
 
@@ -62,6 +63,11 @@ __all__ = [
 BATCH_ROWS = 20_000
 #: Batches per run, at least (when there are enough replications): keeps workers busy.
 MIN_BATCHES = 16
+#: The same bounds when the batch runs as one block (`migsim.sim.block`): a
+#: block's cost per replication falls with its size, so batches are larger
+#: (500,000 daily rows: ~72 MB of block arrays, at most `MAX_BLOCK` replications).
+BLOCK_ROWS = 500_000
+MIN_BLOCK_BATCHES = 4
 #: Seconds to wait for a Dask scheduler before giving up.
 CONNECT_TIMEOUT = 10
 
@@ -115,6 +121,14 @@ def simulate_batch(
     With ``twins``, each `twinned` replication that drew inputs is run again as
     its twin (its figures only); a twin that raises loses its pair, no more.
     """
+    if supports(scenario) is None:
+        try:  # the block engine: the same logs, a block at a time
+            done = run_blocks(scenario, seed, replications)
+            ids = [log.replication for log in done if twins and log.inputs]
+            paired = run_blocks(scenario, seed, [k for k in ids if twinned(k)], 1)
+            return Batch.from_logs(scenario, done, daily, [], paired)
+        except Exception:  # noqa: S110 - one at a time below says which one fails
+            pass
     logs: list[RunLog] = []
     twin_logs: list[RunLog] = []
     failures: list[Failure] = []
@@ -140,6 +154,9 @@ def simulate_batch(
 def default_batch_size(scenario: Scenario, replications: int) -> int:
     """Replications per batch: a function of the scenario and the count only."""
     rows = scenario.horizon_days * len(scenario.cohorts)
+    if supports(scenario) is None:
+        by_memory = min(MAX_BLOCK, max(1, BLOCK_ROWS // rows))
+        return max(1, min(by_memory, math.ceil(replications / MIN_BLOCK_BATCHES)))
     by_memory = max(1, BATCH_ROWS // rows)
     return max(1, min(by_memory, math.ceil(replications / MIN_BATCHES)))
 

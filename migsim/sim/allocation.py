@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-__all__ = ["largest_remainder", "msm_shares", "share_pro_rata"]
+import numpy as np
+
+__all__ = [
+    "largest_remainder",
+    "msm_shares",
+    "share_pro_rata",
+    "share_pro_rata_rows",
+]
 
 
 def share_pro_rata(total: int, weights: list[int], limits: list[int]) -> list[int]:
@@ -77,3 +84,45 @@ def msm_shares(cap: int, demands: list[int], dmin: int) -> list[int]:
     remaining = [d - f for d, f in zip(demands, floors, strict=True)]
     extra = share_pro_rata(cap - sum(floors), remaining, remaining)
     return [f + e for f, e in zip(floors, extra, strict=True)]
+
+
+def share_pro_rata_rows(totals: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """`share_pro_rata` of each row at once, each share limited to its weight.
+
+    ``totals``: (rows,); ``weights``: (rows, k) non-negative integers. Row r
+    gets exactly ``share_pro_rata(totals[r], weights[r], weights[r])``: floors,
+    the remainder by largest fractional part (ties to the lower index), and a
+    share reaching its weight capped with the surplus re-shared (water-filling;
+    at most k rounds). The block engine shares a day's cap this way for every
+    replication of a block in whole-array steps.
+    """
+    rows, k = weights.shape
+    shares = np.zeros((rows, k), dtype=np.int64)
+    remaining = np.asarray(totals, dtype=np.int64).copy()
+    open_ = weights > 0
+    index = np.arange(k)
+    for _ in range(k):
+        live = (remaining > 0) & open_.any(axis=1)
+        if not live.any():
+            break
+        w = np.where(open_, weights, 0)
+        weight_sum = w.sum(axis=1)
+        safe = np.maximum(weight_sum, 1)[:, None]
+        scaled = remaining[:, None] * w
+        base = scaled // safe
+        fraction = np.where(open_, scaled % safe, -1)  # closed ones never get +1
+        left = remaining - base.sum(axis=1)
+        # rank by (-fraction, index): a stable sort of -fraction keeps index order
+        order = np.argsort(-fraction, axis=1, kind="stable")
+        rank = np.empty_like(order)
+        np.put_along_axis(rank, order, index[None, :].repeat(rows, axis=0), axis=1)
+        base += (rank < left[:, None]) & open_
+        base[~live] = 0
+        capped = open_ & live[:, None] & (shares + base >= weights)
+        settled = live & ~capped.any(axis=1)
+        shares += np.where(settled[:, None], base, 0)
+        remaining[settled] = 0
+        remaining -= np.where(capped, weights - shares, 0).sum(axis=1)
+        shares = np.where(capped, weights, shares)
+        open_ &= ~capped
+    return shares

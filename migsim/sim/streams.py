@@ -152,6 +152,13 @@ class _Source:
         self.generator = np.random.Generator(self.bits)
         self._buffer = np.zeros(4, dtype=np.uint64)
 
+    def stream(self, column: int, purpose: int, owner: int) -> np.random.Generator:
+        """A generator of its own reading stream (owner, purpose, column) from
+        its first uniform on: read sequentially, in any sizes, it gives the
+        stream's k-th uniform as its k-th (Philox keeps a partial block)."""
+        counter = np.array([0, column, purpose, owner], dtype=np.uint64)
+        return np.random.Generator(np.random.Philox(key=self.key, counter=counter))
+
     def at(self, block: int, column: int, purpose: int, owner: int):
         """The generator, positioned so its next word is block ``block + 1``'s first."""
         self.bits.state = {
@@ -174,13 +181,10 @@ class _UnitStream:
     __slots__ = ("_buffer", "_chunk", "_generator", "_pos")
 
     def __init__(self, source: _Source, column: int, purpose: int, owner: int):
-        # The stream's own generator, set once at its first block: every refill
-        # reads whole blocks, so it stays positioned at the next one and no
-        # refill pays for setting a shared generator's state again.
-        counter = np.array([0, column, purpose, owner], dtype=np.uint64)
-        self._generator = np.random.Generator(
-            np.random.Philox(key=source.key, counter=counter)
-        )
+        # The stream's own generator, set once at its first block: it stays
+        # positioned at the next word, so no refill pays for setting a shared
+        # generator's state again.
+        self._generator = source.stream(column, purpose, owner)
         self._buffer = np.empty(0)
         self._pos = 0
         self._chunk = FIRST_CHUNK
@@ -219,6 +223,11 @@ class UnitStreams:
         self._source = source
         self._names = (_wide_key(purpose), _wide_key(owner))
         self._streams: dict[int, _UnitStream] = {}
+
+    def generator(self, column: int) -> np.random.Generator:
+        """A fresh generator of ``column``'s stream from its first uniform on
+        (for the block engine, which reads a stream itself)."""
+        return self._source.stream(column, *self._names)
 
     def take(self, column: int, n: int) -> np.ndarray:
         """The next ``n`` uniforms of ``column``'s stream."""

@@ -1,0 +1,114 @@
+"""ELS / MCC across a block of replications: one first-in-first-out desk each.
+
+The block engine's `els.ElsDesk`. Every replication's desk holds the same
+sequence of case batches (a batch per cohort, kind and day, in the order the
+scalar engine raises them), each with its own count per replication (zero where
+that replication raised none, which takes nothing and changes no order). A
+working day's capacity is taken batch by batch, oldest first, for every
+replication at once; a stall or fix-forward batch handed back is split, where
+only part of it is worked, most attempts made first, as `els._split_off` does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = ["BlockDesk"]
+
+
+class BlockDesk:
+    """The ELS / MCC desks of a block's replications.
+
+    ``lanes``: the block's lanes (their ``worked`` takes batches back);
+    ``working``: the calendar's working days (the same in every replication).
+    """
+
+    def __init__(self, els, working: np.ndarray, n: int, n_cohorts: int, width: int):
+        self.capacity = els.daily_capacity
+        self.kinds = frozenset(els.cases_from)
+        self.gated = self.kinds & {"stall", "fix_forward"}
+        self.working = working
+        self.n, self.width = n, width
+        self.counts = np.zeros((n, 16), dtype=np.int64)  # (rep, batch)
+        self.held = np.zeros((n, 16, width), dtype=np.int64)  # gated batches
+        self.batches: list[tuple[int, str, Any]] = []  # (raised, kind, lane)
+        self.head = 0
+        self.open = np.zeros(n, dtype=np.int64)
+        self.open_by_cohort = np.zeros((n, n_cohorts), dtype=np.int64)
+        self.raised = np.zeros(n, dtype=np.int64)  # today
+        self.worked = np.zeros(n, dtype=np.int64)  # today
+
+    def raise_cases(
+        self, day: int, kind: str, count: np.ndarray, lane, by_attempt=None
+    ) -> bool:
+        """Queue each replication's ``count`` cases (one batch); True when the
+        desk hands them back when worked (stalls, fix forwards)."""
+        if kind not in self.kinds or not count.any():
+            return False
+        gated = kind in self.gated
+        row = len(self.batches)
+        if row == self.counts.shape[1]:
+            self._grow()
+        self.counts[:, row] = count
+        if gated:
+            self.held[:, row, : by_attempt.shape[1]] = by_attempt
+        self.batches.append((day, kind, lane))
+        self.open += count
+        self.open_by_cohort[:, lane.index] += count
+        self.raised += count
+        return gated
+
+    def _grow(self) -> None:
+        size = 2 * self.counts.shape[1]
+        counts = np.zeros((self.n, size), dtype=np.int64)
+        held = np.zeros((self.n, size, self.width), dtype=np.int64)
+        counts[:, : self.counts.shape[1]] = self.counts
+        held[:, : self.held.shape[1]] = self.held
+        self.counts, self.held = counts, held
+
+    def work(self, day: int) -> None:
+        """Work up to the capacity of cases raised before today, oldest first."""
+        if not self.working[day] or not self.open.any():
+            return
+        left = np.full(self.n, self.capacity, dtype=np.int64)
+        row = self.head
+        while row < len(self.batches) and left.any():
+            raised, kind, lane = self.batches[row]
+            if raised >= day:
+                break  # raised today: worked from tomorrow
+            count = self.counts[:, row]
+            taken = np.minimum(left, count)
+            if taken.any():
+                if kind in self.gated:
+                    part = _split_off(self.held[:, row, : lane.size], taken)
+                    lane.worked(kind, raised, part, day)
+                count -= taken
+                left -= taken
+                self.open -= taken
+                self.open_by_cohort[:, lane.index] -= taken
+                self.worked += taken
+            row += 1
+        while self.head < len(self.batches) and not self.counts[:, self.head].any():
+            self.head += 1
+
+    def end_of_day(self) -> None:
+        self.raised[:] = 0
+        self.worked[:] = 0
+
+    def keep(self, live: np.ndarray) -> None:
+        self.counts, self.held = self.counts[live], self.held[live]
+        self.open, self.open_by_cohort = self.open[live], self.open_by_cohort[live]
+        self.raised, self.worked = self.raised[live], self.worked[live]
+        self.n = len(live)
+
+
+def _split_off(held: np.ndarray, taken: np.ndarray) -> np.ndarray:
+    """Take ``taken[r]`` from (rep, column) counts, most attempts made first
+    (the held counts are reduced in place); the part taken."""
+    order = held[:, ::-1]
+    before = np.cumsum(order, axis=1) - order
+    part = np.minimum(order, np.maximum(taken[:, None] - before, 0))[:, ::-1]
+    held -= part
+    return part
