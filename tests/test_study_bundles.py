@@ -20,10 +20,14 @@ from migsim.experiments.study import (
     MIN_BUNDLE,
     Simulator,
     _bundles,
+    block_sizes,
     bundle_sizes,
     replication_figures,
 )
 from migsim.model.scenario import load_scenario
+from migsim.results.results import FIGURES, Results
+from migsim.sim import block
+from migsim.sim.engine import run_replication
 
 
 @pytest.mark.parametrize(
@@ -39,6 +43,19 @@ def test_bundles_cover_the_batch_and_shrink_towards_its_end(total, workers):
     assert all(size >= floor for size in sizes[:-1])
     # the last bundles are small, so no worker waits long for another's
     assert sizes[-1] <= max(floor, -(-total // (2 * workers)))
+
+
+@pytest.mark.parametrize(
+    ("total", "workers"), [(1, 2), (3, 2), (50, 1), (50, 2), (300, 2), (800, 2)]
+)
+def test_blocks_are_equal_shares_one_per_worker_up_to_the_largest_block(total, workers):
+    sizes = block_sizes(total, workers)
+    assert sum(sizes) == total
+    assert max(sizes) - min(sizes) <= 1
+    assert max(sizes) <= block.MAX_BLOCK
+    assert len(sizes) % workers == 0 or len(sizes) == total
+    if total <= workers * block.MAX_BLOCK:
+        assert len(sizes) == min(total, workers)
 
 
 def test_bundles_reach_across_jobs_in_replication_order():
@@ -92,3 +109,34 @@ def test_looks_find_their_bounds_ready_after_prepare():
     after = stats._order_ranks.cache_info()
     assert after.misses == before.misses  # every look's ranks were made up front
     assert after.hits > before.hits
+
+
+def test_figures_on_blocks_are_the_scalar_engines(monkeypatch):
+    low, _ = _two_scenarios()
+    assert block.supports(low) is None
+    ran: list[list[int]] = []
+    real = block.run_blocks
+
+    def spy(scenario, seed, replications, twin=0):
+        ran.append(list(replications))
+        return real(scenario, seed, replications, twin)
+
+    monkeypatch.setattr("migsim.experiments.study.run_blocks", spy)
+    frame = replication_figures(low, 7, range(4, 12))
+    assert ran == [list(range(4, 12))]  # one block
+    scalar = Results(low, 7, [run_replication(low, 7, k) for k in range(4, 12)])
+    assert frame["replication"].tolist() == list(range(4, 12))
+    for name in FIGURES:
+        assert frame[name].tolist() == scalar.figure(name).tolist(), name
+
+
+def test_a_block_that_fails_is_run_one_replication_at_a_time(monkeypatch):
+    low, _ = _two_scenarios()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a section the block cannot run")
+
+    monkeypatch.setattr("migsim.experiments.study.run_blocks", broken)
+    frame = replication_figures(low, 7, range(3))
+    scalar = Results(low, 7, [run_replication(low, 7, k) for k in range(3)])
+    assert frame["clearance_day"].tolist() == scalar.figure("clearance_day").tolist()

@@ -30,6 +30,8 @@ from migsim.common.stats import quantile
 from migsim.model.scenario import Scenario, get_field
 from migsim.results.results import FIGURES, Results
 from migsim.runner.runner import executor, run_batch
+from migsim.sim.block import MAX_BLOCK, run_blocks, supports
+from migsim.sim.records import RunLog
 
 __all__ = [
     "MIGRATED_BY",
@@ -142,7 +144,7 @@ def replication_figures(
     Columns: ``replication``, every figure of `results.FIGURES` (overall), and
     ``migrated_by`` (migrated incl. impaired at the end of that date) when given.
     """
-    logs = run_batch(scenario, seed, list(replications))
+    logs = _simulate(scenario, seed, list(replications))
     results = Results(scenario, seed, logs)
     columns: dict[str, np.ndarray] = {"replication": results.replication_ids}
     columns.update({name: results.figure(name) for name in FIGURES})
@@ -157,6 +159,21 @@ def replication_figures(
     return frame
 
 
+def _simulate(scenario: Scenario, seed: int, replications: list[int]) -> list[RunLog]:
+    """The replications' logs: as one block when the block engine runs the
+    scenario (the same numbers, a fraction of the time), else one at a time.
+
+    Like the runner, a block that raises is run again one replication at a
+    time, so the error is the scalar engine's own, naming its replication.
+    """
+    if replications and supports(scenario) is None:
+        try:
+            return run_blocks(scenario, seed, replications)
+        except Exception:  # noqa: S110 - one at a time below says which one fails
+            pass
+    return run_batch(scenario, seed, replications)
+
+
 def _figures_bundle(
     tasks: list[tuple[Scenario, int, list[int], dt.date | None]],
 ) -> list[pd.DataFrame]:
@@ -166,6 +183,18 @@ def _figures_bundle(
 #: Fewest replications a bundle is cut to (but the last): each bundle costs a
 #: round trip and a small table, so the tail of a batch is not cut finer.
 MIN_BUNDLE = 4
+
+
+def block_sizes(total: int, workers: int) -> list[int]:
+    """Replications per bundle when the bundles run as blocks: equal shares.
+
+    A block's cost per replication falls with its size, so each worker gets
+    one large share of the batch (more when a share would exceed `MAX_BLOCK`),
+    all of about the same size so the workers finish together.
+    """
+    count = max(workers, math.ceil(total / MAX_BLOCK))
+    count = min(total, workers * math.ceil(count / workers))
+    return [total // count + (i < total % count) for i in range(count)]
 
 
 def bundle_sizes(total: int, workers: int) -> list[int]:
@@ -223,7 +252,9 @@ class Simulator:
         if not jobs:
             return []
         total = sum(job[3] for job in jobs)
-        bundles = _bundles(jobs, bundle_sizes(total, self.workers), migrated_by)
+        blocks = all(supports(job[0]) is None for job in jobs)
+        sizes = (block_sizes if blocks else bundle_sizes)(total, self.workers)
+        bundles = _bundles(jobs, sizes, migrated_by)
         calls = [([task for _, task in bundle],) for bundle in bundles]
         parts: list[list[tuple[int, pd.DataFrame]]] = [[] for _ in jobs]
         done = 0
