@@ -20,7 +20,7 @@ from test_engine import random_scenarios
 import migsim
 from migsim.sim.allocation import share_pro_rata, share_pro_rata_rows
 from migsim.sim.block import MAX_BLOCK, run_block, run_blocks, supports
-from migsim.sim.engine import run_replication
+from migsim.sim.engine import run_replication, state_after
 
 QUICK = settings(
     derandomize=True,
@@ -97,6 +97,18 @@ def scenarios_with_defects(draw):
 def test_defects_and_els_give_the_scalar_engines_numbers(sc, seed, n):
     assume(supports(sc) is None)
     assert_engines_agree(sc, seed, list(range(n)))
+
+
+@QUICK
+@given(scenarios_with_defects(), st.integers(0, 10**9 - 1), st.data())
+def test_mid_programme_starts_give_the_scalar_engines_numbers(sc, seed, data):
+    """A run continued from a replication's state (queued retries, stalls,
+    rollbacks and restorations in flight, open ELS cases, defects, the policy)."""
+    assume(supports(sc) is None and sc.horizon_days > 2)
+    day = data.draw(st.integers(0, sc.horizon_days - 2))
+    later = sc.starting_from(state_after(sc, seed, 0, day))
+    assume(supports(later) is None)
+    assert_engines_agree(later, seed + 1, list(range(4)))
 
 
 @pytest.mark.slow

@@ -19,9 +19,10 @@ What runs here: calendars, closures, freezes, the schedule and its gates,
 go/no-go incidents, the achieved share, pro-rata and priority allocation,
 stalls (and their release dates), rollbacks, fix forwards and dumb outcomes,
 uncertain rates, dates and sizes, twins. Scenarios with a section the block
-does not run yet (suppliers, hard and excluded
-cases, volume failures, remote recovery, consumer exposure, a mid-programme
-start) run on the scalar engine: `supports` says which.
+does not run yet (suppliers, hard and excluded cases, remote recovery, consumer
+exposure) run on the scalar engine: `supports` says which. Mid-programme starts
+(forecasts from actuals) take up each replication's state as the scalar
+engine placed it.
 """
 
 from __future__ import annotations
@@ -51,8 +52,6 @@ def supports(scenario: Scenario) -> str | None:
     """``None`` when the block engine runs ``scenario``, else the reason it does not."""
     if scenario.suppliers:
         return "suppliers"
-    if scenario.operations_state is not None:
-        return "a mid-programme start"
     if scenario.capacity.allocation not in ("pro_rata", "priority"):
         return f"{scenario.capacity.allocation} allocation"
     for cohort in scenario.cohorts:
@@ -69,8 +68,6 @@ def _cohort_reason(cohort) -> str | None:
         return "suppliers"
     if cohort.change_of_supplier is not None or cohort.ppmid_join is not None:
         return "consumer exposure"
-    if cohort.initial_state is not None:
-        return "a mid-programme start"
     if cohort.dumb is not None and cohort.dumb.recovered_share:
         return "remote recovery"
     return None
@@ -133,6 +130,9 @@ class _Block:
             )
             for lane in self.lanes:
                 lane.desk = self.desk
+            queues = [list(getattr(m.ops.desk, "queue", ())) for m in self.models]
+            if any(queues):
+                self.desk.take_up(queues, self.lanes)
         for r, model in enumerate(self.models):
             for name, array in self.day_columns.items():
                 model.ops.days[name] = array[r]

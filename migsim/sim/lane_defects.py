@@ -20,7 +20,14 @@ from migsim.sim.defects import LiveDefect
 
 __all__ = ["LaneDefects"]
 
-_NONE = -1
+#: "never" for a day that may be negative (days before a mid-programme start)
+_NONE = -(1 << 40)
+
+
+def _days(days: list[list[int | None]]) -> np.ndarray:
+    return np.array(
+        [[_NONE if d is None else d for d in row] for row in days], np.int64
+    )
 
 
 class LaneDefects:
@@ -36,10 +43,10 @@ class LaneDefects:
         self.specs = [d.spec for d in defects[0]]
         self.exists = np.array([[d.exists for d in ds] for ds in defects], dtype=bool)
         self.fix_days = np.array([[d.fix_days for d in ds] for ds in defects])
-        shape = self.exists.shape
-        self.hits = np.zeros(shape, dtype=np.int64)
-        self.first_exposed = np.full(shape, _NONE, dtype=np.int64)
-        self.found = np.full(shape, _NONE, dtype=np.int64)
+        # as drawn, or as a mid-programme start left them (`Operations`)
+        self.hits = np.array([[d.hits for d in ds] for ds in defects], np.int64)
+        self.first_exposed = _days([[d.first_exposed for d in ds] for ds in defects])
+        self.found = _days([[d.found_day for d in ds] for ds in defects])
         self.hit_share = [spec.hit_share for spec in self.specs]
         self.outcome = [OUTCOMES.index(spec.outcome) for spec in self.specs]
         self.halts_all = np.array([spec.halt == "all" for spec in self.specs])

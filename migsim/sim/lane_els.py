@@ -60,6 +60,26 @@ class BlockDesk:
         self.raised += count
         return gated
 
+    def take_up(self, queues: list, lanes: list) -> None:
+        """A mid-programme start's open cases, as each replication's scalar
+        desk reopened them (`engine._Model._reopen_cases`): the same batches
+        in every replication, in order."""
+        first = queues[0]
+        for e, (raised, kind, _, state, _) in enumerate(first):
+            lane = next(lane for lane in lanes if lane.segment == state.segment)
+            count = np.array([queue[e][2] for queue in queues], dtype=np.int64)
+            row = len(self.batches)
+            if row == self.counts.shape[1]:
+                self._grow()
+            self.counts[:, row] = count
+            for r, queue in enumerate(queues):
+                held = queue[e][4]
+                if held is not None:
+                    self.held[r, row, : len(held)] = held
+            self.batches.append((raised, kind, lane))
+            self.open += count
+            self.open_by_cohort[:, lane.index] += count
+
     def _grow(self) -> None:
         size = 2 * self.counts.shape[1]
         counts = np.zeros((self.n, size), dtype=np.int64)

@@ -39,6 +39,24 @@ FIRST_READ, MAX_READ = 256, 4096
 _FLOW = {name: i for i, name in enumerate(FLOWS)}
 
 
+def _rows_held(ledger: np.ndarray, horizon: int) -> list[int]:
+    """Rows (days) of a scalar ledger holding anything due within the horizon."""
+    flat = ledger.reshape(len(ledger), -1)[:horizon]
+    return np.flatnonzero(flat.any(axis=1)).tolist()
+
+
+def _last_due(state: CohortState, horizon: int) -> int:
+    """The latest day a mid-programme start placed anything on (0: none),
+    leaving out stalls held for a release date."""
+    if state.cohort.initial_state is None:
+        return 0
+    rows = [0, *_rows_held(state.retry_due, horizon)]
+    rows += _rows_held(state.restore_due, horizon)
+    floor = state.release_day
+    rows += [r for r in _rows_held(state.stalls.cells, horizon) if r != floor]
+    return max(rows)
+
+
 def _edge_keys(edges: np.ndarray) -> np.ndarray:
     """Integer edges: u >= e exactly when u * UNIT >= the key (see module doc)."""
     return np.ceil(np.asarray(edges) * UNIT).astype(np.int64)
@@ -174,6 +192,7 @@ class Lane:
         first = states[0]
         n = self.n = len(states)
         self.index = first.index
+        self.segment = first.segment
         self.size = width = first.width
         self.last = width - 1  # the last attempt's column: its failures abandon
         self.total = np.array([s.total for s in states], dtype=np.int64)
@@ -185,7 +204,7 @@ class Lane:
                 if day < horizon:
                     self.eligible[day, r] += counts[0]
         self._tables(states)
-        self._delays(first)
+        self._delays(first, states, horizon)
         zeros = np.zeros(n, dtype=np.int64)
         self.retry_queued = zeros.copy()
         self.stalled, self.rolled_back = zeros.copy(), zeros.copy()
@@ -211,6 +230,8 @@ class Lane:
             else None
         )
         self.flows = np.zeros((n, len(FLOWS)), dtype=np.int64)
+        if any(s.cohort.initial_state is not None for s in states):
+            self._take_up(states, horizon)
         self.defect_hits = zeros.copy()  # today's, reset at the end of day
         # latent defects (`lane_defects`): only where this cohort has any
         self.defects = (
@@ -255,15 +276,51 @@ class Lane:
         self.then = self.stall_shape[1]
         self.prepayment_cell = self.starts[4] + states[0].recovered_cells
 
+    def _take_up(self, states: list[CohortState], horizon: int) -> None:
+        """A mid-programme start: each replication's counts and ledgers as its
+        scalar state placed them (`cohort.CohortState._start_from`)."""
+        for name in (
+            "retry_queued",
+            "stalled",
+            "rolled_back",
+            "impaired",
+            "migrated",
+            "dumb",
+            "abandoned",
+            "awaiting_site_visit",
+        ):
+            getattr(self, name)[:] = [getattr(s, name) for s in states]
+        for r, state in enumerate(states):
+            floor = state.release_day
+            for row in _rows_held(state.stalls.cells, horizon):
+                cells = state.stalls.cells[row]  # (then, column)
+                if floor is not None and row >= self.ring:  # held for its release
+                    self.held[r] += cells  # type: ignore[index]
+                else:
+                    self.stall_cells[row, :, r] += cells.T
+            for row in _rows_held(state.retry_due, horizon):
+                self.retry_due[row, :, r] += state.retry_due[row]
+            for row in _rows_held(state.restore_due, horizon):
+                self.restore_due[row, r] += state.restore_due[row]
+        dues = sorted({due for s in states for due, _ in s.retries})
+        for due in dues:  # queued retries, oldest due first
+            queued = np.zeros((self.n, self.size), dtype=np.int64)
+            for r, state in enumerate(states):
+                for when, counts in state.retries:
+                    if when == due:
+                        queued[r] += counts
+            self.ready.append(queued)
+
     def _key_edges(self) -> None:
         """One sorted array of every replication's edges, replication r's
         shifted by r * REPLICATION_KEY: one searchsorted reads all tables."""
         offset = np.arange(self.n, dtype=np.int64)[:, None] * REPLICATION_KEY
         self.edge_keys = (self.edge_ints + offset).ravel()
 
-    def _delays(self, first: CohortState) -> None:
-        """Each delay's days, and the ring length: longer than any delay, so a
-        row is read (and cleared) before anything due a ring later lands on it."""
+    def _delays(self, first: CohortState, states, horizon: int) -> None:
+        """Each delay's days, and the ring length: longer than any delay (and
+        any wait a mid-programme start placed), so a row is read (and cleared)
+        before anything due a ring later lands on it."""
         self.stall_days = first.stalls.days
         self.retry_days = first.stalls.retry_days
         restore = first.restore_pmf
@@ -273,7 +330,8 @@ class Lane:
             for days in (self.stall_days, self.retry_days, self.restore_days)
             if days is not None
         )
-        self.ring = longest + 1
+        placed = max(_last_due(state, horizon) for state in states)
+        self.ring = max(longest, placed) + 1
 
     #: arrays with a replication axis: (name, axis)
     _BY_REPLICATION = (
