@@ -17,6 +17,7 @@ from migsim.common import stats
 from migsim.experiments.question import BudgetSpec
 from migsim.experiments.search import Looks
 from migsim.experiments.study import (
+    BLOCK_SHARE,
     MIN_BUNDLE,
     Simulator,
     _bundles,
@@ -52,9 +53,9 @@ def test_blocks_are_equal_shares_one_per_worker_up_to_the_largest_block(total, w
     sizes = block_sizes(total, workers)
     assert sum(sizes) == total
     assert max(sizes) - min(sizes) <= 1
-    assert max(sizes) <= block.MAX_BLOCK
+    assert max(sizes) <= BLOCK_SHARE <= block.MAX_BLOCK
     assert len(sizes) % workers == 0 or len(sizes) == total
-    if total <= workers * block.MAX_BLOCK:
+    if total <= workers * BLOCK_SHARE:
         assert len(sizes) == min(total, workers)
 
 
