@@ -228,11 +228,13 @@ class Simulator:
 
     Where is `migsim.runner.runner.executor`'s choice: this process (one worker), a
     local process pool, or an existing Dask cluster (``scheduler``). The jobs'
-    replications, laid end to end, are cut into bundles of decreasing size
-    (`bundle_sizes`), so every worker stays busy to the end whether there are a
-    few large jobs (decide) or many small ones (Sobol); bundles come back as
-    they finish and are put back in replication order, so results do not depend
-    on where they ran. A context manager.
+    replications, laid end to end, are cut into bundles: equal shares run as
+    blocks when the block engine runs every job's scenario (`block_sizes`),
+    else bundles of decreasing size (`bundle_sizes`), so every worker stays
+    busy to the end whether there are a few large jobs (decide) or many small
+    ones (Sobol). Bundles come back as they finish and are put back in
+    replication order, so results do not depend on where they ran. A context
+    manager.
     """
 
     def __init__(self, workers: int = 1, *, scheduler: str | None = None):
