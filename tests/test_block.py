@@ -4,11 +4,13 @@ A block advances many replications through the day loop together; its results
 must not depend on it: every column, day column, clearance day, gate day and
 input draw of every replication equals `run_replication`'s, for any block size
 and for twins. Random valid scenarios (the engine tests' strategy) and the
-bundled scenarios it runs are checked; scenarios with a section it does not run
-yet are refused with the reason.
+bundled scenarios are checked, with every operations section (suppliers, hard
+and excluded cases, remote recovery, consumer exposure, latent defects, ELS).
 """
 
 from __future__ import annotations
+
+from datetime import date, timedelta
 
 import numpy as np
 import pytest
@@ -18,8 +20,17 @@ from hypothesis import strategies as st
 from test_engine import random_scenarios
 
 import migsim
+from migsim.model.base import OUTCOMES
+from migsim.sim import block
 from migsim.sim.allocation import share_pro_rata, share_pro_rata_rows
-from migsim.sim.block import MAX_BLOCK, run_block, run_blocks, supports
+from migsim.sim.block import (
+    MAX_BLOCK,
+    MIN_BLOCK,
+    run_block,
+    run_blocks,
+    supports,
+    worth_a_block,
+)
 from migsim.sim.engine import run_replication, state_after
 
 QUICK = settings(
@@ -43,6 +54,7 @@ def assert_same(block_log, scalar_log) -> None:
     assert block_log.cohort_clearance_days == scalar_log.cohort_clearance_days
     assert block_log.gate_days == scalar_log.gate_days
     assert block_log.inputs == scalar_log.inputs
+    assert block_log.defects == scalar_log.defects
 
 
 def assert_engines_agree(sc, seed: int, ids: list[int], twin: int = 0) -> None:
@@ -90,6 +102,195 @@ def scenarios_with_defects(draw):
             "cases_from": draw(st.lists(st.sampled_from(kinds), unique=True)),
         }
     return load(data)
+
+
+@st.composite
+def scenarios_with_sections(draw):
+    """Random valid scenarios with latent defects and ELS (as above) whose
+    cohorts may also have dumb devices recovered remotely, a prepayment share,
+    hard and excluded cases and consumer exposure (change of supplier, PPMID
+    joins), and be split between suppliers."""
+    data = draw(scenarios_with_defects()).to_dict()
+    for c in data["cohorts"]:
+        if draw(st.booleans()):
+            c["dumb"] = {
+                "recovered_share": draw(st.sampled_from([0.0, 0.3, 1.0])),
+                "recovered_after_days": draw(
+                    st.sampled_from([fixed(1), fixed(4), uniform(2, 30)])
+                ),
+            }
+        if c["mode"] == "active" and draw(st.booleans()):
+            c["prepayment_share"] = draw(st.sampled_from([0.2, 1.0]))
+            if draw(st.booleans()):
+                c["ppmid_join"] = {
+                    "failure_share": draw(st.sampled_from([0.1, 0.5])),
+                    "until": draw(st.none() | _a_day(data)),
+                }
+        if draw(st.booleans()):
+            weights = draw(st.lists(st.integers(0, 10), min_size=5, max_size=5))
+            weights[0] += 1  # volume failures may take success down
+            total = sum(weights)
+            c["hard"] = {
+                "share": draw(st.sampled_from([0.0, 0.1, 0.5])),
+                "outcomes": dict(
+                    zip(OUTCOMES, [w / total for w in weights], strict=True)
+                ),
+            }
+        if draw(st.booleans()):
+            c["excluded"] = {
+                "share": draw(st.sampled_from([0.0, 0.05, 0.4])),
+                "when": draw(st.sampled_from(["attempted", "up_front"])),
+            }
+        if draw(st.booleans()):
+            c["change_of_supplier"] = {
+                "annual_rate": draw(st.sampled_from([0.1, 2.0, 10.0])),
+                "until": draw(st.none() | _a_day(data)),
+            }
+    if draw(st.booleans()):
+        _with_suppliers(draw, data)
+    return load(data)
+
+
+def _with_suppliers(draw, data: dict) -> None:
+    """Suppliers (business readiness, daily nominations) over the cohorts,
+    the cap shared pro rata, in priority or by msm."""
+    names = ["s0", "s1", "s2"][: draw(st.integers(1, 3))]
+    data["suppliers"] = [
+        {
+            "name": name,
+            "business_ready": draw(st.none() | _a_day(data)),
+            "daily_nomination": draw(st.none() | st.integers(0, 400)),
+        }
+        for name in names
+    ]
+    for c in data["cohorts"]:
+        weights = draw(
+            st.lists(st.integers(0, 5), min_size=len(names), max_size=len(names))
+        )
+        if not any(weights) or draw(st.booleans()):
+            weights[0] += 1
+        total = sum(weights)
+        c["suppliers"] = {n: w / total for n, w in zip(names, weights, strict=True)}
+        if abs(sum(c["suppliers"].values()) - 1.0) > 1e-12:  # keep the sum exact
+            c["suppliers"][names[0]] += 1.0 - sum(c["suppliers"].values())
+    capacity = data["capacity"]
+    capacity["allocation"] = draw(st.sampled_from(["pro_rata", "priority", "msm"]))
+    if capacity["allocation"] == "msm":
+        capacity["dmin"] = draw(st.integers(0, 300))
+
+
+def _a_day(data: dict):
+    """A date within (or just past) a scenario's horizon."""
+    start = date.fromisoformat(str(data["start_date"]))
+    days = st.integers(-2, int(data["horizon_days"]) + 2)
+    return days.map(lambda d: (start + timedelta(days=d)).isoformat())
+
+
+@QUICK
+@given(scenarios_with_sections(), st.integers(0, 2**31), st.integers(1, 7))
+def test_operations_sections_give_the_scalar_engines_numbers(sc, seed, n):
+    assume(supports(sc) is None)
+    assert_engines_agree(sc, seed, list(range(n)))
+
+
+@QUICK
+@given(scenarios_with_sections(), st.integers(0, 10**9 - 1), st.data())
+def test_mid_programme_starts_with_sections_give_the_scalar_engines_numbers(
+    sc, seed, data
+):
+    """A run continued from a replication's state, with the sections above
+    (dumb devices still awaiting their remote recovery among them)."""
+    assume(supports(sc) is None and sc.horizon_days > 2)
+    day = data.draw(st.integers(0, sc.horizon_days - 2))
+    later = sc.starting_from(state_after(sc, seed, 0, day))
+    assume(supports(later) is None)
+    assert_engines_agree(later, seed + 1, list(range(4)))
+
+
+def test_dumb_devices_recovered_remotely_retry_as_the_scalar_engine_has_them():
+    """Recovered devices come back through their own retry stream; those on
+    their last attempt are abandoned; a continued run takes up the devices
+    still awaiting recovery."""
+    part = cohort(
+        "a",
+        4000,
+        mode="active",
+        rates=outcomes(success=0.6, rollback=0.1, dumb=0.3),
+        rollback={"retry_after_days": uniform(1, 5)},
+        max_attempts=3,
+    )
+    part["dumb"] = {"recovered_share": 0.6, "recovered_after_days": uniform(2, 9)}
+    part["prepayment_share"] = 0.3
+    sc = load(scenario(part, cap=500, horizon_days=80))
+    assert supports(sc) is None
+    logs = run_block(sc, 5, list(range(6)))
+    for k, log in enumerate(logs):
+        assert_same(log, run_replication(sc, 5, k))
+        assert log.cohort_columns["dumb_recoveries"].sum() > 0
+    later = sc.starting_from(state_after(sc, 5, 0, 12))
+    assert supports(later) is None
+    assert_engines_agree(later, 6, list(range(5)))
+
+
+def test_consumer_exposure_is_drawn_as_the_scalar_engine_draws_it():
+    """Change-of-supplier losses and PPMID join failures from each day's own
+    stream; losses go on being drawn after a replication stops (small cohorts
+    clear early), until the fix."""
+    active = cohort("a", 300, mode="active", rates=outcomes(success=0.8, dumb=0.2))
+    active["prepayment_share"] = 0.4
+    active["ppmid_join"] = {"failure_share": 0.3}
+    active["change_of_supplier"] = {"annual_rate": 5.0, "until": "2024-02-10"}
+    dormant = cohort("d", 200, rates=outcomes(success=0.7, fix_forward=0.3))
+    dormant["change_of_supplier"] = {"annual_rate": 2.0}
+    sc = load(scenario(active, dormant, cap=60, horizon_days=60))
+    assert supports(sc) is None
+    logs = run_block(sc, 2, list(range(8)))
+    for k, log in enumerate(logs):
+        assert_same(log, run_replication(sc, 2, k))
+        assert log.clearance_day is not None and log.clearance_day < 40
+        lost = log.cohort_columns["cos_alerts_lost"]
+        assert lost[log.clearance_day + 1 :].sum() > 0
+        assert log.cohort_columns["ppmid_join_failures"].sum() > 0
+    later = sc.starting_from(state_after(sc, 2, 0, 5))
+    assert_engines_agree(later, 3, list(range(4)))
+
+
+@pytest.mark.parametrize("when", ["attempted", "up_front"])
+def test_hard_and_excluded_cases_run_as_the_scalar_engine_runs_them(when):
+    """Classes share the segment's queue (retries by most attempts made, then
+    class; first attempts pro rata), each with its own rates; the excluded
+    class is never hit by a defect and counts in ``excluded``."""
+    part = cohort(
+        "a",
+        3000,
+        rates=outcomes(success=0.7, stall=0.1, rollback=0.15, dumb=0.05),
+        stall={"resolves_after_days": uniform(1, 4), "then_success": 0.5},
+        rollback={"retry_after_days": uniform(1, 6)},
+        max_attempts=3,
+    )
+    part["hard"] = {"share": 0.3, "outcomes": outcomes(success=0.3, rollback=0.7)}
+    part["excluded"] = {"share": 0.1, "when": when}
+    part["latent_defects"] = [
+        {
+            "name": "d",
+            "exists_probability": 1.0,
+            "hit_share": 0.2,
+            "outcome": "stall",
+            "detected_after_days": 9,
+            "fix_after_days": fixed(3),
+        }
+    ]
+    data = scenario(part, cohort("b", 800), cap=300, horizon_days=70)
+    data["els"] = {"daily_capacity": 90, "cases_from": ["stall"]}
+    sc = load(data)
+    assert supports(sc) is None
+    logs = run_block(sc, 8, list(range(6)))
+    for k, log in enumerate(logs):
+        assert_same(log, run_replication(sc, 8, k))
+        assert log.cohort_columns["excluded"][-1, 0] > 250
+    later = sc.starting_from(state_after(sc, 8, 0, 9))
+    assert supports(later) is None
+    assert_engines_agree(later, 9, list(range(4)))
 
 
 @QUICK
@@ -226,44 +427,48 @@ def test_replications_stopping_on_different_days_are_dropped_and_filled():
         assert_same(log, run_replication(sc, 0, k))
 
 
+def test_small_batches_run_one_at_a_time_large_ones_as_blocks():
+    sc = migsim.load_scenario("scenarios/nov2019_epcl.yaml")
+    assert not worth_a_block(sc, MIN_BLOCK - 1)
+    assert worth_a_block(sc, MIN_BLOCK)
+
+
 def test_a_run_uses_blocks_and_keeps_its_numbers(monkeypatch):
     """`migsim.run` on a scenario the block engine runs gives the same tables
     as the scalar engine one replication at a time."""
     import migsim.runner.runner as runner
+    import migsim.sim.block as block
 
     sc = migsim.load_scenario("scenarios/nov2019_epcl.yaml")
+    monkeypatch.setattr(block, "MIN_BLOCK", 2)  # small batches as blocks too
     blocks = migsim.run(sc, replications=6, seed=2, batch_size=3)
-    monkeypatch.setattr(runner, "supports", lambda scenario: "off for the test")
+    monkeypatch.setattr(runner, "worth_a_block", lambda scenario, n: False)
     scalar = migsim.run(sc, replications=6, seed=2, batch_size=3)
     assert blocks.replications.equals(scalar.replications)
     assert blocks.daily.equals(scalar.daily)
 
 
-# ----------------------------------------------------------------------- refusals
-_HARD = {"success": 0.5, "stall": 0.5, "rollback": 0, "fix_forward": 0, "dumb": 0}
+# ----------------------------------------------------------------------- sections
+@pytest.mark.slow
+def test_the_operations_scenario_gives_the_scalar_engines_numbers():
+    """Every operations section at once: suppliers (msm, readiness,
+    nominations), hard and excluded cases, latent defects, ELS, volume
+    failures, remote recovery and consumer exposure."""
+    sc = migsim.load_scenario("scenarios/nov2019_operations.yaml")
+    assert supports(sc) is None
+    assert_engines_agree(sc, 3, list(range(12)))
 
 
-@pytest.mark.parametrize(
-    ("change", "reason"),
-    [
-        ({"suppliers": [{"name": "s"}]}, "suppliers"),
-        (
-            {"cohorts.0.hard": {"share": 0.1, "outcomes": _HARD}},
-            "cohort c: hard or excluded cases",
-        ),
-    ],
-)
-def test_sections_it_does_not_run_are_refused_with_the_reason(change, reason):
-    data = scenario(
-        cohort(
-            rates=outcomes(success=0.9, stall=0.1),
-            stall={"resolves_after_days": fixed(2), "then_success": 1.0},
-        )
-    )
-    sc = load(data).with_overrides(change)
-    assert supports(sc) == reason
-    with pytest.raises(ValueError, match=reason):
-        run_block(sc, 0, [0])
+def test_replications_planned_differently_run_one_at_a_time():
+    """Sizes drawn per replication can leave a class empty in some of them:
+    the block then runs them on the scalar engine, with its numbers."""
+    part = cohort("a", 12, rates=outcomes(success=0.8, rollback=0.2))
+    part["installations_range"] = {"dist": "uniform", "low": 1, "high": 30}
+    part["hard"] = {"share": 0.05, "outcomes": outcomes(success=0.5, rollback=0.5)}
+    sc = load(scenario(part, cap=5, horizon_days=30))
+    with pytest.raises(block._Mismatch):
+        block._Block(sc, 1, list(range(12)), 0)
+    assert_engines_agree(sc, 1, list(range(12)))
 
 
 def test_a_block_holds_at_most_max_block_replications():

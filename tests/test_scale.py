@@ -15,6 +15,7 @@ from migsim.cli.main import main
 from migsim.common.errors import MigsimError
 from migsim.results.results import Results
 from migsim.runner.runner import default_batch_size, run_batch
+from migsim.sim.block import MAX_BLOCK
 
 TINY = {
     "name": "tiny_scale",
@@ -145,8 +146,10 @@ def test_batch_size_bounds_rows_and_ignores_workers(tiny):
     assert default_batch_size(fleet, 10_000) * rows <= max(rows, 500_000)
     assert default_batch_size(tiny, 1) == 1
     assert default_batch_size(tiny, 160) == 40
-    ops = migsim.load_scenario("scenarios/nov2019_operations.yaml")  # ELS: scalar
-    assert default_batch_size(ops, 10_000) == 20_000 // (ops.horizon_days * 2)
+    ops = migsim.load_scenario("scenarios/nov2019_operations.yaml")  # blocks too
+    assert default_batch_size(ops, 10_000) == min(
+        MAX_BLOCK, 500_000 // (ops.horizon_days * 2)
+    )
 
 
 def test_logs_of_a_streamed_run_are_re_simulated_exactly(tiny):

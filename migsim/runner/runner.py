@@ -46,7 +46,13 @@ from migsim.results.daily import Batch, DailyWriter, Failure
 from migsim.results.figures import FigureTable
 from migsim.results.results import Results
 from migsim.results.variance import twinned
-from migsim.sim.block import MAX_BLOCK, run_blocks, supports
+from migsim.sim.block import (
+    MAX_BLOCK,
+    run_blocks,
+    simulate,
+    supports,
+    worth_a_block,
+)
 from migsim.sim.engine import run_replication
 from migsim.sim.records import RunLog
 
@@ -121,11 +127,11 @@ def simulate_batch(
     With ``twins``, each `twinned` replication that drew inputs is run again as
     its twin (its figures only); a twin that raises loses its pair, no more.
     """
-    if supports(scenario) is None:
+    if worth_a_block(scenario, len(replications)):
         try:  # the block engine: the same logs, a block at a time
             done = run_blocks(scenario, seed, replications)
             ids = [log.replication for log in done if twins and log.inputs]
-            paired = run_blocks(scenario, seed, [k for k in ids if twinned(k)], 1)
+            paired = simulate(scenario, seed, [k for k in ids if twinned(k)], 1)
             return Batch.from_logs(scenario, done, daily, [], paired)
         except Exception:  # noqa: S110 - one at a time below says which one fails
             pass

@@ -15,14 +15,17 @@ results are therefore identical to the scalar engine's, replication by
 replication, for any block size or worker count: the block structure is not
 part of the seed contract. `tests/test_block.py` checks it.
 
-What runs here: calendars, closures, freezes, the schedule and its gates,
-go/no-go incidents, the achieved share, pro-rata and priority allocation,
-stalls (and their release dates), rollbacks, fix forwards and dumb outcomes,
-uncertain rates, dates and sizes, twins. Scenarios with a section the block
-does not run yet (suppliers, hard and excluded cases, remote recovery, consumer
-exposure) run on the scalar engine: `supports` says which. Mid-programme starts
-(forecasts from actuals) take up each replication's state as the scalar
-engine placed it.
+What runs here: every section the scalar engine runs. Calendars, closures,
+freezes, the schedule and its gates, go/no-go incidents, the achieved share,
+pro-rata, priority and msm allocation, suppliers (each cohort's segments are
+lanes, its row their sum; business readiness, nominations, ``operational``),
+stalls (and their release dates), rollbacks, fix forwards and dumb outcomes
+(and their remote recovery), hard and excluded cases, latent defects, ELS,
+consumer exposure, uncertain rates, dates and sizes, twins. Mid-programme
+starts (forecasts from actuals) take up each replication's state as the scalar
+engine placed it. Replications whose drawn sizes left them with different
+segments or classes cannot share lanes: such a block runs one replication at a
+time on the scalar engine (the same numbers either way).
 """
 
 from __future__ import annotations
@@ -33,44 +36,47 @@ import numpy as np
 import simpy
 
 from migsim.model.scenario import Scenario
-from migsim.sim.allocation import share_pro_rata_rows
+from migsim.sim.allocation import msm_shares, share_pro_rata_rows
 from migsim.sim.engine import _Model, run_replication
 from migsim.sim.inputs import TwinStreams, with_inputs_from
+from migsim.sim.lane_defects import LaneDefects
 from migsim.sim.lane_els import BlockDesk
+from migsim.sim.lane_queues import Column
 from migsim.sim.lanes import MAX_BLOCK, Lane
 from migsim.sim.operations import OPERATIONS_LEVELS
 from migsim.sim.records import RunLog
 from migsim.sim.streams import Streams
 
-__all__ = ["MAX_BLOCK", "run_block", "run_blocks", "simulate", "supports"]
+__all__ = [
+    "MAX_BLOCK",
+    "MIN_BLOCK",
+    "run_block",
+    "run_blocks",
+    "simulate",
+    "supports",
+    "worth_a_block",
+]
 
+#: Replications below which a batch runs one at a time (see `worth_a_block`).
+MIN_BLOCK = 24
 #: Drop stopped replications from the lanes once they are 1 in this many.
 COMPACT_EVERY = 8
 
 
 def supports(scenario: Scenario) -> str | None:
-    """``None`` when the block engine runs ``scenario``, else the reason it does not."""
-    if scenario.suppliers:
-        return "suppliers"
-    if scenario.capacity.allocation not in ("pro_rata", "priority"):
-        return f"{scenario.capacity.allocation} allocation"
-    for cohort in scenario.cohorts:
-        reason = _cohort_reason(cohort)
-        if reason:
-            return f"cohort {cohort.name}: {reason}"
+    """``None`` when the block engine runs ``scenario``, else the reason it does not.
+
+    It runs every section the scalar engine runs; the hook stays so that a
+    section new to the scalar engine can be refused here until the block runs
+    it (the runner and `simulate` ask it).
+    """
+    del scenario  # every scenario: nothing to refuse
     return None
 
 
-def _cohort_reason(cohort) -> str | None:
-    if cohort.hard is not None or cohort.excluded is not None:
-        return "hard or excluded cases"
-    if cohort.suppliers:
-        return "suppliers"
-    if cohort.change_of_supplier is not None or cohort.ppmid_join is not None:
-        return "consumer exposure"
-    if cohort.dumb is not None and cohort.dumb.recovered_share:
-        return "remote recovery"
-    return None
+class _Mismatch(Exception):
+    """The block's replications were planned with different segments or classes
+    (sizes drawn per replication can leave a class or a supplier empty)."""
 
 
 class _Block:
@@ -86,18 +92,18 @@ class _Block:
         ]
         first = self.models[0]
         self.horizon = horizon = scenario.horizon_days
-        for model in self.models:
-            _check(model)
+        plan = _plan(first)
+        if any(_plan(model) != plan for model in self.models):
+            raise _Mismatch
         n = len(ids)
         n_cohorts = len(scenario.cohorts)
+        # one lane per segment (a cohort's row is the sum of its segments')
         self.lanes = [
-            Lane(
-                [m.cohorts[j] for m in self.models],
-                horizon,
-                [m.ops.defects[m.cohorts[j].index] for m in self.models],
-            )
+            Lane([m.cohorts[j] for m in self.models], horizon)
             for j in range(len(first.cohorts))
         ]
+        self._share_defects(n_cohorts)
+        self._suppliers(scenario)
         # ramp rules: each replication's policy decides its cap day by day (it
         # reads the block's records of earlier days); without, caps are known
         self.rules = bool(first.policy.rules)
@@ -122,6 +128,8 @@ class _Block:
         self.day_columns: dict[str, np.ndarray] = {
             name: np.zeros((n, horizon), dtype=np.int64) for name in first.ops.days
         }
+        # consumer exposure: drawn per replication, from streams of the day
+        self.exposed = bool(first.ops.cos or first.ops.ppmid)
         self.desk: BlockDesk | None = None
         if scenario.els is not None:
             width = max(lane.size for lane in self.lanes)
@@ -155,6 +163,59 @@ class _Block:
         # stopped are dropped from the lanes, so they cost nothing after
         self.live = np.arange(n)
 
+    def _share_defects(self, n_cohorts: int) -> None:
+        """Each cohort's latent defects, shared by its segments' lanes (as the
+        scalar segments share the `LiveDefect` objects and their streams)."""
+        self.defect_sets: list[tuple[int, LaneDefects]] = []
+        for c in range(n_cohorts):
+            objects = [m.ops.defects[c] for m in self.models]
+            mine = [lane for lane in self.lanes if lane.index == c]
+            if not objects[0] or not mine:
+                continue
+            shared = LaneDefects(objects, max(lane.size for lane in mine), Column)
+            self.defect_sets.append((c, shared))
+            for lane in mine:
+                lane.defects = shared
+
+    def _suppliers(self, scenario: Scenario) -> None:
+        """Who shares the cap with whom (`operations.Operations.allocate`)."""
+        ops = [m.ops for m in self.models]
+        first = ops[0]
+        self.cohort_of = np.array([lane.index for lane in self.lanes])
+        self.by_cohort = [np.array(g, dtype=np.intp) for g in first.by_cohort]
+        self.by_supplier = [np.array(g, dtype=np.intp) for g in first.by_supplier]
+        self.member = np.zeros((len(self.lanes), len(scenario.cohorts)), np.int64)
+        self.member[np.arange(len(self.lanes)), self.cohort_of] = 1
+        self.msm, self.dmin = first.allocation == "msm", first.dmin
+        # (rep, supplier): the day each supplier is ready (business readiness)
+        self.ready_day = np.array([o.ready_day for o in ops], dtype=np.int64).reshape(
+            len(ops), len(scenario.suppliers)
+        )
+        # (rep, segment): the first day a segment may be attempted
+        self.waits: np.ndarray | None = None
+        if any(first._waits_for_supplier):
+            self.waits = np.array(
+                [
+                    [
+                        o.ready_day[lane.segment.supplier] if waits else -1
+                        for lane, waits in zip(
+                            self.lanes, o._waits_for_supplier, strict=True
+                        )
+                    ]
+                    for o in ops
+                ],
+                dtype=np.int64,
+            )
+        self.nominations = [
+            (
+                self.by_supplier[j],
+                np.array([dict(o.nominations)[j] for o in ops], dtype=np.int64),
+            )
+            for j, _ in first.nominations
+        ]
+        # (rep, segment): the migrated count of a replication when it stopped
+        self.final_migrated = np.zeros((len(ops), len(self.lanes)), np.int64)
+
     def days(self, env: simpy.Environment):
         for day in range(self.horizon):
             self.step(day)
@@ -171,6 +232,8 @@ class _Block:
             lane.keep(keep)
         if self.desk is not None:
             self.desk.keep(keep)
+        for _, defects in self.defect_sets:
+            defects.keep(keep)
         self.live = self.live[keep]
 
     def step(self, day: int) -> None:
@@ -195,14 +258,8 @@ class _Block:
         else:
             cap, offered = self.cap[day, live], self.offered[day, live]
         if cap.any():
-            queues = [lane.queued for lane in lanes]
-            halted = self._halted(day)
-            if halted is not None:  # a found defect halts its cohort (or all)
-                queues = [
-                    np.where(halted[:, lane.index], 0, q)
-                    for lane, q in zip(lanes, queues, strict=True)
-                ]
-            shares = self._share(offered, queues)
+            queued = np.stack([lane.queued for lane in lanes], axis=1)
+            shares = self._allocate(day, offered, queued)
             stressed = self._stressed(day, shares)
             for j, (lane, share) in enumerate(zip(lanes, shares.T, strict=True)):
                 if share.any():
@@ -218,29 +275,70 @@ class _Block:
         return np.floor(cap * achieved + 1e-9).astype(np.int64)
 
     def _stressed(self, day: int, shares: np.ndarray) -> np.ndarray | None:
-        """(rep, cohort): attempts made at volume-stressed rates today."""
+        """(rep, segment): attempts made at volume-stressed rates today."""
         if not self.volume:
             return None
         out = np.zeros(shares.shape, dtype=bool)
         total = shares.sum(axis=1)
+        by_cohort = shares @ self.member
         for cohort, spec, until in self.volume:
-            count = total if spec.counted == "all" else shares[:, cohort]
-            out[:, cohort] |= (count > spec.above_attempts) & (day < until[self.live])
+            count = total if spec.counted == "all" else by_cohort[:, cohort]
+            hot = (count > spec.above_attempts) & (day < until[self.live])
+            out[:, self.by_cohort[cohort]] |= hot[:, None]
         return out
+
+    def _allocate(self, day: int, cap: np.ndarray, queued: np.ndarray) -> np.ndarray:
+        """(rep, segment) attempts today (`operations.Operations.allocate`):
+        halted cohorts and segments waiting for their supplier take none, a
+        supplier's nomination bounds its segments, the cap is shared between
+        cohorts (or suppliers, by msm) and then between their segments."""
+        live = self.live
+        available = queued
+        halted = self._halted(day)
+        if halted is not None:  # a found defect halts its cohort (or all)
+            available = np.where(halted[:, self.cohort_of], 0, available)
+        if self.waits is not None:  # active segments wait for their supplier
+            available = np.where(day < self.waits[live], 0, available)
+        for members, nomination in self.nominations:
+            wanted = available[:, members]
+            over = wanted.sum(axis=1) > nomination[live]
+            if over.any():
+                available = available.copy()
+                available[:, members] = np.where(
+                    over[:, None], share_pro_rata_rows(nomination[live], wanted), wanted
+                )
+        if self.msm:
+            groups = self.by_supplier
+            demands = np.stack([available[:, g].sum(axis=1) for g in groups], axis=1)
+            totals = np.array(
+                [
+                    msm_shares(int(c), d, self.dmin)
+                    for c, d in zip(cap.tolist(), demands.tolist(), strict=True)
+                ],
+                dtype=np.int64,
+            ).reshape(len(cap), len(groups))
+        else:
+            groups = self.by_cohort
+            totals = self._share(cap, [available[:, g].sum(axis=1) for g in groups])
+        shares = np.zeros_like(available)
+        for members, total in zip(groups, totals.T, strict=True):
+            if len(members) == 1:
+                shares[:, members[0]] = total
+            elif len(members):
+                shares[:, members] = share_pro_rata_rows(total, available[:, members])
+        return shares
 
     def _halted(self, day: int) -> np.ndarray | None:
         """(rep, cohort): may not be attempted today, a found defect halting it
         (`operations.Operations.halted`); ``None`` without latent defects."""
-        with_defects = [lane for lane in self.lanes if lane.defects is not None]
-        if not with_defects:
+        if not self.defect_sets:
             return None
         out = np.zeros((len(self.live), len(self.cohort_need[0])), dtype=bool)
         every = np.zeros(len(self.live), dtype=bool)
-        for lane in with_defects:
-            assert lane.defects is not None
-            halts = lane.defects.halts(day)
-            out[:, lane.index] |= halts.any(axis=1)
-            every |= (halts & lane.defects.halts_all).any(axis=1)
+        for cohort, defects in self.defect_sets:
+            halts = defects.halts(day)
+            out[:, cohort] |= halts.any(axis=1)
+            every |= (halts & defects.halts_all).any(axis=1)
         out[every] = True
         return out
 
@@ -257,28 +355,37 @@ class _Block:
         resolved = np.zeros((len(live), self.cohort_need.shape[1]), dtype=np.int64)
         done = np.ones(len(live), dtype=bool)
         running = self.stop[live] < 0  # a stopped replication detects no more
-        for lane in self.lanes:
-            if lane.defects is not None:
-                lane.defects.detect(day, running)
+        for _, defects in self.defect_sets:
+            defects.detect(day, running)
         halted = self._halted(day)
         if halted is not None and "defect_halt" in self.levels:
             self.levels["defect_halt"][live, day] = halted
+        operational = self.levels.get("operational")
         for lane in self.lanes:
             states, flows = lane.end_of_day()
-            self.states[live, day, lane.index] = states
-            self.flows[live, day, lane.index] = flows
+            self.states[live, day, lane.index] += states
+            self.flows[live, day, lane.index] += flows
+            if operational is not None:  # migrated, once the supplier is ready
+                supplier = lane.segment.supplier
+                ready = supplier < 0 or day >= self.ready_day[live, supplier]
+                operational[live, day, lane.index] += np.where(ready, lane.migrated, 0)
             for name, values in (
                 ("awaiting_site_visit", lane.awaiting_site_visit),
                 ("prepayment_dumb", lane.prepayment_dumb),
+                ("excluded", lane.excluded),
                 ("stressed_attempts", lane.stressed_attempts),
                 ("defect_hits", lane.defect_hits),
+                ("dumb_recoveries", lane.dumb_recoveries),
             ):
                 if name in self.levels:
-                    self.levels[name][live, day, lane.index] = values
+                    self.levels[name][live, day, lane.index] += values
             lane.stressed_attempts[:] = 0
             lane.defect_hits[:] = 0
+            lane.dumb_recoveries[:] = 0
             resolved[:, lane.index] += lane.resolved
             done &= lane.resolved == lane.total
+        if self.exposed:
+            self._expose(day)
         desk = self.desk
         if desk is not None:
             if "els_cases_open" in self.levels:
@@ -295,12 +402,60 @@ class _Block:
         self.cohort_clearance[live] = cohorts
         cleared = (self.clearance[live] < 0) & (resolved.sum(axis=1) >= self.need[live])
         self.clearance[live[cleared]] = day
-        self.stop[live[done & (self.stop[live] < 0)]] = day
+        stopping = done & (self.stop[live] < 0)
+        if stopping.any():
+            self.stop[live[stopping]] = day
+            for j, lane in enumerate(self.lanes):
+                self.final_migrated[live[stopping], j] = lane.migrated[stopping]
+
+    def _expose(self, day: int) -> None:
+        """Consumer exposure drawn for each running replication, from its own
+        stream of the day (`operations.Operations.record`)."""
+        states, flows = self.states[:, day], self.flows[:, day]
+        lost = self.levels.get("cos_alerts_lost")
+        failed = self.levels.get("ppmid_join_failures")
+        for r in self.live.tolist():
+            ops = self.models[r].ops
+            on_day = ops.streams.on_day
+            for c, owner, rate, until_day in ops.cos:
+                exposed = int(states[r, c, 4] + states[r, c, 5])  # impaired + migrated
+                if day < until_day and exposed:
+                    rng = on_day(owner, "change_of_supplier", day)
+                    lost[r, day, c] = rng.binomial(exposed, rate)  # type: ignore[index]
+            for c, owner, rate, until_day in ops.ppmid:
+                # newly migrated: successes, fix forwards, completed stalls
+                new = int(flows[r, c, 1] + flows[r, c, 4] + flows[r, c, 6])
+                if day < until_day and new:
+                    rng = on_day(owner, "ppmid_join", day)
+                    failed[r, day, c] = rng.binomial(new, rate)  # type: ignore[index]
+
+    def _expose_after(self, r: int, stop: int) -> None:
+        """Change-of-supplier losses on the days after replication ``r``
+        stopped, on its final counts (`operations.Operations.fill_from`)."""
+        ops = self.models[r].ops
+        final = self.states[r, stop]
+        lost = self.levels.get("cos_alerts_lost")
+        for c, owner, rate, until_day in ops.cos:
+            exposed = int(final[c, 4] + final[c, 5])
+            if exposed:
+                for t in range(stop + 1, min(self.horizon, until_day)):
+                    rng = ops.streams.on_day(owner, "change_of_supplier", t)
+                    lost[r, t, c] = rng.binomial(exposed, rate)  # type: ignore[index]
+
+    def _operational_after(self, r: int, stop: int) -> None:
+        """After replication ``r`` stopped, a segment whose supplier becomes
+        ready later turns operational then (`operations.Operations.fill_from`)."""
+        operational = self.levels["operational"]
+        for j, lane in enumerate(self.lanes):
+            supplier = lane.segment.supplier
+            if supplier >= 0:
+                ready = int(self.ready_day[r, supplier])
+                if ready > stop:
+                    operational[r, ready:, lane.index] += self.final_migrated[r, j]
 
     def logs(self) -> list[RunLog]:
-        for lane in self.lanes:
-            if lane.defects is not None:
-                lane.defects.write_back()
+        for _, defects in self.defect_sets:
+            defects.write_back()
         levels = [
             array
             for name, array in self.levels.items()
@@ -315,6 +470,10 @@ class _Block:
                 self.states[r, stop + 1 :] = self.states[r, stop]
                 for array in levels:
                     array[r, stop + 1 :] = array[r, stop]
+                if self.exposed:
+                    self._expose_after(r, stop)
+                if "operational" in self.levels:
+                    self._operational_after(r, stop)
                 if halt is not None:  # halts still run their course
                     for day in range(stop + 1, self.horizon):
                         halt[r, day] = 0
@@ -348,13 +507,12 @@ def _volume(models: list[_Model]) -> list[tuple[int, Any, np.ndarray]]:
     ]
 
 
-def _check(model: _Model) -> None:
-    """What `supports` promises, on the replication as built."""
-    if len(model.cohorts) != len(model.scenario.cohorts):
-        raise ValueError("the block engine runs one segment per cohort")
-    for state in model.cohorts:
-        if len(state.segment.classes) != 1:
-            raise ValueError("the block engine runs one class per cohort")
+def _plan(model: _Model) -> list[tuple]:
+    """A replication's segments and their classes: a block's must agree."""
+    return [
+        (s.index, s.segment.label, tuple(c.kind for c in s.segment.classes))
+        for s in model.cohorts
+    ]
 
 
 def run_block(
@@ -370,7 +528,10 @@ def run_block(
         raise ValueError(f"the block engine does not run {reason}")
     if not 0 < len(replications) <= MAX_BLOCK:
         raise ValueError(f"a block holds 1 to {MAX_BLOCK} replications")
-    block = _Block(scenario, seed, list(replications), twin)
+    try:
+        block = _Block(scenario, seed, list(replications), twin)
+    except _Mismatch:  # rare: the scalar engine, one replication at a time
+        return [run_replication(scenario, seed, k, twin) for k in replications]
     env = simpy.Environment()
     env.process(block.days(env))
     env.run(until=scenario.horizon_days)
@@ -389,11 +550,19 @@ def run_blocks(
     ]
 
 
+def worth_a_block(scenario: Scenario, replications: int) -> bool:
+    """Whether ``replications`` of ``scenario`` run faster as a block than one
+    at a time: the block engine runs it, and there are enough of them to spread
+    a day's fixed cost (measured: blocks win from about 16-32 replications,
+    depending on the scenario's sections)."""
+    return replications >= MIN_BLOCK and supports(scenario) is None
+
+
 def simulate(
     scenario: Scenario, seed: int, replications: list[int], twin: int = 0
 ) -> list[RunLog]:
-    """The logs of ``replications``: on blocks when the block engine runs the
-    scenario, else one at a time (the same numbers either way)."""
-    if supports(scenario) is None:
+    """The logs of ``replications``: on blocks when that is faster
+    (`worth_a_block`), else one at a time (the same numbers either way)."""
+    if worth_a_block(scenario, len(replications)):
         return run_blocks(scenario, seed, replications, twin)
     return [run_replication(scenario, seed, k, twin) for k in replications]

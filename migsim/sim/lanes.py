@@ -19,22 +19,21 @@ from __future__ import annotations
 
 import numpy as np
 
+from migsim.sim.allocation import share_pro_rata_rows
 from migsim.sim.cohort import CohortState
-from migsim.sim.defects import LiveDefect
 from migsim.sim.lane_defects import LaneDefects
 from migsim.sim.lane_els import BlockDesk
+from migsim.sim.lane_queues import (
+    MAX_BLOCK,
+    REPLICATION_KEY,
+    UNIT,
+    Column,
+    Ready,
+    edge_keys,
+)
 from migsim.sim.records import FLOWS
 
-__all__ = ["Lane", "UNIT"]
-
-#: 2**53: a uniform times UNIT is an exact integer (numpy's doubles are k / 2**53).
-UNIT = float(1 << 53)
-#: Keys of replication r start at r * REPLICATION_KEY (2**54 > any uniform key).
-REPLICATION_KEY = 1 << 54
-#: Replications a block may hold: keys stay within int64.
-MAX_BLOCK = 256
-#: Uniforms a stream reads at its first refill; later refills double, to this.
-FIRST_READ, MAX_READ = 256, 4096
+__all__ = ["MAX_BLOCK", "Lane"]
 
 _FLOW = {name: i for i, name in enumerate(FLOWS)}
 
@@ -52,174 +51,81 @@ def _last_due(state: CohortState, horizon: int) -> int:
         return 0
     rows = [0, *_rows_held(state.retry_due, horizon)]
     rows += _rows_held(state.restore_due, horizon)
+    if state.recover_pmf is not None:
+        rows += _rows_held(state.recover_due, horizon)
     floor = state.release_day
     rows += [r for r in _rows_held(state.stalls.cells, horizon) if r != floor]
     return max(rows)
 
 
-def _edge_keys(edges: np.ndarray) -> np.ndarray:
-    """Integer edges: u >= e exactly when u * UNIT >= the key (see module doc)."""
-    return np.ceil(np.asarray(edges) * UNIT).astype(np.int64)
-
-
-class _Column:
-    """One column's per-unit uniforms for every replication of the block."""
-
-    def __init__(self, generators: list[np.random.Generator]):
-        self.generators = generators
-        self.buffers = [np.empty(0)] * len(generators)
-        self.pos = np.zeros(len(generators), dtype=np.int64)
-        self.size = np.zeros(len(generators), dtype=np.int64)
-        self.read = np.full(len(generators), FIRST_READ, dtype=np.int64)
-
-    def take(self, reps: np.ndarray, counts: np.ndarray) -> np.ndarray:
-        """The next ``counts[i]`` uniforms of replication ``reps[i]``, in order."""
-        for r in np.flatnonzero(self.pos[reps] + counts > self.size[reps]).tolist():
-            self._refill(int(reps[r]), int(counts[r]))
-        pos = self.pos[reps]
-        buffers = self.buffers
-        out = np.concatenate(
-            [
-                buffers[r][p : p + n]
-                for r, p, n in zip(
-                    reps.tolist(), pos.tolist(), counts.tolist(), strict=True
-                )
-            ]
-        )
-        self.pos[reps] = pos + counts
-        return out
-
-    def keep(self, live: np.ndarray) -> None:
-        """Keep only the replications at positions ``live`` (in order)."""
-        self.generators = [self.generators[r] for r in live.tolist()]
-        self.buffers = [self.buffers[r] for r in live.tolist()]
-        self.pos, self.size, self.read = (
-            self.pos[live],
-            self.size[live],
-            self.read[live],
-        )
-
-    def _refill(self, r: int, need: int) -> None:
-        tail = self.buffers[r][self.pos[r] :]
-        words = max(int(self.read[r]), need - len(tail))
-        self.read[r] = min(2 * self.read[r], MAX_READ)
-        fresh = self.generators[r].random(words)
-        self.buffers[r] = np.concatenate([tail, fresh]) if len(tail) else fresh
-        self.pos[r] = 0
-        self.size[r] = len(self.buffers[r])
-
-
-class _Ready:
-    """Retries due and not yet taken, by due day (oldest first), for every
-    replication: a queue of (rep, made) rows in one array, so taking reads
-    a view, and only the rows a day's counts can reach."""
-
-    def __init__(self, n: int, width: int):
-        self.rows_held = np.zeros((n, 8, width), dtype=np.int64)
-        self.totals = np.zeros((n, 8), dtype=np.int64)  # per row
-        self.head = self.tail = 0
-
-    @property
-    def rows(self) -> int:
-        return self.tail - self.head
-
-    def append(self, due: np.ndarray) -> None:
-        """Add the (rep, made) retries due today at the back."""
-        if self.tail == self.rows_held.shape[1]:
-            self._make_room()
-        self.rows_held[:, self.tail] = due
-        self.totals[:, self.tail] = due.sum(axis=1)
-        self.tail += 1
-
-    def _make_room(self) -> None:
-        held = self.rows_held[:, self.head : self.tail]
-        totals = self.totals[:, self.head : self.tail]
-        size = max(8, 2 * held.shape[1])
-        self.rows_held = np.zeros((held.shape[0], size, held.shape[2]), np.int64)
-        self.totals = np.zeros((held.shape[0], size), dtype=np.int64)
-        self.rows_held[:, : held.shape[1]] = held
-        self.totals[:, : held.shape[1]] = totals
-        self.head, self.tail = 0, held.shape[1]
-
-    def take(self, count: np.ndarray) -> np.ndarray:
-        """Take up to ``count[r]`` in order (oldest due day, then most attempts
-        made): (rep, made) taken.
-
-        A replication whose count covers all it holds takes it all; only the
-        few whose count ends inside their queue are read row by row.
-        """
-        head, tail = self.head, self.tail
-        held = self.totals[:, head:tail].sum(axis=1)
-        taken = np.zeros((len(count), self.rows_held.shape[2]), dtype=np.int64)
-        whole = np.flatnonzero((count >= held) & (held > 0))
-        if len(whole):
-            taken[whole] = self.rows_held[whole, head:tail].sum(axis=1)
-            self.rows_held[whole, head:tail] = 0
-            self.totals[whole, head:tail] = 0
-        part = np.flatnonzero((count > 0) & (count < held))
-        if len(part):
-            window = self.rows_held[part, head:tail]  # (rep, due day, made)
-            order = window[:, :, ::-1].reshape(len(part), -1)  # most made first
-            before = np.cumsum(order, axis=1) - order
-            took = np.minimum(order, np.maximum(count[part, None] - before, 0))
-            by_due = took.reshape(window.shape)[:, :, ::-1]
-            self.rows_held[part, head:tail] = window - by_due
-            self.totals[part, head:tail] -= by_due.sum(axis=2)
-            taken[part] = by_due.sum(axis=1)
-        left = np.flatnonzero(self.totals[:, head:tail].any(axis=0))
-        self.head = head + int(left[0]) if len(left) else tail
-        return taken
-
-    def keep(self, live: np.ndarray) -> None:
-        self.rows_held = self.rows_held[live]
-        self.totals = self.totals[live]
-
-
 class Lane:
-    """One cohort (a single segment of one class) for R replications.
+    """One cohort segment for R replications.
 
     Built from the replications' scalar `CohortState` objects, which did the
     set-up (rates drawn, tables, eligibility, delays); the lane takes their
-    starting counts and tables and runs the days itself.
+    starting counts and tables and runs the days itself. Its classes (normal,
+    hard, excluded) share its queue and ledgers: columns are class x attempts
+    made, ``per_class`` columns each, as in the scalar segment.
     """
 
     def __init__(
         self,
         states: list[CohortState],
         horizon: int,
-        defects: list[list[LiveDefect]] | None = None,
+        defects: LaneDefects | None = None,
     ):
         first = states[0]
         n = self.n = len(states)
         self.index = first.index
         self.segment = first.segment
         self.size = width = first.width
-        self.last = width - 1  # the last attempt's column: its failures abandon
+        self.per_class = first.size  # columns of a class: attempts made 0..max
+        classes = len(first.segment.classes)
+        # the last attempt's column of each class: its failures abandon
+        self.lasts = np.array(first.last_columns)
+        self.up_front = first.up_front_class  # abandoned when eligible
+        self._last_set = frozenset(self.lasts.tolist())
+        excluded = first.excluded_class  # its last failures count in ``excluded``
+        self.excluded_last = None if excluded is None else self.lasts[excluded]
+        # columns a latent defect can hit (the excluded class's: never)
+        self.defect_columns = first.defect_columns
         self.total = np.array([s.total for s in states], dtype=np.int64)
         self.pending = np.array([s.pending for s in states], dtype=np.int64)
-        self.fresh = np.array([s.fresh[0] for s in states], dtype=np.int64)
-        self.eligible = np.zeros((horizon, n), dtype=np.int64)  # (day, rep)
+        self.fresh = np.array([s.fresh for s in states], dtype=np.int64)  # (rep, k)
+        self.eligible = np.zeros((horizon, n, classes), dtype=np.int64)
         for r, state in enumerate(states):
             for day, counts in state.eligibility.items():
                 if day < horizon:
-                    self.eligible[day, r] += counts[0]
+                    self.eligible[day, r] += counts
         self._tables(states)
         self._delays(first, states, horizon)
         zeros = np.zeros(n, dtype=np.int64)
         self.retry_queued = zeros.copy()
         self.stalled, self.rolled_back = zeros.copy(), zeros.copy()
         self.impaired, self.migrated = zeros.copy(), zeros.copy()
-        self.dumb, self.abandoned = zeros.copy(), zeros.copy()
+        self.dumb = zeros.copy()
+        # abandoned (of them excluded): up-front exclusions are there from the start
+        self.abandoned = np.array([s.abandoned for s in states], dtype=np.int64)
+        self.excluded = np.array([s.excluded for s in states], dtype=np.int64)
         self.awaiting_site_visit, self.prepayment_dumb = zeros.copy(), zeros.copy()
         self.stressed_attempts = zeros.copy()  # today's, reset at the end of day
+        # remote recovery of dumb devices: awaiting it (not resolved), and
+        # today's recoveries (reset at the end of day)
+        self.awaiting_recovery, self.dumb_recoveries = zeros.copy(), zeros.copy()
         # due-day ledgers as ring buffers (row: day mod `ring`), then column
         # first: scheduling a column adds one (delays, rep, ...) block
         ring = self.ring
         self.stall_cells = np.zeros((ring, width, n, self.then), dtype=np.int64)
         self.retry_due = np.zeros((ring, width, n), dtype=np.int64)
         self.restore_due = np.zeros((ring, n), dtype=np.int64)
+        self.recover_due = np.zeros(
+            (ring if self.recover_days is not None else 0, width, n), dtype=np.int64
+        )
         # retries due and not yet taken, oldest due day first: (rep, column) each
-        self.ready = _Ready(n, width)
+        per = self.per_class
+        order = [c for made in range(per - 1, 0, -1) for c in range(made, width, per)]
+        order += range(0, width, per)  # attempts made 0: never retries
+        self.ready = Ready(n, width, np.array(order))
         # a stall release date: stalls due before it wait for it, held aside
         # (the date may lie beyond the ring), and resolve on it together
         floors = [s.release_day for s in states]
@@ -233,48 +139,57 @@ class Lane:
         if any(s.cohort.initial_state is not None for s in states):
             self._take_up(states, horizon)
         self.defect_hits = zeros.copy()  # today's, reset at the end of day
-        # latent defects (`lane_defects`): only where this cohort has any
-        self.defects = (
-            LaneDefects(defects, width, _Column) if defects and defects[0] else None
-        )
+        # latent defects (`lane_defects`): only where this cohort has any; the
+        # cohort's segments share them (hits, exposure and streams)
+        self.defects = defects
         # ELS (`lane_els.BlockDesk`), set by the block; streams read when a
         # case is worked, by (units, column), made at first use
         self.desk: BlockDesk | None = None
         self._stall_units = [s.stall_units for s in states]
         self._restore_units = [s.restore_units for s in states]
-        self._later: dict[tuple[str, int], _Column] = {}
+        self._recovery_units = [s.recovery_retry_units for s in states]
+        self._later: dict[tuple[str, int], Column] = {}
         units = [s.outcome_units for s in states]
         self.columns = [
-            _Column([u.generator(c) for u in units]) if c else None
-            for c in range(width)
+            Column([u.generator(c) for u in units]) if c else None for c in range(width)
         ]
 
     def _tables(self, states: list[CohortState]) -> None:
-        """Every replication's attempt table as integer keys (see module doc)."""
+        """Every replication's attempt table of each class as integer keys (see
+        the module doc): (class, rep, ...) arrays."""
         tables = [s.tables[0] for s in states]
         first = tables[0]
         self.starts, self.sizes = first.starts, first.sizes
         self.cells = first.cells.size
-        for table in tables:
-            if table.sizes != self.sizes:
+        for state in states:
+            if any(t.sizes != self.sizes for t in state.tables):
                 raise ValueError("the block's replications differ in table shape")
-        edges = np.stack([t.cells.edges for t in tables])  # (rep, cells - 1)
-        self.success = edges[:, 0].copy()
-        self.edge_ints = _edge_keys(edges)
+        classes = range(len(states[0].tables))
+        edges = np.stack(  # (class, rep, cells - 1)
+            [np.stack([s.tables[k].cells.edges for s in states]) for k in classes]
+        )
+        self.success = edges[:, :, 0].copy()
+        self.edge_ints = edge_keys(edges)
         self._key_edges()
         # volume-stressed rates (`operations.Operations.stressed`), read instead
         # on a replication's stressed days
-        stressed = np.stack([s.stressed_tables[0].cells.edges for s in states])
-        self.stressed_success = stressed[:, 0].copy()
-        self.stressed_ints = _edge_keys(stressed)
+        stressed = np.stack(
+            [
+                np.stack([s.stressed_tables[k].cells.edges for s in states])
+                for k in classes
+            ]
+        )
+        self.stressed_success = stressed[:, :, 0].copy()
+        self.stressed_ints = edge_keys(stressed)
         # each outcome's cells alone, for attempts a defect gives their outcome
         self.given_ints = {
-            o: _edge_keys(np.stack([t.given[o].edges for t in tables]))
+            o: edge_keys(np.stack([t.given[o].edges for t in tables]))
             for o in range(1, len(self.sizes))
         }
         self.stall_shape = states[0].stall_shape
         self.then = self.stall_shape[1]
-        self.prepayment_cell = self.starts[4] + states[0].recovered_cells
+        self.recovered_cells = states[0].recovered_cells  # cells by recovery delay
+        self.prepayment_cell = self.starts[4] + self.recovered_cells
 
     def _take_up(self, states: list[CohortState], horizon: int) -> None:
         """A mid-programme start: each replication's counts and ledgers as its
@@ -288,6 +203,7 @@ class Lane:
             "dumb",
             "abandoned",
             "awaiting_site_visit",
+            "awaiting_recovery",
         ):
             getattr(self, name)[:] = [getattr(s, name) for s in states]
         for r, state in enumerate(states):
@@ -302,6 +218,9 @@ class Lane:
                 self.retry_due[row, :, r] += state.retry_due[row]
             for row in _rows_held(state.restore_due, horizon):
                 self.restore_due[row, r] += state.restore_due[row]
+            if self.recover_days is not None:
+                for row in _rows_held(state.recover_due, horizon):
+                    self.recover_due[row, :, r] += state.recover_due[row]
         dues = sorted({due for s in states for due, _ in s.retries})
         for due in dues:  # queued retries, oldest due first
             queued = np.zeros((self.n, self.size), dtype=np.int64)
@@ -312,10 +231,13 @@ class Lane:
             self.ready.append(queued)
 
     def _key_edges(self) -> None:
-        """One sorted array of every replication's edges, replication r's
-        shifted by r * REPLICATION_KEY: one searchsorted reads all tables."""
+        """Per class, one sorted array of every replication's edges, replication
+        r's shifted by r * REPLICATION_KEY: one searchsorted reads all tables."""
+        self.edge_keys = [self._keyed(ints) for ints in self.edge_ints]
+
+    def _keyed(self, ints: np.ndarray) -> np.ndarray:
         offset = np.arange(self.n, dtype=np.int64)[:, None] * REPLICATION_KEY
-        self.edge_keys = (self.edge_ints + offset).ravel()
+        return (ints + offset).ravel()
 
     def _delays(self, first: CohortState, states, horizon: int) -> None:
         """Each delay's days, and the ring length: longer than any delay (and
@@ -325,9 +247,16 @@ class Lane:
         self.retry_days = first.stalls.retry_days
         restore = first.restore_pmf
         self.restore_days = None if restore is None else restore[0]
+        recover = first.recover_pmf
+        self.recover_days = None if recover is None else recover[0]
         longest = max(
             int(days[-1])
-            for days in (self.stall_days, self.retry_days, self.restore_days)
+            for days in (
+                self.stall_days,
+                self.retry_days,
+                self.restore_days,
+                self.recover_days,
+            )
             if days is not None
         )
         placed = max(_last_due(state, horizon) for state in states)
@@ -339,10 +268,11 @@ class Lane:
         ("pending", 0),
         ("fresh", 0),
         ("eligible", 1),
-        ("success", 0),
-        ("edge_ints", 0),
-        ("stressed_success", 0),
-        ("stressed_ints", 0),
+        ("success", 1),
+        ("edge_ints", 1),
+        ("stressed_success", 1),
+        ("stressed_ints", 1),
+        ("excluded", 0),
         ("stressed_attempts", 0),
         ("defect_hits", 0),
         ("retry_queued", 0),
@@ -354,9 +284,12 @@ class Lane:
         ("abandoned", 0),
         ("awaiting_site_visit", 0),
         ("prepayment_dumb", 0),
+        ("awaiting_recovery", 0),
+        ("dumb_recoveries", 0),
         ("stall_cells", 2),
         ("retry_due", 2),
         ("restore_due", 1),
+        ("recover_due", 2),
         ("flows", 0),
         ("floor", 0),
     )
@@ -375,21 +308,21 @@ class Lane:
         for column in self.columns:
             if column is not None:
                 column.keep(live)
-        if self.defects is not None:
-            self.defects.keep(live)
         self._stall_units = [self._stall_units[r] for r in live.tolist()]
         self._restore_units = [self._restore_units[r] for r in live.tolist()]
+        self._recovery_units = [self._recovery_units[r] for r in live.tolist()]
         for stream in self._later.values():
             stream.keep(live)
 
     # ---------------------------------------------------------------- queries
     @property
     def queued(self) -> np.ndarray:
-        return self.fresh + self.retry_queued
+        return self.fresh.sum(axis=1) + self.retry_queued
 
     @property
     def resolved(self) -> np.ndarray:
-        return self.migrated + self.dumb + self.abandoned
+        """Migrated, dumb or abandoned (a dumb device awaiting remote recovery: not)."""
+        return self.migrated + self.dumb + self.abandoned - self.awaiting_recovery
 
     def state_rows(self) -> np.ndarray:
         """(rep, STATES) at the end of the day."""
@@ -437,10 +370,9 @@ class Lane:
         self.flows[:, _FLOW["stall_completions"]] += n_due - n_failed
         self.flows[:, _FLOW["stall_failures"]] += n_failed
         if n_failed.any():
-            self._abandon(failing[:, self.last])
-            self.rolled_back += n_failed - failing[:, self.last]
+            self.rolled_back += n_failed - self._abandon_lasts(failing)
             retries = today[:, :, 1:].copy()  # (column, rep, retry delay)
-            retries[self.last] = 0
+            retries[self.lasts] = 0
             days = self.retry_days
             assert days is not None  # a stall can fail only with a rollback section
             self.retry_due[self._rows(days, day)] += retries.transpose(2, 0, 1)
@@ -462,10 +394,38 @@ class Lane:
             self.migrated += restored
             self.flows[:, _FLOW["restorations"]] += restored
             restored[:] = 0
-        eligible = self.eligible[day]
+        if self.recover_days is not None:
+            self._recover(day)
+        eligible = self.eligible[day]  # (rep, class)
         if eligible.any():
             self.fresh += eligible
-            self.pending -= eligible
+            self.pending -= eligible.sum(axis=1)
+            if self.up_front is not None:  # abandoned without an attempt
+                gone = self.fresh[:, self.up_front].copy()
+                self.abandoned += gone
+                self.excluded += gone
+                self.fresh[:, self.up_front] = 0
+
+    def _recover(self, day: int) -> None:
+        """Dumb devices recovered remotely today go back to rolled_back and are
+        retried like a rollback, each retry delay read from its column's next
+        uniform in the recovery stream (`cohort.CohortState.release`); those on
+        their last attempt are abandoned."""
+        recovered = self.recover_due[day % self.ring]  # (column, rep)
+        if not recovered.any():
+            return
+        n_recovered = recovered.sum(axis=0)
+        self.dumb -= n_recovered
+        self.awaiting_recovery -= n_recovered
+        self.dumb_recoveries += n_recovered
+        self.rolled_back += n_recovered - self._abandon_lasts(recovered.T)
+        for column in np.flatnonzero(recovered.any(axis=1)).tolist():
+            counts = self._read("recovery", column, recovered[column], 2)
+            if column not in self._last_set:
+                assert self.retry_days is not None  # required with recovery
+                rows = self._rows(self.retry_days, day)
+                self.retry_due[rows, column] += counts.T
+        recovered[:] = 0
 
     def take(self, count: np.ndarray) -> np.ndarray:
         """Remove ``count[r]`` from each queue: due retries first (oldest due,
@@ -477,9 +437,14 @@ class Lane:
             moved = taken.sum(axis=1)
             self.retry_queued -= moved
             count = count - moved
-        fresh = np.minimum(count, self.fresh)
-        self.fresh -= fresh
-        batch[:, 1] += fresh
+        if self.fresh.shape[1] == 1:
+            fresh = np.minimum(count, self.fresh[:, 0])
+            self.fresh[:, 0] -= fresh
+            batch[:, 1] += fresh
+        elif count.any():  # shared between classes in proportion to their queues
+            fresh = share_pro_rata_rows(count, self.fresh)
+            self.fresh -= fresh
+            batch[:, 1 :: self.per_class] += fresh
         return batch
 
     def attempt(
@@ -489,22 +454,25 @@ class Lane:
         ``stressed[r]``: replication r attempts at its volume-stressed rates."""
         attempts = batch.sum(axis=1)
         self.flows[:, _FLOW["attempts"]] += attempts
-        success, edge_keys = self.success, self.edge_keys
+        success, keys = self.success, self.edge_keys
         if stressed is not None and stressed.any():
             self.stressed_attempts += np.where(stressed, attempts, 0)
             success = np.where(stressed, self.stressed_success, success)
             ints = np.where(stressed[:, None], self.stressed_ints, self.edge_ints)
-            offset = np.arange(self.n, dtype=np.int64)[:, None] * REPLICATION_KEY
-            edge_keys = (ints + offset).ravel()
+            keys = [self._keyed(each) for each in ints]
         live = None
-        if self.defects is not None:
-            live = self.defects.expose(day, attempts > 0)
+        if self.defects is not None:  # exposed by attempts they can reach
+            reachable = batch
+            if self.defect_columns is not None:
+                reachable = np.where(self.defect_columns, batch, 0)
+            live = self.defects.expose(day, reachable.sum(axis=1) > 0)
         desk = self.desk
         hold: frozenset[str] = desk.gated if desk is not None else frozenset()
         outcomes = np.zeros((self.n, 5, self.size), dtype=np.int64)  # by column
         for column in np.flatnonzero(batch.any(axis=0)).tolist():
+            k = column // self.per_class
             counts, by_outcome = self._draw(
-                column, batch[:, column], success, edge_keys, live
+                column, batch[:, column], success[k], keys[k], live
             )
             self._schedule(column, counts, by_outcome, day, hold)
             outcomes[:, :, column] = by_outcome
@@ -534,7 +502,8 @@ class Lane:
         # failing few (a few percent) get integer keys for their cell
         above = uniforms >= np.repeat(success[reps], counts_of)
         struck = None
-        if live is not None and self.defects is not None:
+        reached = self.defect_columns is None or self.defect_columns[column]
+        if live is not None and self.defects is not None and reached:
             struck = self.defects.strike(column, reps, counts_of, live)
             if struck is not None:
                 above &= struck < 0
@@ -607,8 +576,8 @@ class Lane:
                 table = self._block(counts, 1).reshape(self.n, *self.stall_shape)
                 self._add_stalls(column, table, day, day)
         if rollback.any():
-            if column == self.last:
-                self._abandon(rollback)
+            if column in self._last_set:
+                self._abandon(rollback, column)
             else:
                 self.rolled_back += rollback
                 assert self.retry_days is not None
@@ -622,8 +591,16 @@ class Lane:
                 self.restore_due[rows] += self._block(counts, 3).T
         if dumb.any():
             self.dumb += dumb
-            self.awaiting_site_visit += dumb
             self.prepayment_dumb += counts[:, self.prepayment_cell]
+            if self.recover_days is None:
+                self.awaiting_site_visit += dumb
+                return
+            recovered = self._block(counts, 4)[:, : self.recovered_cells]
+            n_recovered = recovered.sum(axis=1)
+            self.awaiting_recovery += n_recovered
+            self.awaiting_site_visit += dumb - n_recovered
+            rows = self._rows(self.recover_days, day)
+            self.recover_due[rows, column] += recovered.T
 
     def _add_stalls(self, column: int, table: np.ndarray, day: int, floor: int) -> None:
         """Put (rep, delay, then) stalls raised on ``day`` on the ledger: due
@@ -670,8 +647,12 @@ class Lane:
         key = (purpose, column)
         stream = self._later.get(key)
         if stream is None:
-            units = self._stall_units if purpose == "stall" else self._restore_units
-            stream = self._later[key] = _Column([u.generator(column) for u in units])
+            units = {
+                "stall": self._stall_units,
+                "restore": self._restore_units,
+                "recovery": self._recovery_units,
+            }[purpose]
+            stream = self._later[key] = Column([u.generator(column) for u in units])
         reps = np.flatnonzero(n)
         uniforms = stream.take(reps, n[reps])
         who = np.repeat(reps, n[reps])
@@ -685,6 +666,19 @@ class Lane:
             self.n, size
         )
 
-    def _abandon(self, count: np.ndarray) -> None:
+    def _abandon(self, count: np.ndarray, column: int) -> None:
+        """Failures on a class's last attempt (``column``) are abandoned."""
         self.abandoned += count
         self.flows[:, _FLOW["abandons"]] += count
+        if column == self.excluded_last:
+            self.excluded += count
+
+    def _abandon_lasts(self, by_column: np.ndarray) -> np.ndarray:
+        """Abandon the (rep, column) failures on their class's last attempt;
+        how many that is, per replication."""
+        gone = by_column[:, self.lasts].sum(axis=1)
+        self.abandoned += gone
+        self.flows[:, _FLOW["abandons"]] += gone
+        if self.excluded_last is not None:
+            self.excluded += by_column[:, self.excluded_last]
+        return gone

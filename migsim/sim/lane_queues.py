@@ -1,0 +1,158 @@
+"""Per-replication queues of the block engine: uniform streams and due retries.
+
+`Column` holds one per-unit stream (`streams.UnitStreams.generator`) for every
+replication of a block, read in order and refilled in growing chunks, so the
+k-th attempt of a column of replication r takes the k-th uniform of r's stream.
+`Ready` holds the retries that came due and wait to be taken, oldest due day
+first, for every replication at once. Uniforms are multiples of 2**-53, so
+"u falls at or above edge e" is the integer test ``u * 2**53 >= ceil(e * 2**53)``
+(`edge_keys`): with the replication in the high bits (`REPLICATION_KEY`), one
+`numpy.searchsorted` reads every replication's own table at once, exactly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = [
+    "FIRST_READ",
+    "MAX_BLOCK",
+    "MAX_READ",
+    "REPLICATION_KEY",
+    "UNIT",
+    "Column",
+    "Ready",
+    "edge_keys",
+]
+
+#: 2**53: a uniform times UNIT is an exact integer (numpy's doubles are k / 2**53).
+UNIT = float(1 << 53)
+#: Keys of replication r start at r * REPLICATION_KEY (2**54 > any uniform key).
+REPLICATION_KEY = 1 << 54
+#: Replications a block may hold: keys stay within int64.
+MAX_BLOCK = 256
+#: Uniforms a stream reads at its first refill; later refills double, to this.
+FIRST_READ, MAX_READ = 256, 4096
+
+
+def edge_keys(edges: np.ndarray) -> np.ndarray:
+    """Integer edges: u >= e exactly when u * UNIT >= the key (see module doc)."""
+    return np.ceil(np.asarray(edges) * UNIT).astype(np.int64)
+
+
+class Column:
+    """One column's per-unit uniforms for every replication of the block."""
+
+    def __init__(self, generators: list[np.random.Generator]):
+        self.generators = generators
+        self.buffers = [np.empty(0)] * len(generators)
+        self.pos = np.zeros(len(generators), dtype=np.int64)
+        self.size = np.zeros(len(generators), dtype=np.int64)
+        self.read = np.full(len(generators), FIRST_READ, dtype=np.int64)
+
+    def take(self, reps: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        """The next ``counts[i]`` uniforms of replication ``reps[i]``, in order."""
+        for r in np.flatnonzero(self.pos[reps] + counts > self.size[reps]).tolist():
+            self._refill(int(reps[r]), int(counts[r]))
+        pos = self.pos[reps]
+        buffers = self.buffers
+        out = np.concatenate(
+            [
+                buffers[r][p : p + n]
+                for r, p, n in zip(
+                    reps.tolist(), pos.tolist(), counts.tolist(), strict=True
+                )
+            ]
+        )
+        self.pos[reps] = pos + counts
+        return out
+
+    def keep(self, live: np.ndarray) -> None:
+        """Keep only the replications at positions ``live`` (in order)."""
+        self.generators = [self.generators[r] for r in live.tolist()]
+        self.buffers = [self.buffers[r] for r in live.tolist()]
+        self.pos, self.size, self.read = (
+            self.pos[live],
+            self.size[live],
+            self.read[live],
+        )
+
+    def _refill(self, r: int, need: int) -> None:
+        tail = self.buffers[r][self.pos[r] :]
+        words = max(int(self.read[r]), need - len(tail))
+        self.read[r] = min(2 * self.read[r], MAX_READ)
+        fresh = self.generators[r].random(words)
+        self.buffers[r] = np.concatenate([tail, fresh]) if len(tail) else fresh
+        self.pos[r] = 0
+        self.size[r] = len(self.buffers[r])
+
+
+class Ready:
+    """Retries due and not yet taken, by due day (oldest first), for every
+    replication: a queue of (rep, made) rows in one array, so taking reads
+    a view, and only the rows a day's counts can reach."""
+
+    def __init__(self, n: int, width: int, order: np.ndarray | None = None):
+        # the order retries of one due day are taken in: by column (attempts
+        # made), most first; with classes, most attempts made, then class
+        self.order = np.arange(width)[::-1] if order is None else order
+        self.inverse = np.argsort(self.order)
+        self.rows_held = np.zeros((n, 8, width), dtype=np.int64)
+        self.totals = np.zeros((n, 8), dtype=np.int64)  # per row
+        self.head = self.tail = 0
+
+    @property
+    def rows(self) -> int:
+        return self.tail - self.head
+
+    def append(self, due: np.ndarray) -> None:
+        """Add the (rep, made) retries due today at the back."""
+        if self.tail == self.rows_held.shape[1]:
+            self._make_room()
+        self.rows_held[:, self.tail] = due
+        self.totals[:, self.tail] = due.sum(axis=1)
+        self.tail += 1
+
+    def _make_room(self) -> None:
+        held = self.rows_held[:, self.head : self.tail]
+        totals = self.totals[:, self.head : self.tail]
+        size = max(8, 2 * held.shape[1])
+        self.rows_held = np.zeros((held.shape[0], size, held.shape[2]), np.int64)
+        self.totals = np.zeros((held.shape[0], size), dtype=np.int64)
+        self.rows_held[:, : held.shape[1]] = held
+        self.totals[:, : held.shape[1]] = totals
+        self.head, self.tail = 0, held.shape[1]
+
+    def take(self, count: np.ndarray) -> np.ndarray:
+        """Take up to ``count[r]`` in order (oldest due day, then `order`):
+        (rep, column) taken.
+
+        A replication whose count covers all it holds takes it all; only the
+        few whose count ends inside their queue are read row by row.
+        """
+        head, tail = self.head, self.tail
+        held = self.totals[:, head:tail].sum(axis=1)
+        taken = np.zeros((len(count), self.rows_held.shape[2]), dtype=np.int64)
+        whole = np.flatnonzero((count >= held) & (held > 0))
+        if len(whole):
+            taken[whole] = self.rows_held[whole, head:tail].sum(axis=1)
+            self.rows_held[whole, head:tail] = 0
+            self.totals[whole, head:tail] = 0
+        part = np.flatnonzero((count > 0) & (count < held))
+        if len(part):
+            window = self.rows_held[part, head:tail]  # (rep, due day, made)
+            ordered = window[:, :, self.order]
+            order = ordered.reshape(len(part), -1)  # most made first
+            before = np.cumsum(order, axis=1) - order
+            took = np.minimum(order, np.maximum(count[part, None] - before, 0))
+            by_due = took.reshape(window.shape)[:, :, self.inverse]
+            self.rows_held[part, head:tail] = window - by_due
+            self.totals[part, head:tail] -= by_due.sum(axis=2)
+            taken[part] = by_due.sum(axis=1)
+        left = np.flatnonzero(self.totals[:, head:tail].any(axis=0))
+        self.head = head + int(left[0]) if len(left) else tail
+        return taken
+
+    def keep(self, live: np.ndarray) -> None:
+        self.rows_held = self.rows_held[live]
+        self.totals = self.totals[live]
