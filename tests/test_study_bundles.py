@@ -83,16 +83,27 @@ def _two_scenarios():
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_simulated_jobs_equal_their_replications_run_in_one_go(workers):
+@pytest.mark.parametrize(
+    "counts",
+    [
+        [(0, 9), (3, 14), (9, 2)],  # too few for blocks: one at a time
+        [(0, 30), (3, 26)],  # shares of 28 run as blocks, a job's tail alone
+    ],
+)
+def test_simulated_jobs_equal_their_replications_run_in_one_go(workers, counts):
     low, high = _two_scenarios()
-    jobs = [(low, 5, 0, 9), (high, 5, 3, 14), (low, 5, 9, 2)]
+    jobs = [
+        (low if i % 2 == 0 else high, 5, first, n)
+        for i, (first, n) in enumerate(counts)
+    ]
+    total = sum(n for _, n in counts)
     progress: list[tuple[int, int]] = []
     with Simulator(workers) as simulator:
         frames = simulator.run(jobs, progress=lambda *a: progress.append(a))
     for (sc, seed, first, n), frame in zip(jobs, frames, strict=True):
         direct = replication_figures(sc, seed, range(first, first + n))
         pd.testing.assert_frame_equal(frame, direct)
-    assert progress[0] == (0, 25) and progress[-1] == (25, 25)
+    assert progress[0] == (0, total) and progress[-1] == (total, total)
     assert [done for done, _ in progress] == sorted(done for done, _ in progress)
 
 
@@ -123,12 +134,15 @@ def test_figures_on_blocks_are_the_scalar_engines(monkeypatch):
         return real(scenario, seed, replications, twin)
 
     monkeypatch.setattr("migsim.experiments.study.run_blocks", spy)
-    frame = replication_figures(low, 7, range(4, 12))
-    assert ran == [list(range(4, 12))]  # one block
-    scalar = Results(low, 7, [run_replication(low, 7, k) for k in range(4, 12)])
-    assert frame["replication"].tolist() == list(range(4, 12))
+    ids = list(range(4, 4 + block.MIN_BLOCK))
+    frame = replication_figures(low, 7, ids)
+    assert ran == [ids]  # one block
+    scalar = Results(low, 7, [run_replication(low, 7, k) for k in ids])
+    assert frame["replication"].tolist() == ids
     for name in FIGURES:
         assert frame[name].tolist() == scalar.figure(name).tolist(), name
+    replication_figures(low, 7, ids[1:])  # too few to be worth a block
+    assert ran == [ids]
 
 
 def test_a_block_that_fails_is_run_one_replication_at_a_time(monkeypatch):
@@ -138,6 +152,7 @@ def test_a_block_that_fails_is_run_one_replication_at_a_time(monkeypatch):
         raise RuntimeError("a section the block cannot run")
 
     monkeypatch.setattr("migsim.experiments.study.run_blocks", broken)
-    frame = replication_figures(low, 7, range(3))
-    scalar = Results(low, 7, [run_replication(low, 7, k) for k in range(3)])
+    ids = range(block.MIN_BLOCK)
+    frame = replication_figures(low, 7, ids)
+    scalar = Results(low, 7, [run_replication(low, 7, k) for k in ids])
     assert frame["clearance_day"].tolist() == scalar.figure("clearance_day").tolist()

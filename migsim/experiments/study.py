@@ -30,7 +30,7 @@ from migsim.common.stats import quantile
 from migsim.model.scenario import Scenario, get_field
 from migsim.results.results import FIGURES, Results
 from migsim.runner.runner import executor, run_batch
-from migsim.sim.block import MAX_BLOCK, run_blocks, supports
+from migsim.sim.block import MAX_BLOCK, run_blocks, worth_a_block
 from migsim.sim.records import RunLog
 
 __all__ = [
@@ -160,13 +160,14 @@ def replication_figures(
 
 
 def _simulate(scenario: Scenario, seed: int, replications: list[int]) -> list[RunLog]:
-    """The replications' logs: as one block when the block engine runs the
-    scenario (the same numbers, a fraction of the time), else one at a time.
+    """The replications' logs: as one block when that is faster (the block
+    engine runs the scenario and there are enough of them), else one at a
+    time; the same numbers either way.
 
     Like the runner, a block that raises is run again one replication at a
     time, so the error is the scalar engine's own, naming its replication.
     """
-    if replications and supports(scenario) is None:
+    if worth_a_block(scenario, len(replications)):
         try:
             return run_blocks(scenario, seed, replications)
         except Exception:  # noqa: S110 - one at a time below says which one fails
@@ -229,8 +230,9 @@ class Simulator:
     Where is `migsim.runner.runner.executor`'s choice: this process (one worker), a
     local process pool, or an existing Dask cluster (``scheduler``). The jobs'
     replications, laid end to end, are cut into bundles: equal shares run as
-    blocks when the block engine runs every job's scenario (`block_sizes`),
-    else bundles of decreasing size (`bundle_sizes`), so every worker stays
+    blocks when each share is worth a block for every job's scenario
+    (`block_sizes`), else bundles of decreasing size run one replication at a
+    time (`bundle_sizes`), so every worker stays
     busy to the end whether there are a few large jobs (decide) or many small
     ones (Sobol). Bundles come back as they finish and are put back in
     replication order, so results do not depend on where they ran. A context
@@ -261,8 +263,9 @@ class Simulator:
         if not jobs:
             return []
         total = sum(job[3] for job in jobs)
-        blocks = all(supports(job[0]) is None for job in jobs)
-        sizes = (block_sizes if blocks else bundle_sizes)(total, self.workers)
+        sizes = block_sizes(total, self.workers)
+        if not all(worth_a_block(job[0], min(sizes)) for job in jobs):
+            sizes = bundle_sizes(total, self.workers)  # they run one at a time
         bundles = _bundles(jobs, sizes, migrated_by)
         calls = [([task for _, task in bundle],) for bundle in bundles]
         parts: list[list[tuple[int, pd.DataFrame]]] = [[] for _ in jobs]
