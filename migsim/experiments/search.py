@@ -28,6 +28,7 @@ from migsim.common.stats import json_value as _json_value
 from migsim.common.store import Store
 from migsim.experiments.question import BudgetSpec, Lever, Question
 from migsim.experiments.study import Simulator, statistic_of
+from migsim.model.scenario import Scenario
 
 __all__ = [
     "BudgetCheck",
@@ -254,6 +255,22 @@ class Looks:
         """The confidence of the lower bounds, at every look."""
         return 1.0 - (1.0 - self.confidence) / self.count
 
+    def prepare(self, budgets: Sequence[BudgetSpec]) -> None:
+        """Judge blank evidence at every look size and confidence, up front.
+
+        The bounds' ranks depend only on the count and the confidence and are
+        cached, so the looks find them ready. It also loads scipy before a local
+        process pool forks its workers: they inherit it instead of each loading
+        it again (about half a second each), and the parent no longer loads it
+        at its first look while the workers wait.
+        """
+        sizes = self.sizes
+        for n in sorted({self.screen, *sizes}):
+            blank = pd.DataFrame({b.figure: np.zeros(n) for b in budgets})
+            judge(blank, budgets, self.unsafe_confidence)
+            if n in sizes:
+                judge(blank, budgets, self.safe_confidences[sizes.index(n)])
+
     def next(
         self, frame: pd.DataFrame, budgets: Sequence[BudgetSpec]
     ) -> tuple[tuple[BudgetCheck, ...], int]:
@@ -316,6 +333,8 @@ class _Evaluator:
         self.looks = Looks(question.confidence, replications, max_replications)
         # a screen of a quarter of the replications settles surely unsafe candidates
         self.screen = self.looks.screen
+        self.looks.prepare(question.budgets)
+        self._scenarios: dict[str, Scenario] = {}  # a candidate's, made once
 
     @property
     def evaluated(self) -> list[Candidate]:
@@ -343,7 +362,7 @@ class _Evaluator:
                 else:
                     missing.append(key)
             jobs = [
-                (self.question.scenario_at(todo[key]), self.seed, *wanted[key])
+                (self._scenario(key, todo[key]), self.seed, *wanted[key])
                 for key in missing
             ]
             for key, frame in zip(
@@ -373,6 +392,12 @@ class _Evaluator:
                 else:
                     wanted[key] = (n, more)
         return [self.candidates[_key(levers)] for levers in many]
+
+    def _scenario(self, key: str, levers: Mapping[str, Any]) -> Scenario:
+        """A candidate's scenario, validated once however many looks it takes."""
+        if key not in self._scenarios:
+            self._scenarios[key] = self.question.scenario_at(levers)
+        return self._scenarios[key]
 
 
 def _concat(old: pd.DataFrame | None, new: pd.DataFrame) -> pd.DataFrame:

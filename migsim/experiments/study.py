@@ -30,6 +30,8 @@ from migsim.common.stats import quantile
 from migsim.model.scenario import Scenario, get_field
 from migsim.results.results import FIGURES, Results
 from migsim.runner.runner import executor, run_batch
+from migsim.sim.block import MAX_BLOCK, run_blocks, worth_a_block
+from migsim.sim.records import RunLog
 
 __all__ = [
     "MIGRATED_BY",
@@ -142,7 +144,7 @@ def replication_figures(
     Columns: ``replication``, every figure of `results.FIGURES` (overall), and
     ``migrated_by`` (migrated incl. impaired at the end of that date) when given.
     """
-    logs = run_batch(scenario, seed, list(replications))
+    logs = _simulate(scenario, seed, list(replications))
     results = Results(scenario, seed, logs)
     columns: dict[str, np.ndarray] = {"replication": results.replication_ids}
     columns.update({name: results.figure(name) for name in FIGURES})
@@ -157,21 +159,84 @@ def replication_figures(
     return frame
 
 
+def _simulate(scenario: Scenario, seed: int, replications: list[int]) -> list[RunLog]:
+    """The replications' logs: as one block when that is faster (the block
+    engine runs the scenario and there are enough of them), else one at a
+    time; the same numbers either way.
+
+    Like the runner, a block that raises is run again one replication at a
+    time, so the error is the scalar engine's own, naming its replication.
+    """
+    if worth_a_block(scenario, len(replications)):
+        try:
+            return run_blocks(scenario, seed, replications)
+        except Exception:  # noqa: S110 - one at a time below says which one fails
+            pass
+    return run_batch(scenario, seed, replications)
+
+
 def _figures_bundle(
     tasks: list[tuple[Scenario, int, list[int], dt.date | None]],
 ) -> list[pd.DataFrame]:
     return [replication_figures(*task) for task in tasks]
 
 
+#: Fewest replications a bundle is cut to (but the last): each bundle costs a
+#: round trip and a small table, so the tail of a batch is not cut finer.
+MIN_BUNDLE = 4
+
+
+#: Replications in a bundle run as a block, at most: a block's cost per
+#: replication falls with its size up to about a hundred and hardly beyond
+#: (measured on the bundled question), while its memory keeps growing (about
+#: 1.4 MiB a replication there).
+BLOCK_SHARE = min(128, MAX_BLOCK)
+
+
+def block_sizes(total: int, workers: int) -> list[int]:
+    """Replications per bundle when the bundles run as blocks: equal shares.
+
+    A block's cost per replication falls with its size, so each worker gets
+    one large share of the batch (more when a share would exceed
+    `BLOCK_SHARE`), all of about the same size so the workers finish together.
+    """
+    count = max(workers, math.ceil(total / BLOCK_SHARE))
+    count = min(total, workers * math.ceil(count / workers))
+    return [total // count + (i < total % count) for i in range(count)]
+
+
+def bundle_sizes(total: int, workers: int) -> list[int]:
+    """Replications per bundle for ``total`` replications on ``workers``, largest first.
+
+    Guided self-scheduling: each bundle takes a ``2 x workers``-th of what is
+    left (at least `MIN_BUNDLE`), so the first bundles are large (few round
+    trips) and the last are small, and the workers finish a batch together
+    instead of one waiting for the other's last large bundle: a decision judges
+    after each batch (a look), so every look waits for its slowest worker.
+    """
+    sizes = []
+    left = total
+    least = min(MIN_BUNDLE, math.ceil(total / workers))  # a few: one each
+    while left > 0:
+        size = min(left, max(least, math.ceil(left / (2 * workers))))
+        sizes.append(size)
+        left -= size
+    return sizes
+
+
 class Simulator:
     """Runs replication ranges of many scenarios, in this process or elsewhere.
 
     Where is `migsim.runner.runner.executor`'s choice: this process (one worker), a
-    local process pool, or an existing Dask cluster (``scheduler``). Jobs are cut into
-    contiguous replication chunks and packed into bundles of about the same size,
-    so every worker stays busy whether there are a few large jobs (decide) or many
-    small ones (Sobol); chunks are put back in replication order, so results do
-    not depend on where they ran. A context manager.
+    local process pool, or an existing Dask cluster (``scheduler``). The jobs'
+    replications, laid end to end, are cut into bundles: equal shares run as
+    blocks when each share is worth a block for every job's scenario
+    (`block_sizes`), else bundles of decreasing size run one replication at a
+    time (`bundle_sizes`), so every worker stays
+    busy to the end whether there are a few large jobs (decide) or many small
+    ones (Sobol). Bundles come back as they finish and are put back in
+    replication order, so results do not depend on where they ran. A context
+    manager.
     """
 
     def __init__(self, workers: int = 1, *, scheduler: str | None = None):
@@ -198,34 +263,54 @@ class Simulator:
         if not jobs:
             return []
         total = sum(job[3] for job in jobs)
-        size = max(1, math.ceil(total / (self.workers * 3)))
-        chunks = [
-            (
-                index,
-                (
-                    sc,
-                    seed,
-                    list(range(start, min(first + n, start + size))),
-                    migrated_by,
-                ),
-            )
-            for index, (sc, seed, first, n) in enumerate(jobs)
-            for start in range(first, first + n, size)
-        ]
-        bundles: list[list[tuple[int, Any]]] = [[]]
-        for chunk in chunks:
-            if sum(len(task[2]) for _, task in bundles[-1]) + len(chunk[1][2]) > size:
-                bundles.append([])
-            bundles[-1].append(chunk)
+        sizes = block_sizes(total, self.workers)
+        if not all(worth_a_block(job[0], min(sizes)) for job in jobs):
+            sizes = bundle_sizes(total, self.workers)  # they run one at a time
+        bundles = _bundles(jobs, sizes, migrated_by)
         calls = [([task for _, task in bundle],) for bundle in bundles]
-        parts: list[list[pd.DataFrame]] = [[] for _ in jobs]
+        parts: list[list[tuple[int, pd.DataFrame]]] = [[] for _ in jobs]
         done = 0
         if progress is not None:
             progress(done, total)
-        for number, frames in self._pool.imap(_figures_bundle, calls):
-            for (index, _), frame in zip(bundles[number], frames, strict=True):
-                parts[index].append(frame)
+        for number, frames in self._pool.imap(_figures_bundle, calls, ordered=False):
+            for (index, task), frame in zip(bundles[number], frames, strict=True):
+                parts[index].append((task[2][0], frame))
             if progress is not None:
                 done += sum(len(task[2]) for _, task in bundles[number])
                 progress(done, total)
-        return [pd.concat(frames, ignore_index=True) for frames in parts]
+        return [
+            pd.concat(
+                [frame for _, frame in sorted(part, key=lambda p: p[0])],
+                ignore_index=True,
+            )
+            for part in parts
+        ]
+
+
+def _bundles(
+    jobs: Sequence[tuple[Scenario, int, int, int]],
+    sizes: Sequence[int],
+    migrated_by: dt.date | None,
+) -> list[list[tuple[int, tuple[Scenario, int, list[int], dt.date | None]]]]:
+    """The jobs' replications, laid end to end, cut into bundles of ``sizes``.
+
+    A bundle is a list of ``(job index, (scenario, seed, replications,
+    migrated_by))``: one task per job it reaches into, each a contiguous run of
+    that job's replications.
+    """
+    bundles: list[list[tuple[int, Any]]] = []
+    pending = iter(sizes)
+    room = 0
+    for index, (sc, seed, first, n) in enumerate(jobs):
+        start, end = first, first + n
+        while start < end:
+            if room == 0:
+                room = next(pending)
+                bundles.append([])
+            stop = min(end, start + room)
+            bundles[-1].append(
+                (index, (sc, seed, list(range(start, stop)), migrated_by))
+            )
+            room -= stop - start
+            start = stop
+    return bundles
