@@ -15,7 +15,7 @@ from migsim.cli.main import main
 from migsim.common.errors import MigsimError
 from migsim.results.results import Results
 from migsim.runner.runner import default_batch_size, run_batch
-from migsim.sim.block import MAX_BLOCK
+from migsim.sim.block import MIN_BLOCK
 
 TINY = {
     "name": "tiny_scale",
@@ -141,15 +141,12 @@ def test_continued_numbering_equals_one_run(tiny):
 
 def test_batch_size_bounds_rows_and_ignores_workers(tiny):
     fleet = migsim.load_scenario("scenarios/smets1_full_fleet.yaml")
-    rows = fleet.horizon_days * len(fleet.cohorts)
-    # the fleet runs as blocks: larger batches, still bounded
-    assert default_batch_size(fleet, 10_000) * rows <= max(rows, 500_000)
+    # batches run as blocks: larger, bounded by rows, never too small for a block
+    assert default_batch_size(fleet, 10_000) == MIN_BLOCK
     assert default_batch_size(tiny, 1) == 1
     assert default_batch_size(tiny, 160) == 40
-    ops = migsim.load_scenario("scenarios/nov2019_operations.yaml")  # blocks too
-    assert default_batch_size(ops, 10_000) == min(
-        MAX_BLOCK, 500_000 // (ops.horizon_days * 2)
-    )
+    ops = migsim.load_scenario("scenarios/nov2019_operations.yaml")
+    assert default_batch_size(ops, 10_000) == 50_000 // (ops.horizon_days * 2)
 
 
 def test_logs_of_a_streamed_run_are_re_simulated_exactly(tiny):

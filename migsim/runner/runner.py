@@ -49,6 +49,7 @@ from migsim.results.results import Results
 from migsim.results.variance import twinned
 from migsim.sim.block import (
     MAX_BLOCK,
+    MIN_BLOCK,
     run_blocks,
     simulate,
     supports,
@@ -71,10 +72,13 @@ __all__ = [
 BATCH_ROWS = 20_000
 #: Batches per run, at least (when there are enough replications): keeps workers busy.
 MIN_BATCHES = 16
-#: The same bounds when the batch runs as one block (`migsim.sim.block`): a
-#: block's cost per replication falls with its size, so batches are larger
-#: (500,000 daily rows: ~72 MB of block arrays, at most `MAX_BLOCK` replications).
-BLOCK_ROWS = 500_000
+#: The same bounds when the batch can run as one block (`migsim.sim.block`): a
+#: block's cost per replication falls with its size up to about 100, and each
+#: replication in it holds ~1.5 MB while it runs, so batches are larger but
+#: bounded: 50,000 daily rows (68 replications of a two-cohort year; measured,
+#: a worker's peak at 10,000 replications stays within 1.5x that at 100), and
+#: never fewer than `MIN_BLOCK` (a smaller batch would run one at a time).
+BLOCK_ROWS = 50_000
 MIN_BLOCK_BATCHES = 4
 #: Seconds to wait for a Dask scheduler before giving up.
 CONNECT_TIMEOUT = 10
@@ -163,7 +167,7 @@ def default_batch_size(scenario: Scenario, replications: int) -> int:
     """Replications per batch: a function of the scenario and the count only."""
     rows = scenario.horizon_days * len(scenario.cohorts)
     if supports(scenario) is None:
-        by_memory = min(MAX_BLOCK, max(1, BLOCK_ROWS // rows))
+        by_memory = min(MAX_BLOCK, max(MIN_BLOCK, BLOCK_ROWS // rows))
         return max(1, min(by_memory, math.ceil(replications / MIN_BLOCK_BATCHES)))
     by_memory = max(1, BATCH_ROWS // rows)
     return max(1, min(by_memory, math.ceil(replications / MIN_BATCHES)))
