@@ -533,17 +533,21 @@ class Lane:
         self.defect_hits += np.bincount(rep[hit], minlength=self.n)
         for outcome in np.unique(struck[hit]).tolist():
             mine = np.flatnonzero(struck == outcome)
-            who = rep[mine]
-            ints = self.given_ints[outcome]
-            size = ints.shape[1] + 1
-            offset = np.arange(self.n, dtype=np.int64)[:, None] * REPLICATION_KEY
-            keys = (uniforms[mine] * UNIT).astype(np.int64) + who * REPLICATION_KEY
-            cell = np.searchsorted((ints + offset).ravel(), keys, side="right")
-            cell -= who * (size - 1)
+            given = self._given(outcome, uniforms[mine], rep[mine])
             start = self.starts[outcome]
-            counts[:, start : start + size] += np.bincount(
-                who * size + cell, minlength=self.n * size
-            ).reshape(self.n, size)
+            counts[:, start : start + given.shape[1]] += given
+
+    def _given(self, outcome: int, uniforms: np.ndarray, who: np.ndarray) -> np.ndarray:
+        """(rep, cells) counts of units (replication ``who``) read on one
+        outcome's cells alone, each with its own uniform."""
+        ints = self.given_ints[outcome]
+        size = ints.shape[1] + 1
+        keys = (uniforms * UNIT).astype(np.int64) + who * REPLICATION_KEY
+        cell = np.searchsorted(self._keyed(ints), keys, side="right")
+        cell -= who * (size - 1)
+        return np.bincount(who * size + cell, minlength=self.n * size).reshape(
+            self.n, size
+        )
 
     def _block(self, counts: np.ndarray, outcome: int) -> np.ndarray:
         start = self.starts[outcome]
@@ -655,16 +659,7 @@ class Lane:
             stream = self._later[key] = Column([u.generator(column) for u in units])
         reps = np.flatnonzero(n)
         uniforms = stream.take(reps, n[reps])
-        who = np.repeat(reps, n[reps])
-        ints = self.given_ints[outcome]
-        size = ints.shape[1] + 1
-        offset = np.arange(self.n, dtype=np.int64)[:, None] * REPLICATION_KEY
-        keys = (uniforms * UNIT).astype(np.int64) + who * REPLICATION_KEY
-        cell = np.searchsorted((ints + offset).ravel(), keys, side="right")
-        cell -= who * (size - 1)
-        return np.bincount(who * size + cell, minlength=self.n * size).reshape(
-            self.n, size
-        )
+        return self._given(outcome, uniforms, np.repeat(reps, n[reps]))
 
     def _abandon(self, count: np.ndarray, column: int) -> None:
         """Failures on a class's last attempt (``column``) are abandoned."""
