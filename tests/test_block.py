@@ -28,6 +28,7 @@ from migsim.sim.block import (
     MIN_BLOCK,
     run_block,
     run_blocks,
+    run_blocks_with_twins,
     supports,
     worth_a_block,
 )
@@ -374,6 +375,21 @@ def test_a_stall_release_date_holds_stalls_as_the_scalar_engine_does():
     assert_engines_agree(sc, 5, list(range(8)))
 
 
+def test_twins_sharing_their_replications_block_give_the_scalar_numbers():
+    """Twins run in their replications' block; only replications the rule
+    twins get one, and each is the scalar engine's twin."""
+    sc = migsim.load_scenario("scenarios/nov2019_epcl.yaml")
+    ids = list(range(25))
+    done, twins = run_blocks_with_twins(sc, 3, ids, lambda k: k % 10 == 0)
+    assert [log.replication for log in twins] == [0, 10, 20]
+    for log, k in zip(done, ids, strict=True):
+        assert_same(log, run_replication(sc, 3, k))
+    for log in twins:
+        assert_same(log, run_replication(sc, 3, log.replication, 1))
+    point = sc.with_overrides({"uncertainty": "point"})  # draws no inputs
+    assert run_blocks_with_twins(point, 3, [0, 1], lambda k: True)[1] == []
+
+
 def test_the_full_fleet_runs_on_blocks():
     """The five-year fleet (schedule, gates, eight cohorts), cut to two years."""
     sc = migsim.load_scenario("scenarios/smets1_full_fleet.yaml", {"horizon_days": 700})
@@ -467,7 +483,7 @@ def test_replications_planned_differently_run_one_at_a_time():
     part["hard"] = {"share": 0.05, "outcomes": outcomes(success=0.5, rollback=0.5)}
     sc = load(scenario(part, cap=5, horizon_days=30))
     with pytest.raises(block._Mismatch):
-        block._Block(sc, 1, list(range(12)), 0)
+        block._Block(sc, 1, [(k, 0) for k in range(12)])
     assert_engines_agree(sc, 1, list(range(12)))
 
 

@@ -174,22 +174,22 @@ def _fail_on(monkeypatch, bad: int) -> None:
     import migsim.runner.runner as runner
 
     real = runner.run_replication
-    real_blocks = runner.run_blocks
+    real_blocks = runner.run_blocks_with_twins
 
     def flaky(scenario, seed, k):
         if k == bad:
             raise ZeroDivisionError(f"injected in replication {k}")
         return real(scenario, seed, k)
 
-    def flaky_blocks(scenario, seed, ids, twin=0):
+    def flaky_blocks(scenario, seed, ids, twinned):
         # a block cannot say which of its replications failed: the runner
         # falls back to one at a time, which does
         if bad in ids:
             raise ZeroDivisionError("injected in a block")
-        return real_blocks(scenario, seed, ids, twin)
+        return real_blocks(scenario, seed, ids, twinned)
 
     monkeypatch.setattr(runner, "run_replication", flaky)
-    monkeypatch.setattr(runner, "run_blocks", flaky_blocks)
+    monkeypatch.setattr(runner, "run_blocks_with_twins", flaky_blocks)
 
 
 def test_a_failing_replication_is_recorded_and_the_run_goes_on(

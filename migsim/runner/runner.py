@@ -50,8 +50,7 @@ from migsim.results.variance import twinned
 from migsim.sim.block import (
     MAX_BLOCK,
     MIN_BLOCK,
-    run_blocks,
-    simulate,
+    run_blocks_with_twins,
     supports,
     worth_a_block,
 )
@@ -135,9 +134,9 @@ def simulate_batch(
     """
     if worth_a_block(scenario, len(replications)):
         try:  # the block engine: the same logs, a block at a time
-            done = run_blocks(scenario, seed, replications)
-            ids = [log.replication for log in done if twins and log.inputs]
-            paired = simulate(scenario, seed, [k for k in ids if twinned(k)], 1)
+            done, paired = run_blocks_with_twins(
+                scenario, seed, replications, twinned if twins else _never
+            )
             return Batch.from_logs(scenario, done, daily, [], paired)
         except Exception:  # noqa: S110 - one at a time below says which one fails
             pass
@@ -161,6 +160,11 @@ def simulate_batch(
                 if fail_fast:
                     raise ReplicationFailed(_failure(seed, k, exc)) from exc
     return Batch.from_logs(scenario, logs, daily, failures, twin_logs)
+
+
+def _never(replication: int) -> bool:
+    """No replication is twinned (a run without a variance split)."""
+    return False
 
 
 def default_batch_size(scenario: Scenario, replications: int) -> int:

@@ -30,6 +30,7 @@ time on the scalar engine (the same numbers either way).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -38,7 +39,7 @@ import simpy
 from migsim.model.scenario import Scenario
 from migsim.sim.allocation import msm_shares, share_pro_rata_rows
 from migsim.sim.engine import _Model, run_replication
-from migsim.sim.inputs import TwinStreams, with_inputs_from
+from migsim.sim.inputs import TwinStreams, input_keys, with_inputs_from
 from migsim.sim.lane_defects import LaneDefects
 from migsim.sim.lane_els import BlockDesk
 from migsim.sim.lane_queues import Column
@@ -52,6 +53,7 @@ __all__ = [
     "MIN_BLOCK",
     "run_block",
     "run_blocks",
+    "run_blocks_with_twins",
     "simulate",
     "supports",
     "worth_a_block",
@@ -82,12 +84,15 @@ class _Mismatch(Exception):
 class _Block:
     """The replications of one block: their scalar set-up, then shared days."""
 
-    def __init__(self, scenario: Scenario, seed: int, ids: list[int], twin: int):
-        self.ids = ids
+    def __init__(self, scenario: Scenario, seed: int, members: list[tuple[int, int]]):
+        # a member is (replication, twin): a replication's twins may share its
+        # block (their streams are their own; nothing else differs)
+        self.ids = [k for k, _ in members]
         self.models = [
             _Model(simpy.Environment(), scenario, with_inputs_from(scenario, s))
             for s in (
-                TwinStreams(seed, k, twin) if twin else Streams(seed, k) for k in ids
+                TwinStreams(seed, k, twin) if twin else Streams(seed, k)
+                for k, twin in members
             )
         ]
         first = self.models[0]
@@ -95,7 +100,7 @@ class _Block:
         plan = _plan(first)
         if any(_plan(model) != plan for model in self.models):
             raise _Mismatch
-        n = len(ids)
+        n = len(members)
         n_cohorts = len(scenario.cohorts)
         # one lane per segment (a cohort's row is the sum of its segments')
         self.lanes = [
@@ -523,19 +528,50 @@ def run_block(
     The same logs, number for number, as `engine.run_replication` for each of
     them (``twin``: as their twins); ``supports(scenario)`` must be ``None``.
     """
+    return _run_members(scenario, seed, [(k, twin) for k in replications])
+
+
+def _run_members(
+    scenario: Scenario, seed: int, members: list[tuple[int, int]]
+) -> list[RunLog]:
+    """The logs of one block's (replication, twin) members, in order."""
     reason = supports(scenario)
     if reason is not None:
         raise ValueError(f"the block engine does not run {reason}")
-    if not 0 < len(replications) <= MAX_BLOCK:
+    if not 0 < len(members) <= MAX_BLOCK:
         raise ValueError(f"a block holds 1 to {MAX_BLOCK} replications")
     try:
-        block = _Block(scenario, seed, list(replications), twin)
+        block = _Block(scenario, seed, members)
     except _Mismatch:  # rare: the scalar engine, one replication at a time
-        return [run_replication(scenario, seed, k, twin) for k in replications]
+        return [run_replication(scenario, seed, k, twin) for k, twin in members]
     env = simpy.Environment()
     env.process(block.days(env))
     env.run(until=scenario.horizon_days)
     return block.logs()
+
+
+def run_blocks_with_twins(
+    scenario: Scenario,
+    seed: int,
+    replications: list[int],
+    twinned: Callable[[int], bool],
+) -> tuple[list[RunLog], list[RunLog]]:
+    """The replications' logs and the logs of the twins of those ``twinned``
+    says to twin and that drew inputs (as the runner asks): twins run in the
+    same blocks as the replications, not as a small block (or one at a time)
+    of their own."""
+    ids = list(replications)
+    members = [(k, 0) for k in ids]
+    if input_keys(scenario):
+        members += [(k, 1) for k in ids if twinned(k)]
+    logs = [
+        log
+        for i in range(0, len(members), MAX_BLOCK)
+        for log in _run_members(scenario, seed, members[i : i + MAX_BLOCK])
+    ]
+    done, twins = logs[: len(ids)], logs[len(ids) :]
+    drew = {log.replication for log in done if log.inputs}
+    return done, [log for log in twins if log.replication in drew]
 
 
 def run_blocks(
