@@ -34,7 +34,7 @@ from migsim.sim.initial_state import (
     pending_schedule,
 )
 from migsim.sim.operations import Operations
-from migsim.sim.records import FLOWS
+from migsim.sim.records import FLOWS, STATES
 from migsim.sim.segments import Segment
 from migsim.sim.stalls import StallLedgers
 from migsim.sim.streams import Categories, Streams
@@ -453,16 +453,9 @@ class CohortState:
         return self.resolved == self.total
 
     def state_row(self) -> list[int]:
-        return [
-            self.pending,
-            self.queued,
-            self.stalled,
-            self.rolled_back,
-            self.impaired,
-            self.migrated,
-            self.dumb,
-            self.abandoned,
-        ]
+        """The end-of-day row in `STATES` order: each state is the segment's
+        attribute of that name."""
+        return [getattr(self, name) for name in STATES]
 
     # ---------------------------------------------------------------- phases
     def resolve_stalls(self, day: int) -> None:

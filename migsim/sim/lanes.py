@@ -31,7 +31,7 @@ from migsim.sim.lane_queues import (
     Ready,
     edge_keys,
 )
-from migsim.sim.records import FLOWS
+from migsim.sim.records import FLOWS, STATES
 
 __all__ = ["MAX_BLOCK", "Lane"]
 
@@ -325,20 +325,9 @@ class Lane:
         return self.migrated + self.dumb + self.abandoned - self.awaiting_recovery
 
     def state_rows(self) -> np.ndarray:
-        """(rep, STATES) at the end of the day."""
-        return np.stack(
-            [
-                self.pending,
-                self.queued,
-                self.stalled,
-                self.rolled_back,
-                self.impaired,
-                self.migrated,
-                self.dumb,
-                self.abandoned,
-            ],
-            axis=1,
-        )
+        """(rep, STATES) at the end of the day: each state is the lane's
+        attribute of that name."""
+        return np.stack([getattr(self, name) for name in STATES], axis=1)
 
     def end_of_day(self) -> tuple[np.ndarray, np.ndarray]:
         flows = self.flows
