@@ -16,6 +16,7 @@ __all__ = [
     "msm_shares",
     "share_pro_rata",
     "share_pro_rata_rows",
+    "take_in_order",
 ]
 
 
@@ -126,3 +127,18 @@ def share_pro_rata_rows(totals: np.ndarray, weights: np.ndarray) -> np.ndarray:
         shares = np.where(capped, weights, shares)
         open_ &= ~capped
     return shares
+
+
+def take_in_order(counts: np.ndarray, budget: np.ndarray) -> np.ndarray:
+    """Take up to ``budget[r]`` from each row of ``counts``, first column first.
+
+    Row r takes all of each column until its budget runs out, then part of
+    one: what a queue served first come, first served gives. The block engine
+    shares a cap in priority order and takes due retries and ELS cases this
+    way, for every replication at once.
+
+    >>> take_in_order(np.array([[3, 4, 5]]), np.array([5])).tolist()
+    [[3, 2, 0]]
+    """
+    before = np.cumsum(counts, axis=1) - counts
+    return np.minimum(counts, np.maximum(budget[:, None] - before, 0))

@@ -37,7 +37,7 @@ import numpy as np
 import simpy
 
 from migsim.model.scenario import Scenario
-from migsim.sim.allocation import msm_shares, share_pro_rata_rows
+from migsim.sim.allocation import msm_shares, share_pro_rata_rows, take_in_order
 from migsim.sim.engine import _Model, run_replication
 from migsim.sim.inputs import TwinStreams, input_keys, with_inputs_from
 from migsim.sim.lane_defects import LaneDefects
@@ -352,8 +352,7 @@ class _Block:
         queued = np.stack(queues, axis=1)
         if not self.priority:
             return share_pro_rata_rows(cap, queued)
-        before = np.cumsum(queued, axis=1) - queued
-        return np.clip(cap[:, None] - before, 0, queued)
+        return take_in_order(queued, cap)
 
     def _record(self, day: int) -> None:
         live = self.live

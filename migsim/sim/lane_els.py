@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from migsim.sim.allocation import take_in_order
+
 __all__ = ["BlockDesk"]
 
 
@@ -127,8 +129,6 @@ class BlockDesk:
 def _split_off(held: np.ndarray, taken: np.ndarray) -> np.ndarray:
     """Take ``taken[r]`` from (rep, column) counts, most attempts made first
     (the held counts are reduced in place); the part taken."""
-    order = held[:, ::-1]
-    before = np.cumsum(order, axis=1) - order
-    part = np.minimum(order, np.maximum(taken[:, None] - before, 0))[:, ::-1]
+    part = take_in_order(held[:, ::-1], taken)[:, ::-1]
     held -= part
     return part

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from migsim.sim.allocation import take_in_order
+
 __all__ = [
     "FIRST_READ",
     "MAX_BLOCK",
@@ -143,8 +145,7 @@ class Ready:
             window = self.rows_held[part, head:tail]  # (rep, due day, made)
             ordered = window[:, :, self.order]
             order = ordered.reshape(len(part), -1)  # most made first
-            before = np.cumsum(order, axis=1) - order
-            took = np.minimum(order, np.maximum(count[part, None] - before, 0))
+            took = take_in_order(order, count[part])
             by_due = took.reshape(window.shape)[:, :, self.inverse]
             self.rows_held[part, head:tail] = window - by_due
             self.totals[part, head:tail] -= by_due.sum(axis=2)
