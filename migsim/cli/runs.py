@@ -5,6 +5,7 @@ Each command loads what it needs when called, so ``migsim --help`` stays quick.
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +114,10 @@ def run(
     A replication that fails is recorded (failures.json) and the others go on;
     the run then exits 3. With --fail-fast the first failure stops the run.
     """
+    from migsim.output.run_charts import chart_painter
+
+    # first: backlog.png's process gets matplotlib ready while this one works
+    painter = ctx.with_resource(chart_painter(wanted=outdir is not None))
     from migsim.cli.text import failures_text, summary_text
     from migsim.evidence.intervals import annotate, check_by_dates
     from migsim.model.point import point_scenario
@@ -181,7 +186,10 @@ def run(
         text += "\n\n" + failures_text(results)
     if outdir:
         results.write(
-            outdir, overwrite=overwrite, daily=not no_daily, charts=write_run_outputs
+            outdir,
+            overwrite=overwrite,
+            daily=not no_daily,
+            charts=partial(write_run_outputs, painter=painter),
         )
         text += f"\n\nWritten to {outdir}/"
     emit(text, results.summary, fmt)
