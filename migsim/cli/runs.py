@@ -114,9 +114,11 @@ def run(
     A replication that fails is recorded (failures.json) and the others go on;
     the run then exits 3. With --fail-fast the first failure stops the run.
     """
+    import pandas  # noqa: F401 - first, so the chart's process shares it
+
     from migsim.output.run_charts import chart_painter
 
-    # first: backlog.png's process gets matplotlib ready while this one works
+    # backlog.png's process gets matplotlib ready while this one works
     painter = ctx.with_resource(chart_painter(wanted=outdir is not None))
     from migsim.cli.text import failures_text, summary_text
     from migsim.evidence.intervals import annotate, check_by_dates
