@@ -17,6 +17,7 @@ modules import pandas, SciPy, matplotlib and Dask only inside the commands, so
 
 from __future__ import annotations
 
+import gc
 import sys
 
 import click
@@ -36,6 +37,22 @@ class _Group(click.Group):
     """The command group; remembers the arguments for provenance, and turns
     what the machine refuses (a read-only or full disk, a path that is a file)
     and an option's bad value into one line and exit status 2."""
+
+    def main(self, args=None, *more, **options):
+        """Run a command; as the program itself (arguments from ``sys.argv``),
+        end without the interpreter's last garbage collections.
+
+        A run leaves a million objects (pandas, pydantic, the results) that
+        Python's shutdown would sweep for cycles, about a tenth of a second
+        after the work is done. `gc.freeze` sets them aside first: the process
+        exits as before (files are closed, exit handlers run), only sooner.
+        """
+        if args is not None:  # called from Python (a test runner): leave gc be
+            return super().main(args, *more, **options)
+        try:
+            return super().main(args, *more, **options)
+        finally:
+            gc.freeze()
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         ctx.meta["migsim.argv"] = list(args)
