@@ -16,7 +16,6 @@ it only draws.
 
 from __future__ import annotations
 
-import io
 import os
 import signal
 import sys
@@ -74,9 +73,13 @@ def _in_child(bands: pd.DataFrame, title: str, path: Path) -> None:
 
 
 def _warm_up() -> None:
-    """Load what drawing loads, and draw a small chart nobody sees: the first
-    chart of a process costs twice the next (lazy imports, fonts, caches)."""
+    """Make a small chart nobody sees: the first chart of a process costs three
+    times the next (matplotlib's lazy imports, each artist class's first
+    ``set``); rendering it as well would make the painter ready later for
+    little (fonts load in a few milliseconds)."""
     import pandas as pd
+
+    from migsim.output.plots import backlog_fan_chart
 
     bands = pd.DataFrame(
         {
@@ -86,7 +89,7 @@ def _warm_up() -> None:
             "p90": [4.0, 3.0, 2.0],
         }
     )
-    _draw_backlog(bands, "warm-up", io.BytesIO())
+    backlog_fan_chart(bands, "warm-up")
 
 
 def _painter_child(conn: Any, parent: int) -> None:
