@@ -45,3 +45,17 @@ def test_the_program_skips_the_last_collections(monkeypatch):
     with pytest.raises(SystemExit):
         cli_main.main(["--version"])  # from Python: the caller's gc is left alone
     assert frozen == [True]
+
+
+def test_the_first_batch_back_loads_what_the_intervals_need():
+    from migsim.cli.runs import _first_back
+
+    seen: list[object] = []
+    progress = _first_back(seen.append, lambda: seen.append("load"))
+    for done in (5, 5, 3):
+        progress(done)
+    assert seen == [5, "load", 5, 3]  # once, after the bar has moved
+    quiet: list[int] = []
+    progress = _first_back(quiet.append, None)  # one replication or worker
+    progress(1)
+    assert quiet == [1]

@@ -27,6 +27,7 @@ import numpy as np
 __all__ = [
     "binom_cdf",
     "binom_cdf_beside",
+    "load_t_ppf",
     "lognormal_cdf",
     "lognormal_ppf",
     "norm_ppf",
@@ -99,6 +100,13 @@ def _binom_cdf_from_ratios(n: int, p: float) -> np.ndarray | None:
     weight[:mode] = np.cumprod(down / (n - down + 1) / odds)[::-1]
     below = np.cumsum(weight)
     return below / below[-1]
+
+
+def load_t_ppf() -> None:
+    """Load what `t_ppf` needs (scipy.special) now: for a caller with time to
+    spare, such as a run waiting on its workers, so a summary's intervals do
+    not wait for it later."""
+    from scipy import special  # noqa: F401
 
 
 def t_ppf(q: float, df: int) -> float:
