@@ -9,9 +9,8 @@ Loading matplotlib and drawing take most of a second, about as long as every
 other output file together, so `charts_aside` draws in a forked process while
 the caller writes the tables: the same picture, on the machine's other core.
 ``migsim run -o`` goes further: `chart_painter` forks that process when the run
-starts, so it loads matplotlib and draws a throw-away chart (fonts, caches)
-while the run loads the scenario and simulates; handed the bands at the end,
-it only draws.
+starts, so it loads matplotlib and builds a throw-away chart while the run
+loads the scenario and simulates; handed the bands at the end, it only draws.
 """
 
 from __future__ import annotations
@@ -92,7 +91,7 @@ def _warm_up() -> None:
     backlog_fan_chart(bands, "warm-up")
 
 
-def _painter_child(conn: Any, parent: int) -> None:
+def _painter_child(conn: Any, parent: int, main_thread: bool) -> None:
     """The painter: get ready, wait for one chart, draw it and leave.
 
     It ends when the run dismisses it (the pipe closes) or dies (the lifeline);
@@ -102,7 +101,7 @@ def _painter_child(conn: Any, parent: int) -> None:
     from migsim.common.lifeline import die_with_parent
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    die_with_parent(parent, main_thread=True)
+    die_with_parent(parent, main_thread=main_thread)
     if os.getppid() != parent:  # the run died before the lifeline was in place
         os._exit(0)
     try:
@@ -132,7 +131,11 @@ class Painter:
         _flush()
         self.process = context.Process(
             target=_painter_child,
-            args=(theirs, os.getpid()),
+            args=(
+                theirs,
+                os.getpid(),
+                threading.current_thread() is threading.main_thread(),
+            ),
             name="migsim-painter",
             daemon=True,
         )
