@@ -44,8 +44,9 @@ class _Group(click.Group):
 
         A run leaves about a hundred thousand objects (pandas, pydantic, the
         results) that Python's shutdown sweeps for cycles more than once, about
-        a tenth of a second after the work is done. `gc.freeze` sets them aside first: the process
-        exits as before (files are closed, exit handlers run), only sooner.
+        a tenth of a second after the work is done. `gc.freeze` sets them
+        aside first: the process exits as before (files are closed, exit
+        handlers run), only sooner.
         """
         if args is not None:  # called from Python (a test runner): leave gc be
             return super().main(args, *more, **options)
