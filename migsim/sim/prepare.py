@@ -2,10 +2,10 @@
 
 The first replication in a fresh process loads the bank-holiday calendars and
 builds the run's calendar and delay tables (their quantiles, `common.cdfs`):
-paid again by every worker. Local workers are forked from the main process and share what it has
-loaded and cached when they start, so the runner calls `prepare` first and the
-cost is paid once. Nothing here draws a random number: replications are the
-same with or without it.
+paid again by every worker. Local workers are forked from the main process and
+share what it has loaded and cached when they start, so the runner calls
+`prepare` first and the cost is paid once. Nothing here draws a random number:
+replications are the same with or without it.
 """
 
 from __future__ import annotations
