@@ -42,6 +42,8 @@ from migsim.sim.engine import _Model, run_replication
 from migsim.sim.inputs import TwinStreams, input_keys, with_inputs_from
 from migsim.sim.lane_defects import LaneDefects
 from migsim.sim.lane_els import BlockDesk
+from migsim.sim.lane_policy import BlockPolicy
+from migsim.sim.lane_policy import supports as arrays_run
 from migsim.sim.lane_queues import Column
 from migsim.sim.lanes import MAX_BLOCK, Lane
 from migsim.sim.operations import OPERATIONS_LEVELS
@@ -161,6 +163,12 @@ class _Block:
                 table[name] = array[r]
         self.need = np.array([m.need for m in self.models])
         self.cohort_need = np.array([m.cohort_need for m in self.models])  # (rep, c)
+        # ramp rules as arrays across the block (else each policy, day by day)
+        self.policy: BlockPolicy | None = None
+        policies = [m.policy for m in self.models]
+        if self.rules and arrays_run(policies):
+            els = self.day_columns.get("els_backlog")
+            self.policy = BlockPolicy(policies, self.flows, self.states, els)
         self.clearance = np.full(n, -1)
         self.cohort_clearance = np.full((n, n_cohorts), -1)
         self.stop = np.full(n, -1)  # the day the scalar engine would stop at
@@ -250,7 +258,13 @@ class _Block:
         for lane in lanes:
             lane.release(day)
         live = self.live
-        if self.rules:  # a stopped replication's policy is asked no more
+        if self.policy is not None:  # a stopped replication's is asked no more
+            running = self.stop[live] < 0
+            cap = np.zeros(len(live), dtype=np.int64)
+            cap[running] = self.policy.caps(day, live[running])
+            achieved = None if self.achieved is None else self.achieved[day, live]
+            offered = self._offered(cap, achieved)
+        elif self.rules:
             running = (self.stop[live] < 0).tolist()
             cap = np.array(
                 [
@@ -470,6 +484,8 @@ class _Block:
         for r, (k, model) in enumerate(zip(self.ids, self.models, strict=True)):
             stop = int(self.stop[r])
             model.policy.last_day = stop if stop >= 0 else self.horizon - 1
+            if self.policy is not None:
+                self.policy.write_back(r)
             if 0 <= stop < self.horizon - 1:  # nothing left in flight: repeat it
                 self.states[r, stop + 1 :] = self.states[r, stop]
                 for array in levels:
