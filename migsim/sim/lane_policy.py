@@ -42,6 +42,12 @@ def supports(policies: list[Policy]) -> bool:
     return all(p.rules and p._h == 0 and not p.attempt_days for p in policies)
 
 
+def _gate_days(policies: list[Policy], gate: str) -> np.ndarray:
+    """The day ``gate`` opened in each replication (`_NEVER`: not yet)."""
+    days = [p.dates.gate_days[gate] for p in policies]
+    return np.array([_NEVER if d is None else d for d in days], dtype=np.int64)
+
+
 class BlockPolicy:
     """The ramp policies of a block's replications, advanced together.
 
@@ -88,16 +94,8 @@ class BlockPolicy:
                 self.step_day[r, i], self.step_cap[r, i] = step.day, step.cap
                 self.step_label[r, i] = self._code(step.label)
         self._take_up(policies)
-        self.gates = {
-            g: np.array(
-                [
-                    _NEVER if p.dates.gate_days[g] is None else p.dates.gate_days[g]
-                    for p in policies
-                ],
-                dtype=np.int64,
-            )
-            for g in {r.requires.gate for r in self.rules} - {None}
-        }
+        gates = {r.requires.gate for r in self.rules if r.requires.gate is not None}
+        self.gates = {g: _gate_days(policies, g) for g in gates}
         # running totals over cohorts of days before d (all; active cohorts)
         width_f = flows.shape[3]
         self.cum = np.zeros((n, horizon + 1, width_f), dtype=np.int64)
