@@ -81,9 +81,10 @@ class BlockPolicy:
         # per replication: the calendar's drawn incidents and freezes
         self.no_go = np.stack([p.no_go for p in policies])
         self.factor = np.stack([p.factor for p in policies])
-        self.freeze = np.stack(
-            [[self._code(str(s)) for s in p.freeze_label] for p in policies]
-        ).reshape(n, horizon)
+        labels = np.stack([p.freeze_label for p in policies]).astype(str)
+        unique, inverse = np.unique(labels, return_inverse=True)
+        codes = np.array([self._code(str(s)) for s in unique], dtype=np.int64)
+        self.freeze = codes[inverse.reshape(n, horizon)]
         # the drawn schedule steps, padded with steps that never come
         width = max(1, max(len(p.steps) for p in policies))
         self.step_day = np.full((n, width), _NEVER, dtype=np.int64)
