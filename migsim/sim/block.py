@@ -30,7 +30,9 @@ time on the scalar engine (the same numbers either way).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import gc
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -577,14 +579,34 @@ def _run_members(
         raise ValueError(f"the block engine does not run {reason}")
     if not 0 < len(members) <= MAX_BLOCK:
         raise ValueError(f"a block holds 1 to {MAX_BLOCK} replications")
+    with _no_cycle_collection():
+        try:
+            block = _Block(scenario, seed, members)
+        except _Mismatch:  # rare: the scalar engine, one replication at a time
+            return [run_replication(scenario, seed, k, twin) for k, twin in members]
+        env = simpy.Environment()
+        env.process(block.days(env))
+        env.run(until=scenario.horizon_days)
+        return block.logs()
+
+
+@contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """Python's cycle collector paused while a block runs.
+
+    A block's set-up makes many small objects (each replication's model,
+    tables and streams) that live as long as the block: the collector's
+    passes over them found nothing to free and cost about a tenth of the
+    set-up (measured on nov2019_epcl). Reference counting still frees what
+    it can; the block's own cycles go at the first collection after it.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
     try:
-        block = _Block(scenario, seed, members)
-    except _Mismatch:  # rare: the scalar engine, one replication at a time
-        return [run_replication(scenario, seed, k, twin) for k, twin in members]
-    env = simpy.Environment()
-    env.process(block.days(env))
-    env.run(until=scenario.horizon_days)
-    return block.logs()
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def run_blocks_with_twins(
