@@ -141,12 +141,22 @@ def test_continued_numbering_equals_one_run(tiny):
 
 def test_batch_size_bounds_rows_and_ignores_workers(tiny):
     fleet = migsim.load_scenario("scenarios/smets1_full_fleet.yaml")
-    # batches run as blocks: larger, bounded by rows, never too small for a block
-    assert default_batch_size(fleet, 10_000) == MIN_BLOCK
+    # batches run as blocks: larger, bounded by rows (a quarter over, to even
+    # them out), never too small for a block, and in a multiple of 4 equal
+    # batches, so 2 or 4 workers get the same work
+    assert default_batch_size(fleet, 10_000) == 25  # 400 batches, not 417
+    assert default_batch_size(fleet, 100) == 25  # 4, not 24 + 24 + 24 + 24 + 4
     assert default_batch_size(tiny, 1) == 1
     assert default_batch_size(tiny, 160) == 40
     ops = migsim.load_scenario("scenarios/nov2019_operations.yaml")
-    assert default_batch_size(ops, 10_000) == 50_000 // (ops.horizon_days * 2)
+    rows_bound = 50_000 // (ops.horizon_days * 2)
+    for count in (97, 999, 1_000, 10_000, 12_345):
+        size = default_batch_size(ops, count)
+        batches = -(-count // size)
+        assert MIN_BLOCK <= size <= rows_bound * 5 // 4
+        if batches <= 16:  # few batches: 4, 8, ... of them, the last not short
+            assert batches % 4 == 0
+            assert count - (batches - 1) * size > size // 2
 
 
 def test_logs_of_a_streamed_run_are_re_simulated_exactly(tiny):

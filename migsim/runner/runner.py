@@ -76,7 +76,8 @@ MIN_BATCHES = 16
 #: replication in it holds ~1.5 MB while it runs, so batches are larger but
 #: bounded: 50,000 daily rows (68 replications of a two-cohort year; measured,
 #: a worker's peak at 10,000 replications stays within 1.5x that at 100), and
-#: never fewer than `MIN_BLOCK` (a smaller batch would run one at a time).
+#: never fewer than `MIN_BLOCK` (a smaller batch would run one at a time); a
+#: multiple of `MIN_BLOCK_BATCHES` equal batches (`_even_blocks`).
 BLOCK_ROWS = 50_000
 MIN_BLOCK_BATCHES = 4
 #: Seconds to wait for a Dask scheduler before giving up.
@@ -172,9 +173,22 @@ def default_batch_size(scenario: Scenario, replications: int) -> int:
     rows = scenario.horizon_days * len(scenario.cohorts)
     if supports(scenario) is None:
         by_memory = min(MAX_BLOCK, max(MIN_BLOCK, BLOCK_ROWS // rows))
-        return max(1, min(by_memory, math.ceil(replications / MIN_BLOCK_BATCHES)))
+        return _even_blocks(replications, by_memory)
     by_memory = max(1, BATCH_ROWS // rows)
     return max(1, min(by_memory, math.ceil(replications / MIN_BATCHES)))
+
+
+def _even_blocks(replications: int, largest: int) -> int:
+    """Block batches of equal size, a multiple of `MIN_BLOCK_BATCHES` of them:
+    2 or 4 workers then get the same work, where a ragged count (5 batches of
+    the full fleet's 100 replications) left one worker a whole batch behind
+    the other. A batch may exceed ``largest`` by a quarter for that; otherwise
+    there are more batches."""
+    needed = math.ceil(replications / largest)
+    batches = MIN_BLOCK_BATCHES * max(1, needed // MIN_BLOCK_BATCHES)
+    if math.ceil(replications / batches) > largest * 5 // 4:
+        batches = MIN_BLOCK_BATCHES * math.ceil(needed / MIN_BLOCK_BATCHES)
+    return max(1, math.ceil(replications / batches))
 
 
 # --------------------------------------------------------------------------- executors

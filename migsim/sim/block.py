@@ -220,19 +220,8 @@ class _Block:
         )
         # (rep, segment): the first day a segment may be attempted
         self.waits: np.ndarray | None = None
-        if any(first._waits_for_supplier):
-            self.waits = np.array(
-                [
-                    [
-                        o.ready_day[lane.segment.supplier] if waits else -1
-                        for lane, waits in zip(
-                            self.lanes, o._waits_for_supplier, strict=True
-                        )
-                    ]
-                    for o in ops
-                ],
-                dtype=np.int64,
-            )
+        if any(day >= 0 for day in first.segment_ready_day):
+            self.waits = np.array([o.segment_ready_day for o in ops], dtype=np.int64)
         self.nominations = [
             (
                 self.by_supplier[j],

@@ -226,10 +226,14 @@ class Operations:
             for j, s in enumerate(scenario.suppliers)
             if s.daily_nomination is not None and self.by_supplier[j]
         ]
-        self._waits_for_supplier = [
-            seg.supplier >= 0
+        # per segment, the first day it may be attempted: an active segment
+        # waits for its supplier's business readiness; -1: it never waits
+        self.segment_ready_day = [
+            self.ready_day[seg.supplier]
+            if seg.supplier >= 0
             and self.active[seg.cohort]
             and self.ready_day[seg.supplier] > 0
+            else -1
             for seg in self.segments
         ]
         # volume-dependent failures
@@ -419,11 +423,7 @@ class Operations:
         halted = self.halted(day) if self._existing else ()
         for i, segment in enumerate(self.segments):
             if available[i] and (
-                segment.cohort in halted
-                or (
-                    self._waits_for_supplier[i]
-                    and day < self.ready_day[segment.supplier]
-                )
+                segment.cohort in halted or day < self.segment_ready_day[i]
             ):
                 available[i] = 0
         for j, nomination in self.nominations:
