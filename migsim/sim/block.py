@@ -30,9 +30,7 @@ time on the scalar engine (the same numbers either way).
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -569,34 +567,13 @@ def _run_members(
     if not 0 < len(members) <= MAX_BLOCK:
         raise ValueError(f"a block holds 1 to {MAX_BLOCK} replications")
     try:
-        with _no_cycle_collection():
-            block = _Block(scenario, seed, members)
+        block = _Block(scenario, seed, members)
     except _Mismatch:  # rare: the scalar engine, one replication at a time
         return [run_replication(scenario, seed, k, twin) for k, twin in members]
     env = simpy.Environment()
     env.process(block.days(env))
     env.run(until=scenario.horizon_days)
     return block.logs()
-
-
-@contextmanager
-def _no_cycle_collection() -> Iterator[None]:
-    """Python's cycle collector paused while a block is set up.
-
-    The set-up makes many small objects (each replication's model, tables
-    and streams) that live as long as the block: the collector's passes over
-    them found nothing to free and cost about a sixth of the set-up
-    (measured on nov2019_epcl). Not the day loop: its cycles hold arrays
-    (paused over the whole run, the bundled question's peak memory grew
-    2.5-fold).
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def run_blocks_with_twins(
