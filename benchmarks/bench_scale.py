@@ -128,9 +128,11 @@ def run_cli_measured(args: list[str]) -> tuple[float, float, float | None]:
 
 # --------------------------------------------------------------------------- breakdown
 def breakdown(scenario, reps: int, seed: int) -> dict[str, float]:
-    """Seconds per piece of a workers=1 run, batch by batch as the runner does."""
+    """Seconds per piece of a workers=1 run, batch by batch as the runner does
+    (on the block engine when a batch is worth a block)."""
     from migsim.results.results import DailyWriter, FigureTable, daily_table
-    from migsim.runner.runner import default_batch_size, run_batch
+    from migsim.runner.runner import default_batch_size
+    from migsim.sim.block import simulate
 
     parts = dict.fromkeys(
         ("engine", "figures", "daily rows to Arrow", "Parquet write"), 0.0
@@ -141,7 +143,7 @@ def breakdown(scenario, reps: int, seed: int) -> dict[str, float]:
         for first in range(0, reps, size):
             t0 = time.perf_counter()
             ids = list(range(first, min(reps, first + size)))
-            logs = run_batch(scenario, seed, ids)
+            logs = simulate(scenario, seed, ids)  # as the runner: blocks if worth it
             t1 = time.perf_counter()
             FigureTable.from_logs(scenario, logs)
             t2 = time.perf_counter()

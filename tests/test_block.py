@@ -511,3 +511,44 @@ def test_sharing_rows_at_once_is_sharing_each_row(rows):
     shared = share_pro_rata_rows(totals, weights)
     for (total, w), got in zip(rows, shared, strict=True):
         assert got.tolist() == share_pro_rata(total, w, w)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(1, 12),
+    st.integers(2, 80),
+    st.sampled_from([0.0, 0.3, 0.93, 0.999999, 1.0, None]),
+    st.integers(0, 2**32 - 1),
+)
+def test_the_cell_look_up_is_a_binary_search(n, size, success, seed):
+    """`CellTable.find` gives each failing key the cell a binary search of its
+    replication's edges gives: ties on edges, empty cells, edges at 1, a success
+    edge of 1 (nothing fails), and after replications stop."""
+    from migsim.sim.lane_queues import UNIT, CellTable, edge_keys
+
+    rng = np.random.default_rng(seed)
+    low = rng.random(n)[:, None] if success is None else np.full((n, 1), success)
+    rest = low + np.sort(rng.random((n, size - 1)), axis=1) * (1 - low)
+    rest[:, -1:] = np.where(rng.random((n, 1)) < 0.3, 1.0, rest[:, -1:])
+    if size > 3:
+        rest[:, 1] = rest[:, 2]  # an empty cell
+    ints = edge_keys(np.concatenate([low, rest], axis=1))
+    table = CellTable(ints)
+    rows = np.arange(n)
+    for _ in range(2):
+        who = rng.integers(0, len(rows), 400)
+        floor = ints[rows[who], 0]
+        who, floor = who[floor < UNIT], floor[floor < UNIT]
+        keys = floor + (rng.random(len(who)) * (int(UNIT) - floor)).astype(np.int64)
+        on_edge = ints[rows[who], rng.integers(0, size, len(who))]
+        keys = np.where((rng.random(len(who)) < 0.3) & (on_edge < UNIT), on_edge, keys)
+        expected = [
+            np.searchsorted(ints[rows[w]], k, "right")
+            for w, k in zip(who, keys, strict=True)
+        ]
+        assert table.find(who, keys).tolist() == [int(e) for e in expected]
+        live = np.sort(
+            rng.choice(len(rows), size=max(1, len(rows) // 2), replace=False)
+        )
+        table.keep(live)
+        rows = rows[live]

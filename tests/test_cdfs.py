@@ -12,10 +12,12 @@ import sys
 
 import numpy as np
 import pytest
-from scipy import signal, stats
+from scipy import signal, special, stats
 
+from migsim.common import cdfs
 from migsim.common.cdfs import (
     binom_cdf,
+    binom_cdf_beside,
     lognormal_cdf,
     lognormal_ppf,
     norm_ppf,
@@ -31,6 +33,79 @@ from migsim.model.uncertainty import AchievedThroughput, _autoregress
 def test_binomial_cdf_is_scipy_stats(n, p):
     expected = stats.binom.cdf(np.arange(n + 1), n, p)
     assert np.array_equal(binom_cdf(n, p), expected)
+
+
+def _bits(values) -> np.ndarray:
+    return np.asarray(values, dtype=float).view(np.int64)
+
+
+def test_the_normal_cdf_is_scipys_bit_for_bit():
+    """Cephes in Python: every branch (|x| below 1, to 8, beyond; both signs;
+    underflow), and the values lognormal delay tables give it."""
+    rng = np.random.default_rng(8)
+    days = np.arange(1, 400, dtype=float)
+    tables = [np.log(days / m) / s for m, s in rng.uniform((1, 0.05), (60, 2), (50, 2))]
+    x = np.concatenate(
+        [
+            rng.normal(0, 3, 20000),
+            rng.uniform(-40, 40, 5000),
+            np.linspace(-12, 12, 4801),
+            *tables,
+            [0.0, -0.0, 1.0, -1.0, math.sqrt(2), -math.sqrt(2), 8 * math.sqrt(2)],
+            [-38.6, 38.6, math.inf, -math.inf],
+        ]
+    )
+    mine = np.array([cdfs._ndtr(v) for v in x.tolist()])
+    assert np.array_equal(_bits(mine), _bits(special.ndtr(x)))
+    assert math.isnan(cdfs._ndtr(math.nan))
+
+
+def test_the_normal_quantile_is_scipys_bit_for_bit():
+    rng = np.random.default_rng(9)
+    y = np.concatenate(
+        [
+            rng.uniform(0, 1, 20000),
+            10 ** rng.uniform(-300, 0, 5000),  # the tails: z beyond 2 and beyond 8
+            1 - 10 ** rng.uniform(-16, 0, 5000),
+            [0.5, 0.975, 0.9999, 0.025, math.exp(-2), 1 - math.exp(-2), 5e-324],
+            [0.0, 1.0, -0.5, 1.5],
+        ]
+    )
+    mine = np.array([cdfs._ndtri(v) for v in y.tolist()])
+    expected = special.ndtri(y)
+    assert np.array_equal(_bits(mine), _bits(expected))
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 7, 19, 20, 100, 999, 1000, 4321, 100_000])
+@pytest.mark.parametrize("p", [0.001, 0.05, 0.1, 0.5, 0.85, 0.9, 0.95, 0.975, 0.99])
+def test_binomial_cdf_from_ratios_is_near_scipys(n, p):
+    """Far nearer than the margin `binom_cdf_beside` keeps from every level."""
+    fast = cdfs._binom_cdf_from_ratios(n, p)
+    assert np.abs(fast - binom_cdf(n, p)).max() < cdfs._BESIDE_MARGIN / 100
+    assert fast[-1] == 1.0 and np.all(np.diff(fast) >= 0)
+
+
+def test_binomial_cdf_beside_levels_compares_as_scipys():
+    rng = np.random.default_rng(10)
+    for _ in range(300):
+        n, p = int(rng.integers(0, 3000)), float(rng.uniform(0.01, 0.99))
+        levels = tuple(float(v) for v in rng.uniform(0, 1, 2))
+        fast, exact = binom_cdf_beside(n, p, levels), binom_cdf(n, p)
+        for level in levels:
+            assert np.array_equal(fast <= level, exact <= level)
+            assert np.array_equal(fast >= level, exact >= level)
+
+
+def test_binomial_cdf_beside_a_level_too_near_is_scipys(monkeypatch):
+    """A value within the margin of a level (here: exactly on it) is Boost's."""
+    assert np.array_equal(binom_cdf_beside(1, 0.5, (0.5,)), binom_cdf(1, 0.5))
+    assert np.array_equal(binom_cdf_beside(4, 0.0, (0.5,)), binom_cdf(4, 0.0))
+    calls = []
+    monkeypatch.setattr(cdfs, "binom_cdf", lambda n, p: calls.append(n))
+    binom_cdf_beside(20, 0.5, (0.025, 0.975))
+    assert calls == []  # far from both levels: no scipy
+    binom_cdf_beside(1, 0.5, (0.5,))
+    assert calls == [1]
 
 
 def test_t_and_normal_quantiles_are_scipy_stats():
@@ -110,3 +185,20 @@ def test_achieved_path_needs_no_scipy():
     )
     assert out.stdout.strip() == "[]"
     assert AchievedThroughput  # the class the subprocess used
+
+
+def test_a_one_replication_run_loads_no_scipy(tmp_path):
+    """Delay tables, interval ranks and a share's interval: scipy-free; only a
+    mean's interval (two or more replications) needs scipy.special."""
+    code = (
+        "import sys\n"
+        "from migsim.cli.main import main\n"
+        f"main(['run', 'scenarios/nov2019_epcl.yaml', '-n', '1', '-o', r'{tmp_path}',"
+        " '--quiet', '--overwrite'], standalone_mode=False)\n"
+        "print('scipy' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split()[-1] == "False"
+    assert (tmp_path / "summary.json").exists()

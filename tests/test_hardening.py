@@ -475,6 +475,43 @@ def test_workers_end_when_their_parent_is_killed(tmp_path, command):
                 os.kill(pid, signal.SIGKILL)
 
 
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc to find workers")
+def test_a_terminated_run_cleans_up_as_an_error_does(tmp_path):
+    """SIGTERM (a scheduler's stop, a closed session) ends ``migsim run -j 2``
+    with status 143: its workers end, and neither its spill folder nor a
+    staged or partial OUTDIR is left beside OUTDIR."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    long = write(tmp_path, replace_line(EPCL, "horizon_days", "1800"))
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    args = ["-n", "400", "-j", "2", "-q", "-o", folder / "out"]
+    parent = subprocess.Popen(
+        [sys.executable, "-m", "migsim", "run", str(long), *map(str, args)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    workers: list[int] = []
+    try:
+        deadline = time.monotonic() + 60
+        while len(workers) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+            workers = _children(parent.pid)
+        assert len(workers) >= 2, "the workers never started"
+        parent.send_signal(signal.SIGTERM)
+        assert parent.wait(timeout=20) == 128 + signal.SIGTERM
+        assert not any(_running(w) for w in workers), "workers outlived the run"
+        assert list(folder.iterdir()) == []  # no spill folder, no OUTDIR
+    finally:
+        parent.kill()
+        for pid in workers:
+            if _running(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
 # ============================================================== output folders
 def test_overwrite_refuses_a_folder_migsim_did_not_write(tmp_path):
     keep = tmp_path / "keep"

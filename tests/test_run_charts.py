@@ -1,6 +1,12 @@
-"""backlog.png drawn aside (a forked process) is the picture drawn in place."""
+"""backlog.png drawn aside (a forked process, or a painter made ready when the run
+started) is the picture drawn in place; the painter never outlives its run."""
 
 from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -39,3 +45,75 @@ def test_a_chart_that_fails_fails_with_its_own_error(results, tmp_path, monkeypa
     with pytest.raises(ValueError, match="no picture"):
         with charts_aside(results, tmp_path):
             pass
+
+
+def test_a_painter_made_ready_early_draws_the_same_picture(results, tmp_path):
+    (tmp_path / "here").mkdir()
+    (tmp_path / "painted").mkdir()
+    write_run_charts(results, tmp_path / "here")
+    with run_charts.chart_painter() as painter:
+        assert painter is not None and painter.process.is_alive()
+        with charts_aside(results, tmp_path / "painted", painter=painter):
+            assert painter.handed  # the painter drew it, no second fork
+        assert painter.process.exitcode == 0
+    here = (tmp_path / "here" / "backlog.png").read_bytes()
+    assert (tmp_path / "painted" / "backlog.png").read_bytes() == here
+
+
+def test_an_unused_painter_is_gone_when_the_run_ends(tmp_path):
+    with run_charts.chart_painter() as painter:
+        pass
+    assert not painter.process.is_alive()
+    assert painter.process.exitcode is not None
+    assert list(tmp_path.iterdir()) == []
+    with run_charts.chart_painter(wanted=False) as nobody:
+        assert nobody is None
+
+
+def test_a_painter_that_fails_fails_with_its_own_error(results, tmp_path, monkeypatch):
+    def broken(*args):
+        raise ValueError("no picture")
+
+    monkeypatch.setattr(run_charts, "_draw_backlog", broken)
+    with pytest.raises(ValueError, match="no picture"):
+        with run_charts.chart_painter() as painter:
+            with charts_aside(results, tmp_path, painter=painter):
+                pass
+
+
+def test_a_painter_that_is_gone_is_replaced_by_a_fork(results, tmp_path):
+    with run_charts.chart_painter() as painter:
+        painter.process.kill()
+        painter.process.join()
+        with charts_aside(results, tmp_path, painter=painter):
+            assert not painter.handed
+    assert (tmp_path / "backlog.png").stat().st_size > 0
+
+
+def test_a_painter_dies_with_a_killed_run(tmp_path):
+    script = (
+        "import os, signal, sys\n"
+        "from migsim.output.run_charts import chart_painter\n"
+        "with chart_painter() as painter:\n"
+        "    print(painter.process.pid, flush=True)\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == -signal.SIGKILL
+    pid = int(done.stdout.split()[0])
+    for _ in range(100):  # the kernel's signal, or the lifeline within 0.25 s
+        if not _running(pid):
+            break
+        time.sleep(0.05)
+    assert not _running(pid)
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie waiting for init is not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ")[-1][0] != "Z"
+    except FileNotFoundError:
+        return False

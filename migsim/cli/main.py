@@ -17,6 +17,9 @@ modules import pandas, SciPy, matplotlib and Dask only inside the commands, so
 
 from __future__ import annotations
 
+import gc
+import os
+import signal
 import sys
 
 import click
@@ -37,6 +40,24 @@ class _Group(click.Group):
     what the machine refuses (a read-only or full disk, a path that is a file)
     and an option's bad value into one line and exit status 2."""
 
+    def main(self, args=None, *more, **options):
+        """Run a command; as the program itself (arguments from ``sys.argv``),
+        end without the interpreter's last garbage collections.
+
+        A run leaves about a hundred thousand objects (pandas, pydantic, the
+        results) that Python's shutdown sweeps for cycles more than once, about
+        a tenth of a second after the work is done. `gc.freeze` sets them
+        aside first: the process exits as before (files are closed, exit
+        handlers run), only sooner.
+        """
+        if args is not None:  # called from Python (a test runner): leave gc be
+            return super().main(args, *more, **options)
+        _end_cleanly_when_terminated()
+        try:
+            return super().main(args, *more, **options)
+        finally:
+            gc.freeze()
+
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         ctx.meta["migsim.argv"] = list(args)
         return super().parse_args(ctx, args)
@@ -48,6 +69,26 @@ class _Group(click.Group):
             raise InputError(exc.format_message()) from None
         except OSError as exc:
             raise InputError(_os_error(exc)) from None
+
+
+def _end_cleanly_when_terminated() -> None:
+    """SIGTERM (or SIGHUP, a closed terminal) ends the program as an error
+    does, with status 128 + the signal: its cleanup runs, so no spill folder,
+    staged output or worker is left behind (the default action killed it on
+    the spot). Processes forked from it (workers, the chart's painter) keep the
+    default: they die at once, as before."""
+    program = os.getpid()
+
+    def terminated(number: int, frame) -> None:
+        if os.getpid() != program:  # a forked child that inherited this handler
+            signal.signal(number, signal.SIG_DFL)
+            os.kill(os.getpid(), number)
+            return
+        raise SystemExit(128 + number)
+
+    for number in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(number) == signal.SIG_DFL:
+            signal.signal(number, terminated)
 
 
 def _os_error(exc: OSError) -> str:

@@ -5,6 +5,8 @@ Each command loads what it needs when called, so ``migsim --help`` stays quick.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +115,14 @@ def run(
     A replication that fails is recorded (failures.json) and the others go on;
     the run then exits 3. With --fail-fast the first failure stops the run.
     """
+    import pandas  # noqa: F401 - first, so the chart's process shares it
+
+    from migsim.output.run_charts import chart_painter
+
+    # backlog.png's process gets matplotlib ready while this one works
+    painter = ctx.with_resource(chart_painter(wanted=outdir is not None))
     from migsim.cli.text import failures_text, summary_text
+    from migsim.common.cdfs import load_t_ppf
     from migsim.evidence.intervals import annotate, check_by_dates
     from migsim.model.point import point_scenario
     from migsim.output.spreadsheets import write_run_outputs
@@ -144,7 +153,10 @@ def run(
                     workers=workers,
                     scheduler=scheduler,
                     spill_dir=spill_dir,
-                    progress=bar.update,
+                    progress=_first_back(
+                        bar.update,
+                        load_t_ppf if replications > 1 and workers > 1 else None,
+                    ),
                     fail_fast=fail_fast,
                 )
             except MigsimError as exc:
@@ -181,12 +193,31 @@ def run(
         text += "\n\n" + failures_text(results)
     if outdir:
         results.write(
-            outdir, overwrite=overwrite, daily=not no_daily, charts=write_run_outputs
+            outdir,
+            overwrite=overwrite,
+            daily=not no_daily,
+            charts=partial(write_run_outputs, painter=painter),
         )
         text += f"\n\nWritten to {outdir}/"
     emit(text, results.summary, fmt)
     if results.failures:
         ctx.exit(REPLICATIONS_FAILED)
+
+
+def _first_back(
+    update: Callable[[int], None], load: Callable[[], None] | None
+) -> Callable[[int], None]:
+    """``update`` for a run's progress; with the first batch back it also calls
+    ``load`` once: the workers go on with the queued batches meanwhile, so what
+    the summary needs later (a mean's interval: scipy.special) loads for free."""
+    pending = [load] if load is not None else []
+
+    def progress(done: int) -> None:
+        update(done)
+        if pending:
+            pending.pop()()
+
+    return progress
 
 
 @click.command()

@@ -15,8 +15,9 @@ Every layer reports the same kinds of numbers, so they are computed here once:
   `clopper_pearson_upper`), which the ramp policy and decide judge budgets on;
 - `json_number` and `json_value`: numbers and values as JSON files hold them.
 
-scipy loads only when an interval is asked for, so ``import migsim`` stays light;
-only ``scipy.special`` (`migsim.common.cdfs`), never the slower ``scipy.stats``.
+scipy loads only when a mean's interval (or a Clopper-Pearson bound) is asked
+for, so ``import migsim`` and a one-replication run stay light; only
+``scipy.special`` (`migsim.common.cdfs`), never the slower ``scipy.stats``.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from migsim.common.cdfs import binom_cdf, norm_ppf, t_ppf
+from migsim.common.cdfs import binom_cdf_beside, norm_ppf, t_ppf
 
 __all__ = [
     "LEVEL",
@@ -131,7 +132,7 @@ def quantile_ranks(n: int, q: float) -> tuple[int | None, int | None]:
     (17, None)
     """
     tail = (1 - LEVEL) / 2
-    cdf = binom_cdf(n, q)
+    cdf = binom_cdf_beside(n, q, (tail + _EPS, 1 - tail - _EPS))
     below = np.flatnonzero(cdf <= tail + _EPS)
     lower = int(below[-1]) + 1 if len(below) else None
     above = np.flatnonzero(cdf >= 1 - tail - _EPS)
@@ -187,7 +188,7 @@ def _order_ranks(n: int, q: float, confidence: float) -> tuple[int, int]:
     They depend only on n, q and the confidence, and decide asks for the same
     few again and again (the binomial CDF costs far more than the sort).
     """
-    cdf = binom_cdf(n, q)
+    cdf = binom_cdf_beside(n, q, (confidence - _EPS, 1 - confidence + _EPS))
     reach = np.flatnonzero(cdf >= confidence - _EPS)
     u = int(reach[0]) + 1 if len(reach) else n + 1
     below = np.flatnonzero(cdf <= 1 - confidence + _EPS)

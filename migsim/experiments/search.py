@@ -259,10 +259,11 @@ class Looks:
         """Judge blank evidence at every look size and confidence, up front.
 
         The bounds' ranks depend only on the count and the confidence and are
-        cached, so the looks find them ready. It also loads scipy before a local
-        process pool forks its workers: they inherit it instead of each loading
-        it again (about half a second each), and the parent no longer loads it
-        at its first look while the workers wait.
+        cached, so the looks find them ready. For a chance budget (a
+        Clopper-Pearson bound) it also loads scipy before a local process pool
+        forks its workers: they inherit it instead of each loading it again,
+        and the parent no longer loads it at its first look while the workers
+        wait.
         """
         sizes = self.sizes
         for n in sorted({self.screen, *sizes}):

@@ -31,6 +31,7 @@ from migsim.output.xlsx import Unsupported, column_width, write_workbook
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     from migsim.evidence.intervals import RunLike
+    from migsim.output.run_charts import Painter
 
 __all__ = [
     "BAND_QUANTILES",
@@ -155,11 +156,15 @@ def write_run_tables(
     _write_xlsx(folder / "results.xlsx", sheets)
 
 
-def write_run_outputs(results: Any, folder: Path) -> None:
+def write_run_outputs(
+    results: Any, folder: Path, painter: Painter | None = None
+) -> None:
     """The output layer's files of a run folder: ``backlog.png`` and the tables.
 
     Passed by the CLI as `Results.write`'s ``charts``, so they are written into
-    the staging folder and appear with the rest, or not at all.
+    the staging folder and appear with the rest, or not at all. ``painter``:
+    the process made ready to draw the chart when the run started
+    (`migsim.output.run_charts.chart_painter`), if any.
     """
     from migsim.output.run_charts import charts_aside
 
@@ -167,7 +172,7 @@ def write_run_outputs(results: Any, folder: Path) -> None:
     if results.has_daily:  # the backlog's bands: read once, for chart and tables
         by_series = {"remaining": _cohort_bands(results, "remaining")}
         backlog = by_series["remaining"][None]
-    with charts_aside(results, folder, backlog):  # drawn in a forked process
+    with charts_aside(results, folder, backlog, painter):  # drawn in another process
         write_run_tables(results, folder, by_series)
 
 

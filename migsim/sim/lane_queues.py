@@ -17,6 +17,7 @@ import numpy as np
 from migsim.sim.allocation import take_in_order
 
 __all__ = [
+    "CellTable",
     "FIRST_READ",
     "MAX_BLOCK",
     "MAX_READ",
@@ -35,6 +36,10 @@ REPLICATION_KEY = 1 << 54
 MAX_BLOCK = 256
 #: Uniforms a stream reads at its first refill; later refills double, to this.
 FIRST_READ, MAX_READ = 256, 4096
+
+
+#: A `CellTable` looks up a failing key in 2**LOOKUP_BITS bins of its range.
+LOOKUP_BITS = 14
 
 
 def edge_keys(edges: np.ndarray) -> np.ndarray:
@@ -157,3 +162,52 @@ class Ready:
     def keep(self, live: np.ndarray) -> None:
         self.rows_held = self.rows_held[live]
         self.totals = self.totals[live]
+
+
+class CellTable:
+    """Every replication's attempt table, read for failing attempts.
+
+    ``ints`` (rep, cells - 1) are the tables' edges as keys (`edge_keys`); the
+    first is the success edge, so a failing key lies in [ints[r, 0], UNIT).
+    That range is cut into 2**LOOKUP_BITS bins; a bin holds the cell its first
+    key falls in, and a key steps forward over the few edges inside its bin to
+    its own cell: exactly ``searchsorted(ints[r], key, "right")``, at a fraction
+    of a binary search's cost over every replication's edges.
+    """
+
+    def __init__(self, ints: np.ndarray):
+        n, size = ints.shape
+        self.floor = ints[:, 0].copy()
+        width = (1 << 53) - self.floor
+        bits = np.frexp(width.astype(float))[1].astype(np.int64)  # bit length
+        self.shift = np.maximum(bits - LOOKUP_BITS, 0)
+        bins = 1 << LOOKUP_BITS
+        # an edge's first bin whose start lies at or above it
+        step = np.left_shift(1, self.shift)[:, None]
+        first = np.minimum(
+            (ints - self.floor[:, None] + step - 1) >> self.shift[:, None], bins
+        )
+        rows = np.arange(n, dtype=np.int64)[:, None] * (bins + 1)
+        below = np.bincount((rows + first).ravel(), minlength=n * (bins + 1))
+        dtype = np.int16 if size < 1 << 15 else np.int32
+        self.lookup = below.reshape(n, bins + 1).cumsum(axis=1)[:, :bins].astype(dtype)
+        self.edges = np.concatenate([ints, np.full((n, 1), 1 << 62)], axis=1)
+        self.rows = np.arange(n)  # each replication's row, as replications stop
+
+    def find(self, who: np.ndarray, keys: np.ndarray) -> np.ndarray:
+        """The cell of each failing ``keys[i]`` in replication ``who[i]``'s table."""
+        row = self.rows[who]
+        bins = (keys - self.floor[row]) >> self.shift[row]
+        cell = self.lookup.ravel()[(row << LOOKUP_BITS) + bins].astype(np.int64)
+        edges = self.edges.ravel()
+        base = row * self.edges.shape[1]
+        ahead = np.flatnonzero(keys >= edges[base + cell])
+        while len(ahead):  # over the edges inside the key's bin
+            cell[ahead] += 1
+            ahead = ahead[keys[ahead] >= edges[base[ahead] + cell[ahead]]]
+        return cell
+
+    def keep(self, live: np.ndarray) -> None:
+        """Keep only the replications at positions ``live`` (in order): their
+        rows stay where they are (copying the look-ups would cost more)."""
+        self.rows = self.rows[live]

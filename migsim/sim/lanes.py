@@ -27,6 +27,7 @@ from migsim.sim.lane_queues import (
     MAX_BLOCK,
     REPLICATION_KEY,
     UNIT,
+    CellTable,
     Column,
     Ready,
     edge_keys,
@@ -169,8 +170,8 @@ class Lane:
             [np.stack([s.tables[k].cells.edges for s in states]) for k in classes]
         )
         self.success = edges[:, :, 0].copy()
-        self.edge_ints = edge_keys(edges)
-        self._key_edges()
+        # each class's tables, read for failing attempts (`CellTable`)
+        self.cell_tables = [CellTable(ints) for ints in edge_keys(edges)]
         # volume-stressed rates (`operations.Operations.stressed`), read instead
         # on a replication's stressed days
         stressed = np.stack(
@@ -180,7 +181,14 @@ class Lane:
             ]
         )
         self.stressed_success = stressed[:, :, 0].copy()
-        self.stressed_ints = edge_keys(stressed)
+        self.stressed_cell_tables = [
+            table
+            if np.array_equal(stressed_ints, table.edges[:, :-1])
+            else CellTable(stressed_ints)
+            for table, stressed_ints in zip(
+                self.cell_tables, edge_keys(stressed), strict=True
+            )
+        ]
         # each outcome's cells alone, for attempts a defect gives their outcome
         self.given_ints = {
             o: edge_keys(np.stack([t.given[o].edges for t in tables]))
@@ -230,11 +238,6 @@ class Lane:
                         queued[r] += counts
             self.ready.append(queued)
 
-    def _key_edges(self) -> None:
-        """Per class, one sorted array of every replication's edges, replication
-        r's shifted by r * REPLICATION_KEY: one searchsorted reads all tables."""
-        self.edge_keys = [self._keyed(ints) for ints in self.edge_ints]
-
     def _keyed(self, ints: np.ndarray) -> np.ndarray:
         offset = np.arange(self.n, dtype=np.int64)[:, None] * REPLICATION_KEY
         return (ints + offset).ravel()
@@ -269,9 +272,7 @@ class Lane:
         ("fresh", 0),
         ("eligible", 1),
         ("success", 1),
-        ("edge_ints", 1),
         ("stressed_success", 1),
-        ("stressed_ints", 1),
         ("excluded", 0),
         ("stressed_attempts", 0),
         ("defect_hits", 0),
@@ -304,7 +305,10 @@ class Lane:
         if self.held is not None:
             self.held = self.held[live]
         self.n = len(live)
-        self._key_edges()
+        for table in {
+            id(t): t for t in self.cell_tables + self.stressed_cell_tables
+        }.values():
+            table.keep(live)
         for column in self.columns:
             if column is not None:
                 column.keep(live)
@@ -443,12 +447,12 @@ class Lane:
         ``stressed[r]``: replication r attempts at its volume-stressed rates."""
         attempts = batch.sum(axis=1)
         self.flows[:, _FLOW["attempts"]] += attempts
-        success, keys = self.success, self.edge_keys
+        success = self.success
         if stressed is not None and stressed.any():
             self.stressed_attempts += np.where(stressed, attempts, 0)
             success = np.where(stressed, self.stressed_success, success)
-            ints = np.where(stressed[:, None], self.stressed_ints, self.edge_ints)
-            keys = [self._keyed(each) for each in ints]
+        else:
+            stressed = None
         live = None
         if self.defects is not None:  # exposed by attempts they can reach
             reachable = batch
@@ -461,7 +465,7 @@ class Lane:
         for column in np.flatnonzero(batch.any(axis=0)).tolist():
             k = column // self.per_class
             counts, by_outcome = self._draw(
-                column, batch[:, column], success[k], keys[k], live
+                column, batch[:, column], success[k], k, stressed, live
             )
             self._schedule(column, counts, by_outcome, day, hold)
             outcomes[:, :, column] = by_outcome
@@ -478,10 +482,12 @@ class Lane:
         column: int,
         n: np.ndarray,
         success: np.ndarray,
-        edge_keys: np.ndarray,
+        k: int,
+        stressed: np.ndarray | None = None,
         live: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """(rep, cells) counts and (rep, outcomes) totals of one column's attempts."""
+        """(rep, cells) counts and (rep, outcomes) totals of one column's
+        attempts (class ``k``; ``stressed[r]``: r reads its stressed table)."""
         reps = np.flatnonzero(n)
         column_units = self.columns[column]
         assert column_units is not None  # column 0 is never attempted
@@ -500,10 +506,17 @@ class Lane:
         ends = np.cumsum(counts_of)
         who = reps[np.searchsorted(ends, failing, side="right")]
         keys = (uniforms[failing] * UNIT).astype(np.int64)
+        if stressed is None:
+            cell = self.cell_tables[k].find(who, keys)
+        else:  # each replication on its own day's table
+            hot = stressed[who]
+            cell = np.empty(len(who), dtype=np.int64)
+            for table, mine in (
+                (self.cell_tables[k], ~hot),
+                (self.stressed_cell_tables[k], hot),
+            ):
+                cell[mine] = table.find(who[mine], keys[mine])
         cells = self.cells
-        cell = np.searchsorted(
-            edge_keys, who * REPLICATION_KEY + keys, side="right"
-        ) - who * (cells - 1)
         counts = np.bincount(who * cells + cell, minlength=self.n * cells).reshape(
             self.n, cells
         )

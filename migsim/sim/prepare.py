@@ -1,9 +1,8 @@
 """What every replication of a scenario builds first, built once in this process.
 
 The first replication in a fresh process loads the bank-holiday calendars and
-``scipy.special`` (behind lognormal and triangular delay tables) and builds the
-run's calendar and delay tables: about a fifth of a second, paid again by every
-worker. Local workers are forked from the main process and share what it has
+builds the run's calendar and delay tables (their quantiles, `common.cdfs`):
+paid again by every worker. Local workers are forked from the main process and share what it has
 loaded and cached when they start, so the runner calls `prepare` first and the
 cost is paid once. Nothing here draws a random number: replications are the
 same with or without it.
