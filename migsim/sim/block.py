@@ -42,6 +42,8 @@ from migsim.sim.engine import _Model, run_replication
 from migsim.sim.inputs import TwinStreams, input_keys, with_inputs_from
 from migsim.sim.lane_defects import LaneDefects
 from migsim.sim.lane_els import BlockDesk
+from migsim.sim.lane_policy import BlockPolicy
+from migsim.sim.lane_policy import supports as arrays_run
 from migsim.sim.lane_queues import Column
 from migsim.sim.lanes import MAX_BLOCK, Lane
 from migsim.sim.operations import OPERATIONS_LEVELS
@@ -61,6 +63,15 @@ __all__ = [
 
 #: Replications below which a batch runs one at a time (see `worth_a_block`).
 MIN_BLOCK = 24
+#: Operations levels each lane keeps (a cohort's: the sum of its lanes').
+_LANE_LEVELS = (
+    "awaiting_site_visit",
+    "prepayment_dumb",
+    "excluded",
+    "stressed_attempts",
+    "defect_hits",
+    "dumb_recoveries",
+)
 #: Drop stopped replications from the lanes once they are 1 in this many.
 COMPACT_EVERY = 8
 
@@ -161,6 +172,12 @@ class _Block:
                 table[name] = array[r]
         self.need = np.array([m.need for m in self.models])
         self.cohort_need = np.array([m.cohort_need for m in self.models])  # (rep, c)
+        # ramp rules as arrays across the block (else each policy, day by day)
+        self.policy: BlockPolicy | None = None
+        policies = [m.policy for m in self.models]
+        if self.rules and arrays_run(policies):
+            els = self.day_columns.get("els_backlog")
+            self.policy = BlockPolicy(policies, self.flows, self.states, els)
         self.clearance = np.full(n, -1)
         self.cohort_clearance = np.full((n, n_cohorts), -1)
         self.stop = np.full(n, -1)  # the day the scalar engine would stop at
@@ -191,6 +208,9 @@ class _Block:
         self.by_supplier = [np.array(g, dtype=np.intp) for g in first.by_supplier]
         self.member = np.zeros((len(self.lanes), len(scenario.cohorts)), np.int64)
         self.member[np.arange(len(self.lanes)), self.cohort_of] = 1
+        self.lane_per_cohort = np.array_equal(
+            self.cohort_of, np.arange(len(scenario.cohorts))
+        )
         self.msm, self.dmin = first.allocation == "msm", first.dmin
         # (rep, supplier): the day each supplier is ready (business readiness)
         self.ready_day = np.array([o.ready_day for o in ops], dtype=np.int64).reshape(
@@ -239,7 +259,13 @@ class _Block:
         for lane in lanes:
             lane.release(day)
         live = self.live
-        if self.rules:  # a stopped replication's policy is asked no more
+        if self.policy is not None:  # a stopped replication's is asked no more
+            running = self.stop[live] < 0
+            cap = np.zeros(len(live), dtype=np.int64)
+            cap[running] = self.policy.caps(day, live[running])
+            achieved = None if self.achieved is None else self.achieved[day, live]
+            offered = self._offered(cap, achieved)
+        elif self.rules:
             running = (self.stop[live] < 0).tolist()
             cap = np.array(
                 [
@@ -345,7 +371,6 @@ class _Block:
 
     def _record(self, day: int) -> None:
         live = self.live
-        resolved = np.zeros((len(live), self.cohort_need.shape[1]), dtype=np.int64)
         done = np.ones(len(live), dtype=bool)
         running = self.stop[live] < 0  # a stopped replication detects no more
         for _, defects in self.defect_sets:
@@ -353,30 +378,24 @@ class _Block:
         halted = self._halted(day)
         if halted is not None and "defect_halt" in self.levels:
             self.levels["defect_halt"][live, day] = halted
+        lanes = self.lanes
+        rows = [lane.end_of_day() for lane in lanes]
+        self.states[live, day] += self._by_cohort(np.stack([s for s, _ in rows], 1))
+        self.flows[live, day] += self._by_cohort(np.stack([f for _, f in rows], 1))
         operational = self.levels.get("operational")
-        for lane in self.lanes:
-            states, flows = lane.end_of_day()
-            self.states[live, day, lane.index] += states
-            self.flows[live, day, lane.index] += flows
-            if operational is not None:  # migrated, once the supplier is ready
-                supplier = lane.segment.supplier
-                ready = supplier < 0 or day >= self.ready_day[live, supplier]
-                operational[live, day, lane.index] += np.where(ready, lane.migrated, 0)
-            for name, values in (
-                ("awaiting_site_visit", lane.awaiting_site_visit),
-                ("prepayment_dumb", lane.prepayment_dumb),
-                ("excluded", lane.excluded),
-                ("stressed_attempts", lane.stressed_attempts),
-                ("defect_hits", lane.defect_hits),
-                ("dumb_recoveries", lane.dumb_recoveries),
-            ):
-                if name in self.levels:
-                    self.levels[name][live, day, lane.index] += values
+        if operational is not None:  # migrated, once the supplier is ready
+            migrated = np.stack([self._operational(lane, day) for lane in lanes], 1)
+            operational[live, day] += self._by_cohort(migrated)
+        for name in _LANE_LEVELS:
+            if name in self.levels:
+                values = np.stack([getattr(lane, name) for lane in lanes], 1)
+                self.levels[name][live, day] += self._by_cohort(values)
+        for lane in lanes:
             lane.stressed_attempts[:] = 0
             lane.defect_hits[:] = 0
             lane.dumb_recoveries[:] = 0
-            resolved[:, lane.index] += lane.resolved
             done &= lane.resolved == lane.total
+        resolved = self._by_cohort(np.stack([lane.resolved for lane in lanes], 1))
         if self.exposed:
             self._expose(day)
         desk = self.desk
@@ -400,6 +419,23 @@ class _Block:
             self.stop[live[stopping]] = day
             for j, lane in enumerate(self.lanes):
                 self.final_migrated[live[stopping], j] = lane.migrated[stopping]
+
+    def _by_cohort(self, values: np.ndarray) -> np.ndarray:
+        """(rep, cohort, ...) sums of (rep, segment, ...) lane values: a
+        cohort's row is the sum of its segments'."""
+        if self.lane_per_cohort:
+            return values
+        if values.ndim == 2:
+            return values @ self.member
+        return np.matmul(self.member.T, values)
+
+    def _operational(self, lane: Lane, day: int) -> np.ndarray:
+        """A lane's migrated installations, where its supplier is ready."""
+        supplier = lane.segment.supplier
+        if supplier < 0:
+            return lane.migrated
+        ready = day >= self.ready_day[self.live, supplier]
+        return np.where(ready, lane.migrated, 0)
 
     def _expose(self, day: int) -> None:
         """Consumer exposure drawn for each running replication, from its own
@@ -459,6 +495,8 @@ class _Block:
         for r, (k, model) in enumerate(zip(self.ids, self.models, strict=True)):
             stop = int(self.stop[r])
             model.policy.last_day = stop if stop >= 0 else self.horizon - 1
+            if self.policy is not None:
+                self.policy.write_back(r)
             if 0 <= stop < self.horizon - 1:  # nothing left in flight: repeat it
                 self.states[r, stop + 1 :] = self.states[r, stop]
                 for array in levels:

@@ -50,9 +50,7 @@ class BlockDesk:
         if kind not in self.kinds or not count.any():
             return False
         gated = kind in self.gated
-        row = len(self.batches)
-        if row == self.counts.shape[1]:
-            self._grow()
+        row = self._next_row()
         self.counts[:, row] = count
         if gated:
             self.held[:, row, : by_attempt.shape[1]] = by_attempt
@@ -70,9 +68,7 @@ class BlockDesk:
         for e, (raised, kind, _, state, _) in enumerate(first):
             lane = next(lane for lane in lanes if lane.segment == state.segment)
             count = np.array([queue[e][2] for queue in queues], dtype=np.int64)
-            row = len(self.batches)
-            if row == self.counts.shape[1]:
-                self._grow()
+            row = self._next_row()
             self.counts[:, row] = count
             for r, queue in enumerate(queues):
                 held = queue[e][4]
@@ -82,12 +78,26 @@ class BlockDesk:
             self.open += count
             self.open_by_cohort[:, lane.index] += count
 
+    def _next_row(self) -> int:
+        """The row the next batch takes (room made when the arrays are full)."""
+        if len(self.batches) == self.counts.shape[1]:
+            self._grow()
+        return len(self.batches)
+
     def _grow(self) -> None:
-        size = 2 * self.counts.shape[1]
+        """Room for more batches: those worked out (before the head) are
+        dropped first, and the arrays doubled only when that is not enough."""
+        head = self.head
+        self.batches = self.batches[head:]
+        self.head = 0
+        kept = len(self.batches)
+        size = self.counts.shape[1]
+        if 2 * kept > size:
+            size *= 2
         counts = np.zeros((self.n, size), dtype=np.int64)
         held = np.zeros((self.n, size, self.width), dtype=np.int64)
-        counts[:, : self.counts.shape[1]] = self.counts
-        held[:, : self.held.shape[1]] = self.held
+        counts[:, :kept] = self.counts[:, head:]
+        held[:, :kept] = self.held[:, head:]
         self.counts, self.held = counts, held
 
     def work(self, day: int) -> None:
