@@ -39,7 +39,7 @@ FIRST_READ, MAX_READ = 256, 4096
 
 
 #: A `CellTable` looks up a failing key in 2**LOOKUP_BITS bins of its range.
-LOOKUP_BITS = 14
+LOOKUP_BITS = 12
 
 
 def edge_keys(edges: np.ndarray) -> np.ndarray:
@@ -187,10 +187,14 @@ class CellTable:
         first = np.minimum(
             (ints - self.floor[:, None] + step - 1) >> self.shift[:, None], bins
         )
-        rows = np.arange(n, dtype=np.int64)[:, None] * (bins + 1)
-        below = np.bincount((rows + first).ravel(), minlength=n * (bins + 1))
+        # a bin's cell: how many edges lie at or below its start (edges above
+        # every bin's start count for none)
         dtype = np.int16 if size < 1 << 15 else np.int32
-        self.lookup = below.reshape(n, bins + 1).cumsum(axis=1)[:, :bins].astype(dtype)
+        self.lookup = np.zeros((n, bins), dtype=dtype)
+        rows = np.broadcast_to(np.arange(n)[:, None], first.shape)
+        inside = first < bins
+        np.add.at(self.lookup, (rows[inside], first[inside]), 1)
+        np.cumsum(self.lookup, axis=1, out=self.lookup)
         self.edges = np.concatenate([ints, np.full((n, 1), 1 << 62)], axis=1)
         self.rows = np.arange(n)  # each replication's row, as replications stop
 
