@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from migsim.common.stats import clopper_pearson_upper
-from migsim.sim.policy import _RATE_METRICS, Policy
+from migsim.sim.policy import RATE_METRICS, Policy
 
 __all__ = ["BlockPolicy", "supports"]
 
@@ -39,7 +39,7 @@ _OPS = {
 def supports(policies: list[Policy]) -> bool:
     """Whether `BlockPolicy` runs these policies: with rules and no history
     before day 0 (a mid-programme start's window history stays scalar)."""
-    return all(p.rules and p._h == 0 and not p.attempt_days for p in policies)
+    return all(p.rules and p.history_days == 0 and not p.attempt_days for p in policies)
 
 
 def _gate_days(policies: list[Policy], gate: str) -> np.ndarray:
@@ -71,11 +71,12 @@ class BlockPolicy:
         self.working = first.working
         self.working_before = first.working_before
         self.working_index = first.working_index
-        self.column = first._column
-        self.stalled_at = first._stalled
+        self.column = first.flow_column
+        self.stalled_at = first.stalled_state
         self.active = first.active
-        self.track_active = first._track_active
+        self.track_active = first.track_active
         self.names: list[str] = []
+        self._labels: np.ndarray | None = None  # `names` as an array
         self.codes: dict[str, int] = {}
         self._code("")
         # per replication: the calendar's drawn incidents and freezes
@@ -124,7 +125,7 @@ class BlockPolicy:
         self.level = np.array([p.level for p in policies], dtype=np.int64)
         self.label = np.array([self._code(p.level_label) for p in policies])
         self.since = np.array([p.level_since for p in policies], dtype=np.int64)
-        self.at_cap_before = np.array([p._at_cap_before for p in policies])
+        self.at_cap_before = np.array([p.at_cap_before for p in policies])
         self.ceiling = np.array(
             [_NEVER if p.ceiling is None else p.ceiling for p in policies]
         )
@@ -283,8 +284,8 @@ class BlockPolicy:
 
     def _metric(self, name: str, r, start, day: int, confidence) -> np.ndarray:
         """`Policy.metric` for replications ``r``, each over its own window."""
-        if name in _RATE_METRICS:
-            numerator, denominator = _RATE_METRICS[name]
+        if name in RATE_METRICS:
+            numerator, denominator = RATE_METRICS[name]
             below = self._window_sum(denominator, r, start, day)
             above = self._window_sum(numerator, r, start, day)
             out = np.full(len(r), np.nan)
@@ -317,10 +318,16 @@ class BlockPolicy:
         raise AssertionError(f"metric {name} not implemented")  # pragma: no cover
 
     # ------------------------------------------------------------------ output
+    def _names(self) -> np.ndarray:
+        """The labels by code, as an array (made again only when a code was added)."""
+        if self._labels is None or len(self._labels) != len(self.names):
+            self._labels = np.array(self.names, dtype=object)
+        return self._labels
+
     def write_back(self, r: int) -> None:
         """Leave replication ``r``'s `Policy` as its scalar run leaves it (its
         ``last_day`` set by the block): the state ``day_columns`` reads."""
-        names = np.array(self.names, dtype=object)
+        names = self._names()
         p = self.policies[r]
         last = p.last_day + 1
         p.daily_cap[:last] = self.daily_cap[r, :last]
@@ -328,7 +335,7 @@ class BlockPolicy:
         p.rule_fired[:last] = names[self.rule_fired[r, :last]]
         p.level, p.level_label = int(self.level[r]), self.names[self.label[r]]
         p.level_since = int(self.since[r])
-        p._at_cap_before = int(self.at_cap_before[r])
+        p.at_cap_before = int(self.at_cap_before[r])
         p.ceiling = int(self.ceiling[r]) if self.has_ceiling[r] else None
         p.next_step = int(self.next_step[r])
         p.halt_until = int(self.halt_until[r])

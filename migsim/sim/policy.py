@@ -38,7 +38,7 @@ DAY_COLUMNS = ("daily_cap", "cap_rule", "no_go", "rule_fired")
 
 #: Precedence of action kinds: the first that fires on a day wins.
 _PRECEDENCE = ("halt", "cut", "hold", "raise")
-_RATE_METRICS = {  # numerator flows / denominator flows, over the window
+RATE_METRICS = {  # numerator flows / denominator flows, over the window
     "first_attempt_success_rate": (("successes",), ("attempts",)),
     "eventual_success_rate": (
         ("successes", "stall_completions"),
@@ -159,13 +159,13 @@ class Policy:
         self.halt_until = self.hold_until = 0
         self.halt_rule = ""
         # working days at the level before day 0 (a mid-programme start)
-        self._at_cap_before = 0
+        self.at_cap_before = 0
         # by precedence, stable so file order decides within a kind
         self.rules = sorted(capacity.rules, key=lambda r: _PRECEDENCE.index(r.kind))
         self.rule_state = {r.name: _RuleState() for r in self.rules}
         self.flow_names, self.state_names = flow_names, state_names
         self.active = np.array([c.mode == "active" for c in scenario.cohorts])
-        self._h = 0  # days of history before day 0 (a mid-programme start)
+        self.history_days = 0  # days of history before day 0 (a mid-programme start)
         self._history_stalled: list[int] = []
         self._history_els: list[int] = []
         if start is not None:
@@ -175,14 +175,14 @@ class Policy:
             self.working_before = np.concatenate(([0], np.cumsum(self.working)))
             self.working_index = np.flatnonzero(self.working)
             self.windows = {r.name: r.window for r in self.rules}
-            self._column = {name: i for i, name in enumerate(flow_names)}
-            self._stalled = state_names.index("stalled")
+            self.flow_column = {name: i for i, name in enumerate(flow_names)}
+            self.stalled_state = state_names.index("stalled")
             # flows summed over cohorts and over days before k, as Python ints:
             # a window's total is one subtraction (all cohorts; active cohorts)
             self._cum = [[0] * len(flow_names)]
             self._active_cum = [[0] * len(flow_names)]
             metrics = {c.metric for r in self.rules for c in r.when}
-            self._track_active = bool(metrics & set(_ACTIVE_METRICS))
+            self.track_active = bool(metrics & set(_ACTIVE_METRICS))
             if start is not None:
                 self._take_up_history(start)
         else:
@@ -192,7 +192,7 @@ class Policy:
     def _take_up(self, start) -> None:
         """Start from an `OperationsState`: the cap in force, halts, holds, rules."""
         self.level, self.level_label, self.level_since = start.cap, start.cap_rule, 0
-        self._at_cap_before = start.days_at_cap
+        self.at_cap_before = start.days_at_cap
         self.ceiling = start.ceiling
         self.halt_until, self.halt_rule = start.halt_until, start.halt_rule
         self.hold_until = start.hold_until
@@ -202,7 +202,7 @@ class Policy:
     def _take_up_history(self, start) -> None:
         """The window history: days -h .. -1 before day 0, as running totals."""
         names = self.flow_names
-        self._h = len(start.history)
+        self.history_days = len(start.history)
         first = start.before_history
         self._cum = [[first.flows.get(n, 0) for n in names]]
         self._active_cum = [[first.active.get(n, 0) for n in names]]
@@ -214,7 +214,7 @@ class Policy:
                 [a + b for a, b in zip(self._active_cum[-1], row, strict=True)]
             )
             if past.flows.get("attempts", 0):
-                self.attempt_days.append(offset - self._h)
+                self.attempt_days.append(offset - self.history_days)
         self._history_stalled = [past.stalled for past in start.history]
         self._history_els = [past.els_backlog for past in start.history]
 
@@ -230,7 +230,7 @@ class Policy:
             level, label, ceiling = self.level, self.level_label, self.ceiling
             at_cap = (
                 int(self.working_before[after] - self.working_before[self.level_since])
-                + self._at_cap_before
+                + self.at_cap_before
             )
         else:  # the plan decides: replay the steps up to ``day``
             level, label, ceiling = self.level, self.level_label, self.ceiling
@@ -280,7 +280,7 @@ class Policy:
         """One day's flows (all and active cohorts) and stalled, history included."""
         names = self.flow_names
         if day < 0:
-            i = day + self._h
+            i = day + self.history_days
             flows = [b - a for a, b in zip(self._cum[i], self._cum[i + 1], strict=True)]
             pairs = zip(self._active_cum[i], self._active_cum[i + 1], strict=True)
             active = [b - a for a, b in pairs]
@@ -289,7 +289,7 @@ class Policy:
         else:
             flows = self.flows[day].sum(axis=0).tolist()
             active = self.flows[day, self.active].sum(axis=0).tolist()
-            stalled = int(self.states[day, :, self._stalled].sum())
+            stalled = int(self.states[day, :, self.stalled_state].sum())
             els = int(self.els_backlog[day]) if self.els_backlog is not None else 0
         return {
             "flows": {n: int(v) for n, v in zip(names, flows, strict=True) if v},
@@ -309,7 +309,7 @@ class Policy:
         names = self.flow_names
         totals = list(self._cum[0])
         active = list(self._active_cum[0])
-        for past in range(-self._h, first):
+        for past in range(-self.history_days, first):
             row = self._day_row(past)
             totals = [
                 t + row["flows"].get(n, 0) for t, n in zip(totals, names, strict=True)
@@ -364,7 +364,7 @@ class Policy:
         self._cum.append([a + b for a, b in zip(last, row, strict=True)])
         if row[0]:
             self.attempt_days.append(day)
-        if self._track_active:
+        if self.track_active:
             row = self.flows[day, self.active].sum(axis=0).tolist()
             last = self._active_cum[-1]
             self._active_cum.append([a + b for a, b in zip(last, row, strict=True)])
@@ -375,7 +375,7 @@ class Policy:
         ):
             step = self.steps[self.next_step]
             self.level, self.level_label, self.level_since = step.cap, step.label, day
-            self._at_cap_before = 0
+            self.at_cap_before = 0
             self.ceiling = step.cap
             self.next_step += 1
 
@@ -415,7 +415,7 @@ class Policy:
                 if opened is None or opened > day:
                     continue
             at_cap = self.working_before[day] - self.working_before[self.level_since]
-            at_cap += self._at_cap_before
+            at_cap += self.at_cap_before
             if at_cap < rule.requires.min_days_at_cap:
                 continue
             new_level = self._effect(rule)
@@ -463,7 +463,7 @@ class Policy:
             state.action_end = end
         else:
             self.level, self.level_label, self.level_since = new_level, rule.name, day
-            self._at_cap_before = 0
+            self.at_cap_before = 0
             state.action_end = day
 
     # ------------------------------------------------------------------ metrics
@@ -479,8 +479,8 @@ class Policy:
     ) -> int:
         """Flows ``names`` summed over days ``start`` .. ``day - 1`` and cohorts."""
         cum = self._active_cum if active else self._cum
-        now, then = cum[day + self._h], cum[start + self._h]
-        return sum(now[self._column[n]] - then[self._column[n]] for n in names)
+        now, then = cum[day + self.history_days], cum[start + self.history_days]
+        return sum(now[self.flow_column[n]] - then[self.flow_column[n]] for n in names)
 
     def metric(
         self, name: str, start: int, day: int, confidence: float | None = None
@@ -489,8 +489,8 @@ class Policy:
 
         Rates are NaN when their denominator is 0 (so no condition holds).
         """
-        if name in _RATE_METRICS:
-            numerator, denominator = _RATE_METRICS[name]
+        if name in RATE_METRICS:
+            numerator, denominator = RATE_METRICS[name]
             below = self._window_sum(denominator, start, day)
             above = self._window_sum(numerator, start, day)
             return above / below if below else math.nan
@@ -501,16 +501,18 @@ class Policy:
         if name == "active_fix_forward_count":
             return float(self._window_sum(("fix_forwards",), start, day, active=True))
         if name == "stalled_backlog":
-            past = self._history_stalled[start + self._h :] if start < 0 else []
-            recent = self.states[max(0, start) : day, :, self._stalled].sum(axis=1)
+            past = (
+                self._history_stalled[start + self.history_days :] if start < 0 else []
+            )
+            recent = self.states[max(0, start) : day, :, self.stalled_state].sum(axis=1)
             return float(max([*past, *recent.tolist()]))
         if name == "els_backlog":
             assert self.els_backlog is not None  # the schema requires an els section
-            past = self._history_els[start + self._h :] if start < 0 else []
+            past = self._history_els[start + self.history_days :] if start < 0 else []
             recent = self.els_backlog[max(0, start) : day].tolist()
             return float(max([*past, *recent]))
         if name == "active_failure_rate_upper":  # since the programme's start
-            first = -self._h
+            first = -self.history_days
             failures = self._window_sum(
                 ("dumbs", "fix_forwards"), first, day, active=True
             )
@@ -543,7 +545,7 @@ class Policy:
         return columns
 
 
-assert set(_RATE_METRICS) | {
+assert set(RATE_METRICS) | {
     "dumb_count",
     "active_fix_forward_count",
     "stalled_backlog",
