@@ -4,8 +4,13 @@ fix."""
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -325,8 +330,6 @@ def test_the_memory_estimate_grows_with_what_a_run_allocates():
 
 
 def test_a_scheduler_that_is_not_an_address_is_refused_at_once():
-    import time
-
     started = time.monotonic()
     message = one_line_exit_2(cli("run", BASELINE, "-n", "1", "--scheduler", "x y"))
     assert "not a scheduler address" in message
@@ -436,43 +439,45 @@ def _running(pid: int) -> bool:
     return state != "Z"
 
 
-@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc to find workers")
-@pytest.mark.parametrize("command", ["run", "sweep"])
-def test_workers_end_when_their_parent_is_killed(tmp_path, command):
-    import signal
-    import subprocess
-    import sys
-    import time
-
+@contextlib.contextmanager
+def _a_long_run(tmp_path: Path, command: str, outdir: Path, *extra: str):
+    """``migsim COMMAND`` of a long scenario with ``-j 2`` in a child process:
+    yields it and its workers once they run; whatever is left is killed after."""
     long = write(tmp_path, replace_line(EPCL, "horizon_days", "1800"))
-    args = ["-n", "400", "-j", "2", "-q", "-o", tmp_path / "out"]
-    if command == "sweep":
-        args += ["--grid", "capacity.daily_cap=1000,1500,2000,2500"]
+    args = ["-n", "400", "-j", "2", "-q", "-o", str(outdir), *extra]
     parent = subprocess.Popen(
-        [sys.executable, "-m", "migsim", command, str(long), *map(str, args)],
+        [sys.executable, "-m", "migsim", command, str(long), *args],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     workers: list[int] = []
-    ended = False
     try:
         deadline = time.monotonic() + 60
         while len(workers) < 2 and time.monotonic() < deadline:
             time.sleep(0.2)
             workers = _children(parent.pid)
         assert len(workers) >= 2, "the workers never started"
+        yield parent, workers
+    finally:
+        parent.kill()
+        for pid in workers:  # a failed test's own workers
+            if _running(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc to find workers")
+@pytest.mark.parametrize("command", ["run", "sweep"])
+def test_workers_end_when_their_parent_is_killed(tmp_path, command):
+    extra = ["--grid", "capacity.daily_cap=1000,1500,2000,2500"]
+    with _a_long_run(
+        tmp_path, command, tmp_path / "out", *(extra if command == "sweep" else [])
+    ) as (parent, workers):
         parent.send_signal(signal.SIGKILL)  # no shutdown code runs in the parent
         parent.wait()
         deadline = time.monotonic() + 5
         while any(_running(w) for w in workers):
             assert time.monotonic() < deadline, "workers outlived their parent"
             time.sleep(0.1)
-        ended = True
-    finally:
-        parent.kill()
-        for pid in [] if ended else workers:  # a failed test: its own workers
-            if _running(pid):
-                os.kill(pid, signal.SIGKILL)
 
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc to find workers")
@@ -480,36 +485,13 @@ def test_a_terminated_run_cleans_up_as_an_error_does(tmp_path):
     """SIGTERM (a scheduler's stop, a closed session) ends ``migsim run -j 2``
     with status 143: its workers end, and neither its spill folder nor a
     staged or partial OUTDIR is left beside OUTDIR."""
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    long = write(tmp_path, replace_line(EPCL, "horizon_days", "1800"))
     folder = tmp_path / "runs"
     folder.mkdir()
-    args = ["-n", "400", "-j", "2", "-q", "-o", folder / "out"]
-    parent = subprocess.Popen(
-        [sys.executable, "-m", "migsim", "run", str(long), *map(str, args)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    workers: list[int] = []
-    try:
-        deadline = time.monotonic() + 60
-        while len(workers) < 2 and time.monotonic() < deadline:
-            time.sleep(0.2)
-            workers = _children(parent.pid)
-        assert len(workers) >= 2, "the workers never started"
+    with _a_long_run(tmp_path, "run", folder / "out") as (parent, workers):
         parent.send_signal(signal.SIGTERM)
         assert parent.wait(timeout=20) == 128 + signal.SIGTERM
         assert not any(_running(w) for w in workers), "workers outlived the run"
         assert list(folder.iterdir()) == []  # no spill folder, no OUTDIR
-    finally:
-        parent.kill()
-        for pid in workers:
-            if _running(pid):
-                os.kill(pid, signal.SIGKILL)
 
 
 # ============================================================== output folders
