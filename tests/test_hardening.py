@@ -480,20 +480,6 @@ def test_workers_end_when_their_parent_is_killed(tmp_path, command):
             time.sleep(0.1)
 
 
-@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc to find workers")
-def test_a_terminated_run_cleans_up_as_an_error_does(tmp_path):
-    """SIGTERM (a scheduler's stop, a closed session) ends ``migsim run -j 2``
-    with status 143: its workers end, and neither its spill folder nor a
-    staged or partial OUTDIR is left beside OUTDIR."""
-    folder = tmp_path / "runs"
-    folder.mkdir()
-    with _a_long_run(tmp_path, "run", folder / "out") as (parent, workers):
-        parent.send_signal(signal.SIGTERM)
-        assert parent.wait(timeout=20) == 128 + signal.SIGTERM
-        assert not any(_running(w) for w in workers), "workers outlived the run"
-        assert list(folder.iterdir()) == []  # no spill folder, no OUTDIR
-
-
 # ============================================================== output folders
 def test_overwrite_refuses_a_folder_migsim_did_not_write(tmp_path):
     keep = tmp_path / "keep"

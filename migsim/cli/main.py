@@ -18,8 +18,6 @@ modules import pandas, SciPy, matplotlib and Dask only inside the commands, so
 from __future__ import annotations
 
 import gc
-import os
-import signal
 import sys
 
 import click
@@ -52,7 +50,6 @@ class _Group(click.Group):
         """
         if args is not None:  # called from Python (a test runner): leave gc be
             return super().main(args, *more, **options)
-        _end_cleanly_when_terminated()
         try:
             return super().main(args, *more, **options)
         finally:
@@ -69,26 +66,6 @@ class _Group(click.Group):
             raise InputError(exc.format_message()) from None
         except OSError as exc:
             raise InputError(_os_error(exc)) from None
-
-
-def _end_cleanly_when_terminated() -> None:
-    """SIGTERM (or SIGHUP, a closed terminal) ends the program as an error
-    does, with status 128 + the signal: its cleanup runs, so no spill folder,
-    staged output or worker is left behind (the default action killed it on
-    the spot). Processes forked from it (workers, the chart's painter) keep the
-    default: they die at once, as before."""
-    program = os.getpid()
-
-    def terminated(number: int, frame) -> None:
-        if os.getpid() != program:  # a forked child that inherited this handler
-            signal.signal(number, signal.SIG_DFL)
-            os.kill(os.getpid(), number)
-            return
-        raise SystemExit(128 + number)
-
-    for number in (signal.SIGTERM, signal.SIGHUP):
-        if signal.getsignal(number) == signal.SIG_DFL:
-            signal.signal(number, terminated)
 
 
 def _os_error(exc: OSError) -> str:

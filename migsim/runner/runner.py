@@ -300,16 +300,6 @@ class _Processes(Executor):
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
-    def __exit__(self, *exc: Any) -> None:
-        if exc[0] is None:
-            self.close()
-            return
-        # an error or a signal: the batches running are not wanted, so end the
-        # workers now rather than wait for them to finish
-        for process in list(getattr(self._pool, "_processes", {}).values()):
-            process.terminate()
-        self.close()
-
 
 class _Dask(Executor):
     """An existing Dask distributed cluster, reached through its scheduler."""
