@@ -82,7 +82,7 @@ class LaneDefects:
         """Each of the column's attempts' imposed outcome (-1: not hit), the
         attempts laid out replication after replication (``reps``, ``counts``);
         ``None`` when no defect hits any."""
-        struck = np.full(int(counts.sum()), -1, dtype=np.int64)
+        struck = np.full(int(counts.sum()), -1, dtype=np.int8)  # an outcome
         starts = np.cumsum(counts) - counts
         for i, share in enumerate(self.hit_share):
             on = live[reps, i]
@@ -92,12 +92,20 @@ class LaneDefects:
             assert stream is not None  # column 0 is never attempted
             mine, their = reps[on], counts[on]
             uniforms = stream.take(mine, their)
-            offsets = np.cumsum(their) - their
-            index = np.arange(len(uniforms)) + np.repeat(starts[on] - offsets, their)
-            hit = (uniforms < share) & (struck[index] < 0)
-            if hit.any():
-                struck[index[hit]] = self.outcome[i]
-                who = np.repeat(mine, their)[hit]
+            hit = uniforms < share
+            if on.all():  # every attempt reads this defect's stream
+                where = None
+                hit &= struck < 0
+            else:  # the attempts of the replications it reaches
+                offsets = np.cumsum(their) - their
+                where = np.arange(len(uniforms)) + np.repeat(
+                    starts[on] - offsets, their
+                )
+                hit &= struck[where] < 0
+            index = np.flatnonzero(hit)
+            if len(index):
+                struck[index if where is None else where[index]] = self.outcome[i]
+                who = mine[np.searchsorted(np.cumsum(their), index, side="right")]
                 self.hits[:, i] += np.bincount(who, minlength=len(self.hits))
         return struck if (struck >= 0).any() else None
 
