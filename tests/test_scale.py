@@ -184,8 +184,37 @@ def test_no_daily_keeps_figures_only(tiny, tmp_path):
 
 def test_spill_file_removed_with_results(tiny):
     results = migsim.run(tiny, replications=2, seed=0)
+    spill = results.daily_path
+    held = os.stat(spill)
+    assert held.st_size > 0
+    del results
+    import gc
+
+    gc.collect()
+    # gone: no file by that path, or (a number reused) not the same file
+    assert not spill.exists() or os.stat(spill).st_ino != held.st_ino
+
+
+def test_a_nameless_spill_file_leaves_no_folder_and_links_into_outputs(tiny, tmp_path):
+    (tmp_path / "spill").mkdir()
+    results = migsim.run(tiny, replications=3, seed=0, spill_dir=tmp_path / "spill")
+    assert list((tmp_path / "spill").iterdir()) == []  # no name while it runs
+    written = results.write(tmp_path / "out") / "daily.parquet"
+    assert os.stat(written).st_nlink == 1  # its one name
+    del results
+    import gc
+
+    gc.collect()
+    assert pd.read_parquet(written)["replication"].nunique() == 3
+
+
+def test_without_nameless_files_the_spill_is_a_private_folder(
+    tiny, tmp_path, monkeypatch
+):
+    monkeypatch.delattr(os, "O_TMPFILE", raising=False)  # as on macOS
+    results = migsim.run(tiny, replications=2, seed=0, spill_dir=tmp_path)
     folder = results.daily_path.parent
-    assert folder.exists()
+    assert folder.name.startswith("migsim-daily-") and folder.exists()
     del results
     import gc
 

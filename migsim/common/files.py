@@ -20,6 +20,7 @@ import os
 import secrets
 import shutil
 import tempfile
+import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,6 +28,7 @@ from typing import Any
 
 __all__ = [
     "RESULT_MARKERS",
+    "SpillFile",
     "atomic_text",
     "is_migsim_output",
     "atomic_write",
@@ -261,14 +263,58 @@ def _flush(path: Path) -> None:
 _SPILL = "migsim-daily-"  # migsim-daily-<pid>-<random>: a run's streamed daily rows
 
 
+class SpillFile:
+    """A run's streamed daily rows, in a file that only this process can see.
+
+    Where the system allows it (Linux's ``O_TMPFILE``), the file has no name:
+    it lives while this process holds it open, so even a run killed with
+    SIGKILL leaves nothing behind, and ``path`` (``/proc/self/fd/N``) opens it
+    for writing and reading. `link_or_copy` gives it a name in an output
+    folder. Elsewhere it is ``daily.parquet`` in a private folder
+    (`spill_folder`), removed by `close`.
+    """
+
+    def __init__(self, parent: str | Path | None = None):
+        where = Path(parent) if parent is not None else Path(tempfile.gettempdir())
+        _remove_stale_spills(where)
+        fd, folder = None, None
+        try:
+            fd = os.open(where, os.O_TMPFILE | os.O_RDWR, 0o600)
+            self.path = Path(f"/proc/self/fd/{fd}")
+            if not self.path.exists():  # no /proc to reopen it by
+                raise OSError("no /proc")
+        except (AttributeError, OSError):  # not Linux, or a file system without
+            if fd is not None:
+                os.close(fd)
+                fd = None
+            folder = spill_folder(where)
+            self.path = folder / "daily.parquet"
+        # closed with this object at the latest, on an error path too
+        self._release = weakref.finalize(self, _release_spill, fd, folder)
+
+    def close(self) -> None:
+        """Remove the file (it goes with its last holder): safe to call twice."""
+        self._release()
+
+
+def _release_spill(fd: int | None, folder: Path | None) -> None:
+    if fd is not None:
+        os.close(fd)
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def spill_folder(parent: str | Path | None = None) -> Path:
     """A new private folder for a run's streamed daily rows, in ``parent`` (default:
-    the system's temporary folder).
-
-    Spill folders that a killed run left there (their process is gone) are
-    removed first, so ``migsim run -o`` after a kill leaves nothing beside OUTDIR.
-    """
+    the system's temporary folder), where `SpillFile` cannot have a nameless file."""
     where = Path(parent) if parent is not None else Path(tempfile.gettempdir())
+    return Path(tempfile.mkdtemp(prefix=f"{_SPILL}{os.getpid()}-", dir=where))
+
+
+def _remove_stale_spills(where: Path) -> None:
+    """Remove the spill folders that a killed run left in ``where`` (their
+    process is gone), so ``migsim run -o`` after a kill leaves nothing beside
+    OUTDIR, wherever the new run's own spill goes."""
     for path in where.glob(f"{_SPILL}[0-9]*-*"):
         tail = path.name[len(_SPILL) :]
         pid = tail.partition("-")[0]
@@ -276,7 +322,6 @@ def spill_folder(parent: str | Path | None = None) -> Path:
             continue  # not a spill folder, or one this process may still read
         if not _alive(tail):
             shutil.rmtree(path, ignore_errors=True)
-    return Path(tempfile.mkdtemp(prefix=f"{_SPILL}{os.getpid()}-", dir=where))
 
 
 def remove_stray_temporaries(folder: str | Path) -> None:
@@ -287,8 +332,24 @@ def remove_stray_temporaries(folder: str | Path) -> None:
 
 
 def link_or_copy(source: str | Path, target: str | Path) -> None:
-    """Hard-link a finished file (same file system), else copy it."""
+    """Hard-link a finished file (same file system), else copy it.
+
+    The link follows a symbolic link to its file (``linkat`` with
+    ``AT_SYMLINK_FOLLOW``): that is how a nameless `SpillFile`, reached by
+    ``/proc/self/fd/N``, gets a name."""
     try:
-        os.link(source, target)
+        if os.link in os.supports_dir_fd and os.link in os.supports_follow_symlinks:
+            root = os.open(os.sep, os.O_RDONLY)  # linkat, for an absolute source
+            try:
+                os.link(
+                    os.path.abspath(source),
+                    target,
+                    src_dir_fd=root,
+                    follow_symlinks=True,
+                )
+            finally:
+                os.close(root)
+        else:
+            os.link(source, target)
     except OSError:
         shutil.copyfile(source, target)

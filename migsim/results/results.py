@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 import weakref
 from collections.abc import Callable, Sequence
 from datetime import date
@@ -41,7 +40,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from migsim import __version__
-from migsim.common.files import link_or_copy, output_dir, spill_folder
+from migsim.common.files import SpillFile, link_or_copy, output_dir
 from migsim.common.stats import STATISTICS, json_number, quantile, statistics
 from migsim.model.scenario import Scenario
 from migsim.results.base import ScenarioRun
@@ -117,8 +116,8 @@ class Results(ScenarioRun):
         daily rows were kept.
     day_columns
         Which columns of ``daily_path`` hold one value per date.
-    owned_dir
-        A temporary directory (holding the spill file) removed with this object.
+    spill
+        The `SpillFile` holding ``daily_path``: it goes with this object.
     failures
         The replications that raised instead of finishing; the figures and daily
         rows are those of the others.
@@ -137,7 +136,7 @@ class Results(ScenarioRun):
         figures: FigureTable | None = None,
         daily_path: str | Path | None = None,
         day_columns: Sequence[str] = (),
-        owned_dir: str | Path | None = None,
+        spill: SpillFile | None = None,
         failures: Sequence[Failure] = (),
         twins: FigureTable | None = None,
     ):
@@ -170,8 +169,8 @@ class Results(ScenarioRun):
                     len(figures.replications),
                     day_columns,
                 )
-        if owned_dir is not None:
-            weakref.finalize(self, shutil.rmtree, str(owned_dir), True)
+        if spill is not None:
+            weakref.finalize(self, spill.close)
 
     @classmethod
     def combine(
@@ -230,8 +229,8 @@ class Results(ScenarioRun):
                 failures=failures,
                 twins=twins,
             )
-        owned = spill_folder(spill_dir)
-        path = owned / "daily.parquet"
+        owned = SpillFile(spill_dir)
+        path = owned.path
         groups = []  # (first replication, file, row group)
         for part in parts:
             parquet = pq.ParquetFile(part.daily_path)
@@ -252,7 +251,7 @@ class Results(ScenarioRun):
             figures=figures,
             daily_path=path,
             day_columns=day_columns,
-            owned_dir=owned,
+            spill=owned,
             failures=failures,
             twins=twins,
         )

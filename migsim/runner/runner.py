@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
 import threading
 import time
 import traceback
@@ -38,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from migsim.common.errors import MigsimError
-from migsim.common.files import spill_folder
+from migsim.common.files import SpillFile
 from migsim.common.lifeline import die_with_parent
 from migsim.common.memory import unmap_large_frees
 from migsim.model.limits import check_memory
@@ -455,10 +454,8 @@ def run(
     size = batch_size or default_batch_size(scenario, replications)
     batches = [ids[i : i + size] for i in range(0, len(ids), size)]
     workers = min(workers, len(batches))
-    owned = None
-    if daily:
-        owned = spill_folder(spill_dir)
-    path = owned / "daily.parquet" if owned else None
+    owned = SpillFile(spill_dir) if daily else None
+    path = owned.path if owned else None
     writer = DailyWriter(path) if path else None
     unmap_large_frees()  # memory flat in the replications (forked workers too)
     if scheduler is None and workers > 1:
@@ -492,7 +489,7 @@ def run(
         if writer is not None:
             writer.close()
         if not finished and owned is not None:
-            shutil.rmtree(owned, ignore_errors=True)
+            owned.close()
     elapsed = time.perf_counter() - started
     timing: dict[str, float | int | str | None] = {
         "simulate_seconds": round(elapsed, 4),
@@ -509,7 +506,7 @@ def run(
         figures=FigureTable.concat(tables),
         daily_path=path,
         day_columns=day_columns,
-        owned_dir=owned,
+        spill=owned,
         failures=failures,
         twins=FigureTable.concat(twin_tables) if twin_tables else None,
     )
