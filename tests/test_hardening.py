@@ -24,43 +24,10 @@ from migsim.common.yamlio import MAX_BYTES, parse_yaml, read_yaml
 from migsim.model import limits
 from migsim.model.scenario import load_scenario
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
 #: The November 2019 request with known rates (the bundled file's shape may
-#: change; these tests edit this text by its lines).
-EPCL = """\
-name: nov2019_epcl
-description: >-
-  The November 2019 EPCL request as the paper states it: 24,000 active Itron and
-  50,000 dormant Elster installations at the 2,000-a-day cap OPSG accepted.
-start_date: 2019-11-25
-horizon_days: 365
-seed: 0
-calendar:
-  working_days: [Mon, Tue, Wed, Thu, Fri]
-capacity:
-  daily_cap: 2000
-  allocation: pro_rata
-clearance_share: 1.0
-meters_per_installation: 1.6
-cohorts:
-  - name: itron_active
-    installations: 24000
-    mode: active
-    eligible_from: 2019-12-09
-    max_attempts: 5
-    outcomes: {success: 0.93, stall: 0.068, rollback: 0.0005, fix_forward: 0.001, dumb: 0.0005}
-    stall: {resolves_after_days: {dist: uniform, low: 2, high: 10}, then_success: 0.74}
-    rollback: {retry_after_days: {dist: triangular, low: 3, mode: 7, high: 15}}
-    fix_forward: {restored_after_days: {dist: fixed, days: 2}}
-  - name: elster_dormant
-    installations: 50000
-    mode: dormant
-    eligible_from: 2019-12-09
-    max_attempts: 5
-    outcomes: {success: 0.93, stall: 0.068, rollback: 0.0005, fix_forward: 0.001, dumb: 0.0005}
-    stall: {resolves_after_days: {dist: uniform, low: 2, high: 10}, then_success: 0.74}
-    rollback: {retry_after_days: {dist: triangular, low: 3, mode: 7, high: 15}}
-    fix_forward: {restored_after_days: {dist: fixed, days: 2}}
-"""  # noqa: E501
+#: change; these tests edit this text by its lines): the fuzz campaign's own.
+from fuzz_campaign import EPCL  # noqa: E402
 
 
 @pytest.fixture
