@@ -78,7 +78,9 @@ class Freeze(SchemaModel):
     """A change freeze: from ``from`` to ``to`` inclusive, the day's cap is
     multiplied by ``cap_factor`` (0: no migrations), rounded down."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", serialize_by_alias=True)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", serialize_by_alias=True, defer_build=True
+    )
 
     name: str = Field(min_length=1)
     from_: date = Field(alias="from")
@@ -129,7 +131,9 @@ class ScheduleStep(SchemaModel):
     is in force, is the most a rule's step-up may reach.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid", serialize_by_alias=True)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", serialize_by_alias=True, defer_build=True
+    )
 
     name: str | None = None  # labels the step in .daily's cap_rule
     from_: DateSpec = Field(alias="from")
