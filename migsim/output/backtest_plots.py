@@ -222,7 +222,9 @@ def _pit_panel(ax, pit_counts: Sequence[int], forecasts: int) -> None:
     ax.set_xlim(0, 1)
     ax.set_ylim(0, max([*shares, 1 / bins]) * 1.15)
     ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-    pooled = "the as-of date" if forecasts == 1 else f"all {forecasts} as-of dates"
+    pooled = {1: "its as-of date", 2: "both as-of dates"}.get(
+        forecasts, f"all {forecasts} as-of dates"
+    )
     ax.set_title(f"PIT histogram\n{total:,} points, {pooled}", fontsize=9.5)
     ax.set_xlabel("forecast CDF at the actual")
     ax.set_ylabel("share of points")
