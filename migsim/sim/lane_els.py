@@ -106,6 +106,7 @@ class BlockDesk:
             return
         left = np.full(self.n, self.capacity, dtype=np.int64)
         row = self.head
+        handed: dict[tuple[int, str], tuple[Any, list]] = {}  # back to lanes
         while row < len(self.batches) and left.any():
             raised, kind, lane = self.batches[row]
             if raised >= day:
@@ -115,13 +116,17 @@ class BlockDesk:
             if taken.any():
                 if kind in self.gated:
                     part = _split_off(self.held[:, row, : lane.size], taken)
-                    lane.worked(kind, raised, part, day)
+                    handed.setdefault((id(lane), kind), (lane, []))[1].append(
+                        (raised, part)
+                    )
                 count -= taken
                 left -= taken
                 self.open -= taken
                 self.open_by_cohort[:, lane.index] -= taken
                 self.worked += taken
             row += 1
+        for (_, kind), (lane, batches) in handed.items():
+            lane.worked(kind, batches, day)  # each lane's streams, batch by batch
         while self.head < len(self.batches) and not self.counts[:, self.head].any():
             self.head += 1
 

@@ -194,6 +194,7 @@ class Lane:
             o: edge_keys(np.stack([t.given[o].edges for t in tables]))
             for o in range(1, len(self.sizes))
         }
+        self._key_tables()
         self.stall_shape = states[0].stall_shape
         self.then = self.stall_shape[1]
         self.recovered_cells = states[0].recovered_cells  # cells by recovery delay
@@ -241,6 +242,11 @@ class Lane:
     def _keyed(self, ints: np.ndarray) -> np.ndarray:
         offset = np.arange(self.n, dtype=np.int64)[:, None] * REPLICATION_KEY
         return (ints + offset).ravel()
+
+    def _key_tables(self) -> None:
+        """Each outcome's edges keyed by replication (`_keyed`), made once per
+        set of replications rather than at every read."""
+        self.given_keys = {o: self._keyed(i) for o, i in self.given_ints.items()}
 
     def _delays(self, first: CohortState, states, horizon: int) -> None:
         """Each delay's days, and the ring length: longer than any delay (and
@@ -305,6 +311,7 @@ class Lane:
         if self.held is not None:
             self.held = self.held[live]
         self.n = len(live)
+        self._key_tables()
         for table in {
             id(t): t for t in self.cell_tables + self.stressed_cell_tables
         }.values():
@@ -539,17 +546,24 @@ class Lane:
             start = self.starts[outcome]
             counts[:, start : start + given.shape[1]] += given
 
-    def _given(self, outcome: int, uniforms: np.ndarray, who: np.ndarray) -> np.ndarray:
+    def _given(
+        self,
+        outcome: int,
+        uniforms: np.ndarray,
+        who: np.ndarray,
+        rows: int | None = None,
+    ) -> np.ndarray:
         """(rep, cells) counts of units (replication ``who``) read on one
-        outcome's cells alone, each with its own uniform."""
-        ints = self.given_ints[outcome]
-        size = ints.shape[1] + 1
-        keys = (uniforms * UNIT).astype(np.int64) + who * REPLICATION_KEY
-        cell = np.searchsorted(self._keyed(ints), keys, side="right")
-        cell -= who * (size - 1)
-        return np.bincount(who * size + cell, minlength=self.n * size).reshape(
-            self.n, size
-        )
+        outcome's cells alone, each with its own uniform; with ``rows``,
+        ``who`` is row * n + rep and the counts are (row, rep, cells)."""
+        size = self.given_ints[outcome].shape[1] + 1
+        rep = who if rows is None else who % self.n
+        keys = (uniforms * UNIT).astype(np.int64) + rep * REPLICATION_KEY
+        cell = np.searchsorted(self.given_keys[outcome], keys, side="right")
+        cell -= rep * (size - 1)
+        shape = (self.n, size) if rows is None else (rows, self.n, size)
+        counts = np.bincount(who * size + cell, minlength=int(np.prod(shape)))
+        return counts.reshape(shape)
 
     def _block(self, counts: np.ndarray, outcome: int) -> np.ndarray:
         start = self.starts[outcome]
@@ -624,32 +638,46 @@ class Lane:
         for d, due_day in enumerate(np.maximum(due, floor).tolist()):
             self.stall_cells[due_day % self.ring, column] += table[:, d]
 
-    def worked(self, kind: str, raised: int, part: np.ndarray, day: int) -> None:
-        """ELS worked these (rep, column) cases today: their delays drawn now,
-        from streams of their own, resolving on the later of delay end and
-        today (`cohort.CohortState.worked`)."""
+    def worked(
+        self, kind: str, batches: list[tuple[int, np.ndarray]], day: int
+    ) -> None:
+        """ELS worked these (raised day, (rep, column) cases) batches today, in
+        the desk's order: their delays drawn now, from streams of their own,
+        resolving on the later of delay end and today
+        (`cohort.CohortState.worked`). The batches of one stream are read in
+        one pass: each replication's units take its stream's uniforms in the
+        same order as batch after batch would."""
         if kind == "stall":
-            for column in np.flatnonzero(part.any(axis=0)).tolist():
-                counts = self._read("stall", column, part[:, column], 1)
-                table = counts.reshape(self.n, *self.stall_shape)
-                self._add_stalls(column, table, raised, day)
+            parts = np.stack([part for _, part in batches])  # (batch, rep, column)
+            for column in np.flatnonzero(parts.any(axis=(0, 1))).tolist():
+                counts = self._read("stall", column, parts[:, :, column], 1)
+                for (raised, _), batch in zip(batches, counts, strict=True):
+                    table = batch.reshape(self.n, *self.stall_shape)
+                    self._add_stalls(column, table, raised, day)
             return
-        count = part.sum(axis=1)
         days = self.restore_days
         assert days is not None
-        if len(days) == 1 and day <= raised + int(days[0]):  # a fixed delay
-            self.restore_due[(raised + int(days[0])) % self.ring] += count
+        drawn = []
+        for raised, part in batches:
+            if len(days) == 1 and day <= raised + int(days[0]):  # a fixed delay
+                self.restore_due[(raised + int(days[0])) % self.ring] += part.sum(1)
+            else:
+                drawn.append((raised, part.sum(axis=1)))
+        if not drawn:
             return
-        counts = self._read("restore", 0, count, 3)
-        for d, due_day in enumerate(np.maximum(raised + days, day).tolist()):
-            self.restore_due[due_day % self.ring] += counts[:, d]
+        read = self._read("restore", 0, np.stack([count for _, count in drawn]), 3)
+        for (raised, _), counts in zip(drawn, read, strict=True):
+            for d, due_day in enumerate(np.maximum(raised + days, day).tolist()):
+                self.restore_due[due_day % self.ring] += counts[:, d]
 
     def _read(
         self, purpose: str, column: int, n: np.ndarray, outcome: int
     ) -> np.ndarray:
         """(rep, cells) counts of ``n[r]`` units read on one outcome's cells,
         each unit its column's next uniform in the stall (or restoration)
-        stream (`draws.draw_counts`)."""
+        stream (`draws.draw_counts`); for ``n`` of (batch, rep), (batch, rep,
+        cells): each replication reads its batches' units one batch after
+        another."""
         key = (purpose, column)
         stream = self._later.get(key)
         if stream is None:
@@ -659,9 +687,19 @@ class Lane:
                 "recovery": self._recovery_units,
             }[purpose]
             stream = self._later[key] = Column([u.generator(column) for u in units])
-        reps = np.flatnonzero(n)
-        uniforms = stream.take(reps, n[reps])
-        return self._given(outcome, uniforms, np.repeat(reps, n[reps]))
+        if n.ndim == 1:
+            reps = np.flatnonzero(n)
+            uniforms = stream.take(reps, n[reps])
+            return self._given(outcome, uniforms, np.repeat(reps, n[reps]))
+        total = n.sum(axis=0)
+        reps = np.flatnonzero(total)
+        uniforms = stream.take(reps, total[reps])
+        # replication after replication, each its batches' units in order
+        mine = n[:, reps].T  # (rep, batch)
+        row = np.arange(len(n))[None, :] * self.n + reps[:, None]
+        return self._given(
+            outcome, uniforms, np.repeat(row.ravel(), mine.ravel()), len(n)
+        )
 
     def _abandon(self, count: np.ndarray, column: int) -> None:
         """Failures on a class's last attempt (``column``) are abandoned."""
