@@ -92,6 +92,11 @@ def test_a_much_faster_programme_is_flagged(tmp_path, programme):
         "Overconfident" in figures["verdict"]
         and "ahead of the forecast" in (figures["verdict"])
     )
+    # the chart's panel titles say what backtest.json says
+    (panel,) = result.panels()
+    (scored,) = result.per_as_of()
+    assert panel["n_points"] == scored["n_points"] == figures["n_points"] > 0
+    assert panel["coverage_p10_p90"] == scored["coverage_p10_p90"] < 0.5
 
 
 @pytest.mark.slow
@@ -152,7 +157,10 @@ def test_cli_backtest_writes_json_with_the_documented_keys(
     assert 0 <= summary["coverage_p10_p90"] <= summary["coverage_p5_p95"] <= 5 / 7
     assert [f["n_points"] for f in summary["forecasts"]] == [4, 3]
     assert summary["crps_mean"] >= 0
-    assert (out / "backtest.png").stat().st_size > 0
+    # two forecasts and the PIT: one row of three panels, not a strip
+    from PIL import Image
+
+    assert Image.open(out / "backtest.png").size == (1221, 451)
     points = pd.read_csv(out / "backtest_points.csv")
     assert len(points) == 7 and points["beyond_horizon"].sum() == 2
     assert "coarse" in " ".join(summary["forecasts"][1]["notes"])

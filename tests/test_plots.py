@@ -226,3 +226,108 @@ def test_frontier_chart_dates_labels_and_one_legend():
     assert any("12,000" in t for t in texts)  # the answer's point is labelled
     assert any("budget" in t for t in texts)  # budget lines are labelled
     assert any(t in ("Feb", "Mar", "2020", "Apr") or "2020" in t for t in texts)
+
+
+# --------------------------------------------------------------------------- backtest
+def _backtest_panels(n: int) -> list[dict]:
+    """``n`` forecasts of a 1,000-installation programme, 9 days apart, each with
+    the actuals before and after its as-of date and the share scored in P10-P90."""
+    import numpy as np
+
+    dates = pd.date_range("2024-01-01", periods=400)
+    actual = pd.DataFrame(
+        {"date": dates, "cumulative_migrated": np.minimum(np.arange(400) * 4.0, 1000)}
+    )
+    panels = []
+    for i in range(n):
+        as_of = dates[0] + pd.Timedelta(days=9 * i)
+        ahead = dates[dates >= as_of]
+        mid = np.minimum(
+            actual["cumulative_migrated"].iloc[9 * i] + 3.5 * np.arange(len(ahead)),
+            1000,
+        )
+        bands = pd.DataFrame({"date": ahead, "p50": mid})
+        for q, spread in (("p5", -0.2), ("p10", -0.1), ("p90", 0.1), ("p95", 0.2)):
+            bands[q] = np.clip(mid * (1 + spread), 0, 1000)
+        panels.append(
+            {
+                "as_of": str(as_of.date()),
+                "bands": bands,
+                "before": actual[actual["date"] <= as_of],
+                "after": actual[actual["date"] > as_of],
+                "n_points": 400 - 9 * i - 1,
+                "coverage_p10_p90": 0.5 + i / 100,
+            }
+        )
+    return panels
+
+
+@pytest.mark.parametrize(
+    ("n", "shape", "shown"),
+    [(1, (1, 2), 1), (3, (1, 4), 3), (13, (4, 4), 13), (40, (7, 4), 24)],
+)
+def test_backtest_chart_is_a_grid_with_shared_axes_and_one_legend(n, shape, shown):
+    """One panel per as-of date (at most 24, evenly spaced) and the PIT's, four to
+    a row at most; one y scale and date range; one legend; bounded in size."""
+    from migsim.output.backtest_plots import backtest_chart
+
+    panels = _backtest_panels(n)
+    fig = backtest_chart(panels, [5, 9, 12, 10, 8, 11, 9, 10, 14, 12], "tiny")
+    forecasts, pit = fig.axes[:-1], fig.axes[-1]
+    assert len(forecasts) == shown
+    assert pit.get_subplotspec().get_gridspec().get_geometry() == shape
+    assert {ax.get_subplotspec().num1 for ax in fig.axes} == set(range(shown + 1))
+    # every forecast panel on one scale; the date range holds every as-of date
+    assert len({ax.get_ylim() for ax in forecasts}) == 1
+    assert len({ax.get_xlim() for ax in forecasts}) == 1
+    assert forecasts[0].get_ylim()[0] == 0 and forecasts[0].get_ylim()[1] >= 1000
+    low, high = forecasts[0].get_xlim()
+    import matplotlib.dates as mdates
+
+    assert low <= mdates.date2num(pd.Timestamp(panels[-1]["as_of"])) < high
+    # one legend for the figure, none in a panel; the PIT's flat line is in it
+    assert len(fig.legends) == 1 and not any(ax.get_legend() for ax in fig.axes)
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert labels[:3] == ["P5-P95", "P10-P90", "median (P50)"]
+    assert "PIT if calibrated (flat)" in labels and len(labels) == 7
+    assert pit.lines[0].get_ydata()[0] == pytest.approx(0.1)  # 10% a bin
+    # titles: the as-of date and its share in P10-P90; first and last always drawn
+    titles = [ax.get_title() for ax in forecasts]
+    assert titles[0] == "as of 2024-01-01\n50% inside P10-P90 (399 points)"
+    assert titles[-1].startswith(f"as of {panels[-1]['as_of']}\n")
+    assert titles == sorted(titles)  # in date order
+    assert pit.get_title().startswith("PIT histogram\n100 points")
+    heading = fig.get_suptitle()
+    assert f"{n} forecast" in heading and "(nominal 80%)" in heading
+    assert ("showing 24 of 40 as-of dates" in heading) == (n == 40)
+    # at the 110 dpi `migsim backtest` saves at: within a screen or two, and legible
+    fig.set_dpi(110)
+    width, height = fig.canvas.get_width_height()
+    assert width <= 1650 and height <= 2250, (width, height)
+    assert height <= 460 if n <= 3 else height > width / 2
+    assert assert_legible(fig, f"backtest {n}") > 10
+
+
+def test_evenly_spaced_as_of_dates_keep_the_first_and_the_last():
+    from migsim.output.backtest_plots import grid_shape, shown_as_of
+
+    assert shown_as_of(24) == list(range(24))
+    for n in (25, 40, 100):
+        chosen = shown_as_of(n)
+        gaps = {b - a for a, b in zip(chosen, chosen[1:], strict=False)}
+        assert len(chosen) == 24 and chosen[0] == 0 and chosen[-1] == n - 1
+        assert max(gaps) - min(gaps) <= 1, gaps  # evenly spaced
+    assert [grid_shape(k) for k in (1, 2, 3, 4, 7, 24)] == [
+        (1, 2),
+        (1, 3),
+        (1, 4),
+        (2, 4),
+        (2, 4),
+        (7, 4),
+    ]
+
+
+def test_the_backtest_chart_still_loads_from_plots():
+    from migsim.output import backtest_plots, plots
+
+    assert plots.backtest_chart is backtest_plots.backtest_chart

@@ -162,7 +162,9 @@ class Backtest:
 
     def panels(self) -> list[dict[str, Any]]:
         """Per forecast, what ``backtest.png`` draws: its as-of date, the bands of
-        cumulative migrated and the actual points before and after that date."""
+        cumulative migrated, the actual points before and after that date, and
+        the number of those after it scored and the share inside P10-P90 (as in
+        ``backtest.json``, so the chart's panel titles and the file agree)."""
         migrated = (
             self.actuals.cumulative_migrated()
             if self.actuals.can_track_migrated()
@@ -172,12 +174,16 @@ class Backtest:
         for forecast in self.forecasts:
             cut = pd.Timestamp(forecast.as_of or self.scenario.start_date)
             bands = forecast.cumulative_bands((0.05, 0.1, 0.5, 0.9, 0.95))
+            label = _label(forecast, self.scenario)
+            scored = score(self.points[self.points["as_of"] == label])
             panels.append(
                 {
-                    "as_of": _label(forecast, self.scenario),
+                    "as_of": label,
                     "bands": bands,
                     "before": migrated[migrated["date"] <= cut],
                     "after": migrated[migrated["date"] > cut],
+                    "n_points": scored["n_points"],
+                    "coverage_p10_p90": scored["coverage_p10_p90"],
                 }
             )
         return panels

@@ -75,7 +75,7 @@ def write_forecast(
 # --------------------------------------------------------------------------- backtest
 def backtest_figure(result: Backtest) -> Figure:
     """Per as-of date the forecast band with the actual points, and the PIT."""
-    from migsim.output.plots import backtest_chart
+    from migsim.output.backtest_plots import backtest_chart
 
     return backtest_chart(
         result.panels(), result.figures["pit_histogram"]["counts"], result.scenario.name

@@ -23,7 +23,6 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers only
 
 __all__ = [
     "backlog_fan_chart",
-    "backtest_chart",
     "clearance_distribution_chart",
     "cumulative_migrated_chart",
     "daily_attempts_chart",
@@ -140,6 +139,8 @@ def _subplots(
 
 #: Charts drawn in `migsim.output.decision_plots`, still importable from here.
 _DECISION_CHARTS = ("frontier_chart", "sobol_chart", "tornado_chart")
+#: The backtest chart, drawn in `migsim.output.backtest_plots`, likewise.
+_BACKTEST_CHARTS = ("backtest_chart",)
 
 
 def __getattr__(name: str) -> Any:
@@ -147,7 +148,8 @@ def __getattr__(name: str) -> Any:
 
     ``plt`` is for callers that still close figures with ``plt.close``: charts
     here are not pyplot figures, so closing them is not needed (and does
-    nothing). The decision and sensitivity charts live in their own module.
+    nothing). The decision and sensitivity charts and the backtest chart live
+    in their own modules.
     """
     if name == "plt":
         import matplotlib.pyplot
@@ -157,6 +159,10 @@ def __getattr__(name: str) -> Any:
         from migsim.output import decision_plots
 
         return getattr(decision_plots, name)
+    if name in _BACKTEST_CHARTS:
+        from migsim.output import backtest_plots
+
+        return getattr(backtest_plots, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -604,87 +610,6 @@ def forecast_fan_chart(
     _thousands(ax)
     _date_axis(ax)
     ax.legend(frameon=False)
-    return fig
-
-
-def backtest_chart(
-    panels: list[dict], pit_counts, title: str, unit: str = "installations"
-) -> Figure:
-    """Backtest: per as-of date the forecast band with the actual points, and the PIT.
-
-    Parameters
-    ----------
-    panels
-        One per as-of date: ``{"as_of", "bands" (date, p5, p10, p50, p90, p95 of
-        cumulative migrated), "before" and "after" (date, cumulative_migrated)}``.
-    pit_counts
-        Counts of the probability integral transform in ten equal bins.
-    """
-    n = len(panels)
-    fig, axes = _subplots(
-        1,
-        n + 1,
-        figsize=(4.6 * n + 3.2, 4.0),
-        layout="constrained",
-        gridspec_kw={"width_ratios": [3] * n + [2]},
-    )
-    for ax, panel in zip(axes[:-1], panels, strict=True):
-        _actuals_fan(ax, panel["bands"])
-        before, after = panel["before"], panel["after"]
-        if len(before):
-            ax.plot(
-                before["date"],
-                before["cumulative_migrated"],
-                "o",
-                color=ACTUAL_COLOUR,
-                markersize=3,
-                label="actuals used",
-            )
-        if len(after):
-            ax.plot(
-                after["date"],
-                after["cumulative_migrated"],
-                "o",
-                mfc="white",
-                color=ACTUAL_COLOUR,
-                markersize=3.5,
-                label="actuals scored",
-            )
-        ax.axvline(
-            pd.Timestamp(panel["as_of"]), color="0.4", linestyle="--", linewidth=0.9
-        )
-        ax.set_title(f"forecast as of {panel['as_of']}", fontsize=10)
-        ax.set_ylabel(f"{unit} migrated (cumulative)")
-        ax.set_ylim(bottom=0)
-        _thousands(ax)
-        _date_axis(ax)
-        ax.legend(frameon=False, fontsize=8, loc="upper left")
-    ax = axes[-1]
-    edges = [i / len(pit_counts) for i in range(len(pit_counts) + 1)]
-    ax.bar(
-        edges[:-1],
-        pit_counts,
-        width=1 / len(pit_counts),
-        align="edge",
-        color=BAND_COLOUR,
-        edgecolor=LINE_COLOUR,
-        linewidth=0.6,
-    )
-    total = sum(pit_counts)
-    if total:
-        ax.axhline(
-            total / len(pit_counts),
-            color=LINE_COLOUR,
-            linestyle=":",
-            linewidth=1,
-            label="flat = calibrated",
-        )
-        ax.legend(frameon=False, fontsize=8)
-    ax.set_xlim(0, 1)
-    ax.set_title("PIT histogram", fontsize=10)
-    ax.set_xlabel("forecast CDF at the actual")
-    ax.set_ylabel("actual points")
-    fig.suptitle(f"Backtest: {title}")
     return fig
 
 
