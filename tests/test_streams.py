@@ -210,3 +210,20 @@ def test_distributions_match_the_old_engine(both_engines, name):
             continue
         p = ks_2samp(a, b).pvalue
         assert p > LEVEL / tests, f"{name} {figure}: KS p = {p:.2g}"
+
+
+def test_keyed_streams_are_philox_of_the_replication_key():
+    """The source's streams skip Philox(key=...)'s system-seeded seed: the same
+    uniforms as Philox built from the key, from any counter."""
+    from migsim.sim.streams import _Source
+
+    source = _Source(seed=7, replication=3, twin=1)
+    for column, purpose, owner in [(0, 0, 0), (5, 2, 2**63 + 1), (2**40, 9, 17)]:
+        counter = np.array([0, column, purpose, owner], dtype=np.uint64)
+        expected = np.random.Generator(
+            np.random.Philox(key=source.key, counter=counter)
+        )
+        got = source.stream(column, purpose, owner)
+        assert np.array_equal(got.random(1000), expected.random(1000))
+    plain = np.random.Generator(np.random.Philox(key=source.key))
+    assert np.array_equal(source.generator.random(10), plain.random(10))

@@ -29,8 +29,10 @@ uniform, never its value.
 from __future__ import annotations
 
 import hashlib
+from typing import cast
 
 import numpy as np
+from numpy.random.bit_generator import ISeedSequence
 
 __all__ = [
     "Categories",
@@ -135,6 +137,23 @@ def below(uniforms: np.ndarray, share: float) -> tuple[np.ndarray, np.ndarray]:
     return yes, np.minimum(rest, BELOW_ONE, out=rest)
 
 
+class _Key(ISeedSequence):
+    """A Philox key as a seed: ``Philox(key=...)`` would first gather entropy
+    from the system for a seed it then drops (about 12 of the 15 us a stream's
+    generator costs, and the block engine makes one per replication, column
+    and purpose); a seed whose state is the key gives the same generator."""
+
+    __slots__ = ("words",)
+
+    def __init__(self, key: np.ndarray):
+        self.words = key
+
+    def generate_state(self, n_words: int, dtype=np.uint32) -> np.ndarray:
+        if n_words != len(self.words) or np.dtype(dtype) != np.uint64:
+            raise ValueError("a Philox key is two 64-bit words")
+        return self.words.copy()
+
+
 class _Source:
     """The replication's counter-based generator, shared by its keyed streams.
 
@@ -148,7 +167,9 @@ class _Source:
             name += f":twin:{int(twin)}"
         digest = hashlib.sha256(name.encode())
         self.key = np.frombuffer(digest.digest()[:16], dtype=np.uint64).copy()
-        self.bits = np.random.Philox(key=self.key)
+        # numpy takes any ISeedSequence; its stubs name SeedSequence alone
+        self._seed = cast(np.random.SeedSequence, _Key(self.key))
+        self.bits = np.random.Philox(self._seed)
         self.generator = np.random.Generator(self.bits)
         self._buffer = np.zeros(4, dtype=np.uint64)
 
@@ -157,7 +178,7 @@ class _Source:
         its first uniform on: read sequentially, in any sizes, it gives the
         stream's k-th uniform as its k-th (Philox keeps a partial block)."""
         counter = np.array([0, column, purpose, owner], dtype=np.uint64)
-        return np.random.Generator(np.random.Philox(key=self.key, counter=counter))
+        return np.random.Generator(np.random.Philox(self._seed, counter=counter))
 
     def at(self, block: int, column: int, purpose: int, owner: int):
         """The generator, positioned so its next word is block ``block + 1``'s first."""
