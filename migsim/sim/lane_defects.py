@@ -83,7 +83,6 @@ class LaneDefects:
         attempts laid out replication after replication (``reps``, ``counts``);
         ``None`` when no defect hits any."""
         struck = np.full(int(counts.sum()), -1, dtype=np.int8)  # an outcome
-        starts = np.cumsum(counts) - counts
         for i, share in enumerate(self.hit_share):
             on = live[reps, i]
             if not share or not on.any():
@@ -97,10 +96,9 @@ class LaneDefects:
                 where = None
                 hit &= struck < 0
             else:  # the attempts of the replications it reaches
+                starts = (np.cumsum(counts) - counts)[on]
                 offsets = np.cumsum(their) - their
-                where = np.arange(len(uniforms)) + np.repeat(
-                    starts[on] - offsets, their
-                )
+                where = np.arange(len(uniforms)) + np.repeat(starts - offsets, their)
                 hit &= struck[where] < 0
             index = np.flatnonzero(hit)
             if len(index):

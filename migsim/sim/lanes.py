@@ -659,10 +659,11 @@ class Lane:
         assert days is not None
         drawn = []
         for raised, part in batches:
+            count = part.sum(axis=1)
             if len(days) == 1 and day <= raised + int(days[0]):  # a fixed delay
-                self.restore_due[(raised + int(days[0])) % self.ring] += part.sum(1)
+                self.restore_due[(raised + int(days[0])) % self.ring] += count
             else:
-                drawn.append((raised, part.sum(axis=1)))
+                drawn.append((raised, count))
         if not drawn:
             return
         read = self._read("restore", 0, np.stack([count for _, count in drawn]), 3)
@@ -687,19 +688,16 @@ class Lane:
                 "recovery": self._recovery_units,
             }[purpose]
             stream = self._later[key] = Column([u.generator(column) for u in units])
-        if n.ndim == 1:
-            reps = np.flatnonzero(n)
-            uniforms = stream.take(reps, n[reps])
-            return self._given(outcome, uniforms, np.repeat(reps, n[reps]))
-        total = n.sum(axis=0)
+        batches = n if n.ndim == 2 else n[None]
+        total = batches.sum(axis=0)
         reps = np.flatnonzero(total)
         uniforms = stream.take(reps, total[reps])
         # replication after replication, each its batches' units in order
-        mine = n[:, reps].T  # (rep, batch)
-        row = np.arange(len(n))[None, :] * self.n + reps[:, None]
-        return self._given(
-            outcome, uniforms, np.repeat(row.ravel(), mine.ravel()), len(n)
-        )
+        mine = batches[:, reps].T  # (rep, batch)
+        row = np.arange(len(batches))[None, :] * self.n + reps[:, None]
+        who = np.repeat(row.ravel(), mine.ravel())
+        counts = self._given(outcome, uniforms, who, len(batches))
+        return counts if n.ndim == 2 else counts[0]
 
     def _abandon(self, count: np.ndarray, column: int) -> None:
         """Failures on a class's last attempt (``column``) are abandoned."""
