@@ -327,6 +327,111 @@ def test_a_segmented_programme_forecasts_from_its_actuals(tmp_path):
     assert np.isfinite(forecast.results.clearance_days()).all()
 
 
+def _stepped_programme():
+    """A cohort of estimated size, eligible at a gate with an uncertain date, and
+    a cap step at another gate, also uncertain."""
+    data = scenario(
+        cohort(
+            "a",
+            3000,
+            rates=outcomes(success=0.9, rollback=0.1),
+            rollback={"retry_after_days": uniform(1, 4)},
+        ),
+        cohort(
+            "b",
+            2000,
+            rates=outcomes(success=0.95, rollback=0.05),
+            rollback={"retry_after_days": uniform(1, 4)},
+        ),
+        cap=100,
+        horizon_days=60,
+    )
+    data["cohorts"][1]["eligible_from"] = "entry"
+    data["cohorts"][1]["installations_range"] = {
+        "dist": "uniform",
+        "low": 1500,
+        "high": 2500,
+    }
+    data["gates"] = [
+        {
+            "name": "entry",
+            "opens_on": {
+                "dist": "uniform",
+                "low": day(3).isoformat(),
+                "high": day(12).isoformat(),
+            },
+        },
+        {
+            "name": "automation",
+            "opens_on": {
+                "dist": "uniform",
+                "low": day(8).isoformat(),
+                "high": day(30).isoformat(),
+            },
+        },
+    ]
+    data["capacity"]["schedule"] = [
+        {"name": "automated", "from": "automation", "daily_cap": 250}
+    ]
+    data["sources"] = {"cohorts.b.installations_range": "assumption: a test's"}
+    return load(data)
+
+
+def test_steps_at_gates_and_estimated_sizes_are_read_from_the_actuals(tmp_path):
+    """A cap step at a gate that the actuals label has happened: the forecast
+    continues at its cap with the gate open on that day (before, it went back
+    to the cap before the step); one not labelled yet is known not to have
+    happened. A cohort of estimated size takes the size its states report, and
+    its eligibility is read against that size (before, every cohort smaller
+    than the point size looked eligible from the first day)."""
+    from migsim.evidence.state import state_from_actuals
+    from migsim.model.state import InitialState
+
+    sc = _stepped_programme()
+    results = migsim.run(sc, replications=4, seed=3)
+    path = tmp_path / "daily.parquet"
+    results.daily.to_parquet(path, index=False)
+    fields = ("cap", "cap_rule", "ceiling")  # days at cap: only rules read it
+    seen = set()
+    for replication in range(4):
+        actuals = read_actuals(path, sc, replication=replication)
+        for k in (6, 20, 35):
+            exact = results.state_on(day(k), replication)
+            state, notes = state_from_actuals(sc, actuals, day(k))
+            read = state["operations_state"]
+            assert {f: read[f] for f in fields} == {
+                f: exact["operations_state"][f] for f in fields
+            }, (replication, k)
+            for gate in ("entry", "automation"):
+                opened = exact["operations_state"]["gates_open"].get(gate)
+                if opened is None:
+                    assert gate in read["gates_closed"], (replication, k, gate)
+                elif gate == "entry":  # pending falls on its day
+                    assert read["gates_open"][gate] == opened, (replication, k)
+                else:  # the step shows on the first day open for migrations
+                    late = (read["gates_open"][gate] - opened).days
+                    assert 0 <= late <= 2, (replication, k, late)
+                seen.add((gate, opened is None))
+            size = InitialState.model_validate(exact["cohorts"]["b"]).total
+            assert (
+                sum(
+                    v if isinstance(v, int) else sum(g["count"] for g in v)
+                    for n, v in state["cohorts"]["b"].items()
+                    if n != "recovering"
+                )
+                == size
+            )
+            assert any("its size is taken from the reported states" in n for n in notes)
+            continued = sc.starting_from(state)
+            assert continued.cohorts[1].installations == size
+            assert (
+                "assumption: a test's" in continued.sources["cohorts.b.installations"]
+            )
+    assert seen == {
+        (g, closed) for g in ("entry", "automation") for closed in (True, False)
+    }
+
+
 # =========================================================================== sharpness
 def _uncertain(point: bool = False):
     """A small programme with input uncertainty: Dirichlet outcome rates, an

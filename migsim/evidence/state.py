@@ -145,6 +145,12 @@ def _policy_state(
         for name, step in steps.items()
         if isinstance(step.from_, date)
     }
+    # a step at an uncertain date or a gate took effect on the first day it
+    # labels (or not yet, when it labels none)
+    stepped = _uncertain_steps(steps, labels, days.index) if reported else []
+    for label, _, step, when in stepped:
+        if when is not None:
+            step_days[scenario.day_of(when)] = (label, step.daily_cap)
     # replay the level: schedule steps, raises and cuts as fired (their effect
     # computed as the policy does, for a day that was closed by no-go or a
     # freeze), re-synced to the reported cap on days labelled by the level
@@ -197,7 +203,7 @@ def _policy_state(
             "cap_rule and rule_fired"
         )
     gates_open, gates_closed, passed, pending = _eligibility_dates(
-        scenario, actuals, as_of, notes
+        scenario, actuals, as_of, notes, stepped
     )
     return {
         "gates_open": gates_open,
@@ -219,22 +225,43 @@ def _policy_state(
     }
 
 
-def _eligibility_dates(scenario: Scenario, actuals: Actuals, as_of: date, notes):
-    """Gates and uncertain dates of cohort eligibility, read from ``pending``.
+def _uncertain_steps(
+    steps: dict[str, Any], labels: np.ndarray, dates: pd.DatetimeIndex
+) -> list[tuple[str, str, Any, date | None]]:
+    """Schedule steps at an uncertain date or a gate: (their ``cap_rule`` label,
+    the path of their ``from``, the step, the first day the actuals label with
+    it, or None)."""
+    out = []
+    for index, (label, step) in enumerate(steps.items()):
+        if isinstance(step.from_, date):
+            continue
+        hits = np.flatnonzero(labels == label)
+        when = dates[hits[0]].date() if len(hits) else None
+        path = f"capacity.schedule.{step.name or index}.from"
+        out.append((label, path, step, when))
+    return out
+
+
+def _eligibility_dates(
+    scenario: Scenario, actuals: Actuals, as_of: date, notes, stepped=()
+):
+    """Gates and uncertain dates that the actuals show have happened, or not.
 
     A cohort whose ``eligible_from`` is a gate or a date distribution became
     eligible on the first reported day its pending count fell below its
-    installations (then that gate opened, or that date passed, on that day); if
-    none fell by ``as_of``, it had not. A single deferred share whose ``until``
-    is uncertain passed when pending reached 0. Other gates and dates are not in
-    the actuals and are drawn from their distributions.
+    installations (the states' sum that day, when they are reported: a cohort
+    of estimated size), and then that gate opened, or that date passed; if none
+    fell by ``as_of``, it had not. A single deferred share whose ``until`` is
+    uncertain passed when pending reached 0. A schedule step at an uncertain
+    date or a gate (``stepped``, from `_uncertain_steps`) took effect on the
+    first day the actuals' ``cap_rule`` names it, or not by ``as_of``. Other
+    gates and dates are not in the actuals and are drawn from their
+    distributions.
     """
     gates_open: dict[str, date] = {}
     passed: dict[str, date] = {}
     gates_closed: list[str] = []
     pending_paths: list[str] = []
-    if not actuals.has("pending"):
-        return gates_open, gates_closed, passed, pending_paths
 
     def record(path: str, spec, when: date | None) -> None:
         gate = gate_reference(spec)
@@ -249,16 +276,23 @@ def _eligibility_dates(scenario: Scenario, actuals: Actuals, as_of: date, notes)
             else:
                 passed[path] = when
 
+    for _, path, step, when in stepped:
+        record(path, step.from_, when)
     for cohort in scenario.cohorts:
         rows = actuals.cohort_frame(cohort.name)
-        if rows.empty:
+        if rows.empty or not actuals.has("pending"):
             continue
         left = rows["pending"].to_numpy(float)
+        size = (
+            rows[list(STATES)].to_numpy(float).sum(axis=1)
+            if actuals.has(*STATES)
+            else cohort.installations
+        )
         dates = rows["date"].dt.date.to_numpy()
         prefix = f"cohorts.{cohort.name}"
         spec = cohort.eligible_from
         if spec is not None and not isinstance(spec, date):
-            fell = np.flatnonzero(left < cohort.installations)
+            fell = np.flatnonzero(left < size)
             record(
                 f"{prefix}.eligible_from", spec, dates[fell[0]] if len(fell) else None
             )
@@ -272,8 +306,9 @@ def _eligibility_dates(scenario: Scenario, actuals: Actuals, as_of: date, notes)
             )
     if gates_open or gates_closed or passed or pending_paths:
         notes.append(
-            "gates and uncertain dates of eligibility are read from the pending "
-            "counts; the others are drawn from their distributions"
+            "gates and uncertain dates of eligibility and of schedule steps are "
+            "read from the pending counts and the cap's labels; the others are "
+            "drawn from their distributions"
         )
     closed = sorted(set(gates_closed) - set(gates_open))  # open for one: open
     return gates_open, closed, passed, pending_paths
@@ -396,8 +431,22 @@ def _from_states(scenario, cohort, actuals: Actuals, as_of: date, notes) -> dict
     if counts["pending"] and not _eligible_after(scenario, cohort, as_of, rows):
         counts["queued"] += counts.pop("pending")
         counts["pending"] = 0
-    counts = _fit_total(counts, cohort, actuals, as_of, "states")
+    if cohort.installations_range is None:
+        counts = _fit_total(counts, cohort, actuals, as_of, "states")
+    else:  # an estimated size: the reported states say what it is
+        notes.append(_size_note(cohort, sum(counts.values())))
     return _by_age(scenario, cohort, rows, as_of, counts)
+
+
+def _size_note(cohort, total: int) -> str:
+    """Say that a cohort of estimated size takes the size its states report."""
+    size = cohort.installations_range
+    unit = "meters" if size.from_meters else "installations"
+    return (
+        f"{cohort.name}: its size is taken from the reported states, {total:,} "
+        f"installations (the scenario estimated {size.low:,} to {size.high:,} "
+        f"{unit})"
+    )
 
 
 #: Where each in-flight state comes from, and the delay it waits.

@@ -458,6 +458,7 @@ class Scenario(SchemaModel):
                 cohort["installations"] = InitialState.model_validate(
                     cohort["initial_state"]
                 ).total
+                _size_now_known(data.get("sources"), cohort["name"], when)
         data.pop("operations_state", None)
         if state.get("operations_state") is not None:
             data["operations_state"] = copy.deepcopy(dict(state["operations_state"]))
@@ -481,6 +482,17 @@ class Scenario(SchemaModel):
         for key, value in overrides.items():
             set_field(data, key, value, origin=origin)
         return _validate(data, origin)
+
+
+def _size_now_known(sources: dict | None, cohort: str, when: date) -> None:
+    """A cohort's estimated size is known from a state: its source says so."""
+    old = (
+        sources.pop(f"cohorts.{cohort}.installations_range", None) if sources else None
+    )
+    if sources is not None and old is not None:
+        sources[f"cohorts.{cohort}.installations"] = (
+            f"the state on {when}: the installations it holds (estimated before: {old})"
+        )
 
 
 def _validate(data: Any, origin: str) -> Scenario:
