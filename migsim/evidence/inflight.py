@@ -24,7 +24,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from migsim.evidence.actuals import OUTCOME_COLUMNS, Actuals
+from migsim.evidence.actuals import Actuals
 from migsim.evidence.classes import in_flight_by_attempts, row_counts
 from migsim.model.scenario import Scenario
 from migsim.sim.delays import cached_pmf
@@ -127,17 +127,15 @@ def attempt_tables(
 ) -> dict[str, np.ndarray] | None:
     """The replay's in-flight tables by due day and attempts made, or None.
 
-    ``None`` when the rows lack what the replay needs (attempts, or outcome
-    columns that cannot be inferred without them).
+    ``None`` when the rows lack what the replay needs: the outcome columns, or
+    attempts to infer those missing from (as calibration reads them).
     """
     index = scenario.cohorts.index(cohort)
     prior = cohort.outcomes.as_array()
     counted = row_counts(rows, actuals, prior, cohort.name, [])
-    if counted is None or not actuals.has("attempts"):
+    if counted is None or not len(rows):
         return None
     counts, _ = counted
-    if not len(counts) or len(counts[0]) != len(OUTCOME_COLUMNS):
-        return None
     return in_flight_by_attempts(
         scenario, index, rows, counts, actuals.frame, scenario.day_of(as_of)
     )
