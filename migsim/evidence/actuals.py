@@ -78,7 +78,7 @@ class Actuals:
         One row per date x cohort: ``date`` (datetime64), ``cohort`` (a cohort
         name, or ``None`` for a programme-wide coarse file) and the count columns
         present, as floats, and any `CLASS_COLUMNS` (``stressed_attempts``,
-        ``defect_hits``) the file has.
+        ``defect_hits``) and `RECOVERY_COLUMNS` (``dumb_recoveries``) the file has.
     columns
         The count columns present, in `_COUNT_COLUMNS` order.
     note
