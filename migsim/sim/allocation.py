@@ -16,6 +16,7 @@ __all__ = [
     "msm_shares",
     "share_pro_rata",
     "share_pro_rata_rows",
+    "share_table",
     "take_in_order",
 ]
 
@@ -142,3 +143,149 @@ def take_in_order(counts: np.ndarray, budget: np.ndarray) -> np.ndarray:
     """
     before = np.cumsum(counts, axis=1) - counts
     return np.minimum(counts, np.maximum(budget[:, None] - before, 0))
+
+
+#: `share_table` stops scaling when no column is further than this from its size.
+_FIT_TOLERANCE = 1e-9
+_FIT_ROUNDS = 1000
+
+
+def share_table(
+    counts: Sequence[int], sizes: Sequence[int], weights: np.ndarray
+) -> np.ndarray:
+    """Share each row's count between columns so that every column sums to its size.
+
+    ``weights[g, j]`` says how likely a unit of row ``g`` is to belong to column
+    ``j`` (0: never). The expected table is the one closest to the weights with
+    both margins right (iterative proportional fitting: rows and columns scaled
+    in turn); it is then rounded to whole units keeping both margins exactly
+    (each row's floors, then the remaining units moved along alternating paths,
+    largest fractions first). ``sum(counts)`` must equal ``sum(sizes)``. Where
+    the zeros of ``weights`` leave no way to meet the margins, a zero weight is
+    allowed to take the units no allowed cell can.
+
+    Returns
+    -------
+    (rows, columns) integer table.
+    """
+    counts_ = np.asarray(counts, dtype=np.int64)
+    sizes_ = np.asarray(sizes, dtype=np.int64)
+    if counts_.sum() != sizes_.sum():
+        raise ValueError(f"rows sum to {counts_.sum()}, columns to {sizes_.sum()}")
+    weights = np.where(np.asarray(weights, dtype=float) > 0, weights, 0.0)
+    empty = weights.sum(axis=1) <= 0  # no cell allowed: spread by the sizes
+    weights[empty] = sizes_
+    allowed = weights > 0
+    fitted = _fit(counts_, sizes_, weights)
+    table = np.floor(fitted).astype(np.int64)
+    _trim_columns(table, sizes_, fitted)
+    for support in (allowed, np.ones_like(allowed)):
+        if _round_up(table, counts_, sizes_, fitted - table, support):
+            return table
+    raise AssertionError("a complete table always meets its margins")
+
+
+def _fit(counts: np.ndarray, sizes: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Iterative proportional fitting of ``weights`` to both margins, rows last."""
+    table = weights.astype(float).copy()
+    target = np.maximum(sizes.astype(float), 0.0)
+    for _ in range(_FIT_ROUNDS):
+        columns = table.sum(axis=0)
+        table *= np.divide(
+            target, columns, out=np.zeros_like(target), where=columns > 0
+        )
+        rows = table.sum(axis=1)
+        table *= np.divide(counts, rows, out=np.zeros(len(counts)), where=rows > 0)[
+            :, None
+        ]
+        if np.abs(table.sum(axis=0) - target).max() <= _FIT_TOLERANCE * max(
+            1.0, float(target.sum())
+        ):
+            break
+    return table
+
+
+def _trim_columns(table: np.ndarray, sizes: np.ndarray, fitted: np.ndarray) -> None:
+    """Floors of a table that did not fit its columns can overfill one: take
+    units back from its cells with the smallest fractions."""
+    for j in np.flatnonzero(table.sum(axis=0) > sizes).tolist():
+        extra = int(table[:, j].sum() - sizes[j])
+        order = np.argsort(fitted[:, j] - table[:, j], kind="stable")
+        for g in order.tolist():
+            if extra <= 0:
+                break
+            take = min(extra, int(table[g, j]))
+            table[g, j] -= take
+            extra -= take
+
+
+def _round_up(
+    table: np.ndarray,
+    counts: np.ndarray,
+    sizes: np.ndarray,
+    fractions: np.ndarray,
+    support: np.ndarray,
+) -> bool:
+    """Add the units the floors left out, keeping both margins: first by largest
+    fraction where row and column both lack units, then along alternating paths
+    (a row takes a unit of a column whose unit moves on to another column).
+    False when ``support`` leaves some unit nowhere to go."""
+    need_row = counts - table.sum(axis=1)
+    need_col = sizes - table.sum(axis=0)
+    order = np.argsort(-fractions, axis=None, kind="stable")
+    for g, j in zip(*np.unravel_index(order, table.shape), strict=True):
+        if need_row[g] > 0 and need_col[j] > 0 and support[g, j]:
+            table[g, j] += 1
+            need_row[g] -= 1
+            need_col[j] -= 1
+    for g in np.flatnonzero(need_row > 0).tolist():
+        while need_row[g] > 0:
+            path = _path(g, table, need_col, support)
+            if path is None:
+                return False
+            for row, column, change in path:
+                table[row, column] += change
+            need_row[g] -= 1
+            need_col[path[-1][1]] -= 1
+    return True
+
+
+def _path(
+    start: int, table: np.ndarray, need_col: np.ndarray, support: np.ndarray
+) -> list[tuple[int, int, int]] | None:
+    """Breadth-first, from row ``start`` to a column that lacks units: cells
+    (row, column, +1 or -1) alternately gaining and giving up a unit (a row that
+    gives up a unit of a column takes one of another); None when there is none.
+    The last cell is the gain in the column that lacked it."""
+    row_of: dict[int, int] = {}  # column -> the row that gains a unit of it
+    column_of: dict[int, int] = {}  # row -> the column it gives up a unit of
+    rows, seen = [start], {start}
+    while rows:
+        reached = []
+        for g in rows:
+            for j in np.flatnonzero(support[g]).tolist():
+                if j in row_of:
+                    continue
+                row_of[j] = g
+                if need_col[j] > 0:
+                    return _walk_back(j, row_of, column_of, start)
+                for h in np.flatnonzero(table[:, j] > 0).tolist():
+                    if h not in seen:
+                        seen.add(h)
+                        column_of[h] = j
+                        reached.append(h)
+        rows = reached
+    return None
+
+
+def _walk_back(
+    column: int, row_of: dict[int, int], column_of: dict[int, int], start: int
+) -> list[tuple[int, int, int]]:
+    path = []
+    while True:
+        row = row_of[column]
+        path.append((row, column, 1))
+        if row == start:
+            return path[::-1]
+        column = column_of[row]
+        path.append((row, column, -1))

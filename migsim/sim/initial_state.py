@@ -15,13 +15,15 @@ from typing import Any
 
 import numpy as np
 
+from migsim.model.distributions import probability_mean
 from migsim.model.scenario import Scenario
 from migsim.model.state import InitialState
-from migsim.sim.allocation import largest_remainder, share_pro_rata
+from migsim.sim.allocation import largest_remainder, share_pro_rata, share_table
 from migsim.sim.records import STATES
 
 __all__ = [
     "Group",
+    "PartOdds",
     "count_of",
     "export_parts",
     "groups_of",
@@ -70,145 +72,128 @@ def count_of(value) -> int:
     )
 
 
-#: States an excluded installation never reaches: every attempt rolls back.
-_NEVER_EXCLUDED = frozenset({"stalled", "impaired", "migrated", "dumb"})
-#: Where an excluded installation not yet abandoned is: waiting for its retry,
-#: or queued for it. Excluded parts take these first (after the abandoned).
-_EXCLUDED_FIRST = ("abandoned", "rolled_back", "queued")
+@dataclass(frozen=True)
+class PartOdds:
+    """What a part of a cohort (segment x class) makes likely, for sharing a state.
+
+    ``rates`` are the class's first-level outcome rates (`OUTCOMES` order),
+    ``then_success`` the cohort's, ``up_front`` whether the class is excluded
+    before any attempt (abandoned on its eligible day).
+    """
+
+    installations: int
+    rates: tuple[float, ...]
+    then_success: float = 1.0
+    max_attempts: int = 5
+    up_front: bool = False
+
+    def odds(self, state: str, made: int) -> float:
+        """P(an installation of this part is in ``state`` having made ``made``
+        attempts), up to a factor common to the parts: never attempted, 1; a
+        retry after ``m`` failed attempts, fail^m (fail: the chance an attempt
+        rolls back or stalls and fails); stalled at attempt m, fail^(m-1) x
+        stall; abandoned, fail^max_attempts; resolved, the share of resolutions
+        that end that way."""
+        if state == "pending" or (state == "queued" and not made):
+            return 1.0
+        if self.up_front:
+            return 1.0 if state == "abandoned" else 0.0
+        success, stall, rollback, fix_forward, dumb = self.rates
+        fail = min(1.0, rollback + stall * (1.0 - self.then_success))
+        m = max(made, 1)
+        if state in ("queued", "rolled_back"):
+            return fail**m
+        if state == "stalled":
+            return fail ** (m - 1) * stall
+        if state == "abandoned":
+            return fail**self.max_attempts
+        if fail >= 1.0:
+            return 0.0
+        resolved = (1.0 - fail**self.max_attempts) / (1.0 - fail)
+        if state == "impaired":
+            return fix_forward / (1.0 - fail)
+        if state == "migrated":
+            return resolved * (success + stall * self.then_success + fix_forward)
+        return resolved * dumb  # dumb
 
 
-def split_state(
-    state: InitialState, sizes: list[int], kinds: list[str] | None = None
-) -> list[dict]:
+def split_state(state: InitialState, parts: list[PartOdds]) -> list[dict]:
     """Share a cohort's initial state between its parts (segment x class).
 
     One part: the state as it is. Several (suppliers, hard cases, exclusions):
-    every count and every group is shared in proportion to the parts'
-    installations (largest remainder), then each part's queued first attempts
-    take up the rounding so its states sum to its installations. An
-    approximation: the state does not say which part an installation is in.
+    the state does not say which part an installation is in, so each group
+    (every state's count, every in-flight group by attempts made) is shared in
+    proportion to each part's installations times how likely its installations
+    are to be there (`PartOdds.odds`), fitted so that every part's states sum to
+    its installations exactly (`allocation.share_table`).
 
-    What is known, given the parts' ``kinds``, is used: excluded installations
-    are never stalled, impaired, migrated or dumb, and every attempt of theirs
-    rolls back, so they make most of the abandoned and of the retries in
-    flight. Excluded parts take the abandoned first, then the rolled-back and
-    queued retries, each up to the room their other states leave; the rest is
-    shared between the other parts in proportion.
+    So a retry after two failed attempts is far more likely a hard case than a
+    normal one (5% hard cases failing 22% per attempt against 1.8%: about 9 in
+    10 of them), excluded installations (every attempt rolls back) are never
+    stalled, impaired, migrated or dumb and make most of the abandoned, and
+    installations never attempted are shared in proportion. Held groups (ELS
+    cases) go to the cohort's first part, as their cases do.
     """
     plain = {name: getattr(state, name) for name in STATES}
-    if len(sizes) == 1:
+    if len(parts) == 1:
         return [{**plain, "recovering": state.recovering}]
-    excluded = [kind == "excluded" for kind in (kinds or ["normal"] * len(sizes))]
-    others = [0 if x else size for size, x in zip(sizes, excluded, strict=True)]
-    parts: list[dict] = [{name: [] for name in STATES} for _ in sizes]
+    out: list[dict] = [
+        {
+            name: 0 if isinstance(value, int) and name != "queued" else []
+            for name, value in plain.items()
+        }
+        for _ in parts
+    ]
+    rows: list[tuple[str, Group]] = []
+    free = [p.installations for p in parts]
     for name, value in plain.items():
-        if any(excluded) and name in _EXCLUDED_FIRST:
-            continue  # below, once the room the other states leave is known
-        weights = others if name in _NEVER_EXCLUDED else sizes
-        _share(parts, name, value, weights)
-    if any(excluded):
-        for name in _EXCLUDED_FIRST:
-            room = [
-                max(0, size - _placed(part)) if x else 0
-                for part, size, x in zip(parts, sizes, excluded, strict=True)
-            ]
-            _share(parts, name, plain[name], others, first=room)
-    recovering = groups_of(state.recovering, attempts_made=1, days_until_due=1)
-    for group in recovering:
-        for part, n in zip(parts, largest_remainder(group.count, others), strict=True):
-            room = part["dumb"] - count_of(part.get("recovering", []))
-            if min(n, room) > 0:
-                part.setdefault("recovering", []).append(
-                    {
-                        "count": min(n, room),
-                        "attempts_made": group.attempts_made,
-                        "days_until_due": group.days_until_due,
-                    }
-                )
-    for part, size in zip(parts, sizes, strict=True):
-        gap = size - sum(count_of(part[name]) for name in STATES)
-        if isinstance(part["queued"], int):  # a bare count: first attempts
-            part["queued"] = [
-                {"count": part["queued"], "attempts_made": 0, "days_until_due": 0}
-            ]
-        queued = part["queued"]
-        fresh = sum(g["count"] for g in queued if not g["attempts_made"])
-        queued[:] = [g for g in queued if g["attempts_made"]]
-        fresh += gap  # first attempts take up the rounding...
-        if fresh < 0:  # ...and pending what they cannot
-            part["pending"] = max(0, part["pending"] + fresh)
-            fresh = 0
-        if fresh:
-            queued.insert(0, {"count": fresh, "attempts_made": 0, "days_until_due": 0})
-    return parts
-
-
-def _share(
-    parts: list[dict],
-    name: str,
-    value,
-    weights: list[int],
-    first: list[int] | None = None,
-) -> None:
-    """Share one state (a count or groups) between the parts by ``weights``.
-
-    With ``first`` (room per part), those parts first take up to their room,
-    group by group in proportion; the rest goes by ``weights``. Held groups
-    (ELS cases) go to the cohort's first part, as their cases do. First
-    attempts (queued, none made) are left to take up the rounding.
-    """
-    room = list(first) if first is not None else [0] * len(parts)
-    if isinstance(value, int):
-        if name == "queued":
-            value = [{"count": value, "attempts_made": 0, "days_until_due": 0}]
-        else:
-            taken = share_pro_rata(min(value, sum(room)), room, room)
-            rest = largest_remainder(value - sum(taken), weights)
-            for part, a, b in zip(parts, taken, rest, strict=True):
-                part[name] = a + b
-            return
-    groups = groups_of(value, attempts_made=0, days_until_due=0)
-    total = sum(g.count for g in groups if not g.held and g.attempts_made)
-    quota = min(total, sum(room))
-    to_first = (
-        largest_remainder(
-            quota, [g.count if not g.held and g.attempts_made else 0 for g in groups]
-        )
-        if quota
-        else [0] * len(groups)
-    )
-    for group, head in zip(groups, to_first, strict=True):
-        if group.held:  # held cases come back to the cohort's first part
-            shares = [group.count] + [0] * (len(parts) - 1)
-        elif name == "queued" and not group.attempts_made:
-            shares = largest_remainder(
-                group.count, weights if first is None else [0] * len(parts)
-            )
-        else:
-            taken = share_pro_rata(head, room, room)
-            room = [r - t for r, t in zip(room, taken, strict=True)]
-            rest = largest_remainder(group.count - head, weights)
-            shares = [a + b for a, b in zip(taken, rest, strict=True)]
-        for part, n in zip(parts, shares, strict=True):
+        if isinstance(value, int):
+            made = 0 if name == "queued" else 1
+            rows.append((name, Group(value, made, 0)))
+            continue
+        for group in groups_of(value, attempts_made=0, days_until_due=0):
+            if group.held:  # back to the cohort's first part, as its case
+                _put(out[0], name, group, group.count)
+                free[0] -= group.count
+            else:
+                rows.append((name, group))
+    weights = np.array(
+        [
+            [p.installations * p.odds(name, g.attempts_made) for p in parts]
+            for name, g in rows
+        ]
+    ).reshape(len(rows), len(parts))
+    table = share_table([g.count for _, g in rows], free, weights)
+    for (name, group), shares in zip(rows, table, strict=True):
+        for part, n in zip(out, shares.tolist(), strict=True):
             if n:
-                part[name].append(
+                _put(part, name, group, n, bare=isinstance(plain[name], int))
+    for group in groups_of(state.recovering, attempts_made=1, days_until_due=1):
+        room = [count_of(p["dumb"]) - count_of(p.get("recovering", [])) for p in out]
+        for part, n in zip(out, share_pro_rata(group.count, room, room), strict=True):
+            if n:
+                part.setdefault("recovering", []).append(
                     {
                         "count": n,
                         "attempts_made": group.attempts_made,
                         "days_until_due": group.days_until_due,
-                        "held": group.held,
                     }
                 )
+    return out
 
 
-def _placed(part: dict) -> int:
-    """A part's installations placed so far, other than queued first attempts
-    (which take up the rounding)."""
-    return sum(
-        count_of(part[name])
-        if name != "queued"
-        else sum(g["count"] for g in part[name] if g["attempts_made"])
-        for name in STATES
+def _put(part: dict, name: str, group: Group, n: int, bare: bool = False) -> None:
+    """``n`` installations of ``group`` to a part's state ``name``."""
+    if bare and name != "queued":
+        part[name] += n
+        return
+    part[name].append(
+        {
+            "count": n,
+            "attempts_made": group.attempts_made,
+            "days_until_due": group.days_until_due,
+            "held": group.held,
+        }
     )
 
 
@@ -231,9 +216,19 @@ def part_states(scenario: Scenario, segments) -> list[list[dict] | None]:
             for j, parts in zip(mine, exact, strict=True):
                 out[j] = parts
             continue
-        sizes = [k.installations for j in mine for k in segments[j].classes]
-        kinds = [k.kind for j in mine for k in segments[j].classes]
-        shared = iter(split_state(state, sizes, kinds))
+        then = probability_mean(cohort.stall.then_success) if cohort.stall else 1.0
+        odds = [
+            PartOdds(
+                k.installations,
+                tuple(float(r) for r in k.rates),
+                then,
+                cohort.max_attempts,
+                k.excluded == "up_front",
+            )
+            for j in mine
+            for k in segments[j].classes
+        ]
+        shared = iter(split_state(state, odds))
         for j in mine:
             out[j] = [next(shared) for _ in segments[j].classes]
     return out
