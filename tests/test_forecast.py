@@ -1,4 +1,5 @@
-"""Forecast statistics: hand-computed quantiles, intervals and P(clear by date)."""
+"""Forecast statistics: hand-computed quantiles, intervals and P(clear by date);
+the in-flight state a forecast starts from, read from actuals."""
 
 from __future__ import annotations
 
@@ -7,12 +8,14 @@ from datetime import date
 
 import numpy as np
 import pytest
+from conftest import cohort, day, load, outcomes, scenario, uniform
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
 import migsim
 from migsim.common.errors import MigsimError
+from migsim.evidence.actuals import read_actuals
 from migsim.evidence.forecast import (
     annotate,
     ci95_section,
@@ -23,7 +26,9 @@ from migsim.evidence.forecast import (
     quantile_ci95,
     quantile_ranks,
 )
+from migsim.evidence.state import state_from_actuals
 from migsim.results.results import quantile
+from migsim.sim.records import STATES
 
 INF = math.inf
 # ten replications' clearance days, one not cleared
@@ -163,3 +168,137 @@ def test_by_date_after_the_horizon_is_an_error(tiny_run):
 def test_annotate_cannot_replace_a_base_key(tiny_run):
     with pytest.raises(ValueError):
         tiny_run.annotate("figures", {})
+
+
+# ====================================================== in-flight state from actuals
+def _total(value) -> int:
+    return value if isinstance(value, int) else sum(g["count"] for g in value)
+
+
+def _mean_made(groups) -> float:
+    return sum(g["count"] * g["attempts_made"] for g in groups) / _total(groups)
+
+
+def _recovering_programme():
+    """Dumb devices, 70% of them recovered remotely after 5-15 days."""
+    data = scenario(
+        cohort(
+            "a",
+            3000,
+            rates=outcomes(success=0.8, rollback=0.1, dumb=0.1),
+            max_attempts=4,
+            rollback={"retry_after_days": uniform(1, 3)},
+        ),
+        cap=300,
+        horizon_days=40,
+    )
+    data["cohorts"][0]["dumb"] = {
+        "recovered_share": 0.7,
+        "recovered_after_days": uniform(5, 15),
+    }
+    return load(data)
+
+
+@pytest.mark.parametrize("states", [True, False], ids=["states", "flows only"])
+def test_dumb_devices_awaiting_recovery_are_estimated_from_actuals(tmp_path, states):
+    """From a run's own daily output, the devices awaiting remote recovery are
+    close to the run's exact state (within 10% + 5: the estimate is an
+    expectation, the run one draw), never more than the dumb, and their due days
+    lie within the recovery delay; with flows only the dumb count is exact too
+    (dumbs net of the reported recoveries)."""
+    sc = _recovering_programme()
+    results = migsim.run(sc, replications=1, seed=1)
+    daily = results.daily if states else results.daily.drop(columns=list(STATES))
+    daily.to_parquet(tmp_path / "daily.parquet", index=False)
+    actuals = read_actuals(tmp_path / "daily.parquet", sc)
+    for k in (6, 10, 13, 17):
+        exact = results.state_on(day(k), 0)["cohorts"]["a"]
+        state, notes = state_from_actuals(sc, actuals, day(k))
+        read = state["cohorts"]["a"]
+        waiting, truth = _total(read["recovering"]), _total(exact["recovering"])
+        assert truth > 50 and abs(waiting - truth) <= 0.1 * truth + 5, (k, waiting)
+        assert waiting <= read["dumb"] and read["dumb"] == exact["dumb"]
+        assert all(1 <= g["days_until_due"] <= 15 for g in read["recovering"])
+    assert any("awaiting remote recovery" in note for note in notes)
+
+
+def test_a_forecast_from_actuals_keeps_the_devices_awaiting_recovery(tmp_path):
+    """Continued from the state read from actuals on day 10, the final migrated
+    mean is within 5 standard errors of the continuation from the run's exact
+    state; dropping the recovering groups (as before they were read) leaves it
+    short by over 100 (more than 30 standard errors)."""
+    sc = _recovering_programme()
+    results = migsim.run(sc, replications=1, seed=1)
+    results.daily.to_parquet(tmp_path / "daily.parquet", index=False)
+    actuals = read_actuals(tmp_path / "daily.parquet", sc)
+    exact = results.state_on(day(10), 0)
+    read, _ = state_from_actuals(sc, actuals, day(10))
+    lost = {**read, "cohorts": {"a": {**read["cohorts"]["a"], "recovering": []}}}
+
+    def final(state) -> np.ndarray:
+        run = migsim.run(sc.starting_from(state), replications=40, seed=3)
+        return run.replications["migrated"].to_numpy(float)
+
+    truth, forecast, without = final(exact), final(read), final(lost)
+    se = math.hypot(*(x.std(ddof=1) / math.sqrt(len(x)) for x in (truth, forecast)))
+    assert abs(forecast.mean() - truth.mean()) < 5 * se
+    assert truth.mean() - without.mean() > max(100, 30 * se)
+
+
+def _hard_programme():
+    """A tenth of hard cases failing half their attempts, up to 5 attempts."""
+    data = scenario(
+        cohort(
+            "a",
+            3000,
+            rates=outcomes(success=0.95, stall=0.02, rollback=0.03),
+            max_attempts=5,
+            stall={"resolves_after_days": uniform(1, 4), "then_success": 0.5},
+            rollback={"retry_after_days": uniform(2, 5)},
+        ),
+        cap=200,
+        horizon_days=60,
+    )
+    data["cohorts"][0]["hard"] = {
+        "share": 0.1,
+        "outcomes": outcomes(success=0.4, stall=0.1, rollback=0.5),
+    }
+    return load(data)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_in_flight_attempts_made_are_read_from_the_class_replay(tmp_path, seed):
+    """Late in the run the rolled-back installations have made about 2 attempts
+    (mostly hard cases retried): the state read from actuals has them within 0.3
+    of the exact state's mean, by groups that sum to the count and stay within
+    1..max_attempts - 1, where taking every one as a first failure gave 1.0."""
+    sc = _hard_programme()
+    results = migsim.run(sc, replications=1, seed=seed)
+    results.daily.to_parquet(tmp_path / "daily.parquet", index=False)
+    actuals = read_actuals(tmp_path / "daily.parquet", sc)
+    for k in (17, 24):
+        exact = results.state_on(day(k), 0)["cohorts"]["a"]["rolled_back"]
+        state, notes = state_from_actuals(sc, actuals, day(k))
+        read = state["cohorts"]["a"]["rolled_back"]
+        assert _total(read) == _total(exact) > 20
+        assert {g["attempts_made"] for g in read} <= {1, 2, 3, 4}
+        assert abs(_mean_made(read) - _mean_made(exact)) < 0.3, k
+        if k == 24:
+            assert _mean_made(exact) > 1.7 and _mean_made(read) > 1.7
+    assert any("shared over attempts made" in note for note in notes)
+
+
+def test_without_outcomes_in_flight_installations_made_one_attempt(tmp_path):
+    """States and failures reported, but neither attempts nor successes: no
+    replay, so every stalled and rolled-back group made one attempt (a note says
+    so)."""
+    sc = _hard_programme()
+    results = migsim.run(sc, replications=1, seed=1)
+    kept = ["date", "cohort", *STATES, "stalls", "rollbacks", "stall_failures"]
+    results.daily[kept].to_parquet(tmp_path / "daily.parquet", index=False)
+    actuals = read_actuals(tmp_path / "daily.parquet", sc)
+    state, notes = state_from_actuals(sc, actuals, day(24))
+    read = state["cohorts"]["a"]
+    assert _total(read["rolled_back"]) > 20
+    assert {g["attempts_made"] for g in (*read["rolled_back"], *read["stalled"])} == {1}
+    assert any("taken to have made one attempt" in note for note in notes)

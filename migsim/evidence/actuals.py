@@ -36,6 +36,7 @@ from migsim.sim.records import FLOWS, IN_FLIGHT, STATES
 
 __all__ = [
     "CLASS_COLUMNS",
+    "RECOVERY_COLUMNS",
     "COARSE_COLUMN",
     "OUTCOME_COLUMNS",
     "POLICY_COLUMNS",
@@ -49,6 +50,9 @@ COARSE_COLUMN = "cumulative_migrated"
 #: Optional class columns of `.daily`: attempts made at volume-stressed rates and
 #: latent-defect hits. Calibration sets them aside from the normal class's flows.
 CLASS_COLUMNS = ("stressed_attempts", "defect_hits")
+#: Optional: dumb devices recovered remotely each day (`.daily` has it); the state
+#: on an as-of date reads it (devices left awaiting recovery, dumb net of it).
+RECOVERY_COLUMNS = ("dumb_recoveries",)
 #: The ramp policy's day columns of `.daily` (the same on every cohort's row).
 POLICY_COLUMNS = ("daily_cap", "cap_rule", "no_go", "rule_fired", "els_backlog")
 _COUNT_COLUMNS = (*FLOWS, *STATES, COARSE_COLUMN)
@@ -74,7 +78,7 @@ class Actuals:
         One row per date x cohort: ``date`` (datetime64), ``cohort`` (a cohort
         name, or ``None`` for a programme-wide coarse file) and the count columns
         present, as floats, and any `CLASS_COLUMNS` (``stressed_attempts``,
-        ``defect_hits``) the file has.
+        ``defect_hits``) and `RECOVERY_COLUMNS` (``dumb_recoveries``) the file has.
     columns
         The count columns present, in `_COUNT_COLUMNS` order.
     note
@@ -300,7 +304,11 @@ def read_actuals(
     if "attempts" in present and any(c in present for c in OUTCOME_COLUMNS):
         _outcomes_within_attempts(columns, rows, shown, present)
     _dates_in_order(columns, rows, shown)
-    extra = tuple(c for c in CLASS_COLUMNS if c in raw.columns and not coarse)
+    extra = tuple(
+        c
+        for c in (*CLASS_COLUMNS, *RECOVERY_COLUMNS)
+        if c in raw.columns and not coarse
+    )
     for column in extra:
         columns[column] = _counts(raw[column], rows, shown, column)
     if unit == "meters":

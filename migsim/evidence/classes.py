@@ -49,6 +49,7 @@ from migsim.sim.segments import plan_segments
 __all__ = [
     "ClassSplit",
     "has_classes",
+    "in_flight_by_attempts",
     "normal_class_counts",
     "normal_counts",
     "row_counts",
@@ -276,17 +277,9 @@ def normal_class_counts(
     """
     cohort = scenario.cohorts[index]
     classes = _cohort_classes(scenario, index)
-    counts = np.array(counts, dtype=float)
-    attempts = counts.sum(axis=1)
-    if "defect_hits" in frame.columns:  # hits came out of the batch as dumbs
-        hits = np.minimum(frame["defect_hits"].to_numpy(dtype=float), counts[:, 4])
-        counts[:, 4] -= hits
-        attempts = attempts - hits
-        defect = float(hits.sum())
-    else:
-        defect = 0.0
-    stressed = _stressed_days(cohort, scenario, frame, every)
-    day = (frame["date"] - pd.Timestamp(scenario.start_date)).dt.days.to_numpy()
+    day, attempts, counts, stressed, defect = _replay_inputs(
+        scenario, cohort, frame, counts, every
+    )
     keep = day >= 0
     replay = _Replay(scenario, cohort, classes)
     estimate = classes[0].rates.copy()
@@ -306,6 +299,68 @@ def normal_class_counts(
     set_aside["stressed"] = float(shares[~calm, 0, :].sum())
     set_aside["defect"] = defect
     return ClassSplit(normal, float(normal.sum()), set_aside, rounds)
+
+
+def _replay_inputs(
+    scenario: Scenario,
+    cohort: Cohort,
+    frame: pd.DataFrame,
+    counts: np.ndarray,
+    every: pd.DataFrame,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
+    """Per row: day number, attempts and outcome counts the replay takes (reported
+    defect hits taken out of the dumbs), whether the day was stressed; and the
+    defect hits set aside."""
+    counts = np.array(counts, dtype=float)
+    attempts = counts.sum(axis=1)
+    if "defect_hits" in frame.columns:  # hits came out of the batch as dumbs
+        hits = np.minimum(frame["defect_hits"].to_numpy(dtype=float), counts[:, 4])
+        counts[:, 4] -= hits
+        attempts = attempts - hits
+        defect = float(hits.sum())
+    else:
+        defect = 0.0
+    stressed = _stressed_days(cohort, scenario, frame, every)
+    day = (frame["date"] - pd.Timestamp(scenario.start_date)).dt.days.to_numpy()
+    return day, attempts, counts, stressed, defect
+
+
+def in_flight_by_attempts(
+    scenario: Scenario,
+    index: int,
+    frame: pd.DataFrame,
+    counts: np.ndarray,
+    every: pd.DataFrame,
+    after: int,
+) -> dict[str, np.ndarray]:
+    """What the replay expects still in flight after day ``after``, by due day.
+
+    One pass of the replay over the cohort's rows (at the scenario's rates: the
+    calibrated scenario's are the calibrated normal rates), then its ledgers
+    read for the days after ``after``: per state (``rolled_back``, ``stalled``,
+    ``recovering``) an array (days until due - 1, attempts made) summed over
+    classes; row 0 is due on ``after + 1``.
+    """
+    cohort = scenario.cohorts[index]
+    classes = _cohort_classes(scenario, index)
+    day, attempts, counts, stressed, _ = _replay_inputs(
+        scenario, cohort, frame, counts, every
+    )
+    keep = day >= 0
+    replay = _Replay(scenario, cohort, classes)
+    replay.run(
+        day[keep], attempts[keep], counts[keep], stressed[keep], classes[0].rates
+    )
+    out = {}
+    for state, ledger in (
+        ("rolled_back", replay.retry_due),
+        ("stalled", replay.stall_due),
+        ("recovering", replay.recover_due),
+    ):
+        table = ledger[after + 1 :].sum(axis=1)
+        # a ledger shorter than after + 1 (no rows near the date): nothing known
+        out[state] = table if len(table) else np.zeros((1, replay.size))
+    return out
 
 
 class _Replay:

@@ -18,6 +18,14 @@ import pandas as pd
 
 from migsim.common.errors import ActualsError
 from migsim.evidence.actuals import Actuals
+from migsim.evidence.inflight import (
+    attempt_tables,
+    due_groups,
+    due_weights,
+    recoveries_by_row,
+    recovering_weights,
+    split_by_attempts,
+)
 from migsim.model.scenario import OUTCOMES, Scenario, gate_reference, probability_mean
 from migsim.sim.calendar import working_days
 from migsim.sim.records import FLOWS, STATES
@@ -47,9 +55,10 @@ def state_from_actuals(
       estimated alongside at the scenario's rates; everything else eligible is
       queued, nothing in flight or abandoned.
 
-    In-flight installations are known as counts only: the engine draws their days
-    until due from the residual of their delay distributions, taking stalled and
-    rolled-back ones to have made one attempt and queued ones none.
+    In-flight installations then get their detail (`_by_age`): days until due from
+    the residual of their delays given when they entered, attempts made from a
+    replay of the cohort's queue by class, and the dumb devices awaiting remote
+    recovery as ``recovering`` groups. Queued ones are taken to have made none.
 
     Returns
     -------
@@ -57,11 +66,14 @@ def state_from_actuals(
         ``{"date", "cohorts": {name: initial_state}}`` and what was assumed, in words.
     """
     notes: list[str] = []
+    found: set[str] = set()  # what _by_age estimated, for the notes
     used = actuals.up_to(as_of)
     cohorts: dict[str, dict[str, int]] = {}
     if used.kind == "flows" and used.has(*STATES) and used.per_cohort:
         for cohort in scenario.cohorts:
-            cohorts[cohort.name] = _from_states(scenario, cohort, used, as_of, notes)
+            cohorts[cohort.name] = _from_states(
+                scenario, cohort, used, as_of, notes, found
+            )
         notes.append(
             "in-flight installations are known as counts: their days until due are "
             "shared by the delays' residual given when they entered (from the "
@@ -73,7 +85,7 @@ def state_from_actuals(
         and used.per_cohort
     ):
         for cohort in scenario.cohorts:
-            cohorts[cohort.name] = _from_flows(scenario, cohort, used, as_of)
+            cohorts[cohort.name] = _from_flows(scenario, cohort, used, as_of, found)
         notes.append(
             "no end-of-day states: the state on the as-of date is rebuilt from "
             "the flows (rolled back vs queued split by the retry delay, in "
@@ -88,6 +100,7 @@ def state_from_actuals(
             "rates, every other eligible installation is taken as queued, none "
             "in flight or abandoned"
         )
+    notes.extend(_FOUND[k] for k in sorted(found))
     state: dict[str, Any] = {"date": as_of, "cohorts": cohorts}
     operations = _policy_state(scenario, used, as_of, notes)
     if operations is not None:
@@ -417,7 +430,9 @@ def _fit_total(
     return counts
 
 
-def _from_states(scenario, cohort, actuals: Actuals, as_of: date, notes) -> dict:
+def _from_states(
+    scenario, cohort, actuals: Actuals, as_of: date, notes, found: set[str]
+) -> dict:
     rows = actuals.cohort_frame(cohort.name)
     if rows.empty:
         return _untouched(scenario, cohort, as_of)
@@ -435,7 +450,20 @@ def _from_states(scenario, cohort, actuals: Actuals, as_of: date, notes) -> dict
         counts = _fit_total(counts, cohort, actuals, as_of, "states")
     else:  # an estimated size: the reported states say what it is
         notes.append(_size_note(cohort, sum(counts.values())))
-    return _by_age(scenario, cohort, rows, as_of, counts)
+    return _by_age(scenario, cohort, rows, as_of, counts, actuals, found)
+
+
+#: What `_by_age` estimated, in words (one note each).
+_FOUND = {
+    "attempts": "stalled and rolled-back installations (and dumb devices awaiting "
+    "recovery) are shared over attempts made by a mean-field replay of each "
+    "cohort's queue by class at the calibrated rates",
+    "no attempts": "attempts made are not known (no attempts reported): stalled "
+    "and rolled-back installations are taken to have made one attempt",
+    "recovering": "dumb devices awaiting remote recovery are estimated from the "
+    "reported dumbs by day, the recovery delay and the reported recoveries; the "
+    "other dumb devices await a site visit",
+}
 
 
 def _size_note(cohort, total: int) -> str:
@@ -458,23 +486,40 @@ _INFLOW = {
 
 
 def _by_age(
-    scenario: Scenario, cohort, rows: pd.DataFrame, as_of: date, counts: dict[str, Any]
+    scenario: Scenario,
+    cohort,
+    rows: pd.DataFrame,
+    as_of: date,
+    counts: dict[str, Any],
+    actuals: Actuals,
+    found: set[str],
 ) -> dict[str, Any]:
-    """Give in-flight counts their days until due from the history of their inflow.
+    """Detail the in-flight counts: days until due, attempts made, recovering.
 
-    An installation that entered a state on day ``as_of - a`` and is still there
-    has a delay longer than ``a``; its days until due follow the delay's residual
-    given that age. Over the reported inflow (stalls; rollbacks and stall failures
-    less abandons; fix forwards) this weighs each due day by the count that entered
-    each day times the probability of that delay (``release_on`` applied to
-    stalls), and shares the reported count in proportion (largest remainders).
-    They are taken to have made one attempt. A state whose inflow is not reported
-    keeps its bare count, and the engine draws the detail from the steady-state
-    residual instead.
+    Days until due: an installation that entered a state on day ``as_of - a``
+    and is still there has a delay longer than ``a``; its days until due follow
+    the delay's residual given that age. Over the reported inflow (stalls;
+    rollbacks, stall failures and dumb devices recovered, less abandons; fix
+    forwards) this weighs each due day by the count that entered each day times
+    the probability of that delay (``release_on`` applied to stalls), and shares
+    the reported count in proportion (largest remainders). A state whose inflow
+    is not reported keeps its bare count, and the engine draws the detail from
+    the steady-state residual instead.
+
+    Attempts made: stalled and rolled-back groups are shared over attempts made
+    by a replay of the cohort's queue by class (`inflight.attempt_tables`);
+    without attempts reported, they are taken to have made one.
+
+    Dumb devices awaiting remote recovery (a cohort's ``dumb.recovered_share``)
+    are estimated from the reported dumbs and recoveries
+    (`inflight.recovering_weights`), never more than the dumb, as ``recovering``
+    groups detailed the same way.
     """
     out = dict(counts)
     ages = (pd.Timestamp(as_of) - rows["date"]).dt.days.to_numpy()
     available = set(rows.columns)
+    tables = attempt_tables(scenario, cohort, rows, actuals, as_of)
+    recovers = bool(cohort.dumb and cohort.dumb.recovered_share)
     for state, (columns, section, field_name) in _INFLOW.items():
         n = out.get(state, 0)
         spec = getattr(cohort, section)
@@ -483,33 +528,38 @@ def _by_age(
         if state == "rolled_back" and cohort.max_attempts < 2:
             continue
         inflow = sum(rows[c].to_numpy(float) for c in columns)
+        if state == "rolled_back" and recovers:
+            inflow = inflow + recoveries_by_row(cohort, rows)
         if state == "rolled_back" and "abandons" in available:
             inflow = np.clip(inflow - rows["abandons"].to_numpy(float), 0, None)
-        days, probs = _pmf(getattr(spec, field_name))
-        entered = inflow > 0
-        # due day relative to as_of (1 = the next day), one row per day of inflow
-        due = days[None, :] - ages[entered, None]
+        not_before = None
         if state == "stalled" and isinstance(spec.release_on, date):
-            due = np.maximum(due, (spec.release_on - as_of).days)
-        mass = inflow[entered, None] * probs[None, :]
-        waiting = due >= 1
-        if not waiting.any():
+            not_before = (spec.release_on - as_of).days
+        keys, weights = due_weights(
+            inflow, ages, _pmf(getattr(spec, field_name)), not_before
+        )
+        groups = due_groups(n, keys, weights)
+        if not groups:
             continue
-        keys, where = np.unique(due[waiting], return_inverse=True)
-        weights = np.bincount(where, weights=mass[waiting])
-        share = weights * n / weights.sum()
-        whole = np.floor(share).astype(int)
-        order = np.argsort(-(share - whole), kind="stable")
-        whole[order[: n - whole.sum()]] += 1
-        groups = [
-            {"count": int(c), "days_until_due": int(k)}
-            for k, c in zip(keys, whole, strict=True)
-            if c
-        ]
         if state != "impaired":
-            for group in groups:
-                group["attempts_made"] = 1
+            top = cohort.max_attempts - (state == "rolled_back")
+            groups = split_by_attempts(
+                groups, None if tables is None else tables[state], top
+            )
+            found.add("attempts" if tables is not None else "no attempts")
         out[state] = groups
+    dumb = int(out.get("dumb", 0))
+    if recovers and dumb:
+        keys, weights, _ = recovering_weights(cohort, rows, as_of)
+        n = min(int(round(float(weights.sum()))), dumb)
+        groups = due_groups(n, keys, weights)
+        if groups:
+            out["recovering"] = split_by_attempts(
+                groups,
+                None if tables is None else tables["recovering"],
+                cohort.max_attempts,
+            )
+        found.add("recovering")
     return out
 
 
@@ -519,11 +569,19 @@ def _untouched(scenario: Scenario, cohort, as_of: date) -> dict[str, int]:
     return {"pending": n if pending else 0, "queued": 0 if pending else n}
 
 
-def _from_flows(scenario, cohort, actuals: Actuals, as_of: date) -> dict:
+def _from_flows(
+    scenario, cohort, actuals: Actuals, as_of: date, found: set[str]
+) -> dict:
     rows = actuals.cohort_frame(cohort.name)
     if rows.empty:
         return _untouched(scenario, cohort, as_of)
     total = rows.sum(numeric_only=True)
+    # dumb devices recovered remotely went back to be retried: reported, or expected
+    recovered = (
+        recoveries_by_row(cohort, rows)
+        if cohort.dumb and cohort.dumb.recovered_share
+        else np.zeros(len(rows))
+    )
     migrated = total["successes"] + total["stall_completions"] + total["restorations"]
     impaired = total["fix_forwards"] - total["restorations"]
     stalled = total["stalls"] - total["stall_completions"] - total["stall_failures"]
@@ -534,13 +592,13 @@ def _from_flows(scenario, cohort, actuals: Actuals, as_of: date) -> dict:
         "stalled": stalled,
         "impaired": impaired,
         "migrated": migrated,
-        "dumb": total["dumbs"],
+        "dumb": total["dumbs"] - recovered.sum(),
         "abandoned": total["abandons"],
     }
     waiting = 0.0
     if cohort.rollback is not None:
         days, probs = cohort.rollback.retry_after_days.pmf()
-        failed = (rows["rollbacks"] + rows["stall_failures"]).to_numpy()
+        failed = (rows["rollbacks"] + rows["stall_failures"]).to_numpy() + recovered
         ago = (pd.Timestamp(as_of) - rows["date"]).dt.days.to_numpy()
         still = np.array([probs[days > j].sum() for j in ago])  # P(retry delay > j)
         waiting = float((failed * still).sum())  # abandons ignored: a small overcount
@@ -555,7 +613,7 @@ def _from_flows(scenario, cohort, actuals: Actuals, as_of: date) -> dict:
     counts["rolled_back"] = max(0, min(int(round(waiting)), unresolved))
     counts["queued"] = 0
     counts = _fit_total(counts, cohort, actuals, as_of, "rebuilt")
-    return _by_age(scenario, cohort, rows, as_of, counts)
+    return _by_age(scenario, cohort, rows, as_of, counts, actuals, found)
 
 
 def _from_coarse(scenario: Scenario, actuals: Actuals, as_of: date) -> dict:
