@@ -27,6 +27,7 @@ import pandas as pd
 from migsim.evidence.actuals import Actuals
 from migsim.evidence.classes import in_flight_by_attempts, row_counts
 from migsim.model.scenario import Scenario
+from migsim.sim.allocation import largest_remainder
 from migsim.sim.delays import cached_pmf
 
 __all__ = [
@@ -67,12 +68,8 @@ def due_weights(
 
 
 def _largest_remainder(n: int, weights: np.ndarray) -> np.ndarray:
-    """``n`` shared in proportion to ``weights`` (largest remainders, stable)."""
-    share = weights * n / weights.sum()
-    whole = np.floor(share).astype(int)
-    order = np.argsort(-(share - whole), kind="stable")
-    whole[order[: n - whole.sum()]] += 1
-    return whole
+    """``n`` shared in proportion to ``weights`` (`allocation.largest_remainder`)."""
+    return np.array(largest_remainder(n, (weights / weights.sum()).tolist()), int)
 
 
 def due_groups(n: int, keys: np.ndarray, weights: np.ndarray) -> list[dict[str, int]]:
