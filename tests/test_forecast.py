@@ -12,6 +12,7 @@ from conftest import cohort, day, load, outcomes, scenario, uniform
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
+from test_state import recovering_programme
 
 import migsim
 from migsim.common.errors import MigsimError
@@ -179,26 +180,6 @@ def _mean_made(groups) -> float:
     return sum(g["count"] * g["attempts_made"] for g in groups) / _total(groups)
 
 
-def _recovering_programme():
-    """Dumb devices, 70% of them recovered remotely after 5-15 days."""
-    data = scenario(
-        cohort(
-            "a",
-            3000,
-            rates=outcomes(success=0.8, rollback=0.1, dumb=0.1),
-            max_attempts=4,
-            rollback={"retry_after_days": uniform(1, 3)},
-        ),
-        cap=300,
-        horizon_days=40,
-    )
-    data["cohorts"][0]["dumb"] = {
-        "recovered_share": 0.7,
-        "recovered_after_days": uniform(5, 15),
-    }
-    return load(data)
-
-
 @pytest.mark.parametrize("states", [True, False], ids=["states", "flows only"])
 def test_dumb_devices_awaiting_recovery_are_estimated_from_actuals(tmp_path, states):
     """From a run's own daily output, the devices awaiting remote recovery are
@@ -206,7 +187,7 @@ def test_dumb_devices_awaiting_recovery_are_estimated_from_actuals(tmp_path, sta
     expectation, the run one draw), never more than the dumb, and their due days
     lie within the recovery delay; with flows only the dumb count is exact too
     (dumbs net of the reported recoveries)."""
-    sc = _recovering_programme()
+    sc = recovering_programme()
     results = migsim.run(sc, replications=1, seed=1)
     daily = results.daily if states else results.daily.drop(columns=list(STATES))
     daily.to_parquet(tmp_path / "daily.parquet", index=False)
@@ -227,7 +208,7 @@ def test_a_forecast_from_actuals_keeps_the_devices_awaiting_recovery(tmp_path):
     mean is within 5 standard errors of the continuation from the run's exact
     state; dropping the recovering groups (as before they were read) leaves it
     short by over 100 (more than 30 standard errors)."""
-    sc = _recovering_programme()
+    sc = recovering_programme()
     results = migsim.run(sc, replications=1, seed=1)
     results.daily.to_parquet(tmp_path / "daily.parquet", index=False)
     actuals = read_actuals(tmp_path / "daily.parquet", sc)

@@ -594,7 +594,8 @@ def test_continuation_carries_latent_defects():
     assert record.installations_hit >= defect["hits"]
 
 
-def test_dumb_devices_awaiting_recovery_are_carried():
+def recovering_programme():
+    """Dumb devices, 70% of them recovered remotely after 5-15 days."""
     data = scenario(
         cohort(
             "a",
@@ -610,7 +611,11 @@ def test_dumb_devices_awaiting_recovery_are_carried():
         "recovered_share": 0.7,
         "recovered_after_days": uniform(5, 15),
     }
-    sc = load(data)
+    return load(data)
+
+
+def test_dumb_devices_awaiting_recovery_are_carried():
+    sc = recovering_programme()
     results = migsim.run(sc, replications=1, seed=1)
     state = results.state_on(day(8), 0)
     recovering = state["cohorts"]["a"]["recovering"]
