@@ -37,6 +37,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 from datetime import date
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -275,21 +276,14 @@ def normal_class_counts(
     every
         All cohorts' rows (for a stress rule counted over all cohorts).
     """
-    cohort = scenario.cohorts[index]
-    classes = _cohort_classes(scenario, index)
-    day, attempts, counts, stressed, defect = _replay_inputs(
-        scenario, cohort, frame, counts, every
-    )
-    keep = day >= 0
-    replay = _Replay(scenario, cohort, classes)
+    replay, rows, defect = _replay_of(scenario, index, frame, counts, every)
+    classes = replay.classes
     estimate = classes[0].rates.copy()
-    calm = ~stressed[keep]
+    calm = ~rows.stressed
     rounds, moved = 0, 1.0
     while moved >= _TOLERANCE and rounds < _MAX_ROUNDS:
         rounds += 1
-        shares = replay.run(
-            day[keep], attempts[keep], counts[keep], stressed[keep], estimate
-        )
+        shares = replay.run(*rows, estimate)
         normal = shares[calm, 0, :].sum(axis=0)
         new = normal / normal.sum() if normal.sum() > 0 else estimate
         moved = float(np.abs(new - estimate).max())
@@ -301,16 +295,27 @@ def normal_class_counts(
     return ClassSplit(normal, float(normal.sum()), set_aside, rounds)
 
 
-def _replay_inputs(
+class _Rows(NamedTuple):
+    """What the replay takes per reported row on or after the start: day number,
+    attempts and outcome counts (reported defect hits taken out of the dumbs),
+    whether the day was stressed."""
+
+    day: np.ndarray
+    attempts: np.ndarray
+    counts: np.ndarray
+    stressed: np.ndarray
+
+
+def _replay_of(
     scenario: Scenario,
-    cohort: Cohort,
+    index: int,
     frame: pd.DataFrame,
     counts: np.ndarray,
     every: pd.DataFrame,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
-    """Per row: day number, attempts and outcome counts the replay takes (reported
-    defect hits taken out of the dumbs), whether the day was stressed; and the
-    defect hits set aside."""
+) -> tuple[_Replay, _Rows, float]:
+    """A cohort's replay (its classes apart), the rows it takes, and the
+    reported defect hits set aside."""
+    cohort = scenario.cohorts[index]
     counts = np.array(counts, dtype=float)
     attempts = counts.sum(axis=1)
     if "defect_hits" in frame.columns:  # hits came out of the batch as dumbs
@@ -322,7 +327,9 @@ def _replay_inputs(
         defect = 0.0
     stressed = _stressed_days(cohort, scenario, frame, every)
     day = (frame["date"] - pd.Timestamp(scenario.start_date)).dt.days.to_numpy()
-    return day, attempts, counts, stressed, defect
+    keep = day >= 0
+    rows = _Rows(day[keep], attempts[keep], counts[keep], stressed[keep])
+    return _Replay(scenario, cohort, _cohort_classes(scenario, index)), rows, defect
 
 
 def in_flight_by_attempts(
@@ -341,16 +348,8 @@ def in_flight_by_attempts(
     ``recovering``) an array (days until due - 1, attempts made) summed over
     classes; row 0 is due on ``after + 1``.
     """
-    cohort = scenario.cohorts[index]
-    classes = _cohort_classes(scenario, index)
-    day, attempts, counts, stressed, _ = _replay_inputs(
-        scenario, cohort, frame, counts, every
-    )
-    keep = day >= 0
-    replay = _Replay(scenario, cohort, classes)
-    replay.run(
-        day[keep], attempts[keep], counts[keep], stressed[keep], classes[0].rates
-    )
+    replay, rows, _ = _replay_of(scenario, index, frame, counts, every)
+    replay.run(*rows, replay.classes[0].rates)
     out = {}
     for state, ledger in (
         ("rolled_back", replay.retry_due),
