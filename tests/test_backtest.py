@@ -432,6 +432,22 @@ def test_steps_at_gates_and_estimated_sizes_are_read_from_the_actuals(tmp_path):
     }
 
 
+def test_flows_alone_do_not_say_an_estimated_size_and_the_notes_say_so(tmp_path):
+    """Without end-of-day states the size of a cohort of estimated size is not
+    reported: the rebuilt state takes the scenario's point size, and says so."""
+    from migsim.evidence.state import state_from_actuals
+    from migsim.model.state import InitialState
+    from migsim.sim.records import STATES
+
+    sc = _stepped_programme()
+    results = migsim.run(sc, replications=1, seed=3)
+    path = tmp_path / "flows.csv"
+    results.daily.drop(columns=list(STATES)).to_csv(path, index=False)
+    state, notes = state_from_actuals(sc, read_actuals(path, sc), day(20))
+    assert InitialState.model_validate(state["cohorts"]["b"]).total == 2000
+    assert any("the size of b is not reported" in note for note in notes)
+
+
 # =========================================================================== sharpness
 def _uncertain(point: bool = False):
     """A small programme with input uncertainty: Dirichlet outcome rates, an

@@ -86,6 +86,13 @@ def state_from_actuals(
     ):
         for cohort in scenario.cohorts:
             cohorts[cohort.name] = _from_flows(scenario, cohort, used, as_of, found)
+        guessed = [c.name for c in scenario.cohorts if c.installations_range]
+        if guessed:
+            notes.append(
+                f"no end-of-day states: the size of {', '.join(guessed)} is not "
+                "reported, so the scenario's point size is taken (its range is "
+                "not carried into the forecast)"
+            )
         notes.append(
             "no end-of-day states: the state on the as-of date is rebuilt from "
             "the flows (rolled back vs queued split by the retry delay, in "
