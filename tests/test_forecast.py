@@ -269,6 +269,30 @@ def test_in_flight_attempts_made_are_read_from_the_class_replay(tmp_path, seed):
     assert any("shared over attempts made" in note for note in notes)
 
 
+@pytest.mark.parametrize("seed", [1, 2])
+def test_retries_queued_over_a_weekend_are_read_as_retries(tmp_path, seed):
+    """On a Sunday the retries that fell due on the weekend wait in the queue: the
+    state read from actuals has them (by attempts made, within a quarter of the
+    exact state's count), where before every queued installation was taken as a
+    first attempt (and, shared by class, as a normal one)."""
+    sc = _hard_programme()
+    results = migsim.run(sc, replications=1, seed=seed)
+    results.daily.to_parquet(tmp_path / "daily.parquet", index=False)
+    actuals = read_actuals(tmp_path / "daily.parquet", sc)
+    for k in (13, 20, 27):  # Sundays
+        exact = results.state_on(day(k), 0)["cohorts"]["a"]["queued"]
+        state, notes = state_from_actuals(sc, actuals, day(k))
+        read = state["cohorts"]["a"]["queued"]
+        assert _total(read) == _total(exact)
+        retries = [g for g in read if g["attempts_made"]]
+        want = _total([g for g in exact if g["attempts_made"]])
+        assert want > 10
+        assert abs(_total(retries) - want) <= max(6, 0.25 * want), k
+        assert {g["attempts_made"] for g in retries} <= {1, 2, 3, 4}
+        assert all(g["days_until_due"] == 0 for g in retries)
+    assert any("retries the replay expects due" in note for note in notes)
+
+
 def test_without_outcomes_in_flight_installations_made_one_attempt(tmp_path):
     """States and failures reported, but neither attempts nor successes: no
     replay, so every stalled and rolled-back group made one attempt (a note says

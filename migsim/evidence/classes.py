@@ -346,7 +346,8 @@ def in_flight_by_attempts(
     calibrated scenario's are the calibrated normal rates), then its ledgers
     read for the days after ``after``: per state (``rolled_back``, ``stalled``,
     ``recovering``) an array (days until due - 1, attempts made) summed over
-    classes; row 0 is due on ``after + 1``.
+    classes; row 0 is due on ``after + 1``. ``queued``: the retries due and not
+    yet taken at the end of the last row's day, one row by attempts made.
     """
     replay, rows, _ = _replay_of(scenario, index, frame, counts, every)
     replay.run(*rows, replay.classes[0].rates)
@@ -359,6 +360,10 @@ def in_flight_by_attempts(
         table = ledger[after + 1 :].sum(axis=1)
         # a ledger shorter than after + 1 (no rows near the date): nothing known
         out[state] = table if len(table) else np.zeros((1, replay.size))
+    waiting = np.zeros((1, replay.size))
+    for pool in replay.ready:  # due retries the capacity (or a closed day) left
+        waiting[0] += pool.sum(axis=0)
+    out["queued"] = waiting
     return out
 
 

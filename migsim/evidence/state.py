@@ -470,6 +470,9 @@ _FOUND = {
     "recovering": "dumb devices awaiting remote recovery are estimated from the "
     "reported dumbs by day, the recovery delay and the reported recoveries; the "
     "other dumb devices await a site visit",
+    "queued": "of the queued installations, the retries the replay expects due "
+    "and not yet taken are retries (by attempts made, served first); the rest "
+    "are first attempts",
 }
 
 
@@ -555,6 +558,10 @@ def _by_age(
             )
             found.add("attempts" if tables is not None else "no attempts")
         out[state] = groups
+    queued = out.get("queued", 0)
+    if tables is not None and isinstance(queued, int) and queued:
+        out["queued"] = _queued_retries(queued, tables["queued"], cohort)
+        found.add("queued")
     dumb = int(out.get("dumb", 0))
     if recovers and dumb:
         keys, weights, _ = recovering_weights(cohort, rows, as_of)
@@ -568,6 +575,22 @@ def _by_age(
             )
         found.add("recovering")
     return out
+
+
+def _queued_retries(n: int, table: np.ndarray, cohort) -> list[dict[str, int]]:
+    """The queued count as first attempts and the retries the replay expects due
+    and not yet taken (a closed day or a cap that retries alone fill leaves
+    them), by attempts made; they are served first, as due today."""
+    retries = min(n, int(round(float(table[:, 1:].sum()))))
+    groups = split_by_attempts(
+        [{"count": retries, "days_until_due": 1}] if retries else [],
+        table,
+        cohort.max_attempts - 1,
+    )
+    fresh = [{"count": n - retries, "attempts_made": 0, "days_until_due": 0}]
+    return fresh[: 1 if n > retries else 0] + [
+        {**g, "days_until_due": 0} for g in groups
+    ]
 
 
 def _untouched(scenario: Scenario, cohort, as_of: date) -> dict[str, int]:
