@@ -641,8 +641,8 @@ def test_forecasts_from_actuals_continue_each_path_without_bias(tmp_path):
     devices in flight), one replication each: the final migrated and abandoned
     counts differ from the path's own by noise alone (paired, mean within 3
     standard errors). Before the state knew classes, attempts made, recovering
-    devices and queued retries, the abandoned count ran 14 short (0.6 standard
-    error): retries in flight were given back the attempts they had spent, as
+    devices and queued retries, the abandoned count ran 14 short (standard error
+    0.6): retries in flight were given back the attempts they had spent, as
     normal installations."""
     sc = _classes_programme()
     results = migsim.run(sc, replications=30, seed=2)
