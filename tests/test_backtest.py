@@ -285,6 +285,7 @@ def test_the_policy_state_is_read_from_a_runs_daily(tmp_path):
         "history",
         "before_history",
     )
+    fired: set[int] = set()
     for replication in range(3):
         actuals = read_actuals(path, sc, replication=replication)
         for k in (10, 22, 41):
@@ -303,6 +304,21 @@ def test_the_policy_state_is_read_from_a_runs_daily(tmp_path):
                     assert gate in read["gates_closed"], (replication, k, gate)
                 else:
                     assert read["gates_open"][gate] == opened, (replication, k, gate)
+            # the ramp rule requires the automation gate: once it fired, the
+            # gate is known open, on its first firing day at the latest
+            rows = results.daily[
+                (results.daily["replication"] == replication)
+                & (results.daily["date"] <= pd.Timestamp(day(k)))
+                & (results.daily["rule_fired"] == "ramp")
+            ]
+            if len(rows):
+                first = rows["date"].min().date()
+                assert read["gates_open"]["automation"] == first, (replication, k)
+                assert exact["gates_open"]["automation"] <= first
+                fired.add(k)
+            else:
+                assert "automation" not in read["gates_open"]
+    assert fired, "the ramp rule fired in some replication by some day"
     assert any("daily_cap, cap_rule and rule_fired" in note for note in notes)
 
 

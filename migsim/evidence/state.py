@@ -225,6 +225,10 @@ def _policy_state(
     gates_open, gates_closed, passed, pending = _eligibility_dates(
         scenario, actuals, as_of, notes, stepped
     )
+    if fired_column is not None:  # a rule that fired had its gate open by then
+        for gate, when in _gates_by_firings(rules, fired_column, days.index).items():
+            gates_open.setdefault(gate, when)
+        gates_closed = [g for g in gates_closed if g not in gates_open]
     return {
         "gates_open": gates_open,
         "gates_closed": gates_closed,
@@ -243,6 +247,21 @@ def _policy_state(
         "incident_open_days": open_days,
         "condition_dates": False,
     }
+
+
+def _gates_by_firings(
+    rules: dict[str, Any], fired: np.ndarray, dates: pd.DatetimeIndex
+) -> dict[str, date]:
+    """Gates that rules requiring them show open: the first day such a rule
+    fired (the gate opened then or earlier; taken as then, an upper bound)."""
+    out: dict[str, date] = {}
+    for name, rule in rules.items():
+        gate = rule.requires.gate
+        hits = np.flatnonzero(fired == name)
+        if gate is not None and len(hits):
+            when = dates[hits[0]].date()
+            out[gate] = min(out.get(gate, when), when)
+    return out
 
 
 def _uncertain_steps(
