@@ -695,3 +695,40 @@ def test_a_sensitivity_range_of_infinities_is_one_line(tmp_path):
     )
     assert "low and high must be finite numbers" in one_line_exit_2(result)
     assert list(tmp_path.iterdir()) == []
+
+
+# ===================================================== names, options, stores
+@pytest.mark.parametrize("name", ["../../elsewhere", "..", "a\\b", "tab\there"])
+def test_a_scenario_name_that_is_not_a_folder_name_is_refused(tmp_path, name):
+    """compare -o and a report write each run to a folder named after its
+    scenario: '../../elsewhere' wrote outside the output folder."""
+    work = tmp_path / "a" / "b"
+    work.mkdir(parents=True)
+    write(work, EPCL, "base.yaml")
+    text = EPCL.replace("name: nov2019_epcl", f"name: {json_quoted(name)}")
+    write(work, text.replace("daily_cap: 2000", "daily_cap: 3000"), "other.yaml")
+    result = cli(
+        "compare", "base.yaml", "other.yaml", "-n", "1", "-q", "-o", "cmp", cwd=work
+    )
+    message = one_line_exit_2(result)
+    assert message.startswith("Error: other.yaml: name: ")
+    assert "a scenario name names a folder" in message
+    assert sorted(p.name for p in tmp_path.rglob("*")) == [
+        "a",
+        "b",
+        "base.yaml",
+        "other.yaml",
+    ]
+
+
+def test_a_scenario_name_may_be_any_printable_text_without_a_slash():
+    data = yaml.safe_load(EPCL)
+    data["name"] = "Ünïcødé ramp: 名前 (v2)"
+    assert load_scenario(data).name == "Ünïcødé ramp: 名前 (v2)"
+
+
+def json_quoted(text: str) -> str:
+    """A YAML double-quoted scalar of ``text``."""
+    import json
+
+    return json.dumps(text)

@@ -235,6 +235,22 @@ class Scenario(SchemaModel):
             )
         return self
 
+    @field_validator("name")
+    @classmethod
+    def _name_is_a_folder_name(cls, name: str) -> str:
+        """The name names output folders (``compare -o``, a report's runs): a
+        slash or ``..`` would write outside them."""
+        if name in {".", ".."} or any(c in name for c in "/\\") or not all(
+            c.isprintable() for c in name
+        ):
+            raise ValueError(
+                f"{name!r}: a scenario name names a folder: no '/', '\\', "
+                "control characters, '.' or '..'"
+            )
+        if len(name.encode("utf-8")) > 200:
+            raise ValueError("at most 200 bytes (it names a folder)")
+        return name
+
     @field_validator("cohorts")
     @classmethod
     def _unique_names(cls, cohorts: list[Cohort]) -> list[Cohort]:
