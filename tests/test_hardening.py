@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import json
 import os
 import signal
 import subprocess
@@ -729,6 +730,59 @@ def test_a_scenario_name_may_be_any_printable_text_without_a_slash():
 
 def json_quoted(text: str) -> str:
     """A YAML double-quoted scalar of ``text``."""
-    import json
-
     return json.dumps(text)
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["run", BASELINE, "-n", str(10**12)], "'-n' / '--replications'"),
+        (["run", BASELINE, "--precision", "nan"], "'--precision'"),
+        (["run", BASELINE, "--precision", "1", "--precision-share", "nan"],
+         "'--precision-share'"),
+        (
+            ["run", BASELINE, "--precision", "1", "--max-replications", "1e10"],
+            "'--max-replications'",
+        ),
+        (["calibrate", BASELINE, "--actuals", "a.csv", "-o", "c.yaml",
+          "--prior-strength", "nan"], "'--prior-strength'"),
+        (["forecast", BASELINE, "--actuals", "a.csv", "--as-of", "2020-01-01",
+          "--prior-strength", "inf"], "'--prior-strength'"),
+        (["backtest", BASELINE, "--actuals", "a.csv", "--prior-strength", "1e308"],
+         "'--prior-strength'"),
+        (["sensitivity", BASELINE, "--method", "sobol", "--samples", str(2**40),
+          "--range", "capacity.daily_cap=1000:2000"], "'--samples'"),
+        (["decide", "q.yaml", "--max-replications", str(10**12)],
+         "'--max-replications'"),
+    ],
+)  # fmt: skip
+def test_option_values_no_run_could_use_are_one_line(tmp_path, args, option):
+    """-n 10^12 raised MemoryError, --samples 2^40 asked NumPy for 16 TiB,
+    --precision nan ran batches for ever, --prior-strength nan raised
+    ValueError and inf printed five lines: now click refuses each at once."""
+    started = time.monotonic()
+    message = one_line_exit_2(cli(*args, cwd=tmp_path))
+    assert message.startswith(f"Error: Invalid value for {option}")
+    assert time.monotonic() - started < 10
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_prior_of_almost_no_attempts_calibrates(tmp_path):
+    """--prior-strength 1e-308 made Boost's Beta quantile overflow (a
+    traceback); as both Beta parameters go to 0 the prior is a Bernoulli, whose
+    central 95% interval is [0, 1] when neither end holds 97.5%."""
+    from migsim.evidence.calibrate import _beta_interval
+
+    assert _beta_interval(0.8e-308, 0.2e-308) == (pytest.approx(0.8), 0.0, 1.0)
+    assert _beta_interval(1e-308, 1.0)[1:] == (0.0, 0.0)
+    low, high = _beta_interval(2.0, 3.0)[1:]
+    assert 0.067 < low < 0.068 and 0.805 < high < 0.806  # scipy's, as before
+    sc = write(tmp_path, yaml.safe_dump(ACTUALS_SCENARIO), "sc.yaml")
+    actuals = write(tmp_path, f"{HEADER}\n2024-01-01,a,100,80,10,10,0,0\n", "a.csv")
+    result = cli(
+        "calibrate", sc, "--actuals", actuals, "-o", tmp_path / "c.yaml",
+        "--prior-strength", "1e-308", "--no-check",
+    )  # fmt: skip
+    assert result.exit_code == 0, (result.output, result.exception)
+    alpha = yaml.safe_load((tmp_path / "c.yaml").read_text())["cohorts"][0]
+    assert alpha["outcomes"]["alpha"]["success"] == pytest.approx(80)  # the counts

@@ -23,6 +23,7 @@ from migsim.cli.options import (
 from migsim.cli.progress import progress_bar, say, towards
 from migsim.cli.shared import InputError, emit, load, refuse_existing
 from migsim.common.errors import MigsimError
+from migsim.model.limits import MAX_REPLICATIONS, MAX_SOBOL_SAMPLES
 
 __all__ = ["decide", "sensitivity"]
 
@@ -34,7 +35,7 @@ __all__ = ["decide", "sensitivity"]
 @workers_option()
 @click.option(
     "--max-replications",
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, MAX_REPLICATIONS),
     default=None,
     help="Double a candidate's replications while its evidence is not "
     "decisive, up to this many (default: 4 x N).",
@@ -138,7 +139,7 @@ def decide(
 @simulation_options
 @click.option(
     "--samples",
-    type=click.IntRange(min=2),
+    type=click.IntRange(2, MAX_SOBOL_SAMPLES),
     default=64,
     show_default=True,
     help="Sobol: base samples N, a power of 2; N x (fields + 2) points.",

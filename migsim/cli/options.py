@@ -13,9 +13,11 @@ from typing import Any
 import click
 
 from migsim.evidence.priors import DEFAULT_PRIOR_STRENGTH
+from migsim.model.limits import MAX_CONCENTRATION, MAX_REPLICATIONS
 
 __all__ = [
     "DATE",
+    "FiniteFloatRange",
     "actuals_options",
     "by_option",
     "format_option",
@@ -43,6 +45,17 @@ CLUSTER_HELP = (
 EXISTING_CLUSTER_HELP = (
     "Run on an existing Dask cluster instead of local processes; results are identical."
 )
+
+
+class FiniteFloatRange(click.FloatRange):
+    """A `click.FloatRange` that also refuses ``nan`` (which compares false with
+    either bound, so click let ``--precision nan`` through: a run without end)."""
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if number != number:
+            self.fail(f"{value!r} is not a number.", param, ctx)
+        return number
 
 
 def _all(options: list[Decorator]) -> Decorator:
@@ -83,7 +96,7 @@ def replications_option(help: str = "Seeded replications to run.") -> Decorator:
     return click.option(
         "-n",
         "--replications",
-        type=click.IntRange(min=1),
+        type=click.IntRange(1, MAX_REPLICATIONS),
         default=200,
         show_default=True,
         help=help,
@@ -192,7 +205,7 @@ def actuals_options(func):
             ),
             click.option(
                 "--prior-strength",
-                type=click.FloatRange(min=0, min_open=True),
+                type=FiniteFloatRange(0, MAX_CONCENTRATION, min_open=True),
                 default=DEFAULT_PRIOR_STRENGTH,
                 show_default=True,
                 help="How many attempts the scenario's rates are worth, per cohort.",

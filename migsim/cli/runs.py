@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from migsim.cli.options import (
+    FiniteFloatRange,
     by_option,
     format_option,
     outdir_option,
@@ -33,6 +34,7 @@ from migsim.cli.shared import (
 )
 from migsim.common.errors import MigsimError
 from migsim.common.files import atomic_text
+from migsim.model.limits import MAX_REPLICATIONS
 from migsim.output.html import UNITS
 
 __all__ = ["bundled_scenarios_dir", "compare", "report", "run", "scenarios", "validate"]
@@ -60,7 +62,7 @@ REPLICATIONS_FAILED = 3
 )
 @click.option(
     "--precision",
-    type=click.FloatRange(min=0, min_open=True),
+    type=FiniteFloatRange(min=0, min_open=True),
     default=None,
     metavar="DAYS",
     help="Run batches of -n replications (default 20) until the 95% CI "
@@ -68,7 +70,7 @@ REPLICATIONS_FAILED = 3
 )
 @click.option(
     "--precision-share",
-    type=click.FloatRange(0, 1, min_open=True),
+    type=FiniteFloatRange(0, 1, min_open=True),
     default=0.05,
     show_default=True,
     help="With --precision, when some replications do not clear: the "
@@ -76,7 +78,7 @@ REPLICATIONS_FAILED = 3
 )
 @click.option(
     "--max-replications",
-    type=click.IntRange(min=2),
+    type=click.IntRange(2, MAX_REPLICATIONS),
     default=2000,
     show_default=True,
     help="With --precision: stop here whatever the width.",

@@ -281,8 +281,15 @@ def _beta_interval(a: float, b: float) -> tuple[float, float, float]:
         return 1.0, 1.0, 1.0
     if a <= 0:
         return 0.0, 0.0, 0.0
-    low, high = stats.beta.ppf([0.025, 0.975], a, b)
-    return a / (a + b), float(low), float(high)
+    mean = a / (a + b)
+    try:
+        low, high = stats.beta.ppf([0.025, 0.975], a, b)
+    except OverflowError:  # Boost, for a and b near the smallest float (1e-308)
+        low = high = math.nan
+    if math.isnan(low) or math.isnan(high):  # the limit as a, b -> 0: Bernoulli
+        low = 0.0 if 1 - mean > 0.025 else 1.0
+        high = 1.0 if mean > 0.025 else 0.0
+    return mean, float(low), float(high)
 
 
 def calibrate(

@@ -31,6 +31,9 @@ __all__ = [
     "MAX_COHORTS",
     "MAX_DELAY_DAYS",
     "MAX_HORIZON_DAYS",
+    "MAX_REPLICATIONS",
+    "MAX_SOBOL_SAMPLES",
+    "MAX_SWEEP_POINTS",
     "check_input",
     "check_memory",
     "check_value",
@@ -55,6 +58,13 @@ MAX_NUMBER = 1e12
 MAX_PER_DAY = 10_000_000
 #: Pseudo-attempts of a Dirichlet or Beta (calibrated alphas are counts of attempts).
 MAX_CONCENTRATION = 1e10
+#: Replications of one run (or of one sweep point, decision candidate...):
+#: 10^12 asked for an index list that no memory holds.
+MAX_REPLICATIONS = 1_000_000
+#: Points of one sweep (a grid's product or a hypercube's K), and Sobol base
+#: samples: both are listed in memory before the first runs.
+MAX_SWEEP_POINTS = 100_000
+MAX_SOBOL_SAMPLES = 2**16
 
 _DAYS = (1, MAX_DELAY_DAYS, "days (10 years)")
 _PER_DAY = (0, MAX_PER_DAY, "installations a day")

@@ -240,8 +240,10 @@ class Scenario(SchemaModel):
     def _name_is_a_folder_name(cls, name: str) -> str:
         """The name names output folders (``compare -o``, a report's runs): a
         slash or ``..`` would write outside them."""
-        if name in {".", ".."} or any(c in name for c in "/\\") or not all(
-            c.isprintable() for c in name
+        if (
+            name in {".", ".."}
+            or any(c in name for c in "/\\")
+            or not all(c.isprintable() for c in name)
         ):
             raise ValueError(
                 f"{name!r}: a scenario name names a folder: no '/', '\\', "
