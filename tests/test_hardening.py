@@ -786,3 +786,93 @@ def test_a_prior_of_almost_no_attempts_calibrates(tmp_path):
     assert result.exit_code == 0, (result.output, result.exception)
     alpha = yaml.safe_load((tmp_path / "c.yaml").read_text())["cohorts"][0]
     assert alpha["outcomes"]["alpha"]["success"] == pytest.approx(80)  # the counts
+
+
+@pytest.mark.parametrize("option", ["--grid", "--range"])
+def test_a_swept_field_given_twice_is_refused(tmp_path, option):
+    """--grid capacity.daily_cap=1000 --grid capacity.daily_cap=2000 swept
+    2000 only: the first was dropped without a word."""
+    cap = "capacity.daily_cap"
+    values = ["=1000", "=2000"] if option == "--grid" else ["=1:2", "=3:4"]
+    lhs = ["--lhs", "2"] if option == "--range" else []
+    result = cli(
+        "sweep", BASELINE, "-n", "1", "-o", "sw", *lhs,
+        option, cap + values[0], option, cap + values[1], cwd=tmp_path,
+    )  # fmt: skip
+    assert one_line_exit_2(result) == (
+        f"Error: {option} {cap}: given twice; list every value once "
+        f"({option} FIELD=...)"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "problem"),
+    [
+        (["--lhs", str(10**9), "--range", "capacity.daily_cap=1:2"], "1,000,000,000"),
+        (
+            [
+                "--grid",
+                "capacity.daily_cap=" + ",".join(map(str, range(1, 401))),
+                "--grid",
+                "horizon_days=" + ",".join(map(str, range(1, 401))),
+            ],
+            "160,000",
+        ),
+    ],
+)
+def test_a_sweep_of_more_points_than_a_store_can_list_is_refused(
+    tmp_path, args, problem
+):
+    """--lhs 10^9 raised MemoryError; a 3,000 x 3,000 grid ran for minutes
+    before its first point."""
+    result = cli("sweep", BASELINE, "-n", "1", "-o", "sw", *args, cwd=tmp_path)
+    assert one_line_exit_2(result) == (
+        f"Error: a sweep of {problem} points: at most 100,000 (split it into "
+        "several sweeps)"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_range_without_lhs_says_so(tmp_path):
+    result = cli(
+        "sweep", BASELINE, "-n", "1", "-o", "sw", "--range", "horizon_days=1:2",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert one_line_exit_2(result) == "Error: --range needs --lhs K"
+
+
+@pytest.mark.parametrize(
+    "manifest",
+    ["[1, 2]", '{"definition": 5}', '{"definition": {}, "points": {}}', "{broken"],
+)
+def test_a_store_whose_manifest_is_not_one_is_one_line_and_fresh_replaces_it(
+    tmp_path, manifest
+):
+    """A manifest.json holding a list raised AttributeError; one that was not
+    JSON said 'rerun with --fresh', and --fresh said the same again."""
+    store = tmp_path / "sw"
+    store.mkdir()
+    (store / "manifest.json").write_text(manifest)
+    args = ["sweep", BASELINE, "-n", "1", "-q", "-o", "sw"]
+    args += ["--grid", "horizon_days=30"]
+    message = one_line_exit_2(cli(*args, cwd=tmp_path))
+    assert message.startswith("Error: sw/manifest.json: ")
+    assert message.endswith("rerun with --fresh to start over")
+    result = cli(*args, "--fresh", cwd=tmp_path)
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert (store / "sweep.parquet").is_file()
+
+
+def test_a_sweep_manifest_whose_points_are_not_the_sweeps_is_one_line(tmp_path):
+    args = ["sweep", BASELINE, "-n", "1", "-q", "-o", "sw"]
+    args += ["--grid", "horizon_days=30,31"]
+    assert cli(*args, cwd=tmp_path).exit_code == 0
+    manifest = tmp_path / "sw" / "manifest.json"
+    stored = json.loads(manifest.read_text())
+    stored["points"] = stored["points"][:1]
+    manifest.write_text(json.dumps(stored))
+    assert one_line_exit_2(cli(*args, cwd=tmp_path)) == (
+        "Error: sw/manifest.json: its points are not this sweep's 2 points; "
+        "rerun with --fresh to start over"
+    )

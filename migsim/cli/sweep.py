@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -103,8 +104,8 @@ def sweep(
 
     sc = load(scenario, sets)
     try:
-        parsed_grid = dict(parse_grid(item) for item in grid)
-        parsed_ranges = dict(parse_range(item) for item in ranges)
+        parsed_grid = _once("--grid", [parse_grid(item) for item in grid])
+        parsed_ranges = _once("--range", [parse_range(item) for item in ranges])
         definition = SweepDefinition(
             scenario=sc,
             replications=replications,
@@ -164,3 +165,15 @@ def sweep(
         f"{definition.replications} replications each, seed {definition.seed}. "
         f"Written to {outdir}/ (sweep.parquet, sweep.png, manifest.json)"
     )
+
+
+def _once(option: str, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``{field: values}``, refusing a field given twice (the first was dropped)."""
+    fields = [name for name, _ in pairs]
+    twice = sorted({name for name in fields if fields.count(name) > 1})
+    if twice:
+        raise MigsimError(
+            f"{option} {', '.join(twice)}: given twice; list every value once "
+            f"({option} FIELD=...)"
+        )
+    return dict(pairs)

@@ -100,10 +100,10 @@ class Store:
         self.manifest: dict[str, Any] = dict(blank or {"definition": definition})
         if self.root is None:
             return
-        stored = self._read_manifest()
-        if stored is not None and fresh:
+        if fresh and (self.root / MANIFEST).is_file():  # even one that is unreadable
             shutil.rmtree(self.root)
-        elif stored is not None:
+        stored = self._read_manifest()
+        if stored is not None:
             self._check(stored.get("definition") or {}, names or {})
             self.manifest = stored
         elif self.root.exists() and not _only_a_first_write(self.root):
@@ -122,11 +122,29 @@ class Store:
         if not path.exists():
             return None
         try:
-            return json.loads(path.read_text(encoding="utf-8"))
+            stored = json.loads(path.read_text(encoding="utf-8"))
         except ValueError as exc:
             raise MigsimError(
                 f"{path}: unreadable ({exc}); rerun with --fresh to start over"
             ) from None
+        # each key of a new manifest holds the same kind of JSON value (a hand
+        # edit or another program's file otherwise failed deep in the run)
+        shape = {"definition": {}, **self.manifest}
+        if not isinstance(stored, dict) or any(
+            not isinstance(stored.get(key), type(value))
+            for key, value in shape.items()
+            if isinstance(value, dict | list)
+        ):
+            keys = ", ".join(
+                f"{k} ({'an object' if isinstance(v, dict) else 'a list'})"
+                for k, v in shape.items()
+                if isinstance(v, dict | list)
+            )
+            raise MigsimError(
+                f"{path}: not a {self.what} manifest (a JSON object with {keys}); "
+                "rerun with --fresh to start over"
+            )
+        return stored
 
     def _check(self, stored: Mapping[str, Any], names: Mapping[str, str]) -> None:
         """Refuse a store of another definition, naming what changed."""

@@ -49,6 +49,7 @@ from migsim.common.stats import STATISTICS, json_value, statistics
 from migsim.common.store import Store
 from migsim.common.yamlio import parse_yaml
 from migsim.common.yamlio import shown as _shown
+from migsim.model.limits import MAX_SWEEP_POINTS
 from migsim.model.scenario import Scenario
 from migsim.results.results import FIGURES
 from migsim.runner.runner import executor, run
@@ -184,14 +185,20 @@ class SweepDefinition:
     lhs: int | None = None
 
     def __post_init__(self) -> None:
+        if self.ranges and self.lhs is None and not self.grid:
+            raise MigsimError("--range needs --lhs K")
         if bool(self.grid) == (self.lhs is not None):
             raise MigsimError(
                 "a sweep needs either --grid or --lhs with --range, not both"
             )
         if self.lhs is not None and not self.ranges:
             raise MigsimError("--lhs needs at least one --range FIELD=LOW:HIGH")
-        if self.ranges and self.lhs is None:
-            raise MigsimError("--range needs --lhs K")
+        count = math.prod(len(v) for v in self.grid.values()) if self.grid else 0
+        if max(count, self.lhs or 0) > MAX_SWEEP_POINTS:
+            raise MigsimError(
+                f"a sweep of {max(count, self.lhs or 0):,} points: at most "
+                f"{MAX_SWEEP_POINTS:,} (split it into several sweeps)"
+            )
         if self.replications < 1:
             raise MigsimError("a sweep needs at least one replication per point")
         known = self.scenario.flat()
@@ -336,6 +343,15 @@ class _Sweep:
             root, wanted, what="sweep", fresh=fresh, blank=blank, names=_NAMES
         )
         self.manifest = self.store.manifest
+        entries = self.manifest["points"]
+        if len(entries) != len(points) or any(
+            not isinstance(e, dict) or e.get("index") != i or "status" not in e
+            for i, e in enumerate(entries)
+        ):
+            raise MigsimError(
+                f"{root}/manifest.json: its points are not this sweep's "
+                f"{len(points):,} points; rerun with --fresh to start over"
+            )
         for entry in self.manifest["points"]:
             name = str(entry["index"])
             if self.store.has(name):
