@@ -788,6 +788,24 @@ def test_a_prior_of_almost_no_attempts_calibrates(tmp_path):
     assert alpha["outcomes"]["alpha"]["success"] == pytest.approx(80)  # the counts
 
 
+def test_a_comparison_with_a_scenario_that_always_clears_on_one_day(tmp_path):
+    """compare of a scenario whose clearance day never varies with one whose
+    does crashed on the pairing line (its correlation is undefined)."""
+    steady = yaml.safe_load(EPCL)
+    steady["name"] = "steady"
+    for c in steady["cohorts"]:
+        c["outcomes"] = {
+            "success": 1.0, "stall": 0.0, "rollback": 0.0, "fix_forward": 0.0,
+            "dumb": 0.0,
+        }  # fmt: skip
+        c["eligible_from"] = steady["start_date"]
+    write(tmp_path, EPCL, "base.yaml")
+    write(tmp_path, yaml.safe_dump(steady), "steady.yaml")
+    result = cli("compare", "base.yaml", "steady.yaml", "-n", "3", "-q", cwd=tmp_path)
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert "(correlation undefined for the same precision)" in result.output
+
+
 @pytest.mark.parametrize("option", ["--grid", "--range"])
 def test_a_swept_field_given_twice_is_refused(tmp_path, option):
     """--grid capacity.daily_cap=1000 --grid capacity.daily_cap=2000 swept

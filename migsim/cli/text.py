@@ -297,10 +297,13 @@ def _pairing_line(pairing: dict[str, Any] | None) -> str:
     if pairing is None or ratio is None:
         return "  pairing: undefined (a replication did not clear, or no variation)"
     gain = f", about {1 / ratio:,.0f}x fewer replications" if 0 < ratio < 1 else ""
+    correlation = pairing.get("correlation")
+    said = (  # undefined when one scenario's clearance day does not vary
+        "undefined" if correlation is None else f"{correlation:.2f}"
+    )
     return (
         f"  pairing: the clearance-day difference varies {ratio:.2f}x as much as "
-        f"with independent streams (correlation {pairing['correlation']:.2f}"
-        f"{gain} for the same precision)"
+        f"with independent streams (correlation {said}{gain} for the same precision)"
     )
 
 
