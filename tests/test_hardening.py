@@ -894,3 +894,77 @@ def test_a_sweep_manifest_whose_points_are_not_the_sweeps_is_one_line(tmp_path):
         "Error: sw/manifest.json: its points are not this sweep's 2 points; "
         "rerun with --fresh to start over"
     )
+
+
+@pytest.mark.parametrize("summary", ["[]", '{"seed": "0", "replications": 2}'])
+def test_a_report_of_a_run_folder_whose_summary_is_not_one_is_one_line(
+    tmp_path, summary
+):
+    """A summary.json holding a list raised AttributeError."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "summary.json").write_text(summary)
+    (run / "scenario.yaml").write_text(EPCL)
+    message = one_line_exit_2(cli("report", run, "-o", tmp_path / "r.html"))
+    assert message == (
+        f"Error: {run}/summary.json: not a run's summary (a JSON object with its "
+        "seed and replications)"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+@pytest.mark.parametrize("same", ["file", "name"])
+def test_a_report_of_two_scenarios_of_one_name_runs_neither(tmp_path, same):
+    """Both run into <report>_runs/<name>/: the second was refused after the
+    first had been run and written, which stayed behind looking finished."""
+    write(tmp_path, EPCL, "a.yaml")
+    write(tmp_path, EPCL.replace("daily_cap: 2000", "daily_cap: 3000"), "b.yaml")
+    second = "a.yaml" if same == "file" else "b.yaml"
+    result = cli("report", "a.yaml", second, "-n", "1", "-o", "r.html", cwd=tmp_path)
+    assert one_line_exit_2(result) == (
+        "Error: scenario names must differ in a report: nov2019_epcl (each runs "
+        "into r_runs/<name>/; rename one, or give a file once)"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.yaml", "b.yaml"]
+
+
+def test_a_report_that_fails_after_a_run_leaves_no_run_behind(tmp_path, monkeypatch):
+    import migsim.output.report as report_module
+
+    def broken(*args, **kwargs):
+        raise MigsimError("the page cannot be drawn")
+
+    monkeypatch.setattr(report_module, "render_report", broken)
+    write(tmp_path, EPCL, "a.yaml")
+    result = cli("report", "a.yaml", "-n", "1", "-o", "r.html", cwd=tmp_path)
+    assert one_line_exit_2(result) == "Error: the page cannot be drawn"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.yaml"]
+
+
+@pytest.mark.parametrize("target", ["sc.yaml", "actuals.csv"])
+def test_calibrate_never_writes_over_its_own_inputs(tmp_path, target):
+    """-o naming the scenario or the actuals, with --overwrite, replaced them."""
+    text = yaml.safe_dump(ACTUALS_SCENARIO)
+    write(tmp_path, text, "sc.yaml")
+    rows = f"{HEADER}\n2024-01-01,a,100,80,10,10,0,0\n"
+    write(tmp_path, rows, "actuals.csv")
+    result = cli(
+        "calibrate", "sc.yaml", "--actuals", "actuals.csv", "-o", f"./{target}",
+        "--overwrite", "--no-check", cwd=tmp_path,
+    )  # fmt: skip
+    assert one_line_exit_2(result) == (
+        f"Error: {target}: is the input {target}; write the output elsewhere"
+    )
+    assert (tmp_path / "sc.yaml").read_text() == text
+    assert (tmp_path / "actuals.csv").read_text() == rows
+
+
+def test_a_report_never_writes_over_its_scenario(tmp_path):
+    write(tmp_path, EPCL, "a.yaml")
+    result = cli(
+        "report", "a.yaml", "-n", "1", "-o", "a.yaml", "--overwrite", cwd=tmp_path
+    )
+    assert one_line_exit_2(result) == (
+        "Error: a.yaml: is the input a.yaml; write the output elsewhere"
+    )
+    assert (tmp_path / "a.yaml").read_text() == EPCL

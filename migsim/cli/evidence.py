@@ -19,7 +19,14 @@ from migsim.cli.options import (
     simulation_options,
 )
 from migsim.cli.progress import progress_bar
-from migsim.cli.shared import InputError, emit, load, load_actuals, refuse_existing
+from migsim.cli.shared import (
+    InputError,
+    emit,
+    load,
+    load_actuals,
+    refuse_existing,
+    refuse_inputs_as_outputs,
+)
 from migsim.common.errors import MigsimError
 from migsim.common.files import write_files
 
@@ -76,6 +83,7 @@ def calibrate(
     target = Path(output)
     stem = target.with_suffix("")
     paths = [target, Path(f"{stem}.calibration.json"), Path(f"{stem}.check.png")]
+    refuse_inputs_as_outputs(paths, [scenario, actuals_path])
     for path in paths:
         refuse_existing(str(path), overwrite)
     actuals = load_actuals(actuals_path, sc, actuals_unit, actuals_replication)

@@ -5,6 +5,7 @@ Each command loads what it needs when called, so ``migsim --help`` stays quick.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -31,6 +32,7 @@ from migsim.cli.shared import (
     emit,
     load,
     refuse_existing,
+    refuse_inputs_as_outputs,
 )
 from migsim.common.errors import MigsimError
 from migsim.common.files import atomic_text
@@ -377,10 +379,12 @@ def report(
     from migsim.runner.runner import run as run_scenario
 
     target = Path(output)
+    refuse_inputs_as_outputs([output], [*inputs, question])
     refuse_existing(output, overwrite)
     by = by_dates(by)
     runs_dir = target.with_name(target.stem + "_runs")
     runs: list[Any] = []
+    written: list[Path] = []  # the runs this report wrote
     made = not runs_dir.exists()  # a failed report leaves no empty runs folder
     try:
         scenario_inputs = [p for p in inputs if not is_run_directory(p)]
@@ -394,11 +398,12 @@ def report(
                 for p in inputs
             ]
             check_question_scenario(_question_scenario(question), names)
+        scenarios = [loaded[p] for p in inputs if p in loaded]
+        _refuse_colliding_runs(scenarios, runs_dir, overwrite)
         for path in inputs:
             if path in loaded:
                 sc = loaded[path]
                 where = runs_dir / sc.name
-                refuse_existing(where, overwrite)
                 results = run_scenario(
                     sc,
                     replications=replications,
@@ -409,6 +414,7 @@ def report(
                 annotate(results, by)
                 results.annotate("command", command_line())
                 results.write(where, overwrite=overwrite, charts=write_run_outputs)
+                written.append(where)
                 runs.append(load_run(where))
             else:
                 runs.append(load_run(path))
@@ -421,6 +427,8 @@ def report(
             runs, units=units, by=by, command=command_line(), decision=decision
         )
     except BaseException as exc:
+        for where in written:  # a failed report leaves no run that looks finished
+            shutil.rmtree(where, ignore_errors=True)
         if made and runs_dir.is_dir() and not any(runs_dir.iterdir()):
             runs_dir.rmdir()
         if isinstance(exc, MigsimError):
@@ -429,6 +437,21 @@ def report(
     target.parent.mkdir(parents=True, exist_ok=True)
     atomic_text(target, page)
     click.echo(f"Report written to {output} ({len(runs)} run(s), {len(page):,} bytes)")
+
+
+def _refuse_colliding_runs(scenarios: list[Any], runs_dir: Path, overwrite: bool):
+    """Before anything runs: every scenario of a report gets its own folder
+    ``runs_dir/<name>``, free or replaceable (a second scenario of one name
+    used to fail after the first had been run and written)."""
+    names = [sc.name for sc in scenarios]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise InputError(
+            f"scenario names must differ in a report: {', '.join(twice)} (each "
+            f"runs into {runs_dir}/<name>/; rename one, or give a file once)"
+        )
+    for name in names:
+        refuse_existing(runs_dir / name, overwrite)
 
 
 @click.command()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import shlex
 import sys
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -30,6 +31,7 @@ __all__ = [
     "load_actuals",
     "parse_sets",
     "refuse_existing",
+    "refuse_inputs_as_outputs",
 ]
 
 
@@ -106,6 +108,26 @@ def refuse_existing(
                 files.refuse_foreign(path)
     except FileExistsError as exc:
         raise InputError(str(exc)) from None
+
+
+def refuse_inputs_as_outputs(
+    outputs: Sequence[str | Path], inputs: Sequence[str | Path | None]
+) -> None:
+    """Refuse an output file that is one of the command's inputs (the scenario,
+    the actuals, a question): with --overwrite it was replaced, the input lost."""
+    for output in outputs:
+        for given in inputs:
+            if given is not None and _same_file(output, given):
+                raise InputError(
+                    f"{output}: is the input {given}; write the output elsewhere"
+                )
+
+
+def _same_file(a: str | Path, b: str | Path) -> bool:
+    try:
+        return Path(a).exists() and Path(b).exists() and Path(a).samefile(b)
+    except OSError:
+        return False
 
 
 def by_dates(values: tuple[Any, ...]) -> list[date]:

@@ -62,6 +62,13 @@ class SavedRun(ScenarioRun):
             raise MigsimError(
                 f"{self.directory}/summary.json: unreadable: {exc}"
             ) from None
+        if not isinstance(self.summary, dict) or not all(
+            isinstance(self.summary.get(k), int) for k in ("seed", "replications")
+        ):
+            raise MigsimError(
+                f"{self.directory}/summary.json: not a run's summary (a JSON object "
+                "with its seed and replications)"
+            )
         self.scenario: Scenario = load_scenario(self.directory / "scenario.yaml")
         if self.scenario.sha256 != self.summary.get("scenario_sha256"):
             raise MigsimError(
