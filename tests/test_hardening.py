@@ -968,3 +968,22 @@ def test_a_report_never_writes_over_its_scenario(tmp_path):
         "Error: a.yaml: is the input a.yaml; write the output elsewhere"
     )
     assert (tmp_path / "a.yaml").read_text() == EPCL
+
+
+@pytest.mark.parametrize("problem", ["in_use", "unresolvable"])
+def test_serve_on_an_address_it_cannot_use_is_one_line(problem):
+    """uvicorn printed its own ERROR after the explorer had announced its
+    address, and exited 3 (migsim's 'some replications failed')."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        host = "127.0.0.1" if problem == "in_use" else "999.1.1.1"
+        started = time.monotonic()
+        result = cli("serve", "--host", host, "--port", port)
+    message = one_line_exit_2(result)
+    assert message.startswith(f"Error: --host {host} --port {port}: cannot listen")
+    assert "explorer on" not in result.output
+    assert time.monotonic() - started < 30

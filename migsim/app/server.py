@@ -23,6 +23,7 @@ from __future__ import annotations
 import io
 import ipaddress
 import json
+import socket
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -334,6 +335,7 @@ def serve(
     """Run the explorer until interrupted (Ctrl+C)."""
     import uvicorn
 
+    listening = listen_on(host, port)  # before anything says it is running
     allowed = _LOOPBACK_NAMES if _loopback(host) else None
     warm_up()
     app = create_app(
@@ -349,4 +351,30 @@ def serve(
             f"warning: bound to {host}, not a loopback address: anyone who can "
             "reach this machine can use the page"
         )
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    server.run(sockets=[listening])
+
+
+def listen_on(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port``, as uvicorn binds one.
+
+    Raises
+    ------
+    MigsimError
+        The address cannot be used (a name that does not resolve, a port in
+        use or reserved): uvicorn printed its own error after the explorer had
+        announced its address, and exited 3.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        reason = exc.strerror or str(exc)
+        raise MigsimError(
+            f"--host {host} --port {port}: cannot listen there: {reason}"
+        ) from None
+    sock.set_inheritable(True)
+    return sock

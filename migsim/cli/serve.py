@@ -10,6 +10,8 @@ import click
 
 from migsim.cli.options import workers_option
 from migsim.cli.runs import bundled_scenarios_dir
+from migsim.cli.shared import InputError
+from migsim.common.errors import MigsimError
 
 __all__ = ["serve"]
 
@@ -38,11 +40,14 @@ def serve(host, port, replications, workers):
     """
     from migsim.app.server import serve as serve_explorer
 
-    serve_explorer(
-        bundled_scenarios_dir(),
-        host,
-        port,
-        replications=replications,
-        workers=workers,
-        announce=click.echo,
-    )
+    try:
+        serve_explorer(
+            bundled_scenarios_dir(),
+            host,
+            port,
+            replications=replications,
+            workers=workers,
+            announce=click.echo,
+        )
+    except MigsimError as exc:
+        raise InputError(str(exc)) from exc
