@@ -987,3 +987,29 @@ def test_serve_on_an_address_it_cannot_use_is_one_line(problem):
     assert message.startswith(f"Error: --host {host} --port {port}: cannot listen")
     assert "explorer on" not in result.output
     assert time.monotonic() - started < 30
+
+
+def test_the_memory_estimate_counts_the_stall_ledger_by_retry_delay(
+    tmp_path, monkeypatch
+):
+    """Stalls are kept by due day x result (complete, or fail and retry after
+    each day of the retry delay) x column: a 10-year uniform retry delay with
+    100 attempts over 20 years validated, then asked NumPy for 30 GiB in the
+    first replication (exit 1 with a traceback)."""
+    data = yaml.safe_load(EPCL)
+    data["horizon_days"] = 7305
+    for c in data["cohorts"]:
+        c["max_attempts"] = 100
+        c["rollback"] = {
+            "retry_after_days": {"dist": "uniform", "low": 1, "high": 3653}
+        }
+    sc = load_scenario(data)
+    assert limits.replication_bytes(sc) > 2 * 10959 * 3654 * 101 * 8  # the ledgers
+    short = sc.with_overrides(
+        {f"cohorts.{c.name}.rollback.retry_after_days.high": 2 for c in sc.cohorts}
+    )
+    assert limits.replication_bytes(short) < limits.replication_bytes(sc) / 100
+    path = write(tmp_path, yaml.safe_dump(data))
+    monkeypatch.setattr(limits, "free_memory", lambda: 64 * 2**30)  # a big machine
+    message = one_line_exit_2(cli("run", path, "-n", "1", "-q"))
+    assert "a replication needs about" in message and "longest delays" in message

@@ -269,8 +269,10 @@ def replication_bytes(scenario: Any) -> int:
     """About how many bytes one replication allocates at its peak.
 
     Each cohort segment keeps due-day ledgers of (horizon + longest delay) rows by
-    (classes x attempts) columns; the run log keeps every day's states and flows.
-    Supplier splits and hard or excluded classes are counted at their most.
+    (classes x attempts) columns: retries, restorations and recoveries one each,
+    stalls one per result (completes, or fails and retries after each day of the
+    retry delay); the run log keeps every day's states and flows. Supplier
+    splits and hard or excluded classes are counted at their most.
     """
     days = scenario.horizon_days
     total = days * len(scenario.cohorts) * 20 * 8  # the log: states + flows
@@ -279,7 +281,10 @@ def replication_bytes(scenario: Any) -> int:
         rows = days + longest + 1
         width = (cohort.max_attempts + 1) * 3
         segments = max(1, len(getattr(cohort, "suppliers", None) or {}))
-        total += segments * 4 * rows * width * 8
+        rollback = getattr(cohort, "rollback", None)
+        retry = getattr(rollback, "retry_after_days", None)
+        then = 1 + (delay_support(retry) if retry is not None else 1)
+        total += segments * (3 + then) * rows * width * 8
     return total
 
 
@@ -328,6 +333,7 @@ def check_memory(scenario: Any, workers: int = 1) -> None:
         f"{scenario.name}: a replication needs about "
         f"{_gib(need / max(1, workers))} of memory "
         f"({len(scenario.cohorts)} cohorts x {scenario.horizon_days:,} days x "
-        f"max_attempts; {workers} at a time), more than half of the "
-        f"{_gib(free)} free here: shorten horizon_days or lower max_attempts"
+        f"max_attempts x delay days; {workers} at a time), more than half of the "
+        f"{_gib(free)} free here: shorten horizon_days or the longest delays, or "
+        "lower max_attempts"
     )
