@@ -297,3 +297,59 @@ def test_a_much_larger_scenario_starts_with_fewer_replications(cautious):
     assert suggested_replications(cautious, 40) == 40
     assert suggested_replications(fleet, 40) == 10
     assert suggested_replications(fleet, 5) == 5  # never more than asked
+
+
+def _asgi(app, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
+    """One request to the ASGI app, in this process (no server, no client library)."""
+    import asyncio
+
+    sent: list[dict] = []
+
+    async def receive():
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"127.0.0.1:8000"),
+            (b"content-type", b"application/json"),
+        ],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 8000),
+    }
+    asyncio.run(app(scope, receive, send))
+    status = next(m["status"] for m in sent if m["type"] == "http.response.start")
+    return status, b"".join(m.get("body", b"") for m in sent if "body" in m)
+
+
+@pytest.mark.parametrize("schedule", [[1, 2], ["2020-01-01"], [None], [[]]])
+def test_a_schedule_row_that_is_not_an_object_is_a_form_error(schedule):
+    """A row of the run request's schedule that was not an object raised
+    AttributeError in the server: a 500 with no message beside any control."""
+    import json
+
+    from migsim.app.server import create_app
+
+    app = create_app(SCENARIOS, replications=2, allowed_hosts=None)
+    status, body = _asgi(app, "POST", "/api/session")
+    assert status == 200
+    session = json.loads(body)["session"]
+    request = {"values": {}, "schedule": schedule, "replications": 2}
+    status, body = _asgi(
+        app, "POST", f"/api/session/{session}/run", json.dumps(request).encode()
+    )
+    assert status == 400
+    assert json.loads(body) == {
+        "errors": [{"field": "", "message": "the request's values are malformed"}]
+    }

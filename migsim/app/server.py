@@ -245,7 +245,11 @@ def create_app(
         form = await _json(request)
         values = form.get("values") or {}
         schedule = form.get("schedule")
-        if not isinstance(values, dict) or not isinstance(schedule, list | None):
+        if (
+            not isinstance(values, dict)
+            or not isinstance(schedule, list | None)
+            or not all(isinstance(row, dict) for row in schedule or [])
+        ):  # a schedule row that is not an object was a 500 (AttributeError)
             raise FormError([("", "the request's values are malformed")])
         errors = []
         try:
