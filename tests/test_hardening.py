@@ -1013,3 +1013,17 @@ def test_the_memory_estimate_counts_the_stall_ledger_by_retry_delay(
     monkeypatch.setattr(limits, "free_memory", lambda: 64 * 2**30)  # a big machine
     message = one_line_exit_2(cli("run", path, "-n", "1", "-q"))
     assert "a replication needs about" in message and "longest delays" in message
+
+
+def test_every_file_of_a_run_folder_has_the_umask_s_mode(tmp_path):
+    """daily.parquet, linked from the run's private spill file, stayed 0600
+    while every other file of the folder was readable by the group."""
+    old = os.umask(0o022)
+    try:
+        result = cli("run", BASELINE, "-n", "1", "-q", "-o", "out", cwd=tmp_path)
+    finally:
+        os.umask(old)
+    assert result.exit_code == 0, (result.output, result.exception)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "out").iterdir()}
+    assert "daily.parquet" in modes
+    assert set(modes.values()) == {0o644}, modes

@@ -33,6 +33,7 @@ __all__ = [
     "is_migsim_output",
     "atomic_write",
     "link_or_copy",
+    "name_spill",
     "output_dir",
     "refuse_existing",
     "refuse_foreign",
@@ -353,3 +354,11 @@ def link_or_copy(source: str | Path, target: str | Path) -> None:
             os.link(source, target)
     except OSError:
         shutil.copyfile(source, target)
+
+
+def name_spill(source: str | Path, target: str | Path) -> None:
+    """Give a run's daily rows (a `SpillFile`, private: mode 0600) their name in
+    an output folder, readable as the folder's other files are (the umask's
+    mode); linked as it was, ``daily.parquet`` alone stayed 0600."""
+    link_or_copy(source, target)
+    os.chmod(target, 0o666 & ~_umask())

@@ -40,7 +40,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from migsim import __version__
-from migsim.common.files import SpillFile, link_or_copy, output_dir
+from migsim.common.files import SpillFile, name_spill, output_dir
 from migsim.common.stats import STATISTICS, json_number, quantile, statistics
 from migsim.model.scenario import Scenario
 from migsim.results.base import ScenarioRun
@@ -738,7 +738,7 @@ class Results(ScenarioRun):
         with output_dir(directory, overwrite=overwrite) as staging:
             if daily and self.has_daily:
                 if self.daily_path is not None:
-                    link_or_copy(self.daily_path, staging / "daily.parquet")
+                    name_spill(self.daily_path, staging / "daily.parquet")
                 else:
                     self.daily.to_parquet(staging / "daily.parquet", index=False)
             self.replications.to_csv(staging / "replications.csv", index=False)
