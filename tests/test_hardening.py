@@ -1027,3 +1027,11 @@ def test_every_file_of_a_run_folder_has_the_umask_s_mode(tmp_path):
     modes = {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "out").iterdir()}
     assert "daily.parquet" in modes
     assert set(modes.values()) == {0o644}, modes
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc")
+def test_an_outdir_where_nothing_can_be_written_is_named_as_given():
+    """The message named the run's spill file (/proc/migsim-daily-123-abcd), a
+    path the user never gave."""
+    message = one_line_exit_2(cli("run", BASELINE, "-n", "1", "-q", "-o", "/proc/out"))
+    assert message == "Error: /proc/out: cannot write there: No such file or directory"

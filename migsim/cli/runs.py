@@ -35,7 +35,7 @@ from migsim.cli.shared import (
     refuse_inputs_as_outputs,
 )
 from migsim.common.errors import MigsimError
-from migsim.common.files import atomic_text
+from migsim.common.files import SpillFile, atomic_text
 from migsim.model.limits import MAX_REPLICATIONS
 from migsim.output.html import UNITS
 
@@ -146,7 +146,12 @@ def run(
     spill_dir = None
     if outdir:
         spill_dir = Path(outdir).resolve().parent
-        spill_dir.mkdir(parents=True, exist_ok=True)
+        try:  # here, not in the run, whose message named its spill file
+            spill_dir.mkdir(parents=True, exist_ok=True)
+            SpillFile(spill_dir).close()
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise InputError(f"{outdir}: cannot write there: {reason}") from None
     if precision is None:
         with progress_bar(replications, "rep", quiet) as bar:
             try:
