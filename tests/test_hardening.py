@@ -1035,3 +1035,22 @@ def test_an_outdir_where_nothing_can_be_written_is_named_as_given():
     path the user never gave."""
     message = one_line_exit_2(cli("run", BASELINE, "-n", "1", "-q", "-o", "/proc/out"))
     assert message == "Error: /proc/out: cannot write there: No such file or directory"
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc")
+def test_an_output_that_cannot_be_staged_is_named_as_given(tmp_path):
+    """The message named the staging folder or temporary file beside the
+    output (/proc/.o.partial-123-abcd), not the output given."""
+    from migsim.common.files import atomic_text, output_dir
+
+    with pytest.raises(OSError) as caught, output_dir("/proc/o"):
+        pass
+    assert caught.value.filename == "/proc/o"
+    with pytest.raises(OSError) as caught:
+        atomic_text("/proc/o.yaml", "x")
+    assert caught.value.filename == "/proc/o.yaml"
+    message = one_line_exit_2(
+        cli("sensitivity", BASELINE, "-n", "1", "-q", "-o", "/proc/o",
+            "--range", "capacity.daily_cap=1000:2000")
+    )  # fmt: skip
+    assert message == "Error: /proc/o: No such file or directory"

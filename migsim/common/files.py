@@ -132,9 +132,12 @@ def output_dir(
     target.parent.mkdir(parents=True, exist_ok=True)
     _clear_stale(target)  # first: it may put back an old folder a kill moved aside
     refuse_existing(target, overwrite)
-    staging = Path(
-        tempfile.mkdtemp(prefix=_prefix(target, _STAGING), dir=target.parent)
-    )
+    try:
+        staging = Path(
+            tempfile.mkdtemp(prefix=_prefix(target, _STAGING), dir=target.parent)
+        )
+    except OSError as exc:  # named as given, not by the staging folder's name
+        raise OSError(exc.errno, exc.strerror, str(target)) from None
     try:
         staging.chmod(0o777 & ~_umask())  # mkdtemp makes it private; results are not
         for name in keep:
@@ -235,7 +238,11 @@ def write_files(writers: Mapping[str | Path, Callable[[Path], Any]]) -> None:
             )
             # created here with the umask's mode, so the file ends up as a
             # plain open() would have made it
-            os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            try:
+                fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            except OSError as exc:  # named as given, not by the temporary's name
+                raise OSError(exc.errno, exc.strerror, str(path)) from None
+            os.close(fd)
             staged.append((temporary, path))
             write(temporary)
             _flush(temporary)
