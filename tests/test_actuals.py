@@ -235,3 +235,22 @@ def test_cli_as_of_outside_the_horizon_is_bad_input(tmp_path, two_cohorts):
     assert result.exit_code == 2 and "--as-of 2025-01-01" in result.output
     assert not (tmp_path / "out").exists()
     assert date(2024, 1, 1) == load(two_cohorts).start_date
+
+
+def test_a_replication_chosen_from_a_file_without_replications_is_refused(
+    tmp_path, two_cohorts, run_daily
+):
+    """--actuals-replication 5 with a CSV of one history was ignored without a
+    word: the planner meant another file (a run's daily.parquet)."""
+    sc = load(two_cohorts)
+    path = tmp_path / "one.csv"
+    run_daily[run_daily["replication"] == 0].drop(columns="replication").to_csv(
+        path, index=False
+    )
+    with pytest.raises(ActualsError) as caught:
+        read_actuals(path, sc, replication=5)
+    assert str(caught.value) == (
+        f"{path}: column replication: missing, so there is no replication 5 to "
+        "choose (--actuals-replication is for a run's daily.parquet)"
+    )
+    assert len(read_actuals(path, sc).frame) > 0  # without the option it reads

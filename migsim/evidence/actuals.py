@@ -276,6 +276,12 @@ def read_actuals(
     if "replication" in raw.columns:
         keep, note = _one_replication(raw["replication"], rows, shown, replication)
         raw, rows = raw[keep], rows[keep]
+    elif replication is not None:  # a run's daily output was meant, not this file
+        raise ActualsError(
+            f"{shown}: column replication: missing, so there is no replication "
+            f"{replication} to choose (--actuals-replication is for a run's "
+            "daily.parquet)"
+        )
     if "date" not in raw.columns:
         raise ActualsError(
             f"{shown}: column date: missing (columns: "
