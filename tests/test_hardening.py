@@ -1054,3 +1054,31 @@ def test_an_output_that_cannot_be_staged_is_named_as_given(tmp_path):
             "--range", "capacity.daily_cap=1000:2000")
     )  # fmt: skip
     assert message == "Error: /proc/o: No such file or directory"
+
+
+def test_a_tornado_of_a_figure_that_never_clears_draws_without_warnings():
+    """sensitivity -o over a range where the backlog never clears printed
+    NumPy and matplotlib RuntimeWarnings (inf - inf) and drew nothing sensible."""
+    import warnings
+
+    import pandas as pd
+
+    from migsim.output.decision_plots import tornado_chart
+
+    inf = float("inf")
+    table = pd.DataFrame(
+        {
+            "figure": ["clearance_day_p50", "clearance_day_p50", "dumb_p90"],
+            "field": ["horizon_days", "capacity.daily_cap", "horizon_days"],
+            "value_low": [inf, 90.0, 0.0],
+            "value_high": [inf, 120.0, 8.0],
+            "swing": [0.0, 30.0, 8.0],
+        }
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = tornado_chart(table, {"clearance_day_p50": inf, "dumb_p90": 4.0})
+    titles = [ax.get_title() for ax in fig.axes if ax.get_visible()]
+    assert titles == ["clearance day p50 (not cleared: not drawn)", "dumb p90"]
+    bars = fig.axes[0].patches
+    assert [round(b.get_width()) for b in bars] == [30]  # the finite row only

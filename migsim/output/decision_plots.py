@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import date
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from migsim.output.plots import BAND_COLOUR, LINE_COLOUR, _subplots
@@ -281,14 +282,23 @@ def tornado_chart(
         positions = list(range(len(rows)))
         low = rows["value_low"].astype(float).to_numpy()
         high = rows["value_high"].astype(float).to_numpy()
+        # a clearance day of +inf (not cleared by the horizon end) has no place
+        # on the axis: its bar and marker are left out and the panel says so
+        drawn = np.isfinite(low) & np.isfinite(high)
+        at = np.asarray(positions)
         ax.barh(
-            positions,
-            abs(high - low),
-            left=[min(a, b) for a, b in zip(low, high, strict=True)],
+            at[drawn],
+            abs(high[drawn] - low[drawn]),
+            left=np.minimum(low[drawn], high[drawn]),
             color=BAND_COLOUR,
             edgecolor=LINE_COLOUR,
             linewidth=0.6,
         )
+        low = np.where(np.isfinite(low), low, np.nan)  # NaN: scatter skips it
+        high = np.where(np.isfinite(high), high, np.nan)
+        title = name.replace("_", " ")
+        if not drawn.all():
+            title += " (not cleared: not drawn)"
         ax.scatter(
             low,
             positions,
@@ -307,12 +317,11 @@ def tornado_chart(
             label="field at high",
             zorder=3,
         )
-        if base and name in base and base[name] is not None:
-            ax.axvline(
-                base[name], color=LINE_COLOUR, linewidth=1.0, label="all at base"
-            )
+        centre = base.get(name) if base else None
+        if centre is not None and np.isfinite(centre):
+            ax.axvline(centre, color=LINE_COLOUR, linewidth=1.0, label="all at base")
         ax.set_yticks(positions, rows["field"].tolist(), fontsize="small")
-        ax.set_title(name.replace("_", " "), fontsize="medium")
+        ax.set_title(title, fontsize="medium")
         ax.xaxis.set_major_locator(MaxNLocator(4))
         ax.xaxis.set_major_formatter(FuncFormatter(_tick))
         ax.grid(True, axis="x", color="0.9", linewidth=0.6)
