@@ -212,6 +212,31 @@ def test_detailed_initial_state_is_taken_up_exactly():
         ),
         ({"pending": 100, "eligible_from": "2023-12-20"}, "initial_state.pending"),
         ({"queued": 90, "impaired": 10}, "section 'fix_forward' is required"),
+        # a part's groups and recovering devices are held to max_attempts too:
+        # past it they validated, then indexed beyond the engine's columns
+        (
+            {
+                "queued": 60,
+                "migrated": 40,
+                "parts": [
+                    {
+                        "queued": [
+                            {"count": 60, "attempts_made": 7305, "days_until_due": 0}
+                        ],
+                        "migrated": 40,
+                    }
+                ],
+            },
+            "initial_state.parts.0.queued: attempts_made 7305 is above 4",
+        ),
+        (
+            {
+                "queued": 99,
+                "dumb": 1,
+                "recovering": [{"count": 1, "attempts_made": 9, "days_until_due": 1}],
+            },
+            "initial_state.recovering: attempts_made 9 is above 5",
+        ),
     ],
 )
 def test_bad_initial_states_are_scenario_errors(state, message):

@@ -305,16 +305,20 @@ class Cohort(SchemaModel):
             "queued": self.max_attempts - 1,
             "stalled": self.max_attempts,
             "rolled_back": self.max_attempts - 1,
+            "recovering": self.max_attempts,
         }
-        for name, limit in limits.items():
-            groups = getattr(state, name)
-            if isinstance(groups, list):
-                for group in groups:
+        # the parts' groups too (and recovering): past the limit they indexed
+        # beyond the engine's columns, after validation (IndexError in the run)
+        wholes: list[tuple[str, Any]] = [("initial_state", state)]
+        wholes += [(f"initial_state.parts.{i}", p) for i, p in enumerate(state.parts)]
+        for where, whole in wholes:
+            for name, limit in limits.items():
+                groups = getattr(whole, name)
+                for group in groups if isinstance(groups, list) else []:
                     if group.attempts_made > limit:
                         raise ValueError(
-                            f"initial_state.{name}: attempts_made "
-                            f"{group.attempts_made} is above {limit} (max_attempts "
-                            f"{self.max_attempts})"
+                            f"{where}.{name}: attempts_made {group.attempts_made} "
+                            f"is above {limit} (max_attempts {self.max_attempts})"
                         )
         if (
             isinstance(state.rolled_back, int)
