@@ -5,6 +5,7 @@ fix."""
 from __future__ import annotations
 
 import contextlib
+import copy
 import gc
 import json
 import os
@@ -750,6 +751,8 @@ def json_quoted(text: str) -> str:
           "--prior-strength", "inf"], "'--prior-strength'"),
         (["backtest", BASELINE, "--actuals", "a.csv", "--prior-strength", "1e308"],
          "'--prior-strength'"),
+        (["backtest", BASELINE, "--actuals", "a.csv", "--prior-strength", "1e-308"],
+         "'--prior-strength'"),
         (["sensitivity", BASELINE, "--method", "sobol", "--samples", str(2**40),
           "--range", "capacity.daily_cap=1000:2000"], "'--samples'"),
         (["decide", "q.yaml", "--max-replications", str(10**12)],
@@ -768,24 +771,29 @@ def test_option_values_no_run_could_use_are_one_line(tmp_path, args, option):
 
 
 def test_a_prior_of_almost_no_attempts_calibrates(tmp_path):
-    """--prior-strength 1e-308 made Boost's Beta quantile overflow (a
-    traceback); as both Beta parameters go to 0 the prior is a Bernoulli, whose
-    central 95% interval is [0, 1] when neither end holds 97.5%."""
+    """Dirichlet alphas near the smallest float (1e-309) made Boost's Beta
+    quantile overflow (a traceback); as both Beta parameters go to 0 the prior
+    is a Bernoulli, whose central 95% interval is [0, 1] when neither end holds
+    97.5%."""
     from migsim.evidence.calibrate import _beta_interval
 
     assert _beta_interval(0.8e-308, 0.2e-308) == (pytest.approx(0.8), 0.0, 1.0)
     assert _beta_interval(1e-308, 1.0)[1:] == (0.0, 0.0)
     low, high = _beta_interval(2.0, 3.0)[1:]
     assert 0.067 < low < 0.068 and 0.805 < high < 0.806  # scipy's, as before
-    sc = write(tmp_path, yaml.safe_dump(ACTUALS_SCENARIO), "sc.yaml")
+    data = copy.deepcopy(ACTUALS_SCENARIO)
+    alpha = {"success": 8e-309, "stall": 1e-309, "rollback": 1e-309}
+    alpha |= {"fix_forward": 0, "dumb": 0}
+    data["cohorts"][0]["outcomes"] = {"dist": "dirichlet", "alpha": alpha}
+    sc = write(tmp_path, yaml.safe_dump(data), "sc.yaml")
     actuals = write(tmp_path, f"{HEADER}\n2024-01-01,a,100,80,10,10,0,0\n", "a.csv")
     result = cli(
         "calibrate", sc, "--actuals", actuals, "-o", tmp_path / "c.yaml",
-        "--prior-strength", "1e-308", "--no-check",
+        "--no-check",
     )  # fmt: skip
     assert result.exit_code == 0, (result.output, result.exception)
-    alpha = yaml.safe_load((tmp_path / "c.yaml").read_text())["cohorts"][0]
-    assert alpha["outcomes"]["alpha"]["success"] == pytest.approx(80)  # the counts
+    calibrated = yaml.safe_load((tmp_path / "c.yaml").read_text())["cohorts"][0]
+    assert calibrated["outcomes"]["alpha"]["success"] == 80  # the counts
 
 
 def test_a_comparison_with_a_scenario_that_always_clears_on_one_day(tmp_path):

@@ -205,7 +205,9 @@ def actuals_options(func):
             ),
             click.option(
                 "--prior-strength",
-                type=FiniteFloatRange(0, MAX_CONCENTRATION, min_open=True),
+                # below 0.01 the prior's alphas round to 0 in the written
+                # scenario (6 decimals): a calibration no scenario can hold
+                type=FiniteFloatRange(0.01, MAX_CONCENTRATION),
                 default=DEFAULT_PRIOR_STRENGTH,
                 show_default=True,
                 help="How many attempts the scenario's rates are worth, per cohort.",
