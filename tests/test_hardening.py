@@ -978,7 +978,7 @@ def test_a_report_never_writes_over_its_scenario(tmp_path):
     assert (tmp_path / "a.yaml").read_text() == EPCL
 
 
-@pytest.mark.parametrize("problem", ["in_use", "unresolvable"])
+@pytest.mark.parametrize("problem", ["in_use", "not_this_machine"])
 def test_serve_on_an_address_it_cannot_use_is_one_line(problem):
     """uvicorn printed its own ERROR after the explorer had announced its
     address, and exited 3 (migsim's 'some replications failed')."""
@@ -988,7 +988,8 @@ def test_serve_on_an_address_it_cannot_use_is_one_line(problem):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        host = "127.0.0.1" if problem == "in_use" else "999.1.1.1"
+        # 192.0.2.1 (TEST-NET-1) is no machine's: bind fails at once, no DNS
+        host = "127.0.0.1" if problem == "in_use" else "192.0.2.1"
         started = time.monotonic()
         result = cli("serve", "--host", host, "--port", port)
     message = one_line_exit_2(result)
