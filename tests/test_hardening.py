@@ -1091,3 +1091,26 @@ def test_a_tornado_of_a_figure_that_never_clears_draws_without_warnings():
     assert titles == ["clearance day p50 (not cleared: not drawn)", "dumb p90"]
     bars = fig.axes[0].patches
     assert [round(b.get_width()) for b in bars] == [30]  # the finite row only
+
+
+def test_a_summary_with_cos_alerts_but_no_els_prints(tmp_path):
+    """The 'CoS loss alerts not sent' row was placed after the ELS backlog's:
+    a scenario with change_of_supplier and no els section ran, then raised
+    StopIteration printing its summary (exit 1, nothing written)."""
+    data = yaml.safe_load(EPCL)
+    data["horizon_days"] = 60
+    data["cohorts"][0]["change_of_supplier"] = {
+        "annual_rate": 0.18,
+        "alert_loss_share": 0.5,
+        "until": "2020-01-06",
+    }
+    path = write(tmp_path, yaml.safe_dump(data))
+    result = cli("run", path, "-n", "2", "-q")
+    assert result.exit_code == 0, (result.output, result.exception)
+    risks = result.output.split("Risks (totals per replication)")[1].splitlines()
+    labels = [line[:40].strip() for line in risks[1:] if line.strip()]
+    assert labels[:2] == ["devices left dumb", "of which active"]
+    assert "CoS loss alerts not sent" in labels
+    assert labels.index("CoS loss alerts not sent") > labels.index(
+        "peak failure backlog"
+    )

@@ -138,7 +138,10 @@ def summary_text(results: Results) -> str:
     used = figures_in_use(results.scenario)
     for after, label, name in _OPERATIONS_ROWS:
         if name in used:
-            at = next(i for i, row in enumerate(rows_spec) if row[1] == after) + 1
+            anchors = [row[1] for row in rows_spec]
+            # after its anchor row; at the end when that row is not shown (CoS
+            # alerts without ELS raised StopIteration once the run was done)
+            at = anchors.index(after) + 1 if after in anchors else len(rows_spec)
             while at < len(rows_spec) and rows_spec[at][0].startswith("  "):
                 at += 1  # keep "of which" rows under their total
             rows_spec.insert(at, (label, name))
