@@ -743,3 +743,43 @@ def test_a_state_without_parts_keeps_the_excluded_apart():
     log = run_replication(sc.starting_from(state), seed=2, replication=0)
     assert log.cohort_columns["abandoned"][-1, 0] == 100
     assert log.cohort_columns["migrated"][-1, 0] == 900
+
+
+def test_els_cases_must_hold_the_held_groups():
+    """A state whose desk cases did not match its held groups (stalled given as
+    a bare count, say) validated, then resolved those installations twice:
+    stalled went below 0 while the run reported success."""
+    data = scenario(
+        cohort(
+            "a",
+            3000,
+            rates=outcomes(success=0.8, stall=0.1, rollback=0.05, fix_forward=0.05),
+            stall={"resolves_after_days": uniform(1, 4), "then_success": 0.7},
+            rollback={"retry_after_days": uniform(1, 3)},
+            fix_forward={"restored_after_days": uniform(1, 3)},
+        ),
+        cap=300,
+        horizon_days=30,
+    )
+    data["els"] = {"daily_capacity": 20, "cases_from": ["stall", "fix_forward"]}
+    sc = load(data)
+    state = migsim.run(sc, replications=1, seed=1).state_on(day(8), 0)
+    cases = state["operations_state"]["els_queue"]
+    stalls = sum(c["count"] for c in cases if c["kind"] == "stall")
+    assert stalls > 0
+    sc.starting_from(state)  # as exported: valid
+    coarse = copy.deepcopy(state)
+    groups = coarse["cohorts"]["a"]["stalled"]
+    coarse["cohorts"]["a"]["stalled"] = sum(g["count"] for g in groups)
+    with pytest.raises(migsim.ScenarioError) as info:
+        sc.starting_from(coarse)
+    assert (
+        f"operations_state.els_queue: cohort a's stall cases hold {stalls:,} "
+        "installations but its initial_state.stalled has 0 held: true"
+    ) in str(info.value)
+    no_cases = copy.deepcopy(state)
+    no_cases["operations_state"]["els_queue"] = [
+        c for c in cases if c["kind"] != "fix_forward"
+    ]
+    with pytest.raises(migsim.ScenarioError, match="fix_forward cases hold 0"):
+        sc.starting_from(no_cases)

@@ -207,6 +207,7 @@ class Scenario(SchemaModel):
             raise ValueError(
                 f"operations_state.els_queue: unknown cohort {', '.join(unknown)}"
             )
+        self._els_cases_held(state)
         gates = {g.name for g in self.gates}
         unknown = sorted(set(state.gates_open) - gates)
         if unknown:
@@ -234,6 +235,31 @@ class Scenario(SchemaModel):
                 f"start_date {self.start_date}"
             )
         return self
+
+    def _els_cases_held(self, state: OperationsState) -> None:
+        """The desk's stall and fix-forward cases hold exactly the cohort's
+        ``held: true`` groups (as `Results.state_on` exports them): a case
+        without its installations resolved them twice, driving stalled or
+        impaired below 0, and a held group without a case never resolved."""
+        for cohort in self.cohorts:
+            for kind, name in (("stall", "stalled"), ("fix_forward", "impaired")):
+                cases = sum(
+                    c.count
+                    for c in state.els_queue
+                    if c.cohort == cohort.name and c.kind == kind
+                )
+                groups = getattr(cohort.initial_state, name, 0)
+                held = (
+                    sum(g.count for g in groups if g.held)
+                    if isinstance(groups, list)
+                    else 0
+                )
+                if cases != held:
+                    raise ValueError(
+                        f"operations_state.els_queue: cohort {cohort.name}'s "
+                        f"{kind} cases hold {cases:,} installations but its "
+                        f"initial_state.{name} has {held:,} held: true"
+                    )
 
     @field_validator("name")
     @classmethod
