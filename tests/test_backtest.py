@@ -14,7 +14,7 @@ from conftest import cohort, day, load, outcomes, scenario, uniform, write_yaml
 
 import migsim
 from migsim.cli.main import main
-from migsim.evidence.actuals import read_actuals
+from migsim.evidence.actuals import ActualsError, read_actuals
 from migsim.evidence.backtest import backtest, score, score_points
 from migsim.evidence.forecast import forecast_as_of
 
@@ -462,6 +462,31 @@ def test_flows_alone_do_not_say_an_estimated_size_and_the_notes_say_so(tmp_path)
     state, notes = state_from_actuals(sc, read_actuals(path, sc), day(20))
     assert InitialState.model_validate(state["cohorts"]["b"]).total == 2000
     assert any("the size of b is not reported" in note for note in notes)
+
+
+def test_states_that_the_flows_contradict_are_refused(tmp_path):
+    """A cohort of estimated size takes its size from the reported states, but
+    not a size smaller than the successes reported (each is an installation):
+    states zeroed on the forecast date give one line naming the file, the
+    cohort and both counts (before, the size was taken as 0 with a note)."""
+    from migsim.evidence.state import state_from_actuals
+    from migsim.sim.records import STATES
+
+    sc = _stepped_programme()
+    results = migsim.run(sc, replications=1, seed=3)
+    frame = results.daily.copy()
+    frame = frame[frame["date"] <= pd.Timestamp(day(20))]
+    b = (frame["cohort"] == "b") & (frame["date"] == pd.Timestamp(day(20)))
+    successes = int(frame.loc[frame["cohort"] == "b", "successes"].sum())
+    assert successes > 0
+    frame.loc[b, list(STATES)] = 0
+    path = tmp_path / "zeroed.csv"
+    frame.to_csv(path, index=False)
+    with pytest.raises(ActualsError) as caught:
+        state_from_actuals(sc, read_actuals(path, sc), day(20))
+    message = str(caught.value)
+    assert str(path) in message and "cohort b" in message
+    assert f"sum to 0 installations, fewer than the {successes:,} successes" in message
 
 
 # =========================================================================== sharpness

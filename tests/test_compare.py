@@ -134,6 +134,20 @@ def test_names_must_differ():
         compare([tiny(), tiny()], replications=2, seed=0)
 
 
+def test_replication_counts_must_agree_and_the_error_says_which():
+    import migsim
+
+    runs = [
+        migsim.run(tiny(), replications=2, seed=0),
+        migsim.run(_shifted(7), replications=3, seed=0),
+    ]
+    with pytest.raises(MigsimError) as caught:
+        compare_runs(runs)
+    message = str(caught.value)
+    assert "same number of replications" in message
+    assert "tiny 2" in message and "later 3" in message and "same -n" in message
+
+
 def test_pairing_by_hand():
     """Var(other - first) against Var(first) + Var(other), and the correlation."""
     first = np.array([10.0, 12.0, 14.0, 16.0])

@@ -475,6 +475,7 @@ def _from_states(
     if cohort.installations_range is None:
         counts = _fit_total(counts, cohort, actuals, as_of, "states")
     else:  # an estimated size: the reported states say what it is
+        _check_size(cohort, sum(counts.values()), rows, actuals, as_of)
         notes.append(_size_note(cohort, sum(counts.values())))
     return _by_age(scenario, cohort, rows, as_of, counts, actuals, found)
 
@@ -493,6 +494,23 @@ _FOUND = {
     "and not yet taken are retries (by attempts made, served first); the rest "
     "are first attempts",
 }
+
+
+def _check_size(
+    cohort, total: int, rows: pd.DataFrame, actuals: Actuals, as_of: date
+) -> None:
+    """Refuse a size from the states that the flows contradict: each success
+    is a different installation, so the states cannot sum to fewer
+    installations than the successes reported up to ``as_of``."""
+    if "successes" not in rows:
+        return
+    successes = int(round(float(rows["successes"].sum())))
+    if total < successes:
+        raise ActualsError(
+            f"{actuals.path}: cohort {cohort.name}: the states on {as_of} sum to "
+            f"{total:,} installations, fewer than the {successes:,} successes "
+            "reported up to then"
+        )
 
 
 def _size_note(cohort, total: int) -> str:

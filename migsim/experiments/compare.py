@@ -187,7 +187,11 @@ def compare_runs(
     names = [r.scenario.name for r in runs]
     counts = {r.n_replications for r in runs}
     if len(counts) != 1:
-        raise MigsimError("runs to compare must have the same number of replications")
+        each = ", ".join(f"{r.scenario.name} {r.n_replications}" for r in runs)
+        raise MigsimError(
+            "runs to compare must have the same number of replications (they are "
+            f"paired replication by replication): {each}; run them with the same -n"
+        )
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
         raise MigsimError(

@@ -44,7 +44,8 @@ class StallLedgers:
         self.consecutive = _consecutive(days)
         self.retry_days = retry_days
         then = 1 + (1 if retry_days is None else len(retry_days))
-        self.cells = np.zeros((rows, then, width), dtype=np.int64)
+        self._shape = (rows, then, width)
+        self._cells: np.ndarray | None = None
         self.rows = rows
         self.last = sorted(last_columns)
         # 0 on a last attempt's columns, 1 elsewhere: one multiplication drops
@@ -57,6 +58,16 @@ class StallLedgers:
         if retry_days is not None:
             self.retry_first = int(retry_days[0])
             self.retry_final = int(retry_days[-1])
+
+    @property
+    def cells(self) -> np.ndarray:
+        """Stalls by (due day, then, column), made on first use: the block
+        engine builds every replication's scalar state for its set-up and
+        keeps its stalls on its own lanes, so a ledger it never touches costs
+        no memory (it was over half of a block's memory per replication)."""
+        if self._cells is None:
+            self._cells = np.zeros(self._shape, dtype=np.int64)
+        return self._cells
 
     @property
     def due(self) -> np.ndarray:
