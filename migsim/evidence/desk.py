@@ -15,10 +15,10 @@ cohort raised a case: the cases raised on day r are those numbered
 cumulative worked count passes through that interval. The cases raised each day
 are the reported flows of the kinds the desk takes (``els.cases_from``) summed
 over cohorts; the cases worked each day come from the reported ``els_backlog``
-(worked = yesterday's backlog + raised - today's backlog) when it is there,
-else from the desk's rule (its daily capacity, on working days, cases raised on
-earlier days). Cases still open after the last reported day are worked at the
-desk's capacity on the working days that follow.
+on the days it is there (worked = the cases open before the day + raised - the
+day's backlog), else from the desk's rule (its daily capacity, on working days,
+cases raised on earlier days). Cases still open after the last reported day are
+worked at the desk's capacity on the working days that follow.
 """
 
 from __future__ import annotations
@@ -100,16 +100,14 @@ def worked_days(scenario: Scenario, every: pd.DataFrame) -> WorkedDays | None:
     working = working_days(scenario)
     capacity = float(els.daily_capacity)
     worked = np.zeros(reported)
-    backlog = None
+    backlog = np.full(reported, np.nan)  # NaN: not reported that day
     if "els_backlog" in every.columns:
-        backlog = np.zeros(reported)
         backlog[day[keep]] = every["els_backlog"].to_numpy(float)[keep]
     open_before = 0.0  # raised on earlier days and not yet worked
     for d in range(reported):
-        if backlog is not None:
-            yesterday = backlog[d - 1] if d else 0.0
-            worked[d] = min(max(yesterday + raised[d] - backlog[d], 0.0), open_before)
-        elif d < len(working) and working[d]:
+        if not np.isnan(backlog[d]):  # what the backlog says was worked
+            worked[d] = min(max(open_before + raised[d] - backlog[d], 0.0), open_before)
+        elif d < len(working) and working[d]:  # the desk's rule
             worked[d] = min(capacity, open_before)
         open_before += raised[d] - worked[d]
     # the cases open after the last reported day: at capacity on working days
