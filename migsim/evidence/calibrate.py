@@ -41,14 +41,13 @@ from migsim import __version__
 from migsim.common.errors import ActualsError
 from migsim.common.stats import json_number, quantile
 from migsim.evidence.actuals import OUTCOME_COLUMNS, Actuals
-from migsim.evidence.classes import normal_counts
+from migsim.evidence.classes import normal_counts, prior_alpha
 from migsim.evidence.inputs import InputUpdate, update_inputs
 from migsim.evidence.priors import DEFAULT_PRIOR_STRENGTH
 from migsim.model.scenario import (
     OUTCOMES,
     BetaProbability,
     Delay,
-    DirichletOutcomes,
     Scenario,
     load_scenario,
     probability_mean,
@@ -353,7 +352,7 @@ def calibrate(
             else normal_counts(scenario, index, frame, used, prior, notes)
         )
         counts, n = counts_n if counts_n is not None else (np.zeros(len(OUTCOMES)), 0)
-        alpha_prior = _prior_alpha(cohort.outcomes, prior, prior_strength)
+        alpha_prior = prior_alpha(cohort.outcomes, prior, prior_strength)
         alpha = alpha_prior + counts
         for i, outcome in enumerate(OUTCOMES):
             pm, pl, ph = _beta_interval(
@@ -420,16 +419,6 @@ def calibrate(
         notes,
         inputs=inputs,
     )
-
-
-def _prior_alpha(outcomes, prior: np.ndarray, strength: float) -> np.ndarray:
-    """The prior's Dirichlet alphas: the scenario's own when its rates are
-    already uncertain (stated evidence and prior, or an earlier calibration:
-    do not calibrate again on actuals it already holds), else ``strength``
-    pseudo-attempts at its rates."""
-    if isinstance(outcomes, DirichletOutcomes):
-        return np.array([getattr(outcomes.alpha, o) for o in OUTCOMES], dtype=float)
-    return strength * prior
 
 
 def _check_sections(cohort, frame: pd.DataFrame, actuals: Actuals, path: str) -> None:

@@ -585,6 +585,8 @@ def _by_age(
         keys, weights = due_weights(
             inflow, ages, _pmf(getattr(spec, field_name)), not_before
         )
+        if state == "stalled" and tables is not None and _desk_holds_stalls(scenario):
+            keys, weights = _ledger_due(tables["stalled"], keys, weights)
         groups = due_groups(n, keys, weights)
         if not groups:
             continue
@@ -612,6 +614,29 @@ def _by_age(
             )
         found.add("recovering")
     return out
+
+
+def _desk_holds_stalls(scenario: Scenario) -> bool:
+    """Whether stalls wait for the ELS desk to work their case."""
+    return scenario.els is not None and "stall" in scenario.els.cases_from
+
+
+def _ledger_due(
+    table: np.ndarray, keys: np.ndarray, weights: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Stalls' due days from the replay's ledger, which holds them for the desk.
+
+    A stall whose case the desk has not worked resolves no earlier than the day
+    it is worked, so when the desk backs up the residual of the delay given the
+    stall's age says too early; and `split_by_attempts` reads the replay's row of
+    each group's due day, which only means something on the replay's own days.
+    With no mass in the ledger (no rows near the date): the residual's days.
+    """
+    due = table.sum(axis=1)
+    if due.sum() <= 1e-9:
+        return keys, weights
+    days = np.flatnonzero(due > 1e-9)
+    return days + 1, due[days]
 
 
 def _queued_retries(n: int, table: np.ndarray, cohort) -> list[dict[str, int]]:
