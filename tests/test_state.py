@@ -537,12 +537,10 @@ def test_a_segmented_cohort_continues_from_its_state():
     assert (states == 2000).all()
 
 
-@pytest.mark.slow
-def test_continuation_carries_the_els_queue():
-    """ELS working 20 cases a day gates stall resolutions and restorations: runs
-    continued from day 8 clear as the originals do, with the desk's open cases
-    and the installations they hold carried; without them, far earlier."""
-    data = scenario(
+def _desk_programme(horizon_days: int) -> dict:
+    """One cohort with every kind of case the ELS desk works (stalls, fix
+    forwards, rollbacks) at a cap of 300 a day; the desk is the test's own."""
+    return scenario(
         cohort(
             "a",
             3000,
@@ -552,8 +550,16 @@ def test_continuation_carries_the_els_queue():
             fix_forward={"restored_after_days": uniform(1, 3)},
         ),
         cap=300,
-        horizon_days=60,
+        horizon_days=horizon_days,
     )
+
+
+@pytest.mark.slow
+def test_continuation_carries_the_els_queue():
+    """ELS working 20 cases a day gates stall resolutions and restorations: runs
+    continued from day 8 clear as the originals do, with the desk's open cases
+    and the installations they hold carried; without them, far earlier."""
+    data = _desk_programme(horizon_days=60)
     data["els"] = {
         "daily_capacity": 20,
         "cases_from": ["stall", "fix_forward", "rollback"],
@@ -754,18 +760,7 @@ def test_els_cases_must_hold_the_held_groups():
     """A state whose desk cases did not match its held groups (stalled given as
     a bare count, say) validated, then resolved those installations twice:
     stalled went below 0 while the run reported success."""
-    data = scenario(
-        cohort(
-            "a",
-            3000,
-            rates=outcomes(success=0.8, stall=0.1, rollback=0.05, fix_forward=0.05),
-            stall={"resolves_after_days": uniform(1, 4), "then_success": 0.7},
-            rollback={"retry_after_days": uniform(1, 3)},
-            fix_forward={"restored_after_days": uniform(1, 3)},
-        ),
-        cap=300,
-        horizon_days=30,
-    )
+    data = _desk_programme(horizon_days=30)
     data["els"] = {"daily_capacity": 20, "cases_from": ["stall", "fix_forward"]}
     sc = load(data)
     state = migsim.run(sc, replications=1, seed=1).state_on(day(8), 0)
