@@ -29,7 +29,7 @@ import pandas as pd
 from migsim.model.scenario import Scenario
 from migsim.sim.calendar import working_days
 
-__all__ = ["WorkedDays", "worked_days"]
+__all__ = ["WorkedDays", "holds_stalls", "worked_days"]
 
 #: The flow column of each kind of ELS case.
 _FLOW_OF = {
@@ -77,6 +77,11 @@ class WorkedDays:
         return days, share / share.sum()
 
 
+def holds_stalls(scenario: Scenario) -> bool:
+    """Whether stalls wait for the ELS desk to work their case."""
+    return scenario.els is not None and "stall" in scenario.els.cases_from
+
+
 def worked_days(scenario: Scenario, every: pd.DataFrame) -> WorkedDays | None:
     """The desk's worked days from all cohorts' rows, or None (no desk gates stalls).
 
@@ -85,7 +90,7 @@ def worked_days(scenario: Scenario, every: pd.DataFrame) -> WorkedDays | None:
     gates fix forwards too, but those do not come back as attempts.
     """
     els = scenario.els
-    if els is None or "stall" not in els.cases_from or not len(every):
+    if els is None or not holds_stalls(scenario) or not len(every):
         return None
     day = (every["date"] - pd.Timestamp(scenario.start_date)).dt.days.to_numpy()
     keep = day >= 0

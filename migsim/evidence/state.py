@@ -18,6 +18,7 @@ import pandas as pd
 
 from migsim.common.errors import ActualsError
 from migsim.evidence.actuals import Actuals
+from migsim.evidence.desk import holds_stalls
 from migsim.evidence.inflight import (
     attempt_tables,
     due_groups,
@@ -585,7 +586,7 @@ def _by_age(
         keys, weights = due_weights(
             inflow, ages, _pmf(getattr(spec, field_name)), not_before
         )
-        if state == "stalled" and tables is not None and _desk_holds_stalls(scenario):
+        if state == "stalled" and tables is not None and holds_stalls(scenario):
             keys, weights = _ledger_due(tables["stalled"], keys, weights)
         groups = due_groups(n, keys, weights)
         if not groups:
@@ -614,11 +615,6 @@ def _by_age(
             )
         found.add("recovering")
     return out
-
-
-def _desk_holds_stalls(scenario: Scenario) -> bool:
-    """Whether stalls wait for the ELS desk to work their case."""
-    return scenario.els is not None and "stall" in scenario.els.cases_from
 
 
 def _ledger_due(
