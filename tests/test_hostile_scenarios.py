@@ -294,3 +294,36 @@ def json_quoted(text: str) -> str:
     """A YAML double-quoted scalar of ``text``."""
     return json.dumps(text)
 
+
+@pytest.mark.parametrize(
+    ("suppliers", "part"),
+    [
+        ("", "{supplier: octopus, kind: normal, queued: 24000}"),
+        (
+            "    suppliers: {octopus: 1.0}\n",
+            "{supplier: octpus, kind: normal, queued: 24000}",
+        ),
+    ],
+)
+def test_a_state_part_naming_an_unknown_supplier_is_refused(tmp_path, suppliers, part):
+    """A continued state's part naming a supplier the scenario does not have (a
+    typo, or a state from another scenario) was quietly not taken up: the state
+    was shared out in proportion instead, as for a state without parts."""
+    text = EPCL.replace(
+        "    installations: 24000\n",
+        "    installations: 24000\n"
+        + suppliers
+        + f"    initial_state: {{queued: 24000, parts: [{part}]}}\n",
+    )
+    if suppliers:
+        text = text.replace("cohorts:\n", "suppliers:\n  - {name: octopus}\ncohorts:\n")
+    path = write(tmp_path, text)
+    for args in (["validate", path], ["run", path, "-n", "1", "-q"]):
+        message = one_line_exit_2(cli(*args, cwd=tmp_path))
+        name = "octpus" if suppliers else "octopus"
+        assert message == (
+            f"Error: {path}: cohorts.itron_active.initial_state.parts.0.supplier: "
+            f"no supplier named '{name}' in suppliers (leave out parts to share "
+            "the state in proportion)"
+        ), message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sc.yaml"]

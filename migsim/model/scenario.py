@@ -301,6 +301,17 @@ class Scenario(SchemaModel):
                     f"cohorts.{cohort.name}.suppliers: no supplier named "
                     f"{', '.join(unknown)} in suppliers"
                 )
+            # a part of a state that names no supplier here (a typo, a state of
+            # another scenario) would not be taken up: the state was shared out
+            # in proportion instead, without a word
+            parts = cohort.initial_state.parts if cohort.initial_state else []
+            for i, part in enumerate(parts):
+                if part.supplier and part.supplier not in known:
+                    raise ValueError(
+                        f"cohorts.{cohort.name}.initial_state.parts.{i}.supplier: no "
+                        f"supplier named '{part.supplier}' in suppliers (leave out "
+                        "parts to share the state in proportion)"
+                    )
         if self.capacity.allocation == "msm":
             if self.capacity.dmin is None:
                 raise ValueError(
