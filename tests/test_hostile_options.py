@@ -9,9 +9,11 @@ import time
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from conftest import BASELINE, SCENARIOS
 from hostile import EPCL, cli, one_line_exit_2, write
 
+from migsim.cli.main import main
 from migsim.model.scenario import load_scenario
 
 
@@ -225,3 +227,52 @@ def test_range_without_lhs_says_so(tmp_path):
         cwd=tmp_path,
     )  # fmt: skip
     assert one_line_exit_2(result) == "Error: --range needs --lhs K"
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ["run", BASELINE, "--bogus"],
+            "Error: No such option '--bogus'. Try 'migsim run --help' for help.",
+        ),
+        (
+            ["run", BASELINE, "--replicaton", "3"],
+            "Error: No such option '--replicaton'. (Did you mean one of: "
+            "'--max-replications', '--precision', '--replications'?) "
+            "Try 'migsim run --help' for help.",
+        ),
+        (
+            ["sweep", BASELINE, "--grd", "horizon_days=30"],
+            "Error: No such option '--grd'. Did you mean '--grid'? "
+            "Try 'migsim sweep --help' for help.",
+        ),
+        (
+            ["validate", BASELINE, "extra"],
+            "Error: Got unexpected extra argument (extra). "
+            "Try 'migsim validate --help' for help.",
+        ),
+        (
+            ["runn", BASELINE],
+            "Error: No such command 'runn'. Did you mean 'run'? "
+            "Try 'migsim --help' for help.",
+        ),
+        (
+            ["--bogus", "run", BASELINE],
+            "Error: No such option '--bogus'. Try 'migsim --help' for help.",
+        ),
+    ],
+)
+def test_a_usage_error_is_one_line_naming_the_option(tmp_path, args, expected):
+    """An unknown option, command or extra argument printed click's usage and
+    'Try ... --help' lines before the error: three lines, not one."""
+    result = CliRunner().invoke(main, [str(a) for a in args], prog_name="migsim")
+    assert one_line_exit_2(result) == expected
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("args", [[], ["run", "--help"], ["--help"], ["sweep", "-h"]])
+def test_help_is_still_the_whole_help(args):
+    result = CliRunner().invoke(main, args, prog_name="migsim")
+    assert "Usage: migsim" in result.output and "Options:" in result.output
+    assert result.exit_code == (2 if not args else 0)
