@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from click.testing import CliRunner
+from conftest import cohort, scenario
 
 from migsim.cli.main import main
 
@@ -17,7 +18,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
 #: change; these tests edit this text by its lines): the fuzz campaign's own.
 from fuzz_campaign import EPCL  # noqa: E402
 
-__all__ = ["EPCL", "cli", "one_line_exit_2", "replace_line", "write"]
+__all__ = [
+    "ACTUALS_SCENARIO",
+    "EPCL",
+    "HEADER",
+    "cli",
+    "one_line_exit_2",
+    "replace_line",
+    "write",
+]
 
 
 def cli(*args, cwd: Path | None = None):
@@ -49,3 +58,26 @@ def replace_line(text: str, key: str, value: str) -> str:
         f"{key}: {value}" if line.startswith(f"{key}:") else line
         for line in text.splitlines()
     )
+
+
+#: The header of daily actuals, and a small scenario (cohort ``a`` of 600
+#: installations) for them.
+HEADER = "date,cohort,attempts,successes,stalls,rollbacks,fix_forwards,dumbs"
+
+
+ACTUALS_SCENARIO = scenario(
+    cohort(
+        "a",
+        600,
+        rates={
+            "success": 0.8,
+            "stall": 0.1,
+            "rollback": 0.1,
+            "fix_forward": 0.0,
+            "dumb": 0.0,
+        },
+    ),
+    cap=100,
+    horizon_days=20,
+    meters_per_installation=1.6,
+)

@@ -9,32 +9,11 @@ import copy
 
 import pytest
 import yaml
-from conftest import SCENARIOS, cohort, scenario
-from hostile import cli, one_line_exit_2, write
+from conftest import SCENARIOS
+from hostile import ACTUALS_SCENARIO, HEADER, cli, one_line_exit_2, write
 
 from migsim.common.errors import MigsimError
 from migsim.model.scenario import load_scenario
-
-HEADER = "date,cohort,attempts,successes,stalls,rollbacks,fix_forwards,dumbs"
-
-
-ACTUALS_SCENARIO = scenario(
-    cohort(
-        "a",
-        600,
-        rates={
-            "success": 0.8,
-            "stall": 0.1,
-            "rollback": 0.1,
-            "fix_forward": 0.0,
-            "dumb": 0.0,
-        },
-    ),
-    cap=100,
-    horizon_days=20,
-    meters_per_installation=1.6,
-)
-
 
 IMPLAUSIBLE = {
     "absurd attempts": (

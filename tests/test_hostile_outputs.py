@@ -20,7 +20,15 @@ import pytest
 import yaml
 from click.testing import CliRunner
 from conftest import BASELINE
-from hostile import EPCL, cli, one_line_exit_2, replace_line, write
+from hostile import (
+    ACTUALS_SCENARIO,
+    EPCL,
+    HEADER,
+    cli,
+    one_line_exit_2,
+    replace_line,
+    write,
+)
 
 from migsim.cli.main import main
 from migsim.common.errors import MigsimError
@@ -397,3 +405,114 @@ def test_a_summary_with_cos_alerts_but_no_els_prints(tmp_path):
     assert labels.index("CoS loss alerts not sent") > labels.index(
         "peak failure backlog"
     )
+
+
+def test_an_outdir_that_is_a_symbolic_link_is_written_where_it_points(tmp_path):
+    """``-o out --overwrite`` with ``out -> elsewhere/out`` replaced the link by
+    a new folder: the results went beside the link, and the folder it pointed
+    to kept the earlier run's results, looking like this run's. An empty
+    linked folder was refused as 'exists', where an empty folder is taken."""
+    where = tmp_path / "disk" / "out"
+    where.mkdir(parents=True)
+    (tmp_path / "out").symlink_to(where)
+    args = ["run", BASELINE, "-n", "1", "-q", "-o", "out"]
+    first = cli(*args, cwd=tmp_path)
+    assert first.exit_code == 0, (first.output, first.exception)
+    assert (tmp_path / "out").is_symlink() and (where / "summary.json").is_file()
+    old = json.loads((where / "summary.json").read_text())
+    again = cli(*args, "--seed", "7", "--overwrite", cwd=tmp_path)
+    assert again.exit_code == 0, (again.output, again.exception)
+    assert (tmp_path / "out").is_symlink()
+    new = json.loads((where / "summary.json").read_text())
+    assert (old["seed"], new["seed"]) == (0, 7)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["disk", "out"]
+    assert sorted(p.name for p in where.parent.iterdir()) == ["out"]
+
+
+def test_an_outdir_link_to_nowhere_is_written_where_it_points(tmp_path):
+    (tmp_path / "out").symlink_to(tmp_path / "later")
+    result = cli("run", BASELINE, "-n", "1", "-q", "-o", "out", cwd=tmp_path)
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert (tmp_path / "out").is_symlink()
+    assert (tmp_path / "later" / "summary.json").is_file()
+
+
+@pytest.mark.parametrize("overwrite", [[], ["--overwrite"]])
+@pytest.mark.parametrize("command", ["run", "sensitivity", "calibrate"])
+def test_an_output_that_is_a_symbolic_link_loop_is_one_line(
+    tmp_path, overwrite, command
+):
+    """``-o loop --overwrite`` with loop -> loop2 -> loop raised RuntimeError
+    ('Symlink loop') with a traceback; without --overwrite it said 'exists'."""
+    (tmp_path / "loop").symlink_to(tmp_path / "loop2")
+    (tmp_path / "loop2").symlink_to(tmp_path / "loop")
+    if command == "calibrate":
+        write(tmp_path, "date,cumulative_migrated\n2019-12-20,100\n", "a.csv")
+        extra = ["--actuals", "a.csv", "--no-check"]
+    elif command == "sensitivity":
+        extra = ["--range", "capacity.daily_cap=1000:2000", "--samples", "2"]
+    else:
+        extra = []
+    result = cli(
+        command, BASELINE, "-n", "1", "-q", "-o", "loop", *extra, *overwrite,
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert one_line_exit_2(result) == ("Error: loop: Too many levels of symbolic links")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["loop", "loop2", *(["a.csv"] if command == "calibrate" else [])]
+    )
+
+
+def test_a_calibrated_scenario_is_written_through_a_link(tmp_path):
+    """calibrate -o cal.yaml --overwrite, cal.yaml a link to the shared copy,
+    replaced the link by a file: the shared copy kept the old rates."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "cal.yaml").write_text("old: true\n")
+    (tmp_path / "cal.yaml").symlink_to(shared / "cal.yaml")
+    sc = write(tmp_path, yaml.safe_dump(ACTUALS_SCENARIO), "sc.yaml")
+    rows = f"{HEADER}\n2024-01-01,a,100,80,10,10,0,0\n"
+    actuals = write(tmp_path, rows, "a.csv")
+    result = cli(
+        "calibrate", sc, "--actuals", actuals, "-o", "cal.yaml", "--overwrite",
+        "--no-check", cwd=tmp_path,
+    )  # fmt: skip
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert (tmp_path / "cal.yaml").is_symlink()
+    calibrated = yaml.safe_load((shared / "cal.yaml").read_text())
+    assert calibrated["cohorts"][0]["outcomes"]["alpha"]["success"] >= 80
+    assert sorted(p.name for p in shared.iterdir()) == ["cal.yaml"]
+
+
+@pytest.mark.parametrize("fails", ["moving_the_old_aside", "moving_the_new_in"])
+def test_a_replace_that_the_disk_refuses_leaves_the_old_folder_and_no_trash(
+    tmp_path, monkeypatch, fails
+):
+    """``run -o out --overwrite`` with out a mount point (rename: EBUSY) said
+    so in one line but left an empty ``.out.old-<pid>-<random>`` beside it; a
+    failure to move the new folder in left the old one in that trash and no
+    ``out`` at all."""
+    import errno
+
+    from migsim.common import files
+
+    target = tmp_path / "out"
+    target.mkdir()
+    (target / "summary.json").write_text("{}")
+    real = os.replace
+
+    def refuse(src, dst, *args, **kwargs):
+        old_aside = Path(src) == target
+        new_in = Path(dst) == target and ".partial-" in Path(src).name
+        if old_aside if fails == "moving_the_old_aside" else new_in:
+            raise OSError(errno.EBUSY, os.strerror(errno.EBUSY), str(src))
+        return real(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(files.os, "replace", refuse)
+    with (
+        pytest.raises(OSError, match="busy"),
+        files.output_dir(target, overwrite=True) as staging,
+    ):
+        (staging / "summary.json").write_text('{"new": 1}')
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    assert (target / "summary.json").read_text() == "{}"
