@@ -150,7 +150,7 @@ def run(
             spill_dir.mkdir(parents=True, exist_ok=True)
             SpillFile(spill_dir).close()
         except (OSError, RuntimeError) as exc:  # RuntimeError: a loop of links
-            reason = exc.strerror or str(exc)
+            reason = getattr(exc, "strerror", None) or str(exc)
             raise InputError(f"{outdir}: cannot write there: {reason}") from None
     if precision is None:
         with progress_bar(replications, "rep", quiet) as bar:
