@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 
+import pandas as pd
 import pytest
 import yaml
 from conftest import SCENARIOS
@@ -162,3 +163,66 @@ def test_a_decision_whose_candidates_never_clear_still_draws_its_frontier(tmp_pa
     )
     assert result.exit_code == 0, (result.output, result.exception)
     assert (tmp_path / "dec" / "frontier.png").stat().st_size > 0
+
+
+def _daily_rows() -> pd.DataFrame:
+    """Three days of daily flows of cohort ``a`` of `ACTUALS_SCENARIO`."""
+    return pd.DataFrame(
+        {
+            "date": ["2024-01-01", "2024-01-02", "2024-01-03"],
+            "cohort": ["a"] * 3,
+            "attempts": [100, 100, 100],
+            "successes": [80, 78, 81],
+            "stalls": [10, 12, 9],
+            "rollbacks": [10, 10, 10],
+            "fix_forwards": [0, 0, 0],
+            "dumbs": [0, 0, 0],
+        }
+    )
+
+
+@pytest.mark.parametrize("column", ["successes", "attempts"])
+def test_true_or_false_is_not_a_count_in_parquet_actuals(tmp_path, column):
+    """A Parquet boolean column of counts was read as 0 and 1: successes of
+    true, true, true calibrated as 3 successes in 300 attempts."""
+    from migsim.evidence.actuals import read_actuals
+
+    frame = _daily_rows()
+    frame[column] = frame[column] > 0
+    frame.to_parquet(tmp_path / "a.parquet")
+    with pytest.raises(MigsimError) as info:
+        read_actuals(tmp_path / "a.parquet", load_scenario(ACTUALS_SCENARIO))
+    assert str(info.value) == (
+        f"{tmp_path / 'a.parquet'}: row 1, column {column}: true/false is not a count"
+    )
+
+
+def test_a_column_given_twice_in_csv_actuals_is_refused(tmp_path):
+    """A second ``attempts`` column was renamed ``attempts.1`` by the reader and
+    ignored without a word: which of the two was meant is unknown."""
+    from migsim.evidence.actuals import read_actuals
+
+    frame = _daily_rows()
+    text = frame.to_csv(index=False).replace("dumbs", "attempts", 1)
+    path = write(tmp_path, text, "a.csv")
+    with pytest.raises(MigsimError) as info:
+        read_actuals(path, load_scenario(ACTUALS_SCENARIO))
+    assert str(info.value) == f"{path}: column attempts: given twice (columns 3 and 8)"
+
+
+def test_dates_with_and_without_a_time_zone_are_read_as_written(tmp_path):
+    """One date written with a UTC offset among dates without raised pandas'
+    'Mixed timezones detected' ValueError: a traceback, exit 1."""
+    from migsim.evidence.actuals import read_actuals
+
+    frame = _daily_rows()
+    frame.loc[1, "date"] = "2024-01-02T23:00:00-05:00"
+    path = write(tmp_path, frame.to_csv(index=False), "a.csv")
+    actuals = read_actuals(path, load_scenario(ACTUALS_SCENARIO))
+    days = actuals.frame["date"].dt.strftime("%Y-%m-%d").tolist()
+    assert days == ["2024-01-01", "2024-01-02", "2024-01-03"]  # the date as written
+    result = cli(
+        "calibrate", write(tmp_path, yaml.safe_dump(ACTUALS_SCENARIO), "sc.yaml"),
+        "--actuals", path, "-o", tmp_path / "c.yaml", "--no-check",
+    )  # fmt: skip
+    assert result.exit_code == 0, (result.output, result.exception)
