@@ -5,6 +5,7 @@ before its fix."""
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from pathlib import Path
@@ -327,3 +328,100 @@ def test_a_state_part_naming_an_unknown_supplier_is_refused(tmp_path, suppliers,
             "the state in proportion)"
         ), message
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sc.yaml"]
+
+
+@pytest.fixture(scope="module")
+def continued() -> dict:
+    """nov2019_operations (two suppliers, hard cases, a latent defect, an ELS
+    desk) continued from day 40 of one replication, as a scenario dict."""
+    import migsim
+
+    sc = load_scenario(SCENARIOS / "nov2019_operations.yaml")
+    results = migsim.run(sc, replications=1, seed=1)
+    state = results.state_on(sc.date_of(40), replication=0)
+    data = sc.starting_from(state).to_dict()
+    data["horizon_days"] = 30
+    return data
+
+
+def _first_stall_case(data: dict) -> dict:
+    return next(
+        c for c in data["operations_state"]["els_queue"] if c["kind"] == "stall"
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (
+            {"supplier": "nosuch"},
+            "operations_state.els_queue.{i}.supplier: no supplier named 'nosuch' "
+            "in suppliers",
+        ),
+        (
+            {"attempts": {99: "COUNT"}},
+            "operations_state.els_queue.{i}.attempts: attempts made 99 is outside "
+            "0 to 5 (max_attempts of itron_active)",
+        ),
+        (
+            {"attempts": {-1: "COUNT"}},
+            "operations_state.els_queue.{i}.attempts: attempts made -1 is outside "
+            "0 to 5 (max_attempts of itron_active)",
+        ),
+        (
+            {"attempts": {1: 1}},
+            "operations_state.els_queue.{i}.attempts: they add up to 1, not the "
+            "case's count COUNT",
+        ),
+        (
+            {"by_class": {"nromal": {1: "COUNT"}}},
+            "operations_state.els_queue.{i}.by_class: no class 'nromal' (normal, "
+            "hard or excluded)",
+        ),
+        (
+            {"by_class": {"normal": {1: 1}}},
+            "operations_state.els_queue.{i}.by_class: they add up to 1, not the "
+            "case's count COUNT",
+        ),
+    ],
+)
+def test_an_open_els_case_that_cannot_be_a_runs_is_refused(
+    tmp_path, continued, change, problem
+):
+    """An open ELS case naming an unknown supplier went to the cohort's first
+    supplier; attempts made past max_attempts were clipped and below 0 indexed
+    from the end; counts by attempts or class not adding up to the case held
+    the wrong installations (some never released); a misspelt class fell back
+    to the attempts. All ran without a word."""
+    data = copy.deepcopy(continued)
+    case = _first_stall_case(data)
+    i = data["operations_state"]["els_queue"].index(case)
+    count = case["count"]
+    for key, value in change.items():
+        if isinstance(value, dict):
+            value = {
+                k: ({m: count if n == "COUNT" else n for m, n in v.items()})
+                if isinstance(v, dict)
+                else (count if v == "COUNT" else v)
+                for k, v in value.items()
+            }
+        case[key] = value
+    path = write(tmp_path, yaml.safe_dump(data, sort_keys=False))
+    message = one_line_exit_2(cli("validate", path))
+    expected = problem.format(i=i).replace("COUNT", f"{count:,}")
+    assert message == f"Error: {path}: {expected}", message
+
+
+def test_a_defect_found_before_any_date_is_refused(tmp_path, continued):
+    """found_day -1,000,000,000 validated, then the run raised OverflowError
+    (a date a billion days before start_date): a traceback, exit 1."""
+    data = copy.deepcopy(continued)
+    defect = data["operations_state"]["defects"][0]
+    defect.update(exists=True, first_exposed=-(10**9), found_day=-(10**9))
+    path = write(tmp_path, yaml.safe_dump(data, sort_keys=False))
+    for args in (["validate", path], ["run", path, "-n", "1", "-q"]):
+        message = one_line_exit_2(cli(*args, cwd=tmp_path))
+        assert (
+            "operations_state.defects.0.first_exposed: -1,000,000,000 is " in (message)
+            and "outside the limit -7,305 to 7,305 days" in message
+        ), message
