@@ -276,3 +276,18 @@ def test_help_is_still_the_whole_help(args):
     result = CliRunner().invoke(main, args, prog_name="migsim")
     assert "Usage: migsim" in result.output and "Options:" in result.output
     assert result.exit_code == (2 if not args else 0)
+
+
+def test_a_set_field_given_twice_is_refused(tmp_path):
+    """--set capacity.daily_cap=1000 --set capacity.daily_cap=2000 ran at 2000:
+    the first was dropped without a word (a file's duplicate key is an error,
+    and so is a --grid field given twice)."""
+    cap = "capacity.daily_cap"
+    for command in (["validate", BASELINE], ["run", BASELINE, "-n", "1", "-q"]):
+        result = cli(
+            *command, "--set", f"{cap}=1000", "--set", f" {cap} =2000", cwd=tmp_path
+        )
+        assert one_line_exit_2(result) == (
+            f"Error: --set {cap}: given twice; give each field once"
+        )
+    assert list(tmp_path.iterdir()) == []
