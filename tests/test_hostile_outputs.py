@@ -516,3 +516,23 @@ def test_a_replace_that_the_disk_refuses_leaves_the_old_folder_and_no_trash(
         (staging / "summary.json").write_text('{"new": 1}')
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
     assert (target / "summary.json").read_text() == "{}"
+
+
+def test_a_clearance_chart_of_a_run_that_never_clears_draws_without_warnings():
+    """``report`` of a scenario whose backlog never clears in its horizon printed
+    matplotlib's 'No artists with labels found to put in legend' on stderr."""
+    import warnings
+
+    import pandas as pd
+
+    from migsim.output.plots import clearance_distribution_chart
+
+    never = pd.Series([pd.NaT, pd.NaT])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = clearance_distribution_chart(never, "t", pd.Timestamp("2020-01-23"))
+    ax = fig.axes[0]
+    assert ax.get_legend() is None
+    assert [t.get_text() for t in ax.texts] == [
+        "2 of 2 replications not cleared by 23 Jan 2020"
+    ]
