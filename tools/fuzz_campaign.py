@@ -1548,6 +1548,7 @@ def _record(outcome: Outcome) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global TIMEOUT
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--random", type=int, default=400, help="random mutations")
     parser.add_argument("--seed", type=int, default=17)
@@ -1560,6 +1561,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--only", default=None, help="substring of case names to run")
+    parser.add_argument(
+        "--skip", default="", help="comma-separated substrings of case names to skip"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=TIMEOUT,
+        help="seconds a step may take before it is a hang (raise on a loaded machine)",
+    )
     parser.add_argument("--failures", default="fuzz-failures.jsonl")
     parser.add_argument("--summary", default=None, help="write the counts as JSON")
     parser.add_argument(
@@ -1576,6 +1586,9 @@ def main(argv: list[str] | None = None) -> int:
     cases = build_cases(args.random, args.seed, rows, args.round)
     if args.only:
         cases = [c for c in cases if args.only in c.name]
+    skipped = [s for s in args.skip.split(",") if s]
+    cases = [c for c in cases if not any(s in c.name for s in skipped)]
+    TIMEOUT = args.timeout
     print(
         f"{len(cases)} cases, {args.jobs} at a time, timeout {TIMEOUT:.0f} s",
         flush=True,
