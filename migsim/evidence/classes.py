@@ -65,6 +65,7 @@ from migsim.sim.segments import plan_segments
 
 __all__ = [
     "ClassSplit",
+    "class_kinds",
     "has_classes",
     "in_flight_by_attempts",
     "normal_class_counts",
@@ -223,6 +224,11 @@ class _Class:
     rates: np.ndarray
     stressed_rates: np.ndarray
     attempted: bool  # False: excluded up front, never attempted
+
+
+def class_kinds(scenario: Scenario, index: int) -> list[str]:
+    """The kinds of a cohort's classes in the replay's order (normal first)."""
+    return [c.kind for c in _cohort_classes(scenario, index)]
 
 
 def _cohort_classes(scenario: Scenario, index: int) -> list[_Class]:
@@ -420,7 +426,8 @@ def in_flight_by_attempts(
     due on ``after + 1``. ``queued``: the retries due and not yet taken at the
     end of the last row's day, one row by attempts made. ``held``: the stalls
     whose ELS case the desk has not worked by ``after`` (they are on no
-    ledger), by the day they were raised and attempts made.
+    ledger), by the day they were raised, class (`class_kinds`) and attempts
+    made.
 
     Why learn the rates here: how many of the in-flight retries are first
     failures turns on the normal class's rollback and stall rates against the
@@ -510,7 +517,7 @@ class _Replay:
         self.retry_due = np.zeros((horizon, k_n, size))
         self.stall_due = np.zeros((horizon, k_n, size))
         self.recover_due = np.zeros((horizon, k_n, size))
-        self.held = np.zeros((end, size))  # by day raised, summed over classes
+        self.held = np.zeros((end, k_n, size))  # by day raised
         self.ready: deque[np.ndarray] = deque()
         fresh = np.array(
             [c.installations if c.attempted else 0 for c in self.classes], float
@@ -600,7 +607,7 @@ class _Replay:
                 for worked, share in zip(*self.desk.on(day), strict=True):
                     held = stall * share
                     if self.hold_after is not None and worked > self.hold_after:
-                        self.held[day] += held.sum(axis=0)  # its case still open
+                        self.held[day] += held  # its case still open
                         continue
                     floor = max(int(worked), release)
                     self._schedule(self.stall_due, held, self.stall, day, floor)

@@ -18,8 +18,10 @@ installations they hold (the ``held: true`` groups of each cohort's
   remainders over all days at once.
 - **What they hold**: a stall or fix forward is one case holding one
   installation, so a cohort's open stall cases are as many of its stalled
-  installations marked ``held`` (attempts made shared by the class replay's
-  stalls still held on the day raised, `classes.in_flight_by_attempts`), and its
+  installations marked ``held`` (class and attempts made shared by the class
+  replay's stalls still held on the day raised, `classes.in_flight_by_attempts`:
+  the cases name their class, ``by_class``, so a hard case held comes back a
+  hard case), and its
   open fix-forward cases as many impaired ones. A cohort whose reported stalled
   (or impaired) are fewer than its cases loses the oldest of them (a note says
   how many). Rollback and dumb cases hold nothing.
@@ -40,8 +42,8 @@ import numpy as np
 import pandas as pd
 
 from migsim.evidence.actuals import Actuals
+from migsim.evidence.classes import class_kinds
 from migsim.evidence.desk import FLOW_OF, desk_counts
-from migsim.evidence.inflight import split_by_attempts
 from migsim.model.scenario import Scenario
 from migsim.sim.allocation import largest_remainder
 
@@ -82,6 +84,7 @@ class OpenCases:
         self.source = source
         self.reported = int(counts.sum())
         self.attempts: dict[tuple[int, int, int], dict[int, int]] = {}
+        self.by_class: dict[tuple[int, int, int], dict[str, dict[int, int]]] = {}
         self.settled: set[tuple[int, int]] = set()  # (cohort, kind) held as groups
 
     def gates(self, kind: str) -> bool:
@@ -103,9 +106,10 @@ class OpenCases:
         """The ``held: true`` groups of a cohort's stalled (``kind`` "stall") or
         impaired ("fix_forward") installations: one per open case, at most
         ``n`` (the oldest cases dropped first, as rollback or dumb cases of
-        their day when it raised any, else left out). A stall's attempts made are
-        shared by ``held``, the replay's held stalls by (day raised, attempts
-        made); without it, each made one."""
+        their day when it raised any, else left out). A stall's class and
+        attempts made are shared by ``held``, the replay's held stalls by (day
+        raised, class, attempts made); without it, each is normal and made
+        one."""
         c = self.scenario.cohorts.index(cohort)
         k = self.kinds.index(kind)
         self.settled.add((c, k))
@@ -126,17 +130,49 @@ class OpenCases:
             return (
                 [{"count": total, "days_until_due": 1, "held": True}] if total else []
             )
-        # split_by_attempts reads row "days_until_due - 1": here the day raised
-        groups = [{"count": int(cases[r]), "days_until_due": int(r) + 1} for r in days]
-        split = split_by_attempts(groups, held, cohort.max_attempts)
-        by_made: dict[int, int] = {}
-        for group in split:
-            raised, made = group["days_until_due"] - 1, group["attempts_made"]
-            self.attempts.setdefault((raised, c, k), {})[made] = group["count"]
-            by_made[made] = by_made.get(made, 0) + group["count"]
+        return self._split_stalls(cohort, c, k, held)
+
+    def _split_stalls(
+        self, cohort, c: int, k: int, held: np.ndarray | None
+    ) -> list[dict[str, Any]]:
+        """Each day's open stall cases by class and attempts made, in proportion
+        to the replay's held stalls of that day (the day's row, else all days'),
+        largest remainders with the remainders carried from day to day (so the
+        totals keep the replay's shares); as held groups by attempts made."""
+        top = self.scenario.cohorts[c].max_attempts
+        kinds = class_kinds(self.scenario, c) if held is not None else ["normal"]
+        table = held[:, :, 1 : top + 1] if held is not None else np.zeros((0, 1, top))
+        overall = table.sum(axis=0)
+        if overall.sum() <= 1e-9:  # nothing known: all normal, one attempt
+            overall = np.zeros_like(overall)
+            overall[0, 0] = 1.0
+        cases = self.counts[:, c, k]
+        carry = np.zeros_like(overall)
+        by_made = np.zeros(top, dtype=np.int64)
+        for r in np.flatnonzero(cases).tolist():
+            n = int(cases[r])
+            row = table[r] if r < len(table) else overall
+            shares = row if row.sum() > 1e-9 else overall
+            target = n * shares / shares.sum() + carry
+            weights = np.clip(target, 1e-12, None).ravel()
+            whole = np.reshape(
+                largest_remainder(n, (weights / weights.sum()).tolist()), target.shape
+            )
+            carry = target - whole
+            by_made += whole.sum(axis=0)
+            self.attempts[(r, c, k)] = {
+                m + 1: int(v) for m, v in enumerate(whole.sum(axis=0).tolist()) if v
+            }
+            if len(kinds) > 1:
+                self.by_class[(r, c, k)] = {
+                    kind: {m + 1: int(v) for m, v in enumerate(made.tolist()) if v}
+                    for kind, made in zip(kinds, whole, strict=True)
+                    if made.any()
+                }
         return [
-            {"count": count, "attempts_made": made, "days_until_due": 1, "held": True}
-            for made, count in sorted(by_made.items())
+            {"count": int(v), "attempts_made": m + 1, "days_until_due": 1, "held": True}
+            for m, v in enumerate(by_made.tolist())
+            if v
         ]
 
     def _to_load(self, day: int, n: int) -> None:
@@ -166,6 +202,7 @@ class OpenCases:
                     "count": int(self.counts[r, c, k]),
                     "raised": int(r) - self.as_of,
                     "attempts": self.attempts.get((int(r), int(c), int(k)), {}),
+                    "by_class": self.by_class.get((int(r), int(c), int(k)), {}),
                 }
             )
         return out
