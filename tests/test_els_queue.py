@@ -9,6 +9,7 @@ from datetime import date
 
 import numpy as np
 import pytest
+from conftest import cohort, day, load, outcomes, scenario, uniform
 
 import migsim
 from migsim.evidence.actuals import read_actuals
@@ -167,3 +168,56 @@ def test_a_continuation_from_actuals_follows_the_els_backlog(backed_up, when):
         assert abs(b.mean() - a.mean()) <= 4 * error, k
     error = np.sqrt(migrated_exact.var(ddof=1) / n + migrated_read.var(ddof=1) / n)
     assert abs(migrated_read.mean() - migrated_exact.mean()) <= 4 * error
+
+
+def _small(kinds: list[str]):
+    """Two cohorts (stalls, fix forwards and rollbacks; rollbacks and dumbs)
+    behind a desk of 15 cases a day that takes ``kinds``."""
+    data = scenario(
+        cohort(
+            "a",
+            3000,
+            rates=outcomes(success=0.8, stall=0.1, rollback=0.05, fix_forward=0.05),
+            stall={"resolves_after_days": uniform(1, 4), "then_success": 0.7},
+            rollback={"retry_after_days": uniform(1, 3)},
+            fix_forward={"restored_after_days": uniform(1, 3)},
+        ),
+        cohort(
+            "b",
+            2000,
+            rates=outcomes(success=0.9, rollback=0.05, dumb=0.05),
+            rollback={"retry_after_days": uniform(1, 3)},
+        ),
+        cap=300,
+        horizon_days=40,
+    )
+    data["els"] = {"daily_capacity": 15, "cases_from": kinds}
+    return load(data)
+
+
+@pytest.mark.parametrize(
+    "kinds", [["fix_forward"], ["rollback", "dumb"]], ids=["fix forwards", "load"]
+)
+def test_each_kind_of_case_is_carried(tmp_path, kinds):
+    """A desk that takes fix forwards only holds impaired installations, as
+    many as its open cases (the exact state's on days 6 and 12); one that
+    takes rollbacks and dumbs only holds nothing, and its 54 and 76 open cases
+    are read in full (by cohort and kind within 4: the oldest day's cases,
+    partly worked, are shared by flows; today: none)."""
+    sc = _small(kinds)
+    results = migsim.run(sc, replications=1, seed=3)
+    results.daily.to_parquet(tmp_path / "daily.parquet", index=False)
+    actuals = read_actuals(tmp_path / "daily.parquet", sc)
+    for k in (6, 12):
+        truth = results.state_on(day(k), 0)
+        state, _ = state_from_actuals(sc, actuals, day(k))
+        cases = state["operations_state"]["els_queue"]
+        exact = _by(truth["operations_state"]["els_queue"])
+        assert sum(_by(cases).values()) == sum(exact.values())
+        assert sum(exact.values()) >= (5 if kinds == ["fix_forward"] else 50)
+        for key, count in exact.items():  # the oldest day's shared by flows
+            assert abs(_by(cases).get(key, 0) - count) <= 0.1 * count + 5, key
+        held = _held(state["cohorts"]["a"]["impaired"])[0]
+        assert held == _by(cases).get(("a", "fix_forward"), 0)
+        assert _held(state["cohorts"]["a"]["stalled"])[0] == 0
+        sc.starting_from(state)

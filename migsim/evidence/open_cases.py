@@ -82,6 +82,8 @@ class OpenCases:
         self.open_share = open_share
         self.as_of = as_of
         self.source = source
+        #: The flow columns of the desk's kinds that the actuals lack.
+        self.unreported: list[str] = []
         self.reported = int(counts.sum())
         self.attempts: dict[tuple[int, int, int], dict[int, int]] = {}
         self.by_class: dict[tuple[int, int, int], dict[str, dict[int, int]]] = {}
@@ -215,6 +217,11 @@ class OpenCases:
             "and kinds by each day's reported flows; the stalls and fix forwards "
             "they hold are held until the desk works them"
         )
+        if self.unreported:
+            text += (
+                f" (no {', '.join(self.unreported)} column: the cases of that kind "
+                "are not known)"
+            )
         if carried < self.reported:
             text += (
                 f" ({self.reported - carried:,} of them left out: more than the "
@@ -260,4 +267,6 @@ def open_cases(scenario: Scenario, actuals: Actuals, as_of: date) -> OpenCases |
         counts = np.array(whole, dtype=np.int64).reshape(weights.shape)
     reported = "els_backlog" in every.columns and not every["els_backlog"].isna().all()
     source = "the reported els_backlog" if reported else "the desk's daily capacity"
-    return OpenCases(scenario, kinds, flows, counts, share, day, source)
+    cases = OpenCases(scenario, kinds, flows, counts, share, day, source)
+    cases.unreported = [FLOW_OF[k] for k in kinds if FLOW_OF[k] not in every.columns]
+    return cases

@@ -117,11 +117,7 @@ def state_from_actuals(
     operations = _policy_state(scenario, used, as_of, notes)
     if operations is not None:
         state["operations_state"] = operations
-        if (
-            desk is not None
-            and cohorts
-            and any(map(desk.gates, ("stall", "fix_forward")))
-        ):
+        if desk is not None:  # the ELS desk's open cases
             operations["els_queue"] = desk.queue()
             notes.append(desk.note())
     return state, notes
