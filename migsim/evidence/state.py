@@ -566,6 +566,11 @@ def _by_age(
     by a replay of the cohort's queue by class (`inflight.attempt_tables`);
     without attempts reported, they are taken to have made one.
 
+    With an ELS desk (``desk``, `open_cases.OpenCases`) that takes stalls or fix
+    forwards, as many stalled or impaired as the cohort's open cases of that
+    kind are ``held`` groups (their case not worked yet); the rest wait only for
+    their delay, over the inflow whose cases were worked by ``as_of``.
+
     Dumb devices awaiting remote recovery (a cohort's ``dumb.recovered_share``)
     are estimated from the reported dumbs and recoveries
     (`inflight.recovering_weights`), never more than the dumb, as ``recovering``
