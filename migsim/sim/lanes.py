@@ -17,12 +17,15 @@ replication's own table at once, exactly.
 
 from __future__ import annotations
 
+from types import ModuleType
+
 import numpy as np
 
 from migsim.sim.allocation import share_pro_rata_rows
 from migsim.sim.cohort import CohortState
 from migsim.sim.lane_defects import LaneDefects
 from migsim.sim.lane_els import BlockDesk
+from migsim.sim.lane_kernel import KernelColumn
 from migsim.sim.lane_queues import (
     MAX_BLOCK,
     REPLICATION_KEY,
@@ -74,6 +77,7 @@ class Lane:
         states: list[CohortState],
         horizon: int,
         defects: LaneDefects | None = None,
+        kernel: ModuleType | None = None,
     ):
         first = states[0]
         n = self.n = len(states)
@@ -149,11 +153,18 @@ class Lane:
         self._stall_units = [s.stall_units for s in states]
         self._restore_units = [s.restore_units for s in states]
         self._recovery_units = [s.recovery_retry_units for s in states]
-        self._later: dict[tuple[str, int], Column] = {}
+        self._later: dict[tuple[str, int], Column | KernelColumn] = {}
         units = [s.outcome_units for s in states]
+        self.kernel = kernel  # the compiled passes (`lane_kernel`), or None
         self.columns = [
-            Column([u.generator(c) for u in units]) if c else None for c in range(width)
+            self._column([u.generator(c) for u in units]) if c else None
+            for c in range(width)
         ]
+
+    def _column(self, generators: list) -> Column | KernelColumn:
+        if self.kernel is None:
+            return Column(generators)
+        return KernelColumn(generators, self.kernel)
 
     def _tables(self, states: list[CohortState]) -> None:
         """Every replication's attempt table of each class as integer keys (see
@@ -499,13 +510,21 @@ class Lane:
         column_units = self.columns[column]
         assert column_units is not None  # column 0 is never attempted
         counts_of = n[reps]
+        reached = self.defect_columns is None or self.defect_columns[column]
+        striking = live is not None and self.defects is not None and reached
+        if isinstance(column_units, KernelColumn) and not striking:
+            counts = column_units.cells(
+                reps, counts_of, success, self._hot(stressed), self._kernel_tables(k),
+                (self.n, self.cells),
+            )
+            return counts, self._by_outcome(counts, n)
         uniforms = column_units.take(reps, counts_of)
         # the success test in floats, as the scalar engine makes it; only the
         # failing few (a few percent) get integer keys for their cell
         above = uniforms >= np.repeat(success[reps], counts_of)
         struck = None
-        reached = self.defect_columns is None or self.defect_columns[column]
-        if live is not None and self.defects is not None and reached:
+        if striking:
+            assert live is not None and self.defects is not None
             struck = self.defects.strike(column, reps, counts_of, live)
             if struck is not None:
                 above &= struck < 0
@@ -529,9 +548,25 @@ class Lane:
         )
         if struck is not None:
             self._count_hits(counts, uniforms, struck, np.repeat(reps, counts_of))
+        return counts, self._by_outcome(counts, n)
+
+    def _by_outcome(self, counts: np.ndarray, n: np.ndarray) -> np.ndarray:
+        """(rep, outcomes) totals of (rep, cells) failures of ``n`` attempts."""
         by_outcome = np.add.reduceat(counts, self.starts, axis=1)
         by_outcome[:, 0] = n - by_outcome[:, 1:].sum(axis=1)
-        return counts, by_outcome
+        return by_outcome
+
+    def _hot(self, stressed: np.ndarray | None) -> np.ndarray:
+        if stressed is None:
+            return np.zeros(self.n, dtype=np.bool_)
+        return stressed.astype(np.bool_)
+
+    def _kernel_tables(self, k: int) -> tuple:
+        """Class ``k``'s tables, plain and stressed, as the kernels read them."""
+        return tuple(
+            (t.floor, t.shift, t.lookup, t.edges, t.rows)
+            for t in (self.cell_tables[k], self.stressed_cell_tables[k])
+        )
 
     def _count_hits(
         self, counts: np.ndarray, uniforms: np.ndarray, struck: np.ndarray, rep
@@ -687,7 +722,9 @@ class Lane:
                 "restore": self._restore_units,
                 "recovery": self._recovery_units,
             }[purpose]
-            stream = self._later[key] = Column([u.generator(column) for u in units])
+            stream = self._later[key] = self._column(
+                [u.generator(column) for u in units]
+            )
         batches = n if n.ndim == 2 else n[None]
         total = batches.sum(axis=0)
         reps = np.flatnonzero(total)

@@ -1,0 +1,106 @@
+"""The block engine's compiled passes (numba), loaded only when a block pays for them.
+
+A lane with enough work reads its columns' uniforms and failing cells with the
+kernels of `migsim.sim._kernels` instead of a dozen numpy passes per column and
+day: the same uniforms in the same order, the same counts (tests hold the two
+paths equal). numba is imported on first use (about a second with its compiled
+kernels cached, several seconds when they are compiled), so small runs, and
+``import migsim``, never load it. ``MIGSIM_KERNEL=0`` turns the kernels off,
+``MIGSIM_KERNEL=1`` on for every block; otherwise a block uses them from
+`KERNEL_WORK` attempts a day across its replications (the runs whose days are
+long enough for the kernels to save more than loading them costs).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from types import ModuleType
+
+import numpy as np
+
+__all__ = ["KERNEL_WORK", "KernelColumn", "kernels", "wanted"]
+
+#: Attempts a day across a block's replications from which its lanes use the
+#: kernels (with ``MIGSIM_KERNEL`` unset).
+KERNEL_WORK = 200_000
+
+_loaded: ModuleType | None = None
+_failed = False
+
+
+def wanted(work: int) -> bool:
+    """Whether a block of ``work`` attempts a day (daily caps times
+    replications) should read its uniforms with the kernels."""
+    setting = os.environ.get("MIGSIM_KERNEL", "")
+    if setting == "0":
+        return False
+    if setting != "1" and work < KERNEL_WORK:
+        return False
+    return kernels() is not None
+
+
+def kernels() -> ModuleType | None:
+    """The compiled kernels, loaded at first call; None without numba."""
+    global _loaded, _failed
+    if _loaded is None and not _failed:
+        try:
+            from migsim.sim import _kernels
+        except ImportError:  # numba missing: the numpy passes
+            _failed = True
+            return None
+        _loaded = _kernels
+    return _loaded
+
+
+def _addresses(generators: list[np.random.Generator]) -> tuple[np.ndarray, np.ndarray]:
+    """Each generator's bit generator state and ``next_double``, by address."""
+    states, functions = [], []
+    for generator in generators:
+        interface = generator.bit_generator.ctypes
+        states.append(interface.state_address)
+        functions.append(ctypes.cast(interface.next_double, ctypes.c_void_p).value)
+    return np.array(states, dtype=np.uintp), np.array(functions, dtype=np.uintp)
+
+
+class KernelColumn:
+    """`lane_queues.Column` read by the kernels: each replication's uniforms
+    straight from its generator, no buffer (the same uniforms, in order)."""
+
+    def __init__(self, generators: list[np.random.Generator], module: ModuleType):
+        self.generators = generators  # held: the addresses point into them
+        self.states, self.functions = _addresses(generators)
+        self.module = module
+
+    def take(self, reps: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        """The next ``counts[i]`` uniforms of replication ``reps[i]``, in order."""
+        return self.module.draw_uniforms(
+            self.states, self.functions, reps.astype(np.int64), counts.astype(np.int64)
+        )
+
+    def cells(
+        self,
+        reps: np.ndarray,
+        counts: np.ndarray,
+        success: np.ndarray,
+        hot: np.ndarray,
+        tables: tuple,
+        shape: tuple[int, int],
+    ) -> np.ndarray:
+        """(rep, cells) counts of failing attempts (`_kernels.draw_cells`)."""
+        return self.module.draw_cells(
+            self.states,
+            self.functions,
+            reps.astype(np.int64),
+            counts.astype(np.int64),
+            success,
+            hot,
+            tables,
+            shape[0],
+            shape[1],
+        )
+
+    def keep(self, live: np.ndarray) -> None:
+        """Keep only the replications at positions ``live`` (in order)."""
+        self.generators = [self.generators[r] for r in live.tolist()]
+        self.states, self.functions = self.states[live], self.functions[live]
