@@ -86,9 +86,13 @@ class KernelColumn:
         hot: np.ndarray,
         tables: tuple,
         shape: tuple[int, int],
-    ) -> np.ndarray:
-        """(rep, cells) counts of failing attempts (`_kernels.draw_cells`)."""
-        return self.module.draw_cells(
+        struck: np.ndarray | None = None,
+        given: tuple = (),
+        starts: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """(rep, cells) counts of failing attempts (`_kernels.draw_cells`) and,
+        where a defect ``struck`` some, the hits per replication."""
+        args = (
             self.states,
             self.functions,
             reps.astype(np.int64),
@@ -98,6 +102,25 @@ class KernelColumn:
             tables,
             shape[0],
             shape[1],
+        )
+        if struck is None:
+            return self.module.draw_cells(*args), None
+        assert starts is not None
+        return self.module.draw_cells_struck(
+            *args, struck, given, np.asarray(starts, dtype=np.int64)
+        )
+
+    def given(
+        self, reps: np.ndarray, batches: np.ndarray, edges: np.ndarray
+    ) -> np.ndarray:
+        """(batch, rep, cells) counts of units read on one outcome's cells
+        alone (`_kernels.read_given`)."""
+        return self.module.read_given(
+            self.states,
+            self.functions,
+            reps.astype(np.int64),
+            np.ascontiguousarray(batches, dtype=np.int64),
+            edges,
         )
 
     def keep(self, live: np.ndarray) -> None:

@@ -512,11 +512,24 @@ class Lane:
         counts_of = n[reps]
         reached = self.defect_columns is None or self.defect_columns[column]
         striking = live is not None and self.defects is not None and reached
-        if isinstance(column_units, KernelColumn) and not striking:
-            counts = column_units.cells(
-                reps, counts_of, success, self._hot(stressed), self._kernel_tables(k),
+        if isinstance(column_units, KernelColumn):
+            struck = None
+            if striking:
+                assert live is not None and self.defects is not None
+                struck = self.defects.strike(column, reps, counts_of, live)
+            counts, hits = column_units.cells(
+                reps,
+                counts_of,
+                success,
+                self._hot(stressed),
+                self._kernel_tables(k),
                 (self.n, self.cells),
+                struck,
+                self._given_tables(),
+                self.starts,
             )
+            if hits is not None:
+                self.defect_hits += hits
             return counts, self._by_outcome(counts, n)
         uniforms = column_units.take(reps, counts_of)
         # the success test in floats, as the scalar engine makes it; only the
@@ -560,6 +573,10 @@ class Lane:
         if stressed is None:
             return np.zeros(self.n, dtype=np.bool_)
         return stressed.astype(np.bool_)
+
+    def _given_tables(self) -> tuple:
+        """Each outcome's cells alone (`given_ints`), outcome 1 first."""
+        return tuple(self.given_ints[o] for o in range(1, len(self.sizes)))
 
     def _kernel_tables(self, k: int) -> tuple:
         """Class ``k``'s tables, plain and stressed, as the kernels read them."""
@@ -728,6 +745,10 @@ class Lane:
         batches = n if n.ndim == 2 else n[None]
         total = batches.sum(axis=0)
         reps = np.flatnonzero(total)
+        if isinstance(stream, KernelColumn):
+            edges = self.given_ints[outcome]
+            counts = stream.given(reps, batches, edges)
+            return counts if n.ndim == 2 else counts[0]
         uniforms = stream.take(reps, total[reps])
         # replication after replication, each its batches' units in order
         mine = batches[:, reps].T  # (rep, batch)
