@@ -115,8 +115,8 @@ class _Block:
         n = len(members)
         n_cohorts = len(scenario.cohorts)
         # one lane per segment (a cohort's row is the sum of its segments')
-        # the compiled passes (`lane_kernel`) for a block with long days
-        work = n * max(int(np.max(m.policy.daily_cap)) for m in self.models)
+        # the compiled passes (`lane_kernel`) for a block with many attempts
+        work = sum(int(state.total) for m in self.models for state in m.cohorts)
         kernel = kernels() if wanted(work) else None
         self.lanes = [
             Lane([m.cohorts[j] for m in self.models], horizon, kernel=kernel)

@@ -7,8 +7,8 @@ paths equal). numba is imported on first use (about a second with its compiled
 kernels cached, several seconds when they are compiled), so small runs, and
 ``import migsim``, never load it. ``MIGSIM_KERNEL=0`` turns the kernels off,
 ``MIGSIM_KERNEL=1`` on for every block; otherwise a block uses them from
-`KERNEL_WORK` attempts a day across its replications (the runs whose days are
-long enough for the kernels to save more than loading them costs).
+`KERNEL_WORK` installations across its replications (blocks whose attempts
+save more than loading numba costs), and every block once they are loaded.
 """
 
 from __future__ import annotations
@@ -21,21 +21,21 @@ import numpy as np
 
 __all__ = ["KERNEL_WORK", "KernelColumn", "kernels", "wanted"]
 
-#: Attempts a day across a block's replications from which its lanes use the
-#: kernels (with ``MIGSIM_KERNEL`` unset).
-KERNEL_WORK = 200_000
+#: Installations across a block's replications from which its lanes use the
+#: kernels (with ``MIGSIM_KERNEL`` unset; once loaded, every block uses them).
+KERNEL_WORK = 10_000_000
 
 _loaded: ModuleType | None = None
 _failed = False
 
 
 def wanted(work: int) -> bool:
-    """Whether a block of ``work`` attempts a day (daily caps times
+    """Whether a block of ``work`` installations (summed over its
     replications) should read its uniforms with the kernels."""
     setting = os.environ.get("MIGSIM_KERNEL", "")
     if setting == "0":
         return False
-    if setting != "1" and work < KERNEL_WORK:
+    if setting != "1" and work < KERNEL_WORK and _loaded is None:
         return False
     return kernels() is not None
 
