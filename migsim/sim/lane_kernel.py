@@ -13,7 +13,6 @@ save more than loading numba costs), and every block once they are loaded.
 
 from __future__ import annotations
 
-import ctypes
 import os
 from types import ModuleType
 
@@ -53,29 +52,37 @@ def kernels() -> ModuleType | None:
     return _loaded
 
 
-def _addresses(generators: list[np.random.Generator]) -> tuple[np.ndarray, np.ndarray]:
-    """Each generator's bit generator state and ``next_double``, by address."""
-    states, functions = [], []
-    for generator in generators:
-        interface = generator.bit_generator.ctypes
-        states.append(interface.state_address)
-        functions.append(ctypes.cast(interface.next_double, ctypes.c_void_p).value)
-    return np.array(states, dtype=np.uintp), np.array(functions, dtype=np.uintp)
+def _philox_states(
+    generators: list[np.random.Generator],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each Philox generator's state as the kernels hold it: (counter, key,
+    buffer position) and the buffer's four words, one row per generator."""
+    state = np.zeros((len(generators), 7), dtype=np.uint64)
+    buffer = np.zeros((len(generators), 4), dtype=np.uint64)
+    for r, generator in enumerate(generators):
+        held = generator.bit_generator.state
+        if held["bit_generator"] != "Philox":
+            raise ValueError("the kernels read Philox streams only")
+        state[r, :4] = held["state"]["counter"]
+        state[r, 4:6] = held["state"]["key"]
+        state[r, 6] = held["buffer_pos"]
+        buffer[r] = held["buffer"]
+    return state, buffer
 
 
 class KernelColumn:
-    """`lane_queues.Column` read by the kernels: each replication's uniforms
-    straight from its generator, no buffer (the same uniforms, in order)."""
+    """`lane_queues.Column` read by the kernels: each replication's stream is
+    its Philox generator's state, advanced by the kernels (the generators are
+    not: the column reads them from where they stand, and only the column)."""
 
     def __init__(self, generators: list[np.random.Generator], module: ModuleType):
-        self.generators = generators  # held: the addresses point into them
-        self.states, self.functions = _addresses(generators)
+        self.state, self.buffer = _philox_states(generators)
         self.module = module
 
     def take(self, reps: np.ndarray, counts: np.ndarray) -> np.ndarray:
         """The next ``counts[i]`` uniforms of replication ``reps[i]``, in order."""
         return self.module.draw_uniforms(
-            self.states, self.functions, reps.astype(np.int64), counts.astype(np.int64)
+            self.state, self.buffer, reps.astype(np.int64), counts.astype(np.int64)
         )
 
     def cells(
@@ -93,8 +100,8 @@ class KernelColumn:
         """(rep, cells) counts of failing attempts (`_kernels.draw_cells`) and,
         where a defect ``struck`` some, the hits per replication."""
         args = (
-            self.states,
-            self.functions,
+            self.state,
+            self.buffer,
             reps.astype(np.int64),
             counts.astype(np.int64),
             success,
@@ -116,8 +123,8 @@ class KernelColumn:
         """(batch, rep, cells) counts of units read on one outcome's cells
         alone (`_kernels.read_given`)."""
         return self.module.read_given(
-            self.states,
-            self.functions,
+            self.state,
+            self.buffer,
             reps.astype(np.int64),
             np.ascontiguousarray(batches, dtype=np.int64),
             edges,
@@ -125,5 +132,4 @@ class KernelColumn:
 
     def keep(self, live: np.ndarray) -> None:
         """Keep only the replications at positions ``live`` (in order)."""
-        self.generators = [self.generators[r] for r in live.tolist()]
-        self.states, self.functions = self.states[live], self.functions[live]
+        self.state, self.buffer = self.state[live], self.buffer[live]
