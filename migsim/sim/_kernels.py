@@ -25,11 +25,11 @@ _HALF_ULP = 1.0 / 9007199254740992.0  # 2**-53
 
 
 @intrinsic
-def _mulhilo(typingctx, a, b):  # type: ignore[no-untyped-def]
+def _mulhilo(typingctx, a, b):
     """The high and low words of the 128-bit product of two uint64."""
     signature = types.UniTuple(types.uint64, 2)(types.uint64, types.uint64)
 
-    def codegen(context, builder, sig, args):  # type: ignore[no-untyped-def]
+    def codegen(context, builder, sig, args):
         wide = ir.IntType(128)
         product = builder.mul(builder.zext(args[0], wide), builder.zext(args[1], wide))
         low = builder.trunc(product, ir.IntType(64))
@@ -40,14 +40,14 @@ def _mulhilo(typingctx, a, b):  # type: ignore[no-untyped-def]
 
 
 @njit(inline="always")
-def _round(c0, c1, c2, c3, k0, k1):  # type: ignore[no-untyped-def]
-    hi0, lo0 = _mulhilo(_M0, c0)
+def _round(c0, c1, c2, c3, k0, k1):
+    hi0, lo0 = _mulhilo(_M0, c0)  # type: ignore[call-arg, var-annotated]
     hi1, lo1 = _mulhilo(_M1, c2)
     return hi1 ^ c1 ^ k0, lo1, hi0 ^ c3 ^ k1, lo0
 
 
 @njit(inline="always")
-def _philox(c0, c1, c2, c3, k0, k1):  # type: ignore[no-untyped-def]
+def _philox(c0, c1, c2, c3, k0, k1):
     """Philox4x64-10 (Salmon et al. 2011) of one counter under one key."""
     c0, c1, c2, c3 = _round(c0, c1, c2, c3, k0, k1)
     for _ in range(9):
@@ -64,7 +64,7 @@ def _fill(state: np.ndarray, buffer: np.ndarray, r: int, out: np.ndarray, count:
     (counter 0-3, key 0-1, buffer position) and ``buffer[r]`` its four words."""
     c0, c1, c2, c3 = state[r, 0], state[r, 1], state[r, 2], state[r, 3]
     k0, k1 = state[r, 4], state[r, 5]
-    at = np.int64(state[r, 6])
+    at = int(state[r, 6])
     b0, b1, b2, b3 = buffer[r, 0], buffer[r, 1], buffer[r, 2], buffer[r, 3]
     j = 0
     while j < count and at < 4:  # what the buffer still holds
@@ -112,7 +112,7 @@ def draw_uniforms(
 
 
 @njit(inline="always")
-def _cell(key, row, base, step, lookup, edges):  # type: ignore[no-untyped-def]
+def _cell(key, row, base, step, lookup, edges):
     """`lane_queues.CellTable.find` of one failing key."""
     cell = np.int64(lookup[row, (key - base) >> step])
     while key >= edges[row, cell]:

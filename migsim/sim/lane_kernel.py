@@ -133,3 +133,32 @@ class KernelColumn:
     def keep(self, live: np.ndarray) -> None:
         """Keep only the replications at positions ``live`` (in order)."""
         self.state, self.buffer = self.state[live], self.buffer[live]
+
+
+def warm_up() -> bool:
+    """Compile the kernels for the argument types the block engine passes (or
+    load them from numba's cache, next to `migsim.sim._kernels`), so that a
+    later process only loads them; False without numba. ``.ci/run`` calls it
+    once before the tests, whose workers would each compile them otherwise."""
+    module = kernels()
+    if module is None:
+        return False
+    from migsim.sim.lane_queues import CellTable, edge_keys
+
+    generators = [np.random.Generator(np.random.Philox(k)) for k in range(2)]
+    column = KernelColumn(generators, module)
+    reps, counts = np.arange(2), np.array([3, 5])
+    edges = np.array([[0.5, 0.7, 0.9], [0.6, 0.8, 0.95]])
+    table = CellTable(edge_keys(edges))
+    tables = ((table.floor, table.shift, table.lookup, table.edges, table.rows),) * 2
+    hot = np.zeros(2, dtype=np.bool_)
+    given = (edge_keys(edges),) * 4
+    starts = np.array([0, 1, 2, 3, 4])
+    column.take(reps, counts)
+    column.cells(reps, counts, edges[:, 0].copy(), hot, tables, (2, 4))
+    struck = np.full(8, -1, dtype=np.int8)
+    column.cells(
+        reps, counts, edges[:, 0].copy(), hot, tables, (2, 4), struck, given, starts
+    )
+    column.given(reps, counts[None], given[0])
+    return True

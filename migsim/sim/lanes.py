@@ -258,6 +258,7 @@ class Lane:
         """Each outcome's edges keyed by replication (`_keyed`), made once per
         set of replications rather than at every read."""
         self.given_keys = {o: self._keyed(i) for o, i in self.given_ints.items()}
+        self._kernel_made: tuple[list[tuple], tuple] | None = None  # made at use
 
     def _delays(self, first: CohortState, states, horizon: int) -> None:
         """Each delay's days, and the ring length: longer than any delay (and
@@ -522,10 +523,10 @@ class Lane:
                 counts_of,
                 success,
                 self._hot(stressed),
-                self._kernel_tables(k),
+                self._kernel_inputs()[0][k],
                 (self.n, self.cells),
                 struck,
-                self._given_tables(),
+                self._kernel_inputs()[1],
                 self.starts,
             )
             if hits is not None:
@@ -574,16 +575,23 @@ class Lane:
             return np.zeros(self.n, dtype=np.bool_)
         return stressed.astype(np.bool_)
 
-    def _given_tables(self) -> tuple:
-        """Each outcome's cells alone (`given_ints`), outcome 1 first."""
-        return tuple(self.given_ints[o] for o in range(1, len(self.sizes)))
-
-    def _kernel_tables(self, k: int) -> tuple:
-        """Class ``k``'s tables, plain and stressed, as the kernels read them."""
-        return tuple(
-            (t.floor, t.shift, t.lookup, t.edges, t.rows)
-            for t in (self.cell_tables[k], self.stressed_cell_tables[k])
-        )
+    def _kernel_inputs(self) -> tuple[list[tuple], tuple]:
+        """Each class's tables, plain and stressed, and each outcome's cells
+        alone (`given_ints`, outcome 1 first), as the kernels read them; made
+        once per set of replications."""
+        if self._kernel_made is None:
+            tables = [
+                tuple(
+                    (t.floor, t.shift, t.lookup, t.edges, t.rows)
+                    for t in (plain, stressed)
+                )
+                for plain, stressed in zip(
+                    self.cell_tables, self.stressed_cell_tables, strict=True
+                )
+            ]
+            given = tuple(self.given_ints[o] for o in range(1, len(self.sizes)))
+            self._kernel_made = (tables, given)
+        return self._kernel_made
 
     def _count_hits(
         self, counts: np.ndarray, uniforms: np.ndarray, struck: np.ndarray, rep
