@@ -214,9 +214,9 @@ def test_kernel_reads_on_one_outcomes_cells_are_the_numpy_passes_counts(made, b,
 
 # --------------------------------------------------------------- whole runs
 def _both(monkeypatch, sc, seed: int, ids: list[int]) -> None:
-    monkeypatch.setenv("MIGSIM_KERNEL", "1")
+    monkeypatch.setattr(lane_kernel, "USE", True)
     with_kernels = run_block(sc, seed, ids)
-    monkeypatch.setenv("MIGSIM_KERNEL", "0")
+    monkeypatch.setattr(lane_kernel, "USE", False)
     for log, other in zip(with_kernels, run_block(sc, seed, ids), strict=True):
         assert_same(log, other)
 
@@ -238,8 +238,8 @@ def test_a_run_with_the_kernels_equals_one_without(monkeypatch):
     """End to end: the same replications table and daily backlog."""
     sc = migsim.load_scenario("scenarios/smets1_full_fleet.yaml", {"horizon_days": 250})
     runs = []
-    for setting in ("1", "0"):
-        monkeypatch.setenv("MIGSIM_KERNEL", setting)
+    for use in (True, False):
+        monkeypatch.setattr(lane_kernel, "USE", use)
         runs.append(migsim.run(sc, replications=24, seed=4, workers=1))
     with_kernels, without = runs
     assert with_kernels.replications.equals(without.replications)
@@ -264,7 +264,7 @@ def test_small_blocks_do_not_load_numba():
 
 
 def test_kernels_are_off_or_on_when_asked(monkeypatch):
-    monkeypatch.setenv("MIGSIM_KERNEL", "0")
+    monkeypatch.setattr(lane_kernel, "USE", False)
     assert not lane_kernel.wanted(10**12)
-    monkeypatch.setenv("MIGSIM_KERNEL", "1")
+    monkeypatch.setattr(lane_kernel, "USE", True)
     assert lane_kernel.wanted(0)

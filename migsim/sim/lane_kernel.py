@@ -5,24 +5,26 @@ kernels of `migsim.sim._kernels` instead of a dozen numpy passes per column and
 day: the same uniforms in the same order, the same counts (tests hold the two
 paths equal). numba is imported on first use (about a second with its compiled
 kernels cached, several seconds when they are compiled), so small runs, and
-``import migsim``, never load it. ``MIGSIM_KERNEL=0`` turns the kernels off,
-``MIGSIM_KERNEL=1`` on for every block; otherwise a block uses them from
-`KERNEL_WORK` installations across its replications (blocks whose attempts
-save more than loading numba costs), and every block once they are loaded.
+``import migsim``, never load it. A block uses them from `KERNEL_WORK`
+installations across its replications (blocks whose attempts save more than
+loading numba costs), and every block once they are loaded.
 """
 
 from __future__ import annotations
 
-import os
 from types import ModuleType
 
 import numpy as np
 
-__all__ = ["KERNEL_WORK", "KernelColumn", "kernels", "wanted"]
+__all__ = ["KERNEL_WORK", "USE", "KernelColumn", "kernels", "wanted", "warm_up"]
 
 #: Installations across a block's replications from which its lanes use the
-#: kernels (with ``MIGSIM_KERNEL`` unset; once loaded, every block uses them).
+#: kernels (with `USE` None; once loaded, every block uses them).
 KERNEL_WORK = 10_000_000
+
+#: None: by `KERNEL_WORK`; True: every block uses the kernels; False: none
+#: (the results are the same: tests compare the two paths)
+USE: bool | None = None
 
 _loaded: ModuleType | None = None
 _failed = False
@@ -31,10 +33,9 @@ _failed = False
 def wanted(work: int) -> bool:
     """Whether a block of ``work`` installations (summed over its
     replications) should read its uniforms with the kernels."""
-    setting = os.environ.get("MIGSIM_KERNEL", "")
-    if setting == "0":
+    if USE is False:
         return False
-    if setting != "1" and work < KERNEL_WORK and _loaded is None:
+    if USE is None and work < KERNEL_WORK and _loaded is None:
         return False
     return kernels() is not None
 
