@@ -65,6 +65,7 @@ from migsim.sim.segments import plan_segments
 
 __all__ = [
     "ClassSplit",
+    "class_kinds",
     "has_classes",
     "in_flight_by_attempts",
     "normal_class_counts",
@@ -223,6 +224,11 @@ class _Class:
     rates: np.ndarray
     stressed_rates: np.ndarray
     attempted: bool  # False: excluded up front, never attempted
+
+
+def class_kinds(scenario: Scenario, index: int) -> list[str]:
+    """The kinds of a cohort's classes in the replay's order (normal first)."""
+    return [c.kind for c in _cohort_classes(scenario, index)]
 
 
 def _cohort_classes(scenario: Scenario, index: int) -> list[_Class]:
@@ -418,7 +424,10 @@ def in_flight_by_attempts(
     after ``after``: per state (``rolled_back``, ``stalled``, ``recovering``)
     an array (days until due - 1, attempts made) summed over classes; row 0 is
     due on ``after + 1``. ``queued``: the retries due and not yet taken at the
-    end of the last row's day, one row by attempts made.
+    end of the last row's day, one row by attempts made. ``held``: the stalls
+    whose ELS case the desk has not worked by ``after`` (they are on no
+    ledger), by the day they were raised, class (`class_kinds`) and attempts
+    made.
 
     Why learn the rates here: how many of the in-flight retries are first
     failures turns on the normal class's rollback and stall rates against the
@@ -436,6 +445,7 @@ def in_flight_by_attempts(
     prior = cohort.outcomes.mean()
     alpha = prior_alpha(cohort.outcomes, prior, DEFAULT_PRIOR_STRENGTH)
     alpha = alpha + shares[~rows.stressed, 0, :].sum(axis=0)
+    replay.hold_after = after
     replay.run(*rows, alpha / alpha.sum() if alpha.sum() > 0 else prior)
     out = {}
     for state, ledger in (
@@ -450,6 +460,7 @@ def in_flight_by_attempts(
     for pool in replay.ready:  # due retries the capacity (or a closed day) left
         waiting[0] += pool.sum(axis=0)
     out["queued"] = waiting
+    out["held"] = replay.held  # stalls whose case is open after ``after``
     return out
 
 
@@ -485,6 +496,9 @@ class _Replay:
         #: The ELS desk's worked days (`desk.worked_days`): None, stalls are not
         #: held for it.
         self.desk: WorkedDays | None = None
+        #: A day after which stalls the desk works stay held: kept by the day
+        #: they were raised (``held``) instead of on the stall ledger.
+        self.hold_after: int | None = None
 
     def run(
         self,
@@ -503,6 +517,7 @@ class _Replay:
         self.retry_due = np.zeros((horizon, k_n, size))
         self.stall_due = np.zeros((horizon, k_n, size))
         self.recover_due = np.zeros((horizon, k_n, size))
+        self.held = np.zeros((end, k_n, size))  # by day raised
         self.ready: deque[np.ndarray] = deque()
         fresh = np.array(
             [c.installations if c.attempted else 0 for c in self.classes], float
@@ -591,6 +606,9 @@ class _Replay:
                 release = -1 if self.release is None else self.release
                 for worked, share in zip(*self.desk.on(day), strict=True):
                     held = stall * share
+                    if self.hold_after is not None and worked > self.hold_after:
+                        self.held[day] += held  # its case still open
+                        continue
                     floor = max(int(worked), release)
                     self._schedule(self.stall_due, held, self.stall, day, floor)
         if self.recover is not None and dumb.any():

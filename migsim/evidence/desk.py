@@ -29,10 +29,10 @@ import pandas as pd
 from migsim.model.scenario import Scenario
 from migsim.sim.calendar import working_days
 
-__all__ = ["WorkedDays", "holds_stalls", "worked_days"]
+__all__ = ["FLOW_OF", "WorkedDays", "desk_counts", "holds_stalls", "worked_days"]
 
 #: The flow column of each kind of ELS case.
-_FLOW_OF = {
+FLOW_OF = {
     "stall": "stalls",
     "rollback": "rollbacks",
     "fix_forward": "fix_forwards",
@@ -89,8 +89,20 @@ def worked_days(scenario: Scenario, every: pd.DataFrame) -> WorkedDays | None:
     ``els_backlog`` when reported). Only stalls matter to the replay: the desk
     gates fix forwards too, but those do not come back as attempts.
     """
+    if not holds_stalls(scenario):
+        return None
+    counts = desk_counts(scenario, every)
+    return None if counts is None else WorkedDays(*counts)
+
+
+def desk_counts(
+    scenario: Scenario, every: pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The cases raised and worked each day since ``start_date`` (the days after
+    the last reported one work off what is left at capacity), or None (no desk
+    or no rows on or after ``start_date``)."""
     els = scenario.els
-    if els is None or not holds_stalls(scenario) or not len(every):
+    if els is None or not len(every):
         return None
     day = (every["date"] - pd.Timestamp(scenario.start_date)).dt.days.to_numpy()
     keep = day >= 0
@@ -99,7 +111,7 @@ def worked_days(scenario: Scenario, every: pd.DataFrame) -> WorkedDays | None:
     reported = int(day[keep].max()) + 1
     raised = np.zeros(reported)
     for kind in els.cases_from:
-        column = _FLOW_OF[kind]
+        column = FLOW_OF[kind]
         if column in every.columns:
             np.add.at(raised, day[keep], every[column].to_numpy(float)[keep])
     working = working_days(scenario)
@@ -124,4 +136,4 @@ def worked_days(scenario: Scenario, every: pd.DataFrame) -> WorkedDays | None:
         open_before -= tail[-1]
         d += 1
     raised = np.concatenate([raised, np.zeros(len(tail))])
-    return WorkedDays(raised, np.concatenate([worked, tail]))
+    return raised, np.concatenate([worked, tail])

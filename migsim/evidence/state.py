@@ -27,6 +27,7 @@ from migsim.evidence.inflight import (
     recovering_weights,
     split_by_attempts,
 )
+from migsim.evidence.open_cases import OpenCases, open_cases
 from migsim.model.scenario import OUTCOMES, Scenario, gate_reference, probability_mean
 from migsim.sim.calendar import working_days
 from migsim.sim.records import FLOWS, STATES
@@ -70,10 +71,11 @@ def state_from_actuals(
     found: set[str] = set()  # what _by_age estimated, for the notes
     used = actuals.up_to(as_of)
     cohorts: dict[str, dict[str, int]] = {}
+    desk = open_cases(scenario, used, as_of) if used.per_cohort else None
     if used.kind == "flows" and used.has(*STATES) and used.per_cohort:
         for cohort in scenario.cohorts:
             cohorts[cohort.name] = _from_states(
-                scenario, cohort, used, as_of, notes, found
+                scenario, cohort, used, as_of, notes, found, desk
             )
         notes.append(
             "in-flight installations are known as counts: their days until due are "
@@ -86,7 +88,9 @@ def state_from_actuals(
         and used.per_cohort
     ):
         for cohort in scenario.cohorts:
-            cohorts[cohort.name] = _from_flows(scenario, cohort, used, as_of, found)
+            cohorts[cohort.name] = _from_flows(
+                scenario, cohort, used, as_of, found, desk
+            )
         guessed = [c.name for c in scenario.cohorts if c.installations_range]
         if guessed:
             notes.append(
@@ -113,6 +117,9 @@ def state_from_actuals(
     operations = _policy_state(scenario, used, as_of, notes)
     if operations is not None:
         state["operations_state"] = operations
+        if desk is not None:  # the ELS desk's open cases
+            operations["els_queue"] = desk.queue()
+            notes.append(desk.note())
     return state, notes
 
 
@@ -458,7 +465,7 @@ def _fit_total(
 
 
 def _from_states(
-    scenario, cohort, actuals: Actuals, as_of: date, notes, found: set[str]
+    scenario, cohort, actuals: Actuals, as_of: date, notes, found: set[str], desk=None
 ) -> dict:
     rows = actuals.cohort_frame(cohort.name)
     if rows.empty:
@@ -478,7 +485,7 @@ def _from_states(
     else:  # an estimated size: the reported states say what it is
         _check_size(cohort, sum(counts.values()), rows, actuals, as_of)
         notes.append(_size_note(cohort, sum(counts.values())))
-    return _by_age(scenario, cohort, rows, as_of, counts, actuals, found)
+    return _by_age(scenario, cohort, rows, as_of, counts, actuals, found, desk)
 
 
 #: What `_by_age` estimated, in words (one note each).
@@ -541,6 +548,7 @@ def _by_age(
     counts: dict[str, Any],
     actuals: Actuals,
     found: set[str],
+    desk: OpenCases | None = None,
 ) -> dict[str, Any]:
     """Detail the in-flight counts: days until due, attempts made, recovering.
 
@@ -557,6 +565,11 @@ def _by_age(
     Attempts made: stalled and rolled-back groups are shared over attempts made
     by a replay of the cohort's queue by class (`inflight.attempt_tables`);
     without attempts reported, they are taken to have made one.
+
+    With an ELS desk (``desk``, `open_cases.OpenCases`) that takes stalls or fix
+    forwards, as many stalled or impaired as the cohort's open cases of that
+    kind are ``held`` groups (their case not worked yet); the rest wait only for
+    their delay, over the inflow whose cases were worked by ``as_of``.
 
     Dumb devices awaiting remote recovery (a cohort's ``dumb.recovered_share``)
     are estimated from the reported dumbs and recoveries
@@ -583,13 +596,21 @@ def _by_age(
         not_before = None
         if state == "stalled" and isinstance(spec.release_on, date):
             not_before = (spec.release_on - as_of).days
+        held: list[dict[str, Any]] = []
+        if desk is not None and desk.gates(section):  # open cases hold these
+            table = None if tables is None else tables["held"]
+            held = desk.held_groups(cohort, section, n, table)
+            n -= sum(g["count"] for g in held)
+            inflow = inflow * desk.worked_share(rows)  # the rest wait their delay
         keys, weights = due_weights(
             inflow, ages, _pmf(getattr(spec, field_name)), not_before
         )
         if state == "stalled" and tables is not None and holds_stalls(scenario):
             keys, weights = _ledger_due(tables["stalled"], keys, weights)
         groups = due_groups(n, keys, weights)
-        if not groups:
+        if held and n and not groups:  # none expected: due the next day
+            groups = [{"count": n, "days_until_due": 1}]
+        if not groups and not held:
             continue
         if state != "impaired":
             top = cohort.max_attempts - (state == "rolled_back")
@@ -597,7 +618,7 @@ def _by_age(
                 groups, None if tables is None else tables[state], top
             )
             found.add("attempts" if tables is not None else "no attempts")
-        out[state] = groups
+        out[state] = groups + held
     queued = out.get("queued", 0)
     if tables is not None and isinstance(queued, int) and queued:
         out["queued"] = _queued_retries(queued, tables["queued"], cohort)
@@ -658,7 +679,7 @@ def _untouched(scenario: Scenario, cohort, as_of: date) -> dict[str, int]:
 
 
 def _from_flows(
-    scenario, cohort, actuals: Actuals, as_of: date, found: set[str]
+    scenario, cohort, actuals: Actuals, as_of: date, found: set[str], desk=None
 ) -> dict:
     rows = actuals.cohort_frame(cohort.name)
     if rows.empty:
@@ -701,7 +722,7 @@ def _from_flows(
     counts["rolled_back"] = max(0, min(int(round(waiting)), unresolved))
     counts["queued"] = 0
     counts = _fit_total(counts, cohort, actuals, as_of, "rebuilt")
-    return _by_age(scenario, cohort, rows, as_of, counts, actuals, found)
+    return _by_age(scenario, cohort, rows, as_of, counts, actuals, found, desk)
 
 
 def _from_coarse(scenario: Scenario, actuals: Actuals, as_of: date) -> dict:
