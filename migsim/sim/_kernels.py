@@ -17,7 +17,7 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
-__all__ = ["draw_cells", "draw_uniforms"]
+__all__ = ["draw_cells", "draw_cells_struck", "draw_uniforms", "read_given"]
 
 
 _M0, _M1 = np.uint64(0xD2E7470EE14C6C93), np.uint64(0xCA5A826395121157)
