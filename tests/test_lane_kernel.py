@@ -323,3 +323,42 @@ def test_no_writable_cache_compiles_in_the_process():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "NullCache"
+
+
+#: a bundled scenario, and the kernel calls its whole horizon must make
+EXERCISED = {
+    "nov2019_epcl": ("keep",),
+    "nov2019_aggressive_ramp": ("keep", "struck", "stressed"),  # volume failures
+    "nov2019_operations": ("keep", "struck", "given"),  # the ELS desk
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXERCISED))
+def test_bundled_blocks_to_the_end_run_the_same_with_the_kernels(monkeypatch, name):
+    """Whole horizons, so that replications stop and the block keeps the rest
+    (`KernelColumn.keep` after its streams were read), with volume-stressed
+    tables, defect hits and ELS reads on the kernels: the same run logs."""
+    assert lane_kernel.kernels() is not None  # loaded: its own calls not counted
+    seen = {"keep": 0, "stressed": 0, "struck": 0, "given": 0}
+    column = lane_kernel.KernelColumn
+    keep, cells, given = column.keep, column.cells, column.given
+
+    def counted_keep(self, live):
+        seen["keep"] += 1
+        return keep(self, live)
+
+    def counted_cells(self, reps, counts, success, hot, *rest):
+        seen["stressed"] += bool(hot.any())
+        seen["struck"] += len(rest) > 2 and rest[2] is not None
+        return cells(self, reps, counts, success, hot, *rest)
+
+    def counted_given(self, *args):
+        seen["given"] += 1
+        return given(self, *args)
+
+    monkeypatch.setattr(column, "keep", counted_keep)
+    monkeypatch.setattr(column, "cells", counted_cells)
+    monkeypatch.setattr(column, "given", counted_given)
+    sc = migsim.load_scenario(f"scenarios/{name}.yaml")
+    _both(monkeypatch, sc, 7, list(range(4)))
+    assert all(seen[kind] > 0 for kind in EXERCISED[name]), seen
