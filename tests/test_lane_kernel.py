@@ -9,6 +9,7 @@ the same on either path, and a small run must not load numba at all.
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 
@@ -23,7 +24,11 @@ from migsim.sim import lane_kernel
 from migsim.sim.block import run_block
 from migsim.sim.lane_queues import UNIT, CellTable, Column, edge_keys
 
-pytestmark = pytest.mark.skipif(lane_kernel.kernels() is None, reason="no numba")
+# numba installed but the kernels failing to load or compile is a failure
+# (`test_the_kernels_load`), not a skip: the path tests would compare nothing
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("numba") is None, reason="no numba"
+)
 
 QUICK = settings(
     derandomize=True,
@@ -269,3 +274,91 @@ def test_kernels_are_off_or_on_when_asked(monkeypatch):
     assert not lane_kernel.wanted(10**12)
     monkeypatch.setattr(lane_kernel, "USE", True)
     assert lane_kernel.wanted(0)
+
+
+def test_the_kernels_load():
+    """With numba installed the kernels load and compile: were they to fail,
+    blocks would quietly run the numpy passes, and the tests above with them."""
+    assert lane_kernel.kernels() is not None, repr(lane_kernel.failure)
+    assert lane_kernel.warm_up()
+
+
+def test_kernels_that_do_not_compile_leave_the_numpy_passes(monkeypatch):
+    """A kernel that does not compile (or numba failing to load: llvmlite's
+    library raises OSError) is found when they are loaded, not at a block's
+    first attempt: every block then runs the numpy passes, even when asked
+    for the kernels, and ``warm_up`` (CI) raises the reason."""
+
+    def broken(module):
+        raise OSError("could not load llvmlite's shared library")
+
+    monkeypatch.setattr(lane_kernel, "_loaded", None)
+    monkeypatch.setattr(lane_kernel, "failure", None)
+    monkeypatch.setattr(lane_kernel, "_exercise", broken)
+    monkeypatch.setattr(lane_kernel, "USE", True)
+    assert lane_kernel.kernels() is None
+    assert isinstance(lane_kernel.failure, OSError)
+    assert not lane_kernel.wanted(10**12)
+    with pytest.raises(RuntimeError, match="did not load") as raised:
+        lane_kernel.warm_up()
+    assert raised.value.__cause__ is lane_kernel.failure
+    missing = ImportError("No module named 'numba'", name="numba")
+    monkeypatch.setattr(lane_kernel, "failure", missing)
+    assert lane_kernel.warm_up() is False  # numba not installed: not an error
+
+
+def test_no_writable_cache_compiles_in_the_process():
+    """An install numba cannot cache beside (read-only site-packages) and no
+    writable user-wide cache (a read-only home): numba refuses ``cache=True``
+    at decoration (RuntimeError), which failed the import; the kernels are
+    compiled in the process instead."""
+    code = (
+        "from numba.core import caching\n"
+        "def refuse(self): raise PermissionError(13, 'Read-only file system')\n"
+        "caching._CacheLocator.ensure_cache_path = refuse\n"
+        "from migsim.sim import _kernels\n"
+        "print(type(_kernels.draw_cells._cache).__name__)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "NullCache"
+
+
+#: a bundled scenario, and the kernel calls its whole horizon must make
+EXERCISED = {
+    "nov2019_epcl": ("keep",),
+    "nov2019_aggressive_ramp": ("keep", "struck", "stressed"),  # volume failures
+    "nov2019_operations": ("keep", "struck", "given"),  # the ELS desk
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXERCISED))
+def test_bundled_blocks_to_the_end_run_the_same_with_the_kernels(monkeypatch, name):
+    """Whole horizons, so that replications stop and the block keeps the rest
+    (`KernelColumn.keep` after its streams were read), with volume-stressed
+    tables, defect hits and ELS reads on the kernels: the same run logs."""
+    assert lane_kernel.kernels() is not None  # loaded: its own calls not counted
+    seen = {"keep": 0, "stressed": 0, "struck": 0, "given": 0}
+    column = lane_kernel.KernelColumn
+    keep, cells, given = column.keep, column.cells, column.given
+
+    def counted_keep(self, live):
+        seen["keep"] += 1
+        return keep(self, live)
+
+    def counted_cells(self, reps, counts, success, hot, *rest):
+        seen["stressed"] += bool(hot.any())
+        seen["struck"] += len(rest) > 2 and rest[2] is not None
+        return cells(self, reps, counts, success, hot, *rest)
+
+    def counted_given(self, *args):
+        seen["given"] += 1
+        return given(self, *args)
+
+    monkeypatch.setattr(column, "keep", counted_keep)
+    monkeypatch.setattr(column, "cells", counted_cells)
+    monkeypatch.setattr(column, "given", counted_given)
+    sc = migsim.load_scenario(f"scenarios/{name}.yaml")
+    _both(monkeypatch, sc, 7, list(range(4)))
+    assert all(seen[kind] > 0 for kind in EXERCISED[name]), seen

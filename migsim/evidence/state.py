@@ -61,6 +61,9 @@ def state_from_actuals(
     the residual of their delays given when they entered, attempts made from a
     replay of the cohort's queue by class, and the dumb devices awaiting remote
     recovery as ``recovering`` groups. Queued ones are taken to have made none.
+    With an ELS desk and per-cohort flows, the operations state carries the
+    desk's open cases (``els_queue``, `open_cases`), and the stalled and impaired
+    installations they hold are ``held`` groups.
 
     Returns
     -------

@@ -17,13 +17,24 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
-__all__ = ["draw_cells", "draw_uniforms"]
+__all__ = ["draw_cells", "draw_cells_struck", "draw_uniforms", "read_given"]
 
 
 _M0, _M1 = np.uint64(0xD2E7470EE14C6C93), np.uint64(0xCA5A826395121157)
 _W0, _W1 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBB67AE8584CAA73B)
 _ONE, _SHIFT = np.uint64(1), np.uint64(11)
 _HALF_ULP = 1.0 / 9007199254740992.0  # 2**-53
+
+
+def _compiled(function):
+    """``njit`` with numba's on-disk cache (beside this module, or numba's
+    user-wide cache where the install is read-only); with no writable cache
+    directory at all (a read-only install and home), compiled in each process
+    rather than failing the import (numba raises RuntimeError at decoration)."""
+    try:
+        return njit(cache=True, nogil=True)(function)
+    except RuntimeError:  # "cannot cache function ...: no locator available"
+        return njit(nogil=True)(function)
 
 
 @intrinsic
@@ -100,7 +111,7 @@ def _fill(state: np.ndarray, buffer: np.ndarray, r: int, out: np.ndarray, count:
     buffer[r, 0], buffer[r, 1], buffer[r, 2], buffer[r, 3] = b0, b1, b2, b3
 
 
-@njit(cache=True, nogil=True)
+@_compiled
 def draw_uniforms(
     state: np.ndarray, buffer: np.ndarray, reps: np.ndarray, counts: np.ndarray
 ) -> np.ndarray:  # pragma: no cover - compiled
@@ -122,7 +133,7 @@ def _cell(key, row, base, step, lookup, edges):
     return cell
 
 
-@njit(cache=True, nogil=True)
+@_compiled
 def draw_cells(
     state: np.ndarray,
     buffer: np.ndarray,
@@ -155,7 +166,7 @@ def draw_cells(
     return out
 
 
-@njit(cache=True, nogil=True)
+@_compiled
 def draw_cells_struck(
     state: np.ndarray,
     buffer: np.ndarray,
@@ -201,7 +212,7 @@ def draw_cells_struck(
     return out, hits
 
 
-@njit(cache=True, nogil=True)
+@_compiled
 def read_given(
     state: np.ndarray,
     buffer: np.ndarray,

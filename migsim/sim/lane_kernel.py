@@ -5,9 +5,11 @@ kernels of `migsim.sim._kernels` instead of a dozen numpy passes per column and
 day: the same uniforms in the same order, the same counts (tests hold the two
 paths equal). numba is imported on first use (about a second with its compiled
 kernels cached, several seconds when they are compiled), so small runs, and
-``import migsim``, never load it. A block uses them from `KERNEL_WORK`
-installations across its replications (blocks whose attempts save more than
-loading numba costs), and every block once they are loaded.
+``import migsim``, never load it; if it cannot be loaded, or a kernel not
+compiled, every block runs the numpy passes (`failure` says why). A block uses
+them from `KERNEL_WORK` installations across its replications (blocks whose
+attempts save more than loading numba costs), and every block once they are
+loaded.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ KERNEL_WORK = 10_000_000
 USE: bool | None = None
 
 _loaded: ModuleType | None = None
-_failed = False
+#: why the kernels could not be loaded or compiled (None: not tried, or loaded)
+failure: BaseException | None = None
 
 
 def wanted(work: int) -> bool:
@@ -41,13 +44,19 @@ def wanted(work: int) -> bool:
 
 
 def kernels() -> ModuleType | None:
-    """The compiled kernels, loaded at first call; None without numba."""
-    global _loaded, _failed
-    if _loaded is None and not _failed:
+    """The compiled kernels, loaded and compiled (or read from numba's cache)
+    at first call; None if that fails, for good: numba missing or broken
+    (llvmlite's library not loading is an OSError), or a kernel that does not
+    compile. The block then runs the numpy passes, which give the same
+    numbers, instead of stopping mid-run at a kernel's first call."""
+    global _loaded, failure
+    if _loaded is None and failure is None:
         try:
             from migsim.sim import _kernels
-        except ImportError:  # numba missing: the numpy passes
-            _failed = True
+
+            _exercise(_kernels)
+        except Exception as error:  # noqa: BLE001 - any of them: the numpy passes
+            failure = error
             return None
         _loaded = _kernels
     return _loaded
@@ -137,13 +146,22 @@ class KernelColumn:
 
 
 def warm_up() -> bool:
-    """Compile the kernels for the argument types the block engine passes (or
-    load them from numba's cache, next to `migsim.sim._kernels`), so that a
-    later process only loads them; False without numba. ``.ci/run`` calls it
-    once before the tests, whose workers would each compile them otherwise."""
-    module = kernels()
-    if module is None:
+    """Compile the kernels (or load them from numba's cache, beside
+    `migsim.sim._kernels` or in numba's user-wide cache), so that a later
+    process only loads them; False without numba, and the reason raised if
+    numba is there but the kernels do not load or compile. ``.ci/run`` calls
+    it once before the tests, whose workers would each compile them
+    otherwise (and the tests comparing the two paths would not run)."""
+    if kernels() is not None:
+        return True
+    if isinstance(failure, ImportError) and failure.name in ("numba", "llvmlite"):
         return False
+    raise RuntimeError("the block engine's kernels did not load") from failure
+
+
+def _exercise(module: ModuleType) -> None:
+    """Call every kernel once with the argument types the block engine
+    passes: they are compiled (or loaded from the cache) here, once."""
     from migsim.sim.lane_queues import CellTable, edge_keys
 
     generators = [np.random.Generator(np.random.Philox(k)) for k in range(2)]
@@ -162,4 +180,3 @@ def warm_up() -> bool:
         reps, counts, edges[:, 0].copy(), hot, tables, (2, 4), struck, given, starts
     )
     column.given(reps, counts[None], given[0])
-    return True
