@@ -40,7 +40,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import scoringrules
 from scipy import stats
 
 from migsim import __version__
@@ -445,6 +444,10 @@ def score_points(forecast: Forecast, observed: pd.DataFrame) -> pd.DataFrame:
     ]
     frame = pd.DataFrame(rows, columns=columns)
     if ensembles:  # one vectorised call: the CRPS of each point's ensemble
+        # imported here: importing scoringrules compiles its numba kernels (about
+        # 4 s), which only scoring needs, not every import of this module
+        import scoringrules
+
         crps = scoringrules.crps_ensemble(
             np.array(observed_values), np.stack(ensembles)
         )
