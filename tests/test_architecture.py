@@ -171,7 +171,7 @@ def test_import_migsim_leaves_the_matplotlib_backend_alone():
 def test_import_migsim_loads_nothing_heavy():
     code = (
         "import sys, migsim, migsim.cli.main;"
-        "print(sorted(m for m in ('matplotlib', 'pandas', 'scipy', 'distributed')"
-        " if m in sys.modules))"
+        "heavy = ('matplotlib', 'pandas', 'scipy', 'distributed', 'numba');"
+        "print(sorted(m for m in heavy if m in sys.modules))"
     )
     assert _fresh(code) == "[]"

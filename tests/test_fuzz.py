@@ -1,10 +1,12 @@
-"""A fuzz test of migsim's own: hostile scenarios, ``--set`` values, questions and
-actuals through the command line, in-process.
+"""A fuzz test of migsim's own: hostile scenarios (values, YAML structure, continued
+states), ``--set`` values, questions and actuals through the command line,
+in-process.
 
 Every input must end one of two ways: exit 2 with one line on stderr and nothing
 left behind, or exit 0 with outputs that pass the conservation checks (and only
 for an input that can be right). The mutations and checks are those of the longer
-campaign, ``tools/fuzz_campaign.py``; this test runs a fixed, small sample of them.
+campaign, ``tools/fuzz_campaign.py`` and ``tools/fuzz_kinds.py``; this test runs a
+fixed, small sample of them.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from migsim.cli.main import main
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
 import fuzz_campaign as fc  # noqa: E402
+import fuzz_kinds as fk  # noqa: E402
 
 #: Longest a single in-process command may take before the test calls it a hang.
 HANG_SECONDS = 20
@@ -34,6 +37,11 @@ HANG_SECONDS = 20
 @pytest.fixture(scope="module")
 def bundled():
     return fc._bundled()
+
+
+@pytest.fixture(scope="module")
+def continued():
+    return fk.base_state()
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +128,7 @@ def judge(case: fc.Case) -> tuple[str, str]:
         return "ok", ""
 
 
-FAMILIES = ("scenario", "set", "question", "actuals")
+FAMILIES = ("scenario", "set", "question", "actuals", "yaml", "state")
 
 
 @given(family=st.sampled_from(FAMILIES), rng=st.randoms(use_true_random=False))
@@ -132,9 +140,13 @@ FAMILIES = ("scenario", "set", "question", "actuals")
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 def test_hostile_input_is_refused_in_one_line_or_gives_a_conserving_result(
-    bundled, actuals_rows, family, rng: random.Random
+    bundled, actuals_rows, continued, family, rng: random.Random
 ):
-    if family == "scenario":
+    if family == "yaml":
+        case = fk.yaml_mutation(bundled, rng, 0)
+    elif family == "state":
+        case = fk.state_mutation(continued, rng, 0)
+    elif family == "scenario":
         case = fc.scenario_mutation(bundled, rng, 0)
     elif family == "set":
         case = fc.set_mutation(bundled, rng, 0)

@@ -26,6 +26,10 @@ Families: ``scenario`` (mutated bundled scenarios, special files), ``set``
 (mutated decision questions), ``actuals`` (mutated actuals for ``calibrate`` and
 ``forecast``) and ``fault`` (read-only and full output disks, ``-o .``,
 ``--overwrite`` of a foreign folder, SIGKILL of ``run -j 2`` and ``sweep -j 2``).
+The second round's families (``yaml``, ``state``, ``actuals2``, ``fault2``: YAML
+structure and encodings, continued states, CSV and Parquet dtypes, symbolic-link
+and read-only outputs, SIGINT and SIGTERM mid-run) are made by `fuzz_kinds`;
+``--round`` chooses the rounds.
 
 Usage::
 
@@ -1112,8 +1116,10 @@ def fault_catalogue() -> list[Case]:
 
 # ============================================================================ running
 def _preexec() -> None:
-    """In the child: its own process group and a memory limit."""
+    """In the child: its own process group, a memory limit, and Ctrl-C's default
+    action (a shell without job control starts background jobs ignoring it)."""
     os.setsid()
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
 
 
@@ -1127,6 +1133,8 @@ def _command(step: Step, case_dir: Path) -> list[str]:
     cmd = [sys.executable, "-m", "migsim", *step.argv]
     if step.fault == "readonly":
         script = 'mount --bind -o ro ro ro && exec "$@"'
+    elif step.fault == "readonly_out":  # the output folder itself, a mount point
+        script = f'mount --bind -o ro {step.outputs[0]} {step.outputs[0]} && exec "$@"'
     elif step.fault == "full":
         listing = case_dir.parent / f"{case_dir.name}.full"
         script = (
@@ -1299,7 +1307,7 @@ def _run_steps_of(case: Case, case_dir: Path, started: float) -> Outcome:
             stderr=subprocess.PIPE,
             preexec_fn=_preexec,
         )
-        if step.fault == "kill":
+        if step.fault in INTERRUPTS:
             return _judge_kill(case, step, proc, case_dir, before, started)
         try:
             out, err = proc.communicate(timeout=TIMEOUT)
@@ -1371,8 +1379,16 @@ def _run_steps_of(case: Case, case_dir: Path, started: float) -> Outcome:
     return Outcome(case, "ok", "", stderr[-500:], time.monotonic() - started)
 
 
+#: How a step is interrupted mid-way: SIGKILL to the parent only (its workers
+#: must notice by themselves), SIGINT to the process group (Ctrl-C in a
+#: terminal) or SIGTERM to the parent (``kill PID``).
+INTERRUPTS = ("kill", "sigint", "sigterm")
+
+
 def _judge_kill(case, step, proc, case_dir, before, started) -> Outcome:
-    """SIGKILL the parent mid-run; workers must follow and nothing may stay behind."""
+    """Interrupt a step mid-run (`INTERRUPTS`); workers must follow, nothing may
+    stay behind, no traceback is printed, and a rerun must finish (a sweep or a
+    decision resuming its store, to the same result as a run never stopped)."""
     time.sleep(step.kill_after)
     if proc.poll() is not None:
         err = proc.stderr.read().decode(errors="replace")
@@ -1382,8 +1398,22 @@ def _judge_kill(case, step, proc, case_dir, before, started) -> Outcome:
             "finished before the kill",
             err[-2000:],
         )
-    proc.kill()  # the parent only: its workers must notice by themselves
-    proc.wait()
+    if step.fault == "sigint":
+        os.killpg(proc.pid, signal.SIGINT)
+    elif step.fault == "sigterm":
+        proc.send_signal(signal.SIGTERM)
+    else:
+        proc.kill()
+    try:
+        _, err_bytes = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        return Outcome(case, "hang", f"still running 30 s after {step.fault}")
+    stopped = err_bytes.decode(errors="replace")
+    if "Traceback" in stopped or len(stopped.strip().splitlines()) > 1:
+        category = "traceback" if "Traceback" in stopped else "messy_error"
+        return Outcome(case, category, f"after {step.fault}", stopped[-3000:])
     deadline = time.monotonic() + 5
     survivors = _tagged_processes(case_dir.name)
     while survivors and time.monotonic() < deadline:
@@ -1422,25 +1452,69 @@ def _judge_kill(case, step, proc, case_dir, before, started) -> Outcome:
             seconds,
         )
     stray = _staging(_snapshot(case_dir))
+    stray += sorted(n for n in _outside_leftovers(case_dir) if n.startswith("$TMPDIR/"))
     if stray:
         return Outcome(case, "leftovers", f"after rerun: {stray[:5]}", err, seconds)
-    problems = _judge_outputs(step, case_dir)
+    problems = _judge_outputs(step, case_dir) + _same_as_uninterrupted(
+        step, case_dir, env
+    )
     if problems:
         return Outcome(case, "wrong_result", "; ".join(problems[:3]), err, seconds)
-    return Outcome(case, "ok", "killed, no workers left, rerun clean", err, seconds)
+    return Outcome(case, "ok", f"{step.fault}, no workers left, rerun clean", err)
+
+
+#: The files of a resumed store that must equal a store never interrupted.
+_SAME = {"sweep": ("sweep.parquet",), "decide": ("candidates.csv",)}
+
+
+def _same_as_uninterrupted(step: Step, case_dir: Path, env) -> list[str]:
+    """A sweep or decision resumed after an interrupt, against one run whole."""
+    names = _SAME.get(step.kind, ())
+    if not names or step.fault == "kill":  # the first round's kills: as before
+        return []
+    store = step.outputs[0]
+    argv = [a if a != store else f"{store}.whole" for a in step.argv]
+    whole = subprocess.run(
+        [sys.executable, "-m", "migsim", *argv],
+        cwd=case_dir,
+        env=env,
+        capture_output=True,
+        timeout=900,
+        preexec_fn=_preexec,
+    )
+    if whole.returncode != 0:
+        return [f"the uninterrupted run failed: exit {whole.returncode}"]
+    return [
+        f"{store}/{name} differs from a {step.kind} never interrupted"
+        for name in names
+        if (case_dir / store / name).read_bytes()
+        != (case_dir / f"{store}.whole" / name).read_bytes()
+    ]
 
 
 # ============================================================================ main
-def build_cases(n_random: int, seed: int, rows) -> list[Case]:
+def build_cases(n_random: int, seed: int, rows, rounds: str = "all") -> list[Case]:
+    """The catalogued cases and ``n_random`` random ones of the chosen rounds
+    (``1``: this module's kinds; ``2``: `fuzz_kinds`; ``all``: both)."""
+    import fuzz_kinds
+
     rng = random.Random(seed)
     bundled = _bundled()
-    cases = scenario_catalogue() + set_catalogue() + fault_catalogue()
-    makers = [
-        (0.40, lambda i: scenario_mutation(bundled, rng, i)),
-        (0.25, lambda i: set_mutation(bundled, rng, i)),
-        (0.10, lambda i: question_mutation(rng, i)),
-        (0.25, lambda i: actuals_mutation(rows, rng, i)),
-    ]
+    cases: list[Case] = []
+    makers: list[tuple[float, Callable[[int], Case]]] = []
+    if rounds in ("1", "all"):
+        cases += scenario_catalogue() + set_catalogue() + fault_catalogue()
+        makers += [
+            (0.40, lambda i: scenario_mutation(bundled, rng, i)),
+            (0.25, lambda i: set_mutation(bundled, rng, i)),
+            (0.10, lambda i: question_mutation(rng, i)),
+            (0.25, lambda i: actuals_mutation(rows, rng, i)),
+        ]
+    if rounds in ("2", "all"):
+        cases += fuzz_kinds.catalogue(rows)
+        makers += fuzz_kinds.makers(bundled, fuzz_kinds.base_state(), rng)
+    total = sum(weight for weight, _ in makers)
+    makers = [(weight / total, make) for weight, make in makers]
     for i in range(n_random):
         pick, acc = rng.random(), 0.0
         for weight, make in makers:
@@ -1448,6 +1522,8 @@ def build_cases(n_random: int, seed: int, rows) -> list[Case]:
             if pick <= acc:
                 cases.append(make(i))
                 break
+        else:  # the weights' sum rounded below pick
+            cases.append(makers[-1][1](i))
     return cases
 
 
@@ -1472,11 +1548,28 @@ def _record(outcome: Outcome) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global TIMEOUT
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--random", type=int, default=400, help="random mutations")
     parser.add_argument("--seed", type=int, default=17)
+    parser.add_argument(
+        "--round",
+        choices=["1", "2", "all"],
+        default="all",
+        help="1: the first round's kinds; 2: fuzz_kinds' (YAML structure, continued "
+        "states, CSV/Parquet dtypes, links, SIGINT/SIGTERM); all: both",
+    )
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--only", default=None, help="substring of case names to run")
+    parser.add_argument(
+        "--skip", default="", help="comma-separated substrings of case names to skip"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=TIMEOUT,
+        help="seconds a step may take before it is a hang (raise on a loaded machine)",
+    )
     parser.add_argument("--failures", default="fuzz-failures.jsonl")
     parser.add_argument("--summary", default=None, help="write the counts as JSON")
     parser.add_argument(
@@ -1490,9 +1583,12 @@ def main(argv: list[str] | None = None) -> int:
     os.chmod(scratch / "mpl", 0o777)
     rows = base_actuals(scratch)
     actuals_text = _csv(rows)
-    cases = build_cases(args.random, args.seed, rows)
+    cases = build_cases(args.random, args.seed, rows, args.round)
     if args.only:
         cases = [c for c in cases if args.only in c.name]
+    skipped = [s for s in args.skip.split(",") if s]
+    cases = [c for c in cases if not any(s in c.name for s in skipped)]
+    TIMEOUT = args.timeout
     print(
         f"{len(cases)} cases, {args.jobs} at a time, timeout {TIMEOUT:.0f} s",
         flush=True,
@@ -1532,7 +1628,9 @@ def main(argv: list[str] | None = None) -> int:
         "leftovers",
     ]
     print(f"\n{'family':10s}" + "".join(f"{c:>13s}" for c in categories))
-    for family in ("scenario", "set", "question", "actuals", "fault", "all"):
+    families = ("scenario", "set", "question", "actuals", "fault")
+    families += ("yaml", "state", "actuals2", "fault2", "all")
+    for family in families:
         print(f"{family:10s}" + "".join(f"{table[family][c]:13d}" for c in categories))
     with open(args.failures, "w") as handle:
         for outcome in outcomes:

@@ -26,6 +26,7 @@ import yaml
 
 from migsim.app.rates import is_uncertain, new_outcomes, outcome_values
 from migsim.common.errors import MigsimError, ScenarioError
+from migsim.common.yamlio import parse_yaml
 from migsim.model.base import OUTCOMES
 from migsim.model.paths import get_field
 from migsim.model.scenario import Scenario
@@ -220,8 +221,10 @@ def page_model(scenario: Scenario) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- build
 def _parsed(text: str) -> Any:
+    """A typed value read as a scenario file reads it (strictly: 33:20 and
+    2019-02-30 are errors, not the number 2000 and a 500)."""
     try:
-        return yaml.safe_load(text)
+        return parse_yaml(text)
     except yaml.YAMLError:
         return text  # with_overrides says it is unreadable, naming the field
 

@@ -18,6 +18,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from migsim.common.yamlio import shown
 from migsim.model.base import OUTCOMES
 
 __all__ = ["MEAN_DIGITS", "is_uncertain", "new_outcomes", "outcome_values"]
@@ -49,7 +50,8 @@ def outcome_values(outcomes: Any, data: Mapping[str, Any]) -> dict[str, float] |
 def _number(path: str, value: Any, errors: list[tuple[str, str]]) -> float | None:
     """A typed rate, or None with the loader's message for a bad one."""
     if isinstance(value, bool) or not isinstance(value, int | float):
-        errors.append((path, f"{path}: a rate must be a number, got {value!r}"))
+        got = shown(value) if isinstance(value, str) else repr(value)  # cut short
+        errors.append((path, f"{path}: a rate must be a number, got {got}"))
         return None
     if not 0.0 <= value <= 1.0 or not math.isfinite(value):
         errors.append((path, f"{path}: rate {value} is outside [0, 1]"))

@@ -139,10 +139,14 @@ async def _body(request: Request, limit: int) -> bytes | None:
 
 
 async def _json(request: Request) -> dict[str, Any]:
-    body = await _body(request, 1024 * 1024)
+    return json_object(await _body(request, 1024 * 1024))
+
+
+def json_object(body: bytes | None) -> dict[str, Any]:
+    """A request body as a JSON object; anything else is a `FormError`."""
     try:
         data = json.loads(body or b"{}")
-    except ValueError:
+    except (ValueError, RecursionError):  # nested too deep: was a 500
         data = None
     if not isinstance(data, dict):
         raise FormError([("", "the request is not a JSON object")])

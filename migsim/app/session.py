@@ -30,6 +30,7 @@ from typing import Any
 import yaml
 
 from migsim.common.errors import MigsimError, ScenarioError
+from migsim.common.yamlio import parse_yaml
 from migsim.model.scenario import Scenario, load_scenario
 
 __all__ = [
@@ -111,7 +112,7 @@ def parse_upload(filename: str, data: bytes) -> Scenario:
     try:
         if _has_alias(text):
             raise ScenarioError(f"{shown}: YAML anchors and aliases are not accepted")
-        content = yaml.safe_load(text)
+        content = parse_yaml(text)  # as strictly as a scenario file
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""

@@ -57,15 +57,33 @@ class _Group(click.Group):
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         ctx.meta["migsim.argv"] = list(args)
-        return super().parse_args(ctx, args)
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:  # an unknown option before the command
+            raise _usage_error(exc) from None
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except click.BadParameter as exc:  # one line, not the usage text
             raise InputError(exc.format_message()) from None
+        except click.UsageError as exc:  # an unknown command, option or argument
+            raise _usage_error(exc) from None
         except OSError as exc:
             raise InputError(_os_error(exc)) from None
+
+
+def _usage_error(exc: click.UsageError) -> click.ClickException:
+    """A usage error (``No such option '--bogus'``, with click's close match if
+    any) as one line pointing at the command's help, instead of the usage text
+    and the error on three; ``migsim`` alone still prints the whole help."""
+    if isinstance(exc, click.exceptions.NoArgsIsHelpError):
+        return exc
+    message = exc.format_message().rstrip()
+    if not message.endswith((".", "?", "!", "?)")):
+        message += "."
+    where = exc.ctx.command_path if exc.ctx is not None else "migsim"
+    return InputError(f"{message} Try '{where} --help' for help.")
 
 
 def _os_error(exc: OSError) -> str:

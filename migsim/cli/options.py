@@ -107,7 +107,7 @@ def seed_option() -> Decorator:
     """``--seed``: the run seed; by default the scenario's own."""
     return click.option(
         "--seed",
-        type=click.IntRange(min=0),
+        type=click.IntRange(min=0, max=2**63 - 1),  # a 64-bit seed, as in a file
         default=None,
         help="Run seed (default: the scenario's seed).",
     )

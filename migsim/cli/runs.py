@@ -35,7 +35,7 @@ from migsim.cli.shared import (
     refuse_inputs_as_outputs,
 )
 from migsim.common.errors import MigsimError
-from migsim.common.files import SpillFile, atomic_text
+from migsim.common.files import SpillFile, atomic_text, follow_link
 from migsim.model.limits import MAX_REPLICATIONS
 from migsim.output.html import UNITS
 
@@ -145,12 +145,12 @@ def run(
     # the spill file sits beside OUTDIR, so daily.parquet is hard-linked, not copied
     spill_dir = None
     if outdir:
-        spill_dir = Path(outdir).resolve().parent
         try:  # here, not in the run, whose message named its spill file
+            spill_dir = follow_link(outdir).resolve().parent
             spill_dir.mkdir(parents=True, exist_ok=True)
             SpillFile(spill_dir).close()
-        except OSError as exc:
-            reason = exc.strerror or str(exc)
+        except (OSError, RuntimeError) as exc:  # RuntimeError: a loop of links
+            reason = getattr(exc, "strerror", None) or str(exc)
             raise InputError(f"{outdir}: cannot write there: {reason}") from None
     if precision is None:
         with progress_bar(replications, "rep", quiet) as bar:

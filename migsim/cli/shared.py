@@ -61,6 +61,8 @@ def parse_sets(values: tuple[str, ...]) -> dict[str, str]:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise InputError(f"--set {item!r}: expected FIELD=VALUE")
+        if key.strip() in overrides:  # the first was dropped without a word
+            raise InputError(f"--set {key.strip()}: given twice; give each field once")
         overrides[key.strip()] = value.strip()
     return overrides
 

@@ -16,6 +16,7 @@ temporary sibling, flushed to disk, then renamed over the target.
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 import shutil
@@ -32,6 +33,7 @@ __all__ = [
     "atomic_text",
     "is_migsim_output",
     "atomic_write",
+    "follow_link",
     "link_or_copy",
     "name_spill",
     "output_dir",
@@ -63,6 +65,28 @@ def is_migsim_output(path: str | Path) -> bool:
 
 
 # --------------------------------------------------------------------------- folders
+def follow_link(target: str | Path) -> Path:
+    """Where an output named by a symbolic link is written: where the link points.
+
+    ``-o out`` with ``out -> /disk/out`` writes (and with ``--overwrite``
+    replaces) ``/disk/out`` and keeps the link, as a plain ``open`` would; a
+    link to nowhere names the folder or file to make. A path that is not a link
+    is returned as given.
+
+    Raises
+    ------
+    OSError
+        ``ELOOP``, named as given: the links go round in a loop.
+    """
+    path = Path(target)
+    if not path.is_symlink():
+        return path
+    try:
+        return path.resolve()  # not strict: a link to nowhere names the new output
+    except (OSError, RuntimeError):  # RuntimeError: Python < 3.13's loop
+        raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), str(target)) from None
+
+
 def refuse_existing(target: str | Path, overwrite: bool) -> None:
     """Refuse to write over an existing result unless told to.
 
@@ -74,12 +98,12 @@ def refuse_existing(target: str | Path, overwrite: bool) -> None:
     FileExistsError
         The target holds something and ``overwrite`` is false.
     """
-    path = Path(target)
+    path = follow_link(target)
     if overwrite or not (path.exists() or path.is_symlink()):
         return
     if path.is_dir() and not path.is_symlink() and not any(path.iterdir()):
         return
-    raise FileExistsError(f"{path}: exists (use --overwrite to replace it)")
+    raise FileExistsError(f"{target}: exists (use --overwrite to replace it)")
 
 
 def refuse_foreign(target: str | Path) -> None:
@@ -94,12 +118,12 @@ def refuse_foreign(target: str | Path) -> None:
     FileExistsError
         The target is a non-empty folder holding none of `RESULT_MARKERS`.
     """
-    path = Path(target)
+    path = follow_link(target)
     if not path.is_dir() or path.is_symlink() or not any(path.iterdir()):
         return
     if not is_migsim_output(path):
         raise FileExistsError(
-            f"{path}: not a folder migsim wrote (it holds none of "
+            f"{target}: not a folder migsim wrote (it holds none of "
             f"{', '.join(RESULT_MARKERS)}); not replacing it"
         )
 
@@ -125,7 +149,7 @@ def output_dir(
         (hard-linked where possible): a resumable store's ``manifest.json`` and
         ``points`` when a decision is written into its own store.
     """
-    target = Path(target)
+    target = follow_link(target)  # a link stays; what it points to is written
     if target.name in ("", ".", ".."):  # "-o ." : name the folder itself
         target = Path(os.path.abspath(target))
     _refuse_enclosing(target)
@@ -182,9 +206,17 @@ def _replace(staging: Path, target: Path) -> None:
         os.replace(staging, target)
         return
     trash = Path(tempfile.mkdtemp(prefix=_prefix(target, _TRASH), dir=target.parent))
-    os.replace(target, trash / "old")
-    os.replace(staging, target)
-    shutil.rmtree(trash, ignore_errors=True)
+    try:
+        os.replace(target, trash / "old")  # EBUSY for a mount point, say
+        try:
+            os.replace(staging, target)
+        except OSError:
+            os.replace(trash / "old", target)  # the old folder back where it was
+            raise
+    finally:
+        if not (trash / "old").exists() or target.exists():
+            shutil.rmtree(trash, ignore_errors=True)
+        # else: the old folder could not be put back; the next write does
 
 
 def _clear_stale(target: Path) -> None:
@@ -232,7 +264,7 @@ def write_files(writers: Mapping[str | Path, Callable[[Path], Any]]) -> None:
     staged: list[tuple[Path, Path]] = []
     try:
         for path, write in writers.items():
-            path = Path(path)
+            path = follow_link(path)  # a link stays; what it points to is written
             temporary = path.with_name(
                 f".{path.name}.{_TEMPORARY}-{os.getpid()}-{secrets.token_hex(4)}"
             )

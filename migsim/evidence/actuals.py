@@ -20,6 +20,7 @@ the column.
 
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass, replace
 from datetime import date
 from functools import cached_property
@@ -365,9 +366,7 @@ def _read_raw(path: Path, shown: str) -> pd.DataFrame:
     try:
         if path.suffix.lower() in _PARQUET:
             return pd.read_parquet(path)
-        return pd.read_csv(
-            path, dtype=str, keep_default_na=False, skipinitialspace=True
-        )
+        raw = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
     except pd.errors.EmptyDataError:
         raise ActualsError(f"{shown}: empty file") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
@@ -376,6 +375,22 @@ def _read_raw(path: Path, shown: str) -> pd.DataFrame:
     except (OSError, ValueError, ImportError) as exc:  # pyarrow's errors are these
         reason = " ".join(str(exc).split()) or type(exc).__name__
         raise ActualsError(f"{shown}: cannot read: {reason}") from None
+    _columns_once(path, shown)  # read already: the file is UTF-8 CSV
+    return raw
+
+
+def _columns_once(path: Path, shown: str) -> None:
+    """Refuse a CSV header naming a column twice: the reader renames the second
+    (``attempts.1``), which was then ignored without a word."""
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        header = [name.strip() for name in next(csv.reader(handle), [])]
+    seen: dict[str, int] = {}
+    for k, name in enumerate(header, 1):
+        if name in seen:
+            raise ActualsError(
+                f"{shown}: column {name}: given twice (columns {seen[name]} and {k})"
+            )
+        seen[name] = k
 
 
 def _first(bad: np.ndarray) -> int:
@@ -406,6 +421,12 @@ def _one_replication(
     return values == chosen, note
 
 
+def _wall_time(text: str) -> pd.Timestamp:
+    """One date-time as written, its time zone (if any) dropped; NaT if none."""
+    value = pd.to_datetime(text, format="ISO8601", errors="coerce")
+    return value.tz_localize(None) if value.tzinfo is not None else value
+
+
 def _dates(
     column: pd.Series, rows: np.ndarray, shown: str, scenario: Scenario
 ) -> np.ndarray:
@@ -413,9 +434,11 @@ def _dates(
         dates = pd.Series(column.to_numpy())
     else:
         text = column.astype(str).str.strip()
-        dates = pd.to_datetime(text, format="ISO8601", errors="coerce").reset_index(
-            drop=True
-        )
+        try:
+            dates = pd.to_datetime(text, format="ISO8601", errors="coerce")
+        except ValueError:  # mixed time zones: each date as written (wall time)
+            dates = pd.Series([_wall_time(t) for t in text], dtype="datetime64[ns]")
+        dates = dates.reset_index(drop=True)
     if dates.dt.tz is not None:
         dates = dates.dt.tz_localize(None)
     bad = dates.isna().to_numpy()
@@ -470,6 +493,10 @@ def _cohorts(
 
 
 def _counts(column: pd.Series, rows: np.ndarray, shown: str, name: str) -> np.ndarray:
+    if pd.api.types.is_bool_dtype(column):  # a Parquet boolean: 0 and 1, silently
+        raise ActualsError(
+            f"{shown}: row {rows[0]}, column {name}: true/false is not a count"
+        )
     if pd.api.types.is_numeric_dtype(column):
         values = column.to_numpy(dtype=float)
     else:

@@ -32,6 +32,7 @@ from pydantic import (
 )
 
 from migsim.common.cdfs import lognormal_cdf, lognormal_ppf, triangular_cdf
+from migsim.common.yamlio import shown
 from migsim.model.base import NAME, OUTCOMES, RATE_TOLERANCE, Probability, SchemaModel
 from migsim.model.uncertainty import OutcomeEvidence, SlipDate
 
@@ -351,7 +352,7 @@ def _parse_date_spec(
         except ValueError:
             if _LOOKS_LIKE_DATE.match(value) or not NAME.match(value):
                 raise ValueError(
-                    f"{value!r} is neither a date (YYYY-MM-DD) nor a gate name"
+                    f"{shown(value)} is neither a date (YYYY-MM-DD) nor a gate name"
                 ) from None
             return value
     raise ValueError("expected a date, a date distribution {dist: ...} or a gate name")

@@ -71,6 +71,8 @@ _PER_DAY = (0, MAX_PER_DAY, "installations a day")
 _CONCENTRATION = (0, MAX_CONCENTRATION, "pseudo-attempts")
 _RUN_DAYS = (0, MAX_HORIZON_DAYS, "days (20 years)")
 _INSTALLATIONS = (0, 100_000_000, "installations in one cohort")
+# a day of a continued state, counted from its start_date (either way)
+_STATE_DAYS = (-MAX_HORIZON_DAYS, MAX_HORIZON_DAYS, "days from start_date")
 
 #: ``(model, field) -> (lowest, highest, unit)``: the documented bounds.
 LIMITS: dict[tuple[str, str], tuple[float, float, str]] = {
@@ -103,6 +105,8 @@ LIMITS: dict[tuple[str, str], tuple[float, float, str]] = {
     ("TriangularDelay", "high"): _DAYS,
     ("LognormalDelay", "median"): _DAYS,
     ("LognormalDelay", "sigma"): (0, 5, "(log-days)"),
+    ("DefectState", "first_exposed"): _STATE_DAYS,
+    ("DefectState", "found_day"): _STATE_DAYS,
     ("WaitingGroup", "days_until_due"): _DAYS,
     ("ImpairedGroup", "days_until_due"): _DAYS,
     **{

@@ -208,6 +208,7 @@ class Scenario(SchemaModel):
                 f"operations_state.els_queue: unknown cohort {', '.join(unknown)}"
             )
         self._els_cases_held(state)
+        self._els_cases_fit(state)
         gates = {g.name for g in self.gates}
         unknown = sorted(set(state.gates_open) - gates)
         if unknown:
@@ -261,6 +262,47 @@ class Scenario(SchemaModel):
                         f"initial_state.{name} has {held:,} held: true"
                     )
 
+    def _els_cases_fit(self, state: OperationsState) -> None:
+        """Each open case names a supplier of the scenario and holds its count
+        by attempts made (and by class) within the cohort's max_attempts: an
+        unknown supplier went to the cohort's first, attempts past the limit
+        were clipped (below 0 indexed from the end), and counts that did not add
+        up held installations that were never released."""
+        suppliers = {s.name for s in self.suppliers}
+        cohorts = {c.name: c for c in self.cohorts}
+        for i, case in enumerate(state.els_queue):
+            where = f"operations_state.els_queue.{i}"
+            if case.supplier and case.supplier not in suppliers:
+                raise ValueError(
+                    f"{where}.supplier: no supplier named '{case.supplier}' in "
+                    "suppliers"
+                )
+            most = cohorts[case.cohort].max_attempts
+            unknown = sorted(set(case.by_class) - {"normal", "hard", "excluded"})
+            if unknown:
+                raise ValueError(
+                    f"{where}.by_class: no class '{unknown[0]}' (normal, hard or "
+                    "excluded)"
+                )
+            for field, made in (
+                ("attempts", [case.attempts]),
+                ("by_class", list(case.by_class.values())),
+            ):
+                if not made:
+                    continue
+                for m in sorted(m for counts in made for m in counts):
+                    if not 0 <= m <= most:
+                        raise ValueError(
+                            f"{where}.{field}: attempts made {m} is outside 0 to "
+                            f"{most} (max_attempts of {case.cohort})"
+                        )
+                total = sum(n for counts in made for n in counts.values())
+                if (made != [{}]) and total != case.count:
+                    raise ValueError(
+                        f"{where}.{field}: they add up to {total:,}, not the "
+                        f"case's count {case.count:,}"
+                    )
+
     @field_validator("name")
     @classmethod
     def _name_is_a_folder_name(cls, name: str) -> str:
@@ -301,6 +343,17 @@ class Scenario(SchemaModel):
                     f"cohorts.{cohort.name}.suppliers: no supplier named "
                     f"{', '.join(unknown)} in suppliers"
                 )
+            # a part of a state that names no supplier here (a typo, a state of
+            # another scenario) would not be taken up: the state was shared out
+            # in proportion instead, without a word
+            parts = cohort.initial_state.parts if cohort.initial_state else []
+            for i, part in enumerate(parts):
+                if part.supplier and part.supplier not in known:
+                    raise ValueError(
+                        f"cohorts.{cohort.name}.initial_state.parts.{i}.supplier: no "
+                        f"supplier named '{part.supplier}' in suppliers (leave out "
+                        "parts to share the state in proportion)"
+                    )
         if self.capacity.allocation == "msm":
             if self.capacity.dmin is None:
                 raise ValueError(

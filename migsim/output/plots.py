@@ -417,7 +417,8 @@ def clearance_distribution_chart(
     ax.set_xlabel("clearance date")
     ax.set_ylim(bottom=0, top=(counts.max() / total * 100 * 1.45) if len(counts) else 1)
     _date_axis(ax)
-    ax.legend(frameon=False, loc="upper left", fontsize=min(9, _legend_size(fig)))
+    if ax.get_legend_handles_labels()[0]:  # none when nothing cleared, no markers
+        ax.legend(frameon=False, loc="upper left", fontsize=min(9, _legend_size(fig)))
     return fig
 
 

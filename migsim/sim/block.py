@@ -42,6 +42,7 @@ from migsim.sim.engine import _Model, run_replication
 from migsim.sim.inputs import TwinStreams, input_keys, with_inputs_from
 from migsim.sim.lane_defects import LaneDefects
 from migsim.sim.lane_els import BlockDesk
+from migsim.sim.lane_kernel import kernels, wanted
 from migsim.sim.lane_policy import BlockPolicy
 from migsim.sim.lane_policy import supports as arrays_run
 from migsim.sim.lane_queues import Column
@@ -114,8 +115,11 @@ class _Block:
         n = len(members)
         n_cohorts = len(scenario.cohorts)
         # one lane per segment (a cohort's row is the sum of its segments')
+        # the compiled passes (`lane_kernel`) for a block with many attempts
+        work = sum(int(state.total) for m in self.models for state in m.cohorts)
+        kernel = kernels() if wanted(work) else None
         self.lanes = [
-            Lane([m.cohorts[j] for m in self.models], horizon)
+            Lane([m.cohorts[j] for m in self.models], horizon, kernel=kernel)
             for j in range(len(first.cohorts))
         ]
         self._share_defects(n_cohorts)

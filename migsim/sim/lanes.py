@@ -17,12 +17,15 @@ replication's own table at once, exactly.
 
 from __future__ import annotations
 
+from types import ModuleType
+
 import numpy as np
 
 from migsim.sim.allocation import share_pro_rata_rows
 from migsim.sim.cohort import CohortState
 from migsim.sim.lane_defects import LaneDefects
 from migsim.sim.lane_els import BlockDesk
+from migsim.sim.lane_kernel import KernelColumn
 from migsim.sim.lane_queues import (
     MAX_BLOCK,
     REPLICATION_KEY,
@@ -74,6 +77,7 @@ class Lane:
         states: list[CohortState],
         horizon: int,
         defects: LaneDefects | None = None,
+        kernel: ModuleType | None = None,
     ):
         first = states[0]
         n = self.n = len(states)
@@ -149,11 +153,18 @@ class Lane:
         self._stall_units = [s.stall_units for s in states]
         self._restore_units = [s.restore_units for s in states]
         self._recovery_units = [s.recovery_retry_units for s in states]
-        self._later: dict[tuple[str, int], Column] = {}
+        self._later: dict[tuple[str, int], Column | KernelColumn] = {}
         units = [s.outcome_units for s in states]
+        self.kernel = kernel  # the compiled passes (`lane_kernel`), or None
         self.columns = [
-            Column([u.generator(c) for u in units]) if c else None for c in range(width)
+            self._column([u.generator(c) for u in units]) if c else None
+            for c in range(width)
         ]
+
+    def _column(self, generators: list) -> Column | KernelColumn:
+        if self.kernel is None:
+            return Column(generators)
+        return KernelColumn(generators, self.kernel)
 
     def _tables(self, states: list[CohortState]) -> None:
         """Every replication's attempt table of each class as integer keys (see
@@ -247,6 +258,7 @@ class Lane:
         """Each outcome's edges keyed by replication (`_keyed`), made once per
         set of replications rather than at every read."""
         self.given_keys = {o: self._keyed(i) for o, i in self.given_ints.items()}
+        self._kernel_made: tuple[list[tuple], tuple] | None = None  # made at use
 
     def _delays(self, first: CohortState, states, horizon: int) -> None:
         """Each delay's days, and the ring length: longer than any delay (and
@@ -499,13 +511,34 @@ class Lane:
         column_units = self.columns[column]
         assert column_units is not None  # column 0 is never attempted
         counts_of = n[reps]
+        reached = self.defect_columns is None or self.defect_columns[column]
+        striking = live is not None and self.defects is not None and reached
+        if isinstance(column_units, KernelColumn):
+            struck = None
+            if striking:
+                assert live is not None and self.defects is not None
+                struck = self.defects.strike(column, reps, counts_of, live)
+            counts, hits = column_units.cells(
+                reps,
+                counts_of,
+                success,
+                self._hot(stressed),
+                self._kernel_inputs()[0][k],
+                (self.n, self.cells),
+                struck,
+                self._kernel_inputs()[1],
+                self.starts,
+            )
+            if hits is not None:
+                self.defect_hits += hits
+            return counts, self._by_outcome(counts, n)
         uniforms = column_units.take(reps, counts_of)
         # the success test in floats, as the scalar engine makes it; only the
         # failing few (a few percent) get integer keys for their cell
         above = uniforms >= np.repeat(success[reps], counts_of)
         struck = None
-        reached = self.defect_columns is None or self.defect_columns[column]
-        if live is not None and self.defects is not None and reached:
+        if striking:
+            assert live is not None and self.defects is not None
             struck = self.defects.strike(column, reps, counts_of, live)
             if struck is not None:
                 above &= struck < 0
@@ -529,9 +562,36 @@ class Lane:
         )
         if struck is not None:
             self._count_hits(counts, uniforms, struck, np.repeat(reps, counts_of))
+        return counts, self._by_outcome(counts, n)
+
+    def _by_outcome(self, counts: np.ndarray, n: np.ndarray) -> np.ndarray:
+        """(rep, outcomes) totals of (rep, cells) failures of ``n`` attempts."""
         by_outcome = np.add.reduceat(counts, self.starts, axis=1)
         by_outcome[:, 0] = n - by_outcome[:, 1:].sum(axis=1)
-        return counts, by_outcome
+        return by_outcome
+
+    def _hot(self, stressed: np.ndarray | None) -> np.ndarray:
+        if stressed is None:
+            return np.zeros(self.n, dtype=np.bool_)
+        return stressed.astype(np.bool_)
+
+    def _kernel_inputs(self) -> tuple[list[tuple], tuple]:
+        """Each class's tables, plain and stressed, and each outcome's cells
+        alone (`given_ints`, outcome 1 first), as the kernels read them; made
+        once per set of replications."""
+        if self._kernel_made is None:
+            tables = [
+                tuple(
+                    (t.floor, t.shift, t.lookup, t.edges, t.rows)
+                    for t in (plain, stressed)
+                )
+                for plain, stressed in zip(
+                    self.cell_tables, self.stressed_cell_tables, strict=True
+                )
+            ]
+            given = tuple(self.given_ints[o] for o in range(1, len(self.sizes)))
+            self._kernel_made = (tables, given)
+        return self._kernel_made
 
     def _count_hits(
         self, counts: np.ndarray, uniforms: np.ndarray, struck: np.ndarray, rep
@@ -687,10 +747,16 @@ class Lane:
                 "restore": self._restore_units,
                 "recovery": self._recovery_units,
             }[purpose]
-            stream = self._later[key] = Column([u.generator(column) for u in units])
+            stream = self._later[key] = self._column(
+                [u.generator(column) for u in units]
+            )
         batches = n if n.ndim == 2 else n[None]
         total = batches.sum(axis=0)
         reps = np.flatnonzero(total)
+        if isinstance(stream, KernelColumn):
+            edges = self.given_ints[outcome]
+            counts = stream.given(reps, batches, edges)
+            return counts if n.ndim == 2 else counts[0]
         uniforms = stream.take(reps, total[reps])
         # replication after replication, each its batches' units in order
         mine = batches[:, reps].T  # (rep, batch)

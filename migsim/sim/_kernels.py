@@ -1,0 +1,225 @@
+"""Compiled (numba) passes of the block engine: per-unit uniforms and cells.
+
+Imported only through `lane_kernel.kernels` (numba is loaded on first use, never
+at ``import migsim``). Every kernel gives exactly what the numpy passes of
+`lanes.Lane._draw` and `lane_queues.Column.take` give: each stream's uniforms are
+numpy's own, word for word (the kernels run numpy's Philox4x64-10 from each
+generator's saved counter, key and buffer, and make a double of a word's top 53
+bits as ``Generator.random`` does; calling numpy's ``next_double`` from the kernel
+gave the same numbers at 10.5 ns a uniform against 7 ns), read in the same order,
+and the cell of a failing uniform is the `lane_queues.CellTable` look-up.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
+
+__all__ = ["draw_cells", "draw_uniforms"]
+
+
+_M0, _M1 = np.uint64(0xD2E7470EE14C6C93), np.uint64(0xCA5A826395121157)
+_W0, _W1 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBB67AE8584CAA73B)
+_ONE, _SHIFT = np.uint64(1), np.uint64(11)
+_HALF_ULP = 1.0 / 9007199254740992.0  # 2**-53
+
+
+@intrinsic
+def _mulhilo(typingctx, a, b):
+    """The high and low words of the 128-bit product of two uint64."""
+    signature = types.UniTuple(types.uint64, 2)(types.uint64, types.uint64)
+
+    def codegen(context, builder, sig, args):
+        wide = ir.IntType(128)
+        product = builder.mul(builder.zext(args[0], wide), builder.zext(args[1], wide))
+        low = builder.trunc(product, ir.IntType(64))
+        high = builder.trunc(builder.lshr(product, ir.Constant(wide, 64)), low.type)
+        return context.make_tuple(builder, sig.return_type, (high, low))
+
+    return signature, codegen
+
+
+@njit(inline="always")
+def _round(c0, c1, c2, c3, k0, k1):
+    hi0, lo0 = _mulhilo(_M0, c0)  # type: ignore[call-arg, var-annotated]
+    hi1, lo1 = _mulhilo(_M1, c2)
+    return hi1 ^ c1 ^ k0, lo1, hi0 ^ c3 ^ k1, lo0
+
+
+@njit(inline="always")
+def _philox(c0, c1, c2, c3, k0, k1):
+    """Philox4x64-10 (Salmon et al. 2011) of one counter under one key."""
+    c0, c1, c2, c3 = _round(c0, c1, c2, c3, k0, k1)
+    for _ in range(9):
+        k0 += _W0
+        k1 += _W1
+        c0, c1, c2, c3 = _round(c0, c1, c2, c3, k0, k1)
+    return c0, c1, c2, c3
+
+
+@njit(inline="always")
+def _fill(state: np.ndarray, buffer: np.ndarray, r: int, out: np.ndarray, count: int):
+    """Stream r's next ``count`` uniforms into ``out[:count]``, as numpy's
+    Philox gives them (its ``philox_next64``, then 53 bits): ``state[r]`` is
+    (counter 0-3, key 0-1, buffer position) and ``buffer[r]`` its four words."""
+    c0, c1, c2, c3 = state[r, 0], state[r, 1], state[r, 2], state[r, 3]
+    k0, k1 = state[r, 4], state[r, 5]
+    at = int(state[r, 6])
+    b0, b1, b2, b3 = buffer[r, 0], buffer[r, 1], buffer[r, 2], buffer[r, 3]
+    j = 0
+    while j < count and at < 4:  # what the buffer still holds
+        word = b0 if at == 0 else b1 if at == 1 else b2 if at == 2 else b3
+        out[j] = np.float64(word >> _SHIFT) * _HALF_ULP
+        at += 1
+        j += 1
+    while j < count:  # four words at a time
+        c0 += _ONE
+        if c0 == 0:  # the carry
+            c1 += _ONE
+            if c1 == 0:
+                c2 += _ONE
+                if c2 == 0:
+                    c3 += _ONE
+        b0, b1, b2, b3 = _philox(c0, c1, c2, c3, k0, k1)
+        out[j] = np.float64(b0 >> _SHIFT) * _HALF_ULP
+        at = 1
+        if j + 1 < count:
+            out[j + 1] = np.float64(b1 >> _SHIFT) * _HALF_ULP
+            at = 2
+        if j + 2 < count:
+            out[j + 2] = np.float64(b2 >> _SHIFT) * _HALF_ULP
+            at = 3
+        if j + 3 < count:
+            out[j + 3] = np.float64(b3 >> _SHIFT) * _HALF_ULP
+            at = 4
+        j += 4
+    state[r, 0], state[r, 1], state[r, 2], state[r, 3] = c0, c1, c2, c3
+    state[r, 6] = at
+    buffer[r, 0], buffer[r, 1], buffer[r, 2], buffer[r, 3] = b0, b1, b2, b3
+
+
+@njit(cache=True, nogil=True)
+def draw_uniforms(
+    state: np.ndarray, buffer: np.ndarray, reps: np.ndarray, counts: np.ndarray
+) -> np.ndarray:  # pragma: no cover - compiled
+    """The next ``counts[i]`` uniforms of stream ``reps[i]``, stream after stream."""
+    out = np.empty(counts.sum())
+    at = 0
+    for i in range(len(reps)):
+        _fill(state, buffer, reps[i], out[at:], counts[i])
+        at += counts[i]
+    return out
+
+
+@njit(inline="always")
+def _cell(key, row, base, step, lookup, edges):
+    """`lane_queues.CellTable.find` of one failing key."""
+    cell = np.int64(lookup[row, (key - base) >> step])
+    while key >= edges[row, cell]:
+        cell += 1
+    return cell
+
+
+@njit(cache=True, nogil=True)
+def draw_cells(
+    state: np.ndarray,
+    buffer: np.ndarray,
+    reps: np.ndarray,
+    counts: np.ndarray,
+    success: np.ndarray,
+    hot: np.ndarray,
+    tables: tuple,
+    n: int,
+    cells: int,
+) -> np.ndarray:  # pragma: no cover - compiled
+    """(rep, cells) counts of ``counts[i]`` attempts of replication ``reps[i]``:
+    each reads its stream's next uniform; one at or above ``success[rep]``
+    fails, counted in its cell of table ``tables[hot[rep]]`` (`CellTable`:
+    floor, shift, lookup, edges and rows); successes are not counted."""
+    out = np.zeros((n, cells), dtype=np.int64)
+    uniforms = np.empty(counts.max() if len(counts) else 0)
+    for i in range(len(reps)):
+        r = reps[i]
+        edge = success[r]
+        floor, shift, lookup, edges, rows = tables[1] if hot[r] else tables[0]
+        row = rows[r]
+        base, step = floor[row], shift[row]
+        _fill(state, buffer, r, uniforms, counts[i])
+        for j in range(counts[i]):
+            u = uniforms[j]
+            if u >= edge:
+                key = np.int64(u * 9007199254740992.0)
+                out[r, _cell(key, row, base, step, lookup, edges)] += 1
+    return out
+
+
+@njit(cache=True, nogil=True)
+def draw_cells_struck(
+    state: np.ndarray,
+    buffer: np.ndarray,
+    reps: np.ndarray,
+    counts: np.ndarray,
+    success: np.ndarray,
+    hot: np.ndarray,
+    tables: tuple,
+    n: int,
+    cells: int,
+    struck: np.ndarray,
+    given: tuple,
+    starts: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+    """`draw_cells` where a latent defect imposed ``struck[j]`` (-1: none) on
+    attempt j (attempts replication after replication): a hit attempt is read
+    on its imposed outcome's cells alone (``given[outcome - 1][rep]``'s edges,
+    as `lanes.Lane._count_hits`), the rest as `draw_cells`; and the hits, per
+    replication."""
+    out = np.zeros((n, cells), dtype=np.int64)
+    hits = np.zeros(n, dtype=np.int64)
+    uniforms = np.empty(counts.max() if len(counts) else 0)
+    at = 0
+    for i in range(len(reps)):
+        r = reps[i]
+        edge = success[r]
+        floor, shift, lookup, edges, rows = tables[1] if hot[r] else tables[0]
+        row = rows[r]
+        base, step = floor[row], shift[row]
+        _fill(state, buffer, r, uniforms, counts[i])
+        for j in range(counts[i]):
+            u = uniforms[j]
+            outcome = struck[at + j]
+            if outcome >= 0:
+                key = np.int64(u * 9007199254740992.0)
+                own = np.searchsorted(given[outcome - 1][r], key, side="right")
+                out[r, starts[outcome] + own] += 1
+                hits[r] += 1
+            elif u >= edge:
+                key = np.int64(u * 9007199254740992.0)
+                out[r, _cell(key, row, base, step, lookup, edges)] += 1
+        at += counts[i]
+    return out, hits
+
+
+@njit(cache=True, nogil=True)
+def read_given(
+    state: np.ndarray,
+    buffer: np.ndarray,
+    reps: np.ndarray,
+    batches: np.ndarray,
+    edges: np.ndarray,
+) -> np.ndarray:  # pragma: no cover - compiled
+    """(batch, rep, cells) counts of ``batches[b, r]`` units of replication r
+    read on one outcome's cells alone (``edges[r]``, as keys), each its
+    stream's next uniform: replication after replication, each its batches
+    in order (`lanes.Lane._read`)."""
+    out = np.zeros((batches.shape[0], batches.shape[1], edges.shape[1] + 1), np.int64)
+    uniforms = np.empty(batches.max() if batches.size else 0)
+    for i in range(len(reps)):
+        r = reps[i]
+        for b in range(batches.shape[0]):
+            _fill(state, buffer, r, uniforms, batches[b, r])
+            for j in range(batches[b, r]):
+                key = np.int64(uniforms[j] * 9007199254740992.0)
+                out[b, r, np.searchsorted(edges[r], key, side="right")] += 1
+    return out

@@ -1,0 +1,165 @@
+"""The block engine's compiled passes (numba), loaded only when a block pays for them.
+
+A lane with enough work reads its columns' uniforms and failing cells with the
+kernels of `migsim.sim._kernels` instead of a dozen numpy passes per column and
+day: the same uniforms in the same order, the same counts (tests hold the two
+paths equal). numba is imported on first use (about a second with its compiled
+kernels cached, several seconds when they are compiled), so small runs, and
+``import migsim``, never load it. A block uses them from `KERNEL_WORK`
+installations across its replications (blocks whose attempts save more than
+loading numba costs), and every block once they are loaded.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+import numpy as np
+
+__all__ = ["KERNEL_WORK", "USE", "KernelColumn", "kernels", "wanted", "warm_up"]
+
+#: Installations across a block's replications from which its lanes use the
+#: kernels (with `USE` None; once loaded, every block uses them).
+KERNEL_WORK = 10_000_000
+
+#: None: by `KERNEL_WORK`; True: every block uses the kernels; False: none
+#: (the results are the same: tests compare the two paths)
+USE: bool | None = None
+
+_loaded: ModuleType | None = None
+_failed = False
+
+
+def wanted(work: int) -> bool:
+    """Whether a block of ``work`` installations (summed over its
+    replications) should read its uniforms with the kernels."""
+    if USE is False:
+        return False
+    if USE is None and work < KERNEL_WORK and _loaded is None:
+        return False
+    return kernels() is not None
+
+
+def kernels() -> ModuleType | None:
+    """The compiled kernels, loaded at first call; None without numba."""
+    global _loaded, _failed
+    if _loaded is None and not _failed:
+        try:
+            from migsim.sim import _kernels
+        except ImportError:  # numba missing: the numpy passes
+            _failed = True
+            return None
+        _loaded = _kernels
+    return _loaded
+
+
+def _philox_states(
+    generators: list[np.random.Generator],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each Philox generator's state as the kernels hold it: (counter, key,
+    buffer position) and the buffer's four words, one row per generator."""
+    state = np.zeros((len(generators), 7), dtype=np.uint64)
+    buffer = np.zeros((len(generators), 4), dtype=np.uint64)
+    for r, generator in enumerate(generators):
+        held = generator.bit_generator.state
+        if held["bit_generator"] != "Philox":
+            raise ValueError("the kernels read Philox streams only")
+        state[r, :4] = held["state"]["counter"]
+        state[r, 4:6] = held["state"]["key"]
+        state[r, 6] = held["buffer_pos"]
+        buffer[r] = held["buffer"]
+    return state, buffer
+
+
+class KernelColumn:
+    """`lane_queues.Column` read by the kernels: each replication's stream is
+    its Philox generator's state, advanced by the kernels (the generators are
+    not: the column reads them from where they stand, and only the column)."""
+
+    def __init__(self, generators: list[np.random.Generator], module: ModuleType):
+        self.state, self.buffer = _philox_states(generators)
+        self.module = module
+
+    def take(self, reps: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        """The next ``counts[i]`` uniforms of replication ``reps[i]``, in order."""
+        return self.module.draw_uniforms(
+            self.state, self.buffer, reps.astype(np.int64), counts.astype(np.int64)
+        )
+
+    def cells(
+        self,
+        reps: np.ndarray,
+        counts: np.ndarray,
+        success: np.ndarray,
+        hot: np.ndarray,
+        tables: tuple,
+        shape: tuple[int, int],
+        struck: np.ndarray | None = None,
+        given: tuple = (),
+        starts: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """(rep, cells) counts of failing attempts (`_kernels.draw_cells`) and,
+        where a defect ``struck`` some, the hits per replication."""
+        args = (
+            self.state,
+            self.buffer,
+            reps.astype(np.int64),
+            counts.astype(np.int64),
+            success,
+            hot,
+            tables,
+            shape[0],
+            shape[1],
+        )
+        if struck is None:
+            return self.module.draw_cells(*args), None
+        assert starts is not None
+        return self.module.draw_cells_struck(
+            *args, struck, given, np.asarray(starts, dtype=np.int64)
+        )
+
+    def given(
+        self, reps: np.ndarray, batches: np.ndarray, edges: np.ndarray
+    ) -> np.ndarray:
+        """(batch, rep, cells) counts of units read on one outcome's cells
+        alone (`_kernels.read_given`)."""
+        return self.module.read_given(
+            self.state,
+            self.buffer,
+            reps.astype(np.int64),
+            np.ascontiguousarray(batches, dtype=np.int64),
+            edges,
+        )
+
+    def keep(self, live: np.ndarray) -> None:
+        """Keep only the replications at positions ``live`` (in order)."""
+        self.state, self.buffer = self.state[live], self.buffer[live]
+
+
+def warm_up() -> bool:
+    """Compile the kernels for the argument types the block engine passes (or
+    load them from numba's cache, next to `migsim.sim._kernels`), so that a
+    later process only loads them; False without numba. ``.ci/run`` calls it
+    once before the tests, whose workers would each compile them otherwise."""
+    module = kernels()
+    if module is None:
+        return False
+    from migsim.sim.lane_queues import CellTable, edge_keys
+
+    generators = [np.random.Generator(np.random.Philox(k)) for k in range(2)]
+    column = KernelColumn(generators, module)
+    reps, counts = np.arange(2), np.array([3, 5])
+    edges = np.array([[0.5, 0.7, 0.9], [0.6, 0.8, 0.95]])
+    table = CellTable(edge_keys(edges))
+    tables = ((table.floor, table.shift, table.lookup, table.edges, table.rows),) * 2
+    hot = np.zeros(2, dtype=np.bool_)
+    given = (edge_keys(edges),) * 4
+    starts = np.array([0, 1, 2, 3, 4])
+    column.take(reps, counts)
+    column.cells(reps, counts, edges[:, 0].copy(), hot, tables, (2, 4))
+    struck = np.full(8, -1, dtype=np.int8)
+    column.cells(
+        reps, counts, edges[:, 0].copy(), hot, tables, (2, 4), struck, given, starts
+    )
+    column.given(reps, counts[None], given[0])
+    return True

@@ -1,0 +1,271 @@
+"""The block engine's numba kernels give exactly the numpy passes' numbers.
+
+`lane_kernel.KernelColumn` reads each replication's per-unit stream with its own
+Philox (numpy's stream, word for word) and counts failing attempts into their
+cells in one pass; the numpy path takes the uniforms from numpy's generators and
+finds the cells with `CellTable`. Every uniform, count, hit and run log must be
+the same on either path, and a small run must not load numba at all.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_block import assert_same, scenarios_with_defects, scenarios_with_sections
+
+import migsim
+from migsim.sim import lane_kernel
+from migsim.sim.block import run_block
+from migsim.sim.lane_queues import UNIT, CellTable, Column, edge_keys
+
+pytestmark = pytest.mark.skipif(lane_kernel.kernels() is None, reason="no numba")
+
+QUICK = settings(
+    derandomize=True,
+    deadline=None,
+    max_examples=40,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+#: counter words near a carry, and anywhere
+WORDS = st.sampled_from([0, 1, 2**64 - 2, 2**64 - 1]) | st.integers(0, 2**64 - 1)
+#: a defect's imposed outcome (a failure: stall, rollback, fix forward, dumb), or
+#: -1: not hit
+IMPOSED = st.sampled_from([-1, -1, 1, 2, 3, 4])
+
+
+def _generators(seeds, counters, read) -> list[np.random.Generator]:
+    made = []
+    for seed, counter, k in zip(seeds, counters, read, strict=True):
+        bits = np.random.Philox(seed, counter=np.array(counter, dtype=np.uint64))
+        generator = np.random.Generator(bits)
+        generator.random(k)  # part of a block of four words already read
+        made.append(generator)
+    return made
+
+
+@st.composite
+def streams(draw, most: int = 5):
+    n = draw(st.integers(1, most))
+    seeds = draw(st.lists(st.integers(0, 2**63), min_size=n, max_size=n))
+    counters = draw(
+        st.lists(st.tuples(WORDS, WORDS, WORDS, WORDS), min_size=n, max_size=n)
+    )
+    read = draw(st.lists(st.integers(0, 6), min_size=n, max_size=n))
+    return seeds, counters, read
+
+
+def _takes(draw, n: int, most: int = 40):
+    """A few (reps, counts) reads: replications in order, some left out."""
+    takes = []
+    for _ in range(draw(st.integers(1, 4))):
+        counts = np.array(draw(st.lists(st.integers(0, most), min_size=n, max_size=n)))
+        reps = np.flatnonzero(counts)
+        if len(reps):  # the engines read for attempting replications only
+            takes.append((reps, counts[reps]))
+    return takes
+
+
+@QUICK
+@given(streams(), st.data())
+def test_kernel_streams_are_numpys_philox_streams(made, data):
+    """Read in any sizes, replication after replication, each stream gives
+    numpy's uniforms in order, across counter carries and part-read blocks."""
+    kernel = lane_kernel.KernelColumn(_generators(*made), lane_kernel.kernels())
+    reference = Column(_generators(*made))
+    for reps, counts in _takes(data.draw, len(made[0])):
+        np.testing.assert_array_equal(
+            kernel.take(reps, counts), reference.take(reps, counts)
+        )
+
+
+@st.composite
+def tables(draw, n: int, cells: int):
+    """(rep, cells - 1) edges: the success edge first, then the failing cells'."""
+    rows = []
+    for _ in range(n):
+        success = draw(st.floats(0.0, 1.0))
+        rest = draw(
+            st.lists(st.floats(success, 1.0), min_size=cells - 2, max_size=cells - 2)
+        )
+        rows.append([success, *sorted(rest)])
+    return np.array(rows)
+
+
+def _numpy_cells(uniforms, reps, counts, success, chosen, hot, shape, free=None):
+    """`lanes.Lane._draw`'s numpy passes on given uniforms (``free``: the
+    attempts no defect struck)."""
+    above = uniforms >= np.repeat(success[reps], counts)
+    if free is not None:
+        above &= free
+    failing = np.flatnonzero(above)
+    who = reps[np.searchsorted(np.cumsum(counts), failing, side="right")]
+    keys = (uniforms[failing] * UNIT).astype(np.int64)
+    cell = np.empty(len(who), dtype=np.int64)
+    for table, mine in ((chosen[0], ~hot[who]), (chosen[1], hot[who])):
+        cell[mine] = table.find(who[mine], keys[mine])
+    n, cells = shape
+    return np.bincount(who * cells + cell, minlength=n * cells).reshape(shape)
+
+
+@QUICK
+@given(streams(most=4), st.integers(3, 9), st.data())
+def test_kernel_cells_are_the_numpy_passes_counts(made, cells, data):
+    """Failing attempts land in the same cells, on a replication's plain or
+    stressed table, as `CellTable.find` puts them; successes are not counted."""
+    n = len(made[0])
+    plain = data.draw(tables(n, cells))
+    stressed = data.draw(tables(n, cells))
+    hot = np.array(data.draw(st.lists(st.booleans(), min_size=n, max_size=n)))
+    success = np.where(hot, stressed[:, 0], plain[:, 0])
+    chosen = (CellTable(edge_keys(plain)), CellTable(edge_keys(stressed)))
+    args = tuple((t.floor, t.shift, t.lookup, t.edges, t.rows) for t in chosen)
+    kernel = lane_kernel.KernelColumn(_generators(*made), lane_kernel.kernels())
+    reference = Column(_generators(*made))
+    for reps, counts in _takes(data.draw, n, 300):
+        got, hits = kernel.cells(reps, counts, success, hot, args, (n, cells))
+        uniforms = reference.take(reps, counts)
+        expected = _numpy_cells(
+            uniforms, reps, counts, success, chosen, hot, (n, cells)
+        )
+        np.testing.assert_array_equal(got, expected)
+        assert hits is None
+
+
+@QUICK
+@given(streams(most=4), st.data())
+def test_defect_hits_and_given_cells_are_the_numpy_passes_counts(made, data):
+    """An attempt a defect struck is read on its imposed outcome's cells alone
+    (`lanes.Lane._given`), the others as usual; hits counted per replication."""
+    n, sizes = len(made[0]), (1, 3, 2, 2, 3)
+    starts = np.cumsum((0, *sizes[:-1]))
+    cells = sum(sizes)
+    plain = data.draw(tables(n, cells))
+    given_edges = tuple(
+        edge_keys(data.draw(tables(n, s + 1))[:, 1:]) for s in sizes[1:]
+    )
+    table = CellTable(edge_keys(plain))
+    args = ((table.floor, table.shift, table.lookup, table.edges, table.rows),) * 2
+    hot = np.zeros(n, dtype=np.bool_)
+    kernel = lane_kernel.KernelColumn(_generators(*made), lane_kernel.kernels())
+    reference = Column(_generators(*made))
+    for reps, counts in _takes(data.draw, n, 200):
+        total = int(counts.sum())
+        struck = np.array(
+            data.draw(st.lists(IMPOSED, min_size=total, max_size=total)),
+            dtype=np.int8,
+        )
+        got, hits = kernel.cells(
+            reps,
+            counts,
+            plain[:, 0].copy(),
+            hot,
+            args,
+            (n, cells),
+            struck,
+            given_edges,
+            starts,
+        )
+        uniforms = reference.take(reps, counts)
+        rep = np.repeat(reps, counts)
+        free = struck < 0
+        expected = _numpy_cells(
+            uniforms, reps, counts, plain[:, 0], (table, table), hot, (n, cells), free
+        )
+        for outcome in range(1, 5):
+            mine = struck == outcome
+            keys = (uniforms[mine] * UNIT).astype(np.int64)
+            for r, key in zip(rep[mine].tolist(), keys.tolist(), strict=True):
+                own = np.searchsorted(given_edges[outcome - 1][r], key, side="right")
+                expected[r, starts[outcome] + own] += 1
+        np.testing.assert_array_equal(got, expected)
+        np.testing.assert_array_equal(hits, np.bincount(rep[~free], minlength=n))
+
+
+@QUICK
+@given(streams(most=4), st.integers(1, 3), st.data())
+def test_kernel_reads_on_one_outcomes_cells_are_the_numpy_passes_counts(made, b, data):
+    """ELS, restoration and recovery reads: replication after replication,
+    each its batches in order, every unit on one outcome's cells alone."""
+    n = len(made[0])
+    edges = edge_keys(data.draw(tables(n, 6))[:, 1:])
+    kernel = lane_kernel.KernelColumn(_generators(*made), lane_kernel.kernels())
+    reference = Column(_generators(*made))
+    batches = np.array(
+        data.draw(st.lists(st.integers(0, 50), min_size=b * n, max_size=b * n))
+    ).reshape(b, n)
+    batches[0, 0] += 1  # the engines read for replications with units only
+    reps = np.flatnonzero(batches.sum(axis=0))
+    got = kernel.given(reps, batches, edges)
+    uniforms = reference.take(reps, batches.sum(axis=0)[reps])
+    expected = np.zeros((b, n, edges.shape[1] + 1), dtype=np.int64)
+    at = 0
+    for r in reps.tolist():
+        for k in range(b):
+            keys = (uniforms[at : at + batches[k, r]] * UNIT).astype(np.int64)
+            np.add.at(expected[k, r], np.searchsorted(edges[r], keys, "right"), 1)
+            at += batches[k, r]
+    np.testing.assert_array_equal(got, expected)
+
+
+# --------------------------------------------------------------- whole runs
+def _both(monkeypatch, sc, seed: int, ids: list[int]) -> None:
+    monkeypatch.setattr(lane_kernel, "USE", True)
+    with_kernels = run_block(sc, seed, ids)
+    monkeypatch.setattr(lane_kernel, "USE", False)
+    for log, other in zip(with_kernels, run_block(sc, seed, ids), strict=True):
+        assert_same(log, other)
+
+
+@settings(QUICK, max_examples=10)
+@given(scenarios_with_defects() | scenarios_with_sections(), st.integers(0, 2**31))
+def test_random_blocks_run_the_same_with_the_kernels(sc, seed):
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _both(monkeypatch, sc, seed, list(range(4)))
+
+
+def test_a_run_with_the_kernels_equals_one_without(monkeypatch):
+    """End to end, on the decision's scenario (latent defects striking, ELS
+    reading stalls and restorations, ramp rules): the same replications table
+    and daily rows. (The fleet runs on the kernels in `test_block`.)"""
+    sc = migsim.load_scenario(
+        "scenarios/nov2019_cautious_ramp_elster_active.yaml", {"horizon_days": 150}
+    )
+    runs = []
+    for use in (True, False):
+        monkeypatch.setattr(lane_kernel, "USE", use)
+        runs.append(migsim.run(sc, replications=24, seed=4, workers=1))
+    with_kernels, without = runs
+    assert with_kernels.replications.equals(without.replications)
+    assert with_kernels.daily.equals(without.daily)
+    hit = with_kernels.figure("active_hit_by_defects")
+    hit = hit + with_kernels.figure("dormant_hit_by_defects")
+    assert hit.sum() > 0  # defects struck
+
+
+@pytest.mark.slow
+def test_small_blocks_do_not_load_numba():
+    """The baseline's blocks are too small to pay for loading numba; the
+    fleet's are not."""
+    code = (
+        "import sys, migsim; from migsim.sim.block import run_blocks;"
+        "sc = migsim.load_scenario('scenarios/nov2019_epcl.yaml',"
+        " {'horizon_days': 60});"
+        "run_blocks(sc, 1, list(range(84))); print('numba' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "False"
+    assert lane_kernel.wanted(lane_kernel.KERNEL_WORK)
+
+
+def test_kernels_are_off_or_on_when_asked(monkeypatch):
+    monkeypatch.setattr(lane_kernel, "USE", False)
+    assert not lane_kernel.wanted(10**12)
+    monkeypatch.setattr(lane_kernel, "USE", True)
+    assert lane_kernel.wanted(0)
