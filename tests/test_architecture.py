@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import subprocess
 import sys
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -37,10 +38,18 @@ def _layers() -> list[str]:
     )
 
 
-def _imports(path: Path) -> list[tuple[str, int]]:
+@cache
+def _tree(path: Path) -> ast.Module:
+    """A file's syntax tree, parsed once per test process (several tests read
+    every module's imports: parsing the package took about a second each)."""
+    return ast.parse(path.read_text(encoding="utf-8"))
+
+
+@cache
+def _imports(path: Path) -> tuple[tuple[str, int], ...]:
     """Every module a file imports, as (module, level); level > 0 is relative."""
     found = []
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in ast.walk(_tree(path)):
         if isinstance(node, ast.Import):
             found += [(alias.name, 0) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -51,14 +60,13 @@ def _imports(path: Path) -> list[tuple[str, int]]:
                 found += [(f"migsim.{alias.name}", 0) for alias in node.names]
             else:
                 found.append((module, 0))
-    return found
+    return tuple(found)
 
 
 def _top_level_imports(path: Path) -> set[str]:
     """Modules imported at module level (not inside functions): paid on import."""
-    tree = ast.parse(path.read_text(encoding="utf-8"))
     names = set()
-    for node in tree.body:
+    for node in _tree(path).body:
         if isinstance(node, ast.Import):
             names |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and not node.level:

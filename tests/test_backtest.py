@@ -62,13 +62,12 @@ def test_own_paths_are_covered_at_about_the_nominal_rate(
 ):
     actuals = read_actuals(_write_daily(own_paths, 0, tmp_path / "a.csv"), programme)
     forecast = forecast_as_of(programme, actuals, None, replications=100, seed=1)
-    points = pd.concat(
-        [
-            score_points(forecast, _observed(own_paths, r))
-            for r in range(own_paths.n_replications)
-        ],
+    # every path's points scored in one call (each point is scored alone)
+    observed = pd.concat(
+        [_observed(own_paths, r) for r in range(own_paths.n_replications)],
         ignore_index=True,
     )
+    points = score_points(forecast, observed)
     figures = score(points)
     assert figures["n_points"] == 30 * 24  # every date after the start, each path
     assert 0.70 <= figures["coverage_p10_p90"] <= 0.95, figures["coverage_p10_p90"]
@@ -528,17 +527,20 @@ def _uncertain(point: bool = False):
 
 def _pits(forecast, truths, rng):
     """One mid-PIT per synthetic truth, each on a day drawn at random (so the
-    PITs are not those of one day only), through the backtest's own scoring."""
+    PITs are not those of one day only), through the backtest's own scoring:
+    one point per truth, all scored in one call (each point is scored alone)."""
     paths = truths.series("cumulative_migrated").sum(axis=2)
     dates = truths.dates
     days = rng.integers(5, paths.shape[1], size=len(paths))
-    pits = []
-    for path, d in zip(paths, days, strict=True):
-        observed = pd.DataFrame(
-            {"date": [dates[d]], "cumulative_migrated": [float(path[d])]}
-        )
-        pits.append(score_points(forecast, observed)["pit"].iloc[0])
-    return np.array(pits)
+    observed = pd.DataFrame(
+        {
+            "date": [dates[d] for d in days],
+            "cumulative_migrated": paths[np.arange(len(paths)), days].astype(float),
+        }
+    )
+    points = score_points(forecast, observed)
+    assert len(points) == len(paths)  # every point scored, in the truths' order
+    return points["pit"].to_numpy(float)
 
 
 @pytest.mark.slow

@@ -19,6 +19,7 @@ from migsim.common.files import output_dir, write_files
 from migsim.common.stats import (
     clopper_pearson,
     clopper_pearson_upper,
+    crps_ensemble,
     json_number,
     quantile,
     quantile_index,
@@ -27,6 +28,22 @@ from migsim.common.store import Store
 
 
 # --------------------------------------------------------------------------- stats
+def test_crps_of_an_ensemble_is_that_of_its_empirical_distribution():
+    """The energy form, mean|X - y| - mean|X - X'| / 2, on ensembles with ties,
+    observations inside, on and outside them, and one member (the absolute
+    error). Checked once against scoringrules.crps_ensemble (which it replaced):
+    within 3e-16 relative on 1,200 such ensembles."""
+    rng = np.random.default_rng(0)
+    for m in (1, 2, 7, 40):
+        ensembles = rng.integers(0, 20, size=(50, m)).astype(float) * 2.5
+        observed = rng.integers(-5, 60, size=50).astype(float)
+        observed[:5] = ensembles[:5, 0]  # on a member
+        spread = np.abs(ensembles[:, :, None] - ensembles[:, None, :]).mean((1, 2))
+        energy = np.abs(ensembles - observed[:, None]).mean(1) - spread / 2
+        np.testing.assert_allclose(crps_ensemble(observed, ensembles), energy)
+    assert crps_ensemble(np.array([3.0]), np.array([[7.0]]))[0] == 4.0
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     st.lists(st.integers(-50, 50), min_size=1, max_size=60),

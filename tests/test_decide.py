@@ -624,10 +624,17 @@ def test_report_decides_a_question_file_beside_the_report(tmp_path):
     assert "Recommended: the daily cap at 2,000 a day." in page_path.read_text()
 
 
+@pytest.fixture(scope="module")
+def decided_at_120(tmp_path_factory):
+    """The question decided from 120 replications (seed 0): the path of its file
+    and the decision, read by the screen's and the looks' tests."""
+    path = write_question(tmp_path_factory.mktemp("decide120"))
+    return path, decide(load_question(path), replications=120, seed=0)
+
+
 @pytest.mark.slow
-def test_a_screen_settles_surely_unsafe_candidates_cheaply(tmp_path):
-    path = write_question(tmp_path)
-    decision = decide(load_question(path), replications=120, seed=0)
+def test_a_screen_settles_surely_unsafe_candidates_cheaply(decided_at_120):
+    _, decision = decided_at_120
     assert decision.answer.levers == {"capacity.daily_cap": 2000}
     for candidate in decision.candidates:  # deterministic: bounds are the values
         expected = 120 if candidate.safe else 30
@@ -756,9 +763,8 @@ def test_one_look_at_full_confidence_would_overstate_it():
 
 
 @pytest.mark.slow
-def test_the_decision_reports_its_looks_and_what_it_saved(tmp_path):
-    path = write_question(tmp_path)
-    decision = decide(load_question(path), replications=120, seed=0)
+def test_the_decision_reports_its_looks_and_what_it_saved(decided_at_120):
+    path, decision = decided_at_120
     replications = decision.to_dict()["replications"]
     assert replications["looks"] == 3  # 120, 240, 480 (after a screen of 30)
     assert replications["look_confidence"] == pytest.approx([0.975, 0.9875, 0.9875])

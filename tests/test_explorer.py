@@ -155,15 +155,28 @@ def _expected_p50(daily_cap: int) -> str:
     return results.summary["clearance_date"]["p50"]
 
 
-def test_daily_cap_then_run_shows_the_p50_date_and_the_chart(server, context, tmp_path):
+@pytest.fixture(scope="module")
+def at_5000(server, browser):
+    """A tab that set the daily cap to 5,000 and ran: the tab, its P50 date and
+    the seconds from Run to the result. One run serves the result test and the
+    downloads test (each ran the same 40 replications on the server before)."""
+    context = browser.new_context(
+        accept_downloads=True, viewport={"width": 1280, "height": 900}
+    )
     tab = Tab(context, server)
-    page = tab.page
     tab.cap("5000")
     started = time.monotonic()
     tab.run()
-    expect(page.locator("#progress")).to_be_visible()
+    expect(tab.page.locator("#progress")).to_be_visible()
     p50 = tab.wait_result("Daily cap: 2,000 → 5,000")
     seconds = time.monotonic() - started
+    yield tab, p50, seconds
+    context.close()
+
+
+def test_daily_cap_then_run_shows_the_p50_date_and_the_chart(at_5000, tmp_path):
+    tab, p50, seconds = at_5000
+    page = tab.page
     assert seconds < RESULT_TIMEOUT / 1000
     assert p50 == _expected_p50(5000)
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", p50)
@@ -279,14 +292,11 @@ def _download(page, name: str, target: Path) -> Path:
     return path
 
 
-def test_downloads_arrive_and_parse(server, context, tmp_path):
+def test_downloads_arrive_and_parse(server, at_5000, tmp_path):
     import openpyxl
 
-    tab = Tab(context, server)
+    tab, p50, _ = at_5000
     page = tab.page
-    tab.cap("5000")
-    tab.run()
-    p50 = tab.wait_result("Daily cap: 2,000 → 5,000")
     scenario = migsim.load_scenario(SCENARIO)
 
     path = _download(page, "Bands (CSV)", tmp_path)

@@ -183,24 +183,24 @@ FIGURES = [
 LEVEL = 0.01
 
 
-@pytest.fixture(scope="module")
-def both_engines() -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
-    """Per scenario: the old engine's figures and this engine's, 400 each."""
+def both_engines(name: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A scenario's figures from the old engine and from this one, 400 each.
+
+    Per scenario, not both in one fixture: the two parameters of the test below
+    may run on different pytest-xdist workers, and each worker then ran both
+    scenarios' 400 replications to use one."""
     old = pd.read_csv(REFERENCE)
-    out = {}
-    for name in ("nov2019_epcl", "nov2019_cautious_ramp"):
-        sc = migsim.load_scenario(HERE / f"{name}.yaml")
-        new = migsim.run(sc, replications=400, seed=7, daily=False).replications
-        out[name] = (old[old["scenario"] == name], new)
-    return out
+    sc = migsim.load_scenario(HERE / f"{name}.yaml")
+    new = migsim.run(sc, replications=400, seed=7, daily=False).replications
+    return old[old["scenario"] == name], new
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["nov2019_epcl", "nov2019_cautious_ramp"])
-def test_distributions_match_the_old_engine(both_engines, name):
+def test_distributions_match_the_old_engine(name):
     from scipy.stats import ks_2samp
 
-    old, new = both_engines[name]
+    old, new = both_engines(name)
     tests = len(FIGURES) * 2
     for figure in FIGURES:
         a = old[figure].to_numpy(dtype=float)

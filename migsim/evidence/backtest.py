@@ -5,7 +5,7 @@ as of the scenario's start, i.e. the forecast a planner would have made before
 anything happened) and scores each against the actual cumulative migrated on
 every later reported date: the share of points inside the P10-P90 and P5-P95
 bands, the median absolute error of the P50 in installations and in days, the
-continuous ranked probability score (`scoringrules.crps_ensemble`) and a PIT
+continuous ranked probability score (`migsim.common.stats.crps_ensemble`) and a PIT
 histogram. A point after the horizon end counts as outside the bands.
 `migsim.output.evidence_files` draws and writes the result.
 
@@ -40,12 +40,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import scoringrules
 from scipy import stats
 
 from migsim import __version__
 from migsim.common.errors import MigsimError
-from migsim.common.stats import json_number, quantile
+from migsim.common.stats import crps_ensemble, json_number, quantile
 from migsim.evidence.actuals import Actuals
 from migsim.evidence.calibrate import DEFAULT_PRIOR_STRENGTH
 from migsim.evidence.forecast import Forecast, forecast_as_of
@@ -445,9 +444,7 @@ def score_points(forecast: Forecast, observed: pd.DataFrame) -> pd.DataFrame:
     ]
     frame = pd.DataFrame(rows, columns=columns)
     if ensembles:  # one vectorised call: the CRPS of each point's ensemble
-        crps = scoringrules.crps_ensemble(
-            np.array(observed_values), np.stack(ensembles)
-        )
+        crps = crps_ensemble(np.array(observed_values), np.stack(ensembles))
         frame.loc[~frame["beyond_horizon"].astype(bool), "crps"] = np.asarray(
             crps, float
         )
