@@ -114,6 +114,19 @@ def test_no_module_is_over_the_size_limit():
     assert not long, f"modules over {MAX_LINES} lines: {long}"
 
 
+def test_no_tool_is_over_the_size_limit():
+    """The scripts under ``tools/`` (the fuzz campaign) keep to the same limit."""
+    tools = PKG.parent / "tools"
+    if not tools.is_dir():
+        pytest.skip("no tools/ beside the package (an installed copy)")
+    long = {
+        p.name: n
+        for p in tools.glob("*.py")
+        if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES
+    }
+    assert not long, f"tools over {MAX_LINES} lines: {long}"
+
+
 def test_common_imports_no_layer():
     for path in (PKG / "common").rglob("*.py"):
         assert _migsim_layers(path) <= {"common"}, path.name

@@ -1,6 +1,6 @@
 """The second round of the fuzz campaign: mutation kinds `fuzz_campaign` did not make.
 
-Families (each case is judged by `fuzz_campaign.run_case`, as the first round's):
+Families (each case is judged by `fuzz_run.run_case`, as the first round's):
 
 - ``yaml``: scenario text with odd numbers (full-width and Arabic-Indic digits,
   ``+2000``, ``2_000``, ``2e3``, ``2000.0``, explicit tags), anchors, aliases and
@@ -39,18 +39,16 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from fuzz_campaign import (
-    EPCL,
+from fuzz_catalogue import EPCL, _replace_line
+from fuzz_checks import ROOT, SCENARIOS
+from fuzz_mutations import (
     HOSTILE,
-    ROOT,
-    SCENARIOS,
     TINY,
     Case,
     Step,
     _leaves,
     _put,
     _raw_dump,
-    _replace_line,
     _run_steps,
     _small_question,
 )
