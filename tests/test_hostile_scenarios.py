@@ -190,6 +190,19 @@ def test_a_run_too_big_for_the_machine_is_refused_before_allocating(monkeypatch)
         assert "a replication needs about" in message and "free here" in message
 
 
+def test_too_many_workers_for_the_memory_are_named_as_the_cause(monkeypatch):
+    """`-j 100000` was refused as 'a replication needs about 2 MiB ... shorten
+    horizon_days': the scenario blamed for the workers' total."""
+    one = limits.replication_bytes(load_scenario(BASELINE))
+    monkeypatch.setattr(limits, "free_memory", lambda: 2 * 10 * one)
+    message = one_line_exit_2(cli("run", BASELINE, "-n", "40", "-j", "100000"))
+    assert "100,000 workers at a time need about" in message
+    assert "use at most -j 10" in message and "horizon_days" not in message
+    monkeypatch.setattr(limits, "free_memory", lambda: one)  # one does not fit
+    message = one_line_exit_2(cli("run", BASELINE, "-n", "1", "-j", "2"))
+    assert "a replication needs about" in message and "horizon_days" in message
+
+
 def test_the_memory_estimate_grows_with_what_a_run_allocates():
     small = load_scenario(scenario(cohort("c", 10, max_attempts=2), horizon_days=30))
     longer = small.with_overrides({"horizon_days": 300})

@@ -329,10 +329,18 @@ def check_memory(scenario: Any, workers: int = 1) -> None:
     ScenarioError
         Naming the scenario, the estimate, what drives it and what is free.
     """
-    need = replication_bytes(scenario) * max(1, workers)
+    one = replication_bytes(scenario)
+    need = one * max(1, workers)
     free = free_memory()
     if free is None or need <= free // 2:
         return
+    if one <= free // 2:  # one fits: it is the workers, not the scenario
+        raise ScenarioError(
+            f"{scenario.name}: {workers:,} workers at a time need about "
+            f"{_gib(need)} of memory ({_gib(one)} a replication), more than half "
+            f"of the {_gib(free)} free here: use at most -j "
+            f"{max(1, (free // 2) // one)}"
+        )
     raise ScenarioError(
         f"{scenario.name}: a replication needs about "
         f"{_gib(need / max(1, workers))} of memory "
