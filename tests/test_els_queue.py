@@ -221,3 +221,25 @@ def test_each_kind_of_case_is_carried(tmp_path, kinds):
         assert held == _by(cases).get(("a", "fix_forward"), 0)
         assert _held(state["cohorts"]["a"]["stalled"])[0] == 0
         sc.starting_from(state)
+
+
+def test_stall_cases_beyond_the_reported_stalled_become_the_cohorts_own_load():
+    """A cohort reporting fewer stalled than its open stall cases gives the
+    excess to that day's rollback cases of its own cohort, not to every
+    cohort's by their flows (cohort b's 10 rollbacks took 10 of 12 before)."""
+    from migsim.evidence.open_cases import OpenCases
+
+    sc = _small(["stall", "rollback"])
+    kinds = ["stall", "rollback"]
+    flows = np.array([[[5.0, 2.0], [0.0, 10.0]]])  # (day, cohort, kind)
+    counts = flows.astype(np.int64).copy()
+    cases = OpenCases(sc, kinds, flows, counts, np.ones(1), 0, "test")
+    groups = cases.held_groups(sc.cohorts[0], "stall", 2, None)
+    assert sum(g["count"] for g in groups) == 2
+    assert cases.counts[0].tolist() == [[2, 5], [0, 10]]
+    # a cohort that raised no rollback that day: every cohort's load takes them
+    flows = np.array([[[5.0, 0.0], [0.0, 10.0]]])
+    counts = flows.astype(np.int64).copy()
+    cases = OpenCases(sc, kinds, flows, counts, np.ones(1), 0, "test")
+    cases.held_groups(sc.cohorts[0], "stall", 2, None)
+    assert cases.counts[0].tolist() == [[2, 0], [0, 13]]

@@ -123,7 +123,7 @@ class OpenCases:
             dropped = min(excess, int(cases[r]))
             cases[r] -= dropped
             excess -= dropped
-            self._to_load(int(r), dropped)
+            self._to_load(int(r), dropped, c)
         days = np.flatnonzero(cases)
         if kind != "stall":
             for r in days:
@@ -177,11 +177,15 @@ class OpenCases:
             if v
         ]
 
-    def _to_load(self, day: int, n: int) -> None:
+    def _to_load(self, day: int, n: int, cohort: int) -> None:
         """Cases taken from a kind that holds installations, given to the
-        rollback and dumb cases raised the same day (by their flows), if any."""
+        rollback and dumb cases raised the same day (by their flows), if any:
+        the same cohort's when it raised some, else every cohort's."""
         load = [k for k, kind in enumerate(self.kinds) if kind not in _HOLDS]
-        weights = self.flows[day][:, load]
+        weights = np.zeros((self.counts.shape[1], len(load)))
+        weights[cohort] = self.flows[day][cohort, load]
+        if weights.sum() <= 0:
+            weights = self.flows[day][:, load]
         if weights.sum() > 0:
             whole = largest_remainder(n, (weights / weights.sum()).ravel().tolist())
             self.counts[day][:, load] += np.reshape(whole, weights.shape)
