@@ -17,13 +17,15 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
+from migsim.sim.lane_queues import UNIT
+
 __all__ = ["draw_cells", "draw_cells_struck", "draw_uniforms", "read_given"]
 
 
 _M0, _M1 = np.uint64(0xD2E7470EE14C6C93), np.uint64(0xCA5A826395121157)
 _W0, _W1 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBB67AE8584CAA73B)
 _ONE, _SHIFT = np.uint64(1), np.uint64(11)
-_HALF_ULP = 1.0 / 9007199254740992.0  # 2**-53
+_HALF_ULP = 1.0 / UNIT  # 2**-53
 
 
 def _compiled(function):
@@ -125,6 +127,15 @@ def draw_uniforms(
 
 
 @njit(inline="always")
+def _table(tables, hot, r):
+    """Replication r's row of its table (plain, or stressed when ``hot[r]``):
+    (row, floor key, shift, lookup, edges) for `_cell`."""
+    floor, shift, lookup, edges, rows = tables[1] if hot[r] else tables[0]
+    row = rows[r]
+    return row, floor[row], shift[row], lookup, edges
+
+
+@njit(inline="always")
 def _cell(key, row, base, step, lookup, edges):
     """`lane_queues.CellTable.find` of one failing key."""
     cell = np.int64(lookup[row, (key - base) >> step])
@@ -154,14 +165,12 @@ def draw_cells(
     for i in range(len(reps)):
         r = reps[i]
         edge = success[r]
-        floor, shift, lookup, edges, rows = tables[1] if hot[r] else tables[0]
-        row = rows[r]
-        base, step = floor[row], shift[row]
+        row, base, step, lookup, edges = _table(tables, hot, r)
         _fill(state, buffer, r, uniforms, counts[i])
         for j in range(counts[i]):
             u = uniforms[j]
             if u >= edge:
-                key = np.int64(u * 9007199254740992.0)
+                key = np.int64(u * UNIT)
                 out[r, _cell(key, row, base, step, lookup, edges)] += 1
     return out
 
@@ -193,20 +202,18 @@ def draw_cells_struck(
     for i in range(len(reps)):
         r = reps[i]
         edge = success[r]
-        floor, shift, lookup, edges, rows = tables[1] if hot[r] else tables[0]
-        row = rows[r]
-        base, step = floor[row], shift[row]
+        row, base, step, lookup, edges = _table(tables, hot, r)
         _fill(state, buffer, r, uniforms, counts[i])
         for j in range(counts[i]):
             u = uniforms[j]
             outcome = struck[at + j]
             if outcome >= 0:
-                key = np.int64(u * 9007199254740992.0)
+                key = np.int64(u * UNIT)
                 own = np.searchsorted(given[outcome - 1][r], key, side="right")
                 out[r, starts[outcome] + own] += 1
                 hits[r] += 1
             elif u >= edge:
-                key = np.int64(u * 9007199254740992.0)
+                key = np.int64(u * UNIT)
                 out[r, _cell(key, row, base, step, lookup, edges)] += 1
         at += counts[i]
     return out, hits
@@ -231,6 +238,6 @@ def read_given(
         for b in range(batches.shape[0]):
             _fill(state, buffer, r, uniforms, batches[b, r])
             for j in range(batches[b, r]):
-                key = np.int64(uniforms[j] * 9007199254740992.0)
+                key = np.int64(uniforms[j] * UNIT)
                 out[b, r, np.searchsorted(edges[r], key, side="right")] += 1
     return out
