@@ -292,10 +292,10 @@ def _mean_variance(
     A window of days shares its persistent deviation from the long-run mean, so
     their spread about their own mean misses it: with persistence 0.8 and
     innovation sd 0.35, the spread of ten working days about their own mean,
-    over ten, is an eighth of the variance of that mean. The covariance of the logits of days i and j is
-    sd^2 x persistence^|t_i - t_j| (sd the stationary sd); on the share scale it
-    is scaled by the squared slope of the mean share in the logit level,
-    E[p (1 - p)] (delta method).
+    over ten, is an eighth of the variance of that mean. The covariance of the
+    logits of days i and j is sd^2 x persistence^|t_i - t_j| (sd the stationary
+    sd); on the share scale it is scaled by the squared slope of the mean share
+    in the logit level, E[p (1 - p)] (delta method).
     """
     if innovation <= 0 or len(days) == 0:
         return 0.0
