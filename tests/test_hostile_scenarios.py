@@ -438,3 +438,38 @@ def test_a_defect_found_before_any_date_is_refused(tmp_path, continued):
             "operations_state.defects.0.first_exposed: -1,000,000,000 is " in (message)
             and "outside the limit -7,305 to 7,305 days" in message
         ), message
+
+
+def test_an_empty_working_week_is_refused_naming_the_field(tmp_path):
+    """``working_days: []`` validated, and then no installation ever migrated
+    (no schedule step or rule can open a day): the run looked like a result."""
+    path = write(tmp_path, EPCL.replace("[Mon, Tue, Wed, Thu, Fri]", "[]", 1))
+    for args in (["validate", path], ["run", path, "-n", "1"]):
+        message = one_line_exit_2(cli(*args))
+        assert message.startswith(f"Error: {path}: calendar.working_days: "), message
+        assert "no working day" in message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sc.yaml"]
+    with pytest.raises(ScenarioError, match="calendar.working_days: no working day"):
+        load_scenario(BASELINE, {"calendar.working_days": []})
+
+
+def test_a_zero_cap_stays_allowed_because_a_schedule_step_can_open_it():
+    """Unlike an empty working week, ``daily_cap: 0`` may be meant: a programme
+    paused until a planned step (or a sweep or ``--set`` asking what a pause
+    costs). Nothing is attempted before the step, its cap every day after."""
+    import migsim
+
+    sc = load_scenario(
+        scenario(
+            cohort("a", 1000),
+            working_days=["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"],
+            horizon_days=10,
+            capacity={
+                "daily_cap": 0,
+                "schedule": [{"from": "2024-01-04", "daily_cap": 40}],
+            },
+        )
+    )
+    daily = migsim.run(sc, replications=1).daily
+    attempts = daily.groupby("date", observed=True)["attempts"].sum().to_numpy()
+    assert attempts.tolist() == [0, 0, 0] + [40] * 7
