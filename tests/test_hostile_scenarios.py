@@ -473,3 +473,43 @@ def test_a_zero_cap_stays_allowed_because_a_schedule_step_can_open_it():
     daily = migsim.run(sc, replications=1).daily
     attempts = daily.groupby("date", observed=True)["attempts"].sum().to_numpy()
     assert attempts.tolist() == [0, 0, 0] + [40] * 7
+
+
+@pytest.mark.parametrize(
+    ("key", "shown"),
+    [
+        ("yes", "'yes' is YAML for true"),
+        ("no", "'no' is YAML for false"),
+        ("on", "'on' is YAML for true"),
+        ("Off", "'Off' is YAML for false"),
+        ("true", "'true' is YAML for true"),
+        ("null", "'null' is YAML for null"),
+        ("~", "'~' is YAML for null"),
+        ("2019-12-25", "'2019-12-25' is YAML for a date"),
+    ],
+)
+def test_a_key_yaml_reads_as_a_boolean_null_or_date_is_named_as_written(
+    tmp_path, key, shown
+):
+    """``yes:`` under a cohort was reported as ``cohorts.elster_dormant.1: Keys
+    should be strings`` (pydantic's place for True), ``null:`` as ``None``."""
+    text = EPCL.replace("    mode: dormant", f"    mode: dormant\n    {key}: 1", 1)
+    line = text.splitlines().index(f"    {key}: 1") + 1
+    path = write(tmp_path, text)
+    message = one_line_exit_2(cli("validate", path))
+    assert message == (
+        f"Error: {path}: YAML error at line {line}: key {shown}, not a name: "
+        "quote it if it is one"
+    )
+    quoted = load_scenario(BASELINE).model_dump(mode="json", by_alias=True)
+    quoted["cohorts"][1][key] = 1  # quoted, it is a name: an unknown field
+    with pytest.raises(ScenarioError, match=f"cohorts.elster_dormant.{key}: unknown"):
+        load_scenario(quoted)
+
+
+def test_a_whole_number_key_is_still_named_as_written(tmp_path):
+    """Whole-number keys stay keys (a continued state counts ELS cases by
+    attempts made), so the scenario's own check names them."""
+    text = EPCL.replace("    mode: dormant", "    mode: dormant\n    1: x", 1)
+    message = one_line_exit_2(cli("validate", write(tmp_path, text)))
+    assert message.endswith(": cohorts.elster_dormant.1: Keys should be strings")

@@ -14,6 +14,9 @@ quietly turns some typing slips into wrong numbers:
   YAML 1.1), ``0x10`` and ``0b10`` are errors: whole numbers are written in decimal;
 - ``5e-4`` is the number 0.0005 (YAML 1.1 read it as text), as in YAML 1.2;
 - an impossible date (``2019-02-30``) is an error naming it;
+- a key read as true, false, null or a date (``yes:``, ``off:``, ``~:``,
+  ``2019-12-25:``) is an error naming it as written: keys are names (or whole
+  numbers, as a continued state's counts by attempts made);
 - whole numbers beyond 64 bits (``2**63`` and up) and floats that overflow to
   infinity (``1e400``) are errors;
 - nesting deeper than `MAX_DEPTH`, and anchors and aliases that expand to more
@@ -27,6 +30,7 @@ from __future__ import annotations
 import os
 import re
 import stat
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +92,7 @@ class _StrictLoader(_BASE):  # type: ignore[misc, valid-type]
                 if key_node.tag == "tag:yaml.org,2002:merge":
                     continue  # "<<: *base" keys may be overridden, by design
                 key = self.construct_object(key_node, deep=True)
+                _check_key(key, key_node)
                 try:
                     first = seen.get(key)
                     seen.setdefault(key, key_node.start_mark.line + 1)
@@ -142,6 +147,27 @@ class _StrictLoader(_BASE):  # type: ignore[misc, valid-type]
             raise yaml.constructor.ConstructorError(
                 None, None, f"{text} is not a real date", node.start_mark
             ) from None
+
+
+def _check_key(key: Any, node: yaml.Node) -> None:
+    """Refuse a key YAML 1.1 reads as true, false, null or a date: ``yes:`` was
+    reported as key ``1`` (pydantic's place for True), ``null:`` as ``None``."""
+    if isinstance(key, bool):
+        what = str(key).lower()
+    elif key is None:
+        what = "null"
+    elif isinstance(key, (date, datetime)):
+        what = "a date"
+    else:
+        return
+    written = getattr(node, "value", None)
+    raise yaml.constructor.ConstructorError(
+        None,
+        None,
+        f"key {shown(written) if isinstance(written, str) else '?'} is YAML for "
+        f"{what}, not a name: quote it if it is one",
+        node.start_mark,
+    )
 
 
 def shown(text: str, width: int = 40) -> str:
