@@ -34,6 +34,8 @@ from migsim.model.scenario import load_scenario
         ("a: 1e400\n", "number 1e400 is too large"),
         ("a: " + "[" * 100 + "]" * 100 + "\n", "nested deeper than 32 levels"),
         ("a: &a [*a]\n", "an alias refers to itself"),
+        ("a: 1\nb: x\x00y\n", "line 2, column 5: character U+0000 (NUL) is not"),
+        ("a: 1\r\nb:\r\n  - \x07\n", "line 3, column 5: character U+0007 is not"),
     ],
 )
 def test_yaml_surprises_are_errors_with_their_line(tmp_path, text, problem):
@@ -513,3 +515,16 @@ def test_a_whole_number_key_is_still_named_as_written(tmp_path):
     text = EPCL.replace("    mode: dormant", "    mode: dormant\n    1: x", 1)
     message = one_line_exit_2(cli("validate", write(tmp_path, text)))
     assert message.endswith(": cohorts.elster_dormant.1: Keys should be strings")
+
+
+def test_a_nul_byte_in_a_scenario_is_refused_with_its_line_and_column(tmp_path):
+    """A NUL byte gave 'YAML error: invalid YAML', with no line to look at."""
+    lines = EPCL.splitlines()
+    row = lines.index("seed: 0")
+    lines[row] = "seed: 0\x00"
+    path = write(tmp_path, "\n".join(lines) + "\n")
+    message = one_line_exit_2(cli("validate", path))
+    assert message == (
+        f"Error: {path}: YAML error at line {row + 1}, column 8: character U+0000 "
+        "(NUL) is not allowed in YAML: remove it"
+    )

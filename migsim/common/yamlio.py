@@ -19,6 +19,8 @@ quietly turns some typing slips into wrong numbers:
   numbers, as a continued state's counts by attempts made);
 - whole numbers beyond 64 bits (``2**63`` and up) and floats that overflow to
   infinity (``1e400``) are errors;
+- a character YAML may not hold (NUL, other control characters) is an error
+  naming its line and column;
 - nesting deeper than `MAX_DEPTH`, and anchors and aliases that expand to more
   than `MAX_NODES` values (a "billion laughs"), are errors;
 - only a regular file of at most `MAX_BYTES` is read (not a FIFO, a device or a
@@ -254,13 +256,41 @@ class _Problem(yaml.YAMLError):
     problem = "invalid YAML"
     problem_mark = None
 
-    def with_(self, problem: str, mark: Any) -> _Problem:
-        self.problem, self.problem_mark = problem, mark
+    #: whether `describe` names the column too (a character is hard to see)
+    column = False
+
+    def with_(self, problem: str, mark: Any, column: bool = False) -> _Problem:
+        self.problem, self.problem_mark, self.column = problem, mark, column
         return self
+
+
+#: What YAML refuses to read (its reader's own test), and its line breaks.
+_UNPRINTABLE = yaml.reader.Reader.NON_PRINTABLE
+_BREAK = re.compile("\r\n|[\n\r\x85\u2028\u2029]")
+
+
+def _check_characters(text: str) -> None:
+    """Refuse a character YAML may not hold (NUL, other control characters),
+    naming its line and column: the reader's own error has only an offset."""
+    found = _UNPRINTABLE.search(text)
+    if found is None:
+        return
+    at = found.start()
+    breaks = list(_BREAK.finditer(text, 0, at))
+    column = at - (breaks[-1].end() if breaks else 0)
+    mark = yaml.Mark("<text>", at, len(breaks), column, None, None)
+    code = ord(found.group())
+    raise _Problem().with_(
+        f"character U+{code:04X}{' (NUL)' if code == 0 else ''} is not allowed "
+        "in YAML: remove it",
+        mark,
+        column=True,
+    )
 
 
 def parse_yaml(text: str) -> Any:
     """Plain data of YAML text, read strictly; raises `yaml.YAMLError`."""
+    _check_characters(text)
     _check_nesting(text)
     loader = _StrictLoader(text)
     try:
@@ -275,6 +305,8 @@ def describe(exc: yaml.YAMLError) -> str:
     """``at line N: problem`` for a YAML error (no newlines, no source excerpt)."""
     mark = getattr(exc, "problem_mark", None)
     where = f" at line {mark.line + 1}" if mark is not None else ""
+    if mark is not None and getattr(exc, "column", False):
+        where += f", column {mark.column + 1}"
     problem = getattr(exc, "problem", None) or "invalid YAML"
     return f"{where}: {problem}"
 
