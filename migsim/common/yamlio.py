@@ -278,7 +278,7 @@ def _check_characters(text: str) -> None:
     at = found.start()
     breaks = list(_BREAK.finditer(text, 0, at))
     column = at - (breaks[-1].end() if breaks else 0)
-    mark = yaml.Mark("<text>", at, len(breaks), column, None, None)
+    mark = yaml.Mark("<text>", at, len(breaks), column, text, at)
     code = ord(found.group())
     raise _Problem().with_(
         f"character U+{code:04X}{' (NUL)' if code == 0 else ''} is not allowed "
