@@ -280,3 +280,11 @@ def test_the_latent_defect_the_actuals_rule_out_does_not_exist(backed_up, tmp_pa
     hits = read_actuals(tmp_path / "hit.parquet", sc)
     state, _ = state_from_actuals(sc, hits, DATES[2])
     assert "defects" not in state["operations_state"]
+    # without a defect_hits column nothing rules it out: drawn, as before
+    results.daily.drop(columns=["defect_hits"]).to_parquet(
+        tmp_path / "unreported.parquet", index=False
+    )
+    unreported = read_actuals(tmp_path / "unreported.parquet", sc)
+    state, notes = state_from_actuals(sc, unreported, DATES[2])
+    assert "defects" not in state["operations_state"]
+    assert not any("defect" in n for n in notes)

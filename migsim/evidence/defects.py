@@ -48,12 +48,10 @@ def defect_states(
         if not cohort.latent_defects:
             continue
         rows = actuals.cohort_frame(cohort.name)
-        rows = rows[rows["date"].dt.date <= as_of]
-        hits = float(rows["defect_hits"].fillna(0).sum()) if len(rows) else 0.0
+        seen = rows["date"].dt.date <= as_of
+        hits = float(rows.loc[seen, "defect_hits"].sum())
         attempts = (
-            float(rows["attempts"].fillna(0).sum())
-            if "attempts" in rows and len(rows)
-            else 0.0
+            float(rows.loc[seen, "attempts"].sum()) if "attempts" in rows else 0.0
         )
         excluded = cohort.excluded.share if cohort.excluded else 0.0
         reachable = attempts * (1.0 - excluded)
