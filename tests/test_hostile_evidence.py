@@ -226,3 +226,37 @@ def test_dates_with_and_without_a_time_zone_are_read_as_written(tmp_path):
         "--actuals", path, "-o", tmp_path / "c.yaml", "--no-check",
     )  # fmt: skip
     assert result.exit_code == 0, (result.output, result.exception)
+
+
+NUMPY_CELLS = {
+    "cohort": (
+        [5, 5, 5],
+        "row 1, column cohort: unknown cohort 5 (the scenario has a)",
+    ),
+    "no_go": ([0, 0, 5], "row 3, column no_go: not true or false: 5"),
+    "replication": (
+        [0.0, 1.5, 0.0],
+        "row 2, column replication: not a whole number: 1.5",
+    ),
+    "date": ([1.5, 2.5, 3.5], "row 1, column date: not a date: 1.5 (write YYYY-MM-DD)"),
+    "attempts": (
+        [100.0, float("nan"), 100.0],
+        "row 2, column attempts: empty (leave a column out where it was not reported)",
+    ),
+}
+
+
+@pytest.mark.parametrize("column", list(NUMPY_CELLS))
+def test_a_parquet_cell_is_shown_as_a_plain_number(tmp_path, column):
+    """A number read from Parquet was shown as numpy writes it: 'unknown cohort
+    np.int64(5)', 'not a whole number: np.float64(1.5)', 'not a number:
+    np.float64(nan)' for an empty cell."""
+    from migsim.evidence.actuals import read_actuals
+
+    values, where = NUMPY_CELLS[column]
+    frame = _daily_rows()
+    frame[column] = values
+    frame.to_parquet(tmp_path / "a.parquet")
+    with pytest.raises(MigsimError) as info:
+        read_actuals(tmp_path / "a.parquet", load_scenario(ACTUALS_SCENARIO))
+    assert str(info.value) == f"{tmp_path / 'a.parquet'}: {where}"

@@ -34,6 +34,8 @@ from migsim.model.scenario import load_scenario
         ("a: 1e400\n", "number 1e400 is too large"),
         ("a: " + "[" * 100 + "]" * 100 + "\n", "nested deeper than 32 levels"),
         ("a: &a [*a]\n", "an alias refers to itself"),
+        ("a: 1\nb: x\x00y\n", "line 2, column 5: character U+0000 (NUL) is not"),
+        ("a: 1\r\nb:\r\n  - \x07\n", "line 3, column 5: character U+0007 is not"),
     ],
 )
 def test_yaml_surprises_are_errors_with_their_line(tmp_path, text, problem):
@@ -438,3 +440,91 @@ def test_a_defect_found_before_any_date_is_refused(tmp_path, continued):
             "operations_state.defects.0.first_exposed: -1,000,000,000 is " in (message)
             and "outside the limit -7,305 to 7,305 days" in message
         ), message
+
+
+def test_an_empty_working_week_is_refused_naming_the_field(tmp_path):
+    """``working_days: []`` validated, and then no installation ever migrated
+    (no schedule step or rule can open a day): the run looked like a result."""
+    path = write(tmp_path, EPCL.replace("[Mon, Tue, Wed, Thu, Fri]", "[]", 1))
+    for args in (["validate", path], ["run", path, "-n", "1"]):
+        message = one_line_exit_2(cli(*args))
+        assert message.startswith(f"Error: {path}: calendar.working_days: "), message
+        assert "no working day" in message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sc.yaml"]
+    with pytest.raises(ScenarioError, match="calendar.working_days: no working day"):
+        load_scenario(BASELINE, {"calendar.working_days": []})
+
+
+def test_a_zero_cap_stays_allowed_because_a_schedule_step_can_open_it():
+    """Unlike an empty working week, ``daily_cap: 0`` may be meant: a programme
+    paused until a planned step (or a sweep or ``--set`` asking what a pause
+    costs). Nothing is attempted before the step, its cap every day after."""
+    import migsim
+
+    sc = load_scenario(
+        scenario(
+            cohort("a", 1000),
+            working_days=["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"],
+            horizon_days=10,
+            capacity={
+                "daily_cap": 0,
+                "schedule": [{"from": "2024-01-04", "daily_cap": 40}],
+            },
+        )
+    )
+    daily = migsim.run(sc, replications=1).daily
+    attempts = daily.groupby("date", observed=True)["attempts"].sum().to_numpy()
+    assert attempts.tolist() == [0, 0, 0] + [40] * 7
+
+
+@pytest.mark.parametrize(
+    ("key", "shown"),
+    [
+        ("yes", "'yes' is YAML for true"),
+        ("no", "'no' is YAML for false"),
+        ("on", "'on' is YAML for true"),
+        ("Off", "'Off' is YAML for false"),
+        ("true", "'true' is YAML for true"),
+        ("null", "'null' is YAML for null"),
+        ("~", "'~' is YAML for null"),
+        ("2019-12-25", "'2019-12-25' is YAML for a date"),
+    ],
+)
+def test_a_key_yaml_reads_as_a_boolean_null_or_date_is_named_as_written(
+    tmp_path, key, shown
+):
+    """``yes:`` under a cohort was reported as ``cohorts.elster_dormant.1: Keys
+    should be strings`` (pydantic's place for True), ``null:`` as ``None``."""
+    text = EPCL.replace("    mode: dormant", f"    mode: dormant\n    {key}: 1", 1)
+    line = text.splitlines().index(f"    {key}: 1") + 1
+    path = write(tmp_path, text)
+    message = one_line_exit_2(cli("validate", path))
+    assert message == (
+        f"Error: {path}: YAML error at line {line}: key {shown}, not a name: "
+        "quote it if it is one"
+    )
+    quoted = load_scenario(BASELINE).model_dump(mode="json", by_alias=True)
+    quoted["cohorts"][1][key] = 1  # quoted, it is a name: an unknown field
+    with pytest.raises(ScenarioError, match=f"cohorts.elster_dormant.{key}: unknown"):
+        load_scenario(quoted)
+
+
+def test_a_whole_number_key_is_still_named_as_written(tmp_path):
+    """Whole-number keys stay keys (a continued state counts ELS cases by
+    attempts made), so the scenario's own check names them."""
+    text = EPCL.replace("    mode: dormant", "    mode: dormant\n    1: x", 1)
+    message = one_line_exit_2(cli("validate", write(tmp_path, text)))
+    assert message.endswith(": cohorts.elster_dormant.1: Keys should be strings")
+
+
+def test_a_nul_byte_in_a_scenario_is_refused_with_its_line_and_column(tmp_path):
+    """A NUL byte gave 'YAML error: invalid YAML', with no line to look at."""
+    lines = EPCL.splitlines()
+    row = lines.index("seed: 0")
+    lines[row] = "seed: 0\x00"
+    path = write(tmp_path, "\n".join(lines) + "\n")
+    message = one_line_exit_2(cli("validate", path))
+    assert message == (
+        f"Error: {path}: YAML error at line {row + 1}, column 8: character U+0000 "
+        "(NUL) is not allowed in YAML: remove it"
+    )

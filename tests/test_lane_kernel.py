@@ -327,21 +327,29 @@ def test_no_writable_cache_compiles_in_the_process():
 
 #: a bundled scenario, and the kernel calls its whole horizon must make
 EXERCISED = {
-    "nov2019_epcl": ("keep",),
-    "nov2019_aggressive_ramp": ("keep", "struck", "stressed"),  # volume failures
-    "nov2019_operations": ("keep", "struck", "given"),  # the ELS desk
+    "nov2019_epcl": ("keep", "lane"),
+    "nov2019_aggressive_ramp": (
+        "keep",
+        "struck",
+        "stressed",
+        "lane",
+    ),  # volume failures
+    "nov2019_operations": ("keep", "struck", "given", "lane"),  # the ELS desk
 }
 
 
 @pytest.mark.parametrize("name", sorted(EXERCISED))
 def test_bundled_blocks_to_the_end_run_the_same_with_the_kernels(monkeypatch, name):
     """Whole horizons, so that replications stop and the block keeps the rest
-    (`KernelColumn.keep` after its streams were read), with volume-stressed
-    tables, defect hits and ELS reads on the kernels: the same run logs."""
-    assert lane_kernel.kernels() is not None  # loaded: its own calls not counted
-    seen = {"keep": 0, "stressed": 0, "struck": 0, "given": 0}
+    (`LaneStreams.keep` after its streams were read), with volume-stressed
+    tables, defect hits (a column at a time) and ELS reads on the kernels,
+    and a day's columns in one call (`draw_lane`): the same run logs."""
+    module = lane_kernel.kernels()
+    assert module is not None  # loaded: its own calls not counted
+    seen = {"keep": 0, "stressed": 0, "struck": 0, "given": 0, "lane": 0}
     column = lane_kernel.KernelColumn
-    keep, cells, given = column.keep, column.cells, column.given
+    keep, cells, given = lane_kernel.LaneStreams.keep, column.cells, column.given
+    draw_lane = module.draw_lane
 
     def counted_keep(self, live):
         seen["keep"] += 1
@@ -356,9 +364,15 @@ def test_bundled_blocks_to_the_end_run_the_same_with_the_kernels(monkeypatch, na
         seen["given"] += 1
         return given(self, *args)
 
-    monkeypatch.setattr(column, "keep", counted_keep)
+    def counted_lane(*args):
+        seen["lane"] += 1
+        seen["stressed"] += bool(args[6].any())
+        return draw_lane(*args)
+
+    monkeypatch.setattr(lane_kernel.LaneStreams, "keep", counted_keep)
     monkeypatch.setattr(column, "cells", counted_cells)
     monkeypatch.setattr(column, "given", counted_given)
+    monkeypatch.setattr(module, "draw_lane", counted_lane)
     sc = migsim.load_scenario(f"scenarios/{name}.yaml")
     _both(monkeypatch, sc, 7, list(range(4)))
     assert all(seen[kind] > 0 for kind in EXERCISED[name]), seen

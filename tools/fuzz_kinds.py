@@ -172,7 +172,10 @@ def _yaml_texts() -> dict[str, tuple[str | bytes, str | None]]:
             FAST.replace("[Mon, Tue, Wed, Thu, Fri]", "[Mon, 1, null, {a: 1}]"),
             "a number for a day",
         ),
-        "working_days_empty": (FAST.replace("[Mon, Tue, Wed, Thu, Fri]", "[]"), None),
+        "working_days_empty": (
+            FAST.replace("[Mon, Tue, Wed, Thu, Fri]", "[]"),
+            "no working day: nothing can ever migrate",
+        ),
         "cohorts_mixed": (
             FAST.replace("cohorts:\n", "cohorts:\n  - 5\n  - null\n"),
             "5",

@@ -8,6 +8,7 @@ see `fuzz_campaign` for the categories.
 from __future__ import annotations
 
 import os
+import re
 import resource
 import shutil
 import signal
@@ -124,12 +125,21 @@ def _resumable_store(step: Step, case_dir: Path, name: str, new: set[str]) -> bo
     )
 
 
+#: Python's own spelling of a value, which a planner's message must not show
+#: (``np.int64(5)``, ``datetime.date(2019, 1, 1)``).
+_REPR = re.compile(r"\bnp\.[a-z_]+\d*\(|\bnp\.(?:True|False)_|\bdatetime\.\w+\(")
+
+
 def _one_line_error(stderr: str) -> tuple[bool, str]:
     lines = [line for line in stderr.splitlines() if line.strip()]
     if "Traceback" in stderr:
         return False, "traceback"
     if len(lines) != 1:
         return False, f"{len(lines)} lines on stderr"
+    if _REPR.search(lines[0]):
+        return False, f"a Python repr in the message: {_REPR.search(lines[0])[0]}"
+    if "YAML error:" in lines[0]:
+        return False, "a YAML error without its line"
     return True, ""
 
 

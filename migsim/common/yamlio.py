@@ -14,8 +14,13 @@ quietly turns some typing slips into wrong numbers:
   YAML 1.1), ``0x10`` and ``0b10`` are errors: whole numbers are written in decimal;
 - ``5e-4`` is the number 0.0005 (YAML 1.1 read it as text), as in YAML 1.2;
 - an impossible date (``2019-02-30``) is an error naming it;
+- a key read as true, false, null or a date (``yes:``, ``off:``, ``~:``,
+  ``2019-12-25:``) is an error naming it as written: keys are names (or whole
+  numbers, as a continued state's counts by attempts made);
 - whole numbers beyond 64 bits (``2**63`` and up) and floats that overflow to
   infinity (``1e400``) are errors;
+- a character YAML may not hold (NUL, other control characters) is an error
+  naming its line and column;
 - nesting deeper than `MAX_DEPTH`, and anchors and aliases that expand to more
   than `MAX_NODES` values (a "billion laughs"), are errors;
 - only a regular file of at most `MAX_BYTES` is read (not a FIFO, a device or a
@@ -27,6 +32,7 @@ from __future__ import annotations
 import os
 import re
 import stat
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +94,7 @@ class _StrictLoader(_BASE):  # type: ignore[misc, valid-type]
                 if key_node.tag == "tag:yaml.org,2002:merge":
                     continue  # "<<: *base" keys may be overridden, by design
                 key = self.construct_object(key_node, deep=True)
+                _check_key(key, key_node)
                 try:
                     first = seen.get(key)
                     seen.setdefault(key, key_node.start_mark.line + 1)
@@ -142,6 +149,27 @@ class _StrictLoader(_BASE):  # type: ignore[misc, valid-type]
             raise yaml.constructor.ConstructorError(
                 None, None, f"{text} is not a real date", node.start_mark
             ) from None
+
+
+def _check_key(key: Any, node: yaml.Node) -> None:
+    """Refuse a key YAML 1.1 reads as true, false, null or a date: ``yes:`` was
+    reported as key ``1`` (pydantic's place for True), ``null:`` as ``None``."""
+    if isinstance(key, bool):
+        what = str(key).lower()
+    elif key is None:
+        what = "null"
+    elif isinstance(key, (date, datetime)):
+        what = "a date"
+    else:
+        return
+    written = getattr(node, "value", None)
+    raise yaml.constructor.ConstructorError(
+        None,
+        None,
+        f"key {shown(written) if isinstance(written, str) else '?'} is YAML for "
+        f"{what}, not a name: quote it if it is one",
+        node.start_mark,
+    )
 
 
 def shown(text: str, width: int = 40) -> str:
@@ -228,13 +256,41 @@ class _Problem(yaml.YAMLError):
     problem = "invalid YAML"
     problem_mark = None
 
-    def with_(self, problem: str, mark: Any) -> _Problem:
-        self.problem, self.problem_mark = problem, mark
+    #: whether `describe` names the column too (a character is hard to see)
+    column = False
+
+    def with_(self, problem: str, mark: Any, column: bool = False) -> _Problem:
+        self.problem, self.problem_mark, self.column = problem, mark, column
         return self
+
+
+#: What YAML refuses to read (its reader's own test), and its line breaks.
+_UNPRINTABLE = yaml.reader.Reader.NON_PRINTABLE
+_BREAK = re.compile("\r\n|[\n\r\x85\u2028\u2029]")
+
+
+def _check_characters(text: str) -> None:
+    """Refuse a character YAML may not hold (NUL, other control characters),
+    naming its line and column: the reader's own error has only an offset."""
+    found = _UNPRINTABLE.search(text)
+    if found is None:
+        return
+    at = found.start()
+    breaks = list(_BREAK.finditer(text, 0, at))
+    column = at - (breaks[-1].end() if breaks else 0)
+    mark = yaml.Mark("<text>", at, len(breaks), column, text, at)
+    code = ord(found.group())
+    raise _Problem().with_(
+        f"character U+{code:04X}{' (NUL)' if code == 0 else ''} is not allowed "
+        "in YAML: remove it",
+        mark,
+        column=True,
+    )
 
 
 def parse_yaml(text: str) -> Any:
     """Plain data of YAML text, read strictly; raises `yaml.YAMLError`."""
+    _check_characters(text)
     _check_nesting(text)
     loader = _StrictLoader(text)
     try:
@@ -249,6 +305,8 @@ def describe(exc: yaml.YAMLError) -> str:
     """``at line N: problem`` for a YAML error (no newlines, no source excerpt)."""
     mark = getattr(exc, "problem_mark", None)
     where = f" at line {mark.line + 1}" if mark is not None else ""
+    if mark is not None and getattr(exc, "column", False):
+        where += f", column {mark.column + 1}"
     problem = getattr(exc, "problem", None) or "invalid YAML"
     return f"{where}: {problem}"
 

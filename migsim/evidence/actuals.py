@@ -21,11 +21,12 @@ the column.
 from __future__ import annotations
 
 import csv
+import math
 from dataclasses import dataclass, replace
 from datetime import date
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -355,7 +356,7 @@ def _flags(column: pd.Series, rows: np.ndarray, shown: str) -> np.ndarray:
         i = _first(bad.to_numpy())
         raise ActualsError(
             f"{shown}: row {rows[i]}, column no_go: not true or false: "
-            f"{column.iloc[i]!r}"
+            f"{_as_written(column.iloc[i])}"
         )
     return text.map(truth).to_numpy(dtype=bool)
 
@@ -406,7 +407,7 @@ def _one_replication(
         i = _first(bad)
         raise ActualsError(
             f"{shown}: row {rows[i]}, column replication: not a whole "
-            f"number: {column.iloc[i]!r}"
+            f"number: {_as_written(column.iloc[i])}"
         )
     ids = sorted(int(v) for v in np.unique(values))
     chosen = ids[0] if replication is None else replication
@@ -446,7 +447,7 @@ def _dates(
         i = _first(bad)
         raise ActualsError(
             f"{shown}: row {rows[i]}, column date: not a date: "
-            f"{column.iloc[i]!r} (write YYYY-MM-DD)"
+            f"{_as_written(column.iloc[i])} (write YYYY-MM-DD)"
         )
     # compare as days: nanosecond timestamps end in 2262 and would wrap silently
     days = dates.to_numpy().astype("datetime64[D]")
@@ -486,7 +487,7 @@ def _cohorts(
         i = _first(unknown)
         raise ActualsError(
             f"{shown}: row {rows[i]}, column cohort: unknown cohort "
-            f"{raw['cohort'].iloc[i]!r} (the scenario has "
+            f"{_as_written(raw['cohort'].iloc[i])} (the scenario has "
             f"{', '.join(names)})"
         )
     return cohorts
@@ -507,10 +508,12 @@ def _counts(column: pd.Series, rows: np.ndarray, shown: str, name: str) -> np.nd
     if missing.any():
         i = _first(missing)
         shown_value = column.iloc[i]
-        if isinstance(shown_value, str) and not shown_value.strip():
+        if _as_written(shown_value) == "empty" or (
+            isinstance(shown_value, str) and not shown_value.strip()
+        ):
             reason = "empty (leave a column out where it was not reported)"
         else:
-            reason = f"not a number: {shown_value!r}"
+            reason = f"not a number: {_as_written(shown_value)}"
         raise ActualsError(f"{shown}: row {rows[i]}, column {name}: {reason}")
     negative = values < 0
     if negative.any():
@@ -530,6 +533,22 @@ def _counts(column: pd.Series, rows: np.ndarray, shown: str, name: str) -> np.nd
 
 def _plain(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def _as_written(value: Any) -> str:
+    """A cell as a message shows it: text quoted, a number plain (``5``, not
+    ``np.int64(5)``), a Parquet null ``empty``."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or value is pd.NA or value is pd.NaT:
+        return "empty"
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return "empty" if math.isnan(value) else _magnitude(value)
+    return str(value)
 
 
 def _outcomes_within_attempts(

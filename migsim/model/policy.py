@@ -113,6 +113,11 @@ class Calendar(SchemaModel):
     @field_validator("working_days")
     @classmethod
     def _unique_days(cls, value: list[str]) -> list[str]:
+        if not value:  # no schedule step or rule can open a day: nothing migrates
+            raise ValueError(
+                "no working day: list at least one (e.g. [Mon, Tue, Wed, Thu, Fri]) "
+                "or leave working_days out for Monday to Friday"
+            )
         if len(set(value)) != len(value):
             raise ValueError("working_days lists a day twice")
         return value

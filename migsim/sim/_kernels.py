@@ -19,7 +19,13 @@ from numba.extending import intrinsic
 
 from migsim.sim.lane_queues import UNIT
 
-__all__ = ["draw_cells", "draw_cells_struck", "draw_uniforms", "read_given"]
+__all__ = [
+    "draw_cells",
+    "draw_cells_struck",
+    "draw_lane",
+    "draw_uniforms",
+    "read_given",
+]
 
 
 _M0, _M1 = np.uint64(0xD2E7470EE14C6C93), np.uint64(0xCA5A826395121157)
@@ -172,6 +178,44 @@ def draw_cells(
             if u >= edge:
                 key = np.int64(u * UNIT)
                 out[r, _cell(key, row, base, step, lookup, edges)] += 1
+    return out
+
+
+@_compiled
+def draw_lane(
+    state: np.ndarray,
+    buffer: np.ndarray,
+    batch: np.ndarray,
+    columns: np.ndarray,
+    per_class: int,
+    success: np.ndarray,
+    hot: np.ndarray,
+    tables: tuple,
+    cells: int,
+) -> np.ndarray:  # pragma: no cover - compiled
+    """`draw_cells` of every column of a lane's day in one call: (column i,
+    rep, cells) counts of ``batch[rep, columns[i]]`` attempts, each reading
+    column ``columns[i]``'s stream (``state[columns[i]]``, ``buffer[...]``),
+    of class ``columns[i] // per_class`` (``success[k]``, ``tables[k]``)."""
+    n = batch.shape[0]
+    out = np.zeros((len(columns), n, cells), dtype=np.int64)
+    uniforms = np.empty(batch.max() if batch.size else 0)
+    for i in range(len(columns)):
+        c = columns[i]
+        k = c // per_class
+        column_state, column_buffer = state[c], buffer[c]
+        for r in range(n):
+            count = batch[r, c]
+            if count == 0:
+                continue
+            edge = success[k, r]
+            row, base, step, lookup, edges = _table(tables[k], hot, r)
+            _fill(column_state, column_buffer, r, uniforms, count)
+            for j in range(count):
+                u = uniforms[j]
+                if u >= edge:
+                    key = np.int64(u * UNIT)
+                    out[i, r, _cell(key, row, base, step, lookup, edges)] += 1
     return out
 
 

@@ -101,30 +101,29 @@ class BlockDesk:
         self.counts, self.held = counts, held
 
     def work(self, day: int) -> None:
-        """Work up to the capacity of cases raised before today, oldest first."""
+        """Work up to the capacity of cases raised before today, oldest first:
+        each batch takes what the capacity leaves after the batches before it."""
         if not self.working[day] or not self.open.any():
             return
-        left = np.full(self.n, self.capacity, dtype=np.int64)
-        row = self.head
+        head = end = self.head
+        while end < len(self.batches) and self.batches[end][0] < day:
+            end += 1  # raised today: worked from tomorrow
+        counts = self.counts[:, head:end]  # a view: worked cases leave it
+        before = np.cumsum(counts, axis=1) - counts
+        taken = np.minimum(np.maximum(self.capacity - before, 0), counts)
         handed: dict[tuple[int, str], tuple[Any, list]] = {}  # back to lanes
-        while row < len(self.batches) and left.any():
-            raised, kind, lane = self.batches[row]
-            if raised >= day:
-                break  # raised today: worked from tomorrow
-            count = self.counts[:, row]
-            taken = np.minimum(left, count)
-            if taken.any():
-                if kind in self.gated:
-                    part = _split_off(self.held[:, row, : lane.size], taken)
-                    handed.setdefault((id(lane), kind), (lane, []))[1].append(
-                        (raised, part)
-                    )
-                count -= taken
-                left -= taken
-                self.open -= taken
-                self.open_by_cohort[:, lane.index] -= taken
-                self.worked += taken
-            row += 1
+        for j in np.flatnonzero(taken.any(axis=0)).tolist():
+            raised, kind, lane = self.batches[head + j]
+            if kind in self.gated:
+                part = _split_off(self.held[:, head + j, : lane.size], taken[:, j])
+                handed.setdefault((id(lane), kind), (lane, []))[1].append(
+                    (raised, part)
+                )
+            self.open_by_cohort[:, lane.index] -= taken[:, j]
+        counts -= taken
+        worked = taken.sum(axis=1)
+        self.open -= worked
+        self.worked += worked
         for (_, kind), (lane, batches) in handed.items():
             lane.worked(kind, batches, day)  # each lane's streams, batch by batch
         while self.head < len(self.batches) and not self.counts[:, self.head].any():

@@ -18,7 +18,15 @@ from types import ModuleType
 
 import numpy as np
 
-__all__ = ["KERNEL_WORK", "USE", "KernelColumn", "kernels", "wanted", "warm_up"]
+__all__ = [
+    "KERNEL_WORK",
+    "USE",
+    "KernelColumn",
+    "LaneStreams",
+    "kernels",
+    "wanted",
+    "warm_up",
+]
 
 #: Installations across a block's replications from which its lanes use the
 #: kernels (with `USE` None; once loaded, every block uses them).
@@ -145,6 +153,41 @@ class KernelColumn:
         self.state, self.buffer = self.state[live], self.buffer[live]
 
 
+class LaneStreams:
+    """Every per-unit column stream of a lane, stacked (column, rep, ...), so
+    that one kernel call (`_kernels.draw_lane`) reads a whole day's columns.
+
+    ``columns[c]`` is column c's `KernelColumn` over its own rows of the
+    stack (views: the column and the stack advance the same state), for the
+    passes that still read one column at a time; ``None`` for column 0,
+    never attempted. `keep` keeps both.
+    """
+
+    def __init__(self, generators: list[list[np.random.Generator] | None], module):
+        n = len(next(g for g in generators if g is not None))
+        self.state = np.zeros((len(generators), n, 7), dtype=np.uint64)
+        self.buffer = np.zeros((len(generators), n, 4), dtype=np.uint64)
+        for c, column in enumerate(generators):
+            if column is not None:
+                self.state[c], self.buffer[c] = _philox_states(column)
+        self.module = module
+        self.columns: list[KernelColumn | None] = [
+            None if column is None else KernelColumn([], module)
+            for column in generators
+        ]
+        self._view()
+
+    def _view(self) -> None:
+        for c, column in enumerate(self.columns):
+            if column is not None:
+                column.state, column.buffer = self.state[c], self.buffer[c]
+
+    def keep(self, live: np.ndarray) -> None:
+        """Keep only the replications at positions ``live`` (in order)."""
+        self.state, self.buffer = self.state[:, live], self.buffer[:, live]
+        self._view()
+
+
 def warm_up() -> bool:
     """Compile the kernels (or load them from numba's cache, beside
     `migsim.sim._kernels` or in numba's user-wide cache), so that a later
@@ -180,3 +223,15 @@ def _exercise(module: ModuleType) -> None:
         reps, counts, edges[:, 0].copy(), hot, tables, (2, 4), struck, given, starts
     )
     column.given(reps, counts[None], given[0])
+    streams = LaneStreams([None, generators], module)
+    module.draw_lane(
+        streams.state,
+        streams.buffer,
+        np.array([[0, 3], [0, 5]]),
+        np.array([1]),
+        2,
+        edges[None, :, 0].copy(),
+        hot,
+        (tables,) * 3,
+        4,
+    )

@@ -25,7 +25,7 @@ from migsim.sim.allocation import share_pro_rata_rows
 from migsim.sim.cohort import CohortState
 from migsim.sim.lane_defects import LaneDefects
 from migsim.sim.lane_els import BlockDesk
-from migsim.sim.lane_kernel import KernelColumn
+from migsim.sim.lane_kernel import KernelColumn, LaneStreams
 from migsim.sim.lane_queues import (
     MAX_BLOCK,
     REPLICATION_KEY,
@@ -35,31 +35,25 @@ from migsim.sim.lane_queues import (
     Ready,
     edge_keys,
 )
+from migsim.sim.lane_start import last_due, take_up
 from migsim.sim.records import FLOWS, STATES
 
 __all__ = ["MAX_BLOCK", "Lane"]
 
+
+def _any(live: np.ndarray | None) -> bool:
+    """Whether any latent defect is live (striking attempts) in any replication."""
+    return live is not None and bool(live.any())
+
+
 _FLOW = {name: i for i, name in enumerate(FLOWS)}
-
-
-def _rows_held(ledger: np.ndarray, horizon: int) -> list[int]:
-    """Rows (days) of a scalar ledger holding anything due within the horizon."""
-    flat = ledger.reshape(len(ledger), -1)[:horizon]
-    return np.flatnonzero(flat.any(axis=1)).tolist()
-
-
-def _last_due(state: CohortState, horizon: int) -> int:
-    """The latest day a mid-programme start placed anything on (0: none),
-    leaving out stalls held for a release date."""
-    if state.cohort.initial_state is None:
-        return 0
-    rows = [0, *_rows_held(state.retry_due, horizon)]
-    rows += _rows_held(state.restore_due, horizon)
-    if state.recover_pmf is not None:
-        rows += _rows_held(state.recover_due, horizon)
-    floor = state.release_day
-    rows += [r for r in _rows_held(state.stalls.cells, horizon) if r != floor]
-    return max(rows)
+#: the flows of the five outcomes, in outcome order
+_OUTCOME_FLOWS = np.array(
+    [
+        _FLOW[name]
+        for name in ("successes", "stalls", "rollbacks", "fix_forwards", "dumbs")
+    ]
+)
 
 
 class Lane:
@@ -90,6 +84,7 @@ class Lane:
         self.lasts = np.array(first.last_columns)
         self.up_front = first.up_front_class  # abandoned when eligible
         self._last_set = frozenset(self.lasts.tolist())
+        self.is_last = np.isin(np.arange(width), self.lasts)  # by column
         excluded = first.excluded_class  # its last failures count in ``excluded``
         self.excluded_last = None if excluded is None else self.lasts[excluded]
         # columns a latent defect can hit (the excluded class's: never)
@@ -142,7 +137,7 @@ class Lane:
         )
         self.flows = np.zeros((n, len(FLOWS)), dtype=np.int64)
         if any(s.cohort.initial_state is not None for s in states):
-            self._take_up(states, horizon)
+            take_up(self, states, horizon)
         self.defect_hits = zeros.copy()  # today's, reset at the end of day
         # latent defects (`lane_defects`): only where this cohort has any; the
         # cohort's segments share them (hits, exposure and streams)
@@ -156,10 +151,16 @@ class Lane:
         self._later: dict[tuple[str, int], Column | KernelColumn] = {}
         units = [s.outcome_units for s in states]
         self.kernel = kernel  # the compiled passes (`lane_kernel`), or None
-        self.columns = [
-            self._column([u.generator(c) for u in units]) if c else None
-            for c in range(width)
+        generators = [
+            [u.generator(c) for u in units] if c else None for c in range(width)
         ]
+        # the kernels read a day's columns in one call (`_attempt_all`)
+        self.streams = None if kernel is None else LaneStreams(generators, kernel)
+        self.columns: list[Column | KernelColumn | None] = (
+            [None if g is None else Column(g) for g in generators]
+            if self.streams is None
+            else list(self.streams.columns)
+        )
 
     def _column(self, generators: list) -> Column | KernelColumn:
         if self.kernel is None:
@@ -211,45 +212,6 @@ class Lane:
         self.recovered_cells = states[0].recovered_cells  # cells by recovery delay
         self.prepayment_cell = self.starts[4] + self.recovered_cells
 
-    def _take_up(self, states: list[CohortState], horizon: int) -> None:
-        """A mid-programme start: each replication's counts and ledgers as its
-        scalar state placed them (`cohort.CohortState._start_from`)."""
-        for name in (
-            "retry_queued",
-            "stalled",
-            "rolled_back",
-            "impaired",
-            "migrated",
-            "dumb",
-            "abandoned",
-            "awaiting_site_visit",
-            "awaiting_recovery",
-        ):
-            getattr(self, name)[:] = [getattr(s, name) for s in states]
-        for r, state in enumerate(states):
-            floor = state.release_day
-            for row in _rows_held(state.stalls.cells, horizon):
-                cells = state.stalls.cells[row]  # (then, column)
-                if floor is not None and row >= self.ring:  # held for its release
-                    self.held[r] += cells  # type: ignore[index]
-                else:
-                    self.stall_cells[row, :, r] += cells.T
-            for row in _rows_held(state.retry_due, horizon):
-                self.retry_due[row, :, r] += state.retry_due[row]
-            for row in _rows_held(state.restore_due, horizon):
-                self.restore_due[row, r] += state.restore_due[row]
-            if self.recover_days is not None:
-                for row in _rows_held(state.recover_due, horizon):
-                    self.recover_due[row, :, r] += state.recover_due[row]
-        dues = sorted({due for s in states for due, _ in s.retries})
-        for due in dues:  # queued retries, oldest due first
-            queued = np.zeros((self.n, self.size), dtype=np.int64)
-            for r, state in enumerate(states):
-                for when, counts in state.retries:
-                    if when == due:
-                        queued[r] += counts
-            self.ready.append(queued)
-
     def _keyed(self, ints: np.ndarray) -> np.ndarray:
         offset = np.arange(self.n, dtype=np.int64)[:, None] * REPLICATION_KEY
         return (ints + offset).ravel()
@@ -280,7 +242,7 @@ class Lane:
             )
             if days is not None
         )
-        placed = max(_last_due(state, horizon) for state in states)
+        placed = max(last_due(state, horizon) for state in states)
         self.ring = max(longest, placed) + 1
 
     #: arrays with a replication axis: (name, axis)
@@ -328,9 +290,12 @@ class Lane:
             id(t): t for t in self.cell_tables + self.stressed_cell_tables
         }.values():
             table.keep(live)
-        for column in self.columns:
-            if column is not None:
-                column.keep(live)
+        if self.streams is not None:
+            self.streams.keep(live)
+        else:
+            for column in self.columns:
+                if column is not None:
+                    column.keep(live)
         self._stall_units = [self._stall_units[r] for r in live.tolist()]
         self._restore_units = [self._restore_units[r] for r in live.tolist()]
         self._recovery_units = [self._recovery_units[r] for r in live.tolist()]
@@ -480,14 +445,17 @@ class Lane:
             live = self.defects.expose(day, reachable.sum(axis=1) > 0)
         desk = self.desk
         hold: frozenset[str] = desk.gated if desk is not None else frozenset()
-        outcomes = np.zeros((self.n, 5, self.size), dtype=np.int64)  # by column
-        for column in np.flatnonzero(batch.any(axis=0)).tolist():
-            k = column // self.per_class
-            counts, by_outcome = self._draw(
-                column, batch[:, column], success[k], k, stressed, live
+        columns = np.flatnonzero(batch.any(axis=0))
+        if self.streams is not None and not _any(live):  # one kernel call
+            counts = self._draw_all(batch, columns, success, stressed)
+        else:
+            counts = np.stack(
+                [
+                    self._draw(column, batch[:, column], success, stressed, live)
+                    for column in columns.tolist()
+                ]
             )
-            self._schedule(column, counts, by_outcome, day, hold)
-            outcomes[:, :, column] = by_outcome
+        outcomes = self._schedule(batch, counts, columns, day, hold)
         if desk is not None:  # cases in the order the scalar engine raises them
             totals = outcomes.sum(axis=2)
             for outcome, kind in ((4, "dumb"), (1, "stall"), (2, "rollback")):
@@ -496,17 +464,36 @@ class Lane:
                 )
             desk.raise_cases(day, "fix_forward", totals[:, 3], self, outcomes[:, 3])
 
+    def _draw_all(self, batch, columns, success, stressed) -> np.ndarray:
+        """(column, rep, cells) counts of every column's failing attempts in
+        one kernel call (`_kernels.draw_lane`): `_draw` of each column, where
+        no latent defect strikes."""
+        assert self.streams is not None and self.kernel is not None
+        tables = tuple(self._kernel_inputs()[0])
+        return self.kernel.draw_lane(
+            self.streams.state,
+            self.streams.buffer,
+            batch,
+            columns,
+            self.per_class,
+            success,
+            self._hot(stressed),
+            tables + tables[:1] * (3 - len(tables)),  # one signature: 3 classes
+            self.cells,
+        )
+
     def _draw(
         self,
         column: int,
         n: np.ndarray,
         success: np.ndarray,
-        k: int,
         stressed: np.ndarray | None = None,
         live: np.ndarray | None = None,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """(rep, cells) counts and (rep, outcomes) totals of one column's
-        attempts (class ``k``; ``stressed[r]``: r reads its stressed table)."""
+    ) -> np.ndarray:
+        """(rep, cells) counts of one column's failing attempts (its class's
+        ``success`` edges; ``stressed[r]``: r reads its stressed table)."""
+        k = column // self.per_class
+        success = success[k]
         reps = np.flatnonzero(n)
         column_units = self.columns[column]
         assert column_units is not None  # column 0 is never attempted
@@ -531,7 +518,7 @@ class Lane:
             )
             if hits is not None:
                 self.defect_hits += hits
-            return counts, self._by_outcome(counts, n)
+            return counts
         uniforms = column_units.take(reps, counts_of)
         # the success test in floats, as the scalar engine makes it; only the
         # failing few (a few percent) get integer keys for their cell
@@ -562,13 +549,7 @@ class Lane:
         )
         if struck is not None:
             self._count_hits(counts, uniforms, struck, np.repeat(reps, counts_of))
-        return counts, self._by_outcome(counts, n)
-
-    def _by_outcome(self, counts: np.ndarray, n: np.ndarray) -> np.ndarray:
-        """(rep, outcomes) totals of (rep, cells) failures of ``n`` attempts."""
-        by_outcome = np.add.reduceat(counts, self.starts, axis=1)
-        by_outcome[:, 0] = n - by_outcome[:, 1:].sum(axis=1)
-        return by_outcome
+        return counts
 
     def _hot(self, stressed: np.ndarray | None) -> np.ndarray:
         if stressed is None:
@@ -626,61 +607,69 @@ class Lane:
         return counts.reshape(shape)
 
     def _block(self, counts: np.ndarray, outcome: int) -> np.ndarray:
+        """An outcome's cells of (..., cells) counts."""
         start = self.starts[outcome]
-        return counts[:, start : start + self.sizes[outcome]]
+        return counts[..., start : start + self.sizes[outcome]]
 
-    def _schedule(
-        self,
-        column: int,
-        counts: np.ndarray,
-        by_outcome: np.ndarray,
-        day: int,
-        hold: frozenset[str] = frozenset(),
-    ) -> None:
-        """Count a column's outcomes and schedule what follows; kinds in ``hold``
-        wait for ELS to work their case (`worked`)."""
-        success, stall, rollback, fix_forward, dumb = by_outcome.T
-        flows = self.flows
-        for name, values in (
-            ("successes", success),
-            ("stalls", stall),
-            ("rollbacks", rollback),
-            ("fix_forwards", fix_forward),
-            ("dumbs", dumb),
-        ):
-            flows[:, _FLOW[name]] += values
-        self.migrated += success
-        if stall.any():
-            self.stalled += stall
-            if "stall" not in hold:
-                table = self._block(counts, 1).reshape(self.n, *self.stall_shape)
-                self._add_stalls(column, table, day, day)
+    def _schedule(self, batch, counts, columns, day, hold) -> np.ndarray:
+        """Count the outcomes of the attempts of ``columns`` ((column, rep,
+        cells) failures ``counts`` of ``batch``) and schedule what follows,
+        every column at once; kinds in ``hold`` wait for ELS to work their
+        case (`worked`). (rep, outcome, column) counts."""
+        by = np.add.reduceat(counts, self.starts, axis=2)  # (column, rep, outcome)
+        by[:, :, 0] = batch[:, columns].T - by[:, :, 1:].sum(axis=2)
+        total = by.sum(axis=0)
+        self.flows[:, _OUTCOME_FLOWS] += total
+        migrated, stall, rollback, fix_forward, dumb = total.T
+        self.migrated += migrated
+        self.stalled += stall
+        if "stall" not in hold and stall.any():
+            table = self._block(counts, 1).reshape(*counts.shape[:2], *self.stall_shape)
+            if self.held is None:
+                rows = self._rows(self.stall_days, day)[:, None]
+                self.stall_cells[rows, columns] += table.transpose(2, 0, 1, 3)
+            else:  # a release date holds some aside
+                for column, part in zip(columns.tolist(), table, strict=True):
+                    self._add_stalls(column, part, day, day)
         if rollback.any():
-            if column in self._last_set:
-                self._abandon(rollback, column)
-            else:
-                self.rolled_back += rollback
-                assert self.retry_days is not None
-                rows = self._rows(self.retry_days, day)
-                self.retry_due[rows, column] += self._block(counts, 2).T
-        if fix_forward.any():
-            self.impaired += fix_forward
+            self._roll_back(counts, by[:, :, 2], columns, day)
+        self.impaired += fix_forward
+        if "fix_forward" not in hold and fix_forward.any():
             assert self.restore_days is not None
-            if "fix_forward" not in hold:
-                rows = self._rows(self.restore_days, day)
-                self.restore_due[rows] += self._block(counts, 3).T
+            rows = self._rows(self.restore_days, day)
+            self.restore_due[rows] += self._block(counts, 3).sum(axis=0).T
         if dumb.any():
-            self.dumb += dumb
-            self.prepayment_dumb += counts[:, self.prepayment_cell]
-            if self.recover_days is None:
-                self.awaiting_site_visit += dumb
-                return
-            recovered = self._block(counts, 4)[:, : self.recovered_cells]
-            n_recovered = recovered.sum(axis=1)
-            self.awaiting_recovery += n_recovered
-            self.awaiting_site_visit += dumb - n_recovered
-            rows = self._rows(self.recover_days, day)
-            self.recover_due[rows, column] += recovered.T
+            self._dumb(counts, dumb, columns, day)
+        outcomes = np.zeros((self.n, 5, self.size), dtype=np.int64)
+        outcomes[:, :, columns] = by.transpose(1, 2, 0)
+        return outcomes
+
+    def _roll_back(self, counts, rollback, columns, day) -> None:
+        """Rollbacks ((column, rep) ``rollback`` of ``columns``): abandoned on
+        their class's last attempt, else retried after their delay."""
+        by_column = np.zeros((self.n, self.size), dtype=np.int64)
+        by_column[:, columns] = rollback.T
+        self.rolled_back += rollback.sum(axis=0) - self._abandon_lasts(by_column)
+        retried = ~self.is_last[columns]
+        if retried.any():
+            assert self.retry_days is not None
+            rows = self._rows(self.retry_days, day)[:, None]
+            retries = self._block(counts[retried], 2)  # (column, rep, delay)
+            self.retry_due[rows, columns[retried]] += retries.transpose(2, 0, 1)
+
+    def _dumb(self, counts, dumb, columns, day) -> None:
+        """Dumb devices: awaiting a site visit, or remote recovery after its delay."""
+        self.dumb += dumb
+        self.prepayment_dumb += counts[:, :, self.prepayment_cell].sum(axis=0)
+        if self.recover_days is None:
+            self.awaiting_site_visit += dumb
+            return
+        recovered = self._block(counts, 4)[:, :, : self.recovered_cells]
+        n_recovered = recovered.sum(axis=(0, 2))
+        self.awaiting_recovery += n_recovered
+        self.awaiting_site_visit += dumb - n_recovered
+        rows = self._rows(self.recover_days, day)[:, None]
+        self.recover_due[rows, columns] += recovered.transpose(2, 0, 1)
 
     def _add_stalls(self, column: int, table: np.ndarray, day: int, floor: int) -> None:
         """Put (rep, delay, then) stalls raised on ``day`` on the ledger: due
@@ -764,13 +753,6 @@ class Lane:
         who = np.repeat(row.ravel(), mine.ravel())
         counts = self._given(outcome, uniforms, who, len(batches))
         return counts if n.ndim == 2 else counts[0]
-
-    def _abandon(self, count: np.ndarray, column: int) -> None:
-        """Failures on a class's last attempt (``column``) are abandoned."""
-        self.abandoned += count
-        self.flows[:, _FLOW["abandons"]] += count
-        if column == self.excluded_last:
-            self.excluded += count
 
     def _abandon_lasts(self, by_column: np.ndarray) -> np.ndarray:
         """Abandon the (rep, column) failures on their class's last attempt;

@@ -28,6 +28,7 @@ uniform, never its value.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from typing import cast
 
@@ -53,11 +54,14 @@ MAX_CHUNK = 4096
 BELOW_ONE = np.nextafter(1.0, 0.0)
 
 
+@functools.lru_cache(maxsize=4096)
 def _name_key(name: str) -> int:
-    """A stable 32-bit key for a stream name (Python's hash() is salted)."""
+    """A stable 32-bit key for a stream name (Python's hash() is salted);
+    remembered: every replication's set-up asks for the same few names."""
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "little")
 
 
+@functools.lru_cache(maxsize=4096)
 def _wide_key(name: str) -> int:
     """A stable 64-bit key for a stream name, one word of the Philox counter."""
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "little")
