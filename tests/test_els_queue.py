@@ -8,11 +8,13 @@ import copy
 from datetime import date
 
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import cohort, day, load, outcomes, scenario, uniform
 
 import migsim
 from migsim.evidence.actuals import read_actuals
+from migsim.evidence.defects import _paused
 from migsim.evidence.state import state_from_actuals
 
 OPERATIONS = "scenarios/nov2019_operations.yaml"
@@ -250,15 +252,17 @@ def test_stall_cases_beyond_the_reported_stalled_become_the_cohorts_own_load():
 
 
 def test_the_latent_defect_the_actuals_rule_out_does_not_exist(backed_up, tmp_path):
-    """itron_active's firmware defect (exists 30%, hits 1% of attempts) did not
-    exist in the run, and no defect_hits were reported: from the first day of
-    its 878 attempts (its chance of existing 0.00007) the state read says it
-    does not exist, as the exact state does, so a continuation no longer
-    redraws it (it did in 58 of 200 continuations on 3 April, +20 migrated
-    against the exact continuation, paired SE 3.3; +0.5 now). The day before
-    (no attempt yet) and once a hit is reported, it is left to the draw."""
+    """itron_active's firmware defect (exists 30%, hits 1% of attempts, found
+    after 5 hits plus a day) did not exist in the run. Its hits would not show
+    before it was found, but its finding would: a halt. Thousands of attempts
+    and no halt rule it out, so the state read says it does not exist, as the
+    exact state does, and a continuation no longer redraws it (it did in 58 of
+    200 continuations on 3 April, +20 migrated against the exact continuation,
+    paired SE 3.3; +0.5 now). On its first day of attempts nothing shows yet;
+    a pause the halt could explain leaves it to the draw; the hindsight
+    ``defect_hits`` column is not read."""
     sc, results, read = backed_up
-    for when in (date(2019, 12, 23), *DATES):
+    for when in DATES:
         truth = results.state_on(when, 0)["operations_state"]["defects"]
         state, notes = state_from_actuals(sc, read[True], when)
         defects = state["operations_state"]["defects"]
@@ -269,22 +273,29 @@ def test_the_latent_defect_the_actuals_rule_out_does_not_exist(backed_up, tmp_pa
         )
         assert any("rule it out" in n for n in notes)
         sc.starting_from(state)
-    state, notes = state_from_actuals(sc, read[True], date(2019, 12, 22))
+    daily = results.daily
+    itron = daily["cohort"] == "itron_active"
+    first = daily.loc[itron & (daily["attempts"] > 0), "date"].min().date()
+    state, notes = state_from_actuals(sc, read[True], first)
     assert "defects" not in state["operations_state"]
     assert any("not ruled out" in n for n in notes)
-    daily = results.daily
-    hit = daily.index[(daily["cohort"] == "itron_active") & (daily["attempts"] > 0)]
-    daily.loc[hit[0], ["dumbs", "defect_hits"]] += [1, 1]
-    daily.loc[hit[0], "successes"] -= 1
-    daily.to_parquet(tmp_path / "hit.parquet", index=False)
-    hits = read_actuals(tmp_path / "hit.parquet", sc)
-    state, _ = state_from_actuals(sc, hits, DATES[2])
-    assert "defects" not in state["operations_state"]
-    # without a defect_hits column nothing rules it out: drawn, as before
-    results.daily.drop(columns=["defect_hits"]).to_parquet(
-        tmp_path / "unreported.parquet", index=False
-    )
-    unreported = read_actuals(tmp_path / "unreported.parquet", sc)
-    state, notes = state_from_actuals(sc, unreported, DATES[2])
-    assert "defects" not in state["operations_state"]
-    assert not any("defect" in n for n in notes)
+    # a day the programme attempted elsewhere but not the cohort: a halt could
+    # explain it (with ``halt: all``, any weekday nobody attempted)
+    days = pd.date_range("2020-01-06", periods=5, freq="D")
+    mine = pd.Series([9, 8, 0, 7, 9], index=days)
+    assert _paused(mine, pd.Series([20, 20, 11, 20, 20], index=days), "cohort")
+    assert not _paused(mine, pd.Series([20, 20, 0, 20, 20], index=days), "cohort")
+    assert _paused(mine, pd.Series([20, 20, 0, 20, 20], index=days), "all")
+    # hits are hindsight: a reported one changes nothing, its absence neither
+    hit = daily.index[itron & (daily["attempts"] > 0)]
+    with_hit = daily.copy()
+    with_hit.loc[hit[0], ["dumbs", "defect_hits"]] += [1, 1]
+    with_hit.loc[hit[0], "successes"] -= 1
+    for name, frame in (
+        ("hit", with_hit),
+        ("unreported", daily.drop(columns=["defect_hits"])),
+    ):
+        frame.to_parquet(tmp_path / f"{name}.parquet", index=False)
+        actuals = read_actuals(tmp_path / f"{name}.parquet", sc)
+        state, _ = state_from_actuals(sc, actuals, DATES[2])
+        assert state["operations_state"]["defects"] == defects
