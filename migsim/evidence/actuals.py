@@ -52,9 +52,10 @@ COARSE_COLUMN = "cumulative_migrated"
 #: Optional class columns of `.daily`: attempts made at volume-stressed rates and
 #: latent-defect hits. Calibration sets them aside from the normal class's flows.
 CLASS_COLUMNS = ("stressed_attempts", "defect_hits")
-#: Optional: dumb devices recovered remotely each day (`.daily` has it); the state
-#: on an as-of date reads it (devices left awaiting recovery, dumb net of it).
-RECOVERY_COLUMNS = ("dumb_recoveries",)
+#: Optional: dumb devices recovered remotely each day and the dumb devices that
+#: will not be, awaiting a site visit (`.daily` has both); the state on an as-of
+#: date reads them (devices left awaiting recovery, dumb net of it).
+RECOVERY_COLUMNS = ("dumb_recoveries", "awaiting_site_visit")
 #: The ramp policy's day columns of `.daily` (the same on every cohort's row).
 POLICY_COLUMNS = ("daily_cap", "cap_rule", "no_go", "rule_fired", "els_backlog")
 _COUNT_COLUMNS = (*FLOWS, *STATES, COARSE_COLUMN)

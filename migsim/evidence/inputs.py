@@ -10,9 +10,12 @@ about two kinds of input a November 2019 forecast drew per replication:
   is a lower bound (censored: the mean and sd are a Tobit fit). With
   ``capacity.achieved`` (an AR(1) on the logit scale around an uncertain mean
   share, a Beta), the Beta is updated with the mean of the observed shares,
-  worth n (1 - r) / (1 + r) independent days (r: their lag-1 autocorrelation),
   by matching the moments of a normal likelihood to the Beta's (the prior's
   strength, for a mean stated as a number, is ``prior_strength`` pseudo-days).
+  The mean's variance is the AR(1)'s own for those days (a short window shares
+  one persistent deviation, which its spread about its own mean cannot show),
+  or the observed spread over n (1 - r) / (1 + r) independent days (r: their
+  lag-1 autocorrelation) when that is larger.
   With at least `_MIN_PAIRS` pairs of consecutive days, the persistence and the
   innovation sd are the observed ones. A plain daily ``achieved_share`` becomes
   the Beta with the observed shares' mean and variance. Other limits the
@@ -41,6 +44,7 @@ from scipy import optimize, stats
 
 from migsim.evidence.actuals import Actuals
 from migsim.model.scenario import Scenario
+from migsim.model.uncertainty import stationary_logit_mean
 
 __all__ = ["InputUpdate", "update_inputs"]
 
@@ -199,8 +203,8 @@ def _throughput(scenario, data, actuals, prior_strength, notes, sources):
     )
     r = min(max(r, 0.0), 0.99)
     n_eff = max(1.0, n * (1 - r) / (1 + r))
-    behind = f"{n} days of attempts against the cap (worth {n_eff:.0f} independent)"
     if achieved is None:  # a plain daily share: its observed mean and variance
+        behind = _behind(n, n_eff)
         alpha, beta = _beta_of(mean, max(var, 1e-6))
         before = str(capacity.achieved_share.model_dump(mode="json"))
         data["capacity"]["achieved_share"] = {
@@ -221,7 +225,15 @@ def _throughput(scenario, data, actuals, prior_strength, notes, sources):
         a0, b0 = prior.alpha, prior.beta
     mu0 = a0 / (a0 + b0)
     v0 = mu0 * (1 - mu0) / (a0 + b0 + 1)
-    v_data = max(var, 1e-6) / n_eff
+    persistence, innovation = achieved.persistence, achieved.innovation_sd
+    if len(pairs) >= _MIN_PAIRS:  # the AR(1) the forecast will run with
+        persistence = r
+        innovation = float(logit.std(ddof=1)) * math.sqrt(max(1 - r * r, 0.0))
+    v_model = _mean_variance(shares.index, mean, persistence, innovation)
+    v_data = max(max(var, 1e-6) / n_eff, v_model)
+    if v_model > var / n_eff:
+        n_eff = max(min(n_eff, max(var, 1e-6) / v_model), 1e-3)
+    behind = _behind(n, n_eff)
     v1 = 1.0 / (1.0 / v0 + 1.0 / v_data)
     mu1 = min(max(v1 * (mu0 / v0 + mean / v_data), 1e-4), 1 - 1e-4)
     alpha, beta = _beta_of(mu1, v1)
@@ -264,6 +276,38 @@ def _throughput(scenario, data, actuals, prior_strength, notes, sources):
             "calibrated: the logit share's sd x sqrt(1 - persistence^2)"
         )
     return updates
+
+
+def _behind(n: int, n_eff: float) -> str:
+    worth = f"{n_eff:.0f}" if n_eff >= 1 else f"{n_eff:.1g}"
+    return f"{n} days of attempts against the cap (worth {worth} independent)"
+
+
+def _mean_variance(
+    days: pd.DatetimeIndex, mean: float, persistence: float, innovation: float
+) -> float:
+    """The variance of the mean of the shares observed on ``days`` (calendar
+    dates, gaps allowed) under the AR(1) on the logit scale that makes them.
+
+    A window of days shares its persistent deviation from the long-run mean, so
+    their spread about their own mean misses it: with persistence 0.8 and
+    innovation sd 0.35, the spread of ten working days about their own mean,
+    over ten, is an eighth of the variance of that mean. The covariance of the
+    logits of days i and j is sd^2 x persistence^|t_i - t_j| (sd the stationary
+    sd); on the share scale it is scaled by the squared slope of the mean share
+    in the logit level, E[p (1 - p)] (delta method).
+    """
+    if innovation <= 0 or len(days) == 0:
+        return 0.0
+    sd = innovation / math.sqrt(1.0 - persistence**2)
+    level = stationary_logit_mean(min(max(mean, 1e-4), 1 - 1e-4), sd)
+    nodes, weights = np.polynomial.hermite.hermgauss(40)
+    p = 1.0 / (1.0 + np.exp(-(level + sd * math.sqrt(2.0) * nodes)))
+    slope = float(weights @ (p * (1 - p)) / math.sqrt(math.pi))
+    t = ((days - days[0]) / pd.Timedelta(days=1)).to_numpy(float)
+    lags = np.abs(t[:, None] - t[None, :])
+    logit_var = sd * sd * float((persistence**lags).mean())
+    return slope * slope * logit_var
 
 
 def _beta_of(mean: float, var: float) -> tuple[float, float]:

@@ -581,9 +581,10 @@ def _by_age(
     their delay, over the inflow whose cases were worked by ``as_of``.
 
     Dumb devices awaiting remote recovery (a cohort's ``dumb.recovered_share``)
-    are estimated from the reported dumbs and recoveries
-    (`inflight.recovering_weights`), never more than the dumb, as ``recovering``
-    groups detailed the same way.
+    are the dumb less those reported ``awaiting_site_visit``, else estimated from
+    the reported dumbs and recoveries (`inflight.recovering_weights`, which also
+    gives their due days), never more than the dumb, as ``recovering`` groups
+    detailed the same way.
     """
     out = dict(counts)
     ages = (pd.Timestamp(as_of) - rows["date"]).dt.days.to_numpy()
@@ -636,6 +637,12 @@ def _by_age(
     if recovers and dumb:
         keys, weights, _ = recovering_weights(cohort, rows, as_of)
         n = min(int(round(float(weights.sum()))), dumb)
+        seen = rows.loc[rows["date"] == pd.Timestamp(as_of)]
+        if "awaiting_site_visit" in seen.columns and len(seen):  # the rest recover
+            awaiting = int(round(float(seen["awaiting_site_visit"].iloc[-1])))
+            n = dumb - min(awaiting, dumb)
+            if n and not weights.sum() > 0:  # overdue by the delay: due tomorrow
+                keys, weights = np.array([1]), np.array([1.0])
         groups = due_groups(n, keys, weights)
         if groups:
             out["recovering"] = split_by_attempts(
