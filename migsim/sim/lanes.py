@@ -698,19 +698,11 @@ class Lane:
         same order as batch after batch would."""
         if kind == "stall":
             parts = np.stack([part for _, part in batches])  # (batch, rep, column)
-            raised = np.array([raised for raised, _ in batches])
             for column in np.flatnonzero(parts.any(axis=(0, 1))).tolist():
                 counts = self._read("stall", column, parts[:, :, column], 1)
-                tables = counts.reshape(len(batches), self.n, *self.stall_shape)
-                if self.held is None:  # every batch at once: due on or after today
-                    due = np.maximum(raised[:, None] + self.stall_days, day)
-                    spread = tables.transpose(0, 2, 1, 3).reshape(-1, self.n, self.then)
-                    np.add.at(
-                        self.stall_cells[:, column], due.ravel() % self.ring, spread
-                    )
-                    continue
-                for when, table in zip(raised.tolist(), tables, strict=True):
-                    self._add_stalls(column, table, when, day)
+                for (raised, _), batch in zip(batches, counts, strict=True):
+                    table = batch.reshape(self.n, *self.stall_shape)
+                    self._add_stalls(column, table, raised, day)
             return
         days = self.restore_days
         assert days is not None
