@@ -18,6 +18,7 @@ import pandas as pd
 
 from migsim.common.errors import ActualsError
 from migsim.evidence.actuals import Actuals
+from migsim.evidence.defects import defect_states
 from migsim.evidence.desk import holds_stalls
 from migsim.evidence.inflight import (
     attempt_tables,
@@ -63,7 +64,8 @@ def state_from_actuals(
     recovery as ``recovering`` groups. Queued ones are taken to have made none.
     With an ELS desk and per-cohort flows, the operations state carries the
     desk's open cases (``els_queue``, `open_cases`), and the stalled and impaired
-    installations they hold are ``held`` groups.
+    installations they hold are ``held`` groups. Latent defects that the
+    reported ``defect_hits`` rule out do not exist (`defects.defect_states`).
 
     Returns
     -------
@@ -123,6 +125,10 @@ def state_from_actuals(
         if desk is not None:  # the ELS desk's open cases
             operations["els_queue"] = desk.queue()
             notes.append(desk.note())
+        defects, found_notes = defect_states(scenario, used, as_of)
+        if defects:  # latent defects the reported defect_hits rule out
+            operations["defects"] = defects
+        notes.extend(found_notes)
     return state, notes
 
 

@@ -57,6 +57,7 @@ from migsim.experiments.search import (
     _search_one,
 )
 from migsim.experiments.study import Simulator
+from migsim.sim.prepare import prepare
 
 __all__ = ["decide"]
 
@@ -145,6 +146,8 @@ def decide(
         blank={"definition": definition, "candidates": {}},
     )
     started = time.perf_counter()
+    if scheduler is None and workers > 1:  # the forked workers share what it loads
+        prepare(question.scenario, max(1, replications // (2 * workers)))
     with Simulator(workers, scheduler=scheduler) as simulator:
         ev = _Evaluator(
             question, seed, replications, max_replications, simulator, store, progress

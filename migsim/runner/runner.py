@@ -459,7 +459,7 @@ def run(
     writer = DailyWriter(path) if path else None
     unmap_large_frees()  # memory flat in the replications (forked workers too)
     if scheduler is None and workers > 1:
-        prepare(scenario)  # once here: the forked workers share it
+        prepare(scenario, size)  # once here: the forked workers share it
     started = time.perf_counter()
     tables: list[FigureTable] = []
     twin_tables: list[FigureTable] = []

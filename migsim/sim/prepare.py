@@ -4,8 +4,10 @@ The first replication in a fresh process loads the bank-holiday calendars and
 builds the run's calendar and delay tables (their quantiles, `common.cdfs`):
 paid again by every worker. Local workers are forked from the main process and
 share what it has loaded and cached when they start, so the runner calls
-`prepare` first and the cost is paid once. Nothing here draws a random number:
-replications are the same with or without it.
+`prepare` first and the cost is paid once. The same holds for the block
+engine's compiled kernels (`lane_kernel`: about a second to load in each
+process) when the run's blocks are large enough to use them. Nothing here
+draws a random number: replications are the same with or without it.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from migsim.model.distributions import (
 from migsim.model.scenario import Scenario
 from migsim.sim.calendar import working_days
 from migsim.sim.delays import cached_pmf
+from migsim.sim.lane_kernel import wanted
 
 __all__ = ["prepare"]
 
@@ -45,8 +48,11 @@ def _delays(value: Any) -> Iterator[Any]:
             yield from _delays(item)
 
 
-def prepare(scenario: Scenario) -> None:
-    """Build the calendar and every delay table of ``scenario`` (cached)."""
+def prepare(scenario: Scenario, block: int = 0) -> None:
+    """Build the calendar and every delay table of ``scenario`` (cached), and
+    load the kernels if blocks of ``block`` replications will use them."""
     working_days(scenario)
     for delay in _delays(scenario):
         cached_pmf(delay)
+    if block:
+        wanted(block * scenario.installations)  # loads them when they will be
