@@ -8,6 +8,9 @@ Per cohort, a conjugate Bayesian update:
   first-level outcomes (successes, stalls, rollbacks, fix forwards, dumbs) are a
   multinomial sample, so the posterior is Dirichlet(N x p + counts). Each rate's
   marginal is Beta(alpha_i, sum(alpha) - alpha_i): its mean and 95% interval.
+  Counts inferred by a class split (`migsim.evidence.classes`) are uncertain:
+  the posterior keeps its mean and its concentration is lowered to carry their
+  variance (`split_posterior`).
 - **Stall ``then_success``.** Prior Beta(N x t, N x (1 - t)) on the scenario's t
   (its own Beta when it states one), updated with the stall completions and
   failures when both are reported; otherwise it keeps its prior.
@@ -41,7 +44,7 @@ from migsim import __version__
 from migsim.common.errors import ActualsError
 from migsim.common.stats import json_number, quantile
 from migsim.evidence.actuals import OUTCOME_COLUMNS, Actuals
-from migsim.evidence.classes import normal_counts, prior_alpha
+from migsim.evidence.classes import normal_counts, prior_alpha, split_posterior
 from migsim.evidence.inputs import InputUpdate, update_inputs
 from migsim.evidence.priors import DEFAULT_PRIOR_STRENGTH
 from migsim.model.scenario import (
@@ -351,9 +354,16 @@ def calibrate(
             if coarse
             else normal_counts(scenario, index, frame, used, prior, notes)
         )
-        counts, n = counts_n if counts_n is not None else (np.zeros(len(OUTCOMES)), 0)
+        none = np.zeros(len(OUTCOMES))
+        counts, n, spread = counts_n if counts_n is not None else (none, 0, none)
         alpha_prior = prior_alpha(cohort.outcomes, prior, prior_strength)
-        alpha = alpha_prior + counts
+        alpha, lowered = split_posterior(alpha_prior, counts, spread)
+        if lowered > 1.0005:
+            notes.append(
+                f"{name}: the class split's uncertainty lowers the outcome rates' "
+                f"concentration {lowered:.2f}-fold (means kept; law of total "
+                "variance, the rate it widens most sets it)"
+            )
         for i, outcome in enumerate(OUTCOMES):
             pm, pl, ph = _beta_interval(
                 alpha_prior[i], alpha_prior.sum() - alpha_prior[i]
