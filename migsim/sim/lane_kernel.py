@@ -184,7 +184,9 @@ class LaneStreams:
 
     def keep(self, live: np.ndarray) -> None:
         """Keep only the replications at positions ``live`` (in order)."""
-        self.state, self.buffer = self.state[:, live], self.buffer[:, live]
+        # contiguous again: the kernels are compiled for C-ordered streams
+        self.state = np.ascontiguousarray(self.state[:, live])
+        self.buffer = np.ascontiguousarray(self.buffer[:, live])
         self._view()
 
 
