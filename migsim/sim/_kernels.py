@@ -150,6 +150,18 @@ def _cell(key, row, base, step, lookup, edges):
     return cell
 
 
+@njit(inline="always")
+def _fail(state, buffer, r, count, edge, table, uniforms, out):
+    """Stream r's next ``count`` uniforms; each at or above ``edge`` fails and
+    is counted in ``out`` at its cell of ``table`` (a `_table` row)."""
+    row, base, step, lookup, edges = table
+    _fill(state, buffer, r, uniforms, count)
+    for j in range(count):
+        u = uniforms[j]
+        if u >= edge:
+            out[_cell(np.int64(u * UNIT), row, base, step, lookup, edges)] += 1
+
+
 @_compiled
 def draw_cells(
     state: np.ndarray,
@@ -170,14 +182,8 @@ def draw_cells(
     uniforms = np.empty(counts.max() if len(counts) else 0)
     for i in range(len(reps)):
         r = reps[i]
-        edge = success[r]
-        row, base, step, lookup, edges = _table(tables, hot, r)
-        _fill(state, buffer, r, uniforms, counts[i])
-        for j in range(counts[i]):
-            u = uniforms[j]
-            if u >= edge:
-                key = np.int64(u * UNIT)
-                out[r, _cell(key, row, base, step, lookup, edges)] += 1
+        table = _table(tables, hot, r)
+        _fail(state, buffer, r, counts[i], success[r], table, uniforms, out[r])
     return out
 
 
@@ -203,19 +209,19 @@ def draw_lane(
     for i in range(len(columns)):
         c = columns[i]
         k = c // per_class
-        column_state, column_buffer = state[c], buffer[c]
         for r in range(n):
-            count = batch[r, c]
-            if count == 0:
-                continue
-            edge = success[k, r]
-            row, base, step, lookup, edges = _table(tables[k], hot, r)
-            _fill(column_state, column_buffer, r, uniforms, count)
-            for j in range(count):
-                u = uniforms[j]
-                if u >= edge:
-                    key = np.int64(u * UNIT)
-                    out[i, r, _cell(key, row, base, step, lookup, edges)] += 1
+            if batch[r, c]:
+                table = _table(tables[k], hot, r)
+                _fail(
+                    state[c],
+                    buffer[c],
+                    r,
+                    batch[r, c],
+                    success[k, r],
+                    table,
+                    uniforms,
+                    out[i, r],
+                )
     return out
 
 

@@ -83,7 +83,6 @@ class Lane:
         # the last attempt's column of each class: its failures abandon
         self.lasts = np.array(first.last_columns)
         self.up_front = first.up_front_class  # abandoned when eligible
-        self._last_set = frozenset(self.lasts.tolist())
         self.is_last = np.isin(np.arange(width), self.lasts)  # by column
         excluded = first.excluded_class  # its last failures count in ``excluded``
         self.excluded_last = None if excluded is None else self.lasts[excluded]
@@ -154,7 +153,7 @@ class Lane:
         generators = [
             [u.generator(c) for u in units] if c else None for c in range(width)
         ]
-        # the kernels read a day's columns in one call (`_attempt_all`)
+        # the kernels read a day's columns in one call (`_draw_all`)
         self.streams = None if kernel is None else LaneStreams(generators, kernel)
         self.columns: list[Column | KernelColumn | None] = (
             [None if g is None else Column(g) for g in generators]
@@ -398,7 +397,7 @@ class Lane:
         self.rolled_back += n_recovered - self._abandon_lasts(recovered.T)
         for column in np.flatnonzero(recovered.any(axis=1)).tolist():
             counts = self._read("recovery", column, recovered[column], 2)
-            if column not in self._last_set:
+            if not self.is_last[column]:
                 assert self.retry_days is not None  # required with recovery
                 rows = self._rows(self.retry_days, day)
                 self.retry_due[rows, column] += counts.T
