@@ -27,6 +27,7 @@ from migsim.cli.main import main
 from migsim.common.errors import ActualsError
 from migsim.evidence.actuals import OUTCOME_COLUMNS, read_actuals
 from migsim.evidence.calibrate import calibrate, posterior_check
+from migsim.evidence.classes import split_posterior
 from migsim.model.scenario import OUTCOMES
 from migsim.sim.records import FLOWS, STATES
 
@@ -701,3 +702,27 @@ def test_stated_evidence_is_its_own_prior(tmp_path):
     then = result.scenario.cohort("c").stall.then_success
     assert then.alpha == pytest.approx(7 + frame["stall_completions"].sum())
     assert then.beta == pytest.approx(3 + frame["stall_failures"].sum())
+
+
+def test_the_split_posterior_keeps_the_means_and_carries_the_split_variance():
+    """`split_posterior`: no split variance leaves the Dirichlet as it is; with
+    one, the means stay and every rate's variance is at least the Dirichlet's
+    given the counts plus the spread of its mean over the split (law of total
+    variance, delta method), equal for the rate that asks most."""
+    prior = np.array([93.0, 3.0, 2.0, 1.0, 1.0])
+    counts = np.array([9_300.0, 310.0, 190.0, 110.0, 90.0])
+    alpha, lowered = split_posterior(prior, counts, np.zeros(5))
+    assert lowered == 1.0
+    np.testing.assert_array_equal(alpha, prior + counts)
+    variance = np.array([0.0, 0.0, 400.0, 0.0, 900.0])  # rollbacks, dumbs inferred
+    alpha, lowered = split_posterior(prior, counts, variance)
+    total = (prior + counts).sum()
+    mean = (prior + counts) / total
+    np.testing.assert_allclose(alpha / alpha.sum(), mean)
+    assert lowered == pytest.approx(total / alpha.sum()) and lowered > 1.5
+    given = mean * (1 - mean) / (total + 1)
+    spread = (1 - mean) ** 2 * variance + mean**2 * (variance.sum() - variance)
+    wanted = given + spread / total**2
+    have = mean * (1 - mean) / (alpha.sum() + 1)
+    assert np.all(have >= wanted * (1 - 1e-9))
+    assert np.isclose(have / wanted, 1.0).any()
