@@ -334,7 +334,7 @@ EXERCISED = {
         "stressed",
         "lane",
     ),  # volume failures
-    "nov2019_operations": ("keep", "struck", "given", "lane"),  # the ELS desk
+    "nov2019_operations": ("keep", "struck", "given", "lane", "worked"),  # ELS
 }
 
 
@@ -343,13 +343,15 @@ def test_bundled_blocks_to_the_end_run_the_same_with_the_kernels(monkeypatch, na
     """Whole horizons, so that replications stop and the block keeps the rest
     (`LaneStreams.keep` after its streams were read), with volume-stressed
     tables, defect hits (a column at a time) and ELS reads on the kernels,
-    and a day's columns in one call (`draw_lane`): the same run logs."""
+    a day's columns in one call (`draw_lane`) and the stalls ELS worked put
+    on the ledger by the kernel that reads them (`stalls_worked`): the same
+    run logs."""
     module = lane_kernel.kernels()
     assert module is not None  # loaded: its own calls not counted
-    seen = {"keep": 0, "stressed": 0, "struck": 0, "given": 0, "lane": 0}
+    seen = dict.fromkeys(("keep", "stressed", "struck", "given", "lane", "worked"), 0)
     column = lane_kernel.KernelColumn
     keep, cells, given = lane_kernel.LaneStreams.keep, column.cells, column.given
-    draw_lane = module.draw_lane
+    draw_lane, stalls_worked = module.draw_lane, module.stalls_worked
 
     def counted_keep(self, live):
         seen["keep"] += 1
@@ -372,7 +374,13 @@ def test_bundled_blocks_to_the_end_run_the_same_with_the_kernels(monkeypatch, na
     monkeypatch.setattr(lane_kernel.LaneStreams, "keep", counted_keep)
     monkeypatch.setattr(column, "cells", counted_cells)
     monkeypatch.setattr(column, "given", counted_given)
+
+    def counted_worked(*args):
+        seen["worked"] += 1
+        return stalls_worked(*args)
+
     monkeypatch.setattr(module, "draw_lane", counted_lane)
+    monkeypatch.setattr(module, "stalls_worked", counted_worked)
     sc = migsim.load_scenario(f"scenarios/{name}.yaml")
     _both(monkeypatch, sc, 7, list(range(4)))
     assert all(seen[kind] > 0 for kind in EXERCISED[name]), seen

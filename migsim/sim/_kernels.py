@@ -25,6 +25,7 @@ __all__ = [
     "draw_lane",
     "draw_uniforms",
     "read_given",
+    "stalls_worked",
 ]
 
 
@@ -291,3 +292,33 @@ def read_given(
                 key = np.int64(uniforms[j] * UNIT)
                 out[b, r, np.searchsorted(edges[r], key, side="right")] += 1
     return out
+
+
+@_compiled
+def stalls_worked(
+    state: np.ndarray,
+    buffer: np.ndarray,
+    reps: np.ndarray,
+    batches: np.ndarray,
+    edges: np.ndarray,
+    raised: np.ndarray,
+    days: np.ndarray,
+    day: int,
+    ledger: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    """`read_given` of the stalls ELS worked today (``batches[b, r]`` of those
+    raised on ``raised[b]``), each put straight on its due row of ``ledger``
+    ((ring, rep, then): a column of `lanes.Lane.stall_cells`): a unit in cell
+    d x then + t is due ``days[d]`` after it was raised, not before today
+    (`lanes.Lane._add_stalls`)."""
+    ring, then = ledger.shape[0], ledger.shape[2]
+    uniforms = np.empty(batches.max() if batches.size else 0)
+    for i in range(len(reps)):
+        r = reps[i]
+        for b in range(batches.shape[0]):
+            _fill(state, buffer, r, uniforms, batches[b, r])
+            for j in range(batches[b, r]):
+                key = np.int64(uniforms[j] * UNIT)
+                cell = np.searchsorted(edges[r], key, side="right")
+                due = max(raised[b] + days[cell // then], day)
+                ledger[due % ring, r, cell % then] += 1

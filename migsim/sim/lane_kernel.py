@@ -225,6 +225,19 @@ def _exercise(module: ModuleType) -> None:
         reps, counts, edges[:, 0].copy(), hot, tables, (2, 4), struck, given, starts
     )
     column.given(reps, counts[None], given[0])
+    # four cells: two delays x two ways out (then)
+    ledger = np.zeros((12, 2, 2, 2), dtype=np.int64)  # (ring, column, rep, then)
+    module.stalls_worked(
+        column.state,
+        column.buffer,
+        reps,
+        counts[None],
+        given[0],
+        np.array([0]),
+        np.array([1, 2]),
+        0,
+        ledger[:, 1],
+    )
     streams = LaneStreams([None, generators], module)
     module.draw_lane(
         streams.state,

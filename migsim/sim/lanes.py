@@ -697,7 +697,24 @@ class Lane:
         same order as batch after batch would."""
         if kind == "stall":
             parts = np.stack([part for _, part in batches])  # (batch, rep, column)
+            raised_on = np.array([when for when, _ in batches], dtype=np.int64)
             for column in np.flatnonzero(parts.any(axis=(0, 1))).tolist():
+                stream = self._stream("stall", column)
+                if isinstance(stream, KernelColumn) and self.held is None:
+                    n = np.ascontiguousarray(parts[:, :, column])
+                    assert self.kernel is not None  # read and put on the ledger
+                    self.kernel.stalls_worked(
+                        stream.state,
+                        stream.buffer,
+                        np.flatnonzero(n.sum(axis=0)),
+                        n,
+                        self.given_ints[1],
+                        raised_on,
+                        self.stall_days,
+                        day,
+                        self.stall_cells[:, column],
+                    )
+                    continue
                 counts = self._read("stall", column, parts[:, :, column], 1)
                 for (raised, _), batch in zip(batches, counts, strict=True):
                     table = batch.reshape(self.n, *self.stall_shape)
@@ -719,14 +736,9 @@ class Lane:
             for d, due_day in enumerate(np.maximum(raised + days, day).tolist()):
                 self.restore_due[due_day % self.ring] += counts[:, d]
 
-    def _read(
-        self, purpose: str, column: int, n: np.ndarray, outcome: int
-    ) -> np.ndarray:
-        """(rep, cells) counts of ``n[r]`` units read on one outcome's cells,
-        each unit its column's next uniform in the stall (or restoration)
-        stream (`draws.draw_counts`); for ``n`` of (batch, rep), (batch, rep,
-        cells): each replication reads its batches' units one batch after
-        another."""
+    def _stream(self, purpose: str, column: int) -> Column | KernelColumn:
+        """Column ``column``'s per-unit stream for ``purpose`` (stall, restore
+        or recovery reads), made at first use."""
         key = (purpose, column)
         stream = self._later.get(key)
         if stream is None:
@@ -738,6 +750,17 @@ class Lane:
             stream = self._later[key] = self._column(
                 [u.generator(column) for u in units]
             )
+        return stream
+
+    def _read(
+        self, purpose: str, column: int, n: np.ndarray, outcome: int
+    ) -> np.ndarray:
+        """(rep, cells) counts of ``n[r]`` units read on one outcome's cells,
+        each unit its column's next uniform in the stall (or restoration)
+        stream (`draws.draw_counts`); for ``n`` of (batch, rep), (batch, rep,
+        cells): each replication reads its batches' units one batch after
+        another."""
+        stream = self._stream(purpose, column)
         batches = n if n.ndim == 2 else n[None]
         total = batches.sum(axis=0)
         reps = np.flatnonzero(total)
