@@ -48,7 +48,7 @@ from migsim.sim.lane_policy import supports as arrays_run
 from migsim.sim.lane_queues import Column
 from migsim.sim.lanes import MAX_BLOCK, Lane
 from migsim.sim.operations import OPERATIONS_LEVELS
-from migsim.sim.records import RunLog
+from migsim.sim.records import STATES, RunLog
 from migsim.sim.streams import Streams
 
 __all__ = [
@@ -188,6 +188,7 @@ class _Block:
         # the replications still running, by position in the block: those that
         # stopped are dropped from the lanes, so they cost nothing after
         self.live = np.arange(n)
+        self._halts_on: tuple[int, np.ndarray | None] = (-1, None)
 
     def _share_defects(self, n_cohorts: int) -> None:
         """Each cohort's latent defects, shared by its segments' lanes (as the
@@ -354,9 +355,13 @@ class _Block:
 
     def _halted(self, day: int) -> np.ndarray | None:
         """(rep, cohort): may not be attempted today, a found defect halting it
-        (`operations.Operations.halted`); ``None`` without latent defects."""
+        (`operations.Operations.halted`); ``None`` without latent defects.
+        Asked twice a day (the cap's share, the records), made once: a defect
+        found today halts from a later day."""
         if not self.defect_sets:
             return None
+        if self._halts_on[0] == day:
+            return self._halts_on[1]
         out = np.zeros((len(self.live), len(self.cohort_need[0])), dtype=bool)
         every = np.zeros(len(self.live), dtype=bool)
         for cohort, defects in self.defect_sets:
@@ -364,6 +369,7 @@ class _Block:
             out[:, cohort] |= halts.any(axis=1)
             every |= (halts & defects.halts_all).any(axis=1)
         out[every] = True
+        self._halts_on = (day, out)
         return out
 
     def _share(self, cap: np.ndarray, queues: list[np.ndarray]) -> np.ndarray:
@@ -383,9 +389,13 @@ class _Block:
         if halted is not None and "defect_halt" in self.levels:
             self.levels["defect_halt"][live, day] = halted
         lanes = self.lanes
-        rows = [lane.end_of_day() for lane in lanes]
-        self.states[live, day] += self._by_cohort(np.stack([s for s, _ in rows], 1))
-        self.flows[live, day] += self._by_cohort(np.stack([f for _, f in rows], 1))
+        # (lane, state, rep) and (lane, rep, flow) in one copy each
+        states = np.array([[getattr(lane, name) for name in STATES] for lane in lanes])
+        self.states[live, day] += self._by_cohort(states.transpose(2, 0, 1))
+        flows = np.array([lane.flows for lane in lanes])
+        self.flows[live, day] += self._by_cohort(flows.transpose(1, 0, 2))
+        for lane in lanes:
+            lane.flows[:] = 0
         operational = self.levels.get("operational")
         if operational is not None:  # migrated, once the supplier is ready
             migrated = np.stack([self._operational(lane, day) for lane in lanes], 1)

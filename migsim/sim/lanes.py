@@ -36,7 +36,7 @@ from migsim.sim.lane_queues import (
     edge_keys,
 )
 from migsim.sim.lane_start import last_due, take_up
-from migsim.sim.records import FLOWS, STATES
+from migsim.sim.records import FLOWS
 
 __all__ = ["MAX_BLOCK", "Lane"]
 
@@ -63,7 +63,9 @@ class Lane:
     set-up (rates drawn, tables, eligibility, delays); the lane takes their
     starting counts and tables and runs the days itself. Its classes (normal,
     hard, excluded) share its queue and ledgers: columns are class x attempts
-    made, ``per_class`` columns each, as in the scalar segment.
+    made, ``per_class`` columns each, as in the scalar segment. Its counts are
+    attributes named as `records.STATES` are, and its day's flows ``flows``:
+    the block records them by those names at the end of each day.
     """
 
     def __init__(
@@ -310,16 +312,6 @@ class Lane:
     def resolved(self) -> np.ndarray:
         """Migrated, dumb or abandoned (a dumb device awaiting remote recovery: not)."""
         return self.migrated + self.dumb + self.abandoned - self.awaiting_recovery
-
-    def state_rows(self) -> np.ndarray:
-        """(rep, STATES) at the end of the day: each state is the lane's
-        attribute of that name."""
-        return np.stack([getattr(self, name) for name in STATES], axis=1)
-
-    def end_of_day(self) -> tuple[np.ndarray, np.ndarray]:
-        flows = self.flows
-        self.flows = np.zeros_like(flows)
-        return self.state_rows(), flows
 
     # ---------------------------------------------------------------- phases
     def _rows(self, days: np.ndarray, day: int) -> np.ndarray:
