@@ -10,6 +10,7 @@ the same on either path, and a small run must not load numba at all.
 from __future__ import annotations
 
 import importlib.util
+import json
 import subprocess
 import sys
 
@@ -384,3 +385,28 @@ def test_bundled_blocks_to_the_end_run_the_same_with_the_kernels(monkeypatch, na
     sc = migsim.load_scenario(f"scenarios/{name}.yaml")
     _both(monkeypatch, sc, 7, list(range(4)))
     assert all(seen[kind] > 0 for kind in EXERCISED[name]), seen
+
+
+@pytest.mark.slow
+def test_the_block_engine_calls_only_the_signatures_warmed_up():
+    """Each kernel as the block engine calls it on the bundled scenarios has
+    the argument types `warm_up` compiles (and CI caches): a read-only or
+    strided array where the warm-up passed a plain one is another signature,
+    compiled in every process that meets it (seconds each)."""
+    code = (
+        "import json, migsim; from migsim.sim import block, lane_kernel as lk;"
+        "lk.USE = True; m = lk.kernels();"
+        "names = ('draw_lane', 'stalls_worked', 'draw_cells', 'draw_cells_struck',"
+        " 'read_given', 'draw_uniforms');"
+        "warm = {k: len(getattr(m, k).signatures) for k in names};"
+        "[block.run_block(migsim.load_scenario(f'scenarios/{s}.yaml',"
+        " {'horizon_days': 150}), 1, list(range(24))) for s in"
+        " ('nov2019_cautious_ramp_elster_active', 'nov2019_operations',"
+        " 'nov2019_aggressive_ramp', 'smets1_full_fleet')];"
+        "print(json.dumps({k: len(getattr(m, k).signatures) - warm[k] for k in names}))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    added = json.loads(out.stdout)
+    assert added == dict.fromkeys(added, 0)

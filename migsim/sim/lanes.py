@@ -227,7 +227,7 @@ class Lane:
         """Each delay's days, and the ring length: longer than any delay (and
         any wait a mid-programme start placed), so a row is read (and cleared)
         before anything due a ring later lands on it."""
-        self.stall_days = first.stalls.days
+        self.stall_days = np.array(first.stalls.days)  # writable: one kernel signature
         self.retry_days = first.stalls.retry_days
         restore = first.restore_pmf
         self.restore_days = None if restore is None else restore[0]
