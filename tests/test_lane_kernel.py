@@ -253,6 +253,14 @@ def test_a_run_with_the_kernels_equals_one_without(monkeypatch):
     assert hit.sum() > 0  # defects struck
 
 
+def _printed(code: str) -> str:
+    """What ``code`` prints, run in a fresh Python (numba not yet loaded)."""
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    return out.stdout.strip()
+
+
 @pytest.mark.slow
 def test_small_blocks_do_not_load_numba():
     """The baseline's blocks are too small to pay for loading numba; the
@@ -263,10 +271,7 @@ def test_small_blocks_do_not_load_numba():
         " {'horizon_days': 60});"
         "run_blocks(sc, 1, list(range(84))); print('numba' in sys.modules)"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    )
-    assert out.stdout.strip() == "False"
+    assert _printed(code) == "False"
     assert lane_kernel.wanted(lane_kernel.KERNEL_WORK)
 
 
@@ -320,10 +325,7 @@ def test_no_writable_cache_compiles_in_the_process():
         "from migsim.sim import _kernels\n"
         "print(type(_kernels.draw_cells._cache).__name__)\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    )
-    assert out.stdout.strip() == "NullCache"
+    assert _printed(code) == "NullCache"
 
 
 #: a bundled scenario, and the kernel calls its whole horizon must make
@@ -405,8 +407,5 @@ def test_the_block_engine_calls_only_the_signatures_warmed_up():
         " 'nov2019_aggressive_ramp', 'smets1_full_fleet')];"
         "print(json.dumps({k: len(getattr(m, k).signatures) - warm[k] for k in names}))"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    )
-    added = json.loads(out.stdout)
+    added = json.loads(_printed(code))
     assert added == dict.fromkeys(added, 0)
