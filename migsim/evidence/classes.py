@@ -49,7 +49,6 @@ posterior by the law of total variance (see there).
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 from datetime import date
 from typing import NamedTuple
@@ -83,7 +82,8 @@ __all__ = [
     "split_posterior",
 ]
 
-#: EM stops when no normal rate moves by more than this, or after _MAX_ROUNDS.
+#: EM stops when a step moves no normal rate by more than this, or after
+#: _MAX_ROUNDS passes of the replay.
 _TOLERANCE = 2e-5
 _MAX_ROUNDS = 25
 #: Imputations of the class split behind its variance, from a fixed seed (the
@@ -108,7 +108,7 @@ class ClassSplit:
         ``stressed`` (the normal class's attempts on volume-stressed days) and
         ``defect`` (reported latent-defect hits).
     rounds
-        EM rounds to converge.
+        Passes of the replay the EM took to converge.
     variance
         The variance of each of ``counts`` from the split (`OUTCOMES` order),
         over imputations of it (see the module's docstring).
@@ -375,12 +375,8 @@ def _imputed_variance(
     calm = ~rows.stressed
     replay.rng = np.random.default_rng([_IMPUTATION_SEED, index])
     try:
-        draws = np.array(
-            [
-                replay.run(*rows, normal / normal.sum())[calm, 0, :].sum(axis=0)
-                for _ in range(_IMPUTATIONS)
-            ]
-        )
+        shares = replay.run(*rows, normal / normal.sum(), worlds=_IMPUTATIONS)
+        draws = shares[calm, :, 0, :].sum(axis=0)  # imputation x outcome
     finally:
         replay.rng = None
     return draws.var(axis=0, ddof=1)
@@ -389,18 +385,44 @@ def _imputed_variance(
 def _expectation_maximisation(replay: _Replay, rows: _Rows) -> tuple[np.ndarray, int]:
     """Each row's outcome counts shared by class (rows, classes, 5) at the EM's
     normal rates, from the replay's own (the scenario's) as the start; and the
-    rounds taken."""
-    estimate = replay.classes[0].rates.copy()
+    passes of the replay taken.
+
+    Plain EM crawls here: the normal class's rollback rate against the hard
+    class's is a weakly identified direction (on ``nov2019_operations`` it
+    moved 0.0069 to 0.0079 over 30 rounds, 3e-5 a round). So its steps are
+    extrapolated (SQUAREM, Varadhan and Roland 2008, scheme S3): two EM steps
+    give the direction and its curvature, the jump is along them, and one
+    more EM step from the jump keeps it stable. A jump that leaves the
+    simplex is pulled back towards the plain second step.
+    """
     calm = ~rows.stressed
-    rounds, moved = 0, 1.0
-    while moved >= _TOLERANCE and rounds < _MAX_ROUNDS:
-        rounds += 1
-        shares = replay.run(*rows, estimate)
+
+    def step(estimate: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        shares = replay.run(*rows, estimate)[:, 0]
         normal = shares[calm, 0, :].sum(axis=0)
-        new = normal / normal.sum() if normal.sum() > 0 else estimate
-        moved = float(np.abs(new - estimate).max())
-        estimate = new
-    return shares, rounds
+        return shares, normal / normal.sum() if normal.sum() > 0 else estimate
+
+    estimate = replay.classes[0].rates.copy()
+    shares, new = step(estimate)
+    passes = 1
+    while np.abs(new - estimate).max() >= _TOLERANCE and passes + 2 <= _MAX_ROUNDS:
+        _, second = step(new)
+        r = new - estimate
+        v = second - new - r
+        alpha = -float(np.linalg.norm(r)) / max(float(np.linalg.norm(v)), 1e-300)
+        alpha = min(alpha, -1.0)
+        jump = estimate - 2 * alpha * r + alpha**2 * v
+        for _ in range(8):  # pull back towards ``second`` (alpha = -1)
+            if jump.min() >= 0:
+                break
+            alpha = (alpha - 1) / 2
+            jump = estimate - 2 * alpha * r + alpha**2 * v
+        if jump.min() < 0:
+            jump = second
+        estimate = jump / jump.sum()
+        shares, new = step(estimate)
+        passes += 2
+    return shares, passes
 
 
 def prior_alpha(outcomes, prior: np.ndarray, strength: float) -> np.ndarray:
@@ -528,14 +550,14 @@ def in_flight_by_attempts(
         ("stalled", replay.stall_due),
         ("recovering", replay.recover_due),
     ):
-        table = ledger[after + 1 :].sum(axis=1)
+        table = ledger[after + 1 :, 0].sum(axis=1)
         # a ledger shorter than after + 1 (no rows near the date): nothing known
         out[state] = table if len(table) else np.zeros((1, replay.size))
     waiting = np.zeros((1, replay.size))
     for pool in replay.ready:  # due retries the capacity (or a closed day) left
-        waiting[0] += pool.sum(axis=0)
+        waiting[0] += pool[0].sum(axis=0)
     out["queued"] = waiting
-    out["held"] = replay.held  # stalls whose case is open after ``after``
+    out["held"] = replay.held[:, 0]  # stalls whose case is open after ``after``
     return out
 
 
@@ -543,6 +565,9 @@ class _Replay:
     """A mean-field replay of one cohort's queue, classes apart (floats, not draws).
 
     Columns are attempts made (0..max_attempts) per class, as in the engine.
+    State has a leading axis of worlds: one for the EM's shares, one per
+    imputation of the split (they share the rows and rates, not the draws),
+    so the imputations cost one pass of the day loop, not one each.
     """
 
     def __init__(self, scenario: Scenario, cohort: Cohort, classes: list[_Class]):
@@ -585,28 +610,32 @@ class _Replay:
         counts: np.ndarray,
         stressed: np.ndarray,
         normal: np.ndarray,
+        worlds: int = 1,
     ) -> np.ndarray:
-        """Each reported row's outcome counts shared by class: (rows, classes, 5)."""
+        """Each reported row's outcome counts shared by class, in each world:
+        (rows, worlds, classes, 5). More than one world needs ``rng`` (the
+        worlds differ only by their draws of the split)."""
         k_n, size = len(self.classes), self.size
         end = int(days.max()) + 1 if len(days) else 1
         if self.desk is not None:  # stalls held until the desk has worked them
             end = max(end, self.desk.last + 1)
         horizon = end + 2 * self.longest + 1
-        self.retry_due = np.zeros((horizon, k_n, size))
-        self.stall_due = np.zeros((horizon, k_n, size))
-        self.recover_due = np.zeros((horizon, k_n, size))
-        self.held = np.zeros((end, k_n, size))  # by day raised
-        self.ready: deque[np.ndarray] = deque()
+        self.retry_due = np.zeros((horizon, worlds, k_n, size))
+        self.stall_due = np.zeros((horizon, worlds, k_n, size))
+        self.recover_due = np.zeros((horizon, worlds, k_n, size))
+        self.held = np.zeros((end, worlds, k_n, size))  # by day raised
+        self.ready: list[np.ndarray] = []  # retries due, oldest first
         fresh = np.array(
             [c.installations if c.attempted else 0 for c in self.classes], float
         )
+        fresh = np.repeat(fresh[None, :], worlds, axis=0)
         rates = [c.rates for c in self.classes]
         rates[0] = normal
         stressed_rates = [c.stressed_rates for c in self.classes]
         stressed_rates[0] = (
             normal if self.increase is None else self.increase.apply(normal)
         )
-        out = np.zeros((len(days), k_n, counts.shape[1]))
+        out = np.zeros((len(days), worlds, k_n, counts.shape[1]))
         order = np.argsort(days, kind="stable")
         last = -1
         for row in order:
@@ -635,26 +664,37 @@ class _Replay:
             self._fail(recovered.copy(), day)
 
     def _take(self, count: float, fresh: np.ndarray) -> np.ndarray:
-        """Attempts by (class, attempts made after this one), as `take` orders them."""
-        batch = np.zeros((len(self.classes), self.size))
-        while count > 1e-9 and self.ready:
-            pool = self.ready[0]
-            for made in range(self.size - 1, 0, -1):
-                for k in range(len(self.classes)):
-                    moved = min(count, pool[k, made])
-                    if moved > 0:
-                        pool[k, made] -= moved
-                        batch[k, min(made + 1, self.size - 1)] += moved
-                        count -= moved
-            if pool.sum() <= 1e-9:
-                self.ready.popleft()
-            else:
-                break
-        left = fresh.sum()
-        if count > 0 and left > 0:
-            moved = min(count, left) * fresh / left
-            fresh -= moved
-            batch[:, 1] += moved
+        """Attempts by (world, class, attempts made after this one), as `take`
+        orders them: due retries oldest first, the most attempts made first
+        within a day's, then fresh installations in proportion to the classes
+        left (``fresh``, world x class, is taken from)."""
+        worlds, k_n = fresh.shape
+        batch = np.zeros((worlds, k_n, self.size))
+        left = np.full(worlds, float(count))
+        if self.ready and count > 1e-9:
+            pools = np.stack(self.ready)  # pool, world, class, made
+            # the order taken: pool, then made from the most down to 1, then class
+            queue = pools[..., :0:-1].transpose(1, 0, 3, 2).reshape(worlds, -1)
+            before = np.cumsum(queue, axis=1) - queue
+            taken = np.clip(left[:, None] - before, 0.0, queue)
+            left -= taken.sum(axis=1)
+            shaped = taken.reshape(worlds, len(pools), self.size - 1, k_n)
+            pools[..., :0:-1] -= shaped.transpose(1, 0, 3, 2)
+            by_made = shaped.sum(axis=1)[:, ::-1, :].transpose(0, 2, 1)  # made 1..
+            batch[:, :, 2:] += by_made[:, :, :-1]
+            batch[:, :, -1] += by_made[:, :, -1]
+            self.ready = [p for p in pools if p.sum(axis=(1, 2)).max() > 1e-9]
+        remaining = fresh.sum(axis=1)
+        moved = np.minimum(np.maximum(left, 0.0), remaining)
+        share = np.divide(
+            fresh,
+            remaining[:, None],
+            out=np.zeros_like(fresh),
+            where=remaining[:, None] > 0,
+        )
+        moved = moved[:, None] * share
+        fresh -= moved
+        batch[:, :, 1] += moved
         return batch
 
     def _share(
@@ -663,35 +703,36 @@ class _Replay:
         """The E-step: a day's outcome counts shared in proportion to the classes'
         expected counts of each outcome; with no expected count anywhere, the
         outcome goes to the normal class."""
-        expected = batch.sum(axis=1)[:, None] * rates  # classes x outcomes
-        total = expected.sum(axis=0)
+        expected = batch.sum(axis=2)[:, :, None] * rates  # world x class x outcome
+        total = expected.sum(axis=1, keepdims=True)
         weights = np.where(total > 0, expected / np.where(total > 0, total, 1), 0.0)
-        weights[0] = np.where(total > 0, weights[0], 1.0)
-        return weights * observed[None, :]
+        weights[:, 0] = np.where(total[:, 0] > 0, weights[:, 0], 1.0)
+        return weights * observed[None, None, :]
 
     def _draw(self, shared: np.ndarray) -> np.ndarray:
-        """One draw of a day's split: each outcome's whole count shared between
-        the classes by a multinomial at ``shared``'s proportions (a fractional
-        remainder, from outcomes inferred in proportion, as it was)."""
+        """One draw of a day's split in each world: each outcome's whole count
+        shared between the classes by a multinomial at ``shared``'s proportions
+        (a fractional remainder, from outcomes inferred in proportion, as it was)."""
         assert self.rng is not None
-        total = shared.sum(axis=0)
+        total = shared.sum(axis=1)  # world x outcome
         out = shared.copy()
-        for o in np.flatnonzero(total > 0):
-            whole = int(np.floor(total[o] + 1e-9))
-            share = np.clip(shared[:, o] / total[o], 0.0, None)
-            drawn = self.rng.multinomial(whole, share / share.sum())
-            out[:, o] = drawn + (total[o] - whole) * share
+        for o in np.flatnonzero((total > 0).any(axis=0)):
+            whole = np.floor(total[:, o] + 1e-9).astype(np.int64)
+            share = np.clip(shared[:, :, o], 0.0, None)
+            sums = share.sum(axis=1, keepdims=True)
+            share = np.where(sums > 0, share / np.where(sums > 0, sums, 1), 0.0)
+            share[:, 0] = np.where(sums[:, 0] > 0, share[:, 0], 1.0)
+            whole = np.where(sums[:, 0] > 0, whole, 0)
+            drawn = self.rng.multinomial(whole, share)
+            out[:, :, o] = drawn + (total[:, o] - whole)[:, None] * share
         return out
 
     def _consequences(self, shared: np.ndarray, batch: np.ndarray, day: int) -> None:
         """Schedule what each class's stalls, rollbacks and dumbs do next."""
-        attempts = batch.sum(axis=1)
-        spread = np.where(
-            attempts[:, None] > 0,
-            batch / np.where(attempts > 0, attempts, 1)[:, None],
-            0,
-        )  # each class's attempts by attempts made
-        _, stall, rollback, _, dumb = (shared[:, i][:, None] * spread for i in range(5))
+        attempts = batch.sum(axis=2, keepdims=True)
+        # each class's attempts by attempts made
+        spread = batch / np.where(attempts > 0, attempts, 1)
+        _, stall, rollback, _, dumb = (shared[..., i, None] * spread for i in range(5))
         self._fail(rollback, day)
         if self.stall is not None and stall.any():
             if self.desk is None:
@@ -715,7 +756,7 @@ class _Replay:
         if self.retry is None or not by_made.any():
             return
         retried = by_made.copy()
-        retried[:, self.size - 1] = 0.0
+        retried[..., self.size - 1] = 0.0
         self._schedule(self.retry_due, retried, self.retry, day)
 
     def _schedule(self, ledger, by_made, pmf, day, not_before=None) -> None:
