@@ -23,7 +23,7 @@ from test_block import assert_same, scenarios_with_defects, scenarios_with_secti
 import migsim
 from migsim.sim import lane_kernel
 from migsim.sim.block import run_block
-from migsim.sim.lane_queues import UNIT, CellTable, Column, edge_keys
+from migsim.sim.lane_queues import UNIT, CellTable, Column, Ready, edge_keys
 
 # numba installed but the kernels failing to load or compile is a failure
 # (`test_the_kernels_load`), not a skip: the path tests would compare nothing
@@ -216,6 +216,41 @@ def test_kernel_reads_on_one_outcomes_cells_are_the_numpy_passes_counts(made, b,
             np.add.at(expected[k, r], np.searchsorted(edges[r], keys, "right"), 1)
             at += batches[k, r]
     np.testing.assert_array_equal(got, expected)
+
+
+@st.composite
+def ready_days(draw):
+    """A few replications' retries due on several days (some empty), the
+    columns' order, and each day's counts to take (some past all held)."""
+    n, width = draw(st.integers(1, 4)), draw(st.integers(1, 5))
+    count = st.integers(0, 6)
+    rows = draw(st.lists(st.lists(count, min_size=n * width, max_size=n * width)))
+    order = draw(st.permutations(range(width)))
+    takes = draw(st.lists(st.lists(st.integers(0, 25), min_size=n, max_size=n)))
+    return n, width, rows, order, takes
+
+
+@settings(QUICK)
+@given(ready_days())
+def test_retries_are_taken_as_the_numpy_pass_takes_them(case):
+    """`Ready.take` in one compiled pass: the same (rep, made) taken, the same
+    rows left and the same head, day after day, rows appended between takes
+    (past the eight the queue starts with, so it makes room)."""
+    n, width, rows, order, takes = case
+    queues = [Ready(n, width, np.array(order)) for _ in range(2)]
+    queues[1].kernel = lane_kernel.kernels()
+    for day in range(max(len(rows), len(takes))):
+        for queue in queues:
+            if day < len(rows):
+                queue.append(np.array(rows[day], dtype=np.int64).reshape(n, width))
+        if day < len(takes):
+            count = np.array(takes[day], dtype=np.int64)
+            plain, compiled = (queue.take(count) for queue in queues)
+            np.testing.assert_array_equal(compiled, plain)
+        plain, compiled = queues
+        assert (compiled.head, compiled.tail) == (plain.head, plain.tail)
+        np.testing.assert_array_equal(compiled.rows_held, plain.rows_held)
+        np.testing.assert_array_equal(compiled.totals, plain.totals)
 
 
 # --------------------------------------------------------------- whole runs

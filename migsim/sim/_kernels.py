@@ -26,6 +26,7 @@ __all__ = [
     "draw_uniforms",
     "read_given",
     "stalls_worked",
+    "take_ready",
 ]
 
 
@@ -322,3 +323,46 @@ def stalls_worked(
                 cell = np.searchsorted(edges[r], key, side="right")
                 due = max(raised[b] + days[cell // then], day)
                 ledger[due % ring, r, cell % then] += 1
+
+
+@_compiled
+def take_ready(
+    held: np.ndarray,
+    totals: np.ndarray,
+    head: int,
+    tail: int,
+    order: np.ndarray,
+    count: np.ndarray,
+) -> tuple[np.ndarray, int]:  # pragma: no cover - compiled
+    """`lane_queues.Ready.take` in one pass: up to ``count[r]`` retries taken
+    from rows ``head..tail`` of ``held`` (rep, due day, made), oldest due day
+    first and within it in ``order``, both ``held`` and ``totals`` (rep, due
+    day) reduced in place; (rep, made) taken, and the first row any
+    replication still holds (``tail`` when none)."""
+    n, width = held.shape[0], held.shape[2]
+    taken = np.zeros((n, width), dtype=np.int64)
+    for r in range(n):
+        left = count[r]
+        row = head
+        while left > 0 and row < tail:
+            if totals[r, row] > 0:
+                for i in range(width):
+                    c = order[i]
+                    part = min(left, held[r, row, c])
+                    if part > 0:
+                        held[r, row, c] -= part
+                        totals[r, row] -= part
+                        taken[r, c] += part
+                        left -= part
+                        if left == 0:
+                            break
+            row += 1
+    first = tail
+    for row in range(head, tail):
+        for r in range(n):
+            if totals[r, row] > 0:
+                first = row
+                break
+        if first < tail:
+            break
+    return taken, first

@@ -238,6 +238,8 @@ def _exercise(module: ModuleType) -> None:
         0,
         ledger[:, 1],
     )
+    held = np.zeros((2, 8, 3), dtype=np.int64)
+    module.take_ready(held, held.sum(axis=2), 0, 1, np.arange(3), counts)
     streams = LaneStreams([None, generators], module)
     module.draw_lane(
         streams.state,

@@ -12,6 +12,8 @@ first, for every replication at once. Uniforms are multiples of 2**-53, so
 
 from __future__ import annotations
 
+from types import ModuleType
+
 import numpy as np
 
 from migsim.sim.allocation import take_in_order
@@ -102,11 +104,15 @@ class Ready:
     def __init__(self, n: int, width: int, order: np.ndarray | None = None):
         # the order retries of one due day are taken in: by column (attempts
         # made), most first; with classes, most attempts made, then class
-        self.order = np.arange(width)[::-1] if order is None else order
+        order = np.arange(width)[::-1] if order is None else order
+        self.order = np.ascontiguousarray(order, dtype=np.int64)
         self.inverse = np.argsort(self.order)
         self.rows_held = np.zeros((n, 8, width), dtype=np.int64)
         self.totals = np.zeros((n, 8), dtype=np.int64)  # per row
         self.head = self.tail = 0
+        #: The compiled passes (`lane_kernel.kernels`), set by a lane that
+        #: reads with them: `take` in one pass instead of a dozen numpy calls.
+        self.kernel: ModuleType | None = None
 
     @property
     def rows(self) -> int:
@@ -138,6 +144,16 @@ class Ready:
         few whose count ends inside their queue are read row by row.
         """
         head, tail = self.head, self.tail
+        if self.kernel is not None:  # one compiled pass, the same counts
+            taken, self.head = self.kernel.take_ready(
+                self.rows_held,
+                self.totals,
+                head,
+                tail,
+                self.order,
+                np.ascontiguousarray(count, dtype=np.int64),
+            )
+            return taken
         held = self.totals[:, head:tail].sum(axis=1)
         taken = np.zeros((len(count), self.rows_held.shape[2]), dtype=np.int64)
         whole = np.flatnonzero((count >= held) & (held > 0))

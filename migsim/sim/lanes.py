@@ -152,6 +152,7 @@ class Lane:
         self._later: dict[tuple[str, int], Column | KernelColumn] = {}
         units = [s.outcome_units for s in states]
         self.kernel = kernel  # the compiled passes (`lane_kernel`), or None
+        self.ready.kernel = kernel
         generators = [
             [u.generator(c) for u in units] if c else None for c in range(width)
         ]
