@@ -299,7 +299,7 @@ def read_given(
 def stalls_worked(
     state: np.ndarray,
     buffer: np.ndarray,
-    reps: np.ndarray,
+    columns: np.ndarray,
     batches: np.ndarray,
     edges: np.ndarray,
     raised: np.ndarray,
@@ -307,22 +307,27 @@ def stalls_worked(
     day: int,
     ledger: np.ndarray,
 ) -> None:  # pragma: no cover - compiled
-    """`read_given` of the stalls ELS worked today (``batches[b, r]`` of those
-    raised on ``raised[b]``), each put straight on its due row of ``ledger``
-    ((ring, rep, then): a column of `lanes.Lane.stall_cells`): a unit in cell
-    d x then + t is due ``days[d]`` after it was raised, not before today
-    (`lanes.Lane._add_stalls`)."""
-    ring, then = ledger.shape[0], ledger.shape[2]
+    """`read_given` of the stalls ELS worked today in a lane's ``columns``
+    (``batches[b, r, c]`` of column c raised on ``raised[b]``, read from
+    column c's streams ``state[c]``, ``buffer[c]``), each put straight on its
+    due row of ``ledger`` ((ring, column, rep, then): `lanes.Lane.stall_cells`):
+    a unit in cell d x then + t is due ``days[d]`` after it was raised, not
+    before today (`lanes.Lane._add_stalls`)."""
+    ring, then = ledger.shape[0], ledger.shape[3]
     uniforms = np.empty(batches.max() if batches.size else 0)
-    for i in range(len(reps)):
-        r = reps[i]
-        for b in range(batches.shape[0]):
-            _fill(state, buffer, r, uniforms, batches[b, r])
-            for j in range(batches[b, r]):
-                key = np.int64(uniforms[j] * UNIT)
-                cell = np.searchsorted(edges[r], key, side="right")
-                due = max(raised[b] + days[cell // then], day)
-                ledger[due % ring, r, cell % then] += 1
+    for i in range(len(columns)):
+        c = columns[i]
+        for r in range(batches.shape[1]):
+            for b in range(batches.shape[0]):
+                count = batches[b, r, c]
+                if count == 0:
+                    continue
+                _fill(state[c], buffer[c], r, uniforms, count)
+                for j in range(count):
+                    key = np.int64(uniforms[j] * UNIT)
+                    cell = np.searchsorted(edges[r], key, side="right")
+                    due = max(raised[b] + days[cell // then], day)
+                    ledger[due % ring, c, r, cell % then] += 1
 
 
 @_compiled

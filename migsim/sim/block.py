@@ -148,6 +148,12 @@ class _Block:
         self.day_columns: dict[str, np.ndarray] = {
             name: np.zeros((n, horizon), dtype=np.int64) for name in first.ops.days
         }
+        # what `_record` reads from every lane each day, in its order
+        self._tallied = (
+            *STATES,
+            *(name for name in _LANE_LEVELS if name in self.levels),
+            "resolved",
+        )
         # consumer exposure: drawn per replication, from streams of the day
         self.exposed = bool(first.ops.cos or first.ops.ppmid)
         self.desk: BlockDesk | None = None
@@ -389,27 +395,32 @@ class _Block:
         if halted is not None and "defect_halt" in self.levels:
             self.levels["defect_halt"][live, day] = halted
         lanes = self.lanes
-        # (lane, state, rep) and (lane, rep, flow) in one copy each
-        states = np.array([[getattr(lane, name) for name in STATES] for lane in lanes])
-        self.states[live, day] += self._by_cohort(states.transpose(2, 0, 1))
-        flows = np.array([lane.flows for lane in lanes])
-        self.flows[live, day] += self._by_cohort(flows.transpose(1, 0, 2))
-        for lane in lanes:
-            lane.flows[:] = 0
+        # every lane's states, levels, resolved and flows: (lane, figure, rep),
+        # one copy, one sum by cohort
+        tallied = self._tallied
+        tally = np.array(
+            [
+                [getattr(lane, name) for name in tallied] + [*lane.flows.T]
+                for lane in lanes
+            ]
+        )
+        by = self._by_cohort(tally.transpose(2, 0, 1))  # (rep, cohort, figure)
+        n_states, at = len(STATES), len(tallied) - 1  # resolved's row
+        self.states[live, day] += by[:, :, :n_states]
+        for i, name in enumerate(tallied[n_states:at], n_states):
+            self.levels[name][live, day] += by[:, :, i]
+        resolved = by[:, :, at]
+        self.flows[live, day] += by[:, :, at + 1 :]
         operational = self.levels.get("operational")
         if operational is not None:  # migrated, once the supplier is ready
             migrated = np.stack([self._operational(lane, day) for lane in lanes], 1)
             operational[live, day] += self._by_cohort(migrated)
-        for name in _LANE_LEVELS:
-            if name in self.levels:
-                values = np.stack([getattr(lane, name) for lane in lanes], 1)
-                self.levels[name][live, day] += self._by_cohort(values)
-        for lane in lanes:
+        for j, lane in enumerate(lanes):
+            lane.flows[:] = 0
             lane.stressed_attempts[:] = 0
             lane.defect_hits[:] = 0
             lane.dumb_recoveries[:] = 0
-            done &= lane.resolved == lane.total
-        resolved = self._by_cohort(np.stack([lane.resolved for lane in lanes], 1))
+            done &= tally[j, at] == lane.total
         if self.exposed:
             self._expose(day)
         desk = self.desk

@@ -163,18 +163,27 @@ class LaneStreams:
     never attempted. `keep` keeps both.
     """
 
-    def __init__(self, generators: list[list[np.random.Generator] | None], module):
-        n = len(next(g for g in generators if g is not None))
+    def __init__(
+        self,
+        generators: list[list[np.random.Generator] | None],
+        module,
+        n: int | None = None,
+    ):
+        if n is None:
+            n = len(next(g for g in generators if g is not None))
         self.state = np.zeros((len(generators), n, 7), dtype=np.uint64)
         self.buffer = np.zeros((len(generators), n, 4), dtype=np.uint64)
+        self.module = module
+        self.columns: list[KernelColumn | None] = [None] * len(generators)
         for c, column in enumerate(generators):
             if column is not None:
-                self.state[c], self.buffer[c] = _philox_states(column)
-        self.module = module
-        self.columns: list[KernelColumn | None] = [
-            None if column is None else KernelColumn([], module)
-            for column in generators
-        ]
+                self.add(c, column)
+
+    def add(self, c: int, generators: list[np.random.Generator]) -> None:
+        """Column ``c``'s streams (one generator per replication), read from
+        where they stand: columns can be added as they are first needed."""
+        self.state[c], self.buffer[c] = _philox_states(generators)
+        self.columns[c] = KernelColumn([], self.module)
         self._view()
 
     def _view(self) -> None:
@@ -227,20 +236,22 @@ def _exercise(module: ModuleType) -> None:
     column.given(reps, counts[None], given[0])
     # four cells: two delays x two ways out (then)
     ledger = np.zeros((12, 2, 2, 2), dtype=np.int64)  # (ring, column, rep, then)
+    held = np.zeros((2, 8, 3), dtype=np.int64)
+    module.take_ready(held, held.sum(axis=2), 0, 1, np.arange(3), counts)
+    streams = LaneStreams([None, generators], module)
+    # four cells: two delays x two ways out (then)
+    ledger = np.zeros((12, 2, 2, 2), dtype=np.int64)  # (ring, column, rep, then)
     module.stalls_worked(
-        column.state,
-        column.buffer,
-        reps,
-        counts[None],
+        streams.state,
+        streams.buffer,
+        np.array([1]),
+        np.stack([np.zeros_like(counts), counts], axis=1)[None],  # (batch, rep, column)
         given[0],
         np.array([0]),
         np.array([1, 2]),
         0,
-        ledger[:, 1],
+        ledger,
     )
-    held = np.zeros((2, 8, 3), dtype=np.int64)
-    module.take_ready(held, held.sum(axis=2), 0, 1, np.arange(3), counts)
-    streams = LaneStreams([None, generators], module)
     module.draw_lane(
         streams.state,
         streams.buffer,

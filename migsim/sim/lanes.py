@@ -150,6 +150,7 @@ class Lane:
         self._restore_units = [s.restore_units for s in states]
         self._recovery_units = [s.recovery_retry_units for s in states]
         self._later: dict[tuple[str, int], Column | KernelColumn] = {}
+        self._stacked_stalls: LaneStreams | None = None  # `_stall_streams`
         units = [s.outcome_units for s in states]
         self.kernel = kernel  # the compiled passes (`lane_kernel`), or None
         self.ready.kernel = kernel
@@ -303,6 +304,8 @@ class Lane:
         self._recovery_units = [self._recovery_units[r] for r in live.tolist()]
         for stream in self._later.values():
             stream.keep(live)
+        if self._stacked_stalls is not None:
+            self._stacked_stalls.keep(live)
 
     # ---------------------------------------------------------------- queries
     @property
@@ -691,23 +694,22 @@ class Lane:
         if kind == "stall":
             parts = np.stack([part for _, part in batches])  # (batch, rep, column)
             raised_on = np.array([when for when, _ in batches], dtype=np.int64)
-            for column in np.flatnonzero(parts.any(axis=(0, 1))).tolist():
-                stream = self._stream("stall", column)
-                if isinstance(stream, KernelColumn) and self.held is None:
-                    n = np.ascontiguousarray(parts[:, :, column])
-                    assert self.kernel is not None  # read and put on the ledger
-                    self.kernel.stalls_worked(
-                        stream.state,
-                        stream.buffer,
-                        np.flatnonzero(n.sum(axis=0)),
-                        n,
-                        self.given_ints[1],
-                        raised_on,
-                        self.stall_days,
-                        day,
-                        self.stall_cells[:, column],
-                    )
-                    continue
+            columns = np.flatnonzero(parts.any(axis=(0, 1)))
+            if self.kernel is not None and self.held is None:
+                streams = self._stall_streams(columns)  # every column in one call
+                self.kernel.stalls_worked(
+                    streams.state,
+                    streams.buffer,
+                    columns,
+                    parts,
+                    self.given_ints[1],
+                    raised_on,
+                    self.stall_days,
+                    day,
+                    self.stall_cells,
+                )
+                return
+            for column in columns.tolist():
                 counts = self._read("stall", column, parts[:, :, column], 1)
                 for (raised, _), batch in zip(batches, counts, strict=True):
                     table = batch.reshape(self.n, *self.stall_shape)
@@ -728,6 +730,19 @@ class Lane:
         for (raised, _), counts in zip(drawn, read, strict=True):
             for d, due_day in enumerate(np.maximum(raised + days, day).tolist()):
                 self.restore_due[due_day % self.ring] += counts[:, d]
+
+    def _stall_streams(self, columns: np.ndarray) -> LaneStreams:
+        """The stall reads' streams of every column stacked, for the kernels:
+        each column's made at its first worked stall (as `_stream` makes them)."""
+        assert self.kernel is not None
+        if self._stacked_stalls is None:
+            width = self.stall_cells.shape[1]
+            self._stacked_stalls = LaneStreams([None] * width, self.kernel, self.n)
+        stack = self._stacked_stalls
+        for column in columns.tolist():
+            if stack.columns[column] is None:
+                stack.add(column, [u.generator(column) for u in self._stall_units])
+        return stack
 
     def _stream(self, purpose: str, column: int) -> Column | KernelColumn:
         """Column ``column``'s per-unit stream for ``purpose`` (stall, restore
