@@ -382,7 +382,7 @@ def _halt(
         keep = days >= low
         if keep.any():
             share = np.cumsum(probs[keep]) / probs[keep].sum()
-            fix = int(days[keep][np.searchsorted(share, 0.5)])
+            fix = int(days[keep][np.searchsorted(share, 0.5 - 1e-9)])  # lower median
         else:
             fix = low
         at_least = low
