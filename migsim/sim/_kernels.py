@@ -25,6 +25,7 @@ __all__ = [
     "draw_lane",
     "draw_uniforms",
     "read_given",
+    "resolve_stalls",
     "schedule_lane",
     "stalls_worked",
     "take_ready",
@@ -471,3 +472,52 @@ def schedule_lane(
             elif o == 4:
                 dumb[r] += total
     return outcomes
+
+
+@_compiled
+def resolve_stalls(
+    day: int,
+    spec: np.ndarray,
+    days: tuple,
+    is_last: np.ndarray,
+    flows: np.ndarray,
+    levels: tuple,
+    ledgers: tuple,
+) -> None:  # pragma: no cover - compiled
+    """`lanes.Lane.resolve_stalls` in one pass (a lane without a release
+    date): the stalls due today complete (then 0) or fail, their failures
+    retried after their delay (then 1 + d) or abandoned on their class's last
+    attempt, and today's row of the stall ledger cleared. ``spec``, ``days``,
+    ``levels`` and ``ledgers`` as `schedule_lane` reads them (``spec[15]``,
+    ``spec[16]``: the completions' and failures' flows)."""
+    retry_days = days[1]
+    migrated, stalled, rolled_back, abandoned, excluded = levels[:5]
+    stall_cells, retry_due = ledgers[0], ledgers[1]
+    ring, width, n, then = stall_cells.shape
+    row = day % ring
+    excluded_last, abandons = spec[6], spec[9]
+    completions, failures = spec[15], spec[16]
+    for c in range(width):
+        last = is_last[c]
+        for r in range(n):
+            cell = stall_cells[row, c, r]
+            done = cell[0]
+            failed = 0
+            for t in range(1, then):
+                failed += cell[t]
+                if not last and t <= len(retry_days):  # (a stall fails only
+                    # with a rollback section: its delays, one a then)
+                    retry_due[(day + retry_days[t - 1]) % ring, c, r] += cell[t]
+                cell[t] = 0
+            cell[0] = 0
+            stalled[r] -= done + failed
+            migrated[r] += done
+            flows[r, completions] += done
+            flows[r, failures] += failed
+            if last:
+                abandoned[r] += failed
+                flows[r, abandons] += failed
+                if c == excluded_last:
+                    excluded[r] += failed
+            else:
+                rolled_back[r] += failed

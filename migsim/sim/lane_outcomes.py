@@ -86,6 +86,7 @@ def kernel_inputs(lane: Lane) -> tuple:
         spec.append(-1 if lane.excluded_last is None else int(lane.excluded_last))
         spec.append(-1 if lane.recover_days is None else lane.recovered_cells)
         spec += [lane.prepayment_cell, FLOW["abandons"], *OUTCOME_FLOWS]
+        spec += [FLOW["stall_completions"], FLOW["stall_failures"]]
         days = tuple(
             np.array([] if d is None else d, dtype=np.int64)  # writable
             for d in (

@@ -27,7 +27,7 @@ from migsim.sim.lane_defects import LaneDefects
 from migsim.sim.lane_els import BlockDesk
 from migsim.sim.lane_kernel import KernelColumn, LaneStreams
 from migsim.sim.lane_outcomes import FLOW as _FLOW
-from migsim.sim.lane_outcomes import schedule
+from migsim.sim.lane_outcomes import kernel_inputs, schedule
 from migsim.sim.lane_queues import (
     MAX_BLOCK,
     REPLICATION_KEY,
@@ -317,6 +317,9 @@ class Lane:
 
     def resolve_stalls(self, day: int) -> None:
         """Stalls due today complete or fail (results drawn when scheduled)."""
+        if self.kernel is not None and self.held is None:  # one compiled pass
+            self.kernel.resolve_stalls(day, *kernel_inputs(self))
+            return
         row = day % self.ring
         today = self.stall_cells[row]  # (column, rep, then)
         if self.held is not None:
