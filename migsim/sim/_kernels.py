@@ -25,6 +25,8 @@ __all__ = [
     "draw_lane",
     "draw_uniforms",
     "read_given",
+    "resolve_stalls",
+    "schedule_lane",
     "stalls_worked",
     "take_ready",
 ]
@@ -371,3 +373,151 @@ def take_ready(
         if first < tail:
             break
     return taken, first
+
+
+@_compiled
+def schedule_lane(
+    counts: np.ndarray,
+    batch: np.ndarray,
+    columns: np.ndarray,
+    day: int,
+    hold_stall: bool,
+    hold_fix: bool,
+    spec: np.ndarray,
+    days: tuple,
+    is_last: np.ndarray,
+    flows: np.ndarray,
+    levels: tuple,
+    ledgers: tuple,
+) -> np.ndarray:  # pragma: no cover - compiled
+    """`lanes.Lane._schedule` in one pass (a lane without a release date):
+    the outcomes of ``columns``' attempts (``batch``, their failures by cell
+    ``counts`` (column i, rep, cell)) counted, and what follows put on the
+    ledgers; (rep, outcome, column) counts.
+
+    ``spec``: the outcomes' first cells (5), then ``then``, the excluded
+    class's last column (-1: none), the recovered cells (-1: dumb devices wait
+    for a site visit), the prepayment cell, the abandons' flow and the
+    outcomes' five flows. ``days``: the stall, retry, restore and recovery
+    delays. ``levels``: migrated, stalled, rolled back, abandoned, excluded,
+    impaired, dumb, prepayment dumb, awaiting a site visit, awaiting
+    recovery. ``ledgers``: stall cells (ring, column, rep, then), retries due
+    (ring, column, rep), restorations due (ring, rep), recoveries due (ring,
+    column, rep)."""
+    stall_days, retry_days, restore_days, recover_days = days
+    migrated, stalled, rolled_back, abandoned, excluded = levels[:5]
+    impaired, dumb, prepayment, site_visit, recovering = levels[5:]
+    stall_cells, retry_due, restore_due, recover_due = ledgers
+    n, width, cells = batch.shape[0], batch.shape[1], counts.shape[2]
+    then, excluded_last, recovered = spec[5], spec[6], spec[7]
+    prepayment_cell, abandons = spec[8], spec[9]
+    ring = stall_cells.shape[0]
+    outcomes = np.zeros((n, 5, width), dtype=np.int64)
+    for i in range(len(columns)):
+        c = columns[i]
+        last = is_last[c]
+        for r in range(n):
+            row = counts[i, r]
+            failed = 0
+            for o in range(1, 5):
+                end = spec[o + 1] if o < 4 else cells
+                part = 0
+                for k in range(spec[o], end):
+                    part += row[k]
+                outcomes[r, o, c] = part
+                failed += part
+            outcomes[r, 0, c] = batch[r, c] - failed
+            if not hold_stall:  # stalls: due after their delay, by their then
+                for d in range(len(stall_days)):
+                    due = (day + stall_days[d]) % ring
+                    for t in range(then):
+                        stall_cells[due, c, r, t] += row[spec[1] + d * then + t]
+            rollbacks = outcomes[r, 2, c]
+            if last:  # abandoned on the class's last attempt
+                abandoned[r] += rollbacks
+                flows[r, abandons] += rollbacks
+                if c == excluded_last:
+                    excluded[r] += rollbacks
+            else:
+                rolled_back[r] += rollbacks
+                for d in range(len(retry_days)):
+                    retry_due[(day + retry_days[d]) % ring, c, r] += row[spec[2] + d]
+            if not hold_fix:
+                for d in range(len(restore_days)):
+                    restore_due[(day + restore_days[d]) % ring, r] += row[spec[3] + d]
+            dumbs = outcomes[r, 4, c]
+            prepayment[r] += row[prepayment_cell]
+            if recovered < 0:
+                site_visit[r] += dumbs
+            else:
+                back = 0
+                for d in range(recovered):
+                    part = row[spec[4] + d]
+                    back += part
+                    recover_due[(day + recover_days[d]) % ring, c, r] += part
+                recovering[r] += back
+                site_visit[r] += dumbs - back
+    for r in range(n):
+        for o in range(5):
+            total = 0
+            for i in range(len(columns)):
+                total += outcomes[r, o, columns[i]]
+            flows[r, spec[10 + o]] += total
+            if o == 0:
+                migrated[r] += total
+            elif o == 1:
+                stalled[r] += total
+            elif o == 3:
+                impaired[r] += total
+            elif o == 4:
+                dumb[r] += total
+    return outcomes
+
+
+@_compiled
+def resolve_stalls(
+    day: int,
+    spec: np.ndarray,
+    days: tuple,
+    is_last: np.ndarray,
+    flows: np.ndarray,
+    levels: tuple,
+    ledgers: tuple,
+) -> None:  # pragma: no cover - compiled
+    """`lanes.Lane.resolve_stalls` in one pass (a lane without a release
+    date): the stalls due today complete (then 0) or fail, their failures
+    retried after their delay (then 1 + d) or abandoned on their class's last
+    attempt, and today's row of the stall ledger cleared. ``spec``, ``days``,
+    ``levels`` and ``ledgers`` as `schedule_lane` reads them (``spec[15]``,
+    ``spec[16]``: the completions' and failures' flows)."""
+    retry_days = days[1]
+    migrated, stalled, rolled_back, abandoned, excluded = levels[:5]
+    stall_cells, retry_due = ledgers[0], ledgers[1]
+    ring, width, n, then = stall_cells.shape
+    row = day % ring
+    excluded_last, abandons = spec[6], spec[9]
+    completions, failures = spec[15], spec[16]
+    for c in range(width):
+        last = is_last[c]
+        for r in range(n):
+            cell = stall_cells[row, c, r]
+            done = cell[0]
+            failed = 0
+            for t in range(1, then):
+                failed += cell[t]
+                if not last and t <= len(retry_days):  # (a stall fails only
+                    # with a rollback section: its delays, one a then)
+                    retry_due[(day + retry_days[t - 1]) % ring, c, r] += cell[t]
+                cell[t] = 0
+            cell[0] = 0
+            stalled[r] -= done + failed
+            migrated[r] += done
+            flows[r, completions] += done
+            flows[r, failures] += failed
+            if last:
+                abandoned[r] += failed
+                flows[r, abandons] += failed
+                if c == excluded_last:
+                    excluded[r] += failed
+            else:
+                rolled_back[r] += failed

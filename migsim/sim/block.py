@@ -406,11 +406,14 @@ class _Block:
         )
         by = self._by_cohort(tally.transpose(2, 0, 1))  # (rep, cohort, figure)
         n_states, at = len(STATES), len(tallied) - 1  # resolved's row
-        self.states[live, day] += by[:, :, :n_states]
+        # each part copied contiguous first: adding a strided one at [live, day]
+        # is ten times slower (measured on the fleet: 105 us against 10 a day)
+        part = np.ascontiguousarray
+        self.states[live, day] += part(by[:, :, :n_states])
         for i, name in enumerate(tallied[n_states:at], n_states):
-            self.levels[name][live, day] += by[:, :, i]
+            self.levels[name][live, day] += part(by[:, :, i])
         resolved = by[:, :, at]
-        self.flows[live, day] += by[:, :, at + 1 :]
+        self.flows[live, day] += part(by[:, :, at + 1 :])
         operational = self.levels.get("operational")
         if operational is not None:  # migrated, once the supplier is ready
             migrated = np.stack([self._operational(lane, day) for lane in lanes], 1)

@@ -236,6 +236,37 @@ def _exercise(module: ModuleType) -> None:
     column.given(reps, counts[None], given[0])
     # four cells: two delays x two ways out (then)
     ledger = np.zeros((12, 2, 2, 2), dtype=np.int64)  # (ring, column, rep, then)
+    # a lane of two columns (attempts made 0, 1) and 8 cells: success, a
+    # stall (one delay x two ways out), a rollback, a fix forward, a dumb
+    # device (recovered, prepayment, not)
+    spec = np.array(
+        [0, 1, 3, 4, 5, 2, -1, 1, 6, 9, 1, 2, 3, 4, 5, 6, 7], dtype=np.int64
+    )
+    days = tuple(np.array([1], dtype=np.int64) for _ in range(4))
+    levels = tuple(np.zeros(2, dtype=np.int64) for _ in range(10))
+    flows = np.zeros((2, 10), dtype=np.int64)
+    last = np.array([False, True])  # by column: the class's last attempt
+    ledgers = (
+        np.zeros((4, 2, 2, 2), dtype=np.int64),
+        np.zeros((4, 2, 2), dtype=np.int64),
+        np.zeros((4, 2), dtype=np.int64),
+        np.zeros((4, 2, 2), dtype=np.int64),
+    )
+    module.schedule_lane(
+        np.ones((1, 2, 8), dtype=np.int64),
+        np.full((2, 2), 9, dtype=np.int64),
+        np.array([1]),
+        0,
+        False,
+        False,
+        spec,
+        days,
+        last,
+        flows,
+        levels,
+        ledgers,
+    )
+    module.resolve_stalls(1, spec, days, last, flows, levels, ledgers)
     held = np.zeros((2, 8, 3), dtype=np.int64)
     module.take_ready(held, held.sum(axis=2), 0, 1, np.arange(3), counts)
     streams = LaneStreams([None, generators], module)

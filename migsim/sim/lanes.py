@@ -26,6 +26,8 @@ from migsim.sim.cohort import CohortState
 from migsim.sim.lane_defects import LaneDefects
 from migsim.sim.lane_els import BlockDesk
 from migsim.sim.lane_kernel import KernelColumn, LaneStreams
+from migsim.sim.lane_outcomes import FLOW as _FLOW
+from migsim.sim.lane_outcomes import kernel_inputs, schedule
 from migsim.sim.lane_queues import (
     MAX_BLOCK,
     REPLICATION_KEY,
@@ -44,16 +46,6 @@ __all__ = ["MAX_BLOCK", "Lane"]
 def _any(live: np.ndarray | None) -> bool:
     """Whether any latent defect is live (striking attempts) in any replication."""
     return live is not None and bool(live.any())
-
-
-_FLOW = {name: i for i, name in enumerate(FLOWS)}
-#: the flows of the five outcomes, in outcome order
-_OUTCOME_FLOWS = np.array(
-    [
-        _FLOW[name]
-        for name in ("successes", "stalls", "rollbacks", "fix_forwards", "dumbs")
-    ]
-)
 
 
 class Lane:
@@ -151,6 +143,7 @@ class Lane:
         self._recovery_units = [s.recovery_retry_units for s in states]
         self._later: dict[tuple[str, int], Column | KernelColumn] = {}
         self._stacked_stalls: LaneStreams | None = None  # `_stall_streams`
+        self._schedule_made: tuple | None = None  # `lane_outcomes.kernel_inputs`
         units = [s.outcome_units for s in states]
         self.kernel = kernel  # the compiled passes (`lane_kernel`), or None
         self.ready.kernel = kernel
@@ -324,6 +317,9 @@ class Lane:
 
     def resolve_stalls(self, day: int) -> None:
         """Stalls due today complete or fail (results drawn when scheduled)."""
+        if self.kernel is not None and self.held is None:  # one compiled pass
+            self.kernel.resolve_stalls(day, *kernel_inputs(self))
+            return
         row = day % self.ring
         today = self.stall_cells[row]  # (column, rep, then)
         if self.held is not None:
@@ -607,64 +603,8 @@ class Lane:
         return counts[..., start : start + self.sizes[outcome]]
 
     def _schedule(self, batch, counts, columns, day, hold) -> np.ndarray:
-        """Count the outcomes of the attempts of ``columns`` ((column, rep,
-        cells) failures ``counts`` of ``batch``) and schedule what follows,
-        every column at once; kinds in ``hold`` wait for ELS to work their
-        case (`worked`). (rep, outcome, column) counts."""
-        by = np.add.reduceat(counts, self.starts, axis=2)  # (column, rep, outcome)
-        by[:, :, 0] = batch[:, columns].T - by[:, :, 1:].sum(axis=2)
-        total = by.sum(axis=0)
-        self.flows[:, _OUTCOME_FLOWS] += total
-        migrated, stall, rollback, fix_forward, dumb = total.T
-        self.migrated += migrated
-        self.stalled += stall
-        if "stall" not in hold and stall.any():
-            table = self._block(counts, 1).reshape(*counts.shape[:2], *self.stall_shape)
-            if self.held is None:
-                rows = self._rows(self.stall_days, day)[:, None]
-                self.stall_cells[rows, columns] += table.transpose(2, 0, 1, 3)
-            else:  # a release date holds some aside
-                for column, part in zip(columns.tolist(), table, strict=True):
-                    self._add_stalls(column, part, day, day)
-        if rollback.any():
-            self._roll_back(counts, by[:, :, 2], columns, day)
-        self.impaired += fix_forward
-        if "fix_forward" not in hold and fix_forward.any():
-            assert self.restore_days is not None
-            rows = self._rows(self.restore_days, day)
-            self.restore_due[rows] += self._block(counts, 3).sum(axis=0).T
-        if dumb.any():
-            self._dumb(counts, dumb, columns, day)
-        outcomes = np.zeros((self.n, 5, self.size), dtype=np.int64)
-        outcomes[:, :, columns] = by.transpose(1, 2, 0)
-        return outcomes
-
-    def _roll_back(self, counts, rollback, columns, day) -> None:
-        """Rollbacks ((column, rep) ``rollback`` of ``columns``): abandoned on
-        their class's last attempt, else retried after their delay."""
-        by_column = np.zeros((self.n, self.size), dtype=np.int64)
-        by_column[:, columns] = rollback.T
-        self.rolled_back += rollback.sum(axis=0) - self._abandon_lasts(by_column)
-        retried = ~self.is_last[columns]
-        if retried.any():
-            assert self.retry_days is not None
-            rows = self._rows(self.retry_days, day)[:, None]
-            retries = self._block(counts[retried], 2)  # (column, rep, delay)
-            self.retry_due[rows, columns[retried]] += retries.transpose(2, 0, 1)
-
-    def _dumb(self, counts, dumb, columns, day) -> None:
-        """Dumb devices: awaiting a site visit, or remote recovery after its delay."""
-        self.dumb += dumb
-        self.prepayment_dumb += counts[:, :, self.prepayment_cell].sum(axis=0)
-        if self.recover_days is None:
-            self.awaiting_site_visit += dumb
-            return
-        recovered = self._block(counts, 4)[:, :, : self.recovered_cells]
-        n_recovered = recovered.sum(axis=(0, 2))
-        self.awaiting_recovery += n_recovered
-        self.awaiting_site_visit += dumb - n_recovered
-        rows = self._rows(self.recover_days, day)[:, None]
-        self.recover_due[rows, columns] += recovered.transpose(2, 0, 1)
+        """`lane_outcomes.schedule`: (rep, outcome, column) counts."""
+        return schedule(self, batch, counts, columns, day, hold)
 
     def _add_stalls(self, column: int, table: np.ndarray, day: int, floor: int) -> None:
         """Put (rep, delay, then) stalls raised on ``day`` on the ledger: due
