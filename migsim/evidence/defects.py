@@ -42,11 +42,15 @@ ended gives the fix as seen, to the cohort's next attempt; one still running
 says only that the fix takes at least the days since it was found, so each
 replication draws its own given that (``fix_days_at_least``), with its lower
 median as ``fix_days``. Its hits are not seen: the fewest that find it are
-written. Continued from 15 January in a run where it was found on 9 January
-and fixed in 12 days (exists forced to 1), the cohort stays halted where the
-redraw attempted it at once: 7.7 fewer migrated than from the exact state over
-200 replications (paired SE 1.5), 26.1 when redrawn; read on 21 February,
-after the fix, the defect part of the gap goes from -48 to 0.
+written. On ``nov2019_operations`` (desk at 40, the defect made certain, seed
+7), read on 21 February after a halt from 10 to 21 January, the exact state
+with the defects read in its place continues exactly as the exact state (200
+replications: +0.0 migrated), where the redraw at the prior 0.3 found it again
+in 30% of them (-13.5, paired SE 2.4). Read a week into the halt, in 11
+replications that found it, and continued 20 times each, itron_active's 30
+days' migrations fell 506 short of the exact state's (SE 288) as those runs'
+fixes happened to be short (17.4 days on average; the draw's mean is 20); the
+redraw gave +72 (SE 295) from a mix of no halt at all (70%) and a new one.
 
 A defect whose cohort shows a pause that no defect's halt fits (too early, too
 short, too long), one exposed too little to have been found, or one with an
