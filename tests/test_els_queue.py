@@ -408,7 +408,11 @@ def test_a_pause_too_early_to_be_the_defect_leaves_it_to_the_draw(halted, tmp_pa
     """A pause after the cohort's first 200 attempts (2 hits expected, 5 to
     find it: P = 0.05) is too early for the halt: the defect stays with the
     draw at its prior, as before; a pause the fix cannot explain (one day,
-    the fix 10 to 30) neither makes it found."""
+    the fix 10 to 30) neither makes it found. Eleven working days without,
+    after 5,000 attempts, are its halt (found on the last attempt, the fix as
+    seen); with ``halt: all`` only days nobody attempted count. Two defects
+    fitting one halt: put down to the likelier, prior times fit, the notes
+    naming the other."""
     sc = halted[0]
     itron = next(c for c in sc.cohorts if c.name == "itron_active")
     days = pd.date_range("2020-01-06", periods=20, freq="B")
@@ -428,3 +432,11 @@ def test_a_pause_too_early_to_be_the_defect_leaves_it_to_the_draw(halted, tmp_pa
     everyone = itron.model_copy(update={"latent_defects": [defect]})
     assert _halted(everyone, halt, programme, 0.0, date(2020, 1, 31)) is None
     assert _halted(everyone, halt, halt, 0.0, date(2020, 1, 31)) is not None
+    # two defects that fit the same halt: put down to the likelier (prior x fit)
+    firmware = itron.latent_defects[0]
+    rare = firmware.model_copy(update={"name": "rare", "exists_probability": 0.1})
+    both = itron.model_copy(update={"latent_defects": [rare, itron.latent_defects[0]]})
+    found = _halted(both, halt, programme, 0.0, date(2020, 1, 31))
+    assert found is not None and found.defect is both.latent_defects[1]
+    assert found.rivals == ("rare",)
+    assert "put down to itron_active_firmware" in found.note(both, date(2020, 1, 31))
