@@ -64,8 +64,9 @@ def state_from_actuals(
     recovery as ``recovering`` groups. Queued ones are taken to have made none.
     With an ELS desk and per-cohort flows, the operations state carries the
     desk's open cases (``els_queue``, `open_cases`), and the stalled and impaired
-    installations they hold are ``held`` groups. Latent defects that the
-    reported ``defect_hits`` rule out do not exist (`defects.defect_states`).
+    installations they hold are ``held`` groups. Latent defects that attempts
+    without a halt rule out do not exist; one whose halt shows was found
+    (`defects.defect_states`).
 
     Returns
     -------
@@ -126,7 +127,7 @@ def state_from_actuals(
             operations["els_queue"] = desk.queue()
             notes.append(desk.note())
         defects, found_notes = defect_states(scenario, used, as_of)
-        if defects:  # latent defects the reported defect_hits rule out
+        if defects:  # latent defects ruled out, or found by their halt
             operations["defects"] = defects
         notes.extend(found_notes)
     return state, notes

@@ -107,6 +107,7 @@ LIMITS: dict[tuple[str, str], tuple[float, float, str]] = {
     ("LognormalDelay", "sigma"): (0, 5, "(log-days)"),
     ("DefectState", "first_exposed"): _STATE_DAYS,
     ("DefectState", "found_day"): _STATE_DAYS,
+    ("DefectState", "fix_days_at_least"): _DAYS,
     ("WaitingGroup", "days_until_due"): _DAYS,
     ("ImpairedGroup", "days_until_due"): _DAYS,
     **{

@@ -269,7 +269,13 @@ class ElsCase(SchemaModel):
 class DefectState(SchemaModel):
     """A latent defect as a replication left it: whether it exists, the
     installations it hit so far, the day it was first exposed and found (relative
-    to ``start_date``; ``None``: not yet) and its drawn fix delay in days."""
+    to ``start_date``; ``None``: not yet) and its drawn fix delay in days.
+
+    ``fix_days_at_least``: the fix delay is only known to be at least this (a
+    halt still running when the state was read from actuals); each replication
+    then draws its own from the defect's ``fix_after_days`` given that, and
+    ``fix_days`` (that draw's median) is what a single number would say.
+    """
 
     cohort: str
     defect: str
@@ -278,6 +284,7 @@ class DefectState(SchemaModel):
     first_exposed: int | None = None
     found_day: int | None = None
     fix_days: PositiveInt = 1
+    fix_days_at_least: PositiveInt | None = None
 
 
 class OperationsState(SchemaModel):

@@ -61,13 +61,25 @@ class LiveDefect:
         self.rng = rng
         self.units = units  # per-attempt uniforms (`streams.UnitStreams`), by column
         self.exists = bool(rng.random() < spec.exists_probability)
-        days, probs = cached_pmf(spec.fix_after_days)
-        self.fix_days = int(days[rng.choice(len(days), p=probs)])
+        self.fix_days = self.draw_fix_days(1)
         self.outcome = OUTCOMES.index(spec.outcome)
         self.hit_share = spec.hit_share
         self.hits = 0
         self.first_exposed: int | None = None
         self.found_day: int | None = None
+
+    def draw_fix_days(self, at_least: int) -> int:
+        """A fix delay from ``fix_after_days`` given it is at least ``at_least``
+        days (1: unconditioned): a halt seen still running when a state was
+        read from actuals has lasted that long, so shorter fixes are ruled out;
+        each replication draws its own. Beyond the longest delay: the longest."""
+        days, probs = cached_pmf(self.spec.fix_after_days)
+        if at_least > days[0]:
+            keep = days >= at_least
+            if not keep.any():
+                return int(days[-1])
+            days, probs = days[keep], probs[keep] / probs[keep].sum()
+        return int(days[self.rng.choice(len(days), p=probs)])
 
     def live(self, day: int) -> bool:
         """It exists and still hits attempts (up to and including its found day)."""

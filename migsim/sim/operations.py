@@ -363,6 +363,8 @@ class Operations:
             defect.first_exposed = state.first_exposed
             defect.found_day = state.found_day
             defect.fix_days = state.fix_days
+            if state.fix_days_at_least is not None:  # a halt still running
+                defect.fix_days = defect.draw_fix_days(state.fix_days_at_least)
 
     def defect_state(self, day: int) -> list[dict[str, Any]]:
         """Every latent defect at the end of ``day``, days counted from ``day + 1``.
