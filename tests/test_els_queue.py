@@ -440,3 +440,25 @@ def test_a_pause_too_early_to_be_the_defect_leaves_it_to_the_draw(halted, tmp_pa
     assert found is not None and found.defect is both.latent_defects[1]
     assert found.rivals == ("rare",)
     assert "put down to itron_active_firmware" in found.note(both, date(2020, 1, 31))
+
+
+def test_a_cohort_left_out_on_the_last_day_or_in_priority_order_is_not_halted(
+    halted,
+):
+    """After 5,000 attempts the cohort was left out on the as-of date alone:
+    too soon to halt it for a whole fix in the forecast (from two days it is
+    read as the halt, still running). With capacity in priority order a
+    cohort lower down goes without while the others take it all, so even
+    eleven days without are no sign of its halt."""
+    sc = halted[0]
+    itron = next(c for c in sc.cohorts if c.name == "itron_active")
+    days = pd.date_range("2020-01-06", periods=20, freq="B")
+    programme = pd.Series(1500, index=days)
+    cohort = pd.Series([1000] * 19 + [0], index=days)
+    assert _halted(itron, cohort, programme, 0.0, date(2020, 1, 31)) is None
+    cohort = pd.Series([1000] * 18 + [0] * 2, index=days)
+    running = _halted(itron, cohort, programme, 0.0, date(2020, 1, 31))
+    assert running is not None and running.at_least is not None
+    halt = pd.Series([1000] * 5 + [0] * 11 + [1000] * 4, index=days)
+    assert _halted(itron, halt, programme, 0.0, date(2020, 1, 31)) is not None
+    assert _halted(itron, halt, programme, 0.0, date(2020, 1, 31), True) is None

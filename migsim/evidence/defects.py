@@ -55,7 +55,10 @@ redraw gave +72 (SE 295) from a mix of no halt at all (70%) and a new one.
 A defect whose cohort shows a pause that no defect's halt fits (too early, too
 short, too long), one exposed too little to have been found, or one with an
 ``exists_probability`` of 1 and no halt, is left to the forecast's draw, as
-before, and the notes say which.
+before, and the notes say which. So is a cohort left out only on the as-of date
+(a pause still running counts from `RUNNING_AT_LEAST` days), and any cohort's
+own halt when capacity goes in priority order (a cohort lower down goes without
+on days the others take it all).
 """
 
 from __future__ import annotations
@@ -79,6 +82,12 @@ RULED_OUT = 1e-3
 #: The chance (of having been found by then, or of a fix that long) below which
 #: a pause cannot be a defect's halt.
 PLAUSIBLE = 0.01
+#: Days (the programme attempting others) a pause still running on the as-of
+#: date must have lasted to be read as a halt: a cohort left out for one day is
+#: common enough (its queue waiting on retries, its supplier's day off) that
+#: halting it for a whole fix on that alone would be the likelier mistake; a
+#: real halt shows from the next day's actuals.
+RUNNING_AT_LEAST = 2
 
 
 def defect_states(
@@ -100,7 +109,10 @@ def defect_states(
         rows = frame[frame["cohort"] == cohort.name]
         attempts = rows.groupby("date")["attempts"].sum()
         excluded = cohort.excluded.share if cohort.excluded else 0.0
-        halted = _halted(cohort, attempts, programme, excluded, as_of)
+        # with capacity in priority order a cohort lower down goes without on
+        # days the others take it all: its pauses are no sign of a halt
+        ordered = scenario.capacity.allocation == "priority"
+        halted = _halted(cohort, attempts, programme, excluded, as_of, ordered)
         if halted is not None:
             states.append(halted.state(cohort.name, as_of))
             found.append(halted.note(cohort, as_of))
@@ -279,14 +291,18 @@ def _halted(
     programme: pd.Series,
     excluded: float,
     as_of: date,
+    ordered: bool = False,
 ) -> Halt | None:
     """The cohort's halt and the defect it is put down to, or None. Each
     defect's first pause it fits (found by then, a fix that long) counts;
     the earliest such pause is the halt (a defect is found once), and of the
-    defects fitting it, the likeliest by prior times that fit."""
+    defects fitting it, the likeliest by prior times that fit. ``ordered``
+    (capacity in priority order): a cohort's own halt is not read."""
     fits = []
     for defect in cohort.latent_defects:
         if defect.exists_probability <= 0.0:
+            continue
+        if ordered and defect.halt == "cohort":
             continue
         for pause in _pauses(attempts, programme, defect.halt, as_of):
             fit = _fit(defect, pause, attempts, excluded)
@@ -310,7 +326,8 @@ def _pauses(
     """The cohort's pauses after its first attempt, up to ``as_of``: runs of
     days the programme attempted others and not it (``halt: cohort``), or of
     weekdays nobody attempted (``halt: all``; closures and no-go days look the
-    same, so such a pause is only a guess)."""
+    same, so such a pause is only a guess). One still running counts from
+    `RUNNING_AT_LEAST` such days."""
     active = attempts[attempts > 0].index
     if active.empty:
         return []
@@ -325,6 +342,8 @@ def _pauses(
     for start, stop in zip(edges[::2], edges[1::2], strict=True):
         first, until = days[start], days[stop - 1]
         after = active[active > until]
+        if not len(after) and stop - start < RUNNING_AT_LEAST:
+            continue  # left out on the last day or so: too soon to say
         pauses.append(
             Pause(
                 last=active[active < first][-1],
