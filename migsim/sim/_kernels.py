@@ -375,6 +375,20 @@ def take_ready(
     return taken, first
 
 
+@njit(inline="always")
+def _failed(levels, flows, r, c, last, count, excluded_last, abandons):
+    """``count`` failures of column ``c`` in replication ``r``: abandoned on
+    their class's last attempt (the excluded class's counted as excluded too),
+    else rolled back to wait for their retry (`lanes.Lane._abandon_lasts`)."""
+    if last:
+        levels[3][r] += count  # abandoned
+        flows[r, abandons] += count
+        if c == excluded_last:
+            levels[4][r] += count  # excluded
+    else:
+        levels[2][r] += count  # rolled back
+
+
 @_compiled
 def schedule_lane(
     counts: np.ndarray,
@@ -405,7 +419,7 @@ def schedule_lane(
     (ring, column, rep), restorations due (ring, rep), recoveries due (ring,
     column, rep)."""
     stall_days, retry_days, restore_days, recover_days = days
-    migrated, stalled, rolled_back, abandoned, excluded = levels[:5]
+    migrated, stalled = levels[0], levels[1]  # the failures' by `_failed`
     impaired, dumb, prepayment, site_visit, recovering = levels[5:]
     stall_cells, retry_due, restore_due, recover_due = ledgers
     n, width, cells = batch.shape[0], batch.shape[1], counts.shape[2]
@@ -433,13 +447,8 @@ def schedule_lane(
                     for t in range(then):
                         stall_cells[due, c, r, t] += row[spec[1] + d * then + t]
             rollbacks = outcomes[r, 2, c]
-            if last:  # abandoned on the class's last attempt
-                abandoned[r] += rollbacks
-                flows[r, abandons] += rollbacks
-                if c == excluded_last:
-                    excluded[r] += rollbacks
-            else:
-                rolled_back[r] += rollbacks
+            _failed(levels, flows, r, c, last, rollbacks, excluded_last, abandons)
+            if not last:
                 for d in range(len(retry_days)):
                     retry_due[(day + retry_days[d]) % ring, c, r] += row[spec[2] + d]
             if not hold_fix:
@@ -491,7 +500,7 @@ def resolve_stalls(
     ``levels`` and ``ledgers`` as `schedule_lane` reads them (``spec[15]``,
     ``spec[16]``: the completions' and failures' flows)."""
     retry_days = days[1]
-    migrated, stalled, rolled_back, abandoned, excluded = levels[:5]
+    migrated, stalled = levels[0], levels[1]  # the failures' by `_failed`
     stall_cells, retry_due = ledgers[0], ledgers[1]
     ring, width, n, then = stall_cells.shape
     row = day % ring
@@ -514,10 +523,4 @@ def resolve_stalls(
             migrated[r] += done
             flows[r, completions] += done
             flows[r, failures] += failed
-            if last:
-                abandoned[r] += failed
-                flows[r, abandons] += failed
-                if c == excluded_last:
-                    excluded[r] += failed
-            else:
-                rolled_back[r] += failed
+            _failed(levels, flows, r, c, last, failed, excluded_last, abandons)
