@@ -387,7 +387,9 @@ def test_a_continuation_from_a_halt_keeps_the_cohort_halted(halted):
     del redrawn["operations_state"]["defects"]
     n, attempted = 20, {}
     for label, start in (("exact", exact), ("read", state), ("redrawn", redrawn)):
-        run = migsim.run(sc.starting_from(start), replications=n, seed=11, batch_size=n)
+        # 40 days on: the January days read and every fix (by 9 February)
+        continued = sc.starting_from(start).with_overrides({"horizon_days": 40})
+        run = migsim.run(continued, replications=n, seed=11, batch_size=n)
         rows = run.daily[run.daily["cohort"] == "itron_active"]
         by_day = rows.pivot(index="replication", columns="date", values="attempts")
         attempted[label] = by_day.loc[:, :"2020-01-31"].to_numpy() > 0
