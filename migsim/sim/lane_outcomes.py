@@ -78,9 +78,10 @@ def schedule(lane: Lane, batch, counts, columns, day, hold) -> np.ndarray:
 
 
 def kernel_inputs(lane: Lane) -> tuple:
-    """What `_kernels.schedule_lane` reads besides the day's attempts: the
-    cells' layout and the delays (made once), and the counts and ledgers
-    it adds to (as they stand: keeping replications replaces them)."""
+    """What `_kernels.schedule_lane` reads besides the day's attempts, and
+    all `_kernels.resolve_stalls` reads besides the day: the cells' layout
+    and the delays (made once), and the counts and ledgers they add to (as
+    they stand: keeping replications replaces them)."""
     if lane._schedule_made is None:
         spec = [*lane.starts[:5], lane.then]
         spec.append(-1 if lane.excluded_last is None else int(lane.excluded_last))
