@@ -234,8 +234,6 @@ def _exercise(module: ModuleType) -> None:
         reps, counts, edges[:, 0].copy(), hot, tables, (2, 4), struck, given, starts
     )
     column.given(reps, counts[None], given[0])
-    # four cells: two delays x two ways out (then)
-    ledger = np.zeros((12, 2, 2, 2), dtype=np.int64)  # (ring, column, rep, then)
     # a lane of two columns (attempts made 0, 1) and 8 cells: success, a
     # stall (one delay x two ways out), a rollback, a fix forward, a dumb
     # device (recovered, prepayment, not)

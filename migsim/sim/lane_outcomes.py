@@ -38,7 +38,8 @@ def schedule(lane: Lane, batch, counts, columns, day, hold) -> np.ndarray:
     cells) failures ``counts`` of ``batch``) and schedule what follows,
     every column at once; kinds in ``hold`` wait for ELS to work their
     case (`lanes.Lane.worked`). (rep, outcome, column) counts."""
-    if lane.kernel is not None and lane.held is None:  # one compiled pass
+    if lane.compiled:  # one compiled pass
+        assert lane.kernel is not None
         return lane.kernel.schedule_lane(
             counts,
             batch,

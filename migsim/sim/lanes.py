@@ -306,6 +306,13 @@ class Lane:
         return self.fresh.sum(axis=1) + self.retry_queued
 
     @property
+    def compiled(self) -> bool:
+        """Whether the ledgers are worked by the kernels (`_kernels`): the lane
+        reads with them and holds no stalls for a release date (the numpy
+        passes hold those aside, `_add_stalls`)."""
+        return self.kernel is not None and self.held is None
+
+    @property
     def resolved(self) -> np.ndarray:
         """Migrated, dumb or abandoned (a dumb device awaiting remote recovery: not)."""
         return self.migrated + self.dumb + self.abandoned - self.awaiting_recovery
@@ -317,7 +324,8 @@ class Lane:
 
     def resolve_stalls(self, day: int) -> None:
         """Stalls due today complete or fail (results drawn when scheduled)."""
-        if self.kernel is not None and self.held is None:  # one compiled pass
+        if self.compiled:  # one compiled pass
+            assert self.kernel is not None
             self.kernel.resolve_stalls(day, *kernel_inputs(self))
             return
         row = day % self.ring
@@ -635,7 +643,8 @@ class Lane:
             parts = np.stack([part for _, part in batches])  # (batch, rep, column)
             raised_on = np.array([when for when, _ in batches], dtype=np.int64)
             columns = np.flatnonzero(parts.any(axis=(0, 1)))
-            if self.kernel is not None and self.held is None:
+            if self.compiled:
+                assert self.kernel is not None
                 streams = self._stall_streams(columns)  # every column in one call
                 self.kernel.stalls_worked(
                     streams.state,
