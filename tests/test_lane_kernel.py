@@ -22,6 +22,7 @@ from test_block import assert_same, scenarios_with_defects, scenarios_with_secti
 
 import migsim
 from migsim.sim import lane_kernel
+from migsim.sim.allocation import share_pro_rata_rows
 from migsim.sim.block import run_block
 from migsim.sim.lane_queues import UNIT, CellTable, Column, Ready, edge_keys
 
@@ -253,6 +254,30 @@ def test_retries_are_taken_as_the_numpy_pass_takes_them(case):
         np.testing.assert_array_equal(compiled.totals, plain.totals)
 
 
+@settings(QUICK)
+@given(
+    st.integers(1, 5).flatmap(
+        lambda k: st.lists(
+            st.tuples(
+                st.integers(0, 10**9),
+                st.lists(
+                    st.integers(0, 3) | st.integers(0, 10**8), min_size=k, max_size=k
+                ),
+            ),
+            min_size=1,
+            max_size=6,
+        )
+    )
+)
+def test_a_cap_is_shared_as_the_numpy_pass_shares_it(rows):
+    """`share_pro_rata_rows` in one compiled pass: the same shares, small
+    weights (ties and water-filling) and the fleet's large ones."""
+    totals = np.array([t for t, _ in rows])
+    weights = np.array([w for _, w in rows])
+    compiled = share_pro_rata_rows(totals, weights, lane_kernel.kernels())
+    np.testing.assert_array_equal(compiled, share_pro_rata_rows(totals, weights))
+
+
 # --------------------------------------------------------------- whole runs
 def _both(monkeypatch, sc, seed: int, ids: list[int]) -> None:
     monkeypatch.setattr(lane_kernel, "USE", True)
@@ -435,7 +460,7 @@ def test_the_block_engine_calls_only_the_signatures_warmed_up():
         "lk.USE = True; m = lk.kernels();"
         "names = ('draw_lane', 'stalls_worked', 'draw_cells', 'draw_cells_struck',"
         " 'read_given', 'draw_uniforms', 'take_ready', 'schedule_lane',"
-        " 'resolve_stalls');"
+        " 'resolve_stalls', 'share_rows');"
         "warm = {k: len(getattr(m, k).signatures) for k in names};"
         "[block.run_block(migsim.load_scenario(f'scenarios/{s}.yaml',"
         " {'horizon_days': 150}), 1, list(range(24))) for s in"

@@ -27,6 +27,7 @@ __all__ = [
     "read_given",
     "resolve_stalls",
     "schedule_lane",
+    "share_rows",
     "stalls_worked",
     "take_ready",
 ]
@@ -330,6 +331,62 @@ def stalls_worked(
                     cell = np.searchsorted(edges[r], key, side="right")
                     due = max(raised[b] + days[cell // then], day)
                     ledger[due % ring, c, r, cell % then] += 1
+
+
+@_compiled
+def share_rows(totals: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """`allocation.share_pro_rata_rows` row by row: ``totals[r]`` shared in
+    proportion to ``weights[r]`` (rows, k), each share at most its weight:
+    floors, the remainder one each by largest fractional part (ties to the
+    lower index), shares reaching their weight capped and the surplus shared
+    again among the rest (water-filling)."""
+    rows, k = weights.shape
+    shares = np.zeros((rows, k), dtype=np.int64)
+    is_open = np.empty(k, dtype=np.bool_)
+    base = np.empty(k, dtype=np.int64)
+    fraction = np.empty(k, dtype=np.int64)
+    for r in range(rows):
+        remaining = totals[r]
+        for i in range(k):
+            is_open[i] = weights[r, i] > 0
+        while remaining > 0:
+            weight_sum = 0
+            for i in range(k):
+                if is_open[i]:
+                    weight_sum += weights[r, i]
+            if weight_sum == 0:
+                break
+            left = remaining
+            for i in range(k):
+                base[i] = 0
+                fraction[i] = -1  # closed: never gets one more
+                if is_open[i]:
+                    scaled = remaining * weights[r, i]
+                    base[i] = scaled // weight_sum
+                    fraction[i] = scaled % weight_sum
+                    left -= base[i]
+            for _ in range(left):  # the largest fraction first, ties to the lower index
+                best = -1
+                for i in range(k):
+                    if fraction[i] >= 0 and (best < 0 or fraction[i] > fraction[best]):
+                        best = i
+                base[best] += 1
+                fraction[best] = -1
+            capped = False
+            for i in range(k):
+                if is_open[i] and shares[r, i] + base[i] >= weights[r, i]:
+                    capped = True
+            if not capped:
+                for i in range(k):
+                    if is_open[i]:
+                        shares[r, i] += base[i]
+                break
+            for i in range(k):
+                if is_open[i] and shares[r, i] + base[i] >= weights[r, i]:
+                    remaining -= weights[r, i] - shares[r, i]
+                    shares[r, i] = weights[r, i]
+                    is_open[i] = False
+    return shares
 
 
 @_compiled

@@ -117,7 +117,7 @@ class _Block:
         # one lane per segment (a cohort's row is the sum of its segments')
         # the compiled passes (`lane_kernel`) for a block with many attempts
         work = sum(int(state.total) for m in self.models for state in m.cohorts)
-        kernel = kernels() if wanted(work) else None
+        self.kernel = kernel = kernels() if wanted(work) else None
         self.lanes = [
             Lane([m.cohorts[j] for m in self.models], horizon, kernel=kernel)
             for j in range(len(first.cohorts))
@@ -336,7 +336,9 @@ class _Block:
             if over.any():
                 available = available.copy()
                 available[:, members] = np.where(
-                    over[:, None], share_pro_rata_rows(nomination[live], wanted), wanted
+                    over[:, None],
+                    share_pro_rata_rows(nomination[live], wanted, self.kernel),
+                    wanted,
                 )
         if self.msm:
             groups = self.by_supplier
@@ -350,13 +352,17 @@ class _Block:
             ).reshape(len(cap), len(groups))
         else:
             groups = self.by_cohort
-            totals = self._share(cap, [available[:, g].sum(axis=1) for g in groups])
+            totals = self._share(cap, self._by_cohort(available))
+            if self.lane_per_cohort:  # a cohort's share is its one lane's
+                return totals
         shares = np.zeros_like(available)
         for members, total in zip(groups, totals.T, strict=True):
             if len(members) == 1:
                 shares[:, members[0]] = total
             elif len(members):
-                shares[:, members] = share_pro_rata_rows(total, available[:, members])
+                shares[:, members] = share_pro_rata_rows(
+                    total, available[:, members], self.kernel
+                )
         return shares
 
     def _halted(self, day: int) -> np.ndarray | None:
@@ -378,11 +384,11 @@ class _Block:
         self._halts_on = (day, out)
         return out
 
-    def _share(self, cap: np.ndarray, queues: list[np.ndarray]) -> np.ndarray:
-        """(rep, cohort) attempts: pro rata (largest remainder) or in priority."""
-        queued = np.stack(queues, axis=1)
+    def _share(self, cap: np.ndarray, queued: np.ndarray) -> np.ndarray:
+        """(rep, cohort) attempts of the (rep, cohort) ``queued``: pro rata
+        (largest remainder) or in priority."""
         if not self.priority:
-            return share_pro_rata_rows(cap, queued)
+            return share_pro_rata_rows(cap, queued, self.kernel)
         return take_in_order(queued, cap)
 
     def _record(self, day: int) -> None:

@@ -281,6 +281,7 @@ def _exercise(module: ModuleType) -> None:
         0,
         ledger,
     )
+    module.share_rows(counts, np.array([[2, 0, 1], [4, 4, 0]]))
     module.draw_lane(
         streams.state,
         streams.buffer,

@@ -418,7 +418,7 @@ class Lane:
             self.fresh[:, 0] -= fresh
             batch[:, 1] += fresh
         elif count.any():  # shared between classes in proportion to their queues
-            fresh = share_pro_rata_rows(count, self.fresh)
+            fresh = share_pro_rata_rows(count, self.fresh, self.kernel)
             self.fresh -= fresh
             batch[:, 1 :: self.per_class] += fresh
         return batch
