@@ -103,7 +103,12 @@ class AttemptTable:
     """One class's outcome rates joined with the segment's aftermath: the cells
     of one attempt, read with one uniform (see the module docstring)."""
 
-    def __init__(self, rates: np.ndarray, aftermath: Aftermath):
+    def __init__(
+        self,
+        rates: np.ndarray,
+        aftermath: Aftermath,
+        given: list[Categories] | None = None,
+    ):
         blocks = aftermath.blocks()
         self.sizes = [len(b) for b in blocks]
         self.starts = np.cumsum([0, *self.sizes[:-1]]).tolist()
@@ -112,7 +117,8 @@ class AttemptTable:
         )
         self.success = self.cells.edges[0]  # below it: success, nothing follows
         # each outcome's cells alone: for attempts a defect gives their outcome
-        self.given = [Categories(b) for b in blocks]
+        # (the aftermath's alone: tables of one aftermath may share them)
+        self.given = [Categories(b) for b in blocks] if given is None else given
 
     def block(self, counts: np.ndarray, outcome: int) -> np.ndarray:
         """The counts of one outcome's cells."""
@@ -139,8 +145,34 @@ def attempt_tables(
 
     Built once per distinct set of rates and delays (the arguments are
     `Aftermath.of`'s, as tuples): building one costs more than a replication's
-    day of draws, and a run's replications mostly share them.
+    day of draws, and a run's replications mostly share them. Where each
+    replication draws its own rates, they still mostly share the aftermath.
     """
+    aftermath, given = _aftermath(
+        stall_delay,
+        then_success,
+        retry_delay,
+        restore_delay,
+        recovered_share,
+        recovery_delay,
+        prepayment_share,
+    )
+    return [AttemptTable(np.array(r), aftermath, given) for r in rates], aftermath
+
+
+@lru_cache(maxsize=256)
+def _aftermath(
+    stall_delay: tuple[float, ...] | None,
+    then_success: float,
+    retry_delay: tuple[float, ...] | None,
+    restore_delay: tuple[float, ...] | None,
+    recovered_share: float,
+    recovery_delay: tuple[float, ...] | None,
+    prepayment_share: float,
+) -> tuple[Aftermath, list[Categories]]:
+    """`Aftermath.of` and each outcome's cells alone (`AttemptTable.given`),
+    once per distinct set of delays: a run whose replications draw their own
+    outcome rates (an uncertain input) built the same ones in every one."""
     aftermath = Aftermath.of(
         _array(stall_delay),
         then_success,
@@ -150,7 +182,7 @@ def attempt_tables(
         _array(recovery_delay),
         prepayment_share,
     )
-    return [AttemptTable(np.array(r), aftermath) for r in rates], aftermath
+    return aftermath, [Categories(b) for b in aftermath.blocks()]
 
 
 @dataclass(frozen=True)

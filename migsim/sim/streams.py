@@ -110,6 +110,8 @@ class Categories:
         width = np.concatenate((self.edges, [1.0])) - self.low
         self.width = np.where(width > 0, width, 1.0)  # empty ones are never hit
         self.size = len(self.low)
+        self.low.setflags(write=False)  # a table may serve many replications
+        self.width.setflags(write=False)
 
     def of(self, uniforms: np.ndarray) -> np.ndarray:
         """Each unit's category."""
