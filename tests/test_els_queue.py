@@ -16,6 +16,7 @@ import migsim
 from migsim.evidence.actuals import read_actuals
 from migsim.evidence.defects import _halted, _paused
 from migsim.evidence.state import state_from_actuals
+from migsim.sim.records import FLOWS
 
 OPERATIONS = "scenarios/nov2019_operations.yaml"
 DATES = (date(2020, 1, 10), date(2020, 2, 21), date(2020, 4, 3))
@@ -249,6 +250,38 @@ def test_stall_cases_beyond_the_reported_stalled_become_the_cohorts_own_load():
     cases = OpenCases(sc, kinds, flows, counts, np.ones(1), 0, "test")
     cases.held_groups(sc.cohorts[0], "stall", 2, None)
     assert cases.counts[0].tolist() == [[2, 0], [0, 13]]
+
+
+def test_a_pause_no_halt_fits_still_lets_the_attempts_rule_the_defect_out(
+    backed_up, tmp_path
+):
+    """itron_active left out on one weekday the programme attempted others
+    (15 January 2020: a supplier's day off, say): one day is no fix (10 to 30
+    days), so no halt fits it, and the thousands of attempts around it still
+    rule the defect out, where before any such pause left it at its prior 0.3.
+    With capacity in priority order no halt is read, so the same pause still
+    leaves it to the draw."""
+    sc, results, _ = backed_up
+    daily = results.daily.copy()
+    gap = (daily["cohort"] == "itron_active") & (daily["date"] == "2020-01-15")
+    assert daily.loc[gap, "attempts"].item() > 0
+    daily.loc[gap, [c for c in (*FLOWS, "defect_hits") if c in daily]] = 0
+    daily.to_parquet(tmp_path / "gap.parquet", index=False)
+    actuals = read_actuals(tmp_path / "gap.parquet", sc)
+    programme = actuals.frame.groupby("date")["attempts"].sum()
+    mine = actuals.frame[actuals.frame["cohort"] == "itron_active"]
+    assert _paused(mine.groupby("date")["attempts"].sum(), programme, "cohort")
+    for when in DATES[1:]:
+        state, notes = state_from_actuals(sc, actuals, when)
+        defects = state["operations_state"]["defects"]
+        assert [(d["defect"], d["exists"]) for d in defects] == [
+            ("itron_active_firmware", False)
+        ]
+        assert any("rule it out" in n for n in notes)
+    ordered = sc.with_overrides({"capacity.allocation": "priority"})
+    state, notes = state_from_actuals(ordered, actuals, DATES[2])
+    assert "defects" not in state["operations_state"]
+    assert any("not ruled out" in n for n in notes)
 
 
 def test_the_latent_defect_the_actuals_rule_out_does_not_exist(backed_up, tmp_path):

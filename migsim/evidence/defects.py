@@ -52,13 +52,18 @@ days' migrations fell 506 short of the exact state's (SE 288) as those runs'
 fixes happened to be short (17.4 days on average; the draw's mean is 20); the
 redraw gave +72 (SE 295) from a mix of no halt at all (70%) and a new one.
 
-A defect whose cohort shows a pause that no defect's halt fits (too early, too
-short, too long), one exposed too little to have been found, or one with an
-``exists_probability`` of 1 and no halt, is left to the forecast's draw, as
-before, and the notes say which. So is a cohort left out only on the as-of date
-(a pause still running counts from `RUNNING_AT_LEAST` days), and any cohort's
-own halt when capacity goes in priority order (a cohort lower down goes without
-on days the others take it all).
+A pause that no defect's halt fits (too early to have found it, too short or
+too long for its fix: a bank holiday, a supplier's day off, a cohort waiting on
+its retries) is something else, so the attempts still rule the defect out or
+not as if there had been none (before, any such pause left the defect at its
+prior however many thousand attempts showed no halt). A defect exposed too
+little to have been found, or one with an ``exists_probability`` of 1 and no
+halt, is left to the forecast's draw, and the notes say which. So is a
+cohort left out only on the as-of date (a pause still running counts from
+`RUNNING_AT_LEAST` days); and when capacity goes in priority order a cohort's
+own halt is not read (a cohort lower down goes without on days the others
+take it all), so any pause of its own leaves its ``halt: cohort`` defects to
+the draw.
 """
 
 from __future__ import annotations
@@ -125,7 +130,11 @@ def defect_states(
                     kept.append(name)
                 continue
             q = _unfound(defect, attempts, excluded, as_of)
-            if q is None or _paused(attempts, programme, defect.halt):
+            # a pause no halt fits (`_halted`: too early, too short or too long
+            # for this defect's) is something else; under priority order no
+            # halt is read, so any pause might be one
+            unread = ordered and defect.halt == "cohort"
+            if q is None or (unread and _paused(attempts, programme, defect.halt)):
                 kept.append(name)
                 continue
             prior = defect.exists_probability
@@ -171,7 +180,8 @@ def _paused(attempts: pd.Series, programme: pd.Series, halt: str) -> bool:
     """Whether, between its first and last attempt, the cohort was not attempted
     on a day a found defect's halt would explain: a day the programme attempted
     others (``halt: cohort``), or any day nobody attempted (``halt: all``: no-go
-    days and closures look the same, so this is cautious)."""
+    days and closures look the same, so this is cautious). Read where no halt
+    is (capacity in priority order)."""
     active = attempts[attempts > 0]
     if active.empty:
         return False
