@@ -14,7 +14,7 @@ from conftest import cohort, day, load, outcomes, scenario, uniform
 
 import migsim
 from migsim.evidence.actuals import read_actuals
-from migsim.evidence.defects import _halted, _paused
+from migsim.evidence.defects import _halted, _idle, _paused
 from migsim.evidence.state import state_from_actuals
 from migsim.sim.records import FLOWS
 
@@ -437,6 +437,37 @@ def test_a_continuation_from_a_halt_keeps_the_cohort_halted(halted):
     still = 1 - attempted["read"][:, 5].mean()
     assert abs(still - 19 / 21) <= 3 * np.sqrt(19 / 21 * 2 / 21 / n) + 1e-9
     assert attempted["redrawn"][:, 0].all()
+
+
+def test_a_cohort_with_nothing_to_attempt_is_not_halted(halted):
+    """itron_active attempted 5,000 times, then not at all for two weeks
+    while the programme attempted others: read alone, a halt still running
+    (found on its last attempt). When its reported queue was empty on those
+    days it had nothing to attempt (it ran out), and no halt is read; with
+    installations queued it is. A queue emptied partway ends the pause where
+    it emptied (a halt still running, at least 6 days from its finding)."""
+    sc = halted[0]
+    itron = next(c for c in sc.cohorts if c.name == "itron_active")
+    days = pd.date_range("2020-01-06", periods=15, freq="B")
+    programme = pd.Series(1500, index=days)
+    attempts = pd.Series([1000] * 5 + [0] * 10, index=days)
+    as_of = date(2020, 1, 24)
+    running = _halted(itron, attempts, programme, 0.0, as_of)
+    assert running is not None and running.pause.resumed is None
+    assert running.found == pd.Timestamp("2020-01-10")
+    rows = pd.DataFrame(
+        {"date": days, "attempts": attempts.to_numpy(), "queued": [300] * 5 + [0] * 10}
+    )
+    empty = _idle(rows)
+    assert list(empty) == list(days[5:])
+    assert _halted(itron, attempts, programme, 0.0, as_of, idle=empty) is None
+    assert not _paused(attempts, programme, "cohort", empty)
+    rows["queued"] = 300
+    assert _halted(itron, attempts, programme, 0.0, as_of, idle=_idle(rows)) == running
+    rows.loc[9:, "queued"] = 0  # emptied from 17 January: the pause ends there
+    split = _halted(itron, attempts, programme, 0.0, as_of, idle=_idle(rows))
+    assert split is not None and split.pause.resumed is None
+    assert split.pause.until == pd.Timestamp("2020-01-16") and split.at_least == 6
 
 
 def test_a_pause_too_early_to_be_the_defect_leaves_it_to_the_draw(halted, tmp_path):

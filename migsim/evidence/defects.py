@@ -52,6 +52,12 @@ days' migrations fell 506 short of the exact state's (SE 288) as those runs'
 fixes happened to be short (17.4 days on average; the draw's mean is 20); the
 redraw gave +72 (SE 295) from a mix of no halt at all (70%) and a new one.
 
+A day the cohort had nothing to attempt (none attempted and, where the actuals
+report ``queued``, none queued at its end) is no part of a pause: a halt holds a
+queue, and a cohort that ran out of installations is not halted. Without the
+``queued`` column such a cohort looks halted until its pause outlasts the
+longest fix.
+
 A pause that no defect's halt fits (too early to have found it, too short or
 too long for its fix: a bank holiday, a supplier's day off, a cohort waiting on
 its retries) is something else, so the attempts still rule the defect out or
@@ -117,7 +123,8 @@ def defect_states(
         # with capacity in priority order a cohort lower down goes without on
         # days the others take it all: its pauses are no sign of a halt
         ordered = scenario.capacity.allocation == "priority"
-        halted = _halted(cohort, attempts, programme, excluded, as_of, ordered)
+        idle = _idle(rows) if actuals.has("queued") else None
+        halted = _halted(cohort, attempts, programme, excluded, as_of, ordered, idle)
         if halted is not None:
             states.append(halted.state(cohort.name, as_of))
             found.append(halted.note(cohort, as_of))
@@ -134,7 +141,8 @@ def defect_states(
             # for this defect's) is something else; under priority order no
             # halt is read, so any pause might be one
             unread = ordered and defect.halt == "cohort"
-            if q is None or (unread and _paused(attempts, programme, defect.halt)):
+            paused = unread and _paused(attempts, programme, defect.halt, idle)
+            if q is None or paused:
                 kept.append(name)
                 continue
             prior = defect.exists_probability
@@ -176,12 +184,18 @@ def _unfound(defect, attempts: pd.Series, excluded: float, as_of: date):
     return float(stats.binom.cdf(below, reachable, defect.hit_share))
 
 
-def _paused(attempts: pd.Series, programme: pd.Series, halt: str) -> bool:
+def _paused(
+    attempts: pd.Series,
+    programme: pd.Series,
+    halt: str,
+    idle: pd.DatetimeIndex | None = None,
+) -> bool:
     """Whether, between its first and last attempt, the cohort was not attempted
     on a day a found defect's halt would explain: a day the programme attempted
     others (``halt: cohort``), or any day nobody attempted (``halt: all``: no-go
-    days and closures look the same, so this is cautious). Read where no halt
-    is (capacity in priority order)."""
+    days and closures look the same, so this is cautious); not a day it had
+    nothing to attempt (``idle``, `_idle`). Read where no halt is (capacity in
+    priority order)."""
     active = attempts[attempts > 0]
     if active.empty:
         return False
@@ -190,8 +204,20 @@ def _paused(attempts: pd.Series, programme: pd.Series, halt: str) -> bool:
     mine = attempts.reindex(days.index, fill_value=0)
     if halt == "all":
         every = pd.date_range(days.index[0], days.index[-1], freq="B")
-        return bool(len(every.difference(days[days > 0].index)))
-    return bool(np.any((days.to_numpy() > 0) & (mine.to_numpy() == 0)))
+        off = every.difference(days[days > 0].index)
+    else:
+        off = days.index[(days.to_numpy() > 0) & (mine.to_numpy() == 0)]
+    return bool(len(off if idle is None else off.difference(idle)))
+
+
+def _idle(rows: pd.DataFrame) -> pd.DatetimeIndex:
+    """The days the cohort had nothing to attempt: none attempted and none
+    queued at the end of the day (anything that came due, or became eligible,
+    and was not attempted would still be queued). A halt holds a queue, so such
+    a day is no part of one: a cohort that ran out of installations is not
+    halted."""
+    day = rows.groupby("date")[["attempts", "queued"]].sum()
+    return day.index[(day["attempts"] == 0) & (day["queued"] == 0)]
 
 
 def _notes(states: list[dict[str, Any]], kept: list[str], as_of: date) -> list[str]:
@@ -302,19 +328,21 @@ def _halted(
     excluded: float,
     as_of: date,
     ordered: bool = False,
+    idle: pd.DatetimeIndex | None = None,
 ) -> Halt | None:
     """The cohort's halt and the defect it is put down to, or None. Each
     defect's first pause it fits (found by then, a fix that long) counts;
     the earliest such pause is the halt (a defect is found once), and of the
     defects fitting it, the likeliest by prior times that fit. ``ordered``
-    (capacity in priority order): a cohort's own halt is not read."""
+    (capacity in priority order): a cohort's own halt is not read; ``idle``:
+    the days it had nothing to attempt (`_idle`), in no pause."""
     fits = []
     for defect in cohort.latent_defects:
         if defect.exists_probability <= 0.0:
             continue
         if ordered and defect.halt == "cohort":
             continue
-        for pause in _pauses(attempts, programme, defect.halt, as_of):
+        for pause in _pauses(attempts, programme, defect.halt, as_of, idle):
             fit = _fit(defect, pause, attempts, excluded)
             if fit is not None:
                 fits.append((pause.first, -defect.exists_probability * fit, defect))
@@ -324,20 +352,24 @@ def _halted(
     fits.sort(key=lambda f: (f[0], f[1]))
     first, _, defect = fits[0]
     rivals = tuple(f[2].name for f in fits[1:] if f[0] == first)
-    pause = next(
-        p for p in _pauses(attempts, programme, defect.halt, as_of) if p.first == first
-    )
+    pauses = _pauses(attempts, programme, defect.halt, as_of, idle)
+    pause = next(p for p in pauses if p.first == first)
     return _halt(defect, pause, attempts, excluded, rivals)
 
 
 def _pauses(
-    attempts: pd.Series, programme: pd.Series, halt: str, as_of: date
+    attempts: pd.Series,
+    programme: pd.Series,
+    halt: str,
+    as_of: date,
+    idle: pd.DatetimeIndex | None = None,
 ) -> list[Pause]:
     """The cohort's pauses after its first attempt, up to ``as_of``: runs of
     days the programme attempted others and not it (``halt: cohort``), or of
     weekdays nobody attempted (``halt: all``; closures and no-go days look the
     same, so such a pause is only a guess). One still running counts from
-    `RUNNING_AT_LEAST` such days."""
+    `RUNNING_AT_LEAST` such days. A day the cohort had nothing to attempt
+    (``idle``, `_idle`) is in none."""
     active = attempts[attempts > 0].index
     if active.empty:
         return []
@@ -347,6 +379,8 @@ def _pauses(
     else:
         days = programme.index[(programme.index >= active[0]) & (programme > 0)]
         off = attempts.reindex(days, fill_value=0).to_numpy() == 0
+    if idle is not None:  # nothing to attempt: no sign of a halt
+        off &= ~days.isin(idle)
     pauses = []
     edges = np.flatnonzero(np.diff(np.concatenate([[0], off.astype(int), [0]])))
     for start, stop in zip(edges[::2], edges[1::2], strict=True):
