@@ -26,7 +26,7 @@ from migsim.sim.allocation import share_pro_rata
 from migsim.sim.dates import ResolvedDates
 from migsim.sim.defects import live_defects
 from migsim.sim.delays import ONE_DAY, cached_pmf, residual_pmf, schedule
-from migsim.sim.draws import attempt_tables, draw_batch, draw_counts
+from migsim.sim.draws import AftermathKey, attempt_tables, draw_batch, draw_counts
 from migsim.sim.initial_state import (
     count_of,
     export_parts,
@@ -239,7 +239,7 @@ class CohortState:
         def rates(each):
             return tuple(tuple(np.asarray(r, dtype=float).tolist()) for r in each)
 
-        after = (
+        after = AftermathKey(
             probs(self.stall_pmf),
             float(self.then_success),
             probs(self.retry_pmf),
@@ -248,8 +248,8 @@ class CohortState:
             probs(self.recover_pmf),
             float(self.prepayment_share),
         )
-        self.tables, aftermath = attempt_tables(rates(self.rates), *after)
-        self.stressed_tables = attempt_tables(rates(self.stressed_rates), *after)[0]
+        self.tables, aftermath = attempt_tables(rates(self.rates), after)
+        self.stressed_tables = attempt_tables(rates(self.stressed_rates), after)[0]
         self.stall_shape = aftermath.stall.shape  # (delays, then)
         table = self.tables[0]
         self.stall_cells = table.given[1]  # stalls worked by ELS

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 import numpy as np
 
@@ -29,6 +30,7 @@ from migsim.sim.streams import Categories, UnitStreams
 
 __all__ = [
     "Aftermath",
+    "AftermathKey",
     "AttemptTable",
     "Drawn",
     "attempt_tables",
@@ -130,57 +132,47 @@ def _array(values: tuple[float, ...] | None) -> np.ndarray | None:
     return None if values is None else np.array(values)
 
 
+class AftermathKey(NamedTuple):
+    """`Aftermath.of`'s arguments as plain numbers and tuples: hashable, so the
+    tables built from them are cached by them."""
+
+    stall_delay: tuple[float, ...] | None
+    then_success: float
+    retry_delay: tuple[float, ...] | None
+    restore_delay: tuple[float, ...] | None
+    recovered_share: float
+    recovery_delay: tuple[float, ...] | None
+    prepayment_share: float
+
+
 @lru_cache(maxsize=256)
 def attempt_tables(
-    rates: tuple[tuple[float, ...], ...],
-    stall_delay: tuple[float, ...] | None,
-    then_success: float,
-    retry_delay: tuple[float, ...] | None,
-    restore_delay: tuple[float, ...] | None,
-    recovered_share: float,
-    recovery_delay: tuple[float, ...] | None,
-    prepayment_share: float,
+    rates: tuple[tuple[float, ...], ...], after: AftermathKey
 ) -> tuple[list[AttemptTable], Aftermath]:
     """An `AttemptTable` per rates (class), and the aftermath they share.
 
-    Built once per distinct set of rates and delays (the arguments are
-    `Aftermath.of`'s, as tuples): building one costs more than a replication's
-    day of draws, and a run's replications mostly share them. Where each
-    replication draws its own rates, they still mostly share the aftermath.
+    Built once per distinct set of rates and delays: building one costs more
+    than a replication's day of draws, and a run's replications mostly share
+    them. Where each replication draws its own rates, they still mostly share
+    the aftermath.
     """
-    aftermath, given = _aftermath(
-        stall_delay,
-        then_success,
-        retry_delay,
-        restore_delay,
-        recovered_share,
-        recovery_delay,
-        prepayment_share,
-    )
+    aftermath, given = _aftermath(after)
     return [AttemptTable(np.array(r), aftermath, given) for r in rates], aftermath
 
 
 @lru_cache(maxsize=256)
-def _aftermath(
-    stall_delay: tuple[float, ...] | None,
-    then_success: float,
-    retry_delay: tuple[float, ...] | None,
-    restore_delay: tuple[float, ...] | None,
-    recovered_share: float,
-    recovery_delay: tuple[float, ...] | None,
-    prepayment_share: float,
-) -> tuple[Aftermath, list[Categories]]:
+def _aftermath(after: AftermathKey) -> tuple[Aftermath, list[Categories]]:
     """`Aftermath.of` and each outcome's cells alone (`AttemptTable.given`),
     once per distinct set of delays: a run whose replications draw their own
     outcome rates (an uncertain input) built the same ones in every one."""
     aftermath = Aftermath.of(
-        _array(stall_delay),
-        then_success,
-        _array(retry_delay),
-        _array(restore_delay),
-        recovered_share,
-        _array(recovery_delay),
-        prepayment_share,
+        _array(after.stall_delay),
+        after.then_success,
+        _array(after.retry_delay),
+        _array(after.restore_delay),
+        after.recovered_share,
+        _array(after.recovery_delay),
+        after.prepayment_share,
     )
     return aftermath, [Categories(b) for b in aftermath.blocks()]
 
