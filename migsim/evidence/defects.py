@@ -114,15 +114,15 @@ def defect_states(
     states: list[dict[str, Any]] = []
     kept: list[str] = []
     found: list[str] = []
+    # with capacity in priority order a cohort lower down goes without on
+    # days the others take it all: its pauses are no sign of a halt
+    ordered = scenario.capacity.allocation == "priority"
     for cohort in scenario.cohorts:
         if not cohort.latent_defects:
             continue
         rows = frame[frame["cohort"] == cohort.name]
         attempts = rows.groupby("date")["attempts"].sum()
         excluded = cohort.excluded.share if cohort.excluded else 0.0
-        # with capacity in priority order a cohort lower down goes without on
-        # days the others take it all: its pauses are no sign of a halt
-        ordered = scenario.capacity.allocation == "priority"
         idle = _idle(rows) if actuals.has("queued") else None
         halted = _halted(cohort, attempts, programme, excluded, as_of, ordered, idle)
         if halted is not None:
@@ -345,15 +345,15 @@ def _halted(
         for pause in _pauses(attempts, programme, defect.halt, as_of, idle):
             fit = _fit(defect, pause, attempts, excluded)
             if fit is not None:
-                fits.append((pause.first, -defect.exists_probability * fit, defect))
+                fits.append(
+                    (pause.first, -defect.exists_probability * fit, defect, pause)
+                )
                 break
     if not fits:
         return None
     fits.sort(key=lambda f: (f[0], f[1]))
-    first, _, defect = fits[0]
+    first, _, defect, pause = fits[0]
     rivals = tuple(f[2].name for f in fits[1:] if f[0] == first)
-    pauses = _pauses(attempts, programme, defect.halt, as_of, idle)
-    pause = next(p for p in pauses if p.first == first)
     return _halt(defect, pause, attempts, excluded, rivals)
 
 
