@@ -138,7 +138,7 @@ def test_without_a_desk_the_state_holds_nothing(backed_up):
 @pytest.mark.slow
 @pytest.mark.parametrize("when", [DATES[1], DATES[2]])
 def test_a_continuation_from_actuals_follows_the_els_backlog(backed_up, when):
-    """20 replications continued from the state read on the date against 20 from
+    """24 replications continued from the state read on the date against 24 from
     the exact state, both with the run's inputs (``inputs_from``: a state read
     from actuals does not know the replication's rates, and redrawn they
     dominate): the ELS backlog 2 to 28 days on and the final migrated agree
@@ -155,7 +155,7 @@ def test_a_continuation_from_actuals_follows_the_els_backlog(backed_up, when):
     exact = results.state_on(when, 0)
     state, _ = state_from_actuals(sc, read[True], when)
     state["inputs_from"] = copy.deepcopy(exact["inputs_from"])
-    n = 20
+    n = 24  # one block (`block.MIN_BLOCK`)
     runs = {}
     for label, start in (("exact", exact), ("read", state)):
         run = migsim.run(sc.starting_from(start), replications=n, seed=11, batch_size=n)

@@ -42,7 +42,7 @@ from migsim.sim.engine import _Model, run_replication
 from migsim.sim.inputs import TwinStreams, input_keys, with_inputs_from
 from migsim.sim.lane_defects import LaneDefects
 from migsim.sim.lane_els import BlockDesk
-from migsim.sim.lane_kernel import kernels, wanted
+from migsim.sim.lane_kernel import block_work, kernels, wanted
 from migsim.sim.lane_policy import BlockPolicy
 from migsim.sim.lane_policy import supports as arrays_run
 from migsim.sim.lane_queues import Column
@@ -117,7 +117,8 @@ class _Block:
         # one lane per segment (a cohort's row is the sum of its segments')
         # the compiled passes (`lane_kernel`) for a block with many attempts
         work = sum(int(state.total) for m in self.models for state in m.cohorts)
-        self.kernel = kernel = kernels() if wanted(work) else None
+        desk = scenario.els is not None
+        self.kernel = kernel = kernels() if wanted(block_work(work, desk)) else None
         self.lanes = [
             Lane([m.cohorts[j] for m in self.models], horizon, kernel=kernel)
             for j in range(len(first.cohorts))

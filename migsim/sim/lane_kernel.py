@@ -7,9 +7,9 @@ paths equal). numba is imported on first use (about a second with its compiled
 kernels cached, several seconds when they are compiled), so small runs, and
 ``import migsim``, never load it; if it cannot be loaded, or a kernel not
 compiled, every block runs the numpy passes (`failure` says why). A block uses
-them from `KERNEL_WORK` installations across its replications (blocks whose
-attempts save more than loading numba costs), and every block once they are
-loaded.
+them from `KERNEL_WORK` installations across its replications, each counted
+`DESK_WEIGHT` times behind an ELS desk (`block_work`: blocks whose attempts save
+more than loading numba costs), and every block once they are loaded.
 """
 
 from __future__ import annotations
@@ -19,18 +19,29 @@ from types import ModuleType
 import numpy as np
 
 __all__ = [
+    "DESK_WEIGHT",
     "KERNEL_WORK",
     "USE",
     "KernelColumn",
     "LaneStreams",
+    "block_work",
     "kernels",
     "wanted",
     "warm_up",
 ]
 
 #: Installations across a block's replications from which its lanes use the
-#: kernels (with `USE` None; once loaded, every block uses them).
+#: kernels (with `USE` None; once loaded, every block uses them): from there
+#: the time they save (about 80 ns an installation, measured on
+#: `nov2019_epcl`) pays for loading numba (about a second).
 KERNEL_WORK = 10_000_000
+#: An installation behind an ELS desk counts this many times in a block's
+#: work: the desk's reads (each case's delay from its own uniforms, worked days
+#: after it was raised) are where the numpy passes are dearest. Measured in
+#: blocks of 24, CPU time saved a replication by the kernels: 80 ms on
+#: `nov2019_operations` (74,000 installations, a desk) against 6 ms on
+#: `nov2019_epcl` (74,000, none): 13 times more.
+DESK_WEIGHT = 13
 
 #: None: by `KERNEL_WORK`; True: every block uses the kernels; False: none
 #: (the results are the same: tests compare the two paths)
@@ -41,9 +52,15 @@ _loaded: ModuleType | None = None
 failure: BaseException | None = None
 
 
+def block_work(installations: int, desk: bool) -> int:
+    """A block's work, for `wanted`: its ``installations`` summed over its
+    replications, weighted by `DESK_WEIGHT` behind an ELS ``desk``."""
+    return installations * (DESK_WEIGHT if desk else 1)
+
+
 def wanted(work: int) -> bool:
-    """Whether a block of ``work`` installations (summed over its
-    replications) should read its uniforms with the kernels."""
+    """Whether a block of ``work`` (`block_work`) should read its uniforms
+    with the kernels."""
     if USE is False:
         return False
     if USE is None and work < KERNEL_WORK and _loaded is None:
