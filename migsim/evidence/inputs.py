@@ -5,9 +5,11 @@ about two kinds of input a November 2019 forecast drew per replication:
 
 - **Achieved throughput.** The share of the day's cap achieved is
   ``attempts / daily_cap`` on a working day whose queue was far from running
-  dry (the programme attempted all it could), no cohort with work queued was idle (a
-  halt) and every supplier was ready; a day the suppliers' nominations limited
-  is a lower bound (censored: the mean and sd are a Tobit fit). With
+  dry (the programme attempted all it could). A halted cohort, and an active
+  cohort's installations waiting for their supplier, take no share of the cap:
+  the day still measures the share achieved, its queue counted without them.
+  A day the nominations of the suppliers with work to attempt limited is a
+  lower bound (censored: the mean and sd are a Tobit fit). With
   ``capacity.achieved`` (an AR(1) on the logit scale around an uncertain mean
   share, a Beta), the Beta is updated with the mean of the observed shares,
   by matching the moments of a normal likelihood to the Beta's (the prior's
@@ -94,11 +96,14 @@ def _observed_shares(
     it is only a lower bound (``censored``: the suppliers' nominations, not the
     share achieved, limited the day); ``None`` when too few days are usable.
 
-    Usable: a working day with a cap and attempts, whose queue held at least
-    `_QUEUE_DAYS` days of the cap (far from running dry), on which every cohort
-    with work queued made attempts (none halted), from the
-    day every supplier with a fixed readiness date is ready (before it, active
-    work waits for its supplier whatever the capacity).
+    Usable: a working day with a cap and attempts whose attemptable queue held
+    at least `_QUEUE_DAYS` days of the cap (far from running dry). The cap goes
+    to what can be attempted: a cohort with work queued and no attempts (a
+    halt) and an active cohort's installations waiting for their supplier's
+    business readiness take none of it, so such a day still measures the share
+    achieved. Its queue counts only the cohorts that attempted, less the
+    installations waiting for a supplier (`_waiting`), and its ceiling only the
+    nominations of suppliers with work that could be attempted (`_ceiling`).
     """
     frame = actuals.frame
     if actuals.kind != "flows" or not actuals.has("attempts"):
@@ -112,21 +117,18 @@ def _observed_shares(
     by_day = frame.groupby("date").agg(
         attempts=("attempts", "sum"), cap=("daily_cap", "first")
     )
-    if actuals.has("queued"):  # far from running dry, and no cohort idle
-        by_day["queued"] = frame.groupby("date")["queued"].sum()
-        idle = (frame["queued"] > 0) & (frame["attempts"] == 0)
-        by_day["idle"] = idle.groupby(frame["date"]).any()
-        deep = by_day["queued"] >= _QUEUE_DAYS * by_day["cap"]
-        by_day = by_day[deep & ~by_day["idle"]]
+    attempting = frame[frame["attempts"] > 0]
+    if actuals.has("queued"):  # far from running dry
+        waiting = _waiting(scenario, attempting)
+        by_day["queued"] = (
+            (attempting["queued"] - waiting).groupby(attempting["date"]).sum()
+        )
+        by_day = by_day[by_day["queued"] >= _QUEUE_DAYS * by_day["cap"]]
     else:
         notes.append(
             "achieved throughput: queued not reported, so days whose queue ran dry "
             "are counted too (a lower bound of the share achieved)"
         )
-    ready = [s.business_ready for s in scenario.suppliers]
-    fixed = [d for d in ready if isinstance(d, date)]
-    if fixed:
-        by_day = by_day[by_day.index >= pd.Timestamp(max(fixed))]
     by_day = by_day[(by_day["cap"] > 0) & (by_day["attempts"] > 0)]
     if len(by_day) < _MIN_DAYS:
         notes.append(
@@ -134,14 +136,9 @@ def _observed_shares(
             f"share achieved alone limited the attempts (at least {_MIN_DAYS} needed)"
         )
         return None
-    nominated = [s.daily_nomination for s in scenario.suppliers]
-    known = [n for n in nominated if n is not None]
-    ceiling = sum(known) if nominated and len(known) == len(nominated) else None
-    censored = (
-        by_day["attempts"] >= ceiling - len(nominated)
-        if ceiling is not None
-        else pd.Series(False, index=by_day.index)
-    )
+    ceiling = _ceiling(scenario, attempting).reindex(by_day.index)
+    slack = len(scenario.suppliers)  # the nominations' shares round down
+    censored = by_day["attempts"] >= ceiling - slack  # NaN (no ceiling): False
     return pd.DataFrame(
         {
             "share": (by_day["attempts"] / by_day["cap"]).clip(0.0, 1.0),
@@ -149,6 +146,67 @@ def _observed_shares(
         },
         index=by_day.index,
     )
+
+
+def _ready_days(scenario: Scenario) -> list[pd.Timestamp | None]:
+    """Each supplier's business-readiness date where it is a fixed date (an
+    uncertain one, whose day the actuals do not show, is taken as passed)."""
+    return [
+        pd.Timestamp(s.business_ready) if isinstance(s.business_ready, date) else None
+        for s in scenario.suppliers
+    ]
+
+
+def _waiting(scenario: Scenario, rows: pd.DataFrame) -> pd.Series:
+    """Of each (date, cohort) row's queue, the installations an active cohort
+    holds for suppliers not yet business ready: never attempted before then,
+    so all of the cohort's share of them (`operations.Operations.allocate`)."""
+    ready = _ready_days(scenario)
+    names = [s.name for s in scenario.suppliers]
+    out = pd.Series(0.0, index=rows.index)
+    for cohort in scenario.cohorts:
+        if cohort.mode != "active" or not cohort.suppliers:
+            continue
+        mine = rows["cohort"] == cohort.name
+        for name, share in cohort.suppliers.items():
+            day = ready[names.index(name)]
+            if day is not None:
+                before = mine & (rows["date"] < day)
+                out[before] += share * cohort.installations
+    return out
+
+
+def _ceiling(scenario: Scenario, rows: pd.DataFrame) -> pd.Series:
+    """By date, the most the suppliers' nominations let the cohorts that
+    attempted (``rows``) attempt: the nominations of the suppliers with work
+    among them that could be attempted that day. NaN where there is no such
+    bound (a supplier without a nomination, or a cohort not split by supplier)."""
+    suppliers = scenario.suppliers
+    if not suppliers:
+        return pd.Series(np.nan, index=pd.DatetimeIndex(rows["date"].unique()))
+    ready = _ready_days(scenario)
+    by_name = {c.name: c for c in scenario.cohorts}
+    out = {}
+    for when, cohorts in rows.groupby("date")["cohort"]:
+        total: float = 0.0
+        for j, supplier in enumerate(suppliers):
+            serves = [
+                by_name[name]
+                for name in cohorts
+                if by_name[name].suppliers.get(supplier.name, 0) > 0
+                and (
+                    by_name[name].mode != "active"
+                    or ready[j] is None
+                    or when >= ready[j]
+                )
+            ]
+            if serves:
+                nomination = supplier.daily_nomination
+                total += np.nan if nomination is None else nomination
+        if any(not by_name[name].suppliers for name in cohorts):
+            total = np.nan
+        out[when] = total
+    return pd.Series(out, dtype=float)
 
 
 def _censored_normal(values: np.ndarray, censored: np.ndarray) -> tuple[float, float]:
