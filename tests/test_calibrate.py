@@ -710,6 +710,36 @@ def test_a_halted_cohort_and_a_waiting_supplier_leave_the_day_usable(tmp_path):
     assert _ceiling(sc, alone.assign(attempts=1)).iloc[0] == 300
 
 
+@pytest.mark.slow
+def test_lower_bounds_pin_the_mean_share_less_than_values():
+    """A day the nominations limited is a lower bound: the Tobit mean's variance
+    comes from the likelihood's curvature, not sd^2 / n as if every day were a
+    value. On 120 sets of 12 normal days (mean 0.6, sd 0.1) censored at a
+    bound, mean +- 1.28 sd of the mean holds the true mean in about 80% of them
+    with half the days censored (sd / sqrt(n): 64%) and in far more than
+    sd / sqrt(n)'s 31% with five in six censored (a fit of few values is
+    skewed; the prior carries the rest)."""
+    from migsim.evidence.inputs import _censored_normal
+
+    values = np.array([0.5, 0.6, 0.7, 0.55])
+    mean, sd, var = _censored_normal(values, np.zeros(4, bool))
+    assert (mean, var) == (values.mean(), sd * sd / 4)
+    assert _censored_normal(values, np.ones(4, bool))[2] == np.inf
+    rng = np.random.default_rng(1)
+    for bound, low, high in ((0.6, 0.72, 0.92), (0.5, 0.5, 0.85)):
+        inside, naive = [], []
+        while len(inside) < 120:
+            days = rng.normal(0.6, 0.1, 12)
+            censored = days >= bound
+            if censored.all() or not censored.any():
+                continue
+            mean, sd, var = _censored_normal(np.minimum(days, bound), censored)
+            inside.append(abs(mean - 0.6) <= 1.2816 * np.sqrt(var))
+            naive.append(abs(mean - 0.6) <= 1.2816 * sd / np.sqrt(12))
+        assert low <= np.mean(inside) <= high, (bound, np.mean(inside))
+        assert np.mean(inside) > np.mean(naive) + 0.15, (bound, np.mean(naive))
+
+
 def test_a_date_that_has_happened_becomes_fixed(tmp_path):
     """A cohort's uncertain eligibility date is fixed at its first attempt once
     it has happened; before then it is known not to have happened yet."""
@@ -752,7 +782,7 @@ def test_days_the_nominations_limited_count_as_lower_bounds():
     shares = rng.normal(0.6, 0.1, size=400)
     bound = 0.6  # half the days above it
     seen = np.minimum(shares, bound)
-    mean, sd = _censored_normal(seen, seen >= bound)
+    mean, sd, _ = _censored_normal(seen, seen >= bound)
     assert seen.mean() < 0.57 < 0.59 < shares.mean()
     assert mean == pytest.approx(0.6, abs=0.015)
     assert sd == pytest.approx(0.1, abs=0.015)

@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
+from scipy import optimize, special
 
 from migsim.evidence.actuals import Actuals
 from migsim.model.scenario import Scenario
@@ -209,22 +209,61 @@ def _ceiling(scenario: Scenario, rows: pd.DataFrame) -> pd.Series:
     return pd.Series(out, dtype=float)
 
 
-def _censored_normal(values: np.ndarray, censored: np.ndarray) -> tuple[float, float]:
+def _censored_normal(
+    values: np.ndarray, censored: np.ndarray
+) -> tuple[float, float, float]:
     """Mean and sd of a normal fitted to values of which some are lower bounds
-    (a Tobit model, by maximum likelihood); the plain mean and sd without any."""
+    (a Tobit model, by maximum likelihood), and the variance of that mean
+    (independent days); the plain mean, sd and sd^2 / n without any.
+
+    A lower bound says less than a value: with most days censored the mean
+    is known only to lie above them, and its variance, from the likelihood's
+    curvature (the observed information), is far larger than sd^2 / n.
+    """
+    n = len(values)
     mean, sd = float(values.mean()), float(values.std(ddof=1)) or 1e-3
-    if not censored.any() or censored.all():
-        return mean, sd
+    if not censored.any():
+        return mean, sd, sd * sd / n
+    if censored.all():  # only lower bounds: the mean is not pinned at all
+        return mean, sd, math.inf
+
+    seen, bounds = values[~censored], values[censored]
+    constant = 0.5 * math.log(2 * math.pi) * len(seen)
 
     def negative(params: np.ndarray) -> float:
+        # stats.norm's logpdf and logsf, written out: the fit calls it hundreds
+        # of times, and scipy's distribution objects cost more than the sums
         mu, log_sd = params
         sigma = math.exp(log_sd)
-        seen = stats.norm.logpdf(values[~censored], mu, sigma).sum()
-        above = stats.norm.logsf(values[censored], mu, sigma).sum()
-        return -float(seen + above)
+        z = (seen - mu) / sigma
+        log_values = -0.5 * float(z @ z) - len(seen) * log_sd - constant
+        log_bounds = float(special.log_ndtr((mu - bounds) / sigma).sum())
+        return -(log_values + log_bounds)
 
     fit = optimize.minimize(negative, [mean, math.log(sd)], method="Nelder-Mead")
-    return float(fit.x[0]), float(math.exp(fit.x[1]))
+    mu, sigma = float(fit.x[0]), float(math.exp(fit.x[1]))
+    return mu, sigma, _mean_variance_of_fit(negative, fit.x, sigma * sigma / n)
+
+
+def _mean_variance_of_fit(negative, at: np.ndarray, floor: float) -> float:
+    """The variance of a fit's first parameter: the inverse of the negative
+    log-likelihood's Hessian at ``at`` (central differences), at least
+    ``floor``; infinite where the curvature does not pin it."""
+    step = 1e-4
+    hessian = np.empty((2, 2))
+    for a in range(2):
+        for b in range(2):
+            da, db = np.eye(2)[a] * step, np.eye(2)[b] * step
+            hessian[a, b] = (
+                negative(at + da + db)
+                - negative(at + da - db)
+                - negative(at - da + db)
+                + negative(at - da - db)
+            ) / (4 * step * step)
+    if not np.all(np.isfinite(hessian)) or np.linalg.det(hessian) <= 0:
+        return math.inf
+    variance = float(np.linalg.inv(hessian)[0, 0])
+    return max(variance, floor) if variance > 0 else math.inf
 
 
 def _beta_text(alpha: float, beta: float) -> str:
@@ -242,7 +281,7 @@ def _throughput(scenario, data, actuals, prior_strength, notes, sources):
     shares = observed["share"]
     values = shares.to_numpy(float)
     limited = observed["censored"].to_numpy(bool)
-    mean, sd = _censored_normal(values, limited)
+    mean, sd, var_mean = _censored_normal(values, limited)
     n, var = len(values), sd * sd
     if limited.any():
         notes.append(
@@ -288,9 +327,10 @@ def _throughput(scenario, data, actuals, prior_strength, notes, sources):
         persistence = r
         innovation = float(logit.std(ddof=1)) * math.sqrt(max(1 - r * r, 0.0))
     v_model = _mean_variance(shares.index, mean, persistence, innovation)
-    v_data = max(max(var, 1e-6) / n_eff, v_model)
-    if v_model > var / n_eff:
-        n_eff = max(min(n_eff, max(var, 1e-6) / v_model), 1e-3)
+    # independent days' variance of the mean (the Tobit's, for lower bounds),
+    # widened for their autocorrelation, or the AR(1)'s own when larger
+    v_data = max(max(var_mean, 1e-6 / n) * n / n_eff, v_model)
+    n_eff = max(min(n_eff, max(var, 1e-6) / v_data), 1e-3)
     behind = _behind(n, n_eff)
     v1 = 1.0 / (1.0 / v0 + 1.0 / v_data)
     mu1 = min(max(v1 * (mu0 / v0 + mean / v_data), 1e-4), 1 - 1e-4)
