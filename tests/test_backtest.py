@@ -705,3 +705,62 @@ def test_forecasts_from_actuals_continue_each_path_without_bias(tmp_path):
         x = np.array(gap)
         se = x.std(ddof=1) / np.sqrt(len(x))
         assert abs(x.mean()) <= 3 * max(se, 0.5), (figure, x.mean(), se)
+
+
+def _points(pit: np.ndarray, as_of: str = "2020-01-01", settled: int = 0):
+    """Scored points of one forecast with these PITs: the actual 100 on a band
+    around a P50 set by the PIT (a normal with sd 10), then ``settled`` points
+    on which every replication had finished (the band one number, the actual on
+    it)."""
+    from scipy import stats
+
+    p50 = 100 - 10 * stats.norm.ppf(np.clip(pit, 0.005, 0.995))
+    dates = pd.date_range("2020-01-02", periods=len(pit) + settled)
+    band = {
+        f"p{q}": np.concatenate([p50 + 10 * stats.norm.ppf(q / 100), [500.0] * settled])
+        for q in (5, 10, 90, 95)
+    }
+    return pd.DataFrame(
+        {
+            "as_of": as_of,
+            "date": dates.strftime("%Y-%m-%d"),
+            "actual": np.concatenate([[100.0] * len(pit), [500.0] * settled]),
+            **band,
+            "p50": np.concatenate([p50, [500.0] * settled]),
+            "beyond_horizon": False,
+            "error_installations": 0.0,
+            "error_days": 0.0,
+            "crps": 1.0,
+            "pit": np.concatenate([pit, [0.5] * settled]),
+            "naive": np.nan,
+            "crps_naive": np.nan,
+        }
+    )
+
+
+def test_one_paths_record_is_worth_few_points():
+    """A path's PITs drift slowly (a path ahead of its forecast stays ahead): 300
+    points whose PIT wanders inside the band, with one isolated miss, weigh like
+    a handful, not 300 (read from the inside-or-outside record alone, the miss
+    looked like no persistence at all). Five forecasts of the same path are
+    worth what one is, not five times it; and points on which every
+    replication had finished (certain, and right) are not weighed."""
+    rng = np.random.default_rng(4)
+    walk = np.cumsum(rng.normal(0, 0.05, 300))
+    pit = 0.5 + 0.35 * np.tanh(walk)
+    pit[150] = 0.97  # one isolated miss above the band
+    one = score(_points(pit))
+    assert one["coverage_p10_p90"] == pytest.approx(299 / 300)
+    assert one["n_effective"] < 15
+    assert "Consistent with its stated uncertainty" in one["verdict"]
+    five = score(
+        pd.concat(
+            [_points(pit, f"2020-01-0{k}") for k in range(1, 6)], ignore_index=True
+        )
+    )
+    assert five["n_effective"] == one["n_effective"]
+    settled = score(_points(pit, settled=200))
+    assert settled["n_settled"] == 200 and settled["n_points"] == 500
+    assert settled["n_effective"] == one["n_effective"]
+    assert "200 more, on which every replication had finished" in settled["verdict"]
+    assert "covers 100% of the 300 actual points" in settled["verdict"]

@@ -484,7 +484,18 @@ def score(points: pd.DataFrame) -> dict[str, Any]:
         else np.zeros(_PIT_BINS)
     )
     days = inside["error_days"].abs().to_numpy(float) if len(inside) else np.array([])
-    n_effective = _effective_n(points["as_of"], in80_mask) if n else 0.0
+    # the verdict weighs the points the forecast was uncertain about: once every
+    # replication has finished, the band is one number and the actual on it
+    settled = (
+        ((points["p5"] == points["p95"]) & (points["actual"] == points["p5"]))
+        .fillna(False)
+        .to_numpy(bool)
+        & ~beyond
+        if n
+        else np.zeros(0, bool)
+    )
+    judged = points[~settled] if n else points
+    n_effective = _effective_n(judged) if len(judged) else 0.0
     figures = {
         "n_points": int(n),
         "n_beyond_horizon": int(beyond.sum()),
@@ -492,6 +503,7 @@ def score(points: pd.DataFrame) -> dict[str, Any]:
         "coverage_p5_p95": float(in90 / n) if n else None,
         "points_above_p90": above,
         "points_below_p10": below,
+        "n_settled": int(settled.sum()),
         "n_effective": round(n_effective, 2),
         "mae_installations": json_number(
             np.median(np.abs(inside["error_installations"])) if len(inside) else None,
@@ -510,7 +522,12 @@ def score(points: pd.DataFrame) -> dict[str, Any]:
             "counts": [int(c) for c in pit_counts],
         },
     }
-    figures.update(_verdict(n, in80, n_effective, above, below))
+    judged_in80 = int(in80_mask[~settled].sum()) if n else 0
+    figures.update(
+        _verdict(
+            len(judged), judged_in80, n_effective, above, below, int(settled.sum())
+        )
+    )
     return figures
 
 
@@ -550,27 +567,44 @@ def _sharpness(inside: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def _effective_n(groups: pd.Series, inside: pd.Series) -> float:
-    """Independent points the inside/outside record is worth, per forecast summed.
+def _effective_n(points: pd.DataFrame) -> float:
+    """Independent points the scored points are worth.
 
-    Points of one path are autocorrelated: with lag-1 autocorrelation r of the
-    inside indicator, n points weigh like n (1 - r) / (1 + r) (an AR(1)
-    approximation), at least 1 per forecast; a constant record counts as 1.
+    Points of one path are autocorrelated: a path ahead of its forecast stays
+    ahead. A forecast's points weigh like n (1 - r) / (1 + r) (an AR(1)
+    approximation, at least 1), r the lag-1 autocorrelation of their PITs'
+    normal scores: a smooth series, where the inside-or-outside record alone
+    read an isolated miss as no persistence at all. Forecasts of one path from
+    different dates score the same days and share their errors (a path ahead
+    of one is ahead of the next), by an amount one path cannot measure: they
+    are worth what the most telling of them is, not their sum. (Summed, 13
+    monthly forecasts of one `nov2019_operations` path were "worth" 258 points
+    and called it underconfident; over 18 paths its forecasts were not.)
     """
-    total = 0.0
-    for _, flags in inside.astype(float).groupby(groups.to_numpy(), sort=False):
-        x = flags.to_numpy()
-        if len(x) < 3 or x.std() == 0:
-            total += 1.0 if len(x) else 0.0
-            continue
-        r = (
-            float(np.corrcoef(x[:-1], x[1:])[0, 1])
-            if x[:-1].std() and x[1:].std()
-            else 1.0
-        )
-        r = min(max(r, 0.0), 0.999)
-        total += min(len(x), max(1.0, len(x) * (1 - r) / (1 + r)))
-    return total
+    return max(
+        (
+            _worth(_normal_scores(group))
+            for _, group in points.groupby("as_of", sort=False)
+        ),
+        default=0.0,
+    )
+
+
+def _normal_scores(points: pd.DataFrame) -> np.ndarray:
+    """The points' PITs as standard normal scores (a point beyond the horizon,
+    with no PIT, as a miss above: PIT 1)."""
+    pit = points["pit"].astype(float).fillna(1.0).to_numpy()
+    return stats.norm.ppf(np.clip(pit, 0.005, 0.995))
+
+
+def _worth(z: np.ndarray) -> float:
+    """n (1 - r) / (1 + r) for a series with lag-1 autocorrelation r (1 for a
+    constant or short series)."""
+    if len(z) < 3 or z.std() == 0:
+        return 1.0 if len(z) else 0.0
+    r = float(np.corrcoef(z[:-1], z[1:])[0, 1]) if z[:-1].std() and z[1:].std() else 1.0
+    r = min(max(r, 0.0), 0.999)
+    return min(len(z), max(1.0, len(z) * (1 - r) / (1 + r)))
 
 
 #: Below this P10-P90 coverage a forecaster is called overconfident whatever the test.
@@ -578,20 +612,25 @@ _FAR_BELOW = 0.5
 
 
 def _verdict(
-    n: int, inside: int, n_effective: float, above: int, below: int
+    n: int, inside: int, n_effective: float, above: int, below: int, settled: int = 0
 ) -> dict[str, Any]:
     """Over- or underconfidence of the 80% band, in words.
 
     A one-sided binomial test of the coverage against 80% on the effective number
     of points (see `_effective_n`), at the 5% level; a coverage below 50% is
     called overconfident whatever the test, as the covered share is then "far
-    fewer" than 80% by any reading.
+    fewer" than 80% by any reading. ``n`` and ``inside`` leave out the
+    ``settled`` points: once every replication has finished, the band is one
+    number and the actual on it, which says nothing of the band's width.
     """
     if not n:
-        return {
-            "overconfident": None,
-            "verdict": "No actual point after the as-of date: nothing to score.",
-        }
+        text = "No actual point after the as-of date: nothing to score."
+        if settled:
+            text = (
+                f"Nothing to weigh: on all {settled:,} points after the as-of date "
+                "every replication had finished, and the actual was their total."
+            )
+        return {"overconfident": None, "verdict": text}
     share = inside / n
     m = max(1, round(n_effective))
     k = round(share * m)
@@ -612,8 +651,14 @@ def _verdict(
             )
     worth = (
         f" (correlated: worth about {max(1, round(n_effective))} independent "
-        f"point{'s' * (round(n_effective) > 1)})"
+        f"point{'s' * (round(n_effective) > 1)}"
     )
+    if settled:  # certain, and right: no evidence either way
+        worth += (
+            f"; {settled:,} more, on which every replication had finished and "
+            "the actual was their total, are not weighed"
+        )
+    worth += ")"
     if share < 0.8 and (low < _VERDICT_LEVEL or share < _FAR_BELOW):
         text = (
             f"Overconfident: the P10-P90 band, nominally 80%, covers only {share:.0%} "
