@@ -487,9 +487,9 @@ def score(points: pd.DataFrame) -> dict[str, Any]:
     # the verdict weighs the points the forecast was uncertain about: once every
     # replication has finished, the band is one number and the actual on it
     settled = (
-        ((points["p5"] == points["p95"]) & (points["actual"] == points["p5"]))
-        .fillna(False)
-        .to_numpy(bool)
+        ((points["p5"] == points["p95"]) & (points["actual"] == points["p5"])).to_numpy(
+            bool
+        )
         & ~beyond
         if n
         else np.zeros(0, bool)

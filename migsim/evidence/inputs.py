@@ -190,17 +190,15 @@ def _ceiling(scenario: Scenario, rows: pd.DataFrame) -> pd.Series:
     for when, cohorts in rows.groupby("date")["cohort"]:
         total: float = 0.0
         for j, supplier in enumerate(suppliers):
-            serves = [
-                by_name[name]
-                for name in cohorts
-                if by_name[name].suppliers.get(supplier.name, 0) > 0
+            if any(
+                by_name[name].suppliers.get(supplier.name, 0) > 0
                 and (
                     by_name[name].mode != "active"
                     or ready[j] is None
                     or when >= ready[j]
                 )
-            ]
-            if serves:
+                for name in cohorts
+            ):
                 nomination = supplier.daily_nomination
                 total += np.nan if nomination is None else nomination
         if any(not by_name[name].suppliers for name in cohorts):
