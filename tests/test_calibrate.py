@@ -626,7 +626,7 @@ def test_the_learned_achieved_share_covers_the_drawn_one_at_its_rate(tmp_path):
     assert 0.79 <= inside_90 <= 0.99, (inside_90, np.round(pits, 2))
 
 
-def _supplied_throughput():
+def _supplied_throughput(horizon_days: int = 30, mean=(8, 8)):
     """An active and a dormant cohort over two suppliers of 300 a day each,
     the second business ready on day 20, against a cap of 1,000 at an
     uncertain mean share: before day 20 the active cohort's half for the
@@ -636,7 +636,7 @@ def _supplied_throughput():
         cohort("act", 20_000, mode="active"),
         cohort("dor", 40_000),
         cap=1000,
-        horizon_days=30,
+        horizon_days=horizon_days,
     )
     for entry in data["cohorts"]:
         entry["suppliers"] = {"a": 0.5, "b": 0.5}
@@ -646,7 +646,7 @@ def _supplied_throughput():
     ]
     data["capacity"]["achieved"] = {
         "dist": "ar1",
-        "mean": {"dist": "beta", "alpha": 8, "beta": 8},
+        "mean": {"dist": "beta", "alpha": mean[0], "beta": mean[1]},
         "persistence": 0.8,
         "innovation_sd": 0.35,
     }
@@ -708,6 +708,32 @@ def test_a_halted_cohort_and_a_waiting_supplier_leave_the_day_usable(tmp_path):
     assert ceiling[pd.Timestamp(day(3))] == 600
     alone = frame[(frame["cohort"] == "act") & (frame["date"] == pd.Timestamp(day(3)))]
     assert _ceiling(sc, alone.assign(attempts=1)).iloc[0] == 300
+
+
+def test_the_persistence_is_read_from_days_seen_not_from_lower_bounds(tmp_path):
+    """A run of days the nominations limited shows the bound's share each day:
+    read as values, it looked like a persistent share with almost no day-to-day
+    innovation. The AR(1) is fitted on pairs of consecutive days both seen;
+    where fewer than 30 such pairs remain, the scenario's (persistence 0.8,
+    innovation sd 0.35) is kept."""
+    sc = _supplied_throughput(horizon_days=90, mean=(2, 2))
+    truths = migsim.run(sc, replications=16, seed=79)
+    truths.daily.to_parquet(tmp_path / "truths.parquet", index=False)
+    drawn = truths.inputs["capacity.achieved.mean"].to_numpy(float)
+    read = []
+    for replication in range(len(drawn)):
+        actuals = read_actuals(tmp_path / "truths.parquet", sc, replication=replication)
+        result = calibrate(sc, actuals, as_of=day(80))
+        refit = [u for u in result.inputs if u.path == "capacity.achieved (AR(1))"]
+        read.append((result.scenario.capacity.achieved, refit))
+    high, low = drawn > 0.72, drawn < 0.4  # the nominations' 600 bind / never do
+    assert high.sum() >= 3 and low.sum() >= 3, np.round(drawn, 2)
+    for achieved, refit in (read[i] for i in np.flatnonzero(high)):
+        assert not refit, refit
+        assert (achieved.persistence, achieved.innovation_sd) == (0.8, 0.35)
+    for achieved, refit in (read[i] for i in np.flatnonzero(low)):
+        assert refit and "seen (not lower bounds)" in refit[0].behind
+        assert 0.15 < achieved.innovation_sd < 0.7, achieved
 
 
 @pytest.mark.slow

@@ -18,7 +18,8 @@ about two kinds of input a November 2019 forecast drew per replication:
   one persistent deviation, which its spread about its own mean cannot show),
   or the observed spread over n (1 - r) / (1 + r) independent days (r: their
   lag-1 autocorrelation) when that is larger.
-  With at least `_MIN_PAIRS` pairs of consecutive days, the persistence and the
+  With at least `_MIN_PAIRS` pairs of consecutive days both seen (neither a
+  lower bound, whose logit is the bound's), the persistence and the
   innovation sd are the observed ones. A plain daily ``achieved_share`` becomes
   the Beta with the observed shares' mean and variance. Other limits the
   actuals cannot show (a supplier's demand below its nomination) make the
@@ -290,7 +291,11 @@ def _throughput(scenario, data, actuals, prior_strength, notes, sources):
     logit = np.log(
         np.clip(values, _CLIP, 1 - _CLIP) / (1 - np.clip(values, _CLIP, 1 - _CLIP))
     )
+    # pairs of consecutive days, both seen (a lower bound's logit is the
+    # bound's: a run of them would read as persistence and no innovation)
     pairs = np.flatnonzero(np.diff(shares.index.to_numpy()) == np.timedelta64(1, "D"))
+    pairs = pairs[~limited[pairs] & ~limited[pairs + 1]]
+    seen_sd = float(logit[~limited].std(ddof=1)) if (~limited).sum() > 1 else 0.0
     r = (
         float(np.corrcoef(logit[pairs], logit[pairs + 1])[0, 1])
         if len(pairs) >= 3 and logit[pairs].std() and logit[pairs + 1].std()
@@ -323,7 +328,7 @@ def _throughput(scenario, data, actuals, prior_strength, notes, sources):
     persistence, innovation = achieved.persistence, achieved.innovation_sd
     if len(pairs) >= _MIN_PAIRS:  # the AR(1) the forecast will run with
         persistence = r
-        innovation = float(logit.std(ddof=1)) * math.sqrt(max(1 - r * r, 0.0))
+        innovation = seen_sd * math.sqrt(max(1 - r * r, 0.0))
     v_model = _mean_variance(shares.index, mean, persistence, innovation)
     # independent days' variance of the mean (the Tobit's, for lower bounds),
     # widened for their autocorrelation, or the AR(1)'s own when larger
@@ -347,8 +352,6 @@ def _throughput(scenario, data, actuals, prior_strength, notes, sources):
         f"calibrated from {behind}: observed mean share {mean:.3f}"
     )
     if len(pairs) >= _MIN_PAIRS:
-        sd = float(logit.std(ddof=1))
-        innovation = sd * math.sqrt(max(1 - r * r, 0.0))
         was = (
             f"persistence {achieved.persistence:g}, "
             f"innovation sd {achieved.innovation_sd:g}"
@@ -361,15 +364,15 @@ def _throughput(scenario, data, actuals, prior_strength, notes, sources):
                 "capacity.achieved (AR(1))",
                 was,
                 now,
-                f"{len(pairs)} pairs of consecutive days",
+                f"{len(pairs)} pairs of consecutive days seen (not lower bounds)",
             )
         )
         sources["capacity.achieved.persistence"] = (
             "calibrated: lag-1 autocorrelation of the logit share over "
-            f"{len(pairs)} pairs of consecutive days"
+            f"{len(pairs)} pairs of consecutive days seen (not lower bounds)"
         )
         sources["capacity.achieved.innovation_sd"] = (
-            "calibrated: the logit share's sd x sqrt(1 - persistence^2)"
+            "calibrated: the seen days' logit share sd x sqrt(1 - persistence^2)"
         )
     return updates
 
