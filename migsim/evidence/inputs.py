@@ -326,10 +326,16 @@ def _throughput(scenario, data, actuals, prior_strength, notes, sources):
     mu0 = a0 / (a0 + b0)
     v0 = mu0 * (1 - mu0) / (a0 + b0 + 1)
     persistence, innovation = achieved.persistence, achieved.innovation_sd
+    v_model = _mean_variance(shares.index, mean, persistence, innovation)
     if len(pairs) >= _MIN_PAIRS:  # the AR(1) the forecast will run with
         persistence = r
         innovation = seen_sd * math.sqrt(max(1 - r * r, 0.0))
-    v_model = _mean_variance(shares.index, mean, persistence, innovation)
+        # a persistence read from a few dozen pairs is noisy and biased low
+        # (0.21-0.64 where 0.8 made the days): the mean's variance is the
+        # larger of the scenario's process's and the fitted one's
+        v_model = max(
+            v_model, _mean_variance(shares.index, mean, persistence, innovation)
+        )
     # independent days' variance of the mean (the Tobit's, for lower bounds),
     # widened for their autocorrelation, or the AR(1)'s own when larger
     v_data = max(max(var_mean, 1e-6 / n) * n / n_eff, v_model)
