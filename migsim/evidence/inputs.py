@@ -295,7 +295,6 @@ def _throughput(scenario, data, actuals, prior_strength, notes, sources):
     # bound's: a run of them would read as persistence and no innovation)
     pairs = np.flatnonzero(np.diff(shares.index.to_numpy()) == np.timedelta64(1, "D"))
     pairs = pairs[~limited[pairs] & ~limited[pairs + 1]]
-    seen_sd = float(logit[~limited].std(ddof=1)) if (~limited).sum() > 1 else 0.0
     r = (
         float(np.corrcoef(logit[pairs], logit[pairs + 1])[0, 1])
         if len(pairs) >= 3 and logit[pairs].std() and logit[pairs + 1].std()
@@ -329,6 +328,7 @@ def _throughput(scenario, data, actuals, prior_strength, notes, sources):
     v_model = _mean_variance(shares.index, mean, persistence, innovation)
     if len(pairs) >= _MIN_PAIRS:  # the AR(1) the forecast will run with
         persistence = r
+        seen_sd = float(logit[~limited].std(ddof=1))  # 30+ pairs: days to spare
         innovation = seen_sd * math.sqrt(max(1 - r * r, 0.0))
         # a persistence read from a few dozen pairs is noisy and biased low
         # (0.21-0.64 where 0.8 made the days): the mean's variance is the
