@@ -26,6 +26,7 @@ from migsim.sim.allocation import share_pro_rata, share_pro_rata_rows
 from migsim.sim.block import (
     MAX_BLOCK,
     MIN_BLOCK,
+    MIN_KERNEL_BLOCK,
     run_block,
     run_blocks,
     run_blocks_with_twins,
@@ -443,10 +444,24 @@ def test_replications_stopping_on_different_days_are_dropped_and_filled():
         assert_same(log, run_replication(sc, 0, k))
 
 
-def test_small_batches_run_one_at_a_time_large_ones_as_blocks():
+def test_small_batches_run_one_at_a_time_large_ones_as_blocks(monkeypatch):
+    """From `MIN_BLOCK` a batch runs as a block; from `MIN_KERNEL_BLOCK` only
+    where the block would read with the kernels (loaded, or work enough to
+    load them), and never below."""
+    from migsim.sim import lane_kernel
+
     sc = migsim.load_scenario("scenarios/nov2019_epcl.yaml")
+    monkeypatch.setattr(lane_kernel, "USE", False)
     assert not worth_a_block(sc, MIN_BLOCK - 1)
     assert worth_a_block(sc, MIN_BLOCK)
+    monkeypatch.setattr(lane_kernel, "USE", None)
+    monkeypatch.setattr(lane_kernel, "_loaded", None)
+    assert not worth_a_block(sc, MIN_BLOCK - 1)  # 23 x 74,000: too little work
+    monkeypatch.setattr(lane_kernel, "_loaded", lane_kernel)  # as if loaded
+    assert worth_a_block(sc, MIN_KERNEL_BLOCK)
+    assert not worth_a_block(sc, MIN_KERNEL_BLOCK - 1)
+    monkeypatch.setattr(lane_kernel, "failure", OSError("no llvmlite"))
+    assert not worth_a_block(sc, MIN_BLOCK - 1)
 
 
 def test_a_run_uses_blocks_and_keeps_its_numbers(monkeypatch):

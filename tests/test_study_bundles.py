@@ -141,7 +141,8 @@ def test_figures_on_blocks_are_the_scalar_engines(monkeypatch):
     assert frame["replication"].tolist() == ids
     for name in FIGURES:
         assert frame[name].tolist() == scalar.figure(name).tolist(), name
-    replication_figures(low, 7, ids[1:])  # too few to be worth a block
+    few = ids[: block.MIN_KERNEL_BLOCK - 1]  # too few to be worth a block
+    assert replication_figures(low, 7, few)["replication"].tolist() == few
     assert ran == [ids]
 
 

@@ -49,6 +49,7 @@ from migsim.results.variance import twinned
 from migsim.sim.block import (
     MAX_BLOCK,
     MIN_BLOCK,
+    MIN_KERNEL_BLOCK,
     run_blocks_with_twins,
     supports,
     worth_a_block,
@@ -182,11 +183,14 @@ def _even_blocks(replications: int, largest: int) -> int:
     2 or 4 workers then get the same work, where a ragged count (5 batches of
     the full fleet's 100 replications) left one worker a whole batch behind
     the other. A batch may exceed ``largest`` by a quarter for that; otherwise
-    there are more batches."""
+    there are more batches. A few dozen replications make fewer batches, each
+    of at least `MIN_KERNEL_BLOCK` (30: two of 15, not four of 8 that would
+    each run one replication at a time)."""
     needed = math.ceil(replications / largest)
     batches = MIN_BLOCK_BATCHES * max(1, needed // MIN_BLOCK_BATCHES)
     if math.ceil(replications / batches) > largest * 5 // 4:
         batches = MIN_BLOCK_BATCHES * math.ceil(needed / MIN_BLOCK_BATCHES)
+    batches = min(batches, max(1, replications // MIN_KERNEL_BLOCK))
     return max(1, math.ceil(replications / batches))
 
 

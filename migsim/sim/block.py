@@ -42,7 +42,7 @@ from migsim.sim.engine import _Model, run_replication
 from migsim.sim.inputs import TwinStreams, input_keys, with_inputs_from
 from migsim.sim.lane_defects import LaneDefects
 from migsim.sim.lane_els import BlockDesk
-from migsim.sim.lane_kernel import block_work, kernels, wanted
+from migsim.sim.lane_kernel import block_work, kernels, wanted, would_use
 from migsim.sim.lane_policy import BlockPolicy
 from migsim.sim.lane_policy import supports as arrays_run
 from migsim.sim.lane_queues import Column
@@ -54,6 +54,7 @@ from migsim.sim.streams import Streams
 __all__ = [
     "MAX_BLOCK",
     "MIN_BLOCK",
+    "MIN_KERNEL_BLOCK",
     "run_block",
     "run_blocks",
     "run_blocks_with_twins",
@@ -64,6 +65,11 @@ __all__ = [
 
 #: Replications below which a batch runs one at a time (see `worth_a_block`).
 MIN_BLOCK = 24
+#: The same where the block reads with the compiled kernels: CPU a replication
+#: in blocks of 12 against one at a time, kernels loaded, was 0.46-0.94 on five
+#: bundled scenarios (0.94: the cautious ramp with Elster active, whose ramp
+#: rules and defects cost most per block; in blocks of 8 it was 1.17).
+MIN_KERNEL_BLOCK = 12
 #: Operations levels each lane keeps (a cohort's: the sum of its lanes').
 _LANE_LEVELS = (
     "awaiting_site_visit",
@@ -651,8 +657,14 @@ def worth_a_block(scenario: Scenario, replications: int) -> bool:
     """Whether ``replications`` of ``scenario`` run faster as a block than one
     at a time: the block engine runs it, and there are enough of them to spread
     a day's fixed cost (measured: blocks win from about 16-32 replications,
-    depending on the scenario's sections)."""
-    return replications >= MIN_BLOCK and supports(scenario) is None
+    depending on the scenario's sections; from 8-12 where the block reads with
+    the kernels, `MIN_KERNEL_BLOCK`). The numbers are the same either way."""
+    if replications < MIN_KERNEL_BLOCK or supports(scenario) is not None:
+        return False
+    if replications >= MIN_BLOCK:
+        return True
+    desk = scenario.els is not None
+    return would_use(block_work(replications * scenario.installations, desk))
 
 
 def simulate(

@@ -27,6 +27,7 @@ __all__ = [
     "block_work",
     "kernels",
     "wanted",
+    "would_use",
     "warm_up",
 ]
 
@@ -66,6 +67,15 @@ def wanted(work: int) -> bool:
     if USE is None and work < KERNEL_WORK and _loaded is None:
         return False
     return kernels() is not None
+
+
+def would_use(work: int) -> bool:
+    """Whether a block of ``work`` would read with the kernels (`wanted`),
+    without loading them: to choose between a block and one replication at a
+    time before either runs."""
+    if USE is False or failure is not None:
+        return False
+    return USE is True or work >= KERNEL_WORK or _loaded is not None
 
 
 def kernels() -> ModuleType | None:
