@@ -42,7 +42,13 @@ from migsim.sim.engine import _Model, run_replication
 from migsim.sim.inputs import TwinStreams, input_keys, with_inputs_from
 from migsim.sim.lane_defects import LaneDefects
 from migsim.sim.lane_els import BlockDesk
-from migsim.sim.lane_kernel import block_work, kernels, wanted, would_use
+from migsim.sim.lane_kernel import (
+    block_work,
+    kernels,
+    planned_work,
+    wanted,
+    would_use,
+)
 from migsim.sim.lane_policy import BlockPolicy
 from migsim.sim.lane_policy import supports as arrays_run
 from migsim.sim.lane_queues import Column
@@ -657,14 +663,13 @@ def worth_a_block(scenario: Scenario, replications: int) -> bool:
     """Whether ``replications`` of ``scenario`` run faster as a block than one
     at a time: the block engine runs it, and there are enough of them to spread
     a day's fixed cost (measured: blocks win from about 16-32 replications,
-    depending on the scenario's sections; from 8-12 where the block reads with
-    the kernels, `MIN_KERNEL_BLOCK`). The numbers are the same either way."""
+    depending on the scenario's sections; from `MIN_KERNEL_BLOCK` where the
+    block reads with the kernels). The numbers are the same either way."""
     if replications < MIN_KERNEL_BLOCK or supports(scenario) is not None:
         return False
     if replications >= MIN_BLOCK:
         return True
-    desk = scenario.els is not None
-    return would_use(block_work(replications * scenario.installations, desk))
+    return would_use(planned_work(scenario, replications))
 
 
 def simulate(

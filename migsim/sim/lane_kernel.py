@@ -15,8 +15,12 @@ more than loading numba costs), and every block once they are loaded.
 from __future__ import annotations
 
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # the kernels' module imports no model at run time
+    from migsim.model.scenario import Scenario
 
 __all__ = [
     "DESK_WEIGHT",
@@ -26,6 +30,7 @@ __all__ = [
     "LaneStreams",
     "block_work",
     "kernels",
+    "planned_work",
     "wanted",
     "would_use",
     "warm_up",
@@ -59,14 +64,17 @@ def block_work(installations: int, desk: bool) -> int:
     return installations * (DESK_WEIGHT if desk else 1)
 
 
+def planned_work(scenario: Scenario, replications: int) -> int:
+    """`block_work` of a block of ``replications`` of ``scenario``, before they
+    draw their sizes: its stated installations."""
+    desk = scenario.els is not None
+    return block_work(replications * scenario.installations, desk)
+
+
 def wanted(work: int) -> bool:
     """Whether a block of ``work`` (`block_work`) should read its uniforms
-    with the kernels."""
-    if USE is False:
-        return False
-    if USE is None and work < KERNEL_WORK and _loaded is None:
-        return False
-    return kernels() is not None
+    with the kernels; loads them if so."""
+    return would_use(work) and kernels() is not None
 
 
 def would_use(work: int) -> bool:

@@ -26,7 +26,7 @@ from migsim.model.distributions import (
 from migsim.model.scenario import Scenario
 from migsim.sim.calendar import working_days
 from migsim.sim.delays import cached_pmf
-from migsim.sim.lane_kernel import block_work, wanted
+from migsim.sim.lane_kernel import planned_work, wanted
 
 __all__ = ["prepare"]
 
@@ -56,4 +56,4 @@ def prepare(scenario: Scenario, block: int = 0) -> None:
         cached_pmf(delay)
     if block:
         # loads them when they will be used
-        wanted(block_work(block * scenario.installations, scenario.els is not None))
+        wanted(planned_work(scenario, block))
