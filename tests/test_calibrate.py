@@ -497,36 +497,45 @@ def test_hard_and_excluded_classes_are_set_aside(tmp_path, when):
         assert abs(_rate(result, "c", rate).posterior_mean - value) < 0.006, rate
 
 
-def _split_programme():
-    """A quarter of hard cases whose outcomes overlap the normal class's, 2%
-    excluded, and normal rates drawn per replication from the Dirichlet the
-    calibration takes as its prior (so its 95% intervals should cover the
-    drawn rates 95% of the time)."""
-    data = scenario(
-        _cohort(installations=20_000),
-        cap=600,
-        horizon_days=30,
-    )
+def _split_programme(alpha=None, hard=None, hard_share=0.25, excluded=0.02):
+    """Hard cases (by default a quarter, whose outcomes overlap the normal
+    class's), excluded installations (by default 2%), and normal rates drawn
+    per replication from the Dirichlet ``alpha`` the calibration takes as its
+    prior (so its 95% intervals should cover the drawn rates 95% of the
+    time)."""
+    data = scenario(_cohort(installations=20_000), cap=600, horizon_days=30)
     c = data["cohorts"][0]
-    c["outcomes"] = {
-        "dist": "dirichlet",
-        "alpha": {
-            "success": 340,
-            "stall": 20,
-            "rollback": 12,
-            "fix_forward": 16,
-            "dumb": 12,
-        },
+    alpha = alpha or {
+        "success": 340,
+        "stall": 20,
+        "rollback": 12,
+        "fix_forward": 16,
+        "dumb": 12,
     }
+    c["outcomes"] = {"dist": "dirichlet", "alpha": alpha}
     c["rollback"] = {"retry_after_days": uniform(2, 5)}
-    c["hard"] = {
-        "share": 0.25,
-        "outcomes": outcomes(
-            success=0.55, stall=0.15, rollback=0.1, fix_forward=0.1, dumb=0.1
-        ),
-    }
-    c["excluded"] = {"share": 0.02, "when": "attempted"}
+    hard = hard or outcomes(
+        success=0.55, stall=0.15, rollback=0.1, fix_forward=0.1, dumb=0.1
+    )
+    c["hard"] = {"share": hard_share, "outcomes": hard}
+    if excluded:
+        c["excluded"] = {"share": excluded, "when": "attempted"}
     return load(data)
+
+
+def _covered(sc, results, tmp_path, rates) -> np.ndarray:
+    """(replication, rate): whether calibrating on each replication's own daily
+    output gives a 95% interval of the normal ``rates`` that holds its drawn one."""
+    n = len(results.replication_ids)
+    inside = np.zeros((n, len(rates)), dtype=bool)
+    for r in range(n):
+        path = tmp_path / f"truth{r}.parquet"
+        results.daily[results.daily.replication == r].to_parquet(path, index=False)
+        result = calibrate(sc, read_actuals(path, sc))
+        for j, o in enumerate(rates):
+            drawn = float(results.inputs[f"cohorts.c.outcomes.{o}"].iloc[r])
+            inside[r, j] = _rate(result, "c", o).covers(drawn)
+    return inside
 
 
 def test_the_class_split_uncertainty_keeps_the_intervals_honest(tmp_path):
@@ -540,14 +549,7 @@ def test_the_class_split_uncertainty_keeps_the_intervals_honest(tmp_path):
     binomial sds of 95%, and each rate's within three of its own."""
     sc = _split_programme()
     results = migsim.run(sc, replications=60, seed=11)
-    inside = np.zeros((60, len(OUTCOMES)), dtype=bool)
-    for r in range(60):
-        path = tmp_path / f"truth{r}.parquet"
-        results.daily[results.daily.replication == r].to_parquet(path, index=False)
-        result = calibrate(sc, read_actuals(path, sc))
-        for j, o in enumerate(OUTCOMES):
-            drawn = float(results.inputs[f"cohorts.c.outcomes.{o}"].iloc[r])
-            inside[r, j] = _rate(result, "c", o).covers(drawn)
+    inside = _covered(sc, results, tmp_path, OUTCOMES)
     sd = np.sqrt(0.95 * 0.05 / inside.size)
     assert abs(inside.mean() - 0.95) < 3 * sd, inside.mean(axis=0)
     sd_one = np.sqrt(0.95 * 0.05 / 60)
@@ -560,36 +562,18 @@ def test_the_other_classes_noise_is_the_normal_rates_too(tmp_path):
     taken out, so the hard cases' binomial noise is theirs. Imputing the split
     at fixed rates missed it: the normal rollback rate's 95% interval held the
     drawn rate in 60-73% of 30 replications on three seeds (90-93% with it)."""
-    data = scenario(_cohort(installations=20_000), cap=600, horizon_days=30)
-    c = data["cohorts"][0]
-    c["outcomes"] = {
-        "dist": "dirichlet",
-        "alpha": {
-            "success": 380,
-            "stall": 20,
-            "rollback": 1,
-            "fix_forward": 4,
-            "dumb": 4,
-        },
-    }
-    c["rollback"] = {"retry_after_days": uniform(2, 5)}
-    c["hard"] = {
-        "share": 0.1,
-        "outcomes": outcomes(
+    sc = _split_programme(
+        alpha={"success": 380, "stall": 20, "rollback": 1, "fix_forward": 4, "dumb": 4},
+        hard=outcomes(
             success=0.6, stall=0.1, rollback=0.25, fix_forward=0.03, dumb=0.02
         ),
-    }
-    sc = load(data)
+        hard_share=0.1,
+        excluded=0,
+    )
     n = 30
     results = migsim.run(sc, replications=n, seed=11, twins=False)
-    inside = []
-    for r in range(n):
-        path = tmp_path / f"truth{r}.parquet"
-        results.daily[results.daily.replication == r].to_parquet(path, index=False)
-        result = calibrate(sc, read_actuals(path, sc))
-        drawn = float(results.inputs["cohorts.c.outcomes.rollback"].iloc[r])
-        inside.append(_rate(result, "c", "rollback").covers(drawn))
-    assert np.mean(inside) >= 0.95 - 3 * np.sqrt(0.95 * 0.05 / n), np.mean(inside)
+    inside = _covered(sc, results, tmp_path, ["rollback"])
+    assert inside.mean() >= 0.95 - 3 * np.sqrt(0.95 * 0.05 / n), inside.mean()
 
 
 # =========================================================================== inputs
