@@ -188,3 +188,15 @@ def test_import_migsim_loads_nothing_heavy():
         "print(sorted(m for m in heavy if m in sys.modules))"
     )
     assert _fresh(code) == "[]"
+
+
+def test_drawing_a_decision_loads_no_scipy():
+    """A painter forked before the search loaded scipy draws frontier.png: had
+    the chart's modules imported the evidence layer's scipy for a type, it
+    would pay a second for it after the search."""
+    code = (
+        "import sys, migsim.output.experiment_files, migsim.output.decision_plots;"
+        "import migsim.output.report_basis;"  # frontier_figure's words for the lever
+        "print('scipy' in sys.modules)"
+    )
+    assert _fresh(code) == "False"

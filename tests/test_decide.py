@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import multiprocessing
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from migsim.experiments.search import (
     quantile_bounds,
 )
 from migsim.experiments.study import FieldAxis, replication_figures
+from migsim.output.experiment_files import frontier_figure
 
 
 def all_stall_scenario(installations: int = 20000, days: int = 5) -> dict[str, Any]:
@@ -182,6 +184,16 @@ def test_decide_writes_every_candidate_and_the_frontier(answered):
     )
     assert (out / "frontier.png").stat().st_size > 10_000
     assert (out / "manifest.json").exists()
+    assert multiprocessing.active_children() == []  # the painter is gone
+
+
+def test_the_painted_frontier_is_the_frontier_drawn_here(answered, tmp_path):
+    folder, out, _ = answered
+    question = load_question(folder / "question.yaml")
+    decision = decide(question, 30, 0, 1, directory=out)  # from the store
+    here = frontier_figure(decision)
+    here.savefig(tmp_path / "here.png", dpi=110, format="png")
+    assert (tmp_path / "here.png").read_bytes() == (out / "frontier.png").read_bytes()
 
 
 def test_the_answer_rechecked_with_migsim_run(answered):

@@ -11,6 +11,7 @@ import time
 import pytest
 
 import migsim
+from migsim.output import painter as painters
 from migsim.output import run_charts
 from migsim.output.run_charts import charts_aside, write_run_charts
 
@@ -25,13 +26,13 @@ def test_drawn_aside_is_drawn_in_place(results, tmp_path):
     (tmp_path / "aside").mkdir()
     write_run_charts(results, tmp_path / "here")
     with charts_aside(results, tmp_path / "aside"):
-        assert run_charts._can_fork()  # Linux, no other threads: it forks
+        assert painters._can_fork()  # Linux, no other threads: it forks
     here = (tmp_path / "here" / "backlog.png").read_bytes()
     assert (tmp_path / "aside" / "backlog.png").read_bytes() == here
 
 
 def test_without_a_fork_it_is_drawn_after_the_body(results, tmp_path, monkeypatch):
-    monkeypatch.setattr(run_charts, "_can_fork", lambda: False)
+    monkeypatch.setattr(painters, "_can_fork", lambda: False)
     with charts_aside(results, tmp_path):
         assert not (tmp_path / "backlog.png").exists()
     assert (tmp_path / "backlog.png").stat().st_size > 0
@@ -70,15 +71,30 @@ def test_an_unused_painter_is_gone_when_the_run_ends(tmp_path):
         assert nobody is None
 
 
-def test_a_painter_that_fails_fails_with_its_own_error(results, tmp_path, monkeypatch):
-    def broken(*args):
-        raise ValueError("no picture")
+def _broken(*args):
+    """A drawing that fails (at module level: a painter is sent it by pickle)."""
+    raise ValueError("no picture")
 
-    monkeypatch.setattr(run_charts, "_draw_backlog", broken)
-    with pytest.raises(ValueError, match="no picture"):
-        with run_charts.chart_painter() as painter:
+
+def test_a_painter_that_fails_fails_with_its_own_error(results, tmp_path, monkeypatch):
+    monkeypatch.setattr(run_charts, "_draw_backlog", _broken)
+    with run_charts.chart_painter() as painter:
+        with pytest.raises(ValueError, match="no picture"):
             with charts_aside(results, tmp_path, painter=painter):
-                pass
+                assert painter.handed  # it failed there, then here
+        assert painter.process.exitcode == 1
+
+
+def test_a_job_that_does_not_pickle_is_drawn_by_a_fork(tmp_path):
+    drawn = tmp_path / "drawn.txt"
+
+    def local(path):  # defined here: no pickle can name it
+        path.write_text("drawn")
+
+    with painters.chart_painter() as painter:
+        with painters.drawn_aside(painter, local, drawn):
+            assert not painter.handed
+    assert drawn.read_text() == "drawn"
 
 
 def test_a_painter_that_is_gone_is_replaced_by_a_fork(results, tmp_path):

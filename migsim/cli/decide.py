@@ -66,7 +66,9 @@ __all__ = ["decide", "sensitivity"]
 @scheduler_option(EXISTING_CLUSTER_HELP)
 @format_option("json: decision.json on stdout, text on stderr.")
 @quiet_option("No progress bar, no line per candidate.")
+@click.pass_context
 def decide(
+    ctx,
     question,
     replications,
     seed,
@@ -84,6 +86,12 @@ def decide(
 
     Exits 0 whether or not a safe candidate exists; 2 for a bad question.
     """
+    import pandas  # noqa: F401 - first, so the chart's process shares it
+
+    from migsim.output.painter import chart_painter
+
+    # frontier.png's process gets matplotlib ready while the search runs
+    painter = ctx.with_resource(chart_painter(wanted=outdir is not None))
     from migsim.cli.text import candidate_line
     from migsim.experiments.decide import decide as decide_question
     from migsim.experiments.question import load_question
@@ -115,7 +123,7 @@ def decide(
             raise InputError(str(exc)) from exc
     text = result.text()
     if outdir:
-        write_decision(result, outdir)
+        write_decision(result, outdir, painter=painter)
         text += f"\n\nWritten to {outdir}/"
     emit(text, result.to_dict(), fmt)
 
@@ -157,7 +165,9 @@ def decide(
 @scheduler_option(EXISTING_CLUSTER_HELP)
 @format_option("json: sensitivity.json on stdout.")
 @quiet_option()
+@click.pass_context
 def sensitivity(
+    ctx,
     scenario,
     ranges,
     method,
@@ -174,6 +184,12 @@ def sensitivity(
     quiet,
 ):
     """Measure how much each --range field moves the clearance day and each risk."""
+    import pandas  # noqa: F401 - first, so the chart's process shares it
+
+    from migsim.output.painter import chart_painter
+
+    # the chart's process gets matplotlib ready while the points run
+    painter = ctx.with_resource(chart_painter(wanted=outdir is not None))
     from migsim.cli.text import fmt_float
     from migsim.experiments.sensitivity import parse_range as parse_sensitivity_range
     from migsim.experiments.sensitivity import sensitivity as measure_sensitivity
@@ -207,6 +223,6 @@ def sensitivity(
         f"replications (seed {result.seed})\n\n{table}"
     )
     if outdir:
-        write_sensitivity(result, outdir, overwrite=overwrite)
+        write_sensitivity(result, outdir, overwrite=overwrite, painter=painter)
         text += f"\n\nWritten to {outdir}/"
     emit(text, result.to_dict(), fmt)

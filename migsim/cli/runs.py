@@ -121,7 +121,7 @@ def run(
     """
     import pandas  # noqa: F401 - first, so the chart's process shares it
 
-    from migsim.output.run_charts import chart_painter
+    from migsim.output.painter import chart_painter
 
     # backlog.png's process gets matplotlib ready while this one works
     painter = ctx.with_resource(chart_painter(wanted=outdir is not None))

@@ -189,13 +189,13 @@ def _label_points(fig, axes, budgets, candidates, y, lever, answer) -> None:
     a label that would touch another text or leave its panel is left out. The
     answer is labelled first, then the others from the highest value down.
     """
-    fig.canvas.draw()
+    fig.draw_without_rendering()  # the layout, without painting a pixel
     fig.set_layout_engine("none")
     renderer = fig.canvas.get_renderer()
     values = candidates[lever].to_numpy()
     order = sorted(range(len(values)), key=lambda i: (not answer[i], -float(values[i])))
+    taken = _text_boxes(fig, renderer)  # every label placed is added to it
     for ax, (label, _limit, _axis) in zip(axes, budgets, strict=False):
-        taken = _text_boxes(fig, renderer)
         inside = ax.get_window_extent(renderer)
         x = candidates[label].astype(float).to_numpy()
         for i in order:

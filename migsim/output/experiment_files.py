@@ -3,7 +3,10 @@
 The experiments return data (`Decision`, `Sensitivity`); this module draws their
 charts and writes each folder through `migsim.common.files.output_dir` (staged
 beside its target, then renamed into place), so a kill never leaves half a
-folder. matplotlib loads only when a chart is drawn.
+folder. matplotlib loads only when a chart is drawn, and the chart is drawn in
+another process while the tables are written (`migsim.output.painter`): by the
+``painter`` the command forked when it started, which has loaded matplotlib
+while the experiment ran, where the caller passes one.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from migsim.common.store import ENTRIES, MANIFEST
 from migsim.experiments.decision import Decision
 from migsim.experiments.question import BudgetSpec
 from migsim.experiments.sensitivity import Sensitivity
+from migsim.output.painter import Painter, drawn_aside
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     from matplotlib.figure import Figure
@@ -64,8 +68,16 @@ def _budget_axis_label(budget: BudgetSpec) -> str:
     return f"{what}, {str(budget.statistic).upper()}"
 
 
+def _draw_frontier(decision: Decision, path: Path) -> None:
+    _save_png(frontier_figure(decision), path)
+
+
 def write_decision(
-    decision: Decision, directory: str | Path, *, overwrite: bool = False
+    decision: Decision,
+    directory: str | Path,
+    *,
+    overwrite: bool = False,
+    painter: Painter | None = None,
 ) -> Path:
     """Write decision.json, candidates.csv, frontier.png, question.yaml and
     scenario.yaml into ``directory``, atomically (staged, then renamed).
@@ -73,15 +85,18 @@ def write_decision(
     An existing non-empty folder is replaced only with ``overwrite``, or when it
     is the store the decision was evaluated in (``decide(..., directory=...)``,
     as ``migsim decide -o`` does): its ``manifest.json`` and ``points`` are
-    carried over, so a rerun still resumes from them.
+    carried over, so a rerun still resumes from them. ``painter``: the process
+    made ready to draw frontier.png (`migsim.output.painter.chart_painter`).
     """
     keep = ENTRIES if _evaluated_in(decision, Path(directory)) else ()
-    with output_dir(directory, overwrite=overwrite or bool(keep), keep=keep) as out:
+    with (
+        output_dir(directory, overwrite=overwrite or bool(keep), keep=keep) as out,
+        drawn_aside(painter, _draw_frontier, decision, out / "frontier.png"),
+    ):
         _write_text(
             out / "decision.json", json.dumps(decision.to_dict(), indent=2) + "\n"
         )
         decision.candidates_frame().to_csv(out / "candidates.csv", index=False)
-        _save_png(frontier_figure(decision), out / "frontier.png")
         _write_text(out / "question.yaml", decision.question.to_yaml())
         _write_text(out / "scenario.yaml", decision.question.scenario.to_yaml())
     return Path(directory)
@@ -113,8 +128,16 @@ def sensitivity_figure(result: Sensitivity) -> Figure:
     return sobol_chart(result.table)
 
 
+def _draw_sensitivity(result: Sensitivity, path: Path) -> None:
+    _save_png(sensitivity_figure(result), path)
+
+
 def write_sensitivity(
-    result: Sensitivity, directory: str | Path, *, overwrite: bool = False
+    result: Sensitivity,
+    directory: str | Path,
+    *,
+    overwrite: bool = False,
+    painter: Painter | None = None,
 ) -> Path:
     """Write sensitivity.csv, sensitivity.json, tornado.png or sobol.png and
     scenario.yaml into ``directory``, atomically (staged, then renamed).
@@ -124,13 +147,15 @@ def write_sensitivity(
     FileExistsError
         When ``directory`` holds files and ``overwrite`` is not set.
     """
-    with output_dir(directory, overwrite=overwrite) as out:
+    name = "tornado.png" if result.method == "oat" else "sobol.png"
+    with (
+        output_dir(directory, overwrite=overwrite) as out,
+        drawn_aside(painter, _draw_sensitivity, result, out / name),
+    ):
         result.table.to_csv(out / "sensitivity.csv", index=False)
         _write_text(
             out / "sensitivity.json", json.dumps(result.to_dict(), indent=2) + "\n"
         )
-        name = "tornado.png" if result.method == "oat" else "sobol.png"
-        _save_png(sensitivity_figure(result), out / name)
         _write_text(out / "scenario.yaml", result.scenario.to_yaml())
     return Path(directory)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from migsim.evidence.forecast import RunLike
+from migsim.evidence.intervals import RunLike
 from migsim.model.scenario import Scenario
 from migsim.output.html import escape
 from migsim.output.report_sections import assumption_rows, describe_value

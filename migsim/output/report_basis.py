@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from migsim.common.errors import MigsimError
-from migsim.evidence.forecast import RunLike
+from migsim.evidence.intervals import RunLike
 from migsim.model.policy import Rule
 from migsim.model.scenario import Scenario
 from migsim.output.html import escape, format_date, format_number, html_table

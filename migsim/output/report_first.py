@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from migsim.evidence.forecast import RunLike
+from migsim.evidence.intervals import RunLike
 from migsim.output.html import (
     date_span,
     escape,

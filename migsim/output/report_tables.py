@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from migsim import __version__
-from migsim.evidence.forecast import RunLike
+from migsim.evidence.intervals import RunLike
 from migsim.output.html import (
     escape,
     format_count,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from migsim.evidence.forecast import RunLike
+from migsim.evidence.intervals import RunLike
 from migsim.output.html import escape, html_table
 
 __all__ = ["evidence_for", "variance_section"]

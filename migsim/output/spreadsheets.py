@@ -31,7 +31,7 @@ from migsim.output.xlsx import Unsupported, column_width, write_workbook
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     from migsim.evidence.intervals import RunLike
-    from migsim.output.run_charts import Painter
+    from migsim.output.painter import Painter
 
 __all__ = [
     "BAND_QUANTILES",
@@ -164,7 +164,7 @@ def write_run_outputs(
     Passed by the CLI as `Results.write`'s ``charts``, so they are written into
     the staging folder and appear with the rest, or not at all. ``painter``:
     the process made ready to draw the chart when the run started
-    (`migsim.output.run_charts.chart_painter`), if any.
+    (`migsim.output.painter.chart_painter`), if any.
     """
     from migsim.output.run_charts import charts_aside
 
