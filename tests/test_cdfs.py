@@ -20,6 +20,7 @@ from migsim.common.cdfs import (
     binom_cdf_beside,
     lognormal_cdf,
     lognormal_ppf,
+    norm_cdf,
     norm_ppf,
     t_ppf,
     triangular_cdf,
@@ -112,6 +113,8 @@ def test_t_and_normal_quantiles_are_scipy_stats():
     for df in [1, 2, 5, 19, 99, 999, 9999]:
         assert t_ppf(0.975, df) == float(stats.t.ppf(0.975, df))
     assert norm_ppf(0.975) == float(stats.norm.ppf(0.975))
+    for x in [-8.5, -2.17, -0.3, 0.0, 1.22, 5.0]:
+        assert norm_cdf(x) == float(stats.norm.cdf(x))
 
 
 def test_lognormal_is_scipy_stats():

@@ -29,6 +29,7 @@ from migsim.experiments.decide import decide
 from migsim.experiments.question import BudgetSpec, ObjectiveSpec, load_question
 from migsim.experiments.search import (
     Candidate,
+    Looks,
     clopper_pearson,
     judge,
     quantile_bounds,
@@ -712,10 +713,14 @@ def test_an_unreachable_scheduler_is_one_line_exit_2(tmp_path, monkeypatch):
 def _declared_safe(looks, budget, trials: int, seed: int) -> float:
     """Share of simulated decisions that declare ``budget`` met, each reading a
     fresh sample of U(0, 1) values look by look, as the evaluator does."""
-    from migsim.experiments.search import Looks  # noqa: F401  (the type used)
+    return _decisions(looks, budget, trials, seed)[0]
 
+
+def _decisions(looks, budget, trials: int, seed: int) -> tuple[float, float]:
+    """Share of simulated decisions that declare ``budget`` met, and their mean
+    replications: each reads a fresh sample of U(0, 1) values look by look."""
     rng = np.random.default_rng(seed)
-    safe = 0
+    safe = spent = 0
     for _ in range(trials):
         values = rng.random(looks.max_replications)
         n = looks.screen
@@ -727,7 +732,8 @@ def _declared_safe(looks, budget, trials: int, seed: int) -> float:
                 break
             n += more
         safe += all(check.status == "within" for check in checks)
-    return safe / trials
+        spent += n
+    return safe / trials, spent / trials
 
 
 #: A budget exactly at its limit on U(0, 1) values: P90 = 0.9, P(x > 0.9) = 0.1.
@@ -774,6 +780,43 @@ def test_one_look_at_full_confidence_would_overstate_it():
     assert rate > 0.06
 
 
+class _Doubling(Looks):
+    """The looks without the futility stop: every undecided candidate doubles."""
+
+    def futile(self, checks, n) -> bool:
+        return False
+
+
+@pytest.mark.slow
+def test_doubling_stops_where_it_could_not_prove_the_budget():
+    """The futility stop (conditional power below 5%) leaves a P90 budget at
+    its limit unproven at a fraction of the replications, and costs little
+    power where the budget is a little above the truth (U(0, 1) values: P90
+    0.9 against limits 0.9 and 0.92; 1,000 simulated decisions each)."""
+    at_limit = BudgetSpec(figure="dumb", statistic="p90", max=0.9)
+    stopping = _decisions(Looks(0.95, 200, 800), at_limit, 1000, seed=11)
+    doubling = _decisions(_Doubling(0.95, 200, 800), at_limit, 1000, seed=11)
+    assert stopping[0] <= doubling[0] <= 0.05  # never more declared safe
+    assert stopping[1] < 0.5 * doubling[1]  # measured: 336 against 773
+    near = BudgetSpec(figure="dumb", statistic="p90", max=0.92)
+    stopping = _decisions(Looks(0.95, 200, 800), near, 1000, seed=11)
+    doubling = _decisions(_Doubling(0.95, 200, 800), near, 1000, seed=11)
+    assert doubling[0] - 0.06 <= stopping[0] <= doubling[0]  # 0.374 against 0.414
+    assert stopping[1] < 0.8 * doubling[1]  # 522 against 691
+
+
+def test_a_budget_over_its_limit_is_not_doubled():
+    """An estimate over its limit but not surely (its lower bound within) used
+    to double to the maximum; the conditional power of proving it is nil."""
+    looks = Looks(0.95, 200, 800)
+    budget = BudgetSpec(figure="dumb", statistic="p90", max=0.88)
+    values = np.linspace(0, 1, 200, endpoint=False) + 0.0025  # P90 0.9
+    checks, more = looks.next(pd.DataFrame({"dumb": values}), [budget])
+    assert checks[0].lower <= 0.88 < checks[0].estimate
+    assert more == 0 and looks.futile(checks, 200)
+    assert not looks.futile(checks, 800)  # the last look has nothing to stop
+
+
 @pytest.mark.slow
 def test_the_decision_reports_its_looks_and_what_it_saved(decided_at_120):
     path, decision = decided_at_120
@@ -789,6 +832,7 @@ def test_the_decision_reports_its_looks_and_what_it_saved(decided_at_120):
     assert saved["by_screen"] == sum(120 - c.replications for c in stopped)
     assert saved["by_search"] == (grid - len(decision.candidates)) * 120
     assert f"saved {saved['total']:,}" in decision.text()
+    assert saved["not_doubled"] == 0  # none stopped short of the maximum
 
 
 def test_the_frontier_leaves_out_candidates_that_never_clear():

@@ -30,6 +30,7 @@ __all__ = [
     "load_t_ppf",
     "lognormal_cdf",
     "lognormal_ppf",
+    "norm_cdf",
     "norm_ppf",
     "t_ppf",
     "triangular_cdf",
@@ -114,6 +115,11 @@ def t_ppf(q: float, df: int) -> float:
     from scipy import special
 
     return float(special.stdtrit(df, q))
+
+
+def norm_cdf(x: float) -> float:
+    """The standard normal CDF at ``x`` (``special.ndtr(x)``)."""
+    return _ndtr(x)
 
 
 def norm_ppf(q: float) -> float:

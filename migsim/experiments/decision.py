@@ -79,6 +79,9 @@ class Decision:
         ``by_screen``: candidates settled unsafe at the screen; ``by_search``:
         grid values never evaluated (each would have cost at least
         ``replications``); ``total`` can be negative when doubling cost more.
+        ``not_doubled`` is apart from ``total``: what doubling to
+        ``max_replications`` would have cost the candidates it could not be
+        expected to prove safe (`search.Looks.futile`).
         With common random numbers that pair, the candidates' risks and
         objective are monotone in a lever far more often, so the bisection
         keeps to a few candidates instead of falling back to the whole grid.
@@ -90,11 +93,19 @@ class Decision:
             if c.replications < self.replications
         )
         by_search = (self.grid - len(self.candidates)) * self.replications
+        not_doubled = sum(
+            self.max_replications - c.replications
+            for c in self.candidates
+            if self.replications <= c.replications < self.max_replications
+            and not c.safe
+            and all(check.lower <= check.limit for check in c.checks)
+        )
         return {
             "grid_at_initial": full,
             "by_screen": by_screen,
             "by_search": by_search,
             "total": full - self.spent,
+            "not_doubled": not_doubled,
         }
 
     # ------------------------------------------------------------------ text
@@ -233,7 +244,7 @@ class Decision:
             f"Replications: {self.spent:,} against {saved['grid_at_initial']:,} for "
             f"every grid value at {self.replications:,} (saved {saved['total']:,}: "
             f"{saved['by_screen']:,} by the screen, {saved['by_search']:,} by the "
-            f"search){looks}."
+            f"search{_not_doubled(saved['not_doubled'])}){looks}."
         )
         return "\n".join(lines)
 
@@ -356,6 +367,14 @@ class Decision:
             row["is_answer"] = self.answer is not None and c.index == self.answer.index
             rows.append(row)
         return pd.DataFrame(rows)
+
+
+def _not_doubled(replications: int) -> str:
+    """The replications not spent doubling candidates that could not be
+    expected to pass, in the decision's last line (nothing when none)."""
+    if not replications:
+        return ""
+    return f"; {replications:,} more not spent doubling a candidate unlikely to pass"
 
 
 def _lever_name(path: str) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -22,6 +23,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from migsim.common.cdfs import norm_cdf, norm_ppf
 from migsim.common.stats import clopper_pearson, quantile, quantile_bounds
 from migsim.common.stats import json_number as _json
 from migsim.common.stats import json_value as _json_value
@@ -199,6 +201,9 @@ def _keep(
 # --------------------------------------------------------------------------- looks
 #: The smallest screen worth taking: below it every candidate gets ``-n`` at once.
 _MIN_SCREEN = 30
+#: A doubling is not run when the chance that it ends with every budget proven
+#: (an undecided budget's conditional power, `Looks.futile`) is below this.
+FUTILITY = 0.05
 
 
 @dataclass(frozen=True)
@@ -217,6 +222,10 @@ class Looks:
     such a budget met at any look stays within 1 - confidence. A budget is
     *surely broken* on its lower bound, at 1 - (1 - confidence) / `count` at
     every look, the screen included: the same guarantee the other way.
+
+    A candidate is not doubled when doubling cannot be expected to prove it
+    safe (`futile`): stopping early only ever declares fewer candidates safe,
+    so the error above still holds (a non-binding futility stop).
     """
 
     confidence: float
@@ -294,7 +303,40 @@ class Looks:
             return checks, self.replications - n  # past the screen
         if all(c.status == "within" for c in checks) or n >= self.max_replications:
             return checks, 0
+        if self.futile(checks, n):
+            return checks, 0
         return checks, min(2 * n, self.max_replications) - n
+
+    def futile(self, checks: Sequence[BudgetCheck], n: int) -> bool:
+        """Whether some undecided budget is unlikely to be proven within by
+        doubling up to ``max_replications`` (stochastic curtailment).
+
+        A budget's conditional power: the chance that its upper bound at the
+        last look is within the limit, were the truth its estimate now. Its
+        standard error is read off the bound's half-width at this look's
+        confidence; the final estimate averages this look's and the rest's
+        (``sd = se sqrt(n (N - n)) / N``), and the final half-width shrinks by
+        ``sqrt(n / N)`` at the last look's confidence. Below `FUTILITY` the
+        candidate stops, its budget ``unproven`` (or ``broken``): a budget whose
+        estimate is over its limit, or just under it with a wide bound, is not
+        doubled to 800 replications it almost surely cannot pass.
+        """
+        sizes, last = self.sizes, self.max_replications
+        if n not in sizes or n >= last:
+            return False
+        z_now = norm_ppf(self.safe_confidences[sizes.index(n)])
+        z_end = norm_ppf(self.safe_confidences[-1])
+        for check in checks:
+            half = check.bound - check.estimate
+            if check.status == "within" or not 0 < half < math.inf:
+                continue
+            se = half / z_now
+            end_half = z_end * se * math.sqrt(n / last)
+            spread = se * math.sqrt(n * (last - n)) / last
+            power = norm_cdf((check.limit - end_half - check.estimate) / spread)
+            if power < FUTILITY:
+                return True
+        return False
 
 
 # --------------------------------------------------------------------------- evaluation
