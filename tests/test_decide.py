@@ -570,6 +570,7 @@ def test_decide_finds_the_cap_above_which_active_devices_go_dumb(tmp_path):
     assert none.answer is None
     assert none.least_unsafe.levers == {"capacity.daily_cap": 1000}
     assert none.least_unsafe.checks[0].status == "unproven"
+    assert "; one look per candidate, at 95%." in none.text()  # no error to spend
 
 
 # --------------------------------------------------------------------------- report

@@ -233,13 +233,16 @@ class Decision:
                 lines += [f"  {self._check_text(check)}" for check in lu.checks]
         lines += ["", f"Search: {self.search.method}; {self.search.note}."]
         saved = self.saved
-        looks = (
-            ""
-            if self.look_confidence is None
-            else f"; up to {self.looks} looks per candidate, at "
-            + ", ".join(f"{c:.2%}" for c in self.look_confidence)
-            + f" so that together they hold at {q.confidence:.0%}"
-        )
+        if self.look_confidence is None:
+            looks = ""
+        elif self.looks == 1:
+            looks = f"; one look per candidate, at {q.confidence:.0%}"
+        else:
+            looks = (
+                f"; up to {self.looks} looks per candidate, at "
+                + ", ".join(f"{c:.2%}" for c in self.look_confidence)
+                + f" so that together they hold at {q.confidence:.0%}"
+            )
         lines.append(
             f"Replications: {self.spent:,} against {saved['grid_at_initial']:,} for "
             f"every grid value at {self.replications:,} (saved {saved['total']:,}: "
