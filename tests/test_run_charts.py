@@ -133,3 +133,28 @@ def _running(pid: int) -> bool:
             return stat.read().split(") ")[-1][0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def _refuse():
+    raise ValueError("does not unpickle here")
+
+
+class _Unpicklable:
+    """Pickles, but its unpickling raises (as a job might in the painter)."""
+
+    def __reduce__(self):
+        return (_refuse, ())
+
+
+def _write_drawn(path, _what) -> None:
+    path.write_text("drawn")
+
+
+def test_a_job_the_painter_cannot_read_is_drawn_here_quietly(tmp_path, capfd):
+    drawn = tmp_path / "drawn.txt"
+    with painters.chart_painter() as painter:
+        with painters.drawn_aside(painter, _write_drawn, drawn, _Unpicklable()):
+            assert painter.handed
+        assert painter.process.exitcode == 1
+    assert drawn.read_text() == "drawn"
+    assert "Traceback" not in capfd.readouterr().err

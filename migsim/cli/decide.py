@@ -38,7 +38,7 @@ __all__ = ["decide", "sensitivity"]
     type=click.IntRange(1, MAX_REPLICATIONS),
     default=None,
     help="Double a candidate's replications while its evidence is not "
-    "decisive, up to this many (default: 4 x N).",
+    "decisive and more could decide it, up to this many (default: 4 x N).",
 )
 @click.option(
     "--trials",

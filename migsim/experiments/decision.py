@@ -79,9 +79,10 @@ class Decision:
         ``by_screen``: candidates settled unsafe at the screen; ``by_search``:
         grid values never evaluated (each would have cost at least
         ``replications``); ``total`` can be negative when doubling cost more.
-        ``not_doubled`` is apart from ``total``: what doubling to
-        ``max_replications`` would have cost the candidates it could not be
-        expected to prove safe (`search.Looks.futile`).
+        ``not_doubled`` is apart from ``total``: the replications up to
+        ``max_replications`` not run for the candidates doubling could not be
+        expected to prove safe (`search.Looks.futile`); at most what the
+        doublings would have cost, as one may have settled the candidate.
         With common random numbers that pair, the candidates' risks and
         objective are monotone in a lever far more often, so the bisection
         keeps to a few candidates instead of falling back to the whole grid.

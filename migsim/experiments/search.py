@@ -201,8 +201,8 @@ def _keep(
 # --------------------------------------------------------------------------- looks
 #: The smallest screen worth taking: below it every candidate gets ``-n`` at once.
 _MIN_SCREEN = 30
-#: A doubling is not run when the chance that it ends with every budget proven
-#: (an undecided budget's conditional power, `Looks.futile`) is below this.
+#: A doubling is not run when some undecided budget's conditional power (the
+#: chance that it ends proven within, `Looks.futile`) is below this.
 FUTILITY = 0.05
 
 
@@ -350,7 +350,8 @@ class _Evaluator:
     bound over the limit) the candidate is unsafe and costs no more. Otherwise
     it runs to ``replications`` (every candidate that may be safe has those, the
     common random numbers the objective is compared on) and, while a budget is
-    undecided, doubles up to ``max_replications``, continuing the numbering.
+    undecided, doubles up to ``max_replications``, continuing the numbering,
+    unless doubling cannot be expected to prove it (`Looks.futile`).
     Every look judges at the confidence `Looks` spends on it.
     """
 

@@ -18,7 +18,6 @@ raises its own error. ``migsim run`` (``backlog.png``), ``migsim decide``
 from __future__ import annotations
 
 import os
-import pickle
 import signal
 import sys
 import threading
@@ -64,15 +63,18 @@ def _warm_up() -> None:
     backlog_fan_chart(bands, "warm-up")
 
 
-def _painter_child(conn: Any, parent: int, main_thread: bool) -> None:
+def _painter_child(conn: Any, command_end: Any, parent: int, main_thread: bool) -> None:
     """The painter: get ready, wait for one job, draw it and leave.
 
-    It ends when the command dismisses it (the pipe closes) or dies (the
-    lifeline); an interrupt (Ctrl-C reaches the whole process group) is the
-    command's to handle. Any failure is redrawn, and reported, by the parent.
+    It ends when it has drawn, when the command dismisses it (killed: worker
+    processes forked later hold the pipe's other end too, so it may never read
+    its end closed) or when the command dies (the lifeline); an interrupt
+    (Ctrl-C reaches the whole process group) is the command's to handle. Any
+    failure is redrawn, and reported, by the parent.
     """
     from migsim.common.lifeline import die_with_parent
 
+    command_end.close()  # only the command writes
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     die_with_parent(parent, main_thread=main_thread)
     if os.getppid() != parent:  # the command died before the lifeline was in place
@@ -88,6 +90,8 @@ def _painter_child(conn: Any, parent: int, main_thread: bool) -> None:
         job = conn.recv()
     except (EOFError, OSError):  # dismissed: nothing to draw
         os._exit(0)
+    except BaseException:  # a job that does not unpickle here: drawn by the parent
+        os._exit(1)
     _in_child(*job)
 
 
@@ -106,6 +110,7 @@ class Painter:
             target=_painter_child,
             args=(
                 theirs,
+                self._conn,
                 os.getpid(),
                 threading.current_thread() is threading.main_thread(),
             ),
@@ -123,7 +128,7 @@ class Painter:
             return False
         try:
             self._conn.send((draw, *args))
-        except (OSError, pickle.PicklingError, AttributeError, TypeError):
+        except Exception:  # noqa: BLE001 - gone or unpicklable: a fork draws it
             return False
         self.handed = True
         self._conn.close()
