@@ -866,3 +866,57 @@ def test_the_frontier_leaves_out_candidates_that_never_clear():
     )
     points = sum(len(c.get_offsets()) for c in fig.axes[0].collections)
     assert points >= 2  # the two that clear (and the answer's ring)
+
+
+def test_no_label_lies_over_another_candidates_bar():
+    """A label laid over another candidate's bar reads as another number
+    ("30,000" struck through read "80,000" in the bundled question's chart):
+    two candidates a day apart, the upper one's bar long, the lower one's label
+    where that bar runs."""
+    from datetime import date
+
+    from matplotlib.text import Annotation
+    from matplotlib.transforms import Bbox
+
+    from migsim.output.decision_plots import frontier_chart
+
+    frame = pd.DataFrame(
+        {
+            "cap": [20000, 26000, 30000],
+            "clearance_day_p50": [300.0, 262.0, 261.0],
+            "a_p90": [900.0, 2000.0, 2800.0],
+            "a_p90_bound": [1000.0, 2900.0, 3600.0],
+            "verdict": ["safe", "unsafe", "unsafe"],
+            "is_answer": [True, False, False],
+        }
+    )
+    fig = frontier_chart(
+        frame,
+        "clearance_day_p50",
+        [("a_p90", 1500.0, "a P90")],
+        "question",
+        start_date=date(2019, 11, 25),
+        lever="cap",
+    )
+    ax = fig.axes[0]
+    renderer = fig.canvas.get_renderer()
+    y = pd.Timestamp(date(2019, 11, 25)) + pd.to_timedelta(
+        frame["clearance_day_p50"], unit="D"
+    )
+    bars = {}  # each candidate's bar, from its point to its bound, as drawn
+    for i, row in frame.iterrows():
+        level = ax.yaxis.convert_units(y.iloc[i])
+        (x0, y0), (x1, _) = ax.transData.transform(
+            [(row["a_p90"], level), (row["a_p90_bound"], level)]
+        )
+        bars[i] = Bbox([[x0, y0 - 1], [x1, y0 + 1]])
+    labels = {
+        int(t.get_text().replace(",", "")): t.get_window_extent(renderer)
+        for t in ax.findobj(Annotation)
+        if t.get_text().replace(",", "").isdigit()
+    }
+    assert 20000 in labels  # the answer is labelled
+    for i, cap in enumerate(frame["cap"]):
+        if cap in labels:
+            others = [box for j, box in bars.items() if j != i]
+            assert not any(labels[cap].overlaps(box) for box in others), cap

@@ -186,8 +186,9 @@ def _label_points(fig, axes, budgets, candidates, y, lever, answer) -> None:
     """Label points with their lever value where the label has room.
 
     The layout is fixed first, so every label is placed where it will be drawn;
-    a label that would touch another text or leave its panel is left out. The
-    answer is labelled first, then the others from the highest value down.
+    a label that would touch another text, another candidate's point or bar,
+    or leave its panel is left out. The answer is labelled first, then the
+    others from the highest value down.
     """
     fig.draw_without_rendering()  # the layout, without painting a pixel
     fig.set_layout_engine("none")
@@ -198,6 +199,8 @@ def _label_points(fig, axes, budgets, candidates, y, lever, answer) -> None:
     for ax, (label, _limit, _axis) in zip(axes, budgets, strict=False):
         inside = ax.get_window_extent(renderer)
         x = candidates[label].astype(float).to_numpy()
+        bound = candidates[f"{label}_bound"].astype(float).to_numpy()
+        bars = _bar_boxes(ax, x, bound, y)
         for i in order:
             if pd.isna(y.iloc[i]) or not pd.notna(x[i]):
                 continue
@@ -212,10 +215,29 @@ def _label_points(fig, axes, budgets, candidates, y, lever, answer) -> None:
             )
             box = text.get_window_extent(renderer)
             clear = inside.contains(box.x0, box.y0) and inside.contains(box.x1, box.y1)
-            if not clear or any(box.overlaps(other) for other in taken):
+            others = [bar for j, bar in bars.items() if j != i]
+            if not clear or any(box.overlaps(other) for other in taken + others):
                 text.remove()
                 continue
             taken.append(box)
+
+
+def _bar_boxes(ax, x, bound, y) -> dict:
+    """Display boxes of each candidate's point and bar in a panel, by row: a
+    label laid over another candidate's bar reads as another number ("30,000"
+    struck through reads "80,000")."""
+    from matplotlib.transforms import Bbox
+
+    pad = 3 * ax.figure.dpi / 72  # a point's marker, 3 points about its centre
+    boxes = {}
+    for i in range(len(x)):
+        if pd.isna(y.iloc[i]) or not np.isfinite(x[i]):
+            continue
+        level = ax.yaxis.convert_units(y.iloc[i])  # a date where dates are drawn
+        end = bound[i] if np.isfinite(bound[i]) else x[i]
+        (x0, y0), (x1, _) = ax.transData.transform([(x[i], level), (end, level)])
+        boxes[i] = Bbox([[x0 - pad, y0 - pad], [max(x0, x1) + pad, y0 + pad]])
+    return boxes
 
 
 def _text_boxes(fig, renderer) -> list:
