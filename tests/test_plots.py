@@ -331,3 +331,27 @@ def test_the_backtest_chart_still_loads_from_plots():
     from migsim.output import backtest_plots, plots
 
     assert plots.backtest_chart is backtest_plots.backtest_chart
+
+
+def test_a_tornado_draws_only_the_figures_a_field_moved():
+    """A page of empty panels (the baseline's defect and ELS figures, moved by
+    no field) hid the few that answer the question: those get a note instead."""
+    from migsim.output.decision_plots import tornado_chart
+
+    table = pd.DataFrame(
+        {
+            "figure": ["clearance_day_p50", "abandoned_p90", "peak_els_backlog_p90"],
+            "field": ["capacity.daily_cap"] * 3,
+            "value_low": [210.0, 0.0, 0.0],
+            "value_high": [152.0, 0.0, 0.0],
+            "swing": [-58.0, 0.0, 0.0],
+        }
+    )
+    fig = tornado_chart(table, {"clearance_day_p50": 172.0})
+    titles = [ax.get_title() for ax in fig.axes if ax.get_visible()]
+    assert titles == ["clearance day p50"]
+    note = fig.get_supxlabel()
+    assert "abandoned p90" in note and "peak els backlog p90" in note
+    nothing = table.assign(value_high=table["value_low"], swing=0.0)
+    titles = [ax.get_title() for ax in tornado_chart(nothing).axes if ax.get_visible()]
+    assert len(titles) == 3  # nothing moved: every figure, not an empty page

@@ -293,11 +293,23 @@ def tornado_chart(
         are drawn in table order from the top (largest swing first).
     base
         Per figure, its value with every field at base (the centre line).
+
+    A figure no field moved (every swing zero: in the baseline, the defect and
+    ELS figures of sections it does not have) gets no panel of its own, only
+    its name in a note below the panels: a page of empty panels hid the few
+    that answer the question.
     """
-    figures = list(dict.fromkeys(table["figure"]))
-    n_fields = table["field"].nunique()
+    import textwrap
+
     from matplotlib.ticker import FuncFormatter, MaxNLocator
 
+    swing = table["swing"].astype(float)
+    moved = swing.ne(0) | swing.isna()  # +inf - +inf: a figure that never cleared
+    figures = list(dict.fromkeys(table.loc[moved, "figure"]))
+    still = [f for f in dict.fromkeys(table["figure"]) if f not in figures]
+    if not figures:  # nothing moved: show them all rather than nothing
+        figures, still = still, []
+    n_fields = table["field"].nunique()
     fig, axes = _panels(len(figures), 0.42 * n_fields + 1.5)
     for ax, name in zip(axes, figures, strict=True):
         rows = table[table["figure"] == name].iloc[::-1]
@@ -350,6 +362,10 @@ def tornado_chart(
         ax.set_axisbelow(True)
     axes[0].legend(frameon=False, fontsize="x-small")
     fig.suptitle("What moves each figure: one field at a time (largest swing on top)")
+    if still:
+        names = ", ".join(name.replace("_", " ") for name in still)
+        note = f"Not moved by any field (no panel): {names}."
+        fig.supxlabel(textwrap.fill(note, 110), fontsize="small", ha="left", x=0.01)
     return fig
 
 
