@@ -836,14 +836,27 @@ def test_the_decision_reports_its_looks_and_what_it_saved(decided_at_120):
     assert saved["not_doubled"] == 0  # none stopped short of the maximum
 
 
+def _one_budget_frontier(frame: pd.DataFrame, limit: float, lever: str):
+    """The frontier of ``frame``'s candidates on one P90 budget, ``a_p90``."""
+    from datetime import date
+
+    from migsim.output.decision_plots import frontier_chart
+
+    return frontier_chart(
+        frame,
+        "clearance_day_p50",
+        [("a_p90", limit, "a P90")],
+        "question",
+        start_date=date(2019, 11, 25),
+        lever=lever,
+    )
+
+
 def test_the_frontier_leaves_out_candidates_that_never_clear():
     """A slow candidate whose P50 does not clear within the horizon (honest
     uncertainty makes them common) has no date to draw; the chart is still drawn."""
-    from datetime import date
 
     import pandas as pd
-
-    from migsim.output.decision_plots import frontier_chart
 
     caps = [4000, 8000, 12000]
     frame = pd.DataFrame(
@@ -856,14 +869,7 @@ def test_the_frontier_leaves_out_candidates_that_never_clear():
             "is_answer": [False, True, False],
         }
     )
-    fig = frontier_chart(
-        frame,
-        "clearance_day_p50",
-        [("a_p90", 250.0, "a P90")],
-        "question",
-        start_date=date(2019, 11, 25),
-        lever="capacity.rules.automation_step.max_cap",
-    )
+    fig = _one_budget_frontier(frame, 250.0, "capacity.rules.automation_step.max_cap")
     points = sum(len(c.get_offsets()) for c in fig.axes[0].collections)
     assert points >= 2  # the two that clear (and the answer's ring)
 
@@ -878,8 +884,6 @@ def test_no_label_lies_over_another_candidates_bar():
     from matplotlib.text import Annotation
     from matplotlib.transforms import Bbox
 
-    from migsim.output.decision_plots import frontier_chart
-
     frame = pd.DataFrame(
         {
             "cap": [20000, 26000, 30000],
@@ -890,14 +894,7 @@ def test_no_label_lies_over_another_candidates_bar():
             "is_answer": [True, False, False],
         }
     )
-    fig = frontier_chart(
-        frame,
-        "clearance_day_p50",
-        [("a_p90", 1500.0, "a P90")],
-        "question",
-        start_date=date(2019, 11, 25),
-        lever="cap",
-    )
+    fig = _one_budget_frontier(frame, 1500.0, "cap")
     ax = fig.axes[0]
     renderer = fig.canvas.get_renderer()
     y = pd.Timestamp(date(2019, 11, 25)) + pd.to_timedelta(
