@@ -319,7 +319,7 @@ class Looks:
         ``sqrt(n / N)`` at the last look's confidence. Below `FUTILITY` the
         candidate stops, its budget ``unproven`` (or ``broken``): a budget whose
         estimate is over its limit, or just under it with a wide bound, is not
-        doubled to 800 replications it almost surely cannot pass.
+        doubled to a maximum it almost surely cannot pass.
         """
         sizes, last = self.sizes, self.max_replications
         if n not in sizes or n >= last:
