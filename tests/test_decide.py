@@ -310,6 +310,8 @@ class _Stub:
             "Q", (), {"objective": ObjectiveSpec(maximise="migrated", statistic="mean")}
         )()
         self.budget = BudgetSpec(figure="dumb", statistic="p50", max=0)
+        self.replications = 30  # every candidate's, no screen
+        self.screening = True
 
     def one(self, levers):
         return self.many([levers])[0]
@@ -917,3 +919,40 @@ def test_no_label_lies_over_another_candidates_bar():
         if cap in labels:
             others = [box for j, box in bars.items() if j != i]
             assert not any(labels[cap].overlaps(box) for box in others), cap
+
+
+@pytest.mark.slow
+def test_values_between_ends_that_passed_their_screens_skip_it(tmp_path, monkeypatch):
+    """With each budget monotone in the lever, a value between two ends that
+    were not settled at their screens cannot be settled at its own (common
+    random numbers bound its replications by the ends'): it runs its
+    replications at once, and the decision is the one screening gives."""
+    from migsim.experiments import search
+
+    looked = search.Looks.next
+
+    def passes_screens(self, frame, budgets):  # no end is settled at its screen
+        checks, more = looked(self, frame, budgets)
+        n = len(frame)
+        return checks, (self.replications - n if n < self.replications else more)
+
+    monkeypatch.setattr(search.Looks, "next", passes_screens)
+    asked: list[tuple[int, int]] = []
+    simulate = search.Simulator.run
+
+    def spy(self, jobs, *args, **kwargs):
+        asked.extend((first, n) for _, _, first, n in jobs)
+        return simulate(self, jobs, *args, **kwargs)
+
+    monkeypatch.setattr(search.Simulator, "run", spy)
+    lever = {"capacity.daily_cap": {"low": 1000, "high": 3000, "step": 250}}
+    question = load_question(write_question(tmp_path, levers=lever))
+    skipping = decide(question, replications=120, seed=0)
+    assert asked[:2] == [(0, 30), (0, 30)]  # the ends, screened
+    assert (0, 30) not in asked[2:] and (0, 120) in asked[2:]  # between: at once
+    screens = property(lambda s: True, lambda s, v: None)  # screening every value
+    monkeypatch.setattr(search._Evaluator, "screening", screens, raising=False)
+    screening = decide(question, replications=120, seed=0)
+    assert skipping.to_dict() | {"timing": None} == screening.to_dict() | {
+        "timing": None
+    }

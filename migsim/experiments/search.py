@@ -377,6 +377,9 @@ class _Evaluator:
         self.looks = Looks(question.confidence, replications, max_replications)
         # a screen of a quarter of the replications settles surely unsafe candidates
         self.screen = self.looks.screen
+        # False once no screen can settle a candidate (`_search_one`): each then
+        # runs its replications at once, in fewer and larger blocks
+        self.screening = True
         self.looks.prepare(question.budgets)
         self._scenarios: dict[str, Scenario] = {}  # a candidate's, made once
 
@@ -395,7 +398,8 @@ class _Evaluator:
             if key not in self.candidates and key not in todo:
                 todo[key] = dict(levers)
         frames: dict[str, pd.DataFrame] = {}
-        wanted = {key: (0, self.screen) for key in todo}
+        first_look = self.screen if self.screening else self.replications
+        wanted = {key: (0, first_look) for key in todo}
         migrated_by = self.question.objective.date
         while wanted:
             missing = []
@@ -487,6 +491,11 @@ def _search_one(ev: _Evaluator, lever: Lever) -> Search:
         return Search("single", None, "the lever's range holds one value")
     ev.many([{path: grid[0]}, {path: grid[last]}])
     safe_low, safe_high = at(0).safe, at(last).safe
+    # with each budget monotone in the lever, common random numbers put every
+    # replication of a value between the ends between the ends' replications,
+    # so its screen's lower bounds too: when neither end was settled at its
+    # screen, no value between them can be, and they skip it
+    ev.screening = any(at(i).replications < ev.replications for i in (0, last))
     region: tuple[int, int] | None = None
     if safe_low != safe_high:
         inside, outside = (0, last) if safe_low else (last, 0)
