@@ -21,7 +21,13 @@ from migsim.cli.options import (
     workers_option,
 )
 from migsim.cli.progress import progress_bar, say, towards
-from migsim.cli.shared import InputError, emit, load, refuse_existing
+from migsim.cli.shared import (
+    InputError,
+    emit,
+    load,
+    painter_for,
+    refuse_existing,
+)
 from migsim.common.errors import MigsimError
 from migsim.model.limits import MAX_REPLICATIONS, MAX_SOBOL_SAMPLES
 
@@ -86,12 +92,7 @@ def decide(
 
     Exits 0 whether or not a safe candidate exists; 2 for a bad question.
     """
-    import pandas  # noqa: F401 - first, so the chart's process shares it
-
-    from migsim.output.painter import chart_painter
-
-    # frontier.png's process gets matplotlib ready while the search runs
-    painter = ctx.with_resource(chart_painter(wanted=outdir is not None))
+    painter = painter_for(ctx, outdir)  # the chart's process, ready early
     from migsim.cli.text import candidate_line
     from migsim.experiments.decide import decide as decide_question
     from migsim.experiments.question import load_question
@@ -184,12 +185,7 @@ def sensitivity(
     quiet,
 ):
     """Measure how much each --range field moves the clearance day and each risk."""
-    import pandas  # noqa: F401 - first, so the chart's process shares it
-
-    from migsim.output.painter import chart_painter
-
-    # the chart's process gets matplotlib ready while the points run
-    painter = ctx.with_resource(chart_painter(wanted=outdir is not None))
+    painter = painter_for(ctx, outdir)  # the chart's process, ready early
     from migsim.cli.text import fmt_float
     from migsim.experiments.sensitivity import parse_range as parse_sensitivity_range
     from migsim.experiments.sensitivity import sensitivity as measure_sensitivity

@@ -31,6 +31,7 @@ from migsim.cli.shared import (
     command_line,
     emit,
     load,
+    painter_for,
     refuse_existing,
     refuse_inputs_as_outputs,
 )
@@ -119,12 +120,7 @@ def run(
     A replication that fails is recorded (failures.json) and the others go on;
     the run then exits 3. With --fail-fast the first failure stops the run.
     """
-    import pandas  # noqa: F401 - first, so the chart's process shares it
-
-    from migsim.output.painter import chart_painter
-
-    # backlog.png's process gets matplotlib ready while this one works
-    painter = ctx.with_resource(chart_painter(wanted=outdir is not None))
+    painter = painter_for(ctx, outdir)  # the chart's process, ready early
     from migsim.cli.text import failures_text, summary_text
     from migsim.common.cdfs import load_t_ppf
     from migsim.evidence.intervals import annotate, check_by_dates

@@ -21,6 +21,7 @@ from migsim.common.errors import MigsimError
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     from migsim.evidence.actuals import Actuals
     from migsim.model.scenario import Scenario
+    from migsim.output.painter import Painter
 
 __all__ = [
     "InputError",
@@ -29,6 +30,7 @@ __all__ = [
     "emit",
     "load",
     "load_actuals",
+    "painter_for",
     "parse_sets",
     "refuse_existing",
     "refuse_inputs_as_outputs",
@@ -46,6 +48,18 @@ class InputError(click.ClickException):
 
     def __init__(self, message: str):
         super().__init__(_one_line(message))
+
+
+def painter_for(ctx: click.Context, outdir: str | None) -> Painter | None:
+    """The process that draws the command's chart into ``outdir``, forked now
+    so it loads matplotlib while the command works (`migsim.output.painter`);
+    gone when the command ends. None without ``outdir``, or where it cannot
+    fork. pandas is loaded first, so the painter shares it."""
+    import pandas  # noqa: F401
+
+    from migsim.output.painter import chart_painter
+
+    return ctx.with_resource(chart_painter(wanted=outdir is not None))
 
 
 def _one_line(text: str) -> str:

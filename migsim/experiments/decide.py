@@ -22,11 +22,11 @@ judged on an upper confidence bound, never on the estimate alone:
 When the evidence does not yet decide a budget (its bound is above the limit but
 its lower bound is not), the candidate's replications are doubled, continuing the
 replication numbering, up to ``max_replications``, unless doubling cannot be
-expected to prove it (`search.Looks.futile`: a conditional power below 5%). Each
-judging (the screen, then
-each doubling) is a look at the evidence: the error 1 - confidence is spent over
-the known number of looks (`search.Looks`), so a budget exactly at its limit is
-declared met with probability at most 1 - confidence over all of them.
+expected to prove it (`search.Looks.futile`: a conditional power below 5%).
+Each judging (the screen, then each doubling) is a look at the evidence: the
+error 1 - confidence is spent over the known number of looks (`search.Looks`),
+so a budget exactly at its limit is declared met with probability at most
+1 - confidence over all of them.
 
 One lever: a bisection for the edge of the safe range and, within it, for the
 best objective, assuming risk and objective are monotone in the lever; the
