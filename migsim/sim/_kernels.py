@@ -156,15 +156,84 @@ def _cell(key, row, base, step, lookup, edges):
 
 
 @njit(inline="always")
-def _fail(state, buffer, r, count, edge, table, uniforms, out):
+def _threshold(edge):
+    """The smallest key (a word's top 53 bits) whose uniform is at or above
+    ``edge``: u = key / 2**53 >= edge exactly when key >= ceil(edge * 2**53)
+    (scaling by a power of two is exact); 2**53, no key, from an edge of 1."""
+    if edge >= 1.0 or edge != edge:  # none fails (NaN: no u is >= it)
+        return np.uint64(UNIT)
+    if edge <= 0.0:
+        return np.uint64(0)
+    return np.uint64(np.ceil(edge * UNIT))
+
+
+@njit(inline="always")
+def _keep_key(word, threshold, keys, kept):
+    """Keep a word's key in ``keys[kept]``; the next index past it if it
+    fails (at or above ``threshold``), else ``kept``: no branch per unit."""
+    key = word >> _SHIFT
+    keys[kept] = key
+    return kept + (key >= threshold)
+
+
+@njit(inline="always")
+def _fail(state, buffer, r, count, edge, table, keys, out):
     """Stream r's next ``count`` uniforms; each at or above ``edge`` fails and
-    is counted in ``out`` at its cell of ``table`` (a `_table` row)."""
+    is counted in ``out`` at its cell of ``table`` (a `_table` row).
+
+    `_fill` and a float test, fused: each word's key (its top 53 bits: the
+    uniform times 2**53) is tested against the edge's integer threshold as
+    Philox makes it, without a branch, and only the failing keys are kept
+    (``keys``, room for ``count`` and one) and looked up after; the same counts
+    and the same stream state after, word for word."""
     row, base, step, lookup, edges = table
-    _fill(state, buffer, r, uniforms, count)
-    for j in range(count):
-        u = uniforms[j]
-        if u >= edge:
-            out[_cell(np.int64(u * UNIT), row, base, step, lookup, edges)] += 1
+    threshold = _threshold(edge)
+    c0, c1, c2, c3 = state[r, 0], state[r, 1], state[r, 2], state[r, 3]
+    k0, k1 = state[r, 4], state[r, 5]
+    at = int(state[r, 6])
+    b0, b1, b2, b3 = buffer[r, 0], buffer[r, 1], buffer[r, 2], buffer[r, 3]
+    kept = 0
+    j = 0
+    while j < count and at < 4:  # what the buffer still holds
+        word = b0 if at == 0 else b1 if at == 1 else b2 if at == 2 else b3
+        kept = _keep_key(word, threshold, keys, kept)
+        at += 1
+        j += 1
+    while j + 4 <= count:  # four words at a time
+        c0 += _ONE
+        if c0 == 0:  # the carry
+            c1 += _ONE
+            if c1 == 0:
+                c2 += _ONE
+                if c2 == 0:
+                    c3 += _ONE
+        b0, b1, b2, b3 = _philox(c0, c1, c2, c3, k0, k1)
+        kept = _keep_key(b0, threshold, keys, kept)
+        kept = _keep_key(b1, threshold, keys, kept)
+        kept = _keep_key(b2, threshold, keys, kept)
+        kept = _keep_key(b3, threshold, keys, kept)
+        at = 4
+        j += 4
+    if j < count:  # the last one to three, and the rest of their block kept
+        c0 += _ONE
+        if c0 == 0:
+            c1 += _ONE
+            if c1 == 0:
+                c2 += _ONE
+                if c2 == 0:
+                    c3 += _ONE
+        b0, b1, b2, b3 = _philox(c0, c1, c2, c3, k0, k1)
+        at = count - j
+        kept = _keep_key(b0, threshold, keys, kept)
+        if at > 1:
+            kept = _keep_key(b1, threshold, keys, kept)
+        if at > 2:
+            kept = _keep_key(b2, threshold, keys, kept)
+    state[r, 0], state[r, 1], state[r, 2], state[r, 3] = c0, c1, c2, c3
+    state[r, 6] = at
+    buffer[r, 0], buffer[r, 1], buffer[r, 2], buffer[r, 3] = b0, b1, b2, b3
+    for i in range(kept):
+        out[_cell(np.int64(keys[i]), row, base, step, lookup, edges)] += 1
 
 
 @_compiled
@@ -184,11 +253,11 @@ def draw_cells(
     fails, counted in its cell of table ``tables[hot[rep]]`` (`CellTable`:
     floor, shift, lookup, edges and rows); successes are not counted."""
     out = np.zeros((n, cells), dtype=np.int64)
-    uniforms = np.empty(counts.max() if len(counts) else 0)
+    keys = np.empty(counts.max() + 1 if len(counts) else 1, dtype=np.uint64)
     for i in range(len(reps)):
         r = reps[i]
         table = _table(tables, hot, r)
-        _fail(state, buffer, r, counts[i], success[r], table, uniforms, out[r])
+        _fail(state, buffer, r, counts[i], success[r], table, keys, out[r])
     return out
 
 
@@ -210,7 +279,7 @@ def draw_lane(
     of class ``columns[i] // per_class`` (``success[k]``, ``tables[k]``)."""
     n = batch.shape[0]
     out = np.zeros((len(columns), n, cells), dtype=np.int64)
-    uniforms = np.empty(batch.max() if batch.size else 0)
+    keys = np.empty(batch.max() + 1 if batch.size else 1, dtype=np.uint64)
     for i in range(len(columns)):
         c = columns[i]
         k = c // per_class
@@ -224,7 +293,7 @@ def draw_lane(
                     batch[r, c],
                     success[k, r],
                     table,
-                    uniforms,
+                    keys,
                     out[i, r],
                 )
     return out
