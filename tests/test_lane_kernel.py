@@ -468,7 +468,7 @@ def test_the_block_engine_calls_only_the_signatures_warmed_up():
         "lk.USE = True; m = lk.kernels();"
         "names = ('draw_lane', 'stalls_worked', 'draw_cells', 'draw_cells_struck',"
         " 'read_given', 'draw_uniforms', 'take_ready', 'schedule_lane',"
-        " 'resolve_stalls', 'share_rows');"
+        " 'resolve_stalls', 'share_rows', 'release_lane');"
         "warm = {k: len(getattr(m, k).signatures) for k in names};"
         "[block.run_block(migsim.load_scenario(f'scenarios/{s}.yaml',"
         " {'horizon_days': 150}), 1, list(range(24))) for s in"

@@ -25,6 +25,7 @@ __all__ = [
     "draw_lane",
     "draw_uniforms",
     "read_given",
+    "release_lane",
     "resolve_stalls",
     "schedule_lane",
     "share_rows",
@@ -499,6 +500,80 @@ def take_ready(
         if first < tail:
             break
     return taken, first
+
+
+@_compiled
+def release_lane(
+    day: int,
+    retry_due: np.ndarray,
+    restore_due: np.ndarray,
+    eligible: np.ndarray,
+    up_front: int,
+    rolled_back: np.ndarray,
+    retry_queued: np.ndarray,
+    impaired: np.ndarray,
+    migrated: np.ndarray,
+    pending: np.ndarray,
+    abandoned: np.ndarray,
+    excluded: np.ndarray,
+    fresh: np.ndarray,
+    flows: np.ndarray,
+    restorations: int,
+    held: np.ndarray,
+    totals: np.ndarray,
+    tail: int,
+) -> int:  # pragma: no cover - compiled
+    """`lanes.Lane.release` in one pass, remote recovery aside: the retries due
+    today (``retry_due``'s row, (column, rep)) rejoin the queue as the ready
+    queue's row ``tail`` (``held`` (rep, due day, column), ``totals``: room
+    made by the caller), fix forwards due are restored, and today's eligible
+    installations (``eligible[day]`` (rep, class)) join ``fresh``, those of
+    class ``up_front`` (-1: none) abandoned at once; the lane's counts
+    (by replication) moved as they go. The ready queue's tail after (one
+    more when any retry was due)."""
+    row = day % retry_due.shape[0]
+    due = retry_due[row]  # (column, rep)
+    width, n = due.shape
+    any_due = False
+    for c in range(width):
+        for r in range(n):
+            if due[c, r]:
+                any_due = True
+    if any_due:
+        for r in range(n):
+            total = 0
+            for c in range(width):
+                held[r, tail, c] = due[c, r]
+                total += due[c, r]
+                due[c, r] = 0
+            totals[r, tail] = total
+            rolled_back[r] -= total
+            retry_queued[r] += total
+        tail += 1
+    restored = restore_due[row]
+    for r in range(n):
+        if restored[r]:
+            impaired[r] -= restored[r]
+            migrated[r] += restored[r]
+            flows[r, restorations] += restored[r]
+            restored[r] = 0
+    today = eligible[day]  # (rep, class)
+    any_eligible = False
+    for r in range(n):
+        for k in range(today.shape[1]):
+            if today[r, k]:
+                any_eligible = True
+    if any_eligible:
+        for r in range(n):
+            for k in range(today.shape[1]):
+                fresh[r, k] += today[r, k]
+                pending[r] -= today[r, k]
+            if up_front >= 0:
+                gone = fresh[r, up_front]
+                abandoned[r] += gone
+                excluded[r] += gone
+                fresh[r, up_front] = 0
+    return tail
 
 
 @njit(inline="always")

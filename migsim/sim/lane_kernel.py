@@ -300,6 +300,13 @@ def _exercise(module: ModuleType) -> None:
         ledgers,
     )
     module.resolve_stalls(1, spec, days, last, flows, levels, ledgers)
+    eligible = np.ones((3, 2, 2), dtype=np.int64)  # (day, rep, class)
+    fresh = np.zeros((2, 2), dtype=np.int64)
+    ready = np.zeros((2, 8, 2), dtype=np.int64)
+    module.release_lane(
+        1, ledgers[1], ledgers[2], eligible, 1, *levels[:7], fresh, flows, 0,
+        ready, ready.sum(axis=2), 0,
+    )  # fmt: skip
     held = np.zeros((2, 8, 3), dtype=np.int64)
     module.take_ready(held, held.sum(axis=2), 0, 1, np.arange(3), counts)
     streams = LaneStreams([None, generators], module)

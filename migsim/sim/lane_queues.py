@@ -118,10 +118,15 @@ class Ready:
     def rows(self) -> int:
         return self.tail - self.head
 
-    def append(self, due: np.ndarray) -> None:
-        """Add the (rep, made) retries due today at the back."""
+    def reserve(self) -> None:
+        """Room for one more row at the back (`append`'s, or a kernel's:
+        `_kernels.release_lane` writes row ``tail``)."""
         if self.tail == self.rows_held.shape[1]:
             self._make_room()
+
+    def append(self, due: np.ndarray) -> None:
+        """Add the (rep, made) retries due today at the back."""
+        self.reserve()
         self.rows_held[:, self.tail] = due
         self.totals[:, self.tail] = due.sum(axis=1)
         self.tail += 1

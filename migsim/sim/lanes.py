@@ -356,6 +356,9 @@ class Lane:
 
     def release(self, day: int) -> None:
         """Retries due today rejoin the queue; restorations; eligibility."""
+        if self.compiled:  # one compiled pass, remote recovery aside
+            self._release_compiled(day)
+            return
         row = day % self.ring
         due = self.retry_due[row]  # (column, rep)
         if due.any():
@@ -381,6 +384,35 @@ class Lane:
                 self.abandoned += gone
                 self.excluded += gone
                 self.fresh[:, self.up_front] = 0
+
+    def _release_compiled(self, day: int) -> None:
+        """`release` as `_kernels.release_lane` does it, then remote recovery
+        (its streams are read in Python): the same order as the numpy pass."""
+        assert self.kernel is not None
+        ready = self.ready
+        ready.reserve()
+        ready.tail = self.kernel.release_lane(
+            day,
+            self.retry_due,
+            self.restore_due,
+            self.eligible,
+            -1 if self.up_front is None else self.up_front,
+            self.rolled_back,
+            self.retry_queued,
+            self.impaired,
+            self.migrated,
+            self.pending,
+            self.abandoned,
+            self.excluded,
+            self.fresh,
+            self.flows,
+            _FLOW["restorations"],
+            ready.rows_held,
+            ready.totals,
+            ready.tail,
+        )
+        if self.recover_days is not None:
+            self._recover(day)
 
     def _recover(self, day: int) -> None:
         """Dumb devices recovered remotely today go back to rolled_back and are
