@@ -642,19 +642,27 @@ def schedule_lane(
                 outcomes[r, o, c] = part
                 failed += part
             outcomes[r, 0, c] = batch[r, c] - failed
+            # (a cell's count is added only where there is one: most cells of
+            # a day's attempts are empty, and each add touches its own row)
             if not hold_stall:  # stalls: due after their delay, by their then
                 for d in range(len(stall_days)):
-                    due = (day + stall_days[d]) % ring
                     for t in range(then):
-                        stall_cells[due, c, r, t] += row[spec[1] + d * then + t]
+                        part = row[spec[1] + d * then + t]
+                        if part:
+                            due = (day + stall_days[d]) % ring
+                            stall_cells[due, c, r, t] += part
             rollbacks = outcomes[r, 2, c]
             _failed(levels, flows, r, c, last, rollbacks, excluded_last, abandons)
-            if not last:
+            if not last and rollbacks:
                 for d in range(len(retry_days)):
-                    retry_due[(day + retry_days[d]) % ring, c, r] += row[spec[2] + d]
-            if not hold_fix:
+                    part = row[spec[2] + d]
+                    if part:
+                        retry_due[(day + retry_days[d]) % ring, c, r] += part
+            if not hold_fix and outcomes[r, 3, c]:
                 for d in range(len(restore_days)):
-                    restore_due[(day + restore_days[d]) % ring, r] += row[spec[3] + d]
+                    part = row[spec[3] + d]
+                    if part:
+                        restore_due[(day + restore_days[d]) % ring, r] += part
             dumbs = outcomes[r, 4, c]
             prepayment[r] += row[prepayment_cell]
             if recovered < 0:
@@ -663,8 +671,9 @@ def schedule_lane(
                 back = 0
                 for d in range(recovered):
                     part = row[spec[4] + d]
-                    back += part
-                    recover_due[(day + recover_days[d]) % ring, c, r] += part
+                    if part:
+                        back += part
+                        recover_due[(day + recover_days[d]) % ring, c, r] += part
                 recovering[r] += back
                 site_visit[r] += dumbs - back
     for r in range(n):
@@ -714,11 +723,16 @@ def resolve_stalls(
             done = cell[0]
             failed = 0
             for t in range(1, then):
-                failed += cell[t]
+                part = cell[t]
+                if part == 0:  # most are: no row touched
+                    continue
+                failed += part
                 if not last and t <= len(retry_days):  # (a stall fails only
                     # with a rollback section: its delays, one a then)
-                    retry_due[(day + retry_days[t - 1]) % ring, c, r] += cell[t]
+                    retry_due[(day + retry_days[t - 1]) % ring, c, r] += part
                 cell[t] = 0
+            if done == 0 and failed == 0:
+                continue
             cell[0] = 0
             stalled[r] -= done + failed
             migrated[r] += done
