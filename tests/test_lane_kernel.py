@@ -423,6 +423,7 @@ def test_bundled_blocks_to_the_end_run_the_same_with_the_kernels(monkeypatch, na
     column = lane_kernel.KernelColumn
     keep, cells, given = lane_kernel.LaneStreams.keep, column.cells, column.given
     draw_lane, stalls_worked = module.draw_lane, module.stalls_worked
+    attempt_lane = module.attempt_lane
 
     def counted_keep(self, live):
         seen["keep"] += 1
@@ -442,6 +443,11 @@ def test_bundled_blocks_to_the_end_run_the_same_with_the_kernels(monkeypatch, na
         seen["stressed"] += bool(args[6].any())
         return draw_lane(*args)
 
+    def counted_attempt(*args):  # `draw_lane` called inside the kernel
+        seen["lane"] += 1
+        seen["stressed"] += bool(args[2].any())
+        return attempt_lane(*args)
+
     monkeypatch.setattr(lane_kernel.LaneStreams, "keep", counted_keep)
     monkeypatch.setattr(column, "cells", counted_cells)
     monkeypatch.setattr(column, "given", counted_given)
@@ -451,6 +457,7 @@ def test_bundled_blocks_to_the_end_run_the_same_with_the_kernels(monkeypatch, na
         return stalls_worked(*args)
 
     monkeypatch.setattr(module, "draw_lane", counted_lane)
+    monkeypatch.setattr(module, "attempt_lane", counted_attempt)
     monkeypatch.setattr(module, "stalls_worked", counted_worked)
     sc = migsim.load_scenario(f"scenarios/{name}.yaml")
     _both(monkeypatch, sc, 7, list(range(4)))
@@ -468,7 +475,8 @@ def test_the_block_engine_calls_only_the_signatures_warmed_up():
         "lk.USE = True; m = lk.kernels();"
         "names = ('draw_lane', 'stalls_worked', 'draw_cells', 'draw_cells_struck',"
         " 'read_given', 'draw_uniforms', 'take_ready', 'schedule_lane',"
-        " 'resolve_stalls', 'share_rows', 'release_lane');"
+        " 'resolve_stalls', 'share_rows', 'release_lane',"
+        " 'attempt_lane');"
         "warm = {k: len(getattr(m, k).signatures) for k in names};"
         "[block.run_block(migsim.load_scenario(f'scenarios/{s}.yaml',"
         " {'horizon_days': 150}), 1, list(range(24))) for s in"

@@ -20,6 +20,7 @@ from numba.extending import intrinsic
 from migsim.sim.lane_queues import UNIT
 
 __all__ = [
+    "attempt_lane",
     "draw_cells",
     "draw_cells_struck",
     "draw_lane",
@@ -691,6 +692,99 @@ def schedule_lane(
             elif o == 4:
                 dumb[r] += total
     return outcomes
+
+
+@_compiled
+def attempt_lane(
+    count: np.ndarray,
+    day: int,
+    hot: np.ndarray,
+    success: np.ndarray,
+    stressed_success: np.ndarray,
+    held: np.ndarray,
+    totals: np.ndarray,
+    head: int,
+    tail: int,
+    order: np.ndarray,
+    fresh: np.ndarray,
+    retry_queued: np.ndarray,
+    stressed_attempts: np.ndarray,
+    attempts_flow: int,
+    per_class: int,
+    state: np.ndarray,
+    buffer: np.ndarray,
+    tables: tuple,
+    cells: int,
+    spec: np.ndarray,
+    days: tuple,
+    is_last: np.ndarray,
+    flows: np.ndarray,
+    levels: tuple,
+    ledgers: tuple,
+) -> int:  # pragma: no cover - compiled
+    """`lanes.Lane.take` then `lanes.Lane.attempt` in one call, for a lane
+    that reads with the kernels, holds no stalls for a release date, and has
+    neither latent defects nor an ELS desk: ``count[r]`` taken (due retries
+    first, `take_ready`, then first attempts, shared between classes by
+    `share_rows`), each attempt read from its own uniform (`draw_lane`, on
+    the stressed table where ``hot[r]``) and what follows scheduled
+    (`schedule_lane`). The ready queue's first row still held after."""
+    n, width = count.shape[0], is_last.shape[0]
+    batch = np.zeros((n, width), dtype=np.int64)
+    left = count.copy()
+    if tail > head:  # due retries first: made m is attempt m + 1
+        taken, head = take_ready(held, totals, head, tail, order, count)
+        for r in range(n):
+            moved = 0
+            for c in range(width - 1):
+                batch[r, c + 1] += taken[r, c]
+                moved += taken[r, c]
+            moved += taken[r, width - 1]
+            retry_queued[r] -= moved
+            left[r] -= moved
+    if fresh.shape[1] == 1:
+        for r in range(n):
+            first = min(left[r], fresh[r, 0])
+            fresh[r, 0] -= first
+            batch[r, 1] += first
+    else:  # shared between classes in proportion to their queues
+        shares = share_rows(left, fresh)
+        for r in range(n):
+            for k in range(fresh.shape[1]):
+                fresh[r, k] -= shares[r, k]
+                batch[r, 1 + k * per_class] += shares[r, k]
+    chosen = success.copy()
+    for r in range(n):
+        attempts = 0
+        for c in range(width):
+            attempts += batch[r, c]
+        flows[r, attempts_flow] += attempts
+        if hot[r]:
+            stressed_attempts[r] += attempts
+            for k in range(success.shape[0]):
+                chosen[k, r] = stressed_success[k, r]
+    wanted = 0
+    for c in range(width):
+        for r in range(n):
+            if batch[r, c]:
+                wanted += 1
+                break
+    columns = np.empty(wanted, dtype=np.int64)
+    wanted = 0
+    for c in range(width):
+        for r in range(n):
+            if batch[r, c]:
+                columns[wanted] = c
+                wanted += 1
+                break
+    counts = draw_lane(
+        state, buffer, batch, columns, per_class, chosen, hot, tables, cells
+    )
+    schedule_lane(
+        counts, batch, columns, day, False, False, spec, days, is_last, flows,
+        levels, ledgers,
+    )  # fmt: skip
+    return head
 
 
 @_compiled

@@ -308,7 +308,7 @@ class _Block:
             for j, (lane, share) in enumerate(zip(lanes, shares.T, strict=True)):
                 if share.any():
                     hot = None if stressed is None else stressed[:, j]
-                    lane.attempt(lane.take(share), day, hot)
+                    lane.take_and_attempt(share, day, hot)
         self._record(day)
 
     @staticmethod

@@ -455,6 +455,41 @@ class Lane:
             batch[:, 1 :: self.per_class] += fresh
         return batch
 
+    def take_and_attempt(
+        self, count: np.ndarray, day: int, stressed: np.ndarray | None = None
+    ) -> None:
+        """`take` ``count[r]`` from each queue and `attempt` them: in one
+        compiled call (`_kernels.attempt_lane`) where the lane reads with the
+        kernels and has neither latent defects nor an ELS desk."""
+        if not (self.compiled and self.defects is None and self.desk is None):
+            self.attempt(self.take(count), day, stressed)
+            return
+        assert self.kernel is not None and self.streams is not None
+        ready = self.ready
+        tables = tuple(self._kernel_inputs()[0])
+        ready.head = self.kernel.attempt_lane(
+            np.ascontiguousarray(count, dtype=np.int64),
+            day,
+            self._hot(stressed),
+            self.success,
+            self.stressed_success,
+            ready.rows_held,
+            ready.totals,
+            ready.head,
+            ready.tail,
+            ready.order,
+            self.fresh,
+            self.retry_queued,
+            self.stressed_attempts,
+            _FLOW["attempts"],
+            self.per_class,
+            self.streams.state,
+            self.streams.buffer,
+            tables + tables[:1] * (3 - len(tables)),  # one signature: 3 classes
+            self.cells,
+            *kernel_inputs(self),
+        )
+
     def attempt(
         self, batch: np.ndarray, day: int, stressed: np.ndarray | None = None
     ) -> None:
