@@ -54,7 +54,7 @@ from migsim.sim.lane_policy import supports as arrays_run
 from migsim.sim.lane_queues import Column
 from migsim.sim.lanes import MAX_BLOCK, Lane
 from migsim.sim.operations import OPERATIONS_LEVELS
-from migsim.sim.records import STATES, RunLog
+from migsim.sim.records import FLOWS, STATES, RunLog
 from migsim.sim.streams import Streams
 
 __all__ = [
@@ -417,12 +417,11 @@ class _Block:
         # every lane's states, levels, resolved and flows: (lane, figure, rep),
         # one copy, one sum by cohort
         tallied = self._tallied
-        tally = np.array(
-            [
-                [getattr(lane, name) for name in tallied] + [*lane.flows.T]
-                for lane in lanes
-            ]
-        )
+        t = len(tallied)
+        tally = np.empty((len(lanes), t + len(FLOWS), len(live)), dtype=np.int64)
+        for j, lane in enumerate(lanes):  # (an array made of a nested list: 4x as long)
+            tally[j, :t] = [getattr(lane, name) for name in tallied]
+            tally[j, t:] = lane.flows.T
         by = self._by_cohort(tally.transpose(2, 0, 1))  # (rep, cohort, figure)
         n_states, at = len(STATES), len(tallied) - 1  # resolved's row
         # each part copied contiguous first: adding a strided one at [live, day]
