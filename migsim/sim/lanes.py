@@ -13,6 +13,12 @@ engines give the same numbers. Uniforms are multiples of 2**-53, so "u falls at
 or above edge e" is the integer test ``u * 2**53 >= ceil(e * 2**53)``; with the
 replication in the high bits, one `numpy.searchsorted` reads every
 replication's own table at once, exactly.
+
+A lane that reads with the compiled kernels (`lane_kernel`) and holds no stalls
+for a release date runs its day in three calls: `_kernels.resolve_stalls`,
+`_kernels.release_lane` and, for its share of the cap, `_kernels.attempt_lane`
+(take, draw and schedule; with latent defects or an ELS desk these stay
+separate passes). Tests hold every path to the numpy passes' numbers.
 """
 
 from __future__ import annotations
