@@ -445,7 +445,7 @@ def test_bundled_blocks_to_the_end_run_the_same_with_the_kernels(monkeypatch, na
 
     def counted_attempt(*args):  # `draw_lane` called inside the kernel
         seen["lane"] += 1
-        seen["stressed"] += bool(args[2].any())
+        seen["stressed"] += bool(args[4].any())
         return attempt_lane(*args)
 
     monkeypatch.setattr(lane_kernel.LaneStreams, "keep", counted_keep)

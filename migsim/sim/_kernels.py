@@ -698,6 +698,8 @@ def schedule_lane(
 def attempt_lane(
     count: np.ndarray,
     day: int,
+    hold_stall: bool,
+    hold_fix: bool,
     hot: np.ndarray,
     success: np.ndarray,
     stressed_success: np.ndarray,
@@ -721,14 +723,16 @@ def attempt_lane(
     flows: np.ndarray,
     levels: tuple,
     ledgers: tuple,
-) -> int:  # pragma: no cover - compiled
+) -> tuple[int, np.ndarray]:  # pragma: no cover - compiled
     """`lanes.Lane.take` then `lanes.Lane.attempt` in one call, for a lane
-    that reads with the kernels, holds no stalls for a release date, and has
-    neither latent defects nor an ELS desk: ``count[r]`` taken (due retries
+    that reads with the kernels, holds no stalls for a release date and has
+    no latent defects: ``count[r]`` taken (due retries
     first, `take_ready`, then first attempts, shared between classes by
     `share_rows`), each attempt read from its own uniform (`draw_lane`, on
     the stressed table where ``hot[r]``) and what follows scheduled
-    (`schedule_lane`). The ready queue's first row still held after."""
+    (`schedule_lane`; stalls and fix forwards whose ELS case must be worked
+    first held with ``hold_stall``, ``hold_fix``). The ready queue's first row
+    still held after, and the (rep, outcome, column) counts."""
     n, width = count.shape[0], is_last.shape[0]
     batch = np.zeros((n, width), dtype=np.int64)
     left = count.copy()
@@ -780,11 +784,11 @@ def attempt_lane(
     counts = draw_lane(
         state, buffer, batch, columns, per_class, chosen, hot, tables, cells
     )
-    schedule_lane(
-        counts, batch, columns, day, False, False, spec, days, is_last, flows,
-        levels, ledgers,
+    outcomes = schedule_lane(
+        counts, batch, columns, day, hold_stall, hold_fix, spec, days, is_last,
+        flows, levels, ledgers,
     )  # fmt: skip
-    return head
+    return head, outcomes
 
 
 @_compiled

@@ -337,7 +337,8 @@ def _exercise(module: ModuleType) -> None:
     )
     ready = np.zeros((2, 8, 2), dtype=np.int64)
     module.attempt_lane(
-        counts, 0, hot, edges[None, :, 0].copy(), edges[None, :, 0].copy(),
+        counts, 0, False, False, hot, edges[None, :, 0].copy(),
+        edges[None, :, 0].copy(),
         ready, ready.sum(axis=2), 0, 0, np.arange(2), np.full((2, 1), 9),
         *levels[:2], 0, 2, streams.state, streams.buffer, (tables,) * 3, 8,
         spec, days, last, flows, levels, ledgers,

@@ -17,8 +17,8 @@ replication's own table at once, exactly.
 A lane that reads with the compiled kernels (`lane_kernel`) and holds no stalls
 for a release date runs its day in three calls: `_kernels.resolve_stalls`,
 `_kernels.release_lane` and, for its share of the cap, `_kernels.attempt_lane`
-(take, draw and schedule; with latent defects or an ELS desk these stay
-separate passes). Tests hold every path to the numpy passes' numbers.
+(take, draw and schedule; with latent defects these stay separate passes).
+Tests hold every path to the numpy passes' numbers.
 """
 
 from __future__ import annotations
@@ -466,16 +466,20 @@ class Lane:
     ) -> None:
         """`take` ``count[r]`` from each queue and `attempt` them: in one
         compiled call (`_kernels.attempt_lane`) where the lane reads with the
-        kernels and has neither latent defects nor an ELS desk."""
-        if not (self.compiled and self.defects is None and self.desk is None):
+        kernels and has no latent defects (a defect's exposure depends on what
+        was taken, and its hits are read column by column)."""
+        if not (self.compiled and self.defects is None):
             self.attempt(self.take(count), day, stressed)
             return
         assert self.kernel is not None and self.streams is not None
-        ready = self.ready
+        ready, desk = self.ready, self.desk
+        hold: frozenset[str] = desk.gated if desk is not None else frozenset()
         tables = tuple(self._kernel_inputs()[0])
-        ready.head = self.kernel.attempt_lane(
+        ready.head, outcomes = self.kernel.attempt_lane(
             np.ascontiguousarray(count, dtype=np.int64),
             day,
+            "stall" in hold,
+            "fix_forward" in hold,
             self._hot(stressed),
             self.success,
             self.stressed_success,
@@ -495,6 +499,8 @@ class Lane:
             self.cells,
             *kernel_inputs(self),
         )
+        if desk is not None:
+            self._raise_cases(day, outcomes)
 
     def attempt(
         self, batch: np.ndarray, day: int, stressed: np.ndarray | None = None
@@ -528,13 +534,18 @@ class Lane:
                 ]
             )
         outcomes = self._schedule(batch, counts, columns, day, hold)
-        if desk is not None:  # cases in the order the scalar engine raises them
-            totals = outcomes.sum(axis=2)
-            for outcome, kind in ((4, "dumb"), (1, "stall"), (2, "rollback")):
-                desk.raise_cases(
-                    day, kind, totals[:, outcome], self, outcomes[:, outcome]
-                )
-            desk.raise_cases(day, "fix_forward", totals[:, 3], self, outcomes[:, 3])
+        if desk is not None:
+            self._raise_cases(day, outcomes)
+
+    def _raise_cases(self, day: int, outcomes: np.ndarray) -> None:
+        """The day's ELS cases of (rep, outcome, column) ``outcomes``, in the
+        order the scalar engine raises them."""
+        desk = self.desk
+        assert desk is not None
+        totals = outcomes.sum(axis=2)
+        for outcome, kind in ((4, "dumb"), (1, "stall"), (2, "rollback")):
+            desk.raise_cases(day, kind, totals[:, outcome], self, outcomes[:, outcome])
+        desk.raise_cases(day, "fix_forward", totals[:, 3], self, outcomes[:, 3])
 
     def _draw_all(self, batch, columns, success, stressed) -> np.ndarray:
         """(column, rep, cells) counts of every column's failing attempts in
