@@ -16,6 +16,8 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import cohort, load, outcomes, scenario, uniform
+from conftest import day as nth_day
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_block import assert_same, scenarios_with_defects, scenarios_with_sections
@@ -285,6 +287,53 @@ def _both(monkeypatch, sc, seed: int, ids: list[int]) -> None:
     monkeypatch.setattr(lane_kernel, "USE", False)
     for log, other in zip(with_kernels, run_block(sc, seed, ids), strict=True):
         assert_same(log, other)
+
+
+@pytest.mark.parametrize("els", [False, True])
+@pytest.mark.parametrize("when", ["attempted", "up_front"])
+def test_a_lane_day_in_three_kernel_calls_is_the_numpy_passes_day(
+    monkeypatch, when, els
+):
+    """A compiled lane with no latent defect runs its day as `resolve_stalls`,
+    `release_lane` and `attempt_lane`: hard cases sharing first attempts with
+    the normal class (`share_rows`), exclusions up front or when attempted,
+    volume-stressed days, dumb devices recovered remotely, and ELS holding
+    stalls and fix forwards until worked give the numpy passes' logs."""
+    part = cohort(
+        "a",
+        3000,
+        rates=outcomes(success=0.7, stall=0.1, rollback=0.1, fix_forward=0.05,
+                       dumb=0.05),
+        stall={"resolves_after_days": uniform(1, 4), "then_success": 0.5},
+        rollback={"retry_after_days": uniform(1, 6)},
+        fix_forward={"restored_after_days": uniform(1, 3)},
+        max_attempts=3,
+        eligible_from=nth_day(8),  # joins the queue (and excludes) on a later day
+    )  # fmt: skip
+    part["hard"] = {"share": 0.3, "outcomes": outcomes(success=0.3, rollback=0.7)}
+    part["excluded"] = {"share": 0.1, "when": when}
+    part["dumb"] = {"recovered_share": 0.5, "recovered_after_days": uniform(2, 5)}
+    part["volume_failures"] = {
+        "above_attempts": 150,
+        "counted": "all",
+        "increase": {"stall": 0.06},
+    }
+    data = scenario(part, cohort("b", 800), cap=300, horizon_days=70)
+    if els:
+        data["els"] = {"daily_capacity": 60, "cases_from": ["stall", "fix_forward"]}
+    sc = load(data)
+    calls = {"release_lane": 0, "attempt_lane": 0}
+    module = lane_kernel.kernels()
+    for name in calls:
+        kernel = getattr(module, name)
+
+        def counted(*args, name=name, kernel=kernel):
+            calls[name] += 1
+            return kernel(*args)
+
+        monkeypatch.setattr(module, name, counted)
+    _both(monkeypatch, sc, 5, list(range(6)))
+    assert min(calls.values()) > 0, calls
 
 
 @settings(QUICK, max_examples=10)
