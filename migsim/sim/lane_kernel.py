@@ -236,11 +236,12 @@ class LaneStreams:
 
 def warm_up() -> bool:
     """Compile the kernels (or load them from numba's cache, beside
-    `migsim.sim._kernels` or in numba's user-wide cache), so that a later
-    process only loads them; False without numba, and the reason raised if
-    numba is there but the kernels do not load or compile. ``.ci/run`` calls
-    it once before the tests, whose workers would each compile them
-    otherwise (and the tests comparing the two paths would not run)."""
+    `migsim.sim._kernels` and `_draw_kernels`, or in numba's user-wide cache),
+    so that a later process only loads them; False without numba, and the
+    reason raised if numba is there but the kernels do not load or compile.
+    ``.ci/run`` calls it once before the tests, whose workers would each
+    compile them otherwise (and the tests comparing the two paths would not
+    run)."""
     if kernels() is not None:
         return True
     if isinstance(failure, ImportError) and failure.name in ("numba", "llvmlite"):

@@ -15,10 +15,8 @@ replication in the high bits, one `numpy.searchsorted` reads every
 replication's own table at once, exactly.
 
 A lane that reads with the compiled kernels (`lane_kernel`) and holds no stalls
-for a release date runs its day in three calls: `_kernels.resolve_stalls`,
-`_kernels.release_lane` and, for its share of the cap, `_kernels.attempt_lane`
-(take, draw and schedule; with latent defects these stay separate passes).
-Tests hold every path to the numpy passes' numbers.
+for a release date runs its day in three kernel calls (`lane_compiled`); tests
+hold every path to the numpy passes' numbers.
 """
 
 from __future__ import annotations
@@ -27,6 +25,7 @@ from types import ModuleType
 
 import numpy as np
 
+from migsim.sim import lane_compiled
 from migsim.sim.allocation import share_pro_rata_rows
 from migsim.sim.cohort import CohortState
 from migsim.sim.lane_defects import LaneDefects
@@ -363,7 +362,7 @@ class Lane:
     def release(self, day: int) -> None:
         """Retries due today rejoin the queue; restorations; eligibility."""
         if self.compiled:  # one compiled pass, remote recovery aside
-            self._release_compiled(day)
+            lane_compiled.release(self, day)
             return
         row = day % self.ring
         due = self.retry_due[row]  # (column, rep)
@@ -390,35 +389,6 @@ class Lane:
                 self.abandoned += gone
                 self.excluded += gone
                 self.fresh[:, self.up_front] = 0
-
-    def _release_compiled(self, day: int) -> None:
-        """`release` as `_kernels.release_lane` does it, then remote recovery
-        (its streams are read in Python): the same order as the numpy pass."""
-        assert self.kernel is not None
-        ready = self.ready
-        ready.reserve()
-        ready.tail = self.kernel.release_lane(
-            day,
-            self.retry_due,
-            self.restore_due,
-            self.eligible,
-            -1 if self.up_front is None else self.up_front,
-            self.rolled_back,
-            self.retry_queued,
-            self.impaired,
-            self.migrated,
-            self.pending,
-            self.abandoned,
-            self.excluded,
-            self.fresh,
-            self.flows,
-            _FLOW["restorations"],
-            ready.rows_held,
-            ready.totals,
-            ready.tail,
-        )
-        if self.recover_days is not None:
-            self._recover(day)
 
     def _recover(self, day: int) -> None:
         """Dumb devices recovered remotely today go back to rolled_back and are
@@ -471,33 +441,13 @@ class Lane:
         if not (self.compiled and self.defects is None):
             self.attempt(self.take(count), day, stressed)
             return
-        assert self.kernel is not None and self.streams is not None
-        ready, desk = self.ready, self.desk
-        hold: frozenset[str] = desk.gated if desk is not None else frozenset()
-        tables = tuple(self._kernel_inputs()[0])
-        ready.head, outcomes = self.kernel.attempt_lane(
-            np.ascontiguousarray(count, dtype=np.int64),
+        desk = self.desk
+        outcomes = lane_compiled.take_and_attempt(
+            self,
+            count,
             day,
-            "stall" in hold,
-            "fix_forward" in hold,
             self._hot(stressed),
-            self.success,
-            self.stressed_success,
-            ready.rows_held,
-            ready.totals,
-            ready.head,
-            ready.tail,
-            ready.order,
-            self.fresh,
-            self.retry_queued,
-            self.stressed_attempts,
-            _FLOW["attempts"],
-            self.per_class,
-            self.streams.state,
-            self.streams.buffer,
-            tables + tables[:1] * (3 - len(tables)),  # one signature: 3 classes
-            self.cells,
-            *kernel_inputs(self),
+            desk.gated if desk is not None else frozenset(),
         )
         if desk is not None:
             self._raise_cases(day, outcomes)
