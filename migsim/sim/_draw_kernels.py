@@ -82,6 +82,19 @@ def _philox(c0, c1, c2, c3, k0, k1):
 
 
 @njit(inline="always")
+def _next_counter(c0, c1, c2, c3):
+    """A Philox counter's next value: its low word plus one, with the carry."""
+    c0 += _ONE
+    if c0 == 0:
+        c1 += _ONE
+        if c1 == 0:
+            c2 += _ONE
+            if c2 == 0:
+                c3 += _ONE
+    return c0, c1, c2, c3
+
+
+@njit(inline="always")
 def _fill(state: np.ndarray, buffer: np.ndarray, r: int, out: np.ndarray, count: int):
     """Stream r's next ``count`` uniforms into ``out[:count]``, as numpy's
     Philox gives them (its ``philox_next64``, then 53 bits): ``state[r]`` is
@@ -97,13 +110,7 @@ def _fill(state: np.ndarray, buffer: np.ndarray, r: int, out: np.ndarray, count:
         at += 1
         j += 1
     while j < count:  # four words at a time
-        c0 += _ONE
-        if c0 == 0:  # the carry
-            c1 += _ONE
-            if c1 == 0:
-                c2 += _ONE
-                if c2 == 0:
-                    c3 += _ONE
+        c0, c1, c2, c3 = _next_counter(c0, c1, c2, c3)
         b0, b1, b2, b3 = _philox(c0, c1, c2, c3, k0, k1)
         out[j] = np.float64(b0 >> _SHIFT) * _HALF_ULP
         at = 1
@@ -198,13 +205,7 @@ def _fail(state, buffer, r, count, edge, table, keys, out):
         at += 1
         j += 1
     while j + 4 <= count:  # four words at a time
-        c0 += _ONE
-        if c0 == 0:  # the carry
-            c1 += _ONE
-            if c1 == 0:
-                c2 += _ONE
-                if c2 == 0:
-                    c3 += _ONE
+        c0, c1, c2, c3 = _next_counter(c0, c1, c2, c3)
         b0, b1, b2, b3 = _philox(c0, c1, c2, c3, k0, k1)
         kept = _keep_key(b0, threshold, keys, kept)
         kept = _keep_key(b1, threshold, keys, kept)
@@ -213,13 +214,7 @@ def _fail(state, buffer, r, count, edge, table, keys, out):
         at = 4
         j += 4
     if j < count:  # the last one to three, and the rest of their block kept
-        c0 += _ONE
-        if c0 == 0:
-            c1 += _ONE
-            if c1 == 0:
-                c2 += _ONE
-                if c2 == 0:
-                    c3 += _ONE
+        c0, c1, c2, c3 = _next_counter(c0, c1, c2, c3)
         b0, b1, b2, b3 = _philox(c0, c1, c2, c3, k0, k1)
         at = count - j
         kept = _keep_key(b0, threshold, keys, kept)
