@@ -291,14 +291,13 @@ def _both(monkeypatch, sc, seed: int, ids: list[int]) -> None:
 
 @pytest.mark.parametrize("els", [False, True])
 @pytest.mark.parametrize("when", ["attempted", "up_front"])
-def test_a_lane_day_in_three_kernel_calls_is_the_numpy_passes_day(
-    monkeypatch, when, els
-):
-    """A compiled lane with no latent defect runs its day as `resolve_stalls`,
-    `release_lane` and `attempt_lane`: hard cases sharing first attempts with
-    the normal class (`share_rows`), exclusions up front or when attempted,
-    volume-stressed days, dumb devices recovered remotely, and ELS holding
-    stalls and fix forwards until worked give the numpy passes' logs."""
+def test_a_lane_day_in_two_kernel_calls_is_the_numpy_passes_day(monkeypatch, when, els):
+    """A compiled lane with no latent defect runs its day as `start_lane_day`
+    (`resolve_stalls`, `release_lane`) and `attempt_lane`: hard cases sharing
+    first attempts with the normal class (`share_rows`), exclusions up front
+    or when attempted, volume-stressed days, dumb devices recovered remotely,
+    and ELS holding stalls and fix forwards until worked give the numpy
+    passes' logs."""
     part = cohort(
         "a",
         3000,
@@ -322,7 +321,7 @@ def test_a_lane_day_in_three_kernel_calls_is_the_numpy_passes_day(
     if els:
         data["els"] = {"daily_capacity": 60, "cases_from": ["stall", "fix_forward"]}
     sc = load(data)
-    calls = {"release_lane": 0, "attempt_lane": 0}
+    calls = {"start_lane_day": 0, "attempt_lane": 0}
     module = lane_kernel.kernels()
     for name in calls:
         kernel = getattr(module, name)
@@ -525,7 +524,7 @@ def test_the_block_engine_calls_only_the_signatures_warmed_up():
         "names = ('draw_lane', 'stalls_worked', 'draw_cells', 'draw_cells_struck',"
         " 'read_given', 'draw_uniforms', 'take_ready', 'schedule_lane',"
         " 'resolve_stalls', 'share_rows', 'release_lane',"
-        " 'attempt_lane');"
+        " 'attempt_lane', 'start_lane_day');"
         "warm = {k: len(getattr(m, k).signatures) for k in names};"
         "[block.run_block(migsim.load_scenario(f'scenarios/{s}.yaml',"
         " {'horizon_days': 150}), 1, list(range(24))) for s in"

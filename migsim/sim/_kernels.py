@@ -36,6 +36,7 @@ __all__ = [
     "schedule_lane",
     "share_rows",
     "stalls_worked",
+    "start_lane_day",
     "take_ready",
 ]
 
@@ -473,3 +474,40 @@ def resolve_stalls(
             flows[r, completions] += done
             flows[r, failures] += failed
             _failed(levels, flows, r, c, last, failed, excluded_last, abandons)
+
+
+@compiled
+def start_lane_day(
+    day: int,
+    spec: np.ndarray,
+    days: tuple,
+    is_last: np.ndarray,
+    flows: np.ndarray,
+    levels: tuple,
+    ledgers: tuple,
+    eligible: np.ndarray,
+    up_front: int,
+    retry_queued: np.ndarray,
+    pending: np.ndarray,
+    fresh: np.ndarray,
+    restorations: int,
+    held: np.ndarray,
+    totals: np.ndarray,
+    tail: int,
+) -> int:  # pragma: no cover - compiled
+    """The start of a lane's day in one call: `resolve_stalls`, then
+    `release_lane` (its counts taken from ``levels`` as `schedule_lane` reads
+    them: migrated, rolled back, abandoned, excluded, impaired). The ready
+    queue's tail after."""
+    resolve_stalls(day, spec, days, is_last, flows, levels, ledgers)
+    migrated, rolled_back, abandoned, excluded = (
+        levels[0],
+        levels[2],
+        levels[3],
+        levels[4],
+    )
+    return release_lane(
+        day, ledgers[1], ledgers[2], eligible, up_front, rolled_back, retry_queued,
+        levels[5], migrated, pending, abandoned, excluded, fresh, flows,
+        restorations, held, totals, tail,
+    )  # fmt: skip

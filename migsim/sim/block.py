@@ -279,9 +279,7 @@ class _Block:
         if self.desk is not None:  # ELS / MCC work open cases first
             self.desk.work(day)
         for lane in lanes:
-            lane.resolve_stalls(day)
-        for lane in lanes:
-            lane.release(day)
+            lane.start_day(day)
         live = self.live
         if self.policy is not None:  # a stopped replication's is asked no more
             running = self.stop[live] < 0

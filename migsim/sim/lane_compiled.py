@@ -1,11 +1,11 @@
 """A compiled lane's day: a `lanes.Lane`'s arrays handed to the kernels.
 
 A lane that reads with the kernels (`lane_kernel`) and holds no stalls for a
-release date (`lanes.Lane.compiled`) runs its day in three calls:
-`_kernels.resolve_stalls` (`lanes.Lane.resolve_stalls`), `release` and, for
-its share of the cap, `take_and_attempt` (a lane with latent defects takes and
-attempts in separate passes: what a defect strikes depends on what was taken,
-and its hits are read column by column). Each updates the lane's arrays in
+release date (`lanes.Lane.compiled`) runs its day in two calls: `start_day`
+(stalls due resolve, retries and eligible installations join the queue) and,
+for its share of the cap, `take_and_attempt` (a lane with latent defects takes
+and attempts in separate passes: what a defect strikes depends on what was
+taken, and its hits are read column by column). Each updates the lane's arrays in
 place, as its numpy passes do, and tests hold the two equal.
 """
 
@@ -20,31 +20,25 @@ from migsim.sim.lane_outcomes import FLOW, kernel_inputs
 if TYPE_CHECKING:
     from migsim.sim.lanes import Lane
 
-__all__ = ["release", "take_and_attempt"]
+__all__ = ["start_day", "take_and_attempt"]
 
 
-def release(lane: Lane, day: int) -> None:
-    """`lanes.Lane.release` by `_kernels.release_lane` (retries due rejoin the
-    ready queue, restorations, eligibility), then remote recovery, whose
-    streams are read in Python: the numpy pass's order."""
+def start_day(lane: Lane, day: int) -> None:
+    """`lanes.Lane.resolve_stalls` then `lanes.Lane.release` by
+    `_kernels.start_lane_day` (stalls due resolve; retries due rejoin the ready
+    queue, restorations, eligibility), then remote recovery, whose streams are
+    read in Python: the numpy passes' order."""
     assert lane.kernel is not None
     ready = lane.ready
     ready.reserve()  # the kernel writes the queue's next row in place
-    ready.tail = lane.kernel.release_lane(
+    ready.tail = lane.kernel.start_lane_day(
         day,
-        lane.retry_due,
-        lane.restore_due,
+        *kernel_inputs(lane),
         lane.eligible,
         -1 if lane.up_front is None else lane.up_front,
-        lane.rolled_back,
         lane.retry_queued,
-        lane.impaired,
-        lane.migrated,
         lane.pending,
-        lane.abandoned,
-        lane.excluded,
         lane.fresh,
-        lane.flows,
         FLOW["restorations"],
         ready.rows_held,
         ready.totals,

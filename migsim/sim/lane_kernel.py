@@ -308,6 +308,10 @@ def _exercise(module: ModuleType) -> None:
         1, ledgers[1], ledgers[2], eligible, 1, *levels[:7], fresh, flows, 0,
         ready, ready.sum(axis=2), 0,
     )  # fmt: skip
+    module.start_lane_day(
+        2, spec, days, last, flows, levels, ledgers, eligible, 1, levels[0],
+        levels[1], fresh, 0, ready, ready.sum(axis=2), 0,
+    )  # fmt: skip
     held = np.zeros((2, 8, 3), dtype=np.int64)
     module.take_ready(held, held.sum(axis=2), 0, 1, np.arange(3), counts)
     streams = LaneStreams([None, generators], module)

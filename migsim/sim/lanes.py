@@ -15,7 +15,7 @@ replication in the high bits, one `numpy.searchsorted` reads every
 replication's own table at once, exactly.
 
 A lane that reads with the compiled kernels (`lane_kernel`) and holds no stalls
-for a release date runs its day in three kernel calls (`lane_compiled`); tests
+for a release date runs its day in two kernel calls (`lane_compiled`); tests
 hold every path to the numpy passes' numbers.
 """
 
@@ -32,7 +32,7 @@ from migsim.sim.lane_defects import LaneDefects
 from migsim.sim.lane_els import BlockDesk
 from migsim.sim.lane_kernel import KernelColumn, LaneStreams
 from migsim.sim.lane_outcomes import FLOW as _FLOW
-from migsim.sim.lane_outcomes import kernel_inputs, schedule
+from migsim.sim.lane_outcomes import schedule
 from migsim.sim.lane_queues import (
     MAX_BLOCK,
     REPLICATION_KEY,
@@ -327,12 +327,19 @@ class Lane:
         """Ring rows of a delay's due days from ``day``."""
         return (day + days) % self.ring
 
+    def start_day(self, day: int) -> None:
+        """Stalls due today resolve (`resolve_stalls`), then retries due,
+        restorations and eligible installations join (`release`): in one
+        compiled call where the lane is `compiled` (`lane_compiled.start_day`).
+        Each lane's own state only: lanes may start their days in any order."""
+        if self.compiled:
+            lane_compiled.start_day(self, day)
+            return
+        self.resolve_stalls(day)
+        self.release(day)
+
     def resolve_stalls(self, day: int) -> None:
         """Stalls due today complete or fail (results drawn when scheduled)."""
-        if self.compiled:  # one compiled pass
-            assert self.kernel is not None
-            self.kernel.resolve_stalls(day, *kernel_inputs(self))
-            return
         row = day % self.ring
         today = self.stall_cells[row]  # (column, rep, then)
         if self.held is not None:
@@ -361,9 +368,6 @@ class Lane:
 
     def release(self, day: int) -> None:
         """Retries due today rejoin the queue; restorations; eligibility."""
-        if self.compiled:  # one compiled pass, remote recovery aside
-            lane_compiled.release(self, day)
-            return
         row = day % self.ring
         due = self.retry_due[row]  # (column, rep)
         if due.any():
