@@ -6,7 +6,7 @@ Imported only through `lane_kernel.kernels` (numba is loaded on first use, never
 at ``import migsim``). Each pass gives exactly what the numpy passes of
 `lanes.Lane` and `lane_outcomes` give (tests hold them equal): a lane that reads
 with the kernels and holds no stalls for a release date runs its day as
-`resolve_stalls`, `release_lane` and `attempt_lane`.
+`start_lane_day` (`resolve_stalls`, then `release_lane`) and `attempt_lane`.
 """
 
 from __future__ import annotations
