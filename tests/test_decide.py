@@ -687,9 +687,16 @@ def test_a_dask_cluster_gives_the_same_decision(tmp_path):
     distributed = pytest.importorskip("distributed")
     path = write_question(tmp_path)
     local = decide(load_question(path), replications=30, seed=2)
-    with distributed.LocalCluster(
-        n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
-    ) as cluster:
+    dask = pytest.importorskip("dask")
+    with (
+        dask.config.set({"temporary-directory": str(tmp_path)}),
+        distributed.LocalCluster(
+            n_workers=1,
+            threads_per_worker=2,
+            processes=False,
+            dashboard_address=None,
+        ) as cluster,
+    ):
         on_dask = decide(
             load_question(path),
             replications=30,

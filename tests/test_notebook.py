@@ -59,8 +59,10 @@ def test_notebook_words_match_its_code():
     assert "render_report(runs)" in code and "Two-scenario report" in code
 
 
-def test_notebook_runs_clean(monkeypatch):
+def test_notebook_runs_clean(monkeypatch, tmp_path):
     monkeypatch.setenv("MIGSIM_NOTEBOOK_REPLICATIONS", "4")
+    # the notebook writes its report to the system's temp folder: the test's own
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     NotebookClient(
         notebook,
@@ -76,4 +78,6 @@ def test_notebook_runs_clean(monkeypatch):
     text = _text(notebook)
     assert "4 replications" in text and "The ramp clears first in" in text
     assert "Two-scenario report" in text
+    report = (tmp_path / "opsg_ramp_report.html").read_text(encoding="utf-8")
+    assert report.startswith("<!DOCTYPE html>")
     assert sum("image/png" in o.get("data", {}) for o in outputs) >= 2

@@ -262,13 +262,17 @@ def test_cli_run_writes_streamed_outputs_quietly(tmp_path):
 @pytest.mark.slow
 def test_dask_local_cluster_gives_local_results(tiny, tmp_path):
     distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=False,
-        protocol="tcp",
-        dashboard_address=None,
-    ) as cluster:
+    dask = pytest.importorskip("dask")
+    with (
+        dask.config.set({"temporary-directory": str(tmp_path)}),
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=False,
+            protocol="tcp",
+            dashboard_address=None,
+        ) as cluster,
+    ):
         address = cluster.scheduler_address
         remote = migsim.run(
             tiny, replications=5, seed=4, scheduler=address, batch_size=2
