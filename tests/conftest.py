@@ -8,6 +8,8 @@ builders fill only what a test does not care about; a test states what matters.
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -285,3 +287,20 @@ def tiny_yaml(tmp_path):
         return path
 
     return write
+
+
+@contextmanager
+def local_cluster(scratch: Path, **options: Any) -> Iterator[Any]:
+    """A Dask ``LocalCluster`` of threads (``options``: its workers, protocol)
+    whose scratch space is ``scratch``, a test's own folder: Dask's default is
+    the system's temp folder, where ``dask-scratch-space`` was left behind.
+    Skips the test where Dask's ``distributed`` is not installed."""
+    dask = pytest.importorskip("dask")
+    distributed = pytest.importorskip("distributed")
+    with (
+        dask.config.set({"temporary-directory": str(scratch)}),
+        distributed.LocalCluster(
+            processes=False, dashboard_address=None, **options
+        ) as cluster,
+    ):
+        yield cluster

@@ -20,7 +20,15 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from conftest import ALL_DAYS, cohort, fixed, outcomes, scenario, write_yaml
+from conftest import (
+    ALL_DAYS,
+    cohort,
+    fixed,
+    local_cluster,
+    outcomes,
+    scenario,
+    write_yaml,
+)
 from scipy import stats
 
 from migsim.cli.main import main
@@ -684,19 +692,10 @@ def test_the_bundled_question_is_valid_and_asks_about_the_automation_cap():
 
 @pytest.mark.slow
 def test_a_dask_cluster_gives_the_same_decision(tmp_path):
-    distributed = pytest.importorskip("distributed")
+    pytest.importorskip("distributed")
     path = write_question(tmp_path)
     local = decide(load_question(path), replications=30, seed=2)
-    dask = pytest.importorskip("dask")
-    with (
-        dask.config.set({"temporary-directory": str(tmp_path)}),
-        distributed.LocalCluster(
-            n_workers=1,
-            threads_per_worker=2,
-            processes=False,
-            dashboard_address=None,
-        ) as cluster,
-    ):
+    with local_cluster(tmp_path, n_workers=1, threads_per_worker=2) as cluster:
         on_dask = decide(
             load_question(path),
             replications=30,

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from conftest import local_cluster
 
 import migsim
 from migsim.cli.main import main
@@ -261,18 +262,9 @@ def test_cli_run_writes_streamed_outputs_quietly(tmp_path):
 
 @pytest.mark.slow
 def test_dask_local_cluster_gives_local_results(tiny, tmp_path):
-    distributed = pytest.importorskip("distributed")
-    dask = pytest.importorskip("dask")
-    with (
-        dask.config.set({"temporary-directory": str(tmp_path)}),
-        distributed.LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=False,
-            protocol="tcp",
-            dashboard_address=None,
-        ) as cluster,
-    ):
+    with local_cluster(
+        tmp_path, n_workers=2, threads_per_worker=1, protocol="tcp"
+    ) as cluster:
         address = cluster.scheduler_address
         remote = migsim.run(
             tiny, replications=5, seed=4, scheduler=address, batch_size=2
