@@ -5,6 +5,7 @@ documented, and the forecast starts from the actuals' state."""
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -752,7 +753,10 @@ def test_one_paths_record_is_worth_few_points():
     one = score(_points(pit))
     assert one["coverage_p10_p90"] == pytest.approx(299 / 300)
     assert one["n_effective"] < 15
-    assert "Consistent with its stated uncertainty" in one["verdict"]
+    # not underconfident on one path's say-so, and not an endorsement either
+    assert one["overconfident"] is None
+    assert one["verdict"].startswith("Too few independent points to judge")
+    assert "Underconfident" not in one["verdict"]
     five = score(
         pd.concat(
             [_points(pit, f"2020-01-0{k}") for k in range(1, 6)], ignore_index=True
@@ -764,3 +768,42 @@ def test_one_paths_record_is_worth_few_points():
     assert settled["n_effective"] == one["n_effective"]
     assert "200 more, on which every replication had finished" in settled["verdict"]
     assert "covers 100% of the 300 actual points" in settled["verdict"]
+
+
+def test_a_wandering_path_far_from_80_percent_is_not_called_consistent():
+    """One path that runs below its band for long stretches (its PIT a slow
+    wave about the P10): about half its points inside P10-P90, worth a handful of
+    independent points. The test cannot call it overconfident, but the verdict
+    must not call 54% "consistent" with 80% either: it says the points are too
+    few, and the coverages they cannot rule out include both."""
+    # the PIT a slow wave about 0.1: below the P10 about half the time
+    pit = 0.11 + 0.1 * np.sin(2 * np.pi * np.arange(300) / 100)
+    one = score(_points(pit))
+    share = one["coverage_p10_p90"]
+    assert 0.5 <= share < 0.7, share
+    assert one["n_effective"] < 10
+    assert one["overconfident"] is None
+    verdict = one["verdict"]
+    assert verdict.startswith("Too few independent points to judge"), verdict
+    assert "Consistent" not in verdict
+    low, high = (
+        int(x) / 100 for x in re.search(r"from (\d+)% to (\d+)%", verdict).groups()
+    )
+    assert low <= share <= high and low < 0.8 <= high
+
+
+def test_many_independent_points_near_80_percent_are_consistent():
+    """Independent points (PITs uniform, no drift) whose coverage is 78%: close
+    to nominal and not rejected, so the verdict is consistent, not "too few"."""
+    rng = np.random.default_rng(2)
+    pit = rng.uniform(0.0, 1.0, 400)
+    # exactly 78% inside P10-P90: 312 inside, the rest split either side
+    pit[:312] = rng.uniform(0.11, 0.89, 312)
+    pit[312:356] = rng.uniform(0.0, 0.09, 44)
+    pit[356:] = rng.uniform(0.91, 1.0, 44)
+    rng.shuffle(pit)
+    figures = score(_points(pit))
+    assert figures["coverage_p10_p90"] == pytest.approx(0.78)
+    assert figures["n_effective"] > 300
+    assert figures["overconfident"] is False
+    assert figures["verdict"].startswith("Consistent with its stated uncertainty")

@@ -609,6 +609,10 @@ def _worth(z: np.ndarray) -> float:
 
 #: Below this P10-P90 coverage a forecaster is called overconfident whatever the test.
 _FAR_BELOW = 0.5
+#: A coverage the test cannot reject is called consistent only this close to 80%;
+#: further off, the points are too few to tell (one path's record of 54% is no
+#: endorsement of an 80% band, though it cannot prove it too narrow either).
+_CLOSE = 0.1
 
 
 def _verdict(
@@ -619,9 +623,12 @@ def _verdict(
     A one-sided binomial test of the coverage against 80% on the effective number
     of points (see `_effective_n`), at the 5% level; a coverage below 50% is
     called overconfident whatever the test, as the covered share is then "far
-    fewer" than 80% by any reading. ``n`` and ``inside`` leave out the
-    ``settled`` points: once every replication has finished, the band is one
-    number and the actual on it, which says nothing of the band's width.
+    fewer" than 80% by any reading. A coverage the test cannot reject is
+    called consistent within `_CLOSE` of 80%; further off, the points are too
+    few to tell (``overconfident`` None, and the coverages they cannot rule
+    out). ``n`` and ``inside`` leave out the ``settled`` points: once every
+    replication has finished, the band is one number and the actual on it,
+    which says nothing of the band's width.
     """
     if not n:
         text = "No actual point after the as-of date: nothing to score."
@@ -673,11 +680,29 @@ def _verdict(
             "needs to be."
         )
         over = False
-    else:
+    elif abs(share - 0.8) <= _CLOSE:
         text = (
             f"Consistent with its stated uncertainty: the P10-P90 band covers "
             f"{share:.0%} of the {n:,} actual points{worth}, against a nominal 80%."
             + side
         )
         over = False
+    else:
+        lo, hi = _coverage_interval(k, m)
+        text = (
+            f"Too few independent points to judge: the P10-P90 band covers "
+            f"{share:.0%} of the {n:,} actual points{worth}, against a nominal 80%, "
+            f"and so few cannot tell the two apart (any coverage from {lo:.0%} to "
+            f"{hi:.0%} fits them, at 90%). Score more paths or a longer record "
+            "before trusting the band either way." + side
+        )
+        over = None
     return {"overconfident": over, "verdict": text}
+
+
+def _coverage_interval(k: int, m: int) -> tuple[float, float]:
+    """The 90% Clopper-Pearson interval of a coverage seen as ``k`` of ``m``
+    independent points: the coverages the points cannot rule out."""
+    lo = float(stats.beta.ppf(0.05, k, m - k + 1)) if k > 0 else 0.0
+    hi = float(stats.beta.ppf(0.95, k + 1, m - k)) if k < m else 1.0
+    return lo, hi
