@@ -7,6 +7,7 @@ import math
 from datetime import date
 
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import cohort, day, load, outcomes, scenario, uniform
 from hypothesis import given, settings
@@ -327,3 +328,38 @@ def test_without_outcomes_in_flight_installations_made_one_attempt(tmp_path):
     assert _total(read["rolled_back"]) > 20
     assert {g["attempts_made"] for g in (*read["rolled_back"], *read["stalled"])} == {1}
     assert any("taken to have made one attempt" in note for note in notes)
+
+
+def _tail_run(p50: str | None, remaining: list[int]):
+    """A run-like with 10,000 installations, its median backlog ``remaining``
+    from 1 Oct 2020 on, and its P50 clearance date ``p50``."""
+    from types import SimpleNamespace
+
+    dates = pd.date_range("2020-10-01", periods=len(remaining))
+    bands = pd.DataFrame({"date": dates, "p50": remaining})
+    return SimpleNamespace(
+        scenario=SimpleNamespace(installations=10_000),
+        has_daily=True,
+        bands=lambda name, cohort=None, quantiles=(): bands,
+        summary={"clearance_date": {"p50": p50}},
+    )
+
+
+def test_the_last_few_note_says_when_the_median_backlog_is_down_to_1_percent():
+    """Clearance waits on the last installation: when the median backlog is
+    down to 1% (100 of 10,000) weeks before the P50 clearance date, or that
+    date is after the horizon, the note gives the date it got there."""
+    from migsim.evidence.forecast import last_few_note
+
+    backlog = [5_000, 1_000, 101, 100, 40, 3, 1, 1, 1, 1] + [1] * 30
+    note = last_few_note(_tail_run("after 2020-11-09", backlog))
+    assert note is not None
+    assert "falls to 1% of the installations (100 of 10,000) by 2020-10-04" in note
+    assert "is 1 on 2020-11-09" in note  # the median on the last day
+    assert "after 2020-11-09" in note
+    # 14 days or more before a P50 clearance date inside the horizon: told
+    assert last_few_note(_tail_run("2020-10-18", backlog)) is not None
+    # within 14 days: clearance is not waiting on stragglers, no note
+    assert last_few_note(_tail_run("2020-10-17", backlog)) is None
+    # the median never gets down to 1%: nothing to say
+    assert last_few_note(_tail_run("after 2020-11-09", [5_000] * 40)) is None
