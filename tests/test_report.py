@@ -15,6 +15,8 @@ from conftest import tiny
 
 import migsim
 from migsim.cli.main import main
+from migsim.cli.text import summary_text
+from migsim.common.stats import percent
 from migsim.evidence.forecast import annotate
 from migsim.output.report import (
     format_count,
@@ -81,7 +83,7 @@ def _expected_text(key: str, value, scale: float = 1.0) -> str:
     if ".clearance_date." in f".{key}" or ".opening_date." in key:
         return format_date(value)
     if last in ("cleared_share", "opened_share") or key.startswith("p_clear_by"):
-        return f"{value:.0%}"
+        return percent(value)
     if key == "figures.clearance_day.mean":
         return f"{value:,.1f}"
     if key.startswith("figures."):
@@ -559,3 +561,21 @@ def test_variance_split_says_where_the_uncertainty_comes_from():
     assert "active_a stall rate: 20%" in section
     plain = render_report([migsim.run(tiny(), 4, seed=1)], charts=False)
     assert 'id="uncertainty"' not in plain  # nothing to say without a split
+
+
+# --------------------------------------------------------------------------- shares
+def test_a_cleared_share_reads_the_same_in_the_terminal_and_the_report():
+    """199 of 200 clear: never "100%"; 97.5% cleared is "2.5%" not clearing (the
+    terminal once said 98% and the report 3%)."""
+    results = migsim.run(tiny(), 4, seed=1)
+    cohort = results.cohort_names[0]
+    results.summary["cleared_share"] = 0.975
+    results.summary["cohorts"][cohort]["cleared_share"] = 0.995
+    text = summary_text(results)
+    rows = {line.split()[0]: line for line in text.splitlines() if line[:2] == "  "}
+    assert rows["all"].endswith(" 97.5%") and rows[cohort].endswith(" 99.5%")
+    page = html.unescape(render_report([results], charts=False))
+    answer = re.search(r'id="answer">(.*?)</p>', page, re.S).group(1)
+    assert "in 2.5% of replications it does not clear" in answer
+    cells = re.findall(r'data-key="[^"]*cleared_share"[^>]*>([^<]*)<', page)
+    assert cells == ["97.5%", "99.5%"] + ["100%"] * (len(cells) - 2)

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
+from migsim.common.stats import percent
 from migsim.evidence.intervals import RunLike
 from migsim.output.html import (
     date_span,
@@ -171,8 +172,8 @@ def headline(
     )
     if s0["cleared_share"] < 1:
         sentence += (
-            f"; in {1 - s0['cleared_share']:.0%} of replications it does not clear "
-            f"by {escape(format_date(first.scenario.end_date))}"
+            f"; in {percent(1 - s0['cleared_share'])} of replications it does not "
+            f"clear by {escape(format_date(first.scenario.end_date))}"
         )
     sentence += "."
     if comparison is None or len(runs) == 1:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from migsim.common.stats import percent
 from migsim.evidence.intervals import RunLike
 from migsim.model.scenario import Scenario
 from migsim.output.html import (
@@ -263,7 +264,7 @@ def forecast_section(
             span(
                 f"{prefix}cleared_share",
                 node["cleared_share"],
-                f"{node['cleared_share']:.0%}",
+                percent(node["cleared_share"]),
                 index,
             )
         )
@@ -321,7 +322,7 @@ def forecast_section(
                 span(
                     f"policy.gates.{name}.opened_share",
                     gate["opened_share"],
-                    f"{gate['opened_share']:.0%}",
+                    percent(gate["opened_share"]),
                     index,
                 ),
             ]
@@ -341,11 +342,11 @@ def forecast_section(
             by_rows.append(
                 [
                     escape(format_date(when)),
-                    span(f"p_clear_by.{when}", p, f"{p:.0%}", index),
+                    span(f"p_clear_by.{when}", p, percent(p), index),
                     escape(
                         "-"
                         if interval is None
-                        else f"{interval[0]:.0%} to {interval[1]:.0%}"
+                        else f"{percent(interval[0])} to {percent(interval[1])}"
                     ),
                 ]
             )

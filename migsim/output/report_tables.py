@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from migsim import __version__
+from migsim.common.stats import percent
 from migsim.evidence.intervals import RunLike
 from migsim.output.html import (
     escape,
@@ -189,7 +190,7 @@ def comparison_section(
         [
             escape(run.scenario.name),
             *(
-                f"{comparison['scenarios'][run.scenario.name][k]:.0%}"
+                percent(comparison["scenarios"][run.scenario.name][k])
                 for k in (
                     "p_clears_before_first",
                     "p_clears_same_day",

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from migsim.common.stats import percent
 from migsim.evidence.intervals import RunLike
 from migsim.output.html import escape, html_table
 
@@ -52,7 +53,7 @@ def evidence_for(key: str, label: str) -> str:
 
 
 def _share(value: Any) -> str:
-    return "-" if value is None else f"{value:.0%}"
+    return percent(value)
 
 
 def variance_section(runs: Sequence[RunLike], summaries: Sequence[dict]) -> str:

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from migsim.common.stats import percent
 from migsim.results.figures import FIGURES, FigureTable
 from migsim.sim.block import simulate
 from migsim.sim.inputs import input_label
@@ -282,12 +283,12 @@ def words(entry: Mapping[str, Any]) -> str:
     if share is None:
         return "does not vary"
     tops = "; ".join(
-        f"{t['label']}: {t['share']:.0%}" for t in entry.get("top_inputs", [])
+        f"{t['label']}: {percent(t['share'])}" for t in entry.get("top_inputs", [])
     )
-    text = f"inputs {share:.0%}"
+    text = f"inputs {percent(share)}"
     if tops:
         text += f" ({tops})"
-    return text + f", day-to-day {entry['day_to_day_share']:.0%}"
+    return text + f", day-to-day {percent(entry['day_to_day_share'])}"
 
 
 def _round(value: float) -> float | None:
