@@ -579,3 +579,22 @@ def test_a_cleared_share_reads_the_same_in_the_terminal_and_the_report():
     assert "in 2.5% of replications it does not clear" in answer
     cells = re.findall(r'data-key="[^"]*cleared_share"[^>]*>([^<]*)<', page)
     assert cells == ["97.5%", "99.5%"] + ["100%"] * (len(cells) - 2)
+
+
+# --------------------------------------------------------------------------- bounds
+def test_an_interval_of_a_count_never_goes_below_zero_nor_reads_minus_0():
+    """2 of 200 replications abandon one installation: the mean's Student-t
+    interval was [-0.0039, 0.0239] and the report printed "0 (-0 to 0)"."""
+    from migsim.evidence.intervals import ci95_section
+
+    results = migsim.run(tiny(), 4, seed=1)
+    rare = np.array([0.0] * 198 + [1.0, 1.0])
+    results.figure = lambda name, cohort=None: rare  # every figure: rare events
+    results.summary.pop("ci95", None)
+    ci = ci95_section(results)
+    for name, stats in ci["figures"].items():
+        low, high = stats["mean"]
+        assert low == 0 and high == pytest.approx(0.023909), name
+    assert format_count(-0.0039) == "0" and format_count(-0.3, 1.6) == "0"
+    text = summary_text(migsim.run(tiny(), 4, seed=1))
+    assert "-0 " not in text and not text.rstrip().endswith("-0")

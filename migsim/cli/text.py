@@ -30,7 +30,7 @@ __all__ = [
 
 
 def _fmt_int(value: Any) -> str:
-    return "-" if value is None else f"{value:,.0f}"
+    return "-" if value is None else f"{round(value) + 0:,.0f}"  # never "-0"
 
 
 def fmt_float(value: float) -> str:

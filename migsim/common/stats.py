@@ -224,14 +224,21 @@ def _order_ranks(n: int, q: float, confidence: float) -> tuple[int, int]:
 
 
 # --------------------------------------------------------------------------- means
-def mean_ci95(values: Sequence[float] | np.ndarray) -> tuple[float, float] | None:
+def mean_ci95(
+    values: Sequence[float] | np.ndarray, floor: float = -math.inf
+) -> tuple[float, float] | None:
     """Student-t 95% confidence interval of the mean.
 
     ``None`` when it is undefined: fewer than two values, or a value is +inf (a
-    replication that did not clear has no clearance day, so no mean).
+    replication that did not clear has no clearance day, so no mean). ``floor``
+    is the quantity's natural bound (0 for a count or a day): the interval is
+    clipped there, since the mean cannot be below it (two replications of 200
+    abandoning one installation gave [-0.0039, 0.0239]).
 
     >>> [round(x, 3) for x in mean_ci95([10, 12, 14])]
     [7.032, 16.968]
+    >>> [round(x, 4) for x in mean_ci95([0] * 198 + [1, 1], floor=0)]
+    [0.0, 0.0239]
     """
     array = np.asarray(values, dtype=float)
     if len(array) < 2 or not np.isfinite(array).all():
@@ -242,7 +249,7 @@ def mean_ci95(values: Sequence[float] | np.ndarray) -> tuple[float, float] | Non
         * float(array.std(ddof=1))
         / math.sqrt(len(array))
     )
-    return (mean - half, mean + half)
+    return (max(float(floor), mean - half), max(float(floor), mean + half))
 
 
 def half_width(interval: tuple[float, float] | None) -> float:
