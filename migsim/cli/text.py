@@ -176,7 +176,8 @@ def _variance_lines(summary: dict[str, Any]) -> list[str]:
     lines = ["", "Where the uncertainty comes from (share of the variance):"]
     lines.append(f"  clearance day: {words(split['clearance_day'])}")
     for name, entry in split["figures"].items():  # the risks, not the totals
-        if name not in _NOT_RISKS and entry.get("inputs_share") is not None:
+        said = entry.get("inputs_share") is not None or "varying" in entry
+        if name not in _NOT_RISKS and said:
             lines.append(f"  {name.replace('_', ' ')}: {words(entry)}")
     return lines
 

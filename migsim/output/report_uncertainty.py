@@ -15,6 +15,7 @@ from typing import Any
 from migsim.common.stats import percent
 from migsim.evidence.intervals import RunLike
 from migsim.output.html import escape, html_table
+from migsim.results.variance import words
 
 __all__ = ["evidence_for", "variance_section"]
 
@@ -70,6 +71,9 @@ def variance_section(runs: Sequence[RunLike], summaries: Sequence[dict]) -> str:
             rows.append([escape(run.scenario.name), "0%", "100%", "none drawn", ""])
             continue
         uncertain = True
+        if split.get("varying") is not None:
+            rows.append([escape(run.scenario.name), "-", "-", escape(words(split)), ""])
+            continue
         if split.get("inputs_share") is None:
             rows.append([escape(run.scenario.name), "-", "-", "does not vary", ""])
             continue

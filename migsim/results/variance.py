@@ -40,6 +40,7 @@ from migsim.sim.block import simulate
 from migsim.sim.inputs import input_label
 
 __all__ = [
+    "few_varying_words",
     "first_order_share",
     "group_share",
     "input_groups",
@@ -55,6 +56,10 @@ __all__ = [
 #: Inputs named in a split, at most, and the smallest share worth naming.
 TOP_INPUTS = 5
 MIN_SHARE = 0.01
+#: Fewest replications off a figure's most common value for a split: below, its
+#: variance rests on a handful of replications (2 of 200 abandoning one
+#: installation) and a split of it would be read as a finding; it says so.
+MIN_VARYING = 5
 
 
 def twinned(replication: int) -> bool:
@@ -233,7 +238,9 @@ def split(
         ``None`` when Y does not vary); ``inputs_share_se``; ``twins``;
         ``top_inputs``: the inputs with the largest first-order shares, as
         ``{"input", "label", "share"}``, largest first, each above
-        ``named_above`` (`noise_floor`, at least 1%).
+        ``named_above`` (`noise_floor`, at least 1%). When fewer than
+        `MIN_VARYING` replications differ from the most common value, no split:
+        ``varying`` (how many do) and ``replications`` instead, shares ``None``.
     """
     y = np.asarray(y, dtype=float)
     n = len(y)
@@ -247,6 +254,10 @@ def split(
         "top_inputs": [],
     }
     if not n >= 2 or not variance > 0:
+        return out
+    varying = n - int(np.unique(y, return_counts=True)[1].max())
+    if varying < MIN_VARYING:  # a handful of replications: nothing to split
+        out.update(varying=varying, replications=n)
         return out
     if not inputs:  # nothing uncertain but the day-to-day
         out.update(inputs_share=0.0, day_to_day_share=1.0, inputs_share_se=0.0)
@@ -280,6 +291,8 @@ def words(entry: Mapping[str, Any]) -> str:
     """One split as a planner reads it: "inputs 93% (final cohort start date:
     45%; ...), day-to-day 7%"."""
     share = entry.get("inputs_share")
+    if entry.get("varying") is not None:
+        return few_varying_words(entry)
     if share is None:
         return "does not vary"
     tops = "; ".join(
@@ -289,6 +302,17 @@ def words(entry: Mapping[str, Any]) -> str:
     if tops:
         text += f" ({tops})"
     return text + f", day-to-day {percent(entry['day_to_day_share'])}"
+
+
+def few_varying_words(entry: Mapping[str, Any]) -> str:
+    """Why a figure has no split: "too little variation to split (2 of 200
+    replications differ from the rest)"."""
+    k, n = entry["varying"], entry["replications"]
+    verb = "differs" if k == 1 else "differ"
+    return (
+        f"too little variation to split ({k} of {n:,} replications {verb} from "
+        "the rest)"
+    )
 
 
 def _round(value: float) -> float | None:
