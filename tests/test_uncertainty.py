@@ -474,6 +474,19 @@ def test_a_figure_a_handful_of_replications_move_gets_no_split():
     assert split(y, inputs, groups)["inputs_share"] is not None
 
 
+def test_one_draw_under_two_keys_is_named_once():
+    """A gate opening on its own drawn date records it twice (``gates.g`` and
+    ``gates.g.opens_on``): the split named "gate g opening: 17%" and "gate g
+    date: 17%", one draw counted twice."""
+    y, inputs, groups = _synthetic(2000, 200)
+    inputs = {"gates.g.opens_on": inputs["x1"], "x2": inputs["x2"]}
+    inputs["gates.g"] = inputs["gates.g.opens_on"].copy()
+    out = split(y, inputs, groups, input_label)
+    named = [t["input"] for t in out["top_inputs"]]
+    assert named == ["gates.g", "x2"]
+    assert out["top_inputs"][0]["label"] == "gate g opening"
+
+
 def test_the_twin_estimate_of_the_day_to_day_variance_is_unbiased():
     estimates = []
     for seed in range(200):

@@ -184,13 +184,32 @@ def input_groups(inputs: Mapping[str, np.ndarray]) -> dict[str, list[str]]:
     separate first-order shares would each carry the others' part and add up to
     far more than the whole; the planner's question is "how much do this
     cohort's outcome rates matter", so they are judged as one input.
+
+    One draw recorded under two keys counts once: a gate that opens on its own
+    drawn date records it as the date (``gates.g.opens_on``) and as the gate's
+    opening (``gates.g``), the same values in every replication; the shorter
+    key is kept (the gate, "gate g opening"), so the split does not name one
+    draw twice.
     """
     groups: dict[str, list[str]] = {}
     for key in inputs:
         parts = key.split(".")
         grouped = parts[0] == "cohorts" and parts[-2:-1] == ["outcomes"]
         groups.setdefault(".".join(parts[:-1]) if grouped else key, []).append(key)
-    return groups
+    kept: list[str] = []
+    for name in sorted(groups, key=lambda k: (k.count("."), len(k))):
+        keys = groups[name]
+        same = any(
+            len(keys) == len(groups[other])
+            and all(
+                np.array_equal(inputs[a], inputs[b])
+                for a, b in zip(keys, groups[other], strict=True)
+            )
+            for other in kept
+        )
+        if not same:
+            kept.append(name)
+    return {name: keys for name, keys in groups.items() if name in kept}
 
 
 def group_share(xs: Sequence[np.ndarray], y: np.ndarray) -> float:
