@@ -197,6 +197,24 @@ def test_a_value_reads_the_same_in_the_appendix_and_the_differences():
     assert describe_value([]) == "none" and describe_value(None) == "not set"
 
 
+def test_appendix_values_read_as_words_never_python():
+    """The OPSG appendix once showed "ar1 (mean {'dist': 'beta', ...})",
+    "black_swan {'probability': 0.1667, 'factor': 3.0}" and "not_before None"."""
+    from conftest import BASELINE
+
+    rows = {k: v for k, v, _ in assumption_rows(migsim.load_scenario(BASELINE))}
+    assert rows["capacity.achieved"] == (
+        "ar1 (mean beta (alpha 6, beta 4), persistence 0.8, innovation_sd 0.35)"
+    )
+    slip = rows["cohorts.itron_active.eligible_from"]
+    assert "black_swan (probability 0.1667, factor 3)" in slip
+    assert "shared yes" in slip and "not_before" not in slip
+    outcomes = rows["cohorts.elster_dormant.outcomes"]
+    assert outcomes.startswith("dirichlet (prior (success 0.5, stall 0.5,")
+    for value in rows.values():
+        assert not re.search(r"[{}']|None|True|False", value), value
+
+
 @pytest.mark.slow
 def test_report_in_meters_scales_counts_not_dates(run_dirs, tmp_path):
     out = tmp_path / "m.html"

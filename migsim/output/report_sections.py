@@ -149,13 +149,19 @@ def describe_value(node: Any, field: str = "") -> str:
     a share or a date drawn from a distribution is not a number of days.
     """
     if isinstance(node, dict) and "dist" in node:
-        params = ", ".join(f"{k} {v}" for k, v in node.items() if k != "dist")
+        params = ", ".join(
+            f"{k} {_parameter(v, k)}"
+            for k, v in node.items()
+            if k != "dist" and v is not None
+        )
         unit = " days" if field.endswith("_days") else ""
         return f"{node['dist']} ({params}){unit}"
     if isinstance(node, dict):
         return ", ".join(
             f"{k} {describe_value(v, k)}" for k, v in node.items() if v is not None
         )
+    if isinstance(node, bool):
+        return "yes" if node else "no"
     if isinstance(node, list):
         if not node:
             return "none"
@@ -167,6 +173,15 @@ def describe_value(node: Any, field: str = "") -> str:
     if isinstance(node, int) and not isinstance(node, bool) and abs(node) >= 10000:
         return f"{node:,}"
     return "not set" if node is None else str(node)
+
+
+def _parameter(value: Any, name: str) -> str:
+    """A distribution's parameter: a nested distribution or mapping described in
+    parentheses (``mean beta (alpha 6, beta 4)``), never a Python dict."""
+    text = describe_value(value, name)
+    if isinstance(value, dict) and "dist" not in value:
+        return f"({text})"
+    return text
 
 
 def assumption_rows(scenario: Scenario) -> list[tuple[str, str, str]]:
