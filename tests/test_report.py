@@ -215,6 +215,25 @@ def test_appendix_values_read_as_words_never_python():
         assert not re.search(r"[{}']|None|True|False", value), value
 
 
+def test_a_row_shows_the_sources_given_for_its_parts():
+    """``capacity.achieved`` and ``cohorts.*.outcomes`` read "assumption (no
+    source given)" although the scenario sources ``capacity.achieved.mean`` and
+    ``outcomes.prior``/``outcomes.evidence``."""
+    from conftest import BASELINE
+
+    scenario = migsim.load_scenario(BASELINE)
+    rows = {k: s for k, _, s in assumption_rows(scenario)}
+    achieved = rows["capacity.achieved"]
+    assert achieved.startswith("mean: " + scenario.sources["capacity.achieved.mean"])
+    assert "persistence: assumption: good and bad days" in achieved
+    for cohort in ("itron_active", "elster_dormant"):
+        text = rows[f"cohorts.{cohort}.outcomes"]
+        for part in ("prior", "evidence"):
+            given = scenario.sources[f"cohorts.{cohort}.outcomes.{part}"]
+            assert f"{part}: {given}" in text
+        assert "no source given" not in text
+
+
 @pytest.mark.slow
 def test_report_in_meters_scales_counts_not_dates(run_dirs, tmp_path):
     out = tmp_path / "m.html"

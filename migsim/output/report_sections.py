@@ -190,12 +190,22 @@ def assumption_rows(scenario: Scenario) -> list[tuple[str, str, str]]:
     sources = scenario.sources
 
     def source(key: str) -> str:
+        """The field's source, else its section's; with the sources given for
+        its parts (``capacity.achieved.mean``: a distribution shown in one row)."""
         parts = key.split(".")
+        own = None
         for i in range(len(parts), 0, -1):
-            found = sources.get(".".join(parts[:i]))
-            if found:
-                return found
-        return "assumption (no source given)"
+            own = sources.get(".".join(parts[:i]))
+            if own:
+                break
+        inner = [
+            f"{path[len(key) + 1 :]}: {text}"
+            for path, text in sources.items()
+            if path.startswith(f"{key}.") and text
+        ]
+        if inner:
+            return "; ".join([own, *inner] if own else inner)
+        return own or "assumption (no source given)"
 
     def walk(node: Any, key: str) -> None:
         if isinstance(node, dict) and "dist" not in node:
