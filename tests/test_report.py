@@ -635,3 +635,27 @@ def test_an_interval_of_a_count_never_goes_below_zero_nor_reads_minus_0():
     assert format_count(-0.0039) == "0" and format_count(-0.3, 1.6) == "0"
     text = summary_text(migsim.run(tiny(), 4, seed=1))
     assert "-0 " not in text and not text.rstrip().endswith("-0")
+
+
+def test_the_appendix_says_what_each_scenario_has_for_a_field():
+    """``capacity.schedule`` read "none | not set" for a scenario with a schedule
+    (its steps were rows at the end of the table)."""
+    from conftest import SCENARIOS
+
+    from migsim.output.report_assumptions import appendix_section
+
+    runs = []
+    for name in ("nov2019_cautious_ramp", "nov2019_aggressive_ramp"):
+        scenario = migsim.load_scenario(SCENARIOS / f"{name}.yaml")
+        runs.append(type("Run", (), {"scenario": scenario})())
+    page = html.unescape(appendix_section(runs))
+    rows = re.findall(r"<tr[^>]*><td><code>([^<]*)</code></td>(.*?)</tr>", page)
+    keys = [key for key, _ in rows]
+    cells = dict(rows)
+    schedule = re.findall(r"<td><mark>([^<]*)</mark></td>", cells["capacity.schedule"])
+    assert schedule == ["none", "automation_jump, full_rate (rows below)"]
+    at = keys.index("capacity.schedule")
+    assert keys[at + 1 : at + 3] == [
+        "capacity.schedule.automation_jump",
+        "capacity.schedule.full_rate",
+    ]
