@@ -659,3 +659,27 @@ def test_the_appendix_says_what_each_scenario_has_for_a_field():
         "capacity.schedule.automation_jump",
         "capacity.schedule.full_rate",
     ]
+
+
+def test_a_date_shift_and_its_interval_use_one_sign_convention():
+    """The headline said "21 days earlier, 95% CI 14 to 25 days" and the table
+    "21 days earlier (95% CI -25 to -14)": both now say the interval in the
+    shift's own words, as does the full comparison table."""
+    from migsim.output.report_first import Verdict, _clearance_shift, days_interval
+    from migsim.output.report_tables import _difference_interval
+
+    earlier = Verdict({"diff": -21, "ci95": [-25, -14]})
+    assert _clearance_shift(earlier) == "21 days earlier, 95% CI 14 to 25 days earlier"
+    assert earlier.cell(days=True) == (
+        '<b>21 days earlier</b> <span class="note">'
+        "(95% CI 14 to 25 days earlier)</span>"
+    )
+    assert _difference_interval([-25, -14], "clearance_day", 1.0) == (
+        "14 to 25 days earlier"
+    )
+    assert days_interval([-3, 5]) == "3 days earlier to 5 days later"
+    assert days_interval([2, 9]) == "2 to 9 days later"
+    assert days_interval([-1, -1]) == "1 day earlier"
+    unclear = Verdict({"diff": 1, "ci95": [-3, 5]})
+    assert "-3" not in _clearance_shift(unclear) + unclear.cell(days=True)
+    assert _difference_interval([222, 1810], "dumb", 1.0) == "+222 to +1,810"

@@ -40,7 +40,9 @@ __all__ = [
     "fan_figure",
     "headline",
     "key_risks_table",
+    "days_interval",
     "key_risk_names",
+    "shift_words",
     "signed",
     "verdict",
 ]
@@ -86,9 +88,13 @@ class Verdict:
     def clear(self) -> bool:
         return self.kind in ("higher", "lower")
 
-    def interval(self, scale: float = 1.0) -> str:
+    def interval(self, scale: float = 1.0, days: bool = False) -> str:
+        """``95% CI +2 to +5``; for ``days``, in the words of the shift itself
+        ("95% CI 14 to 25 days earlier"), as the headline and the table say it."""
         if self.ci is None or None in self.ci:
             return "interval undefined"
+        if days:
+            return f"95% CI {days_interval(self.ci)}"
         return f"95% CI {signed(self.ci[0], scale)} to {signed(self.ci[1], scale)}"
 
     def cell(self, scale: float = 1.0, days: bool = False) -> str:
@@ -109,7 +115,7 @@ class Verdict:
                 f'<span class="muted">{escape(word)}</span> <span class="note">'
                 "(no interval: too few replications clear)</span>"
             )
-        note = f' <span class="note">({escape(self.interval(scale))})</span>'
+        note = f' <span class="note">({escape(self.interval(scale, days))})</span>'
         if not self.clear:
             return '<span class="muted">no clear difference</span>' + note
         if days:
@@ -137,6 +143,29 @@ def _days(n: float) -> str:
     return f"{n:,} day{'s' if n != 1 else ''}"
 
 
+def shift_words(n: float) -> str:
+    """A difference of dates in words: "21 days earlier", "3 days later"."""
+    if round(n) == 0:
+        return "0 days"
+    return f"{_days(n)} {'earlier' if n < 0 else 'later'}"
+
+
+def days_interval(ci: Sequence[float]) -> str:
+    """A 95% interval of a date difference in the words of the shift:
+    "14 to 25 days earlier", "2 to 9 days later", "3 days earlier to 5 days
+    later" (the one sign convention of dates in the report)."""
+    low, high = round(ci[0]), round(ci[1])
+    if low == high:
+        return shift_words(low)
+    if high <= 0 and low < 0:
+        return f"{-high:,} to {_days(low)} earlier"
+    if low >= 0 and high > 0:
+        return f"{low:,} to {_days(high)} later"
+    if low == high == 0:
+        return "0 days"
+    return f"{shift_words(low)} to {shift_words(high)}"
+
+
 def _clearance_shift(v: Verdict) -> str:
     """ "12 days earlier (95% CI 10 to 14 days)" or "no clear difference"."""
     if v.kind == "undefined":
@@ -144,13 +173,10 @@ def _clearance_shift(v: Verdict) -> str:
     if v.kind == "same":
         return "no change"
     if v.kind == "unbounded":
-        word = "earlier" if v.diff < 0 else "later"
-        return f"{_days(v.diff)} {word}; no interval: too few replications clear"
+        return f"{shift_words(v.diff)}; no interval: too few replications clear"
     if not v.clear:
-        return f"no clear difference in P50 ({v.interval()} days)"
-    low, high = sorted(abs(x) for x in v.ci)
-    word = "earlier" if v.diff < 0 else "later"
-    return f"{_days(v.diff)} {word}, 95% CI {low:,.0f} to {high:,.0f} days"
+        return f"no clear difference in P50 ({v.interval(days=True)})"
+    return f"{shift_words(v.diff)}, {v.interval(days=True)}"
 
 
 def headline(

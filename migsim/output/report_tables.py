@@ -24,6 +24,7 @@ from migsim.output.html import (
     unit_word,
 )
 from migsim.output.plots import risk_chart
+from migsim.output.report_first import days_interval, shift_words
 from migsim.output.report_sections import (
     OTHER_UNITS,
     RISK_FIGURES,
@@ -124,6 +125,22 @@ def risk_section(
     return "".join(out)
 
 
+def _difference(diff: float | None, days: bool, factor: float) -> str:
+    if diff is None:
+        return "undefined"
+    return shift_words(diff) if days else signed(diff, factor)
+
+
+def _difference_interval(ci: list | None, name: str, factor: float) -> str:
+    """A paired difference's interval in the sign convention of the difference:
+    days earlier or later for dates, signed for risks (never "+825 (222 to ...)")."""
+    if ci is None or None in ci:
+        return interval_text(ci, "count", factor)
+    if name == "clearance_day":
+        return days_interval(ci)
+    return f"{signed(ci[0], factor)} to {signed(ci[1], factor)}"
+
+
 def comparison_section(
     runs: Sequence[RunLike], comparison: dict, scale: float, units: str
 ) -> str:
@@ -144,7 +161,8 @@ def comparison_section(
             "the intervals are wider than with common random numbers."
         )
     out.append(
-        " Negative differences mean earlier or lower. Intervals are 95%: "
+        " Dates move days earlier or later; for the risks, negative means lower."
+        " Intervals are 95%: "
         "Student-t for means, a seeded paired bootstrap for quantiles.</p>"
     )
     header = [
@@ -177,11 +195,10 @@ def comparison_section(
             for stat in ("p50", "p90", "mean"):
                 item = entry["figures"][name][stat]
                 diff = item["diff"]
-                text = "undefined" if diff is None else signed(diff, factor)
                 cells.append(
-                    escape(text)
+                    escape(_difference(diff, name == "clearance_day", factor))
                     + ' <span class="ci">('
-                    + escape(interval_text(item["ci95"], "count", factor))
+                    + escape(_difference_interval(item["ci95"], name, factor))
                     + ")</span>"
                 )
             rows.append(cells)
