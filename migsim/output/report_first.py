@@ -25,11 +25,13 @@ from migsim.output.html import (
     span,
     unit_word,
 )
+from migsim.output.meters import backlog_in_units
 from migsim.output.report_sections import (
     OTHER_UNITS,
     RISK_FIGURES,
     UNIT_OF,
     capacity_phrase,
+    risk_words,
     shown,
 )
 from migsim.sim.operations import OPERATIONS_FIGURES
@@ -189,10 +191,14 @@ def headline(
     """The answer in plain words (HTML), every number tagged with its key."""
     first, s0 = runs[0], summaries[0]
     unit = unit_word("installations", units)
+    backlog, median = backlog_in_units(first, scales[0])
+    # with drawn meters per installation: the P50 the fan chart starts from
+    how = "; P50 over replications, each at its own meters per installation"
+    how = how if median else ""
     sentence = (
         f"At {escape(capacity_phrase(first.scenario, scales[0], units))} the "
-        f"backlog of {escape(format_count(first.scenario.installations, scales[0]))} "
-        f"{unit} (<b>{escape(first.scenario.name)}</b>) clears by "
+        f"backlog of {escape(format_count(backlog))} "
+        f"{unit} (<b>{escape(first.scenario.name)}</b>{how}) clears by "
         f"{date_span(s0, 'clearance_date.p50', 0)} (P50), "
         f"{date_span(s0, 'clearance_date.p90', 0)} (P90)"
     )
@@ -245,7 +251,7 @@ def _risk_sentence(
     clear, unclear = [], []
     for figure in key_risk_names(runs, comparison):
         v = verdict(comparison, name, figure, "mean")
-        words = RISK_FIGURES[figure]
+        words = risk_words(figure, units)
         factor = 1.0 if figure in OTHER_UNITS else scale
         if v.clear:
             more = "more" if v.diff > 0 else "fewer"
@@ -302,7 +308,9 @@ def key_risks_table(
     for figure in key_risk_names(runs, comparison):
         other = figure in OTHER_UNITS
         unit = OTHER_UNITS[figure] if other else unit_word(UNIT_OF[figure], units)
-        cells = [f"{escape(RISK_FIGURES[figure])} <span class='note'>({unit})</span>"]
+        cells = [
+            f"{escape(risk_words(figure, units))} <span class='note'>({unit})</span>"
+        ]
         for i, s in enumerate(summaries):
             stats = s["figures"].get(figure)
             if stats is None:
@@ -380,7 +388,12 @@ def fan_figure(
                 scenario_colour(i),
             )
         )
-    total = max(r.scenario.installations * scales[i] for i, r in enumerate(runs))
+    # the axis holds every band: with drawn meters per installation the P95
+    # starts above the installations at the point ratio (it was clipped)
+    total = max(
+        max(r.scenario.installations * scales[i] for i, r in enumerate(runs)),
+        *(float(s.bands["p95"].max()) for s in series),
+    )
     figure = scenarios_fan_chart(series, total, unit_word("installations", units))
     names = ", ".join(r.scenario.name for r in runs)
     return img(figure, f"Backlog still to migrate, every scenario: {names}")

@@ -46,6 +46,7 @@ __all__ = [
     "describe_value",
     "forecast_section",
     "from_actuals",
+    "risk_words",
     "shown",
 ]
 
@@ -97,6 +98,14 @@ OTHER_UNITS = {
     "cos_alerts_lost": "events",
     "ppmid_join_failures": "joins",
 }
+
+
+def risk_words(name: str, units: str) -> str:
+    """A risk in the planners' words and the report's units: with --units meters
+    "meters abandoned", "active meter-days without smart service", so a label
+    never names installations over a count of meters."""
+    words = RISK_FIGURES[name]
+    return words if name in OTHER_UNITS else unit_word(words, units)
 
 
 def shown(name: str, scenario: Scenario) -> bool:

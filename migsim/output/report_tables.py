@@ -29,6 +29,7 @@ from migsim.output.report_sections import (
     OTHER_UNITS,
     RISK_FIGURES,
     UNIT_OF,
+    risk_words,
     shown,
 )
 
@@ -60,7 +61,7 @@ def risk_section(
             unit, row_scale = unit_word(UNIT_OF.get(name, "count"), units), scale
         rows.append(
             [
-                escape(RISK_FIGURES[name]),
+                escape(risk_words(name, units)),
                 escape(unit),
                 span(
                     f"figures.{name}.p50",
@@ -117,7 +118,7 @@ def risk_section(
         # the table says what never varies; active/dormant dumb are parts of dumb
         if name in UNIT_OF and name not in _PARTS and np.ptp(data) > 0:
             unit = unit_word(UNIT_OF[name], units)
-            values[f"{RISK_FIGURES[name]} ({unit})"] = data * scale
+            values[f"{risk_words(name, units)} ({unit})"] = data * scale
     if charts and values:  # one row of four: the table has every figure
         values = dict(list(values.items())[:4])
         figure = risk_chart(values, sc.name, colour=colour, columns=4, width=11)
@@ -188,7 +189,7 @@ def comparison_section(
                 escape(
                     "clearance (days)"
                     if name == "clearance_day"
-                    else RISK_FIGURES[name]
+                    else risk_words(name, units)
                 ),
             ]
             factor = 1.0 if name == "clearance_day" else scale
