@@ -213,6 +213,11 @@ def test_appendix_values_read_as_words_never_python():
     assert outcomes.startswith("dirichlet (prior (success 0.5, stall 0.5,")
     for value in rows.values():
         assert not re.search(r"[{}']|None|True|False", value), value
+    from conftest import SCENARIOS
+
+    ramp = migsim.load_scenario(SCENARIOS / "nov2019_aggressive_ramp.yaml")
+    rows = {k: v for k, v, _ in assumption_rows(ramp)}
+    assert rows["capacity.rules.stall_halt.when.1"].endswith("value 1000")
 
 
 def test_a_row_shows_the_sources_given_for_its_parts():

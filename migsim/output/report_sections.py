@@ -226,7 +226,7 @@ def assumption_rows(scenario: Scenario) -> list[tuple[str, str, str]]:
                 scalar = all(not isinstance(v, dict | list) for v in item.values())
                 if scalar and "dist" not in item:  # e.g. a rule's condition: one row
                     text = ", ".join(
-                        f"{k} {v}"
+                        f"{k} {describe_value(v, k)}"
                         for k, v in item.items()
                         if k != "name" and v is not None
                     )
