@@ -143,6 +143,7 @@ def test_bands_csv_and_weekly_projection_for_a_spreadsheet(baseline_run):
     weekly = pd.read_csv(outdir / "weekly.csv", parse_dates=["week_ending"])
     assert list(weekly.columns) == [
         "week_ending",
+        "days",
         "cumulative_migrated_p10",
         "cumulative_migrated_p50",
         "cumulative_migrated_p90",
@@ -152,6 +153,9 @@ def test_bands_csv_and_weekly_projection_for_a_spreadsheet(baseline_run):
     ]
     sundays = weekly["week_ending"].iloc[:-1]
     assert (sundays.dt.day_of_week == 6).all() and len(weekly) == 53
+    # a part week says so: the horizon's last day (a Monday) is a 1-day week
+    assert weekly["days"].iloc[-1] == 1 and (weekly["days"].iloc[:-1] == 7).all()
+    assert weekly["days"].sum() == len(overall)
     on_sundays = overall.set_index("date").loc[weekly["week_ending"]]
     assert (
         on_sundays["backlog_p50"].to_numpy() == weekly["backlog_p50"].to_numpy()

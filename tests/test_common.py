@@ -21,6 +21,7 @@ from migsim.common.stats import (
     clopper_pearson_upper,
     crps_ensemble,
     json_number,
+    percent,
     quantile,
     quantile_index,
 )
@@ -63,6 +64,19 @@ def test_one_clopper_pearson_for_the_policy_and_for_decide(n):
         assert upper == pytest.approx(stats.beta.ppf(0.95, failures + 1, n - failures))
     assert clopper_pearson_upper(n, n, 0.95) == 1.0
     assert clopper_pearson_upper(0, 0, 0.95) == 1.0  # no evidence yet
+
+
+def test_a_share_reads_100_or_0_percent_only_when_it_is_exactly_1_or_0():
+    """A share is never rounded onto "100%" or "0%", and a share not a whole
+    percent keeps its half so it and its complement add up (97.5% / 2.5%)."""
+    assert percent(1.0) == "100%" and percent(0.0) == "0%"
+    assert percent(0.995) == "99.5%"  # 199 of 200 replications: not "100%"
+    assert percent(0.9995) == "99.95%" and percent(0.0004) == "0.04%"
+    assert percent(0.975) == "97.5%" and percent(1 - 0.975) == "2.5%"
+    assert percent(0.98) == "98%" and percent(0.25) == "25%"
+    assert percent(0.996907) == "99.7%"
+    assert percent(1 - 1e-8) == "over 99.9999%" and percent(1e-8).startswith("under")
+    assert percent(None) == "-" and percent(float("nan")) == "-"
 
 
 def test_json_numbers_keep_each_files_rounding():

@@ -245,3 +245,44 @@ def test_a_display_only_ratio_is_never_credited_in_the_variance_split():
         "from_meters": True,
     }
     assert list(_simulated_inputs(load(data), draws)) == list(draws)
+
+
+def test_a_report_in_meters_names_meters_and_starts_where_its_chart_starts(
+    ranged_run, monkeypatch
+):
+    """--units meters once said "installations abandoned (meters)", a backlog of
+    the point ratio (118,400) over a chart whose median started near 120,600,
+    and drew the band past the top of the axis."""
+    import html
+
+    import migsim.output.scenario_charts as charts
+    from migsim.output.report import render_report
+
+    drawn = {}
+
+    def fan(series, total, unit):
+        drawn.update(series=series, total=total)
+        return charts.scenarios_fan_chart_unpatched(series, total, unit)
+
+    monkeypatch.setattr(
+        charts, "scenarios_fan_chart_unpatched", charts.scenarios_fan_chart, False
+    )
+    monkeypatch.setattr(charts, "scenarios_fan_chart", fan)
+    saved = load_run(ranged_run)
+    page = html.unescape(render_report([saved], units="meters"))
+    answer = re.search(r'id="answer">(.*?)</p>', page, re.S).group(1)
+    # the chart's median of each replication's installations x its own ratio
+    start = quantile(saved.scenario.installations * meters_ratios(saved), 0.5)
+    backlog = float(
+        re.search(r"backlog of ([\d,]+) meters", answer)[1].replace(",", "")
+    )
+    assert backlog == pytest.approx(start, abs=0.5)
+    assert backlog != round(saved.scenario.installations * 1.6)
+    assert drawn["total"] >= drawn["series"][0].bands["p95"].max()
+    table = page[page.index('id="key-risks"') :]
+    labels = re.findall(
+        r"<th scope='row'>(.*?) <span", table[: table.index("</table>")]
+    )
+    risks = [label for label in labels if not label.startswith("clears")]
+    assert risks and not any("installation" in label for label in risks), risks
+    assert "meters abandoned" in risks

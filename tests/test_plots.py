@@ -355,3 +355,21 @@ def test_a_tornado_draws_only_the_figures_a_field_moved():
     nothing = table.assign(value_high=table["value_low"], swing=0.0)
     titles = [ax.get_title() for ax in tornado_chart(nothing).axes if ax.get_visible()]
     assert len(titles) == 3  # nothing moved: every figure, not an empty page
+
+
+def test_the_backlog_chart_marks_where_its_median_reaches_zero():
+    """backlog.png's median looked cleared mid-April against a P50 clearance of
+    13 May: with type-1 quantiles the median reaches 0 on the P50 clearance
+    date, and the chart marks and says so (its last hundreds are invisible)."""
+    from conftest import tiny
+
+    import migsim
+    from migsim.output.plots import backlog_fan_chart, median_zero_date
+
+    results = migsim.run(tiny(), 9, seed=2)
+    bands = results.bands("remaining")
+    zero = median_zero_date(bands)
+    assert zero.date().isoformat() == results.summary["clearance_date"]["p50"]
+    labels = backlog_fan_chart(bands, "tiny").axes[0].get_legend_handles_labels()[1]
+    assert any(label.startswith("median reaches 0: ") for label in labels)
+    assert "the P50\nclearance date" in labels[-1]

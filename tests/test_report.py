@@ -15,6 +15,8 @@ from conftest import tiny
 
 import migsim
 from migsim.cli.main import main
+from migsim.cli.text import summary_text
+from migsim.common.stats import percent
 from migsim.evidence.forecast import annotate
 from migsim.output.report import (
     format_count,
@@ -81,7 +83,7 @@ def _expected_text(key: str, value, scale: float = 1.0) -> str:
     if ".clearance_date." in f".{key}" or ".opening_date." in key:
         return format_date(value)
     if last in ("cleared_share", "opened_share") or key.startswith("p_clear_by"):
-        return f"{value:.0%}"
+        return percent(value)
     if key == "figures.clearance_day.mean":
         return f"{value:,.1f}"
     if key.startswith("figures."):
@@ -193,6 +195,48 @@ def test_a_value_reads_the_same_in_the_appendix_and_the_differences():
     assert describe_value(2.0) == "2"
     assert describe_value(1 / 3) == repr(1 / 3)  # no digits lost
     assert describe_value([]) == "none" and describe_value(None) == "not set"
+
+
+def test_appendix_values_read_as_words_never_python():
+    """The OPSG appendix once showed "ar1 (mean {'dist': 'beta', ...})",
+    "black_swan {'probability': 0.1667, 'factor': 3.0}" and "not_before None"."""
+    from conftest import BASELINE
+
+    rows = {k: v for k, v, _ in assumption_rows(migsim.load_scenario(BASELINE))}
+    assert rows["capacity.achieved"] == (
+        "ar1 (mean beta (alpha 6, beta 4), persistence 0.8, innovation_sd 0.35)"
+    )
+    slip = rows["cohorts.itron_active.eligible_from"]
+    assert "black_swan (probability 0.1667, factor 3)" in slip
+    assert "shared yes" in slip and "not_before" not in slip
+    outcomes = rows["cohorts.elster_dormant.outcomes"]
+    assert outcomes.startswith("dirichlet (prior (success 0.5, stall 0.5,")
+    for value in rows.values():
+        assert not re.search(r"[{}']|None|True|False", value), value
+    from conftest import SCENARIOS
+
+    ramp = migsim.load_scenario(SCENARIOS / "nov2019_aggressive_ramp.yaml")
+    rows = {k: v for k, v, _ in assumption_rows(ramp)}
+    assert rows["capacity.rules.stall_halt.when.1"].endswith("value 1000")
+
+
+def test_a_row_shows_the_sources_given_for_its_parts():
+    """``capacity.achieved`` and ``cohorts.*.outcomes`` read "assumption (no
+    source given)" although the scenario sources ``capacity.achieved.mean`` and
+    ``outcomes.prior``/``outcomes.evidence``."""
+    from conftest import BASELINE
+
+    scenario = migsim.load_scenario(BASELINE)
+    rows = {k: s for k, _, s in assumption_rows(scenario)}
+    achieved = rows["capacity.achieved"]
+    assert achieved.startswith("mean: " + scenario.sources["capacity.achieved.mean"])
+    assert "persistence: assumption: good and bad days" in achieved
+    for cohort in ("itron_active", "elster_dormant"):
+        text = rows[f"cohorts.{cohort}.outcomes"]
+        for part in ("prior", "evidence"):
+            given = scenario.sources[f"cohorts.{cohort}.outcomes.{part}"]
+            assert f"{part}: {given}" in text
+        assert "no source given" not in text
 
 
 @pytest.mark.slow
@@ -559,3 +603,88 @@ def test_variance_split_says_where_the_uncertainty_comes_from():
     assert "active_a stall rate: 20%" in section
     plain = render_report([migsim.run(tiny(), 4, seed=1)], charts=False)
     assert 'id="uncertainty"' not in plain  # nothing to say without a split
+
+
+# --------------------------------------------------------------------------- shares
+def test_a_cleared_share_reads_the_same_in_the_terminal_and_the_report():
+    """199 of 200 clear: never "100%"; 97.5% cleared is "2.5%" not clearing (the
+    terminal once said 98% and the report 3%)."""
+    results = migsim.run(tiny(), 4, seed=1)
+    cohort = results.cohort_names[0]
+    results.summary["cleared_share"] = 0.975
+    results.summary["cohorts"][cohort]["cleared_share"] = 0.995
+    text = summary_text(results)
+    rows = {line.split()[0]: line for line in text.splitlines() if line[:2] == "  "}
+    assert rows["all"].endswith(" 97.5%") and rows[cohort].endswith(" 99.5%")
+    page = html.unescape(render_report([results], charts=False))
+    answer = re.search(r'id="answer">(.*?)</p>', page, re.S).group(1)
+    assert "in 2.5% of replications it does not clear" in answer
+    cells = re.findall(r'data-key="[^"]*cleared_share"[^>]*>([^<]*)<', page)
+    assert cells == ["97.5%", "99.5%"] + ["100%"] * (len(cells) - 2)
+
+
+# --------------------------------------------------------------------------- bounds
+def test_an_interval_of_a_count_never_goes_below_zero_nor_reads_minus_0():
+    """2 of 200 replications abandon one installation: the mean's Student-t
+    interval was [-0.0039, 0.0239] and the report printed "0 (-0 to 0)"."""
+    from migsim.evidence.intervals import ci95_section
+
+    results = migsim.run(tiny(), 4, seed=1)
+    rare = np.array([0.0] * 198 + [1.0, 1.0])
+    results.figure = lambda name, cohort=None: rare  # every figure: rare events
+    results.summary.pop("ci95", None)
+    ci = ci95_section(results)
+    for name, stats in ci["figures"].items():
+        low, high = stats["mean"]
+        assert low == 0 and high == pytest.approx(0.023909), name
+    assert format_count(-0.0039) == "0" and format_count(-0.3, 1.6) == "0"
+    text = summary_text(migsim.run(tiny(), 4, seed=1))
+    assert "-0 " not in text and not text.rstrip().endswith("-0")
+
+
+def test_the_appendix_says_what_each_scenario_has_for_a_field():
+    """``capacity.schedule`` read "none | not set" for a scenario with a schedule
+    (its steps were rows at the end of the table)."""
+    from conftest import SCENARIOS
+
+    from migsim.output.report_assumptions import appendix_section
+
+    runs = []
+    for name in ("nov2019_cautious_ramp", "nov2019_aggressive_ramp"):
+        scenario = migsim.load_scenario(SCENARIOS / f"{name}.yaml")
+        runs.append(type("Run", (), {"scenario": scenario})())
+    page = html.unescape(appendix_section(runs))
+    rows = re.findall(r"<tr[^>]*><td><code>([^<]*)</code></td>(.*?)</tr>", page)
+    keys = [key for key, _ in rows]
+    cells = dict(rows)
+    schedule = re.findall(r"<td><mark>([^<]*)</mark></td>", cells["capacity.schedule"])
+    assert schedule == ["none", "automation_jump, full_rate (rows below)"]
+    at = keys.index("capacity.schedule")
+    assert keys[at + 1 : at + 3] == [
+        "capacity.schedule.automation_jump",
+        "capacity.schedule.full_rate",
+    ]
+
+
+def test_a_date_shift_and_its_interval_use_one_sign_convention():
+    """The headline said "21 days earlier, 95% CI 14 to 25 days" and the table
+    "21 days earlier (95% CI -25 to -14)": both now say the interval in the
+    shift's own words, as does the full comparison table."""
+    from migsim.output.report_first import Verdict, _clearance_shift, days_interval
+    from migsim.output.report_tables import _difference_interval
+
+    earlier = Verdict({"diff": -21, "ci95": [-25, -14]})
+    assert _clearance_shift(earlier) == "21 days earlier, 95% CI 14 to 25 days earlier"
+    assert earlier.cell(days=True) == (
+        '<b>21 days earlier</b> <span class="note">'
+        "(95% CI 14 to 25 days earlier)</span>"
+    )
+    assert _difference_interval([-25, -14], "clearance_day", 1.0) == (
+        "14 to 25 days earlier"
+    )
+    assert days_interval([-3, 5]) == "3 days earlier to 5 days later"
+    assert days_interval([2, 9]) == "2 to 9 days later"
+    assert days_interval([-1, -1]) == "1 day earlier"
+    unclear = Verdict({"diff": 1, "ci95": [-3, 5]})
+    assert "-3" not in _clearance_shift(unclear) + unclear.cell(days=True)
+    assert _difference_interval([222, 1810], "dumb", 1.0) == "+222 to +1,810"

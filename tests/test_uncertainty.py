@@ -15,7 +15,12 @@ import migsim
 from migsim.common.errors import ScenarioError
 from migsim.model.point import point_scenario
 from migsim.model.uncertainty import AchievedThroughput, SlipDate
-from migsim.results.variance import first_order_share, split, within_variance
+from migsim.results.variance import (
+    first_order_share,
+    split,
+    within_variance,
+    words,
+)
 from migsim.sim.dates import resolve_dates
 from migsim.sim.engine import run_replication
 from migsim.sim.inputs import TwinStreams, input_label
@@ -449,6 +454,37 @@ def test_the_split_recovers_known_shares_on_a_synthetic_model():
     assert shares["x2"] == pytest.approx(1 / total, abs=0.05)
     assert shares.get("unused", 0.0) < 0.02
     assert [t["input"] for t in out["top_inputs"]][:2] == ["x1", "x2"]
+
+
+def test_a_figure_a_handful_of_replications_move_gets_no_split():
+    """2 of 200 replications abandon one installation: the split once read
+    "inputs 100% (...)"; it says there is too little variation instead."""
+    rng = np.random.default_rng(0)
+    y = np.zeros(200)
+    y[[108, 151]] = 1.0
+    inputs = {"x": rng.standard_normal(200), "y": rng.standard_normal(200)}
+    groups = [np.array([y[k], 0.0]) for k in range(0, 200, 10)]
+    out = split(y, inputs, groups)
+    assert out["inputs_share"] is None and out["day_to_day_share"] is None
+    assert out["top_inputs"] == [] and (out["varying"], out["replications"]) == (2, 200)
+    assert words(out) == (
+        "too little variation to split (2 of 200 replications differ from the rest)"
+    )
+    y[:5] = 3.0  # five replications off the common value: split as before
+    assert split(y, inputs, groups)["inputs_share"] is not None
+
+
+def test_one_draw_under_two_keys_is_named_once():
+    """A gate opening on its own drawn date records it twice (``gates.g`` and
+    ``gates.g.opens_on``): the split named "gate g opening: 17%" and "gate g
+    date: 17%", one draw counted twice."""
+    y, inputs, groups = _synthetic(2000, 200)
+    inputs = {"gates.g.opens_on": inputs["x1"], "x2": inputs["x2"]}
+    inputs["gates.g"] = inputs["gates.g.opens_on"].copy()
+    out = split(y, inputs, groups, input_label)
+    named = [t["input"] for t in out["top_inputs"]]
+    assert named == ["gates.g", "x2"]
+    assert out["top_inputs"][0]["label"] == "gate g opening"
 
 
 def test_the_twin_estimate_of_the_day_to_day_variance_is_unbiased():

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from migsim.common.stats import percent
 from migsim.output.report import RISK_FIGURES, render_report
 from migsim.results import Results
 from migsim.sim.operations import OPERATIONS_FIGURES, figures_in_use
@@ -61,6 +62,7 @@ def _clearance(run: Results) -> dict[str, Any]:
         "p50_ci95": ci.get("p50"),
         "p90_ci95": ci.get("p90"),
         "cleared_share": summary["cleared_share"],
+        "cleared_share_text": percent(summary["cleared_share"]),
     }
 
 
@@ -105,7 +107,7 @@ def _comparison(built: Results, comparison: dict[str, Any]) -> dict[str, Any]:
         "common_random_numbers": comparison["common_random_numbers"],
         "rows": rows,
         "order": {
-            k: entry[k]
+            k: percent(entry[k])
             for k in (
                 "p_clears_before_first",
                 "p_clears_same_day",

@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from migsim.common.stats import percent
+
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     from migsim.experiments.search import Candidate
     from migsim.model.scenario import Scenario
@@ -28,7 +30,7 @@ __all__ = [
 
 
 def _fmt_int(value: Any) -> str:
-    return "-" if value is None else f"{value:,.0f}"
+    return "-" if value is None else f"{round(value) + 0:,.0f}"  # never "-0"
 
 
 def fmt_float(value: float) -> str:
@@ -104,7 +106,7 @@ def summary_text(results: Results) -> str:
     ]
 
     def clearance_row(label: str, dates: dict[str, str], share: float) -> list[str]:
-        return [label, dates["p10"], dates["p50"], dates["p90"], f"{share:.0%}"]
+        return [label, dates["p10"], dates["p50"], dates["p90"], percent(share)]
 
     rows = [
         clearance_row(
@@ -174,7 +176,8 @@ def _variance_lines(summary: dict[str, Any]) -> list[str]:
     lines = ["", "Where the uncertainty comes from (share of the variance):"]
     lines.append(f"  clearance day: {words(split['clearance_day'])}")
     for name, entry in split["figures"].items():  # the risks, not the totals
-        if name not in _NOT_RISKS and entry.get("inputs_share") is not None:
+        said = entry.get("inputs_share") is not None or "varying" in entry
+        if name not in _NOT_RISKS and said:
             lines.append(f"  {name.replace('_', ' ')}: {words(entry)}")
     return lines
 
@@ -207,8 +210,12 @@ def _uncertainty_lines(summary: dict[str, Any]) -> list[str]:
             )
     for when, p in summary.get("p_clear_by", {}).items():
         interval = summary.get("p_clear_by_ci95", {}).get(when)
-        extra = f" (95% CI {interval[0]:.0%} to {interval[1]:.0%})" if interval else ""
-        lines.append(f"  P(cleared by {when}) = {p:.1%}{extra}")
+        extra = (
+            f" (95% CI {percent(interval[0])} to {percent(interval[1])})"
+            if interval
+            else ""
+        )
+        lines.append(f"  P(cleared by {when}) = {percent(p)}{extra}")
     precision = summary.get("precision")
     if precision:
         from migsim.runner.precision import target_words
@@ -255,7 +262,7 @@ def _policy_lines(results: Results) -> list[str]:
                 gate["opening_date"]["p10"],
                 gate["opening_date"]["p50"],
                 gate["opening_date"]["p90"],
-                f"{gate['opened_share']:.0%}",
+                percent(gate["opened_share"]),
             ]
             for name, gate in policy["gates"].items()
         ]
@@ -342,9 +349,9 @@ def scenario_dates_text(
     for name, summary in summaries.items():
         clearance = summary["clearance_date"]
         row = [name, *(_short_date(clearance[s]) for s in ("p10", "p50", "p90"))]
-        row.append(f"{summary['cleared_share']:.0%}")
+        row.append(percent(summary["cleared_share"]))
         for when in dates:
-            row.append(f"{by[when][name]['p']:.0%}")  # type: ignore[index]
+            row.append(percent(by[when][name]["p"]))  # type: ignore[index]
         rows.append(row)
     return text_table("backlog clears", headers, rows)
 
@@ -423,9 +430,9 @@ def comparison_text(
             f"{name} minus {first} [95% CI]", ["P50", "P90", "mean"], rows
         )
         lines.append(
-            f"  clears before {first}: {entry['p_clears_before_first']:.0%}, "
-            f"same day: {entry['p_clears_same_day']:.0%}, "
-            f"after: {entry['p_clears_after_first']:.0%}"
+            f"  clears before {first}: {percent(entry['p_clears_before_first'])}, "
+            f"same day: {percent(entry['p_clears_same_day'])}, "
+            f"after: {percent(entry['p_clears_after_first'])}"
         )
         lines.append(_pairing_line(entry.get("pairing", {}).get("clearance_day")))
         lines.append("")

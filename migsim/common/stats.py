@@ -14,7 +14,8 @@ Every layer reports the same kinds of numbers, so they are computed here once:
   stays inside [0, 1] and does not collapse when every replication agrees, and
   the exact binomial Clopper-Pearson bounds (`clopper_pearson`,
   `clopper_pearson_upper`), which the ramp policy and decide judge budgets on;
-- `json_number` and `json_value`: numbers and values as JSON files hold them.
+- `json_number` and `json_value`: numbers and values as JSON files hold them;
+- `percent`: a share as every output writes it (never "100%" unless it is 1).
 
 scipy loads only when a mean's interval (or a Clopper-Pearson bound) is asked
 for, so ``import migsim`` and a one-replication run stay light; only
@@ -44,6 +45,7 @@ __all__ = [
     "json_number",
     "json_value",
     "mean_ci95",
+    "percent",
     "proportion_ci95",
     "quantile",
     "quantile_bounds",
@@ -222,14 +224,21 @@ def _order_ranks(n: int, q: float, confidence: float) -> tuple[int, int]:
 
 
 # --------------------------------------------------------------------------- means
-def mean_ci95(values: Sequence[float] | np.ndarray) -> tuple[float, float] | None:
+def mean_ci95(
+    values: Sequence[float] | np.ndarray, floor: float = -math.inf
+) -> tuple[float, float] | None:
     """Student-t 95% confidence interval of the mean.
 
     ``None`` when it is undefined: fewer than two values, or a value is +inf (a
-    replication that did not clear has no clearance day, so no mean).
+    replication that did not clear has no clearance day, so no mean). ``floor``
+    is the quantity's natural bound (0 for a count or a day): the interval is
+    clipped there, since the mean cannot be below it (two replications of 200
+    abandoning one installation gave [-0.0039, 0.0239]).
 
     >>> [round(x, 3) for x in mean_ci95([10, 12, 14])]
     [7.032, 16.968]
+    >>> [round(x, 4) for x in mean_ci95([0] * 198 + [1, 1], floor=0)]
+    [0.0, 0.0239]
     """
     array = np.asarray(values, dtype=float)
     if len(array) < 2 or not np.isfinite(array).all():
@@ -240,7 +249,7 @@ def mean_ci95(values: Sequence[float] | np.ndarray) -> tuple[float, float] | Non
         * float(array.std(ddof=1))
         / math.sqrt(len(array))
     )
-    return (mean - half, mean + half)
+    return (max(float(floor), mean - half), max(float(floor), mean + half))
 
 
 def half_width(interval: tuple[float, float] | None) -> float:
@@ -356,3 +365,34 @@ def json_value(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+# --------------------------------------------------------------------------- words
+#: Most decimals `percent` gives a share before saying "under"/"over".
+_PERCENT_DIGITS = 4
+
+
+def percent(share: float | None) -> str:
+    """A share in [0, 1] as every output writes it: the one percent format.
+
+    A whole percent is written whole (0.98 -> "98%"); any other share with one
+    decimal (0.975 -> "97.5%", so a share and its complement add up to 100),
+    and more when one would round it to "0%" or "100%": only a share that is
+    exactly 0 or 1 reads "0%" or "100%". ``None`` and nan read "-".
+
+    >>> percent(1.0), percent(0.98), percent(0.975), percent(1 - 0.975)
+    ('100%', '98%', '97.5%', '2.5%')
+    >>> percent(0.9995), percent(0.0004), percent(1e-9), percent(None)
+    ('99.95%', '0.04%', 'under 0.0001%', '-')
+    """
+    if share is None or not math.isfinite(share):
+        return "-"
+    value = round(float(share) * 100, 9)  # 0.975 * 100 is 97.49999999999999
+    if value.is_integer():
+        return f"{value:.0f}%"
+    for digits in range(1, _PERCENT_DIGITS + 1):
+        rounded = round(value, digits)
+        if 0 < rounded < 100:
+            return f"{rounded:.{digits}f}%"
+    limit = 10.0**-_PERCENT_DIGITS
+    return f"under {limit:g}%" if value < 50 else f"over {100 - limit:g}%"

@@ -88,10 +88,15 @@ def p_clear_by(days: Sequence[float] | np.ndarray, day: int) -> float:
 
 
 # --------------------------------------------------------------------------- sections
+#: The natural bound of every figure: each is a count or a day number, never
+#: below 0, so neither is its mean's interval.
+_FLOOR = 0.0
+
+
 def _interval(values: np.ndarray, statistic: str) -> list[float | int | None] | None:
     q = statistic_quantile(statistic)
     if q is None:
-        ci = mean_ci95(values)
+        ci = mean_ci95(values, floor=_FLOOR)
         return None if ci is None else [json_number(ci[0]), json_number(ci[1])]
     low, high = quantile_ci95(values, q)
     return [json_number(low), json_number(high)]

@@ -91,10 +91,13 @@ def format_date(value: str | date | None) -> str:
 
 
 def format_count(value: float | None, scale: float = 1.0) -> str:
-    """A count in the report's units, thousands separated; "-" when undefined."""
+    """A count in the report's units, thousands separated; "-" when undefined.
+
+    Never "-0": a value that rounds to zero reads "0".
+    """
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "-"
-    return f"{value * scale:,.0f}"
+    return f"{round(value * scale) + 0:,.0f}"
 
 
 def format_number(value: float) -> str:

@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from migsim.common.stats import json_number, statistics
+from migsim.common.stats import json_number, quantile, statistics
 from migsim.results.units import meters_ratios
 
-__all__ = ["InMeters", "in_units"]
+__all__ = ["InMeters", "backlog_in_units", "in_units"]
 
 #: Figures that are not counts of installations: never converted to meters.
 NOT_COUNTS = frozenset(
@@ -39,6 +39,20 @@ def in_units(run: Any, units: str) -> Any:
     if ratios is None or not len(ratios) or np.ptp(ratios) == 0:
         return run  # one fixed ratio: the report's multiplier says it all
     return InMeters(run, ratios)
+
+
+def backlog_in_units(run: Any, scale: float) -> tuple[float, bool]:
+    """The backlog the report states, in its units, and whether it is a P50.
+
+    The installations times ``scale``; for an `InMeters` view (drawn ratios) the
+    type-1 median over replications of the installations at each one's own
+    ratio, as the fan chart's median starts (the point ratio gave 118,400
+    meters against a chart starting near 120,600).
+    """
+    total = float(run.scenario.installations) * scale
+    if not isinstance(run, InMeters):
+        return total, False
+    return quantile(total * run.factors, 0.5), True
 
 
 class InMeters:

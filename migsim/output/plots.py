@@ -27,6 +27,7 @@ __all__ = [
     "cumulative_migrated_chart",
     "daily_attempts_chart",
     "forecast_fan_chart",
+    "median_zero_date",
     "posterior_check_chart",
     "risk_chart",
     "sweep_chart",
@@ -205,6 +206,23 @@ def _active_until(bands: pd.DataFrame) -> pd.Timestamp:
     return dates.iloc[min(len(dates) - 1, last + margin)]
 
 
+def median_zero_date(bands: pd.DataFrame):
+    """The first date from which the median backlog stays 0, or None.
+
+    Type-1 quantiles: the median of the backlog is 0 on a day exactly when half
+    the replications have cleared by then, so this is the P50 clearance date;
+    on a linear axis the median looks cleared weeks before (a few hundred
+    stalls and retries against tens of thousands).
+    """
+    import pandas as pd
+
+    positive = (bands["p50"].to_numpy() > 0).nonzero()[0]
+    last = positive[-1] + 1 if len(positive) else 0
+    if last >= len(bands):
+        return None
+    return pd.Timestamp(bands["date"].iloc[last])
+
+
 def backlog_fan_chart(
     bands: pd.DataFrame,
     title: str,
@@ -233,10 +251,20 @@ def backlog_fan_chart(
     ax.set_ylabel(f"{unit} not yet resolved")
     ax.set_xlabel("date")
     ax.set_ylim(bottom=0)
+    zero = median_zero_date(bands)
+    if zero is not None:  # the median's last few hundred vanish at this scale
+        ax.axvline(
+            zero,
+            color=line,
+            linestyle=":",
+            linewidth=1,
+            label=f"median reaches 0: {zero.day} {zero:%b %Y}, the P50\n"
+            "clearance date (its last few hundred\nare too few to see at this scale)",
+        )
     ax.set_xlim(bands["date"].iloc[0], _active_until(bands) if until is None else until)
     _thousands(ax)
     _date_axis(ax)
-    ax.legend(frameon=False)
+    ax.legend(loc="upper right", framealpha=0.9, edgecolor="none")
     return fig
 
 

@@ -172,6 +172,35 @@ def differences_section(runs: Sequence[RunLike]) -> str:
     )
 
 
+def _merged_keys(tables: Sequence[dict[str, Any]]) -> list[str]:
+    """Every scenario's fields in one order: a field one scenario alone has goes
+    after the field it follows there, and after the row of any section holding
+    it (``capacity.schedule.full_rate`` under ``capacity.schedule``)."""
+    keys: list[str] = []
+    for table in tables:
+        previous = ""
+        for key in table:
+            if key not in keys:
+                at = keys.index(previous) + 1 if previous in keys else len(keys)
+                for i, other in enumerate(keys):
+                    if key.startswith(f"{other}."):
+                        at = max(at, i + 1)
+                keys.insert(at, key)
+            previous = key
+    return keys
+
+
+def _appendix_cell(table: dict[str, tuple[str, str]], key: str) -> tuple[str, str]:
+    """What a scenario has for a field: its value, the parts it has in rows
+    below (a ramp schedule of named steps where another has "none"), or "not set"."""
+    if key in table:
+        return table[key]
+    parts = [k[len(key) + 1 :].split(".")[0] for k in table if k.startswith(f"{key}.")]
+    if parts:
+        return f"{', '.join(dict.fromkeys(parts))} (rows below)", ""
+    return "not set", ""
+
+
 def appendix_section(runs: Sequence[RunLike]) -> str:
     """Every assumption with its source: one row per field, a column per scenario."""
     scenarios = [r.scenario for r in runs]
@@ -179,12 +208,12 @@ def appendix_section(runs: Sequence[RunLike]) -> str:
         {key: (value, source) for key, value, source in assumption_rows(sc)}
         for sc in scenarios
     ]
-    keys = list(dict.fromkeys(k for table in tables for k in table))
+    keys = _merged_keys(tables)
     several = len(scenarios) > 1
     head = "".join(f"<th>{escape(sc.name)}</th>" for sc in scenarios)
     rows = []
     for key in keys:
-        cells = [table.get(key, ("not set", "")) for table in tables]
+        cells = [_appendix_cell(table, key) for table in tables]
         values = [c[0] for c in cells]
         sources = list(dict.fromkeys(c[1] for c in cells if c[1]))
         same = len(set(values)) == 1

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
+from migsim.common.stats import percent
 from migsim.evidence.intervals import RunLike
 from migsim.output.html import (
     date_span,
@@ -24,11 +25,13 @@ from migsim.output.html import (
     span,
     unit_word,
 )
+from migsim.output.meters import backlog_in_units
 from migsim.output.report_sections import (
     OTHER_UNITS,
     RISK_FIGURES,
     UNIT_OF,
     capacity_phrase,
+    risk_words,
     shown,
 )
 from migsim.sim.operations import OPERATIONS_FIGURES
@@ -39,7 +42,9 @@ __all__ = [
     "fan_figure",
     "headline",
     "key_risks_table",
+    "days_interval",
     "key_risk_names",
+    "shift_words",
     "signed",
     "verdict",
 ]
@@ -85,9 +90,13 @@ class Verdict:
     def clear(self) -> bool:
         return self.kind in ("higher", "lower")
 
-    def interval(self, scale: float = 1.0) -> str:
+    def interval(self, scale: float = 1.0, days: bool = False) -> str:
+        """``95% CI +2 to +5``; for ``days``, in the words of the shift itself
+        ("95% CI 14 to 25 days earlier"), as the headline and the table say it."""
         if self.ci is None or None in self.ci:
             return "interval undefined"
+        if days:
+            return f"95% CI {days_interval(self.ci)}"
         return f"95% CI {signed(self.ci[0], scale)} to {signed(self.ci[1], scale)}"
 
     def cell(self, scale: float = 1.0, days: bool = False) -> str:
@@ -108,7 +117,7 @@ class Verdict:
                 f'<span class="muted">{escape(word)}</span> <span class="note">'
                 "(no interval: too few replications clear)</span>"
             )
-        note = f' <span class="note">({escape(self.interval(scale))})</span>'
+        note = f' <span class="note">({escape(self.interval(scale, days))})</span>'
         if not self.clear:
             return '<span class="muted">no clear difference</span>' + note
         if days:
@@ -136,6 +145,29 @@ def _days(n: float) -> str:
     return f"{n:,} day{'s' if n != 1 else ''}"
 
 
+def shift_words(n: float) -> str:
+    """A difference of dates in words: "21 days earlier", "3 days later"."""
+    if round(n) == 0:
+        return "0 days"
+    return f"{_days(n)} {'earlier' if n < 0 else 'later'}"
+
+
+def days_interval(ci: Sequence[float]) -> str:
+    """A 95% interval of a date difference in the words of the shift:
+    "14 to 25 days earlier", "2 to 9 days later", "3 days earlier to 5 days
+    later" (the one sign convention of dates in the report)."""
+    low, high = round(ci[0]), round(ci[1])
+    if low == high:
+        return shift_words(low)
+    if high <= 0 and low < 0:
+        return f"{-high:,} to {_days(low)} earlier"
+    if low >= 0 and high > 0:
+        return f"{low:,} to {_days(high)} later"
+    if low == high == 0:
+        return "0 days"
+    return f"{shift_words(low)} to {shift_words(high)}"
+
+
 def _clearance_shift(v: Verdict) -> str:
     """ "12 days earlier (95% CI 10 to 14 days)" or "no clear difference"."""
     if v.kind == "undefined":
@@ -143,13 +175,10 @@ def _clearance_shift(v: Verdict) -> str:
     if v.kind == "same":
         return "no change"
     if v.kind == "unbounded":
-        word = "earlier" if v.diff < 0 else "later"
-        return f"{_days(v.diff)} {word}; no interval: too few replications clear"
+        return f"{shift_words(v.diff)}; no interval: too few replications clear"
     if not v.clear:
-        return f"no clear difference in P50 ({v.interval()} days)"
-    low, high = sorted(abs(x) for x in v.ci)
-    word = "earlier" if v.diff < 0 else "later"
-    return f"{_days(v.diff)} {word}, 95% CI {low:,.0f} to {high:,.0f} days"
+        return f"no clear difference in P50 ({v.interval(days=True)})"
+    return f"{shift_words(v.diff)}, {v.interval(days=True)}"
 
 
 def headline(
@@ -162,17 +191,21 @@ def headline(
     """The answer in plain words (HTML), every number tagged with its key."""
     first, s0 = runs[0], summaries[0]
     unit = unit_word("installations", units)
+    backlog, median = backlog_in_units(first, scales[0])
+    # with drawn meters per installation: the P50 the fan chart starts from
+    how = "; P50 over replications, each at its own meters per installation"
+    how = how if median else ""
     sentence = (
         f"At {escape(capacity_phrase(first.scenario, scales[0], units))} the "
-        f"backlog of {escape(format_count(first.scenario.installations, scales[0]))} "
-        f"{unit} (<b>{escape(first.scenario.name)}</b>) clears by "
+        f"backlog of {escape(format_count(backlog))} "
+        f"{unit} (<b>{escape(first.scenario.name)}</b>{how}) clears by "
         f"{date_span(s0, 'clearance_date.p50', 0)} (P50), "
         f"{date_span(s0, 'clearance_date.p90', 0)} (P90)"
     )
     if s0["cleared_share"] < 1:
         sentence += (
-            f"; in {1 - s0['cleared_share']:.0%} of replications it does not clear "
-            f"by {escape(format_date(first.scenario.end_date))}"
+            f"; in {percent(1 - s0['cleared_share'])} of replications it does not "
+            f"clear by {escape(format_date(first.scenario.end_date))}"
         )
     sentence += "."
     if comparison is None or len(runs) == 1:
@@ -218,7 +251,7 @@ def _risk_sentence(
     clear, unclear = [], []
     for figure in key_risk_names(runs, comparison):
         v = verdict(comparison, name, figure, "mean")
-        words = RISK_FIGURES[figure]
+        words = risk_words(figure, units)
         factor = 1.0 if figure in OTHER_UNITS else scale
         if v.clear:
             more = "more" if v.diff > 0 else "fewer"
@@ -275,7 +308,9 @@ def key_risks_table(
     for figure in key_risk_names(runs, comparison):
         other = figure in OTHER_UNITS
         unit = OTHER_UNITS[figure] if other else unit_word(UNIT_OF[figure], units)
-        cells = [f"{escape(RISK_FIGURES[figure])} <span class='note'>({unit})</span>"]
+        cells = [
+            f"{escape(risk_words(figure, units))} <span class='note'>({unit})</span>"
+        ]
         for i, s in enumerate(summaries):
             stats = s["figures"].get(figure)
             if stats is None:
@@ -353,7 +388,12 @@ def fan_figure(
                 scenario_colour(i),
             )
         )
-    total = max(r.scenario.installations * scales[i] for i, r in enumerate(runs))
+    # the axis holds every band: with drawn meters per installation the P95
+    # starts above the installations at the point ratio (it was clipped)
+    total = max(
+        max(r.scenario.installations * scales[i] for i, r in enumerate(runs)),
+        *(float(s.bands["p95"].max()) for s in series),
+    )
     figure = scenarios_fan_chart(series, total, unit_word("installations", units))
     names = ", ".join(r.scenario.name for r in runs)
     return img(figure, f"Backlog still to migrate, every scenario: {names}")

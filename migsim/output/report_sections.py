@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from migsim.common.stats import percent
 from migsim.evidence.intervals import RunLike
 from migsim.model.scenario import Scenario
 from migsim.output.html import (
@@ -45,6 +46,7 @@ __all__ = [
     "describe_value",
     "forecast_section",
     "from_actuals",
+    "risk_words",
     "shown",
 ]
 
@@ -98,6 +100,14 @@ OTHER_UNITS = {
 }
 
 
+def risk_words(name: str, units: str) -> str:
+    """A risk in the planners' words and the report's units: with --units meters
+    "meters abandoned", "active meter-days without smart service", so a label
+    never names installations over a count of meters."""
+    words = RISK_FIGURES[name]
+    return words if name in OTHER_UNITS else unit_word(words, units)
+
+
 def shown(name: str, scenario: Scenario) -> bool:
     """A risk figure the report shows for a scenario (operations: only when used)."""
     return name not in OPERATIONS_FIGURES or name in figures_in_use(scenario)
@@ -148,13 +158,19 @@ def describe_value(node: Any, field: str = "") -> str:
     a share or a date drawn from a distribution is not a number of days.
     """
     if isinstance(node, dict) and "dist" in node:
-        params = ", ".join(f"{k} {v}" for k, v in node.items() if k != "dist")
+        params = ", ".join(
+            f"{k} {_parameter(v, k)}"
+            for k, v in node.items()
+            if k != "dist" and v is not None
+        )
         unit = " days" if field.endswith("_days") else ""
         return f"{node['dist']} ({params}){unit}"
     if isinstance(node, dict):
         return ", ".join(
             f"{k} {describe_value(v, k)}" for k, v in node.items() if v is not None
         )
+    if isinstance(node, bool):
+        return "yes" if node else "no"
     if isinstance(node, list):
         if not node:
             return "none"
@@ -168,18 +184,37 @@ def describe_value(node: Any, field: str = "") -> str:
     return "not set" if node is None else str(node)
 
 
+def _parameter(value: Any, name: str) -> str:
+    """A distribution's parameter: a nested distribution or mapping described in
+    parentheses (``mean beta (alpha 6, beta 4)``), never a Python dict."""
+    text = describe_value(value, name)
+    if isinstance(value, dict) and "dist" not in value:
+        return f"({text})"
+    return text
+
+
 def assumption_rows(scenario: Scenario) -> list[tuple[str, str, str]]:
     """(field, value, source) for every rate, cap, delay, gate and date."""
     rows: list[tuple[str, str, str]] = []
     sources = scenario.sources
 
     def source(key: str) -> str:
+        """The field's source, else its section's; with the sources given for
+        its parts (``capacity.achieved.mean``: a distribution shown in one row)."""
         parts = key.split(".")
+        own = None
         for i in range(len(parts), 0, -1):
-            found = sources.get(".".join(parts[:i]))
-            if found:
-                return found
-        return "assumption (no source given)"
+            own = sources.get(".".join(parts[:i]))
+            if own:
+                break
+        inner = [
+            f"{path[len(key) + 1 :]}: {text}"
+            for path, text in sources.items()
+            if path.startswith(f"{key}.") and text
+        ]
+        if inner:
+            return "; ".join([own, *inner] if own else inner)
+        return own or "assumption (no source given)"
 
     def walk(node: Any, key: str) -> None:
         if isinstance(node, dict) and "dist" not in node:
@@ -191,7 +226,7 @@ def assumption_rows(scenario: Scenario) -> list[tuple[str, str, str]]:
                 scalar = all(not isinstance(v, dict | list) for v in item.values())
                 if scalar and "dist" not in item:  # e.g. a rule's condition: one row
                     text = ", ".join(
-                        f"{k} {v}"
+                        f"{k} {describe_value(v, k)}"
                         for k, v in item.items()
                         if k != "name" and v is not None
                     )
@@ -263,7 +298,7 @@ def forecast_section(
             span(
                 f"{prefix}cleared_share",
                 node["cleared_share"],
-                f"{node['cleared_share']:.0%}",
+                percent(node["cleared_share"]),
                 index,
             )
         )
@@ -321,7 +356,7 @@ def forecast_section(
                 span(
                     f"policy.gates.{name}.opened_share",
                     gate["opened_share"],
-                    f"{gate['opened_share']:.0%}",
+                    percent(gate["opened_share"]),
                     index,
                 ),
             ]
@@ -341,11 +376,11 @@ def forecast_section(
             by_rows.append(
                 [
                     escape(format_date(when)),
-                    span(f"p_clear_by.{when}", p, f"{p:.0%}", index),
+                    span(f"p_clear_by.{when}", p, percent(p), index),
                     escape(
                         "-"
                         if interval is None
-                        else f"{interval[0]:.0%} to {interval[1]:.0%}"
+                        else f"{percent(interval[0])} to {percent(interval[1])}"
                     ),
                 ]
             )

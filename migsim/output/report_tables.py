@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from migsim import __version__
+from migsim.common.stats import percent
 from migsim.evidence.intervals import RunLike
 from migsim.output.html import (
     escape,
@@ -23,10 +24,12 @@ from migsim.output.html import (
     unit_word,
 )
 from migsim.output.plots import risk_chart
+from migsim.output.report_first import days_interval, shift_words
 from migsim.output.report_sections import (
     OTHER_UNITS,
     RISK_FIGURES,
     UNIT_OF,
+    risk_words,
     shown,
 )
 
@@ -58,7 +61,7 @@ def risk_section(
             unit, row_scale = unit_word(UNIT_OF.get(name, "count"), units), scale
         rows.append(
             [
-                escape(RISK_FIGURES[name]),
+                escape(risk_words(name, units)),
                 escape(unit),
                 span(
                     f"figures.{name}.p50",
@@ -115,12 +118,28 @@ def risk_section(
         # the table says what never varies; active/dormant dumb are parts of dumb
         if name in UNIT_OF and name not in _PARTS and np.ptp(data) > 0:
             unit = unit_word(UNIT_OF[name], units)
-            values[f"{RISK_FIGURES[name]} ({unit})"] = data * scale
+            values[f"{risk_words(name, units)} ({unit})"] = data * scale
     if charts and values:  # one row of four: the table has every figure
         values = dict(list(values.items())[:4])
         figure = risk_chart(values, sc.name, colour=colour, columns=4, width=11)
         out.append(img(figure, f"Risk figures across replications: {sc.name}"))
     return "".join(out)
+
+
+def _difference(diff: float | None, days: bool, factor: float) -> str:
+    if diff is None:
+        return "undefined"
+    return shift_words(diff) if days else signed(diff, factor)
+
+
+def _difference_interval(ci: list | None, name: str, factor: float) -> str:
+    """A paired difference's interval in the sign convention of the difference:
+    days earlier or later for dates, signed for risks (never "+825 (222 to ...)")."""
+    if ci is None or None in ci:
+        return interval_text(ci, "count", factor)
+    if name == "clearance_day":
+        return days_interval(ci)
+    return f"{signed(ci[0], factor)} to {signed(ci[1], factor)}"
 
 
 def comparison_section(
@@ -143,7 +162,8 @@ def comparison_section(
             "the intervals are wider than with common random numbers."
         )
     out.append(
-        " Negative differences mean earlier or lower. Intervals are 95%: "
+        " Dates move days earlier or later; for the risks, negative means lower."
+        " Intervals are 95%: "
         "Student-t for means, a seeded paired bootstrap for quantiles.</p>"
     )
     header = [
@@ -169,18 +189,17 @@ def comparison_section(
                 escape(
                     "clearance (days)"
                     if name == "clearance_day"
-                    else RISK_FIGURES[name]
+                    else risk_words(name, units)
                 ),
             ]
             factor = 1.0 if name == "clearance_day" else scale
             for stat in ("p50", "p90", "mean"):
                 item = entry["figures"][name][stat]
                 diff = item["diff"]
-                text = "undefined" if diff is None else signed(diff, factor)
                 cells.append(
-                    escape(text)
+                    escape(_difference(diff, name == "clearance_day", factor))
                     + ' <span class="ci">('
-                    + escape(interval_text(item["ci95"], "count", factor))
+                    + escape(_difference_interval(item["ci95"], name, factor))
                     + ")</span>"
                 )
             rows.append(cells)
@@ -189,7 +208,7 @@ def comparison_section(
         [
             escape(run.scenario.name),
             *(
-                f"{comparison['scenarios'][run.scenario.name][k]:.0%}"
+                percent(comparison["scenarios"][run.scenario.name][k])
                 for k in (
                     "p_clears_before_first",
                     "p_clears_same_day",

@@ -12,8 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from migsim.common.stats import percent
 from migsim.evidence.intervals import RunLike
 from migsim.output.html import escape, html_table
+from migsim.results.variance import words
 
 __all__ = ["evidence_for", "variance_section"]
 
@@ -52,7 +54,7 @@ def evidence_for(key: str, label: str) -> str:
 
 
 def _share(value: Any) -> str:
-    return "-" if value is None else f"{value:.0%}"
+    return percent(value)
 
 
 def variance_section(runs: Sequence[RunLike], summaries: Sequence[dict]) -> str:
@@ -69,6 +71,9 @@ def variance_section(runs: Sequence[RunLike], summaries: Sequence[dict]) -> str:
             rows.append([escape(run.scenario.name), "0%", "100%", "none drawn", ""])
             continue
         uncertain = True
+        if split.get("varying") is not None:
+            rows.append([escape(run.scenario.name), "-", "-", escape(words(split)), ""])
+            continue
         if split.get("inputs_share") is None:
             rows.append([escape(run.scenario.name), "-", "-", "does not vary", ""])
             continue

@@ -34,11 +34,13 @@ from typing import Any
 
 import numpy as np
 
+from migsim.common.stats import percent
 from migsim.results.figures import FIGURES, FigureTable
 from migsim.sim.block import simulate
 from migsim.sim.inputs import input_label
 
 __all__ = [
+    "few_varying_words",
     "first_order_share",
     "group_share",
     "input_groups",
@@ -54,6 +56,10 @@ __all__ = [
 #: Inputs named in a split, at most, and the smallest share worth naming.
 TOP_INPUTS = 5
 MIN_SHARE = 0.01
+#: Fewest replications off a figure's most common value for a split: below, its
+#: variance rests on a handful of replications (2 of 200 abandoning one
+#: installation) and a split of it would be read as a finding; it says so.
+MIN_VARYING = 5
 
 
 def twinned(replication: int) -> bool:
@@ -178,13 +184,32 @@ def input_groups(inputs: Mapping[str, np.ndarray]) -> dict[str, list[str]]:
     separate first-order shares would each carry the others' part and add up to
     far more than the whole; the planner's question is "how much do this
     cohort's outcome rates matter", so they are judged as one input.
+
+    One draw recorded under two keys counts once: a gate that opens on its own
+    drawn date records it as the date (``gates.g.opens_on``) and as the gate's
+    opening (``gates.g``), the same values in every replication; the shorter
+    key is kept (the gate, "gate g opening"), so the split does not name one
+    draw twice.
     """
     groups: dict[str, list[str]] = {}
     for key in inputs:
         parts = key.split(".")
         grouped = parts[0] == "cohorts" and parts[-2:-1] == ["outcomes"]
         groups.setdefault(".".join(parts[:-1]) if grouped else key, []).append(key)
-    return groups
+    kept: list[str] = []
+    for name in sorted(groups, key=lambda k: (k.count("."), len(k))):
+        keys = groups[name]
+        same = any(
+            len(keys) == len(groups[other])
+            and all(
+                np.array_equal(inputs[a], inputs[b])
+                for a, b in zip(keys, groups[other], strict=True)
+            )
+            for other in kept
+        )
+        if not same:
+            kept.append(name)
+    return {name: keys for name, keys in groups.items() if name in kept}
 
 
 def group_share(xs: Sequence[np.ndarray], y: np.ndarray) -> float:
@@ -232,7 +257,9 @@ def split(
         ``None`` when Y does not vary); ``inputs_share_se``; ``twins``;
         ``top_inputs``: the inputs with the largest first-order shares, as
         ``{"input", "label", "share"}``, largest first, each above
-        ``named_above`` (`noise_floor`, at least 1%).
+        ``named_above`` (`noise_floor`, at least 1%). When fewer than
+        `MIN_VARYING` replications differ from the most common value, no split:
+        ``varying`` (how many do) and ``replications`` instead, shares ``None``.
     """
     y = np.asarray(y, dtype=float)
     n = len(y)
@@ -246,6 +273,10 @@ def split(
         "top_inputs": [],
     }
     if not n >= 2 or not variance > 0:
+        return out
+    varying = n - int(np.unique(y, return_counts=True)[1].max())
+    if varying < MIN_VARYING:  # a handful of replications: nothing to split
+        out.update(varying=varying, replications=n)
         return out
     if not inputs:  # nothing uncertain but the day-to-day
         out.update(inputs_share=0.0, day_to_day_share=1.0, inputs_share_se=0.0)
@@ -279,15 +310,28 @@ def words(entry: Mapping[str, Any]) -> str:
     """One split as a planner reads it: "inputs 93% (final cohort start date:
     45%; ...), day-to-day 7%"."""
     share = entry.get("inputs_share")
+    if entry.get("varying") is not None:
+        return few_varying_words(entry)
     if share is None:
         return "does not vary"
     tops = "; ".join(
-        f"{t['label']}: {t['share']:.0%}" for t in entry.get("top_inputs", [])
+        f"{t['label']}: {percent(t['share'])}" for t in entry.get("top_inputs", [])
     )
-    text = f"inputs {share:.0%}"
+    text = f"inputs {percent(share)}"
     if tops:
         text += f" ({tops})"
-    return text + f", day-to-day {entry['day_to_day_share']:.0%}"
+    return text + f", day-to-day {percent(entry['day_to_day_share'])}"
+
+
+def few_varying_words(entry: Mapping[str, Any]) -> str:
+    """Why a figure has no split: "too little variation to split (2 of 200
+    replications differ from the rest)"."""
+    k, n = entry["varying"], entry["replications"]
+    verb = "differs" if k == 1 else "differ"
+    return (
+        f"too little variation to split ({k} of {n:,} replications {verb} from "
+        "the rest)"
+    )
 
 
 def _round(value: float) -> float | None:

@@ -301,7 +301,7 @@ function showResult(status) {
     const ci = interval ? fmtInterval(interval, (d) => (d ? fmtDate(d) : "?")) : "";
     $(`#${key}-note`).textContent = `${ci}${ci ? "; " : ""}as loaded ${fmtDate(loaded[key])}`;
   }
-  $("#headline-note").textContent = `Clearance dates: half of the replications clear by P50, nine in ten by P90. Cleared within the horizon in ${(built.cleared_share * 100).toFixed(0)}% of replications.`;
+  $("#headline-note").textContent = `Clearance dates: half of the replications clear by P50, nine in ten by P90. Cleared within the horizon in ${built.cleared_share_text} of replications.`;
   $("#chart").src = `${base}/chart.png`;
   $("#risks tbody").replaceChildren(...result.risks.map((row) => element("tr", {},
     cell(row.risk), cell(fmtNumber(row.p50)), cell(fmtNumber(row.p90)),
@@ -315,8 +315,7 @@ function showResult(status) {
       return cellWithInterval(fmtSigned(item.diff), fmtInterval(item.ci95, fmtSigned));
     }))));
   const order = comparison.order;
-  const pct = (v) => `${Math.round(v * 100)}%`;
-  $("#order").textContent = `In ${pct(order.p_clears_before_first)} of pairs ${result.scenario} clears before ${comparison.first}, in ${pct(order.p_clears_same_day)} the same day, in ${pct(order.p_clears_after_first)} after.`;
+  $("#order").textContent = `In ${order.p_clears_before_first} of pairs ${result.scenario} clears before ${comparison.first}, in ${order.p_clears_same_day} the same day, in ${order.p_clears_after_first} after.`;
   const changes = result.changes.length ? result.changes : ["nothing: the scenario as loaded (under another name)"];
   $("#changes").replaceChildren(...changes.map((text) => element("li", { text })));
   for (const link of $$("#downloads a")) link.href = `${base}/${link.dataset.kind}`;
