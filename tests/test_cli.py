@@ -143,13 +143,13 @@ def test_bands_csv_and_weekly_projection_for_a_spreadsheet(baseline_run):
     weekly = pd.read_csv(outdir / "weekly.csv", parse_dates=["week_ending"])
     assert list(weekly.columns) == [
         "week_ending",
-        "days",
         "cumulative_migrated_p10",
         "cumulative_migrated_p50",
         "cumulative_migrated_p90",
         "backlog_p10",
         "backlog_p50",
         "backlog_p90",
+        "days",  # added last: the columns before it keep their places
     ]
     sundays = weekly["week_ending"].iloc[:-1]
     assert (sundays.dt.day_of_week == 6).all() and len(weekly) == 53

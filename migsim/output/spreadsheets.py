@@ -6,9 +6,9 @@ A planner pastes a forecast into the programme's own workbook, so ``migsim run
 - ``bands.csv``: per date and cohort (``all`` first, then each cohort), the P5,
   P10, P50, P90 and P95 across replications of the backlog (installations not
   yet resolved) and of cumulative migrated;
-- ``weekly.csv``: per week (ending Sunday, and the horizon's last day) its days
-  (7, fewer for a part week), P10,
-  P50 and P90 of cumulative migrated and of the backlog, all cohorts;
+- ``weekly.csv``: per week (ending Sunday, and the horizon's last day), P10,
+  P50 and P90 of cumulative migrated and of the backlog, all cohorts, and the
+  week's days (7, fewer for a part week);
 - ``results.xlsx``: the same tables with the clearance dates and risk figures
   (sheets ``summary``, ``weekly``, ``bands``, ``replications``).
 
@@ -82,8 +82,8 @@ def bands_table(
 
 
 def weekly_table(run: RunLike, bands: pd.DataFrame | None = None) -> pd.DataFrame:
-    """``week_ending``, ``days`` and P10/P50/P90 of cumulative migrated and of
-    the backlog.
+    """``week_ending``, P10/P50/P90 of cumulative migrated and of the backlog,
+    and ``days``.
 
     Each value is the quantile across replications at the week's last day
     (Sunday, or the horizon's last day for a final part week). ``days`` is how
@@ -98,11 +98,12 @@ def weekly_table(run: RunLike, bands: pd.DataFrame | None = None) -> pd.DataFram
     weekly = overall[keep.to_numpy()]
     columns = {"date": "week_ending"}
     out = weekly[["date"]].rename(columns=columns)
-    ends = weekly.index.to_numpy()
-    out["days"] = ends - [-1, *ends[:-1]]
     for prefix in ("cumulative_migrated", "backlog"):
         for stat in ("p10", "p50", "p90"):
             out[f"{prefix}_{stat}"] = weekly[f"{prefix}_{stat}"].to_numpy()
+    # last: the columns before it keep the places they had
+    ends = weekly.index.to_numpy()
+    out["days"] = ends - [-1, *ends[:-1]]
     return out.reset_index(drop=True)
 
 
