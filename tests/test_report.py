@@ -664,6 +664,16 @@ def test_the_appendix_says_what_each_scenario_has_for_a_field():
         "capacity.schedule.automation_jump",
         "capacity.schedule.full_rate",
     ]
+    # a list's items are counted, not named by their indices ("0 (rows below)")
+    plain = migsim.load_scenario(SCENARIOS / "nov2019_epcl.yaml")
+    stepped = plain.with_overrides(
+        {"capacity.schedule": [{"from": "2020-01-06", "daily_cap": 5000}]}
+    )
+    runs = [type("Run", (), {"scenario": sc})() for sc in (plain, stepped)]
+    page = html.unescape(appendix_section(runs))
+    rows = dict(re.findall(r"<tr[^>]*><td><code>([^<]*)</code></td>(.*?)</tr>", page))
+    schedule = re.findall(r"<td><mark>([^<]*)</mark></td>", rows["capacity.schedule"])
+    assert schedule == ["none", "1 item (rows below)"]
 
 
 def test_a_date_shift_and_its_interval_use_one_sign_convention():

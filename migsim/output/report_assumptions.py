@@ -197,7 +197,11 @@ def _appendix_cell(table: dict[str, tuple[str, str]], key: str) -> tuple[str, st
         return table[key]
     parts = [k[len(key) + 1 :].split(".")[0] for k in table if k.startswith(f"{key}.")]
     if parts:
-        return f"{', '.join(dict.fromkeys(parts))} (rows below)", ""
+        named = list(dict.fromkeys(parts))
+        if all(part.isdigit() for part in named):  # a list's items: count them
+            count = len(named)
+            return f"{count} item{'s' * (count > 1)} (rows below)", ""
+        return f"{', '.join(named)} (rows below)", ""
     return "not set", ""
 
 
@@ -236,14 +240,15 @@ def appendix_section(runs: Sequence[RunLike]) -> str:
         for text, names in described.items()
     )
     value_head = head if several else "<th>value</th>"
-    share = 45 / max(1, len(scenarios))
+    # the sources are the longest cells: the widest column keeps their rows short
+    share = 37 / max(1, len(scenarios))
     columns = f'<col style="width:{share:.1f}%">' * max(1, len(scenarios))
     return (
         '<h2 id="appendix">Appendix: every assumption and its source</h2>'
         + descriptions
         + '<table class="appendix">'
-        + f'<colgroup><col style="width:22%">{columns}'
-        + '<col style="width:33%"></colgroup>'
+        + f'<colgroup><col style="width:19%">{columns}'
+        + '<col style="width:44%"></colgroup>'
         + "<tr><th>field</th>"
         + value_head
         + "<th>source</th></tr>"
