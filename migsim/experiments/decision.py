@@ -207,7 +207,7 @@ class Decision:
             lines += [f"  {self._check_text(check)}" for check in a.checks]
             if self.beyond is not None:
                 broke = "; ".join(
-                    self._check_text(c, terse=True) for c in self.beyond.broke
+                    self._check_text(c, terse=True) for c in self.beyond.not_met
                 )
                 lines.append(
                     f"{self._levers_phrase(self.beyond, False)} breaks it: {broke}."
@@ -271,6 +271,7 @@ class Decision:
             },
             "budgets": [check.to_dict() for check in candidate.checks],
             "broke": [check.label for check in candidate.broke],
+            "unproven": [check.label for check in candidate.unproven],
         }
 
     def _shown(self) -> Candidate:
@@ -349,7 +350,13 @@ class Decision:
         }
 
     def candidates_frame(self) -> pd.DataFrame:
-        """One row per evaluated candidate: levers, figures, bounds and verdict."""
+        """One row per evaluated candidate: levers, figures, bounds and verdict.
+
+        ``verdict`` is ``safe`` (every budget within) or ``unsafe`` (not shown
+        safe); ``broke`` lists the budgets whose status is ``broken`` (estimate
+        over the limit) and ``unproven`` those whose estimate is within but
+        whose upper bound is not, the same rule for every candidate.
+        """
         q = self.question
         objective = q.objective
         rows = []
@@ -368,6 +375,7 @@ class Decision:
                 row[f"{check.label}_status"] = check.status
             row["verdict"] = "safe" if c.safe else "unsafe"
             row["broke"] = ";".join(check.label for check in c.broke)
+            row["unproven"] = ";".join(check.label for check in c.unproven)
             row["is_answer"] = self.answer is not None and c.index == self.answer.index
             rows.append(row)
         return pd.DataFrame(rows)

@@ -49,7 +49,9 @@ class BudgetCheck:
     """One budget judged on one candidate's replications.
 
     ``status``: ``within`` (the upper bound is within the limit), ``broken`` (the
-    estimate is over it) or ``unproven`` (the estimate is within, the bound is not).
+    estimate is over it, or its whole confidence interval is) or ``unproven``
+    (the estimate is within, the upper bound is not: it cannot be shown within
+    at the stated confidence, nor shown over).
     """
 
     budget: BudgetSpec
@@ -71,7 +73,9 @@ class BudgetCheck:
     def status(self) -> Literal["within", "broken", "unproven"]:
         if self.bound <= self.limit:
             return "within"
-        return "broken" if self.estimate > self.limit else "unproven"
+        if self.estimate > self.limit or self.lower > self.limit:
+            return "broken"
+        return "unproven"
 
     def usage(self, value: float | None = None) -> float:
         """A value (default: the estimate) as a share of the limit (for ranking)."""
@@ -141,13 +145,22 @@ class Candidate:
 
     @property
     def broke(self) -> list[BudgetCheck]:
-        """The budgets it broke (estimate over the limit), else those not shown met.
+        """The budgets it broke: status ``broken`` (estimate over the limit).
 
-        A candidate stopped at the screen because one budget was surely over
-        has the others undecided; those are not what broke it.
+        One rule for every candidate; a budget whose estimate is within but
+        whose upper bound is not is in `unproven`, never here.
         """
-        broken = [check for check in self.checks if check.status == "broken"]
-        return broken or [check for check in self.checks if check.status != "within"]
+        return [check for check in self.checks if check.status == "broken"]
+
+    @property
+    def unproven(self) -> list[BudgetCheck]:
+        """The budgets not shown within (estimate within, upper bound over)."""
+        return [check for check in self.checks if check.status == "unproven"]
+
+    @property
+    def not_met(self) -> list[BudgetCheck]:
+        """Every budget that keeps it from being safe: broken, then unproven."""
+        return self.broke + self.unproven
 
     def statistic(self, figure: str, name: str, *, common: bool = False) -> float:
         values = self.frame[figure].to_numpy(dtype=float)

@@ -263,14 +263,15 @@ def recommendation(decision: SavedDecision, runs: Sequence[RunLike]) -> str:
         )
     beyond = data.get("next_candidate")
     if beyond is not None:
-        broke = [c for c in beyond["budgets"] if c["label"] in beyond["broke"]]
-        words = []
-        for check in broke:
-            what, estimate, limit = _budget_words(check)
-            words.append(f"{what} would reach {estimate} against a budget of {limit}")
         step = ", ".join(
             _value_words(path, value) for path, value in beyond["levers"].items()
         )
+        words = []
+        for check in beyond["budgets"]:
+            if check["status"] == "within":
+                continue
+            what, estimate, limit = _budget_words(check)
+            words.append(f"{what} would reach {estimate} against a budget of {limit}")
         lines.append(
             f"The next step, {step}, would break the budget: " + "; ".join(words) + "."
         )
@@ -300,7 +301,7 @@ def _evidence_table(decision: SavedDecision, scenario: Scenario | None) -> str:
         header += [what, "upper bound"]
         kind = "share" if "exceeds" in check else "number"
         columns += [(check["label"], kind), (f"{check['label']}_bound", kind)]
-    header += ["verdict", "breaks"]
+    header += ["verdict", "breaks", "not shown within"]
     labels = {c["label"]: _budget_words(c)[0] for c in budgets}
     rows = []
     ordered = frame.sort_values([*levers, "candidate"])
@@ -316,16 +317,33 @@ def _evidence_table(decision: SavedDecision, scenario: Scenario | None) -> str:
                 cells.append(escape(f"{float(value):.1%}"))
             else:
                 cells.append(escape(format_number(float(value))))
-        cells.append(escape(row["verdict"]))
-        broke = "" if pd.isna(row["broke"]) else str(row["broke"])
-        cells.append(escape("; ".join(labels.get(b, b) for b in broke.split(";") if b)))
+        broke, unproven = _not_met(row, labels)
+        verdict = str(row["verdict"])
+        if verdict != "safe":
+            verdict = "unsafe" if broke else "not shown safe"
+        cells.append(escape(verdict))
+        cells.append(escape("; ".join(broke)))
+        cells.append(escape("; ".join(unproven)))
         if bool(row["is_answer"]):
             cells = [f"<b>{c}</b>" for c in cells]
         rows.append(cells)
-    numeric = [True] * (len(header) - 2) + [False, False]
+    numeric = [True] * (len(header) - 3) + [False, False, False]
     return html_table(header, rows, numeric).replace(
         "<table>", '<table class="evidence">'
     )
+
+
+def _not_met(row: pd.Series, labels: Mapping[str, str]) -> tuple[list[str], list[str]]:
+    """A candidate's budgets, in words, whose status is ``broken`` and
+    ``unproven``: one rule for every row, read off its ``<label>_status``."""
+    broke, unproven = [], []
+    for label, words in labels.items():
+        status = row.get(f"{label}_status")
+        if status == "broken":
+            broke.append(words)
+        elif status == "unproven":
+            unproven.append(words)
+    return broke, unproven
 
 
 def _day(scenario: Scenario | None, value: float) -> str:
