@@ -159,3 +159,51 @@ def test_the_evidence_table_applies_one_rule_to_every_row(evidence, tmp_path):
     assert rows["2,000 a day"][-3:] == ["safe", "", ""]
     assert rows["2,100 a day"][-3:] == ["not shown safe", "", f"{peak}; {chance}"]
     assert rows["2,500 a day"][-3:] == ["unsafe", peak, chance]
+
+
+def test_an_unproven_next_step_is_not_said_to_break_the_budget(evidence, tmp_path):
+    from migsim.output.report_basis import recommendation
+
+    q, safe, unproven, broken = evidence
+    decision = _decision(q, [safe, unproven, broken], safe, unproven)
+    text = decision.text()
+    assert "breaks it" not in text
+    assert (
+        "2,100 a day is not shown within it at 95% confidence: installations "
+        "stalled or rolled back at the peak P90 9,800, within the 10,000 budget, "
+        "but its 95% bound 10,400 is over it; P(more than 0 devices left dumb) "
+        "0.0%, within the 5% budget, but its 95% bound 9.5% is over it." in text
+    )
+    words = recommendation(_saved(decision, tmp_path), [])
+    assert "would break" not in words
+    assert (
+        "The next step, 2,100 a day, cannot be shown within the budget at 95% "
+        "confidence: peak failure backlog (stalled + rolled back) (P90) 9,800 is "
+        "within its budget of 10,000, but its upper bound 10,400 is over it; the "
+        "chance of more than 0 devices left dumb 0.0% is within its budget of "
+        "5.0%, but its upper bound 9.5% is over it." in words
+    )
+
+
+def test_a_broken_next_step_breaks_it_and_its_unproven_budget_is_said_apart(
+    evidence, tmp_path
+):
+    from migsim.output.report_basis import recommendation
+
+    q, safe, unproven, broken = evidence
+    decision = _decision(q, [safe, broken], safe, broken)
+    text = decision.text()
+    assert (
+        "2,500 a day breaks it: installations stalled or rolled back at the peak "
+        "P90 12,000 (95% bound 13,000), over the 10,000 budget; and is not shown "
+        "within it at 95% confidence: P(more than 0 devices left dumb) 0.0%, "
+        "within the 5% budget, but its 95% bound 9.5% is over it." in text
+    )
+    words = recommendation(_saved(decision, tmp_path), [])
+    assert (
+        "The next step, 2,500 a day, would break the budget: peak failure backlog "
+        "(stalled + rolled back) (P90) would reach 12,000 against a budget of "
+        "10,000. Nor can it be shown within the budget at 95% confidence: the "
+        "chance of more than 0 devices left dumb 0.0% is within its budget of "
+        "5.0%, but its upper bound 9.5% is over it." in words
+    )

@@ -180,14 +180,37 @@ class Decision:
                 _fmt_number(check.bound),
                 _fmt_number(check.limit),
             )
-        if terse:
-            return f"{head} {est} (bound {bound})"
+        if terse:  # what keeps a candidate from being safe
+            if check.status == "unproven":
+                return (
+                    f"{head} {est}, within the {limit} budget, but its {level} "
+                    f"bound {bound} is over it"
+                )
+            return f"{head} {est} ({level} bound {bound}), over the {limit} budget"
         verdict = {
             "within": f"within the {limit} budget",
             "broken": f"over the {limit} budget",
             "unproven": f"not shown within the {limit} budget",
         }[check.status]
         return f"{head} {est} ({level} bound {bound}), {verdict}."
+
+    def _beyond_text(self, candidate: Candidate) -> str:
+        """What keeps the next step from being safe: the budgets it breaks
+        (estimate over the limit) apart from those it cannot be shown within
+        (estimate within, bound over); "breaks" is said only of the first."""
+        parts = []
+        if candidate.broke:
+            parts.append(
+                "breaks it: "
+                + "; ".join(self._check_text(c, terse=True) for c in candidate.broke)
+            )
+        if candidate.unproven:
+            parts.append(
+                f"{'and ' if parts else ''}is not shown within it at "
+                f"{self.question.confidence:.0%} confidence: "
+                + "; ".join(self._check_text(c, terse=True) for c in candidate.unproven)
+            )
+        return f"{self._levers_phrase(candidate, False)} {'; '.join(parts)}."
 
     def text(self) -> str:
         """The answer in the planners' words."""
@@ -206,12 +229,7 @@ class Decision:
             )
             lines += [f"  {self._check_text(check)}" for check in a.checks]
             if self.beyond is not None:
-                broke = "; ".join(
-                    self._check_text(c, terse=True) for c in self.beyond.not_met
-                )
-                lines.append(
-                    f"{self._levers_phrase(self.beyond, False)} breaks it: {broke}."
-                )
+                lines.append(self._beyond_text(self.beyond))
             else:
                 where = (
                     "every value in the lever's range is within the budget"

@@ -266,18 +266,55 @@ def recommendation(decision: SavedDecision, runs: Sequence[RunLike]) -> str:
         step = ", ".join(
             _value_words(path, value) for path, value in beyond["levers"].items()
         )
+        lines += _beyond_words(beyond, step, level)
+    elif shown is not None and data.get("answer_candidate"):
+        lines.append("No value in the range asked about breaks the budget.")
+    return " ".join(escape(line) for line in lines)
+
+
+def _beyond_words(beyond: Mapping[str, Any], step: str, level: str) -> list[str]:
+    """Why the next step is not recommended: the budgets it breaks (estimate
+    over the limit) and, apart, those it cannot be shown within at ``level``
+    confidence (estimate within, upper bound over: the bound is quoted)."""
+    broken = [c for c in beyond["budgets"] if c["status"] == "broken"]
+    unproven = [c for c in beyond["budgets"] if c["status"] == "unproven"]
+    lines = []
+    if broken:
         words = []
-        for check in beyond["budgets"]:
-            if check["status"] == "within":
-                continue
+        for check in broken:
             what, estimate, limit = _budget_words(check)
             words.append(f"{what} would reach {estimate} against a budget of {limit}")
         lines.append(
             f"The next step, {step}, would break the budget: " + "; ".join(words) + "."
         )
-    elif shown is not None and data.get("answer_candidate"):
-        lines.append("No value in the range asked about breaks the budget.")
-    return " ".join(escape(line) for line in lines)
+    if unproven:
+        words = []
+        for check in unproven:
+            what, estimate, limit = _budget_words(check)
+            words.append(
+                f"{what} {estimate} is within its budget of {limit}, but its upper "
+                f"bound {_bound_words(check)} is over it"
+            )
+        lead = (
+            "Nor can it be shown within"
+            if broken
+            else f"The next step, {step}, cannot be shown within"
+        )
+        lines.append(
+            f"{lead} the budget at {level} confidence: " + "; ".join(words) + "."
+        )
+    return lines
+
+
+def _bound_words(check: Mapping[str, Any]) -> str:
+    """A budget check's upper bound as its estimate is written ("unbounded":
+    too few replications to bound it)."""
+    bound = check.get("bound")
+    if bound is None:
+        return "unbounded"
+    if "exceeds" in check:
+        return f"{float(bound):.1%}"
+    return format_number(float(bound))
 
 
 def _evidence_table(decision: SavedDecision, scenario: Scenario | None) -> str:
