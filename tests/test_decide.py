@@ -369,6 +369,62 @@ def test_search_falls_back_to_every_value_when_monotonicity_fails():
     assert "verdicts were not monotone" in search.note
 
 
+class _RiskStub(_Stub):
+    """A stub whose budget's estimate at value v is ``risk[v]`` (the P50 of 30
+    values spread about it by about ``spread``), safe when at most 10."""
+
+    def __init__(self, risk: list[float], spread: float):
+        super().__init__(set(), len(risk))
+        self.budget = BudgetSpec(figure="dumb", statistic="p50", max=10)
+        self.risk, self.spread = risk, spread
+
+    def many(self, many):
+        out = []
+        for levers in many:
+            value = levers["x"]
+            if value not in self.candidates:
+                spread = (np.arange(30) - 14) * self.spread / 14  # P50: the 15th
+                frame = pd.DataFrame(
+                    {"migrated": [float(value)] * 30, "dumb": self.risk[value] + spread}
+                )
+                self.candidates[value] = Candidate(
+                    len(self.candidates),
+                    dict(levers),
+                    frame,
+                    judge(frame, [self.budget], 0.95),
+                    30,
+                )
+            out.append(self.candidates[value])
+        return out
+
+
+def test_monotone_is_claimed_only_when_every_estimate_is_monotone():
+    """The bisection evaluates 0, 9, 4, 2, 3 and probes 6 and 7: the estimate
+    at 6 (10.5) is below that at 4 (11) although the verdicts (safe up to 3)
+    and the objective are monotone. The search stays a bisection, but it does
+    not claim monotone risk: it names the turn and whether noise explains it."""
+    from migsim.experiments.question import Lever
+    from migsim.experiments.search import _search_one
+
+    lever = Lever(FieldAxis("x", "int", 0), tuple(range(10)), None)
+    risk = [0, 1, 2, 3, 11, 12, 10.5, 13, 14, 15]
+    overlapping = _RiskStub(risk, 2.0)
+    search = _search_one(overlapping, lever)
+    assert {4, 6} <= set(overlapping.candidates) and 5 not in overlapping.candidates
+    assert search.method == "bisection" and search.monotone is False
+    assert (
+        "not every estimate was over every evaluated candidate: devices left dumb "
+        "P50 11 at 4, then 10.5 at 6 (their confidence intervals overlap)"
+    ) in search.note
+    assert "risk and objective were monotone" not in search.note
+    apart = _RiskStub(risk, 0.0)
+    search = _search_one(apart, lever)
+    assert search.monotone is False
+    assert "11 at 4, then 10.5 at 6 (beyond their confidence intervals)" in search.note
+    rising = _RiskStub([0, 1, 2, 3, 11, 12, 12.5, 13, 14, 15], 2.0)
+    assert _search_one(rising, lever).monotone is True
+
+
 def test_a_killed_decide_resumes_with_the_same_answer(tmp_path):
     path = write_question(tmp_path)
     question = load_question(path)

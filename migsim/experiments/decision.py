@@ -22,25 +22,11 @@ from migsim import __version__
 from migsim.common.errors import MigsimError
 from migsim.common.stats import json_number as _json
 from migsim.common.stats import json_value as _json_value
-from migsim.experiments.question import Question
+from migsim.experiments.question import PHRASES, Question
 from migsim.experiments.search import BudgetCheck, Candidate, Search
 from migsim.experiments.study import fmt_date
 
 __all__ = ["Decision", "SavedDecision", "is_decision_directory", "load_decision"]
-
-#: Planners' words for figures in the answer; others are shown by name.
-PHRASES = {
-    "active_hit_by_defects": "active installations hit by a defect before it is found",
-    "dormant_hit_by_defects": "dormant installations hit by a defect before found",
-    "active_interrupted_installation_days": "active installation-days interrupted",
-    "max_daily_active_interrupted": "active installations interrupted on the worst day",
-    "peak_els_backlog": "ELS cases waiting at the peak",
-    "peak_failure_backlog": "installations stalled or rolled back at the peak",
-    "abandoned": "installations abandoned",
-    "dumb": "devices left dumb",
-    "active_dumb": "active devices left dumb",
-    "dormant_dumb": "dormant devices left dumb",
-}
 
 
 # --------------------------------------------------------------------------- decision
@@ -165,16 +151,14 @@ class Decision:
     def _check_text(self, check: BudgetCheck, terse: bool = False) -> str:
         budget = check.budget
         level = f"{self.question.confidence:.0%}"
-        what = PHRASES.get(budget.figure, budget.figure)
+        head = budget.words
         if budget.kind == "chance":
-            head = f"P(more than {budget.exceeds:,g} {what})"
             est, bound, limit = (
                 f"{check.estimate:.1%}",
                 f"{check.bound:.1%}",
                 _pct(check.limit),
             )
         else:
-            head = f"{what} {str(budget.statistic).upper()}"
             est, bound, limit = (
                 _fmt_number(check.estimate),
                 _fmt_number(check.bound),
