@@ -896,6 +896,11 @@ def test_the_decision_reports_its_looks_and_what_it_saved(decided_at_120):
     stopped = [c for c in decision.candidates if c.replications < 120]
     assert saved["by_screen"] == sum(120 - c.replications for c in stopped)
     assert saved["by_search"] == (grid - len(decision.candidates)) * 120
+    doubled = [c for c in decision.candidates if c.replications > 120]
+    assert saved["spent_doubling"] == sum(c.replications - 120 for c in doubled)
+    assert saved["total"] == (
+        saved["by_search"] + saved["by_screen"] - saved["spent_doubling"]
+    )
     assert f"saved {saved['total']:,}" in decision.text()
     assert saved["not_doubled"] == 0  # none stopped short of the maximum
 

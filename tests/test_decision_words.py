@@ -207,3 +207,26 @@ def test_a_broken_next_step_breaks_it_and_its_unproven_budget_is_said_apart(
         "chance of more than 0 devices left dumb 0.0% is within its budget of "
         "5.0%, but its upper bound 9.5% is over it." in words
     )
+
+
+def test_what_was_saved_adds_up(evidence):
+    """1,380 for every one of the 46 grid values at 30: the search saved 43 x 30
+    = 1,290, the screen 30 - 8 = 22, and doubling cost 90 + 30 = 120 more:
+    1,380 - (8 + 120 + 60) = 1,192 = 1,290 + 22 - 120."""
+    q, *_ = evidence
+    screened = _candidate(q, 0, 5000, 10, [(20000, 19000, 21000), (0, 0, 1)], n=8)
+    doubled = _candidate(q, 1, 2100, 14, [(9800, 9000, 10400), (0, 0, 0.02)], n=120)
+    once = _candidate(q, 2, 2000, 14, [(9000, 8500, 9800), (0, 0, 0.04)], n=60)
+    decision = _decision(q, [screened, doubled, once], once, doubled)
+    saved = decision.saved
+    assert (saved["grid_at_initial"], saved["by_search"], saved["by_screen"]) == (
+        1380,
+        1290,
+        22,
+    )
+    assert saved["spent_doubling"] == 120
+    assert saved["total"] == 1192 == 1290 + 22 - 120
+    assert (
+        "(saved 1,192: 1,290 by the search and 22 by the screen, less 120 spent "
+        "doubling undecided candidates" in decision.text()
+    )

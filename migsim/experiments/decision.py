@@ -64,7 +64,9 @@ class Decision:
 
         ``by_screen``: candidates settled unsafe at the screen; ``by_search``:
         grid values never evaluated (each would have cost at least
-        ``replications``); ``total`` can be negative when doubling cost more.
+        ``replications``); ``spent_doubling``: what the doublings of undecided
+        candidates cost beyond ``replications``. ``total`` is ``by_screen +
+        by_search - spent_doubling`` (negative when doubling cost more).
         ``not_doubled`` is apart from ``total``: the replications up to
         ``max_replications`` not run for the candidates doubling could not be
         expected to prove safe (`search.Looks.futile`); at most what the
@@ -80,6 +82,11 @@ class Decision:
             if c.replications < self.replications
         )
         by_search = (self.grid - len(self.candidates)) * self.replications
+        doubling = sum(
+            c.replications - self.replications
+            for c in self.candidates
+            if c.replications > self.replications
+        )
         not_doubled = sum(
             self.max_replications - c.replications
             for c in self.candidates
@@ -91,6 +98,7 @@ class Decision:
             "grid_at_initial": full,
             "by_screen": by_screen,
             "by_search": by_search,
+            "spent_doubling": doubling,
             "total": full - self.spent,
             "not_doubled": not_doubled,
         }
@@ -248,9 +256,8 @@ class Decision:
             )
         lines.append(
             f"Replications: {self.spent:,} against {saved['grid_at_initial']:,} for "
-            f"every grid value at {self.replications:,} (saved {saved['total']:,}: "
-            f"{saved['by_screen']:,} by the screen, {saved['by_search']:,} by the "
-            f"search{_not_doubled(saved['not_doubled'])}){looks}."
+            f"every grid value at {self.replications:,} ({_saved_words(saved)}"
+            f"{_not_doubled(saved['not_doubled'])}){looks}."
         )
         return "\n".join(lines)
 
@@ -381,6 +388,23 @@ class Decision:
             row["is_answer"] = self.answer is not None and c.index == self.answer.index
             rows.append(row)
         return pd.DataFrame(rows)
+
+
+def _saved_words(saved: dict[str, int]) -> str:
+    """What the search, the screen and the doublings saved or cost, in words
+    that add up: "saved 360: 1,020 by the search and 0 by the screen, less 660
+    spent doubling undecided candidates"."""
+    total = saved["total"]
+    head = f"saved {total:,}:" if total >= 0 else f"{-total:,} more: saved"
+    words = (
+        f"{head} {saved['by_search']:,} by the search and "
+        f"{saved['by_screen']:,} by the screen"
+    )
+    if saved["spent_doubling"]:
+        words += (
+            f", less {saved['spent_doubling']:,} spent doubling undecided candidates"
+        )
+    return words
 
 
 def _not_doubled(replications: int) -> str:
