@@ -559,3 +559,25 @@ def test_variance_split_says_where_the_uncertainty_comes_from():
     assert "active_a stall rate: 20%" in section
     plain = render_report([migsim.run(tiny(), 4, seed=1)], charts=False)
     assert 'id="uncertainty"' not in plain  # nothing to say without a split
+
+
+def test_the_cap_phrase_says_how_far_a_ramp_rule_raises_the_cap():
+    """A plan that starts at 2,000 a day and whose automation step may raise it
+    to 10,000 is not "at 2,000/day": the headline's phrase says both ends, and
+    names the rules that do not raise the cap."""
+    from migsim.model.scenario import load_scenario
+    from migsim.output.report_sections import capacity_phrase
+
+    root = Path(__file__).parent.parent / "scenarios"
+    cautious = load_scenario(root / "nov2019_cautious_ramp_elster_active.yaml")
+    assert capacity_phrase(cautious, 1.0, "installations") == (
+        "2,000/day, raised by the automation step to at most 10,000/day "
+        "(and the stall halt rule)"
+    )
+    aggressive = load_scenario(root / "nov2019_aggressive_ramp.yaml")
+    assert capacity_phrase(aggressive, 1.0, "installations").endswith(
+        "raised by the automation step to at most 15,000/day "
+        "(and the stall halt and the stall cut rules)"
+    )
+    plain = load_scenario(root / "nov2019_epcl.yaml")
+    assert capacity_phrase(plain, 1.0, "installations") == "2,000/day"

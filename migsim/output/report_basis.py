@@ -20,6 +20,7 @@ import pandas as pd
 
 from migsim.common.errors import MigsimError
 from migsim.evidence.intervals import RunLike
+from migsim.experiments.study import field_axis
 from migsim.model.policy import Rule
 from migsim.model.scenario import Scenario
 from migsim.output.html import escape, format_date, format_number, html_table
@@ -178,6 +179,19 @@ def _value_words(path: str, value: Any) -> str:
     return format_number(float(value)) if isinstance(value, int | float) else str(value)
 
 
+def _current_words(scenario: Scenario | None, path: str) -> str:
+    """The lever's value in the scenario as planned ("The plan has it at 10,000
+    a day now."): the point the recommended value moves from."""
+    if scenario is None:
+        return ""
+    try:
+        current = field_axis(scenario, path, where=path).current
+    except MigsimError:
+        return ""
+    value = current.isoformat() if isinstance(current, date) else current
+    return f"The plan ({scenario.name}) has it at {_value_words(path, value)} now."
+
+
 def _budget_words(check: Mapping[str, Any]) -> tuple[str, str, str]:
     """``(what, estimate, limit)`` of a budget check in words."""
     what = RISK_FIGURES.get(check["figure"], check["figure"].replace("_", " "))
@@ -238,6 +252,9 @@ def recommendation(decision: SavedDecision, runs: Sequence[RunLike]) -> str:
                 else f"{verb} of {name}; the least unsafe is {value}."
             )
             lines.append(head)
+            now = _current_words(scenario, path)
+            if now:
+                lines.append(now)
         if does:
             lines.append(f"What it does: {does[0].upper()}{does[1:]}.")
         timing = _gate_timing(scenario, path, runs)
