@@ -235,3 +235,14 @@ def test_what_was_saved_adds_up(evidence):
         "(saved 1,192: 1,290 by the search and 22 by the screen, less 120 spent "
         "doubling undecided candidates" in decision.text()
     )
+
+
+def test_every_budget_is_noted_for_the_first_screen(evidence, tmp_path):
+    from migsim.output.report_basis import budget_notes
+
+    q, safe, unproven, broken = evidence
+    decision = _decision(q, [safe, unproven], safe, unproven)
+    assert budget_notes(_saved(decision, tmp_path)) == {
+        "peak_failure_backlog": "budget: P90 at most 10,000",
+        "dumb": "budget: P(more than 0) at most 5.0%",
+    }

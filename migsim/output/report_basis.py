@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers only
 
 __all__ = [
     "basis_section",
+    "budget_notes",
     "check_question_scenario",
     "decision_scenario",
     "lever_words",
@@ -177,6 +178,25 @@ def _value_words(path: str, value: Any) -> str:
         except ValueError:
             return value
     return format_number(float(value)) if isinstance(value, int | float) else str(value)
+
+
+def budget_notes(decision: SavedDecision) -> dict[str, str]:
+    """Each budgeted figure of a decision with its budgets in words, for the
+    first screen's risk table: {"peak_els_backlog": "budget: P90 at most 1,500"}."""
+    notes: dict[str, list[str]] = {}
+    for check in decision.data["budgets"]:
+        if "exceeds" in check:
+            words = (
+                f"P(more than {check['exceeds']:,g}) at most "
+                f"{check['max_probability']:.1%}"
+            )
+        else:
+            words = (
+                f"{str(check['statistic']).upper()} at most "
+                f"{format_number(float(check['max']))}"
+            )
+        notes.setdefault(check["figure"], []).append(words)
+    return {figure: "budget: " + ", ".join(w) for figure, w in notes.items()}
 
 
 def _current_words(scenario: Scenario | None, path: str) -> str:
