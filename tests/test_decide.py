@@ -1023,3 +1023,65 @@ def test_values_between_ends_that_passed_their_screens_skip_it(tmp_path, monkeyp
     assert skipping.to_dict() | {"timing": None} == screening.to_dict() | {
         "timing": None
     }
+
+
+def test_no_label_crosses_the_budget_line_and_the_title_says_when_some_are_missing():
+    """A point just left of its budget line had its label drawn across the line;
+    the title said points were labelled by the cap when some were not."""
+    from matplotlib.text import Annotation
+
+    def labels(fig):
+        ax = fig.axes[0]
+        renderer = fig.canvas.get_renderer()
+        return ax, {
+            t.get_text(): t.get_window_extent(renderer)
+            for t in ax.findobj(Annotation)
+            if t.get_text().replace(",", "").isdigit()
+        }
+
+    def frontier(frame, limit):
+        from datetime import date
+
+        from migsim.output.decision_plots import frontier_chart
+
+        return frontier_chart(
+            frame,
+            "clearance_day_p50",
+            [("a_p90", limit, "a P90")],
+            "question",
+            start_date=date(2019, 11, 25),
+            lever="cap",
+            lever_label="the cap",
+        )
+
+    near = pd.DataFrame(
+        {
+            "cap": [1000, 2000, 3000],
+            "clearance_day_p50": [300.0, 250.0, 200.0],
+            "a_p90": [500.0, 1440.0, 2500.0],
+            "a_p90_bound": [600.0, 1600.0, 2700.0],
+            "verdict": ["safe", "unsafe", "unsafe"],
+            "is_answer": [True, False, False],
+        }
+    )
+    fig = frontier(near, 1500.0)
+    ax, boxes = labels(fig)
+    line = ax.transData.transform([(1500.0, 0)])[0][0]
+    assert set(boxes) == {"1,000", "2,000", "3,000"}  # 2,000: left of the line
+    for text, box in boxes.items():
+        assert not box.x0 - 1 <= line <= box.x1 + 1, text
+    assert fig.get_suptitle().endswith("points labelled by the cap")  # every one
+    # crowded: 20 candidates a day apart cannot all be labelled, and it says so
+    crowded = pd.DataFrame(
+        {
+            "cap": range(1000, 21000, 1000),
+            "clearance_day_p50": [300.0 - i for i in range(20)],
+            "a_p90": [100.0 * i for i in range(20)],
+            "a_p90_bound": [100.0 * i + 900 for i in range(20)],
+            "verdict": ["safe"] * 20,
+            "is_answer": [i == 5 for i in range(20)],
+        }
+    )
+    fig = frontier(crowded, 5000.0)
+    assert len(labels(fig)[1]) < 20
+    assert fig.get_suptitle().endswith("where a label fits")
