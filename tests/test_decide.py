@@ -413,8 +413,8 @@ def test_monotone_is_claimed_only_when_every_estimate_is_monotone():
     assert {4, 6} <= set(overlapping.candidates) and 5 not in overlapping.candidates
     assert search.method == "bisection" and search.monotone is False
     assert (
-        "not every estimate was over every evaluated candidate: devices left dumb "
-        "P50 11 at 4, then 10.5 at 6 (their confidence intervals overlap)"
+        "as the bisection assumes, but not every budget's estimate was: devices "
+        "left dumb P50 11 at 4, then 10.5 at 6 (their confidence intervals overlap)"
     ) in search.note
     assert "risk and objective were monotone" not in search.note
     apart = _RiskStub(risk, 0.0)

@@ -565,8 +565,8 @@ def _search_one(ev: _Evaluator, lever: Lever) -> Search:
             "bisection",
             False,
             "the verdicts, and the objective over the safe values, were monotone "
-            "in the lever, as the bisection assumes; not every estimate was "
-            f"over every evaluated candidate: {shown}",
+            "in the lever, as the bisection assumes, but not every budget's "
+            f"estimate was: {shown}",
         )
     verdicts_ok = "verdicts" not in problems[0]
     indices = range(len(grid))
