@@ -201,7 +201,8 @@ def budget_notes(decision: SavedDecision) -> dict[str, str]:
 
 def _current_words(scenario: Scenario | None, path: str) -> str:
     """The lever's value in the scenario as planned ("The plan has it at 10,000
-    a day now."): the point the recommended value moves from."""
+    a day now."): the point the recommended value moves from. No scenario name:
+    the first screen keeps to planners' words, no identifiers."""
     if scenario is None:
         return ""
     try:
@@ -209,7 +210,7 @@ def _current_words(scenario: Scenario | None, path: str) -> str:
     except MigsimError:
         return ""
     value = current.isoformat() if isinstance(current, date) else current
-    return f"The plan ({scenario.name}) has it at {_value_words(path, value)} now."
+    return f"The plan has it at {_value_words(path, value)} now."
 
 
 def _budget_words(check: Mapping[str, Any]) -> tuple[str, str, str]:
