@@ -369,6 +369,62 @@ def test_search_falls_back_to_every_value_when_monotonicity_fails():
     assert "verdicts were not monotone" in search.note
 
 
+class _RiskStub(_Stub):
+    """A stub whose budget's estimate at value v is ``risk[v]`` (the P50 of 30
+    values spread about it by about ``spread``), safe when at most 10."""
+
+    def __init__(self, risk: list[float], spread: float):
+        super().__init__(set(), len(risk))
+        self.budget = BudgetSpec(figure="dumb", statistic="p50", max=10)
+        self.risk, self.spread = risk, spread
+
+    def many(self, many):
+        out = []
+        for levers in many:
+            value = levers["x"]
+            if value not in self.candidates:
+                spread = (np.arange(30) - 14) * self.spread / 14  # P50: the 15th
+                frame = pd.DataFrame(
+                    {"migrated": [float(value)] * 30, "dumb": self.risk[value] + spread}
+                )
+                self.candidates[value] = Candidate(
+                    len(self.candidates),
+                    dict(levers),
+                    frame,
+                    judge(frame, [self.budget], 0.95),
+                    30,
+                )
+            out.append(self.candidates[value])
+        return out
+
+
+def test_monotone_is_claimed_only_when_every_estimate_is_monotone():
+    """The bisection evaluates 0, 9, 4, 2, 3 and probes 6 and 7: the estimate
+    at 6 (10.5) is below that at 4 (11) although the verdicts (safe up to 3)
+    and the objective are monotone. The search stays a bisection, but it does
+    not claim monotone risk: it names the turn and whether noise explains it."""
+    from migsim.experiments.question import Lever
+    from migsim.experiments.search import _search_one
+
+    lever = Lever(FieldAxis("x", "int", 0), tuple(range(10)), None)
+    risk = [0, 1, 2, 3, 11, 12, 10.5, 13, 14, 15]
+    overlapping = _RiskStub(risk, 2.0)
+    search = _search_one(overlapping, lever)
+    assert {4, 6} <= set(overlapping.candidates) and 5 not in overlapping.candidates
+    assert search.method == "bisection" and search.monotone is False
+    assert (
+        "as the bisection assumes, but not every budget's estimate was: devices "
+        "left dumb P50 11 at 4, then 10.5 at 6 (their confidence intervals overlap)"
+    ) in search.note
+    assert "risk and objective were monotone" not in search.note
+    apart = _RiskStub(risk, 0.0)
+    search = _search_one(apart, lever)
+    assert search.monotone is False
+    assert "11 at 4, then 10.5 at 6 (beyond their confidence intervals)" in search.note
+    rising = _RiskStub([0, 1, 2, 3, 11, 12, 12.5, 13, 14, 15], 2.0)
+    assert _search_one(rising, lever).monotone is True
+
+
 def test_a_killed_decide_resumes_with_the_same_answer(tmp_path):
     path = write_question(tmp_path)
     question = load_question(path)
@@ -840,6 +896,11 @@ def test_the_decision_reports_its_looks_and_what_it_saved(decided_at_120):
     stopped = [c for c in decision.candidates if c.replications < 120]
     assert saved["by_screen"] == sum(120 - c.replications for c in stopped)
     assert saved["by_search"] == (grid - len(decision.candidates)) * 120
+    doubled = [c for c in decision.candidates if c.replications > 120]
+    assert saved["spent_doubling"] == sum(c.replications - 120 for c in doubled)
+    assert saved["total"] == (
+        saved["by_search"] + saved["by_screen"] - saved["spent_doubling"]
+    )
     assert f"saved {saved['total']:,}" in decision.text()
     assert saved["not_doubled"] == 0  # none stopped short of the maximum
 
@@ -962,3 +1023,65 @@ def test_values_between_ends_that_passed_their_screens_skip_it(tmp_path, monkeyp
     assert skipping.to_dict() | {"timing": None} == screening.to_dict() | {
         "timing": None
     }
+
+
+def test_no_label_crosses_the_budget_line_and_the_title_says_when_some_are_missing():
+    """A point just left of its budget line had its label drawn across the line;
+    the title said points were labelled by the cap when some were not."""
+    from matplotlib.text import Annotation
+
+    def labels(fig):
+        ax = fig.axes[0]
+        renderer = fig.canvas.get_renderer()
+        return ax, {
+            t.get_text(): t.get_window_extent(renderer)
+            for t in ax.findobj(Annotation)
+            if t.get_text().replace(",", "").isdigit()
+        }
+
+    def frontier(frame, limit):
+        from datetime import date
+
+        from migsim.output.decision_plots import frontier_chart
+
+        return frontier_chart(
+            frame,
+            "clearance_day_p50",
+            [("a_p90", limit, "a P90")],
+            "question",
+            start_date=date(2019, 11, 25),
+            lever="cap",
+            lever_label="the cap",
+        )
+
+    near = pd.DataFrame(
+        {
+            "cap": [1000, 2000, 3000],
+            "clearance_day_p50": [300.0, 250.0, 200.0],
+            "a_p90": [500.0, 1440.0, 2500.0],
+            "a_p90_bound": [600.0, 1600.0, 2700.0],
+            "verdict": ["safe", "unsafe", "unsafe"],
+            "is_answer": [True, False, False],
+        }
+    )
+    fig = frontier(near, 1500.0)
+    ax, boxes = labels(fig)
+    line = ax.transData.transform([(1500.0, 0)])[0][0]
+    assert set(boxes) == {"1,000", "2,000", "3,000"}  # 2,000: left of the line
+    for text, box in boxes.items():
+        assert not box.x0 - 1 <= line <= box.x1 + 1, text
+    assert fig.get_suptitle().endswith("points labelled by the cap")  # every one
+    # crowded: 20 candidates a day apart cannot all be labelled, and it says so
+    crowded = pd.DataFrame(
+        {
+            "cap": range(1000, 21000, 1000),
+            "clearance_day_p50": [300.0 - i for i in range(20)],
+            "a_p90": [100.0 * i for i in range(20)],
+            "a_p90_bound": [100.0 * i + 900 for i in range(20)],
+            "verdict": ["safe"] * 20,
+            "is_answer": [i == 5 for i in range(20)],
+        }
+    )
+    fig = frontier(crowded, 5000.0)
+    assert len(labels(fig)[1]) < 20
+    assert fig.get_suptitle().endswith("where a label fits")

@@ -698,3 +698,61 @@ def test_a_date_shift_and_its_interval_use_one_sign_convention():
     unclear = Verdict({"diff": 1, "ci95": [-3, 5]})
     assert "-3" not in _clearance_shift(unclear) + unclear.cell(days=True)
     assert _difference_interval([222, 1810], "dumb", 1.0) == "+222 to +1,810"
+
+
+def test_the_cap_phrase_says_how_far_a_ramp_rule_raises_the_cap():
+    """A plan that starts at 2,000 a day and whose automation step may raise it
+    to 10,000 is not "at 2,000/day": the headline's phrase says both ends, and
+    names the rules that do not raise the cap."""
+    from migsim.model.scenario import load_scenario
+    from migsim.output.report_sections import capacity_phrase
+
+    root = Path(__file__).parent.parent / "scenarios"
+    cautious = load_scenario(root / "nov2019_cautious_ramp_elster_active.yaml")
+    assert capacity_phrase(cautious, 1.0, "installations") == (
+        "2,000/day, raised by the automation step to at most 10,000/day "
+        "(and the stall halt rule)"
+    )
+    aggressive = load_scenario(root / "nov2019_aggressive_ramp.yaml")
+    assert capacity_phrase(aggressive, 1.0, "installations").endswith(
+        "raised by the automation step to at most 15,000/day "
+        "(and the stall halt and the stall cut rules)"
+    )
+    plain = load_scenario(root / "nov2019_epcl.yaml")
+    assert capacity_phrase(plain, 1.0, "installations") == "2,000/day"
+
+
+def test_the_first_screen_lists_every_budget_of_the_question():
+    """The elster-active scenario has more risks than the first screen's seven:
+    the question's budgeted figures are listed whatever else is, each with its
+    budget (peak ELS backlog was left out, shown only lower down)."""
+    from types import SimpleNamespace
+
+    from migsim.model.scenario import load_scenario
+    from migsim.output.report_first import key_risk_names, key_risks_table
+    from migsim.output.report_sections import RISK_FIGURES
+
+    root = Path(__file__).parent.parent / "scenarios"
+    sc = load_scenario(root / "nov2019_cautious_ramp_elster_active.yaml")
+    summary = {
+        "figures": {name: {"p50": 10.0, "p90": 20.0} for name in RISK_FIGURES},
+        "clearance_date": {"p50": "2020-09-01", "p90": "2020-11-01"},
+    }
+    runs = [SimpleNamespace(scenario=sc, summary=summary)]
+    budgeted = [
+        "active_hit_by_defects",
+        "max_daily_active_interrupted",
+        "peak_els_backlog",
+    ]
+    assert "peak_els_backlog" not in key_risk_names(runs)  # seven before it
+    names = key_risk_names(runs, None, budgeted)
+    assert set(budgeted) <= set(names) and len(names) == 7
+    budgets = {
+        "active_hit_by_defects": "budget: P(more than 100) at most 5.0%",
+        "max_daily_active_interrupted": "budget: P90 at most 5,000",
+        "peak_els_backlog": "budget: P90 at most 1,500",
+    }
+    table = key_risks_table(runs, [summary], None, [1.0], "installations", budgets)
+    for figure, budget in budgets.items():
+        assert f"{RISK_FIGURES[figure]} <span class='note'>(" in table
+        assert f"; {budget})</span>" in table

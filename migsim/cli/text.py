@@ -444,7 +444,8 @@ def candidate_line(candidate: Candidate) -> str:
     verdict = (
         "safe"
         if candidate.safe
-        else "unsafe: " + ", ".join(f"{c.label} {c.status}" for c in candidate.broke)
+        else ("unsafe: " if candidate.broke else "not shown safe: ")
+        + ", ".join(f"{c.label} {c.status}" for c in candidate.not_met)
     )
     return (
         f"  candidate {candidate.index}: {levers}: {verdict} "

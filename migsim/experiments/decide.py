@@ -30,8 +30,10 @@ so a budget exactly at its limit is declared met with probability at most
 
 One lever: a bisection for the edge of the safe range and, within it, for the
 best objective, assuming risk and objective are monotone in the lever; the
-assumption is then checked on every evaluated candidate and, where it fails,
-every candidate on the grid is evaluated. Several levers: Optuna's TPE sampler
+assumption is then checked on every evaluated candidate and, where the verdicts
+or the objective fail it, every candidate on the grid is evaluated. Monotone
+is claimed (``search.monotone``) only when every budget's estimate was too
+(`search.Search`). Several levers: Optuna's TPE sampler
 with constraints (see ``docs/decision-support.md`` for why).
 
 Module flow: `question` reads the file, `search` judges and searches the

@@ -22,25 +22,11 @@ from migsim import __version__
 from migsim.common.errors import MigsimError
 from migsim.common.stats import json_number as _json
 from migsim.common.stats import json_value as _json_value
-from migsim.experiments.question import Question
+from migsim.experiments.question import PHRASES, Question
 from migsim.experiments.search import BudgetCheck, Candidate, Search
 from migsim.experiments.study import fmt_date
 
 __all__ = ["Decision", "SavedDecision", "is_decision_directory", "load_decision"]
-
-#: Planners' words for figures in the answer; others are shown by name.
-PHRASES = {
-    "active_hit_by_defects": "active installations hit by a defect before it is found",
-    "dormant_hit_by_defects": "dormant installations hit by a defect before found",
-    "active_interrupted_installation_days": "active installation-days interrupted",
-    "max_daily_active_interrupted": "active installations interrupted on the worst day",
-    "peak_els_backlog": "ELS cases waiting at the peak",
-    "peak_failure_backlog": "installations stalled or rolled back at the peak",
-    "abandoned": "installations abandoned",
-    "dumb": "devices left dumb",
-    "active_dumb": "active devices left dumb",
-    "dormant_dumb": "dormant devices left dumb",
-}
 
 
 # --------------------------------------------------------------------------- decision
@@ -78,7 +64,9 @@ class Decision:
 
         ``by_screen``: candidates settled unsafe at the screen; ``by_search``:
         grid values never evaluated (each would have cost at least
-        ``replications``); ``total`` can be negative when doubling cost more.
+        ``replications``); ``spent_doubling``: what the doublings of undecided
+        candidates cost beyond ``replications``. ``total`` is ``by_screen +
+        by_search - spent_doubling`` (negative when doubling cost more).
         ``not_doubled`` is apart from ``total``: the replications up to
         ``max_replications`` not run for the candidates doubling could not be
         expected to prove safe (`search.Looks.futile`); at most what the
@@ -94,6 +82,11 @@ class Decision:
             if c.replications < self.replications
         )
         by_search = (self.grid - len(self.candidates)) * self.replications
+        doubling = sum(
+            c.replications - self.replications
+            for c in self.candidates
+            if c.replications > self.replications
+        )
         not_doubled = sum(
             self.max_replications - c.replications
             for c in self.candidates
@@ -105,6 +98,7 @@ class Decision:
             "grid_at_initial": full,
             "by_screen": by_screen,
             "by_search": by_search,
+            "spent_doubling": doubling,
             "total": full - self.spent,
             "not_doubled": not_doubled,
         }
@@ -165,29 +159,50 @@ class Decision:
     def _check_text(self, check: BudgetCheck, terse: bool = False) -> str:
         budget = check.budget
         level = f"{self.question.confidence:.0%}"
-        what = PHRASES.get(budget.figure, budget.figure)
+        head = budget.words
         if budget.kind == "chance":
-            head = f"P(more than {budget.exceeds:,g} {what})"
             est, bound, limit = (
                 f"{check.estimate:.1%}",
                 f"{check.bound:.1%}",
                 _pct(check.limit),
             )
         else:
-            head = f"{what} {str(budget.statistic).upper()}"
             est, bound, limit = (
                 _fmt_number(check.estimate),
                 _fmt_number(check.bound),
                 _fmt_number(check.limit),
             )
-        if terse:
-            return f"{head} {est} (bound {bound})"
+        if terse:  # what keeps a candidate from being safe
+            if check.status == "unproven":
+                return (
+                    f"{head} {est}, within the {limit} budget, but its {level} "
+                    f"bound {bound} is over it"
+                )
+            return f"{head} {est} ({level} bound {bound}), over the {limit} budget"
         verdict = {
             "within": f"within the {limit} budget",
             "broken": f"over the {limit} budget",
             "unproven": f"not shown within the {limit} budget",
         }[check.status]
         return f"{head} {est} ({level} bound {bound}), {verdict}."
+
+    def _beyond_text(self, candidate: Candidate) -> str:
+        """What keeps the next step from being safe: the budgets it breaks
+        (estimate over the limit) apart from those it cannot be shown within
+        (estimate within, bound over); "breaks" is said only of the first."""
+        parts = []
+        if candidate.broke:
+            parts.append(
+                "breaks it: "
+                + "; ".join(self._check_text(c, terse=True) for c in candidate.broke)
+            )
+        if candidate.unproven:
+            parts.append(
+                f"{'and ' if parts else ''}is not shown within it at "
+                f"{self.question.confidence:.0%} confidence: "
+                + "; ".join(self._check_text(c, terse=True) for c in candidate.unproven)
+            )
+        return f"{self._levers_phrase(candidate, False)} {'; '.join(parts)}."
 
     def text(self) -> str:
         """The answer in the planners' words."""
@@ -206,12 +221,7 @@ class Decision:
             )
             lines += [f"  {self._check_text(check)}" for check in a.checks]
             if self.beyond is not None:
-                broke = "; ".join(
-                    self._check_text(c, terse=True) for c in self.beyond.broke
-                )
-                lines.append(
-                    f"{self._levers_phrase(self.beyond, False)} breaks it: {broke}."
-                )
+                lines.append(self._beyond_text(self.beyond))
             else:
                 where = (
                     "every value in the lever's range is within the budget"
@@ -246,9 +256,8 @@ class Decision:
             )
         lines.append(
             f"Replications: {self.spent:,} against {saved['grid_at_initial']:,} for "
-            f"every grid value at {self.replications:,} (saved {saved['total']:,}: "
-            f"{saved['by_screen']:,} by the screen, {saved['by_search']:,} by the "
-            f"search{_not_doubled(saved['not_doubled'])}){looks}."
+            f"every grid value at {self.replications:,} ({_saved_words(saved)}"
+            f"{_not_doubled(saved['not_doubled'])}){looks}."
         )
         return "\n".join(lines)
 
@@ -271,6 +280,7 @@ class Decision:
             },
             "budgets": [check.to_dict() for check in candidate.checks],
             "broke": [check.label for check in candidate.broke],
+            "unproven": [check.label for check in candidate.unproven],
         }
 
     def _shown(self) -> Candidate:
@@ -349,7 +359,13 @@ class Decision:
         }
 
     def candidates_frame(self) -> pd.DataFrame:
-        """One row per evaluated candidate: levers, figures, bounds and verdict."""
+        """One row per evaluated candidate: levers, figures, bounds and verdict.
+
+        ``verdict`` is ``safe`` (every budget within) or ``unsafe`` (not shown
+        safe); ``broke`` lists the budgets whose status is ``broken`` (estimate
+        over the limit) and ``unproven`` those whose estimate is within but
+        whose upper bound is not, the same rule for every candidate.
+        """
         q = self.question
         objective = q.objective
         rows = []
@@ -368,9 +384,27 @@ class Decision:
                 row[f"{check.label}_status"] = check.status
             row["verdict"] = "safe" if c.safe else "unsafe"
             row["broke"] = ";".join(check.label for check in c.broke)
+            row["unproven"] = ";".join(check.label for check in c.unproven)
             row["is_answer"] = self.answer is not None and c.index == self.answer.index
             rows.append(row)
         return pd.DataFrame(rows)
+
+
+def _saved_words(saved: dict[str, int]) -> str:
+    """What the search, the screen and the doublings saved or cost, in words
+    that add up: "saved 360: 1,020 by the search and 0 by the screen, less 660
+    spent doubling undecided candidates"."""
+    total = saved["total"]
+    head = f"saved {total:,}:" if total >= 0 else f"{-total:,} more: saved"
+    words = (
+        f"{head} {saved['by_search']:,} by the search and "
+        f"{saved['by_screen']:,} by the screen"
+    )
+    if saved["spent_doubling"]:
+        words += (
+            f", less {saved['spent_doubling']:,} spent doubling undecided candidates"
+        )
+    return words
 
 
 def _not_doubled(replications: int) -> str:

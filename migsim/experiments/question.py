@@ -40,6 +40,20 @@ __all__ = [
 Statistic = Literal["mean", "p5", "p10", "p50", "p80", "p85", "p90", "p95"]
 QuantileStatistic = Literal["p5", "p10", "p50", "p80", "p85", "p90", "p95"]
 assert STATISTICS == ("mean", "p5", "p10", "p50", "p80", "p85", "p90", "p95")
+#: Planners' words for figures in a decision's answer; others are shown by name.
+PHRASES = {
+    "active_hit_by_defects": "active installations hit by a defect before it is found",
+    "dormant_hit_by_defects": "dormant installations hit by a defect before found",
+    "active_interrupted_installation_days": "active installation-days interrupted",
+    "max_daily_active_interrupted": "active installations interrupted on the worst day",
+    "peak_els_backlog": "ELS cases waiting at the peak",
+    "peak_failure_backlog": "installations stalled or rolled back at the peak",
+    "abandoned": "installations abandoned",
+    "dumb": "devices left dumb",
+    "active_dumb": "active devices left dumb",
+    "dormant_dumb": "dormant devices left dumb",
+}
+
 #: Lever fields that are installations a day (their values read "5,000 a day").
 _CAP_FIELDS = ("daily_cap", "max_cap")
 
@@ -139,6 +153,15 @@ class BudgetSpec(_Model):
     @property
     def limit(self) -> float:
         return float(self.max_probability if self.kind == "chance" else self.max)  # type: ignore[arg-type]
+
+    @property
+    def words(self) -> str:
+        """The budgeted figure in planners' words: "P(more than 100 devices left
+        dumb)", "ELS cases waiting at the peak P90"."""
+        what = PHRASES.get(self.figure, self.figure)
+        if self.kind == "chance":
+            return f"P(more than {self.exceeds:,g} {what})"
+        return f"{what} {str(self.statistic).upper()}"
 
     @property
     def label(self) -> str:

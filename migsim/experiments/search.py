@@ -49,7 +49,9 @@ class BudgetCheck:
     """One budget judged on one candidate's replications.
 
     ``status``: ``within`` (the upper bound is within the limit), ``broken`` (the
-    estimate is over it) or ``unproven`` (the estimate is within, the bound is not).
+    estimate is over it, or its whole confidence interval is) or ``unproven``
+    (the estimate is within, the upper bound is not: it cannot be shown within
+    at the stated confidence, nor shown over).
     """
 
     budget: BudgetSpec
@@ -71,7 +73,9 @@ class BudgetCheck:
     def status(self) -> Literal["within", "broken", "unproven"]:
         if self.bound <= self.limit:
             return "within"
-        return "broken" if self.estimate > self.limit else "unproven"
+        if self.estimate > self.limit or self.lower > self.limit:
+            return "broken"
+        return "unproven"
 
     def usage(self, value: float | None = None) -> float:
         """A value (default: the estimate) as a share of the limit (for ranking)."""
@@ -141,13 +145,22 @@ class Candidate:
 
     @property
     def broke(self) -> list[BudgetCheck]:
-        """The budgets it broke (estimate over the limit), else those not shown met.
+        """The budgets it broke: status ``broken`` (estimate over the limit).
 
-        A candidate stopped at the screen because one budget was surely over
-        has the others undecided; those are not what broke it.
+        One rule for every candidate; a budget whose estimate is within but
+        whose upper bound is not is in `unproven`, never here.
         """
-        broken = [check for check in self.checks if check.status == "broken"]
-        return broken or [check for check in self.checks if check.status != "within"]
+        return [check for check in self.checks if check.status == "broken"]
+
+    @property
+    def unproven(self) -> list[BudgetCheck]:
+        """The budgets not shown within (estimate within, upper bound over)."""
+        return [check for check in self.checks if check.status == "unproven"]
+
+    @property
+    def not_met(self) -> list[BudgetCheck]:
+        """Every budget that keeps it from being safe: broken, then unproven."""
+        return self.broke + self.unproven
 
     def statistic(self, figure: str, name: str, *, common: bool = False) -> float:
         values = self.frame[figure].to_numpy(dtype=float)
@@ -459,7 +472,18 @@ def _concat(old: pd.DataFrame | None, new: pd.DataFrame) -> pd.DataFrame:
 # --------------------------------------------------------------------------- search
 @dataclass(frozen=True)
 class Search:
-    """How the candidates were chosen, and whether monotonicity held where assumed."""
+    """How the candidates were chosen, and whether monotonicity held.
+
+    ``monotone`` (``search.monotone`` in ``decision.json``): with one lever,
+    ``True`` when, over every evaluated candidate in lever order, the verdicts,
+    the objective and every budget's estimate each only rose or only fell;
+    ``False`` when any of them turned back (``note`` says which, where, and
+    whether within their confidence intervals); ``None`` when nothing was
+    checked (a single value, or several levers). ``False`` does not by itself
+    mean the search fell back to every value: ``method`` (``exhaustive``) says
+    that, and it does so only when the verdicts, or the objective over the safe
+    values, turned back (what the bisection relies on).
+    """
 
     method: str
     monotone: bool | None
@@ -526,11 +550,23 @@ def _search_one(ev: _Evaluator, lever: Lever) -> Search:
                     worse = middle
     problems = _monotone_problems(ev, lever)
     if not problems:
+        turns = _turns_back(ev, lever)
+        if not turns:
+            return Search(
+                "bisection",
+                True,
+                "risk and objective were monotone in the lever over every "
+                "evaluated candidate",
+            )
+        shown = "; ".join(turns[:_SHOWN_TURNS])
+        if len(turns) > _SHOWN_TURNS:
+            shown += f"; and {len(turns) - _SHOWN_TURNS} more"
         return Search(
             "bisection",
-            True,
-            "risk and objective were monotone in the lever over every "
-            "evaluated candidate",
+            False,
+            "the verdicts, and the objective over the safe values, were monotone "
+            "in the lever, as the bisection assumes, but not every budget's "
+            f"estimate was: {shown}",
         )
     verdicts_ok = "verdicts" not in problems[0]
     indices = range(len(grid))
@@ -568,6 +604,78 @@ def _monotone_problems(ev: _Evaluator, lever: Lever) -> list[str]:
     if keys != sorted(keys) and keys != sorted(keys, reverse=True):
         problems.append("the objective was not monotone in the lever over safe values")
     return problems
+
+
+#: Turns of an estimate a search note lists; the rest are counted.
+_SHOWN_TURNS = 3
+
+
+def _turns_back(ev: _Evaluator, lever: Lever) -> list[str]:
+    """Where a budget's estimate, or the objective, turns back as the lever
+    goes from its low to its high end, over every evaluated candidate.
+
+    Each budget's estimates (and the objective's values), in lever order,
+    should only rise or only fall; where one does neither, the steps against
+    its overall direction (first to last) are named, with the values on each
+    side and whether the two candidates' confidence intervals of that budget
+    overlap (sampling noise can then explain the turn).
+    """
+    ordered = sorted(
+        ev.evaluated, key=lambda c: lever.axis.to_number(c.levers[lever.path])
+    )
+    if len(ordered) < 3:
+        return []
+    at = [lever.phrase(c.levers[lever.path]) for c in ordered]
+    turns = []
+    for j, budget in enumerate(c.budget for c in ordered[0].checks):
+        checks = [c.checks[j] for c in ordered]
+        for a, b in _against([c.estimate for c in checks]):
+            first, then = checks[a], checks[b]
+            overlap = max(first.lower, then.lower) <= min(first.bound, then.bound)
+            turns.append(
+                f"{budget.words} {_value(budget, first.estimate)} at {at[a]}, then "
+                f"{_value(budget, then.estimate)} at {at[b]} "
+                + (
+                    "(their confidence intervals overlap)"
+                    if overlap
+                    else "(beyond their confidence intervals)"
+                )
+            )
+    objective = ev.question.objective
+    values = [
+        c.statistic(objective.figure, objective.statistic, common=True) for c in ordered
+    ]
+    what = f"the objective ({objective.figure.replace('_', ' ')} "
+    what += f"{objective.statistic.upper()})"
+    for a, b in _against(values):
+        turns.append(
+            f"{what} {values[a]:,.4g} at {at[a]}, then {values[b]:,.4g} at {at[b]}"
+        )
+    return turns
+
+
+def _against(values: Sequence[float]) -> list[tuple[int, int]]:
+    """Steps (i, k) between neighbouring values (NaN skipped) that go against
+    the overall direction, first value to last; none when they only rise or
+    only fall."""
+    kept = [(i, v) for i, v in enumerate(values) if not math.isnan(v)]
+    numbers = [v for _, v in kept]
+    if numbers == sorted(numbers) or numbers == sorted(numbers, reverse=True):
+        return []
+    rising = numbers[-1] >= numbers[0]
+    return [
+        (i, k)
+        for (i, u), (k, w) in zip(kept, kept[1:], strict=False)
+        if (w < u if rising else w > u)
+    ]
+
+
+def _value(budget: BudgetSpec, value: float) -> str:
+    if budget.kind == "chance":
+        return f"{value:.1%}"
+    if not math.isfinite(value):
+        return "unbounded"
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.3g}"
 
 
 def _search_many(ev: _Evaluator, trials: int, seed: int, sampler: str) -> Search:

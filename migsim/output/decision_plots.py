@@ -158,7 +158,7 @@ def frontier_chart(
             markerfacecolor="white",
             color=LINE_COLOUR,
             linestyle="",
-            label="unsafe",
+            label="not shown safe",
         ),
         Line2D(
             [],
@@ -175,20 +175,34 @@ def frontier_chart(
     heading = (
         title if lever_label is None else f"{title}\npoints labelled by {lever_label}"
     )
-    fig.suptitle(heading, fontsize=11)
+    suptitle = fig.suptitle(heading, fontsize=11)
     fig.legend(handles=handles, loc="outside lower center", ncol=4, frameon=False)
     if lever is not None and lever in candidates:
-        _label_points(fig, flat[:n], budgets, candidates, y, lever, answer)
+        every = _label_points(fig, flat[:n], budgets, candidates, y, lever, answer)
+        if not every and lever_label is not None:  # say so, not "every point"
+            suptitle.set_text(f"{heading} where a label fits")
     return fig
 
 
-def _label_points(fig, axes, budgets, candidates, y, lever, answer) -> None:
-    """Label points with their lever value where the label has room.
+#: Where a point's label may go, tried in turn (offset in points, alignment):
+#: above right, below right, above left, below left.
+_LABEL_PLACES = (
+    ((5, 4), "left", "bottom"),
+    ((5, -4), "left", "top"),
+    ((-5, 4), "right", "bottom"),
+    ((-5, -4), "right", "top"),
+)
 
-    The layout is fixed first, so every label is placed where it will be drawn;
-    a label that would touch another text, another candidate's point or bar,
-    or leave its panel is left out. The answer is labelled first, then the
-    others from the highest value down.
+
+def _label_points(fig, axes, budgets, candidates, y, lever, answer) -> bool:
+    """Label points with their lever value where the label has room; whether
+    every drawn point got one.
+
+    The layout is fixed first, so every label is placed where it will be drawn.
+    Each label tries the places of `_LABEL_PLACES` in turn and takes the first
+    that neither touches another text, another candidate's point or bar, or
+    the panel's budget line, nor leaves its panel; with none, it is left out.
+    The answer is labelled first, then the others from the highest value down.
     """
     fig.draw_without_rendering()  # the layout, without painting a pixel
     fig.set_layout_engine("none")
@@ -196,41 +210,62 @@ def _label_points(fig, axes, budgets, candidates, y, lever, answer) -> None:
     values = candidates[lever].to_numpy()
     order = sorted(range(len(values)), key=lambda i: (not answer[i], -float(values[i])))
     taken = _text_boxes(fig, renderer)  # every label placed is added to it
-    for ax, (label, _limit, _axis) in zip(axes, budgets, strict=False):
+    every = True
+    for ax, (label, limit, _axis) in zip(axes, budgets, strict=False):
         inside = ax.get_window_extent(renderer)
         x = candidates[label].astype(float).to_numpy()
         bound = candidates[f"{label}_bound"].astype(float).to_numpy()
-        bars = _bar_boxes(ax, x, bound, y)
+        bars = _bar_boxes(ax, x, bound, y, answer)
+        line = _line_box(ax, limit)
         for i in order:
             if pd.isna(y.iloc[i]) or not pd.notna(x[i]):
                 continue
-            text = ax.annotate(
-                _tick(float(values[i]), 0),
-                (x[i], y.iloc[i]),
-                xytext=(5, 4),
-                textcoords="offset points",
-                fontsize=7.5,
-                color="#D55E00" if answer[i] else "0.25",
-                fontweight="bold" if answer[i] else "normal",
-            )
-            box = text.get_window_extent(renderer)
-            clear = inside.contains(box.x0, box.y0) and inside.contains(box.x1, box.y1)
-            others = [bar for j, bar in bars.items() if j != i]
-            if not clear or any(box.overlaps(other) for other in taken + others):
+            others = [bar for j, bar in bars.items() if j != i] + [line]
+            for offset, ha, va in _LABEL_PLACES:
+                text = ax.annotate(
+                    _tick(float(values[i]), 0),
+                    (x[i], y.iloc[i]),
+                    xytext=offset,
+                    textcoords="offset points",
+                    ha=ha,
+                    va=va,
+                    fontsize=7.5,
+                    color="#D55E00" if answer[i] else "0.25",
+                    fontweight="bold" if answer[i] else "normal",
+                )
+                box = text.get_window_extent(renderer)
+                clear = inside.contains(box.x0, box.y0) and inside.contains(
+                    box.x1, box.y1
+                )
+                if clear and not any(box.overlaps(o) for o in taken + others):
+                    taken.append(box)
+                    break
                 text.remove()
-                continue
-            taken.append(box)
+            else:
+                every = False
+    return every
 
 
-def _bar_boxes(ax, x, bound, y) -> dict:
-    """Display boxes of each candidate's point and bar in a panel, by row: a
-    label laid over another candidate's bar reads as another number ("30,000"
-    struck through reads "80,000")."""
+def _line_box(ax, limit: float):
+    """The display box of a panel's budget line, a point either side."""
     from matplotlib.transforms import Bbox
 
-    pad = 3 * ax.figure.dpi / 72  # a point's marker, 3 points about its centre
+    pad = ax.figure.dpi / 72
+    panel = ax.get_window_extent()
+    x = ax.transData.transform([(limit, 0)])[0][0]
+    return Bbox([[x - pad, panel.y0], [x + pad, panel.y1]])
+
+
+def _bar_boxes(ax, x, bound, y, answer=None) -> dict:
+    """Display boxes of each candidate's point and bar in a panel, by row: a
+    label laid over another candidate's bar reads as another number ("30,000"
+    struck through reads "80,000"). The answer's point has its ring about it."""
+    from matplotlib.transforms import Bbox
+
     boxes = {}
     for i in range(len(x)):
+        # a point's marker, 3 points about its centre; the answer's ring, 8
+        pad = (8 if answer is not None and answer[i] else 3) * ax.figure.dpi / 72
         if pd.isna(y.iloc[i]) or not np.isfinite(x[i]):
             continue
         level = ax.yaxis.convert_units(y.iloc[i])  # a date where dates are drawn

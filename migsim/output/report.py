@@ -42,6 +42,7 @@ from migsim.output.meters import in_units
 from migsim.output.report_assumptions import appendix_section, differences_section
 from migsim.output.report_basis import (
     basis_section,
+    budget_notes,
     check_question_scenario,
     decision_scenario,
     recommendation,
@@ -153,7 +154,8 @@ def render_report(
         )
     if charts:
         first.append(fan_figure(runs, summaries, scales, units))
-    first.append(key_risks_table(runs, summaries, comparison, scales, units))
+    budgets = budget_notes(decision) if decision is not None else None
+    first.append(key_risks_table(runs, summaries, comparison, scales, units, budgets))
     body = ['<section class="first-screen">', *first, "</section>"]
     body.append(differences_section(runs))
     if decision is not None:

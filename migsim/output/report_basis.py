@@ -20,6 +20,7 @@ import pandas as pd
 
 from migsim.common.errors import MigsimError
 from migsim.evidence.intervals import RunLike
+from migsim.experiments.study import field_axis
 from migsim.model.policy import Rule
 from migsim.model.scenario import Scenario
 from migsim.output.html import escape, format_date, format_number, html_table
@@ -31,6 +32,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers only
 
 __all__ = [
     "basis_section",
+    "budget_notes",
     "check_question_scenario",
     "decision_scenario",
     "lever_words",
@@ -178,6 +180,39 @@ def _value_words(path: str, value: Any) -> str:
     return format_number(float(value)) if isinstance(value, int | float) else str(value)
 
 
+def budget_notes(decision: SavedDecision) -> dict[str, str]:
+    """Each budgeted figure of a decision with its budgets in words, for the
+    first screen's risk table: {"peak_els_backlog": "budget: P90 at most 1,500"}."""
+    notes: dict[str, list[str]] = {}
+    for check in decision.data["budgets"]:
+        if "exceeds" in check:
+            words = (
+                f"P(more than {check['exceeds']:,g}) at most "
+                f"{check['max_probability']:.1%}"
+            )
+        else:
+            words = (
+                f"{str(check['statistic']).upper()} at most "
+                f"{format_number(float(check['max']))}"
+            )
+        notes.setdefault(check["figure"], []).append(words)
+    return {figure: "budget: " + ", ".join(w) for figure, w in notes.items()}
+
+
+def _current_words(scenario: Scenario | None, path: str) -> str:
+    """The lever's value in the scenario as planned ("The plan has it at 10,000
+    a day now."): the point the recommended value moves from. No scenario name:
+    the first screen keeps to planners' words, no identifiers."""
+    if scenario is None:
+        return ""
+    try:
+        current = field_axis(scenario, path, where=path).current
+    except MigsimError:
+        return ""
+    value = current.isoformat() if isinstance(current, date) else current
+    return f"The plan has it at {_value_words(path, value)} now."
+
+
 def _budget_words(check: Mapping[str, Any]) -> tuple[str, str, str]:
     """``(what, estimate, limit)`` of a budget check in words."""
     what = RISK_FIGURES.get(check["figure"], check["figure"].replace("_", " "))
@@ -238,6 +273,9 @@ def recommendation(decision: SavedDecision, runs: Sequence[RunLike]) -> str:
                 else f"{verb} of {name}; the least unsafe is {value}."
             )
             lines.append(head)
+            now = _current_words(scenario, path)
+            if now:
+                lines.append(now)
         if does:
             lines.append(f"What it does: {does[0].upper()}{does[1:]}.")
         timing = _gate_timing(scenario, path, runs)
@@ -263,20 +301,58 @@ def recommendation(decision: SavedDecision, runs: Sequence[RunLike]) -> str:
         )
     beyond = data.get("next_candidate")
     if beyond is not None:
-        broke = [c for c in beyond["budgets"] if c["label"] in beyond["broke"]]
-        words = []
-        for check in broke:
-            what, estimate, limit = _budget_words(check)
-            words.append(f"{what} would reach {estimate} against a budget of {limit}")
         step = ", ".join(
             _value_words(path, value) for path, value in beyond["levers"].items()
         )
-        lines.append(
-            f"The next step, {step}, would break the budget: " + "; ".join(words) + "."
-        )
+        lines += _beyond_words(beyond, step, level)
     elif shown is not None and data.get("answer_candidate"):
         lines.append("No value in the range asked about breaks the budget.")
     return " ".join(escape(line) for line in lines)
+
+
+def _beyond_words(beyond: Mapping[str, Any], step: str, level: str) -> list[str]:
+    """Why the next step is not recommended: the budgets it breaks (estimate
+    over the limit) and, apart, those it cannot be shown within at ``level``
+    confidence (estimate within, upper bound over: the bound is quoted)."""
+    broken = [c for c in beyond["budgets"] if c["status"] == "broken"]
+    unproven = [c for c in beyond["budgets"] if c["status"] == "unproven"]
+    lines = []
+    if broken:
+        words = []
+        for check in broken:
+            what, estimate, limit = _budget_words(check)
+            words.append(f"{what} would reach {estimate} against a budget of {limit}")
+        lines.append(
+            f"The next step, {step}, would break the budget: " + "; ".join(words) + "."
+        )
+    if unproven:
+        words = []
+        for check in unproven:
+            what, estimate, limit = _budget_words(check)
+            words.append(
+                f"{what} {estimate} is within its budget of {limit}, but its upper "
+                f"bound {_bound_words(check)} is over it"
+            )
+        lead = (
+            "Nor can it be shown within"
+            if broken
+            else f"The next step, {step}, cannot be shown within"
+        )
+        lines.append(
+            f"{lead} the budget at {level} confidence: " + "; ".join(words) + "."
+        )
+    return lines
+
+
+def _bound_words(check: Mapping[str, Any]) -> str:
+    """A budget check's upper bound as its estimate is written ("unbounded":
+    too few replications to bound it)."""
+    bound = check.get("bound")
+    if bound is None:
+        return "unbounded"
+    if "exceeds" in check:
+        return f"{float(bound):.1%}"
+    return format_number(float(bound))
 
 
 def _evidence_table(decision: SavedDecision, scenario: Scenario | None) -> str:
@@ -300,7 +376,7 @@ def _evidence_table(decision: SavedDecision, scenario: Scenario | None) -> str:
         header += [what, "upper bound"]
         kind = "share" if "exceeds" in check else "number"
         columns += [(check["label"], kind), (f"{check['label']}_bound", kind)]
-    header += ["verdict", "breaks"]
+    header += ["verdict", "breaks", "not shown within"]
     labels = {c["label"]: _budget_words(c)[0] for c in budgets}
     rows = []
     ordered = frame.sort_values([*levers, "candidate"])
@@ -316,16 +392,33 @@ def _evidence_table(decision: SavedDecision, scenario: Scenario | None) -> str:
                 cells.append(escape(f"{float(value):.1%}"))
             else:
                 cells.append(escape(format_number(float(value))))
-        cells.append(escape(row["verdict"]))
-        broke = "" if pd.isna(row["broke"]) else str(row["broke"])
-        cells.append(escape("; ".join(labels.get(b, b) for b in broke.split(";") if b)))
+        broke, unproven = _not_met(row, labels)
+        verdict = str(row["verdict"])
+        if verdict != "safe":
+            verdict = "unsafe" if broke else "not shown safe"
+        cells.append(escape(verdict))
+        cells.append(escape("; ".join(broke)))
+        cells.append(escape("; ".join(unproven)))
         if bool(row["is_answer"]):
             cells = [f"<b>{c}</b>" for c in cells]
         rows.append(cells)
-    numeric = [True] * (len(header) - 2) + [False, False]
+    numeric = [True] * (len(header) - 3) + [False, False, False]
     return html_table(header, rows, numeric).replace(
         "<table>", '<table class="evidence">'
     )
+
+
+def _not_met(row: pd.Series, labels: Mapping[str, str]) -> tuple[list[str], list[str]]:
+    """A candidate's budgets, in words, whose status is ``broken`` and
+    ``unproven``: one rule for every row, read off its ``<label>_status``."""
+    broke, unproven = [], []
+    for label, words in labels.items():
+        status = row.get(f"{label}_status")
+        if status == "broken":
+            broke.append(words)
+        elif status == "unproven":
+            unproven.append(words)
+    return broke, unproven
 
 
 def _day(scenario: Scenario | None, value: float) -> str:

@@ -9,7 +9,7 @@ difference", never a cost or a gain.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -272,16 +272,35 @@ def _risk_sentence(
     return (", ".join(out) if not clear else "; ".join(out)) + "."
 
 
-def key_risk_names(runs: Sequence[RunLike], comparison: dict | None = None) -> list:
-    """The risks the first screen lists: the core four, then operations in use."""
-    names = [n for n in KEY_RISKS if n in runs[0].summary.get("figures", {})]
+def key_risk_names(
+    runs: Sequence[RunLike],
+    comparison: dict | None = None,
+    required: Sequence[str] = (),
+) -> list:
+    """The risks the first screen lists: the core four, then operations in use.
+
+    ``required`` (a decision's budgeted figures) are always listed, whatever
+    the limit of `_MAX_KEY_RISKS`: the other risks make room for them.
+    """
+    figures = runs[0].summary.get("figures", {})
+    names = [n for n in KEY_RISKS if n in figures]
     for name in OPERATIONS_FIGURES:
         if name in RISK_FIGURES and any(
             shown(name, r.scenario) and name in r.summary.get("figures", {})
             for r in runs
         ):
             names.append(name)
-    return names[:_MAX_KEY_RISKS]
+    must = [n for n in dict.fromkeys(required) if n in RISK_FIGURES and n in figures]
+    names += [n for n in must if n not in names]
+    room = max(0, _MAX_KEY_RISKS - len(must))
+    kept = []
+    for name in names:
+        if name in must:
+            kept.append(name)
+        elif room:
+            kept.append(name)
+            room -= 1
+    return kept
 
 
 def key_risks_table(
@@ -290,8 +309,14 @@ def key_risks_table(
     comparison: dict | None,
     scales: Sequence[float],
     units: str,
+    budgets: Mapping[str, str] | None = None,
 ) -> str:
-    """Clearance dates and key risks per scenario, with the paired differences."""
+    """Clearance dates and key risks per scenario, with the paired differences.
+
+    ``budgets``: a decision's budgeted figures, each with its budget in words
+    ("budget: P90 at most 1,500"); every one is listed, its budget beside it.
+    """
+    budgets = budgets or {}
     names = [r.scenario.name for r in runs]
     diffs = names[1:] if comparison is not None else []
     head = ["", *names, *(f"{n} minus {names[0]}" for n in diffs)]
@@ -305,11 +330,12 @@ def key_risks_table(
             v = verdict(comparison, name, "clearance_day", stat)  # type: ignore[arg-type]
             cells.append(v.cell(days=True))
         rows.append(cells)
-    for figure in key_risk_names(runs, comparison):
+    for figure in key_risk_names(runs, comparison, list(budgets)):
         other = figure in OTHER_UNITS
         unit = OTHER_UNITS[figure] if other else unit_word(UNIT_OF[figure], units)
+        note = f"{unit}; {escape(budgets[figure])}" if figure in budgets else unit
         cells = [
-            f"{escape(risk_words(figure, units))} <span class='note'>({unit})</span>"
+            f"{escape(risk_words(figure, units))} <span class='note'>({note})</span>"
         ]
         for i, s in enumerate(summaries):
             stats = s["figures"].get(figure)

@@ -129,9 +129,12 @@ def _when(spec: Any) -> str:
 
 
 def capacity_phrase(scenario: Scenario, scale: float, units: str) -> str:
-    """``2,000/day``, with the schedule's steps and the number of ramp rules.
+    """``2,000/day``, with the schedule's steps and the ramp rules: how far each
+    rule that raises the cap may take it, then the names of the others.
 
-    Every scenario's cap is said this way, in the headline and the detail.
+    Every scenario's cap is said this way, in the headline and the detail:
+    "2,000/day, raised by the automation step to at most 10,000/day (and the
+    stall halt rule)", never the starting cap alone when a rule raises it.
     """
 
     def per_day(cap: int) -> str:
@@ -143,9 +146,24 @@ def capacity_phrase(scenario: Scenario, scale: float, units: str) -> str:
     phrase = per_day(capacity.daily_cap)
     for step in capacity.schedule:
         phrase += f", then {per_day(step.daily_cap)} from {_when(step.from_)}"
-    if capacity.rules:
-        count = len(capacity.rules)
-        phrase += f" (adjusted by {count} ramp rule{'s' if count > 1 else ''})"
+    others = []
+    for rule in capacity.rules:
+        name = rule.name.replace("_", " ")
+        if rule.action == "raise_to":
+            ceiling = min(rule.cap or 0, rule.max_cap or rule.cap or 0)
+            phrase += f", raised by the {name} to {per_day(ceiling)}"
+        elif rule.action == "step_factor":
+            steps = f"{(rule.factor or 1) - 1:.0%} a step"
+            phrase += (
+                f", raised by the {name} to at most {per_day(rule.max_cap)}"
+                if rule.max_cap is not None
+                else f", raised by the {name} {steps} with no ceiling"
+            )
+        else:
+            others.append(f"the {name}")
+    if others:
+        rules = "rule" if len(others) == 1 else "rules"
+        phrase += f" (and {' and '.join(others)} {rules})"
     return phrase
 
 
