@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
@@ -91,6 +92,25 @@ def test_summary_json_has_the_contract_keys(baseline_run):
     ):
         assert tuple(summary["figures"][name]) == STATISTICS, name
     assert "simulate_seconds" in json.dumps(summary["timing"])
+
+
+def test_the_summary_says_when_the_median_backlog_is_down_to_the_last_few(
+    baseline_run,
+):
+    """The baseline's median backlog is down to 1% weeks before its P50
+    clearance date: the terminal's summary says when, and the bands agree."""
+    result, outdir = baseline_run
+    summary = json.loads((outdir / "summary.json").read_text())
+    bands = pd.read_csv(outdir / "bands.csv", parse_dates=["date"])
+    median = bands[bands["cohort"] == "all"].set_index("date")["backlog_p50"]
+    reached = median[median <= 740].index[0].date()
+    p50 = summary["clearance_date"]["p50"]
+    assert (date.fromisoformat(p50) - reached).days >= 14
+    assert (
+        f"falls to 1% of the installations (740 of 74,000) by {reached.isoformat()}"
+        f"; the last few (stalls and retries) take it to the median clearance "
+        f"date, {p50}." in " ".join(result.stderr.split())
+    )
 
 
 def test_replications_csv_columns(baseline_run):

@@ -349,13 +349,17 @@ def test_the_last_few_note_says_when_the_median_backlog_is_down_to_1_percent():
     """Clearance waits on the last installation: when the median backlog is
     down to 1% (100 of 10,000) weeks before the P50 clearance date, or that
     date is after the horizon, the note gives the date it got there."""
-    from migsim.evidence.forecast import last_few_note
+    from migsim.evidence.intervals import last_few_note
 
     backlog = [5_000, 1_000, 101, 100, 40, 3, 1, 1, 1, 1] + [1] * 30
     note = last_few_note(_tail_run("after 2020-11-09", backlog))
     assert note is not None
     assert "falls to 1% of the installations (100 of 10,000) by 2020-10-04" in note
-    assert "is 1 on 2020-11-09" in note  # the median on the last day
+    assert "is still 1 on 2020-11-09" in note  # the median on the last day
+    within = last_few_note(_tail_run("2020-10-18", backlog))
+    assert within is not None and within.endswith(
+        "take it to the median clearance date, 2020-10-18."
+    )
     assert "after 2020-11-09" in note
     # 14 days or more before a P50 clearance date inside the horizon: told
     assert last_few_note(_tail_run("2020-10-18", backlog)) is not None

@@ -97,6 +97,8 @@ def failures_text(results: Results) -> str:
 
 def summary_text(results: Results) -> str:
     """The planner's summary: clearance dates with spread, then risk totals."""
+    from migsim.evidence.intervals import last_few_note
+
     summary = results.summary
     sc = results.scenario
     lines = [
@@ -118,11 +120,14 @@ def summary_text(results: Results) -> str:
         for name, cohort in summary["cohorts"].items()
     ]
     lines += text_table("Backlog cleared", ["P10", "P50", "P90", "cleared"], rows)
-    if summary["cleared_share"] < 1:
+    if any(str(cell).startswith("after") for row in rows for cell in row[1:4]):
         lines.append(
             "  (a date 'after' the horizon end means some replications did not "
             "clear; their mean clearance day is undefined)"
         )
+    last_few = last_few_note(results)
+    if last_few:
+        lines.append(f"  {last_few}")
     lines += _uncertainty_lines(summary)
     lines += _variance_lines(summary)
     rows_spec = [

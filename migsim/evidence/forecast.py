@@ -55,6 +55,7 @@ from migsim.evidence.intervals import (
     annotate,
     check_by_dates,
     ci95_section,
+    last_few_note,
     p_clear_by,
     p_clear_by_sections,
 )
@@ -174,9 +175,6 @@ class Forecast:
                 f"{self.start_date} to {self.scenario.end_date}."
             )
         lines += [f"Note: {n}" for n in self.notes]
-        last_few = last_few_note(self.results)
-        if last_few:
-            lines.append(last_few)
         return "\n".join(lines)
 
     def fan(self) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -205,44 +203,6 @@ class Forecast:
                 ignore_index=True,
             )
         return remaining, bands
-
-
-#: The share of the installations left that counts as "the last few".
-LAST_FEW = 0.01
-#: Days between the median backlog reaching the last few and the median
-#: clearance date from which the gap is worth telling a planner.
-LAST_FEW_DAYS = 14
-
-
-def last_few_note(results: RunLike) -> str | None:
-    """A line for when the median clearance date waits on the last few
-    installations: the date the median backlog falls to `LAST_FEW` of the
-    installations, when the P50 clearance date is `LAST_FEW_DAYS` or more
-    later (or after the horizon). Clearance is the last installation resolved,
-    so one stalled installation can hold the date back for weeks while the
-    programme is, to a planner, done; None otherwise (or with no daily rows)."""
-    if not getattr(results, "has_daily", True):
-        return None
-    scenario = results.scenario
-    limit = max(1, int(LAST_FEW * scenario.installations))
-    median = results.bands("remaining", quantiles=(0.5,))
-    below = median.loc[median["p50"] <= limit, "date"]
-    if below.empty:
-        return None
-    reached = below.iloc[0].date()
-    p50 = results.summary["clearance_date"]["p50"]
-    if p50 is None:
-        return None
-    if not p50.startswith("after"):
-        if (date.fromisoformat(p50) - reached).days < LAST_FEW_DAYS:
-            return None
-    end = median.iloc[-1]
-    return (
-        f"The median backlog falls to 1% of the installations ({limit:,} of "
-        f"{scenario.installations:,}) by {reached.isoformat()} and is "
-        f"{int(end['p50']):,} on {end['date'].date().isoformat()}; the median "
-        f"clearance date, {p50}, waits on the last few (stalls and retries)."
-    )
 
 
 def _check_as_of(scenario: Scenario, as_of: date) -> None:

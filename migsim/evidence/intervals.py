@@ -42,6 +42,7 @@ __all__ = [
     "annotate",
     "check_by_dates",
     "ci95_section",
+    "last_few_note",
     "p_clear_by",
     "p_clear_by_sections",
 ]
@@ -220,3 +221,49 @@ def annotate(results: Results, by: Iterable[date] = ()) -> Results:
     for key, value in p_clear_by_sections(results, by).items():
         results.annotate(key, value)
     return results
+
+
+#: The share of the installations left that counts as "the last few".
+LAST_FEW = 0.01
+#: Days between the median backlog reaching the last few and the median
+#: clearance date from which the gap is worth telling a planner.
+LAST_FEW_DAYS = 14
+
+
+def last_few_note(results: RunLike) -> str | None:
+    """A line for when the median clearance date waits on the last few
+    installations: the date the median backlog falls to `LAST_FEW` of the
+    installations, when the P50 clearance date is `LAST_FEW_DAYS` or more
+    later (or after the horizon). Clearance is the last installation resolved,
+    so one stalled installation can hold the date back for weeks while the
+    programme is, to a planner, done; None otherwise (or with no daily rows)."""
+    if not getattr(results, "has_daily", True):
+        return None
+    scenario = results.scenario
+    limit = max(1, int(LAST_FEW * scenario.installations))
+    median = results.bands("remaining", quantiles=(0.5,))
+    below = median.loc[median["p50"] <= limit, "date"]
+    if below.empty:
+        return None
+    reached = below.iloc[0].date()
+    p50 = results.summary["clearance_date"]["p50"]
+    if p50 is None:
+        return None
+    if not p50.startswith("after"):
+        if (date.fromisoformat(p50) - reached).days < LAST_FEW_DAYS:
+            return None
+    head = (
+        f"The median backlog falls to 1% of the installations ({limit:,} of "
+        f"{scenario.installations:,}) by {reached.isoformat()}"
+    )
+    if p50.startswith("after"):
+        end = median.iloc[-1]
+        return (
+            f"{head} and is still {int(end['p50']):,} on "
+            f"{end['date'].date().isoformat()}: the median clearance date, {p50}, "
+            "waits on the last few (stalls and retries)."
+        )
+    return (
+        f"{head}; the last few (stalls and retries) take it to the median "
+        f"clearance date, {p50}."
+    )
