@@ -358,6 +358,9 @@ def opsg_report(tmp_path_factory):
     page = root / "report.html"
     result = runner.invoke(main, ["report", *map(str, dirs), "-o", str(page)])
     assert result.exit_code == 0, result.output
+    # the size it prints is the file's, in bytes (the page has non-ASCII text)
+    assert f"{page.stat().st_size:,} bytes" in result.output
+    assert len(page.read_text()) < page.stat().st_size
     return page
 
 

@@ -437,7 +437,8 @@ def report(
         raise
     target.parent.mkdir(parents=True, exist_ok=True)
     atomic_text(target, page)
-    click.echo(f"Report written to {output} ({len(runs)} run(s), {len(page):,} bytes)")
+    size = target.stat().st_size  # bytes on disk, not characters
+    click.echo(f"Report written to {output} ({len(runs)} run(s), {size:,} bytes)")
 
 
 def _refuse_colliding_runs(scenarios: list[Any], runs_dir: Path, overwrite: bool):
