@@ -172,7 +172,7 @@ def test_decide_finds_the_known_cap_and_the_step_that_breaks_it(answered):
     assert decision["replications"]["initial"] == 30
     assert "Raise the daily cap to 2,000 a day" in decision["text"]
     assert "capacity." not in decision["text"]  # planners' words, no field paths
-    assert "2,100 a day breaks it" in decision["text"]
+    assert "2,100 a day breaks a budget" in decision["text"]
 
 
 def test_decide_writes_every_candidate_and_the_frontier(answered):

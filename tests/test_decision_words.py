@@ -167,9 +167,9 @@ def test_an_unproven_next_step_is_not_said_to_break_the_budget(evidence, tmp_pat
     q, safe, unproven, broken = evidence
     decision = _decision(q, [safe, unproven, broken], safe, unproven)
     text = decision.text()
-    assert "breaks it" not in text
+    assert "breaks a budget" not in text and "breaks budgets" not in text
     assert (
-        "2,100 a day is not shown within it at 95% confidence: installations "
+        "2,100 a day is not shown within its budgets at 95% confidence: installations "
         "stalled or rolled back at the peak P90 9,800, within the 10,000 budget, "
         "but its 95% bound 10,400 is over it; P(more than 0 devices left dumb) "
         "0.0%, within the 5% budget, but its 95% bound 9.5% is over it." in text
@@ -199,9 +199,9 @@ def test_a_broken_next_step_breaks_it_and_its_unproven_budget_is_said_apart(
     decision = _decision(q, [safe, broken], safe, broken)
     text = decision.text()
     assert (
-        "2,500 a day breaks it: installations stalled or rolled back at the peak "
+        "2,500 a day breaks a budget: installations stalled or rolled back at the peak "
         "P90 12,000 (95% bound 13,000), over the 10,000 budget; and is not shown "
-        "within it at 95% confidence: P(more than 0 devices left dumb) 0.0%, "
+        "within its budget at 95% confidence: P(more than 0 devices left dumb) 0.0%, "
         "within the 5% budget, but its 95% bound 9.5% is over it." in text
     )
     words = recommendation(_saved(decision, tmp_path), [])

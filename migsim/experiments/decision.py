@@ -193,12 +193,13 @@ class Decision:
         parts = []
         if candidate.broke:
             parts.append(
-                "breaks it: "
+                f"breaks {_budgets_word(candidate.broke, 'a budget')}: "
                 + "; ".join(self._check_text(c, terse=True) for c in candidate.broke)
             )
         if candidate.unproven:
             parts.append(
-                f"{'and ' if parts else ''}is not shown within it at "
+                f"{'and ' if parts else ''}is not shown within "
+                f"{_budgets_word(candidate.unproven, 'its budget')} at "
                 f"{self.question.confidence:.0%} confidence: "
                 + "; ".join(self._check_text(c, terse=True) for c in candidate.unproven)
             )
@@ -498,3 +499,10 @@ def _fmt_number(value: float) -> str:
 
 def _pct(value: float) -> str:
     return f"{value * 100:.3g}%"
+
+
+def _budgets_word(checks: list, one: str) -> str:
+    """``one`` ("a budget", "its budget") for one check, its plural for more."""
+    if len(checks) == 1:
+        return one
+    return "budgets" if one.startswith("a ") else one + "s"
