@@ -241,6 +241,23 @@ def test_a_sweep_manifest_whose_points_are_not_the_sweeps_is_one_line(tmp_path):
     )
 
 
+def test_a_damaged_point_of_a_sweep_store_is_computed_again(tmp_path):
+    """A point file that is not Parquet stopped the rerun with ArrowInvalid."""
+    args = ["sweep", BASELINE, "-n", "1", "-q", "-o", "sw"]
+    args += ["--grid", "horizon_days=30,31"]
+    assert cli(*args, cwd=tmp_path).exit_code == 0
+    whole = (tmp_path / "sw" / "sweep.parquet").read_bytes()
+    (tmp_path / "sw" / "points" / "0.parquet").write_text("garbage\n")
+    result = cli(*args, cwd=tmp_path)
+    assert result.exit_code == 0, (result.output, result.exception)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines == [
+        "sw/points/0.parquet: damaged (Parquet magic bytes not found in footer. "
+        "Either the file is corrupted or this is); removed, it is computed again"
+    ]
+    assert (tmp_path / "sw" / "sweep.parquet").read_bytes() == whole
+
+
 @pytest.mark.parametrize("summary", ["[]", '{"seed": "0", "replications": 2}'])
 def test_a_report_of_a_run_folder_whose_summary_is_not_one_is_one_line(
     tmp_path, summary
