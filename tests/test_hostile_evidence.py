@@ -148,6 +148,46 @@ def test_a_question_with_an_impossible_date_is_one_line(tmp_path):
     assert "2020-02-30 is not a real date" in message
 
 
+@pytest.mark.parametrize(
+    ("lever", "expected"),
+    [
+        (  # built 100 million values first: ~60 s at 8 GB before exiting 2
+            ("capacity.rules.automation_step.max_cap", 4000, 100_000_000, 1),
+            "levers.capacity.rules.automation_step.max_cap.high: capacity.rules."
+            "automation_step.max_cap: 100,000,000 is outside the limit",
+        ),
+        (  # ran out of memory
+            ("capacity.rules.automation_step.max_cap", 4000, 1e11, 1),
+            "levers.capacity.rules.automation_step.max_cap.high: capacity.rules."
+            "automation_step.max_cap: 100,000,000,000 is outside the limit",
+        ),
+        (  # within the limits, but 9 million values
+            ("capacity.rules.automation_step.max_cap", 4000, 9_000_000, 1),
+            "levers.capacity.rules.automation_step.max_cap.step: 1 from low to "
+            "high is 8,996,001 values, more than the 10,000 a lever may take",
+        ),
+        (
+            ("clearance_share", 0.5, 1.0, 1e-12),
+            "levers.clearance_share.step: 1e-12 from low to high is "
+            "500,000,000,001 values, more than the 10,000 a lever may take",
+        ),
+    ],
+)
+def test_a_lever_of_too_many_values_is_refused_before_they_are_built(
+    tmp_path, lever, expected
+):
+    path, low, high, step = lever
+    question = yaml.safe_load(
+        (SCENARIOS / "questions/opsg_ramp_basis.yaml").read_text()
+    )
+    question["scenario"] = str(SCENARIOS / "nov2019_cautious_ramp_elster_active.yaml")
+    question["levers"] = {path: {"low": low, "high": high, "step": step}}
+    q = write(tmp_path, yaml.safe_dump(question), "q.yaml")
+    message = one_line_exit_2(cli("decide", q, "-n", "2", "-o", tmp_path / "out"))
+    assert message.startswith(f"Error: {q}: {expected}"), message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["q.yaml"]
+
+
 def test_a_decision_whose_candidates_never_clear_still_draws_its_frontier(tmp_path):
     question = yaml.safe_load(
         (SCENARIOS / "questions/opsg_ramp_basis.yaml").read_text()
