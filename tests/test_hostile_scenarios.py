@@ -528,3 +528,58 @@ def test_a_nul_byte_in_a_scenario_is_refused_with_its_line_and_column(tmp_path):
         f"Error: {path}: YAML error at line {row + 1}, column 8: character U+0000 "
         "(NUL) is not allowed in YAML: remove it"
     )
+
+
+@pytest.mark.parametrize(
+    ("where", "args", "expected"),
+    [
+        # pydantic's union and validator tags were in the path, and the number
+        # member's "valid number" error was shown beside the distribution's
+        (
+            "file",
+            ("capacity.achieved.mean", "{dist: beta, alpha: -1, beta: 4}"),
+            "capacity.achieved.mean.alpha: Input should be greater than 0",
+        ),
+        (
+            "set",
+            ("capacity.achieved.mean.alpha", "0"),
+            "capacity.achieved.mean.alpha: Input should be greater than 0",
+        ),
+        (
+            "file",
+            ("capacity.achieved.mean", "{dist: beta, alpha: 1, beta: 4, other: 1}"),
+            "capacity.achieved.mean.other: unknown field",
+        ),
+        # a name that is not a string was shown as if it were the item's index
+        (
+            "file",
+            ("cohorts.itron_active.name", "5"),
+            "cohorts.0.name: Input should be a valid string",
+        ),
+        # the item addressed by its name kept no name: "cohorts.0.name: required"
+        (
+            "set",
+            ("cohorts.itron_active", "{}"),
+            "cohorts.itron_active.installations: Field required; "
+            "cohorts.itron_active.mode: Field required; "
+            "cohorts.itron_active.outcomes: Field required",
+        ),
+    ],
+)
+def test_error_paths_are_the_fields_as_written(tmp_path, where, args, expected):
+    from migsim.model.paths import set_field
+
+    key, value = args
+    text = (SCENARIOS / "nov2019_epcl.yaml").read_text()  # with achieved's mean
+    if where == "file":
+        data = yaml.safe_load(text)
+        set_field(data, key, value, origin="test")
+        path = write(tmp_path, yaml.safe_dump(data, sort_keys=False))
+        result = cli("validate", path)
+        shown = f"{path}"
+    else:
+        path = write(tmp_path, text)
+        result = cli("validate", path, "--set", f"{key}={value}")
+        shown = f"{path}: --set"
+    assert one_line_exit_2(result) == f"Error: {shown}: {expected}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sc.yaml"]

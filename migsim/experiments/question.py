@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from migsim.common.errors import QuestionError, ScenarioError
 from migsim.common.yamlio import read_yaml
 from migsim.experiments.study import MIGRATED_BY, FieldAxis, field_axis
+from migsim.model.paths import error_messages
 from migsim.model.scenario import Scenario, load_scenario
 from migsim.results.results import FIGURES, STATISTICS
 
@@ -288,14 +289,8 @@ class Question:
         )
 
 
-def _question_error(exc: ValidationError, origin: str) -> QuestionError:
-    messages = []
-    for error in exc.errors():
-        where = ".".join(str(part) for part in error["loc"]) or "(top level)"
-        message = error["msg"].removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
-            message = "unknown key"
-        messages.append(f"{where}: {message}")
+def _question_error(exc: ValidationError, origin: str, data: Any) -> QuestionError:
+    messages = error_messages(exc.errors(), data, unknown="unknown key")
     return QuestionError(f"{origin}: {'; '.join(messages)}")
 
 
@@ -330,7 +325,7 @@ def load_question(
     try:
         spec = QuestionSpec.model_validate(data)
     except ValidationError as exc:
-        raise _question_error(exc, origin) from None
+        raise _question_error(exc, origin, data) from None
     scenario_path = folder / spec.scenario
     try:
         scenario = load_scenario(scenario_path)
