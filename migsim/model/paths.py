@@ -184,9 +184,10 @@ def _is_tag(
     )
 
 
-def _walk(loc: tuple[Any, ...], data: Any, missing: bool) -> tuple[list[str], int]:
-    """The dotted parts of a pydantic location, and how many of its parts come
-    before its first union tag (``len(loc)`` when it has none)."""
+def _walk(loc: tuple[Any, ...], data: Any, missing: bool) -> tuple[list[str], int, Any]:
+    """The dotted parts of a pydantic location, how many of its parts come
+    before its first union tag (``len(loc)`` when it has none), and the data
+    there."""
     parts: list[str] = []
     node = data
     first_tag = len(loc)
@@ -206,13 +207,22 @@ def _walk(loc: tuple[Any, ...], data: Any, missing: bool) -> tuple[list[str], in
             continue
         parts.append(str(part))
         node, tagged = (node.get(part) if isinstance(node, dict) else None), False
-    return parts, first_tag
+    return parts, first_tag, node
 
 
 def error_path(loc: tuple[Any, ...], data: Any) -> str:
     """Turn a pydantic error location into a dotted path, naming list items by
     their names and leaving out pydantic's tags of union members and validators."""
     return ".".join(_walk(loc, data, False)[0]) or "(top level)"
+
+
+def _field_named(message: str, node: Any) -> tuple[str, str] | None:
+    """A model's own check that names its field first (``daily_cap: true/false
+    is not a value here``): that field, and the rest of the message."""
+    key, sep, rest = message.partition(": ")
+    if sep and isinstance(node, dict) and key in node and NAME.fullmatch(key):
+        return key, rest
+    return None
 
 
 def error_messages(
@@ -232,7 +242,10 @@ def error_messages(
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
             message = unknown
-        parts, first_tag = _walk(loc, data, error["type"] == "missing")
+        parts, first_tag, node = _walk(loc, data, error["type"] == "missing")
+        named = _field_named(message, node) if error["type"] == "value_error" else None
+        if named is not None:  # the field's path, as pydantic's own errors have it
+            parts, message = [*parts, named[0]], named[1]
         # the member did not take the value at all (a mapping is not a number)
         refused = first_tag == len(loc) - 1 and error["type"].endswith("_type")
         found.append((loc[:first_tag], refused, parts, message))
