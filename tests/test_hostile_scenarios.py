@@ -634,3 +634,14 @@ def test_every_bundled_scenario_still_validates():
         data = read_yaml(path)
         if isinstance(data, dict) and ("cohorts" in data or "extends" in data):
             load_scenario(path)
+
+
+@pytest.mark.parametrize("name", ["a.b", "../x", "ab\u202ecd", "5abc", "x\n"])
+def test_a_cohort_name_that_cannot_be_a_path_part_is_refused(tmp_path, name):
+    """Accepted before; a cohort named a.b could not be addressed by --set."""
+    data = yaml.safe_load((SCENARIOS / "nov2019_epcl.yaml").read_text())
+    data["cohorts"][0]["name"] = name
+    path = write(tmp_path, yaml.safe_dump(data, sort_keys=False))
+    message = one_line_exit_2(cli("validate", path))
+    assert message.startswith(f"Error: {path}: cohorts.0.name: {name!r} is not a name")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sc.yaml"]

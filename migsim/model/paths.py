@@ -177,7 +177,7 @@ def _is_tag(
     if isinstance(node, dict) and part in node:
         return not tagged and part in _DIST_TAGS and node.get("dist") == part
     return (
-        not NAME.match(part)
+        not NAME.fullmatch(part)
         or part[:1].isupper()
         or part in _TYPE_TAGS
         or part in _DIST_TAGS
@@ -197,7 +197,7 @@ def _walk(loc: tuple[Any, ...], data: Any, missing: bool) -> tuple[list[str], in
             item = node[part]
             name = item.get("name") if isinstance(item, dict) else None
             # an item's name only when it is one: a name of 5 read as an index
-            named = isinstance(name, str) and NAME.match(name) is not None
+            named = isinstance(name, str) and NAME.fullmatch(name) is not None
             parts.append(str(name) if named else str(part))
             node, tagged = item, False
             continue
