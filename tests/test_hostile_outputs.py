@@ -241,6 +241,21 @@ def test_a_sweep_manifest_whose_points_are_not_the_sweeps_is_one_line(tmp_path):
     )
 
 
+def test_a_sweep_whose_every_point_is_invalid_is_one_line_and_leaves_nothing(
+    tmp_path,
+):
+    """It exited 0 and wrote a store, a table and a chart that looked like a result."""
+    args = ["sweep", BASELINE, "-n", "1", "-q", "-o", "sw"]
+    result = cli(*args, "--grid", "capacity.daily_cap=abc,-5", cwd=tmp_path)
+    message = one_line_exit_2(result)
+    assert message == (
+        "Error: every point of the sweep is invalid (2), nothing was run; point 0: "
+        "capacity.daily_cap: a number is needed here, not text 'abc' (write it "
+        "without quotes)"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_damaged_point_of_a_sweep_store_is_computed_again(tmp_path):
     """A point file that is not Parquet stopped the rerun with ArrowInvalid."""
     args = ["sweep", BASELINE, "-n", "1", "-q", "-o", "sw"]
