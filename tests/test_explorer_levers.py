@@ -157,7 +157,12 @@ def test_an_edited_step_keeps_its_name_and_a_new_step_is_added(cautious):
     [
         ({"capacity.daily_cap": ""}, None, "capacity.daily_cap", "empty"),
         ({"capacity.daily_cap": "-1"}, None, "capacity.daily_cap", "greater than"),
-        ({"capacity.daily_cap": "lots"}, None, "capacity.daily_cap", "valid integer"),
+        (
+            {"capacity.daily_cap": "lots"},
+            None,
+            "capacity.daily_cap",
+            "a number is needed here, not text 'lots'",
+        ),
         (
             {"cohorts.elster_dormant.outcomes.dumb": "1.2"},
             None,

@@ -148,6 +148,46 @@ def test_a_question_with_an_impossible_date_is_one_line(tmp_path):
     assert "2020-02-30 is not a real date" in message
 
 
+@pytest.mark.parametrize(
+    ("lever", "expected"),
+    [
+        (  # built 100 million values first: ~60 s at 8 GB before exiting 2
+            ("capacity.rules.automation_step.max_cap", 4000, 100_000_000, 1),
+            "levers.capacity.rules.automation_step.max_cap.high: capacity.rules."
+            "automation_step.max_cap: 100,000,000 is outside the limit",
+        ),
+        (  # ran out of memory
+            ("capacity.rules.automation_step.max_cap", 4000, 1e11, 1),
+            "levers.capacity.rules.automation_step.max_cap.high: capacity.rules."
+            "automation_step.max_cap: 100,000,000,000 is outside the limit",
+        ),
+        (  # within the limits, but 9 million values
+            ("capacity.rules.automation_step.max_cap", 4000, 9_000_000, 1),
+            "levers.capacity.rules.automation_step.max_cap.step: 1 from low to "
+            "high is 8,996,001 values, more than the 10,000 a lever may take",
+        ),
+        (
+            ("clearance_share", 0.5, 1.0, 1e-12),
+            "levers.clearance_share.step: 1e-12 from low to high is "
+            "500,000,000,001 values, more than the 10,000 a lever may take",
+        ),
+    ],
+)
+def test_a_lever_of_too_many_values_is_refused_before_they_are_built(
+    tmp_path, lever, expected
+):
+    path, low, high, step = lever
+    question = yaml.safe_load(
+        (SCENARIOS / "questions/opsg_ramp_basis.yaml").read_text()
+    )
+    question["scenario"] = str(SCENARIOS / "nov2019_cautious_ramp_elster_active.yaml")
+    question["levers"] = {path: {"low": low, "high": high, "step": step}}
+    q = write(tmp_path, yaml.safe_dump(question), "q.yaml")
+    message = one_line_exit_2(cli("decide", q, "-n", "2", "-o", tmp_path / "out"))
+    assert message.startswith(f"Error: {q}: {expected}"), message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["q.yaml"]
+
+
 def test_a_decision_whose_candidates_never_clear_still_draws_its_frontier(tmp_path):
     question = yaml.safe_load(
         (SCENARIOS / "questions/opsg_ramp_basis.yaml").read_text()
@@ -260,3 +300,69 @@ def test_a_parquet_cell_is_shown_as_a_plain_number(tmp_path, column):
     with pytest.raises(MigsimError) as info:
         read_actuals(tmp_path / "a.parquet", load_scenario(ACTUALS_SCENARIO))
     assert str(info.value) == f"{tmp_path / 'a.parquet'}: {where}"
+
+
+ONE_LINE_ACTUALS = {
+    # a 2,000,000-character cell was a 2 MB message; over csv's field limit
+    # it is the row that cannot be read, under it the cell is shortened
+    "a cell of 2,000,000 characters": (
+        f"{HEADER}\n2024-01-01,{'x' * 2_000_000},100,80,10,10,0,0\n",
+        "row 1: cannot read: field larger than field limit (131072)",
+    ),
+    "a cell of 100,000 characters": (
+        f"{HEADER}\n2024-01-01,{'x' * 100_000},100,80,10,10,0,0\n",
+        f"row 1, column cohort: unknown cohort '{'x' * 40}'... (100,000 "
+        "characters) (the scenario has a)",
+    ),
+    # every row with two fields more than the header: the reader took the first
+    # two as an index and reported "row 1, column date: not a date: '0'"
+    "rows with more fields than the header": (
+        f"{HEADER}\n"
+        + "".join(f"2024-01-0{d},a,100,80,10,10,0,0,0,0\n" for d in (1, 2, 3)),
+        "row 1: 10 fields, more than the 8 columns of the header",
+    ),
+    # accepted, and backtests scored forecasts against it
+    "a cumulative count that falls": (
+        "date,cumulative_migrated\n2024-01-05,500\n2024-01-31,100\n",
+        "row 2, column cumulative_migrated: 100 is below the 500 before it (a "
+        "cumulative count never falls)",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(ONE_LINE_ACTUALS))
+@pytest.mark.parametrize("command", ["calibrate", "forecast"])
+def test_actuals_problems_are_one_short_line_naming_the_row(tmp_path, command, case):
+    text, where = ONE_LINE_ACTUALS[case]
+    sc = write(tmp_path, yaml.safe_dump(ACTUALS_SCENARIO), "sc.yaml")
+    actuals = write(tmp_path, text, "actuals.csv")
+    args = [command, sc, "--actuals", actuals, "-n", "2", "-o", tmp_path / "out"]
+    if command == "forecast":
+        args += ["--as-of", "2024-01-05"]
+    message = one_line_exit_2(cli(*args))
+    assert message == f"Error: {actuals}: {where}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["actuals.csv", "sc.yaml"]
+
+
+@pytest.mark.parametrize("command", ["calibrate", "forecast"])
+def test_actuals_from_a_fifo_are_refused_not_waited_for(tmp_path, command):
+    """Reading actuals from a FIFO blocked for ever (the YAML reader refused it)."""
+    import os
+    import subprocess
+    import sys
+
+    sc = write(tmp_path, yaml.safe_dump(ACTUALS_SCENARIO), "sc.yaml")
+    os.mkfifo(tmp_path / "f")
+    args = [command, str(sc), "--actuals", "f", "-n", "2", "-o", "out"]
+    if command == "forecast":
+        args += ["--as-of", "2024-01-05"]
+    done = subprocess.run(
+        [sys.executable, "-m", "migsim", *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == "Error: f: cannot read: not a regular file\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f", "sc.yaml"]

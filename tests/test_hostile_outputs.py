@@ -241,6 +241,38 @@ def test_a_sweep_manifest_whose_points_are_not_the_sweeps_is_one_line(tmp_path):
     )
 
 
+def test_a_sweep_whose_every_point_is_invalid_is_one_line_and_leaves_nothing(
+    tmp_path,
+):
+    """It exited 0 and wrote a store, a table and a chart that looked like a result."""
+    args = ["sweep", BASELINE, "-n", "1", "-q", "-o", "sw"]
+    result = cli(*args, "--grid", "capacity.daily_cap=abc,-5", cwd=tmp_path)
+    message = one_line_exit_2(result)
+    assert message == (
+        "Error: every point of the sweep is invalid (2), nothing was run; point 0: "
+        "capacity.daily_cap: a number is needed here, not text 'abc' (write it "
+        "without quotes)"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_damaged_point_of_a_sweep_store_is_computed_again(tmp_path):
+    """A point file that is not Parquet stopped the rerun with ArrowInvalid."""
+    args = ["sweep", BASELINE, "-n", "1", "-q", "-o", "sw"]
+    args += ["--grid", "horizon_days=30,31"]
+    assert cli(*args, cwd=tmp_path).exit_code == 0
+    whole = (tmp_path / "sw" / "sweep.parquet").read_bytes()
+    (tmp_path / "sw" / "points" / "0.parquet").write_text("garbage\n")
+    result = cli(*args, cwd=tmp_path)
+    assert result.exit_code == 0, (result.output, result.exception)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines == [
+        "sw/points/0.parquet: damaged (Parquet magic bytes not found in footer. "
+        "Either the file is corrupted or this is); removed, it is computed again"
+    ]
+    assert (tmp_path / "sw" / "sweep.parquet").read_bytes() == whole
+
+
 @pytest.mark.parametrize("summary", ["[]", '{"seed": "0", "replications": 2}'])
 def test_a_report_of_a_run_folder_whose_summary_is_not_one_is_one_line(
     tmp_path, summary
@@ -536,3 +568,79 @@ def test_a_clearance_chart_of_a_run_that_never_clears_draws_without_warnings():
     assert [t.get_text() for t in ax.texts] == [
         "2 of 2 replications not cleared by 23 Jan 2020"
     ]
+
+
+@pytest.fixture(scope="module")
+def a_run(tmp_path_factory):
+    """A finished two-replication run folder (copied by each test that damages it)."""
+    where = tmp_path_factory.mktemp("run")
+    write(where, EPCL, "base.yaml")
+    result = cli("run", "base.yaml", "-n", "2", "-q", "-o", "okout", cwd=where)
+    assert result.exit_code == 0, result.output
+    return where / "okout"
+
+
+def _parquet_of_other_columns(path: Path) -> None:
+    import pandas as pd
+
+    pd.DataFrame({"x": [1]}).to_parquet(path)
+
+
+def _summary_of(replications: int):
+    def damage(path: Path) -> None:
+        summary = json.loads(path.read_text())
+        summary["replications"] = replications
+        path.write_text(json.dumps(summary))
+
+    return damage
+
+
+@pytest.mark.parametrize(
+    ("name", "damage", "expected"),
+    [
+        (
+            "daily.parquet",
+            lambda p: p.write_text("garbage\n"),
+            "daily.parquet: not a Parquet file: Parquet magic bytes not found",
+        ),
+        (
+            "daily.parquet",
+            _parquet_of_other_columns,
+            "daily.parquet: column pending: missing",
+        ),
+        (
+            "replications.csv",
+            lambda p: p.write_text("a,b\n1,2\n"),
+            "replications.csv: column replication: missing",
+        ),
+        (
+            "replications.csv",
+            lambda p: (p.unlink(), p.symlink_to("/etc/passwd")),
+            "replications.csv: not a table migsim wrote: ",
+        ),
+        (
+            "cohort_replications.csv",
+            lambda p: p.write_text("cohort,replication\nnobody,0\n"),
+            "cohort_replications.csv: column cohort: names a cohort the scenario",
+        ),
+        (
+            "summary.json",
+            _summary_of(1_000_000_000_000),
+            "replications.csv: column replication: 2 rows, not the "
+            "1,000,000,000,000 replications",
+        ),
+    ],
+)
+def test_a_report_of_a_damaged_run_folder_is_one_line(
+    tmp_path, a_run, name, damage, expected
+):
+    """Each crashed with a traceback (ArrowInvalid, KeyError, ParserError) or,
+    for a count of 10**12 replications, tried to allocate 1.3 PiB."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(a_run, run)
+    damage(run / name)
+    message = one_line_exit_2(cli("report", "run", "-o", "r.html", cwd=tmp_path))
+    assert message.startswith(f"Error: run/{expected}"), message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]

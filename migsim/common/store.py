@@ -14,12 +14,17 @@ One meaning of *fresh* for both: start over. With ``fresh`` a folder holding a
 store (of any definition) is emptied first; without it, a store of another
 definition is refused. A folder with files that is not a store (no
 ``manifest.json``) is refused either way: it is not ours to empty.
+
+A piece is a cache of work: one that cannot be read back (damaged on disk,
+written over by hand) is removed when the store opens, with one line on stderr
+saying so, and is computed again like any piece not yet finished.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -114,7 +119,30 @@ class Store:
         self.points.mkdir(parents=True, exist_ok=True)
         for folder in (self.root, self.points):  # writes cut short by a kill
             remove_stray_temporaries(folder)
+        self._drop_damaged()
         self.save()
+
+    def _drop_damaged(self) -> None:
+        """Remove the pieces that are not readable Parquet (they are computed
+        again), saying so in one line each on stderr."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        for path in sorted(self.points.glob("*.parquet")):
+            try:
+                if not path.is_file():
+                    raise OSError("not a regular file")
+                pq.read_metadata(path)
+            except (OSError, ValueError, pa.ArrowException) as exc:
+                reason = " ".join(str(exc).split())[:80] or type(exc).__name__
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
+                print(
+                    f"{path}: damaged ({reason}); removed, it is computed again",
+                    file=sys.stderr,
+                )
 
     def _read_manifest(self) -> dict[str, Any] | None:
         assert self.root is not None

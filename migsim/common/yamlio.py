@@ -46,6 +46,7 @@ __all__ = [
     "MAX_NODES",
     "describe",
     "parse_yaml",
+    "read_regular",
     "read_yaml",
     "shown",
 ]
@@ -311,22 +312,33 @@ def describe(exc: yaml.YAMLError) -> str:
     return f"{where}: {problem}"
 
 
-def _read_text(path: Path) -> str:
-    """A regular file's text, at most `MAX_BYTES`; never blocks on a FIFO."""
+def read_regular(path: str | Path, max_bytes: int | None = MAX_BYTES) -> bytes:
+    """The bytes of a regular file of at most ``max_bytes`` (``None``: any size).
+
+    Opened without blocking, so a FIFO, a device or a directory is refused
+    (``IsADirectoryError``: "not a regular file") instead of hanging; a larger
+    file is an ``OSError`` ("larger than N bytes"). Every reader of a file a
+    user names (YAML, actuals, a run folder's tables) reads through this.
+    """
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise IsADirectoryError(0, "not a regular file")
-        if info.st_size > MAX_BYTES:
-            raise OSError(0, f"larger than {MAX_BYTES:,} bytes")
+        if max_bytes is not None and info.st_size > max_bytes:
+            raise OSError(0, f"larger than {max_bytes:,} bytes")
         with os.fdopen(fd, "rb", closefd=False) as handle:
-            data = handle.read(MAX_BYTES + 1)
+            data = handle.read() if max_bytes is None else handle.read(max_bytes + 1)
     finally:
         os.close(fd)
-    if len(data) > MAX_BYTES:
-        raise OSError(0, f"larger than {MAX_BYTES:,} bytes")
-    return data.decode("utf-8")
+    if max_bytes is not None and len(data) > max_bytes:
+        raise OSError(0, f"larger than {max_bytes:,} bytes")
+    return data
+
+
+def _read_text(path: Path) -> str:
+    """A regular file's text, at most `MAX_BYTES`; never blocks on a FIFO."""
+    return read_regular(path).decode("utf-8")
 
 
 def read_yaml(

@@ -21,6 +21,7 @@ the column.
 from __future__ import annotations
 
 import csv
+import io
 import math
 from dataclasses import dataclass, replace
 from datetime import date
@@ -32,6 +33,8 @@ import numpy as np
 import pandas as pd
 
 from migsim.common.errors import ActualsError
+from migsim.common.yamlio import read_regular
+from migsim.common.yamlio import shown as _shortened
 from migsim.model.limits import LATEST_DATE
 from migsim.model.scenario import Scenario
 from migsim.sim.records import FLOWS, IN_FLIGHT, STATES
@@ -286,10 +289,9 @@ def read_actuals(
             "daily.parquet)"
         )
     if "date" not in raw.columns:
-        raise ActualsError(
-            f"{shown}: column date: missing (columns: "
-            f"{', '.join(raw.columns) or 'none'})"
-        )
+        listed = ", ".join(raw.columns) or "none"
+        listed = listed if len(listed) <= 200 else listed[:200] + "..."
+        raise ActualsError(f"{shown}: column date: missing (columns: {listed})")
     present = tuple(c for c in _COUNT_COLUMNS if c in raw.columns)
     coarse = COARSE_COLUMN in present
     if coarse and len(present) > 1:
@@ -313,6 +315,8 @@ def read_actuals(
     if "attempts" in present and any(c in present for c in OUTCOME_COLUMNS):
         _outcomes_within_attempts(columns, rows, shown, present)
     _dates_in_order(columns, rows, shown)
+    if coarse:
+        _cumulative_never_falls(columns, rows, shown)
     extra = tuple(
         c
         for c in (*CLASS_COLUMNS, *RECOVERY_COLUMNS)
@@ -363,12 +367,22 @@ def _flags(column: pd.Series, rows: np.ndarray, shown: str) -> np.ndarray:
 
 
 def _read_raw(path: Path, shown: str) -> pd.DataFrame:
-    if not path.exists():
-        raise ActualsError(f"{shown}: no such file")
+    try:  # a regular file only: a FIFO or a device would block the reader
+        data = read_regular(path, None)
+    except FileNotFoundError:
+        raise ActualsError(f"{shown}: no such file") from None
+    except OSError as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise ActualsError(f"{shown}: cannot read: {reason}") from None
+    parquet = path.suffix.lower() in _PARQUET
+    if not parquet:
+        _fields_within_header(data, shown)
     try:
-        if path.suffix.lower() in _PARQUET:
-            return pd.read_parquet(path)
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+        if parquet:
+            return pd.read_parquet(io.BytesIO(data))
+        raw = pd.read_csv(
+            io.BytesIO(data), dtype=str, keep_default_na=False, skipinitialspace=True
+        )
     except pd.errors.EmptyDataError:
         raise ActualsError(f"{shown}: empty file") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
@@ -377,22 +391,49 @@ def _read_raw(path: Path, shown: str) -> pd.DataFrame:
     except (OSError, ValueError, ImportError) as exc:  # pyarrow's errors are these
         reason = " ".join(str(exc).split()) or type(exc).__name__
         raise ActualsError(f"{shown}: cannot read: {reason}") from None
-    _columns_once(path, shown)  # read already: the file is UTF-8 CSV
     return raw
 
 
-def _columns_once(path: Path, shown: str) -> None:
-    """Refuse a CSV header naming a column twice: the reader renames the second
-    (``attempts.1``), which was then ignored without a word."""
-    with open(path, newline="", encoding="utf-8-sig") as handle:
-        header = [name.strip() for name in next(csv.reader(handle), [])]
-    seen: dict[str, int] = {}
-    for k, name in enumerate(header, 1):
-        if name in seen:
+def _fields_within_header(data: bytes, shown: str) -> None:
+    """Refuse a CSV header naming a column twice (the reader renamed the second
+    ``attempts.1``, then ignored it without a word) and a row with more fields
+    than the header (the reader took the first fields as an index, and every
+    column shifted: a good date was reported as "not a date: '0'")."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ActualsError(f"{shown}: cannot read: {exc}") from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header: list[str] | None = None
+    row = 0
+    while True:
+        try:
+            fields = next(reader, None)
+        except csv.Error as exc:  # e.g. a field over csv's limit of 131,072
+            where = f"row {row + 1}" if header is not None else "header"
+            raise ActualsError(f"{shown}: {where}: cannot read: {exc}") from None
+        if fields is None:
+            break
+        if not fields:
+            continue  # a blank line, as the reader skips it
+        if header is None:
+            header = [name.strip() for name in fields]
+            seen: dict[str, int] = {}
+            for k, name in enumerate(header, 1):
+                if name in seen:
+                    named = name if len(name) <= 40 else _shortened(name)
+                    raise ActualsError(
+                        f"{shown}: column {named}: given twice "
+                        f"(columns {seen[name]} and {k})"
+                    )
+                seen[name] = k
+            continue
+        row += 1
+        if len(fields) > len(header):
             raise ActualsError(
-                f"{shown}: column {name}: given twice (columns {seen[name]} and {k})"
+                f"{shown}: row {row}: {len(fields)} fields, more than the "
+                f"{len(header)} columns of the header"
             )
-        seen[name] = k
 
 
 def _first(bad: np.ndarray) -> int:
@@ -544,7 +585,7 @@ def _as_written(value: Any) -> str:
     if value is None or value is pd.NA or value is pd.NaT:
         return "empty"
     if isinstance(value, str):
-        return repr(value)
+        return _shortened(value)
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, float):
@@ -676,4 +717,25 @@ def _dates_in_order(
     raise ActualsError(
         f"{shown}: row {rows[i]}, column date: {when} {problem}{whose} "
         "(dates must increase)"
+    )
+
+
+def _cumulative_never_falls(
+    columns: dict[str, np.ndarray], rows: np.ndarray, shown: str
+) -> None:
+    """Refuse a cumulative count below the one before it (of its cohort):
+    backtests scored forecasts against such a file without a word."""
+    values = pd.Series(columns[COARSE_COLUMN])
+    key = pd.Series(columns["cohort"]).fillna("")
+    previous = values.groupby(key, sort=False).shift(1)
+    bad = (previous.notna() & (values < previous)).to_numpy()
+    if not bad.any():
+        return
+    i = _first(bad)
+    cohort = columns["cohort"][i]
+    whose = f" of cohort {cohort}" if cohort else ""
+    raise ActualsError(
+        f"{shown}: row {rows[i]}, column {COARSE_COLUMN}: {_plain(values[i])} is "
+        f"below the {_plain(previous[i])} before it{whose} (a cumulative count "
+        "never falls)"
     )

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from migsim.common.errors import QuestionError, ScenarioError
 from migsim.common.yamlio import read_yaml
 from migsim.experiments.study import MIGRATED_BY, FieldAxis, field_axis
+from migsim.model.paths import error_messages
 from migsim.model.scenario import Scenario, load_scenario
 from migsim.results.results import FIGURES, STATISTICS
 
@@ -204,7 +205,13 @@ class Lever:
         return f"{self.axis.format(value)}{unit}"
 
 
-def _grid(axis: FieldAxis, spec: LeverSpec, where: str) -> tuple[Any, ...]:
+#: The most values one lever may take (``low`` to ``high`` in ``step``); counted
+#: before any is built (a step of 1e-12 once ran out of memory).
+MAX_LEVER_VALUES = 10_000
+
+
+def _whole_numbers(axis: FieldAxis, spec: LeverSpec, where: str) -> None:
+    """A whole-number or date lever moves in whole numbers (days)."""
     low, high, step = axis.to_number(spec.low), axis.to_number(spec.high), spec.step
     if axis.kind in ("int", "date"):
         for name, value in (("low", low), ("high", high), ("step", step)):
@@ -213,6 +220,20 @@ def _grid(axis: FieldAxis, spec: LeverSpec, where: str) -> tuple[Any, ...]:
                 raise QuestionError(
                     f"{where}.{name}: must be whole {unit}, got {value:g}"
                 )
+
+
+def _grid(axis: FieldAxis, spec: LeverSpec, where: str) -> tuple[Any, ...]:
+    """The lever's values, low to high in step, once their count is allowed."""
+    low, high, step = axis.to_number(spec.low), axis.to_number(spec.high), spec.step
+    steps = (high - low) / step
+    # the count built below: whole steps, and high when it falls between them
+    many = math.ceil(steps - 1e-9) + 1 if math.isfinite(steps) else math.inf
+    if many > MAX_LEVER_VALUES:
+        unit = " days" if axis.kind == "date" else ""
+        raise QuestionError(
+            f"{where}.step: {step:g}{unit} from low to high is {many:,} values, more "
+            f"than the {MAX_LEVER_VALUES:,} a lever may take: take a larger step"
+        )
     count = int(math.floor((high - low) / step + 1e-9)) + 1
     numbers = [low + i * step for i in range(count)]
     if high - numbers[-1] > 1e-9 * max(1.0, abs(high)):
@@ -268,14 +289,8 @@ class Question:
         )
 
 
-def _question_error(exc: ValidationError, origin: str) -> QuestionError:
-    messages = []
-    for error in exc.errors():
-        where = ".".join(str(part) for part in error["loc"]) or "(top level)"
-        message = error["msg"].removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
-            message = "unknown key"
-        messages.append(f"{where}: {message}")
+def _question_error(exc: ValidationError, origin: str, data: Any) -> QuestionError:
+    messages = error_messages(exc.errors(), data, unknown="unknown key")
     return QuestionError(f"{origin}: {'; '.join(messages)}")
 
 
@@ -310,7 +325,7 @@ def load_question(
     try:
         spec = QuestionSpec.model_validate(data)
     except ValidationError as exc:
-        raise _question_error(exc, origin) from None
+        raise _question_error(exc, origin, data) from None
     scenario_path = folder / spec.scenario
     try:
         scenario = load_scenario(scenario_path)
@@ -327,15 +342,16 @@ def load_question(
             raise QuestionError(
                 f"{where}: the field is {kind}; low and high must be too"
             )
-        values = _grid(axis, lever_spec, where)
-        for end in ("low", "high"):
-            value = values[0] if end == "low" else values[-1]
+        _whole_numbers(axis, lever_spec, where)
+        for end in ("low", "high"):  # the field's limits, before the grid is built
+            value = axis.from_number(axis.to_number(getattr(lever_spec, end)))
             try:
                 scenario.with_overrides(
                     {path: axis.to_json(value)}, origin=f"{where}.{end}"
                 )
             except ScenarioError as exc:
                 raise QuestionError(str(exc)) from None
+        values = _grid(axis, lever_spec, where)
         levers.append(Lever(axis, values, lever_spec.label))
     objective = spec.objective
     if objective.date is not None and not (

@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import math
+import shutil
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
@@ -448,7 +449,8 @@ def run_sweep(
     ------
     MigsimError
         The store holds another sweep (and not ``fresh``), the folder holds
-        files that are not a sweep store, or bad dimensions.
+        files that are not a sweep store, bad dimensions, or every point is
+        invalid (the store is then removed: nothing was run).
     RuntimeError
         A point failed with an internal error (its traceback is in the manifest);
         the other points were still run and stored.
@@ -491,6 +493,14 @@ def run_sweep(
         }
     )
     sweep_store.save()
+    entries = sweep_store.manifest["points"]
+    if entries and all(e["status"] == "invalid" for e in entries):
+        # nothing was run: a store of only invalid points is not a result
+        shutil.rmtree(root, ignore_errors=True)
+        raise MigsimError(
+            f"every point of the sweep is invalid ({len(entries):,}), nothing was "
+            f"run; {entries[0]['error']}"
+        )
     if failures:
         first = failures[0]
         raise RuntimeError(

@@ -11,6 +11,7 @@ import re
 from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -23,6 +24,7 @@ from migsim.model import limits
 
 __all__ = [
     "NAME",
+    "Name",
     "OUTCOMES",
     "RATE_TOLERANCE",
     "WEEKDAYS",
@@ -40,6 +42,22 @@ Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 RATE_TOLERANCE = 1e-9
 #: A name that a `DateSpec` or a rule may refer to (a gate's).
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _a_name(name: str) -> str:
+    if not NAME.fullmatch(name):
+        from migsim.common.yamlio import shown
+
+        raise ValueError(
+            f"{shown(name)} is not a name: letters, digits and _, not starting "
+            "with a digit (names are parts of dotted paths and --set keys)"
+        )
+    return name
+
+
+#: The name of a cohort, rule, gate, freeze, supplier or schedule step: dotted
+#: paths and ``--set`` keys address items by it, so ``a.b`` or ``../x`` cannot be.
+Name = Annotated[str, AfterValidator(_a_name)]
 
 
 class SchemaModel(BaseModel):

@@ -21,6 +21,7 @@ from pydantic import (
 from migsim.model.base import (
     OUTCOMES,
     RATE_TOLERANCE,
+    Name,
     Probability,
     SchemaModel,
     check_unique,
@@ -107,7 +108,7 @@ class LatentDefect(SchemaModel):
     all cohorts) for ``fix_after_days``, and afterwards it hits nothing.
     """
 
-    name: str = Field(min_length=1)
+    name: Name
     exists_probability: Probability
     hit_share: Probability
     outcome: Literal["dumb", "fix_forward", "stall"]
@@ -198,7 +199,7 @@ class PpmidJoin(SchemaModel):
 class DeferredShare(SchemaModel):
     """A share of a cohort not migratable before ``until`` (e.g. split supply)."""
 
-    name: str = Field(min_length=1)
+    name: Name
     share: Probability
     until: DateSpec
 
@@ -207,7 +208,7 @@ class DeferredShare(SchemaModel):
 class Cohort(SchemaModel):
     """Installations that share a device model combination, mode and rates."""
 
-    name: str = Field(min_length=1)
+    name: Name
     installations: NonNegativeInt
     # an estimate: drawn per replication (installations is its point value)
     installations_range: SizeRange | None = None
@@ -409,7 +410,7 @@ class Supplier(SchemaModel):
     *active* installation is not attempted before then (it would lose service).
     """
 
-    name: str = Field(min_length=1)
+    name: Name
     business_ready: DateSpec | None = None  # None: ready from the start
     daily_nomination: NonNegativeInt | None = None  # None: demand = eligible queue
 

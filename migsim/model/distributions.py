@@ -34,6 +34,7 @@ from pydantic import (
 from migsim.common.cdfs import lognormal_cdf, lognormal_ppf, triangular_cdf
 from migsim.common.yamlio import shown
 from migsim.model.base import NAME, OUTCOMES, RATE_TOLERANCE, Probability, SchemaModel
+from migsim.model.paths import error_messages
 from migsim.model.uncertainty import OutcomeEvidence, SlipDate
 
 __all__ = [
@@ -338,12 +339,7 @@ def _parse_date_spec(
         try:
             return _DATE_DISTS[kind].model_validate(value)
         except ValidationError as exc:
-            error = exc.errors()[0]
-            where = ".".join(str(part) for part in error["loc"])
-            message = error["msg"].removeprefix("Value error, ")
-            if error["type"] == "extra_forbidden":
-                message = "unknown field"
-            raise ValueError(f"{where}: {message}" if where else message) from None
+            raise ValueError(error_messages(exc.errors(), value)[0]) from None
     if isinstance(value, date):
         return value
     if isinstance(value, str):

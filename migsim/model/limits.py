@@ -17,12 +17,16 @@ the memory this machine has free, for combinations (thousands of cohorts with
 
 from __future__ import annotations
 
+import enum
 import math
 import os
+import types
+import typing
 from datetime import date
 from typing import Any
 
 from migsim.common.errors import ScenarioError
+from migsim.common.yamlio import shown as shown_text
 
 __all__ = [
     "EARLIEST_DATE",
@@ -153,11 +157,70 @@ def _has_bool(value: Any, annotation: str) -> bool:
     return False
 
 
+def _takes(annotation: Any) -> tuple[bool, bool]:
+    """Whether a field's type takes a number, and whether it takes text (a
+    ``str``, a text ``Literal``, an enum, a date written as text, or a value a
+    plain validator reads itself)."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        base, *meta = typing.get_args(annotation)
+        number, text = _takes(base)
+        custom = any(type(m).__name__ == "PlainValidator" for m in meta)
+        return number, text or custom
+    if origin in (typing.Union, types.UnionType):
+        kinds = [_takes(arg) for arg in typing.get_args(annotation)]
+        return any(n for n, _ in kinds), any(t for _, t in kinds)
+    if origin is typing.Literal:
+        values = typing.get_args(annotation)
+        return (
+            any(isinstance(v, int | float) and not isinstance(v, bool) for v in values),
+            any(isinstance(v, str) for v in values),
+        )
+    if annotation in (int, float):
+        return True, False
+    if isinstance(annotation, type):
+        return False, issubclass(annotation, str | date | enum.Enum)
+    return False, True  # a type this check does not know: left to pydantic
+
+
+def _text_for_a_number(value: Any, annotation: Any) -> str | None:
+    """Text given where only a number belongs (``"365"``: pydantic would read it
+    as 365), for this field or among a plain list's or mapping's values."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _text_for_a_number(value, typing.get_args(annotation)[0])
+    if isinstance(value, list | tuple) and origin in (list, tuple):
+        args = typing.get_args(annotation)
+        inner = args[0] if args else Any
+        return next(
+            (t for v in value if (t := _text_for_a_number(v, inner)) is not None),
+            None,
+        )
+    if isinstance(value, dict) and origin is dict:
+        args = typing.get_args(annotation)
+        inner = args[1] if len(args) == 2 else Any
+        return next(
+            (
+                t
+                for v in value.values()
+                if (t := _text_for_a_number(v, inner)) is not None
+            ),
+            None,
+        )
+    if isinstance(value, str):
+        number, text = _takes(annotation)
+        if number and not text:
+            return value
+    return None
+
+
 def check_input(model: type, field: str, value: Any, shown: str = "") -> Any:
     """Refuse values that YAML or pydantic would silently turn into something else.
 
-    ``true`` where a number belongs (it would read as 1) and a number where a
-    date belongs (``start_date: 0`` would read as 1970-01-01) are errors.
+    ``true`` where a number belongs (it would read as 1), text where only a
+    number belongs (``"365"`` would read as 365: a quoted number validated and
+    ran) and a number where a date belongs (``start_date: 0`` would read as
+    1970-01-01) are errors.
     """
     info = getattr(model, "model_fields", {}).get(field)
     if info is None:
@@ -166,6 +229,12 @@ def check_input(model: type, field: str, value: Any, shown: str = "") -> Any:
     annotation = _kinds(info.annotation)
     if "bool" not in annotation and _has_bool(value, annotation):
         raise ValueError(f"{where}true/false is not a value here (a number or text is)")
+    text = _text_for_a_number(value, info.annotation)
+    if text is not None:
+        raise ValueError(
+            f"{where}a number is needed here, not text {shown_text(text)} "
+            "(write it without quotes)"
+        )
     wants_date = "datetime.date" in annotation and not any(
         kind in annotation for kind in ("int", "float", "str")
     )

@@ -16,9 +16,10 @@ import yaml
 from migsim.common.errors import ScenarioError
 from migsim.common.yamlio import parse_yaml
 from migsim.common.yamlio import shown as _shown
-from migsim.model.base import OUTCOMES
+from migsim.model.base import NAME, OUTCOMES
 
 __all__ = [
+    "error_messages",
     "error_path",
     "flatten",
     "get_field",
@@ -93,6 +94,8 @@ def set_field(data: dict[str, Any], key: str, value: Any, *, origin: str) -> Non
     last = parts[-1]
     if isinstance(node, list):
         target = _child(node, last, key, origin)
+        if isinstance(value, dict) and "name" not in value and _by_name(target, last):
+            value = {"name": last, **value}  # still the item its path names
         node[node.index(target)] = value
         return
     _child(node, last, key, origin)  # must exist
@@ -100,6 +103,10 @@ def set_field(data: dict[str, Any], key: str, value: Any, *, origin: str) -> Non
         _rescale_outcomes(node, last, value, key, origin)
     else:
         node[last] = value
+
+
+def _by_name(item: Any, part: str) -> bool:
+    return isinstance(item, dict) and item.get("name") == part
 
 
 def get_field(data: dict[str, Any], key: str, *, origin: str) -> Any:
@@ -147,33 +154,107 @@ _UNION_TAGS = {
 }
 
 
-def error_path(loc: tuple[Any, ...], data: Any) -> str:
-    """Turn a pydantic error location into a dotted path, naming list items."""
+#: The names of a tagged union's members (``dist: beta``): never part of a path.
+_DIST_TAGS = {"fixed", "uniform", "triangular", "lognormal", "beta"}
+#: Plain types pydantic names the members of a union after.
+_TYPE_TAGS = {"int", "float", "str", "bool", "date", "datetime", "none"}
+
+
+def _is_tag(
+    part: Any, node: Any, parts: list[str], last_missing: bool, tagged: bool
+) -> bool:
+    """Whether a location part is pydantic's name for a union member or a
+    validator, not a field (a field or item name matches `NAME`; pydantic's tags,
+    ``constrained-float``, ``function-after[_check(), ShareBeta]``, may not): one
+    of `_UNION_TAGS`, a distribution's ``dist`` (once
+    per mapping: ``beta.beta`` is the tag then the field), or, when the data has
+    no such key there, not a name (``constrained-float``), a model's class name
+    (``ShareBeta``) or a plain type (``float``)."""
+    if not isinstance(part, str) or last_missing:
+        return False
+    if parts and part in _UNION_TAGS.get(parts[-1], ()):
+        return True
+    if isinstance(node, dict) and part in node:
+        return not tagged and part in _DIST_TAGS and node.get("dist") == part
+    return (
+        not NAME.fullmatch(part)
+        or part[:1].isupper()
+        or part in _TYPE_TAGS
+        or part in _DIST_TAGS
+    )
+
+
+def _walk(loc: tuple[Any, ...], data: Any, missing: bool) -> tuple[list[str], int, Any]:
+    """The dotted parts of a pydantic location, how many of its parts come
+    before its first union tag (``len(loc)`` when it has none), and the data
+    there."""
     parts: list[str] = []
     node = data
-    for part in loc:
+    first_tag = len(loc)
+    tagged = False  # whether this mapping's dist tag was passed
+    for k, part in enumerate(loc):
         if isinstance(part, int) and isinstance(node, list) and part < len(node):
             item = node[part]
             name = item.get("name") if isinstance(item, dict) else None
-            parts.append(str(name) if name else str(part))
-            node = item
+            # an item's name only when it is one: a name of 5 read as an index
+            named = isinstance(name, str) and NAME.fullmatch(name) is not None
+            parts.append(str(name) if named else str(part))
+            node, tagged = item, False
             continue
-        if (
-            isinstance(part, str)
-            and part
-            in {
-                "fixed",
-                "uniform",
-                "triangular",
-                "lognormal",
-                "beta",
-            }
-            and isinstance(node, dict)
-            and node.get("dist") == part
-        ):
-            continue  # discriminated-union tag, not a field
-        if parts and part in _UNION_TAGS.get(parts[-1], ()):
-            continue  # a tag of a union (rates or Dirichlet, count or groups)
+        if _is_tag(part, node, parts, missing and k == len(loc) - 1, tagged):
+            first_tag = min(first_tag, k)
+            tagged = True
+            continue
         parts.append(str(part))
-        node = node.get(part) if isinstance(node, dict) else None
-    return ".".join(parts) or "(top level)"
+        node, tagged = (node.get(part) if isinstance(node, dict) else None), False
+    return parts, first_tag, node
+
+
+def error_path(loc: tuple[Any, ...], data: Any) -> str:
+    """Turn a pydantic error location into a dotted path, naming list items by
+    their names and leaving out pydantic's tags of union members and validators."""
+    return ".".join(_walk(loc, data, False)[0]) or "(top level)"
+
+
+def _field_named(message: str, node: Any) -> tuple[str, str] | None:
+    """A model's own check that names its field first (``daily_cap: true/false
+    is not a value here``): that field, and the rest of the message."""
+    key, sep, rest = message.partition(": ")
+    if sep and isinstance(node, dict) and key in node and NAME.fullmatch(key):
+        return key, rest
+    return None
+
+
+def error_messages(
+    errors: list[Any], data: Any, *, unknown: str = "unknown field"
+) -> list[str]:
+    """``path: problem`` for each of pydantic's errors, as a planner reads them.
+
+    A value of a union (a number or a distribution) that fits none of its
+    members is reported by the members it came closest to: a distribution with a
+    bad ``alpha`` is ``...mean.alpha: Input should be greater than 0``, not that
+    and "Input should be a valid number" from the number member as well. An
+    error with no location (a whole-scenario check) is its message alone.
+    """
+    found = []
+    for error in errors:
+        loc = tuple(error["loc"])
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = unknown
+        parts, first_tag, node = _walk(loc, data, error["type"] == "missing")
+        named = _field_named(message, node) if error["type"] == "value_error" else None
+        if named is not None:  # the field's path, as pydantic's own errors have it
+            parts, message = [*parts, named[0]], named[1]
+        # the member did not take the value at all (a mapping is not a number)
+        refused = first_tag == len(loc) - 1 and error["type"].endswith("_type")
+        found.append((loc[:first_tag], refused, parts, message))
+    closer = {prefix for prefix, refused, _, _ in found if not refused}
+    messages: list[str] = []
+    for prefix, refused, parts, message in found:
+        if refused and prefix in closer:
+            continue
+        line = f"{'.'.join(parts)}: {message}" if parts else message
+        if line not in messages:
+            messages.append(line)
+    return messages

@@ -22,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from migsim.model.base import NAME, Probability, SchemaModel, check_unique
+from migsim.model.base import Name, Probability, SchemaModel, check_unique
 from migsim.model.distributions import DateSpec, Delay, ShareDist, gate_reference
 from migsim.model.uncertainty import AchievedThroughput, CapRange
 
@@ -82,7 +82,7 @@ class Freeze(SchemaModel):
         frozen=True, extra="forbid", serialize_by_alias=True, defer_build=True
     )
 
-    name: str = Field(min_length=1)
+    name: Name
     from_: date = Field(alias="from")
     to: date
     cap_factor: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
@@ -140,7 +140,7 @@ class ScheduleStep(SchemaModel):
         frozen=True, extra="forbid", serialize_by_alias=True, defer_build=True
     )
 
-    name: str | None = None  # labels the step in .daily's cap_rule
+    name: Name | None = None  # labels the step in .daily's cap_rule
     from_: DateSpec = Field(alias="from")
     daily_cap: NonNegativeInt
     # an estimate: the cap drawn per replication (daily_cap is its point value)
@@ -209,7 +209,7 @@ class Rule(SchemaModel):
     """An evidence-based capacity rule: when every condition holds (and its
     ``requires``), take ``action`` with the parameters given on the rule."""
 
-    name: str = Field(min_length=1)
+    name: Name
     when: list[Condition] = Field(default_factory=list)
     requires: Requires = Field(default_factory=Requires)
     action: Literal["raise_to", "step_factor", "hold", "cut_to", "halt_days"]
@@ -298,7 +298,7 @@ class GateCondition(SchemaModel):
     acceptance: on ``accepted_on`` with ``probability`` (drawn per replication;
     otherwise never)."""
 
-    name: str = Field(min_length=1)
+    name: Name
     fixed_on: DateSpec | None = None
     accepted_on: DateSpec | None = None
     probability: Probability | None = None
@@ -318,18 +318,11 @@ class Gate(SchemaModel):
     """A named condition with an uncertain date: opens on ``opens_on``, or when
     ``all_of`` (every one) or ``any_of`` (the first) of its conditions is met."""
 
-    name: str = Field(min_length=1)
+    name: Name
     description: str = ""
     opens_on: DateSpec | None = None
     all_of: list[GateCondition] | None = None
     any_of: list[GateCondition] | None = None
-
-    @field_validator("name")
-    @classmethod
-    def _identifier(cls, name: str) -> str:
-        if not NAME.match(name):
-            raise ValueError(f"gate name {name!r} must be letters, digits and _")
-        return name
 
     @model_validator(mode="after")
     def _one_way(self) -> Gate:

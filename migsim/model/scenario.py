@@ -49,7 +49,7 @@ from migsim.model.distributions import (
     probability_mean,
 )
 from migsim.model.files import read_scenario_file
-from migsim.model.paths import error_path, flatten, get_field, set_field
+from migsim.model.paths import error_messages, flatten, get_field, set_field
 from migsim.model.policy import (
     METRICS,
     RESERVED_CAP_LABELS,
@@ -600,15 +600,8 @@ def _validate(data: Any, origin: str) -> Scenario:
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
-        messages = []
-        for error in exc.errors():
-            message = error["msg"].removeprefix("Value error, ")
-            if error["type"] == "extra_forbidden":
-                message = "unknown field"
-            if not error["loc"]:  # a whole-scenario check names its own field
-                messages.append(message)
-                continue
-            messages.append(f"{error_path(error['loc'], data)}: {message}")
+        # a whole-scenario check (no location) names its own field
+        messages = error_messages(exc.errors(), data)
         raise ScenarioError(f"{origin}: {'; '.join(messages)}") from None
 
 

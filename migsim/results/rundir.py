@@ -6,10 +6,17 @@
 ``scenario.yaml``, ``replications.csv``, ``cohort_replications.csv``,
 ``inputs.csv`` and, for daily bands, ``daily.parquet``. It never simulates, so
 a report of a run shows exactly the numbers of its ``summary.json``.
+
+What it reads is checked first, so a damaged or hand-edited folder is one line
+(a `MigsimError`) naming the file and the column or key: a table that is not
+CSV, a missing column, a replication count of ``summary.json`` that its tables
+do not hold (checked before anything is sized by it), a ``daily.parquet`` that
+is not Parquet or lacks a column or rows.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import math
 from collections.abc import Sequence
@@ -19,11 +26,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from migsim.common.errors import MigsimError
+from migsim.common.yamlio import read_regular
 from migsim.model.scenario import Scenario, load_scenario
 from migsim.results.base import ScenarioRun
-from migsim.results.daily import file_bands
+from migsim.results.daily import file_bands, series_columns
 
 __all__ = ["SavedRun", "is_run_directory", "load_run"]
 
@@ -76,9 +85,76 @@ class SavedRun(ScenarioRun):
                 "scenario_sha256 (edited after the run?)"
             )
         self.seed: int = int(self.summary["seed"])
-        for name in ("replications.csv", "cohort_replications.csv"):
-            if not (self.directory / name).is_file():
-                raise MigsimError(f"{self.directory}: {name} is missing")
+        n = self.n_replications
+        if n < 1:
+            raise MigsimError(
+                f"{self.directory}/summary.json: key replications: {n} (at least 1)"
+            )
+        # the tables hold the count summary.json claims (before anything is sized
+        # by it: a hand-edited count once allocated petabytes)
+        self._replications = self._table("replications.csv", n)
+        names = [c.name for c in self.scenario.cohorts]
+        self._cohort_replications = self._table(
+            "cohort_replications.csv", n, ["cohort", "replication"], names
+        )
+
+    def _table(
+        self,
+        name: str,
+        n: int,
+        columns: Sequence[str] = ("replication",),
+        cohorts: Sequence[str] | None = None,
+    ) -> pd.DataFrame:
+        """A CSV table of the folder, checked: its ``columns``, and replications
+        ``0 .. n-1`` once each (per cohort when ``cohorts``), sorted."""
+        path = self.directory / name
+        shown = f"{self.directory}/{name}"
+        try:
+            frame = pd.read_csv(io.BytesIO(read_regular(path, None)))
+        except FileNotFoundError:
+            raise MigsimError(f"{self.directory}: {name} is missing") from None
+        except (OSError, ValueError) as exc:  # pandas' parser errors are ValueErrors
+            raise MigsimError(
+                f"{shown}: not a table migsim wrote: {_reason(exc)}"
+            ) from None
+        for column in columns:
+            if column not in frame.columns:
+                raise MigsimError(f"{shown}: column {column}: missing")
+        groups = (
+            [frame]
+            if cohorts is None
+            else [frame[frame["cohort"] == c] for c in cohorts]
+        )
+        whose = (
+            ["" for _ in groups]
+            if cohorts is None
+            else [f" of cohort {c}" for c in cohorts]
+        )
+        if sum(len(g) for g in groups) != len(frame):
+            raise MigsimError(
+                f"{shown}: column cohort: names a cohort the scenario does not have"
+            )
+        for group, of in zip(groups, whose, strict=True):
+            ids = pd.to_numeric(group["replication"], errors="coerce").to_numpy()
+            if len(ids) != n or not np.array_equal(np.sort(ids), np.arange(n)):
+                raise MigsimError(
+                    f"{shown}: column replication: {len(ids):,} rows{of}, not the "
+                    f"{n:,} replications (0 to {n - 1:,}) of summary.json"
+                )
+        return frame.sort_values(
+            ["cohort", "replication"] if cohorts else "replication"
+        )
+
+    def _column(self, frame: pd.DataFrame, cohort: str | None, name: str) -> np.ndarray:
+        """One figure's column as floats, or one line naming the file and column."""
+        table = "replications.csv" if cohort is None else "cohort_replications.csv"
+        shown = f"{self.directory}/{table}"
+        if name not in frame.columns:
+            raise MigsimError(f"{shown}: column {name}: missing")
+        try:
+            return frame[name].to_numpy(dtype=float, na_value=np.nan)
+        except (TypeError, ValueError):
+            raise MigsimError(f"{shown}: column {name}: not numbers") from None
 
     # ------------------------------------------------------------------ basics
     @property
@@ -91,18 +167,6 @@ class SavedRun(ScenarioRun):
         """Whether ``daily.parquet`` was written (not with ``--no-daily``)."""
         return (self.directory / "daily.parquet").exists()
 
-    @cached_property
-    def _replications(self) -> pd.DataFrame:
-        return pd.read_csv(self.directory / "replications.csv").sort_values(
-            "replication"
-        )
-
-    @cached_property
-    def _cohort_replications(self) -> pd.DataFrame:
-        return pd.read_csv(self.directory / "cohort_replications.csv").sort_values(
-            ["cohort", "replication"]
-        )
-
     def _frame(self, cohort: str | None) -> pd.DataFrame:
         if cohort is None:
             return self._replications
@@ -114,16 +178,14 @@ class SavedRun(ScenarioRun):
     # ------------------------------------------------------------------ figures
     def clearance_days(self, cohort: str | None = None) -> np.ndarray:
         """Clearance day per replication (+inf: not cleared), overall or of a cohort."""
-        days = self._frame(cohort)["clearance_day"].to_numpy(
-            dtype=float, na_value=np.nan
-        )
+        days = self._column(self._frame(cohort), cohort, "clearance_day")
         return np.where(np.isnan(days), math.inf, days)
 
     def figure(self, name: str, cohort: str | None = None) -> np.ndarray:
         """Values of one figure per replication, overall or for one cohort."""
         if name == "clearance_day":
             return self.clearance_days(cohort)
-        return self._frame(cohort)[name].to_numpy(dtype=float)
+        return self._column(self._frame(cohort), cohort, name)
 
     # ------------------------------------------------------------------ bands
     def bands(
@@ -144,16 +206,48 @@ class SavedRun(ScenarioRun):
             raise MigsimError(
                 f"{self.directory}: no daily.parquet (the run used --no-daily)"
             )
-        # chunk by chunk: memory does not grow with the daily rows of the run
-        return file_bands(
-            self.directory / "daily.parquet",
-            self.scenario,
-            self.n_replications,
-            name,
-            cohort,
-            quantiles,
-            scale,
-        )
+        path = self.directory / "daily.parquet"
+        self._check_daily(path, series_columns(name))
+        try:  # chunk by chunk: memory does not grow with the daily rows of the run
+            return file_bands(
+                path,
+                self.scenario,
+                self.n_replications,
+                name,
+                cohort,
+                quantiles,
+                scale,
+            )
+        except (OSError, ValueError, pa.ArrowException) as exc:
+            raise MigsimError(
+                f"{path}: not a daily.parquet migsim wrote: {_reason(exc)}"
+            ) from None
+
+    def _check_daily(self, path: Path, columns: Sequence[str]) -> None:
+        """``daily.parquet`` is a Parquet file with ``columns`` of numbers and a
+        row per replication, day and cohort (as the run's summary.json says)."""
+        import pyarrow.parquet as pq
+
+        if not path.is_file():
+            raise MigsimError(f"{path}: not a regular file")
+        try:
+            schema = pq.read_schema(path)
+            rows = pq.read_metadata(path).num_rows
+        except (OSError, ValueError, pa.ArrowException) as exc:
+            raise MigsimError(f"{path}: not a Parquet file: {_reason(exc)}") from None
+        for column in columns:
+            if column not in schema.names:
+                raise MigsimError(f"{path}: column {column}: missing")
+            kind = schema.field(column).type
+            if not (pa.types.is_integer(kind) or pa.types.is_floating(kind)):
+                raise MigsimError(f"{path}: column {column}: not numbers ({kind})")
+        days, cohorts = self.scenario.horizon_days, len(self.scenario.cohorts)
+        wanted = self.n_replications * days * cohorts
+        if rows != wanted:
+            raise MigsimError(
+                f"{path}: {rows:,} rows, not one per replication, day and cohort "
+                f"({self.n_replications:,} x {days:,} x {cohorts:,} = {wanted:,})"
+            )
 
     # ------------------------------------------------------------------ inputs
     @cached_property
@@ -163,8 +257,14 @@ class SavedRun(ScenarioRun):
         path = self.directory / "inputs.csv"
         if not path.is_file():
             return self._replications[["replication"]].reset_index(drop=True)
-        frame = pd.read_csv(path).sort_values("replication")
+        frame = self._table("inputs.csv", self.n_replications)
         return frame.reset_index(drop=True)
+
+
+def _reason(exc: BaseException, width: int = 120) -> str:
+    """An exception's message on one line, cut to about ``width`` characters."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= width else text[:width] + "..."
 
 
 def load_run(directory: str | Path) -> SavedRun:
