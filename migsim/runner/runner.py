@@ -22,21 +22,29 @@ carry the failures, and its summary and the CLI's exit status say so. With
 Where batches run is an *executor*: this process (``workers=1``), a local process
 pool (``workers=N``) or an existing Dask distributed cluster (``scheduler=
 "tcp://HOST:PORT"``). Sweeps use the same executors for their points.
+
+Ctrl-C reaches the whole process group: a pool's workers ignore it, and this
+process, interrupted, ends them rather than waiting for their batches. A worker
+that dies (killed, out of memory) stops the run with `WorkerDied`, one line
+naming it, where the pool used to raise ``BrokenProcessPool``.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import signal
 import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from migsim.common.errors import MigsimError
+from migsim.common.errors import MigsimError, WorkerDied
 from migsim.common.files import SpillFile
 from migsim.common.lifeline import die_with_parent
 from migsim.common.memory import unmap_large_frees
@@ -207,11 +215,16 @@ class Executor:
     def __enter__(self) -> Executor:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, kind: Any, *exc: Any) -> None:
+        if kind is not None:  # an error or Ctrl-C: nobody will read the rest
+            self.abort()
         self.close()
 
     def close(self) -> None:
         """Release workers or connections."""
+
+    def abort(self) -> None:
+        """Stop the work in flight, before `close` (which would wait for it)."""
 
     def _submit(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
         raise NotImplementedError
@@ -280,28 +293,99 @@ class _Inline(Executor):
 
 
 class _Processes(Executor):
-    """A local process pool."""
+    """A local process pool.
+
+    Its workers ignore Ctrl-C (`_start_worker`; the whole process group gets
+    it, and each worker printed its KeyboardInterrupt); this process stops them
+    (`abort`). A worker that dies breaks the pool: `WorkerDied` says which.
+    """
 
     def __init__(self, workers: int):
         self.workers = workers
         # workers end with this process, even when it is killed (no shutdown runs)
         self._pool = ProcessPoolExecutor(
             max_workers=workers,
-            initializer=die_with_parent,
+            initializer=_start_worker,
             initargs=(
                 os.getpid(),
                 threading.current_thread() is threading.main_thread(),
             ),
         )
+        self._processes: dict[int, Any] = {}  # every worker started, by pid
 
     def _submit(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Future:
-        return self._pool.submit(fn, *args)
+        with _interrupts_held():  # the pool forks its workers in a submit
+            future = self._pool.submit(fn, *args)
+        self._processes.update(self._running())
+        return future
+
+    def _running(self) -> dict[int, Any]:
+        return dict(getattr(self._pool, "_processes", None) or {})
 
     def _wait_first(self, pending: set[Any]) -> set[Any]:
         return wait(pending, return_when=FIRST_COMPLETED).done
 
+    def imap(self, fn, calls, *, ordered=True, window=None):  # noqa: D102
+        try:
+            yield from super().imap(fn, calls, ordered=ordered, window=window)
+        except BrokenProcessPool:
+            self.close()  # the pool ends and reaps the others: exit codes known
+            raise WorkerDied(self._obituary()) from None
+
+    def _obituary(self) -> str:
+        """Which worker died and how; the pool then ended the others (SIGTERM)."""
+        ended = {pid: p.exitcode for pid, p in self._processes.items() if p.exitcode}
+        first = {pid: code for pid, code in ended.items() if code != -signal.SIGTERM}
+        detail = "; ".join(
+            f"process {pid} ended by {_how(code)}"
+            for pid, code in (first or ended).items()
+        )
+        return f"a worker process died (killed?): {detail or 'no exit status'}"
+
+    def abort(self) -> None:
+        """End the workers now (they ignore Ctrl-C); `close` then reaps them."""
+        for process in self._running().values():
+            if process.exitcode is None:
+                process.terminate()
+
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _how(code: int) -> str:
+    """A process's exit code in words: ``signal SIGKILL``, ``exit status 1``."""
+    if code < 0:
+        try:
+            return f"signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"signal {-code}"
+    return f"exit status {code}"
+
+
+def _start_worker(parent: int, main_thread: bool) -> None:
+    """Pool initializer: ignore Ctrl-C (it is the command's to handle: it
+    reaches the whole process group), then `die_with_parent`. The worker was
+    forked with SIGINT held back (`_interrupts_held`); one that came meanwhile
+    is dropped here."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    die_with_parent(parent, main_thread)
+
+
+@contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """Hold SIGINT back in this thread while the pool may fork: a worker starts
+    with it blocked until `_start_worker` ignores it; this process gets a Ctrl-C
+    that came meanwhile on leaving."""
+    if not hasattr(signal, "pthread_sigmask"):  # pragma: no cover - not POSIX
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 class _Dask(Executor):
