@@ -260,3 +260,23 @@ def test_a_parquet_cell_is_shown_as_a_plain_number(tmp_path, column):
     with pytest.raises(MigsimError) as info:
         read_actuals(tmp_path / "a.parquet", load_scenario(ACTUALS_SCENARIO))
     assert str(info.value) == f"{tmp_path / 'a.parquet'}: {where}"
+
+
+COARSE = "date,cumulative_migrated\n2024-01-02,60\n2024-01-03,130\n2024-01-05,250\n"
+
+
+@pytest.mark.parametrize("as_of", ["2024-01-05", "2024-01-10"])
+def test_a_backtest_with_nothing_after_its_as_of_date_is_refused(tmp_path, as_of):
+    """--as-of on or after the last actual: 'nothing to score', exit 0 and an
+    empty backtest folder."""
+    write(tmp_path, yaml.safe_dump(ACTUALS_SCENARIO), "sc.yaml")
+    write(tmp_path, COARSE, "m.csv")
+    result = cli(
+        "backtest", "sc.yaml", "--actuals", "m.csv", "--as-of", "2024-01-03",
+        "--as-of", as_of, "-n", "2", "-q", "-o", "bt", cwd=tmp_path,
+    )  # fmt: skip
+    assert one_line_exit_2(result) == (
+        f"Error: --as-of {as_of}: no actual point after it to score (m.csv: the "
+        "actuals end on 2024-01-05); give an as-of date before the last actual"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.csv", "sc.yaml"]
