@@ -327,3 +327,19 @@ def test_a_sweep_without_its_store_is_click_s_missing_option(tmp_path):
     )  # fmt: skip
     assert one_line_exit_2(result) == "Error: Missing option '-o' / '--outdir'."
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", ["run", "compare"])
+def test_a_by_date_before_the_start_is_refused_as_one_after_the_end_is(
+    tmp_path, command
+):
+    """--by 1900-01-01 reported P(cleared by then) = 0%; a date after the
+    horizon was already refused."""
+    result = cli(command, BASELINE, "-n", "2", "-q", "--by", "1900-01-01", "-o", "o",
+                 cwd=tmp_path)  # fmt: skip
+    start = load_scenario(BASELINE).start_date
+    assert one_line_exit_2(result) == (
+        f"Error: --by 1900-01-01: before the scenario's start {start}; ask about "
+        "a date from then on"
+    )
+    assert list(tmp_path.iterdir()) == []
