@@ -528,3 +528,35 @@ def test_a_nul_byte_in_a_scenario_is_refused_with_its_line_and_column(tmp_path):
         f"Error: {path}: YAML error at line {row + 1}, column 8: character U+0000 "
         "(NUL) is not allowed in YAML: remove it"
     )
+
+
+@pytest.mark.parametrize("replications", ["2", "30"])  # one at a time, a block
+def test_a_wild_throughput_innovation_runs_without_overflow_warnings(replications):
+    """innovation_sd: 1e6 validates, and ran with numpy's 'overflow encountered
+    in exp' on stderr (the logistic of a logit below -709)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = cli(
+            "run", BASELINE, "-n", replications, "-q",
+            "--set", "capacity.achieved.innovation_sd=1e6",
+        )  # fmt: skip
+    assert result.exit_code == 0, (result.output, result.exception)
+
+
+def test_the_logistic_keeps_its_bits_where_it_did_not_overflow():
+    """The cap on the exponent changes no share an ordinary logit gives."""
+    import numpy as np
+
+    from migsim.model.uncertainty import _logistic, stationary_logit_mean
+
+    x = np.concatenate([np.linspace(-700, 700, 20001), [-1e300, 1e300]])
+    with np.errstate(over="ignore"):
+        before = 1.0 / (1.0 + np.exp(-x))
+    with np.errstate(over="raise", invalid="raise"):  # underflow to 0 is fine
+        after = _logistic(x)
+        mu = stationary_logit_mean(0.6, 1e6)
+    assert np.array_equal(after[:-2], before[:-2])
+    assert after[-2] < 1e-300 and after[-1] == 1.0
+    assert -30 <= mu <= 30
