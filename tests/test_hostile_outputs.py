@@ -624,3 +624,20 @@ def test_a_clearance_chart_of_a_run_that_never_clears_draws_without_warnings():
     assert [t.get_text() for t in ax.texts] == [
         "2 of 2 replications not cleared by 23 Jan 2020"
     ]
+
+
+def test_the_charts_of_a_one_day_horizon_draw_without_warnings(tmp_path):
+    """horizon_days: 1 printed matplotlib's 'identical low and high xlims' for
+    run -o and report (and 'AutoDateLocator was unable to pick an appropriate
+    interval': one day was widened to four years)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        one_day = ["-n", "2", "--set", "horizon_days=1"]
+        ran = cli("run", BASELINE, *one_day, "-q", "-o", "out", cwd=tmp_path)
+        reported = cli("report", "out", "-o", "out.html", cwd=tmp_path)
+        run_first = cli("report", BASELINE, *one_day, "-o", "r.html", cwd=tmp_path)
+    for result in (ran, reported, run_first):
+        assert result.exit_code == 0, (result.output, result.exception)
+        assert "Warning" not in result.stderr
