@@ -560,3 +560,17 @@ def test_the_logistic_keeps_its_bits_where_it_did_not_overflow():
     assert np.array_equal(after[:-2], before[:-2])
     assert after[-2] < 1e-300 and after[-1] == 1.0
     assert -30 <= mu <= 30
+
+
+@pytest.mark.parametrize("parent", ['""', '"  "', "."])
+def test_extends_naming_no_file_is_refused_naming_the_file_and_field(tmp_path, parent):
+    """extends: "" reported '.: cannot read: not a regular file', naming
+    neither the scenario nor its extends."""
+    write(tmp_path, f"extends: {parent}\n{EPCL}", "sc.yaml")
+    for command in (["validate"], ["run", "-n", "1", "-q", "-o", "out"]):
+        result = cli(command[0], "sc.yaml", *command[1:], cwd=tmp_path)
+        assert one_line_exit_2(result) == (
+            f"Error: sc.yaml: extends: {yaml.safe_load(parent)!r} is not a scenario "
+            "file (give the path of the file this one extends, relative to it)"
+        )
+    assert [p.name for p in tmp_path.iterdir()] == ["sc.yaml"]
