@@ -23,8 +23,8 @@ Where batches run is an *executor*: this process (``workers=1``), a local proces
 pool (``workers=N``) or an existing Dask distributed cluster (``scheduler=
 "tcp://HOST:PORT"``). Sweeps use the same executors for their points.
 
-Ctrl-C reaches the whole process group: a pool's workers ignore it, and this
-process, interrupted, ends them rather than waiting for their batches. A worker
+Ctrl-C reaches the whole process group: in a pool's workers it stops the batch
+each runs, quietly, and this process ends the pool. A worker
 that dies (killed, out of memory) stops the run with `WorkerDied`, one line
 naming it, where the pool used to raise ``BrokenProcessPool``.
 """
@@ -40,13 +40,12 @@ import traceback
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from migsim.common.errors import MigsimError, WorkerDied
 from migsim.common.files import SpillFile
-from migsim.common.lifeline import die_with_parent
+from migsim.common.lifeline import die_with_parent, ignore_interrupts, interrupts_held
 from migsim.common.memory import unmap_large_frees
 from migsim.model.limits import check_memory
 from migsim.model.scenario import Scenario, load_scenario
@@ -295,9 +294,14 @@ class _Inline(Executor):
 class _Processes(Executor):
     """A local process pool.
 
-    Its workers ignore Ctrl-C (`_start_worker`; the whole process group gets
-    it, and each worker printed its KeyboardInterrupt); this process stops them
-    (`abort`). A worker that dies breaks the pool: `WorkerDied` says which.
+    Ctrl-C reaches the whole process group; each worker printed its own
+    KeyboardInterrupt. Now an interrupt stops only the call a worker runs
+    (`_interrupt_call`), whose result is then the KeyboardInterrupt, sent back
+    whole, and the calls it was given after; this process, interrupted,
+    interrupts its workers too (`abort`) and waits for them: killing a worker
+    could cut a result it was sending, and the pool then waited for the rest
+    of it for ever. A worker that dies breaks the pool: `WorkerDied` says
+    which.
     """
 
     def __init__(self, workers: int):
@@ -314,8 +318,8 @@ class _Processes(Executor):
         self._processes: dict[int, Any] = {}  # every worker started, by pid
 
     def _submit(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Future:
-        with _interrupts_held():  # the pool forks its workers in a submit
-            future = self._pool.submit(fn, *args)
+        with interrupts_held():  # the pool forks its workers in a submit
+            future = self._pool.submit(_call, fn, args)
         self._processes.update(self._running())
         return future
 
@@ -343,10 +347,14 @@ class _Processes(Executor):
         return f"a worker process died (killed?): {detail or 'no exit status'}"
 
     def abort(self) -> None:
-        """End the workers now (they ignore Ctrl-C); `close` then reaps them."""
-        for process in self._running().values():
+        """Interrupt the workers' calls (when this process alone was
+        interrupted, or failed); `close` then waits for them, briefly."""
+        for pid, process in self._running().items():
             if process.exitcode is None:
-                process.terminate()
+                try:
+                    os.kill(pid, signal.SIGINT)
+                except ProcessLookupError:  # pragma: no cover - just ended
+                    pass
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
@@ -363,29 +371,37 @@ def _how(code: int) -> str:
 
 
 def _start_worker(parent: int, main_thread: bool) -> None:
-    """Pool initializer: ignore Ctrl-C (it is the command's to handle: it
-    reaches the whole process group), then `die_with_parent`. The worker was
-    forked with SIGINT held back (`_interrupts_held`); one that came meanwhile
-    is dropped here."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if hasattr(signal, "pthread_sigmask"):
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    """Pool initializer: Ctrl-C interrupts calls only (`_interrupt_call`),
+    then `die_with_parent`."""
+    ignore_interrupts(_interrupt_call)
     die_with_parent(parent, main_thread)
 
 
-@contextmanager
-def _interrupts_held() -> Iterator[None]:
-    """Hold SIGINT back in this thread while the pool may fork: a worker starts
-    with it blocked until `_start_worker` ignores it; this process gets a Ctrl-C
-    that came meanwhile on leaving."""
-    if not hasattr(signal, "pthread_sigmask"):  # pragma: no cover - not POSIX
-        yield
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+#: In a worker: whether it is running a call (`_call`), and whether it was
+#: interrupted (its later calls then stop at once).
+_in_call = False
+_interrupted = False
+
+
+def _interrupt_call(signum: int, frame: Any) -> None:
+    """A worker's SIGINT handler: stop the call it runs. Waiting for work, it
+    printed its KeyboardInterrupt and died; sending a result, it would cut it."""
+    global _interrupted
+    _interrupted = True
+    if _in_call:
+        raise KeyboardInterrupt
+
+
+def _call(fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+    """``fn(*args)`` in a worker, where an interrupt may stop it."""
+    global _in_call
     try:
-        yield
+        _in_call = True
+        if _interrupted:  # a call given before the interrupt, run after it
+            raise KeyboardInterrupt
+        return fn(*args)
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        _in_call = False
 
 
 class _Dask(Executor):
