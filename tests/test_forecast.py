@@ -135,7 +135,7 @@ def tiny_run():
 
 def test_annotate_adds_sections_to_the_summary(tiny_run):
     sc = tiny_run.scenario
-    before, after = date(2019, 12, 1), sc.end_date
+    before, after = sc.start_date, sc.end_date  # earlier is refused (below)
     annotate(tiny_run, by=[after, before])
     summary = tiny_run.summary
     assert list(summary["p_clear_by"]) == [before.isoformat(), after.isoformat()]
@@ -147,6 +147,8 @@ def test_annotate_adds_sections_to_the_summary(tiny_run):
     assert extra["p_clear_by"][middle.isoformat()] == float(
         (days <= sc.day_of(middle)).mean()
     )
+    with pytest.raises(MigsimError, match="before the scenario's start"):
+        p_clear_by_sections(tiny_run, [date(2019, 12, 1)])
     ci = summary["ci95"]
     assert ci == ci95_section(tiny_run)
     # the interval of every quantile date brackets the reported date

@@ -366,3 +366,41 @@ def test_actuals_from_a_fifo_are_refused_not_waited_for(tmp_path, command):
     assert done.returncode == 2, done.stderr
     assert done.stderr == "Error: f: cannot read: not a regular file\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f", "sc.yaml"]
+
+
+COARSE = "date,cumulative_migrated\n2024-01-02,60\n2024-01-03,130\n2024-01-05,250\n"
+
+
+@pytest.mark.parametrize("as_of", ["2024-01-05", "2024-01-10"])
+def test_a_backtest_with_nothing_after_its_as_of_date_is_refused(tmp_path, as_of):
+    """--as-of on or after the last actual: 'nothing to score', exit 0 and an
+    empty backtest folder."""
+    write(tmp_path, yaml.safe_dump(ACTUALS_SCENARIO), "sc.yaml")
+    write(tmp_path, COARSE, "m.csv")
+    result = cli(
+        "backtest", "sc.yaml", "--actuals", "m.csv", "--as-of", "2024-01-03",
+        "--as-of", as_of, "-n", "2", "-q", "-o", "bt", cwd=tmp_path,
+    )  # fmt: skip
+    assert one_line_exit_2(result) == (
+        f"Error: --as-of {as_of}: no actual point after it to score (m.csv: the "
+        "actuals end on 2024-01-05); give an as-of date before the last actual"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.csv", "sc.yaml"]
+
+
+@pytest.mark.parametrize("command", ["calibrate", "forecast", "backtest"])
+def test_an_as_of_date_before_the_start_is_refused_by_every_command(tmp_path, command):
+    """calibrate --as-of 2000-01-01 learned from no actuals and exited 0, where
+    forecast and backtest refused the date."""
+    write(tmp_path, yaml.safe_dump(ACTUALS_SCENARIO), "sc.yaml")
+    write(tmp_path, COARSE, "m.csv")
+    out = ["-o", "c.yaml", "--no-check"] if command == "calibrate" else ["-o", "x"]
+    result = cli(
+        command, "sc.yaml", "--actuals", "m.csv", "--as-of", "2000-01-01",
+        "-n", "2", "-q", *out, cwd=tmp_path,
+    )  # fmt: skip
+    message = one_line_exit_2(result)
+    assert message.startswith(
+        "Error: --as-of 2000-01-01: must be on or after the scenario's start 2024-01-01"
+    ), message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.csv", "sc.yaml"]

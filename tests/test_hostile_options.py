@@ -294,3 +294,52 @@ def test_a_set_field_given_twice_is_refused(tmp_path):
             f"Error: --set {cap}: given twice; give each field once"
         )
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["run", BASELINE, "-n", "2"], "'-o' / '--outdir'"),
+        (["compare", BASELINE, "-n", "2"], "'-o' / '--outdir'"),
+        (["sweep", BASELINE, "-n", "2", "--grid", "horizon_days=30,40"], "--outdir"),
+        (["sensitivity", BASELINE, "--range", "horizon_days=30:40"], "--outdir"),
+        (["decide", "question.yaml"], "'-o' / '--outdir'"),
+        (["forecast", BASELINE, "--actuals", "a.csv", "--as-of", "2019-11-05"], "-o"),
+        (["backtest", BASELINE, "--actuals", "a.csv"], "'-o' / '--outdir'"),
+        (["report", BASELINE, "-n", "2"], "'-o' / '--output'"),
+        (["calibrate", BASELINE, "--actuals", "a.csv", "--no-check"], "--output"),
+    ],
+)
+def test_an_empty_output_path_is_one_line_naming_the_option(tmp_path, args, option):
+    """``-o ''`` named the current folder: report and calibrate raised
+    ValueError (empty name), the others exited 0 and wrote nothing."""
+    message = one_line_exit_2(cli(*args, "-o", "", cwd=tmp_path))
+    assert option in message and "an empty path" in message, message
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_sweep_without_its_store_is_click_s_missing_option(tmp_path):
+    """With click 8.2+ ``default=None`` counted as given: a TypeError, not the
+    missing option --help promised."""
+    result = cli(
+        "sweep", BASELINE, "-n", "2", "--grid", "capacity.daily_cap=1000,2000",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert one_line_exit_2(result) == "Error: Missing option '-o' / '--outdir'."
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", ["run", "compare"])
+def test_a_by_date_before_the_start_is_refused_as_one_after_the_end_is(
+    tmp_path, command
+):
+    """--by 1900-01-01 reported P(cleared by then) = 0%; a date after the
+    horizon was already refused."""
+    result = cli(command, BASELINE, "-n", "2", "-q", "--by", "1900-01-01", "-o", "o",
+                 cwd=tmp_path)  # fmt: skip
+    start = load_scenario(BASELINE).start_date
+    assert one_line_exit_2(result) == (
+        f"Error: --by 1900-01-01: before the scenario's start {start}; ask about "
+        "a date from then on"
+    )
+    assert list(tmp_path.iterdir()) == []

@@ -57,25 +57,47 @@ def _running(pid: int) -> bool:
     return state != "Z"
 
 
+def _started(pid: int) -> int:
+    """When process ``pid`` started (clock ticks since boot)."""
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+
+
+def _interruptible() -> None:
+    """In the child before exec: Ctrl-C as at a terminal (a test runner's
+    worker may ignore it, and the command would inherit that)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @contextlib.contextmanager
-def _a_long_run(tmp_path: Path, command: str, outdir: Path, *extra: str):
-    """``migsim COMMAND`` of a long scenario with ``-j 2`` in a child process:
-    yields it and its workers once they run; whatever is left is killed after."""
+def _a_long_run(
+    tmp_path: Path,
+    command: str,
+    outdir: Path,
+    *extra: str,
+    children: int = 2,
+    stderr: int = subprocess.DEVNULL,
+):
+    """``migsim COMMAND`` of a long scenario with ``-j 2`` in a child process,
+    in its own process group (as a terminal runs it): yields it and its
+    ``children`` (the workers, and for ``run -o`` the chart's painter), oldest
+    first, once they run; whatever is left is killed after."""
     long = write(tmp_path, replace_line(EPCL, "horizon_days", "1800"))
     args = ["-n", "400", "-j", "2", "-q", "-o", str(outdir), *extra]
     parent = subprocess.Popen(
         [sys.executable, "-m", "migsim", command, str(long), *args],
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=stderr,
+        start_new_session=True,
+        preexec_fn=_interruptible,
     )
     workers: list[int] = []
     try:
         deadline = time.monotonic() + 60
-        while len(workers) < 2 and time.monotonic() < deadline:
+        while len(workers) < children and time.monotonic() < deadline:
             time.sleep(0.2)
             workers = _children(parent.pid)
-        assert len(workers) >= 2, "the workers never started"
-        yield parent, workers
+        assert len(workers) >= children, "the workers never started"
+        yield parent, sorted(workers, key=_started)
     finally:
         parent.kill()
         for pid in workers:  # a failed test's own workers
@@ -98,6 +120,75 @@ def test_workers_end_when_their_parent_is_killed(tmp_path, command):
             time.sleep(0.1)
     if command == "run":  # its streamed daily rows had no name: nothing is left
         assert [p.name for p in tmp_path.iterdir() if p.suffix != ".yaml"] == []
+
+
+def _interrupt_handling() -> tuple[object, bool]:
+    """In a pool worker: what SIGINT does there, and whether it is blocked."""
+    blocked = signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    return signal.getsignal(signal.SIGINT), blocked
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="POSIX signals")
+def test_pool_workers_leave_ctrl_c_to_the_command():
+    """Ctrl-C reaches the whole process group: each worker printed its own
+    KeyboardInterrupt traceback (waiting for work, or in its initializer).
+    Now it only stops the call a worker runs, which it sends back."""
+    from migsim.runner import runner
+
+    with runner.executor(workers=2) as pool:
+        answers = [answer for _, answer in pool.imap(_interrupt_handling, [()] * 4)]
+    assert answers == [(runner._interrupt_call, False)] * 4
+
+
+def _after_the_run(parent: subprocess.Popen, workers: list[int]) -> str:
+    """The command's stderr once it ended; every worker gone with it."""
+    _, err = parent.communicate(timeout=30)  # EOF: no worker holds the pipe
+    deadline = time.monotonic() + 5
+    while any(_running(w) for w in workers):
+        assert time.monotonic() < deadline, "workers outlived the command"
+        time.sleep(0.1)
+    return err.decode()
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc to find workers")
+@pytest.mark.parametrize("command", ["run", "sweep"])
+def test_ctrl_c_prints_aborted_and_leaves_no_worker_or_file(tmp_path, command):
+    """SIGINT to the process group, as a terminal sends it: 'Aborted!', exit 1,
+    no traceback from the workers, no process or spill file left."""
+    sweep = ["--grid", "capacity.daily_cap=1000,1500,2000,2500"]
+    with _a_long_run(
+        tmp_path,
+        command,
+        tmp_path / "out",
+        *(sweep if command == "sweep" else []),
+        stderr=subprocess.PIPE,
+    ) as (parent, workers):
+        time.sleep(0.5)  # the workers are at work
+        os.killpg(parent.pid, signal.SIGINT)
+        err = _after_the_run(parent, workers)
+    # 1 after click's 'Aborted!'; now and then the process ends by the signal
+    # itself after printing it (-2, as before these workers changed)
+    assert parent.returncode in (1, -signal.SIGINT), err
+    assert err.strip() == "Aborted!", err
+    kept = ["out"] if command == "sweep" else []  # a sweep's store resumes
+    assert [p.name for p in tmp_path.iterdir() if p.suffix != ".yaml"] == kept
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc to find workers")
+def test_a_killed_worker_is_one_line_and_leaves_no_worker_or_file(tmp_path):
+    """kill -9 of one worker: a BrokenProcessPool traceback, exit 1."""
+    with _a_long_run(
+        tmp_path, "run", tmp_path / "out", children=3, stderr=subprocess.PIPE
+    ) as (parent, children):
+        worker = children[-1]  # the youngest: not the painter, forked first
+        os.kill(worker, signal.SIGKILL)
+        err = _after_the_run(parent, children)
+    assert parent.returncode == 1, err
+    assert err.strip() == (
+        f"Error: a worker process died (killed?): process {worker} ended by "
+        "signal SIGKILL"
+    ), err
+    assert [p.name for p in tmp_path.iterdir() if p.suffix != ".yaml"] == []
 
 
 def test_overwrite_refuses_a_folder_migsim_did_not_write(tmp_path):
@@ -644,3 +735,20 @@ def test_a_report_of_a_damaged_run_folder_is_one_line(
     message = one_line_exit_2(cli("report", "run", "-o", "r.html", cwd=tmp_path))
     assert message.startswith(f"Error: run/{expected}"), message
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_the_charts_of_a_one_day_horizon_draw_without_warnings(tmp_path):
+    """horizon_days: 1 printed matplotlib's 'identical low and high xlims' for
+    run -o and report (and 'AutoDateLocator was unable to pick an appropriate
+    interval': one day was widened to four years)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        one_day = ["-n", "2", "--set", "horizon_days=1"]
+        ran = cli("run", BASELINE, *one_day, "-q", "-o", "out", cwd=tmp_path)
+        reported = cli("report", "out", "-o", "out.html", cwd=tmp_path)
+        run_first = cli("report", BASELINE, *one_day, "-o", "r.html", cwd=tmp_path)
+    for result in (ran, reported, run_first):
+        assert result.exit_code == 0, (result.output, result.exception)
+        assert "Warning" not in result.stderr

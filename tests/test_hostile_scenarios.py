@@ -645,3 +645,49 @@ def test_a_cohort_name_that_cannot_be_a_path_part_is_refused(tmp_path, name):
     message = one_line_exit_2(cli("validate", path))
     assert message.startswith(f"Error: {path}: cohorts.0.name: {name!r} is not a name")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sc.yaml"]
+
+
+@pytest.mark.parametrize("replications", ["2", "30"])  # one at a time, a block
+def test_a_wild_throughput_innovation_runs_without_overflow_warnings(replications):
+    """innovation_sd: 1e6 validates, and ran with numpy's 'overflow encountered
+    in exp' on stderr (the logistic of a logit below -709)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = cli(
+            "run", BASELINE, "-n", replications, "-q",
+            "--set", "capacity.achieved.innovation_sd=1e6",
+        )  # fmt: skip
+    assert result.exit_code == 0, (result.output, result.exception)
+
+
+def test_the_logistic_keeps_its_bits_where_it_did_not_overflow():
+    """The cap on the exponent changes no share an ordinary logit gives."""
+    import numpy as np
+
+    from migsim.model.uncertainty import _logistic, stationary_logit_mean
+
+    x = np.concatenate([np.linspace(-700, 700, 20001), [-1e300, 1e300]])
+    with np.errstate(over="ignore"):
+        before = 1.0 / (1.0 + np.exp(-x))
+    with np.errstate(over="raise", invalid="raise"):  # underflow to 0 is fine
+        after = _logistic(x)
+        mu = stationary_logit_mean(0.6, 1e6)
+    assert np.array_equal(after[:-2], before[:-2])
+    assert after[-2] < 1e-300 and after[-1] == 1.0
+    assert -30 <= mu <= 30
+
+
+@pytest.mark.parametrize("parent", ['""', '"  "', "."])
+def test_extends_naming_no_file_is_refused_naming_the_file_and_field(tmp_path, parent):
+    """extends: "" reported '.: cannot read: not a regular file', naming
+    neither the scenario nor its extends."""
+    write(tmp_path, f"extends: {parent}\n{EPCL}", "sc.yaml")
+    for command in (["validate"], ["run", "-n", "1", "-q", "-o", "out"]):
+        result = cli(command[0], "sc.yaml", *command[1:], cwd=tmp_path)
+        assert one_line_exit_2(result) == (
+            f"Error: sc.yaml: extends: {yaml.safe_load(parent)!r} is not a scenario "
+            "file (give the path of the file this one extends, relative to it)"
+        )
+    assert [p.name for p in tmp_path.iterdir()] == ["sc.yaml"]

@@ -106,3 +106,20 @@ def test_a_request_nested_too_deeply_is_a_form_error():
     with pytest.raises(FormError, match="the request is not a JSON object"):
         json_object(b'{"a":' * 10_000)
     assert json_object(b'{"values": {}}') == {"values": {}}
+
+
+def test_serve_refuses_more_replications_than_the_page_allows_a_run(monkeypatch):
+    """``serve -n 100000`` started, then refused every run the page asked for
+    ('replications: 100000 is outside 1..2000')."""
+    import migsim.app.server
+    from migsim.app.session import MAX_REPLICATIONS
+
+    def never(*args, **kwargs):
+        raise AssertionError("the server started")
+
+    monkeypatch.setattr(migsim.app.server, "serve", never)
+    message = one_line_exit_2(cli("serve", "-n", MAX_REPLICATIONS + 1))
+    assert message == (
+        f"Error: Invalid value for '-n' / '--replications': {MAX_REPLICATIONS + 1} "
+        f"is more than a run of the page may have ({MAX_REPLICATIONS})."
+    )

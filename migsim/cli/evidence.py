@@ -14,6 +14,7 @@ from migsim.cli.options import (
     actuals_options,
     format_option,
     outdir_option,
+    output_option,
     overwrite_option,
     quiet_option,
     simulation_options,
@@ -43,13 +44,9 @@ __all__ = ["backtest", "calibrate", "forecast"]
     help="Use only the actuals dated on or before this date.",
 )
 @simulation_options
-@click.option(
-    "-o",
-    "--output",
-    required=True,
-    type=click.Path(dir_okay=False),
-    help="The calibrated scenario (YAML); the summary goes beside it as "
-    "<name>.calibration.json and the check chart as <name>.check.png.",
+@output_option(
+    "The calibrated scenario (YAML); the summary goes beside it as "
+    "<name>.calibration.json and the check chart as <name>.check.png."
 )
 @overwrite_option("Replace existing output files.")
 @click.option(

@@ -5,8 +5,10 @@ negative), 2 for bad input (one line naming the file and field, no traceback)
 or an output that cannot be written (a read-only or full disk: one line naming
 the path; nothing is left behind),
 3 when ``migsim run`` finished but some replications failed (what succeeded is
-written, with a ``failures`` record), anything else for an internal error, which
-keeps its traceback.
+written, with a ``failures`` record), 1 when the work was stopped from outside:
+Ctrl-C ("Aborted!") or a worker process that died, killed or out of memory (one
+line naming it; nothing is written, no worker is left), anything else for an
+internal error, which keeps its traceback.
 
 One module per family of commands (`migsim.cli.runs`, `migsim.cli.sweep`,
 `migsim.cli.decide`, `migsim.cli.evidence`, `migsim.cli.serve`); options
@@ -29,6 +31,7 @@ from migsim.cli.runs import compare, report, run, scenarios, validate
 from migsim.cli.serve import serve
 from migsim.cli.shared import InputError
 from migsim.cli.sweep import sweep
+from migsim.common.errors import WorkerDied
 
 __all__ = ["main"]
 
@@ -71,6 +74,8 @@ class _Group(click.Group):
             raise _usage_error(exc) from None
         except OSError as exc:
             raise InputError(_os_error(exc)) from None
+        except WorkerDied as exc:  # exit status 1, as for Ctrl-C
+            raise click.ClickException(str(exc)) from None
 
 
 def _usage_error(exc: click.UsageError) -> click.ClickException:

@@ -18,10 +18,12 @@ from migsim.model.limits import MAX_CONCENTRATION, MAX_REPLICATIONS
 __all__ = [
     "DATE",
     "FiniteFloatRange",
+    "OutputPath",
     "actuals_options",
     "by_option",
     "format_option",
     "outdir_option",
+    "output_option",
     "overwrite_option",
     "quiet_option",
     "replications_option",
@@ -56,6 +58,16 @@ class FiniteFloatRange(click.FloatRange):
         if number != number:
             self.fail(f"{value!r} is not a number.", param, ctx)
         return number
+
+
+class OutputPath(click.Path):
+    """A `click.Path` a command writes: refuses the empty path, which named the
+    current folder (``-o ''``: a traceback, or a run that wrote nothing)."""
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and value == "":
+            self.fail("an empty path names nothing to write.", param, ctx)
+        return super().convert(value, param, ctx)
 
 
 def _all(options: list[Decorator]) -> Decorator:
@@ -147,13 +159,28 @@ def scheduler_option(help: str = CLUSTER_HELP) -> Decorator:
 
 
 def outdir_option(help: str, *, required: bool = False) -> Decorator:
-    """``-o/--outdir``: the folder a command writes."""
+    """``-o/--outdir``: the folder a command writes. Required, it has no
+    default at all (click 8.2 and later take ``default=None`` as a value given,
+    so a missing ``-o`` reached the command as None)."""
+    default: dict[str, Any] = {} if required else {"default": None}
     return click.option(
         "-o",
         "--outdir",
         required=required,
-        type=click.Path(file_okay=False),
-        default=None,
+        type=OutputPath(file_okay=False),
+        help=help,
+        **default,
+    )
+
+
+def output_option(help: str) -> Decorator:
+    """``-o/--output``: the file a command writes (required)."""
+    return click.option(
+        "-o",
+        "--output",
+        "output",
+        required=True,
+        type=OutputPath(dir_okay=False),
         help=help,
     )
 

@@ -18,6 +18,7 @@ from migsim.cli.options import (
     by_option,
     format_option,
     outdir_option,
+    output_option,
     overwrite_option,
     quiet_option,
     scheduler_option,
@@ -337,14 +338,7 @@ def _question_scenario(question: str) -> str:
 @click.command()
 @click.argument("inputs", nargs=-1, required=True, metavar="RUN_OR_SCENARIO...")
 @simulation_options
-@click.option(
-    "-o",
-    "--output",
-    "output",
-    type=click.Path(dir_okay=False),
-    required=True,
-    help="The HTML file to write.",
-)
+@output_option("The HTML file to write.")
 @overwrite_option("Replace an existing report and the runs beside it.")
 @click.option(
     "--units",

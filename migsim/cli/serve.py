@@ -16,6 +16,20 @@ from migsim.common.errors import MigsimError
 __all__ = ["serve"]
 
 
+def _within_the_page(ctx: click.Context, param: click.Parameter, value: int) -> int:
+    """-n no larger than the page lets a run have: the page refused every run
+    it started with (``replications: 100000 is outside 1..2000``)."""
+    from migsim.app.session import MAX_REPLICATIONS
+
+    if value > MAX_REPLICATIONS:
+        raise click.BadParameter(
+            f"{value} is more than a run of the page may have ({MAX_REPLICATIONS}).",
+            ctx,
+            param,
+        )
+    return value
+
+
 @click.command()
 @click.option(
     "--host",
@@ -30,7 +44,9 @@ __all__ = ["serve"]
     type=click.IntRange(min=1),
     default=40,
     show_default=True,
-    help="The page's default replications per run (a run answers in seconds).",
+    callback=_within_the_page,
+    help="The page's default replications per run (a run answers in seconds; "
+    "at most what the page allows a run).",
 )
 @workers_option()
 def serve(host, port, replications, workers):

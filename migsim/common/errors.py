@@ -1,11 +1,19 @@
-"""Errors: the two kinds migsim raises.
+"""Errors: the kinds migsim raises.
 
 `MigsimError` and its subclasses are *bad input*: the user can fix them, the CLI
-prints one line and exits 2. Anything else is a bug and keeps its traceback.
+prints one line and exits 2. `WorkerDied` is a run stopped from outside (a
+worker process killed): the CLI prints one line and exits 1, as for Ctrl-C.
+Anything else is a bug and keeps its traceback.
 This module imports nothing so every other module can use it.
 """
 
-__all__ = ["ActualsError", "MigsimError", "QuestionError", "ScenarioError"]
+__all__ = [
+    "ActualsError",
+    "MigsimError",
+    "QuestionError",
+    "ScenarioError",
+    "WorkerDied",
+]
 
 
 class MigsimError(Exception):
@@ -22,3 +30,9 @@ class ActualsError(MigsimError, ValueError):
 
 class QuestionError(MigsimError, ValueError):
     """A decision question is invalid; the message names file and key."""
+
+
+class WorkerDied(RuntimeError):
+    """A worker process of a run ended without a word (killed, out of memory):
+    the run stopped there. Not bad input, not a bug: the message says which
+    worker and how it ended."""

@@ -9,6 +9,11 @@ the parent's death (the worker is re-parented, so ``os.getppid()`` changes). On
 Linux the worker also asks the kernel for SIGKILL the moment its parent exits
 (``PR_SET_PDEATHSIG``), when the pool's processes were started from the
 parent's main thread, where that signal cannot fire early.
+
+Ctrl-C at a terminal reaches the whole process group, and each worker printed
+its own KeyboardInterrupt. A worker forked inside `interrupts_held` starts
+with SIGINT blocked and calls `ignore_interrupts` first: the interrupt is the
+command's to handle, even one that comes mid-fork.
 """
 
 from __future__ import annotations
@@ -20,8 +25,11 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
-__all__ = ["INTERVAL", "die_with_parent"]
+__all__ = ["INTERVAL", "die_with_parent", "ignore_interrupts", "interrupts_held"]
 
 #: Seconds between a worker's looks at its parent.
 INTERVAL = 0.25
@@ -76,3 +84,27 @@ def _kernel_signal() -> None:
         libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
     except (OSError, AttributeError):  # no libc or no prctl: the watcher suffices
         pass
+
+
+def ignore_interrupts(handler: Any = signal.SIG_IGN) -> None:
+    """In a forked worker, first: ignore SIGINT (or hand it to ``handler``, one
+    that prints nothing), then unblock it: one that came while
+    `interrupts_held` reaches it now."""
+    signal.signal(signal.SIGINT, handler)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+@contextmanager
+def interrupts_held() -> Iterator[None]:
+    """Hold SIGINT back in this thread while it forks: a child starts with it
+    blocked until `ignore_interrupts`; this process gets a Ctrl-C that came
+    meanwhile on leaving."""
+    if not hasattr(signal, "pthread_sigmask"):  # pragma: no cover - not POSIX
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)

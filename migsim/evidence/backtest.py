@@ -47,7 +47,7 @@ from migsim.common.errors import MigsimError
 from migsim.common.stats import crps_ensemble, json_number, quantile
 from migsim.evidence.actuals import Actuals
 from migsim.evidence.calibrate import DEFAULT_PRIOR_STRENGTH
-from migsim.evidence.forecast import Forecast, forecast_as_of
+from migsim.evidence.forecast import Forecast, check_as_of, forecast_as_of
 from migsim.model.scenario import Scenario, load_scenario
 
 __all__ = [
@@ -305,6 +305,7 @@ def backtest(
         else [None if d == sc.start_date else d for d in sorted(set(as_of))]
     )
     observed = actuals.cumulative_migrated()
+    _check_scorable(sc, actuals, observed, dates)  # before any forecast runs
     forecasts, frames = [], []
     for when in dates:
         forecast = forecast_as_of(
@@ -314,6 +315,30 @@ def backtest(
         frames.append(score_points(forecast, observed))
     points = pd.concat(frames, ignore_index=True)
     return Backtest(sc, actuals, forecasts, points, replications, seed)
+
+
+def _check_scorable(
+    scenario: Scenario,
+    actuals: Actuals,
+    observed: pd.DataFrame,
+    dates: list[date | None],
+) -> None:
+    """Refuse an as-of date with no actual point after it: its forecast has
+    nothing to be scored on (the backtest said 'nothing to score' and wrote an
+    empty result), or one outside the scenario (refused after the forecasts
+    before it had run)."""
+    last = observed["date"].max().date() if len(observed) else None
+    for when in dates:
+        if when is not None:
+            check_as_of(scenario, when)
+        if last is None or (when or scenario.start_date) >= last:
+            name = actuals.path or "the actuals"
+            ends = f"end on {last}" if last is not None else "have no points"
+            cut = f"--as-of {when}" if when is not None else "the scenario's start"
+            raise MigsimError(
+                f"{cut}: no actual point after it to score ({name}: the actuals "
+                f"{ends}); give an as-of date before the last actual"
+            )
 
 
 def monthly_as_of(

@@ -41,7 +41,7 @@ from pydantic import TypeAdapter
 from scipy import optimize, stats
 
 from migsim import __version__
-from migsim.common.errors import ActualsError
+from migsim.common.errors import ActualsError, MigsimError
 from migsim.common.stats import json_number, quantile
 from migsim.evidence.actuals import OUTCOME_COLUMNS, Actuals
 from migsim.evidence.classes import normal_counts, prior_alpha, split_posterior
@@ -327,6 +327,11 @@ def calibrate(
     scenario = load_scenario(scenario)
     if not prior_strength > 0:
         raise ValueError("prior_strength must be above 0")
+    if as_of is not None and as_of < scenario.start_date:  # no actual is that early
+        raise MigsimError(
+            f"--as-of {as_of}: must be on or after the scenario's start "
+            f"{scenario.start_date}"
+        )
     used = actuals.up_to(as_of) if as_of is not None else actuals
     notes: list[str] = []
     if actuals.note:

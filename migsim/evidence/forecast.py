@@ -72,6 +72,7 @@ __all__ = [
     "ForecastResults",
     "RunLike",
     "annotate",
+    "check_as_of",
     "check_by_dates",
     "ci95_section",
     "forecast_as_of",
@@ -205,7 +206,8 @@ class Forecast:
         return remaining, bands
 
 
-def _check_as_of(scenario: Scenario, as_of: date) -> None:
+def check_as_of(scenario: Scenario, as_of: date) -> None:
+    """Refuse an as-of date a forecast cannot start from: outside the scenario."""
     if not scenario.start_date <= as_of < scenario.end_date:
         raise MigsimError(
             f"--as-of {as_of}: must be on or after the scenario's start "
@@ -243,7 +245,7 @@ def forecast_as_of(
             ],
         )
     else:
-        _check_as_of(prior, as_of)
+        check_as_of(prior, as_of)
         calibration = calibrate(prior, actuals, prior_strength, as_of=as_of)
         state, notes = state_from_actuals(calibration.scenario, actuals, as_of)
         forward = calibration.scenario.starting_from(state)

@@ -168,12 +168,21 @@ def _cleared_share(days: np.ndarray) -> list[float | int | None]:
 
 
 def check_by_dates(scenario: Scenario, dates: Iterable[date]) -> list[date]:
-    """The ``--by`` dates, sorted and unique; a date after the horizon end is an error.
+    """The ``--by`` dates, sorted and unique; a date after the horizon end or
+    before the start is an error.
 
     After the horizon end a replication that has not cleared may or may not
     clear by then, so the probability is unknown: extend ``horizon_days``.
+    Before the start nothing has run: the 0% it gave answered no question (a
+    mistyped year).
     """
     out = sorted(set(dates))
+    early = [d for d in out if d < scenario.start_date]
+    if early:
+        raise MigsimError(
+            f"--by {early[0].isoformat()}: before the scenario's start "
+            f"{scenario.start_date.isoformat()}; ask about a date from then on"
+        )
     late = [d for d in out if d > scenario.end_date]
     if late:
         raise MigsimError(
@@ -186,8 +195,8 @@ def check_by_dates(scenario: Scenario, dates: Iterable[date]) -> list[date]:
 def p_clear_by_sections(run: RunLike, dates: Iterable[date]) -> dict[str, Any]:
     """``p_clear_by`` ({ISO date: p}), its Wilson ``p_clear_by_ci95`` and per cohort.
 
-    A date before ``start_date`` gives 0. Dates must not be after the horizon end
-    (see `check_by_dates`).
+    Dates must be within the scenario, from its start to the horizon end (see
+    `check_by_dates`).
     """
     dates = check_by_dates(run.scenario, dates)
     days = run.clearance_days()

@@ -92,6 +92,12 @@ def read_scenario_file(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, An
         return data
     if not isinstance(parent, str):
         raise ScenarioError(f"{shown}: extends: must be a file path")
+    if not parent.strip() or (path.parent / parent).is_dir():
+        # '' named this file's folder: '.: cannot read: not a regular file'
+        raise ScenarioError(
+            f"{shown}: extends: {parent!r} is not a scenario file (give the path "
+            "of the file this one extends, relative to it)"
+        )
     twice = _listed_twice(data)
     if twice:
         raise ScenarioError(f"{shown}: {twice}")

@@ -202,8 +202,15 @@ class ShareBeta(_Model):
         return float(rng.beta(self.alpha, self.beta))
 
 
+#: The largest exponent the logistic takes: exp(700) is finite (exp(710) is
+#: not, and numpy warned of the overflow for a wild innovation_sd), and below
+#: logit -700 the share is under 1e-304, as good as the 0 it was; an ordinary
+#: logit never comes near, so its share keeps its bits.
+_EXP_CAP = 700.0
+
+
 def _logistic(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
+    return 1.0 / (1.0 + np.exp(np.minimum(-x, _EXP_CAP)))
 
 
 def _mean_share(mu: float, scaled: np.ndarray, out: np.ndarray) -> float:
@@ -211,11 +218,13 @@ def _mean_share(mu: float, scaled: np.ndarray, out: np.ndarray) -> float:
 
     ``scaled`` is spread x sqrt(2) x the nodes; ``out`` a buffer of their size.
     The logistic is computed in place (1 / (1 + exp(-x)), the same operations
-    as `_logistic`): the bisection calls this sixty times per replication.
+    as `_logistic`, the exponent capped alike): the bisection calls this sixty
+    times per replication.
     """
     weights = _HERMITE[1]
     np.add(mu, scaled, out=out)
     np.negative(out, out=out)
+    np.minimum(out, _EXP_CAP, out=out)
     np.exp(out, out=out)
     np.add(1.0, out, out=out)
     np.divide(1.0, out, out=out)

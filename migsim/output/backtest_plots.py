@@ -31,6 +31,7 @@ from migsim.output.plots import (
     _date_axis,
     _subplots,
     _thousands,
+    date_limits,
 )
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
@@ -126,7 +127,7 @@ def backtest_chart(
             ax.xaxis.offsetText.set_visible(False)
     if drawn:
         first = forecast_axes[0]
-        first.set_xlim(*_date_range(drawn))
+        date_limits(first, *_date_range(drawn))
         first.set_ylim(0, _top(drawn))
         _thousands(first)
         for ax in forecast_axes:

@@ -18,7 +18,6 @@ raises its own error. ``migsim run`` (``backlog.png``), ``migsim decide``
 from __future__ import annotations
 
 import os
-import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -72,10 +71,10 @@ def _painter_child(conn: Any, command_end: Any, parent: int, main_thread: bool) 
     (Ctrl-C reaches the whole process group) is the command's to handle. Any
     failure is redrawn, and reported, by the parent.
     """
-    from migsim.common.lifeline import die_with_parent
+    from migsim.common.lifeline import die_with_parent, ignore_interrupts
 
+    ignore_interrupts()  # forked with SIGINT held (`Painter`)
     command_end.close()  # only the command writes
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
     die_with_parent(parent, main_thread=main_thread)
     if os.getppid() != parent:  # the command died before the lifeline was in place
         os._exit(0)
@@ -117,7 +116,10 @@ class Painter:
             name="migsim-painter",
             daemon=True,
         )
-        self.process.start()
+        from migsim.common.lifeline import interrupts_held
+
+        with interrupts_held():  # no KeyboardInterrupt before it ignores them
+            self.process.start()
         theirs.close()
         self.handed = False
 

@@ -26,6 +26,7 @@ __all__ = [
     "clearance_distribution_chart",
     "cumulative_migrated_chart",
     "daily_attempts_chart",
+    "date_limits",
     "forecast_fan_chart",
     "median_zero_date",
     "posterior_check_chart",
@@ -176,10 +177,22 @@ def _title(ax, text: str, fontsize: float = 12) -> None:
     ax.set_title("\n".join(textwrap.wrap(text, chars)), fontsize=fontsize)
 
 
-def _date_axis(ax, until=None) -> None:
-    """Dates on the x axis: few enough ticks that their labels never touch."""
+def _date_axis(ax, until=None, dates: pd.Series | None = None) -> None:
+    """Dates on the x axis: few enough ticks that their labels never touch.
+
+    ``dates`` are the chart's days: when they span less than `MIN_DATE_SPAN`
+    (a one-day horizon), the axis runs from the first over that span, where
+    matplotlib widened one day to four years (and warned it could not place
+    its ticks); otherwise it keeps its own left margin.
+    """
     import matplotlib.dates as mdates
 
+    if dates is not None and len(dates):
+        first = pd.Timestamp(dates.iloc[0])
+        last = pd.Timestamp(dates.iloc[-1] if until is None else until)
+        if last - first < MIN_DATE_SPAN:
+            date_limits(ax, first, last)
+            until = None
     if until is not None:
         ax.set_xlim(right=pd.Timestamp(until))
     inches = ax.get_position().width * ax.figure.get_figwidth()
@@ -188,6 +201,18 @@ def _date_axis(ax, until=None) -> None:
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     ax.grid(True, color="0.9", linewidth=0.6)
     ax.set_axisbelow(True)
+
+
+def date_limits(ax, start: Any, end: Any) -> None:
+    """The x axis from ``start`` to ``end``, at least `MIN_DATE_SPAN` wide: a
+    one-day horizon's chart starts and ends on one day, and matplotlib warned
+    of identical limits (and could not place its date ticks)."""
+    start, end = pd.Timestamp(start), pd.Timestamp(end)
+    ax.set_xlim(start, max(end, start + MIN_DATE_SPAN))
+
+
+#: The narrowest date axis: a few days, so the date ticks fall on days.
+MIN_DATE_SPAN = pd.Timedelta(days=3)
 
 
 def _active_until(bands: pd.DataFrame) -> pd.Timestamp:
@@ -261,7 +286,9 @@ def backlog_fan_chart(
             label=f"median reaches 0: {zero.day} {zero:%b %Y}, the P50\n"
             "clearance date (its last few hundred\nare too few to see at this scale)",
         )
-    ax.set_xlim(bands["date"].iloc[0], _active_until(bands) if until is None else until)
+    date_limits(
+        ax, bands["date"].iloc[0], _active_until(bands) if until is None else until
+    )
     _thousands(ax)
     _date_axis(ax)
     ax.legend(loc="upper right", framealpha=0.9, edgecolor="none")
@@ -335,7 +362,7 @@ def cumulative_migrated_chart(
     ax.set_xlabel("date")
     ax.set_ylim(0, target * 1.08 if target > 0 else 1)
     _thousands(ax)
-    _date_axis(ax, until)
+    _date_axis(ax, until, bands["date"])
     ax.legend(frameon=False, loc="lower right", fontsize=_legend_size(fig))
     return fig
 
@@ -357,6 +384,7 @@ def daily_attempts_chart(
     successes a dashed line over a darker band, so the two stay apart in
     greyscale.
     """
+    days = attempts["date"]
     busy = (attempts["p90"] > 0).to_numpy()
     attempts, successes = attempts[busy], successes[busy]
     line, band, light = _shades(colour)
@@ -382,7 +410,7 @@ def daily_attempts_chart(
         else 1.0,
     )
     _thousands(ax)
-    _date_axis(ax, until)
+    _date_axis(ax, until, days)
     ax.legend(frameon=False, loc="upper right", fontsize=_legend_size(fig), ncol=2)
     return fig
 
@@ -579,7 +607,7 @@ def posterior_check_chart(
         last = points["date"].max()
         span = last - bands["date"].iloc[0]
         end = min(end, last + span * 0.15 + pd.Timedelta(days=7))
-    ax.set_xlim(bands["date"].iloc[0], end)
+    date_limits(ax, bands["date"].iloc[0], end)
     _title(ax, f"Posterior predictive check: {title}")
     ax.set_ylabel(f"{unit} migrated (cumulative)")
     ax.set_xlabel("date")
@@ -631,7 +659,7 @@ def forecast_fan_chart(
         color="0.3",
     )
     start = actual["date"].iloc[0] if len(actual) else bands["date"].iloc[0]
-    ax.set_xlim(start, _active_until(bands))
+    date_limits(ax, start, _active_until(bands))
     _title(ax, f"Backlog still to migrate, actuals then forecast: {title}")
     ax.set_ylabel(f"{unit} not yet resolved")
     ax.set_xlabel("date")

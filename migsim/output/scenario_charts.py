@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from migsim.output.plots import _fan, _subplots, tint
+from migsim.output.plots import _fan, _subplots, date_limits, tint
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     from matplotlib.figure import Figure
@@ -175,14 +175,14 @@ def scenarios_fan_chart(
     for item in series:
         _draw_fan(main, item, log=False)
         _draw_fan(tail, item, log=True)
-    main.set_xlim(start, until)
+    date_limits(main, start, until)
     main.set_ylim(0, max(total, 1) * 1.04)
     main.set_ylabel(f"{unit} still to migrate")
     main.set_title("Backlog still to migrate, every scenario", loc="left", fontsize=11)
     main.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
     _date_ticks(main, 8)
     tail_from = _tail_start(series, total)
-    tail.set_xlim(tail_from, until)
+    date_limits(tail, tail_from, until)
     tail.set_yscale("log")
     top = max(float(item.bands["p95"].max()) for item in series)
     tail.set_ylim(0.8, max(10.0, min(top, 0.2 * max(total, 1)) * 1.5))
@@ -252,7 +252,7 @@ def cohort_backlog_chart(
             linestyle=styles[i % len(styles)],
         )
     first = next(iter(bands.values()))
-    ax.set_xlim(first["date"].iloc[0], pd.Timestamp(until or first["date"].iloc[-1]))
+    date_limits(ax, first["date"].iloc[0], until or first["date"].iloc[-1])
     ax.set_ylim(bottom=0)
     ax.set_ylabel(f"{unit} still to migrate")
     ax.set_title(f"Backlog by cohort: {title}", loc="left", fontsize=10)

@@ -22,23 +22,30 @@ carry the failures, and its summary and the CLI's exit status say so. With
 Where batches run is an *executor*: this process (``workers=1``), a local process
 pool (``workers=N``) or an existing Dask distributed cluster (``scheduler=
 "tcp://HOST:PORT"``). Sweeps use the same executors for their points.
+
+Ctrl-C reaches the whole process group: in a pool's workers it stops the batch
+each runs, quietly, and this process ends the pool. A worker
+that dies (killed, out of memory) stops the run with `WorkerDied`, one line
+naming it, where the pool used to raise ``BrokenProcessPool``.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import signal
 import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
-from migsim.common.errors import MigsimError
+from migsim.common.errors import MigsimError, WorkerDied
 from migsim.common.files import SpillFile
-from migsim.common.lifeline import die_with_parent
+from migsim.common.lifeline import die_with_parent, ignore_interrupts, interrupts_held
 from migsim.common.memory import unmap_large_frees
 from migsim.model.limits import check_memory
 from migsim.model.scenario import Scenario, load_scenario
@@ -207,11 +214,16 @@ class Executor:
     def __enter__(self) -> Executor:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, kind: Any, *exc: Any) -> None:
+        if kind is not None:  # an error or Ctrl-C: nobody will read the rest
+            self.abort()
         self.close()
 
     def close(self) -> None:
         """Release workers or connections."""
+
+    def abort(self) -> None:
+        """Stop the work in flight, before `close` (which would wait for it)."""
 
     def _submit(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
         raise NotImplementedError
@@ -280,28 +292,116 @@ class _Inline(Executor):
 
 
 class _Processes(Executor):
-    """A local process pool."""
+    """A local process pool.
+
+    Ctrl-C reaches the whole process group; each worker printed its own
+    KeyboardInterrupt. Now an interrupt stops only the call a worker runs
+    (`_interrupt_call`), whose result is then the KeyboardInterrupt, sent back
+    whole, and the calls it was given after; this process, interrupted,
+    interrupts its workers too (`abort`) and waits for them: killing a worker
+    could cut a result it was sending, and the pool then waited for the rest
+    of it for ever. A worker that dies breaks the pool: `WorkerDied` says
+    which.
+    """
 
     def __init__(self, workers: int):
         self.workers = workers
         # workers end with this process, even when it is killed (no shutdown runs)
         self._pool = ProcessPoolExecutor(
             max_workers=workers,
-            initializer=die_with_parent,
+            initializer=_start_worker,
             initargs=(
                 os.getpid(),
                 threading.current_thread() is threading.main_thread(),
             ),
         )
+        self._processes: dict[int, Any] = {}  # every worker started, by pid
 
     def _submit(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Future:
-        return self._pool.submit(fn, *args)
+        with interrupts_held():  # the pool forks its workers in a submit
+            future = self._pool.submit(_call, fn, args)
+        self._processes.update(self._running())
+        return future
+
+    def _running(self) -> dict[int, Any]:
+        return dict(getattr(self._pool, "_processes", None) or {})
 
     def _wait_first(self, pending: set[Any]) -> set[Any]:
         return wait(pending, return_when=FIRST_COMPLETED).done
 
+    def imap(self, fn, calls, *, ordered=True, window=None):  # noqa: D102
+        try:
+            yield from super().imap(fn, calls, ordered=ordered, window=window)
+        except BrokenProcessPool:
+            self.close()  # the pool ends and reaps the others: exit codes known
+            raise WorkerDied(self._obituary()) from None
+
+    def _obituary(self) -> str:
+        """Which worker died and how; the pool then ended the others (SIGTERM)."""
+        ended = {pid: p.exitcode for pid, p in self._processes.items() if p.exitcode}
+        first = {pid: code for pid, code in ended.items() if code != -signal.SIGTERM}
+        detail = "; ".join(
+            f"process {pid} ended by {_how(code)}"
+            for pid, code in (first or ended).items()
+        )
+        return f"a worker process died (killed?): {detail or 'no exit status'}"
+
+    def abort(self) -> None:
+        """Interrupt the workers' calls (when this process alone was
+        interrupted, or failed); `close` then waits for them, briefly."""
+        for pid, process in self._running().items():
+            if process.exitcode is None:
+                try:
+                    os.kill(pid, signal.SIGINT)
+                except ProcessLookupError:  # pragma: no cover - just ended
+                    pass
+
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _how(code: int) -> str:
+    """A process's exit code in words: ``signal SIGKILL``, ``exit status 1``."""
+    if code < 0:
+        try:
+            return f"signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"signal {-code}"
+    return f"exit status {code}"
+
+
+def _start_worker(parent: int, main_thread: bool) -> None:
+    """Pool initializer: Ctrl-C interrupts calls only (`_interrupt_call`),
+    then `die_with_parent`."""
+    ignore_interrupts(_interrupt_call)
+    die_with_parent(parent, main_thread)
+
+
+#: In a worker: whether it is running a call (`_call`), and whether it was
+#: interrupted (its later calls then stop at once).
+_in_call = False
+_interrupted = False
+
+
+def _interrupt_call(signum: int, frame: Any) -> None:
+    """A worker's SIGINT handler: stop the call it runs. Waiting for work, it
+    printed its KeyboardInterrupt and died; sending a result, it would cut it."""
+    global _interrupted
+    _interrupted = True
+    if _in_call:
+        raise KeyboardInterrupt
+
+
+def _call(fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+    """``fn(*args)`` in a worker, where an interrupt may stop it."""
+    global _in_call
+    try:
+        _in_call = True
+        if _interrupted:  # a call given before the interrupt, run after it
+            raise KeyboardInterrupt
+        return fn(*args)
+    finally:
+        _in_call = False
 
 
 class _Dask(Executor):
