@@ -324,17 +324,21 @@ class _Stub:
     def one(self, levers):
         return self.many([levers])[0]
 
+    def frame(self, value: int) -> pd.DataFrame:
+        """A candidate's 30 replications: dumb 0 where safe, else 1."""
+        return pd.DataFrame(
+            {
+                "migrated": [float(value)] * 30,
+                "dumb": [0.0 if value in self.safe else 1.0] * 30,
+            }
+        )
+
     def many(self, many):
         out = []
         for levers in many:
             value = levers["x"]
             if value not in self.candidates:
-                frame = pd.DataFrame(
-                    {
-                        "migrated": [float(value)] * 30,
-                        "dumb": [0.0 if value in self.safe else 1.0] * 30,
-                    }
-                )
+                frame = self.frame(value)
                 self.candidates[value] = Candidate(
                     len(self.candidates),
                     dict(levers),
@@ -378,24 +382,11 @@ class _RiskStub(_Stub):
         self.budget = BudgetSpec(figure="dumb", statistic="p50", max=10)
         self.risk, self.spread = risk, spread
 
-    def many(self, many):
-        out = []
-        for levers in many:
-            value = levers["x"]
-            if value not in self.candidates:
-                spread = (np.arange(30) - 14) * self.spread / 14  # P50: the 15th
-                frame = pd.DataFrame(
-                    {"migrated": [float(value)] * 30, "dumb": self.risk[value] + spread}
-                )
-                self.candidates[value] = Candidate(
-                    len(self.candidates),
-                    dict(levers),
-                    frame,
-                    judge(frame, [self.budget], 0.95),
-                    30,
-                )
-            out.append(self.candidates[value])
-        return out
+    def frame(self, value: int) -> pd.DataFrame:
+        spread = (np.arange(30) - 14) * self.spread / 14  # P50: the 15th
+        return pd.DataFrame(
+            {"migrated": [float(value)] * 30, "dumb": self.risk[value] + spread}
+        )
 
 
 def test_monotone_is_claimed_only_when_every_estimate_is_monotone():
