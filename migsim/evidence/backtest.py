@@ -44,7 +44,7 @@ from scipy import stats
 
 from migsim import __version__
 from migsim.common.errors import MigsimError
-from migsim.common.stats import crps_ensemble, json_number, quantile
+from migsim.common.stats import clopper_pearson, crps_ensemble, json_number, quantile
 from migsim.evidence.actuals import Actuals
 from migsim.evidence.calibrate import DEFAULT_PRIOR_STRENGTH
 from migsim.evidence.forecast import Forecast, check_as_of, forecast_as_of
@@ -713,7 +713,7 @@ def _verdict(
         )
         over = False
     else:
-        lo, hi = _coverage_interval(k, m)
+        lo, hi = clopper_pearson(k, m, 0.95)  # one-sided 95% each: a 90% interval
         text = (
             f"Too few independent points to judge: the P10-P90 band covers "
             f"{share:.0%} of the {n:,} actual points{worth}, against a nominal 80%, "
@@ -723,11 +723,3 @@ def _verdict(
         )
         over = None
     return {"overconfident": over, "verdict": text}
-
-
-def _coverage_interval(k: int, m: int) -> tuple[float, float]:
-    """The 90% Clopper-Pearson interval of a coverage seen as ``k`` of ``m``
-    independent points: the coverages the points cannot rule out."""
-    lo = float(stats.beta.ppf(0.05, k, m - k + 1)) if k > 0 else 0.0
-    hi = float(stats.beta.ppf(0.95, k + 1, m - k)) if k < m else 1.0
-    return lo, hi

@@ -262,7 +262,8 @@ def last_few_note(results: RunLike) -> str | None:
         if (date.fromisoformat(p50) - reached).days < LAST_FEW_DAYS:
             return None
     head = (
-        f"The median backlog falls to 1% of the installations ({limit:,} of "
+        f"The median backlog falls to {LAST_FEW:.0%} of the installations "
+        f"({limit:,} of "
         f"{scenario.installations:,}) by {reached.isoformat()}"
     )
     if p50.startswith("after"):

@@ -49,7 +49,7 @@ class BudgetCheck:
     """One budget judged on one candidate's replications.
 
     ``status``: ``within`` (the upper bound is within the limit), ``broken`` (the
-    estimate is over it, or its whole confidence interval is) or ``unproven``
+    estimate is over it) or ``unproven``
     (the estimate is within, the upper bound is not: it cannot be shown within
     at the stated confidence, nor shown over).
     """
@@ -73,7 +73,7 @@ class BudgetCheck:
     def status(self) -> Literal["within", "broken", "unproven"]:
         if self.bound <= self.limit:
             return "within"
-        if self.estimate > self.limit or self.lower > self.limit:
+        if self.estimate > self.limit:
             return "broken"
         return "unproven"
 

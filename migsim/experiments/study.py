@@ -246,8 +246,8 @@ class Simulator:
     def __enter__(self) -> Simulator:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self._pool.close()
+    def __exit__(self, *exc: Any) -> None:
+        self._pool.__exit__(*exc)  # aborts its workers on an error or Ctrl-C
 
     def run(
         self,

@@ -163,8 +163,6 @@ def days_interval(ci: Sequence[float]) -> str:
         return f"{-high:,} to {_days(low)} earlier"
     if low >= 0 and high > 0:
         return f"{low:,} to {_days(high)} later"
-    if low == high == 0:
-        return "0 days"
     return f"{shift_words(low)} to {shift_words(high)}"
 
 

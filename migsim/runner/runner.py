@@ -32,6 +32,7 @@ naming it, where the pool used to raise ``BrokenProcessPool``.
 from __future__ import annotations
 
 import math
+import multiprocessing
 import os
 import signal
 import threading
@@ -309,6 +310,9 @@ class _Processes(Executor):
         # workers end with this process, even when it is killed (no shutdown runs)
         self._pool = ProcessPoolExecutor(
             max_workers=workers,
+            # forked, whatever the platform's default: the workers share what
+            # `prepare` loaded and inherit SIGINT held (`interrupts_held`)
+            mp_context=multiprocessing.get_context("fork"),
             initializer=_start_worker,
             initargs=(
                 os.getpid(),
