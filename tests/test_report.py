@@ -290,6 +290,31 @@ def test_report_from_scenario_files_runs_them_beside_it(tiny_yaml, tmp_path):
     assert again.exit_code == 2 and "exists" in again.output
 
 
+def test_report_takes_quiet_and_counts_the_replications_it_runs(
+    tiny_yaml, tmp_path, monkeypatch
+):
+    """``report`` runs its scenario files like ``run`` and ``compare`` do: with
+    their progress (every replication counted) and their ``-q`` (it had
+    neither: "No such option '-q'")."""
+    import migsim.cli.runs as runs
+
+    bars = []
+    real = runs.progress_bar
+
+    def recording(total, unit, quiet):
+        bars.append(real(total, unit, quiet))
+        return bars[-1]
+
+    monkeypatch.setattr(runs, "progress_bar", recording)
+    out = tmp_path / "opsg.html"
+    args = ["report", str(tiny_yaml("tiny")), "-n", "3", "-q", "-o", str(out)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(f"Report written to {out} (1 run(s), ")
+    (bar,) = bars
+    assert bar.total == 3 and bar.n == 3
+
+
 @pytest.mark.slow
 def test_render_from_results_equals_render_from_directory(run_dirs):
     saved = load_run(run_dirs[0])

@@ -357,8 +357,19 @@ def _question_scenario(question: str) -> str:
     "migsim decide -o) or a question file, decided first (-n, --seed, "
     "-j) into <report name>_decision/ beside the report.",
 )
+@quiet_option()
 def report(
-    inputs, replications, seed, workers, sets, output, overwrite, units, by, question
+    inputs,
+    replications,
+    seed,
+    workers,
+    sets,
+    output,
+    overwrite,
+    units,
+    by,
+    question,
+    quiet,
 ):
     """Write a self-contained HTML report for OPSG of runs or scenarios.
 
@@ -395,8 +406,11 @@ def report(
             check_question_scenario(_question_scenario(question), names)
         scenarios = [loaded[p] for p in inputs if p in loaded]
         _refuse_colliding_runs(scenarios, runs_dir, overwrite)
-        for path in inputs:
-            if path in loaded:
+        with progress_bar(replications * len(loaded), "rep", quiet) as bar:
+            for path in inputs:
+                if path not in loaded:
+                    runs.append(load_run(path))
+                    continue
                 sc = loaded[path]
                 where = runs_dir / sc.name
                 results = run_scenario(
@@ -404,6 +418,7 @@ def report(
                     replications=replications,
                     seed=seed,
                     workers=workers,
+                    progress=bar.update,
                     fail_fast=True,  # a report is never of a partial run
                 )
                 annotate(results, by)
@@ -411,8 +426,6 @@ def report(
                 results.write(where, overwrite=overwrite, charts=write_run_outputs)
                 written.append(where)
                 runs.append(load_run(where))
-            else:
-                runs.append(load_run(path))
         decision = None
         if question is not None:
             decision = _decision_for_report(
