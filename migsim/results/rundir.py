@@ -223,18 +223,25 @@ class SavedRun(ScenarioRun):
                 f"{path}: not a daily.parquet migsim wrote: {_reason(exc)}"
             ) from None
 
-    def _check_daily(self, path: Path, columns: Sequence[str]) -> None:
-        """``daily.parquet`` is a Parquet file with ``columns`` of numbers and a
-        row per replication, day and cohort (as the run's summary.json says)."""
+    @cached_property
+    def _daily_footer(self) -> tuple[pa.Schema, int]:
+        """``daily.parquet``'s schema and row count, read once (a report asks
+        for many bands of one run)."""
         import pyarrow.parquet as pq
 
+        path = self.directory / "daily.parquet"
         if not path.is_file():
             raise MigsimError(f"{path}: not a regular file")
         try:
-            schema = pq.read_schema(path)
-            rows = pq.read_metadata(path).num_rows
+            metadata = pq.read_metadata(path)
+            return metadata.schema.to_arrow_schema(), metadata.num_rows
         except (OSError, ValueError, pa.ArrowException) as exc:
             raise MigsimError(f"{path}: not a Parquet file: {_reason(exc)}") from None
+
+    def _check_daily(self, path: Path, columns: Sequence[str]) -> None:
+        """``daily.parquet`` is a Parquet file with ``columns`` of numbers and a
+        row per replication, day and cohort (as the run's summary.json says)."""
+        schema, rows = self._daily_footer
         for column in columns:
             if column not in schema.names:
                 raise MigsimError(f"{path}: column {column}: missing")
