@@ -51,3 +51,35 @@ def test_a_freed_array_is_returned_to_the_system():
 
 def test_elsewhere_it_changes_nothing_and_says_so():
     assert unmap_large_frees() is _GLIBC
+
+
+_FAULTS = """
+import resource, sys
+import numpy as np
+from migsim.common.memory import reuse_block_arrays, unmap_large_frees
+
+print(reuse_block_arrays() if sys.argv[1] == "worker" else unmap_large_frees())
+day = 1_300_000 // 8  # a baseline block's day of attempts, in float64
+np.ones(day)  # the first one is faulted in either way
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(50):
+    np.ones(day)  # allocated, filled and freed, as a block's day arrays are
+print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+def _faults(mode: str) -> int:
+    out = subprocess.run(
+        [sys.executable, "-c", _FAULTS, mode], capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    set_, faults = out.stdout.split()
+    assert set_ == "True"  # glibc's mallopt took both thresholds
+    return int(faults)
+
+
+@pytest.mark.skipif(not _GLIBC, reason="glibc's malloc only")
+def test_a_worker_reuses_its_day_arrays_instead_of_faulting_them_in_afresh():
+    pages = 1_300_000 // 4096
+    assert _faults("parent") > 40 * pages  # mapped afresh: every page faulted
+    assert _faults("worker") < 5 * pages  # reused from the heap

@@ -47,7 +47,7 @@ from typing import Any
 from migsim.common.errors import MigsimError, WorkerDied
 from migsim.common.files import SpillFile
 from migsim.common.lifeline import die_with_parent, ignore_interrupts, interrupts_held
-from migsim.common.memory import unmap_large_frees
+from migsim.common.memory import reuse_block_arrays, unmap_large_frees
 from migsim.model.limits import check_memory
 from migsim.model.scenario import Scenario, load_scenario
 from migsim.results.daily import Batch, DailyWriter, Failure
@@ -376,9 +376,11 @@ def _how(code: int) -> str:
 
 def _start_worker(parent: int, main_thread: bool) -> None:
     """Pool initializer: Ctrl-C interrupts calls only (`_interrupt_call`),
-    then `die_with_parent`."""
+    then `die_with_parent`; a block's day arrays are reused from the heap
+    (`common.memory.reuse_block_arrays`)."""
     ignore_interrupts(_interrupt_call)
     die_with_parent(parent, main_thread)
+    reuse_block_arrays()
 
 
 #: In a worker: whether it is running a call (`_call`), and whether it was
