@@ -161,6 +161,21 @@ def test_the_evidence_table_applies_one_rule_to_every_row(evidence, tmp_path):
     assert rows["2,500 a day"][-3:] == ["unsafe", peak, chance]
 
 
+def test_the_cli_the_report_and_the_candidate_give_one_verdict(evidence):
+    from migsim.cli.text import candidate_line
+
+    _, safe, unproven, broken = evidence
+    said = {c.levers[LEVER]: c.verdict for c in (safe, unproven, broken)}
+    assert said == {2000: "safe", 2100: "not shown safe", 2500: "unsafe"}
+    assert candidate_line(safe).endswith(": safe (30 replications)")
+    assert ": not shown safe: peak_failure_backlog_p90 unproven, " in (
+        candidate_line(unproven)
+    )
+    assert ": unsafe: peak_failure_backlog_p90 broken, p_dumb_gt_0 unproven " in (
+        candidate_line(broken)
+    )
+
+
 def test_an_unproven_next_step_is_not_said_to_break_the_budget(evidence, tmp_path):
     from migsim.output.report_basis import recommendation
 

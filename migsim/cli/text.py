@@ -446,12 +446,9 @@ def comparison_text(
 
 def candidate_line(candidate: Candidate) -> str:
     levers = ", ".join(f"{k}={v}" for k, v in candidate.levers.items())
-    verdict = (
-        "safe"
-        if candidate.safe
-        else ("unsafe: " if candidate.broke else "not shown safe: ")
-        + ", ".join(f"{c.label} {c.status}" for c in candidate.not_met)
-    )
+    verdict = candidate.verdict
+    if not candidate.safe:
+        verdict += ": " + ", ".join(f"{c.label} {c.status}" for c in candidate.not_met)
     return (
         f"  candidate {candidate.index}: {levers}: {verdict} "
         f"({candidate.replications} replications)"

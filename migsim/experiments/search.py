@@ -16,7 +16,7 @@ import hashlib
 import json
 import math
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -40,6 +40,7 @@ __all__ = [
     "clopper_pearson",
     "judge",
     "quantile_bounds",
+    "verdict_words",
 ]
 
 
@@ -125,6 +126,16 @@ def judge(
     return tuple(checks)
 
 
+def verdict_words(statuses: Iterable[str]) -> str:
+    """A candidate's verdict from its budgets' statuses: ``safe`` (every one
+    within), ``unsafe`` (one broken) or ``not shown safe`` (none broken, one
+    unproven). The CLI, the report and `Candidate.verdict` all say it so."""
+    seen = set(statuses)
+    if seen <= {"within"}:
+        return "safe"
+    return "unsafe" if "broken" in seen else "not shown safe"
+
+
 @dataclass
 class Candidate:
     """One evaluated set of lever values: its replications' figures and verdict."""
@@ -156,6 +167,11 @@ class Candidate:
     def unproven(self) -> list[BudgetCheck]:
         """The budgets not shown within (estimate within, upper bound over)."""
         return [check for check in self.checks if check.status == "unproven"]
+
+    @property
+    def verdict(self) -> str:
+        """``safe``, ``unsafe`` or ``not shown safe`` (`verdict_words`)."""
+        return verdict_words(check.status for check in self.checks)
 
     @property
     def not_met(self) -> list[BudgetCheck]:

@@ -20,6 +20,7 @@ import pandas as pd
 
 from migsim.common.errors import MigsimError
 from migsim.evidence.intervals import RunLike
+from migsim.experiments.search import verdict_words
 from migsim.experiments.study import field_axis
 from migsim.model.policy import Rule
 from migsim.model.scenario import Scenario
@@ -393,10 +394,8 @@ def _evidence_table(decision: SavedDecision, scenario: Scenario | None) -> str:
             else:
                 cells.append(escape(format_number(float(value))))
         broke, unproven = _not_met(row, labels)
-        verdict = str(row["verdict"])
-        if verdict != "safe":
-            verdict = "unsafe" if broke else "not shown safe"
-        cells.append(escape(verdict))
+        statuses = [str(row.get(f"{label}_status")) for label in labels]
+        cells.append(escape(verdict_words(statuses)))
         cells.append(escape("; ".join(broke)))
         cells.append(escape("; ".join(unproven)))
         if bool(row["is_answer"]):
