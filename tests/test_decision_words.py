@@ -187,7 +187,7 @@ def test_an_unproven_next_step_is_not_said_to_break_the_budget(evidence, tmp_pat
         "2,100 a day is not shown within its budgets at 95% confidence: installations "
         "stalled or rolled back at the peak P90 9,800, within the 10,000 budget, "
         "but its 95% bound 10,400 is over it; P(more than 0 devices left dumb) "
-        "0.0%, within the 5% budget, but its 95% bound 9.5% is over it." in text
+        "0%, within the 5% budget, but its 95% bound 9.5% is over it." in text
     )
     words = recommendation(_saved(decision, tmp_path), [])
     # the recommended value is set against where the plan has the lever now
@@ -200,8 +200,8 @@ def test_an_unproven_next_step_is_not_said_to_break_the_budget(evidence, tmp_pat
         "The next step, 2,100 a day, cannot be shown within the budget at 95% "
         "confidence: peak failure backlog (stalled + rolled back) (P90) 9,800 is "
         "within its budget of 10,000, but its upper bound 10,400 is over it; the "
-        "chance of more than 0 devices left dumb 0.0% is within its budget of "
-        "5.0%, but its upper bound 9.5% is over it." in words
+        "chance of more than 0 devices left dumb 0% is within its budget of "
+        "5%, but its upper bound 9.5% is over it." in words
     )
 
 
@@ -216,7 +216,7 @@ def test_a_broken_next_step_breaks_it_and_its_unproven_budget_is_said_apart(
     assert (
         "2,500 a day breaks a budget: installations stalled or rolled back at the peak "
         "P90 12,000 (95% bound 13,000), over the 10,000 budget; and is not shown "
-        "within its budget at 95% confidence: P(more than 0 devices left dumb) 0.0%, "
+        "within its budget at 95% confidence: P(more than 0 devices left dumb) 0%, "
         "within the 5% budget, but its 95% bound 9.5% is over it." in text
     )
     words = recommendation(_saved(decision, tmp_path), [])
@@ -224,8 +224,8 @@ def test_a_broken_next_step_breaks_it_and_its_unproven_budget_is_said_apart(
         "The next step, 2,500 a day, would break the budget: peak failure backlog "
         "(stalled + rolled back) (P90) would reach 12,000 against a budget of "
         "10,000. Nor can it be shown within the budget at 95% confidence: the "
-        "chance of more than 0 devices left dumb 0.0% is within its budget of "
-        "5.0%, but its upper bound 9.5% is over it." in words
+        "chance of more than 0 devices left dumb 0% is within its budget of "
+        "5%, but its upper bound 9.5% is over it." in words
     )
 
 
@@ -259,5 +259,5 @@ def test_every_budget_is_noted_for_the_first_screen(evidence, tmp_path):
     decision = _decision(q, [safe, unproven], safe, unproven)
     assert budget_notes(_saved(decision, tmp_path)) == {
         "peak_failure_backlog": "budget: P90 at most 10,000",
-        "dumb": "budget: P(more than 0) at most 5.0%",
+        "dumb": "budget: P(more than 0) at most 5%",
     }

@@ -776,7 +776,7 @@ def test_the_first_screen_lists_every_budget_of_the_question():
     names = key_risk_names(runs, None, budgeted)
     assert set(budgeted) <= set(names) and len(names) == 7
     budgets = {
-        "active_hit_by_defects": "budget: P(more than 100) at most 5.0%",
+        "active_hit_by_defects": "budget: P(more than 100) at most 5%",
         "max_daily_active_interrupted": "budget: P90 at most 5,000",
         "peak_els_backlog": "budget: P90 at most 1,500",
     }

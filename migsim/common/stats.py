@@ -41,6 +41,7 @@ __all__ = [
     "clopper_pearson",
     "clopper_pearson_upper",
     "crps_ensemble",
+    "format_number",
     "half_width",
     "json_number",
     "json_value",
@@ -370,6 +371,20 @@ def json_value(value: Any) -> Any:
 # --------------------------------------------------------------------------- words
 #: Most decimals `percent` gives a share before saying "under"/"over".
 _PERCENT_DIGITS = 4
+
+
+def format_number(value: float) -> str:
+    """A figure's number as every output writes it: integers in full, others
+    to 3 significant figures (whole from 100); inf reads "unbounded".
+
+    >>> format_number(1500.0), format_number(2.345), format_number(1234.5)
+    ('1,500', '2.35', '1,234')
+    """
+    if not math.isfinite(value):
+        return "unbounded" if value > 0 else "-"
+    if float(value).is_integer():
+        return f"{value:,.0f}"
+    return f"{value:,.3g}" if abs(value) < 100 else f"{value:,.0f}"
 
 
 def percent(share: float | None) -> str:

@@ -20,6 +20,7 @@ import pandas as pd
 
 from migsim import __version__
 from migsim.common.errors import MigsimError
+from migsim.common.stats import format_number
 from migsim.common.stats import json_number as _json
 from migsim.common.stats import json_value as _json_value
 from migsim.experiments.question import PHRASES, Question
@@ -154,24 +155,16 @@ class Decision:
             if objective.date
             else PHRASES.get(objective.figure, objective.figure)
         )
-        return f"; {what} {objective.statistic.upper()} {_fmt_number(value)}"
+        return f"; {what} {objective.statistic.upper()} {format_number(value)}"
 
     def _check_text(self, check: BudgetCheck, terse: bool = False) -> str:
         budget = check.budget
         level = f"{self.question.confidence:.0%}"
         head = budget.words
-        if budget.kind == "chance":
-            est, bound, limit = (
-                f"{check.estimate:.1%}",
-                f"{check.bound:.1%}",
-                _pct(check.limit),
-            )
-        else:
-            est, bound, limit = (
-                _fmt_number(check.estimate),
-                _fmt_number(check.bound),
-                _fmt_number(check.limit),
-            )
+        est, bound, limit = (
+            budget.value_words(value)
+            for value in (check.estimate, check.bound, check.limit)
+        )
         if terse:  # what keeps a candidate from being safe
             if check.status == "unproven":
                 return (
@@ -489,18 +482,6 @@ def load_decision(path: str | Path) -> SavedDecision:
 
 
 # --------------------------------------------------------------------------- format
-def _fmt_number(value: float) -> str:
-    if not math.isfinite(value):
-        return "unbounded" if value > 0 else "-"
-    if float(value).is_integer():
-        return f"{value:,.0f}"
-    return f"{value:,.3g}" if abs(value) < 100 else f"{value:,.0f}"
-
-
-def _pct(value: float) -> str:
-    return f"{value * 100:.3g}%"
-
-
 def _budgets_word(checks: list, one: str) -> str:
     """``one`` ("a budget", "its budget") for one check, its plural for more."""
     if len(checks) == 1:

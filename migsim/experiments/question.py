@@ -22,6 +22,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from migsim.common.errors import QuestionError, ScenarioError
+from migsim.common.stats import format_number, percent
 from migsim.common.yamlio import read_yaml
 from migsim.experiments.study import MIGRATED_BY, FieldAxis, field_axis
 from migsim.model.paths import error_messages
@@ -36,6 +37,7 @@ __all__ = [
     "Question",
     "QuestionSpec",
     "load_question",
+    "value_words",
 ]
 
 Statistic = Literal["mean", "p5", "p10", "p50", "p80", "p85", "p90", "p95"]
@@ -118,6 +120,14 @@ class ObjectiveSpec(_Model):
         return f"{self.figure}_{self.statistic}"
 
 
+def value_words(kind: str, value: float) -> str:
+    """An estimate, bound or limit of a budget of ``kind`` (``chance`` or
+    ``quantile``) in words: a chance is a percent (`percent`), a quantile a
+    number (`format_number`). The text, decision.json's readers and the report
+    write them so."""
+    return percent(value) if kind == "chance" else format_number(value)
+
+
 class BudgetSpec(_Model):
     """One risk OPSG accepts: a quantile at most ``max``, or a chance at most
     ``max_probability`` that the figure exceeds ``exceeds``."""
@@ -154,6 +164,11 @@ class BudgetSpec(_Model):
     @property
     def limit(self) -> float:
         return float(self.max_probability if self.kind == "chance" else self.max)  # type: ignore[arg-type]
+
+    def value_words(self, value: float) -> str:
+        """An estimate, bound or limit of this budget as every output writes
+        it: a chance as a percent, a quantile as a number (`value_words`)."""
+        return value_words(self.kind, value)
 
     @property
     def words(self) -> str:

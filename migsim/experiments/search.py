@@ -649,8 +649,8 @@ def _turns_back(ev: _Evaluator, lever: Lever) -> list[str]:
             first, then = checks[a], checks[b]
             overlap = max(first.lower, then.lower) <= min(first.bound, then.bound)
             turns.append(
-                f"{budget.words} {_value(budget, first.estimate)} at {at[a]}, then "
-                f"{_value(budget, then.estimate)} at {at[b]} "
+                f"{budget.words} {budget.value_words(first.estimate)} at {at[a]}, then "
+                f"{budget.value_words(then.estimate)} at {at[b]} "
                 + (
                     "(their confidence intervals overlap)"
                     if overlap
@@ -684,14 +684,6 @@ def _against(values: Sequence[float]) -> list[tuple[int, int]]:
         for (i, u), (k, w) in zip(kept, kept[1:], strict=False)
         if (w < u if rising else w > u)
     ]
-
-
-def _value(budget: BudgetSpec, value: float) -> str:
-    if budget.kind == "chance":
-        return f"{value:.1%}"
-    if not math.isfinite(value):
-        return "unbounded"
-    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.3g}"
 
 
 def _search_many(ev: _Evaluator, trials: int, seed: int, sampler: str) -> Search:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from migsim.experiments.question import value_words
 from migsim.output.plots import BAND_COLOUR, LINE_COLOUR, _subplots
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
@@ -116,7 +117,7 @@ def frontier_chart(
             )
         ax.axvline(limit, color="#D55E00", linestyle="--", linewidth=1.1)
         chance = axis_label.startswith("P(")
-        shown = f"{limit:.1%}" if chance else f"{limit:,g}"
+        shown = value_words("chance" if chance else "quantile", limit)
         ax.annotate(
             f"budget {shown}",
             xy=(limit, 1),

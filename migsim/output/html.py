@@ -17,6 +17,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from migsim.common.errors import MigsimError
+from migsim.common.stats import format_number  # re-exported: the report's numbers
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     from migsim.model.scenario import Scenario
@@ -98,15 +99,6 @@ def format_count(value: float | None, scale: float = 1.0) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "-"
     return f"{round(value * scale) + 0:,.0f}"
-
-
-def format_number(value: float) -> str:
-    """A candidate's number: integers in full, others to 3 figures; inf unbounded."""
-    if not math.isfinite(value):
-        return "unbounded" if value > 0 else "-"
-    if value.is_integer():
-        return f"{value:,.0f}"
-    return f"{value:,.3g}" if abs(value) < 100 else f"{value:,.0f}"
 
 
 def signed(value: float, scale: float = 1.0, digits: int = 0) -> str:

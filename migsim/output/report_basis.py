@@ -19,7 +19,9 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from migsim.common.errors import MigsimError
+from migsim.common.stats import percent
 from migsim.evidence.intervals import RunLike
+from migsim.experiments.question import value_words
 from migsim.experiments.search import verdict_words
 from migsim.experiments.study import field_axis
 from migsim.model.policy import Rule
@@ -85,7 +87,7 @@ def _rule(scenario: Scenario, name: str) -> Rule | None:
 
 def _threshold(metric: str, value: float) -> str:
     if metric.endswith("_rate") or metric.endswith("_upper"):
-        return f"{value:.0%}" if value * 100 == round(value * 100) else f"{value:.1%}"
+        return percent(value)
     return f"{value:,.0f}"
 
 
@@ -189,12 +191,12 @@ def budget_notes(decision: SavedDecision) -> dict[str, str]:
         if "exceeds" in check:
             words = (
                 f"P(more than {check['exceeds']:,g}) at most "
-                f"{check['max_probability']:.1%}"
+                f"{value_words('chance', check['max_probability'])}"
             )
         else:
             words = (
                 f"{str(check['statistic']).upper()} at most "
-                f"{format_number(float(check['max']))}"
+                f"{value_words('quantile', float(check['max']))}"
             )
         notes.setdefault(check["figure"], []).append(words)
     return {figure: "budget: " + ", ".join(w) for figure, w in notes.items()}
@@ -220,13 +222,13 @@ def _budget_words(check: Mapping[str, Any]) -> tuple[str, str, str]:
     if "exceeds" in check:
         return (
             f"the chance of more than {check['exceeds']:,g} {what}",
-            f"{check['estimate']:.1%}",
-            f"{check['max_probability']:.1%}",
+            value_words("chance", check["estimate"]),
+            value_words("chance", check["max_probability"]),
         )
     return (
         f"{what} ({str(check['statistic']).upper()})",
-        format_number(float(check["estimate"])),
-        format_number(float(check["max"])),
+        value_words("quantile", float(check["estimate"])),
+        value_words("quantile", float(check["max"])),
     )
 
 
@@ -351,9 +353,7 @@ def _bound_words(check: Mapping[str, Any]) -> str:
     bound = check.get("bound")
     if bound is None:
         return "unbounded"
-    if "exceeds" in check:
-        return f"{float(bound):.1%}"
-    return format_number(float(bound))
+    return value_words("chance" if "exceeds" in check else "quantile", float(bound))
 
 
 def _evidence_table(decision: SavedDecision, scenario: Scenario | None) -> str:
@@ -390,7 +390,7 @@ def _evidence_table(decision: SavedDecision, scenario: Scenario | None) -> str:
             elif kind == "day":
                 cells.append(escape(_day(scenario, value)))
             elif kind == "share":
-                cells.append(escape(f"{float(value):.1%}"))
+                cells.append(escape(percent(float(value))))
             else:
                 cells.append(escape(format_number(float(value))))
         broke, unproven = _not_met(row, labels)
