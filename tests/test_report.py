@@ -433,9 +433,23 @@ def test_first_screen_in_headless_chromium(opsg_report, tmp_path):
             }
             answer = page.inner_text("#answer")
             page.screenshot(path=str(tmp_path / "first_screen.png"))
+            # the reference parts fold on screen, and all open to be printed
+            folds = "() => [...document.querySelectorAll('.fold-toggle')]"
+            folded = page.evaluate(folds + ".map(t => t.checked)")
+            appendix_seen = page.is_visible("table.appendix")
+            page.click("label[for=fold-appendix]")  # a click on its title opens it
+            opened = page.is_visible("table.appendix")
+            page.click("label[for=fold-appendix]")
+            page.emulate_media(media="print")
+            printed = page.is_visible("table.appendix") and page.is_visible(
+                "#detail-1 ~ .fold-body img"
+            )
+            tall_printed = page.evaluate("document.documentElement.scrollHeight")
         finally:
             browser.close()
     assert height <= 7000, f"the page is {height} px tall"
+    assert folded == [False, False, False] and not appendix_seen  # 2 runs, appendix
+    assert opened and printed and tall_printed > height + 2000
     assert width <= 1280  # nothing wider than the window
     first = [c for c in charts if c["top"] < 900 and c["loaded"] and c["width"] > 600]
     assert first and first[0]["bottom"] <= 900, charts[:2]

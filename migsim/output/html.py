@@ -28,6 +28,7 @@ __all__ = [
     "count_span",
     "date_span",
     "escape",
+    "fold",
     "format_count",
     "format_date",
     "format_number",
@@ -61,6 +62,12 @@ background:#fff6cc}table.appendix{font-size:.78em;table-layout:fixed;width:100%;
 line-height:1.25}
 table.appendix td{padding:.1em .4em}table.appendix td.source{color:#333}
 table.evidence{font-size:.78em}
+.fold-toggle{position:absolute;opacity:0;width:1px;height:1px}
+.fold-body{display:none}.fold-toggle:checked~.fold-body{display:block}
+.fold-head label{cursor:pointer}.fold-head label::before{content:"\\25B8\\00A0";
+color:#555}.fold-toggle:checked~.fold-head label::before{content:"\\25BE\\00A0"}
+.fold-head .note{font-weight:normal;font-size:.85rem;margin-left:.6em}
+.fold-toggle:focus-visible~.fold-head label{outline:2px solid #0072B2}
 .grid{display:grid;grid-template-columns:1fr 1fr;gap:.4em}.grid img{margin:0}
 .swatch{display:inline-block;width:.9em;height:.9em;margin-right:.4em;
 vertical-align:-.05em;border-radius:2px}
@@ -70,8 +77,37 @@ vertical-align:-.05em;border-radius:2px}
 img{break-inside:avoid;border:none}tr,.grid img{break-inside:avoid}
 p.answer{background:none;border-left-width:3px}a{color:inherit;
 text-decoration:none}mark{background:none;font-weight:bold}
-table.appendix{font-size:7.5pt}}
+table.appendix{font-size:7.5pt}.fold-body{display:block}
+.fold-head label::before,.fold-head .note{display:none}}
 """
+
+
+def fold(
+    key: str,
+    heading: tuple[str, str, str],
+    body: str,
+    hint: str,
+    *,
+    unfolded: bool = False,
+) -> str:
+    """A section folded on screen, open on paper: its heading, a ``hint`` of
+    what opening it shows, then ``body``.
+
+    ``heading`` is (tag, attributes, inner HTML), e.g. ``("h2", 'id="appendix"',
+    "Appendix")``; its text toggles the body (a checkbox, ``fold-<key>``, and
+    CSS alone: the page has no script), shown from the start if ``unfolded``.
+    Reference parts fold, so a committee's page stays short and the answer's
+    sections are read first; the print stylesheet shows every body.
+    """
+    tag, attributes, inner = heading
+    toggle = f"fold-{key}"
+    return (
+        f'<div class="fold"><input type="checkbox" class="fold-toggle" '
+        f'id="{toggle}"{" checked" if unfolded else ""}>'
+        f'<{tag} {attributes} class="fold-head"><label for="{toggle}">{inner}</label>'
+        f'<span class="note">{escape(hint)}</span></{tag}>'
+        f'<div class="fold-body">{body}</div></div>'
+    )
 
 
 UNITS = ("installations", "meters")

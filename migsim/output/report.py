@@ -34,6 +34,7 @@ from migsim.output.html import (
     CSS,
     UNITS,
     escape,
+    fold,
     format_count,
     format_date,
     unit_scale,
@@ -164,20 +165,33 @@ def render_report(
     body.append('<h2 id="detail">Each scenario in detail</h2>')
     for i, (run, summary) in enumerate(zip(runs, summaries, strict=True)):
         colour = scenario_colour(i)
-        body.append(
-            f'<h3 class="scenario"><span class="swatch" style="background:{colour}">'
-            f"</span>{escape(run.scenario.name)}</h3>"
-        )
+        parts = []
         if run.scenario.description:
-            body.append(
+            parts.append(
                 f'<p class="note">{escape(" ".join(run.scenario.description.split()))}'
                 "</p>"
             )
-        body.append(from_actuals(run, summary))
-        body.append(forecast_section(run, summary, i, scales[i], units))
-        body.append(risk_section(run, summary, i, scales[i], units, charts, colour))
+        parts.append(from_actuals(run, summary))
+        parts.append(forecast_section(run, summary, i, scales[i], units))
+        parts.append(risk_section(run, summary, i, scales[i], units, charts, colour))
         if charts:
-            body.append(charts_section(run, summary, scales[i], units, colour))
+            parts.append(charts_section(run, summary, scales[i], units, colour))
+        body.append(
+            fold(
+                f"detail-{i}",
+                (
+                    "h3",
+                    f'id="detail-{i}"',
+                    f'<span class="swatch" style="background:{colour}"></span>'
+                    + escape(run.scenario.name),
+                ),
+                "\n".join(part for part in parts if part),
+                "its dates, risks and charts: open to read"
+                if charts
+                else "its dates and risks: open to read",
+                unfolded=len(runs) == 1,  # a report of one: its detail is the read
+            )
+        )
     if comparison is not None:
         body.append('<h2 id="comparison">Paired comparison, every figure</h2>')
         body.append(comparison_section(runs, comparison, scales[0], units))

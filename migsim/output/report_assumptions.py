@@ -13,7 +13,7 @@ from typing import Any
 
 from migsim.evidence.intervals import RunLike
 from migsim.model.scenario import Scenario
-from migsim.output.html import escape
+from migsim.output.html import escape, fold
 from migsim.output.report_sections import assumption_rows, describe_value
 
 __all__ = [
@@ -243,10 +243,8 @@ def appendix_section(runs: Sequence[RunLike]) -> str:
     # the sources are the longest cells: the widest column keeps their rows short
     share = 37 / max(1, len(scenarios))
     columns = f'<col style="width:{share:.1f}%">' * max(1, len(scenarios))
-    return (
-        '<h2 id="appendix">Appendix: every assumption and its source</h2>'
-        + descriptions
-        + '<table class="appendix">'
+    table = (
+        '<table class="appendix">'
         + f'<colgroup><col style="width:19%">{columns}'
         + '<col style="width:44%"></colgroup>'
         + "<tr><th>field</th>"
@@ -254,4 +252,10 @@ def appendix_section(runs: Sequence[RunLike]) -> str:
         + "<th>source</th></tr>"
         + "".join(rows)
         + "</table>"
+    )
+    return fold(
+        "appendix",
+        ("h2", 'id="appendix"', "Appendix: every assumption and its source"),
+        descriptions + table,
+        f"{len(keys)} fields, each with its value and source: open to read",
     )
