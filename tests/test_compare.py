@@ -243,3 +243,28 @@ def test_signed_never_prints_minus_zero():
         "+2.5",
         "-12",
     ]
+
+
+def test_scenarios_of_other_sizes_are_said_to_be_so(shifted_pair):
+    """Differences in counts between a fleet of 1,200 and one of 1,500 are
+    partly their sizes: the text and the report's headline say so, and only
+    then."""
+    from migsim.cli.text import comparison_text
+    from migsim.output.report import render_report
+
+    runs, comparison = shifted_pair
+    assert {e["installations"] for e in comparison["scenarios"].values()} == {1500}
+    assert "different numbers" not in comparison_text(comparison)
+    assert "not only its plan" not in render_report(runs, charts=False)
+    smaller = tiny({"cohorts.active_a.installations": 300}, name="smaller")
+    runs, other = compare([tiny(), smaller], replications=4, seed=4)
+    assert other["scenarios"]["smaller"]["installations"] == 1200
+    assert (
+        "The scenarios migrate different numbers of installations (tiny 1,500, "
+        "smaller 1,200): their differences in counts are partly their sizes"
+    ) in comparison_text(other)
+    page = render_report(runs, charts=False)
+    assert (
+        "<b>smaller</b> (a backlog of 1,200 installations, not 1,500: its counts "
+        "differ with its size, not only its plan) at "
+    ) in page

@@ -361,6 +361,23 @@ def scenario_dates_text(
     return text_table("backlog clears", headers, rows)
 
 
+def _size_note(comparison: dict[str, Any]) -> str:
+    """A sentence when the compared scenarios migrate different numbers of
+    installations (their counts then differ with their size, not only their
+    plan), else ""."""
+    sizes = {
+        name: entry.get("installations")
+        for name, entry in comparison["scenarios"].items()
+    }
+    if len(set(sizes.values())) < 2 or None in sizes.values():
+        return ""
+    each = ", ".join(f"{name} {size:,}" for name, size in sizes.items())
+    return (
+        f"The scenarios migrate different numbers of installations ({each}): "
+        "their differences in counts are partly their sizes, not only their plans."
+    )
+
+
 def comparison_text(
     comparison: dict[str, Any], summaries: dict[str, dict[str, Any]] | None = None
 ) -> str:
@@ -377,6 +394,9 @@ def comparison_text(
         f"seed {comparison['seed']}, {crn}. Negative = earlier or lower.",
         "",
     ]
+    sizes = _size_note(comparison)
+    if sizes:
+        lines[-1:-1] = [sizes]
     by = comparison.get("p_clear_by")
     if summaries:
         lines += scenario_dates_text(summaries, by)

@@ -177,7 +177,9 @@ def compare_runs(
     dict
         ``first`` (name), ``seed``, ``replications``, ``common_random_numbers``,
         ``bootstrap_resamples`` and ``scenarios``: per scenario name its
-        ``scenario_sha256``, ``seed``, ``figures`` ({figure: {statistic:
+        ``scenario_sha256``, ``seed``, ``installations`` (stated: a difference
+        in counts between scenarios of other sizes is partly their size),
+        ``figures`` ({figure: {statistic:
         {"value", "diff", "ci95"}}}), ``pairing`` ({figure: `pairing`}) and
         ``p_clears_before_first``, ``p_clears_same_day``,
         ``p_clears_after_first``.
@@ -226,6 +228,7 @@ def compare_runs(
         scenarios[current.scenario.name] = {
             "scenario_sha256": current.scenario.sha256,
             "seed": current.seed,
+            "installations": current.scenario.installations,
             "figures": figures,
             "pairing": paired,
             **clearance_order(base.clearance_days(), current.clearance_days()),

@@ -214,8 +214,16 @@ def headline(
     ):
         name = run.scenario.name
         shift = _clearance_shift(verdict(comparison, name, "clearance_day", "p50"))
+        size = ""
+        if run.scenario.installations != first.scenario.installations:
+            own, _ = backlog_in_units(run, scales[i])
+            size = (
+                f" (a backlog of {escape(format_count(own))} {unit}, not "
+                f"{escape(format_count(backlog))}: its counts differ with its size, "
+                "not only its plan)"
+            )
         parts.append(
-            f"<b>{escape(name)}</b> at "
+            f"<b>{escape(name)}</b>{size} at "
             f"{escape(capacity_phrase(run.scenario, scales[i], units))} brings P50 to "
             f"{date_span(summary, 'clearance_date.p50', i)} ({escape(shift)}) and P90 "
             f"to {date_span(summary, 'clearance_date.p90', i)}; "
