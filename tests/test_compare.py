@@ -268,3 +268,28 @@ def test_scenarios_of_other_sizes_are_said_to_be_so(shifted_pair):
         "<b>smaller</b> (a backlog of 1,200 installations, not 1,500: its counts "
         "differ with its size, not only its plan) at "
     ) in page
+
+
+def test_a_later_start_date_is_a_later_clearance_date():
+    """Scenarios starting on different dates are compared on dates: the same
+    run started two weeks later (same weekdays, no holidays) clears every
+    replication 14 days later, though on the same day number of its own."""
+    later = tiny(
+        {
+            "start_date": "2020-01-20",
+            "cohorts.active_a.eligible_from": "2020-01-20",
+            "cohorts.dormant_b.eligible_from": "2020-01-20",
+        },
+        name="later_start",
+    )
+    runs, comparison = compare([tiny(), later], replications=6, seed=4)
+    assert np.array_equal(runs[1].clearance_days(), runs[0].clearance_days())
+    entry = comparison["scenarios"]["later_start"]
+    for stat in STATISTICS:
+        item = entry["figures"]["clearance_day"][stat]
+        assert item["diff"] == 14, stat
+        assert item["ci95"] == [14, 14], stat
+        # its value stays on its own day numbers, as its own summary has it
+        assert item["value"] == runs[1].summary["figures"]["clearance_day"][stat]
+    assert entry["p_clears_after_first"] == 1.0
+    assert entry["p_clears_same_day"] == 0.0

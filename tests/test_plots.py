@@ -228,6 +228,38 @@ def test_frontier_chart_dates_labels_and_one_legend():
     assert any(t in ("Feb", "Mar", "2020", "Apr") or "2020" in t for t in texts)
 
 
+def test_frontier_chart_labels_a_date_levers_points_with_their_dates():
+    """A date lever (an eligibility date, a gate's, a schedule step's: decide
+    takes them) labels its points with dates; it raised ValueError, could not
+    convert string to float, after every candidate had run."""
+    from datetime import date
+
+    from migsim.output.decision_plots import frontier_chart
+
+    starts = ["2024-01-01", "2024-01-08", "2024-01-15"]
+    frame = pd.DataFrame(
+        {
+            "candidate": range(3),
+            "cohorts.c.eligible_from": starts,
+            "clearance_day_p50": [11.0, 18.0, 25.0],
+            "a_p90": [0.0, 1.0, 2.0],
+            "a_p90_bound": [1.0, 2.0, 3.0],
+            "verdict": ["safe", "safe", "safe"],
+            "is_answer": [True, False, False],
+        }
+    )
+    fig = frontier_chart(
+        frame,
+        "clearance_day_p50",
+        [("a_p90", 5.0, "devices left dumb P90")],
+        "q: candidates at 95% confidence",
+        start_date=date(2024, 1, 1),
+        lever="cohorts.c.eligible_from",
+    )
+    texts = [t for t, _ in _drawn_texts(fig)]
+    assert "2024-01-01" in texts  # the answer's point
+
+
 # --------------------------------------------------------------------------- backtest
 def _backtest_panels(n: int) -> list[dict]:
     """``n`` forecasts of a 1,000-installation programme, 9 days apart, each with

@@ -215,6 +215,44 @@ def test_invalid_points_are_recorded_and_not_fatal(tiny_path, tmp_path):
     assert "invalid: point 2" in result.output
 
 
+def test_a_swept_start_date_gives_each_points_clearance_date_from_its_own_start(
+    tiny_path, tmp_path
+):
+    """Clearance days count from each point's start_date: started a week later
+    (same weekdays, no holidays), the same work clears a week later, where the
+    table printed the first start's date for every point."""
+    from migsim.output.plots import sweep_chart
+
+    store = tmp_path / "store"
+    result = CliRunner().invoke(
+        main,
+        [
+            "sweep",
+            str(tiny_path),
+            "--grid",
+            "start_date=2020-01-06,2020-01-13",
+            "-n",
+            "2",
+            "-o",
+            str(store),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    table = read_sweep(store)
+    days = table["clearance_day_p50"].tolist()
+    assert days[0] == days[1] and math.isfinite(days[0])
+    first = (pd.Timestamp("2020-01-06") + pd.Timedelta(days=days[0])).date()
+    later = (pd.Timestamp(first) + pd.Timedelta(days=7)).date()
+    lines = {line.split()[1]: line for line in result.output.splitlines()[1:3]}
+    assert first.isoformat() in lines["2020-01-06"]
+    assert later.isoformat() in lines["2020-01-13"]
+    figure = sweep_chart(
+        table, "clearance_day_p50", "start_date", start_date=pd.Timestamp("2020-01-06")
+    )
+    drawn = figure.axes[0].lines[0].get_ydata()
+    assert [pd.Timestamp(v).date() for v in drawn] == [first, later]
+
+
 @pytest.mark.slow
 def test_changed_definition_is_refused_unless_fresh(tiny_path, tmp_path):
     store = tmp_path / "store"

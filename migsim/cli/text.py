@@ -6,7 +6,7 @@ in a terminal, a log file and the README.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 from migsim.common.stats import percent
@@ -288,12 +288,22 @@ def _cell(column: str, row, start) -> str:
     return str(value)
 
 
+def _point_start(row, start):
+    """A sweep point's own start date: the swept ``start_date`` when it is one
+    of the fields (its clearance days count from it), else the scenario's."""
+    value = row.get("start_date")
+    if value is None or value != value:  # not swept, or an invalid point's
+        return start
+    return date.fromisoformat(str(value)[:10])
+
+
 def sweep_text(table, fields: list[str], figure: str, scenario: Scenario) -> str:
     """One line per point: its values, the chosen figure and its status."""
     columns = ["point", *fields, figure, "status"]
     rows = [[str(c) for c in columns]]
     for _, row in table.iterrows():
-        cells = [_cell(c, row, scenario.start_date) for c in columns]
+        start = _point_start(row, scenario.start_date)
+        cells = [_cell(c, row, start) for c in columns]
         if row["status"] == "invalid":
             cells[-1] = f"invalid: {row['error']}"
         rows.append(cells)

@@ -754,14 +754,20 @@ def _from_coarse(scenario: Scenario, actuals: Actuals, as_of: date) -> dict:
         }
     else:
         total = float(actuals.cumulative_migrated()["cumulative_migrated"].iloc[-1])
-        eligible = {
-            c.name: (0 if cohorts[c.name]["pending"] else c.installations)
-            for c in scenario.cohorts
-        }
-        weight = sum(eligible.values())
-        migrated = {
-            name: total * n / weight if weight else 0.0 for name, n in eligible.items()
-        }
+        # shared by size between the cohorts known eligible, then what they
+        # cannot hold between those whose uncertain start may have passed
+        migrated, left = {}, total
+        for may in (False, True):
+            group = {
+                c.name: c.installations
+                for c in scenario.cohorts
+                if bool(cohorts[c.name]["pending"]) == may
+                and not (may and isinstance(c.eligible_from, date))
+            }
+            size = sum(group.values())
+            for name, n in group.items():
+                migrated[name] = min(left, size) * n / size if size else 0.0
+            left -= min(left, size)
     for cohort in scenario.cohorts:
         state = cohorts[cohort.name]
         done = min(int(round(migrated.get(cohort.name, 0.0))), cohort.installations)

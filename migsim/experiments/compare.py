@@ -154,6 +154,13 @@ def pairing(first: np.ndarray, other: np.ndarray) -> dict[str, float | None]:
     }
 
 
+def _offset(base: RunLike, current: RunLike) -> int:
+    """Days from the first scenario's start to this one's: a clearance day of
+    ``current`` plus this is the same date on ``base``'s day numbers (scenarios
+    compared may start on different dates: a later start, a forecast)."""
+    return (current.scenario.start_date - base.scenario.start_date).days
+
+
 def _bootstrap_indices(n: int, seed: int, resamples: int) -> np.ndarray:
     rng = np.random.default_rng(
         np.random.SeedSequence(seed, spawn_key=(_BOOTSTRAP_KEY,))
@@ -170,7 +177,9 @@ def compare_runs(
     replication k of the first, so they must have the same replication count.
     Common random numbers hold when every run used the same seed (reported as
     ``common_random_numbers``); otherwise the pairs are independent and the
-    intervals are still valid, only wider.
+    intervals are still valid, only wider. Clearance days are compared as
+    dates: a scenario starting later has its days counted from the first's
+    start for the difference and the order (its ``value`` stays its own).
 
     Returns
     -------
@@ -208,8 +217,11 @@ def compare_runs(
         paired: dict[str, Any] = {}
         for name in FIGURES:
             ours, theirs = current.figure(name), base.figure(name)
+            # the difference of clearance days is one of dates: on the first
+            # scenario's day numbers (a value stays on its own scenario's)
+            shifted = ours + _offset(base, current) if name == "clearance_day" else ours
             figures[name] = {}
-            paired[name] = pairing(theirs, ours)
+            paired[name] = pairing(theirs, shifted)
             for statistic in STATISTICS:
                 q = statistic_quantile(statistic)
                 value = (
@@ -217,7 +229,7 @@ def compare_runs(
                     if q is None
                     else quantile(ours, q)
                 )
-                diff, ci = paired_difference(theirs, ours, statistic, indices)
+                diff, ci = paired_difference(theirs, shifted, statistic, indices)
                 figures[name][statistic] = {
                     "value": json_number(value),
                     "diff": json_number(diff),
@@ -231,7 +243,10 @@ def compare_runs(
             "installations": current.scenario.installations,
             "figures": figures,
             "pairing": paired,
-            **clearance_order(base.clearance_days(), current.clearance_days()),
+            **clearance_order(
+                base.clearance_days(),
+                current.clearance_days() + _offset(base, current),
+            ),
         }
     return {
         "first": base.scenario.name,

@@ -209,7 +209,9 @@ def _label_points(fig, axes, budgets, candidates, y, lever, answer) -> bool:
     fig.set_layout_engine("none")
     renderer = fig.canvas.get_renderer()
     values = candidates[lever].to_numpy()
-    order = sorted(range(len(values)), key=lambda i: (not answer[i], -float(values[i])))
+    order = sorted(
+        range(len(values)), key=lambda i: (not answer[i], _descending(values[i]))
+    )
     taken = _text_boxes(fig, renderer)  # every label placed is added to it
     every = True
     for ax, (label, limit, _axis) in zip(axes, budgets, strict=False):
@@ -224,7 +226,7 @@ def _label_points(fig, axes, budgets, candidates, y, lever, answer) -> bool:
             others = [bar for j, bar in bars.items() if j != i] + [line]
             for offset, ha, va in _LABEL_PLACES:
                 text = ax.annotate(
-                    _tick(float(values[i]), 0),
+                    _lever_text(values[i]),
                     (x[i], y.iloc[i]),
                     xytext=offset,
                     textcoords="offset points",
@@ -245,6 +247,23 @@ def _label_points(fig, axes, budgets, candidates, y, lever, answer) -> bool:
             else:
                 every = False
     return every
+
+
+def _descending(value) -> float:
+    """A lever value's sort key, highest first: a number, or a date lever's
+    ISO date (decide's date levers: an eligibility, a gate, a step)."""
+    try:
+        return -float(value)
+    except (TypeError, ValueError):
+        return -float(pd.Timestamp(str(value)).value)
+
+
+def _lever_text(value) -> str:
+    """A point's label: a number as the axis ticks read, a date as its date."""
+    try:
+        return _tick(float(value), 0)
+    except (TypeError, ValueError):
+        return str(value)[:10]
 
 
 def _line_box(ax, limit: float):

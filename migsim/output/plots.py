@@ -692,7 +692,8 @@ def sweep_chart(
         Swept fields for the x axis and for the lines (grid) or colours (Latin
         hypercube, when ``by`` has more than eight values).
     start_date
-        With a ``clearance_day_*`` figure, draw dates (start_date + days).
+        With a ``clearance_day_*`` figure, draw dates (start_date + days; a
+        swept ``start_date`` column gives each point's own).
     """
     done = table[table["status"] == "done"].sort_values(x)
     as_dates = start_date is not None and figure.startswith("clearance_day")
@@ -701,7 +702,13 @@ def sweep_chart(
         y = frame[figure].astype(float)
         if as_dates:
             y = y.where(y.abs() != float("inf"))  # not cleared: no point
-            return pd.Timestamp(start_date) + pd.to_timedelta(y, unit="D")
+            # a swept start date is each point's own: its days count from it
+            start = (
+                pd.to_datetime(frame["start_date"].astype(str))
+                if "start_date" in frame
+                else pd.Timestamp(start_date)
+            )
+            return start + pd.to_timedelta(y, unit="D")
         return y
 
     fig, ax = _subplots(figsize=(8, 4.2), layout="constrained")
