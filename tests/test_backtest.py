@@ -845,3 +845,13 @@ def test_programme_totals_are_shared_between_cohorts_whose_start_is_uncertain(
     state, _ = state_from_actuals(later, read_actuals(path, later), date(2020, 2, 29))
     assert state["cohorts"]["itron_active"]["migrated"] == 0
     assert state["cohorts"]["elster_dormant"]["migrated"] == 34908
+    # nor one whose slipped start is planned later (a slip is never early)
+    slipped = sc.with_overrides(
+        {"cohorts.itron_active.eligible_from.planned": "2020-06-01"}
+    )
+    state, _ = state_from_actuals(
+        slipped, read_actuals(path, slipped), date(2020, 2, 29)
+    )
+    assert state["cohorts"]["itron_active"]["migrated"] == 0
+    assert state["cohorts"]["itron_active"]["pending"] == 24000
+    assert state["cohorts"]["elster_dormant"]["migrated"] == 34908

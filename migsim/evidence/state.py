@@ -742,6 +742,17 @@ def _from_flows(
     return _by_age(scenario, cohort, rows, as_of, counts, actuals, found, desk)
 
 
+def _may_have_started(spec: Any, as_of: date) -> bool:
+    """Whether a pending cohort's start can be on or before ``as_of``: a fixed
+    date (then after it: no), an uncertain one's earliest day (a range's
+    ``low``, a slip's planned date or ``not_before``: slips are never early),
+    or a gate (its day unknown here: it may)."""
+    if isinstance(spec, date):
+        return spec <= as_of
+    earliest = getattr(spec, "low", None) or getattr(spec, "point", None)
+    return earliest is None or earliest <= as_of
+
+
 def _from_coarse(scenario: Scenario, actuals: Actuals, as_of: date) -> dict:
     cohorts = {c.name: _untouched(scenario, c, as_of) for c in scenario.cohorts}
     if actuals.frame.empty:
@@ -762,7 +773,7 @@ def _from_coarse(scenario: Scenario, actuals: Actuals, as_of: date) -> dict:
                 c.name: c.installations
                 for c in scenario.cohorts
                 if bool(cohorts[c.name]["pending"]) == may
-                and not (may and isinstance(c.eligible_from, date))
+                and (not may or _may_have_started(c.eligible_from, as_of))
             }
             size = sum(group.values())
             for name, n in group.items():
