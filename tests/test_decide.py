@@ -1076,3 +1076,17 @@ def test_no_label_crosses_the_budget_line_and_the_title_says_when_some_are_missi
     fig = frontier(crowded, 5000.0)
     assert len(labels(fig)[1]) < 20
     assert fig.get_suptitle().endswith("where a label fits")
+
+
+def test_start_date_is_refused_as_a_lever(tmp_path):
+    """Each candidate's clearance days would count from its own start: a later
+    start would look no slower. It is refused in one line naming the field."""
+    path = write_question(
+        tmp_path,
+        levers={"start_date": {"low": "2024-01-01", "high": "2024-02-01", "step": 7}},
+    )
+    with pytest.raises(QuestionError) as caught:
+        load_question(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: levers.start_date: start_date cannot be a")
+    assert "\n" not in message
