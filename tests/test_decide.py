@@ -1088,5 +1088,5 @@ def test_start_date_is_refused_as_a_lever(tmp_path):
     with pytest.raises(QuestionError) as caught:
         load_question(path)
     message = str(caught.value)
-    assert message.startswith(f"{path}: levers.start_date: start_date cannot be a")
+    assert message.startswith(f"{path}: levers.start_date: start_date cannot be")
     assert "\n" not in message

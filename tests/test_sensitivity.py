@@ -148,6 +148,8 @@ def test_sobol_total_index_is_one_for_the_only_field_that_matters():
         ("capacity.daily_cap=2000", "expected FIELD=LOW:HIGH"),
         ("cohorts.c.outcomes=0:1", "a section, not a number or date field"),
         ("capacity.daily_cap=-5:10", "--range capacity.daily_cap"),
+        # days counted from a later start read shorter: not a sensitivity
+        ("start_date=2024-01-01:2024-02-01", "--range start_date: start_date cannot"),
     ],
 )
 def test_bad_ranges_exit_2_with_one_line(scenario_file, text, message):

@@ -349,14 +349,13 @@ def load_question(
     levers = []
     for path, lever_spec in spec.levers.items():
         where = f"{origin}: levers.{path}"
-        if path == "start_date":  # its candidates' days would count from other days
-            raise QuestionError(
-                f"{where}: start_date cannot be a lever: every figure's days count "
-                "from it, so candidates' clearance days would not compare; use a "
-                "cohort's eligible_from or a schedule step's from"
-            )
         axis = field_axis(
-            scenario, path, lever_spec.low, where=where, error=QuestionError
+            scenario,
+            path,
+            lever_spec.low,
+            where=where,
+            error=QuestionError,
+            in_days=True,
         )
         if (axis.kind == "date") != isinstance(lever_spec.low, dt.date):
             kind = "a date" if axis.kind == "date" else "a number"

@@ -105,7 +105,9 @@ def parse_range(scenario: Scenario, text: str) -> FieldRange:
         raise MigsimError(
             f"{where}: unreadable values {_shown(span)}: {problem}"
         ) from None
-    axis = field_axis(scenario, path.strip(), low, where=where, error=MigsimError)
+    axis = field_axis(
+        scenario, path.strip(), low, where=where, error=MigsimError, in_days=True
+    )
     try:
         low, high = (
             axis.from_number(axis.to_number(low)),

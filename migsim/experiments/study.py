@@ -96,12 +96,22 @@ def field_axis(
     *,
     where: str,
     error: type[MigsimError] = MigsimError,
+    in_days: bool = False,
 ) -> FieldAxis:
     """Check that ``path`` names a number or date field of the scenario; say which.
 
     ``sample`` (a value the caller will set) decides the kind of a field that is
-    unset (None) in the scenario. Errors name ``where`` (file and key).
+    unset (None) in the scenario. Errors name ``where`` (file and key). With
+    ``in_days`` (a caller that compares the figures of its values as day
+    numbers: decide, sensitivity) ``start_date`` is refused: every day number
+    counts from it, so a later start would look no slower.
     """
+    if in_days and path == "start_date":
+        raise error(
+            f"{where}: start_date cannot be varied here: every figure's days count "
+            "from it, so its values' clearance days would not compare; use a "
+            "cohort's eligible_from or a schedule step's from"
+        )
     try:
         current = get_field(scenario.to_dict(), path, origin=where)
     except ScenarioError as exc:
