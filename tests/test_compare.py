@@ -27,8 +27,10 @@ def test_clearance_order_by_hand():
     other = np.array([9, 12, 15, 20, INF])
     assert clearance_order(first, other) == {
         "p_clears_before_first": 0.4,  # 9 < 10, 20 < inf
-        "p_clears_same_day": 0.4,  # 12 == 12, both not cleared
+        "p_clears_same_day": 0.2,  # 12 == 12
         "p_clears_after_first": 0.2,
+        # both not cleared within the horizon: their order is unknown, not "same"
+        "p_neither_clears": 0.2,
     }
 
 
@@ -293,3 +295,25 @@ def test_a_later_start_date_is_a_later_clearance_date():
         assert item["value"] == runs[1].summary["figures"]["clearance_day"][stat]
     assert entry["p_clears_after_first"] == 1.0
     assert entry["p_clears_same_day"] == 0.0
+
+
+def test_pairs_that_neither_clear_are_not_said_to_clear_the_same_day():
+    """A horizon too short for either scenario: no pair's order is known. The
+    text, the report's table and the figures say 'neither', never 'same day'."""
+    from migsim.cli.text import comparison_text
+    from migsim.output.report_tables import comparison_section
+
+    short = tiny(horizon_days=3)
+    runs, comparison = compare(
+        [short, tiny({"capacity.daily_cap": 300}, name="more", horizon_days=3)],
+        replications=4,
+        seed=4,
+    )
+    entry = comparison["scenarios"]["more"]
+    assert entry["p_neither_clears"] == 1.0 and entry["p_clears_same_day"] == 0.0
+    assert "same day: 0%, after: 0%, neither within its horizon: 100%" in (
+        comparison_text(comparison)
+    )
+    assert "neither clears within its horizon" in comparison_section(
+        runs, comparison, 1.0, "installations"
+    )

@@ -112,6 +112,7 @@ def _comparison(built: Results, comparison: dict[str, Any]) -> dict[str, Any]:
                 "p_clears_before_first",
                 "p_clears_same_day",
                 "p_clears_after_first",
+                "p_neither_clears",
             )
         },
     }

@@ -464,10 +464,12 @@ def comparison_text(
         lines += text_table(
             f"{name} minus {first} [95% CI]", ["P50", "P90", "mean"], rows
         )
+        neither = entry.get("p_neither_clears") or 0.0
         lines.append(
             f"  clears before {first}: {percent(entry['p_clears_before_first'])}, "
             f"same day: {percent(entry['p_clears_same_day'])}, "
             f"after: {percent(entry['p_clears_after_first'])}"
+            + (f", neither within its horizon: {percent(neither)}" if neither else "")
         )
         lines.append(_pairing_line(entry.get("pairing", {}).get("clearance_day")))
         lines.append("")

@@ -116,13 +116,17 @@ def paired_difference(
 
 
 def clearance_order(first: np.ndarray, other: np.ndarray) -> dict[str, float]:
-    """P(other clears before / on the same day as / after first), over the pairs."""
+    """P(other clears before / on the same day as / after first), over the pairs,
+    and P(neither clears within the horizon): such a pair's order is unknown,
+    so it is none of the three (it counted as "same day")."""
     first = np.asarray(first, dtype=float)
     other = np.asarray(other, dtype=float)
+    neither = ~np.isfinite(first) & ~np.isfinite(other)
     return {
         "p_clears_before_first": float((other < first).mean()),
-        "p_clears_same_day": float((other == first).mean()),
+        "p_clears_same_day": float(((other == first) & ~neither).mean()),
         "p_clears_after_first": float((other > first).mean()),
+        "p_neither_clears": float(neither.mean()),
     }
 
 
@@ -191,7 +195,7 @@ def compare_runs(
         ``figures`` ({figure: {statistic:
         {"value", "diff", "ci95"}}}), ``pairing`` ({figure: `pairing`}) and
         ``p_clears_before_first``, ``p_clears_same_day``,
-        ``p_clears_after_first``.
+        ``p_clears_after_first`` and ``p_neither_clears`` (the four add up to 1).
     """
     if len(runs) < 1:
         raise ValueError("nothing to compare")

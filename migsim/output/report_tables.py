@@ -204,27 +204,17 @@ def comparison_section(
                 )
             rows.append(cells)
     out.append(html_table(header, rows, [False, False, True, True, True]))
+    keys = ["p_clears_before_first", "p_clears_same_day", "p_clears_after_first"]
+    header = ["scenario", f"clears before {first}", "same day", f"after {first}"]
+    entries = [comparison["scenarios"][run.scenario.name] for run in runs[1:]]
+    if any(entry.get("p_neither_clears") for entry in entries):
+        keys.append("p_neither_clears")  # their order is unknown
+        header.append("neither clears within its horizon")
     order_rows = [
-        [
-            escape(run.scenario.name),
-            *(
-                percent(comparison["scenarios"][run.scenario.name][k])
-                for k in (
-                    "p_clears_before_first",
-                    "p_clears_same_day",
-                    "p_clears_after_first",
-                )
-            ),
-        ]
-        for run in runs[1:]
+        [escape(run.scenario.name), *(percent(entry.get(k, 0.0)) for k in keys)]
+        for run, entry in zip(runs[1:], entries, strict=True)
     ]
-    out.append(
-        html_table(
-            ["scenario", f"clears before {first}", "same day", f"after {first}"],
-            order_rows,
-            [False, True, True, True],
-        )
-    )
+    out.append(html_table(header, order_rows, [False] + [True] * len(keys)))
     return "".join(out)
 
 

@@ -315,7 +315,7 @@ function showResult(status) {
       return cellWithInterval(fmtSigned(item.diff), fmtInterval(item.ci95, fmtSigned));
     }))));
   const order = comparison.order;
-  $("#order").textContent = `In ${order.p_clears_before_first} of pairs ${result.scenario} clears before ${comparison.first}, in ${order.p_clears_same_day} the same day, in ${order.p_clears_after_first} after.`;
+  $("#order").textContent = `In ${order.p_clears_before_first} of pairs ${result.scenario} clears before ${comparison.first}, in ${order.p_clears_same_day} the same day, in ${order.p_clears_after_first} after` + (order.p_neither_clears === "0%" ? "." : `; in ${order.p_neither_clears} neither clears within its horizon.`);
   const changes = result.changes.length ? result.changes : ["nothing: the scenario as loaded (under another name)"];
   $("#changes").replaceChildren(...changes.map((text) => element("li", { text })));
   for (const link of $$("#downloads a")) link.href = `${base}/${link.dataset.kind}`;
