@@ -369,3 +369,36 @@ def test_the_last_few_note_says_when_the_median_backlog_is_down_to_1_percent():
     assert last_few_note(_tail_run("2020-10-17", backlog)) is None
     # the median never gets down to 1%: nothing to say
     assert last_few_note(_tail_run("after 2020-11-09", [5_000] * 40)) is None
+
+
+@pytest.mark.parametrize("opens_on", ["fixed", "uncertain"])
+def test_without_the_cap_columns_a_gated_step_before_the_as_of_date_holds(
+    tmp_path, opens_on
+):
+    """Actuals without daily_cap and cap_rule (flows a programme reports) say
+    nothing of a step behind a gate: the gate is drawn, and a step drawn before
+    the as-of date is in force from the day after it, as in a run from the
+    start. Before, the step was skipped as already taken while the state's cap
+    was the scenario's first: the bundled fleet scenario, forecast from such
+    actuals, ran at 2,000 a day for ever after its 5,000 and 10,000 steps."""
+    when = (
+        day(5).isoformat()
+        if opens_on == "fixed"
+        else {"dist": "uniform", "low": day(3).isoformat(), "high": day(8).isoformat()}
+    )
+    data = scenario(cohort("a", 60_000), cap=1000, horizon_days=60)
+    data["gates"] = [{"name": "automation", "opens_on": when}]
+    data["capacity"]["schedule"] = [
+        {"name": "step", "from": "automation", "daily_cap": 3000}
+    ]
+    sc = load(data)
+    results = migsim.run(sc, replications=1, seed=1)
+    daily = results.daily.drop(columns=["daily_cap", "cap_rule"])
+    daily.to_parquet(tmp_path / "daily.parquet", index=False)
+    actuals = read_actuals(tmp_path / "daily.parquet", sc)
+    state, notes = state_from_actuals(sc, actuals, day(20))
+    assert any("do not report daily_cap and cap_rule" in n for n in notes)
+    forward = migsim.run(sc.starting_from(state), replications=4, seed=2)
+    caps = forward.daily.groupby(["replication", "date"])["daily_cap"].first()
+    assert caps.max() == 3000
+    assert (caps[caps > 0] == 3000).all()

@@ -264,6 +264,9 @@ def _policy_state(
         "before_history": before,
         "incident_open_days": open_days,
         "condition_dates": False,
+        # without the cap's labels a step is not known to have been taken: one
+        # drawn before the as-of date is in force from the day after it
+        "steps_known": reported,
     }
 
 

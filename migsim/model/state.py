@@ -303,6 +303,11 @@ class OperationsState(SchemaModel):
     cap_rule: str = "daily_cap"  # what set it (labels .daily's cap_rule)
     days_at_cap: NonNegativeInt = 0  # working days at that level so far
     ceiling: NonNegativeInt | None = None  # the schedule step in force, if any
+    # True: ``cap`` and ``ceiling`` include every schedule step before day 0 (a
+    # run's state); False: the cap's history is unknown (actuals without
+    # daily_cap and cap_rule), so a step drawn before day 0 is in force from day
+    # 0, as in a run from the start
+    steps_known: bool = True
     halt_until: int = 0  # first day free of a running halt (0: none)
     halt_rule: str = ""
     hold_until: int = 0  # first day free of a running hold (0: none)

@@ -139,13 +139,14 @@ class Policy:
         steps = []
         for index, step in enumerate(capacity.schedule):
             day = dates.day(f"capacity.schedule.{step.name or index}.from")
-            if start is not None and day is not None and day < 0:
+            if start is not None and start.steps_known and day is not None and day < 0:
                 continue  # in force before a mid-programme start: see `ceiling`
             if day is not None and day < n:
                 label = step.name or f"schedule.{index}"
                 cap = step_cap(step, index, streams)  # a range: drawn (inputs.py)
-                steps.append((max(0, day), index, _Step(max(0, day), cap, label)))
-        self.steps = [s for _, _, s in sorted(steps, key=lambda t: t[:2])]
+                # steps before day 0 all start on day 0, the latest drawn last
+                steps.append((max(0, day), day, index, _Step(max(0, day), cap, label)))
+        self.steps = [s for *_, s in sorted(steps, key=lambda t: t[:3])]
         self.daily_cap = np.zeros(n, dtype=np.int64)
         self.cap_rule = np.full(n, "", dtype=object)
         self.rule_fired = np.full(n, "", dtype=object)
