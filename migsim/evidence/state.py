@@ -18,6 +18,7 @@ import pandas as pd
 
 from migsim.common.errors import ActualsError
 from migsim.evidence.actuals import Actuals
+from migsim.evidence.coarse import from_totals
 from migsim.evidence.defects import defect_states
 from migsim.evidence.desk import holds_stalls
 from migsim.evidence.inflight import (
@@ -29,7 +30,7 @@ from migsim.evidence.inflight import (
     split_by_attempts,
 )
 from migsim.evidence.open_cases import OpenCases, open_cases
-from migsim.model.scenario import OUTCOMES, Scenario, gate_reference, probability_mean
+from migsim.model.scenario import Scenario, gate_reference
 from migsim.sim.calendar import working_days
 from migsim.sim.records import FLOWS, STATES
 
@@ -111,11 +112,16 @@ def state_from_actuals(
             "given when they entered"
         )
     else:
-        cohorts = _from_coarse(scenario, used, as_of)
+        cohorts = from_totals(
+            scenario,
+            used,
+            as_of,
+            {c.name: _untouched(scenario, c, as_of) for c in scenario.cohorts},
+        )
         notes.append(
             "coarse actuals: only cumulative migrated is known on the as-of "
             "date; devices left dumb are estimated from it at the scenario's "
-            "rates, every other eligible installation is taken as queued, none "
+            "median rates, every other eligible installation is taken as queued, none "
             "in flight or abandoned"
         )
     notes.extend(_FOUND[k] for k in sorted(found))
@@ -743,60 +749,3 @@ def _from_flows(
     counts["queued"] = 0
     counts = _fit_total(counts, cohort, actuals, as_of, "rebuilt")
     return _by_age(scenario, cohort, rows, as_of, counts, actuals, found, desk)
-
-
-def _may_have_started(spec: Any, as_of: date) -> bool:
-    """Whether a pending cohort's start can be on or before ``as_of``: a fixed
-    date (then after it: no), an uncertain one's earliest day (a range's
-    ``low``, a slip's planned date or ``not_before``: slips are never early),
-    or a gate (its day unknown here: it may)."""
-    if isinstance(spec, date):
-        return spec <= as_of
-    earliest = getattr(spec, "low", None) or getattr(spec, "point", None)
-    return earliest is None or earliest <= as_of
-
-
-def _from_coarse(scenario: Scenario, actuals: Actuals, as_of: date) -> dict:
-    cohorts = {c.name: _untouched(scenario, c, as_of) for c in scenario.cohorts}
-    if actuals.frame.empty:
-        return cohorts
-    if actuals.per_cohort:
-        figures = actuals.cumulative_migrated(by_cohort=True)
-        migrated = {
-            name: float(group["cumulative_migrated"].iloc[-1])
-            for name, group in figures.groupby("cohort", sort=False)
-        }
-    else:
-        total = float(actuals.cumulative_migrated()["cumulative_migrated"].iloc[-1])
-        # shared by size between the cohorts known eligible, then what they
-        # cannot hold between those whose uncertain start may have passed
-        migrated, left = {}, total
-        for may in (False, True):
-            group = {
-                c.name: c.installations
-                for c in scenario.cohorts
-                if bool(cohorts[c.name]["pending"]) == may
-                and (not may or _may_have_started(c.eligible_from, as_of))
-            }
-            size = sum(group.values())
-            for name, n in group.items():
-                migrated[name] = min(left, size) * n / size if size else 0.0
-            left -= min(left, size)
-    for cohort in scenario.cohorts:
-        state = cohorts[cohort.name]
-        done = min(int(round(migrated.get(cohort.name, 0.0))), cohort.installations)
-        if state["pending"] and done:
-            state["pending"], state["queued"] = 0, cohort.installations
-        # devices left dumb alongside them, at the scenario's rates: per attempt
-        # that ended, dumb / (success + fix forward + stall x then_success)
-        rates = dict(zip(OUTCOMES, cohort.outcomes.mean(), strict=True))
-        then = probability_mean(cohort.stall.then_success) if cohort.stall else 1.0
-        good = rates["success"] + rates["fix_forward"] + rates["stall"] * then
-        dumb = int(round(done * rates["dumb"] / good)) if good > 0 else 0
-        dumb = min(dumb, cohort.installations - done)
-        state["migrated"], state["dumb"] = done, dumb
-        if state["pending"]:
-            state["pending"] -= done + dumb
-        else:
-            state["queued"] -= done + dumb
-    return cohorts
