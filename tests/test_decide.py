@@ -573,6 +573,35 @@ def test_bad_questions_exit_2_with_one_line_naming_file_and_key(tmp_path, change
     assert key in line
 
 
+@pytest.mark.parametrize(
+    ("lever", "expected"),
+    [
+        (
+            {"horizon_days": {"low": 10, "high": 60, "step": 10}},
+            "(with horizon_days = 10)",
+        ),
+        (
+            {"start_date": {"low": "2024-01-01", "high": "2024-03-01", "step": 15}},
+            "(with start_date = 1 Mar 2024)",
+        ),
+    ],
+)
+def test_an_objective_date_outside_a_candidates_horizon_is_one_line(
+    tmp_path, lever, expected
+):
+    # the date is inside the scenario's own horizon but not inside every
+    # candidate's: it once indexed past a short horizon's days (IndexError) or,
+    # before a later start, wrapped round to the horizon's end
+    objective = {"maximise": "migrated_by", "date": "2024-02-15"}
+    path = write_question(tmp_path, levers=lever, objective=objective)
+    result = CliRunner().invoke(main, ["decide", str(path), "-n", "2"])
+    assert result.exit_code == 2, result.output
+    line = result.output.strip()
+    assert "\n" not in line
+    assert line.startswith(f"Error: {path}: objective.date: 2024-02-15 is outside")
+    assert line.endswith(expected)
+
+
 def test_load_question_raises_question_error_for_a_mapping():
     with pytest.raises(QuestionError, match="cap_basis: confidence"):
         load_question(question_dict(confidence=1.5))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import json
 import math
 from collections.abc import Mapping
@@ -347,6 +348,7 @@ def load_question(
     except ScenarioError as exc:
         raise QuestionError(f"{origin}: scenario: {exc}") from None
     levers = []
+    windows: list[list[tuple[dt.date, dt.date]]] = []
     for path, lever_spec in spec.levers.items():
         where = f"{origin}: levers.{path}"
         axis = field_axis(
@@ -363,22 +365,57 @@ def load_question(
                 f"{where}: the field is {kind}; low and high must be too"
             )
         _whole_numbers(axis, lever_spec, where)
+        ends = []
         for end in ("low", "high"):  # the field's limits, before the grid is built
             value = axis.from_number(axis.to_number(getattr(lever_spec, end)))
             try:
-                scenario.with_overrides(
+                moved = scenario.with_overrides(
                     {path: axis.to_json(value)}, origin=f"{where}.{end}"
                 )
             except ScenarioError as exc:
                 raise QuestionError(str(exc)) from None
+            ends.append((moved.start_date, moved.end_date))
         values = _grid(axis, lever_spec, where)
         levers.append(Lever(axis, values, lever_spec.label))
-    objective = spec.objective
-    if objective.date is not None and not (
-        scenario.start_date <= objective.date <= scenario.end_date
-    ):
-        raise QuestionError(
-            f"{origin}: objective.date: {objective.date} is outside the scenario's "
-            f"{scenario.start_date} to {scenario.end_date}"
-        )
+        windows.append(ends)
+    if spec.objective.date is not None:
+        _objective_date_within(spec.objective.date, scenario, levers, windows, origin)
     return Question(spec, scenario, tuple(levers), origin)
+
+
+def _objective_date_within(
+    when: dt.date,
+    scenario: Scenario,
+    levers: list[Lever],
+    windows: list[list[tuple[dt.date, dt.date]]],
+    origin: str,
+) -> None:
+    """Refuse an objective date outside the horizon of any candidate.
+
+    A lever on ``start_date`` or ``horizon_days`` moves the horizon, monotonely
+    in its value, so the corners of those levers' ranges bound every candidate's.
+    """
+    base = (scenario.start_date, scenario.end_date)
+    movers = [
+        lever
+        for lever, ends in zip(levers, windows, strict=True)
+        if any(window != base for window in ends)
+    ]
+    for corner in itertools.product(*((m.values[0], m.values[-1]) for m in movers)):
+        settings = {
+            m.path: m.axis.to_json(v) for m, v in zip(movers, corner, strict=True)
+        }
+        try:
+            moved = scenario.with_overrides(settings, origin=f"{origin}: levers")
+        except ScenarioError:  # never a candidate: nothing is measured on it
+            continue
+        if not moved.start_date <= when <= moved.end_date:
+            at = ", ".join(
+                f"{m.path} = {m.axis.format(v)}"
+                for m, v in zip(movers, corner, strict=True)
+            )
+            raise QuestionError(
+                f"{origin}: objective.date: {when} is outside the scenario's "
+                f"{moved.start_date} to {moved.end_date}"
+                + (f" (with {at})" if at else "")
+            )
