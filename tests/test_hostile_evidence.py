@@ -135,6 +135,30 @@ def test_calibrate_never_writes_over_its_own_inputs(tmp_path, target):
     assert (tmp_path / "actuals.csv").read_text() == rows
 
 
+def test_calibrate_removes_what_a_killed_calibrate_left_beside_its_files(tmp_path):
+    """A calibrate killed while writing left .c.yaml.tmp-<pid>-<random> and its
+    siblings; calibrating again wrote the files and left those beside them."""
+    write(tmp_path, yaml.safe_dump(ACTUALS_SCENARIO), "sc.yaml")
+    write(tmp_path, f"{HEADER}\n2024-01-01,a,100,80,10,10,0,0\n", "actuals.csv")
+    stale = [  # pid 999999999: no such process
+        f".{name}.tmp-999999999-abcd1234"
+        for name in ("c.yaml", "c.calibration.json", "c.check.png")
+    ]
+    for name in stale:
+        write(tmp_path, "partial", name)
+    result = cli(
+        "calibrate", "sc.yaml", "--actuals", "actuals.csv", "-o", "c.yaml",
+        "--no-check", cwd=tmp_path,
+    )  # fmt: skip
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "actuals.csv",
+        "c.calibration.json",
+        "c.yaml",
+        "sc.yaml",
+    ]
+
+
 def test_a_question_with_an_impossible_date_is_one_line(tmp_path):
     question = yaml.safe_load(
         (SCENARIOS / "questions/opsg_ramp_basis.yaml").read_text()

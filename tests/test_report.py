@@ -366,6 +366,16 @@ WHAT_IF = [
 ]
 
 
+def test_a_report_removes_what_a_killed_report_left_beside_it(run_dirs, tmp_path):
+    """A report killed while writing left .report.html.tmp-<pid>-<random>; the
+    next report wrote report.html and left that beside it."""
+    (tmp_path / ".report.html.tmp-999999999-abcd1234").write_text("<html")
+    out = tmp_path / "report.html"
+    result = CliRunner().invoke(main, ["report", str(run_dirs[0]), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert [p.name for p in tmp_path.iterdir()] == ["report.html"]
+
+
 @pytest.fixture(scope="module")
 def opsg_report(tmp_path_factory):
     """The OPSG baseline and a what-if (cap 5,000 a day from 6 Jan 2020), reported."""

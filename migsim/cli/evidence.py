@@ -29,7 +29,7 @@ from migsim.cli.shared import (
     refuse_inputs_as_outputs,
 )
 from migsim.common.errors import MigsimError
-from migsim.common.files import write_files
+from migsim.common.files import clear_stale_temporaries, write_files
 
 __all__ = ["backtest", "calibrate", "forecast"]
 
@@ -105,6 +105,7 @@ def calibrate(
     }
     if check is not None:
         writers[paths[2]] = lambda tmp: save_posterior_check(check, tmp)
+    clear_stale_temporaries(*paths)  # what a killed calibrate left
     write_files(writers)  # all of them, or none
     written = [str(p) for p in paths if p.exists()]
     click.echo(result.text() + f"\n\nWritten {', '.join(written)}")

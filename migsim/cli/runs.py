@@ -37,7 +37,12 @@ from migsim.cli.shared import (
     refuse_inputs_as_outputs,
 )
 from migsim.common.errors import MigsimError
-from migsim.common.files import SpillFile, atomic_text, follow_link
+from migsim.common.files import (
+    SpillFile,
+    atomic_text,
+    clear_stale_temporaries,
+    follow_link,
+)
 from migsim.model.limits import MAX_REPLICATIONS
 from migsim.output.html import UNITS
 
@@ -443,6 +448,7 @@ def report(
             raise InputError(str(exc)) from exc
         raise
     target.parent.mkdir(parents=True, exist_ok=True)
+    clear_stale_temporaries(target)  # what a killed report left
     atomic_text(target, page)
     size = target.stat().st_size  # bytes on disk, not characters
     click.echo(f"Report written to {output} ({len(runs)} run(s), {size:,} bytes)")

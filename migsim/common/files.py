@@ -33,6 +33,7 @@ __all__ = [
     "atomic_text",
     "is_migsim_output",
     "atomic_write",
+    "clear_stale_temporaries",
     "follow_link",
     "link_or_copy",
     "name_spill",
@@ -362,6 +363,26 @@ def _remove_stale_spills(where: Path) -> None:
             continue  # not a spill folder, or one this process may still read
         if not _alive(tail):
             shutil.rmtree(path, ignore_errors=True)
+
+
+def clear_stale_temporaries(*paths: str | Path) -> None:
+    """Remove the temporaries of `write_files` that a killed write of one of
+    ``paths`` left beside it (their process is gone), so a file output written
+    again after a kill (``calibrate -o``, ``report -o``) leaves nothing beside
+    it, as `output_dir` does for a folder. A store clears its own folder
+    (`remove_stray_temporaries`) when it opens."""
+    for given in paths:
+        path = follow_link(given)
+        start = f".{path.name}.{_TEMPORARY}-"
+        try:
+            entries = list(path.parent.iterdir())
+        except OSError:  # no folder yet: nothing was left in it
+            continue
+        for entry in entries:
+            if not entry.name.startswith(start) or _alive(entry.name[len(start) :]):
+                continue
+            if entry.is_file() and not entry.is_symlink():
+                entry.unlink(missing_ok=True)
 
 
 def remove_stray_temporaries(folder: str | Path) -> None:
