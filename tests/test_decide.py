@@ -559,6 +559,18 @@ def test_several_levers_use_optuna_and_answer_a_safe_candidate(tmp_path):
             {"risk_budget": [{"figure": "dumb", "statistic": "mean", "max": 1}]},
             "risk_budget.0.statistic",
         ),
+        (
+            {"risk_budget": [{"figure": "dumb", "statistic": "p90", "max": math.nan}]},
+            "risk_budget.0.max: Input should be a finite number",
+        ),
+        (
+            {
+                "risk_budget": [
+                    {"figure": "dumb", "exceeds": math.nan, "max_probability": 0.1}
+                ]
+            },
+            "risk_budget.0.exceeds: Input should be a finite number",
+        ),
         ({"colour": "blue"}, "colour: unknown key"),
         ({"scenario": "missing.yaml"}, "scenario: "),
     ],

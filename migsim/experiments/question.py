@@ -135,8 +135,9 @@ class BudgetSpec(_Model):
 
     figure: str
     statistic: QuantileStatistic | None = None
-    max: float | None = None
-    exceeds: float | None = None
+    # a NaN limit was judged as never met ("not shown within the - budget")
+    max: Annotated[float, Field(allow_inf_nan=False)] | None = None
+    exceeds: Annotated[float, Field(allow_inf_nan=False)] | None = None
     max_probability: Annotated[float, Field(ge=0.0, le=1.0)] | None = None
 
     @model_validator(mode="after")
