@@ -592,10 +592,7 @@ def test_bad_questions_exit_2_with_one_line_naming_file_and_key(tmp_path, change
             {"horizon_days": {"low": 10, "high": 60, "step": 10}},
             "(with horizon_days = 10)",
         ),
-        (
-            {"start_date": {"low": "2024-01-01", "high": "2024-03-01", "step": 15}},
-            "(with start_date = 1 Mar 2024)",
-        ),
+        # (a start_date lever is refused before: test_start_date_is_refused_...)
     ],
 )
 def test_an_objective_date_outside_a_candidates_horizon_is_one_line(
