@@ -21,6 +21,7 @@ from migsim.evidence.actuals import read_actuals
 from migsim.evidence.forecast import (
     annotate,
     ci95_section,
+    forecast_as_of,
     mean_ci95,
     p_clear_by,
     p_clear_by_sections,
@@ -402,3 +403,27 @@ def test_without_the_cap_columns_a_gated_step_before_the_as_of_date_holds(
     caps = forward.daily.groupby(["replication", "date"])["daily_cap"].first()
     assert caps.max() == 3000
     assert (caps[caps > 0] == 3000).all()
+
+
+def test_a_forecast_mid_month_starts_from_the_last_month_end_total(tmp_path):
+    """Monthly totals and an as-of date on the 15th: what migrated after the
+    month's end is not known, so the forecast starts from the month end's state
+    and simulates the half month (it started on the 15th from the month end's
+    total, dropping two weeks of migrations), and says so."""
+    sc = migsim.load_scenario("scenarios/nov2019_epcl.yaml")
+    path = tmp_path / "monthly.csv"
+    pd.DataFrame(
+        {
+            "date": ["2019-12-31", "2020-01-31", "2020-02-29"],
+            "cumulative_migrated": [0, 11436, 34908],
+        }
+    ).to_csv(path, index=False)
+    actuals = read_actuals(path, sc)
+    mid = forecast_as_of(sc, actuals, date(2020, 3, 16), replications=8, seed=1)
+    end = forecast_as_of(sc, actuals, date(2020, 2, 29), replications=8, seed=1)
+    assert mid.scenario.start_date == end.scenario.start_date
+    assert any("end on 2020-02-29" in note for note in mid.notes)
+    assert not any("end on" in note for note in end.notes)
+    # a weekend after the last row is no gap worth a note
+    weekend = forecast_as_of(sc, actuals, date(2020, 3, 1), replications=2, seed=1)
+    assert not any("end on" in note for note in weekend.notes)

@@ -65,6 +65,7 @@ from migsim.results.daily import bands_of
 from migsim.results.results import Results
 from migsim.results.units import meters_ratios
 from migsim.runner.runner import run
+from migsim.sim.calendar import working_days
 
 __all__ = [
     "LEVEL",
@@ -215,6 +216,26 @@ def check_as_of(scenario: Scenario, as_of: date) -> None:
         )
 
 
+def _last_known(scenario: Scenario, actuals: Actuals, as_of: date) -> date:
+    """The day a forecast made on ``as_of`` starts from: the last day of the
+    actuals on or before it. Monthly totals as of the 15th end on the last
+    month's end; starting from them on the 15th dropped half a month of
+    migrations (70,570 migrated by 15 Mar 2020 started as 58,862). No actuals
+    by then, or none since the scenario's start: ``as_of`` itself."""
+    seen = actuals.up_to(as_of)
+    if seen.frame.empty or seen.last_date < scenario.start_date:
+        return as_of
+    return seen.last_date
+
+
+def _worked_between(scenario: Scenario, known: date, as_of: date) -> bool:
+    """Whether a working day lies after ``known`` up to ``as_of`` (a gap worth
+    a note: a weekend after Friday's actuals is not)."""
+    days = working_days(scenario)
+    first, last = ((d - scenario.start_date).days for d in (known, as_of))
+    return bool(days[max(0, first + 1) : last + 1].any())
+
+
 def forecast_as_of(
     scenario: Scenario | str,
     actuals: Actuals,
@@ -247,7 +268,13 @@ def forecast_as_of(
     else:
         check_as_of(prior, as_of)
         calibration = calibrate(prior, actuals, prior_strength, as_of=as_of)
-        state, notes = state_from_actuals(calibration.scenario, actuals, as_of)
+        known = _last_known(prior, actuals, as_of)
+        state, notes = state_from_actuals(calibration.scenario, actuals, known)
+        if _worked_between(prior, known, as_of):
+            notes.append(
+                f"the actuals up to {as_of} end on {known}: the forecast starts "
+                "from that day's state (what happened after it is not known)"
+            )
         forward = calibration.scenario.starting_from(state)
     results = run(
         forward,
