@@ -54,10 +54,10 @@ def state_from_actuals(
     - With daily flows only: the states rebuilt from running sums; the installations
       waiting to retry are those failed on day ``as_of - j`` times P(retry delay > j)
       (expected), the rest of the unresolved are queued.
-    - With coarse figures: migrated as reported (a programme total shared between the
-      cohorts in proportion to their eligible installations), devices left dumb
-      estimated alongside at the scenario's rates; everything else eligible is
-      queued, nothing in flight or abandoned.
+    - With coarse figures: `coarse.from_totals` (migrated as reported, a programme
+      total shared by size between the cohorts that can have started; devices
+      left dumb estimated at the cohort's median rates; everything else eligible
+      queued, nothing in flight or abandoned).
 
     In-flight installations then get their detail (`_by_age`): days until due from
     the residual of their delays given when they entered, attempts made from a
