@@ -427,3 +427,25 @@ def test_a_forecast_mid_month_starts_from_the_last_month_end_total(tmp_path):
     # a weekend after the last row is no gap worth a note
     weekend = forecast_as_of(sc, actuals, date(2020, 3, 1), replications=2, seed=1)
     assert not any("end on" in note for note in weekend.notes)
+
+
+def test_a_start_inside_the_gap_after_the_actuals_is_the_forecasts_to_draw(tmp_path):
+    """Actuals end on day 7, the forecast is made on day 21: cohort b's start
+    (uniform on days 10-14) is not yet seen in them, so the forecast draws it
+    in its own range; it was conditioned on no attempt by day 21 and became a
+    fixed day 22, outside its range."""
+    a, b = cohort("a", 3000), cohort("b", 3000)
+    b["eligible_from"] = {
+        "dist": "uniform",
+        "low": day(10).isoformat(),
+        "high": day(14).isoformat(),
+    }
+    sc = load(scenario(a, b, cap=200, horizon_days=60))
+    full = migsim.run(sc, replications=1, seed=1)
+    path = tmp_path / "actuals.parquet"
+    full.daily[full.daily["date"] <= pd.Timestamp(day(7))].to_parquet(path)
+    f = forecast_as_of(sc, read_actuals(path, sc), day(21), replications=12, seed=3)
+    daily = f.results.daily
+    first = daily[(daily.cohort == "b") & (daily.attempts > 0)].groupby("replication")
+    starts = set(first["date"].min().dt.date)
+    assert starts <= {day(k) for k in range(10, 15)} and len(starts) > 1

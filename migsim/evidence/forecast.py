@@ -267,8 +267,10 @@ def forecast_as_of(
         )
     else:
         check_as_of(prior, as_of)
-        calibration = calibrate(prior, actuals, prior_strength, as_of=as_of)
         known = _last_known(prior, actuals, as_of)
+        # conditioned on what the actuals show by the state's day, not by
+        # as_of: a start inside the gap is the forecast's to draw
+        calibration = calibrate(prior, actuals, prior_strength, as_of=known)
         state, notes = state_from_actuals(calibration.scenario, actuals, known)
         if _worked_between(prior, known, as_of):
             notes.append(
