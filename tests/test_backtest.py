@@ -820,6 +820,7 @@ def test_programme_totals_are_shared_between_cohorts_whose_start_is_uncertain(
     month later (19,100) was below what had migrated already."""
     from datetime import date
 
+    from migsim.evidence.coarse import _p_started
     from migsim.evidence.state import state_from_actuals
 
     sc = migsim.load_scenario("scenarios/nov2019_epcl.yaml")
@@ -834,9 +835,28 @@ def test_programme_totals_are_shared_between_cohorts_whose_start_is_uncertain(
     state, _ = state_from_actuals(sc, actuals, date(2020, 2, 29))
     cohorts = state["cohorts"]
     assert sum(c["migrated"] for c in cohorts.values()) == 34908
-    assert cohorts["itron_active"]["migrated"] == round(34908 * 24 / 74)
+    # by size times the chance each had started by then (both nearly sure)
+    p = _p_started(sc, date(2020, 2, 29))
+    assert min(p.values()) > 0.9
+    weights = {"itron_active": 24000 * p["itron_active"]}
+    weights["elster_dormant"] = 50000 * p["elster_dormant"]
+    assert cohorts["itron_active"]["migrated"] == round(
+        34908 * weights["itron_active"] / sum(weights.values())
+    )
     for name, c in cohorts.items():
         assert c["pending"] == 0 and sum(c.values()) == sc.cohort(name).installations
+    # a day after the planned starts neither has likely started: a small total
+    # is shared, and each keeps its start drawn by each replication (a share
+    # alone made every cohort eligible at once)
+    early = tmp_path / "early.csv"
+    pd.DataFrame({"date": ["2019-12-10"], "cumulative_migrated": [100]}).to_csv(
+        early, index=False
+    )
+    soon, _ = state_from_actuals(sc, read_actuals(early, sc), date(2019, 12, 10))
+    assert max(_p_started(sc, date(2019, 12, 10)).values()) < 0.5
+    assert sum(c["migrated"] for c in soon["cohorts"].values()) == 100
+    for name, c in soon["cohorts"].items():
+        assert c["pending"] == sc.cohort(name).installations - c["migrated"] - c["dumb"]
     # nothing had migrated by the end of December: the cohorts may still wait
     before, _ = state_from_actuals(sc, actuals, date(2019, 12, 31))
     assert all(c["migrated"] == 0 for c in before["cohorts"].values())

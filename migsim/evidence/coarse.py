@@ -9,18 +9,21 @@ places the migrated, and the devices likely left dumb on the way.
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
 
 import numpy as np
 
 from migsim.evidence.actuals import Actuals
 from migsim.model.distributions import draw_probability
 from migsim.model.scenario import OUTCOMES, Scenario
+from migsim.sim.dates import resolve_dates
+from migsim.sim.streams import Streams
 
 __all__ = ["from_totals"]
 
 #: Draws of a cohort's rates behind `_dumb_per_migrated`'s median.
 _RATE_DRAWS = 2001
+#: Replications' dates behind `_p_started`.
+_DATE_DRAWS = 400
 
 
 def _dumb_per_migrated(cohort) -> float:
@@ -46,32 +49,65 @@ def _dumb_per_migrated(cohort) -> float:
     return float(np.median(ratios))
 
 
-def _may_have_started(spec: Any, as_of: date) -> bool:
-    """Whether a pending cohort's start can be on or before ``as_of``: a fixed
-    date (then after it: no), an uncertain one's earliest day (a range's
-    ``low``, a slip's planned date or ``not_before``: slips are never early),
-    or a gate (its day unknown here: it may)."""
-    if isinstance(spec, date):
-        return spec <= as_of
-    earliest = getattr(spec, "low", None) or getattr(spec, "point", None)
-    return earliest is None or earliest <= as_of
+def _p_started(scenario: Scenario, as_of: date) -> dict[str, float]:
+    """P(each cohort is eligible by the end of ``as_of``), over `_DATE_DRAWS`
+    replications' dates drawn as a run draws them (slips with the programme
+    delay and black swans, gates as they open), from a fixed seed: the same
+    state every time. A fixed date gives 0 or 1."""
+    day = (as_of - scenario.start_date).days
+    hits = dict.fromkeys((c.name for c in scenario.cohorts), 0)
+    for k in range(_DATE_DRAWS):
+        dates = resolve_dates(scenario, Streams(0, k))
+        for cohort in scenario.cohorts:
+            start = dates.day(f"cohorts.{cohort.name}.eligible_from", 0)
+            hits[cohort.name] += start is not None and start <= day
+    return {name: n / _DATE_DRAWS for name, n in hits.items()}
+
+
+def _shared(
+    total: float, sizes: dict[str, int], weights: dict[str, float]
+) -> tuple[dict[str, float], float]:
+    """``total`` shared in proportion to ``weights``, none over its size (what
+    a full one cannot hold goes to the others); and what none could hold."""
+    share = dict.fromkeys(sizes, 0.0)
+    left, open_ = total, {n for n in sizes if weights[n] > 0}
+    while open_ and left > 1e-9:
+        weight = sum(weights[n] for n in open_)
+        full = {n for n in open_ if left * weights[n] / weight >= sizes[n] - share[n]}
+        if not full:
+            for n in open_:
+                share[n] += left * weights[n] / weight
+            return share, 0.0
+        for n in full:
+            left -= sizes[n] - share[n]
+            share[n] = float(sizes[n])
+        open_ -= full
+    return share, max(0.0, left)
 
 
 def from_totals(
-    scenario: Scenario, actuals: Actuals, as_of: date, cohorts: dict[str, dict]
+    scenario: Scenario,
+    actuals: Actuals,
+    as_of: date,
+    cohorts: dict[str, dict],
+    notes: list[str],
 ) -> dict[str, dict]:
     """The ``cohorts``' states (each as if nothing had happened: pending or
     queued) with what cumulative totals say had migrated by ``as_of``.
 
-    Totals per cohort are taken as they are; programme totals are shared by
-    size, first between the cohorts known eligible, then what they cannot hold
-    between those whose uncertain start may have passed (`_may_have_started`).
-    A cohort given any becomes eligible, all of it queued; devices left dumb on
-    the way are estimated at its median rates (`_dumb_per_migrated`); none is
-    taken to be in flight or abandoned.
+    Totals per cohort are taken as they are, and a cohort with any has started.
+    A programme total is shared in proportion to each cohort's size times the
+    chance its start had passed (`_p_started`: a known start 1, one planned
+    later 0), none over its size; a pending cohort then counts as started when
+    its start more likely than not had (a share alone does not make it so: 50
+    installations over one cohort's size made every cohort eligible at once).
+    One still pending keeps its start drawn by each replication. Devices left
+    dumb on the way are estimated at the cohort's median rates
+    (`_dumb_per_migrated`); none is taken to be in flight or abandoned.
     """
     if actuals.frame.empty:
         return cohorts
+    started = dict.fromkeys(cohorts, 1.0)
     if actuals.per_cohort:
         figures = actuals.cumulative_migrated(by_cohort=True)
         migrated = {
@@ -80,24 +116,20 @@ def from_totals(
         }
     else:
         total = float(actuals.cumulative_migrated()["cumulative_migrated"].iloc[-1])
-        # shared by size between the cohorts known eligible, then what they
-        # cannot hold between those whose uncertain start may have passed
-        migrated, left = {}, total
-        for may in (False, True):
-            group = {
-                c.name: c.installations
-                for c in scenario.cohorts
-                if bool(cohorts[c.name]["pending"]) == may
-                and (not may or _may_have_started(c.eligible_from, as_of))
-            }
-            size = sum(group.values())
-            for name, n in group.items():
-                migrated[name] = min(left, size) * n / size if size else 0.0
-            left -= min(left, size)
+        started = _p_started(scenario, as_of)
+        sizes = {c.name: c.installations for c in scenario.cohorts}
+        migrated, left = _shared(
+            total, sizes, {n: sizes[n] * started[n] for n in sizes}
+        )
+        if left >= 1:
+            notes.append(
+                f"the programme total on {as_of} ({total:,.0f}) is more than the "
+                f"cohorts that can have started hold: {left:,.0f} are left out"
+            )
     for cohort in scenario.cohorts:
         state = cohorts[cohort.name]
         done = min(int(round(migrated.get(cohort.name, 0.0))), cohort.installations)
-        if state["pending"] and done:
+        if state["pending"] and done and started[cohort.name] >= 0.5:
             state["pending"], state["queued"] = 0, cohort.installations
         # devices left dumb alongside them, at the scenario's typical rates
         dumb = int(round(done * _dumb_per_migrated(cohort)))

@@ -55,7 +55,7 @@ def state_from_actuals(
       waiting to retry are those failed on day ``as_of - j`` times P(retry delay > j)
       (expected), the rest of the unresolved are queued.
     - With coarse figures: `coarse.from_totals` (migrated as reported, a programme
-      total shared by size between the cohorts that can have started; devices
+      total shared by size times the chance each cohort had started; devices
       left dumb estimated at the cohort's median rates; everything else eligible
       queued, nothing in flight or abandoned).
 
@@ -117,6 +117,7 @@ def state_from_actuals(
             used,
             as_of,
             {c.name: _untouched(scenario, c, as_of) for c in scenario.cohorts},
+            notes,
         )
         notes.append(
             "coarse actuals: only cumulative migrated is known on the as-of "
