@@ -449,3 +449,23 @@ def test_a_start_inside_the_gap_after_the_actuals_is_the_forecasts_to_draw(tmp_p
     first = daily[(daily.cohort == "b") & (daily.attempts > 0)].groupby("replication")
     starts = set(first["date"].min().dt.date)
     assert starts <= {day(k) for k in range(10, 15)} and len(starts) > 1
+
+
+def test_a_forecast_says_the_day_of_the_state_it_starts_from(tmp_path):
+    """As of 16 Mar from monthly totals: the text, summary.json and the report
+    say the state is the actuals' last day by then, 29 Feb."""
+    from migsim.output.report_sections import from_actuals
+
+    sc = migsim.load_scenario("scenarios/nov2019_epcl.yaml")
+    path = tmp_path / "monthly.csv"
+    pd.DataFrame(
+        {"date": ["2020-01-31", "2020-02-29"], "cumulative_migrated": [11436, 34908]}
+    ).to_csv(path, index=False)
+    f = forecast_as_of(sc, read_actuals(path, sc), date(2020, 3, 16), 2, seed=1)
+    assert "Forecast as of 2020-03-16 from the state on 2020-02-29" in (
+        f.summary_text()
+    )
+    info = f.results.forecast
+    assert info["as_of"] == "2020-03-16" and info["state_date"] == "2020-02-29"
+    html = from_actuals(None, {"forecast": info})
+    assert "as of 16 Mar 2020, from their last day by then, 29 Feb 2020" in html

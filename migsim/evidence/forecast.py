@@ -116,12 +116,14 @@ class Forecast:
     Attributes
     ----------
     as_of
-        The last date of actuals used (``None``: from the scenario's start, none used).
+        The day the forecast is made (``None``: from the scenario's start, none
+        used); the actuals used are those up to it.
     calibration
-        The update of the rates on the actuals up to ``as_of``.
+        The update of the rates on the actuals up to the state's day.
     scenario
-        What was run: the calibrated scenario starting the day after ``as_of`` from
-        the state on ``as_of`` (or from its start).
+        What was run: the calibrated scenario starting the day after the state's
+        day (the last day of actuals on or before ``as_of``: `_last_known`) from
+        the state on it (or from its start).
     results
         The simulated replications.
     """
@@ -172,9 +174,11 @@ class Forecast:
     def summary_text(self) -> str:
         lines = [self.calibration.learned()]
         if self.as_of is not None:
+            state_day = self.start_date - timedelta(days=1)
             lines.append(
-                f"Forecast from the state on {self.as_of} (the actuals), run from "
-                f"{self.start_date} to {self.scenario.end_date}."
+                f"Forecast as of {self.as_of} from the state on {state_day} (the "
+                f"actuals' last day by then), run from {self.start_date} to "
+                f"{self.scenario.end_date}."
             )
         lines += [f"Note: {n}" for n in self.notes]
         return "\n".join(lines)
@@ -288,6 +292,10 @@ def forecast_as_of(
     )
     info = {
         "as_of": as_of.isoformat() if as_of else None,
+        # the day whose state the forecast starts from (the actuals' last by as_of)
+        "state_date": (forward.start_date - timedelta(days=1)).isoformat()
+        if as_of
+        else None,
         "actuals": actuals.path,
         "actuals_unit": actuals.unit,
         "n_attempts_learned_from": calibration.n_attempts,

@@ -120,8 +120,8 @@ def state_from_actuals(
             notes,
         )
         notes.append(
-            "coarse actuals: only cumulative migrated is known on the as-of "
-            "date; devices left dumb are estimated from it at the scenario's "
+            "coarse actuals: only cumulative migrated is known on the state's "
+            "day; devices left dumb are estimated from it at the scenario's "
             "median rates, every other eligible installation is taken as queued, none "
             "in flight or abandoned"
         )

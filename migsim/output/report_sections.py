@@ -274,9 +274,16 @@ def from_actuals(run: RunLike, summary: dict[str, Any]) -> str:
     info = summary.get("forecast")
     if not info:
         return ""
+    state_date = info.get("state_date") or info["as_of"]
+    since = (
+        ""
+        if state_date == info["as_of"]
+        else f", from their last day by then, {format_date(state_date)}"
+    )
     parts = [
         f'<p class="note">Forecast from actuals ({escape(info["actuals"])}) as of '
-        f"{escape(format_date(info['as_of']))}: {escape(info['learned'])}</p>"
+        f"{escape(format_date(info['as_of']))}{escape(since)}: "
+        f"{escape(info['learned'])}</p>"
     ]
     directory = getattr(run, "directory", None)
     chart = None if directory is None else Path(directory) / "backlog.png"
