@@ -12,8 +12,9 @@ the first scenario's, with a 95% interval:
   and take the 2.5% and 97.5% type-1 quantiles of the resampled differences.
 
 And, from the paired clearance days, the probabilities that a scenario clears
-before, on the same day as, or after the first (two replications that both fail
-to clear within the horizon count as the same day).
+before, on the same day as, or after the first, as dates (a scenario that starts
+later has its days counted from the first's start), and that neither clears
+within its horizon (their order is unknown).
 
 What the pairing bought (`pairing`): per figure, the variance of the paired
 differences against the variance the difference would have with independent

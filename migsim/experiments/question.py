@@ -393,8 +393,9 @@ def _objective_date_within(
 ) -> None:
     """Refuse an objective date outside the horizon of any candidate.
 
-    A lever on ``start_date`` or ``horizon_days`` moves the horizon, monotonely
-    in its value, so the corners of those levers' ranges bound every candidate's.
+    A lever on ``horizon_days`` moves the horizon's end, monotonely in its
+    value, so the ends of its range bound every candidate's (``start_date``
+    is refused as a lever before: `study.field_axis`).
     """
     base = (scenario.start_date, scenario.end_date)
     movers = [
