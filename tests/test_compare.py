@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from conftest import tiny
 
+import migsim
 from migsim.common.errors import MigsimError
 from migsim.experiments.compare import (
     _bootstrap_indices,
@@ -317,3 +318,35 @@ def test_pairs_that_neither_clear_are_not_said_to_clear_the_same_day():
     assert "neither clears within its horizon" in comparison_section(
         runs, comparison, 1.0, "installations"
     )
+
+
+def test_the_order_of_a_pair_is_known_only_within_both_horizons():
+    """A scenario starting two weeks later ends two weeks later: it clears on
+    its own day 11 (after the first's horizon has ended), while the first did
+    not clear within its 15 days. It was 'before the first' in every pair; the
+    first might have cleared after its end, unseen: neither is known."""
+    from datetime import date
+
+    from conftest import cohort, load, scenario
+
+    def pair(horizon: int) -> dict:
+        base = load(
+            scenario(
+                cohort("a", 14000),
+                cap=1000,
+                horizon_days=horizon,
+                start_date=date(2020, 1, 6),
+                name="base",
+            )
+        )
+        later = base.with_overrides(
+            {"start_date": "2020-01-20", "capacity.daily_cap": 1500, "name": "later"}
+        )
+        runs = [migsim.run(s, replications=4, seed=1) for s in (base, later)]
+        return compare_runs(runs)["scenarios"]["later"]
+
+    short, long = pair(15), pair(60)
+    assert short["p_neither_clears"] == 1.0 and short["p_clears_before_first"] == 0
+    assert short["figures"]["clearance_day"]["p50"]["diff"] is None  # not known
+    assert long["p_clears_after_first"] == 1.0  # 20 Jan + 11 days after 6 Jan + 17
+    assert long["figures"]["clearance_day"]["p50"]["diff"] == 8

@@ -166,6 +166,24 @@ def _offset(base: RunLike, current: RunLike) -> int:
     return (current.scenario.start_date - base.scenario.start_date).days
 
 
+def _on_first_clock(base: RunLike, current: RunLike) -> tuple[np.ndarray, np.ndarray]:
+    """Both runs' clearance days as dates: on the first's day numbers, and
+    each past the earlier of the two horizons' ends counted not cleared (inf).
+
+    A scenario whose horizon ends later could clear after the other's end,
+    when the other's replication might have cleared too, unseen: only within
+    the common horizon is the order of a pair known. With the same start and
+    end, nothing changes."""
+    start = base.scenario.start_date
+    last = (min(base.scenario.end_date, current.scenario.end_date) - start).days
+    theirs = base.clearance_days().astype(float)
+    ours = current.clearance_days().astype(float) + _offset(base, current)
+    return (
+        np.where(theirs > last, np.inf, theirs),
+        np.where(ours > last, np.inf, ours),
+    )
+
+
 def _bootstrap_indices(n: int, seed: int, resamples: int) -> np.ndarray:
     rng = np.random.default_rng(
         np.random.SeedSequence(seed, spawn_key=(_BOOTSTRAP_KEY,))
@@ -222,9 +240,10 @@ def compare_runs(
         paired: dict[str, Any] = {}
         for name in FIGURES:
             ours, theirs = current.figure(name), base.figure(name)
-            # the difference of clearance days is one of dates: on the first
-            # scenario's day numbers (a value stays on its own scenario's)
-            shifted = ours + _offset(base, current) if name == "clearance_day" else ours
+            shifted = ours
+            if name == "clearance_day":  # a difference of dates (`_on_first_clock`);
+                # a value stays on its own scenario's day numbers
+                theirs, shifted = _on_first_clock(base, current)
             figures[name] = {}
             paired[name] = pairing(theirs, shifted)
             for statistic in STATISTICS:
@@ -248,10 +267,7 @@ def compare_runs(
             "installations": current.scenario.installations,
             "figures": figures,
             "pairing": paired,
-            **clearance_order(
-                base.clearance_days(),
-                current.clearance_days() + _offset(base, current),
-            ),
+            **clearance_order(*_on_first_clock(base, current)),
         }
     return {
         "first": base.scenario.name,
