@@ -450,6 +450,9 @@ def test_first_screen_in_headless_chromium(opsg_report, tmp_path):
             page.click("label[for=fold-appendix]")  # a click on its title opens it
             opened = page.is_visible("table.appendix")
             page.click("label[for=fold-appendix]")
+            # a link to the appendix opens it
+            page.goto(opsg_report.resolve().as_uri() + "#appendix")
+            linked = page.is_visible("table.appendix")
             page.emulate_media(media="print")
             printed = page.is_visible("table.appendix") and page.is_visible(
                 "#detail-1 ~ .fold-body img"
@@ -459,7 +462,7 @@ def test_first_screen_in_headless_chromium(opsg_report, tmp_path):
             browser.close()
     assert height <= 7000, f"the page is {height} px tall"
     assert folded == [False, False, False] and not appendix_seen  # 2 runs, appendix
-    assert opened and printed and tall_printed > height + 2000
+    assert opened and linked and printed and tall_printed > height + 2000
     assert width <= 1280  # nothing wider than the window
     first = [c for c in charts if c["top"] < 900 and c["loaded"] and c["width"] > 600]
     assert first and first[0]["bottom"] <= 900, charts[:2]

@@ -63,7 +63,8 @@ line-height:1.25}
 table.appendix td{padding:.1em .4em}table.appendix td.source{color:#333}
 table.evidence{font-size:.78em}
 .fold-toggle{position:absolute;opacity:0;width:1px;height:1px}
-.fold-body{display:none}.fold-toggle:checked~.fold-body{display:block}
+.fold-body{display:none}.fold-toggle:checked~.fold-body,
+.fold:has(:target)>.fold-body{display:block}
 .fold-head label{cursor:pointer}.fold-head label::before{content:"\\25B8\\00A0";
 color:#555}.fold-toggle:checked~.fold-head label::before{content:"\\25BE\\00A0"}
 .fold-head .note{font-weight:normal;font-size:.85rem;margin-left:.6em}
