@@ -175,6 +175,29 @@ def test_ctrl_c_prints_aborted_and_leaves_no_worker_or_file(tmp_path, command):
 
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc to find workers")
+@pytest.mark.parametrize("command", ["run", "sweep"])
+def test_kill_of_the_parent_alone_ends_as_ctrl_c_does(tmp_path, command):
+    """SIGTERM to the command's process only (``kill PID``): it stops as on
+    Ctrl-C, its workers end and nothing half-written is left (it left the
+    run's ``.out.partial-<pid>-...`` folder behind)."""
+    sweep = ["--grid", "capacity.daily_cap=1000,1500,2000,2500"]
+    with _a_long_run(
+        tmp_path,
+        command,
+        tmp_path / "out",
+        *(sweep if command == "sweep" else []),
+        stderr=subprocess.PIPE,
+    ) as (parent, workers):
+        time.sleep(0.5)  # the workers are at work
+        parent.terminate()
+        err = _after_the_run(parent, workers)
+    assert parent.returncode == 1, err
+    assert err.strip() == "Aborted!", err
+    kept = ["out"] if command == "sweep" else []  # a sweep's store resumes
+    assert [p.name for p in tmp_path.iterdir() if p.suffix != ".yaml"] == kept
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc to find workers")
 def test_a_killed_worker_is_one_line_and_leaves_no_worker_or_file(tmp_path):
     """kill -9 of one worker: a BrokenProcessPool traceback, exit 1."""
     with _a_long_run(

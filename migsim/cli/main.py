@@ -32,6 +32,7 @@ from migsim.cli.serve import serve
 from migsim.cli.shared import InputError
 from migsim.cli.sweep import sweep
 from migsim.common.errors import WorkerDied
+from migsim.common.lifeline import terminate_as_interrupt
 
 __all__ = ["main"]
 
@@ -53,6 +54,7 @@ class _Group(click.Group):
         """
         if args is not None:  # called from Python (a test runner): leave gc be
             return super().main(args, *more, **options)
+        terminate_as_interrupt()
         try:
             return super().main(args, *more, **options)
         finally:

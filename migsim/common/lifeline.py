@@ -29,7 +29,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["INTERVAL", "die_with_parent", "ignore_interrupts", "interrupts_held"]
+__all__ = [
+    "INTERVAL",
+    "die_with_parent",
+    "ignore_interrupts",
+    "interrupts_held",
+    "terminate_as_interrupt",
+]
 
 #: Seconds between a worker's looks at its parent.
 INTERVAL = 0.25
@@ -86,10 +92,25 @@ def _kernel_signal() -> None:
         pass
 
 
+def terminate_as_interrupt() -> None:
+    """In the program's main process: SIGTERM (``kill PID``) stops it as Ctrl-C
+    does, so what it was writing is removed and its workers are stopped (it
+    left ``.out.partial-<pid>-...`` folders and ``.<file>.tmp-...`` files that
+    only a rerun to the same path cleared). Forked children go back to dying
+    of it (`ignore_interrupts`): the pool ends its workers so."""
+    signal.signal(signal.SIGTERM, _interrupted)
+
+
+def _interrupted(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def ignore_interrupts(handler: Any = signal.SIG_IGN) -> None:
     """In a forked worker, first: ignore SIGINT (or hand it to ``handler``, one
     that prints nothing), then unblock it: one that came while
-    `interrupts_held` reaches it now."""
+    `interrupts_held` reaches it now. SIGTERM ends it, whatever its parent
+    made of it (`terminate_as_interrupt`)."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, handler)
     if hasattr(signal, "pthread_sigmask"):
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
