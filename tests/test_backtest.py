@@ -924,3 +924,27 @@ def _totals(folder, cumulative: list[int]):
         path, index=False
     )
     return path
+
+
+def test_a_cohorts_older_last_figure_is_noted(tmp_path):
+    """Per-cohort totals where one cohort's last row is a month older: its
+    figure is carried as it stood then, and a note says so (it said nothing)."""
+    from datetime import date
+
+    from migsim.evidence.state import state_from_actuals
+
+    sc = migsim.load_scenario("scenarios/nov2019_epcl.yaml")
+    path = tmp_path / "cohorts.csv"
+    pd.DataFrame(
+        {
+            "date": ["2020-01-31", "2020-01-31", "2020-02-29"],
+            "cohort": ["itron_active", "elster_dormant", "elster_dormant"],
+            "cumulative_migrated": [3000, 8000, 20000],
+        }
+    ).to_csv(path, index=False)
+    state, notes = state_from_actuals(sc, read_actuals(path, sc), date(2020, 2, 29))
+    assert state["cohorts"]["itron_active"]["migrated"] == 3000
+    assert any(
+        "last figure is older than the others': itron_active on 2020-01-31" in n
+        for n in notes
+    )

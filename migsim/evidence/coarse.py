@@ -114,6 +114,14 @@ def from_totals(
             name: float(group["cumulative_migrated"].iloc[-1])
             for name, group in figures.groupby("cohort", sort=False)
         }
+        lasts = figures.groupby("cohort", sort=False)["date"].max()
+        stale = lasts[lasts < lasts.max()]
+        if len(stale):
+            notes.append(
+                "a cohort's last figure is older than the others': "
+                + ", ".join(f"{name} on {day.date()}" for name, day in stale.items())
+                + "; it is taken as it stood then"
+            )
     else:
         total = float(actuals.cumulative_migrated()["cumulative_migrated"].iloc[-1])
         started = _p_started(scenario, as_of)
