@@ -824,13 +824,7 @@ def test_programme_totals_are_shared_between_cohorts_whose_start_is_uncertain(
     from migsim.evidence.state import state_from_actuals
 
     sc = migsim.load_scenario("scenarios/nov2019_epcl.yaml")
-    path = tmp_path / "monthly.csv"
-    pd.DataFrame(
-        {
-            "date": ["2019-12-31", "2020-01-31", "2020-02-29"],
-            "cumulative_migrated": [0, 11436, 34908],
-        }
-    ).to_csv(path, index=False)
+    path = _totals(tmp_path, [0, 11436, 34908])
     actuals = read_actuals(path, sc)
     state, _ = state_from_actuals(sc, actuals, date(2020, 2, 29))
     cohorts = state["cohorts"]

@@ -13,6 +13,7 @@ from conftest import cohort, day, load, outcomes, scenario, uniform
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
+from test_backtest import _totals
 from test_state import recovering_programme
 
 import migsim
@@ -411,13 +412,7 @@ def test_a_forecast_mid_month_starts_from_the_last_month_end_total(tmp_path):
     and simulates the half month (it started on the 15th from the month end's
     total, dropping two weeks of migrations), and says so."""
     sc = migsim.load_scenario("scenarios/nov2019_epcl.yaml")
-    path = tmp_path / "monthly.csv"
-    pd.DataFrame(
-        {
-            "date": ["2019-12-31", "2020-01-31", "2020-02-29"],
-            "cumulative_migrated": [0, 11436, 34908],
-        }
-    ).to_csv(path, index=False)
+    path = _totals(tmp_path, [0, 11436, 34908])
     actuals = read_actuals(path, sc)
     mid = forecast_as_of(sc, actuals, date(2020, 3, 16), replications=8, seed=1)
     end = forecast_as_of(sc, actuals, date(2020, 2, 29), replications=8, seed=1)

@@ -238,12 +238,13 @@ def compare_runs(
     for current in runs:
         figures: dict[str, Any] = {}
         paired: dict[str, Any] = {}
+        # clearance days compared as dates (a value stays on its own day numbers)
+        dates = _on_first_clock(base, current)
         for name in FIGURES:
             ours, theirs = current.figure(name), base.figure(name)
             shifted = ours
-            if name == "clearance_day":  # a difference of dates (`_on_first_clock`);
-                # a value stays on its own scenario's day numbers
-                theirs, shifted = _on_first_clock(base, current)
+            if name == "clearance_day":
+                theirs, shifted = dates
             figures[name] = {}
             paired[name] = pairing(theirs, shifted)
             for statistic in STATISTICS:
@@ -267,7 +268,7 @@ def compare_runs(
             "installations": current.scenario.installations,
             "figures": figures,
             "pairing": paired,
-            **clearance_order(*_on_first_clock(base, current)),
+            **clearance_order(*dates),
         }
     return {
         "first": base.scenario.name,
