@@ -15,6 +15,7 @@ from conftest import cohort, day, load, outcomes, scenario, uniform, write_yaml
 
 import migsim
 from migsim.cli.main import main
+from migsim.common.errors import ScenarioError
 from migsim.evidence.actuals import ActualsError, read_actuals
 from migsim.evidence.backtest import backtest, score, score_points
 from migsim.evidence.forecast import forecast_as_of
@@ -450,7 +451,10 @@ def test_steps_at_gates_and_estimated_sizes_are_read_from_the_actuals(tmp_path):
 
 def test_flows_alone_do_not_say_an_estimated_size_and_the_notes_say_so(tmp_path):
     """Without end-of-day states the size of a cohort of estimated size is not
-    reported: the rebuilt state takes the scenario's point size, and says so."""
+    reported: the rebuilt state holds the scenario's point size, the forecast
+    keeps the range, and each replication's draw moves the first attempts
+    still queued (before, the range was dropped: every replication had the
+    point size). The installations are conserved to each drawn size."""
     from migsim.evidence.state import state_from_actuals
     from migsim.model.state import InitialState
     from migsim.sim.records import STATES
@@ -460,8 +464,46 @@ def test_flows_alone_do_not_say_an_estimated_size_and_the_notes_say_so(tmp_path)
     path = tmp_path / "flows.csv"
     results.daily.drop(columns=list(STATES)).to_csv(path, index=False)
     state, notes = state_from_actuals(sc, read_actuals(path, sc), day(20))
-    assert InitialState.model_validate(state["cohorts"]["b"]).total == 2000
-    assert any("the size of b is not reported" in note for note in notes)
+    held = InitialState.model_validate(state["cohorts"]["b"])
+    assert held.total == 2000
+    assert any(
+        "the size of b is not reported, so each replication draws it" in note
+        for note in notes
+    )
+    continued = sc.starting_from(state)
+    assert continued.cohorts[1].installations_range is not None
+    forward = migsim.run(continued, replications=6, seed=1)
+    sizes = forward.inputs["cohorts.b.installations"].to_numpy()
+    assert len(set(sizes)) > 1 and sizes.min() >= 1500 and sizes.max() <= 2500
+    last = forward.daily[forward.daily["date"] == forward.daily["date"].max()]
+    b = last[last["cohort"] == "b"].sort_values("replication")
+    assert (b[list(STATES)].sum(axis=1).to_numpy() == sizes).all()
+    assert (b["migrated"].to_numpy() >= held.migrated).all()
+
+
+def test_a_size_drawn_below_what_a_state_holds_is_that_state(tmp_path):
+    """`InitialState.with_size` moves only the installations not yet seen, never
+    below none; a state with no first attempt left to take the difference has
+    a known size."""
+    from migsim.model.state import InitialState
+
+    state = InitialState(
+        migrated=50, queued=[{"count": 30}, {"count": 5, "attempts_made": 1}]
+    )
+    assert state.size_holder == "queued"
+    assert state.with_size(100).queued[0].count == 45
+    assert state.with_size(100).total == 100
+    assert state.with_size(10).total == 55  # the migrated and the retries stay
+    assert InitialState(migrated=5, pending=3).with_size(2).pending == 0
+    retries = [{"count": 2, "attempts_made": 1}]
+    assert InitialState(migrated=5, queued=retries).size_holder is None
+    sc = _stepped_programme().to_dict()
+    sc["cohorts"][1]["initial_state"] = {
+        "migrated": 1500,
+        "queued": [{"count": 500, "attempts_made": 1}],
+    }
+    with pytest.raises(ScenarioError, match="installations_range: .* has a known size"):
+        migsim.load_scenario(sc)
 
 
 def test_states_that_the_flows_contradict_are_refused(tmp_path):

@@ -166,3 +166,53 @@ def test_the_point_forecast_uses_the_planned_dates():
     assert point.cohort("moc_dormant").eligible_from == date(2020, 1, 6)  # not_before
     assert point.cohort("ioc_active").eligible_from == date(2019, 12, 9)
     assert point.installations == fleet().installations
+
+
+def test_a_forecast_from_programme_totals_keeps_the_fleet_13_to_15_million_meters(
+    tmp_path,
+):
+    """Totals in meters say what had migrated, not how large the fleet is: the
+    continued scenario keeps each cohort's size range, each replication draws
+    it, and the installations not yet seen take the difference. Before, the
+    state pinned the point sizes while the ratio was still drawn, so the fleet
+    spanned 12.6-16.5 million meters in 60 replications, not the stated 13-15."""
+    from migsim.evidence.actuals import read_actuals
+    from migsim.evidence.state import state_from_actuals
+
+    sc = fleet()
+    path = tmp_path / "totals.csv"
+    path.write_text(
+        "date,cumulative_migrated\n2019-11-30,8000\n2019-12-31,30000\n"
+        "2020-01-31,70000\n"
+    )
+    actuals = read_actuals(path, sc, unit="meters")
+    state, notes = state_from_actuals(sc, actuals, date(2020, 1, 31))
+    assert state["sizes_known"] is False
+    assert any("each replication draws it" in note for note in notes)
+    continued = sc.starting_from(state)
+    assert all(c.installations_range is not None for c in continued.cohorts)
+    known = {c.name: c.initial_state for c in continued.cohorts}
+    meters, sizes = [], []
+    for k in range(60):
+        drawn = resolve_inputs(continued, Streams(0, k))
+        for cohort in drawn.cohorts:
+            state_k, before = cohort.initial_state, known[cohort.name]
+            assert state_k.total == cohort.installations
+            # what had happened stays as the actuals said
+            assert state_k.migrated == before.migrated and state_k.dumb == before.dumb
+        meters.append(drawn.installations * drawn.meters_per_installation)
+        sizes.append(drawn.installations)
+    assert 13e6 - 1e5 <= min(meters) and max(meters) <= 15e6 + 1e5
+    assert np.ptp(sizes) > 5e5  # the size is still uncertain
+
+
+def test_a_state_from_a_replication_keeps_its_drawn_sizes():
+    """A replication's state knows its cohorts' sizes: the continuation takes
+    them and draws none (its inputs are that replication's)."""
+    sc = fleet()
+    results = migsim.run(sc.with_overrides({"horizon_days": 40}), replications=1)
+    state = results.state_on(date(2019, 12, 20), 0)
+    continued = sc.starting_from(state)
+    assert all(c.installations_range is None for c in continued.cohorts)
+    drawn = results.inputs.filter(like="installations").iloc[0].sum()
+    assert continued.installations == drawn

@@ -31,6 +31,7 @@ from migsim.evidence.inflight import (
 )
 from migsim.evidence.open_cases import OpenCases, open_cases
 from migsim.model.scenario import Scenario, gate_reference
+from migsim.model.state import InitialState
 from migsim.sim.calendar import working_days
 from migsim.sim.records import FLOWS, STATES
 
@@ -98,13 +99,7 @@ def state_from_actuals(
             cohorts[cohort.name] = _from_flows(
                 scenario, cohort, used, as_of, found, desk
             )
-        guessed = [c.name for c in scenario.cohorts if c.installations_range]
-        if guessed:
-            notes.append(
-                f"no end-of-day states: the size of {', '.join(guessed)} is not "
-                "reported, so the scenario's point size is taken (its range is "
-                "not carried into the forecast)"
-            )
+        _sizes_unseen(scenario, cohorts, "no end-of-day states", notes)
         notes.append(
             "no end-of-day states: the state on the as-of date is rebuilt from "
             "the flows (rolled back vs queued split by the retry delay, in "
@@ -119,6 +114,7 @@ def state_from_actuals(
             {c.name: _untouched(scenario, c, as_of) for c in scenario.cohorts},
             notes,
         )
+        _sizes_unseen(scenario, cohorts, "cumulative totals", notes)
         notes.append(
             "coarse actuals: only cumulative migrated is known on the state's "
             "day; devices left dumb are estimated from it at the scenario's "
@@ -127,6 +123,8 @@ def state_from_actuals(
         )
     notes.extend(_FOUND[k] for k in sorted(found))
     state: dict[str, Any] = {"date": as_of, "cohorts": cohorts}
+    if not (used.kind == "flows" and used.has(*STATES) and used.per_cohort):
+        state["sizes_known"] = False  # `Scenario.starting_from` keeps the ranges
     operations = _policy_state(scenario, used, as_of, notes)
     if operations is not None:
         state["operations_state"] = operations
@@ -506,6 +504,34 @@ def _from_states(
         _check_size(cohort, sum(counts.values()), rows, actuals, as_of)
         notes.append(_size_note(cohort, sum(counts.values())))
     return _by_age(scenario, cohort, rows, as_of, counts, actuals, found, desk)
+
+
+def _sizes_unseen(
+    scenario: Scenario, cohorts: dict[str, dict], what: str, notes: list[str]
+) -> None:
+    """Say what becomes of the cohorts of estimated size when the actuals
+    (``what``) do not report their sizes: each replication still draws it,
+    and the installations the state has not seen take the difference (its
+    pending or queued first attempts); or, with none left to take it, the
+    point size."""
+    drawn: list[str] = []
+    point: list[str] = []
+    for cohort in scenario.cohorts:
+        if cohort.installations_range is not None:
+            held = InitialState.model_validate(cohorts[cohort.name])
+            (drawn if held.size_holder else point).append(cohort.name)
+    if drawn:
+        notes.append(
+            f"{what}: the size of {', '.join(drawn)} is not reported, so each "
+            "replication draws it from the scenario's range; the installations "
+            "not yet attempted (pending or queued) take the difference"
+        )
+    if point:
+        notes.append(
+            f"{what}: the size of {', '.join(point)} is not reported, so the "
+            "scenario's point size is taken (none is left unattempted to take a "
+            "drawn size's difference)"
+        )
 
 
 #: What `_by_age` estimated, in words (one note each).

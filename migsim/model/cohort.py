@@ -246,10 +246,11 @@ class Cohort(SchemaModel):
     def _size_range_fits(self) -> Cohort:
         if self.installations_range is not None:
             self.installations_range.check(self.installations)
-            if self.initial_state is not None:
+            state = self.initial_state
+            if state is not None and state.size_holder is None:
                 raise ValueError(
-                    "installations_range: a cohort with an initial_state has a "
-                    "known size"
+                    "installations_range: a cohort whose initial_state has parts, "
+                    "or no pending or queued first attempts, has a known size"
                 )
         return self
 

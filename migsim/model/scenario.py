@@ -530,7 +530,11 @@ class Scenario(SchemaModel):
         scenario's ``end_date``. A state that names ``inputs_from`` (a
         replication's, as `Results.state_on` gives) makes every replication of the
         new scenario keep that replication's input draws (`InputsFrom`); a state
-        from actuals has none, and the inputs are drawn afresh.
+        from actuals has none, and the inputs are drawn afresh. A cohort's
+        estimated size (``installations_range``) becomes the state's total,
+        unless the state says ``sizes_known: false`` (actuals that do not
+        report sizes): then each replication still draws it, and what the state
+        has not seen (its pending or queued installations) takes the difference.
         """
         when = state["date"]
         when = date.fromisoformat(when) if isinstance(when, str) else when
@@ -548,14 +552,22 @@ class Scenario(SchemaModel):
         missing = [c["name"] for c in data["cohorts"] if c["name"] not in cohorts]
         if missing:
             raise ScenarioError(f"{origin}: no state for cohort {', '.join(missing)}")
+        # a state that does not know its cohorts' sizes (from actuals that do
+        # not report them) leaves them estimated; a replication's knows them
+        unseen = state.get("sizes_known") is False and state.get("inputs_from") is None
         for cohort in data["cohorts"]:
             cohort["initial_state"] = copy.deepcopy(dict(cohorts[cohort["name"]]))
-            if cohort.pop("installations_range", None) is not None:
+            held = InitialState.model_validate(cohort["initial_state"])
+            if cohort.get("installations_range") is None:
+                continue
+            if not unseen or held.size_holder is None:
                 # the state holds the size this replication drew: now known
-                cohort["installations"] = InitialState.model_validate(
-                    cohort["initial_state"]
-                ).total
+                del cohort["installations_range"]
+                cohort["installations"] = held.total
                 _size_now_known(data.get("sources"), cohort["name"], when)
+            # else a state from actuals: the size stays an estimate, each
+            # replication's draw moving what the state has not seen
+            # (`InitialState.with_size`)
         data.pop("operations_state", None)
         if state.get("operations_state") is not None:
             data["operations_state"] = copy.deepcopy(dict(state["operations_state"]))

@@ -202,6 +202,49 @@ class InitialState(_Partition):
         ]
         return max(days, default=0)
 
+    @property
+    def size_holder(self) -> str | None:
+        """Which state takes the difference when the cohort's size is drawn
+        (an ``installations_range`` beside this state): its pending
+        installations, else its queued first attempts (a count, or the group
+        with no attempt made). A state from actuals that do not report sizes
+        says what had happened, not how large the cohort is, so the ones it
+        has not seen yet are the size's to move. None when it has ``parts``
+        (a run's state: its size is known) or no queued first attempts."""
+        if self.parts:
+            return None
+        if self.pending:
+            return "pending"
+        if isinstance(self.queued, int) or self._first_attempts() is not None:
+            return "queued"
+        return None
+
+    def _first_attempts(self) -> int | None:
+        """The position of the queued group with no attempt made, if any."""
+        if isinstance(self.queued, int):
+            return None
+        return next(
+            (i for i, g in enumerate(self.queued) if g.attempts_made == 0), None
+        )
+
+    def with_size(self, size: int) -> InitialState:
+        """This state for a cohort of ``size`` installations: the difference
+        goes to `size_holder`, which cannot go below 0 (a size drawn under
+        what the state already holds is taken as that)."""
+        holder = self.size_holder
+        if holder is None:
+            raise ValueError("the state's size is known (parts, no first attempts)")
+        if holder == "queued" and not isinstance(self.queued, int):
+            i = self._first_attempts()
+            assert i is not None  # size_holder found it
+            group = self.queued[i]
+            count = max(0, group.count + size - self.total)
+            groups = list(self.queued)
+            groups[i] = group.model_copy(update={"count": count})
+            return self.model_copy(update={"queued": groups})
+        held = self.count(holder)
+        return self.model_copy(update={holder: max(0, held + size - self.total)})
+
 
 #: The states an installation can be in, in the engine's order: one
 #: partition, named here (the lowest layer that needs it) and reused by the

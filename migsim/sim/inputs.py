@@ -246,11 +246,12 @@ def resolve_inputs(scenario: Scenario, streams) -> Scenario:
             drawn = size.draw(streams.get(cohort.name, "size"), cohort.installations)
         if size.from_meters and ratio and point and ratio != point:
             drawn = math.floor(drawn * point / ratio + 0.5)  # same meters, this ratio
-        cohorts.append(
-            cohort.model_copy(
-                update={"installations": drawn, "installations_range": None}
-            )
-        )
+        fields: dict[str, object] = {"installations": drawn}
+        fields["installations_range"] = None
+        if cohort.initial_state is not None:  # a state from actuals: not seen yet
+            state = cohort.initial_state.with_size(drawn)
+            fields.update(installations=state.total, initial_state=state)
+        cohorts.append(cohort.model_copy(update=fields))
     update: dict[str, object] = {"cohorts": cohorts}
     if spec is not None:
         update.update(meters_per_installation=ratio, meters_per_installation_range=None)
