@@ -405,3 +405,34 @@ def test_the_backlog_chart_marks_where_its_median_reaches_zero():
     labels = backlog_fan_chart(bands, "tiny").axes[0].get_legend_handles_labels()[1]
     assert any(label.startswith("median reaches 0: ") for label in labels)
     assert "the P50\nclearance date" in labels[-1]
+
+
+@pytest.mark.parametrize("minticks", [2, 3])
+@pytest.mark.parametrize("maxticks", [4, 5, 8])
+def test_date_ticks_are_placed_without_a_warning_over_any_span(minticks, maxticks):
+    """A date axis of few ticks over 2-3 years made matplotlib warn on the
+    console that it could not pick an interval (the full fleet's report, its
+    tail panel and its charts by scenario); `date_locator` lets its monthly
+    steps give enough ticks, and a year or more marks at least two dates (a
+    yearly step tried first marked one, labelled "00:00")."""
+    import warnings
+
+    import matplotlib.pyplot as plt
+
+    from migsim.output.plots import date_locator
+
+    end = pd.Timestamp("2024-12-31")
+    fig, ax = plt.subplots(figsize=(3, 2))
+    try:
+        for days in range(10, 3000, 9):
+            ax.set_xlim(end - pd.Timedelta(days=days), end)
+            ax.xaxis.set_major_locator(date_locator(minticks, maxticks))
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                ticks = ax.xaxis.get_majorticklocs()
+            low, high = ax.get_xlim()
+            shown = [t for t in ticks if low <= t <= high]
+            assert len(shown) <= max(maxticks, 2 * minticks + 1) + 1, days
+            assert len(shown) >= (2 if days >= 365 else 1), days  # one: "00:00"
+    finally:
+        plt.close(fig)

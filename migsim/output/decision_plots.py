@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from migsim.experiments.question import value_words
-from migsim.output.plots import BAND_COLOUR, LINE_COLOUR, _subplots
+from migsim.output.plots import BAND_COLOUR, LINE_COLOUR, _subplots, date_locator
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     from matplotlib.figure import Figure
@@ -140,7 +140,7 @@ def frontier_chart(
         if as_dates:
             import matplotlib.dates as mdates
 
-            locator = mdates.AutoDateLocator(minticks=3, maxticks=5)
+            locator = date_locator(minticks=3, maxticks=5)
             ax.yaxis.set_major_locator(locator)
             ax.yaxis.set_major_formatter(mdates.DateFormatter("%-d %b %Y"))
     statistic = objective.rsplit("_", 1)[-1].upper()

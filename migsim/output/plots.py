@@ -196,11 +196,24 @@ def _date_axis(ax, until=None, dates: pd.Series | None = None) -> None:
     if until is not None:
         ax.set_xlim(right=pd.Timestamp(until))
     inches = ax.get_position().width * ax.figure.get_figwidth()
-    locator = mdates.AutoDateLocator(minticks=3, maxticks=max(4, int(inches * 1.1)))
+    locator = date_locator(minticks=3, maxticks=max(4, int(inches * 1.1)))
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     ax.grid(True, color="0.9", linewidth=0.6)
     ax.set_axisbelow(True)
+
+
+def date_locator(minticks: int = 3, maxticks: int = 7):
+    """matplotlib's `AutoDateLocator`, allowed enough monthly ticks for its
+    longest monthly step (6): an axis under ``minticks`` years is ticked in
+    months, and over 2-3 years with fewer ticks allowed it warned on the
+    console that it could not place them (the full fleet's report did), then
+    stepped by 6 months all the same."""
+    import matplotlib.dates as mdates
+
+    locator = mdates.AutoDateLocator(minticks=minticks, maxticks=maxticks)
+    locator.maxticks[mdates.MONTHLY] = max(maxticks, 2 * minticks + 1)
+    return locator
 
 
 def date_limits(ax, start: Any, end: Any) -> None:
@@ -744,6 +757,6 @@ def sweep_chart(
     if as_dates:
         import matplotlib.dates as mdates
 
-        ax.yaxis.set_major_locator(mdates.AutoDateLocator())
+        ax.yaxis.set_major_locator(date_locator())
         ax.yaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))
     return fig

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from migsim.output.plots import _fan, _subplots, date_limits, tint
+from migsim.output.plots import _fan, _subplots, date_limits, date_locator, tint
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     from matplotlib.figure import Figure
@@ -112,7 +112,7 @@ def _tail_start(series: Sequence[ScenarioBands], total: float) -> pd.Timestamp:
 def _date_ticks(ax, maxticks: int) -> None:
     import matplotlib.dates as mdates
 
-    locator = mdates.AutoDateLocator(minticks=2, maxticks=maxticks)
+    locator = date_locator(minticks=2, maxticks=maxticks)
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
 
