@@ -480,6 +480,9 @@ def clearance_distribution_chart(
             ha="right",
             va="top",
             fontsize=9,
+            # on white: a P50 or P90 line behind it crossed the words
+            bbox={"facecolor": "white", "edgecolor": "none", "pad": 1.5},
+            zorder=5,
         )
     _title(ax, f"When the backlog clears: {title}")
     ax.set_ylabel("% of replications")
