@@ -17,6 +17,7 @@ from migsim.model.point import point_scenario
 from migsim.model.uncertainty import AchievedThroughput, SlipDate
 from migsim.results.variance import (
     first_order_share,
+    input_groups,
     split,
     within_variance,
     words,
@@ -660,3 +661,43 @@ def test_a_cohorts_outcome_rates_count_once_in_the_split():
     assert tops["cohorts.a.outcomes"] > 0.9
     assert out["top_inputs"][0]["label"] == "a outcome rates"
     assert sum(tops.values()) <= out["inputs_share"] + 1e-9
+
+
+def test_inputs_one_draw_sets_count_once_in_the_split():
+    """The cohorts of a ``shared`` size range each record a size, in
+    proportion: one draw. Listed apart, the full fleet's split named three
+    cohorts' sizes at 24% each for one uncertain fleet size; now they are one
+    entry, and so is any other set of inputs in the same order in every
+    replication. Inputs merely correlated stay apart."""
+    rng = np.random.default_rng(11)
+    n = 400
+    q = rng.uniform(size=n)
+    ratio = rng.uniform(1.4, 1.9, size=n)
+    inputs = {
+        f"cohorts.{name}.installations": np.floor(scale * (0.9 + 0.2 * q) / ratio * 1e6)
+        for name, scale in (("a", 1.0), ("b", 2.0), ("c", 0.5))
+    }
+    inputs["meters_per_installation"] = ratio
+    slip = rng.uniform(size=n)
+    inputs["cohorts.a.eligible_from"] = 10 * slip
+    inputs["cohorts.b.eligible_from"] = 10 * slip + rng.uniform(size=n)  # not one draw
+    y = (
+        inputs["cohorts.b.installations"] / 1e5
+        + 5 * slip
+        + 0.3 * rng.standard_normal(n)
+    )
+    twins = [np.array([v, v + rng.standard_normal()]) for v in y[:40]]
+    out = split(y, inputs, twins, input_label)
+    tops = {t["input"]: t for t in out["top_inputs"]}
+    sizes = [k for k in tops if k.endswith("installations")]
+    assert sizes == ["cohorts.installations"]
+    assert (
+        tops["cohorts.installations"]["label"]
+        == "cohort sizes (one draw for 3 cohorts)"
+    )
+    assert {"cohorts.a.eligible_from", "cohorts.b.eligible_from"} <= set(tops)
+    groups = input_groups(inputs)
+    assert groups["cohorts.installations"] == [
+        f"cohorts.{c}.installations" for c in "abc"
+    ]
+    assert groups["meters_per_installation"] == ["meters_per_installation"]

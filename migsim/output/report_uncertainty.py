@@ -37,6 +37,8 @@ def evidence_for(key: str, label: str) -> str:
         return "a committed date and cap for that ramp step"
     if parts[0] == "suppliers":
         return "the supplier's confirmed business-readiness date"
+    if key == "cohorts.installations":  # one draw sets every cohort's size
+        return "a firm count of installations from the suppliers"
     if parts[0] == "cohorts" and len(parts) >= 3:
         cohort, rest = parts[1], ".".join(parts[2:])
         if rest == "eligible_from" or rest.endswith("until"):

@@ -185,6 +185,9 @@ def input_groups(inputs: Mapping[str, np.ndarray]) -> dict[str, list[str]]:
     far more than the whole; the planner's question is "how much do this
     cohort's outcome rates matter", so they are judged as one input.
 
+    Single inputs that one draw sets together (`_one_draw`: the same order in
+    every replication) are one group too.
+
     One draw recorded under two keys counts once: a gate that opens on its own
     drawn date records it as the date (``gates.g.opens_on``) and as the gate's
     opening (``gates.g``), the same values in every replication; the shorter
@@ -209,7 +212,53 @@ def input_groups(inputs: Mapping[str, np.ndarray]) -> dict[str, list[str]]:
         )
         if not same:
             kept.append(name)
-    return {name: keys for name, keys in groups.items() if name in kept}
+    return _one_draw(
+        {name: keys for name, keys in groups.items() if name in kept}, inputs
+    )
+
+
+#: The name of the cohorts' sizes when one draw sets them all (a ``shared``
+#: size range: the fleet's size moves every cohort).
+SIZES = "cohorts.installations"
+
+
+def _one_draw(
+    groups: dict[str, list[str]], inputs: Mapping[str, np.ndarray]
+) -> dict[str, list[str]]:
+    """Single inputs in the same order in every replication, as one group:
+    one draw sets them all (the cohorts of a ``shared`` size range each
+    record a size, in proportion). Each carried the whole draw's share, so
+    the full fleet's split named "edmi_active size: 24%, edmi_dormant size:
+    24%, foc_active size: 24%" for one uncertain fleet size. "The same order"
+    is a rank correlation of at least `ONE_DRAW`: sizes rounded to whole
+    installations can swap two near-equal replications. Cohort sizes so
+    joined are named `SIZES`; other inputs by their first key."""
+    alone = sorted(
+        n for n, keys in groups.items() if len(keys) == 1 and np.ptp(inputs[n]) > 0
+    )
+    ranks = {n: np.argsort(np.argsort(inputs[n], kind="stable")) for n in alone}
+    joined: dict[str, list[str]] = {}
+    for name in alone:
+        for first, members in joined.items():
+            if np.corrcoef(ranks[first], ranks[name])[0, 1] >= ONE_DRAW:
+                members.append(name)
+                break
+        else:
+            joined[name] = [name]
+    out = {n: keys for n, keys in groups.items() if n not in ranks}
+    for first, members in joined.items():
+        sizes = len(members) > 1 and all(_is_size(k) for k in members)
+        out[SIZES if sizes else first] = members
+    return out
+
+
+#: The rank correlation from which two inputs count as one draw (`_one_draw`).
+ONE_DRAW = 0.999
+
+
+def _is_size(key: str) -> bool:
+    parts = key.split(".")
+    return len(parts) == 3 and parts[0] == "cohorts" and parts[2] == "installations"
 
 
 def group_share(xs: Sequence[np.ndarray], y: np.ndarray) -> float:
@@ -289,9 +338,10 @@ def split(
     out["day_to_day_share"] = _round(1.0 - share)
     out["inputs_share_se"] = None if math.isnan(se) else _round(se / variance)
     # an input's first-order share is at most the inputs' share: cap the noise
+    groups = input_groups(inputs)
     shares = {
         key: min(share, group_share([inputs[k] for k in keys], y))
-        for key, keys in input_groups(inputs).items()
+        for key, keys in groups.items()
     }
     floor = max(MIN_SHARE, noise_floor(n))
     out["named_above"] = _round(floor)
@@ -300,10 +350,25 @@ def split(
         key=lambda item: (-item[0], item[1]),
     )
     out["top_inputs"] = [
-        {"input": key, "label": label(key), "share": _round(s)}
+        {
+            "input": key,
+            "label": _group_label(key, groups[key], label),
+            "share": _round(s),
+        }
         for s, key in ranked[:TOP_INPUTS]
     ]
     return out
+
+
+def _group_label(key: str, keys: Sequence[str], label: Callable[[str], str]) -> str:
+    """A group in a planner's words: the cohorts' sizes set by one draw, or
+    the first input of one draw and how many more it sets."""
+    if key == SIZES:
+        return f"cohort sizes (one draw for {len(keys)} cohorts)"
+    singles = [k for k in keys if not k.startswith(key + ".")]
+    if len(singles) > 1:
+        return f"{label(key)} (one draw with {len(singles) - 1} more)"
+    return label(key)
 
 
 def words(entry: Mapping[str, Any]) -> str:
