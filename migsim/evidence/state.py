@@ -521,8 +521,13 @@ def _sizes_unseen(
             held = InitialState.model_validate(cohorts[cohort.name])
             (drawn if held.size_holder else point).append(cohort.name)
     if drawn:
+        whose = (
+            "every cohort"
+            if len(drawn) == len(scenario.cohorts) > 1
+            else ", ".join(drawn)
+        )
         notes.append(
-            f"{what}: the size of {', '.join(drawn)} is not reported, so each "
+            f"{what}: the size of {whose} is not reported, so each "
             "replication draws it from the scenario's range; the installations "
             "not yet attempted (pending or queued) take the difference"
         )
