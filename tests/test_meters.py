@@ -172,6 +172,45 @@ def test_meter_bands_are_quantiles_of_each_replications_own_meters(ranged_run):
     assert width > (fixed["p95"].iloc[day] - fixed["p5"].iloc[day]) * 1.6
 
 
+def test_a_run_folder_has_its_bands_in_meters_at_each_replications_ratio(
+    ranged_run, tmp_path
+):
+    """``bands_meters.csv``: ``bands.csv``'s layout, each count the type-1
+    quantile over replications of its installations times its own ratio
+    (whole meters); with one fixed ratio, the bands times it; none without a
+    ratio."""
+    meters = pd.read_csv(ranged_run / "bands_meters.csv", parse_dates=["date"])
+    plain = pd.read_csv(ranged_run / "bands.csv", parse_dates=["date"])
+    assert list(meters.columns) == list(plain.columns)
+    assert meters[["date", "cohort"]].equals(plain[["date", "cohort"]])
+    saved = load_run(ranged_run)
+    ratios = meters_ratios(saved)
+    live = migsim.run(saved.scenario, replications=30, seed=2)
+    paths = live.series("cumulative_migrated")
+    overall = meters[meters["cohort"] == "all"].reset_index(drop=True)
+    first = meters[meters["cohort"] == saved.cohort_names[0]].reset_index(drop=True)
+    for day in (10, 30, 60):
+        for q in (0.05, 0.5, 0.95):
+            column = f"cumulative_migrated_p{round(q * 100)}"
+            total = quantile(paths[:, day].sum(axis=1) * ratios, q)
+            assert overall[column].iloc[day] == round(total)
+            alone = quantile(paths[:, day, 0] * ratios, q)
+            assert first[column].iloc[day] == round(alone)
+    fixed = tmp_path / "fixed"
+    path = write_yaml(tmp_path / "tiny.yaml", tiny_dict())
+    args = ["run", str(path), "-n", "5", "-o", str(fixed), "-q"]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    at_one = pd.read_csv(fixed / "bands_meters.csv")
+    counts = pd.read_csv(fixed / "bands.csv").iloc[:, 2:] * 1.6
+    assert (at_one.iloc[:, 2:] == counts.round().astype("int64")).all().all()
+    bare = tiny_dict()
+    del bare["meters_per_installation"]
+    path = write_yaml(tmp_path / "bare.yaml", bare)
+    args = ["run", str(path), "-n", "5", "-o", str(tmp_path / "bare"), "-q"]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    assert not (tmp_path / "bare" / "bands_meters.csv").exists()
+
+
 def test_the_report_in_meters_shows_each_replications_own_meters(ranged_run, tmp_path):
     saved = load_run(ranged_run)
     ratios = meters_ratios(saved)

@@ -65,7 +65,11 @@ class RunLike(Protocol):
     def clearance_days(self, cohort: str | None = None) -> np.ndarray: ...
 
     def bands(
-        self, name: str, cohort: str | None = None, quantiles: Sequence[float] = ...
+        self,
+        name: str,
+        cohort: str | None = None,
+        quantiles: Sequence[float] = ...,
+        scale: np.ndarray | None = ...,
     ) -> pd.DataFrame: ...
 
     @property

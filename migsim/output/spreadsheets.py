@@ -10,7 +10,10 @@ A planner pastes a forecast into the programme's own workbook, so ``migsim run
   P50 and P90 of cumulative migrated and of the backlog, all cohorts, and the
   week's days (7, fewer for a part week);
 - ``results.xlsx``: the same tables with the clearance dates and risk figures
-  (sheets ``summary``, ``weekly``, ``bands``, ``replications``).
+  (sheets ``summary``, ``weekly``, ``bands``, ``replications``);
+- ``bands_meters.csv``, when the scenario states ``meters_per_installation``:
+  ``bands.csv`` in meters, each replication at its own ratio (DCC counts
+  meters; the full fleet is stated in them).
 
 ``migsim compare -o`` writes ``comparison.csv`` (every figure and statistic of
 each scenario, its value beside the first scenario's, the paired difference and
@@ -26,9 +29,11 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from migsim.output.xlsx import Unsupported, column_width, write_workbook
+from migsim.results.units import meters_ratios
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     from migsim.evidence.intervals import RunLike
@@ -38,6 +43,7 @@ __all__ = [
     "BAND_QUANTILES",
     "bands_table",
     "comparison_table",
+    "meters_bands_table",
     "scenario_dates_table",
     "summary_table",
     "weekly_table",
@@ -49,14 +55,17 @@ BAND_QUANTILES = (0.05, 0.1, 0.5, 0.9, 0.95)
 _SERIES = {"remaining": "backlog", "cumulative_migrated": "cumulative_migrated"}
 
 
-def _cohort_bands(run: RunLike, series: str) -> dict[str | None, pd.DataFrame]:
+def _cohort_bands(
+    run: RunLike, series: str, scale: np.ndarray | None = None
+) -> dict[str | None, pd.DataFrame]:
     """A series' bands, overall (``None``) and per cohort: from one read of the
-    daily rows where the run offers it (`Results.cohort_bands`)."""
+    daily rows where the run offers it (`Results.cohort_bands`). ``scale``: a
+    factor per replication (`Results.bands`)."""
     every = getattr(run, "cohort_bands", None)
     if every is not None:
-        return every(series, quantiles=BAND_QUANTILES)
+        return every(series, quantiles=BAND_QUANTILES, scale=scale)
     cohorts = (None, *run.cohort_names)
-    return {c: run.bands(series, c, quantiles=BAND_QUANTILES) for c in cohorts}
+    return {c: run.bands(series, c, BAND_QUANTILES, scale) for c in cohorts}
 
 
 def bands_table(
@@ -79,6 +88,31 @@ def bands_table(
                 frame[f"{prefix}_{column}"] = bands[column].to_numpy()
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
+
+
+def meters_bands_table(run: RunLike, bands: pd.DataFrame) -> pd.DataFrame | None:
+    """`bands_table` in meters, or None when the scenario states no
+    ``meters_per_installation``.
+
+    Each replication's counts at its own ratio (`meters_ratios`): with a
+    ``meters_per_installation_range`` the quantiles are taken over those, so
+    the bands carry the ratio's uncertainty; with a fixed ratio they are the
+    installations' bands (``bands``) times it. Rounded to whole meters.
+    """
+    ratios = meters_ratios(run)
+    if ratios is None:
+        return None
+    if not len(ratios) or np.ptp(ratios) == 0:
+        ratio = float(ratios[0]) if len(ratios) else 0.0
+        out = bands.copy()
+        counts = out.columns[2:]
+        out[counts] = (out[counts] * ratio).round().astype("int64")
+        return out
+    by_series = {s: _cohort_bands(run, s, ratios) for s in _SERIES}
+    out = bands_table(run, by_series)
+    counts = out.columns[2:]
+    out[counts] = out[counts].round().astype("int64")
+    return out
 
 
 def weekly_table(run: RunLike, bands: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -155,6 +189,9 @@ def write_run_tables(
         weekly = weekly_table(run, bands)
         bands.to_csv(folder / "bands.csv", index=False)
         weekly.to_csv(folder / "weekly.csv", index=False)
+        meters = meters_bands_table(run, bands)
+        if meters is not None:
+            meters.to_csv(folder / "bands_meters.csv", index=False)
         sheets["weekly"] = weekly
         sheets["bands"] = bands
     replications = getattr(run, "replications", None)

@@ -600,12 +600,16 @@ class Results(ScenarioRun):
         return bands_of(matrix, self.dates, quantiles, scale)
 
     def cohort_bands(
-        self, name: str, quantiles: Sequence[float] = (0.1, 0.5, 0.9)
+        self,
+        name: str,
+        quantiles: Sequence[float] = (0.1, 0.5, 0.9),
+        scale: np.ndarray | None = None,
     ) -> dict[str | None, pd.DataFrame]:
         """`bands` of the total (key ``None``) and of every cohort, in that order.
 
         The same frames as one `bands` call each, from one read of the daily
         rows (a run's tables want them all: ``bands.csv``, ``results.xlsx``).
+        ``scale``: as `bands`'.
         """
         cohorts = [None, *self.cohort_names]
         try:
@@ -613,19 +617,19 @@ class Results(ScenarioRun):
         except ValueError:  # a per-date column: no value per cohort to split
             block = None
         if block is None or block.dtype.kind != "i":  # sums in `bands`' order
-            return {c: self.bands(name, c, quantiles) for c in cohorts}
+            return {c: self.bands(name, c, quantiles, scale) for c in cohorts}
         # whole counts: the same total in any order; as narrow as it fits
         limit = np.iinfo(block.dtype).max // max(1, block.shape[2])
         largest = max(int(block.max(initial=0)), -int(block.min(initial=0)))
         narrow = largest <= limit
         total = block.sum(axis=2, dtype=block.dtype if narrow else np.int64)
         out: dict[str | None, pd.DataFrame] = {
-            None: bands_of(total, self.dates, quantiles)
+            None: bands_of(total, self.dates, quantiles, scale)
         }
         del total
         for index, cohort in enumerate(self.cohort_names):
             # sorted in place: each cohort's slice is read once
-            out[cohort] = bands_of(block[:, :, index], self.dates, quantiles)
+            out[cohort] = bands_of(block[:, :, index], self.dates, quantiles, scale)
         return out
 
     def backlog_bands(self, cohort: str | None = None) -> pd.DataFrame:
