@@ -56,16 +56,33 @@ _SERIES = {"remaining": "backlog", "cumulative_migrated": "cumulative_migrated"}
 
 
 def _cohort_bands(
-    run: RunLike, series: str, scale: np.ndarray | None = None
-) -> dict[str | None, pd.DataFrame]:
-    """A series' bands, overall (``None``) and per cohort: from one read of the
-    daily rows where the run offers it (`Results.cohort_bands`). ``scale``: a
-    factor per replication (`Results.bands`)."""
-    every = getattr(run, "cohort_bands", None)
+    run: RunLike, series: str, scales: Sequence[np.ndarray | None] = (None,)
+) -> list[dict[str | None, pd.DataFrame]]:
+    """A series' bands, overall (``None``) and per cohort, at each of
+    ``scales`` (`Results.cohort_bands_at`): from one read of the daily rows
+    where the run offers it."""
+    every = getattr(run, "cohort_bands_at", None)
     if every is not None:
-        return every(series, quantiles=BAND_QUANTILES, scale=scale)
+        return every(series, BAND_QUANTILES, scales)
     cohorts = (None, *run.cohort_names)
-    return {c: run.bands(series, c, BAND_QUANTILES, scale) for c in cohorts}
+    return [
+        {c: run.bands(series, c, BAND_QUANTILES, s) for c in cohorts} for s in scales
+    ]
+
+
+def _drawn_ratios(run: RunLike) -> np.ndarray | None:
+    """Each replication's meters per installation where they differ (a
+    ``meters_per_installation_range``); None for one ratio or none."""
+    ratios = meters_ratios(run)
+    if ratios is None or not len(ratios) or np.ptp(ratios) == 0:
+        return None
+    return ratios
+
+
+def _scales(run: RunLike) -> list[np.ndarray | None]:
+    """The counts as they are, and with drawn ratios the meters at them."""
+    ratios = _drawn_ratios(run)
+    return [None] if ratios is None else [None, ratios]
 
 
 def bands_table(
@@ -78,7 +95,7 @@ def bands_table(
     by_series = dict(by_series or {})
     for series in _SERIES:
         if series not in by_series:
-            by_series[series] = _cohort_bands(run, series)
+            by_series[series] = _cohort_bands(run, series)[0]
     frames = []
     for cohort in (None, *run.cohort_names):
         frame = pd.DataFrame({"date": run.dates.date, "cohort": cohort or "all"})
@@ -90,26 +107,33 @@ def bands_table(
     return pd.concat(frames, ignore_index=True)
 
 
-def meters_bands_table(run: RunLike, bands: pd.DataFrame) -> pd.DataFrame | None:
+def meters_bands_table(
+    run: RunLike,
+    bands: pd.DataFrame,
+    in_meters: dict[str, dict[str | None, pd.DataFrame]] | None = None,
+) -> pd.DataFrame | None:
     """`bands_table` in meters, or None when the scenario states no
     ``meters_per_installation``.
 
     Each replication's counts at its own ratio (`meters_ratios`): with a
-    ``meters_per_installation_range`` the quantiles are taken over those, so
-    the bands carry the ratio's uncertainty; with a fixed ratio they are the
-    installations' bands (``bands``) times it. Rounded to whole meters.
+    ``meters_per_installation_range`` the quantiles are taken over those
+    (``in_meters``: each series' bands at them, where the caller has them),
+    so the bands carry the ratio's uncertainty; with a fixed ratio they are
+    the installations' ``bands`` times it. Rounded to whole meters.
     """
     ratios = meters_ratios(run)
     if ratios is None:
         return None
-    if not len(ratios) or np.ptp(ratios) == 0:
-        ratio = float(ratios[0]) if len(ratios) else 0.0
+    drawn = _drawn_ratios(run)
+    if drawn is None:
         out = bands.copy()
         counts = out.columns[2:]
+        ratio = float(ratios[0]) if len(ratios) else 0.0
         out[counts] = (out[counts] * ratio).round().astype("int64")
         return out
-    by_series = {s: _cohort_bands(run, s, ratios) for s in _SERIES}
-    out = bands_table(run, by_series)
+    if in_meters is None:
+        in_meters = {s: _cohort_bands(run, s, [drawn])[0] for s in _SERIES}
+    out = bands_table(run, in_meters)
     counts = out.columns[2:]
     out[counts] = out[counts].round().astype("int64")
     return out
@@ -175,21 +199,29 @@ def _date_or_text(value: str | None) -> date | str | None:
 def write_run_tables(
     run: RunLike,
     folder: Path,
-    by_series: dict[str, dict[str | None, pd.DataFrame]] | None = None,
+    by_series: dict[str, list[dict[str | None, pd.DataFrame]]] | None = None,
 ) -> None:
-    """Write ``bands.csv``, ``weekly.csv`` and ``results.xlsx`` into ``folder``.
+    """Write ``bands.csv``, ``weekly.csv``, ``results.xlsx`` and (with a
+    ``meters_per_installation``) ``bands_meters.csv`` into ``folder``.
 
     Needs the daily rows (a run with ``--no-daily`` kept none in memory gets
-    only the summary sheet). ``by_series``: as `bands_table`'s.
+    only the summary sheet). ``by_series``: each series' `_cohort_bands` at
+    `_scales`, where the caller has them already.
     """
     folder = Path(folder)
     sheets: dict[str, pd.DataFrame] = {"summary": summary_table(run)}
     if getattr(run, "has_daily", True):
-        bands = bands_table(run, by_series)
+        scales = _scales(run)
+        at = dict(by_series or {})
+        for series in _SERIES:  # one read a series, at every scale
+            if series not in at:
+                at[series] = _cohort_bands(run, series, scales)
+        bands = bands_table(run, {s: at[s][0] for s in _SERIES})
         weekly = weekly_table(run, bands)
         bands.to_csv(folder / "bands.csv", index=False)
         weekly.to_csv(folder / "weekly.csv", index=False)
-        meters = meters_bands_table(run, bands)
+        in_meters = {s: at[s][1] for s in _SERIES} if len(scales) > 1 else None
+        meters = meters_bands_table(run, bands, in_meters)
         if meters is not None:
             meters.to_csv(folder / "bands_meters.csv", index=False)
         sheets["weekly"] = weekly
@@ -214,8 +246,8 @@ def write_run_outputs(
 
     by_series, backlog = None, None
     if results.has_daily:  # the backlog's bands: read once, for chart and tables
-        by_series = {"remaining": _cohort_bands(results, "remaining")}
-        backlog = by_series["remaining"][None]
+        by_series = {"remaining": _cohort_bands(results, "remaining", _scales(results))}
+        backlog = by_series["remaining"][0][None]
     with charts_aside(results, folder, backlog, painter):  # drawn in another process
         write_run_tables(results, folder, by_series)
 

@@ -387,7 +387,7 @@ def bands_of(
     meters per installation.
     """
     if scale is not None:
-        matrix = matrix * np.asarray(scale, dtype=float)[:, None]
+        return _scaled_bands(matrix, dates, quantiles, scale)
     matrix.sort(axis=0)
     n = len(matrix)
     widen = np.int64 if matrix.dtype.kind == "i" else matrix.dtype
@@ -395,6 +395,32 @@ def bands_of(
         f"p{round(q * 100)}": matrix[quantile_index(n, q)].astype(widen)
         for q in quantiles
     }
+    return pd.DataFrame({"date": dates, **columns})
+
+
+#: Days scaled and sorted at a time by `_scaled_bands`.
+SCALED_DAYS = 64
+
+
+def _scaled_bands(
+    matrix: np.ndarray,
+    dates: pd.DatetimeIndex,
+    quantiles: Sequence[float],
+    scale: np.ndarray,
+) -> pd.DataFrame:
+    """`bands_of` with each row times its factor, `SCALED_DAYS` days at a
+    time: the scaled copy of the whole matrix (10,000 replications of the
+    baseline: 29 MB a series) raised the run's peak memory by 20 MB when
+    ``bands_meters.csv`` was written; a few days' copy does not."""
+    factors = np.asarray(scale, dtype=float)[:, None]
+    n, days = matrix.shape
+    rows = [quantile_index(n, q) for q in quantiles]
+    columns = {f"p{round(q * 100)}": np.empty(days) for q in quantiles}
+    for start in range(0, days, SCALED_DAYS):
+        part = matrix[:, start : start + SCALED_DAYS] * factors
+        part.sort(axis=0)
+        for column, row in zip(columns.values(), rows, strict=True):
+            column[start : start + SCALED_DAYS] = part[row]
     return pd.DataFrame({"date": dates, **columns})
 
 

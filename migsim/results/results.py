@@ -611,25 +611,45 @@ class Results(ScenarioRun):
         rows (a run's tables want them all: ``bands.csv``, ``results.xlsx``).
         ``scale``: as `bands`'.
         """
+        return self.cohort_bands_at(name, quantiles, [scale])[0]
+
+    def cohort_bands_at(
+        self,
+        name: str,
+        quantiles: Sequence[float],
+        scales: Sequence[np.ndarray | None],
+    ) -> list[dict[str | None, pd.DataFrame]]:
+        """`cohort_bands` at each of ``scales`` (``None``: the counts as they
+        are), from one read of the daily rows: ``bands.csv`` and
+        ``bands_meters.csv`` (a second read raised the peak memory of 10,000
+        baseline replications by 8 MB)."""
         cohorts = [None, *self.cohort_names]
         try:
             block = self._source.matrix(series_columns(name), EACH)
         except ValueError:  # a per-date column: no value per cohort to split
             block = None
         if block is None or block.dtype.kind != "i":  # sums in `bands`' order
-            return {c: self.bands(name, c, quantiles, scale) for c in cohorts}
+            return [
+                {c: self.bands(name, c, quantiles, scale) for c in cohorts}
+                for scale in scales
+            ]
         # whole counts: the same total in any order; as narrow as it fits
         limit = np.iinfo(block.dtype).max // max(1, block.shape[2])
         largest = max(int(block.max(initial=0)), -int(block.min(initial=0)))
         narrow = largest <= limit
         total = block.sum(axis=2, dtype=block.dtype if narrow else np.int64)
-        out: dict[str | None, pd.DataFrame] = {
-            None: bands_of(total, self.dates, quantiles, scale)
-        }
+        # scaled bands copy what they sort; the counts as they are sort in
+        # place (each slice read once), so they come last
+        last = sorted(range(len(scales)), key=lambda i: scales[i] is None)
+        out: list[dict[str | None, pd.DataFrame]] = [{} for _ in scales]
+        for i in last:
+            out[i][None] = bands_of(total, self.dates, quantiles, scales[i])
         del total
         for index, cohort in enumerate(self.cohort_names):
-            # sorted in place: each cohort's slice is read once
-            out[cohort] = bands_of(block[:, :, index], self.dates, quantiles, scale)
+            for i in last:
+                out[i][cohort] = bands_of(
+                    block[:, :, index], self.dates, quantiles, scales[i]
+                )
         return out
 
     def backlog_bands(self, cohort: str | None = None) -> pd.DataFrame:
