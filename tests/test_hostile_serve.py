@@ -123,3 +123,15 @@ def test_serve_refuses_more_replications_than_the_page_allows_a_run(monkeypatch)
         f"Error: Invalid value for '-n' / '--replications': {MAX_REPLICATIONS + 1} "
         f"is more than a run of the page may have ({MAX_REPLICATIONS})."
     )
+
+
+def test_a_deeply_nested_upload_is_refused_at_once():
+    """An upload of 100,000 ``[`` (100 KB) held the server for minutes: the
+    check for anchors read it first with the pure-Python YAML parser, whose
+    time grows with the square of the nesting (5,000 deep: about 10 s)."""
+    from migsim.app.session import parse_upload
+
+    started = time.perf_counter()
+    with pytest.raises(MigsimError, match="upload deep.yaml: YAML error at line 1"):
+        parse_upload("deep.yaml", b"[" * 5_000)
+    assert time.perf_counter() - started < 1.0
