@@ -135,3 +135,66 @@ def test_a_deeply_nested_upload_is_refused_at_once():
     with pytest.raises(MigsimError, match="upload deep.yaml: YAML error at line 1"):
         parse_upload("deep.yaml", b"[" * 5_000)
     assert time.perf_counter() - started < 1.0
+
+
+def test_reading_an_upload_never_holds_up_another_tab(monkeypatch):
+    """The upload route read the scenario on the server's event loop: while
+    one tab's upload was read, every other tab's requests (the status polls of
+    its run) waited."""
+    import asyncio
+    import json
+
+    import migsim.app.server
+    from migsim.app.server import create_app
+
+    def slow(filename, data):
+        time.sleep(1.5)
+        raise MigsimError(f"upload {filename}: slow")
+
+    monkeypatch.setattr(migsim.app.server, "parse_upload", slow)
+    app = create_app(SCENARIOS, replications=2)
+    finished: list[str] = []
+
+    async def request(method: str, path: str, body: bytes = b"") -> dict:
+        sent: list[dict] = []
+
+        async def receive():
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message):
+            sent.append(message)
+
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": method,
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": b"",
+            "root_path": "",
+            "headers": [(b"host", b"127.0.0.1:8000")],
+            "client": ("127.0.0.1", 1),
+            "server": ("127.0.0.1", 8000),
+        }
+        await app(scope, receive, send)
+        finished.append(path.rsplit("/", 1)[-1])
+        return json.loads(b"".join(m.get("body", b"") for m in sent))
+
+    async def two_tabs() -> None:
+        sid = (await request("POST", "/api/session"))["session"]
+        other = (await request("POST", "/api/session"))["session"]
+        finished.clear()
+        upload = asyncio.create_task(
+            request("POST", f"/api/session/{sid}/upload", b"name: x\n")
+        )
+        await asyncio.sleep(0.2)  # the upload is being read
+        status = await asyncio.wait_for(
+            request("GET", f"/api/session/{other}/status"), timeout=1.0
+        )
+        assert status == {"state": "idle"}
+        assert (await upload)["errors"][0]["message"] == "upload scenario.yaml: slow"
+
+    asyncio.run(two_tabs())
+    assert finished == ["status", "upload"]

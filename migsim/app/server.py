@@ -16,6 +16,9 @@ being the dotted path of the control (``""`` for none): the page shows each
 message beside its control, and the server goes on serving. Nothing is fetched
 from or sent to anywhere but the browser that asked; bound to a loopback
 address, requests for any other host name are refused (DNS rebinding).
+Reading a scenario (an upload of 256 KB takes a second or so) and building a
+run happen in a worker thread, never on the event loop, so meanwhile every
+other tab's requests are answered.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from urllib.parse import unquote
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from migsim.app.levers import FormError, build, page_model
@@ -198,7 +202,7 @@ def create_app(
         key = catalogue.default(DEFAULT_SCENARIO)
         if key is None:
             return _errors(("scenario", f"no bundled scenarios in {scenarios_dir}"))
-        session = store.create(catalogue.load(key), key)
+        session = store.create(await run_in_threadpool(catalogue.load, key), key)
         return JSONResponse(
             {
                 **_model(session, replications),
@@ -214,7 +218,7 @@ def create_app(
             return _expired()
         key = str((await _json(request)).get("key", ""))
         try:
-            base = catalogue.load(key)
+            base = await run_in_threadpool(catalogue.load, key)
         except MigsimError as exc:
             return _errors(("scenario", str(exc)))
         session.use(base, key)
@@ -235,7 +239,7 @@ def create_app(
                 )
             )
         try:
-            base = parse_upload(filename, data)
+            base = await run_in_threadpool(parse_upload, filename, data)
         except MigsimError as exc:
             return _errors(("upload", str(exc)))
         session.use(base, f"an upload ({Path(filename).name})")
@@ -261,7 +265,7 @@ def create_app(
         except FormError as exc:
             errors += exc.errors
         try:
-            built = build(session.base, values, schedule)
+            built = await run_in_threadpool(build, session.base, values, schedule)
         except FormError as exc:
             errors += exc.errors
         if errors:  # every problem at once, each beside its control
