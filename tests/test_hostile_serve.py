@@ -198,3 +198,44 @@ def test_reading_an_upload_never_holds_up_another_tab(monkeypatch):
 
     asyncio.run(two_tabs())
     assert finished == ["status", "upload"]
+
+
+def test_runs_at_once_are_bounded_and_a_run_too_many_is_refused(monkeypatch):
+    """Each new tab (a POST to /api/session) could start a run, and a running
+    session was never dropped: a client looping over new sessions ran as many
+    simulations at once as it liked, each up to 2,000 replications twice."""
+    import threading
+
+    import migsim.runner.runner
+    from migsim.app import session as tabs
+    from migsim.app.levers import build
+
+    limit = getattr(tabs, "MAX_RUNNING", 4)
+    release = threading.Event()
+
+    def simulating(*args, **kwargs):
+        release.wait(30)
+        raise MigsimError("stopped by the test")
+
+    monkeypatch.setattr(migsim.runner.runner, "run", simulating)
+    base = load_scenario(SCENARIOS / "nov2019_epcl.yaml")
+    built = build(base, {"capacity.daily_cap": "3000"}).scenario
+    store = tabs.SessionStore()
+    sessions = [store.create(base, "epcl") for _ in range(limit + 1)]
+    try:
+        runs = [s.start(built, [], 2000) for s in sessions[:limit]]
+        with pytest.raises(MigsimError, match=f"{limit} runs are in progress already"):
+            sessions[-1].start(built, [], 2000)
+        with pytest.raises(MigsimError):  # a press in a running tab counts too
+            sessions[0].start(built, [], 2000)
+        assert sessions[0].current is runs[0]  # the refused press replaced nothing
+    finally:
+        release.set()
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            sessions[-1].start(built, [], 2)
+            break
+        except MigsimError:
+            assert time.monotonic() < deadline, "no run started once the others ended"
+            time.sleep(0.05)

@@ -41,6 +41,7 @@ from migsim.app.levers import FormError, build, page_model
 from migsim.app.session import (
     MAX_REPLICATIONS,
     MAX_UPLOAD_BYTES,
+    Busy,
     Catalogue,
     Session,
     SessionStore,
@@ -270,7 +271,10 @@ def create_app(
             errors += exc.errors
         if errors:  # every problem at once, each beside its control
             raise FormError(errors)
-        run = session.start(built.scenario, built.changes, count, workers)
+        try:
+            run = session.start(built.scenario, built.changes, count, workers)
+        except Busy as exc:
+            return _errors(("", str(exc)), status=503)
         return JSONResponse({"run": run.number}, status_code=202)
 
     # A sync route: FastAPI runs it in a worker thread, so drawing a report

@@ -35,7 +35,9 @@ from migsim.model.scenario import Scenario, load_scenario
 
 __all__ = [
     "MAX_REPLICATIONS",
+    "MAX_RUNNING",
     "MAX_UPLOAD_BYTES",
+    "Busy",
     "Catalogue",
     "LoadedRuns",
     "Run",
@@ -50,11 +52,18 @@ MAX_UPLOAD_BYTES = 256 * 1024
 MAX_REPLICATIONS = 2000
 #: Sessions kept (least recently used dropped first, never one that is running).
 MAX_SESSIONS = 32
+#: Runs simulating at once, all tabs together (one superseded but still finishing
+#: its batch counts): each further press of Run is refused until one ends.
+MAX_RUNNING = 4
 _PARSER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class Superseded(Exception):
     """Raised inside a run whose session has started a newer one."""
+
+
+class Busy(MigsimError):
+    """A run refused: `MAX_RUNNING` runs are simulating already."""
 
 
 # --------------------------------------------------------------------------- inputs
@@ -205,7 +214,12 @@ class Session:
     """One browser tab: its scenario as loaded and its latest run."""
 
     def __init__(
-        self, sid: str, base: Scenario, source: str, loaded: LoadedRuns | None = None
+        self,
+        sid: str,
+        base: Scenario,
+        source: str,
+        loaded: LoadedRuns | None = None,
+        slots: threading.BoundedSemaphore | None = None,
     ):
         self.id = sid
         self.base = base
@@ -215,6 +229,8 @@ class Session:
         self.counter = 0
         self.touched = time.monotonic()
         self.loaded_runs = loaded if loaded is not None else LoadedRuns()
+        # shared by every tab of a store: runs simulating at once
+        self.slots = slots or threading.BoundedSemaphore(MAX_RUNNING)
 
     def running(self) -> bool:
         return self.current is not None and self.current.state == "running"
@@ -229,7 +245,18 @@ class Session:
     def start(
         self, built: Scenario, changes: list[str], replications: int, workers: int = 1
     ) -> Run:
-        """Start a run in a thread; the run it replaces stops at its next batch."""
+        """Start a run in a thread; the run it replaces stops at its next batch.
+
+        Raises
+        ------
+        Busy
+            `MAX_RUNNING` runs are simulating already (the one in flight goes on).
+        """
+        if not self.slots.acquire(blocking=False):
+            raise Busy(
+                f"{MAX_RUNNING} runs are in progress already (this page's and other "
+                "tabs'): press Run again when one has finished"
+            )
         with self.lock:
             self.counter += 1
             run = Run(self.counter, built, changes, replications)
@@ -241,7 +268,11 @@ class Session:
             name=f"migsim-explorer-{self.id[:6]}-{run.number}",
             daemon=True,
         )
-        thread.start()
+        try:
+            thread.start()
+        except BaseException:
+            self.slots.release()
+            raise
         return run
 
     def _is_current(self, run: Run) -> bool:
@@ -264,6 +295,12 @@ class Session:
         return results
 
     def _work(self, run: Run, base: Scenario, workers: int) -> None:
+        try:
+            self._simulate(run, base, workers)
+        finally:
+            self.slots.release()
+
+    def _simulate(self, run: Run, base: Scenario, workers: int) -> None:
         from migsim.app import view
         from migsim.evidence.forecast import annotate
         from migsim.experiments.compare import compare_runs
@@ -358,11 +395,14 @@ class SessionStore:
     def __init__(self, limit: int = MAX_SESSIONS):
         self.limit = limit
         self.loaded_runs = LoadedRuns()
+        self.slots = threading.BoundedSemaphore(MAX_RUNNING)
         self._sessions: OrderedDict[str, Session] = OrderedDict()
         self._lock = threading.Lock()
 
     def create(self, base: Scenario, source: str) -> Session:
-        session = Session(secrets.token_urlsafe(16), base, source, self.loaded_runs)
+        session = Session(
+            secrets.token_urlsafe(16), base, source, self.loaded_runs, self.slots
+        )
         with self._lock:
             self._sessions[session.id] = session
             idle = [s for s in self._sessions.values() if not s.running()]
