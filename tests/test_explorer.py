@@ -210,6 +210,30 @@ def test_a_second_run_replaces_the_first(server, context):
     assert not tab.errors, tab.errors
 
 
+def test_a_refused_press_of_run_leaves_the_run_in_flight_to_finish(server, context):
+    """A press of Run refused (bad input) while a run was in flight stopped
+    watching that run: its progress went, its result never came, and the
+    result pane stayed blank while the server ran it to the end."""
+    tab = Tab(context, server)
+    page = tab.page
+    page.get_by_label("Replications").fill("200")  # seconds: still in flight below
+    tab.cap("3500")
+    tab.run()
+    expect(page.locator("#progress")).to_be_visible()
+    tab.cap("-5")
+    tab.run()
+    expect(tab.error("capacity.daily_cap")).to_contain_text(
+        "capacity.daily_cap: Input should be greater than or equal to 0"
+    )
+    expect(page.locator("#progress")).to_be_visible()
+    expect(page.locator("#changes")).to_contain_text(
+        "Daily cap: 2,000 → 3,500", timeout=4 * RESULT_TIMEOUT
+    )
+    expect(page.locator("#result")).to_be_visible()
+    expect(page.locator("#progress")).to_be_hidden()
+    assert not tab.errors, tab.errors
+
+
 def test_bad_input_is_named_beside_its_field_and_the_server_keeps_serving(
     server, context
 ):

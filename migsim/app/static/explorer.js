@@ -237,13 +237,11 @@ function stopPolling() {
 async function startRun(event) {
   event.preventDefault();
   clearErrors();
-  stopPolling();
   const reply = await api("POST", `/api/session/${state.sid}/run`, collect());
-  if (!reply.ok) {
-    $("#progress").hidden = true;
-    return showErrors(reply.data.errors);
-  }
+  // refused (bad input, too many runs): a run in flight goes on, and is shown
+  if (!reply.ok) return showErrors(reply.data.errors);
   if (state.run !== null && reply.data.run < state.run) return; // an older press answered late
+  stopPolling();
   state.run = reply.data.run;
   $("#results").classList.add("stale");
   $("#placeholder").hidden = true;
