@@ -183,6 +183,12 @@ def test_an_edited_step_keeps_its_name_and_a_new_step_is_added(cautious):
             "empty",
         ),
         ({"horizon_days": "9"}, None, "", "not a control"),
+        (  # was shown apart from the schedule, under no control
+            {},
+            [{"name": "after automation", "from": "2020-01-06", "daily_cap": "1"}],
+            "capacity.schedule.0.name",
+            "'after automation' is not a name",
+        ),
     ],
 )
 def test_bad_values_are_named_beside_their_control(

@@ -428,7 +428,7 @@ def build(
     paths += [
         f"{SCHEDULE}.{i}.{k}"
         for i in range(len(schedule or ()))
-        for k in ("from", "daily_cap")
+        for k in ("name", "from", "daily_cap")
     ]
     overrides["name"] = base.name + BUILT_SUFFIX
     overrides["sources"] = {}  # set below, once the fields they name are known
