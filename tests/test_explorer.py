@@ -234,6 +234,25 @@ def test_a_refused_press_of_run_leaves_the_run_in_flight_to_finish(server, conte
     assert not tab.errors, tab.errors
 
 
+def test_an_interval_end_too_few_replications_can_bound_is_shown_as_such(
+    server, context
+):
+    """With 20 replications no order statistic bounds the P90 date from above
+    (1 - 0.9 ** 20 < 0.975): the page dropped the P90 date's interval
+    altogether, so the headline looked as certain as a point."""
+    tab = Tab(context, server)
+    page = tab.page
+    page.get_by_label("Replications").fill("20")
+    tab.cap("4500")
+    tab.run()
+    tab.wait_result("Daily cap: 2,000 → 4,500")
+    note = page.locator("#p90-note")
+    expect(note).to_contain_text("95% CI ")
+    expect(note).to_contain_text(" to ? (? : too few replications to bound it)")
+    expect(note).to_contain_text("as loaded ")
+    assert not tab.errors, tab.errors
+
+
 def test_bad_input_is_named_beside_its_field_and_the_server_keeps_serving(
     server, context
 ):

@@ -73,8 +73,11 @@ function fmtDate(text) {
 }
 
 function fmtInterval(interval, format) {
-  if (!interval || interval[0] === null || interval[1] === null) return "";
-  return `95% CI ${format(interval[0])} to ${format(interval[1])}`;
+  if (!interval || (interval[0] === null && interval[1] === null)) return "";
+  // an end the replications are too few to bound is "?", as the report says it
+  const [low, high] = interval.map((end) => (end === null ? "?" : format(end)));
+  const why = interval.includes(null) ? " (? : too few replications to bound it)" : "";
+  return `95% CI ${low} to ${high}${why}`;
 }
 
 // ------------------------------------------------------------------ controls
