@@ -364,3 +364,27 @@ def test_a_schedule_row_that_is_not_an_object_is_a_form_error(schedule):
     assert json.loads(body) == {
         "errors": [{"field": "", "message": "the request's values are malformed"}]
     }
+
+
+def test_the_charts_legend_stays_readable_over_the_band():
+    """The page redrew the report's legend without its white ground, where
+    matplotlib found room: over the full fleet's wide band its text lay on the
+    grey band and the lines (the report's chart keeps it on white)."""
+    import pandas as pd
+
+    from migsim.app import view
+    from migsim.output import plots
+
+    dates = pd.date_range("2020-01-01", periods=60)
+    ours = pd.DataFrame(
+        {"date": dates, "p10": range(60, 0, -1), "p50": range(120, 0, -2)}
+    )
+    ours["p90"] = 200
+    theirs = ours.assign(p50=ours["p50"] + 5)
+    fig = view.figure(plots, ours, theirs, 59, "loaded", "built")
+    legend = fig.axes[0].get_legend()
+    labels = [text.get_text() for text in legend.get_texts()]
+    assert labels[-1] == "as loaded (loaded): median"
+    assert "P10-P90 of replications" in labels
+    assert legend.get_frame_on() and legend.get_frame().get_alpha() >= 0.9
+    assert legend.get_frame().get_facecolor()[:3] == (1.0, 1.0, 1.0)

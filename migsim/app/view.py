@@ -160,7 +160,9 @@ def chart_png(loaded: Results, built: Results) -> bytes:
         )
 
 
-def _draw(plots, ours, theirs, end: int, loaded_name: str, built_name: str) -> bytes:
+def figure(plots, ours, theirs, end: int, loaded_name: str, built_name: str):
+    """The chart's figure: the report's fan chart and the loaded median, with
+    the report's legend (on a white ground: it may lie over the band)."""
     fig = plots.backlog_fan_chart(ours, built_name, until=ours["date"][end])
     ax = fig.axes[0]
     ax.plot(
@@ -171,7 +173,12 @@ def _draw(plots, ours, theirs, end: int, loaded_name: str, built_name: str) -> b
         linewidth=1.4,
         label=f"as loaded ({loaded_name}): median",
     )
-    ax.legend(frameon=False)
+    ax.legend(loc="upper right", framealpha=0.9, edgecolor="none")
+    return fig
+
+
+def _draw(plots, ours, theirs, end: int, loaded_name: str, built_name: str) -> bytes:
+    fig = figure(plots, ours, theirs, end, loaded_name, built_name)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100)  # an Agg figure: nothing to close
     return buffer.getvalue()
