@@ -239,3 +239,33 @@ def test_runs_at_once_are_bounded_and_a_run_too_many_is_refused(monkeypatch):
         except MigsimError:
             assert time.monotonic() < deadline, "no run started once the others ended"
             time.sleep(0.05)
+
+
+def test_a_run_whose_page_went_away_stops(monkeypatch):
+    """A tab closed (or a client gone) mid-run left its run going to the end,
+    up to 2,000 replications twice, holding one of the few places for runs."""
+    import migsim.runner.runner
+    from migsim.app import session as tabs
+    from migsim.app.levers import build
+
+    def simulating(*args, progress, **kwargs):
+        for _ in range(200):  # ten seconds of batches
+            time.sleep(0.05)
+            progress(1)
+        raise MigsimError("ran to the end")
+
+    monkeypatch.setattr(migsim.runner.runner, "run", simulating)
+    monkeypatch.setattr(tabs, "UNWATCHED_SECONDS", 0.5, raising=False)
+    base = load_scenario(SCENARIOS / "nov2019_epcl.yaml")
+    built = build(base, {"capacity.daily_cap": "3000"}).scenario
+    session = tabs.SessionStore().create(base, "epcl")
+    watched = session.start(built, [], 200)
+    for _ in range(20):  # asked after: it goes on
+        time.sleep(0.1)
+        assert watched.status()["state"] == "running"
+    deadline = time.monotonic() + 5
+    while watched.state == "running" and time.monotonic() < deadline:
+        time.sleep(0.05)  # nobody asks now
+    assert watched.state == "failed"
+    assert watched.error.startswith("stopped: nobody asked after this run for 0.5 s")
+    assert watched.done < 100

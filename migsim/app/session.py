@@ -3,7 +3,8 @@
 Each browser tab gets its own `Session` (a random id the page holds in memory,
 never a cookie shared between tabs), so two tabs running at once never see each
 other's results. A session runs one thing at a time: a new run supersedes the
-one in flight, which stops at its next finished batch and is never shown.
+one in flight, which stops at its next finished batch and is never shown. A
+run nobody asks after for `UNWATCHED_SECONDS` (its page was closed) stops so too.
 
 A run is two runs with one seed: the scenario as loaded and the built one, so
 replication k of both meets the same luck (common random numbers). The loaded
@@ -55,11 +56,19 @@ MAX_SESSIONS = 32
 #: Runs simulating at once, all tabs together (one superseded but still finishing
 #: its batch counts): each further press of Run is refused until one ends.
 MAX_RUNNING = 4
+#: Seconds a run goes on with nobody asking after it (the page asks four times a
+#: second, a hidden tab at least once a minute): then the tab is taken as closed
+#: and the run stops at its next finished batch, freeing its place.
+UNWATCHED_SECONDS = 180.0
 _PARSER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class Superseded(Exception):
     """Raised inside a run whose session has started a newer one."""
+
+
+class Unwatched(Exception):
+    """Raised inside a run nobody has asked after for `UNWATCHED_SECONDS`."""
 
 
 class Busy(MigsimError):
@@ -184,6 +193,7 @@ class Run:
     done: int = 0
     total: int = 0
     started: float = field(default_factory=time.perf_counter)
+    asked: float = field(default_factory=time.monotonic)  # its status, last asked
     seconds: float | None = None
     error: str | None = None
     payload: dict[str, Any] | None = None
@@ -191,7 +201,12 @@ class Run:
     runs: tuple[Any, Any] | None = None  # (loaded, built) Results
     files: dict[str, bytes] = field(default_factory=dict)
 
+    def unwatched(self) -> bool:
+        return time.monotonic() - self.asked > UNWATCHED_SECONDS
+
     def status(self) -> dict[str, Any]:
+        """What the page shows of the run; asking keeps the run going."""
+        self.asked = time.monotonic()
         out: dict[str, Any] = {
             "run": self.number,
             "state": self.state,
@@ -309,6 +324,8 @@ class Session:
         def tick(count: int) -> None:
             if not self._is_current(run):
                 raise Superseded
+            if run.unwatched():
+                raise Unwatched
             run.done += count
 
         try:
@@ -329,6 +346,13 @@ class Session:
             comparison = compare_runs([loaded, built])
             payload = view.result_payload(loaded, built, comparison)
             chart = view.chart_png(loaded, built)
+        except Unwatched:
+            self._finish(
+                run,
+                error=f"stopped: nobody asked after this run for {UNWATCHED_SECONDS:g}"
+                " s (was its page closed?); press Run to run it again",
+            )
+            return
         except Superseded:
             run.state = run.stage = "superseded"
             return
