@@ -137,12 +137,42 @@ def test_a_deeply_nested_upload_is_refused_at_once():
     assert time.perf_counter() - started < 1.0
 
 
+async def _request(app, method: str, path: str, body: bytes = b"") -> tuple[int, dict]:
+    """One request to the explorer's ASGI app in this process: status and JSON."""
+    import json
+
+    sent: list[dict] = []
+
+    async def receive():
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"127.0.0.1:8000")],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 8000),
+    }
+    await app(scope, receive, send)
+    status = next(m["status"] for m in sent if m["type"] == "http.response.start")
+    return status, json.loads(b"".join(m.get("body", b"") for m in sent))
+
+
 def test_reading_an_upload_never_holds_up_another_tab(monkeypatch):
     """The upload route read the scenario on the server's event loop: while
     one tab's upload was read, every other tab's requests (the status polls of
     its run) waited."""
     import asyncio
-    import json
 
     import migsim.app.server
     from migsim.app.server import create_app
@@ -156,31 +186,9 @@ def test_reading_an_upload_never_holds_up_another_tab(monkeypatch):
     finished: list[str] = []
 
     async def request(method: str, path: str, body: bytes = b"") -> dict:
-        sent: list[dict] = []
-
-        async def receive():
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        async def send(message):
-            sent.append(message)
-
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": method,
-            "scheme": "http",
-            "path": path,
-            "raw_path": path.encode(),
-            "query_string": b"",
-            "root_path": "",
-            "headers": [(b"host", b"127.0.0.1:8000")],
-            "client": ("127.0.0.1", 1),
-            "server": ("127.0.0.1", 8000),
-        }
-        await app(scope, receive, send)
+        answer = (await _request(app, method, path, body))[1]
         finished.append(path.rsplit("/", 1)[-1])
-        return json.loads(b"".join(m.get("body", b"") for m in sent))
+        return answer
 
     async def two_tabs() -> None:
         sid = (await request("POST", "/api/session"))["session"]
@@ -198,6 +206,41 @@ def test_reading_an_upload_never_holds_up_another_tab(monkeypatch):
 
     asyncio.run(two_tabs())
     assert finished == ["status", "upload"]
+
+
+@pytest.mark.parametrize("route", ["run", "scenario"])
+def test_a_request_too_large_is_named_so(route):
+    """A request body over 1 MiB was read as an empty one: a run of valid
+    values answered "replications: empty: enter a number", a choice of a
+    bundled scenario "no bundled scenario named ''"."""
+    import asyncio
+    import json
+
+    from migsim.app.server import create_app
+
+    app = create_app(SCENARIOS, replications=2)
+    request = {
+        "values": {},
+        "replications": 2,
+        "key": "nov2019_epcl.yaml",
+        "note": "x" * 1024 * 1024,
+    }
+
+    async def too_large() -> tuple[int, dict]:
+        sid = (await _request(app, "POST", "/api/session"))[1]["session"]
+        path = f"/api/session/{sid}/{route}"
+        return await _request(app, "POST", path, json.dumps(request).encode())
+
+    status, answer = asyncio.run(too_large())
+    assert status == 400
+    assert answer == {
+        "errors": [
+            {
+                "field": "",
+                "message": "the request is larger than the 1,048,576 bytes allowed",
+            }
+        ]
+    }
 
 
 def test_runs_at_once_are_bounded_and_a_run_too_many_is_refused(monkeypatch):

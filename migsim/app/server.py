@@ -69,6 +69,8 @@ _STATIC = {
 }
 _DOWNLOADS = ("bands.csv", "bands.xlsx", "scenario.yaml", "report.html")
 _LOOPBACK_NAMES = ["localhost", "127.0.0.1", "::1", "[::1]"]
+#: Largest JSON request (the page's run request is a few kilobytes).
+MAX_REQUEST_BYTES = 1024 * 1024
 
 
 def _static(name: str) -> bytes:
@@ -144,7 +146,11 @@ async def _body(request: Request, limit: int) -> bytes | None:
 
 
 async def _json(request: Request) -> dict[str, Any]:
-    return json_object(await _body(request, 1024 * 1024))
+    body = await _body(request, MAX_REQUEST_BYTES)
+    if body is None:  # was read as an empty request: "replications: empty"
+        limit = f"{MAX_REQUEST_BYTES:,}"
+        raise FormError([("", f"the request is larger than the {limit} bytes allowed")])
+    return json_object(body)
 
 
 def json_object(body: bytes | None) -> dict[str, Any]:
