@@ -388,3 +388,54 @@ def test_the_charts_legend_stays_readable_over_the_band():
     assert "P10-P90 of replications" in labels
     assert legend.get_frame_on() and legend.get_frame().get_alpha() >= 0.9
     assert legend.get_frame().get_facecolor()[:3] == (1.0, 1.0, 1.0)
+
+
+def test_the_workbook_gives_each_figure_with_its_interval():
+    """The XLSX download dropped every 95% interval the page shows: the
+    clearance dates, the risks' means and the paired differences came without
+    their uncertainty."""
+    import io
+
+    import openpyxl
+
+    from migsim.app import view
+    from migsim.evidence.forecast import annotate
+    from migsim.experiments.compare import compare_runs
+
+    base = migsim.load_scenario(SCENARIOS / "nov2019_epcl.yaml")
+    built = build(base, {"capacity.daily_cap": "3000"}).scenario
+    loaded_run = migsim.run(base, replications=20, seed=base.seed)
+    built_run = migsim.run(built, replications=20, seed=base.seed)
+    annotate(loaded_run)  # as the explorer's runs are
+    annotate(built_run)
+    payload = view.result_payload(
+        loaded_run, built_run, compare_runs([loaded_run, built_run])
+    )
+    book = openpyxl.load_workbook(
+        io.BytesIO(view.bands_xlsx(loaded_run, built_run, payload, ["a change"]))
+    )
+
+    def sheet(name):
+        header, *rows = book[name].values
+        return [dict(zip(header, row, strict=True)) for row in rows]
+
+    clearance = sheet("clearance")[0]
+    ours = payload["clearance"]["built"]
+    assert clearance["p50"] == ours["p50"]
+    assert clearance["p50 95% CI low"] == ours["p50_ci95"][0]
+    assert clearance["p50 95% CI high"] == ours["p50_ci95"][1]
+    assert ours["p90_ci95"][1] is None  # 20 replications cannot bound it
+    assert clearance["p90 95% CI high"] is None
+    risk = sheet("risks")[0]
+    assert risk["risk"] == payload["risks"][0]["risk"]
+    low, high = payload["risks"][0]["mean_ci95"]
+    assert (risk["mean 95% CI low"], risk["mean 95% CI high"]) == (low, high)
+    differences = sheet("comparison")
+    assert differences[0]["figure"] == "clearance (days)"
+    assert differences[0]["p50 difference 95% CI low"] is not None
+    for difference, row in zip(differences, payload["comparison"]["rows"], strict=True):
+        for k in ("p50", "p90", "mean"):
+            assert difference[f"{k} difference"] == row[k]["diff"]
+            low, high = row[k]["ci95"] or (None, None)
+            assert difference[f"{k} difference 95% CI low"] == low
+            assert difference[f"{k} difference 95% CI high"] == high

@@ -206,14 +206,29 @@ def _none_if_nan(value: Any) -> Any:
     return value
 
 
+def _interval(name: str, interval: list | None) -> dict[str, Any]:
+    """``{name low: ..., name high: ...}``; None for an end there is not."""
+    low, high = interval if interval else (None, None)
+    return {f"{name} low": _none_if_nan(low), f"{name} high": _none_if_nan(high)}
+
+
 def bands_xlsx(
     loaded: Results, built: Results, payload: dict[str, Any], changes: list[str]
 ) -> bytes:
     """A workbook: the bands, the clearance dates, the risks, the comparison and
-    what was changed, one sheet each (openpyxl)."""
+    what was changed, one sheet each (openpyxl), each figure with its 95%
+    interval where the page shows one (an end too few replications can bound
+    is an empty cell)."""
     clearance = pd.DataFrame(
-        [payload["clearance"]["built"], payload["clearance"]["loaded"]]
-    )[["scenario", "p50", "p90", "cleared_share"]]
+        [
+            {
+                **{k: c[k] for k in ("scenario", "p50", "p90", "cleared_share")},
+                **_interval("p50 95% CI", c["p50_ci95"]),
+                **_interval("p90 95% CI", c["p90_ci95"]),
+            }
+            for c in (payload["clearance"]["built"], payload["clearance"]["loaded"])
+        ]
+    )
     risks = pd.DataFrame(
         [
             {
@@ -221,6 +236,7 @@ def bands_xlsx(
                 "P50": r["p50"],
                 "P90": r["p90"],
                 "mean": r["mean"],
+                **_interval("mean 95% CI", r["mean_ci95"]),
                 "P50 as loaded": r["loaded_p50"],
             }
             for r in payload["risks"]
@@ -231,8 +247,12 @@ def bands_xlsx(
             {
                 "figure": r["label"],
                 **{
-                    f"{k} difference": _none_if_nan(r[k]["diff"])
+                    column: value
                     for k in ("p50", "p90", "mean")
+                    for column, value in {
+                        f"{k} difference": _none_if_nan(r[k]["diff"]),
+                        **_interval(f"{k} difference 95% CI", r[k]["ci95"]),
+                    }.items()
                 },
             }
             for r in payload["comparison"]["rows"]
