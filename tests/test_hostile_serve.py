@@ -312,3 +312,24 @@ def test_a_run_whose_page_went_away_stops(monkeypatch):
     assert watched.state == "failed"
     assert watched.error.startswith("stopped: nobody asked after this run for 0.5 s")
     assert watched.done < 100
+
+
+@pytest.mark.parametrize("number", ["abc", "1e5"])
+def test_a_download_of_a_run_that_is_no_number_is_not_found(number):
+    """A run number that was no whole number answered FastAPI's own 422, a
+    shape the page does not read, echoing the input."""
+    import asyncio
+
+    from migsim.app.server import create_app
+
+    app = create_app(SCENARIOS, replications=2)
+
+    async def download() -> tuple[int, dict]:
+        sid = (await _request(app, "POST", "/api/session"))[1]["session"]
+        path = f"/api/session/{sid}/run/{number}/bands.csv"
+        return await _request(app, "GET", path)
+
+    status, answer = asyncio.run(download())
+    assert status == 404
+    assert list(answer) == ["errors"]
+    assert answer["errors"][0]["message"].startswith("no such address: /api/session/")

@@ -33,6 +33,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware.trustedhost import TrustedHostMiddleware
@@ -193,6 +194,11 @@ def create_app(
     @app.exception_handler(FormError)
     async def form_error(_request: Request, exc: FormError) -> JSONResponse:
         return _errors(*exc.errors)
+
+    @app.exception_handler(RequestValidationError)
+    async def malformed(request: Request, _exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's own 422 was another shape, echoing the input
+        return _errors(("", f"no such address: {request.url.path[:200]}"), status=404)
 
     @app.get("/", response_class=HTMLResponse)
     async def page() -> HTMLResponse:
