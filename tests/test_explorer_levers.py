@@ -439,3 +439,28 @@ def test_the_workbook_gives_each_figure_with_its_interval():
             low, high = row[k]["ci95"] or (None, None)
             assert difference[f"{k} difference 95% CI low"] == low
             assert difference[f"{k} difference 95% CI high"] == high
+
+
+def test_the_yaml_download_of_an_upload_named_with_a_line_break_reads_back(cautious):
+    """An upload's file name went into the YAML download's header comment as
+    it was: a name with a line break (a Linux file name may hold one) put the
+    rest of the name on a line of its own, read as a field of the scenario."""
+    from types import SimpleNamespace
+
+    from migsim.app import view
+    from migsim.common.yamlio import parse_yaml
+
+    built = build(cautious, {"capacity.daily_cap": "3000"})
+    text = view.scenario_yaml(
+        SimpleNamespace(scenario=built.scenario),
+        "an upload (plan\nseed: 7\n.yaml)",
+        built.changes,
+    )
+    header = text.split("\nname: ", 1)[0].splitlines()
+    assert all(line.startswith("#") for line in header), header
+    assert (
+        header[0]
+        == "# Built in the migsim explorer from an upload (plan seed: 7 .yaml)."
+    )
+    again = migsim.load_scenario(parse_yaml(text))
+    assert again.seed == built.scenario.seed and again.capacity.daily_cap == 3000

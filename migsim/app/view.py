@@ -274,11 +274,16 @@ def bands_xlsx(
 
 def scenario_yaml(built: Results, loaded_from: str, changes: list[str]) -> str:
     """The built scenario as YAML that `migsim run` reads back, with a header
-    saying where it came from and what changed."""
+    saying where it came from and what changed (each on one comment line: an
+    uploaded file's name may hold a line break)."""
+
+    def one_line(text: str) -> str:
+        return " ".join(text.split())
+
     lines = [
-        f"# Built in the migsim explorer from {loaded_from}.",
+        f"# Built in the migsim explorer from {one_line(loaded_from)}.",
         "# Changed:" if changes else "# Nothing changed: the scenario as loaded.",
-        *(f"#   {change}" for change in changes),
+        *(f"#   {one_line(change)}" for change in changes),
     ]
     return "\n".join(lines) + "\n" + built.scenario.to_yaml()
 
