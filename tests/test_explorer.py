@@ -253,6 +253,27 @@ def test_an_interval_end_too_few_replications_can_bound_is_shown_as_such(
     assert not tab.errors, tab.errors
 
 
+def test_the_run_bar_in_view_says_how_far_the_run_is(server, browser):
+    """At a laptop's height, pressing Run from the foot of the form (beside
+    Replications) left the progress bar scrolled out of view: nothing on the
+    screen but faded results said a run was going on, or how far it was."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    tab = Tab(context, server)
+    page = tab.page
+    page.get_by_label("Replications").fill("100")
+    tab.cap("2750")
+    tab.run()
+    note = page.locator("#run-note")
+    expect(note).to_contain_text(" of 200 replications")
+    expect(note).to_be_in_viewport()
+    expect(page.locator("#changes")).to_contain_text(
+        "Daily cap: 2,000 → 2,750", timeout=4 * RESULT_TIMEOUT
+    )
+    expect(note).to_have_text("runs the scenario as loaded and yours")
+    assert not tab.errors, tab.errors
+    context.close()
+
+
 def test_bad_input_is_named_beside_its_field_and_the_server_keeps_serving(
     server, context
 ):

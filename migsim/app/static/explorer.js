@@ -205,7 +205,7 @@ function useModel(data) {
   $("#replications").max = String(data.max_replications);
   $("#result").hidden = true;
   $("#placeholder").hidden = false;
-  $("#progress").hidden = true;
+  showProgress(null);
 }
 
 async function chooseScenario(key) {
@@ -237,6 +237,16 @@ function stopPolling() {
   state.polling = null;
 }
 
+// The Run bar stays in view (the progress bar may be scrolled away): it says
+// how far a run in flight is, and what Run does otherwise.
+const RUN_NOTE = "runs the scenario as loaded and yours";
+
+function showProgress(text, brief = text) {
+  $("#progress").hidden = text === null;
+  if (text !== null) $("#progress-text").textContent = text;
+  $("#run-note").textContent = text === null ? RUN_NOTE : brief;
+}
+
 async function startRun(event) {
   event.preventDefault();
   clearErrors();
@@ -248,9 +258,8 @@ async function startRun(event) {
   state.run = reply.data.run;
   $("#results").classList.add("stale");
   $("#placeholder").hidden = true;
-  $("#progress").hidden = false;
   $("#progress-bar").value = 0;
-  $("#progress-text").textContent = "starting…";
+  showProgress("starting…");
   poll(state.run);
 }
 
@@ -259,7 +268,7 @@ async function poll(number) {
   const reply = await api("GET", `/api/session/${state.sid}/status`);
   if (number !== state.run) return; // a newer run replaced this one meanwhile
   if (!reply.ok) {
-    $("#progress").hidden = true;
+    showProgress(null);
     $("#results").classList.remove("stale");
     return showErrors(reply.data.errors);
   }
@@ -268,11 +277,13 @@ async function poll(number) {
   if (status.state === "running") {
     $("#progress-bar").max = Math.max(1, status.total);
     $("#progress-bar").value = status.done;
-    $("#progress-text").textContent = `${status.stage}: ${status.done} of ${status.total} replications (${status.elapsed.toFixed(1)} s)`;
+    const done = `${status.done} of ${status.total} replications`;
+    const seconds = `${status.elapsed.toFixed(1)} s`;
+    showProgress(`${status.stage}: ${done} (${seconds})`, `running: ${done}, ${seconds}`);
     state.polling = setTimeout(() => poll(number), 250);
     return;
   }
-  $("#progress").hidden = true;
+  showProgress(null);
   $("#results").classList.remove("stale");
   if (status.state === "failed") return showErrors([{ field: "", message: status.error }]);
   showResult(status);
