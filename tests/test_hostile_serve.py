@@ -333,3 +333,36 @@ def test_a_download_of_a_run_that_is_no_number_is_not_found(number):
     assert status == 404
     assert list(answer) == ["errors"]
     assert answer["errors"][0]["message"].startswith("no such address: /api/session/")
+
+
+def test_a_report_asked_for_many_times_at_once_is_drawn_once(monkeypatch):
+    """Each of several requests at once for a run's report (a double click,
+    or a client asking ten times) drew it anew, seconds each, one after the
+    other: six at once took 36 s where one took 5."""
+    import threading
+
+    from migsim.app import session as tabs
+    from migsim.app import view
+
+    drawn: list[int] = []
+
+    def report_html(loaded, built):
+        drawn.append(1)
+        time.sleep(0.3)
+        return "<!DOCTYPE html>report"
+
+    monkeypatch.setattr(view, "report_html", report_html)
+    base = load_scenario(SCENARIOS / "nov2019_epcl.yaml")
+    session = tabs.SessionStore().create(base, "epcl")
+    session.current = tabs.Run(1, base, [], 2, state="done", runs=(None, None))
+    answers: list = []
+    askers = [
+        threading.Thread(target=lambda: answers.append(session.file(1, "report.html")))
+        for _ in range(6)
+    ]
+    for asker in askers:
+        asker.start()
+    for asker in askers:
+        asker.join(10)
+    assert len(drawn) == 1
+    assert [data for _, _, data in answers] == [b"<!DOCTYPE html>report"] * 6

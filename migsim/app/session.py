@@ -200,6 +200,8 @@ class Run:
     chart: bytes | None = None
     runs: tuple[Any, Any] | None = None  # (loaded, built) Results
     files: dict[str, bytes] = field(default_factory=dict)
+    # each file drawn once: a second request for it (a double click) waits
+    drawing: threading.Lock = field(default_factory=threading.Lock)
 
     def unwatched(self) -> bool:
         return time.monotonic() - self.asked > UNWATCHED_SECONDS
@@ -386,20 +388,22 @@ class Session:
             return None
         loaded, built = run.runs
         name = run.built.name
-        if kind not in run.files:
-            if kind == "bands.csv":
-                data = view.bands_csv(loaded, built)
-            elif kind == "bands.xlsx":
-                data = view.bands_xlsx(loaded, built, run.payload or {}, run.changes)
-            elif kind == "scenario.yaml":
-                data = view.scenario_yaml(built, self.source, run.changes).encode()
-            elif kind == "report.html":
-                data = view.report_html(loaded, built).encode("utf-8")
-            elif kind == "chart.png":
-                data = run.chart or b""
-            else:
-                return None
-            run.files[kind] = data
+        with run.drawing:  # a second request for a file waits for the first's
+            if kind not in run.files:
+                if kind == "bands.csv":
+                    data = view.bands_csv(loaded, built)
+                elif kind == "bands.xlsx":
+                    payload = run.payload or {}
+                    data = view.bands_xlsx(loaded, built, payload, run.changes)
+                elif kind == "scenario.yaml":
+                    data = view.scenario_yaml(built, self.source, run.changes).encode()
+                elif kind == "report.html":
+                    data = view.report_html(loaded, built).encode("utf-8")
+                elif kind == "chart.png":
+                    data = run.chart or b""
+                else:
+                    return None
+                run.files[kind] = data
         media = {
             "bands.csv": "text/csv",
             "bands.xlsx": "application/vnd.openxmlformats-officedocument"
