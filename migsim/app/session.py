@@ -13,7 +13,7 @@ scenario, replications and seed: it is the same run whoever made it.
 
 Scenarios come from the bundled folder (chosen by a name from `catalogue`,
 never a path from the browser) or from an upload: YAML text, size-limited,
-read with ``yaml.safe_load`` without anchors, validated by `load_scenario` as a
+read as strictly as a scenario file, without anchors, validated by `load_scenario` as a
 mapping (so ``extends``, which would open a file, is refused).
 """
 
