@@ -366,3 +366,22 @@ def test_a_report_asked_for_many_times_at_once_is_drawn_once(monkeypatch):
         asker.join(10)
     assert len(drawn) == 1
     assert [data for _, _, data in answers] == [b"<!DOCTYPE html>report"] * 6
+
+
+def test_a_schedule_of_thousands_of_steps_is_refused_at_once():
+    """A run request of 20,000 schedule rows, each bad, kept the server busy
+    15 s and answered 3 MB of messages; 20,000 good ones were run."""
+    from migsim.app import levers
+    from migsim.app.levers import FormError, build
+
+    most = getattr(levers, "MAX_STEPS", 400)
+    base = load_scenario(SCENARIOS / "nov2019_epcl.yaml")
+    rows = [{"from": f"gate_{i}", "daily_cap": "x"} for i in range(20_000)]
+    started = time.perf_counter()
+    with pytest.raises(FormError) as info:
+        build(base, {}, rows)
+    assert time.perf_counter() - started < 0.5
+    message = f"capacity.schedule: 20,000 steps, more than the {most} the page takes"
+    assert info.value.errors == [("", message)]
+    good = [{"from": "2020-01-06", "daily_cap": "3000"}] * most
+    assert len(build(base, {}, good).scenario.capacity.schedule) == most
