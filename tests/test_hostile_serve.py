@@ -385,3 +385,32 @@ def test_a_schedule_of_thousands_of_steps_is_refused_at_once():
     assert info.value.errors == [("", message)]
     good = [{"from": "2020-01-06", "daily_cap": "3000"}] * most
     assert len(build(base, {}, good).scenario.capacity.schedule) == most
+
+
+def test_the_bands_never_wait_for_a_report_being_drawn(monkeypatch):
+    """Drawn once each, files must not queue behind each other: the bands of
+    a run are at once while its report is drawn (seconds)."""
+    import threading
+
+    from migsim.app import session as tabs
+    from migsim.app import view
+
+    drawing = threading.Event()
+
+    def report_html(loaded, built):
+        drawing.set()
+        time.sleep(2)
+        return "report"
+
+    monkeypatch.setattr(view, "report_html", report_html)
+    monkeypatch.setattr(view, "bands_csv", lambda loaded, built: b"date\n")
+    base = load_scenario(SCENARIOS / "nov2019_epcl.yaml")
+    session = tabs.SessionStore().create(base, "epcl")
+    session.current = tabs.Run(1, base, [], 2, state="done", runs=(None, None))
+    report = threading.Thread(target=session.file, args=(1, "report.html"))
+    report.start()
+    assert drawing.wait(5)
+    started = time.perf_counter()
+    assert session.file(1, "bands.csv")[2] == b"date\n"
+    assert time.perf_counter() - started < 0.5
+    report.join(10)

@@ -200,8 +200,9 @@ class Run:
     chart: bytes | None = None
     runs: tuple[Any, Any] | None = None  # (loaded, built) Results
     files: dict[str, bytes] = field(default_factory=dict)
-    # each file drawn once: a second request for it (a double click) waits
-    drawing: threading.Lock = field(default_factory=threading.Lock)
+    # each file drawn once: a second request for it (a double click) waits,
+    # and only for that file (a report takes seconds, the bands do not)
+    drawing: dict[str, threading.Lock] = field(default_factory=dict)
 
     def unwatched(self) -> bool:
         return time.monotonic() - self.asked > UNWATCHED_SECONDS
@@ -388,7 +389,9 @@ class Session:
             return None
         loaded, built = run.runs
         name = run.built.name
-        with run.drawing:  # a second request for a file waits for the first's
+        with self.lock:
+            drawing = run.drawing.setdefault(kind, threading.Lock())
+        with drawing:  # a second request for a file waits for the first's
             if kind not in run.files:
                 if kind == "bands.csv":
                     data = view.bands_csv(loaded, built)
