@@ -137,14 +137,18 @@ def test_a_deeply_nested_upload_is_refused_at_once():
     assert time.perf_counter() - started < 1.0
 
 
-async def _request(app, method: str, path: str, body: bytes = b"") -> tuple[int, dict]:
-    """One request to the explorer's ASGI app in this process: status and JSON."""
+async def _request(
+    app, method: str, path: str, body: bytes = b"", parts: list | None = None
+) -> tuple[int, dict]:
+    """One request to the explorer's ASGI app in this process: status and JSON.
+    ``parts``: the messages the client sends instead of ``body`` whole."""
     import json
 
     sent: list[dict] = []
+    parts = parts or [{"type": "http.request", "body": body, "more_body": False}]
 
     async def receive():
-        return {"type": "http.request", "body": body, "more_body": False}
+        return parts.pop(0) if parts else {"type": "http.disconnect"}
 
     async def send(message):
         sent.append(message)
@@ -414,3 +418,27 @@ def test_the_bands_never_wait_for_a_report_being_drawn(monkeypatch):
     assert session.file(1, "bands.csv")[2] == b"date\n"
     assert time.perf_counter() - started < 0.5
     report.join(10)
+
+
+@pytest.mark.parametrize("route", ["run", "upload", "scenario"])
+def test_a_client_gone_mid_request_is_no_traceback(route):
+    """A client that sent part of a body and went away raised ClientDisconnect
+    out of the route: a 500, and a traceback in the server's output."""
+    import asyncio
+
+    from migsim.app.server import create_app
+
+    app = create_app(SCENARIOS, replications=2)
+
+    async def gone() -> tuple[int, dict]:
+        sid = (await _request(app, "POST", "/api/session"))[1]["session"]
+        parts = [
+            {"type": "http.request", "body": b'{"values": {', "more_body": True},
+            {"type": "http.disconnect"},
+        ]
+        return await _request(app, "POST", f"/api/session/{sid}/{route}", parts=parts)
+
+    assert asyncio.run(gone()) == (
+        400,
+        {"errors": [{"field": "", "message": "the request ended before its body did"}]},
+    )

@@ -37,6 +37,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.requests import ClientDisconnect
 
 from migsim.app.levers import FormError, build, page_model
 from migsim.app.session import (
@@ -194,6 +195,11 @@ def create_app(
     @app.exception_handler(FormError)
     async def form_error(_request: Request, exc: FormError) -> JSONResponse:
         return _errors(*exc.errors)
+
+    @app.exception_handler(ClientDisconnect)
+    async def gone(_request: Request, _exc: ClientDisconnect) -> JSONResponse:
+        # a client gone mid-request was a 500 and a traceback in the log
+        return _errors(("", "the request ended before its body did"))
 
     @app.exception_handler(RequestValidationError)
     async def malformed(request: Request, _exc: RequestValidationError) -> JSONResponse:
