@@ -210,6 +210,70 @@ def test_a_second_run_replaces_the_first(server, context):
     assert not tab.errors, tab.errors
 
 
+def test_a_refused_press_of_run_leaves_the_run_in_flight_to_finish(server, context):
+    """A press of Run refused (bad input) while a run was in flight stopped
+    watching that run: its progress went, its result never came, and the
+    result pane stayed blank while the server ran it to the end."""
+    tab = Tab(context, server)
+    page = tab.page
+    page.get_by_label("Replications").fill("200")  # seconds: still in flight below
+    tab.cap("3500")
+    tab.run()
+    expect(page.locator("#progress")).to_be_visible()
+    tab.cap("-5")
+    tab.run()
+    expect(tab.error("capacity.daily_cap")).to_contain_text(
+        "capacity.daily_cap: Input should be greater than or equal to 0"
+    )
+    expect(page.locator("#progress")).to_be_visible()
+    expect(page.locator("#changes")).to_contain_text(
+        "Daily cap: 2,000 → 3,500", timeout=4 * RESULT_TIMEOUT
+    )
+    expect(page.locator("#result")).to_be_visible()
+    expect(page.locator("#progress")).to_be_hidden()
+    assert not tab.errors, tab.errors
+
+
+def test_an_interval_end_too_few_replications_can_bound_is_shown_as_such(
+    server, context
+):
+    """With 20 replications no order statistic bounds the P90 date from above
+    (1 - 0.9 ** 20 < 0.975): the page dropped the P90 date's interval
+    altogether, so the headline looked as certain as a point."""
+    tab = Tab(context, server)
+    page = tab.page
+    page.get_by_label("Replications").fill("20")
+    tab.cap("4500")
+    tab.run()
+    tab.wait_result("Daily cap: 2,000 → 4,500")
+    note = page.locator("#p90-note")
+    expect(note).to_contain_text("95% CI ")
+    expect(note).to_contain_text(" to ? (? : too few replications to bound it)")
+    expect(note).to_contain_text("as loaded ")
+    assert not tab.errors, tab.errors
+
+
+def test_the_run_bar_in_view_says_how_far_the_run_is(server, browser):
+    """At a laptop's height, pressing Run from the foot of the form (beside
+    Replications) left the progress bar scrolled out of view: nothing on the
+    screen but faded results said a run was going on, or how far it was."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    tab = Tab(context, server)
+    page = tab.page
+    page.get_by_label("Replications").fill("100")
+    tab.cap("2750")
+    tab.run()
+    note = page.locator("#run-note")
+    expect(note).to_contain_text(" of 200 replications")
+    expect(note).to_be_in_viewport()
+    expect(page.locator("#changes")).to_contain_text(
+        "Daily cap: 2,000 → 2,750", timeout=4 * RESULT_TIMEOUT
+    )
+    expect(note).to_have_text("runs the scenario as loaded and yours")
+    assert not tab.errors, tab.errors
+    context.close()
+
+
 def test_bad_input_is_named_beside_its_field_and_the_server_keeps_serving(
     server, context
 ):

@@ -183,6 +183,12 @@ def test_an_edited_step_keeps_its_name_and_a_new_step_is_added(cautious):
             "empty",
         ),
         ({"horizon_days": "9"}, None, "", "not a control"),
+        (  # was shown apart from the schedule, under no control
+            {},
+            [{"name": "after automation", "from": "2020-01-06", "daily_cap": "1"}],
+            "capacity.schedule.0.name",
+            "'after automation' is not a name",
+        ),
     ],
 )
 def test_bad_values_are_named_beside_their_control(
@@ -358,3 +364,103 @@ def test_a_schedule_row_that_is_not_an_object_is_a_form_error(schedule):
     assert json.loads(body) == {
         "errors": [{"field": "", "message": "the request's values are malformed"}]
     }
+
+
+def test_the_charts_legend_stays_readable_over_the_band():
+    """The page redrew the report's legend without its white ground, where
+    matplotlib found room: over the full fleet's wide band its text lay on the
+    grey band and the lines (the report's chart keeps it on white)."""
+    import pandas as pd
+
+    from migsim.app import view
+    from migsim.output import plots
+
+    dates = pd.date_range("2020-01-01", periods=60)
+    ours = pd.DataFrame(
+        {"date": dates, "p10": range(60, 0, -1), "p50": range(120, 0, -2)}
+    )
+    ours["p90"] = 200
+    theirs = ours.assign(p50=ours["p50"] + 5)
+    fig = view.figure(plots, ours, theirs, 59, "loaded", "built")
+    legend = fig.axes[0].get_legend()
+    labels = [text.get_text() for text in legend.get_texts()]
+    assert labels[-1] == "as loaded (loaded): median"
+    assert "P10-P90 of replications" in labels
+    assert legend.get_frame_on() and legend.get_frame().get_alpha() >= 0.9
+    assert legend.get_frame().get_facecolor()[:3] == (1.0, 1.0, 1.0)
+
+
+def test_the_workbook_gives_each_figure_with_its_interval():
+    """The XLSX download dropped every 95% interval the page shows: the
+    clearance dates, the risks' means and the paired differences came without
+    their uncertainty."""
+    import io
+
+    import openpyxl
+
+    from migsim.app import view
+    from migsim.evidence.forecast import annotate
+    from migsim.experiments.compare import compare_runs
+
+    base = migsim.load_scenario(SCENARIOS / "nov2019_epcl.yaml")
+    built = build(base, {"capacity.daily_cap": "3000"}).scenario
+    loaded_run = migsim.run(base, replications=20, seed=base.seed)
+    built_run = migsim.run(built, replications=20, seed=base.seed)
+    annotate(loaded_run)  # as the explorer's runs are
+    annotate(built_run)
+    payload = view.result_payload(
+        loaded_run, built_run, compare_runs([loaded_run, built_run])
+    )
+    book = openpyxl.load_workbook(
+        io.BytesIO(view.bands_xlsx(loaded_run, built_run, payload, ["a change"]))
+    )
+
+    def sheet(name):
+        header, *rows = book[name].values
+        return [dict(zip(header, row, strict=True)) for row in rows]
+
+    clearance = sheet("clearance")[0]
+    ours = payload["clearance"]["built"]
+    assert clearance["p50"] == ours["p50"]
+    assert clearance["p50 95% CI low"] == ours["p50_ci95"][0]
+    assert clearance["p50 95% CI high"] == ours["p50_ci95"][1]
+    assert ours["p90_ci95"][1] is None  # 20 replications cannot bound it
+    assert clearance["p90 95% CI high"] is None
+    risk = sheet("risks")[0]
+    assert risk["risk"] == payload["risks"][0]["risk"]
+    low, high = payload["risks"][0]["mean_ci95"]
+    assert (risk["mean 95% CI low"], risk["mean 95% CI high"]) == (low, high)
+    differences = sheet("comparison")
+    assert differences[0]["figure"] == "clearance (days)"
+    assert differences[0]["p50 difference 95% CI low"] is not None
+    for difference, row in zip(differences, payload["comparison"]["rows"], strict=True):
+        for k in ("p50", "p90", "mean"):
+            assert difference[f"{k} difference"] == row[k]["diff"]
+            low, high = row[k]["ci95"] or (None, None)
+            assert difference[f"{k} difference 95% CI low"] == low
+            assert difference[f"{k} difference 95% CI high"] == high
+
+
+def test_the_yaml_download_of_an_upload_named_with_a_line_break_reads_back(cautious):
+    """An upload's file name went into the YAML download's header comment as
+    it was: a name with a line break (a Linux file name may hold one) put the
+    rest of the name on a line of its own, read as a field of the scenario."""
+    from types import SimpleNamespace
+
+    from migsim.app import view
+    from migsim.common.yamlio import parse_yaml
+
+    built = build(cautious, {"capacity.daily_cap": "3000"})
+    text = view.scenario_yaml(
+        SimpleNamespace(scenario=built.scenario),
+        "an upload (plan\nseed: 7\n.yaml)",
+        built.changes,
+    )
+    header = text.split("\nname: ", 1)[0].splitlines()
+    assert all(line.startswith("#") for line in header), header
+    assert (
+        header[0]
+        == "# Built in the migsim explorer from an upload (plan seed: 7 .yaml)."
+    )
+    again = migsim.load_scenario(parse_yaml(text))
+    assert again.seed == built.scenario.seed and again.capacity.daily_cap == 3000

@@ -123,3 +123,322 @@ def test_serve_refuses_more_replications_than_the_page_allows_a_run(monkeypatch)
         f"Error: Invalid value for '-n' / '--replications': {MAX_REPLICATIONS + 1} "
         f"is more than a run of the page may have ({MAX_REPLICATIONS})."
     )
+
+
+def test_a_deeply_nested_upload_is_refused_at_once():
+    """An upload of 100,000 ``[`` (100 KB) held the server for minutes: the
+    check for anchors read it first with the pure-Python YAML parser, whose
+    time grows with the square of the nesting (5,000 deep: about 10 s)."""
+    from migsim.app.session import parse_upload
+
+    started = time.perf_counter()
+    with pytest.raises(MigsimError, match="upload deep.yaml: YAML error at line 1"):
+        parse_upload("deep.yaml", b"[" * 5_000)
+    assert time.perf_counter() - started < 1.0
+
+
+async def _request(
+    app, method: str, path: str, body: bytes = b"", parts: list | None = None
+) -> tuple[int, dict]:
+    """One request to the explorer's ASGI app in this process: status and JSON.
+    ``parts``: the messages the client sends instead of ``body`` whole."""
+    import json
+
+    sent: list[dict] = []
+    parts = parts or [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def receive():
+        return parts.pop(0) if parts else {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"127.0.0.1:8000")],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 8000),
+    }
+    await app(scope, receive, send)
+    status = next(m["status"] for m in sent if m["type"] == "http.response.start")
+    return status, json.loads(b"".join(m.get("body", b"") for m in sent))
+
+
+def test_reading_an_upload_never_holds_up_another_tab(monkeypatch):
+    """The upload route read the scenario on the server's event loop: while
+    one tab's upload was read, every other tab's requests (the status polls of
+    its run) waited."""
+    import asyncio
+
+    import migsim.app.server
+    from migsim.app.server import create_app
+
+    def slow(filename, data):
+        time.sleep(1.5)
+        raise MigsimError(f"upload {filename}: slow")
+
+    monkeypatch.setattr(migsim.app.server, "parse_upload", slow)
+    app = create_app(SCENARIOS, replications=2)
+    finished: list[str] = []
+
+    async def request(method: str, path: str, body: bytes = b"") -> dict:
+        answer = (await _request(app, method, path, body))[1]
+        finished.append(path.rsplit("/", 1)[-1])
+        return answer
+
+    async def two_tabs() -> None:
+        sid = (await request("POST", "/api/session"))["session"]
+        other = (await request("POST", "/api/session"))["session"]
+        finished.clear()
+        upload = asyncio.create_task(
+            request("POST", f"/api/session/{sid}/upload", b"name: x\n")
+        )
+        await asyncio.sleep(0.2)  # the upload is being read
+        status = await asyncio.wait_for(
+            request("GET", f"/api/session/{other}/status"), timeout=1.0
+        )
+        assert status == {"state": "idle"}
+        assert (await upload)["errors"][0]["message"] == "upload scenario.yaml: slow"
+
+    asyncio.run(two_tabs())
+    assert finished == ["status", "upload"]
+
+
+@pytest.mark.parametrize("route", ["run", "scenario"])
+def test_a_request_too_large_is_named_so(route):
+    """A request body over 1 MiB was read as an empty one: a run of valid
+    values answered "replications: empty: enter a number", a choice of a
+    bundled scenario "no bundled scenario named ''"."""
+    import asyncio
+    import json
+
+    from migsim.app.server import create_app
+
+    app = create_app(SCENARIOS, replications=2)
+    request = {
+        "values": {},
+        "replications": 2,
+        "key": "nov2019_epcl.yaml",
+        "note": "x" * 1024 * 1024,
+    }
+
+    async def too_large() -> tuple[int, dict]:
+        sid = (await _request(app, "POST", "/api/session"))[1]["session"]
+        path = f"/api/session/{sid}/{route}"
+        return await _request(app, "POST", path, json.dumps(request).encode())
+
+    status, answer = asyncio.run(too_large())
+    assert status == 400
+    assert answer == {
+        "errors": [
+            {
+                "field": "",
+                "message": "the request is larger than the 1,048,576 bytes allowed",
+            }
+        ]
+    }
+
+
+def test_runs_at_once_are_bounded_and_a_run_too_many_is_refused(monkeypatch):
+    """Each new tab (a POST to /api/session) could start a run, and a running
+    session was never dropped: a client looping over new sessions ran as many
+    simulations at once as it liked, each up to 2,000 replications twice."""
+    import threading
+
+    import migsim.runner.runner
+    from migsim.app import session as tabs
+    from migsim.app.levers import build
+
+    limit = getattr(tabs, "MAX_RUNNING", 4)
+    release = threading.Event()
+
+    def simulating(*args, **kwargs):
+        release.wait(30)
+        raise MigsimError("stopped by the test")
+
+    monkeypatch.setattr(migsim.runner.runner, "run", simulating)
+    base = load_scenario(SCENARIOS / "nov2019_epcl.yaml")
+    built = build(base, {"capacity.daily_cap": "3000"}).scenario
+    store = tabs.SessionStore()
+    sessions = [store.create(base, "epcl") for _ in range(limit + 1)]
+    try:
+        runs = [s.start(built, [], 2000) for s in sessions[:limit]]
+        with pytest.raises(MigsimError, match=f"{limit} runs are in progress already"):
+            sessions[-1].start(built, [], 2000)
+        with pytest.raises(MigsimError):  # a press in a running tab counts too
+            sessions[0].start(built, [], 2000)
+        assert sessions[0].current is runs[0]  # the refused press replaced nothing
+    finally:
+        release.set()
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            sessions[-1].start(built, [], 2)
+            break
+        except MigsimError:
+            assert time.monotonic() < deadline, "no run started once the others ended"
+            time.sleep(0.05)
+
+
+def test_a_run_whose_page_went_away_stops(monkeypatch):
+    """A tab closed (or a client gone) mid-run left its run going to the end,
+    up to 2,000 replications twice, holding one of the few places for runs."""
+    import migsim.runner.runner
+    from migsim.app import session as tabs
+    from migsim.app.levers import build
+
+    def simulating(*args, progress, **kwargs):
+        for _ in range(200):  # ten seconds of batches
+            time.sleep(0.05)
+            progress(1)
+        raise MigsimError("ran to the end")
+
+    monkeypatch.setattr(migsim.runner.runner, "run", simulating)
+    monkeypatch.setattr(tabs, "UNWATCHED_SECONDS", 0.5, raising=False)
+    base = load_scenario(SCENARIOS / "nov2019_epcl.yaml")
+    built = build(base, {"capacity.daily_cap": "3000"}).scenario
+    session = tabs.SessionStore().create(base, "epcl")
+    watched = session.start(built, [], 200)
+    for _ in range(20):  # asked after: it goes on
+        time.sleep(0.1)
+        assert watched.status()["state"] == "running"
+    deadline = time.monotonic() + 5
+    while watched.state == "running" and time.monotonic() < deadline:
+        time.sleep(0.05)  # nobody asks now
+    assert watched.state == "failed"
+    assert watched.error.startswith("stopped: nobody asked after this run for 0.5 s")
+    assert watched.done < 100
+
+
+@pytest.mark.parametrize("number", ["abc", "1e5"])
+def test_a_download_of_a_run_that_is_no_number_is_not_found(number):
+    """A run number that was no whole number answered FastAPI's own 422, a
+    shape the page does not read, echoing the input."""
+    import asyncio
+
+    from migsim.app.server import create_app
+
+    app = create_app(SCENARIOS, replications=2)
+
+    async def download() -> tuple[int, dict]:
+        sid = (await _request(app, "POST", "/api/session"))[1]["session"]
+        path = f"/api/session/{sid}/run/{number}/bands.csv"
+        return await _request(app, "GET", path)
+
+    status, answer = asyncio.run(download())
+    assert status == 404
+    assert list(answer) == ["errors"]
+    assert answer["errors"][0]["message"].startswith("no such address: /api/session/")
+
+
+def test_a_report_asked_for_many_times_at_once_is_drawn_once(monkeypatch):
+    """Each of several requests at once for a run's report (a double click,
+    or a client asking ten times) drew it anew, seconds each, one after the
+    other: six at once took 36 s where one took 5."""
+    import threading
+
+    from migsim.app import session as tabs
+    from migsim.app import view
+
+    drawn: list[int] = []
+
+    def report_html(loaded, built):
+        drawn.append(1)
+        time.sleep(0.3)
+        return "<!DOCTYPE html>report"
+
+    monkeypatch.setattr(view, "report_html", report_html)
+    base = load_scenario(SCENARIOS / "nov2019_epcl.yaml")
+    session = tabs.SessionStore().create(base, "epcl")
+    session.current = tabs.Run(1, base, [], 2, state="done", runs=(None, None))
+    answers: list = []
+    askers = [
+        threading.Thread(target=lambda: answers.append(session.file(1, "report.html")))
+        for _ in range(6)
+    ]
+    for asker in askers:
+        asker.start()
+    for asker in askers:
+        asker.join(10)
+    assert len(drawn) == 1
+    assert [data for _, _, data in answers] == [b"<!DOCTYPE html>report"] * 6
+
+
+def test_a_schedule_of_thousands_of_steps_is_refused_at_once():
+    """A run request of 20,000 schedule rows, each bad, kept the server busy
+    15 s and answered 3 MB of messages; 20,000 good ones were run."""
+    from migsim.app import levers
+    from migsim.app.levers import FormError, build
+
+    most = getattr(levers, "MAX_STEPS", 400)
+    base = load_scenario(SCENARIOS / "nov2019_epcl.yaml")
+    rows = [{"from": f"gate_{i}", "daily_cap": "x"} for i in range(20_000)]
+    started = time.perf_counter()
+    with pytest.raises(FormError) as info:
+        build(base, {}, rows)
+    assert time.perf_counter() - started < 0.5
+    message = f"capacity.schedule: 20,000 steps, more than the {most} the page takes"
+    assert info.value.errors == [("", message)]
+    good = [{"from": "2020-01-06", "daily_cap": "3000"}] * most
+    assert len(build(base, {}, good).scenario.capacity.schedule) == most
+
+
+def test_the_bands_never_wait_for_a_report_being_drawn(monkeypatch):
+    """Drawn once each, files must not queue behind each other: the bands of
+    a run are at once while its report is drawn (seconds)."""
+    import threading
+
+    from migsim.app import session as tabs
+    from migsim.app import view
+
+    drawing = threading.Event()
+
+    def report_html(loaded, built):
+        drawing.set()
+        time.sleep(2)
+        return "report"
+
+    monkeypatch.setattr(view, "report_html", report_html)
+    monkeypatch.setattr(view, "bands_csv", lambda loaded, built: b"date\n")
+    base = load_scenario(SCENARIOS / "nov2019_epcl.yaml")
+    session = tabs.SessionStore().create(base, "epcl")
+    session.current = tabs.Run(1, base, [], 2, state="done", runs=(None, None))
+    report = threading.Thread(target=session.file, args=(1, "report.html"))
+    report.start()
+    assert drawing.wait(5)
+    started = time.perf_counter()
+    assert session.file(1, "bands.csv")[2] == b"date\n"
+    assert time.perf_counter() - started < 0.5
+    report.join(10)
+
+
+@pytest.mark.parametrize("route", ["run", "upload", "scenario"])
+def test_a_client_gone_mid_request_is_no_traceback(route):
+    """A client that sent part of a body and went away raised ClientDisconnect
+    out of the route: a 500, and a traceback in the server's output."""
+    import asyncio
+
+    from migsim.app.server import create_app
+
+    app = create_app(SCENARIOS, replications=2)
+
+    async def gone() -> tuple[int, dict]:
+        sid = (await _request(app, "POST", "/api/session"))[1]["session"]
+        parts = [
+            {"type": "http.request", "body": b'{"values": {', "more_body": True},
+            {"type": "http.disconnect"},
+        ]
+        return await _request(app, "POST", f"/api/session/{sid}/{route}", parts=parts)
+
+    assert asyncio.run(gone()) == (
+        400,
+        {"errors": [{"field": "", "message": "the request ended before its body did"}]},
+    )

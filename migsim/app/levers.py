@@ -33,6 +33,7 @@ from migsim.model.scenario import Scenario
 
 __all__ = [
     "BUILT_SUFFIX",
+    "MAX_STEPS",
     "SCHEDULE",
     "Built",
     "FormError",
@@ -49,6 +50,8 @@ BUILT_SUFFIX = "_explored"
 SCHEDULE = "capacity.schedule"
 #: Where messages that name no control are shown on the page.
 GENERAL = ""
+#: Most schedule steps the page takes (a step a working day for over a year).
+MAX_STEPS = 400
 #: Rule parameters a planner tunes, with what they mean on the page.
 _RULE_PARAMETERS = {
     "cap": "new cap",
@@ -418,6 +421,16 @@ def build(
     FormError
         Every problem found, each beside its control.
     """
+    if schedule is not None and len(schedule) > MAX_STEPS:  # 20,000 bad rows: 15 s
+        raise FormError(
+            [
+                (
+                    GENERAL,
+                    f"{SCHEDULE}: {len(schedule):,} steps, more than the "
+                    f"{MAX_STEPS} the page takes",
+                )
+            ]
+        )
     errors: list[tuple[str, str]] = []
     overrides = _lever_overrides(base, values, errors)
     if schedule is not None:
@@ -428,7 +441,7 @@ def build(
     paths += [
         f"{SCHEDULE}.{i}.{k}"
         for i in range(len(schedule or ()))
-        for k in ("from", "daily_cap")
+        for k in ("name", "from", "daily_cap")
     ]
     overrides["name"] = base.name + BUILT_SUFFIX
     overrides["sources"] = {}  # set below, once the fields they name are known

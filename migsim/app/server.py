@@ -16,6 +16,9 @@ being the dotted path of the control (``""`` for none): the page shows each
 message beside its control, and the server goes on serving. Nothing is fetched
 from or sent to anywhere but the browser that asked; bound to a loopback
 address, requests for any other host name are refused (DNS rebinding).
+Reading a scenario (an upload of 256 KB takes a second or so) and building a
+run happen in a worker thread, never on the event loop, so meanwhile every
+other tab's requests are answered.
 """
 
 from __future__ import annotations
@@ -30,13 +33,17 @@ from typing import Any
 from urllib.parse import unquote
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.requests import ClientDisconnect
 
 from migsim.app.levers import FormError, build, page_model
 from migsim.app.session import (
     MAX_REPLICATIONS,
     MAX_UPLOAD_BYTES,
+    Busy,
     Catalogue,
     Session,
     SessionStore,
@@ -64,6 +71,8 @@ _STATIC = {
 }
 _DOWNLOADS = ("bands.csv", "bands.xlsx", "scenario.yaml", "report.html")
 _LOOPBACK_NAMES = ["localhost", "127.0.0.1", "::1", "[::1]"]
+#: Largest JSON request (the page's run request is a few kilobytes).
+MAX_REQUEST_BYTES = 1024 * 1024
 
 
 def _static(name: str) -> bytes:
@@ -139,7 +148,11 @@ async def _body(request: Request, limit: int) -> bytes | None:
 
 
 async def _json(request: Request) -> dict[str, Any]:
-    return json_object(await _body(request, 1024 * 1024))
+    body = await _body(request, MAX_REQUEST_BYTES)
+    if body is None:  # was read as an empty request: "replications: empty"
+        limit = f"{MAX_REQUEST_BYTES:,}"
+        raise FormError([("", f"the request is larger than the {limit} bytes allowed")])
+    return json_object(body)
 
 
 def json_object(body: bytes | None) -> dict[str, Any]:
@@ -183,6 +196,16 @@ def create_app(
     async def form_error(_request: Request, exc: FormError) -> JSONResponse:
         return _errors(*exc.errors)
 
+    @app.exception_handler(ClientDisconnect)
+    async def gone(_request: Request, _exc: ClientDisconnect) -> JSONResponse:
+        # a client gone mid-request was a 500 and a traceback in the log
+        return _errors(("", "the request ended before its body did"))
+
+    @app.exception_handler(RequestValidationError)
+    async def malformed(request: Request, _exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's own 422 was another shape, echoing the input
+        return _errors(("", f"no such address: {request.url.path[:200]}"), status=404)
+
     @app.get("/", response_class=HTMLResponse)
     async def page() -> HTMLResponse:
         return HTMLResponse(_static("explorer.html"))
@@ -198,7 +221,7 @@ def create_app(
         key = catalogue.default(DEFAULT_SCENARIO)
         if key is None:
             return _errors(("scenario", f"no bundled scenarios in {scenarios_dir}"))
-        session = store.create(catalogue.load(key), key)
+        session = store.create(await run_in_threadpool(catalogue.load, key), key)
         return JSONResponse(
             {
                 **_model(session, replications),
@@ -214,7 +237,7 @@ def create_app(
             return _expired()
         key = str((await _json(request)).get("key", ""))
         try:
-            base = catalogue.load(key)
+            base = await run_in_threadpool(catalogue.load, key)
         except MigsimError as exc:
             return _errors(("scenario", str(exc)))
         session.use(base, key)
@@ -235,7 +258,7 @@ def create_app(
                 )
             )
         try:
-            base = parse_upload(filename, data)
+            base = await run_in_threadpool(parse_upload, filename, data)
         except MigsimError as exc:
             return _errors(("upload", str(exc)))
         session.use(base, f"an upload ({Path(filename).name})")
@@ -261,12 +284,15 @@ def create_app(
         except FormError as exc:
             errors += exc.errors
         try:
-            built = build(session.base, values, schedule)
+            built = await run_in_threadpool(build, session.base, values, schedule)
         except FormError as exc:
             errors += exc.errors
         if errors:  # every problem at once, each beside its control
             raise FormError(errors)
-        run = session.start(built.scenario, built.changes, count, workers)
+        try:
+            run = session.start(built.scenario, built.changes, count, workers)
+        except Busy as exc:
+            return _errors(("", str(exc)), status=503)
         return JSONResponse({"run": run.number}, status_code=202)
 
     # A sync route: FastAPI runs it in a worker thread, so drawing a report

@@ -3,7 +3,8 @@
 Each browser tab gets its own `Session` (a random id the page holds in memory,
 never a cookie shared between tabs), so two tabs running at once never see each
 other's results. A session runs one thing at a time: a new run supersedes the
-one in flight, which stops at its next finished batch and is never shown.
+one in flight, which stops at its next finished batch and is never shown. A
+run nobody asks after for `UNWATCHED_SECONDS` (its page was closed) stops so too.
 
 A run is two runs with one seed: the scenario as loaded and the built one, so
 replication k of both meets the same luck (common random numbers). The loaded
@@ -12,7 +13,7 @@ scenario, replications and seed: it is the same run whoever made it.
 
 Scenarios come from the bundled folder (chosen by a name from `catalogue`,
 never a path from the browser) or from an upload: YAML text, size-limited,
-read with ``yaml.safe_load`` without anchors, validated by `load_scenario` as a
+read as strictly as a scenario file, without anchors, validated by `load_scenario` as a
 mapping (so ``extends``, which would open a file, is refused).
 """
 
@@ -35,7 +36,9 @@ from migsim.model.scenario import Scenario, load_scenario
 
 __all__ = [
     "MAX_REPLICATIONS",
+    "MAX_RUNNING",
     "MAX_UPLOAD_BYTES",
+    "Busy",
     "Catalogue",
     "LoadedRuns",
     "Run",
@@ -50,10 +53,26 @@ MAX_UPLOAD_BYTES = 256 * 1024
 MAX_REPLICATIONS = 2000
 #: Sessions kept (least recently used dropped first, never one that is running).
 MAX_SESSIONS = 32
+#: Runs simulating at once, all tabs together (one superseded but still finishing
+#: its batch counts): each further press of Run is refused until one ends.
+MAX_RUNNING = 4
+#: Seconds a run goes on with nobody asking after it (the page asks four times a
+#: second, a hidden tab at least once a minute): then the tab is taken as closed
+#: and the run stops at its next finished batch, freeing its place.
+UNWATCHED_SECONDS = 180.0
+_PARSER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class Superseded(Exception):
     """Raised inside a run whose session has started a newer one."""
+
+
+class Unwatched(Exception):
+    """Raised inside a run nobody has asked after for `UNWATCHED_SECONDS`."""
+
+
+class Busy(MigsimError):
+    """A run refused: `MAX_RUNNING` runs are simulating already."""
 
 
 # --------------------------------------------------------------------------- inputs
@@ -90,8 +109,10 @@ class Catalogue:
 
 def _has_alias(text: str) -> bool:
     """Whether YAML text uses anchors/aliases (refused: they can expand a small
-    upload into a huge document)."""
-    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+    upload into a huge document). Asked of text `parse_yaml` has read, with the
+    C parser where there is one: the pure-Python one takes time growing with the
+    square of the nesting (an upload of 100,000 ``[`` held the server minutes)."""
+    for event in yaml.parse(text, Loader=_PARSER):
         if isinstance(event, yaml.AliasEvent):
             return True
     return False
@@ -110,9 +131,9 @@ def parse_upload(filename: str, data: bytes) -> Scenario:
     except UnicodeDecodeError:
         raise ScenarioError(f"{shown}: not UTF-8 text") from None
     try:
+        content = parse_yaml(text)  # as strictly as a scenario file, nesting bounded
         if _has_alias(text):
             raise ScenarioError(f"{shown}: YAML anchors and aliases are not accepted")
-        content = parse_yaml(text)  # as strictly as a scenario file
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
@@ -172,14 +193,23 @@ class Run:
     done: int = 0
     total: int = 0
     started: float = field(default_factory=time.perf_counter)
+    asked: float = field(default_factory=time.monotonic)  # its status, last asked
     seconds: float | None = None
     error: str | None = None
     payload: dict[str, Any] | None = None
     chart: bytes | None = None
     runs: tuple[Any, Any] | None = None  # (loaded, built) Results
     files: dict[str, bytes] = field(default_factory=dict)
+    # each file drawn once: a second request for it (a double click) waits,
+    # and only for that file (a report takes seconds, the bands do not)
+    drawing: dict[str, threading.Lock] = field(default_factory=dict)
+
+    def unwatched(self) -> bool:
+        return time.monotonic() - self.asked > UNWATCHED_SECONDS
 
     def status(self) -> dict[str, Any]:
+        """What the page shows of the run; asking keeps the run going."""
+        self.asked = time.monotonic()
         out: dict[str, Any] = {
             "run": self.number,
             "state": self.state,
@@ -202,7 +232,12 @@ class Session:
     """One browser tab: its scenario as loaded and its latest run."""
 
     def __init__(
-        self, sid: str, base: Scenario, source: str, loaded: LoadedRuns | None = None
+        self,
+        sid: str,
+        base: Scenario,
+        source: str,
+        loaded: LoadedRuns | None = None,
+        slots: threading.BoundedSemaphore | None = None,
     ):
         self.id = sid
         self.base = base
@@ -212,6 +247,8 @@ class Session:
         self.counter = 0
         self.touched = time.monotonic()
         self.loaded_runs = loaded if loaded is not None else LoadedRuns()
+        # shared by every tab of a store: runs simulating at once
+        self.slots = slots or threading.BoundedSemaphore(MAX_RUNNING)
 
     def running(self) -> bool:
         return self.current is not None and self.current.state == "running"
@@ -226,7 +263,18 @@ class Session:
     def start(
         self, built: Scenario, changes: list[str], replications: int, workers: int = 1
     ) -> Run:
-        """Start a run in a thread; the run it replaces stops at its next batch."""
+        """Start a run in a thread; the run it replaces stops at its next batch.
+
+        Raises
+        ------
+        Busy
+            `MAX_RUNNING` runs are simulating already (the one in flight goes on).
+        """
+        if not self.slots.acquire(blocking=False):
+            raise Busy(
+                f"{MAX_RUNNING} runs are in progress already (this page's and other "
+                "tabs'): press Run again when one has finished"
+            )
         with self.lock:
             self.counter += 1
             run = Run(self.counter, built, changes, replications)
@@ -238,7 +286,11 @@ class Session:
             name=f"migsim-explorer-{self.id[:6]}-{run.number}",
             daemon=True,
         )
-        thread.start()
+        try:
+            thread.start()
+        except BaseException:
+            self.slots.release()
+            raise
         return run
 
     def _is_current(self, run: Run) -> bool:
@@ -261,6 +313,12 @@ class Session:
         return results
 
     def _work(self, run: Run, base: Scenario, workers: int) -> None:
+        try:
+            self._simulate(run, base, workers)
+        finally:
+            self.slots.release()
+
+    def _simulate(self, run: Run, base: Scenario, workers: int) -> None:
         from migsim.app import view
         from migsim.evidence.forecast import annotate
         from migsim.experiments.compare import compare_runs
@@ -269,6 +327,8 @@ class Session:
         def tick(count: int) -> None:
             if not self._is_current(run):
                 raise Superseded
+            if run.unwatched():
+                raise Unwatched
             run.done += count
 
         try:
@@ -289,6 +349,13 @@ class Session:
             comparison = compare_runs([loaded, built])
             payload = view.result_payload(loaded, built, comparison)
             chart = view.chart_png(loaded, built)
+        except Unwatched:
+            self._finish(
+                run,
+                error=f"stopped: nobody asked after this run for {UNWATCHED_SECONDS:g}"
+                " s (was its page closed?); press Run to run it again",
+            )
+            return
         except Superseded:
             run.state = run.stage = "superseded"
             return
@@ -322,20 +389,24 @@ class Session:
             return None
         loaded, built = run.runs
         name = run.built.name
-        if kind not in run.files:
-            if kind == "bands.csv":
-                data = view.bands_csv(loaded, built)
-            elif kind == "bands.xlsx":
-                data = view.bands_xlsx(loaded, built, run.payload or {}, run.changes)
-            elif kind == "scenario.yaml":
-                data = view.scenario_yaml(built, self.source, run.changes).encode()
-            elif kind == "report.html":
-                data = view.report_html(loaded, built).encode("utf-8")
-            elif kind == "chart.png":
-                data = run.chart or b""
-            else:
-                return None
-            run.files[kind] = data
+        with self.lock:
+            drawing = run.drawing.setdefault(kind, threading.Lock())
+        with drawing:  # a second request for a file waits for the first's
+            if kind not in run.files:
+                if kind == "bands.csv":
+                    data = view.bands_csv(loaded, built)
+                elif kind == "bands.xlsx":
+                    payload = run.payload or {}
+                    data = view.bands_xlsx(loaded, built, payload, run.changes)
+                elif kind == "scenario.yaml":
+                    data = view.scenario_yaml(built, self.source, run.changes).encode()
+                elif kind == "report.html":
+                    data = view.report_html(loaded, built).encode("utf-8")
+                elif kind == "chart.png":
+                    data = run.chart or b""
+                else:
+                    return None
+                run.files[kind] = data
         media = {
             "bands.csv": "text/csv",
             "bands.xlsx": "application/vnd.openxmlformats-officedocument"
@@ -355,11 +426,14 @@ class SessionStore:
     def __init__(self, limit: int = MAX_SESSIONS):
         self.limit = limit
         self.loaded_runs = LoadedRuns()
+        self.slots = threading.BoundedSemaphore(MAX_RUNNING)
         self._sessions: OrderedDict[str, Session] = OrderedDict()
         self._lock = threading.Lock()
 
     def create(self, base: Scenario, source: str) -> Session:
-        session = Session(secrets.token_urlsafe(16), base, source, self.loaded_runs)
+        session = Session(
+            secrets.token_urlsafe(16), base, source, self.loaded_runs, self.slots
+        )
         with self._lock:
             self._sessions[session.id] = session
             idle = [s for s in self._sessions.values() if not s.running()]

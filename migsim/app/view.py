@@ -160,7 +160,9 @@ def chart_png(loaded: Results, built: Results) -> bytes:
         )
 
 
-def _draw(plots, ours, theirs, end: int, loaded_name: str, built_name: str) -> bytes:
+def figure(plots, ours, theirs, end: int, loaded_name: str, built_name: str):
+    """The chart's figure: the report's fan chart and the loaded median, with
+    the report's legend (on a white ground: it may lie over the band)."""
     fig = plots.backlog_fan_chart(ours, built_name, until=ours["date"][end])
     ax = fig.axes[0]
     ax.plot(
@@ -171,7 +173,12 @@ def _draw(plots, ours, theirs, end: int, loaded_name: str, built_name: str) -> b
         linewidth=1.4,
         label=f"as loaded ({loaded_name}): median",
     )
-    ax.legend(frameon=False)
+    ax.legend(loc="upper right", framealpha=0.9, edgecolor="none")
+    return fig
+
+
+def _draw(plots, ours, theirs, end: int, loaded_name: str, built_name: str) -> bytes:
+    fig = figure(plots, ours, theirs, end, loaded_name, built_name)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100)  # an Agg figure: nothing to close
     return buffer.getvalue()
@@ -199,14 +206,29 @@ def _none_if_nan(value: Any) -> Any:
     return value
 
 
+def _interval(name: str, interval: list | None) -> dict[str, Any]:
+    """``{name low: ..., name high: ...}``; None for an end there is not."""
+    low, high = interval if interval else (None, None)
+    return {f"{name} low": _none_if_nan(low), f"{name} high": _none_if_nan(high)}
+
+
 def bands_xlsx(
     loaded: Results, built: Results, payload: dict[str, Any], changes: list[str]
 ) -> bytes:
     """A workbook: the bands, the clearance dates, the risks, the comparison and
-    what was changed, one sheet each (openpyxl)."""
+    what was changed, one sheet each (openpyxl), each figure with its 95%
+    interval where the page shows one (an end too few replications can bound
+    is an empty cell)."""
     clearance = pd.DataFrame(
-        [payload["clearance"]["built"], payload["clearance"]["loaded"]]
-    )[["scenario", "p50", "p90", "cleared_share"]]
+        [
+            {
+                **{k: c[k] for k in ("scenario", "p50", "p90", "cleared_share")},
+                **_interval("p50 95% CI", c["p50_ci95"]),
+                **_interval("p90 95% CI", c["p90_ci95"]),
+            }
+            for c in (payload["clearance"]["built"], payload["clearance"]["loaded"])
+        ]
+    )
     risks = pd.DataFrame(
         [
             {
@@ -214,6 +236,7 @@ def bands_xlsx(
                 "P50": r["p50"],
                 "P90": r["p90"],
                 "mean": r["mean"],
+                **_interval("mean 95% CI", r["mean_ci95"]),
                 "P50 as loaded": r["loaded_p50"],
             }
             for r in payload["risks"]
@@ -224,8 +247,12 @@ def bands_xlsx(
             {
                 "figure": r["label"],
                 **{
-                    f"{k} difference": _none_if_nan(r[k]["diff"])
+                    column: value
                     for k in ("p50", "p90", "mean")
+                    for column, value in {
+                        f"{k} difference": _none_if_nan(r[k]["diff"]),
+                        **_interval(f"{k} difference 95% CI", r[k]["ci95"]),
+                    }.items()
                 },
             }
             for r in payload["comparison"]["rows"]
@@ -247,11 +274,16 @@ def bands_xlsx(
 
 def scenario_yaml(built: Results, loaded_from: str, changes: list[str]) -> str:
     """The built scenario as YAML that `migsim run` reads back, with a header
-    saying where it came from and what changed."""
+    saying where it came from and what changed (each on one comment line: an
+    uploaded file's name may hold a line break)."""
+
+    def one_line(text: str) -> str:
+        return " ".join(text.split())
+
     lines = [
-        f"# Built in the migsim explorer from {loaded_from}.",
+        f"# Built in the migsim explorer from {one_line(loaded_from)}.",
         "# Changed:" if changes else "# Nothing changed: the scenario as loaded.",
-        *(f"#   {change}" for change in changes),
+        *(f"#   {one_line(change)}" for change in changes),
     ]
     return "\n".join(lines) + "\n" + built.scenario.to_yaml()
 

@@ -73,8 +73,11 @@ function fmtDate(text) {
 }
 
 function fmtInterval(interval, format) {
-  if (!interval || interval[0] === null || interval[1] === null) return "";
-  return `95% CI ${format(interval[0])} to ${format(interval[1])}`;
+  if (!interval || (interval[0] === null && interval[1] === null)) return "";
+  // an end the replications are too few to bound is "?", as the report says it
+  const [low, high] = interval.map((end) => (end === null ? "?" : format(end)));
+  const why = interval.includes(null) ? " (? : too few replications to bound it)" : "";
+  return `95% CI ${low} to ${high}${why}`;
 }
 
 // ------------------------------------------------------------------ controls
@@ -202,7 +205,7 @@ function useModel(data) {
   $("#replications").max = String(data.max_replications);
   $("#result").hidden = true;
   $("#placeholder").hidden = false;
-  $("#progress").hidden = true;
+  showProgress(null);
 }
 
 async function chooseScenario(key) {
@@ -234,22 +237,29 @@ function stopPolling() {
   state.polling = null;
 }
 
+// The Run bar stays in view (the progress bar may be scrolled away): it says
+// how far a run in flight is, and what Run does otherwise.
+const RUN_NOTE = "runs the scenario as loaded and yours";
+
+function showProgress(text, brief = text) {
+  $("#progress").hidden = text === null;
+  if (text !== null) $("#progress-text").textContent = text;
+  $("#run-note").textContent = text === null ? RUN_NOTE : brief;
+}
+
 async function startRun(event) {
   event.preventDefault();
   clearErrors();
-  stopPolling();
   const reply = await api("POST", `/api/session/${state.sid}/run`, collect());
-  if (!reply.ok) {
-    $("#progress").hidden = true;
-    return showErrors(reply.data.errors);
-  }
+  // refused (bad input, too many runs): a run in flight goes on, and is shown
+  if (!reply.ok) return showErrors(reply.data.errors);
   if (state.run !== null && reply.data.run < state.run) return; // an older press answered late
+  stopPolling();
   state.run = reply.data.run;
   $("#results").classList.add("stale");
   $("#placeholder").hidden = true;
-  $("#progress").hidden = false;
   $("#progress-bar").value = 0;
-  $("#progress-text").textContent = "starting…";
+  showProgress("starting…");
   poll(state.run);
 }
 
@@ -258,7 +268,7 @@ async function poll(number) {
   const reply = await api("GET", `/api/session/${state.sid}/status`);
   if (number !== state.run) return; // a newer run replaced this one meanwhile
   if (!reply.ok) {
-    $("#progress").hidden = true;
+    showProgress(null);
     $("#results").classList.remove("stale");
     return showErrors(reply.data.errors);
   }
@@ -267,11 +277,13 @@ async function poll(number) {
   if (status.state === "running") {
     $("#progress-bar").max = Math.max(1, status.total);
     $("#progress-bar").value = status.done;
-    $("#progress-text").textContent = `${status.stage}: ${status.done} of ${status.total} replications (${status.elapsed.toFixed(1)} s)`;
+    const done = `${status.done} of ${status.total} replications`;
+    const seconds = `${status.elapsed.toFixed(1)} s`;
+    showProgress(`${status.stage}: ${done} (${seconds})`, `running: ${done}, ${seconds}`);
     state.polling = setTimeout(() => poll(number), 250);
     return;
   }
-  $("#progress").hidden = true;
+  showProgress(null);
   $("#results").classList.remove("stale");
   if (status.state === "failed") return showErrors([{ field: "", message: status.error }]);
   showResult(status);
