@@ -107,6 +107,32 @@ def test_json_shape_is_pinned(shifted_pair):
     assert base["figures"]["clearance_day"]["p50"]["diff"] == 0
 
 
+def test_the_comparison_carries_version_and_each_resolved_scenario(tiny_yaml):
+    """comparison.json, and the JSON on stdout without -o, say what was run: the
+    migsim version, seed and replication count, and each scenario as resolved
+    (a --set override in it), so the numbers can be traced and run again."""
+    import json
+
+    from click.testing import CliRunner
+
+    from migsim.cli.main import main
+
+    paths = [str(tiny_yaml()), str(tiny_yaml("faster"))]
+    args = ["compare", *paths, "-n", "3", "--seed", "5", "--format", "json", "-q"]
+    args += ["--set", "capacity.daily_cap=150"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    comparison = json.loads(result.stdout)
+    assert comparison["migsim_version"] == migsim.__version__
+    assert (comparison["seed"], comparison["replications"]) == (5, 3)
+    for name in ("tiny", "faster"):
+        entry = comparison["scenarios"][name]
+        resolved = migsim.load_scenario(entry["scenario"])
+        assert resolved.capacity.daily_cap == 150
+        assert resolved.seed == entry["seed"] == 5
+        assert resolved.sha256 == entry["scenario_sha256"]
+
+
 def test_common_random_numbers_narrow_the_interval(shifted_pair):
     """Same seed: the paired CI of a change is narrower than with independent seeds."""
     _, crn = shifted_pair

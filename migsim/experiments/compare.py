@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from migsim import __version__
 from migsim.common.errors import MigsimError
 from migsim.common.files import output_dir
 from migsim.common.stats import (
@@ -207,9 +208,10 @@ def compare_runs(
     Returns
     -------
     dict
-        ``first`` (name), ``seed``, ``replications``, ``common_random_numbers``,
-        ``bootstrap_resamples`` and ``scenarios``: per scenario name its
-        ``scenario_sha256``, ``seed``, ``installations`` (stated: a difference
+        ``migsim_version``, ``first`` (name), ``seed``, ``replications``,
+        ``common_random_numbers``, ``bootstrap_resamples`` and ``scenarios``:
+        per scenario name its ``scenario`` (resolved), ``scenario_sha256``,
+        ``seed``, ``installations`` (stated: a difference
         in counts between scenarios of other sizes is partly their size),
         ``figures`` ({figure: {statistic:
         {"value", "diff", "ci95"}}}), ``pairing`` ({figure: `pairing`}) and
@@ -263,6 +265,7 @@ def compare_runs(
                     else [json_number(ci[0]), json_number(ci[1])],
                 }
         scenarios[current.scenario.name] = {
+            "scenario": current.scenario.to_dict(),
             "scenario_sha256": current.scenario.sha256,
             "seed": current.seed,
             "installations": current.scenario.installations,
@@ -271,6 +274,7 @@ def compare_runs(
             **clearance_order(*dates),
         }
     return {
+        "migsim_version": __version__,
         "first": base.scenario.name,
         "seed": base.seed,
         "replications": n,
