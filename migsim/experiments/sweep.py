@@ -364,6 +364,9 @@ class _Sweep:
             elif entry["status"] in ("done", "invalid", "running"):
                 entry["status"] = "pending"
         self.manifest["migsim_version"] = __version__
+        # the base scenario as resolved, whose sha256 the definition holds (set
+        # here, not in the blank, so a store made before it was kept resumes)
+        self.manifest["scenario"] = definition.scenario.to_dict()
         self.save()
 
     def todo(self) -> list[int]:
