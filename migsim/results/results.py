@@ -89,6 +89,17 @@ def _count(value: int | list[dict[str, int]]) -> int:
     return value if isinstance(value, int) else sum(g["count"] for g in value)
 
 
+def _spans(ids: list[int]) -> list[list[int]]:
+    """Sorted replication indices as ``[first, last]`` runs of consecutive ones."""
+    spans: list[list[int]] = []
+    for k in sorted(ids):
+        if spans and k == spans[-1][1] + 1:
+            spans[-1][1] = k
+        else:
+            spans.append([k, k])
+    return spans
+
+
 # --------------------------------------------------------------------------- results
 class Results(ScenarioRun):
     """The outcome of `migsim.run`: per-replication figures, and daily rows on demand.
@@ -687,10 +698,16 @@ class Results(ScenarioRun):
                 "clearance_date": self._date_statistics(cohort_days),
                 "figures": self._figure_statistics(cohort),
             }
+        # seed and replications name replications 0 .. n-1; a run of others
+        # (first_replication, parts combined with a gap) says which it holds
+        ids = [*self.replication_ids.tolist(), *(f.replication for f in self.failures)]
+        spans = _spans(ids)
+        held = {} if spans == [[0, len(ids) - 1]] else {"replication_ids": spans}
         return {
             "migsim_version": __version__,
             "seed": self.seed,
             "replications": self.n_replications,
+            **held,
             "scenario_sha256": self.scenario.sha256,
             "scenario": self.scenario.to_dict(),
             "start_date": self.scenario.start_date.isoformat(),
