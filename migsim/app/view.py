@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from migsim import __version__
 from migsim.common.stats import percent
 from migsim.output.report import RISK_FIGURES, render_report
 from migsim.results import Results
@@ -199,11 +200,25 @@ def _none_if_nan(value: Any) -> Any:
     return value
 
 
+def _provenance(loaded: Results, built: Results) -> pd.DataFrame:
+    """What made the numbers: version, seed, replications, both scenarios."""
+    rows = [
+        ("migsim_version", __version__, __version__),
+        ("seed", built.seed, loaded.seed),
+        ("replications", built.n_replications, loaded.n_replications),
+        ("scenario", built.scenario.name, loaded.scenario.name),
+        ("scenario_sha256", built.scenario.sha256, loaded.scenario.sha256),
+        ("command", "migsim serve (explorer)", "migsim serve (explorer)"),
+    ]
+    return pd.DataFrame(rows, columns=["field", "built", "as loaded"])
+
+
 def bands_xlsx(
     loaded: Results, built: Results, payload: dict[str, Any], changes: list[str]
 ) -> bytes:
-    """A workbook: the bands, the clearance dates, the risks, the comparison and
-    what was changed, one sheet each (openpyxl)."""
+    """A workbook: the bands, the clearance dates, the risks, the comparison,
+    what was changed and what was run (version, seed, replications, scenario
+    sha256s), one sheet each (openpyxl)."""
     clearance = pd.DataFrame(
         [payload["clearance"]["built"], payload["clearance"]["loaded"]]
     )[["scenario", "p50", "p90", "cleared_share"]]
@@ -237,6 +252,7 @@ def bands_xlsx(
         "risks": risks,
         "comparison": comparison,
         "changes": pd.DataFrame({"changed": changes or ["nothing: as loaded"]}),
+        "run": _provenance(loaded, built),
     }
     buffer = io.BytesIO()
     with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
