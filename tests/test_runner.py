@@ -229,6 +229,33 @@ def test_a_failing_replication_is_recorded_and_the_run_goes_on(
     assert not (clean.write(tmp_path / "clean") / "failures.json").exists()
 
 
+@pytest.mark.parametrize("bad", [0, 2])
+def test_a_batch_that_lost_every_replication_leaves_the_others_as_they_were(
+    two_cohorts, monkeypatch, bad
+):
+    """Results never depend on the batch size, failures included: batches of one
+    where one replication fails keep the others' figures and input draws as
+    batches of two do (an emptied batch first lost every input column, and in
+    the middle stopped the run)."""
+    uncertain = {
+        **two_cohorts,
+        "meters_per_installation": 1.6,
+        "meters_per_installation_range": {
+            "dist": "triangular",
+            "low": 1.4,
+            "high": 1.9,
+        },
+    }
+    _fail_on(monkeypatch, bad)
+    ones = migsim.run(uncertain, replications=4, seed=5, batch_size=1)
+    pairs = migsim.run(uncertain, replications=4, seed=5, batch_size=2)
+    assert [f.replication for f in ones.failures] == [bad]
+    assert ones.replication_ids.tolist() == [k for k in range(4) if k != bad]
+    pd.testing.assert_frame_equal(ones.replications, pairs.replications)
+    assert "meters_per_installation" in ones.inputs.columns
+    pd.testing.assert_frame_equal(ones.inputs, pairs.inputs)
+
+
 def test_fail_fast_stops_at_the_first_failure(two_cohorts, monkeypatch):
     from migsim.runner.runner import ReplicationFailed
 
