@@ -177,6 +177,22 @@ def test_replication_counts_must_agree_and_the_error_says_which():
     assert "tiny 2" in message and "later 3" in message and "same -n" in message
 
 
+def test_runs_of_other_replications_are_not_paired_as_common_random_numbers():
+    """Pairs are replication k with replication k: runs of one seed and count but
+    of other replications (a later batch) share no streams, so comparing them as
+    common random numbers would be false; they are refused, saying which each
+    holds."""
+    runs = [
+        migsim.run(tiny(), replications=2, seed=0),
+        migsim.run(_shifted(7), replications=2, seed=0, first_replication=2),
+    ]
+    with pytest.raises(MigsimError) as caught:
+        compare_runs(runs)
+    message = str(caught.value)
+    assert "same replications" in message
+    assert "tiny 0-1" in message and "later 2-3" in message
+
+
 def test_pairing_by_hand():
     """Var(other - first) against Var(first) + Var(other), and the correlation."""
     first = np.array([10.0, 12.0, 14.0, 16.0])

@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 import math
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date
 from functools import cached_property
 from pathlib import Path
@@ -78,6 +78,7 @@ __all__ = [
     "daily_table",
     "file_bands",
     "quantile",
+    "replication_spans",
     "statistics",
 ]
 
@@ -89,7 +90,7 @@ def _count(value: int | list[dict[str, int]]) -> int:
     return value if isinstance(value, int) else sum(g["count"] for g in value)
 
 
-def _spans(ids: list[int]) -> list[list[int]]:
+def replication_spans(ids: Iterable[int]) -> list[list[int]]:
     """Sorted replication indices as ``[first, last]`` runs of consecutive ones."""
     spans: list[list[int]] = []
     for k in sorted(ids):
@@ -701,7 +702,7 @@ class Results(ScenarioRun):
         # seed and replications name replications 0 .. n-1; a run of others
         # (first_replication, parts combined with a gap) says which it holds
         ids = [*self.replication_ids.tolist(), *(f.replication for f in self.failures)]
-        spans = _spans(ids)
+        spans = replication_spans(ids)
         held = {} if spans == [[0, len(ids) - 1]] else {"replication_ids": spans}
         return {
             "migsim_version": __version__,

@@ -163,6 +163,11 @@ class SavedRun(ScenarioRun):
         return int(self.summary["replications"])
 
     @property
+    def replication_ids(self) -> np.ndarray:
+        """The replications held: ``0 .. n-1`` (the tables were checked to be)."""
+        return np.arange(self.n_replications)
+
+    @property
     def has_daily(self) -> bool:
         """Whether ``daily.parquet`` was written (not with ``--no-daily``)."""
         return (self.directory / "daily.parquet").exists()
