@@ -256,6 +256,25 @@ def test_a_batch_that_lost_every_replication_leaves_the_others_as_they_were(
     pd.testing.assert_frame_equal(ones.inputs, pairs.inputs)
 
 
+def test_a_run_folder_with_failures_is_named_incomplete_when_read_back(
+    two_cohorts, monkeypatch, tmp_path
+):
+    """A run that lost replications is written (exit 3) but never read back as
+    a whole run (a report or comparison of it would pair and count the wrong
+    replications): the folder is refused as incomplete, saying how many failed,
+    not as tables that disagree with their summary."""
+    from migsim.common.errors import MigsimError
+    from migsim.results.rundir import load_run
+
+    _fail_on(monkeypatch, 1)
+    out = migsim.run(two_cohorts, replications=4, seed=5).write(tmp_path / "run")
+    with pytest.raises(MigsimError) as caught:
+        load_run(out)
+    message = str(caught.value)
+    assert "incomplete" in message and "1 of 4 replications failed" in message
+    assert "failures.json" in message
+
+
 def test_fail_fast_stops_at_the_first_failure(two_cohorts, monkeypatch):
     from migsim.runner.runner import ReplicationFailed
 

@@ -85,6 +85,13 @@ class SavedRun(ScenarioRun):
                 "scenario_sha256 (edited after the run?)"
             )
         self.seed: int = int(self.summary["seed"])
+        lost = self.summary.get("failures")
+        if isinstance(lost, dict):  # written, but never read back as a whole run
+            raise MigsimError(
+                f"{self.directory}: an incomplete run: {lost.get('failed')} of "
+                f"{lost.get('requested')} replications failed (failures.json); "
+                "rerun it"
+            )
         n = self.n_replications
         if n < 1:
             raise MigsimError(
