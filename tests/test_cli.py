@@ -296,6 +296,31 @@ def test_set_rescales_rates_and_scenario_yaml_reproduces_the_run(tiny_file, tmp_
     assert sha[0] == sha[1]
 
 
+def test_a_set_value_is_never_credited_to_the_source_of_the_value_it_replaced(
+    tmp_path,
+):
+    """--set changes a value, so the resolved scenario (scenario.yaml, and the
+    report's assumptions drawn from it) marks that field as an assumption set
+    with --set, keeping what it replaced and that value's source; a field not
+    changed keeps its source as it was."""
+    original = migsim.load_scenario(BASELINE)
+    out = tmp_path / "run"
+    result = invoke(
+        "run", BASELINE, "-n", 1, "-o", out, "--set", "capacity.daily_cap=2600"
+    )
+    assert result.exit_code == 0, result.output
+    resolved = migsim.load_scenario(out / "scenario.yaml")
+    assert resolved.capacity.daily_cap == 2600
+    note = resolved.sources["capacity.daily_cap"]
+    assert note.startswith("assumption: set with --set")
+    assert "2,000" in note and original.sources["capacity.daily_cap"] in note
+    kept = "cohorts.itron_active.installations"
+    assert resolved.sources[kept] == original.sources[kept]
+    again = invoke("run", out / "scenario.yaml", "-n", 1, "--format", "json", "-q")
+    summary = json.loads(again.stdout)
+    assert summary["scenario_sha256"] == resolved.sha256  # it reproduces as written
+
+
 def test_seed_option_is_recorded_and_reproduces(tiny_file, tmp_path):
     runs = []
     for name in ("a", "b"):

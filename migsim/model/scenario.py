@@ -625,7 +625,7 @@ def load_scenario(
         With one line naming the file and the dotted field that is wrong.
     """
     if isinstance(source, Scenario):
-        return source.with_overrides(overrides) if overrides else source
+        return _set_with_sources(source, overrides, "--set") if overrides else source
     if isinstance(source, Mapping):
         origin = str(source.get("name", "scenario"))
         data = copy.deepcopy(dict(source))
@@ -637,5 +637,28 @@ def load_scenario(
         data = read_scenario_file(path)
     scenario = _validate(data, origin)
     if overrides:
-        scenario = scenario.with_overrides(overrides, origin=f"{origin}: --set")
+        scenario = _set_with_sources(scenario, overrides, f"{origin}: --set")
     return scenario
+
+
+def _set_with_sources(
+    scenario: Scenario, overrides: Mapping[str, Any], origin: str
+) -> Scenario:
+    """`Scenario.with_overrides`, with every field whose value changed marked in
+    ``sources`` as an assumption set with --set (the value it replaced and that
+    value's source kept in the note): a paper is never cited for a set value."""
+    changed = scenario.with_overrides(overrides, origin=origin)
+    old, new = scenario.flat(), changed.flat()
+    sources = dict(changed.sources)
+    for path in sorted(new):
+        if path in ("name", "description", "seed") or path.startswith("sources."):
+            continue
+        if path in old and old[path] == new[path]:
+            continue
+        was, before = sources.get(path), old.get(path)
+        shown = f"{before:,}" if isinstance(before, int) else json.dumps(before)
+        note = f"assumption: set with --set (value before {shown}"
+        sources[path] = note + (f"; its source: {was})" if was else ")")
+    if sources == changed.sources:
+        return changed
+    return _validate({**changed.to_dict(), "sources": sources}, origin)
