@@ -319,6 +319,16 @@ def test_a_set_value_is_never_credited_to_the_source_of_the_value_it_replaced(
     again = invoke("run", out / "scenario.yaml", "-n", 1, "--format", "json", "-q")
     summary = json.loads(again.stdout)
     assert summary["scenario_sha256"] == resolved.sha256  # it reproduces as written
+    # a field set to null goes, and its source with it (it used to be refused)
+    removed = "meters_per_installation_range"
+    assert removed in original.sources
+    result = invoke(
+        "run", BASELINE, "-n", 1, "-o", out, "--overwrite", "--set", f"{removed}=null"
+    )
+    assert result.exit_code == 0, result.output
+    resolved = migsim.load_scenario(out / "scenario.yaml")
+    assert resolved.meters_per_installation_range is None
+    assert removed not in resolved.sources
 
 
 def test_seed_option_is_recorded_and_reproduces(tiny_file, tmp_path):
