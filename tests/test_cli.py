@@ -185,8 +185,15 @@ def test_bands_csv_and_weekly_projection_for_a_spreadsheet(baseline_run):
 def test_results_xlsx_holds_the_same_tables(baseline_run):
     _, outdir = baseline_run
     sheets = pd.read_excel(outdir / "results.xlsx", sheet_name=None)
-    assert list(sheets) == ["summary", "weekly", "bands", "replications"]
+    assert list(sheets) == ["summary", "weekly", "bands", "replications", "run"]
     summary = json.loads((outdir / "summary.json").read_text())
+    # the workbook alone traces its numbers: what summary.json records of the run
+    run = dict(zip(sheets["run"]["field"], sheets["run"]["value"], strict=True))
+    for key in ("migsim_version", "scenario_sha256", "command"):
+        assert run[key] == summary[key], key
+    assert run["scenario"] == summary["scenario"]["name"]
+    assert int(run["seed"]) == summary["seed"]
+    assert int(run["replications"]) == summary["replications"] == 20
     first = sheets["summary"].iloc[0]
     assert first["cohort"] == "all"
     assert (

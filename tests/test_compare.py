@@ -268,7 +268,13 @@ def test_compare_writes_csv_and_xlsx_prints_own_dates_and_takes_by(tmp_path):
     assert row["first_date"].item() == summaries["tiny"]["clearance_date"]["p50"]
     assert set(table["clear"]) <= {"yes", "no", "undefined"}
     sheets = pd.read_excel(out / "comparison.xlsx", sheet_name=None)
-    assert list(sheets) == ["scenarios", "differences"]
+    assert list(sheets) == ["scenarios", "differences", "run"]
+    run = dict(zip(sheets["run"]["field"], sheets["run"]["value"], strict=True))
+    assert run["migsim_version"] == comparison["migsim_version"] == migsim.__version__
+    assert (int(run["seed"]), int(run["replications"])) == (2, 8)
+    assert run["command"] == comparison["command"]
+    for name, entry in comparison["scenarios"].items():
+        assert run[f"scenario_sha256 {name}"] == entry["scenario_sha256"]
     assert sheets["scenarios"]["scenario"].tolist() == ["tiny", "faster"]
     assert len(sheets["differences"]) == len(table)
     # the runs keep every file they had, and gain the spreadsheet exports

@@ -10,11 +10,14 @@ A planner pastes a forecast into the programme's own workbook, so ``migsim run
   P50 and P90 of cumulative migrated and of the backlog, all cohorts, and the
   week's days (7, fewer for a part week);
 - ``results.xlsx``: the same tables with the clearance dates and risk figures
-  (sheets ``summary``, ``weekly``, ``bands``, ``replications``).
+  (sheets ``summary``, ``weekly``, ``bands``, ``replications``), and ``run``:
+  the migsim version, seed, replications, scenario and its sha256, command.
 
 ``migsim compare -o`` writes ``comparison.csv`` (every figure and statistic of
 each scenario, its value beside the first scenario's, the paired difference and
-its 95% interval) and ``comparison.xlsx`` (with each scenario's own dates).
+its 95% interval) and ``comparison.xlsx`` (with each scenario's own dates, and
+``run``: the migsim version, seed, replications, each scenario's sha256 and the
+command).
 Overall bands are quantiles of each replication's all-cohort total, as
 everywhere in migsim; every quantile is type 1 (a value a replication had).
 """
@@ -38,6 +41,7 @@ __all__ = [
     "BAND_QUANTILES",
     "bands_table",
     "comparison_table",
+    "provenance_table",
     "scenario_dates_table",
     "summary_table",
     "weekly_table",
@@ -160,7 +164,24 @@ def write_run_tables(
     replications = getattr(run, "replications", None)
     if isinstance(replications, pd.DataFrame):
         sheets["replications"] = replications
+    sheets["run"] = provenance_table(run.summary)
     _write_xlsx(folder / "results.xlsx", sheets)
+
+
+def provenance_table(summary: dict[str, Any]) -> pd.DataFrame:
+    """What made a workbook's numbers, from the run's summary: the migsim
+    version, seed (as text: a 64-bit seed is more digits than a spreadsheet
+    number keeps), replications, scenario name and sha256, and the command."""
+    rows = [
+        ("migsim_version", summary["migsim_version"]),
+        ("seed", str(summary["seed"])),
+        ("replications", summary["replications"]),
+        ("scenario", summary["scenario"]["name"]),
+        ("scenario_sha256", summary["scenario_sha256"]),
+    ]
+    if "command" in summary:
+        rows.append(("command", summary["command"]))
+    return pd.DataFrame(rows, columns=["field", "value"])
 
 
 def write_run_outputs(
@@ -268,9 +289,24 @@ def write_comparison_tables(
     folder = Path(folder)
     table = comparison_table(comparison, runs)
     table.to_csv(folder / "comparison.csv", index=False)
+    rows = [
+        ("migsim_version", comparison["migsim_version"]),
+        ("seed", str(comparison["seed"])),
+        ("replications", comparison["replications"]),
+        *(
+            (f"scenario_sha256 {name}", entry["scenario_sha256"])
+            for name, entry in comparison["scenarios"].items()
+        ),
+    ]
+    if "command" in comparison:
+        rows.append(("command", comparison["command"]))
     _write_xlsx(
         folder / "comparison.xlsx",
-        {"scenarios": scenario_dates_table(runs, by), "differences": table},
+        {
+            "scenarios": scenario_dates_table(runs, by),
+            "differences": table,
+            "run": pd.DataFrame(rows, columns=["field", "value"]),
+        },
     )
 
 
