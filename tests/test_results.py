@@ -258,6 +258,25 @@ def test_every_issue_figure_is_defined():
         assert name in FIGURES and FIGURES[name].definition
 
 
+def test_the_summary_names_the_code_that_made_it(results, tmp_path):
+    """The version changes only at a release; the numbers can change between.
+    The summary also records the sha256 of migsim's Python source, which any
+    change to a source file changes and nothing else does."""
+    from migsim.common.source import source_sha256
+
+    assert results.summary["migsim_source_sha256"] == source_sha256()
+    package = tmp_path / "pkg"
+    (package / "sub").mkdir(parents=True)
+    (package / "a.py").write_text("x = 1\n")
+    (package / "sub" / "b.py").write_text("y = 2\n")
+    (package / "notes.txt").write_text("not code")
+    first = source_sha256(package)
+    (package / "notes.txt").write_text("still not code")
+    assert source_sha256.__wrapped__(package) == first
+    (package / "sub" / "b.py").write_text("y = 3\n")
+    assert source_sha256.__wrapped__(package) != first
+
+
 def test_a_summary_of_other_replications_than_the_first_n_names_them(results):
     """seed and replications name replications 0 .. n-1; a run of others (a later
     batch, parts combined with a gap) says which it holds, so the recorded values

@@ -36,6 +36,7 @@ import numpy as np
 from migsim import __version__
 from migsim.common.errors import MigsimError
 from migsim.common.files import output_dir
+from migsim.common.source import source_sha256
 from migsim.common.stats import (
     json_number,
     mean_ci95,
@@ -298,6 +299,7 @@ def compare_runs(
         }
     return {
         "migsim_version": __version__,
+        "migsim_source_sha256": source_sha256(),
         "first": base.scenario.name,
         "seed": base.seed,
         "replications": n,

@@ -170,10 +170,12 @@ def write_run_tables(
 
 def provenance_table(summary: dict[str, Any]) -> pd.DataFrame:
     """What made a workbook's numbers, from the run's summary: the migsim
-    version, seed (as text: a 64-bit seed is more digits than a spreadsheet
-    number keeps), replications, scenario name and sha256, and the command."""
+    version and source sha256, seed (as text: a 64-bit seed is more digits
+    than a spreadsheet number keeps), replications, scenario name and sha256,
+    and the command."""
     rows = [
         ("migsim_version", summary["migsim_version"]),
+        ("migsim_source_sha256", summary.get("migsim_source_sha256")),
         ("seed", str(summary["seed"])),
         ("replications", summary["replications"]),
         ("scenario", summary["scenario"]["name"]),
@@ -291,6 +293,7 @@ def write_comparison_tables(
     table.to_csv(folder / "comparison.csv", index=False)
     rows = [
         ("migsim_version", comparison["migsim_version"]),
+        ("migsim_source_sha256", comparison.get("migsim_source_sha256")),
         ("seed", str(comparison["seed"])),
         ("replications", comparison["replications"]),
         *(

@@ -41,6 +41,7 @@ import pyarrow.parquet as pq
 
 from migsim import __version__
 from migsim.common.files import SpillFile, name_spill, output_dir
+from migsim.common.source import source_sha256
 from migsim.common.stats import STATISTICS, json_number, quantile, statistics
 from migsim.model.scenario import Scenario
 from migsim.results.base import ScenarioRun
@@ -706,6 +707,7 @@ class Results(ScenarioRun):
         held = {} if spans == [[0, len(ids) - 1]] else {"replication_ids": spans}
         return {
             "migsim_version": __version__,
+            "migsim_source_sha256": source_sha256(),
             "seed": self.seed,
             "replications": self.n_replications,
             **held,
