@@ -167,6 +167,27 @@ def test_cli_backtest_writes_json_with_the_documented_keys(
     assert "coarse" in " ".join(summary["forecasts"][1]["notes"])
 
 
+def test_cli_backtest_writes_the_resolved_scenario_its_json_names(tmp_path):
+    """backtest -o keeps what was scored: scenario.yaml, the scenario as resolved
+    (--set applied), whose sha256 is the one backtest.json records."""
+    scenario_path = write_yaml(tmp_path / "sc.yaml", _programme())
+    truth = migsim.run(load(_programme()), replications=1, seed=500)
+    _write_daily(truth, 0, tmp_path / "a.csv")
+    out = tmp_path / "bt"
+    result = CliRunner().invoke(
+        main,
+        ["backtest", str(scenario_path), "--actuals", str(tmp_path / "a.csv")]
+        + ["-n", "2", "--seed", "3", "--set", "capacity.daily_cap=110"]
+        + ["-o", str(out), "-q"],
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "backtest.json").read_text())
+    resolved = migsim.load_scenario(out / "scenario.yaml")
+    assert resolved.capacity.daily_cap == 110
+    assert resolved.sha256 == summary["scenario_sha256"]
+    assert (summary["seed"], summary["replications"]) == (3, 2)
+
+
 def test_forecast_starts_from_the_actuals_state(tmp_path, programme, own_paths):
     path = _write_daily(own_paths, 5, tmp_path / "actuals.csv")
     actuals = read_actuals(path, programme)

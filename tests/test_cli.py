@@ -185,8 +185,15 @@ def test_bands_csv_and_weekly_projection_for_a_spreadsheet(baseline_run):
 def test_results_xlsx_holds_the_same_tables(baseline_run):
     _, outdir = baseline_run
     sheets = pd.read_excel(outdir / "results.xlsx", sheet_name=None)
-    assert list(sheets) == ["summary", "weekly", "bands", "replications"]
+    assert list(sheets) == ["summary", "weekly", "bands", "replications", "run"]
     summary = json.loads((outdir / "summary.json").read_text())
+    # the workbook alone traces its numbers: what summary.json records of the run
+    run = dict(zip(sheets["run"]["field"], sheets["run"]["value"], strict=True))
+    for key in ("migsim_version", "scenario_sha256", "command"):
+        assert run[key] == summary[key], key
+    assert run["scenario"] == summary["scenario"]["name"]
+    assert int(run["seed"]) == summary["seed"]
+    assert int(run["replications"]) == summary["replications"] == 20
     first = sheets["summary"].iloc[0]
     assert first["cohort"] == "all"
     assert (
@@ -294,6 +301,41 @@ def test_set_rescales_rates_and_scenario_yaml_reproduces_the_run(tiny_file, tmp_
         for d in (first, second)
     ]
     assert sha[0] == sha[1]
+
+
+def test_a_set_value_is_never_credited_to_the_source_of_the_value_it_replaced(
+    tmp_path,
+):
+    """--set changes a value, so the resolved scenario (scenario.yaml, and the
+    report's assumptions drawn from it) marks that field as an assumption set
+    with --set, keeping what it replaced and that value's source; a field not
+    changed keeps its source as it was."""
+    original = migsim.load_scenario(BASELINE)
+    out = tmp_path / "run"
+    result = invoke(
+        "run", BASELINE, "-n", 1, "-o", out, "--set", "capacity.daily_cap=2600"
+    )
+    assert result.exit_code == 0, result.output
+    resolved = migsim.load_scenario(out / "scenario.yaml")
+    assert resolved.capacity.daily_cap == 2600
+    note = resolved.sources["capacity.daily_cap"]
+    assert note.startswith("assumption: set with --set")
+    assert "2,000" in note and original.sources["capacity.daily_cap"] in note
+    kept = "cohorts.itron_active.installations"
+    assert resolved.sources[kept] == original.sources[kept]
+    again = invoke("run", out / "scenario.yaml", "-n", 1, "--format", "json", "-q")
+    summary = json.loads(again.stdout)
+    assert summary["scenario_sha256"] == resolved.sha256  # it reproduces as written
+    # a field set to null goes, and its source with it (it used to be refused)
+    removed = "meters_per_installation_range"
+    assert removed in original.sources
+    result = invoke(
+        "run", BASELINE, "-n", 1, "-o", out, "--overwrite", "--set", f"{removed}=null"
+    )
+    assert result.exit_code == 0, result.output
+    resolved = migsim.load_scenario(out / "scenario.yaml")
+    assert resolved.meters_per_installation_range is None
+    assert removed not in resolved.sources
 
 
 def test_seed_option_is_recorded_and_reproduces(tiny_file, tmp_path):

@@ -107,6 +107,32 @@ def test_json_shape_is_pinned(shifted_pair):
     assert base["figures"]["clearance_day"]["p50"]["diff"] == 0
 
 
+def test_the_comparison_carries_version_and_each_resolved_scenario(tiny_yaml):
+    """comparison.json, and the JSON on stdout without -o, say what was run: the
+    migsim version, seed and replication count, and each scenario as resolved
+    (a --set override in it), so the numbers can be traced and run again."""
+    import json
+
+    from click.testing import CliRunner
+
+    from migsim.cli.main import main
+
+    paths = [str(tiny_yaml()), str(tiny_yaml("faster"))]
+    args = ["compare", *paths, "-n", "3", "--seed", "5", "--format", "json", "-q"]
+    args += ["--set", "capacity.daily_cap=150"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    comparison = json.loads(result.stdout)
+    assert comparison["migsim_version"] == migsim.__version__
+    assert (comparison["seed"], comparison["replications"]) == (5, 3)
+    for name in ("tiny", "faster"):
+        entry = comparison["scenarios"][name]
+        resolved = migsim.load_scenario(entry["scenario"])
+        assert resolved.capacity.daily_cap == 150
+        assert resolved.seed == entry["seed"] == 5
+        assert resolved.sha256 == entry["scenario_sha256"]
+
+
 def test_common_random_numbers_narrow_the_interval(shifted_pair):
     """Same seed: the paired CI of a change is narrower than with independent seeds."""
     _, crn = shifted_pair
@@ -149,6 +175,22 @@ def test_replication_counts_must_agree_and_the_error_says_which():
     message = str(caught.value)
     assert "same number of replications" in message
     assert "tiny 2" in message and "later 3" in message and "same -n" in message
+
+
+def test_runs_of_other_replications_are_not_paired_as_common_random_numbers():
+    """Pairs are replication k with replication k: runs of one seed and count but
+    of other replications (a later batch) share no streams, so comparing them as
+    common random numbers would be false; they are refused, saying which each
+    holds."""
+    runs = [
+        migsim.run(tiny(), replications=2, seed=0),
+        migsim.run(_shifted(7), replications=2, seed=0, first_replication=2),
+    ]
+    with pytest.raises(MigsimError) as caught:
+        compare_runs(runs)
+    message = str(caught.value)
+    assert "same replications" in message
+    assert "tiny 0-1" in message and "later 2-3" in message
 
 
 def test_pairing_by_hand():
@@ -226,7 +268,13 @@ def test_compare_writes_csv_and_xlsx_prints_own_dates_and_takes_by(tmp_path):
     assert row["first_date"].item() == summaries["tiny"]["clearance_date"]["p50"]
     assert set(table["clear"]) <= {"yes", "no", "undefined"}
     sheets = pd.read_excel(out / "comparison.xlsx", sheet_name=None)
-    assert list(sheets) == ["scenarios", "differences"]
+    assert list(sheets) == ["scenarios", "differences", "run"]
+    run = dict(zip(sheets["run"]["field"], sheets["run"]["value"], strict=True))
+    assert run["migsim_version"] == comparison["migsim_version"] == migsim.__version__
+    assert (int(run["seed"]), int(run["replications"])) == (2, 8)
+    assert run["command"] == comparison["command"]
+    for name, entry in comparison["scenarios"].items():
+        assert run[f"scenario_sha256 {name}"] == entry["scenario_sha256"]
     assert sheets["scenarios"]["scenario"].tolist() == ["tiny", "faster"]
     assert len(sheets["differences"]) == len(table)
     # the runs keep every file they had, and gain the spreadsheet exports

@@ -691,6 +691,8 @@ def test_report_adds_the_basis_for_increasing_volumes(answered, tmp_path):
     assert "capacity.daily_cap" not in basis.split("<table")[1]  # words, not paths
     assert basis.count("data:image/png;base64,") == 1
     assert decision["question_sha256"] in basis
+    # the decision's own version, which may not be the report's
+    assert f"decided by migsim {decision['migsim_version']}" in basis
 
 
 @pytest.mark.slow

@@ -386,7 +386,14 @@ def test_downloads_arrive_and_parse(server, at_5000, tmp_path):
 
     path = _download(page, "Bands and tables (XLSX)", tmp_path)
     book = openpyxl.load_workbook(path, read_only=True)
-    assert book.sheetnames == ["bands", "clearance", "risks", "comparison", "changes"]
+    assert book.sheetnames == [
+        "bands",
+        "clearance",
+        "risks",
+        "comparison",
+        "changes",
+        "run",
+    ]
     clearance = list(book["clearance"].values)
     assert clearance[0][:3] == ("scenario", "p50", "p90")
     assert clearance[1][1] == p50

@@ -464,3 +464,31 @@ def test_the_yaml_download_of_an_upload_named_with_a_line_break_reads_back(cauti
     )
     again = migsim.load_scenario(parse_yaml(text))
     assert again.seed == built.scenario.seed and again.capacity.daily_cap == 3000
+
+
+def test_the_xlsx_download_says_what_was_run(tmp_path):
+    """The explorer's workbook carries its provenance: the migsim version, the
+    seed and replications both runs used, and each scenario's name and sha256
+    (the built one's is that of the YAML download)."""
+    import openpyxl
+
+    from migsim.app import view
+    from migsim.experiments.compare import compare_runs
+
+    scenario = _planner()
+    loaded = migsim.run(scenario, replications=2, seed=4)
+    made = build(scenario, {"capacity.daily_cap": "3000"})
+    built = migsim.run(made.scenario, replications=2, seed=4)
+    payload = view.result_payload(loaded, built, compare_runs([loaded, built]))
+    path = tmp_path / "bands.xlsx"
+    path.write_bytes(view.bands_xlsx(loaded, built, payload, made.changes))
+    book = openpyxl.load_workbook(path, read_only=True)
+    assert book.sheetnames[-1] == "run"
+    rows = {row[0]: row[1:] for row in book["run"].values}
+    assert rows["migsim_version"][0] == migsim.__version__
+    assert rows["seed"][0] == 4 and rows["replications"][0] == 2
+    assert rows["scenario"][:2] == (built.scenario.name, loaded.scenario.name)
+    assert rows["scenario_sha256"][:2] == (
+        built.scenario.sha256,
+        loaded.scenario.sha256,
+    )

@@ -258,6 +258,40 @@ def test_every_issue_figure_is_defined():
         assert name in FIGURES and FIGURES[name].definition
 
 
+def test_the_summary_names_the_code_that_made_it(results, tmp_path):
+    """The version changes only at a release; the numbers can change between.
+    The summary also records the sha256 of migsim's Python source, which any
+    change to a source file changes and nothing else does."""
+    from migsim.common.source import source_sha256
+
+    assert results.summary["migsim_source_sha256"] == source_sha256()
+    package = tmp_path / "pkg"
+    (package / "sub").mkdir(parents=True)
+    (package / "a.py").write_text("x = 1\n")
+    (package / "sub" / "b.py").write_text("y = 2\n")
+    (package / "notes.txt").write_text("not code")
+    first = source_sha256(package)
+    (package / "notes.txt").write_text("still not code")
+    assert source_sha256.__wrapped__(package) == first
+    (package / "sub" / "b.py").write_text("y = 3\n")
+    assert source_sha256.__wrapped__(package) != first
+
+
+def test_a_summary_of_other_replications_than_the_first_n_names_them(results):
+    """seed and replications name replications 0 .. n-1; a run of others (a later
+    batch, parts combined with a gap) says which it holds, so the recorded values
+    reproduce its numbers; a run of 0 .. n-1 has no such key."""
+    assert "replication_ids" not in results.summary
+    sc = results.scenario
+    later = migsim.run(sc, replications=3, seed=2, first_replication=2)
+    assert later.summary["replication_ids"] == [[2, 4]]
+    again = migsim.run(sc, replications=5, seed=2)
+    assert later.replications.equals(again.replications.iloc[2:].reset_index(drop=True))
+    first = migsim.run(sc, replications=1, seed=2)
+    gapped = Results.combine([first, later])
+    assert gapped.summary["replication_ids"] == [[0, 0], [2, 4]]
+
+
 def test_summary_holds_provenance_and_figures(results):
     summary = results.summary
     for key in SUMMARY_KEYS:

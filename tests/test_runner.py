@@ -229,6 +229,52 @@ def test_a_failing_replication_is_recorded_and_the_run_goes_on(
     assert not (clean.write(tmp_path / "clean") / "failures.json").exists()
 
 
+@pytest.mark.parametrize("bad", [0, 2])
+def test_a_batch_that_lost_every_replication_leaves_the_others_as_they_were(
+    two_cohorts, monkeypatch, bad
+):
+    """Results never depend on the batch size, failures included: batches of one
+    where one replication fails keep the others' figures and input draws as
+    batches of two do (an emptied batch first lost every input column, and in
+    the middle stopped the run)."""
+    uncertain = {
+        **two_cohorts,
+        "meters_per_installation": 1.6,
+        "meters_per_installation_range": {
+            "dist": "triangular",
+            "low": 1.4,
+            "high": 1.9,
+        },
+    }
+    _fail_on(monkeypatch, bad)
+    ones = migsim.run(uncertain, replications=4, seed=5, batch_size=1)
+    pairs = migsim.run(uncertain, replications=4, seed=5, batch_size=2)
+    assert [f.replication for f in ones.failures] == [bad]
+    assert ones.replication_ids.tolist() == [k for k in range(4) if k != bad]
+    pd.testing.assert_frame_equal(ones.replications, pairs.replications)
+    assert "meters_per_installation" in ones.inputs.columns
+    pd.testing.assert_frame_equal(ones.inputs, pairs.inputs)
+
+
+def test_a_run_folder_with_failures_is_named_incomplete_when_read_back(
+    two_cohorts, monkeypatch, tmp_path
+):
+    """A run that lost replications is written (exit 3) but never read back as
+    a whole run (a report or comparison of it would pair and count the wrong
+    replications): the folder is refused as incomplete, saying how many failed,
+    not as tables that disagree with their summary."""
+    from migsim.common.errors import MigsimError
+    from migsim.results.rundir import load_run
+
+    _fail_on(monkeypatch, 1)
+    out = migsim.run(two_cohorts, replications=4, seed=5).write(tmp_path / "run")
+    with pytest.raises(MigsimError) as caught:
+        load_run(out)
+    message = str(caught.value)
+    assert "incomplete" in message and "1 of 4 replications failed" in message
+    assert "failures.json" in message
+
+
 def test_fail_fast_stops_at_the_first_failure(two_cohorts, monkeypatch):
     from migsim.runner.runner import ReplicationFailed
 

@@ -298,6 +298,25 @@ def test_changed_definition_is_refused_unless_fresh(tiny_path, tmp_path):
     )
 
 
+def test_the_manifest_carries_the_resolved_base_scenario(tiny_path, tmp_path):
+    """A sweep's numbers trace to what was swept: manifest.json holds the base
+    scenario as resolved (--set applied), the one whose sha256 it records, and a
+    store made before it held one gains it when the sweep is rerun."""
+    store = tmp_path / "store"
+    args = ["sweep", str(tiny_path), "--grid", "capacity.daily_cap=150,250"]
+    args += ["--set", "horizon_days=20", "-n", "2", "--seed", "1", "-o", str(store)]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    manifest = json.loads((store / "manifest.json").read_text())
+    resolved = migsim.load_scenario(manifest["scenario"])
+    assert resolved.horizon_days == 20
+    assert resolved.sha256 == manifest["definition"]["scenario_sha256"]
+    del manifest["scenario"]  # as an older migsim wrote it
+    (store / "manifest.json").write_text(json.dumps(manifest))
+    assert CliRunner().invoke(main, args).exit_code == 0
+    again = json.loads((store / "manifest.json").read_text())
+    assert migsim.load_scenario(again["scenario"]).sha256 == resolved.sha256
+
+
 def test_store_that_is_not_a_sweep_is_refused(tiny_path, tmp_path):
     store = tmp_path / "store"
     store.mkdir()

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from migsim import __version__
 from migsim.common.stats import percent
 from migsim.output.report import RISK_FIGURES, render_report
 from migsim.results import Results
@@ -212,13 +213,27 @@ def _interval(name: str, interval: list | None) -> dict[str, Any]:
     return {f"{name} low": _none_if_nan(low), f"{name} high": _none_if_nan(high)}
 
 
+def _provenance(loaded: Results, built: Results) -> pd.DataFrame:
+    """What made the numbers: version, seed, replications, both scenarios."""
+    rows = [
+        ("migsim_version", __version__, __version__),
+        ("seed", built.seed, loaded.seed),
+        ("replications", built.n_replications, loaded.n_replications),
+        ("scenario", built.scenario.name, loaded.scenario.name),
+        ("scenario_sha256", built.scenario.sha256, loaded.scenario.sha256),
+        ("command", "migsim serve (explorer)", "migsim serve (explorer)"),
+    ]
+    return pd.DataFrame(rows, columns=["field", "built", "as loaded"])
+
+
 def bands_xlsx(
     loaded: Results, built: Results, payload: dict[str, Any], changes: list[str]
 ) -> bytes:
-    """A workbook: the bands, the clearance dates, the risks, the comparison and
-    what was changed, one sheet each (openpyxl), each figure with its 95%
-    interval where the page shows one (an end too few replications can bound
-    is an empty cell)."""
+    """A workbook: the bands, the clearance dates, the risks, the comparison,
+    what was changed and what was run (version, seed, replications, scenario
+    sha256s), one sheet each (openpyxl), each figure with its 95% interval
+    where the page shows one (an end too few replications can bound is an
+    empty cell)."""
     clearance = pd.DataFrame(
         [
             {
@@ -264,6 +279,7 @@ def bands_xlsx(
         "risks": risks,
         "comparison": comparison,
         "changes": pd.DataFrame({"changed": changes or ["nothing: as loaded"]}),
+        "run": _provenance(loaded, built),
     }
     buffer = io.BytesIO()
     with pd.ExcelWriter(buffer, engine="openpyxl") as writer:

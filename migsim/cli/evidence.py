@@ -193,7 +193,9 @@ def forecast(
     "every month with actuals, and print how the band narrows as they arrive.",
 )
 @simulation_options
-@outdir_option("Write backtest.json, backtest_points.csv and backtest.png here.")
+@outdir_option(
+    "Write backtest.json, backtest_points.csv, backtest.png and scenario.yaml here."
+)
 @overwrite_option()
 @format_option("json: backtest.json on stdout, table on stderr.")
 @quiet_option()

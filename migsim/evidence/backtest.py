@@ -44,6 +44,7 @@ from scipy import stats
 
 from migsim import __version__
 from migsim.common.errors import MigsimError
+from migsim.common.source import source_sha256
 from migsim.common.stats import clopper_pearson, crps_ensemble, json_number, quantile
 from migsim.evidence.actuals import Actuals
 from migsim.evidence.calibrate import DEFAULT_PRIOR_STRENGTH
@@ -99,6 +100,7 @@ class Backtest:
         """What ``backtest.json`` holds."""
         return {
             "migsim_version": __version__,
+            "migsim_source_sha256": source_sha256(),
             "scenario": self.scenario.name,
             "scenario_sha256": self.scenario.sha256,
             "actuals": self.actuals.path,

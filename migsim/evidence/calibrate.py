@@ -42,6 +42,7 @@ from scipy import optimize, stats
 
 from migsim import __version__
 from migsim.common.errors import ActualsError, MigsimError
+from migsim.common.source import source_sha256
 from migsim.common.stats import json_number, quantile
 from migsim.evidence.actuals import OUTCOME_COLUMNS, Actuals
 from migsim.evidence.classes import normal_counts, prior_alpha, split_posterior
@@ -182,6 +183,7 @@ class Calibration:
         """JSON-able: prior, posteriors with 95% intervals, attempts behind each."""
         return {
             "migsim_version": __version__,
+            "migsim_source_sha256": source_sha256(),
             "scenario": self.prior.name,
             "prior_scenario_sha256": self.prior.sha256,
             "calibrated_scenario_sha256": self.scenario.sha256,

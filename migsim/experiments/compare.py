@@ -33,8 +33,10 @@ from typing import Any
 
 import numpy as np
 
+from migsim import __version__
 from migsim.common.errors import MigsimError
 from migsim.common.files import output_dir
+from migsim.common.source import source_sha256
 from migsim.common.stats import (
     json_number,
     mean_ci95,
@@ -44,7 +46,13 @@ from migsim.common.stats import (
 )
 from migsim.evidence.intervals import RunLike
 from migsim.model.scenario import Scenario
-from migsim.results.results import FIGURES, STATISTICS, ChartWriter, Results
+from migsim.results.results import (
+    FIGURES,
+    STATISTICS,
+    ChartWriter,
+    Results,
+    replication_spans,
+)
 from migsim.runner.runner import run
 
 __all__ = [
@@ -191,13 +199,20 @@ def _bootstrap_indices(n: int, seed: int, resamples: int) -> np.ndarray:
     return rng.integers(0, n, size=(resamples, n))
 
 
+def _span_words(ids: np.ndarray) -> str:
+    """Replication indices in words: ``0-9``, ``0-3, 5-9``."""
+    spans = replication_spans(int(k) for k in ids)
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in spans)
+
+
 def compare_runs(
     runs: Sequence[RunLike], *, resamples: int = BOOTSTRAP_RESAMPLES
 ) -> dict[str, Any]:
     """Paired differences of every run against the first.
 
-    Runs are paired by position: replication k of each is compared with
-    replication k of the first, so they must have the same replication count.
+    Runs are paired replication by replication: replication k of each is
+    compared with replication k of the first, so they must hold the same
+    replications (the same count, and the same indices).
     Common random numbers hold when every run used the same seed (reported as
     ``common_random_numbers``); otherwise the pairs are independent and the
     intervals are still valid, only wider. Clearance days are compared as
@@ -207,9 +222,10 @@ def compare_runs(
     Returns
     -------
     dict
-        ``first`` (name), ``seed``, ``replications``, ``common_random_numbers``,
-        ``bootstrap_resamples`` and ``scenarios``: per scenario name its
-        ``scenario_sha256``, ``seed``, ``installations`` (stated: a difference
+        ``migsim_version``, ``first`` (name), ``seed``, ``replications``,
+        ``common_random_numbers``, ``bootstrap_resamples`` and ``scenarios``:
+        per scenario name its ``scenario`` (resolved), ``scenario_sha256``,
+        ``seed``, ``installations`` (stated: a difference
         in counts between scenarios of other sizes is partly their size),
         ``figures`` ({figure: {statistic:
         {"value", "diff", "ci95"}}}), ``pairing`` ({figure: `pairing`}) and
@@ -230,6 +246,16 @@ def compare_runs(
     if duplicated:
         raise MigsimError(
             f"scenario names must differ to compare: {', '.join(duplicated)}"
+        )
+    held = [np.asarray(r.replication_ids) for r in runs]
+    if any(not np.array_equal(ids, held[0]) for ids in held[1:]):
+        each = ", ".join(
+            f"{r.scenario.name} {_span_words(ids)}"
+            for r, ids in zip(runs, held, strict=True)
+        )
+        raise MigsimError(
+            "runs to compare must hold the same replications (they are paired "
+            f"replication by replication, k with k): {each}"
         )
     base = runs[0]
     n = base.n_replications
@@ -263,6 +289,7 @@ def compare_runs(
                     else [json_number(ci[0]), json_number(ci[1])],
                 }
         scenarios[current.scenario.name] = {
+            "scenario": current.scenario.to_dict(),
             "scenario_sha256": current.scenario.sha256,
             "seed": current.seed,
             "installations": current.scenario.installations,
@@ -271,6 +298,8 @@ def compare_runs(
             **clearance_order(*dates),
         }
     return {
+        "migsim_version": __version__,
+        "migsim_source_sha256": source_sha256(),
         "first": base.scenario.name,
         "seed": base.seed,
         "replications": n,

@@ -20,6 +20,7 @@ import pandas as pd
 
 from migsim import __version__
 from migsim.common.errors import MigsimError
+from migsim.common.source import source_sha256
 from migsim.common.stats import format_number
 from migsim.common.stats import json_number as _json
 from migsim.common.stats import json_value as _json_value
@@ -339,6 +340,7 @@ class Decision:
                 "saved": self.saved,
             },
             "migsim_version": __version__,
+            "migsim_source_sha256": source_sha256(),
             "question_sha256": q.sha256,
             "scenario_sha256": q.scenario.sha256,
             "levers": {

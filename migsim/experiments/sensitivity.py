@@ -37,6 +37,7 @@ import yaml
 
 from migsim import __version__
 from migsim.common.errors import MigsimError, ScenarioError
+from migsim.common.source import source_sha256
 from migsim.common.stats import json_number
 from migsim.common.yamlio import parse_yaml
 from migsim.common.yamlio import shown as _shown
@@ -161,6 +162,7 @@ class Sensitivity:
             "points": self.points,
             "model_runs": self.points * self.replications,
             "migsim_version": __version__,
+            "migsim_source_sha256": source_sha256(),
             "scenario_sha256": self.scenario.sha256,
             "timing": self.timing,
         }

@@ -46,6 +46,7 @@ import yaml
 from migsim import __version__
 from migsim.common.errors import MigsimError, ScenarioError
 from migsim.common.files import atomic_write
+from migsim.common.source import source_sha256
 from migsim.common.stats import STATISTICS, json_value, statistics
 from migsim.common.store import Store
 from migsim.common.yamlio import parse_yaml
@@ -364,6 +365,10 @@ class _Sweep:
             elif entry["status"] in ("done", "invalid", "running"):
                 entry["status"] = "pending"
         self.manifest["migsim_version"] = __version__
+        self.manifest["migsim_source_sha256"] = source_sha256()
+        # the base scenario as resolved, whose sha256 the definition holds (set
+        # here, not in the blank, so a store made before it was kept resumes)
+        self.manifest["scenario"] = definition.scenario.to_dict()
         self.save()
 
     def todo(self) -> list[int]:

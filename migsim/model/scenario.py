@@ -637,7 +637,7 @@ def load_scenario(
         With one line naming the file and the dotted field that is wrong.
     """
     if isinstance(source, Scenario):
-        return source.with_overrides(overrides) if overrides else source
+        return _set_with_sources(source, overrides, "--set") if overrides else source
     if isinstance(source, Mapping):
         origin = str(source.get("name", "scenario"))
         data = copy.deepcopy(dict(source))
@@ -649,5 +649,37 @@ def load_scenario(
         data = read_scenario_file(path)
     scenario = _validate(data, origin)
     if overrides:
-        scenario = scenario.with_overrides(overrides, origin=f"{origin}: --set")
+        scenario = _set_with_sources(scenario, overrides, f"{origin}: --set")
     return scenario
+
+
+def _set_with_sources(
+    scenario: Scenario, overrides: Mapping[str, Any], origin: str
+) -> Scenario:
+    """`Scenario.with_overrides`, with every field whose value changed marked in
+    ``sources`` as an assumption set with --set (the value it replaced and that
+    value's source kept in the note): a paper is never cited for a set value.
+    The source of a field the override removed (set to null) goes with it."""
+    before = scenario.to_dict()
+    before.setdefault("uncertainty", scenario.uncertainty)
+    data = copy.deepcopy(before)
+    for key, value in overrides.items():
+        set_field(data, key, value, origin=origin)
+    new = flatten({k: v for k, v in data.items() if k != "sources"})
+    new = {path: value for path, value in new.items() if value is not None}
+    prefixes = {p.rsplit(".", i)[0] for p in new for i in range(p.count(".") + 1)}
+    sources = {k: v for k, v in (data.get("sources") or {}).items() if k in prefixes}
+    old = flatten({k: v for k, v in before.items() if k != "sources"})
+    for path in sorted(new):
+        if path in ("name", "description", "seed") or old.get(path, old) == new[path]:
+            continue
+        was = sources.get(path)
+        try:
+            value = get_field(before, path, origin=origin)
+        except ScenarioError:  # a field below a section the override added
+            value = None
+        shown = f"{value:,}" if isinstance(value, int) else json.dumps(value)
+        note = f"assumption: set with --set (value before {shown}"
+        sources[path] = note + (f"; its source: {was})" if was else ")")
+    data["sources"] = sources
+    return _validate(data, origin)

@@ -85,11 +85,13 @@ def backtest_figure(result: Backtest) -> Figure:
 def write_backtest(
     result: Backtest, directory: str | Path, *, overwrite: bool = False
 ) -> Path:
-    """Write backtest.json, backtest_points.csv and backtest.png atomically."""
+    """Write backtest.json, backtest_points.csv, backtest.png and scenario.yaml
+    (the scenario as resolved, whose sha256 backtest.json records) atomically."""
     with output_dir(directory, overwrite=overwrite) as out:
         (out / "backtest.json").write_text(
             json.dumps(result.summary(), indent=2) + "\n", encoding="utf-8"
         )
+        (out / "scenario.yaml").write_text(result.scenario.to_yaml(), encoding="utf-8")
         result.points.to_csv(out / "backtest_points.csv", index=False)
         _save_png(
             backtest_figure(result),

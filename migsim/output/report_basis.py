@@ -454,7 +454,8 @@ def basis_section(decision: SavedDecision) -> str:
             f"{escape(search.get('note', ''))}. {data['candidates_evaluated']} "
             f"candidates, {replications['spent']:,} replications (at first "
             f"{replications['initial']:,} each, doubled up to {replications['max']:,} "
-            f"where the evidence was not decisive), seed {data['seed']}; question "
+            f"where the evidence was not decisive), seed {data['seed']}, decided "
+            f"by migsim {escape(str(data.get('migsim_version', 'unknown')))}; question "
             f"sha256 <code>{escape(data['question_sha256'])}</code>, scenario sha256 "
             f"<code>{escape(data['scenario_sha256'])}</code>.</p>",
         ]

@@ -10,14 +10,17 @@ A planner pastes a forecast into the programme's own workbook, so ``migsim run
   P50 and P90 of cumulative migrated and of the backlog, all cohorts, and the
   week's days (7, fewer for a part week);
 - ``results.xlsx``: the same tables with the clearance dates and risk figures
-  (sheets ``summary``, ``weekly``, ``bands``, ``replications``);
+  (sheets ``summary``, ``weekly``, ``bands``, ``replications``), and ``run``:
+  the migsim version, seed, replications, scenario and its sha256, command;
 - ``bands_meters.csv``, when the scenario states ``meters_per_installation``:
   ``bands.csv`` in meters, each replication at its own ratio (DCC counts
   meters; the full fleet is stated in them).
 
 ``migsim compare -o`` writes ``comparison.csv`` (every figure and statistic of
 each scenario, its value beside the first scenario's, the paired difference and
-its 95% interval) and ``comparison.xlsx`` (with each scenario's own dates).
+its 95% interval) and ``comparison.xlsx`` (with each scenario's own dates, and
+``run``: the migsim version, seed, replications, each scenario's sha256 and the
+command).
 Overall bands are quantiles of each replication's all-cohort total, as
 everywhere in migsim; every quantile is type 1 (a value a replication had).
 """
@@ -44,6 +47,7 @@ __all__ = [
     "bands_table",
     "comparison_table",
     "meters_bands_table",
+    "provenance_table",
     "scenario_dates_table",
     "summary_table",
     "weekly_table",
@@ -229,7 +233,26 @@ def write_run_tables(
     replications = getattr(run, "replications", None)
     if isinstance(replications, pd.DataFrame):
         sheets["replications"] = replications
+    sheets["run"] = provenance_table(run.summary)
     _write_xlsx(folder / "results.xlsx", sheets)
+
+
+def provenance_table(summary: dict[str, Any]) -> pd.DataFrame:
+    """What made a workbook's numbers, from the run's summary: the migsim
+    version and source sha256, seed (as text: a 64-bit seed is more digits
+    than a spreadsheet number keeps), replications, scenario name and sha256,
+    and the command."""
+    rows = [
+        ("migsim_version", summary["migsim_version"]),
+        ("migsim_source_sha256", summary.get("migsim_source_sha256")),
+        ("seed", str(summary["seed"])),
+        ("replications", summary["replications"]),
+        ("scenario", summary["scenario"]["name"]),
+        ("scenario_sha256", summary["scenario_sha256"]),
+    ]
+    if "command" in summary:
+        rows.append(("command", summary["command"]))
+    return pd.DataFrame(rows, columns=["field", "value"])
 
 
 def write_run_outputs(
@@ -337,9 +360,25 @@ def write_comparison_tables(
     folder = Path(folder)
     table = comparison_table(comparison, runs)
     table.to_csv(folder / "comparison.csv", index=False)
+    rows = [
+        ("migsim_version", comparison["migsim_version"]),
+        ("migsim_source_sha256", comparison.get("migsim_source_sha256")),
+        ("seed", str(comparison["seed"])),
+        ("replications", comparison["replications"]),
+        *(
+            (f"scenario_sha256 {name}", entry["scenario_sha256"])
+            for name, entry in comparison["scenarios"].items()
+        ),
+    ]
+    if "command" in comparison:
+        rows.append(("command", comparison["command"]))
     _write_xlsx(
         folder / "comparison.xlsx",
-        {"scenarios": scenario_dates_table(runs, by), "differences": table},
+        {
+            "scenarios": scenario_dates_table(runs, by),
+            "differences": table,
+            "run": pd.DataFrame(rows, columns=["field", "value"]),
+        },
     )
 
 

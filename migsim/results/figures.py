@@ -286,8 +286,14 @@ class FigureTable:
 
     @classmethod
     def concat(cls, tables: Sequence[FigureTable]) -> FigureTable:
-        """Join tables of disjoint replications, in replication order."""
+        """Join tables of disjoint replications, in replication order.
+
+        A table of no replications (a batch whose every replication failed)
+        adds nothing: its keys, without the input draws of a replication that
+        ran, never decide the joined table's.
+        """
         assert tables, "nothing to join"
+        tables = [t for t in tables if len(t.replications)] or list(tables[:1])
         ids = np.concatenate([t.replications for t in tables])
         order = np.argsort(ids, kind="stable")
         assert len(np.unique(ids)) == len(ids), "a replication appears twice"

@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 import math
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date
 from functools import cached_property
 from pathlib import Path
@@ -41,6 +41,7 @@ import pyarrow.parquet as pq
 
 from migsim import __version__
 from migsim.common.files import SpillFile, name_spill, output_dir
+from migsim.common.source import source_sha256
 from migsim.common.stats import STATISTICS, json_number, quantile, statistics
 from migsim.model.scenario import Scenario
 from migsim.results.base import ScenarioRun
@@ -78,6 +79,7 @@ __all__ = [
     "daily_table",
     "file_bands",
     "quantile",
+    "replication_spans",
     "statistics",
 ]
 
@@ -87,6 +89,17 @@ ChartWriter = Callable[["Results", Path], None]
 
 def _count(value: int | list[dict[str, int]]) -> int:
     return value if isinstance(value, int) else sum(g["count"] for g in value)
+
+
+def replication_spans(ids: Iterable[int]) -> list[list[int]]:
+    """Sorted replication indices as ``[first, last]`` runs of consecutive ones."""
+    spans: list[list[int]] = []
+    for k in sorted(ids):
+        if spans and k == spans[-1][1] + 1:
+            spans[-1][1] = k
+        else:
+            spans.append([k, k])
+    return spans
 
 
 # --------------------------------------------------------------------------- results
@@ -711,10 +724,17 @@ class Results(ScenarioRun):
                 "clearance_date": self._date_statistics(cohort_days),
                 "figures": self._figure_statistics(cohort),
             }
+        # seed and replications name replications 0 .. n-1; a run of others
+        # (first_replication, parts combined with a gap) says which it holds
+        ids = [*self.replication_ids.tolist(), *(f.replication for f in self.failures)]
+        spans = replication_spans(ids)
+        held = {} if spans == [[0, len(ids) - 1]] else {"replication_ids": spans}
         return {
             "migsim_version": __version__,
+            "migsim_source_sha256": source_sha256(),
             "seed": self.seed,
             "replications": self.n_replications,
+            **held,
             "scenario_sha256": self.scenario.sha256,
             "scenario": self.scenario.to_dict(),
             "start_date": self.scenario.start_date.isoformat(),

@@ -85,6 +85,13 @@ class SavedRun(ScenarioRun):
                 "scenario_sha256 (edited after the run?)"
             )
         self.seed: int = int(self.summary["seed"])
+        lost = self.summary.get("failures")
+        if isinstance(lost, dict):  # written, but never read back as a whole run
+            raise MigsimError(
+                f"{self.directory}: an incomplete run: {lost.get('failed')} of "
+                f"{lost.get('requested')} replications failed (failures.json); "
+                "rerun it"
+            )
         n = self.n_replications
         if n < 1:
             raise MigsimError(
@@ -161,6 +168,11 @@ class SavedRun(ScenarioRun):
     def n_replications(self) -> int:
         """The count the run wrote to ``summary.json``, without reading its tables."""
         return int(self.summary["replications"])
+
+    @property
+    def replication_ids(self) -> np.ndarray:
+        """The replications held: ``0 .. n-1`` (the tables were checked to be)."""
+        return np.arange(self.n_replications)
 
     @property
     def has_daily(self) -> bool:
