@@ -398,6 +398,36 @@ def bands_of(
     return pd.DataFrame({"date": dates, **columns})
 
 
+def block_bands(
+    block: np.ndarray,
+    dates: pd.DatetimeIndex,
+    quantiles: Sequence[float],
+    scales: Sequence[np.ndarray | None],
+    cohorts: Sequence[str],
+) -> list[dict[str | None, pd.DataFrame]]:
+    """`bands_of` the total (key ``None``) and each of the ``cohorts`` of a
+    ``(replications, days, cohorts)`` block of whole counts, at each of
+    ``scales``.
+
+    The total is summed as narrow as it fits (the same in any order). Scaled
+    bands copy what they sort; the counts as they are sort in place (each
+    slice read once), so they come last.
+    """
+    limit = np.iinfo(block.dtype).max // max(1, block.shape[2])
+    largest = max(int(block.max(initial=0)), -int(block.min(initial=0)))
+    narrow = largest <= limit
+    total = block.sum(axis=2, dtype=block.dtype if narrow else np.int64)
+    last = sorted(range(len(scales)), key=lambda i: scales[i] is None)
+    out: list[dict[str | None, pd.DataFrame]] = [{} for _ in scales]
+    for i in last:
+        out[i][None] = bands_of(total, dates, quantiles, scales[i])
+    del total
+    for index, cohort in enumerate(cohorts):
+        for i in last:
+            out[i][cohort] = bands_of(block[:, :, index], dates, quantiles, scales[i])
+    return out
+
+
 #: Days scaled and sorted at a time by `_scaled_bands`.
 SCALED_DAYS = 64
 

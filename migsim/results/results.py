@@ -54,6 +54,7 @@ from migsim.results.daily import (
     LogSource,
     NoSource,
     bands_of,
+    block_bands,
     daily_frame,
     daily_table,
     file_bands,
@@ -646,24 +647,7 @@ class Results(ScenarioRun):
                 {c: self.bands(name, c, quantiles, scale) for c in cohorts}
                 for scale in scales
             ]
-        # whole counts: the same total in any order; as narrow as it fits
-        limit = np.iinfo(block.dtype).max // max(1, block.shape[2])
-        largest = max(int(block.max(initial=0)), -int(block.min(initial=0)))
-        narrow = largest <= limit
-        total = block.sum(axis=2, dtype=block.dtype if narrow else np.int64)
-        # scaled bands copy what they sort; the counts as they are sort in
-        # place (each slice read once), so they come last
-        last = sorted(range(len(scales)), key=lambda i: scales[i] is None)
-        out: list[dict[str | None, pd.DataFrame]] = [{} for _ in scales]
-        for i in last:
-            out[i][None] = bands_of(total, self.dates, quantiles, scales[i])
-        del total
-        for index, cohort in enumerate(self.cohort_names):
-            for i in last:
-                out[i][cohort] = bands_of(
-                    block[:, :, index], self.dates, quantiles, scales[i]
-                )
-        return out
+        return block_bands(block, self.dates, quantiles, scales, self.cohort_names)
 
     def backlog_bands(self, cohort: str | None = None) -> pd.DataFrame:
         """Remaining installations per date: P10, P50 and P90 across replications."""
