@@ -691,3 +691,17 @@ def test_extends_naming_no_file_is_refused_naming_the_file_and_field(tmp_path, p
             "file (give the path of the file this one extends, relative to it)"
         )
     assert [p.name for p in tmp_path.iterdir()] == ["sc.yaml"]
+
+
+def test_a_number_past_the_general_bounds_is_said_the_right_way_round():
+    """-1e308 (a rule threshold, say) read "is above the limit 1e+12"."""
+
+    class Model:  # no documented bound: the general ones apply
+        pass
+
+    with pytest.raises(ValueError, match=r"^-1e\+308 is below the limit -1e\+12$"):
+        limits.check_value(Model, "threshold", -1e308)
+    with pytest.raises(ValueError, match=r"^1e\+308 is above the limit 1e\+12$"):
+        limits.check_value(Model, "threshold", 1e308)
+    with pytest.raises(ValueError, match="is below the limit -"):
+        limits.check_value(Model, "count", -(limits.MAX_COUNT + 1))

@@ -294,9 +294,9 @@ def check_value(model: type, field: str, value: Any) -> Any:
                     f"outside the limit {_fmt(low)} to {_fmt(high)} {unit}"
                 )
         elif isinstance(number, int) and abs(number) > MAX_COUNT:
-            raise ValueError(f"{number:,} is above the limit {MAX_COUNT:,}")
+            raise ValueError(_beyond(f"{number:,}", number, f"{MAX_COUNT:,}"))
         elif isinstance(number, float) and abs(number) > MAX_NUMBER:
-            raise ValueError(f"{number:.3g} is above the limit {MAX_NUMBER:g}")
+            raise ValueError(_beyond(f"{number:.3g}", number, f"{MAX_NUMBER:g}"))
     if field == "cohorts" and isinstance(value, list) and len(value) > MAX_COHORTS:
         raise ValueError(f"{len(value):,} cohorts: the limit is {MAX_COHORTS:,}")
     return value
@@ -419,3 +419,11 @@ def check_memory(scenario: Any, workers: int = 1) -> None:
         f"{_gib(free)} free here: shorten horizon_days or the longest delays, or "
         "lower max_attempts"
     )
+
+
+def _beyond(shown: str, number: float, limit: str) -> str:
+    """A number past the unit-less bounds, said the right way round: -1e308
+    read "is above the limit 1e+12"."""
+    if number < 0:
+        return f"{shown} is below the limit -{limit}"
+    return f"{shown} is above the limit {limit}"
