@@ -254,3 +254,24 @@ def test_a_replication_chosen_from_a_file_without_replications_is_refused(
         "choose (--actuals-replication is for a run's daily.parquet)"
     )
     assert len(read_actuals(path, sc).frame) > 0  # without the option it reads
+
+
+def test_what_learned_from_actuals_records_the_files_sha256(tmp_path, two_cohorts):
+    """The actuals were recorded by path alone: a file changed or replaced
+    after a forecast left nothing to tell which figures it learned from. The
+    sha256 of the bytes read goes into calibration, forecast and backtest
+    records, and stays with the actuals cut at a date."""
+    import hashlib
+
+    from migsim.evidence.calibrate import calibrate
+
+    sc = load(two_cohorts)
+    total = pd.DataFrame(
+        {"date": ["2024-01-31", "2024-02-29"], "cumulative_migrated": [160, 480]}
+    )
+    path = _csv(tmp_path / "t.csv", total)
+    actuals = read_actuals(path, sc)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert actuals.sha256 == digest
+    assert actuals.up_to(date(2024, 2, 1)).sha256 == digest
+    assert calibrate(sc, actuals).summary()["actuals_sha256"] == digest

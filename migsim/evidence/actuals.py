@@ -21,6 +21,7 @@ the column.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import math
 from dataclasses import dataclass, replace
@@ -102,6 +103,9 @@ class Actuals:
     columns: tuple[str, ...]
     note: str = ""
     policy_columns: tuple[str, ...] = ()
+    #: the sha256 of the file's bytes as read: what a forecast learned from,
+    #: whatever later became of the file at ``path``
+    sha256: str = ""
 
     # ------------------------------------------------------------------ queries
     def has(self, *columns: str) -> bool:
@@ -275,7 +279,7 @@ def read_actuals(
         or before the scenario's start.
     """
     shown = str(path)
-    raw = _read_raw(Path(path), shown)
+    raw, sha256 = _read_raw(Path(path), shown)
     raw.columns = [str(c).strip() for c in raw.columns]
     rows = np.arange(1, len(raw) + 1)  # row numbers as a reader counts them
     note = ""
@@ -347,7 +351,14 @@ def read_actuals(
         columns["no_go"] = _flags(raw["no_go"], rows, shown)
     frame = pd.DataFrame(columns)
     return Actuals(
-        shown, "coarse" if coarse else "flows", unit, frame, present, note, policy
+        shown,
+        "coarse" if coarse else "flows",
+        unit,
+        frame,
+        present,
+        note,
+        policy,
+        sha256,
     )
 
 
@@ -366,7 +377,9 @@ def _flags(column: pd.Series, rows: np.ndarray, shown: str) -> np.ndarray:
     return text.map(truth).to_numpy(dtype=bool)
 
 
-def _read_raw(path: Path, shown: str) -> pd.DataFrame:
+def _read_raw(path: Path, shown: str) -> tuple[pd.DataFrame, str]:
+    """The file's rows as text (CSV) or as stored (Parquet), and the sha256
+    of its bytes."""
     try:  # a regular file only: a FIFO or a device would block the reader
         data = read_regular(path, None)
     except FileNotFoundError:
@@ -374,12 +387,13 @@ def _read_raw(path: Path, shown: str) -> pd.DataFrame:
     except OSError as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
         raise ActualsError(f"{shown}: cannot read: {reason}") from None
+    digest = hashlib.sha256(data).hexdigest()
     parquet = path.suffix.lower() in _PARQUET
     if not parquet:
         _fields_within_header(data, shown)
     try:
         if parquet:
-            return pd.read_parquet(io.BytesIO(data))
+            return pd.read_parquet(io.BytesIO(data)), digest
         raw = pd.read_csv(
             io.BytesIO(data), dtype=str, keep_default_na=False, skipinitialspace=True
         )
@@ -391,7 +405,7 @@ def _read_raw(path: Path, shown: str) -> pd.DataFrame:
     except (OSError, ValueError, ImportError) as exc:  # pyarrow's errors are these
         reason = " ".join(str(exc).split()) or type(exc).__name__
         raise ActualsError(f"{shown}: cannot read: {reason}") from None
-    return raw
+    return raw, digest
 
 
 def _fields_within_header(data: bytes, shown: str) -> None:

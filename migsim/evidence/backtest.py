@@ -104,6 +104,7 @@ class Backtest:
             "scenario": self.scenario.name,
             "scenario_sha256": self.scenario.sha256,
             "actuals": self.actuals.path,
+            "actuals_sha256": self.actuals.sha256,
             "actuals_kind": self.actuals.kind,
             "actuals_unit": self.actuals.unit,
             "seed": self.seed,

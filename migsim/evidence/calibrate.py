@@ -188,6 +188,7 @@ class Calibration:
             "prior_scenario_sha256": self.prior.sha256,
             "calibrated_scenario_sha256": self.scenario.sha256,
             "actuals": self.actuals.path,
+            "actuals_sha256": self.actuals.sha256,
             "actuals_kind": self.actuals.kind,
             "actuals_unit": self.actuals.unit,
             "actuals_first_date": self.actuals.first_date.isoformat(),

@@ -297,6 +297,7 @@ def forecast_as_of(
         if as_of
         else None,
         "actuals": actuals.path,
+        "actuals_sha256": actuals.sha256,
         "actuals_unit": actuals.unit,
         "n_attempts_learned_from": calibration.n_attempts,
         "learned": calibration.learned(),
