@@ -210,6 +210,21 @@ def test_a_store_resumes_its_own_definition_and_refuses_another(tmp_path):
     assert stored["definition"] == {"seed": 1, "n": 3}
 
 
+def test_a_store_a_kill_moved_aside_is_put_back_and_resumed(tmp_path):
+    """decide writes its decision over its own store: killed between the two
+    renames, the store was left in .<dir>.old-<pid>-.../old, and a rerun began
+    an empty store there instead (every batch simulated again)."""
+    root = tmp_path / "store"
+    store = Store(root, {"seed": 1}, what="decision")
+    store.put("0", pd.DataFrame({"x": [1.0]}))
+    trash = tmp_path / f".store.old-{_dead_pid()}-abc"
+    trash.mkdir()
+    root.rename(trash / "old")  # the first rename done, the second not
+    again = Store(root, {"seed": 1}, what="decision")
+    assert again.has("0")
+    assert [p.name for p in tmp_path.iterdir()] == ["store"]
+
+
 def test_fresh_never_empties_a_folder_that_is_not_a_store(tmp_path):
     root = tmp_path / "mine"
     root.mkdir()

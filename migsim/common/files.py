@@ -34,6 +34,7 @@ __all__ = [
     "is_migsim_output",
     "atomic_write",
     "clear_stale_temporaries",
+    "clear_stale_writes",
     "follow_link",
     "link_or_copy",
     "name_spill",
@@ -218,6 +219,17 @@ def _replace(staging: Path, target: Path) -> None:
         if not (trash / "old").exists() or target.exists():
             shutil.rmtree(trash, ignore_errors=True)
         # else: the old folder could not be put back; the next write does
+
+
+def clear_stale_writes(target: str | Path) -> None:
+    """Before reading a folder that `output_dir` writes over (a decision is
+    written over its own store): put back the folder a killed write moved
+    aside, and remove that write's leftovers (`_clear_stale`)."""
+    path = follow_link(target)
+    if path.name in ("", ".", ".."):
+        path = Path(os.path.abspath(path))
+    if path.parent.is_dir():
+        _clear_stale(path)
 
 
 def _clear_stale(target: Path) -> None:

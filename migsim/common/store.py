@@ -30,7 +30,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from migsim.common.errors import MigsimError
-from migsim.common.files import atomic_text, atomic_write, remove_stray_temporaries
+from migsim.common.files import (
+    atomic_text,
+    atomic_write,
+    clear_stale_writes,
+    remove_stray_temporaries,
+)
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     import pandas as pd
@@ -105,6 +110,7 @@ class Store:
         self.manifest: dict[str, Any] = dict(blank or {"definition": definition})
         if self.root is None:
             return
+        clear_stale_writes(self.root)  # a decision's write killed over its store
         if fresh and (self.root / MANIFEST).is_file():  # even one that is unreadable
             shutil.rmtree(self.root)
         stored = self._read_manifest()
