@@ -86,6 +86,9 @@ class Store:
     names
         How to name a changed definition key in messages (e.g. ``"-n"`` for
         ``replications``); unnamed keys are shown as they are.
+    restart
+        How the caller's command says ``fresh``, in messages (``--fresh``;
+        ``migsim report`` says ``--overwrite``).
 
     Raises
     ------
@@ -103,8 +106,10 @@ class Store:
         fresh: bool = False,
         blank: Mapping[str, Any] | None = None,
         names: Mapping[str, str] | None = None,
+        restart: str = "--fresh",
     ):
         self.root = None if root is None else Path(root)
+        self.restart = restart
         self.definition = json.loads(json.dumps(definition))  # as stored and read
         self.what = what
         self.manifest: dict[str, Any] = dict(blank or {"definition": definition})
@@ -159,7 +164,7 @@ class Store:
             stored = json.loads(path.read_text(encoding="utf-8"))
         except ValueError as exc:
             raise MigsimError(
-                f"{path}: unreadable ({exc}); rerun with --fresh to start over"
+                f"{path}: unreadable ({exc}); rerun with {self.restart} to start over"
             ) from None
         # each key of a new manifest holds the same kind of JSON value (a hand
         # edit or another program's file otherwise failed deep in the run)
@@ -176,7 +181,7 @@ class Store:
             )
             raise MigsimError(
                 f"{path}: not a {self.what} manifest (a JSON object with {keys}); "
-                "rerun with --fresh to start over"
+                f"rerun with {self.restart} to start over"
             )
         return stored
 
@@ -190,7 +195,7 @@ class Store:
         ]
         raise MigsimError(
             f"{self.root}: holds a different {self.what} (differs in "
-            f"{', '.join(changed)}); rerun with --fresh to start over"
+            f"{', '.join(changed)}); rerun with {self.restart} to start over"
         )
 
     # ------------------------------------------------------------------ pieces
