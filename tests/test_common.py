@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -189,6 +190,76 @@ def test_write_files_writes_all_or_none(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt"]
     write_files({a: lambda p: p.write_text("new a"), b: lambda p: p.write_text("b")})
     assert a.read_text() == "new a" and b.read_text() == "b"
+
+
+def _interrupted_after_first_rename(monkeypatch, stop: int) -> None:
+    """Signal ``stop`` to this process right after the first rename into
+    place: as Ctrl-C or kill PID arriving between renames (the program turns
+    both into KeyboardInterrupt)."""
+    real, done = os.replace, []
+
+    def replace(*args, **kwargs):
+        real(*args, **kwargs)
+        if not done:
+            done.append(True)
+            os.kill(os.getpid(), stop)
+
+    monkeypatch.setattr(os, "replace", replace)
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupt_between_the_renames_still_writes_all_or_none(
+    tmp_path, monkeypatch, stop
+):
+    """calibrate's scenario and summary (write_files): Ctrl-C or kill PID
+    between their renames left the new scenario beside the old summary."""
+    previous = {
+        stop: signal.signal(stop, _raise_interrupt)  # as the program has them
+        for stop in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+        a.write_text("old a")
+        b.write_text("old b")
+        _interrupted_after_first_rename(monkeypatch, stop)
+        with pytest.raises(KeyboardInterrupt):
+            write_files(
+                {a: lambda p: p.write_text("new a"), b: lambda p: p.write_text("new b")}
+            )
+    finally:
+        for stop, handler in previous.items():
+            signal.signal(stop, handler)
+    assert {a.read_text(), b.read_text()} in ({"old a", "old b"}, {"new a", "new b"})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "b.txt"]
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupt_between_the_renames_leaves_the_folder_in_place(
+    tmp_path, monkeypatch, stop
+):
+    """Replacing an output folder moves the old one aside, then renames the
+    new one in; Ctrl-C or kill PID between the two left neither in place."""
+    previous = {
+        stop: signal.signal(stop, _raise_interrupt)  # as the program has them
+        for stop in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        target = tmp_path / "out"
+        target.mkdir()
+        (target / "summary.json").write_text("old")
+        _interrupted_after_first_rename(monkeypatch, stop)
+        with pytest.raises(KeyboardInterrupt):
+            with output_dir(target, overwrite=True) as staging:
+                (staging / "summary.json").write_text("new")
+    finally:
+        for stop, handler in previous.items():
+            signal.signal(stop, handler)
+    assert (target / "summary.json").read_text() in ("old", "new")
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 # --------------------------------------------------------------------------- store

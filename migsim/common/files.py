@@ -27,6 +27,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from migsim.common.lifeline import stops_held
+
 __all__ = [
     "RESULT_MARKERS",
     "SpillFile",
@@ -207,18 +209,21 @@ def _replace(staging: Path, target: Path) -> None:
     if not (target.exists() or target.is_symlink()):
         os.replace(staging, target)
         return
-    trash = Path(tempfile.mkdtemp(prefix=_prefix(target, _TRASH), dir=target.parent))
-    try:
-        os.replace(target, trash / "old")  # EBUSY for a mount point, say
+    with stops_held():  # an interrupt between the renames left no target
+        trash = Path(
+            tempfile.mkdtemp(prefix=_prefix(target, _TRASH), dir=target.parent)
+        )
         try:
-            os.replace(staging, target)
-        except OSError:
-            os.replace(trash / "old", target)  # the old folder back where it was
-            raise
-    finally:
-        if not (trash / "old").exists() or target.exists():
-            shutil.rmtree(trash, ignore_errors=True)
-        # else: the old folder could not be put back; the next write does
+            os.replace(target, trash / "old")  # EBUSY for a mount point, say
+            try:
+                os.replace(staging, target)
+            except OSError:
+                os.replace(trash / "old", target)  # the old folder back
+                raise
+        finally:
+            if not (trash / "old").exists() or target.exists():
+                shutil.rmtree(trash, ignore_errors=True)
+            # else: the old folder could not be put back; the next write does
 
 
 def clear_stale_writes(target: str | Path) -> None:
@@ -291,8 +296,9 @@ def write_files(writers: Mapping[str | Path, Callable[[Path], Any]]) -> None:
             staged.append((temporary, path))
             write(temporary)
             _flush(temporary)
-        for temporary, path in staged:
-            os.replace(temporary, path)
+        with stops_held():  # all renamed, or none: never cut in two
+            for temporary, path in staged:
+                os.replace(temporary, path)
     finally:
         for temporary, _ in staged:
             temporary.unlink(missing_ok=True)

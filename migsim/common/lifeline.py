@@ -34,6 +34,7 @@ __all__ = [
     "die_with_parent",
     "ignore_interrupts",
     "interrupts_held",
+    "stops_held",
     "terminate_as_interrupt",
 ]
 
@@ -129,3 +130,30 @@ def interrupts_held() -> Iterator[None]:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+@contextmanager
+def stops_held() -> Iterator[None]:
+    """Hold Ctrl-C and ``kill PID`` (SIGINT, SIGTERM) back for a step that
+    must not be cut in two (renaming a set of finished files into place): one
+    that comes meanwhile is noted, and raised again on leaving, where the
+    program's own handler takes it. Handlers are the main thread's: in
+    another thread this holds nothing (a signal mask would not do: the
+    kernel gives a process's signal to any thread that does not block it)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    came: list[int] = []
+
+    def note(signum: int, frame: Any) -> None:
+        came.append(signum)
+
+    stops = (signal.SIGINT, signal.SIGTERM)
+    previous = {stop: signal.signal(stop, note) for stop in stops}
+    try:
+        yield
+    finally:
+        for stop, handler in previous.items():
+            signal.signal(stop, signal.SIG_DFL if handler is None else handler)
+        if came:
+            signal.raise_signal(came[0])
