@@ -296,6 +296,19 @@ def test_a_store_a_kill_moved_aside_is_put_back_and_resumed(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["store"]
 
 
+def test_a_store_keeps_the_writes_of_a_process_still_running(tmp_path):
+    """Opening a store removed every temporary in it, also the one a sweep
+    still running into the same folder was about to rename into place."""
+    root = tmp_path / "store"
+    Store(root, {"seed": 1}, what="sweep")
+    busy = root / "points" / f".3.parquet.tmp-{os.getppid()}-ab"
+    stale = root / "points" / f".4.parquet.tmp-{_dead_pid()}-ab"
+    for path in (busy, stale):
+        path.write_text("half")
+    Store(root, {"seed": 1}, what="sweep")
+    assert busy.exists() and not stale.exists()
+
+
 def test_fresh_never_empties_a_folder_that_is_not_a_store(tmp_path):
     root = tmp_path / "mine"
     root.mkdir()

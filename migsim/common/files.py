@@ -404,9 +404,12 @@ def clear_stale_temporaries(*paths: str | Path) -> None:
 
 
 def remove_stray_temporaries(folder: str | Path) -> None:
-    """Remove temporary files of `write_files` that a killed process left."""
+    """Remove temporary files of `write_files` that a killed process left; one
+    of a process still running (a second command into the same store) is
+    about to be renamed into place, and is left alone."""
     for path in Path(folder).glob(f".*.{_TEMPORARY}-*"):
-        if path.is_file():
+        tail = path.name.rpartition(f".{_TEMPORARY}-")[2]
+        if path.is_file() and not _alive(tail):
             path.unlink(missing_ok=True)
 
 
