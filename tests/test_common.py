@@ -258,6 +258,32 @@ def test_an_interrupt_between_the_renames_leaves_the_folder_in_place(
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
 
 
+@pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="no hang-up signal")
+def test_a_closed_terminal_stops_a_write_as_ctrl_c_does(tmp_path):
+    """SIGHUP (the terminal closed, the connection dropped) ended the command
+    on the spot: the output folder it was staging stayed beside the target
+    (.out.partial-<pid>-...), cleared only by a later write to the same path."""
+    script = (
+        "import os, signal, sys, time\n"
+        "from pathlib import Path\n"
+        "from migsim.common.files import output_dir\n"
+        "from migsim.common.lifeline import terminate_as_interrupt\n"
+        "terminate_as_interrupt()\n"
+        "try:\n"
+        "    with output_dir(Path(sys.argv[1])) as staging:\n"
+        "        (staging / 'summary.json').write_text('half')\n"
+        "        os.kill(os.getpid(), signal.SIGHUP)\n"
+        "        time.sleep(30)\n"
+        "except KeyboardInterrupt:\n"
+        "    sys.exit(1)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "out")], timeout=60
+    )
+    assert done.returncode == 1
+    assert list(tmp_path.iterdir()) == []
+
+
 def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
 

@@ -93,13 +93,22 @@ def _kernel_signal() -> None:
         pass
 
 
+#: What stops a command from outside besides Ctrl-C: ``kill PID`` and, where
+#: there is one, a hang-up (the terminal closed, the connection dropped).
+STOPS = tuple(
+    getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+
+
 def terminate_as_interrupt() -> None:
-    """In the program's main process: SIGTERM (``kill PID``) stops it as Ctrl-C
-    does, so what it was writing is removed and its workers are stopped (it
-    left ``.out.partial-<pid>-...`` folders and ``.<file>.tmp-...`` files that
-    only a rerun to the same path cleared). Forked children go back to dying
-    of it (`ignore_interrupts`): the pool ends its workers so."""
-    signal.signal(signal.SIGTERM, _interrupted)
+    """In the program's main process: SIGTERM (``kill PID``) and SIGHUP (a
+    closed terminal) stop it as Ctrl-C does, so what it was writing is removed
+    and its workers are stopped (it left ``.out.partial-<pid>-...`` folders
+    and ``.<file>.tmp-...`` files that only a rerun to the same path cleared).
+    Forked children go back to dying of them (`ignore_interrupts`): the pool
+    ends its workers so."""
+    for stop in STOPS:
+        signal.signal(stop, _interrupted)
 
 
 def _interrupted(signum: int, frame: Any) -> None:
@@ -109,9 +118,10 @@ def _interrupted(signum: int, frame: Any) -> None:
 def ignore_interrupts(handler: Any = signal.SIG_IGN) -> None:
     """In a forked worker, first: ignore SIGINT (or hand it to ``handler``, one
     that prints nothing), then unblock it: one that came while
-    `interrupts_held` reaches it now. SIGTERM ends it, whatever its parent
-    made of it (`terminate_as_interrupt`)."""
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    `interrupts_held` reaches it now. SIGTERM and SIGHUP end it, whatever
+    its parent made of them (`terminate_as_interrupt`)."""
+    for stop in STOPS:
+        signal.signal(stop, signal.SIG_DFL)
     signal.signal(signal.SIGINT, handler)
     if hasattr(signal, "pthread_sigmask"):
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
@@ -134,7 +144,7 @@ def interrupts_held() -> Iterator[None]:
 
 @contextmanager
 def stops_held() -> Iterator[None]:
-    """Hold Ctrl-C and ``kill PID`` (SIGINT, SIGTERM) back for a step that
+    """Hold Ctrl-C, ``kill PID`` and a hang-up back for a step that
     must not be cut in two (renaming a set of finished files into place): one
     that comes meanwhile is noted, and raised again on leaving, where the
     program's own handler takes it. Handlers are the main thread's: in
@@ -148,7 +158,7 @@ def stops_held() -> Iterator[None]:
     def note(signum: int, frame: Any) -> None:
         came.append(signum)
 
-    stops = (signal.SIGINT, signal.SIGTERM)
+    stops = (signal.SIGINT, *STOPS)
     previous = {stop: signal.signal(stop, note) for stop in stops}
     try:
         yield
