@@ -335,6 +335,39 @@ def test_a_store_keeps_the_writes_of_a_process_still_running(tmp_path):
     assert busy.exists() and not stale.exists()
 
 
+def test_a_fresh_start_interrupted_while_emptying_can_start_fresh_again(
+    tmp_path, monkeypatch
+):
+    """Ctrl-C while --fresh emptied a store could leave its points without
+    its manifest.json: a folder refused ever after, --fresh or not."""
+    real = os.unlink
+    removed = 0
+    while True:
+        root = tmp_path / f"store{removed}"
+        old = Store(root, {"seed": 1}, what="sweep")
+        for name in "01234":
+            old.put(name, pd.DataFrame({"x": [1.0]}))
+        calls = [0]
+
+        def unlink(*args, stop=removed, calls=calls, **kwargs):
+            if calls[0] == stop:
+                raise KeyboardInterrupt
+            calls[0] += 1
+            return real(*args, **kwargs)
+
+        with monkeypatch.context() as patched:
+            patched.setattr(os, "unlink", unlink)
+            try:
+                Store(root, {"seed": 2}, what="sweep", fresh=True)
+                break  # every file was removed without an interrupt
+            except KeyboardInterrupt:
+                pass
+        again = Store(root, {"seed": 2}, what="sweep", fresh=True)
+        assert again.definition == {"seed": 2} and not again.has("0")
+        removed += 1
+    assert removed >= 6  # an interrupt before each file's removal was tried
+
+
 def test_fresh_never_empties_a_folder_that_is_not_a_store(tmp_path):
     root = tmp_path / "mine"
     root.mkdir()

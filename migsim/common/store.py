@@ -66,6 +66,20 @@ def _only_a_first_write(root: Path) -> bool:
     return True
 
 
+def _empty(root: Path) -> None:
+    """Empty a store to start it over, its manifest last: an interrupt part
+    way leaves a store (that ``fresh`` starts over again), never pieces
+    without the manifest that makes the folder a store."""
+    for entry in root.iterdir():
+        if entry.name == MANIFEST:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+    (root / MANIFEST).unlink()
+
+
 class Store:
     """A resumable store in ``root``, opened (created, resumed or started over).
 
@@ -117,7 +131,7 @@ class Store:
             return
         clear_stale_writes(self.root)  # a decision's write killed over its store
         if fresh and (self.root / MANIFEST).is_file():  # even one that is unreadable
-            shutil.rmtree(self.root)
+            _empty(self.root)
         stored = self._read_manifest()
         if stored is not None:
             self._check(stored.get("definition") or {}, names or {})
