@@ -1,6 +1,6 @@
 """Worker processes that end when the process that started them dies.
 
-A killed ``migsim run -j 2`` (SIGKILL, an OOM kill, a closed terminal) gets no
+A killed ``migsim run -j 2`` (SIGKILL, an OOM kill) gets no
 chance to shut its process pool down, and its workers used to live on for many
 minutes, holding the parent's pipes and finishing work nobody would read. A pool
 started with `die_with_parent` as its initializer gives each worker a daemon
