@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -191,6 +192,102 @@ def test_write_files_writes_all_or_none(tmp_path):
     assert a.read_text() == "new a" and b.read_text() == "b"
 
 
+def _interrupted_after_first_rename(monkeypatch, stop: int) -> None:
+    """Signal ``stop`` to this process right after the first rename into
+    place: as Ctrl-C or kill PID arriving between renames (the program turns
+    both into KeyboardInterrupt)."""
+    real, done = os.replace, []
+
+    def replace(*args, **kwargs):
+        real(*args, **kwargs)
+        if not done:
+            done.append(True)
+            os.kill(os.getpid(), stop)
+
+    monkeypatch.setattr(os, "replace", replace)
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupt_between_the_renames_still_writes_all_or_none(
+    tmp_path, monkeypatch, stop
+):
+    """calibrate's scenario and summary (write_files): Ctrl-C or kill PID
+    between their renames left the new scenario beside the old summary."""
+    previous = {
+        stop: signal.signal(stop, _raise_interrupt)  # as the program has them
+        for stop in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+        a.write_text("old a")
+        b.write_text("old b")
+        _interrupted_after_first_rename(monkeypatch, stop)
+        with pytest.raises(KeyboardInterrupt):
+            write_files(
+                {a: lambda p: p.write_text("new a"), b: lambda p: p.write_text("new b")}
+            )
+    finally:
+        for stop, handler in previous.items():
+            signal.signal(stop, handler)
+    assert {a.read_text(), b.read_text()} in ({"old a", "old b"}, {"new a", "new b"})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "b.txt"]
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupt_between_the_renames_leaves_the_folder_in_place(
+    tmp_path, monkeypatch, stop
+):
+    """Replacing an output folder moves the old one aside, then renames the
+    new one in; Ctrl-C or kill PID between the two left neither in place."""
+    previous = {
+        stop: signal.signal(stop, _raise_interrupt)  # as the program has them
+        for stop in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        target = tmp_path / "out"
+        target.mkdir()
+        (target / "summary.json").write_text("old")
+        _interrupted_after_first_rename(monkeypatch, stop)
+        with pytest.raises(KeyboardInterrupt):
+            with output_dir(target, overwrite=True) as staging:
+                (staging / "summary.json").write_text("new")
+    finally:
+        for stop, handler in previous.items():
+            signal.signal(stop, handler)
+    assert (target / "summary.json").read_text() in ("old", "new")
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="no hang-up signal")
+def test_a_closed_terminal_stops_a_write_as_ctrl_c_does(tmp_path):
+    """SIGHUP (the terminal closed, the connection dropped) ended the command
+    on the spot: the output folder it was staging stayed beside the target
+    (.out.partial-<pid>-...), cleared only by a later write to the same path."""
+    script = (
+        "import os, signal, sys, time\n"
+        "from pathlib import Path\n"
+        "from migsim.common.files import output_dir\n"
+        "from migsim.common.lifeline import terminate_as_interrupt\n"
+        "terminate_as_interrupt()\n"
+        "try:\n"
+        "    with output_dir(Path(sys.argv[1])) as staging:\n"
+        "        (staging / 'summary.json').write_text('half')\n"
+        "        os.kill(os.getpid(), signal.SIGHUP)\n"
+        "        time.sleep(30)\n"
+        "except KeyboardInterrupt:\n"
+        "    sys.exit(1)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "out")], timeout=60
+    )
+    assert done.returncode == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 # --------------------------------------------------------------------------- store
 def test_a_store_resumes_its_own_definition_and_refuses_another(tmp_path):
     root = tmp_path / "store"
@@ -208,6 +305,67 @@ def test_a_store_resumes_its_own_definition_and_refuses_another(tmp_path):
     assert not fresh.has("0") and "done" not in fresh.manifest
     stored = json.loads((root / "manifest.json").read_text())
     assert stored["definition"] == {"seed": 1, "n": 3}
+
+
+def test_a_store_a_kill_moved_aside_is_put_back_and_resumed(tmp_path):
+    """decide writes its decision over its own store: killed between the two
+    renames, the store was left in .<dir>.old-<pid>-.../old, and a rerun began
+    an empty store there instead (every batch simulated again)."""
+    root = tmp_path / "store"
+    store = Store(root, {"seed": 1}, what="decision")
+    store.put("0", pd.DataFrame({"x": [1.0]}))
+    trash = tmp_path / f".store.old-{_dead_pid()}-abc"
+    trash.mkdir()
+    root.rename(trash / "old")  # the first rename done, the second not
+    again = Store(root, {"seed": 1}, what="decision")
+    assert again.has("0")
+    assert [p.name for p in tmp_path.iterdir()] == ["store"]
+
+
+def test_a_store_keeps_the_writes_of_a_process_still_running(tmp_path):
+    """Opening a store removed every temporary in it, also the one a sweep
+    still running into the same folder was about to rename into place."""
+    root = tmp_path / "store"
+    Store(root, {"seed": 1}, what="sweep")
+    busy = root / "points" / f".3.parquet.tmp-{os.getppid()}-ab"
+    stale = root / "points" / f".4.parquet.tmp-{_dead_pid()}-ab"
+    for path in (busy, stale):
+        path.write_text("half")
+    Store(root, {"seed": 1}, what="sweep")
+    assert busy.exists() and not stale.exists()
+
+
+def test_a_fresh_start_interrupted_while_emptying_can_start_fresh_again(
+    tmp_path, monkeypatch
+):
+    """Ctrl-C while --fresh emptied a store could leave its points without
+    its manifest.json: a folder refused ever after, --fresh or not."""
+    real = os.unlink
+    removed = 0
+    while True:
+        root = tmp_path / f"store{removed}"
+        old = Store(root, {"seed": 1}, what="sweep")
+        for name in "01234":
+            old.put(name, pd.DataFrame({"x": [1.0]}))
+        calls = [0]
+
+        def unlink(*args, stop=removed, calls=calls, **kwargs):
+            if calls[0] == stop:
+                raise KeyboardInterrupt
+            calls[0] += 1
+            return real(*args, **kwargs)
+
+        with monkeypatch.context() as patched:
+            patched.setattr(os, "unlink", unlink)
+            try:
+                Store(root, {"seed": 2}, what="sweep", fresh=True)
+                break  # every file was removed without an interrupt
+            except KeyboardInterrupt:
+                pass
+        again = Store(root, {"seed": 2}, what="sweep", fresh=True)
+        assert again.definition == {"seed": 2} and not again.has("0")
+        removed += 1
+    assert removed >= 6  # an interrupt before each file's removal was tried
 
 
 def test_fresh_never_empties_a_folder_that_is_not_a_store(tmp_path):

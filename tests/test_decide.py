@@ -446,6 +446,44 @@ def test_a_killed_decide_resumes_with_the_same_answer(tmp_path):
     assert resumed.spent == whole.spent  # counted whether simulated or read back
 
 
+def test_a_decide_killed_before_listing_a_batch_lists_it_on_resume(
+    tmp_path, monkeypatch
+):
+    """Killed after a batch's file was in place but before the manifest was
+    saved, the resumed decide read the batch back and never listed it: its
+    manifest.json differed from that of a decide never killed."""
+    from migsim.common.store import Store
+
+    question = load_question(write_question(tmp_path))
+    decide(question, replications=4, seed=0, directory=tmp_path / "whole")
+
+    class Killed(Exception):
+        pass
+
+    real_put, real_save, puts = Store.put, Store.save, []
+
+    def put(self, name, frame):
+        puts.append(name)
+        return real_put(self, name, frame)
+
+    def save(self):
+        if len(puts) == 2:  # the second batch's file is in place
+            raise Killed
+        real_save(self)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(Store, "put", put)
+        patched.setattr(Store, "save", save)
+        with pytest.raises(Killed):
+            decide(question, replications=4, seed=0, directory=tmp_path / "again")
+    decide(question, replications=4, seed=0, directory=tmp_path / "again")
+    manifest = [
+        json.loads((tmp_path / run / "manifest.json").read_text())
+        for run in ("whole", "again")
+    ]
+    assert manifest[1] == manifest[0]
+
+
 def test_a_store_of_another_definition_is_refused_unless_fresh(tmp_path):
     path = write_question(tmp_path)
     out = tmp_path / "out"

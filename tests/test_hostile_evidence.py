@@ -159,6 +159,32 @@ def test_calibrate_removes_what_a_killed_calibrate_left_beside_its_files(tmp_pat
     ]
 
 
+def test_calibrate_overwritten_without_a_check_leaves_no_old_check_chart(tmp_path):
+    """calibrate --overwrite --no-check over an earlier calibrate with its check
+    kept the old c.check.png beside the new scenario (and said it wrote it): a
+    chart of another calibration read as this one's."""
+    write(tmp_path, yaml.safe_dump(ACTUALS_SCENARIO), "sc.yaml")
+    write(tmp_path, f"{HEADER}\n2024-01-01,a,100,80,10,10,0,0\n", "actuals.csv")
+    first = cli(
+        "calibrate", "sc.yaml", "--actuals", "actuals.csv", "-n", "2", "-q",
+        "-o", "c.yaml", cwd=tmp_path,
+    )  # fmt: skip
+    assert first.exit_code == 0, (first.output, first.exception)
+    assert (tmp_path / "c.check.png").is_file()
+    again = cli(
+        "calibrate", "sc.yaml", "--actuals", "actuals.csv", "--no-check",
+        "--overwrite", "-o", "c.yaml", cwd=tmp_path,
+    )  # fmt: skip
+    assert again.exit_code == 0, (again.output, again.exception)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "actuals.csv",
+        "c.calibration.json",
+        "c.yaml",
+        "sc.yaml",
+    ]
+    assert "c.check.png" not in again.output
+
+
 def test_a_question_with_an_impossible_date_is_one_line(tmp_path):
     question = yaml.safe_load(
         (SCENARIOS / "questions/opsg_ramp_basis.yaml").read_text()

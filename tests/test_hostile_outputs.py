@@ -10,6 +10,7 @@ import contextlib
 import gc
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -251,9 +252,9 @@ def test_a_rerun_removes_the_spill_folder_a_killed_run_left(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
-def _sweep_killed_at_write(store: Path, k: int, sweep_args: list[str]) -> bool:
-    """Run a sweep in a forked child that dies (os._exit, like SIGKILL: no cleanup
-    runs) at its k-th rename into place; True if it got that far."""
+def _killed_at_write(outdir: Path, k: int, args: list[str]) -> bool:
+    """Run a command in a forked child that dies (os._exit, like SIGKILL: no
+    cleanup runs) at its k-th rename into place; True if it got that far."""
     pid = os.fork()
     if pid == 0:  # the child: count renames, die at the k-th
         real, count = os.replace, [0]
@@ -266,7 +267,7 @@ def _sweep_killed_at_write(store: Path, k: int, sweep_args: list[str]) -> bool:
 
         os.replace = replace
         try:
-            CliRunner().invoke(main, [*sweep_args, "-o", str(store)])
+            CliRunner().invoke(main, [*args, "-o", str(outdir)])
         finally:
             os._exit(0)
     _, status = os.waitpid(pid, 0)
@@ -292,7 +293,7 @@ def test_a_sweep_store_survives_a_kill_at_every_write(tmp_path):
     k = 1
     while True:
         store = tmp_path / f"killed{k}"
-        if not _sweep_killed_at_write(store, k, args):
+        if not _killed_at_write(store, k, args):
             break  # the sweep finished before its k-th write: every write tried
         resumed = CliRunner().invoke(main, [*args, "-o", str(store)])
         assert resumed.exit_code == 0, (k, resumed.output)
@@ -302,6 +303,29 @@ def test_a_sweep_store_survives_a_kill_at_every_write(tmp_path):
         assert not [p for p in store.rglob(".*")], k  # no temporaries left
         k += 1
     assert k > 4  # manifest, points, manifest again, table: each was a kill point
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork to kill mid-write")
+def test_a_forecast_killed_at_any_write_leaves_nothing_once_rerun(tmp_path):
+    """A forecast staged its run's files in a second folder beside its own
+    staging folder (``..fc.partial-<pid>-....partial-...``) and renamed that
+    over it; killed there, it left folders that no rerun removed."""
+    sc = write(tmp_path, yaml.safe_dump(ACTUALS_SCENARIO), "sc.yaml")
+    actuals = write(tmp_path, "date,cumulative_migrated\n2024-01-03,200\n", "a.csv")
+    args = ["forecast", str(sc), "--actuals", str(actuals), "--as-of", "2024-01-03"]
+    args += ["-n", "2", "-q"]
+    k = 1
+    while _killed_at_write(tmp_path / "fc", k, args):
+        again = CliRunner().invoke(main, [*args, "-o", str(tmp_path / "fc")])
+        assert again.exit_code == 0, (k, again.output)
+        assert sorted(p.name for p in tmp_path.iterdir()) == [
+            "a.csv",
+            "fc",
+            "sc.yaml",
+        ], k
+        shutil.rmtree(tmp_path / "fc")
+        k += 1
+    assert k > 1  # the forecast's folder was renamed into place at least once
 
 
 @pytest.mark.parametrize(

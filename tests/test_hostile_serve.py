@@ -5,6 +5,7 @@ its control, never a 500. Each test here failed before its fix."""
 
 from __future__ import annotations
 
+import signal
 import time
 
 import pytest
@@ -442,3 +443,39 @@ def test_a_client_gone_mid_request_is_no_traceback(route):
         400,
         {"errors": [{"field": "", "message": "the request ended before its body did"}]},
     )
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="no hang-up signal")
+def test_a_closed_terminal_stops_the_explorer_as_ctrl_c_does():
+    """SIGHUP (the terminal closed) broke into the server's event loop as a
+    KeyboardInterrupt: a traceback and 'Aborted!' instead of a quiet stop."""
+    import socket
+    import subprocess
+    import sys
+    import urllib.request
+
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "migsim", "serve", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2):
+                    break
+            except OSError:
+                assert process.poll() is None and time.monotonic() < deadline
+                time.sleep(0.2)
+        process.send_signal(signal.SIGHUP)
+        output, _ = process.communicate(timeout=20)
+    finally:
+        process.kill()
+    assert process.returncode == 0, output
+    assert "Traceback" not in output and "Aborted!" not in output

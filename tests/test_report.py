@@ -595,6 +595,45 @@ def test_a_question_file_about_another_scenario_is_refused_before_running(
     assert not (tmp_path / "r_runs").exists() and not (tmp_path / "r_decision").exists()
 
 
+def test_a_report_whose_decision_store_differs_names_its_own_option(
+    tiny_yaml, tmp_path
+):
+    """A report's <name>_decision store of another -n was refused with "rerun
+    with --fresh", an option report does not have (its --overwrite does it)."""
+    import shutil
+
+    import yaml
+
+    scenario = tiny_yaml("tiny")
+    question = tmp_path / "question.yaml"
+    question.write_text(
+        yaml.safe_dump(
+            {
+                "name": "cap_basis",
+                "scenario": str(scenario),
+                "levers": {
+                    "capacity.daily_cap": {"low": 100, "high": 200, "step": 100}
+                },
+                "objective": {"minimise": "clearance_day", "statistic": "p50"},
+                "risk_budget": [{"figure": "dumb", "statistic": "p90", "max": 1000}],
+            }
+        )
+    )
+    out = tmp_path / "r.html"
+    args = ["report", str(scenario), "-q", "-o", str(out), "--question", str(question)]
+    assert CliRunner().invoke(main, [*args, "-n", "2"]).exit_code == 0
+    out.unlink()
+    shutil.rmtree(tmp_path / "r_runs")
+    refused = CliRunner().invoke(main, [*args, "-n", "3"])
+    assert refused.exit_code == 2
+    message = refused.output.strip().splitlines()
+    assert len(message) == 1 and "--overwrite" in message[0], message
+    assert "--fresh" not in message[0]
+    assert not out.exists() and not (tmp_path / "r_runs").exists()
+    again = CliRunner().invoke(main, [*args, "-n", "3", "--overwrite"])
+    assert again.exit_code == 0, again.output
+
+
 def test_report_of_a_ramp_with_gates_and_incidents(tmp_path):
     """Gate dates and no-go days from the policy summary also equal summary.json."""
     from conftest import SCENARIOS

@@ -126,6 +126,35 @@ def test_a_painter_dies_with_a_killed_run(tmp_path):
     assert not _running(pid)
 
 
+def test_a_chart_drawn_aside_without_a_painter_dies_with_a_killed_run(tmp_path):
+    """A chart drawn in a process forked for it (a report's or compare's runs,
+    no painter) went on drawing after its command was killed."""
+    script = (
+        "import os, signal, sys, time\n"
+        "from pathlib import Path\n"
+        "from migsim.output.painter import drawn_aside\n"
+        "def draw(path):\n"
+        "    path.write_text(str(os.getpid()))\n"
+        "    time.sleep(60)\n"
+        "path = Path(sys.argv[1])\n"
+        "with drawn_aside(None, draw, path):\n"
+        "    while not path.exists() or not path.read_text():\n"
+        "        time.sleep(0.01)\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    drawn = tmp_path / "drawn"
+    done = subprocess.run(  # no pipes: the drawing process would hold them
+        [sys.executable, "-c", script, str(drawn)], timeout=60
+    )
+    assert done.returncode == -signal.SIGKILL
+    pid = int(drawn.read_text())
+    for _ in range(100):  # the kernel's signal, or the lifeline within 0.25 s
+        if not _running(pid):
+            break
+        time.sleep(0.05)
+    assert not _running(pid)
+
+
 def _running(pid: int) -> bool:
     """Whether ``pid`` is a live process (a zombie waiting for init is not)."""
     try:

@@ -26,7 +26,9 @@ from __future__ import annotations
 import io
 import ipaddress
 import json
+import signal
 import socket
+import threading
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -392,6 +394,13 @@ def serve(
             "reach this machine can use the page"
         )
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    if (
+        hasattr(signal, "SIGHUP")
+        and threading.current_thread() is threading.main_thread()
+    ):
+        # a closed terminal stops it as Ctrl+C does (uvicorn handles SIGINT
+        # and SIGTERM only; the command's own handler broke into its loop)
+        signal.signal(signal.SIGHUP, server.handle_exit)
     server.run(sockets=[listening])
 
 

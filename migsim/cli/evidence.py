@@ -29,7 +29,7 @@ from migsim.cli.shared import (
     refuse_inputs_as_outputs,
 )
 from migsim.common.errors import MigsimError
-from migsim.common.files import clear_stale_temporaries, write_files
+from migsim.common.files import clear_stale_temporaries, follow_link, write_files
 
 __all__ = ["backtest", "calibrate", "forecast"]
 
@@ -106,6 +106,8 @@ def calibrate(
     if check is not None:
         writers[paths[2]] = lambda tmp: save_posterior_check(check, tmp)
     clear_stale_temporaries(*paths)  # what a killed calibrate left
+    if check is None:  # an earlier calibrate's chart is not this one's check
+        follow_link(paths[2]).unlink(missing_ok=True)
     write_files(writers)  # all of them, or none
     written = [str(p) for p in paths if p.exists()]
     click.echo(result.text() + f"\n\nWritten {', '.join(written)}")

@@ -324,6 +324,7 @@ def _decision_for_report(
         workers,
         directory=where,
         fresh=overwrite,
+        restart="--overwrite",
     )
     write_decision(result, where)
     return load_decision(where)

@@ -27,6 +27,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from migsim.common.lifeline import stops_held
+
 __all__ = [
     "RESULT_MARKERS",
     "SpillFile",
@@ -34,6 +36,7 @@ __all__ = [
     "is_migsim_output",
     "atomic_write",
     "clear_stale_temporaries",
+    "clear_stale_writes",
     "follow_link",
     "link_or_copy",
     "name_spill",
@@ -206,18 +209,32 @@ def _replace(staging: Path, target: Path) -> None:
     if not (target.exists() or target.is_symlink()):
         os.replace(staging, target)
         return
-    trash = Path(tempfile.mkdtemp(prefix=_prefix(target, _TRASH), dir=target.parent))
-    try:
-        os.replace(target, trash / "old")  # EBUSY for a mount point, say
+    with stops_held():  # an interrupt between the renames left no target
+        trash = Path(
+            tempfile.mkdtemp(prefix=_prefix(target, _TRASH), dir=target.parent)
+        )
         try:
-            os.replace(staging, target)
-        except OSError:
-            os.replace(trash / "old", target)  # the old folder back where it was
-            raise
-    finally:
-        if not (trash / "old").exists() or target.exists():
-            shutil.rmtree(trash, ignore_errors=True)
-        # else: the old folder could not be put back; the next write does
+            os.replace(target, trash / "old")  # EBUSY for a mount point, say
+            try:
+                os.replace(staging, target)
+            except OSError:
+                os.replace(trash / "old", target)  # the old folder back
+                raise
+        finally:
+            if not (trash / "old").exists() or target.exists():
+                shutil.rmtree(trash, ignore_errors=True)
+            # else: the old folder could not be put back; the next write does
+
+
+def clear_stale_writes(target: str | Path) -> None:
+    """Before reading a folder that `output_dir` writes over (a decision is
+    written over its own store): put back the folder a killed write moved
+    aside, and remove that write's leftovers (`_clear_stale`)."""
+    path = follow_link(target)
+    if path.name in ("", ".", ".."):
+        path = Path(os.path.abspath(path))
+    if path.parent.is_dir():
+        _clear_stale(path)
 
 
 def _clear_stale(target: Path) -> None:
@@ -279,8 +296,9 @@ def write_files(writers: Mapping[str | Path, Callable[[Path], Any]]) -> None:
             staged.append((temporary, path))
             write(temporary)
             _flush(temporary)
-        for temporary, path in staged:
-            os.replace(temporary, path)
+        with stops_held():  # all renamed, or none: never cut in two
+            for temporary, path in staged:
+                os.replace(temporary, path)
     finally:
         for temporary, _ in staged:
             temporary.unlink(missing_ok=True)
@@ -386,9 +404,12 @@ def clear_stale_temporaries(*paths: str | Path) -> None:
 
 
 def remove_stray_temporaries(folder: str | Path) -> None:
-    """Remove temporary files of `write_files` that a killed process left."""
+    """Remove temporary files of `write_files` that a killed process left; one
+    of a process still running (a second command into the same store) is
+    about to be renamed into place, and is left alone."""
     for path in Path(folder).glob(f".*.{_TEMPORARY}-*"):
-        if path.is_file():
+        tail = path.name.rpartition(f".{_TEMPORARY}-")[2]
+        if path.is_file() and not _alive(tail):
             path.unlink(missing_ok=True)
 
 

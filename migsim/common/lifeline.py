@@ -1,6 +1,6 @@
 """Worker processes that end when the process that started them dies.
 
-A killed ``migsim run -j 2`` (SIGKILL, an OOM kill, a closed terminal) gets no
+A killed ``migsim run -j 2`` (SIGKILL, an OOM kill) gets no
 chance to shut its process pool down, and its workers used to live on for many
 minutes, holding the parent's pipes and finishing work nobody would read. A pool
 started with `die_with_parent` as its initializer gives each worker a daemon
@@ -34,6 +34,7 @@ __all__ = [
     "die_with_parent",
     "ignore_interrupts",
     "interrupts_held",
+    "stops_held",
     "terminate_as_interrupt",
 ]
 
@@ -92,13 +93,22 @@ def _kernel_signal() -> None:
         pass
 
 
+#: What stops a command from outside besides Ctrl-C: ``kill PID`` and, where
+#: there is one, a hang-up (the terminal closed, the connection dropped).
+STOPS = tuple(
+    getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+
+
 def terminate_as_interrupt() -> None:
-    """In the program's main process: SIGTERM (``kill PID``) stops it as Ctrl-C
-    does, so what it was writing is removed and its workers are stopped (it
-    left ``.out.partial-<pid>-...`` folders and ``.<file>.tmp-...`` files that
-    only a rerun to the same path cleared). Forked children go back to dying
-    of it (`ignore_interrupts`): the pool ends its workers so."""
-    signal.signal(signal.SIGTERM, _interrupted)
+    """In the program's main process: SIGTERM (``kill PID``) and SIGHUP (a
+    closed terminal) stop it as Ctrl-C does, so what it was writing is removed
+    and its workers are stopped (it left ``.out.partial-<pid>-...`` folders
+    and ``.<file>.tmp-...`` files that only a rerun to the same path cleared).
+    Forked children go back to dying of them (`ignore_interrupts`): the pool
+    ends its workers so."""
+    for stop in STOPS:
+        signal.signal(stop, _interrupted)
 
 
 def _interrupted(signum: int, frame: Any) -> None:
@@ -108,9 +118,10 @@ def _interrupted(signum: int, frame: Any) -> None:
 def ignore_interrupts(handler: Any = signal.SIG_IGN) -> None:
     """In a forked worker, first: ignore SIGINT (or hand it to ``handler``, one
     that prints nothing), then unblock it: one that came while
-    `interrupts_held` reaches it now. SIGTERM ends it, whatever its parent
-    made of it (`terminate_as_interrupt`)."""
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    `interrupts_held` reaches it now. SIGTERM and SIGHUP end it, whatever
+    its parent made of them (`terminate_as_interrupt`)."""
+    for stop in STOPS:
+        signal.signal(stop, signal.SIG_DFL)
     signal.signal(signal.SIGINT, handler)
     if hasattr(signal, "pthread_sigmask"):
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
@@ -129,3 +140,30 @@ def interrupts_held() -> Iterator[None]:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+@contextmanager
+def stops_held() -> Iterator[None]:
+    """Hold Ctrl-C, ``kill PID`` and a hang-up back for a step that
+    must not be cut in two (renaming a set of finished files into place): one
+    that comes meanwhile is noted, and raised again on leaving, where the
+    program's own handler takes it. Handlers are the main thread's: in
+    another thread this holds nothing (a signal mask would not do: the
+    kernel gives a process's signal to any thread that does not block it)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    came: list[int] = []
+
+    def note(signum: int, frame: Any) -> None:
+        came.append(signum)
+
+    stops = (signal.SIGINT, *STOPS)
+    previous = {stop: signal.signal(stop, note) for stop in stops}
+    try:
+        yield
+    finally:
+        for stop, handler in previous.items():
+            signal.signal(stop, signal.SIG_DFL if handler is None else handler)
+        if came:
+            signal.raise_signal(came[0])

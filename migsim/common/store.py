@@ -30,7 +30,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from migsim.common.errors import MigsimError
-from migsim.common.files import atomic_text, atomic_write, remove_stray_temporaries
+from migsim.common.files import (
+    atomic_text,
+    atomic_write,
+    clear_stale_writes,
+    remove_stray_temporaries,
+)
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     import pandas as pd
@@ -61,6 +66,20 @@ def _only_a_first_write(root: Path) -> bool:
     return True
 
 
+def _empty(root: Path) -> None:
+    """Empty a store to start it over, its manifest last: an interrupt part
+    way leaves a store (that ``fresh`` starts over again), never pieces
+    without the manifest that makes the folder a store."""
+    for entry in root.iterdir():
+        if entry.name == MANIFEST:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+    (root / MANIFEST).unlink()
+
+
 class Store:
     """A resumable store in ``root``, opened (created, resumed or started over).
 
@@ -81,6 +100,9 @@ class Store:
     names
         How to name a changed definition key in messages (e.g. ``"-n"`` for
         ``replications``); unnamed keys are shown as they are.
+    restart
+        How the caller's command says ``fresh``, in messages (``--fresh``;
+        ``migsim report`` says ``--overwrite``).
 
     Raises
     ------
@@ -98,15 +120,18 @@ class Store:
         fresh: bool = False,
         blank: Mapping[str, Any] | None = None,
         names: Mapping[str, str] | None = None,
+        restart: str = "--fresh",
     ):
         self.root = None if root is None else Path(root)
+        self.restart = restart
         self.definition = json.loads(json.dumps(definition))  # as stored and read
         self.what = what
         self.manifest: dict[str, Any] = dict(blank or {"definition": definition})
         if self.root is None:
             return
+        clear_stale_writes(self.root)  # a decision's write killed over its store
         if fresh and (self.root / MANIFEST).is_file():  # even one that is unreadable
-            shutil.rmtree(self.root)
+            _empty(self.root)
         stored = self._read_manifest()
         if stored is not None:
             self._check(stored.get("definition") or {}, names or {})
@@ -153,7 +178,7 @@ class Store:
             stored = json.loads(path.read_text(encoding="utf-8"))
         except ValueError as exc:
             raise MigsimError(
-                f"{path}: unreadable ({exc}); rerun with --fresh to start over"
+                f"{path}: unreadable ({exc}); rerun with {self.restart} to start over"
             ) from None
         # each key of a new manifest holds the same kind of JSON value (a hand
         # edit or another program's file otherwise failed deep in the run)
@@ -170,7 +195,7 @@ class Store:
             )
             raise MigsimError(
                 f"{path}: not a {self.what} manifest (a JSON object with {keys}); "
-                "rerun with --fresh to start over"
+                f"rerun with {self.restart} to start over"
             )
         return stored
 
@@ -184,7 +209,7 @@ class Store:
         ]
         raise MigsimError(
             f"{self.root}: holds a different {self.what} (differs in "
-            f"{', '.join(changed)}); rerun with --fresh to start over"
+            f"{', '.join(changed)}); rerun with {self.restart} to start over"
         )
 
     # ------------------------------------------------------------------ pieces

@@ -77,6 +77,7 @@ def decide(
     sampler: Literal["tpe", "nsga2"] = "tpe",
     directory: str | Path | None = None,
     fresh: bool = False,
+    restart: str = "--fresh",
     scheduler: str | None = None,
     progress: Callable[[Candidate], None] | None = None,
 ) -> Decision:
@@ -105,6 +106,9 @@ def decide(
     fresh
         Start over: discard what the store in ``directory`` holds (of this
         definition or another) instead of resuming or refusing.
+    restart
+        How the caller's command says ``fresh``, in the message refusing a
+        store of another definition.
     scheduler
         Address of a running Dask scheduler (``tcp://HOST:PORT``) to run the
         batches on instead; results are identical.
@@ -148,6 +152,7 @@ def decide(
         what="decision",
         fresh=fresh,
         blank={"definition": definition, "candidates": {}},
+        restart=restart,
     )
     started = time.perf_counter()
     if scheduler is None and workers > 1:  # the forked workers share what it loads

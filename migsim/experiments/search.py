@@ -215,16 +215,27 @@ def _keep(
     frame: pd.DataFrame,
 ) -> None:
     """Keep a finished batch; the manifest lists each candidate's batches."""
-    path = store.put(_batch(key, first, n), frame)
-    if path is None:
-        return
+    if store.put(_batch(key, first, n), frame) is not None:
+        _list(store, key, levers, first, n)
+
+
+def _list(
+    store: Store, key: str, levers: Mapping[str, Any], first: int, n: int
+) -> None:
+    """List a kept batch in the manifest, once: a batch read back that a kill
+    stopped from being listed (its file was in place, the manifest not yet
+    saved) is listed when it is read, where a run never killed listed it."""
     entry = store.manifest["candidates"].setdefault(
         key, {"levers": {k: _json_value(v) for k, v in levers.items()}, "batches": []}
     )
-    entry["batches"].append(
-        {"first_replication": first, "replications": n, "file": f"points/{path.name}"}
-    )
-    store.save()
+    batch = {
+        "first_replication": first,
+        "replications": n,
+        "file": f"points/{store.path(_batch(key, first, n)).name}",
+    }
+    if batch not in entry["batches"]:
+        entry["batches"].append(batch)
+        store.save()
 
 
 # --------------------------------------------------------------------------- looks
@@ -435,6 +446,7 @@ class _Evaluator:
             for key, (first, n) in wanted.items():
                 stored = self.store.get(_batch(key, first, n))
                 if stored is not None:
+                    _list(self.store, key, todo[key], first, n)
                     frames[key] = _concat(frames.get(key), stored)
                 else:
                     missing.append(key)

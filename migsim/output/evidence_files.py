@@ -57,7 +57,7 @@ def write_forecast(
     """The usual run outputs, with ``backlog.png`` showing actuals then the forecast,
     plus ``calibration.json`` and ``calibrated.yaml``; written atomically."""
     with output_dir(directory, overwrite=overwrite) as out:
-        forecast.results.write(out, daily=daily)
+        forecast.results.write_into(out, daily=daily)
         _save_png(
             forecast_figure(forecast),
             lambda chart: chart.savefig(out / "backlog.png", dpi=110),

@@ -42,6 +42,18 @@ def _in_child(draw: Draw, *args: Any) -> None:
     os._exit(0)
 
 
+def _aside_child(parent: int, main_thread: bool, draw: Draw, *args: Any) -> None:
+    """A process forked to draw one chart (no painter): it ends with the
+    command (the lifeline), as the painter and the pool's workers do; a
+    command killed while it drew left it drawing into a folder nobody reads."""
+    from migsim.common.lifeline import die_with_parent
+
+    die_with_parent(parent, main_thread=main_thread)
+    if os.getppid() != parent:  # the command died before the lifeline was in place
+        os._exit(0)
+    _in_child(draw, *args)
+
+
 def _warm_up() -> None:
     """Make a small chart nobody sees: the first chart of a process costs three
     times the next (matplotlib's lazy imports, each artist class's first
@@ -174,8 +186,11 @@ def drawn_aside(painter: Painter | None, draw: Draw, *args: Any) -> Iterator[Non
         import multiprocessing
 
         _flush()
+        main_thread = threading.current_thread() is threading.main_thread()
         child = multiprocessing.get_context("fork").Process(
-            target=_in_child, args=(draw, *args), daemon=True
+            target=_aside_child,
+            args=(os.getpid(), main_thread, draw, *args),
+            daemon=True,
         )
         child.start()
     try:

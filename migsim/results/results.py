@@ -764,30 +764,38 @@ class Results(ScenarioRun):
         `Results` and the staging folder, and a chart that fails fails the write.
         """
         with output_dir(directory, overwrite=overwrite) as staging:
-            if daily and self.has_daily:
-                if self.daily_path is not None:
-                    name_spill(self.daily_path, staging / "daily.parquet")
-                else:
-                    self.daily.to_parquet(staging / "daily.parquet", index=False)
-            self.replications.to_csv(staging / "replications.csv", index=False)
-            self.cohort_replications.to_csv(
-                staging / "cohort_replications.csv", index=False
-            )
-            if self._table.defects:
-                self.defects.to_csv(staging / "defects.csv", index=False)
-            if self._input_draws():
-                self.inputs.to_csv(staging / "inputs.csv", index=False)
-            (staging / "summary.json").write_text(
-                json.dumps(self.summary, indent=2) + "\n", encoding="utf-8"
-            )
-            (staging / "scenario.yaml").write_text(
-                self.scenario.to_yaml(), encoding="utf-8"
-            )
-            if self.failures:
-                records = [f.to_dict() for f in self.failures]
-                (staging / "failures.json").write_text(
-                    json.dumps(records, indent=2) + "\n", encoding="utf-8"
-                )
-            if charts is not None:
-                charts(self, staging)
+            self.write_into(staging, daily=daily, charts=charts)
         return Path(directory)
+
+    def write_into(
+        self, staging: Path, *, daily: bool = True, charts: ChartWriter | None = None
+    ) -> None:
+        """Write the files of `write` into ``staging``, a folder that a caller
+        is writing whole (`migsim.common.files.output_dir`) with files of its
+        own: staged again beside it, a kill left folders no rerun removed."""
+        if daily and self.has_daily:
+            if self.daily_path is not None:
+                name_spill(self.daily_path, staging / "daily.parquet")
+            else:
+                self.daily.to_parquet(staging / "daily.parquet", index=False)
+        self.replications.to_csv(staging / "replications.csv", index=False)
+        self.cohort_replications.to_csv(
+            staging / "cohort_replications.csv", index=False
+        )
+        if self._table.defects:
+            self.defects.to_csv(staging / "defects.csv", index=False)
+        if self._input_draws():
+            self.inputs.to_csv(staging / "inputs.csv", index=False)
+        (staging / "summary.json").write_text(
+            json.dumps(self.summary, indent=2) + "\n", encoding="utf-8"
+        )
+        (staging / "scenario.yaml").write_text(
+            self.scenario.to_yaml(), encoding="utf-8"
+        )
+        if self.failures:
+            records = [f.to_dict() for f in self.failures]
+            (staging / "failures.json").write_text(
+                json.dumps(records, indent=2) + "\n", encoding="utf-8"
+            )
+        if charts is not None:
+            charts(self, staging)
