@@ -778,24 +778,22 @@ class Results(ScenarioRun):
                 name_spill(self.daily_path, staging / "daily.parquet")
             else:
                 self.daily.to_parquet(staging / "daily.parquet", index=False)
-        self.replications.to_csv(staging / "replications.csv", index=False)
-        self.cohort_replications.to_csv(
-            staging / "cohort_replications.csv", index=False
-        )
+        tables = {"replications": self.replications}
+        tables["cohort_replications"] = self.cohort_replications
         if self._table.defects:
-            self.defects.to_csv(staging / "defects.csv", index=False)
+            tables["defects"] = self.defects
         if self._input_draws():
-            self.inputs.to_csv(staging / "inputs.csv", index=False)
-        (staging / "summary.json").write_text(
-            json.dumps(self.summary, indent=2) + "\n", encoding="utf-8"
-        )
+            tables["inputs"] = self.inputs
+        for name, table in tables.items():
+            table.to_csv(staging / f"{name}.csv", index=False)
+        texts: dict[str, Any] = {"summary.json": self.summary}
+        if self.failures:
+            texts["failures.json"] = [f.to_dict() for f in self.failures]
+        for name, data in texts.items():
+            text = json.dumps(data, indent=2) + "\n"
+            (staging / name).write_text(text, encoding="utf-8")
         (staging / "scenario.yaml").write_text(
             self.scenario.to_yaml(), encoding="utf-8"
         )
-        if self.failures:
-            records = [f.to_dict() for f in self.failures]
-            (staging / "failures.json").write_text(
-                json.dumps(records, indent=2) + "\n", encoding="utf-8"
-            )
         if charts is not None:
             charts(self, staging)
