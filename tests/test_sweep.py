@@ -385,3 +385,19 @@ def test_resume_after_sigkill_gives_identical_files(tmp_path):
     manifest = json.loads((killed / "manifest.json").read_text())
     assert [p["status"] for p in manifest["points"]] == ["done"] * 6
     assert len(manifest["timings"]["runs"]) == 1  # the killed run never recorded one
+
+
+def test_a_store_of_another_migsim_version_is_not_resumed(tiny_path, tmp_path):
+    """A sweep's store recorded its version beside the definition, not in it:
+    a newer migsim resumed an older store without a word, mixing points
+    simulated by two versions (decide's store already refused it)."""
+    store = tmp_path / "store"
+    args = ["sweep", str(tiny_path), "--grid", "capacity.daily_cap=150,250"]
+    args += ["-n", "2", "--seed", "1", "-o", str(store)]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    manifest = json.loads((store / "manifest.json").read_text())
+    manifest["definition"]["migsim_version"] = "0.0.1"  # as an older one wrote it
+    (store / "manifest.json").write_text(json.dumps(manifest))
+    refused = CliRunner().invoke(main, args)
+    assert refused.exit_code == 2, refused.output
+    assert "migsim version" in refused.output and "--fresh" in refused.output

@@ -244,6 +244,8 @@ class SweepDefinition:
                 "points": self.lhs,
                 "ranges": {k: list(v) for k, v in self.ranges.items()},
             },
+            # as decide's: points simulated by another version are not mixed in
+            "migsim_version": __version__,
         }
 
 
@@ -313,6 +315,7 @@ _NAMES = {
     "scenario_sha256": "scenario",
     "scenario_name": "scenario name",
     "replications": "-n",
+    "migsim_version": "migsim version",
 }
 
 
