@@ -264,7 +264,8 @@ def test_the_run_bar_in_view_says_how_far_the_run_is(server, browser):
     tab.cap("2750")
     tab.run()
     note = page.locator("#run-note")
-    expect(note).to_contain_text(" of 200 replications")
+    # 100 asked for: the loaded scenario runs first, so two runs' worth
+    expect(note).to_contain_text(" of 200 replications (two runs of 100)")
     expect(note).to_be_in_viewport()
     expect(page.locator("#changes")).to_contain_text(
         "Daily cap: 2,000 → 2,750", timeout=4 * RESULT_TIMEOUT

@@ -215,7 +215,8 @@ class Run:
             "state": self.state,
             "stage": self.stage,
             "done": self.done,
-            "total": self.total,
+            "total": self.total,  # both runs' replications when the loaded one runs too
+            "replications": self.replications,
             "elapsed": round(time.perf_counter() - self.started, 2),
         }
         if self.seconds is not None:

@@ -277,7 +277,9 @@ async function poll(number) {
   if (status.state === "running") {
     $("#progress-bar").max = Math.max(1, status.total);
     $("#progress-bar").value = status.done;
-    const done = `${status.done} of ${status.total} replications`;
+    // the loaded scenario runs first when it has not run yet: two runs' worth
+    const runs = status.total > status.replications ? ` (two runs of ${status.replications})` : "";
+    const done = `${status.done} of ${status.total} replications${runs}`;
     const seconds = `${status.elapsed.toFixed(1)} s`;
     showProgress(`${status.stage}: ${done} (${seconds})`, `running: ${done}, ${seconds}`);
     state.polling = setTimeout(() => poll(number), 250);
