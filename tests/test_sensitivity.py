@@ -168,3 +168,18 @@ def test_sobol_needs_a_power_of_two_and_known_figures():
         sensitivity(scenario, ranges, "sobol", samples=48)
     with pytest.raises(MigsimError, match="NAME_STATISTIC"):
         sensitivity(scenario, ranges, "oat", figures=["clearance_day_p99"])
+
+
+def test_its_scenario_yaml_records_the_seed_used(scenario_file, tmp_path):
+    """sensitivity.json gave the seed used (--seed 3) while scenario.yaml
+    kept the file's (0): the written scenario did not reproduce the study
+    without --seed, as a run's does."""
+    out = tmp_path / "s"
+    args = ["sensitivity", str(scenario_file), "--range", "capacity.daily_cap=500:2000"]
+    args += ["-n", "2", "--seed", "3", "-o", str(out)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    written = load_scenario(out / "scenario.yaml")
+    recorded = json.loads((out / "sensitivity.json").read_text())
+    assert written.seed == recorded["seed"] == 3
+    assert written.sha256 == recorded["scenario_sha256"]

@@ -236,6 +236,8 @@ def sensitivity(
     for name in figures:
         _split_figure(name)
     seed = scenario.seed if seed is None else int(seed)
+    if seed != scenario.seed:  # as a run's: scenario.yaml reproduces it without --seed
+        scenario = scenario.with_overrides({"seed": seed})
     started = time.perf_counter()
     with Simulator(workers, scheduler=scheduler) as simulator:
         if method == "oat":
