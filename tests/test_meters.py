@@ -269,6 +269,18 @@ def test_a_backtest_in_meters_converts_each_path_with_its_own_ratio(tmp_path):
     in_installations = read_actuals(counted, sc, unit="installations")
     plain = backtest(sc, in_installations, replications=40, seed=1)
     np.testing.assert_array_equal(plain.forecasts[0].cumulative_migrated(), raw)
+    # the text gives the scores in the actuals' unit: meters, at the point ratio
+    # (they were labelled installations while holding meters / 2)
+    figures = result.figures
+    text = result.text()
+    assert "installations" not in text.split("\n\n")[1]
+    width = figures["band_width_p5_p95"] * 2.0
+    assert f"{width:,.0f} meters" in text or f"{width:,.1f} meters" in text
+    assert result.shown_in == (2.0, "meters") and plain.shown_in == (
+        1.0,
+        "installations",
+    )
+    assert "installations" in plain.text()
 
 
 def test_a_display_only_ratio_is_never_credited_in_the_variance_split():

@@ -84,6 +84,18 @@ class Backtest:
         """Pooled over every as-of date: coverage, errors, CRPS, PIT, the verdict."""
         return score(self.points)
 
+    @property
+    def shown_in(self) -> tuple[float, str]:
+        """``(factor, unit)`` for the counts a reader sees: against actuals in
+        meters, the scores (held in installations at the point ratio, as the
+        actuals were read) times that ratio, in meters; else installations.
+        A median error of 409,217 "installations" against a file in meters
+        was 654,747 meters."""
+        point = self.scenario.meters_per_installation
+        if self.actuals.unit == "meters" and point:
+            return float(point), "meters"
+        return 1.0, "installations"
+
     def per_as_of(self) -> list[dict[str, Any]]:
         out = []
         for forecast in self.forecasts:
@@ -126,6 +138,7 @@ class Backtest:
         if not f["n_points"]:
             lines.append(f["verdict"])
             return "\n".join(lines)
+        factor, unit = self.shown_in
         lines += [
             f"  actual points scored                {f['n_points']:>10,}"
             + (
@@ -135,15 +148,15 @@ class Backtest:
             ),
             f"  inside P10-P90 (nominal 80%)        {f['coverage_p10_p90']:>10.0%}",
             f"  inside P5-P95 (nominal 90%)         {f['coverage_p5_p95']:>10.0%}",
-            f"  median abs. error of P50            {_num(f['mae_installations']):>10}"
-            " installations",
+            f"  median abs. error of P50            "
+            f"{_num(_times(f['mae_installations'], factor)):>10} {unit}",
             f"  median abs. error of P50            {_num(f['mae_days']):>10} days"
             + (
                 ""
                 if f["mae_days"] is not None
                 else " (the P50 curve never reaches most actual points)"
             ),
-            *_sharpness_lines(f),
+            *_sharpness_lines(f, factor, unit),
             "",
             f["verdict"],
         ]
@@ -202,15 +215,20 @@ _ROLLING_COLUMNS = (
 )
 
 
-def _sharpness_lines(f: dict[str, Any]) -> list[str]:
-    """Sharpness beside calibration: band width, CRPS and its skill."""
-    width = f["band_width_p5_p95"]
+def _times(value: float | None, factor: float) -> float | None:
+    return None if value is None or _missing(value) else value * factor
+
+
+def _sharpness_lines(f: dict[str, Any], factor: float, unit: str) -> list[str]:
+    """Sharpness beside calibration: band width, CRPS and its skill, in
+    ``unit`` (the counts times ``factor``: `Backtest.shown_in`)."""
+    width = _times(f["band_width_p5_p95"], factor)
     relative = f["band_width_p5_p95_relative"]
     lines = [
-        f"  mean P5-P95 width                   {_num(width):>10} installations"
+        f"  mean P5-P95 width                   {_num(width):>10} {unit}"
         + (f" ({relative:.1%} of the actual)" if relative is not None else ""),
-        f"  mean CRPS                           {_num(f['crps_mean']):>10}"
-        " installations",
+        f"  mean CRPS                           "
+        f"{_num(_times(f['crps_mean'], factor)):>10} {unit}",
     ]
     if f["crps_skill"] is None:
         why = (
@@ -221,8 +239,9 @@ def _sharpness_lines(f: dict[str, Any]) -> list[str]:
         lines.append(f"  CRPS skill against a naive forecast {'-':>10}  ({why})")
         return lines
     lines += [
-        f"  mean CRPS of the naive forecast     {_num(f['crps_naive_mean']):>10}"
-        f" installations (persisting the last {NAIVE_WINDOW_DAYS} days' rate, "
+        f"  mean CRPS of the naive forecast     "
+        f"{_num(_times(f['crps_naive_mean'], factor)):>10}"
+        f" {unit} (persisting the last {NAIVE_WINDOW_DAYS} days' rate, "
         f"{f['n_naive_points']:,} points)",
         f"  CRPS skill against it               {f['crps_skill']:>10.2f}"
         "  (1 perfect, 0 no better, below 0 worse)",

@@ -77,8 +77,18 @@ def backtest_figure(result: Backtest) -> Figure:
     """Per as-of date the forecast band with the actual points, and the PIT."""
     from migsim.output.backtest_plots import backtest_chart
 
+    factor, unit = result.shown_in
+    panels = result.panels()
+    if factor != 1.0:  # drawn in the actuals' meters, as the text gives them
+        for panel in panels:
+            bands = panel["bands"] = panel["bands"].copy()
+            for column in bands.columns[1:]:
+                bands[column] = bands[column] * factor
+            for side in ("before", "after"):
+                points = panel[side] = panel[side].copy()
+                points["cumulative_migrated"] = points["cumulative_migrated"] * factor
     return backtest_chart(
-        result.panels(), result.figures["pit_histogram"]["counts"], result.scenario.name
+        panels, result.figures["pit_histogram"]["counts"], result.scenario.name, unit
     )
 
 
