@@ -284,6 +284,32 @@ def test_a_closed_terminal_stops_a_write_as_ctrl_c_does(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="no hang-up signal")
+def test_a_command_started_with_nohup_outlives_its_terminal():
+    """nohup starts a command with SIGHUP ignored so that it outlives its
+    terminal; the command then set its own handler for it, and its workers
+    went back to dying of it: a long run under nohup stopped when the
+    terminal closed."""
+    script = (
+        "import os, signal, sys, time\n"
+        "signal.signal(signal.SIGHUP, signal.SIG_IGN)  # as nohup starts it\n"
+        "from migsim.common.lifeline import ignore_interrupts, terminate_as_interrupt\n"
+        "terminate_as_interrupt()\n"
+        "os.kill(os.getpid(), signal.SIGHUP)\n"
+        "time.sleep(0.1)\n"
+        "pid = os.fork()\n"
+        "if pid == 0:  # a worker\n"
+        "    ignore_interrupts()\n"
+        "    os.kill(os.getpid(), signal.SIGHUP)\n"
+        "    time.sleep(0.1)\n"
+        "    os._exit(0)\n"
+        "_, status = os.waitpid(pid, 0)\n"
+        "sys.exit(0 if status == 0 else 3)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], timeout=60)
+    assert done.returncode == 0
+
+
 def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
 
