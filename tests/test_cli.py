@@ -338,6 +338,16 @@ def test_a_set_value_is_never_credited_to_the_source_of_the_value_it_replaced(
     assert removed not in resolved.sources
 
 
+def test_a_set_true_or_false_says_the_value_it_replaced_as_written():
+    """A boolean replaced by --set was noted as a number: 'value before 1'
+    for a range's ``shared: true``."""
+    fleet = BASELINE.parent / "smets1_full_fleet.yaml"
+    field = "cohorts.ioc_dormant.installations_range.shared"
+    assert migsim.load_scenario(fleet).cohort("ioc_dormant").installations_range.shared
+    resolved = migsim.load_scenario(fleet, {field: False})
+    assert resolved.sources[field] == "assumption: set with --set (value before true)"
+
+
 def test_seed_option_is_recorded_and_reproduces(tiny_file, tmp_path):
     runs = []
     for name in ("a", "b"):

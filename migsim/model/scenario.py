@@ -678,7 +678,8 @@ def _set_with_sources(
             value = get_field(before, path, origin=origin)
         except ScenarioError:  # a field below a section the override added
             value = None
-        shown = f"{value:,}" if isinstance(value, int) else json.dumps(value)
+        whole = isinstance(value, int) and not isinstance(value, bool)
+        shown = f"{value:,}" if whole else json.dumps(value)  # true, not 1
         note = f"assumption: set with --set (value before {shown}"
         sources[path] = note + (f"; its source: {was})" if was else ")")
     data["sources"] = sources
