@@ -310,6 +310,35 @@ def test_a_command_started_with_nohup_outlives_its_terminal():
     assert done.returncode == 0
 
 
+def test_a_stop_while_its_handlers_are_set_leaves_no_handler_of_stops_held(
+    monkeypatch,
+):
+    """kill PID arriving while `stops_held` set its handlers one by one raised
+    before it could restore any: Ctrl-C was noted by a handler nobody read,
+    and ignored for the rest of the command (its cleanup included)."""
+    from migsim.common import lifeline
+
+    before = signal.getsignal(signal.SIGINT)
+    real, calls = signal.signal, []
+
+    def set_handler(signum, handler):
+        calls.append(signum)
+        if len(calls) == 2:  # SIGINT's is set: SIGTERM comes before its own is
+            raise KeyboardInterrupt
+        return real(signum, handler)
+
+    monkeypatch.setattr(lifeline.signal, "signal", set_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with lifeline.stops_held():
+                pass
+    finally:
+        monkeypatch.undo()
+        now = signal.getsignal(signal.SIGINT)
+        signal.signal(signal.SIGINT, before)
+    assert now is before
+
+
 def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
 

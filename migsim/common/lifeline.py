@@ -162,9 +162,10 @@ def stops_held() -> Iterator[None]:
     def note(signum: int, frame: Any) -> None:
         came.append(signum)
 
-    stops = (signal.SIGINT, *STOPS)
-    previous = {stop: signal.signal(stop, note) for stop in stops}
-    try:
+    previous: dict[int, Any] = {}
+    try:  # a stop while the handlers are set still restores those set
+        for stop in (signal.SIGINT, *STOPS):
+            previous[stop] = signal.signal(stop, note)
         yield
     finally:
         for stop, handler in previous.items():
