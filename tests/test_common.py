@@ -436,7 +436,7 @@ def test_fresh_never_empties_a_folder_that_is_not_a_store(tmp_path):
 def test_a_store_clears_writes_cut_short_and_none_keeps_nothing(tmp_path):
     root = tmp_path / "store"
     Store(root, {"seed": 1}, what="sweep")
-    stray = root / "points" / ".3.parquet.tmp-99999-ab"
+    stray = root / "points" / f".3.parquet.tmp-{_dead_pid()}-ab"
     stray.write_text("half")
     Store(root, {"seed": 1}, what="sweep")
     assert not stray.exists()
