@@ -348,6 +348,20 @@ def test_a_set_true_or_false_says_the_value_it_replaced_as_written():
     assert resolved.sources[field] == "assumption: set with --set (value before true)"
 
 
+def test_a_set_keeps_the_source_of_a_field_that_is_null_and_untouched():
+    """Any --set dropped every source naming a field whose value is null (a
+    cohort's prepayment_share, not modelled, with its reason): only the
+    source of a field the override removed goes with it."""
+    from migsim.common.yamlio import parse_yaml
+
+    data = parse_yaml(BASELINE.read_text())
+    field = "cohorts.elster_dormant.prepayment_share"
+    data["sources"][field] = "assumption: dormant, so no prepayment to model"
+    assert migsim.load_scenario(data).cohort("elster_dormant").prepayment_share is None
+    resolved = migsim.load_scenario(data, {"horizon_days": 400})
+    assert resolved.sources[field] == data["sources"][field]
+
+
 def test_seed_option_is_recorded_and_reproduces(tiny_file, tmp_path):
     runs = []
     for name in ("a", "b"):
