@@ -268,6 +268,7 @@ def test_a_closed_terminal_stops_a_write_as_ctrl_c_does(tmp_path):
         "from pathlib import Path\n"
         "from migsim.common.files import output_dir\n"
         "from migsim.common.lifeline import terminate_as_interrupt\n"
+        "signal.signal(signal.SIGHUP, signal.SIG_DFL)  # from a terminal, not nohup\n"
         "terminate_as_interrupt()\n"
         "try:\n"
         "    with output_dir(Path(sys.argv[1])) as staging:\n"

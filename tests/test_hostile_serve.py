@@ -463,6 +463,8 @@ def test_a_closed_terminal_stops_the_explorer_as_ctrl_c_does():
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        # from a terminal: a suite run under nohup would pass its SIGHUP ignored
+        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL),
     )
     try:
         deadline = time.monotonic() + 30
