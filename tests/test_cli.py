@@ -338,6 +338,30 @@ def test_a_set_value_is_never_credited_to_the_source_of_the_value_it_replaced(
     assert removed not in resolved.sources
 
 
+def test_a_set_true_or_false_says_the_value_it_replaced_as_written():
+    """A boolean replaced by --set was noted as a number: 'value before 1'
+    for a range's ``shared: true``."""
+    fleet = BASELINE.parent / "smets1_full_fleet.yaml"
+    field = "cohorts.ioc_dormant.installations_range.shared"
+    assert migsim.load_scenario(fleet).cohort("ioc_dormant").installations_range.shared
+    resolved = migsim.load_scenario(fleet, {field: False})
+    assert resolved.sources[field] == "assumption: set with --set (value before true)"
+
+
+def test_a_set_keeps_the_source_of_a_field_that_is_null_and_untouched():
+    """Any --set dropped every source naming a field whose value is null (a
+    cohort's prepayment_share, not modelled, with its reason): only the
+    source of a field the override removed goes with it."""
+    from migsim.common.yamlio import parse_yaml
+
+    data = parse_yaml(BASELINE.read_text())
+    field = "cohorts.elster_dormant.prepayment_share"
+    data["sources"][field] = "assumption: dormant, so no prepayment to model"
+    assert migsim.load_scenario(data).cohort("elster_dormant").prepayment_share is None
+    resolved = migsim.load_scenario(data, {"horizon_days": 400})
+    assert resolved.sources[field] == data["sources"][field]
+
+
 def test_seed_option_is_recorded_and_reproduces(tiny_file, tmp_path):
     runs = []
     for name in ("a", "b"):

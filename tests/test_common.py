@@ -268,6 +268,7 @@ def test_a_closed_terminal_stops_a_write_as_ctrl_c_does(tmp_path):
         "from pathlib import Path\n"
         "from migsim.common.files import output_dir\n"
         "from migsim.common.lifeline import terminate_as_interrupt\n"
+        "signal.signal(signal.SIGHUP, signal.SIG_DFL)  # from a terminal, not nohup\n"
         "terminate_as_interrupt()\n"
         "try:\n"
         "    with output_dir(Path(sys.argv[1])) as staging:\n"
@@ -282,6 +283,61 @@ def test_a_closed_terminal_stops_a_write_as_ctrl_c_does(tmp_path):
     )
     assert done.returncode == 1
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="no hang-up signal")
+def test_a_command_started_with_nohup_outlives_its_terminal():
+    """nohup starts a command with SIGHUP ignored so that it outlives its
+    terminal; the command then set its own handler for it, and its workers
+    went back to dying of it: a long run under nohup stopped when the
+    terminal closed."""
+    script = (
+        "import os, signal, sys, time\n"
+        "signal.signal(signal.SIGHUP, signal.SIG_IGN)  # as nohup starts it\n"
+        "from migsim.common.lifeline import ignore_interrupts, terminate_as_interrupt\n"
+        "terminate_as_interrupt()\n"
+        "os.kill(os.getpid(), signal.SIGHUP)\n"
+        "time.sleep(0.1)\n"
+        "pid = os.fork()\n"
+        "if pid == 0:  # a worker\n"
+        "    ignore_interrupts()\n"
+        "    os.kill(os.getpid(), signal.SIGHUP)\n"
+        "    time.sleep(0.1)\n"
+        "    os._exit(0)\n"
+        "_, status = os.waitpid(pid, 0)\n"
+        "sys.exit(0 if status == 0 else 3)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], timeout=60)
+    assert done.returncode == 0
+
+
+def test_a_stop_while_its_handlers_are_set_leaves_no_handler_of_stops_held(
+    monkeypatch,
+):
+    """kill PID arriving while `stops_held` set its handlers one by one raised
+    before it could restore any: Ctrl-C was noted by a handler nobody read,
+    and ignored for the rest of the command (its cleanup included)."""
+    from migsim.common import lifeline
+
+    before = signal.getsignal(signal.SIGINT)
+    real, calls = signal.signal, []
+
+    def set_handler(signum, handler):
+        calls.append(signum)
+        if len(calls) == 2:  # SIGINT's is set: SIGTERM comes before its own is
+            raise KeyboardInterrupt
+        return real(signum, handler)
+
+    monkeypatch.setattr(lifeline.signal, "signal", set_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with lifeline.stops_held():
+                pass
+    finally:
+        monkeypatch.undo()
+        now = signal.getsignal(signal.SIGINT)
+        signal.signal(signal.SIGINT, before)
+    assert now is before
 
 
 def _raise_interrupt(signum, frame):
@@ -381,7 +437,7 @@ def test_fresh_never_empties_a_folder_that_is_not_a_store(tmp_path):
 def test_a_store_clears_writes_cut_short_and_none_keeps_nothing(tmp_path):
     root = tmp_path / "store"
     Store(root, {"seed": 1}, what="sweep")
-    stray = root / "points" / ".3.parquet.tmp-99999-ab"
+    stray = root / "points" / f".3.parquet.tmp-{_dead_pid()}-ab"
     stray.write_text("half")
     Store(root, {"seed": 1}, what="sweep")
     assert not stray.exists()

@@ -486,9 +486,33 @@ def test_the_xlsx_download_says_what_was_run(tmp_path):
     assert book.sheetnames[-1] == "run"
     rows = {row[0]: row[1:] for row in book["run"].values}
     assert rows["migsim_version"][0] == migsim.__version__
-    assert rows["seed"][0] == 4 and rows["replications"][0] == 2
+    assert rows["seed"][0] == "4" and rows["replications"][0] == 2
     assert rows["scenario"][:2] == (built.scenario.name, loaded.scenario.name)
     assert rows["scenario_sha256"][:2] == (
         built.scenario.sha256,
         loaded.scenario.sha256,
     )
+
+
+def test_the_xlsx_download_keeps_a_large_seed_whole(tmp_path):
+    """The explorer's workbook wrote the seed as a number: a spreadsheet keeps
+    15 digits, so a 64-bit seed showed as another seed (results.xlsx and
+    comparison.xlsx write it as text for that reason). Its run sheet names the
+    source's sha256 as theirs do."""
+    import openpyxl
+
+    from migsim.app import view
+    from migsim.common.source import source_sha256
+    from migsim.experiments.compare import compare_runs
+
+    seed = 2**62 + 1
+    scenario = _planner()
+    loaded = migsim.run(scenario, replications=2, seed=seed)
+    made = build(scenario, {"capacity.daily_cap": "3000"})
+    built = migsim.run(made.scenario, replications=2, seed=seed)
+    payload = view.result_payload(loaded, built, compare_runs([loaded, built]))
+    path = tmp_path / "bands.xlsx"
+    path.write_bytes(view.bands_xlsx(loaded, built, payload, made.changes))
+    rows = {row[0]: row[1:] for row in openpyxl.load_workbook(path)["run"].values}
+    assert rows["seed"][:2] == (str(seed), str(seed))
+    assert rows["migsim_source_sha256"][:2] == (source_sha256(), source_sha256())

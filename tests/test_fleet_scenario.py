@@ -216,3 +216,37 @@ def test_a_state_from_a_replication_keeps_its_drawn_sizes():
     assert all(c.installations_range is None for c in continued.cohorts)
     drawn = results.inputs.filter(like="installations").iloc[0].sum()
     assert continued.installations == drawn
+
+
+def test_a_cohort_the_totals_show_all_attempted_takes_its_point_size(tmp_path):
+    """A cohort whose state holds no installation left unattempted (pending and
+    queued first attempts 0) has none to take a drawn size's difference: it
+    takes the point size, as the docs and its note say. Its state was taken as
+    a holder all the same, so each replication's draw above the point added
+    queued installations to a cohort the totals show finished, and a draw
+    below it was the point: the fleet's size leaned upwards."""
+    from migsim.evidence.actuals import read_actuals
+    from migsim.evidence.state import state_from_actuals
+    from migsim.model.state import InitialState
+
+    assert InitialState(migrated=100, queued=0).size_holder is None
+    assert InitialState(migrated=100, queued=[{"count": 0}]).size_holder is None
+    sc = fleet()
+    path = tmp_path / "totals.csv"
+    path.write_text(
+        "date,cumulative_migrated\n2019-11-30,8000\n2021-06-30,9000000\n"
+        "2022-06-30,13500000\n"
+    )
+    actuals = read_actuals(path, sc, unit="meters")
+    state, notes = state_from_actuals(sc, actuals, date(2022, 6, 30))
+    held = {n: InitialState.model_validate(s) for n, s in state["cohorts"].items()}
+    done = [n for n, s in held.items() if s.migrated == s.total]
+    assert "ioc_dormant" in done
+    said = next(note for note in notes if "point size is taken" in note)
+    assert all(name in said for name in done)
+    continued = sc.starting_from(state)
+    for cohort in continued.cohorts:
+        assert (cohort.installations_range is None) == (cohort.name in done)
+    for k in range(5):
+        drawn = resolve_inputs(continued, Streams(0, k))
+        assert drawn.cohort("ioc_dormant").installations == held["ioc_dormant"].total

@@ -185,6 +185,37 @@ def test_calibrate_overwritten_without_a_check_leaves_no_old_check_chart(tmp_pat
     assert "c.check.png" not in again.output
 
 
+def test_calibrate_without_a_check_that_fails_to_write_keeps_the_old_set(
+    tmp_path, monkeypatch
+):
+    """calibrate --overwrite --no-check removed the earlier check chart before
+    writing: a write that then failed (a full disk) left the earlier
+    calibration without its chart, where its files are written all or none."""
+    import errno
+
+    import migsim.cli.evidence as evidence
+
+    write(tmp_path, yaml.safe_dump(ACTUALS_SCENARIO), "sc.yaml")
+    write(tmp_path, f"{HEADER}\n2024-01-01,a,100,80,10,10,0,0\n", "actuals.csv")
+    first = cli(
+        "calibrate", "sc.yaml", "--actuals", "actuals.csv", "-n", "2", "-q",
+        "-o", "c.yaml", cwd=tmp_path,
+    )  # fmt: skip
+    assert first.exit_code == 0, (first.output, first.exception)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+
+    def full(writers):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(evidence, "write_files", full)
+    again = cli(
+        "calibrate", "sc.yaml", "--actuals", "actuals.csv", "--no-check",
+        "--overwrite", "-o", "c.yaml", cwd=tmp_path,
+    )  # fmt: skip
+    assert again.exit_code != 0
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
 def test_a_question_with_an_impossible_date_is_one_line(tmp_path):
     question = yaml.safe_load(
         (SCENARIOS / "questions/opsg_ramp_basis.yaml").read_text()

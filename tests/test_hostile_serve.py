@@ -463,6 +463,8 @@ def test_a_closed_terminal_stops_the_explorer_as_ctrl_c_does():
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        # from a terminal: a suite run under nohup would pass its SIGHUP ignored
+        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL),
     )
     try:
         deadline = time.monotonic() + 30
@@ -479,3 +481,45 @@ def test_a_closed_terminal_stops_the_explorer_as_ctrl_c_does():
         process.kill()
     assert process.returncode == 0, output
     assert "Traceback" not in output and "Aborted!" not in output
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="no hang-up signal")
+def test_the_explorer_started_with_nohup_outlives_its_terminal():
+    """nohup starts a command with SIGHUP ignored: the explorer set its own
+    handler for it all the same, and stopped when the terminal closed."""
+    import socket
+    import subprocess
+    import sys
+    import urllib.request
+
+    def as_nohup() -> None:
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    page = f"http://127.0.0.1:{port}/"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "migsim", "serve", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=as_nohup,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(page, timeout=2):
+                    break
+            except OSError:
+                assert process.poll() is None and time.monotonic() < deadline
+                time.sleep(0.2)
+        process.send_signal(signal.SIGHUP)
+        time.sleep(1.0)
+        assert process.poll() is None
+        with urllib.request.urlopen(page, timeout=5) as answer:
+            assert answer.status == 200
+    finally:
+        process.terminate()
+        process.wait(20)

@@ -701,3 +701,19 @@ def test_inputs_one_draw_sets_count_once_in_the_split():
         f"cohorts.{c}.installations" for c in "abc"
     ]
     assert groups["meters_per_installation"] == ["meters_per_installation"]
+
+
+def test_inputs_mostly_at_one_value_are_not_taken_for_one_draw():
+    """`_one_draw` ranked tied values by their replication's position: two
+    independent inputs at one value in nearly every replication (a date that
+    mostly falls before the start, a rare event) had near-equal ranks in
+    those, a rank correlation over 0.999, and were named one input. Tied
+    values share one rank; inputs of one draw stay one."""
+    n = 400
+    rare_a, rare_b = np.zeros(n), np.zeros(n)
+    rare_a[[380, 395]] = [1.0, 2.0]  # in other replications than rare_b's
+    rare_b[[370, 390]] = [1.0, 3.0]
+    same = np.zeros(n)
+    same[[380, 395]] = [5.0, 7.0]  # set by the draw that sets rare_a
+    groups = input_groups({"a": rare_a, "b": rare_b, "c": same})
+    assert groups["a"] == ["a", "c"] and groups["b"] == ["b"]

@@ -397,6 +397,7 @@ def serve(
     if (
         hasattr(signal, "SIGHUP")
         and threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN  # not nohup's
     ):
         # a closed terminal stops it as Ctrl+C does (uvicorn handles SIGINT
         # and SIGTERM only; the command's own handler broke into its loop)

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from migsim import __version__
+from migsim.common.source import source_sha256
 from migsim.common.stats import percent
 from migsim.output.report import RISK_FIGURES, render_report
 from migsim.results import Results
@@ -214,10 +215,12 @@ def _interval(name: str, interval: list | None) -> dict[str, Any]:
 
 
 def _provenance(loaded: Results, built: Results) -> pd.DataFrame:
-    """What made the numbers: version, seed, replications, both scenarios."""
+    """What made the numbers: version, seed (as text: a 64-bit seed is more
+    digits than a spreadsheet number keeps), replications, both scenarios."""
     rows = [
         ("migsim_version", __version__, __version__),
-        ("seed", built.seed, loaded.seed),
+        ("migsim_source_sha256", source_sha256(), source_sha256()),
+        ("seed", str(built.seed), str(loaded.seed)),
         ("replications", built.n_replications, loaded.n_replications),
         ("scenario", built.scenario.name, loaded.scenario.name),
         ("scenario_sha256", built.scenario.sha256, loaded.scenario.sha256),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from migsim.cli.shared import (
 )
 from migsim.common.errors import MigsimError
 from migsim.common.files import clear_stale_temporaries, follow_link, write_files
+from migsim.common.lifeline import stops_held
 
 __all__ = ["backtest", "calibrate", "forecast"]
 
@@ -106,9 +108,11 @@ def calibrate(
     if check is not None:
         writers[paths[2]] = lambda tmp: save_posterior_check(check, tmp)
     clear_stale_temporaries(*paths)  # what a killed calibrate left
-    if check is None:  # an earlier calibrate's chart is not this one's check
-        follow_link(paths[2]).unlink(missing_ok=True)
-    write_files(writers)  # all of them, or none
+    # without a check: the new files and no old chart, or the old set whole
+    with stops_held() if check is None else nullcontext():
+        write_files(writers)  # all of them, or none
+        if check is None:  # an earlier calibrate's chart is not this one's check
+            follow_link(paths[2]).unlink(missing_ok=True)
     written = [str(p) for p in paths if p.exists()]
     click.echo(result.text() + f"\n\nWritten {', '.join(written)}")
 

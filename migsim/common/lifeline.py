@@ -106,9 +106,11 @@ def terminate_as_interrupt() -> None:
     and its workers are stopped (it left ``.out.partial-<pid>-...`` folders
     and ``.<file>.tmp-...`` files that only a rerun to the same path cleared).
     Forked children go back to dying of them (`ignore_interrupts`): the pool
-    ends its workers so."""
+    ends its workers so. One the process was started ignoring stays ignored
+    (``nohup``: a command meant to outlive its terminal)."""
     for stop in STOPS:
-        signal.signal(stop, _interrupted)
+        if signal.getsignal(stop) is not signal.SIG_IGN:
+            signal.signal(stop, _interrupted)
 
 
 def _interrupted(signum: int, frame: Any) -> None:
@@ -119,9 +121,11 @@ def ignore_interrupts(handler: Any = signal.SIG_IGN) -> None:
     """In a forked worker, first: ignore SIGINT (or hand it to ``handler``, one
     that prints nothing), then unblock it: one that came while
     `interrupts_held` reaches it now. SIGTERM and SIGHUP end it, whatever
-    its parent made of them (`terminate_as_interrupt`)."""
+    its parent made of them (`terminate_as_interrupt`), unless ignored
+    (``nohup``: the command goes on, and so must its workers)."""
     for stop in STOPS:
-        signal.signal(stop, signal.SIG_DFL)
+        if signal.getsignal(stop) is not signal.SIG_IGN:
+            signal.signal(stop, signal.SIG_DFL)
     signal.signal(signal.SIGINT, handler)
     if hasattr(signal, "pthread_sigmask"):
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
@@ -158,9 +162,10 @@ def stops_held() -> Iterator[None]:
     def note(signum: int, frame: Any) -> None:
         came.append(signum)
 
-    stops = (signal.SIGINT, *STOPS)
-    previous = {stop: signal.signal(stop, note) for stop in stops}
-    try:
+    previous: dict[int, Any] = {}
+    try:  # a stop while the handlers are set still restores those set
+        for stop in (signal.SIGINT, *STOPS):
+            previous[stop] = signal.signal(stop, note)
         yield
     finally:
         for stop, handler in previous.items():

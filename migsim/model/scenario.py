@@ -17,7 +17,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import date, timedelta
 from functools import cached_property
 from pathlib import Path
@@ -471,8 +471,8 @@ class Scenario(SchemaModel):
     @model_validator(mode="after")
     def _sources_name_fields(self) -> Scenario:
         known = set(flatten(self.model_dump(mode="json", exclude={"sources"})))
-        prefixes = {k.rsplit(".", i)[0] for k in known for i in range(k.count(".") + 1)}
-        unknown = [key for key in self.sources if key not in known | prefixes]
+        named = _prefixes(known)
+        unknown = [key for key in self.sources if key not in named]
         if unknown:
             raise ValueError(f"sources names no field: {', '.join(sorted(unknown))}")
         return self
@@ -667,9 +667,15 @@ def _set_with_sources(
         set_field(data, key, value, origin=origin)
     new = flatten({k: v for k, v in data.items() if k != "sources"})
     new = {path: value for path, value in new.items() if value is not None}
-    prefixes = {p.rsplit(".", i)[0] for p in new for i in range(p.count(".") + 1)}
-    sources = {k: v for k, v in (data.get("sources") or {}).items() if k in prefixes}
     old = flatten({k: v for k, v in before.items() if k != "sources"})
+    # what held a value before and holds none now; a field null all along
+    # (a reason it is not modelled) keeps its source
+    gone = _prefixes(p for p, v in old.items() if v is not None) - _prefixes(new)
+    sources = {
+        k: v
+        for k, v in (data.get("sources") or {}).items()
+        if not any(k == g or k.startswith(g + ".") for g in gone)
+    }
     for path in sorted(new):
         if path in ("name", "description", "seed") or old.get(path, old) == new[path]:
             continue
@@ -678,8 +684,14 @@ def _set_with_sources(
             value = get_field(before, path, origin=origin)
         except ScenarioError:  # a field below a section the override added
             value = None
-        shown = f"{value:,}" if isinstance(value, int) else json.dumps(value)
+        whole = isinstance(value, int) and not isinstance(value, bool)
+        shown = f"{value:,}" if whole else json.dumps(value)  # true, not 1
         note = f"assumption: set with --set (value before {shown}"
         sources[path] = note + (f"; its source: {was})" if was else ")")
     data["sources"] = sources
     return _validate(data, origin)
+
+
+def _prefixes(paths: Iterable[str]) -> set[str]:
+    """Each dotted path and every section above it."""
+    return {p.rsplit(".", i)[0] for p in paths for i in range(p.count(".") + 1)}

@@ -215,16 +215,20 @@ class InitialState(_Partition):
             return None
         if self.pending:
             return "pending"
-        if isinstance(self.queued, int) or self._first_attempts() is not None:
+        if isinstance(self.queued, int):
+            return "queued" if self.queued else None
+        if self._first_attempts() is not None:
             return "queued"
         return None
 
     def _first_attempts(self) -> int | None:
-        """The position of the queued group with no attempt made, if any."""
+        """The position of the queued group with no attempt made, if any
+        (of some installations)."""
         if isinstance(self.queued, int):
             return None
         return next(
-            (i for i, g in enumerate(self.queued) if g.attempts_made == 0), None
+            (i for i, g in enumerate(self.queued) if g.attempts_made == 0 and g.count),
+            None,
         )
 
     def with_size(self, size: int) -> InitialState:

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from migsim.common.stats import json_number, quantile, statistics
-from migsim.results.units import meters_ratios
+from migsim.results.units import drawn_ratios
 
 __all__ = ["InMeters", "backlog_in_units", "in_units"]
 
@@ -35,8 +35,8 @@ def in_units(run: Any, units: str) -> Any:
     an `InMeters` view when its replications drew different ratios."""
     if units != "meters":
         return run
-    ratios = meters_ratios(run)
-    if ratios is None or not len(ratios) or np.ptp(ratios) == 0:
+    ratios = drawn_ratios(run)
+    if ratios is None:
         return run  # one fixed ratio: the report's multiplier says it all
     return InMeters(run, ratios)
 

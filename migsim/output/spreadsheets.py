@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from migsim.output.xlsx import Unsupported, column_width, write_workbook
-from migsim.results.units import meters_ratios
+from migsim.results.units import drawn_ratios, meters_ratios
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     from migsim.evidence.intervals import RunLike
@@ -74,18 +74,9 @@ def _cohort_bands(
     ]
 
 
-def _drawn_ratios(run: RunLike) -> np.ndarray | None:
-    """Each replication's meters per installation where they differ (a
-    ``meters_per_installation_range``); None for one ratio or none."""
-    ratios = meters_ratios(run)
-    if ratios is None or not len(ratios) or np.ptp(ratios) == 0:
-        return None
-    return ratios
-
-
 def _scales(run: RunLike) -> list[np.ndarray | None]:
     """The counts as they are, and with drawn ratios the meters at them."""
-    ratios = _drawn_ratios(run)
+    ratios = drawn_ratios(run)
     return [None] if ratios is None else [None, ratios]
 
 
@@ -128,7 +119,7 @@ def meters_bands_table(
     ratios = meters_ratios(run)
     if ratios is None:
         return None
-    drawn = _drawn_ratios(run)
+    drawn = drawn_ratios(run)
     if drawn is None:
         out = bands.copy()
         counts = out.columns[2:]

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["RATIO_INPUT", "meters_ratios"]
+__all__ = ["RATIO_INPUT", "drawn_ratios", "meters_ratios"]
 
 #: The input key of a drawn ratio (`migsim.sim.inputs.record_inputs`).
 RATIO_INPUT = "meters_per_installation"
@@ -37,3 +37,12 @@ def meters_ratios(run: Any) -> np.ndarray | None:
         ordered = inputs.sort_values("replication")
         return ordered[RATIO_INPUT].to_numpy(dtype=float)
     return np.full(run.n_replications, float(point))
+
+
+def drawn_ratios(run: Any) -> np.ndarray | None:
+    """`meters_ratios` where the replications' ratios differ (a
+    ``meters_per_installation_range``); None for one ratio or none."""
+    ratios = meters_ratios(run)
+    if ratios is None or not len(ratios) or np.ptp(ratios) == 0:
+        return None
+    return ratios

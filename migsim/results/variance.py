@@ -236,7 +236,11 @@ def _one_draw(
     alone = sorted(
         n for n, keys in groups.items() if len(keys) == 1 and np.ptp(inputs[n]) > 0
     )
-    ranks = {n: np.argsort(np.argsort(inputs[n], kind="stable")) for n in alone}
+    from scipy import stats  # not at import: a run that splits nothing skips it
+
+    # tied values share their mean rank: ranked by position instead, two
+    # inputs at one value in nearly every replication ranked alike
+    ranks = {n: stats.rankdata(inputs[n]) for n in alone}
     joined: dict[str, list[str]] = {}
     for name in alone:
         for first, members in joined.items():
