@@ -50,7 +50,13 @@ def evidence_cohort(name="c", installations=200, **extra):
         ),
         **extra,
     )
-    data["outcomes"] = {"dist": "dirichlet", "prior": PRIOR, "evidence": EVIDENCE}
+    # copies: a test that changes its cohort's evidence (its weight) changed
+    # EVIDENCE for every later test in the process
+    data["outcomes"] = {
+        "dist": "dirichlet",
+        "prior": dict(PRIOR),
+        "evidence": dict(EVIDENCE),
+    }
     return data
 
 
