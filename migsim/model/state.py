@@ -231,10 +231,23 @@ class InitialState(_Partition):
             None,
         )
 
+    @property
+    def least_size(self) -> int:
+        """The smallest size `with_size` can give: what the state holds apart
+        from the installations that take a drawn size's difference (a size
+        drawn for it is drawn at least this large: `sim.inputs`)."""
+        holder = self.size_holder
+        if holder is None:
+            return self.total
+        i = self._first_attempts()
+        if holder == "queued" and i is not None:
+            return self.total - self.queued[i].count  # type: ignore[index]
+        return self.total - self.count(holder)
+
     def with_size(self, size: int) -> InitialState:
         """This state for a cohort of ``size`` installations: the difference
-        goes to `size_holder`, which cannot go below 0 (a size drawn under
-        what the state already holds is taken as that)."""
+        goes to `size_holder`, which cannot go below 0 (a size under
+        `least_size`, which draws avoid, is taken as that)."""
         holder = self.size_holder
         if holder is None:
             raise ValueError("the state's size is known (parts, no first attempts)")

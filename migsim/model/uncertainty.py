@@ -349,6 +349,25 @@ class SizeRange(_Model):
         """One size from the cohort's own stream (a unit uniform, then `at`)."""
         return self.at(rng.random(), installations)
 
+    def least_quantile(self, size: int, installations: int) -> float:
+        """The smallest quantile whose size (`at`) is at least ``size``: 0 at
+        or below ``low``, 1 above ``high``. Drawn as ``q + u (1 - q)``, a size
+        is drawn from the range given that it is no smaller (bisection: `at`
+        is monotone, and a few dozen halvings pin it to far below one
+        installation)."""
+        if size <= self.low:
+            return 0.0
+        if size > self.high:
+            return 1.0
+        below, above = 0.0, 1.0  # at(below) < size <= at(above)
+        for _ in range(60):
+            middle = (below + above) / 2
+            if self.at(middle, installations) >= size:
+                above = middle
+            else:
+                below = middle
+        return above
+
     def at(self, quantile: float, installations: int) -> int:
         """The size at a quantile in [0, 1): the inverse of the range's CDF."""
         low, high, mode = float(self.low), float(self.high), float(installations)

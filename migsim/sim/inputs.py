@@ -231,6 +231,7 @@ def resolve_inputs(scenario: Scenario, streams) -> Scenario:
         return scenario
     ratio = meters_ratio(scenario, streams)
     point = scenario.meters_per_installation
+    least = {c.name: _least_quantile(c, ratio, point) for c in ranged}
     shared: float | None = None  # the fleet's size: one quantile for every shared range
     cohorts = []
     for cohort in scenario.cohorts:
@@ -240,10 +241,14 @@ def resolve_inputs(scenario: Scenario, streams) -> Scenario:
             continue
         if size.shared:
             if shared is None:  # drawn once, from its own stream, when first needed
-                shared = float(streams.get("fleet", "size").random())
+                floor = max(least[c.name] for c in ranged if _shared(c))
+                u = float(streams.get("fleet", "size").random())
+                shared = floor + u * (1.0 - floor)
             drawn = size.at(shared, cohort.installations)
         else:
-            drawn = size.draw(streams.get(cohort.name, "size"), cohort.installations)
+            u = float(streams.get(cohort.name, "size").random())
+            floor = least[cohort.name]
+            drawn = size.at(floor + u * (1.0 - floor), cohort.installations)
         if size.from_meters and ratio and point and ratio != point:
             drawn = math.floor(drawn * point / ratio + 0.5)  # same meters, this ratio
         fields: dict[str, object] = {"installations": drawn}
@@ -258,6 +263,28 @@ def resolve_inputs(scenario: Scenario, streams) -> Scenario:
     resolved = scenario.model_copy(update=update)
     resolved.__dict__.pop("sha256", None)  # a cached hash of the original
     return resolved
+
+
+def _shared(cohort) -> bool:
+    size = cohort.installations_range
+    return size is not None and size.shared
+
+
+def _least_quantile(cohort, ratio: float | None, point: float | None) -> float:
+    """The smallest quantile of a cohort's size range that holds what its
+    state (a forecast from actuals that do not report sizes) already holds:
+    a size below it is not possible, so it is drawn given that it is not
+    (`SizeRange.least_quantile`). Sizes in meters are compared at the
+    replication's ratio, as they are converted. 0 without a state."""
+    state = cohort.initial_state
+    if state is None:
+        return 0.0
+    least = state.least_size
+    size = cohort.installations_range
+    if size.from_meters and ratio and point and ratio != point:
+        # floor(v * point / ratio + 0.5) >= least: v >= (least - 0.5) * ratio / point
+        least = math.ceil((least - 0.5) * ratio / point)
+    return size.least_quantile(least, cohort.installations)
 
 
 def _step_path(step, index: int) -> str:
