@@ -497,3 +497,20 @@ def test_a_run_s_daily_output_without_rows_is_one_line(tmp_path, suffix, chosen)
     message = one_line_exit_2(cli(*args, *chosen, "-o", tmp_path / "out"))
     assert message.endswith(f"{path}: no rows")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_far_date_among_dates_with_a_time_zone_is_one_line(tmp_path):
+    """Dates read one by one (some with a UTC offset) were held in nanoseconds:
+    a date past 2262 among them was an OutOfBoundsDatetime traceback."""
+    from migsim.evidence.actuals import read_actuals
+
+    frame = _daily_rows()
+    frame.loc[1, "date"] = "2024-01-02T23:00:00-05:00"
+    frame.loc[2, "date"] = "2999-01-01"
+    path = write(tmp_path, frame.to_csv(index=False), "a.csv")
+    with pytest.raises(MigsimError) as info:
+        read_actuals(path, load_scenario(ACTUALS_SCENARIO))
+    assert str(info.value) == (
+        f"{path}: row 3, column date: 2999-01-01 is after 2200-12-31, the latest "
+        "date a scenario may hold"
+    )

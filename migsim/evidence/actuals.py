@@ -506,7 +506,7 @@ def _dates(
         try:
             dates = pd.to_datetime(text, format="ISO8601", errors="coerce")
         except ValueError:  # mixed time zones: each date as written (wall time)
-            dates = pd.Series([_wall_time(t) for t in text], dtype="datetime64[ns]")
+            dates = pd.Series([_wall_time(t) for t in text], dtype="datetime64[us]")
         dates = dates.reset_index(drop=True)
     if dates.dt.tz is not None:
         dates = dates.dt.tz_localize(None)
