@@ -306,6 +306,23 @@ def test_a_scenario_name_may_be_any_printable_text_without_a_slash():
     assert load_scenario(data).name == "Ünïcødé ramp: 名前 (v2)"
 
 
+def test_a_name_the_fonts_lack_is_drawn_without_a_warning(tmp_path):
+    """A scenario named in a script the chart fonts lack ran, then printed
+    matplotlib's 'Glyph ... missing from font' warning for each chart."""
+    import warnings
+
+    import pandas as pd
+
+    from migsim.output.plots import backlog_fan_chart
+
+    bands = pd.DataFrame(
+        {"date": pd.date_range("2019-11-25", periods=3), "p10": [3, 2, 1]}
+    ).assign(p50=lambda f: f.p10, p90=lambda f: f.p10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        backlog_fan_chart(bands, "名前 ramp").savefig(tmp_path / "b.png")
+
+
 def json_quoted(text: str) -> str:
     """A YAML double-quoted scalar of ``text``."""
     return json.dumps(text)
