@@ -722,3 +722,30 @@ def test_a_number_past_the_general_bounds_is_said_the_right_way_round():
         limits.check_value(Model, "threshold", 1e308)
     with pytest.raises(ValueError, match="is below the limit -"):
         limits.check_value(Model, "count", -(limits.MAX_COUNT + 1))
+
+
+@pytest.mark.parametrize(
+    ("start", "shown"), [("2020-01-06", "2020-01-06"), ("mcc", "mcc")]
+)
+def test_two_schedule_steps_starting_together_are_refused(tmp_path, start, shown):
+    """Two steps from one date (or one gate) ran, the earlier in the file never
+    in force for a day: a plan that said two caps for one day."""
+    data = yaml.safe_load(EPCL)
+    data["gates"] = [{"name": "mcc", "opens_on": "2020-01-06"}]
+    data["capacity"]["schedule"] = [
+        {"name": "step_up", "from": start, "daily_cap": 4000},
+        {"from": "2020-02-03", "daily_cap": 6000},
+        {"from": start, "daily_cap": 1000},
+    ]
+    path = write(tmp_path, yaml.safe_dump(data))
+    message = one_line_exit_2(cli("validate", path))
+    assert message.endswith(
+        f"{path}: capacity.schedule: step_up and step 2 both start on {shown}: "
+        "only the later in the file would take effect"
+    )
+    data["capacity"]["schedule"][2]["from"] = {
+        "dist": "uniform",
+        "low": "2020-01-01",
+        "high": "2020-01-31",
+    }  # an uncertain date may meet the other on a day, as it may not
+    assert cli("validate", write(tmp_path, yaml.safe_dump(data))).exit_code == 0
