@@ -277,10 +277,14 @@ def test_a_slip_in_the_far_tail_stays_a_date():
     assert date(2200, 12, 31) < when < date(2400, 1, 1)
 
 
-@pytest.mark.parametrize("name", ["../../elsewhere", "..", "a\\b", "tab\there"])
+@pytest.mark.parametrize(
+    "name", ["../../elsewhere", "..", "a\\b", "tab\there", "  ", " x", "x "]
+)
 def test_a_scenario_name_that_is_not_a_folder_name_is_refused(tmp_path, name):
     """compare -o and a report write each run to a folder named after its
-    scenario: '../../elsewhere' wrote outside the output folder."""
+    scenario: '../../elsewhere' wrote outside the output folder; a name of
+    spaces ran into a folder no listing shows, and 'x ' beside 'x' compared two
+    scenarios whose tables read alike."""
     work = tmp_path / "a" / "b"
     work.mkdir(parents=True)
     write(work, EPCL, "base.yaml")
