@@ -331,6 +331,30 @@ def test_a_column_given_twice_in_csv_actuals_is_refused(tmp_path):
     assert str(info.value) == f"{path}: column attempts: given twice (columns 3 and 8)"
 
 
+@pytest.mark.parametrize("second", ["date", "attempts", " date"])
+def test_a_column_given_twice_in_parquet_actuals_is_refused(tmp_path, second):
+    """Parquet keeps two columns of one name (or of names equal once their
+    spaces are stripped): reading the pair as one column was a traceback."""
+    from migsim.evidence.actuals import read_actuals
+
+    frame = _daily_rows()
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    columns = list(frame.columns)
+    arrays = [pa.array(frame[c]) for c in [*columns, second.strip()]]
+    pq.write_table(
+        pa.Table.from_arrays(arrays, names=[*columns, second]), tmp_path / "a.parquet"
+    )
+    with pytest.raises(MigsimError) as info:
+        read_actuals(tmp_path / "a.parquet", load_scenario(ACTUALS_SCENARIO))
+    k = columns.index(second.strip()) + 1
+    assert str(info.value) == (
+        f"{tmp_path / 'a.parquet'}: column {second.strip()}: given twice "
+        f"(columns {k} and {len(columns) + 1})"
+    )
+
+
 def test_dates_with_and_without_a_time_zone_are_read_as_written(tmp_path):
     """One date written with a UTC offset among dates without raised pandas'
     'Mixed timezones detected' ValueError: a traceback, exit 1."""
@@ -485,3 +509,39 @@ def test_an_as_of_date_before_the_start_is_refused_by_every_command(tmp_path, co
         "Error: --as-of 2000-01-01: must be on or after the scenario's start 2024-01-01"
     ), message
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.csv", "sc.yaml"]
+
+
+@pytest.mark.parametrize("chosen", [[], ["--actuals-replication", "1"]])
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_run_s_daily_output_without_rows_is_one_line(tmp_path, suffix, chosen):
+    """A header with a replication column and no rows: choosing the lowest
+    replication of none was an IndexError."""
+    sc = write(tmp_path, yaml.safe_dump(ACTUALS_SCENARIO), "sc.yaml")
+    frame = _daily_rows().iloc[0:0]
+    frame.insert(0, "replication", pd.Series([], dtype="int64"))
+    path = tmp_path / f"a{suffix}"
+    if suffix == ".csv":
+        frame.to_csv(path, index=False)
+    else:
+        frame.to_parquet(path)
+    args = ("forecast", sc, "--actuals", path, "--as-of", "2024-01-02", "-n", "2")
+    message = one_line_exit_2(cli(*args, *chosen, "-o", tmp_path / "out"))
+    assert message.endswith(f"{path}: no rows")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_far_date_among_dates_with_a_time_zone_is_one_line(tmp_path):
+    """Dates read one by one (some with a UTC offset) were held in nanoseconds:
+    a date past 2262 among them was an OutOfBoundsDatetime traceback."""
+    from migsim.evidence.actuals import read_actuals
+
+    frame = _daily_rows()
+    frame.loc[1, "date"] = "2024-01-02T23:00:00-05:00"
+    frame.loc[2, "date"] = "2999-01-01"
+    path = write(tmp_path, frame.to_csv(index=False), "a.csv")
+    with pytest.raises(MigsimError) as info:
+        read_actuals(path, load_scenario(ACTUALS_SCENARIO))
+    assert str(info.value) == (
+        f"{path}: row 3, column date: 2999-01-01 is after 2200-12-31, the latest "
+        "date a scenario may hold"
+    )

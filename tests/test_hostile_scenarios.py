@@ -277,10 +277,14 @@ def test_a_slip_in_the_far_tail_stays_a_date():
     assert date(2200, 12, 31) < when < date(2400, 1, 1)
 
 
-@pytest.mark.parametrize("name", ["../../elsewhere", "..", "a\\b", "tab\there"])
+@pytest.mark.parametrize(
+    "name", ["../../elsewhere", "..", "a\\b", "tab\there", "  ", " x", "x "]
+)
 def test_a_scenario_name_that_is_not_a_folder_name_is_refused(tmp_path, name):
     """compare -o and a report write each run to a folder named after its
-    scenario: '../../elsewhere' wrote outside the output folder."""
+    scenario: '../../elsewhere' wrote outside the output folder; a name of
+    spaces ran into a folder no listing shows, and 'x ' beside 'x' compared two
+    scenarios whose tables read alike."""
     work = tmp_path / "a" / "b"
     work.mkdir(parents=True)
     write(work, EPCL, "base.yaml")
@@ -304,6 +308,23 @@ def test_a_scenario_name_may_be_any_printable_text_without_a_slash():
     data = yaml.safe_load(EPCL)
     data["name"] = "Ünïcødé ramp: 名前 (v2)"
     assert load_scenario(data).name == "Ünïcødé ramp: 名前 (v2)"
+
+
+def test_a_name_the_fonts_lack_is_drawn_without_a_warning(tmp_path):
+    """A scenario named in a script the chart fonts lack ran, then printed
+    matplotlib's 'Glyph ... missing from font' warning for each chart."""
+    import warnings
+
+    import pandas as pd
+
+    from migsim.output.plots import backlog_fan_chart
+
+    bands = pd.DataFrame(
+        {"date": pd.date_range("2019-11-25", periods=3), "p10": [3, 2, 1]}
+    ).assign(p50=lambda f: f.p10, p90=lambda f: f.p10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        backlog_fan_chart(bands, "名前 ramp").savefig(tmp_path / "b.png")
 
 
 def json_quoted(text: str) -> str:
@@ -705,3 +726,30 @@ def test_a_number_past_the_general_bounds_is_said_the_right_way_round():
         limits.check_value(Model, "threshold", 1e308)
     with pytest.raises(ValueError, match="is below the limit -"):
         limits.check_value(Model, "count", -(limits.MAX_COUNT + 1))
+
+
+@pytest.mark.parametrize(
+    ("start", "shown"), [("2020-01-06", "2020-01-06"), ("mcc", "mcc")]
+)
+def test_two_schedule_steps_starting_together_are_refused(tmp_path, start, shown):
+    """Two steps from one date (or one gate) ran, the earlier in the file never
+    in force for a day: a plan that said two caps for one day."""
+    data = yaml.safe_load(EPCL)
+    data["gates"] = [{"name": "mcc", "opens_on": "2020-01-06"}]
+    data["capacity"]["schedule"] = [
+        {"name": "step_up", "from": start, "daily_cap": 4000},
+        {"from": "2020-02-03", "daily_cap": 6000},
+        {"from": start, "daily_cap": 1000},
+    ]
+    path = write(tmp_path, yaml.safe_dump(data))
+    message = one_line_exit_2(cli("validate", path))
+    assert message.endswith(
+        f"{path}: capacity.schedule: step_up and step 2 both start on {shown}: "
+        "only the later in the file would take effect"
+    )
+    data["capacity"]["schedule"][2]["from"] = {
+        "dist": "uniform",
+        "low": "2020-01-01",
+        "high": "2020-01-31",
+    }  # an uncertain date may meet the other on a day, as it may not
+    assert cli("validate", write(tmp_path, yaml.safe_dump(data))).exit_code == 0

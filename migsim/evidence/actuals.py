@@ -32,6 +32,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from migsim.common.errors import ActualsError
 from migsim.common.yamlio import read_regular
@@ -392,11 +393,15 @@ def _read_raw(path: Path, shown: str) -> tuple[pd.DataFrame, str]:
     if not parquet:
         _fields_within_header(data, shown)
     try:
-        if parquet:
+        if parquet:  # its columns checked first: the reader fails on a name twice
+            names = pq.ParquetFile(io.BytesIO(data)).schema_arrow.names
+            _columns_once([str(name).strip() for name in names], shown)
             return pd.read_parquet(io.BytesIO(data)), digest
         raw = pd.read_csv(
             io.BytesIO(data), dtype=str, keep_default_na=False, skipinitialspace=True
         )
+    except ActualsError:
+        raise
     except pd.errors.EmptyDataError:
         raise ActualsError(f"{shown}: empty file") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
@@ -432,15 +437,7 @@ def _fields_within_header(data: bytes, shown: str) -> None:
             continue  # a blank line, as the reader skips it
         if header is None:
             header = [name.strip() for name in fields]
-            seen: dict[str, int] = {}
-            for k, name in enumerate(header, 1):
-                if name in seen:
-                    named = name if len(name) <= 40 else _shortened(name)
-                    raise ActualsError(
-                        f"{shown}: column {named}: given twice "
-                        f"(columns {seen[name]} and {k})"
-                    )
-                seen[name] = k
+            _columns_once(header, shown)
             continue
         row += 1
         if len(fields) > len(header):
@@ -448,6 +445,19 @@ def _fields_within_header(data: bytes, shown: str) -> None:
                 f"{shown}: row {row}: {len(fields)} fields, more than the "
                 f"{len(header)} columns of the header"
             )
+
+
+def _columns_once(names: list[str], shown: str) -> None:
+    """Refuse a column named twice (once spaces are stripped): which of the two
+    was meant is unknown."""
+    seen: dict[str, int] = {}
+    for k, name in enumerate(names, 1):
+        if name in seen:
+            named = name if len(name) <= 40 else _shortened(name)
+            raise ActualsError(
+                f"{shown}: column {named}: given twice (columns {seen[name]} and {k})"
+            )
+        seen[name] = k
 
 
 def _first(bad: np.ndarray) -> int:
@@ -466,6 +476,8 @@ def _one_replication(
             f"number: {_as_written(column.iloc[i])}"
         )
     ids = sorted(int(v) for v in np.unique(values))
+    if not ids:  # a header and no rows
+        raise ActualsError(f"{shown}: no rows")
     chosen = ids[0] if replication is None else replication
     if chosen not in ids:
         raise ActualsError(
@@ -494,7 +506,7 @@ def _dates(
         try:
             dates = pd.to_datetime(text, format="ISO8601", errors="coerce")
         except ValueError:  # mixed time zones: each date as written (wall time)
-            dates = pd.Series([_wall_time(t) for t in text], dtype="datetime64[ns]")
+            dates = pd.Series([_wall_time(t) for t in text], dtype="datetime64[us]")
         dates = dates.reset_index(drop=True)
     if dates.dt.tz is not None:
         dates = dates.dt.tz_localize(None)

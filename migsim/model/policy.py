@@ -281,6 +281,17 @@ class Capacity(SchemaModel):
     @classmethod
     def _unique_steps(cls, steps: list[ScheduleStep]) -> list[ScheduleStep]:
         check_unique("schedule step", [s.name for s in steps if s.name])
+        first: dict[date | str, str] = {}
+        for index, step in enumerate(steps):
+            if not isinstance(step.from_, (date, str)):
+                continue  # uncertain dates may meet on a day: the later wins then
+            label = step.name or f"step {index}"
+            if step.from_ in first:
+                raise ValueError(
+                    f"{first[step.from_]} and {label} both start on {step.from_}: "
+                    "only the later in the file would take effect"
+                )
+            first[step.from_] = label
         return steps
 
 

@@ -312,10 +312,11 @@ class Scenario(SchemaModel):
             name in {".", ".."}
             or any(c in name for c in "/\\")
             or not all(c.isprintable() for c in name)
+            or name != name.strip()
         ):
             raise ValueError(
                 f"{name!r}: a scenario name names a folder: no '/', '\\', "
-                "control characters, '.' or '..'"
+                "control characters, spaces at its ends, '.' or '..'"
             )
         if len(name.encode("utf-8")) > 200:
             raise ValueError("at most 200 bytes (it names a folder)")

@@ -10,6 +10,7 @@ the x axis, and greys that survive a black-and-white printer.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -133,6 +134,11 @@ def _subplots(
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
+    # a scenario may be named in any script: one the fonts lack draws as boxes,
+    # without matplotlib's warning on the terminal for each chart
+    warnings.filterwarnings(
+        "ignore", message=r"Glyph \d+ .* missing from font", category=UserWarning
+    )
     fig = Figure(figsize=figsize, layout=layout)
     FigureCanvasAgg(fig)
     axes = fig.subplots(nrows, ncols, squeeze=squeeze, gridspec_kw=gridspec_kw)
