@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import signal
 import time
+from datetime import date, timedelta
 
 import pytest
 from conftest import SCENARIOS
@@ -388,7 +389,10 @@ def test_a_schedule_of_thousands_of_steps_is_refused_at_once():
     assert time.perf_counter() - started < 0.5
     message = f"capacity.schedule: 20,000 steps, more than the {most} the page takes"
     assert info.value.errors == [("", message)]
-    good = [{"from": "2020-01-06", "daily_cap": "3000"}] * most
+    # on days of their own: two steps on one day are refused (the earlier
+    # would never be in force); days past the horizon's end are allowed
+    days = [date(2019, 11, 26) + timedelta(days=i) for i in range(most)]
+    good = [{"from": d.isoformat(), "daily_cap": "3000"} for d in days]
     assert len(build(base, {}, good).scenario.capacity.schedule) == most
 
 
