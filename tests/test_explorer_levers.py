@@ -310,14 +310,24 @@ def test_a_much_larger_scenario_starts_with_fewer_replications(cautious):
     assert suggested_replications(fleet, 5) == 5  # never more than asked
 
 
-def _asgi(app, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
-    """One request to the ASGI app, in this process (no server, no client library)."""
-    import asyncio
-
+async def asgi_request(
+    app,
+    method: str,
+    path: str,
+    body: bytes = b"",
+    parts: list | None = None,
+    headers: tuple = (),
+) -> tuple[int, bytes]:
+    """One request to the ASGI app, in this process (no server, no client
+    library): its status and body. ``parts``: the messages the client sends
+    instead of ``body`` whole, then a disconnect (a client gone mid-request)."""
     sent: list[dict] = []
+    whole = {"type": "http.request", "body": body, "more_body": False}
 
     async def receive():
-        return {"type": "http.request", "body": body, "more_body": False}
+        if parts is None:
+            return whole
+        return parts.pop(0) if parts else {"type": "http.disconnect"}
 
     async def send(message):
         sent.append(message)
@@ -332,16 +342,21 @@ def _asgi(app, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
         "raw_path": path.encode(),
         "query_string": b"",
         "root_path": "",
-        "headers": [
-            (b"host", b"127.0.0.1:8000"),
-            (b"content-type", b"application/json"),
-        ],
+        "headers": [(b"host", b"127.0.0.1:8000"), *headers],
         "client": ("127.0.0.1", 1),
         "server": ("127.0.0.1", 8000),
     }
-    asyncio.run(app(scope, receive, send))
+    await app(scope, receive, send)
     status = next(m["status"] for m in sent if m["type"] == "http.response.start")
     return status, b"".join(m.get("body", b"") for m in sent if "body" in m)
+
+
+def _asgi(app, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
+    """`asgi_request` of JSON, run to its end."""
+    import asyncio
+
+    json_body = ((b"content-type", b"application/json"),)
+    return asyncio.run(asgi_request(app, method, path, body, headers=json_body))
 
 
 @pytest.mark.parametrize("schedule", [[1, 2], ["2020-01-01"], [None], [[]]])

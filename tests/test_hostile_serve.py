@@ -12,6 +12,7 @@ from datetime import date, timedelta
 import pytest
 from conftest import SCENARIOS
 from hostile import cli, one_line_exit_2
+from test_explorer_levers import asgi_request
 
 from migsim.common.errors import MigsimError
 from migsim.model.scenario import load_scenario
@@ -142,36 +143,13 @@ def test_a_deeply_nested_upload_is_refused_at_once():
 async def _request(
     app, method: str, path: str, body: bytes = b"", parts: list | None = None
 ) -> tuple[int, dict]:
-    """One request to the explorer's ASGI app in this process: status and JSON.
-    ``parts``: the messages the client sends instead of ``body`` whole."""
+    """One request to the explorer's ASGI app in this process (`asgi_request`):
+    status and JSON. ``parts``: the messages the client sends instead of
+    ``body`` whole."""
     import json
 
-    sent: list[dict] = []
-    parts = parts or [{"type": "http.request", "body": body, "more_body": False}]
-
-    async def receive():
-        return parts.pop(0) if parts else {"type": "http.disconnect"}
-
-    async def send(message):
-        sent.append(message)
-
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"127.0.0.1:8000")],
-        "client": ("127.0.0.1", 1),
-        "server": ("127.0.0.1", 8000),
-    }
-    await app(scope, receive, send)
-    status = next(m["status"] for m in sent if m["type"] == "http.response.start")
-    return status, json.loads(b"".join(m.get("body", b"") for m in sent))
+    status, answer = await asgi_request(app, method, path, body, parts)
+    return status, json.loads(answer)
 
 
 def test_reading_an_upload_never_holds_up_another_tab(monkeypatch):
