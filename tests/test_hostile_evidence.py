@@ -135,53 +135,50 @@ def test_calibrate_never_writes_over_its_own_inputs(tmp_path, target):
     assert (tmp_path / "actuals.csv").read_text() == rows
 
 
+#: What a calibrate without its check leaves beside its inputs (`_calibration_inputs`).
+CALIBRATED = ["actuals.csv", "c.calibration.json", "c.yaml", "sc.yaml"]
+
+
+def _calibration_inputs(tmp_path) -> None:
+    """A scenario and one day of its actuals: sc.yaml and actuals.csv."""
+    write(tmp_path, yaml.safe_dump(ACTUALS_SCENARIO), "sc.yaml")
+    write(tmp_path, f"{HEADER}\n2024-01-01,a,100,80,10,10,0,0\n", "actuals.csv")
+
+
+def _calibrate(tmp_path, *options: str):
+    """calibrate sc.yaml on actuals.csv into c.yaml, in ``tmp_path``."""
+    return cli(
+        "calibrate", "sc.yaml", "--actuals", "actuals.csv", "-o", "c.yaml",
+        *options, cwd=tmp_path,
+    )  # fmt: skip
+
+
 def test_calibrate_removes_what_a_killed_calibrate_left_beside_its_files(tmp_path):
     """A calibrate killed while writing left .c.yaml.tmp-<pid>-<random> and its
     siblings; calibrating again wrote the files and left those beside them."""
-    write(tmp_path, yaml.safe_dump(ACTUALS_SCENARIO), "sc.yaml")
-    write(tmp_path, f"{HEADER}\n2024-01-01,a,100,80,10,10,0,0\n", "actuals.csv")
+    _calibration_inputs(tmp_path)
     stale = [  # pid 999999999: no such process
         f".{name}.tmp-999999999-abcd1234"
         for name in ("c.yaml", "c.calibration.json", "c.check.png")
     ]
     for name in stale:
         write(tmp_path, "partial", name)
-    result = cli(
-        "calibrate", "sc.yaml", "--actuals", "actuals.csv", "-o", "c.yaml",
-        "--no-check", cwd=tmp_path,
-    )  # fmt: skip
+    result = _calibrate(tmp_path, "--no-check")
     assert result.exit_code == 0, (result.output, result.exception)
-    assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "actuals.csv",
-        "c.calibration.json",
-        "c.yaml",
-        "sc.yaml",
-    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == CALIBRATED
 
 
 def test_calibrate_overwritten_without_a_check_leaves_no_old_check_chart(tmp_path):
     """calibrate --overwrite --no-check over an earlier calibrate with its check
     kept the old c.check.png beside the new scenario (and said it wrote it): a
     chart of another calibration read as this one's."""
-    write(tmp_path, yaml.safe_dump(ACTUALS_SCENARIO), "sc.yaml")
-    write(tmp_path, f"{HEADER}\n2024-01-01,a,100,80,10,10,0,0\n", "actuals.csv")
-    first = cli(
-        "calibrate", "sc.yaml", "--actuals", "actuals.csv", "-n", "2", "-q",
-        "-o", "c.yaml", cwd=tmp_path,
-    )  # fmt: skip
+    _calibration_inputs(tmp_path)
+    first = _calibrate(tmp_path, "-n", "2", "-q")
     assert first.exit_code == 0, (first.output, first.exception)
     assert (tmp_path / "c.check.png").is_file()
-    again = cli(
-        "calibrate", "sc.yaml", "--actuals", "actuals.csv", "--no-check",
-        "--overwrite", "-o", "c.yaml", cwd=tmp_path,
-    )  # fmt: skip
+    again = _calibrate(tmp_path, "--no-check", "--overwrite")
     assert again.exit_code == 0, (again.output, again.exception)
-    assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "actuals.csv",
-        "c.calibration.json",
-        "c.yaml",
-        "sc.yaml",
-    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == CALIBRATED
     assert "c.check.png" not in again.output
 
 
@@ -195,12 +192,8 @@ def test_calibrate_without_a_check_that_fails_to_write_keeps_the_old_set(
 
     import migsim.cli.evidence as evidence
 
-    write(tmp_path, yaml.safe_dump(ACTUALS_SCENARIO), "sc.yaml")
-    write(tmp_path, f"{HEADER}\n2024-01-01,a,100,80,10,10,0,0\n", "actuals.csv")
-    first = cli(
-        "calibrate", "sc.yaml", "--actuals", "actuals.csv", "-n", "2", "-q",
-        "-o", "c.yaml", cwd=tmp_path,
-    )  # fmt: skip
+    _calibration_inputs(tmp_path)
+    first = _calibrate(tmp_path, "-n", "2", "-q")
     assert first.exit_code == 0, (first.output, first.exception)
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
 
@@ -208,10 +201,7 @@ def test_calibrate_without_a_check_that_fails_to_write_keeps_the_old_set(
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(evidence, "write_files", full)
-    again = cli(
-        "calibrate", "sc.yaml", "--actuals", "actuals.csv", "--no-check",
-        "--overwrite", "-o", "c.yaml", cwd=tmp_path,
-    )  # fmt: skip
+    again = _calibrate(tmp_path, "--no-check", "--overwrite")
     assert again.exit_code != 0
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
 
