@@ -168,6 +168,16 @@ def test_the_point_forecast_uses_the_planned_dates():
     assert point.installations == fleet().installations
 
 
+def _state_from_totals(sc, tmp_path, rows: str, as_of: date):
+    """The state (and notes) programme totals in meters give on ``as_of``."""
+    from migsim.evidence.actuals import read_actuals
+    from migsim.evidence.state import state_from_actuals
+
+    path = tmp_path / "totals.csv"
+    path.write_text("date,cumulative_migrated\n" + rows)
+    return state_from_actuals(sc, read_actuals(path, sc, unit="meters"), as_of)
+
+
 def test_a_forecast_from_programme_totals_keeps_the_fleet_13_to_15_million_meters(
     tmp_path,
 ):
@@ -176,17 +186,9 @@ def test_a_forecast_from_programme_totals_keeps_the_fleet_13_to_15_million_meter
     it, and the installations not yet seen take the difference. Before, the
     state pinned the point sizes while the ratio was still drawn, so the fleet
     spanned 12.6-16.5 million meters in 60 replications, not the stated 13-15."""
-    from migsim.evidence.actuals import read_actuals
-    from migsim.evidence.state import state_from_actuals
-
     sc = fleet()
-    path = tmp_path / "totals.csv"
-    path.write_text(
-        "date,cumulative_migrated\n2019-11-30,8000\n2019-12-31,30000\n"
-        "2020-01-31,70000\n"
-    )
-    actuals = read_actuals(path, sc, unit="meters")
-    state, notes = state_from_actuals(sc, actuals, date(2020, 1, 31))
+    totals = "2019-11-30,8000\n2019-12-31,30000\n2020-01-31,70000\n"
+    state, notes = _state_from_totals(sc, tmp_path, totals, date(2020, 1, 31))
     assert state["sizes_known"] is False
     assert any("each replication draws it" in note for note in notes)
     continued = sc.starting_from(state)
@@ -225,20 +227,13 @@ def test_a_cohort_the_totals_show_all_attempted_takes_its_point_size(tmp_path):
     a holder all the same, so each replication's draw above the point added
     queued installations to a cohort the totals show finished, and a draw
     below it was the point: the fleet's size leaned upwards."""
-    from migsim.evidence.actuals import read_actuals
-    from migsim.evidence.state import state_from_actuals
     from migsim.model.state import InitialState
 
     assert InitialState(migrated=100, queued=0).size_holder is None
     assert InitialState(migrated=100, queued=[{"count": 0}]).size_holder is None
     sc = fleet()
-    path = tmp_path / "totals.csv"
-    path.write_text(
-        "date,cumulative_migrated\n2019-11-30,8000\n2021-06-30,9000000\n"
-        "2022-06-30,13500000\n"
-    )
-    actuals = read_actuals(path, sc, unit="meters")
-    state, notes = state_from_actuals(sc, actuals, date(2022, 6, 30))
+    totals = "2019-11-30,8000\n2021-06-30,9000000\n2022-06-30,13500000\n"
+    state, notes = _state_from_totals(sc, tmp_path, totals, date(2022, 6, 30))
     held = {n: InitialState.model_validate(s) for n, s in state["cohorts"].items()}
     done = [n for n, s in held.items() if s.migrated == s.total]
     assert "ioc_dormant" in done
