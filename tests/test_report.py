@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from conftest import tiny
+from conftest import tiny, write_yaml
 
 import migsim
 from migsim.cli.main import main
@@ -558,24 +558,23 @@ def test_a_question_about_another_scenario_is_refused(run_dirs, tmp_path):
     assert not out.exists()
 
 
+def _cap_question(folder: Path, scenario: Path, low: int, high: int, step: int) -> Path:
+    """question.yaml in ``folder``: the daily cap of ``scenario`` on a grid,
+    the P50 clearance day its objective, a P90 budget of devices left dumb."""
+    from test_decide import question_dict
+
+    lever = {"capacity.daily_cap": {"low": low, "high": high, "step": step}}
+    budget = [{"figure": "dumb", "statistic": "p90", "max": 1000}]
+    data = question_dict(scenario=str(scenario), levers=lever, risk_budget=budget)
+    return write_yaml(folder / "question.yaml", data)
+
+
 def test_a_question_file_about_another_scenario_is_refused_before_running(
     tiny_yaml, tmp_path
 ):
-    import yaml
 
     other = tiny_yaml("other")
-    question = tmp_path / "question.yaml"
-    question.write_text(
-        yaml.safe_dump(
-            {
-                "name": "cap_basis",
-                "scenario": str(other),
-                "levers": {"capacity.daily_cap": {"low": 50, "high": 200, "step": 50}},
-                "objective": {"minimise": "clearance_day", "statistic": "p50"},
-                "risk_budget": [{"figure": "dumb", "statistic": "p90", "max": 1000}],
-            }
-        )
-    )
+    question = _cap_question(tmp_path, other, low=50, high=200, step=50)
     scenario = tiny_yaml("tiny")
     out = tmp_path / "r.html"
     result = CliRunner().invoke(
@@ -602,23 +601,8 @@ def test_a_report_whose_decision_store_differs_names_its_own_option(
     with --fresh", an option report does not have (its --overwrite does it)."""
     import shutil
 
-    import yaml
-
     scenario = tiny_yaml("tiny")
-    question = tmp_path / "question.yaml"
-    question.write_text(
-        yaml.safe_dump(
-            {
-                "name": "cap_basis",
-                "scenario": str(scenario),
-                "levers": {
-                    "capacity.daily_cap": {"low": 100, "high": 200, "step": 100}
-                },
-                "objective": {"minimise": "clearance_day", "statistic": "p50"},
-                "risk_budget": [{"figure": "dumb", "statistic": "p90", "max": 1000}],
-            }
-        )
-    )
+    question = _cap_question(tmp_path, scenario, low=100, high=200, step=100)
     out = tmp_path / "r.html"
     args = ["report", str(scenario), "-q", "-o", str(out), "--question", str(question)]
     assert CliRunner().invoke(main, [*args, "-n", "2"]).exit_code == 0
