@@ -228,21 +228,28 @@ def write_run_tables(
     _write_xlsx(folder / "results.xlsx", sheets)
 
 
-def provenance_table(summary: dict[str, Any]) -> pd.DataFrame:
-    """What made a workbook's numbers, from the run's summary: the migsim
-    version and source sha256, seed (as text: a 64-bit seed is more digits
-    than a spreadsheet number keeps), replications, scenario name and sha256,
-    and the command."""
+def provenance_table(
+    record: dict[str, Any], scenarios: Sequence[tuple[str, Any]] | None = None
+) -> pd.DataFrame:
+    """What made a workbook's numbers, from its record (a run's summary or a
+    comparison): the migsim version and source sha256, seed (as text: a
+    64-bit seed is more digits than a spreadsheet number keeps),
+    replications, the ``scenarios`` rows (default: the run's scenario name
+    and sha256), and the command."""
+    if scenarios is None:
+        scenarios = [
+            ("scenario", record["scenario"]["name"]),
+            ("scenario_sha256", record["scenario_sha256"]),
+        ]
     rows = [
-        ("migsim_version", summary["migsim_version"]),
-        ("migsim_source_sha256", summary.get("migsim_source_sha256")),
-        ("seed", str(summary["seed"])),
-        ("replications", summary["replications"]),
-        ("scenario", summary["scenario"]["name"]),
-        ("scenario_sha256", summary["scenario_sha256"]),
+        ("migsim_version", record["migsim_version"]),
+        ("migsim_source_sha256", record.get("migsim_source_sha256")),
+        ("seed", str(record["seed"])),
+        ("replications", record["replications"]),
+        *scenarios,
     ]
-    if "command" in summary:
-        rows.append(("command", summary["command"]))
+    if "command" in record:
+        rows.append(("command", record["command"]))
     return pd.DataFrame(rows, columns=["field", "value"])
 
 
@@ -351,24 +358,16 @@ def write_comparison_tables(
     folder = Path(folder)
     table = comparison_table(comparison, runs)
     table.to_csv(folder / "comparison.csv", index=False)
-    rows = [
-        ("migsim_version", comparison["migsim_version"]),
-        ("migsim_source_sha256", comparison.get("migsim_source_sha256")),
-        ("seed", str(comparison["seed"])),
-        ("replications", comparison["replications"]),
-        *(
-            (f"scenario_sha256 {name}", entry["scenario_sha256"])
-            for name, entry in comparison["scenarios"].items()
-        ),
+    scenarios = [
+        (f"scenario_sha256 {name}", entry["scenario_sha256"])
+        for name, entry in comparison["scenarios"].items()
     ]
-    if "command" in comparison:
-        rows.append(("command", comparison["command"]))
     _write_xlsx(
         folder / "comparison.xlsx",
         {
             "scenarios": scenario_dates_table(runs, by),
             "differences": table,
-            "run": pd.DataFrame(rows, columns=["field", "value"]),
+            "run": provenance_table(comparison, scenarios),
         },
     )
 
