@@ -108,9 +108,13 @@ def terminate_as_interrupt() -> None:
     Forked children go back to dying of them (`ignore_interrupts`): the pool
     ends its workers so. One the process was started ignoring stays ignored
     (``nohup``: a command meant to outlive its terminal)."""
-    for stop in STOPS:
-        if signal.getsignal(stop) is not signal.SIG_IGN:
-            signal.signal(stop, _interrupted)
+    for stop in _heeded():
+        signal.signal(stop, _interrupted)
+
+
+def _heeded() -> list[int]:
+    """The `STOPS` the process was not started ignoring (``nohup``)."""
+    return [s for s in STOPS if signal.getsignal(s) is not signal.SIG_IGN]
 
 
 def _interrupted(signum: int, frame: Any) -> None:
@@ -123,9 +127,8 @@ def ignore_interrupts(handler: Any = signal.SIG_IGN) -> None:
     `interrupts_held` reaches it now. SIGTERM and SIGHUP end it, whatever
     its parent made of them (`terminate_as_interrupt`), unless ignored
     (``nohup``: the command goes on, and so must its workers)."""
-    for stop in STOPS:
-        if signal.getsignal(stop) is not signal.SIG_IGN:
-            signal.signal(stop, signal.SIG_DFL)
+    for stop in _heeded():
+        signal.signal(stop, signal.SIG_DFL)
     signal.signal(signal.SIGINT, handler)
     if hasattr(signal, "pthread_sigmask"):
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
