@@ -231,18 +231,19 @@ class InitialState(_Partition):
             None,
         )
 
+    def _spare(self) -> int:
+        """What `size_holder` holds: the installations a drawn size moves."""
+        i = self._first_attempts()
+        if self.size_holder == "queued" and i is not None:
+            return self.queued[i].count  # type: ignore[index]
+        return self.count(self.size_holder) if self.size_holder else 0
+
     @property
     def least_size(self) -> int:
         """The smallest size `with_size` can give: what the state holds apart
         from the installations that take a drawn size's difference (a size
         drawn for it is drawn at least this large: `sim.inputs`)."""
-        holder = self.size_holder
-        if holder is None:
-            return self.total
-        i = self._first_attempts()
-        if holder == "queued" and i is not None:
-            return self.total - self.queued[i].count  # type: ignore[index]
-        return self.total - self.count(holder)
+        return self.total - self._spare()
 
     def with_size(self, size: int) -> InitialState:
         """This state for a cohort of ``size`` installations: the difference
@@ -251,16 +252,13 @@ class InitialState(_Partition):
         holder = self.size_holder
         if holder is None:
             raise ValueError("the state's size is known (parts, no first attempts)")
-        if holder == "queued" and not isinstance(self.queued, int):
-            i = self._first_attempts()
-            assert i is not None  # size_holder found it
-            group = self.queued[i]
-            count = max(0, group.count + size - self.total)
-            groups = list(self.queued)
-            groups[i] = group.model_copy(update={"count": count})
+        count = max(0, size - self.least_size)
+        i = self._first_attempts()
+        if holder == "queued" and i is not None:
+            groups = list(self.queued)  # type: ignore[arg-type]
+            groups[i] = groups[i].model_copy(update={"count": count})
             return self.model_copy(update={"queued": groups})
-        held = self.count(holder)
-        return self.model_copy(update={holder: max(0, held + size - self.total)})
+        return self.model_copy(update={holder: count})
 
 
 #: The states an installation can be in, in the engine's order: one
