@@ -48,6 +48,7 @@ from migsim.evidence.actuals import OUTCOME_COLUMNS, Actuals
 from migsim.evidence.classes import normal_counts, prior_alpha, split_posterior
 from migsim.evidence.inputs import InputUpdate, update_inputs
 from migsim.evidence.priors import DEFAULT_PRIOR_STRENGTH
+from migsim.evidence.starts import update_starts
 from migsim.model.scenario import (
     OUTCOMES,
     BetaProbability,
@@ -415,15 +416,8 @@ def calibrate(
             delays += _fit_delays(
                 cohort, cohort_data, frame, used, scenario, notes, sources
             )
-    inputs = update_inputs(
-        scenario,
-        data,
-        used,
-        as_of or used.last_date,
-        prior_strength,
-        notes,
-        sources,
-    )
+    inputs = update_inputs(scenario, data, used, prior_strength, notes, sources)
+    inputs += update_starts(scenario, data, used, as_of or used.last_date, sources)
     data["sources"] = sources
     calibrated = load_scenario(data)
     return Calibration(

@@ -1,7 +1,7 @@
 """Calibration of the input distributions the actuals inform.
 
 Besides the outcome rates (`migsim.evidence.calibrate`), actuals say something
-about two kinds of input a November 2019 forecast drew per replication:
+about the inputs a November 2019 forecast drew per replication:
 
 - **Achieved throughput.** The share of the day's cap achieved is
   ``attempts / daily_cap`` on a working day whose queue was far from running
@@ -24,21 +24,15 @@ about two kinds of input a November 2019 forecast drew per replication:
   the Beta with the observed shares' mean and variance. Other limits the
   actuals cannot show (a supplier's demand below its nomination) make the
   share a lower bound.
-- **Dates that have happened.** A cohort that has made attempts by the as-of
-  date became eligible on or before its first attempt: its uncertain
-  ``eligible_from`` (or the ``opens_on`` of the gate it waits for) becomes that
-  day, fixed. A cohort with none yet is known not to have become eligible: a
-  slip date gets ``not_before`` the day after the as-of date, a uniform or
-  triangular date its ``low`` (approximate: the triangle is cut, not
-  conditioned). Other dates keep their distributions (a forecast from a state,
-  `migsim forecast`, conditions them on not having passed).
+- **Dates**, and the programme-wide delay behind their slips: see
+  `migsim.evidence.starts`.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 import numpy as np
@@ -78,15 +72,13 @@ def update_inputs(
     scenario: Scenario,
     data: dict[str, Any],
     actuals: Actuals,
-    as_of: date,
     prior_strength: float,
     notes: list[str],
     sources: dict[str, str],
 ) -> list[InputUpdate]:
-    """Update ``data`` (the scenario's dict, being calibrated) in place."""
-    updates = _throughput(scenario, data, actuals, prior_strength, notes, sources)
-    updates += _dates(scenario, data, actuals, as_of, notes, sources)
-    return updates
+    """Update ``data`` (the scenario's dict, being calibrated) in place: the
+    achieved throughput (the dates: `migsim.evidence.starts`)."""
+    return _throughput(scenario, data, actuals, prior_strength, notes, sources)
 
 
 # --------------------------------------------------------------------------- throughput
@@ -419,111 +411,3 @@ def _beta_of(mean: float, var: float) -> tuple[float, float]:
     """The Beta with this mean and variance (its strength at least 2)."""
     strength = max(mean * (1 - mean) / var - 1.0, 2.0)
     return mean * strength, (1 - mean) * strength
-
-
-# --------------------------------------------------------------------------- dates
-def _first_attempts(actuals: Actuals) -> dict[str, date | None]:
-    """Per cohort in the actuals: the first date with attempts (or migrations)."""
-    frame = actuals.frame
-    out: dict[str, date | None] = {}
-    if not actuals.per_cohort:
-        return out
-    column = (
-        "attempts"
-        if actuals.has("attempts")
-        else ("cumulative_migrated" if actuals.kind == "coarse" else None)
-    )
-    if column is None:
-        return out
-    for name, rows in frame.groupby("cohort", sort=False):
-        started = rows[rows[column] > 0]
-        out[str(name)] = started["date"].min().date() if len(started) else None
-    return out
-
-
-def _dates(scenario, data, actuals, as_of, notes, sources) -> list[InputUpdate]:
-    """Eligibility dates (a cohort's own, or its gate's) that have happened
-    become fixed; those that have not are known to be later than ``as_of``."""
-    first = _first_attempts(actuals)
-    targets: dict[str, tuple[dict, str, list[date | None], list[str]]] = {}
-    gates = {g["name"]: g for g in data.get("gates", [])}
-    for cohort, cohort_data in zip(scenario.cohorts, data["cohorts"], strict=True):
-        spec = cohort.eligible_from
-        if cohort.name not in first or spec is None or isinstance(spec, date):
-            continue
-        if isinstance(spec, str):  # it waits for a gate: the gate's date
-            if spec not in gates:
-                continue
-            path, holder, key = f"gates.{spec}.opens_on", gates[spec], "opens_on"
-        else:
-            path, holder = f"cohorts.{cohort.name}.eligible_from", cohort_data
-            key = "eligible_from"
-        entry = targets.setdefault(path, (holder, key, [], []))
-        entry[2].append(first[cohort.name])
-        entry[3].append(cohort.name)
-    updates = []
-    for path, (holder, key, starts, names) in targets.items():
-        before = _date_text(holder[key]) if holder.get(key) else "its conditions"
-        happened = [d for d in starts if d is not None]
-        if happened:  # on or before the first attempt of any cohort waiting for it
-            when = min(happened)
-            holder.pop("all_of", None)
-            holder.pop("any_of", None)
-            holder[key] = when.isoformat()
-            behind = f"first attempt of {', '.join(names)}"
-            updates.append(InputUpdate(path, before, f"{when} (happened)", behind))
-            sources[path] = f"calibrated: {behind} in {actuals.path} on {when}"
-            continue
-        after = as_of + timedelta(days=1)
-        cut = _not_before(holder.get(key), after)
-        if cut is None:  # a gate of conditions, or a fixed date: kept
-            continue
-        holder[key] = cut
-        behind = f"no attempt of {', '.join(names)} up to {as_of}"
-        updates.append(InputUpdate(path, before, _date_text(cut), behind))
-        sources[path] = f"{sources.get(path, '')}; not before {after}: {behind}".lstrip(
-            "; "
-        )
-    return updates
-
-
-def _not_before(spec: Any, after: date) -> Any:
-    """A date distribution known not to fall before ``after`` (``None``: keep)."""
-    if not isinstance(spec, dict):
-        return None
-    out = dict(spec)
-    kind = spec.get("dist")
-    if kind == "slip":
-        old = spec.get("not_before")
-        out["not_before"] = (
-            max(date.fromisoformat(str(old)), after).isoformat()
-            if old
-            else after.isoformat()
-        )
-        return out
-    if kind in ("uniform", "triangular"):
-        high = date.fromisoformat(str(spec["high"]))
-        low = max(date.fromisoformat(str(spec["low"])), after)
-        if low > high:
-            return after.isoformat()  # later than the stated range: at least this
-        out["low"] = low.isoformat()
-        if kind == "triangular":
-            out["mode"] = max(date.fromisoformat(str(spec["mode"])), low).isoformat()
-        return out
-    return None
-
-
-def _date_text(spec: Any) -> str:
-    if isinstance(spec, dict):
-        kind = spec.get("dist")
-        if kind == "slip":
-            extra = (
-                f", not before {spec['not_before']}" if spec.get("not_before") else ""
-            )
-            return (
-                f"planned {spec['planned']} + slip (median "
-                f"{spec['median_days']} days){extra}"
-            )
-        if kind in ("uniform", "triangular"):
-            return f"{kind} {spec['low']}..{spec['high']}"
-    return str(spec)
