@@ -200,8 +200,10 @@ def test_a_forecast_from_programme_totals_keeps_the_fleet_13_to_15_million_meter
         for cohort in drawn.cohorts:
             state_k, before = cohort.initial_state, known[cohort.name]
             assert state_k.total == cohort.installations
-            # what had happened stays as the actuals said
-            assert state_k.migrated == before.migrated and state_k.dumb == before.dumb
+            # what had happened stays as the actuals said (the devices left
+            # dumb on the way, which they do not say, at the replication's rates)
+            assert state_k.migrated == before.migrated
+            assert before.dumb_estimated and not state_k.dumb_estimated
         meters.append(drawn.installations * drawn.meters_per_installation)
         sizes.append(drawn.installations)
     assert 13e6 - 1e5 <= min(meters) and max(meters) <= 15e6 + 1e5

@@ -14,8 +14,9 @@ import numpy as np
 
 from migsim.evidence.actuals import Actuals
 from migsim.model.distributions import draw_probability
-from migsim.model.scenario import OUTCOMES, Scenario
+from migsim.model.scenario import Scenario
 from migsim.sim.dates import resolve_dates
+from migsim.sim.inputs import dumb_per_migrated
 from migsim.sim.streams import Streams
 
 __all__ = ["from_totals"]
@@ -27,25 +28,23 @@ _DATE_DRAWS = 400
 
 
 def _dumb_per_migrated(cohort) -> float:
-    """Devices left dumb per installation migrated, dumb / (success + fix
-    forward + stall x then_success), at the median over the cohort's uncertain
-    rates (fixed rates: their value).
+    """Devices left dumb per installation migrated (`dumb_per_migrated`) at
+    the median over the cohort's uncertain rates (fixed rates: their value).
 
     Actuals of migrations alone do not say how many devices went dumb on the
-    way, and the state is one for every replication. The median, not the mean:
-    a dumb rate's law is skewed (the baseline's active cohort: Beta(0.1, 29.9),
-    mean 0.33%, median 0.002%), and at the mean every replication carried
-    dumb devices most paths never had, so none could reach the full clearance
-    those paths reached (synthetic truths scored against programme totals:
-    P10-P90 coverage 59%). Drawn from a fixed seed: the same state every time.
+    way. The state states this typical estimate, and each replication
+    re-estimates it at its own rates (``dumb_estimated``,
+    `migsim.sim.inputs.resolve_inputs`). The median, not the mean: a dumb
+    rate's law is skewed (the baseline's active cohort: Beta(0.1, 29.9), mean
+    0.33%, median 0.002%), and the mean is far from most replications' own.
+    Drawn from a fixed seed: the same state every time.
     """
     rng = np.random.default_rng(0)
     ratios = np.empty(_RATE_DRAWS)
     for i in range(_RATE_DRAWS):
-        rates = dict(zip(OUTCOMES, cohort.outcomes.as_array(rng), strict=True))
+        rates = cohort.outcomes.as_array(rng)
         then = draw_probability(cohort.stall.then_success, rng) if cohort.stall else 1.0
-        good = rates["success"] + rates["fix_forward"] + rates["stall"] * then
-        ratios[i] = rates["dumb"] / good if good > 0 else 0.0
+        ratios[i] = dumb_per_migrated(rates, then)
     return float(np.median(ratios))
 
 
@@ -103,7 +102,8 @@ def from_totals(
     installations over one cohort's size made every cohort eligible at once).
     One still pending keeps its start drawn by each replication. Devices left
     dumb on the way are estimated at the cohort's median rates
-    (`_dumb_per_migrated`); none is taken to be in flight or abandoned.
+    (`_dumb_per_migrated`), and by each replication at its own; none is taken
+    to be in flight or abandoned.
     """
     if actuals.frame.empty:
         return cohorts
@@ -143,6 +143,7 @@ def from_totals(
         dumb = int(round(done * _dumb_per_migrated(cohort)))
         dumb = min(dumb, cohort.installations - done)
         state["migrated"], state["dumb"] = done, dumb
+        state["dumb_estimated"] = done > 0  # each replication's at its own rates
         if state["pending"]:
             state["pending"] -= done + dumb
         else:

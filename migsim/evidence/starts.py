@@ -71,7 +71,7 @@ def update_starts(
     """Update ``data`` (the scenario's dict, being calibrated) in place: the
     programme delay first (it reads the dates as stated), then the dates."""
     paths = _date_paths(scenario)
-    windows = _windows(scenario, actuals, as_of, paths)
+    windows = _windows(actuals, as_of, paths)
     updates = _programme_delay(scenario, data, paths, windows, actuals, sources)
     return updates + _dates(data, paths, windows, actuals, as_of, sources)
 
@@ -97,10 +97,7 @@ def _date_paths(scenario: Scenario) -> dict[str, tuple[str, Any]]:
 
 
 def _windows(
-    scenario: Scenario,
-    actuals: Actuals,
-    as_of: date,
-    paths: dict[str, tuple[str, Any]],
+    actuals: Actuals, as_of: date, paths: dict[str, tuple[str, Any]]
 ) -> list[_Window]:
     """Per date path (per-cohort actuals), or one for every cohort's dates
     (programme-wide actuals): after the last report with no attempt (or the

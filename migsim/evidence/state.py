@@ -57,7 +57,8 @@ def state_from_actuals(
       (expected), the rest of the unresolved are queued.
     - With coarse figures: `coarse.from_totals` (migrated as reported, a programme
       total shared by size times the chance each cohort had started; devices
-      left dumb estimated at the cohort's median rates; everything else eligible
+      left dumb estimated at the cohort's median rates, and by each replication
+      at its own; everything else eligible
       queued, nothing in flight or abandoned).
 
     In-flight installations then get their detail (`_by_age`): days until due from
@@ -117,9 +118,9 @@ def state_from_actuals(
         _sizes_unseen(scenario, cohorts, "cumulative totals", notes)
         notes.append(
             "coarse actuals: only cumulative migrated is known on the state's "
-            "day; devices left dumb are estimated from it at the scenario's "
-            "median rates, every other eligible installation is taken as queued, none "
-            "in flight or abandoned"
+            "day; devices left dumb are estimated from it by each replication at "
+            "its own rates (the state gives the median rates' count), every other "
+            "eligible installation is taken as queued, none in flight or abandoned"
         )
     notes.extend(_FOUND[k] for k in sorted(found))
     state: dict[str, Any] = {"date": as_of, "cohorts": cohorts}

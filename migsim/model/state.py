@@ -156,6 +156,9 @@ class InitialState(_Partition):
     """
 
     parts: list[PartState] = Field(default_factory=list)
+    # ``dumb`` is an estimate (totals say how many migrated, not how many went
+    # dumb): each replication re-estimates it at its own rates (`with_dumb`)
+    dumb_estimated: bool = False
 
     @model_validator(mode="after")
     def _parts_add_up(self) -> InitialState:
@@ -184,11 +187,12 @@ class InitialState(_Partition):
 
     @model_serializer(mode="wrap")
     def _omit_no_parts(self, handler: Any) -> dict[str, Any]:
-        """Leave out empty ``parts``, so a state without them dumps (and hashes)
-        exactly as before the field existed."""
+        """Leave out empty ``parts`` and a false ``dumb_estimated``, so a state
+        without them dumps (and hashes) exactly as before the fields existed."""
         data = handler(self)
-        if not data.get("parts", ...):
-            data.pop("parts", None)
+        for key in ("parts", "dumb_estimated"):
+            if not data.get(key, ...):
+                data.pop(key, None)
         return data
 
     @property
@@ -249,10 +253,29 @@ class InitialState(_Partition):
         """This state for a cohort of ``size`` installations: the difference
         goes to `size_holder`, which cannot go below 0 (a size under
         `least_size`, which draws avoid, is taken as that)."""
-        holder = self.size_holder
-        if holder is None:
+        if self.size_holder is None:
             raise ValueError("the state's size is known (parts, no first attempts)")
-        count = max(0, size - self.least_size)
+        return self._holding(max(0, size - self.least_size))
+
+    def with_dumb(self, dumb: int) -> InitialState:
+        """This state with ``dumb`` devices left dumb, one replication's estimate
+        (``dumb_estimated``): the difference is taken from or given to
+        `size_holder`, which cannot go below 0, nor the dumb below those
+        recovering. Without a holder (every installation attempted) the
+        state's own estimate stands."""
+        known = {"dumb_estimated": False}
+        if self.size_holder is None:
+            return self.model_copy(update=known)
+        spare = self._spare()
+        recovering = sum(g.count for g in self.recovering)
+        dumb = min(max(dumb, recovering), self.dumb + spare)
+        holding = self._holding(spare + self.dumb - dumb)
+        return holding.model_copy(update={"dumb": dumb, **known})
+
+    def _holding(self, count: int) -> InitialState:
+        """This state with `size_holder` holding ``count`` installations."""
+        holder = self.size_holder
+        assert holder is not None
         i = self._first_attempts()
         if holder == "queued" and i is not None:
             groups = list(self.queued)  # type: ignore[arg-type]

@@ -11,14 +11,11 @@ each attempt's from its own uniform (`draws`).
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
 
 import numpy as np
 
 from migsim.model.cohort import Cohort
 from migsim.model.distributions import (
-    BetaProbability,
-    DirichletOutcomes,
     draw_probability,
 )
 from migsim.model.scenario import Scenario
@@ -33,47 +30,14 @@ from migsim.sim.initial_state import (
     groups_of,
     pending_schedule,
 )
+from migsim.sim.inputs import Parameters
 from migsim.sim.operations import Operations
 from migsim.sim.records import FLOWS, STATES
 from migsim.sim.segments import Segment
 from migsim.sim.stalls import StallLedgers
 from migsim.sim.streams import Categories, Streams
 
-__all__ = ["CohortState", "Parameters", "draw_parameters"]
-
-
-@dataclass(frozen=True)
-class Parameters:
-    """A cohort's uncertain parameters, drawn once per replication for all its
-    segments: outcome rates by class kind (``normal``, ``hard``) and
-    ``then_success``; ``None`` where the scenario states them as known."""
-
-    rates: dict[str, np.ndarray]
-    then_success: float | None
-
-
-def draw_parameters(cohort: Cohort, streams: Streams) -> Parameters | None:
-    """Draw a cohort's uncertain rates (Dirichlet, Beta) from its own streams.
-
-    ``parameters`` (outcome rates), ``hard_parameters`` (the hard cases' rates)
-    and ``stall_parameters`` (``then_success``); a cohort with known rates draws
-    nothing and gets ``None``.
-    """
-    rates: dict[str, np.ndarray] = {}
-    if isinstance(cohort.outcomes, DirichletOutcomes):
-        rates["normal"] = cohort.outcomes.as_array(
-            streams.get(cohort.name, "parameters")
-        )
-    hard = cohort.hard.outcomes if cohort.hard is not None else None
-    if isinstance(hard, DirichletOutcomes):
-        rates["hard"] = hard.as_array(streams.get(cohort.name, "hard_parameters"))
-    then = cohort.stall.then_success if cohort.stall is not None else None
-    drawn = None
-    if isinstance(then, BetaProbability):
-        drawn = then.draw(streams.get(cohort.name, "stall_parameters"))
-    if not rates and drawn is None:
-        return None
-    return Parameters(rates, drawn)
+__all__ = ["CohortState"]
 
 
 class CohortState:

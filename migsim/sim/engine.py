@@ -43,12 +43,13 @@ import numpy as np
 import simpy
 
 from migsim.model.scenario import Scenario
-from migsim.sim.cohort import CohortState, draw_parameters
+from migsim.sim.cohort import CohortState
 from migsim.sim.dates import resolve_dates
 from migsim.sim.els import ElsDesk
 from migsim.sim.initial_state import merge_states, part_states
 from migsim.sim.inputs import (
     TwinStreams,
+    draw_parameters,
     point_values,
     record_inputs,
     resolve_inputs,

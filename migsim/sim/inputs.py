@@ -8,8 +8,10 @@ keyed by (owner, purpose) names, so new inputs never shift existing draws, and
 scenarios compared under one seed share their input draws.
 
 - `resolve_inputs`: the scenario with this replication's cohort sizes and
-  meters-per-installation ratio (a copy only when some cohort states an
-  ``installations_range`` or the ratio a range);
+  meters-per-installation ratio, and the devices a state from totals left dumb
+  at its rates (a copy only when some cohort states an ``installations_range``
+  or such a state, or the ratio a range);
+- `draw_parameters`: a cohort's uncertain outcome rates and ``then_success``;
 - `meters_ratio`: the replication's meters per installation (a size stated in
   meters is converted with it, and counts shown in meters use it);
 - `programme_factor`, `slip_day`: the shared programme-delay factor and a
@@ -28,26 +30,33 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
 
 from migsim.model.base import OUTCOMES
+from migsim.model.cohort import Cohort
 from migsim.model.distributions import (
     BetaProbability,
     DirichletOutcomes,
+    draw_probability,
     gate_reference,
 )
 from migsim.model.point import point_scenario
 from migsim.model.scenario import Scenario
+from migsim.model.state import InitialState
 from migsim.model.uncertainty import AchievedThroughput, ShareBeta, SlipDate
 from migsim.sim.streams import Streams
 
 __all__ = [
     "INPUT_PURPOSES",
+    "Parameters",
     "PinnedInputs",
     "TwinStreams",
     "achieved_path",
+    "draw_parameters",
+    "dumb_per_migrated",
     "input_label",
     "meters_ratio",
     "point_values",
@@ -173,6 +182,83 @@ def with_inputs_from(scenario: Scenario, streams: Streams) -> Streams:
 
 
 # --------------------------------------------------------------------------- draws
+@dataclass(frozen=True)
+class Parameters:
+    """A cohort's uncertain parameters, drawn once per replication for all its
+    segments: outcome rates by class kind (``normal``, ``hard``) and
+    ``then_success``; ``None`` where the scenario states them as known."""
+
+    rates: dict[str, np.ndarray]
+    then_success: float | None
+
+
+def draw_parameters(cohort: Cohort, streams) -> Parameters | None:
+    """Draw a cohort's uncertain rates (Dirichlet, Beta) from its own streams.
+
+    ``parameters`` (outcome rates), ``hard_parameters`` (the hard cases' rates)
+    and ``stall_parameters`` (``then_success``); a cohort with known rates draws
+    nothing and gets ``None``.
+    """
+    rates: dict[str, np.ndarray] = {}
+    if isinstance(cohort.outcomes, DirichletOutcomes):
+        rates["normal"] = cohort.outcomes.as_array(
+            streams.get(cohort.name, "parameters")
+        )
+    hard = cohort.hard.outcomes if cohort.hard is not None else None
+    if isinstance(hard, DirichletOutcomes):
+        rates["hard"] = hard.as_array(streams.get(cohort.name, "hard_parameters"))
+    then = cohort.stall.then_success if cohort.stall is not None else None
+    drawn = None
+    if isinstance(then, BetaProbability):
+        drawn = then.draw(streams.get(cohort.name, "stall_parameters"))
+    if not rates and drawn is None:
+        return None
+    return Parameters(rates, drawn)
+
+
+def dumb_per_migrated(rates: np.ndarray, then_success: float) -> float:
+    """Devices left dumb per installation migrated at these outcome rates
+    (`OUTCOMES` order): dumb / (success + fix forward + stall x then_success),
+    since every other attempt is tried again."""
+    rate = dict(zip(OUTCOMES, rates, strict=True))
+    good = rate["success"] + rate["fix_forward"] + rate["stall"] * then_success
+    return float(rate["dumb"] / good) if good > 0 else 0.0
+
+
+class _FreshInputs:
+    """A replication's input streams read afresh (`_input_generator`): a draw
+    made here leaves the engine's own generators where they were, so both
+    read the same numbers."""
+
+    def __init__(self, streams):
+        self._streams = streams
+
+    def get(self, owner: str, purpose: str) -> np.random.Generator:
+        return _input_generator(self._streams, owner, purpose)
+
+
+def _own_dumb(cohort: Cohort, streams) -> InitialState:
+    """A state from totals with its devices left dumb at this replication's
+    rates (``dumb_estimated``: the totals said how many migrated, not how many
+    went dumb on the way). At one estimate for every replication, the paths
+    whose rates left many dumb were forecast as if few had been."""
+    state = cohort.initial_state
+    assert state is not None
+    drawn = draw_parameters(cohort, _FreshInputs(streams))
+    rates = (
+        drawn.rates["normal"]
+        if drawn is not None and "normal" in drawn.rates
+        else cohort.outcomes.as_array()
+    )
+    if drawn is not None and drawn.then_success is not None:
+        then = drawn.then_success
+    else:
+        then = (
+            draw_probability(cohort.stall.then_success, None) if cohort.stall else 1.0
+        )
+    return state.with_dumb(round(state.migrated * dumb_per_migrated(rates, then)))
+
+
 def programme_factor(scenario: Scenario, streams) -> float:
     """The replication's programme-delay factor (1 without ``programme_delay``)."""
     delay = scenario.programme_delay
@@ -227,17 +313,29 @@ def resolve_inputs(scenario: Scenario, streams) -> Scenario:
     """
     ranged = [c for c in scenario.cohorts if c.installations_range is not None]
     spec = scenario.meters_per_installation_range
-    if not ranged and spec is None:
+    states = {
+        c.name: _own_dumb(c, streams)
+        for c in scenario.cohorts
+        if c.initial_state is not None and c.initial_state.dumb_estimated
+    }
+    if not ranged and spec is None and not states:
         return scenario
     ratio = meters_ratio(scenario, streams)
     point = scenario.meters_per_installation
-    least = {c.name: _least_quantile(c, ratio, point) for c in ranged}
+    least = {
+        c.name: _least_quantile(c, states.get(c.name), ratio, point) for c in ranged
+    }
     shared: float | None = None  # the fleet's size: one quantile for every shared range
     cohorts = []
     for cohort in scenario.cohorts:
         size = cohort.installations_range
         if size is None:
-            cohorts.append(cohort)
+            own = states.get(cohort.name)
+            cohorts.append(
+                cohort
+                if own is None
+                else cohort.model_copy(update={"initial_state": own})
+            )
             continue
         if size.shared:
             if shared is None:  # drawn once, from its own stream, when first needed
@@ -253,8 +351,9 @@ def resolve_inputs(scenario: Scenario, streams) -> Scenario:
             drawn = math.floor(drawn * point / ratio + 0.5)  # same meters, this ratio
         fields: dict[str, object] = {"installations": drawn}
         fields["installations_range"] = None
-        if cohort.initial_state is not None:  # a state from actuals: not seen yet
-            state = cohort.initial_state.with_size(drawn)
+        state = states.get(cohort.name, cohort.initial_state)
+        if state is not None:  # a state from actuals: not seen yet
+            state = state.with_size(drawn)
             fields.update(installations=state.total, initial_state=state)
         cohorts.append(cohort.model_copy(update=fields))
     update: dict[str, object] = {"cohorts": cohorts}
@@ -270,13 +369,16 @@ def _shared(cohort) -> bool:
     return size is not None and size.shared
 
 
-def _least_quantile(cohort, ratio: float | None, point: float | None) -> float:
+def _least_quantile(
+    cohort, state: InitialState | None, ratio: float | None, point: float | None
+) -> float:
     """The smallest quantile of a cohort's size range that holds what its
     state (a forecast from actuals that do not report sizes) already holds:
     a size below it is not possible, so it is drawn given that it is not
     (`SizeRange.least_quantile`). Sizes in meters are compared at the
-    replication's ratio, as they are converted. 0 without a state."""
-    state = cohort.initial_state
+    replication's ratio, as they are converted. 0 without a state; ``state``
+    is the replication's own when it differs from the cohort's (`_own_dumb`)."""
+    state = state or cohort.initial_state
     if state is None:
         return 0.0
     least = state.least_size
