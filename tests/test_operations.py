@@ -526,6 +526,32 @@ def test_excluded_installations_are_never_migrated(when):
     assert col(log, "attempts").sum() == n - excluded + tries * excluded
 
 
+@pytest.mark.parametrize("eligible_day", [0, 4])
+def test_up_front_exclusions_count_in_abandons_on_the_day_they_become_eligible(
+    eligible_day,
+):
+    """``abandons`` counts every installation abandoned that day, so the level
+    ``abandoned`` is the running total of the flow: exclusions up front are
+    abandoned (without an attempt) on the day their cohort becomes eligible."""
+    n, share = 1000, 0.1
+    sc = scenario(
+        [
+            cohort(
+                n=n,
+                eligible_from=(START + timedelta(days=eligible_day)).isoformat(),
+                excluded={"share": share, "when": "up_front"},
+            )
+        ],
+        cap=250,
+        horizon=12,
+    )
+    log = one(sc)
+    abandons, abandoned = col(log, "abandons"), col(log, "abandoned")
+    assert abandons[eligible_day] == round(n * share) == abandoned[-1]
+    assert abandons.sum() == round(n * share)
+    assert (np.cumsum(abandons) == abandoned).all()
+
+
 def test_hard_cases_have_their_own_rates():
     hard = {
         "share": 0.2,
