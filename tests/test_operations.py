@@ -24,7 +24,7 @@ from scipy import stats
 import migsim
 from migsim.cli.main import main
 from migsim.sim.allocation import largest_remainder, msm_shares
-from migsim.sim.engine import run_replication
+from migsim.sim.engine import run_replication, state_after
 from migsim.sim.operations import OPERATIONS_FLOWS, OPERATIONS_LEVELS
 from migsim.sim.records import FLOWS, STATES
 from migsim.sim.segments import plan_segments
@@ -637,6 +637,37 @@ def test_prepayment_dumb_is_a_sub_count_of_active_dumb():
     prepayment = results.figure("active_prepayment_dumb")
     assert (prepayment <= dumb).all()
     assert abs(prepayment.sum() / dumb.sum() - 0.25) < 0.03
+
+
+def test_a_continued_run_keeps_the_prepayment_share_of_the_dumb_it_starts_with():
+    """A state does not carry which dumb devices are prepayment, but they are
+    there: the continued run starts with a binomial share of those awaiting a
+    site visit (the model's own draw per dumb batch), so its
+    ``active_prepayment_dumb`` at the horizon end is not only the new ones."""
+    outcomes = {
+        "success": 0.8,
+        "stall": 0.0,
+        "rollback": 0.0,
+        "fix_forward": 0.0,
+        "dumb": 0.2,
+    }
+    sc = scenario(
+        [cohort(n=2000, outcomes=outcomes, prepayment_share=0.5)],
+        cap=200,
+        horizon=30,
+        days=ALL_DAYS[:5],
+    )
+    carried, dumb = [], []
+    for k in range(20):
+        state = state_after(sc, 0, k, 4)  # a Friday: the run goes on on a Saturday
+        later = run_replication(sc.starting_from(state), 0, k)
+        assert col(later, "attempts")[0] == 0
+        dumb.append(col(later, "dumb")[0])
+        carried.append(col(later, "prepayment_dumb")[0])
+        assert dumb[-1] == state["cohorts"]["c"]["dumb"] > 0
+        assert col(later, "prepayment_dumb")[-1] >= carried[-1]
+    assert all(0 <= c <= d for c, d in zip(carried, dumb, strict=True))
+    assert abs(sum(carried) / sum(dumb) - 0.5) < 0.05  # 20 x about 200 devices
 
 
 # --------------------------------------------------------------------------- properties

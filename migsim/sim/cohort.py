@@ -329,6 +329,13 @@ class CohortState:
             self.impaired += count_of(part["impaired"])
             restore = self.restore_due[:, None]  # restorations have no columns
             self._place(restore, part["impaired"], self.restore_pmf, rng, None)
+        if self.prepayment_share and self.awaiting_site_visit:
+            # a state does not say which dumb devices are prepayment: each batch
+            # awaiting a visit had a binomial share, so the whole has one too
+            # (drawn last, so the groups' draws above are as before)
+            self.prepayment_dumb = int(
+                rng.binomial(self.awaiting_site_visit, self.prepayment_share)
+            )
         if self.up_front_class is not None:
             self._exclude_up_front(self.up_front_class)
 
