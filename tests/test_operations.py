@@ -24,7 +24,7 @@ from scipy import stats
 import migsim
 from migsim.cli.main import main
 from migsim.sim.allocation import largest_remainder, msm_shares
-from migsim.sim.engine import run_replication
+from migsim.sim.engine import run_replication, state_after
 from migsim.sim.operations import OPERATIONS_FLOWS, OPERATIONS_LEVELS
 from migsim.sim.records import FLOWS, STATES
 from migsim.sim.segments import plan_segments
@@ -526,6 +526,32 @@ def test_excluded_installations_are_never_migrated(when):
     assert col(log, "attempts").sum() == n - excluded + tries * excluded
 
 
+@pytest.mark.parametrize("eligible_day", [0, 4])
+def test_up_front_exclusions_count_in_abandons_on_the_day_they_become_eligible(
+    eligible_day,
+):
+    """``abandons`` counts every installation abandoned that day, so the level
+    ``abandoned`` is the running total of the flow: exclusions up front are
+    abandoned (without an attempt) on the day their cohort becomes eligible."""
+    n, share = 1000, 0.1
+    sc = scenario(
+        [
+            cohort(
+                n=n,
+                eligible_from=(START + timedelta(days=eligible_day)).isoformat(),
+                excluded={"share": share, "when": "up_front"},
+            )
+        ],
+        cap=250,
+        horizon=12,
+    )
+    log = one(sc)
+    abandons, abandoned = col(log, "abandons"), col(log, "abandoned")
+    assert abandons[eligible_day] == round(n * share) == abandoned[-1]
+    assert abandons.sum() == round(n * share)
+    assert (np.cumsum(abandons) == abandoned).all()
+
+
 def test_hard_cases_have_their_own_rates():
     hard = {
         "share": 0.2,
@@ -611,6 +637,37 @@ def test_prepayment_dumb_is_a_sub_count_of_active_dumb():
     prepayment = results.figure("active_prepayment_dumb")
     assert (prepayment <= dumb).all()
     assert abs(prepayment.sum() / dumb.sum() - 0.25) < 0.03
+
+
+def test_a_continued_run_keeps_the_prepayment_share_of_the_dumb_it_starts_with():
+    """A state does not carry which dumb devices are prepayment, but they are
+    there: the continued run starts with a binomial share of those awaiting a
+    site visit (the model's own draw per dumb batch), so its
+    ``active_prepayment_dumb`` at the horizon end is not only the new ones."""
+    outcomes = {
+        "success": 0.8,
+        "stall": 0.0,
+        "rollback": 0.0,
+        "fix_forward": 0.0,
+        "dumb": 0.2,
+    }
+    sc = scenario(
+        [cohort(n=2000, outcomes=outcomes, prepayment_share=0.5)],
+        cap=200,
+        horizon=30,
+        days=ALL_DAYS[:5],
+    )
+    carried, dumb = [], []
+    for k in range(20):
+        state = state_after(sc, 0, k, 4)  # a Friday: the run goes on on a Saturday
+        later = run_replication(sc.starting_from(state), 0, k)
+        assert col(later, "attempts")[0] == 0
+        dumb.append(col(later, "dumb")[0])
+        carried.append(col(later, "prepayment_dumb")[0])
+        assert dumb[-1] == state["cohorts"]["c"]["dumb"] > 0
+        assert col(later, "prepayment_dumb")[-1] >= carried[-1]
+    assert all(0 <= c <= d for c, d in zip(carried, dumb, strict=True))
+    assert abs(sum(carried) / sum(dumb) - 0.5) < 0.05  # 20 x about 200 devices
 
 
 # --------------------------------------------------------------------------- properties

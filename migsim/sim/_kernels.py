@@ -160,13 +160,15 @@ def release_lane(
     held: np.ndarray,
     totals: np.ndarray,
     tail: int,
+    abandons: int,
 ) -> int:  # pragma: no cover - compiled
     """`lanes.Lane.release` in one pass, remote recovery aside: the retries due
     today (``retry_due``'s row, (column, rep)) rejoin the queue as the ready
     queue's row ``tail`` (``held`` (rep, due day, column), ``totals``: room
     made by the caller), fix forwards due are restored, and today's eligible
     installations (``eligible[day]`` (rep, class)) join ``fresh``, those of
-    class ``up_front`` (-1: none) abandoned at once; the lane's counts
+    class ``up_front`` (-1: none) abandoned at once (in the flow
+    ``abandons``); the lane's counts
     (by replication) moved as they go. The ready queue's tail after (one
     more when any retry was due)."""
     row = day % retry_due.shape[0]
@@ -210,6 +212,7 @@ def release_lane(
                 gone = fresh[r, up_front]
                 abandoned[r] += gone
                 excluded[r] += gone
+                flows[r, abandons] += gone
                 fresh[r, up_front] = 0
     return tail
 
@@ -509,5 +512,5 @@ def start_lane_day(
     return release_lane(
         day, ledgers[1], ledgers[2], eligible, up_front, rolled_back, retry_queued,
         levels[5], migrated, pending, abandoned, excluded, fresh, flows,
-        restorations, held, totals, tail,
+        restorations, held, totals, tail, spec[9],
     )  # fmt: skip

@@ -187,11 +187,11 @@ class CohortState:
             self.recover_due = np.zeros((rows, self.width), dtype=np.int64)
         self.stalled = self.rolled_back = self.impaired = 0
         self.migrated = self.dumb = self.abandoned = 0
-        if self.up_front_class is not None:
-            self._exclude_up_front(self.up_front_class)
-        self.flows = dict.fromkeys(FLOWS, 0)
+        self.flows = dict.fromkeys(FLOWS, 0)  # day 0's: exclusions up front first
         if start is not None:
             self._start_from(start, streams.get(segment.owner, "initial_state"))
+        elif self.up_front_class is not None:
+            self._exclude_up_front(self.up_front_class)
 
     def _build_tables(self) -> None:
         """Each class's `draws.AttemptTable` (outcomes joined with what follows,
@@ -223,9 +223,13 @@ class CohortState:
         self.recovered_cells = len(aftermath.dumb) - 2  # then: prepayment, not
 
     def _exclude_up_front(self, k: int) -> None:
-        """Excluded class ``k`` is abandoned without an attempt (in ``excluded``)."""
-        self.abandoned += self.fresh[k]
-        self.excluded += self.fresh[k]
+        """Excluded class ``k`` is abandoned without an attempt (in ``excluded``),
+        and counted in the day's ``abandons``: the level is the flow's running
+        total, so actuals read from a run's flows see them abandoned too."""
+        gone = self.fresh[k]
+        self.abandoned += gone
+        self.excluded += gone
+        self.flows["abandons"] += gone
         self.fresh[k] = 0
 
     # ---------------------------------------------------------------- mid-programme
@@ -289,6 +293,13 @@ class CohortState:
             self.impaired += count_of(part["impaired"])
             restore = self.restore_due[:, None]  # restorations have no columns
             self._place(restore, part["impaired"], self.restore_pmf, rng, None)
+        if self.prepayment_share and self.awaiting_site_visit:
+            # a state does not say which dumb devices are prepayment: each batch
+            # awaiting a visit had a binomial share, so the whole has one too
+            # (drawn last, so the groups' draws above are as before)
+            self.prepayment_dumb = int(
+                rng.binomial(self.awaiting_site_visit, self.prepayment_share)
+            )
         if self.up_front_class is not None:
             self._exclude_up_front(self.up_front_class)
 

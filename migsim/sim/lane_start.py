@@ -43,6 +43,7 @@ def take_up(lane, states: list[CohortState], horizon: int) -> None:
         "dumb",
         "abandoned",
         "awaiting_site_visit",
+        "prepayment_dumb",
         "awaiting_recovery",
     ):
         getattr(lane, name)[:] = [getattr(s, name) for s in states]

@@ -134,6 +134,8 @@ class Lane:
             else None
         )
         self.flows = np.zeros((n, len(FLOWS)), dtype=np.int64)
+        # day 0's flows so far: exclusions up front, abandoned in the set-up
+        self.flows[:, _FLOW["abandons"]] = [s.flows["abandons"] for s in states]
         if any(s.cohort.initial_state is not None for s in states):
             take_up(self, states, horizon)
         self.defect_hits = zeros.copy()  # today's, reset at the end of day
@@ -392,6 +394,7 @@ class Lane:
                 gone = self.fresh[:, self.up_front].copy()
                 self.abandoned += gone
                 self.excluded += gone
+                self.flows[:, _FLOW["abandons"]] += gone
                 self.fresh[:, self.up_front] = 0
 
     def _recover(self, day: int) -> None:
