@@ -503,6 +503,35 @@ def test_a_store_of_another_definition_is_refused_unless_fresh(tmp_path):
     assert json.loads(fresh.stdout)["replications"]["initial"] == 4
 
 
+def test_a_store_of_another_definition_is_refused_before_anything_runs(
+    tmp_path, monkeypatch
+):
+    """decide opens its store before it starts a worker: a store of another
+    question, seed or -n is one line, no candidate simulated."""
+    import migsim.experiments.decide as decide_module
+
+    path = write_question(tmp_path)
+    out = tmp_path / "out"
+    runner = CliRunner()
+    args = ["decide", str(path), "-o", str(out), "-q"]
+    assert runner.invoke(main, [*args, "-n", "3"]).exit_code == 0
+
+    def no_runs(*_args, **_kwargs):
+        raise AssertionError("a candidate was simulated")
+
+    monkeypatch.setattr(decide_module, "Simulator", no_runs)
+    for change, differs in (
+        (["-n", "4"], "replications, max_replications"),
+        (["-n", "3", "--seed", "9"], "seed"),
+    ):
+        refused = runner.invoke(main, [*args, *change])
+        assert refused.exit_code == 2, refused.output
+        assert refused.output.strip().splitlines() == [
+            f"Error: {out}: holds a different decision (differs in {differs}); "
+            "rerun with --fresh to start over"
+        ]
+
+
 def test_workers_do_not_change_the_decision(tmp_path):
     path = write_question(tmp_path)
     one = decide(load_question(path), replications=6, seed=1, workers=1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import json
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -599,8 +600,6 @@ def test_a_report_whose_decision_store_differs_names_its_own_option(
 ):
     """A report's <name>_decision store of another -n was refused with "rerun
     with --fresh", an option report does not have (its --overwrite does it)."""
-    import shutil
-
     scenario = tiny_yaml("tiny")
     question = _cap_question(tmp_path, scenario, low=100, high=200, step=100)
     out = tmp_path / "r.html"
@@ -616,6 +615,49 @@ def test_a_report_whose_decision_store_differs_names_its_own_option(
     assert not out.exists() and not (tmp_path / "r_runs").exists()
     again = CliRunner().invoke(main, [*args, "-n", "3", "--overwrite"])
     assert again.exit_code == 0, again.output
+
+
+def _counting_runs(monkeypatch) -> list[str]:
+    """The names of the scenarios `migsim report` runs from now on."""
+    from migsim.runner import runner
+
+    ran: list[str] = []
+    real = runner.run
+
+    def run(scenario, *args, **kwargs):
+        ran.append(scenario.name)
+        return real(scenario, *args, **kwargs)
+
+    monkeypatch.setattr(runner, "run", run)
+    return ran
+
+
+@pytest.mark.parametrize("store", ["another -n", "not a store"])
+def test_a_report_refuses_its_decision_store_before_running_a_scenario(
+    tiny_yaml, tmp_path, monkeypatch, store
+):
+    """The report's <name>_decision/ of another definition was refused only
+    after every scenario of the report had been simulated (minutes lost)."""
+    scenario = tiny_yaml("tiny")
+    question = _cap_question(tmp_path, scenario, low=100, high=200, step=100)
+    out = tmp_path / "r.html"
+    args = ["report", str(scenario), "-q", "-o", str(out), "--question", str(question)]
+    if store == "another -n":
+        assert CliRunner().invoke(main, [*args, "-n", "2"]).exit_code == 0
+        out.unlink()
+        shutil.rmtree(tmp_path / "r_runs")
+        expected = "r_decision: holds a different decision (differs in replications"
+    else:
+        (tmp_path / "r_decision").mkdir()
+        (tmp_path / "r_decision" / "notes.txt").write_text("mine\n")
+        expected = "r_decision: exists and is not a decision store"
+    ran = _counting_runs(monkeypatch)
+    refused = CliRunner().invoke(main, [*args, "-n", "3"])
+    assert refused.exit_code == 2
+    assert len(refused.output.strip().splitlines()) == 1, refused.output
+    assert expected in refused.output
+    assert ran == []  # refused before the scenario ran
+    assert not out.exists() and not (tmp_path / "r_runs").exists()
 
 
 def test_report_of_a_ramp_with_gates_and_incidents(tmp_path):

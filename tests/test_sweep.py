@@ -401,3 +401,27 @@ def test_a_store_of_another_migsim_version_is_not_resumed(tiny_path, tmp_path):
     refused = CliRunner().invoke(main, args)
     assert refused.exit_code == 2, refused.output
     assert "migsim version" in refused.output and "--fresh" in refused.output
+
+
+def test_a_store_of_another_sweep_is_refused_before_any_point_runs(
+    tiny_path, tmp_path, monkeypatch
+):
+    """The refusal of a store of another definition comes before the points'
+    workers are started, not after minutes of simulation."""
+    import migsim.experiments.sweep as sweep_module
+
+    store = tmp_path / "store"
+    args = ["sweep", str(tiny_path), "--grid", "capacity.daily_cap=150,250"]
+    args += ["--seed", "1", "-o", str(store)]
+    assert CliRunner().invoke(main, [*args, "-n", "2"]).exit_code == 0
+    before = (store / "manifest.json").read_bytes()
+
+    def no_runs(*_args, **_kwargs):
+        raise AssertionError("a point was run")
+
+    monkeypatch.setattr(sweep_module, "executor", no_runs)
+    refused = CliRunner().invoke(main, [*args, "-n", "3"])
+    assert refused.exit_code == 2, refused.output
+    assert len(refused.output.strip().splitlines()) == 1
+    assert "holds a different sweep (differs in -n)" in refused.output
+    assert (store / "manifest.json").read_bytes() == before

@@ -316,7 +316,7 @@ def _decision_for_report(
 
     if is_decision_directory(question):
         return load_decision(question)
-    where = target.with_name(target.stem + "_decision")
+    where = _decision_store(target)
     result = decide_question(
         load_question(question),
         replications,
@@ -328,6 +328,37 @@ def _decision_for_report(
     )
     write_decision(result, where)
     return load_decision(where)
+
+
+def _decision_store(target: Path) -> Path:
+    """Where a report decides a question file: ``<report name>_decision/``."""
+    return target.with_name(target.stem + "_decision")
+
+
+def _check_decision_store(
+    question: str,
+    target: Path,
+    replications: int,
+    seed: int | None,
+    overwrite: bool,
+) -> None:
+    """Refuse, before any scenario runs, the store `_decision_for_report` would
+    refuse (another -n or seed, a folder that is not a store): it came only
+    after the report's runs, their minutes lost."""
+    from migsim.experiments.decide import check_store
+    from migsim.experiments.decision import is_decision_directory
+    from migsim.experiments.question import load_question
+
+    if is_decision_directory(question):
+        return  # read as it is: nothing is decided
+    check_store(
+        load_question(question),
+        _decision_store(target),
+        replications,
+        seed,
+        fresh=overwrite,
+        restart="--overwrite",
+    )
 
 
 def _question_scenario(question: str) -> str:
@@ -410,6 +441,7 @@ def report(
                 for p in inputs
             ]
             check_question_scenario(_question_scenario(question), names)
+            _check_decision_store(question, target, replications, seed, overwrite)
         scenarios = [loaded[p] for p in inputs if p in loaded]
         _refuse_colliding_runs(scenarios, runs_dir, overwrite)
         with progress_bar(replications * len(loaded), "rep", quiet) as bar:

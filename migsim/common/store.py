@@ -122,30 +122,79 @@ class Store:
         names: Mapping[str, str] | None = None,
         restart: str = "--fresh",
     ):
-        self.root = None if root is None else Path(root)
-        self.restart = restart
-        self.definition = json.loads(json.dumps(definition))  # as stored and read
-        self.what = what
-        self.manifest: dict[str, Any] = dict(blank or {"definition": definition})
+        self._take(root, definition, what, blank, restart)
         if self.root is None:
             return
         clear_stale_writes(self.root)  # a decision's write killed over its store
         if fresh and (self.root / MANIFEST).is_file():  # even one that is unreadable
             _empty(self.root)
-        stored = self._read_manifest()
-        if stored is not None:
-            self._check(stored.get("definition") or {}, names or {})
-            self.manifest = stored
-        elif self.root.exists() and not _only_a_first_write(self.root):
-            raise MigsimError(
-                f"{self.root}: exists and is not a {what} store (no {MANIFEST}); "
-                "choose another folder"
-            )
+        self._vet(names or {})
         self.points.mkdir(parents=True, exist_ok=True)
         for folder in (self.root, self.points):  # writes cut short by a kill
             remove_stray_temporaries(folder)
         self._drop_damaged()
         self.save()
+
+    @classmethod
+    def check(
+        cls,
+        root: str | Path | None,
+        definition: Mapping[str, Any],
+        *,
+        what: str,
+        fresh: bool = False,
+        blank: Mapping[str, Any] | None = None,
+        names: Mapping[str, str] | None = None,
+        restart: str = "--fresh",
+    ) -> None:
+        """Refuse now what opening the store would refuse, and write nothing.
+
+        For a command that has other work to do before it opens its store (a
+        report runs its scenarios, then decides its question): a store of
+        another definition is refused before that work, not after it. The
+        parameters are the constructor's.
+
+        Raises
+        ------
+        MigsimError
+            As the constructor does.
+        """
+        store = cls.__new__(cls)
+        store._take(root, definition, what, blank, restart)
+        if store.root is None:
+            return
+        clear_stale_writes(store.root)  # the store a killed write moved aside
+        if fresh and (store.root / MANIFEST).is_file():
+            return  # it would be emptied
+        store._vet(names or {})
+
+    def _take(
+        self,
+        root: str | Path | None,
+        definition: Mapping[str, Any],
+        what: str,
+        blank: Mapping[str, Any] | None,
+        restart: str,
+    ) -> None:
+        self.root = None if root is None else Path(root)
+        self.restart = restart
+        self.definition = json.loads(json.dumps(definition))  # as stored and read
+        self.what = what
+        self.manifest: dict[str, Any] = dict(blank or {"definition": definition})
+
+    def _vet(self, names: Mapping[str, str]) -> None:
+        """Take the manifest of a store of this definition, refusing one of
+        another definition or a folder that is not a store."""
+        assert self.root is not None
+        stored = self._read_manifest()
+        if stored is not None:
+            self._check(stored.get("definition") or {}, names)
+            self.manifest = stored
+        elif self.root.exists() and not _only_a_first_write(self.root):
+            raise MigsimError(
+                f"{self.root}: exists and is not a {self.what} store (no {MANIFEST}); "
+                "choose another folder"
+            )
 
     def _drop_damaged(self) -> None:
         """Remove the pieces that are not readable Parquet (they are computed
