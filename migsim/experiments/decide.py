@@ -137,6 +137,7 @@ def decide(
         fresh=fresh,
         blank={"definition": definition, "candidates": {}},
         restart=restart,
+        pieces="batches",
     )
     started = time.perf_counter()
     if scheduler is None and workers > 1:  # the forked workers share what it loads
