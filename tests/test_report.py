@@ -316,6 +316,92 @@ def test_report_takes_quiet_and_counts_the_replications_it_runs(
     assert bar.total == 3 and bar.n == 3
 
 
+def _summaries(folder: Path) -> dict[str, bytes]:
+    """Each run folder of ``folder`` by name, as its summary.json's bytes."""
+    return {p.name: (p / "summary.json").read_bytes() for p in folder.iterdir()}
+
+
+def test_report_overwrite_leaves_exactly_its_own_runs(tiny_yaml, tmp_path):
+    """--overwrite with fewer scenarios left the older report's run folders
+    beside the new ones: r_runs/ now holds exactly this report's runs."""
+    a, b = tiny_yaml("a"), tiny_yaml("b")
+    out, runs = tmp_path / "r.html", tmp_path / "r_runs"
+    args = ["-n", "2", "-q", "-o", str(out)]
+    assert CliRunner().invoke(main, ["report", str(a), str(b), *args]).exit_code == 0
+    assert sorted(p.name for p in runs.iterdir()) == ["a", "b"]
+    again = CliRunner().invoke(main, ["report", str(a), *args, "--overwrite"])
+    assert again.exit_code == 0, again.output
+    assert sorted(p.name for p in runs.iterdir()) == ["a"]
+    assert _check_numbers(out.read_text(), [runs / "a"]) > 30
+    assert str(runs / "a") in out.read_text()  # where it is, not where it was staged
+
+
+def test_report_overwrite_keeps_its_inputs_and_refuses_what_it_did_not_write(
+    tiny_yaml, tmp_path
+):
+    """A run folder inside r_runs/ given as an input is carried into the new
+    folder; a scenario that would run into it, a run of `migsim run` or a file
+    of the user's there is refused (exit 2) before anything runs, and kept."""
+    a, b = tiny_yaml("a"), tiny_yaml("b")
+    out, runs = tmp_path / "r.html", tmp_path / "r_runs"
+    args = ["-n", "2", "-q", "-o", str(out), "--overwrite"]
+    assert CliRunner().invoke(main, ["report", str(a), *args]).exit_code == 0
+    kept = _summaries(runs)
+    given = CliRunner().invoke(main, ["report", str(runs / "a"), str(b), *args])
+    assert given.exit_code == 0, given.output
+    assert sorted(p.name for p in runs.iterdir()) == ["a", "b"]
+    assert _summaries(runs)["a"] == kept["a"]  # the input, as it was
+    before = _summaries(runs)
+    into = CliRunner().invoke(main, ["report", str(runs / "a"), str(a), *args])
+    assert into.exit_code == 2
+    assert into.output.strip().splitlines() == [
+        f"Error: {runs / 'a'}: is the input {runs / 'a'}; scenario a would run "
+        "into it (rename the scenario, or move the run)"
+    ]
+    assert _summaries(runs) == before
+    mine = ["run", str(b), "-n", "2", "-q", "-o", str(runs / "mine")]
+    assert CliRunner().invoke(main, mine).exit_code == 0
+    (runs / "notes.txt").write_text("mine\n")
+    refused = CliRunner().invoke(main, ["report", str(a), *args])
+    assert refused.exit_code == 2
+    assert refused.output.strip().splitlines() == [
+        f"Error: {runs / 'mine'}: not a run a report wrote; the report replaces "
+        f"{runs}/ as a whole with --overwrite (move it out first)"
+    ]
+    assert sorted(p.name for p in runs.iterdir()) == ["a", "b", "mine", "notes.txt"]
+
+
+def test_a_failed_report_overwrite_leaves_the_runs_it_would_have_replaced(
+    tiny_yaml, tmp_path, monkeypatch
+):
+    """A report with --overwrite that fails part way (its second scenario)
+    had already replaced the first run, then removed it: the earlier
+    report's runs were lost. The new runs folder replaces the old only whole."""
+    from migsim.common.errors import MigsimError
+
+    a, b = tiny_yaml("a"), tiny_yaml("b")
+    out, runs = tmp_path / "r.html", tmp_path / "r_runs"
+    args = ["report", str(a), str(b), "-n", "2", "-q", "-o", str(out)]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    before, page = _summaries(runs), out.read_bytes()
+    ran = _counting_runs(monkeypatch)
+    from migsim.runner import runner
+
+    counting = runner.run
+
+    def failing(scenario, *rest, **options):
+        if scenario.name == "b":
+            raise MigsimError("b: refused part way")
+        return counting(scenario, *rest, **options)
+
+    monkeypatch.setattr(runner, "run", failing)
+    failed = CliRunner().invoke(main, [*args, "--overwrite", "--seed", "5"])
+    assert failed.exit_code == 2 and "b: refused part way" in failed.output
+    assert ran == ["a"]
+    assert _summaries(runs) == before and out.read_bytes() == page
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
 @pytest.mark.slow
 def test_render_from_results_equals_render_from_directory(run_dirs):
     saved = load_run(run_dirs[0])
