@@ -351,14 +351,18 @@ def test_report_overwrite_keeps_its_inputs_and_refuses_what_it_did_not_write(
     assert given.exit_code == 0, given.output
     assert sorted(p.name for p in runs.iterdir()) == ["a", "b"]
     assert _summaries(runs)["a"] == kept["a"]  # the input, as it was
+    c = tiny_yaml("c")  # a run of scenario b in r_runs/c, and scenario c
+    run_c = ["run", str(b), "-n", "2", "-q", "-o", str(runs / "c")]
+    assert CliRunner().invoke(main, run_c).exit_code == 0
     before = _summaries(runs)
-    into = CliRunner().invoke(main, ["report", str(runs / "a"), str(a), *args])
+    into = CliRunner().invoke(main, ["report", str(runs / "c"), str(c), *args])
     assert into.exit_code == 2
     assert into.output.strip().splitlines() == [
-        f"Error: {runs / 'a'}: is the input {runs / 'a'}; scenario a would run "
+        f"Error: {runs / 'c'}: is the input {runs / 'c'}; scenario c would run "
         "into it (rename the scenario, or move the run)"
     ]
     assert _summaries(runs) == before
+    shutil.rmtree(runs / "c")
     mine = ["run", str(b), "-n", "2", "-q", "-o", str(runs / "mine")]
     assert CliRunner().invoke(main, mine).exit_code == 0
     (runs / "notes.txt").write_text("mine\n")
@@ -369,6 +373,30 @@ def test_report_overwrite_keeps_its_inputs_and_refuses_what_it_did_not_write(
         f"{runs}/ as a whole with --overwrite (move it out first)"
     ]
     assert sorted(p.name for p in runs.iterdir()) == ["a", "b", "mine", "notes.txt"]
+
+
+def test_a_run_and_a_scenario_of_one_name_are_refused_before_running(
+    tiny_yaml, tmp_path, monkeypatch
+):
+    """A run given beside a scenario file of the same name was refused ("names
+    must differ to compare") only after the scenario had been simulated."""
+    a = tiny_yaml("a")
+    assert (
+        CliRunner()
+        .invoke(main, ["run", str(a), "-n", "2", "-q", "-o", str(tmp_path / "mine")])
+        .exit_code
+        == 0
+    )
+    ran = _counting_runs(monkeypatch)
+    out = tmp_path / "r.html"
+    args = ["report", str(tmp_path / "mine"), str(a), "-n", "2", "-q", "-o", str(out)]
+    refused = CliRunner().invoke(main, args)
+    assert refused.exit_code == 2
+    assert refused.output.strip().splitlines() == [
+        "Error: scenario names must differ in a report: a (given as runs or "
+        "scenario files more than once; rename one, or give it once)"
+    ]
+    assert ran == [] and not out.exists() and not (tmp_path / "r_runs").exists()
 
 
 def test_a_failed_report_overwrite_leaves_the_runs_it_would_have_replaced(

@@ -447,7 +447,9 @@ def report(
             check_question_scenario(_question_scenario(question), names)
             _check_decision_store(question, target, replications, seed, overwrite)
         scenarios = [loaded[p] for p in inputs if p in loaded]
-        _refuse_colliding_runs(scenarios, runs_dir, overwrite)
+        _refuse_colliding_runs(
+            scenarios, [r.scenario.name for r in saved.values()], runs_dir, overwrite
+        )
         carry = (  # --overwrite: the runs folder is replaced as a whole
             _carried_runs(runs_dir, [*inputs, question], [s.name for s in scenarios])
             if overwrite and runs_dir.is_dir()
@@ -498,16 +500,27 @@ def report(
     click.echo(f"Report written to {output} ({len(inputs)} run(s), {size:,} bytes)")
 
 
-def _refuse_colliding_runs(scenarios: list[Any], runs_dir: Path, overwrite: bool):
+def _refuse_colliding_runs(
+    scenarios: list[Any], given: list[str], runs_dir: Path, overwrite: bool
+):
     """Before anything runs: every scenario of a report gets its own folder
     ``runs_dir/<name>``, free or replaceable (a second scenario of one name
-    used to fail after the first had been run and written)."""
+    used to fail after the first had been run and written), and no input's
+    name is another's (``given``: the scenario names of the runs given; one
+    of them named as a scenario was refused only after the scenarios ran)."""
     names = [sc.name for sc in scenarios]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
         raise InputError(
             f"scenario names must differ in a report: {', '.join(twice)} (each "
             f"runs into {runs_dir}/<name>/; rename one, or give a file once)"
+        )
+    every = [*given, *names]
+    twice = sorted({n for n in every if every.count(n) > 1})
+    if twice:
+        raise InputError(
+            f"scenario names must differ in a report: {', '.join(twice)} (given "
+            "as runs or scenario files more than once; rename one, or give it once)"
         )
     for name in names:
         refuse_existing(runs_dir / name, overwrite)
