@@ -503,6 +503,79 @@ def test_a_store_of_another_definition_is_refused_unless_fresh(tmp_path):
     assert json.loads(fresh.stdout)["replications"]["initial"] == 4
 
 
+def test_a_store_of_another_definition_is_refused_before_anything_runs(
+    tmp_path, monkeypatch
+):
+    """decide opens its store before it starts a worker: a store of another
+    question, seed or -n is one line, no candidate simulated."""
+    import migsim.experiments.decide as decide_module
+
+    path = write_question(tmp_path)
+    out = tmp_path / "out"
+    runner = CliRunner()
+    args = ["decide", str(path), "-o", str(out), "-q"]
+    assert runner.invoke(main, [*args, "-n", "3"]).exit_code == 0
+
+    def no_runs(*_args, **_kwargs):
+        raise AssertionError("a candidate was simulated")
+
+    monkeypatch.setattr(decide_module, "Simulator", no_runs)
+    for change, differs in (
+        (["-n", "4"], "replications, max_replications"),
+        (["-n", "3", "--seed", "9"], "seed"),
+    ):
+        refused = runner.invoke(main, [*args, *change])
+        assert refused.exit_code == 2, refused.output
+        assert refused.output.strip().splitlines() == [
+            f"Error: {out}: holds a different decision (differs in {differs}); "
+            "rerun with --fresh to start over"
+        ]
+
+
+def test_a_resumed_decision_names_the_code_of_each_batch(tmp_path, monkeypatch):
+    """As a sweep's points: each batch carries the migsim_source_sha256 of the
+    code that computed it, and a rerun over batches of other code (the same
+    version, edited) keeps them, saying so in one line instead of crediting
+    them to this code in silence."""
+    import migsim.common.store as store_module
+    from migsim.common.source import source_sha256
+
+    path = write_question(tmp_path)
+    out = tmp_path / "out"
+    args = ["decide", str(path), "-n", "3", "-q", "-o", str(out), "--format", "json"]
+    older = "0" * 64
+    with monkeypatch.context() as patched:  # the code before an edit
+        patched.setattr(store_module, "source_sha256", lambda: older, raising=False)
+        first = CliRunner().invoke(main, args)
+    assert first.exit_code == 0, first.output
+
+    def sources() -> list[str | None]:
+        manifest = json.loads((out / "manifest.json").read_text())
+        return [
+            batch.get("migsim_source_sha256")
+            for candidate in manifest["candidates"].values()
+            for batch in candidate["batches"]
+        ]
+
+    batches = len(sources())
+    assert batches > 1 and sources() == [older] * batches
+    resumed = CliRunner().invoke(main, args)
+    assert resumed.exit_code == 0, resumed.output
+    assert json.loads(resumed.stdout)["answer"] == json.loads(first.stdout)["answer"]
+    assert [
+        line for line in resumed.stderr.splitlines() if "migsim source" in line
+    ] == [
+        f"{out}: {batches} of {batches} finished batches were computed by other "
+        "migsim source than this (migsim_source_sha256 differs or was not "
+        "recorded); kept, each with its own in manifest.json; rerun with --fresh "
+        "to compute them again with this code"
+    ]
+    assert sources() == [older] * batches  # kept, and named as they are
+    fresh = CliRunner().invoke(main, [*args, "--fresh"])
+    assert fresh.exit_code == 0 and "migsim source" not in fresh.stderr
+    assert sources() == [source_sha256()] * batches
+
+
 def test_workers_do_not_change_the_decision(tmp_path):
     path = write_question(tmp_path)
     one = decide(load_question(path), replications=6, seed=1, workers=1)

@@ -531,3 +531,20 @@ def test_the_xlsx_download_keeps_a_large_seed_whole(tmp_path):
     rows = {row[0]: row[1:] for row in openpyxl.load_workbook(path)["run"].values}
     assert rows["seed"][:2] == (str(seed), str(seed))
     assert rows["migsim_source_sha256"][:2] == (source_sha256(), source_sha256())
+
+
+def test_the_explorer_run_sheet_has_the_rows_of_results_xlsx():
+    """The explorer's run sheet is `provenance_table`'s rows, one column per
+    run: the same fields in the same order as results.xlsx's run sheet."""
+    from migsim.app import view
+    from migsim.output.spreadsheets import provenance_table
+
+    scenario = _planner()
+    loaded = migsim.run(scenario, replications=2, seed=7)
+    built = migsim.run(build(scenario, {"capacity.daily_cap": "3000"}).scenario, 3, 7)
+    sheet = view._provenance(loaded, built)
+    loaded.annotate("command", "migsim serve (explorer)")
+    assert list(sheet["field"]) == list(provenance_table(loaded.summary)["field"])
+    assert list(sheet.columns) == ["field", "built", "as loaded"]
+    assert sheet.set_index("field").loc["replications"].tolist() == [3, 2]
+    assert sheet.set_index("field").loc["seed"].tolist() == ["7", "7"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import json
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -315,6 +316,120 @@ def test_report_takes_quiet_and_counts_the_replications_it_runs(
     assert bar.total == 3 and bar.n == 3
 
 
+def _summaries(folder: Path) -> dict[str, bytes]:
+    """Each run folder of ``folder`` by name, as its summary.json's bytes."""
+    return {p.name: (p / "summary.json").read_bytes() for p in folder.iterdir()}
+
+
+def test_report_overwrite_leaves_exactly_its_own_runs(tiny_yaml, tmp_path):
+    """--overwrite with fewer scenarios left the older report's run folders
+    beside the new ones: r_runs/ now holds exactly this report's runs."""
+    a, b = tiny_yaml("a"), tiny_yaml("b")
+    out, runs = tmp_path / "r.html", tmp_path / "r_runs"
+    args = ["-n", "2", "-q", "-o", str(out)]
+    assert CliRunner().invoke(main, ["report", str(a), str(b), *args]).exit_code == 0
+    assert sorted(p.name for p in runs.iterdir()) == ["a", "b"]
+    again = CliRunner().invoke(main, ["report", str(a), *args, "--overwrite"])
+    assert again.exit_code == 0, again.output
+    assert sorted(p.name for p in runs.iterdir()) == ["a"]
+    assert _check_numbers(out.read_text(), [runs / "a"]) > 30
+    assert str(runs / "a") in out.read_text()  # where it is, not where it was staged
+
+
+def test_report_overwrite_keeps_its_inputs_and_refuses_what_it_did_not_write(
+    tiny_yaml, tmp_path
+):
+    """A run folder inside r_runs/ given as an input is carried into the new
+    folder; a scenario that would run into it, a run of `migsim run` or a file
+    of the user's there is refused (exit 2) before anything runs, and kept."""
+    a, b = tiny_yaml("a"), tiny_yaml("b")
+    out, runs = tmp_path / "r.html", tmp_path / "r_runs"
+    args = ["-n", "2", "-q", "-o", str(out), "--overwrite"]
+    assert CliRunner().invoke(main, ["report", str(a), *args]).exit_code == 0
+    kept = _summaries(runs)
+    given = CliRunner().invoke(main, ["report", str(runs / "a"), str(b), *args])
+    assert given.exit_code == 0, given.output
+    assert sorted(p.name for p in runs.iterdir()) == ["a", "b"]
+    assert _summaries(runs)["a"] == kept["a"]  # the input, as it was
+    c = tiny_yaml("c")  # a run of scenario b in r_runs/c, and scenario c
+    run_c = ["run", str(b), "-n", "2", "-q", "-o", str(runs / "c")]
+    assert CliRunner().invoke(main, run_c).exit_code == 0
+    before = _summaries(runs)
+    into = CliRunner().invoke(main, ["report", str(runs / "c"), str(c), *args])
+    assert into.exit_code == 2
+    assert into.output.strip().splitlines() == [
+        f"Error: {runs / 'c'}: is the input {runs / 'c'}; scenario c would run "
+        "into it (rename the scenario, or move the run)"
+    ]
+    assert _summaries(runs) == before
+    shutil.rmtree(runs / "c")
+    mine = ["run", str(b), "-n", "2", "-q", "-o", str(runs / "mine")]
+    assert CliRunner().invoke(main, mine).exit_code == 0
+    (runs / "notes.txt").write_text("mine\n")
+    refused = CliRunner().invoke(main, ["report", str(a), *args])
+    assert refused.exit_code == 2
+    assert refused.output.strip().splitlines() == [
+        f"Error: {runs / 'mine'}: not a run a report wrote; the report replaces "
+        f"{runs}/ as a whole with --overwrite (move it out first)"
+    ]
+    assert sorted(p.name for p in runs.iterdir()) == ["a", "b", "mine", "notes.txt"]
+
+
+def test_a_run_and_a_scenario_of_one_name_are_refused_before_running(
+    tiny_yaml, tmp_path, monkeypatch
+):
+    """A run given beside a scenario file of the same name was refused ("names
+    must differ to compare") only after the scenario had been simulated."""
+    a = tiny_yaml("a")
+    assert (
+        CliRunner()
+        .invoke(main, ["run", str(a), "-n", "2", "-q", "-o", str(tmp_path / "mine")])
+        .exit_code
+        == 0
+    )
+    ran = _counting_runs(monkeypatch)
+    out = tmp_path / "r.html"
+    args = ["report", str(tmp_path / "mine"), str(a), "-n", "2", "-q", "-o", str(out)]
+    refused = CliRunner().invoke(main, args)
+    assert refused.exit_code == 2
+    assert refused.output.strip().splitlines() == [
+        "Error: scenario names must differ in a report: a (given as runs or "
+        "scenario files more than once; rename one, or give it once)"
+    ]
+    assert ran == [] and not out.exists() and not (tmp_path / "r_runs").exists()
+
+
+def test_a_failed_report_overwrite_leaves_the_runs_it_would_have_replaced(
+    tiny_yaml, tmp_path, monkeypatch
+):
+    """A report with --overwrite that fails part way (its second scenario)
+    had already replaced the first run, then removed it: the earlier
+    report's runs were lost. The new runs folder replaces the old only whole."""
+    from migsim.common.errors import MigsimError
+
+    a, b = tiny_yaml("a"), tiny_yaml("b")
+    out, runs = tmp_path / "r.html", tmp_path / "r_runs"
+    args = ["report", str(a), str(b), "-n", "2", "-q", "-o", str(out)]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    before, page = _summaries(runs), out.read_bytes()
+    ran = _counting_runs(monkeypatch)
+    from migsim.runner import runner
+
+    counting = runner.run
+
+    def failing(scenario, *rest, **options):
+        if scenario.name == "b":
+            raise MigsimError("b: refused part way")
+        return counting(scenario, *rest, **options)
+
+    monkeypatch.setattr(runner, "run", failing)
+    failed = CliRunner().invoke(main, [*args, "--overwrite", "--seed", "5"])
+    assert failed.exit_code == 2 and "b: refused part way" in failed.output
+    assert ran == ["a"]
+    assert _summaries(runs) == before and out.read_bytes() == page
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
 @pytest.mark.slow
 def test_render_from_results_equals_render_from_directory(run_dirs):
     saved = load_run(run_dirs[0])
@@ -599,8 +714,6 @@ def test_a_report_whose_decision_store_differs_names_its_own_option(
 ):
     """A report's <name>_decision store of another -n was refused with "rerun
     with --fresh", an option report does not have (its --overwrite does it)."""
-    import shutil
-
     scenario = tiny_yaml("tiny")
     question = _cap_question(tmp_path, scenario, low=100, high=200, step=100)
     out = tmp_path / "r.html"
@@ -616,6 +729,49 @@ def test_a_report_whose_decision_store_differs_names_its_own_option(
     assert not out.exists() and not (tmp_path / "r_runs").exists()
     again = CliRunner().invoke(main, [*args, "-n", "3", "--overwrite"])
     assert again.exit_code == 0, again.output
+
+
+def _counting_runs(monkeypatch) -> list[str]:
+    """The names of the scenarios `migsim report` runs from now on."""
+    from migsim.runner import runner
+
+    ran: list[str] = []
+    real = runner.run
+
+    def run(scenario, *args, **kwargs):
+        ran.append(scenario.name)
+        return real(scenario, *args, **kwargs)
+
+    monkeypatch.setattr(runner, "run", run)
+    return ran
+
+
+@pytest.mark.parametrize("store", ["another -n", "not a store"])
+def test_a_report_refuses_its_decision_store_before_running_a_scenario(
+    tiny_yaml, tmp_path, monkeypatch, store
+):
+    """The report's <name>_decision/ of another definition was refused only
+    after every scenario of the report had been simulated (minutes lost)."""
+    scenario = tiny_yaml("tiny")
+    question = _cap_question(tmp_path, scenario, low=100, high=200, step=100)
+    out = tmp_path / "r.html"
+    args = ["report", str(scenario), "-q", "-o", str(out), "--question", str(question)]
+    if store == "another -n":
+        assert CliRunner().invoke(main, [*args, "-n", "2"]).exit_code == 0
+        out.unlink()
+        shutil.rmtree(tmp_path / "r_runs")
+        expected = "r_decision: holds a different decision (differs in replications"
+    else:
+        (tmp_path / "r_decision").mkdir()
+        (tmp_path / "r_decision" / "notes.txt").write_text("mine\n")
+        expected = "r_decision: exists and is not a decision store"
+    ran = _counting_runs(monkeypatch)
+    refused = CliRunner().invoke(main, [*args, "-n", "3"])
+    assert refused.exit_code == 2
+    assert len(refused.output.strip().splitlines()) == 1, refused.output
+    assert expected in refused.output
+    assert ran == []  # refused before the scenario ran
+    assert not out.exists() and not (tmp_path / "r_runs").exists()
 
 
 def test_report_of_a_ramp_with_gates_and_incidents(tmp_path):

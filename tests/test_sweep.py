@@ -401,3 +401,65 @@ def test_a_store_of_another_migsim_version_is_not_resumed(tiny_path, tmp_path):
     refused = CliRunner().invoke(main, args)
     assert refused.exit_code == 2, refused.output
     assert "migsim version" in refused.output and "--fresh" in refused.output
+
+
+def test_a_store_of_another_sweep_is_refused_before_any_point_runs(
+    tiny_path, tmp_path, monkeypatch
+):
+    """The refusal of a store of another definition comes before the points'
+    workers are started, not after minutes of simulation."""
+    import migsim.experiments.sweep as sweep_module
+
+    store = tmp_path / "store"
+    args = ["sweep", str(tiny_path), "--grid", "capacity.daily_cap=150,250"]
+    args += ["--seed", "1", "-o", str(store)]
+    assert CliRunner().invoke(main, [*args, "-n", "2"]).exit_code == 0
+    before = (store / "manifest.json").read_bytes()
+
+    def no_runs(*_args, **_kwargs):
+        raise AssertionError("a point was run")
+
+    monkeypatch.setattr(sweep_module, "executor", no_runs)
+    refused = CliRunner().invoke(main, [*args, "-n", "3"])
+    assert refused.exit_code == 2, refused.output
+    assert len(refused.output.strip().splitlines()) == 1
+    assert "holds a different sweep (differs in -n)" in refused.output
+    assert (store / "manifest.json").read_bytes() == before
+
+
+def test_a_resumed_sweep_names_the_code_of_each_point(tiny_path, tmp_path, monkeypatch):
+    """Within one version the code may change between a kill and its rerun: the
+    points computed before were credited to the new code without a word. Each
+    point now carries the migsim_source_sha256 it was computed with, and a
+    resume over points of other code says so in one line."""
+    import migsim.common.store as store_module
+    import migsim.experiments.sweep as sweep_module
+    from migsim.common.source import source_sha256
+
+    store = tmp_path / "store"
+    args = ["sweep", str(tiny_path), "--grid", "capacity.daily_cap=150,250"]
+    args += ["-n", "2", "--seed", "1", "-q", "-o", str(store)]
+    older = "0" * 64
+    with monkeypatch.context() as patched:  # the code before an edit
+        for module in (store_module, sweep_module):
+            patched.setattr(module, "source_sha256", lambda: older, raising=False)
+        assert CliRunner().invoke(main, args).exit_code == 0
+    (store / "points" / "1.parquet").unlink()  # as if killed before point 1
+    (store / "sweep.parquet").unlink()
+    resumed = CliRunner().invoke(main, args)
+    assert resumed.exit_code == 0, resumed.output
+    warning = [line for line in resumed.stderr.splitlines() if line.strip()]
+    assert warning == [
+        f"{store}: 1 of 1 finished points were computed by other migsim source "
+        "than this (migsim_source_sha256 differs or was not recorded); kept, each "
+        "with its own in manifest.json; rerun with --fresh to compute them again "
+        "with this code"
+    ]
+    points = json.loads((store / "manifest.json").read_text())["points"]
+    assert [p["migsim_source_sha256"] for p in points] == [older, source_sha256()]
+    again = CliRunner().invoke(main, args)  # every point now of this code or named
+    assert again.exit_code == 0 and "1 of 2 finished points" in again.stderr
+    fresh = CliRunner().invoke(main, [*args, "--fresh"])
+    assert fresh.exit_code == 0 and fresh.stderr == ""
+    points = json.loads((store / "manifest.json").read_text())["points"]
+    assert [p["migsim_source_sha256"] for p in points] == [source_sha256()] * 2

@@ -23,6 +23,7 @@ from migsim import __version__
 from migsim.common.source import source_sha256
 from migsim.common.stats import percent
 from migsim.output.report import RISK_FIGURES, render_report
+from migsim.output.spreadsheets import provenance_table
 from migsim.results import Results
 from migsim.sim.operations import OPERATIONS_FIGURES, figures_in_use
 
@@ -215,18 +216,28 @@ def _interval(name: str, interval: list | None) -> dict[str, Any]:
 
 
 def _provenance(loaded: Results, built: Results) -> pd.DataFrame:
-    """What made the numbers: version, seed (as text: a 64-bit seed is more
-    digits than a spreadsheet number keeps), replications, both scenarios."""
-    rows = [
-        ("migsim_version", __version__, __version__),
-        ("migsim_source_sha256", source_sha256(), source_sha256()),
-        ("seed", str(built.seed), str(loaded.seed)),
-        ("replications", built.n_replications, loaded.n_replications),
-        ("scenario", built.scenario.name, loaded.scenario.name),
-        ("scenario_sha256", built.scenario.sha256, loaded.scenario.sha256),
-        ("command", "migsim serve (explorer)", "migsim serve (explorer)"),
-    ]
-    return pd.DataFrame(rows, columns=["field", "built", "as loaded"])
+    """What made the numbers, both runs side by side: the rows of
+    `provenance_table` (results.xlsx's run sheet), one column per run."""
+    built_rows, loaded_rows = (
+        provenance_table(
+            {
+                "migsim_version": __version__,
+                "migsim_source_sha256": source_sha256(),
+                "seed": run.seed,
+                "replications": run.n_replications,
+                "command": "migsim serve (explorer)",
+            },
+            [("scenario", run.scenario.name), ("scenario_sha256", run.scenario.sha256)],
+        )
+        for run in (built, loaded)
+    )
+    return pd.DataFrame(
+        {
+            "field": built_rows["field"],
+            "built": built_rows["value"],
+            "as loaded": loaded_rows["value"],
+        }
+    )
 
 
 def bands_xlsx(

@@ -5,8 +5,11 @@ Each command loads what it needs when called, so ``migsim --help`` stays quick.
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -42,6 +45,7 @@ from migsim.common.files import (
     atomic_text,
     clear_stale_temporaries,
     follow_link,
+    output_dir,
 )
 from migsim.model.limits import MAX_REPLICATIONS
 from migsim.output.html import UNITS
@@ -316,7 +320,7 @@ def _decision_for_report(
 
     if is_decision_directory(question):
         return load_decision(question)
-    where = target.with_name(target.stem + "_decision")
+    where = _decision_store(target)
     result = decide_question(
         load_question(question),
         replications,
@@ -328,6 +332,37 @@ def _decision_for_report(
     )
     write_decision(result, where)
     return load_decision(where)
+
+
+def _decision_store(target: Path) -> Path:
+    """Where a report decides a question file: ``<report name>_decision/``."""
+    return target.with_name(target.stem + "_decision")
+
+
+def _check_decision_store(
+    question: str,
+    target: Path,
+    replications: int,
+    seed: int | None,
+    overwrite: bool,
+) -> None:
+    """Refuse, before any scenario runs, the store `_decision_for_report` would
+    refuse (another -n or seed, a folder that is not a store): it came only
+    after the report's runs, their minutes lost."""
+    from migsim.experiments.decide import check_store
+    from migsim.experiments.decision import is_decision_directory
+    from migsim.experiments.question import load_question
+
+    if is_decision_directory(question):
+        return  # read as it is: nothing is decided
+    check_store(
+        load_question(question),
+        _decision_store(target),
+        replications,
+        seed,
+        fresh=overwrite,
+        restart="--overwrite",
+    )
 
 
 def _question_scenario(question: str) -> str:
@@ -395,7 +430,6 @@ def report(
     refuse_existing(output, overwrite)
     by = by_dates(by)
     runs_dir = target.with_name(target.stem + "_runs")
-    runs: list[Any] = []
     written: list[Path] = []  # the runs this report wrote
     made = not runs_dir.exists()  # a failed report leaves no empty runs folder
     try:
@@ -404,41 +438,52 @@ def report(
         for sc in loaded.values():
             unit_scale(sc, units)
             check_by_dates(sc, by)
+        saved = {p: load_run(p) for p in inputs if p not in loaded}
         if question is not None:  # refused before anything runs
             names = [
-                loaded[p].name if p in loaded else load_run(p).scenario.name
+                loaded[p].name if p in loaded else saved[p].scenario.name
                 for p in inputs
             ]
             check_question_scenario(_question_scenario(question), names)
+            _check_decision_store(question, target, replications, seed, overwrite)
         scenarios = [loaded[p] for p in inputs if p in loaded]
-        _refuse_colliding_runs(scenarios, runs_dir, overwrite)
-        with progress_bar(replications * len(loaded), "rep", quiet) as bar:
-            for path in inputs:
-                if path not in loaded:
-                    runs.append(load_run(path))
-                    continue
-                sc = loaded[path]
-                where = runs_dir / sc.name
-                results = run_scenario(
-                    sc,
-                    replications=replications,
-                    seed=seed,
-                    workers=workers,
-                    progress=bar.update,
-                    fail_fast=True,  # a report is never of a partial run
+        _refuse_colliding_runs(
+            scenarios, [r.scenario.name for r in saved.values()], runs_dir, overwrite
+        )
+        carry = (  # --overwrite: the runs folder is replaced as a whole
+            _carried_runs(runs_dir, [*inputs, question], [s.name for s in scenarios])
+            if overwrite and runs_dir.is_dir()
+            else None
+        )
+        with _runs_folder(runs_dir, carry) as into:
+            with progress_bar(replications * len(loaded), "rep", quiet) as bar:
+                for sc in scenarios:
+                    results = run_scenario(
+                        sc,
+                        replications=replications,
+                        seed=seed,
+                        workers=workers,
+                        progress=bar.update,
+                        fail_fast=True,  # a report is never of a partial run
+                    )
+                    annotate(results, by)
+                    results.annotate("command", command_line())
+                    where = into / sc.name
+                    results.write(where, overwrite=overwrite, charts=write_run_outputs)
+                    written.append(where)
+            decision = None
+            if question is not None:  # before the runs folder is replaced
+                decision = _decision_for_report(
+                    question, target, replications, seed, workers, overwrite
                 )
-                annotate(results, by)
-                results.annotate("command", command_line())
-                results.write(where, overwrite=overwrite, charts=write_run_outputs)
-                written.append(where)
-                runs.append(load_run(where))
-        decision = None
-        if question is not None:
-            decision = _decision_for_report(
-                question, target, replications, seed, workers, overwrite
-            )
+        for path, sc in loaded.items():  # read back where they now are
+            saved[path] = load_run(runs_dir / sc.name)
         page = render_report(
-            runs, units=units, by=by, command=command_line(), decision=decision
+            [saved[p] for p in inputs],
+            units=units,
+            by=by,
+            command=command_line(),
+            decision=decision,
         )
     except BaseException as exc:
         for where in written:  # a failed report leaves no run that looks finished
@@ -452,13 +497,17 @@ def report(
     clear_stale_temporaries(target)  # what a killed report left
     atomic_text(target, page)
     size = target.stat().st_size  # bytes on disk, not characters
-    click.echo(f"Report written to {output} ({len(runs)} run(s), {size:,} bytes)")
+    click.echo(f"Report written to {output} ({len(inputs)} run(s), {size:,} bytes)")
 
 
-def _refuse_colliding_runs(scenarios: list[Any], runs_dir: Path, overwrite: bool):
+def _refuse_colliding_runs(
+    scenarios: list[Any], given: list[str], runs_dir: Path, overwrite: bool
+):
     """Before anything runs: every scenario of a report gets its own folder
     ``runs_dir/<name>``, free or replaceable (a second scenario of one name
-    used to fail after the first had been run and written)."""
+    used to fail after the first had been run and written), and no input's
+    name is another's (``given``: the scenario names of the runs given; one
+    of them named as a scenario was refused only after the scenarios ran)."""
     names = [sc.name for sc in scenarios]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
@@ -466,8 +515,98 @@ def _refuse_colliding_runs(scenarios: list[Any], runs_dir: Path, overwrite: bool
             f"scenario names must differ in a report: {', '.join(twice)} (each "
             f"runs into {runs_dir}/<name>/; rename one, or give a file once)"
         )
+    every = [*given, *names]
+    twice = sorted({n for n in every if every.count(n) > 1})
+    if twice:
+        raise InputError(
+            f"scenario names must differ in a report: {', '.join(twice)} (given "
+            "as runs or scenario files more than once; rename one, or give it once)"
+        )
     for name in names:
         refuse_existing(runs_dir / name, overwrite)
+
+
+#: Names of what a killed write left in a folder (`migsim.common.files`):
+#: ``.<name>.partial-``, ``.old-`` and ``.tmp-<pid>-<random>``.
+_LEFTOVER = re.compile(r"^\..+\.(partial|old|tmp)-\d+-")
+
+
+def _carried_runs(
+    runs_dir: Path, given: list[str | None], names: list[str]
+) -> list[str]:
+    """Before anything runs, for a report with --overwrite over its runs
+    folder: the entries carried into the new folder that replaces it (the
+    report's inputs that are in it), refusing anything there that a report
+    did not write (a folder of the user's, a run of `migsim run`), and a
+    scenario that would run into one of its inputs.
+
+    Every other entry is a run an earlier report wrote: with --overwrite it
+    is not carried, so the folder holds exactly this report's runs."""
+    here = runs_dir.resolve()
+    if Path.cwd().resolve().is_relative_to(here):
+        raise InputError(
+            f"{runs_dir}: holds the current folder; the report replaces it as "
+            "a whole with --overwrite (run it from elsewhere)"
+        )
+    inputs: dict[Path, str] = {}
+    for path in given:
+        if path is None:
+            continue
+        whole = Path(path).resolve()
+        if whole.is_relative_to(here) and whole.parent != here:
+            raise InputError(
+                f"{path}: is inside {runs_dir}/, which the report replaces as a "
+                "whole with --overwrite; copy it elsewhere first"
+            )
+        inputs[whole] = path
+    carry = []
+    for entry in sorted(runs_dir.iterdir()):
+        given_as = None if entry.is_symlink() else inputs.get(entry.resolve())
+        if given_as is not None:
+            if entry.name in names:
+                raise InputError(
+                    f"{entry}: is the input {given_as}; scenario {entry.name} "
+                    "would run into it (rename the scenario, or move the run)"
+                )
+            carry.append(entry.name)
+        elif not _LEFTOVER.match(entry.name) and not _written_by_a_report(entry):
+            raise InputError(
+                f"{entry}: not a run a report wrote; the report replaces "
+                f"{runs_dir}/ as a whole with --overwrite (move it out first)"
+            )
+    return carry
+
+
+def _written_by_a_report(entry: Path) -> bool:
+    """Whether ``entry`` is a run folder that ``migsim report`` wrote (its
+    summary.json records the command), never a link or a folder of the user's."""
+    if entry.is_symlink() or not entry.is_dir():
+        return False
+    try:
+        summary = json.loads((entry / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    command = summary.get("command") if isinstance(summary, dict) else None
+    return isinstance(command, str) and command.startswith("migsim report ")
+
+
+@contextmanager
+def _runs_folder(runs_dir: Path, carry: list[str] | None) -> Iterator[Path]:
+    """Where a report writes the runs of its scenarios.
+
+    ``carry`` None: into ``runs_dir`` itself, beside what is there. A list
+    (`_carried_runs`, for --overwrite): into a new folder staged beside it,
+    with those entries carried over, that replaces it as a whole when the
+    block ends well (`migsim.common.files.output_dir`); an error or a kill
+    leaves the old folder as it was. A new folder with nothing in it is
+    removed: the report has no runs of its own."""
+    if carry is None:
+        yield runs_dir
+        return
+    with output_dir(runs_dir, overwrite=True, keep=carry) as staging:
+        yield staging
+    if runs_dir.is_dir() and not any(runs_dir.iterdir()):
+        runs_dir.rmdir()
 
 
 @click.command()

@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from migsim.common.lifeline import stops_held
+from migsim.common.lifeline import alive, stops_held
 
 __all__ = [
     "RESULT_MARKERS",
@@ -262,13 +262,7 @@ def _alive(tail: str) -> bool:
         return False
     if int(pid) == os.getpid():
         return False  # this process finishes what it starts: a leftover is stale
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # another user's process
-    return True
+    return alive(int(pid))
 
 
 # --------------------------------------------------------------------------- files

@@ -31,6 +31,7 @@ from typing import Any
 
 __all__ = [
     "INTERVAL",
+    "alive",
     "die_with_parent",
     "ignore_interrupts",
     "interrupts_held",
@@ -59,7 +60,7 @@ def die_with_parent(parent: int, main_thread: bool = False) -> None:
     forked = os.getppid()  # the parent, or a fork server that dies with it
     if main_thread and forked == parent and sys.platform.startswith("linux"):
         _kernel_signal()
-    if not _alive(parent):  # the parent died before this worker started
+    if not alive(parent):  # the parent died before this worker started
         os._exit(ORPHANED)
     watcher = threading.Thread(
         target=_watch, args=(parent, forked), name="migsim-lifeline", daemon=True
@@ -67,7 +68,10 @@ def die_with_parent(parent: int, main_thread: bool = False) -> None:
     watcher.start()
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (signal 0 asks without sending anything):
+    a worker's parent, or the writer of a staging folder or temporary file
+    (`migsim.common.files`). A process of another user's is alive too."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -80,7 +84,7 @@ def _alive(pid: int) -> bool:
 def _watch(parent: int, forked: int) -> None:
     while True:
         time.sleep(INTERVAL)
-        if os.getppid() != forked or not _alive(parent):
+        if os.getppid() != forked or not alive(parent):
             os._exit(ORPHANED)
 
 

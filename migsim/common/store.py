@@ -18,6 +18,14 @@ definition is refused. A folder with files that is not a store (no
 A piece is a cache of work: one that cannot be read back (damaged on disk,
 written over by hand) is removed when the store opens, with one line on stderr
 saying so, and is computed again like any piece not yet finished.
+
+A piece carries the ``migsim_source_sha256`` of the code that computed it (in
+its Parquet metadata, so it is known even for a piece whose listing a kill cut
+off); callers list it per piece in the manifest. The version is part of the
+definition (a store of another release is refused), but within a release the
+code may change between a kill and its rerun: the pieces of other code are then
+kept, not credited to this code in silence: one line on stderr says how many
+there are and how to compute them again (``fresh``).
 """
 
 from __future__ import annotations
@@ -36,16 +44,20 @@ from migsim.common.files import (
     clear_stale_writes,
     remove_stray_temporaries,
 )
+from migsim.common.source import source_sha256
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     import pandas as pd
 
-__all__ = ["ENTRIES", "MANIFEST", "POINTS", "Store"]
+__all__ = ["ENTRIES", "MANIFEST", "POINTS", "SOURCE", "Store"]
 
 MANIFEST = "manifest.json"
 POINTS = "points"
 #: What a store adds to its folder (carried over when outputs are written beside it).
 ENTRIES = (MANIFEST, POINTS)
+#: The key of a piece's Parquet metadata (and of its manifest listing) naming
+#: the code that computed it.
+SOURCE = "migsim_source_sha256"
 
 
 def _temporary(path: Path) -> bool:
@@ -64,6 +76,14 @@ def _only_a_first_write(root: Path) -> bool:
                 continue
         return False
     return True
+
+
+def _recorded_source(path: Path) -> str | None:
+    """The code a piece's Parquet metadata names (`SOURCE`), if it names one."""
+    import pyarrow.parquet as pq
+
+    source = (pq.read_metadata(path).metadata or {}).get(SOURCE.encode())
+    return None if source is None else source.decode()
 
 
 def _empty(root: Path) -> None:
@@ -103,6 +123,8 @@ class Store:
     restart
         How the caller's command says ``fresh``, in messages (``--fresh``;
         ``migsim report`` says ``--overwrite``).
+    pieces
+        What the pieces are, in messages ("points", "batches").
 
     Raises
     ------
@@ -121,43 +143,96 @@ class Store:
         blank: Mapping[str, Any] | None = None,
         names: Mapping[str, str] | None = None,
         restart: str = "--fresh",
+        pieces: str = "pieces",
     ):
-        self.root = None if root is None else Path(root)
-        self.restart = restart
-        self.definition = json.loads(json.dumps(definition))  # as stored and read
-        self.what = what
-        self.manifest: dict[str, Any] = dict(blank or {"definition": definition})
+        self._take(root, definition, what, blank, restart)
+        #: the code each finished piece was computed with (None: not recorded)
+        self.sources: dict[str, str | None] = {}
         if self.root is None:
             return
         clear_stale_writes(self.root)  # a decision's write killed over its store
         if fresh and (self.root / MANIFEST).is_file():  # even one that is unreadable
             _empty(self.root)
-        stored = self._read_manifest()
-        if stored is not None:
-            self._check(stored.get("definition") or {}, names or {})
-            self.manifest = stored
-        elif self.root.exists() and not _only_a_first_write(self.root):
-            raise MigsimError(
-                f"{self.root}: exists and is not a {what} store (no {MANIFEST}); "
-                "choose another folder"
-            )
+        self._vet(names or {})
         self.points.mkdir(parents=True, exist_ok=True)
         for folder in (self.root, self.points):  # writes cut short by a kill
             remove_stray_temporaries(folder)
-        self._drop_damaged()
+        self._survey()
+        self._warn_other_sources(pieces)
         self.save()
 
-    def _drop_damaged(self) -> None:
-        """Remove the pieces that are not readable Parquet (they are computed
-        again), saying so in one line each on stderr."""
+    @classmethod
+    def check(
+        cls,
+        root: str | Path | None,
+        definition: Mapping[str, Any],
+        *,
+        what: str,
+        fresh: bool = False,
+        blank: Mapping[str, Any] | None = None,
+        names: Mapping[str, str] | None = None,
+        restart: str = "--fresh",
+    ) -> None:
+        """Refuse now what opening the store would refuse, and write nothing.
+
+        For a command that has other work to do before it opens its store (a
+        report runs its scenarios, then decides its question): a store of
+        another definition is refused before that work, not after it. The
+        parameters are the constructor's.
+
+        Raises
+        ------
+        MigsimError
+            As the constructor does.
+        """
+        store = cls.__new__(cls)
+        store._take(root, definition, what, blank, restart)
+        if store.root is None:
+            return
+        clear_stale_writes(store.root)  # the store a killed write moved aside
+        if fresh and (store.root / MANIFEST).is_file():
+            return  # it would be emptied
+        store._vet(names or {})
+
+    def _take(
+        self,
+        root: str | Path | None,
+        definition: Mapping[str, Any],
+        what: str,
+        blank: Mapping[str, Any] | None,
+        restart: str,
+    ) -> None:
+        self.root = None if root is None else Path(root)
+        self.restart = restart
+        self.definition = json.loads(json.dumps(definition))  # as stored and read
+        self.what = what
+        self.manifest: dict[str, Any] = dict(blank or {"definition": definition})
+
+    def _vet(self, names: Mapping[str, str]) -> None:
+        """Take the manifest of a store of this definition, refusing one of
+        another definition or a folder that is not a store."""
+        assert self.root is not None
+        stored = self._read_manifest()
+        if stored is not None:
+            self._check(stored.get("definition") or {}, names)
+            self.manifest = stored
+        elif self.root.exists() and not _only_a_first_write(self.root):
+            raise MigsimError(
+                f"{self.root}: exists and is not a {self.what} store (no {MANIFEST}); "
+                "choose another folder"
+            )
+
+    def _survey(self) -> None:
+        """Read which code computed each finished piece (`sources`), and remove
+        the pieces that are not readable Parquet (they are computed again),
+        saying so in one line each on stderr."""
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
         for path in sorted(self.points.glob("*.parquet")):
             try:
                 if not path.is_file():
                     raise OSError("not a regular file")
-                pq.read_metadata(path)
+                self.sources[path.stem] = _recorded_source(path)
             except (OSError, ValueError, pa.ArrowException) as exc:
                 reason = " ".join(str(exc).split())[:80] or type(exc).__name__
                 if path.is_dir() and not path.is_symlink():
@@ -168,6 +243,22 @@ class Store:
                     f"{path}: damaged ({reason}); removed, it is computed again",
                     file=sys.stderr,
                 )
+
+    def _warn_other_sources(self, pieces: str) -> None:
+        """One line on stderr when finished pieces were computed by other code
+        than this (or by a migsim that did not record its code): they are kept,
+        and the manifest names each one's code."""
+        here = source_sha256()
+        other = sum(source != here for source in self.sources.values())
+        if other:
+            print(
+                f"{self.root}: {other:,} of {len(self.sources):,} finished "
+                f"{pieces} were computed by other migsim source than this "
+                f"({SOURCE} differs or was not recorded); kept, each with its "
+                f"own in {MANIFEST}; rerun with {self.restart} to compute them "
+                "again with this code",
+                file=sys.stderr,
+            )
 
     def _read_manifest(self) -> dict[str, Any] | None:
         assert self.root is not None
@@ -236,12 +327,32 @@ class Store:
         return pd.read_parquet(self.path(name), columns=columns)
 
     def put(self, name: str, frame: pd.DataFrame) -> Path | None:
-        """Keep a finished piece (atomically); the manifest is saved by `save`."""
+        """Keep a finished piece (atomically), the code that computed it in its
+        metadata (`source`); the manifest is saved by `save`."""
         if self.root is None:
             return None
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        here = source_sha256()
+        table = pa.Table.from_pandas(frame, preserve_index=False)  # as to_parquet
+        table = table.replace_schema_metadata(
+            {**(table.schema.metadata or {}), SOURCE.encode(): here.encode()}
+        )
         path = self.path(name)
-        atomic_write(path, lambda temporary: frame.to_parquet(temporary, index=False))
+        atomic_write(
+            path,
+            lambda temporary: pq.write_table(table, temporary, compression="snappy"),
+        )
+        self.sources[name] = here
         return path
+
+    def source(self, name: str) -> str | None:
+        """The ``migsim_source_sha256`` of the code that computed finished piece
+        ``name``; None when it was not recorded (a store of an older migsim)."""
+        if name not in self.sources and self.has(name):
+            self.sources[name] = _recorded_source(self.path(name))
+        return self.sources.get(name)
 
     def save(self) -> None:
         """Write the manifest (atomically): after a piece, so it never names one

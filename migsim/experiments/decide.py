@@ -46,7 +46,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from migsim import __version__
 from migsim.common.errors import MigsimError
@@ -63,7 +63,7 @@ from migsim.experiments.search import (
 from migsim.experiments.study import Simulator
 from migsim.sim.prepare import prepare
 
-__all__ = ["decide"]
+__all__ = ["check_store", "decide"]
 
 
 def decide(
@@ -126,26 +126,10 @@ def decide(
     """
     if not isinstance(question, Question):
         question = load_question(question)
-    if replications < 1:
-        raise ValueError("replications must be at least 1")
-    max_replications = (
-        4 * replications if max_replications is None else max_replications
+    definition = _definition(
+        question, replications, seed, max_replications, trials, sampler
     )
-    if max_replications < replications:
-        raise MigsimError(
-            f"--max-replications ({max_replications}) is below -n ({replications})"
-        )
-    seed = question.scenario.seed if seed is None else int(seed)
-    definition = {
-        "question_sha256": question.sha256,
-        "scenario_sha256": question.scenario.sha256,
-        "seed": seed,
-        "replications": replications,
-        "max_replications": max_replications,
-        "migsim_version": __version__,
-    }
-    if len(question.levers) > 1:
-        definition |= {"trials": trials, "sampler": sampler}
+    seed, max_replications = definition["seed"], definition["max_replications"]
     store = Store(
         directory,
         definition,
@@ -153,6 +137,7 @@ def decide(
         fresh=fresh,
         blank={"definition": definition, "candidates": {}},
         restart=restart,
+        pieces="batches",
     )
     started = time.perf_counter()
     if scheduler is None and workers > 1:  # the forked workers share what it loads
@@ -185,6 +170,73 @@ def decide(
         look_confidence=ev.looks.safe_confidences,
         unsafe_confidence=ev.looks.unsafe_confidence,
     )
+
+
+def check_store(
+    question: Question,
+    directory: str | Path | None,
+    replications: int = 200,
+    seed: int | None = None,
+    *,
+    max_replications: int | None = None,
+    trials: int = 40,
+    sampler: Literal["tpe", "nsga2"] = "tpe",
+    fresh: bool = False,
+    restart: str = "--fresh",
+) -> None:
+    """Refuse what `decide` with these arguments would refuse in ``directory``
+    (a store of another definition, a folder that is not a store), writing
+    nothing: for a command with other work to do first (``migsim report``
+    runs its scenarios before it decides), so the refusal comes before it.
+
+    Raises
+    ------
+    MigsimError
+        As `decide` does for its store.
+    """
+    definition = _definition(
+        question, replications, seed, max_replications, trials, sampler
+    )
+    Store.check(
+        directory,
+        definition,
+        what="decision",
+        fresh=fresh,
+        blank={"definition": definition, "candidates": {}},
+        restart=restart,
+    )
+
+
+def _definition(
+    question: Question,
+    replications: int,
+    seed: int | None,
+    max_replications: int | None,
+    trials: int,
+    sampler: str,
+) -> dict[str, Any]:
+    """What a decision's store holds results of (its ``definition``), the
+    defaults of ``seed`` and ``max_replications`` filled in."""
+    if replications < 1:
+        raise ValueError("replications must be at least 1")
+    max_replications = (
+        4 * replications if max_replications is None else max_replications
+    )
+    if max_replications < replications:
+        raise MigsimError(
+            f"--max-replications ({max_replications}) is below -n ({replications})"
+        )
+    definition: dict[str, Any] = {
+        "question_sha256": question.sha256,
+        "scenario_sha256": question.scenario.sha256,
+        "seed": question.scenario.seed if seed is None else int(seed),
+        "replications": replications,
+        "max_replications": max_replications,
+        "migsim_version": __version__,
+    }
+    if len(question.levers) > 1:
+        definition |= {"trials": trials, "sampler": sampler}
+    return definition
 
 
 def _choose(

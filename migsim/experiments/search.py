@@ -27,7 +27,7 @@ from migsim.common.cdfs import norm_cdf, norm_ppf
 from migsim.common.stats import clopper_pearson, quantile, quantile_bounds
 from migsim.common.stats import json_number as _json
 from migsim.common.stats import json_value as _json_value
-from migsim.common.store import Store
+from migsim.common.store import SOURCE, Store
 from migsim.experiments.question import BudgetSpec, Lever, Question
 from migsim.experiments.study import Simulator, statistic_of
 from migsim.model.scenario import Scenario
@@ -228,13 +228,19 @@ def _list(
     entry = store.manifest["candidates"].setdefault(
         key, {"levers": {k: _json_value(v) for k, v in levers.items()}, "batches": []}
     )
+    name = _batch(key, first, n)
     batch = {
         "first_replication": first,
         "replications": n,
-        "file": f"points/{store.path(_batch(key, first, n)).name}",
+        "file": f"points/{store.path(name).name}",
+        SOURCE: store.source(name),  # the code that computed it
     }
-    if batch not in entry["batches"]:
+    listed = [b for b in entry["batches"] if b.get("file") == batch["file"]]
+    if not listed:
         entry["batches"].append(batch)
+        store.save()
+    elif listed[0] != batch:  # listed by a migsim that did not record its code
+        listed[0].update(batch)
         store.save()
 
 

@@ -14,8 +14,10 @@ every point draws from the same streams (common random numbers): differences
 between points are the parameters', not the noise's.
 
 The store is a directory: ``manifest.json`` (definition, seed, migsim version,
-points with status and timings), one ``points/<index>.parquet`` per finished point
-(written atomically, so a point is done exactly when its file exists) and, when
+points with status, timings and the ``migsim_source_sha256`` of the code that
+computed each: a resumed sweep keeps points of other code, saying so), one
+``points/<index>.parquet`` per finished point (written atomically, so a point is
+done exactly when its file exists) and, when
 all are finished, ``sweep.parquet``: one row per point, the swept fields as
 columns named by dotted path, the figures as ``name_statistic`` columns, then
 ``status`` (``done`` or ``invalid``) and ``error``. No wall-clock column appears
@@ -48,7 +50,7 @@ from migsim.common.errors import MigsimError, ScenarioError
 from migsim.common.files import atomic_write
 from migsim.common.source import source_sha256
 from migsim.common.stats import STATISTICS, json_value, statistics
-from migsim.common.store import Store
+from migsim.common.store import SOURCE, Store
 from migsim.common.yamlio import parse_yaml
 from migsim.common.yamlio import shown as _shown
 from migsim.model.limits import MAX_SWEEP_POINTS
@@ -339,13 +341,20 @@ class _Sweep:
                     "status": "pending",
                     "error": None,
                     "seconds": None,
+                    SOURCE: None,
                 }
                 for i, values in enumerate(points)
             ],
             "timings": {"runs": []},
         }
         self.store = Store(
-            root, wanted, what="sweep", fresh=fresh, blank=blank, names=_NAMES
+            root,
+            wanted,
+            what="sweep",
+            fresh=fresh,
+            blank=blank,
+            names=_NAMES,
+            pieces="points",
         )
         self.manifest = self.store.manifest
         entries = self.manifest["points"]
@@ -365,8 +374,11 @@ class _Sweep:
                     stored = self.store.get(name, columns=["status"])
                     assert stored is not None
                     entry["status"] = stored["status"].iloc[0]
+                # the code that computed it, as the point's own file says
+                entry[SOURCE] = self.store.source(name)
             elif entry["status"] in ("done", "invalid", "running"):
                 entry["status"] = "pending"
+                entry[SOURCE] = None
         self.manifest["migsim_version"] = __version__
         self.manifest["migsim_source_sha256"] = source_sha256()
         # the base scenario as resolved, whose sha256 the definition holds (set
@@ -387,9 +399,8 @@ class _Sweep:
             frame = _point_frame(result, self.definition.fields)
             self.store.put(str(result["index"]), frame)
         entry = self.manifest["points"][result["index"]]
-        entry.update(
-            status=result["status"], error=result["error"], seconds=result["seconds"]
-        )
+        entry.update(status=result["status"], error=result["error"])
+        entry.update(seconds=result["seconds"], **{SOURCE: source_sha256()})
         self.save()
 
     def save(self) -> None:
