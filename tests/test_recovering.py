@@ -154,3 +154,18 @@ def test_cleared_exactly_when_the_backlog_reaches_the_clearance_threshold(
     dumb, visit = results.stacked("dumb"), results.stacked("awaiting_site_visit")
     seen_recovering = int((dumb - visit).max())
     assert seen_recovering > 0
+
+
+def test_actuals_backlog_counts_devices_awaiting_recovery(tmp_path):
+    """A run's daily read back as actuals gives the run's own backlog (the line
+    a forecast chart draws up to its as-of date)."""
+    from migsim.evidence.actuals import read_actuals
+
+    sc = recovering_scenario()
+    results = migsim.run(sc, replications=2, seed=0)
+    results.write(tmp_path / "out")
+    actual = read_actuals(tmp_path / "out" / "daily.parquet", sc, replication=1)
+    remaining = actual.remaining(sc.installations)["remaining"].to_numpy()
+    expected = results.series("remaining")[1].sum(axis=1)
+    assert remaining.tolist() == expected.tolist()
+    assert remaining[-1] > 150  # was 0: the dumb devices left out
