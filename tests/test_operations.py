@@ -31,6 +31,7 @@ from migsim.sim.segments import plan_segments
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden"
+OUTCOME_NAMES = ("success", "stall", "rollback", "fix_forward", "dumb")
 ALL_DAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 START = date(2020, 1, 6)  # a Monday
 
@@ -276,6 +277,31 @@ def test_volume_failures_above_threshold_until_date():
     # counted over the cohort alone, 100 a day is not above 150: never stressed
     calm = sc.with_overrides({"cohorts.a.volume_failures.counted": "cohort"})
     assert not col(one(calm), "stressed_attempts", 0).any()
+
+
+def test_a_drawn_success_below_the_increase_gives_way_only_to_0():
+    """As documented (operations-risk.md, 2): validation reads the point rates;
+    a replication's drawn success below the increase stops at 0 and the
+    stressed rates are rescaled, so stall comes out below drawn + increase."""
+    from migsim.model.cohort import RateIncrease
+
+    drawn = np.array([0.02, 0.3, 0.5, 0.08, 0.1])
+    stressed = RateIncrease(stall=0.05).apply(drawn)
+    assert stressed[0] == 0.0 and stressed.sum() == pytest.approx(1.0)
+    assert stressed[1] == pytest.approx(0.35 / 1.03) and stressed[1] < 0.35
+    assert stressed[2:] == pytest.approx(drawn[2:] / 1.03)
+    # an increase of 0.05 on a point success of 0.02 is an error
+    with pytest.raises(Exception, match="adds 0.05, more than outcomes.success"):
+        scenario(
+            [
+                cohort(
+                    outcomes=dict(
+                        zip(OUTCOME_NAMES, [0.02, 0, 0, 0, 0.98], strict=True)
+                    ),
+                    volume_failures={"above_attempts": 1, "increase": {"dumb": 0.05}},
+                )
+            ]
+        )
 
 
 # --------------------------------------------------------------------------- ELS

@@ -39,7 +39,7 @@ from migsim.common.yamlio import read_regular
 from migsim.common.yamlio import shown as _shortened
 from migsim.model.limits import LATEST_DATE
 from migsim.model.scenario import Scenario
-from migsim.sim.records import FLOWS, IN_FLIGHT, STATES
+from migsim.sim.records import AWAITING_VISIT, FLOWS, IN_FLIGHT, STATES
 
 __all__ = [
     "CLASS_COLUMNS",
@@ -201,7 +201,9 @@ class Actuals:
         """Installations not yet resolved at the end of each date, all cohorts.
 
         From the end-of-day states when reported (pending + queued + stalled +
-        rolled back + impaired); from daily flows, ``installations`` less the
+        rolled back + impaired, and dumb devices awaiting remote recovery, dumb
+        less ``awaiting_site_visit``, when the file has both: a run's backlog
+        and clearance rule count them); from daily flows, ``installations`` less the
         running sum of those that left (successes, stall completions, restorations,
         dumbs, abandons); from coarse figures, ``installations`` less cumulative
         migrated (dumb and abandoned installations unknown, taken as none).
@@ -209,9 +211,10 @@ class Actuals:
         frame = self.frame
         left = ("successes", "stall_completions", "restorations", "dumbs", "abandons")
         if self.kind == "flows" and self.has(*IN_FLIGHT) and self.per_cohort:
-            tidy = frame[["date", "cohort"]].assign(
-                value=frame[list(IN_FLIGHT)].sum(axis=1)
-            )
+            value = frame[list(IN_FLIGHT)].sum(axis=1)
+            if self.has("dumb") and AWAITING_VISIT in frame.columns:
+                value = value + frame["dumb"] - frame[AWAITING_VISIT]
+            tidy = frame[["date", "cohort"]].assign(value=value)
             wide = tidy.pivot(
                 index="date", columns="cohort", values="value"
             ).sort_index()

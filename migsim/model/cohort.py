@@ -90,7 +90,12 @@ class RateIncrease(SchemaModel):
         return self.stall + self.rollback + self.fix_forward + self.dumb
 
     def apply(self, rates: np.ndarray) -> np.ndarray:
-        """Rates (`OUTCOMES` order) with the increases added and success reduced."""
+        """Rates (`OUTCOMES` order) with the increases added and success reduced.
+
+        Success stops at 0 and the rates are rescaled to sum to 1: a drawn
+        success below `total` (validation checks only the point rates) gives
+        failure rates below ``rates + increase`` (docs/operations-risk.md, 2).
+        """
         added = np.array([0.0, self.stall, self.rollback, self.fix_forward, self.dumb])
         out = rates + added
         out[0] = max(0.0, rates[0] - self.total)

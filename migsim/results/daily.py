@@ -13,10 +13,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -28,7 +28,7 @@ from migsim.common.stats import quantile_index
 from migsim.model.scenario import Scenario
 from migsim.results.figures import FigureTable, add_up
 from migsim.sim.policy import DAY_COLUMNS
-from migsim.sim.records import FLOWS, IN_FLIGHT, STATES, RunLog
+from migsim.sim.records import AWAITING_VISIT, FLOWS, IN_FLIGHT, STATES, RunLog
 
 __all__ = [
     "EACH",
@@ -38,11 +38,13 @@ __all__ = [
     "FileSource",
     "LogSource",
     "NoSource",
+    "Series",
     "daily_frame",
     "daily_table",
     "bands_of",
     "file_bands",
     "series_columns",
+    "signed_sum",
 ]
 
 
@@ -258,9 +260,11 @@ class LogSource:
             return np.repeat(values[:, :, None], self.n_cohorts, axis=2)
         return np.stack([log.cohort_columns[column] for log in self.logs])
 
-    def matrix(self, columns: Sequence[str], cohort: int | str | None) -> np.ndarray:
+    def matrix(self, series: Series, cohort: int | str | None) -> np.ndarray:
         per_date = set(self.logs[0].day_columns) if self.logs else set()
-        return add_up(_reduce(self.stacked(c), cohort, c in per_date) for c in columns)
+        return signed_sum(
+            lambda c: _reduce(self.stacked(c), cohort, c in per_date), *series
+        )
 
 
 class FileSource:
@@ -321,15 +325,17 @@ class FileSource:
     def stacked(self, column: str) -> np.ndarray:
         return np.concatenate([block[column] for block in self._blocks([column])])
 
-    def matrix(self, columns: Sequence[str], cohort: int | str | None) -> np.ndarray:
-        """The ``(replications, days)`` series (``(replications, days, cohorts)``
-        for `EACH`); int32 while the counts fit in it."""
+    def matrix(self, series: Series, cohort: int | str | None) -> np.ndarray:
+        """The ``(replications, days)`` `Series` (``(replications, days,
+        cohorts)`` for `EACH`); int32 while the counts fit in it."""
         out: np.ndarray | None = None
         filled = 0
-        for block in self._blocks(columns):
-            reduced = add_up(
-                _reduce(block[c], cohort, c in self.day_columns) for c in columns
-            )
+        for block in self._blocks(series.columns):
+            parts = {
+                c: _reduce(block[c], cohort, c in self.day_columns)
+                for c in series.columns
+            }
+            reduced = signed_sum(parts.__getitem__, *series)
             if out is None:
                 narrow = reduced.dtype.kind == "i" and reduced.dtype.itemsize > 4
                 out = np.empty(
@@ -363,14 +369,45 @@ class NoSource:
     frame = matrix = stacked = _refuse
 
 
+def signed_sum(
+    read: Callable[[str], np.ndarray], columns: Sequence[str], minus: Sequence[str]
+) -> np.ndarray:
+    """``columns`` added up (each read by ``read``), less ``minus`` added up: a
+    `Series` (``signed_sum(read, *series)``)."""
+    total = add_up(read(c) for c in columns)
+    return total - add_up(read(c) for c in minus) if minus else total
+
+
 # --------------------------------------------------------------------------- bands
-def series_columns(name: str) -> tuple[str, ...]:
-    """The daily columns a series sums: ``remaining``, ``cumulative_migrated``."""
+class Series(NamedTuple):
+    """The daily columns a series adds up (``plus``), less those in ``minus``."""
+
+    plus: tuple[str, ...]
+    minus: tuple[str, ...] = ()
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Every column the series reads."""
+        return (*self.plus, *self.minus)
+
+
+def series_columns(name: str, scenario: Scenario) -> Series:
+    """The daily columns of a series: ``remaining``, ``cumulative_migrated`` or
+    a column of its own.
+
+    ``remaining`` is what the clearance rule counts as not yet resolved: the
+    in-flight states and, when a cohort has a dumb section (``scenario``'s), the
+    dumb devices awaiting remote recovery (``dumb`` less those awaiting a site
+    visit). So a run is cleared on the first day ``remaining`` falls to what the
+    clearance share leaves, and a backlog of 0 means cleared.
+    """
     if name == "remaining":
-        return IN_FLIGHT
+        if any(c.dumb is not None for c in scenario.cohorts):
+            return Series((*IN_FLIGHT, "dumb"), (AWAITING_VISIT,))
+        return Series(IN_FLIGHT)
     if name == "cumulative_migrated":
-        return ("migrated", "impaired")
-    return (name,)
+        return Series(("migrated", "impaired"))
+    return Series((name,))
 
 
 def bands_of(
@@ -475,5 +512,5 @@ def file_bands(
         Path(path), scenario.horizon_days, len(names), replications, DAY_COLUMNS
     )
     dates = pd.date_range(scenario.start_date, periods=scenario.horizon_days)
-    matrix = source.matrix(series_columns(name), index)
+    matrix = source.matrix(series_columns(name, scenario), index)
     return bands_of(matrix, dates, quantiles, scale)

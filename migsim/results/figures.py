@@ -20,7 +20,7 @@ import numpy as np
 
 from migsim.model.scenario import Scenario
 from migsim.sim.defects import DefectRecord
-from migsim.sim.records import IN_FLIGHT, RunLog
+from migsim.sim.records import AWAITING_VISIT, IN_FLIGHT, RunLog
 
 __all__ = ["FIGURES", "Figure", "FigureTable", "add_up"]
 
@@ -48,6 +48,15 @@ def add_up(arrays: Iterable[np.ndarray]) -> np.ndarray:
     if total is None:
         raise ValueError("add_up: no arrays to add")
     return total
+
+
+def _recovering(columns: dict[str, np.ndarray]) -> np.ndarray:
+    """Dumb devices awaiting remote recovery at the horizon end, per cohort: not
+    resolved (the clearance rule waits for them). Without a dumb section no
+    device is recovered: every dumb one awaits a site visit."""
+    if AWAITING_VISIT not in columns:
+        return np.zeros_like(_last(columns, "dumb"))
+    return _last(columns, "dumb") - _last(columns, AWAITING_VISIT)
 
 
 def _active_sum(values: np.ndarray, active: np.ndarray) -> np.ndarray:
@@ -141,9 +150,9 @@ FIGURES: dict[str, Figure] = {
         Figure(
             "unresolved",
             "installations",
-            "installations still pending, queued, stalled, rolled back or "
-            "impaired at the horizon end",
-            lambda c, a: add_up(_last(c, s) for s in IN_FLIGHT),
+            "installations not resolved at the horizon end: pending, queued, "
+            "stalled, rolled back or impaired, or dumb awaiting remote recovery",
+            lambda c, a: add_up(_last(c, s) for s in IN_FLIGHT) + _recovering(c),
         ),
         # ---- operations (docs/operations-risk.md); 0 when a section is not used
         Figure(

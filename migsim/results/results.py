@@ -59,8 +59,9 @@ from migsim.results.daily import (
     daily_table,
     file_bands,
     series_columns,
+    signed_sum,
 )
-from migsim.results.figures import FIGURES, FigureTable, add_up
+from migsim.results.figures import FIGURES, FigureTable
 from migsim.results.variance import run_split
 from migsim.sim.block import simulate
 from migsim.sim.defects import DefectRecord
@@ -589,10 +590,10 @@ class Results(ScenarioRun):
         """A daily series of every replication: array (replications, days, cohorts).
 
         ``name`` is a `.daily` column, or ``"remaining"`` (installations not yet
-        resolved: pending, queued, stalled, rolled back or impaired), or
+        resolved: in flight, or dumb awaiting remote recovery), or
         ``"cumulative_migrated"`` (migrated + impaired). Loads the whole series.
         """
-        return add_up(self.stacked(column) for column in series_columns(name))
+        return signed_sum(self.stacked, *series_columns(name, self.scenario))
 
     def bands(
         self,
@@ -610,7 +611,7 @@ class Results(ScenarioRun):
         (e.g. its meters per installation), applied before the quantiles.
         """
         index = None if cohort is None else self.cohort_names.index(cohort)
-        matrix = self._source.matrix(series_columns(name), index)
+        matrix = self._source.matrix(series_columns(name, self.scenario), index)
         return bands_of(matrix, self.dates, quantiles, scale)
 
     def cohort_bands(
@@ -639,7 +640,7 @@ class Results(ScenarioRun):
         baseline replications by 8 MB)."""
         cohorts = [None, *self.cohort_names]
         try:
-            block = self._source.matrix(series_columns(name), EACH)
+            block = self._source.matrix(series_columns(name, self.scenario), EACH)
         except ValueError:  # a per-date column: no value per cohort to split
             block = None
         if block is None or block.dtype.kind != "i":  # sums in `bands`' order

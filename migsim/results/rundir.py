@@ -219,7 +219,7 @@ class SavedRun(ScenarioRun):
                 f"{self.directory}: no daily.parquet (the run used --no-daily)"
             )
         path = self.directory / "daily.parquet"
-        self._check_daily(path, series_columns(name))
+        self._check_daily(path, series_columns(name, self.scenario).columns)
         try:  # chunk by chunk: memory does not grow with the daily rows of the run
             return file_bands(
                 path,

@@ -16,14 +16,21 @@ from migsim.model.base import OUTCOMES
 from migsim.model.state import STATES as MODEL_STATES
 from migsim.sim.defects import DefectRecord
 
-__all__ = ["FLOWS", "IN_FLIGHT", "STATES", "Outcome", "RunLog"]
+__all__ = ["AWAITING_VISIT", "FLOWS", "IN_FLIGHT", "STATES", "Outcome", "RunLog"]
 
 #: The partition: every installation is in exactly one state at the end of a day.
 STATES = MODEL_STATES
 #: The states not yet resolved (the rest are migrated, dumb and abandoned): what
-#: a run still has to do, the ``unresolved`` figure and the ``remaining`` series.
+#: a run still has to do, the ``unresolved`` figure and the ``remaining`` series,
+#: together with the dumb devices awaiting remote recovery (see `AWAITING_VISIT`).
 IN_FLIGHT = ("pending", "queued", "stalled", "rolled_back", "impaired")
 assert STATES[: len(IN_FLIGHT)] == IN_FLIGHT
+#: The sub-count of ``dumb`` awaiting a site visit, a cohort column only when a
+#: cohort has a dumb section. The rest of the dumb await remote recovery: they
+#: will be attempted again, so they are not resolved and a run is not cleared
+#: while any are (``dumb`` less this column counts them; without the column no
+#: device is recovered and every dumb one is resolved).
+AWAITING_VISIT = "awaiting_site_visit"
 #: Flows of one day: first-level outcomes of the day's attempts, then transitions.
 FLOWS = (
     "attempts",
