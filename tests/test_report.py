@@ -472,6 +472,37 @@ def test_first_screen_in_headless_chromium(opsg_report, tmp_path):
     assert "cap5000_from_6_jan at 2,000/day, then 5,000/day from 6 Jan 2020" in answer
 
 
+def test_a_phone_scrolls_wide_tables_not_the_page(opsg_report, tmp_path):
+    """At 390 px the key risks table (wider than a phone for two scenarios) and the
+    provenance widened the whole page: the answer and the charts slid sideways
+    with them. Each table now scrolls in its own box; the page fits the phone."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not CHROMIUM.exists():
+        pytest.skip("no /usr/bin/chromium (.ci/run installs Debian's chromium)")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
+        )
+        try:
+            page = browser.new_page(viewport={"width": 390, "height": 844})
+            page.goto(opsg_report.resolve().as_uri())
+            page.evaluate(
+                "document.querySelectorAll('.fold-toggle')"
+                ".forEach(t => { t.checked = true; })"
+            )
+            width = page.evaluate("document.documentElement.scrollWidth")
+            key = page.evaluate(
+                "(() => { const t = document.querySelector('#key-risks');"
+                " return [t.scrollWidth, t.parentElement.clientWidth]; })()"
+            )
+            page.screenshot(path=str(tmp_path / "phone.png"))
+        finally:
+            browser.close()
+    assert key[0] > 390  # the table is wider than the phone ...
+    assert key[1] <= 390  # ... its box is not
+    assert width <= 390, f"the page is {width} px wide at 390"
+
+
 def test_two_scenario_report_shows_only_what_differs_up_front(opsg_report):
     page = opsg_report.read_text()
     differences = page[page.index('id="differences"') : page.index('id="detail"')]
