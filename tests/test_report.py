@@ -514,6 +514,30 @@ def test_two_scenario_report_shows_only_what_differs_up_front(opsg_report):
     assert "seed paper, 13 Nov 2019" in appendix
 
 
+def test_what_differs_names_the_rules_a_scenario_has_never_not_set():
+    """nov2019_epcl has no ramp rules and no gates; the ramps have both. The
+    table of differences read "capacity ramp rules: none | not set | not set"
+    (and the same for gates), saying the ramps had none, while the rows under
+    it listed their rules' conditions."""
+    from migsim.output.report_assumptions import differing_fields
+
+    root = Path(__file__).resolve().parents[1] / "scenarios"
+    epcl, cautious = (
+        migsim.load_scenario(root / f"{name}.yaml")
+        for name in ("nov2019_epcl", "nov2019_cautious_ramp")
+    )
+    rows = dict(differing_fields([epcl, cautious]))
+    assert rows["capacity.rules"] == [
+        "none",
+        "stall_halt, automation_step (rows below)",
+    ]
+    assert rows["gates"][0] == "none"
+    assert rows["gates"][1].startswith("fix_") and "(rows below)" in rows["gates"][1]
+    for values in rows.values():
+        if values[1] == "not set":  # only a field the ramp really lacks
+            assert values[0] != "none"
+
+
 # --------------------------------------------------------------------------- noise
 def test_noise_is_no_clear_difference_never_a_cost():
     """Two runs of the same scenario with independent luck: every risk differs a
