@@ -538,6 +538,27 @@ def test_what_differs_names_the_rules_a_scenario_has_never_not_set():
             assert values[0] != "none"
 
 
+def test_a_step_from_a_gate_reads_as_the_day_it_opens():
+    """The headline read "then 5,000/day from mcc_automation, then 15,000/day
+    from full_rate": gate names where a reader looks for a time."""
+    from migsim.output.report_sections import capacity_phrase
+
+    root = Path(__file__).resolve().parents[1] / "scenarios"
+    aggressive = migsim.load_scenario(root / "nov2019_aggressive_ramp.yaml")
+    phrase = capacity_phrase(aggressive, 1.0, "installations")
+    assert phrase.startswith(
+        "2,000/day, then 5,000/day from when gate mcc_automation opens, "
+        "then 15,000/day from when gate full_rate opens, "
+    ), phrase
+    dated = migsim.load_scenario(
+        root / "nov2019_epcl.yaml",
+        {"capacity.schedule": [{"from": "2020-01-06", "daily_cap": 5000}]},
+    )
+    assert ", then 5,000/day from 6 Jan 2020" in capacity_phrase(
+        dated, 1.0, "installations"
+    )
+
+
 # --------------------------------------------------------------------------- noise
 def test_noise_is_no_clear_difference_never_a_cost():
     """Two runs of the same scenario with independent luck: every risk differs a
