@@ -73,12 +73,13 @@ color:#555}.fold-toggle:checked~.fold-head label::before{content:"\\25BE\\00A0"}
 .fold-toggle:focus-visible~.fold-head label{outline:2px solid #0072B2}
 .grid{display:grid;grid-template-columns:1fr 1fr;gap:.4em}.grid img{margin:0}
 .wide{overflow-x:auto;max-width:100%}.wide>table{margin-right:0}
+.fan img{min-width:760px}
 .swatch{display:inline-block;width:.9em;height:.9em;margin-right:.4em;
 vertical-align:-.05em;border-radius:2px}
 @page{size:A4;margin:14mm 12mm}
 @media print{body{max-width:none;margin:0;padding:0;font-size:10pt}
 .first-screen{break-after:page}h2{break-after:avoid}h3{break-after:avoid}
-img{break-inside:avoid;border:none}.wide{overflow:visible}
+img{break-inside:avoid;border:none}.wide{overflow:visible}.fan img{min-width:0}
 tr,.grid img{break-inside:avoid}
 p.answer{background:none;border-left-width:3px}a{color:inherit;
 text-decoration:none}mark{background:none;font-weight:bold}
