@@ -333,6 +333,31 @@ def test_bad_input_is_named_beside_its_field_and_the_server_keeps_serving(
     expect(page.locator("#result-title")).to_contain_text("nov2019_epcl_explored")
 
 
+def test_text_typed_in_a_number_box_is_named_as_such_not_as_empty(server, context):
+    """A planner whose finger slipped ("2500-", "1e", "--5") saw that in the
+    box and was told "capacity.daily_cap: empty": a number box gives the page
+    no value for text that is not a number (Chromium keeps letters out of it;
+    other browsers let "abc" in too)."""
+    tab = Tab(context, server)
+    page = tab.page
+    box = page.get_by_label("Daily cap", exact=True)
+    box.click()
+    box.press("Control+a")
+    box.press_sequentially("2500-")
+    replications = page.get_by_label("Replications")
+    replications.fill("")  # a box left empty is still "empty"
+    tab.run()
+    expect(tab.error("capacity.daily_cap")).to_have_text(
+        "capacity.daily_cap: not a number: type digits only, such as 2500 or 0.95"
+    )
+    expect(tab.error("replications")).to_have_text(
+        "replications: empty: enter a number"
+    )
+    expect(tab.field("capacity.daily_cap")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#progress")).to_be_hidden()
+    assert not tab.errors, tab.errors
+
+
 def test_two_tabs_running_at_once_keep_their_own_results(server, context):
     first, second = Tab(context, server), Tab(context, server)
     first.cap("5000")

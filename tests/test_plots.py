@@ -107,6 +107,49 @@ def two_runs():
     return base, faster
 
 
+def test_shared_fan_chart_tells_scenarios_apart_without_colour(two_runs):
+    """Printed in grey, the first scenarios' colours (Okabe-Ito blue, vermilion,
+    green) are 46-58 in lightness: the medians, the clearance lines and the
+    legend's swatches looked alike. Each scenario now has its own marker, on
+    its median, atop its clearance lines and in the legend."""
+    from datetime import date
+
+    from migsim.output.scenario_charts import (
+        ScenarioBands,
+        scenario_colour,
+        scenarios_fan_chart,
+    )
+
+    series = [
+        ScenarioBands(
+            run.scenario.name,
+            run.bands("remaining", quantiles=(0.05, 0.1, 0.5, 0.9, 0.95)),
+            date.fromisoformat(run.summary["clearance_date"]["p50"]),
+            date.fromisoformat(run.summary["clearance_date"]["p90"]),
+            scenario_colour(i),
+        )
+        for i, run in enumerate(two_runs)
+    ]
+    fig = scenarios_fan_chart(series, two_runs[0].scenario.installations)
+    legend = next(
+        lg
+        for lg in fig.legends
+        if any(t.get_text() for t in lg.get_texts())
+        and two_runs[0].scenario.name in lg.get_texts()[0].get_text()
+    )
+    shapes = [h.get_marker() for h in legend.legend_handles]
+    assert len(set(shapes)) == len(series) and "None" not in shapes
+    for ax in fig.axes[:2]:
+        for i, item in enumerate(series):
+            drawn = [
+                line
+                for line in ax.get_lines()
+                if line.get_color() == item.colour and line.get_marker() == shapes[i]
+            ]
+            # along the median, and atop the P50 and P90 lines
+            assert len(drawn) >= 3, (ax.get_title(), item.name)
+
+
 def test_report_charts_have_no_clipped_or_overlapping_text(two_runs):
     from datetime import date
 

@@ -587,6 +587,42 @@ def test_first_screen_in_headless_chromium(opsg_report, tmp_path):
     assert "cap5000_from_6_jan at 2,000/day, then 5,000/day from 6 Jan 2020" in answer
 
 
+def test_a_phone_scrolls_wide_tables_not_the_page(opsg_report, tmp_path):
+    """At 390 px the key risks table (wider than a phone for two scenarios) and the
+    provenance widened the whole page: the answer and the charts slid sideways
+    with them. Each table now scrolls in its own box; the page fits the phone."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not CHROMIUM.exists():
+        pytest.skip("no /usr/bin/chromium (.ci/run installs Debian's chromium)")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
+        )
+        try:
+            page = browser.new_page(viewport={"width": 390, "height": 844})
+            page.goto(opsg_report.resolve().as_uri())
+            page.evaluate(
+                "document.querySelectorAll('.fold-toggle')"
+                ".forEach(t => { t.checked = true; })"
+            )
+            width = page.evaluate("document.documentElement.scrollWidth")
+            key = page.evaluate(
+                "(() => { const t = document.querySelector('#key-risks');"
+                " return [t.scrollWidth, t.parentElement.clientWidth]; })()"
+            )
+            fan = page.evaluate(
+                "document.querySelector('.first-screen img')"
+                ".getBoundingClientRect().width"
+            )
+            page.screenshot(path=str(tmp_path / "phone.png"))
+        finally:
+            browser.close()
+    assert fan >= 700  # the fan chart keeps a readable size and pans in its box
+    assert key[0] > 390  # the table is wider than the phone ...
+    assert key[1] <= 390  # ... its box is not
+    assert width <= 390, f"the page is {width} px wide at 390"
+
+
 def test_two_scenario_report_shows_only_what_differs_up_front(opsg_report):
     page = opsg_report.read_text()
     differences = page[page.index('id="differences"') : page.index('id="detail"')]
@@ -596,6 +632,51 @@ def test_two_scenario_report_shows_only_what_differs_up_front(opsg_report):
     appendix = page[page.index('id="appendix"') : page.index('id="provenance"')]
     assert appendix.count("<tr") > 40  # every sourced field, once
     assert "seed paper, 13 Nov 2019" in appendix
+
+
+def test_what_differs_names_the_rules_a_scenario_has_never_not_set():
+    """nov2019_epcl has no ramp rules and no gates; the ramps have both. The
+    table of differences read "capacity ramp rules: none | not set | not set"
+    (and the same for gates), saying the ramps had none, while the rows under
+    it listed their rules' conditions."""
+    from migsim.output.report_assumptions import differing_fields
+
+    root = Path(__file__).resolve().parents[1] / "scenarios"
+    epcl, cautious = (
+        migsim.load_scenario(root / f"{name}.yaml")
+        for name in ("nov2019_epcl", "nov2019_cautious_ramp")
+    )
+    rows = dict(differing_fields([epcl, cautious]))
+    assert rows["capacity.rules"] == [
+        "none",
+        "stall_halt, automation_step (rows below)",
+    ]
+    assert rows["gates"][0] == "none"
+    assert rows["gates"][1].startswith("fix_") and "(rows below)" in rows["gates"][1]
+    for values in rows.values():
+        if values[1] == "not set":  # only a field the ramp really lacks
+            assert values[0] != "none"
+
+
+def test_a_step_from_a_gate_reads_as_the_day_it_opens():
+    """The headline read "then 5,000/day from mcc_automation, then 15,000/day
+    from full_rate": gate names where a reader looks for a time."""
+    from migsim.output.report_sections import capacity_phrase
+
+    root = Path(__file__).resolve().parents[1] / "scenarios"
+    aggressive = migsim.load_scenario(root / "nov2019_aggressive_ramp.yaml")
+    phrase = capacity_phrase(aggressive, 1.0, "installations")
+    assert phrase.startswith(
+        "2,000/day, then 5,000/day from when gate mcc_automation opens, "
+        "then 15,000/day from when gate full_rate opens, "
+    ), phrase
+    dated = migsim.load_scenario(
+        root / "nov2019_epcl.yaml",
+        {"capacity.schedule": [{"from": "2020-01-06", "daily_cap": 5000}]},
+    )
+    assert ", then 5,000/day from 6 Jan 2020" in capacity_phrase(
+        dated, 1.0, "installations"
+    )
 
 
 # --------------------------------------------------------------------------- noise

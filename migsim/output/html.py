@@ -12,6 +12,7 @@ import base64
 import html
 import io
 import math
+import re
 from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -40,6 +41,7 @@ __all__ = [
     "span",
     "unit_scale",
     "unit_word",
+    "wide_tables",
 ]
 
 CSS = """
@@ -70,17 +72,34 @@ color:#555}.fold-toggle:checked~.fold-head label::before{content:"\\25BE\\00A0"}
 .fold-head .note{font-weight:normal;font-size:.85rem;margin-left:.6em}
 .fold-toggle:focus-visible~.fold-head label{outline:2px solid #0072B2}
 .grid{display:grid;grid-template-columns:1fr 1fr;gap:.4em}.grid img{margin:0}
+.wide{overflow-x:auto;max-width:100%}.wide>table{margin-right:0}
+.fan img{min-width:760px}
 .swatch{display:inline-block;width:.9em;height:.9em;margin-right:.4em;
 vertical-align:-.05em;border-radius:2px}
 @page{size:A4;margin:14mm 12mm}
 @media print{body{max-width:none;margin:0;padding:0;font-size:10pt}
 .first-screen{break-after:page}h2{break-after:avoid}h3{break-after:avoid}
-img{break-inside:avoid;border:none}tr,.grid img{break-inside:avoid}
+img{break-inside:avoid;border:none}.wide{overflow:visible}.fan img{min-width:0}
+tr,.grid img{break-inside:avoid}
 p.answer{background:none;border-left-width:3px}a{color:inherit;
 text-decoration:none}mark{background:none;font-weight:bold}
 table.appendix{font-size:7.5pt}.fold-body{display:block}
 .fold-head label::before,.fold-head .note{display:none}}
 """
+
+
+_TABLE = re.compile(r"<table\b.*?</table>", re.S)
+
+
+def wide_tables(page: str) -> str:
+    """Each table in a box that scrolls sideways on its own.
+
+    A table of several scenarios is wider than a phone (the key risks are about
+    850 px): unboxed, it widened the whole page, so the answer and every chart
+    slid sideways with it at 390 px. Boxed, only the table scrolls. The report's
+    tables are never nested, so the shortest match is the whole table.
+    """
+    return _TABLE.sub(lambda m: f'<div class="wide">{m.group(0)}</div>', page)
 
 
 def fold(

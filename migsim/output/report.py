@@ -38,6 +38,7 @@ from migsim.output.html import (
     format_count,
     format_date,
     unit_scale,
+    wide_tables,
 )
 from migsim.output.meters import in_units
 from migsim.output.report_assumptions import appendix_section, differences_section
@@ -202,6 +203,6 @@ def render_report(
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{escape(title)}</title><style>{CSS}</style></head><body>"
-        + "\n".join(part for part in body if part)
+        + wide_tables("\n".join(part for part in body if part))
         + "</body></html>\n"
     )

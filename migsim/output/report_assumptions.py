@@ -126,11 +126,16 @@ def flat_fields(scenario: Scenario) -> dict[str, str]:
 
 def differing_fields(scenarios: Sequence[Scenario]) -> list[tuple[str, list[str]]]:
     """``(path, values per scenario)`` for every field not the same in all."""
-    flats = [flat_fields(sc) for sc in scenarios]
-    keys = list(dict.fromkeys(k for flat in flats for k in flat))
+    # a field one scenario has as rows of its parts (ramp rules by name) reads
+    # as those parts, as in the appendix: "not set" beside a scenario that has
+    # rules said it had none
+    tables = [
+        {key: (value, "") for key, value in flat_fields(sc).items()} for sc in scenarios
+    ]
+    keys = list(dict.fromkeys(k for table in tables for k in table))
     out = []
     for key in keys:
-        values = [flat.get(key, "not set") for flat in flats]
+        values = [_appendix_cell(table, key)[0] for table in tables]
         if len(set(values)) > 1:
             out.append((key, values))
     return out

@@ -428,4 +428,7 @@ def fan_figure(
     )
     figure = scenarios_fan_chart(series, total, unit_word("installations", units))
     names = ", ".join(r.scenario.name for r in runs)
-    return img(figure, f"Backlog still to migrate, every scenario: {names}")
+    # on a phone the chart keeps a readable width and pans in its box (shrunk
+    # to 350 px its labels were 4 px high)
+    chart = img(figure, f"Backlog still to migrate, every scenario: {names}")
+    return f'<div class="wide fan">{chart}</div>'

@@ -117,14 +117,19 @@ _QUANTILE_STATS = ("p10", "p50", "p80", "p85", "p90", "p95")
 
 
 def _when(spec: Any) -> str:
-    """A schedule step's start: a date, a gate's name, or an uncertain date."""
+    """A schedule step's start: a date, the day a gate opens, or an uncertain date.
+
+    A gate is said as one ("when gate mcc_automation opens", as the appendix
+    and the basis say it): the bare name read "5,000/day from mcc_automation",
+    which a committee member cannot place in time.
+    """
     if isinstance(spec, date):
         return format_date(spec)
     if isinstance(spec, str):
         try:
             return format_date(date.fromisoformat(spec))
         except ValueError:
-            return spec
+            return f"when gate {spec} opens"
     return "an uncertain date"
 
 

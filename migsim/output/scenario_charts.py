@@ -1,4 +1,4 @@
-"""Charts of several scenarios on shared axes, each in its own colour.
+"""Charts of several scenarios on shared axes, each in its own colour and marker.
 
 The report's first screen shows every scenario in one fan chart: the backlog
 still to migrate on a linear axis (P5-P95 and P10-P90 bands, the median, a
@@ -26,16 +26,19 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers only
 
 __all__ = [
     "SCENARIO_COLOURS",
+    "SCENARIO_MARKERS",
     "ScenarioBands",
     "cohort_backlog_chart",
     "scenario_colour",
+    "scenario_marker",
     "scenarios_fan_chart",
     "short_date",
     "tint",
 ]
 
-#: Okabe-Ito colours: told apart by colour-blind readers, and by their
-#: lightness when printed in grey. The first scenario (the baseline) is blue.
+#: Okabe-Ito colours: told apart by colour-blind readers; printed in grey the
+#: first three are too close in lightness, so the shared chart adds a marker
+#: each (`SCENARIO_MARKERS`). The first scenario (the baseline) is blue.
 SCENARIO_COLOURS = (
     "#0072B2",
     "#D55E00",
@@ -45,6 +48,17 @@ SCENARIO_COLOURS = (
     "#56B4E9",
     "#000000",
 )
+
+
+#: A shape per scenario on the shared chart. The Okabe-Ito blue, vermilion
+#: and green are 46, 54 and 58 in lightness (CIE L*): printed in grey, three
+#: medians, their clearance lines and their legend swatches looked alike.
+SCENARIO_MARKERS = ("o", "s", "^", "D", "v", "P", "X")
+
+
+def scenario_marker(index: int) -> str:
+    """The marker of the report's ``index``-th scenario on the shared chart."""
+    return SCENARIO_MARKERS[index % len(SCENARIO_MARKERS)]
 
 
 def scenario_colour(index: int) -> str:
@@ -117,8 +131,14 @@ def _date_ticks(ax, maxticks: int) -> None:
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
 
 
-def _draw_fan(ax, item: ScenarioBands, log: bool) -> None:
-    """One scenario's fan in its colour, with its P50 and P90 clearance dates."""
+def _draw_fan(ax, item: ScenarioBands, log: bool, index: int) -> None:
+    """One scenario's fan in its colour, with its P50 and P90 clearance dates.
+
+    Its marker (`scenario_marker`) sits along the falling median and atop each
+    clearance line, so the scenarios are told apart without colour; each
+    scenario's markers start a little further along, so they do not pile up.
+    """
+    marker = scenario_marker(index)
     quantiles = ["p5", "p10", "p50", "p90", "p95"]
     floor = 0.8 if log else 0.0  # a zero backlog sits just under 1 on a log axis
     frame = item.bands.assign(
@@ -135,10 +155,30 @@ def _draw_fan(ax, item: ScenarioBands, log: bool) -> None:
         alpha=0.55,
         linewidth=2.0,
     )
+    falling = frame[item.bands["p50"].to_numpy() > 0]  # not the flat zero after
+    ax.plot(
+        falling["date"],
+        falling["p50"],
+        linestyle="none",
+        marker=marker,
+        markevery=(0.04 + 0.05 * (index % 4), 0.22),
+        color=item.colour,
+        markeredgecolor="white",
+        markersize=6,
+    )
     for when, style in ((item.p50, "--"), (item.p90, ":")):
         if when is not None:
             ax.axvline(
                 pd.Timestamp(when), color=item.colour, linestyle=style, linewidth=1.3
+            )
+            ax.plot(  # atop the line: whose clearance date it is
+                [pd.Timestamp(when)],
+                [1.0],
+                marker=marker,
+                color=item.colour,
+                markersize=6,
+                transform=ax.get_xaxis_transform(),
+                clip_on=False,
             )
 
 
@@ -172,9 +212,9 @@ def scenarios_fan_chart(
     )
     start = min(item.bands["date"].iloc[0] for item in series)
     until = _until(series)
-    for item in series:
-        _draw_fan(main, item, log=False)
-        _draw_fan(tail, item, log=True)
+    for index, item in enumerate(series):
+        _draw_fan(main, item, log=False, index=index)
+        _draw_fan(tail, item, log=True, index=index)
     date_limits(main, start, until)
     main.set_ylim(0, max(total, 1) * 1.04)
     main.set_ylabel(f"{unit} still to migrate")
@@ -196,13 +236,22 @@ def scenarios_fan_chart(
         ax.grid(True, color="0.9", linewidth=0.6)
         ax.set_axisbelow(True)
     handles = []
-    for item in series:
+    for index, item in enumerate(series):
         when = "not within the horizon"
         if item.p50 is not None:
             when = f"P50 {short_date(item.p50)}"
             when += f", P90 {short_date(item.p90)}" if item.p90 else ", P90 later"
         handles.append(
-            Line2D([], [], color=item.colour, linewidth=2, label=f"{item.name}: {when}")
+            Line2D(
+                [],
+                [],
+                color=item.colour,
+                linewidth=2,
+                marker=scenario_marker(index),
+                markeredgecolor="white",
+                markersize=7,
+                label=f"{item.name}: {when}",
+            )
         )
     key = [
         Patch(color=tint("#555555", 0.55), label="P10-P90 of replications"),

@@ -180,13 +180,23 @@ function clearErrors() {
   for (const input of $$("[aria-invalid]")) input.removeAttribute("aria-invalid");
 }
 
+// A number box holding text that is not a number (typed "2500-", or "abc"
+// where the browser lets letters in)
+// gives the page an empty value: the server can only say "empty", which
+// contradicts what the planner sees in the box.
+function inWords(message, input) {
+  if (!input || !input.validity || !input.validity.badInput) return message;
+  return message.replace(/empty: enter a number$/, "not a number: type digits only, such as 2500 or 0.95");
+}
+
 function showErrors(errors) {
-  for (const { field, message } of errors || []) {
+  for (const { field, message: said } of errors || []) {
     let slot = $$("[data-error-for]").find((node) => node.dataset.errorFor === field);
     if (!slot) slot = $("#error-general");
-    slot.textContent = slot.textContent ? `${slot.textContent} ${message}` : message;
     const holder = slot.closest(".field, td, section, fieldset");
     const input = holder && holder.querySelector("input, select");
+    const message = inWords(said, input);
+    slot.textContent = slot.textContent ? `${slot.textContent} ${message}` : message;
     if (input) input.setAttribute("aria-invalid", "true");
     const details = slot.closest("details");
     if (details) details.open = true;
