@@ -3,7 +3,10 @@ the file, row and column; the CLI exits 2 and leaves no output behind."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import date
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -170,6 +173,43 @@ def test_unreadable_and_missing_files(tmp_path, two_cohorts):
         read_actuals(garbage, load(two_cohorts))
     with pytest.raises(ActualsError, match=r"nope\.csv: no such file"):
         read_actuals(tmp_path / "nope.csv", load(two_cohorts))
+
+
+#: Reads Parquet actuals in a fresh process: its threads before and after.
+_THREADS_AROUND_A_READ = """
+import os, sys
+from migsim.evidence.actuals import read_actuals
+from migsim.model.scenario import load_scenario
+scenario = load_scenario(sys.argv[1])
+before = len(os.listdir("/proc/self/task"))
+actuals = read_actuals(sys.argv[2], scenario)
+print(before, len(os.listdir("/proc/self/task")), len(actuals.frame))
+"""
+
+
+@pytest.mark.skipif(
+    not Path("/proc/self/task").is_dir(), reason="counts threads in /proc"
+)
+def test_reading_parquet_actuals_starts_no_thread(tmp_path, two_cohorts, run_daily):
+    """Read from a Python file, Parquet actuals started Arrow's threads, which
+    dropped the file's pieces after the read had returned. A forecast refused
+    right after reading, or one whose threads lagged under load, then ended
+    with "terminate called without an active exception" (SIGABRT), and a
+    forecast's worker processes were forked beside those threads. The read
+    starts none, so neither can happen."""
+    path = tmp_path / "daily.parquet"
+    run_daily.to_parquet(path, index=False)
+    sc = write_yaml(tmp_path / "sc.yaml", two_cohorts)
+    done = subprocess.run(
+        [sys.executable, "-c", _THREADS_AROUND_A_READ, str(sc), str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    before, after, rows = (int(word) for word in done.stdout.split())
+    assert rows == (run_daily["replication"] == 0).sum()
+    assert after == before
 
 
 def test_meters_need_meters_per_installation(tmp_path):

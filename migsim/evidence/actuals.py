@@ -32,6 +32,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from migsim.common.errors import ActualsError
@@ -397,9 +398,10 @@ def _read_raw(path: Path, shown: str) -> tuple[pd.DataFrame, str]:
         _fields_within_header(data, shown)
     try:
         if parquet:  # its columns checked first: the reader fails on a name twice
-            names = pq.ParquetFile(io.BytesIO(data)).schema_arrow.names
-            _columns_once([str(name).strip() for name in names], shown)
-            return pd.read_parquet(io.BytesIO(data)), digest
+            reader = _parquet_reader(data)
+            _columns_once([str(n).strip() for n in reader.schema_arrow.names], shown)
+            table = reader.read(use_threads=False, use_pandas_metadata=True)
+            return table.to_pandas(use_threads=False), digest
         raw = pd.read_csv(
             io.BytesIO(data), dtype=str, keep_default_na=False, skipinitialspace=True
         )
@@ -414,6 +416,23 @@ def _read_raw(path: Path, shown: str) -> tuple[pd.DataFrame, str]:
         reason = " ".join(str(exc).split()) or type(exc).__name__
         raise ActualsError(f"{shown}: cannot read: {reason}") from None
     return raw, digest
+
+
+def _parquet_reader(data: bytes) -> pq.ParquetFile:
+    """A reader of Parquet bytes that leaves Arrow's thread pools alone.
+
+    Read from a Python file (``io.BytesIO``), with threads, Arrow's own threads
+    fetched its pieces and dropped them after the read had returned; dropping
+    one takes the interpreter's lock, and a process that ended meanwhile (a
+    forecast refused right after reading, a quick calibrate) was aborted
+    ("terminate called without an active exception"). The bytes are copied into
+    Arrow's memory and read in this thread (`_read_raw` asks for no threads):
+    no thread is started, none holds Python's objects, and the worker processes
+    a forecast forks next are forked from a process without Arrow's threads.
+    """
+    stream = pa.BufferOutputStream()
+    stream.write(data)
+    return pq.ParquetFile(pa.BufferReader(stream.getvalue()))
 
 
 def _fields_within_header(data: bytes, shown: str) -> None:
