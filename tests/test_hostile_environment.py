@@ -1,0 +1,48 @@
+"""A hostile environment: the process's standard streams closed (``>&-``,
+``<&-``, ``2>&-``). Run as the program is (``python -m migsim``), since the
+streams are the process's own."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import yaml
+from hostile import ACTUALS_SCENARIO, write
+
+
+def _migsim_with(tmp_path, closed: str) -> subprocess.CompletedProcess:
+    """``migsim run`` of a tiny scenario with ``closed`` (``<&-`` ...) applied."""
+    write(tmp_path, yaml.safe_dump(ACTUALS_SCENARIO))
+    command = f"exec '{sys.executable}' -m migsim run sc.yaml -n 2 -q -o out {closed}"
+    return subprocess.run(
+        ["bash", "-c", command],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_a_closed_standard_output_is_one_line_and_writes_nothing(tmp_path):
+    """It was an AttributeError traceback (``sys.stdout`` is None), after the
+    output folder's staging had begun."""
+    done = _migsim_with(tmp_path, ">&-")
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == (
+        "Error: standard output is closed: the answer could not be printed "
+        "(send it to /dev/null to discard it)\n"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sc.yaml"]
+
+
+@pytest.mark.parametrize("closed", ["<&-", "2>&-", "<&- 2>&-"])
+def test_a_closed_standard_input_or_error_does_not_stop_a_run(tmp_path, closed):
+    """With standard input closed the chart's painter got the pipe of its job
+    as descriptor 0, which its start closes: the run waited for it for ever."""
+    done = _migsim_with(tmp_path, closed)
+    assert done.returncode == 0, done.stderr
+    assert "Written to out/" in done.stdout
+    assert (tmp_path / "out" / "bands.csv").is_file()
+    assert (tmp_path / "out" / "backlog.png").is_file()
