@@ -4,12 +4,13 @@ streams are the process's own."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
 import pytest
 import yaml
-from hostile import ACTUALS_SCENARIO, write
+from hostile import ACTUALS_SCENARIO, HEADER, cli, one_line_exit_2, write
 
 
 def _migsim_with(tmp_path, closed: str) -> subprocess.CompletedProcess:
@@ -46,3 +47,27 @@ def test_a_closed_standard_input_or_error_does_not_stop_a_run(tmp_path, closed):
     assert "Written to out/" in done.stdout
     assert (tmp_path / "out" / "bands.csv").is_file()
     assert (tmp_path / "out" / "backlog.png").is_file()
+
+
+@pytest.mark.parametrize("command", ["run", "calibrate"])
+def test_overwrite_never_replaces_a_fifo_or_device(tmp_path, command):
+    """``-o /dev/null --overwrite`` (run with the rights to) replaced the
+    device with a folder of results, or calibrate's with a YAML file; a FIFO
+    in a planner's own folder went the same way."""
+    sc = write(tmp_path, yaml.safe_dump(ACTUALS_SCENARIO))
+    target = tmp_path / ("out" if command == "run" else "out.yaml")
+    os.mkfifo(target)
+    if command == "run":
+        args = ["run", sc, "-n", "2", "-q"]
+    else:
+        actuals = write(tmp_path, f"{HEADER}\n2024-01-01,a,100,80,10,10,0,0\n", "a.csv")
+        args = ["calibrate", sc, "--actuals", actuals, "--no-check"]
+    message = one_line_exit_2(cli(*args, "-o", target, "--overwrite"))
+    assert message == (
+        f"Error: {target}: not a file or folder (a device, FIFO or socket); "
+        "not replacing it"
+    )
+    assert target.is_fifo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["sc.yaml", target.name] + (["a.csv"] if command != "run" else [])
+    )
