@@ -71,3 +71,35 @@ def test_overwrite_never_replaces_a_fifo_or_device(tmp_path, command):
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         ["sc.yaml", target.name] + (["a.csv"] if command != "run" else [])
     )
+
+
+def test_a_sweep_store_whose_manifest_is_a_fifo_is_one_line_not_a_wait(tmp_path):
+    """Resuming read ``manifest.json`` with a plain read: a FIFO there waited
+    for ever (``/dev/zero`` linked there filled memory)."""
+    write(tmp_path, yaml.safe_dump(ACTUALS_SCENARIO))
+    (tmp_path / "sw").mkdir()
+    os.mkfifo(tmp_path / "sw" / "manifest.json")
+    args = [
+        "sweep",
+        "sc.yaml",
+        "-n",
+        "1",
+        "-q",
+        "-o",
+        "sw",
+        "--grid",
+        "capacity.daily_cap=50",
+    ]
+    done = subprocess.run(
+        [sys.executable, "-m", "migsim", *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == (
+        "Error: sw/manifest.json: cannot read: not a regular file; rerun with "
+        "--fresh to start over\n"
+    )
+    assert sorted(p.name for p in (tmp_path / "sw").iterdir()) == ["manifest.json"]
