@@ -779,3 +779,23 @@ def test_a_nul_in_a_path_a_file_names_is_one_line(tmp_path, command):
     )
     assert one_line_exit_2(cli(*args)) == expected
     assert not (tmp_path / "out").exists()
+
+
+def test_a_file_of_many_unknown_keys_is_one_short_line_found_at_once(tmp_path):
+    """A question of 50,000 unknown keys took minutes (each message was
+    looked for in a list of the ones before) and listed every one."""
+    import time
+
+    from test_decide import write_question
+
+    path = write_question(tmp_path)
+    path.write_text(
+        path.read_text() + "".join(f"k{i}: 1\n" for i in range(50_000)),
+        encoding="utf-8",
+    )
+    began = time.monotonic()
+    message = one_line_exit_2(cli("decide", path, "-n", "30", "-o", tmp_path / "out"))
+    assert time.monotonic() - began < 30
+    keys = "; ".join(f"k{i}: unknown key" for i in range(10))
+    assert message == f"Error: {path}: {keys}; and 49,990 more"
+    assert not (tmp_path / "out").exists()
