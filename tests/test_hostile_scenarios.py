@@ -799,3 +799,18 @@ def test_a_file_of_many_unknown_keys_is_one_short_line_found_at_once(tmp_path):
     keys = "; ".join(f"k{i}: unknown key" for i in range(10))
     assert message == f"Error: {path}: {keys}; and 49,990 more"
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("end", ["low", "high", "step"])
+def test_a_lever_end_of_true_or_false_is_one_line(tmp_path, end):
+    """``low: true`` was taken as the number 1 and the question answered."""
+    from test_decide import write_question
+
+    lever = {"low": 500, "high": 5000, "step": 100, end: True}
+    path = write_question(tmp_path, levers={"capacity.daily_cap": lever})
+    message = one_line_exit_2(cli("decide", path, "-n", "30", "-o", tmp_path / "out"))
+    assert message == (
+        f"Error: {path}: levers.capacity.daily_cap.{end}: "
+        "true is not a number or a date"
+    )
+    assert not (tmp_path / "out").exists()
