@@ -753,3 +753,64 @@ def test_two_schedule_steps_starting_together_are_refused(tmp_path, start, shown
         "high": "2020-01-31",
     }  # an uncertain date may meet the other on a day, as it may not
     assert cli("validate", write(tmp_path, yaml.safe_dump(data))).exit_code == 0
+
+
+@pytest.mark.parametrize("command", ["validate", "decide"])
+def test_a_nul_in_a_path_a_file_names_is_one_line(tmp_path, command):
+    """``extends: "a\\0b.yaml"`` or a question's ``scenario: "sc\\0.yaml"`` was a
+    ValueError traceback ("embedded null byte"); the path is shown escaped."""
+    if command == "validate":
+        target = write(tmp_path, 'name: x\nextends: "a\\0b.yaml"\n', "e.yaml")
+        expected = f"Error: {tmp_path}/a\\x00b.yaml: cannot read: embedded null byte"
+    else:
+        target = write(tmp_path, 'name: q\nscenario: "sc\\0.yaml"\n', "q.yaml")
+        target.write_text(
+            target.read_text()
+            + "levers:\n  capacity.daily_cap: {low: 50, high: 150, step: 50}\n"
+            "objective: {minimise: clearance_day}\n"
+            "risk_budget:\n  - {figure: peak_els_backlog, statistic: p90, max: 9}\n"
+        )
+        expected = (
+            f"Error: {target}: scenario: {tmp_path}/sc\\x00.yaml: cannot read: "
+            "embedded null byte"
+        )
+    args = [command, target] + (
+        ["-n", "30", "-o", tmp_path / "out"] if command == "decide" else []
+    )
+    assert one_line_exit_2(cli(*args)) == expected
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_file_of_many_unknown_keys_is_one_short_line_found_at_once(tmp_path):
+    """A question of 50,000 unknown keys took minutes (each message was
+    looked for in a list of the ones before) and listed every one."""
+    import time
+
+    from test_decide import write_question
+
+    path = write_question(tmp_path)
+    path.write_text(
+        path.read_text() + "".join(f"k{i}: 1\n" for i in range(50_000)),
+        encoding="utf-8",
+    )
+    began = time.monotonic()
+    message = one_line_exit_2(cli("decide", path, "-n", "30", "-o", tmp_path / "out"))
+    assert time.monotonic() - began < 30
+    keys = "; ".join(f"k{i}: unknown key" for i in range(10))
+    assert message == f"Error: {path}: {keys}; and 49,990 more"
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("end", ["low", "high", "step"])
+def test_a_lever_end_of_true_or_false_is_one_line(tmp_path, end):
+    """``low: true`` was taken as the number 1 and the question answered."""
+    from test_decide import write_question
+
+    lever = {"low": 500, "high": 5000, "step": 100, end: True}
+    path = write_question(tmp_path, levers={"capacity.daily_cap": lever})
+    message = one_line_exit_2(cli("decide", path, "-n", "30", "-o", tmp_path / "out"))
+    assert message == (
+        f"Error: {path}: levers.capacity.daily_cap.{end}: "
+        "true is not a number or a date"
+    )
+    assert not (tmp_path / "out").exists()

@@ -20,6 +20,7 @@ modules import pandas, SciPy, matplotlib and Dask only inside the commands, so
 from __future__ import annotations
 
 import gc
+import os
 import sys
 
 import click
@@ -54,6 +55,7 @@ class _Group(click.Group):
         """
         if args is not None:  # called from Python (a test runner): leave gc be
             return super().main(args, *more, **options)
+        _standard_streams()
         terminate_as_interrupt()
         try:
             return super().main(args, *more, **options)
@@ -78,6 +80,46 @@ class _Group(click.Group):
             raise InputError(_os_error(exc)) from None
         except WorkerDied as exc:  # exit status 1, as for Ctrl-C
             raise click.ClickException(str(exc)) from None
+
+
+def _standard_streams() -> None:
+    """Put ``/dev/null`` where a standard stream was closed (``>&-``), then
+    refuse a closed standard output: one line, exit status 2, before any work.
+
+    Python leaves ``sys.stdout`` as None for a closed descriptor 1: the first
+    print or flush was an AttributeError traceback. Worse, the first file a
+    command opened got the free descriptor, and a forked process writing to
+    its standard output would have written into that file. A closed standard
+    input or error is only filled (migsim reads no input; errors still set the
+    exit status); the answer printed on standard output has nowhere to go, so
+    the command is refused rather than run with its summary lost.
+    """
+    closed = []
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            closed.append(fd)
+    if not closed:
+        return
+    for fd in closed:  # lowest free descriptor first: each lands on its own
+        null = os.open(os.devnull, os.O_RDWR)
+        if null != fd:
+            os.dup2(null, fd)
+            os.close(null)
+    if 0 in closed:
+        sys.stdin = open(0, closefd=False)  # noqa: SIM115 - the process's own
+    if 1 in closed:
+        sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115
+    if 2 in closed:
+        sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
+    if 1 in closed:
+        click.echo(
+            "Error: standard output is closed: the answer could not be printed "
+            "(send it to /dev/null to discard it)",
+            err=True,
+        )
+        sys.exit(2)
 
 
 def _usage_error(exc: click.UsageError) -> click.ClickException:

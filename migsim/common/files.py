@@ -20,6 +20,7 @@ import errno
 import os
 import secrets
 import shutil
+import stat
 import tempfile
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -43,6 +44,7 @@ __all__ = [
     "output_dir",
     "refuse_existing",
     "refuse_foreign",
+    "refuse_special",
     "remove_stray_temporaries",
     "spill_folder",
     "write_files",
@@ -103,11 +105,37 @@ def refuse_existing(target: str | Path, overwrite: bool) -> None:
         The target holds something and ``overwrite`` is false.
     """
     path = follow_link(target)
+    refuse_special(target)
     if overwrite or not (path.exists() or path.is_symlink()):
         return
     if path.is_dir() and not path.is_symlink() and not any(path.iterdir()):
         return
     raise FileExistsError(f"{target}: exists (use --overwrite to replace it)")
+
+
+def refuse_special(target: str | Path) -> None:
+    """Refuse an output that is a device, FIFO or socket, even with ``--overwrite``.
+
+    A result replaces its target by a rename: ``-o /dev/null --overwrite``,
+    run with the rights to do so, replaced the device with a folder of results
+    (every later write to ``/dev/null`` then landed in a file). Only a regular
+    file or a folder is a result's place.
+
+    Raises
+    ------
+    FileExistsError
+        The target (where a link to it points) exists and is neither.
+    """
+    path = follow_link(target)
+    try:
+        mode = path.stat().st_mode
+    except OSError:  # missing (or unreachable): made, or refused, by the writer
+        return
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise FileExistsError(
+            f"{target}: not a file or folder (a device, FIFO or socket); "
+            "not replacing it"
+        )
 
 
 def refuse_foreign(target: str | Path) -> None:
@@ -276,6 +304,7 @@ def write_files(writers: Mapping[str | Path, Callable[[Path], Any]]) -> None:
     staged: list[tuple[Path, Path]] = []
     try:
         for path, write in writers.items():
+            refuse_special(path)
             path = follow_link(path)  # a link stays; what it points to is written
             temporary = path.with_name(
                 f".{path.name}.{_TEMPORARY}-{os.getpid()}-{secrets.token_hex(4)}"

@@ -45,6 +45,7 @@ from migsim.common.files import (
     remove_stray_temporaries,
 )
 from migsim.common.source import source_sha256
+from migsim.common.yamlio import read_regular
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     import pandas as pd
@@ -265,8 +266,15 @@ class Store:
         path = self.root / MANIFEST
         if not path.exists():
             return None
+        try:  # a FIFO or a device waited for ever, or filled memory
+            data = read_regular(path, max_bytes=None)
+        except OSError as exc:
+            raise MigsimError(
+                f"{path}: cannot read: {exc.strerror or exc}; rerun with "
+                f"{self.restart} to start over"
+            ) from None
         try:
-            stored = json.loads(path.read_text(encoding="utf-8"))
+            stored = json.loads(data.decode("utf-8"))
         except ValueError as exc:
             raise MigsimError(
                 f"{path}: unreadable ({exc}); rerun with {self.restart} to start over"

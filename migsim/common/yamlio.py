@@ -366,11 +366,13 @@ def read_yaml(
         not a regular file, or not YAML (with the line of the first problem).
     """
     shown = str(path) if shown is None else shown
+    if not shown.isprintable():  # a NUL or a line break named in a YAML path
+        shown = repr(shown)[1:-1]
     try:
         text = _read_text(Path(path))
     except FileNotFoundError:
         raise error(f"{shown}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path, not UTF-8
         reason = getattr(exc, "strerror", None) or str(exc)
         raise error(f"{shown}: cannot read: {reason}") from None
     try:

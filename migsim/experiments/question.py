@@ -20,7 +20,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from migsim.common.errors import QuestionError, ScenarioError
 from migsim.common.stats import format_number, percent
@@ -76,6 +83,14 @@ class LeverSpec(_Model):
     label: str | None = (
         None  # the planner's name for it, e.g. "the cap after MCC automation"
     )
+
+    @field_validator("low", "high", "step", mode="before")
+    @classmethod
+    def _not_true_or_false(cls, value: Any) -> Any:
+        """``low: true`` was taken as the number 1 (YAML's yes is no number)."""
+        if isinstance(value, bool):
+            raise ValueError(f"{str(value).lower()} is not a number or a date")
+        return value
 
     @model_validator(mode="after")
     def _ordered(self) -> LeverSpec:

@@ -75,7 +75,7 @@ def read_scenario_file(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, An
     shown = str(path)
     try:
         resolved = path.resolve()
-    except (OSError, RuntimeError):  # a symbolic link loop: reading says so
+    except (OSError, RuntimeError, ValueError):  # a link loop, a NUL: reading says so
         resolved = path.absolute()
     if resolved in chain:
         cycle = " -> ".join(p.name for p in (*chain, resolved))
