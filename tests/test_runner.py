@@ -78,6 +78,30 @@ def test_one_and_two_workers_give_identical_results(two_cohorts):
     assert b.replications["replication"].tolist() == list(range(6))
 
 
+def test_a_pool_starts_at_most_a_few_processes_per_core(two_cohorts, monkeypatch):
+    """``-j 10000`` asked a decision's pool for ten thousand processes, which it
+    forked at its first call on a two-core machine (and held Ctrl-C and kill
+    until they had all started). A pool starts at most `PER_CORE` per core; the
+    results are those of any worker count."""
+    import os
+
+    from migsim.experiments.study import Simulator
+    from migsim.runner.runner import PER_CORE, executor
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    sc = migsim.load_scenario(two_cohorts)
+    with executor(10_000) as pool:
+        assert pool.workers == 2 * PER_CORE
+    with Simulator(10_000) as simulator:
+        assert simulator.workers == 2 * PER_CORE
+        many = simulator.run([(sc, 5, 0, 6)])
+    with Simulator(1) as simulator:
+        one = simulator.run([(sc, 5, 0, 6)])
+    pd.testing.assert_frame_equal(many[0], one[0])
+    with executor(3) as pool:  # a count within the limit is as asked
+        assert pool.workers == 3
+
+
 def test_replication_k_is_the_same_alone_or_in_a_batch(two_cohorts):
     batch = migsim.run(two_cohorts, replications=5, seed=3)
     alone = migsim.run(two_cohorts, replications=1, seed=3, first_replication=3)

@@ -133,7 +133,8 @@ def workers_option() -> Decorator:
         type=click.IntRange(min=1),
         default=1,
         show_default=True,
-        help="Worker processes; results do not depend on it.",
+        help="Worker processes (at most 4 per core are started); results do not "
+        "depend on it.",
     )
 
 

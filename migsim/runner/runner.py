@@ -467,19 +467,33 @@ def _check_address(address: str) -> None:
         )
 
 
+#: Local worker processes per core, at most. A pool forks every worker at its
+#: first call: ``decide -j 10000`` forked ten thousand processes on two cores
+#: and held Ctrl-C and ``kill`` until they had all started. More than a few per
+#: core only wait their turn, and results are the same for any worker count.
+PER_CORE = 4
+
+
+def local_workers(workers: int) -> int:
+    """The local processes to start for ``workers``: at most `PER_CORE` per core."""
+    return max(1, min(workers, PER_CORE * (os.cpu_count() or 1)))
+
+
 def executor(workers: int = 1, scheduler: str | None = None) -> Executor:
     """Where to run: a Dask cluster if ``scheduler`` is given, else local processes.
 
     Parameters
     ----------
     workers
-        Local processes; 1 runs everything in this process.
+        Local processes; 1 runs everything in this process (at most
+        `PER_CORE` per core are started: `local_workers`).
     scheduler
         Address of a running Dask scheduler (``tcp://HOST:PORT``); its workers
         must have migsim installed.
     """
     if scheduler:
         return _Dask(scheduler)
+    workers = local_workers(workers)
     return _Inline() if workers == 1 else _Processes(workers)
 
 
