@@ -6,6 +6,7 @@ import html
 import json
 import re
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -537,8 +538,10 @@ _CHARTS = """() => [...document.querySelectorAll('img, svg')].map(e => {
 })"""
 
 
-def test_first_screen_in_headless_chromium(opsg_report, tmp_path):
-    """At 1280 x 900 the first screen holds a chart and both scenario names."""
+@contextmanager
+def _chromium_page(width: int, height: int):
+    """A page of headless chromium at this viewport; the test is skipped
+    without Playwright or Debian's chromium (`.ci/run` installs both)."""
     sync_api = pytest.importorskip("playwright.sync_api")
     if not CHROMIUM.exists():
         pytest.skip("no /usr/bin/chromium (.ci/run installs Debian's chromium)")
@@ -547,34 +550,39 @@ def test_first_screen_in_headless_chromium(opsg_report, tmp_path):
             executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
         )
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.goto(opsg_report.resolve().as_uri())
-            height = page.evaluate("document.documentElement.scrollHeight")
-            width = page.evaluate("document.documentElement.scrollWidth")
-            charts = page.evaluate(_CHARTS)
-            names = {
-                name: page.evaluate(_TEXT_TOP, name)
-                for name in ("nov2019_epcl", "cap5000_from_6_jan")
-            }
-            answer = page.inner_text("#answer")
-            page.screenshot(path=str(tmp_path / "first_screen.png"))
-            # the reference parts fold on screen, and all open to be printed
-            folds = "() => [...document.querySelectorAll('.fold-toggle')]"
-            folded = page.evaluate(folds + ".map(t => t.checked)")
-            appendix_seen = page.is_visible("table.appendix")
-            page.click("label[for=fold-appendix]")  # a click on its title opens it
-            opened = page.is_visible("table.appendix")
-            page.click("label[for=fold-appendix]")
-            # a link to the appendix opens it
-            page.goto(opsg_report.resolve().as_uri() + "#appendix")
-            linked = page.is_visible("table.appendix")
-            page.emulate_media(media="print")
-            printed = page.is_visible("table.appendix") and page.is_visible(
-                "#detail-1 ~ .fold-body img"
-            )
-            tall_printed = page.evaluate("document.documentElement.scrollHeight")
+            yield browser.new_page(viewport={"width": width, "height": height})
         finally:
             browser.close()
+
+
+def test_first_screen_in_headless_chromium(opsg_report, tmp_path):
+    """At 1280 x 900 the first screen holds a chart and both scenario names."""
+    with _chromium_page(1280, 900) as page:
+        page.goto(opsg_report.resolve().as_uri())
+        height = page.evaluate("document.documentElement.scrollHeight")
+        width = page.evaluate("document.documentElement.scrollWidth")
+        charts = page.evaluate(_CHARTS)
+        names = {
+            name: page.evaluate(_TEXT_TOP, name)
+            for name in ("nov2019_epcl", "cap5000_from_6_jan")
+        }
+        answer = page.inner_text("#answer")
+        page.screenshot(path=str(tmp_path / "first_screen.png"))
+        # the reference parts fold on screen, and all open to be printed
+        folds = "() => [...document.querySelectorAll('.fold-toggle')]"
+        folded = page.evaluate(folds + ".map(t => t.checked)")
+        appendix_seen = page.is_visible("table.appendix")
+        page.click("label[for=fold-appendix]")  # a click on its title opens it
+        opened = page.is_visible("table.appendix")
+        page.click("label[for=fold-appendix]")
+        # a link to the appendix opens it
+        page.goto(opsg_report.resolve().as_uri() + "#appendix")
+        linked = page.is_visible("table.appendix")
+        page.emulate_media(media="print")
+        printed = page.is_visible("table.appendix") and page.is_visible(
+            "#detail-1 ~ .fold-body img"
+        )
+        tall_printed = page.evaluate("document.documentElement.scrollHeight")
     assert height <= 7000, f"the page is {height} px tall"
     assert folded == [False, False, False] and not appendix_seen  # 2 runs, appendix
     assert opened and linked and printed and tall_printed > height + 2000
@@ -591,32 +599,21 @@ def test_a_phone_scrolls_wide_tables_not_the_page(opsg_report, tmp_path):
     """At 390 px the key risks table (wider than a phone for two scenarios) and the
     provenance widened the whole page: the answer and the charts slid sideways
     with them. Each table now scrolls in its own box; the page fits the phone."""
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not CHROMIUM.exists():
-        pytest.skip("no /usr/bin/chromium (.ci/run installs Debian's chromium)")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
+    with _chromium_page(390, 844) as page:
+        page.goto(opsg_report.resolve().as_uri())
+        page.evaluate(
+            "document.querySelectorAll('.fold-toggle')"
+            ".forEach(t => { t.checked = true; })"
         )
-        try:
-            page = browser.new_page(viewport={"width": 390, "height": 844})
-            page.goto(opsg_report.resolve().as_uri())
-            page.evaluate(
-                "document.querySelectorAll('.fold-toggle')"
-                ".forEach(t => { t.checked = true; })"
-            )
-            width = page.evaluate("document.documentElement.scrollWidth")
-            key = page.evaluate(
-                "(() => { const t = document.querySelector('#key-risks');"
-                " return [t.scrollWidth, t.parentElement.clientWidth]; })()"
-            )
-            fan = page.evaluate(
-                "document.querySelector('.first-screen img')"
-                ".getBoundingClientRect().width"
-            )
-            page.screenshot(path=str(tmp_path / "phone.png"))
-        finally:
-            browser.close()
+        width = page.evaluate("document.documentElement.scrollWidth")
+        key = page.evaluate(
+            "(() => { const t = document.querySelector('#key-risks');"
+            " return [t.scrollWidth, t.parentElement.clientWidth]; })()"
+        )
+        fan = page.evaluate(
+            "document.querySelector('.first-screen img').getBoundingClientRect().width"
+        )
+        page.screenshot(path=str(tmp_path / "phone.png"))
     assert fan >= 700  # the fan chart keeps a readable size and pans in its box
     assert key[0] > 390  # the table is wider than the phone ...
     assert key[1] <= 390  # ... its box is not

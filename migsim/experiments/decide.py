@@ -130,15 +130,8 @@ def decide(
         question, replications, seed, max_replications, trials, sampler
     )
     seed, max_replications = definition["seed"], definition["max_replications"]
-    store = Store(
-        directory,
-        definition,
-        what="decision",
-        fresh=fresh,
-        blank={"definition": definition, "candidates": {}},
-        restart=restart,
-        pieces="batches",
-    )
+    options = _store_options(definition, fresh, restart)
+    store = Store(directory, definition, pieces="batches", **options)
     started = time.perf_counter()
     if scheduler is None and workers > 1:  # the forked workers share what it loads
         prepare(question.scenario, max(1, replications // (2 * workers)))
@@ -197,14 +190,19 @@ def check_store(
     definition = _definition(
         question, replications, seed, max_replications, trials, sampler
     )
-    Store.check(
-        directory,
-        definition,
-        what="decision",
-        fresh=fresh,
-        blank={"definition": definition, "candidates": {}},
-        restart=restart,
-    )
+    Store.check(directory, definition, **_store_options(definition, fresh, restart))
+
+
+def _store_options(
+    definition: dict[str, Any], fresh: bool, restart: str
+) -> dict[str, Any]:
+    """How `decide` opens its store, and `check_store` checks it, alike."""
+    return {
+        "what": "decision",
+        "fresh": fresh,
+        "blank": {"definition": definition, "candidates": {}},
+        "restart": restart,
+    }
 
 
 def _definition(
