@@ -146,6 +146,7 @@ def test_a_sensitivity_range_of_infinities_is_one_line(tmp_path):
         (["run", BASELINE, "--seed", str(2**64)], "'--seed'"),
         (["compare", BASELINE, "--seed", str(2**63)], "'--seed'"),
         (["run", BASELINE, "--precision", "nan"], "'--precision'"),
+        (["run", BASELINE, "--precision", "inf"], "'--precision'"),
         (["run", BASELINE, "--precision", "1", "--precision-share", "nan"],
          "'--precision-share'"),
         (
@@ -168,7 +169,8 @@ def test_a_sensitivity_range_of_infinities_is_one_line(tmp_path):
 )  # fmt: skip
 def test_option_values_no_run_could_use_are_one_line(tmp_path, args, option):
     """-n 10^12 raised MemoryError, --samples 2^40 asked NumPy for 16 TiB,
-    --precision nan ran batches for ever, --prior-strength nan raised
+    --precision nan ran batches for ever (inf ran to --max-replications),
+    --prior-strength nan raised
     ValueError and inf printed five lines, --seed 2^64 was refused as a
     '--set: seed': now click refuses each at once."""
     started = time.monotonic()

@@ -92,6 +92,10 @@ def test_parse_grid_and_range():
     for bad in ("nofield", "a=", "a=1,,2"):
         with pytest.raises(MigsimError):
             parse_grid(bad)
+    # a value twice is the same point run twice (2000 and 2000.0 alike)
+    for twice in ("capacity.daily_cap=50,50", "capacity.daily_cap=2000, 2000.0"):
+        with pytest.raises(MigsimError, match="listed twice"):
+            parse_grid(twice)
     for bad in ("a=1", "a=x:2", "a=5:1", "=1:2"):
         with pytest.raises(MigsimError):
             parse_range(bad)

@@ -7,6 +7,7 @@ the same everywhere.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -51,12 +52,15 @@ EXISTING_CLUSTER_HELP = (
 
 class FiniteFloatRange(click.FloatRange):
     """A `click.FloatRange` that also refuses ``nan`` (which compares false with
-    either bound, so click let ``--precision nan`` through: a run without end)."""
+    either bound, so click let ``--precision nan`` through: a run without end)
+    and an infinite value (``--precision inf`` asked for no precision at all)."""
 
     def convert(self, value, param, ctx):
         number = super().convert(value, param, ctx)
         if number != number:
             self.fail(f"{value!r} is not a number.", param, ctx)
+        if math.isinf(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
         return number
 
 

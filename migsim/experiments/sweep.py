@@ -104,7 +104,13 @@ def parse_grid(item: str) -> tuple[str, list[Any]]:
     if not sep or not key.strip() or not any(parts) or not all(parts):
         raise MigsimError(f"--grid {item!r}: expected FIELD=VALUE,VALUE,...")
     where = f"--grid {key.strip()}"
-    return key.strip(), [_parse_value(v, where) for v in parts]
+    values = [_parse_value(v, where) for v in parts]
+    twice = [v for i, v in enumerate(values) if v in values[:i]]
+    if twice:  # the same point twice: the sweep would run it twice
+        raise MigsimError(
+            f"{where}: {twice[0]!r} is listed twice; list each value once"
+        )
+    return key.strip(), values
 
 
 def parse_range(item: str) -> tuple[str, tuple[float, float]]:
