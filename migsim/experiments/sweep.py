@@ -99,8 +99,8 @@ def _parse_value(text: str, where: str) -> Any:
 
 def parse_grid(item: str) -> tuple[str, list[Any]]:
     """``FIELD=v1,v2,...`` -> ``(field, [values])``, values read as YAML scalars."""
-    key, sep, values = item.partition("=")
-    parts = [v.strip() for v in values.split(",")]
+    key, sep, text = item.partition("=")
+    parts = [v.strip() for v in text.split(",")]
     if not sep or not key.strip() or not any(parts) or not all(parts):
         raise MigsimError(f"--grid {item!r}: expected FIELD=VALUE,VALUE,...")
     where = f"--grid {key.strip()}"
