@@ -81,6 +81,35 @@ def test_own_paths_are_covered_at_about_the_nominal_rate(
     assert counts.sum() == 30 * 24 and counts.max() < 2 * counts.mean()
 
 
+def test_a_point_level_with_the_ones_before_it_is_timed_from_the_first(
+    tmp_path, programme, own_paths
+):
+    """A finished programme's total, reported again and again, was timed from
+    each report's own date: a forecast that finished on time read as weeks or
+    months early (the baseline against one of its own paths: a median timing
+    error of 196 days where its P50 was 14 installations off; 7 days now).
+    Against its own P50 curve every point is 0 days off, the level tail too,
+    and so are two such paths laid end to end."""
+    from migsim.common.stats import quantile
+
+    actuals = read_actuals(_write_daily(own_paths, 0, tmp_path / "a.csv"), programme)
+    forecast = forecast_as_of(programme, actuals, None, replications=40, seed=1)
+    paths = forecast.cumulative_migrated()
+    p50 = [quantile(paths[:, d], 0.5) for d in range(paths.shape[1])]
+    observed = pd.DataFrame(
+        {
+            "date": pd.date_range(pd.Timestamp(forecast.start_date), periods=len(p50)),
+            "cumulative_migrated": p50,
+        }
+    )
+    level = np.flatnonzero(np.diff(p50) == 0) + 1
+    assert len(level) and p50[level[-1]] > 0  # a level tail after the rise
+    points = score_points(forecast, observed)
+    assert (points["error_days"] == 0).all()
+    twice = pd.concat([observed, observed], ignore_index=True)
+    assert (score_points(forecast, twice)["error_days"] == 0).all()
+
+
 def test_a_much_faster_programme_is_flagged(tmp_path, programme):
     fast = migsim.run(load(_programme(cap=300)), replications=1, seed=9)
     actuals = read_actuals(_write_daily(fast, 0, tmp_path / "fast.csv"), programme)

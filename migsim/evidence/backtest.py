@@ -386,6 +386,23 @@ def _month_end(day: date) -> date:
     return following - timedelta(days=1)
 
 
+def _since(observed: pd.DataFrame) -> pd.Series:
+    """Each point's first date at its value: its own, or for a point level with
+    the ones before it (a finished programme's last total, month after month)
+    the first of them. Scored against that point's date, a forecast that
+    finished on time read as months early. Rows of several paths laid end to
+    end stay apart (a path starts where the dates go back)."""
+    since: list[pd.Timestamp] = []
+    previous: tuple[pd.Timestamp, float] | None = None
+    for when, value in zip(
+        observed["date"], observed["cumulative_migrated"], strict=True
+    ):
+        level = previous is not None and when > previous[0] and value == previous[1]
+        since.append(since[-1] if level else when)
+        previous = (when, value)
+    return pd.Series(since, index=observed.index, dtype=observed["date"].dtype)
+
+
 def naive_forecast(observed: pd.DataFrame, cut: date) -> tuple[float, float] | None:
     """The naive forecast as of ``cut``: ``(level, daily rate)``, or ``None``.
 
@@ -426,11 +443,14 @@ def score_points(forecast: Forecast, observed: pd.DataFrame) -> pd.DataFrame:
         One row per point: ``as_of, date, actual``, the forecast's ``p5 .. p95``
         on that date, ``beyond_horizon``, ``error_installations`` (P50 - actual),
         ``error_days`` (first day the P50 curve reaches the actual, minus the
-        point's day), ``crps`` and ``pit`` (mid-PIT: ties count half); ``naive``
-        and ``crps_naive``, the naive forecast of the point and its CRPS (its
-        absolute error), empty when there is none (`naive_forecast`).
+        first day the actuals had reached it: the point's own, unless it
+        stands level with the points before it), ``crps`` and ``pit``
+        (mid-PIT: ties count half); ``naive`` and ``crps_naive``, the naive
+        forecast of the point and its CRPS (its absolute error), empty when
+        there is none (`naive_forecast`).
     """
     cut = forecast.as_of or forecast.prior.start_date
+    since = _since(observed)
     later = observed[observed["date"] > pd.Timestamp(cut)]
     naive = naive_forecast(observed, cut) if forecast.as_of is not None else None
     paths = forecast.cumulative_migrated()
@@ -439,7 +459,9 @@ def score_points(forecast: Forecast, observed: pd.DataFrame) -> pd.DataFrame:
     rows: list[dict[str, Any]] = []
     ensembles: list[np.ndarray] = []
     observed_values: list[float] = []
-    for when, actual in zip(later["date"], later["cumulative_migrated"], strict=True):
+    for when, actual, first in zip(
+        later["date"], later["cumulative_migrated"], since[later.index], strict=True
+    ):
         day = (when - start).days
         row: dict[str, Any] = {
             "as_of": cut.isoformat(),
@@ -464,7 +486,11 @@ def score_points(forecast: Forecast, observed: pd.DataFrame) -> pd.DataFrame:
             qs,
             beyond_horizon=False,
             error_installations=qs["p50"] - actual,
-            error_days=(float(reached[0] - day) if len(reached) else math.inf),
+            error_days=(
+                float(reached[0] - max((first - start).days, 0))
+                if len(reached)
+                else math.inf
+            ),
             pit=float(
                 ((values < actual).sum() + 0.5 * (values == actual).sum()) / len(values)
             ),
