@@ -5,6 +5,7 @@ exit status 2, never a traceback."""
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -37,6 +38,18 @@ def cli(*args, cwd: Path | None = None):
         return CliRunner().invoke(main, [str(a) for a in args])
     finally:
         os.chdir(here)
+
+
+def migsim_process(*args, cwd: Path) -> subprocess.CompletedProcess:
+    """``python -m migsim ARGS`` in its own process (for what only a process
+    shows: its standard streams, a read that would block), within 60 s."""
+    return subprocess.run(
+        [sys.executable, "-m", "migsim", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def one_line_exit_2(result) -> str:

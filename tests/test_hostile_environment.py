@@ -10,7 +10,14 @@ import sys
 
 import pytest
 import yaml
-from hostile import ACTUALS_SCENARIO, HEADER, cli, one_line_exit_2, write
+from hostile import (
+    ACTUALS_SCENARIO,
+    HEADER,
+    cli,
+    migsim_process,
+    one_line_exit_2,
+    write,
+)
 
 
 def _migsim_with(tmp_path, closed: str) -> subprocess.CompletedProcess:
@@ -90,13 +97,7 @@ def test_a_sweep_store_whose_manifest_is_a_fifo_is_one_line_not_a_wait(tmp_path)
         "--grid",
         "capacity.daily_cap=50",
     ]
-    done = subprocess.run(
-        [sys.executable, "-m", "migsim", *args],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = migsim_process(*args, cwd=tmp_path)
     assert done.returncode == 2, done.stderr
     assert done.stderr == (
         "Error: sw/manifest.json: cannot read: not a regular file; rerun with "

@@ -11,7 +11,14 @@ import pandas as pd
 import pytest
 import yaml
 from conftest import SCENARIOS
-from hostile import ACTUALS_SCENARIO, HEADER, cli, one_line_exit_2, write
+from hostile import (
+    ACTUALS_SCENARIO,
+    HEADER,
+    cli,
+    migsim_process,
+    one_line_exit_2,
+    write,
+)
 
 from migsim.common.errors import MigsimError
 from migsim.model.scenario import load_scenario
@@ -443,21 +450,13 @@ def test_actuals_problems_are_one_short_line_naming_the_row(tmp_path, command, c
 def test_actuals_from_a_fifo_are_refused_not_waited_for(tmp_path, command):
     """Reading actuals from a FIFO blocked for ever (the YAML reader refused it)."""
     import os
-    import subprocess
-    import sys
 
     sc = write(tmp_path, yaml.safe_dump(ACTUALS_SCENARIO), "sc.yaml")
     os.mkfifo(tmp_path / "f")
     args = [command, str(sc), "--actuals", "f", "-n", "2", "-o", "out"]
     if command == "forecast":
         args += ["--as-of", "2024-01-05"]
-    done = subprocess.run(
-        [sys.executable, "-m", "migsim", *args],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = migsim_process(*args, cwd=tmp_path)
     assert done.returncode == 2, done.stderr
     assert done.stderr == "Error: f: cannot read: not a regular file\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f", "sc.yaml"]
