@@ -246,7 +246,7 @@ class Calibration:
                 f"[{d.low:.2f}, {d.high:.2f}], {d.n:,} resolutions)"
             )
         for u in self.inputs:
-            lines.append(f"  {u.path}: {u.before} -> {u.after} ({u.behind})")
+            lines.append(f"  {u}")
         lines += ["", self.learned()]
         lines += [f"Note: {note}" for note in self.notes]
         if self.check:

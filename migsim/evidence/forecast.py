@@ -173,10 +173,7 @@ class Forecast:
 
     def summary_text(self) -> str:
         lines = [self.calibration.learned()]
-        lines += [
-            f"Learned: {u.path}: {u.before} -> {u.after} ({u.behind})"
-            for u in self.calibration.inputs
-        ]
+        lines += [f"Learned: {u}" for u in self.calibration.inputs]
         if self.as_of is not None:
             state_day = self.start_date - timedelta(days=1)
             lines.append(

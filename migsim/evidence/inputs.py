@@ -67,6 +67,9 @@ class InputUpdate:
     after: str
     behind: str
 
+    def __str__(self) -> str:
+        return f"{self.path}: {self.before} -> {self.after} ({self.behind})"
+
 
 def update_inputs(
     scenario: Scenario,
