@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from conftest import ALL_DAYS, cohort, scenario, write_yaml
+from conftest import ALL_DAYS, cohort, outcomes, scenario, write_yaml
 
 from migsim.cli.main import main
 from migsim.common.errors import MigsimError
@@ -183,3 +183,99 @@ def test_its_scenario_yaml_records_the_seed_used(scenario_file, tmp_path):
     recorded = json.loads((out / "sensitivity.json").read_text())
     assert written.seed == recorded["seed"] == 3
     assert written.sha256 == recorded["scenario_sha256"]
+
+
+def test_each_change_carries_the_paired_interval_compare_would_give():
+    """The 95% interval of each OAT change is `compare.paired_difference` on the
+    two points' own replications (replication k against replication k); a field
+    that moves nothing has [0, 0] even where the figure is random (common
+    random numbers), and a deterministic change has its own value at both ends."""
+    import numpy as np
+
+    from migsim.experiments.compare import (
+        BOOTSTRAP_RESAMPLES,
+        bootstrap_indices,
+        paired_difference,
+    )
+    from migsim.runner.runner import run
+
+    rates = outcomes(success=0.8, stall=0.15, rollback=0.05)
+    data = scenario(
+        cohort(
+            "c",
+            3000,
+            rates=rates,
+            stall={
+                "resolves_after_days": {"dist": "uniform", "low": 1, "high": 9},
+                "then_success": 0.7,
+            },
+        ),
+        cap=400,
+        working_days=ALL_DAYS,
+        horizon_days=80,
+        closures=[date(2024, 5, 1)],
+        name="noisy",
+    )
+    base = load_scenario(data)
+    ranges = [
+        parse_range(base, "cohorts.0.outcomes.success=0.75:0.85"),
+        parse_range(base, NO_EFFECT_CLOSURE),
+    ]
+    figures = ["clearance_day_p50", "peak_failure_backlog_mean", "dumb_p90"]
+    result = sensitivity(base, ranges, replications=30, seed=3, figures=figures)
+    table = result.table.set_index(["field", "figure"])
+    indices = bootstrap_indices(30, 3, BOOTSTRAP_RESAMPLES)
+    low = run(base.with_overrides({"cohorts.0.outcomes.success": 0.75}), 30, seed=3)
+    high = run(base.with_overrides({"cohorts.0.outcomes.success": 0.85}), 30, seed=3)
+    for name in figures:
+        figure, statistic = name.rsplit("_", 1)
+        diff, ci = paired_difference(
+            low.figure(figure), high.figure(figure), statistic, indices
+        )
+        row = table.loc[("cohorts.0.outcomes.success", name)]
+        assert row["value_high"] - row["value_low"] == pytest.approx(diff)
+        assert (row["change_ci95_low"], row["change_ci95_high"]) == (
+            pytest.approx(ci[0]),
+            pytest.approx(ci[1]),
+        )
+        still = table.loc[("calendar.closures.0", name)]
+        assert (still["change_ci95_low"], still["change_ci95_high"]) == (0, 0)
+    # the backlog's mean moves, and its interval says so (it excludes 0)
+    backlog = table.loc[("cohorts.0.outcomes.success", "peak_failure_backlog_mean")]
+    assert backlog["change_ci95_high"] < 0
+    assert np.isfinite(table["change_ci95_low"]).all()
+
+
+def test_a_deterministic_change_is_its_own_interval_and_the_table_prints_it(
+    scenario_file,
+):
+    result = CliRunner().invoke(
+        main,
+        [
+            "sensitivity",
+            str(scenario_file),
+            "--range",
+            "capacity.daily_cap=500:2000",
+            "--figure",
+            "clearance_day_p50",
+            "-n",
+            "3",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "change 95% CI" in result.output
+    assert "[-15, -15]" in result.output  # day 19 at 500 a day, day 4 at 2,000
+
+
+def test_the_tornado_hatches_only_moved_bars_whose_interval_holds_zero():
+    from migsim.output.decision_plots import _within_noise
+
+    rows = pd.DataFrame(
+        {
+            "swing": [3.0, 2.0, 0.0, 1.0],
+            "change_ci95_low": [-5.0, 1.0, 0.0, float("nan")],
+            "change_ci95_high": [1.0, 4.0, 0.0, float("nan")],
+        }
+    )
+    assert _within_noise(rows).tolist() == [True, False, False, False]
+    assert not _within_noise(rows.drop(columns=["change_ci95_low"])).any()

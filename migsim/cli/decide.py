@@ -211,14 +211,42 @@ def sensitivity(
     except MigsimError as exc:
         raise InputError(str(exc)) from exc
     columns = ["figure", "field", "value_low", "value_high", "swing"]
+    shown = result.table
     if method == "sobol":
         columns += ["s1", "st"]
-    table = result.table[columns].to_string(index=False, float_format=fmt_float)
+    else:
+        shown = shown.assign(**{CHANGE_CI: _change_ci_text(shown)})
+        columns.append(CHANGE_CI)
+    table = shown[columns].to_string(index=False, float_format=fmt_float)
     text = (
         f"{sc.name}: {method}, {result.points} points x {replications} "
         f"replications (seed {result.seed})\n\n{table}"
     )
+    if method == "oat":
+        text += (
+            f"\n\n{CHANGE_CI}: of value_high - value_low, on paired replications; "
+            "one that holds 0 may be noise: run more replications to tell."
+        )
     if outdir:
         write_sensitivity(result, outdir, overwrite=overwrite, painter=painter)
         text += f"\n\nWritten to {outdir}/"
     emit(text, result.to_dict(), fmt)
+
+
+#: The printed column of an OAT row's 95% interval of its change.
+CHANGE_CI = "change 95% CI"
+
+
+def _change_ci_text(table) -> list[str]:
+    """Each row's ``[low, high]`` interval of its change, "-" where undefined."""
+    from migsim.cli.text import fmt_float
+
+    out = []
+    for low, high in zip(
+        table["change_ci95_low"], table["change_ci95_high"], strict=True
+    ):
+        if low != low or high != high:  # NaN: a backlog not cleared
+            out.append("-")
+        else:
+            out.append(f"[{fmt_float(low)}, {fmt_float(high)}]")
+    return out

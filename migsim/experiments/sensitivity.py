@@ -7,6 +7,13 @@ random numbers (replication k of every point uses the same streams):
 - ``oat`` (one at a time): each field at its low and at its high value with the
   rest at base. The *swing* is ``|value_high - value_low|``; a tornado chart
   shows the fields largest swing first. Cost: (2k + 1) points for k fields.
+  Each row also carries the 95% interval of the change ``value_high -
+  value_low`` (``change_ci95_low``, ``change_ci95_high``), on the pairs of
+  replications as `compare` takes it (Student-t for a mean, a seeded paired
+  bootstrap for a quantile): a swing whose interval holds 0 may be the
+  replications' noise, not the field's effect, and more replications would
+  tell. Rate changes pair less well than caps (docs/scenario-reference.md,
+  Randomness), so their intervals are the wider.
 - ``sobol``: first-order (S1) and total (ST) Sobol indices with 95% confidence
   intervals, from SALib's Saltelli sampling (on a Sobol sequence) and analysis,
   second-order indices off. Cost: N (k + 2) points for N base samples and k
@@ -41,6 +48,11 @@ from migsim.common.source import source_sha256
 from migsim.common.stats import json_number
 from migsim.common.yamlio import parse_yaml
 from migsim.common.yamlio import shown as _shown
+from migsim.experiments.compare import (
+    BOOTSTRAP_RESAMPLES,
+    bootstrap_indices,
+    paired_difference,
+)
 from migsim.experiments.study import (
     FieldAxis,
     Simulator,
@@ -295,11 +307,13 @@ def _oat(scenario, ranges, figures, replications, seed, simulator, progress=None
         ]
     frames = simulator.run(jobs, progress=progress)
     base = {name: _value(frames[0], name) for name in figures}
+    indices = bootstrap_indices(replications, seed, BOOTSTRAP_RESAMPLES)
     rows = []
     for i, r in enumerate(ranges):
         low_frame, high_frame = frames[1 + 2 * i], frames[2 + 2 * i]
         for name in figures:
             low, high = _value(low_frame, name), _value(high_frame, name)
+            ci = _change_ci(low_frame, high_frame, name, indices)
             rows.append(
                 {
                     "field": r.path,
@@ -307,6 +321,8 @@ def _oat(scenario, ranges, figures, replications, seed, simulator, progress=None
                     "value_low": low,
                     "value_high": high,
                     "swing": _swing(low, high),
+                    "change_ci95_low": ci[0],
+                    "change_ci95_high": ci[1],
                     "field_low": r.axis.to_json(r.low),
                     "field_high": r.axis.to_json(r.high),
                     "value_base": base[name],
@@ -315,6 +331,26 @@ def _oat(scenario, ranges, figures, replications, seed, simulator, progress=None
             )
     table = _rank(pd.DataFrame(rows), figures, "swing")
     return table, base, len(jobs)
+
+
+def _change_ci(
+    low: pd.DataFrame, high: pd.DataFrame, name: str, indices: np.ndarray
+) -> tuple[float, float]:
+    """95% interval of ``value_high - value_low`` on the replication pairs
+    (`compare.paired_difference`); NaN where it is undefined (a mean or both
+    quantiles over a backlog not cleared)."""
+    if not low["replication"].equals(high["replication"]):
+        raise RuntimeError("sensitivity points ran different replications")
+    figure, statistic = _split_figure(name)
+    _, ci = paired_difference(
+        low[figure].to_numpy(dtype=float),
+        high[figure].to_numpy(dtype=float),
+        statistic,
+        indices,
+    )
+    if ci is None or ci[0] is None or ci[1] is None:
+        return math.nan, math.nan
+    return float(ci[0]), float(ci[1])
 
 
 def _rank(table: pd.DataFrame, figures: list[str], by: str) -> pd.DataFrame:

@@ -366,6 +366,7 @@ def tornado_chart(
         figures, still = still, []
     n_fields = table["field"].nunique()
     fig, axes = _panels(len(figures), 0.42 * n_fields + 1.5)
+    noisy = False
     for ax, name in zip(axes, figures, strict=True):
         rows = table[table["figure"] == name].iloc[::-1]
         positions = list(range(len(rows)))
@@ -375,14 +376,19 @@ def tornado_chart(
         # on the axis: its bar and marker are left out and the panel says so
         drawn = np.isfinite(low) & np.isfinite(high)
         at = np.asarray(positions)
-        ax.barh(
-            at[drawn],
-            abs(high[drawn] - low[drawn]),
-            left=np.minimum(low[drawn], high[drawn]),
-            color=BAND_COLOUR,
-            edgecolor=LINE_COLOUR,
-            linewidth=0.6,
-        )
+        noise = _within_noise(rows) & drawn
+        noisy |= bool(noise.any())
+        for mine, hatch in ((drawn & ~noise, None), (noise, NOISE_HATCH)):
+            if mine.any():
+                ax.barh(
+                    at[mine],
+                    abs(high[mine] - low[mine]),
+                    left=np.minimum(low[mine], high[mine]),
+                    color="white" if hatch else BAND_COLOUR,
+                    edgecolor=LINE_COLOUR,
+                    hatch=hatch,
+                    linewidth=0.6,
+                )
         low = np.where(np.isfinite(low), low, np.nan)  # NaN: scatter skips it
         high = np.where(np.isfinite(high), high, np.nan)
         title = name.replace("_", " ")
@@ -417,11 +423,34 @@ def tornado_chart(
         ax.set_axisbelow(True)
     axes[0].legend(frameon=False, fontsize="x-small")
     fig.suptitle("What moves each figure: one field at a time (largest swing on top)")
+    notes = []
+    if noisy:
+        notes.append(
+            "Hatched: within noise (the 95% interval of the change holds 0); "
+            "more replications would tell."
+        )
     if still:
         names = ", ".join(name.replace("_", " ") for name in still)
-        note = f"Not moved by any field (no panel): {names}."
-        fig.supxlabel(textwrap.fill(note, 110), fontsize="small", ha="left", x=0.01)
+        notes.append(f"Not moved by any field (no panel): {names}.")
+    if notes:
+        note = "\n".join(textwrap.fill(note, 110) for note in notes)
+        fig.supxlabel(note, fontsize="small", ha="left", x=0.01)
     return fig
+
+
+#: Hatch of a tornado bar whose change may be the replications' noise.
+NOISE_HATCH = "////"
+
+
+def _within_noise(rows: pd.DataFrame) -> np.ndarray:
+    """Rows that moved but whose change's 95% interval holds 0 (tables from
+    before the intervals: none)."""
+    if "change_ci95_low" not in rows:
+        return np.zeros(len(rows), dtype=bool)
+    low = rows["change_ci95_low"].astype(float).to_numpy()
+    high = rows["change_ci95_high"].astype(float).to_numpy()
+    moved = rows["swing"].astype(float).to_numpy() != 0
+    return moved & (low <= 0) & (high >= 0)
 
 
 def sobol_chart(table: pd.DataFrame) -> Figure:
