@@ -279,3 +279,24 @@ def test_the_tornado_hatches_only_moved_bars_whose_interval_holds_zero():
     )
     assert _within_noise(rows).tolist() == [True, False, False, False]
     assert not _within_noise(rows.drop(columns=["change_ci95_low"])).any()
+
+
+def test_the_table_and_its_intervals_do_not_depend_on_the_worker_count():
+    """Same seed, same table (intervals included) with one process or two."""
+    base = load_scenario(
+        scenario(
+            cohort("c", 2000, rates=outcomes(success=0.85, stall=0.1, rollback=0.05)),
+            cap=300,
+            working_days=ALL_DAYS,
+            horizon_days=60,
+            name="noisy",
+        )
+    )
+    ranges = [parse_range(base, "capacity.daily_cap=200:400")]
+    figures = ["clearance_day_p50", "peak_failure_backlog_p90"]
+    one, two = (
+        sensitivity(base, ranges, replications=12, seed=5, figures=figures, workers=j)
+        for j in (1, 2)
+    )
+    pd.testing.assert_frame_equal(one.table, two.table)
+    assert one.table["change_ci95_low"].notna().all()
