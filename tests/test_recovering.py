@@ -281,6 +281,20 @@ def test_flows_backlog_is_the_runs_own_backlog(tmp_path):
     assert recovered > 0 and remaining.min() >= 0
 
 
+def test_state_from_flows_nets_reported_recoveries(tmp_path):
+    """Recoveries the actuals report are netted from the dumb even when the
+    scenario recovers none: the two devices are migrated, not dumb as well
+    (the flows accounted for 12 of 10 installations)."""
+    from migsim.evidence.state import state_from_actuals
+
+    sc = story_scenario(recovered_share=0.0)
+    actual = story_actuals(tmp_path, sc)
+    state, _ = state_from_actuals(sc, actual, actual.last_date)
+    counts = state["cohorts"]["c0"]
+    assert counts["migrated"] == sum(STORY["successes"]) == 10
+    assert counts.get("dumb", 0) == 0
+
+
 @pytest.mark.parametrize("reported", [True, False])
 def test_awaiting_recovery_is_the_states_estimate_on_every_date(tmp_path, reported):
     """The backlog's estimate of the dumb awaiting remote recovery, on every
