@@ -325,3 +325,24 @@ def test_awaiting_recovery_is_the_states_estimate_on_every_date(tmp_path, report
     ]
     assert at_once == pytest.approx(one_by_one, abs=1e-9)
     assert max(one_by_one) > 1  # devices do await recovery in the case
+
+
+@pytest.mark.parametrize("share", [0.5, 0.0])
+def test_report_and_summary_say_dumb_includes_devices_awaiting_recovery(share):
+    """The dumb figures count every dumb device, those awaiting remote recovery
+    too: where dumb devices may be recovered, the report (headline and risk
+    tables) and the printed summary say so; where none can be, they do not."""
+    from migsim.cli.text import summary_text
+    from migsim.output.report import render_report
+
+    sc = recovering_scenario(recovered_share=share)
+    results = migsim.run(sc, replications=3, seed=0)
+    # with recovery (30 days, past the horizon) some dumb devices still await it
+    visit = results.stacked("awaiting_site_visit").sum(axis=2)[:, -1]
+    awaiting = results.figure("dumb") - visit
+    assert (awaiting > 0).all() == (share > 0)
+    said = "including those still awaiting remote recovery, which may yet be recovered"
+    page = " ".join(render_report([results], charts=False).split())
+    assert (page.count(said) == 2) == (share > 0)  # key risks and the risk table
+    assert ("devices dumb (some may yet be recovered remotely)" in page) == (share > 0)
+    assert (said in " ".join(summary_text(results).split())) == (share > 0)
