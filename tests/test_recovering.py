@@ -29,6 +29,7 @@ def recovering_scenario(
     cohorts: int = 1,
     stall: float = 0.0,
     rollback: float = 0.0,
+    installations: int = 1000,
 ):
     shares = [1.0 - dumb - stall - rollback, stall, rollback, 0.0, dumb]
     data = {
@@ -41,7 +42,7 @@ def recovering_scenario(
         "cohorts": [
             {
                 "name": f"c{i}",
-                "installations": 1000 // cohorts,
+                "installations": installations // cohorts,
                 "mode": "active" if i % 2 == 0 else "dormant",
                 "max_attempts": 4,
                 "outcomes": dict(zip(OUTCOMES, shares, strict=True)),
@@ -169,3 +170,179 @@ def test_actuals_backlog_counts_devices_awaiting_recovery(tmp_path):
     expected = results.series("remaining")[1].sum(axis=1)
     assert remaining.tolist() == expected.tolist()
     assert remaining[-1] > 150  # was 0: the dumb devices left out
+
+
+# ----------------------------------------------------------- backlog from flows
+#: 10 installations, one cohort. Day 0: ten attempts, 8 succeed and 2 go dumb;
+#: day 1: both recovered remotely (back to rolled back); day 3: both retried and
+#: migrated. The backlog the run would count at each day's end: the 2 devices,
+#: awaiting recovery, then waiting to retry, then none (all 10 migrated).
+STORY = {
+    "attempts": [10, 0, 0, 2],
+    "successes": [8, 0, 0, 2],
+    "dumbs": [2, 0, 0, 0],
+    "dumb_recoveries": [0, 2, 0, 0],
+    "rollbacks": [0, 0, 0, 0],
+}
+STORY_BACKLOG = [2, 2, 2, 0]
+
+
+def story_scenario(recovered_share: float = 1.0):
+    return recovering_scenario(
+        horizon=10,
+        installations=10,
+        dumb=0.2,
+        rollback=0.05,
+        recovered_share=recovered_share,
+        recovered_after={"dist": "fixed", "days": 1},
+    )
+
+
+def story_actuals(tmp_path, sc, drop=(), **extra):
+    import pandas as pd
+
+    from migsim.evidence.actuals import read_actuals
+    from migsim.sim.records import FLOWS
+
+    frame = pd.DataFrame(
+        {
+            "date": pd.date_range(sc.start_date, periods=4).strftime("%Y-%m-%d"),
+            "cohort": "c0",
+            **{f: STORY.get(f, [0, 0, 0, 0]) for f in FLOWS},
+            "dumb_recoveries": STORY["dumb_recoveries"],
+            **extra,
+        }
+    ).drop(columns=list(drop))
+    path = tmp_path / "flows.csv"
+    frame.to_csv(path, index=False)
+    return read_actuals(path, sc)
+
+
+def test_flows_backlog_counts_a_recovered_device_once(tmp_path):
+    """Read from flows, a device that went dumb, was recovered and then migrated
+    left the backlog once, when it migrated. It was counted gone once as dumb and
+    again as migrated: the backlog read 0, 0, 0, -2 (10 installations, 12 gone)."""
+    sc = story_scenario()
+    # the run's own sub-count of the dumb: none awaits a site visit
+    actual = story_actuals(tmp_path, sc, awaiting_site_visit=[0, 0, 0, 0])
+    remaining = actual.remaining(10)["remaining"].tolist()
+    assert remaining == STORY_BACKLOG
+    # conservation: what is left is what has not migrated
+    assert remaining[-1] == 10 - sum(STORY["successes"])
+
+
+@pytest.mark.parametrize("drop", [(), ("dumb_recoveries",)])
+def test_flows_backlog_estimates_devices_awaiting_recovery(tmp_path, drop):
+    """Without ``awaiting_site_visit``, the scenario's recovery delay says which
+    dumb devices still await recovery (here all, for one day: the estimate is
+    exact), as the state a forecast starts from estimates them; without the
+    reported recoveries, the expected ones stand in."""
+    sc = story_scenario()
+    actual = story_actuals(tmp_path, sc, drop=drop)
+    assert actual.remaining(10, sc)["remaining"].tolist() == STORY_BACKLOG
+
+
+def test_flows_backlog_without_recovery_detail(tmp_path):
+    """With neither ``awaiting_site_visit`` nor a scenario, a dumb device counts
+    as resolved while dumb (as in a run without a dumb section), but a recovered
+    one is back in the backlog until it migrates, and leaves it once."""
+    sc = story_scenario()
+    actual = story_actuals(tmp_path, sc)
+    assert actual.remaining(10)["remaining"].tolist() == [0, 2, 2, 0]
+
+
+def test_flows_backlog_is_the_runs_own_backlog(tmp_path):
+    """A run's daily without its end-of-day states (flows, recoveries and the
+    dumb awaiting a site visit) gives the run's own backlog, every day."""
+    from migsim.evidence.actuals import read_actuals
+    from migsim.sim.records import STATES
+
+    sc = recovering_scenario(
+        horizon=40,
+        dumb=0.2,
+        recovered_share=0.7,
+        recovered_after={"dist": "uniform", "low": 1, "high": 8},
+        stall=0.1,
+        rollback=0.05,
+        cohorts=2,
+    )
+    results = migsim.run(sc, replications=2, seed=3)
+    daily = results.daily
+    one = daily[daily["replication"] == 1].drop(columns=[*STATES, "replication"])
+    path = tmp_path / "flows.csv"
+    one.to_csv(path, index=False)
+    actual = read_actuals(path, sc)
+    assert actual.has("successes") and not actual.has("dumb")
+    remaining = actual.remaining(sc.installations)["remaining"].to_numpy()
+    expected = results.series("remaining")[1].sum(axis=1)
+    assert remaining.tolist() == expected.tolist()
+    # the case does recover devices that then migrate
+    recovered = one["dumb_recoveries"].sum()
+    assert recovered > 0 and remaining.min() >= 0
+
+
+def test_state_from_flows_nets_reported_recoveries(tmp_path):
+    """Recoveries the actuals report are netted from the dumb even when the
+    scenario recovers none: the two devices are migrated, not dumb as well
+    (the flows accounted for 12 of 10 installations)."""
+    from migsim.evidence.state import state_from_actuals
+
+    sc = story_scenario(recovered_share=0.0)
+    actual = story_actuals(tmp_path, sc)
+    state, _ = state_from_actuals(sc, actual, actual.last_date)
+    counts = state["cohorts"]["c0"]
+    assert counts["migrated"] == sum(STORY["successes"]) == 10
+    assert counts.get("dumb", 0) == 0
+
+
+@pytest.mark.parametrize("reported", [True, False])
+def test_awaiting_recovery_is_the_states_estimate_on_every_date(tmp_path, reported):
+    """The backlog's estimate of the dumb awaiting remote recovery, on every
+    date at once, is the one the state a forecast starts from makes on that
+    date (`recovering_weights` over the rows up to it)."""
+    from migsim.evidence.actuals import read_actuals
+    from migsim.evidence.inflight import awaiting_recovery, recovering_weights
+    from migsim.sim.records import STATES
+
+    sc = recovering_scenario(
+        horizon=30,
+        dumb=0.2,
+        recovered_share=0.7,
+        recovered_after={"dist": "uniform", "low": 2, "high": 9},
+        rollback=0.05,
+    )
+    daily = migsim.run(sc, replications=1, seed=5).daily
+    drop = [*STATES, "replication", "awaiting_site_visit"]
+    if not reported:
+        drop.append("dumb_recoveries")
+    daily.drop(columns=drop).to_csv(tmp_path / "f.csv", index=False)
+    rows = read_actuals(tmp_path / "f.csv", sc).cohort_frame("c0")
+    cohort = sc.cohorts[0]
+    at_once = awaiting_recovery(cohort, rows)
+    one_by_one = [
+        recovering_weights(cohort, rows.iloc[: i + 1], when.date())[1].sum()
+        for i, when in enumerate(rows["date"])
+    ]
+    assert at_once == pytest.approx(one_by_one, abs=1e-9)
+    assert max(one_by_one) > 1  # devices do await recovery in the case
+
+
+@pytest.mark.parametrize("share", [0.5, 0.0])
+def test_report_and_summary_say_dumb_includes_devices_awaiting_recovery(share):
+    """The dumb figures count every dumb device, those awaiting remote recovery
+    too: where dumb devices may be recovered, the report (headline and risk
+    tables) and the printed summary say so; where none can be, they do not."""
+    from migsim.cli.text import summary_text
+    from migsim.output.report import render_report
+
+    sc = recovering_scenario(recovered_share=share)
+    results = migsim.run(sc, replications=3, seed=0)
+    # with recovery (30 days, past the horizon) some dumb devices still await it
+    visit = results.stacked("awaiting_site_visit").sum(axis=2)[:, -1]
+    awaiting = results.figure("dumb") - visit
+    assert (awaiting > 0).all() == (share > 0)
+    said = "including those still awaiting remote recovery, which may yet be recovered"
+    page = " ".join(render_report([results], charts=False).split())
+    assert (page.count(said) == 2) == (share > 0)  # key risks and the risk table
+    assert ("devices dumb (some may yet be recovered remotely)" in page) == (share > 0)
+    assert (said in " ".join(summary_text(results).split())) == (share > 0)

@@ -140,6 +140,7 @@ def summary_text(results: Results) -> str:
         ),
         ("peak failure backlog", "peak_failure_backlog"),
     ]
+    from migsim.results.figures import DUMB_INCLUDES_RECOVERABLE, dumb_may_recover
     from migsim.sim.operations import figures_in_use
 
     used = figures_in_use(results.scenario)
@@ -167,6 +168,8 @@ def summary_text(results: Results) -> str:
         "",
         *text_table("Risks (totals per replication)", ["P50", "P90", "mean"], rows),
     ]
+    if dumb_may_recover(results.scenario):
+        lines.append(f"  Note: {DUMB_INCLUDES_RECOVERABLE}")
     lines += _policy_lines(results)
     return "\n".join(lines)
 

@@ -40,7 +40,7 @@ from migsim.common.yamlio import read_regular
 from migsim.common.yamlio import shown as _shortened
 from migsim.model.limits import LATEST_DATE
 from migsim.model.scenario import Scenario
-from migsim.sim.records import AWAITING_VISIT, FLOWS, IN_FLIGHT, STATES
+from migsim.sim.records import FLOWS, STATES
 
 __all__ = [
     "CLASS_COLUMNS",
@@ -198,46 +198,23 @@ class Actuals:
         total = wide.sort_index().ffill().fillna(0.0).sum(axis=1)
         return pd.DataFrame({"date": total.index, COARSE_COLUMN: total.to_numpy()})
 
-    def remaining(self, installations: int) -> pd.DataFrame:
-        """Installations not yet resolved at the end of each date, all cohorts.
+    def remaining(
+        self, installations: int, scenario: Scenario | None = None
+    ) -> pd.DataFrame:
+        """Installations not yet resolved at the end of each date, all cohorts,
+        as a run counts its backlog: ``date, remaining``.
 
-        From the end-of-day states when reported (pending + queued + stalled +
-        rolled back + impaired, and dumb devices awaiting remote recovery, dumb
-        less ``awaiting_site_visit``, when the file has both: a run's backlog
-        and clearance rule count them); from daily flows, ``installations`` less the
-        running sum of those that left (successes, stall completions, restorations,
-        dumbs, abandons); from coarse figures, ``installations`` less cumulative
-        migrated (dumb and abandoned installations unknown, taken as none).
+        In-flight installations and dumb devices awaiting remote recovery, from
+        the end-of-day states, or else ``installations`` less those resolved by
+        the daily flows (a device recovered remotely is back in the backlog:
+        one that went dumb, was recovered and migrated leaves it once), or else
+        less cumulative migrated. The dumb awaiting remote recovery are the dumb
+        less ``awaiting_site_visit``, else estimated from ``scenario``'s recovery
+        delay, else none (`migsim.evidence.backlog`).
         """
-        frame = self.frame
-        left = ("successes", "stall_completions", "restorations", "dumbs", "abandons")
-        if self.kind == "flows" and self.has(*IN_FLIGHT) and self.per_cohort:
-            value = frame[list(IN_FLIGHT)].sum(axis=1)
-            if self.has("dumb") and AWAITING_VISIT in frame.columns:
-                value = value + frame["dumb"] - frame[AWAITING_VISIT]
-            tidy = frame[["date", "cohort"]].assign(value=value)
-            wide = tidy.pivot(
-                index="date", columns="cohort", values="value"
-            ).sort_index()
-            total = wide.ffill().sum(axis=1)  # a cohort not yet reported: see below
-            return pd.DataFrame({"date": total.index, "remaining": total.to_numpy()})
-        if self.kind == "flows" and self.has(*left):
-            gone = (
-                frame[list(left)].sum(axis=1).groupby(frame["date"]).sum().sort_index()
-            )
-            return pd.DataFrame(
-                {
-                    "date": gone.index,
-                    "remaining": installations - gone.cumsum().to_numpy(),
-                }
-            )
-        migrated = self.cumulative_migrated()
-        return pd.DataFrame(
-            {
-                "date": migrated["date"],
-                "remaining": installations - migrated[COARSE_COLUMN],
-            }
-        )
+        from migsim.evidence.backlog import remaining  # it reads Actuals
+
+        return remaining(self, installations, scenario)
 
     def describe(self) -> str:
         """One line: what the file holds."""

@@ -195,7 +195,7 @@ class Forecast:
         if self.as_of is not None:
             actual = actual.up_to(self.as_of)
         remaining = (
-            actual.remaining(self.prior.installations)
+            actual.remaining(self.prior.installations, self.prior)
             if not actual.frame.empty
             else pd.DataFrame({"date": [], "remaining": []})
         )

@@ -14,7 +14,8 @@ a date; this module gives the in-flight ones their detail:
   attempts made by it.
 - **Dumb devices awaiting remote recovery** (`recovering_weights`): from the
   reported dumbs by day and the recovery delay, consistent with the reported
-  recoveries.
+  recoveries; `awaiting_recovery` gives their expected count on every reported
+  day (the backlog read from actuals counts them, as a run's does).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from migsim.sim.delays import cached_pmf
 
 __all__ = [
     "attempt_tables",
+    "awaiting_recovery",
     "due_groups",
     "due_weights",
     "recovering_weights",
@@ -147,8 +149,10 @@ def recoveries_by_row(cohort, rows: pd.DataFrame) -> np.ndarray:
     if "dumb_recoveries" in rows.columns:
         return rows["dumb_recoveries"].to_numpy(float)
     dumb = cohort.dumb
-    if dumb is None or not dumb.recovered_share or not len(rows):
+    if dumb is None or not dumb.recovered_share or "dumbs" not in rows.columns:
         return np.zeros(len(rows))
+    if not len(rows):
+        return np.zeros(0)
     days, probs = cached_pmf(dumb.recovered_after_days)
     index = (rows["date"] - rows["date"].min()).dt.days.to_numpy()
     span = np.zeros(int(index.max()) + int(days.max()) + 1)
@@ -203,3 +207,39 @@ def recovering_weights(
     )
     keys, weights = due_weights(inflow, ages, pmf)
     return keys, weights, total
+
+
+def awaiting_recovery(cohort, rows: pd.DataFrame) -> np.ndarray:
+    """Dumb devices expected to await remote recovery at the end of each row's
+    date: `recovering_weights`' expected count (the sum of its weights) as of
+    that date, from the rows up to it, for every row at once.
+
+    Zeros when the cohort recovers none (no ``dumb.recovered_share``) or the
+    rows report no ``dumbs``. ``rows`` are one cohort's, in date order.
+    """
+    n = len(rows)
+    dumb = cohort.dumb
+    if dumb is None or not dumb.recovered_share or "dumbs" not in rows.columns:
+        return np.zeros(n)
+    share = float(dumb.recovered_share)
+    days, probs = cached_pmf(dumb.recovered_after_days)
+    cdf = np.cumsum(np.bincount(np.clip(days, 0, None), weights=probs))
+    when = (rows["date"] - rows["date"].min()).dt.days.to_numpy()
+    ages = when[:, None] - when[None, :]  # (as-of row, row of origin)
+    seen = ages >= 0
+    done = np.where(seen, cdf[np.clip(ages, 0, len(cdf) - 1)], 0.0)  # P(D <= age)
+    dumbs = rows["dumbs"].to_numpy(float)[None, :]
+    expected = dumbs * share * done  # recovered by each as-of date, by origin
+    total = expected.sum(axis=1)
+    reported = (
+        np.cumsum(rows["dumb_recoveries"].to_numpy(float))
+        if "dumb_recoveries" in rows.columns
+        else total
+    )
+    ratio = np.divide(reported, total, out=np.zeros(n), where=total > 0)
+    left = np.clip(dumbs - expected * ratio[:, None], 0, None) * seen
+    still = 1.0 - share * done
+    inflow = np.divide(
+        left * share, still, out=np.zeros_like(left), where=still > 1e-12
+    )
+    return (inflow * (1.0 - done)).sum(axis=1)  # each still waits: D > its age

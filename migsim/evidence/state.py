@@ -642,7 +642,7 @@ def _by_age(
         if state == "rolled_back" and cohort.max_attempts < 2:
             continue
         inflow = sum(rows[c].to_numpy(float) for c in columns)
-        if state == "rolled_back" and recovers:
+        if state == "rolled_back":  # recovered dumb devices, reported or expected
             inflow = inflow + recoveries_by_row(cohort, rows)
         if state == "rolled_back" and "abandons" in available:
             inflow = np.clip(inflow - rows["abandons"].to_numpy(float), 0, None)
@@ -744,12 +744,9 @@ def _from_flows(
     if rows.empty:
         return _untouched(scenario, cohort, as_of)
     total = rows.sum(numeric_only=True)
-    # dumb devices recovered remotely went back to be retried: reported, or expected
-    recovered = (
-        recoveries_by_row(cohort, rows)
-        if cohort.dumb and cohort.dumb.recovered_share
-        else np.zeros(len(rows))
-    )
+    # dumb devices recovered remotely went back to be retried: reported (even
+    # when the scenario recovers none), or expected at the cohort's recovery
+    recovered = recoveries_by_row(cohort, rows)
     migrated = total["successes"] + total["stall_completions"] + total["restorations"]
     impaired = total["fix_forwards"] - total["restorations"]
     stalled = total["stalls"] - total["stall_completions"] - total["stall_failures"]

@@ -34,6 +34,7 @@ from migsim.output.report_sections import (
     risk_words,
     shown,
 )
+from migsim.results.figures import DUMB_INCLUDES_RECOVERABLE, dumb_may_recover
 from migsim.sim.operations import OPERATIONS_FIGURES
 
 __all__ = [
@@ -207,7 +208,8 @@ def headline(
         )
     sentence += "."
     if comparison is None or len(runs) == 1:
-        return sentence + _single_risks(s0, scales[0], units)
+        recoverable = dumb_may_recover(first.scenario)
+        return sentence + _single_risks(s0, scales[0], units, recoverable)
     parts = [sentence]
     for i, (run, summary) in enumerate(
         zip(runs[1:], summaries[1:], strict=True), start=1
@@ -232,7 +234,11 @@ def headline(
     return " ".join(parts)
 
 
-def _single_risks(summary: dict, scale: float, units: str) -> str:
+def _single_risks(
+    summary: dict, scale: float, units: str, recoverable: bool = False
+) -> str:
+    """The risks of one run in a sentence; ``recoverable``: its dumb devices
+    include some awaiting remote recovery, and the sentence says so."""
     figures = summary["figures"]
 
     def tagged(name: str, stat: str) -> str:
@@ -241,7 +247,9 @@ def _single_risks(summary: dict, scale: float, units: str) -> str:
 
     unit = unit_word("installations", units)
     return (
-        f" On the way it leaves {tagged('dumb', 'p50')} devices dumb and "
+        f" On the way it leaves {tagged('dumb', 'p50')} devices dumb"
+        + (" (some may yet be recovered remotely)" if recoverable else "")
+        + " and "
         f"{tagged('active_interrupted_installation_days', 'p50')} "
         f"{escape(unit_word('installation', units))}-days of active smart service "
         f"interrupted (P50), with up to {tagged('peak_failure_backlog', 'p90')} "
@@ -336,7 +344,8 @@ def key_risks_table(
             v = verdict(comparison, name, "clearance_day", stat)  # type: ignore[arg-type]
             cells.append(v.cell(days=True))
         rows.append(cells)
-    for figure in key_risk_names(runs, comparison, list(budgets)):
+    listed = key_risk_names(runs, comparison, list(budgets))
+    for figure in listed:
         other = figure in OTHER_UNITS
         unit = OTHER_UNITS[figure] if other else unit_word(UNIT_OF[figure], units)
         note = f"{unit}; {escape(budgets[figure])}" if figure in budgets else unit
@@ -385,6 +394,9 @@ def key_risks_table(
         if diffs
         else ""
     )
+    dumb = {"dumb", "active_dumb", "dormant_dumb"} & set(listed)
+    if dumb and any(dumb_may_recover(r.scenario) for r in runs):
+        note += f'<p class="note">{escape(DUMB_INCLUDES_RECOVERABLE)}</p>'
     return f'<table class="key" id="key-risks"><tr>{header}</tr>{body}</table>{note}'
 
 

@@ -32,6 +32,7 @@ from migsim.output.report_sections import (
     risk_words,
     shown,
 )
+from migsim.results.figures import DUMB_INCLUDES_RECOVERABLE, dumb_may_recover
 
 __all__ = ["comparison_section", "provenance", "risk_section"]
 
@@ -112,6 +113,8 @@ def risk_section(
             [False, False, True, True, True],
         ),
     ]
+    if "dumb" in names and dumb_may_recover(sc):
+        out.append(f'<p class="note">{escape(DUMB_INCLUDES_RECOVERABLE)}</p>')
     values = {}
     for name in names:
         data = run.figure(name)

@@ -22,7 +22,30 @@ from migsim.model.scenario import Scenario
 from migsim.sim.defects import DefectRecord
 from migsim.sim.records import AWAITING_VISIT, IN_FLIGHT, RunLog
 
-__all__ = ["FIGURES", "Figure", "FigureTable", "add_up"]
+__all__ = [
+    "DUMB_INCLUDES_RECOVERABLE",
+    "FIGURES",
+    "Figure",
+    "FigureTable",
+    "add_up",
+    "dumb_may_recover",
+]
+
+#: What the dumb figures (``dumb``, ``active_dumb``, ``dormant_dumb``) count,
+#: said where they are shown when a scenario recovers dumb devices remotely.
+DUMB_INCLUDES_RECOVERABLE = (
+    "Devices left dumb count every device dumb at the horizon end, including "
+    "those still awaiting remote recovery, which may yet be recovered; the "
+    "backlog and the unresolved figure count those as not resolved."
+)
+
+
+def dumb_may_recover(scenario: Scenario) -> bool:
+    """Whether any cohort recovers dumb devices remotely (``dumb.recovered_share``):
+    then the dumb figures include devices that may still be recovered."""
+    return any(
+        c.dumb is not None and c.dumb.recovered_share > 0 for c in scenario.cohorts
+    )
 
 
 @dataclass(frozen=True)
@@ -107,19 +130,22 @@ FIGURES: dict[str, Figure] = {
         Figure(
             "dumb",
             "installations",
-            "devices left dumb at the horizon end",
+            "devices left dumb at the horizon end, including those still awaiting "
+            "remote recovery (which may yet be recovered)",
             lambda c, a: _last(c, "dumb"),
         ),
         Figure(
             "active_dumb",
             "installations",
-            "active installations left dumb at the horizon end",
+            "active installations left dumb at the horizon end, including those "
+            "still awaiting remote recovery",
             lambda c, a: _active_sum(_last(c, "dumb"), a),
         ),
         Figure(
             "dormant_dumb",
             "installations",
-            "dormant installations left dumb at the horizon end",
+            "dormant installations left dumb at the horizon end, including those "
+            "still awaiting remote recovery",
             lambda c, a: _active_sum(_last(c, "dumb"), ~a),
         ),
         Figure(
