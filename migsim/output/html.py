@@ -55,6 +55,7 @@ th,td{border:1px solid #bbb;padding:.2em .5em;text-align:left;vertical-align:top
 th{background:#eee}td.n{text-align:right;font-variant-numeric:tabular-nums}
 p.answer{font-size:1.08em;background:#f2f2f2;border-left:5px solid #333;
 padding:.45em .8em;margin:.3em 0 .4em}p.recommendation{border-left-color:#0072B2}
+.plan{display:block}.plan+.plan{margin-top:.3em}p.risks{margin:.2em 0 .4em}
 img{max-width:100%;height:auto;border:1px solid #ddd;margin:.3em 0}
 .note{color:#444;font-size:.85em}.ci{color:#444;font-size:.78em;white-space:nowrap}.muted{color:#666}code{font-size:.9em;
 word-break:break-all}td{overflow-wrap:break-word}
