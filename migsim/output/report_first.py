@@ -272,9 +272,11 @@ def risk_answer(
         text = _single_risks(summaries[0], scales[0], units).strip()
     else:
         first = escape(runs[0].scenario.name)
-        text = " ".join(
-            f"{_lead(i)}<b>{escape(run.scenario.name)}</b> against {first}: "
+        text = "".join(
+            f'<span class="plan">{_lead(i)}<b>{escape(run.scenario.name)}</b> '
+            f"against {first}: "
             + _risk_sentence(runs, comparison, i, scales[i], units)
+            + "</span>"
             for i, run in enumerate(runs[1:], start=1)
         )
     return f'<p class="risks" id="risk-answer">{text}</p>'
