@@ -1187,3 +1187,60 @@ def test_the_answer_gives_each_scenarios_basis_and_clearance_dates(ramps_report)
     first = page[page.index('class="first-screen"') : page.index("</section>")]
     assert first.index('id="answer"') < first.index("<img") < first.index("risk-answer")
     assert _check_numbers(page, runs) > 60
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("width", "height"), [(1280, 800), (390, 844)])
+def test_each_basis_and_clearance_date_is_on_the_first_screen(
+    ramps_report, tmp_path, width, height
+):
+    """The headline of three scenarios was about 30 lines on a phone: the chart
+    and every scenario after the first were below the fold. Now each scenario's
+    basis and its P10/P50/P90 clearance dates lie within the first screen of a
+    desktop and of a phone, the chart starts on the desktop's first screen, and
+    the page is never wider than the window."""
+    page_path, _ = ramps_report
+    with _chromium_page(width, height) as page:
+        page.goto(page_path.resolve().as_uri())
+        boxes = page.evaluate(
+            """() => [...document.querySelectorAll('#answer .plan')].map(line => {
+              const dates = [...line.querySelectorAll('[data-key^="clearance_date."]')];
+              return {bottom: line.getBoundingClientRect().bottom,
+                      text: line.innerText,
+                      dates: dates.map(d => [d.dataset.key,
+                                             d.getBoundingClientRect().bottom])};
+            })"""
+        )
+        chart = page.evaluate(
+            "document.querySelector('.first-screen img').getBoundingClientRect().top"
+        )
+        wide = page.evaluate("document.documentElement.scrollWidth")
+        page.screenshot(path=str(tmp_path / f"first_{width}.png"))
+    assert len(boxes) == 3
+    for box in boxes:
+        assert box["bottom"] <= height, box["text"]
+        assert "working days while" in box["text"] or "2,000/day brings" in box["text"]
+        keys = sorted(key for key, _ in box["dates"])
+        assert keys == [f"clearance_date.{s}" for s in ("p10", "p50", "p90")]
+        assert all(bottom <= height for _, bottom in box["dates"]), box
+    if width > 1000:
+        assert chart < height - 200, chart  # the answer's chart is there to see
+    assert wide <= width, f"the page is {wide} px wide at {width}"
+
+
+def test_a_long_scenario_name_does_not_widen_a_phone_page(tmp_path):
+    """nov2019_cautious_ramp_elster_active in the title and the answer, one word
+    of 35 characters in a large font, made the page 416 px wide at 390: the
+    whole page slid sideways. A name breaks where it must; nothing else does."""
+    name = "a_scenario_name_long_enough_to_widen_a_phone"
+    results = migsim.run(tiny(name=name), 3, seed=0)
+    page_path = tmp_path / "report.html"
+    page_path.write_text(render_report([results], charts=False), encoding="utf-8")
+    with _chromium_page(390, 844) as page:
+        page.goto(page_path.resolve().as_uri())
+        width = page.evaluate("document.documentElement.scrollWidth")
+        answer = page.evaluate(
+            "document.querySelector('#answer').getBoundingClientRect().bottom"
+        )
+    assert width <= 390, f"the page is {width} px wide at 390"
+    assert answer <= 844
