@@ -689,7 +689,10 @@ def test_noise_is_no_clear_difference_never_a_cost():
     again = migsim.run(sc.with_overrides({"name": "same_again"}), 20, seed=2)
     comparison = compare_runs([first, again])
     page = render_report([first, again], charts=False)
-    answer = html.unescape(re.search(r'id="answer">(.*?)</p>', page, re.S).group(1))
+    # what each risks is said under the chart, apart from the answer's dates
+    answer = html.unescape(
+        re.search(r'id="risk-answer">(.*?)</p>', page, re.S).group(1)
+    )
     noisy = 0
     for name in KEY_RISKS:
         verdict = Verdict(
@@ -1068,3 +1071,176 @@ def test_the_first_screen_lists_every_budget_of_the_question():
     for figure, budget in budgets.items():
         assert f"{RISK_FIGURES[figure]} <span class='note'>(" in table
         assert f"; {budget})</span>" in table
+
+
+# --------------------------------------------------------------------------- basis
+def _plain(markup: str) -> str:
+    """HTML as the reader sees its text."""
+    return html.unescape(re.sub(r"<[^>]+>", "", markup))
+
+
+def test_the_ramp_basis_says_the_cap_and_what_raises_it():
+    """Without --question nothing on the first screen said on what basis volumes
+    rise: the headline said "2,000/day, raised by the automation step to at most
+    10,000/day", naming a rule, not what it waits for nor the evidence it needs.
+    Each scenario's basis now says its cap, the gate it waits for (with the P50
+    day the gate opened in the run, tagged with its key), the cadence, the
+    evidence and the ceiling; the rules that halt or cut follow, smaller."""
+    from migsim.output.report_first import ramp_basis
+
+    root = Path(__file__).resolve().parents[1] / "scenarios"
+    cautious, aggressive, epcl = (
+        migsim.load_scenario(root / f"{name}.yaml")
+        for name in ("nov2019_cautious_ramp", "nov2019_aggressive_ramp", "nov2019_epcl")
+    )
+    gates = {
+        name: {"opened_share": 1.0, "opening_date": {"p50": day}}
+        for name, day in (("mcc_automation", "2020-01-15"), ("full_rate", "2020-02-17"))
+    }
+    summary = {"policy": {"gates": gates}}
+    basis = ramp_basis(cautious, summary, 2, 1.0, "installations")
+    assert _plain(basis) == (
+        "2,000/day until MCC tooling automation passes Business Acceptance Testing "
+        "(P50 15 Jan 2020), then +50% every 10 working days while 10-day eventual "
+        "success \u2265 97% and stalled < 500, up to 10,000/day (halt 3 working days "
+        "if 5-day stall rate > 8% and 5-day attempts \u2265 1,000)"
+    )
+    assert (
+        '<span data-key="policy.gates.mcc_automation.opening_date.p50" '
+        'data-value="2020-01-15" data-run="2">15 Jan 2020</span>'
+    ) in basis
+    assert '<span class="note">(halt 3 working days' in basis  # brakes: smaller
+    basis = _plain(ramp_basis(aggressive, summary, 1, 1.0, "installations"))
+    assert basis.startswith(
+        "2,000/day, then 5,000/day once MCC tooling automation passes Business "
+        "Acceptance Testing (P50 15 Jan 2020), then 15,000/day once MCC automation "
+        "has passed and mid-February 2020 has come (P50 17 Feb 2020); and +100% "
+        "every 3 working days while 3-day eventual success \u2265 95%, up to "
+        "15,000/day ("
+    ), basis
+    assert basis.count("P50") == 2  # a gate's date is said once
+    assert "cut to 5,000/day if stalled > 4,000" in basis
+    # a flat cap and a dated step read as the cap phrase reads them
+    assert ramp_basis(epcl, {}, 0, 1.0, "installations") == "2,000/day"
+    dated = epcl.with_overrides(
+        {"capacity.schedule": [{"from": "2020-01-06", "daily_cap": 5000}]}
+    )
+    assert ramp_basis(dated, {}, 0, 1.0, "installations") == (
+        "2,000/day, then 5,000/day from 6 Jan 2020"
+    )
+    # in meters the cap says both units, and a rule's counts say theirs
+    meters = _plain(ramp_basis(cautious, {}, 0, 1.6, "meters"))
+    assert meters.startswith("2,000 installations/day (about 3,200 meters) until MCC")
+    assert "stalled < 500 installations" in meters and "(P50" not in meters
+
+
+@pytest.fixture(scope="module")
+def ramps_report(tmp_path_factory):
+    """The three bundled November 2019 plans (cautious, aggressive, conditions
+    alone), a few replications each, reported: the longest first screen."""
+    from conftest import SCENARIOS
+
+    root = tmp_path_factory.mktemp("ramps")
+    page = root / "report.html"
+    files = [
+        str(SCENARIOS / f"{name}.yaml")
+        for name in (
+            "nov2019_cautious_ramp",
+            "nov2019_aggressive_ramp",
+            "nov2019_conditions",
+        )
+    ]
+    args = ["report", *files, "-n", "3", "--seed", "0", "-q", "-o", str(page)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    runs = [root / "report_runs" / Path(f).stem for f in files]
+    return page, runs
+
+
+@pytest.mark.slow
+def test_the_answer_gives_each_scenarios_basis_and_clearance_dates(ramps_report):
+    """One line per scenario: its basis for increasing volumes and when its
+    backlog clears, P50 with P10 and P90, each number equal to its summary;
+    what each risks against the first is said under the chart, not in it."""
+    from migsim.output.report_first import ramp_basis
+
+    page_path, runs = ramps_report
+    page = page_path.read_text()
+    answer = re.search(r'id="answer">(.*?)</p>', page, re.S).group(1)
+    lines = re.findall(r'<span class="plan">(.*?)(?=<span class="plan">|$)', answer)
+    assert len(lines) == 3
+    for i, (line, run) in enumerate(zip(lines, runs, strict=True)):
+        summary = json.loads((run / "summary.json").read_text())
+        scenario = migsim.load_scenario(run / "scenario.yaml")
+        assert f"<b>{scenario.name}</b>" in line
+        assert ramp_basis(scenario, summary, i, 1.0, "installations") in line
+        for stat in ("p10", "p50", "p90"):
+            assert f'data-key="clearance_date.{stat}"' in line, (i, stat)
+            assert f'data-run="{i}"' in line
+        text = _plain(line)
+        assert ("P10 " in text) and ("P90 " in text) and ("P50" in text)
+    assert "P50 to" in _plain(lines[1]) and "clears by" in _plain(lines[0])
+    assert "on average" not in answer  # the risks are said under the chart
+    risks = page[page.index('id="risk-answer"') :]
+    risks = risks[: risks.index("</p>")]
+    assert "against nov2019_cautious_ramp" in risks
+    first = page[page.index('class="first-screen"') : page.index("</section>")]
+    assert first.index('id="answer"') < first.index("<img") < first.index("risk-answer")
+    assert _check_numbers(page, runs) > 60
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("width", "height"), [(1280, 800), (390, 844)])
+def test_each_basis_and_clearance_date_is_on_the_first_screen(
+    ramps_report, tmp_path, width, height
+):
+    """The headline of three scenarios was about 30 lines on a phone: the chart
+    and every scenario after the first were below the fold. Now each scenario's
+    basis and its P10/P50/P90 clearance dates lie within the first screen of a
+    desktop and of a phone, the chart starts on the desktop's first screen, and
+    the page is never wider than the window."""
+    page_path, _ = ramps_report
+    with _chromium_page(width, height) as page:
+        page.goto(page_path.resolve().as_uri())
+        boxes = page.evaluate(
+            """() => [...document.querySelectorAll('#answer .plan')].map(line => {
+              const dates = [...line.querySelectorAll('[data-key^="clearance_date."]')];
+              return {bottom: line.getBoundingClientRect().bottom,
+                      text: line.innerText,
+                      dates: dates.map(d => [d.dataset.key,
+                                             d.getBoundingClientRect().bottom])};
+            })"""
+        )
+        chart = page.evaluate(
+            "document.querySelector('.first-screen img').getBoundingClientRect().top"
+        )
+        wide = page.evaluate("document.documentElement.scrollWidth")
+        page.screenshot(path=str(tmp_path / f"first_{width}.png"))
+    assert len(boxes) == 3
+    for box in boxes:
+        assert box["bottom"] <= height, box["text"]
+        assert "working days while" in box["text"] or "2,000/day brings" in box["text"]
+        keys = sorted(key for key, _ in box["dates"])
+        assert keys == [f"clearance_date.{s}" for s in ("p10", "p50", "p90")]
+        assert all(bottom <= height for _, bottom in box["dates"]), box
+    if width > 1000:
+        assert chart < height - 200, chart  # the answer's chart is there to see
+    assert wide <= width, f"the page is {wide} px wide at {width}"
+
+
+def test_a_long_scenario_name_does_not_widen_a_phone_page(tmp_path):
+    """nov2019_cautious_ramp_elster_active in the title and the answer, one word
+    of 35 characters in a large font, made the page 416 px wide at 390: the
+    whole page slid sideways. A name breaks where it must; nothing else does."""
+    name = "a_scenario_name_long_enough_to_widen_a_phone"
+    results = migsim.run(tiny(name=name), 3, seed=0)
+    page_path = tmp_path / "report.html"
+    page_path.write_text(render_report([results], charts=False), encoding="utf-8")
+    with _chromium_page(390, 844) as page:
+        page.goto(page_path.resolve().as_uri())
+        width = page.evaluate("document.documentElement.scrollWidth")
+        answer = page.evaluate(
+            "document.querySelector('#answer').getBoundingClientRect().bottom"
+        )
+    assert width <= 390, f"the page is {width} px wide at 390"
+    assert answer <= 844

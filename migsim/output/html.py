@@ -55,6 +55,8 @@ th,td{border:1px solid #bbb;padding:.2em .5em;text-align:left;vertical-align:top
 th{background:#eee}td.n{text-align:right;font-variant-numeric:tabular-nums}
 p.answer{font-size:1.08em;background:#f2f2f2;border-left:5px solid #333;
 padding:.45em .8em;margin:.3em 0 .4em}p.recommendation{border-left-color:#0072B2}
+.plan{display:block}.plan+.plan{margin-top:.3em}p.risks{margin:.2em 0 .4em}
+h1,h2,h3,p.answer,p.risks{overflow-wrap:anywhere}
 img{max-width:100%;height:auto;border:1px solid #ddd;margin:.3em 0}
 .note{color:#444;font-size:.85em}.ci{color:#444;font-size:.78em;white-space:nowrap}.muted{color:#666}code{font-size:.9em;
 word-break:break-all}td{overflow-wrap:break-word}
@@ -76,6 +78,9 @@ color:#555}.fold-toggle:checked~.fold-head label::before{content:"\\25BE\\00A0"}
 .fan img{min-width:760px}
 .swatch{display:inline-block;width:.9em;height:.9em;margin-right:.4em;
 vertical-align:-.05em;border-radius:2px}
+@media (max-width:600px){body{padding:0 .6em;margin:.4em auto;line-height:1.3}
+h1{font-size:1.12em}p.meta{font-size:.8em}p.answer{font-size:.95em;
+padding:.35em .55em;border-left-width:4px}}
 @page{size:A4;margin:14mm 12mm}
 @media print{body{max-width:none;margin:0;padding:0;font-size:10pt}
 .first-screen{break-after:page}h2{break-after:avoid}h3{break-after:avoid}

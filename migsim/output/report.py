@@ -49,7 +49,12 @@ from migsim.output.report_basis import (
     decision_scenario,
     recommendation,
 )
-from migsim.output.report_first import fan_figure, headline, key_risks_table
+from migsim.output.report_first import (
+    fan_figure,
+    headline,
+    key_risks_table,
+    risk_answer,
+)
 from migsim.output.report_sections import (
     RISK_FIGURES,
     charts_section,
@@ -156,6 +161,7 @@ def render_report(
         )
     if charts:
         first.append(fan_figure(runs, summaries, scales, units))
+    first.append(risk_answer(runs, summaries, comparison, scales, units))
     budgets = budget_notes(decision) if decision is not None else None
     first.append(key_risks_table(runs, summaries, comparison, scales, units, budgets))
     body = ['<section class="first-screen">', *first, "</section>"]

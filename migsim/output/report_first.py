@@ -15,6 +15,8 @@ from typing import Any
 
 from migsim.common.stats import percent
 from migsim.evidence.intervals import RunLike
+from migsim.model.policy import CONFIDENCE_METRICS, Condition, Rule
+from migsim.model.scenario import Scenario
 from migsim.output.html import (
     date_span,
     escape,
@@ -30,7 +32,6 @@ from migsim.output.report_sections import (
     OTHER_UNITS,
     RISK_FIGURES,
     UNIT_OF,
-    capacity_phrase,
     risk_words,
     shown,
 )
@@ -43,6 +44,8 @@ __all__ = [
     "fan_figure",
     "headline",
     "key_risks_table",
+    "ramp_basis",
+    "risk_answer",
     "days_interval",
     "key_risk_names",
     "shift_words",
@@ -187,51 +190,242 @@ def headline(
     scales: Sequence[float],
     units: str,
 ) -> str:
-    """The answer in plain words (HTML), every number tagged with its key."""
+    """The answer in plain words (HTML), every number tagged with its key.
+
+    One line per scenario, in its chart colour: the basis on which its volumes
+    rise (`ramp_basis`) and when its backlog clears, P50 first, then P10 and
+    P90; each scenario after the first with its paired P50 shift. Kept to that
+    so the answer of three scenarios fits a phone's first screen; what each
+    risks is said under the chart (`risk_answer`).
+    """
     first, s0 = runs[0], summaries[0]
     unit = unit_word("installations", units)
     backlog, median = backlog_in_units(first, scales[0])
     # with drawn meters per installation: the P50 the fan chart starts from
-    how = "; P50 over replications, each at its own meters per installation"
+    how = " (P50 over replications, each at its own meters per installation)"
     how = how if median else ""
-    sentence = (
-        f"At {escape(capacity_phrase(first.scenario, scales[0], units))} the "
-        f"backlog of {escape(format_count(backlog))} "
-        f"{unit} (<b>{escape(first.scenario.name)}</b>{how}) clears by "
-        f"{date_span(s0, 'clearance_date.p50', 0)} (P50), "
-        f"{date_span(s0, 'clearance_date.p90', 0)} (P90)"
-    )
-    if s0["cleared_share"] < 1:
-        sentence += (
-            f"; in {percent(1 - s0['cleared_share'])} of replications it does not "
-            f"clear by {escape(format_date(first.scenario.end_date))}"
-        )
-    sentence += "."
-    if comparison is None or len(runs) == 1:
-        recoverable = dumb_may_recover(first.scenario)
-        return sentence + _single_risks(s0, scales[0], units, recoverable)
-    parts = [sentence]
-    for i, (run, summary) in enumerate(
-        zip(runs[1:], summaries[1:], strict=True), start=1
-    ):
-        name = run.scenario.name
-        shift = _clearance_shift(verdict(comparison, name, "clearance_day", "p50"))
-        size = ""
-        if run.scenario.installations != first.scenario.installations:
-            own, _ = backlog_in_units(run, scales[i])
-            size = (
-                f" (a backlog of {escape(format_count(own))} {unit}, not "
-                f"{escape(format_count(backlog))}: its counts differ with its size, "
-                "not only its plan)"
+    lines = [
+        f"{_lead(0)}<b>{escape(first.scenario.name)}</b> at "
+        f"{ramp_basis(first.scenario, s0, 0, scales[0], units)}: the backlog of "
+        f"{escape(format_count(backlog))} {unit}{how} clears by "
+        f"<b>{date_span(s0, 'clearance_date.p50', 0)}</b> (P50); "
+        f"{_spread(s0, 0, first.scenario)}."
+    ]
+    if comparison is not None:
+        for i, (run, summary) in enumerate(
+            zip(runs[1:], summaries[1:], strict=True), start=1
+        ):
+            name = run.scenario.name
+            shift = _clearance_shift(verdict(comparison, name, "clearance_day", "p50"))
+            size = ""
+            if run.scenario.installations != first.scenario.installations:
+                own, _ = backlog_in_units(run, scales[i])
+                size = (
+                    f" (a backlog of {escape(format_count(own))} {unit}, not "
+                    f"{escape(format_count(backlog))}: its counts differ with its "
+                    "size, not only its plan)"
+                )
+            lines.append(
+                f"{_lead(i)}<b>{escape(name)}</b>{size} at "
+                f"{ramp_basis(run.scenario, summary, i, scales[i], units)} brings P50 "
+                f"to <b>{date_span(summary, 'clearance_date.p50', i)}</b> "
+                f"({escape(shift)}); {_spread(summary, i, run.scenario)}."
             )
-        parts.append(
-            f"<b>{escape(name)}</b>{size} at "
-            f"{escape(capacity_phrase(run.scenario, scales[i], units))} brings P50 to "
-            f"{date_span(summary, 'clearance_date.p50', i)} ({escape(shift)}) and P90 "
-            f"to {date_span(summary, 'clearance_date.p90', i)}; "
-            + _risk_sentence(runs, comparison, i, scales[i], units)
+    return "".join(f'<span class="plan">{line}</span>' for line in lines)
+
+
+def _lead(index: int) -> str:
+    """The scenario's colour, as in the chart, before its name."""
+    from migsim.output.scenario_charts import scenario_colour
+
+    return f'<span class="swatch" style="background:{scenario_colour(index)}"></span>'
+
+
+def _spread(summary: dict, index: int, scenario: Scenario) -> str:
+    """How sure the date is: "P10 1 Apr 2020, P90 3 Jun 2020", and the share
+    of replications that do not clear within the horizon."""
+    words = (
+        f"P10 {date_span(summary, 'clearance_date.p10', index)}, "
+        f"P90 {date_span(summary, 'clearance_date.p90', index)}"
+    )
+    if summary["cleared_share"] < 1:
+        words += (
+            f"; in {percent(1 - summary['cleared_share'])} of replications it does "
+            f"not clear by {escape(format_date(scenario.end_date))}"
         )
-    return " ".join(parts)
+    return words
+
+
+def risk_answer(
+    runs: Sequence[RunLike],
+    summaries: Sequence[dict],
+    comparison: dict | None,
+    scales: Sequence[float],
+    units: str,
+) -> str:
+    """What each scenario risks, in words (a paragraph under the fan chart).
+
+    One scenario: what it leaves behind (P50, P90). Several: each against the
+    first, clear differences of the key risks with their intervals, then those
+    the runs cannot tell apart ("no clear difference").
+    """
+    if comparison is None or len(runs) == 1:
+        recoverable = dumb_may_recover(runs[0].scenario)
+        text = _single_risks(summaries[0], scales[0], units, recoverable).strip()
+    else:
+        first = escape(runs[0].scenario.name)
+        text = "".join(
+            f'<span class="plan">{_lead(i)}<b>{escape(run.scenario.name)}</b> '
+            f"against {first}: "
+            + _risk_sentence(runs, comparison, i, scales[i], units)
+            + "</span>"
+            for i, run in enumerate(runs[1:], start=1)
+        )
+    return f'<p class="risks" id="risk-answer">{text}</p>'
+
+
+#: A rule's metric as the first screen says it (short: the detail says more).
+_METRIC_WORDS = {
+    "first_attempt_success_rate": "first-attempt success",
+    "eventual_success_rate": "eventual success",
+    "stall_rate": "stall rate",
+    "rollback_rate": "rollback rate",
+    "dumb_count": "devices left dumb",
+    "active_fix_forward_count": "active fix forwards",
+    "stalled_backlog": "stalled",
+    "attempt_count": "attempts",
+    "active_failure_rate_upper": "active failure rate",
+    "els_backlog": "ELS/MCC cases waiting",
+}
+_SIGNS = {">=": "\u2265", ">": ">", "<": "<", "<=": "\u2264"}
+
+
+def ramp_basis(
+    scenario: Scenario, summary: dict, index: int, scale: float, units: str
+) -> str:
+    """The basis on which a scenario's volumes rise, short and in words (HTML).
+
+    The starting cap; each planned step and what starts it (a date, or a gate
+    said by its description with the P50 date it opened in the run); each rule
+    that raises the cap, with its cadence, its evidence and its ceiling; then,
+    smaller, the rules that halt or cut: "2,000/day until MCC tooling
+    automation passes Business Acceptance Testing (P50 15 Jan 2020), then +50%
+    every 10 working days while 10-day eventual success >= 97% and stalled <
+    500, up to 10,000/day (halt 3 days if ...)". A flat cap is "2,000/day", a
+    dated step "2,000/day, then 5,000/day from 6 Jan 2020", as
+    `capacity_phrase` says them.
+    """
+    capacity = scenario.capacity
+    said: set[str] = set()
+
+    def per_day(cap: int) -> str:
+        if units == "meters":
+            return f"{cap:,} installations/day (about {cap * scale:,.0f} meters)"
+        return f"{cap:,}/day"
+
+    def gate(name: str) -> str:
+        """A gate by its description, with its P50 opening date the first time."""
+        found = next((g for g in scenario.gates if g.name == name), None)
+        about = found.description if found is not None else ""
+        if about:  # "MCC tooling automation passes BAT": keep an acronym's capitals
+            words = escape(
+                about[0].lower() + about[1:] if about[1:2].islower() else about
+            )
+        else:
+            words = f"gate {escape(name)} opens"
+        if name in said:
+            return words
+        said.add(name)
+        gates = summary.get("policy", {}).get("gates", {})
+        if name in gates and "opening_date" in gates[name]:
+            key = f"policy.gates.{name}.opening_date.p50"
+            words += f" (P50 {date_span(summary, key, index)})"
+        return words
+
+    phrase = start = escape(per_day(capacity.daily_cap))
+    for step in capacity.schedule:
+        begins: Any = step.from_
+        if isinstance(begins, str):
+            try:
+                begins = date.fromisoformat(begins)
+            except ValueError:  # a gate's name: the step waits for it
+                cap = escape(per_day(step.daily_cap))
+                phrase += f", then {cap} once {gate(str(step.from_))}"
+                continue
+        when = format_date(begins) if isinstance(begins, date) else "an uncertain date"
+        phrase += f", then {escape(per_day(step.daily_cap))} from {escape(when)}"
+    brakes = []
+    for rule in capacity.rules:
+        if rule.action not in ("step_factor", "raise_to"):
+            brakes.append(_brake_words(rule, per_day, units))
+            continue
+        needs = rule.requires.gate
+        if needs and needs not in said:
+            # the starting cap alone before it: it holds until the gate opens
+            said_gate = gate(needs)
+            phrase += (
+                f" until {said_gate}, then"
+                if phrase == start
+                else f"; once {said_gate},"
+            )
+        else:
+            phrase += "; and" if capacity.schedule else ", then"
+        phrase += " " + _raise_words(rule, per_day, units)
+    if brakes:
+        phrase += f' <span class="note">({"; ".join(brakes)})</span>'
+    return phrase
+
+
+def _raise_words(rule: Rule, per_day: Any, units: str) -> str:
+    """ "+50% every 10 working days while ..., up to 10,000/day" (escaped)."""
+    days = rule.requires.min_days_at_cap
+    if rule.action == "step_factor":
+        words = f"+{(rule.factor or 1) - 1:.0%}"
+        words += f" every {days} working days" if days else " each working day"
+    else:
+        ceiling = min(rule.cap or 0, rule.max_cap or rule.cap or 0)
+        words = f"to {per_day(ceiling)}"
+        words += f" after {days} working days at the cap" if days else ""
+    if rule.when:
+        words += " while " + " and ".join(_condition(c, units) for c in rule.when)
+    if rule.action == "step_factor":
+        words += (
+            f", up to {per_day(rule.max_cap)}"
+            if rule.max_cap is not None
+            else ", with no ceiling"
+        )
+    return escape(words)
+
+
+def _brake_words(rule: Rule, per_day: Any, units: str) -> str:
+    """ "halt 3 days if 5-day stall rate > 8% and ..." (escaped)."""
+    days = f"{rule.days} working day{'s' if rule.days != 1 else ''}"
+    words = {
+        "halt_days": f"halt {days}",
+        "cut_to": f"cut to {per_day(rule.cap or 0)}",
+        "hold": f"hold the cap {days}",
+    }.get(rule.action, rule.name.replace("_", " "))
+    if rule.requires.min_days_at_cap:
+        words += f" after {rule.requires.min_days_at_cap} working days at the cap"
+    if rule.when:
+        words += " if " + " and ".join(_condition(c, units) for c in rule.when)
+    return escape(words)
+
+
+def _condition(condition: Condition, units: str) -> str:
+    """ "10-day eventual success >= 97%", "stalled < 500" (text)."""
+    words = _METRIC_WORDS.get(condition.metric, condition.metric.replace("_", " "))
+    if condition.metric in CONFIDENCE_METRICS and condition.confidence is not None:
+        words += f" ({percent(condition.confidence)} upper bound)"
+    window = f"{condition.window}-day " if condition.window > 1 else ""
+    metric = condition.metric
+    if metric.endswith("_rate") or metric.endswith("_upper"):
+        value = percent(condition.value)
+    else:
+        value = f"{condition.value:,.0f}"
+        if units == "meters" and metric in ("stalled_backlog", "attempt_count"):
+            value += " installations"
+    return f"{window}{words} {_SIGNS[condition.op]} {value}"
 
 
 def _single_risks(
@@ -279,8 +473,7 @@ def _risk_sentence(
     if clear:
         out.append("it brings " + "; ".join(clear))
     if unclear:
-        lead = "no clear difference in " if clear else "with no clear difference in "
-        out.append(lead + ", ".join(unclear))
+        out.append("no clear difference in " + ", ".join(unclear))
     if not out:
         return "its risks cannot be compared."
     return (", ".join(out) if not clear else "; ".join(out)) + "."

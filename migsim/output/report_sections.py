@@ -137,9 +137,11 @@ def capacity_phrase(scenario: Scenario, scale: float, units: str) -> str:
     """``2,000/day``, with the schedule's steps and the ramp rules: how far each
     rule that raises the cap may take it, then the names of the others.
 
-    Every scenario's cap is said this way, in the headline and the detail:
     "2,000/day, raised by the automation step to at most 10,000/day (and the
-    stall halt rule)", never the starting cap alone when a rule raises it.
+    stall halt rule)", never the starting cap alone when a rule raises it. The
+    headline says more: what each rule waits for and the evidence it needs
+    (`migsim.output.report_first.ramp_basis`), in the same words for a flat
+    cap and a dated step.
     """
 
     def per_day(cap: int) -> str:
