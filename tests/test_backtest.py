@@ -1012,6 +1012,43 @@ def test_programme_totals_carry_the_dumb_devices_of_typical_rates_not_mean_ones(
         assert own.initial_state.dumb == active_state["dumb"]
 
 
+def test_devices_recovered_remotely_are_not_estimated_left_dumb(tmp_path):
+    """Totals do not say how many devices went dumb; where a cohort recovers a
+    share of its dumb devices remotely, those were retried and are inside the
+    migrated total, so the state estimates only the rest as left dumb: half
+    the ratio at a recovered share of one half, in the state and in each
+    replication's own estimate."""
+    from datetime import date
+
+    from migsim.evidence.coarse import _dumb_per_migrated
+    from migsim.evidence.state import state_from_actuals
+    from migsim.sim.inputs import resolve_inputs
+    from migsim.sim.streams import Streams
+
+    known = migsim.load_scenario("tests/reference/nov2019_epcl.yaml")  # fixed rates
+    recovering = known.with_overrides(
+        {
+            "cohorts.itron_active.dumb": {
+                "recovered_share": 0.5,
+                "recovered_after_days": {"dist": "fixed", "days": 10},
+            }
+        }
+    )
+    whole = _dumb_per_migrated(known.cohort("itron_active"))
+    assert whole > 0
+    half = _dumb_per_migrated(recovering.cohort("itron_active"))
+    assert half == pytest.approx(whole / 2)
+    path = _totals(tmp_path, [0, 20000])
+    state, _ = state_from_actuals(
+        recovering, read_actuals(path, recovering), date(2020, 1, 31)
+    )
+    stated = state["cohorts"]["itron_active"]
+    assert stated["dumb"] == round(stated["migrated"] * half)
+    forward = recovering.starting_from(state)
+    own = resolve_inputs(forward, Streams(0, 0)).cohort("itron_active")
+    assert own.initial_state.dumb == stated["dumb"]
+
+
 @pytest.mark.slow
 def test_each_replication_carries_the_devices_its_own_rates_left_dumb(tmp_path):
     """Programme totals say how many migrated, not how many went dumb on the

@@ -44,7 +44,7 @@ def _dumb_per_migrated(cohort) -> float:
     for i in range(_RATE_DRAWS):
         rates = cohort.outcomes.as_array(rng)
         then = draw_probability(cohort.stall.then_success, rng) if cohort.stall else 1.0
-        ratios[i] = dumb_per_migrated(rates, then)
+        ratios[i] = dumb_per_migrated(rates, then, cohort.recovered_share)
     return float(np.median(ratios))
 
 

@@ -278,6 +278,12 @@ class Cohort(SchemaModel):
             left -= count
         return counts
 
+    @property
+    def recovered_share(self) -> float:
+        """The share of its dumb devices recovered remotely (0 without a
+        ``dumb`` section): they are retried, not left dumb."""
+        return self.dumb.recovered_share if self.dumb is not None else 0.0
+
     @model_validator(mode="after")
     def _delays_where_needed(self) -> Cohort:
         for outcome in ("stall", "rollback", "fix_forward"):

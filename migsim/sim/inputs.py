@@ -216,13 +216,17 @@ def draw_parameters(cohort: Cohort, streams) -> Parameters | None:
     return Parameters(rates, drawn)
 
 
-def dumb_per_migrated(rates: np.ndarray, then_success: float) -> float:
+def dumb_per_migrated(
+    rates: np.ndarray, then_success: float, recovered_share: float = 0.0
+) -> float:
     """Devices left dumb per installation migrated at these outcome rates
-    (`OUTCOMES` order): dumb / (success + fix forward + stall x then_success),
-    since every other attempt is tried again."""
+    (`OUTCOMES` order): dumb x (1 - recovered_share) / (success + fix forward
+    + stall x then_success), since every other attempt, a remotely recovered
+    device's included, is tried again."""
     rate = dict(zip(OUTCOMES, rates, strict=True))
     good = rate["success"] + rate["fix_forward"] + rate["stall"] * then_success
-    return float(rate["dumb"] / good) if good > 0 else 0.0
+    left = rate["dumb"] * (1.0 - recovered_share)
+    return float(left / good) if good > 0 else 0.0
 
 
 class _FreshInputs:
@@ -256,7 +260,8 @@ def _own_dumb(cohort: Cohort, streams) -> InitialState:
         then = (
             draw_probability(cohort.stall.then_success, None) if cohort.stall else 1.0
         )
-    return state.with_dumb(round(state.migrated * dumb_per_migrated(rates, then)))
+    ratio = dumb_per_migrated(rates, then, cohort.recovered_share)
+    return state.with_dumb(round(state.migrated * ratio))
 
 
 def programme_factor(scenario: Scenario, streams) -> float:
