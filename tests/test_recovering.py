@@ -346,3 +346,42 @@ def test_report_and_summary_say_dumb_includes_devices_awaiting_recovery(share):
     assert (page.count(said) == 2) == (share > 0)  # key risks and the risk table
     assert ("devices dumb (some may yet be recovered remotely)" in page) == (share > 0)
     assert (said in " ".join(summary_text(results).split())) == (share > 0)
+
+
+def test_awaiting_recovery_on_twenty_years_of_daily_rows_stays_small():
+    """20 years of daily rows (the longest horizon) with a 60-day recovery
+    delay: the estimate works a window of young days per row, not every pair
+    of rows (about 3 GB of temporary arrays before), and on gapped rows it
+    still is the state's own estimate."""
+    import tracemalloc
+
+    import pandas as pd
+
+    from migsim.evidence.inflight import awaiting_recovery, recovering_weights
+
+    sc = recovering_scenario(
+        horizon=30,
+        dumb=0.2,
+        recovered_share=0.6,
+        recovered_after={"dist": "uniform", "low": 5, "high": 60},
+    )
+    cohort = sc.cohorts[0]
+    n = 7305
+    rng = np.random.default_rng(3)
+    rows = pd.DataFrame(
+        {
+            "date": pd.date_range("2019-11-25", periods=n, freq="D"),
+            "dumbs": rng.poisson(4.0, n).astype(float),
+        }
+    )
+    tracemalloc.start()
+    waiting = awaiting_recovery(cohort, rows)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 60e6
+    assert np.isfinite(waiting).all() and waiting[-1] > 0
+    gapped = rows.iloc[::3].reset_index(drop=True).tail(200).reset_index(drop=True)
+    at_once = awaiting_recovery(cohort, gapped)
+    for i in (0, 17, 20, 199):
+        one = recovering_weights(cohort, gapped.iloc[: i + 1], gapped["date"][i].date())
+        assert at_once[i] == pytest.approx(one[1].sum(), abs=1e-9)

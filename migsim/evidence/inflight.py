@@ -215,31 +215,50 @@ def awaiting_recovery(cohort, rows: pd.DataFrame) -> np.ndarray:
     that date, from the rows up to it, for every row at once.
 
     Zeros when the cohort recovers none (no ``dumb.recovered_share``) or the
-    rows report no ``dumbs``. ``rows`` are one cohort's, in date order.
+    rows report no ``dumbs``. ``rows`` are one cohort's, in date order, one a
+    date. Only the days of origin younger than the delay's longest are worked
+    pair by pair; the older ones, all recovered by then if at all, enter as
+    one sum: time and memory grow with the rows times the delay's span, not
+    with the rows squared (20 years of daily rows would have taken gigabytes).
     """
     n = len(rows)
     dumb = cohort.dumb
     if dumb is None or not dumb.recovered_share or "dumbs" not in rows.columns:
         return np.zeros(n)
+    if not n:
+        return np.zeros(0)
     share = float(dumb.recovered_share)
     days, probs = cached_pmf(dumb.recovered_after_days)
     cdf = np.cumsum(np.bincount(np.clip(days, 0, None), weights=probs))
+    last, c = len(cdf) - 1, float(cdf[-1])  # from age `last` on, P(D <= age) = c
     when = (rows["date"] - rows["date"].min()).dt.days.to_numpy()
-    ages = when[:, None] - when[None, :]  # (as-of row, row of origin)
-    seen = ages >= 0
-    done = np.where(seen, cdf[np.clip(ages, 0, len(cdf) - 1)], 0.0)  # P(D <= age)
-    dumbs = rows["dumbs"].to_numpy(float)[None, :]
-    expected = dumbs * share * done  # recovered by each as-of date, by origin
-    total = expected.sum(axis=1)
+    dumbs = rows["dumbs"].to_numpy(float)
+    # (as-of row i, k): origin row i - k, the young ones (age < last) only
+    first = np.searchsorted(when, when - last, side="right")
+    width = int((np.arange(n) - first).max()) + 1
+    origin = np.arange(n)[:, None] - np.arange(width)[None, :]
+    young = origin >= first[:, None]
+    origin = np.where(young, origin, 0)
+    ages = when[:, None] - when[origin]
+    done = np.where(young, cdf[np.clip(ages, 0, last)], 0.0)  # P(D <= age)
+    own = np.where(young, dumbs[origin], 0.0)
+    cumulative = np.cumsum(dumbs)
+    old = np.where(first > 0, cumulative[first - 1], 0.0)  # dumbs of older rows
+    expected = own * share * done  # recovered by each as-of date, by origin
+    total = expected.sum(axis=1) + old * share * c
     reported = (
         np.cumsum(rows["dumb_recoveries"].to_numpy(float))
         if "dumb_recoveries" in rows.columns
         else total
     )
     ratio = np.divide(reported, total, out=np.zeros(n), where=total > 0)
-    left = np.clip(dumbs - expected * ratio[:, None], 0, None) * seen
+    left = np.clip(own - expected * ratio[:, None], 0, None)
     still = 1.0 - share * done
     inflow = np.divide(
         left * share, still, out=np.zeros_like(left), where=still > 1e-12
     )
-    return (inflow * (1.0 - done)).sum(axis=1)  # each still waits: D > its age
+    waiting = (inflow * (1.0 - done)).sum(axis=1)  # each still waits: D > its age
+    if 1.0 - share * c > 1e-12:  # the older rows' devices, in one sum
+        kept = old * np.clip(1.0 - share * c * ratio, 0, None)
+        waiting += kept * share / (1.0 - share * c) * (1.0 - c)
+    return waiting
