@@ -21,6 +21,8 @@ from conftest import (
     uniform,
     write_yaml,
 )
+from hypothesis import given
+from hypothesis import strategies as st
 
 import migsim
 from migsim.cli.main import main
@@ -888,3 +890,33 @@ def test_the_split_posterior_keeps_the_means_and_carries_the_split_variance():
     have = mean * (1 - mean) / (alpha.sum() + 1)
     assert np.all(have >= wanted * (1 - 1e-9))
     assert np.isclose(have / wanted, 1.0).any()
+
+
+@given(
+    st.lists(st.integers(0, 3000), min_size=1, max_size=60),
+    st.sampled_from([0.0, 0.3, 0.8, 0.999, 1.0]),
+)
+def test_the_mean_of_a_persistence_over_lags_is_the_pairwise_one(times, r):
+    """`inputs._mean_power_of_lags` (one pass) is the mean of r^|t_i - t_j|
+    over every pair, gaps, repeats and unsorted times included; and it takes
+    20 years of daily times without the n x n table."""
+    from migsim.evidence.inputs import _mean_power_of_lags
+
+    t = np.array(times, dtype=float)
+    pairwise = float((r ** np.abs(t[:, None] - t[None, :])).mean())
+    assert _mean_power_of_lags(t, r) == pytest.approx(pairwise, rel=1e-12, abs=1e-15)
+
+
+def test_twenty_years_of_daily_shares_need_no_table_of_pairs():
+    import tracemalloc
+
+    from migsim.evidence.inputs import _mean_power_of_lags
+
+    t = np.arange(7305, dtype=float)
+    tracemalloc.start()
+    value = _mean_power_of_lags(t, 0.8)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 5e6
+    # n + 2 sum over lags k of (n - k) r^k: about n (1 + r) / (1 - r) pairs' worth
+    assert value * 7305 == pytest.approx((1 + 0.8) / (1 - 0.8), rel=1e-3)
