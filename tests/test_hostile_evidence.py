@@ -274,7 +274,7 @@ def test_a_decision_whose_candidates_never_clear_still_draws_its_frontier(tmp_pa
     lever = next(iter(question["levers"]))
     question["levers"][lever] = {"low": 4000, "high": 6000, "step": 2000}
     quantile = next(b for b in question["risk_budget"] if "max" in b)
-    quantile["max"] = -1  # nothing is safe
+    quantile["max"] = 0  # nothing is safe (-1 is refused)
     path = write(tmp_path, yaml.safe_dump(question), "q.yaml")
     result = cli(
         "decide", path, "-n", "2", "--max-replications", "2", "-o", "dec", cwd=tmp_path
