@@ -358,7 +358,7 @@ def test_dates_with_and_without_a_time_zone_are_read_as_written(tmp_path):
     from migsim.evidence.actuals import read_actuals
 
     frame = _daily_rows()
-    frame.loc[1, "date"] = "2024-01-02T23:00:00-05:00"
+    frame.loc[1, "date"] = "2024-01-02T00:00:00-05:00"
     path = write(tmp_path, frame.to_csv(index=False), "a.csv")
     actuals = read_actuals(path, load_scenario(ACTUALS_SCENARIO))
     days = actuals.frame["date"].dt.strftime("%Y-%m-%d").tolist()
@@ -525,7 +525,7 @@ def test_a_far_date_among_dates_with_a_time_zone_is_one_line(tmp_path):
     from migsim.evidence.actuals import read_actuals
 
     frame = _daily_rows()
-    frame.loc[1, "date"] = "2024-01-02T23:00:00-05:00"
+    frame.loc[1, "date"] = "2024-01-02T00:00:00-05:00"
     frame.loc[2, "date"] = "2999-01-01"
     path = write(tmp_path, frame.to_csv(index=False), "a.csv")
     with pytest.raises(MigsimError) as info:

@@ -281,7 +281,8 @@ def read_actuals(
         One line naming the file, the row and the column: an unreadable file, an
         unknown cohort, a negative or fractional count, the five first-level
         outcomes summing to more than ``attempts``, a date out of order, repeated
-        or before the scenario's start.
+        or before the scenario's start, a date with a time of day (midnight,
+        as pandas writes a date-time column, is the date itself).
     """
     shown = str(path)
     raw, sha256 = _read_raw(Path(path), shown)
@@ -540,7 +541,15 @@ def _dates(
             f"{_as_written(column.iloc[i])} (write YYYY-MM-DD)"
         )
     # compare as days: nanosecond timestamps end in 2262 and would wrap silently
-    days = dates.to_numpy().astype("datetime64[D]")
+    stamps = dates.to_numpy()
+    days = stamps.astype("datetime64[D]")
+    timed = stamps != days  # a time of day was cut off: 14:30 counted as the day
+    if timed.any():
+        i = _first(timed)
+        raise ActualsError(
+            f"{shown}: row {rows[i]}, column date: {_as_written(column.iloc[i])} "
+            "has a time of day (write YYYY-MM-DD: a row counts a whole day)"
+        )
     early = days < np.datetime64(scenario.start_date, "D")
     if early.any():
         i = _first(early)
