@@ -150,6 +150,14 @@ BAD_FILES = {
         "column cumulative_migrated",
     ),
     "empty file": ("", "empty file"),
+    "month only": (  # was read as 2024-01-01, a month's total dated on its first
+        GOOD + ROW1 + "2024-01,a,100,80,10,10,0,0\n",
+        "row 2, column date: not a date: '2024-01' (write YYYY-MM-DD)",
+    ),
+    "today": (  # was read as the date the command ran
+        GOOD + ROW1 + "today,a,100,80,10,10,0,0\n",
+        "row 2, column date: not a date: 'today'",
+    ),
     "time of day": (  # was read as 2024-01-02, the half day counted as a whole
         GOOD + ROW1 + "2024-01-02 14:30,a,100,80,10,10,0,0\n",
         "row 2, column date: '2024-01-02 14:30' has a time of day",

@@ -24,6 +24,7 @@ import csv
 import hashlib
 import io
 import math
+import re
 from dataclasses import dataclass, replace
 from datetime import date
 from functools import cached_property
@@ -513,6 +514,15 @@ def _one_replication(
     return values == chosen, note
 
 
+#: A date as text begins with its year, month and day (``2019-12-02``,
+#: ``2019/12/02``, ``20191202``), then maybe a time: pandas also read
+#: ``2019-12`` and ``2019`` as the first of the month or year (a month's total
+#: dated on its first day) and ``today`` and ``now`` as the clock's date.
+_DAY_GIVEN = re.compile(
+    r"[0-9]{4}(?:-[0-9]{1,2}-[0-9]{1,2}|/[0-9]{1,2}/[0-9]{1,2}|[0-9]{4})(?:[T ]|$)"
+)
+
+
 def _wall_time(text: str) -> pd.Timestamp:
     """One date-time as written, its time zone (if any) dropped; NaT if none."""
     value = pd.to_datetime(text, format="ISO8601", errors="coerce")
@@ -526,6 +536,13 @@ def _dates(
         dates = pd.Series(column.to_numpy())
     else:
         text = column.astype(str).str.strip()
+        dayless = ~text.str.match(_DAY_GIVEN).to_numpy(dtype=bool)
+        if dayless.any():
+            i = _first(dayless)
+            raise ActualsError(
+                f"{shown}: row {rows[i]}, column date: not a date: "
+                f"{_as_written(column.iloc[i])} (write YYYY-MM-DD)"
+            )
         try:
             dates = pd.to_datetime(text, format="ISO8601", errors="coerce")
         except ValueError:  # mixed time zones: each date as written (wall time)
