@@ -276,7 +276,8 @@ def run_point(
         "error": None,
     }
     try:
-        point = scenario.with_overrides(values, origin=f"point {index}")
+        # read once already (`parse_grid`): a quoted '100' stays text
+        point = scenario.with_overrides(values, origin=f"point {index}", text=False)
     except ScenarioError as exc:
         record.update(status="invalid", error=str(exc))
     else:

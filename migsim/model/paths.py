@@ -72,12 +72,15 @@ def _child(node: Any, part: str, key: str, origin: str) -> Any:
     raise ScenarioError(f"{origin}: {key}: '{part}' is below a value, not a section")
 
 
-def set_field(data: dict[str, Any], key: str, value: Any, *, origin: str) -> None:
+def set_field(
+    data: dict[str, Any], key: str, value: Any, *, origin: str, text: bool = True
+) -> None:
     """Set a dotted-path field of a scenario dict in place (it must exist).
 
-    Setting ``...outcomes.<rate>`` rescales the sibling rates in proportion.
+    Setting ``...outcomes.<rate>`` rescales the sibling rates in proportion. A
+    string ``value`` is read as YAML (text as typed), unless ``text`` is False.
     """
-    if isinstance(value, str):
+    if text and isinstance(value, str):
         try:  # read as a scenario file reads it (5e-4 a number, 33:20 an error)
             value = parse_yaml(value)
         except yaml.YAMLError as exc:
