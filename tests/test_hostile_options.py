@@ -248,6 +248,23 @@ def test_a_sweep_of_more_points_than_a_store_can_list_is_refused(
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize(
+    ("args", "given"),
+    [
+        ((), "neither was given"),  # it said "not both"
+        (
+            ("--grid", "capacity.daily_cap=1000", "--lhs", "2", "--range", "seed=0:1"),
+            "both were given",
+        ),
+    ],
+)
+def test_a_sweep_without_one_kind_of_points_says_which(tmp_path, args, given):
+    message = one_line_exit_2(cli("sweep", BASELINE, "-n", "2", "-o", "sw", *args))
+    assert message == (
+        f"Error: a sweep needs either --grid or --lhs with --range ({given})"
+    )
+
+
 def test_range_without_lhs_says_so(tmp_path):
     result = cli(
         "sweep", BASELINE, "-n", "1", "-o", "sw", "--range", "horizon_days=1:2",

@@ -198,8 +198,9 @@ class SweepDefinition:
         if self.ranges and self.lhs is None and not self.grid:
             raise MigsimError("--range needs --lhs K")
         if bool(self.grid) == (self.lhs is not None):
+            given = "both were given" if self.grid else "neither was given"
             raise MigsimError(
-                "a sweep needs either --grid or --lhs with --range, not both"
+                f"a sweep needs either --grid or --lhs with --range ({given})"
             )
         if self.lhs is not None and not self.ranges:
             raise MigsimError("--lhs needs at least one --range FIELD=LOW:HIGH")
