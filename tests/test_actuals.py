@@ -158,6 +158,17 @@ BAD_FILES = {
         GOOD + ROW1 + "today,a,100,80,10,10,0,0\n",
         "row 2, column date: not a date: 'today'",
     ),
+    "migrated falls": (  # backtests scored against it without a word
+        "date,cohort,migrated,impaired\n2024-01-01,a,500,20\n2024-01-02,a,100,20\n",
+        "row 2, column migrated: migrated + impaired is 120, below the 520 before "
+        "it for cohort a",
+    ),
+    "more migrated than the cohort": (  # b has 300: 2 x 200 successes
+        GOOD + "2024-01-01,b,200,200,0,0,0,0\n2024-01-02,b,200,200,0,0,0,0\n"
+        "2024-01-03,b,200,200,0,0,0,0\n",
+        "row 2, column successes: successes + fix_forwards so far is 400 "
+        "installations, more than cohort b's 300",
+    ),
     "time of day": (  # was read as 2024-01-02, the half day counted as a whole
         GOOD + ROW1 + "2024-01-02 14:30,a,100,80,10,10,0,0\n",
         "row 2, column date: '2024-01-02 14:30' has a time of day",
