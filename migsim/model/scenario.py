@@ -49,7 +49,7 @@ from migsim.model.distributions import (
     probability_mean,
 )
 from migsim.model.files import read_scenario_file
-from migsim.model.paths import error_messages, flatten, get_field, set_field
+from migsim.model.paths import error_messages, flatten, get_field, set_fields
 from migsim.model.policy import (
     METRICS,
     RESERVED_CAP_LABELS,
@@ -592,8 +592,7 @@ class Scenario(SchemaModel):
         """
         data = self.to_dict()
         data.setdefault("uncertainty", self.uncertainty)  # --set uncertainty=point
-        for key, value in overrides.items():
-            set_field(data, key, value, origin=origin, text=text)
+        set_fields(data, overrides, origin=origin, text=text)
         return _validate(data, origin)
 
 
@@ -667,8 +666,7 @@ def _set_with_sources(
     before = scenario.to_dict()
     before.setdefault("uncertainty", scenario.uncertainty)
     data = copy.deepcopy(before)
-    for key, value in overrides.items():
-        set_field(data, key, value, origin=origin)
+    set_fields(data, overrides, origin=origin)
     new = flatten({k: v for k, v in data.items() if k != "sources"})
     new = {path: value for path, value in new.items() if value is not None}
     old = flatten({k: v for k, v in before.items() if k != "sources"})
