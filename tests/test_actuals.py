@@ -150,6 +150,33 @@ BAD_FILES = {
         "column cumulative_migrated",
     ),
     "empty file": ("", "empty file"),
+    "month only": (  # was read as 2024-01-01, a month's total dated on its first
+        GOOD + ROW1 + "2024-01,a,100,80,10,10,0,0\n",
+        "row 2, column date: not a date: '2024-01' (write YYYY-MM-DD)",
+    ),
+    "today": (  # was read as the date the command ran
+        GOOD + ROW1 + "today,a,100,80,10,10,0,0\n",
+        "row 2, column date: not a date: 'today'",
+    ),
+    "migrated falls": (  # backtests scored against it without a word
+        "date,cohort,migrated,impaired\n2024-01-01,a,500,20\n2024-01-02,a,100,20\n",
+        "row 2, column migrated: migrated + impaired is 120, below the 520 before "
+        "it for cohort a",
+    ),
+    "more migrated than the cohort": (  # b has 300: 2 x 200 successes
+        GOOD + "2024-01-01,b,200,200,0,0,0,0\n2024-01-02,b,200,200,0,0,0,0\n"
+        "2024-01-03,b,200,200,0,0,0,0\n",
+        "row 2, column successes: successes + fix_forwards so far is 400 "
+        "installations, more than cohort b's 300",
+    ),
+    "time of day": (  # was read as 2024-01-02, the half day counted as a whole
+        GOOD + ROW1 + "2024-01-02 14:30,a,100,80,10,10,0,0\n",
+        "row 2, column date: '2024-01-02 14:30' has a time of day",
+    ),
+    "time of day with an offset": (
+        GOOD + ROW1 + "2024-01-02T23:00:00-05:00,a,100,80,10,10,0,0\n",
+        "row 2, column date: '2024-01-02T23:00:00-05:00' has a time of day",
+    ),
 }
 
 
@@ -164,6 +191,32 @@ def test_bad_actuals_name_file_row_and_column(tmp_path, two_cohorts, case):
     assert message.startswith(f"{path}: ") and where in message, message
     assert "\n" not in message
     assert isinstance(info.value, MigsimError)
+
+
+@pytest.mark.parametrize(
+    "when", ["2024-01-02 00:00:00", "2024-01-02T00:00", "2024-01-02T00:00:00+01:00"]
+)
+def test_a_midnight_date_time_is_the_date(tmp_path, two_cohorts, when):
+    # pandas writes a datetime column so; midnight (wall time) is the day itself
+    path = tmp_path / "a.csv"
+    path.write_text(GOOD + ROW1 + f"{when},a,100,80,10,10,0,0\n")
+    assert read_actuals(path, load(two_cohorts)).last_date == date(2024, 1, 2)
+
+
+def test_a_parquet_date_time_with_a_time_of_day_is_refused(tmp_path, two_cohorts):
+    frame = pd.DataFrame(
+        {
+            "date": pd.to_datetime(["2024-01-01", "2024-01-02"]),
+            "cohort": ["a", "a"],
+            "attempts": [100, 100],
+        }
+    )
+    frame.to_parquet(tmp_path / "midnight.parquet")
+    assert read_actuals(tmp_path / "midnight.parquet", load(two_cohorts)).last_date
+    frame["date"] += pd.Timedelta(hours=14)
+    frame.to_parquet(tmp_path / "afternoon.parquet")
+    with pytest.raises(ActualsError, match="row 1, column date: 2024-01-01 14:00:00 "):
+        read_actuals(tmp_path / "afternoon.parquet", load(two_cohorts))
 
 
 def test_unreadable_and_missing_files(tmp_path, two_cohorts):
@@ -224,7 +277,14 @@ def test_meters_need_meters_per_installation(tmp_path):
 
 @pytest.mark.parametrize("command", ["calibrate", "forecast", "backtest"])
 @pytest.mark.parametrize(
-    "case", ["unknown cohort", "outcomes above attempts", "date repeated", "not a date"]
+    "case",
+    [
+        "unknown cohort",
+        "outcomes above attempts",
+        "date repeated",
+        "not a date",
+        "time of day",
+    ],
 )
 def test_cli_bad_actuals_exit_2_one_line_no_output(
     tmp_path, two_cohorts, command, case

@@ -574,6 +574,14 @@ def test_states_that_the_flows_contradict_are_refused(tmp_path):
     frame.loc[b, list(STATES)] = 0
     path = tmp_path / "zeroed.csv"
     frame.to_csv(path, index=False)
+    with pytest.raises(ActualsError) as caught:  # migrated falls: refused on reading
+        state_from_actuals(sc, read_actuals(path, sc), day(20))
+    message = str(caught.value)
+    assert str(path) in message and "cohort b" in message
+    assert "column migrated: migrated + impaired is 0, below the" in message
+    # migrated never reported for b (it never falls): the states still sum to 0
+    frame.loc[frame["cohort"] == "b", ["migrated", "impaired"]] = 0
+    frame.to_csv(path, index=False)
     with pytest.raises(ActualsError) as caught:
         state_from_actuals(sc, read_actuals(path, sc), day(20))
     message = str(caught.value)

@@ -682,6 +682,18 @@ def test_several_levers_use_optuna_and_answer_a_safe_candidate(tmp_path):
             },
             "risk_budget.0.exceeds: Input should be a finite number",
         ),
+        (  # a count is never below 0: no candidate could ever meet it
+            {"risk_budget": [{"figure": "dumb", "statistic": "p90", "max": -1}]},
+            "risk_budget.0: max is -1, but dumb (in installations) is never below 0",
+        ),
+        (  # every replication exceeds -0.5: the chance is 1 whatever the plan
+            {
+                "risk_budget": [
+                    {"figure": "clearance_day", "exceeds": -0.5, "max_probability": 0.1}
+                ]
+            },
+            "risk_budget.0: exceeds is -0.5, but clearance_day (in days) is never",
+        ),
         ({"colour": "blue"}, "colour: unknown key"),
         ({"scenario": "missing.yaml"}, "scenario: "),
     ],
@@ -694,6 +706,39 @@ def test_bad_questions_exit_2_with_one_line_naming_file_and_key(tmp_path, change
     assert "\n" not in line
     assert line.startswith(f"Error: {path}: ")
     assert key in line
+
+
+def test_levers_that_make_no_scenario_together_are_one_line(tmp_path):
+    """Each lever's ends were valid, a pair of them was not: Optuna logged the
+    trial's traceback (30 lines) before the one-line error."""
+    from hostile import migsim_process
+
+    low, high = (
+        f"cohorts.c.stall.resolves_after_days.{end}" for end in ("low", "high")
+    )
+    data = all_stall_scenario()
+    data["cohorts"][0]["stall"]["resolves_after_days"] = {
+        "dist": "uniform",
+        "low": 2,
+        "high": 10,
+    }
+    levers = {
+        low: {"low": 2, "high": 9, "step": 7},
+        high: {"low": 5, "high": 10, "step": 5},
+    }
+    path = write_question(tmp_path, data, levers=levers)
+    done = migsim_process("decide", path, "-n", "2", "-q", cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip() == (
+        f"Error: {path}: levers: cohorts.c.stall.resolves_after_days: high (5) is "
+        "below low (9)"
+    )
+
+
+def test_a_budget_of_zero_stands():
+    # a limit of 0 is a real budget: no device left dumb at all
+    assert BudgetSpec(figure="dumb", statistic="p90", max=0).limit == 0
+    assert BudgetSpec(figure="dumb", exceeds=0, max_probability=0.1).exceeds == 0
 
 
 def test_an_objective_date_outside_a_candidates_horizon_is_one_line(tmp_path):

@@ -84,6 +84,17 @@ def test_an_unchanged_page_builds_the_loaded_scenario_under_another_name(cautiou
     assert ours == theirs
 
 
+@pytest.mark.parametrize("name", ["Nov 2019: cautious", "#2 plan", "[draft] ramp"])
+def test_a_scenario_named_as_yaml_would_read_otherwise_builds(cautious, name):
+    """The built scenario's name was set as text typed on the page, read as
+    YAML: a valid name with ': ' became a mapping, and every Run was refused
+    ("name: Input should be a valid string")."""
+    base = migsim.load_scenario({**cautious.to_dict(), "name": name})
+    built = build(base, {"capacity.daily_cap": "3000"})
+    assert built.scenario.name == name + BUILT_SUFFIX
+    assert built.scenario.capacity.daily_cap == 3000
+
+
 def test_cap_schedule_and_a_rate_build_the_scenario_and_say_what_changed(cautious):
     built = build(
         cautious,

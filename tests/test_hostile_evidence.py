@@ -274,7 +274,7 @@ def test_a_decision_whose_candidates_never_clear_still_draws_its_frontier(tmp_pa
     lever = next(iter(question["levers"]))
     question["levers"][lever] = {"low": 4000, "high": 6000, "step": 2000}
     quantile = next(b for b in question["risk_budget"] if "max" in b)
-    quantile["max"] = -1  # nothing is safe
+    quantile["max"] = 0  # nothing is safe (-1 is refused)
     path = write(tmp_path, yaml.safe_dump(question), "q.yaml")
     result = cli(
         "decide", path, "-n", "2", "--max-replications", "2", "-o", "dec", cwd=tmp_path
@@ -358,7 +358,7 @@ def test_dates_with_and_without_a_time_zone_are_read_as_written(tmp_path):
     from migsim.evidence.actuals import read_actuals
 
     frame = _daily_rows()
-    frame.loc[1, "date"] = "2024-01-02T23:00:00-05:00"
+    frame.loc[1, "date"] = "2024-01-02T00:00:00-05:00"
     path = write(tmp_path, frame.to_csv(index=False), "a.csv")
     actuals = read_actuals(path, load_scenario(ACTUALS_SCENARIO))
     days = actuals.frame["date"].dt.strftime("%Y-%m-%d").tolist()
@@ -525,7 +525,7 @@ def test_a_far_date_among_dates_with_a_time_zone_is_one_line(tmp_path):
     from migsim.evidence.actuals import read_actuals
 
     frame = _daily_rows()
-    frame.loc[1, "date"] = "2024-01-02T23:00:00-05:00"
+    frame.loc[1, "date"] = "2024-01-02T00:00:00-05:00"
     frame.loc[2, "date"] = "2999-01-01"
     path = write(tmp_path, frame.to_csv(index=False), "a.csv")
     with pytest.raises(MigsimError) as info:

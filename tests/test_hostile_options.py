@@ -88,6 +88,28 @@ def test_a_grid_of_maps_or_infinities_is_refused_before_the_store(
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_quoted_number_in_a_grid_is_text_as_in_a_file(tmp_path):
+    """Grid values were read as YAML twice: '2000' (text, quotes and all) was
+    read again as the number 2000 and ran, where a file and --set refuse it;
+    a name '1e3' became the number 1000.0."""
+    import pandas as pd
+
+    args = ("sweep", BASELINE, "-n", "2", "-q", "-o", "sw")
+    message = one_line_exit_2(
+        cli(*args, "--grid", "capacity.daily_cap='2000'", cwd=tmp_path)
+    )
+    assert message.endswith(
+        "capacity.daily_cap: a number is needed here, not text '2000' "
+        "(write it without quotes)"
+    )
+    assert list(tmp_path.iterdir()) == []
+    result = cli(*args, "--grid", "name='1e3','a: b'", cwd=tmp_path)
+    assert result.exit_code == 0, (result.output, result.exception)
+    table = pd.read_parquet(tmp_path / "sw" / "sweep.parquet")
+    assert table["status"].tolist() == ["done", "done"]
+    assert table["name"].tolist() == ["1e3", "a: b"]
+
+
 def test_a_grid_mixing_text_and_numbers_records_the_bad_point(tmp_path):
     import pandas as pd
 
@@ -224,6 +246,23 @@ def test_a_sweep_of_more_points_than_a_store_can_list_is_refused(
         "several sweeps)"
     )
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "given"),
+    [
+        ((), "neither was given"),  # it said "not both"
+        (
+            ("--grid", "capacity.daily_cap=1000", "--lhs", "2", "--range", "seed=0:1"),
+            "both were given",
+        ),
+    ],
+)
+def test_a_sweep_without_one_kind_of_points_says_which(tmp_path, args, given):
+    message = one_line_exit_2(cli("sweep", BASELINE, "-n", "2", "-o", "sw", *args))
+    assert message == (
+        f"Error: a sweep needs either --grid or --lhs with --range ({given})"
+    )
 
 
 def test_range_without_lhs_says_so(tmp_path):

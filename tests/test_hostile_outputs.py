@@ -452,6 +452,56 @@ def test_a_report_never_writes_over_its_scenario(tmp_path):
     assert (tmp_path / "a.yaml").read_text() == EPCL
 
 
+@pytest.fixture(scope="module")
+def actuals_run(tmp_path_factory) -> Path:
+    """A run folder of the small actuals scenario (its daily.parquet is actuals)."""
+    where = tmp_path_factory.mktemp("a_run")
+    write(where, yaml.safe_dump(ACTUALS_SCENARIO))
+    result = cli("run", "sc.yaml", "-n", "2", "-q", "-o", "run", cwd=where)
+    assert result.exit_code == 0, result.output
+    return where
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (  # the backtest deleted its own actuals (run/ replaced as a whole)
+            (
+                "backtest", "sc.yaml", "--actuals", "run/daily.parquet",
+                "-o", "run", "--overwrite",
+            ),
+            "run: holds the input run/daily.parquet, which writing the output "
+            "would delete",
+        ),
+        (
+            (
+                "forecast", "sc.yaml", "--actuals", "run/daily.parquet",
+                "--as-of", "2024-01-05", "-o", "run", "--overwrite",
+            ),
+            "run: holds the input run/daily.parquet",
+        ),
+        (
+            ("run", "run/scenario.yaml", "-o", "run", "--overwrite"),
+            "run: holds the input run/scenario.yaml",
+        ),
+        (  # the report replaced the run's own daily.parquet
+            ("report", "run", "-o", "run/daily.parquet", "--overwrite"),
+            "run/daily.parquet: is inside the input run",
+        ),
+    ],
+)  # fmt: skip
+def test_an_output_never_deletes_or_replaces_an_input_it_holds(
+    tmp_path, actuals_run, args, expected
+):
+    shutil.copytree(actuals_run, tmp_path, dirs_exist_ok=True)
+    before = sorted(p.name for p in (tmp_path / "run").iterdir())
+    daily = (tmp_path / "run" / "daily.parquet").read_bytes()
+    message = one_line_exit_2(cli(*args, "-n", "2", "-q", cwd=tmp_path))
+    assert message.startswith(f"Error: {expected}"), message
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == before
+    assert (tmp_path / "run" / "daily.parquet").read_bytes() == daily
+
+
 def test_a_comparison_with_a_scenario_that_always_clears_on_one_day(tmp_path):
     """compare of a scenario whose clearance day never varies with one whose
     does crashed on the pairing line (its correlation is undefined)."""

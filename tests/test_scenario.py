@@ -273,6 +273,25 @@ def test_setting_one_rate_rescales_the_others_in_proportion():
     assert sc.cohort("elster_dormant").outcomes == old_rates  # original unchanged
 
 
+def test_rates_of_one_cohort_set_together_keep_the_values_given():
+    """Set one after the other, the second rescaled the first: success 0.5 and
+    stall 0.05 ran at success 0.63 (a sweep's table, a decision's candidates
+    and the --set run all said 0.5)."""
+    sc = migsim.load_scenario(
+        BASELINE.parents[1] / "tests" / "golden" / "nov2019_epcl_fixed_inputs.yaml"
+    )
+    path = "cohorts.elster_dormant.outcomes"
+    old = sc.cohort("elster_dormant").outcomes
+    new = sc.with_overrides({f"{path}.success": "0.5", f"{path}.stall": "0.05"})
+    rates = new.cohort("elster_dormant").outcomes
+    assert (rates.success, rates.stall) == (0.5, 0.05)
+    scale = 0.45 / (old.rollback + old.fix_forward + old.dumb)
+    for name in ("rollback", "fix_forward", "dumb"):  # the rest in proportion
+        assert getattr(rates, name) == pytest.approx(getattr(old, name) * scale)
+    with pytest.raises(ScenarioError, match="success \\+ stall are set to 1.3 "):
+        sc.with_overrides({f"{path}.success": 0.9, f"{path}.stall": 0.4}, text=False)
+
+
 def test_overrides_address_cohorts_by_name_and_parse_values_as_yaml(tmp_path):
     path = write_yaml(tmp_path / "s.yaml", _base())
     sc = migsim.load_scenario(

@@ -150,6 +150,10 @@ def test_sobol_total_index_is_one_for_the_only_field_that_matters():
         ("capacity.daily_cap=-5:10", "--range capacity.daily_cap"),
         # days counted from a later start read shorter: not a sensitivity
         ("start_date=2024-01-01:2024-02-01", "--range start_date: start_date cannot"),
+        # a whole-number field: 500.5 ran as 500, 1e-300 as 0, without a word
+        ("capacity.daily_cap=500.5:2000", "low 500.5 is not a whole number"),
+        ("capacity.daily_cap=1e-300:2000", "low 1e-300 is not a whole number"),
+        ("cohorts.c.max_attempts=1:2.5", "high 2.5 is not a whole number"),
     ],
 )
 def test_bad_ranges_exit_2_with_one_line(scenario_file, text, message):
@@ -159,6 +163,20 @@ def test_bad_ranges_exit_2_with_one_line(scenario_file, text, message):
     assert result.exit_code == 2, result.output
     assert "\n" not in result.output.strip()
     assert message in result.output
+
+
+def test_a_figure_given_twice_is_refused(scenario_file):
+    """--figure dumb_p90 --figure dumb_p90 showed (and wrote) its rows twice."""
+    args = ["sensitivity", str(scenario_file), "-n", "1"]
+    args += ["--range", "capacity.daily_cap=500:2000"]
+    result = CliRunner().invoke(main, [*args, "--figure", "dumb_p90"])
+    assert result.exit_code == 0, result.output
+    twice = ["--figure", "dumb_p90", "--figure", "dumb_p90"]
+    result = CliRunner().invoke(main, [*args, *twice])
+    assert result.exit_code == 2, result.output
+    assert result.output.strip() == (
+        "Error: --figure dumb_p90: given twice; give each figure once"
+    )
 
 
 def test_sobol_needs_a_power_of_two_and_known_figures():

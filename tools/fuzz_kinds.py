@@ -444,7 +444,7 @@ def _csv_texts(rows: list[dict[str, Any]]) -> dict[str, tuple[str | bytes, str |
             "full-width digits read as numbers",
         ),
         "offset_dates_mixed": (
-            text.replace(first_date, f"{first_date}T23:00:00-05:00", 1),
+            text.replace(first_date, f"{first_date}T00:00:00-05:00", 1),
             None,
         ),
         "semicolons": (text.replace(",", ";"), "no date column"),

@@ -443,12 +443,16 @@ def build(
         for i in range(len(schedule or ()))
         for k in ("name", "from", "daily_cap")
     ]
-    overrides["name"] = base.name + BUILT_SUFFIX
     overrides["sources"] = {}  # set below, once the fields they name are known
     try:
         built = base.with_overrides(overrides, origin=_ORIGIN)
-        built = built.with_overrides(
-            {"sources": _noted_sources(base, built)}, origin=_ORIGIN
+        built = built.with_overrides(  # values, not text: a name "plan: B" stays one
+            {
+                "name": base.name + BUILT_SUFFIX,
+                "sources": _noted_sources(base, built),
+            },
+            origin=_ORIGIN,
+            text=False,
         )
     except ScenarioError as exc:
         # with the empty fields' messages, so one press of Run names them all

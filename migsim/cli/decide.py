@@ -192,7 +192,7 @@ def sensitivity(
     from migsim.output.experiment_files import write_sensitivity
 
     sc = load(scenario, sets)
-    refuse_existing(outdir, overwrite)
+    refuse_existing(outdir, overwrite, inputs=[scenario])
     try:
         parsed = [parse_sensitivity_range(sc, text) for text in ranges]
         with progress_bar(None, "rep", quiet) as bar:

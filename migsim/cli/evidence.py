@@ -158,7 +158,7 @@ def forecast(
     from migsim.output.evidence_files import write_forecast
 
     sc = load(scenario, sets)
-    refuse_existing(outdir, overwrite)
+    refuse_existing(outdir, overwrite, inputs=[scenario, actuals_path])
     actuals = load_actuals(actuals_path, sc, actuals_unit, actuals_replication)
     try:
         with progress_bar(replications, "rep", quiet) as bar:
@@ -228,7 +228,7 @@ def backtest(
     from migsim.output.evidence_files import write_backtest
 
     sc = load(scenario, sets)
-    refuse_existing(outdir, overwrite)
+    refuse_existing(outdir, overwrite, inputs=[scenario, actuals_path])
     actuals = load_actuals(actuals_path, sc, actuals_unit, actuals_replication)
     try:
         dates = [d.date() for d in as_of]

@@ -142,7 +142,7 @@ def run(
     sc = load(scenario, sets)
     if point:
         sc = point_scenario(sc)
-    refuse_existing(outdir, overwrite)
+    refuse_existing(outdir, overwrite, inputs=[scenario])
     by = by_dates(by)
     try:
         check_by_dates(sc, by)
@@ -260,7 +260,8 @@ def compare(
     from migsim.output.spreadsheets import write_comparison_tables, write_run_outputs
 
     loaded = [load(path, sets) for path in scenarios]
-    refuse_existing(outdir, overwrite, foreign=False)  # compare checks its own
+    # compare checks its own kind of folder
+    refuse_existing(outdir, overwrite, foreign=False, inputs=scenarios)
     by = by_dates(by)
     try:
         for sc in loaded:

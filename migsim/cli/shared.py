@@ -107,7 +107,11 @@ def load_actuals(
 
 
 def refuse_existing(
-    path: str | Path | None, overwrite: bool, *, foreign: bool = True
+    path: str | Path | None,
+    overwrite: bool,
+    *,
+    foreign: bool = True,
+    inputs: Sequence[str | Path | None] = (),
 ) -> None:
     """Refuse to replace an existing output unless --overwrite says so.
 
@@ -115,8 +119,12 @@ def refuse_existing(
     not a result (the rule of `migsim.common.files.refuse_existing`). With
     --overwrite, a non-empty folder that migsim did not write is refused too
     (`migsim.common.files.refuse_foreign`), unless ``foreign`` is false
-    because the command checks its own kind of folder (compare).
+    because the command checks its own kind of folder (compare). An output
+    that is, holds or lies inside one of ``inputs`` is refused first
+    (`refuse_inputs_as_outputs`).
     """
+    if path:
+        refuse_inputs_as_outputs([path], inputs)
     try:
         if path:
             files.refuse_existing(path, overwrite)
@@ -129,14 +137,39 @@ def refuse_existing(
 def refuse_inputs_as_outputs(
     outputs: Sequence[str | Path], inputs: Sequence[str | Path | None]
 ) -> None:
-    """Refuse an output file that is one of the command's inputs (the scenario,
-    the actuals, a question): with --overwrite it was replaced, the input lost."""
+    """Refuse an output that is one of the command's inputs (the scenario, the
+    actuals, a question, a run folder), holds one or lies inside one: with
+    --overwrite the input was replaced or its folder deleted (a backtest
+    ``--actuals out/daily.parquet -o out`` deleted its actuals), and a report
+    written into an input run's folder replaced the run's own file."""
     for output in outputs:
         for given in inputs:
-            if given is not None and _same_file(output, given):
+            if given is None:
+                continue
+            if _same_file(output, given):
                 raise InputError(
                     f"{output}: is the input {given}; write the output elsewhere"
                 )
+            if _within(given, output):
+                raise InputError(
+                    f"{output}: holds the input {given}, which writing the "
+                    "output would delete; write the output elsewhere"
+                )
+            if _within(output, given):
+                raise InputError(
+                    f"{output}: is inside the input {given}; write the output elsewhere"
+                )
+
+
+def _within(inner: str | Path, outer: str | Path) -> bool:
+    """Whether ``inner`` lies inside the existing folder ``outer``."""
+    try:
+        if not Path(outer).is_dir():
+            return False
+        top, path = Path(outer).resolve(), Path(inner).resolve()
+    except (OSError, RuntimeError):  # a loop of links
+        return False
+    return path != top and path.is_relative_to(top)
 
 
 def _same_file(a: str | Path, b: str | Path) -> bool:

@@ -24,6 +24,7 @@ import csv
 import hashlib
 import io
 import math
+import re
 from dataclasses import dataclass, replace
 from datetime import date
 from functools import cached_property
@@ -38,6 +39,15 @@ import pyarrow.parquet as pq
 from migsim.common.errors import ActualsError
 from migsim.common.yamlio import read_regular
 from migsim.common.yamlio import shown as _shortened
+from migsim.evidence.actuals_checks import (
+    COARSE_COLUMN,
+    OUTCOME_COLUMNS,
+    check_cohorts,
+    check_rows,
+    first,
+    magnitude,
+    plain,
+)
 from migsim.model.limits import LATEST_DATE
 from migsim.model.scenario import Scenario
 from migsim.sim.records import FLOWS, STATES
@@ -52,9 +62,6 @@ __all__ = [
     "read_actuals",
 ]
 
-#: The first-level outcome columns, in `OUTCOMES` order; they sum to ``attempts``.
-OUTCOME_COLUMNS = ("successes", "stalls", "rollbacks", "fix_forwards", "dumbs")
-COARSE_COLUMN = "cumulative_migrated"
 #: Optional class columns of `.daily`: attempts made at volume-stressed rates and
 #: latent-defect hits. Calibration sets them aside from the normal class's flows.
 CLASS_COLUMNS = ("stressed_attempts", "defect_hits")
@@ -258,7 +265,8 @@ def read_actuals(
         One line naming the file, the row and the column: an unreadable file, an
         unknown cohort, a negative or fractional count, the five first-level
         outcomes summing to more than ``attempts``, a date out of order, repeated
-        or before the scenario's start.
+        or before the scenario's start, a date with a time of day (midnight,
+        as pandas writes a date-time column, is the date itself).
     """
     shown = str(path)
     raw, sha256 = _read_raw(Path(path), shown)
@@ -298,11 +306,7 @@ def read_actuals(
     }
     for column in present:
         columns[column] = _counts(raw[column], rows, shown, column)
-    if "attempts" in present and any(c in present for c in OUTCOME_COLUMNS):
-        _outcomes_within_attempts(columns, rows, shown, present)
-    _dates_in_order(columns, rows, shown)
-    if coarse:
-        _cumulative_never_falls(columns, rows, shown)
+    check_rows(columns, rows, shown, present, coarse)
     extra = tuple(
         c
         for c in (*CLASS_COLUMNS, *RECOVERY_COLUMNS)
@@ -319,8 +323,7 @@ def read_actuals(
             columns[column] = columns[column] / scenario.meters_per_installation
     elif unit != "installations":
         raise ActualsError(f"{shown}: unknown unit {unit!r} (installations or meters)")
-    _within_cohorts(columns, rows, shown, scenario, present, unit)
-    _resolutions_within_causes(columns, rows, shown, scenario, present)
+    check_cohorts(columns, rows, shown, scenario, present, unit)
     policy = tuple(c for c in POLICY_COLUMNS if c in raw.columns and not coarse)
     for column in ("daily_cap", "els_backlog"):
         if column in policy:
@@ -351,7 +354,7 @@ def _flags(column: pd.Series, rows: np.ndarray, shown: str) -> np.ndarray:
     truth = {"true": True, "1": True, "false": False, "0": False, "": False}
     bad = ~text.isin(list(truth))
     if bad.any():
-        i = _first(bad.to_numpy())
+        i = first(bad.to_numpy())
         raise ActualsError(
             f"{shown}: row {rows[i]}, column no_go: not true or false: "
             f"{_as_written(column.iloc[i])}"
@@ -459,17 +462,13 @@ def _columns_once(names: list[str], shown: str) -> None:
         seen[name] = k
 
 
-def _first(bad: np.ndarray) -> int:
-    return int(np.flatnonzero(bad)[0])
-
-
 def _one_replication(
     column: pd.Series, rows: np.ndarray, shown: str, replication: int | None
 ) -> tuple[np.ndarray, str]:
     values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=float)
     bad = np.isnan(values) | (values != np.round(values))
     if bad.any():
-        i = _first(bad)
+        i = first(bad)
         raise ActualsError(
             f"{shown}: row {rows[i]}, column replication: not a whole "
             f"number: {_as_written(column.iloc[i])}"
@@ -489,6 +488,15 @@ def _one_replication(
     return values == chosen, note
 
 
+#: A date as text begins with its year, month and day (``2019-12-02``,
+#: ``2019/12/02``, ``20191202``), then maybe a time: pandas also read
+#: ``2019-12`` and ``2019`` as the first of the month or year (a month's total
+#: dated on its first day) and ``today`` and ``now`` as the clock's date.
+_DAY_GIVEN = re.compile(
+    r"[0-9]{4}(?:-[0-9]{1,2}-[0-9]{1,2}|/[0-9]{1,2}/[0-9]{1,2}|[0-9]{4})(?:[T ]|$)"
+)
+
+
 def _wall_time(text: str) -> pd.Timestamp:
     """One date-time as written, its time zone (if any) dropped; NaT if none."""
     value = pd.to_datetime(text, format="ISO8601", errors="coerce")
@@ -502,6 +510,13 @@ def _dates(
         dates = pd.Series(column.to_numpy())
     else:
         text = column.astype(str).str.strip()
+        dayless = ~text.str.match(_DAY_GIVEN).to_numpy(dtype=bool)
+        if dayless.any():
+            i = first(dayless)
+            raise ActualsError(
+                f"{shown}: row {rows[i]}, column date: not a date: "
+                f"{_as_written(column.iloc[i])} (write YYYY-MM-DD)"
+            )
         try:
             dates = pd.to_datetime(text, format="ISO8601", errors="coerce")
         except ValueError:  # mixed time zones: each date as written (wall time)
@@ -511,23 +526,31 @@ def _dates(
         dates = dates.dt.tz_localize(None)
     bad = dates.isna().to_numpy()
     if bad.any():
-        i = _first(bad)
+        i = first(bad)
         raise ActualsError(
             f"{shown}: row {rows[i]}, column date: not a date: "
             f"{_as_written(column.iloc[i])} (write YYYY-MM-DD)"
         )
     # compare as days: nanosecond timestamps end in 2262 and would wrap silently
-    days = dates.to_numpy().astype("datetime64[D]")
+    stamps = dates.to_numpy()
+    days = stamps.astype("datetime64[D]")
+    timed = stamps != days  # a time of day was cut off: 14:30 counted as the day
+    if timed.any():
+        i = first(timed)
+        raise ActualsError(
+            f"{shown}: row {rows[i]}, column date: {_as_written(column.iloc[i])} "
+            "has a time of day (write YYYY-MM-DD: a row counts a whole day)"
+        )
     early = days < np.datetime64(scenario.start_date, "D")
     if early.any():
-        i = _first(early)
+        i = first(early)
         raise ActualsError(
             f"{shown}: row {rows[i]}, column date: {days[i]} is before the "
             f"scenario's start_date {scenario.start_date}"
         )
     late = days > np.datetime64(LATEST_DATE, "D")
     if late.any():
-        i = _first(late)
+        i = first(late)
         raise ActualsError(
             f"{shown}: row {rows[i]}, column date: {days[i]} is after "
             f"{LATEST_DATE}, the latest date a scenario may hold"
@@ -551,7 +574,7 @@ def _cohorts(
     cohorts = raw["cohort"].astype(str).str.strip().to_numpy(dtype=object)
     unknown = ~np.isin(cohorts, names)
     if unknown.any():
-        i = _first(unknown)
+        i = first(unknown)
         raise ActualsError(
             f"{shown}: row {rows[i]}, column cohort: unknown cohort "
             f"{_as_written(raw['cohort'].iloc[i])} (the scenario has "
@@ -573,7 +596,7 @@ def _counts(column: pd.Series, rows: np.ndarray, shown: str, name: str) -> np.nd
         ).to_numpy(dtype=float)
     missing = np.isnan(values)
     if missing.any():
-        i = _first(missing)
+        i = first(missing)
         shown_value = column.iloc[i]
         if _as_written(shown_value) == "empty" or (
             isinstance(shown_value, str) and not shown_value.strip()
@@ -584,22 +607,18 @@ def _counts(column: pd.Series, rows: np.ndarray, shown: str, name: str) -> np.nd
         raise ActualsError(f"{shown}: row {rows[i]}, column {name}: {reason}")
     negative = values < 0
     if negative.any():
-        i = _first(negative)
+        i = first(negative)
         raise ActualsError(
-            f"{shown}: row {rows[i]}, column {name}: negative count {_plain(values[i])}"
+            f"{shown}: row {rows[i]}, column {name}: negative count {plain(values[i])}"
         )
     fractional = ~np.isfinite(values) | (values != np.round(values))
     if fractional.any():
-        i = _first(fractional)
+        i = first(fractional)
         raise ActualsError(
             f"{shown}: row {rows[i]}, column {name}: not a whole number: "
-            f"{_plain(values[i])}"
+            f"{plain(values[i])}"
         )
     return values
-
-
-def _plain(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
 def _as_written(value: Any) -> str:
@@ -614,153 +633,5 @@ def _as_written(value: Any) -> str:
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, float):
-        return "empty" if math.isnan(value) else _magnitude(value)
+        return "empty" if math.isnan(value) else magnitude(value)
     return str(value)
-
-
-def _outcomes_within_attempts(
-    columns: dict[str, np.ndarray], rows: np.ndarray, shown: str, present: tuple
-) -> None:
-    outcomes = [c for c in OUTCOME_COLUMNS if c in present]
-    total = np.sum([columns[c] for c in outcomes], axis=0)  # at least one present
-    over = total > columns["attempts"]
-    if over.any():
-        i = _first(over)
-        raise ActualsError(
-            f"{shown}: row {rows[i]}, column attempts: {', '.join(outcomes)} sum to "
-            f"{_plain(total[i])}, more than attempts ({_plain(columns['attempts'][i])})"
-        )
-
-
-def _within_cohorts(
-    columns: dict[str, np.ndarray],
-    rows: np.ndarray,
-    shown: str,
-    scenario: Scenario,
-    present: tuple,
-    unit: str,
-) -> None:
-    """No count can exceed the installations it is about.
-
-    Each installation is attempted at most once a day, and is in one state at a
-    time, so a day's flow or state of a cohort is at most the cohort's size (the
-    programme's, for programme-wide rows); so is a cumulative count.
-    """
-    sizes = {c.name: _largest(c) for c in scenario.cohorts}
-    cohorts = columns["cohort"]
-    limit = np.array([sizes.get(c, sum(sizes.values())) for c in cohorts], dtype=float)
-    ratios = scenario.meters_per_installation_range
-    if unit == "meters" and ratios is not None and scenario.meters_per_installation:
-        # converted at the point ratio; the true one may be as high as the range's
-        limit = limit * max(1.0, ratios.high / scenario.meters_per_installation)
-    whose = np.array(
-        [f"cohort {c}'s" if c in sizes else "the scenario's" for c in cohorts]
-    )
-    slack = 1e-6 * np.maximum(limit, 1.0)  # meters / meters_per_installation
-    for column in present:
-        over = columns[column] > limit + slack
-        if over.any():
-            i = _first(over)
-            value = columns[column][i]
-            if unit == "meters":
-                value *= scenario.meters_per_installation or 1.0
-            raise ActualsError(
-                f"{shown}: row {rows[i]}, column {column}: {_magnitude(value)} "
-                f"{unit} is more than {whose[i]} {limit[i]:,.0f} installations"
-            )
-
-
-def _largest(cohort) -> int:
-    """A cohort's size, or the top of its range when it is uncertain."""
-    size = getattr(cohort, "installations_range", None)
-    return (
-        max(cohort.installations, size.high)
-        if size is not None
-        else (cohort.installations)
-    )
-
-
-def _magnitude(value: float) -> str:
-    return _plain(value) if abs(value) < 1e15 else f"{value:.3g}"
-
-
-#: A resolution and what it resolves: stalls complete or fail, fix forwards are
-#: restored; neither can run ahead of its cause (plus what was there at the start).
-_RESOLVES = (
-    (("stall_completions", "stall_failures"), "stalls", "stalled"),
-    (("restorations",), "fix_forwards", "impaired"),
-)
-
-
-def _resolutions_within_causes(
-    columns: dict[str, np.ndarray],
-    rows: np.ndarray,
-    shown: str,
-    scenario: Scenario,
-    present: tuple,
-) -> None:
-    """Cumulative stall completions (and failures) stay within cumulative stalls,
-    restorations within fix forwards, per cohort, counting the cohort's initial
-    state; checked from the scenario's first day only (earlier causes are unknown)."""
-    cohorts = pd.Series(columns["cohort"]).fillna("")
-    start = np.datetime64(scenario.start_date, "ns")
-    for effects, cause, state in _RESOLVES:
-        if cause not in present or not any(e in present for e in effects):
-            continue
-        done = np.sum([columns[e] for e in effects if e in present], axis=0)
-        for name, index in cohorts.groupby(cohorts, sort=False).groups.items():
-            at = np.asarray(index)
-            if not name or columns["date"][at[0]] != start:
-                continue
-            cohort = scenario.cohort(name)
-            before = cohort.initial_state.count(state) if cohort.initial_state else 0
-            over = np.cumsum(done[at]) > np.cumsum(columns[cause][at]) + before
-            if over.any():
-                i = at[_first(over)]
-                named = " + ".join(e for e in effects if e in present)
-                raise ActualsError(
-                    f"{shown}: row {rows[i]}, column {effects[0]}: {named} so far "
-                    f"exceed {cause} so far for cohort {name} (a {state} "
-                    "installation resolves once)"
-                )
-
-
-def _dates_in_order(
-    columns: dict[str, np.ndarray], rows: np.ndarray, shown: str
-) -> None:
-    dates = pd.Series(columns["date"])
-    key = pd.Series(columns["cohort"]).fillna("")
-    previous = dates.groupby(key, sort=False).shift(1)
-    bad = (previous.notna() & (dates <= previous)).to_numpy()
-    if not bad.any():
-        return
-    i = _first(bad)
-    when, before = pd.Timestamp(dates[i]).date(), pd.Timestamp(previous[i]).date()
-    cohort = columns["cohort"][i]
-    whose = f" for cohort {cohort}" if cohort else ""
-    problem = "repeats" if when == before else f"follows {before}"
-    raise ActualsError(
-        f"{shown}: row {rows[i]}, column date: {when} {problem}{whose} "
-        "(dates must increase)"
-    )
-
-
-def _cumulative_never_falls(
-    columns: dict[str, np.ndarray], rows: np.ndarray, shown: str
-) -> None:
-    """Refuse a cumulative count below the one before it (of its cohort):
-    backtests scored forecasts against such a file without a word."""
-    values = pd.Series(columns[COARSE_COLUMN])
-    key = pd.Series(columns["cohort"]).fillna("")
-    previous = values.groupby(key, sort=False).shift(1)
-    bad = (previous.notna() & (values < previous)).to_numpy()
-    if not bad.any():
-        return
-    i = _first(bad)
-    cohort = columns["cohort"][i]
-    whose = f" of cohort {cohort}" if cohort else ""
-    raise ActualsError(
-        f"{shown}: row {rows[i]}, column {COARSE_COLUMN}: {_plain(values[i])} is "
-        f"below the {_plain(previous[i])} before it{whose} (a cumulative count "
-        "never falls)"
-    )

@@ -172,7 +172,33 @@ class BudgetSpec(_Model):
             raise ValueError("a quantile budget needs both statistic and max")
         if chance_form and (self.exceeds is None or self.max_probability is None):
             raise ValueError("a chance budget needs both exceeds and max_probability")
+        self._limit_possible()
         return self
+
+    def _limit_possible(self) -> None:
+        """Refuse a limit below 0 on a figure that is never negative.
+
+        Every figure a budget may name is a count (installations, attempts,
+        cases, installation-days) or a day number (`Figure.never_negative`): a
+        ``max`` below 0 can never be met (each candidate was judged unsafe,
+        "over the -1 budget"), and ``exceeds`` below 0 is exceeded by every
+        replication (the chance is 1 whatever the plan). A figure that is a
+        difference could fall below 0, and a limit below 0 on it would stand.
+        """
+        if not FIGURES[self.figure].never_negative:
+            return
+        for name in ("max", "exceeds"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                consequence = (
+                    "no candidate could meet it"
+                    if name == "max"
+                    else "every replication exceeds it"
+                )
+                raise ValueError(
+                    f"{name} is {value:g}, but {self.figure} (in "
+                    f"{FIGURES[self.figure].unit}) is never below 0: {consequence}"
+                )
 
     @property
     def kind(self) -> Literal["quantile", "chance"]:

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from migsim.common.cdfs import norm_cdf, norm_ppf
+from migsim.common.errors import MigsimError
 from migsim.common.stats import clopper_pearson, quantile, quantile_bounds
 from migsim.common.stats import json_number as _json
 from migsim.common.stats import json_value as _json_value
@@ -721,6 +722,8 @@ def _search_many(ev: _Evaluator, trials: int, seed: int, sampler: str) -> Search
     study.enqueue_trial({lever.path: 0 for lever in levers})
     study.enqueue_trial({lever.path: len(lever.values) - 1 for lever in levers})
 
+    refused: list[MigsimError] = []
+
     def objective(trial: optuna.trial.Trial) -> float:
         values = {
             lever.path: lever.values[
@@ -728,7 +731,13 @@ def _search_many(ev: _Evaluator, trials: int, seed: int, sampler: str) -> Search
             ]
             for lever in levers
         }
-        candidate = ev.one(values)
+        try:
+            candidate = ev.one(values)
+        except MigsimError as exc:  # levers that make no scenario together
+            # raised through Optuna, it logged the trial's traceback first
+            refused.append(exc)
+            trial.study.stop()
+            return 0.0
         for check in candidate.checks:  # feasible when <= 0
             trial.set_constraint(
                 check.label,
@@ -739,6 +748,8 @@ def _search_many(ev: _Evaluator, trials: int, seed: int, sampler: str) -> Search
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         study.optimize(objective, n_trials=trials)
+    if refused:
+        raise refused[0]
     name = "NSGA-II" if sampler == "nsga2" else "TPE"
     return Search(
         f"optuna-{sampler}",

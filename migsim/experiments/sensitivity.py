@@ -121,6 +121,13 @@ def parse_range(scenario: Scenario, text: str) -> FieldRange:
     axis = field_axis(
         scenario, path.strip(), low, where=where, error=MigsimError, in_days=True
     )
+    for end, value in (("low", low), ("high", high)):
+        whole = not isinstance(value, float) or not math.isfinite(value)
+        if axis.kind == "int" and not whole and not value.is_integer():
+            # it was rounded without a word (100.5 ran as 100, 1e-300 as 0)
+            raise MigsimError(
+                f"{where}: {end} {value:g} is not a whole number, as the field is"
+            )
     try:
         low, high = (
             axis.from_number(axis.to_number(low)),
@@ -245,8 +252,10 @@ def sensitivity(
     if len(set(paths)) != len(paths):
         raise MigsimError("--range: a field is given twice")
     figures = list(figures or default_figures())
-    for name in figures:
+    for k, name in enumerate(figures):
         _split_figure(name)
+        if name in figures[:k]:  # its rows were shown twice
+            raise MigsimError(f"--figure {name}: given twice; give each figure once")
     seed = scenario.seed if seed is None else int(seed)
     if seed != scenario.seed:  # as a run's: scenario.yaml reproduces it without --seed
         scenario = scenario.with_overrides({"seed": seed})

@@ -198,8 +198,9 @@ class SweepDefinition:
         if self.ranges and self.lhs is None and not self.grid:
             raise MigsimError("--range needs --lhs K")
         if bool(self.grid) == (self.lhs is not None):
+            given = "both were given" if self.grid else "neither was given"
             raise MigsimError(
-                "a sweep needs either --grid or --lhs with --range, not both"
+                f"a sweep needs either --grid or --lhs with --range ({given})"
             )
         if self.lhs is not None and not self.ranges:
             raise MigsimError("--lhs needs at least one --range FIELD=LOW:HIGH")
@@ -276,7 +277,8 @@ def run_point(
         "error": None,
     }
     try:
-        point = scenario.with_overrides(values, origin=f"point {index}")
+        # read once already (`parse_grid`): a quoted '100' stays text
+        point = scenario.with_overrides(values, origin=f"point {index}", text=False)
     except ScenarioError as exc:
         record.update(status="invalid", error=str(exc))
     else:

@@ -49,7 +49,7 @@ from migsim.model.distributions import (
     probability_mean,
 )
 from migsim.model.files import read_scenario_file
-from migsim.model.paths import error_messages, flatten, get_field, set_field
+from migsim.model.paths import error_messages, flatten, get_field, set_fields
 from migsim.model.policy import (
     METRICS,
     RESERVED_CAP_LABELS,
@@ -579,18 +579,20 @@ class Scenario(SchemaModel):
         return _validate(data, origin)
 
     def with_overrides(
-        self, overrides: Mapping[str, Any], *, origin: str = "--set"
+        self, overrides: Mapping[str, Any], *, origin: str = "--set", text: bool = True
     ) -> Scenario:
         """A new scenario with dotted-path fields replaced, then re-validated.
 
         Setting one outcome rate rescales the other four in proportion so the five
-        still sum to 1. String values are parsed with ``yaml.safe_load`` (so
-        ``"5000"`` is an int and ``"2020-01-06"`` a date).
+        still sum to 1. String values are text as typed, parsed with
+        ``yaml.safe_load`` (so ``"5000"`` is an int and ``"2020-01-06"`` a date);
+        with ``text=False`` they are values already read (a sweep's grid values,
+        a name), set as they are: read again, a quoted ``'100'`` became the
+        number 100 and a name ``"plan: B"`` a mapping.
         """
         data = self.to_dict()
         data.setdefault("uncertainty", self.uncertainty)  # --set uncertainty=point
-        for key, value in overrides.items():
-            set_field(data, key, value, origin=origin)
+        set_fields(data, overrides, origin=origin, text=text)
         return _validate(data, origin)
 
 
@@ -664,8 +666,7 @@ def _set_with_sources(
     before = scenario.to_dict()
     before.setdefault("uncertainty", scenario.uncertainty)
     data = copy.deepcopy(before)
-    for key, value in overrides.items():
-        set_field(data, key, value, origin=origin)
+    set_fields(data, overrides, origin=origin)
     new = flatten({k: v for k, v in data.items() if k != "sources"})
     new = {path: value for path, value in new.items() if value is not None}
     old = flatten({k: v for k, v in before.items() if k != "sources"})

@@ -56,6 +56,10 @@ class Figure:
     unit: str
     definition: str
     compute: Callable[[dict[str, np.ndarray], np.ndarray], np.ndarray] | None
+    #: A count (installations, attempts, cases, installation-days) or a day
+    #: number: never below 0, so a limit below 0 on it can never be met. A
+    #: difference (a change from a baseline) would set it False.
+    never_negative: bool = True
 
 
 def _last(columns: dict[str, np.ndarray], name: str) -> np.ndarray:
