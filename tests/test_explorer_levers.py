@@ -17,6 +17,7 @@ from migsim.app.session import (
     Catalogue,
     SessionStore,
     parse_upload,
+    upload_name,
 )
 from migsim.common.errors import ScenarioError
 
@@ -251,6 +252,17 @@ def test_an_invalid_upload_names_the_field():
     data = data.replace("daily_cap: 2000", "daily_cap: -5")
     with pytest.raises(ScenarioError, match=r"upload x.yaml: .*capacity.daily_cap"):
         parse_upload("x.yaml", data.encode())
+
+
+def test_a_long_upload_name_is_cut_in_its_messages():
+    """A browser sends the file's name as the disk holds it: 10,000 characters
+    made a 10,000-character message; the page shows its last part, cut."""
+    long = "/home/x/" + "a" * 10_000 + "_plan.yaml"
+    with pytest.raises(ScenarioError) as caught:
+        parse_upload(long, b"- a list\n")
+    message = str(caught.value)
+    assert len(message) < 200 and "_plan.yaml" in message
+    assert upload_name("dir/x.yaml") == "x.yaml" and upload_name("") == "scenario.yaml"
 
 
 def test_the_catalogue_lists_bundled_scenarios_and_opens_nothing_else():

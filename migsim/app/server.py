@@ -50,6 +50,7 @@ from migsim.app.session import (
     Session,
     SessionStore,
     parse_upload,
+    upload_name,
 )
 from migsim.common.errors import MigsimError
 from migsim.model.scenario import Scenario
@@ -263,7 +264,7 @@ def create_app(
             base = await run_in_threadpool(parse_upload, filename, data)
         except MigsimError as exc:
             return _errors(("upload", str(exc)))
-        session.use(base, f"an upload ({Path(filename).name})")
+        session.use(base, f"an upload ({upload_name(filename)})")
         return JSONResponse(_model(session, replications))
 
     @app.post("/api/session/{sid}/run")

@@ -118,10 +118,23 @@ def _has_alias(text: str) -> bool:
     return False
 
 
+#: Characters of an uploaded file's name shown in a message or a label.
+NAME_SHOWN = 60
+
+
+def upload_name(filename: str) -> str:
+    """An uploaded file's name as the page shows it: its last part, cut to
+    `NAME_SHOWN` characters (a browser sends what the user's disk holds)."""
+    name = Path(filename or "scenario.yaml").name or "scenario.yaml"
+    if len(name) <= NAME_SHOWN:
+        return name
+    return f"{name[: NAME_SHOWN - 20]}...{name[-17:]}"
+
+
 def parse_upload(filename: str, data: bytes) -> Scenario:
     """A scenario from uploaded bytes; every problem is a `ScenarioError` that
     names the upload (and the field, from the loader)."""
-    shown = f"upload {Path(filename or 'scenario.yaml').name}"
+    shown = f"upload {upload_name(filename)}"
     if len(data) > MAX_UPLOAD_BYTES:
         raise ScenarioError(
             f"{shown}: {len(data):,} bytes, more than the {MAX_UPLOAD_BYTES:,} allowed"

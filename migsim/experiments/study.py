@@ -27,6 +27,7 @@ import pandas as pd
 
 from migsim.common.errors import MigsimError, ScenarioError
 from migsim.common.stats import quantile
+from migsim.common.yamlio import shown as _shown
 from migsim.model.scenario import Scenario, get_field
 from migsim.results.results import FIGURES, Results
 from migsim.runner.runner import executor, run_batch
@@ -137,7 +138,7 @@ def field_axis(
         if isinstance(current, dict)
         else "a list"
         if isinstance(current, list)
-        else "not a number or date"
+        else f"a text field ({_shown(str(current))})"
     )
     raise error(f"{where}: {shape}, not a number or date field")
 
