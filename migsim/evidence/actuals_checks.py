@@ -101,10 +101,7 @@ def _within_cohorts(
     sizes = {c.name: _largest(c) for c in scenario.cohorts}
     cohorts = columns["cohort"]
     limit = np.array([sizes.get(c, sum(sizes.values())) for c in cohorts], dtype=float)
-    ratios = scenario.meters_per_installation_range
-    if unit == "meters" and ratios is not None and scenario.meters_per_installation:
-        # converted at the point ratio; the true one may be as high as the range's
-        limit = limit * max(1.0, ratios.high / scenario.meters_per_installation)
+    limit = limit * _stretch(scenario, unit)
     whose = np.array(
         [f"cohort {c}'s" if c in sizes else "the scenario's" for c in cohorts]
     )
@@ -152,10 +149,7 @@ def _migrated_within_cohorts(
     else:
         return
     cohorts = pd.Series(columns["cohort"])
-    ratios = scenario.meters_per_installation_range
-    stretch = 1.0
-    if unit == "meters" and ratios is not None and scenario.meters_per_installation:
-        stretch = max(1.0, ratios.high / scenario.meters_per_installation)
+    stretch = _stretch(scenario, unit)
     for name, index in cohorts.groupby(cohorts, sort=False).groups.items():
         at = np.asarray(index)
         series = values[at] if states else np.cumsum(values[at])
@@ -176,6 +170,16 @@ def _migrated_within_cohorts(
                 f"{plain(round(series[k], 6))} installations, more than cohort "
                 f"{name}'s {size:,}"
             )
+
+
+def _stretch(scenario: Scenario, unit: str) -> float:
+    """How far above its size a cohort's count in meters may read: actuals in
+    meters are converted at the point ratio, and the true one may be as high
+    as the range's top."""
+    ratios = scenario.meters_per_installation_range
+    if unit == "meters" and ratios is not None and scenario.meters_per_installation:
+        return max(1.0, ratios.high / scenario.meters_per_installation)
+    return 1.0
 
 
 def _largest(cohort) -> int:
