@@ -32,6 +32,7 @@ from __future__ import annotations
 import os
 import re
 import stat
+from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -300,6 +301,19 @@ def parse_yaml(text: str) -> Any:
         return None if node is None else loader.construct_document(node)
     finally:
         loader.dispose()
+
+
+def parse_value(
+    text: str, where: str, error: Callable[[str], Exception] = MigsimError
+) -> Any:
+    """One value given outside a file (``--set``, a grid, a range), read as a
+    scenario file reads it: 5e-4 a number, 33:20 an error. One that cannot be
+    read raises ``error`` with ``where: unreadable value '...': problem``."""
+    try:
+        return parse_yaml(text)
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise error(f"{where}: unreadable value {shown(text)}: {problem}") from None
 
 
 def describe(exc: yaml.YAMLError) -> str:

@@ -40,14 +40,12 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from migsim import __version__
 from migsim.common.errors import MigsimError, ScenarioError
 from migsim.common.source import source_sha256
 from migsim.common.stats import json_number
-from migsim.common.yamlio import parse_yaml
-from migsim.common.yamlio import shown as _shown
+from migsim.common.yamlio import parse_value
 from migsim.experiments.compare import (
     BOOTSTRAP_RESAMPLES,
     bootstrap_indices,
@@ -111,13 +109,7 @@ def parse_range(scenario: Scenario, text: str) -> FieldRange:
     where = f"--range {path.strip()}"
     if not sep or not colon or not path.strip():
         raise MigsimError(f"--range {text!r}: expected FIELD=LOW:HIGH")
-    try:
-        low, high = parse_yaml(low_text), parse_yaml(high_text)
-    except yaml.YAMLError as exc:
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise MigsimError(
-            f"{where}: unreadable values {_shown(span)}: {problem}"
-        ) from None
+    low, high = parse_value(low_text, where), parse_value(high_text, where)
     axis = field_axis(
         scenario, path.strip(), low, where=where, error=MigsimError, in_days=True
     )

@@ -43,7 +43,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from migsim import __version__
 from migsim.common.errors import MigsimError, ScenarioError
@@ -51,7 +50,7 @@ from migsim.common.files import atomic_write
 from migsim.common.source import source_sha256
 from migsim.common.stats import STATISTICS, json_value, statistics
 from migsim.common.store import SOURCE, Store
-from migsim.common.yamlio import parse_yaml
+from migsim.common.yamlio import parse_value
 from migsim.common.yamlio import shown as _shown
 from migsim.model.limits import MAX_SWEEP_POINTS
 from migsim.model.scenario import Scenario
@@ -81,13 +80,7 @@ def figure_columns() -> list[str]:
 # --------------------------------------------------------------------------- definition
 def _parse_value(text: str, where: str) -> Any:
     """A grid value read as a scenario file reads it (`parse_yaml`)."""
-    try:
-        value = parse_yaml(text)
-    except yaml.YAMLError as exc:
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise MigsimError(
-            f"{where}: unreadable value {_shown(text)}: {problem}"
-        ) from None
+    value = parse_value(text, where)
     if isinstance(value, float) and not math.isfinite(value):
         raise MigsimError(f"{where}: {_shown(text)} is not a finite number")
     if isinstance(value, dict | list):  # one table column holds one kind of value

@@ -12,11 +12,8 @@ from collections.abc import Iterable, Mapping
 from datetime import date
 from typing import Any
 
-import yaml
-
 from migsim.common.errors import ScenarioError
-from migsim.common.yamlio import parse_yaml
-from migsim.common.yamlio import shown as _shown
+from migsim.common.yamlio import parse_value
 from migsim.model.base import NAME, OUTCOMES
 
 __all__ = [
@@ -104,13 +101,7 @@ def set_field(
 def _read_value(value: Any, key: str, origin: str, text: bool) -> Any:
     """A value to set: text read as a scenario file reads it, a date as ISO text."""
     if text and isinstance(value, str):
-        try:  # read as a scenario file reads it (5e-4 a number, 33:20 an error)
-            value = parse_yaml(value)
-        except yaml.YAMLError as exc:
-            problem = getattr(exc, "problem", None) or "invalid YAML"
-            raise ScenarioError(
-                f"{origin}: {key}: unreadable value {_shown(value)}: {problem}"
-            ) from None
+        value = parse_value(value, f"{origin}: {key}", ScenarioError)
     if isinstance(value, date):
         value = value.isoformat()
     return value
