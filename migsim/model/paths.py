@@ -93,7 +93,7 @@ def set_field(
         return
     _child(node, last, key, origin)  # must exist
     if len(parts) >= 2 and parts[-2] == "outcomes" and last in OUTCOMES:
-        _rescale_outcomes(node, last, value, key, origin)
+        _rescale_together(node, {last: value}, key.rpartition(".")[0], origin)
     else:
         node[last] = value
 
@@ -151,6 +151,9 @@ def set_fields(
 def _rescale_together(
     rates: dict[str, Any], values: dict[str, Any], prefix: str, origin: str
 ) -> None:
+    """Set outcome rates ``values`` of one cohort; the rates not set share what
+    is left in proportion to their own (one rate: `set_field`; several:
+    `set_fields`)."""
     for name, value in values.items():
         key = f"{prefix}.{name}"
         if isinstance(value, bool) or not isinstance(value, int | float):
@@ -166,10 +169,17 @@ def _rescale_together(
             f"{origin}: {prefix}: {named} are set to {total:g} together, more than 1"
         )
     others = [n for n in OUTCOMES if n not in values]
-    rest = math.fsum(float(rates[n]) for n in others)
+    # one rate's rest is a plain sum, as it always was (its runs' numbers stay)
+    add = sum if len(values) == 1 else math.fsum
+    rest = add(float(rates[n]) for n in others)
     if others and rest <= 0 and total < 1.0:
+        where, which = (
+            (f"{prefix}.{named}", "the other rates")
+            if len(values) == 1
+            else (prefix, "the rates not set")
+        )
         raise ScenarioError(
-            f"{origin}: {prefix}: cannot rescale the rates not set, they are all 0"
+            f"{origin}: {where}: cannot rescale {which}, they are all 0"
         )
     scale = (1.0 - total) / rest if rest > 0 else 0.0
     for other in others:
@@ -194,25 +204,6 @@ def get_field(data: dict[str, Any], key: str, *, origin: str) -> Any:
     for part in key.split("."):
         node = _child(node, part, key, origin)
     return node
-
-
-def _rescale_outcomes(
-    rates: dict[str, Any], name: str, value: Any, key: str, origin: str
-) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ScenarioError(f"{origin}: {key}: a rate must be a number, got {value!r}")
-    if not 0.0 <= value <= 1.0:
-        raise ScenarioError(f"{origin}: {key}: rate {value} is outside [0, 1]")
-    others = [n for n in OUTCOMES if n != name]
-    rest = sum(float(rates[n]) for n in others)
-    if rest <= 0 and value < 1:
-        raise ScenarioError(
-            f"{origin}: {key}: cannot rescale the other rates, they are all 0"
-        )
-    scale = (1.0 - value) / rest if rest > 0 else 0.0
-    for other in others:
-        rates[other] = float(rates[other]) * scale
-    rates[name] = float(value)
 
 
 # --------------------------------------------------------------------------- errors
