@@ -1134,6 +1134,31 @@ def test_the_ramp_basis_says_the_cap_and_what_raises_it():
     assert "stalled < 500 installations" in meters and "(P50" not in meters
 
 
+def test_a_dumb_count_rule_is_said_as_devices_gone_dumb():
+    """`dumb_count` counts devices that went dumb within the rule's window,
+    recovered ones included (docs/ramp-policy.md): "devices left dumb" is the
+    horizon figure's name, and said of a rule it misread the brake."""
+    from migsim.output.report_basis import rule_words
+    from migsim.output.report_first import ramp_basis
+
+    root = Path(__file__).resolve().parents[1] / "scenarios"
+    epcl = migsim.load_scenario(root / "nov2019_epcl.yaml")
+    brake = {
+        "name": "dumb_brake",
+        "action": "halt_days",
+        "days": 2,
+        "when": [{"metric": "dumb_count", "window": 5, "op": ">", "value": 3}],
+    }
+    braked = epcl.with_overrides({"capacity.rules": [brake]})
+    words = rule_words(braked.capacity.rules[0], braked)
+    assert words == (
+        "halts migrations for 2 working days, while the 5-day devices gone dumb "
+        "are above 3"
+    )
+    basis = _plain(ramp_basis(braked, {}, 0, 1.0, "installations"))
+    assert "5-day devices gone dumb > 3" in basis and "left dumb" not in basis
+
+
 @pytest.fixture(scope="module")
 def ramps_report(tmp_path_factory):
     """The three bundled November 2019 plans (cautious, aggressive, conditions

@@ -52,7 +52,7 @@ METRICS = (
     "eventual_success_rate",  # (successes + stall completions) / resolved attempts
     "stall_rate",  # stalls / attempts
     "rollback_rate",  # rollbacks / attempts
-    "dumb_count",  # devices left dumb
+    "dumb_count",  # devices gone dumb in the window (recovered ones included)
     "active_fix_forward_count",  # fix forwards of active installations
     "stalled_backlog",  # largest end-of-day stalled count
     "attempt_count",  # attempts made (a guard against tiny samples)

@@ -49,7 +49,7 @@ _METRICS = {
     "eventual_success_rate": "eventual success rate",
     "stall_rate": "stall rate",
     "rollback_rate": "rollback rate",
-    "dumb_count": "devices left dumb",
+    "dumb_count": "devices gone dumb",
     "active_fix_forward_count": "active fix forwards",
     "stalled_backlog": "installations stalled",
     "attempt_count": "attempts",

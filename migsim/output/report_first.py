@@ -290,7 +290,7 @@ _METRIC_WORDS = {
     "eventual_success_rate": "eventual success",
     "stall_rate": "stall rate",
     "rollback_rate": "rollback rate",
-    "dumb_count": "devices left dumb",
+    "dumb_count": "devices gone dumb",
     "active_fix_forward_count": "active fix forwards",
     "stalled_backlog": "stalled",
     "attempt_count": "attempts",
