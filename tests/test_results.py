@@ -147,6 +147,38 @@ def test_not_cleared_replications_in_tables_and_summary(tmp_path):
     )
 
 
+def test_the_cohort_table_has_the_overall_tables_columns_per_cohort():
+    """`cohort_replications` gives each cohort's clearance (a blank where it
+    did not clear) and figures, in the columns and order of `replications`."""
+    sc = _two_cohorts(horizon=12)
+    logs = [_log(sc, 0, None, [4, None]), _log(sc, 1, 7, [7, 3])]
+    results = Results(sc, 0, logs)
+    table = results.cohort_replications
+    figures = [f for f in FIGURES if f != "clearance_day"]
+    assert list(table.columns) == [
+        "replication",
+        "cohort",
+        "clearance_date",
+        "clearance_day",
+        *figures,
+    ]
+    assert list(results.replications.columns[1 : 3 + len(figures)]) == list(
+        table.columns[2:]
+    )
+    assert table["cohort"].tolist() == ["a", "a", "b", "b"]
+    assert table["replication"].tolist() == [0, 1, 0, 1]
+    assert table["clearance_day"].tolist()[:2] == [4, 7]
+    assert table["clearance_day"].isna().tolist() == [False, False, True, False]
+    assert table["clearance_day"].dtype == "Int64"
+    start = pd.Timestamp(sc.start_date)
+    assert table["clearance_date"].tolist()[3] == start + pd.Timedelta(days=3)
+    assert pd.isna(table["clearance_date"][2])
+    for name in figures:
+        for cohort_name, rows in table.groupby("cohort"):
+            expected = results.figure(name, str(cohort_name))
+            assert rows[name].tolist() == expected.tolist()
+
+
 def test_figures_follow_their_definitions():
     sc = _two_cohorts()
     log = _log(
