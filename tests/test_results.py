@@ -15,6 +15,7 @@ from conftest import MONDAY, cohort, load, outcomes, scenario
 
 import migsim
 from migsim.output.run_charts import write_run_charts
+from migsim.results.daily import daily_frame, daily_table
 from migsim.results.results import FIGURES, STATISTICS, Results, quantile, statistics
 from migsim.sim.engine import run_replication
 from migsim.sim.records import FLOWS, STATES, RunLog
@@ -231,6 +232,28 @@ def test_extra_log_columns_appear_in_the_daily_frame():
     assert columns[-1] == "cap_in_force"  # then day columns
     assert daily["operational"].tolist() == list(range(8))
     assert daily["cap_in_force"].tolist() == [7, 7, 8, 8, 9, 9, 10, 10]
+
+
+def test_the_arrow_daily_table_reads_back_as_the_daily_frame():
+    """Extra cohort columns, a numeric and a text day column, of replications
+    given out of order: the table written to daily.parquet is the frame."""
+    sc = _two_cohorts()
+    logs = []
+    for k in (1, 0):
+        log = _log(sc, k, 1)
+        log.cohort_columns["operational"] = np.arange(8).reshape(4, 2) + 10 * k
+        log.day_columns["cap_in_force"] = np.array([7, 8, 9, 10]) + k
+        log.day_columns["cap_rule"] = np.array(["daily_cap", "r", "r", "s"])
+        logs.append(log)
+    frame = daily_frame(sc, logs)
+    table = daily_table(sc, logs)
+    assert table.column_names == list(frame.columns)
+    assert table.column_names[3 + len(STATES) + len(FLOWS)] == "operational"
+    assert {"cap_in_force", "cap_rule"} <= set(table.column_names)
+    pd.testing.assert_frame_equal(table.to_pandas(), frame, check_categorical=False)
+    assert frame["cap_rule"].dtype == "category"
+    assert frame["cap_in_force"].tolist()[:2] == [7, 7]
+    assert frame["operational"].tolist()[8:10] == [10, 11]
 
 
 # ============================================================================ real runs
