@@ -15,6 +15,7 @@ from conftest import MONDAY, cohort, load, outcomes, scenario
 
 import migsim
 from migsim.output.run_charts import write_run_charts
+from migsim.results.daily import daily_frame, daily_table
 from migsim.results.results import FIGURES, STATISTICS, Results, quantile, statistics
 from migsim.sim.engine import run_replication
 from migsim.sim.records import FLOWS, STATES, RunLog
@@ -147,6 +148,38 @@ def test_not_cleared_replications_in_tables_and_summary(tmp_path):
     )
 
 
+def test_the_cohort_table_has_the_overall_tables_columns_per_cohort():
+    """`cohort_replications` gives each cohort's clearance (a blank where it
+    did not clear) and figures, in the columns and order of `replications`."""
+    sc = _two_cohorts(horizon=12)
+    logs = [_log(sc, 0, None, [4, None]), _log(sc, 1, 7, [7, 3])]
+    results = Results(sc, 0, logs)
+    table = results.cohort_replications
+    figures = [f for f in FIGURES if f != "clearance_day"]
+    assert list(table.columns) == [
+        "replication",
+        "cohort",
+        "clearance_date",
+        "clearance_day",
+        *figures,
+    ]
+    assert list(results.replications.columns[1 : 3 + len(figures)]) == list(
+        table.columns[2:]
+    )
+    assert table["cohort"].tolist() == ["a", "a", "b", "b"]
+    assert table["replication"].tolist() == [0, 1, 0, 1]
+    assert table["clearance_day"].tolist()[:2] == [4, 7]
+    assert table["clearance_day"].isna().tolist() == [False, False, True, False]
+    assert table["clearance_day"].dtype == "Int64"
+    start = pd.Timestamp(sc.start_date)
+    assert table["clearance_date"].tolist()[3] == start + pd.Timedelta(days=3)
+    assert pd.isna(table["clearance_date"][2])
+    for name in figures:
+        for cohort_name, rows in table.groupby("cohort"):
+            expected = results.figure(name, str(cohort_name))
+            assert rows[name].tolist() == expected.tolist()
+
+
 def test_figures_follow_their_definitions():
     sc = _two_cohorts()
     log = _log(
@@ -199,6 +232,28 @@ def test_extra_log_columns_appear_in_the_daily_frame():
     assert columns[-1] == "cap_in_force"  # then day columns
     assert daily["operational"].tolist() == list(range(8))
     assert daily["cap_in_force"].tolist() == [7, 7, 8, 8, 9, 9, 10, 10]
+
+
+def test_the_arrow_daily_table_reads_back_as_the_daily_frame():
+    """Extra cohort columns, a numeric and a text day column, of replications
+    given out of order: the table written to daily.parquet is the frame."""
+    sc = _two_cohorts()
+    logs = []
+    for k in (1, 0):
+        log = _log(sc, k, 1)
+        log.cohort_columns["operational"] = np.arange(8).reshape(4, 2) + 10 * k
+        log.day_columns["cap_in_force"] = np.array([7, 8, 9, 10]) + k
+        log.day_columns["cap_rule"] = np.array(["daily_cap", "r", "r", "s"])
+        logs.append(log)
+    frame = daily_frame(sc, logs)
+    table = daily_table(sc, logs)
+    assert table.column_names == list(frame.columns)
+    assert table.column_names[3 + len(STATES) + len(FLOWS)] == "operational"
+    assert {"cap_in_force", "cap_rule"} <= set(table.column_names)
+    pd.testing.assert_frame_equal(table.to_pandas(), frame, check_categorical=False)
+    assert frame["cap_rule"].dtype == "category"
+    assert frame["cap_in_force"].tolist()[:2] == [7, 7]
+    assert frame["operational"].tolist()[8:10] == [10, 11]
 
 
 # ============================================================================ real runs

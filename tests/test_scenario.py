@@ -27,7 +27,12 @@ from conftest import (
 import migsim
 from migsim import MigsimError, ScenarioError
 from migsim.model.base import OUTCOMES
-from migsim.model.distributions import LOGNORMAL_CUT
+from migsim.model.distributions import (
+    LOGNORMAL_CUT,
+    TriangularDate,
+    TriangularDelay,
+    TriangularShare,
+)
 from migsim.model.scenario import Scenario
 
 CUT = 0.9999  # the issue pins the lognormal cut
@@ -439,6 +444,32 @@ BAD_INPUTS = {
     "clearance_share 0": (_set("clearance_share", 0), "clearance_share"),
     "no cohorts": (_set("cohorts", []), "cohorts"),
 }
+
+
+@pytest.mark.parametrize(
+    ("model", "low", "mode", "high"),
+    [
+        (TriangularDelay, 3.0, 20.0, 15.0),
+        (TriangularShare, 0.2, 0.1, 0.5),
+        (TriangularDate, date(2024, 1, 5), date(2024, 1, 10), date(2024, 1, 9)),
+    ],
+)
+def test_a_triangular_mode_outside_low_and_high_is_refused_in_one_wording(
+    model, low, mode, high
+):
+    with pytest.raises(pydantic.ValidationError) as info:
+        model.model_validate(
+            {"dist": "triangular", "low": low, "mode": mode, "high": high}
+        )
+    assert info.value.errors()[0]["msg"] == (
+        f"Value error, mode ({mode}) must lie in [low, high] = [{low}, {high}]"
+    )
+    assert (
+        model.model_validate(
+            {"dist": "triangular", "low": low, "mode": low, "high": high}
+        ).mode
+        == low
+    )
 
 
 @pytest.mark.parametrize("case", list(BAD_INPUTS))

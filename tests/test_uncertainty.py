@@ -191,6 +191,26 @@ def _cohort_days(data, replications=400):
     return np.array(out, dtype=float)
 
 
+def test_a_mid_programme_start_draws_its_dates_as_a_first_day_does():
+    """Dates that cannot fall before day 0 (slips after planned days 5 and 20)
+    need no redraw: a start with an operations state gives each replication the
+    dates of the same scenario without one, a date passed before day 0 kept."""
+    plain = load(uncertain_scenario())
+    passed = uncertain_scenario()
+    passed["operations_state"] = {
+        "cap": 60,
+        "dates_passed": {"cohorts.first.eligible_from": day(-3).isoformat()},
+    }
+    conditioned = uncertain_scenario()
+    conditioned["operations_state"] = {"cap": 60}
+    passed_sc, conditioned_sc = load(passed), load(conditioned)
+    for k in range(30):
+        first = resolve_dates(plain, Streams(0, k))
+        assert resolve_dates(conditioned_sc, Streams(0, k)) == first
+        later = resolve_dates(passed_sc, Streams(0, k)).days
+        assert later == {**first.days, "cohorts.first.eligible_from": -3}
+
+
 def test_a_shared_programme_delay_makes_cohort_dates_move_together():
     """log slip = log median + 0.8 Z_cohort + 0.6 Z_programme (+ a black swan for
     the second): correlation 0.36 / sqrt(1 x 1.19) = 0.33 before rounding."""

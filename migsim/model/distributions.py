@@ -68,6 +68,13 @@ __all__ = [
 LOGNORMAL_CUT = 0.9999
 
 
+def _mode_within(low: Any, mode: Any, high: Any) -> None:
+    """Refuse a triangular mode outside [low, high]: delays, shares and dates
+    (numbers or dates alike) say it in the same words."""
+    if not low <= mode <= high:
+        raise ValueError(f"mode ({mode}) must lie in [low, high] = [{low}, {high}]")
+
+
 # --------------------------------------------------------------------------- delays
 class _DelayBase(SchemaModel):
     """A delay in whole calendar days (at least 1), drawn in groups as counts.
@@ -141,11 +148,7 @@ class TriangularDelay(_DelayBase):
 
     @model_validator(mode="after")
     def _ordered(self) -> TriangularDelay:
-        if not self.low <= self.mode <= self.high:
-            raise ValueError(
-                f"mode ({self.mode}) must lie in [low, high] = "
-                f"[{self.low}, {self.high}]"
-            )
+        _mode_within(self.low, self.mode, self.high)
         return self
 
     def pmf(self) -> tuple[np.ndarray, np.ndarray]:
@@ -244,11 +247,7 @@ class TriangularShare(_ShareBase):
 
     @model_validator(mode="after")
     def _ordered(self) -> TriangularShare:
-        if not self.low <= self.mode <= self.high:
-            raise ValueError(
-                f"mode ({self.mode}) must lie in [low, high] = "
-                f"[{self.low}, {self.high}]"
-            )
+        _mode_within(self.low, self.mode, self.high)
         return self
 
     def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
@@ -294,11 +293,7 @@ class TriangularDate(SchemaModel):
 
     @model_validator(mode="after")
     def _ordered(self) -> TriangularDate:
-        if not self.low <= self.mode <= self.high:
-            raise ValueError(
-                f"mode ({self.mode}) must lie in [low, high] = "
-                f"[{self.low}, {self.high}]"
-            )
+        _mode_within(self.low, self.mode, self.high)
         return self
 
 

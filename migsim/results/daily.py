@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -70,6 +70,20 @@ def daily_frame(scenario: Scenario, logs: Sequence[RunLog]) -> pd.DataFrame:
             ),
         }
     )
+    for column, values in _log_columns(logs, n_cohorts):
+        text = values.dtype.kind in "OU"
+        frame[column] = pd.Categorical(values) if text else values
+    return frame
+
+
+def _log_columns(
+    logs: Sequence[RunLog], n_cohorts: int
+) -> Iterator[tuple[str, np.ndarray]]:
+    """The daily columns after ``replication, date, cohort`` of some logs
+    (in replication order), one at a time, flat in row order: the states, the
+    flows, any extra cohort columns, then the day columns, each repeated on
+    every cohort row of its date. `daily_frame` and `daily_table` both take
+    them from here, so the two give the same columns in the same order."""
     first = logs[0] if logs else None
     extra = [
         k
@@ -77,17 +91,15 @@ def daily_frame(scenario: Scenario, logs: Sequence[RunLog]) -> pd.DataFrame:
         if k not in STATES and k not in FLOWS
     ]
     for column in (*STATES, *FLOWS, *extra):
-        frame[column] = (
+        flat = (
             np.stack([log.cohort_columns[column] for log in logs]).reshape(-1)
             if logs
             else np.array([], dtype=np.int64)
         )
+        yield column, flat
     for column in first.day_columns if first else {}:
         values = np.stack([log.day_columns[column] for log in logs])
-        values = np.repeat(values.reshape(-1), n_cohorts)
-        text = values.dtype.kind in "OU"
-        frame[column] = pd.Categorical(values) if text else values
-    return frame
+        yield column, np.repeat(values.reshape(-1), n_cohorts)
 
 
 def daily_table(scenario: Scenario, logs: Sequence[RunLog]) -> pa.Table:
@@ -111,22 +123,8 @@ def daily_table(scenario: Scenario, logs: Sequence[RunLog]) -> pa.Table:
         "date": pa.array(np.tile(np.repeat(dates, n_cohorts), len(logs))),
         "cohort": pa.DictionaryArray.from_arrays(pa.array(codes), pa.array(names)),
     }
-    first = logs[0] if logs else None
-    extra = [
-        k
-        for k in (first.cohort_columns if first else {})
-        if k not in STATES and k not in FLOWS
-    ]
-    for column in (*STATES, *FLOWS, *extra):
-        values = (
-            np.stack([log.cohort_columns[column] for log in logs]).reshape(-1)
-            if logs
-            else np.array([], dtype=np.int64)
-        )
-        columns[column] = pa.array(values)
-    for column in first.day_columns if first else {}:
-        values = np.stack([log.day_columns[column] for log in logs])
-        array = pa.array(np.repeat(values.reshape(-1), n_cohorts))
+    for column, values in _log_columns(logs, n_cohorts):
+        array = pa.array(values)
         if values.dtype.kind in "OU":  # text: a category, as in `daily_frame`
             array = array.dictionary_encode()
         columns[column] = array

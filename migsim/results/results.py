@@ -401,18 +401,24 @@ class Results(ScenarioRun):
             for d in days
         ]
 
-    @cached_property
-    def replications(self) -> pd.DataFrame:
-        """One row per replication: clearance date and day, then every figure."""
-        days = self.figure("clearance_day")
-        frame = pd.DataFrame({"replication": self.replication_ids})
+    def _add_figures(self, frame: pd.DataFrame, cohort: str | None) -> None:
+        """Clearance date and day, then every other figure, of ``cohort``
+        (``None``: overall) as columns of ``frame``: `replications` and
+        `cohort_replications` give the same columns in the same order."""
+        days = self.figure("clearance_day", cohort)
         frame["clearance_date"] = pd.to_datetime(self._clearance_dates(days))
         frame["clearance_day"] = pd.array(
             [None if not math.isfinite(d) else int(d) for d in days], dtype="Int64"
         )
         for name in FIGURES:
             if name != "clearance_day":
-                frame[name] = self.figure(name)
+                frame[name] = self.figure(name, cohort)
+
+    @cached_property
+    def replications(self) -> pd.DataFrame:
+        """One row per replication: clearance date and day, then every figure."""
+        frame = pd.DataFrame({"replication": self.replication_ids})
+        self._add_figures(frame, None)
         for name, values in self._policy_values().items():
             frame[name] = values
         return frame
@@ -492,17 +498,10 @@ class Results(ScenarioRun):
         """As `replications`, one row per replication x cohort."""
         frames = []
         for cohort in self.cohort_names:
-            days = self.figure("clearance_day", cohort)
             frame = pd.DataFrame(
                 {"replication": self.replication_ids, "cohort": cohort}
             )
-            frame["clearance_date"] = pd.to_datetime(self._clearance_dates(days))
-            frame["clearance_day"] = pd.array(
-                [None if not math.isfinite(d) else int(d) for d in days], dtype="Int64"
-            )
-            for name in FIGURES:
-                if name != "clearance_day":
-                    frame[name] = self.figure(name, cohort)
+            self._add_figures(frame, cohort)
             frames.append(frame)
         return pd.concat(frames, ignore_index=True)
 

@@ -162,15 +162,23 @@ def resolve_dates(scenario: Scenario, streams) -> ResolvedDates:
         if state is None
         else {g: scenario.day_of(d) for g, d in state.gates_open.items()}
     )
-    if state is None or not (
-        state.condition_dates or state.dates_pending or state.gates_closed
-    ):
+
+    def draw_all() -> None:
+        """One draw of every date and gate, those passed before day 0 kept: a
+        redraw of a mid-programme start is the same draw, its streams going on."""
+        days.clear()
+        gate_days.clear()
         days.update(passed)
         gate_days.update(opened)
         for path in fields:
             resolve(path)
         for name in gates:
             open_gate(name)
+
+    if state is None or not (
+        state.condition_dates or state.dates_pending or state.gates_closed
+    ):
+        draw_all()
         return ResolvedDates(days, gate_days)
     # A mid-programme start: what passed is known; what had not happened by day 0
     # (everything else with condition_dates, or the listed dates and gates) is
@@ -190,14 +198,7 @@ def resolve_dates(scenario: Scenario, streams) -> ResolvedDates:
         else list(state.gates_closed)
     )
     for _ in range(_REDRAWS):
-        days.clear()
-        gate_days.clear()
-        days.update(passed)
-        gate_days.update(opened)
-        for path in fields:
-            resolve(path)
-        for name in gates:
-            open_gate(name)
+        draw_all()
         if all(_not_before_start(days[p]) for p in watched_paths) and all(
             _not_before_start(gate_days[g]) for g in watched_gates
         ):
