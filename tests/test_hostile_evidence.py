@@ -404,6 +404,44 @@ def test_a_parquet_cell_is_shown_as_a_plain_number(tmp_path, column):
     assert str(info.value) == f"{tmp_path / 'a.parquet'}: {where}"
 
 
+BAD_REPLICATIONS = {
+    # a replication migsim never writes was read as the history (the lowest)
+    ".csv -1": ("-1", "row 1, column replication: negative: -1 (a run numbers "
+                "its replications from 0)"),
+    ".parquet -1": (-1, "row 1, column replication: negative: -1 (a run numbers "
+                    "its replications from 0)"),
+    ".csv 2.5": ("2.5", "row 1, column replication: not a whole number: '2.5'"),
+    ".csv a": ("a", "row 1, column replication: not a whole number: 'a'"),
+    # an OverflowError traceback
+    ".csv inf": ("inf", "row 1, column replication: not a whole number: 'inf'"),
+    ".parquet inf": (float("inf"), "row 1, column replication: not a whole "
+                     "number: inf"),
+    # read as replication 1
+    ".parquet true": (True, "row 1, column replication: true/false is not a "
+                      "replication number"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(BAD_REPLICATIONS))
+def test_a_replication_a_run_never_writes_is_one_line(tmp_path, case):
+    """A run numbers its replications 0, 1, 2, ...; any other replication in
+    an actuals file is refused, naming the file, row and column."""
+    from migsim.evidence.actuals import read_actuals
+
+    value, where = BAD_REPLICATIONS[case]
+    suffix = case.split()[0]
+    frame = _daily_rows()
+    frame.insert(0, "replication", [value] * 3)
+    path = tmp_path / f"a{suffix}"
+    if suffix == ".csv":
+        frame.to_csv(path, index=False)
+    else:
+        frame.to_parquet(path)
+    with pytest.raises(MigsimError) as info:
+        read_actuals(path, load_scenario(ACTUALS_SCENARIO))
+    assert str(info.value) == f"{path}: {where}"
+
+
 ONE_LINE_ACTUALS = {
     # a 2,000,000-character cell was a 2 MB message; over csv's field limit
     # it is the row that cannot be read, under it the cell is shortened
@@ -422,6 +460,13 @@ ONE_LINE_ACTUALS = {
         f"{HEADER}\n"
         + "".join(f"2024-01-0{d},a,100,80,10,10,0,0,0,0\n" for d in (1, 2, 3)),
         "row 1: 10 fields, more than the 8 columns of the header",
+    ),
+    # taken as the lowest replication and read as the history
+    "a replication of -1": (
+        f"replication,{HEADER}\n0,2024-01-01,a,100,80,10,10,0,0\n"
+        "-1,2024-01-01,a,100,80,10,10,0,0\n",
+        "row 2, column replication: negative: -1 (a run numbers its "
+        "replications from 0)",
     ),
     # accepted, and backtests scored forecasts against it
     "a cumulative count that falls": (
