@@ -545,6 +545,34 @@ def test_an_as_of_date_before_the_start_is_refused_by_every_command(tmp_path, co
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.csv", "sc.yaml"]
 
 
+@pytest.mark.parametrize("command", ["calibrate", "forecast", "backtest"])
+def test_an_as_of_date_after_the_horizon_is_refused_by_every_command(tmp_path, command):
+    """calibrate --as-of a day after the horizon's end learned from every
+    actual up to it and exited 0, where forecast and backtest refused the
+    date; calibrate as of the horizon's last day still learns from them all."""
+    write(tmp_path, yaml.safe_dump(ACTUALS_SCENARIO), "sc.yaml")
+    write(tmp_path, COARSE, "m.csv")
+    out = ["-o", "c.yaml", "--no-check"] if command == "calibrate" else ["-o", "x"]
+    result = cli(
+        command, "sc.yaml", "--actuals", "m.csv", "--as-of", "2024-01-21",
+        "-n", "2", "-q", *out, cwd=tmp_path,
+    )  # fmt: skip
+    message = one_line_exit_2(result)
+    assert message.startswith(
+        "Error: --as-of 2024-01-21: must be on or after the scenario's start "
+        "2024-01-01 and "
+    ), message
+    assert message.endswith(" its end 2024-01-20"), message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.csv", "sc.yaml"]
+    if command == "calibrate":
+        result = cli(
+            command, "sc.yaml", "--actuals", "m.csv", "--as-of", "2024-01-20",
+            *out, cwd=tmp_path,
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        assert (tmp_path / "c.yaml").exists()
+
+
 @pytest.mark.parametrize("chosen", [[], ["--actuals-replication", "1"]])
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 def test_a_run_s_daily_output_without_rows_is_one_line(tmp_path, suffix, chosen):
