@@ -34,11 +34,9 @@ _RATE_DRAWS = 2001
 _DATE_DRAWS = 400
 
 
-def _dumb_per_migrated(cohort, recovered_share: float | None = None) -> float:
+def _dumb_per_migrated(cohort) -> float:
     """Devices left dumb per installation migrated (`dumb_per_migrated`) at
-    the median over the cohort's uncertain rates (fixed rates: their value);
-    ``recovered_share`` of the dumb recovered remotely (default: the cohort's;
-    0 counts every device that went dumb, recovered later or not).
+    the median over the cohort's uncertain rates (fixed rates: their value).
 
     Actuals of migrations alone do not say how many devices went dumb on the
     way. The state states this typical estimate, and each replication
@@ -48,17 +46,21 @@ def _dumb_per_migrated(cohort, recovered_share: float | None = None) -> float:
     0.33%, median 0.002%), and the mean is far from most replications' own.
     Drawn from a fixed seed: the same state every time.
     """
+    return _dumb_ratios(cohort)[0]
+
+
+def _dumb_ratios(cohort) -> tuple[float, float]:
+    """`_dumb_per_migrated`, and the devices that went dumb per installation
+    migrated, recovered remotely later or not (`_recovering` reads when),
+    both medians over the same draws of the rates (the draws are the cost)."""
     rng = np.random.default_rng(0)
-    ratios = np.empty(_RATE_DRAWS)
+    left, gone = np.empty(_RATE_DRAWS), np.empty(_RATE_DRAWS)
     for i in range(_RATE_DRAWS):
         rates = cohort.outcomes.as_array(rng)
         then = draw_probability(cohort.stall.then_success, rng) if cohort.stall else 1.0
-        ratios[i] = dumb_per_migrated(
-            rates,
-            then,
-            cohort.recovered_share if recovered_share is None else recovered_share,
-        )
-    return float(np.median(ratios))
+        left[i] = dumb_per_migrated(rates, then, cohort.recovered_share)
+        gone[i] = dumb_per_migrated(rates, then)
+    return float(np.median(left)), float(np.median(gone))
 
 
 def _p_started(scenario: Scenario, as_of: date) -> dict[str, float]:
@@ -102,6 +104,7 @@ def _recovering(
     cohort,
     history: pd.DataFrame,
     as_of: date,
+    per_migrated: float,
     room: int,
 ) -> list[dict[str, int]]:
     """Dumb devices awaiting remote recovery at the end of ``as_of``, as
@@ -111,12 +114,13 @@ def _recovering(
     Totals say neither when devices went dumb nor which were recovered: each
     day's migrations are read off them (linear between the reported figures,
     from none the day before the cohort could start), the devices that went
-    dumb alongside at the cohort's median rates (every one, recovered later or
-    not), and those still awaiting recovery on ``as_of`` estimated from the
-    scenario's recovered share and recovery delay, as from daily flows that
-    report no recoveries (`inflight.recovering_weights`, which gives their due
-    days too). Before, they were counted among the installations not yet
-    attempted. At most ``room`` (what the cohort has left); attempts made: one.
+    dumb alongside at ``per_migrated`` (every one, recovered later or not;
+    `_dumb_ratios`), and those still awaiting recovery on ``as_of``
+    estimated from the scenario's recovered share and recovery delay, as from
+    daily flows that report no recoveries (`inflight.recovering_weights`,
+    which gives their due days too). Before, they were counted among the
+    installations not yet attempted. At most ``room`` (what the cohort has
+    left); attempts made: one.
     """
     dumb = cohort.dumb
     if dumb is None or not dumb.recovered_share or history.empty or room <= 0:
@@ -133,7 +137,7 @@ def _recovering(
     rows = pd.DataFrame(
         {
             "date": pd.Timestamp(anchor) + pd.to_timedelta(days[1:], unit="D"),
-            "dumbs": np.diff(cumulative) * _dumb_per_migrated(cohort, 0.0),
+            "dumbs": np.diff(cumulative) * per_migrated,
         }
     )
     keys, weights, _ = recovering_weights(cohort, rows, as_of)
@@ -211,11 +215,13 @@ def from_totals(
         if state["pending"] and done and started[cohort.name] >= 0.5:
             state["pending"], state["queued"] = 0, cohort.installations
         # devices left dumb alongside them, at the scenario's typical rates
-        dumb = int(round(done * _dumb_per_migrated(cohort)))
-        dumb = min(dumb, cohort.installations - done)
+        left, gone = _dumb_ratios(cohort)
+        dumb = min(int(round(done * left)), cohort.installations - done)
         if done and cohort.name in history:  # and those awaiting remote recovery
             room = cohort.installations - done - dumb
-            waiting = _recovering(scenario, cohort, history[cohort.name], as_of, room)
+            waiting = _recovering(
+                scenario, cohort, history[cohort.name], as_of, gone, room
+            )
             if waiting:
                 state["recovering"] = waiting
                 dumb += sum(g["count"] for g in waiting)
