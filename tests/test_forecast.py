@@ -251,6 +251,64 @@ def test_a_forecast_from_actuals_keeps_the_devices_awaiting_recovery(tmp_path):
     assert truth.mean() - without.mean() > max(100, 30 * se)
 
 
+def _totals_of(results, every: int, k: int, per_cohort: bool) -> pd.DataFrame:
+    """A run's cumulative migrated (migrated + impaired) as totals every
+    ``every`` days up to day ``k`` (ending on it), per cohort or without the
+    cohort column (programme totals)."""
+    daily = results.daily
+    days = (daily["date"] - pd.Timestamp(day(0))).dt.days
+    kept = daily[(days <= k) & ((k - days) % every == 0)]
+    totals = pd.DataFrame(
+        {
+            "date": kept["date"].dt.strftime("%Y-%m-%d"),
+            "cohort": kept["cohort"],
+            "cumulative_migrated": kept["migrated"] + kept["impaired"],
+        }
+    )
+    return totals if per_cohort else totals.drop(columns="cohort")
+
+
+@pytest.mark.parametrize(
+    "every,per_cohort",
+    [(1, True), (7, True), (7, False)],
+    ids=["daily", "weekly", "weekly programme"],
+)
+def test_totals_place_the_devices_awaiting_recovery_among_the_dumb(
+    tmp_path, every, per_cohort
+):
+    """From a run's own cumulative totals, the dumb devices awaiting remote
+    recovery are ``recovering`` (retried after their recovery delay), close to
+    the run's exact state (within 10% + 5), with due days within the delay;
+    the dumb left for a site visit stay the median rates' estimate, and the
+    partition sums to the cohort. They were counted among the installations
+    not yet attempted (none recovering: 146 of the run's on day 10 queued), and
+    each replication re-estimating the dumb kept the larger of the two counts,
+    not both."""
+    from migsim.sim.inputs import resolve_inputs
+    from migsim.sim.streams import Streams
+
+    sc = recovering_programme()
+    results = migsim.run(sc, replications=1, seed=1)
+    for k in (6, 10, 13, 17):
+        path = tmp_path / f"totals{k}.csv"
+        _totals_of(results, every, k, per_cohort).to_csv(path, index=False)
+        exact = results.state_on(day(k), 0)["cohorts"]["a"]
+        state, notes = state_from_actuals(sc, read_actuals(path, sc), day(k))
+        assert any("a: dumb devices awaiting remote recovery" in n for n in notes)
+        read = state["cohorts"]["a"]
+        waiting, truth = _total(read.get("recovering", [])), _total(exact["recovering"])
+        assert truth > 50 and abs(waiting - truth) <= 0.1 * truth + 5, (k, waiting)
+        assert all(1 <= g["days_until_due"] <= 15 for g in read["recovering"])
+        left, left_truth = read["dumb"] - waiting, exact["dumb"] - truth
+        assert left == round(read["migrated"] * 0.1 * 0.3 / 0.8)  # median rates'
+        assert abs(left - left_truth) <= 0.2 * left_truth + 5, (k, left)
+        assert sum(_total(read.get(s, 0)) for s in STATES) == 3000
+        # each replication keeps them beside its own estimate of the left dumb
+        own = resolve_inputs(sc.starting_from(state), Streams(0, 0)).cohort("a")
+        assert own.initial_state.dumb == read["dumb"]
+        assert sum(g.count for g in own.initial_state.recovering) == waiting
+
+
 def _hard_programme():
     """A tenth of hard cases failing half their attempts, up to 5 attempts."""
     data = scenario(

@@ -404,6 +404,44 @@ def test_a_parquet_cell_is_shown_as_a_plain_number(tmp_path, column):
     assert str(info.value) == f"{tmp_path / 'a.parquet'}: {where}"
 
 
+BAD_REPLICATIONS = {
+    # a replication migsim never writes was read as the history (the lowest)
+    ".csv -1": ("-1", "row 1, column replication: negative: -1 (a run numbers "
+                "its replications from 0)"),
+    ".parquet -1": (-1, "row 1, column replication: negative: -1 (a run numbers "
+                    "its replications from 0)"),
+    ".csv 2.5": ("2.5", "row 1, column replication: not a whole number: '2.5'"),
+    ".csv a": ("a", "row 1, column replication: not a whole number: 'a'"),
+    # an OverflowError traceback
+    ".csv inf": ("inf", "row 1, column replication: not a whole number: 'inf'"),
+    ".parquet inf": (float("inf"), "row 1, column replication: not a whole "
+                     "number: inf"),
+    # read as replication 1
+    ".parquet true": (True, "row 1, column replication: true/false is not a "
+                      "replication number"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(BAD_REPLICATIONS))
+def test_a_replication_a_run_never_writes_is_one_line(tmp_path, case):
+    """A run numbers its replications 0, 1, 2, ...; any other replication in
+    an actuals file is refused, naming the file, row and column."""
+    from migsim.evidence.actuals import read_actuals
+
+    value, where = BAD_REPLICATIONS[case]
+    suffix = case.split()[0]
+    frame = _daily_rows()
+    frame.insert(0, "replication", [value] * 3)
+    path = tmp_path / f"a{suffix}"
+    if suffix == ".csv":
+        frame.to_csv(path, index=False)
+    else:
+        frame.to_parquet(path)
+    with pytest.raises(MigsimError) as info:
+        read_actuals(path, load_scenario(ACTUALS_SCENARIO))
+    assert str(info.value) == f"{path}: {where}"
+
+
 ONE_LINE_ACTUALS = {
     # a 2,000,000-character cell was a 2 MB message; over csv's field limit
     # it is the row that cannot be read, under it the cell is shortened
@@ -422,6 +460,13 @@ ONE_LINE_ACTUALS = {
         f"{HEADER}\n"
         + "".join(f"2024-01-0{d},a,100,80,10,10,0,0,0,0\n" for d in (1, 2, 3)),
         "row 1: 10 fields, more than the 8 columns of the header",
+    ),
+    # taken as the lowest replication and read as the history
+    "a replication of -1": (
+        f"replication,{HEADER}\n0,2024-01-01,a,100,80,10,10,0,0\n"
+        "-1,2024-01-01,a,100,80,10,10,0,0\n",
+        "row 2, column replication: negative: -1 (a run numbers its "
+        "replications from 0)",
     ),
     # accepted, and backtests scored forecasts against it
     "a cumulative count that falls": (
@@ -498,6 +543,34 @@ def test_an_as_of_date_before_the_start_is_refused_by_every_command(tmp_path, co
         "Error: --as-of 2000-01-01: must be on or after the scenario's start 2024-01-01"
     ), message
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.csv", "sc.yaml"]
+
+
+@pytest.mark.parametrize("command", ["calibrate", "forecast", "backtest"])
+def test_an_as_of_date_after_the_horizon_is_refused_by_every_command(tmp_path, command):
+    """calibrate --as-of a day after the horizon's end learned from every
+    actual up to it and exited 0, where forecast and backtest refused the
+    date; calibrate as of the horizon's last day still learns from them all."""
+    write(tmp_path, yaml.safe_dump(ACTUALS_SCENARIO), "sc.yaml")
+    write(tmp_path, COARSE, "m.csv")
+    out = ["-o", "c.yaml", "--no-check"] if command == "calibrate" else ["-o", "x"]
+    result = cli(
+        command, "sc.yaml", "--actuals", "m.csv", "--as-of", "2024-01-21",
+        "-n", "2", "-q", *out, cwd=tmp_path,
+    )  # fmt: skip
+    message = one_line_exit_2(result)
+    assert message.startswith(
+        "Error: --as-of 2024-01-21: must be on or after the scenario's start "
+        "2024-01-01 and "
+    ), message
+    assert message.endswith(" its end 2024-01-20"), message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.csv", "sc.yaml"]
+    if command == "calibrate":
+        result = cli(
+            command, "sc.yaml", "--actuals", "m.csv", "--as-of", "2024-01-20",
+            *out, cwd=tmp_path,
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        assert (tmp_path / "c.yaml").exists()
 
 
 @pytest.mark.parametrize("chosen", [[], ["--actuals-replication", "1"]])

@@ -43,7 +43,8 @@ __all__ = ["backtest", "calibrate", "forecast"]
     "--as-of",
     type=DATE,
     default=None,
-    help="Use only the actuals dated on or before this date.",
+    help="Use only the actuals dated on or before this date (one of the "
+    "scenario's, from its start to its horizon's last day).",
 )
 @simulation_options
 @output_option(

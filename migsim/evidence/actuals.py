@@ -266,7 +266,8 @@ def read_actuals(
         unknown cohort, a negative or fractional count, the five first-level
         outcomes summing to more than ``attempts``, a date out of order, repeated
         or before the scenario's start, a date with a time of day (midnight,
-        as pandas writes a date-time column, is the date itself).
+        as pandas writes a date-time column, is the date itself), a
+        replication that is not a whole number from 0 (as a run numbers them).
     """
     shown = str(path)
     raw, sha256 = _read_raw(Path(path), shown)
@@ -465,13 +466,32 @@ def _columns_once(names: list[str], shown: str) -> None:
 def _one_replication(
     column: pd.Series, rows: np.ndarray, shown: str, replication: int | None
 ) -> tuple[np.ndarray, str]:
+    """The rows of one replication (the chosen one, else the lowest) and a note
+    saying which, when the file holds several.
+
+    A run numbers its replications 0, 1, 2, ...: a replication of -1 was taken
+    as the lowest and read as the history, a Parquet true as replication 1, and
+    an infinite one was an OverflowError traceback.
+    """
+    if pd.api.types.is_bool_dtype(column):
+        raise ActualsError(
+            f"{shown}: row {rows[0]}, column replication: true/false is not a "
+            "replication number"
+        )
     values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=float)
-    bad = np.isnan(values) | (values != np.round(values))
+    bad = ~np.isfinite(values) | (values != np.round(values))
     if bad.any():
         i = first(bad)
         raise ActualsError(
             f"{shown}: row {rows[i]}, column replication: not a whole "
             f"number: {_as_written(column.iloc[i])}"
+        )
+    negative = values < 0
+    if negative.any():
+        i = first(negative)
+        raise ActualsError(
+            f"{shown}: row {rows[i]}, column replication: negative: "
+            f"{plain(values[i])} (a run numbers its replications from 0)"
         )
     ids = sorted(int(v) for v in np.unique(values))
     if not ids:  # a header and no rows

@@ -315,7 +315,8 @@ def calibrate(
     prior_strength
         How many attempts the prior is worth (pseudo-attempts), > 0.
     as_of
-        Use only the actuals dated on or before this date.
+        Use only the actuals dated on or before this date, one of the
+        scenario's (its start to its horizon's last day).
 
     Returns
     -------
@@ -327,14 +328,19 @@ def calibrate(
     ActualsError
         When the actuals show an outcome the scenario has no section for (e.g. fix
         forwards without a restoration delay).
+    MigsimError
+        When ``as_of`` is outside the scenario's dates.
     """
     scenario = load_scenario(scenario)
     if not prior_strength > 0:
         raise ValueError("prior_strength must be above 0")
-    if as_of is not None and as_of < scenario.start_date:  # no actual is that early
+    # outside the scenario's dates, as forecast and backtest refuse: before its
+    # start no actual is used; after its end every actual up to then was, a
+    # date past the horizon taken without a word
+    if as_of is not None and not scenario.start_date <= as_of <= scenario.end_date:
         raise MigsimError(
             f"--as-of {as_of}: must be on or after the scenario's start "
-            f"{scenario.start_date}"
+            f"{scenario.start_date} and on or before its end {scenario.end_date}"
         )
     used = actuals.up_to(as_of) if as_of is not None else actuals
     notes: list[str] = []

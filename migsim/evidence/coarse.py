@@ -3,16 +3,23 @@
 Monthly or daily ``cumulative_migrated``, per cohort or for the programme,
 say how many installations had migrated by the as-of date and nothing else:
 `state.state_from_actuals` starts from each cohort untouched and this module
-places the migrated, and the devices likely left dumb on the way.
+places the migrated, the devices likely left dumb on the way, and, where a
+cohort recovers dumb devices remotely, those likely still awaiting recovery.
 """
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import numpy as np
+import pandas as pd
 
-from migsim.evidence.actuals import Actuals
+from migsim.evidence.actuals import COARSE_COLUMN, Actuals
+from migsim.evidence.inflight import (
+    due_groups,
+    recovering_weights,
+    split_by_attempts,
+)
 from migsim.model.distributions import draw_probability
 from migsim.model.scenario import Scenario
 from migsim.sim.dates import resolve_dates
@@ -39,13 +46,21 @@ def _dumb_per_migrated(cohort) -> float:
     0.33%, median 0.002%), and the mean is far from most replications' own.
     Drawn from a fixed seed: the same state every time.
     """
+    return _dumb_ratios(cohort)[0]
+
+
+def _dumb_ratios(cohort) -> tuple[float, float]:
+    """`_dumb_per_migrated`, and the devices that went dumb per installation
+    migrated, recovered remotely later or not (`_recovering` reads when),
+    both medians over the same draws of the rates (the draws are the cost)."""
     rng = np.random.default_rng(0)
-    ratios = np.empty(_RATE_DRAWS)
+    left, gone = np.empty(_RATE_DRAWS), np.empty(_RATE_DRAWS)
     for i in range(_RATE_DRAWS):
         rates = cohort.outcomes.as_array(rng)
         then = draw_probability(cohort.stall.then_success, rng) if cohort.stall else 1.0
-        ratios[i] = dumb_per_migrated(rates, then, cohort.recovered_share)
-    return float(np.median(ratios))
+        left[i] = dumb_per_migrated(rates, then, cohort.recovered_share)
+        gone[i] = dumb_per_migrated(rates, then)
+    return float(np.median(left)), float(np.median(gone))
 
 
 def _p_started(scenario: Scenario, as_of: date) -> dict[str, float]:
@@ -84,6 +99,52 @@ def _shared(
     return share, max(0.0, left)
 
 
+def _recovering(
+    scenario: Scenario,
+    cohort,
+    history: pd.DataFrame,
+    as_of: date,
+    per_migrated: float,
+    room: int,
+) -> list[dict[str, int]]:
+    """Dumb devices awaiting remote recovery at the end of ``as_of``, as
+    ``recovering`` groups (a cohort with ``dumb.recovered_share``), from the
+    cohort's cumulative migrated (``history``: ``date, cumulative_migrated``).
+
+    Totals say neither when devices went dumb nor which were recovered: each
+    day's migrations are read off them (linear between the reported figures,
+    from none the day before the cohort could start), the devices that went
+    dumb alongside at ``per_migrated`` (every one, recovered later or not;
+    `_dumb_ratios`), and those still awaiting recovery on ``as_of``
+    estimated from the scenario's recovered share and recovery delay, as from
+    daily flows that report no recoveries (`inflight.recovering_weights`,
+    which gives their due days too). Before, they were counted among the
+    installations not yet attempted. At most ``room`` (what the cohort has
+    left); attempts made: one.
+    """
+    dumb = cohort.dumb
+    if dumb is None or not dumb.recovered_share or history.empty or room <= 0:
+        return []
+    opens = cohort.eligible_from if isinstance(cohort.eligible_from, date) else None
+    first = history["date"].min().date()
+    anchor = min(max(opens or scenario.start_date, scenario.start_date), first)
+    anchor -= timedelta(days=1)  # nothing migrated by the end of this day
+    reported = (history["date"] - pd.Timestamp(anchor)).dt.days.to_numpy()
+    days = np.arange(int(reported.max()) + 1)
+    cumulative = np.interp(
+        days, [0, *reported], [0.0, *history[COARSE_COLUMN].to_numpy(float)]
+    )
+    rows = pd.DataFrame(
+        {
+            "date": pd.Timestamp(anchor) + pd.to_timedelta(days[1:], unit="D"),
+            "dumbs": np.diff(cumulative) * per_migrated,
+        }
+    )
+    keys, weights, _ = recovering_weights(cohort, rows, as_of)
+    n = min(int(round(float(weights.sum()))), room)
+    return split_by_attempts(due_groups(n, keys, weights), None, cohort.max_attempts)
+
+
 def from_totals(
     scenario: Scenario,
     actuals: Actuals,
@@ -102,17 +163,22 @@ def from_totals(
     installations over one cohort's size made every cohort eligible at once).
     One still pending keeps its start drawn by each replication. Devices left
     dumb on the way are estimated at the cohort's median rates
-    (`_dumb_per_migrated`), and by each replication at its own; none is taken
-    to be in flight or abandoned.
+    (`_dumb_per_migrated`), and by each replication at its own; with a dumb
+    section that recovers a share remotely, the dumb also hold those still
+    awaiting recovery (`_recovering`: a programme total's history shared as its
+    last figure is); none is taken to be in flight or abandoned.
     """
     if actuals.frame.empty:
         return cohorts
     started = dict.fromkeys(cohorts, 1.0)
     if actuals.per_cohort:
         figures = actuals.cumulative_migrated(by_cohort=True)
+        history = {
+            str(name): group for name, group in figures.groupby("cohort", sort=False)
+        }
         migrated = {
-            name: float(group["cumulative_migrated"].iloc[-1])
-            for name, group in figures.groupby("cohort", sort=False)
+            name: float(group[COARSE_COLUMN].iloc[-1])
+            for name, group in history.items()
         }
         lasts = figures.groupby("cohort", sort=False)["date"].max()
         stale = lasts[lasts < lasts.max()]
@@ -123,7 +189,8 @@ def from_totals(
                 + "; it is taken as it stood then"
             )
     else:
-        total = float(actuals.cumulative_migrated()["cumulative_migrated"].iloc[-1])
+        programme = actuals.cumulative_migrated()
+        total = float(programme[COARSE_COLUMN].iloc[-1])
         started = _p_started(scenario, as_of)
         sizes = {c.name: c.installations for c in scenario.cohorts}
         migrated, left = _shared(
@@ -134,18 +201,41 @@ def from_totals(
                 f"the programme total on {as_of} ({total:,.0f}) is more than the "
                 f"cohorts that can have started hold: {left:,.0f} are left out"
             )
+        history = {
+            name: programme.assign(
+                **{COARSE_COLUMN: programme[COARSE_COLUMN] * share / total}
+            )
+            for name, share in migrated.items()
+            if share > 0
+        }
+    recovering: list[str] = []
     for cohort in scenario.cohorts:
         state = cohorts[cohort.name]
         done = min(int(round(migrated.get(cohort.name, 0.0))), cohort.installations)
         if state["pending"] and done and started[cohort.name] >= 0.5:
             state["pending"], state["queued"] = 0, cohort.installations
         # devices left dumb alongside them, at the scenario's typical rates
-        dumb = int(round(done * _dumb_per_migrated(cohort)))
-        dumb = min(dumb, cohort.installations - done)
+        left, gone = _dumb_ratios(cohort)
+        dumb = min(int(round(done * left)), cohort.installations - done)
+        if done and cohort.name in history:  # and those awaiting remote recovery
+            room = cohort.installations - done - dumb
+            waiting = _recovering(
+                scenario, cohort, history[cohort.name], as_of, gone, room
+            )
+            if waiting:
+                state["recovering"] = waiting
+                dumb += sum(g["count"] for g in waiting)
+                recovering.append(cohort.name)
         state["migrated"], state["dumb"] = done, dumb
         state["dumb_estimated"] = done > 0  # each replication's at its own rates
         if state["pending"]:
             state["pending"] -= done + dumb
         else:
             state["queued"] -= done + dumb
+    if recovering:
+        notes.append(
+            f"{', '.join(recovering)}: dumb devices awaiting remote recovery are "
+            "estimated from the migrations the totals show, the median rates and "
+            "the scenario's recovered share and recovery delay"
+        )
     return cohorts

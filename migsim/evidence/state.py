@@ -58,7 +58,8 @@ def state_from_actuals(
     - With coarse figures: `coarse.from_totals` (migrated as reported, a programme
       total shared by size times the chance each cohort had started; devices
       left dumb estimated at the cohort's median rates, and by each replication
-      at its own; everything else eligible
+      at its own; with remote recovery, those still awaiting it estimated from
+      the recovery delay; everything else eligible
       queued, nothing in flight or abandoned).
 
     In-flight installations then get their detail (`_by_age`): days until due from

@@ -245,7 +245,9 @@ def _own_dumb(cohort: Cohort, streams) -> InitialState:
     """A state from totals with its devices left dumb at this replication's
     rates (``dumb_estimated``: the totals said how many migrated, not how many
     went dumb on the way). At one estimate for every replication, the paths
-    whose rates left many dumb were forecast as if few had been."""
+    whose rates left many dumb were forecast as if few had been. The devices
+    the state has awaiting remote recovery (``recovering``) are dumb on top of
+    those left dumb, as the state counts them."""
     state = cohort.initial_state
     assert state is not None
     drawn = draw_parameters(cohort, _FreshInputs(streams))
@@ -261,7 +263,8 @@ def _own_dumb(cohort: Cohort, streams) -> InitialState:
             draw_probability(cohort.stall.then_success, None) if cohort.stall else 1.0
         )
     ratio = dumb_per_migrated(rates, then, cohort.recovered_share)
-    return state.with_dumb(round(state.migrated * ratio))
+    recovering = sum(g.count for g in state.recovering)
+    return state.with_dumb(round(state.migrated * ratio) + recovering)
 
 
 def programme_factor(scenario: Scenario, streams) -> float:
