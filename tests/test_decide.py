@@ -735,6 +735,52 @@ def test_levers_that_make_no_scenario_together_are_one_line(tmp_path):
     )
 
 
+def test_a_lever_value_between_valid_ends_that_makes_no_scenario_is_refused_first(
+    tmp_path, monkeypatch
+):
+    """A field's valid values need not be an interval: here a schedule step's
+    date collides with another step's on 17 Jan, inside a range whose ends are
+    valid. The bisection met it at its third look, after 24 replications, and
+    refused it naming neither the lever nor the value, its store left behind;
+    every value is now validated before anything runs."""
+    import migsim.experiments.decide as decide_module
+
+    data = all_stall_scenario()
+    data["capacity"]["schedule"] = [
+        {"name": "early", "from": "2024-01-08", "daily_cap": 1500},
+        {"name": "late", "from": "2024-01-17", "daily_cap": 3000},
+    ]
+    lever = {
+        "capacity.schedule.early.from": {
+            "low": "2024-01-10",
+            "high": "2024-01-30",
+            "step": 1,
+        }
+    }
+    path = write_question(tmp_path, data, levers=lever)
+    out = tmp_path / "out"
+
+    def no_runs(*_args, **_kwargs):
+        raise AssertionError("a candidate was simulated")
+
+    monkeypatch.setattr(decide_module, "Simulator", no_runs)
+    result = CliRunner().invoke(main, ["decide", str(path), "-n", "3", "-o", str(out)])
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().splitlines() == [
+        f"Error: {path}: levers.capacity.schedule.early.from: 2024-01-17, a value "
+        "between low and high, makes no valid scenario: capacity.schedule: early "
+        "and late both start on 2024-01-17: only the later in the file would take "
+        "effect"
+    ]
+    assert not out.exists()  # no store, nothing that looks like a result
+    # the same range clear of the other step's date is decided
+    lever["capacity.schedule.early.from"]["high"] = "2024-01-16"
+    path = write_question(tmp_path, data, levers=lever)
+    monkeypatch.undo()
+    result = CliRunner().invoke(main, ["decide", str(path), "-n", "3", "-q"])
+    assert result.exit_code == 0, result.output
+
+
 def test_a_budget_of_zero_stands():
     # a limit of 0 is a real budget: no device left dumb at all
     assert BudgetSpec(figure="dumb", statistic="p90", max=0).limit == 0
