@@ -435,7 +435,7 @@ def _every_value_valid(scenario: Scenario, lever: Lever, where: str) -> None:
     interval: a schedule step's date that falls on another step's makes none.
     Found mid-search, such a value was refused after the replications of the
     values before it, naming neither lever nor value. Validating a scenario
-    takes about 25 ms for the bundled question's, less than a tenth of one of
+    takes 13-25 ms for the bundled question's, less than a tenth of one of
     its replications, so every value is validated here, before anything runs
     (the ends were, with messages naming low or high). Several levers are
     not: Optuna draws their combinations as it goes, from a product of grids
