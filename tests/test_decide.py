@@ -576,6 +576,62 @@ def test_a_resumed_decision_names_the_code_of_each_batch(tmp_path, monkeypatch):
     assert sources() == [source_sha256()] * batches
 
 
+def test_batches_of_other_code_are_told_once_per_code(tmp_path, monkeypatch):
+    """Every resume over batches of other code repeated the same line, the
+    store unchanged. It is said once to each code (the manifest records that
+    it was), and the batches are still named by the code that computed them."""
+    import migsim.common.store as store_module
+    from migsim.common.source import source_sha256
+
+    path = write_question(tmp_path)
+    out = tmp_path / "out"
+    args = ["decide", str(path), "-n", "3", "-q", "-o", str(out), "--format", "json"]
+    older, edited = "0" * 64, "1" * 64
+
+    def run_as(code: str) -> tuple[Any, list[str]]:
+        with monkeypatch.context() as patched:
+            patched.setattr(store_module, "source_sha256", lambda: code)
+            result = CliRunner().invoke(main, args)
+        assert result.exit_code == 0, result.output
+        lines = [line for line in result.stderr.splitlines() if "migsim source" in line]
+        decision = json.loads(result.stdout)  # less what differs run to run
+        return decision | {"timing": 0, "migsim_source_sha256": 0}, lines
+
+    def manifest() -> dict[str, Any]:
+        return json.loads((out / "manifest.json").read_text())
+
+    decision, lines = run_as(older)
+    assert lines == [] and "other_sources_announced" not in manifest()
+    batches = sum(len(c["batches"]) for c in manifest()["candidates"].values())
+    told = [
+        f"{out}: {batches} of {batches} finished batches were computed by other "
+        "migsim source than this (migsim_source_sha256 differs or was not "
+        "recorded); kept, each with its own in manifest.json; rerun with --fresh "
+        "to compute them again with this code"
+    ]
+    for code, expected in (
+        (source_sha256(), told),  # the first resume is told
+        (source_sha256(), []),  # the second is not
+        (source_sha256(), []),
+        (edited, told),  # other code again, once
+        (edited, []),
+    ):
+        again, lines = run_as(code)
+        assert (again, lines) == (decision, expected), code
+        assert {  # what the line guards: never credited to this code
+            batch["migsim_source_sha256"]
+            for candidate in manifest()["candidates"].values()
+            for batch in candidate["batches"]
+        } == {older}
+    assert manifest()["other_sources_announced"] == {
+        "migsim_source_sha256": edited,
+        "batches": batches,
+    }
+    fresh = CliRunner().invoke(main, [*args, "--fresh"])
+    assert fresh.exit_code == 0 and "migsim source" not in fresh.stderr
+    assert "other_sources_announced" not in manifest()
+
+
 def test_workers_do_not_change_the_decision(tmp_path):
     path = write_question(tmp_path)
     one = decide(load_question(path), replications=6, seed=1, workers=1)
@@ -733,6 +789,52 @@ def test_levers_that_make_no_scenario_together_are_one_line(tmp_path):
         f"Error: {path}: levers: cohorts.c.stall.resolves_after_days: high (5) is "
         "below low (9)"
     )
+
+
+def test_a_lever_value_between_valid_ends_that_makes_no_scenario_is_refused_first(
+    tmp_path, monkeypatch
+):
+    """A field's valid values need not be an interval: here a schedule step's
+    date collides with another step's on 17 Jan, inside a range whose ends are
+    valid. The bisection met it at its third look, after 24 replications, and
+    refused it naming neither the lever nor the value, its store left behind;
+    every value is now validated before anything runs."""
+    import migsim.experiments.decide as decide_module
+
+    data = all_stall_scenario()
+    data["capacity"]["schedule"] = [
+        {"name": "early", "from": "2024-01-08", "daily_cap": 1500},
+        {"name": "late", "from": "2024-01-17", "daily_cap": 3000},
+    ]
+    lever = {
+        "capacity.schedule.early.from": {
+            "low": "2024-01-10",
+            "high": "2024-01-30",
+            "step": 1,
+        }
+    }
+    path = write_question(tmp_path, data, levers=lever)
+    out = tmp_path / "out"
+
+    def no_runs(*_args, **_kwargs):
+        raise AssertionError("a candidate was simulated")
+
+    monkeypatch.setattr(decide_module, "Simulator", no_runs)
+    result = CliRunner().invoke(main, ["decide", str(path), "-n", "3", "-o", str(out)])
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().splitlines() == [
+        f"Error: {path}: levers.capacity.schedule.early.from: 2024-01-17, a value "
+        "between low and high, makes no valid scenario: capacity.schedule: early "
+        "and late both start on 2024-01-17: only the later in the file would take "
+        "effect"
+    ]
+    assert not out.exists()  # no store, nothing that looks like a result
+    # the same range clear of the other step's date is decided
+    lever["capacity.schedule.early.from"]["high"] = "2024-01-16"
+    path = write_question(tmp_path, data, levers=lever)
+    monkeypatch.undo()
+    result = CliRunner().invoke(main, ["decide", str(path), "-n", "3", "-q"])
+    assert result.exit_code == 0, result.output
 
 
 def test_a_budget_of_zero_stands():

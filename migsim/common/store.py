@@ -25,7 +25,8 @@ off); callers list it per piece in the manifest. The version is part of the
 definition (a store of another release is refused), but within a release the
 code may change between a kill and its rerun: the pieces of other code are then
 kept, not credited to this code in silence: one line on stderr says how many
-there are and how to compute them again (``fresh``).
+there are and how to compute them again (``fresh``), once per code (the
+manifest records that it was said).
 """
 
 from __future__ import annotations
@@ -59,6 +60,9 @@ ENTRIES = (MANIFEST, POINTS)
 #: The key of a piece's Parquet metadata (and of its manifest listing) naming
 #: the code that computed it.
 SOURCE = "migsim_source_sha256"
+#: The manifest key recording that this code was told of the pieces of other
+#: code (`Store._warn_other_sources`): ``{SOURCE: its sha256, pieces: count}``.
+ANNOUNCED = "other_sources_announced"
 
 
 def _temporary(path: Path) -> bool:
@@ -248,10 +252,26 @@ class Store:
     def _warn_other_sources(self, pieces: str) -> None:
         """One line on stderr when finished pieces were computed by other code
         than this (or by a migsim that did not record its code): they are kept,
-        and the manifest names each one's code."""
+        and the manifest names each one's code.
+
+        Said once per code: the manifest records which code was told of how
+        many such pieces (`ANNOUNCED`, saved with it when the store opens), and
+        a rerun of that code over no more of them is not told again (every
+        resume repeated the same line, the store unchanged). Other code, or
+        more pieces of other code, is told; with none the record goes.
+        """
         here = source_sha256()
         other = sum(source != here for source in self.sources.values())
-        if other:
+        if not other:
+            self.manifest.pop(ANNOUNCED, None)
+            return
+        told = self.manifest.get(ANNOUNCED)
+        if not (
+            isinstance(told, dict)
+            and told.get(SOURCE) == here
+            and isinstance(told.get(pieces), int)
+            and other <= told[pieces]
+        ):
             print(
                 f"{self.root}: {other:,} of {len(self.sources):,} finished "
                 f"{pieces} were computed by other migsim source than this "
@@ -260,6 +280,7 @@ class Store:
                 "again with this code",
                 file=sys.stderr,
             )
+        self.manifest[ANNOUNCED] = {SOURCE: here, pieces: other}
 
     def _read_manifest(self) -> dict[str, Any] | None:
         assert self.root is not None
