@@ -837,6 +837,37 @@ def test_a_lever_value_between_valid_ends_that_makes_no_scenario_is_refused_firs
     assert result.exit_code == 0, result.output
 
 
+def test_a_long_lever_is_validated_as_the_search_reaches_its_values(
+    tmp_path, monkeypatch
+):
+    """A lever of more than `CHECKED_VALUES` values is not validated up front
+    (10,000 would take minutes): a value that makes no scenario is still
+    refused in one line, naming the field and the scenario's reason, when the
+    search first reaches it."""
+    import migsim.experiments.question as question_module
+
+    monkeypatch.setattr(question_module, "CHECKED_VALUES", 3)
+    data = all_stall_scenario()
+    data["capacity"]["schedule"] = [
+        {"name": "early", "from": "2024-01-08", "daily_cap": 1500},
+        {"name": "late", "from": "2024-01-17", "daily_cap": 3000},
+    ]
+    lever = {
+        "capacity.schedule.early.from": {
+            "low": "2024-01-10",
+            "high": "2024-01-30",
+            "step": 1,
+        }
+    }
+    path = write_question(tmp_path, data, levers=lever)
+    result = CliRunner().invoke(main, ["decide", str(path), "-n", "3", "-q"])
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().splitlines() == [
+        f"Error: {path}: levers: capacity.schedule: early and late both start on "
+        "2024-01-17: only the later in the file would take effect"
+    ]
+
+
 def test_a_budget_of_zero_stands():
     # a limit of 0 is a real budget: no device left dumb at all
     assert BudgetSpec(figure="dumb", statistic="p90", max=0).limit == 0

@@ -266,6 +266,9 @@ class Lever:
 #: The most values one lever may take (``low`` to ``high`` in ``step``); counted
 #: before any is built (a step of 1e-12 once ran out of memory).
 MAX_LEVER_VALUES = 10_000
+#: The longest single lever whose every value is validated before a decision
+#: runs (`_every_value_valid`: 13-25 ms a value on the bundled question).
+CHECKED_VALUES = 400
 
 
 def _whole_numbers(axis: FieldAxis, spec: LeverSpec, where: str) -> None:
@@ -420,7 +423,7 @@ def load_question(
         values = _grid(axis, lever_spec, where)
         levers.append(Lever(axis, values, lever_spec.label))
         windows.append(ends)
-    if len(levers) == 1:
+    if len(levers) == 1 and len(levers[0].values) <= CHECKED_VALUES:
         _every_value_valid(scenario, levers[0], f"{origin}: levers.{levers[0].path}")
     if spec.objective.date is not None:
         _objective_date_within(spec.objective.date, scenario, levers, windows, origin)
@@ -437,9 +440,10 @@ def _every_value_valid(scenario: Scenario, lever: Lever, where: str) -> None:
     values before it, naming neither lever nor value. Validating a scenario
     takes 13-25 ms for the bundled question's, less than a tenth of one of
     its replications, so every value is validated here, before anything runs
-    (the ends were, with messages naming low or high). Several levers are
-    not: Optuna draws their combinations as it goes, from a product of grids
-    too large to validate, and a combination that makes no scenario is
+    (the ends were, with messages naming low or high), up to `CHECKED_VALUES`
+    of them (about 10 s at most). A longer grid, and several levers, are not:
+    Optuna draws their combinations as it goes, from a product of grids too
+    large to validate, and a value or combination that makes no scenario is
     refused in one line when it is drawn.
     """
     for value in lever.values[1:-1]:
