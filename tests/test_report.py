@@ -1159,6 +1159,12 @@ def test_a_dumb_count_rule_is_said_as_devices_gone_dumb():
     assert "5-day devices gone dumb > 3" in basis and "left dumb" not in basis
 
 
+def _answer_lines(page: str) -> list[str]:
+    """The answer's lines, one per scenario, as HTML."""
+    answer = re.search(r'id="answer">(.*?)</p>', page, re.S).group(1)
+    return re.findall(r'<span class="plan">(.*?)(?=<span class="plan">|$)', answer)
+
+
 @pytest.fixture(scope="module")
 def ramps_report(tmp_path_factory):
     """The three bundled November 2019 plans (cautious, aggressive, conditions
@@ -1192,7 +1198,7 @@ def test_the_answer_gives_each_scenarios_basis_and_clearance_dates(ramps_report)
     page_path, runs = ramps_report
     page = page_path.read_text()
     answer = re.search(r'id="answer">(.*?)</p>', page, re.S).group(1)
-    lines = re.findall(r'<span class="plan">(.*?)(?=<span class="plan">|$)', answer)
+    lines = _answer_lines(page)
     assert len(lines) == 3
     for i, (line, run) in enumerate(zip(lines, runs, strict=True)):
         summary = json.loads((run / "summary.json").read_text())
@@ -1214,6 +1220,13 @@ def test_the_answer_gives_each_scenarios_basis_and_clearance_dates(ramps_report)
     assert _check_numbers(page, runs) > 60
 
 
+_PLAN_BOXES = """() => [...document.querySelectorAll('#answer .plan')].map(line => {
+  const dates = [...line.querySelectorAll('[data-key^="clearance_date."]')];
+  return {bottom: line.getBoundingClientRect().bottom, text: line.innerText,
+          dates: dates.map(d => [d.dataset.key, d.getBoundingClientRect().bottom])};
+})"""
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(("width", "height"), [(1280, 800), (390, 844)])
 def test_each_basis_and_clearance_date_is_on_the_first_screen(
@@ -1227,15 +1240,7 @@ def test_each_basis_and_clearance_date_is_on_the_first_screen(
     page_path, _ = ramps_report
     with _chromium_page(width, height) as page:
         page.goto(page_path.resolve().as_uri())
-        boxes = page.evaluate(
-            """() => [...document.querySelectorAll('#answer .plan')].map(line => {
-              const dates = [...line.querySelectorAll('[data-key^="clearance_date."]')];
-              return {bottom: line.getBoundingClientRect().bottom,
-                      text: line.innerText,
-                      dates: dates.map(d => [d.dataset.key,
-                                             d.getBoundingClientRect().bottom])};
-            })"""
-        )
+        boxes = page.evaluate(_PLAN_BOXES)
         chart = page.evaluate(
             "document.querySelector('.first-screen img').getBoundingClientRect().top"
         )
@@ -1269,3 +1274,96 @@ def test_a_long_scenario_name_does_not_widen_a_phone_page(tmp_path):
         )
     assert width <= 390, f"the page is {width} px wide at 390"
     assert answer <= 844
+
+
+@pytest.fixture(scope="module")
+def question_reports(tmp_path_factory):
+    """The bundled OPSG question decided (a few replications) into a report of
+    its scenario and the two bundled ramps; and, from those runs and that
+    decision, a report of its scenario and the aggressive ramp alone."""
+    from conftest import SCENARIOS
+
+    root = tmp_path_factory.mktemp("question")
+    names = [
+        "nov2019_cautious_ramp_elster_active",
+        "nov2019_cautious_ramp",
+        "nov2019_aggressive_ramp",
+    ]
+    question = SCENARIOS / "questions" / "opsg_ramp_basis.yaml"
+    three = root / "three.html"
+    files = [str(SCENARIOS / f"{name}.yaml") for name in names]
+    args = ["report", *files, "-n", "6", "--seed", "1", "-q", "-o", str(three)]
+    result = CliRunner().invoke(main, [*args, "--question", str(question)])
+    assert result.exit_code == 0, result.output
+    runs = [root / "three_runs" / name for name in names]
+    decision = root / "three_decision"
+    two = root / "two.html"
+    args = ["report", str(runs[0]), str(runs[2]), "-o", str(two)]
+    result = CliRunner().invoke(main, [*args, "--question", str(decision)])
+    assert result.exit_code == 0, result.output
+    return {"two": (two, [runs[0], runs[2]]), "three": (three, runs)}, decision
+
+
+_BOX = """(selector) => {
+  const e = document.querySelector(selector);
+  const box = e.getBoundingClientRect();
+  return {top: box.top, bottom: box.bottom, width: box.width,
+          natural: e.naturalWidth || 0};
+}"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("which", ["two", "three"])
+def test_with_a_question_the_chart_and_each_basis_fit_a_desktops_first_screen(
+    question_reports, tmp_path, which
+):
+    """With --question the recommendation, about eight lines at 1280 px, sat
+    between the answer and the fan chart: at 1280 x 800 the chart began at
+    516 px for two scenarios and 652 px for three, most of it below the fold.
+    Now the question's verdict ends its scenario's line and the recommendation
+    follows the chart, whole: at 1280 x 800 every scenario's basis with its
+    three dates and the whole chart (shrunk to fit, for three, to no less than
+    70% of its size) are on the first screen. A phone is never scrolled
+    sideways, and there too each basis and its dates come first."""
+    from migsim.experiments.decision import load_decision
+    from migsim.output.report_basis import recommendation
+
+    reports, decision_dir = question_reports
+    page_path, runs = reports[which]
+    seen = {}
+    for width, height in ((1280, 800), (390, 844)):
+        with _chromium_page(width, height) as page:
+            page.goto(page_path.resolve().as_uri())
+            seen[width] = {
+                "lines": page.evaluate(_PLAN_BOXES),
+                "chart": page.evaluate(_BOX, ".first-screen img"),
+                "recommendation": page.evaluate(_BOX, "#recommendation"),
+                "wide": page.evaluate("document.documentElement.scrollWidth"),
+            }
+            page.screenshot(path=str(tmp_path / f"question_{which}_{width}.png"))
+    desktop = seen[1280]["chart"]
+    assert 0 < desktop["top"] and desktop["bottom"] <= 800, desktop
+    assert desktop["width"] >= 0.7 * desktop["natural"], desktop  # still readable
+    for width, height in ((1280, 800), (390, 844)):
+        lines, chart = seen[width]["lines"], seen[width]["chart"]
+        assert len(lines) == len(runs)
+        for line in lines:
+            keys = sorted(key for key, _ in line["dates"])
+            assert keys == [f"clearance_date.{s}" for s in ("p10", "p50", "p90")]
+            assert line["bottom"] <= height, (width, line["text"])
+            assert all(bottom <= height for _, bottom in line["dates"]), line
+        assert seen[width]["recommendation"]["top"] >= chart["bottom"]
+        assert seen[width]["wide"] <= width, f"the page is {seen[width]['wide']} px"
+    assert seen[390]["chart"]["width"] >= 760  # pans in its box, as without one
+    # nothing dropped: every number, the verdict from decision.json, the whole
+    # recommendation
+    page = page_path.read_text()
+    assert _check_numbers(page, runs) > 40
+    decision = json.loads((decision_dir / "decision.json").read_text())
+    shown = decision["answer_candidate"] or decision["least_unsafe"]
+    (cap,) = shown["levers"].values()
+    first_line = _plain(_answer_lines(page)[0])
+    assert f"{cap:,} a day (why, and the risk budget: below)." in first_line
+    paragraph = re.search(r'id="recommendation">(.*?)</p>', page, re.S).group(1)
+    saved = load_decision(decision_dir)
+    assert paragraph == recommendation(saved, [load_run(run) for run in runs])

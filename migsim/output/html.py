@@ -44,6 +44,10 @@ __all__ = [
     "wide_tables",
 ]
 
+# .lead.fit: on a desktop at least 760 px high the title, the answer and the
+# fan chart form one column no taller than the window, the chart shrinking
+# (never growing) to what the answer leaves: it and the answer are the first
+# screen. Narrower or shorter windows, and paper, keep the chart at its size.
 CSS = """
 body{font-family:Georgia,'Times New Roman',serif;color:#111;background:#fff;
 max-width:1140px;margin:.8em auto;padding:0 1.2em;line-height:1.4}
@@ -81,6 +85,11 @@ vertical-align:-.05em;border-radius:2px}
 @media (max-width:600px){body{padding:0 .6em;margin:.4em auto;line-height:1.3}
 h1{font-size:1.12em}p.meta{font-size:.8em}p.answer{font-size:.95em;
 padding:.35em .55em;border-left-width:4px}}
+@media screen and (min-width:1000px) and (min-height:760px){
+.lead.fit{display:flex;flex-direction:column;max-height:calc(100vh - .8em)}
+.lead.fit>*{flex:none;margin-top:0}.lead.fit>.fan{flex:0 1 auto;min-height:0;
+display:flex;flex-direction:column;align-items:flex-start}
+.lead.fit>.fan img{flex:0 1 auto;min-height:0;min-width:0}}
 @page{size:A4;margin:14mm 12mm}
 @media print{body{max-width:none;margin:0;padding:0;font-size:10pt}
 .first-screen{break-after:page}h2{break-after:avoid}h3{break-after:avoid}

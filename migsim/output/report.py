@@ -46,6 +46,7 @@ from migsim.output.report_basis import (
     basis_section,
     budget_notes,
     check_question_scenario,
+    decided,
     decision_scenario,
     recommendation,
 )
@@ -80,6 +81,12 @@ __all__ = [
     "render_report",
     "unit_scale",
 ]
+
+
+#: The most scenarios whose chart shrinks to fit a desktop's first screen
+#: beside their answer: three lines of a long ramp basis take about 340 px at
+#: 1280 wide, leaving the chart some 75% of its size at 800 px high.
+FIT_SCENARIOS = 3
 
 
 def _summary(run: RunLike, by: Sequence[date]) -> dict[str, Any]:
@@ -136,10 +143,11 @@ def render_report(
     """
     if not runs:
         raise MigsimError("a report needs at least one run")
+    verdict = {}  # the question's answer in a sentence, on its scenario's line
     if decision is not None:
-        check_question_scenario(
-            decision_scenario(decision).name, [r.scenario.name for r in runs]
-        )
+        about = decision_scenario(decision).name
+        check_question_scenario(about, [r.scenario.name for r in runs])
+        verdict[about] = decided(decision)
     scales = [unit_scale(run.scenario, units) for run in runs]
     runs = [in_units(run, units) for run in runs]  # each replication's own ratio
     summaries = [_summary(run, by) for run in runs]
@@ -152,15 +160,20 @@ def render_report(
         f"{runs[0].n_replications:,} replications each, counts in {escape(units)}. "
         "OPSG asked DCC: on what basis will volumes increase, and when?</p>",
         f'<p class="answer" id="answer">'
-        f"{headline(runs, summaries, comparison, scales, units)}</p>",
+        f"{headline(runs, summaries, comparison, scales, units, verdict)}</p>",
     ]
-    if decision is not None:
-        first.append(
+    if charts:
+        first.append(fan_figure(runs, summaries, scales, units))
+    # the title, the answer and the chart fill a desktop's first screen: the
+    # chart shrinks to fit (html.CSS, .lead.fit) when there are few enough
+    # scenarios that it keeps a readable size
+    fit = " fit" if len(runs) <= FIT_SCENARIOS else ""
+    first = [f'<div class="lead{fit}">', *first, "</div>"]
+    if decision is not None:  # under the chart: above, it pushed the chart off
+        first.append(  # a desktop's first screen
             f'<p class="answer recommendation" id="recommendation">'
             f"{recommendation(decision, runs)}</p>"
         )
-    if charts:
-        first.append(fan_figure(runs, summaries, scales, units))
     first.append(risk_answer(runs, summaries, comparison, scales, units))
     budgets = budget_notes(decision) if decision is not None else None
     first.append(key_risks_table(runs, summaries, comparison, scales, units, budgets))

@@ -37,6 +37,7 @@ __all__ = [
     "basis_section",
     "budget_notes",
     "check_question_scenario",
+    "decided",
     "decision_scenario",
     "lever_words",
     "recommendation",
@@ -255,6 +256,35 @@ def _gate_timing(scenario: Scenario | None, path: str, runs: Sequence[RunLike]) 
     return f"It can act only once gate {gate} has opened."
 
 
+def _head(data: Mapping[str, Any], path: str, scenario: Scenario | None) -> str:
+    """The answer for one lever, without its full stop: "Recommended: the daily
+    cap at 2,000 a day", or "No safe value of ...; the least unsafe is ...". The
+    recommendation opens with it and the first screen's answer repeats it."""
+    name, _ = lever_words(path, scenario)
+    if data.get("answer_candidate"):
+        value = _value_words(path, data["answer_candidate"]["levers"][path])
+        return f"Recommended: {name} at {value}"
+    value = _value_words(path, data["least_unsafe"]["levers"][path])
+    return f"No safe value of {name}; the least unsafe is {value}"
+
+
+def decided(decision: SavedDecision) -> str:
+    """The decision in a sentence (HTML), for its scenario's line of the answer.
+
+    The whole recommendation (what the lever does, from when, the risk budget,
+    the next step) is a paragraph of about eight lines at 1280 px: above the
+    fan chart it pushed most of the chart below a desktop's first screen. It
+    now sits under the chart; the answer keeps its verdict and links to it.
+    """
+    data = decision.data
+    if not (data.get("answer_candidate") or data.get("least_unsafe")):
+        return ' <a href="#recommendation">The question\'s answer: below.</a>'
+    scenario = decision_scenario(decision)  # the report has read it already
+    heads = [_head(data, path, scenario) for path in data["levers"]]
+    link = '<a href="#recommendation">why, and the risk budget: below</a>'
+    return " " + ". ".join(escape(head) for head in heads) + f" ({link})."
+
+
 def recommendation(decision: SavedDecision, runs: Sequence[RunLike]) -> str:
     """The decision's answer as planners say it (HTML, one paragraph)."""
     data = decision.data
@@ -266,16 +296,9 @@ def recommendation(decision: SavedDecision, runs: Sequence[RunLike]) -> str:
     level = f"{data['confidence']:.0%}"
     lines = []
     for path in data["levers"]:
-        name, does = lever_words(path, scenario)
+        _, does = lever_words(path, scenario)
         if shown is not None:
-            value = _value_words(path, shown["levers"][path])
-            verb = "Recommended" if data.get("answer_candidate") else "No safe value"
-            head = (
-                f"{verb}: {name} at {value}."
-                if data.get("answer_candidate")
-                else f"{verb} of {name}; the least unsafe is {value}."
-            )
-            lines.append(head)
+            lines.append(_head(data, path, scenario) + ".")
             now = _current_words(scenario, path)
             if now:
                 lines.append(now)

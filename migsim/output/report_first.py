@@ -189,6 +189,7 @@ def headline(
     comparison: dict | None,
     scales: Sequence[float],
     units: str,
+    decided: Mapping[str, str] | None = None,
 ) -> str:
     """The answer in plain words (HTML), every number tagged with its key.
 
@@ -196,7 +197,8 @@ def headline(
     rise (`ramp_basis`) and when its backlog clears, P50 first, then P10 and
     P90; each scenario after the first with its paired P50 shift. Kept to that
     so the answer of three scenarios fits a phone's first screen; what each
-    risks is said under the chart (`risk_answer`).
+    risks is said under the chart (`risk_answer`). ``decided``: HTML that ends
+    a scenario's line, by its name (a question's verdict on that scenario).
     """
     first, s0 = runs[0], summaries[0]
     unit = unit_word("installations", units)
@@ -231,6 +233,10 @@ def headline(
                 f"to <b>{date_span(summary, 'clearance_date.p50', i)}</b> "
                 f"({escape(shift)}); {_spread(summary, i, run.scenario)}."
             )
+    decided = decided or {}
+    lines = [
+        line + decided.get(runs[i].scenario.name, "") for i, line in enumerate(lines)
+    ]
     return "".join(f'<span class="plan">{line}</span>' for line in lines)
 
 
