@@ -143,7 +143,9 @@ class Tab:
             change, timeout=RESULT_TIMEOUT
         )
         expect(self.page.locator("#result")).to_be_visible()
-        expect(self.page.locator("#progress")).to_be_hidden()
+        # the chart may still be drawing: on a loaded machine, longer than the
+        # 5 s an expectation waits by default
+        expect(self.page.locator("#progress")).to_be_hidden(timeout=RESULT_TIMEOUT)
         return self.page.locator("#p50").get_attribute("data-value")
 
 
