@@ -60,8 +60,10 @@ REPLICATIONS_FAILED = 3
 @click.argument("scenario")
 @simulation_options
 @outdir_option(
-    "Write daily.parquet, replications.csv, summary.json, scenario.yaml, "
-    "backlog.png, bands.csv, weekly.csv and results.xlsx here."
+    "Write daily.parquet, replications.csv, cohort_replications.csv, "
+    "summary.json, scenario.yaml, backlog.png, bands.csv, weekly.csv and "
+    "results.xlsx here; and, where they apply, inputs.csv, defects.csv, "
+    "bands_meters.csv and failures.json (docs/scenario-reference.md)."
 )
 @overwrite_option()
 @click.option("--no-daily", is_flag=True, help="Do not write daily.parquet.")
