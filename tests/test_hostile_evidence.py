@@ -607,3 +607,41 @@ def test_a_far_date_among_dates_with_a_time_zone_is_one_line(tmp_path):
         f"{path}: row 3, column date: 2999-01-01 is after 2200-12-31, the latest "
         "date a scenario may hold"
     )
+
+
+def test_forecast_and_backtest_read_their_inputs_one_way(tmp_path):
+    """The scenario with its --set first (the actuals are read in its cohorts),
+    then -o refused, then the actuals: a folder that holds a result is
+    refused before an actuals file is read (here one that would be refused
+    too), by both commands alike."""
+    from migsim.cli.evidence import _scenario_and_actuals
+    from migsim.cli.shared import InputError
+
+    _calibration_inputs(tmp_path)
+    absurd = write(tmp_path, IMPLAUSIBLE["absurd attempts"][0], "absurd.csv")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "summary.json").write_text("{}")
+    sc_path, out = str(tmp_path / "sc.yaml"), str(tmp_path / "out")
+    with pytest.raises(InputError, match=r"out: exists \(use --overwrite"):
+        _scenario_and_actuals(
+            sc_path, (), out, False, str(absurd), "installations", None
+        )
+    sc, actuals = _scenario_and_actuals(
+        sc_path,
+        ("capacity.daily_cap=7",),
+        None,
+        False,
+        str(tmp_path / "actuals.csv"),
+        "installations",
+        None,
+    )
+    assert sc.capacity.daily_cap == 7
+    assert actuals.frame["attempts"].tolist() == [100.0]
+    for command in ("forecast", "backtest"):
+        result = cli(
+            command, "sc.yaml", "--actuals", "absurd.csv", "--as-of", "2024-01-01",
+            "-o", "out", cwd=tmp_path,
+        )  # fmt: skip
+        assert one_line_exit_2(result) == (
+            "Error: out: exists (use --overwrite to replace it)"
+        )
