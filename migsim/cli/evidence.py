@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any
 
 import click
 
@@ -32,10 +32,6 @@ from migsim.cli.shared import (
 from migsim.common.errors import MigsimError
 from migsim.common.files import clear_stale_temporaries, follow_link, write_files
 from migsim.common.lifeline import stops_held
-
-if TYPE_CHECKING:  # pragma: no cover - for type checkers only
-    from migsim.evidence.actuals import Actuals
-    from migsim.model.scenario import Scenario
 
 __all__ = ["backtest", "calibrate", "forecast"]
 
@@ -162,15 +158,9 @@ def forecast(
     from migsim.evidence.forecast import forecast_as_of
     from migsim.output.evidence_files import write_forecast
 
-    sc, actuals = _scenario_and_actuals(
-        scenario,
-        sets,
-        outdir,
-        overwrite,
-        actuals_path,
-        actuals_unit,
-        actuals_replication,
-    )
+    sc = load(scenario, sets)
+    refuse_existing(outdir, overwrite, inputs=[scenario, actuals_path])
+    actuals = load_actuals(actuals_path, sc, actuals_unit, actuals_replication)
     try:
         with progress_bar(replications, "rep", quiet) as bar:
             result = forecast_as_of(
@@ -237,15 +227,9 @@ def backtest(
     from migsim.evidence.backtest import monthly_as_of
     from migsim.output.evidence_files import write_backtest
 
-    sc, actuals = _scenario_and_actuals(
-        scenario,
-        sets,
-        outdir,
-        overwrite,
-        actuals_path,
-        actuals_unit,
-        actuals_replication,
-    )
+    sc = load(scenario, sets)
+    refuse_existing(outdir, overwrite, inputs=[scenario, actuals_path])
+    actuals = load_actuals(actuals_path, sc, actuals_unit, actuals_replication)
     try:
         dates = [d.date() for d in as_of]
         if every:
@@ -268,23 +252,3 @@ def backtest(
     if outdir:
         write_backtest(result, outdir, overwrite=overwrite)
     emit(text, result.summary(), fmt, written=outdir)
-
-
-def _scenario_and_actuals(
-    scenario: str,
-    sets: tuple[str, ...],
-    outdir: str | None,
-    overwrite: bool,
-    actuals_path: str,
-    unit: Literal["installations", "meters"],
-    replication: int | None,
-) -> tuple[Scenario, Actuals]:
-    """SCENARIO (with --set) and its actuals, for a command that writes OUTDIR.
-
-    In this order: the scenario (the actuals are read in its cohorts), then
-    OUTDIR refused if it is, holds or lies inside either input or holds a
-    result, then the actuals: a refused folder costs no reading of a long file.
-    """
-    sc = load(scenario, sets)
-    refuse_existing(outdir, overwrite, inputs=[scenario, actuals_path])
-    return sc, load_actuals(actuals_path, sc, unit, replication)
