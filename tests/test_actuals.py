@@ -375,3 +375,34 @@ def test_what_learned_from_actuals_records_the_files_sha256(tmp_path, two_cohort
     assert actuals.sha256 == digest
     assert actuals.up_to(date(2024, 2, 1)).sha256 == digest
     assert calibrate(sc, actuals).summary()["actuals_sha256"] == digest
+
+
+def test_result_files_name_their_actuals_by_one_set_of_keys(tmp_path, two_cohorts):
+    """calibration.json and backtest.json name the actuals they learned from by
+    the same four keys, in this order (`Actuals.provenance`): the file as
+    named, its sha256, its kind and its unit (meters here, as the file was
+    written, though the counts are held in installations)."""
+    import hashlib
+
+    from migsim.evidence.calibrate import calibrate
+
+    sc = load(two_cohorts)
+    total = pd.DataFrame(
+        {"date": ["2024-01-31", "2024-02-29"], "cumulative_migrated": [160, 480]}
+    )
+    path = _csv(tmp_path / "t.csv", total)
+    actuals = read_actuals(str(path), sc, unit="meters")
+    named = actuals.provenance()
+    assert list(named.items()) == [
+        ("actuals", str(path)),
+        ("actuals_sha256", hashlib.sha256(path.read_bytes()).hexdigest()),
+        ("actuals_kind", "coarse"),
+        ("actuals_unit", "meters"),
+    ]
+    keys = list(calibrate(sc, actuals).summary())
+    at = keys.index("actuals")
+    assert keys[at - 1 : at + 5] == [
+        "calibrated_scenario_sha256",
+        *named,
+        "actuals_first_date",
+    ]

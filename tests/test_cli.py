@@ -17,6 +17,7 @@ from test_scenario import BAD_INPUTS, _base
 
 import migsim
 from migsim.cli.main import main
+from migsim.cli.shared import emit
 from migsim.model.base import OUTCOMES
 from migsim.results.results import FIGURES, STATISTICS
 
@@ -213,6 +214,20 @@ def test_format_json_prints_parseable_json_on_stdout(baseline_run):
     written = json.loads((outdir / "summary.json").read_text())
     assert printed["figures"] == written["figures"]
     assert printed["scenario_sha256"] == written["scenario_sha256"]
+
+
+def test_emit_names_the_folder_written_after_the_table_in_either_format(capsys):
+    """Every command that writes -o says so in one wording, after its table;
+    with --format json that line goes with the table to stderr, so stdout
+    stays pure JSON."""
+    emit("the table", {"a": 1}, "table", written="out/run 1")
+    assert capsys.readouterr() == ("the table\n\nWritten to out/run 1/\n", "")
+    emit("the table", {"a": 1}, "json", written="out")
+    printed = capsys.readouterr()
+    assert json.loads(printed.out) == {"a": 1}
+    assert printed.err == "the table\n\nWritten to out/\n"
+    emit("the table", {"a": 1}, "table")  # nothing written: no such line
+    assert capsys.readouterr().out == "the table\n"
 
 
 def test_scenario_yaml_is_the_resolved_scenario(baseline_run):

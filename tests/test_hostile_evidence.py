@@ -607,3 +607,21 @@ def test_a_far_date_among_dates_with_a_time_zone_is_one_line(tmp_path):
         f"{path}: row 3, column date: 2999-01-01 is after 2200-12-31, the latest "
         "date a scenario may hold"
     )
+
+
+def test_a_result_folder_is_refused_before_the_actuals_are_read(tmp_path):
+    """forecast and backtest refuse an -o folder that holds a result before
+    they read the actuals (here a file that would be refused too): a refused
+    folder costs no reading of a long file, and says the same in both."""
+    _calibration_inputs(tmp_path)
+    write(tmp_path, IMPLAUSIBLE["absurd attempts"][0], "absurd.csv")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "summary.json").write_text("{}")
+    for command in ("forecast", "backtest"):
+        result = cli(
+            command, "sc.yaml", "--actuals", "absurd.csv", "--as-of", "2024-01-01",
+            "-o", "out", cwd=tmp_path,
+        )  # fmt: skip
+        assert one_line_exit_2(result) == (
+            "Error: out: exists (use --overwrite to replace it)"
+        )

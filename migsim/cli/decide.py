@@ -125,8 +125,7 @@ def decide(
     text = result.text()
     if outdir:
         write_decision(result, outdir, painter=painter)
-        text += f"\n\nWritten to {outdir}/"
-    emit(text, result.to_dict(), fmt)
+    emit(text, result.to_dict(), fmt, written=outdir)
 
 
 @click.command()
@@ -229,8 +228,7 @@ def sensitivity(
         )
     if outdir:
         write_sensitivity(result, outdir, overwrite=overwrite, painter=painter)
-        text += f"\n\nWritten to {outdir}/"
-    emit(text, result.to_dict(), fmt)
+    emit(text, result.to_dict(), fmt, written=outdir)
 
 
 #: The printed column of an OAT row's 95% interval of its change.

@@ -178,8 +178,7 @@ def forecast(
     text = result.summary_text() + "\n\n" + summary_text(result.results)
     if outdir:
         write_forecast(result, outdir, overwrite=overwrite, daily=not no_daily)
-        text += f"\n\nWritten to {outdir}/"
-    emit(text, result.results.summary, fmt)
+    emit(text, result.results.summary, fmt, written=outdir)
 
 
 @click.command()
@@ -252,5 +251,4 @@ def backtest(
     text = result.text()
     if outdir:
         write_backtest(result, outdir, overwrite=overwrite)
-        text += f"\n\nWritten to {outdir}/"
-    emit(text, result.summary(), fmt)
+    emit(text, result.summary(), fmt, written=outdir)

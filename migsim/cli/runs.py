@@ -215,8 +215,7 @@ def run(
             daily=not no_daily,
             charts=partial(write_run_outputs, painter=painter),
         )
-        text += f"\n\nWritten to {outdir}/"
-    emit(text, results.summary, fmt)
+    emit(text, results.summary, fmt, written=outdir)
     if results.failures:
         ctx.exit(REPLICATIONS_FAILED)
 
@@ -303,8 +302,7 @@ def compare(
             )
         except MigsimError as exc:
             raise InputError(str(exc)) from exc
-        text += f"\n\nWritten to {outdir}/"
-    emit(text, comparison, fmt)
+    emit(text, comparison, fmt, written=outdir)
 
 
 def _decision_for_report(

@@ -193,11 +193,16 @@ def command_line() -> str:
     return shlex.join(["migsim", *argv])
 
 
-def emit(text: str, payload: Any, fmt: str) -> None:
+def emit(text: str, payload: Any, fmt: str, written: str | None = None) -> None:
     """Print a command's result: the table, or JSON on stdout and the table on stderr.
 
-    ``payload`` is only serialised for ``--format json``.
+    ``payload`` is only serialised for ``--format json``. ``written``: the
+    folder (-o) the command has written its files to, named after the table
+    in the one wording every command uses (``Written to OUTDIR/``); pass it
+    only once the files are there.
     """
+    if written:
+        text += f"\n\nWritten to {written}/"
     if fmt == "json":
         click.echo(text, err=True)
         click.echo(json.dumps(payload, indent=2))

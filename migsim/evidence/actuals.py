@@ -137,6 +137,17 @@ class Actuals:
         """Attempts reported in the actuals (0 when not reported)."""
         return int(round(self.frame["attempts"].sum())) if self.has("attempts") else 0
 
+    def provenance(self) -> dict[str, str]:
+        """The keys a result file names its actuals by (calibration.json,
+        backtest.json): the file as named, the sha256 of its bytes as read, its
+        kind and its unit; enough to tell later which file it learned from."""
+        return {
+            "actuals": self.path,
+            "actuals_sha256": self.sha256,
+            "actuals_kind": self.kind,
+            "actuals_unit": self.unit,
+        }
+
     def up_to(self, when: date) -> Actuals:
         """The rows dated on or before ``when``."""
         return replace(self, frame=self.frame[self.frame["date"] <= pd.Timestamp(when)])
