@@ -812,6 +812,30 @@ def test_a_report_whose_decision_store_differs_names_its_own_option(
     assert again.exit_code == 0, again.output
 
 
+def test_a_reports_question_file_is_read_once(tiny_yaml, tmp_path, monkeypatch):
+    """Loading a question validates its every lever value (a fraction of a
+    second on the bundled one); the report read the file three times, to
+    check its scenario, its store and then to decide it. Once is enough."""
+    import migsim.experiments.question as question_module
+
+    scenario = tiny_yaml("tiny")
+    question = _cap_question(tmp_path, scenario, low=100, high=200, step=100)
+    loads: list[str] = []
+    real = question_module.load_question
+
+    def load_question(path, *args, **kwargs):
+        loads.append(str(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(question_module, "load_question", load_question)
+    out = tmp_path / "r.html"
+    args = ["report", str(scenario), "-q", "-n", "2", "-o", str(out)]
+    result = CliRunner().invoke(main, [*args, "--question", str(question)])
+    assert result.exit_code == 0, result.output
+    assert loads == [str(question)]
+    assert json.loads((tmp_path / "r_decision" / "decision.json").read_text())
+
+
 def _counting_runs(monkeypatch) -> list[str]:
     """The names of the scenarios `migsim report` runs from now on."""
     from migsim.runner import runner

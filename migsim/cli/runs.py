@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -49,6 +49,9 @@ from migsim.common.files import (
 )
 from migsim.model.limits import MAX_REPLICATIONS
 from migsim.output.html import UNITS
+
+if TYPE_CHECKING:  # loaded by the command that needs it (start-up cost)
+    from migsim.experiments.question import Question
 
 __all__ = ["bundled_scenarios_dir", "compare", "report", "run", "scenarios", "validate"]
 
@@ -305,25 +308,37 @@ def compare(
     emit(text, comparison, fmt, written=outdir)
 
 
+def _asked(question: str | None) -> Question | None:
+    """The question file given to ``--question``, loaded once (its every lever
+    value is validated, a fraction of a second); None for a decided folder."""
+    from migsim.experiments.decision import is_decision_directory
+    from migsim.experiments.question import load_question
+
+    if question is None or is_decision_directory(question):
+        return None
+    return load_question(question)
+
+
 def _decision_for_report(
     question: str,
+    asked: Question | None,
     target: Path,
     replications: int,
     seed: int | None,
     workers: int,
     overwrite: bool,
 ):
-    """A decision directory as given, or a question decided beside the report."""
+    """A decision directory as given, or the question ``asked`` decided beside
+    the report."""
     from migsim.experiments.decide import decide as decide_question
-    from migsim.experiments.decision import is_decision_directory, load_decision
-    from migsim.experiments.question import load_question
+    from migsim.experiments.decision import load_decision
     from migsim.output.experiment_files import write_decision
 
-    if is_decision_directory(question):
+    if asked is None:
         return load_decision(question)
     where = _decision_store(target)
     result = decide_question(
-        load_question(question),
+        asked,
         replications,
         seed,
         workers,
@@ -341,7 +356,7 @@ def _decision_store(target: Path) -> Path:
 
 
 def _check_decision_store(
-    question: str,
+    asked: Question | None,
     target: Path,
     replications: int,
     seed: int | None,
@@ -351,13 +366,11 @@ def _check_decision_store(
     refuse (another -n or seed, a folder that is not a store): it came only
     after the report's runs, their minutes lost."""
     from migsim.experiments.decide import check_store
-    from migsim.experiments.decision import is_decision_directory
-    from migsim.experiments.question import load_question
 
-    if is_decision_directory(question):
-        return  # read as it is: nothing is decided
+    if asked is None:
+        return  # a decided folder is read as it is: nothing is decided
     check_store(
-        load_question(question),
+        asked,
         _decision_store(target),
         replications,
         seed,
@@ -366,15 +379,13 @@ def _check_decision_store(
     )
 
 
-def _question_scenario(question: str) -> str:
+def _question_scenario(question: str, asked: Question | None) -> str:
     """The name of the scenario a question (file or decided folder) is about."""
-    from migsim.experiments.decision import is_decision_directory
-    from migsim.experiments.question import load_question
     from migsim.model.scenario import load_scenario
 
-    if is_decision_directory(question):
+    if asked is None:
         return load_scenario(Path(question) / "scenario.yaml").name
-    return load_question(question).scenario.name
+    return asked.scenario.name
 
 
 @click.command()
@@ -440,13 +451,14 @@ def report(
             unit_scale(sc, units)
             check_by_dates(sc, by)
         saved = {p: load_run(p) for p in inputs if p not in loaded}
+        asked = _asked(question)
         if question is not None:  # refused before anything runs
             names = [
                 loaded[p].name if p in loaded else saved[p].scenario.name
                 for p in inputs
             ]
-            check_question_scenario(_question_scenario(question), names)
-            _check_decision_store(question, target, replications, seed, overwrite)
+            check_question_scenario(_question_scenario(question, asked), names)
+            _check_decision_store(asked, target, replications, seed, overwrite)
         scenarios = [loaded[p] for p in inputs if p in loaded]
         _refuse_colliding_runs(
             scenarios, [r.scenario.name for r in saved.values()], runs_dir, overwrite
@@ -475,7 +487,7 @@ def report(
             decision = None
             if question is not None:  # before the runs folder is replaced
                 decision = _decision_for_report(
-                    question, target, replications, seed, workers, overwrite
+                    question, asked, target, replications, seed, workers, overwrite
                 )
         for path, sc in loaded.items():  # read back where they now are
             saved[path] = load_run(runs_dir / sc.name)
