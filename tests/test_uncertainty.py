@@ -245,8 +245,16 @@ def test_slip_dates_work_in_gates_and_schedule_steps():
     step_day = int(log.inputs["capacity.schedule.step.from"])
     assert step_day >= 10
     assert log.day_columns["daily_cap"][step_day:].max() == 300
+    # the cap steps up on the drawn day, not before it (0: a weekend)
+    caps = log.day_columns["daily_cap"]
+    assert set(caps[:step_day].tolist()) == {0, 100}
+    assert set(caps[step_day:].tolist()) == {0, 300}
     gate = int(log.inputs["gates.fix"])
+    assert gate >= 3
     assert log.cohort_columns["attempts"][:gate].sum() == 0
+    # ... and the cohort starts on the first working day from the drawn gate
+    attempted = np.flatnonzero(log.cohort_columns["attempts"][:, 0])
+    assert attempted[0] == gate + np.flatnonzero(caps[gate:])[0]
 
 
 # --------------------------------------------------------------------------- throughput
