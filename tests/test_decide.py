@@ -781,13 +781,6 @@ def _volume_dependent_dumb() -> dict[str, Any]:
 
 
 def test_decide_finds_the_cap_above_which_active_devices_go_dumb(tmp_path):
-    from migsim.common.errors import ScenarioError
-    from migsim.model.scenario import load_scenario
-
-    try:
-        load_scenario(_volume_dependent_dumb())
-    except ScenarioError as exc:  # pragma: no cover - until operations land
-        pytest.skip(f"needs volume-dependent outcomes (issue 6): {exc}")
     path = write_question(
         tmp_path,
         _volume_dependent_dumb(),
