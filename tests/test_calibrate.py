@@ -253,7 +253,9 @@ def test_dirichlet_rates_are_drawn_once_per_replication():
     ]
 
 
-def test_beta_then_success_is_drawn_per_replication():
+def _stall_completion_shares(alpha: float, beta: float, n: int) -> np.ndarray:
+    """The share of 2,000 stalls (all resolved on day 1) that complete, in each
+    of ``n`` replications, with then_success ~ Beta(alpha, beta)."""
     data = scenario(
         cohort(
             "c",
@@ -261,18 +263,34 @@ def test_beta_then_success_is_drawn_per_replication():
             rates=outcomes(stall=1.0),
             stall={
                 "resolves_after_days": fixed(1),
-                "then_success": {"dist": "beta", "alpha": 1, "beta": 1},
+                "then_success": {"dist": "beta", "alpha": alpha, "beta": beta},
             },
             rollback={"retry_after_days": fixed(50)},
         ),
         cap=2000,
         horizon_days=5,
     )
-    shares = [
-        simulate(load(data), 2, r).cohort_columns["stall_completions"].sum() / 2000
-        for r in range(20)
-    ]
+    sc, shares = load(data), []
+    for r in range(n):
+        columns = simulate(sc, 2, r).cohort_columns
+        resolved = columns["stall_completions"].sum() + columns["stall_failures"].sum()
+        assert resolved == 2000  # every stall completes or fails
+        shares.append(columns["stall_completions"].sum() / 2000)
+    return np.array(shares)
+
+
+def test_beta_then_success_is_drawn_per_replication():
+    """One draw of then_success per replication: the shares follow its Beta law
+    (2,000 stalls add binomial noise of sd ~0.01 at most), alpha counting the
+    completions. A symmetric Beta(1, 1) alone would not tell alpha from beta."""
+    from scipy import stats
+
+    shares = _stall_completion_shares(1, 1, 20)
     assert np.std(shares) > 0.15  # uniform(0, 1) has sd 0.29
+    assert stats.kstest(shares, "uniform").pvalue > 0.01
+    skewed = _stall_completion_shares(2, 6, 40)
+    assert stats.kstest(skewed, stats.beta(2, 6).cdf).pvalue > 0.01
+    assert abs(skewed.mean() - 0.25) < 4 * stats.beta(2, 6).std() / np.sqrt(40)
 
 
 def test_plain_rates_give_the_same_numbers_as_before(rich_scenario):

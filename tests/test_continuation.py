@@ -50,10 +50,26 @@ def ranged_scenario():
     return load(data)
 
 
+#: A part of the key of each kind of input `ranged_scenario` draws: outcome
+#: rates, start dates, the achieved throughput level, a ramp cap, the
+#: programme delay, meters per installation and a gate.
+KINDS = (
+    ".outcomes.",
+    ".eligible_from",
+    "capacity.achieved.mean",
+    "capacity.schedule.",
+    "programme_delay",
+    "meters_per_installation",
+    "gates.",
+)
+
+
 def _same_inputs(continued: dict, original: dict, offset: int) -> None:
     """The continued replication's draws are the original's (dates and gates on
-    the later clock: ``offset`` days fewer)."""
+    the later clock: ``offset`` days fewer). Every kind of input is among them:
+    a kind the record lost for both would otherwise go unchecked."""
     keys = [k for k in original if not k.endswith(".installations")]
+    assert [kind for kind in KINDS if not any(kind in k for k in keys)] == []
     assert set(continued) == set(keys)
     for key in keys:
         value = original[key]

@@ -914,13 +914,6 @@ def _volume_dependent_dumb() -> dict[str, Any]:
 
 
 def test_decide_finds_the_cap_above_which_active_devices_go_dumb(tmp_path):
-    from migsim.common.errors import ScenarioError
-    from migsim.model.scenario import load_scenario
-
-    try:
-        load_scenario(_volume_dependent_dumb())
-    except ScenarioError as exc:  # pragma: no cover - until operations land
-        pytest.skip(f"needs volume-dependent outcomes (issue 6): {exc}")
     path = write_question(
         tmp_path,
         _volume_dependent_dumb(),
@@ -1248,9 +1241,25 @@ def test_the_frontier_leaves_out_candidates_that_never_clear():
             "is_answer": [False, True, False],
         }
     )
+    from matplotlib.collections import LineCollection, PathCollection
+    from matplotlib.dates import date2num
+
     fig = _one_budget_frontier(frame, 250.0, "capacity.rules.automation_step.max_cap")
-    points = sum(len(c.get_offsets()) for c in fig.axes[0].collections)
-    assert points >= 2  # the two that clear (and the answer's ring)
+    ax = fig.axes[0]
+    start = pd.Timestamp("2019-11-25")
+    at_280, at_250 = (date2num(start + pd.Timedelta(days=d)) for d in (280, 250))
+    points = [c.get_offsets().tolist() for c in ax.collections]
+    kinds = [type(c) for c in ax.collections]
+    assert kinds == [LineCollection, *[PathCollection] * 3]
+    # the safe point, the unsafe one, the answer's ring: 4,000 is in none
+    assert points[1:] == [[[200.0, at_280]], [[300.0, at_250]], [[200.0, at_280]]]
+    bars = [s.tolist() for s in ax.collections[0].get_segments()]
+    assert bars == [
+        [[200.0, at_280], [210.0, at_280]],
+        [[300.0, at_250], [320.0, at_250]],
+    ]
+    labels = [t.get_text() for t in ax.texts if not t.get_text().startswith("budget")]
+    assert labels == ["8,000", "12,000"]
 
 
 def test_no_label_lies_over_another_candidates_bar():

@@ -281,6 +281,14 @@ def test_a_decision_whose_candidates_never_clear_still_draws_its_frontier(tmp_pa
     )
     assert result.exit_code == 0, (result.output, result.exception)
     assert (tmp_path / "dec" / "frontier.png").stat().st_size > 0
+    # the case named: at 4,000 a day the P50 never clears (no date to draw),
+    # at 6,000 it does, and with nothing safe there is no answer
+    frame = pd.read_csv(tmp_path / "dec" / "candidates.csv").set_index(lever)
+    p50 = frame["clearance_day_p50"]
+    assert p50[4000] == float("inf") and 0 < p50[6000] < float("inf")
+    assert frame["verdict"].tolist() == ["unsafe", "unsafe"]
+    assert not frame["is_answer"].any()
+    assert "No candidate is safe" in result.output
 
 
 def _daily_rows() -> pd.DataFrame:

@@ -32,10 +32,15 @@ def test_drawn_aside_is_drawn_in_place(results, tmp_path):
 
 
 def test_without_a_fork_it_is_drawn_after_the_body(results, tmp_path, monkeypatch):
+    (tmp_path / "here").mkdir()
+    (tmp_path / "after").mkdir()
+    write_run_charts(results, tmp_path / "here")
     monkeypatch.setattr(painters, "_can_fork", lambda: False)
-    with charts_aside(results, tmp_path):
-        assert not (tmp_path / "backlog.png").exists()
-    assert (tmp_path / "backlog.png").stat().st_size > 0
+    with charts_aside(results, tmp_path / "after"):
+        assert not (tmp_path / "after" / "backlog.png").exists()
+    assert (tmp_path / "after" / "backlog.png").stat().st_size > 0
+    here = (tmp_path / "here" / "backlog.png").read_bytes()
+    assert (tmp_path / "after" / "backlog.png").read_bytes() == here
 
 
 def test_a_chart_that_fails_fails_with_its_own_error(results, tmp_path, monkeypatch):
@@ -98,12 +103,17 @@ def test_a_job_that_does_not_pickle_is_drawn_by_a_fork(tmp_path):
 
 
 def test_a_painter_that_is_gone_is_replaced_by_a_fork(results, tmp_path):
+    (tmp_path / "here").mkdir()
+    (tmp_path / "forked").mkdir()
+    write_run_charts(results, tmp_path / "here")
     with run_charts.chart_painter() as painter:
         painter.process.kill()
         painter.process.join()
-        with charts_aside(results, tmp_path, painter=painter):
+        with charts_aside(results, tmp_path / "forked", painter=painter):
             assert not painter.handed
-    assert (tmp_path / "backlog.png").stat().st_size > 0
+    assert (tmp_path / "forked" / "backlog.png").stat().st_size > 0
+    here = (tmp_path / "here" / "backlog.png").read_bytes()
+    assert (tmp_path / "forked" / "backlog.png").read_bytes() == here
 
 
 def test_a_painter_dies_with_a_killed_run(tmp_path):

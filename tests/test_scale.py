@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 
 import numpy as np
 import pandas as pd
@@ -216,6 +217,12 @@ def test_without_nameless_files_the_spill_is_a_private_folder(
     results = migsim.run(tiny, replications=2, seed=0, spill_dir=tmp_path)
     folder = results.daily_path.parent
     assert folder.name.startswith("migsim-daily-") and folder.exists()
+    # private: in the folder asked for, only this user may enter it, and it
+    # holds the run's rows
+    assert folder.parent == tmp_path
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert [p.name for p in folder.iterdir()] == ["daily.parquet"]
+    assert pd.read_parquet(results.daily_path)["replication"].nunique() == 2
     del results
     import gc
 

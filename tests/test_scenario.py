@@ -153,9 +153,20 @@ def test_sources_may_name_a_field_or_a_section():
 
 
 def test_outcomes_within_1e_9_of_one_are_accepted():
+    """Rates that miss 1 by rounding (up to 1e-9) are kept as written and
+    renormalised for the engine; a miss of 2e-9 is refused, naming the sum."""
     data = _base()
     data["cohorts"][0]["outcomes"]["success"] += 5e-10
-    migsim.load_scenario(data)
+    rates = migsim.load_scenario(data).cohorts[0].outcomes
+    assert rates.success == 0.9 + 5e-10
+    assert rates.mean().sum() == pytest.approx(1.0, abs=1e-15)
+    assert rates.mean() == pytest.approx([0.9, 0.05, 0.03, 0.01, 0.01], abs=1e-9)
+    data["cohorts"][0]["outcomes"]["success"] += 1.5e-9
+    with pytest.raises(ScenarioError) as caught:
+        migsim.load_scenario(data)
+    assert (
+        str(caught.value) == "base: cohorts.c.outcomes: rates sum to 1.000000002, not 1"
+    )
 
 
 # =============================================================================== delays

@@ -245,8 +245,16 @@ def test_slip_dates_work_in_gates_and_schedule_steps():
     step_day = int(log.inputs["capacity.schedule.step.from"])
     assert step_day >= 10
     assert log.day_columns["daily_cap"][step_day:].max() == 300
+    # the cap steps up on the drawn day, not before it (0: a weekend)
+    caps = log.day_columns["daily_cap"]
+    assert set(caps[:step_day].tolist()) == {0, 100}
+    assert set(caps[step_day:].tolist()) == {0, 300}
     gate = int(log.inputs["gates.fix"])
+    assert gate >= 3
     assert log.cohort_columns["attempts"][:gate].sum() == 0
+    # ... and the cohort starts on the first working day from the drawn gate
+    attempted = np.flatnonzero(log.cohort_columns["attempts"][:, 0])
+    assert attempted[0] == gate + np.flatnonzero(caps[gate:])[0]
 
 
 # --------------------------------------------------------------------------- throughput
@@ -635,6 +643,12 @@ def test_a_ramp_step_cap_may_be_a_range():
         log = run_replication(sc, 0, k)
         cap = log.inputs["capacity.schedule.scaled.daily_cap"]
         assert log.day_columns["daily_cap"][7:].max() == cap
+        # the drawn cap is in force from the step's day on, the first before it
+        # (0: a weekend), and a queue of 100,000 uses all of it
+        assert set(log.day_columns["daily_cap"][:7].tolist()) == {0, 100}
+        assert set(log.day_columns["daily_cap"][7:].tolist()) == {0, cap}
+        attempts = log.cohort_columns["attempts"][:, 0]
+        assert (attempts == log.day_columns["daily_cap"]).all()
         caps.append(cap)
     assert min(caps) >= 200 and max(caps) <= 600 and len(set(caps)) > 5
     assert point_scenario(sc).capacity.schedule[0].daily_cap_range is None
