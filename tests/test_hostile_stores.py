@@ -111,3 +111,17 @@ def test_overwrite_and_fresh_still_replace_what_migsim_wrote(tmp_path):
     )
     assert again.exit_code == 0, again.output
     assert '"replications": 2' in (tmp_path / "r" / "summary.json").read_text()
+
+
+def test_a_report_of_a_run_folder_without_its_summary_names_it(tmp_path):
+    """A folder without summary.json was read as a scenario file: 'run: cannot
+    read: not a regular file'."""
+    assert (
+        cli("run", BASELINE, "-n", "1", "-q", "-o", "run", cwd=tmp_path).exit_code == 0
+    )
+    (tmp_path / "run" / "summary.json").unlink()
+    result = cli("report", "run", "-o", "r.html", cwd=tmp_path)
+    assert one_line_exit_2(result) == (
+        "Error: run: not a run directory (no summary.json)"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
