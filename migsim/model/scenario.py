@@ -35,6 +35,7 @@ from pydantic import (
 )
 
 from migsim.common.errors import ScenarioError
+from migsim.common.yamlio import shown
 from migsim.model.base import OUTCOMES, WEEKDAYS, SchemaModel, check_unique
 from migsim.model.cohort import Cohort, Els, LatentDefect, Supplier
 from migsim.model.distributions import (
@@ -621,6 +622,10 @@ def _validate(data: Any, origin: str) -> Scenario:
 
 
 # --------------------------------------------------------------------------- loading
+#: Characters of a mapping's name shown as the origin of its messages.
+_ORIGIN_SHOWN = 80
+
+
 def load_scenario(
     source: str | Path | Mapping[str, Any] | Scenario,
     overrides: Mapping[str, Any] | None = None,
@@ -642,7 +647,11 @@ def load_scenario(
     if isinstance(source, Scenario):
         return _set_with_sources(source, overrides, "--set") if overrides else source
     if isinstance(source, Mapping):
+        # the name before it is validated: an upload's name of 200,000
+        # characters was the prefix of its own one-line error
         origin = str(source.get("name", "scenario"))
+        if len(origin) > _ORIGIN_SHOWN:
+            origin = shown(origin, _ORIGIN_SHOWN)
         data = copy.deepcopy(dict(source))
         if "extends" in data:
             raise ScenarioError(f"{origin}: extends: only a scenario file may extend")
