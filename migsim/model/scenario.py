@@ -439,20 +439,34 @@ class Scenario(SchemaModel):
 
     @model_validator(mode="after")
     def _rule_and_step_names_distinct(self) -> Scenario:
-        labels = [r.name for r in self.capacity.rules]
-        labels += [s.name for s in self.capacity.schedule if s.name]
-        labels += [f.name for f in self.calendar.freezes]
-        clash = sorted({n for n in labels if labels.count(n) > 1} & set(labels))
-        reserved = sorted(set(labels) & set(RESERVED_CAP_LABELS))
-        if clash:
-            raise ValueError(
-                "capacity rules, schedule steps and freezes need distinct names "
-                f"(they label cap_rule): {', '.join(clash)}"
-            )
-        if reserved:
-            raise ValueError(
-                f"reserved cap_rule label used as a name: {', '.join(reserved)}"
-            )
+        """Each name labels cap_rule, so each is one no other item and none of
+        migsim's own labels has; the message names the field (it named only
+        the label, and the explorer showed it beside no control)."""
+        named = [(f"capacity.rules.{r.name}", r.name) for r in self.capacity.rules]
+        named += [
+            (f"capacity.schedule.{s.name}", s.name)
+            for s in self.capacity.schedule
+            if s.name
+        ]
+        named += [(f"calendar.freezes.{f.name}", f.name) for f in self.calendar.freezes]
+        first: dict[str, str] = {}
+        problems = []
+        for where, name in named:
+            if name in RESERVED_CAP_LABELS:
+                problems.append(
+                    f"{where}.name: {name} is a cap_rule label of migsim's own "
+                    f"({', '.join(RESERVED_CAP_LABELS)}); choose another name"
+                )
+            elif name in first:
+                problems.append(
+                    f"{where}.name: {name} names {first[name]} too; capacity rules, "
+                    "schedule steps and freezes need distinct names (they label "
+                    "cap_rule)"
+                )
+            else:
+                first[name] = where
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     @model_validator(mode="after")
