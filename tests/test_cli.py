@@ -254,7 +254,8 @@ def tiny_file(tmp_path, rich_scenario):
 def test_overwrite_replaces_an_existing_outdir(tiny_file, tmp_path):
     outdir = tmp_path / "out"
     outdir.mkdir()
-    (outdir / "summary.json").write_text("{}")  # an earlier run's output
+    # an earlier run's output (a summary.json names the migsim that wrote it)
+    (outdir / "summary.json").write_text('{"migsim_version": "0.1.0"}')
     (outdir / "old.txt").write_text("old")
     result = invoke("run", tiny_file, "-n", 2, "-o", outdir, "--overwrite")
     assert result.exit_code == 0, result.output

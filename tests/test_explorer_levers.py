@@ -213,6 +213,18 @@ def test_bad_values_are_named_beside_their_control(
         assert errors[0][1].startswith(field)
 
 
+def test_a_message_naming_a_section_goes_beside_the_control_changed(cautious):
+    """A rule's days emptied (``null``) was shown beside the rule's first
+    threshold, a control the planner had not touched."""
+    errors = _errors(cautious, {"capacity.rules.stall_halt.days": "null"})
+    assert errors == [
+        (
+            "capacity.rules.stall_halt.days",
+            "capacity.rules.stall_halt: action halt_days needs days",
+        )
+    ]
+
+
 def test_every_bad_field_is_named_at_once(cautious):
     errors = _errors(
         cautious,

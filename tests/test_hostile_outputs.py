@@ -212,7 +212,7 @@ def test_overwrite_refuses_a_folder_migsim_did_not_write(tmp_path):
 
 
 def test_outdir_naming_the_working_folder_is_one_line(tmp_path):
-    (tmp_path / "summary.json").write_text("{}")  # even a folder migsim wrote
+    (tmp_path / "summary.json").write_text('{"migsim_version": "0"}')  # migsim's
     result = cli(
         "run", BASELINE, "-n", "1", "-q", "-o", ".", "--overwrite", cwd=tmp_path
     )

@@ -505,3 +505,28 @@ def test_the_explorer_started_with_nohup_outlives_its_terminal():
     finally:
         process.terminate()
         process.wait(20)
+
+
+@pytest.mark.parametrize(
+    ("name", "shown", "problem"),
+    [
+        ("x" * 200_000, "200,000", "name: at most 200 bytes (it names a folder)"),
+        (
+            "[" + "1, " * 50_000 + "1]",
+            "150,003",
+            "name: Input should be a valid string",
+        ),
+    ],
+)
+def test_an_upload_whose_name_is_huge_is_named_in_a_short_line(name, shown, problem):
+    """The name of an upload (not yet validated) was the prefix of its own
+    error: a 200,000-character name made a message of 200 KB for the page."""
+    from migsim.app.session import parse_upload
+
+    text = (SCENARIOS / "nov2019_epcl.yaml").read_text()
+    upload = text.replace("name: nov2019_epcl", f"name: {name}", 1)
+    with pytest.raises(MigsimError) as info:
+        parse_upload("mine.yaml", upload.encode())
+    assert str(info.value) == (
+        f"upload mine.yaml: {name[:80]!r}... ({shown} characters): {problem}"
+    )

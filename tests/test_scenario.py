@@ -537,3 +537,30 @@ def test_scenario_error_from_a_dict_names_the_scenario():
 
 def test_scenario_model_is_reachable_from_the_package():
     assert migsim.Scenario is Scenario
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        (
+            "capacity.schedule",
+            "[{name: daily_cap, from: 2019-12-01, daily_cap: 100}]",
+            "capacity.schedule.daily_cap.name: daily_cap is a cap_rule label of "
+            "migsim's own (daily_cap, closed, no_go); choose another name",
+        ),
+        (
+            "calendar.freezes",
+            "[{name: stall_halt, from: 2019-12-20, to: 2019-12-27}]",
+            "calendar.freezes.stall_halt.name: stall_halt names "
+            "capacity.rules.stall_halt too; capacity rules, schedule steps and "
+            "freezes need distinct names (they label cap_rule)",
+        ),
+    ],
+)
+def test_a_name_cap_rule_cannot_take_is_refused_naming_its_field(field, value, message):
+    """The message named the label only ('reserved cap_rule label used as a
+    name: daily_cap'), not which field to change."""
+    base = migsim.load_scenario(BASELINE.with_name("nov2019_cautious_ramp.yaml"))
+    with pytest.raises(ScenarioError) as info:
+        base.with_overrides({field: value}, origin="test")
+    assert str(info.value) == f"test: {message}"

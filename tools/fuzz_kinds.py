@@ -574,7 +574,9 @@ def _loop(d: Path) -> None:
 
 def _earlier(d: Path) -> None:
     (d / "disk" / "out").mkdir(parents=True)
-    (d / "disk" / "out" / "summary.json").write_text('{"seed": 99}')
+    (d / "disk" / "out" / "summary.json").write_text(
+        '{"migsim_version": "0", "seed": 99}'
+    )
     (d / "out").symlink_to(d / "disk" / "out")
 
 

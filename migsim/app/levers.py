@@ -437,7 +437,12 @@ def build(
         steps = _schedule_override(base, schedule, errors)
         if steps is not None:
             overrides[SCHEDULE] = steps
-    paths = [lever.path for lever in levers(base)]
+    # a changed control first: a message naming only its section ("capacity.
+    # rules.stall_halt: action halt_days needs days") goes beside the control
+    # typed in, not the section's first
+    paths = sorted(
+        (lever.path for lever in levers(base)), key=lambda p: p not in overrides
+    )
     paths += [
         f"{SCHEDULE}.{i}.{k}"
         for i in range(len(schedule or ()))

@@ -27,6 +27,7 @@ from migsim.cli.shared import (
     load,
     painter_for,
     refuse_existing,
+    refuse_inputs_as_outputs,
 )
 from migsim.common.errors import MigsimError
 from migsim.model.limits import MAX_REPLICATIONS, MAX_SOBOL_SAMPLES
@@ -92,6 +93,8 @@ def decide(
 
     Exits 0 whether or not a safe candidate exists; 2 for a bad question.
     """
+    if outdir:  # the decision is written over OUTDIR: a question in it was deleted
+        refuse_inputs_as_outputs([outdir], [question])
     painter = painter_for(ctx, outdir)  # the chart's process, ready early
     from migsim.cli.text import candidate_line
     from migsim.experiments.decide import decide as decide_question

@@ -434,7 +434,7 @@ def report(
     from migsim.output.report import render_report, unit_scale
     from migsim.output.report_basis import check_question_scenario
     from migsim.output.spreadsheets import write_run_outputs
-    from migsim.results.rundir import is_run_directory, load_run
+    from migsim.results.rundir import load_run
     from migsim.runner.runner import run as run_scenario
 
     target = Path(output)
@@ -445,7 +445,9 @@ def report(
     written: list[Path] = []  # the runs this report wrote
     made = not runs_dir.exists()  # a failed report leaves no empty runs folder
     try:
-        scenario_inputs = [p for p in inputs if not is_run_directory(p)]
+        # a folder is a run (one without summary.json is named so, not read
+        # as a scenario file: "cannot read: not a regular file")
+        scenario_inputs = [p for p in inputs if not Path(p).is_dir()]
         loaded = {p: load(p, sets) for p in scenario_inputs}
         for sc in loaded.values():
             unit_scale(sc, units)

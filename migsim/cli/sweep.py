@@ -14,7 +14,7 @@ from migsim.cli.options import (
     simulation_options,
 )
 from migsim.cli.progress import progress_bar
-from migsim.cli.shared import InputError, load
+from migsim.cli.shared import InputError, load, refuse_inputs_as_outputs
 from migsim.common.errors import MigsimError
 from migsim.common.files import atomic_write
 
@@ -102,6 +102,8 @@ def sweep(
     )
     from migsim.output.plots import sweep_chart
 
+    if fresh:  # --fresh empties the store: a scenario kept in it was deleted
+        refuse_inputs_as_outputs([outdir], [scenario])
     sc = load(scenario, sets)
     try:
         parsed_grid = _once("--grid", [parse_grid(item) for item in grid])

@@ -48,6 +48,7 @@ __all__ = [
     "remove_stray_temporaries",
     "spill_folder",
     "write_files",
+    "written_by_migsim",
 ]
 
 _STAGING = "partial"  # .<name>.partial-<pid>-<random>: a folder being written
@@ -66,8 +67,34 @@ RESULT_MARKERS = (
 
 
 def is_migsim_output(path: str | Path) -> bool:
-    """Whether a folder holds what a migsim command writes (`RESULT_MARKERS`)."""
-    return any((Path(path) / name).is_file() for name in RESULT_MARKERS)
+    """Whether a folder holds what a migsim command writes: one of
+    `RESULT_MARKERS` that migsim wrote (`written_by_migsim`)."""
+    return any(written_by_migsim(Path(path) / name) for name in RESULT_MARKERS)
+
+
+#: Largest marker file read to tell whether migsim wrote it.
+_MARKER_BYTES = 64 * 1024 * 1024
+
+
+def written_by_migsim(path: str | Path) -> bool:
+    """Whether a JSON file is one migsim wrote: an object naming the
+    ``migsim_version`` (a decision store's manifest names it in its
+    ``definition``). The names alone are common: a web app's ``manifest.json``
+    made its folder one ``--overwrite`` replaced and ``--fresh`` emptied."""
+    import json
+
+    from migsim.common.yamlio import read_regular
+
+    try:
+        data = json.loads(read_regular(path, _MARKER_BYTES))
+    except (OSError, ValueError, RecursionError):  # missing, not a file, not JSON
+        return False
+    if not isinstance(data, dict):
+        return False
+    definition = data.get("definition")
+    return "migsim_version" in data or (
+        isinstance(definition, dict) and "migsim_version" in definition
+    )
 
 
 # --------------------------------------------------------------------------- folders

@@ -13,7 +13,8 @@ with exactly the files of a run that never stopped:
 One meaning of *fresh* for both: start over. With ``fresh`` a folder holding a
 store (of any definition) is emptied first; without it, a store of another
 definition is refused. A folder with files that is not a store (no
-``manifest.json``) is refused either way: it is not ours to empty.
+``manifest.json``, or one that migsim did not write beside other files) is
+refused either way: it is not ours to empty.
 
 A piece is a cache of work: one that cannot be read back (damaged on disk,
 written over by hand) is removed when the store opens, with one line on stderr
@@ -44,6 +45,7 @@ from migsim.common.files import (
     atomic_write,
     clear_stale_writes,
     remove_stray_temporaries,
+    written_by_migsim,
 )
 from migsim.common.source import source_sha256
 from migsim.common.yamlio import read_regular
@@ -78,6 +80,20 @@ def _only_a_first_write(root: Path) -> bool:
             continue
         if entry.name == POINTS and entry.is_dir():
             if all(_temporary(p) for p in entry.iterdir()):
+                continue
+        return False
+    return True
+
+
+def _only_a_store(root: Path) -> bool:
+    """Whether ``root`` holds nothing but what a store writes itself (its
+    manifest, its pieces, temporaries): a store whose manifest was damaged,
+    not someone's folder that happens to hold a ``manifest.json``."""
+    for entry in root.iterdir():
+        if _temporary(entry) or (entry.name == MANIFEST and not entry.is_dir()):
+            continue
+        if entry.name == POINTS and entry.is_dir() and not entry.is_symlink():
+            if all(_temporary(p) or p.suffix == ".parquet" for p in entry.iterdir()):
                 continue
         return False
     return True
@@ -156,6 +172,7 @@ class Store:
         if self.root is None:
             return
         clear_stale_writes(self.root)  # a decision's write killed over its store
+        self._refuse_foreign()
         if fresh and (self.root / MANIFEST).is_file():  # even one that is unreadable
             _empty(self.root)
         self._vet(names or {})
@@ -195,6 +212,7 @@ class Store:
         if store.root is None:
             return
         clear_stale_writes(store.root)  # the store a killed write moved aside
+        store._refuse_foreign()
         if fresh and (store.root / MANIFEST).is_file():
             return  # it would be emptied
         store._vet(names or {})
@@ -212,6 +230,21 @@ class Store:
         self.definition = json.loads(json.dumps(definition))  # as stored and read
         self.what = what
         self.manifest: dict[str, Any] = dict(blank or {"definition": definition})
+
+    def _refuse_foreign(self) -> None:
+        """Refuse a folder whose ``manifest.json`` migsim did not write (a web
+        app's, say) beside files of its own: ``fresh`` emptied it, and the
+        message for its manifest said to rerun with ``fresh``. A store of
+        damaged manifest and nothing else is still started over."""
+        assert self.root is not None
+        manifest = self.root / MANIFEST
+        if not manifest.is_file() or written_by_migsim(manifest):
+            return
+        if not _only_a_store(self.root):
+            raise MigsimError(
+                f"{self.root}: exists and is not a {self.what} store (its "
+                f"{MANIFEST} is not one migsim wrote); choose another folder"
+            )
 
     def _vet(self, names: Mapping[str, str]) -> None:
         """Take the manifest of a store of this definition, refusing one of

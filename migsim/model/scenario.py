@@ -35,6 +35,7 @@ from pydantic import (
 )
 
 from migsim.common.errors import ScenarioError
+from migsim.common.yamlio import shown
 from migsim.model.base import OUTCOMES, WEEKDAYS, SchemaModel, check_unique
 from migsim.model.cohort import Cohort, Els, LatentDefect, Supplier
 from migsim.model.distributions import (
@@ -438,20 +439,34 @@ class Scenario(SchemaModel):
 
     @model_validator(mode="after")
     def _rule_and_step_names_distinct(self) -> Scenario:
-        labels = [r.name for r in self.capacity.rules]
-        labels += [s.name for s in self.capacity.schedule if s.name]
-        labels += [f.name for f in self.calendar.freezes]
-        clash = sorted({n for n in labels if labels.count(n) > 1} & set(labels))
-        reserved = sorted(set(labels) & set(RESERVED_CAP_LABELS))
-        if clash:
-            raise ValueError(
-                "capacity rules, schedule steps and freezes need distinct names "
-                f"(they label cap_rule): {', '.join(clash)}"
-            )
-        if reserved:
-            raise ValueError(
-                f"reserved cap_rule label used as a name: {', '.join(reserved)}"
-            )
+        """Each name labels cap_rule, so each is one no other item and none of
+        migsim's own labels has; the message names the field (it named only
+        the label, and the explorer showed it beside no control)."""
+        named = [(f"capacity.rules.{r.name}", r.name) for r in self.capacity.rules]
+        named += [
+            (f"capacity.schedule.{s.name}", s.name)
+            for s in self.capacity.schedule
+            if s.name
+        ]
+        named += [(f"calendar.freezes.{f.name}", f.name) for f in self.calendar.freezes]
+        first: dict[str, str] = {}
+        problems = []
+        for where, name in named:
+            if name in RESERVED_CAP_LABELS:
+                problems.append(
+                    f"{where}.name: {name} is a cap_rule label of migsim's own "
+                    f"({', '.join(RESERVED_CAP_LABELS)}); choose another name"
+                )
+            elif name in first:
+                problems.append(
+                    f"{where}.name: {name} names {first[name]} too; capacity rules, "
+                    "schedule steps and freezes need distinct names (they label "
+                    "cap_rule)"
+                )
+            else:
+                first[name] = where
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     @model_validator(mode="after")
@@ -621,6 +636,10 @@ def _validate(data: Any, origin: str) -> Scenario:
 
 
 # --------------------------------------------------------------------------- loading
+#: Characters of a mapping's name shown as the origin of its messages.
+_ORIGIN_SHOWN = 80
+
+
 def load_scenario(
     source: str | Path | Mapping[str, Any] | Scenario,
     overrides: Mapping[str, Any] | None = None,
@@ -642,7 +661,11 @@ def load_scenario(
     if isinstance(source, Scenario):
         return _set_with_sources(source, overrides, "--set") if overrides else source
     if isinstance(source, Mapping):
+        # the name before it is validated: an upload's name of 200,000
+        # characters was the prefix of its own one-line error
         origin = str(source.get("name", "scenario"))
+        if len(origin) > _ORIGIN_SHOWN:
+            origin = shown(origin, _ORIGIN_SHOWN)
         data = copy.deepcopy(dict(source))
         if "extends" in data:
             raise ScenarioError(f"{origin}: extends: only a scenario file may extend")
