@@ -1337,9 +1337,8 @@ _BOX = """(selector) => {
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("which", ["two", "three"])
 def test_with_a_question_the_chart_and_each_basis_fit_a_desktops_first_screen(
-    question_reports, tmp_path, which
+    question_reports, tmp_path
 ):
     """With --question the recommendation, about eight lines at 1280 px, sat
     between the answer and the fan chart: at 1280 x 800 the chart began at
@@ -1349,11 +1348,17 @@ def test_with_a_question_the_chart_and_each_basis_fit_a_desktops_first_screen(
     three dates and the whole chart (shrunk to fit, for three, to no less than
     70% of its size) are on the first screen. A phone is never scrolled
     sideways, and there too each basis and its dates come first."""
+    reports, decision_dir = question_reports
+    for which, (page_path, runs) in reports.items():  # one decision for both
+        _question_report_fits(page_path, runs, decision_dir, tmp_path, which)
+
+
+def _question_report_fits(page_path, runs, decision_dir, shots: Path, which: str):
+    """`test_with_a_question_the_chart_and_each_basis_fit_a_desktops_first_screen`
+    for one report."""
     from migsim.experiments.decision import load_decision
     from migsim.output.report_basis import recommendation
 
-    reports, decision_dir = question_reports
-    page_path, runs = reports[which]
     seen = {}
     for width, height in ((1280, 800), (390, 844)):
         with _chromium_page(width, height) as page:
@@ -1364,7 +1369,7 @@ def test_with_a_question_the_chart_and_each_basis_fit_a_desktops_first_screen(
                 "recommendation": page.evaluate(_BOX, "#recommendation"),
                 "wide": page.evaluate("document.documentElement.scrollWidth"),
             }
-            page.screenshot(path=str(tmp_path / f"question_{which}_{width}.png"))
+            page.screenshot(path=str(shots / f"question_{which}_{width}.png"))
     desktop = seen[1280]["chart"]
     assert 0 < desktop["top"] and desktop["bottom"] <= 800, desktop
     assert desktop["width"] >= 0.7 * desktop["natural"], desktop  # still readable
