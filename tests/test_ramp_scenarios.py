@@ -185,6 +185,24 @@ def with_rule(**changes):
             with_rule(requires={"gate": "nope"}),
             "capacity.rules.r.requires.gate: unknown gate 'nope'",
         ),
+        (  # a percentage typed as one: the rule would always fire
+            with_rule(when=[{"metric": "stall_rate", "op": "<", "value": 8}]),
+            "capacity.rules.r.when.0.value: 8 is not a share between 0 and 1, as "
+            "stall_rate is (8% is 0.08)",
+        ),
+        (
+            with_rule(
+                when=[
+                    {
+                        "metric": "active_failure_rate_upper",
+                        "op": "<",
+                        "value": -0.01,
+                        "confidence": 0.95,
+                    }
+                ]
+            ),
+            "capacity.rules.r.when.0.value: -0.01 is not a share between 0 and 1",
+        ),
         (
             {**BASE, "cohorts": [{**COHORT, "eligible_from": "nope"}]},
             "cohorts.a.eligible_from: unknown gate 'nope'",
@@ -289,6 +307,21 @@ def test_bad_definitions_give_one_line_and_exit_2(tmp_path, data, expected):
     assert expected in result.output
     assert result.output.strip().count("\n") == 0
     assert result.output.startswith(f"Error: {path}: ")
+
+
+@pytest.mark.parametrize(
+    ("metric", "value"),
+    [("stall_rate", 0.0), ("eventual_success_rate", 1.0), ("stalled_backlog", 8)],
+)
+def test_a_share_threshold_may_be_0_or_1_and_a_count_any_number(
+    tmp_path, metric, value
+):
+    path = write(
+        tmp_path / "ok.yaml",
+        with_rule(when=[{"metric": metric, "op": "<", "value": value}]),
+    )
+    result = CliRunner().invoke(main, ["validate", str(path)])
+    assert result.exit_code == 0, result.output
 
 
 def test_set_addresses_rules_and_calendar_by_name():

@@ -61,6 +61,8 @@ METRICS = (
 )
 #: Metrics whose condition states a ``confidence``.
 CONFIDENCE_METRICS = ("active_failure_rate_upper",)
+#: Metrics that are shares of attempts, from 0 to 1: so are their thresholds.
+SHARE_METRICS = tuple(m for m in METRICS if m.endswith(("_rate", "_rate_upper")))
 #: Rule actions, by precedence kind (halt beats cut beats hold beats raise).
 ACTIONS = {
     "halt_days": "halt",
@@ -176,6 +178,17 @@ class Condition(SchemaModel):
         if metric not in METRICS:
             raise ValueError(f"unknown metric {metric!r} (known: {', '.join(METRICS)})")
         return metric
+
+    @model_validator(mode="after")
+    def _share_between_0_and_1(self) -> Condition:
+        """A rate's threshold outside [0, 1] makes a rule that always or never
+        fires, silently: most likely a percentage typed as one (8 for 8%)."""
+        if self.metric in SHARE_METRICS and not 0.0 <= self.value <= 1.0:
+            raise ValueError(
+                f"value: {self.value:g} is not a share between 0 and 1, as "
+                f"{self.metric} is (8% is 0.08)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _confidence_where_needed(self) -> Condition:
