@@ -183,6 +183,34 @@ def test_ctrl_c_or_kill_prints_aborted_and_leaves_no_worker_or_file(
     assert [p.name for p in tmp_path.iterdir() if p.suffix != ".yaml"] == kept
 
 
+def test_ctrl_c_while_the_program_loads_is_aborted_not_a_traceback(monkeypatch, capsys):
+    """A Ctrl-C in the first tenth of a second, while the command's modules
+    load (before click's handling starts), ended in a KeyboardInterrupt
+    traceback; the program's entry point says 'Aborted!' and exits 1, as at
+    any later moment."""
+    import sys
+
+    from migsim.cli import entry
+
+    class Interrupted:  # the import is where the Ctrl-C lands
+        def find_spec(self, name, path=None, target=None):
+            if name == "migsim.cli.main":
+                raise KeyboardInterrupt
+            return None
+
+    monkeypatch.delitem(sys.modules, "migsim.cli.main")
+    monkeypatch.setattr(sys, "meta_path", [Interrupted(), *sys.meta_path])
+    try:
+        entry()
+    except KeyboardInterrupt:  # caught here, or it would stop the test run
+        pytest.fail("the Ctrl-C came out of the program as a traceback")
+    except SystemExit as stopped:
+        assert stopped.code == 1
+    else:
+        pytest.fail("the program went on after a Ctrl-C")
+    assert capsys.readouterr().err == "Aborted!\n"
+
+
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc to find workers")
 def test_a_killed_worker_is_one_line_and_leaves_no_worker_or_file(tmp_path):
     """kill -9 of one worker: a BrokenProcessPool traceback, exit 1."""

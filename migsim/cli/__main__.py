@@ -1,5 +1,5 @@
 """``python -m migsim.cli``: the same entry point as the ``migsim`` command."""
 
-from migsim.cli.main import main
+from migsim.cli import entry
 
-main()
+entry()
