@@ -847,6 +847,49 @@ def test_a_report_of_a_damaged_run_folder_is_one_line(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
 
 
+def test_a_daily_parquet_copied_in_from_another_run_is_refused(tmp_path, a_run):
+    """Another run of the same shape (another seed) has a daily.parquet of the
+    same columns and rows: copied into a run folder, the report drew its bands
+    beside this run's figures, exit 0. Its footer names its scenario (seed
+    included), as summary.json does, written streamed or from memory."""
+    import shutil
+
+    import pyarrow.parquet as pq
+
+    import migsim
+    from migsim.results.daily import SCENARIO_KEY
+    from migsim.results.results import Results
+    from migsim.sim.block import simulate
+
+    def named(folder: Path) -> str:
+        return (
+            pq.read_metadata(folder / "daily.parquet").metadata[SCENARIO_KEY].decode()
+        )
+
+    summary = json.loads((a_run / "summary.json").read_text())
+    assert named(a_run) == summary["scenario_sha256"]  # streamed by the runner
+    write(tmp_path, EPCL, "base.yaml")
+    other = cli(
+        "run", "base.yaml", "-n", "2", "--seed", "9", "-q", "-o", "other", cwd=tmp_path
+    )
+    assert other.exit_code == 0, other.output
+    scenario = migsim.load_scenario(tmp_path / "base.yaml").with_overrides({"seed": 9})
+    kept = Results(scenario, 9, simulate(scenario, 9, [0, 1]))  # rows in memory
+    assert kept.daily_path is None
+    kept.write(tmp_path / "memory")
+    assert named(tmp_path / "memory") == named(tmp_path / "other")
+    assert named(tmp_path / "other") != summary["scenario_sha256"]
+    run = tmp_path / "run"
+    shutil.copytree(a_run, run)
+    shutil.copy(tmp_path / "other" / "daily.parquet", run / "daily.parquet")
+    message = one_line_exit_2(cli("report", "run", "-o", "r.html", cwd=tmp_path))
+    assert message == (
+        "Error: run/daily.parquet: holds the replications of another scenario or "
+        "seed than this folder's summary.json (copied in from another run?)"
+    )
+    assert not (tmp_path / "r.html").exists()
+
+
 def test_the_charts_of_a_one_day_horizon_draw_without_warnings(tmp_path):
     """horizon_days: 1 printed matplotlib's 'identical low and high xlims' for
     run -o and report (and 'AutoDateLocator was unable to pick an appropriate

@@ -33,6 +33,7 @@ from migsim.sim.records import AWAITING_VISIT, FLOWS, IN_FLIGHT, STATES, RunLog
 __all__ = [
     "EACH",
     "Batch",
+    "SCENARIO_KEY",
     "DailyWriter",
     "Failure",
     "FileSource",
@@ -45,6 +46,8 @@ __all__ = [
     "file_bands",
     "series_columns",
     "signed_sum",
+    "with_scenario",
+    "write_daily",
 ]
 
 
@@ -195,20 +198,45 @@ class Batch:
         )
 
 
+#: The key of ``daily.parquet``'s footer naming the resolved scenario (seed
+#: included) whose replications it holds: a run folder's ``summary.json`` says
+#: the same, so a ``daily.parquet`` copied in from another run is told apart.
+SCENARIO_KEY = b"migsim_scenario_sha256"
+
+
+def with_scenario(schema: pa.Schema, scenario_sha256: str | None) -> pa.Schema:
+    """``schema`` with `SCENARIO_KEY` in its metadata (as it was without one)."""
+    if scenario_sha256 is None:
+        return schema
+    return schema.with_metadata(
+        {**(schema.metadata or {}), SCENARIO_KEY: scenario_sha256.encode()}
+    )
+
+
+def write_daily(frame: pd.DataFrame, path: Path, scenario_sha256: str) -> None:
+    """Daily rows held in memory to ``daily.parquet``, naming their scenario."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    schema = with_scenario(table.schema, scenario_sha256)
+    pq.write_table(table.replace_schema_metadata(schema.metadata), path)
+
+
 class DailyWriter:
     """Appends batches of daily rows to one Parquet file, one row group per batch.
 
     Batches must arrive in replication order, so the file reads back sorted by
-    ``replication, date, cohort`` whatever the worker count.
+    ``replication, date, cohort`` whatever the worker count. With
+    ``scenario_sha256`` the file's footer names the scenario (`SCENARIO_KEY`).
     """
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, scenario_sha256: str | None = None):
         self.path = Path(path)
+        self.scenario_sha256 = scenario_sha256
         self._writer: pq.ParquetWriter | None = None
 
     def append(self, table: pa.Table) -> None:
         if self._writer is None:
-            self._writer = pq.ParquetWriter(self.path, table.schema)
+            schema = with_scenario(table.schema, self.scenario_sha256)
+            self._writer = pq.ParquetWriter(self.path, schema)
         self._writer.write_table(table, row_group_size=max(1, table.num_rows))
 
     def close(self) -> None:

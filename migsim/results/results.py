@@ -60,6 +60,7 @@ from migsim.results.daily import (
     file_bands,
     series_columns,
     signed_sum,
+    write_daily,
 )
 from migsim.results.figures import FIGURES, FigureTable
 from migsim.results.variance import run_split
@@ -252,7 +253,7 @@ class Results(ScenarioRun):
             for index in range(parquet.num_row_groups):
                 head = parquet.read_row_group(index, columns=["replication"])
                 groups.append((int(head.column(0)[0].as_py()), part.daily_path, index))
-        writer = DailyWriter(path)
+        writer = DailyWriter(path, first.scenario.sha256)
         try:
             for _, source, index in sorted(groups):
                 writer.append(pq.ParquetFile(source).read_row_group(index))
@@ -777,7 +778,7 @@ class Results(ScenarioRun):
             if self.daily_path is not None:
                 name_spill(self.daily_path, staging / "daily.parquet")
             else:
-                self.daily.to_parquet(staging / "daily.parquet", index=False)
+                write_daily(self.daily, staging / "daily.parquet", self.scenario.sha256)
         tables = {"replications": self.replications}
         tables["cohort_replications"] = self.cohort_replications
         if self._table.defects:

@@ -11,7 +11,9 @@ What it reads is checked first, so a damaged or hand-edited folder is one line
 (a `MigsimError`) naming the file and the column or key: a table that is not
 CSV, a missing column, a replication count of ``summary.json`` that its tables
 do not hold (checked before anything is sized by it), a ``daily.parquet`` that
-is not Parquet or lacks a column or rows.
+is not Parquet, lacks a column or rows, or names in its footer another scenario
+(or seed) than ``summary.json`` (`daily.SCENARIO_KEY`: one copied in from
+another run).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from migsim.common.errors import MigsimError
 from migsim.common.yamlio import read_regular
 from migsim.model.scenario import Scenario, load_scenario
 from migsim.results.base import ScenarioRun
-from migsim.results.daily import file_bands, series_columns
+from migsim.results.daily import SCENARIO_KEY, file_bands, series_columns
 
 __all__ = ["SavedRun", "is_run_directory", "load_run"]
 
@@ -246,9 +248,16 @@ class SavedRun(ScenarioRun):
             raise MigsimError(f"{path}: not a regular file")
         try:
             metadata = pq.read_metadata(path)
-            return metadata.schema.to_arrow_schema(), metadata.num_rows
+            footer = metadata.schema.to_arrow_schema(), metadata.num_rows
         except (OSError, ValueError, pa.ArrowException) as exc:
             raise MigsimError(f"{path}: not a Parquet file: {_reason(exc)}") from None
+        named = (metadata.metadata or {}).get(SCENARIO_KEY)  # None: an older run
+        if named is not None and named.decode(errors="replace") != self.scenario.sha256:
+            raise MigsimError(
+                f"{path}: holds the replications of another scenario or seed than "
+                "this folder's summary.json (copied in from another run?)"
+            )
+        return footer
 
     def _check_daily(self, path: Path, columns: Sequence[str]) -> None:
         """``daily.parquet`` is a Parquet file with ``columns`` of numbers and a
