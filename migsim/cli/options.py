@@ -97,7 +97,10 @@ def format_option(help: str) -> Decorator:
     )
 
 
-def overwrite_option(help: str = "Replace an existing OUTDIR.") -> Decorator:
+def overwrite_option(
+    help: str = "Replace an existing OUTDIR that migsim wrote, whole (files added "
+    "to it since are lost too).",
+) -> Decorator:
     """``--overwrite``: without it, a command refuses to replace its output."""
     return click.option("--overwrite", is_flag=True, help=help)
 
