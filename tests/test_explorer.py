@@ -277,6 +277,28 @@ def test_the_run_bar_in_view_says_how_far_the_run_is(server, browser):
     context.close()
 
 
+def test_on_a_phone_the_results_never_scroll_the_page_sideways(server, browser):
+    """At 390 px the risk and comparison tables (a mean with its interval on
+    one line) made the page 642 px wide: a phone showed it zoomed out, or
+    scrolled sideways. Each table now fits, or scrolls in its own box."""
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
+    )
+    tab = Tab(context, server)
+    page = tab.page
+    page.get_by_label("Replications").fill("10")
+    tab.cap("3000")
+    tab.run()
+    tab.wait_result("Daily cap: 2,000 → 3,000")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert page.evaluate("window.innerWidth") == 390  # not zoomed out to fit
+    for table in ("#risks", "#comparison"):
+        box = page.locator(table).locator("xpath=..").bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390
+    assert not tab.errors, tab.errors
+    context.close()
+
+
 def test_bad_input_is_named_beside_its_field_and_the_server_keeps_serving(
     server, context
 ):
