@@ -280,7 +280,8 @@ def test_the_run_bar_in_view_says_how_far_the_run_is(server, browser):
 def test_on_a_phone_the_results_never_scroll_the_page_sideways(server, browser):
     """At 390 px the risk and comparison tables (a mean with its interval on
     one line) made the page 642 px wide: a phone showed it zoomed out, or
-    scrolled sideways. Each table now fits, or scrolls in its own box."""
+    scrolled sideways. Each table now fits, or scrolls in its own box. And the
+    answer, below the whole form there, is scrolled into view once it comes."""
     context = browser.new_context(
         viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
     )
@@ -290,6 +291,8 @@ def test_on_a_phone_the_results_never_scroll_the_page_sideways(server, browser):
     tab.cap("3000")
     tab.run()
     tab.wait_result("Daily cap: 2,000 → 3,000")
+    # the answer, below the whole form on one column, is brought into view
+    expect(page.locator("#p50")).to_be_in_viewport()
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     assert page.evaluate("window.innerWidth") == 390  # not zoomed out to fit
     for table in ("#risks", "#comparison"):

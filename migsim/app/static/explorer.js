@@ -345,6 +345,12 @@ function showResult(status) {
   for (const link of $$("#downloads a")) link.href = `${base}/${link.dataset.kind}`;
   $("#placeholder").hidden = true;
   $("#result").hidden = false;
+  // one column (a phone): the answer comes below the whole form, out of sight
+  // of the Run button just pressed, so it is brought into view
+  const below = $("#result").getBoundingClientRect().top > window.innerHeight;
+  if (below && window.matchMedia("(max-width: 900px)").matches) {
+    $("#result").scrollIntoView({ block: "start" });
+  }
 }
 
 // ------------------------------------------------------------------ start
