@@ -419,6 +419,40 @@ def test_incidents_are_seeded_and_last_their_duration():
         assert (frame.loc[no_go, "cap_rule"] == "no_go").all()
 
 
+@pytest.mark.parametrize(
+    "rules", [[], [{"name": "up", "when": [], "action": "hold", "days": 1}]]
+)
+def test_no_incident_shows_in_the_cap_once_nothing_is_left(rules):
+    """After a replication has stopped, a day is never a no-go day, so its cap
+    is the plan's, not 0 labelled ``no_go`` beside ``no_go`` False (both the
+    precomputed plan and the per-day rules)."""
+    spec = {
+        "incident_probability": 0.3,
+        "incident_duration_days": {"dist": "fixed", "days": 1},
+    }
+    sc = tiny(
+        horizon_days=120,
+        go_no_go=spec,
+        capacity={"rules": rules},
+        cohorts=[
+            {
+                "name": "a",
+                "installations": 300,
+                "mode": "active",
+                "outcomes": dict(ALL_SUCCESS),
+            }
+        ],
+    )
+    results = migsim.run(sc, replications=3, seed=1)
+    for k in range(3):
+        frame = day_frame(results, k)
+        assert ((frame.cap_rule == "no_go") == frame.no_go).all()
+        after = frame.index > frame.index[frame.attempts > 0].max() + 1
+        working = frame.index.map(weekday).to_numpy(bool)
+        assert (frame.daily_cap[after & working] == 100).all()
+        assert (frame.daily_cap[after & ~working] == 0).all()
+
+
 # --------------------------------------------------------------------------- gates
 def gated(gates, eligible="entry", **extra):
     return tiny(

@@ -527,19 +527,24 @@ class Policy:
         """``daily_cap``, ``cap_rule``, ``no_go`` and ``rule_fired`` for every day.
 
         Days after the engine stopped (nothing left to migrate) keep the cap the
-        plan gives them, with no rule checked and no no-go day counted.
+        plan gives them, with no rule checked and no no-go day: an incident then
+        loses no migrations, so the cap is not 0 nor its ``cap_rule`` ``no_go``
+        there either (a row read "no_go" beside ``no_go`` False).
         """
         n = self.scenario.horizon_days
+        stopped = slice(self.last_day + 1, n)
+        if self.no_go[stopped].any():
+            self.no_go[stopped] = False
+            if not self.rules:
+                self._precompute()  # the same days to the stop; the plan after
         if self.rules:
             for day in range(self.last_day + 1, n):
                 self._apply_steps(day)
                 self._set_cap(day)
-        no_go = self.no_go.copy()
-        no_go[self.last_day + 1 :] = False
         columns = {
             "daily_cap": self.daily_cap,
             "cap_rule": self.cap_rule.astype(str),
-            "no_go": no_go,
+            "no_go": self.no_go.copy(),
             "rule_fired": self.rule_fired.astype(str),
         }
         assert tuple(columns) == DAY_COLUMNS
