@@ -412,6 +412,11 @@ def _sobol(
             width = bounds[i][1] - bounds[i][0]
             lowest = column <= bounds[i][0] + width / 4
             highest = column >= bounds[i][1] - width / 4
+            if r.axis.to_number(r.low) == r.axis.to_number(r.high):
+                # a field held at one value is at its low and its high at every
+                # point: the quarters of SALib's token width split the other
+                # fields' points and gave it a swing it never had
+                lowest = highest = np.ones(len(column), dtype=bool)
             low = float(outputs[lowest].mean()) if lowest.any() else math.nan
             high = float(outputs[highest].mean()) if highest.any() else math.nan
             rows.append(
