@@ -6,8 +6,11 @@ its fix."""
 
 from __future__ import annotations
 
+from datetime import date
+
 import numpy as np
 import pytest
+from conftest import SCENARIOS
 from hostile import ACTUALS_SCENARIO
 
 import migsim
@@ -108,3 +111,69 @@ def test_run_takes_whole_numbers_of_any_numeric_type():
     assert np.array_equal(
         other.clearance_days(), plain.clearance_days(), equal_nan=True
     )
+
+
+@pytest.fixture
+def tiny_actuals(tmp_path):
+    from hostile import HEADER
+
+    from migsim.evidence.actuals import read_actuals
+    from migsim.model.scenario import load_scenario
+
+    scenario = load_scenario(ACTUALS_SCENARIO)
+    path = tmp_path / "actuals.csv"
+    path.write_text(
+        f"{HEADER}\n2024-01-01,a,100,80,10,10,0,0\n2024-01-02,a,100,80,10,10,0,0\n"
+    )
+    return scenario, read_actuals(path, scenario)
+
+
+def _forecast(scenario, actuals, seed):
+    from migsim.evidence.forecast import forecast_as_of
+
+    forecast_as_of(scenario, actuals, date(2024, 1, 2), replications=2, seed=seed)
+
+
+def _backtest(scenario, actuals, seed):
+    from migsim.evidence.backtest import backtest
+
+    backtest(scenario, actuals, [date(2024, 1, 1)], replications=2, seed=seed)
+
+
+def _sensitivity(scenario, actuals, seed):
+    from migsim.experiments.sensitivity import parse_range, sensitivity
+
+    ranges = [parse_range(scenario, "capacity.daily_cap=50:150")]
+    sensitivity(scenario, ranges, replications=2, seed=seed)
+
+
+@pytest.mark.parametrize("entry", [_forecast, _backtest, _sensitivity])
+@pytest.mark.parametrize("seed", [2.5, True])
+def test_every_entry_that_runs_checks_its_seed_as_run_does(
+    stopped_before_running, monkeypatch, tiny_actuals, entry, seed
+):
+    """Each took int(seed) before handing it to the run: 2.5 ran seed 2, True
+    seed 1, without a word."""
+    import migsim.experiments.study as study
+
+    def reached(*args, **kwargs):
+        raise AssertionError("the study went ahead")
+
+    monkeypatch.setattr(study, "executor", reached)
+    with pytest.raises((TypeError, ValueError)) as info:
+        entry(*tiny_actuals, seed)
+    assert str(info.value) == f"seed must be a whole number, not {seed!r}"
+
+
+def test_decide_checks_its_seed_as_run_does(monkeypatch):
+    """decide wrote int(seed) into its definition: 2.5 decided with seed 2."""
+    import migsim.experiments.study as study
+    from migsim.experiments.decide import decide
+
+    def reached(*args, **kwargs):
+        raise AssertionError("the study went ahead")
+
+    monkeypatch.setattr(study, "executor", reached)
+    question = SCENARIOS / "questions" / "opsg_ramp_basis.yaml"
+    with pytest.raises(ValueError, match=r"^seed must be a whole number, not 2\.5$"):
+        decide(question, replications=2, seed=2.5)

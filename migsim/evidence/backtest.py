@@ -49,6 +49,7 @@ from migsim.common.stats import clopper_pearson, crps_ensemble, json_number, qua
 from migsim.evidence.actuals import Actuals
 from migsim.evidence.calibrate import DEFAULT_PRIOR_STRENGTH
 from migsim.evidence.forecast import Forecast, check_as_of, forecast_as_of
+from migsim.model.limits import run_seed
 from migsim.model.scenario import Scenario, load_scenario
 
 __all__ = [
@@ -312,7 +313,7 @@ def backtest(
         forecast (``replications`` per distinct as-of date).
     """
     sc = load_scenario(scenario)
-    seed = sc.seed if seed is None else int(seed)
+    seed = sc.seed if seed is None else run_seed(seed)
     if not actuals.can_track_migrated():
         actuals.cumulative_migrated()  # raises the ActualsError that says why
     as_of = list(as_of or [])

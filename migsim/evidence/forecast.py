@@ -60,6 +60,7 @@ from migsim.evidence.intervals import (
     p_clear_by_sections,
 )
 from migsim.evidence.state import state_from_actuals
+from migsim.model.limits import run_seed
 from migsim.model.scenario import Scenario, load_scenario
 from migsim.results.daily import bands_of
 from migsim.results.results import Results
@@ -258,7 +259,7 @@ def forecast_as_of(
     ``progress`` is called with the replications each finished batch adds.
     """
     prior = load_scenario(scenario)
-    seed = prior.seed if seed is None else int(seed)
+    seed = prior.seed if seed is None else run_seed(seed)
     if as_of is None:  # nothing learned: the scenario as it is
         calibration = calibrate(
             prior, actuals.up_to(prior.start_date - timedelta(days=1)), prior_strength

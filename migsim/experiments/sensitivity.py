@@ -57,6 +57,7 @@ from migsim.experiments.study import (
     field_axis,
     statistic_of,
 )
+from migsim.model.limits import run_seed
 from migsim.model.scenario import Scenario
 from migsim.results.results import FIGURES, STATISTICS
 
@@ -248,7 +249,7 @@ def sensitivity(
         _split_figure(name)
         if name in figures[:k]:  # its rows were shown twice
             raise MigsimError(f"--figure {name}: given twice; give each figure once")
-    seed = scenario.seed if seed is None else int(seed)
+    seed = scenario.seed if seed is None else run_seed(seed)
     if seed != scenario.seed:  # as a run's: scenario.yaml reproduces it without --seed
         scenario = scenario.with_overrides({"seed": seed})
     started = time.perf_counter()

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import math
 import multiprocessing
-import numbers
 import os
 import signal
 import threading
@@ -49,7 +48,12 @@ from migsim.common.errors import MigsimError, WorkerDied
 from migsim.common.files import SpillFile
 from migsim.common.lifeline import die_with_parent, ignore_interrupts, interrupts_held
 from migsim.common.memory import reuse_block_arrays, unmap_large_frees
-from migsim.model.limits import LIMITS, MAX_REPLICATIONS, check_memory
+from migsim.model.limits import (
+    MAX_REPLICATIONS,
+    check_memory,
+    run_seed,
+    whole_number,
+)
 from migsim.model.scenario import Scenario, load_scenario
 from migsim.results.daily import Batch, DailyWriter, Failure
 from migsim.results.figures import FigureTable
@@ -499,30 +503,6 @@ def executor(workers: int = 1, scheduler: str | None = None) -> Executor:
 
 
 # --------------------------------------------------------------------------- run
-def _whole(name: str, value: Any, low: float, high: float | None) -> int:
-    """``value`` as an int in ``low..high`` (no upper bound when None), or a
-    TypeError/ValueError naming the argument.
-
-    A whole float (2.0) is taken, as scenario fields take it. Without this
-    check, seed=2.5 ran seed 2 and True ran 1 replication without a word,
-    10**10 replications asked for an index list no memory holds (the command
-    line stops at `MAX_REPLICATIONS`), a negative first_replication wrote a run
-    folder migsim then refused to read, and batch_size=-1 failed deep inside
-    with an AssertionError."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a whole number, not {value!r}")
-    if isinstance(value, numbers.Integral):
-        whole = int(value)
-    elif math.isfinite(value) and float(value).is_integer():
-        whole = int(float(value))
-    else:
-        raise ValueError(f"{name} must be a whole number, not {value!r}")
-    if whole < low or (high is not None and whole > high):
-        span = f"at least {low:,}" if high is None else f"{low:,} to {high:,}"
-        raise ValueError(f"{name} must be {span}, not {whole:,}")
-    return whole
-
-
 def run(
     scenario: Scenario | str | Path | dict[str, Any],
     replications: int = 100,
@@ -589,14 +569,13 @@ def run(
         replication failed (there is nothing to return).
     """
     scenario = load_scenario(scenario)
-    replications = _whole("replications", replications, 1, MAX_REPLICATIONS)
-    workers = _whole("workers", workers, 1, None)
-    low, high, _ = LIMITS[("Scenario", "seed")]
-    seed = scenario.seed if seed is None else _whole("seed", seed, low, high)
+    replications = whole_number("replications", replications, 1, MAX_REPLICATIONS)
+    workers = whole_number("workers", workers, 1, None)
+    seed = scenario.seed if seed is None else run_seed(seed)
     last = 2**63 - replications  # replication numbers are int64 in every table
-    first_replication = _whole("first_replication", first_replication, 0, last)
+    first_replication = whole_number("first_replication", first_replication, 0, last)
     if batch_size is not None:
-        batch_size = _whole("batch_size", batch_size, 1, None)
+        batch_size = whole_number("batch_size", batch_size, 1, None)
     check_memory(scenario, workers)  # before allocating anything
     if seed != scenario.seed:
         # the resolved scenario records the seed used, so its scenario.yaml
