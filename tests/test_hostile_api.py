@@ -6,9 +6,10 @@ its fix."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import SCENARIOS
 from hostile import ACTUALS_SCENARIO
@@ -177,3 +178,61 @@ def test_decide_checks_its_seed_as_run_does(monkeypatch):
     question = SCENARIOS / "questions" / "opsg_ramp_basis.yaml"
     with pytest.raises(ValueError, match=r"^seed must be a whole number, not 2\.5$"):
         decide(question, replications=2, seed=2.5)
+
+
+def _calibrate_as_of(scenario, actuals, as_of):
+    from migsim.evidence.calibrate import calibrate
+
+    calibrate(scenario, actuals, as_of=as_of)
+
+
+def _forecast_as_of(scenario, actuals, as_of):
+    from migsim.evidence.forecast import forecast_as_of
+
+    forecast_as_of(scenario, actuals, as_of, replications=2, seed=0)
+
+
+def _backtest_as_of(scenario, actuals, as_of):
+    from migsim.evidence.backtest import backtest
+
+    backtest(scenario, actuals, [as_of], replications=2, seed=0)
+
+
+NOT_DATES = {
+    # '<=' not supported between instances of 'datetime.date' and 'str'
+    "text": ("2024-01-02", "'2024-01-02'"),
+    # Cannot compare Timestamp with datetime.date (from pandas)
+    "a pandas Timestamp": (
+        pd.Timestamp("2024-01-02"),
+        "Timestamp('2024-01-02 00:00:00')",
+    ),
+    # can't compare datetime.datetime to datetime.date
+    "a datetime": (datetime(2024, 1, 2, 12), "datetime.datetime(2024, 1, 2, 12, 0)"),
+    # AttributeError: 'numpy.datetime64' object has no attribute 'isoformat'
+    "a numpy datetime64": (np.datetime64("2024-01-02"), "np.datetime64('2024-01-02')"),
+}
+
+
+@pytest.mark.parametrize("entry", [_calibrate_as_of, _forecast_as_of, _backtest_as_of])
+@pytest.mark.parametrize("case", list(NOT_DATES))
+def test_an_as_of_that_is_not_a_date_is_a_type_error(
+    stopped_before_running, tiny_actuals, entry, case
+):
+    value, shown = NOT_DATES[case]
+    with pytest.raises(TypeError) as info:
+        entry(*tiny_actuals, value)
+    assert str(info.value) == (
+        f"as_of must be a datetime.date such as date(2024, 1, 31), not {shown}"
+    )
+
+
+def test_a_backtest_s_as_of_is_a_list_of_dates(stopped_before_running, tiny_actuals):
+    """One date for the list: "'datetime.date' object is not iterable"."""
+    from migsim.evidence.backtest import backtest
+
+    with pytest.raises(TypeError) as info:
+        backtest(*tiny_actuals, date(2024, 1, 1), replications=2, seed=0)
+    assert str(info.value) == (
+        "as_of is a list of dates: [datetime.date(2024, 1, 1)], not "
+        "datetime.date(2024, 1, 1)"
+    )

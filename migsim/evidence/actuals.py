@@ -26,7 +26,7 @@ import io
 import math
 import re
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -59,6 +59,7 @@ __all__ = [
     "OUTCOME_COLUMNS",
     "POLICY_COLUMNS",
     "Actuals",
+    "as_of_date",
     "read_actuals",
 ]
 
@@ -74,6 +75,22 @@ POLICY_COLUMNS = ("daily_cap", "cap_rule", "no_go", "rule_fired", "els_backlog")
 _COUNT_COLUMNS = (*FLOWS, *STATES, COARSE_COLUMN)
 _PARQUET = {".parquet", ".pq"}
 Unit = Literal["installations", "meters"]
+
+
+def as_of_date(value: object) -> date:
+    """An as-of date given from Python, or a TypeError saying what one is.
+
+    A string, a datetime (a pandas Timestamp is one) or a numpy datetime64 was
+    compared with the scenario's dates deep inside: "'<=' not supported",
+    "Cannot compare Timestamp with datetime.date" from pandas, or an
+    AttributeError on ``isoformat``. A datetime is refused rather than cut to
+    its day, as a row of actuals with a time of day is: the day is the unit.
+    """
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    raise TypeError(
+        f"as_of must be a datetime.date such as date(2024, 1, 31), not {value!r}"
+    )
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ from migsim import __version__
 from migsim.common.errors import ActualsError, MigsimError
 from migsim.common.source import source_sha256
 from migsim.common.stats import json_number, quantile
-from migsim.evidence.actuals import OUTCOME_COLUMNS, Actuals
+from migsim.evidence.actuals import OUTCOME_COLUMNS, Actuals, as_of_date
 from migsim.evidence.classes import normal_counts, prior_alpha, split_posterior
 from migsim.evidence.inputs import InputUpdate, update_inputs
 from migsim.evidence.priors import DEFAULT_PRIOR_STRENGTH
@@ -334,6 +334,7 @@ def calibrate(
     # outside the scenario's dates, as forecast and backtest refuse: before its
     # start no actual is used; after its end every actual up to then was, a
     # date past the horizon taken without a word
+    as_of = None if as_of is None else as_of_date(as_of)
     if as_of is not None and not scenario.start_date <= as_of <= scenario.end_date:
         raise MigsimError(
             f"--as-of {as_of}: must be on or after the scenario's start "

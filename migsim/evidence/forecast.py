@@ -48,7 +48,7 @@ from migsim.common.stats import (
     quantile_ranks,
     statistic_quantile,
 )
-from migsim.evidence.actuals import Actuals
+from migsim.evidence.actuals import Actuals, as_of_date
 from migsim.evidence.calibrate import DEFAULT_PRIOR_STRENGTH, Calibration, calibrate
 from migsim.evidence.intervals import (
     RunLike,
@@ -214,7 +214,9 @@ class Forecast:
 
 
 def check_as_of(scenario: Scenario, as_of: date) -> None:
-    """Refuse an as-of date a forecast cannot start from: outside the scenario."""
+    """Refuse an as-of date a forecast cannot start from: outside the scenario
+    (or not a date, `as_of_date`)."""
+    as_of = as_of_date(as_of)
     if not scenario.start_date <= as_of < scenario.end_date:
         raise MigsimError(
             f"--as-of {as_of}: must be on or after the scenario's start "
