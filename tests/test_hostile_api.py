@@ -236,3 +236,25 @@ def test_a_backtest_s_as_of_is_a_list_of_dates(stopped_before_running, tiny_actu
         "as_of is a list of dates: [datetime.date(2024, 1, 1)], not "
         "datetime.date(2024, 1, 1)"
     )
+
+
+BAD_PRIOR_STRENGTHS = {
+    # alpha: Input should be a valid number (fields the caller never gave)
+    "infinity": (float("inf"), ValueError, "above 0 and at most 10,000,000,000"),
+    # alpha: 80,000,000,402 is outside the limit
+    "1e11": (1e11, ValueError, "above 0 and at most 10,000,000,000"),
+    # a prior worth one attempt
+    "True": (True, TypeError, "a number, not True"),
+    # '>' not supported between instances of 'str' and 'int'
+    "text": ("100", TypeError, "a number, not '100'"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_PRIOR_STRENGTHS))
+def test_calibrate_names_a_prior_strength_no_prior_can_have(tiny_actuals, case):
+    from migsim.evidence.calibrate import calibrate
+
+    value, kind, words = BAD_PRIOR_STRENGTHS[case]
+    with pytest.raises(kind) as info:
+        calibrate(*tiny_actuals, prior_strength=value)
+    assert str(info.value).startswith(f"prior_strength must be {words}")
