@@ -384,3 +384,23 @@ def test_a_by_date_before_the_start_is_refused_as_one_after_the_end_is(
         "a date from then on"
     )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_compare_given_a_run_folder_says_what_takes_one(tmp_path):
+    """A run folder among compare's scenarios was "cannot read: not a regular
+    file", which did not say that compare runs scenario files and report
+    compares run folders."""
+    import yaml
+    from hostile import ACTUALS_SCENARIO
+
+    write(tmp_path, yaml.safe_dump(ACTUALS_SCENARIO), "sc.yaml")
+    assert (
+        cli("run", "sc.yaml", "-n", "2", "-q", "-o", "base", cwd=tmp_path).exit_code
+        == 0
+    )
+    result = cli("compare", "sc.yaml", "base", "-n", "2", "-o", "cmp", cwd=tmp_path)
+    assert one_line_exit_2(result) == (
+        "Error: base: a run folder: compare runs scenario files (migsim report "
+        "compares run folders, as they are)"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["base", "sc.yaml"]
