@@ -258,3 +258,23 @@ def test_calibrate_names_a_prior_strength_no_prior_can_have(tiny_actuals, case):
     with pytest.raises(kind) as info:
         calibrate(*tiny_actuals, prior_strength=value)
     assert str(info.value).startswith(f"prior_strength must be {words}")
+
+
+@pytest.mark.parametrize(
+    ("source", "overrides", "message"),
+    [
+        # expected str, bytes or os.PathLike object, not NoneType (pathlib)
+        (None, None, "a scenario is a path, a mapping of its fields or a "
+         "Scenario, not NoneType"),
+        (5, None, "a scenario is a path, a mapping of its fields or a Scenario, "
+         "not int"),
+        # 'tuple' object has no attribute 'rpartition'
+        (ACTUALS_SCENARIO, [("capacity.daily_cap", 50)], "overrides must be a "
+         "mapping of dotted fields to values, such as {'capacity.daily_cap': "
+         "5000}, not list"),
+    ],
+)  # fmt: skip
+def test_load_scenario_says_what_it_takes(source, overrides, message):
+    with pytest.raises(TypeError) as info:
+        migsim.load_scenario(source, overrides)
+    assert str(info.value) == message
