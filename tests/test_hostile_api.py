@@ -278,3 +278,26 @@ def test_load_scenario_says_what_it_takes(source, overrides, message):
     with pytest.raises(TypeError) as info:
         migsim.load_scenario(source, overrides)
     assert str(info.value) == message
+
+
+@pytest.mark.parametrize("given", ["a path", "a dict"])
+def test_read_actuals_takes_a_scenario_as_calibrate_does(tmp_path, given):
+    """calibrate and forecast_as_of take a path or a dict; read_actuals failed
+    on "'str' object has no attribute 'start_date'" once it had read the
+    whole file."""
+    import yaml
+    from hostile import HEADER
+
+    from migsim.evidence.actuals import read_actuals
+
+    path = tmp_path / "actuals.csv"
+    path.write_text(f"{HEADER}\n2024-01-01,a,100,80,10,10,0,0\n")
+    scenario = tmp_path / "sc.yaml"
+    scenario.write_text(yaml.safe_dump(ACTUALS_SCENARIO))
+    source = str(scenario) if given == "a path" else ACTUALS_SCENARIO
+    actuals = read_actuals(path, source)
+    assert actuals.describe() == (
+        f"{path}: daily flows, 1 cohort, 1 rows, 2024-01-01 to 2024-01-01, in "
+        "installations"
+    )
+    assert actuals.frame["successes"].tolist() == [80]

@@ -49,7 +49,7 @@ from migsim.evidence.actuals_checks import (
     plain,
 )
 from migsim.model.limits import LATEST_DATE
-from migsim.model.scenario import Scenario
+from migsim.model.scenario import Scenario, load_scenario
 from migsim.sim.records import FLOWS, STATES
 
 __all__ = [
@@ -269,7 +269,7 @@ class Actuals:
 # --------------------------------------------------------------------------- reading
 def read_actuals(
     path: str | Path,
-    scenario: Scenario,
+    scenario: Scenario | str | Path | dict[str, Any],
     unit: Unit = "installations",
     replication: int | None = None,
 ) -> Actuals:
@@ -280,7 +280,10 @@ def read_actuals(
     path
         A ``.csv`` or ``.parquet`` file (see the module docstring for its shape).
     scenario
-        Names the cohorts and gives ``meters_per_installation`` and ``start_date``.
+        Names the cohorts and gives ``meters_per_installation`` and ``start_date``:
+        a `Scenario` or anything `load_scenario` takes, as `calibrate` and
+        `forecast_as_of` take it (a path or a dict failed on "'str' object has
+        no attribute 'start_date'", once the whole file had been read).
     unit
         ``installations`` (default) or ``meters``.
     replication
@@ -297,6 +300,7 @@ def read_actuals(
         as pandas writes a date-time column, is the date itself), a
         replication that is not a whole number from 0 (as a run numbers them).
     """
+    scenario = load_scenario(scenario)
     shown = str(path)
     raw, sha256 = _read_raw(Path(path), shown)
     raw.columns = [str(c).strip() for c in raw.columns]
