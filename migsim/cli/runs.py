@@ -274,11 +274,11 @@ def compare(
     # compare checks its own kind of folder
     refuse_existing(outdir, overwrite, foreign=False, inputs=scenarios)
     by = by_dates(by)
-    try:
-        for sc in loaded:
+    for path, sc in zip(scenarios, loaded, strict=True):
+        try:
             check_by_dates(sc, by)
-    except MigsimError as exc:
-        raise InputError(str(exc)) from exc
+        except MigsimError as exc:  # which of the scenarios: they may differ
+            raise InputError(f"{path}: {exc}") from exc
     names = [sc.name for sc in loaded]
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
