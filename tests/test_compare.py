@@ -416,3 +416,20 @@ def test_paired_intervals_cover_a_known_change(statistic):
         )
         held += low <= 0.5 <= high
     assert held >= 180
+
+
+def test_a_difference_of_clearance_chances_stays_within_minus_one_to_one():
+    """With few pairs, the t interval of P(cleared by) differences reached
+    past what a difference of two shares can be: -1.42 to 0.42 (printed as
+    -141.9 points) with 4 pairs of which two differed."""
+    from datetime import date
+
+    from hostile import ACTUALS_SCENARIO
+
+    from migsim.experiments.compare import p_clear_by_pairs
+
+    later = {**ACTUALS_SCENARIO, "name": "later", "start_date": "2024-01-08"}
+    runs = [migsim.run(s, replications=4, seed=0) for s in (ACTUALS_SCENARIO, later)]
+    entry = p_clear_by_pairs(runs, [date(2024, 1, 15)])["2024-01-15"]["later"]
+    assert entry["diff"] == -0.5
+    assert entry["ci95"] == [-1.0, pytest.approx(0.4187, abs=1e-4)]

@@ -633,3 +633,23 @@ def test_a_result_folder_is_refused_before_the_actuals_are_read(tmp_path):
         assert one_line_exit_2(result) == (
             "Error: out: exists (use --overwrite to replace it)"
         )
+
+
+@pytest.mark.parametrize("command", ["calibrate", "forecast", "backtest"])
+def test_actuals_in_meters_without_the_ratio_name_the_scenario(tmp_path, command):
+    """The line named the actuals file for a field the scenario lacks, and
+    only once the whole file had been read and checked (here, a file that
+    would be refused too)."""
+    data = copy.deepcopy(ACTUALS_SCENARIO)
+    del data["meters_per_installation"]
+    write(tmp_path, yaml.safe_dump(data), "sc.yaml")
+    write(tmp_path, IMPLAUSIBLE["absurd attempts"][0], "absurd.csv")
+    result = cli(
+        command, "sc.yaml", "--actuals", "absurd.csv", "--actuals-unit", "meters",
+        "--as-of", "2024-01-02", "-n", "2", "-o", "out", cwd=tmp_path,
+    )  # fmt: skip
+    assert one_line_exit_2(result) == (
+        "Error: sc.yaml: meters_per_installation: missing, and --actuals-unit "
+        "meters needs it to read the actuals"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["absurd.csv", "sc.yaml"]

@@ -379,8 +379,48 @@ def test_a_by_date_before_the_start_is_refused_as_one_after_the_end_is(
     result = cli(command, BASELINE, "-n", "2", "-q", "--by", "1900-01-01", "-o", "o",
                  cwd=tmp_path)  # fmt: skip
     start = load_scenario(BASELINE).start_date
+    which = f"{BASELINE}: " if command == "compare" else ""  # of the scenarios
     assert one_line_exit_2(result) == (
-        f"Error: --by 1900-01-01: before the scenario's start {start}; ask about "
-        "a date from then on"
+        f"Error: {which}--by 1900-01-01: before the scenario's start {start}; ask "
+        "about a date from then on"
     )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_compare_given_a_run_folder_says_what_takes_one(tmp_path):
+    """A run folder among compare's scenarios was "cannot read: not a regular
+    file", which did not say that compare runs scenario files and report
+    compares run folders."""
+    import yaml
+    from hostile import ACTUALS_SCENARIO
+
+    write(tmp_path, yaml.safe_dump(ACTUALS_SCENARIO), "sc.yaml")
+    assert (
+        cli("run", "sc.yaml", "-n", "2", "-q", "-o", "base", cwd=tmp_path).exit_code
+        == 0
+    )
+    result = cli("compare", "sc.yaml", "base", "-n", "2", "-o", "cmp", cwd=tmp_path)
+    assert one_line_exit_2(result) == (
+        "Error: base: a run folder: compare runs scenario files (migsim report "
+        "compares run folders, as they are)"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["base", "sc.yaml"]
+
+
+def test_compare_names_the_scenario_a_by_date_is_outside(tmp_path):
+    """Of two scenarios with different horizons, the line did not say which
+    one --by fell outside."""
+    import yaml
+    from hostile import ACTUALS_SCENARIO
+
+    longer = {**ACTUALS_SCENARIO, "name": "longer", "horizon_days": 30}
+    write(tmp_path, yaml.safe_dump(longer), "longer.yaml")
+    write(tmp_path, yaml.safe_dump(ACTUALS_SCENARIO), "short.yaml")
+    result = cli(
+        "compare", "longer.yaml", "short.yaml", "-n", "2", "--by", "2024-01-25",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert one_line_exit_2(result) == (
+        "Error: short.yaml: --by 2024-01-25: after the horizon end 2024-01-20; "
+        "extend horizon_days to ask about it"
+    )

@@ -86,7 +86,9 @@ def calibrate(
     refuse_inputs_as_outputs(paths, [scenario, actuals_path])
     for path in paths:
         refuse_existing(str(path), overwrite)
-    actuals = load_actuals(actuals_path, sc, actuals_unit, actuals_replication)
+    actuals = load_actuals(
+        actuals_path, sc, actuals_unit, actuals_replication, scenario
+    )
     try:
         result = run_calibrate(
             sc, actuals, prior_strength, as_of=as_of.date() if as_of else None
@@ -160,7 +162,9 @@ def forecast(
 
     sc = load(scenario, sets)
     refuse_existing(outdir, overwrite, inputs=[scenario, actuals_path])
-    actuals = load_actuals(actuals_path, sc, actuals_unit, actuals_replication)
+    actuals = load_actuals(
+        actuals_path, sc, actuals_unit, actuals_replication, scenario
+    )
     try:
         with progress_bar(replications, "rep", quiet) as bar:
             result = forecast_as_of(
@@ -229,7 +233,9 @@ def backtest(
 
     sc = load(scenario, sets)
     refuse_existing(outdir, overwrite, inputs=[scenario, actuals_path])
-    actuals = load_actuals(actuals_path, sc, actuals_unit, actuals_replication)
+    actuals = load_actuals(
+        actuals_path, sc, actuals_unit, actuals_replication, scenario
+    )
     try:
         dates = [d.date() for d in as_of]
         if every:

@@ -262,16 +262,23 @@ def compare(
     from migsim.experiments.compare import compare as compare_scenarios
     from migsim.experiments.compare import p_clear_by_pairs, write_comparison
     from migsim.output.spreadsheets import write_comparison_tables, write_run_outputs
+    from migsim.results.rundir import is_run_directory
 
+    for path in scenarios:
+        if is_run_directory(path):  # was "cannot read: not a regular file"
+            raise InputError(
+                f"{path}: a run folder: compare runs scenario files (migsim "
+                "report compares run folders, as they are)"
+            )
     loaded = [load(path, sets) for path in scenarios]
     # compare checks its own kind of folder
     refuse_existing(outdir, overwrite, foreign=False, inputs=scenarios)
     by = by_dates(by)
-    try:
-        for sc in loaded:
+    for path, sc in zip(scenarios, loaded, strict=True):
+        try:
             check_by_dates(sc, by)
-    except MigsimError as exc:
-        raise InputError(str(exc)) from exc
+        except MigsimError as exc:  # which of the scenarios: they may differ
+            raise InputError(f"{path}: {exc}") from exc
     names = [sc.name for sc in loaded]
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:

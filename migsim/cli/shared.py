@@ -96,10 +96,20 @@ def load_actuals(
     scenario: Scenario,
     unit: Literal["installations", "meters"],
     replication: int | None,
+    scenario_path: str,
 ) -> Actuals:
-    """Read a command's actuals, turning bad input into exit status 2."""
+    """Read a command's actuals, turning bad input into exit status 2.
+
+    Counts in meters without the scenario's ratio are the scenario's problem:
+    said of its file and field, before the actuals are read (the reader named
+    the actuals file, and only once the whole of it had been checked)."""
     from migsim.evidence.actuals import read_actuals
 
+    if unit == "meters" and scenario.meters_per_installation is None:
+        raise InputError(
+            f"{scenario_path}: meters_per_installation: missing, and "
+            "--actuals-unit meters needs it to read the actuals"
+        )
     try:
         return read_actuals(path, scenario, unit, replication)
     except MigsimError as exc:

@@ -26,7 +26,7 @@ import io
 import math
 import re
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -49,7 +49,7 @@ from migsim.evidence.actuals_checks import (
     plain,
 )
 from migsim.model.limits import LATEST_DATE
-from migsim.model.scenario import Scenario
+from migsim.model.scenario import Scenario, load_scenario
 from migsim.sim.records import FLOWS, STATES
 
 __all__ = [
@@ -59,6 +59,7 @@ __all__ = [
     "OUTCOME_COLUMNS",
     "POLICY_COLUMNS",
     "Actuals",
+    "as_of_date",
     "read_actuals",
 ]
 
@@ -74,6 +75,22 @@ POLICY_COLUMNS = ("daily_cap", "cap_rule", "no_go", "rule_fired", "els_backlog")
 _COUNT_COLUMNS = (*FLOWS, *STATES, COARSE_COLUMN)
 _PARQUET = {".parquet", ".pq"}
 Unit = Literal["installations", "meters"]
+
+
+def as_of_date(value: object) -> date:
+    """An as-of date given from Python, or a TypeError saying what one is.
+
+    A string, a datetime (a pandas Timestamp is one) or a numpy datetime64 was
+    compared with the scenario's dates deep inside: "'<=' not supported",
+    "Cannot compare Timestamp with datetime.date" from pandas, or an
+    AttributeError on ``isoformat``. A datetime is refused rather than cut to
+    its day, as a row of actuals with a time of day is: the day is the unit.
+    """
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    raise TypeError(
+        f"as_of must be a datetime.date such as date(2024, 1, 31), not {value!r}"
+    )
 
 
 @dataclass(frozen=True)
@@ -252,7 +269,7 @@ class Actuals:
 # --------------------------------------------------------------------------- reading
 def read_actuals(
     path: str | Path,
-    scenario: Scenario,
+    scenario: Scenario | str | Path | dict[str, Any],
     unit: Unit = "installations",
     replication: int | None = None,
 ) -> Actuals:
@@ -263,7 +280,10 @@ def read_actuals(
     path
         A ``.csv`` or ``.parquet`` file (see the module docstring for its shape).
     scenario
-        Names the cohorts and gives ``meters_per_installation`` and ``start_date``.
+        Names the cohorts and gives ``meters_per_installation`` and ``start_date``:
+        a `Scenario` or anything `load_scenario` takes, as `calibrate` and
+        `forecast_as_of` take it (a path or a dict failed on "'str' object has
+        no attribute 'start_date'", once the whole file had been read).
     unit
         ``installations`` (default) or ``meters``.
     replication
@@ -280,6 +300,7 @@ def read_actuals(
         as pandas writes a date-time column, is the date itself), a
         replication that is not a whole number from 0 (as a run numbers them).
     """
+    scenario = load_scenario(scenario)
     shown = str(path)
     raw, sha256 = _read_raw(Path(path), shown)
     raw.columns = [str(c).strip() for c in raw.columns]

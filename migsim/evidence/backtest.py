@@ -46,9 +46,10 @@ from migsim import __version__
 from migsim.common.errors import MigsimError
 from migsim.common.source import source_sha256
 from migsim.common.stats import clopper_pearson, crps_ensemble, json_number, quantile
-from migsim.evidence.actuals import Actuals
+from migsim.evidence.actuals import Actuals, as_of_date
 from migsim.evidence.calibrate import DEFAULT_PRIOR_STRENGTH
 from migsim.evidence.forecast import Forecast, check_as_of, forecast_as_of
+from migsim.model.limits import run_seed
 from migsim.model.scenario import Scenario, load_scenario
 
 __all__ = [
@@ -312,10 +313,12 @@ def backtest(
         forecast (``replications`` per distinct as-of date).
     """
     sc = load_scenario(scenario)
-    seed = sc.seed if seed is None else int(seed)
+    seed = sc.seed if seed is None else run_seed(seed)
+    if isinstance(as_of, date):  # iterating it said "object is not iterable"
+        raise TypeError(f"as_of is a list of dates: [{as_of!r}], not {as_of!r}")
+    as_of = [as_of_date(d) for d in as_of or []]
     if not actuals.can_track_migrated():
         actuals.cumulative_migrated()  # raises the ActualsError that says why
-    as_of = list(as_of or [])
     if every is not None:
         as_of += monthly_as_of(sc, actuals, every)
     dates: list[date | None] = (

@@ -33,6 +33,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
+from numbers import Real
 from typing import Any
 
 import numpy as np
@@ -44,11 +45,12 @@ from migsim import __version__
 from migsim.common.errors import ActualsError, MigsimError
 from migsim.common.source import source_sha256
 from migsim.common.stats import json_number, quantile
-from migsim.evidence.actuals import OUTCOME_COLUMNS, Actuals
+from migsim.evidence.actuals import OUTCOME_COLUMNS, Actuals, as_of_date
 from migsim.evidence.classes import normal_counts, prior_alpha, split_posterior
 from migsim.evidence.inputs import InputUpdate, update_inputs
 from migsim.evidence.priors import DEFAULT_PRIOR_STRENGTH
 from migsim.evidence.starts import update_starts
+from migsim.model.limits import MAX_CONCENTRATION
 from migsim.model.scenario import (
     OUTCOMES,
     BetaProbability,
@@ -329,11 +331,20 @@ def calibrate(
         When ``as_of`` is outside the scenario's dates.
     """
     scenario = load_scenario(scenario)
-    if not prior_strength > 0:
-        raise ValueError("prior_strength must be above 0")
+    # inf or 1e11 came back as "alpha: Input should be a valid number" or over
+    # its limit, naming fields the caller never gave; text or None as "'>' not
+    # supported"; True was a prior worth one attempt
+    if isinstance(prior_strength, bool) or not isinstance(prior_strength, Real):
+        raise TypeError(f"prior_strength must be a number, not {prior_strength!r}")
+    if not 0 < prior_strength <= MAX_CONCENTRATION:
+        raise ValueError(
+            f"prior_strength must be above 0 and at most {MAX_CONCENTRATION:,.0f} "
+            f"(pseudo-attempts), not {prior_strength!r}"
+        )
     # outside the scenario's dates, as forecast and backtest refuse: before its
     # start no actual is used; after its end every actual up to then was, a
     # date past the horizon taken without a word
+    as_of = None if as_of is None else as_of_date(as_of)
     if as_of is not None and not scenario.start_date <= as_of <= scenario.end_date:
         raise MigsimError(
             f"--as-of {as_of}: must be on or after the scenario's start "

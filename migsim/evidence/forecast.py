@@ -48,7 +48,7 @@ from migsim.common.stats import (
     quantile_ranks,
     statistic_quantile,
 )
-from migsim.evidence.actuals import Actuals
+from migsim.evidence.actuals import Actuals, as_of_date
 from migsim.evidence.calibrate import DEFAULT_PRIOR_STRENGTH, Calibration, calibrate
 from migsim.evidence.intervals import (
     RunLike,
@@ -60,6 +60,7 @@ from migsim.evidence.intervals import (
     p_clear_by_sections,
 )
 from migsim.evidence.state import state_from_actuals
+from migsim.model.limits import run_seed
 from migsim.model.scenario import Scenario, load_scenario
 from migsim.results.daily import bands_of
 from migsim.results.results import Results
@@ -213,7 +214,9 @@ class Forecast:
 
 
 def check_as_of(scenario: Scenario, as_of: date) -> None:
-    """Refuse an as-of date a forecast cannot start from: outside the scenario."""
+    """Refuse an as-of date a forecast cannot start from: outside the scenario
+    (or not a date, `as_of_date`)."""
+    as_of = as_of_date(as_of)
     if not scenario.start_date <= as_of < scenario.end_date:
         raise MigsimError(
             f"--as-of {as_of}: must be on or after the scenario's start "
@@ -258,7 +261,7 @@ def forecast_as_of(
     ``progress`` is called with the replications each finished batch adds.
     """
     prior = load_scenario(scenario)
-    seed = prior.seed if seed is None else int(seed)
+    seed = prior.seed if seed is None else run_seed(seed)
     if as_of is None:  # nothing learned: the scenario as it is
         calibration = calibrate(
             prior, actuals.up_to(prior.start_date - timedelta(days=1)), prior_strength

@@ -392,7 +392,7 @@ def p_clear_by_pairs(
     of replications cleared on or before the date, ``diff`` this scenario's
     share minus the first's over the paired replications, ``ci95`` the
     Student-t interval of the per-pair differences of the indicators (the
-    first scenario's own entry has no difference).
+    first scenario's own entry has no difference), clipped to -1..1.
     """
     base = runs[0]
     out: dict[str, dict[str, Any]] = {}
@@ -406,7 +406,10 @@ def p_clear_by_pairs(
             item: dict[str, Any] = {"p": json_number(float(ours.mean()))}
             if current is not base:
                 differences = ours - first
-                ci = mean_ci95(differences)
+                # a difference of two shares lies in -1..1: a few pairs' t
+                # interval reached past it (-1.42 to 0.42 with 4 pairs)
+                ci = mean_ci95(differences, floor=-1.0)
+                ci = None if ci is None else (ci[0], min(1.0, ci[1]))
                 item["diff"] = json_number(float(differences.mean()))
                 item["ci95"] = (
                     None if ci is None else [json_number(ci[0]), json_number(ci[1])]

@@ -61,6 +61,7 @@ from migsim.experiments.search import (
     _search_one,
 )
 from migsim.experiments.study import Simulator
+from migsim.model.limits import run_seed
 from migsim.sim.prepare import prepare
 
 __all__ = ["check_store", "decide"]
@@ -227,7 +228,7 @@ def _definition(
     definition: dict[str, Any] = {
         "question_sha256": question.sha256,
         "scenario_sha256": question.scenario.sha256,
-        "seed": question.scenario.seed if seed is None else int(seed),
+        "seed": question.scenario.seed if seed is None else run_seed(seed),
         "replications": replications,
         "max_replications": max_replications,
         "migsim_version": __version__,

@@ -57,6 +57,7 @@ from migsim.experiments.study import (
     field_axis,
     statistic_of,
 )
+from migsim.model.limits import run_seed
 from migsim.model.scenario import Scenario
 from migsim.results.results import FIGURES, STATISTICS
 
@@ -248,7 +249,7 @@ def sensitivity(
         _split_figure(name)
         if name in figures[:k]:  # its rows were shown twice
             raise MigsimError(f"--figure {name}: given twice; give each figure once")
-    seed = scenario.seed if seed is None else int(seed)
+    seed = scenario.seed if seed is None else run_seed(seed)
     if seed != scenario.seed:  # as a run's: scenario.yaml reproduces it without --seed
         scenario = scenario.with_overrides({"seed": seed})
     started = time.perf_counter()
@@ -412,6 +413,11 @@ def _sobol(
             width = bounds[i][1] - bounds[i][0]
             lowest = column <= bounds[i][0] + width / 4
             highest = column >= bounds[i][1] - width / 4
+            if r.axis.to_number(r.low) == r.axis.to_number(r.high):
+                # a field held at one value is at its low and its high at every
+                # point: the quarters of SALib's token width split the other
+                # fields' points and gave it a swing it never had
+                lowest = highest = np.ones(len(column), dtype=bool)
             low = float(outputs[lowest].mean()) if lowest.any() else math.nan
             high = float(outputs[highest].mean()) if highest.any() else math.nan
             rows.append(

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import enum
 import math
+import numbers
 import os
 import types
 import typing
@@ -43,6 +44,8 @@ __all__ = [
     "check_value",
     "delay_support",
     "replication_bytes",
+    "run_seed",
+    "whole_number",
 ]
 
 #: 20 years: the SMETS1 programme ran about four.
@@ -427,3 +430,35 @@ def _beyond(shown: str, number: float, limit: str) -> str:
     if number < 0:
         return f"{shown} is below the limit -{limit}"
     return f"{shown} is above the limit {limit}"
+
+
+def whole_number(name: str, value: Any, low: int, high: int | None) -> int:
+    """``value`` as an int in ``low..high`` (no upper bound when None), or a
+    TypeError/ValueError naming the argument: the Python API's counts and
+    seeds, which no schema checks.
+
+    A whole float (2.0) is taken, as scenario fields take it. Without this
+    check, seed=2.5 ran seed 2 and True ran 1 replication without a word,
+    10**10 replications asked for an index list no memory holds (the command
+    line stops at `MAX_REPLICATIONS`), a negative first_replication wrote a run
+    folder migsim then refused to read, and batch_size=-1 failed deep inside
+    with an AssertionError."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a whole number, not {value!r}")
+    if isinstance(value, numbers.Integral):
+        whole = int(value)
+    elif math.isfinite(value) and float(value).is_integer():
+        whole = int(float(value))
+    else:
+        raise ValueError(f"{name} must be a whole number, not {value!r}")
+    if whole < low or (high is not None and whole > high):
+        span = f"at least {low:,}" if high is None else f"{low:,} to {high:,}"
+        raise ValueError(f"{name} must be {span}, not {whole:,}")
+    return whole
+
+
+def run_seed(seed: Any) -> int:
+    """A run seed given to the Python API, checked as a scenario's ``seed`` is
+    (`whole_number`): int(2.5) ran seed 2 without a word."""
+    low, high, _ = LIMITS[("Scenario", "seed")]
+    return whole_number("seed", seed, int(low), int(high))

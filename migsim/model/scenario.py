@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import os
 from collections.abc import Iterable, Mapping
 from datetime import date, timedelta
 from functools import cached_property
@@ -657,9 +658,23 @@ def load_scenario(
     ------
     ScenarioError
         With one line naming the file and the dotted field that is wrong.
+    TypeError
+        When ``source`` or ``overrides`` is of no type above.
     """
+    # a list of pairs failed on 'tuple' has no attribute 'rpartition'; None or
+    # a number as "expected str, bytes or os.PathLike object" from pathlib
+    if overrides is not None and not isinstance(overrides, Mapping):
+        raise TypeError(
+            "overrides must be a mapping of dotted fields to values, such as "
+            f"{{'capacity.daily_cap': 5000}}, not {type(overrides).__name__}"
+        )
     if isinstance(source, Scenario):
         return _set_with_sources(source, overrides, "--set") if overrides else source
+    if not isinstance(source, Mapping | str | os.PathLike):
+        raise TypeError(
+            "a scenario is a path, a mapping of its fields or a Scenario, not "
+            f"{type(source).__name__}"
+        )
     if isinstance(source, Mapping):
         # the name before it is validated: an upload's name of 200,000
         # characters was the prefix of its own one-line error

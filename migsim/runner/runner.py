@@ -48,7 +48,12 @@ from migsim.common.errors import MigsimError, WorkerDied
 from migsim.common.files import SpillFile
 from migsim.common.lifeline import die_with_parent, ignore_interrupts, interrupts_held
 from migsim.common.memory import reuse_block_arrays, unmap_large_frees
-from migsim.model.limits import check_memory
+from migsim.model.limits import (
+    MAX_REPLICATIONS,
+    check_memory,
+    run_seed,
+    whole_number,
+)
 from migsim.model.scenario import Scenario, load_scenario
 from migsim.results.daily import Batch, DailyWriter, Failure
 from migsim.results.figures import FigureTable
@@ -564,12 +569,14 @@ def run(
         replication failed (there is nothing to return).
     """
     scenario = load_scenario(scenario)
-    if replications < 1:
-        raise ValueError("replications must be at least 1")
-    if workers < 1:
-        raise ValueError("workers must be at least 1")
+    replications = whole_number("replications", replications, 1, MAX_REPLICATIONS)
+    workers = whole_number("workers", workers, 1, None)
+    seed = scenario.seed if seed is None else run_seed(seed)
+    last = 2**63 - replications  # replication numbers are int64 in every table
+    first_replication = whole_number("first_replication", first_replication, 0, last)
+    if batch_size is not None:
+        batch_size = whole_number("batch_size", batch_size, 1, None)
     check_memory(scenario, workers)  # before allocating anything
-    seed = scenario.seed if seed is None else int(seed)
     if seed != scenario.seed:
         # the resolved scenario records the seed used, so its scenario.yaml
         # reproduces this run without --seed
