@@ -218,7 +218,7 @@ def test_a_refused_press_of_run_leaves_the_run_in_flight_to_finish(server, conte
     result pane stayed blank while the server ran it to the end."""
     tab = Tab(context, server)
     page = tab.page
-    page.get_by_label("Replications").fill("200")  # seconds: still in flight below
+    page.get_by_label("Replications").fill("100")  # seconds: still in flight below
     tab.cap("3500")
     tab.run()
     expect(page.locator("#progress")).to_be_visible()

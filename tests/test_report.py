@@ -8,6 +8,7 @@ import re
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -541,18 +542,39 @@ _CHARTS = """() => [...document.querySelectorAll('img, svg')].map(e => {
 @contextmanager
 def _chromium_page(width: int, height: int):
     """A page of headless chromium at this viewport; the test is skipped
-    without Playwright or Debian's chromium (`.ci/run` installs both)."""
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not CHROMIUM.exists():
-        pytest.skip("no /usr/bin/chromium (.ci/run installs Debian's chromium)")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
+    without Playwright or Debian's chromium (`.ci/run` installs both). The
+    browser is started once per test process (`_shared_browser`): a launch
+    costs about a second, and the report's tests open a dozen pages."""
+    page = _shared_browser().new_page(viewport={"width": width, "height": height})
+    try:
+        yield page
+    finally:
+        page.close()
+
+
+_BROWSER: dict[str, Any] = {}
+
+
+def _shared_browser():
+    """This process's headless chromium, started at the first page asked for."""
+    if "browser" not in _BROWSER:
+        sync_api = pytest.importorskip("playwright.sync_api")
+        if not CHROMIUM.exists():
+            pytest.skip("no /usr/bin/chromium (.ci/run installs Debian's chromium)")
+        playwright = sync_api.sync_playwright().start()
+        _BROWSER["playwright"] = playwright
+        _BROWSER["browser"] = playwright.chromium.launch(
             executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
         )
-        try:
-            yield browser.new_page(viewport={"width": width, "height": height})
-        finally:
-            browser.close()
+    return _BROWSER["browser"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _browser_closed_after_the_module():
+    yield
+    if "browser" in _BROWSER:
+        _BROWSER.pop("browser").close()
+        _BROWSER.pop("playwright").stop()
 
 
 def test_first_screen_in_headless_chromium(opsg_report, tmp_path):
