@@ -791,16 +791,9 @@ def test_levers_that_make_no_scenario_together_are_one_line(tmp_path):
     )
 
 
-def test_a_lever_value_between_valid_ends_that_makes_no_scenario_is_refused_first(
-    tmp_path, monkeypatch
-):
-    """A field's valid values need not be an interval: here a schedule step's
-    date collides with another step's on 17 Jan, inside a range whose ends are
-    valid. The bisection met it at its third look, after 24 replications, and
-    refused it naming neither the lever nor the value, its store left behind;
-    every value is now validated before anything runs."""
-    import migsim.experiments.decide as decide_module
-
+def _steps_colliding_inside_the_range() -> tuple[dict, dict]:
+    """A scenario with schedule steps on 8 and 17 Jan, and a lever moving the
+    first from 10 to 30 Jan: valid at both ends, not on 17 Jan."""
     data = all_stall_scenario()
     data["capacity"]["schedule"] = [
         {"name": "early", "from": "2024-01-08", "daily_cap": 1500},
@@ -813,6 +806,20 @@ def test_a_lever_value_between_valid_ends_that_makes_no_scenario_is_refused_firs
             "step": 1,
         }
     }
+    return data, lever
+
+
+def test_a_lever_value_between_valid_ends_that_makes_no_scenario_is_refused_first(
+    tmp_path, monkeypatch
+):
+    """A field's valid values need not be an interval: here a schedule step's
+    date collides with another step's on 17 Jan, inside a range whose ends are
+    valid. The bisection met it at its third look, after 24 replications, and
+    refused it naming neither the lever nor the value, its store left behind;
+    every value is now validated before anything runs."""
+    import migsim.experiments.decide as decide_module
+
+    data, lever = _steps_colliding_inside_the_range()
     path = write_question(tmp_path, data, levers=lever)
     out = tmp_path / "out"
 
@@ -847,18 +854,7 @@ def test_a_long_lever_is_validated_as_the_search_reaches_its_values(
     import migsim.experiments.question as question_module
 
     monkeypatch.setattr(question_module, "CHECKED_VALUES", 3)
-    data = all_stall_scenario()
-    data["capacity"]["schedule"] = [
-        {"name": "early", "from": "2024-01-08", "daily_cap": 1500},
-        {"name": "late", "from": "2024-01-17", "daily_cap": 3000},
-    ]
-    lever = {
-        "capacity.schedule.early.from": {
-            "low": "2024-01-10",
-            "high": "2024-01-30",
-            "step": 1,
-        }
-    }
+    data, lever = _steps_colliding_inside_the_range()
     path = write_question(tmp_path, data, levers=lever)
     result = CliRunner().invoke(main, ["decide", str(path), "-n", "3", "-q"])
     assert result.exit_code == 2, result.output
