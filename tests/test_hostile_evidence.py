@@ -535,22 +535,36 @@ def test_a_backtest_with_nothing_after_its_as_of_date_is_refused(tmp_path, as_of
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.csv", "sc.yaml"]
 
 
+#: Where each command of the --as-of tests writes.
+_AS_OF_OUTPUT = {
+    "calibrate": ["-o", "c.yaml", "--no-check"],
+    "forecast": ["-o", "x"],
+    "backtest": ["-o", "x"],
+}
+
+
+def _as_of_refused(tmp_path, command: str, as_of: str) -> str:
+    """``command`` on the actuals scenario as of ``as_of``: its one line (exit
+    2), checked to have written nothing."""
+    write(tmp_path, yaml.safe_dump(ACTUALS_SCENARIO), "sc.yaml")
+    write(tmp_path, COARSE, "m.csv")
+    result = cli(
+        command, "sc.yaml", "--actuals", "m.csv", "--as-of", as_of,
+        "-n", "2", "-q", *_AS_OF_OUTPUT[command], cwd=tmp_path,
+    )  # fmt: skip
+    message = one_line_exit_2(result)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.csv", "sc.yaml"]
+    return message
+
+
 @pytest.mark.parametrize("command", ["calibrate", "forecast", "backtest"])
 def test_an_as_of_date_before_the_start_is_refused_by_every_command(tmp_path, command):
     """calibrate --as-of 2000-01-01 learned from no actuals and exited 0, where
     forecast and backtest refused the date."""
-    write(tmp_path, yaml.safe_dump(ACTUALS_SCENARIO), "sc.yaml")
-    write(tmp_path, COARSE, "m.csv")
-    out = ["-o", "c.yaml", "--no-check"] if command == "calibrate" else ["-o", "x"]
-    result = cli(
-        command, "sc.yaml", "--actuals", "m.csv", "--as-of", "2000-01-01",
-        "-n", "2", "-q", *out, cwd=tmp_path,
-    )  # fmt: skip
-    message = one_line_exit_2(result)
+    message = _as_of_refused(tmp_path, command, "2000-01-01")
     assert message.startswith(
         "Error: --as-of 2000-01-01: must be on or after the scenario's start 2024-01-01"
     ), message
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.csv", "sc.yaml"]
 
 
 @pytest.mark.parametrize("command", ["calibrate", "forecast", "backtest"])
@@ -558,24 +572,16 @@ def test_an_as_of_date_after_the_horizon_is_refused_by_every_command(tmp_path, c
     """calibrate --as-of a day after the horizon's end learned from every
     actual up to it and exited 0, where forecast and backtest refused the
     date; calibrate as of the horizon's last day still learns from them all."""
-    write(tmp_path, yaml.safe_dump(ACTUALS_SCENARIO), "sc.yaml")
-    write(tmp_path, COARSE, "m.csv")
-    out = ["-o", "c.yaml", "--no-check"] if command == "calibrate" else ["-o", "x"]
-    result = cli(
-        command, "sc.yaml", "--actuals", "m.csv", "--as-of", "2024-01-21",
-        "-n", "2", "-q", *out, cwd=tmp_path,
-    )  # fmt: skip
-    message = one_line_exit_2(result)
+    message = _as_of_refused(tmp_path, command, "2024-01-21")
     assert message.startswith(
         "Error: --as-of 2024-01-21: must be on or after the scenario's start "
         "2024-01-01 and "
     ), message
     assert message.endswith(" its end 2024-01-20"), message
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.csv", "sc.yaml"]
     if command == "calibrate":
         result = cli(
             command, "sc.yaml", "--actuals", "m.csv", "--as-of", "2024-01-20",
-            *out, cwd=tmp_path,
+            *_AS_OF_OUTPUT[command], cwd=tmp_path,
         )  # fmt: skip
         assert result.exit_code == 0, result.output
         assert (tmp_path / "c.yaml").exists()
