@@ -18,6 +18,7 @@ from conftest import cohort, fixed, load, outcomes, scenario, uniform
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from test_engine import random_scenarios
+from test_policy import CARRIED_RULE, IDLE_RULES, idle_tiny, stopped_then_continued
 
 import migsim
 from migsim.model.base import OUTCOMES
@@ -34,6 +35,7 @@ from migsim.sim.block import (
     worth_a_block,
 )
 from migsim.sim.engine import run_replication, state_after
+from migsim.sim.lane_policy import BlockPolicy
 
 QUICK = settings(
     derandomize=True,
@@ -366,6 +368,31 @@ def test_a_stopped_replications_rules_are_asked_no_more():
     assert len({log.clearance_day for log in logs}) > 5
     for k, log in enumerate(logs):
         assert_same(log, run_replication(sc, 1, k))
+
+
+@pytest.mark.parametrize("rule", IDLE_RULES, ids=lambda r: r["action"])
+def test_a_block_with_nothing_in_flight_checks_no_rule(rule):
+    """Rules as arrays (`BlockPolicy`): a replication with nothing in flight
+    from day 0 is asked no cap, as the scalar engine asks it none."""
+    sc = idle_tiny([rule])
+    assert isinstance(block._Block(sc, 0, [(0, 0)]).policy, BlockPolicy)
+    logs = run_block(sc, 0, [0, 1, 2])
+    for k, log in enumerate(logs):
+        assert set(log.day_columns["rule_fired"].tolist()) == {""}
+        assert log.day_columns["daily_cap"][0] == 100
+        assert_same(log, run_replication(sc, 0, k))
+
+
+def test_a_block_continuing_a_stopped_run_checks_no_rule():
+    """Each replication's own policy (a start with a rule history): a
+    continuation with nothing left to attempt fires no rule on its first day."""
+    later = stopped_then_continued([CARRIED_RULE])
+    assert block._Block(later, 0, [(0, 0)]).policy is None  # the per-replication path
+    logs = run_block(later, 0, [0, 1])
+    for k, log in enumerate(logs):
+        assert set(log.day_columns["rule_fired"].tolist()) == {""}
+        assert log.day_columns["daily_cap"][0] == 100
+        assert_same(log, run_replication(later, 0, k))
 
 
 @pytest.mark.slow

@@ -20,6 +20,7 @@ from scipy import stats
 import migsim
 from migsim.sim.calendar import bank_holidays, working_days
 from migsim.sim.dates import resolve_dates
+from migsim.sim.engine import state_after
 from migsim.sim.policy import clopper_pearson_upper
 from migsim.sim.records import FLOWS, STATES
 from migsim.sim.streams import Streams
@@ -451,6 +452,87 @@ def test_no_incident_shows_in_the_cap_once_nothing_is_left(rules):
         working = frame.index.map(weekday).to_numpy(bool)
         assert (frame.daily_cap[after & working] == 100).all()
         assert (frame.daily_cap[after & ~working] == 0).all()
+
+
+#: Rules that may fire with no evidence at all: no condition, each action.
+IDLE_RULES = [
+    {"name": "up", "when": [], "action": "raise_to", "cap": 300},
+    {"name": "down", "when": [], "action": "cut_to", "cap": 50},
+    {"name": "wait", "when": [], "action": "hold", "days": 2},
+    {"name": "stop", "when": [], "action": "halt_days", "days": 2},
+]
+#: A raise that may fire on evidence carried into a continuation: days at the
+#: cap and a stalled backlog of 0 over the last attempt day.
+CARRIED_RULE = {
+    "name": "up",
+    "requires": {"min_days_at_cap": 5},
+    "when": [{"metric": "stalled_backlog", "op": "<", "value": 1}],
+    "action": "raise_to",
+    "cap": 300,
+}
+
+
+def tiny_cohort(installations):
+    """`tiny`'s cohort with another size."""
+    return {
+        "name": "a",
+        "installations": installations,
+        "mode": "active",
+        "outcomes": dict(ALL_SUCCESS),
+    }
+
+
+def idle_tiny(rules, **extra):
+    """`tiny` with a cohort of no installations: nothing is ever in flight."""
+    cohorts = [tiny_cohort(0)]
+    return tiny(capacity={"rules": rules}, cohorts=cohorts, **extra)
+
+
+@pytest.mark.parametrize("rule", IDLE_RULES, ids=lambda r: r["action"])
+def test_no_rule_fires_in_a_programme_with_nothing_in_flight(rule):
+    """With nothing to migrate the programme never runs: day 0 is checked by
+    the same test that stops a replication, so no rule fires (none is counted)
+    and no day is a no-go day; `.daily` shows the plan's cap."""
+    spec = {
+        "incident_probability": 1.0,
+        "incident_duration_days": {"dist": "fixed", "days": 1},
+    }
+    results = migsim.run(idle_tiny([rule], go_no_go=spec), replications=2, seed=0)
+    assert results.rule_firings(rule["name"]).tolist() == [0, 0]
+    assert results.summary["policy"]["rule_firings"][rule["name"]]["p95"] == 0
+    assert (results.replications["no_go_days"] == 0).all()
+    for k in range(2):
+        frame = day_frame(results, k)
+        assert (frame.rule_fired == "").all()
+        assert not frame.no_go.any()
+        working = frame.index.map(weekday).to_numpy(bool)
+        assert (frame.daily_cap[working] == 100).all()
+        assert (frame.cap_rule[working] == "daily_cap").all()
+        assert (frame.cap_rule[~working] == "closed").all()
+
+
+def stopped_then_continued(rules):
+    """A run of 300 installations (cleared on day 2) continued from the end of
+    day 9, a week after it stopped: nothing is left to attempt."""
+    cohorts = [tiny_cohort(300)]
+    sc = tiny(capacity={"rules": rules}, cohorts=cohorts)
+    return sc.starting_from(state_after(sc, 0, 0, 9))
+
+
+def test_no_rule_fires_in_a_continuation_of_a_run_that_had_stopped():
+    """The rules may all fire on evidence carried over (attempt days before
+    day 0, the days at the cap), but the continued programme is not running:
+    none is checked on its first day, nor after."""
+    later = stopped_then_continued([CARRIED_RULE])
+    assert later.operations_state.days_at_cap >= 5
+    assert later.operations_state.history  # the window's attempt days
+    results = migsim.run(later, replications=2, seed=0)
+    assert results.rule_firings("up").tolist() == [0, 0]
+    frame = day_frame(results)
+    assert (frame.rule_fired == "").all()
+    working = frame.index.map(weekday).to_numpy(bool)
+    assert (frame.daily_cap[working] == 100).all()
+    assert (frame.cap_rule[working] == "daily_cap").all()
 
 
 # --------------------------------------------------------------------------- gates

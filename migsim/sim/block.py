@@ -204,6 +204,8 @@ class _Block:
         self.clearance = np.full(n, -1)
         self.cohort_clearance = np.full((n, n_cohorts), -1)
         self.stop = np.full(n, -1)  # the day the scalar engine would stop at
+        # nothing in flight from the start: never asked a cap (`_Model.running`)
+        self.running = np.array([m.running for m in self.models])
         # the replications still running, by position in the block: those that
         # stopped are dropped from the lanes, so they cost nothing after
         self.live = np.arange(n)
@@ -282,13 +284,13 @@ class _Block:
             lane.start_day(day)
         live = self.live
         if self.policy is not None:  # a stopped replication's is asked no more
-            running = self.stop[live] < 0
+            running = (self.stop[live] < 0) & self.running[live]
             cap = np.zeros(len(live), dtype=np.int64)
             cap[running] = self.policy.caps(day, live[running])
             achieved = None if self.achieved is None else self.achieved[day, live]
             offered = self._offered(cap, achieved)
         elif self.rules:
-            running = (self.stop[live] < 0).tolist()
+            running = ((self.stop[live] < 0) & self.running[live]).tolist()
             cap = np.array(
                 [
                     self.models[r].policy.cap(day) if on else 0
@@ -538,7 +540,10 @@ class _Block:
         out = []
         for r, (k, model) in enumerate(zip(self.ids, self.models, strict=True)):
             stop = int(self.stop[r])
-            model.policy.last_day = stop if stop >= 0 else self.horizon - 1
+            if not self.running[r]:
+                model.policy.last_day = -1  # asked no day's cap
+            else:
+                model.policy.last_day = stop if stop >= 0 else self.horizon - 1
             if self.policy is not None:
                 self.policy.write_back(r)
             if 0 <= stop < self.horizon - 1:  # nothing left in flight: repeat it

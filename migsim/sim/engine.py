@@ -125,12 +125,21 @@ class _Model:
             self.member[cohort.index, j] = 1  # cohort x segment
         self.clearance_day: int | None = None
         self.cohort_clearance: list[int | None] = [None] * n_cohorts
+        # the stop test on the state before day 0: a programme with nothing in
+        # flight from the start (no installations, or a continuation of a run
+        # that had stopped) is not running, so its policy is asked no cap and
+        # no ramp rule is checked; its `.daily` shows the plan, as after a stop
+        self.running = not self.settled()
         env.process(self._days())
+
+    def settled(self) -> bool:
+        """Nothing left in flight and nothing pending: the replication stops."""
+        return all(c.done for c in self.cohorts) and self.ops.quiet()
 
     def _days(self):
         for day in range(self.scenario.horizon_days):
             self._step(day)
-            if all(c.done for c in self.cohorts) and self.ops.quiet():  # all resolved
+            if self.settled():
                 self._fill_from(day + 1)
                 return
             yield self.env.timeout(1)
@@ -141,7 +150,7 @@ class _Model:
             cohort.resolve_stalls(day)
         for cohort in self.cohorts:
             cohort.release(day)
-        cap = self.policy.cap(day)
+        cap = self.policy.cap(day) if self.running else 0
         if cap:
             self._attempts(day, cap)
         self._record(day)
