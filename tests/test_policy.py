@@ -535,6 +535,29 @@ def test_no_rule_fires_in_a_continuation_of_a_run_that_had_stopped():
     assert (frame.cap_rule[working] == "daily_cap").all()
 
 
+@pytest.mark.parametrize("rules", [[], [CARRIED_RULE]], ids=["plan", "rules"])
+@pytest.mark.parametrize(("installations", "step_day"), [(300, 5), (0, 0)])
+def test_a_state_taken_after_the_stop_carries_the_plans_cap(
+    rules, installations, step_day
+):
+    """A schedule step dated after the run stopped (or before day 0 of a run
+    that never ran) is in force when its state is taken: the continued run
+    starts at the step's cap, with rules as without."""
+    step = {"name": "more", "from": str(MONDAY + timedelta(days=step_day))}
+    sc = tiny(
+        capacity={"rules": rules, "schedule": [{**step, "daily_cap": 150}]},
+        cohorts=[tiny_cohort(installations)],
+    )
+    state = state_after(sc, 0, 0, 9)
+    policy = state["operations_state"]
+    assert (policy["cap"], policy["cap_rule"], policy["ceiling"]) == (150, "more", 150)
+    if rules:  # working days since the step, to the end of day 9
+        assert policy["days_at_cap"] == sum(map(weekday, range(step_day, 10)))
+    frame = day_frame(migsim.run(sc.starting_from(state), replications=1, seed=0))
+    assert frame.daily_cap.iloc[0] == 150  # Thursday 5 December
+    assert frame.cap_rule.iloc[0] == "more"
+
+
 # --------------------------------------------------------------------------- gates
 def gated(gates, eligible="entry", **extra):
     return tiny(

@@ -229,9 +229,15 @@ class Policy:
         after = day + 1
         if self.rules:
             level, label, ceiling = self.level, self.level_label, self.ceiling
+            since, before = self.level_since, self.at_cap_before
+            # the plan's steps after the replication stopped (or before day 0
+            # when it never ran): the engine asked no cap on those days
+            for step in self.steps[self.next_step :]:
+                if step.day <= day:
+                    level, label, ceiling = step.cap, step.label, step.cap
+                    since, before = step.day, 0
             at_cap = (
-                int(self.working_before[after] - self.working_before[self.level_since])
-                + self.at_cap_before
+                int(self.working_before[after] - self.working_before[since]) + before
             )
         else:  # the plan decides: replay the steps up to ``day``
             level, label, ceiling = self.level, self.level_label, self.ceiling
