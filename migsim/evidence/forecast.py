@@ -50,6 +50,7 @@ from migsim.common.stats import (
 )
 from migsim.evidence.actuals import Actuals, as_of_date
 from migsim.evidence.calibrate import DEFAULT_PRIOR_STRENGTH, Calibration, calibrate
+from migsim.evidence.coarse import reported_through
 from migsim.evidence.intervals import (
     RunLike,
     annotate,
@@ -224,16 +225,22 @@ def check_as_of(scenario: Scenario, as_of: date) -> None:
         )
 
 
-def _last_known(scenario: Scenario, actuals: Actuals, as_of: date) -> date:
+def _last_known(
+    scenario: Scenario, actuals: Actuals, as_of: date
+) -> tuple[date, list[str]]:
     """The day a forecast made on ``as_of`` starts from: the last day of the
-    actuals on or before it. Monthly totals as of the 15th end on the last
-    month's end; starting from them on the 15th dropped half a month of
-    migrations (70,570 migrated by 15 Mar 2020 started as 58,862). No actuals
-    by then, or none since the scenario's start: ``as_of`` itself."""
+    actuals on or before it, and the cohorts behind it when it is earlier.
+    Monthly totals as of the 15th end on the last month's end; starting from
+    them on the 15th dropped half a month of migrations (70,570 migrated by 15
+    Mar 2020 started as 58,862). Per-cohort totals: the last day every
+    cohort's figures reach (`coarse.reported_through`), for the same reason.
+    No actuals by then, or none since the scenario's start: ``as_of`` itself."""
     seen = actuals.up_to(as_of)
     if seen.frame.empty or seen.last_date < scenario.start_date:
-        return as_of
-    return seen.last_date
+        return as_of, []
+    if seen.kind == "coarse" and seen.per_cohort:
+        return reported_through(scenario, seen)
+    return seen.last_date, []
 
 
 def _worked_between(scenario: Scenario, known: date, as_of: date) -> bool:
@@ -275,12 +282,22 @@ def forecast_as_of(
         )
     else:
         check_as_of(prior, as_of)
-        known = _last_known(prior, actuals, as_of)
+        known, behind = _last_known(prior, actuals, as_of)
         # conditioned on what the actuals show by the state's day, not by
         # as_of: a start inside the gap is the forecast's to draw
         calibration = calibrate(prior, actuals, prior_strength, as_of=known)
-        state, notes = state_from_actuals(calibration.scenario, actuals, known)
-        if _worked_between(prior, known, as_of):
+        state, notes = state_from_actuals(
+            calibration.scenario, actuals, known, known_by=as_of
+        )
+        if behind:
+            notes.append(
+                f"{', '.join(behind)}: last reported on {known}, before the "
+                f"other cohorts' figures up to {as_of}: the forecast starts "
+                "from the state on that day and simulates every cohort after it "
+                "(the others' figures on it read linearly between their "
+                "reports; their later figures are not used)"
+            )
+        elif _worked_between(prior, known, as_of):
             notes.append(
                 f"the actuals up to {as_of} end on {known}: the forecast starts "
                 "from that day's state (what happened after it is not known)"

@@ -46,9 +46,15 @@ def _pmf(delay: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def state_from_actuals(
-    scenario: Scenario, actuals: Actuals, as_of: date
+    scenario: Scenario, actuals: Actuals, as_of: date, known_by: date | None = None
 ) -> tuple[dict[str, Any], list[str]]:
     """The state at the end of ``as_of`` from the actuals, as `Results.state_on` gives.
+
+    ``known_by`` (on or after ``as_of``; default ``as_of``) is the day the
+    actuals are known up to, a forecast's as-of date when it starts from an
+    earlier day (`coarse.reported_through`): per-cohort totals dated after
+    ``as_of`` but by then place a cohort's figure on ``as_of`` between its
+    reports. Nothing after ``known_by`` is read.
 
     - With end-of-day states: each cohort's last reported states on or before
       ``as_of``.
@@ -111,7 +117,7 @@ def state_from_actuals(
     else:
         cohorts = from_totals(
             scenario,
-            used,
+            actuals.up_to(max(known_by or as_of, as_of)),
             as_of,
             {c.name: _untouched(scenario, c, as_of) for c in scenario.cohorts},
             notes,
