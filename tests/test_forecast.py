@@ -629,3 +629,37 @@ def test_the_others_figures_on_a_stale_cohorts_day_are_read_between_reports(
     done.to_csv(tmp_path / "done.csv", index=False)
     finished = read_actuals(tmp_path / "done.csv", sc)
     assert reported_through(sc, finished) == (day(30), [])
+
+
+def test_a_cohort_the_actuals_never_mention_is_refused_once_it_was_eligible(
+    tmp_path,
+):
+    """Per-cohort actuals without a row of b: b was forecast untouched (all
+    6,000 queued) though the scenario had it migrating since the start. Now
+    the forecast is refused in one line naming the file and the cohort, for
+    totals and for daily flows alike; a b that is not yet eligible on the
+    state's day stays pending, and a row of 0 says b had not started."""
+    sc = _two_cohorts()
+    truth = migsim.run(sc, replications=1, seed=1)
+    path = _cohort_totals(truth, tmp_path / "a.csv", {"a": 20, "b": -1})
+    message = (
+        f"{path}: column cohort: no rows up to 2024-01-21 for b (eligible from "
+        "2024-01-01): the forecast would take it as untouched; add its figures "
+        "(a row of 0 if nothing had happened to it)"
+    )
+    with pytest.raises(MigsimError) as refused:
+        forecast_as_of(sc, read_actuals(path, sc), day(20), 4, seed=1)
+    assert str(refused.value) == message
+    flows = tmp_path / "flows.csv"
+    truth.daily[truth.daily["cohort"] == "a"].to_csv(flows, index=False)
+    with pytest.raises(MigsimError, match="for b \\(eligible from 2024-01-01\\)"):
+        state_from_actuals(sc, read_actuals(flows, sc), day(20))
+    later = _two_cohorts(b_from=day(25))
+    state, _ = state_from_actuals(later, read_actuals(path, later), day(20))
+    assert state["cohorts"]["b"]["pending"] == 6000
+    assert state["cohorts"]["b"]["migrated"] == 0
+    zero = pd.read_csv(path)
+    zero.loc[len(zero)] = ["2024-01-21", "b", 0]
+    zero.to_csv(tmp_path / "zero.csv", index=False)
+    state, _ = state_from_actuals(sc, read_actuals(tmp_path / "zero.csv", sc), day(20))
+    assert state["cohorts"]["b"]["queued"] == 6000

@@ -49,6 +49,7 @@ from migsim.common.stats import (
     statistic_quantile,
 )
 from migsim.evidence.actuals import Actuals, as_of_date
+from migsim.evidence.actuals_checks import check_reported
 from migsim.evidence.calibrate import DEFAULT_PRIOR_STRENGTH, Calibration, calibrate
 from migsim.evidence.coarse import reported_through
 from migsim.evidence.intervals import (
@@ -214,15 +215,23 @@ class Forecast:
         return remaining, bands
 
 
-def check_as_of(scenario: Scenario, as_of: date) -> None:
+def check_as_of(
+    scenario: Scenario, as_of: date, actuals: Actuals | None = None
+) -> None:
     """Refuse an as-of date a forecast cannot start from: outside the scenario
-    (or not a date, `as_of_date`)."""
+    (or not a date, `as_of_date`); given the ``actuals``, also per-cohort ones
+    that never mention a cohort the scenario has eligible by the state's day
+    (`actuals_checks.check_reported`), so that a backtest refuses before any forecast
+    runs."""
     as_of = as_of_date(as_of)
     if not scenario.start_date <= as_of < scenario.end_date:
         raise MigsimError(
             f"--as-of {as_of}: must be on or after the scenario's start "
             f"{scenario.start_date} and before its end {scenario.end_date}"
         )
+    if actuals is not None:
+        known, _ = _last_known(scenario, actuals, as_of)
+        check_reported(scenario, actuals.up_to(as_of), known)
 
 
 def _last_known(
