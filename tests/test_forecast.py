@@ -570,6 +570,9 @@ def test_a_cohort_reported_two_weeks_before_the_others_is_simulated_since(tmp_pa
     assert forecast.start_date == day(17)
     assert any(n.startswith("b: last reported on 2024-01-17") for n in forecast.notes)
     assert forecast.results.summary["forecast"]["state_date"] == "2024-01-17"
+    assert "from the state on 2024-01-17 (the last day all the actuals reach" in (
+        forecast.summary_text()
+    )
     exact = truth.state_on(day(16), 0)["cohorts"]
     for name in ("a", "b"):  # the state's day is one both report exactly
         start = forecast.scenario.cohort(name).initial_state

@@ -181,8 +181,8 @@ class Forecast:
             state_day = self.start_date - timedelta(days=1)
             lines.append(
                 f"Forecast as of {self.as_of} from the state on {state_day} (the "
-                f"actuals' last day by then), run from {self.start_date} to "
-                f"{self.scenario.end_date}."
+                f"last day all the actuals reach by then), run from "
+                f"{self.start_date} to {self.scenario.end_date}."
             )
         lines += [f"Note: {n}" for n in self.notes]
         return "\n".join(lines)
