@@ -1117,8 +1117,10 @@ def _totals(folder, cumulative: list[int]):
 
 
 def test_a_cohorts_older_last_figure_is_noted(tmp_path):
-    """Per-cohort totals where one cohort's last row is a month older: its
-    figure is carried as it stood then, and a note says so (it said nothing)."""
+    """Per-cohort totals where one cohort's last row is a month older: a state
+    read as of the later day carries its figure as it stood then, and a note
+    says so (it said nothing); a forecast starts from the older day instead
+    (test_forecast)."""
     from datetime import date
 
     from migsim.evidence.state import state_from_actuals

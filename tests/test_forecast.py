@@ -522,3 +522,147 @@ def test_a_forecast_says_the_day_of_the_state_it_starts_from(tmp_path):
     assert info["as_of"] == "2020-03-16" and info["state_date"] == "2020-02-29"
     html = from_actuals(None, {"forecast": info})
     assert "as of 16 Mar 2020, from their last day by then, 29 Feb 2020" in html
+
+
+def _two_cohorts(b_from: date | None = None):
+    """Two cohorts of 6,000 (90% success, 10% rollback) sharing 300 a day,
+    every day a working day; ``b`` eligible from ``b_from`` (default: the start)."""
+    rates = outcomes(success=0.9, rollback=0.1)
+    return load(
+        scenario(
+            cohort("a", 6000, rates=rates),
+            cohort("b", 6000, rates=rates, eligible_from=b_from),
+            cap=300,
+            horizon_days=70,
+            working_days=["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"],
+        )
+    )
+
+
+def _cohort_totals(results, path, last: dict[str, int], every: int = 1):
+    """A run's per-cohort cumulative migrated (migrated + impaired), every
+    ``every`` days from day 0, cohort ``c`` up to day ``last[c]``, as a CSV."""
+    daily = results.daily
+    k = (daily["date"] - pd.Timestamp(day(0))).dt.days
+    upto = daily["cohort"].astype(str).map(last).to_numpy()
+    kept = daily[(k <= upto) & (k % every == 0)]
+    pd.DataFrame(
+        {
+            "date": kept["date"].dt.strftime("%Y-%m-%d"),
+            "cohort": kept["cohort"],
+            "cumulative_migrated": kept["migrated"] + kept["impaired"],
+        }
+    ).to_csv(path, index=False)
+    return path
+
+
+def test_a_cohort_reported_two_weeks_before_the_others_is_simulated_since(tmp_path):
+    """Per-cohort totals where b's last figure is from day 16 and a's from day
+    30: the forecast as of day 30 starts from the state on day 16 and simulates
+    both cohorts since (as it simulates the days after the programme's last
+    total), so the bands of each cohort cover the run's own figures. b was
+    taken as it stood on day 16 (frozen), its P95 on day 31 2,467 against
+    the run's 4,308: two weeks of its migrations lost."""
+    sc = _two_cohorts()
+    truth = migsim.run(sc, replications=1, seed=1)
+    path = _cohort_totals(truth, tmp_path / "t.csv", {"a": 30, "b": 16})
+    forecast = forecast_as_of(sc, read_actuals(path, sc), day(30), 40, seed=2)
+    assert forecast.start_date == day(17)
+    assert any(n.startswith("b: last reported on 2024-01-17") for n in forecast.notes)
+    assert forecast.results.summary["forecast"]["state_date"] == "2024-01-17"
+    assert "from the state on 2024-01-17 (the last day all the actuals reach" in (
+        forecast.summary_text()
+    )
+    exact = truth.state_on(day(16), 0)["cohorts"]
+    for name in ("a", "b"):  # the state's day is one both report exactly
+        start = forecast.scenario.cohort(name).initial_state
+        assert start.migrated == exact[name]["migrated"]
+    paths = forecast.results.series("cumulative_migrated")
+    daily = truth.daily.set_index(["date", "cohort"])
+    for k in (31, 35, 40):
+        i = (day(k) - forecast.start_date).days
+        for j, name in enumerate(("a", "b")):
+            row = daily.loc[(pd.Timestamp(day(k)), name)]
+            actual = float(row["migrated"] + row["impaired"])
+            values = paths[:, i, j].astype(float)
+            assert quantile(values, 0.05) <= actual <= quantile(values, 0.95), (
+                k,
+                name,
+                actual,
+            )
+
+
+def test_the_others_figures_on_a_stale_cohorts_day_are_read_between_reports(
+    tmp_path,
+):
+    """a reports weekly (days 0, 7, ..., 28), b daily up to day 16: a's
+    figure on day 16 is read linearly between its reports of days 14 and 21
+    (known by the forecast's as-of date, day 30), not frozen at day 14's;
+    a state read as of day 16 alone still takes day 14's (nothing after its
+    ``known_by`` is read), and a cohort that holds all its installations sets
+    no day."""
+    from migsim.evidence.coarse import reported_through
+
+    sc = _two_cohorts()
+    truth = migsim.run(sc, replications=1, seed=1)
+    weekly = _cohort_totals(truth, tmp_path / "w.csv", {"a": 30, "b": 30}, every=7)
+    frame = pd.read_csv(weekly)
+    daily = _cohort_totals(truth, tmp_path / "d.csv", {"a": 30, "b": 16})
+    mixed = pd.concat(
+        [frame[frame["cohort"] == "a"], pd.read_csv(daily).query("cohort == 'b'")]
+    )
+    mixed.sort_values(["cohort", "date"]).to_csv(tmp_path / "m.csv", index=False)
+    actuals = read_actuals(tmp_path / "m.csv", sc)
+    assert reported_through(sc, actuals.up_to(day(30))) == (day(16), ["b"])
+    a = frame[frame["cohort"] == "a"].set_index("date")["cumulative_migrated"]
+    at14, at21 = float(a["2024-01-15"]), float(a["2024-01-22"])
+    state, _ = state_from_actuals(sc, actuals, day(16), known_by=day(30))
+    assert state["cohorts"]["a"]["migrated"] == round(at14 + (at21 - at14) * 2 / 7)
+    exact = truth.state_on(day(16), 0)["cohorts"]["a"]["migrated"]
+    assert abs(state["cohorts"]["a"]["migrated"] - exact) < 0.02 * exact
+    alone, _ = state_from_actuals(sc, actuals, day(16))
+    assert alone["cohorts"]["a"]["migrated"] == at14
+    done = pd.DataFrame(
+        {
+            "date": ["2024-01-05", "2024-01-20", "2024-01-31"],
+            "cohort": ["b", "a", "a"],
+            "cumulative_migrated": [6000, 4000, 6000 - 100],
+        }
+    )
+    done.to_csv(tmp_path / "done.csv", index=False)
+    finished = read_actuals(tmp_path / "done.csv", sc)
+    assert reported_through(sc, finished) == (day(30), [])
+
+
+def test_a_cohort_the_actuals_never_mention_is_refused_once_it_was_eligible(
+    tmp_path,
+):
+    """Per-cohort actuals without a row of b: b was forecast untouched (all
+    6,000 queued) though the scenario had it migrating since the start. Now
+    the forecast is refused in one line naming the file and the cohort, for
+    totals and for daily flows alike; a b that is not yet eligible on the
+    state's day stays pending, and a row of 0 says b had not started."""
+    sc = _two_cohorts()
+    truth = migsim.run(sc, replications=1, seed=1)
+    path = _cohort_totals(truth, tmp_path / "a.csv", {"a": 20, "b": -1})
+    message = (
+        f"{path}: column cohort: no rows up to 2024-01-21 for b (eligible from "
+        "2024-01-01): the forecast would take it as untouched; add its figures "
+        "(a row of 0 if nothing had happened to it)"
+    )
+    with pytest.raises(MigsimError) as refused:
+        forecast_as_of(sc, read_actuals(path, sc), day(20), 4, seed=1)
+    assert str(refused.value) == message
+    flows = tmp_path / "flows.csv"
+    truth.daily[truth.daily["cohort"] == "a"].to_csv(flows, index=False)
+    with pytest.raises(MigsimError, match="for b \\(eligible from 2024-01-01\\)"):
+        state_from_actuals(sc, read_actuals(flows, sc), day(20))
+    later = _two_cohorts(b_from=day(25))
+    state, _ = state_from_actuals(later, read_actuals(path, later), day(20))
+    assert state["cohorts"]["b"]["pending"] == 6000
+    assert state["cohorts"]["b"]["migrated"] == 0
+    zero = pd.read_csv(path)
+    zero.loc[len(zero)] = ["2024-01-21", "b", 0]
+    zero.to_csv(tmp_path / "zero.csv", index=False)
+    state, _ = state_from_actuals(sc, read_actuals(tmp_path / "zero.csv", sc), day(20))
+    assert state["cohorts"]["b"]["queued"] == 6000

@@ -659,3 +659,26 @@ def test_actuals_in_meters_without_the_ratio_name_the_scenario(tmp_path, command
         "meters needs it to read the actuals"
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["absurd.csv", "sc.yaml"]
+
+
+@pytest.mark.parametrize("command", ["forecast", "backtest"])
+def test_per_cohort_actuals_without_an_eligible_cohort_are_refused(tmp_path, command):
+    """Per-cohort totals of a alone, for a scenario whose cohort b was eligible
+    from the start: the forecast took b as untouched (all 600 still to do) and
+    exited 0. Now one line names the file and the cohort, exit 2, nothing
+    written; a backtest refuses before any forecast runs."""
+    two = copy.deepcopy(ACTUALS_SCENARIO)
+    two["cohorts"].append({**copy.deepcopy(two["cohorts"][0]), "name": "b"})
+    write(tmp_path, yaml.safe_dump(two), "sc.yaml")
+    rows = "".join(f"{line[:11]}a,{line[11:]}\n" for line in COARSE.splitlines()[1:])
+    write(tmp_path, "date,cohort,cumulative_migrated\n" + rows, "m.csv")
+    result = cli(
+        command, "sc.yaml", "--actuals", "m.csv", "--as-of", "2024-01-04",
+        "-n", "2", "-q", "-o", "x", cwd=tmp_path,
+    )  # fmt: skip
+    assert one_line_exit_2(result) == (
+        "Error: m.csv: column cohort: no rows up to 2024-01-03 for b (eligible "
+        "from 2024-01-01): the forecast would take it as untouched; add its "
+        "figures (a row of 0 if nothing had happened to it)"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.csv", "sc.yaml"]

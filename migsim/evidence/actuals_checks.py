@@ -4,10 +4,14 @@ Outcomes within attempts, counts within their cohort, resolutions within their
 causes, dates in order, cumulative counts that never fall, migrated
 installations that never fall nor outnumber their cohort. Each refusal is an
 `ActualsError` naming the file, the row and the column (`migsim.evidence.actuals`
-reads the file and calls them).
+reads the file and calls them). `check_reported` is the forecast's: per-cohort
+actuals that never mention a cohort already eligible on the state's day.
 """
 
 from __future__ import annotations
+
+from datetime import date
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -15,10 +19,14 @@ import pandas as pd
 from migsim.common.errors import ActualsError
 from migsim.model.scenario import Scenario
 
+if TYPE_CHECKING:
+    from migsim.evidence.actuals import Actuals
+
 __all__ = [
     "COARSE_COLUMN",
     "OUTCOME_COLUMNS",
     "check_cohorts",
+    "check_reported",
     "check_rows",
     "first",
     "magnitude",
@@ -276,3 +284,35 @@ def _cumulative_never_falls(
         f"below the {plain(previous[i])} before it{whose} (a cumulative count "
         "never falls)"
     )
+
+
+def check_reported(scenario: Scenario, actuals: Actuals, as_of: date) -> None:
+    """Refuse per-cohort actuals that never mention a cohort the scenario has
+    eligible by ``as_of`` (from its start, or a fixed ``eligible_from`` on or
+    before it).
+
+    Its state would have been every installation still to do, as if nothing
+    had happened to it, even when the scenario had it migrating for months.
+    Simulating its own prior from the start beside the others' actuals is not
+    something a state on one day can hold, and the file most likely left it
+    out by mistake; a row of 0 says it had not started. A cohort whose start
+    is uncertain or gated may not have started: it stays pending, its start
+    drawn by each replication.
+    """
+    if actuals.frame.empty or not actuals.per_cohort:
+        return
+    seen = set(actuals.frame["cohort"].astype(str))
+    missing = [
+        (c.name, c.eligible_from or scenario.start_date)
+        for c in scenario.cohorts
+        if c.name not in seen
+        and (c.eligible_from is None or isinstance(c.eligible_from, date))
+        and (c.eligible_from or scenario.start_date) <= as_of
+    ]
+    if missing:
+        names = ", ".join(f"{name} (eligible from {when})" for name, when in missing)
+        raise ActualsError(
+            f"{actuals.path}: column cohort: no rows up to {as_of} for "
+            f"{names}: the forecast would take it as untouched; add its "
+            "figures (a row of 0 if nothing had happened to it)"
+        )

@@ -352,7 +352,7 @@ def _check_scorable(
     last = observed["date"].max().date() if len(observed) else None
     for when in dates:
         if when is not None:
-            check_as_of(scenario, when)
+            check_as_of(scenario, when, actuals)
         if last is None or (when or scenario.start_date) >= last:
             name = actuals.path or "the actuals"
             ends = f"end on {last}" if last is not None else "have no points"

@@ -26,7 +26,7 @@ from migsim.sim.dates import resolve_dates
 from migsim.sim.inputs import dumb_per_migrated
 from migsim.sim.streams import Streams
 
-__all__ = ["from_totals"]
+__all__ = ["from_totals", "reported_through"]
 
 #: Draws of a cohort's rates behind `_dumb_per_migrated`'s median.
 _RATE_DRAWS = 2001
@@ -99,6 +99,71 @@ def _shared(
     return share, max(0.0, left)
 
 
+def _anchor(scenario: Scenario, cohort, first: date) -> date:
+    """The day before the cohort could start (its fixed ``eligible_from``,
+    else the scenario's start; no later than its ``first`` reported figure):
+    nothing had migrated by the end of it, where a cohort's figures are read
+    linearly from."""
+    opens = cohort.eligible_from if isinstance(cohort.eligible_from, date) else None
+    anchor = min(max(opens or scenario.start_date, scenario.start_date), first)
+    return anchor - timedelta(days=1)
+
+
+def _complete(cohort, figure: float) -> bool:
+    """Whether a cohort's figure holds every installation it has: a cohort of
+    known size whose reports stopped because nothing was left to migrate."""
+    return cohort.installations_range is None and figure >= cohort.installations
+
+
+def reported_through(scenario: Scenario, actuals: Actuals) -> tuple[date, list[str]]:
+    """The last day every cohort's per-cohort totals reach, and the cohorts
+    whose last figure sets it (none when they all end on the same day).
+
+    Totals say nothing of the days after a cohort's last figure. A state on a
+    later day took that figure as if it were exact then (frozen, its
+    migrations since lost; two weeks of a cohort at 150 a day started 2,100
+    behind), so a forecast starts from this day instead and simulates every
+    day after it, as it does after the programme's last total; the other
+    cohorts' figures on it are read linearly between their reports
+    (`from_totals`). A cohort whose figure holds all its installations has
+    nothing left to simulate and sets no day.
+    """
+    figures = actuals.cumulative_migrated(by_cohort=True)
+    lasts = figures.groupby("cohort", sort=False).agg(
+        date=("date", "max"), figure=(COARSE_COLUMN, "last")
+    )
+    latest = lasts["date"].max()
+    open_ = [
+        name
+        for name, row in lasts.iterrows()
+        if not _complete(scenario.cohort(str(name)), float(row["figure"]))
+    ]
+    day = lasts.loc[open_, "date"].min() if open_ else latest
+    behind = [str(n) for n in open_ if lasts.loc[n, "date"] == day and day < latest]
+    return day.date(), behind
+
+
+def _figures_on(
+    scenario: Scenario, cohort, group: pd.DataFrame, as_of: date
+) -> pd.DataFrame:
+    """A cohort's figures up to ``as_of``, with its figure on ``as_of`` read
+    linearly between its reports around it (from none on the day before it
+    could start, `_anchor`) when it has one after ``as_of`` and none on it:
+    the coarse path's reading of the days between reports."""
+    when = pd.Timestamp(as_of)
+    before, later = group[group["date"] <= when], group[group["date"] > when]
+    if later.empty or (len(before) and before["date"].iloc[-1] == when):
+        return before
+    anchor = pd.Timestamp(_anchor(scenario, cohort, group["date"].min().date()))
+    if when <= anchor:
+        return before
+    known = group.iloc[: len(before) + 1]  # the reports up to the first after
+    days = [0, *(known["date"] - anchor).dt.days]
+    value = np.interp((when - anchor).days, days, [0.0, *known[COARSE_COLUMN]])
+    row = pd.DataFrame({"date": [when], "cohort": [cohort.name], COARSE_COLUMN: value})
+    return pd.concat([before, row], ignore_index=True)
+
+
 def _recovering(
     scenario: Scenario,
     cohort,
@@ -125,10 +190,7 @@ def _recovering(
     dumb = cohort.dumb
     if dumb is None or not dumb.recovered_share or history.empty or room <= 0:
         return []
-    opens = cohort.eligible_from if isinstance(cohort.eligible_from, date) else None
-    first = history["date"].min().date()
-    anchor = min(max(opens or scenario.start_date, scenario.start_date), first)
-    anchor -= timedelta(days=1)  # nothing migrated by the end of this day
+    anchor = _anchor(scenario, cohort, history["date"].min().date())
     reported = (history["date"] - pd.Timestamp(anchor)).dt.days.to_numpy()
     days = np.arange(int(reported.max()) + 1)
     cumulative = np.interp(
@@ -155,7 +217,10 @@ def from_totals(
     """The ``cohorts``' states (each as if nothing had happened: pending or
     queued) with what cumulative totals say had migrated by ``as_of``.
 
-    Totals per cohort are taken as they are, and a cohort with any has started.
+    Totals per cohort are taken as they are, and a cohort with any has started;
+    ``actuals`` may run past ``as_of`` (up to the forecast's as-of date), and a
+    cohort's figure on ``as_of`` is then read linearly between its reports
+    around it (`_figures_on`), not taken from its report before it.
     A programme total is shared in proportion to each cohort's size times the
     chance its start had passed (`_p_started`: a known start 1, one planned
     later 0), none over its size; a pending cohort then counts as started when
@@ -168,28 +233,37 @@ def from_totals(
     awaiting recovery (`_recovering`: a programme total's history shared as its
     last figure is); none is taken to be in flight or abandoned.
     """
-    if actuals.frame.empty:
+    if actuals.up_to(as_of).frame.empty:
         return cohorts
     started = dict.fromkeys(cohorts, 1.0)
     if actuals.per_cohort:
         figures = actuals.cumulative_migrated(by_cohort=True)
-        history = {
-            str(name): group for name, group in figures.groupby("cohort", sort=False)
-        }
+        history = {}
+        for name, group in figures.groupby("cohort", sort=False):
+            cohort = scenario.cohort(str(name))
+            rows = _figures_on(scenario, cohort, group, as_of)
+            if len(rows):
+                history[str(name)] = rows
         migrated = {
             name: float(group[COARSE_COLUMN].iloc[-1])
             for name, group in history.items()
         }
-        lasts = figures.groupby("cohort", sort=False)["date"].max()
-        stale = lasts[lasts < lasts.max()]
-        if len(stale):
+        lasts = {n: g["date"].iloc[-1] for n, g in history.items()}
+        latest = max(lasts.values(), default=None)
+        stale = {
+            n: day
+            for n, day in lasts.items()
+            if day < latest and not _complete(scenario.cohort(n), migrated[n])
+        }
+        if stale:  # a forecast starts from `reported_through` instead
             notes.append(
                 "a cohort's last figure is older than the others': "
                 + ", ".join(f"{name} on {day.date()}" for name, day in stale.items())
-                + "; it is taken as it stood then"
+                + "; it is taken as it stood then (a forecast starts from "
+                "that day, not from a later one)"
             )
     else:
-        programme = actuals.cumulative_migrated()
+        programme = actuals.up_to(as_of).cumulative_migrated()
         total = float(programme[COARSE_COLUMN].iloc[-1])
         started = _p_started(scenario, as_of)
         sizes = {c.name: c.installations for c in scenario.cohorts}

@@ -49,7 +49,9 @@ from migsim.common.stats import (
     statistic_quantile,
 )
 from migsim.evidence.actuals import Actuals, as_of_date
+from migsim.evidence.actuals_checks import check_reported
 from migsim.evidence.calibrate import DEFAULT_PRIOR_STRENGTH, Calibration, calibrate
+from migsim.evidence.coarse import reported_through
 from migsim.evidence.intervals import (
     RunLike,
     annotate,
@@ -179,8 +181,8 @@ class Forecast:
             state_day = self.start_date - timedelta(days=1)
             lines.append(
                 f"Forecast as of {self.as_of} from the state on {state_day} (the "
-                f"actuals' last day by then), run from {self.start_date} to "
-                f"{self.scenario.end_date}."
+                f"last day all the actuals reach by then), run from "
+                f"{self.start_date} to {self.scenario.end_date}."
             )
         lines += [f"Note: {n}" for n in self.notes]
         return "\n".join(lines)
@@ -213,27 +215,41 @@ class Forecast:
         return remaining, bands
 
 
-def check_as_of(scenario: Scenario, as_of: date) -> None:
+def check_as_of(
+    scenario: Scenario, as_of: date, actuals: Actuals | None = None
+) -> None:
     """Refuse an as-of date a forecast cannot start from: outside the scenario
-    (or not a date, `as_of_date`)."""
+    (or not a date, `as_of_date`); given the ``actuals``, also per-cohort ones
+    that never mention a cohort the scenario has eligible by the state's day
+    (`actuals_checks.check_reported`), so that a backtest refuses before any forecast
+    runs."""
     as_of = as_of_date(as_of)
     if not scenario.start_date <= as_of < scenario.end_date:
         raise MigsimError(
             f"--as-of {as_of}: must be on or after the scenario's start "
             f"{scenario.start_date} and before its end {scenario.end_date}"
         )
+    if actuals is not None:
+        known, _ = _last_known(scenario, actuals, as_of)
+        check_reported(scenario, actuals.up_to(as_of), known)
 
 
-def _last_known(scenario: Scenario, actuals: Actuals, as_of: date) -> date:
+def _last_known(
+    scenario: Scenario, actuals: Actuals, as_of: date
+) -> tuple[date, list[str]]:
     """The day a forecast made on ``as_of`` starts from: the last day of the
-    actuals on or before it. Monthly totals as of the 15th end on the last
-    month's end; starting from them on the 15th dropped half a month of
-    migrations (70,570 migrated by 15 Mar 2020 started as 58,862). No actuals
-    by then, or none since the scenario's start: ``as_of`` itself."""
+    actuals on or before it, and the cohorts behind it when it is earlier.
+    Monthly totals as of the 15th end on the last month's end; starting from
+    them on the 15th dropped half a month of migrations (70,570 migrated by 15
+    Mar 2020 started as 58,862). Per-cohort totals: the last day every
+    cohort's figures reach (`coarse.reported_through`), for the same reason.
+    No actuals by then, or none since the scenario's start: ``as_of`` itself."""
     seen = actuals.up_to(as_of)
     if seen.frame.empty or seen.last_date < scenario.start_date:
-        return as_of
-    return seen.last_date
+        return as_of, []
+    if seen.kind == "coarse" and seen.per_cohort:
+        return reported_through(scenario, seen)
+    return seen.last_date, []
 
 
 def _worked_between(scenario: Scenario, known: date, as_of: date) -> bool:
@@ -275,12 +291,22 @@ def forecast_as_of(
         )
     else:
         check_as_of(prior, as_of)
-        known = _last_known(prior, actuals, as_of)
+        known, behind = _last_known(prior, actuals, as_of)
         # conditioned on what the actuals show by the state's day, not by
         # as_of: a start inside the gap is the forecast's to draw
         calibration = calibrate(prior, actuals, prior_strength, as_of=known)
-        state, notes = state_from_actuals(calibration.scenario, actuals, known)
-        if _worked_between(prior, known, as_of):
+        state, notes = state_from_actuals(
+            calibration.scenario, actuals, known, known_by=as_of
+        )
+        if behind:
+            notes.append(
+                f"{', '.join(behind)}: last reported on {known}, before the "
+                f"other cohorts' figures up to {as_of}: the forecast starts "
+                "from the state on that day and simulates every cohort after it "
+                "(the others' figures on it read linearly between their "
+                "reports; their later figures are not used)"
+            )
+        elif _worked_between(prior, known, as_of):
             notes.append(
                 f"the actuals up to {as_of} end on {known}: the forecast starts "
                 "from that day's state (what happened after it is not known)"

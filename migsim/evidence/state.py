@@ -18,6 +18,7 @@ import pandas as pd
 
 from migsim.common.errors import ActualsError
 from migsim.evidence.actuals import Actuals
+from migsim.evidence.actuals_checks import check_reported
 from migsim.evidence.coarse import from_totals
 from migsim.evidence.defects import defect_states
 from migsim.evidence.desk import holds_stalls
@@ -46,9 +47,17 @@ def _pmf(delay: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def state_from_actuals(
-    scenario: Scenario, actuals: Actuals, as_of: date
+    scenario: Scenario, actuals: Actuals, as_of: date, known_by: date | None = None
 ) -> tuple[dict[str, Any], list[str]]:
     """The state at the end of ``as_of`` from the actuals, as `Results.state_on` gives.
+
+    ``known_by`` (on or after ``as_of``; default ``as_of``) is the day the
+    actuals are known up to, a forecast's as-of date when it starts from an
+    earlier day (`coarse.reported_through`): per-cohort totals dated after
+    ``as_of`` but by then place a cohort's figure on ``as_of`` between its
+    reports. Nothing after ``known_by`` is read. Per-cohort actuals must
+    mention every cohort that the scenario has eligible by ``as_of``
+    (`actuals_checks.check_reported`).
 
     - With end-of-day states: each cohort's last reported states on or before
       ``as_of``.
@@ -80,6 +89,7 @@ def state_from_actuals(
     notes: list[str] = []
     found: set[str] = set()  # what _by_age estimated, for the notes
     used = actuals.up_to(as_of)
+    check_reported(scenario, actuals.up_to(known_by or as_of), as_of)
     cohorts: dict[str, dict[str, int]] = {}
     desk = open_cases(scenario, used, as_of) if used.per_cohort else None
     if used.kind == "flows" and used.has(*STATES) and used.per_cohort:
@@ -111,7 +121,7 @@ def state_from_actuals(
     else:
         cohorts = from_totals(
             scenario,
-            used,
+            actuals.up_to(max(known_by or as_of, as_of)),
             as_of,
             {c.name: _untouched(scenario, c, as_of) for c in scenario.cohorts},
             notes,
