@@ -1,7 +1,8 @@
 """A run folder read back is the run that wrote it: its ``summary.json``
 records the sha256 of each table (``files``), so a table copied in from another
 run of the same shape, or written by another migsim, refuses the folder in one
-line (exit 2); a folder of an older migsim (no record) reads as before."""
+line (exit 2); a folder of an older migsim (no record) reads as before, and one
+another migsim version wrote reads with one line on stderr saying so."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 from hostile import cli, one_line_exit_2
 
+import migsim
 from migsim.common.errors import MigsimError
 from migsim.results.rundir import load_run
 
@@ -136,3 +138,22 @@ def test_a_malformed_record_is_one_line(runs, tmp_path):
     assert message == (
         "Error: run/summary.json: key files: not a mapping of file names to sha256s"
     )
+
+
+def test_a_folder_of_another_version_reads_with_one_note(runs, tmp_path):
+    """Read without a word: its numbers may be another version's."""
+    run = _copy(runs, tmp_path)
+    _edit_summary(run, migsim_version="0.0.1")
+    result = cli("report", "run", "-o", "r.html", cwd=tmp_path)
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == [
+        f"run: written by migsim 0.0.1; read by migsim {migsim.__version__}"
+    ]
+    assert (tmp_path / "r.html").is_file()
+    again = cli("report", "run", "-o", "r2.html", cwd=tmp_path)  # the same process
+    assert again.exit_code == 0 and again.stderr == ""
+
+
+def test_a_folder_of_this_version_reads_without_a_note(runs, capsys):
+    load_run(runs / "run")
+    assert capsys.readouterr().err == ""

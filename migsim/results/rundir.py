@@ -21,7 +21,8 @@ tables and before ``summary.json``), and a table read here whose bytes do not
 match, or that the record does not list, refuses the folder: a
 ``replications.csv`` of another run of the same shape, or a ``daily.parquet``
 of the same scenario written by another migsim, would read as this run's. A
-folder of an older migsim has no such record and reads as before.
+folder of an older migsim has no such record and reads as before. A folder
+another migsim version wrote reads too, with one line on stderr saying which.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import hashlib
 import io
 import json
 import math
+import sys
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
@@ -39,6 +41,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from migsim import __version__
 from migsim.common.errors import MigsimError
 from migsim.common.files import file_sha256
 from migsim.common.yamlio import read_regular
@@ -61,6 +64,8 @@ _TABLES = (
     "defects.csv",
     "daily.parquet",
 )
+#: Folders already said to be of another migsim version (once per folder).
+_NOTED: set[Path] = set()
 
 
 def write_tables(
@@ -123,6 +128,7 @@ class SavedRun(ScenarioRun):
                 f"{self.directory}/summary.json: not a run's summary (a JSON object "
                 "with its seed and replications)"
             )
+        _note_version(self.directory, self.summary.get("migsim_version"))
         self.scenario: Scenario = load_scenario(self.directory / "scenario.yaml")
         if self.scenario.sha256 != self.summary.get("scenario_sha256"):
             raise MigsimError(
@@ -389,6 +395,26 @@ def _sha256(path: Path) -> str:
         return file_sha256(path)
     except OSError as exc:
         raise MigsimError(f"{path}: not a table migsim wrote: {_reason(exc)}") from None
+
+
+def _note_version(directory: Path, version: object) -> None:
+    """One line on stderr when another migsim version wrote the folder. It is
+    read all the same (its summary's shape was checked), but that version may
+    compute other numbers than this one. Said once per folder: a report or a
+    session reads one folder more than once."""
+    key = directory.resolve()
+    if version == __version__ or key in _NOTED:
+        return
+    _NOTED.add(key)
+    written = (
+        f"migsim {version}"
+        if isinstance(version, str)
+        else "a migsim that did not record its version"
+    )
+    print(
+        f"{directory}: written by {written}; read by migsim {__version__}",
+        file=sys.stderr,
+    )
 
 
 def _reason(exc: BaseException, width: int = 120) -> str:
