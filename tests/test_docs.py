@@ -6,6 +6,7 @@ writes, so a renamed option or a new output file must not leave the docs behind.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -76,3 +77,6 @@ def test_every_file_a_run_writes_is_named_in_run_help_and_the_docs(tmp_path):
         assert name in help_text, f"run --help does not name {name}"
         assert f"`{name}`" in reference, f"scenario-reference.md omits {name}"
         assert f"`{name}`" in readme, f"README.md omits {name}"
+    summary = json.loads((outdir / "summary.json").read_text(encoding="utf-8"))
+    for key in summary:
+        assert f"`{key}`" in reference, f"scenario-reference.md omits key {key}"

@@ -17,6 +17,7 @@ temporary sibling, flushed to disk, then renamed over the target.
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import secrets
 import shutil
@@ -38,6 +39,7 @@ __all__ = [
     "atomic_write",
     "clear_stale_temporaries",
     "clear_stale_writes",
+    "file_sha256",
     "follow_link",
     "link_or_copy",
     "name_spill",
@@ -493,3 +495,15 @@ def name_spill(source: str | Path, target: str | Path) -> None:
     mode); linked as it was, ``daily.parquet`` alone stayed 0600."""
     link_or_copy(source, target)
     os.chmod(target, 0o666 & ~_umask())
+
+
+def file_sha256(path: str | Path) -> str:
+    """The sha256 of a regular file's bytes, read in chunks (a ``daily.parquet``
+    of many replications is not read into memory whole). Opened without
+    blocking, as `migsim.common.yamlio.read_regular`: a FIFO or a device put in
+    a file's place is refused (``IsADirectoryError``), never waited on."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise IsADirectoryError(0, "not a regular file")
+        return hashlib.file_digest(handle, "sha256").hexdigest()

@@ -63,6 +63,7 @@ from migsim.results.daily import (
     write_daily,
 )
 from migsim.results.figures import FIGURES, FigureTable
+from migsim.results.rundir import FILES, write_tables
 from migsim.results.variance import run_split
 from migsim.sim.block import simulate
 from migsim.sim.defects import DefectRecord
@@ -278,7 +279,7 @@ class Results(ScenarioRun):
         Later layers (forecast, precision) use this; a key of the base summary
         cannot be replaced.
         """
-        if key in self._base_summary or key == "failures":
+        if key in self._base_summary or key in ("failures", FILES):
             raise ValueError(f"summary already has {key!r}")
         self._sections[key] = value
         self.__dict__.pop("summary", None)
@@ -785,9 +786,8 @@ class Results(ScenarioRun):
             tables["defects"] = self.defects
         if self._input_draws():
             tables["inputs"] = self.inputs
-        for name, table in tables.items():
-            table.to_csv(staging / f"{name}.csv", index=False)
-        texts: dict[str, Any] = {"summary.json": self.summary}
+        files = write_tables(staging, tables, daily=daily and self.has_daily)
+        texts: dict[str, Any] = {"summary.json": {**self.summary, FILES: files}}
         if self.failures:
             texts["failures.json"] = [f.to_dict() for f in self.failures]
         for name, data in texts.items():

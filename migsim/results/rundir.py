@@ -14,13 +14,24 @@ do not hold (checked before anything is sized by it), a ``daily.parquet`` that
 is not Parquet, lacks a column or rows, or names in its footer another scenario
 (or seed) than ``summary.json`` (`daily.SCENARIO_KEY`: one copied in from
 another run).
+
+A table has no footer to say which run wrote it, so the writer records each
+table's sha256 in ``summary.json`` (`FILES`, written by `write_tables` after the
+tables and before ``summary.json``), and a table read here whose bytes do not
+match, or that the record does not list, refuses the folder: a
+``replications.csv`` of another run of the same shape, or a ``daily.parquet``
+of the same scenario written by another migsim, would read as this run's. A
+folder of an older migsim has no such record and reads as before. A folder
+another migsim version wrote reads too, with one line on stderr saying which.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import math
+import sys
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
@@ -30,13 +41,50 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from migsim import __version__
 from migsim.common.errors import MigsimError
+from migsim.common.files import file_sha256
 from migsim.common.yamlio import read_regular
 from migsim.model.scenario import Scenario, load_scenario
 from migsim.results.base import ScenarioRun
 from migsim.results.daily import SCENARIO_KEY, file_bands, series_columns
 
-__all__ = ["SavedRun", "is_run_directory", "load_run"]
+__all__ = ["FILES", "SavedRun", "is_run_directory", "load_run", "write_tables"]
+
+#: The key of ``summary.json`` recording the sha256 of each table of the folder,
+#: ``{file name: sha256}``: how a reader tells the run's own tables from tables
+#: copied in from another run (a CSV names no run).
+FILES = "files"
+#: The tables `Results.write` writes (those of them a run has), whose sha256
+#: `FILES` records; any other name it lists is not looked at (not a path to open).
+_TABLES = (
+    "replications.csv",
+    "cohort_replications.csv",
+    "inputs.csv",
+    "defects.csv",
+    "daily.parquet",
+)
+#: Folders already said to be of another migsim version (once per folder).
+_NOTED: set[Path] = set()
+
+
+def write_tables(
+    folder: Path, tables: dict[str, pd.DataFrame], *, daily: bool
+) -> dict[str, str]:
+    """Write each table as ``<name>.csv`` into ``folder``; return the sha256 of
+    each file, ``daily.parquet`` too when ``daily`` (written there before), to
+    record in ``summary.json`` as `FILES`.
+
+    A CSV is hashed from the bytes written, never read back; ``daily.parquet``
+    is streamed to disk during the run, so it is read once to hash it (about a
+    tenth of a second for 10,000 replications of the November 2019 scenarios).
+    """
+    files = {"daily.parquet": file_sha256(folder / "daily.parquet")} if daily else {}
+    for name, table in tables.items():
+        data = table.to_csv(index=False).encode("utf-8")
+        (folder / f"{name}.csv").write_bytes(data)
+        files[f"{name}.csv"] = hashlib.sha256(data).hexdigest()
+    return files
 
 
 def is_run_directory(path: str | Path) -> bool:
@@ -80,6 +128,7 @@ class SavedRun(ScenarioRun):
                 f"{self.directory}/summary.json: not a run's summary (a JSON object "
                 "with its seed and replications)"
             )
+        _note_version(self.directory, self.summary.get("migsim_version"))
         self.scenario: Scenario = load_scenario(self.directory / "scenario.yaml")
         if self.scenario.sha256 != self.summary.get("scenario_sha256"):
             raise MigsimError(
@@ -99,6 +148,7 @@ class SavedRun(ScenarioRun):
             raise MigsimError(
                 f"{self.directory}/summary.json: key replications: {n} (at least 1)"
             )
+        self._files = self._recorded_files()
         # the tables hold the count summary.json claims (before anything is sized
         # by it: a hand-edited count once allocated petabytes)
         self._replications = self._table("replications.csv", n)
@@ -106,6 +156,9 @@ class SavedRun(ScenarioRun):
         self._cohort_replications = self._table(
             "cohort_replications.csv", n, ["cohort", "replication"], names
         )
+        for name in ("inputs.csv", "defects.csv"):  # read later, or never: now
+            if self._files is not None and (self.directory / name).exists():
+                self._check_recorded(name, _sha256(self.directory / name))
 
     def _table(
         self,
@@ -119,10 +172,17 @@ class SavedRun(ScenarioRun):
         path = self.directory / name
         shown = f"{self.directory}/{name}"
         try:
-            frame = pd.read_csv(io.BytesIO(read_regular(path, None)))
+            data = read_regular(path, None)
         except FileNotFoundError:
             raise MigsimError(f"{self.directory}: {name} is missing") from None
-        except (OSError, ValueError) as exc:  # pandas' parser errors are ValueErrors
+        except OSError as exc:
+            raise MigsimError(
+                f"{shown}: not a table migsim wrote: {_reason(exc)}"
+            ) from None
+        self._check_recorded(name, hashlib.sha256(data).hexdigest())
+        try:
+            frame = pd.read_csv(io.BytesIO(data))
+        except ValueError as exc:  # pandas' parser errors are ValueErrors
             raise MigsimError(
                 f"{shown}: not a table migsim wrote: {_reason(exc)}"
             ) from None
@@ -153,6 +213,44 @@ class SavedRun(ScenarioRun):
         return frame.sort_values(
             ["cohort", "replication"] if cohorts else "replication"
         )
+
+    def _recorded_files(self) -> dict[str, str] | None:
+        """The sha256 of each table as ``summary.json`` records it (`FILES`);
+        ``None`` for a folder of an older migsim, which recorded none. A table
+        it lists must be there: a deleted ``inputs.csv`` or ``daily.parquet``
+        is not read as "none was written"."""
+        files = self.summary.get(FILES)
+        if files is None:
+            return None
+        if not isinstance(files, dict) or not all(
+            isinstance(v, str) for v in files.values()
+        ):
+            raise MigsimError(
+                f"{self.directory}/summary.json: key {FILES}: not a mapping of "
+                "file names to sha256s"
+            )
+        for name in _TABLES:
+            if name in files and not (self.directory / name).exists():
+                raise MigsimError(
+                    f"{self.directory}: {name} is missing (summary.json lists it)"
+                )
+        return files
+
+    def _check_recorded(self, name: str, sha256: str) -> None:
+        """Refuse a table whose bytes (``sha256``) are not those the run
+        recorded, or that it did not record: copied in from another run."""
+        if self._files is None:  # an older migsim's folder: read as before
+            return
+        if name not in self._files:
+            raise MigsimError(
+                f"{self.directory}/{name}: not written by this run (summary.json's "
+                f"{FILES} does not list it; copied in from another run?)"
+            )
+        if sha256 != self._files[name]:
+            raise MigsimError(
+                f"{self.directory}/{name}: not the file this run wrote (its sha256 "
+                f"differs from summary.json's {FILES}; copied in from another run?)"
+            )
 
     def _column(self, frame: pd.DataFrame, cohort: str | None, name: str) -> np.ndarray:
         """One figure's column as floats, or one line naming the file and column."""
@@ -257,6 +355,8 @@ class SavedRun(ScenarioRun):
                 f"{path}: holds the replications of another scenario or seed than "
                 "this folder's summary.json (copied in from another run?)"
             )
+        if self._files is not None:  # hashed once: the footer is read once
+            self._check_recorded("daily.parquet", _sha256(path))
         return footer
 
     def _check_daily(self, path: Path, columns: Sequence[str]) -> None:
@@ -287,6 +387,34 @@ class SavedRun(ScenarioRun):
             return self._replications[["replication"]].reset_index(drop=True)
         frame = self._table("inputs.csv", self.n_replications)
         return frame.reset_index(drop=True)
+
+
+def _sha256(path: Path) -> str:
+    """The sha256 of a table of the folder, or one line naming it."""
+    try:
+        return file_sha256(path)
+    except OSError as exc:
+        raise MigsimError(f"{path}: not a table migsim wrote: {_reason(exc)}") from None
+
+
+def _note_version(directory: Path, version: object) -> None:
+    """One line on stderr when another migsim version wrote the folder. It is
+    read all the same (its summary's shape was checked), but that version may
+    compute other numbers than this one. Said once per folder: a report or a
+    session reads one folder more than once."""
+    key = directory.resolve()
+    if version == __version__ or key in _NOTED:
+        return
+    _NOTED.add(key)
+    written = (
+        f"migsim {version}"
+        if isinstance(version, str)
+        else "a migsim that did not record its version"
+    )
+    print(
+        f"{directory}: written by {written}; read by migsim {__version__}",
+        file=sys.stderr,
+    )
 
 
 def _reason(exc: BaseException, width: int = 120) -> str:
