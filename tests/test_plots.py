@@ -225,6 +225,54 @@ def test_report_charts_have_no_clipped_or_overlapping_text(two_runs):
         assert assert_legible(fig, name) > 5, name
 
 
+@pytest.mark.parametrize("count", [4, 6])
+def test_the_fan_chart_of_many_long_named_scenarios_is_legible(two_runs, count):
+    """With four or more scenarios the legend of scenarios went to two columns:
+    names as long as the bundled ones ran under the key of bands and lines
+    ("nov2019_aggressive_ramp: P50 7 Apr 2020, ..." over "P10-P90 of
+    replications"). One column each, the figure taller by the extra rows: no
+    text overlaps, and the panels keep the height they have for three."""
+    from datetime import date
+
+    from migsim.output.scenario_charts import (
+        ScenarioBands,
+        scenario_colour,
+        scenarios_fan_chart,
+    )
+
+    names = [
+        "nov2019_epcl",
+        "nov2019_cautious_ramp",
+        "nov2019_aggressive_ramp",
+        "nov2019_cautious_ramp_elster_active",
+        "nov2019_conditions",
+        "nov2019_operations",
+    ]
+
+    def chart(n: int):
+        series = []
+        for i, name in enumerate(names[:n]):
+            run = two_runs[i % 2]
+            when = run.summary["clearance_date"]
+            series.append(
+                ScenarioBands(
+                    name,
+                    run.bands("remaining", quantiles=(0.05, 0.1, 0.5, 0.9, 0.95)),
+                    date.fromisoformat(when["p50"]),
+                    None if i == 3 else date.fromisoformat(when["p90"]),
+                    scenario_colour(i),
+                )
+            )
+        return scenarios_fan_chart(series, two_runs[0].scenario.installations)
+
+    fig = chart(count)
+    assert assert_legible(fig, f"fan of {count}") > 20
+    three = chart(3)
+    three.draw(three.canvas.get_renderer())
+    height = fig.axes[0].get_window_extent().height
+    assert height == pytest.approx(three.axes[0].get_window_extent().height, abs=4)
+
+
 def test_frontier_chart_dates_labels_and_one_legend():
     from migsim.output.decision_plots import frontier_chart
 

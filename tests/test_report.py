@@ -1304,6 +1304,70 @@ def test_each_basis_and_clearance_date_is_on_the_first_screen(
     assert wide <= width, f"the page is {wide} px wide at {width}"
 
 
+@pytest.mark.slow
+def test_four_scenarios_answer_and_chart_fit_a_desktops_first_screen(
+    ramps_report, tmp_path
+):
+    """Four bundled plans (EPCL, the cautious and aggressive ramps, the
+    cautious ramp with Elster active): their answer lines, 346 px in the
+    answer's own type at 1280 x 800 (40 replications each), pushed the lower
+    half of the fan chart below the fold (it ended at 897 px), and the chart
+    did not shrink. From four scenarios the answer is set compact and the chart
+    shrinks to the rest: every scenario's line with its three dates and the
+    whole chart, at no less than 90% of its size (shrunk under the answer in
+    its own type it kept 78%), are on a desktop's first screen. On a phone
+    each line and its dates are on the first screen, the chart follows, and
+    the page is never wider than the window."""
+    from conftest import SCENARIOS
+
+    _, ramps = ramps_report  # cautious, aggressive, conditions: -n 3 --seed 0
+    runner = CliRunner()
+    more = {}
+    for name in ("nov2019_epcl", "nov2019_cautious_ramp_elster_active"):
+        more[name] = tmp_path / name
+        args = ["run", str(SCENARIOS / f"{name}.yaml"), "-n", "3", "--seed", "0"]
+        result = runner.invoke(main, [*args, "-q", "-o", str(more[name])])
+        assert result.exit_code == 0, result.output
+    runs = [
+        more["nov2019_epcl"],
+        ramps[0],
+        ramps[1],
+        more["nov2019_cautious_ramp_elster_active"],
+    ]
+    page_path = tmp_path / "report.html"
+    result = runner.invoke(main, ["report", *map(str, runs), "-o", str(page_path)])
+    assert result.exit_code == 0, result.output
+    seen = {}
+    for width, height in ((1280, 800), (390, 844)):
+        with _chromium_page(width, height) as page:
+            page.goto(page_path.resolve().as_uri())
+            seen[width] = {
+                "lines": page.evaluate(_PLAN_BOXES),
+                "answer": page.evaluate(_BOX, "#answer"),
+                "chart": page.evaluate(_BOX, ".first-screen img"),
+                "wide": page.evaluate("document.documentElement.scrollWidth"),
+            }
+            page.screenshot(path=str(tmp_path / f"four_{width}.png"))
+    chart = seen[1280]["chart"]
+    assert 0 < chart["top"] and chart["bottom"] <= 800, chart
+    assert chart["width"] >= 0.9 * chart["natural"], chart  # still readable
+    lines = seen[1280]["lines"]
+    assert [line["text"].split(" ")[0] for line in lines] == [r.name for r in runs]
+    for line in lines:
+        keys = sorted(key for key, _ in line["dates"])
+        assert keys == [f"clearance_date.{s}" for s in ("p10", "p50", "p90")]
+        assert line["bottom"] <= chart["top"], line["text"]  # above the chart
+        assert all(bottom <= 800 for _, bottom in line["dates"]), line
+    phone = seen[390]
+    for line in phone["lines"]:
+        assert line["bottom"] <= 844, line["text"]
+    assert phone["chart"]["top"] >= phone["answer"]["bottom"]
+    assert phone["chart"]["width"] >= 760  # pans in its box, as with fewer
+    assert phone["wide"] <= 390, f"the page is {phone['wide']} px wide at 390"
+    # nothing dropped from the lines: every number equals its summary
+    assert _check_numbers(page_path.read_text(), runs) > 60
+
+
 def test_a_long_scenario_name_does_not_widen_a_phone_page(tmp_path):
     """nov2019_cautious_ramp_elster_active in the title and the answer, one word
     of 35 characters in a large font, made the page 416 px wide at 390: the

@@ -48,6 +48,8 @@ __all__ = [
 # fan chart form one column no taller than the window, the chart shrinking
 # (never growing) to what the answer leaves: it and the answer are the first
 # screen. Narrower or shorter windows, and paper, keep the chart at its size.
+# .lead.many (four or more scenarios): there the answer takes a smaller, tighter
+# type, so its lines leave the chart most of its height.
 CSS = """
 body{font-family:Georgia,'Times New Roman',serif;color:#111;background:#fff;
 max-width:1140px;margin:.8em auto;padding:0 1.2em;line-height:1.4}
@@ -89,7 +91,9 @@ padding:.35em .55em;border-left-width:4px}}
 .lead.fit{display:flex;flex-direction:column;max-height:calc(100vh - .8em)}
 .lead.fit>*{flex:none;margin-top:0}.lead.fit>.fan{flex:0 1 auto;min-height:0;
 display:flex;flex-direction:column;align-items:flex-start}
-.lead.fit>.fan img{flex:0 1 auto;min-height:0;min-width:0}}
+.lead.fit>.fan img{flex:0 1 auto;min-height:0;min-width:0}
+.lead.many p.answer{font-size:.92em;line-height:1.3;padding:.35em .7em}
+.lead.many .plan+.plan{margin-top:.2em}}
 @page{size:A4;margin:14mm 12mm}
 @media print{body{max-width:none;margin:0;padding:0;font-size:10pt}
 .first-screen{break-after:page}h2{break-after:avoid}h3{break-after:avoid}

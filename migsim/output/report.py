@@ -85,8 +85,15 @@ __all__ = [
 
 #: The most scenarios whose chart shrinks to fit a desktop's first screen
 #: beside their answer: three lines of a long ramp basis take about 340 px at
-#: 1280 wide, leaving the chart some 75% of its size at 800 px high.
-FIT_SCENARIOS = 3
+#: 1280 wide, leaving the chart some 75% of its size at 800 px high; the six
+#: bundled nov2019 plans, set compact (`COMPACT_SCENARIOS`), about 78%. More
+#: would leave it too small to read: it keeps its size under the answer.
+FIT_SCENARIOS = 6
+
+#: From this many scenarios a desktop sets the answer compact (html.CSS,
+#: .lead.many): in the answer's own type four lines of the bundled ramps took
+#: 346 px at 1280 x 800 and pushed the chart's lower half below the fold.
+COMPACT_SCENARIOS = 4
 
 
 def _summary(run: RunLike, by: Sequence[date]) -> dict[str, Any]:
@@ -166,8 +173,10 @@ def render_report(
         first.append(fan_figure(runs, summaries, scales, units))
     # the title, the answer and the chart fill a desktop's first screen: the
     # chart shrinks to fit (html.CSS, .lead.fit) when there are few enough
-    # scenarios that it keeps a readable size
+    # scenarios that it keeps a readable size; from four the answer is set
+    # compact (.lead.many) to leave it that size
     fit = " fit" if len(runs) <= FIT_SCENARIOS else ""
+    fit += " many" if len(runs) >= COMPACT_SCENARIOS else ""
     first = [f'<div class="lead{fit}">', *first, "</div>"]
     if decision is not None:  # under the chart: above, it pushed the chart off
         first.append(  # a desktop's first screen

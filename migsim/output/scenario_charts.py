@@ -55,6 +55,9 @@ SCENARIO_COLOURS = (
 #: medians, their clearance lines and their legend swatches looked alike.
 SCENARIO_MARKERS = ("o", "s", "^", "D", "v", "P", "X")
 
+#: The height of a row of the fan chart's legend, in inches (10 pt text).
+_LEGEND_ROW = 0.21
+
 
 def scenario_marker(index: int) -> str:
     """The marker of the report's ``index``-th scenario on the shared chart."""
@@ -203,10 +206,14 @@ def scenarios_fan_chart(
     from matplotlib.patches import Patch
     from matplotlib.ticker import FuncFormatter, LogLocator
 
+    # the legend of scenarios is one column (two ran under the key's with names
+    # as long as the bundled ones): each row past three makes the figure
+    # taller, so the panels keep their height
+    rows = max(0, len(series) - 3)
     fig, (main, tail) = _subplots(
         1,
         2,
-        figsize=(width, 4.3),
+        figsize=(width, 4.3 + _LEGEND_ROW * rows),
         layout="constrained",
         gridspec_kw={"width_ratios": [2.1, 1]},
     )
@@ -265,7 +272,6 @@ def scenarios_fan_chart(
     fig.legend(
         handles=handles,
         loc="outside lower left",
-        ncol=1 if len(series) < 4 else 2,
         frameon=False,
         fontsize=10,
     )
