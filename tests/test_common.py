@@ -285,6 +285,70 @@ def test_a_closed_terminal_stops_a_write_as_ctrl_c_does(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+#: Code where a signal's handler runs but what it raises cannot propagate.
+_SWALLOWED = {
+    # numba compiling a kernel: LLVM calls llvmlite's object-cache callback
+    # (ctypes), which calls numba's hook; the signal comes there
+    "numba compiling": (
+        "import numba\n"
+        "from numba.core import codegen\n"
+        "hook = codegen.JITCodeLibrary._object_compiled_hook.__func__\n"
+        "def stop_once(cls, module, buf):\n"
+        "    if not sent:\n"
+        "        sent.append(os.getpid())\n"
+        "        os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    hook(cls, module, buf)\n"
+        "codegen.JITCodeLibrary._object_compiled_hook = classmethod(stop_once)\n"
+        "numba.njit(lambda x: x + 1)(1)\n"
+    ),
+    "a ctypes callback": (
+        "import ctypes\n"
+        "compare = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)\n"
+        "def stop(a, b):\n"
+        "    if not sent:\n"
+        "        sent.append(os.getpid())\n"
+        "        os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    return 0\n"
+        "keys = (ctypes.c_int * 64)()\n"
+        "size = ctypes.sizeof(ctypes.c_int)\n"
+        "ctypes.CDLL(None).qsort(keys, 64, size, compare(stop))\n"
+    ),
+    "a __del__": (
+        "class Stop:\n"
+        "    def __del__(self):\n"
+        "        os.kill(os.getpid(), signal.SIGTERM)\n"
+        "        sent.append(sum(range(10)))  # Python code after the signal\n"
+        "Stop()\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("where", list(_SWALLOWED))
+def test_kill_pid_inside_code_c_calls_back_still_stops_the_command(where):
+    """A ``kill PID`` whose handler ran in a callback from C (numba compiling
+    the kernels on a cold cache: LLVM calls back llvmlite's object cache) or
+    in a ``__del__`` raised KeyboardInterrupt where it cannot propagate:
+    Python printed 'Exception ignored ...' with a traceback and dropped it,
+    and the command ran on to the end."""
+    if where == "numba compiling":
+        pytest.importorskip("numba")
+    script = (
+        "import os, signal, sys\n"
+        "from migsim.common.lifeline import terminate_as_interrupt\n"
+        "terminate_as_interrupt()\n"
+        "sent = []\n"
+        "try:\n"
+        + "".join(f"    {line}\n" for line in _SWALLOWED[where].splitlines())
+        + "    print('ran on')\n"
+        "except KeyboardInterrupt:\n"
+        "    print('stopped')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, "stopped\n", "")
+
+
 @pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="no hang-up signal")
 def test_a_command_started_with_nohup_outlives_its_terminal():
     """nohup starts a command with SIGHUP ignored so that it outlives its

@@ -150,7 +150,7 @@ def test_a_sensitivity_range_of_infinities_is_one_line(tmp_path):
         "-n",
         "2",
         "--samples",
-        "2",
+        "4",
         "-o",
         "sens",
         "--range",

@@ -683,7 +683,7 @@ def test_an_output_that_is_a_symbolic_link_loop_is_one_line(
         write(tmp_path, "date,cumulative_migrated\n2019-12-20,100\n", "a.csv")
         extra = ["--actuals", "a.csv", "--no-check"]
     elif command == "sensitivity":
-        extra = ["--range", "capacity.daily_cap=1000:2000", "--samples", "2"]
+        extra = ["--range", "capacity.daily_cap=1000:2000", "--samples", "4"]
     else:
         extra = []
     result = cli(

@@ -188,6 +188,44 @@ def test_sobol_needs_a_power_of_two_and_known_figures():
         sensitivity(scenario, ranges, "oat", figures=["clearance_day_p99"])
 
 
+def test_sobol_refuses_fewer_than_four_samples(scenario_file, tmp_path):
+    """--samples 2 ran, and in two draws of three a field had no point in its
+    lowest or highest quarter: value_low or value_high, and the swing, NaN.
+    The first N points of a scrambled Sobol sequence put one in each 1/N of a
+    field's range, so from 4 both quarters hold a point whatever the seed."""
+    scenario = load_scenario(all_success())
+    ranges = [
+        parse_range(scenario, text)
+        for text in ("capacity.daily_cap=500:2000", "cohorts.c.max_attempts=1:9")
+    ]
+    with pytest.raises(ValueError, match=r"^samples must be 4 to 65,536, not 2$"):
+        sensitivity(scenario, ranges, "sobol", replications=1, seed=0, samples=2)
+    for seed in range(3):
+        result = sensitivity(
+            scenario,
+            ranges,
+            "sobol",
+            replications=1,
+            seed=seed,
+            samples=4,
+            figures=["clearance_day_p50"],
+        )
+        numbers = result.table[["value_low", "value_high", "swing", "s1", "st"]]
+        assert numbers.notna().all().all(), (seed, result.table)
+        cap = result.table.set_index("field").loc["capacity.daily_cap"]
+        assert cap["value_low"] > cap["value_high"]  # a lower cap clears later
+        assert cap["s1_ci"] > 0 and cap["st_ci"] > 0
+    out = tmp_path / "s"
+    args = ["sensitivity", str(scenario_file), "--method", "sobol", "-n", "1"]
+    args += ["--range", "capacity.daily_cap=500:2000", "-o", str(out)]
+    result = CliRunner().invoke(main, [*args, "--samples", "2"])
+    assert result.exit_code == 2, result.output
+    assert result.output.strip() == (
+        "Error: Invalid value for '--samples': 2 is not in the range 4<=x<=65536."
+    )
+    assert not out.exists()
+
+
 def test_its_scenario_yaml_records_the_seed_used(scenario_file, tmp_path):
     """sensitivity.json gave the seed used (--seed 3) while scenario.yaml
     kept the file's (0): the written scenario did not reproduce the study

@@ -234,7 +234,7 @@ def set_mutation(bundled, rng: random.Random, index: int) -> Case:
         steps = [Step([*argv, "--grid", f"{key}={raw},{other}"], "sweep", ("sw",))]
         must = None  # a sweep records a point's error in its table: exit 0 is fine
     else:
-        argv = ["sensitivity", "sc.yaml", "-n", "2", "--samples", "2", "-o", "sens"]
+        argv = ["sensitivity", "sc.yaml", "-n", "2", "--samples", "4", "-o", "sens"]
         steps = [Step([*argv, "--range", f"{key}={raw}:{raw}"], "plain", ("sens",))]
         must = None
     return Case(

@@ -30,7 +30,11 @@ from migsim.cli.shared import (
     refuse_inputs_as_outputs,
 )
 from migsim.common.errors import MigsimError
-from migsim.model.limits import MAX_REPLICATIONS, MAX_SOBOL_SAMPLES
+from migsim.model.limits import (
+    MAX_REPLICATIONS,
+    MAX_SOBOL_SAMPLES,
+    MIN_SOBOL_SAMPLES,
+)
 
 __all__ = ["decide", "sensitivity"]
 
@@ -150,10 +154,11 @@ def decide(
 @simulation_options
 @click.option(
     "--samples",
-    type=click.IntRange(2, MAX_SOBOL_SAMPLES),
+    type=click.IntRange(MIN_SOBOL_SAMPLES, MAX_SOBOL_SAMPLES),
     default=64,
     show_default=True,
-    help="Sobol: base samples N, a power of 2; N x (fields + 2) points.",
+    help="Sobol: base samples N, a power of 2, at least 4 (fewer leave a "
+    "field's lowest or highest quarter without a point); N x (fields + 2) points.",
 )
 @click.option(
     "--figure",

@@ -111,9 +111,15 @@ def terminate_as_interrupt() -> None:
     and ``.<file>.tmp-...`` files that only a rerun to the same path cleared).
     Forked children go back to dying of them (`ignore_interrupts`): the pool
     ends its workers so. One the process was started ignoring stays ignored
-    (``nohup``: a command meant to outlive its terminal)."""
+    (``nohup``: a command meant to outlive its terminal). An interrupt that
+    Python had to drop (its handler ran in a callback from C, as while numba
+    compiles, or in a ``__del__``) is raised again (`_raised_again`)."""
+    global _unraisable
     for stop in _heeded():
         signal.signal(stop, _interrupted)
+    if sys.unraisablehook is not _raised_again:
+        _unraisable = sys.unraisablehook
+        sys.unraisablehook = _raised_again
 
 
 def _heeded() -> list[int]:
@@ -121,7 +127,42 @@ def _heeded() -> list[int]:
     return [s for s in STOPS if signal.getsignal(s) is not signal.SIG_IGN]
 
 
+#: The hook `_raised_again` hands every other unraisable exception to.
+_unraisable: Any = sys.__unraisablehook__
+
+
 def _interrupted(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _raised_again(unraisable: Any) -> None:
+    """``sys.unraisablehook``: a KeyboardInterrupt that could not be raised
+    where its signal was handled is raised again at the next point that can.
+
+    Python runs a signal's handler between any two bytecodes, also in code
+    that C called back (LLVM calls llvmlite's object-cache callback while
+    numba compiles the kernels on a cold cache) or in a ``__del__``, where an
+    exception is printed ("Exception ignored on calling ctypes callback
+    function ...") and dropped: a ``kill PID`` then printed a traceback and
+    the command ran on to the end. Here `_raise_on_leaving` is set as the
+    profiler: it raises it at the next call, builtin call or return of Python
+    code, whence it propagates (or, in the next callback, is dropped and comes
+    here again). Anything else goes to the hook that was there before."""
+    if unraisable.exc_type is not None and issubclass(
+        unraisable.exc_type, KeyboardInterrupt
+    ):
+        sys.setprofile(_raise_on_leaving)
+        return
+    _unraisable(unraisable)
+
+
+def _raise_on_leaving(frame: Any, event: str, arg: Any) -> None:
+    """The profiler `_raised_again` sets: the dropped KeyboardInterrupt, raised
+    at the first event outside that hook (one raised there would be dropped
+    again, for good)."""
+    if frame.f_code is _raised_again.__code__:
+        return
+    sys.setprofile(None)
     raise KeyboardInterrupt
 
 

@@ -28,15 +28,18 @@ from migsim.sim.streams import Streams
 
 __all__ = ["from_totals", "reported_through"]
 
-#: Draws of a cohort's rates behind `_dumb_per_migrated`'s median.
+#: Draws of a cohort's rates behind `_dumb_ratios`' medians.
 _RATE_DRAWS = 2001
 #: Replications' dates behind `_p_started`.
 _DATE_DRAWS = 400
 
 
-def _dumb_per_migrated(cohort) -> float:
-    """Devices left dumb per installation migrated (`dumb_per_migrated`) at
-    the median over the cohort's uncertain rates (fixed rates: their value).
+def _dumb_ratios(cohort) -> tuple[float, float]:
+    """Devices left dumb per installation migrated (`dumb_per_migrated`), and
+    the devices that went dumb per installation migrated, recovered remotely
+    later or not (`_recovering` reads when): both medians over the same draws
+    of the cohort's uncertain rates (fixed rates: their value; the draws are
+    the cost).
 
     Actuals of migrations alone do not say how many devices went dumb on the
     way. The state states this typical estimate, and each replication
@@ -46,13 +49,6 @@ def _dumb_per_migrated(cohort) -> float:
     0.33%, median 0.002%), and the mean is far from most replications' own.
     Drawn from a fixed seed: the same state every time.
     """
-    return _dumb_ratios(cohort)[0]
-
-
-def _dumb_ratios(cohort) -> tuple[float, float]:
-    """`_dumb_per_migrated`, and the devices that went dumb per installation
-    migrated, recovered remotely later or not (`_recovering` reads when),
-    both medians over the same draws of the rates (the draws are the cost)."""
     rng = np.random.default_rng(0)
     left, gone = np.empty(_RATE_DRAWS), np.empty(_RATE_DRAWS)
     for i in range(_RATE_DRAWS):
@@ -228,7 +224,7 @@ def from_totals(
     installations over one cohort's size made every cohort eligible at once).
     One still pending keeps its start drawn by each replication. Devices left
     dumb on the way are estimated at the cohort's median rates
-    (`_dumb_per_migrated`), and by each replication at its own; with a dumb
+    (`_dumb_ratios`), and by each replication at its own; with a dumb
     section that recovers a share remotely, the dumb also hold those still
     awaiting recovery (`_recovering`: a programme total's history shared as its
     last figure is); none is taken to be in flight or abandoned.

@@ -17,9 +17,10 @@ random numbers (replication k of every point uses the same streams):
 - ``sobol``: first-order (S1) and total (ST) Sobol indices with 95% confidence
   intervals, from SALib's Saltelli sampling (on a Sobol sequence) and analysis,
   second-order indices off. Cost: N (k + 2) points for N base samples and k
-  fields, each point ``n`` replications. ``value_low`` and ``value_high`` are
-  then the mean figure over the points with the field in the lowest and in the
-  highest quarter of its range, and ``swing`` their difference's size.
+  fields, each point ``n`` replications; N at least 4 (`MIN_SOBOL_SAMPLES`).
+  ``value_low`` and ``value_high`` are then the mean figure over the points
+  with the field in the lowest and in the highest quarter of its range, and
+  ``swing`` their difference's size.
 
 A figure that is +inf in a replication (a backlog not cleared) is +inf in the
 OAT table; Sobol needs finite outputs, so there a clearance day that is not
@@ -57,7 +58,12 @@ from migsim.experiments.study import (
     field_axis,
     statistic_of,
 )
-from migsim.model.limits import run_seed
+from migsim.model.limits import (
+    MAX_SOBOL_SAMPLES,
+    MIN_SOBOL_SAMPLES,
+    run_seed,
+    whole_number,
+)
 from migsim.model.scenario import Scenario
 from migsim.results.results import FIGURES, STATISTICS
 
@@ -230,7 +236,8 @@ def sensitivity(
     workers
         Processes; results do not depend on it.
     samples
-        Sobol: base samples N, a power of 2 (points = N (k + 2)).
+        Sobol: base samples N, a power of 2 from `MIN_SOBOL_SAMPLES` (4) to
+        `MAX_SOBOL_SAMPLES` (points = N (k + 2)); fewer raise ValueError.
     figures
         ``name_statistic`` figures (default: `default_figures`).
     scheduler
@@ -260,7 +267,11 @@ def sensitivity(
             )
             n_samples = None
         elif method == "sobol":
-            if samples < 2 or samples & (samples - 1):
+            # too few leave a field's quarter empty (`MIN_SOBOL_SAMPLES`)
+            samples = whole_number(
+                "samples", samples, MIN_SOBOL_SAMPLES, MAX_SOBOL_SAMPLES
+            )
+            if samples & (samples - 1):
                 raise MigsimError(
                     f"--samples {samples}: must be a power of 2 (e.g. 64)"
                 )
