@@ -716,3 +716,32 @@ def test_a_cohort_whose_migrations_had_stopped_sets_no_day(tmp_path):
         day(6),
         ["b"],
     )
+
+
+def test_a_cohort_yet_to_open_is_known_at_none_until_it_opens(tmp_path):
+    """b opens on day 30 (a fixed eligible_from) and its one row, a 0 on day
+    0, says it had not started; a is reported daily to day 20. That row set
+    the day a forecast as of day 20 started from: day 0, a's twenty days of
+    figures unused (with no row of b at all it started from day 20). Nothing
+    migrates before a cohort opens, so b's figures reach day 29: the forecast
+    starts from day 20. A b opening on day 10 is known only to day 9."""
+    from migsim.evidence.coarse import reported_through
+
+    rows = [(day(k).isoformat(), "a", 150 * k) for k in range(21)]
+    rows.append((day(0).isoformat(), "b", 0))
+    frame = pd.DataFrame(rows, columns=["date", "cohort", "cumulative_migrated"])
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    later = _two_cohorts(b_from=day(30))
+    actuals = read_actuals(tmp_path / "t.csv", later)
+    assert reported_through(later, actuals) == (day(20), [])
+    forecast = forecast_as_of(later, actuals, day(20), 4, seed=1)
+    assert forecast.start_date == day(21)
+    starts = {c.name: c.initial_state for c in forecast.scenario.cohorts}
+    assert (starts["a"].migrated, starts["b"].migrated) == (3000, 0)
+    assert starts["b"].pending == 6000
+    assert not any("older than the others" in n for n in forecast.notes)
+    sooner = _two_cohorts(b_from=day(10))
+    assert reported_through(sooner, read_actuals(tmp_path / "t.csv", sooner)) == (
+        day(9),
+        ["b"],
+    )

@@ -131,9 +131,26 @@ def _stopped(cohort, figures: pd.DataFrame) -> bool:
     return len(before) > 0 and float(before[COARSE_COLUMN].iloc[-1]) == figure
 
 
+def _known_until(scenario: Scenario, cohort, figures: pd.DataFrame):
+    """The last day a cohort's totals (``figures``, in date order) say where
+    it stood: its last report or, when a fixed ``eligible_from`` comes after
+    it, the day before that (nothing migrates before the cohort opens: a row
+    of 0 on day 0 of a cohort opening on day 30 started a forecast as of day
+    20 from day 0, every other cohort's figures since unused). ``None`` when
+    its migrations had stopped (`_stopped`): it stands as last reported on
+    any later day."""
+    if _stopped(cohort, figures):
+        return None
+    last = figures["date"].iloc[-1]
+    opens = cohort.eligible_from if isinstance(cohort.eligible_from, date) else None
+    if opens is None:
+        return last
+    return max(last, pd.Timestamp(opens - timedelta(days=1)))
+
+
 def reported_through(scenario: Scenario, actuals: Actuals) -> tuple[date, list[str]]:
     """The last day every cohort's per-cohort totals reach, and the cohorts
-    whose last figure sets it (none when they all end on the same day).
+    whose figures end there (none when they all reach the last day).
 
     Totals say nothing of the days after a cohort's last figure. A state on a
     later day took that figure as if it were exact then (frozen, its
@@ -141,19 +158,18 @@ def reported_through(scenario: Scenario, actuals: Actuals) -> tuple[date, list[s
     behind), so a forecast starts from this day instead and simulates every
     day after it, as it does after the programme's last total; the other
     cohorts' figures on it are read linearly between their reports
-    (`from_totals`). A cohort whose migrations had stopped (`_stopped`) has
-    nothing left to simulate and sets no day.
+    (`from_totals`). A cohort's figures reach the day before it opens
+    (`_known_until`), and one whose migrations had stopped sets no day.
     """
     figures = actuals.cumulative_migrated(by_cohort=True)
-    lasts = {
-        str(name): group["date"].iloc[-1]
-        for name, group in figures.groupby("cohort", sort=False)
-        if not _stopped(scenario.cohort(str(name)), group)
-    }
     latest = figures["date"].max()
-    day = min(lasts.values(), default=latest)
-    behind = [name for name, last in lasts.items() if last == day and day < latest]
-    return day.date(), behind
+    behind = {}
+    for name, group in figures.groupby("cohort", sort=False):
+        until = _known_until(scenario, scenario.cohort(str(name)), group)
+        if until is not None and until < latest:
+            behind[str(name)] = until
+    day = min(behind.values(), default=latest)
+    return day.date(), [name for name, until in behind.items() if until == day]
 
 
 def _figures_on(
@@ -264,8 +280,15 @@ def from_totals(
         lasts = {n: g["date"].iloc[-1] for n, g in history.items()}
         latest = max(lasts.values(), default=None)
         older = {n: day for n, day in lasts.items() if day < latest}
-        stopped = [n for n in older if _stopped(scenario.cohort(n), history[n])]
-        stale = {n: day for n, day in older.items() if n not in stopped}
+        until = {
+            n: _known_until(scenario, scenario.cohort(n), history[n]) for n in older
+        }
+        stopped = [n for n in older if until[n] is None]
+        stale = {  # neither stopped nor yet to open
+            n: day
+            for n, day in older.items()
+            if until[n] is not None and until[n] < latest
+        }
         if stopped:
             notes.append(
                 ", ".join(f"{n} on {older[n].date()}" for n in stopped)
