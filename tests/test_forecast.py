@@ -666,3 +666,82 @@ def test_a_cohort_the_actuals_never_mention_is_refused_once_it_was_eligible(
     zero.to_csv(tmp_path / "zero.csv", index=False)
     state, _ = state_from_actuals(sc, read_actuals(tmp_path / "zero.csv", sc), day(20))
     assert state["cohorts"]["b"]["queued"] == 6000
+
+
+def test_a_cohort_whose_migrations_had_stopped_sets_no_day(tmp_path):
+    """b finished with 5,880 of its 6,000 migrated (the rest left dumb or
+    excluded) and its total is reported flat from day 14 to day 21, then no
+    more; a is reported up to day 35. b's figure, short of its size, set the
+    day a forecast as of day 35 started from: day 21, a's two weeks of figures
+    since unused. Unchanged for a week, b is taken as stopped: the forecast
+    starts from day 35 with b as it stood. A cohort of estimated size at the
+    top of its range is stopped too; daily totals flat over a weekend are not."""
+    from migsim.evidence.coarse import reported_through
+
+    sc = _two_cohorts()
+    rows = [(0, "b", 0), (7, "b", 4000), (14, "b", 5880), (21, "b", 5880)]
+    rows += [(k, "a", 150 * k) for k in range(0, 36, 7)]
+    frame = pd.DataFrame(rows, columns=["day", "cohort", "cumulative_migrated"])
+    frame.insert(0, "date", [day(k).isoformat() for k in frame.pop("day")])
+    frame.to_csv(tmp_path / "flat.csv", index=False)
+    actuals = read_actuals(tmp_path / "flat.csv", sc)
+    assert reported_through(sc, actuals) == (day(35), [])
+    forecast = forecast_as_of(sc, actuals, day(35), 4, seed=1)
+    assert forecast.start_date == day(36)
+    starts = {c.name: c.initial_state.migrated for c in forecast.scenario.cohorts}
+    assert starts == {"a": 5250, "b": 5880}
+    assert "b on 2024-01-22: last reported before the other cohorts" in " ".join(
+        forecast.notes
+    )
+    ranged = sc.to_dict()
+    ranged["cohorts"][1]["installations_range"] = {
+        "dist": "uniform",
+        "low": 5000,
+        "high": 6000,
+    }
+    ranged = load(ranged)
+    top = frame[(frame["cohort"] == "a") | (frame["date"] == day(7).isoformat())]
+    top = top.replace({"cumulative_migrated": {4000: 6000}})
+    top.to_csv(tmp_path / "top.csv", index=False)
+    assert reported_through(ranged, read_actuals(tmp_path / "top.csv", ranged)) == (
+        day(35),
+        [],
+    )
+    daily = [(k, "b", 300 * min(k, 4)) for k in range(7)]  # flat days 4 to 6
+    daily += [(k, "a", 150 * k) for k in range(0, 15, 7)]
+    weekend = pd.DataFrame(daily, columns=["day", "cohort", "cumulative_migrated"])
+    weekend.insert(0, "date", [day(k).isoformat() for k in weekend.pop("day")])
+    weekend.to_csv(tmp_path / "weekend.csv", index=False)
+    assert reported_through(sc, read_actuals(tmp_path / "weekend.csv", sc)) == (
+        day(6),
+        ["b"],
+    )
+
+
+def test_a_cohort_yet_to_open_is_known_at_none_until_it_opens(tmp_path):
+    """b opens on day 30 (a fixed eligible_from) and its one row, a 0 on day
+    0, says it had not started; a is reported daily to day 20. That row set
+    the day a forecast as of day 20 started from: day 0, a's twenty days of
+    figures unused (with no row of b at all it started from day 20). Nothing
+    migrates before a cohort opens, so b's figures reach day 29: the forecast
+    starts from day 20. A b opening on day 10 is known only to day 9."""
+    from migsim.evidence.coarse import reported_through
+
+    rows = [(day(k).isoformat(), "a", 150 * k) for k in range(21)]
+    rows.append((day(0).isoformat(), "b", 0))
+    frame = pd.DataFrame(rows, columns=["date", "cohort", "cumulative_migrated"])
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    later = _two_cohorts(b_from=day(30))
+    actuals = read_actuals(tmp_path / "t.csv", later)
+    assert reported_through(later, actuals) == (day(20), [])
+    forecast = forecast_as_of(later, actuals, day(20), 4, seed=1)
+    assert forecast.start_date == day(21)
+    starts = {c.name: c.initial_state for c in forecast.scenario.cohorts}
+    assert (starts["a"].migrated, starts["b"].migrated) == (3000, 0)
+    assert starts["b"].pending == 6000
+    assert not any("older than the others" in n for n in forecast.notes)
+    sooner = _two_cohorts(b_from=day(10))
+    assert reported_through(sooner, read_actuals(tmp_path / "t.csv", sooner)) == (
+        day(9),
+        ["b"],
+    )

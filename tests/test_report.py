@@ -1482,3 +1482,22 @@ def _question_report_fits(page_path, runs, decision_dir, shots: Path, which: str
     paragraph = re.search(r'id="recommendation">(.*?)</p>', page, re.S).group(1)
     saved = load_decision(decision_dir)
     assert paragraph == recommendation(saved, [load_run(run) for run in runs])
+
+
+@pytest.mark.parametrize(
+    ("count", "classes"),
+    [(1, "lead fit"), (3, "lead fit"), (4, "lead fit many"), (6, "lead fit many")]
+    + [(7, "lead many")],
+)
+def test_the_first_screen_fits_up_to_six_scenarios_compact_from_four(count, classes):
+    """The chart shrinks beside the answer (.lead.fit) for up to six
+    scenarios, and from four the answer is set compact (.lead.many) so that it
+    leaves the chart its size; seven keep the chart's size under the answer."""
+    sc = tiny({"capacity.daily_cap": 500})
+    run = migsim.run(sc, 2, seed=1)
+    runs = [run] + [
+        migsim.run(sc.with_overrides({"name": f"tiny_{i}"}), 2, seed=1)
+        for i in range(1, count)
+    ]
+    page = render_report(runs, charts=False)
+    assert re.findall(r'<div class="(lead[^"]*)">', page) == [classes]

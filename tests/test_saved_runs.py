@@ -157,3 +157,24 @@ def test_a_folder_of_another_version_reads_with_one_note(runs, tmp_path):
 def test_a_folder_of_this_version_reads_without_a_note(runs, capsys):
     load_run(runs / "run")
     assert capsys.readouterr().err == ""
+
+
+def test_a_run_with_latent_defects_records_and_checks_defects_csv(tmp_path):
+    """defects.csv is written with latent defects and never read back as a
+    table, so nothing tested that its sha256 is recorded and checked: one
+    edited (a defect that did not exist said to) refuses the folder."""
+    operations = SCENARIO.with_name("nov2019_operations.yaml")
+    result = cli("run", operations, "-n", "2", "-q", "-o", "run", cwd=tmp_path)
+    assert result.exit_code == 0, result.output
+    run = tmp_path / "run"
+    files = json.loads((run / "summary.json").read_text())["files"]
+    data = (run / "defects.csv").read_bytes()
+    assert files["defects.csv"] == hashlib.sha256(data).hexdigest()
+    assert b",False," in data
+    (run / "defects.csv").write_bytes(data.replace(b",False,", b",True,", 1))
+    message = one_line_exit_2(cli("report", "run", "-o", "r.html", cwd=tmp_path))
+    assert message == (
+        "Error: run/defects.csv: not the file this run wrote (its sha256 differs "
+        "from summary.json's files; copied in from another run?)"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]

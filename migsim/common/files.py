@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from migsim.common.lifeline import alive, stops_held
+from migsim.common.yamlio import open_regular
 
 __all__ = [
     "RESULT_MARKERS",
@@ -500,10 +501,7 @@ def name_spill(source: str | Path, target: str | Path) -> None:
 def file_sha256(path: str | Path) -> str:
     """The sha256 of a regular file's bytes, read in chunks (a ``daily.parquet``
     of many replications is not read into memory whole). Opened without
-    blocking, as `migsim.common.yamlio.read_regular`: a FIFO or a device put in
+    blocking (`migsim.common.yamlio.open_regular`): a FIFO or a device put in
     a file's place is refused (``IsADirectoryError``), never waited on."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise IsADirectoryError(0, "not a regular file")
+    with open_regular(path) as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()

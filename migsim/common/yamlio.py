@@ -29,6 +29,7 @@ quietly turns some typing slips into wrong numbers:
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import stat
@@ -46,6 +47,7 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_NODES",
     "describe",
+    "open_regular",
     "parse_yaml",
     "read_regular",
     "read_yaml",
@@ -326,25 +328,34 @@ def describe(exc: yaml.YAMLError) -> str:
     return f"{where}: {problem}"
 
 
+def open_regular(path: str | Path) -> io.BufferedReader:
+    """A regular file opened for reading in binary, without blocking: a FIFO,
+    a device or a directory is refused (``IsADirectoryError``: "not a regular
+    file") instead of hanging. `read_regular` and `files.file_sha256` open
+    through it."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise IsADirectoryError(0, "not a regular file")
+    except BaseException:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "rb")
+
+
 def read_regular(path: str | Path, max_bytes: int | None = MAX_BYTES) -> bytes:
     """The bytes of a regular file of at most ``max_bytes`` (``None``: any size).
 
-    Opened without blocking, so a FIFO, a device or a directory is refused
-    (``IsADirectoryError``: "not a regular file") instead of hanging; a larger
-    file is an ``OSError`` ("larger than N bytes"). Every reader of a file a
-    user names (YAML, actuals, a run folder's tables) reads through this.
+    Opened without blocking (`open_regular`), so a FIFO, a device or a
+    directory is refused (``IsADirectoryError``: "not a regular file") instead
+    of hanging; a larger file is an ``OSError`` ("larger than N bytes"). Every
+    reader of a file a user names (YAML, actuals, a run folder's tables) reads
+    through this.
     """
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise IsADirectoryError(0, "not a regular file")
-        if max_bytes is not None and info.st_size > max_bytes:
+    with open_regular(path) as handle:
+        if max_bytes is not None and os.fstat(handle.fileno()).st_size > max_bytes:
             raise OSError(0, f"larger than {max_bytes:,} bytes")
-        with os.fdopen(fd, "rb", closefd=False) as handle:
-            data = handle.read() if max_bytes is None else handle.read(max_bytes + 1)
-    finally:
-        os.close(fd)
+        data = handle.read() if max_bytes is None else handle.read(max_bytes + 1)
     if max_bytes is not None and len(data) > max_bytes:
         raise OSError(0, f"larger than {max_bytes:,} bytes")
     return data

@@ -29,6 +29,7 @@ __all__ = [
     "check_reported",
     "check_rows",
     "first",
+    "largest_size",
     "magnitude",
     "plain",
 ]
@@ -106,7 +107,7 @@ def _within_cohorts(
     time, so a day's flow or state of a cohort is at most the cohort's size (the
     programme's, for programme-wide rows); so is a cumulative count.
     """
-    sizes = {c.name: _largest(c) for c in scenario.cohorts}
+    sizes = {c.name: largest_size(c) for c in scenario.cohorts}
     cohorts = columns["cohort"]
     limit = np.array([sizes.get(c, sum(sizes.values())) for c in cohorts], dtype=float)
     limit = limit * _stretch(scenario, unit)
@@ -168,7 +169,7 @@ def _migrated_within_cohorts(
                 f"{plain(series[k])}, below the {plain(series[k - 1])} before it "
                 f"for cohort {name} (an installation migrated stays migrated)"
             )
-        size = _largest(scenario.cohort(str(name)))
+        size = largest_size(scenario.cohort(str(name)))
         limit = size * stretch * (1 + 1e-6)
         over = series > limit
         if over.any():
@@ -190,7 +191,7 @@ def _stretch(scenario: Scenario, unit: str) -> float:
     return 1.0
 
 
-def _largest(cohort) -> int:
+def largest_size(cohort) -> int:
     """A cohort's size, or the top of its range when it is uncertain."""
     size = getattr(cohort, "installations_range", None)
     return (

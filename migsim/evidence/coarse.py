@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from migsim.evidence.actuals import COARSE_COLUMN, Actuals
+from migsim.evidence.actuals_checks import largest_size
 from migsim.evidence.inflight import (
     due_groups,
     recovering_weights,
@@ -32,6 +33,10 @@ __all__ = ["from_totals", "reported_through"]
 _RATE_DRAWS = 2001
 #: Replications' dates behind `_p_started`.
 _DATE_DRAWS = 400
+#: Days a cohort's total stands still before its last report for `_stopped`
+#: to take its migrations as stopped: a weekend, or a closure of a day or two,
+#: leaves daily totals flat without stopping anything.
+_STILL_DAYS = 7
 
 
 def _dumb_ratios(cohort) -> tuple[float, float]:
@@ -105,15 +110,47 @@ def _anchor(scenario: Scenario, cohort, first: date) -> date:
     return anchor - timedelta(days=1)
 
 
-def _complete(cohort, figure: float) -> bool:
-    """Whether a cohort's figure holds every installation it has: a cohort of
-    known size whose reports stopped because nothing was left to migrate."""
-    return cohort.installations_range is None and figure >= cohort.installations
+def _stopped(cohort, figures: pd.DataFrame) -> bool:
+    """Whether a cohort's totals (``figures``, in date order) say its
+    migrations had stopped by its last report: its last figure holds the most
+    installations it can have (`largest_size`: the top of an estimated size's
+    range), or equals its figure on a report at least `_STILL_DAYS` before.
+
+    A cohort that finished seldom reaches its size (devices left dumb,
+    installations excluded or abandoned), and a file may stop reporting it:
+    its last figure, one that had not moved for a week, then set the day a
+    forecast started from, and every other cohort's figures since were left
+    unused (one finished on day 2 and reported flat to day 20 started a
+    forecast as of day 40 from day 20). Taken as it stood, a stopped cohort
+    loses no migration."""
+    last = figures.iloc[-1]
+    figure = float(last[COARSE_COLUMN])
+    if figure >= largest_size(cohort):
+        return True
+    before = figures[figures["date"] <= last["date"] - timedelta(days=_STILL_DAYS)]
+    return len(before) > 0 and float(before[COARSE_COLUMN].iloc[-1]) == figure
+
+
+def _known_until(scenario: Scenario, cohort, figures: pd.DataFrame):
+    """The last day a cohort's totals (``figures``, in date order) say where
+    it stood: its last report or, when a fixed ``eligible_from`` comes after
+    it, the day before that (nothing migrates before the cohort opens: a row
+    of 0 on day 0 of a cohort opening on day 30 started a forecast as of day
+    20 from day 0, every other cohort's figures since unused). ``None`` when
+    its migrations had stopped (`_stopped`): it stands as last reported on
+    any later day."""
+    if _stopped(cohort, figures):
+        return None
+    last = figures["date"].iloc[-1]
+    opens = cohort.eligible_from if isinstance(cohort.eligible_from, date) else None
+    if opens is None:
+        return last
+    return max(last, pd.Timestamp(opens - timedelta(days=1)))
 
 
 def reported_through(scenario: Scenario, actuals: Actuals) -> tuple[date, list[str]]:
     """The last day every cohort's per-cohort totals reach, and the cohorts
-    whose last figure sets it (none when they all end on the same day).
+    whose figures end there (none when they all reach the last day).
 
     Totals say nothing of the days after a cohort's last figure. A state on a
     later day took that figure as if it were exact then (frozen, its
@@ -121,22 +158,18 @@ def reported_through(scenario: Scenario, actuals: Actuals) -> tuple[date, list[s
     behind), so a forecast starts from this day instead and simulates every
     day after it, as it does after the programme's last total; the other
     cohorts' figures on it are read linearly between their reports
-    (`from_totals`). A cohort whose figure holds all its installations has
-    nothing left to simulate and sets no day.
+    (`from_totals`). A cohort's figures reach the day before it opens
+    (`_known_until`), and one whose migrations had stopped sets no day.
     """
     figures = actuals.cumulative_migrated(by_cohort=True)
-    lasts = figures.groupby("cohort", sort=False).agg(
-        date=("date", "max"), figure=(COARSE_COLUMN, "last")
-    )
-    latest = lasts["date"].max()
-    open_ = [
-        name
-        for name, row in lasts.iterrows()
-        if not _complete(scenario.cohort(str(name)), float(row["figure"]))
-    ]
-    day = lasts.loc[open_, "date"].min() if open_ else latest
-    behind = [str(n) for n in open_ if lasts.loc[n, "date"] == day and day < latest]
-    return day.date(), behind
+    latest = figures["date"].max()
+    behind = {}
+    for name, group in figures.groupby("cohort", sort=False):
+        until = _known_until(scenario, scenario.cohort(str(name)), group)
+        if until is not None and until < latest:
+            behind[str(name)] = until
+    day = min(behind.values(), default=latest)
+    return day.date(), [name for name, until in behind.items() if until == day]
 
 
 def _figures_on(
@@ -246,11 +279,23 @@ def from_totals(
         }
         lasts = {n: g["date"].iloc[-1] for n, g in history.items()}
         latest = max(lasts.values(), default=None)
-        stale = {
-            n: day
-            for n, day in lasts.items()
-            if day < latest and not _complete(scenario.cohort(n), migrated[n])
+        older = {n: day for n, day in lasts.items() if day < latest}
+        until = {
+            n: _known_until(scenario, scenario.cohort(n), history[n]) for n in older
         }
+        stopped = [n for n in older if until[n] is None]
+        stale = {  # neither stopped nor yet to open
+            n: day
+            for n, day in older.items()
+            if until[n] is not None and until[n] < latest
+        }
+        if stopped:
+            notes.append(
+                ", ".join(f"{n} on {older[n].date()}" for n in stopped)
+                + ": last reported before the other cohorts, at its size or "
+                "unchanged for a week before: its migrations are taken to have "
+                "stopped, its figure as it stood then"
+            )
         if stale:  # a forecast starts from `reported_through` instead
             notes.append(
                 "a cohort's last figure is older than the others': "

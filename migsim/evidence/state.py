@@ -89,7 +89,8 @@ def state_from_actuals(
     notes: list[str] = []
     found: set[str] = set()  # what _by_age estimated, for the notes
     used = actuals.up_to(as_of)
-    check_reported(scenario, actuals.up_to(known_by or as_of), as_of)
+    known = actuals.up_to(max(known_by or as_of, as_of))  # read no further
+    check_reported(scenario, known, as_of)
     cohorts: dict[str, dict[str, int]] = {}
     desk = open_cases(scenario, used, as_of) if used.per_cohort else None
     if used.kind == "flows" and used.has(*STATES) and used.per_cohort:
@@ -121,7 +122,7 @@ def state_from_actuals(
     else:
         cohorts = from_totals(
             scenario,
-            actuals.up_to(max(known_by or as_of, as_of)),
+            known,
             as_of,
             {c.name: _untouched(scenario, c, as_of) for c in scenario.cohorts},
             notes,

@@ -175,9 +175,12 @@ def render_report(
     # chart shrinks to fit (html.CSS, .lead.fit) when there are few enough
     # scenarios that it keeps a readable size; from four the answer is set
     # compact (.lead.many) to leave it that size
-    fit = " fit" if len(runs) <= FIT_SCENARIOS else ""
-    fit += " many" if len(runs) >= COMPACT_SCENARIOS else ""
-    first = [f'<div class="lead{fit}">', *first, "</div>"]
+    classes = ["lead"]
+    if len(runs) <= FIT_SCENARIOS:
+        classes.append("fit")
+    if len(runs) >= COMPACT_SCENARIOS:
+        classes.append("many")
+    first = [f'<div class="{" ".join(classes)}">', *first, "</div>"]
     if decision is not None:  # under the chart: above, it pushed the chart off
         first.append(  # a desktop's first screen
             f'<p class="answer recommendation" id="recommendation">'
