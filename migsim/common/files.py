@@ -41,6 +41,7 @@ __all__ = [
     "follow_link",
     "link_or_copy",
     "name_spill",
+    "named_as",
     "output_dir",
     "refuse_existing",
     "refuse_foreign",
@@ -208,6 +209,7 @@ def output_dir(
         (hard-linked where possible): a resumable store's ``manifest.json`` and
         ``points`` when a decision is written into its own store.
     """
+    given = target
     target = follow_link(target)  # a link stays; what it points to is written
     if target.name in ("", ".", ".."):  # "-o ." : name the folder itself
         target = Path(os.path.abspath(target))
@@ -225,10 +227,37 @@ def output_dir(
         staging.chmod(0o777 & ~_umask())  # mkdtemp makes it private; results are not
         for name in keep:
             _carry(target / name, staging / name)
-        yield staging
+        try:
+            yield staging
+        except OSError as exc:  # a full disk, say: named as the output, not as
+            raise named_as(exc, staging, given) from exc  # nothing or staging
         _replace(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)  # gone already when it succeeded
+
+
+def named_as(exc: OSError, written: Path, given: str | Path) -> OSError:
+    """``exc`` of a write to ``written`` (a staging folder or temporary file),
+    named by the output the user gave: ``out: File too large``.
+
+    A failed ``write`` names no file at all (Python's file objects, Arrow's
+    Parquet writer and matplotlib's savefig leave ``filename`` empty), and an
+    error inside the staging folder names a file the user never heard of;
+    either came out as ``Error: File too large``. Arrow's reason ("Error
+    writing bytes to file. Detail: [errno 27] ...") becomes the system's own.
+    """
+    if not exc.errno:  # migsim's own refusal (FileExistsError("...")): as it is
+        return exc
+    name = Path(given)
+    if exc.filename is not None:
+        try:
+            inside = Path(os.path.abspath(os.fsdecode(exc.filename))).relative_to(
+                os.path.abspath(written)
+            )
+        except ValueError:  # a file of its own (a chart's font, an input)
+            return exc
+        name = name / inside
+    return OSError(exc.errno, os.strerror(exc.errno), str(name))
 
 
 def _refuse_enclosing(target: Path) -> None:
@@ -344,8 +373,11 @@ def write_files(writers: Mapping[str | Path, Callable[[Path], Any]]) -> None:
                 raise OSError(exc.errno, exc.strerror, str(path)) from None
             os.close(fd)
             staged.append((temporary, path))
-            write(temporary)
-            _flush(temporary)
+            try:
+                write(temporary)
+                _flush(temporary)
+            except OSError as exc:  # named as the file, not as its temporary
+                raise named_as(exc, temporary, path) from exc
         with stops_held():  # all renamed, or none: never cut in two
             for temporary, path in staged:
                 os.replace(temporary, path)
@@ -385,6 +417,7 @@ class SpillFile:
 
     def __init__(self, parent: str | Path | None = None):
         where = Path(parent) if parent is not None else Path(tempfile.gettempdir())
+        self.where = where  # what an error of its writes names (`named_as`)
         _remove_stale_spills(where)
         fd, folder = None, None
         try:

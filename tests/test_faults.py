@@ -1,0 +1,86 @@
+"""Faults of the machine, not of the input: a disk that refuses a write
+part-way (a full disk, a file size limit). Each is one line naming the output
+the user gave, exit status 2, and nothing left behind that looks like a
+result. Each test here failed before its fix."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from hostile import EPCL, replace_line, write
+
+import migsim.runner.runner  # noqa: F401 - loaded here once, not in each child
+from migsim.cli.main import main
+from migsim.results.results import Results
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+
+#: A scenario of 60 days: a replication runs in a few milliseconds.
+TINY = replace_line(EPCL, "horizon_days", "60")
+
+
+def _limited(cwd: Path, args: list[str], patch=None) -> tuple[int, str]:
+    """``migsim ARGS`` in a forked child (the limit is the child's alone), its
+    files limited to 1 byte (as ``ulimit -f``: a write past it fails with
+    EFBIG, Python ignoring SIGXFSZ); with ``patch`` (called in the child with
+    the function that sets the limit) only from where that puts it. Returns
+    the exit status and stderr."""
+    read, written = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: nothing of its runs after it is done
+        try:
+            os.close(read)
+            os.chdir(cwd)
+            hard = resource.getrlimit(resource.RLIMIT_FSIZE)[1]
+
+            def limit() -> None:
+                resource.setrlimit(resource.RLIMIT_FSIZE, (1, hard))
+
+            patch(limit) if patch is not None else limit()
+            result = CliRunner().invoke(main, args)
+            answer = [result.exit_code, result.stderr]
+            os.write(written, json.dumps(answer).encode())
+        finally:
+            os._exit(0)
+    os.close(written)
+    with os.fdopen(read, "rb") as pipe:
+        answer = pipe.read()
+    os.waitpid(pid, 0)
+    code, err = json.loads(answer)
+    return code, err
+
+
+def test_a_full_disk_under_the_daily_rows_names_where_they_go(tmp_path):
+    """The run's streamed daily rows (a nameless file beside OUTDIR) failed in
+    Arrow: 'Error: Error writing bytes to file. Detail: [errno 27] File too
+    large', naming no file."""
+    write(tmp_path, TINY)
+    code, err = _limited(tmp_path, ["run", "sc.yaml", "-n", "1", "-q", "-o", "out"])
+    assert (code, err) == (2, f"Error: {tmp_path.resolve()}: File too large\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sc.yaml"]
+
+
+def test_a_full_disk_under_a_run_folder_names_the_folder(tmp_path):
+    """A file of the run folder failed with 'Error: File too large' (a
+    failed write names no file): now the folder given, as a disk refusing the
+    folder itself is named."""
+
+    def at_write(limit):
+        real = Results.write
+
+        def write_limited(self, *args, **kwargs):
+            limit()
+            return real(self, *args, **kwargs)
+
+        Results.write = write_limited
+
+    write(tmp_path, TINY)
+    args = ["run", "sc.yaml", "-n", "1", "-q", "-o", "out"]
+    code, err = _limited(tmp_path, args, at_write)
+    assert (code, err) == (2, "Error: out: File too large\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sc.yaml"]
