@@ -14,6 +14,9 @@ import pytest
 from click.testing import CliRunner
 from hostile import EPCL, replace_line, write
 
+import migsim.cli.runs as runs
+import migsim.output.report as report
+import migsim.output.spreadsheets as spreadsheets
 import migsim.runner.runner  # noqa: F401 - loaded here once, not in each child
 from migsim.cli.main import main
 from migsim.results.results import Results
@@ -83,4 +86,29 @@ def test_a_full_disk_under_a_run_folder_names_the_folder(tmp_path):
     args = ["run", "sc.yaml", "-n", "1", "-q", "-o", "out"]
     code, err = _limited(tmp_path, args, at_write)
     assert (code, err) == (2, "Error: out: File too large\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sc.yaml"]
+
+
+def test_a_report_whose_page_the_disk_refuses_leaves_no_runs(tmp_path):
+    """The page is written after the scenarios ran into r_runs/: a disk that
+    refused it left those runs behind (and said only 'Error: File too
+    large')."""
+
+    def at_page(limit):
+        real = runs.atomic_text
+        # the page and the run's charts and workbook are not what is tested
+        # here (and take seconds): a page of one line, a run of its tables
+        report.render_report = lambda *args, **kwargs: "<html></html>"
+        spreadsheets.write_run_outputs = lambda *args, **kwargs: None
+
+        def page_limited(*args, **kwargs):
+            limit()
+            return real(*args, **kwargs)
+
+        runs.atomic_text = page_limited
+
+    write(tmp_path, TINY)
+    args = ["report", "sc.yaml", "-n", "1", "-q", "-o", "r.html"]
+    code, err = _limited(tmp_path, args, at_page)
+    assert (code, err) == (2, "Error: r.html: File too large\n")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sc.yaml"]
