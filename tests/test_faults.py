@@ -112,3 +112,28 @@ def test_a_report_whose_page_the_disk_refuses_leaves_no_runs(tmp_path):
     code, err = _limited(tmp_path, args, at_page)
     assert (code, err) == (2, "Error: r.html: File too large\n")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sc.yaml"]
+
+
+def test_an_output_of_a_long_legal_name_is_written_and_replaced(tmp_path):
+    """A name of 240 bytes is legal (a file system allows 255), but its
+    staging folder's name, ``.<name>.partial-<pid>-<random>``, was not: 'File
+    name too long', exit 2, for a folder the user may name (``run -o``)."""
+    from migsim.common.files import output_dir
+
+    target = tmp_path / ("ü" * 120)  # 240 bytes in UTF-8
+    for text in ("first", "second"):  # a staging folder, then a trash folder
+        with output_dir(target, overwrite=True) as staging:
+            (staging / "summary.json").write_text(text)
+    assert [p.name for p in tmp_path.iterdir()] == [target.name]
+    assert (target / "summary.json").read_text() == "second"
+
+
+def test_a_file_of_a_long_legal_name_is_written(tmp_path):
+    """The same for a file (a report, a calibrated scenario): its temporary
+    ``.<name>.tmp-<pid>-<random>`` was 256 bytes or more for a name of 236."""
+    from migsim.common.files import atomic_text
+
+    page = tmp_path / ("p" * 231 + ".html")
+    atomic_text(page, "<html></html>")
+    assert [p.name for p in tmp_path.iterdir()] == [page.name]
+    assert page.read_text() == "<html></html>"

@@ -17,6 +17,7 @@ temporary sibling, flushed to disk, then renamed over the target.
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import secrets
 import shutil
@@ -272,7 +273,31 @@ def _refuse_enclosing(target: Path) -> None:
 
 
 def _prefix(target: Path, kind: str) -> str:
-    return f".{target.name}.{kind}-{os.getpid()}-"
+    return f"{_start(target, kind)}{os.getpid()}-"
+
+
+#: Longest name (in bytes) that a staging folder or temporary file repeats
+#: whole: with its dot, kind, pid and random tail it stays under the 255
+#: bytes a file system allows a name.
+_NAME_BYTES = 200
+
+
+def _start(target: Path, kind: str) -> str:
+    """``.<name>.<kind>-``: how the staging folders, trash folders and
+    temporary files of ``target`` begin (the pid and a random tail follow).
+
+    A name longer than `_NAME_BYTES` is cut, with a digest of the whole name
+    after it, so the sibling's name stays one the disk takes: ``-o`` of a
+    legal name of 230 characters was refused with 'File name too long' (its
+    staging folder's name was 256 bytes), as was a 240-character report or
+    calibrated scenario."""
+    name = target.name
+    whole = os.fsencode(name)
+    if len(whole) > _NAME_BYTES:
+        digest = hashlib.sha256(whole).hexdigest()[:12]
+        cut = whole[: _NAME_BYTES - len(digest) - 1].decode(errors="ignore")
+        name = f"{cut}~{digest}"
+    return f".{name}.{kind}-"
 
 
 def _umask() -> int:
@@ -329,7 +354,7 @@ def _clear_stale(target: Path) -> None:
     folder in the trash and no target: the old folder is put back.
     """
     for kind in (_TRASH, _STAGING):
-        start = f".{target.name}.{kind}-"
+        start = _start(target, kind)
         for path in target.parent.iterdir():
             if not path.name.startswith(start) or _alive(path.name[len(start) :]):
                 continue
@@ -363,7 +388,7 @@ def write_files(writers: Mapping[str | Path, Callable[[Path], Any]]) -> None:
             refuse_special(path)
             path = follow_link(path)  # a link stays; what it points to is written
             temporary = path.with_name(
-                f".{path.name}.{_TEMPORARY}-{os.getpid()}-{secrets.token_hex(4)}"
+                f"{_start(path, _TEMPORARY)}{os.getpid()}-{secrets.token_hex(4)}"
             )
             # created here with the umask's mode, so the file ends up as a
             # plain open() would have made it
@@ -474,7 +499,7 @@ def clear_stale_temporaries(*paths: str | Path) -> None:
     (`remove_stray_temporaries`) when it opens."""
     for given in paths:
         path = follow_link(given)
-        start = f".{path.name}.{_TEMPORARY}-"
+        start = _start(path, _TEMPORARY)
         try:
             entries = list(path.parent.iterdir())
         except OSError:  # no folder yet: nothing was left in it
