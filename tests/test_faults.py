@@ -8,10 +8,13 @@ from __future__ import annotations
 import json
 import os
 import resource
+import signal
+from datetime import date
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import BASELINE
 from hostile import EPCL, replace_line, write
 
 import migsim.cli.runs as runs
@@ -19,6 +22,7 @@ import migsim.output.report as report
 import migsim.output.spreadsheets as spreadsheets
 import migsim.runner.runner  # noqa: F401 - loaded here once, not in each child
 from migsim.cli.main import main
+from migsim.model.scenario import load_scenario
 from migsim.results.results import Results
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
@@ -137,3 +141,52 @@ def test_a_file_of_a_long_legal_name_is_written(tmp_path):
     atomic_text(page, "<html></html>")
     assert [p.name for p in tmp_path.iterdir()] == [page.name]
     assert page.read_text() == "<html></html>"
+
+
+class _InterruptingDate(date):
+    """A date whose first reading in YAML's form brings a Ctrl-C, as one that
+    lands while pydantic calls migsim's serializers (`_dump_date_spec`)."""
+
+    sent = False
+
+    def isoformat(self) -> str:
+        if not _InterruptingDate.sent:
+            _InterruptingDate.sent = True
+            signal.raise_signal(signal.SIGINT)
+        return super().isoformat()
+
+
+@pytest.fixture
+def ctrl_c():
+    """Ctrl-C raises KeyboardInterrupt here, as in the program (a test
+    runner's worker may ignore it); the next date brings one."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    _InterruptingDate.sent = False
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_a_ctrl_c_while_a_scenario_is_validated_is_an_interrupt(ctrl_c):
+    """Pydantic makes an exception in a serializer or validator a validation
+    error: a Ctrl-C there was a ScenarioError ('Error calling function
+    `_dump_date_spec`: KeyboardInterrupt'), so a sweep killed while it built a
+    point's scenario recorded the point 'invalid', and its resume kept it."""
+    data = load_scenario(BASELINE).to_dict()
+    data["cohorts"][0]["eligible_from"] = _InterruptingDate(2019, 12, 9)
+    with pytest.raises(KeyboardInterrupt):
+        load_scenario(data)
+    assert _InterruptingDate.sent
+
+
+def test_a_ctrl_c_while_a_scenario_is_written_out_is_an_interrupt(ctrl_c):
+    """In a serializer it came out as a PydanticSerializationError (a
+    traceback, exit 1, not 'Aborted!'); in a discriminator pydantic only
+    warned and went on, and the command finished with its interrupt lost."""
+    scenario = load_scenario(BASELINE)
+    cohort = scenario.cohorts[0].model_copy(
+        update={"eligible_from": _InterruptingDate(2019, 12, 9)}
+    )
+    changed = scenario.model_copy(update={"cohorts": [cohort]})
+    with pytest.raises(KeyboardInterrupt):
+        changed.to_yaml()
+    assert _InterruptingDate.sent
