@@ -190,3 +190,37 @@ def test_a_ctrl_c_while_a_scenario_is_written_out_is_an_interrupt(ctrl_c):
     with pytest.raises(KeyboardInterrupt):
         changed.to_yaml()
     assert _InterruptingDate.sent
+
+
+def test_a_folder_another_command_wrote_meanwhile_is_not_replaced(tmp_path):
+    """Two runs with one ``-o``, both started while it was free: both said
+    they had written it (exit 0), and the later one's folder silently replaced
+    the earlier's. Without --overwrite the later one now refuses, one line,
+    and leaves the other's result and no staging folder."""
+    from migsim.common.files import output_dir
+
+    target = tmp_path / "out"
+    with pytest.raises(FileExistsError) as refused:
+        with output_dir(target) as staging:
+            (staging / "summary.json").write_text("mine")
+            target.mkdir()  # the other run's folder, renamed into place first
+            (target / "summary.json").write_text("theirs")
+    assert str(refused.value) == (
+        f"{target}: written by another command while this one ran; not "
+        "replacing it (use --overwrite to replace it)"
+    )
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+    assert (target / "summary.json").read_text() == "theirs"
+
+
+def test_an_empty_folder_made_meanwhile_is_still_taken(tmp_path):
+    """An empty folder is no result: ``-o`` takes it, as it does one that was
+    there at the start."""
+    from migsim.common.files import output_dir
+
+    target = tmp_path / "out"
+    with output_dir(target) as staging:
+        (staging / "summary.json").write_text("mine")
+        target.mkdir()
+    assert (target / "summary.json").read_text() == "mine"
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]

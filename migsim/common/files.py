@@ -230,9 +230,12 @@ def output_dir(
             _carry(target / name, staging / name)
         try:
             yield staging
+            if overwrite:
+                _replace(staging, target)
+            else:
+                _place(staging, target)
         except OSError as exc:  # a full disk, say: named as the output, not as
             raise named_as(exc, staging, given) from exc  # nothing or staging
-        _replace(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)  # gone already when it succeeded
 
@@ -311,6 +314,33 @@ def _carry(source: Path, destination: Path) -> None:
         shutil.copytree(source, destination, copy_function=link_or_copy)
     elif source.exists():
         link_or_copy(source, destination)
+
+
+def _place(staging: Path, target: Path) -> None:
+    """Rename a finished staging folder to ``target``, which must hold nothing.
+
+    The target was free when the command started, but another command may
+    have written it since (two runs with one ``-o``): both said they had
+    written it, and the later one's folder silently replaced the earlier's.
+    ``rename`` takes the place of nothing or of an empty folder, never of a
+    folder with files in it, in one step.
+
+    Raises
+    ------
+    FileExistsError
+        Something was written at ``target`` meanwhile.
+    """
+    try:
+        os.replace(staging, target)  # as rename(2): never over a non-empty folder
+    except OSError:
+        try:
+            refuse_existing(target, overwrite=False)
+        except FileExistsError:
+            raise FileExistsError(
+                f"{target}: written by another command while this one ran; not "
+                "replacing it (use --overwrite to replace it)"
+            ) from None
+        raise
 
 
 def _replace(staging: Path, target: Path) -> None:
