@@ -224,3 +224,31 @@ def test_an_empty_folder_made_meanwhile_is_still_taken(tmp_path):
         target.mkdir()
     assert (target / "summary.json").read_text() == "mine"
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_a_folder_that_cannot_be_moved_aside_is_named_as_given(tmp_path, monkeypatch):
+    """--overwrite moves the old folder into a trash folder beside it first:
+    a parent made read-only while a decision ran said 'Error:
+    dir/.out.old-30513-x6wkzv69: Permission denied', a name the user never
+    gave. The old folder stays as it was."""
+    import tempfile
+
+    from migsim.common.files import output_dir
+
+    real = tempfile.mkdtemp
+
+    def refused(*args, prefix="", **kwargs):
+        if ".old-" in prefix:  # the parent turned read-only after staging
+            raise PermissionError(13, "Permission denied", f"{prefix}abcd")
+        return real(*args, prefix=prefix, **kwargs)
+
+    target = tmp_path / "out"
+    target.mkdir()
+    (target / "summary.json").write_text('{"migsim_version": "0"}')
+    monkeypatch.setattr(tempfile, "mkdtemp", refused)
+    with pytest.raises(PermissionError) as refused_error:
+        with output_dir(target, overwrite=True) as staging:
+            (staging / "summary.json").write_text("new")
+    assert str(refused_error.value) == f"[Errno 13] Permission denied: '{target}'"
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+    assert (target / "summary.json").read_text() == '{"migsim_version": "0"}'

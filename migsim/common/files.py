@@ -349,9 +349,12 @@ def _replace(staging: Path, target: Path) -> None:
         os.replace(staging, target)
         return
     with stops_held():  # an interrupt between the renames left no target
-        trash = Path(
-            tempfile.mkdtemp(prefix=_prefix(target, _TRASH), dir=target.parent)
-        )
+        try:
+            trash = Path(
+                tempfile.mkdtemp(prefix=_prefix(target, _TRASH), dir=target.parent)
+            )
+        except OSError as exc:  # named as the output, not as the trash folder
+            raise OSError(exc.errno, exc.strerror, str(target)) from None
         try:
             os.replace(target, trash / "old")  # EBUSY for a mount point, say
             try:
