@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from conftest import BASELINE
-from hostile import EPCL, replace_line, write
+from hostile import EPCL, cli, one_line_exit_2, replace_line, write
 
 import migsim.cli.runs as runs
 import migsim.output.report as report
@@ -252,3 +252,25 @@ def test_a_folder_that_cannot_be_moved_aside_is_named_as_given(tmp_path, monkeyp
     assert str(refused_error.value) == f"[Errno 13] Permission denied: '{target}'"
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
     assert (target / "summary.json").read_text() == '{"migsim_version": "0"}'
+
+
+def test_an_output_under_a_file_says_the_file_is_not_a_folder(tmp_path):
+    """``-o notes.txt/out`` said '... cannot write there: File exists' (run)
+    or 'Error: notes.txt: File exists' (forecast, backtest, sensitivity,
+    calibrate): mkdir's own reason, as though the file being there were the
+    fault."""
+    write(tmp_path, TINY)
+    (tmp_path / "notes.txt").write_text("mine")
+    result = cli("run", "sc.yaml", "-n", "1", "-o", "notes.txt/out", cwd=tmp_path)
+    assert one_line_exit_2(result) == (
+        "Error: notes.txt/out: cannot write there: Not a directory"
+    )
+    from migsim.common.files import output_dir  # forecast's, backtest's, ...
+
+    with pytest.raises(NotADirectoryError) as refused:
+        with output_dir(tmp_path / "notes.txt" / "out"):
+            pass
+    assert str(refused.value) == (
+        f"[Errno 20] Not a directory: '{tmp_path / 'notes.txt'}'"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "sc.yaml"]

@@ -45,6 +45,7 @@ from migsim.common.files import (
     atomic_text,
     clear_stale_temporaries,
     follow_link,
+    make_folder,
     output_dir,
 )
 from migsim.model.limits import MAX_REPLICATIONS
@@ -158,7 +159,7 @@ def run(
     if outdir:
         try:  # here, not in the run, whose message named its spill file
             spill_dir = follow_link(outdir).resolve().parent
-            spill_dir.mkdir(parents=True, exist_ok=True)
+            make_folder(spill_dir)
             SpillFile(spill_dir).close()
         except (OSError, RuntimeError) as exc:  # RuntimeError: a loop of links
             reason = getattr(exc, "strerror", None) or str(exc)
@@ -509,7 +510,7 @@ def report(
             decision=decision,
         )
         # inside: a page the disk refused (full, read-only) left its runs
-        target.parent.mkdir(parents=True, exist_ok=True)
+        make_folder(target.parent)
         clear_stale_temporaries(target)  # what a killed report left
         atomic_text(target, page)
     except BaseException as exc:

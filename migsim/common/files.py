@@ -41,6 +41,7 @@ __all__ = [
     "clear_stale_writes",
     "follow_link",
     "link_or_copy",
+    "make_folder",
     "name_spill",
     "named_as",
     "output_dir",
@@ -215,7 +216,7 @@ def output_dir(
     if target.name in ("", ".", ".."):  # "-o ." : name the folder itself
         target = Path(os.path.abspath(target))
     _refuse_enclosing(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(target.parent)
     _clear_stale(target)  # first: it may put back an old folder a kill moved aside
     refuse_existing(target, overwrite)
     try:
@@ -262,6 +263,30 @@ def named_as(exc: OSError, written: Path, given: str | Path) -> OSError:
             return exc
         name = name / inside
     return OSError(exc.errno, os.strerror(exc.errno), str(name))
+
+
+def make_folder(path: str | Path) -> None:
+    """``mkdir -p``: make a folder and its parents, where missing.
+
+    A file in the way (``-o notes.txt/out``) failed in ``mkdir`` with 'File
+    exists', named by the file: as though being there were the fault. It is
+    now ``notes.txt: Not a directory``.
+
+    Raises
+    ------
+    NotADirectoryError
+        A file (not a folder) has the name of ``path`` or of one of its parents.
+    """
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        for folder in (path, *path.parents):
+            if folder.exists() and not folder.is_dir():
+                raise NotADirectoryError(
+                    errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(folder)
+                ) from None
+        raise
 
 
 def _refuse_enclosing(target: Path) -> None:
