@@ -274,3 +274,24 @@ def test_an_output_under_a_file_says_the_file_is_not_a_folder(tmp_path):
         f"[Errno 20] Not a directory: '{tmp_path / 'notes.txt'}'"
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "sc.yaml"]
+
+
+def test_a_file_that_cannot_be_renamed_into_place_is_named_as_given(
+    tmp_path, monkeypatch
+):
+    """A sweep store made read-only while it ran said 'Error:
+    dir/out/.sweep.png.tmp-2964-c1590434: Permission denied': the rename of
+    a finished temporary into place named the temporary."""
+    from migsim.common.files import atomic_text
+
+    def read_only(source, target, *args, **kwargs):  # rename(2) in such a folder
+        raise PermissionError(13, "Permission denied", os.fspath(source))
+
+    chart = tmp_path / "sweep.png"
+    chart.write_text("old")
+    monkeypatch.setattr(os, "replace", read_only)
+    with pytest.raises(PermissionError) as refused:
+        atomic_text(chart, "new")
+    assert str(refused.value) == f"[Errno 13] Permission denied: '{chart}'"
+    assert [p.name for p in tmp_path.iterdir()] == ["sweep.png"]
+    assert chart.read_text() == "old"

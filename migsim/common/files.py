@@ -463,7 +463,10 @@ def write_files(writers: Mapping[str | Path, Callable[[Path], Any]]) -> None:
                 raise named_as(exc, temporary, path) from exc
         with stops_held():  # all renamed, or none: never cut in two
             for temporary, path in staged:
-                os.replace(temporary, path)
+                try:
+                    os.replace(temporary, path)
+                except OSError as exc:  # a folder made read-only: named as the
+                    raise named_as(exc, temporary, path) from exc  # file given
     finally:
         for temporary, _ in staged:
             temporary.unlink(missing_ok=True)
