@@ -30,7 +30,12 @@ from migsim.cli.shared import (
     refuse_inputs_as_outputs,
 )
 from migsim.common.errors import MigsimError
-from migsim.common.files import clear_stale_temporaries, follow_link, write_files
+from migsim.common.files import (
+    clear_stale_temporaries,
+    follow_link,
+    make_folder,
+    write_files,
+)
 from migsim.common.lifeline import stops_held
 
 __all__ = ["backtest", "calibrate", "forecast"]
@@ -101,7 +106,7 @@ def calibrate(
             _, check = posterior_check(
                 result, replications, seed, workers, progress=bar.update
             )
-    target.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(target.parent)
     yaml_text = result.scenario.to_yaml()
     json_text = json.dumps(result.summary(), indent=2) + "\n"
     writers: dict[str | Path, Callable[[Path], Any]] = {

@@ -45,6 +45,7 @@ from migsim.common.files import (
     atomic_text,
     clear_stale_temporaries,
     follow_link,
+    make_folder,
     output_dir,
 )
 from migsim.model.limits import MAX_REPLICATIONS
@@ -158,7 +159,7 @@ def run(
     if outdir:
         try:  # here, not in the run, whose message named its spill file
             spill_dir = follow_link(outdir).resolve().parent
-            spill_dir.mkdir(parents=True, exist_ok=True)
+            make_folder(spill_dir)
             SpillFile(spill_dir).close()
         except (OSError, RuntimeError) as exc:  # RuntimeError: a loop of links
             reason = getattr(exc, "strerror", None) or str(exc)
@@ -451,6 +452,7 @@ def report(
     runs_dir = target.with_name(target.stem + "_runs")
     written: list[Path] = []  # the runs this report wrote
     made = not runs_dir.exists()  # a failed report leaves no empty runs folder
+    before = _identity(target)  # the page in place before (or None)
     try:
         # a folder is a run (one without summary.json is named so, not read
         # as a scenario file: "cannot read: not a regular file")
@@ -507,19 +509,32 @@ def report(
             command=command_line(),
             decision=decision,
         )
+        # inside: a page the disk refused (full, read-only) left its runs
+        make_folder(target.parent)
+        clear_stale_temporaries(target)  # what a killed report left
+        atomic_text(target, page)
     except BaseException as exc:
-        for where in written:  # a failed report leaves no run that looks finished
+        # a failed report leaves no run that looks finished; a Ctrl-C held
+        # while the page was renamed into place comes after it: its runs stay
+        for where in written if _identity(target) == before else []:
             shutil.rmtree(where, ignore_errors=True)
         if made and runs_dir.is_dir() and not any(runs_dir.iterdir()):
             runs_dir.rmdir()
         if isinstance(exc, MigsimError):
             raise InputError(str(exc)) from exc
         raise
-    target.parent.mkdir(parents=True, exist_ok=True)
-    clear_stale_temporaries(target)  # what a killed report left
-    atomic_text(target, page)
     size = target.stat().st_size  # bytes on disk, not characters
     click.echo(f"Report written to {output} ({len(inputs)} run(s), {size:,} bytes)")
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """The file at ``path`` (device and inode), None if there is none: a page
+    renamed into place is another file than the one there before."""
+    try:
+        found = path.stat()
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino
 
 
 def _refuse_colliding_runs(

@@ -43,7 +43,9 @@ __all__ = [
     "file_sha256",
     "follow_link",
     "link_or_copy",
+    "make_folder",
     "name_spill",
+    "named_as",
     "output_dir",
     "refuse_existing",
     "refuse_foreign",
@@ -211,11 +213,12 @@ def output_dir(
         (hard-linked where possible): a resumable store's ``manifest.json`` and
         ``points`` when a decision is written into its own store.
     """
+    given = target
     target = follow_link(target)  # a link stays; what it points to is written
     if target.name in ("", ".", ".."):  # "-o ." : name the folder itself
         target = Path(os.path.abspath(target))
     _refuse_enclosing(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(target.parent)
     _clear_stale(target)  # first: it may put back an old folder a kill moved aside
     refuse_existing(target, overwrite)
     try:
@@ -228,10 +231,64 @@ def output_dir(
         staging.chmod(0o777 & ~_umask())  # mkdtemp makes it private; results are not
         for name in keep:
             _carry(target / name, staging / name)
-        yield staging
-        _replace(staging, target)
+        try:
+            yield staging
+            if overwrite:
+                _replace(staging, target)
+            else:
+                _place(staging, target)
+        except OSError as exc:  # a full disk, say: named as the output, not as
+            raise named_as(exc, staging, given) from exc  # nothing or staging
     finally:
         shutil.rmtree(staging, ignore_errors=True)  # gone already when it succeeded
+
+
+def named_as(exc: OSError, written: Path, given: str | Path) -> OSError:
+    """``exc`` of a write to ``written`` (a staging folder or temporary file),
+    named by the output the user gave: ``out: File too large``.
+
+    A failed ``write`` names no file at all (Python's file objects, Arrow's
+    Parquet writer and matplotlib's savefig leave ``filename`` empty), and an
+    error inside the staging folder names a file the user never heard of;
+    either came out as ``Error: File too large``. Arrow's reason ("Error
+    writing bytes to file. Detail: [errno 27] ...") becomes the system's own.
+    """
+    if not exc.errno:  # migsim's own refusal (FileExistsError("...")): as it is
+        return exc
+    name = Path(given)
+    if exc.filename is not None:
+        try:
+            inside = Path(os.path.abspath(os.fsdecode(exc.filename))).relative_to(
+                os.path.abspath(written)
+            )
+        except ValueError:  # a file of its own (a chart's font, an input)
+            return exc
+        name = name / inside
+    return OSError(exc.errno, os.strerror(exc.errno), str(name))
+
+
+def make_folder(path: str | Path) -> None:
+    """``mkdir -p``: make a folder and its parents, where missing.
+
+    A file in the way (``-o notes.txt/out``) failed in ``mkdir`` with 'File
+    exists', named by the file: as though being there were the fault. It is
+    now ``notes.txt: Not a directory``.
+
+    Raises
+    ------
+    NotADirectoryError
+        A file (not a folder) has the name of ``path`` or of one of its parents.
+    """
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        for folder in (path, *path.parents):
+            if folder.exists() and not folder.is_dir():
+                raise NotADirectoryError(
+                    errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(folder)
+                ) from None
+        raise
 
 
 def _refuse_enclosing(target: Path) -> None:
@@ -246,7 +303,31 @@ def _refuse_enclosing(target: Path) -> None:
 
 
 def _prefix(target: Path, kind: str) -> str:
-    return f".{target.name}.{kind}-{os.getpid()}-"
+    return f"{_start(target, kind)}{os.getpid()}-"
+
+
+#: Longest name (in bytes) that a staging folder or temporary file repeats
+#: whole: with its dot, kind, pid and random tail it stays under the 255
+#: bytes a file system allows a name.
+_NAME_BYTES = 200
+
+
+def _start(target: Path, kind: str) -> str:
+    """``.<name>.<kind>-``: how the staging folders, trash folders and
+    temporary files of ``target`` begin (the pid and a random tail follow).
+
+    A name longer than `_NAME_BYTES` is cut, with a digest of the whole name
+    after it, so the sibling's name stays one the disk takes: ``-o`` of a
+    legal name of 230 characters was refused with 'File name too long' (its
+    staging folder's name was 256 bytes), as was a 240-character report or
+    calibrated scenario."""
+    name = target.name
+    whole = os.fsencode(name)
+    if len(whole) > _NAME_BYTES:
+        digest = hashlib.sha256(whole).hexdigest()[:12]
+        cut = whole[: _NAME_BYTES - len(digest) - 1].decode(errors="ignore")
+        name = f"{cut}~{digest}"
+    return f".{name}.{kind}-"
 
 
 def _umask() -> int:
@@ -262,15 +343,45 @@ def _carry(source: Path, destination: Path) -> None:
         link_or_copy(source, destination)
 
 
+def _place(staging: Path, target: Path) -> None:
+    """Rename a finished staging folder to ``target``, which must hold nothing.
+
+    The target was free when the command started, but another command may
+    have written it since (two runs with one ``-o``): both said they had
+    written it, and the later one's folder silently replaced the earlier's.
+    ``rename`` takes the place of nothing or of an empty folder, never of a
+    folder with files in it, in one step.
+
+    Raises
+    ------
+    FileExistsError
+        Something was written at ``target`` meanwhile.
+    """
+    try:
+        os.replace(staging, target)  # as rename(2): never over a non-empty folder
+    except OSError:
+        try:
+            refuse_existing(target, overwrite=False)
+        except FileExistsError:
+            raise FileExistsError(
+                f"{target}: written by another command while this one ran; not "
+                "replacing it (use --overwrite to replace it)"
+            ) from None
+        raise
+
+
 def _replace(staging: Path, target: Path) -> None:
     """Rename a finished staging folder to ``target``, replacing what is there."""
     if not (target.exists() or target.is_symlink()):
         os.replace(staging, target)
         return
     with stops_held():  # an interrupt between the renames left no target
-        trash = Path(
-            tempfile.mkdtemp(prefix=_prefix(target, _TRASH), dir=target.parent)
-        )
+        try:
+            trash = Path(
+                tempfile.mkdtemp(prefix=_prefix(target, _TRASH), dir=target.parent)
+            )
+        except OSError as exc:  # named as the output, not as the trash folder
+            raise OSError(exc.errno, exc.strerror, str(target)) from None
         try:
             os.replace(target, trash / "old")  # EBUSY for a mount point, say
             try:
@@ -303,7 +414,7 @@ def _clear_stale(target: Path) -> None:
     folder in the trash and no target: the old folder is put back.
     """
     for kind in (_TRASH, _STAGING):
-        start = f".{target.name}.{kind}-"
+        start = _start(target, kind)
         for path in target.parent.iterdir():
             if not path.name.startswith(start) or _alive(path.name[len(start) :]):
                 continue
@@ -337,7 +448,7 @@ def write_files(writers: Mapping[str | Path, Callable[[Path], Any]]) -> None:
             refuse_special(path)
             path = follow_link(path)  # a link stays; what it points to is written
             temporary = path.with_name(
-                f".{path.name}.{_TEMPORARY}-{os.getpid()}-{secrets.token_hex(4)}"
+                f"{_start(path, _TEMPORARY)}{os.getpid()}-{secrets.token_hex(4)}"
             )
             # created here with the umask's mode, so the file ends up as a
             # plain open() would have made it
@@ -347,11 +458,17 @@ def write_files(writers: Mapping[str | Path, Callable[[Path], Any]]) -> None:
                 raise OSError(exc.errno, exc.strerror, str(path)) from None
             os.close(fd)
             staged.append((temporary, path))
-            write(temporary)
-            _flush(temporary)
+            try:
+                write(temporary)
+                _flush(temporary)
+            except OSError as exc:  # named as the file, not as its temporary
+                raise named_as(exc, temporary, path) from exc
         with stops_held():  # all renamed, or none: never cut in two
             for temporary, path in staged:
-                os.replace(temporary, path)
+                try:
+                    os.replace(temporary, path)
+                except OSError as exc:  # a folder made read-only: named as the
+                    raise named_as(exc, temporary, path) from exc  # file given
     finally:
         for temporary, _ in staged:
             temporary.unlink(missing_ok=True)
@@ -388,6 +505,7 @@ class SpillFile:
 
     def __init__(self, parent: str | Path | None = None):
         where = Path(parent) if parent is not None else Path(tempfile.gettempdir())
+        self.where = where  # what an error of its writes names (`named_as`)
         _remove_stale_spills(where)
         fd, folder = None, None
         try:
@@ -444,7 +562,7 @@ def clear_stale_temporaries(*paths: str | Path) -> None:
     (`remove_stray_temporaries`) when it opens."""
     for given in paths:
         path = follow_link(given)
-        start = f".{path.name}.{_TEMPORARY}-"
+        start = _start(path, _TEMPORARY)
         try:
             entries = list(path.parent.iterdir())
         except OSError:  # no folder yet: nothing was left in it

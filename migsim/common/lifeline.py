@@ -102,6 +102,8 @@ def _kernel_signal() -> None:
 STOPS = tuple(
     getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)
 )
+#: What `interrupts_held` holds back: Ctrl-C and the `STOPS`.
+_HELD = {signal.SIGINT, *STOPS}
 
 
 def terminate_as_interrupt() -> None:
@@ -168,30 +170,38 @@ def _raise_on_leaving(frame: Any, event: str, arg: Any) -> None:
 
 def ignore_interrupts(handler: Any = signal.SIG_IGN) -> None:
     """In a forked worker, first: ignore SIGINT (or hand it to ``handler``, one
-    that prints nothing), then unblock it: one that came while
-    `interrupts_held` reaches it now. SIGTERM and SIGHUP end it, whatever
+    that prints nothing), then unblock it and the `STOPS`: one that came
+    while `interrupts_held` reaches it now. SIGTERM and SIGHUP end it, whatever
     its parent made of them (`terminate_as_interrupt`), unless ignored
     (``nohup``: the command goes on, and so must its workers)."""
     for stop in _heeded():
         signal.signal(stop, signal.SIG_DFL)
     signal.signal(signal.SIGINT, handler)
     if hasattr(signal, "pthread_sigmask"):
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _HELD)
 
 
 @contextmanager
 def interrupts_held() -> Iterator[None]:
-    """Hold SIGINT back in this thread while it forks: a child starts with it
-    blocked until `ignore_interrupts`; this process gets a Ctrl-C that came
-    meanwhile on leaving."""
+    """Hold SIGINT and the `STOPS` back in this thread while it forks: a child
+    starts with them blocked until `ignore_interrupts`; this process gets one
+    that came meanwhile on leaving.
+
+    A ``kill PID`` that landed mid-fork raised its KeyboardInterrupt inside
+    the fork's own handlers (logging's lock, re-taken in the parent), where
+    Python prints it as ignored and goes on: a sweep stopped so finished
+    with exit status 0, or hung after 'Aborted!' with its pool half made."""
     if not hasattr(signal, "pthread_sigmask"):  # pragma: no cover - not POSIX
         yield
         return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+    # the mask is the child's (inherited); the handlers hold one that the
+    # kernel gives to another thread of this process (a progress bar's)
+    with stops_held():
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
+        try:
+            yield
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 @contextmanager
@@ -213,6 +223,9 @@ def stops_held() -> Iterator[None]:
     previous: dict[int, Any] = {}
     try:  # a stop while the handlers are set still restores those set
         for stop in (signal.SIGINT, *STOPS):
+            if signal.getsignal(stop) is signal.SIG_IGN:
+                continue  # nothing to hold (``nohup``), and a child forked
+                # meanwhile must find it ignored still (`ignore_interrupts`)
             previous[stop] = signal.signal(stop, note)
         yield
     finally:

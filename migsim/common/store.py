@@ -44,6 +44,7 @@ from migsim.common.files import (
     atomic_text,
     atomic_write,
     clear_stale_writes,
+    make_folder,
     remove_stray_temporaries,
     written_by_migsim,
 )
@@ -176,7 +177,7 @@ class Store:
         if fresh and (self.root / MANIFEST).is_file():  # even one that is unreadable
             _empty(self.root)
         self._vet(names or {})
-        self.points.mkdir(parents=True, exist_ok=True)
+        make_folder(self.points)
         for folder in (self.root, self.points):  # writes cut short by a kill
             remove_stray_temporaries(folder)
         self._survey()

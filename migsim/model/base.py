@@ -8,7 +8,7 @@ a new one) and forbids unknown keys (a misspelt field is an error that names it)
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
 from pydantic import (
     AfterValidator,
@@ -20,6 +20,7 @@ from pydantic import (
     model_validator,
 )
 
+from migsim.common.lifeline import stops_held
 from migsim.model import limits
 
 __all__ = [
@@ -73,6 +74,28 @@ class SchemaModel(BaseModel):
     model_config = ConfigDict(
         frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True
     )
+
+    @classmethod
+    def model_validate(cls, obj: Any, **kwargs: Any) -> Self:
+        """Validate, with Ctrl-C and ``kill PID`` held until it is done.
+
+        Pydantic turns an exception raised in a validator into a validation
+        error, and the signal handler raises KeyboardInterrupt wherever the
+        program is: a Ctrl-C that landed in one made a sweep point's scenario
+        'invalid' ('Error calling function `_omit_unused`: KeyboardInterrupt'),
+        recorded so in the store and kept by the resume. Held, it is raised
+        once validation ends, as an interrupt.
+        """
+        with stops_held():
+            return super().model_validate(obj, **kwargs)
+
+    def model_dump(self, **kwargs: Any) -> dict[str, Any]:
+        """Dump, with Ctrl-C and ``kill PID`` held until it is done: in a
+        serializer one came out as a PydanticSerializationError, and in a
+        discriminator pydantic only warned and went on (the command finished,
+        exit status 0, its interrupt lost); see `model_validate`."""
+        with stops_held():
+            return super().model_dump(**kwargs)
 
     @model_validator(mode="before")
     @classmethod

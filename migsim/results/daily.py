@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from migsim.common.errors import MigsimError
+from migsim.common.files import named_as
 from migsim.common.stats import quantile_index
 from migsim.model.scenario import Scenario
 from migsim.results.figures import FigureTable, add_up
@@ -228,21 +229,35 @@ class DailyWriter:
     ``scenario_sha256`` the file's footer names the scenario (`SCENARIO_KEY`).
     """
 
-    def __init__(self, path: str | Path, scenario_sha256: str | None = None):
+    def __init__(
+        self,
+        path: str | Path,
+        scenario_sha256: str | None = None,
+        shown: str | Path | None = None,
+    ):
         self.path = Path(path)
         self.scenario_sha256 = scenario_sha256
+        #: What a failed write names: a nameless spill file's folder
+        #: (`SpillFile.where`), not ``/proc/self/fd/N``, nor nothing at all.
+        self.shown = Path(shown) if shown is not None else self.path
         self._writer: pq.ParquetWriter | None = None
 
     def append(self, table: pa.Table) -> None:
-        if self._writer is None:
-            schema = with_scenario(table.schema, self.scenario_sha256)
-            self._writer = pq.ParquetWriter(self.path, schema)
-        self._writer.write_table(table, row_group_size=max(1, table.num_rows))
+        try:
+            if self._writer is None:
+                schema = with_scenario(table.schema, self.scenario_sha256)
+                self._writer = pq.ParquetWriter(self.path, schema)
+            self._writer.write_table(table, row_group_size=max(1, table.num_rows))
+        except OSError as exc:  # a full disk: "Error writing bytes to file..."
+            raise named_as(exc, self.path, self.shown) from exc
 
     def close(self) -> None:
         if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+            writer, self._writer = self._writer, None
+            try:
+                writer.close()
+            except OSError as exc:
+                raise named_as(exc, self.path, self.shown) from exc
 
 
 # --------------------------------------------------------------------------- sources

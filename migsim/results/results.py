@@ -254,7 +254,7 @@ class Results(ScenarioRun):
             for index in range(parquet.num_row_groups):
                 head = parquet.read_row_group(index, columns=["replication"])
                 groups.append((int(head.column(0)[0].as_py()), part.daily_path, index))
-        writer = DailyWriter(path, first.scenario.sha256)
+        writer = DailyWriter(path, first.scenario.sha256, owned.where)
         try:
             for _, source, index in sorted(groups):
                 writer.append(pq.ParquetFile(source).read_row_group(index))

@@ -587,7 +587,7 @@ def run(
     workers = min(workers, len(batches))
     owned = SpillFile(spill_dir) if daily else None
     path = owned.path if owned else None
-    writer = DailyWriter(path, scenario.sha256) if path else None
+    writer = DailyWriter(owned.path, scenario.sha256, owned.where) if owned else None
     unmap_large_frees()  # memory flat in the replications (forked workers too)
     if scheduler is None and workers > 1:
         prepare(scenario, size)  # once here: the forked workers share it
