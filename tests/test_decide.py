@@ -1085,13 +1085,15 @@ def _decisions(looks, budget, trials: int, seed: int) -> tuple[float, float]:
     replications: each reads a fresh sample of U(0, 1) values look by look."""
     rng = np.random.default_rng(seed)
     safe = spent = 0
+    # one column index for every trial's frame: building a frame from a dict
+    # (its index of strings anew) cost ten times the look itself
+    columns = pd.Index([budget.figure])
     for _ in range(trials):
         values = rng.random(looks.max_replications)
+        frame = pd.DataFrame(values[:, None], columns=columns)
         n = looks.screen
         while True:
-            checks, more = looks.next(
-                pd.DataFrame({budget.figure: values[:n]}), [budget]
-            )
+            checks, more = looks.next(frame.iloc[:n], [budget])
             if not more:
                 break
             n += more

@@ -41,6 +41,22 @@ def backed_up(tmp_path_factory):
     return sc, results, read
 
 
+@pytest.fixture(scope="module")
+def read_on(backed_up):
+    """``state_from_actuals`` of the backed-up run's actuals (backlog reported
+    or not) on a date: a second each on the later dates, and several tests
+    read the same ones. Each call gets its own copy to edit."""
+    sc, _, read = backed_up
+    done: dict = {}
+
+    def state_on(backlog: bool, when: date):
+        if (backlog, when) not in done:
+            done[backlog, when] = state_from_actuals(sc, read[backlog], when)
+        return copy.deepcopy(done[backlog, when])
+
+    return state_on
+
+
 def _by(cases) -> dict[tuple[str, str], int]:
     out: dict[tuple[str, str], int] = {}
     for case in cases:
@@ -65,7 +81,7 @@ def _held(groups) -> tuple[int, float]:
 
 
 @pytest.mark.parametrize("backlog", [True, False], ids=["backlog", "desk's rule"])
-def test_the_state_from_actuals_carries_the_open_els_cases(backed_up, backlog):
+def test_the_state_from_actuals_carries_the_open_els_cases(backed_up, read_on, backlog):
     """On three dates (906, 2,703 and 4,519 cases open) the queue read holds as
     many cases as the run's ELS backlog, from the reported backlog or from the
     desk's rule alike; by cohort and kind within 2% of the exact queue's (at
@@ -81,7 +97,7 @@ def test_the_state_from_actuals_carries_the_open_els_cases(backed_up, backlog):
     made_read, made_exact, hard = [], [], np.zeros(2)
     for when in DATES:
         truth = results.state_on(when, 0)
-        state, notes = state_from_actuals(sc, read[backlog], when)
+        state, notes = read_on(backlog, when)
         cases = state["operations_state"]["els_queue"]
         assert sum(c["count"] for c in cases) == days.loc[str(when)] > 800
         assert any("ELS desk's" in n for n in notes)
@@ -116,7 +132,7 @@ def test_the_state_from_actuals_carries_the_open_els_cases(backed_up, backlog):
     assert hard[1] > 500 and abs(hard[0] - hard[1]) < 0.1 * hard[1]
 
 
-def test_without_a_desk_the_state_holds_nothing(backed_up):
+def test_without_a_desk_the_state_holds_nothing(backed_up, read_on):
     """The same actuals read for the programme without its desk: no cases, no
     held installations, and the stalled as many as with the desk."""
     sc, results, read = backed_up
@@ -125,7 +141,7 @@ def test_without_a_desk_the_state_holds_nothing(backed_up):
     state, notes = state_from_actuals(plain, read[True], when)
     assert not state["operations_state"].get("els_queue")
     assert not any("ELS desk's" in n for n in notes)
-    with_desk, _ = state_from_actuals(sc, read[True], when)
+    with_desk, _ = read_on(True, when)
     for name, cohort_state in state["cohorts"].items():
         for group in _HOLDS.values():
             assert _held(cohort_state[group]) == (0, 0.0)
@@ -137,7 +153,7 @@ def test_without_a_desk_the_state_holds_nothing(backed_up):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("when", [DATES[1], DATES[2]])
-def test_a_continuation_from_actuals_follows_the_els_backlog(backed_up, when):
+def test_a_continuation_from_actuals_follows_the_els_backlog(backed_up, read_on, when):
     """24 replications continued from the state read on the date against 24 from
     the exact state, both with the run's inputs (``inputs_from``: a state read
     from actuals does not know the replication's rates, and redrawn they
@@ -153,7 +169,7 @@ def test_a_continuation_from_actuals_follows_the_els_backlog(backed_up, when):
     more migrated (54 SE)."""
     sc, results, read = backed_up
     exact = results.state_on(when, 0)
-    state, _ = state_from_actuals(sc, read[True], when)
+    state, _ = read_on(True, when)
     state["inputs_from"] = copy.deepcopy(exact["inputs_from"])
     n = 24  # one block (`block.MIN_BLOCK`)
     runs = {}
@@ -284,7 +300,9 @@ def test_a_pause_no_halt_fits_still_lets_the_attempts_rule_the_defect_out(
     assert any("not ruled out" in n for n in notes)
 
 
-def test_the_latent_defect_the_actuals_rule_out_does_not_exist(backed_up, tmp_path):
+def test_the_latent_defect_the_actuals_rule_out_does_not_exist(
+    backed_up, read_on, tmp_path
+):
     """itron_active's firmware defect (exists 30%, hits 1% of attempts, found
     after 5 hits plus a day) did not exist in the run. Its hits would not show
     before it was found, but its finding would: a halt. Thousands of attempts
@@ -297,7 +315,7 @@ def test_the_latent_defect_the_actuals_rule_out_does_not_exist(backed_up, tmp_pa
     sc, results, read = backed_up
     for when in DATES:
         truth = results.state_on(when, 0)["operations_state"]["defects"]
-        state, notes = state_from_actuals(sc, read[True], when)
+        state, notes = read_on(True, when)
         defects = state["operations_state"]["defects"]
         assert (
             [(d["cohort"], d["defect"], d["exists"]) for d in defects]

@@ -150,10 +150,10 @@ class Tab:
 
 
 @cache
-def _expected_p50(daily_cap: int) -> str:
+def _expected_p50(daily_cap: int, replications: int = REPLICATIONS) -> str:
     """What the library says for the same scenario, replications and seed."""
     scenario = migsim.load_scenario(SCENARIO, {"capacity.daily_cap": daily_cap})
-    results = migsim.run(scenario, replications=REPLICATIONS, seed=scenario.seed)
+    results = migsim.run(scenario, replications=replications, seed=scenario.seed)
     return results.summary["clearance_date"]["p50"]
 
 
@@ -201,13 +201,16 @@ def test_daily_cap_then_run_shows_the_p50_date_and_the_chart(at_5000, tmp_path):
 
 def test_a_second_run_replaces_the_first(server, context):
     tab = Tab(context, server)
+    # 20: the first is still running when the second is pressed (the loaded
+    # scenario runs first), and the second is checked against the library
+    tab.page.get_by_label("Replications").fill("20")
     tab.cap("3000")
     tab.run()
     expect(tab.page.locator("#progress")).to_be_visible()
     tab.cap("6000")  # while the first is still running
     tab.run()
     p50 = tab.wait_result("Daily cap: 2,000 → 6,000")
-    assert p50 == _expected_p50(6000)
+    assert p50 == _expected_p50(6000, 20)
     expect(tab.page.locator("#changes")).not_to_contain_text("3,000")
     assert not tab.errors, tab.errors
 
@@ -218,9 +221,10 @@ def test_a_refused_press_of_run_leaves_the_run_in_flight_to_finish(server, conte
     result pane stayed blank while the server ran it to the end."""
     tab = Tab(context, server)
     page = tab.page
-    # seconds: still in flight below. No other test asks for 120: the server
-    # does not run the loaded scenario again at a count it has run before
-    page.get_by_label("Replications").fill("120")
+    # seconds: still in flight below (60 of each run: four times the second
+    # the refused press takes on a loaded machine). No other test asks for 60:
+    # the server does not run the loaded scenario again at a count it has run
+    page.get_by_label("Replications").fill("60")
     tab.cap("3500")
     tab.run()
     expect(page.locator("#progress")).to_be_visible()
@@ -264,12 +268,13 @@ def test_the_run_bar_in_view_says_how_far_the_run_is(server, browser):
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     tab = Tab(context, server)
     page = tab.page
-    page.get_by_label("Replications").fill("100")
+    # 50: no other test asks for it, so the loaded scenario runs too
+    page.get_by_label("Replications").fill("50")
     tab.cap("2750")
     tab.run()
     note = page.locator("#run-note")
-    # 100 asked for: the loaded scenario runs first, so two runs' worth
-    expect(note).to_contain_text(" of 200 replications (two runs of 100)")
+    # 50 asked for: the loaded scenario runs first, so two runs' worth
+    expect(note).to_contain_text(" of 100 replications (two runs of 50)")
     expect(note).to_be_in_viewport()
     expect(page.locator("#changes")).to_contain_text(
         "Daily cap: 2,000 → 2,750", timeout=4 * RESULT_TIMEOUT
@@ -324,7 +329,8 @@ def test_bad_input_is_named_beside_its_field_and_the_server_keeps_serving(
     expect(tab.error("capacity.daily_cap")).to_contain_text("capacity.daily_cap: empty")
     expect(tab.error("replications")).to_contain_text("replications: empty")
     expect(tab.error(rate)).to_be_empty()
-    page.get_by_label("Replications").fill(str(REPLICATIONS))
+    # 10: enough for the good upload's run at the end to show a result
+    page.get_by_label("Replications").fill("10")
     # a schedule step from an unknown gate
     page.get_by_role("button", name="Add step").click()
     page.get_by_label("step from (date or gate)").fill("no_such_gate")
@@ -389,6 +395,10 @@ def test_text_typed_in_a_number_box_is_named_as_such_not_as_empty(server, contex
 
 def test_two_tabs_running_at_once_keep_their_own_results(server, context):
     first, second = Tab(context, server), Tab(context, server)
+    # 20 replications each: two results that differ need no more (the loaded
+    # scenario at 20 is run already, by the tests above)
+    for tab in (first, second):
+        tab.page.get_by_label("Replications").fill("20")
     first.cap("5000")
     second.cap("1500")
     first.run()
@@ -396,8 +406,8 @@ def test_two_tabs_running_at_once_keep_their_own_results(server, context):
     # two runs at once share the cores: each is given twice one run's time
     p50_first = first.wait_result("Daily cap: 2,000 → 5,000", 2 * RESULT_TIMEOUT)
     p50_second = second.wait_result("Daily cap: 2,000 → 1,500", 2 * RESULT_TIMEOUT)
-    assert p50_first == _expected_p50(5000)
-    assert p50_second == _expected_p50(1500)
+    assert p50_first == _expected_p50(5000, 20)
+    assert p50_second == _expected_p50(1500, 20)
     assert p50_first != p50_second
     expect(first.page.locator("#changes")).not_to_contain_text("1,500")
     expect(second.page.locator("#changes")).not_to_contain_text("5,000")

@@ -672,8 +672,16 @@ def _sorted(value):
     return value
 
 
+@pytest.fixture(scope="module")
+def operations_run():
+    """nov2019_operations, one replication: the run whose states the dates
+    below export (one run for the three of them)."""
+    sc = migsim.load_scenario(OPERATIONS)
+    return sc, migsim.run(sc, replications=1, seed=101)
+
+
 @pytest.mark.parametrize("when", ["2019-12-20", "2020-01-24", "2020-03-10"])
-def test_every_part_is_exported_and_taken_up_exactly(when):
+def test_every_part_is_exported_and_taken_up_exactly(operations_run, when):
     """nov2019_operations runs each cohort as 3 suppliers x (normal, hard,
     excluded): `state_on` lists the nine parts, and a continued run holds each
     part exactly where it stood (its own export of the day before its start
@@ -683,8 +691,8 @@ def test_every_part_is_exported_and_taken_up_exactly(when):
     from migsim.sim.engine import _Model
     from migsim.sim.streams import Streams
 
-    sc = migsim.load_scenario(OPERATIONS)
-    state = migsim.run(sc, replications=1, seed=101).state_on(when, 0)
+    sc, results = operations_run
+    state = results.state_on(when, 0)
     for cohort_state in state["cohorts"].values():
         parts = cohort_state["parts"]
         assert len(parts) == 9
