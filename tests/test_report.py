@@ -318,12 +318,25 @@ def test_report_takes_quiet_and_counts_the_replications_it_runs(
     assert bar.total == 3 and bar.n == 3
 
 
+@pytest.fixture
+def charts_unpainted(monkeypatch):
+    """The report's charts built but not rendered into PNG bytes (an empty
+    image): most of a report's time, and nothing a test of its files, its
+    --overwrite or its refusals reads. The charts themselves are tested with
+    their pixels (test_plots, and here the headless-browser tests)."""
+    import migsim.output.html as html_module
+
+    monkeypatch.setattr(html_module, "png_base64", lambda fig: "")
+
+
 def _summaries(folder: Path) -> dict[str, bytes]:
     """Each run folder of ``folder`` by name, as its summary.json's bytes."""
     return {p.name: (p / "summary.json").read_bytes() for p in folder.iterdir()}
 
 
-def test_report_overwrite_leaves_exactly_its_own_runs(tiny_yaml, tmp_path):
+def test_report_overwrite_leaves_exactly_its_own_runs(
+    tiny_yaml, tmp_path, charts_unpainted
+):
     """--overwrite with fewer scenarios left the older report's run folders
     beside the new ones: r_runs/ now holds exactly this report's runs."""
     a, b = tiny_yaml("a"), tiny_yaml("b")
@@ -339,7 +352,7 @@ def test_report_overwrite_leaves_exactly_its_own_runs(tiny_yaml, tmp_path):
 
 
 def test_report_overwrite_keeps_its_inputs_and_refuses_what_it_did_not_write(
-    tiny_yaml, tmp_path
+    tiny_yaml, tmp_path, charts_unpainted
 ):
     """A run folder inside r_runs/ given as an input is carried into the new
     folder; a scenario that would run into it, a run of `migsim run` or a file
@@ -402,7 +415,7 @@ def test_a_run_and_a_scenario_of_one_name_are_refused_before_running(
 
 
 def test_a_failed_report_overwrite_leaves_the_runs_it_would_have_replaced(
-    tiny_yaml, tmp_path, monkeypatch
+    tiny_yaml, tmp_path, monkeypatch, charts_unpainted
 ):
     """A report with --overwrite that fails part way (its second scenario)
     had already replaced the first run, then removed it: the earlier
@@ -813,7 +826,7 @@ def test_a_question_file_about_another_scenario_is_refused_before_running(
 
 
 def test_a_report_whose_decision_store_differs_names_its_own_option(
-    tiny_yaml, tmp_path
+    tiny_yaml, tmp_path, charts_unpainted
 ):
     """A report's <name>_decision store of another -n was refused with "rerun
     with --fresh", an option report does not have (its --overwrite does it)."""
@@ -834,7 +847,9 @@ def test_a_report_whose_decision_store_differs_names_its_own_option(
     assert again.exit_code == 0, again.output
 
 
-def test_a_reports_question_file_is_read_once(tiny_yaml, tmp_path, monkeypatch):
+def test_a_reports_question_file_is_read_once(
+    tiny_yaml, tmp_path, monkeypatch, charts_unpainted
+):
     """Loading a question validates its every lever value (a fraction of a
     second on the bundled one); the report read the file three times, to
     check its scenario, its store and then to decide it. Once is enough."""
@@ -875,7 +890,7 @@ def _counting_runs(monkeypatch) -> list[str]:
 
 @pytest.mark.parametrize("store", ["another -n", "not a store"])
 def test_a_report_refuses_its_decision_store_before_running_a_scenario(
-    tiny_yaml, tmp_path, monkeypatch, store
+    tiny_yaml, tmp_path, monkeypatch, store, charts_unpainted
 ):
     """The report's <name>_decision/ of another definition was refused only
     after every scenario of the report had been simulated (minutes lost)."""
