@@ -1332,23 +1332,18 @@ def test_four_scenarios_answer_and_chart_fit_a_desktops_first_screen(
     whole chart, at no less than 90% of its size (shrunk under the answer in
     its own type it kept 78%), are on a desktop's first screen. On a phone
     each line and its dates are on the first screen, the chart follows, and
-    the page is never wider than the window."""
+    the page is never wider than the window. Checked on the three plans the
+    ramps report ran and the cautious ramp with Elster active (the longest
+    name), -n 3 each."""
     from conftest import SCENARIOS
 
     _, ramps = ramps_report  # cautious, aggressive, conditions: -n 3 --seed 0
     runner = CliRunner()
-    more = {}
-    for name in ("nov2019_epcl", "nov2019_cautious_ramp_elster_active"):
-        more[name] = tmp_path / name
-        args = ["run", str(SCENARIOS / f"{name}.yaml"), "-n", "3", "--seed", "0"]
-        result = runner.invoke(main, [*args, "-q", "-o", str(more[name])])
-        assert result.exit_code == 0, result.output
-    runs = [
-        more["nov2019_epcl"],
-        ramps[0],
-        ramps[1],
-        more["nov2019_cautious_ramp_elster_active"],
-    ]
+    name = "nov2019_cautious_ramp_elster_active"
+    args = ["run", str(SCENARIOS / f"{name}.yaml"), "-n", "3", "--seed", "0"]
+    result = runner.invoke(main, [*args, "-q", "-o", str(tmp_path / name)])
+    assert result.exit_code == 0, result.output
+    runs = [*ramps, tmp_path / name]
     page_path = tmp_path / "report.html"
     result = runner.invoke(main, ["report", *map(str, runs), "-o", str(page_path)])
     assert result.exit_code == 0, result.output
