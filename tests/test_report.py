@@ -1412,7 +1412,7 @@ def question_reports(tmp_path_factory):
     question = SCENARIOS / "questions" / "opsg_ramp_basis.yaml"
     three = root / "three.html"
     files = [str(SCENARIOS / f"{name}.yaml") for name in names]
-    args = ["report", *files, "-n", "6", "--seed", "1", "-q", "-o", str(three)]
+    args = ["report", *files, "-n", "3", "--seed", "1", "-q", "-o", str(three)]
     result = CliRunner().invoke(main, [*args, "--question", str(question)])
     assert result.exit_code == 0, result.output
     runs = [root / "three_runs" / name for name in names]
