@@ -280,7 +280,9 @@ def test_meters_without_meters_per_installation_is_bad_input(tmp_path):
 
 
 @pytest.mark.slow
-def test_report_from_scenario_files_runs_them_beside_it(tiny_yaml, tmp_path):
+def test_report_from_scenario_files_runs_them_beside_it(
+    tiny_yaml, tmp_path, charts_unpainted
+):
     path = tiny_yaml("tiny")
     out = tmp_path / "out" / "opsg.html"
     args = ["report", str(path), "-n", "4", "--seed", "1", "-o", str(out)]
@@ -294,7 +296,7 @@ def test_report_from_scenario_files_runs_them_beside_it(tiny_yaml, tmp_path):
 
 
 def test_report_takes_quiet_and_counts_the_replications_it_runs(
-    tiny_yaml, tmp_path, monkeypatch
+    tiny_yaml, tmp_path, monkeypatch, charts_unpainted
 ):
     """``report`` runs its scenario files like ``run`` and ``compare`` do: with
     their progress (every replication counted) and their ``-q`` (it had
@@ -496,7 +498,9 @@ WHAT_IF = [
 ]
 
 
-def test_a_report_removes_what_a_killed_report_left_beside_it(run_dirs, tmp_path):
+def test_a_report_removes_what_a_killed_report_left_beside_it(
+    run_dirs, tmp_path, charts_unpainted
+):
     """A report killed while writing left .report.html.tmp-<pid>-<random>; the
     next report wrote report.html and left that beside it."""
     (tmp_path / ".report.html.tmp-999999999-abcd1234").write_text("<html")
