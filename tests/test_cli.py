@@ -459,7 +459,8 @@ def _long_running(command: str, tmp_path, tiny_yaml) -> list[str]:
     )
     by_command = {
         "run": ["run", scenario, "-n", 3],
-        "run --precision": ["run", scenario, "--precision", 1, "-n", 2],
+        # +-5 days: four batches of 2 on the tiny scenario (+-1 ran 35, 3 s)
+        "run --precision": ["run", scenario, "--precision", 5, "-n", 2],
         "compare": ["compare", scenario, tiny_yaml("other"), "-n", 2],
         "sweep": ["sweep", scenario, "--grid", "capacity.daily_cap=80,120", "-n", 2]
         + ["-o", tmp_path / "sweep"],

@@ -211,7 +211,16 @@ def test_a_run_folder_has_its_bands_in_meters_at_each_replications_ratio(
     assert not (tmp_path / "bare" / "bands_meters.csv").exists()
 
 
-def test_the_report_in_meters_shows_each_replications_own_meters(ranged_run, tmp_path):
+def test_the_report_in_meters_shows_each_replications_own_meters(
+    ranged_run, tmp_path, monkeypatch
+):
+    """The figures' P90s in meters, each replication's count times its own
+    ratio. Only the page's text is read: its charts are built but not
+    rendered into PNG bytes, most of a report's time (as test_report's
+    charts_unpainted)."""
+    import migsim.output.html as html_module
+
+    monkeypatch.setattr(html_module, "png_base64", lambda fig: "")
     saved = load_run(ranged_run)
     ratios = meters_ratios(saved)
     out = tmp_path / "m.html"
