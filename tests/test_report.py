@@ -1351,17 +1351,8 @@ def test_four_scenarios_answer_and_chart_fit_a_desktops_first_screen(
     page_path = tmp_path / "report.html"
     result = runner.invoke(main, ["report", *map(str, runs), "-o", str(page_path)])
     assert result.exit_code == 0, result.output
-    seen = {}
-    for width, height in ((1280, 800), (390, 844)):
-        with _chromium_page(width, height) as page:
-            page.goto(page_path.resolve().as_uri())
-            seen[width] = {
-                "lines": page.evaluate(_PLAN_BOXES),
-                "answer": page.evaluate(_BOX, "#answer"),
-                "chart": page.evaluate(_BOX, ".first-screen img"),
-                "wide": page.evaluate("document.documentElement.scrollWidth"),
-            }
-            page.screenshot(path=str(tmp_path / f"four_{width}.png"))
+    boxes = {"answer": "#answer", "chart": ".first-screen img"}
+    seen = _desktop_and_phone(page_path, boxes, tmp_path / "four")
     chart = seen[1280]["chart"]
     assert 0 < chart["top"] and chart["bottom"] <= 800, chart
     assert chart["width"] >= 0.9 * chart["natural"], chart  # still readable
@@ -1436,6 +1427,23 @@ _BOX = """(selector) => {
 }"""
 
 
+def _desktop_and_phone(page_path: Path, boxes: dict[str, str], shot: Path) -> dict:
+    """The report at 1280 x 800 and at 390 x 844, by width: its answer's plan
+    lines, the box of each of ``boxes`` (name: CSS selector) and the page's
+    width; a screenshot of each, ``<shot>_<width>.png``, to look at."""
+    seen = {}
+    for width, height in ((1280, 800), (390, 844)):
+        with _chromium_page(width, height) as page:
+            page.goto(page_path.resolve().as_uri())
+            seen[width] = {
+                "lines": page.evaluate(_PLAN_BOXES),
+                **{name: page.evaluate(_BOX, css) for name, css in boxes.items()},
+                "wide": page.evaluate("document.documentElement.scrollWidth"),
+            }
+            page.screenshot(path=f"{shot}_{width}.png")
+    return seen
+
+
 @pytest.mark.slow
 def test_with_a_question_the_chart_and_each_basis_fit_a_desktops_first_screen(
     question_reports, tmp_path
@@ -1459,17 +1467,8 @@ def _question_report_fits(page_path, runs, decision_dir, shots: Path, which: str
     from migsim.experiments.decision import load_decision
     from migsim.output.report_basis import recommendation
 
-    seen = {}
-    for width, height in ((1280, 800), (390, 844)):
-        with _chromium_page(width, height) as page:
-            page.goto(page_path.resolve().as_uri())
-            seen[width] = {
-                "lines": page.evaluate(_PLAN_BOXES),
-                "chart": page.evaluate(_BOX, ".first-screen img"),
-                "recommendation": page.evaluate(_BOX, "#recommendation"),
-                "wide": page.evaluate("document.documentElement.scrollWidth"),
-            }
-            page.screenshot(path=str(shots / f"question_{which}_{width}.png"))
+    boxes = {"chart": ".first-screen img", "recommendation": "#recommendation"}
+    seen = _desktop_and_phone(page_path, boxes, shots / f"question_{which}")
     desktop = seen[1280]["chart"]
     assert 0 < desktop["top"] and desktop["bottom"] <= 800, desktop
     assert desktop["width"] >= 0.7 * desktop["natural"], desktop  # still readable
