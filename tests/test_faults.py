@@ -262,9 +262,7 @@ def test_an_output_under_a_file_says_the_file_is_not_a_folder(tmp_path):
     write(tmp_path, TINY)
     (tmp_path / "notes.txt").write_text("mine")
     result = cli("run", "sc.yaml", "-n", "1", "-o", "notes.txt/out", cwd=tmp_path)
-    assert one_line_exit_2(result) == (
-        "Error: notes.txt/out: cannot write there: Not a directory"
-    )
+    assert one_line_exit_2(result) == "Error: notes.txt: Not a directory"
     from migsim.common.files import output_dir  # forecast's, backtest's, ...
 
     with pytest.raises(NotADirectoryError) as refused:
@@ -273,6 +271,25 @@ def test_an_output_under_a_file_says_the_file_is_not_a_folder(tmp_path):
     assert str(refused.value) == (
         f"[Errno 20] Not a directory: '{tmp_path / 'notes.txt'}'"
     )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "sc.yaml"]
+
+
+def test_an_output_under_a_file_is_refused_before_any_work(tmp_path, monkeypatch):
+    """``forecast``, ``backtest``, ``sensitivity`` and ``calibrate`` found an
+    output under a file only when they wrote their result, after all their
+    work: each command's refusal now comes first (here, sensitivity's
+    measuring would fail the test), and nothing is made."""
+    import migsim.experiments.sensitivity as sensitivity
+
+    def measured(*args, **kwargs):
+        raise AssertionError("measured before the output was checked")
+
+    monkeypatch.setattr(sensitivity, "sensitivity", measured)
+    write(tmp_path, TINY)
+    (tmp_path / "notes.txt").write_text("mine")
+    args = ["--range", "capacity.daily_cap=50:150", "-n", "2"]
+    result = cli("sensitivity", "sc.yaml", *args, "-o", "notes.txt/a/b", cwd=tmp_path)
+    assert one_line_exit_2(result) == "Error: notes.txt: Not a directory"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "sc.yaml"]
 
 

@@ -138,10 +138,13 @@ def refuse_existing(
     try:
         if path:
             files.refuse_existing(path, overwrite)
+            files.refuse_under_file(path)
             if overwrite and foreign:  # a result, never a folder of the user's
                 files.refuse_foreign(path)
     except FileExistsError as exc:
         raise InputError(str(exc)) from None
+    except NotADirectoryError as exc:
+        raise InputError(f"{exc.filename}: {exc.strerror}") from None
 
 
 def refuse_inputs_as_outputs(

@@ -50,6 +50,7 @@ __all__ = [
     "refuse_existing",
     "refuse_foreign",
     "refuse_special",
+    "refuse_under_file",
     "remove_stray_temporaries",
     "spill_folder",
     "write_files",
@@ -143,6 +144,26 @@ def refuse_existing(target: str | Path, overwrite: bool) -> None:
     if path.is_dir() and not path.is_symlink() and not any(path.iterdir()):
         return
     raise FileExistsError(f"{target}: exists (use --overwrite to replace it)")
+
+
+def refuse_under_file(target: str | Path) -> None:
+    """Refuse an output whose folder would be made under a file (``-o
+    notes.txt/out``), before any work: `make_folder` found it only when the
+    result was written, so ``forecast``, ``backtest``, ``sensitivity`` and
+    ``calibrate`` ran to the end first. Nothing is made here.
+
+    Raises
+    ------
+    NotADirectoryError
+        The nearest of ``target``'s parents that is there is not a folder.
+    """
+    for folder in Path(target).parents:
+        if folder.exists() or folder.is_symlink():
+            if not folder.is_dir():
+                raise NotADirectoryError(
+                    errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(folder)
+                )
+            return
 
 
 def refuse_special(target: str | Path) -> None:
