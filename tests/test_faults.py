@@ -293,6 +293,23 @@ def test_an_output_under_a_file_is_refused_before_any_work(tmp_path, monkeypatch
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "sc.yaml"]
 
 
+def test_a_one_file_output_named_as_a_folder_is_refused(tmp_path):
+    """``report -o d/r.html/`` wrote the page as the file ``d/r.html`` (the
+    slash dropped by pathlib), as ``calibrate -o cal.yaml/`` did its
+    scenario: a name ending in a separator names a folder, and these
+    commands write one file. Refused first, nothing made."""
+    write(tmp_path, TINY)
+    (tmp_path / "actuals.csv").write_text("date,cohort,migrated\n")
+    report = cli("report", "sc.yaml", "-n", "2", "-o", "d/r.html/", cwd=tmp_path)
+    assert one_line_exit_2(report) == (
+        "Error: d/r.html/: names a folder; this command writes one file (e.g. d/r.html)"
+    )
+    args = ["--actuals", "actuals.csv", "-o", "cal.yaml/"]
+    calibrate = cli("calibrate", "sc.yaml", *args, cwd=tmp_path)
+    assert one_line_exit_2(calibrate).startswith("Error: cal.yaml/: names a folder")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["actuals.csv", "sc.yaml"]
+
+
 def test_a_file_that_cannot_be_renamed_into_place_is_named_as_given(
     tmp_path, monkeypatch
 ):

@@ -24,6 +24,7 @@ from migsim.cli.progress import progress_bar
 from migsim.cli.shared import (
     InputError,
     emit,
+    file_output,
     load,
     load_actuals,
     refuse_existing,
@@ -84,8 +85,8 @@ def calibrate(
     from migsim.evidence.calibrate import posterior_check
     from migsim.output.evidence_files import save_posterior_check
 
+    target = file_output(output)
     sc = load(scenario, sets)
-    target = Path(output)
     stem = target.with_suffix("")
     paths = [target, Path(f"{stem}.calibration.json"), Path(f"{stem}.check.png")]
     refuse_inputs_as_outputs(paths, [scenario, actuals_path])

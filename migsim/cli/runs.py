@@ -34,6 +34,7 @@ from migsim.cli.shared import (
     by_dates,
     command_line,
     emit,
+    file_output,
     load,
     painter_for,
     refuse_existing,
@@ -445,7 +446,7 @@ def report(
     from migsim.results.rundir import load_run
     from migsim.runner.runner import run as run_scenario
 
-    target = Path(output)
+    target = file_output(output)
     refuse_inputs_as_outputs([output], [*inputs, question])
     refuse_existing(output, overwrite)
     by = by_dates(by)

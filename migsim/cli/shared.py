@@ -6,6 +6,7 @@ Light on import (click only): the libraries a command needs load inside it.
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import sys
 from collections.abc import Sequence
@@ -28,6 +29,7 @@ __all__ = [
     "by_dates",
     "command_line",
     "emit",
+    "file_output",
     "load",
     "load_actuals",
     "painter_for",
@@ -145,6 +147,19 @@ def refuse_existing(
         raise InputError(str(exc)) from None
     except NotADirectoryError as exc:
         raise InputError(f"{exc.filename}: {exc.strerror}") from None
+
+
+def file_output(output: str) -> Path:
+    """A command's output that is one file (a report's page, a calibrated
+    scenario), refused when its name ends in a separator: ``-o d/r.html/``
+    names a folder, and `pathlib` dropped the slash, so the page was written
+    as the file ``d/r.html``."""
+    if output.endswith(("/", os.sep)):
+        raise InputError(
+            f"{output}: names a folder; this command writes one file "
+            f"(e.g. {output.rstrip('/' + os.sep) or 'report.html'})"
+        )
+    return Path(output)
 
 
 def refuse_inputs_as_outputs(
