@@ -404,6 +404,71 @@ def test_a_stop_while_its_handlers_are_set_leaves_no_handler_of_stops_held(
     assert now is before
 
 
+class _Dropped:
+    """What Python hands ``sys.unraisablehook`` for a KeyboardInterrupt that
+    a callback from C could not raise."""
+
+    exc_type = KeyboardInterrupt
+
+
+def _leave() -> None:
+    """A call of Python code: the first event after the interrupt was dropped."""
+
+
+def test_an_interrupt_raised_again_keeps_a_profile_function_running():
+    """The interrupt raised again after a callback dropped it replaced the
+    profile function the user had running (migsim called from Python under a
+    profiler), then dropped it. It now runs on, seeing every call, and the
+    interrupt is still raised at the next line."""
+    from migsim.common import lifeline
+
+    seen: list[str] = []
+
+    def record(frame, event, arg):
+        if frame.f_code is _leave.__code__:
+            seen.append(event)
+
+    sys.setprofile(record)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            lifeline._raised_again(_Dropped())
+            seen.append("ran on")
+        _leave()
+        running, tracer = sys.getprofile(), sys.gettrace()
+    finally:
+        sys.setprofile(None)
+    assert (running, tracer) == (record, None)
+    assert seen == ["call", "return"]
+    assert lifeline._traced == []
+
+
+def test_an_interrupt_raised_again_keeps_cprofile_running():
+    """cProfile (a profiler written in C) runs on and counts the calls after
+    the interrupt."""
+    import cProfile
+    import pstats
+
+    from migsim.common import lifeline
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        _leave()
+        with pytest.raises(KeyboardInterrupt):
+            lifeline._raised_again(_Dropped())
+            _leave()
+        _leave()
+        running = sys.getprofile()
+    finally:
+        profiler.disable()
+    assert running is profiler
+    calls = {
+        name: count
+        for (_, _, name), (_, count, *_) in pstats.Stats(profiler).stats.items()
+    }
+    assert calls["_leave"] == 2  # before and after: the one that raised never ran
+
+
 def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
 

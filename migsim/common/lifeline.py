@@ -149,22 +149,52 @@ def _raised_again(unraisable: Any) -> None:
     the command ran on to the end. Here `_raise_on_leaving` is set as the
     profiler: it raises it at the next call, builtin call or return of Python
     code, whence it propagates (or, in the next callback, is dropped and comes
-    here again). Anything else goes to the hook that was there before."""
+    here again). Anything else goes to the hook that was there before.
+
+    A profiler the user had running (``cProfile`` around a call of migsim
+    from Python) was replaced by that hook, and Python drops a profiler that
+    raises: the profiling ended with the interrupt. With one running, the
+    hook is set as the tracer instead (`_trace_to_raise`), and the profiler
+    runs on untouched. (With a tracer running too, one of them must go: the
+    profiler, as before.)"""
     if unraisable.exc_type is not None and issubclass(
         unraisable.exc_type, KeyboardInterrupt
     ):
-        sys.setprofile(_raise_on_leaving)
+        if sys.getprofile() in (None, _raise_on_leaving) or sys.gettrace():
+            sys.setprofile(_raise_on_leaving)
+        else:
+            _trace_to_raise(sys._getframe(1))
         return
     _unraisable(unraisable)
 
 
-def _raise_on_leaving(frame: Any, event: str, arg: Any) -> None:
-    """The profiler `_raised_again` sets: the dropped KeyboardInterrupt, raised
-    at the first event outside that hook (one raised there would be dropped
-    again, for good)."""
+#: The frames `_trace_to_raise` set `_raise_on_leaving` on, to clear again.
+_traced: list[Any] = []
+
+
+def _trace_to_raise(frame: Any) -> None:
+    """Set `_raise_on_leaving` as the tracer: on a call of Python code, and
+    on the next line of ``frame`` and of each frame that called it (a frame
+    already running is traced only through its own ``f_trace``)."""
+    sys.settrace(_raise_on_leaving)
+    while frame is not None:
+        frame.f_trace = _raise_on_leaving
+        _traced.append(frame)
+        frame = frame.f_back
+
+
+def _raise_on_leaving(frame: Any, event: str, arg: Any) -> Any:
+    """The profiler (or tracer) `_raised_again` sets: the dropped
+    KeyboardInterrupt, raised at the first event outside that hook (one
+    raised there would be dropped again, for good)."""
     if frame.f_code is _raised_again.__code__:
-        return
-    sys.setprofile(None)
+        return _raise_on_leaving
+    if sys.getprofile() is _raise_on_leaving:
+        sys.setprofile(None)
+    if sys.gettrace() is _raise_on_leaving:
+        sys.settrace(None)
+    while _traced:  # a tracer set later (a debugger) must not raise it again
+        _traced.pop().f_trace = None
     raise KeyboardInterrupt
 
 
