@@ -226,6 +226,23 @@ def test_sobol_refuses_fewer_than_four_samples(scenario_file, tmp_path):
     assert not out.exists()
 
 
+def test_oat_ignores_samples_that_only_sobol_uses(scenario_file):
+    """``--method oat --samples 2`` was refused ('2 is not in the range
+    4<=x<=65536') for an option oat never reads: it is ignored, as the
+    Python API ignores it, and the tornado is the one of the default."""
+    args = ["sensitivity", str(scenario_file), "-n", "1", "-q", "--format", "json"]
+    args += ["--range", "capacity.daily_cap=500:2000", "--figure", "clearance_day_p50"]
+    answers = []
+    for samples in ("2", str(2**40), "64"):
+        result = CliRunner().invoke(main, [*args, "--samples", samples])
+        assert result.exit_code == 0, result.output
+        answer = json.loads(result.stdout)
+        answer.pop("timing")
+        answers.append(answer)
+    assert answers[0] == answers[1] == answers[2]
+    assert answers[0]["method"] == "oat" and "samples" not in answers[0]
+
+
 def test_its_scenario_yaml_records_the_seed_used(scenario_file, tmp_path):
     """sensitivity.json gave the seed used (--seed 3) while scenario.yaml
     kept the file's (0): the written scenario did not reproduce the study
