@@ -293,6 +293,89 @@ def test_an_output_under_a_file_is_refused_before_any_work(tmp_path, monkeypatch
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "sc.yaml"]
 
 
+#: Each command with an output, its arguments up to ``-o``.
+_OUTPUTS = {
+    "run": ["run", "sc.yaml", "-n", "1"],
+    "sweep": ["sweep", "sc.yaml", "--grid", "capacity.daily_cap=50,100", "-n", "1"],
+    "decide": ["decide", str(BASELINE.parent / "questions" / "opsg_ramp_basis.yaml")],
+    "sensitivity": ["sensitivity", "sc.yaml", "--range", "capacity.daily_cap=50:150"],
+    "forecast": ["forecast", "sc.yaml", "--actuals", "a.csv", "--as-of", "2019-12-01"],
+    "backtest": ["backtest", "sc.yaml", "--actuals", "a.csv"],
+    "calibrate": ["calibrate", "sc.yaml", "--actuals", "a.csv"],
+    "report": ["report", "sc.yaml", "-n", "1"],
+}
+
+
+@pytest.mark.parametrize("command", list(_OUTPUTS))
+def test_an_output_in_a_folder_that_cannot_be_written_is_refused_first(
+    tmp_path, monkeypatch, command
+):
+    """``-o read-only/out`` was found only when the result was written, after
+    all the work (or, for run, said 'cannot write there' of its spill file):
+    refused first, naming the output and the folder, nothing made. The folder
+    is made unwritable by ``os.access`` here: root may write in any folder."""
+    import migsim.common.files as files
+
+    write(tmp_path, TINY)
+    (tmp_path / "a.csv").write_text("date,cohort,migrated\n")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real = os.access
+    monkeypatch.setattr(
+        files.os,
+        "access",
+        lambda path, mode, **kw: (
+            os.fspath(path) != str(locked) and real(path, mode, **kw)
+        ),
+    )
+    output = "locked/out.yaml" if command == "calibrate" else "locked/out"
+    result = cli(*_OUTPUTS[command], "-o", output, cwd=tmp_path)
+    assert one_line_exit_2(result) == (
+        f"Error: {output}: cannot write there: {locked} is not writable"
+    )
+    assert list(locked.iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv", "locked", "sc.yaml"]
+
+
+def test_a_store_is_checked_where_it_is_written(tmp_path, monkeypatch):
+    """A sweep store is written into: one that is there needs only itself
+    writable (its parent may be read-only), one that is not needs its parent."""
+    import migsim.common.files as files
+
+    store = tmp_path / "store"
+    store.mkdir()
+    real = os.access
+    monkeypatch.setattr(
+        files.os,
+        "access",
+        lambda path, mode, **kw: (
+            os.fspath(path) != str(tmp_path) and real(path, mode, **kw)
+        ),
+    )
+    files.refuse_unwritable(store, inside=True)
+    with pytest.raises(PermissionError, match=f"{tmp_path} is not writable"):
+        files.refuse_unwritable(store)
+    with pytest.raises(PermissionError, match=f"{tmp_path} is not writable"):
+        files.refuse_unwritable(tmp_path / "new", inside=True)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes in a read-only folder")
+def test_a_read_only_folder_is_refused_before_the_run(tmp_path):
+    """As the test above, with the folder's own permissions."""
+    write(tmp_path, TINY)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        result = cli("run", "sc.yaml", "-n", "1", "-o", "locked/a/out", cwd=tmp_path)
+        assert one_line_exit_2(result) == (
+            f"Error: locked/a/out: cannot write there: {locked} is not writable"
+        )
+        assert list(locked.iterdir()) == []
+    finally:
+        locked.chmod(0o755)
+
+
 def test_a_one_file_output_named_as_a_folder_is_refused(tmp_path):
     """``report -o d/r.html/`` wrote the page as the file ``d/r.html`` (the
     slash dropped by pathlib), as ``calibrate -o cal.yaml/`` did its

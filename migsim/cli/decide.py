@@ -28,6 +28,7 @@ from migsim.cli.shared import (
     painter_for,
     refuse_existing,
     refuse_inputs_as_outputs,
+    refuse_unwritable,
 )
 from migsim.common.errors import MigsimError
 from migsim.model.limits import (
@@ -99,6 +100,8 @@ def decide(
     """
     if outdir:  # the decision is written over OUTDIR: a question in it was deleted
         refuse_inputs_as_outputs([outdir], [question])
+        refuse_unwritable(outdir, inside=True)  # its batches are written into it
+        refuse_unwritable(outdir)  # and the decision replaces it
     painter = painter_for(ctx, outdir)  # the chart's process, ready early
     from migsim.cli.text import candidate_line
     from migsim.experiments.decide import decide as decide_question

@@ -133,7 +133,9 @@ def refuse_existing(
     (`migsim.common.files.refuse_foreign`), unless ``foreign`` is false
     because the command checks its own kind of folder (compare). An output
     that is, holds or lies inside one of ``inputs`` is refused first
-    (`refuse_inputs_as_outputs`).
+    (`refuse_inputs_as_outputs`); one under a file, or in a folder that
+    cannot be written, after it (`migsim.common.files.refuse_under_file`,
+    `migsim.common.files.refuse_unwritable`).
     """
     if path:
         refuse_inputs_as_outputs([path], inputs)
@@ -141,11 +143,22 @@ def refuse_existing(
         if path:
             files.refuse_existing(path, overwrite)
             files.refuse_under_file(path)
+            files.refuse_unwritable(path)
             if overwrite and foreign:  # a result, never a folder of the user's
                 files.refuse_foreign(path)
     except FileExistsError as exc:
         raise InputError(str(exc)) from None
-    except NotADirectoryError as exc:
+    except (NotADirectoryError, PermissionError) as exc:
+        raise InputError(f"{exc.filename}: {exc.strerror}") from None
+
+
+def refuse_unwritable(path: str | Path, *, inside: bool = False) -> None:
+    """Bad input (exit 2): an output in a folder that cannot be written
+    (`migsim.common.files.refuse_unwritable`), for a command that writes
+    into a store it resumes (sweep, decide) and so has no `refuse_existing`."""
+    try:
+        files.refuse_unwritable(path, inside=inside)
+    except PermissionError as exc:
         raise InputError(f"{exc.filename}: {exc.strerror}") from None
 
 

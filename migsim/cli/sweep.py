@@ -14,7 +14,12 @@ from migsim.cli.options import (
     simulation_options,
 )
 from migsim.cli.progress import progress_bar
-from migsim.cli.shared import InputError, load, refuse_inputs_as_outputs
+from migsim.cli.shared import (
+    InputError,
+    load,
+    refuse_inputs_as_outputs,
+    refuse_unwritable,
+)
 from migsim.common.errors import MigsimError
 from migsim.common.files import atomic_write
 
@@ -104,6 +109,7 @@ def sweep(
 
     if fresh:  # --fresh empties the store: a scenario kept in it was deleted
         refuse_inputs_as_outputs([outdir], [scenario])
+    refuse_unwritable(outdir, inside=True)  # the store is written into
     sc = load(scenario, sets)
     try:
         parsed_grid = _once("--grid", [parse_grid(item) for item in grid])

@@ -51,6 +51,7 @@ __all__ = [
     "refuse_foreign",
     "refuse_special",
     "refuse_under_file",
+    "refuse_unwritable",
     "remove_stray_temporaries",
     "spill_folder",
     "write_files",
@@ -164,6 +165,36 @@ def refuse_under_file(target: str | Path) -> None:
                     errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(folder)
                 )
             return
+
+
+def refuse_unwritable(target: str | Path, *, inside: bool = False) -> None:
+    """Refuse an output whose folder cannot be written, before any work: a
+    read-only parent (``-o /read-only/out``) was found only when the result
+    was written, after the whole run, sweep or decision. The folder checked
+    is the nearest of ``target``'s parents that is there (the one a missing
+    folder is made in; where a link points, as written), or with ``inside``
+    ``target`` itself when it is a folder (a store is written into, not
+    replaced). Nothing is made here.
+
+    ``os.access`` asks with the process's own rights: as root it refuses only
+    a read-only file system, as a write would.
+
+    Raises
+    ------
+    PermissionError
+        Named as given; the folder cannot be written in or entered.
+    """
+    path = Path(os.path.abspath(follow_link(target)))
+    for folder in [path, *path.parents] if inside else path.parents:
+        if not folder.is_dir():
+            continue  # missing (made by the writer), or a file when not inside
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise PermissionError(
+                errno.EACCES,
+                f"cannot write there: {folder} is not writable",
+                str(target),
+            )
+        return
 
 
 def refuse_special(target: str | Path) -> None:
