@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import signal
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from click.testing import CliRunner
 import migsim
 from migsim.cli.main import main
 from migsim.common.errors import MigsimError
+from migsim.common.store import LOCK
 from migsim.experiments.sweep import (
     SweepDefinition,
     figure_columns,
@@ -372,6 +374,7 @@ def test_resume_after_sigkill_gives_identical_files(tmp_path):
     finished_at_kill = sorted(p.name for p in points.glob("[0-9]*.parquet"))
     assert 1 <= len(finished_at_kill) < 6
     assert not (killed / "sweep.parquet").exists()
+    assert (killed / LOCK).is_file()  # the killed sweep's: taken over below
 
     resumed = CliRunner().invoke(main, [*args, "-o", str(killed)])
     assert resumed.exit_code == 0, resumed.output
@@ -389,6 +392,31 @@ def test_resume_after_sigkill_gives_identical_files(tmp_path):
     manifest = json.loads((killed / "manifest.json").read_text())
     assert [p["status"] for p in manifest["points"]] == ["done"] * 6
     assert len(manifest["timings"]["runs"]) == 1  # the killed run never recorded one
+    assert not (killed / LOCK).exists()
+
+
+def test_a_second_sweep_on_a_store_in_use_is_refused(tiny_path, tmp_path):
+    """Two sweeps on one store at once each wrote the manifest from its own
+    copy: one invocation's timing entry (and its points' statuses) was lost.
+    A sweep holds the store while it runs; a second one is refused, the store
+    as it was; the lock goes with the sweep, even one that fails."""
+    store = tmp_path / "store"
+    args = ["sweep", str(tiny_path), "--grid", "capacity.daily_cap=100,200", "-n", "1"]
+    args += ["-q", "-o", str(store)]
+    store.mkdir()
+    (store / LOCK).write_text(f"{os.getppid()}\n")  # a process that runs
+    busy = CliRunner().invoke(main, args)
+    assert (busy.exit_code, busy.stderr) == (
+        2,
+        f"Error: {store}: another sweep is writing this store (process "
+        f"{os.getppid()}); wait for it to end, or stop it (a stopped one "
+        "resumes where it was)\n",
+    )
+    assert [p.name for p in store.iterdir()] == [LOCK]
+    (store / LOCK).unlink()
+    (store / "points").write_text("not a folder")  # the store fails as it opens
+    assert CliRunner().invoke(main, args).exit_code != 0
+    assert sorted(p.name for p in store.iterdir()) == ["points"]
 
 
 def test_a_store_of_another_migsim_version_is_not_resumed(tiny_path, tmp_path):

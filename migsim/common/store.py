@@ -20,6 +20,12 @@ A piece is a cache of work: one that cannot be read back (damaged on disk,
 written over by hand) is removed when the store opens, with one line on stderr
 saying so, and is computed again like any piece not yet finished.
 
+While a command writes a store it holds ``.migsim.lock`` in it (`held`): a
+second command on the same store is refused until the first ends, instead of
+both writing the manifest (each from its own copy: one's record of its run was
+lost). A lock whose process is no longer running (killed) is taken over, so a
+killed command's store still resumes.
+
 A piece carries the ``migsim_source_sha256`` of the code that computed it (in
 its Parquet metadata, so it is known even for a piece whose listing a kill cut
 off); callers list it per piece in the manifest. The version is part of the
@@ -33,9 +39,12 @@ manifest records that it was said).
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
-from collections.abc import Mapping
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -48,18 +57,24 @@ from migsim.common.files import (
     remove_stray_temporaries,
     written_by_migsim,
 )
+from migsim.common.lifeline import alive
 from migsim.common.source import source_sha256
 from migsim.common.yamlio import read_regular
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     import pandas as pd
 
-__all__ = ["ENTRIES", "MANIFEST", "POINTS", "SOURCE", "Store"]
+__all__ = ["ENTRIES", "LOCK", "MANIFEST", "POINTS", "SOURCE", "Store", "held"]
 
 MANIFEST = "manifest.json"
 POINTS = "points"
 #: What a store adds to its folder (carried over when outputs are written beside it).
 ENTRIES = (MANIFEST, POINTS)
+#: The file a command writing the store holds (`held`): its process id.
+LOCK = ".migsim.lock"
+#: Seconds a lock may stand without its process id (being written) and still
+#: be taken as held.
+_LOCK_WRITING = 10.0
 #: The key of a piece's Parquet metadata (and of its manifest listing) naming
 #: the code that computed it.
 SOURCE = "migsim_source_sha256"
@@ -69,7 +84,8 @@ ANNOUNCED = "other_sources_announced"
 
 
 def _temporary(path: Path) -> bool:
-    return path.name.startswith(".") and ".tmp-" in path.name
+    """A file of a write in progress: a temporary, or the lock (`held`)."""
+    return path.name == LOCK or (path.name.startswith(".") and ".tmp-" in path.name)
 
 
 def _only_a_first_write(root: Path) -> bool:
@@ -113,13 +129,84 @@ def _empty(root: Path) -> None:
     way leaves a store (that ``fresh`` starts over again), never pieces
     without the manifest that makes the folder a store."""
     for entry in root.iterdir():
-        if entry.name == MANIFEST:
+        if entry.name in (MANIFEST, LOCK):  # the lock is this command's own
             continue
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry)
         else:
             entry.unlink()
     (root / MANIFEST).unlink()
+
+
+@contextmanager
+def held(root: str | Path, what: str) -> Iterator[None]:
+    """Hold the store in ``root`` for this process while the block runs.
+
+    The lock is made with ``O_EXCL`` (only one process can make it) and holds
+    this process's id; it is removed when the block ends, however it ends
+    (an error, Ctrl-C, ``kill PID``). One of a process that is no longer
+    running (SIGKILL, a crash) is taken over. A folder this made for the lock
+    and nothing else wrote in is removed again. A ``root`` that is a file is
+    left to the store to refuse.
+
+    Raises
+    ------
+    MigsimError
+        Another running process holds the store.
+    """
+    root = Path(root)
+    if root.exists() and not root.is_dir():
+        yield
+        return
+    made = not root.exists()
+    make_folder(root)
+    lock = root / LOCK
+    mine = f"{os.getpid()}\n".encode()
+    try:
+        while True:
+            try:
+                fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                _refuse_held(lock, what)
+                lock.unlink(missing_ok=True)  # its process is gone: take it over
+                continue
+            try:
+                os.write(fd, mine)
+            finally:
+                os.close(fd)
+            break
+        yield
+    finally:
+        try:
+            if lock.read_bytes() == mine:  # not a lock taken over meanwhile
+                lock.unlink()
+        except OSError:  # gone with the store (every point invalid), or never made
+            pass
+        if made:
+            try:
+                root.rmdir()  # only when empty: nothing was stored
+            except OSError:
+                pass
+
+
+def _refuse_held(lock: Path, what: str) -> None:
+    """Refuse a lock whose process runs; return for one that is stale."""
+    try:
+        text = lock.read_text(encoding="ascii", errors="replace").strip()
+        age = time.time() - lock.stat().st_mtime
+    except FileNotFoundError:  # released meanwhile
+        return
+    except OSError as exc:
+        raise MigsimError(f"{lock}: cannot read: {exc.strerror or exc}") from None
+    if text.isdigit() and not alive(int(text)):
+        return
+    if not text.isdigit() and age > _LOCK_WRITING:
+        return  # its process died before it wrote its id
+    holder = f"process {text}" if text.isdigit() else "another process"
+    raise MigsimError(
+        f"{lock.parent}: another {what} is writing this store ({holder}); wait "
+        f"for it to end, or stop it (a stopped one resumes where it was)"
+    )
 
 
 class Store:

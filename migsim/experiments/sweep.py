@@ -49,7 +49,7 @@ from migsim.common.errors import MigsimError, ScenarioError
 from migsim.common.files import atomic_write
 from migsim.common.source import source_sha256
 from migsim.common.stats import STATISTICS, json_value, statistics
-from migsim.common.store import SOURCE, Store
+from migsim.common.store import SOURCE, Store, held
 from migsim.common.yamlio import parse_value
 from migsim.common.yamlio import shown as _shown
 from migsim.model.limits import MAX_SWEEP_POINTS
@@ -470,13 +470,28 @@ def run_sweep(
     MigsimError
         The store holds another sweep (and not ``fresh``), the folder holds
         files that are not a sweep store, bad dimensions, or every point is
-        invalid (the store is then removed: nothing was run).
+        invalid (the store is then removed: nothing was run), or another
+        running sweep is writing the store (`migsim.common.store.held`).
     RuntimeError
         A point failed with an internal error (its traceback is in the manifest);
         the other points were still run and stored.
     """
     root = Path(store)
     points = definition.points()
+    with held(root, "sweep"):  # a second sweep here would lose one's records
+        return _run(definition, root, points, workers, scheduler, fresh, progress)
+
+
+def _run(
+    definition: SweepDefinition,
+    root: Path,
+    points: list[dict[str, Any]],
+    workers: int,
+    scheduler: str | None,
+    fresh: bool,
+    progress: Callable[[int, int, int], None] | None,
+) -> pd.DataFrame:
+    """`run_sweep` in a store this process holds."""
     sweep_store = _Sweep(root, definition, points, fresh)
     todo = sweep_store.todo()
     started = time.perf_counter()
