@@ -718,6 +718,35 @@ def test_a_cohort_whose_migrations_had_stopped_sets_no_day(tmp_path):
     )
 
 
+def test_a_cohort_flat_over_a_closure_has_not_stopped(tmp_path):
+    """b's total stood still from day 14 to its last report on day 26 over a
+    ten-day closure (days 15 to 24): a week by the calendar, two working days,
+    yet b was taken as stopped and the forecast as of day 35 started from
+    day 35 with b frozen, its migrations since the closure lost. The still
+    period is counted in the scenario's working days: b is not stopped, and
+    the forecast starts from its last report. Flat from day 7 over the same
+    closure (nine working days), b is stopped."""
+    from migsim.evidence.coarse import reported_through
+
+    closed = _two_cohorts().to_dict()
+    closed["calendar"]["closures"] = [day(k).isoformat() for k in range(15, 25)]
+    sc = load(closed)
+
+    def through(b_rows):
+        rows = [(k, "b", n) for k, n in b_rows]
+        rows += [(k, "a", 150 * k) for k in range(0, 36, 7)]
+        frame = pd.DataFrame(rows, columns=["day", "cohort", "cumulative_migrated"])
+        frame.insert(0, "date", [day(k).isoformat() for k in frame.pop("day")])
+        path = tmp_path / "totals.csv"
+        frame.to_csv(path, index=False)
+        return reported_through(sc, read_actuals(path, sc))
+
+    flat_over_closure = [(0, 0), (7, 2000), (14, 4000), (26, 4000)]
+    assert through(flat_over_closure) == (day(26), ["b"])
+    flat_since_day_7 = [(0, 0), (7, 4000), (14, 4000), (26, 4000)]
+    assert through(flat_since_day_7) == (day(35), [])
+
+
 def test_a_cohort_yet_to_open_is_known_at_none_until_it_opens(tmp_path):
     """b opens on day 30 (a fixed eligible_from) and its one row, a 0 on day
     0, says it had not started; a is reported daily to day 20. That row set

@@ -23,6 +23,7 @@ from migsim.evidence.inflight import (
 )
 from migsim.model.distributions import draw_probability
 from migsim.model.scenario import Scenario
+from migsim.sim.calendar import working_days
 from migsim.sim.dates import resolve_dates
 from migsim.sim.inputs import dumb_per_migrated
 from migsim.sim.streams import Streams
@@ -34,8 +35,9 @@ _RATE_DRAWS = 2001
 #: Replications' dates behind `_p_started`.
 _DATE_DRAWS = 400
 #: Days a cohort's total stands still before its last report for `_stopped`
-#: to take its migrations as stopped: a weekend, or a closure of a day or two,
-#: leaves daily totals flat without stopping anything.
+#: to take its migrations as stopped, and among them at least a week's working
+#: days of the scenario's calendar: a weekend, a bank holiday or a closure
+#: (ten days at Christmas) leaves totals flat without stopping anything.
 _STILL_DAYS = 7
 
 
@@ -110,11 +112,16 @@ def _anchor(scenario: Scenario, cohort, first: date) -> date:
     return anchor - timedelta(days=1)
 
 
-def _stopped(cohort, figures: pd.DataFrame) -> bool:
+def _stopped(scenario: Scenario, cohort, figures: pd.DataFrame) -> bool:
     """Whether a cohort's totals (``figures``, in date order) say its
     migrations had stopped by its last report: its last figure holds the most
     installations it can have (`largest_size`: the top of an estimated size's
-    range), or equals its figure on a report at least `_STILL_DAYS` before.
+    range), or equals its figure on a report at least `_STILL_DAYS` before
+    with a week's working days between them (as many as the calendar's
+    working weekdays; `migsim.sim.calendar.working_days`, as the engine
+    counts them: a total flat over a ten-day Christmas closure had stood
+    still for a week, and its cohort was taken as stopped, the migrations it
+    resumed with after the closure lost).
 
     A cohort that finished seldom reaches its size (devices left dumb,
     installations excluded or abandoned), and a file may stop reporting it:
@@ -127,8 +134,13 @@ def _stopped(cohort, figures: pd.DataFrame) -> bool:
     figure = float(last[COARSE_COLUMN])
     if figure >= largest_size(cohort):
         return True
-    before = figures[figures["date"] <= last["date"] - timedelta(days=_STILL_DAYS)]
-    return len(before) > 0 and float(before[COARSE_COLUMN].iloc[-1]) == figure
+    still = figures["date"][figures[COARSE_COLUMN].astype(float) == figure]
+    since, until = still.iloc[0], last["date"]  # a total never falls: no gap
+    if (until - since).days < _STILL_DAYS:
+        return False
+    first, end = (scenario.day_of(d.date()) for d in (since, until))
+    open_days = working_days(scenario)[max(0, first + 1) : end + 1]
+    return int(open_days.sum()) >= len(scenario.calendar.working_days)
 
 
 def _known_until(scenario: Scenario, cohort, figures: pd.DataFrame):
@@ -139,7 +151,7 @@ def _known_until(scenario: Scenario, cohort, figures: pd.DataFrame):
     20 from day 0, every other cohort's figures since unused). ``None`` when
     its migrations had stopped (`_stopped`): it stands as last reported on
     any later day."""
-    if _stopped(cohort, figures):
+    if _stopped(scenario, cohort, figures):
         return None
     last = figures["date"].iloc[-1]
     opens = cohort.eligible_from if isinstance(cohort.eligible_from, date) else None
