@@ -13,10 +13,12 @@ from migsim.common.errors import MigsimError
 from migsim.experiments.compare import (
     bootstrap_indices,
     clearance_order,
+    clearance_pairing,
     compare,
     compare_runs,
     paired_difference,
     pairing,
+    rates_differ,
 )
 from migsim.results.results import FIGURES, STATISTICS
 
@@ -433,3 +435,85 @@ def test_a_difference_of_clearance_chances_stays_within_minus_one_to_one():
     entry = p_clear_by_pairs(runs, [date(2024, 1, 15)])["2024-01-15"]["later"]
     assert entry["diff"] == -0.5
     assert entry["ci95"] == [-1.0, pytest.approx(0.4187, abs=1e-4)]
+
+
+# ------------------------------------------------------------ weak pairs' order
+def test_clearance_pairing_says_when_the_order_is_stream_noise_by_hand():
+    """weak: a correlation below 0.8 over the pairs where both clear, or none
+    measurable, or rates that differ; never when one day is fixed."""
+    first = np.array([10.0, 12.0, 14.0, 16.0, INF])
+    close = clearance_pairing(first, first + np.array([1.0, 1.0, 2.0, 1.0, 0.0]))
+    assert close["correlation"] is None  # a pair that did not clear ...
+    assert close["cleared_correlation"] == pytest.approx(0.98, abs=0.01)  # ... here
+    assert close["weak"] is False and close["rates_differ"] is False
+    loose = clearance_pairing(first, np.array([14.0, 10.0, 16.0, 12.0, INF]))
+    assert loose["cleared_correlation"] == 0 and loose["weak"]
+    assert clearance_pairing(first, first, rates_differ=True)["weak"] is True
+    unmeasured = clearance_pairing(np.array([10.0, INF]), np.array([9.0, 12.0]))
+    assert unmeasured["cleared_correlation"] is None and unmeasured["weak"] is True
+    fixed = clearance_pairing(np.full(4, 20.0), np.array([18.0, 19.0, 21.0, 22.0]))
+    assert fixed["cleared_correlation"] is None and fixed["weak"] is False
+
+
+@pytest.fixture(scope="module")
+def rate_and_cap():
+    """The tiny scenario against a higher cap (pairs closely) and a higher
+    dormant success rate (pairs weakly: correlation 0.77 at 12 pairs)."""
+    return compare(
+        [
+            tiny(),
+            tiny({"capacity.daily_cap": 110}, name="cap"),
+            tiny({"cohorts.dormant_b.outcomes.success": 0.92}, name="rate"),
+        ],
+        replications=12,
+        seed=4,
+    )
+
+
+def test_a_rate_change_is_weak_pairing_a_cap_change_is_not(rate_and_cap):
+    _, comparison = rate_and_cap
+    cap = comparison["scenarios"]["cap"]["pairing"]["clearance_day"]
+    rate = comparison["scenarios"]["rate"]["pairing"]["clearance_day"]
+    for block in (cap, rate):  # the keys it had, and the verdict beside them
+        assert set(block) == {
+            "variance_ratio",
+            "correlation",
+            "cleared_correlation",
+            "rates_differ",
+            "weak",
+        }
+    assert cap["weak"] is False and cap["cleared_correlation"] > 0.95
+    assert rate["weak"] is True and rate["rates_differ"] is True
+    assert rate["cleared_correlation"] < 0.8
+    assert comparison["scenarios"]["tiny"]["pairing"]["clearance_day"]["weak"] is False
+    assert not rates_differ(tiny(), tiny({"capacity.daily_cap": 110}))
+    assert rates_differ(tiny(), tiny({"cohorts.active_a.stall.then_success": 0.8}))
+
+
+def test_the_order_is_flagged_only_where_the_pairs_are_weak(rate_and_cap):
+    """The CLI text, the report's comparison table and the explorer's panel
+    keep the order shares and add the note beside them for the rate change
+    only; the explorer says what pairing bought, as the CLI does."""
+    from migsim.app.view import _comparison
+    from migsim.cli.text import comparison_text
+    from migsim.output.report_tables import comparison_section
+
+    runs, comparison = rate_and_cap
+    note = "largely stream noise, not the change"
+    text = comparison_text(comparison)
+    cap_part, rate_part = text.split("rate minus tiny")
+    assert "clears before tiny" in cap_part and note not in cap_part
+    assert "differ in outcome rates" in " ".join(rate_part.split())
+    assert note in " ".join(rate_part.split())
+    assert "(clearance-day correlation 0.77)" in " ".join(rate_part.split())
+    assert "clears before tiny" in rate_part and "pairing:" in rate_part
+    section = comparison_section(runs, comparison, 1.0, "installations")
+    assert section.count(note) == 1 and "<b>rate</b>: These scenarios" in section
+    assert "<b>cap</b>" not in section
+    assert "clears before tiny" in section  # the shares stay shown
+    alone = comparison_section(runs[:2], comparison, 1.0, "installations")
+    assert note not in alone
+    weak, strong = _comparison(runs[2], comparison), _comparison(runs[1], comparison)
+    assert note in weak["order_note"] and strong["order_note"] == ""
+    assert "about 41x fewer replications" in strong["pairing"]
+    assert weak["order"]["p_clears_after_first"] == "8.3%"  # shown all the same

@@ -22,6 +22,7 @@ import pandas as pd
 from migsim import __version__
 from migsim.common.source import source_sha256
 from migsim.common.stats import percent
+from migsim.experiments.compare import pairing_words, weak_pairing_note
 from migsim.output.report import RISK_FIGURES, render_report
 from migsim.output.spreadsheets import provenance_table
 from migsim.results import Results
@@ -118,6 +119,10 @@ def _comparison(built: Results, comparison: dict[str, Any]) -> dict[str, Any]:
                 "p_neither_clears",
             )
         },
+        # what the pairing bought on the clearance day (the CLI's line), and
+        # the note beside the order when the pairs are too weak to read it
+        "pairing": pairing_words(entry["pairing"]["clearance_day"]),
+        "order_note": weak_pairing_note(entry["pairing"]["clearance_day"]),
     }
 
 

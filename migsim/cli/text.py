@@ -6,6 +6,7 @@ in a terminal, a log file and the README.
 
 from __future__ import annotations
 
+import textwrap
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -319,22 +320,6 @@ def sweep_text(table, fields: list[str], figure: str, scenario: Scenario) -> str
     )
 
 
-def _pairing_line(pairing: dict[str, Any] | None) -> str:
-    """What pairing bought on the clearance day, in a planner's words."""
-    ratio = None if pairing is None else pairing.get("variance_ratio")
-    if pairing is None or ratio is None:
-        return "  pairing: undefined (a replication did not clear, or no variation)"
-    gain = f", about {1 / ratio:,.0f}x fewer replications" if 0 < ratio < 1 else ""
-    correlation = pairing.get("correlation")
-    said = (  # undefined when one scenario's clearance day does not vary
-        "undefined" if correlation is None else f"{correlation:.2f}"
-    )
-    return (
-        f"  pairing: the clearance-day difference varies {ratio:.2f}x as much as "
-        f"with independent streams (correlation {said}{gain} for the same precision)"
-    )
-
-
 def signed(value: float, digits: int = 1) -> str:
     """A difference with its sign, trailing ".0" dropped, never "-0" or "+0"."""
     rounded = round(value, digits)
@@ -395,7 +380,11 @@ def comparison_text(
     comparison: dict[str, Any], summaries: dict[str, dict[str, Any]] | None = None
 ) -> str:
     """Each scenario's own dates, then against the first: paired differences with
-    95% CIs (a difference whose interval spans zero is marked "no clear")."""
+    95% CIs (a difference whose interval spans zero is marked "no clear"), the
+    order of the pairs' clearance days, with a note when the pairs are too
+    weak to read it as the change's, and what the pairing bought."""
+    from migsim.experiments.compare import pairing_words, weak_pairing_note
+
     first = comparison["first"]
     crn = (
         "common random numbers"
@@ -474,7 +463,13 @@ def comparison_text(
             f"after: {percent(entry['p_clears_after_first'])}"
             + (f", neither within its horizon: {percent(neither)}" if neither else "")
         )
-        lines.append(_pairing_line(entry.get("pairing", {}).get("clearance_day")))
+        clearance = entry.get("pairing", {}).get("clearance_day")
+        note = weak_pairing_note(clearance)
+        if note:  # beside the shares it is about, wrapped like a paragraph
+            lines.append(
+                textwrap.fill(note, 88, initial_indent="  ", subsequent_indent="  ")
+            )
+        lines.append(f"  pairing: {pairing_words(clearance)}")
         lines.append("")
     return "\n".join(lines).rstrip()
 

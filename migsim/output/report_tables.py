@@ -13,6 +13,7 @@ import numpy as np
 from migsim import __version__
 from migsim.common.stats import percent
 from migsim.evidence.intervals import RunLike
+from migsim.experiments.compare import weak_pairing_note
 from migsim.output.html import (
     escape,
     format_count,
@@ -218,6 +219,15 @@ def comparison_section(
         for run, entry in zip(runs[1:], entries, strict=True)
     ]
     out.append(html_table(header, order_rows, [False] + [True] * len(keys)))
+    notes = [
+        (run.scenario.name, weak_pairing_note(entry["pairing"]["clearance_day"]))
+        for run, entry in zip(runs[1:], entries, strict=True)
+        if "pairing" in entry
+    ]
+    for name, note in notes:  # beside the shares, which stay shown: they are data
+        if note:
+            who = f"<b>{escape(name)}</b>: " if len(notes) > 1 else ""
+            out.append(f'<p class="note">{who}{escape(note)}</p>')
     return "".join(out)
 
 

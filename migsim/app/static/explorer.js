@@ -340,6 +340,10 @@ function showResult(status) {
     }))));
   const order = comparison.order;
   $("#order").textContent = `In ${order.p_clears_before_first} of pairs ${result.scenario} clears before ${comparison.first}, in ${order.p_clears_same_day} the same day, in ${order.p_clears_after_first} after` + (order.p_neither_clears === "0%" ? "." : `; in ${order.p_neither_clears} neither clears within its horizon.`);
+  // the order's shares stay shown; when the pairs are weak, a note says not to read them as the change's
+  $("#order-note").textContent = comparison.order_note;
+  $("#order-note").hidden = !comparison.order_note;
+  $("#pairing").textContent = `Pairing on the clearance day: ${comparison.pairing}.`;
   const changes = result.changes.length ? result.changes : ["nothing: the scenario as loaded (under another name)"];
   $("#changes").replaceChildren(...changes.map((text) => element("li", { text })));
   for (const link of $$("#downloads a")) link.href = `${base}/${link.dataset.kind}`;
