@@ -194,6 +194,14 @@ def test_daily_cap_then_run_shows_the_p50_date_and_the_chart(at_5000, tmp_path):
         "clearance (days)"
     )
     expect(page.locator("#paired")).to_contain_text("common random numbers")
+    # what the pairing bought, as the CLI says it; a cap change pairs closely
+    # (correlation 0.86), so no note that the order is stream noise
+    expect(page.locator("#pairing")).to_contain_text(
+        "Pairing on the clearance day: the clearance-day difference varies 0.15x"
+    )
+    expect(page.locator("#pairing")).to_contain_text("about 7x fewer replications")
+    expect(page.locator("#order")).to_contain_text("of pairs")
+    expect(page.locator("#order-note")).to_be_hidden()
     page.screenshot(path=str(tmp_path / "explorer.png"), full_page=True)
     assert not tab.errors, tab.errors
     print(f"\nRun to result: {seconds:.1f} s")
