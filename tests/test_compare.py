@@ -440,7 +440,8 @@ def test_a_difference_of_clearance_chances_stays_within_minus_one_to_one():
 # ------------------------------------------------------------ weak pairs' order
 def test_clearance_pairing_says_when_the_order_is_stream_noise_by_hand():
     """weak: a correlation below 0.8 over the pairs where both clear, or none
-    measurable, or rates that differ; never when one day is fixed."""
+    measurable, or rates that differ; never when one day is fixed, nor when
+    no pair is ordered against the others."""
     first = np.array([10.0, 12.0, 14.0, 16.0, INF])
     close = clearance_pairing(first, first + np.array([1.0, 1.0, 2.0, 1.0, 0.0]))
     assert close["correlation"] is None  # a pair that did not clear ...
@@ -448,9 +449,14 @@ def test_clearance_pairing_says_when_the_order_is_stream_noise_by_hand():
     assert close["weak"] is False and close["rates_differ"] is False
     loose = clearance_pairing(first, np.array([14.0, 10.0, 16.0, 12.0, INF]))
     assert loose["cleared_correlation"] == 0 and loose["weak"]
-    assert clearance_pairing(first, first, rates_differ=True)["weak"] is True
-    unmeasured = clearance_pairing(np.array([10.0, INF]), np.array([9.0, 12.0]))
+    assert clearance_pairing(first, first - 10.0, rates_differ=False)["weak"] is False
+    mixed = first + np.array([1.0, -0.5, 1.0, -0.5, 0.0])  # correlation 0.98
+    assert clearance_pairing(first, mixed, rates_differ=True)["weak"] is True
+    assert clearance_pairing(first, first - 2, rates_differ=True)["weak"] is False
+    unmeasured = clearance_pairing(np.array([10, INF, 12]), np.array([9, 12, INF]))
     assert unmeasured["cleared_correlation"] is None and unmeasured["weak"] is True
+    # every pair earlier: nothing to mislead, whatever the correlation
+    assert clearance_pairing(first, first - np.array([9, 1, 12, 2, 0]))["weak"] is False
     fixed = clearance_pairing(np.full(4, 20.0), np.array([18.0, 19.0, 21.0, 22.0]))
     assert fixed["cleared_correlation"] is None and fixed["weak"] is False
 

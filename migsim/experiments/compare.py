@@ -42,7 +42,8 @@ correlation stays high, yet the rate changes still order a quarter of the
 pairs against the change (Elster +0.01: 42% before, 25% after, for a mean
 2 days earlier; the cap: 93% before, none after). So the rule is both: a
 correlation below `WEAK_CORRELATION` (between the cap change and the rate
-changes on fixed inputs), or outcome rates that differ (`rates_differ`).
+changes on fixed inputs), or outcome rates that differ (`rates_differ`);
+and only where the pairs' order is mixed (some before, some after).
 """
 
 from __future__ import annotations
@@ -232,7 +233,12 @@ def clearance_pairing(
 
     and not when one scenario's clearance day never varies over those pairs
     (each pair's order is then a fixed day against the other's own luck:
-    nothing for the streams to pair).
+    nothing for the streams to pair), nor when no pair is ordered against the
+    others (none clears before, or none after): there is then no share to
+    mislead, and a large change lowers the correlation by acting on each
+    replication's drawn inputs, not by noise (the bundled scenario at a cap
+    of 5,000 against 2,000, 200 replications: correlation 0.80 over the pairs
+    where both clear, 98% of the pairs before, none after).
     """
     first = np.asarray(first, dtype=float)
     other = np.asarray(other, dtype=float)
@@ -240,11 +246,12 @@ def clearance_pairing(
     correlation = pairing(first[both], other[both])["correlation"]
     fixed = both.sum() >= 2 and correlation is None  # no spread: nothing to pair
     low = correlation is None or correlation < WEAK_CORRELATION
+    mixed = bool((other < first).any() and (other > first).any())
     return {
         **pairing(first, other),
         "cleared_correlation": correlation,
         "rates_differ": rates_differ,
-        "weak": rates_differ or (low and not fixed),
+        "weak": mixed and (rates_differ or (low and not fixed)),
     }
 
 
