@@ -18,6 +18,7 @@ from migsim.experiments.compare import (
     compare_runs,
     paired_difference,
     pairing,
+    pairing_words,
     rates_differ,
 )
 from migsim.results.results import FIGURES, STATISTICS
@@ -523,3 +524,13 @@ def test_the_order_is_flagged_only_where_the_pairs_are_weak(rate_and_cap):
     assert note in weak["order_note"] and strong["order_note"] == ""
     assert "about 41x fewer replications" in strong["pairing"]
     assert weak["order"]["p_clears_after_first"] == "8.3%"  # shown all the same
+
+
+def test_pairing_words_claim_a_saving_only_where_pairing_bought_one():
+    """A variance ratio near 1 printed "about 1x fewer replications": no
+    saving is claimed below 1.5x; a real one is given as a rounded factor."""
+    strong = pairing_words({"variance_ratio": 0.1, "correlation": 0.9})
+    assert "about 10x fewer replications" in strong
+    for ratio in (0.7, 0.95, 1.2):
+        said = pairing_words({"variance_ratio": ratio, "correlation": 0.1})
+        assert "fewer" not in said and f"{ratio:.2f}x as much" in said

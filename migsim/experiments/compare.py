@@ -267,7 +267,8 @@ def pairing_words(clearance: dict[str, Any] | None) -> str:
                 f"correlation {cleared:.2f} over the pairs where both clear"
             )
         return "undefined (a replication did not clear, or no variation)"
-    gain = f", about {1 / ratio:,.0f}x fewer replications" if 0 < ratio < 1 else ""
+    # "about 1x fewer" says nothing: below 1.5x the pairing bought little
+    gain = f", about {1 / ratio:,.0f}x fewer replications" if 0 < ratio < 2 / 3 else ""
     correlation = clearance.get("correlation")
     said = (  # undefined when one scenario's clearance day does not vary
         "undefined" if correlation is None else f"{correlation:.2f}"
