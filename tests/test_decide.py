@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 import math
 import multiprocessing
+import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +32,11 @@ from conftest import (
     write_yaml,
 )
 from scipy import stats
+from test_common import _dead_pid
 
 from migsim.cli.main import main
 from migsim.common.errors import QuestionError
+from migsim.common.store import LOCK
 from migsim.experiments.decide import decide
 from migsim.experiments.question import BudgetSpec, ObjectiveSpec, load_question
 from migsim.experiments.search import (
@@ -439,11 +443,18 @@ def test_a_killed_decide_resumes_with_the_same_answer(tmp_path):
     done = sorted(p.name for p in (tmp_path / "again" / "points").iterdir())
     every = sorted(p.name for p in (tmp_path / "whole" / "points").iterdir())
     assert 0 < len(done) < len(every)
+    assert not (tmp_path / "again" / LOCK).exists()  # released, however it ended
+    # SIGKILL leaves the lock: one of a process that is gone is taken over
+    (tmp_path / "again" / LOCK).write_text(f"{_dead_pid()}\n")
     resumed = decide(question, replications=4, seed=0, directory=tmp_path / "again")
     assert resumed.to_dict() | {"timing": 0} == whole.to_dict() | {"timing": 0}
+    pd.testing.assert_frame_equal(  # candidates.csv
+        resumed.candidates_frame(), whole.candidates_frame()
+    )
     files = sorted(p.name for p in (tmp_path / "again" / "points").iterdir())
     assert files == every
     assert resumed.spent == whole.spent  # counted whether simulated or read back
+    assert not (tmp_path / "again" / LOCK).exists()
 
 
 def test_a_decide_killed_before_listing_a_batch_lists_it_on_resume(
@@ -530,6 +541,60 @@ def test_a_store_of_another_definition_is_refused_before_anything_runs(
             f"Error: {out}: holds a different decision (differs in {differs}); "
             "rerun with --fresh to start over"
         ]
+
+
+def test_a_second_decide_on_a_store_in_use_is_refused(tmp_path, monkeypatch):
+    """Two decides on one -o at once both wrote its store: started together
+    with another -n, both passed the check of its definition, mixed their
+    batches in one store and each wrote its decision over the other's. decide
+    holds its store (as a sweep does) from before it opens it to after the
+    write that replaces it; a second one, or a report deciding there, is
+    refused in one line before anything runs, the store as it was."""
+    import migsim.output.experiment_files as experiment_files
+    import migsim.runner.runner as runner
+
+    def no_runs(*_args, **_kwargs):
+        raise AssertionError("a scenario was run")
+
+    path = write_question(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / LOCK).write_text(f"{os.getppid()}\n")  # a process that runs
+    busy = f"another decision is writing this store (process {os.getppid()})"
+    refused = CliRunner().invoke(main, ["decide", str(path), "-n", "3", "-o", str(out)])
+    assert (refused.exit_code, refused.stderr) == (
+        2,
+        f"Error: {out}: {busy}; wait for it to end, or stop it (a stopped one "
+        "resumes where it was)\n",
+    )
+    report = tmp_path / "out.html"  # decides into out_decision/, after its runs
+    shutil.copytree(out, tmp_path / "out_decision")
+    args = ["report", str(tmp_path / "scenario.yaml"), "--question", str(path)]
+    with monkeypatch.context() as patched:
+        patched.setattr(runner, "run", no_runs)
+        refused = CliRunner().invoke(main, [*args, "-n", "1", "-o", str(report)])
+    assert refused.exit_code == 2, refused.output
+    assert refused.stderr.startswith(f"Error: {tmp_path / 'out_decision'}: {busy}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "out",
+        "out_decision",
+        "question.yaml",
+        "scenario.yaml",
+    ]
+    assert [p.name for p in out.iterdir()] == [LOCK]
+
+    (out / LOCK).unlink()
+    real, held_at_write = experiment_files.write_decision, []
+
+    def write_decision(decision, directory, **options):
+        held_at_write.append((Path(directory) / LOCK).read_text())
+        return real(decision, directory, **options)
+
+    monkeypatch.setattr(experiment_files, "write_decision", write_decision)
+    args = ["decide", str(path), "-n", "3", "-q", "-o", str(out)]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    assert held_at_write == [f"{os.getpid()}\n"]
+    assert LOCK not in [p.name for p in out.iterdir()]  # went with the old folder
 
 
 def test_a_resumed_decision_names_the_code_of_each_batch(tmp_path, monkeypatch):

@@ -6,6 +6,8 @@ sensitivity measures how much each field moves the clearance day and each risk.
 
 from __future__ import annotations
 
+from contextlib import ExitStack
+
 import click
 
 from migsim.cli.options import (
@@ -104,37 +106,44 @@ def decide(
         refuse_unwritable(outdir)  # and the decision replaces it
     painter = painter_for(ctx, outdir)  # the chart's process, ready early
     from migsim.cli.text import candidate_line
+    from migsim.common.store import held
     from migsim.experiments.decide import decide as decide_question
     from migsim.experiments.question import load_question
     from migsim.output.experiment_files import write_decision
 
-    with progress_bar(None, "candidate", quiet) as bar:
+    with ExitStack() as holding:
+        if outdir:  # held over the search and over the write that replaces it
+            try:
+                holding.enter_context(held(outdir, "decision"))
+            except MigsimError as exc:
+                raise InputError(str(exc)) from exc
+        with progress_bar(None, "candidate", quiet) as bar:
 
-        def evaluated(candidate) -> None:
-            bar.update(1)
-            if not quiet:
-                say(bar, candidate_line(candidate))
+            def evaluated(candidate) -> None:
+                bar.update(1)
+                if not quiet:
+                    say(bar, candidate_line(candidate))
 
-        try:
-            loaded = load_question(question)
-            result = decide_question(
-                loaded,
-                replications,
-                seed,
-                workers,
-                max_replications=max_replications,
-                trials=trials,
-                sampler=sampler,
-                directory=outdir,
-                fresh=fresh,
-                scheduler=scheduler,
-                progress=evaluated,
-            )
-        except MigsimError as exc:
-            raise InputError(str(exc)) from exc
-    text = result.text()
-    if outdir:
-        write_decision(result, outdir, painter=painter)
+            try:
+                loaded = load_question(question)
+                result = decide_question(
+                    loaded,
+                    replications,
+                    seed,
+                    workers,
+                    max_replications=max_replications,
+                    trials=trials,
+                    sampler=sampler,
+                    directory=outdir,
+                    fresh=fresh,
+                    scheduler=scheduler,
+                    progress=evaluated,
+                )
+            except MigsimError as exc:
+                raise InputError(str(exc)) from exc
+        text = result.text()
+        if outdir:
+            write_decision(result, outdir, painter=painter)
     emit(text, result.to_dict(), fmt, written=outdir)
 
 

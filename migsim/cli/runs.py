@@ -339,6 +339,7 @@ def _decision_for_report(
 ):
     """A decision directory as given, or the question ``asked`` decided beside
     the report."""
+    from migsim.common.store import held
     from migsim.experiments.decide import decide as decide_question
     from migsim.experiments.decision import load_decision
     from migsim.output.experiment_files import write_decision
@@ -346,16 +347,17 @@ def _decision_for_report(
     if asked is None:
         return load_decision(question)
     where = _decision_store(target)
-    result = decide_question(
-        asked,
-        replications,
-        seed,
-        workers,
-        directory=where,
-        fresh=overwrite,
-        restart="--overwrite",
-    )
-    write_decision(result, where)
+    with held(where, "decision"):  # over the decision and the write replacing it
+        result = decide_question(
+            asked,
+            replications,
+            seed,
+            workers,
+            directory=where,
+            fresh=overwrite,
+            restart="--overwrite",
+        )
+        write_decision(result, where)
     return load_decision(where)
 
 

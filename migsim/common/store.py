@@ -75,6 +75,8 @@ LOCK = ".migsim.lock"
 #: Seconds a lock may stand without its process id (being written) and still
 #: be taken as held.
 _LOCK_WRITING = 10.0
+#: The stores this process holds now (`held`), by their real path.
+_HOLDING: set[str] = set()
 #: The key of a piece's Parquet metadata (and of its manifest listing) naming
 #: the code that computed it.
 SOURCE = "migsim_source_sha256"
@@ -149,6 +151,13 @@ def held(root: str | Path, what: str) -> Iterator[None]:
     and nothing else wrote in is removed again. A ``root`` that is a file is
     left to the store to refuse.
 
+    A store this process holds already is held again at once, and released by
+    the outer block only: ``migsim decide`` holds its store over the search
+    (`migsim.experiments.decide.decide` holds it too, for callers of the
+    Python API) and over the write that replaces it. That write moves the
+    folder, lock and all, aside: the new folder holds no lock, and there is
+    none to remove when the block ends.
+
     Raises
     ------
     MigsimError
@@ -156,6 +165,10 @@ def held(root: str | Path, what: str) -> Iterator[None]:
     """
     root = Path(root)
     if root.exists() and not root.is_dir():
+        yield
+        return
+    key = os.path.realpath(root)
+    if key in _HOLDING:  # by this process, in a block around this one
         yield
         return
     made = not root.exists()
@@ -175,8 +188,10 @@ def held(root: str | Path, what: str) -> Iterator[None]:
             finally:
                 os.close(fd)
             break
+        _HOLDING.add(key)
         yield
     finally:
+        _HOLDING.discard(key)
         try:
             if lock.read_bytes() == mine:  # not a lock taken over meanwhile
                 lock.unlink()
@@ -287,8 +302,9 @@ class Store:
 
         For a command that has other work to do before it opens its store (a
         report runs its scenarios, then decides its question): a store of
-        another definition is refused before that work, not after it. The
-        parameters are the constructor's.
+        another definition, or one another running command holds (`held`),
+        is refused before that work, not after it. The parameters are the
+        constructor's.
 
         Raises
         ------
@@ -299,6 +315,8 @@ class Store:
         store._take(root, definition, what, blank, restart)
         if store.root is None:
             return
+        if (store.root / LOCK).is_file():  # refused by `held` when it is opened
+            _refuse_held(store.root / LOCK, what)
         clear_stale_writes(store.root)  # the store a killed write moved aside
         store._refuse_foreign()
         if fresh and (store.root / MANIFEST).is_file():

@@ -45,12 +45,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Literal
 
 from migsim import __version__
 from migsim.common.errors import MigsimError
-from migsim.common.store import Store
+from migsim.common.store import Store, held
 from migsim.experiments.decision import Decision
 from migsim.experiments.question import Question, load_question
 from migsim.experiments.search import (
@@ -123,7 +124,9 @@ def decide(
     Raises
     ------
     QuestionError, ScenarioError, MigsimError
-        Bad input, or a store of another definition.
+        Bad input, a store of another definition, or a store another running
+        decide is writing (held while this one runs:
+        `migsim.common.store.held`).
     """
     if not isinstance(question, Question):
         question = load_question(question)
@@ -132,18 +135,27 @@ def decide(
     )
     seed, max_replications = definition["seed"], definition["max_replications"]
     options = _store_options(definition, fresh, restart)
-    store = Store(directory, definition, pieces="batches", **options)
-    started = time.perf_counter()
-    if scheduler is None and workers > 1:  # the forked workers share what it loads
-        prepare(question.scenario, max(1, replications // (2 * workers)))
-    with Simulator(workers, scheduler=scheduler) as simulator:
-        ev = _Evaluator(
-            question, seed, replications, max_replications, simulator, store, progress
-        )
-        if len(question.levers) == 1:
-            search = _search_one(ev, question.levers[0])
-        else:
-            search = _search_many(ev, trials, seed, sampler)
+    with ExitStack() as holding:
+        if directory is not None:  # a second decide there mixed its batches in
+            holding.enter_context(held(directory, "decision"))
+        store = Store(directory, definition, pieces="batches", **options)
+        started = time.perf_counter()
+        if scheduler is None and workers > 1:  # forked workers share what it loads
+            prepare(question.scenario, max(1, replications // (2 * workers)))
+        with Simulator(workers, scheduler=scheduler) as simulator:
+            ev = _Evaluator(
+                question,
+                seed,
+                replications,
+                max_replications,
+                simulator,
+                store,
+                progress,
+            )
+            if len(question.levers) == 1:
+                search = _search_one(ev, question.levers[0])
+            else:
+                search = _search_many(ev, trials, seed, sampler)
     candidates = ev.evaluated
     answer, least, beyond = _choose(question, candidates)
     timing = {"seconds": round(time.perf_counter() - started, 3), "workers": workers}
