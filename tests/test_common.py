@@ -26,7 +26,7 @@ from migsim.common.stats import (
     quantile,
     quantile_index,
 )
-from migsim.common.store import Store
+from migsim.common.store import LOCK, Store, held
 
 
 # --------------------------------------------------------------------------- stats
@@ -518,6 +518,23 @@ def test_a_store_keeps_the_writes_of_a_process_still_running(tmp_path):
         path.write_text("half")
     Store(root, {"seed": 1}, what="sweep")
     assert busy.exists() and not stale.exists()
+
+
+def test_a_lock_left_under_this_process_id_is_taken_over(tmp_path):
+    """A killed sweep's lock names its process id; a later command started as
+    the same id (each one is process 1 in a container) was refused as
+    "another sweep is writing this store (process 1)", for good. It is taken
+    over; one of another process that runs is still refused."""
+    root = tmp_path / "store"
+    root.mkdir()
+    (root / LOCK).write_text(f"{os.getpid()}\n")
+    with held(root, "sweep"):
+        assert (root / LOCK).read_text() == f"{os.getpid()}\n"
+    assert list(root.iterdir()) == []
+    (root / LOCK).write_text(f"{os.getppid()}\n")
+    with pytest.raises(MigsimError, match=f"another sweep .* {os.getppid()}\\)"):
+        with held(root, "sweep"):
+            pass
 
 
 def test_a_fresh_start_interrupted_while_emptying_can_start_fresh_again(

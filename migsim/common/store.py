@@ -205,7 +205,13 @@ def held(root: str | Path, what: str) -> Iterator[None]:
 
 
 def _refuse_held(lock: Path, what: str) -> None:
-    """Refuse a lock whose process runs; return for one that is stale."""
+    """Refuse a lock whose process runs; return for one that is stale.
+
+    A lock naming this process is stale too (`held` holds no store twice: it
+    holds again at once one this process holds): a killed command's process
+    id comes round again, and a command started as the same process id (in a
+    container, where each one is process 1) was refused as "another", for
+    good, its store never resumed."""
     try:
         text = lock.read_text(encoding="ascii", errors="replace").strip()
         age = time.time() - lock.stat().st_mtime
@@ -213,7 +219,7 @@ def _refuse_held(lock: Path, what: str) -> None:
         return
     except OSError as exc:
         raise MigsimError(f"{lock}: cannot read: {exc.strerror or exc}") from None
-    if text.isdigit() and not alive(int(text)):
+    if text.isdigit() and (int(text) == os.getpid() or not alive(int(text))):
         return
     if not text.isdigit() and age > _LOCK_WRITING:
         return  # its process died before it wrote its id
