@@ -497,6 +497,39 @@ def test_a_rate_change_is_weak_pairing_a_cap_change_is_not(rate_and_cap):
     assert rates_differ(tiny(), tiny({"cohorts.active_a.stall.then_success": 0.8}))
 
 
+def test_rates_differ_reads_the_laws_the_engine_draws_from():
+    """A hard-case rate change was not a rate change (no note beside an order
+    its streams pair as weakly as any), and one Dirichlet written as alphas
+    and as a prior and its evidence was one (a note over nothing changed)."""
+    hard = {"share": 0.1, "outcomes": tiny().cohorts[1].outcomes.model_dump()}
+    worse = {**hard["outcomes"], "success": 0.8, "stall": 0.16}
+    assert rates_differ(
+        tiny({"cohorts.dormant_b.hard": hard}),
+        tiny({"cohorts.dormant_b.hard": {**hard, "outcomes": worse}}),
+    )
+    assert rates_differ(
+        tiny({"cohorts.dormant_b.hard": hard}),
+        tiny({"cohorts.dormant_b.hard": {**hard, "share": 0.2}}),
+    )
+    alpha = {"success": 92, "stall": 4, "rollback": 2, "fix_forward": 1, "dumb": 1}
+    prior = {"success": 2, "stall": 1, "rollback": 1, "fix_forward": 1, "dumb": 0}
+    counts = {"success": 90, "stall": 3, "rollback": 1, "fix_forward": 0, "dumb": 1}
+    given = {"dist": "dirichlet", "alpha": alpha}
+    summed = {
+        "dist": "dirichlet",
+        "prior": prior,
+        "evidence": {"attempts": 95, **counts},
+    }
+    assert not rates_differ(
+        tiny({"cohorts.dormant_b.outcomes": given}),
+        tiny({"cohorts.dormant_b.outcomes": summed}),
+    )
+    assert rates_differ(
+        tiny({"cohorts.dormant_b.outcomes": given}),
+        tiny({"cohorts.dormant_b.outcomes": {**given, "alpha": {**alpha, "dumb": 2}}}),
+    )
+
+
 def test_the_order_is_flagged_only_where_the_pairs_are_weak(rate_and_cap):
     """The CLI text, the report's comparison table and the explorer's panel
     keep the order shares and add the note beside them for the rate change

@@ -69,6 +69,8 @@ from migsim.common.stats import (
     statistic_quantile,
 )
 from migsim.evidence.intervals import RunLike
+from migsim.model.base import OUTCOMES
+from migsim.model.distributions import DirichletOutcomes
 from migsim.model.scenario import Scenario
 from migsim.results.results import (
     FIGURES,
@@ -201,17 +203,38 @@ def pairing(first: np.ndarray, other: np.ndarray) -> dict[str, float | None]:
 
 
 def rates_differ(first: Scenario, other: Scenario) -> bool:
-    """Whether a cohort both scenarios have attempts on other rates: its
-    outcome rates (known or uncertain) or its stalls' ``then_success``."""
-
-    def rates(scenario: Scenario) -> dict[str, Any]:
-        return {
-            c["name"]: (c.get("outcomes"), (c.get("stall") or {}).get("then_success"))
-            for c in scenario.to_dict()["cohorts"]
-        }
-
-    ours, theirs = rates(first), rates(other)
+    """Whether a cohort both scenarios have attempts on other rates: the
+    rates the engine draws its attempts' outcomes from (`_rate_laws`)."""
+    ours, theirs = _rate_laws(first), _rate_laws(other)
     return any(ours[name] != theirs[name] for name in ours.keys() & theirs.keys())
+
+
+def _rate_laws(scenario: Scenario) -> dict[str, tuple[Any, ...]]:
+    """Per cohort, what its attempts' outcomes are drawn from: its outcome
+    rates, its hard cases' share and rates, and its stalls' ``then_success``
+    (`migsim.sim.inputs.draw_parameters` draws the uncertain ones). Each as
+    the engine reads it: known rates renormalised (``mean``), a Dirichlet by
+    its alphas however given (a ``prior`` and its ``evidence`` are their sum),
+    so that one law written two ways is not a change; a hard-case change is."""
+
+    def law(outcomes: Any) -> tuple[Any, ...] | None:
+        if outcomes is None:
+            return None
+        if isinstance(outcomes, DirichletOutcomes):
+            alpha = outcomes.alpha
+            return ("dirichlet", *(float(getattr(alpha, o)) for o in OUTCOMES))
+        return ("rates", *(float(rate) for rate in outcomes.mean()))
+
+    return {
+        cohort.name: (
+            law(cohort.outcomes),
+            None
+            if cohort.hard is None
+            else (cohort.hard.share, law(cohort.hard.outcomes)),
+            None if cohort.stall is None else cohort.stall.then_success,
+        )
+        for cohort in scenario.cohorts
+    }
 
 
 def clearance_pairing(
