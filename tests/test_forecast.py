@@ -747,6 +747,26 @@ def test_a_cohort_flat_over_a_closure_has_not_stopped(tmp_path):
     assert through(flat_since_day_7) == (day(35), [])
 
 
+def test_working_days_between_counts_within_the_horizon_only():
+    """The count `_stopped` and the forecast's gap note share: the calendar's
+    working days after one date up to another. A span that ends before the
+    scenario's start counted nearly its whole horizon (a negative slice)."""
+    from migsim.sim.calendar import working_days, working_days_between
+
+    closed = _two_cohorts().to_dict()
+    closed["calendar"]["closures"] = [day(k).isoformat() for k in range(15, 25)]
+    sc = load(closed)
+    open_days = working_days(sc)
+    assert working_days_between(sc, day(14), day(26)) == open_days[15:27].sum() == 2
+    assert working_days_between(sc, day(7), day(26)) == open_days[8:27].sum() == 9
+    assert working_days_between(sc, day(-20), day(-5)) == 0
+    assert working_days_between(sc, day(-20), day(2)) == open_days[:3].sum()
+    end = sc.horizon_days
+    assert working_days_between(sc, day(end - 3), day(end + 30)) == (
+        open_days[end - 2 :].sum()
+    )
+
+
 def test_a_cohort_yet_to_open_is_known_at_none_until_it_opens(tmp_path):
     """b opens on day 30 (a fixed eligible_from) and its one row, a 0 on day
     0, says it had not started; a is reported daily to day 20. That row set

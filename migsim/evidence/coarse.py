@@ -23,7 +23,7 @@ from migsim.evidence.inflight import (
 )
 from migsim.model.distributions import draw_probability
 from migsim.model.scenario import Scenario
-from migsim.sim.calendar import working_days
+from migsim.sim.calendar import working_days_between
 from migsim.sim.dates import resolve_dates
 from migsim.sim.inputs import dumb_per_migrated
 from migsim.sim.streams import Streams
@@ -138,9 +138,8 @@ def _stopped(scenario: Scenario, cohort, figures: pd.DataFrame) -> bool:
     since, until = still.iloc[0], last["date"]  # a total never falls: no gap
     if (until - since).days < _STILL_DAYS:
         return False
-    first, end = (scenario.day_of(d.date()) for d in (since, until))
-    open_days = working_days(scenario)[max(0, first + 1) : end + 1]
-    return int(open_days.sum()) >= len(scenario.calendar.working_days)
+    open_days = working_days_between(scenario, since.date(), until.date())
+    return open_days >= len(scenario.calendar.working_days)
 
 
 def _known_until(scenario: Scenario, cohort, figures: pd.DataFrame):

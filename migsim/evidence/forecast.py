@@ -68,7 +68,7 @@ from migsim.results.daily import bands_of
 from migsim.results.results import Results
 from migsim.results.units import meters_ratios
 from migsim.runner.runner import run
-from migsim.sim.calendar import working_days
+from migsim.sim.calendar import working_days_between
 
 __all__ = [
     "LEVEL",
@@ -255,9 +255,7 @@ def _last_known(
 def _worked_between(scenario: Scenario, known: date, as_of: date) -> bool:
     """Whether a working day lies after ``known`` up to ``as_of`` (a gap worth
     a note: a weekend after Friday's actuals is not)."""
-    days = working_days(scenario)
-    first, last = ((d - scenario.start_date).days for d in (known, as_of))
-    return bool(days[max(0, first + 1) : last + 1].any())
+    return working_days_between(scenario, known, as_of) > 0
 
 
 def forecast_as_of(

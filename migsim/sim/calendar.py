@@ -20,7 +20,13 @@ from migsim.model.scenario import Scenario
 from migsim.model.state import OperationsState
 from migsim.sim.delays import cached_pmf
 
-__all__ = ["bank_holidays", "incident_days", "incident_left", "working_days"]
+__all__ = [
+    "bank_holidays",
+    "incident_days",
+    "incident_left",
+    "working_days",
+    "working_days_between",
+]
 
 #: Subdivision codes of Great Britain's bank-holiday calendars in `holidays`.
 _REGIONS = {"england": "ENG", "scotland": "SCT"}
@@ -60,6 +66,15 @@ def working_days(scenario: Scenario) -> np.ndarray:
         scenario.start_date,
         scenario.horizon_days,
     )
+
+
+def working_days_between(scenario: Scenario, after: date, through: date) -> int:
+    """The scenario's working days after ``after`` up to ``through`` (as the
+    engine counts them, `working_days`; days outside its horizon count none):
+    whether totals flat over that span had stood still over working days at
+    all (a forecast's gap after its actuals, a cohort's stopped totals)."""
+    first, last = scenario.day_of(after), scenario.day_of(through)
+    return int(working_days(scenario)[max(0, first + 1) : max(0, last + 1)].sum())
 
 
 @lru_cache(maxsize=64)
