@@ -74,6 +74,14 @@ class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+def _not_true_or_false(value: Any, what: str = "a number") -> Any:
+    """Refuse ``true``/``false`` where a number belongs: pydantic took ``low:
+    true`` or ``max: true`` as the number 1 (YAML's yes is no number)."""
+    if isinstance(value, bool):
+        raise ValueError(f"{str(value).lower()} is not {what}")
+    return value
+
+
 class LeverSpec(_Model):
     """A field a planner may move: ``low`` to ``high`` in ``step`` (days for dates)."""
 
@@ -87,10 +95,7 @@ class LeverSpec(_Model):
     @field_validator("low", "high", "step", mode="before")
     @classmethod
     def _not_true_or_false(cls, value: Any) -> Any:
-        """``low: true`` was taken as the number 1 (YAML's yes is no number)."""
-        if isinstance(value, bool):
-            raise ValueError(f"{str(value).lower()} is not a number or a date")
-        return value
+        return _not_true_or_false(value, "a number or a date")
 
     @model_validator(mode="after")
     def _ordered(self) -> LeverSpec:
@@ -154,6 +159,12 @@ class BudgetSpec(_Model):
     max: Annotated[float, Field(allow_inf_nan=False)] | None = None
     exceeds: Annotated[float, Field(allow_inf_nan=False)] | None = None
     max_probability: Annotated[float, Field(ge=0.0, le=1.0)] | None = None
+
+    @field_validator("max", "exceeds", "max_probability", mode="before")
+    @classmethod
+    def _not_true_or_false(cls, value: Any) -> Any:
+        """``max_probability: true`` was a budget of 100%, ``max: true`` of 1."""
+        return _not_true_or_false(value)
 
     @model_validator(mode="after")
     def _one_form(self) -> BudgetSpec:
@@ -240,6 +251,12 @@ class QuestionSpec(_Model):
     objective: ObjectiveSpec
     risk_budget: list[BudgetSpec] = Field(min_length=1)
     confidence: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.95
+
+    @field_validator("confidence", mode="before")
+    @classmethod
+    def _not_true_or_false(cls, value: Any) -> Any:
+        """``confidence: yes`` was refused as "should be less than 1"."""
+        return _not_true_or_false(value)
 
 
 def _known_figures() -> str:

@@ -1,0 +1,64 @@
+"""Hostile inputs of experiments: decision questions and sweep definitions a
+careless planner could write. Each error is one line naming the file (or
+option) and the field, exit status 2, nothing run; each test here failed
+before its fix."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from conftest import cohort, scenario, write_yaml
+from hostile import cli, one_line_exit_2, write
+
+from migsim.common.errors import QuestionError
+from migsim.experiments.question import load_question
+
+_BUDGET = {"figure": "peak_failure_backlog", "statistic": "p90", "max": 10000}
+_CHANCE = {"figure": "peak_failure_backlog", "exceeds": 100, "max_probability": 0.1}
+
+
+def _question(**changes) -> dict:
+    data = {
+        "name": "cap_basis",
+        "scenario": "scenario.yaml",
+        "levers": {"capacity.daily_cap": {"low": 500, "high": 5000, "step": 500}},
+        "objective": {"minimise": "clearance_day", "statistic": "p50"},
+        "risk_budget": [_BUDGET],
+        "confidence": 0.95,
+    }
+    data.update(changes)
+    return data
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"risk_budget": [{**_BUDGET, "max": True}]}, "risk_budget.0.max"),
+        ({"risk_budget": [{**_CHANCE, "exceeds": True}]}, "risk_budget.0.exceeds"),
+        (
+            {"risk_budget": [{**_CHANCE, "max_probability": True}]},
+            "risk_budget.0.max_probability",
+        ),
+        ({"confidence": True}, "confidence"),
+    ],
+)
+def test_true_in_a_questions_number_is_refused_naming_the_field(
+    tmp_path, changes, field
+):
+    """``max_probability: true`` was a budget of 100% (every candidate safe),
+    ``max: true`` or ``exceeds: true`` a limit of 1: YAML's yes read as the
+    number 1, as levers already refused."""
+    write_yaml(tmp_path / "scenario.yaml", scenario(cohort("c", 1000)))
+    with pytest.raises(QuestionError) as caught:
+        load_question(_question(**changes), base=tmp_path)
+    assert str(caught.value) == f"cap_basis: {field}: true is not a number"
+
+
+def test_confidence_yes_is_one_line_naming_the_field(tmp_path):
+    """It was refused as "Input should be less than 1", naming no yes."""
+    write_yaml(tmp_path / "scenario.yaml", scenario(cohort("c", 1000)))
+    text = yaml.safe_dump(_question()).replace("confidence: 0.95", "confidence: yes")
+    path = write(tmp_path, text, "question.yaml")
+    line = one_line_exit_2(cli("decide", path, "-n", "2", "-o", tmp_path / "out"))
+    assert line == f"Error: {path}: confidence: true is not a number"
+    assert not (tmp_path / "out").exists()
