@@ -62,3 +62,34 @@ def test_confidence_yes_is_one_line_naming_the_field(tmp_path):
     line = one_line_exit_2(cli("decide", path, "-n", "2", "-o", tmp_path / "out"))
     assert line == f"Error: {path}: confidence: true is not a number"
     assert not (tmp_path / "out").exists()
+
+
+def test_seed_is_refused_as_a_lever_a_range_and_a_sweep_field(tmp_path):
+    """Every candidate, sample and point runs the same replications under the
+    command's seed: a sweep over ``seed`` gave the same row at every value,
+    sensitivity a swing of 0 for it ("the seed does not matter") and decide a
+    lever that moved nothing."""
+    from migsim.common.errors import MigsimError
+    from migsim.experiments.sensitivity import parse_range
+    from migsim.experiments.sweep import SweepDefinition
+    from migsim.model.scenario import load_scenario
+
+    why = (
+        "every value runs the same replications under the run's seed (common "
+        "random numbers), so they would all give the same results; run again "
+        "with --seed for other replications"
+    )
+    path = write_yaml(tmp_path / "scenario.yaml", scenario(cohort("c", 1000)))
+    base = load_scenario(path)
+    lever = {"seed": {"low": 1, "high": 3, "step": 1}}
+    with pytest.raises(QuestionError) as caught:
+        load_question(_question(levers=lever), base=tmp_path)
+    assert str(caught.value) == (
+        f"cap_basis: levers.seed: seed cannot be varied here: {why}"
+    )
+    with pytest.raises(MigsimError) as caught:
+        parse_range(base, "seed=1:5")
+    assert str(caught.value) == f"--range seed: seed cannot be varied here: {why}"
+    with pytest.raises(MigsimError) as caught:
+        SweepDefinition(base, replications=2, seed=0, grid={"seed": [1, 2]})
+    assert str(caught.value) == f"{base.name}: sweep field seed: {why}"

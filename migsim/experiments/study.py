@@ -36,6 +36,7 @@ from migsim.sim.records import RunLog
 
 __all__ = [
     "MIGRATED_BY",
+    "SEED_IS_THE_RUNS",
     "FieldAxis",
     "Simulator",
     "field_axis",
@@ -90,6 +91,17 @@ class FieldAxis:
         return value.isoformat() if self.kind == "date" else value
 
 
+#: Why ``seed`` is no lever, range or sweep field: every candidate, sample or
+#: point runs the same replications under the command's seed, so one with
+#: another ``seed`` gave exactly the same numbers (a sweep over seeds looked
+#: like an answer that no seed changes).
+SEED_IS_THE_RUNS = (
+    "every value runs the same replications under the run's seed (common "
+    "random numbers), so they would all give the same results; run again "
+    "with --seed for other replications"
+)
+
+
 def field_axis(
     scenario: Scenario,
     path: str,
@@ -107,6 +119,8 @@ def field_axis(
     numbers: decide, sensitivity) ``start_date`` is refused: every day number
     counts from it, so a later start would look no slower.
     """
+    if path == "seed":
+        raise error(f"{where}: seed cannot be varied here: {SEED_IS_THE_RUNS}")
     if in_days and path == "start_date":
         raise error(
             f"{where}: start_date cannot be varied here: every figure's days count "

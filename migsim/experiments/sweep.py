@@ -52,6 +52,7 @@ from migsim.common.stats import STATISTICS, json_value, statistics
 from migsim.common.store import SOURCE, Store, held
 from migsim.common.yamlio import parse_value
 from migsim.common.yamlio import shown as _shown
+from migsim.experiments.study import SEED_IS_THE_RUNS
 from migsim.model.limits import MAX_SWEEP_POINTS
 from migsim.model.scenario import Scenario
 from migsim.results.results import FIGURES
@@ -208,6 +209,10 @@ class SweepDefinition:
         known = self.scenario.flat()
         prefixes = {k.rsplit(".", i)[0] for k in known for i in range(k.count(".") + 1)}
         for name in self.fields:
+            if name == "seed":
+                raise ScenarioError(
+                    f"{self.scenario.name}: sweep field seed: {SEED_IS_THE_RUNS}"
+                )
             if name not in known and name not in prefixes:
                 raise ScenarioError(
                     f"{self.scenario.name}: sweep field {name}: no such field"
