@@ -93,3 +93,26 @@ def test_seed_is_refused_as_a_lever_a_range_and_a_sweep_field(tmp_path):
     with pytest.raises(MigsimError) as caught:
         SweepDefinition(base, replications=2, seed=0, grid={"seed": [1, 2]})
     assert str(caught.value) == f"{base.name}: sweep field seed: {why}"
+
+
+def test_a_source_for_a_field_at_its_default_names_a_field(tmp_path):
+    """``uncertainty: full`` and a null ``programme_delay`` are left out of the
+    scenario's dump (it hashes as before them): a source for either was
+    refused as "sources names no field", and a scenario run with ``--set
+    uncertainty=point`` (whose source that notes) could not be set back to
+    ``full``: a sweep over ``uncertainty=point,full`` had that point invalid."""
+    from migsim.model.scenario import load_scenario
+
+    data = scenario(cohort("c", 1000))
+    data.update(uncertainty="full", programme_delay=None)
+    data["sources"] = {
+        "uncertainty": "assumption: inputs drawn per replication",
+        "programme_delay": "assumption: no programme-wide cause of delay",
+    }
+    stated = load_scenario(data)
+    assert stated.uncertainty == "full" and stated.programme_delay is None
+    assert set(stated.sources) == {"uncertainty", "programme_delay"}
+    point = load_scenario(write_yaml(tmp_path / "s.yaml", scenario(cohort("c", 1000))))
+    point = load_scenario(point, {"uncertainty": "point"})
+    assert point.sources["uncertainty"].startswith("assumption: set with --set")
+    assert point.with_overrides({"uncertainty": "full"}).uncertainty == "full"

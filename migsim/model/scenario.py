@@ -487,8 +487,14 @@ class Scenario(SchemaModel):
 
     @model_validator(mode="after")
     def _sources_name_fields(self) -> Scenario:
+        """Every source names a field. The dump leaves out fields at their
+        defaults (``uncertainty: full``, a null ``programme_delay``: see
+        `_omit_unused`), but they are fields all the same: a source for one was
+        refused as naming no field, and a run's ``scenario.yaml`` after ``--set
+        uncertainty=point`` (which notes its source) could not be set back to
+        ``full``."""
         known = set(flatten(self.model_dump(mode="json", exclude={"sources"})))
-        named = _prefixes(known)
+        named = _prefixes(known) | (set(type(self).model_fields) - {"sources"})
         unknown = [key for key in self.sources if key not in named]
         if unknown:
             raise ValueError(f"sources names no field: {', '.join(sorted(unknown))}")
