@@ -116,3 +116,18 @@ def test_a_source_for_a_field_at_its_default_names_a_field(tmp_path):
     point = load_scenario(point, {"uncertainty": "point"})
     assert point.sources["uncertainty"].startswith("assumption: set with --set")
     assert point.with_overrides({"uncertainty": "full"}).uncertainty == "full"
+
+
+def test_a_sweep_over_uncertainty_is_a_sweep_of_known_fields(tmp_path):
+    """``uncertainty: full`` is the default, left out of the scenario's flat
+    dump: ``--grid uncertainty=point,full`` (what the uncertainty adds, under
+    common random numbers) was refused as "no such field" although ``--set
+    uncertainty=point`` sets it."""
+    from migsim.experiments.sweep import SweepDefinition
+    from migsim.model.scenario import load_scenario
+
+    base = load_scenario(write_yaml(tmp_path / "s.yaml", scenario(cohort("c", 1000))))
+    grid = {"uncertainty": ["point", "full"]}
+    sweep = SweepDefinition(base, replications=2, seed=0, grid=grid)
+    points = [base.with_overrides(p, text=False) for p in sweep.points()]
+    assert [p.uncertainty for p in points] == ["point", "full"]

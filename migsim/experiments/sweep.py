@@ -208,6 +208,9 @@ class SweepDefinition:
             raise MigsimError("a sweep needs at least one replication per point")
         known = self.scenario.flat()
         prefixes = {k.rsplit(".", i)[0] for k in known for i in range(k.count(".") + 1)}
+        # a field at its default is left out of the flat dump (``uncertainty:
+        # full``), but ``--set`` and a point set it all the same
+        prefixes |= set(type(self.scenario).model_fields)
         for name in self.fields:
             if name == "seed":
                 raise ScenarioError(
