@@ -131,3 +131,24 @@ def test_a_sweep_over_uncertainty_is_a_sweep_of_known_fields(tmp_path):
     sweep = SweepDefinition(base, replications=2, seed=0, grid=grid)
     points = [base.with_overrides(p, text=False) for p in sweep.points()]
     assert [p.uncertainty for p in points] == ["point", "full"]
+
+
+def test_a_dirichlet_of_one_possible_outcome_splits_the_variance():
+    """A cohort whose Dirichlet gives every alpha but one 0 records one rate
+    (always 1) under the group ``cohorts.c.outcomes``: a run of 24
+    replications or more (where the variance is split) stopped on a KeyError
+    for that group's name and wrote no summary."""
+    import numpy as np
+
+    from migsim.results.variance import input_groups
+
+    inputs = {
+        "programme_delay": np.linspace(0.5, 2.0, 24),
+        "cohorts.c.outcomes.dumb": np.ones(24),
+        "cohorts.d.installations": np.arange(24.0)[::-1],
+    }
+    assert input_groups(inputs) == {
+        "cohorts.c.outcomes": ["cohorts.c.outcomes.dumb"],
+        "cohorts.d.installations": ["cohorts.d.installations"],
+        "programme_delay": ["programme_delay"],
+    }

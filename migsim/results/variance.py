@@ -232,15 +232,22 @@ def _one_draw(
     24%, foc_active size: 24%" for one uncertain fleet size. "The same order"
     is a rank correlation of at least `ONE_DRAW`: sizes rounded to whole
     installations can swap two near-equal replications. Cohort sizes so
-    joined are named `SIZES`; other inputs by their first key."""
+    joined are named `SIZES`; other inputs by their first key.
+
+    A group of one key is read by its key, not its name: a cohort whose
+    Dirichlet allows one outcome only records one rate under the group
+    ``cohorts.<name>.outcomes`` (a run of 24 replications or more failed on
+    that name with a KeyError)."""
     alone = sorted(
-        n for n, keys in groups.items() if len(keys) == 1 and np.ptp(inputs[n]) > 0
+        n
+        for n, keys in groups.items()
+        if len(keys) == 1 and np.ptp(inputs[keys[0]]) > 0
     )
     from scipy import stats  # not at import: a run that splits nothing skips it
 
     # tied values share their mean rank: ranked by position instead, two
     # inputs at one value in nearly every replication ranked alike
-    ranks = {n: stats.rankdata(inputs[n]) for n in alone}
+    ranks = {n: stats.rankdata(inputs[groups[n][0]]) for n in alone}
     joined: dict[str, list[str]] = {}
     for name in alone:
         for first, members in joined.items():
@@ -251,8 +258,9 @@ def _one_draw(
             joined[name] = [name]
     out = {n: keys for n, keys in groups.items() if n not in ranks}
     for first, members in joined.items():
-        sizes = len(members) > 1 and all(_is_size(k) for k in members)
-        out[SIZES if sizes else first] = members
+        keys = [groups[m][0] for m in members]
+        sizes = len(keys) > 1 and all(_is_size(k) for k in keys)
+        out[SIZES if sizes else first] = keys
     return out
 
 
