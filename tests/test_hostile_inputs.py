@@ -152,3 +152,17 @@ def test_a_dirichlet_of_one_possible_outcome_splits_the_variance():
         "cohorts.d.installations": ["cohorts.d.installations"],
         "programme_delay": ["programme_delay"],
     }
+
+
+def test_a_decisions_confidence_is_written_as_every_share_is(tmp_path):
+    """The answer wrote its confidence to a whole percent: 0.975 read "98%"
+    and 0.99999 "100%" (a certainty the question never claimed); it is
+    written as every other share (`percent`)."""
+    from migsim.experiments.decide import decide
+
+    data = scenario(cohort("c", 200), cap=500, horizon_days=10)
+    write_yaml(tmp_path / "scenario.yaml", data)
+    lever = {"capacity.daily_cap": {"low": 500, "high": 1000, "step": 500}}
+    question = load_question(_question(levers=lever, confidence=0.99999), base=tmp_path)
+    first = decide(question, replications=2, seed=0).text().splitlines()[0]
+    assert first.endswith("every budget at 99.999% confidence")

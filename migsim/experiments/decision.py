@@ -21,7 +21,7 @@ import pandas as pd
 from migsim import __version__
 from migsim.common.errors import MigsimError
 from migsim.common.source import source_sha256
-from migsim.common.stats import format_number
+from migsim.common.stats import format_number, percent
 from migsim.common.stats import json_number as _json
 from migsim.common.stats import json_value as _json_value
 from migsim.experiments.question import PHRASES, Question
@@ -160,7 +160,7 @@ class Decision:
 
     def _check_text(self, check: BudgetCheck, terse: bool = False) -> str:
         budget = check.budget
-        level = f"{self.question.confidence:.0%}"
+        level = percent(self.question.confidence)
         head = budget.words
         est, bound, limit = (
             budget.value_words(value)
@@ -194,7 +194,7 @@ class Decision:
             parts.append(
                 f"{'and ' if parts else ''}is not shown within "
                 f"{_budgets_word(candidate.unproven, 'its budget')} at "
-                f"{self.question.confidence:.0%} confidence: "
+                f"{percent(self.question.confidence)} confidence: "
                 + "; ".join(self._check_text(c, terse=True) for c in candidate.unproven)
             )
         return f"{self._levers_phrase(candidate, False)} {'; '.join(parts)}."
@@ -205,7 +205,7 @@ class Decision:
         lines = [
             f"{q.name}: {len(self.candidates)} candidates evaluated, {self.spent:,} "
             f"replications (seed {self.seed}), every budget at "
-            f"{q.confidence:.0%} confidence",
+            f"{percent(q.confidence)} confidence",
             "",
         ]
         if self.answer is not None:
@@ -227,7 +227,7 @@ class Decision:
         else:
             lines.append(
                 f"No candidate is safe: none of the {len(self.candidates)} "
-                f"evaluated meets every budget at {q.confidence:.0%} "
+                f"evaluated meets every budget at {percent(q.confidence)} "
                 "confidence, so there is no answer."
             )
             if self.least_unsafe is not None:
@@ -242,12 +242,12 @@ class Decision:
         if self.look_confidence is None:
             looks = ""
         elif self.looks == 1:
-            looks = f"; one look per candidate, at {q.confidence:.0%}"
+            looks = f"; one look per candidate, at {percent(q.confidence)}"
         else:
             looks = (
                 f"; up to {self.looks} looks per candidate, at "
                 + ", ".join(f"{c:.2%}" for c in self.look_confidence)
-                + f" so that together they hold at {q.confidence:.0%}"
+                + f" so that together they hold at {percent(q.confidence)}"
             )
         lines.append(
             f"Replications: {self.spent:,} against {saved['grid_at_initial']:,} for "

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from migsim.common.files import output_dir
+from migsim.common.stats import percent
 from migsim.common.store import ENTRIES, MANIFEST
 from migsim.experiments.decision import Decision
 from migsim.experiments.question import BudgetSpec
@@ -51,7 +52,7 @@ def frontier_figure(decision: Decision) -> Figure:
         decision.candidates_frame(),
         q.objective.label,
         budgets,
-        f"{q.name}: candidates at {q.confidence:.0%} confidence",
+        f"{q.name}: candidates at {percent(q.confidence)} confidence",
         start_date=q.scenario.start_date,
         lever=lever,
         lever_label=None if lever is None else lever_words(lever, q.scenario)[0],

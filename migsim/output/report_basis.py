@@ -293,7 +293,7 @@ def recommendation(decision: SavedDecision, runs: Sequence[RunLike]) -> str:
     except (MigsimError, OSError):
         scenario = None
     shown = data.get("answer_candidate") or data.get("least_unsafe")
-    level = f"{data['confidence']:.0%}"
+    level = percent(data["confidence"])
     lines = []
     for path in data["levers"]:
         _, does = lever_words(path, scenario)
@@ -465,8 +465,8 @@ def basis_section(decision: SavedDecision) -> str:
             '<h2 id="basis">Basis for increasing volumes</h2>',
             f"<p>The question <code>{escape(data['question'])}</code> asks how far "
             f"{escape(levers)} may go with every risk inside its budget, each "
-            f"budget judged on its {data['confidence']:.0%} upper confidence bound "
-            "(Clopper-Pearson for a chance, an order statistic for a quantile). "
+            f"budget judged on its {percent(data['confidence'])} upper confidence "
+            "bound (Clopper-Pearson for a chance, an order statistic for a quantile). "
             'Its answer is <a href="#recommendation">on the first screen</a>; the '
             "chart shows each candidate against each budget.</p>",
             '<img alt="frontier: what each candidate gives against each budget" '
