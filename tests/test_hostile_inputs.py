@@ -166,3 +166,25 @@ def test_a_decisions_confidence_is_written_as_every_share_is(tmp_path):
     question = load_question(_question(levers=lever, confidence=0.99999), base=tmp_path)
     first = decide(question, replications=2, seed=0).text().splitlines()[0]
     assert first.endswith("every budget at 99.999% confidence")
+
+
+def test_two_levers_naming_one_field_are_refused(tmp_path):
+    """A cohort's field by the cohort's index and by its name were two
+    levers: every candidate set the field twice (the later won) and the
+    answer gave it two values at once."""
+    write_yaml(tmp_path / "scenario.yaml", scenario(cohort("c", 1000)))
+    levers = {
+        "cohorts.0.installations": {"low": 1000, "high": 2000, "step": 1000},
+        "cohorts.c.installations": {"low": 3000, "high": 4000, "step": 1000},
+    }
+    with pytest.raises(QuestionError) as caught:
+        load_question(_question(levers=levers), base=tmp_path)
+    assert str(caught.value) == (
+        "cap_basis: levers.cohorts.c.installations: the same field as "
+        "levers.cohorts.0.installations (a list item by its index and by its "
+        "name): give it once"
+    )
+    # two fields of one cohort are two levers
+    del levers["cohorts.c.installations"]
+    levers["cohorts.c.max_attempts"] = {"low": 1, "high": 3, "step": 1}
+    assert len(load_question(_question(levers=levers), base=tmp_path).levers) == 2
