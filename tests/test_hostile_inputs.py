@@ -220,3 +220,34 @@ def test_a_sweep_does_not_rewrite_its_manifest_after_every_point(tmp_path, monke
     assert len(writes) < 2 + len(grid["capacity.daily_cap"])  # was one a point
     manifest = json.loads((tmp_path / "store" / "manifest.json").read_text())
     assert [p["status"] for p in manifest["points"]] == ["done"] * 6
+
+
+@pytest.mark.parametrize(
+    ("where", "spec", "expected"),
+    [
+        (
+            ("cohorts", 0, "installations_range"),
+            {"dist": "uniform", "low": 1200, "high": 800},
+            "cohorts.c.installations_range: high (800) is below low (1,200)",
+        ),
+        (
+            ("meters_per_installation_range",),
+            {"dist": "triangular", "low": 2.0, "high": 1.2},
+            "meters_per_installation_range: high (1.2) is below low (2)",
+        ),
+    ],
+)
+def test_a_range_with_its_ends_swapped_says_so(where, spec, expected):
+    """It was refused as "the point value (1,000) must lie in the range
+    [1,200, 800]": true, but not what was wrong."""
+    from migsim.common.errors import ScenarioError
+    from migsim.model.scenario import load_scenario
+
+    data = scenario(cohort("c", 1000), meters_per_installation=1.6)
+    node = data
+    for key in where[:-1]:
+        node = node[key]
+    node[where[-1]] = spec
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(data)
+    assert str(caught.value) == f"tiny: {expected}"

@@ -327,6 +327,14 @@ class SizeRange(_Model):
     # drawn ratio, so the size in meters stays in the stated range
     from_meters: bool = False
 
+    @model_validator(mode="after")
+    def _ordered(self) -> SizeRange:
+        """A range whose ends are swapped is said so: it was refused as "the
+        point value must lie in the range [30,000, 20,000]"."""
+        if self.high < self.low:
+            raise ValueError(f"high ({self.high:,}) is below low ({self.low:,})")
+        return self
+
     @model_serializer(mode="wrap")
     def _omit_unused(self, handler: Any) -> dict[str, Any]:
         """Leave out ``from_meters`` when false: a range dumps (and hashes) as
@@ -407,6 +415,12 @@ class RatioRange(_Model):
     dist: Literal["triangular", "uniform"]
     low: Annotated[float, Field(gt=0.0)]
     high: Annotated[float, Field(gt=0.0)]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RatioRange:
+        if self.high < self.low:
+            raise ValueError(f"high ({self.high:g}) is below low ({self.low:g})")
+        return self
 
     def check(self, point: float) -> None:
         """The point value (``meters_per_installation``) must lie in the range."""
