@@ -251,3 +251,16 @@ def test_a_range_with_its_ends_swapped_says_so(where, spec, expected):
     with pytest.raises(ScenarioError) as caught:
         load_scenario(data)
     assert str(caught.value) == f"tiny: {expected}"
+
+
+def test_an_infinite_step_is_refused_before_a_candidate_is_made(tmp_path):
+    """``step: .inf`` on a lever of a float field made its first candidate
+    low + 0 x inf, not a number: the decision started, left its store and
+    was refused mid-way, naming no lever."""
+    write_yaml(tmp_path / "scenario.yaml", scenario(cohort("c", 1000)))
+    lever = {"clearance_share": {"low": 0.5, "high": 1.0, "step": float("inf")}}
+    with pytest.raises(QuestionError) as caught:
+        load_question(_question(levers=lever), base=tmp_path)
+    assert str(caught.value) == (
+        "cap_basis: levers.clearance_share.step: Input should be a finite number"
+    )

@@ -87,7 +87,8 @@ class LeverSpec(_Model):
 
     low: dt.date | int | float
     high: dt.date | int | float
-    step: Annotated[float, Field(gt=0)]
+    # an infinite step made the first candidate low + 0 x inf, not a number
+    step: Annotated[float, Field(gt=0, allow_inf_nan=False)]
     label: str | None = (
         None  # the planner's name for it, e.g. "the cap after MCC automation"
     )
