@@ -264,3 +264,28 @@ def test_an_infinite_step_is_refused_before_a_candidate_is_made(tmp_path):
     assert str(caught.value) == (
         "cap_basis: levers.clearance_share.step: Input should be a finite number"
     )
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        (  # refused as "Input should be less than 1"
+            {"confidence": float("nan")},
+            "confidence: Input should be a finite number",
+        ),
+        (  # refused as "Input should be less than or equal to 1"
+            {"risk_budget": [{**_CHANCE, "max_probability": float("nan")}]},
+            "risk_budget.0.max_probability: Input should be a finite number",
+        ),
+        (  # the count was written with all its 300 digits
+            {"levers": {"clearance_share": {"low": 0.5, "high": 1, "step": 1e-300}}},
+            "levers.clearance_share.step: 1e-300 from low to high is 5e+299 values, "
+            "more than the 10,000 a lever may take: take a larger step",
+        ),
+    ],
+)
+def test_a_question_says_what_is_wrong_with_a_number(tmp_path, changes, expected):
+    write_yaml(tmp_path / "scenario.yaml", scenario(cohort("c", 1000)))
+    with pytest.raises(QuestionError) as caught:
+        load_question(_question(**changes), base=tmp_path)
+    assert str(caught.value) == f"cap_basis: {expected}"

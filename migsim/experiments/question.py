@@ -159,7 +159,9 @@ class BudgetSpec(_Model):
     # a NaN limit was judged as never met ("not shown within the - budget")
     max: Annotated[float, Field(allow_inf_nan=False)] | None = None
     exceeds: Annotated[float, Field(allow_inf_nan=False)] | None = None
-    max_probability: Annotated[float, Field(ge=0.0, le=1.0)] | None = None
+    max_probability: (
+        Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)] | None
+    ) = None
 
     @field_validator("max", "exceeds", "max_probability", mode="before")
     @classmethod
@@ -251,7 +253,8 @@ class QuestionSpec(_Model):
     levers: dict[str, LeverSpec] = Field(min_length=1)
     objective: ObjectiveSpec
     risk_budget: list[BudgetSpec] = Field(min_length=1)
-    confidence: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.95
+    # NaN was refused as "should be less than 1"
+    confidence: Annotated[float, Field(gt=0.5, lt=1.0, allow_inf_nan=False)] = 0.95
 
     @field_validator("confidence", mode="before")
     @classmethod
@@ -309,8 +312,9 @@ def _grid(axis: FieldAxis, spec: LeverSpec, where: str) -> tuple[Any, ...]:
     many = math.ceil(steps - 1e-9) + 1 if math.isfinite(steps) else math.inf
     if many > MAX_LEVER_VALUES:
         unit = " days" if axis.kind == "date" else ""
+        shown = f"{many:,}" if many < 1e15 else f"{many:.3g}"  # not 300 digits
         raise QuestionError(
-            f"{where}.step: {step:g}{unit} from low to high is {many:,} values, more "
+            f"{where}.step: {step:g}{unit} from low to high is {shown} values, more "
             f"than the {MAX_LEVER_VALUES:,} a lever may take: take a larger step"
         )
     count = int(math.floor((high - low) / step + 1e-9)) + 1
