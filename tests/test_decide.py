@@ -829,10 +829,15 @@ def test_bad_questions_exit_2_with_one_line_naming_file_and_key(tmp_path, change
     assert key in line
 
 
-def test_levers_that_make_no_scenario_together_are_one_line(tmp_path):
+def test_levers_that_make_no_scenario_together_are_one_line(tmp_path, monkeypatch):
     """Each lever's ends were valid, a pair of them was not: Optuna logged the
-    trial's traceback (30 lines) before the one-line error."""
-    from hostile import migsim_process
+    trial's traceback (30 lines) before the one-line error, and then refused
+    the pair only when it drew it, after the candidates before it had run,
+    their store left behind. Every combination of a small grid is now
+    validated before the store is made, and the refusal names the values."""
+    from hostile import cli, one_line_exit_2
+
+    import migsim.experiments.decide as decide_module
 
     low, high = (
         f"cohorts.c.stall.resolves_after_days.{end}" for end in ("low", "high")
@@ -848,12 +853,50 @@ def test_levers_that_make_no_scenario_together_are_one_line(tmp_path):
         high: {"low": 5, "high": 10, "step": 5},
     }
     path = write_question(tmp_path, data, levers=levers)
-    done = migsim_process("decide", path, "-n", "2", "-q", cwd=tmp_path)
-    assert done.returncode == 2, done.stderr
-    assert done.stderr.strip() == (
-        f"Error: {path}: levers: cohorts.c.stall.resolves_after_days: high (5) is "
-        "below low (9)"
+    out = tmp_path / "out"
+
+    def no_runs(*_args, **_kwargs):
+        raise AssertionError("a candidate was simulated")
+
+    monkeypatch.setattr(decide_module, "Simulator", no_runs)
+    assert one_line_exit_2(cli("decide", path, "-n", "2", "-q", "-o", out)) == (
+        f"Error: {path}: levers: {low} = 9, {high} = 5 make no valid scenario "
+        "together: cohorts.c.stall.resolves_after_days: high (5) is below low (9)"
     )
+    assert not out.exists()  # refused before the store was made
+    # a grid too large to validate whole has its corners validated first
+    monkeypatch.setattr("migsim.experiments.question.CHECKED_VALUES", 3)
+    with pytest.raises(QuestionError, match=f"{low} = 9, {high} = 5 make no valid"):
+        load_question(path)
+
+
+def test_a_decide_stopped_by_bad_input_before_any_batch_leaves_no_store(tmp_path):
+    """A scheduler address that is none was refused after the store was made:
+    the manifest and an empty points folder were left, a decision that looked
+    started. A folder that was there before stays (empty, as it was)."""
+    path = write_question(tmp_path)
+    out = tmp_path / "out"
+    for existed in (False, True):
+        result = CliRunner().invoke(
+            main,
+            [
+                "decide",
+                str(path),
+                "-n",
+                "2",
+                "-o",
+                str(out),
+                "--scheduler",
+                "ftp://x:1",
+            ],
+        )
+        assert result.exit_code == 2, result.output
+        assert result.output.strip() == (
+            "Error: --scheduler ftp://x:1: not a scheduler address (tcp://HOST:PORT)"
+        )
+        assert out.exists() == existed
+        assert not existed or list(out.iterdir()) == []
+        out.mkdir(exist_ok=True)
 
 
 def _steps_colliding_inside_the_range() -> tuple[dict, dict]:

@@ -43,6 +43,7 @@ module ties them together; ``migsim.output.experiment_files`` writes it.
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -51,7 +52,7 @@ from typing import Any, Literal
 
 from migsim import __version__
 from migsim.common.errors import MigsimError
-from migsim.common.store import Store, held
+from migsim.common.store import MANIFEST, Store, held
 from migsim.experiments.decision import Decision
 from migsim.experiments.question import Question, load_question
 from migsim.experiments.search import (
@@ -138,7 +139,12 @@ def decide(
     with ExitStack() as holding:
         if directory is not None:  # a second decide there mixed its batches in
             holding.enter_context(held(directory, "decision"))
+        made = directory is not None and (
+            fresh or not (Path(directory) / MANIFEST).exists()
+        )
         store = Store(directory, definition, pieces="batches", **options)
+        if made:
+            holding.push(_discard_if_unused(store))
         started = time.perf_counter()
         if scheduler is None and workers > 1:  # forked workers share what it loads
             prepare(question.scenario, max(1, replications // (2 * workers)))
@@ -176,6 +182,27 @@ def decide(
         look_confidence=ev.looks.safe_confidences,
         unsafe_confidence=ev.looks.unsafe_confidence,
     )
+
+
+def _discard_if_unused(store: Store) -> Callable[..., bool]:
+    """An exit callback removing a store this decide made, when bad input
+    (`MigsimError`) stopped it before any batch finished: a scheduler
+    address that is none, or levers that make no scenario together drawn
+    first. Such a store holds no work, only a manifest that looks like a
+    started decision. One holding a finished batch is kept: it resumes."""
+
+    def discard(kind: type[BaseException] | None, *_: Any) -> bool:
+        if (
+            store.root is not None
+            and kind is not None
+            and issubclass(kind, MigsimError)
+            and not any(store.points.glob("*.parquet"))
+        ):
+            shutil.rmtree(store.points, ignore_errors=True)
+            (store.root / MANIFEST).unlink(missing_ok=True)
+        return False  # the error goes on
+
+    return discard
 
 
 def check_store(

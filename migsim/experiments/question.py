@@ -14,7 +14,7 @@ import hashlib
 import itertools
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -455,6 +455,8 @@ def load_question(
         windows.append(ends)
     if len(levers) == 1 and len(levers[0].values) <= CHECKED_VALUES:
         _every_value_valid(scenario, levers[0], f"{origin}: levers.{levers[0].path}")
+    elif len(levers) > 1:
+        _combinations_valid(scenario, levers, origin)
     if spec.objective.date is not None:
         _objective_date_within(spec.objective.date, scenario, levers, windows, origin)
     return Question(spec, scenario, tuple(levers), origin)
@@ -498,6 +500,55 @@ def _every_value_valid(scenario: Scenario, lever: Lever, where: str) -> None:
             raise QuestionError(
                 f"{where}: {lever.axis.to_json(value)}, a value between low and "
                 f"high, makes no valid scenario: {reason}"
+            ) from None
+
+
+def _combinations_valid(scenario: Scenario, levers: list[Lever], origin: str) -> None:
+    """Refuse several levers whose values make no scenario together.
+
+    Each lever's ends were validated alone, but levers on related fields may
+    be valid one by one and not together: a delay's ``low`` lever at 9 and its
+    ``high`` lever at 5. Found when Optuna drew them, such a combination was
+    refused after the candidates before it had run, and their store was left
+    behind. Every combination is validated here when the grids' product is at
+    most `CHECKED_VALUES` (what one lever's values may cost, `_every_value_valid`);
+    a larger one is sampled, up to as many: its corners (the first two trials
+    are two of them), then each value of each lever with the others all at
+    their lows and all at their highs. A combination beyond these that makes
+    no scenario is still refused when it is drawn.
+    """
+    grids = [lever.values for lever in levers]
+    if math.prod(len(values) for values in grids) <= CHECKED_VALUES:
+        combinations: Iterable[tuple[Any, ...]] = itertools.product(*grids)
+    else:
+        corners = itertools.product(*((values[0], values[-1]) for values in grids))
+        ends = [tuple(v[0] for v in grids), tuple(v[-1] for v in grids)]
+        lines = (
+            end[:i] + (value,) + end[i + 1 :]
+            for i, values in enumerate(grids)
+            for value in values
+            for end in ends
+        )
+        unique = dict.fromkeys(itertools.chain(corners, lines))
+        combinations = itertools.islice(unique, CHECKED_VALUES)
+    where = f"{origin}: levers"
+    for combination in combinations:
+        try:
+            scenario.with_overrides(
+                {
+                    lever.path: lever.axis.to_json(value)
+                    for lever, value in zip(levers, combination, strict=True)
+                },
+                origin=where,
+            )
+        except ScenarioError as exc:
+            at = ", ".join(
+                f"{lever.path} = {lever.axis.format(value)}"
+                for lever, value in zip(levers, combination, strict=True)
+            )
+            reason = str(exc).removeprefix(f"{where}: ")
+            raise QuestionError(
+                f"{where}: {at} make no valid scenario together: {reason}"
             ) from None
 
 
