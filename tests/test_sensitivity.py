@@ -179,6 +179,36 @@ def test_a_figure_given_twice_is_refused(scenario_file):
     )
 
 
+def test_one_field_named_two_ways_is_refused(scenario_file, tmp_path):
+    """A cohort's field by the cohort's index and by its name were two ranges:
+    OAT measured it twice, Sobol split its effect between two inputs that
+    were one (each point set it twice, the later won). Refused before
+    anything runs, as a question's levers are."""
+    out = tmp_path / "out"
+    args = ["sensitivity", str(scenario_file), "-n", "1", "-o", str(out)]
+    args += ["--method", "sobol", "--samples", "4"]
+    args += ["--range", "cohorts.0.installations=5000:10000"]
+    args += ["--range", "cohorts.c.installations=6000:9000"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    assert result.output.strip() == (
+        "Error: --range cohorts.c.installations: the same field as --range "
+        "cohorts.0.installations (a list item by its index and by its name): "
+        "give it once"
+    )
+    assert not out.exists()
+    # two fields of one cohort are two ranges
+    scenario = load_scenario(scenario_file)
+    ranges = [
+        parse_range(scenario, "cohorts.0.installations=5000:10000"),
+        parse_range(scenario, "cohorts.c.max_attempts=1:5"),
+    ]
+    assert [r.path for r in sensitivity(scenario, ranges, replications=1).ranges] == [
+        "cohorts.0.installations",
+        "cohorts.c.max_attempts",
+    ]
+
+
 def test_sobol_needs_a_power_of_two_and_known_figures():
     scenario = load_scenario(all_success())
     ranges = [parse_range(scenario, "capacity.daily_cap=500:2000")]

@@ -33,8 +33,8 @@ from migsim.common.errors import QuestionError, ScenarioError
 from migsim.common.stats import format_number, percent
 from migsim.common.yamlio import read_yaml
 from migsim.experiments.study import MIGRATED_BY, FieldAxis, field_axis
-from migsim.model.paths import error_messages
-from migsim.model.scenario import Scenario, get_field, load_scenario
+from migsim.model.paths import error_messages, repeated_field
+from migsim.model.scenario import Scenario, load_scenario
 from migsim.results.results import FIGURES, STATISTICS
 
 __all__ = [
@@ -416,8 +416,6 @@ def load_question(
         raise QuestionError(f"{origin}: scenario: {exc}") from None
     levers = []
     windows: list[list[tuple[dt.date, dt.date]]] = []
-    fields: dict[tuple[int, str], str] = {}  # each lever's field: the lever naming it
-    data = scenario.to_dict()
     for path, lever_spec in spec.levers.items():
         where = f"{origin}: levers.{path}"
         axis = field_axis(
@@ -428,12 +426,6 @@ def load_question(
             error=QuestionError,
             in_days=True,
         )
-        same = fields.setdefault(_field_of(data, path), path)
-        if same != path:
-            raise QuestionError(
-                f"{where}: the same field as levers.{same} (a list item by its "
-                "index and by its name): give it once"
-            )
         if (axis.kind == "date") != isinstance(lever_spec.low, dt.date):
             kind = "a date" if axis.kind == "date" else "a number"
             raise QuestionError(
@@ -453,6 +445,12 @@ def load_question(
         values = _grid(axis, lever_spec, where)
         levers.append(Lever(axis, values, lever_spec.label))
         windows.append(ends)
+    repeated = repeated_field(scenario.to_dict(), spec.levers)
+    if repeated is not None:
+        raise QuestionError(
+            f"{origin}: levers.{repeated[1]}: the same field as levers.{repeated[0]} "
+            "(a list item by its index and by its name): give it once"
+        )
     if len(levers) == 1 and len(levers[0].values) <= CHECKED_VALUES:
         _every_value_valid(scenario, levers[0], f"{origin}: levers.{levers[0].path}")
     elif len(levers) > 1:
@@ -460,18 +458,6 @@ def load_question(
     if spec.objective.date is not None:
         _objective_date_within(spec.objective.date, scenario, levers, windows, origin)
     return Question(spec, scenario, tuple(levers), origin)
-
-
-def _field_of(data: dict[str, Any], path: str) -> tuple[int, str]:
-    """The field a lever's path names, whichever way it names it: its section
-    (the same object however it is reached) and its key there. A cohort's
-    field named by the cohort's index and by its name were two levers, each
-    candidate set it twice (the later won) and the answer gave both values."""
-    head, _, last = path.rpartition(".")
-    parent = get_field(data, head, origin=path) if head else data
-    if isinstance(parent, list):  # a list item itself: by its index or name
-        return id(get_field(data, path, origin=path)), ""
-    return id(parent), last
 
 
 def _every_value_valid(scenario: Scenario, lever: Lever, where: str) -> None:

@@ -64,6 +64,7 @@ from migsim.model.limits import (
     run_seed,
     whole_number,
 )
+from migsim.model.paths import repeated_field
 from migsim.model.scenario import Scenario
 from migsim.results.results import FIGURES, STATISTICS
 
@@ -251,6 +252,12 @@ def sensitivity(
     paths = [r.path for r in ranges]
     if len(set(paths)) != len(paths):
         raise MigsimError("--range: a field is given twice")
+    repeated = repeated_field(scenario.to_dict(), paths)
+    if repeated is not None:  # Sobol split the field's effect between the two
+        raise MigsimError(
+            f"--range {repeated[1]}: the same field as --range {repeated[0]} "
+            "(a list item by its index and by its name): give it once"
+        )
     figures = list(figures or default_figures())
     for k, name in enumerate(figures):
         _split_figure(name)

@@ -19,9 +19,11 @@ from migsim.model.base import NAME, OUTCOMES
 __all__ = [
     "error_messages",
     "error_path",
+    "field_of",
     "flatten",
     "get_field",
     "is_named_list",
+    "repeated_field",
     "set_field",
     "set_fields",
 ]
@@ -204,6 +206,35 @@ def get_field(data: dict[str, Any], key: str, *, origin: str) -> Any:
     for part in key.split("."):
         node = _child(node, part, key, origin)
     return node
+
+
+def field_of(data: dict[str, Any], path: str) -> tuple[int, str]:
+    """The field a dotted path names, whichever way it names it: its section
+    (the same object however it is reached) and its key there; equal for a
+    cohort's field named by the cohort's index and by its name. Two such
+    paths moved one field twice: two levers of a question (each candidate set
+    the field twice, the later won, and the answer gave both values), two
+    sensitivity ranges (Sobol split one field's effect between two inputs)
+    or two sweep fields. ``data`` is the scenario's dict, held while the
+    identities are compared."""
+    head, _, last = path.rpartition(".")
+    parent = get_field(data, head, origin=path) if head else data
+    if isinstance(parent, list):  # a list item itself: by its index or name
+        return id(get_field(data, path, origin=path)), ""
+    return id(parent), last
+
+
+def repeated_field(
+    data: dict[str, Any], paths: Iterable[str]
+) -> tuple[str, str] | None:
+    """The first of ``paths`` naming the same field as an earlier one
+    (`field_of`), with that earlier one, or None when each names its own."""
+    fields: dict[tuple[int, str], str] = {}
+    for path in paths:
+        earlier = fields.setdefault(field_of(data, path), path)
+        if earlier != path:
+            return earlier, path
+    return None
 
 
 # --------------------------------------------------------------------------- errors
