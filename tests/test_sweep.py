@@ -156,6 +156,31 @@ def test_definition_errors():
         SweepDefinition(sc, 1, 0, lhs=2, ranges={"capacity.allocation": (1, 2)})
 
 
+def test_a_list_item_by_its_index_is_a_dimension_as_with_set(tiny_path, tmp_path):
+    """``--grid cohorts.0.installations=...`` was "no such field" although
+    ``--set`` and a question's lever take the same path; one field by its
+    index and by its name is refused, as two levers on it are."""
+    sc = migsim.load_scenario(TINY)
+    lhs = SweepDefinition(sc, 1, 0, lhs=3, ranges={"cohorts.0.installations": (1, 9)})
+    assert all(type(p["cohorts.0.installations"]) is int for p in lhs.points())
+    grid = {"cohorts.0.installations": [500, 1000], "cohorts.alpha.max_attempts": [3]}
+    table = run_sweep(SweepDefinition(sc, 1, 0, grid=grid), tmp_path / "s")
+    assert table["cohorts.0.installations"].tolist() == [500, 1000]
+    assert table["migrated_mean"].iloc[0] <= 500 < table["migrated_mean"].iloc[1]
+    args = ["sweep", str(tiny_path), "-n", "1", "-o", str(tmp_path / "t")]
+    args += ["--grid", "cohorts.0.installations=500,1000"]
+    result = CliRunner().invoke(
+        main, [*args, "--grid", "cohorts.alpha.installations=2000"]
+    )
+    assert result.exit_code == 2, result.output
+    assert result.output.strip() == (
+        "Error: tiny_sweep: sweep field cohorts.alpha.installations: the same "
+        "field as cohorts.0.installations (a list item by its index and by its "
+        "name): give it once"
+    )
+    assert not (tmp_path / "t").exists()
+
+
 # --------------------------------------------------------------------------- store
 def test_points_use_common_random_numbers(tmp_path):
     sc = migsim.load_scenario(TINY)

@@ -54,6 +54,7 @@ from migsim.common.yamlio import parse_value
 from migsim.common.yamlio import shown as _shown
 from migsim.experiments.study import SEED_IS_THE_RUNS
 from migsim.model.limits import MAX_SWEEP_POINTS
+from migsim.model.paths import get_field, repeated_field
 from migsim.model.scenario import Scenario
 from migsim.results.results import FIGURES
 from migsim.runner.runner import executor, run
@@ -206,20 +207,34 @@ class SweepDefinition:
             )
         if self.replications < 1:
             raise MigsimError("a sweep needs at least one replication per point")
-        known = self.scenario.flat()
-        prefixes = {k.rsplit(".", i)[0] for k in known for i in range(k.count(".") + 1)}
-        # a field at its default is left out of the flat dump (``uncertainty:
+        # each field resolved as ``--set`` resolves it (list items by name or
+        # index): a path by index was "no such field" here, though ``--set``
+        # and a point set it
+        data = self.scenario.to_dict()
+        # a field at its default is left out of the dump (``uncertainty:
         # full``), but ``--set`` and a point set it all the same
-        prefixes |= set(type(self.scenario).model_fields)
+        top = set(type(self.scenario).model_fields)
+        known: dict[str, Any] = {}
         for name in self.fields:
             if name == "seed":
                 raise ScenarioError(
                     f"{self.scenario.name}: sweep field seed: {SEED_IS_THE_RUNS}"
                 )
-            if name not in known and name not in prefixes:
+            if name in top and name not in data:
+                continue
+            try:
+                known[name] = get_field(data, name, origin=name)
+            except ScenarioError:
                 raise ScenarioError(
                     f"{self.scenario.name}: sweep field {name}: no such field"
-                )
+                ) from None
+        repeated = repeated_field(data, known)
+        if repeated is not None:  # each point set it twice, the later won
+            raise ScenarioError(
+                f"{self.scenario.name}: sweep field {repeated[1]}: the same field "
+                f"as {repeated[0]} (a list item by its index and by its name): "
+                "give it once"
+            )
         for name in self.ranges:
             if not isinstance(known.get(name), int | float) or isinstance(
                 known.get(name), bool
@@ -236,8 +251,8 @@ class SweepDefinition:
         """The sweep's points, in index order."""
         if self.grid:
             return grid_points(self.grid)
-        flat = self.scenario.flat()
-        integers = [n for n in self.ranges if type(flat.get(n)) is int]
+        data = self.scenario.to_dict()
+        integers = [n for n in self.ranges if type(get_field(data, n, origin=n)) is int]
         return lhs_points(self.ranges, self.lhs or 0, _lhs_rng(self.seed), integers)
 
     def to_dict(self) -> dict[str, Any]:
