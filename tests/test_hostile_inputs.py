@@ -289,3 +289,21 @@ def test_a_question_says_what_is_wrong_with_a_number(tmp_path, changes, expected
     with pytest.raises(QuestionError) as caught:
         load_question(_question(**changes), base=tmp_path)
     assert str(caught.value) == f"cap_basis: {expected}"
+
+
+def test_a_scenario_given_to_decide_is_named_as_one(tmp_path):
+    """``migsim decide scenario.yaml`` listed "Field required" for each key of a
+    question and "unknown key" for each of the scenario's, never saying what
+    the file was. A file with a question's key and a stray scenario key is
+    still refused key by key."""
+    path = write_yaml(tmp_path / "scenario.yaml", scenario(cohort("c", 1000)))
+    out = tmp_path / "out"
+    line = one_line_exit_2(cli("decide", path, "-n", "2", "-o", out))
+    assert line == (
+        f"Error: {path}: this is a scenario file; decide takes a question file "
+        "(see docs/decision-support.md)"
+    )
+    assert not out.exists()
+    with pytest.raises(QuestionError) as caught:
+        load_question(_question(cohorts=[]), base=tmp_path)
+    assert str(caught.value) == "cap_basis: cohorts: unknown key"

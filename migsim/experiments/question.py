@@ -405,6 +405,7 @@ def load_question(
         data = read_yaml(source, error=QuestionError)
     if not isinstance(data, dict):
         raise QuestionError(f"{origin}: a question must be a mapping of keys")
+    _not_a_scenario(data, origin)
     try:
         spec = QuestionSpec.model_validate(data)
     except ValidationError as exc:
@@ -458,6 +459,22 @@ def load_question(
     if spec.objective.date is not None:
         _objective_date_within(spec.objective.date, scenario, levers, windows, origin)
     return Question(spec, scenario, tuple(levers), origin)
+
+
+def _not_a_scenario(data: dict[str, Any], origin: str) -> None:
+    """Refuse a scenario file given where a question belongs (``migsim decide
+    scenario.yaml``): it was refused key by key, a line of "Field required"
+    and "unknown key" for each, that never said what the file was. A file
+    with a scenario's own keys (``cohorts``, ``capacity``, ``extends``...) and
+    none of a question's is one."""
+    asked, modelled = set(QuestionSpec.model_fields), set(Scenario.model_fields)
+    scenario_only = (modelled - asked) | {"extends"}
+    question_only = asked - modelled  # levers, objective, risk_budget...
+    if data.keys() & scenario_only and not data.keys() & question_only:
+        raise QuestionError(
+            f"{origin}: this is a scenario file; decide takes a question file "
+            "(see docs/decision-support.md)"
+        )
 
 
 def _every_value_valid(scenario: Scenario, lever: Lever, where: str) -> None:
