@@ -337,6 +337,29 @@ def test_a_set_field_given_twice_is_refused(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_set_field_named_two_ways_is_refused(tmp_path):
+    """A cohort's field by the cohort's index and by its name is one field:
+    the later --set won without a word, as with one path given twice."""
+    scenario = load_scenario(BASELINE)
+    name = scenario.cohorts[0].name
+    first, second = "cohorts.0.installations", f"cohorts.{name}.installations"
+    for command in (["validate", BASELINE], ["run", BASELINE, "-n", "1", "-q"]):
+        result = cli(
+            *command, "--set", f"{first}=1000", "--set", f"{second}=2000", cwd=tmp_path
+        )
+        assert one_line_exit_2(result) == (
+            f"Error: {BASELINE}: --set: {second}: the same field as {first} (a "
+            "list item by its index and by its name): give it once"
+        )
+    assert list(tmp_path.iterdir()) == []
+    # two fields of one cohort, or one field of each of two, are not one field
+    both = {first: "1000", "cohorts.1.installations": "2000"}
+    assert [c.installations for c in scenario.with_overrides(both).cohorts[:2]] == [
+        1000,
+        2000,
+    ]
+
+
 @pytest.mark.parametrize(
     ("args", "option"),
     [

@@ -130,7 +130,11 @@ def set_fields(
     rates not set share what is left in proportion. Set one after the other,
     the second rescaled the first: ``success 0.5`` and ``stall 0.05`` ran at
     success 0.63, while a sweep's table and a decision's candidates said 0.5.
+
+    One field named two ways (a cohort by its index and by its name) is
+    refused: it was set twice and the later value won without a word.
     """
+    _refuse_named_twice(data, overrides, origin)
     groups: dict[str, dict[str, str]] = {}
     for key in overrides:
         rate = _rate_of(key)
@@ -148,6 +152,24 @@ def set_fields(
                 _child(node, name, key, origin)  # must exist
                 values[name] = _read_value(overrides[key], key, origin, text)
             _rescale_together(node, values, prefix, origin)
+
+
+def _refuse_named_twice(
+    data: dict[str, Any], overrides: Mapping[str, Any], origin: str
+) -> None:
+    """Refuse two of ``overrides`` that name one field (`repeated_field`).
+    A path that names nothing yet is left to `set_field` to judge."""
+    if len(overrides) < 2:
+        return
+    try:
+        repeated = repeated_field(data, overrides)
+    except ScenarioError:
+        return
+    if repeated is not None:
+        raise ScenarioError(
+            f"{origin}: {repeated[1]}: the same field as {repeated[0]} (a list item "
+            "by its index and by its name): give it once"
+        )
 
 
 def _rescale_together(
