@@ -220,6 +220,21 @@ def test_a_swept_field_given_twice_is_refused(tmp_path, option):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_hypercube_range_of_one_value_is_refused(tmp_path):
+    """--range FIELD=2000:2000 drew that one value at every point: with every
+    range so, --lhs K ran K identical points (a grid refuses a repeated
+    value)."""
+    result = cli(
+        "sweep", BASELINE, "-n", "1", "-o", "sw", "--lhs", "3",
+        "--range", "capacity.daily_cap=2000:2000", cwd=tmp_path,
+    )  # fmt: skip
+    assert one_line_exit_2(result) == (
+        "Error: --range 'capacity.daily_cap=2000:2000': LOW equals HIGH, a range "
+        "of one value: fix the field with --set FIELD=VALUE"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize(
     ("args", "problem"),
     [

@@ -120,6 +120,11 @@ def parse_range(item: str) -> tuple[str, tuple[float, float]]:
         raise MigsimError(f"--range {item!r}: expected FIELD=LOW:HIGH (numbers)")
     if not math.isfinite(pair[0]) or not math.isfinite(pair[1]) or pair[1] < pair[0]:
         raise MigsimError(f"--range {item!r}: need finite LOW <= HIGH")
+    if pair[1] == pair[0]:  # every point would draw that one value
+        raise MigsimError(
+            f"--range {item!r}: LOW equals HIGH, a range of one value: fix the "
+            "field with --set FIELD=VALUE"
+        )
     return key.strip(), pair
 
 
