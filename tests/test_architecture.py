@@ -200,3 +200,17 @@ def test_drawing_a_decision_loads_no_scipy():
         "print('scipy' in sys.modules)"
     )
     assert _fresh(code) == "False"
+
+
+def test_a_runs_summary_loads_no_scipy_stats():
+    """The variance split ranks the input draws (`variance.mean_ranks`): with
+    ``scipy.stats.rankdata`` every run's parent imported scipy.stats (about
+    half a second) after its last replication, for that one call."""
+    scenario = PKG.parent / "scenarios" / "nov2019_epcl.yaml"
+    code = (
+        "import sys, migsim;"
+        f"r = migsim.run({str(scenario)!r}, replications=12, seed=1);"
+        "split = r.summary['variance_split'];"
+        "print(bool(split['clearance_day']), 'scipy.stats' in sys.modules)"
+    )
+    assert _fresh(code) == "True False"

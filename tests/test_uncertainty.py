@@ -18,6 +18,7 @@ from migsim.model.uncertainty import AchievedThroughput, SlipDate
 from migsim.results.variance import (
     first_order_share,
     input_groups,
+    mean_ranks,
     split,
     within_variance,
     words,
@@ -757,3 +758,20 @@ def test_inputs_mostly_at_one_value_are_not_taken_for_one_draw():
     same[[380, 395]] = [5.0, 7.0]  # set by the draw that sets rare_a
     groups = input_groups({"a": rare_a, "b": rare_b, "c": same})
     assert groups["a"] == ["a", "c"] and groups["b"] == ["b"]
+
+
+def test_mean_ranks_are_scipys_rankdata():
+    """`mean_ranks` stands in for ``scipy.stats.rankdata`` in `_one_draw`: the
+    same float64 ranks, bit for bit, with and without ties."""
+    rng = np.random.default_rng(14)
+    for size in (1, 2, 7, 200, 1001):
+        for values in (
+            rng.normal(size=size),
+            rng.integers(0, 4, size).astype(float),
+            np.round(rng.normal(size=size), 1),
+            np.zeros(size),
+        ):
+            mine, theirs = mean_ranks(values), stats.rankdata(values)
+            assert mine.dtype == theirs.dtype
+            assert mine.tobytes() == theirs.tobytes()
+    assert mean_ranks(np.array([3.0, 1.0, 3.0, 2.0])).tolist() == [3.5, 1.0, 3.5, 2.0]

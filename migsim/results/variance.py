@@ -44,6 +44,7 @@ __all__ = [
     "first_order_share",
     "group_share",
     "input_groups",
+    "mean_ranks",
     "run_split",
     "split",
     "twin_count",
@@ -243,11 +244,9 @@ def _one_draw(
         for n, keys in groups.items()
         if len(keys) == 1 and np.ptp(inputs[keys[0]]) > 0
     )
-    from scipy import stats  # not at import: a run that splits nothing skips it
-
     # tied values share their mean rank: ranked by position instead, two
     # inputs at one value in nearly every replication ranked alike
-    ranks = {n: stats.rankdata(inputs[groups[n][0]]) for n in alone}
+    ranks = {n: mean_ranks(inputs[groups[n][0]]) for n in alone}
     joined: dict[str, list[str]] = {}
     for name in alone:
         for first, members in joined.items():
@@ -266,6 +265,24 @@ def _one_draw(
 
 #: The rank correlation from which two inputs count as one draw (`_one_draw`).
 ONE_DRAW = 0.999
+
+
+def mean_ranks(values: np.ndarray) -> np.ndarray:
+    """Ranks from 1, tied values sharing their mean rank: what
+    ``scipy.stats.rankdata`` gives by default, without importing
+    ``scipy.stats`` (about half a second, paid by every run's parent after its
+    last replication, for this call alone). The values must be finite: a run's
+    input draws, which `_one_draw` ranks only where they vary."""
+    values = np.ravel(values)
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    starts = np.r_[True, ordered[1:] != ordered[:-1]]
+    group = np.cumsum(starts) - 1  # each sorted value's group of ties
+    edges = np.r_[np.flatnonzero(starts), len(values)]  # groups' first positions
+    mean = (edges[:-1] + edges[1:] + 1) / 2.0  # ranks first+1 .. last: their mean
+    ranks = np.empty(len(values))
+    ranks[order] = mean[group]
+    return ranks
 
 
 def _is_size(key: str) -> bool:
