@@ -775,3 +775,28 @@ def test_mean_ranks_are_scipys_rankdata():
             assert mine.dtype == theirs.dtype
             assert mine.tobytes() == theirs.tobytes()
     assert mean_ranks(np.array([3.0, 1.0, 3.0, 2.0])).tolist() == [3.5, 1.0, 3.5, 2.0]
+
+
+def test_a_runs_split_groups_its_inputs_once(monkeypatch):
+    """Which inputs are one draw depends on the inputs alone, yet every
+    figure's split worked it out again (a dozen times a run: 0.24 s of the
+    full fleet's serial end). Once now, and the same split."""
+    from conftest import BASELINE
+
+    import migsim.results.variance as variance
+
+    results = migsim.run(BASELINE, replications=40, seed=3)
+    before = variance.run_split(results)
+    calls: list[int] = []
+    groups = variance.input_groups
+
+    def counted(inputs):
+        calls.append(len(inputs))
+        return groups(inputs)
+
+    monkeypatch.setattr(variance, "input_groups", counted)
+    after = variance.run_split(results)
+    assert len(calls) == 1
+    assert after == before
+    named = [after["clearance_day"], *after["figures"].values()]
+    assert sum(bool(s["top_inputs"]) for s in named) >= 2
