@@ -8,6 +8,10 @@ builders fill only what a test does not care about; a test states what matters.
 from __future__ import annotations
 
 import copy
+import multiprocessing
+import os
+import signal
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
@@ -19,6 +23,8 @@ import pytest
 import yaml
 
 import migsim
+from migsim.common.errors import MigsimError
+from migsim.common.store import held
 from migsim.model.scenario import OUTCOMES, Scenario, load_scenario
 from migsim.sim.engine import run_replication
 from migsim.sim.records import RunLog
@@ -327,3 +333,71 @@ def local_cluster(scratch: Path, **options: Any) -> Iterator[Any]:
         ) as cluster,
     ):
         yield cluster
+
+
+class _Holder:
+    """A forked process holding a store (`held_elsewhere`)."""
+
+    def __init__(self, root: Path, what: str, worker: bool) -> None:
+        ours, theirs = multiprocessing.Pipe()
+        self.pid = os.fork()
+        if self.pid == 0:
+            try:
+                ours.close()
+                self._hold(root, what, theirs, worker)
+            finally:
+                os._exit(0)
+        theirs.close()
+        self._conn, self.ended = ours, False
+        state, self.worker = ours.recv()
+        assert state == "held", self.worker
+
+    @staticmethod
+    def _hold(root: Path, what: str, conn: Any, worker: bool) -> None:
+        try:
+            with held(root, what):
+                pid = os.fork() if worker else None
+                if pid == 0:  # the worker: runs on until killed
+                    try:
+                        time.sleep(60)
+                    finally:
+                        os._exit(0)
+                conn.send(("held", pid))
+                conn.recv()
+        except MigsimError as exc:
+            conn.send(("refused", str(exc)))
+        except EOFError:  # the test ended first
+            pass
+
+    def kill(self) -> None:
+        """SIGKILL it (its lock file stays behind) and wait until it is gone."""
+        os.kill(self.pid, signal.SIGKILL)
+        os.waitpid(self.pid, 0)
+        self.ended = True
+
+    def end(self) -> None:
+        if not self.ended:
+            self._conn.send("end")  # it lets the store go and exits
+            os.waitpid(self.pid, 0)
+            self.ended = True
+        if self.worker is not None:
+            try:
+                os.kill(self.worker, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+@contextmanager
+def held_elsewhere(
+    root: Path, what: str = "sweep", worker: bool = False
+) -> Iterator[_Holder]:
+    """The store in ``root`` held (`migsim.common.store.held`) by another
+    process until the block ends: a forked child that takes it and waits on a
+    pipe (its ``pid``; ``kill()`` it to see its lock end with it). With
+    ``worker``, it forks a worker of its own while holding the store (as a
+    command forks its pool): its ``worker``, killed when the block ends."""
+    holder = _Holder(root, what, worker)
+    try:
+        yield holder
+    finally:
+        holder.end()

@@ -3,20 +3,28 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import held_elsewhere
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
 from migsim.common.errors import MigsimError
-from migsim.common.files import output_dir, write_files
+from migsim.common.files import (
+    output_dir,
+    refuse_existing,
+    refuse_foreign,
+    write_files,
+)
 from migsim.common.stats import (
     clopper_pearson,
     clopper_pearson_upper,
@@ -27,6 +35,7 @@ from migsim.common.stats import (
     quantile_index,
 )
 from migsim.common.store import LOCK, Store, held
+from migsim.experiments.compare import write_comparison
 
 
 # --------------------------------------------------------------------------- stats
@@ -520,21 +529,139 @@ def test_a_store_keeps_the_writes_of_a_process_still_running(tmp_path):
     assert busy.exists() and not stale.exists()
 
 
-def test_a_lock_left_under_this_process_id_is_taken_over(tmp_path):
+def test_a_lock_file_no_process_holds_is_taken_whatever_it_names(tmp_path):
     """A killed sweep's lock names its process id; a later command started as
     the same id (each one is process 1 in a container) was refused as
-    "another sweep is writing this store (process 1)", for good. It is taken
-    over; one of another process that runs is still refused."""
+    "another sweep is writing this store (process 1)", for good. What is held
+    is the operating system's lock on the file, not the id in it: a file no
+    process holds is taken, whichever process it names, even one that runs."""
     root = tmp_path / "store"
     root.mkdir()
-    (root / LOCK).write_text(f"{os.getpid()}\n")
-    with held(root, "sweep"):
-        assert (root / LOCK).read_text() == f"{os.getpid()}\n"
-    assert list(root.iterdir()) == []
-    (root / LOCK).write_text(f"{os.getppid()}\n")
-    with pytest.raises(MigsimError, match=f"another sweep .* {os.getppid()}\\)"):
+    for named in (os.getpid(), os.getppid()):
+        (root / LOCK).write_text(f"{named}\n")
+        with held(root, "sweep"):
+            assert (root / LOCK).read_text() == f"{os.getpid()}\n"
+        assert list(root.iterdir()) == []
+
+
+def test_a_lock_ends_with_its_process_not_with_its_file(tmp_path):
+    """A store another process holds is refused, by `held` and by
+    `Store.check`, naming that process; killed (SIGKILL, its lock file left
+    behind), its store is taken at once, though a worker it forked under the
+    lock still runs."""
+    root = tmp_path / "store"
+    with held_elsewhere(root, "sweep", worker=True) as holder:
+        busy = f"{root}: another sweep is writing this store (process {holder.pid});"
+        with pytest.raises(MigsimError) as refused:
+            with held(root, "sweep"):
+                pass
+        assert str(refused.value).startswith(busy)
+        with pytest.raises(MigsimError) as refused:
+            Store.check(root, {"seed": 1}, what="sweep")
+        assert str(refused.value).startswith(busy)
+        assert [p.name for p in root.iterdir()] == [LOCK]
+        holder.kill()
+        os.kill(holder.worker, 0)  # runs on, its copy of the lock's descriptor closed
+        assert [p.name for p in root.iterdir()] == [LOCK]
+        Store.check(root, {"seed": 1}, what="sweep")
+        with held(root, "sweep"):
+            assert (root / LOCK).read_text() == f"{os.getpid()}\n"
+        assert list(root.iterdir()) == []
+
+
+def _race(root, barrier, conn, slower):
+    """In a forked process: take the store in ``root`` at the barrier, any
+    removal of a file ``slower`` seconds late (the window between judging a
+    lock stale and removing it, widened), and hold it until told."""
+    unlink = os.unlink
+
+    def late(*args, **kwargs):
+        time.sleep(slower)
+        return unlink(*args, **kwargs)
+
+    os.unlink = late
+    barrier.wait()
+    try:
+        with held(root, "sweep"):
+            conn.send("held")
+            conn.recv()
+    except MigsimError:
+        conn.send("refused")
+
+
+def test_two_commands_taking_a_stale_lock_at_once_end_with_one_holder(tmp_path):
+    """Two commands finding a killed one's lock each judged it stale, then
+    removed it to make their own: the later removal took the earlier one's
+    fresh lock, and both wrote the store. Exactly one holds it now."""
+    context = multiprocessing.get_context("fork")
+    root = tmp_path / "store"
+    root.mkdir()
+    dead = _dead_pid()
+    for _ in range(3):
+        (root / LOCK).write_text(f"{dead}\n")
+        barrier = context.Barrier(2)
+        pipes = [context.Pipe() for _ in range(2)]
+        racers = [
+            context.Process(target=_race, args=(root, barrier, theirs, slower))
+            for (_, theirs), slower in zip(pipes, (0.02, 0.05), strict=True)
+        ]
+        for racer in racers:
+            racer.start()
+        try:
+            answers = [ours.recv() for ours, _ in pipes]
+        finally:
+            for (ours, _), racer in zip(pipes, racers, strict=True):
+                if racer.is_alive():
+                    ours.send("end")
+                racer.join(30)
+        assert sorted(answers) == ["held", "refused"]
+        assert list(root.iterdir()) == []
+
+
+def test_a_lock_that_is_not_a_regular_file_is_refused_and_not_followed(tmp_path):
+    """The lock is opened to be taken (made if missing): a link named
+    ``.migsim.lock`` is not followed (the file it points to was written
+    over), nor a FIFO opened to wait; either is refused, left as it was."""
+    root = tmp_path / "store"
+    root.mkdir()
+    (tmp_path / "notes.txt").write_text("mine")
+    (root / LOCK).symlink_to(tmp_path / "notes.txt")
+    with pytest.raises(OSError, match="not a regular file"):
         with held(root, "sweep"):
             pass
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+    (root / LOCK).unlink()
+    os.mkfifo(root / LOCK)
+    with pytest.raises(OSError, match="not a regular file"):
+        with held(root, "sweep"):
+            pass
+    assert [p.name for p in root.iterdir()] == [LOCK]
+
+
+def test_a_folder_holding_only_a_lock_no_one_holds_is_empty(tmp_path):
+    """A sweep killed before its first manifest leaves its folder holding only
+    its lock: another command's output there was refused as existing, and
+    with --overwrite as a folder migsim did not write. Held by no one, it is
+    as good as empty (the result replaces it); held, it is refused."""
+    root = tmp_path / "out"
+    root.mkdir()
+    (root / LOCK).write_text(f"{_dead_pid()}\n")
+    refuse_existing(root, overwrite=False)
+    refuse_foreign(root)
+    with output_dir(root) as staging:
+        (staging / "a.txt").write_text("a")
+    assert [p.name for p in root.iterdir()] == ["a.txt"]
+    root = tmp_path / "compared"  # compare checks its own kind of folder
+    root.mkdir()
+    (root / LOCK).write_text(f"{os.getpid()}\n")
+    write_comparison([], {}, root, overwrite=True)
+    assert [p.name for p in root.iterdir()] == ["comparison.json"]
+    root = tmp_path / "busy"
+    with held_elsewhere(root, "sweep"):
+        with pytest.raises(FileExistsError, match="exists"):
+            refuse_existing(root, overwrite=False)
+        with pytest.raises(FileExistsError, match="not a folder migsim wrote"):
+            refuse_foreign(root)
 
 
 def test_a_fresh_start_interrupted_while_emptying_can_start_fresh_again(

@@ -14,7 +14,6 @@ import json
 import math
 import multiprocessing
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from conftest import (
     ALL_DAYS,
     cohort,
     fixed,
+    held_elsewhere,
     local_cluster,
     outcomes,
     scenario,
@@ -444,7 +444,7 @@ def test_a_killed_decide_resumes_with_the_same_answer(tmp_path):
     every = sorted(p.name for p in (tmp_path / "whole" / "points").iterdir())
     assert 0 < len(done) < len(every)
     assert not (tmp_path / "again" / LOCK).exists()  # released, however it ended
-    # SIGKILL leaves the lock: one of a process that is gone is taken over
+    # SIGKILL leaves the lock's file: held by no process, it is taken
     (tmp_path / "again" / LOCK).write_text(f"{_dead_pid()}\n")
     resumed = decide(question, replications=4, seed=0, directory=tmp_path / "again")
     assert resumed.to_dict() | {"timing": 0} == whole.to_dict() | {"timing": 0}
@@ -559,31 +559,35 @@ def test_a_second_decide_on_a_store_in_use_is_refused(tmp_path, monkeypatch):
     path = write_question(tmp_path)
     out = tmp_path / "out"
     out.mkdir()
-    (out / LOCK).write_text(f"{os.getppid()}\n")  # a process that runs
-    busy = f"another decision is writing this store (process {os.getppid()})"
-    refused = CliRunner().invoke(main, ["decide", str(path), "-n", "3", "-o", str(out)])
-    assert (refused.exit_code, refused.stderr) == (
-        2,
-        f"Error: {out}: {busy}; wait for it to end, or stop it (a stopped one "
-        "resumes where it was)\n",
-    )
+    busy = "another decision is writing this store (process {})"
     report = tmp_path / "out.html"  # decides into out_decision/, after its runs
-    shutil.copytree(out, tmp_path / "out_decision")
-    args = ["report", str(tmp_path / "scenario.yaml"), "--question", str(path)]
-    with monkeypatch.context() as patched:
-        patched.setattr(runner, "run", no_runs)
-        refused = CliRunner().invoke(main, [*args, "-n", "1", "-o", str(report)])
-    assert refused.exit_code == 2, refused.output
-    assert refused.stderr.startswith(f"Error: {tmp_path / 'out_decision'}: {busy}")
-    assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "out",
-        "out_decision",
-        "question.yaml",
-        "scenario.yaml",
-    ]
-    assert [p.name for p in out.iterdir()] == [LOCK]
+    with (
+        held_elsewhere(out, "decision") as holder,
+        held_elsewhere(tmp_path / "out_decision", "decision") as other,
+    ):
+        args = ["decide", str(path), "-n", "3", "-o", str(out)]
+        refused = CliRunner().invoke(main, args)
+        assert (refused.exit_code, refused.stderr) == (
+            2,
+            f"Error: {out}: {busy.format(holder.pid)}; wait for it to end, or "
+            "stop it (a stopped one resumes where it was)\n",
+        )
+        args = ["report", str(tmp_path / "scenario.yaml"), "--question", str(path)]
+        with monkeypatch.context() as patched:
+            patched.setattr(runner, "run", no_runs)
+            refused = CliRunner().invoke(main, [*args, "-n", "1", "-o", str(report)])
+        assert refused.exit_code == 2, refused.output
+        assert refused.stderr.startswith(
+            f"Error: {tmp_path / 'out_decision'}: {busy.format(other.pid)}"
+        )
+        assert sorted(p.name for p in tmp_path.iterdir()) == [
+            "out",
+            "out_decision",
+            "question.yaml",
+            "scenario.yaml",
+        ]
+        assert [p.name for p in out.iterdir()] == [LOCK]
 
-    (out / LOCK).unlink()
     real, held_at_write = experiment_files.write_decision, []
 
     def write_decision(decision, directory, **options):

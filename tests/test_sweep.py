@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import signal
 import subprocess
 import sys
@@ -15,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from conftest import held_elsewhere
 
 import migsim
 from migsim.cli.main import main
@@ -429,16 +429,15 @@ def test_a_second_sweep_on_a_store_in_use_is_refused(tiny_path, tmp_path):
     args = ["sweep", str(tiny_path), "--grid", "capacity.daily_cap=100,200", "-n", "1"]
     args += ["-q", "-o", str(store)]
     store.mkdir()
-    (store / LOCK).write_text(f"{os.getppid()}\n")  # a process that runs
-    busy = CliRunner().invoke(main, args)
-    assert (busy.exit_code, busy.stderr) == (
-        2,
-        f"Error: {store}: another sweep is writing this store (process "
-        f"{os.getppid()}); wait for it to end, or stop it (a stopped one "
-        "resumes where it was)\n",
-    )
-    assert [p.name for p in store.iterdir()] == [LOCK]
-    (store / LOCK).unlink()
+    with held_elsewhere(store, "sweep") as holder:
+        busy = CliRunner().invoke(main, args)
+        assert (busy.exit_code, busy.stderr) == (
+            2,
+            f"Error: {store}: another sweep is writing this store (process "
+            f"{holder.pid}); wait for it to end, or stop it (a stopped one "
+            "resumes where it was)\n",
+        )
+        assert [p.name for p in store.iterdir()] == [LOCK]
     (store / "points").write_text("not a folder")  # the store fails as it opens
     assert CliRunner().invoke(main, args).exit_code != 0
     assert sorted(p.name for p in store.iterdir()) == ["points"]

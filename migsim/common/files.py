@@ -42,6 +42,7 @@ __all__ = [
     "clear_stale_writes",
     "file_sha256",
     "follow_link",
+    "holds_nothing",
     "link_or_copy",
     "make_folder",
     "name_spill",
@@ -130,8 +131,9 @@ def follow_link(target: str | Path) -> Path:
 def refuse_existing(target: str | Path, overwrite: bool) -> None:
     """Refuse to write over an existing result unless told to.
 
-    An empty folder is not a result and is taken as it is; a file, or a folder
-    with anything in it, needs ``overwrite``.
+    An empty folder is not a result and is taken as it is (also one holding
+    only the lock a store's command killed early left, `holds_nothing`); a
+    file, or a folder with anything in it, needs ``overwrite``.
 
     Raises
     ------
@@ -142,9 +144,19 @@ def refuse_existing(target: str | Path, overwrite: bool) -> None:
     refuse_special(target)
     if overwrite or not (path.exists() or path.is_symlink()):
         return
-    if path.is_dir() and not path.is_symlink() and not any(path.iterdir()):
+    if path.is_dir() and not path.is_symlink() and holds_nothing(path):
         return
     raise FileExistsError(f"{target}: exists (use --overwrite to replace it)")
+
+
+def holds_nothing(folder: Path) -> bool:
+    """Whether a folder is empty, or holds only a store's lock that no process
+    holds (`migsim.common.store.only_a_free_lock`): a sweep killed before its
+    first manifest leaves nothing else, and its folder was refused as a result
+    that exists, and with ``--overwrite`` as one migsim did not write."""
+    from migsim.common.store import only_a_free_lock
+
+    return not any(folder.iterdir()) or only_a_free_lock(folder)
 
 
 def refuse_under_file(target: str | Path) -> None:
@@ -226,8 +238,8 @@ def refuse_foreign(target: str | Path) -> None:
     """Refuse to replace a non-empty folder that migsim did not write.
 
     What ``--overwrite`` checks first: it replaces a result, never a folder of
-    the user's own files (`is_migsim_output`). A file, an empty folder or a
-    missing target passes.
+    the user's own files (`is_migsim_output`). A file, an empty folder (or one
+    as good as empty: `holds_nothing`) or a missing target passes.
 
     Raises
     ------
@@ -235,7 +247,7 @@ def refuse_foreign(target: str | Path) -> None:
         The target is a non-empty folder holding none of `RESULT_MARKERS`.
     """
     path = follow_link(target)
-    if not path.is_dir() or path.is_symlink() or not any(path.iterdir()):
+    if not path.is_dir() or path.is_symlink() or holds_nothing(path):
         return
     if not is_migsim_output(path):
         raise FileExistsError(
@@ -409,6 +421,9 @@ def _place(staging: Path, target: Path) -> None:
     FileExistsError
         Something was written at ``target`` meanwhile.
     """
+    from migsim.common.store import remove_free_lock
+
+    remove_free_lock(target)  # all a killed store left, held by no one
     try:
         os.replace(staging, target)  # as rename(2): never over a non-empty folder
     except OSError:

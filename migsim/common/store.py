@@ -23,8 +23,10 @@ saying so, and is computed again like any piece not yet finished.
 While a command writes a store it holds ``.migsim.lock`` in it (`held`): a
 second command on the same store is refused until the first ends, instead of
 both writing the manifest (each from its own copy: one's record of its run was
-lost). A lock whose process is no longer running (killed) is taken over, so a
-killed command's store still resumes.
+lost). What is held is the operating system's lock on that file (``flock``),
+which ends with the process that took it: the file a killed command leaves is
+held by no one, so its store still resumes, and a folder holding nothing else
+is as good as empty (`only_a_free_lock`).
 
 A piece carries the ``migsim_source_sha256`` of the code that computed it (in
 its Parquet metadata, so it is known even for a piece whose listing a kill cut
@@ -38,9 +40,11 @@ manifest records that it was said).
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
+import stat
 import sys
 import time
 from collections.abc import Iterator, Mapping
@@ -61,10 +65,25 @@ from migsim.common.lifeline import alive
 from migsim.common.source import source_sha256
 from migsim.common.yamlio import read_regular
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not Linux: locks by process id, as before
+    fcntl = None  # type: ignore[assignment]
+
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     import pandas as pd
 
-__all__ = ["ENTRIES", "LOCK", "MANIFEST", "POINTS", "SOURCE", "Store", "held"]
+__all__ = [
+    "ENTRIES",
+    "LOCK",
+    "MANIFEST",
+    "POINTS",
+    "SOURCE",
+    "Store",
+    "held",
+    "only_a_free_lock",
+    "remove_free_lock",
+]
 
 MANIFEST = "manifest.json"
 POINTS = "points"
@@ -72,11 +91,12 @@ POINTS = "points"
 ENTRIES = (MANIFEST, POINTS)
 #: The file a command writing the store holds (`held`): its process id.
 LOCK = ".migsim.lock"
-#: Seconds a lock may stand without its process id (being written) and still
-#: be taken as held.
+#: Without ``fcntl`` (not Linux): seconds a lock may stand without its process
+#: id (being written) and still be taken as held.
 _LOCK_WRITING = 10.0
-#: The stores this process holds now (`held`), by their real path.
-_HOLDING: set[str] = set()
+#: The stores this process holds now (`held`), by their real path: the file
+#: descriptor of each one's lock (-1 without ``fcntl``, -2 in a forked worker).
+_HOLDING: dict[str, int] = {}
 #: The key of a piece's Parquet metadata (and of its manifest listing) naming
 #: the code that computed it.
 SOURCE = "migsim_source_sha256"
@@ -144,19 +164,24 @@ def _empty(root: Path) -> None:
 def held(root: str | Path, what: str) -> Iterator[None]:
     """Hold the store in ``root`` for this process while the block runs.
 
-    The lock is made with ``O_EXCL`` (only one process can make it) and holds
-    this process's id; it is removed when the block ends, however it ends
-    (an error, Ctrl-C, ``kill PID``). One of a process that is no longer
-    running (SIGKILL, a crash) is taken over. A folder this made for the lock
-    and nothing else wrote in is removed again. A ``root`` that is a file is
-    left to the store to refuse.
+    Holding is the operating system's lock (``flock``) on ``.migsim.lock``,
+    opened (made if missing) and kept open for the block, the holder's process
+    id written in it for the message of a command refused. The lock ends with
+    the process however it ends, SIGKILL too: a file left by a killed command
+    is held by no one and is taken at once. No process id is judged alive or
+    dead, and no file is removed to be made again (two commands could each
+    remove the other's fresh one, and both ran). The file is removed when the
+    block ends, while still held and only if it is still the one held. A
+    folder this made for the lock and nothing else wrote in is removed again.
+    A ``root`` that is a file is left to the store to refuse.
 
     A store this process holds already is held again at once, and released by
     the outer block only: ``migsim decide`` holds its store over the search
     (`migsim.experiments.decide.decide` holds it too, for callers of the
     Python API) and over the write that replaces it. That write moves the
-    folder, lock and all, aside: the new folder holds no lock, and there is
-    none to remove when the block ends.
+    folder, lock and all, aside: the old folder's lock stays held until the
+    block ends (a second command that opened it is refused), the new folder
+    holds none, and there is none to remove when the block ends.
 
     Raises
     ------
@@ -172,31 +197,14 @@ def held(root: str | Path, what: str) -> Iterator[None]:
         yield
         return
     made = not root.exists()
-    make_folder(root)
     lock = root / LOCK
-    mine = f"{os.getpid()}\n".encode()
     try:
-        while True:
-            try:
-                fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            except FileExistsError:
-                _refuse_held(lock, what)
-                lock.unlink(missing_ok=True)  # its process is gone: take it over
-                continue
-            try:
-                os.write(fd, mine)
-            finally:
-                os.close(fd)
-            break
-        _HOLDING.add(key)
+        _HOLDING[key] = _take(root, lock, what)
         yield
     finally:
-        _HOLDING.discard(key)
-        try:
-            if lock.read_bytes() == mine:  # not a lock taken over meanwhile
-                lock.unlink()
-        except OSError:  # gone with the store (every point invalid), or never made
-            pass
+        fd = _HOLDING.pop(key, None)
+        if fd is not None:
+            _release(lock, fd)
         if made:
             try:
                 root.rmdir()  # only when empty: nothing was stored
@@ -204,14 +212,183 @@ def held(root: str | Path, what: str) -> Iterator[None]:
                 pass
 
 
-def _refuse_held(lock: Path, what: str) -> None:
-    """Refuse a lock whose process runs; return for one that is stale.
+def _take(root: Path, lock: Path, what: str) -> int:
+    """Take the lock of the store in ``root``: the descriptor holding it."""
+    if fcntl is None:  # pragma: no cover - not Linux
+        return _take_by_id(root, lock, what)
+    while True:
+        make_folder(root)
+        try:
+            fd = _open_lock(lock, create=True)
+        except FileNotFoundError:  # the folder went with the holder that made it
+            continue
+        if not _locked(fd):
+            holder = _holder(fd)
+            os.close(fd)
+            raise MigsimError(_busy(root, what, holder))
+        if _same_file(fd, lock):
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+            return fd
+        os.close(fd)  # removed by its holder as it ended: take the file there now
 
-    A lock naming this process is stale too (`held` holds no store twice: it
-    holds again at once one this process holds): a killed command's process
-    id comes round again, and a command started as the same process id (in a
-    container, where each one is process 1) was refused as "another", for
-    good, its store never resumed."""
+
+def _release(lock: Path, fd: int) -> None:
+    """Remove the lock (still held, and only the file held: not one in a new
+    folder put in its place, nor another command's), then let it go."""
+    if fd < 0:  # -2: a forked copy of the holder's (`_forget_locks`)
+        if fd == -1:  # pragma: no cover - not Linux
+            _release_by_id(lock)
+        return
+    try:
+        if _same_file(fd, lock):
+            lock.unlink()
+    except OSError:  # gone with the store, say
+        pass
+    finally:
+        os.close(fd)
+
+
+def _open_lock(lock: Path, create: bool) -> int:
+    """A descriptor of the lock file, never following a link (a link named
+    ``.migsim.lock`` would have the file it points to written over) nor
+    blocking (a FIFO); one that is not a regular file is refused."""
+    flags = os.O_NONBLOCK | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+    flags |= os.O_RDWR | os.O_CREAT if create else os.O_RDONLY
+    try:
+        fd = os.open(lock, flags, 0o644)
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:
+            raise
+        fd = -1
+    if fd < 0 or not stat.S_ISREG(os.fstat(fd).st_mode):
+        if fd >= 0:
+            os.close(fd)
+        raise OSError(errno.EINVAL, "not a regular file", str(lock))
+    return fd
+
+
+def _locked(fd: int) -> bool:
+    """Take the lock of ``fd`` without waiting: False when another holds it."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    """Whether ``path`` is (still) the file open as ``fd``."""
+    try:
+        there = os.stat(path, follow_symlinks=False)
+    except OSError:
+        return False
+    here = os.fstat(fd)
+    return (here.st_ino, here.st_dev) == (there.st_ino, there.st_dev)
+
+
+def _holder(fd: int) -> str:
+    """The holder of a lock, as its file names it (empty while being written)."""
+    text = os.pread(fd, 32, 0).decode("ascii", errors="replace").strip()
+    return f"process {text}" if text.isdigit() else "another process"
+
+
+def _busy(root: Path, what: str, holder: str) -> str:
+    return (
+        f"{root}: another {what} is writing this store ({holder}); wait for it "
+        "to end, or stop it (a stopped one resumes where it was)"
+    )
+
+
+def _held_by(lock: Path) -> str | None:
+    """Who holds ``lock``: None when no one (no file, or a file a killed
+    command left), found by taking the lock without waiting and letting it go
+    at once (nothing is written).
+
+    Raises
+    ------
+    OSError
+        The lock cannot be opened (not a regular file, say).
+    """
+    try:
+        fd = _open_lock(lock, create=False)
+    except (FileNotFoundError, NotADirectoryError):  # no lock, or no folder
+        return None
+    try:
+        if not _locked(fd):
+            return _holder(fd)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+def only_a_free_lock(folder: str | Path) -> bool:
+    """Whether ``folder`` holds nothing but a store's lock that no process
+    holds: what a command killed before its store's first manifest leaves
+    (`held`), a folder as empty as one that holds nothing."""
+    if fcntl is None:  # pragma: no cover - not Linux: a lock may be held
+        return False
+    lock = Path(folder) / LOCK
+    try:
+        return [p.name for p in Path(folder).iterdir()] == [LOCK] and (
+            _held_by(lock) is None
+        )
+    except OSError:
+        return False
+
+
+def remove_free_lock(folder: str | Path) -> None:
+    """Empty a folder that holds only a lock no process holds
+    (`only_a_free_lock`), so that a result can be renamed over it: removed
+    under its lock, so a command that takes it meanwhile keeps its own."""
+    if fcntl is None:  # pragma: no cover - not Linux
+        return
+    lock = Path(folder) / LOCK
+    try:
+        if [p.name for p in Path(folder).iterdir()] != [LOCK]:
+            return
+        fd = _open_lock(lock, create=False)
+    except OSError:
+        return
+    try:
+        if _locked(fd) and _same_file(fd, lock):
+            lock.unlink()
+    finally:
+        os.close(fd)
+
+
+def _take_by_id(root: Path, lock: Path, what: str) -> int:  # pragma: no cover
+    """Without ``fcntl``: make the lock with ``O_EXCL``, taking over one whose
+    process no longer runs (`_refuse_held`)."""
+    make_folder(root)
+    while True:
+        try:
+            fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            _refuse_held(lock, what)
+            lock.unlink(missing_ok=True)  # its process is gone: take it over
+            continue
+        try:
+            os.write(fd, f"{os.getpid()}\n".encode())
+        finally:
+            os.close(fd)
+        return -1
+
+
+def _release_by_id(lock: Path) -> None:  # pragma: no cover - not Linux
+    try:
+        if lock.read_bytes() == f"{os.getpid()}\n".encode():  # not taken over
+            lock.unlink()
+    except OSError:
+        pass
+
+
+def _refuse_held(lock: Path, what: str) -> None:  # pragma: no cover - not Linux
+    """Without ``fcntl``: refuse a lock whose process runs; return for one
+    that is stale (also one naming this process: `held` holds no store twice,
+    and a command started under a killed one's id, each process 1 in a
+    container, was refused for good)."""
     try:
         text = lock.read_text(encoding="ascii", errors="replace").strip()
         age = time.time() - lock.stat().st_mtime
@@ -224,10 +401,39 @@ def _refuse_held(lock: Path, what: str) -> None:
     if not text.isdigit() and age > _LOCK_WRITING:
         return  # its process died before it wrote its id
     holder = f"process {text}" if text.isdigit() else "another process"
-    raise MigsimError(
-        f"{lock.parent}: another {what} is writing this store ({holder}); wait "
-        f"for it to end, or stop it (a stopped one resumes where it was)"
-    )
+    raise MigsimError(_busy(lock.parent, what, holder))
+
+
+def _refuse_held_now(root: Path, what: str) -> None:
+    """Refuse a store another process holds now (`held`), writing nothing."""
+    if os.path.realpath(root) in _HOLDING:  # this process's own
+        return
+    lock = root / LOCK
+    if fcntl is None:  # pragma: no cover - not Linux
+        if lock.is_file():
+            _refuse_held(lock, what)
+        return
+    holder = _held_by(lock)
+    if holder is not None:
+        raise MigsimError(_busy(root, what, holder))
+
+
+def _forget_locks() -> None:
+    """In a process forked while this one holds stores (a pool's worker):
+    close its copies of the locks' descriptors, so that each lock ends with
+    the process that took it and not with the last of its workers (a killed
+    command's store was refused while its orphans lived on)."""
+    for key, fd in _HOLDING.items():
+        if fd >= 0:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+            _HOLDING[key] = -2  # not the parent's to release
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_locks)
 
 
 class Store:
@@ -321,8 +527,7 @@ class Store:
         store._take(root, definition, what, blank, restart)
         if store.root is None:
             return
-        if (store.root / LOCK).is_file():  # refused by `held` when it is opened
-            _refuse_held(store.root / LOCK, what)
+        _refuse_held_now(store.root, what)  # refused by `held` when it is opened
         clear_stale_writes(store.root)  # the store a killed write moved aside
         store._refuse_foreign()
         if fresh and (store.root / MANIFEST).is_file():

@@ -59,7 +59,7 @@ import numpy as np
 
 from migsim import __version__
 from migsim.common.errors import MigsimError
-from migsim.common.files import output_dir
+from migsim.common.files import holds_nothing, output_dir
 from migsim.common.source import source_sha256
 from migsim.common.stats import (
     json_number,
@@ -536,7 +536,7 @@ def write_comparison(
     called with the staging folder so they appear with the rest or not at all.
     """
     target = Path(directory)
-    if overwrite and target.is_dir() and any(target.iterdir()):
+    if overwrite and target.is_dir() and not holds_nothing(target):
         if not (target / "comparison.json").exists():
             raise MigsimError(
                 f"{directory}: not the output of migsim compare; not replacing it"
