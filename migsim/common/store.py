@@ -41,12 +41,12 @@ manifest records that it was said).
 from __future__ import annotations
 
 import errno
+import fcntl  # POSIX: the runner's pools fork, so migsim runs on POSIX only
 import json
 import os
 import shutil
 import stat
 import sys
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -61,14 +61,8 @@ from migsim.common.files import (
     remove_stray_temporaries,
     written_by_migsim,
 )
-from migsim.common.lifeline import alive
 from migsim.common.source import source_sha256
 from migsim.common.yamlio import read_regular
-
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - not Linux: locks by process id, as before
-    fcntl = None  # type: ignore[assignment]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     import pandas as pd
@@ -91,11 +85,8 @@ POINTS = "points"
 ENTRIES = (MANIFEST, POINTS)
 #: The file a command writing the store holds (`held`): its process id.
 LOCK = ".migsim.lock"
-#: Without ``fcntl`` (not Linux): seconds a lock may stand without its process
-#: id (being written) and still be taken as held.
-_LOCK_WRITING = 10.0
 #: The stores this process holds now (`held`), by their real path: the file
-#: descriptor of each one's lock (-1 without ``fcntl``, -2 in a forked worker).
+#: descriptor of each one's lock (-1 in a forked worker: `_forget_locks`).
 _HOLDING: dict[str, int] = {}
 #: The key of a piece's Parquet metadata (and of its manifest listing) naming
 #: the code that computed it.
@@ -214,8 +205,6 @@ def held(root: str | Path, what: str) -> Iterator[None]:
 
 def _take(root: Path, lock: Path, what: str) -> int:
     """Take the lock of the store in ``root``: the descriptor holding it."""
-    if fcntl is None:  # pragma: no cover - not Linux
-        return _take_by_id(root, lock, what)
     while True:
         make_folder(root)
         try:
@@ -236,9 +225,7 @@ def _take(root: Path, lock: Path, what: str) -> int:
 def _release(lock: Path, fd: int) -> None:
     """Remove the lock (still held, and only the file held: not one in a new
     folder put in its place, nor another command's), then let it go."""
-    if fd < 0:  # -2: a forked copy of the holder's (`_forget_locks`)
-        if fd == -1:  # pragma: no cover - not Linux
-            _release_by_id(lock)
+    if fd < 0:  # a forked copy of the holder's (`_forget_locks`)
         return
     try:
         if _same_file(fd, lock):
@@ -327,8 +314,6 @@ def only_a_free_lock(folder: str | Path) -> bool:
     """Whether ``folder`` holds nothing but a store's lock that no process
     holds: what a command killed before its store's first manifest leaves
     (`held`), a folder as empty as one that holds nothing."""
-    if fcntl is None:  # pragma: no cover - not Linux: a lock may be held
-        return False
     lock = Path(folder) / LOCK
     try:
         return [p.name for p in Path(folder).iterdir()] == [LOCK] and (
@@ -342,8 +327,6 @@ def remove_free_lock(folder: str | Path) -> None:
     """Empty a folder that holds only a lock no process holds
     (`only_a_free_lock`), so that a result can be renamed over it: removed
     under its lock, so a command that takes it meanwhile keeps its own."""
-    if fcntl is None:  # pragma: no cover - not Linux
-        return
     lock = Path(folder) / LOCK
     try:
         if [p.name for p in Path(folder).iterdir()] != [LOCK]:
@@ -358,62 +341,11 @@ def remove_free_lock(folder: str | Path) -> None:
         os.close(fd)
 
 
-def _take_by_id(root: Path, lock: Path, what: str) -> int:  # pragma: no cover
-    """Without ``fcntl``: make the lock with ``O_EXCL``, taking over one whose
-    process no longer runs (`_refuse_held`)."""
-    make_folder(root)
-    while True:
-        try:
-            fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileExistsError:
-            _refuse_held(lock, what)
-            lock.unlink(missing_ok=True)  # its process is gone: take it over
-            continue
-        try:
-            os.write(fd, f"{os.getpid()}\n".encode())
-        finally:
-            os.close(fd)
-        return -1
-
-
-def _release_by_id(lock: Path) -> None:  # pragma: no cover - not Linux
-    try:
-        if lock.read_bytes() == f"{os.getpid()}\n".encode():  # not taken over
-            lock.unlink()
-    except OSError:
-        pass
-
-
-def _refuse_held(lock: Path, what: str) -> None:  # pragma: no cover - not Linux
-    """Without ``fcntl``: refuse a lock whose process runs; return for one
-    that is stale (also one naming this process: `held` holds no store twice,
-    and a command started under a killed one's id, each process 1 in a
-    container, was refused for good)."""
-    try:
-        text = lock.read_text(encoding="ascii", errors="replace").strip()
-        age = time.time() - lock.stat().st_mtime
-    except FileNotFoundError:  # released meanwhile
-        return
-    except OSError as exc:
-        raise MigsimError(f"{lock}: cannot read: {exc.strerror or exc}") from None
-    if text.isdigit() and (int(text) == os.getpid() or not alive(int(text))):
-        return
-    if not text.isdigit() and age > _LOCK_WRITING:
-        return  # its process died before it wrote its id
-    holder = f"process {text}" if text.isdigit() else "another process"
-    raise MigsimError(_busy(lock.parent, what, holder))
-
-
 def _refuse_held_now(root: Path, what: str) -> None:
     """Refuse a store another process holds now (`held`), writing nothing."""
     if os.path.realpath(root) in _HOLDING:  # this process's own
         return
-    lock = root / LOCK
-    if fcntl is None:  # pragma: no cover - not Linux
-        if lock.is_file():
-            _refuse_held(lock, what)
-        return
-    holder = _held_by(lock)
+    holder = _held_by(root / LOCK)
     if holder is not None:
         raise MigsimError(_busy(root, what, holder))
 
@@ -429,7 +361,7 @@ def _forget_locks() -> None:
                 os.close(fd)
             except OSError:
                 pass
-            _HOLDING[key] = -2  # not the parent's to release
+            _HOLDING[key] = -1  # not the parent's to release
 
 
 if hasattr(os, "register_at_fork"):
