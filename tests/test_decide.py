@@ -998,6 +998,28 @@ def test_an_objective_date_outside_a_candidates_horizon_is_one_line(tmp_path):
     assert line.endswith(expected)
 
 
+def test_a_lever_on_an_unset_number_field_takes_the_fields_type(tmp_path):
+    """``meters_per_installation`` (a float) unset in the scenario, moved from
+    1 to 2 in 0.5: the lever's kind came from ``low`` (the whole number 1), and
+    its step was refused as "must be whole numbers". An unset whole-number
+    field still moves in whole numbers."""
+    write_yaml(tmp_path / "scenario.yaml", all_stall_scenario())
+    meters = {"meters_per_installation": {"low": 1, "high": 2, "step": 0.5}}
+    question = load_question(question_dict(levers=meters), base=tmp_path)
+    (lever,) = question.levers
+    assert lever.axis.kind == "float"
+    assert lever.values == (1.0, 1.5, 2.0)
+    from migsim.experiments.sensitivity import parse_range
+
+    # sensitivity's ranges share the axis: the float field is not cut to 1 or 2
+    assert parse_range(question.scenario, "meters_per_installation=1:2").axis.kind == (
+        "float"
+    )
+    dmin = {"capacity.dmin": {"low": 1, "high": 2, "step": 0.5}}
+    with pytest.raises(QuestionError, match=r"capacity\.dmin\.step: must be whole"):
+        load_question(question_dict(levers=dmin), base=tmp_path)
+
+
 def test_load_question_raises_question_error_for_a_mapping():
     with pytest.raises(QuestionError, match="cap_basis: confidence"):
         load_question(question_dict(confidence=1.5))

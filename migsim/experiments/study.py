@@ -18,12 +18,15 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import types
+import typing
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel
 
 from migsim.common.errors import MigsimError, ScenarioError
 from migsim.common.stats import quantile
@@ -113,8 +116,9 @@ def field_axis(
 ) -> FieldAxis:
     """Check that ``path`` names a number or date field of the scenario; say which.
 
-    ``sample`` (a value the caller will set) decides the kind of a field that is
-    unset (None) in the scenario. Errors name ``where`` (file and key). With
+    A field that is unset (None) in the scenario takes its kind from its
+    declared type (`_declared_kind`), else from ``sample`` (a value the caller
+    will set). Errors name ``where`` (file and key). With
     ``in_days`` (a caller that compares the figures of its values as day
     numbers: decide, sensitivity) ``start_date`` is refused: every day number
     counts from it, so a later start would look no slower.
@@ -134,6 +138,9 @@ def field_axis(
         raise error(f"{where}: not a scenario field ({message})") from None
     if current is None:
         current = sample
+        kind = _declared_kind(scenario, path)
+        if kind is not None and current is not None and not isinstance(current, bool):
+            return FieldAxis(path, kind, current)
     if isinstance(current, bool):
         raise error(f"{where}: a yes/no field cannot be a range")
     if isinstance(current, int):
@@ -155,6 +162,62 @@ def field_axis(
         else f"a text field ({_shown(str(current))})"
     )
     raise error(f"{where}: {shape}, not a number or date field")
+
+
+def _declared_kind(
+    scenario: Scenario, path: str
+) -> Literal["int", "float", "date"] | None:
+    """The kind an unset field's declared type gives it, or None (a section,
+    text, or a path the model does not resolve).
+
+    An unset field has no value to tell its kind, and the value to be set
+    did: ``meters_per_installation`` (a float) moved from 1 to 2 made a
+    whole-number lever, and its step of 0.5 was refused as "must be whole
+    numbers". The path is walked on the validated model, so a list item of
+    one of several kinds (a capacity rule) gives its own class's field.
+    """
+    node: Any = scenario
+    *parents, last = path.split(".")
+    for part in parents:
+        if isinstance(node, BaseModel):
+            node = getattr(node, part, None)
+        elif isinstance(node, list | tuple):
+            named = [item for item in node if getattr(item, "name", None) == part]
+            index = int(part) if part.isdigit() and int(part) < len(node) else None
+            node = named[0] if named else node[index] if index is not None else None
+        elif isinstance(node, dict):
+            node = node.get(part)
+        else:
+            return None
+    if not isinstance(node, BaseModel) or last not in type(node).model_fields:
+        return None
+    return _kind_of(type(node).model_fields[last].annotation)
+
+
+def _kind_of(annotation: Any) -> Literal["int", "float", "date"] | None:
+    """``int``, ``float`` (also for ``int | float``) or ``date`` from a field's
+    type, through ``Annotated`` and ``| None``; None for anything else."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _kind_of(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        kinds = {
+            _kind_of(arg)
+            for arg in typing.get_args(annotation)
+            if arg is not type(None)
+        }
+        if kinds == {"int", "float"}:
+            return "float"
+        return kinds.pop() if len(kinds) == 1 else None
+    if annotation is bool:
+        return None
+    if annotation is int:
+        return "int"
+    if annotation is float:
+        return "float"
+    if annotation is dt.date:
+        return "date"
+    return None
 
 
 # --------------------------------------------------------------------------- figures
