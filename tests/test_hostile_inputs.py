@@ -64,6 +64,62 @@ def test_confidence_yes_is_one_line_naming_the_field(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+_LEVER = {"low": 500, "high": 5000, "step": 500}
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "text"),
+    [
+        ({"risk_budget": [{**_BUDGET, "max": "10000"}]}, "risk_budget.0.max", "10000"),
+        (
+            {"risk_budget": [{**_CHANCE, "exceeds": "100"}]},
+            "risk_budget.0.exceeds",
+            "100",
+        ),
+        (
+            {"risk_budget": [{**_CHANCE, "max_probability": "0.1"}]},
+            "risk_budget.0.max_probability",
+            "0.1",
+        ),
+        ({"confidence": "0.9"}, "confidence", "0.9"),
+        (
+            {"levers": {"capacity.daily_cap": {**_LEVER, "low": "2000"}}},
+            "levers.capacity.daily_cap.low",
+            "2000",
+        ),
+        (
+            {"levers": {"capacity.daily_cap": {**_LEVER, "step": "500"}}},
+            "levers.capacity.daily_cap.step",
+            "500",
+        ),
+    ],
+)
+def test_a_quoted_number_in_a_question_is_refused_as_in_a_scenario(
+    tmp_path, changes, field, text
+):
+    """``max: "10000"``, ``confidence: "0.9"`` or a lever's ``low: "2000"``
+    were read as numbers, while a scenario file refuses a quoted number."""
+    write_yaml(tmp_path / "scenario.yaml", scenario(cohort("c", 1000)))
+    with pytest.raises(QuestionError) as caught:
+        load_question(_question(**changes), base=tmp_path)
+    assert str(caught.value) == (
+        f"cap_basis: {field}: a number is needed here, not text '{text}' "
+        "(write it without quotes)"
+    )
+
+
+def test_a_quoted_number_in_a_question_file_is_one_line_and_runs_nothing(tmp_path):
+    write_yaml(tmp_path / "scenario.yaml", scenario(cohort("c", 1000)))
+    text = yaml.safe_dump(_question()).replace("max: 10000", "max: '10000'")
+    path = write(tmp_path, text, "question.yaml")
+    line = one_line_exit_2(cli("decide", path, "-n", "2", "-o", tmp_path / "out"))
+    assert line == (
+        f"Error: {path}: risk_budget.0.max: a number is needed here, not text "
+        "'10000' (write it without quotes)"
+    )
+    assert not (tmp_path / "out").exists()
+
+
 def test_seed_is_refused_as_a_lever_a_range_and_a_sweep_field(tmp_path):
     """Every candidate, sample and point runs the same replications under the
     command's seed: a sweep over ``seed`` gave the same row at every value,

@@ -31,8 +31,9 @@ from pydantic import (
 
 from migsim.common.errors import QuestionError, ScenarioError
 from migsim.common.stats import format_number, percent
-from migsim.common.yamlio import read_yaml
+from migsim.common.yamlio import read_yaml, shown
 from migsim.experiments.study import MIGRATED_BY, FieldAxis, field_axis
+from migsim.model import limits
 from migsim.model.paths import error_messages, repeated_field
 from migsim.model.scenario import Scenario, load_scenario
 from migsim.results.results import FIGURES, STATISTICS
@@ -73,12 +74,41 @@ _CAP_FIELDS = ("daily_cap", "max_cap")
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_quoted_numbers(cls, data: Any) -> Any:
+        """Refuse a quoted number (``max: "10000"``) where only a number belongs,
+        as a scenario file does (`limits.check_input`): pydantic read it as the
+        number, so a question took text a scenario refused. ``true`` is left
+        to the fields' own checks (`_not_true_or_false`)."""
+        if isinstance(data, dict):
+            for name in cls.model_fields:
+                if isinstance(data.get(name), str):
+                    limits.check_input(cls, name, data[name])
+        return data
+
 
 def _not_true_or_false(value: Any, what: str = "a number") -> Any:
     """Refuse ``true``/``false`` where a number belongs: pydantic took ``low:
     true`` or ``max: true`` as the number 1 (YAML's yes is no number)."""
     if isinstance(value, bool):
         raise ValueError(f"{str(value).lower()} is not {what}")
+    return value
+
+
+def _not_a_quoted_number(value: Any) -> Any:
+    """Refuse text that reads as a number where a number or a date belongs
+    (a lever's ``low: "2000"``): pydantic read it as 2000, and a field that
+    also takes text (a date) is not refused by `_Model._no_quoted_numbers`."""
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            return value  # a date as text, or text pydantic refuses itself
+        raise ValueError(
+            f"a number is needed here, not text {shown(value)} (write it "
+            "without quotes)"
+        )
     return value
 
 
@@ -96,7 +126,7 @@ class LeverSpec(_Model):
     @field_validator("low", "high", "step", mode="before")
     @classmethod
     def _not_true_or_false(cls, value: Any) -> Any:
-        return _not_true_or_false(value, "a number or a date")
+        return _not_a_quoted_number(_not_true_or_false(value, "a number or a date"))
 
     @model_validator(mode="after")
     def _ordered(self) -> LeverSpec:
