@@ -131,6 +131,24 @@ def test_a_grid_mixing_text_and_numbers_records_the_bad_point(tmp_path):
     assert table["status"].tolist() == ["invalid", "done"]
 
 
+@pytest.mark.parametrize(
+    ("field", "values"),
+    [("capacity.daily_cap", "true,2000"), ("name", "a,false")],
+)
+def test_true_or_false_in_a_grid_is_refused_as_set_refuses_it(tmp_path, field, values):
+    """``--grid capacity.daily_cap=true,2000`` ran the first point as invalid
+    and listed its value as 1 in sweep.parquet (the column of numbers made the
+    bool one), while ``--set capacity.daily_cap=true`` is refused."""
+    result = cli(
+        "sweep", BASELINE, "-n", "2", "-o", "sw", "--grid", f"{field}={values}",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert one_line_exit_2(result) == (
+        f"Error: --grid {field}: true/false is not a value here (a number or text is)"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_date_distribution_named_by_a_map_is_one_line():
     message = one_line_exit_2(
         cli(

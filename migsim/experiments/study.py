@@ -26,11 +26,11 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel
 
 from migsim.common.errors import MigsimError, ScenarioError
 from migsim.common.stats import quantile
 from migsim.common.yamlio import shown as _shown
+from migsim.model.paths import model_field
 from migsim.model.scenario import Scenario, get_field
 from migsim.results.results import FIGURES, Results
 from migsim.runner.runner import executor, run_batch
@@ -173,25 +173,13 @@ def _declared_kind(
     An unset field has no value to tell its kind, and the value to be set
     did: ``meters_per_installation`` (a float) moved from 1 to 2 made a
     whole-number lever, and its step of 0.5 was refused as "must be whole
-    numbers". The path is walked on the validated model, so a list item of
-    one of several kinds (a capacity rule) gives its own class's field.
+    numbers".
     """
-    node: Any = scenario
-    *parents, last = path.split(".")
-    for part in parents:
-        if isinstance(node, BaseModel):
-            node = getattr(node, part, None)
-        elif isinstance(node, list | tuple):
-            named = [item for item in node if getattr(item, "name", None) == part]
-            index = int(part) if part.isdigit() and int(part) < len(node) else None
-            node = named[0] if named else node[index] if index is not None else None
-        elif isinstance(node, dict):
-            node = node.get(part)
-        else:
-            return None
-    if not isinstance(node, BaseModel) or last not in type(node).model_fields:
+    found = model_field(scenario, path)
+    if found is None:
         return None
-    return _kind_of(type(node).model_fields[last].annotation)
+    model, name = found
+    return _kind_of(model.model_fields[name].annotation)
 
 
 def _kind_of(annotation: Any) -> Literal["int", "float", "date"] | None:

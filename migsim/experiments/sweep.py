@@ -53,8 +53,8 @@ from migsim.common.store import SOURCE, Store, held
 from migsim.common.yamlio import parse_value
 from migsim.common.yamlio import shown as _shown
 from migsim.experiments.study import SEED_IS_THE_RUNS
-from migsim.model.limits import MAX_SWEEP_POINTS
-from migsim.model.paths import get_field, repeated_field
+from migsim.model.limits import MAX_SWEEP_POINTS, check_input
+from migsim.model.paths import get_field, model_field, repeated_field
 from migsim.model.scenario import Scenario
 from migsim.results.results import FIGURES
 from migsim.runner.runner import executor, run
@@ -240,6 +240,8 @@ class SweepDefinition:
                 f"as {repeated[0]} (a list item by its index and by its name): "
                 "give it once"
             )
+        for name, values in self.grid.items():
+            self._no_true_or_false(name, values)
         for name in self.ranges:
             if not isinstance(known.get(name), int | float) or isinstance(
                 known.get(name), bool
@@ -247,6 +249,22 @@ class SweepDefinition:
                 raise ScenarioError(
                     f"{self.scenario.name}: --range {name}: not a numeric field"
                 )
+
+    def _no_true_or_false(self, name: str, values: Sequence[Any]) -> None:
+        """Refuse ``true``/``false`` in the grid of a field that takes no yes/no,
+        as ``--set`` does (`limits.check_input`): the point ran as invalid and
+        its value was listed as 1 in sweep.parquet (the column of numbers
+        made the bool one)."""
+        found = model_field(self.scenario, name)
+        if found is None or not any(isinstance(v, bool) for v in values):
+            return
+        model, field_name = found
+        for value in values:
+            if isinstance(value, bool):
+                try:
+                    check_input(model, field_name, value, shown=f"--grid {name}")
+                except ValueError as exc:
+                    raise MigsimError(str(exc)) from None
 
     @property
     def fields(self) -> list[str]:

@@ -12,6 +12,8 @@ from collections.abc import Iterable, Mapping
 from datetime import date
 from typing import Any
 
+from pydantic import BaseModel
+
 from migsim.common.errors import ScenarioError
 from migsim.common.yamlio import parse_value
 from migsim.model.base import NAME, OUTCOMES
@@ -23,6 +25,7 @@ __all__ = [
     "flatten",
     "get_field",
     "is_named_list",
+    "model_field",
     "repeated_field",
     "set_field",
     "set_fields",
@@ -228,6 +231,31 @@ def get_field(data: dict[str, Any], key: str, *, origin: str) -> Any:
     for part in key.split("."):
         node = _child(node, part, key, origin)
     return node
+
+
+def model_field(model: BaseModel, path: str) -> tuple[type[BaseModel], str] | None:
+    """The model class and field name a dotted path ends at, walked on a
+    validated model (as `get_field` walks its dict), or None when the path
+    does not end at a model's field. The field's declared type tells what it
+    takes when its value does not: an unset field, or a value to be set in
+    it. A list item of one of several kinds (a capacity rule) gives its own
+    class's field."""
+    node: Any = model
+    *parents, last = path.split(".")
+    for part in parents:
+        if isinstance(node, BaseModel):
+            node = getattr(node, part, None)
+        elif isinstance(node, list | tuple):
+            named = [item for item in node if getattr(item, "name", None) == part]
+            index = int(part) if part.isdigit() and int(part) < len(node) else None
+            node = named[0] if named else node[index] if index is not None else None
+        elif isinstance(node, dict):
+            node = node.get(part)
+        else:
+            return None
+    if not isinstance(node, BaseModel) or last not in type(node).model_fields:
+        return None
+    return type(node), last
 
 
 def field_of(data: dict[str, Any], path: str) -> tuple[int, str]:
