@@ -373,6 +373,25 @@ def test_bad_chart_and_field_are_bad_input(tiny_path, tmp_path):
         assert "Traceback" not in result.output
 
 
+def test_chart_by_the_chart_x_field_is_refused_before_the_store(tiny_path, tmp_path):
+    """``--chart-by`` equal to ``--chart-x`` ran the whole sweep and drew one
+    field against itself, a line a point."""
+    from hostile import one_line_exit_2
+
+    store = tmp_path / "s"
+    grid = ["--grid", "capacity.daily_cap=100,200", "--grid", "capacity.dmin=1,2"]
+    result = CliRunner().invoke(
+        main,
+        ["sweep", str(tiny_path), *grid, "-o", str(store), "--chart-x",
+         "capacity.dmin", "--chart-by", "capacity.dmin"],
+    )  # fmt: skip
+    assert one_line_exit_2(result) == (
+        "Error: --chart-by capacity.dmin: the same field as --chart-x; give "
+        "another swept field"
+    )
+    assert not store.exists()
+
+
 @pytest.mark.slow
 def test_resume_after_sigkill_gives_identical_files(tmp_path):
     """A sweep killed (SIGKILL) mid-way and rerun ends as one that never stopped."""

@@ -135,6 +135,10 @@ def sweep(
     for option, name in (("--chart-x", x), ("--chart-by", by)):
         if name is not None and name not in fields:
             raise InputError(f"{option} {name}: not a swept field")
+    if by == x:  # one field on both axes drew a line per point, each a dot
+        raise InputError(
+            f"--chart-by {by}: the same field as --chart-x; give another swept field"
+        )
     bar = None
 
     def progress(done: int, total: int, reps: int) -> None:
