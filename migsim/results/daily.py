@@ -487,26 +487,33 @@ def block_bands(
     ``(replications, days, cohorts)`` block of whole counts, at each of
     ``scales``.
 
-    The total is summed as narrow as it fits (the same in any order). Scaled
-    bands copy what they sort; the counts as they are sort in place (each
-    slice read once), so they come last.
+    The total is summed as narrow as it fits (the same in any order), and
+    `SCALED_DAYS` days at a time (`_day_bands`): the whole total beside the
+    block (10,000 replications of the baseline: 15 MB) was the largest part of
+    what a run's peak memory grew by with the replications. Scaled bands copy
+    what they sort; the counts as they are sort in place (each slice read
+    once), so they come last.
     """
     limit = np.iinfo(block.dtype).max // max(1, block.shape[2])
     largest = max(int(block.max(initial=0)), -int(block.min(initial=0)))
-    narrow = largest <= limit
-    total = block.sum(axis=2, dtype=block.dtype if narrow else np.int64)
+    dtype = block.dtype if largest <= limit else np.int64
+
+    def total(start: int, stop: int) -> np.ndarray:
+        return block[:, start:stop].sum(axis=2, dtype=dtype)
+
     last = sorted(range(len(scales)), key=lambda i: scales[i] is None)
     out: list[dict[str | None, pd.DataFrame]] = [{} for _ in scales]
     for i in last:
-        out[i][None] = bands_of(total, dates, quantiles, scales[i])
-    del total
+        out[i][None] = _day_bands(
+            total, block.shape[:2], dtype, dates, quantiles, scales[i]
+        )
     for index, cohort in enumerate(cohorts):
         for i in last:
             out[i][cohort] = bands_of(block[:, :, index], dates, quantiles, scales[i])
     return out
 
 
-#: Days scaled and sorted at a time by `_scaled_bands`.
+#: Days scaled (or summed) and sorted at a time by `_day_bands`.
 SCALED_DAYS = 64
 
 
@@ -520,12 +527,39 @@ def _scaled_bands(
     time: the scaled copy of the whole matrix (10,000 replications of the
     baseline: 29 MB a series) raised the run's peak memory by 20 MB when
     ``bands_meters.csv`` was written; a few days' copy does not."""
-    factors = np.asarray(scale, dtype=float)[:, None]
-    n, days = matrix.shape
+    return _day_bands(
+        lambda start, stop: matrix[:, start:stop],
+        matrix.shape,
+        matrix.dtype,
+        dates,
+        quantiles,
+        scale,
+    )
+
+
+def _day_bands(
+    days_of: Callable[[int, int], np.ndarray],
+    shape: tuple[int, int],
+    dtype: Any,
+    dates: pd.DatetimeIndex,
+    quantiles: Sequence[float],
+    scale: np.ndarray | None,
+) -> pd.DataFrame:
+    """`bands_of` a ``(replications, days)`` matrix of ``shape`` and ``dtype``
+    that is never held whole: ``days_of(start, stop)`` gives its days
+    ``start:stop``, a new array sorted in place (or, with ``scale``, a view
+    scaled into a copy), `SCALED_DAYS` days at a time."""
+    n, days = shape
+    factors = None if scale is None else np.asarray(scale, dtype=float)[:, None]
+    widen = np.dtype(float if factors is not None else dtype)
+    if widen.kind == "i":
+        widen = np.dtype(np.int64)
     rows = [quantile_index(n, q) for q in quantiles]
-    columns = {f"p{round(q * 100)}": np.empty(days) for q in quantiles}
+    columns = {f"p{round(q * 100)}": np.empty(days, widen) for q in quantiles}
     for start in range(0, days, SCALED_DAYS):
-        part = matrix[:, start : start + SCALED_DAYS] * factors
+        part = days_of(start, start + SCALED_DAYS)
+        if factors is not None:
+            part = part * factors
         part.sort(axis=0)
         for column, row in zip(columns.values(), rows, strict=True):
             column[start : start + SCALED_DAYS] = part[row]
