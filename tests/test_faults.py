@@ -306,6 +306,21 @@ _OUTPUTS = {
 }
 
 
+def _unwritable(monkeypatch, folder: Path) -> None:
+    """``folder`` unwritable as `migsim.common.files` asks (``os.access``):
+    root may write in any folder, so a chmod proves nothing there."""
+    import migsim.common.files as files
+
+    real = os.access
+    monkeypatch.setattr(
+        files.os,
+        "access",
+        lambda path, mode, **kw: (
+            os.fspath(path) != str(folder) and real(path, mode, **kw)
+        ),
+    )
+
+
 @pytest.mark.parametrize("command", list(_OUTPUTS))
 def test_an_output_in_a_folder_that_cannot_be_written_is_refused_first(
     tmp_path, monkeypatch, command
@@ -314,20 +329,11 @@ def test_an_output_in_a_folder_that_cannot_be_written_is_refused_first(
     all the work (or, for run, said 'cannot write there' of its spill file):
     refused first, naming the output and the folder, nothing made. The folder
     is made unwritable by ``os.access`` here: root may write in any folder."""
-    import migsim.common.files as files
-
     write(tmp_path, TINY)
     (tmp_path / "a.csv").write_text("date,cohort,migrated\n")
     locked = tmp_path / "locked"
     locked.mkdir()
-    real = os.access
-    monkeypatch.setattr(
-        files.os,
-        "access",
-        lambda path, mode, **kw: (
-            os.fspath(path) != str(locked) and real(path, mode, **kw)
-        ),
-    )
+    _unwritable(monkeypatch, locked)
     output = "locked/out.yaml" if command == "calibrate" else "locked/out"
     result = cli(*_OUTPUTS[command], "-o", output, cwd=tmp_path)
     assert one_line_exit_2(result) == (
@@ -344,14 +350,7 @@ def test_a_store_is_checked_where_it_is_written(tmp_path, monkeypatch):
 
     store = tmp_path / "store"
     store.mkdir()
-    real = os.access
-    monkeypatch.setattr(
-        files.os,
-        "access",
-        lambda path, mode, **kw: (
-            os.fspath(path) != str(tmp_path) and real(path, mode, **kw)
-        ),
-    )
+    _unwritable(monkeypatch, tmp_path)
     files.refuse_unwritable(store, inside=True)
     with pytest.raises(PermissionError, match=f"{tmp_path} is not writable"):
         files.refuse_unwritable(store)
