@@ -308,6 +308,27 @@ def test_rates_of_one_cohort_set_together_keep_the_values_given():
         sc.with_overrides({f"{path}.success": 0.9, f"{path}.stall": 0.4}, text=False)
 
 
+def test_rates_of_one_cohort_named_two_ways_are_set_together():
+    """A cohort's rates by its index and by its name are one cohort's rates:
+    they were grouped by the path as written, so set one after the other and
+    success 0.5 with stall 0.05 ran at success 0.63."""
+    sc = migsim.load_scenario(
+        BASELINE.parents[1] / "tests" / "golden" / "nov2019_epcl_fixed_inputs.yaml"
+    )
+    index = [c.name for c in sc.cohorts].index("elster_dormant")
+    overrides = {
+        f"cohorts.{index}.outcomes.success": "0.5",
+        "cohorts.elster_dormant.outcomes.stall": "0.05",
+    }
+    rates = sc.with_overrides(overrides).cohort("elster_dormant").outcomes
+    assert (rates.success, rates.stall) == (0.5, 0.05)
+    by_name = {
+        "cohorts.elster_dormant.outcomes.success": "0.5",
+        "cohorts.elster_dormant.outcomes.stall": "0.05",
+    }
+    assert sc.with_overrides(by_name).cohort("elster_dormant").outcomes == rates
+
+
 def test_overrides_address_cohorts_by_name_and_parse_values_as_yaml(tmp_path):
     path = write_yaml(tmp_path / "s.yaml", _base())
     sc = migsim.load_scenario(

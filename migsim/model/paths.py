@@ -138,16 +138,25 @@ def set_fields(
     refused: it was set twice and the later value won without a word.
     """
     _refuse_named_twice(data, overrides, origin)
-    groups: dict[str, dict[str, str]] = {}
+    # grouped by the outcomes they name, however named (`field_of`): rates of
+    # one cohort by its index and by its name were two groups of one, set
+    # one after the other, the second rescaling the first
+    groups: dict[Any, tuple[str, dict[str, str]]] = {}
     for key in overrides:
         rate = _rate_of(key)
         if rate is not None:
-            groups.setdefault(rate[0], {})[rate[1]] = key
-    together = {k for keys in groups.values() if len(keys) > 1 for k in keys.values()}
+            try:
+                outcomes: Any = field_of(data, rate[0])
+            except ScenarioError:  # names nothing: `set_field` says so
+                outcomes = rate[0]
+            groups.setdefault(outcomes, (rate[0], {}))[1][rate[1]] = key
+    together = {
+        k for _, keys in groups.values() if len(keys) > 1 for k in keys.values()
+    }
     for key, value in overrides.items():
         if key not in together:
             set_field(data, key, value, origin=origin, text=text)
-    for prefix, keys in groups.items():
+    for prefix, keys in groups.values():
         if len(keys) > 1:
             node = get_field(data, prefix, origin=origin)
             values = {}
