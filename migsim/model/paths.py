@@ -8,7 +8,7 @@ addressed by that name. Validation errors are reported with the same paths.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -67,13 +67,25 @@ def _child(node: Any, part: str, key: str, origin: str) -> Any:
             raise ScenarioError(f"{origin}: {key}: no such field '{part}'")
         return node[part]
     if isinstance(node, list):
-        for item in node:
-            if isinstance(item, dict) and item.get("name") == part:
-                return item
-        if part.isdigit() and int(part) < len(node):
-            return node[int(part)]
-        raise ScenarioError(f"{origin}: {key}: no item named '{part}'")
+        index = _item_index(node, part, _by_name)
+        if index is None:
+            raise ScenarioError(f"{origin}: {key}: no item named '{part}'")
+        return node[index]
     raise ScenarioError(f"{origin}: {key}: '{part}' is below a value, not a section")
+
+
+def _item_index(
+    items: Sequence[Any], part: str, named: Callable[[Any, str], bool]
+) -> int | None:
+    """Where a path's ``part`` falls in a list: the item ``named`` it, else the
+    item at that index; None for neither. A scenario's dict (`_child`) and
+    its validated model (`model_field`) are walked alike."""
+    for index, item in enumerate(items):
+        if named(item, part):
+            return index
+    if part.isdigit() and int(part) < len(items):
+        return int(part)
+    return None
 
 
 def set_field(
@@ -228,6 +240,10 @@ def _by_name(item: Any, part: str) -> bool:
     return isinstance(item, dict) and item.get("name") == part
 
 
+def _model_named(item: Any, part: str) -> bool:
+    return getattr(item, "name", None) == part
+
+
 def get_field(data: dict[str, Any], key: str, *, origin: str) -> Any:
     """The value at a dotted path of a scenario dict (as `set_field` addresses it).
 
@@ -255,9 +271,8 @@ def model_field(model: BaseModel, path: str) -> tuple[type[BaseModel], str] | No
         if isinstance(node, BaseModel):
             node = getattr(node, part, None)
         elif isinstance(node, list | tuple):
-            named = [item for item in node if getattr(item, "name", None) == part]
-            index = int(part) if part.isdigit() and int(part) < len(node) else None
-            node = named[0] if named else node[index] if index is not None else None
+            index = _item_index(node, part, _model_named)
+            node = None if index is None else node[index]
         elif isinstance(node, dict):
             node = node.get(part)
         else:
