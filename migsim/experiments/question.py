@@ -34,7 +34,7 @@ from migsim.common.stats import format_number, percent
 from migsim.common.yamlio import read_yaml, shown
 from migsim.experiments.study import MIGRATED_BY, FieldAxis, field_axis
 from migsim.model import limits
-from migsim.model.paths import error_messages, repeated_field
+from migsim.model.paths import NAMED_TWICE, error_messages, repeated_field
 from migsim.model.scenario import Scenario, load_scenario
 from migsim.results.results import FIGURES, STATISTICS
 
@@ -480,7 +480,7 @@ def load_question(
     if repeated is not None:
         raise QuestionError(
             f"{origin}: levers.{repeated[1]}: the same field as levers.{repeated[0]} "
-            "(a list item by its index and by its name): give it once"
+            + NAMED_TWICE
         )
     if len(levers) == 1 and len(levers[0].values) <= CHECKED_VALUES:
         _every_value_valid(scenario, levers[0], f"{origin}: levers.{levers[0].path}")

@@ -64,7 +64,7 @@ from migsim.model.limits import (
     run_seed,
     whole_number,
 )
-from migsim.model.paths import repeated_field
+from migsim.model.paths import NAMED_TWICE, repeated_field
 from migsim.model.scenario import Scenario
 from migsim.results.results import FIGURES, STATISTICS
 
@@ -256,7 +256,7 @@ def sensitivity(
     if repeated is not None:  # Sobol split the field's effect between the two
         raise MigsimError(
             f"--range {repeated[1]}: the same field as --range {repeated[0]} "
-            "(a list item by its index and by its name): give it once"
+            + NAMED_TWICE
         )
     figures = list(figures or default_figures())
     for k, name in enumerate(figures):

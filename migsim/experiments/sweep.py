@@ -54,7 +54,12 @@ from migsim.common.yamlio import parse_value
 from migsim.common.yamlio import shown as _shown
 from migsim.experiments.study import SEED_IS_THE_RUNS
 from migsim.model.limits import MAX_SWEEP_POINTS, check_input
-from migsim.model.paths import get_field, model_field, repeated_field
+from migsim.model.paths import (
+    NAMED_TWICE,
+    get_field,
+    model_field,
+    repeated_field,
+)
 from migsim.model.scenario import Scenario
 from migsim.results.results import FIGURES
 from migsim.runner.runner import executor, run
@@ -237,8 +242,7 @@ class SweepDefinition:
         if repeated is not None:  # each point set it twice, the later won
             raise ScenarioError(
                 f"{self.scenario.name}: sweep field {repeated[1]}: the same field "
-                f"as {repeated[0]} (a list item by its index and by its name): "
-                "give it once"
+                f"as {repeated[0]} {NAMED_TWICE}"
             )
         for name, values in self.grid.items():
             self._no_true_or_false(name, values)

@@ -19,6 +19,7 @@ from migsim.common.yamlio import parse_value
 from migsim.model.base import NAME, OUTCOMES
 
 __all__ = [
+    "NAMED_TWICE",
     "error_messages",
     "error_path",
     "field_of",
@@ -191,8 +192,7 @@ def _refuse_named_twice(
         return
     if repeated is not None:
         raise ScenarioError(
-            f"{origin}: {repeated[1]}: the same field as {repeated[0]} (a list item "
-            "by its index and by its name): give it once"
+            f"{origin}: {repeated[1]}: the same field as {repeated[0]} {NAMED_TWICE}"
         )
 
 
@@ -296,6 +296,11 @@ def field_of(data: dict[str, Any], path: str) -> tuple[int, str]:
     if isinstance(parent, list):  # a list item itself: by its index or name
         return id(get_field(data, path, origin=path)), ""
     return id(parent), last
+
+
+#: Why two paths of one field are refused (`repeated_field`), in every
+#: message that refuses them (--set, a question's levers, sensitivity, sweep).
+NAMED_TWICE = "(a list item by its index and by its name): give it once"
 
 
 def repeated_field(
